@@ -1,0 +1,47 @@
+# inferd — the commands developers and CI run. `make up` and `make test` do all the set-up.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+INFERD_HOME ?= $(CURDIR)/.inferd-home
+export INFERD_HOME
+
+.PHONY: up test lint fmt bench venv system-deps examples clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e ".[dev,gpu]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	./scripts/system-deps
+
+## up: install, then run the quickstart on the embedded default (no external services)
+up: venv
+	./scripts/quickstart
+
+## test: install what the tests need, then run the whole suite
+test: venv system-deps
+	$(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## examples: regenerate the bundled example models (deterministic)
+examples: venv
+	$(PY) examples/make_models.py
+
+## bench: run the benchmarks (see docs/benchmarks.md)
+bench: venv
+	./bench/run_all.sh
+
+clean:
+	rm -rf $(VENV) .inferd-home .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""The model card: what a model version is, stored as the config blob of its OCI artifact.
+
+The card is the single description every layer shares: the store writes it, runtimes load by it,
+the server publishes its signature as model metadata, drift checks read its reference profile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Open Inference Protocol datatypes and their element size in bytes (BYTES is variable: 0).
+DATATYPE_SIZES: dict[str, int] = {
+    "BOOL": 1,
+    "UINT8": 1,
+    "UINT16": 2,
+    "UINT32": 4,
+    "UINT64": 8,
+    "INT8": 1,
+    "INT16": 2,
+    "INT32": 4,
+    "INT64": 8,
+    "FP16": 2,
+    "FP32": 4,
+    "FP64": 8,
+    "BYTES": 0,
+}
+
+Datatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+]  # fmt: skip
+
+CARD_SCHEMA_VERSION = 1
+
+
+class TensorSpec(BaseModel):
+    """One input or output: a name, an OIP datatype and a shape where -1 is a variable dimension."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=256)
+    datatype: Datatype
+    shape: tuple[int, ...]
+
+    @field_validator("shape")
+    @classmethod
+    def _dims(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if any(d < -1 for d in shape):
+            raise ValueError("dimensions are -1 (variable) or >= 0")
+        return shape
+
+
+class Signature(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+
+class ModelCard(BaseModel):
+    """The config blob of a model artifact (media type :data:`inferd.store.media.CARD`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = CARD_SCHEMA_VERSION
+    name: str
+    runtime: str = Field(description="runtime that loads the files, e.g. 'onnx' or 'sklearn'")
+    signature: Signature = Signature()
+    labels: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    source_revision: str | None = None
+    #: Entry point inside the artifact (a file, or ``module:Class`` for the python runtime).
+    entrypoint: str | None = None
+    #: Set only when the pusher explicitly trusted a format that can execute code on load.
+    trusted_unsafe_formats: tuple[str, ...] = ()
+    #: Reference profile of the training data, for drift checks (per-feature histograms).
+    reference_profile: dict[str, object] | None = None

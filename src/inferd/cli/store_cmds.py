@@ -1,0 +1,1 @@
+"""Store commands: push, pull, tag, ls, inspect, rm, gc, history."""

@@ -1,0 +1,154 @@
+"""Typed settings, read once in the composition root.
+
+Each scope has one class. Values come, in increasing priority, from the defaults below, a YAML
+config file, ``INFERD_*`` environment variables, and command-line flags. Settings are frozen:
+once read, they do not change under a running server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inferd.errors import InvalidArgument
+
+ENV_PREFIX = "INFERD_"
+DEFAULT_HOME = Path("~/.inferd")
+DEFAULT_PORT = 8080
+DEFAULT_GRPC_PORT = 8081
+DEFAULT_CONTROL_PORT = 8082
+#: Triton's default body cap; enforced on bytes actually read.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_MAX_QUEUE_DELAY_MS = 2.0
+DEFAULT_MAX_QUEUE_SIZE = 256
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+
+
+class StoreSettings(BaseModel):
+    """Where the local store lives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Field(default=DEFAULT_HOME, description="root of the local store ($INFERD_HOME)")
+
+    @property
+    def root(self) -> Path:
+        return self.home.expanduser()
+
+
+class BatchingSettings(BaseModel):
+    """Dynamic batching for one model (defaults apply to every model)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1, le=65536,
+                                description="rows in one batch; 1 disables batching")
+    max_queue_delay_ms: float = Field(default=DEFAULT_MAX_QUEUE_DELAY_MS, ge=0,
+                                      description="longest a request waits for others to join")
+    max_queue_size: int = Field(default=DEFAULT_MAX_QUEUE_SIZE, ge=1,
+                                description="queued requests beyond this are shed with 503")
+
+
+class LimitSettings(BaseModel):
+    """Input limits checked before anything is allocated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_tensor_rank: int = Field(default=8, ge=1)
+    max_tensor_elements: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_inputs: int = Field(default=64, ge=1)
+    max_outputs: int = Field(default=64, ge=1)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, description="slow-header cut-off")
+    body_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class ServerSettings(BaseModel):
+    """The model server (`inferd serve`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    grpc_port: int | None = Field(default=DEFAULT_GRPC_PORT, ge=0, le=65535,
+                                  description="gRPC port; None disables gRPC")
+    control_host: str = Field(default="127.0.0.1", description="control plane bind (loopback)")
+    control_port: int = Field(default=DEFAULT_CONTROL_PORT, ge=0, le=65535)
+    control_token: str | None = Field(default=None, description="generated at start when unset")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    intra_op_threads: int = Field(default=1, ge=0)
+    batching: BatchingSettings = BatchingSettings()
+    limits: LimitSettings = LimitSettings()
+    request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    memory_budget_bytes: int | None = Field(default=None, ge=1,
+                                            description="host memory for loaded models; LRU beyond")
+    store: StoreSettings = StoreSettings()
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def env_values(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+    """``INFERD_BATCHING__MAX_BATCH_SIZE=8`` → ``{"batching": {"max_batch_size": "8"}}``."""
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(prefix):
+            continue
+        parts = key[len(prefix):].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    cls: type[S],
+    *,
+    file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> S:
+    """Build settings from file < environment < overrides; errors name the offending field."""
+    values: dict[str, Any] = {}
+    if file is not None:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise InvalidArgument(f"config file {file.name}: expected a mapping at the top")
+        values = loaded
+    env = env_values(os.environ if environ is None else environ)
+    # Only keys the class knows come from the environment (INFERD_HOME is the store's).
+    known = set(cls.model_fields)
+    values = _merge(values, {k: v for k, v in env.items() if k in known})
+    values = _merge(values, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidArgument(f"invalid settings: {problems}") from None
+
+
+def store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
+    env = os.environ if environ is None else environ
+    home = env.get(f"{ENV_PREFIX}HOME")
+    return StoreSettings(home=Path(home)) if home else StoreSettings()

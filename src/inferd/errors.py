@@ -1,0 +1,153 @@
+"""The one exception tree of inferd.
+
+Every error inferd raises on purpose derives from :class:`InferdError` and carries a
+transport-neutral :class:`Code`. Transports (REST, gRPC, the CLI) map codes to their own status
+values through a table; they never inspect exception classes. Messages are built from the
+arguments, name the problem, and never contain stack traces, filesystem paths or secrets.
+
+    InferdError
+    ├── InvalidArgument        (INVALID_ARGUMENT)  bad input from a user or client
+    │   ├── InvalidReference    a model reference that breaks the grammar
+    │   ├── InvalidTensor       a tensor whose datatype, shape or data disagree
+    │   └── UnsafeFormat        a pickle-like file pushed without explicit trust
+    ├── NotFound               (NOT_FOUND)         unknown model, version, tag or blob
+    ├── AlreadyExists          (ALREADY_EXISTS)
+    ├── PayloadTooLarge        (PAYLOAD_TOO_LARGE)  body or tensor beyond a configured limit
+    ├── Unsupported            (UNSUPPORTED)        e.g. a media type inferd does not speak
+    ├── Unavailable            (UNAVAILABLE)        not ready, draining, or queue full (retry later)
+    ├── DeadlineExceeded       (DEADLINE_EXCEEDED)
+    ├── Cancelled              (CANCELLED)          the client went away
+    ├── IntegrityError         (DATA_LOSS)          a blob whose bytes disagree with its digest
+    ├── Unauthenticated        (UNAUTHENTICATED)
+    ├── PermissionDenied       (PERMISSION_DENIED)
+    └── InternalError          (INTERNAL)           a bug or a model that raised; details logged only
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class Code(enum.Enum):
+    """Transport-neutral error codes (named after gRPC's canonical codes)."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED = "UNSUPPORTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    CANCELLED = "CANCELLED"
+    DATA_LOSS = "DATA_LOSS"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    INTERNAL = "INTERNAL"
+
+
+class InferdError(Exception):
+    """Base class: a message safe to show a client, and a code."""
+
+    code: ClassVar[Code] = Code.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(InferdError):
+    code = Code.INVALID_ARGUMENT
+
+
+class InvalidReference(InvalidArgument):
+    """A model reference (name, tag or digest) that breaks the grammar."""
+
+    def __init__(self, reference: str, reason: str) -> None:
+        super().__init__(f"invalid reference {reference!r}: {reason}")
+        self.reference = reference
+
+
+class InvalidTensor(InvalidArgument):
+    """A tensor whose datatype, shape or data disagree with each other or the signature."""
+
+    def __init__(self, tensor: str, reason: str) -> None:
+        super().__init__(f"tensor {tensor!r}: {reason}")
+        self.tensor = tensor
+
+
+class UnsafeFormat(InvalidArgument):
+    """A file in a format that can execute code when loaded (pickle and relatives)."""
+
+    def __init__(self, file: str, fmt: str) -> None:
+        super().__init__(
+            f"{file!r} is a {fmt} file, which can run arbitrary code when loaded; "
+            "refusing it (pass --trust-unsafe-format if you trust its author)"
+        )
+        self.file = file
+        self.format = fmt
+
+
+class NotFound(InferdError):
+    code = Code.NOT_FOUND
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, name: str, version: str | None = None) -> None:
+        what = f"model {name!r}" if version is None else f"model {name!r} version {version!r}"
+        super().__init__(f"{what} not found")
+        self.name = name
+        self.version = version
+
+
+class AlreadyExists(InferdError):
+    code = Code.ALREADY_EXISTS
+
+
+class PayloadTooLarge(InferdError):
+    code = Code.PAYLOAD_TOO_LARGE
+
+
+class Unsupported(InferdError):
+    code = Code.UNSUPPORTED
+
+
+class Unavailable(InferdError):
+    """Retry later: not ready, draining, or a full queue. ``retry_after`` is in seconds."""
+
+    code = Code.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DeadlineExceeded(InferdError):
+    code = Code.DEADLINE_EXCEEDED
+
+
+class Cancelled(InferdError):
+    code = Code.CANCELLED
+
+
+class IntegrityError(InferdError):
+    """Bytes that disagree with the digest that names them."""
+
+    code = Code.DATA_LOSS
+
+    def __init__(self, digest: str, actual: str) -> None:
+        super().__init__(f"blob {digest} is corrupt: its content hashes to {actual}")
+        self.digest = digest
+        self.actual = actual
+
+
+class Unauthenticated(InferdError):
+    code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(InferdError):
+    code = Code.PERMISSION_DENIED
+
+
+class InternalError(InferdError):
+    code = Code.INTERNAL

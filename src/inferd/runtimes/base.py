@@ -1,0 +1,50 @@
+"""The runtime seam: how files in a model artifact become something that predicts.
+
+A runtime is a class registered under the ``inferd.runtimes`` entry-point group. It loads the
+files of one model version (already verified and materialised on disk by the store) into a
+:class:`Model`, which predicts on dicts of numpy arrays. Batching, queues and protocols live
+elsewhere; a runtime only turns a batch of inputs into a batch of outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from inferd.card import ModelCard
+
+Array = npt.NDArray[np.generic]
+Tensors = dict[str, Array]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How to load: where to run and how many threads to use."""
+
+    device: Literal["cpu", "cuda"] = "cpu"
+    #: Threads inside one operator (onnxruntime intra-op); 0 lets the runtime decide.
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    #: The operator explicitly allowed code to run on load (python runtime, pickle formats).
+    trust_code: bool = False
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A loaded model version. ``predict`` is called off the event loop, one batch at a time."""
+
+    def predict(self, inputs: Tensors) -> Tensors: ...
+
+    def close(self) -> None: ...
+
+
+class Runtime(Protocol):
+    """Loads a model directory described by a card."""
+
+    name: ClassVar[str]
+
+    def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model: ...

@@ -1,0 +1,80 @@
+"""Transport-neutral request and response objects, and the data-plane contract.
+
+Protocol adapters (REST, gRPC, KServe v1) decode their wire format into an :class:`InferRequest`
+and encode an :class:`InferResponse`; they never talk to models directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from inferd.runtimes.base import Array
+
+Parameters = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Tensor:
+    """A named tensor. ``data`` already has ``shape``; BYTES tensors are object arrays of bytes."""
+
+    name: str
+    datatype: str
+    data: Array
+    parameters: Parameters = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.data.shape)
+
+
+@dataclass(slots=True)
+class RequestedOutput:
+    name: str
+    parameters: Parameters = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InferRequest:
+    model: str
+    inputs: list[Tensor]
+    version: str | None = None
+    id: str | None = None
+    parameters: Parameters = field(default_factory=dict)
+    #: None means "every output the model has".
+    outputs: list[RequestedOutput] | None = None
+    #: Absolute deadline on ``time.monotonic()``; None means the server default.
+    deadline: float | None = None
+
+
+@dataclass(slots=True)
+class InferResponse:
+    model_name: str
+    model_version: str | None
+    outputs: list[Tensor]
+    id: str | None = None
+    parameters: Parameters = field(default_factory=dict)
+
+
+class DataPlane(Protocol):
+    """The one entry every protocol calls. Errors are :mod:`inferd.errors` exceptions."""
+
+    def live(self) -> bool: ...
+
+    def ready(self) -> bool: ...
+
+    def model_ready(self, name: str, version: str | None = None) -> bool: ...
+
+    def server_metadata(self) -> dict[str, Any]: ...
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+
+    async def infer(self, request: InferRequest) -> InferResponse: ...
+
+    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]: ...
+
+    async def load(self, name: str) -> None: ...
+
+    async def unload(self, name: str) -> None: ...
+
+    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]: ...
