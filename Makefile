@@ -45,3 +45,8 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .inferd-home .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: generate
+## generate: regenerate the protobuf code in src/inferd/protocols/_generated from protos/
+generate: venv
+	./scripts/generate
