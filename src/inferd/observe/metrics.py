@@ -1,0 +1,161 @@
+"""Prometheus metrics of one model server, in one registry object per server.
+
+Every series is documented in ``docs/metrics.md``. Label values come only from model versions the
+manager knows: a request for a model the server has never heard of counts under
+``model="unknown"``, so random names in requests cannot grow the number of series.
+
+The hot path never looks a label up: :meth:`ServerMetrics.bind` returns the children of one
+version once, and the serving code keeps them. Queue depth and in-flight gauges are read from the
+batcher at scrape time, so they cost nothing per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+#: What became of a request; every request counts under exactly one.
+OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
+#: Lifecycle states of a model version (see :class:`inferd.serving.state.VersionState`).
+STATES: Final = ("UNAVAILABLE", "LOADING", "READY", "UNLOADING", "FAILED")
+#: The ``model`` label value for requests naming a model the server does not know.
+UNKNOWN_MODEL: Final = "unknown"
+
+_LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+_LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_VERSION = ("model", "version")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMetrics:
+    """The bound series of one model version; use them directly on the hot path."""
+
+    requests: dict[str, Counter]
+    latency: Histogram
+    queue_wait: Histogram
+    compute: Histogram
+    batch_size: Histogram
+    last_inference: Gauge
+
+
+class ServerMetrics:
+    """All series of one server, in a registry of its own (no process-global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._requests = Counter(
+            "inferd_requests", "Inference requests by outcome.", (*_VERSION, "outcome"), registry=r
+        )
+        self._latency = Histogram(
+            "inferd_request_duration_seconds",
+            "Time from a request reaching the data plane to its response.",
+            _VERSION, buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._queue_wait = Histogram(
+            "inferd_queue_wait_seconds",
+            "Time a request waited in the batch queue before its batch started.",
+            _VERSION, buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._compute = Histogram(
+            "inferd_compute_seconds",
+            "Time the model took to run one batch.",
+            _VERSION, buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._batch_size = Histogram(
+            "inferd_batch_size",
+            "Rows in each batch the model ran.",
+            _VERSION, buckets=_BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._queue_depth = Gauge(
+            "inferd_queue_depth", "Requests waiting for a batch.", _VERSION, registry=r
+        )
+        self._inflight = Gauge(
+            "inferd_inflight_requests",
+            "Requests accepted and not yet answered (queued or running).",
+            _VERSION, registry=r,
+        )  # fmt: skip
+        self._last_inference = Gauge(
+            "inferd_model_last_inference_timestamp_seconds",
+            "Unix time at which the version last finished a batch.",
+            _VERSION, registry=r,
+        )  # fmt: skip
+        self._load_duration = Histogram(
+            "inferd_model_load_duration_seconds",
+            "Time to fetch, load and warm up a version.",
+            _VERSION, buckets=_LOAD_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._load_failures = Counter(
+            "inferd_model_load_failures", "Loads that failed.", _VERSION, registry=r
+        )
+        self._state = Gauge(
+            "inferd_model_state",
+            "1 for the state a version is in, 0 for the others.",
+            (*_VERSION, "state"), registry=r,
+        )  # fmt: skip
+        self._unknown = self._requests.labels(UNKNOWN_MODEL, "", "client_error")
+
+    def bind(self, model: str, version: str) -> VersionMetrics:
+        """Bind (creating if needed) the series of one version; call once per loaded version."""
+        return VersionMetrics(
+            requests={o: self._requests.labels(model, version, o) for o in OUTCOMES},
+            latency=self._latency.labels(model, version),
+            queue_wait=self._queue_wait.labels(model, version),
+            compute=self._compute.labels(model, version),
+            batch_size=self._batch_size.labels(model, version),
+            last_inference=self._last_inference.labels(model, version),
+        )
+
+    def watch_queue(
+        self, model: str, version: str, depth: Callable[[], float], inflight: Callable[[], float]
+    ) -> None:
+        """Read queue depth and in-flight counts from callables at scrape time."""
+        self._queue_depth.labels(model, version).set_function(depth)
+        self._inflight.labels(model, version).set_function(inflight)
+
+    def unknown_model_request(self) -> None:
+        """Count a request for a model the server does not know (one shared series)."""
+        self._unknown.inc()
+
+    def set_state(self, model: str, version: str, state: str) -> None:
+        for s in STATES:
+            self._state.labels(model, version, s).set(1.0 if s == state else 0.0)
+
+    def load_finished(self, model: str, version: str, seconds: float, ok: bool) -> None:
+        self._load_duration.labels(model, version).observe(seconds)
+        if not ok:
+            self._load_failures.labels(model, version).inc()
+
+    def forget(self, model: str, version: str) -> None:
+        """Drop the series of a version that is gone for good (replaced or removed).
+
+        Load-failure and load-duration series stay: they describe history an operator alerts on.
+        """
+        for outcome in OUTCOMES:
+            _remove(self._requests, model, version, outcome)
+        for state in STATES:
+            _remove(self._state, model, version, state)
+        for family in (
+            self._latency, self._queue_wait, self._compute, self._batch_size,
+            self._queue_depth, self._inflight, self._last_inference,
+        ):  # fmt: skip
+            _remove(family, model, version)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every series."""
+        return generate_latest(self.registry)
+
+
+def _remove(family: Counter | Gauge | Histogram, *labels: str) -> None:
+    # remove() raises KeyError for a child that was never created; forgetting is idempotent.
+    try:
+        family.remove(*labels)
+    except KeyError:
+        return

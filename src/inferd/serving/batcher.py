@@ -1,0 +1,323 @@
+"""The dynamic batcher: one per loaded model version, placed in front of its model.
+
+Policy, in order:
+
+- When nothing is running and nothing waits, a request runs at once, alone: a lone request on an
+  idle model never waits for a batch window.
+- While a batch runs, arrivals collect into the next batch. A collecting batch closes when it
+  holds ``max_batch_size`` rows, when ``max_queue_delay_ms`` has passed since its first request,
+  or when an arrival cannot join it (different input names, datatypes or trailing dimensions).
+  Closed batches run in arrival order as soon as the model is free; when the model frees and no
+  batch is closed, the collecting one closes and runs.
+- At most ``max_queue_size`` requests wait; beyond that a request is refused at once with
+  :class:`~inferd.errors.Unavailable` (503 + Retry-After), so the queue never grows unbounded.
+- A request whose deadline passes is answered with DeadlineExceeded at that moment; if it had not
+  started, it never runs. A request whose awaiting task is cancelled (client gone) never runs.
+- A batch whose outputs do not have one row per input row fails every waiter with InternalError,
+  as does any exception from the model; details go to the log, never to the client.
+
+Everything here runs on the event-loop thread except ``model.predict``, which runs on the
+version's :class:`~inferd.serving.worker.ModelWorker`. Per request, the hot path allocates one
+future and one timer handle and touches no metric label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+
+from inferd.config import BatchingSettings
+from inferd.errors import DeadlineExceeded, InternalError, Unavailable
+from inferd.observe.metrics import VersionMetrics
+from inferd.runtimes.base import Model, Tensors
+from inferd.serving.stats import VersionStats
+from inferd.serving.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+
+
+class _Waiter:
+    """One queued request. ``queued`` turns False once it runs, expires or is withdrawn."""
+
+    __slots__ = ("enqueued", "future", "inputs", "queued", "rows", "timer")
+
+    def __init__(
+        self, inputs: Tensors, rows: int, future: asyncio.Future[Tensors], enqueued: float
+    ) -> None:
+        self.inputs = inputs
+        self.rows = rows
+        self.future = future
+        self.enqueued = enqueued
+        self.queued = True
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _Batch:
+    __slots__ = ("key", "rows", "waiters")
+
+    def __init__(self, first: _Waiter, key: Hashable) -> None:
+        self.waiters = [first]
+        self.rows = first.rows
+        self.key = key
+
+
+class Batcher:
+    """Queues requests for one model version and runs them in batches on its worker.
+
+    Create it inside the running event loop (it binds to that loop). ``batchable`` False makes
+    every request a batch of its own (models without a variable first dimension).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        model: Model,
+        worker: ModelWorker,
+        settings: BatchingSettings,
+        *,
+        batchable: bool,
+        stats: VersionStats,
+        metrics: VersionMetrics,
+    ) -> None:
+        self._label = label
+        self._model = model
+        self._worker = worker
+        self._loop = asyncio.get_running_loop()
+        self._batchable = batchable
+        self._max_rows = settings.max_batch_size if batchable else 1
+        self._max_queue = settings.max_queue_size
+        self._delay = settings.max_queue_delay_ms / 1000.0
+        self._stats = stats
+        self._metrics = metrics
+        self._closed: deque[_Batch] = deque()
+        self._open: _Batch | None = None
+        self._open_timer: asyncio.TimerHandle | None = None
+        self._running: list[_Waiter] | None = None
+        self._running_rows = 0
+        self._queued = 0
+        self._accepting = True
+        self._idle: list[asyncio.Future[None]] = []
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch (not yet running)."""
+        return self._queued
+
+    @property
+    def inflight(self) -> int:
+        """Requests accepted and not yet answered: queued plus running."""
+        return self._queued + (len(self._running) if self._running is not None else 0)
+
+    async def submit(self, inputs: Tensors, rows: int, key: Hashable, deadline: float) -> Tensors:
+        """Queue one request and return its outputs (its own rows of the batch's outputs).
+
+        ``rows`` is the request's first dimension, ``key`` what it must share with the others of
+        its batch (None: it runs alone), ``deadline`` an absolute ``time.monotonic()`` value.
+        """
+        if not self._accepting:
+            raise Unavailable(f"{self._label} is being unloaded; retry", retry_after=1.0)
+        if self._queued >= self._max_queue:
+            raise Unavailable(
+                f"{self._label} has {self._queued} requests queued, its limit; retry later",
+                retry_after=1.0,
+            )
+        now = time.monotonic()
+        if deadline <= now:
+            raise DeadlineExceeded(f"deadline passed before {self._label} could queue the request")
+        waiter = _Waiter(inputs, rows, self._loop.create_future(), now)
+        waiter.timer = self._loop.call_later(deadline - now, self._expire, waiter)
+        self._queued += 1
+        if key is None or rows > self._max_rows:
+            self._enqueue_alone(waiter)
+        else:
+            self._enqueue(waiter, key)
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            self._withdraw(waiter)
+            raise
+
+    async def drain(self) -> None:
+        """Wait until nothing is queued or running (new requests may still arrive meanwhile)."""
+        while self.inflight:
+            idle: asyncio.Future[None] = self._loop.create_future()
+            self._idle.append(idle)
+            await idle
+
+    def close(self) -> None:
+        """Refuse new requests and stop the worker once its current job is done."""
+        self._accepting = False
+        self._worker.stop()
+
+    # -- queueing ------------------------------------------------------------------------------
+
+    def _enqueue_alone(self, waiter: _Waiter) -> None:
+        self._close_open()
+        self._closed.append(_Batch(waiter, None))
+        self._kick()
+
+    def _enqueue(self, waiter: _Waiter, key: Hashable) -> None:
+        batch = self._open
+        if batch is not None and (batch.key != key or batch.rows + waiter.rows > self._max_rows):
+            self._close_open()
+            batch = None
+        if batch is None:
+            self._open = batch = _Batch(waiter, key)
+            if self._running is not None and self._delay > 0:
+                self._open_timer = self._loop.call_later(self._delay, self._close_open)
+        else:
+            batch.waiters.append(waiter)
+            batch.rows += waiter.rows
+        if batch.rows >= self._max_rows:
+            self._close_open()
+        self._kick()
+
+    def _close_open(self) -> None:
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        if self._open is not None:
+            self._closed.append(self._open)
+            self._open = None
+
+    def _kick(self) -> None:
+        """Start the next batch if the model is free: a closed one first, else the open one."""
+        if self._running is not None:
+            return
+        while True:
+            if not self._closed:
+                self._close_open()
+                if not self._closed:
+                    return
+            batch = self._closed.popleft()
+            waiters = [w for w in batch.waiters if w.queued]
+            if waiters:
+                self._start(waiters)
+                return
+
+    def _withdraw(self, waiter: _Waiter) -> None:
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        if waiter.queued:
+            waiter.queued = False
+            self._queued -= 1
+            self._notify_idle()
+
+    def _expire(self, waiter: _Waiter) -> None:
+        if waiter.future.done():
+            return
+        started = not waiter.queued
+        self._withdraw(waiter)
+        where = "while the model ran" if started else "while queued"
+        waiter.future.set_exception(DeadlineExceeded(f"deadline passed {where} for {self._label}"))
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _start(self, waiters: list[_Waiter]) -> None:
+        now = time.monotonic()
+        queue_wait = self._metrics.queue_wait
+        queue_stats = self._stats.queue
+        rows = 0
+        for w in waiters:
+            w.queued = False
+            waited = now - w.enqueued
+            queue_wait.observe(waited)
+            queue_stats.add(int(waited * 1e9))
+            rows += w.rows
+        self._queued -= len(waiters)
+        self._running = waiters
+        self._running_rows = rows
+        if len(waiters) == 1:
+            inputs = waiters[0].inputs  # a batch of one request runs on its own arrays, no copy
+        else:
+            inputs = {
+                name: np.concatenate([w.inputs[name] for w in waiters])
+                for name in waiters[0].inputs
+            }
+        self._worker.submit(_timed(self._model.predict, inputs), self._loop, self._finished)
+
+    def _finished(self, result: Any, error: BaseException | None) -> None:
+        waiters = self._running
+        rows = self._running_rows
+        assert waiters is not None
+        self._running = None
+        if error is None:
+            outputs, compute_ns = result
+            self._record(rows, compute_ns)
+            error = self._bad_rows(outputs, rows)
+            if error is None:
+                self._fan_out(waiters, outputs)
+        else:
+            log.error("%s failed on a batch of %d rows", self._label, rows, exc_info=error)
+            error = InternalError(f"{self._label} failed to run the batch; see the server log")
+        if error is not None:
+            for w in waiters:
+                if w.timer is not None:
+                    w.timer.cancel()
+                if not w.future.done():
+                    w.future.set_exception(error)
+        self._kick()
+        self._notify_idle()
+
+    def _record(self, rows: int, compute_ns: int) -> None:
+        finished = time.time()
+        self._stats.record_batch(rows, compute_ns, int(finished * 1000))
+        self._metrics.compute.observe(compute_ns / 1e9)
+        self._metrics.batch_size.observe(rows)
+        self._metrics.last_inference.set(finished)
+
+    def _bad_rows(self, outputs: Tensors, rows: int) -> InternalError | None:
+        if not self._batchable:
+            return None  # requests run alone, so outputs need no batch dimension
+        for name, array in outputs.items():
+            got = array.shape[0] if array.ndim else 0
+            if got != rows:
+                log.error(
+                    "%s returned %d rows of output %r for a batch of %d rows",
+                    self._label, got, name, rows,
+                )  # fmt: skip
+                return InternalError(
+                    f"{self._label} returned {got} rows of output {name!r} "
+                    f"for a batch of {rows} rows"
+                )
+        return None
+
+    @staticmethod
+    def _fan_out(waiters: list[_Waiter], outputs: Tensors) -> None:
+        if len(waiters) == 1:
+            w = waiters[0]
+            if w.timer is not None:
+                w.timer.cancel()
+            if not w.future.done():
+                w.future.set_result(outputs)
+            return
+        start = 0
+        for w in waiters:
+            end = start + w.rows
+            if w.timer is not None:
+                w.timer.cancel()
+            if not w.future.done():
+                w.future.set_result({name: out[start:end] for name, out in outputs.items()})
+            start = end
+
+    def _notify_idle(self) -> None:
+        if self._idle and not self.inflight:
+            for idle in self._idle:
+                if not idle.done():
+                    idle.set_result(None)
+            self._idle.clear()
+
+
+def _timed(predict: Callable[[Tensors], Tensors], inputs: Tensors) -> Callable[[], Any]:
+    def run() -> tuple[Tensors, int]:
+        begun = time.perf_counter_ns()
+        outputs = predict(inputs)
+        return outputs, time.perf_counter_ns() - begun
+
+    return run

@@ -1,0 +1,126 @@
+"""Checking a request's tensors against a model's signature, before anything is queued.
+
+Errors name the tensor and say what was expected and what was given, so a client can fix its
+request without reading server logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from inferd.card import Signature, TensorSpec
+from inferd.errors import InvalidTensor
+from inferd.runtimes.base import Tensors
+from inferd.serving.types import RequestedOutput, Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedInputs:
+    """Inputs keyed by name, their batch rows, and the key requests must share to batch together.
+
+    ``key`` is None when the model cannot batch (every request then runs alone).
+    """
+
+    tensors: Tensors
+    rows: int
+    key: Hashable
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+class SignatureCheck:
+    """Validates requests for one model version; built once per loaded version.
+
+    A model batches when every input and output has a variable first dimension (``-1``): that
+    dimension is the batch, and requests are concatenated along it. An empty signature (a card
+    that declares no inputs) is passed through unchecked and never batched.
+    """
+
+    def __init__(self, model: str, signature: Signature) -> None:
+        self._model = model
+        self._inputs: tuple[TensorSpec, ...] = signature.inputs
+        self._input_names = ", ".join(s.name for s in signature.inputs)
+        self._outputs = frozenset(s.name for s in signature.outputs)
+        specs = (*signature.inputs, *signature.outputs)
+        self.batchable = bool(signature.inputs) and all(
+            len(s.shape) >= 1 and s.shape[0] == -1 for s in specs
+        )
+
+    def inputs(self, tensors: list[Tensor]) -> CheckedInputs:
+        """Check names, datatypes, ranks and fixed dimensions; InvalidTensor names the culprit."""
+        by_name = {t.name: t for t in tensors}
+        if len(by_name) != len(tensors):
+            seen: set[str] = set()
+            for t in tensors:
+                if t.name in seen:
+                    raise InvalidTensor(t.name, "given more than once")
+                seen.add(t.name)
+        if not self._inputs:
+            return CheckedInputs({n: t.data for n, t in by_name.items()}, 1, None)
+        checked: Tensors = {}
+        key: list[tuple[int, ...]] = []
+        rows = -1
+        for spec in self._inputs:
+            tensor = by_name.get(spec.name)
+            if tensor is None:
+                raise InvalidTensor(
+                    spec.name, f"missing; model {self._model!r} takes inputs {self._input_names}"
+                )
+            shape = tensor.data.shape
+            self._check_one(spec, tensor, shape)
+            if self.batchable:
+                if rows == -1:
+                    rows = shape[0]
+                elif shape[0] != rows:
+                    raise InvalidTensor(
+                        spec.name,
+                        f"has {shape[0]} rows but {self._inputs[0].name!r} has {rows}; "
+                        "every input needs the same first (batch) dimension",
+                    )
+                key.append(shape[1:])
+            checked[spec.name] = tensor.data
+        if len(by_name) != len(checked):
+            unknown = next(n for n in by_name if n not in checked)
+            raise InvalidTensor(
+                unknown, f"unknown input; model {self._model!r} takes {self._input_names}"
+            )
+        if not self.batchable:
+            return CheckedInputs(checked, 1, None)
+        return CheckedInputs(checked, rows, tuple(key))
+
+    def outputs(self, requested: list[RequestedOutput] | None) -> list[str] | None:
+        """The requested output names, each known to the model; None means all outputs."""
+        if requested is None:
+            return None
+        names = [r.name for r in requested]
+        if self._outputs:
+            for name in names:
+                if name not in self._outputs:
+                    known = ", ".join(sorted(self._outputs))
+                    raise InvalidTensor(
+                        name, f"unknown output; model {self._model!r} gives {known}"
+                    )
+        return names
+
+    @staticmethod
+    def _check_one(spec: TensorSpec, tensor: Tensor, shape: tuple[int, ...]) -> None:
+        if tensor.datatype != spec.datatype:
+            raise InvalidTensor(
+                spec.name, f"expected datatype {spec.datatype} but got {tensor.datatype}"
+            )
+        if len(shape) != len(spec.shape):
+            raise InvalidTensor(
+                spec.name,
+                f"expected shape {_shape(spec.shape)} (rank {len(spec.shape)}) "
+                f"but got {_shape(shape)} (rank {len(shape)})",
+            )
+        for axis, (want, got) in enumerate(zip(spec.shape, shape, strict=True)):
+            if want not in (-1, got):
+                raise InvalidTensor(
+                    spec.name,
+                    f"expected shape {_shape(spec.shape)} but got {_shape(shape)} "
+                    f"(dimension {axis} must be {want})",
+                )
