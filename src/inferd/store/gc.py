@@ -1,0 +1,109 @@
+"""Garbage collection: delete blobs no manifest in ``index.json`` references.
+
+Runs under the store lock, so no tag can move meanwhile. A push writes its blobs *before* it
+takes the lock to tag them, so blobs and temporary files younger than :data:`GRACE_S` are
+kept whether referenced or not; a push that outlives the grace period re-checks its blobs under
+the lock and fails cleanly rather than tagging a manifest with missing blobs.
+
+Referenced blobs are found generically (config, layers, nested indexes), so images or artifacts
+that other OCI tools copied into the layout are kept too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import orjson
+
+from inferd.errors import NotFound
+from inferd.store.atomic import TEMP_PREFIX
+from inferd.store.layout import OciLayout
+from inferd.store.manifest import MAX_DOCUMENT_BYTES
+from inferd.store.reference import DIGEST_RE
+from inferd.store.results import GcResult
+
+#: Age below which an unreferenced blob or temp file may belong to a push in progress.
+GRACE_S = 600.0
+
+
+def _children(document: object) -> list[str]:
+    """Digests a manifest or index document points at (config, layers, manifests, subject)."""
+    if not isinstance(document, dict):
+        return []
+    found: list[object] = [document.get("config"), document.get("subject")]
+    for key in ("layers", "manifests", "blobs"):
+        items = document.get(key)
+        if isinstance(items, list):
+            found.extend(items)
+    digests = [d.get("digest") for d in found if isinstance(d, dict)]
+    return [d for d in digests if isinstance(d, str) and _is_digest(d)]
+
+
+def referenced(layout: OciLayout) -> tuple[set[str], set[str]]:
+    """``(every referenced blob, the manifests index.json names)``.
+
+    Only JSON documents (manifests and indexes) are read, never layer payloads. A manifest that
+    is missing from the store is skipped; a corrupt one aborts collection with IntegrityError.
+    """
+    roots = {d.digest for d in layout.read_index().descriptors()}
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        digest = pending.pop()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        try:
+            size = layout.blobs.size(digest)
+        except NotFound:
+            continue
+        if size > MAX_DOCUMENT_BYTES:
+            continue  # a payload, not a manifest
+        data = layout.blobs.read_bytes(digest, limit=MAX_DOCUMENT_BYTES)
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue  # a small payload (a card is JSON too, and has no children)
+        pending.extend(_children(document))
+    return seen, roots
+
+
+def _is_digest(text: str) -> bool:
+    return DIGEST_RE.fullmatch(text) is not None
+
+
+def _old(path: Path, now: float) -> bool:
+    try:
+        return now - path.lstat().st_mtime > GRACE_S
+    except FileNotFoundError:
+        return False
+
+
+def collect(layout: OciLayout, models: Path) -> GcResult:
+    """Remove unreferenced blobs and materialized dirs of versions no longer in the index."""
+    now = time.time()
+    with layout.locked():
+        keep, manifests = referenced(layout)
+        removed = freed = 0
+        for digest in list(layout.blobs.digests()):
+            path = layout.blobs.path(digest)
+            if digest in keep or not _old(path, now):
+                continue
+            freed += path.stat().st_size
+            path.unlink()
+            removed += 1
+        for temp in list(layout.blobs.temp_files()):
+            if _old(temp, now):
+                temp.unlink(missing_ok=True)
+        models_removed = 0
+        if models.is_dir():
+            for entry in list(models.iterdir()):
+                if entry.name.startswith(TEMP_PREFIX):
+                    if _old(entry, now):
+                        shutil.rmtree(entry, ignore_errors=True)
+                elif _is_digest(f"sha256:{entry.name}") and f"sha256:{entry.name}" not in manifests:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    models_removed += 1
+    return GcResult(blobs_removed=removed, bytes_freed=freed, models_removed=models_removed)

@@ -1,0 +1,102 @@
+"""The append-only history of tag moves: one JSON line per push, tag or rm.
+
+One log holds the whole store (names are fields, never file names). Lines are appended with
+``O_APPEND`` in a single ``write`` while the store lock is held, then fsync'ed, so concurrent
+writers never interleave and a line once written is never rewritten.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import orjson
+
+Action = Literal["push", "tag", "rm"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One tag move: ``tag`` of ``name`` went from ``old`` to ``new`` (``None``: absent)."""
+
+    name: str
+    tag: str
+    action: Action
+    old: str | None
+    new: str | None
+    user: str
+    host: str
+    time: datetime
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "tag": self.tag,
+            "action": self.action,
+            "old": self.old,
+            "new": self.new,
+            "user": self.user,
+            "host": self.host,
+            "time": self.time.isoformat(),
+        }
+
+
+def current_user() -> str:
+    """The login name, or the numeric uid where the account has no name (containers)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def event(name: str, tag: str, action: Action, old: str | None, new: str | None) -> HistoryEvent:
+    """A new event stamped with the current user, host and UTC time."""
+    return HistoryEvent(
+        name, tag, action, old, new, current_user(), socket.gethostname(), datetime.now(UTC)
+    )
+
+
+def append(log: Path, entry: HistoryEvent) -> None:
+    """Append one line; the caller holds the store lock."""
+    line = orjson.dumps(entry.to_json()) + b"\n"
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(log: Path, name: str) -> list[HistoryEvent]:
+    """Every event of ``name``, oldest first.
+
+    A final line without its newline is the trace of a crash mid-append and is skipped; it was
+    never acknowledged to anyone.
+    """
+    try:
+        data = log.read_bytes()
+    except FileNotFoundError:
+        return []
+    events: list[HistoryEvent] = []
+    for line in data.split(b"\n")[:-1]:
+        record = orjson.loads(line)
+        if record["name"] != name:
+            continue
+        events.append(
+            HistoryEvent(
+                name=record["name"],
+                tag=record["tag"],
+                action=record["action"],
+                old=record["old"],
+                new=record["new"],
+                user=record["user"],
+                host=record["host"],
+                time=datetime.fromisoformat(record["time"]),
+            )
+        )
+    return events

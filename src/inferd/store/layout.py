@@ -1,0 +1,133 @@
+"""The OCI image layout directory: ``oci-layout``, ``index.json``, ``blobs/sha256/``.
+
+``index.json`` holds one manifest descriptor per tag, annotated with
+``org.opencontainers.image.ref.name`` = ``name:tag`` (what ``skopeo``'s ``oci:DIR:name:tag``
+looks up). Beside the layout's own files the store keeps its lock file and history log; OCI tools
+ignore files they do not know.
+
+Every change to the index is a read-modify-write under :meth:`OciLayout.locked`, and the new
+index replaces the old atomically, so concurrent writers never lose each other's tags.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from inferd.errors import Unsupported
+from inferd.store import atomic, media
+from inferd.store.blobs import BlobStore
+from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
+
+LAYOUT_FILE = "oci-layout"
+INDEX_FILE = "index.json"
+LOCK_FILE = "inferd.lock"
+HISTORY_FILE = "inferd-history.jsonl"
+
+
+class Index:
+    """The parsed ``index.json``; descriptors written by other tools are kept as they are."""
+
+    def __init__(self, manifests: list[dict[str, Any]]) -> None:
+        self.manifests = manifests
+
+    def _ref_name(self, entry: dict[str, Any]) -> str | None:
+        annotations = entry.get("annotations")
+        if isinstance(annotations, dict):
+            name = annotations.get(media.ANNOTATION_REF_NAME)
+            return name if isinstance(name, str) else None
+        return None
+
+    def get(self, ref_name: str) -> str | None:
+        """The manifest digest tagged ``ref_name`` (``name:tag``), if any."""
+        for entry in self.manifests:
+            if self._ref_name(entry) == ref_name:
+                digest = entry.get("digest")
+                return digest if isinstance(digest, str) else None
+        return None
+
+    def put(self, ref_name: str, descriptor: Descriptor, artifact_type: str) -> str | None:
+        """Point ``ref_name`` at ``descriptor``; return the digest it pointed at before."""
+        old = self.remove(ref_name)
+        entry = descriptor.to_json()
+        entry["artifactType"] = artifact_type
+        entry["annotations"] = {media.ANNOTATION_REF_NAME: ref_name}
+        self.manifests.append(entry)
+        self.manifests.sort(key=lambda e: self._ref_name(e) or "")
+        return old
+
+    def remove(self, ref_name: str) -> str | None:
+        """Drop the tag ``ref_name``; return the digest it pointed at, if it existed."""
+        old = self.get(ref_name)
+        self.manifests = [e for e in self.manifests if self._ref_name(e) != ref_name]
+        return old
+
+    def tags(self) -> Iterator[tuple[str, str]]:
+        """``(ref_name, digest)`` for every tagged descriptor, in index order."""
+        for entry in self.manifests:
+            ref_name, digest = self._ref_name(entry), entry.get("digest")
+            if ref_name is not None and isinstance(digest, str):
+                yield ref_name, digest
+
+    def descriptors(self) -> Iterator[Descriptor]:
+        """Every manifest descriptor, tagged or not (what garbage collection must keep)."""
+        for position, entry in enumerate(self.manifests):
+            yield Descriptor.from_json(entry, f"index.json entry {position}")
+
+    def to_bytes(self) -> bytes:
+        document = {"schemaVersion": 2, "mediaType": media.INDEX, "manifests": self.manifests}
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+
+
+class OciLayout:
+    """One OCI image layout directory and the blobs in it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.blobs = BlobStore(directory / "blobs" / "sha256")
+        self.history_file = directory / HISTORY_FILE
+
+    def init(self) -> None:
+        """Create the layout if missing (idempotent; safe to race)."""
+        self.blobs.directory.mkdir(parents=True, exist_ok=True)
+        layout_file = self.directory / LAYOUT_FILE
+        if not layout_file.exists():
+            version = {"imageLayoutVersion": media.OCI_LAYOUT_VERSION}
+            atomic.write_bytes(layout_file, orjson.dumps(version))
+        if not (self.directory / INDEX_FILE).exists():
+            with self.locked():
+                if not (self.directory / INDEX_FILE).exists():
+                    self.write_index(Index([]))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store-wide exclusive lock (index, history and gc go through it)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic.exclusive_lock(self.directory / LOCK_FILE):
+            yield
+
+    def read_index(self) -> Index:
+        try:
+            data = (self.directory / INDEX_FILE).read_bytes()
+        except FileNotFoundError:
+            return Index([])
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise Unsupported("index.json of the store is not JSON") from None
+        manifests = document.get("manifests") if isinstance(document, dict) else None
+        if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+            raise Unsupported("index.json of the store has no valid 'manifests' list")
+        return Index(manifests)
+
+    def write_index(self, index: Index) -> None:
+        """Atomically replace ``index.json``; call under :meth:`locked`."""
+        atomic.write_bytes(self.directory / INDEX_FILE, index.to_bytes())
+
+    def read_manifest(self, digest: str) -> Manifest:
+        """The verified, validated manifest stored under ``digest``."""
+        return Manifest.parse(self.blobs.read_bytes(digest, limit=MAX_DOCUMENT_BYTES), digest)

@@ -1,0 +1,127 @@
+"""Model references: ``[registry/]name[:tag][@sha256:digest]``.
+
+Names follow the OCI distribution grammar (lower-case path components joined by ``/``), tags the
+OCI tag grammar, digests are ``sha256:`` plus 64 lower-case hex digits. A reference is parsed
+completely or refused; nothing is normalised, decoded or guessed, so a string that reaches the
+store is exactly one that the grammar allows. Names and tags are map keys, never path components.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from inferd.errors import InvalidReference
+
+DEFAULT_TAG = "latest"
+#: Many registries cap the repository name at 255 characters; so does inferd.
+MAX_NAME_LENGTH = 255
+
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
+# A registry host: DNS labels or an IPv4 address, with an optional port.
+_HOST_RE = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"(?::[0-9]{1,5})?"
+)
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "the name is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"the name is longer than {MAX_NAME_LENGTH} characters"
+    if NAME_RE.fullmatch(name) is None:
+        return (
+            "a name is lower-case letters and digits, separated by '.', '_', '__' or '-', "
+            "in path components joined by '/'"
+        )
+    return None
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid repository name, else raise :class:`InvalidReference`."""
+    problem = _name_problem(name)
+    if problem is not None:
+        raise InvalidReference(name, problem)
+    return name
+
+
+def validate_digest(digest: str, *, reference: str | None = None) -> str:
+    """Return ``digest`` if it is ``sha256:`` followed by 64 lower-case hex digits."""
+    if DIGEST_RE.fullmatch(digest) is None:
+        raise InvalidReference(
+            reference if reference is not None else digest,
+            "a digest is 'sha256:' followed by 64 lower-case hex digits",
+        )
+    return digest
+
+
+def _is_registry(component: str) -> bool:
+    # The rule container tools use: the first component names a host when it looks like one.
+    return "." in component or ":" in component or component == "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed reference. ``tag`` defaults to ``latest`` unless only a digest was given."""
+
+    name: str
+    tag: str | None = DEFAULT_TAG
+    digest: str | None = None
+    registry: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """Parse ``[registry/]name[:tag][@sha256:digest]``; raise :class:`InvalidReference`."""
+        if not isinstance(text, str) or not text:
+            raise InvalidReference(str(text), "the reference is empty")
+        if not text.isascii() or not text.isprintable():
+            raise InvalidReference(text, "only printable ASCII characters are allowed")
+        remainder, at, digest = text.partition("@")
+        if at:
+            validate_digest(digest, reference=text)
+        registry: str | None = None
+        first, slash, rest = remainder.partition("/")
+        if slash and _is_registry(first):
+            if _HOST_RE.fullmatch(first) is None:
+                raise InvalidReference(text, f"{first!r} is not a valid registry host")
+            registry, remainder = first, rest
+        name, colon, tag = remainder.rpartition(":")
+        if not colon:
+            name, tag = remainder, ""
+        elif "/" in tag:
+            raise InvalidReference(text, "a tag cannot contain '/'")
+        problem = _name_problem(name)
+        if problem is not None:
+            raise InvalidReference(text, problem)
+        if colon and TAG_RE.fullmatch(tag) is None:
+            raise InvalidReference(
+                text,
+                "a tag is up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+            )
+        resolved_tag: str | None = tag if colon else (None if at else DEFAULT_TAG)
+        return cls(name=name, tag=resolved_tag, digest=digest if at else None, registry=registry)
+
+    @classmethod
+    def parse_tagged(cls, text: str) -> Reference:
+        """Parse a reference that must name a tag (a destination of push or tag)."""
+        ref = cls.parse(text)
+        if ref.digest is not None:
+            raise InvalidReference(text, "a destination names a tag, not a digest")
+        return ref
+
+    @property
+    def tagged(self) -> str:
+        """``name:tag`` — the ``org.opencontainers.image.ref.name`` of this reference."""
+        return f"{self.name}:{self.tag or DEFAULT_TAG}"
+
+    def __str__(self) -> str:
+        text = self.name if self.registry is None else f"{self.registry}/{self.name}"
+        if self.tag is not None:
+            text += f":{self.tag}"
+        if self.digest is not None:
+            text += f"@{self.digest}"
+        return text
