@@ -1,0 +1,20 @@
+"""A small, fast HTTP/1.1 server: asyncio + uvloop + httptools, no framework.
+
+:class:`Router` maps a method and path to an async handler; :class:`HttpServer` runs a router on
+a listening socket with keep-alive, pipelining, size limits, read timeouts and graceful shutdown.
+"""
+
+from inferd.protocols.http.messages import Request, Response, error_response, json_response
+from inferd.protocols.http.router import Handler, Route, Router
+from inferd.protocols.http.server import HttpServer
+
+__all__ = [
+    "Handler",
+    "HttpServer",
+    "Request",
+    "Response",
+    "Route",
+    "Router",
+    "error_response",
+    "json_response",
+]

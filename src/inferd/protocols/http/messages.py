@@ -1,0 +1,80 @@
+"""HTTP request and response values, and the one table from error codes to HTTP statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+
+from inferd.errors import Code, InferdError, Unavailable
+
+#: Error code → HTTP status. CANCELLED never reaches a client (it went away); 499 is logged.
+STATUS_BY_CODE: dict[Code, int] = {
+    Code.INVALID_ARGUMENT: 400,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.UNSUPPORTED: 501,
+    Code.UNAVAILABLE: 503,
+    Code.DEADLINE_EXCEEDED: 504,
+    Code.CANCELLED: 499,
+    Code.DATA_LOSS: 500,
+    Code.UNAUTHENTICATED: 401,
+    Code.PERMISSION_DENIED: 403,
+    Code.INTERNAL: 500,
+}
+
+JSON = b"application/json"
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request. Header names are lower-case; ``body`` is the de-chunked body."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    #: Path parameters filled in by the router (already percent-decoded).
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete response; ``headers`` are extra ``(name, value)`` pairs besides the framing."""
+
+    status: int
+    body: bytes = b""
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(status, orjson.dumps(value))
+
+
+def error_response(
+    status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    """The protocol's error shape: ``{"error": "..."}``."""
+    return Response(status, orjson.dumps({"error": message}), headers=headers or [])
+
+
+def response_for_error(exc: InferdError) -> Response:
+    """Map an inferd error to its HTTP response; Unavailable carries ``Retry-After``."""
+    status = STATUS_BY_CODE.get(exc.code, 500)
+    headers: list[tuple[bytes, bytes]] = []
+    if isinstance(exc, Unavailable):
+        # Retry-After is whole seconds; never advertise 0 (clients would hammer).
+        headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+    return error_response(status, exc.message, headers)
+
+
+def reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Client Closed Request" if status == 499 else b"Unknown"

@@ -1,0 +1,97 @@
+"""Method + path-segment routing, with the route table kept as data (the OpenAPI document is
+built from it).
+
+A path template is a ``/``-separated list of segments; each segment is a literal, a parameter
+``{name}``, or a parameter with a literal suffix ``{name}:predict`` (KServe v1's style).
+Parameters match one non-empty segment and arrive percent-decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from inferd.protocols.http.messages import Request, Response
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    literal: str | None
+    param: str | None = None
+    suffix: str = ""
+
+    def match(self, text: str, params: dict[str, str]) -> bool:
+        if self.literal is not None:
+            return text == self.literal
+        if not text.endswith(self.suffix):
+            return False
+        value = unquote(text[: len(text) - len(self.suffix)] if self.suffix else text)
+        if not value:
+            return False
+        params[self.param or ""] = value
+        return True
+
+
+def _parse_template(template: str) -> tuple[_Segment, ...]:
+    segments: list[_Segment] = []
+    for part in template.strip("/").split("/"):
+        if part.startswith("{"):
+            close = part.index("}")
+            segments.append(_Segment(None, part[1:close], part[close + 1 :]))
+        else:
+            segments.append(_Segment(part))
+    return tuple(segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation. ``doc`` holds its OpenAPI operation object (summary, schemas, responses)."""
+
+    method: str
+    template: str
+    handler: Handler
+    doc: dict[str, Any] = field(default_factory=dict, compare=False)
+    segments: tuple[_Segment, ...] = field(default=(), compare=False)
+
+
+class Router:
+    """Finds the route for a request; 404 and 405 are the caller's to answer."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self._by_length: dict[int, list[Route]] = {}
+        # Literal paths are looked up in one dict access: the hot infer path has parameters, but
+        # health and metadata probes are literal.
+        self._literal: dict[tuple[str, str], Route] = {}
+
+    def add(
+        self, method: str, template: str, handler: Handler, doc: dict[str, Any] | None = None
+    ) -> None:
+        segments = _parse_template(template)
+        route = Route(method, template, handler, doc or {}, segments)
+        self.routes.append(route)
+        if all(s.literal is not None for s in segments):
+            self._literal[(method, "/" + "/".join(s.literal or "" for s in segments))] = route
+        self._by_length.setdefault(len(segments), []).append(route)
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        """``(route, params, allowed)``: ``route`` is None when nothing matches the method;
+        ``allowed`` then lists the methods that do match the path (empty: 404, else 405)."""
+        route = self._literal.get((method, path.rstrip("/") or "/"))
+        if route is not None:
+            return route, {}, []
+        parts = path.strip("/").split("/")
+        allowed: list[str] = []
+        for candidate in self._by_length.get(len(parts), ()):
+            params: dict[str, str] = {}
+            if all(
+                seg.match(text, params) for seg, text in zip(candidate.segments, parts, strict=True)
+            ):
+                if candidate.method == method:
+                    return candidate, params, []
+                allowed.append(candidate.method)
+        return None, {}, allowed

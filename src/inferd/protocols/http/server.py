@@ -1,0 +1,132 @@
+"""The listening side: sockets, dispatch, timeouts and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inferd.config import LimitSettings
+from inferd.errors import InferdError
+from inferd.protocols.http.connection import HttpConnection
+from inferd.protocols.http.messages import Request, Response, error_response, response_for_error
+from inferd.protocols.http.router import Router
+
+log = logging.getLogger(__name__)
+
+#: How often slow and idle connections are looked for; a cut-off is late by at most this much.
+SWEEP_INTERVAL_S = 0.5
+
+Guard = Callable[[Request], Response | None]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one connection may send before it is refused (sizes in bytes, times in seconds)."""
+
+    max_body_bytes: int
+    max_header_bytes: int
+    header_timeout_s: float
+    body_timeout_s: float
+    max_headers: int = 100
+
+    @classmethod
+    def from_settings(cls, limits: LimitSettings) -> HttpLimits:
+        return cls(
+            max_body_bytes=limits.max_body_bytes,
+            max_header_bytes=limits.max_header_bytes,
+            header_timeout_s=limits.header_timeout_s,
+            body_timeout_s=limits.body_timeout_s,
+        )
+
+
+class HttpServer:
+    """Serves a :class:`Router` on one listening socket.
+
+    ``guard`` runs before every handler and may answer instead of it (the control plane's
+    authentication). Handlers raise :mod:`inferd.errors` exceptions; anything else is logged and
+    answered with a bare 500 so no stack trace or path ever reaches a client.
+    """
+
+    def __init__(self, router: Router, limits: HttpLimits, guard: Guard | None = None) -> None:
+        self.router = router
+        self.limits = limits
+        self.guard = guard
+        self.loop = asyncio.get_running_loop()
+        self.connections: set[HttpConnection] = set()
+        self.draining = False
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Bind and listen. ``port`` 0 picks a free port (read it back from :attr:`port`)."""
+        self._server = await self.loop.create_server(
+            lambda: HttpConnection(self),
+            host,
+            port,
+            reuse_port=reuse_port,
+            backlog=1024,
+        )
+        for sock in self._server.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sweeper = self.loop.create_task(self._sweep())
+
+    async def dispatch(self, request: Request) -> Response:
+        """Route one request and turn every failure into a protocol error response."""
+        route, params, allowed = self.router.match(request.method, request.path)
+        if route is None:
+            if allowed:
+                return error_response(
+                    405,
+                    f"method {request.method} not allowed on {request.path}",
+                    [(b"allow", ", ".join(sorted(set(allowed))).encode())],
+                )
+            return error_response(404, f"no route for {request.method} {request.path}")
+        if self.guard is not None:
+            refusal = self.guard(request)
+            if refusal is not None:
+                return refusal
+        request.params = params
+        try:
+            return await route.handler(request)
+        except InferdError as exc:
+            return response_for_error(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handler for %s %s failed", request.method, route.template)
+            return error_response(500, "internal error")
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``grace_s``), close the rest."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.start_draining()
+        deadline = self.loop.time() + grace_s
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            now = self.loop.time()
+            for conn in list(self.connections):
+                if conn.deadline is not None and now > conn.deadline:
+                    conn.expire()

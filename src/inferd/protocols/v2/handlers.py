@@ -1,0 +1,162 @@
+"""Request handlers for the Open Inference Protocol v2 REST endpoints.
+
+Handlers only translate: they decode the wire format, call the data plane, and encode the answer.
+Errors are raised as :mod:`inferd.errors` exceptions and mapped to statuses by the HTTP layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from inferd.config import LimitSettings
+from inferd.errors import InvalidArgument
+from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
+from inferd.protocols.v2.codec import (
+    HEADER_LENGTH,
+    decode_request,
+    encode_response,
+    load_json,
+    wants_binary,
+)
+from inferd.protocols.v2.openapi import build_document
+from inferd.serving.types import DataPlane
+
+#: Media types an inference body may declare; anything else (a pickle type, a form) is 415.
+ACCEPTED_MEDIA_TYPES = frozenset({"application/json", "application/octet-stream", "text/plain"})
+BINARY = b"application/octet-stream"
+PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
+#: Protocol extensions this transport adds whatever the data plane reports.
+REST_EXTENSIONS = ("binary_tensor_data",)
+
+
+def media_type_refusal(request: Request) -> Response | None:
+    """415 for a body in a media type the protocol does not speak."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ACCEPTED_MEDIA_TYPES:
+        return None
+    return error_response(415, f"unsupported media type {media!r}; send application/json")
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """An optional JSON-object body (empty means ``{}``)."""
+    if not request.body.strip():
+        return {}
+    doc = load_json(request.body)
+    if not isinstance(doc, dict):
+        raise InvalidArgument("the request body must be a JSON object")
+    return doc
+
+
+class V2Handlers:
+    """The data-plane endpoints, bound to one data plane and one set of limits."""
+
+    def __init__(
+        self, dataplane: DataPlane, limits: LimitSettings, metrics: Callable[[], bytes]
+    ) -> None:
+        self.dataplane = dataplane
+        self.limits = limits
+        self.metrics = metrics
+
+    async def live(self, request: Request) -> Response:
+        live = self.dataplane.live()
+        return json_response({"live": live}, 200 if live else 503)
+
+    async def ready(self, request: Request) -> Response:
+        ready = self.dataplane.ready()
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    async def server_metadata(self, request: Request) -> Response:
+        meta = dict(self.dataplane.server_metadata())
+        extensions = list(meta.get("extensions", []))
+        extensions += [e for e in REST_EXTENSIONS if e not in extensions]
+        meta["extensions"] = extensions
+        return json_response(meta)
+
+    async def model_metadata(self, request: Request) -> Response:
+        return json_response(
+            self.dataplane.model_metadata(request.params["model"], request.params.get("version"))
+        )
+
+    async def model_ready(self, request: Request) -> Response:
+        name, version = request.params["model"], request.params.get("version")
+        # Metadata raises NotFound for an unknown model or version: 404, not "not ready".
+        self.dataplane.model_metadata(name, version)
+        ready = self.dataplane.model_ready(name, version)
+        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+
+    async def infer(self, request: Request) -> Response:
+        refusal = media_type_refusal(request)
+        if refusal is not None:
+            return refusal
+        infer_request = decode_request(
+            request.params["model"],
+            request.params.get("version"),
+            request.body,
+            request.headers.get(HEADER_LENGTH),
+            self.limits,
+        )
+        result = await self.dataplane.infer(infer_request)
+        encoded = encode_response(result, wants_binary(infer_request))
+        if encoded.json_length is None:
+            return Response(200, encoded.body)
+        return Response(
+            200,
+            encoded.body,
+            BINARY,
+            [(b"inference-header-content-length", str(encoded.json_length).encode())],
+        )
+
+    async def stats(self, request: Request) -> Response:
+        return json_response(
+            self.dataplane.model_stats(request.params.get("model"), request.params.get("version"))
+        )
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(200, self.metrics(), PROMETHEUS_TEXT)
+
+
+class RepositoryHandlers:
+    """The repository extension: the control plane's mutating routes (index, load, unload)."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self.dataplane = dataplane
+
+    async def index(self, request: Request) -> Response:
+        ready = json_body(request).get("ready", False)
+        if not isinstance(ready, bool):
+            raise InvalidArgument("'ready' must be a boolean")
+        return json_response(self.dataplane.repository_index(ready_only=ready))
+
+    async def load(self, request: Request) -> Response:
+        params = json_body(request).get("parameters") or {}
+        if not isinstance(params, dict):
+            raise InvalidArgument("'parameters' must be an object")
+        reference = params.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise InvalidArgument("parameters.reference must be a string such as 'fraud:v2'")
+        await self.dataplane.load(request.params["model"], reference)
+        return json_response({})
+
+    async def unload(self, request: Request) -> Response:
+        json_body(request)  # validates an optional body (unload_dependents is accepted, unused)
+        await self.dataplane.unload(request.params["model"])
+        return json_response({})
+
+
+def openapi_handler(router: Router, title: str) -> Handler:
+    """Serve the OpenAPI document of ``router``, built once on first request (when every route,
+    this one included, is registered)."""
+    cache: list[bytes] = []
+
+    async def serve(request: Request) -> Response:
+        if not cache:
+            cache.append(orjson.dumps(build_document(router, title)))
+        return Response(200, cache[0])
+
+    return serve

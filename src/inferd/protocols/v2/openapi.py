@@ -1,0 +1,248 @@
+"""The OpenAPI 3 document, built from the route table so it describes exactly what is served.
+
+Each route carries its operation object (:func:`operation`); :func:`build_document` adds the
+path parameters it finds in the template and the shared component schemas below.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from inferd import __version__
+from inferd.protocols.http import Router
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_SCALAR: Schema = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+_PARAMETERS: Schema = {"type": "object", "additionalProperties": _SCALAR}
+_TENSOR_DATA: Schema = {"type": "array", "items": {}}
+_SHAPE: Schema = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "Live": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
+    "Ready": {
+        "type": "object",
+        "required": ["ready"],
+        "properties": {"ready": {"type": "boolean"}},
+    },
+    "ModelReady": {
+        "type": "object",
+        "required": ["name", "ready"],
+        "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+    },
+    "ServerMetadata": {
+        "type": "object",
+        "required": ["name", "version", "extensions"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "extensions": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "MetadataTensor": {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
+    "ModelMetadata": {
+        "type": "object",
+        "required": ["name", "platform", "inputs", "outputs"],
+        "properties": {
+            "name": {"type": "string"},
+            "versions": {"type": "array", "items": {"type": "string"}},
+            "platform": {"type": "string"},
+            "inputs": {"type": "array", "items": _ref("MetadataTensor")},
+            "outputs": {"type": "array", "items": _ref("MetadataTensor")},
+        },
+    },
+    "RequestInput": {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": _SHAPE,
+            "datatype": {
+                "type": "string",
+                "enum": [
+                    "BOOL",
+                    "UINT8",
+                    "UINT16",
+                    "UINT32",
+                    "UINT64",
+                    "INT8",
+                    "INT16",
+                    "INT32",
+                    "INT64",
+                    "FP16",
+                    "FP32",
+                    "FP64",
+                    "BYTES",
+                ],
+            },
+            "parameters": _PARAMETERS,
+            "data": _TENSOR_DATA,
+        },
+    },
+    "RequestOutput": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string"}, "parameters": _PARAMETERS},
+    },
+    "InferenceRequest": {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": _PARAMETERS,
+            "inputs": {"type": "array", "minItems": 1, "items": _ref("RequestInput")},
+            "outputs": {"type": "array", "items": _ref("RequestOutput")},
+        },
+    },
+    "ResponseOutput": {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": _SHAPE,
+            "datatype": {"type": "string"},
+            "parameters": _PARAMETERS,
+            "data": _TENSOR_DATA,
+        },
+    },
+    "InferenceResponse": {
+        "type": "object",
+        "required": ["model_name", "outputs"],
+        "properties": {
+            "model_name": {"type": "string"},
+            "model_version": {"type": "string"},
+            "id": {"type": "string"},
+            "parameters": _PARAMETERS,
+            "outputs": {"type": "array", "items": _ref("ResponseOutput")},
+        },
+    },
+    "ModelStats": {
+        "type": "object",
+        "required": ["model_stats"],
+        "properties": {"model_stats": {"type": "array", "items": {"type": "object"}}},
+    },
+    "RepositoryIndexRequest": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+    "RepositoryIndex": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "state": {"type": "string"},
+                "reason": {"type": "string"},
+            },
+        },
+    },
+    "LoadRequest": {
+        "type": "object",
+        "properties": {
+            "parameters": {
+                "type": "object",
+                "properties": {"reference": {"type": "string", "description": "e.g. fraud:v2"}},
+            }
+        },
+    },
+    "Empty": {"type": "object"},
+    "OpenAPIDocument": {"type": "object", "required": ["openapi", "paths"]},
+    "V1PredictRequest": {
+        "type": "object",
+        "required": ["instances"],
+        "properties": {"instances": {"type": "array", "minItems": 1, "items": {}}},
+    },
+    "V1PredictResponse": {
+        "type": "object",
+        "required": ["predictions"],
+        "properties": {"predictions": {"type": "array", "items": {}}},
+    },
+}
+
+_JSON = "application/json"
+
+
+def _content(schema: str) -> dict[str, Any]:
+    return {"content": {_JSON: {"schema": _ref(schema)}}}
+
+
+def operation(
+    summary: str,
+    ok: str | None,
+    *,
+    body: str | None = None,
+    body_required: bool = True,
+    errors: tuple[int, ...] = (),
+    not_ok: str | None = None,
+    ok_media: str = _JSON,
+    binary: bool = False,
+) -> dict[str, Any]:
+    """An operation object: ``ok`` names the success schema (None: plain text), ``body`` the
+    request schema, ``errors`` the error statuses (answered with ``Error``), ``not_ok`` a schema
+    also answered with 503 (health "false"), ``binary`` that the binary extension may answer."""
+    responses: dict[str, Any] = {}
+    if ok is None:
+        responses["200"] = {
+            "description": "OK",
+            "content": {ok_media: {"schema": {"type": "string"}}},
+        }
+    else:
+        ok_content: dict[str, Any] = {_JSON: {"schema": _ref(ok)}}
+        if binary:
+            ok_content["application/octet-stream"] = {
+                "schema": {"type": "string", "format": "binary"}
+            }
+        responses["200"] = {"description": "OK", "content": ok_content}
+    if not_ok is not None:
+        responses["503"] = {"description": "not ready", **_content(not_ok)}
+    for status in errors:
+        responses[str(status)] = {"description": "error", **_content("Error")}
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": body_required, **_content(body)}
+    return op
+
+
+def build_document(router: Router, title: str) -> dict[str, Any]:
+    """Describe every route of ``router`` (operations keyed by template and method)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in router.routes:
+        op = dict(route.doc)
+        names = _PARAM.findall(route.template)
+        if names:
+            op["parameters"] = [
+                {
+                    "name": n,
+                    "in": "path",
+                    "required": True,
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                    },
+                }
+                for n in names
+            ]
+        paths.setdefault(route.template, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": __version__},
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }

@@ -1,0 +1,149 @@
+"""The route tables: which endpoints each listener serves, with their OpenAPI operations.
+
+The data-plane listener serves inference, metadata, health, statistics, metrics and KServe v1;
+the control-plane listener serves only the repository extension (index, load, unload). Each
+serves its own OpenAPI document at ``/v2/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from inferd.config import LimitSettings
+from inferd.protocols.http import Router
+from inferd.protocols.v2.handlers import RepositoryHandlers, V2Handlers, openapi_handler
+from inferd.protocols.v2.kserve_v1 import V1Handlers
+from inferd.protocols.v2.openapi import operation
+from inferd.serving.types import DataPlane
+
+OPENAPI_PATH = "/v2/openapi.json"
+_MODEL = "/v2/models/{model}"
+_VERSIONED = "/v2/models/{model}/versions/{version}"
+#: Errors any model-addressed operation may answer.
+_MODEL_ERRORS = (400, 404)
+_INFER_ERRORS = (400, 404, 413, 415, 500, 501, 503, 504)
+
+
+def data_router(
+    dataplane: DataPlane, limits: LimitSettings, metrics: Callable[[], bytes]
+) -> Router:
+    """The public listener's routes."""
+    v2 = V2Handlers(dataplane, limits, metrics)
+    v1 = V1Handlers(dataplane, limits)
+    router = Router()
+    router.add(
+        "GET", "/v2/health/live", v2.live, operation("Server liveness", "Live", not_ok="Live")
+    )
+    router.add(
+        "GET", "/v2/health/ready", v2.ready, operation("Server readiness", "Ready", not_ok="Ready")
+    )
+    router.add("GET", "/v2", v2.server_metadata, operation("Server metadata", "ServerMetadata"))
+    for base in (_MODEL, _VERSIONED):
+        router.add(
+            "GET",
+            base,
+            v2.model_metadata,
+            operation("Model metadata", "ModelMetadata", errors=_MODEL_ERRORS),
+        )
+        router.add(
+            "GET",
+            f"{base}/ready",
+            v2.model_ready,
+            operation("Model readiness", "ModelReady", not_ok="ModelReady", errors=_MODEL_ERRORS),
+        )
+        router.add(
+            "POST",
+            f"{base}/infer",
+            v2.infer,
+            operation(
+                "Inference (JSON, or JSON followed by binary tensors)",
+                "InferenceResponse",
+                body="InferenceRequest",
+                errors=_INFER_ERRORS,
+                binary=True,
+            ),
+        )
+        router.add(
+            "GET",
+            f"{base}/stats",
+            v2.stats,
+            operation("Model statistics", "ModelStats", errors=_MODEL_ERRORS),
+        )
+    router.add(
+        "GET", "/v2/models/stats", v2.stats, operation("Statistics of every model", "ModelStats")
+    )
+    router.add(
+        "GET",
+        "/metrics",
+        v2.prometheus,
+        operation("Prometheus metrics", None, ok_media="text/plain"),
+    )
+    router.add(
+        "GET",
+        "/v1/models/{model}",
+        v1.model_ready,
+        operation(
+            "KServe v1 model readiness", "ModelReady", not_ok="ModelReady", errors=_MODEL_ERRORS
+        ),
+    )
+    router.add(
+        "POST",
+        "/v1/models/{model}:predict",
+        v1.predict,
+        operation(
+            "KServe v1 prediction",
+            "V1PredictResponse",
+            body="V1PredictRequest",
+            errors=_INFER_ERRORS,
+        ),
+    )
+    _add_openapi(router, "inferd data plane")
+    return router
+
+
+def control_router(dataplane: DataPlane) -> Router:
+    """The control listener's routes (every one behind the bearer-token guard)."""
+    repo = RepositoryHandlers(dataplane)
+    router = Router()
+    guarded = (400, 401, 403, 404)
+    router.add(
+        "POST",
+        "/v2/repository/index",
+        repo.index,
+        operation(
+            "Repository index",
+            "RepositoryIndex",
+            body="RepositoryIndexRequest",
+            body_required=False,
+            errors=guarded,
+        ),
+    )
+    router.add(
+        "POST",
+        "/v2/repository/models/{model}/load",
+        repo.load,
+        operation(
+            "Load or replace a model version",
+            "Empty",
+            body="LoadRequest",
+            body_required=False,
+            errors=(*guarded, 503),
+        ),
+    )
+    router.add(
+        "POST",
+        "/v2/repository/models/{model}/unload",
+        repo.unload,
+        operation("Unload a model", "Empty", body="Empty", body_required=False, errors=guarded),
+    )
+    _add_openapi(router, "inferd control plane")
+    return router
+
+
+def _add_openapi(router: Router, title: str) -> None:
+    router.add(
+        "GET",
+        OPENAPI_PATH,
+        openapi_handler(router, title),
+        operation("This OpenAPI document", "OpenAPIDocument"),
+    )
