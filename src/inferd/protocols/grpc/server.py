@@ -1,0 +1,74 @@
+"""Start and stop an asyncio gRPC listener for ``inference.GRPCInferenceService``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from inferd.config import LimitSettings
+from inferd.errors import Unavailable
+from inferd.protocols.grpc.servicer import SERVICE, InferenceServicer, RepositoryServicer
+from inferd.serving.types import DataPlane
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcHandle:
+    """A running gRPC listener. ``port`` is the port actually bound (useful when asked for 0)."""
+
+    server: grpc.aio.Server
+    port: int
+
+    async def stop(self, grace: float) -> None:
+        """Refuse new RPCs at once, give in-flight ones ``grace`` seconds, then cancel the rest."""
+        await self.server.stop(grace)
+
+
+def _address(host: str, port: int) -> str:
+    # A bare IPv6 literal needs brackets before the port.
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+async def serve_grpc(
+    dataplane: DataPlane,
+    host: str,
+    port: int,
+    limits: LimitSettings,
+    *,
+    control: bool = False,
+    token: str | None = None,
+) -> GrpcHandle:
+    """Listen on ``host:port`` (0 picks a free port) and return once the server is accepting.
+
+    The data-plane listener (the default) serves health, metadata, inference and statistics and
+    refuses the repository RPCs. ``control=True`` starts the control-plane listener instead:
+    only the repository RPCs, each requiring ``token`` as ``authorization: Bearer`` metadata; bind
+    it to loopback; without a token it is refused (InvalidArgument). Requests above
+    ``limits.max_body_bytes`` are refused by gRPC itself with RESOURCE_EXHAUSTED before they are
+    decoded.
+    """
+    servicer = (
+        RepositoryServicer(dataplane, token or "")
+        if control
+        else InferenceServicer(dataplane, limits)
+    )
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limits.max_body_bytes),
+            # Without this, Linux lets a second server bind a port that is already taken and the
+            # two silently share its traffic.
+            ("grpc.so_reuseport", 0),
+        ]
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, servicer.handlers()),)
+    )
+    address = _address(host, port)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise Unavailable(f"cannot listen for gRPC on {address}: address in use or unavailable")
+    await server.start()
+    return GrpcHandle(server, int(bound))

@@ -1,0 +1,228 @@
+"""The RPCs of ``inference.GRPCInferenceService``, translated to and from the :class:`DataPlane`.
+
+Two servicers split the service the way inferd splits its listeners: :class:`InferenceServicer`
+answers the data-plane RPCs (health, metadata, infer, statistics) and refuses the repository RPCs
+with PERMISSION_DENIED; :class:`RepositoryServicer` answers only the repository RPCs, and only for
+callers presenting the control token as ``authorization: Bearer <token>`` metadata.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from inferd.config import LimitSettings
+from inferd.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unsupported
+from inferd.protocols._generated import inference_pb2 as pb
+from inferd.protocols.grpc.codec import decode_request, encode_response
+from inferd.protocols.grpc.status import Context, unary
+from inferd.serving.types import DataPlane
+
+#: The fully qualified service name both servicers register under.
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+
+_REPOSITORY_REQUESTS: dict[str, type[Message]] = {
+    "RepositoryIndex": pb.RepositoryIndexRequest,
+    "RepositoryModelLoad": pb.RepositoryModelLoadRequest,
+    "RepositoryModelUnload": pb.RepositoryModelUnloadRequest,
+}
+
+
+def _tensor_metadata(specs: list[dict[str, Any]]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+    return [
+        pb.ModelMetadataResponse.TensorMetadata(
+            name=spec["name"], datatype=spec["datatype"], shape=spec["shape"]
+        )
+        for spec in specs
+    ]
+
+
+async def _control_only(request: Message, context: Context) -> Message:
+    raise PermissionDenied("repository operations are served only on the control-plane listener")
+
+
+class InferenceServicer:
+    """Data-plane RPCs over ``dataplane``; inference requests are checked against ``limits``."""
+
+    def __init__(self, dataplane: DataPlane, limits: LimitSettings) -> None:
+        self._dataplane = dataplane
+        self._limits = limits
+
+    async def server_live(
+        self, request: pb.ServerLiveRequest, context: Context
+    ) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self._dataplane.live())
+
+    async def server_ready(
+        self, request: pb.ServerReadyRequest, context: Context
+    ) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._dataplane.ready())
+
+    async def model_ready(
+        self, request: pb.ModelReadyRequest, context: Context
+    ) -> pb.ModelReadyResponse:
+        ready = self._dataplane.model_ready(request.name, request.version or None)
+        return pb.ModelReadyResponse(ready=ready)
+
+    async def server_metadata(
+        self, request: pb.ServerMetadataRequest, context: Context
+    ) -> pb.ServerMetadataResponse:
+        metadata = self._dataplane.server_metadata()
+        return pb.ServerMetadataResponse(
+            name=metadata["name"],
+            version=metadata["version"],
+            extensions=metadata.get("extensions", []),
+        )
+
+    async def model_metadata(
+        self, request: pb.ModelMetadataRequest, context: Context
+    ) -> pb.ModelMetadataResponse:
+        metadata = self._dataplane.model_metadata(request.name, request.version or None)
+        return pb.ModelMetadataResponse(
+            name=metadata["name"],
+            versions=metadata.get("versions", []),
+            platform=metadata.get("platform", ""),
+            inputs=_tensor_metadata(metadata.get("inputs", [])),
+            outputs=_tensor_metadata(metadata.get("outputs", [])),
+        )
+
+    async def model_infer(
+        self, request: pb.ModelInferRequest, context: Context
+    ) -> pb.ModelInferResponse:
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        response = await self._dataplane.infer(decode_request(request, self._limits, deadline))
+        return encode_response(
+            response, raw=len(request.raw_input_contents) > 0, request_id=request.id
+        )
+
+    async def model_statistics(
+        self, request: pb.ModelStatisticsRequest, context: Context
+    ) -> pb.ModelStatisticsResponse:
+        # The data plane reports statistics in Triton's JSON shape, whose names are the proto's.
+        stats = self._dataplane.model_stats(request.name or None, request.version or None)
+        return json_format.ParseDict(
+            stats, pb.ModelStatisticsResponse(), ignore_unknown_fields=True
+        )
+
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Method name → handler, for ``grpc.method_handlers_generic_handler``."""
+        handlers = {
+            "ServerLive": unary("ServerLive", self.server_live, pb.ServerLiveRequest),
+            "ServerReady": unary("ServerReady", self.server_ready, pb.ServerReadyRequest),
+            "ModelReady": unary("ModelReady", self.model_ready, pb.ModelReadyRequest),
+            "ServerMetadata": unary(
+                "ServerMetadata", self.server_metadata, pb.ServerMetadataRequest
+            ),
+            "ModelMetadata": unary("ModelMetadata", self.model_metadata, pb.ModelMetadataRequest),
+            "ModelInfer": unary("ModelInfer", self.model_infer, pb.ModelInferRequest),
+            "ModelStatistics": unary(
+                "ModelStatistics", self.model_statistics, pb.ModelStatisticsRequest
+            ),
+        }
+        for method, request_type in _REPOSITORY_REQUESTS.items():
+            handlers[method] = unary(method, _control_only, request_type)
+        return handlers
+
+
+class RepositoryServicer:
+    """Repository RPCs over ``dataplane``, for callers that present ``token``."""
+
+    def __init__(self, dataplane: DataPlane, token: str) -> None:
+        if not token:
+            raise InvalidArgument("the gRPC control plane needs a non-empty token")
+        self._dataplane = dataplane
+        self._token = token.encode("utf-8")
+
+    def _authorize(self, context: Context) -> None:
+        presented = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                presented = value
+        if presented is None:
+            raise Unauthenticated(
+                "the control plane needs 'authorization: Bearer <token>' metadata"
+            )
+        scheme, _, credential = str(presented).partition(" ")
+        # compare_digest: the time taken must not reveal how much of the token matched.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            credential.encode("utf-8"), self._token
+        ):
+            raise Unauthenticated("the control-plane token is not valid")
+
+    @staticmethod
+    def _check_repository(name: str) -> None:
+        if name:
+            raise NotFound(f"repository {name!r} not found; inferd serves from its one store")
+
+    async def repository_index(
+        self, request: pb.RepositoryIndexRequest, context: Context
+    ) -> pb.RepositoryIndexResponse:
+        self._authorize(context)
+        self._check_repository(request.repository_name)
+        entries = self._dataplane.repository_index(ready_only=request.ready)
+        return pb.RepositoryIndexResponse(
+            models=[
+                pb.RepositoryIndexResponse.ModelIndex(
+                    name=entry["name"],
+                    version=entry.get("version") or "",
+                    state=entry.get("state") or "",
+                    reason=entry.get("reason") or "",
+                )
+                for entry in entries
+            ]
+        )
+
+    async def repository_model_load(
+        self, request: pb.RepositoryModelLoadRequest, context: Context
+    ) -> pb.RepositoryModelLoadResponse:
+        self._authorize(context)
+        self._check_repository(request.repository_name)
+        if not request.model_name:
+            raise InvalidArgument("model_name is required")
+        reference: str | None = None
+        for key, value in request.parameters.items():
+            if key != "reference" or value.WhichOneof("parameter_choice") != "string_param":
+                raise Unsupported(
+                    f"load parameter {key!r} is not supported; inferd loads models from its "
+                    "store: pass the store reference as the string parameter 'reference'"
+                )
+            reference = value.string_param
+        await self._dataplane.load(request.model_name, reference)
+        return pb.RepositoryModelLoadResponse()
+
+    async def repository_model_unload(
+        self, request: pb.RepositoryModelUnloadRequest, context: Context
+    ) -> pb.RepositoryModelUnloadResponse:
+        self._authorize(context)
+        self._check_repository(request.repository_name)
+        if not request.model_name:
+            raise InvalidArgument("model_name is required")
+        # tritonclient always sends unload_dependents; inferd models have no dependents, so
+        # either value means the same. Anything else is refused rather than ignored.
+        unknown = [key for key in request.parameters if key != "unload_dependents"]
+        if unknown:
+            raise Unsupported(f"unload parameter {unknown[0]!r} is not supported")
+        await self._dataplane.unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Method name → handler, for ``grpc.method_handlers_generic_handler``."""
+        return {
+            "RepositoryIndex": unary(
+                "RepositoryIndex", self.repository_index, pb.RepositoryIndexRequest
+            ),
+            "RepositoryModelLoad": unary(
+                "RepositoryModelLoad", self.repository_model_load, pb.RepositoryModelLoadRequest
+            ),
+            "RepositoryModelUnload": unary(
+                "RepositoryModelUnload",
+                self.repository_model_unload,
+                pb.RepositoryModelUnloadRequest,
+            ),
+        }

@@ -1,0 +1,75 @@
+"""inferd error codes → gRPC status codes, and the one place RPC handlers turn errors into statuses.
+
+Clients see the error's own message (built to be safe to show) as the status details. Anything
+that is not an :class:`~inferd.errors.InferdError` is a bug: it is logged here with its traceback
+and the client gets a bare INTERNAL, never the exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from inferd.errors import Code, InferdError, Unavailable
+
+log = logging.getLogger(__name__)
+
+GRPC_STATUS: dict[Code, grpc.StatusCode] = {
+    Code.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Code.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Code.UNSUPPORTED: grpc.StatusCode.UNIMPLEMENTED,
+    Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Code.CANCELLED: grpc.StatusCode.CANCELLED,
+    Code.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
+    Code.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Code.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Code.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+#: ``grpc.aio.ServicerContext``; grpc ships no type information.
+Context = Any
+Handler = Callable[[Req, Context], Awaitable[Resp]]
+
+
+async def abort(context: Context, error: InferdError) -> NoReturn:
+    """End the RPC with the status for ``error``; a retry hint travels as trailing metadata."""
+    if isinstance(error, Unavailable):
+        context.set_trailing_metadata((("retry-after", str(math.ceil(error.retry_after))),))
+    await _end(context, GRPC_STATUS[error.code], error.message)
+
+
+async def _end(context: Context, status: grpc.StatusCode, details: str) -> NoReturn:
+    await context.abort(status, details)
+    # grpc.aio's abort() ends the RPC by raising; grpc has no annotations to say so.
+    raise AssertionError("grpc.aio ServicerContext.abort() returned")
+
+
+def unary(
+    method: str, handler: Handler[Req, Resp], request_type: type[Req]
+) -> grpc.RpcMethodHandler:
+    """A unary RPC handler for ``grpc.aio`` that maps errors through :data:`GRPC_STATUS`."""
+
+    async def call(request: Req, context: Context) -> Resp:
+        try:
+            return await handler(request, context)
+        except InferdError as error:
+            await abort(context, error)
+        except Exception:
+            log.exception("gRPC %s failed", method)
+            await _end(context, grpc.StatusCode.INTERNAL, "internal error")
+
+    return grpc.unary_unary_rpc_method_handler(
+        call,
+        request_deserializer=request_type.FromString,
+        response_serializer=lambda response: response.SerializeToString(),
+    )

@@ -1,0 +1,459 @@
+"""tritonclient's gRPC client against inferd's gRPC listeners on loopback ports.
+
+The data plane behind the listeners is a small double that runs real ONNX models in
+onnxruntime, so every answer is checked against the same model run in process. Malformed requests
+that tritonclient refuses to build are sent with Triton's own generated messages on a raw channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+import pytest
+import tritonclient.grpc as triton
+from onnx import TensorProto, helper
+from tritonclient.grpc import service_pb2
+from tritonclient.utils import InferenceServerException
+
+from inferd.config import LimitSettings
+from inferd.errors import InvalidArgument, InvalidTensor, ModelNotFound
+from inferd.protocols.grpc import GrpcHandle, serve_grpc
+from inferd.serving.types import InferRequest, InferResponse, Tensor
+
+TOKEN = "grpc-control-token-42"
+LIMITS = LimitSettings(max_body_bytes=256 * 1024, max_tensor_elements=100_000)
+
+
+def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any]) -> bytes:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _io(name: str, elem: int, shape: list[Any]) -> Any:
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+W = np.arange(6, dtype=np.float32).reshape(3, 2) / 4
+MODELS: dict[str, bytes] = {
+    # y = x @ W + 1
+    "affine": _model(
+        [helper.make_node("MatMul", ["x", "W"], ["xw"]),
+         helper.make_node("Add", ["xw", "b"], ["y"])],
+        [_io("x", TensorProto.FLOAT, [None, 3])],
+        [_io("y", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor("W", TensorProto.FLOAT, [3, 2], W.ravel().tolist()),
+         helper.make_tensor("b", TensorProto.FLOAT, [2], [1.0, 1.0])],
+    ),
+    # m = n * 3
+    "triple": _model(
+        [helper.make_node("Mul", ["n", "three"], ["m"])],
+        [_io("n", TensorProto.INT64, [None, 2])],
+        [_io("m", TensorProto.INT64, [None, 2])],
+        [helper.make_tensor("three", TensorProto.INT64, [], [3])],
+    ),
+    # g = h * 2, computed in FP32 between two casts
+    "half": _model(
+        [helper.make_node("Cast", ["h"], ["f"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["f", "two"], ["f2"]),
+         helper.make_node("Cast", ["f2"], ["g"], to=TensorProto.FLOAT16)],
+        [_io("h", TensorProto.FLOAT16, [None, 2])],
+        [_io("g", TensorProto.FLOAT16, [None, 2])],
+        [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])],
+    ),
+    # t = upper(s)
+    "shout": _model(
+        [helper.make_node("StringNormalizer", ["s"], ["t"], case_change_action="UPPER",
+                          locale="C")],
+        [_io("s", TensorProto.STRING, [None])],
+        [_io("t", TensorProto.STRING, [None])],
+        [],
+    ),
+}  # fmt: skip
+_ONNX_TYPES = {"tensor(float)": "FP32", "tensor(int64)": "INT64", "tensor(float16)": "FP16",
+               "tensor(string)": "BYTES"}  # fmt: skip
+
+
+def _map(convert: Any, array: np.ndarray) -> np.ndarray:
+    """Apply ``convert`` to each element of an object array (bytes ⇄ str for onnxruntime)."""
+    return np.array([convert(item) for item in array.ravel()], dtype=object).reshape(array.shape)
+
+
+def _session(model: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxDataPlane:
+    """A data plane over in-memory onnxruntime sessions, one version ("1") per model."""
+
+    def __init__(self) -> None:
+        self.sessions = {name: _session(model) for name, model in MODELS.items()}
+        self.received: list[tuple[InferRequest, float]] = []
+        self.loads: list[tuple[str, str | None]] = []
+        self.unloads: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def _session(self, name: str, version: str | None) -> ort.InferenceSession:
+        if name not in self.sessions or version not in (None, "1"):
+            raise ModelNotFound(name, version)
+        return self.sessions[name]
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return True
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        return name in self.sessions and version in (None, "1")
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "inferd", "version": "test", "extensions": ["model_repository"]}
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        session = self._session(name, version)
+
+        def specs(args: list[Any]) -> list[dict[str, Any]]:
+            return [
+                {"name": a.name, "datatype": _ONNX_TYPES[a.type],
+                 "shape": [d if isinstance(d, int) else -1 for d in a.shape]}
+                for a in args
+            ]  # fmt: skip
+
+        return {
+            "name": name,
+            "versions": ["1"],
+            "platform": "onnx_onnxv1",
+            "inputs": specs(session.get_inputs()),
+            "outputs": specs(session.get_outputs()),
+        }
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        self.received.append((request, time.monotonic()))
+        if self.fail_with is not None:
+            raise self.fail_with
+        session = self._session(request.model, request.version)
+        expected = {a.name: _ONNX_TYPES[a.type] for a in session.get_inputs()}
+        feeds = {}
+        for tensor in request.inputs:
+            if expected.get(tensor.name) != tensor.datatype:
+                raise InvalidTensor(
+                    tensor.name, f"expected {expected.get(tensor.name)}, got {tensor.datatype}"
+                )
+            feeds[tensor.name] = (
+                _map(bytes.decode, tensor.data) if expected[tensor.name] == "BYTES" else tensor.data
+            )
+        outputs = {a.name: _ONNX_TYPES[a.type] for a in session.get_outputs()}
+        names = [o.name for o in request.outputs] if request.outputs else list(outputs)
+        results = session.run(names, feeds)
+        tensors = [
+            Tensor(name, outputs[name], _map(str.encode, r) if outputs[name] == "BYTES" else r)
+            for name, r in zip(names, results, strict=True)
+        ]
+        return InferResponse(request.model, "1", tensors, id=request.id)
+
+    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        return [{"name": n, "version": "1", "state": "READY", "reason": ""} for n in self.sessions]
+
+    async def load(self, name: str, reference: str | None = None) -> None:
+        self.loads.append((name, reference))
+
+    async def unload(self, name: str) -> None:
+        self._session(name, None)
+        self.unloads.append(name)
+
+    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+        names = [name] if name else sorted(self.sessions)
+        return {"model_stats": [
+            {"name": n, "version": "1", "last_inference": 1700000000000, "inference_count": 4,
+             "execution_count": 2, "inference_stats": {"success": {"count": 4, "ns": 800}},
+             "batch_stats": [{"batch_size": 2, "compute_infer": {"count": 2, "ns": 500}}]}
+            for n in names
+        ]}  # fmt: skip
+
+
+@dataclass
+class Served:
+    handle: GrpcHandle
+    dataplane: OnnxDataPlane
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.handle.port}"
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop in a thread, so the synchronous tritonclient can call servers on it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def _serve(loop: asyncio.AbstractEventLoop, **kwargs: Any) -> Iterator[Served]:
+    dataplane = OnnxDataPlane()
+    start = serve_grpc(dataplane, "127.0.0.1", 0, LIMITS, **kwargs)
+    handle = asyncio.run_coroutine_threadsafe(start, loop).result(10)
+    yield Served(handle, dataplane, loop)
+    asyncio.run_coroutine_threadsafe(handle.stop(1.0), loop).result(10)
+
+
+@pytest.fixture(scope="module")
+def data(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
+    yield from _serve(loop)
+
+
+@pytest.fixture(scope="module")
+def control(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
+    yield from _serve(loop, control=True, token=TOKEN)
+
+
+@pytest.fixture
+def client(data: Served) -> Iterator[triton.InferenceServerClient]:
+    data.dataplane.fail_with = None
+    with triton.InferenceServerClient(data.url) as client:
+        yield client
+
+
+def _infer(client: triton.InferenceServerClient, model: str, name: str, array: np.ndarray,
+           datatype: str, **kwargs: Any) -> Any:  # fmt: skip
+    tensor = triton.InferInput(name, list(array.shape), datatype)
+    tensor.set_data_from_numpy(array)
+    return client.infer(model, [tensor], **kwargs)
+
+
+def _raw_call(url: str, method: str, request: Any, response_type: Any,
+              metadata: tuple[tuple[str, str], ...] = ()) -> Any:  # fmt: skip
+    with grpc.insecure_channel(url) as channel:
+        call = channel.unary_unary(
+            f"/inference.GRPCInferenceService/{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_type.FromString,
+        )
+        return call(request, metadata=metadata, timeout=10)
+
+
+def _rpc_error(call: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value
+
+
+# --- health and metadata --------------------------------------------------------------------
+
+
+def test_health_and_readiness(client: triton.InferenceServerClient) -> None:
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("affine")
+    assert client.is_model_ready("affine", "1")
+    assert not client.is_model_ready("nope")
+
+
+def test_server_metadata(client: triton.InferenceServerClient) -> None:
+    metadata = client.get_server_metadata(as_json=True)
+    assert metadata == {"name": "inferd", "version": "test", "extensions": ["model_repository"]}
+
+
+def test_model_metadata(client: triton.InferenceServerClient) -> None:
+    metadata = client.get_model_metadata("affine", as_json=True)
+    assert metadata["name"] == "affine"
+    assert metadata["versions"] == ["1"]
+    assert metadata["platform"] == "onnx_onnxv1"
+    assert metadata["inputs"] == [{"name": "x", "datatype": "FP32", "shape": ["-1", "3"]}]
+    assert metadata["outputs"] == [{"name": "y", "datatype": "FP32", "shape": ["-1", "2"]}]
+
+
+def test_model_statistics(client: triton.InferenceServerClient) -> None:
+    stats = client.get_inference_statistics("affine", as_json=True)["model_stats"]
+    assert stats[0]["name"] == "affine"
+    assert stats[0]["inference_count"] == "4"
+    assert stats[0]["inference_stats"]["success"] == {"count": "4", "ns": "800"}
+    assert stats[0]["batch_stats"][0]["batch_size"] == "2"
+
+
+# --- inference, checked against the same model run in process ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "array", "datatype"),
+    [
+        ("affine", "x", np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3), "FP32"),
+        ("triple", "n", np.array([[1, -2], [2**40, 7]], dtype=np.int64), "INT64"),
+        ("half", "h", np.array([[0.5, -1.25], [3, 1e3]], dtype=np.float16), "FP16"),
+        ("shout", "s", np.array([b"hello", b"", b"gRPC ok"], dtype=object), "BYTES"),
+    ],
+)
+def test_infer_matches_onnxruntime(client: triton.InferenceServerClient, model: str, name: str,
+                                   array: np.ndarray, datatype: str) -> None:  # fmt: skip
+    result = _infer(client, model, name, array, datatype, request_id="req-7")
+    session = _session(MODELS[model])
+    feed = _map(bytes.decode, array) if datatype == "BYTES" else array
+    (expected,) = session.run(None, {name: feed})
+    if datatype == "BYTES":
+        expected = _map(str.encode, expected)
+    got = result.as_numpy(session.get_outputs()[0].name)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    response = result.get_response()
+    assert response.id == "req-7"
+    assert response.model_name == model
+    assert response.model_version == "1"
+    assert response.outputs[0].datatype == datatype
+
+
+def test_requested_outputs_and_version(client: triton.InferenceServerClient) -> None:
+    x = np.ones((1, 3), dtype=np.float32)
+    result = _infer(client, "affine", "x", x, "FP32", model_version="1",
+                    outputs=[triton.InferRequestedOutput("y")])  # fmt: skip
+    np.testing.assert_allclose(result.as_numpy("y"), x @ W + 1)
+
+
+def test_typed_contents_get_a_typed_reply(data: Served) -> None:
+    request = service_pb2.ModelInferRequest(model_name="triple", id="typed")
+    tensor = request.inputs.add(name="n", datatype="INT64", shape=[1, 2])
+    tensor.contents.int64_contents.extend([5, -6])
+    reply = _raw_call(data.url, "ModelInfer", request, service_pb2.ModelInferResponse)
+    assert not reply.raw_output_contents
+    assert list(reply.outputs[0].contents.int64_contents) == [15, -18]
+    assert list(reply.outputs[0].shape) == [1, 2]
+    assert reply.id == "typed"
+
+
+def test_client_deadline_reaches_the_data_plane(client: triton.InferenceServerClient,
+                                                data: Served) -> None:  # fmt: skip
+    _infer(client, "affine", "x", np.zeros((1, 3), np.float32), "FP32", client_timeout=30)
+    request, received_at = data.dataplane.received[-1]
+    assert request.deadline is not None
+    # The grpc-timeout header carries a rounded value, so allow a little over the 30 s asked.
+    assert 0 < request.deadline - received_at <= 31
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_unknown_model_is_not_found(client: triton.InferenceServerClient) -> None:
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(client, "no-such-model", "x", np.zeros((1, 3), np.float32), "FP32")
+    assert caught.value.status() == "StatusCode.NOT_FOUND"
+    assert "no-such-model" in caught.value.message()
+
+
+def test_wrong_datatype_is_invalid_argument(client: triton.InferenceServerClient) -> None:
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(client, "affine", "x", np.zeros((1, 3), np.int64), "INT64")
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "'x'" in caught.value.message() and "FP32" in caught.value.message()
+
+
+@pytest.mark.parametrize(
+    ("shape", "raw", "fragment"),
+    [
+        ([2, 3], b"\0" * 20, "needs 24 bytes"),  # raw size disagrees with the shape
+        ([2**31, 2**31, 2**31], b"\0" * 4, "needs"),  # huge declared shape, tiny data
+        ([1, 2, 3, 4, 5, 6, 7, 8, 9], b"", "rank 9"),
+        ([-1, 3], b"", "negative dimension"),
+    ],
+)
+def test_malformed_tensors_are_invalid_argument(data: Served, shape: list[int], raw: bytes,
+                                                fragment: str) -> None:  # fmt: skip
+    request = service_pb2.ModelInferRequest(model_name="affine", raw_input_contents=[raw])
+    request.inputs.add(name="x", datatype="FP32", shape=shape)
+    error = _rpc_error(
+        lambda: _raw_call(data.url, "ModelInfer", request, service_pb2.ModelInferResponse)
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'x'" in error.details() and fragment in error.details()
+
+
+def test_message_beyond_the_body_limit_is_resource_exhausted(
+    client: triton.InferenceServerClient,
+) -> None:
+    big = np.zeros((LIMITS.max_body_bytes // 12 + 1, 3), dtype=np.float32)
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(client, "affine", "x", big, "FP32")
+    assert caught.value.status() == "StatusCode.RESOURCE_EXHAUSTED"
+
+
+def test_unexpected_failures_are_internal_without_details(client: triton.InferenceServerClient,
+                                                          data: Served) -> None:  # fmt: skip
+    data.dataplane.fail_with = RuntimeError("boom at /srv/secret/model.onnx")
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(client, "affine", "x", np.zeros((1, 3), np.float32), "FP32")
+    assert caught.value.status() == "StatusCode.INTERNAL"
+    assert caught.value.message() == "internal error"
+
+
+def test_data_listener_refuses_repository_rpcs(client: triton.InferenceServerClient) -> None:
+    for call in (client.get_model_repository_index, lambda: client.load_model("affine"),
+                 lambda: client.unload_model("affine")):  # fmt: skip
+        with pytest.raises(InferenceServerException) as caught:
+            call()
+        assert caught.value.status() == "StatusCode.PERMISSION_DENIED"
+        assert "control-plane" in caught.value.message()
+
+
+# --- the control listener ----------------------------------------------------------------------
+
+
+def test_control_listener_requires_the_token(control: Served) -> None:
+    with triton.InferenceServerClient(control.url) as client:
+        for headers in (None, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}):
+            with pytest.raises(InferenceServerException) as caught:
+                client.load_model("affine", headers=headers)
+            assert caught.value.status() == "StatusCode.UNAUTHENTICATED"
+    assert control.dataplane.loads == []
+
+
+def test_control_listener_loads_unloads_and_lists(control: Served) -> None:
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    with triton.InferenceServerClient(control.url) as client:
+        index = client.get_model_repository_index(headers=auth, as_json=True)["models"]
+        assert {m["name"] for m in index} == set(MODELS)
+        assert index[0]["state"] == "READY"
+        client.unload_model("shout", headers=auth)
+        assert control.dataplane.unloads == ["shout"]
+        request = service_pb2.RepositoryModelLoadRequest(model_name="affine")
+        request.parameters["reference"].string_param = "affine:v2"
+        _raw_call(control.url, "RepositoryModelLoad", request,
+                  service_pb2.RepositoryModelLoadResponse,
+                  metadata=(("authorization", f"Bearer {TOKEN}"),))  # fmt: skip
+        assert control.dataplane.loads == [("affine", "affine:v2")]
+        with pytest.raises(InferenceServerException) as caught:
+            client.load_model("affine", headers=auth, config='{"backend": "onnx"}')
+        assert caught.value.status() == "StatusCode.UNIMPLEMENTED"
+        assert "'config'" in caught.value.message()
+        with pytest.raises(InferenceServerException) as caught:
+            client.unload_model("nope", headers=auth)
+        assert caught.value.status() == "StatusCode.NOT_FOUND"
+
+
+def test_control_listener_serves_no_data_plane_rpcs(control: Served) -> None:
+    with (
+        triton.InferenceServerClient(control.url) as client,
+        pytest.raises(InferenceServerException) as caught,
+    ):
+        client.is_server_live()
+    assert caught.value.status() == "StatusCode.UNIMPLEMENTED"
+
+
+def test_control_listener_needs_a_token(loop: asyncio.AbstractEventLoop) -> None:
+    start = serve_grpc(OnnxDataPlane(), "127.0.0.1", 0, LIMITS, control=True)
+    with pytest.raises(InvalidArgument, match="token"):
+        asyncio.run_coroutine_threadsafe(start, loop).result(10)
