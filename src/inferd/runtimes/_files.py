@@ -1,0 +1,68 @@
+"""Finding the model file inside an artifact directory, safely.
+
+Shared by detection (at push) and by the file-based runtimes (at load). Error messages name files
+relative to the artifact, never by their absolute path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from inferd.errors import InvalidArgument, NotFound
+from inferd.runtimes._formats import sniff
+
+
+def files_under(root: Path) -> list[Path]:
+    """Regular files below ``root`` (symlinks neither listed nor followed), in sorted order."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        found.extend(p for name in sorted(filenames) if not (p := Path(dirpath, name)).is_symlink())
+    return found
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """``path`` as a POSIX path relative to ``root`` (what the artifact calls the file)."""
+    return path.relative_to(root).as_posix()
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing absolute paths, ``..``, symlinks and missing files."""
+    parts = PurePosixPath(relative.replace("\\", "/"))
+    if parts.is_absolute() or ".." in parts.parts or not parts.parts:
+        raise InvalidArgument(f"entrypoint {relative!r} must be a relative path inside the model")
+    target = root
+    for part in parts.parts:
+        target = target / part
+        if target.is_symlink():
+            raise InvalidArgument(f"entrypoint {relative!r} is a symlink")
+    if not target.is_file():
+        raise NotFound(f"entrypoint {relative!r} is not a file in the model")
+    return target
+
+
+def candidates(root: Path, runtime: str | None = None) -> list[tuple[Path, str]]:
+    """(file, runtime) for each file under ``root`` in a recognised format (of ``runtime``)."""
+    found = [(p, fmt) for p in files_under(root) if (fmt := sniff(p)) is not None]
+    return [c for c in found if runtime is None or c[1] == runtime]
+
+
+def model_file(path: Path, entrypoint: str | None, runtime: str) -> Path:
+    """The one file a runtime loads from ``path`` (a file, or an artifact directory).
+
+    In a directory: ``entrypoint`` when given, else the single file whose content is in the
+    runtime's format; none or several is an error asking for an entrypoint.
+    """
+    if path.is_file():
+        return path
+    if entrypoint:
+        return inside(path, entrypoint)
+    found = candidates(path, runtime)
+    if len(found) != 1:
+        names = ", ".join(relative_name(p, path) for p, _ in found) or "none"
+        raise InvalidArgument(
+            f"expected one {runtime} model file in the model, found {names}; "
+            "set the entrypoint in the model card"
+        )
+    return found[0][0]

@@ -1,0 +1,152 @@
+"""Recognise an ONNX file and read its signature without loading it (and without ``onnx``).
+
+The reader streams the protobuf wire format (:mod:`._protowire`): ModelProto.graph (7) →
+GraphProto initializer (5) / sparse_initializer (15) names, input (11), output (12) →
+ValueInfoProto → TypeProto.tensor_type → elem_type + shape dims. Initializer payloads are skipped
+with ``seek``, so a model of any size is read in a few kilobytes of memory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from inferd.card import Datatype, Signature, TensorSpec
+from inferd.errors import InvalidArgument, Unsupported
+from inferd.runtimes._protowire import (
+    LEN,
+    VARINT,
+    Field,
+    WireError,
+    as_int64,
+    fields,
+    read_string,
+    submessage,
+)
+
+#: onnx.TensorProto.DataType → Open Inference Protocol datatype.
+_ELEM_TYPES: dict[int, Datatype] = {
+    1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64",
+    8: "BYTES", 9: "BOOL", 10: "FP16", 11: "FP64", 12: "UINT32", 13: "UINT64",
+}  # fmt: skip
+
+#: ModelProto fields and their wire types; a file whose top level disagrees is not ONNX.
+_MODEL_FIELDS = {1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT, 6: LEN, 7: LEN, 8: LEN,
+                 14: LEN, 20: LEN, 25: LEN, 26: LEN}  # fmt: skip
+_MAX_IR_VERSION = 1000
+_GRAPH = 7
+
+
+def _file_size(f: BinaryIO) -> int:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    return size
+
+
+def _graph_field(f: BinaryIO) -> Field | None:
+    """The ModelProto.graph field if the whole file is a plausible ModelProto, else None."""
+    graph: Field | None = None
+    ir_version = 0
+    for field in fields(f, _file_size(f)):
+        expected = _MODEL_FIELDS.get(field.number)
+        if expected is not None and expected != field.wire_type:
+            return None
+        if field.number == 1:
+            ir_version = field.value
+        elif field.number == _GRAPH:
+            graph = field
+    return graph if 0 < ir_version <= _MAX_IR_VERSION else None
+
+
+def is_onnx(path: Path) -> bool:
+    """True when the file parses as an ONNX ModelProto (ir_version and a graph present)."""
+    try:
+        with path.open("rb") as f:
+            return _graph_field(f) is not None
+    except (WireError, OSError):
+        return False
+
+
+def _tensor_name(f: BinaryIO, tensor: Field) -> str:
+    """TensorProto.name (8); the payload (raw_data and friends) is never read."""
+    return next((read_string(f, x) for x in submessage(f, tensor) if x.number == 8), "")
+
+
+def _dims(f: BinaryIO, shape: Field) -> tuple[int, ...]:
+    """TensorShapeProto dims: dim_value, or -1 for a dim_param or an unknown dimension."""
+    dims: list[int] = []
+    for dim in submessage(f, shape):
+        if dim.number != 1:
+            continue
+        value = -1
+        for part in submessage(f, dim):
+            if part.number == 1 and part.wire_type == VARINT:
+                value = max(as_int64(part.value), -1)
+        dims.append(value)
+    return tuple(dims)
+
+
+def _value_info(f: BinaryIO, info: Field) -> tuple[str, Datatype, tuple[int, ...] | None]:
+    """(name, datatype, shape or None when the rank is unknown) of a ValueInfoProto."""
+    name, type_proto = "", None
+    for part in submessage(f, info):
+        if part.number == 1:
+            name = read_string(f, part)
+        elif part.number == 2:
+            type_proto = part
+    tensor_type = None
+    if type_proto is not None:
+        tensor_type = next((x for x in submessage(f, type_proto) if x.number == 1), None)
+    if tensor_type is None:
+        raise Unsupported(
+            f"ONNX input/output {name!r} is not a tensor (a sequence or map?); the Open "
+            "Inference Protocol carries tensors only (convert with zipmap disabled)"
+        )
+    elem_type, shape = 0, None
+    for part in submessage(f, tensor_type):
+        if part.number == 1 and part.wire_type == VARINT:
+            elem_type = part.value
+        elif part.number == 2:
+            shape = _dims(f, part)
+    if elem_type not in _ELEM_TYPES:
+        raise Unsupported(f"ONNX tensor {name!r} has element type {elem_type}, which has no "
+                          "Open Inference Protocol datatype")  # fmt: skip
+    return name, _ELEM_TYPES[elem_type], shape
+
+
+def read_onnx_signature(path: Path) -> Signature | None:
+    """The inputs and outputs an ONNX file declares, initializers excluded from the inputs.
+
+    Dimensions that are symbolic or unknown become -1. Returns None when some tensor has no
+    declared rank (the signature must then come from the user). Raises InvalidArgument when the
+    file is not ONNX and Unsupported for inputs/outputs OIP cannot carry.
+    """
+    try:
+        with path.open("rb") as f:
+            graph = _graph_field(f)
+            if graph is None:
+                raise InvalidArgument(f"{path.name!r} is not an ONNX model")
+            initializers: set[str] = set()
+            inputs, outputs = [], []
+            for part in submessage(f, graph):
+                if part.number == 5:
+                    initializers.add(_tensor_name(f, part))
+                elif part.number == 15:  # SparseTensorProto: its values tensor carries the name
+                    values = next((x for x in submessage(f, part) if x.number == 1), None)
+                    if values is not None:
+                        initializers.add(_tensor_name(f, values))
+                elif part.number == 11:
+                    inputs.append(_value_info(f, part))
+                elif part.number == 12:
+                    outputs.append(_value_info(f, part))
+    except WireError as exc:
+        raise InvalidArgument(f"{path.name!r} is not a valid ONNX model: {exc}") from None
+    # Older exporters list initializers among the graph inputs; they are weights, not inputs.
+    inputs = [i for i in inputs if i[0] not in initializers]
+    if any(shape is None for _, _, shape in inputs + outputs):
+        return None
+    return Signature(
+        inputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in inputs),
+        outputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in outputs),
+    )

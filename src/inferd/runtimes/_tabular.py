@@ -1,0 +1,59 @@
+"""What the tabular runtimes (sklearn, xgboost, lightgbm) share: one 2-D input, named outputs.
+
+Their native formats carry no signature, so tensor names come from the card's signature (usually
+written in ``inferd.model.yaml``), with defaults when it has none. Outputs are cast to the
+datatypes the card declares, so what the model returns is what its metadata promises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inferd.card import ModelCard, TensorSpec
+from inferd.datatypes import numpy_dtype
+from inferd.errors import InvalidArgument, InvalidTensor
+from inferd.runtimes.base import Array, Tensors
+
+DEFAULT_INPUT = "input"
+
+
+def input_name(card: ModelCard) -> str:
+    """The card's first input, or ``input`` when the card declares none."""
+    inputs = card.signature.inputs
+    return inputs[0].name if inputs else DEFAULT_INPUT
+
+
+def output_names(card: ModelCard, runtime: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """The card's output names, or ``defaults``; refuses a card asking for more than
+    ``len(defaults)`` outputs, which this runtime cannot produce."""
+    names = tuple(o.name for o in card.signature.outputs) or defaults
+    if len(names) > len(defaults):
+        raise InvalidArgument(
+            f"the {runtime} runtime produces at most {len(defaults)} output(s) "
+            f"({', '.join(defaults)}); the model card declares {len(names)}"
+        )
+    return names
+
+
+def features(inputs: Tensors, name: str) -> Array:
+    """The input tensor ``name`` as a 2-D feature matrix."""
+    try:
+        x = inputs[name]
+    except KeyError:
+        raise InvalidTensor(name, "missing from the request") from None
+    if x.ndim != 2:
+        raise InvalidTensor(name, f"expected 2 dimensions (rows, features), got shape {x.shape}")
+    return x
+
+
+def conform(card: ModelCard, outputs: dict[str, Array]) -> Tensors:
+    """Cast numeric outputs to the datatype the card declares for them (if any)."""
+    specs: dict[str, TensorSpec] = {o.name: o for o in card.signature.outputs}
+    result: Tensors = {}
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        spec = specs.get(name)
+        if spec is not None and spec.datatype != "BYTES" and array.dtype.kind in "biuf":
+            array = array.astype(numpy_dtype(spec.datatype), copy=False)
+        result[name] = array
+    return result

@@ -1,0 +1,91 @@
+"""Which runtime loads a model, which file is its entry point, and what signature it declares.
+
+Called by the store on push. Formats are recognised by content (see :mod:`._formats`): ONNX,
+skops, XGBoost JSON/UBJSON and LightGBM text. Anything else, pickle included, is not detected:
+the user names the runtime (``--runtime``) or the store refuses the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from inferd.card import Signature
+from inferd.errors import InvalidArgument, NotFound
+from inferd.runtimes._files import candidates, inside, relative_name
+from inferd.runtimes._formats import SNIFFERS, sniff
+from inferd.runtimes._onnx_signature import is_onnx, read_onnx_signature
+from inferd.runtimes.registry import available_runtimes
+
+_FORMATS = "ONNX, skops, XGBoost JSON/UBJSON or LightGBM text"
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What detection found. ``signature`` is None when the format declares none (the store
+    then reads ``inferd.model.yaml`` or ``--signature``); ``entrypoint`` is relative to PATH's
+    directory, or PATH's own name when PATH is a file."""
+
+    runtime: str
+    signature: Signature | None
+    entrypoint: str | None
+
+
+def _check_runtime(runtime: str) -> None:
+    available = available_runtimes()
+    if runtime not in available:
+        raise InvalidArgument(
+            f"unknown runtime {runtime!r}; available runtimes: {', '.join(available)}"
+        )
+
+
+def _single_file(path: Path, runtime: str | None, entrypoint: str | None) -> Detection:
+    chosen = runtime if runtime is not None else sniff(path)
+    if chosen is None:
+        raise InvalidArgument(f"{path.name!r} is not a model in a format inferd recognises "
+                              f"({_FORMATS}); pass --runtime")  # fmt: skip
+    if chosen not in SNIFFERS:  # a code runtime (python): the entrypoint names a class
+        return Detection(chosen, None, entrypoint)
+    return Detection(chosen, _signature(path, chosen), path.name)
+
+
+def _in_directory(path: Path, runtime: str | None, entrypoint: str | None) -> Detection:
+    if runtime is not None and runtime not in SNIFFERS:
+        return Detection(runtime, None, entrypoint)
+    if entrypoint is not None:
+        found = _single_file(inside(path, entrypoint), runtime, None)
+        return Detection(found.runtime, found.signature, entrypoint)
+    models = candidates(path, runtime)
+    if len(models) > 1:
+        names = ", ".join(f"{relative_name(p, path)} ({fmt})" for p, fmt in models)
+        raise InvalidArgument(f"several model files: {names}; name the one to serve with "
+                              "--runtime and an entrypoint in inferd.model.yaml")  # fmt: skip
+    if not models:
+        if runtime is not None:  # trusted: the runtime may read what the sniffers cannot
+            return Detection(runtime, None, None)
+        raise InvalidArgument(f"no model file in a format inferd recognises ({_FORMATS}) in "
+                              f"{path.name!r}; pass --runtime")  # fmt: skip
+    file, fmt = models[0]
+    return Detection(fmt, _signature(file, fmt), relative_name(file, path))
+
+
+def _signature(file: Path, runtime: str) -> Signature | None:
+    return read_onnx_signature(file) if runtime == "onnx" and is_onnx(file) else None
+
+
+def detect_model(path: Path, runtime: str | None, *, entrypoint: str | None = None) -> Detection:
+    """Detect the runtime, entry point and signature of the model at ``path`` (file or dir).
+
+    ``runtime`` given: trusted (after checking it is installed by name), and the signature is
+    still read where the format allows. ``entrypoint`` given: that file (or, for the python
+    runtime, that ``module:Class``) is the model. Raises InvalidArgument for an unknown runtime,
+    an unrecognised file, or a directory holding several candidate models; NotFound when
+    ``path`` does not exist.
+    """
+    if runtime is not None:
+        _check_runtime(runtime)
+    if path.is_dir():
+        return _in_directory(path, runtime, entrypoint)
+    if path.is_file():
+        return _single_file(path, runtime, entrypoint)
+    raise NotFound(f"{path.name!r} does not exist or is not a regular file or directory")

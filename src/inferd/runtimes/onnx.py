@@ -1,0 +1,94 @@
+"""The ONNX runtime: onnxruntime, CPU by default, its CUDA provider when asked and present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+from inferd.card import ModelCard
+from inferd.errors import InternalError, InvalidArgument, Unsupported
+from inferd.runtimes._files import model_file
+from inferd.runtimes._onnx_external import check_external_data
+from inferd.runtimes.base import LoadOptions, Model, Tensors
+
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+_ORT_PREFIX = "INVALID_ARGUMENT : "
+# onnxruntime's exceptions derive from Exception directly, not from one common base.
+_RUN_FAILURES = (RuntimeError, ort_errors.Fail, ort_errors.RuntimeException, ort_errors.EPFail,
+                 ort_errors.NotImplemented)  # fmt: skip
+_LOAD_FAILURES = (*_RUN_FAILURES, ort_errors.InvalidArgument, ort_errors.InvalidGraph,
+                  ort_errors.InvalidProtobuf, ort_errors.NoSuchFile)  # fmt: skip
+
+
+def providers(device: str) -> list[str]:
+    """Execution providers for ``device``; asking for CUDA on a host without it is an error
+    (silently running on CPU would hide a misconfigured GPU deployment)."""
+    if device != "cuda":
+        return [_CPU]
+    if _CUDA not in ort.get_available_providers():
+        raise Unsupported(
+            "device 'cuda' was requested but onnxruntime has no CUDAExecutionProvider here "
+            "(install onnxruntime-gpu on a host with an NVIDIA GPU, or use device 'cpu')"
+        )
+    return [_CUDA, _CPU]
+
+
+class OnnxModel:
+    """One onnxruntime session; ``predict`` is thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session: ort.InferenceSession | None = session
+        self._outputs = [o.name for o in session.get_outputs()]
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session actually uses, in priority order."""
+        if self._session is None:
+            return []
+        return list(self._session.get_providers())
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        if self._session is None:
+            raise InternalError("the ONNX model was closed")
+        # Plain ``run`` rather than ``run_with_ort_values``: measured here on the fraud example
+        # at batch 1-64, run took ~4 us and run_with_ort_values ~32 us (OrtValue wrapping).
+        try:
+            results = self._session.run(self._outputs, inputs)
+        except ort_errors.InvalidArgument as exc:
+            message = str(exc)
+            raise InvalidArgument(message[message.find(_ORT_PREFIX) + len(_ORT_PREFIX) :]
+                                  if _ORT_PREFIX in message else message) from None  # fmt: skip
+        except _RUN_FAILURES as exc:
+            raise InternalError("onnxruntime failed to run the model") from exc
+        return dict(zip(self._outputs, results, strict=True))
+
+    def close(self) -> None:
+        self._session = None
+
+
+class OnnxRuntime:
+    """Loads ``card.entrypoint`` or the single ONNX file of the artifact into a session."""
+
+    name: ClassVar[str] = "onnx"
+
+    def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+        file = model_file(path, card.entrypoint, self.name)
+        check_external_data(file, path if path.is_dir() else file.parent)
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.intra_op_threads
+        session_options.inter_op_num_threads = options.inter_op_threads
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Without this, onnxruntime logs warnings to stderr for perfectly normal models.
+        session_options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                str(file), sess_options=session_options, providers=providers(options.device)
+            )
+        except _LOAD_FAILURES as exc:
+            raise InvalidArgument(f"onnxruntime cannot load {file.name!r}: not a valid ONNX "
+                                  "model for this onnxruntime") from exc  # fmt: skip
+        return OnnxModel(session)

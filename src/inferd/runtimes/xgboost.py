@@ -1,0 +1,60 @@
+"""The XGBoost runtime: native JSON or UBJSON boosters (``Booster.save_model``), never pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from inferd.card import ModelCard
+from inferd.errors import InternalError, InvalidArgument, Unsupported
+from inferd.runtimes._files import model_file
+from inferd.runtimes._optional import import_optional
+from inferd.runtimes._tabular import conform, features, input_name, output_names
+from inferd.runtimes.base import LoadOptions, Model, Tensors
+
+DEFAULT_OUTPUTS = ("predictions",)
+
+
+class XGBoostModel:
+    """One booster; its output is what ``Booster.predict`` returns for the objective
+    (probabilities for ``binary:logistic``, class scores for ``multi:softprob``...)."""
+
+    def __init__(self, booster: Any, card: ModelCard, output: str) -> None:
+        self._booster = booster
+        self._card = card
+        self._input = input_name(card)
+        self._output = output
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        if self._booster is None:
+            raise InternalError("the XGBoost model was closed")
+        # inplace_predict skips building a DMatrix and is thread-safe.
+        scores = self._booster.inplace_predict(features(inputs, self._input))
+        return conform(self._card, {self._output: scores})
+
+    def close(self) -> None:
+        self._booster = None
+
+
+class XGBoostRuntime:
+    """Loads the single XGBoost model file (or ``card.entrypoint``) of an artifact."""
+
+    name: ClassVar[str] = "xgboost"
+
+    def __init__(self) -> None:
+        self._xgb = import_optional("xgboost", "xgboost")
+
+    def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+        output = output_names(card, self.name, DEFAULT_OUTPUTS)[0]
+        if options.device == "cuda" and not self._xgb.build_info().get("USE_CUDA", False):
+            raise Unsupported("device 'cuda' was requested but this XGBoost has no CUDA support")
+        file = model_file(path, card.entrypoint, self.name)
+        booster = self._xgb.Booster()
+        try:
+            booster.load_model(str(file))
+        except self._xgb.core.XGBoostError as exc:
+            raise InvalidArgument(f"{file.name!r} is not a valid XGBoost model") from exc
+        booster.set_param({"device": options.device})
+        if options.intra_op_threads > 0:  # 0: let XGBoost use every core
+            booster.set_param({"nthread": options.intra_op_threads})
+        return XGBoostModel(booster, card, output)
