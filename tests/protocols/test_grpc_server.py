@@ -24,11 +24,10 @@ from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument, InvalidTensor, ModelNotFound
+from inferd.errors import InvalidTensor, ModelNotFound
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.serving.types import InferRequest, InferResponse, Tensor
 
-TOKEN = "grpc-control-token-42"
 LIMITS = LimitSettings(max_body_bytes=256 * 1024, max_tensor_elements=100_000)
 
 
@@ -79,8 +78,12 @@ MODELS: dict[str, bytes] = {
         [],
     ),
 }  # fmt: skip
-_ONNX_TYPES = {"tensor(float)": "FP32", "tensor(int64)": "INT64", "tensor(float16)": "FP16",
-               "tensor(string)": "BYTES"}  # fmt: skip
+_ONNX_TYPES = {
+    "tensor(float)": "FP32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(string)": "BYTES",
+}
 
 
 def _map(convert: Any, array: np.ndarray) -> np.ndarray:
@@ -126,10 +129,13 @@ class OnnxDataPlane:
 
         def specs(args: list[Any]) -> list[dict[str, Any]]:
             return [
-                {"name": a.name, "datatype": _ONNX_TYPES[a.type],
-                 "shape": [d if isinstance(d, int) else -1 for d in a.shape]}
+                {
+                    "name": a.name,
+                    "datatype": _ONNX_TYPES[a.type],
+                    "shape": [d if isinstance(d, int) else -1 for d in a.shape],
+                }
                 for a in args
-            ]  # fmt: skip
+            ]
 
         return {
             "name": name,
@@ -175,12 +181,20 @@ class OnnxDataPlane:
 
     def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
         names = [name] if name else sorted(self.sessions)
-        return {"model_stats": [
-            {"name": n, "version": "1", "last_inference": 1700000000000, "inference_count": 4,
-             "execution_count": 2, "inference_stats": {"success": {"count": 4, "ns": 800}},
-             "batch_stats": [{"batch_size": 2, "compute_infer": {"count": 2, "ns": 500}}]}
-            for n in names
-        ]}  # fmt: skip
+        return {
+            "model_stats": [
+                {
+                    "name": n,
+                    "version": "1",
+                    "last_inference": 1700000000000,
+                    "inference_count": 4,
+                    "execution_count": 2,
+                    "inference_stats": {"success": {"count": 4, "ns": 800}},
+                    "batch_stats": [{"batch_size": 2, "compute_infer": {"count": 2, "ns": 500}}],
+                }
+                for n in names
+            ]
+        }
 
 
 @dataclass
@@ -219,11 +233,6 @@ def data(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
     yield from _serve(loop)
 
 
-@pytest.fixture(scope="module")
-def control(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
-    yield from _serve(loop, control=True, token=TOKEN)
-
-
 @pytest.fixture
 def client(data: Served) -> Iterator[triton.InferenceServerClient]:
     data.dataplane.fail_with = None
@@ -231,15 +240,26 @@ def client(data: Served) -> Iterator[triton.InferenceServerClient]:
         yield client
 
 
-def _infer(client: triton.InferenceServerClient, model: str, name: str, array: np.ndarray,
-           datatype: str, **kwargs: Any) -> Any:  # fmt: skip
+def _infer(
+    client: triton.InferenceServerClient,
+    model: str,
+    name: str,
+    array: np.ndarray,
+    datatype: str,
+    **kwargs: Any,
+) -> Any:
     tensor = triton.InferInput(name, list(array.shape), datatype)
     tensor.set_data_from_numpy(array)
     return client.infer(model, [tensor], **kwargs)
 
 
-def _raw_call(url: str, method: str, request: Any, response_type: Any,
-              metadata: tuple[tuple[str, str], ...] = ()) -> Any:  # fmt: skip
+def _raw_call(
+    url: str,
+    method: str,
+    request: Any,
+    response_type: Any,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> Any:
     with grpc.insecure_channel(url) as channel:
         call = channel.unary_unary(
             f"/inference.GRPCInferenceService/{method}",
@@ -300,8 +320,9 @@ def test_model_statistics(client: triton.InferenceServerClient) -> None:
         ("shout", "s", np.array([b"hello", b"", b"gRPC ok"], dtype=object), "BYTES"),
     ],
 )
-def test_infer_matches_onnxruntime(client: triton.InferenceServerClient, model: str, name: str,
-                                   array: np.ndarray, datatype: str) -> None:  # fmt: skip
+def test_infer_matches_onnxruntime(
+    client: triton.InferenceServerClient, model: str, name: str, array: np.ndarray, datatype: str
+) -> None:
     result = _infer(client, model, name, array, datatype, request_id="req-7")
     session = _session(MODELS[model])
     feed = _map(bytes.decode, array) if datatype == "BYTES" else array
@@ -320,8 +341,15 @@ def test_infer_matches_onnxruntime(client: triton.InferenceServerClient, model: 
 
 def test_requested_outputs_and_version(client: triton.InferenceServerClient) -> None:
     x = np.ones((1, 3), dtype=np.float32)
-    result = _infer(client, "affine", "x", x, "FP32", model_version="1",
-                    outputs=[triton.InferRequestedOutput("y")])  # fmt: skip
+    result = _infer(
+        client,
+        "affine",
+        "x",
+        x,
+        "FP32",
+        model_version="1",
+        outputs=[triton.InferRequestedOutput("y")],
+    )
     np.testing.assert_allclose(result.as_numpy("y"), x @ W + 1)
 
 
@@ -336,8 +364,9 @@ def test_typed_contents_get_a_typed_reply(data: Served) -> None:
     assert reply.id == "typed"
 
 
-def test_client_deadline_reaches_the_data_plane(client: triton.InferenceServerClient,
-                                                data: Served) -> None:  # fmt: skip
+def test_client_deadline_reaches_the_data_plane(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
     _infer(client, "affine", "x", np.zeros((1, 3), np.float32), "FP32", client_timeout=30)
     request, received_at = data.dataplane.received[-1]
     assert request.deadline is not None
@@ -371,8 +400,9 @@ def test_wrong_datatype_is_invalid_argument(client: triton.InferenceServerClient
         ([-1, 3], b"", "negative dimension"),
     ],
 )
-def test_malformed_tensors_are_invalid_argument(data: Served, shape: list[int], raw: bytes,
-                                                fragment: str) -> None:  # fmt: skip
+def test_malformed_tensors_are_invalid_argument(
+    data: Served, shape: list[int], raw: bytes, fragment: str
+) -> None:
     request = service_pb2.ModelInferRequest(model_name="affine", raw_input_contents=[raw])
     request.inputs.add(name="x", datatype="FP32", shape=shape)
     error = _rpc_error(
@@ -391,8 +421,9 @@ def test_message_beyond_the_body_limit_is_resource_exhausted(
     assert caught.value.status() == "StatusCode.RESOURCE_EXHAUSTED"
 
 
-def test_unexpected_failures_are_internal_without_details(client: triton.InferenceServerClient,
-                                                          data: Served) -> None:  # fmt: skip
+def test_unexpected_failures_are_internal_without_details(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
     data.dataplane.fail_with = RuntimeError("boom at /srv/secret/model.onnx")
     with pytest.raises(InferenceServerException) as caught:
         _infer(client, "affine", "x", np.zeros((1, 3), np.float32), "FP32")
@@ -400,60 +431,16 @@ def test_unexpected_failures_are_internal_without_details(client: triton.Inferen
     assert caught.value.message() == "internal error"
 
 
-def test_data_listener_refuses_repository_rpcs(client: triton.InferenceServerClient) -> None:
-    for call in (client.get_model_repository_index, lambda: client.load_model("affine"),
-                 lambda: client.unload_model("affine")):  # fmt: skip
+def test_data_listener_refuses_repository_rpcs(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
+    for call in (
+        client.get_model_repository_index,
+        lambda: client.load_model("affine"),
+        lambda: client.unload_model("affine"),
+    ):
         with pytest.raises(InferenceServerException) as caught:
             call()
         assert caught.value.status() == "StatusCode.PERMISSION_DENIED"
         assert "control-plane" in caught.value.message()
-
-
-# --- the control listener ----------------------------------------------------------------------
-
-
-def test_control_listener_requires_the_token(control: Served) -> None:
-    with triton.InferenceServerClient(control.url) as client:
-        for headers in (None, {"authorization": "Bearer wrong"}, {"authorization": TOKEN}):
-            with pytest.raises(InferenceServerException) as caught:
-                client.load_model("affine", headers=headers)
-            assert caught.value.status() == "StatusCode.UNAUTHENTICATED"
-    assert control.dataplane.loads == []
-
-
-def test_control_listener_loads_unloads_and_lists(control: Served) -> None:
-    auth = {"authorization": f"Bearer {TOKEN}"}
-    with triton.InferenceServerClient(control.url) as client:
-        index = client.get_model_repository_index(headers=auth, as_json=True)["models"]
-        assert {m["name"] for m in index} == set(MODELS)
-        assert index[0]["state"] == "READY"
-        client.unload_model("shout", headers=auth)
-        assert control.dataplane.unloads == ["shout"]
-        request = service_pb2.RepositoryModelLoadRequest(model_name="affine")
-        request.parameters["reference"].string_param = "affine:v2"
-        _raw_call(control.url, "RepositoryModelLoad", request,
-                  service_pb2.RepositoryModelLoadResponse,
-                  metadata=(("authorization", f"Bearer {TOKEN}"),))  # fmt: skip
-        assert control.dataplane.loads == [("affine", "affine:v2")]
-        with pytest.raises(InferenceServerException) as caught:
-            client.load_model("affine", headers=auth, config='{"backend": "onnx"}')
-        assert caught.value.status() == "StatusCode.UNIMPLEMENTED"
-        assert "'config'" in caught.value.message()
-        with pytest.raises(InferenceServerException) as caught:
-            client.unload_model("nope", headers=auth)
-        assert caught.value.status() == "StatusCode.NOT_FOUND"
-
-
-def test_control_listener_serves_no_data_plane_rpcs(control: Served) -> None:
-    with (
-        triton.InferenceServerClient(control.url) as client,
-        pytest.raises(InferenceServerException) as caught,
-    ):
-        client.is_server_live()
-    assert caught.value.status() == "StatusCode.UNIMPLEMENTED"
-
-
-def test_control_listener_needs_a_token(loop: asyncio.AbstractEventLoop) -> None:
-    start = serve_grpc(OnnxDataPlane(), "127.0.0.1", 0, LIMITS, control=True)
-    with pytest.raises(InvalidArgument, match="token"):
-        asyncio.run_coroutine_threadsafe(start, loop).result(10)
+    assert data.dataplane.loads == [] and data.dataplane.unloads == []
