@@ -1,0 +1,62 @@
+"""The control listener: repository routes behind a bearer token, no browser origins."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+ROUTES = [
+    ("POST", "/v2/repository/index"),
+    ("POST", "/v2/repository/models/echo/load"),
+    ("POST", "/v2/repository/models/echo/unload"),
+]
+
+
+@pytest.fixture
+def client(control_server):
+    with httpx.Client(base_url=control_server.url, timeout=10) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_control_route_needs_the_token(client, method, path):
+    missing = client.request(method, path)
+    assert missing.status_code == 401
+    assert "Bearer" in missing.json()["error"]
+    wrong = client.request(method, path, headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_browser_origins_and_foreign_hosts_are_refused(client, control_token, method, path):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    cross = client.request(method, path, headers={**auth, "Origin": "http://evil.example"})
+    assert cross.status_code == 403
+    rebound = client.request(method, path, headers={**auth, "Host": "evil.example"})
+    assert rebound.status_code == 403
+
+
+def test_repository_index_load_and_unload(client, control_server, control_token):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    index = client.post("/v2/repository/index", headers=auth).json()
+    assert {"name": "echo", "version": "1", "state": "READY", "reason": ""} in index
+    loaded = client.post(
+        "/v2/repository/models/echo/load",
+        headers=auth,
+        json={"parameters": {"reference": "echo:7"}},
+    )
+    assert loaded.status_code == 200
+    assert control_server.dataplane.loaded["echo"] == "7"
+    assert client.post("/v2/repository/models/echo/unload", headers=auth).status_code == 200
+    assert "echo" not in control_server.dataplane.loaded
+    gone = client.post("/v2/repository/models/echo/unload", headers=auth)
+    assert gone.status_code == 404
+    bad = client.post(
+        "/v2/repository/models/echo/load", headers=auth, json={"parameters": {"reference": 3}}
+    )
+    assert bad.status_code == 400
+
+
+def test_control_plane_does_not_serve_inference(client, control_token):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    assert client.post("/v2/models/echo/infer", headers=auth, json={}).status_code == 404

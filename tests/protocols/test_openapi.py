@@ -1,0 +1,62 @@
+"""The served OpenAPI document is accurate: schemathesis finds no 5xx and no non-conformance."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import checks as st_checks
+
+from inferd.protocols.v2.routes import OPENAPI_PATH
+
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_schema_conformance,
+]
+
+
+def test_document_lists_every_data_route(data_server):
+    doc = httpx.get(data_server.url + OPENAPI_PATH).json()
+    assert doc["openapi"].startswith("3.")
+    for path in (
+        "/v2/health/live",
+        "/v2/models/{model}/versions/{version}/infer",
+        "/v1/models/{model}:predict",
+        "/metrics",
+        "/v2/models/stats",
+        OPENAPI_PATH,
+    ):
+        assert path in doc["paths"]
+    assert "/v2/repository/index" not in doc["paths"]
+
+
+def _run_schemathesis(url: str, headers: dict[str, str] | None = None) -> int:
+    schema = schemathesis.openapi.from_url(url + OPENAPI_PATH, headers=headers or {})
+    schema.config.base_url = url
+    count = 0
+    for operation in schema.get_all_operations():
+        strategy = operation.ok().as_strategy()
+
+        @settings(
+            max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        @given(case=strategy)
+        def run(case) -> None:
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        run()
+        count += 1
+    return count
+
+
+@pytest.mark.slow
+def test_schemathesis_data_plane(data_server):
+    assert _run_schemathesis(data_server.url) >= 15
+
+
+@pytest.mark.slow
+def test_schemathesis_control_plane(control_server, control_token):
+    assert _run_schemathesis(control_server.url, {"Authorization": f"Bearer {control_token}"}) >= 3
