@@ -1,0 +1,46 @@
+"""Fixtures for store tests: a store in a fresh INFERD_HOME and small model directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inferd.store import ModelStore
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+TRAVERSAL = json.loads((Path(__file__).parent / "data" / "traversal.json").read_text())[
+    "references"
+]
+
+METADATA = """\
+runtime: sklearn
+inputs:
+  - {name: x, datatype: FP32, shape: [-1, 4]}
+outputs:
+  - {name: y, datatype: INT64, shape: [-1]}
+labels: {team: risk}
+metrics: {auc: 0.91}
+"""
+
+
+@pytest.fixture
+def store(inferd_home: Path) -> ModelStore:
+    return ModelStore(inferd_home)
+
+
+def make_model_dir(path: Path, *, weights: bytes = b"weights-v1" * 1000) -> Path:
+    """A directory model: a weights file, a nested tokenizer file and inferd.model.yaml."""
+    path.mkdir(parents=True)
+    (path / "model.bin").write_bytes(weights)
+    (path / "assets").mkdir()
+    (path / "assets" / "vocab.txt").write_text("a\nb\nc\n")
+    (path / "inferd.model.yaml").write_text(METADATA)
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    return make_model_dir(tmp_path / "model")

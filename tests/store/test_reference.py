@@ -1,0 +1,85 @@
+"""The reference grammar: ``[registry/]name[:tag][@sha256:digest]``."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from inferd.errors import InvalidReference
+from inferd.store import Reference
+from inferd.store.reference import NAME_RE, TAG_RE
+
+from .conftest import TRAVERSAL
+
+DIGEST = "sha256:" + "ab" * 32
+
+VALID = [
+    ("fraud", Reference("fraud", "latest", None, None)),
+    ("fraud:v2", Reference("fraud", "v2", None, None)),
+    ("team/fraud:prod", Reference("team/fraud", "prod", None, None)),
+    ("ab_c__d-e--f/g.h:T_1.x-y", Reference("ab_c__d-e--f/g.h", "T_1.x-y", None, None)),
+    ("x.y", Reference("x.y", "latest", None, None)),
+    (f"fraud@{DIGEST}", Reference("fraud", None, DIGEST, None)),
+    (f"fraud:v2@{DIGEST}", Reference("fraud", "v2", DIGEST, None)),
+    ("localhost/fraud", Reference("fraud", "latest", None, "localhost")),
+    ("localhost:5000/fraud:v1", Reference("fraud", "v1", None, "localhost:5000")),
+    ("ghcr.io/acme/fraud:v1", Reference("acme/fraud", "v1", None, "ghcr.io")),
+    ("127.0.0.1:5000/x@" + DIGEST, Reference("x", None, DIGEST, "127.0.0.1:5000")),
+    ("m:" + "t" * 128, Reference("m", "t" * 128, None, None)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), VALID)
+def test_valid_references_parse_and_print_back(text: str, expected: Reference) -> None:
+    ref = Reference.parse(text)
+    assert ref == expected
+    if expected.tag == "latest" and ":latest" not in text:
+        assert str(ref) == text + ":latest"
+    else:
+        assert str(ref) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Fraud", "lower-case"),
+        ("fraud:", "tag"),
+        ("fraud:.v1", "tag"),
+        ("fraud@sha256:abc", "64"),
+        ("fraud@" + DIGEST.upper(), "digest"),
+        ("a//b", "lower-case"),
+        ("_:_", "lower-case"),
+        ("fraud:v1:v2", "lower-case"),
+    ],
+)
+def test_invalid_references_name_the_problem(text: str, reason: str) -> None:
+    with pytest.raises(InvalidReference) as info:
+        Reference.parse(text)
+    assert repr(text) in info.value.message
+    assert reason in info.value.message
+
+
+@pytest.mark.parametrize("text", TRAVERSAL)
+def test_traversal_corpus_is_refused_by_parse(text: str) -> None:
+    assert len(TRAVERSAL) >= 30
+    with pytest.raises(InvalidReference):
+        Reference.parse(text)
+
+
+def test_destination_must_be_a_tag() -> None:
+    with pytest.raises(InvalidReference, match="names a tag"):
+        Reference.parse_tagged(f"fraud@{DIGEST}")
+
+
+@given(st.text(max_size=80))
+def test_any_accepted_string_is_grammatical_and_path_free(text: str) -> None:
+    try:
+        ref = Reference.parse(text)
+    except InvalidReference:
+        return
+    assert NAME_RE.fullmatch(ref.name)
+    assert ref.tag is None or TAG_RE.fullmatch(ref.tag)
+    for part in ref.name.split("/"):
+        assert part not in ("", ".", "..")
+    assert "\\" not in text and "\x00" not in text

@@ -1,0 +1,202 @@
+"""Code-executing formats are refused by content; titles and symlinks cannot escape a directory."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import lzma
+import pickle
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from inferd.errors import InvalidArgument, UnsafeFormat
+from inferd.store import ModelStore
+from inferd.store.media import CARD, MANIFEST
+from inferd.store.safety import is_pickle, unsafe_format
+
+from .conftest import EXAMPLES
+
+
+class _Sentinel:
+    """Unpickling this creates the sentinel file: proof that a pickle ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
+def _torch_like_zip(payload: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/version", "3\n")
+    return buffer.getvalue()
+
+
+def _renamed_zip(payload: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("weights.bin", payload)
+    return buffer.getvalue()
+
+
+def _disguises(payload: bytes, legacy: bytes) -> dict[str, bytes]:
+    """The malicious pickle under many names and wrappers; all must be detected."""
+    return {
+        "model.pkl": payload,
+        "model.joblib": payload,
+        "model.onnx": payload,
+        "model.safetensors": payload,
+        "weights": payload,
+        "legacy-protocol0.bin": legacy,
+        "torch.pt": _torch_like_zip(payload),
+        "archive.onnx": _renamed_zip(payload),
+        "joblib-zlib.joblib": zlib.compress(payload),
+        "joblib-gzip.onnx": gzip.compress(payload),
+        "joblib-bz2.bin": bz2.compress(payload),
+        "joblib-xz.bin": lzma.compress(payload),
+    }
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path) -> Path:
+    return tmp_path / "SENTINEL-pickle-ran"
+
+
+@pytest.fixture
+def disguises(sentinel: Path) -> dict[str, bytes]:
+    return _disguises(
+        pickle.dumps(_Sentinel(sentinel), protocol=4),
+        pickle.dumps(_Sentinel(sentinel), protocol=0),
+    )
+
+
+def test_every_disguise_is_refused_on_push_and_the_pickle_never_runs(
+    store: ModelStore, tmp_path: Path, sentinel: Path, disguises: dict[str, bytes]
+) -> None:
+    for name, data in disguises.items():
+        directory = tmp_path / "push" / name
+        directory.mkdir(parents=True)
+        (directory / name).write_bytes(data)
+        with pytest.raises(UnsafeFormat) as info:
+            store.push(directory / name, "evil:v1", runtime="sklearn")
+        assert repr(name) in info.value.message
+        with pytest.raises(UnsafeFormat):
+            store.push(directory, "evil:v1", runtime="sklearn")
+    assert store.list() == []
+    assert not sentinel.exists()
+
+
+def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
+    store: ModelStore, tmp_path: Path, sentinel: Path, disguises: dict[str, bytes]
+) -> None:
+    directory = tmp_path / "trusted"
+    directory.mkdir()
+    for name, data in disguises.items():
+        (directory / name).write_bytes(data)
+    pushed = store.push(directory, "evil:v1", runtime="sklearn", trust_unsafe_format=True)
+    formats = pushed.card.trusted_unsafe_formats
+    assert "pickle" in formats
+    assert any("zip" in f for f in formats)
+    assert any("gzip" in f for f in formats)
+    assert store.resolve("evil:v1").card.trusted_unsafe_formats == formats
+    store.pull("evil:v1", tmp_path / "pulled")
+    store.materialize("evil:v1")
+    for name, data in disguises.items():
+        assert (tmp_path / "pulled" / name).read_bytes() == data
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"inputs:\n  - {name: x, datatype: FP32}\n",
+        b"# README\n\nA model.\n",
+        b'{"learner": {}}',
+        b"tree\nversion=v4\n",
+        b"\x08\x07\x12\x07onnx-ml",
+        bytes(range(256)) * 10,
+        zlib.compress(b"not a pickle at all" * 10),
+        gzip.compress(b"plain text"),
+    ],
+)
+def test_ordinary_files_are_not_mistaken_for_pickles(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    assert unsafe_format(path) is None
+
+
+def test_real_model_formats_pass(tmp_path: Path) -> None:
+    for path in [*EXAMPLES.glob("quickstart/*/model.onnx"), *EXAMPLES.glob("sklearn/*.skops")]:
+        assert unsafe_format(path) is None, path
+    assert is_pickle(pickle.dumps([1, 2, 3], protocol=2))
+
+
+@pytest.mark.parametrize(
+    "title", ["../escape", "/etc/passwd", "a/../../escape", "a\\..\\b", "x\x00y", "./a", "a//b"]
+)
+def test_crafted_manifest_titles_are_refused_on_pull(
+    store: ModelStore, model_dir: Path, tmp_path: Path, title: str
+) -> None:
+    """A manifest planted in the store cannot make pull write outside DEST."""
+    store.push(model_dir, "fraud:v1")
+    good = store.layout.read_manifest(store.resolve("fraud:v1").digest)
+    layer = good.layers[0].descriptor.to_json()
+    layer["annotations"] = {"org.opencontainers.image.title": title}
+    document = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": {"mediaType": CARD, "digest": good.config.digest, "size": good.config.size},
+        "layers": [layer],
+    }
+    data = orjson.dumps(document)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    store.layout.blobs.path(digest).write_bytes(data)
+    dest = tmp_path / "deep" / "dest"
+    with pytest.raises(InvalidArgument, match="title"):
+        store.pull(f"fraud@{digest}", dest)
+    with pytest.raises(InvalidArgument, match="title"):
+        store.materialize(f"fraud@{digest}")
+    assert not (tmp_path / "escape").exists()
+    assert not (tmp_path / "deep" / "escape").exists()
+
+
+def test_pull_refuses_to_write_through_a_symlink_in_dest(
+    store: ModelStore, model_dir: Path, tmp_path: Path
+) -> None:
+    store.push(model_dir, "fraud:v1")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "assets").symlink_to(outside)
+    with pytest.raises(InvalidArgument, match="assets"):
+        store.pull("fraud:v1", dest)
+    assert list(outside.iterdir()) == []
+
+
+def test_symlinks_in_the_pushed_directory_are_refused(
+    store: ModelStore, model_dir: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not part of the model")
+    (model_dir / "link.bin").symlink_to(secret)
+    with pytest.raises(InvalidArgument, match="symlink"):
+        store.push(model_dir, "fraud:v1")
+    (model_dir / "link.bin").unlink()
+    (model_dir / "linkdir").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(InvalidArgument, match="symlink"):
+        store.push(model_dir, "fraud:v1")
+    with pytest.raises(InvalidArgument, match="symlink"):
+        store.push(model_dir / "linkdir", "fraud:v1")
+    assert store.list() == []
