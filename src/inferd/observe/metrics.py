@@ -11,6 +11,7 @@ batcher at scrape time, so they cost nothing per request.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -100,7 +101,7 @@ class ServerMetrics:
             "1 for the state a version is in, 0 for the others.",
             (*_VERSION, "state"), registry=r,
         )  # fmt: skip
-        self._unknown = self._requests.labels(UNKNOWN_MODEL, "", "client_error")
+        self._unknown = {o: self._requests.labels(UNKNOWN_MODEL, "", o) for o in OUTCOMES}
 
     def bind(self, model: str, version: str) -> VersionMetrics:
         """Bind (creating if needed) the series of one version; call once per loaded version."""
@@ -120,13 +121,16 @@ class ServerMetrics:
         self._queue_depth.labels(model, version).set_function(depth)
         self._inflight.labels(model, version).set_function(inflight)
 
-    def unknown_model_request(self) -> None:
-        """Count a request for a model the server does not know (one shared series)."""
-        self._unknown.inc()
+    def unknown_model_request(self, outcome: str = "client_error") -> None:
+        """Count a request that reached no known version (one shared series per outcome)."""
+        self._unknown[outcome].inc()
 
-    def set_state(self, model: str, version: str, state: str) -> None:
-        for s in STATES:
-            self._state.labels(model, version, s).set(1.0 if s == state else 0.0)
+    def watch_state(self, model: str, version: str, state: Callable[[], str]) -> None:
+        """Read a version's state from ``state()`` at scrape time (one-hot over :data:`STATES`)."""
+        for name in STATES:
+            self._state.labels(model, version, name).set_function(
+                functools.partial(_is_state, state, name)
+            )
 
     def load_finished(self, model: str, version: str, seconds: float, ok: bool) -> None:
         self._load_duration.labels(model, version).observe(seconds)
@@ -151,6 +155,10 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every series."""
         return generate_latest(self.registry)
+
+
+def _is_state(state: Callable[[], str], name: str) -> float:
+    return 1.0 if state() == name else 0.0
 
 
 def _remove(family: Counter | Gauge | Histogram, *labels: str) -> None:

@@ -151,9 +151,8 @@ class Batcher:
             await idle
 
     def close(self) -> None:
-        """Refuse new requests and stop the worker once its current job is done."""
+        """Refuse new requests; queued and running ones still finish (see :meth:`drain`)."""
         self._accepting = False
-        self._worker.stop()
 
     # -- queueing ------------------------------------------------------------------------------
 

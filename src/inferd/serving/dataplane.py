@@ -1,0 +1,191 @@
+"""The data plane: the one transport-neutral entry that REST, gRPC and KServe v1 all call.
+
+It implements :class:`inferd.serving.types.DataPlane` over a :class:`ModelManager`: it routes a
+request to a version, checks it against the version's signature before queueing, hands it to the
+version's batcher, filters the outputs to the requested ones, and counts the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from inferd import __version__
+from inferd.card import TensorSpec
+from inferd.config import ServerSettings
+from inferd.datatypes import oip_datatype
+from inferd.errors import Code, InferdError, InternalError, InvalidTensor, ModelNotFound
+from inferd.observe.metrics import ServerMetrics
+from inferd.runtimes.base import Tensors
+from inferd.serving.manager import ModelManager
+from inferd.serving.stats import VersionState
+from inferd.serving.types import InferRequest, InferResponse, Tensor
+from inferd.serving.version import ServedVersion
+
+log = logging.getLogger(__name__)
+
+#: Extensions listed in server metadata.
+EXTENSIONS = ("binary_tensor_data", "model_repository", "statistics", "kserve_v1")
+
+#: The ``outcome`` label of ``inferd_requests_total`` for each error code.
+_OUTCOME = {
+    Code.UNAVAILABLE: "unavailable",
+    Code.DEADLINE_EXCEEDED: "deadline",
+    Code.INTERNAL: "error",
+    Code.DATA_LOSS: "error",
+}
+
+
+def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": spec.datatype, "shape": list(spec.shape)}
+
+
+class ServingDataPlane:
+    """:class:`~inferd.serving.types.DataPlane` over a model manager; call it on the event loop."""
+
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics, settings: ServerSettings):
+        self._manager = manager
+        self._metrics = metrics
+        self._timeout = settings.request_timeout_s
+        self._metadata = {"name": "inferd", "version": __version__, "extensions": list(EXTENSIONS)}
+
+    # -- health and metadata -------------------------------------------------------------------
+
+    def live(self) -> bool:
+        """The process can serve: every loaded version's worker thread is alive."""
+        return self._manager.live()
+
+    def ready(self) -> bool:
+        """Every served model's default version is loaded and warm, and no drain has begun."""
+        return self._manager.ready()
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        try:
+            return self._manager.get(name, version).serving
+        except InferdError:
+            return False
+
+    def server_metadata(self) -> dict[str, Any]:
+        return dict(self._metadata)
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        served = self._manager.get(name, version)
+        if served.artifact is None:
+            raise ModelNotFound(name, version)
+        signature = served.artifact.card.signature
+        return {
+            "name": name,
+            "versions": [v.key.version for v in self._manager.versions(name)],
+            "platform": served.platform(),
+            "inputs": [_tensor_metadata(s) for s in signature.inputs],
+            "outputs": [_tensor_metadata(s) for s in signature.outputs],
+        }
+
+    # -- inference -----------------------------------------------------------------------------
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        """Run one request. Raises :mod:`inferd.errors` exceptions only; every request counts
+        under exactly one outcome of ``inferd_requests_total``."""
+        started = time.monotonic()
+        try:
+            served = self._manager.get(request.model, request.version)
+        except InferdError as exc:
+            # No known version to label it with: one shared series, whatever the name was.
+            self._metrics.unknown_model_request(_OUTCOME.get(exc.code, "client_error"))
+            raise
+        metrics = served.metrics
+        outcome = "client_error"  # also what a cancelled (disconnected) request counts as
+        try:
+            response = await self._infer(request, served, started)
+            outcome = "success"
+            return response
+        except InferdError as exc:
+            outcome = _OUTCOME.get(exc.code, "client_error")
+            raise
+        except Exception as exc:
+            log.exception("unexpected failure serving %s", served.label)
+            outcome = "error"
+            raise InternalError(f"internal error while serving {served.label}") from exc
+        finally:
+            elapsed = time.monotonic() - started
+            metrics.requests[outcome].inc()
+            metrics.latency.observe(elapsed)
+            (served.stats.success if outcome == "success" else served.stats.fail).add(
+                int(elapsed * 1e9)
+            )
+
+    async def _infer(
+        self, request: InferRequest, served: ServedVersion, started: float
+    ) -> InferResponse:
+        deadline = request.deadline if request.deadline is not None else started + self._timeout
+        served.last_used = started
+        if not served.serving:
+            await self._manager.ensure_serving(served, deadline)
+        check, batcher = served.check, served.batcher
+        assert check is not None and batcher is not None, "a serving version has both"
+        checked = check.inputs(request.inputs)
+        wanted = check.outputs(request.outputs)
+        outputs = await batcher.submit(checked.tensors, checked.rows, checked.key, deadline)
+        return InferResponse(
+            model_name=served.key.name,
+            model_version=served.key.version,
+            outputs=_select(served, outputs, wanted),
+            id=request.id,
+        )
+
+    # -- repository, statistics, drain ---------------------------------------------------------
+
+    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        rows = self._manager.index()
+        if ready_only:
+            return [r for r in rows if r["state"] == VersionState.READY.value]
+        return rows
+
+    async def load(self, name: str, reference: str | None = None) -> None:
+        await self._manager.load(name, reference)
+
+    async def unload(self, name: str) -> None:
+        await self._manager.unload(name)
+
+    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+        """Triton-shaped statistics for every loaded version, one model, or one version."""
+        if name is None:
+            chosen = [v for n in self._names() for v in self._manager.versions(n)]
+        else:
+            if not self._manager.knows(name):
+                raise ModelNotFound(name, version)
+            chosen = [
+                v
+                for v in self._manager.versions(name)
+                if version is None or v.key.version == version
+            ]
+            if version is not None and not chosen:
+                raise ModelNotFound(name, version)
+        return {"model_stats": [v.stats.as_dict(v.key.name, v.key.version) for v in chosen]}
+
+    def begin_drain(self) -> None:
+        """Readiness turns false at once; requests keep being served."""
+        self._manager.begin_drain()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for in-flight work; True if everything finished."""
+        return await self._manager.drain(timeout)
+
+    async def close(self) -> None:
+        """Unload every model (call after :meth:`drain`)."""
+        await self._manager.close()
+
+    def _names(self) -> list[str]:
+        return sorted({v.key.name for v in self._manager.all_versions()})
+
+
+def _select(served: ServedVersion, outputs: Tensors, wanted: list[str] | None) -> list[Tensor]:
+    names = list(outputs) if wanted is None else wanted
+    selected = []
+    for name in names:
+        array = outputs.get(name)
+        if array is None:
+            raise InvalidTensor(name, f"model {served.key.name!r} gave no output of that name")
+        selected.append(Tensor(name, oip_datatype(array.dtype), array))
+    return selected

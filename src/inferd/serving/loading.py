@@ -1,0 +1,124 @@
+"""Bringing one fetched version up (load, warm up, batcher) and taking it down (drain, close).
+
+Both run the model's own code only on the version's worker thread, never on the event loop.
+Failures become :mod:`inferd.errors` exceptions whose messages are safe to show a client; the
+runtime's own exception (which may name paths) goes to the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from inferd.card import TensorSpec
+from inferd.config import BatchingSettings
+from inferd.errors import InferdError, InternalError
+from inferd.observe.metrics import ServerMetrics
+from inferd.runtimes.base import Model, Tensors
+from inferd.serving.batcher import Batcher
+from inferd.serving.signature import SignatureCheck
+from inferd.serving.source import Loaders
+from inferd.serving.stats import VersionState
+from inferd.serving.version import ServedVersion
+from inferd.serving.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+
+
+async def bring_up(
+    sv: ServedVersion, loaders: Loaders, batching: BatchingSettings, metrics: ServerMetrics
+) -> None:
+    """Load ``sv.artifact`` on a new worker, run one warm-up inference, then mark it READY.
+
+    On failure the version is FAILED with a reason, the load-failure counter grows, nothing is
+    left running, and the error is raised (always an :class:`InferdError`).
+    """
+    artifact = sv.artifact
+    assert artifact is not None, "fetch the artifact before bringing a version up"
+    sv.set_state(VersionState.LOADING)
+    started = time.monotonic()
+    worker = ModelWorker(sv.label)
+    model: Model | None = None
+    ok = False
+    try:
+        card = artifact.card
+        runtime = loaders.runtime(card.runtime)
+        model = await worker.run(lambda: runtime.load(artifact.path, card, loaders.options))
+        check = SignatureCheck(sv.key.name, card.signature)
+        if card.signature.inputs:
+            inputs = loaders.warmup_inputs(card.signature)
+            outputs = await worker.run(lambda: _predict(model, inputs))
+            _check_warmup(sv.label, outputs, card.signature.outputs, check.batchable)
+        ok = True
+    except InferdError as exc:
+        sv.set_state(VersionState.FAILED, exc.message)
+        raise
+    except Exception as exc:
+        log.exception("loading %s failed", sv.label)
+        reason = f"the {artifact.card.runtime!r} runtime failed to load it ({type(exc).__name__})"
+        sv.set_state(VersionState.FAILED, reason)
+        raise InternalError(f"loading {sv.label} failed: {reason}") from exc
+    finally:
+        metrics.load_finished(sv.key.name, sv.key.version, time.monotonic() - started, ok)
+        if not ok:
+            if model is not None:
+                worker.submit(model.close, asyncio.get_running_loop(), _closed)
+            worker.stop()
+    sv.model = model
+    sv.worker = worker
+    sv.check = check
+    sv.batcher = Batcher(
+        sv.label, model, worker, batching,
+        batchable=check.batchable, stats=sv.stats, metrics=sv.metrics,
+    )  # fmt: skip
+    sv.evicted = False
+    sv.set_state(VersionState.READY)
+    log.info("%s is ready (%.3f s)", sv.label, time.monotonic() - started)
+
+
+async def take_down(sv: ServedVersion, state: VersionState, reason: str) -> None:
+    """Refuse new requests, let queued and running ones finish, close the model, stop its thread.
+
+    Ends in ``state`` with ``reason``; a version that holds no model just changes state.
+    """
+    batcher, model, worker = sv.batcher, sv.model, sv.worker
+    if batcher is not None:
+        sv.set_state(VersionState.UNLOADING)
+        batcher.close()
+        await batcher.drain()
+    sv.batcher = sv.model = sv.worker = None
+    sv.check = None
+    if worker is not None:
+        if model is not None:
+            try:
+                await worker.run(model.close)
+            except Exception:
+                log.exception("closing %s failed; its memory may not be released", sv.label)
+        worker.stop()
+    sv.set_state(state, reason)
+
+
+def _predict(model: Model | None, inputs: Tensors) -> Tensors:
+    assert model is not None
+    return model.predict(inputs)
+
+
+def _closed(_: object, error: BaseException | None) -> None:
+    if error is not None:
+        log.error("closing a model that failed to load raised", exc_info=error)
+
+
+def _check_warmup(
+    label: str, outputs: Tensors, expected: tuple[TensorSpec, ...], batchable: bool
+) -> None:
+    """The warm-up must give every declared output, one row each when the model batches."""
+    for spec in expected:
+        if spec.name not in outputs:
+            raise InternalError(f"warm-up of {label} did not return output {spec.name!r}")
+    if batchable:
+        for name, array in outputs.items():
+            if array.ndim == 0 or array.shape[0] != 1:
+                raise InternalError(
+                    f"warm-up of {label} gave {name!r} with shape {list(array.shape)} for one row"
+                )

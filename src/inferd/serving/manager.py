@@ -1,0 +1,351 @@
+"""The model manager: what is loaded, keyed by (name, version), and how versions come and go.
+
+- The first reference served for a name is its default version; ``load(name, ref)`` of another
+  version warms it fully, then swaps the default pointer in one step. The version it replaced
+  drains (queued and running batches finish) and only then unloads. Requests never see a gap.
+- A failed load leaves whatever served before serving, records FAILED with the reason, and counts
+  in ``inferd_model_load_failures_total``. One model's failure never touches another.
+- With ``memory_budget_bytes`` set, a load that would exceed it first unloads the least recently
+  used idle versions (a version's memory is estimated by its artifact size). Such an evicted
+  version loads again on its next request, which waits (within its deadline) for that load.
+
+Every method runs on the event-loop thread; model code runs on each version's worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inferd.config import ServerSettings
+from inferd.errors import (
+    DeadlineExceeded,
+    InferdError,
+    InvalidArgument,
+    ModelNotFound,
+    Unavailable,
+)
+from inferd.observe.metrics import ServerMetrics
+from inferd.serving.loading import bring_up, take_down
+from inferd.serving.source import Loaders, VersionKey
+from inferd.serving.stats import VersionState
+from inferd.serving.version import ServedVersion
+
+log = logging.getLogger(__name__)
+
+EVICTED = "unloaded to stay within the memory budget; loads again on its next request"
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One model name: its versions, which one is the default, and its latest load attempt."""
+
+    name: str
+    #: The reference the default version was served from (reloaded by ``load(name)``).
+    reference: str
+    default: str | None = None
+    versions: dict[str, ServedVersion] = field(default_factory=dict)
+    #: The latest load attempt while it is LOADING, or after it FAILED.
+    attempt: ServedVersion | None = None
+    unloaded: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ModelManager:
+    """Loads, serves, replaces and unloads model versions."""
+
+    def __init__(self, loaders: Loaders, settings: ServerSettings, metrics: ServerMetrics) -> None:
+        self._loaders = loaders
+        self._settings = settings
+        self._metrics = metrics
+        self._models: dict[str, _Entry] = {}
+        # One bring-up at a time keeps the memory arithmetic honest and start-up CPU bounded.
+        self._bring_up_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self.draining = False
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, name: str, version: str | None = None) -> ServedVersion:
+        """The version a request for ``name`` (and ``version``, default: the default) goes to."""
+        entry = self._models.get(name)
+        if entry is None or entry.unloaded:
+            raise ModelNotFound(name, version)
+        key = version if version is not None else entry.default
+        if key is None:
+            why = entry.attempt.reason if entry.attempt is not None else "not loaded"
+            raise Unavailable(f"model {name!r} has no version ready: {why}", retry_after=5.0)
+        served = entry.versions.get(key)
+        if served is None:
+            raise ModelNotFound(name, version)
+        return served
+
+    def knows(self, name: str) -> bool:
+        return name in self._models
+
+    def default_version(self, name: str) -> str | None:
+        entry = self._models.get(name)
+        return entry.default if entry is not None else None
+
+    def versions(self, name: str) -> list[ServedVersion]:
+        entry = self._models.get(name)
+        return list(entry.versions.values()) if entry is not None else []
+
+    def all_versions(self) -> Iterator[ServedVersion]:
+        for entry in self._models.values():
+            yield from entry.versions.values()
+            if entry.attempt is not None:
+                yield entry.attempt
+
+    def index(self) -> list[dict[str, Any]]:
+        """Repository index rows: every version, and a pending or failed load attempt.
+
+        A failed reload of a version that still serves shows on that version's row as its reason.
+        """
+        rows: list[dict[str, Any]] = []
+        for entry in self._models.values():
+            attempt = entry.attempt
+            for served in entry.versions.values():
+                row = served.index_row()
+                if attempt is not None and attempt.key == served.key:
+                    row["reason"] = f"reload {attempt.state.value}: {attempt.reason}".rstrip(": ")
+                rows.append(row)
+            if attempt is not None and attempt.key.version not in entry.versions:
+                rows.append(attempt.index_row())
+        return rows
+
+    def ready(self) -> bool:
+        """Not draining, and every served model's default version serving (or evicted by the
+        memory budget, which loads on demand)."""
+        if self.draining:
+            return False
+        for entry in self._models.values():
+            if entry.unloaded:
+                continue
+            served = entry.versions.get(entry.default) if entry.default is not None else None
+            if served is None or not (served.serving or served.evicted):
+                return False
+        return True
+
+    def live(self) -> bool:
+        """Every loaded version's worker thread is alive."""
+        return all(v.worker.alive for v in self.all_versions() if v.worker is not None)
+
+    # -- control -------------------------------------------------------------------------------
+
+    async def serve(self, references: Sequence[str]) -> None:
+        """Load every reference; the first one per name becomes that name's default version.
+
+        A reference that fails to load is recorded (FAILED, with the reason) and does not stop
+        the others. A reference that breaks the grammar raises before anything loads.
+        """
+        per_name: dict[str, list[str]] = {}
+        for reference in references:
+            key = self._loaders.source.identify(reference)
+            per_name.setdefault(key.name, []).append(reference)
+        await asyncio.gather(*(self._serve_name(name, refs) for name, refs in per_name.items()))
+
+    async def _serve_name(self, name: str, references: list[str]) -> None:
+        entry = self._entry(name, references[0])
+        for position, reference in enumerate(references):
+            with contextlib.suppress(InferdError):  # recorded in the index and the metrics
+                await self._load(entry, reference, make_default=position == 0)
+
+    async def load(self, name: str, reference: str | None = None) -> None:
+        """Load ``reference`` (default: re-resolve the one ``name`` was served from) and make it
+        the default once warm. Same digest as the serving version: nothing happens."""
+        entry = self._models.get(name)
+        if entry is None:
+            if reference is None:
+                raise ModelNotFound(name)
+            entry = self._entry(name, reference)
+        await self._load(entry, reference or entry.reference, make_default=True)
+
+    async def unload(self, name: str) -> None:
+        """Unload every version of ``name`` after its in-flight work; it stays in the index."""
+        entry = self._models.get(name)
+        if entry is None:
+            raise ModelNotFound(name)
+        async with entry.lock:
+            entry.unloaded = True
+            entry.default = None
+            await asyncio.gather(
+                *(
+                    take_down(v, VersionState.UNAVAILABLE, "unloaded")
+                    for v in entry.versions.values()
+                )
+            )
+
+    async def ensure_serving(self, served: ServedVersion, deadline: float) -> None:
+        """Return once ``served`` can take requests, loading an evicted version on demand."""
+        if served.serving:
+            return
+        if served.loading is None:
+            if not served.evicted:
+                why = f": {served.reason}" if served.reason else ""
+                raise Unavailable(f"{served.label} is {served.state.value}{why}", retry_after=1.0)
+            served.loading = asyncio.ensure_future(self._reload(served))
+        try:
+            await asyncio.wait_for(asyncio.shield(served.loading), deadline - time.monotonic())
+        except TimeoutError:
+            raise DeadlineExceeded(f"deadline passed while {served.label} was loading") from None
+
+    def begin_drain(self) -> None:
+        """Report not-ready from now on; requests are still served."""
+        self.draining = True
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for queued, running and retiring work; True if all finished."""
+
+        async def settle() -> None:
+            await asyncio.gather(
+                *(v.batcher.drain() for v in self.all_versions() if v.batcher is not None),
+                *self._retiring,
+            )
+
+        try:
+            await asyncio.wait_for(settle(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Unload everything (after draining it): the server is stopping."""
+        for entry in self._models.values():
+            async with entry.lock:
+                versions = list(entry.versions.values())
+                await asyncio.gather(
+                    *(take_down(v, VersionState.UNAVAILABLE, "server stopped") for v in versions)
+                )
+        await asyncio.gather(*self._retiring)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _entry(self, name: str, reference: str) -> _Entry:
+        entry = self._models.get(name)
+        if entry is None:
+            entry = self._models[name] = _Entry(name, reference)
+        return entry
+
+    def _watch(self, served: ServedVersion) -> None:
+        key = served.key
+        self._metrics.watch_state(key.name, key.version, lambda: self._state_of(key))
+        batcher = served.batcher
+        if batcher is not None:
+            self._metrics.watch_queue(
+                key.name, key.version, lambda: batcher.queued, lambda: batcher.inflight
+            )
+
+    def _state_of(self, key: VersionKey) -> str:
+        entry = self._models.get(key.name)
+        if entry is None:
+            return VersionState.UNAVAILABLE.value
+        served = entry.versions.get(key.version) or entry.attempt
+        return served.state.value if served is not None else VersionState.UNAVAILABLE.value
+
+    async def _load(self, entry: _Entry, reference: str, *, make_default: bool) -> None:
+        async with entry.lock:
+            key = self._loaders.source.identify(reference)
+            if key.name != entry.name:
+                raise InvalidArgument(
+                    f"reference {reference!r} names model {key.name!r}, not {entry.name!r}"
+                )
+            attempt = entry.attempt = ServedVersion(key, self._metrics)
+            attempt.set_state(VersionState.LOADING)
+            self._watch(attempt)
+            try:
+                artifact = await asyncio.to_thread(self._loaders.source.fetch, reference)
+            except InferdError as exc:
+                attempt.set_state(VersionState.FAILED, exc.message)
+                self._metrics.load_finished(key.name, key.version, 0.0, ok=False)
+                raise
+            attempt.artifact = artifact
+            current = entry.versions.get(key.version)
+            if (
+                current is not None
+                and current.serving
+                and current.artifact is not None
+                and current.artifact.digest == artifact.digest
+            ):
+                entry.attempt = None  # the same bytes already serve under this version
+            else:
+                await self._bring_up(attempt)
+                entry.attempt = None
+                entry.versions[key.version] = attempt
+                if current is not None:
+                    self._retire(entry, current)
+            entry.unloaded = False
+            if make_default:
+                entry.reference = reference
+                previous, entry.default = entry.default, key.version
+                if previous is not None and previous != key.version:
+                    self._retire(entry, entry.versions.pop(previous))
+
+    def _retire(self, entry: _Entry, old: ServedVersion) -> None:
+        """Drain and unload a replaced version in the background; requests already go elsewhere."""
+
+        async def retire() -> None:
+            await take_down(old, VersionState.UNAVAILABLE, "replaced")
+            pending = entry.attempt is not None and entry.attempt.key == old.key
+            if old.key.version not in entry.versions and not pending:
+                self._metrics.forget(old.key.name, old.key.version)
+
+        task = asyncio.ensure_future(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _reload(self, served: ServedVersion) -> None:
+        try:
+            await self._bring_up(served)
+        except InferdError:
+            served.evicted = False  # do not retry on every request; the index shows why
+            raise
+        finally:
+            served.loading = None
+
+    async def _bring_up(self, served: ServedVersion) -> None:
+        async with self._bring_up_lock:
+            try:
+                await self._make_room(served)
+            except InferdError as exc:
+                served.set_state(VersionState.FAILED, exc.message)
+                self._metrics.load_finished(served.key.name, served.key.version, 0.0, ok=False)
+                raise
+            await bring_up(served, self._loaders, self._settings.batching, self._metrics)
+        self._watch(served)
+
+    async def _make_room(self, incoming: ServedVersion) -> None:
+        budget = self._settings.memory_budget_bytes
+        if budget is None:
+            return
+        need = incoming.size
+        if need > budget:
+            raise Unavailable(
+                f"{incoming.label} needs {need} bytes, more than the memory budget of {budget}"
+            )
+        used = sum(v.size for v in self.all_versions() if v is not incoming and v.holds_memory)
+        while used + need > budget:
+            idle = [
+                v
+                for v in self.all_versions()
+                if v is not incoming
+                and v.serving
+                and v.batcher is not None
+                and not v.batcher.inflight
+            ]
+            if not idle:
+                raise Unavailable(
+                    f"loading {incoming.label} needs {need} bytes of the memory budget and the "
+                    "models holding it are busy; retry",
+                    retry_after=1.0,
+                )
+            victim = min(idle, key=lambda v: v.last_used)
+            log.info("evicting %s to make room for %s", victim.label, incoming.label)
+            await take_down(victim, VersionState.UNAVAILABLE, EVICTED)
+            victim.evicted = True
+            used -= victim.size

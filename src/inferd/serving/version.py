@@ -1,0 +1,94 @@
+"""One model version as the manager holds it: its artifact, its state and, when loaded, its model.
+
+A :class:`ServedVersion` is created for every load attempt. While READY it owns a model, the
+worker thread the model runs on, and the batcher in front of it; unloading releases all three
+but keeps the artifact, so an evicted version can come back on its first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from inferd.observe.metrics import ServerMetrics, VersionMetrics
+from inferd.runtimes.base import Model
+from inferd.serving.batcher import Batcher
+from inferd.serving.signature import SignatureCheck
+from inferd.serving.source import LoadedArtifact, VersionKey
+from inferd.serving.stats import VersionState, VersionStats
+from inferd.serving.worker import ModelWorker
+
+#: OIP platform names (``<project>_<format>``) for inferd's runtimes; others are used as given.
+PLATFORMS = {
+    "onnx": "onnx_onnxv1",
+    "sklearn": "sklearn_skops",
+    "xgboost": "xgboost_ubj",
+    "lightgbm": "lightgbm_txt",
+    "python": "python_class",
+}
+
+
+class ServedVersion:
+    """A (name, version) the manager knows, in one of the :class:`VersionState` states.
+
+    ``evicted`` marks a version unloaded to respect the memory budget: it loads again on its first
+    request. Other UNAVAILABLE versions (explicitly unloaded) do not.
+    """
+
+    def __init__(self, key: VersionKey, metrics: ServerMetrics) -> None:
+        self.key = key
+        self.state = VersionState.UNAVAILABLE
+        self.reason = ""
+        self.artifact: LoadedArtifact | None = None
+        self.check: SignatureCheck | None = None
+        self.model: Model | None = None
+        self.worker: ModelWorker | None = None
+        self.batcher: Batcher | None = None
+        self.evicted = False
+        self.last_used = time.monotonic()
+        self.stats = VersionStats()
+        self.metrics: VersionMetrics = metrics.bind(key.name, key.version)
+        #: Set while a load is under way, so concurrent first requests share it.
+        self.loading: asyncio.Future[None] | None = None
+
+    @property
+    def label(self) -> str:
+        """``name:version``, used in messages and logs."""
+        return f"{self.key.name}:{self.key.version}"
+
+    @property
+    def size(self) -> int:
+        """Estimated host memory while loaded: the artifact's size (0 before it is fetched)."""
+        return self.artifact.size if self.artifact is not None else 0
+
+    @property
+    def holds_memory(self) -> bool:
+        return self.model is not None or self.state is VersionState.LOADING
+
+    @property
+    def serving(self) -> bool:
+        """READY with a live worker: requests can be queued now."""
+        return (
+            self.state is VersionState.READY
+            and self.batcher is not None
+            and self.worker is not None
+            and self.worker.alive
+        )
+
+    def set_state(self, state: VersionState, reason: str = "") -> None:
+        self.state = state
+        self.reason = reason
+
+    def platform(self) -> str:
+        runtime = self.artifact.card.runtime if self.artifact is not None else ""
+        return PLATFORMS.get(runtime, runtime)
+
+    def index_row(self) -> dict[str, Any]:
+        """One row of the repository index (OIP model-repository extension)."""
+        return {
+            "name": self.key.name,
+            "version": self.key.version,
+            "state": self.state.value,
+            "reason": self.reason,
+        }
