@@ -24,7 +24,7 @@ from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidTensor, ModelNotFound
+from inferd.errors import InvalidTensor, ModelNotFound, Unavailable
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.serving.types import InferRequest, InferResponse, Tensor
 
@@ -106,6 +106,9 @@ class OnnxDataPlane:
         self.loads: list[tuple[str, str | None]] = []
         self.unloads: list[str] = []
         self.fail_with: Exception | None = None
+        #: Seconds each inference waits before running, and how many waits were cancelled.
+        self.hold_s = 0.0
+        self.cancelled = 0
 
     def _session(self, name: str, version: str | None) -> ort.InferenceSession:
         if name not in self.sessions or version not in (None, "1"):
@@ -149,6 +152,11 @@ class OnnxDataPlane:
         self.received.append((request, time.monotonic()))
         if self.fail_with is not None:
             raise self.fail_with
+        try:
+            await asyncio.sleep(self.hold_s)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
         session = self._session(request.model, request.version)
         expected = {a.name: _ONNX_TYPES[a.type] for a in session.get_inputs()}
         feeds = {}
@@ -220,22 +228,18 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def _serve(loop: asyncio.AbstractEventLoop, **kwargs: Any) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def data(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
     dataplane = OnnxDataPlane()
-    start = serve_grpc(dataplane, "127.0.0.1", 0, LIMITS, **kwargs)
+    start = serve_grpc(dataplane, "127.0.0.1", 0, LIMITS)
     handle = asyncio.run_coroutine_threadsafe(start, loop).result(10)
     yield Served(handle, dataplane, loop)
     asyncio.run_coroutine_threadsafe(handle.stop(1.0), loop).result(10)
 
 
-@pytest.fixture(scope="module")
-def data(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
-    yield from _serve(loop)
-
-
 @pytest.fixture
 def client(data: Served) -> Iterator[triton.InferenceServerClient]:
-    data.dataplane.fail_with = None
+    data.dataplane.fail_with, data.dataplane.hold_s = None, 0.0
     with triton.InferenceServerClient(data.url) as client:
         yield client
 
@@ -444,3 +448,24 @@ def test_data_listener_refuses_repository_rpcs(
         assert caught.value.status() == "StatusCode.PERMISSION_DENIED"
         assert "control-plane" in caught.value.message()
     assert data.dataplane.loads == [] and data.dataplane.unloads == []
+
+
+def test_a_client_that_gives_up_cancels_its_inference(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
+    data.dataplane.hold_s = 60.0
+    before = data.dataplane.cancelled
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(client, "affine", "x", np.zeros((1, 3), np.float32), "FP32", client_timeout=0.3)
+    assert caught.value.status() == "StatusCode.DEADLINE_EXCEEDED"
+    for _ in range(100):  # the server notices the expired call on its own loop
+        if data.dataplane.cancelled > before:
+            break
+        time.sleep(0.05)
+    assert data.dataplane.cancelled == before + 1
+
+
+def test_a_taken_port_is_refused(data: Served) -> None:
+    start = serve_grpc(data.dataplane, "127.0.0.1", data.handle.port, LIMITS)
+    with pytest.raises(Unavailable, match=f"127.0.0.1:{data.handle.port}"):
+        asyncio.run_coroutine_threadsafe(start, data.loop).result(10)
