@@ -21,7 +21,7 @@ from inferd.protocols._generated import inference_pb2 as pb
 from inferd.runtimes.base import Array
 
 #: The ``InferTensorContents`` field that carries each datatype. FP16 has none: raw bytes only.
-CONTENTS_FIELD: dict[str, str] = {
+_CONTENTS_FIELD: dict[str, str] = {
     "BOOL": "bool_contents",
     "INT8": "int_contents",
     "INT16": "int_contents",
@@ -50,14 +50,14 @@ _FIELD_DTYPES: dict[str, np.dtype[np.generic]] = {
 _LENGTH = struct.Struct("<I")
 
 
-def check_datatype(name: str, datatype: str) -> None:
+def _check_datatype(name: str, datatype: str) -> None:
     if datatype not in NUMPY_DTYPES:
         raise InvalidTensor(
             name, f"unknown datatype {datatype!r}; expected one of {', '.join(NUMPY_DTYPES)}"
         )
 
 
-def declared_elements(name: str, shape: Sequence[int], limits: LimitSettings) -> int:
+def _declared_elements(name: str, shape: Sequence[int], limits: LimitSettings) -> int:
     """The element count ``shape`` declares, after checking its rank and signs."""
     if len(shape) > limits.max_tensor_rank:
         raise InvalidTensor(
@@ -87,9 +87,9 @@ def from_contents(
     limits: LimitSettings,
 ) -> Array:
     """Typed ``contents`` → an array of ``shape``; the datatype's own field must hold the data."""
-    check_datatype(name, datatype)
-    count = declared_elements(name, shape, limits)
-    field = CONTENTS_FIELD.get(datatype)
+    _check_datatype(name, datatype)
+    count = _declared_elements(name, shape, limits)
+    field = _CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidTensor(name, f"{datatype} data can only be sent in raw_input_contents")
     stray = [f.name for f, _ in contents.ListFields() if f.name != field]
@@ -119,8 +119,8 @@ def from_raw(
     name: str, datatype: str, shape: Sequence[int], raw: bytes, limits: LimitSettings
 ) -> Array:
     """Raw little-endian bytes → an array of ``shape`` (read-only: it shares ``raw``'s memory)."""
-    check_datatype(name, datatype)
-    count = declared_elements(name, shape, limits)
+    _check_datatype(name, datatype)
+    count = _declared_elements(name, shape, limits)
     if datatype == "BYTES":
         return _bytes_from_raw(name, shape, count, raw, limits)
     expected = count * element_size(datatype)
@@ -197,7 +197,7 @@ def to_raw(name: str, datatype: str, data: Array) -> bytes:
 def to_contents(name: str, datatype: str, data: Array, contents: pb.InferTensorContents) -> None:
     """An output → the typed field of ``contents`` its datatype uses (not FP16: see to_raw)."""
     dtype = _output_dtype(name, datatype)
-    field = CONTENTS_FIELD.get(datatype)
+    field = _CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InternalError(f"output {name!r}: {datatype} can only travel as raw bytes")
     flat = data.reshape(-1)
@@ -205,4 +205,6 @@ def to_contents(name: str, datatype: str, data: Array, contents: pb.InferTensorC
     if datatype == "BYTES":
         target.extend(_as_bytes(name, item) for item in flat.tolist())
     else:
-        target.extend(flat.astype(dtype, copy=False).astype(_FIELD_DTYPES[field]).tolist())
+        # Through the declared dtype first, so values wrap exactly as they would in raw bytes.
+        wire = flat.astype(dtype, copy=False).astype(_FIELD_DTYPES[field], copy=False)
+        target.extend(wire.tolist())
