@@ -469,3 +469,19 @@ def test_a_taken_port_is_refused(data: Served) -> None:
     start = serve_grpc(data.dataplane, "127.0.0.1", data.handle.port, LIMITS)
     with pytest.raises(Unavailable, match=f"127.0.0.1:{data.handle.port}"):
         asyncio.run_coroutine_threadsafe(start, data.loop).result(10)
+
+
+def test_workers_can_share_a_port_when_they_ask(data: Served) -> None:
+    def start(port: int) -> GrpcHandle:
+        coro = serve_grpc(data.dataplane, "127.0.0.1", port, LIMITS, reuse_port=True)
+        return asyncio.run_coroutine_threadsafe(coro, data.loop).result(10)
+
+    first = start(0)
+    second = start(first.port)
+    try:
+        assert second.port == first.port
+        with triton.InferenceServerClient(f"127.0.0.1:{first.port}") as client:
+            assert client.is_server_live()
+    finally:
+        for handle in (first, second):
+            asyncio.run_coroutine_threadsafe(handle.stop(0), data.loop).result(10)

@@ -37,6 +37,7 @@ async def serve_grpc(
     *,
     control: bool = False,
     token: str | None = None,
+    reuse_port: bool = False,
 ) -> GrpcHandle:
     """Listen on ``host:port`` (0 picks a free port) and return once the server is accepting.
 
@@ -45,7 +46,8 @@ async def serve_grpc(
     only the repository RPCs, each requiring ``token`` as ``authorization: Bearer`` metadata; bind
     it to loopback; without a token it is refused (InvalidArgument). Requests above
     ``limits.max_body_bytes`` are refused by gRPC itself with RESOURCE_EXHAUSTED before they are
-    decoded.
+    decoded. ``reuse_port`` lets several processes listen on one port (``--workers``); without
+    it a port already taken is refused (Unavailable) instead of silently shared.
     """
     servicer = (
         RepositoryServicer(dataplane, token or "")
@@ -55,9 +57,9 @@ async def serve_grpc(
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limits.max_body_bytes),
-            # Without this, Linux lets a second server bind a port that is already taken and the
-            # two silently share its traffic.
-            ("grpc.so_reuseport", 0),
+            # gRPC turns SO_REUSEPORT on by default, which would let a second server bind a taken
+            # port and silently share its traffic; only worker processes ask for that.
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     server.add_generic_rpc_handlers(
