@@ -242,10 +242,10 @@ CASES = [
         ["unsupported media type"],
     ),
     (
-        "form media type",
+        "multipart media type",
         "/v2/models/sum/infer",
-        b"a=1",
-        {"content-type": "application/x-www-form-urlencoded"},
+        b"--b--",
+        {"content-type": "multipart/form-data; boundary=b"},
         415,
         ["unsupported media type"],
     ),

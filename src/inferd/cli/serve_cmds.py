@@ -1,1 +1,86 @@
-"""Server commands: serve."""
+"""Server commands: ``inferd serve REF…``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inferd.cli._app import handles_errors, main
+from inferd.config import ENV_PREFIX, ServerSettings, load_settings
+
+
+@main.command()
+@click.argument("references", nargs=-1, required=True)
+@click.option("--host", help="Data-plane bind address (default 127.0.0.1).")
+@click.option("--port", type=int, help="Data-plane REST port (default 8080; 0 picks one).")
+@click.option("--grpc-port", type=int, help="gRPC port (default 8081).")
+@click.option("--control-port", type=int, help="Control-plane port, loopback (default 8082).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes sharing the port (SO_REUSEPORT).",
+)
+@click.option("--max-batch-size", type=int, help="Rows per batch (1 disables batching).")
+@click.option("--max-queue-delay-ms", type=float, help="Longest a request waits for a batch.")
+@click.option("--max-queue-size", type=int, help="Queued requests beyond this get 503.")
+@click.option("--max-body-bytes", type=int, help="Largest request body accepted.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where models run.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML settings file (flags > INFERD_* environment > this file).",
+)
+@handles_errors
+def serve(
+    references: tuple[str, ...],
+    *,
+    host: str | None,
+    port: int | None,
+    grpc_port: int | None,
+    control_port: int | None,
+    workers: int,
+    max_batch_size: int | None,
+    max_queue_delay_ms: float | None,
+    max_queue_size: int | None,
+    max_body_bytes: int | None,
+    device: str | None,
+    config_file: Path | None,
+) -> None:
+    """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
+
+    The first reference given for a name is its default version, e.g.
+    ``inferd serve fraud:v1``. SIGTERM or Ctrl-C drains in-flight requests, then exits.
+    """
+    from inferd.server import LOG_FORMAT, run
+
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "grpc_port": grpc_port,
+        "control_port": control_port,
+        "device": device,
+        "batching": _present(
+            max_batch_size=max_batch_size,
+            max_queue_delay_ms=max_queue_delay_ms,
+            max_queue_size=max_queue_size,
+        ),
+        "limits": _present(max_body_bytes=max_body_bytes),
+        # INFERD_HOME names the store for every command, so it is read like theirs.
+        "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
+    }
+    settings = load_settings(ServerSettings, file=config_file, overrides=overrides)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    raise SystemExit(run(settings, list(references), workers))
+
+
+def _present(**values: Any) -> dict[str, Any] | None:
+    """Only the flags given, so unset ones leave lower-priority sources alone."""
+    given = {k: v for k, v in values.items() if v is not None}
+    return given or None

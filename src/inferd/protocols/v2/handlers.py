@@ -24,8 +24,16 @@ from inferd.protocols.v2.codec import (
 from inferd.protocols.v2.openapi import build_document
 from inferd.serving.types import DataPlane
 
-#: Media types an inference body may declare; anything else (a pickle type, a form) is 415.
-ACCEPTED_MEDIA_TYPES = frozenset({"application/json", "application/octet-stream", "text/plain"})
+#: Media types an inference body may declare; anything else (a pickle type, multipart) is 415.
+#: ``x-www-form-urlencoded`` is what ``curl -d`` sends by default; the body is still parsed as JSON.
+ACCEPTED_MEDIA_TYPES = frozenset(
+    {
+        "application/json",
+        "application/octet-stream",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+    }
+)
 BINARY = b"application/octet-stream"
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 #: Protocol extensions this transport adds whatever the data plane reports.

@@ -1,0 +1,282 @@
+"""The composition root: :func:`build_server` wires store → manager → data plane → listeners.
+
+Nothing happens at import time. ``build_server`` only constructs objects; :meth:`Server.start`
+binds the listeners (first, so liveness answers during slow loads) and then loads the models;
+:meth:`Server.run_until_signal` serves until SIGTERM/SIGINT and then shuts down gracefully:
+readiness false at once, no new connections, in-flight work drained (bounded by
+``drain_timeout_s``), listeners closed, models unloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import multiprocessing
+import os
+import secrets
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import orjson
+import uvloop
+
+from inferd.config import ServerSettings
+from inferd.errors import InvalidArgument
+from inferd.observe.metrics import ServerMetrics
+from inferd.protocols.http import HttpServer
+from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.v2 import control_router, data_router
+from inferd.protocols.v2.auth import bearer_guard
+from inferd.runtimes.base import LoadOptions
+from inferd.runtimes.registry import get_runtime
+from inferd.runtimes.warmup import warmup_inputs
+from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.manager import ModelManager
+from inferd.serving.source import Loaders, StoreSource
+from inferd.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE = "server.token"  # noqa: S105 - a file name, not a secret
+
+
+class Stoppable(Protocol):
+    """What a listener handle offers (the gRPC handle does)."""
+
+    async def stop(self, grace: float) -> None: ...
+
+
+@dataclass
+class Server:
+    """One model-server process: a data plane and the listeners in front of it."""
+
+    settings: ServerSettings
+    references: list[str]
+    manager: ModelManager
+    dataplane: ServingDataPlane
+    metrics: ServerMetrics
+    #: Listen on the data port with SO_REUSEPORT (``--workers N`` shares one port).
+    reuse_port: bool = False
+    #: Serve the control plane (off in multi-worker mode: a change would reach only one worker).
+    control: bool = True
+    rest: HttpServer | None = None
+    control_rest: HttpServer | None = None
+    grpc_handles: list[Stoppable] = field(default_factory=list)
+    token_path: Path | None = None
+    grpc_port: int | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.rest is not None, "start() first"
+        return self.rest.port
+
+    @property
+    def control_port(self) -> int | None:
+        return self.control_rest.port if self.control_rest is not None else None
+
+    async def start(self) -> None:
+        """Bind every listener, then load the models (readiness turns true once they are warm)."""
+        s = self.settings
+        limits = HttpLimits.from_settings(s.limits)
+        self.rest = HttpServer(data_router(self.dataplane, s.limits, self.metrics.render), limits)
+        await self.rest.start(s.host, s.port, reuse_port=self.reuse_port)
+        token = None
+        if self.control:
+            token = s.control_token or secrets.token_urlsafe(32)
+            self.token_path = _write_token(s.store.root, token)
+            guard = bearer_guard(token, s.control_host)
+            self.control_rest = HttpServer(control_router(self.dataplane), limits, guard)
+            await self.control_rest.start(s.control_host, s.control_port)
+        await self._start_grpc(token)
+        await self.manager.serve(self.references)
+
+    async def _start_grpc(self, token: str | None) -> None:
+        s = self.settings
+        if s.grpc_port is None:
+            return
+        try:
+            from inferd.protocols.grpc.server import serve_grpc
+        except ImportError:  # gRPC is optional at the transport level; REST always runs
+            log.warning("gRPC transport not available; serving REST only")
+            return
+        handle = await serve_grpc(self.dataplane, s.host, s.grpc_port, s.limits)
+        self.grpc_port = handle.port
+        self.grpc_handles.append(handle)
+
+    async def shutdown(self) -> None:
+        """Graceful stop: not ready, stop accepting, drain, close listeners, unload models."""
+        grace = self.settings.drain_timeout_s
+        self.dataplane.begin_drain()
+        listeners = [r for r in (self.rest, self.control_rest) if r is not None]
+        stops = [asyncio.create_task(r.stop(grace)) for r in listeners]
+        stops += [asyncio.create_task(h.stop(grace)) for h in self.grpc_handles]
+        drained = await self.dataplane.drain(grace)
+        if not drained:
+            log.warning("drain timed out after %.1f s; cancelling what is left", grace)
+        await asyncio.gather(*stops)
+        await self.dataplane.close()
+
+    async def run_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("signal received: draining (at most %.0f s)", self.settings.drain_timeout_s)
+        await self.shutdown()
+
+
+def _write_token(home: Path, token: str) -> Path:
+    """Write the control token readable by its owner only (0600), replacing any previous one."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / TOKEN_FILE
+    tmp = home / f".{TOKEN_FILE}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _device(wanted: Literal["cpu", "cuda", "auto"]) -> Literal["cpu", "cuda"]:
+    """``auto`` means CUDA when onnxruntime can use it here, else CPU."""
+    if wanted != "auto":
+        return wanted
+    import onnxruntime
+
+    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+
+
+def build_server(
+    settings: ServerSettings,
+    references: list[str],
+    *,
+    reuse_port: bool = False,
+    control: bool = True,
+) -> Server:
+    """Construct a server for ``references`` (nothing is bound or loaded until ``start``)."""
+    metrics = ServerMetrics()
+    loaders = Loaders(
+        source=StoreSource(ModelStore.from_settings(settings.store)),
+        runtime=get_runtime,
+        warmup_inputs=warmup_inputs,
+        options=LoadOptions(
+            device=_device(settings.device),
+            intra_op_threads=settings.intra_op_threads,
+        ),
+    )
+    manager = ModelManager(loaders, settings, metrics)
+    dataplane = ServingDataPlane(manager, metrics, settings)
+    return Server(settings, list(references), manager, dataplane, metrics, reuse_port, control)
+
+
+def example_body(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A valid one-row inference request for a model (zeros; variable dimensions set to 1)."""
+    inputs = []
+    for spec in metadata.get("inputs", []):
+        shape = [1 if d < 0 else d for d in spec["shape"]]
+        count = math.prod(shape)
+        value: object = (
+            "" if spec["datatype"] == "BYTES" else (False if spec["datatype"] == "BOOL" else 0)
+        )
+        inputs.append(
+            {
+                "name": spec["name"],
+                "shape": shape,
+                "datatype": spec["datatype"],
+                "data": [value] * count,
+            }
+        )
+    return {"inputs": inputs}
+
+
+def startup_lines(server: Server) -> list[str]:
+    """What the operator needs to know: where each plane listens and a curl that works."""
+    s = server.settings
+    base = f"http://{_url_host(s.host)}:{server.port}"
+    lines = [f"data plane  {base}  (OIP v2 REST; /metrics, /v2/health/ready, /v2/openapi.json)"]
+    if server.grpc_port is not None:
+        lines.append(f"gRPC        {_url_host(s.host)}:{server.grpc_port}")
+    if server.control_port is not None:
+        lines.append(
+            f"control     http://{_url_host(s.control_host)}:{server.control_port}  "
+            f"(bearer token in {server.token_path})"
+        )
+    for entry in server.dataplane.repository_index():
+        if entry.get("state") != "READY":
+            lines.append(
+                f"model {entry['name']}:{entry.get('version')} {entry.get('state')}: "
+                f"{entry.get('reason', '')}"
+            )
+    names = sorted({e["name"] for e in server.dataplane.repository_index(ready_only=True)})
+    if names:
+        body = orjson.dumps(example_body(server.dataplane.model_metadata(names[0]))).decode()
+        lines.append(
+            f"try: curl -s -X POST {base}/v2/models/{names[0]}/infer "
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+    return lines
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+async def _serve_one(
+    settings: ServerSettings, references: list[str], *, worker: int | None
+) -> None:
+    server = build_server(
+        settings, references, reuse_port=worker is not None, control=worker is None
+    )
+    await server.start()
+    for line in startup_lines(server):
+        log.info("%s", line if worker is None else f"[worker {worker}] {line}")
+    await server.run_until_signal()
+
+
+def _worker_main(settings_json: str, references: list[str], worker: int) -> None:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    settings = ServerSettings.model_validate_json(settings_json)
+    uvloop.run(_serve_one(settings, references, worker=worker))
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def run(settings: ServerSettings, references: list[str], workers: int = 1) -> int:
+    """Serve until a signal; returns the exit status.
+
+    With ``workers > 1`` that many processes share the data (and gRPC) port through
+    SO_REUSEPORT and the kernel spreads connections among them. The control plane is off then:
+    a load or unload would reach only the one worker that accepted it.
+    """
+    if workers <= 1:
+        uvloop.run(_serve_one(settings, references, worker=None))
+        return 0
+    if settings.port == 0:
+        raise InvalidArgument("--workers needs a fixed --port (port 0 would give each its own)")
+    log.warning("%d workers: the control plane is off (restart to change models)", workers)
+    context = multiprocessing.get_context("spawn")
+    procs = [
+        context.Process(target=_worker_main, args=(settings.model_dump_json(), references, i))
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    return max((proc.exitcode or 0) for proc in procs)
