@@ -1,0 +1,190 @@
+"""Serving fixtures: tiny real ONNX models in a real store, served through the real ONNX runtime.
+
+The only double is :class:`Probe`, a thin wrapper around the real onnxruntime model that lets a
+test hold a batch at a gate (to make requests queue behind it), see which rows ran, and inject the
+faults a misbehaving model has (wrong output length, an exception).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from inferd.card import ModelCard, Signature, TensorSpec
+from inferd.config import BatchingSettings, ServerSettings
+from inferd.observe.metrics import ServerMetrics
+from inferd.runtimes.base import LoadOptions, Model, Tensors
+from inferd.runtimes.onnx import OnnxRuntime
+from inferd.runtimes.warmup import warmup_inputs
+from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.manager import ModelManager
+from inferd.serving.source import Loaders, StoreSource
+from inferd.serving.types import InferRequest, RequestedOutput, Tensor
+from inferd.store import ModelStore
+
+FEATURES = 4
+SIGNATURE = Signature(
+    inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1, FEATURES)),),
+    outputs=(
+        TensorSpec(name="y", datatype="FP32", shape=(-1, FEATURES)),
+        TensorSpec(name="z", datatype="FP32", shape=(-1, FEATURES)),
+    ),
+)
+
+
+def scale_onnx(factor: float) -> onnx.ModelProto:
+    """y = x * factor and z = x + factor, batch dimension symbolic."""
+    const = numpy_helper.from_array(np.array([factor], dtype=np.float32), "k")
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "k"], ["y"]), helper.make_node("Add", ["x", "k"], ["z"])],
+        "scale",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", FEATURES])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", FEATURES]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", FEATURES]),
+        ],
+        [const],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+@dataclass
+class Probe:
+    """Shared by every model a test loads: a gate, a log of batch rows, and fault switches."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    entered: threading.Event = field(default_factory=threading.Event)
+    rows: list[int] = field(default_factory=list)
+    wrong_rows: bool = False
+    fail: bool = False
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    def hold(self) -> None:
+        """Make the next batches wait at the gate until :meth:`release`."""
+        self.entered.clear()
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+class ProbeModel:
+    def __init__(self, inner: Model, probe: Probe) -> None:
+        self._inner = inner
+        self._probe = probe
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        rows = int(next(iter(inputs.values())).shape[0])
+        self._probe.rows.append(rows)
+        self._probe.entered.set()
+        self._probe.gate.wait(timeout=30)
+        if self._probe.fail:
+            raise RuntimeError("kernel failed reading /srv/secret/model.onnx")
+        outputs = self._inner.predict(inputs)
+        if self._probe.wrong_rows and rows > 1:
+            return {name: array[:-1] for name, array in outputs.items()}
+        return outputs
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class ProbeRuntime:
+    """The real ONNX runtime, its models wrapped in :class:`ProbeModel`."""
+
+    name: ClassVar[str] = "onnx"
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe = probe
+        self._onnx = OnnxRuntime()
+
+    def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+        return ProbeModel(self._onnx.load(path, card, options), self._probe)
+
+
+@dataclass
+class Harness:
+    """A real store with tiny models, and a factory for data planes over it."""
+
+    store: ModelStore
+    probe: Probe
+    root: Path
+
+    def push(self, ref: str, factor: float = 2.0) -> None:
+        folder = self.root / f"src-{ref.replace(':', '-')}-{factor}"
+        folder.mkdir(exist_ok=True)
+        onnx.save(scale_onnx(factor), folder / "model.onnx")
+        self.store.push(folder, ref)
+
+    def push_corrupt(self, ref: str) -> None:
+        folder = self.root / f"corrupt-{ref.replace(':', '-')}"
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"these bytes are not an ONNX model")
+        self.store.push(folder, ref, runtime="onnx", signature=SIGNATURE)
+
+    def size(self, ref: str) -> int:
+        return self.store.resolve(ref).size
+
+    def plane(self, **settings: Any) -> tuple[ServingDataPlane, ModelManager, ServerMetrics]:
+        """Build the serving graph; call inside the running event loop."""
+        batching = BatchingSettings(**settings.pop("batching", {}))
+        server = ServerSettings(batching=batching, **settings)
+        metrics = ServerMetrics()
+        loaders = Loaders(
+            source=StoreSource(self.store),
+            runtime=lambda _name: ProbeRuntime(self.probe),
+            warmup_inputs=warmup_inputs,
+        )
+        manager = ModelManager(loaders, server, metrics)
+        return ServingDataPlane(manager, metrics, server), manager, metrics
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    probe = Probe()
+    yield Harness(ModelStore(tmp_path / "home"), probe, tmp_path)
+    probe.release()  # never leave a worker thread parked at the gate
+
+
+def rows(n: int, start: float = 0.0) -> np.ndarray:
+    """``n`` distinct rows of FEATURES floats."""
+    return (np.arange(n * FEATURES, dtype=np.float32) + start).reshape(n, FEATURES)
+
+
+def request(
+    model: str = "m",
+    x: np.ndarray | None = None,
+    *,
+    version: str | None = None,
+    outputs: list[str] | None = None,
+    deadline: float | None = None,
+    id: str | None = None,
+) -> InferRequest:
+    data = rows(1) if x is None else x
+    return InferRequest(
+        model=model,
+        inputs=[Tensor("x", "FP32", data)],
+        version=version,
+        outputs=None if outputs is None else [RequestedOutput(n) for n in outputs],
+        deadline=deadline,
+        id=id,
+    )
+
+
+def batch_sizes(plane: ServingDataPlane, model: str = "m") -> dict[int, int]:
+    """Batch size → how many batches of that size the model ran (from the statistics API)."""
+    stats = plane.model_stats(model)["model_stats"]
+    return {b["batch_size"]: b["compute_infer"]["count"] for s in stats for b in s["batch_stats"]}

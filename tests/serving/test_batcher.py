@@ -1,0 +1,192 @@
+"""Dynamic batching through the data plane, on a real ONNX model held at a gate by the probe."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import pytest
+
+from inferd.errors import DeadlineExceeded, InternalError, Unavailable
+from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.manager import ModelManager
+from inferd.serving.types import InferResponse
+
+from .conftest import Harness, batch_sizes, request, rows
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition`` holds (bounded, so a bug fails instead of hanging)."""
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition never became true")
+
+
+def _queued(manager: ModelManager) -> int:
+    batcher = manager.get("m").batcher
+    assert batcher is not None
+    return batcher.queued
+
+
+async def _block_first(
+    harness: Harness, plane: ServingDataPlane, manager: ModelManager
+) -> asyncio.Task[InferResponse]:
+    """Start one request and wait until the model is running it, held at the gate."""
+    harness.probe.hold()
+    first = asyncio.ensure_future(plane.infer(request(x=rows(1))))
+    await asyncio.to_thread(harness.probe.entered.wait, 10)
+    return first
+
+
+def _run(harness: Harness, scenario: Callable[..., Awaitable[None]], **settings: object) -> None:
+    async def main() -> None:
+        harness.push("m:v1")
+        plane, manager, _ = harness.plane(**settings)
+        await manager.serve(["m:v1"])
+        harness.probe.rows.clear()  # forget the warm-up
+        try:
+            await scenario(plane, manager)
+        finally:
+            harness.probe.release()
+            await plane.close()
+
+    asyncio.run(main())
+
+
+def test_lone_request_runs_at_once_without_waiting_for_the_window(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        # A 60 s window would exceed this request's 5 s deadline if a lone request waited for it.
+        response = await plane.infer(request(x=rows(1), deadline=time.monotonic() + 5))
+        np.testing.assert_allclose(response.outputs[0].data, rows(1) * 2)
+        assert batch_sizes(plane) == {1: 1}
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
+
+
+def test_batch_closes_at_max_batch_size(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        queued = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(6)]
+        await _until(lambda: _queued(manager) == 6)
+        harness.probe.release()
+        results = await asyncio.gather(first, *queued)
+        for i, response in enumerate(results[1:]):
+            np.testing.assert_allclose(response.outputs[0].data, rows(1, i) * 2)
+        assert batch_sizes(plane) == {1: 1, 4: 1, 2: 1}
+        assert harness.probe.rows == [1, 4, 2]
+
+    _run(harness, scenario, batching={"max_batch_size": 4, "max_queue_delay_ms": 60_000})
+
+
+def test_batch_closes_at_max_queue_delay(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        early = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(2)]
+        # The 20 ms window closes (its timer is due before this sleep ends) with two requests.
+        await asyncio.sleep(0.2)
+        late = asyncio.ensure_future(plane.infer(request(x=rows(1, 9))))
+        await _until(lambda: _queued(manager) == 3)
+        harness.probe.release()
+        await asyncio.gather(first, *early, late)
+        assert harness.probe.rows == [1, 2, 1]
+
+    _run(harness, scenario, batching={"max_batch_size": 32, "max_queue_delay_ms": 20})
+
+
+def test_requests_with_a_batch_dimension_are_batched_and_split_back(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        inputs = [rows(2, 0), rows(3, 100), rows(1, 200)]
+        queued = [asyncio.ensure_future(plane.infer(request(x=x))) for x in inputs]
+        await _until(lambda: _queued(manager) == 3)
+        harness.probe.release()
+        results = await asyncio.gather(*queued)
+        await first
+        for x, response in zip(inputs, results, strict=True):
+            by_name = {t.name: t.data for t in response.outputs}
+            np.testing.assert_allclose(by_name["y"], x * 2)
+            np.testing.assert_allclose(by_name["z"], x + 2)
+        assert harness.probe.rows == [1, 6]
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
+
+
+def test_wrong_output_length_fails_every_waiter(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        harness.probe.wrong_rows = True
+        first = await _block_first(harness, plane, manager)
+        queued = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(3)]
+        await _until(lambda: _queued(manager) == 3)
+        harness.probe.release()
+        results = await asyncio.gather(*queued, return_exceptions=True)
+        assert (await first).outputs  # the lone batch of one row was well-formed
+        assert all(isinstance(r, InternalError) for r in results), results
+        assert "2 rows of output" in str(results[0]) and "batch of 3 rows" in str(results[0])
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
+
+
+def test_model_exception_fans_out_without_internals(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        queued = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(2)]
+        await _until(lambda: _queued(manager) == 2)
+        harness.probe.fail = True
+        harness.probe.release()
+        results = await asyncio.gather(first, *queued, return_exceptions=True)
+        assert all(isinstance(r, InternalError) for r in results), results
+        assert not any("/srv/secret" in str(r) for r in results)
+        stats = plane.model_stats("m")["model_stats"][0]["inference_stats"]
+        assert stats["fail"]["count"] == 3
+
+    _run(harness, scenario)
+
+
+def test_full_queue_sheds_with_unavailable(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        queued = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(2)]
+        await _until(lambda: _queued(manager) == 2)
+        with pytest.raises(Unavailable) as shed:
+            await plane.infer(request())
+        assert shed.value.retry_after > 0
+        assert "queued" in shed.value.message
+        harness.probe.release()
+        await asyncio.gather(first, *queued)
+
+    _run(harness, scenario, batching={"max_queue_size": 2, "max_queue_delay_ms": 60_000})
+
+
+def test_deadline_while_queued_is_never_executed(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        with pytest.raises(DeadlineExceeded):
+            await plane.infer(request(x=rows(5), deadline=time.monotonic() + 0.05))
+        harness.probe.release()
+        await first
+        stats = plane.model_stats("m")["model_stats"][0]
+        assert stats["execution_count"] == 1
+        assert stats["inference_count"] == 1
+        assert harness.probe.rows == [1]
+
+    _run(harness, scenario)
+
+
+def test_cancelled_request_is_removed_and_never_executed(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        gone = asyncio.ensure_future(plane.infer(request(x=rows(7))))
+        kept = asyncio.ensure_future(plane.infer(request(x=rows(2))))
+        await _until(lambda: _queued(manager) == 2)
+        gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        assert _queued(manager) == 1
+        harness.probe.release()
+        await asyncio.gather(first, kept)
+        assert harness.probe.rows == [1, 2]
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
