@@ -1,0 +1,191 @@
+"""The model manager: hot swap under load, failed loads, memory budget, aliases, drain."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import pytest
+
+from inferd.errors import InferdError, ModelNotFound
+from inferd.observe.metrics import ServerMetrics
+from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.manager import EVICTED, ModelManager
+
+from .conftest import Harness, request, rows
+
+Scenario = Callable[[ServingDataPlane, ModelManager, ServerMetrics], Awaitable[None]]
+
+
+def _run(harness: Harness, refs: list[str], scenario: Scenario, **settings: object) -> None:
+    async def main() -> None:
+        plane, manager, metrics = harness.plane(**settings)
+        await manager.serve(refs)
+        try:
+            await scenario(plane, manager, metrics)
+        finally:
+            harness.probe.release()
+            await plane.close()
+
+    asyncio.run(main())
+
+
+def _row(plane: ServingDataPlane, model: str, version: str) -> dict[str, object]:
+    return next(
+        r for r in plane.repository_index() if r["name"] == model and r["version"] == version
+    )
+
+
+def _sample(metrics: ServerMetrics, name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def test_hot_swap_under_concurrent_load_drops_nothing(harness: Harness) -> None:
+    harness.push("m:v1", factor=2.0)
+    harness.push("m:v2", factor=3.0)
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
+        stop = asyncio.Event()
+        answered: list[tuple[str | None, float]] = []
+
+        async def client(offset: float) -> None:
+            while not stop.is_set():
+                response = await plane.infer(request(x=rows(1, offset)))
+                factor = float(response.outputs[0].data[0, 1] / (offset + 1))
+                answered.append((response.model_version, factor))
+
+        clients = [asyncio.ensure_future(client(float(i))) for i in range(8)]
+        await asyncio.sleep(0.05)
+        await plane.load("m", "m:v2")
+        after = len(answered)
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*clients)  # any failed request would raise here
+
+        assert after > 0 and len(answered) > after
+        assert all(v == "v2" and f == pytest.approx(3.0) for v, f in answered[after + 8 :])
+        assert all(f == pytest.approx(2.0 if v == "v1" else 3.0) for v, f in answered)
+        assert await plane.drain(5.0)
+        assert manager.default_version("m") == "v2"
+        assert [r["version"] for r in plane.repository_index()] == ["v2"]
+        assert plane.ready()
+
+    _run(harness, ["m:v1"], scenario)
+
+
+def test_failed_new_version_keeps_the_old_one_serving(harness: Harness) -> None:
+    harness.push("m:v1")
+    harness.push_corrupt("m:v2")
+
+    async def scenario(
+        plane: ServingDataPlane, manager: ModelManager, metrics: ServerMetrics
+    ) -> None:
+        with pytest.raises(InferdError) as failed:
+            await plane.load("m", "m:v2")
+        assert "not a valid ONNX model" in failed.value.message
+        response = await plane.infer(request())
+        assert response.model_version == "v1"
+        assert plane.ready()
+        row = _row(plane, "m", "v2")
+        assert row["state"] == "FAILED" and row["reason"]
+        assert _sample(metrics, "inferd_model_load_failures_total", model="m", version="v2") == 1
+        assert _sample(metrics, "inferd_model_state", model="m", version="v2", state="FAILED") == 1
+        assert _sample(metrics, "inferd_model_state", model="m", version="v1", state="READY") == 1
+
+    _run(harness, ["m:v1"], scenario)
+
+
+def test_one_model_failing_does_not_affect_another(harness: Harness) -> None:
+    harness.push("good:v1")
+    harness.push_corrupt("bad:v1")
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
+        assert (await plane.infer(request("good"))).outputs
+        assert plane.model_ready("good") and not plane.model_ready("bad")
+        assert _row(plane, "bad", "v1")["state"] == "FAILED"
+        assert not plane.ready()  # a served model is not ready
+        assert plane.live()
+
+    _run(harness, ["good:v1", "bad:v1"], scenario)
+
+
+def test_memory_budget_evicts_lru_and_loads_on_first_request(harness: Harness) -> None:
+    harness.push("a:v1", factor=2.0)
+    harness.push("b:v1", factor=5.0)
+    budget = max(harness.size("a:v1"), harness.size("b:v1")) * 3 // 2  # room for one model
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
+        await plane.load("a", "a:v1")
+        await plane.load("b", "b:v1")  # evicts a, idle and least recently used
+        assert _row(plane, "a", "v1") == {
+            "name": "a", "version": "v1", "state": "UNAVAILABLE", "reason": EVICTED,
+        }  # fmt: skip
+        assert plane.ready()  # an evicted version loads on demand
+        response = await plane.infer(request("a", rows(1, 1.0)))
+        np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 2)
+        assert _row(plane, "a", "v1")["state"] == "READY"
+        assert _row(plane, "b", "v1")["state"] == "UNAVAILABLE"
+        response = await plane.infer(request("b", rows(1, 1.0)))
+        np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 5)
+
+    _run(harness, [], scenario, memory_budget_bytes=budget)
+
+
+def test_reload_follows_a_moved_alias_and_same_digest_is_a_no_op(harness: Harness) -> None:
+    harness.push("m:v1", factor=2.0)
+    harness.push("m:v2", factor=3.0)
+    harness.store.tag("m:v1", "m:production")
+
+    async def scenario(
+        plane: ServingDataPlane, manager: ModelManager, metrics: ServerMetrics
+    ) -> None:
+        before = manager.get("m")
+        await plane.load("m")
+        assert manager.get("m") is before  # same digest: nothing reloaded
+        harness.store.tag("m:v2", "m:production")
+        await plane.load("m")
+        response = await plane.infer(request(x=rows(1, 1.0)))
+        assert response.model_version == "production"
+        np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 3)
+        assert await plane.drain(5.0)
+        loads = "inferd_model_load_duration_seconds_count"
+        assert _sample(metrics, loads, model="m", version="production") == 2
+
+    _run(harness, ["m:production"], scenario)
+
+
+def test_drain_waits_for_in_flight_work(harness: Harness) -> None:
+    harness.push("m:v1")
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
+        harness.probe.hold()
+        in_flight = asyncio.ensure_future(plane.infer(request()))
+        await asyncio.to_thread(harness.probe.entered.wait, 10)
+        plane.begin_drain()
+        assert not plane.ready()
+        assert not await plane.drain(0.05)  # still running
+        draining = asyncio.ensure_future(plane.drain(10.0))
+        await asyncio.sleep(0.01)
+        assert not draining.done()
+        harness.probe.release()
+        assert await draining
+        assert in_flight.done() and (await in_flight).outputs
+
+    _run(harness, ["m:v1"], scenario)
+
+
+def test_unload_then_load_again(harness: Harness) -> None:
+    harness.push("m:v1")
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
+        await plane.unload("m")
+        assert _row(plane, "m", "v1")["state"] == "UNAVAILABLE"
+        with pytest.raises(ModelNotFound):
+            await plane.infer(request())
+        assert plane.ready()  # an unloaded model is not expected to serve
+        await plane.load("m")
+        assert (await plane.infer(request())).model_version == "v1"
+
+    _run(harness, ["m:v1"], scenario)
