@@ -24,8 +24,9 @@ from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidTensor, ModelNotFound, Unavailable
+from inferd.errors import Code, InvalidTensor, ModelNotFound, Unavailable
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
+from inferd.protocols.grpc.status import GRPC_STATUS
 from inferd.serving.types import InferRequest, InferResponse, Tensor
 
 LIMITS = LimitSettings(max_body_bytes=256 * 1024, max_tensor_elements=100_000)
@@ -237,9 +238,13 @@ def data(loop: asyncio.AbstractEventLoop) -> Iterator[Served]:
     asyncio.run_coroutine_threadsafe(handle.stop(1.0), loop).result(10)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_behaviour(data: Served) -> None:
+    data.dataplane.fail_with, data.dataplane.hold_s = None, 0.0
+
+
 @pytest.fixture
 def client(data: Served) -> Iterator[triton.InferenceServerClient]:
-    data.dataplane.fail_with, data.dataplane.hold_s = None, 0.0
     with triton.InferenceServerClient(data.url) as client:
         yield client
 
@@ -433,6 +438,24 @@ def test_unexpected_failures_are_internal_without_details(
         _infer(client, "affine", "x", np.zeros((1, 3), np.float32), "FP32")
     assert caught.value.status() == "StatusCode.INTERNAL"
     assert caught.value.message() == "internal error"
+
+
+def test_every_error_code_has_a_grpc_status() -> None:
+    assert set(GRPC_STATUS) == set(Code)
+
+
+def test_unavailable_carries_a_retry_hint(data: Served) -> None:
+    data.dataplane.fail_with = Unavailable("queue of model 'affine' is full", retry_after=2.5)
+    request = service_pb2.ModelInferRequest(model_name="affine")
+    request.inputs.add(name="x", datatype="FP32", shape=[1, 3]).contents.fp32_contents.extend(
+        [1, 2, 3]
+    )
+    error = _rpc_error(
+        lambda: _raw_call(data.url, "ModelInfer", request, service_pb2.ModelInferResponse)
+    )
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details() == "queue of model 'affine' is full"
+    assert dict(error.trailing_metadata())["retry-after"] == "3"
 
 
 def test_data_listener_refuses_repository_rpcs(
