@@ -27,13 +27,36 @@ from inferd.runtimes._protowire import (
 
 #: onnx.TensorProto.DataType → Open Inference Protocol datatype.
 _ELEM_TYPES: dict[int, Datatype] = {
-    1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64",
-    8: "BYTES", 9: "BOOL", 10: "FP16", 11: "FP64", 12: "UINT32", 13: "UINT64",
-}  # fmt: skip
+    1: "FP32",
+    2: "UINT8",
+    3: "INT8",
+    4: "UINT16",
+    5: "INT16",
+    6: "INT32",
+    7: "INT64",
+    8: "BYTES",
+    9: "BOOL",
+    10: "FP16",
+    11: "FP64",
+    12: "UINT32",
+    13: "UINT64",
+}
 
 #: ModelProto fields and their wire types; a file whose top level disagrees is not ONNX.
-_MODEL_FIELDS = {1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT, 6: LEN, 7: LEN, 8: LEN,
-                 14: LEN, 20: LEN, 25: LEN, 26: LEN}  # fmt: skip
+_MODEL_FIELDS = {
+    1: VARINT,
+    2: LEN,
+    3: LEN,
+    4: LEN,
+    5: VARINT,
+    6: LEN,
+    7: LEN,
+    8: LEN,
+    14: LEN,
+    20: LEN,
+    25: LEN,
+    26: LEN,
+}
 _MAX_IR_VERSION = 1000
 _GRAPH = 7
 
@@ -110,8 +133,10 @@ def _value_info(f: BinaryIO, info: Field) -> tuple[str, Datatype, tuple[int, ...
         elif part.number == 2:
             shape = _dims(f, part)
     if elem_type not in _ELEM_TYPES:
-        raise Unsupported(f"ONNX tensor {name!r} has element type {elem_type}, which has no "
-                          "Open Inference Protocol datatype")  # fmt: skip
+        raise Unsupported(
+            f"ONNX tensor {name!r} has element type {elem_type}, which has no "
+            "Open Inference Protocol datatype"
+        )
     return name, _ELEM_TYPES[elem_type], shape
 
 

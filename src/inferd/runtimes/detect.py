@@ -42,8 +42,10 @@ def _check_runtime(runtime: str) -> None:
 def _single_file(path: Path, runtime: str | None, entrypoint: str | None) -> Detection:
     chosen = runtime if runtime is not None else sniff(path)
     if chosen is None:
-        raise InvalidArgument(f"{path.name!r} is not a model in a format inferd recognises "
-                              f"({_FORMATS}); pass --runtime")  # fmt: skip
+        raise InvalidArgument(
+            f"{path.name!r} is not a model in a format inferd recognises "
+            f"({_FORMATS}); pass --runtime"
+        )
     if chosen not in SNIFFERS:  # a code runtime (python): the entrypoint names a class
         return Detection(chosen, None, entrypoint)
     return Detection(chosen, _signature(path, chosen), path.name)
@@ -58,13 +60,17 @@ def _in_directory(path: Path, runtime: str | None, entrypoint: str | None) -> De
     models = candidates(path, runtime)
     if len(models) > 1:
         names = ", ".join(f"{relative_name(p, path)} ({fmt})" for p, fmt in models)
-        raise InvalidArgument(f"several model files: {names}; name the one to serve with "
-                              "--runtime and an entrypoint in inferd.model.yaml")  # fmt: skip
+        raise InvalidArgument(
+            f"several model files: {names}; name the one to serve with "
+            "--runtime and an entrypoint in inferd.model.yaml"
+        )
     if not models:
         if runtime is not None:  # trusted: the runtime may read what the sniffers cannot
             return Detection(runtime, None, None)
-        raise InvalidArgument(f"no model file in a format inferd recognises ({_FORMATS}) in "
-                              f"{path.name!r}; pass --runtime")  # fmt: skip
+        raise InvalidArgument(
+            f"no model file in a format inferd recognises ({_FORMATS}) in "
+            f"{path.name!r}; pass --runtime"
+        )
     file, fmt = models[0]
     return Detection(fmt, _signature(file, fmt), relative_name(file, path))
 

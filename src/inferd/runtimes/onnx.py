@@ -18,10 +18,20 @@ _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _ORT_PREFIX = "INVALID_ARGUMENT : "
 # onnxruntime's exceptions derive from Exception directly, not from one common base.
-_RUN_FAILURES = (RuntimeError, ort_errors.Fail, ort_errors.RuntimeException, ort_errors.EPFail,
-                 ort_errors.NotImplemented)  # fmt: skip
-_LOAD_FAILURES = (*_RUN_FAILURES, ort_errors.InvalidArgument, ort_errors.InvalidGraph,
-                  ort_errors.InvalidProtobuf, ort_errors.NoSuchFile)  # fmt: skip
+_RUN_FAILURES = (
+    RuntimeError,
+    ort_errors.Fail,
+    ort_errors.RuntimeException,
+    ort_errors.EPFail,
+    ort_errors.NotImplemented,
+)
+_LOAD_FAILURES = (
+    *_RUN_FAILURES,
+    ort_errors.InvalidArgument,
+    ort_errors.InvalidGraph,
+    ort_errors.InvalidProtobuf,
+    ort_errors.NoSuchFile,
+)
 
 
 def providers(device: str) -> list[str]:
@@ -60,8 +70,11 @@ class OnnxModel:
             results = self._session.run(self._outputs, inputs)
         except ort_errors.InvalidArgument as exc:
             message = str(exc)
-            raise InvalidArgument(message[message.find(_ORT_PREFIX) + len(_ORT_PREFIX) :]
-                                  if _ORT_PREFIX in message else message) from None  # fmt: skip
+            raise InvalidArgument(
+                message[message.find(_ORT_PREFIX) + len(_ORT_PREFIX) :]
+                if _ORT_PREFIX in message
+                else message
+            ) from None
         except _RUN_FAILURES as exc:
             raise InternalError("onnxruntime failed to run the model") from exc
         return dict(zip(self._outputs, results, strict=True))
@@ -89,6 +102,8 @@ class OnnxRuntime:
                 str(file), sess_options=session_options, providers=providers(options.device)
             )
         except _LOAD_FAILURES as exc:
-            raise InvalidArgument(f"onnxruntime cannot load {file.name!r}: not a valid ONNX "
-                                  "model for this onnxruntime") from exc  # fmt: skip
+            raise InvalidArgument(
+                f"onnxruntime cannot load {file.name!r}: not a valid ONNX "
+                "model for this onnxruntime"
+            ) from exc
         return OnnxModel(session)
