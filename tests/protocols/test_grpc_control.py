@@ -14,7 +14,7 @@ from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument, ModelNotFound
+from inferd.errors import ModelNotFound
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 
 TOKEN = "grpc-control-token-42"
@@ -140,9 +140,3 @@ def test_refusals_name_the_problem(client: triton.InferenceServerClient) -> None
 def test_no_data_plane_rpcs_on_the_control_listener(client: triton.InferenceServerClient) -> None:
     for call in (client.is_server_live, lambda: client.get_model_metadata("iris")):
         assert _status(call).status() == "StatusCode.UNIMPLEMENTED"
-
-
-def test_a_control_listener_needs_a_token(loop: asyncio.AbstractEventLoop) -> None:
-    start = serve_grpc(RepositoryDataPlane(), "127.0.0.1", 0, LimitSettings(), control=True)
-    with pytest.raises(InvalidArgument, match="token"):
-        asyncio.run_coroutine_threadsafe(start, loop).result(10)
