@@ -102,7 +102,9 @@ class Server:
         except ImportError:  # gRPC is optional at the transport level; REST always runs
             log.warning("gRPC transport not available; serving REST only")
             return
-        handle = await serve_grpc(self.dataplane, s.host, s.grpc_port, s.limits)
+        handle = await serve_grpc(
+            self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port
+        )
         self.grpc_port = handle.port
         self.grpc_handles.append(handle)
 
