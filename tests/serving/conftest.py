@@ -132,7 +132,8 @@ class Harness:
     def push_corrupt(self, ref: str) -> None:
         folder = self.root / f"corrupt-{ref.replace(':', '-')}"
         folder.mkdir()
-        (folder / "model.onnx").write_bytes(b"these bytes are not an ONNX model")
+        whole = scale_onnx(3.0).SerializeToString()
+        (folder / "model.onnx").write_bytes(whole[: len(whole) // 2])  # a truncated upload
         self.store.push(folder, ref, runtime="onnx", signature=SIGNATURE)
 
     def size(self, ref: str) -> int:
