@@ -86,3 +86,13 @@ def test_history_records_every_move_and_only_appends(store: ModelStore, tmp_path
     assert all(e.user and e.host and e.time.tzinfo is not None for e in events)
     assert [e.action for e in store.history("other")] == ["push"]
     assert store.history("nothing") == []
+
+
+def test_a_crash_mid_append_never_damages_later_events(store: ModelStore, tmp_path: Path) -> None:
+    store.push(make_model_dir(tmp_path / "a"), "fraud:v1")
+    log = store.root / "store" / "inferd-history.jsonl"
+    with log.open("ab") as handle:
+        handle.write(b'{"name": "fraud", "tag": "v2", "act')  # a crash mid-append
+    assert [e.tag for e in store.history("fraud")] == ["v1"]
+    store.tag("fraud:v1", "fraud:prod")
+    assert [e.tag for e in store.history("fraud")] == ["v1", "prod"]

@@ -200,3 +200,13 @@ def test_symlinks_in_the_pushed_directory_are_refused(
     with pytest.raises(InvalidArgument, match="symlink"):
         store.push(model_dir / "linkdir", "fraud:v1")
     assert store.list() == []
+
+
+@pytest.mark.parametrize("filename", ["we\\ird.bin", "new\nline.bin", "tab\there.bin"])
+def test_file_names_that_are_not_safe_titles_are_refused_on_push(
+    store: ModelStore, model_dir: Path, filename: str
+) -> None:
+    (model_dir / filename).write_bytes(b"x")
+    with pytest.raises(InvalidArgument, match="title"):
+        store.push(model_dir, "fraud:v1")
+    assert store.list() == []

@@ -62,10 +62,18 @@ def event(name: str, tag: str, action: Action, old: str | None, new: str | None)
 
 
 def append(log: Path, entry: HistoryEvent) -> None:
-    """Append one line; the caller holds the store lock."""
+    """Append one line; the caller holds the store lock.
+
+    A crash mid-append can leave a fragment without its newline. It was never acknowledged, so
+    the next append terminates it first: it stays in the log as one unparseable line that
+    :func:`read` skips, and never corrupts the line after it.
+    """
     line = orjson.dumps(entry.to_json()) + b"\n"
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         os.write(fd, line)
         os.fsync(fd)
     finally:
@@ -73,30 +81,29 @@ def append(log: Path, entry: HistoryEvent) -> None:
 
 
 def read(log: Path, name: str) -> list[HistoryEvent]:
-    """Every event of ``name``, oldest first.
-
-    A final line without its newline is the trace of a crash mid-append and is skipped; it was
-    never acknowledged to anyone.
-    """
+    """Every event of ``name``, oldest first; lines that do not parse are skipped."""
     try:
         data = log.read_bytes()
     except FileNotFoundError:
         return []
     events: list[HistoryEvent] = []
-    for line in data.split(b"\n")[:-1]:
-        record = orjson.loads(line)
-        if record["name"] != name:
-            continue
-        events.append(
-            HistoryEvent(
-                name=record["name"],
-                tag=record["tag"],
-                action=record["action"],
-                old=record["old"],
-                new=record["new"],
-                user=record["user"],
-                host=record["host"],
-                time=datetime.fromisoformat(record["time"]),
+    for line in data.split(b"\n"):
+        try:
+            record = orjson.loads(line)
+            if record["name"] != name:
+                continue
+            events.append(
+                HistoryEvent(
+                    name=record["name"],
+                    tag=record["tag"],
+                    action=record["action"],
+                    old=record["old"],
+                    new=record["new"],
+                    user=record["user"],
+                    host=record["host"],
+                    time=datetime.fromisoformat(record["time"]),
+                )
             )
-        )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # debris of a crash mid-append (see append); never acknowledged
     return events
