@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+from pydantic import ValidationError
+
 from inferd.card import Datatype, Signature, TensorSpec
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._protowire import (
@@ -171,7 +173,12 @@ def read_onnx_signature(path: Path) -> Signature | None:
     inputs = [i for i in inputs if i[0] not in initializers]
     if any(shape is None for _, _, shape in inputs + outputs):
         return None
-    return Signature(
-        inputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in inputs),
-        outputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in outputs),
-    )
+    try:
+        return Signature(
+            inputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in inputs),
+            outputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in outputs),
+        )
+    except ValidationError:  # e.g. an empty or 300-character tensor name
+        raise InvalidArgument(
+            f"{path.name!r} declares a tensor name inferd cannot publish (1-256 characters)"
+        ) from None

@@ -69,12 +69,10 @@ class OnnxModel:
         try:
             results = self._session.run(self._outputs, inputs)
         except ort_errors.InvalidArgument as exc:
+            # onnxruntime's own text names the input and the dims; drop its "[ONNXRuntimeError]"
+            # preamble. It carries no file paths at run time.
             message = str(exc)
-            raise InvalidArgument(
-                message[message.find(_ORT_PREFIX) + len(_ORT_PREFIX) :]
-                if _ORT_PREFIX in message
-                else message
-            ) from None
+            raise InvalidArgument(message.partition(_ORT_PREFIX)[2] or message) from None
         except _RUN_FAILURES as exc:
             raise InternalError("onnxruntime failed to run the model") from exc
         return dict(zip(self._outputs, results, strict=True))
@@ -97,13 +95,15 @@ class OnnxRuntime:
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Without this, onnxruntime logs warnings to stderr for perfectly normal models.
         session_options.log_severity_level = 3
+        execution_providers = providers(options.device)
         try:
             session = ort.InferenceSession(
-                str(file), sess_options=session_options, providers=providers(options.device)
+                str(file), sess_options=session_options, providers=execution_providers
             )
         except _LOAD_FAILURES as exc:
+            # onnxruntime's message names the absolute path: it stays in the chained cause.
             raise InvalidArgument(
-                f"onnxruntime cannot load {file.name!r}: not a valid ONNX "
-                "model for this onnxruntime"
+                f"onnxruntime cannot load {file.name!r} (an invalid graph, or an operator or "
+                "opset this onnxruntime does not support)"
             ) from exc
         return OnnxModel(session)
