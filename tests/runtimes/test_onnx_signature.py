@@ -121,6 +121,20 @@ def test_non_tensor_outputs_are_unsupported(tmp_path: Path) -> None:
         read_onnx_signature(path)
 
 
+@pytest.mark.parametrize("name", ["", "x" * 300])
+def test_unpublishable_tensor_names_are_refused(tmp_path: Path, name: str) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [name], ["y"])],
+        "names",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "names.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(InvalidArgument, match="declares a tensor name inferd cannot publish"):
+        read_onnx_signature(path)
+
+
 def test_large_initializers_are_skipped_not_read(tmp_path: Path) -> None:
     big = numpy_helper.from_array(np.ones((4096, 1024), dtype=np.float32), "big")  # 16 MiB
     graph = helper.make_graph(

@@ -56,8 +56,8 @@ def as_int64(value: int) -> int:
 def fields(f: BinaryIO, end: int) -> Iterator[Field]:
     """Yield the fields of the message occupying ``[f.tell(), end)``.
 
-    After each LEN field is yielded the reader seeks past its payload, so the consumer may read
-    or descend into it, or ignore it, and iteration continues correctly either way.
+    After each field is yielded the reader seeks past it, so the consumer may read or descend
+    into a LEN payload, or ignore it, and iteration continues correctly either way.
     """
     pos = f.tell()
     while pos < end:
