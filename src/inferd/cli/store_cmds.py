@@ -139,7 +139,8 @@ def push(
         return
     if not quiet:
         stderr().print(
-            f"pushed {result.reference} ({result.files} files, {_human(result.size)}, "
+            f"pushed {result.reference} ({result.files} file{'s' * (result.files != 1)}, "
+            f"{_human(result.size)}, "
             f"runtime {result.card.runtime})"
         )
     click.echo(result.digest)

@@ -35,7 +35,8 @@ class Index:
     def __init__(self, manifests: list[dict[str, Any]]) -> None:
         self.manifests = manifests
 
-    def _ref_name(self, entry: dict[str, Any]) -> str | None:
+    @staticmethod
+    def _ref_name(entry: dict[str, Any]) -> str | None:
         annotations = entry.get("annotations")
         if isinstance(annotations, dict):
             name = annotations.get(media.ANNOTATION_REF_NAME)

@@ -76,8 +76,8 @@ class Reference:
     @classmethod
     def parse(cls, text: str) -> Reference:
         """Parse ``[registry/]name[:tag][@sha256:digest]``; raise :class:`InvalidReference`."""
-        if not isinstance(text, str) or not text:
-            raise InvalidReference(str(text), "the reference is empty")
+        if not text:
+            raise InvalidReference(text, "the reference is empty")
         if not text.isascii() or not text.isprintable():
             raise InvalidReference(text, "only printable ASCII characters are allowed")
         remainder, at, digest = text.partition("@")
