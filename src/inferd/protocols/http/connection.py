@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Requests parsed but not yet answered, per connection, before reading pauses (backpressure).
 MAX_PIPELINE = 64
+#: How long an idle keep-alive connection stays open once the server drains.
+DRAIN_IDLE_S = 0.5
 
 
 class _Reject(Exception):
@@ -234,11 +236,14 @@ class HttpConnection(asyncio.Protocol):
         return not self._pending and not self._in_message
 
     def start_draining(self) -> None:
-        """Graceful shutdown: close now if idle, else after the in-flight answers are written."""
+        """Graceful shutdown: the next answer carries ``Connection: close`` and the connection
+        closes after it. An idle connection gets :data:`DRAIN_IDLE_S` before it is closed:
+        closing it at once would race with a request the client may be sending right now (the
+        client would see a reset for a request nobody read), whereas an answer with
+        ``Connection: close`` tells it cleanly to go elsewhere."""
+        self._closing = True
         if self.idle:
-            self._close()
-        else:
-            self._closing = True
+            self.deadline = self.loop.time() + DRAIN_IDLE_S
 
     def expire(self) -> None:
         """Called by the sweeper when ``deadline`` passed: a slow or idle client loses its seat."""
