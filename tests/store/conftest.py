@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,14 @@ def make_model_dir(path: Path, *, weights: bytes = b"weights-v1" * 1000) -> Path
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
     return make_model_dir(tmp_path / "model")
+
+
+@pytest.fixture
+def skopeo() -> str:
+    """The skopeo binary; missing fails the test in CI (``make test`` installs it)."""
+    found = shutil.which("skopeo")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("skopeo is missing; `make test` installs it (scripts/system-deps)")
+        pytest.skip("skopeo is not installed (run scripts/system-deps)")
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -96,3 +97,22 @@ def test_a_crash_mid_append_never_damages_later_events(store: ModelStore, tmp_pa
     assert [e.tag for e in store.history("fraud")] == ["v1"]
     store.tag("fraud:v1", "fraud:prod")
     assert [e.tag for e in store.history("fraud")] == ["v1", "prod"]
+
+
+def test_gc_keeps_what_another_oci_tool_tagged(
+    store: ModelStore, tmp_path: Path, skopeo: str
+) -> None:
+    """skopeo copies our artifact to a second tag in the same layout; gc must keep its blobs."""
+    pushed = store.push(make_model_dir(tmp_path / "a"), "fraud:v1")
+    layout = store.root / "store"
+    subprocess.run(
+        [skopeo, "copy", f"oci:{layout}:fraud:v1", f"oci:{layout}:mirror:v1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    store.untag("fraud:v1")
+    _age_all(store)
+    assert store.gc().blobs_removed == 0
+    assert [(e.name, e.digest) for e in store.list()] == [("mirror", pushed.digest)]
+    assert (store.pull("mirror:v1", tmp_path / "out") / "model.bin").is_file()

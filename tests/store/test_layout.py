@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -90,20 +88,10 @@ def test_identical_files_are_stored_once(store: ModelStore, tmp_path: Path) -> N
     assert len(payloads) == 1
 
 
-def _skopeo() -> str:
-    found = shutil.which("skopeo")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("skopeo is missing; `make test` installs it (scripts/system-deps)")
-        pytest.skip("skopeo is not installed (run scripts/system-deps)")
-    return found
-
-
 @pytest.mark.parametrize("ref", ["fraud:v1", "team/fraud:prod-2"])
 def test_skopeo_reads_the_manifest_byte_for_byte(
-    store: ModelStore, model_dir: Path, ref: str
+    store: ModelStore, model_dir: Path, ref: str, skopeo: str
 ) -> None:
-    skopeo = _skopeo()
     pushed = store.push(model_dir, ref)
     layout = store.root / "store"
     raw = subprocess.run(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from inferd.errors import NotFound
+from inferd.store import media
 from inferd.store.atomic import TEMP_PREFIX
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES
@@ -28,8 +28,17 @@ from inferd.store.results import GcResult
 GRACE_S = 600.0
 
 
-def _children(document: object) -> list[str]:
-    """Digests a manifest or index document points at (config, layers, manifests, subject)."""
+# Documents whose descriptors point at further blobs; everything else is a leaf.
+_CONTAINERS = frozenset({
+    media.MANIFEST,
+    media.INDEX,
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+})  # fmt: skip
+
+
+def _descriptors(document: object) -> list[tuple[str, str]]:
+    """``(digest, media type)`` of what a manifest or index points at."""
     if not isinstance(document, dict):
         return []
     found: list[object] = [document.get("config"), document.get("subject")]
@@ -37,37 +46,37 @@ def _children(document: object) -> list[str]:
         items = document.get(key)
         if isinstance(items, list):
             found.extend(items)
-    digests = [d.get("digest") for d in found if isinstance(d, dict)]
-    return [d for d in digests if isinstance(d, str) and _is_digest(d)]
+    out: list[tuple[str, str]] = []
+    for item in found:
+        if isinstance(item, dict):
+            digest, media_type = item.get("digest"), item.get("mediaType")
+            if isinstance(digest, str) and _is_digest(digest):
+                out.append((digest, media_type if isinstance(media_type, str) else ""))
+    return out
 
 
 def referenced(layout: OciLayout) -> tuple[set[str], set[str]]:
     """``(every referenced blob, the manifests index.json names)``.
 
-    Only JSON documents (manifests and indexes) are read, never layer payloads. A manifest that
-    is missing from the store is skipped; a corrupt one aborts collection with IntegrityError.
+    Only manifests and indexes are read, never configs or layer payloads. A manifest missing
+    from the store is skipped; a corrupt one aborts collection with IntegrityError.
     """
-    roots = {d.digest for d in layout.read_index().descriptors()}
+    roots = list(layout.read_index().descriptors())
     seen: set[str] = set()
-    pending = list(roots)
+    pending = [(d.digest, d.media_type) for d in roots]
     while pending:
-        digest = pending.pop()
+        digest, media_type = pending.pop()
         if digest in seen:
             continue
         seen.add(digest)
-        try:
-            size = layout.blobs.size(digest)
-        except NotFound:
+        if media_type not in _CONTAINERS or not layout.blobs.exists(digest):
             continue
-        if size > MAX_DOCUMENT_BYTES:
-            continue  # a payload, not a manifest
         data = layout.blobs.read_bytes(digest, limit=MAX_DOCUMENT_BYTES)
         try:
-            document = orjson.loads(data)
+            pending.extend(_descriptors(orjson.loads(data)))
         except orjson.JSONDecodeError:
-            continue  # a small payload (a card is JSON too, and has no children)
-        pending.extend(_children(document))
-    return seen, roots
+            continue
+    return seen, {d.digest for d in roots}
 
 
 def _is_digest(text: str) -> bool:

@@ -88,7 +88,13 @@ class ModelStore:
         target = _local(ref, tagged=True)
         self.layout.init()
         options = PushOptions(
-            runtime, signature, trust_unsafe_format, labels, source_revision, metadata, progress
+            runtime=runtime,
+            signature=signature,
+            trust_unsafe_format=trust_unsafe_format,
+            labels=labels,
+            source_revision=source_revision,
+            metadata=metadata,
+            progress=progress,
         )
         packaged = package(self.layout.blobs, path, target, options)
         descriptor = Descriptor(media.MANIFEST, packaged.manifest_digest, packaged.manifest_size)
@@ -133,8 +139,9 @@ class ModelStore:
             card = ModelCard.model_validate_json(data)
         except ValidationError:
             raise Unsupported(f"model card {manifest.config.digest} is not valid") from None
-        if card.name != ref.name:
+        if ref.digest is not None and card.name != ref.name:
             # A digest names bytes; this keeps ``other@digest`` from borrowing another model.
+            # (A tag is explicit in index.json, even one another OCI tool wrote across names.)
             raise NotFound(f"model {ref!s} not found")
         return digest, manifest, card
 
