@@ -6,6 +6,7 @@ import bz2
 import gzip
 import hashlib
 import io
+import json
 import lzma
 import pickle
 import zipfile
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
+from inferd.cli import main
 from inferd.errors import InvalidArgument, UnsafeFormat
 from inferd.store import ModelStore
 from inferd.store.media import CARD, MANIFEST
@@ -109,6 +112,9 @@ def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
     assert any("zip" in f for f in formats)
     assert any("gzip" in f for f in formats)
     assert store.resolve("evil:v1").card.trusted_unsafe_formats == formats
+    inspected = CliRunner().invoke(main, ["inspect", "evil:v1", "--json"])
+    assert inspected.exit_code == 0
+    assert json.loads(inspected.stdout)["card"]["trusted_unsafe_formats"] == list(formats)
     store.pull("evil:v1", tmp_path / "pulled")
     store.materialize("evil:v1")
     for name, data in disguises.items():
