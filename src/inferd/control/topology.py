@@ -1,0 +1,88 @@
+"""What the gateway routes to: an immutable snapshot of deployments, versions and replicas.
+
+The supervisor (which runs replica processes) publishes a new :class:`Topology` whenever
+something changes — a replica became ready, died, was added; weights were applied — and the
+gateway swaps its routing table to the new snapshot atomically. Neither side mutates a snapshot,
+so a request is always routed against one consistent view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+ReplicaState = Literal["starting", "ready", "draining", "failed", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """One model-server process serving one version."""
+
+    id: str
+    deployment: str
+    version: str
+    host: str
+    port: int
+    state: ReplicaState
+    pid: int | None = None
+    restarts: int = 0
+    #: Wall-clock time (time.time()) the current process started; None while not running.
+    started_at: float | None = None
+    #: Why the replica is failed, for `inferd ps` and the dashboard.
+    reason: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    """A/B routing: requests whose ``header`` equals ``value`` go to ``version``."""
+
+    header: str
+    value: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRoute:
+    """A version of a deployment: the store reference it serves and its traffic weight."""
+
+    name: str
+    #: The model name the replicas serve (from the store reference), used in upstream paths.
+    model: str
+    reference: str
+    #: Share of primary traffic in percent (weights of a deployment add up to 100).
+    weight: float
+    replicas: tuple[Replica, ...] = ()
+
+    @property
+    def ready_replicas(self) -> tuple[Replica, ...]:
+        return tuple(r for r in self.replicas if r.state == "ready")
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRoute:
+    name: str
+    versions: tuple[VersionRoute, ...]
+    #: A version that receives a mirrored copy of primary traffic; its answers are compared with
+    #: the primary's and never returned to the client.
+    shadow: str | None = None
+    #: Requests carrying this header are routed by a hash of its value (same value, same version).
+    sticky_header: str | None = None
+    header_routes: tuple[HeaderMatch, ...] = ()
+
+    def version(self, name: str) -> VersionRoute | None:
+        return next((v for v in self.versions if v.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    deployments: Mapping[str, DeploymentRoute] = field(default_factory=dict)
+    #: Increases with every published snapshot.
+    generation: int = 0
+
+
+TopologyListener = Callable[[Topology], None]
