@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `make bench`: prepare the shared harness (venvs, wrk, models), then run every benchmark and
+# write docs/benchmarks.md. Takes several minutes; the machine should be otherwise quiet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HARNESS=${BENCH_HARNESS:-../shared/bench}
+"$HARNESS/setup.sh"
+. "$HARNESS/env.sh"
+.venv/bin/python bench/serve_bench.py "$@"
+.venv/bin/python bench/push_pull.py
