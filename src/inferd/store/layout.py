@@ -67,6 +67,36 @@ class Index:
         self.manifests = [e for e in self.manifests if self._ref_name(e) != ref_name]
         return old
 
+    @staticmethod
+    def _remote_ref(entry: dict[str, Any]) -> str | None:
+        annotations = entry.get("annotations")
+        if isinstance(annotations, dict) and media.ANNOTATION_REF_NAME not in annotations:
+            remote = annotations.get(media.ANNOTATION_REMOTE_REF)
+            return remote if isinstance(remote, str) else None
+        return None
+
+    def put_cached(self, remote_ref: str, descriptor: Descriptor, artifact_type: str) -> None:
+        """Record a version pulled from or pushed to ``remote_ref`` (``host/name:tag``).
+
+        The entry has no ``ref.name``, so OCI tools and local names ignore it, while garbage
+        collection keeps what it references, like any descriptor in the index.
+        """
+        self.remove_cached(remote_ref)
+        entry = descriptor.to_json()
+        entry["artifactType"] = artifact_type
+        entry["annotations"] = {media.ANNOTATION_REMOTE_REF: remote_ref}
+        self.manifests.append(entry)
+
+    def remove_cached(self, remote_ref: str) -> None:
+        self.manifests = [e for e in self.manifests if self._remote_ref(e) != remote_ref]
+
+    def cached(self) -> Iterator[tuple[str, str]]:
+        """``(remote ref, manifest digest)`` of every cache record."""
+        for entry in self.manifests:
+            remote, digest = self._remote_ref(entry), entry.get("digest")
+            if remote is not None and isinstance(digest, str):
+                yield remote, digest
+
     def tags(self) -> Iterator[tuple[str, str]]:
         """``(ref_name, digest)`` for every tagged descriptor, in index order."""
         for entry in self.manifests:

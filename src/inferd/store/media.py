@@ -30,6 +30,8 @@ ANNOTATION_FILEPATH = "org.cncf.model.filepath"
 # inferd's own: the model card is the config blob.
 CARD = "application/vnd.inferd.model.card.v1+json"
 ANNOTATION_RUNTIME = "io.inferd.model.runtime"
+#: On an untagged ``index.json`` entry: the remote reference it caches (``host/name:tag``).
+ANNOTATION_REMOTE_REF = "io.inferd.remote.ref"
 
 #: Every layer media type inferd writes; pull accepts only these.
 LAYER_TYPES = frozenset({WEIGHT, WEIGHT_CONFIG, DOC, CODE})

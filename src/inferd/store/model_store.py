@@ -6,10 +6,16 @@
         inferd.lock             exclusive lock for index and history changes
         inferd-history.jsonl    append-only log of tag moves
       models/<manifest-hex>/    verified, read-only files of materialized versions
+      access/<manifest-hex>     last use of each version (mtime), for the cache budget
 
 Names and tags are validated by the OCI grammar and used only as keys in ``index.json`` and the
 history; every filesystem path is derived from a digest. Tag changes are read-modify-writes of
 ``index.json`` under the lock, each recorded in the history in the same critical section.
+
+Built with :class:`~inferd.store.remote.RemoteRegistries`, every operation also accepts remote
+references ``host[:port]/name:tag[@digest]``: a remote version is pulled into the local store
+(a cache record in ``index.json`` keeps its blobs; shared files are not downloaded twice) and
+then behaves exactly as a local one. Network transfers never happen under the store lock.
 """
 
 from __future__ import annotations
@@ -25,44 +31,81 @@ from pydantic import ValidationError
 from inferd.card import ModelCard, Signature
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
-from inferd.store import gc, history, media
+from inferd.store import cache, gc, history, media
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.push import PushOptions, package
-from inferd.store.reference import Reference, validate_name
+from inferd.store.reference import Reference, split_registry, validate_name
+from inferd.store.remote.registries import RemoteRegistries
+from inferd.store.remote.settings import RegistrySettings
 from inferd.store.results import (
     GcResult,
     MaterializedModel,
     PushResult,
     ResolvedModel,
     TagEntry,
+    Transfer,
 )
 from inferd.store.safety import prepare_target
 
-
-def _local(text: str, *, tagged: bool = False) -> Reference:
-    ref = Reference.parse_tagged(text) if tagged else Reference.parse(text)
-    if ref.registry is not None:
-        raise Unsupported(
-            f"reference {text!r} names the registry {ref.registry!r}; the local store holds "
-            "local names only (drop the registry part)"
-        )
-    return ref
+NetworkProgress = Callable[[int, int], None]
+"""``progress(done, total)`` in bytes sent to or received from a registry."""
 
 
 class ModelStore:
-    """Push, resolve, materialize, pull, tag, untag, list, history and gc of model versions."""
+    """Push, resolve, materialize, pull, tag, untag, list, history and gc of model versions.
 
-    def __init__(self, root: Path) -> None:
+    Without ``remote`` only local names are accepted (a reference naming a registry raises
+    Unsupported); :meth:`from_settings` enables registries as configured by the environment.
+    """
+
+    def __init__(self, root: Path, remote: RemoteRegistries | None = None) -> None:
         self.root = root
         self.layout = OciLayout(root / "store")
         self.models = root / "models"
+        self.remote = remote
 
     @classmethod
-    def from_settings(cls, settings: StoreSettings) -> ModelStore:
-        return cls(settings.root)
+    def from_settings(
+        cls, settings: StoreSettings, registries: RegistrySettings | None = None
+    ) -> ModelStore:
+        """A store with remote registries (``registries``, else read from the environment)."""
+        remote_settings = registries or RegistrySettings.from_environ()
+        return cls(settings.root, RemoteRegistries(remote_settings))
+
+    def _parse(self, text: str, *, tagged: bool = False) -> Reference:
+        ref = Reference.parse_tagged(text) if tagged else Reference.parse(text)
+        if ref.registry is not None and self.remote is None:
+            raise Unsupported(
+                f"reference {text!r} names the registry {ref.registry!r}; this store was built "
+                "for local names only (drop the registry part)"
+            )
+        return ref
+
+    def _registries(self) -> RemoteRegistries:
+        if self.remote is None:
+            raise Unsupported("this store was built for local names only")
+        return self.remote
+
+    def fetch(self, ref: str, *, progress: NetworkProgress | None = None) -> Transfer:
+        """Pull remote version ``ref`` into the local store; return what moved.
+
+        Blobs already stored (from any version) are not downloaded again. For a local
+        reference nothing moves and the result names its digest.
+        """
+        parsed = self._parse(ref)
+        if parsed.registry is None:
+            digest, manifest, _ = self._load(parsed)
+            count = len(manifest.digests())
+            return Transfer(digest, count, 0, count)
+        return self._fetch(parsed, progress)
+
+    def _fetch(self, ref: Reference, progress: NetworkProgress | None = None) -> Transfer:
+        transfer = self._registries().fetch(self.layout, ref, progress)
+        cache.touch(self.root, transfer.digest)
+        return transfer
 
     def push(
         self,
@@ -76,6 +119,7 @@ class ModelStore:
         source_revision: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         metadata: Path | None = None,
+        network_progress: NetworkProgress | None = None,
     ) -> PushResult:
         """Store the file or directory at ``path`` as a new version and tag it ``ref``.
 
@@ -84,8 +128,11 @@ class ModelStore:
         ``metadata`` names a YAML file to use instead of ``inferd.model.yaml`` beside/inside
         ``path``. Pickle-like files raise UnsafeFormat unless ``trust_unsafe_format``.
         ``progress(done, total)`` is called with bytes as files stream into the store.
+
+        A remote ``ref`` is packaged locally, then uploaded (``network_progress`` reports the
+        bytes sent); the result's ``transfer`` says what moved.
         """
-        target = _local(ref, tagged=True)
+        target = self._parse(ref, tagged=True)
         self.layout.init()
         options = PushOptions(
             runtime=runtime,
@@ -98,11 +145,25 @@ class ModelStore:
         )
         packaged = package(self.layout.blobs, path, target, options)
         descriptor = Descriptor(media.MANIFEST, packaged.manifest_digest, packaged.manifest_size)
+        if target.registry is not None:
+            transfer = self._registries().push(
+                self.layout, target, packaged.manifest_digest, network_progress
+            )
+            cache.touch(self.root, packaged.manifest_digest)
+            return PushResult(
+                target,
+                packaged.manifest_digest,
+                packaged.card,
+                packaged.manifest.size,
+                len(packaged.manifest.layers),
+                transfer,
+            )
         with self.layout.locked():
             needed = {packaged.manifest_digest, *packaged.manifest.digests()}
             if not all(self.layout.blobs.exists(d) for d in needed):
                 raise Unavailable("a concurrent gc removed blobs of this push; push again")
             self._move_tag(target, descriptor, "push")
+        cache.touch(self.root, packaged.manifest_digest)
         return PushResult(
             target,
             packaged.manifest_digest,
@@ -132,23 +193,32 @@ class ModelStore:
         return digest
 
     def _load(self, ref: Reference) -> tuple[str, Manifest, ModelCard]:
-        digest = self._manifest_digest(ref)
+        """Digest, manifest and verified card of a version; a remote one is fetched first."""
+        if ref.registry is not None:
+            return self._load_digest(self._fetch(ref).digest, None)
+        return self._load_digest(self._manifest_digest(ref), ref)
+
+    def _load_digest(self, digest: str, ref: Reference | None) -> tuple[str, Manifest, ModelCard]:
         manifest = self.layout.read_manifest(digest)
         data = self.layout.blobs.read_bytes(manifest.config.digest, limit=MAX_DOCUMENT_BYTES)
         try:
             card = ModelCard.model_validate_json(data)
         except ValidationError:
             raise Unsupported(f"model card {manifest.config.digest} is not valid") from None
-        if ref.digest is not None and card.name != ref.name:
+        if ref is not None and ref.digest is not None and card.name != ref.name:
             # A digest names bytes; this keeps ``other@digest`` from borrowing another model.
             # (A tag is explicit in index.json, even one another OCI tool wrote across names.)
             raise NotFound(f"model {ref!s} not found")
         return digest, manifest, card
 
     def resolve(self, ref: str) -> ResolvedModel:
-        """Resolve a reference to its manifest digest and verified card; NotFound if absent."""
-        parsed = _local(ref)
+        """Resolve a reference to its manifest digest and verified card; NotFound if absent.
+
+        A remote reference is pulled into the local store first.
+        """
+        parsed = self._parse(ref)
         digest, manifest, card = self._load(parsed)
+        cache.touch(self.root, digest)
         return ResolvedModel(parsed, digest, card, manifest.size)
 
     def materialize(self, ref: str) -> MaterializedModel:
@@ -156,9 +226,11 @@ class ModelStore:
 
         Built in a temp directory and renamed into place, so the directory exists only when
         complete; concurrent callers race harmlessly and all get the same path, which depends
-        on the digest alone. An existing directory is reused.
+        on the digest alone. An existing directory is reused. A remote reference is pulled
+        into the local store first (what ``inferd serve host/name:tag`` relies on).
         """
-        digest, manifest, card = self._load(_local(ref))
+        digest, manifest, card = self._load(self._parse(ref))
+        cache.touch(self.root, digest)
         final = self.models / digest.removeprefix("sha256:")
         if not final.is_dir():
             self.models.mkdir(parents=True, exist_ok=True)
@@ -182,28 +254,51 @@ class ModelStore:
         """Write the version's verified files under ``dest`` (created if needed); return it.
 
         Every title is re-validated and each file appears atomically, only if its bytes match.
+        A remote reference is pulled into the local store first.
         """
-        _, manifest, _ = self._load(_local(ref))
+        digest, manifest, _ = self._load(self._parse(ref))
+        cache.touch(self.root, digest)
         dest.mkdir(parents=True, exist_ok=True)
         self._write_files(manifest, dest, mode=0o644)
         return dest
 
     def tag(self, src: str, dst: str) -> ResolvedModel:
-        """Point tag ``dst`` at the version ``src`` resolves to (the same model name)."""
-        source, target = _local(src), _local(dst, tagged=True)
-        if source.name != target.name:
+        """Point tag ``dst`` at the version ``src`` resolves to.
+
+        Between local names, tags stay within one model name (promotion is re-tagging). A
+        remote ``dst`` uploads the version there (like ``docker tag`` + ``docker push``); a
+        remote ``src`` with a local ``dst`` of the same name pulls it and tags it locally.
+        """
+        source, target = self._parse(src), self._parse(dst, tagged=True)
+        if target.registry is None and source.name != target.name:
             raise InvalidArgument(
                 f"cannot tag {source.name!r} as {target.name!r}: tags stay within one model name"
             )
+        # A remote source is fetched before the lock is taken: no network under the lock.
+        fetched = self._fetch(source).digest if source.registry is not None else None
+
+        def version() -> tuple[str, Manifest, ModelCard]:
+            return self._load(source) if fetched is None else self._load_digest(fetched, None)
+
+        if target.registry is not None:
+            digest, manifest, card = version()
+            self._registries().push(self.layout, target, digest)
+            cache.touch(self.root, digest)
+            return ResolvedModel(target, digest, card, manifest.size)
         with self.layout.locked():
-            digest, manifest, card = self._load(source)
+            digest, manifest, card = version()
             size = self.layout.blobs.size(digest)
             self._move_tag(target, Descriptor(media.MANIFEST, digest, size), "tag")
         return ResolvedModel(target, digest, card, manifest.size)
 
     def untag(self, ref: str) -> None:
-        """Remove a tag (the version's blobs stay until :meth:`gc`)."""
-        target = _local(ref, tagged=True)
+        """Remove a tag (the version's blobs stay until :meth:`gc`); local tags only."""
+        target = self._parse(ref, tagged=True)
+        if target.registry is not None:
+            raise Unsupported(
+                f"registries delete manifests, not tags; remove {ref!r} with the registry's own "
+                "tools (untag works on local names)"
+            )
         with self.layout.locked():
             index = self.layout.read_index()
             old = index.remove(target.tagged)
@@ -214,8 +309,18 @@ class ModelStore:
             history.append(self.layout.history_file, entry)
 
     def list(self, name: str | None = None) -> builtins.list[TagEntry]:
-        """Every tag (of ``name``, if given), sorted by name then tag."""
+        """Every tag (of ``name``, if given), sorted by name then tag.
+
+        ``name`` may be a remote repository ``host[:port]/name``: its tags are listed from the
+        registry, other tools' artifacts included (runtime empty), without pulling anything.
+        """
         if name is not None:
+            registry, repo = split_registry(name)
+            if registry is not None:
+                self._parse(name)  # the same grammar and remote check as every reference
+                return sorted(
+                    self._registries().list(registry, validate_name(repo)), key=lambda e: e.tag
+                )
             validate_name(name)
         entries: builtins.list[TagEntry] = []
         for ref_name, _digest in self.layout.read_index().tags():
@@ -239,7 +344,21 @@ class ModelStore:
         """Every tag move of ``name``, oldest first."""
         return history.read(self.layout.history_file, validate_name(name))
 
-    def gc(self) -> GcResult:
-        """Delete unreferenced blobs and materialized directories of untagged versions."""
+    def gc(self, max_size: int | None = None) -> GcResult:
+        """Delete unreferenced blobs and materialized directories of untagged versions.
+
+        With ``max_size`` (bytes), then evict least-recently-used materialized directories and
+        pulled versions not tagged locally until the store fits (:mod:`inferd.store.cache`).
+        """
         self.layout.init()
-        return gc.collect(self.layout, self.models)
+        collected = gc.collect(self.layout, self.models)
+        if max_size is None:
+            return collected
+        evicted = cache.evict(self.layout, self.models, self.root, max_size)
+        return GcResult(
+            blobs_removed=collected.blobs_removed,
+            bytes_freed=collected.bytes_freed + evicted.bytes_freed,
+            models_removed=collected.models_removed + evicted.models_removed,
+            versions_evicted=evicted.versions_removed,
+            bytes_used=evicted.bytes_used,
+        )

@@ -64,6 +64,14 @@ def _is_registry(component: str) -> bool:
     return "." in component or ":" in component or component == "localhost"
 
 
+def split_registry(text: str) -> tuple[str | None, str]:
+    """``host:5000/team/fraud`` -> ``("host:5000", "team/fraud")``; no host -> ``(None, text)``."""
+    first, slash, rest = text.partition("/")
+    if slash and _is_registry(first):
+        return first, rest
+    return None, text
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A parsed reference. ``tag`` defaults to ``latest`` unless only a digest was given."""

@@ -11,6 +11,23 @@ from inferd.store.reference import Reference
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """What one push to or pull from a registry moved.
+
+    ``blobs`` the version has; ``transferred`` were sent or received (``bytes_transferred``
+    bytes over the network), ``skipped`` were already there, ``mounted`` were linked from
+    another repository of the same registry without sending bytes.
+    """
+
+    digest: str
+    blobs: int
+    transferred: int
+    skipped: int
+    mounted: int = 0
+    bytes_transferred: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class PushResult:
     """A pushed version: the tag written, its manifest digest, card, bytes and file count."""
 
@@ -19,6 +36,8 @@ class PushResult:
     card: ModelCard
     size: int
     files: int
+    transfer: Transfer | None = None
+    """What went over the network, for a push to a registry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +69,8 @@ class TagEntry:
     digest: str
     runtime: str
     size: int
-    created: datetime
+    created: datetime | None
+    """None for an artifact another tool pushed without a creation time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +80,7 @@ class GcResult:
     blobs_removed: int
     bytes_freed: int
     models_removed: int
+    versions_evicted: int = 0
+    """Cached remote versions evicted to meet ``max_size`` (0 without a budget)."""
+    bytes_used: int | None = None
+    """Bytes the store occupies afterwards, when a budget was given."""

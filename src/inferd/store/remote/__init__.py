@@ -1,0 +1,14 @@
+"""Remote registries: model versions pushed to and pulled from any OCI distribution registry.
+
+:class:`RemoteRegistries` (built from :class:`RegistrySettings`) is what
+:class:`~inferd.store.ModelStore` uses for references ``host[:port]/name:tag[@digest]``;
+:class:`RegistryPolicy` is the allowlist a server-side source sets to stay SSRF-safe;
+:mod:`~inferd.store.remote.credentials` reads and writes Docker's ``config.json``.
+"""
+
+from inferd.store.remote.credentials import Credentials
+from inferd.store.remote.policy import RegistryPolicy
+from inferd.store.remote.registries import RemoteRegistries
+from inferd.store.remote.settings import RegistrySettings
+
+__all__ = ["Credentials", "RegistryPolicy", "RegistrySettings", "RemoteRegistries"]

@@ -1,0 +1,104 @@
+"""Registry authentication the way docker does it: Basic, or the Bearer token flow.
+
+A request first goes out with whatever worked last for its repository and action (so large
+uploads are not sent twice). A ``401`` carries a challenge:
+
+- ``Basic realm=…``: the request is retried with the stored username and password;
+- ``Bearer realm=…,service=…,scope=…``: a token is fetched with ``GET realm?service=…&scope=…``
+  (Basic-authenticated when credentials are stored, anonymously otherwise), then the request is
+  retried with ``Authorization: Bearer <token>``.
+
+A second ``401`` is returned to the caller, which turns it into
+:class:`~inferd.errors.Unauthenticated` telling the user to ``inferd login``. Request bodies are
+in-memory bytes, so a retried request is sent unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from collections.abc import Generator
+
+import httpx
+import orjson
+
+from inferd.store.remote.credentials import Credentials
+
+_PARAM = re.compile(r'([A-Za-z_]+)="([^"]*)"')
+_REPO_PATH = re.compile(r"^/v2/(.+?)/(?:blobs|manifests|tags|referrers)/")
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="r",service="s"`` -> ``("bearer", {"realm": "r", "service": "s"})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), dict(_PARAM.findall(rest))
+
+
+def _scope_key(request: httpx.Request) -> str:
+    """Repository and access class of a request: what a cached Authorization header fits."""
+    match = _REPO_PATH.match(request.url.path)
+    repository = match.group(1) if match else ""
+    reading = request.method in ("GET", "HEAD")
+    return f"{repository}:{'pull' if reading else 'push'}"
+
+
+class RegistryAuth(httpx.Auth):
+    """An :class:`httpx.Auth` for one registry host; thread-safe (transfers run in a pool)."""
+
+    def __init__(self, credentials: Credentials | None) -> None:
+        self._credentials = credentials
+        self._lock = threading.Lock()
+        self._headers: dict[str, str] = {}
+
+    def _basic(self) -> str | None:
+        if self._credentials is None:
+            return None
+        pair = f"{self._credentials.username}:{self._credentials.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        key = _scope_key(request)
+        with self._lock:
+            cached = self._headers.get(key)
+        if cached is not None:
+            request.headers["Authorization"] = cached
+        response = yield request
+        if response.status_code != 401:
+            return
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        header: str | None
+        if scheme == "basic":
+            header = self._basic()
+        elif scheme == "bearer" and "realm" in params:
+            header = yield from self._token(params)
+        else:
+            header = None
+        if header is None or header == cached:
+            return
+        request.headers["Authorization"] = header
+        retried = yield request
+        if retried.status_code != 401:
+            with self._lock:
+                self._headers[key] = header
+
+    def _token(
+        self, params: dict[str, str]
+    ) -> Generator[httpx.Request, httpx.Response, str | None]:
+        query = {k: v for k, v in params.items() if k in ("service", "scope")}
+        token_request = httpx.Request("GET", params["realm"], params=query)
+        basic = self._basic()
+        if basic is not None:
+            token_request.headers["Authorization"] = basic
+        response = yield token_request
+        response.read()
+        if response.status_code != 200:
+            return None
+        try:
+            document = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        token = document.get("token") or document.get("access_token")
+        return f"Bearer {token}" if isinstance(token, str) and token else None

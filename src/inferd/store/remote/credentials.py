@@ -1,0 +1,107 @@
+"""Registry credentials in the Docker config format, shared with docker, podman, skopeo and oras.
+
+``config.json`` holds ``{"auths": {"<host>": {"auth": base64("user:password")}}}``. inferd reads
+entries other tools wrote and, on login, rewrites the file atomically with mode 0600, keeping
+every key it does not own (``credsStore``, ``credHelpers``, other hosts) exactly as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from inferd.errors import InvalidArgument
+from inferd.store import atomic
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password (or token) for one registry host."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
+        return f"Credentials(username={self.username!r}, password='***')"
+
+
+def _read(config_file: Path) -> dict[str, Any]:
+    try:
+        data = config_file.read_bytes()
+    except FileNotFoundError:
+        return {}
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise InvalidArgument("the Docker config file (config.json) is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument("the Docker config file (config.json) is not a JSON object")
+    return document
+
+
+def _keys(host: str) -> tuple[str, ...]:
+    # docker writes Docker Hub as a URL and some tools prefix hosts with a scheme.
+    return (host, f"https://{host}", f"http://{host}")
+
+
+def lookup(config_file: Path, host: str) -> Credentials | None:
+    """The stored credentials for ``host`` (``host[:port]``), or None."""
+    auths = _read(config_file).get("auths")
+    if not isinstance(auths, dict):
+        return None
+    for key in _keys(host):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        encoded = entry.get("auth")
+        if isinstance(encoded, str) and encoded:
+            try:
+                decoded = base64.b64decode(encoded, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise InvalidArgument(
+                    f"the Docker config entry for {host!r} is not base64 of user:password"
+                ) from None
+            user, sep, secret = decoded.partition(":")
+            if sep:
+                return Credentials(user, secret)
+        username, password = entry.get("username"), entry.get("password")
+        if isinstance(username, str) and isinstance(password, str):
+            return Credentials(username, password)
+    return None
+
+
+def _write(config_file: Path, document: dict[str, Any]) -> None:
+    config_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
+    atomic.write_bytes(config_file, data + b"\n", mode=0o600)
+
+
+def store(config_file: Path, host: str, credentials: Credentials) -> None:
+    """Save ``credentials`` for ``host``, replacing any previous entry for it."""
+    document = _read(config_file)
+    auths = document.get("auths")
+    if not isinstance(auths, dict):
+        auths = {}
+    for key in _keys(host):
+        auths.pop(key, None)
+    secret = f"{credentials.username}:{credentials.password}".encode()
+    auths[host] = {"auth": base64.b64encode(secret).decode()}
+    document["auths"] = auths
+    _write(config_file, document)
+
+
+def remove(config_file: Path, host: str) -> bool:
+    """Forget the credentials of ``host``; return whether there were any."""
+    document = _read(config_file)
+    auths = document.get("auths")
+    if not isinstance(auths, dict):
+        return False
+    removed = [key for key in _keys(host) if auths.pop(key, None) is not None]
+    if removed:
+        _write(config_file, document)
+    return bool(removed)

@@ -1,0 +1,180 @@
+"""Every registry the store talks to: one client per host, and the version-level operations.
+
+:class:`RemoteRegistries` is what :class:`~inferd.store.ModelStore` holds when remote references
+are enabled. It fetches versions into the local layout (recording each as a cache entry so the
+blobs survive ``gc``), pushes local versions, and lists a remote repository's tags. Clients are
+created on first use and shared by the transfer threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from types import TracebackType
+
+from pydantic import ValidationError
+
+from inferd.card import ModelCard
+from inferd.errors import InferdError, InvalidArgument, Unsupported
+from inferd.store import media
+from inferd.store.layout import OciLayout
+from inferd.store.manifest import Descriptor, Manifest
+from inferd.store.reference import Reference
+from inferd.store.remote.client import RegistryClient, RemoteManifest
+from inferd.store.remote.settings import RegistrySettings
+from inferd.store.remote.sync import Progress, pull_version, push_version
+from inferd.store.remote.transport import RegistryHttp
+from inferd.store.results import TagEntry, Transfer
+
+
+def _registry(ref: Reference) -> str:
+    if ref.registry is None:
+        raise Unsupported(f"{ref!s} names no registry")
+    return ref.registry
+
+
+def cache_key(ref: Reference) -> str:
+    """The cache record of a remote reference: ``host/name:tag`` or ``host/name@digest``."""
+    return str(ref)
+
+
+class RemoteRegistries:
+    """Registry clients by host, built from one :class:`RegistrySettings`."""
+
+    def __init__(self, settings: RegistrySettings) -> None:
+        self.settings = settings
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, registry: str) -> RegistryClient:
+        with self._lock:
+            found = self._clients.get(registry)
+            if found is None:
+                found = RegistryClient(RegistryHttp(registry, self.settings))
+                self._clients[registry] = found
+            return found
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.http.close()
+            self._clients.clear()
+
+    def __enter__(self) -> RemoteRegistries:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def fetch(
+        self, layout: OciLayout, ref: Reference, progress: Progress | None = None
+    ) -> Transfer:
+        """Bring version ``ref`` into ``layout`` and record it; return what moved.
+
+        By digest, a version whose manifest is already local costs no request at all; by tag,
+        the registry is asked which digest the tag names now.
+        """
+        if ref.digest is not None and layout.blobs.exists(ref.digest):
+            manifest = layout.read_manifest(ref.digest)
+            if all(layout.blobs.exists(d) for d in manifest.digests()):
+                count = len(manifest.digests())
+                transfer = Transfer(ref.digest, count, 0, count)
+                self._record(layout, ref, ref.digest)
+                return transfer
+        client = self.client(_registry(ref))
+        transfer = pull_version(
+            layout, client, ref.name, ref.digest or str(ref.tag), progress=progress
+        )
+        self._record(layout, ref, transfer.digest)
+        return transfer
+
+    def push(
+        self, layout: OciLayout, ref: Reference, digest: str, progress: Progress | None = None
+    ) -> Transfer:
+        """Upload the local version ``digest`` as ``ref`` (``host/name:tag``)."""
+        registry = _registry(ref)
+        mounts = dict(self._mount_sources(layout, registry, ref.name))
+        transfer = push_version(
+            layout, self.client(registry), ref.name, str(ref.tag), digest,
+            mounts=mounts, progress=progress,
+        )  # fmt: skip
+        self._record(layout, ref, digest)
+        return transfer
+
+    def _record(self, layout: OciLayout, ref: Reference, digest: str) -> None:
+        descriptor = Descriptor(media.MANIFEST, digest, layout.blobs.size(digest))
+        with layout.locked():
+            index = layout.read_index()
+            index.put_cached(cache_key(ref), descriptor, media.ARTIFACT_TYPE)
+            layout.write_index(index)
+
+    def _mount_sources(
+        self, layout: OciLayout, registry: str, repo: str
+    ) -> Iterator[tuple[str, str]]:
+        """``(blob digest, other repository)`` for blobs known to be in ``registry`` already."""
+        for remote, digest in layout.read_index().cached():
+            try:
+                known = Reference.parse(remote)
+            except InvalidArgument:
+                continue
+            if known.registry != registry or known.name == repo:
+                continue
+            with contextlib.suppress(InferdError):
+                for blob in layout.read_manifest(digest).digests():
+                    yield blob, known.name
+
+    def list(self, registry: str, repo: str) -> list[TagEntry]:
+        """One row per tag of ``repo``; artifacts that are not inferd models are listed too."""
+        client = self.client(registry)
+        entries = []
+        for tag in client.tags(repo):
+            remote = client.get_manifest(repo, tag)
+            runtime, created = self._describe(client, repo, remote)
+            size = _layers_size(remote)
+            entries.append(
+                TagEntry(f"{registry}/{repo}", tag, remote.digest, runtime, size, created)
+            )
+        return entries
+
+    @staticmethod
+    def _describe(
+        client: RegistryClient, repo: str, remote: RemoteManifest
+    ) -> tuple[str, datetime | None]:
+        """Runtime and creation time from the card of an inferd model, else from annotations."""
+        try:
+            manifest = Manifest.parse(remote.data, remote.digest)
+        except (Unsupported, InvalidArgument):
+            manifest = None
+        if manifest is not None:
+            data = client.read_blob(repo, manifest.config.digest)
+            try:
+                card = ModelCard.model_validate_json(data)
+            except ValidationError:
+                raise Unsupported(f"model card {manifest.config.digest} is not valid") from None
+            return card.runtime, card.created
+        annotations = remote.document().get("annotations")
+        created = (
+            annotations.get(media.ANNOTATION_CREATED) if isinstance(annotations, dict) else None
+        )
+        try:
+            return "", datetime.fromisoformat(created) if isinstance(created, str) else None
+        except ValueError:
+            return "", None
+
+
+def _layers_size(remote: RemoteManifest) -> int:
+    layers = remote.document().get("layers")
+    if not isinstance(layers, list):
+        return 0
+    return sum(
+        item["size"]
+        for item in layers
+        if isinstance(item, dict) and isinstance(item.get("size"), int)
+    )

@@ -1,0 +1,122 @@
+"""Moving one model version between the local OCI layout and a registry repository.
+
+Blobs move in parallel (a pool of ``parallelism`` threads); the manifest moves last, so
+
+- a push makes the tag visible in the registry only after every blob it names is there;
+- a pull writes the manifest into the local store only after every blob it names was verified
+  and renamed into place, so a local manifest always has its files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from inferd.store import media
+from inferd.store.layout import OciLayout
+from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
+from inferd.store.remote.client import RegistryClient
+from inferd.store.remote.downloads import download_blob
+from inferd.store.remote.uploads import Outcome, upload_blob
+from inferd.store.results import Transfer
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)`` in bytes moved over the network."""
+
+
+class _Meter:
+    """A thread-safe byte counter that reports ``(done, total)``."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total = total
+        self.done = 0
+        self._progress = progress
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            done = self.done
+        if self._progress is not None:
+            self._progress(done, self.total)
+
+
+def _blobs(manifest: Manifest) -> list[Descriptor]:
+    return [manifest.config, *(item.descriptor for item in manifest.layers)]
+
+
+def push_version(
+    layout: OciLayout,
+    client: RegistryClient,
+    repo: str,
+    tag: str,
+    digest: str,
+    *,
+    mounts: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> Transfer:
+    """Upload the local version ``digest`` to ``repo`` and tag it ``tag``.
+
+    ``mounts`` maps a blob digest to another repository of the same registry known to hold it.
+    """
+    data = layout.blobs.read_bytes(digest, limit=MAX_DOCUMENT_BYTES)
+    manifest = Manifest.parse(data, digest)
+    blobs = _blobs(manifest)
+    meter = _Meter(sum(d.size for d in blobs), progress)
+    known = mounts or {}
+    parallelism = client.http.settings.parallelism
+
+    def one(descriptor: Descriptor) -> Outcome:
+        return upload_blob(
+            client.http,
+            repo,
+            descriptor,
+            layout.blobs.path(descriptor.digest),
+            mount_from=known.get(descriptor.digest),
+            progress=meter,
+        )
+
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="inferd-push") as pool:
+        outcomes = list(pool.map(one, blobs))
+    client.put_manifest(repo, tag, data, media.MANIFEST)
+    return Transfer(
+        digest=digest,
+        blobs=len(blobs),
+        transferred=outcomes.count(Outcome.UPLOADED),
+        skipped=outcomes.count(Outcome.EXISTED),
+        mounted=outcomes.count(Outcome.MOUNTED),
+        bytes_transferred=meter.done,
+    )
+
+
+def pull_version(
+    layout: OciLayout,
+    client: RegistryClient,
+    repo: str,
+    reference: str,
+    *,
+    progress: Progress | None = None,
+) -> Transfer:
+    """Download version ``reference`` (a tag or digest) of ``repo`` into the local blobs."""
+    remote = client.get_manifest(repo, reference)
+    manifest = Manifest.parse(remote.data, remote.digest)
+    blobs = _blobs(manifest)
+    missing = [d for d in blobs if not layout.blobs.exists(d.digest)]
+    meter = _Meter(sum(d.size for d in missing), progress)
+    layout.init()
+    parallelism = client.http.settings.parallelism
+
+    def one(descriptor: Descriptor) -> int:
+        return download_blob(client.http, repo, descriptor, layout.blobs, meter)
+
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="inferd-pull") as pool:
+        received = sum(pool.map(one, missing))
+    layout.blobs.write_bytes(remote.data)
+    return Transfer(
+        digest=remote.digest,
+        blobs=len(blobs),
+        transferred=len(missing),
+        skipped=len(blobs) - len(missing),
+        bytes_transferred=received,
+    )

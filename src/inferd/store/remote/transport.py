@@ -1,0 +1,181 @@
+"""HTTP to one registry host: TLS, auth, redirect checks, retries, and errors users can act on.
+
+Every request the remote client makes goes through :class:`RegistryHttp`, which
+
+- speaks HTTPS, verified against the system trust store or ``INFERD_REGISTRY_CA``; plain HTTP
+  only for hosts marked insecure, and never after a redirect from a host that is not;
+- re-checks each redirect hop (and the token realm) against the :class:`RegistryPolicy`,
+  when one is set;
+- retries 5xx, 429 and dropped connections with exponential backoff, for requests that are safe
+  to repeat; uploads restart a blob instead (:mod:`inferd.store.remote.uploads`);
+- maps answers to the one exception tree: 401/403 -> :class:`Unauthenticated` naming
+  ``inferd login HOST``; unreachable -> :class:`Unavailable` naming the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+
+import httpx
+import orjson
+
+from inferd import __version__
+from inferd.errors import PermissionDenied, Unauthenticated, Unavailable, Unsupported
+from inferd.store.remote import credentials
+from inferd.store.remote.auth import RegistryAuth
+from inferd.store.remote.settings import RegistrySettings
+
+#: Statuses worth another try: the registry or something in front of it is overloaded.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_ERROR_TEXT = 200
+
+
+class Dropped(Unavailable):
+    """The connection failed or broke; the request may be repeated from the start."""
+
+
+def registry_error(response: httpx.Response) -> str:
+    """The registry's own error message (``errors[0].message``), short, or the status."""
+    text = f"HTTP {response.status_code}"
+    try:
+        document = orjson.loads(response.read())
+    except (orjson.JSONDecodeError, httpx.HTTPError):
+        return text
+    if isinstance(document, dict):
+        errors = document.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            code, message = errors[0].get("code"), errors[0].get("message")
+            detail = " ".join(str(p) for p in (code, message) if isinstance(p, str))
+            if detail:
+                return f"{text} {detail[:_MAX_ERROR_TEXT]}"
+    return text
+
+
+class RegistryHttp:
+    """An HTTP client bound to one registry ``host[:port]``; safe to share between threads."""
+
+    def __init__(self, registry: str, settings: RegistrySettings) -> None:
+        self.registry = registry
+        self.settings = settings
+        if settings.policy is not None:
+            settings.policy.check_reference_host(registry)
+        scheme = "http" if settings.is_insecure(registry) else "https"
+        verify: ssl.SSLContext | bool = True
+        if settings.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(settings.ca_file.expanduser()))
+        found = credentials.lookup(settings.config_file, registry)
+        self.client = httpx.Client(
+            base_url=f"{scheme}://{registry}",
+            auth=RegistryAuth(found),
+            verify=verify,
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=settings.parallelism * 2),
+            headers={"User-Agent": f"inferd/{__version__}"},
+            event_hooks={"request": [self._check_hop]},
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _check_hop(self, request: httpx.Request) -> None:
+        host = request.url.host
+        port = request.url.port
+        if self.settings.policy is not None:
+            self.settings.policy.check(host, port)
+        shown = host if port is None else f"{host}:{port}"
+        if request.url.scheme != "https" and not self.settings.is_insecure(shown):
+            raise PermissionDenied(
+                f"refusing plain HTTP to {shown!r}: it is not marked insecure "
+                "(--insecure-registry / INFERD_INSECURE_REGISTRIES)"
+            )
+
+    def _fail(self, response: httpx.Response, what: str) -> None:
+        """Raise for an answer that retrying will not fix."""
+        if response.status_code in (401, 403):
+            raise Unauthenticated(
+                f"registry {self.registry} refused access to {what} "
+                f"({response.status_code}); run `inferd login {self.registry}`"
+            )
+        raise Unsupported(f"registry {self.registry} refused {what}: {registry_error(response)}")
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        what: str,
+        ok: frozenset[int],
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        retry: bool = True,
+    ) -> Iterator[httpx.Response]:
+        """Send a request and yield its unread response once its status is in ``ok``.
+
+        404 is yielded too when it is in ``ok``; any other status raises. With ``retry``,
+        dropped connections and :data:`RETRY_STATUSES` are retried with backoff; without it,
+        a dropped connection raises :class:`Dropped` at once.
+        """
+        attempts = self.settings.attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            request = self.client.build_request(
+                method, url, headers=headers, params=params, content=content
+            )
+            try:
+                response = self.client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise Dropped(
+                        f"registry {self.registry} is unreachable ({type(exc).__name__})"
+                    ) from None
+                self._sleep(attempt)
+                continue
+            try:
+                if response.status_code in RETRY_STATUSES and attempt < attempts:
+                    self._sleep(attempt)
+                    continue
+                if response.status_code in RETRY_STATUSES:
+                    raise Unavailable(
+                        f"registry {self.registry} failed {what}: {registry_error(response)}"
+                    )
+                if response.status_code not in ok:
+                    self._fail(response, what)
+                yield response
+                return
+            finally:
+                response.close()
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        what: str,
+        ok: frozenset[int],
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Like :meth:`stream`, with the body read (for small documents and empty answers)."""
+        with self.stream(
+            method,
+            url,
+            what=what,
+            ok=ok,
+            headers=headers,
+            params=params,
+            content=content,
+            retry=retry,
+        ) as response:
+            response.read()
+            return response
+
+    def _sleep(self, attempt: int) -> None:
+        time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))

@@ -1,0 +1,139 @@
+"""Blob uploads: skip what exists, mount what the registry holds elsewhere, upload the rest.
+
+For each blob, in order of cost:
+
+1. ``HEAD /v2/<repo>/blobs/<digest>``: the repository has it already -> nothing to send;
+2. ``POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<other>``: the same registry holds it in
+   another repository inferd pushed to or pulled from -> ``201``, nothing to send (a registry that
+   declines answers ``202`` with an upload session, used for step 3);
+3. an upload session: one ``PUT …?digest=`` with the whole blob when it is at most
+   ``monolithic_max`` bytes, else ``PATCH`` chunks of ``chunk_size`` read from disk one at a time
+   (``Content-Range``), closed by an empty ``PUT …?digest=``. The registry verifies the digest.
+
+A dropped connection or a 5xx in the middle restarts the blob with a new session (a partial
+upload is never committed: the registry only accepts a PUT whose bytes match the digest).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from inferd.errors import Unavailable
+from inferd.store.manifest import Descriptor
+from inferd.store.remote.transport import RegistryHttp
+
+Progress = Callable[[int], None]
+"""Called with bytes just sent (negative when a restarted upload starts over)."""
+
+CREATED = frozenset({201})
+ACCEPTED = frozenset({202})
+
+
+class Outcome(enum.Enum):
+    """How a blob reached the registry."""
+
+    EXISTED = "existed"
+    MOUNTED = "mounted"
+    UPLOADED = "uploaded"
+
+
+def _session(http: RegistryHttp, repo: str, digest: str, mount_from: str | None) -> str | None:
+    """Start an upload session and return its URL, or None if the blob was mounted."""
+    params = {"mount": digest, "from": mount_from} if mount_from else None
+    response = http.request(
+        "POST",
+        f"/v2/{repo}/blobs/uploads/",
+        what=f"an upload to {repo}",
+        ok=CREATED | ACCEPTED,
+        params=params,
+    )
+    if response.status_code == 201:
+        return None
+    location = response.headers.get("Location")
+    if not location:
+        raise Unavailable(f"registry {http.registry} started an upload without a Location")
+    return str(response.request.url.join(location))
+
+
+def _with_digest(location: str, digest: str) -> httpx.URL:
+    return httpx.URL(location).copy_merge_params({"digest": digest})
+
+
+def _send(
+    http: RegistryHttp, location: str, source: Path, descriptor: Descriptor, sent: Progress
+) -> None:
+    digest, size = descriptor.digest, descriptor.size
+    what = f"the upload of {digest}"
+    if size <= http.settings.monolithic_max:
+        data = source.read_bytes()
+        headers = {"Content-Type": "application/octet-stream"}
+        http.request(
+            "PUT", _with_digest(location, digest), what=what, ok=CREATED,
+            headers=headers, content=data, retry=False,
+        )  # fmt: skip
+        sent(len(data))
+        return
+    offset = 0
+    with source.open("rb") as handle:
+        while chunk := handle.read(http.settings.chunk_size):
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+            }
+            response = http.request(
+                "PATCH", location, what=what, ok=ACCEPTED,
+                headers=headers, content=chunk, retry=False,
+            )  # fmt: skip
+            location = str(response.request.url.join(response.headers.get("Location", location)))
+            offset += len(chunk)
+            sent(len(chunk))
+    http.request("PUT", _with_digest(location, digest), what=what, ok=CREATED, retry=False)
+
+
+def upload_blob(
+    http: RegistryHttp,
+    repo: str,
+    descriptor: Descriptor,
+    source: Path,
+    *,
+    mount_from: str | None = None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Make ``descriptor`` (whose bytes are the file ``source``) exist in ``repo``."""
+    if _exists(http, repo, descriptor.digest):
+        return Outcome.EXISTED
+    attempts = http.settings.attempts
+    for attempt in range(1, attempts + 1):
+        sent = 0
+
+        def count(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if progress is not None:
+                progress(n)
+
+        try:
+            location = _session(http, repo, descriptor.digest, mount_from)
+            if location is None:
+                return Outcome.MOUNTED
+            _send(http, location, source, descriptor, count)
+            return Outcome.UPLOADED
+        except Unavailable:
+            if progress is not None:
+                progress(-sent)
+            if attempt == attempts:
+                raise
+            time.sleep(http.settings.backoff_s * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _exists(http: RegistryHttp, repo: str, digest: str) -> bool:
+    response = http.request(
+        "HEAD", f"/v2/{repo}/blobs/{digest}", what=f"blob {digest}", ok=frozenset({200, 404})
+    )
+    return response.status_code == 200
