@@ -170,6 +170,29 @@ def test_malformed_http_gets_400_and_close(data_server, connect):
     assert _closed(sock)
 
 
+def test_invalid_request_target_gets_400(data_server, connect):
+    sock = connect()
+    sock.sendall(b"GET http://[::1 HTTP/1.1\r\nHost: t\r\n\r\n")
+    [(status, _, _)] = _read_responses(sock, 1)
+    assert status == 400
+
+
+def test_expect_100_continue_gets_the_interim_answer(data_server, connect):
+    body = orjson.dumps(
+        {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [4]}]}
+    )
+    sock = connect()
+    sock.sendall(
+        b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    sock.sendall(body)
+    [(status, _, answer)] = _read_responses(sock, 1)
+    assert status == 200
+    assert orjson.loads(answer)["outputs"][0]["data"] == [4.0]
+
+
 def test_slow_headers_are_cut_off(data_server, connect):
     sock = connect()
     sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n")  # never finishes the headers

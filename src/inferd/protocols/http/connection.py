@@ -21,8 +21,8 @@ from inferd.protocols.http.messages import (
     Request,
     Response,
     error_response,
-    reason,
     response_for_error,
+    status_line,
 )
 
 if TYPE_CHECKING:
@@ -128,6 +128,14 @@ class HttpConnection(asyncio.Protocol):
         ):
             raise _Reject(413, self._too_large())
         self.deadline = self.loop.time() + self.limits.body_timeout_s
+        # curl sends "Expect: 100-continue" for bodies over 1 KiB and waits a second for this
+        # interim answer; only a connection with nothing outstanding may send it (order).
+        if (
+            self._headers.get("expect", "").lower() == "100-continue"
+            and not self._pending
+            and self.transport is not None
+        ):
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_len += len(body)
@@ -136,7 +144,10 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        url = httptools.parse_url(self._url)
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise _Reject(400, "invalid request target") from None
         path = url.path.decode("latin-1")
         query = url.query.decode("latin-1") if url.query else ""
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
@@ -193,8 +204,8 @@ class HttpConnection(asyncio.Protocol):
         assert self.transport is not None
         body = response.body
         head = [
-            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-            % (response.status, reason(response.status), response.content_type, len(body))
+            status_line(response.status),
+            b"content-type: %s\r\ncontent-length: %d\r\n" % (response.content_type, len(body)),
         ]
         for name, value in response.headers:
             head.append(b"%s: %s\r\n" % (name, value))

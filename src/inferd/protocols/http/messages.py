@@ -73,8 +73,18 @@ def response_for_error(exc: InferdError) -> Response:
     return error_response(status, exc.message, headers)
 
 
-def reason(status: int) -> bytes:
+def _status_line(status: int) -> bytes:
     try:
-        return HTTPStatus(status).phrase.encode()
+        phrase = HTTPStatus(status).phrase
     except ValueError:
-        return b"Client Closed Request" if status == 499 else b"Unknown"
+        phrase = "Client Closed Request" if status == 499 else "Unknown"
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase.encode())
+
+
+_STATUS_LINES = {s.value: _status_line(s.value) for s in HTTPStatus}
+
+
+def status_line(status: int) -> bytes:
+    """``HTTP/1.1 200 OK\\r\\n`` (precomputed for every standard status)."""
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else _status_line(status)

@@ -17,6 +17,9 @@ from inferd.protocols.http.messages import Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
 
+#: Parameterised paths remembered by :meth:`Router.match`.
+MATCH_CACHE_SIZE = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
@@ -67,6 +70,10 @@ class Router:
         # Literal paths are looked up in one dict access: the hot infer path has parameters, but
         # health and metadata probes are literal.
         self._literal: dict[tuple[str, str], Route] = {}
+        # Matches of parameterised paths, e.g. one model's infer route: a hit skips the segment
+        # walk on the hot path. Paths come from clients, so the cache is bounded (cleared when
+        # full) and holds only successful matches.
+        self._cache: dict[tuple[str, str], tuple[Route, dict[str, str]]] = {}
 
     def add(
         self, method: str, template: str, handler: Handler, doc: dict[str, Any] | None = None
@@ -84,6 +91,9 @@ class Router:
         route = self._literal.get((method, path.rstrip("/") or "/"))
         if route is not None:
             return route, {}, []
+        cached = self._cache.get((method, path))
+        if cached is not None:
+            return cached[0], dict(cached[1]), []
         parts = path.strip("/").split("/")
         allowed: list[str] = []
         for candidate in self._by_length.get(len(parts), ()):
@@ -92,6 +102,9 @@ class Router:
                 seg.match(text, params) for seg, text in zip(candidate.segments, parts, strict=True)
             ):
                 if candidate.method == method:
+                    if len(self._cache) >= MATCH_CACHE_SIZE:
+                        self._cache.clear()
+                    self._cache[(method, path)] = (candidate, dict(params))
                     return candidate, params, []
                 allowed.append(candidate.method)
         return None, {}, allowed

@@ -1,0 +1,36 @@
+"""``--workers N``: N processes share one port (SO_REUSEPORT) and stop together on SIGTERM."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, fraud_body):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port))
+    workers = [
+        p
+        for p in psutil.Process(server.proc.pid).children()
+        if "spawn_main" in " ".join(p.cmdline())
+    ]
+    assert len(workers) == 2
+    listening = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+    }
+    assert listening == {w.pid for w in workers}
+    for _ in range(20):
+        # A new connection each time: the kernel spreads them over the workers.
+        answer = httpx.post(f"http://127.0.0.1:{port}/v2/models/fraud/infer", json=fraud_body)
+        assert answer.status_code == 200
+    assert server.terminate() == 0
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
