@@ -1,0 +1,308 @@
+"""The reconciler: owns the desired state and moves the running state towards it.
+
+:func:`plan` is a pure function of (what runs, what the spec wants) → one change per version;
+:class:`Reconciler` carries the changes out in the order that never drops a request:
+
+1. pin each new reference to its digest and materialize it once (so N replicas do not race);
+2. start every new replica and wait until all are ready — if any cannot become ready, stop the
+   new ones and fail, leaving what runs untouched;
+3. publish the new routing: new versions with their weights, replaced versions on their new
+   replicas, scaled-down versions without the replicas being removed, removed versions at
+   weight 0;
+4. after a short settle (requests routed on the old table reach their replicas), publish the
+   routing without removed versions, then drain and stop every retired replica.
+
+**Idempotency**: applying the same spec twice changes nothing — no replica is started or
+stopped and no topology is published. A version is identified by its spec (reference, runtime,
+batching, resources); re-applying does not follow a tag that moved in the store — change the
+reference (or pin a digest) to roll out new bytes. Applies are serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from inferd.control.replica import ReplicaProcess
+from inferd.control.replica_launch import ReplicaLaunch, write_launch
+from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
+from inferd.control.supervisor import DeploymentRouting, Supervisor, VersionRouting
+from inferd.control.topology import HeaderMatch
+from inferd.errors import InferdError
+from inferd.store import ModelStore, Reference
+
+log = logging.getLogger(__name__)
+
+#: How long retired routes stay published at weight 0 before their replicas drain.
+SETTLE_S = 1.0
+#: How long new replicas may take to become ready during an apply.
+READY_TIMEOUT_S = 120.0
+
+VersionKey = tuple[str, str]
+Action = Literal["add", "replace", "scale", "keep", "remove"]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionState:
+    """What a version runs (``fingerprint``) and how many replicas of it."""
+
+    fingerprint: str
+    replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to do to one version: start ``start`` new replicas, retire ``retire`` old ones."""
+
+    deployment: str
+    version: str
+    action: Action
+    start: int = 0
+    retire: int = 0
+
+
+def plan(
+    actual: Mapping[VersionKey, VersionState], desired: Mapping[VersionKey, VersionState]
+) -> list[Change]:
+    """One :class:`Change` per version in either state (desired order first, then removals)."""
+    changes: list[Change] = []
+    for key, want in desired.items():
+        have = actual.get(key)
+        if have is None:
+            changes.append(Change(*key, "add", start=want.replicas))
+        elif have.fingerprint != want.fingerprint:
+            changes.append(Change(*key, "replace", start=want.replicas, retire=have.replicas))
+        elif have.replicas != want.replicas:
+            diff = want.replicas - have.replicas
+            changes.append(Change(*key, "scale", start=max(diff, 0), retire=max(-diff, 0)))
+        else:
+            changes.append(Change(*key, "keep"))
+    for key, have in actual.items():
+        if key not in desired:
+            changes.append(Change(*key, "remove", retire=have.replicas))
+    return changes
+
+
+def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
+    """What makes two replicas interchangeable: same reference, runtime, batching, resources."""
+    parts = [
+        version.model,
+        deployment.runtime.model_dump_json(),
+        deployment.batching.model_dump_json(),
+        deployment.resources.model_dump_json(),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def desired_state(spec: Spec) -> dict[VersionKey, VersionState]:
+    return {
+        (d.name, v.name): VersionState(fingerprint(d, v), v.replicas)
+        for d in spec.deployments
+        for v in d.versions
+    }
+
+
+@dataclass
+class _Running:
+    """A version as it runs: how its replicas are launched, and the replicas in rotation."""
+
+    state: VersionState
+    launch: ReplicaLaunch
+    members: list[ReplicaProcess] = field(default_factory=list)
+
+
+class Reconciler:
+    """Applies specs to a :class:`Supervisor`; one apply at a time."""
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        store: ModelStore,
+        run_dir: Path,
+        *,
+        settle_s: float = SETTLE_S,
+        ready_timeout_s: float = READY_TIMEOUT_S,
+    ) -> None:
+        self.supervisor = supervisor
+        self.store = store
+        self.run_dir = run_dir
+        self.settle_s = settle_s
+        self.ready_timeout_s = ready_timeout_s
+        self.spec: Spec | None = None
+        self._running: dict[VersionKey, _Running] = {}
+        self._lock = asyncio.Lock()
+
+    async def apply(self, spec: Spec) -> list[Change]:
+        """Make the running state match ``spec``; return what changed (see the module doc).
+
+        Raises NotFound for a reference missing from the store and Unavailable when new
+        replicas do not become ready; in both cases what ran before keeps running unchanged.
+        """
+        async with self._lock:
+            actual = {k: r.state for k, r in self._running.items()}
+            changes = plan(actual, desired_state(spec))
+            drain_s = spec.gateway.drain_timeout
+            launches = await self._launches(spec, changes, drain_s)
+            started = self._start(changes, launches)
+            fresh = [r for rs in started.values() for r in rs]
+            try:
+                await self.supervisor.wait_ready(fresh, self.ready_timeout_s)
+            except InferdError:
+                await self.supervisor.retire(fresh, drain_s)
+                raise
+            retired = self._commit(spec, changes, launches, started)
+            self.spec = spec
+            self.supervisor.route(_routing(spec, self._running, include_removed=retired.removed))
+            if retired.replicas:
+                await asyncio.sleep(self.settle_s)
+                self.supervisor.route(_routing(spec, self._running, include_removed={}))
+                await self.supervisor.retire(retired.replicas, drain_s)
+            _log_changes(changes)
+            return changes
+
+    async def shutdown(self, grace_s: float) -> None:
+        async with self._lock:
+            await self.supervisor.shutdown(grace_s)
+            self._running.clear()
+
+    async def _launches(
+        self, spec: Spec, changes: list[Change], drain_s: float
+    ) -> dict[VersionKey, ReplicaLaunch]:
+        """Pin and materialize each reference that needs new replicas of a new kind."""
+        launches: dict[VersionKey, ReplicaLaunch] = {}
+        pinned: dict[str, str] = {}
+        for change in changes:
+            if change.action not in ("add", "replace"):
+                continue
+            deployment = spec.deployment(change.deployment)
+            assert deployment is not None
+            version = deployment.version(change.version)
+            assert version is not None
+            if version.model not in pinned:
+                pinned[version.model] = await asyncio.to_thread(self._pin, version.model)
+            launches[(change.deployment, change.version)] = write_launch(
+                self.run_dir,
+                home=self.store.root,
+                deployment=deployment,
+                version=version,
+                pinned=pinned[version.model],
+                drain_timeout_s=drain_s,
+                fingerprint=fingerprint(deployment, version),
+            )
+        return launches
+
+    def _pin(self, reference: str) -> str:
+        """``name:tag@digest`` of ``reference``, its files materialized in the store."""
+        model = self.store.materialize(reference)
+        ref = Reference.parse(reference)
+        return str(Reference(name=ref.name, tag=ref.tag, digest=model.digest))
+
+    def _start(
+        self, changes: list[Change], launches: Mapping[VersionKey, ReplicaLaunch]
+    ) -> dict[VersionKey, list[ReplicaProcess]]:
+        started: dict[VersionKey, list[ReplicaProcess]] = {}
+        for change in changes:
+            if change.start:
+                key = (change.deployment, change.version)
+                launch = launches.get(key) or self._running[key].launch
+                started[key] = self.supervisor.spawn(launch, change.start)
+        return started
+
+    def _commit(
+        self,
+        spec: Spec,
+        changes: list[Change],
+        launches: Mapping[VersionKey, ReplicaLaunch],
+        started: Mapping[VersionKey, list[ReplicaProcess]],
+    ) -> _Retired:
+        """Update the running state; return what leaves it (replicas, removed versions)."""
+        desired = desired_state(spec)
+        retired = _Retired()
+        for change in changes:
+            key = (change.deployment, change.version)
+            new = started.get(key, [])
+            if change.action == "add":
+                self._running[key] = _Running(desired[key], launches[key], list(new))
+            elif change.action == "replace":
+                old = self._running[key]
+                retired.replicas += old.members
+                self._running[key] = _Running(desired[key], launches[key], list(new))
+            elif change.action == "scale":
+                running = self._running[key]
+                # The newest replicas go first: the oldest have proven themselves.
+                keep = len(running.members) - change.retire
+                retired.replicas += running.members[keep:]
+                running.members = running.members[:keep] + new
+                running.state = desired[key]
+            elif change.action == "remove":
+                running = self._running.pop(key)
+                retired.replicas += running.members
+                retired.removed[key] = running
+        return retired
+
+
+@dataclass
+class _Retired:
+    replicas: list[ReplicaProcess] = field(default_factory=list)
+    #: Versions gone from the spec, still routed (at weight 0) until the settle is over.
+    removed: dict[VersionKey, _Running] = field(default_factory=dict)
+
+
+def _routing(
+    spec: Spec,
+    running: Mapping[VersionKey, _Running],
+    include_removed: Mapping[VersionKey, _Running],
+) -> list[DeploymentRouting]:
+    out = []
+    for d in spec.deployments:
+        weights = d.weights()
+        versions = [
+            _version_routing(v.name, running[(d.name, v.name)], weights.get(v.name, 0))
+            for v in d.versions
+        ]
+        versions += [
+            _version_routing(key[1], r, 0) for key, r in include_removed.items() if key[0] == d.name
+        ]
+        out.append(
+            DeploymentRouting(
+                name=d.name,
+                versions=tuple(versions),
+                shadow=d.traffic.shadow,
+                sticky_header=d.traffic.sticky_header.lower() if d.traffic.sticky_header else None,
+                header_routes=tuple(
+                    HeaderMatch(r.header.lower(), r.value, r.version)
+                    for r in d.traffic.header_routes
+                ),
+            )
+        )
+    removed_deployments = {k[0] for k in include_removed} - {d.name for d in spec.deployments}
+    for name in sorted(removed_deployments):
+        versions = [
+            _version_routing(k[1], r, 0) for k, r in include_removed.items() if k[0] == name
+        ]
+        out.append(DeploymentRouting(name=name, versions=tuple(versions)))
+    return out
+
+
+def _version_routing(name: str, running: _Running, weight: float) -> VersionRouting:
+    return VersionRouting(
+        name=name,
+        model=running.launch.model,
+        reference=running.launch.reference,
+        weight=weight,
+        replica_ids=tuple(r.id for r in running.members),
+    )
+
+
+def _log_changes(changes: list[Change]) -> None:
+    for change in changes:
+        if change.action != "keep":
+            log.info(
+                "%s/%s: %s (+%d -%d replicas)",
+                change.deployment, change.version, change.action, change.start, change.retire,
+            )  # fmt: skip

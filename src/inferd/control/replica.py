@@ -1,0 +1,240 @@
+"""One replica: an ``inferd serve`` child process, probed, restarted with backoff, drained.
+
+A :class:`ReplicaProcess` runs a small loop on the event loop: start the process on a free port,
+probe ``/v2/health/ready`` until it answers 200 (state ``starting`` → ``ready``), keep probing
+while it runs, and when the process exits unasked, mark it ``failed`` and start it again after
+the backoff delay. :meth:`ReplicaProcess.stop` drains: SIGTERM (the server stops taking requests
+and finishes those in flight), SIGKILL only after the grace period.
+
+Every state change calls ``on_change`` so the supervisor can publish a new topology.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from inferd.control import http_client
+from inferd.control.backoff import BackoffPolicy
+from inferd.control.replica_launch import ReplicaLaunch, free_port
+from inferd.control.topology import Replica, ReplicaState
+
+log = logging.getLogger(__name__)
+
+#: Readiness probing: fast while starting (tests and `inferd up` wait on it), then once a second.
+STARTUP_PROBE_S = 0.1
+PROBE_PERIOD_S = 1.0
+PROBE_TIMEOUT_S = 2.0
+#: Consecutive failed probes before a running replica is taken out of rotation (Kubernetes'
+#: default failureThreshold).
+FAILURE_THRESHOLD = 3
+#: Longest a replica may take to become ready (model load and warm-up) before it is restarted.
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
+#: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
+KILL_WAIT_S = 5.0
+
+
+class ReplicaProcess:
+    """One supervised model-server process; state is read through :meth:`snapshot`."""
+
+    def __init__(
+        self,
+        replica_id: str,
+        launch: ReplicaLaunch,
+        on_change: Callable[[], None],
+        *,
+        policy: BackoffPolicy | None = None,
+        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+    ) -> None:
+        self.id = replica_id
+        self.launch = launch
+        self.state: ReplicaState = "starting"
+        self.port = 0
+        self.pid: int | None = None
+        self.restarts = 0
+        self.started_at: float | None = None
+        self.reason: str | None = None
+        #: Failures since it was last ready for a while (drives the backoff delay).
+        self.consecutive_failures = 0
+        self._on_change = on_change
+        self._policy = policy or BackoffPolicy()
+        self._startup_timeout_s = startup_timeout_s
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stopping = asyncio.Event()
+        self._became_ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def snapshot(self) -> Replica:
+        return Replica(
+            id=self.id,
+            deployment=self.launch.deployment,
+            version=self.launch.version,
+            host=self.launch.host,
+            port=self.port,
+            state=self.state,
+            pid=self.pid,
+            restarts=self.restarts,
+            started_at=self.started_at,
+            reason=self.reason,
+        )
+
+    def start(self) -> None:
+        """Start supervising (returns at once; see :meth:`wait_ready`)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._supervise(), name=self.id)
+
+    async def wait_ready(self) -> None:
+        """Return once the replica has been ready at least once."""
+        await self._became_ready.wait()
+
+    async def stop(self, grace_s: float) -> None:
+        """Drain and stop: SIGTERM, wait up to ``grace_s``, then SIGKILL. Idempotent."""
+        if self.state != "stopped":
+            self._set("draining")
+        self._stopping.set()
+        self._signal(signal.SIGTERM)
+        task = self._task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace_s)
+            except TimeoutError:
+                log.warning("replica %s did not drain in %.0f s; killing it", self.id, grace_s)
+                self._signal(signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), KILL_WAIT_S)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.pid = None
+        self.started_at = None
+        self._set("stopped")
+
+    def _signal(self, sig: signal.Signals) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+
+    def _set(self, state: ReplicaState, reason: str | None = None) -> None:
+        if (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            self._on_change()
+
+    async def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            ready_at = await self._run_once()
+            if self._stopping.is_set():
+                return
+            uptime = time.monotonic() - ready_at if ready_at is not None else 0.0
+            self.consecutive_failures = self._policy.failures_after(
+                self.consecutive_failures, uptime
+            )
+            self.restarts += 1
+            delay = self._policy.delay(self.consecutive_failures)
+            log.warning("replica %s %s; restarting in %.1f s", self.id, self.reason, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _run_once(self) -> float | None:
+        """Run the process until it exits; return when it became ready (monotonic), if it did."""
+        proc = await self._spawn()
+        exited = asyncio.ensure_future(proc.wait())
+        try:
+            ready_at = await self._wait_until_ready(exited)
+            if ready_at is not None:
+                await self._probe_while_running(exited)
+            return ready_at
+        finally:
+            # Still running here means not ready in time (stuck loading) or being stopped: a
+            # stuck one is killed and counted as a failure; a stopping one got SIGTERM already.
+            stuck = not exited.done() and not self._stopping.is_set()
+            if stuck:
+                self._signal(signal.SIGKILL)
+            await exited
+            if not self._stopping.is_set():
+                reason = (
+                    f"not ready after {self._startup_timeout_s:.0f} s"
+                    if stuck
+                    else _describe_exit(proc.returncode)
+                )
+                self._set("failed", reason)
+            self.pid = None
+            self.started_at = None
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        self.port = free_port(self.launch.host)
+        self.reason = None
+        self._set("starting")
+        log_path = self.launch.log_dir / f"{self.id}.log"
+        with log_path.open("ab") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                *self.launch.command(self.port),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                env=self.launch.environment(),
+                # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
+                # gateway before the replicas, instead of every replica at once.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        self._proc, self.pid, self.started_at = proc, proc.pid, time.time()
+        if self._stopping.is_set():  # stop() came while the process was being created
+            self._signal(signal.SIGTERM)
+        self._on_change()
+        return proc
+
+    async def _wait_until_ready(self, exited: asyncio.Future[int]) -> float | None:
+        deadline = time.monotonic() + self._startup_timeout_s
+        while not exited.done() and not self._stopping.is_set():
+            if await self._probe():
+                self._became_ready.set()
+                self._set("ready")
+                return time.monotonic()
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.wait([exited], timeout=STARTUP_PROBE_S)
+        return None
+
+    async def _probe_while_running(self, exited: asyncio.Future[int]) -> None:
+        failures = 0
+        while not exited.done():
+            await asyncio.wait([exited], timeout=PROBE_PERIOD_S)
+            if exited.done() or self._stopping.is_set():
+                continue
+            if await self._probe():
+                failures = 0
+                self._set("ready")
+            else:
+                failures += 1
+                if failures >= FAILURE_THRESHOLD:
+                    self._set("starting", "readiness probe failing")
+        await exited
+
+    async def _probe(self) -> bool:
+        try:
+            result = await http_client.request(
+                self.launch.host, self.port, "GET", "/v2/health/ready", timeout=PROBE_TIMEOUT_S
+            )
+        except (OSError, TimeoutError, ValueError):
+            return False
+        return result.status == 200
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the replica gets SIGTERM if `inferd up` dies without draining (e.g. SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)

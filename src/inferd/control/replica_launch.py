@@ -1,0 +1,116 @@
+"""What a replica runs: the ``inferd serve`` command line and the settings file beside it.
+
+Each version gets one YAML settings file (``inferd serve --config``) holding what has no flag —
+device, intra-op threads, batching, drain timeout — plus ``grpc_port: null`` (the gateway speaks
+REST to replicas) and ``control_port: 0`` (each replica's control plane on its own free port).
+The data port is chosen per start, so a restarted replica never waits for its old port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inferd.control.spec import DeploymentSpec, VersionSpec
+
+#: Runs the CLI of the interpreter running the supervisor, so replicas use the same install.
+_ENTRY = "import sys; from inferd.cli import main; sys.exit(main(prog_name='inferd'))"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaLaunch:
+    """Everything needed to start one more replica of a version."""
+
+    deployment: str
+    version: str
+    #: The model name replicas serve (the reference's name).
+    model: str
+    #: The reference as written in the spec (shown to users).
+    reference: str
+    #: The reference pinned to a digest (``name:tag@sha256:…``), so every replica of this
+    #: launch serves the same bytes even if the tag moves meanwhile.
+    pinned: str
+    config: Path
+    log_dir: Path
+    home: Path
+    host: str = "127.0.0.1"
+
+    def command(self, port: int) -> list[str]:
+        return [
+            sys.executable, "-c", _ENTRY, "serve", self.pinned,
+            "--host", self.host, "--port", str(port), "--config", str(self.config),
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        """The supervisor's environment with the same store; ``INFERD_*`` overrides that would
+        fight the launch (ports, hosts) are dropped."""
+        env = {k: v for k, v in os.environ.items() if not _overrides_launch(k)}
+        env["INFERD_HOME"] = str(self.home)
+        return env
+
+
+def _overrides_launch(key: str) -> bool:
+    return key.startswith("INFERD_") and key != "INFERD_HOME"
+
+
+def server_settings(deployment: DeploymentSpec, drain_timeout_s: float) -> dict[str, Any]:
+    """The ``inferd serve --config`` document for a deployment's replicas."""
+    return {
+        "grpc_port": None,
+        "control_port": 0,
+        "device": deployment.runtime.device,
+        "intra_op_threads": deployment.runtime.threads,
+        "batching": deployment.batching.model_dump(),
+        "drain_timeout_s": drain_timeout_s,
+    }
+
+
+def write_launch(
+    run_dir: Path,
+    *,
+    home: Path,
+    deployment: DeploymentSpec,
+    version: VersionSpec,
+    pinned: str,
+    drain_timeout_s: float,
+    fingerprint: str,
+) -> ReplicaLaunch:
+    """Write the version's settings file under ``run_dir`` and describe how to start replicas.
+
+    The file name carries ``fingerprint`` (what the replicas run), so replacing a version never
+    rewrites the file that its old replicas restart from.
+    """
+    config_dir, log_dir = run_dir / "config", run_dir / "logs"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    config = config_dir / f"{deployment.name}-{version.name}-{fingerprint[:12]}.yaml"
+    tmp = config.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(server_settings(deployment, drain_timeout_s)), encoding="utf-8")
+    tmp.replace(config)
+    return ReplicaLaunch(
+        deployment=deployment.name,
+        version=version.name,
+        model=version.model_name,
+        reference=version.model,
+        pinned=pinned,
+        config=config,
+        log_dir=log_dir,
+        home=home,
+    )
+
+
+def free_port(host: str) -> int:
+    """A port free on ``host`` right now (the kernel's pick for port 0).
+
+    Another process could take it before the replica binds; the replica then exits and is
+    restarted on a fresh port, so the race costs a restart, never a wrong route.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,386 @@
+"""The spec (``inferd.yaml``): what runs, how it is split, rolled out, scaled and priced.
+
+One document drives both the local embedded mode (``inferd up``) and, later, Kubernetes
+(``inferd k8s render``), so the vocabulary is Kubernetes' and KServe/Flagger's: replicas,
+resources as quantities, weights, mirror (shadow), canary steps and analysis. Every model forbids
+unknown keys: a typo is an error, never silently ignored.
+
+Cross-field rules live in the models' after-validators and report the exact location of each
+problem (``deployments[0].traffic.weights.v3``), so :mod:`inferd.control.spec_file` can point at
+the line and column in the file. Rollout and autoscaling are validated here and acted on by the
+rollout controller and the autoscaler.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from inferd.config import BatchingSettings
+from inferd.control.spec_types import DnsLabel, Duration, HeaderName, Quantity
+from inferd.errors import InvalidReference
+from inferd.store import Reference
+
+API_VERSION = "inferd.dev/v1"
+KIND = "Stack"
+#: Error type of problems found by the cross-field rules (pydantic's own types name the rest).
+RULE_ERROR = "spec_rule"
+
+Loc = tuple[str | int, ...]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _raise_problems(model: str, problems: list[tuple[Loc, str]]) -> None:
+    """Raise every cross-field problem at once, each at its own location."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            model,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(RULE_ERROR, "{reason}", {"reason": reason}),
+                    loc=loc,
+                    input=None,
+                )
+                for loc, reason in problems
+            ],
+        )
+
+
+class Metadata(_Strict):
+    """Names the whole stack (a label on everything the Kubernetes renderer writes)."""
+
+    name: DnsLabel = Field(default="inferd", description="name of this stack")
+    labels: dict[str, str] = Field(default_factory=dict, description="copied onto every object")
+
+
+class GatewaySpec(_Strict):
+    """The one entry port in front of every deployment."""
+
+    host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
+    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
+    request_timeout: Duration = Field(default=30.0, description="longest a request may take")
+    shadow_timeout: Duration = Field(default=2.0, description="longest a mirrored request may take")
+    drain_timeout: Duration = Field(
+        default=30.0, description="on stop, how long in-flight requests may take to finish"
+    )
+
+
+class VersionSpec(_Strict):
+    """One version of a deployment: a model from the store and how many replicas serve it."""
+
+    name: DnsLabel = Field(description="version name, e.g. v1 or canary")
+    model: str = Field(description="store reference, e.g. fraud:v2 or fraud@sha256:…")
+    replicas: int = Field(default=1, ge=0, le=64, description="model-server processes")
+
+    @field_validator("model")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        try:
+            Reference.parse(value)
+        except InvalidReference as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @property
+    def model_name(self) -> str:
+        """The model name the replicas serve (the reference without registry, tag, digest)."""
+        return Reference.parse(self.model).name
+
+
+class RuntimeSpec(_Strict):
+    """Where and how the model runs inside each replica."""
+
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="auto: CUDA when available, else CPU"
+    )
+    threads: int = Field(
+        default=1, ge=0, le=256, description="intra-op threads; 0: the runtime's choice"
+    )
+
+
+class ResourcesSpec(_Strict):
+    """Per-replica resources (Kubernetes requests/limits; recorded, not enforced, locally)."""
+
+    cpu: Quantity | None = Field(default=None, description="CPU, e.g. '500m' or '2'")
+    memory: Quantity | None = Field(default=None, description="memory, e.g. '512Mi'")
+    gpu: int = Field(default=0, ge=0, le=16, description="GPUs per replica (nvidia.com/gpu)")
+    gpu_memory: Quantity | None = Field(default=None, description="GPU memory, e.g. '8Gi'")
+
+
+class HeaderRoute(_Strict):
+    """A/B routing: requests whose ``header`` equals ``value`` go to ``version``."""
+
+    header: HeaderName
+    value: str = Field(max_length=1024)
+    version: DnsLabel
+
+
+class TrafficSpec(_Strict):
+    """How requests for a deployment are split among its versions."""
+
+    weights: dict[str, int] = Field(
+        default_factory=dict,
+        description="percent of traffic per version; they add up to 100, unnamed versions get 0",
+    )
+    shadow: str | None = Field(
+        default=None,
+        description="version that receives a mirrored copy of traffic; its answers are compared "
+        "with the primary's and never returned",
+    )
+    sticky_header: HeaderName | None = Field(
+        default=None, description="requests with the same value of this header get the same version"
+    )
+    header_routes: list[HeaderRoute] = Field(default_factory=list, description="A/B routes")
+
+    @field_validator("weights")
+    @classmethod
+    def _percentages(cls, weights: dict[str, int]) -> dict[str, int]:
+        bad = [f"{k}={v}" for k, v in weights.items() if not 0 <= v <= 100]
+        if bad:
+            raise ValueError(f"each weight is a percentage from 0 to 100, got {', '.join(bad)}")
+        return weights
+
+
+class AnalysisSpec(_Strict):
+    """What a canary must satisfy at each step, measured against the stable version."""
+
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="share of failed requests")
+    max_latency_p99: Duration | None = Field(default=None, description="e.g. '250ms'")
+    max_divergence: float | None = Field(
+        default=None, ge=0, le=1, description="share of mirrored rows whose answers differ"
+    )
+    max_drift_psi: float | None = Field(default=None, gt=0, description="input drift (PSI) limit")
+    min_requests: int = Field(default=100, ge=0, description="requests needed before judging")
+
+
+class RolloutSpec(_Strict):
+    """How a new version takes over (carried out by the rollout controller)."""
+
+    strategy: Literal["canary", "blue-green", "ab"] = "canary"
+    steps: list[int] = Field(
+        default_factory=list, description="canary weights in percent, increasing, ending at 100"
+    )
+    interval: Duration = Field(default=60.0, description="time between analysis runs")
+    analysis: AnalysisSpec = AnalysisSpec()
+    failure_limit: int = Field(default=3, ge=0, description="failed analyses before rolling back")
+
+
+class AutoscalingSpec(_Strict):
+    """How replica counts follow load (carried out by the autoscaler)."""
+
+    min_replicas: int = Field(default=1, ge=0, le=64)
+    max_replicas: int = Field(default=4, ge=1, le=64)
+    metric: Literal["concurrency", "queue_depth", "rps", "latency_p95"] = "concurrency"
+    target: float = Field(default=8.0, gt=0, description="desired metric value per replica")
+    scale_up_window: Duration = Field(default=0.0, description="stabilisation before scaling up")
+    scale_down_window: Duration = Field(default=300.0, description="… before scaling down")
+    scale_to_zero_after: Duration | None = Field(
+        default=None, description="idle time before the last replica stops (needs min_replicas 0)"
+    )
+
+
+class DeploymentSpec(_Strict):
+    """A model served under one name, in one or more versions."""
+
+    name: DnsLabel = Field(description="the model name clients use: /v2/models/{name}/infer")
+    versions: list[VersionSpec] = Field(min_length=1)
+    runtime: RuntimeSpec = RuntimeSpec()
+    batching: BatchingSettings = BatchingSettings()
+    resources: ResourcesSpec = ResourcesSpec()
+    traffic: TrafficSpec = TrafficSpec()
+    rollout: RolloutSpec | None = None
+    autoscaling: AutoscalingSpec | None = None
+
+    def weights(self) -> dict[str, int]:
+        """Percent per version; a lone version gets 100 when no weights are written."""
+        if not self.traffic.weights and len(self.versions) == 1:
+            return {self.versions[0].name: 100}
+        return {v.name: self.traffic.weights.get(v.name, 0) for v in self.versions}
+
+    def version(self, name: str) -> VersionSpec | None:
+        return next((v for v in self.versions if v.name == name), None)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        _raise_problems("DeploymentSpec", deployment_problems(self))
+        return self
+
+
+def deployment_problems(d: DeploymentSpec) -> list[tuple[Loc, str]]:
+    """Every cross-field problem of one deployment, each with its location inside it."""
+    problems: list[tuple[Loc, str]] = []
+    names = [v.name for v in d.versions]
+    for i, count in _duplicates(names):
+        problems.append((("versions", i, "name"), f"version {names[i]!r} appears {count} times"))
+    known = set(names)
+    weights = d.weights()
+    for name in d.traffic.weights:
+        if name not in known:
+            problems.append(
+                (("traffic", "weights", name), f"{name!r} is not a version of {d.name!r}")
+            )
+    if d.traffic.weights and sum(d.traffic.weights.values()) != 100:
+        total = sum(d.traffic.weights.values())
+        problems.append((("traffic", "weights"), f"weights add up to {total}, not 100"))
+    elif not d.traffic.weights and len(d.versions) > 1:
+        problems.append(
+            (("versions",), "several versions need traffic.weights saying how to split requests")
+        )
+    shadow = d.traffic.shadow
+    if shadow is not None and shadow not in known:
+        problems.append((("traffic", "shadow"), f"{shadow!r} is not a version of {d.name!r}"))
+    elif shadow is not None and weights.get(shadow) == 100:
+        problems.append(
+            (("traffic", "shadow"), f"{shadow!r} takes all traffic, so it cannot also mirror it")
+        )
+    for i, route in enumerate(d.traffic.header_routes):
+        if route.version not in known:
+            problems.append(
+                (
+                    ("traffic", "header_routes", i, "version"),
+                    f"{route.version!r} is not a version of {d.name!r}",
+                )
+            )
+    for i, version in enumerate(d.versions):
+        if version.replicas == 0 and weights.get(version.name, 0) > 0:
+            problems.append(
+                (
+                    ("versions", i, "replicas"),
+                    f"{version.name!r} takes {weights[version.name]}% of traffic "
+                    "but has 0 replicas",
+                )
+            )
+    problems += _resource_problems(d)
+    problems += _rollout_problems(d)
+    problems += _autoscaling_problems(d)
+    return problems
+
+
+def _resource_problems(d: DeploymentSpec) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    if d.runtime.device == "cuda" and d.resources.gpu == 0:
+        problems.append((("runtime", "device"), "device 'cuda' needs resources.gpu of at least 1"))
+    if d.resources.gpu_memory is not None and d.resources.gpu == 0:
+        problems.append((("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0"))
+    return problems
+
+
+def _rollout_problems(d: DeploymentSpec) -> list[tuple[Loc, str]]:
+    rollout = d.rollout
+    if rollout is None:
+        return []
+    problems: list[tuple[Loc, str]] = []
+    if len(d.versions) < 2:
+        problems.append(
+            (("rollout", "strategy"), f"a {rollout.strategy} rollout needs at least two versions")
+        )
+    steps = rollout.steps
+    if rollout.strategy == "canary":
+        increasing = all(a < b for a, b in itertools.pairwise(steps))
+        if not steps or not increasing or steps[0] < 1 or steps[-1] != 100:
+            problems.append(
+                (
+                    ("rollout", "steps"),
+                    f"canary steps are increasing percentages from 1 that end at 100, got {steps}",
+                )
+            )
+    elif steps:
+        problems.append((("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps"))
+    if rollout.strategy == "ab" and not d.traffic.header_routes:
+        problems.append(
+            (("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by")
+        )
+    return problems
+
+
+def _autoscaling_problems(d: DeploymentSpec) -> list[tuple[Loc, str]]:
+    scaling = d.autoscaling
+    if scaling is None:
+        return []
+    problems: list[tuple[Loc, str]] = []
+    if scaling.min_replicas > scaling.max_replicas:
+        problems.append(
+            (
+                ("autoscaling", "min_replicas"),
+                f"min_replicas ({scaling.min_replicas}) is above max_replicas "
+                f"({scaling.max_replicas})",
+            )
+        )
+    if scaling.scale_to_zero_after is not None and scaling.min_replicas != 0:
+        problems.append(
+            (("autoscaling", "scale_to_zero_after"), "scaling to zero needs min_replicas: 0")
+        )
+    for i, version in enumerate(d.versions):
+        if version.replicas > scaling.max_replicas:
+            problems.append(
+                (
+                    ("versions", i, "replicas"),
+                    f"{version.replicas} replicas is above autoscaling.max_replicas "
+                    f"({scaling.max_replicas})",
+                )
+            )
+    return problems
+
+
+class CostSpec(_Strict):
+    """What a node costs, for ``inferd cost report``."""
+
+    price_per_node_hour: float = Field(ge=0, description="price of one node for one hour")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+
+
+class Spec(_Strict):
+    """A whole ``inferd.yaml``: the gateway, the deployments behind it, and cost settings."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, title="inferd spec"
+    )
+
+    api_version: Literal["inferd.dev/v1"] = Field(alias="apiVersion")
+    kind: Literal["Stack"]
+    metadata: Metadata = Metadata()
+    gateway: GatewaySpec = GatewaySpec()
+    deployments: list[DeploymentSpec] = Field(min_length=1)
+    cost: CostSpec | None = None
+
+    def deployment(self, name: str) -> DeploymentSpec | None:
+        return next((d for d in self.deployments if d.name == name), None)
+
+    @model_validator(mode="after")
+    def _unique_deployments(self) -> Self:
+        names = [d.name for d in self.deployments]
+        _raise_problems(
+            "Spec",
+            [
+                (("deployments", i, "name"), f"deployment {names[i]!r} appears {count} times")
+                for i, count in _duplicates(names)
+            ],
+        )
+        return self
+
+
+def _duplicates(names: list[str]) -> list[tuple[int, int]]:
+    """``(index, count)`` of every repeat after a name's first occurrence."""
+    counts = Counter(names)
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append((i, counts[name]))
+        seen.add(name)
+    return out
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the spec (what ``inferd spec schema`` prints)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://inferd.dev/schemas/v1/inferd.schema.json"
+    return schema

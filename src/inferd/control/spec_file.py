@@ -1,0 +1,180 @@
+"""Reading a spec file: YAML text → :class:`~inferd.control.spec.Spec`, every problem located.
+
+The YAML is composed once into nodes (which carry line and column marks) and constructed from
+those same nodes, so each pydantic error location (``deployments.0.traffic.weights``) can be
+walked back to the node it came from. All problems are reported together — a user fixing a file
+should not have to run the validator once per typo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from inferd.control.spec import RULE_ERROR, Spec
+from inferd.errors import InvalidArgument
+
+#: Errors about a key itself (not its value) point at the key.
+_KEY_ERRORS = frozenset({"extra_forbidden"})
+#: Largest spec file read (a spec is a few kilobytes; this stops a mistaken huge file early).
+MAX_SPEC_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SpecProblem:
+    """One problem in a spec file; ``line`` and ``column`` are 1-based."""
+
+    file: str
+    line: int
+    column: int
+    #: Dotted location inside the document, e.g. ``deployments[0].traffic.weights``.
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f" {self.path}:" if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}:{where} {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+class SpecError(InvalidArgument):
+    """A spec with problems; ``problems`` lists every one, in file order."""
+
+    def __init__(self, problems: list[SpecProblem]) -> None:
+        count = len(problems)
+        head = f"{problems[0].file}: {count} problem{'s' if count != 1 else ''}"
+        super().__init__("\n".join([head, *(f"  {p}" for p in problems)]))
+        self.problems = problems
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and validate the spec at ``path``; raise :class:`SpecError` listing every problem.
+
+    Messages name the file by the path given (the user's own), never by a resolved path.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise InvalidArgument(f"{path}: a spec is at most {MAX_SPEC_BYTES} bytes, got {size}")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidArgument(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, file: str = "inferd.yaml") -> Spec:
+    """Validate spec ``text``; ``file`` is the name problems are reported against."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError([SpecProblem(file, 1, 1, "", "the file is empty")])
+        problems = _duplicate_keys(node, file)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = SpecProblem(file, line, column, "", f"not valid YAML: {exc.problem}")
+        raise SpecError([problem]) from None
+    finally:
+        loader.dispose()
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        problems += [_locate(err, node, file) for err in exc.errors(include_url=False)]
+    if problems:
+        raise SpecError(sorted(problems, key=lambda p: (p.line, p.column)))
+    return spec
+
+
+def _locate(error: Any, root: yaml.Node, file: str) -> SpecProblem:
+    loc: tuple[str | int, ...] = error["loc"]
+    node, depth, key_node = root, 0, None
+    for part in loc:
+        child = _child(node, part)
+        if child is None:
+            break
+        key_node, node = child
+        depth += 1
+    if error["type"] in _KEY_ERRORS and key_node is not None:
+        node = key_node
+    mark = node.start_mark
+    message = _message(error) if depth == len(loc) else _missing_message(error, loc, depth)
+    return SpecProblem(file, mark.line + 1, mark.column + 1, _dotted(loc), message)
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+    """The ``(key node, value node)`` that ``part`` of a location names under ``node``."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key, value
+    elif (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(part, int)
+        and 0 <= part < len(node.value)
+    ):
+        return None, node.value[part]
+    return None
+
+
+def _message(error: Any) -> str:
+    if error["type"] == RULE_ERROR:
+        return str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown key (not part of the spec; check its spelling and indentation)"
+    text = str(error["msg"])
+    # pydantic words custom validator errors "Value error, …"; the prefix says nothing here.
+    return text.removeprefix("Value error, ")
+
+
+def _missing_message(error: Any, loc: tuple[str | int, ...], depth: int) -> str:
+    if error["type"] == "missing":
+        return f"required key {loc[-1]!r} is missing"
+    return _message(error)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _duplicate_keys(node: yaml.Node, file: str) -> list[SpecProblem]:
+    """YAML lets a later key silently replace an earlier one; in a spec that hides a mistake."""
+    problems: list[SpecProblem] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        mark = key.start_mark
+                        problems.append(
+                            SpecProblem(
+                                file, mark.line + 1, mark.column + 1, key.value,
+                                f"key {key.value!r} appears twice in the same mapping",
+                            )
+                        )  # fmt: skip
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return problems

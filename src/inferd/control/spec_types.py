@@ -1,0 +1,122 @@
+"""Value types of the spec: DNS-1123 names, Kubernetes quantities and durations.
+
+Each is an ``Annotated`` type, so a field declares what it holds and pydantic both validates it
+and describes it in the JSON Schema (editors then flag ``memory: 1GB`` while typing).
+Quantities keep the user's text, since the Kubernetes renderer writes them through unchanged;
+:func:`parse_quantity` gives their value. Durations become seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+#: A DNS-1123 label: what Kubernetes accepts as a Service or Deployment name.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_MAX = 63
+
+#: The Kubernetes quantity grammar (``resource.Quantity``): a number and an optional suffix.
+QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+_SUFFIXES: dict[str, Decimal] = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_RE = re.compile(DURATION_PATTERN)
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+#: HTTP header field names (RFC 9110 tokens), compared lower-case by the gateway.
+HEADER_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+
+def parse_quantity(text: str) -> Decimal:
+    """The value of a Kubernetes quantity (``500m`` → 0.5, ``1Gi`` → 1073741824)."""
+    match = _QUANTITY_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. '500m', '2', '512Mi', '1G')")
+    suffix = match.group(3) or ""
+    number = text[: match.start(3)] if suffix else text
+    if suffix[:1] in ("e", "E"):
+        return Decimal(number + suffix)
+    return Decimal(number.lstrip("+")) * _SUFFIXES[suffix]
+
+
+def _positive_quantity(text: str) -> str:
+    if parse_quantity(text) <= 0:
+        raise ValueError(f"{text!r} must be greater than zero")
+    return text
+
+
+def _number_as_text(value: object) -> object:
+    """YAML reads ``cpu: 2`` as a number; a quantity is text, so take it as ``"2"``."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def parse_duration(value: object) -> float:
+    """``"1m30s"`` → 90.0 seconds. Only strings with units, so ``30`` is never ambiguous."""
+    if not isinstance(value, str) or _DURATION_RE.fullmatch(value) is None:
+        raise ValueError(
+            f"{value!r} is not a duration: write a number with a unit, e.g. '250ms', '30s', '5m', "
+            "'1h' (parts may be combined: '1m30s')"
+        )
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
+
+
+def _dns_label(text: str) -> str:
+    if len(text) > DNS_LABEL_MAX or re.fullmatch(DNS_LABEL_PATTERN, text) is None:
+        raise ValueError(
+            f"{text!r} is not a DNS-1123 label: up to 63 lower-case letters, digits or '-', "
+            "starting and ending with a letter or digit (it becomes a Kubernetes name)"
+        )
+    return text
+
+
+#: A name that becomes a Kubernetes object name (deployments, versions).
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": DNS_LABEL_PATTERN, "maxLength": DNS_LABEL_MAX}),
+]
+
+#: A positive Kubernetes quantity, kept as written (``"500m"``, ``"2"``, ``"512Mi"``).
+Quantity = Annotated[
+    str,
+    BeforeValidator(_number_as_text),
+    AfterValidator(_positive_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": QUANTITY_PATTERN}, {"type": "number"}],
+            "examples": ["500m", "2", "512Mi", "1Gi"],
+        }
+    ),
+]
+
+#: A span of time written with units (``"30s"``), held as seconds.
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["30s", "5m"]}),
+]
+
+#: An HTTP header name.
+HeaderName = Annotated[str, Field(pattern=HEADER_PATTERN, max_length=256)]

@@ -1,0 +1,181 @@
+"""The supervisor: runs replica processes and publishes what the gateway may route to.
+
+It holds two things and nothing else: the live :class:`~inferd.control.replica.ReplicaProcess`
+objects, and the routing the reconciler last decided (which replicas serve which version, with
+what weight). Whenever either changes — a replica became ready, crashed, restarted; new weights —
+it builds an immutable :class:`~inferd.control.topology.Topology` and hands it to every listener
+(the gateway, the dashboard). Decisions about *what* should run belong to the reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from inferd.control.backoff import BackoffPolicy
+from inferd.control.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
+from inferd.control.replica_launch import ReplicaLaunch
+from inferd.control.topology import (
+    DeploymentRoute,
+    HeaderMatch,
+    Topology,
+    TopologyListener,
+    VersionRoute,
+)
+from inferd.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRouting:
+    """A version as routed: its replicas (by id, in rotation) and its weight."""
+
+    name: str
+    model: str
+    reference: str
+    weight: float
+    replica_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRouting:
+    name: str
+    versions: tuple[VersionRouting, ...]
+    shadow: str | None = None
+    sticky_header: str | None = None
+    header_routes: tuple[HeaderMatch, ...] = ()
+
+
+class Supervisor:
+    """Starts, watches and stops replicas; publishes a topology on every change."""
+
+    def __init__(
+        self,
+        *,
+        policy: BackoffPolicy | None = None,
+        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+    ) -> None:
+        self._policy = policy or BackoffPolicy()
+        self._startup_timeout_s = startup_timeout_s
+        self._replicas: dict[str, ReplicaProcess] = {}
+        self._routing: tuple[DeploymentRouting, ...] = ()
+        self._listeners: list[TopologyListener] = []
+        self._counters: defaultdict[tuple[str, str], itertools.count[int]] = defaultdict(
+            lambda: itertools.count(1)
+        )
+        self._generation = 0
+        self._topology = Topology()
+
+    @property
+    def topology(self) -> Topology:
+        """The snapshot last published."""
+        return self._topology
+
+    @property
+    def routing(self) -> tuple[DeploymentRouting, ...]:
+        return self._routing
+
+    def replicas(self) -> list[ReplicaProcess]:
+        """Every replica this supervisor runs, routed or not (starting, retiring)."""
+        return list(self._replicas.values())
+
+    def subscribe(self, listener: TopologyListener) -> None:
+        """Call ``listener`` with every new topology (and now with the current one)."""
+        self._listeners.append(listener)
+        listener(self._topology)
+
+    def spawn(self, launch: ReplicaLaunch, count: int) -> list[ReplicaProcess]:
+        """Start ``count`` more replicas of a version; they are routed only by :meth:`route`."""
+        started = []
+        for _ in range(count):
+            n = next(self._counters[(launch.deployment, launch.version)])
+            replica = ReplicaProcess(
+                f"{launch.deployment}-{launch.version}-{n}",
+                launch,
+                self._publish,
+                policy=self._policy,
+                startup_timeout_s=self._startup_timeout_s,
+            )
+            self._replicas[replica.id] = replica
+            replica.start()
+            started.append(replica)
+        return started
+
+    async def wait_ready(self, replicas: Iterable[ReplicaProcess], timeout_s: float) -> None:
+        """Wait until every replica has been ready once; Unavailable naming the laggards if not.
+
+        A replica that keeps failing on start (a model that cannot load) is given up on after
+        its second failure rather than waiting out the whole timeout.
+        """
+        pending = list(replicas)
+
+        async def one(replica: ReplicaProcess) -> None:
+            while True:
+                waiter = asyncio.ensure_future(replica.wait_ready())
+                done, _ = await asyncio.wait([waiter], timeout=0.2)
+                if done:
+                    return
+                waiter.cancel()
+                if replica.restarts >= 2:
+                    raise Unavailable(f"replica {replica.id} keeps failing: {replica.reason}")
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.gather(*(one(r) for r in pending))
+        except TimeoutError:
+            late = ", ".join(r.id for r in pending if r.state != "ready")
+            raise Unavailable(f"replicas not ready after {timeout_s:.0f} s: {late}") from None
+
+    def route(self, routing: Iterable[DeploymentRouting]) -> None:
+        """Make ``routing`` the routing table and publish it."""
+        self._routing = tuple(routing)
+        self._publish()
+
+    async def retire(self, replicas: Iterable[ReplicaProcess], grace_s: float) -> None:
+        """Drain and stop ``replicas`` (they should already be out of the routing)."""
+        doomed = list(replicas)
+        await asyncio.gather(*(r.stop(grace_s) for r in doomed))
+        for replica in doomed:
+            self._replicas.pop(replica.id, None)
+        self._publish()
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Take every version out of rotation, then drain and stop every replica."""
+        self.route(())
+        await self.retire(self.replicas(), grace_s)
+
+    def _publish(self) -> None:
+        deployments = {d.name: self._deployment_route(d) for d in self._routing}
+        if deployments == dict(self._topology.deployments):
+            return
+        self._generation += 1
+        self._topology = Topology(deployments, self._generation)
+        for listener in self._listeners:
+            try:
+                listener(self._topology)
+            except Exception:  # one broken listener must not stop the others or the supervisor
+                log.exception("topology listener failed")
+
+    def _deployment_route(self, routing: DeploymentRouting) -> DeploymentRoute:
+        return DeploymentRoute(
+            name=routing.name,
+            versions=tuple(self._version_route(v) for v in routing.versions),
+            shadow=routing.shadow,
+            sticky_header=routing.sticky_header,
+            header_routes=routing.header_routes,
+        )
+
+    def _version_route(self, routing: VersionRouting) -> VersionRoute:
+        replicas = (self._replicas.get(i) for i in routing.replica_ids)
+        return VersionRoute(
+            name=routing.name,
+            model=routing.model,
+            reference=routing.reference,
+            weight=routing.weight,
+            replicas=tuple(r.snapshot() for r in replicas if r is not None),
+        )
