@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 import pytest
 
-from inferd.errors import InferdError, ModelNotFound
+from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import EVICTED, ModelManager
@@ -187,5 +187,24 @@ def test_unload_then_load_again(harness: Harness) -> None:
         assert plane.ready()  # an unloaded model is not expected to serve
         await plane.load("m")
         assert (await plane.infer(request())).model_version == "v1"
+
+    _run(harness, ["m:v1"], scenario)
+
+
+def test_a_dead_worker_thread_makes_the_server_not_live(harness: Harness) -> None:
+    harness.push("m:v1")
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
+        worker = manager.get("m").worker
+        assert worker is not None and plane.live()
+        worker.stop()  # the thread ends, as it would if it died
+        for _ in range(1000):
+            if not worker.alive:
+                break
+            await asyncio.sleep(0.005)
+        assert not plane.live()
+        assert not plane.model_ready("m") and not plane.ready()
+        with pytest.raises(Unavailable, match="worker thread stopped"):
+            await plane.infer(request())
 
     _run(harness, ["m:v1"], scenario)

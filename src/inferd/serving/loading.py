@@ -89,12 +89,15 @@ async def take_down(sv: ServedVersion, state: VersionState, reason: str) -> None
         await batcher.drain()
     sv.batcher = sv.model = sv.worker = None
     sv.check = None
-    if worker is not None:
-        if model is not None:
-            try:
+    if model is not None:
+        try:
+            if worker is not None and worker.alive:
                 await worker.run(model.close)
-            except Exception:
-                log.exception("closing %s failed; its memory may not be released", sv.label)
+            else:
+                await asyncio.to_thread(model.close)
+        except Exception:
+            log.exception("closing %s failed; its memory may not be released", sv.label)
+    if worker is not None:
         worker.stop()
     sv.set_state(state, reason)
 

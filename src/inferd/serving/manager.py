@@ -187,8 +187,9 @@ class ModelManager:
             return
         if served.loading is None:
             if not served.evicted:
-                why = f": {served.reason}" if served.reason else ""
-                raise Unavailable(f"{served.label} is {served.state.value}{why}", retry_after=1.0)
+                dead = served.state is VersionState.READY  # READY but no live worker thread
+                why = "its worker thread stopped" if dead else served.reason or "not loaded"
+                raise Unavailable(f"{served.label} cannot serve: {why}", retry_after=1.0)
             served.loading = asyncio.ensure_future(self._reload(served))
         try:
             await asyncio.wait_for(asyncio.shield(served.loading), deadline - time.monotonic())

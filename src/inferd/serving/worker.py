@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from inferd.errors import Unavailable
+
 T = TypeVar("T")
 Done = Callable[[Any, BaseException | None], None]
 
@@ -32,7 +34,7 @@ class ModelWorker:
 
     @property
     def alive(self) -> bool:
-        """True while the thread runs (or until :meth:`stop` was asked for)."""
+        """True while the thread runs; False once it ended (stopped, or died)."""
         return self._thread.is_alive()
 
     def submit(self, fn: Callable[[], Any], loop: asyncio.AbstractEventLoop, done: Done) -> None:
@@ -41,6 +43,10 @@ class ModelWorker:
         ``done`` gets ``(result, None)`` or ``(None, exception)``; nothing is scheduled on the
         loop besides that one callback, so the hot path creates no task or coroutine.
         """
+        if self._stopped or not self._thread.is_alive():
+            # Nothing would ever run the job: answer at once rather than leave a waiter hanging.
+            loop.call_soon(done, None, Unavailable("the model's worker thread has stopped"))
+            return
         self._jobs.put((fn, loop, done))
 
     def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
