@@ -26,13 +26,14 @@ from inferd.config import ServerSettings
 from inferd.errors import (
     DeadlineExceeded,
     InferdError,
+    InternalError,
     InvalidArgument,
     ModelNotFound,
     Unavailable,
 )
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.loading import bring_up, take_down
-from inferd.serving.source import Loaders, VersionKey
+from inferd.serving.source import LoadedArtifact, Loaders, VersionKey
 from inferd.serving.stats import VersionState
 from inferd.serving.version import ServedVersion
 
@@ -246,7 +247,9 @@ class ModelManager:
         entry = self._models.get(key.name)
         if entry is None:
             return VersionState.UNAVAILABLE.value
-        served = entry.versions.get(key.version) or entry.attempt
+        served = entry.versions.get(key.version)
+        if served is None and entry.attempt is not None and entry.attempt.key == key:
+            served = entry.attempt
         return served.state.value if served is not None else VersionState.UNAVAILABLE.value
 
     async def _load(self, entry: _Entry, reference: str, *, make_default: bool) -> None:
@@ -256,16 +259,13 @@ class ModelManager:
                 raise InvalidArgument(
                     f"reference {reference!r} names model {key.name!r}, not {entry.name!r}"
                 )
+            superseded = entry.attempt
+            if superseded is not None and superseded.key.version not in entry.versions:
+                self._metrics.forget(key.name, superseded.key.version)
             attempt = entry.attempt = ServedVersion(key, self._metrics)
             attempt.set_state(VersionState.LOADING)
             self._watch(attempt)
-            try:
-                artifact = await asyncio.to_thread(self._loaders.source.fetch, reference)
-            except InferdError as exc:
-                attempt.set_state(VersionState.FAILED, exc.message)
-                self._metrics.load_finished(key.name, key.version, 0.0, ok=False)
-                raise
-            attempt.artifact = artifact
+            attempt.artifact = artifact = await self._fetch(attempt, reference)
             current = entry.versions.get(key.version)
             if (
                 current is not None
@@ -286,6 +286,21 @@ class ModelManager:
                 previous, entry.default = entry.default, key.version
                 if previous is not None and previous != key.version:
                     self._retire(entry, entry.versions.pop(previous))
+
+    async def _fetch(self, attempt: ServedVersion, reference: str) -> LoadedArtifact:
+        """The artifact of ``reference``; on failure the attempt is FAILED and counted."""
+        key = attempt.key
+        try:
+            return await asyncio.to_thread(self._loaders.source.fetch, reference)
+        except Exception as exc:
+            if isinstance(exc, InferdError):
+                error = exc
+            else:
+                log.exception("fetching %s failed", reference)
+                error = InternalError(f"fetching {attempt.label} failed ({type(exc).__name__})")
+            attempt.set_state(VersionState.FAILED, error.message)
+            self._metrics.load_finished(key.name, key.version, 0.0, ok=False)
+            raise error from None
 
     def _retire(self, entry: _Entry, old: ServedVersion) -> None:
         """Drain and unload a replaced version in the background; requests already go elsewhere."""
