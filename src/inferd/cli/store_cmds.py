@@ -2,6 +2,8 @@
 
 Each command parses its arguments, calls :class:`inferd.store.ModelStore`, and prints either a
 human view (rich, on stdout; progress on stderr) or, with ``--json``, one JSON document.
+References may name a registry (``host[:port]/name:tag``); see ``registry_cmds`` for the
+options that reach it.
 """
 
 from __future__ import annotations
@@ -18,15 +20,48 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
+from inferd.cli.registry_cmds import registry_options
 from inferd.config import store_settings
-from inferd.store import ModelStore
+from inferd.errors import InvalidArgument
+from inferd.store import ModelStore, Reference
+from inferd.store.remote import RegistrySettings
+from inferd.store.results import Transfer
 
 #: Files smaller than this push too fast for a progress bar to help.
 PROGRESS_THRESHOLD_BYTES = 64 * 1024 * 1024
 
 
-def _store() -> ModelStore:
-    return ModelStore.from_settings(store_settings())
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def _store(registries: RegistrySettings | None = None) -> ModelStore:
+    return ModelStore.from_settings(store_settings(), registries)
+
+
+def parse_size(text: str) -> int:
+    """``10G``, ``512M``, ``1.5GiB``, ``2048`` -> bytes (binary units, as ``du -h`` shows)."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
+    number = value[: len(value) - len(unit)]
+    try:
+        size = float(number) * _SIZE_UNITS[unit]
+    except ValueError:
+        raise InvalidArgument(f"{text!r} is not a size such as 10G, 512M or 1048576") from None
+    if size < 0:
+        raise InvalidArgument(f"{text!r}: a size cannot be negative")
+    return int(size)
+
+
+def _transfer_json(transfer: Transfer | None) -> dict[str, int] | None:
+    if transfer is None:
+        return None
+    return {
+        "blobs": transfer.blobs,
+        "transferred": transfer.transferred,
+        "skipped": transfer.skipped,
+        "mounted": transfer.mounted,
+        "bytes": transfer.bytes_transferred,
+    }
 
 
 def _short(digest: str | None) -> str:
@@ -55,8 +90,10 @@ def _labels(
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback drawing a bar on stderr for large pushes."""
+def _progress(
+    enabled: bool, label: str = "pushing", threshold: int = PROGRESS_THRESHOLD_BYTES
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a bar on stderr for large transfers."""
     if not enabled:
         yield None
         return
@@ -71,10 +108,10 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         task: list[Any] = []
 
         def update(done: int, total: int) -> None:
-            if total < PROGRESS_THRESHOLD_BYTES:
+            if total < threshold:
                 return
             if not task:
-                task.append(bar.add_task("pushing", total=total))
+                task.append(bar.add_task(label, total=total))
             bar.update(task[0], completed=done)
 
         yield update
@@ -99,6 +136,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     help="Accept pickle-based files (they can run code when loaded); recorded in the card.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the digest.")
+@registry_options
 @json_option
 @handles_errors
 def push(
@@ -111,12 +149,17 @@ def push(
     source_revision: str | None,
     trust_unsafe_format: bool,
     quiet: bool,
+    registries: RegistrySettings,
     as_json: bool,
 ) -> None:
-    """Store PATH (a file or directory) as model version REF (name[:tag]); print its digest."""
+    """Store PATH (a file or directory) as model version REF; print its digest.
+
+    REF is name[:tag] for the local store, or host[:port]/name:tag to upload to a registry
+    (files already in the registry are not sent again).
+    """
     show = not (quiet or as_json) and sys.stderr.isatty()
-    with _progress(show) as progress:
-        result = _store().push(
+    with _progress(show) as progress, _progress(show, "uploading", 0) as uploading:
+        result = _store(registries).push(
             path,
             ref,
             runtime=runtime,
@@ -125,6 +168,7 @@ def push(
             source_revision=source_revision,
             progress=progress,
             metadata=signature_file,
+            network_progress=uploading,
         )
     if as_json:
         emit_json(
@@ -134,14 +178,18 @@ def push(
                 "runtime": result.card.runtime,
                 "size": result.size,
                 "files": result.files,
+                "transfer": _transfer_json(result.transfer),
             }
         )
         return
     if not quiet:
+        sent = (
+            "" if result.transfer is None else f", {_human(result.transfer.bytes_transferred)} sent"
+        )
         stderr().print(
             f"pushed {result.reference} ({result.files} file{'s' * (result.files != 1)}, "
             f"{_human(result.size)}, "
-            f"runtime {result.card.runtime})"
+            f"runtime {result.card.runtime}{sent})"
         )
     click.echo(result.digest)
 
@@ -149,27 +197,49 @@ def push(
 @main.command()
 @click.argument("ref")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@registry_options
 @json_option
 @handles_errors
-def pull(ref: str, dest: Path, as_json: bool) -> None:
-    """Write the verified files of model version REF into directory DEST."""
-    store = _store()
-    resolved = store.resolve(ref)
-    store.pull(ref, dest)
+def pull(ref: str, dest: Path, quiet: bool, registries: RegistrySettings, as_json: bool) -> None:
+    """Write the verified files of model version REF into directory DEST.
+
+    A remote REF (host[:port]/name:tag) is downloaded into the local store first; files
+    the store already holds are not downloaded again.
+    """
+    store = _store(registries)
+    show = not (quiet or as_json) and sys.stderr.isatty()
+    with _progress(show, "downloading", 0) as downloading:
+        transfer = store.fetch(ref, progress=downloading)
+    pinned = Reference.parse(ref)
+    store.pull(str(Reference(pinned.name, None, transfer.digest, pinned.registry)), dest)
     if as_json:
-        emit_json({"reference": ref, "digest": resolved.digest, "path": str(dest)})
-    else:
-        click.echo(f"pulled {ref} ({_short(resolved.digest)}) into {dest}")
+        emit_json(
+            {
+                "reference": ref,
+                "digest": transfer.digest,
+                "path": str(dest),
+                "transfer": _transfer_json(transfer),
+            }
+        )
+    elif not quiet:
+        received = f", {_human(transfer.bytes_transferred)} downloaded" if pinned.registry else ""
+        click.echo(f"pulled {ref} ({_short(transfer.digest)}{received}) into {dest}")
 
 
 @main.command()
 @click.argument("src")
 @click.argument("dst")
+@registry_options
 @json_option
 @handles_errors
-def tag(src: str, dst: str, as_json: bool) -> None:
-    """Point tag DST (name:tag) at the version SRC refers to."""
-    resolved = _store().tag(src, dst)
+def tag(src: str, dst: str, registries: RegistrySettings, as_json: bool) -> None:
+    """Point tag DST (name:tag) at the version SRC refers to.
+
+    A remote DST (host[:port]/name:tag) uploads the version there; a remote SRC is
+    downloaded first.
+    """
+    resolved = _store(registries).tag(src, dst)
     if as_json:
         emit_json({"reference": str(resolved.reference), "digest": resolved.digest})
     else:
@@ -178,11 +248,12 @@ def tag(src: str, dst: str, as_json: bool) -> None:
 
 @main.command(name="ls")
 @click.argument("name", required=False)
+@registry_options
 @json_option
 @handles_errors
-def ls(name: str | None, as_json: bool) -> None:
-    """List tagged model versions (of NAME, if given)."""
-    entries = _store().list(name)
+def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
+    """List tagged model versions (of NAME, if given; host[:port]/name lists a registry's)."""
+    entries = _store(registries).list(name)
     if as_json:
         emit_json(
             [
@@ -192,7 +263,7 @@ def ls(name: str | None, as_json: bool) -> None:
                     "digest": e.digest,
                     "runtime": e.runtime,
                     "size": e.size,
-                    "created": e.created.isoformat(),
+                    "created": None if e.created is None else e.created.isoformat(),
                 }
                 for e in entries
             ]
@@ -200,18 +271,20 @@ def ls(name: str | None, as_json: bool) -> None:
         return
     table = Table("NAME", "TAG", "DIGEST", "RUNTIME", "SIZE", "CREATED", box=None)
     for e in entries:
-        created = e.created.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(e.name, e.tag, _short(e.digest), e.runtime, _human(e.size), created)
+        created = "-" if e.created is None else e.created.strftime("%Y-%m-%d %H:%M:%S")
+        runtime = e.runtime or "-"
+        table.add_row(e.name, e.tag, _short(e.digest), runtime, _human(e.size), created)
     stdout().print(table)
 
 
 @main.command()
 @click.argument("ref")
+@registry_options
 @json_option
 @handles_errors
-def inspect(ref: str, as_json: bool) -> None:
-    """Show the model card of REF, with its digest and size."""
-    resolved = _store().resolve(ref)
+def inspect(ref: str, registries: RegistrySettings, as_json: bool) -> None:
+    """Show the model card of REF, with its digest and size (a remote REF is pulled first)."""
+    resolved = _store(registries).resolve(ref)
     document = {
         "reference": ref,
         "digest": resolved.digest,
@@ -238,23 +311,38 @@ def rm(ref: str, as_json: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--max-size",
+    metavar="SIZE",
+    help="Then evict least-recently-used materialized models and pulled versions (not "
+    "tagged locally) until the store fits in SIZE (e.g. 10G, 512M).",
+)
 @json_option
 @handles_errors
-def gc(as_json: bool) -> None:
+def gc(max_size: str | None, as_json: bool) -> None:
     """Delete blobs no tagged version references, and stale materialized models."""
-    result = _store().gc()
+    budget = None if max_size is None else parse_size(max_size)
+    result = _store().gc(max_size=budget)
     if as_json:
         emit_json(
             {
                 "blobs_removed": result.blobs_removed,
                 "bytes_freed": result.bytes_freed,
                 "models_removed": result.models_removed,
+                "versions_evicted": result.versions_evicted,
+                "bytes_used": result.bytes_used,
             }
         )
     else:
+        evicted = (
+            ""
+            if budget is None
+            else f"; evicted {result.versions_evicted} pulled versions, "
+            f"{_human(result.bytes_used or 0)} in use"
+        )
         click.echo(
             f"removed {result.blobs_removed} blobs ({_human(result.bytes_freed)}) and "
-            f"{result.models_removed} materialized models"
+            f"{result.models_removed} materialized models{evicted}"
         )
 
 

@@ -76,6 +76,10 @@ class RegistryClient:
     def registry(self) -> str:
         return self.http.registry
 
+    def ping(self) -> None:
+        """``GET /v2/``: the registry speaks the distribution API and accepts our credentials."""
+        self.http.request("GET", "/v2/", what="the API check /v2/", ok=OK)
+
     def read_blob(self, repo: str, digest: str, *, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
         """A small blob (a model card) in memory, verified against ``digest``."""
         what = f"blob {digest} of {repo}"

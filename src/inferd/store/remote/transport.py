@@ -57,7 +57,13 @@ def registry_error(response: httpx.Response) -> str:
 class RegistryHttp:
     """An HTTP client bound to one registry ``host[:port]``; safe to share between threads."""
 
-    def __init__(self, registry: str, settings: RegistrySettings) -> None:
+    def __init__(
+        self,
+        registry: str,
+        settings: RegistrySettings,
+        login: credentials.Credentials | None = None,
+    ) -> None:
+        """``login`` replaces the stored credentials (``inferd login`` checks new ones)."""
         self.registry = registry
         self.settings = settings
         if settings.policy is not None:
@@ -66,7 +72,7 @@ class RegistryHttp:
         verify: ssl.SSLContext | bool = True
         if settings.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(settings.ca_file.expanduser()))
-        found = credentials.lookup(settings.config_file, registry)
+        found = login or credentials.lookup(settings.config_file, registry)
         self.client = httpx.Client(
             base_url=f"{scheme}://{registry}",
             auth=RegistryAuth(found),
