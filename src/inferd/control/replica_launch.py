@@ -1,8 +1,8 @@
 """What a replica runs: the ``inferd serve`` command line and the settings file beside it.
 
 Each version gets one YAML settings file (``inferd serve --config``) holding what has no flag —
-device, intra-op threads, batching, drain timeout — plus ``grpc_port: null`` (the gateway speaks
-REST to replicas) and ``control_port: 0`` (each replica's control plane on its own free port).
+device, intra-op threads, batching, drain timeout — with every listener but the REST data port
+off or on a free port (the gateway speaks REST to replicas).
 The data port is chosen per start, so a restarted replica never waits for its old port.
 """
 
@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
+from inferd.config import ServerSettings
 from inferd.control.spec import DeploymentSpec, VersionSpec
 
 #: Runs the CLI of the interpreter running the supervisor, so replicas use the same install.
@@ -60,15 +62,25 @@ def _overrides_launch(key: str) -> bool:
 
 
 def server_settings(deployment: DeploymentSpec, drain_timeout_s: float) -> dict[str, Any]:
-    """The ``inferd serve --config`` document for a deployment's replicas."""
-    return {
-        "grpc_port": None,
-        "control_port": 0,
-        "device": deployment.runtime.device,
-        "intra_op_threads": deployment.runtime.threads,
-        "batching": deployment.batching.model_dump(),
-        "drain_timeout_s": drain_timeout_s,
+    """The ``inferd serve --config`` document for a deployment's replicas.
+
+    Replicas need only their REST data port (chosen per start): every other listener the
+    server has (gRPC, control REST, control gRPC…) is switched off where the setting allows
+    None, and put on a free port (0) otherwise, so replicas never collide on a default port.
+    """
+    document: dict[str, Any] = {
+        name: None if types.NoneType in get_args(info.annotation) else 0
+        for name, info in ServerSettings.model_fields.items()
+        if name.endswith("_port") and name != "port"
     }
+    document.update(
+        device=deployment.runtime.device,
+        intra_op_threads=deployment.runtime.threads,
+        batching=deployment.batching.model_dump(),
+        drain_timeout_s=drain_timeout_s,
+    )
+    ServerSettings.model_validate(document)  # a mismatch with the server fails here, not later
+    return document
 
 
 def write_launch(

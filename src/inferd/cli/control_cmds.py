@@ -1,0 +1,168 @@
+"""Control-plane commands: ``inferd up``, ``inferd apply``, ``inferd ps``, ``inferd spec …``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.config import store_settings
+from inferd.control.spec_file import SpecError, load_spec
+
+_SPEC_FILE = click.Path(dir_okay=False, path_type=Path)
+PS_MIN_WIDTH = 140
+
+
+@main.command()
+@click.argument("spec_file", type=_SPEC_FILE)
+@click.option("--port", type=click.IntRange(0, 65535), help="Gateway port (overrides the spec).")
+@click.option(
+    "--demo-traffic", is_flag=True, help="Send a few requests a second so the dashboard moves."
+)
+@handles_errors
+def up(spec_file: Path, *, port: int | None, demo_traffic: bool) -> None:
+    """Run a whole spec locally: replicas, the gateway and its dashboard, the admin API.
+
+    Prints the gateway and dashboard URLs and a working curl. SIGTERM or Ctrl-C drains: the
+    gateway finishes the requests in flight, then every replica stops.
+    """
+    import uvloop
+
+    from inferd.control.up import UpOptions, run_up
+    from inferd.server import LOG_FORMAT
+
+    spec = load_spec(spec_file)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    options = UpOptions(spec, str(spec_file), store_settings(), port, demo_traffic)
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    raise SystemExit(uvloop.run(run_up(options, say)))
+
+
+@main.command()
+@click.argument("spec_file", type=_SPEC_FILE)
+@json_option
+@handles_errors
+def apply(spec_file: Path, *, as_json: bool) -> None:
+    """Apply a spec to the running `inferd up`: weights, versions, replica counts.
+
+    Changes are made without dropping requests; applying the same file twice changes nothing.
+    """
+    from inferd.control.admin_client import AdminClient
+
+    load_spec(spec_file)  # problems are reported here, against the user's own file
+    result = AdminClient(store_settings().root).apply(
+        spec_file.read_text(encoding="utf-8"), str(spec_file)
+    )
+    if as_json:
+        emit_json(result)
+        return
+    changes = [c for c in result.get("changes", []) if c.get("action") != "keep"]
+    out = stdout()
+    if not changes:
+        out.print("no changes")
+    for c in changes:
+        out.print(
+            f"{c['deployment']}/{c['version']}: {c['action']} "
+            f"(+{c['start']} -{c['retire']} replicas)"
+        )
+
+
+@main.command()
+@json_option
+@handles_errors
+def ps(*, as_json: bool) -> None:
+    """The replicas of the running `inferd up`: state, pid, port, restarts, uptime, weights."""
+    from inferd.control.admin_client import AdminClient
+
+    status = AdminClient(store_settings().root).status()
+    if as_json:
+        emit_json(status)
+        return
+    # A table wider than a pipe's default 80 columns: ps output is often piped to less or grep.
+    width = max(shutil.get_terminal_size().columns, PS_MIN_WIDTH)
+    Console(highlight=False, width=width).print(_ps_table(status))
+
+
+def _ps_table(status: dict[str, Any]) -> Table:
+    weights = {
+        (d["name"], v["name"]): v["weight"]
+        for d in status.get("deployments", [])
+        for v in d["versions"]
+    }
+    shadows = {(d["name"], d["shadow"]) for d in status.get("deployments", []) if d.get("shadow")}
+    table = Table(box=None, header_style="bold")
+    for column in (
+        "DEPLOYMENT", "VERSION", "REPLICA", "PID", "PORT", "STATE", "RESTARTS", "UPTIME", "WEIGHT",
+    ):  # fmt: skip
+        table.add_column(column)
+    for r in status.get("replicas", []):
+        key = (r["deployment"], r["version"])
+        weight = f"{weights[key]:g}%" if key in weights else "-"
+        if key in shadows:
+            weight += " +shadow"
+        state = r["state"] + (f" ({r['reason']})" if r.get("reason") else "")
+        table.add_row(
+            r["deployment"], r["version"], r["replica"], _text(r["pid"]), _text(r["port"]),
+            state, str(r["restarts"]), _uptime(r["uptime_s"]), weight,
+        )  # fmt: skip
+    return table
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+@main.group()
+def spec() -> None:
+    """Check and describe spec files (inferd.yaml)."""
+
+
+@spec.command("validate")
+@click.argument("spec_file", type=_SPEC_FILE)
+@json_option
+@handles_errors
+def validate(spec_file: Path, *, as_json: bool) -> None:
+    """Report every problem in a spec file with its line and column; exit 2 if there are any."""
+    try:
+        load_spec(spec_file)
+    except SpecError as exc:
+        if as_json:
+            emit_json({"valid": False, "problems": [p.to_dict() for p in exc.problems]})
+        else:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+        raise SystemExit(2) from None
+    if as_json:
+        emit_json({"valid": True, "problems": []})
+    else:
+        click.echo(f"{spec_file}: valid")
+
+
+@spec.command("schema")
+def schema() -> None:
+    """Print the spec's JSON Schema (point your editor at it for completion)."""
+    from inferd.control.spec import json_schema
+
+    emit_json(json_schema())
+    sys.stdout.flush()

@@ -1,0 +1,156 @@
+"""The admin API of ``inferd up``: status and live changes, on a loopback-only listener.
+
+    GET  /admin/status   replicas (deployment, version, id, pid, port, state, restarts, uptime)
+                         and the routing (weights, shadow) now published
+    POST /admin/apply    body: a spec document (YAML); 200 with the changes made, 400 with every
+                         problem (line, column, message) when it is invalid
+
+Every request needs ``Authorization: Bearer <token>`` (the token is in ``$INFERD_HOME/up.token``);
+any browser ``Origin`` is refused with 403 and, on loopback, so is a non-loopback ``Host`` (DNS
+rebinding) — the same guard as the model server's control plane.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from inferd.config import LimitSettings
+from inferd.control.reconciler import Reconciler
+from inferd.control.spec_file import MAX_SPEC_BYTES, SpecError, parse_spec
+from inferd.control.supervisor import Supervisor
+from inferd.control.up_state import TOKEN_FILE
+from inferd.errors import InvalidArgument
+from inferd.protocols.http import (
+    HttpServer,
+    Request,
+    Response,
+    Router,
+    error_response,
+    json_response,
+)
+from inferd.protocols.http.server import Guard, HttpLimits
+from inferd.protocols.v2.auth import bearer_guard
+
+#: The name problems in an applied document are reported against (the CLI validates the file
+#: itself first, so users normally see their own file name).
+APPLIED_NAME = "applied spec"
+
+
+class AdminApi:
+    """Serves the admin routes for one supervisor and reconciler."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        supervisor: Supervisor,
+        token: str,
+        *,
+        host: str = "127.0.0.1",
+        extra_status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.reconciler = reconciler
+        self.supervisor = supervisor
+        self.host = host
+        self._token = token
+        self._extra_status = extra_status
+        self._http: HttpServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._http is not None, "start() first"
+        return self._http.port
+
+    async def start(self, port: int = 0) -> None:
+        router = Router()
+        router.add("GET", "/admin/status", self._status)
+        router.add("POST", "/admin/apply", self._apply)
+        limits = HttpLimits.from_settings(LimitSettings(max_body_bytes=MAX_SPEC_BYTES))
+        self._http = HttpServer(router, limits, _guard(self._token, self.host))
+        await self._http.start(self.host, port)
+
+    async def stop(self, grace_s: float) -> None:
+        if self._http is not None:
+            await self._http.stop(grace_s)
+
+    async def _status(self, request: Request) -> Response:
+        return json_response(status_document(self.supervisor, self._extra_status))
+
+    async def _apply(self, request: Request) -> Response:
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument("the spec must be UTF-8 text") from None
+        try:
+            spec = parse_spec(text, APPLIED_NAME)
+        except SpecError as exc:
+            body = {"error": exc.message, "problems": [p.to_dict() for p in exc.problems]}
+            return Response(400, orjson.dumps(body))
+        changes = await self.reconciler.apply(spec)
+        return json_response({"changes": [asdict(c) for c in changes]})
+
+
+def status_document(
+    supervisor: Supervisor, extra: Callable[[], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What ``inferd ps`` shows: every replica, and the routing now published."""
+    now = time.time()
+    routed = {
+        replica_id for d in supervisor.routing for v in d.versions for replica_id in v.replica_ids
+    }
+    replicas = []
+    for process in supervisor.replicas():
+        r = process.snapshot()
+        replicas.append(
+            {
+                "deployment": r.deployment,
+                "version": r.version,
+                "replica": r.id,
+                "pid": r.pid,
+                "port": r.port or None,
+                "state": r.state,
+                "restarts": r.restarts,
+                "uptime_s": round(now - r.started_at, 1) if r.started_at else None,
+                "reason": r.reason,
+                "routed": r.id in routed,
+            }
+        )
+    deployments = [
+        {
+            "name": d.name,
+            "shadow": d.shadow,
+            "versions": [
+                {"name": v.name, "reference": v.reference, "weight": v.weight} for v in d.versions
+            ],
+        }
+        for d in supervisor.routing
+    ]
+    doc: dict[str, Any] = {
+        "generation": supervisor.topology.generation,
+        "deployments": deployments,
+        "replicas": replicas,
+    }
+    if extra is not None:
+        doc["gateway"] = extra()
+    return doc
+
+
+def _guard(token: str, host: str) -> Guard:
+    """The control-plane guard, with a 401 that names where this token is."""
+    inner = bearer_guard(token, host)
+
+    def guard(request: Request) -> Response | None:
+        answer = inner(request)
+        if answer is not None and answer.status == 401:
+            return error_response(
+                401,
+                f"the admin API requires 'Authorization: Bearer <token>' (see {TOKEN_FILE})",
+                [(b"www-authenticate", b"Bearer")],
+            )
+        return answer
+
+    return guard

@@ -1,0 +1,120 @@
+"""``inferd up --demo-traffic``: a gentle stream of requests so the dashboard has something to
+show.
+
+A few requests a second, spread over the deployments, each carrying 1 to 4 random rows shaped by
+the model card's signature of the version taking most traffic. Answers are read and dropped;
+failures are counted, never raised (the demo must not disturb what it demonstrates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from inferd.card import Signature
+from inferd.control import http_client
+from inferd.control.spec import Spec
+from inferd.errors import InferdError
+from inferd.runtimes.warmup import warmup_shape
+from inferd.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE_PER_S = 4.0
+MAX_ROWS = 4
+
+
+def random_body(signature: Signature, rng: np.random.Generator) -> dict[str, Any] | None:
+    """An infer request of random rows for ``signature``; None when it has a BYTES input."""
+    rows = int(rng.integers(1, MAX_ROWS + 1))
+    inputs = []
+    for spec in signature.inputs:
+        shape = warmup_shape(spec.shape, rows)
+        kind = spec.datatype
+        if kind == "BYTES":
+            return None
+        if kind == "BOOL":
+            data: list[Any] = rng.integers(0, 2, size=shape).astype(bool).ravel().tolist()
+        elif kind.startswith("FP"):
+            data = np.round(rng.normal(size=shape), 4).ravel().tolist()
+        else:
+            data = rng.integers(0, 10, size=shape).ravel().tolist()
+        inputs.append({"name": spec.name, "shape": list(shape), "datatype": kind, "data": data})
+    return {"inputs": inputs}
+
+
+class DemoTraffic:
+    """Sends ``rate_per_s`` requests a second to the gateway, following the current spec."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        store: ModelStore,
+        spec: Callable[[], Spec | None],
+        *,
+        rate_per_s: float = DEFAULT_RATE_PER_S,
+        seed: int | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.sent = 0
+        self.failed = 0
+        self._store = store
+        self._spec = spec
+        self.rate_per_s = rate_per_s
+        self._rng = np.random.default_rng(seed)
+        self._signatures: dict[str, Signature | None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="demo-traffic")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0 / self.rate_per_s)
+            target = await self._target()
+            if target is None:
+                continue
+            name, body = target
+            try:
+                result = await http_client.request(
+                    self.host, self.port, "POST", f"/v2/models/{name}/infer", body
+                )
+                ok = result.status == 200
+            except (OSError, TimeoutError, ValueError):
+                ok = False
+            self.sent += 1
+            self.failed += not ok
+
+    async def _target(self) -> tuple[str, bytes] | None:
+        spec = self._spec()
+        if spec is None:
+            return None
+        deployment = spec.deployments[int(self._rng.integers(len(spec.deployments)))]
+        weights = deployment.weights()
+        main = max(deployment.versions, key=lambda v: weights.get(v.name, 0))
+        signature = await self._signature(main.model)
+        body = random_body(signature, self._rng) if signature is not None else None
+        return (deployment.name, orjson.dumps(body)) if body is not None else None
+
+    async def _signature(self, reference: str) -> Signature | None:
+        if reference not in self._signatures:
+            try:
+                resolved = await asyncio.to_thread(self._store.resolve, reference)
+                self._signatures[reference] = resolved.card.signature
+            except InferdError as exc:
+                log.warning("demo traffic skips %s: %s", reference, exc.message)
+                self._signatures[reference] = None
+        return self._signatures[reference]

@@ -1,0 +1,171 @@
+"""The composition root of ``inferd up``: supervisor, reconciler, gateway and admin API in one
+event loop.
+
+Start order: the gateway binds first (a taken port fails before any replica starts), then the
+admin API, then the first apply starts every replica and publishes the routing. Stop order, on
+SIGTERM or SIGINT: the admin API closes, the gateway stops accepting and finishes the requests
+in flight (on replicas still running), then every replica drains and stops — so no accepted
+request loses its replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from inferd.config import LimitSettings, StoreSettings
+from inferd.control.admin import AdminApi
+from inferd.control.demo_traffic import DemoTraffic
+from inferd.control.gateway import Gateway
+from inferd.control.reconciler import Reconciler
+from inferd.control.spec import Spec
+from inferd.control.supervisor import Supervisor
+from inferd.control.up_state import UpState, clear_state, read_state, write_state
+from inferd.errors import AlreadyExists, InferdError
+from inferd.server import example_body
+from inferd.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+#: Replicas get at least this long to drain after the gateway has used up its share.
+MIN_REPLICA_GRACE_S = 5.0
+#: Where the replicas' settings files and logs go, under $INFERD_HOME.
+RUN_DIR = "up"
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    spec: Spec
+    #: The spec file as the user named it (shown by ``inferd ps``).
+    spec_name: str
+    store: StoreSettings
+    #: Overrides ``gateway.port`` of the spec when set.
+    port: int | None = None
+    demo_traffic: bool = False
+
+
+async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
+    """Run until SIGTERM/SIGINT; return the exit status. ``say`` prints for the operator."""
+    home = options.store.root
+    running = read_state(home)
+    if running is not None:
+        raise AlreadyExists(
+            f"inferd up is already running for this store (pid {running[0].pid}); "
+            "use `inferd apply FILE` to change it"
+        )
+    spec = options.spec
+    gw = spec.gateway
+    store = ModelStore.from_settings(options.store)
+    supervisor = Supervisor()
+    reconciler = Reconciler(supervisor, store, home / RUN_DIR)
+    gateway = Gateway(
+        gw.host,
+        gw.port if options.port is None else options.port,
+        limits=LimitSettings(),
+        shadow_timeout_s=gw.shadow_timeout,
+        request_timeout_s=gw.request_timeout,
+    )
+    await gateway.start()
+    supervisor.subscribe(gateway.update)
+    token = secrets.token_urlsafe(32)
+    admin = AdminApi(reconciler, supervisor, token, extra_status=gateway.status)
+    await admin.start()
+    url = f"http://{_url_host(gw.host)}:{gateway.port}"
+    write_state(
+        home,
+        UpState(os.getpid(), admin.host, admin.port, url, options.spec_name, time.time()),
+        token,
+    )
+    demo: DemoTraffic | None = None
+    try:
+        stop = _stop_event()
+        await _first_apply(reconciler, spec, stop)
+        for line in _banner(url, spec, store):
+            say(line)
+        if options.demo_traffic:
+            demo = DemoTraffic(_url_host(gw.host), gateway.port, store, lambda: reconciler.spec)
+            demo.start()
+            say(f"demo traffic: about {demo.rate_per_s:g} requests/s to {url}")
+        await stop.wait()
+        log.info("stopping: draining the gateway, then the replicas")
+    finally:
+        await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)
+        clear_state(home, os.getpid())
+    return 0
+
+
+async def _first_apply(reconciler: Reconciler, spec: Spec, stop: asyncio.Event) -> None:
+    """Apply the spec, unless a signal comes first (then stop without waiting for replicas)."""
+    applying = asyncio.ensure_future(reconciler.apply(spec))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([applying, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if applying.done():
+        stopping.cancel()
+        applying.result()
+        return
+    applying.cancel()
+    with contextlib.suppress(asyncio.CancelledError, InferdError):
+        await applying
+
+
+async def _shutdown(
+    admin: AdminApi,
+    gateway: Gateway,
+    reconciler: Reconciler,
+    demo: DemoTraffic | None,
+    drain_s: float,
+) -> None:
+    started = time.monotonic()
+    if demo is not None:
+        await demo.stop()
+    await admin.stop(1.0)
+    await gateway.stop(drain_s)
+    left = max(MIN_REPLICA_GRACE_S, drain_s - (time.monotonic() - started))
+    await reconciler.shutdown(left)
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _banner(url: str, spec: Spec, store: ModelStore) -> list[str]:
+    lines = [
+        f"gateway    {url}  (OIP v2 REST; /metrics, /v2/health/ready)",
+        f"dashboard  {url}/",
+    ]
+    for d in spec.deployments:
+        split = ", ".join(f"{v} {w}%" for v, w in d.weights().items() if w)
+        shadow = f", shadow {d.traffic.shadow}" if d.traffic.shadow else ""
+        lines.append(f"deployment {d.name}: {split}{shadow}")
+    first = spec.deployments[0]
+    weights = first.weights()
+    main = max(first.versions, key=lambda v: weights.get(v.name, 0))
+    with contextlib.suppress(InferdError):
+        card = store.resolve(main.model).card
+        inputs = [s.model_dump() for s in card.signature.inputs]
+        body = orjson.dumps(example_body({"inputs": inputs})).decode()
+        lines.append(
+            f"try: curl -s -X POST {url}/v2/models/{first.name}/infer "
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+    lines.append("status: inferd ps    change: inferd apply FILE    stop: Ctrl-C (drains)")
+    return lines
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,75 @@
+"""How the CLI finds a running ``inferd up``: ``$INFERD_HOME/up.json`` and ``up.token``.
+
+``up.json`` says where the admin API listens (loopback) and where the gateway is; ``up.token``
+holds the admin bearer token, readable by its owner only (0600). Both are written atomically
+at start and removed at exit; a file left by a process that died is recognised by its pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+
+STATE_FILE = "up.json"
+TOKEN_FILE = "up.token"  # noqa: S105 - a file name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class UpState:
+    pid: int
+    admin_host: str
+    admin_port: int
+    gateway_url: str
+    #: The spec file's name as given to ``inferd up``.
+    spec: str
+    started_at: float
+
+
+def write_state(home: Path, state: UpState, token: str) -> None:
+    """Write the token (0600) and then the state, each atomically."""
+    home.mkdir(parents=True, exist_ok=True)
+    _write_private(home / TOKEN_FILE, (token + "\n").encode())
+    _write_private(home / STATE_FILE, orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2))
+
+
+def read_state(home: Path) -> tuple[UpState, str] | None:
+    """The running ``inferd up`` and its token, or None when none runs for this home."""
+    try:
+        raw = orjson.loads((home / STATE_FILE).read_bytes())
+        token = (home / TOKEN_FILE).read_text(encoding="utf-8").strip()
+        state = UpState(**raw)
+    except (OSError, ValueError, TypeError):
+        return None
+    return (state, token) if _alive(state.pid) else None
+
+
+def clear_state(home: Path, pid: int) -> None:
+    """Remove the files if they are ``pid``'s (a newer ``inferd up`` may have replaced them)."""
+    current = read_state(home)
+    if current is not None and current[0].pid != pid:
+        return
+    for name in (STATE_FILE, TOKEN_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (home / name).unlink()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    tmp.replace(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
