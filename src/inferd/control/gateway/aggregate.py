@@ -1,0 +1,79 @@
+"""Replicas' metrics behind the gateway's one ``/metrics``: scraped, relabelled, merged.
+
+Each ready replica's exposition is parsed, every sample gains ``deployment`` and ``replica``
+labels, and samples of the same family from all replicas are written under one ``# HELP`` /
+``# TYPE`` header — concatenating the raw texts would repeat those lines, which Prometheus
+(and ``promtool check metrics``) reject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Metric, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from inferd.control.gateway.upstream import (
+    ReplicaPool,
+    UpstreamFailed,
+    UpstreamRequest,
+    UpstreamTimeout,
+)
+from inferd.control.topology import Replica
+
+log = logging.getLogger(__name__)
+
+#: A replica that does not answer its scrape within this is left out of this scrape.
+SCRAPE_TIMEOUT_S = 2.0
+
+
+def merge(expositions: Iterable[tuple[Replica, str]]) -> bytes:
+    """One exposition from many: samples relabelled with their replica, one header per family."""
+    families: dict[str, Metric] = {}
+    for replica, text in expositions:
+        extra = {"deployment": replica.deployment, "replica": replica.id}
+        for family in text_string_to_metric_families(text):
+            merged = families.get(family.name)
+            if merged is None:
+                merged = Metric(family.name, family.documentation, family.type, family.unit)
+                families[family.name] = merged
+            elif merged.type != family.type:
+                # Two replicas disagree on a family's type (different server versions): keep the
+                # first and skip the other rather than emit an invalid exposition.
+                continue
+            for sample in family.samples:
+                merged.samples.append(sample._replace(labels={**sample.labels, **extra}))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(list(families.values())))
+    return generate_latest(registry)
+
+
+class _Fixed(Collector):
+    """A collector that yields the families it was given."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+async def scrape(replicas: Iterable[tuple[Replica, ReplicaPool]]) -> list[tuple[Replica, str]]:
+    """Every replica's ``/metrics`` text, concurrently; failures are logged and left out."""
+
+    async def one(replica: Replica, pool: ReplicaPool) -> tuple[Replica, str] | None:
+        try:
+            response = await pool.request(UpstreamRequest("GET", "/metrics"), SCRAPE_TIMEOUT_S)
+        except (UpstreamFailed, UpstreamTimeout) as exc:
+            log.warning("scraping replica %s failed: %s", replica.id, exc)
+            return None
+        if response.status != 200:
+            log.warning("scraping replica %s: HTTP %d", replica.id, response.status)
+            return None
+        return replica, response.body.decode("utf-8", "replace")
+
+    results = await asyncio.gather(*(one(r, p) for r, p in replicas))
+    return [r for r in results if r is not None]

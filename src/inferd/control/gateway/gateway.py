@@ -1,0 +1,249 @@
+"""The gateway: one entry port in front of every deployment's replicas.
+
+It speaks what the model server speaks (OIP v2 REST with the binary tensor extension, health,
+metadata, KServe v1), routes each request to a version (:mod:`.routing`), forwards it to the
+least busy ready replica of that version (:mod:`.proxy`), mirrors it to the shadow version
+(:mod:`.shadow`), and serves ``/metrics`` (its own series and the replicas', merged), the
+dashboard at ``/`` and its data at ``/api/status``.
+
+Routing state is one immutable :class:`~inferd.control.topology.Topology` snapshot: each request
+reads the current one once, and :meth:`Gateway.update` swaps it in one assignment on the event
+loop, so a request never sees half of an update.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+from urllib.parse import quote
+
+from inferd import __version__
+from inferd.config import LimitSettings
+from inferd.control.gateway.aggregate import merge, scrape
+from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
+from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.routing import choose_version, is_ready, primary_version
+from inferd.control.gateway.shadow import Mirror
+from inferd.control.gateway.status import build_status
+from inferd.control.gateway.traffic import Window
+from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
+from inferd.control.topology import DeploymentRoute, Topology, VersionRoute
+from inferd.errors import InferdError, ModelNotFound, Unavailable
+from inferd.observe.dashboard import ASSETS, asset
+from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
+from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.server import HttpLimits
+
+#: Extensions the gateway itself speaks (it does not expose replicas' repository or stats).
+EXTENSIONS = ("binary_tensor_data", "kserve_v1")
+_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class Gateway:
+    """Serves the data plane of every deployment in the current topology, plus dashboard and
+    metrics. Construct anywhere; :meth:`start` and everything after run on the event loop."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        limits: LimitSettings,
+        shadow_timeout_s: float = 2.0,
+        request_timeout_s: float = 30.0,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.limits = limits
+        self.metrics = GatewayMetrics()
+        self.proxy = Proxy(self.metrics, request_timeout_s)
+        self.mirror = Mirror(self.proxy, self.metrics, shadow_timeout_s)
+        self._topology = Topology()
+        self._windows: dict[tuple[str, str], Window] = {}
+        self._http: HttpServer | None = None
+        self._started = time.monotonic()
+        self._random = random.Random()  # noqa: S311 - traffic split, not secrets
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and serve (``port`` 0 picks a free one; read it back from :attr:`port`)."""
+        self._http = HttpServer(self._router(), HttpLimits.from_settings(self.limits))
+        await self._http.start(self.host, self._port)
+        self._started = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        assert self._http is not None, "start() first"
+        return self._http.port
+
+    def update(self, topology: Topology) -> None:
+        """Route by ``topology`` from now on. Requests already routed finish where they went;
+        connections to replicas that left the topology close once idle."""
+        self._topology = topology
+        self.metrics.generation.set(topology.generation)
+        self.proxy.retain(topology)
+
+    async def stop(self, drain_timeout: float) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
+        if self._http is not None:
+            await self._http.stop(drain_timeout)
+        await self.mirror.stop()
+        self.proxy.close()
+
+    def status(self) -> dict[str, Any]:
+        """The status document (see :mod:`inferd.control.gateway.status`)."""
+        return build_status(
+            self._topology,
+            self._windows,
+            self.mirror.tallies,
+            self.proxy.outstanding,
+            time.monotonic() - self._started,
+        )
+
+    # -- routes -------------------------------------------------------------------------------
+
+    def _router(self) -> Router:
+        router = Router()
+        router.add("GET", "/v2/health/live", self._live)
+        router.add("GET", "/v2/health/ready", self._ready)
+        router.add("GET", "/v2", self._server_metadata)
+        for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+            router.add("GET", base, self._model_get)
+            router.add("GET", f"{base}/ready", self._model_get)
+            router.add("POST", f"{base}/infer", self._infer)
+        router.add("GET", "/v1/models/{model}", self._model_get)
+        router.add("POST", "/v1/models/{model}:predict", self._infer)
+        router.add("GET", "/metrics", self._metrics)
+        router.add("GET", "/api/status", self._status)
+        for path in ASSETS:
+            router.add("GET", path, self._asset)
+        return router
+
+    async def _live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def _ready(self, request: Request) -> Response:
+        ready = is_ready(self._topology.deployments)
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    async def _server_metadata(self, request: Request) -> Response:
+        return json_response(
+            {"name": "inferd-gateway", "version": __version__, "extensions": list(EXTENSIONS)}
+        )
+
+    async def _status(self, request: Request) -> Response:
+        return json_response(self.status())
+
+    async def _asset(self, request: Request) -> Response:
+        content, media_type = asset(request.path.rstrip("/") or "/")
+        return Response(200, content, media_type, [(b"cache-control", b"no-cache")])
+
+    async def _metrics(self, request: Request) -> Response:
+        topology = self._topology
+        replicas = [
+            (r, self.proxy.pool(r))
+            for d in topology.deployments.values()
+            for v in d.versions
+            for r in v.ready_replicas
+        ]
+        texts = await scrape(replicas)
+        if len(texts) < len(replicas):
+            self.metrics.scrape_failures.inc(len(replicas) - len(texts))
+        return Response(200, self.metrics.render() + merge(texts), _TEXT)
+
+    # -- the data plane -----------------------------------------------------------------------
+
+    def _deployment(self, name: str) -> DeploymentRoute:
+        route = self._topology.deployments.get(name)
+        if route is None:
+            self.metrics.unknown_deployment()
+            raise ModelNotFound(name)
+        return route
+
+    async def _model_get(self, request: Request) -> Response:
+        """Metadata and readiness: the named version, else the deployment's main version."""
+        route = self._deployment(request.params["model"])
+        requested = request.params.get("version")
+        if requested is not None:
+            version = route.version(requested)
+            if version is None or version.name == route.shadow:
+                raise ModelNotFound(route.name, requested)
+        else:
+            version = primary_version(route)
+            if version is None:
+                raise Unavailable(f"deployment {route.name!r} has no version")
+        upstream = UpstreamRequest(
+            "GET", _upstream_path(request.path, version), forwardable(request.headers)
+        )
+        return _to_client(await self.proxy.send(route.name, version, upstream))
+
+    async def _infer(self, request: Request) -> Response:
+        started = time.perf_counter()
+        route = self._deployment(request.params["model"])
+        try:
+            version = choose_version(
+                route, request.headers, self._random.random(), request.params.get("version")
+            )
+        except InferdError as exc:
+            self._record(route.name, "", response_for_error(exc).status, started)
+            raise
+        headers = forwardable(request.headers)
+        shadow = route.version(route.shadow) if route.shadow else None
+        primary_answer = None
+        if shadow is not None and shadow.name != version.name:
+            copy = UpstreamRequest(
+                "POST", _upstream_path(request.path, shadow), headers, request.body
+            )
+            primary_answer = self.mirror.mirror(route.name, version.name, shadow, copy)
+        answer: UpstreamResponse | None = None
+        try:
+            upstream = UpstreamRequest(
+                "POST", _upstream_path(request.path, version), headers, request.body
+            )
+            answer = await self.proxy.send(route.name, version, upstream)
+        except InferdError as exc:
+            self._record(route.name, version.name, response_for_error(exc).status, started)
+            raise
+        finally:
+            if primary_answer is not None and not primary_answer.done():
+                primary_answer.set_result(answer)
+        self._record(route.name, version.name, answer.status, started)
+        return _to_client(answer)
+
+    def _record(self, deployment: str, version: str, status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.request(deployment, version or UNKNOWN, status, seconds)
+        if version:
+            window = self._windows.get((deployment, version))
+            if window is None:
+                window = self._windows[(deployment, version)] = Window()
+            window.record(seconds, error=status >= 500)
+
+
+def _upstream_path(path: str, version: VersionRoute) -> str:
+    """The client's path as the replica knows it: the deployment's name replaced by the
+    replica's model name, and any version segment dropped (a replica serves one version, and
+    its version label need not be the deployment's version name)."""
+    model = quote(version.model, safe="")
+    if path.startswith("/v1/"):
+        # /v1/models/{m} and /v1/models/{m}:predict
+        suffix = ":predict" if path.endswith(":predict") else ""
+        return f"/v1/models/{model}{suffix}"
+    parts = path.split("/")  # ["", "v2", "models", m, ("versions", v,)? rest...]
+    rest = parts[4:]
+    if rest[:1] == ["versions"]:
+        rest = rest[2:]
+    return "/".join(["", "v2", "models", model, *rest])
+
+
+def _to_client(answer: UpstreamResponse) -> Response:
+    """The replica's response as the gateway's, byte for byte (framing headers redone)."""
+    content_type = answer.headers.get("content-type", "application/json").encode("latin-1")
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in forwardable(answer.headers)
+        if name != "content-type"
+    ]
+    return Response(answer.status, answer.body, content_type, headers)

@@ -1,0 +1,128 @@
+"""The gateway's own Prometheus series, in a registry of its own.
+
+Label values come only from the topology (deployment and version names the supervisor
+published) and from the model's output names: a request naming a deployment the gateway does
+not know counts under ``deployment="unknown"``, so random names in requests cannot grow the
+number of series. Every series is listed in docs/gateway.md.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from inferd.control.gateway.compare import Divergence
+
+#: What became of a request through the gateway (the model server's vocabulary).
+OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
+#: What became of a mirrored request: compared with the primary, or why it was not.
+SHADOW_OUTCOMES: Final = ("compared", "failed", "timeout", "dropped")
+#: Why a request was sent to a second replica.
+RETRY_REASONS: Final = ("connection", "unavailable")
+UNKNOWN: Final = "unknown"
+
+_LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+#: Divergence is a share in [0, 1] or a mean absolute difference (usually small).
+_DIVERGENCE_BUCKETS = (0.0, 1e-6, 1e-4, 1e-3, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+_SHADOW = ("deployment", "primary", "shadow")
+
+
+def outcome_of(status: int) -> str:
+    """The outcome a response status counts under."""
+    if status < 400:
+        return "success"
+    if status == 503:
+        return "unavailable"
+    if status == 504:
+        return "deadline"
+    return "client_error" if status < 500 else "error"
+
+
+class GatewayMetrics:
+    """Counters, histograms and gauges of one gateway."""
+
+    def __init__(self) -> None:
+        # ``*_created`` series double the series count and no dashboard reads them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._requests = Counter(
+            "inferd_gateway_requests",
+            "Requests through the gateway by the version that served them and outcome.",
+            ("deployment", "version", "outcome"), registry=r,
+        )  # fmt: skip
+        self._latency = Histogram(
+            "inferd_gateway_request_duration_seconds",
+            "Time from a request reaching the gateway to its response (retries included).",
+            ("deployment", "version"), buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._retries = Counter(
+            "inferd_gateway_upstream_retries",
+            "Requests sent to a second replica after the first failed.",
+            ("deployment", "version", "reason"), registry=r,
+        )  # fmt: skip
+        self._shadow = Counter(
+            "inferd_gateway_shadow_requests",
+            "Mirrored requests by outcome (compared, failed, timeout, dropped when full).",
+            (*_SHADOW, "outcome"), registry=r,
+        )  # fmt: skip
+        self._divergence = Histogram(
+            "inferd_gateway_shadow_divergence",
+            "Per output and comparison: share of differing elements (integer, label and string "
+            "outputs) or mean absolute difference (float outputs), shadow against primary.",
+            (*_SHADOW, "output", "kind"), buckets=_DIVERGENCE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._compared = Counter(
+            "inferd_gateway_shadow_compared_elements",
+            "Output elements compared between shadow and primary.",
+            (*_SHADOW, "output"), registry=r,
+        )  # fmt: skip
+        self._differing = Counter(
+            "inferd_gateway_shadow_differing_elements",
+            "Elements of integer, label and string outputs that differed between shadow and "
+            "primary (divide by compared elements for the share).",
+            (*_SHADOW, "output"), registry=r,
+        )  # fmt: skip
+        self.generation = Gauge(
+            "inferd_gateway_topology_generation",
+            "Generation of the topology snapshot the gateway routes by.",
+            registry=r,
+        )
+        self.scrape_failures = Counter(
+            "inferd_gateway_replica_scrape_failures",
+            "Replica /metrics scrapes that failed while aggregating.",
+            registry=r,
+        )
+
+    def request(self, deployment: str, version: str, status: int, seconds: float) -> None:
+        self._requests.labels(deployment, version, outcome_of(status)).inc()
+        self._latency.labels(deployment, version).observe(seconds)
+
+    def unknown_deployment(self) -> None:
+        self._requests.labels(UNKNOWN, "", "client_error").inc()
+
+    def retry(self, deployment: str, version: str, reason: str) -> None:
+        self._retries.labels(deployment, version, reason).inc()
+
+    def shadow(self, deployment: str, primary: str, shadow: str, outcome: str) -> None:
+        self._shadow.labels(deployment, primary, shadow, outcome).inc()
+
+    def divergence(self, deployment: str, primary: str, shadow: str, d: Divergence) -> None:
+        self._divergence.labels(deployment, primary, shadow, d.output, d.kind).observe(d.value)
+        self._compared.labels(deployment, primary, shadow, d.output).inc(d.elements)
+        if d.kind == "share":
+            self._differing.labels(deployment, primary, shadow, d.output).inc(d.differing)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,138 @@
+"""Sending one request to a version's replicas: balancing, retry once, passive ejection.
+
+The proxy owns the upstream connection pools (one per replica address) and the count of
+requests outstanding on each replica, which is what least-outstanding-requests balancing reads.
+Bodies travel as the bytes the client sent; responses come back as the bytes the replica sent.
+
+Retry policy (inference is idempotent, so a second attempt is safe):
+
+* a connection that fails before a complete response (refused, reset, closed) is retried once
+  on another ready replica of the same version — or on the same one over a fresh connection
+  when it has no sibling (a keep-alive connection the replica closed while idle fails this way);
+* a 503 from a replica (draining, or its queue is full) is retried once on another replica;
+* a timeout is not retried.
+
+A replica whose connection failed is avoided for :data:`EJECT_S` while others are available, so
+a replica killed between two topology snapshots costs one retry, not one per request.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.routing import pick_replica
+from inferd.control.gateway.upstream import (
+    ReplicaPool,
+    UpstreamFailed,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+from inferd.control.topology import Replica, Topology, VersionRoute
+from inferd.errors import DeadlineExceeded, Unavailable
+
+#: How long a replica whose connection failed is avoided (while it has ready siblings).
+EJECT_S = 2.0
+
+
+class Proxy:
+    """Forwards requests to replicas of a version; see the module docstring for the policy."""
+
+    def __init__(self, metrics: GatewayMetrics, timeout_s: float) -> None:
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self._pools: dict[tuple[str, int], ReplicaPool] = {}
+        #: Requests sent and not yet answered, per replica id (absent: none).
+        self.outstanding: dict[str, int] = {}
+        self._ejected: dict[str, float] = {}
+        self._random = random.Random()  # noqa: S311 - balancing, not secrets
+
+    def pool(self, replica: Replica) -> ReplicaPool:
+        key = (replica.host, replica.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = ReplicaPool(replica.host, replica.port)
+        return pool
+
+    def retain(self, topology: Topology) -> None:
+        """Close the pools of replicas no longer in ``topology`` (requests still running on
+        them finish; their connections close when they do)."""
+        live = {
+            (r.host, r.port)
+            for d in topology.deployments.values()
+            for v in d.versions
+            for r in v.replicas
+        }
+        for key in [k for k in self._pools if k not in live]:
+            self._pools.pop(key).close()
+        known = {
+            r.id for d in topology.deployments.values() for v in d.versions for r in v.replicas
+        }
+        for rid in [r for r in self._ejected if r not in known]:
+            del self._ejected[rid]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    async def send(
+        self,
+        deployment: str,
+        version: VersionRoute,
+        request: UpstreamRequest,
+        *,
+        retry: bool = True,
+    ) -> UpstreamResponse:
+        """The replica's response (any status). Raises :class:`Unavailable` when no replica
+        could be reached and :class:`DeadlineExceeded` when the chosen one did not answer."""
+        tried: set[str] = set()
+        attempts = 2 if retry else 1
+        for attempt in range(attempts):
+            replica = self._choose(version, tried)
+            if replica is None:
+                raise Unavailable(
+                    f"version {version.name!r} of {deployment!r} has no ready replica"
+                )
+            tried.add(replica.id)
+            last = attempt == attempts - 1
+            self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1
+            try:
+                response = await self.pool(replica).request(request, self.timeout_s)
+            except UpstreamFailed:
+                self._ejected[replica.id] = time.monotonic() + EJECT_S
+                if last:
+                    raise Unavailable(
+                        f"no replica of {deployment!r} version {version.name!r} answered"
+                    ) from None
+                self.metrics.retry(deployment, version.name, "connection")
+                continue
+            except UpstreamTimeout:
+                raise DeadlineExceeded(
+                    f"{deployment!r} version {version.name!r} did not answer within "
+                    f"{self.timeout_s:g} s"
+                ) from None
+            finally:
+                self._done(replica.id)
+            if response.status == 503 and not last and self._has_other(version, tried):
+                self.metrics.retry(deployment, version.name, "unavailable")
+                continue
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _choose(self, version: VersionRoute, tried: set[str]) -> Replica | None:
+        now = time.monotonic()
+        avoid = tried | {rid for rid, until in self._ejected.items() if until > now}
+        return pick_replica(version.ready_replicas, self.outstanding, self._random.random(), avoid)
+
+    def _has_other(self, version: VersionRoute, tried: set[str]) -> bool:
+        return any(r.id not in tried for r in version.ready_replicas)
+
+    def _done(self, replica_id: str) -> None:
+        left = self.outstanding.get(replica_id, 1) - 1
+        if left > 0:
+            self.outstanding[replica_id] = left
+        else:
+            self.outstanding.pop(replica_id, None)

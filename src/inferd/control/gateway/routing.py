@@ -1,0 +1,129 @@
+"""Routing decisions as pure functions of (route, request headers, a random draw).
+
+Nothing here does I/O or keeps state: the proxy passes in the deployment's current
+:class:`~inferd.control.topology.DeploymentRoute`, the request's lower-case headers and a draw in
+``[0, 1)``, and gets back the version (and then the replica) to use. Tests drive these with tables.
+
+Order of precedence for the version, first match wins:
+
+1. a version named in the path (``/v2/models/{m}/versions/{v}/…``);
+2. a header match (A/B routing);
+3. the sticky header, hashed to a stable point in ``[0, 1)`` that stands in for the draw;
+4. weighted random by the versions' weights.
+
+Only versions with at least one ready replica take part in 3 and 4: when the canary's replicas
+are all restarting, its share goes to the others instead of failing (availability first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Set
+
+from inferd.control.topology import DeploymentRoute, Replica, VersionRoute
+from inferd.errors import ModelNotFound, Unavailable
+
+#: Retry-After advertised when a deployment has no ready replica (a replica may be restarting).
+NO_REPLICA_RETRY_S = 1.0
+
+
+def sticky_point(value: str) -> float:
+    """A stable point in ``[0, 1)`` for a sticky header value: same value, same point, in every
+    process and across restarts (unlike ``hash()``, which is salted per process)."""
+    digest = hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def weighted_pick(versions: tuple[VersionRoute, ...], draw: float) -> VersionRoute | None:
+    """The version whose cumulative-weight interval contains ``draw`` (in ``[0, 1)``).
+
+    Weights are normalised over the versions given, so they need not add up to 100. Versions of
+    weight 0 are never picked; when every weight is 0 nothing is picked.
+    """
+    total = sum(max(v.weight, 0.0) for v in versions)
+    if total <= 0:
+        return None
+    target = draw * total
+    acc = 0.0
+    chosen: VersionRoute | None = None
+    for version in versions:
+        if version.weight <= 0:
+            continue
+        acc += version.weight
+        chosen = version
+        if target < acc:
+            return version
+    # Floating-point rounding can leave target == total: the last positive weight takes it.
+    return chosen
+
+
+def choose_version(
+    route: DeploymentRoute,
+    headers: Mapping[str, str],
+    draw: float,
+    requested: str | None = None,
+) -> VersionRoute:
+    """The version that serves one primary request (see the module docstring for the order).
+
+    Raises :class:`ModelNotFound` for a requested version the deployment does not have, and
+    :class:`Unavailable` when no version can take the request right now.
+    """
+    if requested is not None:
+        version = route.version(requested)
+        if version is None or version.name == route.shadow:
+            raise ModelNotFound(route.name, requested)
+        return version
+    for match in route.header_routes:
+        if headers.get(match.header.lower()) == match.value:
+            version = route.version(match.version)
+            if version is not None and version.ready_replicas:
+                return version
+    live = tuple(v for v in route.versions if v.ready_replicas and v.name != route.shadow)
+    if route.sticky_header is not None:
+        key = headers.get(route.sticky_header.lower())
+        if key is not None:
+            draw = sticky_point(key)
+    chosen = weighted_pick(live, draw)
+    if chosen is None:
+        raise Unavailable(
+            f"deployment {route.name!r} has no ready replica", retry_after=NO_REPLICA_RETRY_S
+        )
+    return chosen
+
+
+def primary_version(route: DeploymentRoute) -> VersionRoute | None:
+    """The version that answers metadata requests that name none: the one with the most
+    traffic (so metadata does not flip between versions from one request to the next)."""
+    candidates = [v for v in route.versions if v.name != route.shadow]
+    if not candidates:
+        return None
+    ready = [v for v in candidates if v.ready_replicas] or candidates
+    return max(ready, key=lambda v: v.weight)
+
+
+def pick_replica(
+    replicas: tuple[Replica, ...],
+    outstanding: Mapping[str, int],
+    draw: float,
+    avoid: Set[str] = frozenset(),
+) -> Replica | None:
+    """Least outstanding requests among ``replicas``; ties broken by ``draw``.
+
+    Replicas whose id is in ``avoid`` (one that just failed, or one ejected after connection
+    errors) are used only when nothing else is left.
+    """
+    if not replicas:
+        return None
+    preferred = [r for r in replicas if r.id not in avoid] or list(replicas)
+    fewest = min(outstanding.get(r.id, 0) for r in preferred)
+    tied = [r for r in preferred if outstanding.get(r.id, 0) == fewest]
+    return tied[min(int(draw * len(tied)), len(tied) - 1)]
+
+
+def is_ready(deployments: Mapping[str, DeploymentRoute]) -> bool:
+    """The gateway's readiness: every deployment can serve primary traffic (has a ready
+    replica in a version that is not its shadow)."""
+    return all(
+        any(v.ready_replicas for v in d.versions if v.name != d.shadow)
+        for d in deployments.values()
+    )

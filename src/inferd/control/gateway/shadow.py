@@ -1,0 +1,121 @@
+"""Shadow (mirror) traffic: a copy of a primary request to another version, compared, never
+returned.
+
+The copy is sent when the primary is, in a task of its own, so the client's response never waits
+for it. At most ``max_inflight`` copies run at once; beyond that a copy is dropped (and counted)
+rather than queued, so a slow shadow cannot build up memory. A copy gets ``timeout_s`` and no
+retry. Failures and timeouts are only counted. When both the shadow and the primary answered
+200, their outputs are compared (:mod:`inferd.control.gateway.compare`) and the divergence is
+recorded in the metrics and the status tallies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from inferd.control.gateway.compare import Undecodable, compare, decode_outputs
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.traffic import ShadowTally
+from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse
+from inferd.control.topology import VersionRoute
+from inferd.errors import InferdError
+
+log = logging.getLogger(__name__)
+
+#: Mirrored requests in flight at once, across all deployments.
+DEFAULT_MAX_INFLIGHT = 64
+
+
+class Mirror:
+    """Sends shadow copies and records how their answers compare with the primary's."""
+
+    def __init__(
+        self,
+        proxy: Proxy,
+        metrics: GatewayMetrics,
+        timeout_s: float,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    ) -> None:
+        self.proxy = proxy
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self.max_inflight = max_inflight
+        #: Totals per (deployment, primary version, shadow version), for status().
+        self.tallies: dict[tuple[str, str, str], ShadowTally] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def mirror(
+        self,
+        deployment: str,
+        primary: str,
+        shadow: VersionRoute,
+        request: UpstreamRequest,
+    ) -> asyncio.Future[UpstreamResponse | None]:
+        """Start a copy; resolve the returned future with the primary's response (or None when
+        the primary failed) once it is known. Returns at once."""
+        loop = asyncio.get_running_loop()
+        primary_answer: asyncio.Future[UpstreamResponse | None] = loop.create_future()
+        key = (deployment, primary, shadow.name)
+        if len(self._tasks) >= self.max_inflight:
+            self._count(key, "dropped")
+            return primary_answer
+        task = loop.create_task(self._run(key, shadow, request, primary_answer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return primary_answer
+
+    async def _run(
+        self,
+        key: tuple[str, str, str],
+        shadow: VersionRoute,
+        request: UpstreamRequest,
+        primary_answer: asyncio.Future[UpstreamResponse | None],
+    ) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                answer = await self.proxy.send(key[0], shadow, request, retry=False)
+        except TimeoutError:
+            self._count(key, "timeout")
+            return
+        except InferdError:
+            self._count(key, "failed")
+            return
+        if answer.status != 200:
+            self._count(key, "failed")
+            return
+        primary = await primary_answer
+        if primary is None or primary.status != 200:
+            # Nothing to compare against; the shadow itself did fine.
+            return
+        try:
+            divergences = compare(
+                decode_outputs(primary.headers, primary.body),
+                decode_outputs(answer.headers, answer.body),
+            )
+        except Undecodable as exc:
+            log.warning("shadow comparison for %s skipped: %s", key[0], exc)
+            self._count(key, "failed")
+            return
+        self._count(key, "compared")
+        tally = self._tally(key)
+        for d in divergences:
+            self.metrics.divergence(*key, d)
+            tally.add(d.output, d.kind, d.value)
+
+    def _tally(self, key: tuple[str, str, str]) -> ShadowTally:
+        tally = self.tallies.get(key)
+        if tally is None:
+            tally = self.tallies[key] = ShadowTally()
+        return tally
+
+    def _count(self, key: tuple[str, str, str], outcome: str) -> None:
+        self.metrics.shadow(*key, outcome)
+        self._tally(key).count(outcome)
+
+    async def stop(self) -> None:
+        """Cancel copies still running (their answers would only be counted)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

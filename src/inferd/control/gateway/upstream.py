@@ -1,0 +1,212 @@
+"""A small asyncio HTTP/1.1 client for replicas: keep-alive pools and httptools' response parser.
+
+Replicas are inferd model servers on loopback, so the client needs only what they speak:
+requests with a ``Content-Length`` body, responses framed by ``Content-Length`` (chunked is
+parsed too, since httptools handles it), one request at a time per connection. A pool per
+replica keeps idle connections for reuse; it measured faster than httpx for this job (see
+docs/gateway.md).
+
+Failures are split by what they mean for a retry:
+
+* :class:`UpstreamFailed` — the connection failed before a complete response arrived (refused,
+  reset, closed early). The request may or may not have run; inference is idempotent, so the
+  proxy retries it once elsewhere.
+* :class:`UpstreamTimeout` — no answer within the timeout; not retried (the replica may just be
+  slow, and a retry would double the load on a struggling deployment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+
+import httptools
+
+#: Idle connections kept per replica; more are closed when released.
+MAX_IDLE = 128
+#: Headers that describe one hop, never forwarded (RFC 9110 §7.6.1, plus framing we redo).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+    }
+)
+
+
+class UpstreamFailed(Exception):
+    """The connection failed before a complete response: safe to retry an idempotent request."""
+
+
+class UpstreamTimeout(Exception):
+    """The replica did not answer in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """A request for a replica; ``headers`` hold no hop-by-hop headers (see :func:`forwardable`)."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """A complete response from a replica. Header names are lower-case."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request in flight at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[UpstreamResponse] | None = None
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self.reusable = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without inheriting from it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.reusable = False
+        self._fail("connection closed before a complete response")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._fail("malformed response")
+            self.close()
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        response = UpstreamResponse(
+            self.parser.get_status_code(), self._headers, b"".join(self._body)
+        )
+        self.reusable = bool(self.parser.should_keep_alive())
+        self._headers, self._body = {}, []
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+
+    # -- client side --------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def send(self, head: bytes, body: bytes) -> asyncio.Future[UpstreamResponse]:
+        assert self.transport is not None and self._waiter is None
+        self.reusable = False
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(head + body if len(body) < 65536 else head)
+        if len(body) >= 65536:
+            # Large bodies (binary tensors) go out without copying them into one buffer.
+            self.transport.write(body)
+        return self._waiter
+
+    def _fail(self, why: str) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(UpstreamFailed(why))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ReplicaPool:
+    """Keep-alive connections to one replica (``host:port``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._idle: deque[_Connection] = deque()
+        self._host_header = f"{host}:{port}".encode("latin-1")
+        self.closed = False
+
+    async def request(self, request: UpstreamRequest, timeout: float) -> UpstreamResponse:
+        """Send one request and wait for its complete response (see the module docstring for
+        the two failures)."""
+        head = self._head(request)
+        try:
+            async with asyncio.timeout(timeout):
+                conn = await self._acquire()
+                try:
+                    response = await conn.send(head, request.body)
+                except BaseException:
+                    conn.close()
+                    raise
+        except TimeoutError:
+            raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
+        self._release(conn)
+        return response
+
+    def _head(self, request: UpstreamRequest) -> bytes:
+        lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
+            request.method.encode("ascii"), request.path.encode("latin-1"), self._host_header
+        )]  # fmt: skip
+        lines.extend(
+            b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in request.headers
+        )
+        if request.body or request.method not in ("GET", "HEAD"):
+            lines.append(b"content-length: %d\r\n" % len(request.body))
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    async def _acquire(self) -> _Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.open:
+                return conn
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_connection(_Connection, self.host, self.port)
+        except OSError as exc:
+            raise UpstreamFailed(f"cannot connect: {exc.strerror or type(exc).__name__}") from None
+        return conn
+
+    def _release(self, conn: _Connection) -> None:
+        if self.closed or not conn.reusable or not conn.open or len(self._idle) >= MAX_IDLE:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close idle connections; connections in use are closed when their request ends."""
+        self.closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+
+def forwardable(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The end-to-end headers of a request or response (hop-by-hop ones dropped)."""
+    return tuple((k, v) for k, v in headers.items() if k not in HOP_BY_HOP)
