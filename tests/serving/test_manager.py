@@ -68,7 +68,7 @@ def test_hot_swap_under_concurrent_load_drops_nothing(harness: Harness) -> None:
         assert all(v == "v2" and f == pytest.approx(3.0) for v, f in answered[after + 8 :])
         assert all(f == pytest.approx(2.0 if v == "v1" else 3.0) for v, f in answered)
         assert await plane.drain(5.0)
-        assert manager.default_version("m") == "v2"
+        assert manager.get("m").key.version == "v2"
         assert [r["version"] for r in plane.repository_index()] == ["v2"]
         assert plane.ready()
 

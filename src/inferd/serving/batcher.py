@@ -7,6 +7,7 @@ Policy, in order:
 - While a batch runs, arrivals collect into the next batch. A collecting batch closes when it
   holds ``max_batch_size`` rows, when ``max_queue_delay_ms`` has passed since its first request,
   or when an arrival cannot join it (different input names, datatypes or trailing dimensions).
+  A delay of 0 sets no time bound: the batch collects until it is full or the model frees.
   Closed batches run in arrival order as soon as the model is free; when the model frees and no
   batch is closed, the collecting one closes and runs.
 - At most ``max_queue_size`` requests wait; beyond that a request is refused at once with

@@ -89,10 +89,6 @@ class ModelManager:
     def knows(self, name: str) -> bool:
         return name in self._models
 
-    def default_version(self, name: str) -> str | None:
-        entry = self._models.get(name)
-        return entry.default if entry is not None else None
-
     def versions(self, name: str) -> list[ServedVersion]:
         entry = self._models.get(name)
         return list(entry.versions.values()) if entry is not None else []
