@@ -75,6 +75,11 @@ class ModelStore:
         remote_settings = registries or RegistrySettings.from_environ()
         return cls(settings.root, RemoteRegistries(remote_settings))
 
+    def close(self) -> None:
+        """Close registry connections (the store stays usable; clients reopen on demand)."""
+        if self.remote is not None:
+            self.remote.close()
+
     def _parse(self, text: str, *, tagged: bool = False) -> Reference:
         ref = Reference.parse_tagged(text) if tagged else Reference.parse(text)
         if ref.registry is not None and self.remote is None:

@@ -31,6 +31,8 @@ MANIFEST_ACCEPT = ", ".join((
 ))  # fmt: skip
 OK = frozenset({200})
 OK_OR_MISSING = frozenset({200, 404})
+#: Tags asked for per page; registries may answer fewer and link to the next page.
+TAGS_PAGE = 1000
 #: Pages of a tag list followed before giving up (a registry answering Link forever).
 MAX_TAG_PAGES = 1000
 
@@ -131,10 +133,10 @@ class RegistryClient:
             raise IntegrityError(digest, announced)
         return digest
 
-    def tags(self, repo: str) -> list[str]:
+    def tags(self, repo: str, *, page_size: int = TAGS_PAGE) -> list[str]:
         """Every tag of ``repo``, following ``Link: <…>; rel="next"`` pagination."""
         found: list[str] = []
-        params: dict[str, str] = {}
+        params: dict[str, str] = {"n": str(page_size)}
         for _ in range(MAX_TAG_PAGES):
             response = self.http.request(
                 "GET",

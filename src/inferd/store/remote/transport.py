@@ -135,6 +135,12 @@ class RegistryHttp:
             try:
                 response = self.client.send(request, stream=True)
             except httpx.TransportError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    raise Unavailable(
+                        f"the TLS certificate of registry {self.registry} is not trusted; pass "
+                        "its CA with --ca-file (INFERD_REGISTRY_CA), or mark the registry "
+                        "insecure if it speaks plain HTTP"
+                    ) from None
                 if attempt == attempts:
                     raise Dropped(
                         f"registry {self.registry} is unreachable ({type(exc).__name__})"

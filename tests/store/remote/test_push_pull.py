@@ -1,0 +1,153 @@
+"""Push and pull through a real registry: round trips, dedupe, mounts, chunks, tags, listing."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from inferd.errors import InvalidArgument, NotFound, Unsupported
+from inferd.store import ModelStore
+from inferd.store.remote import RegistrySettings
+
+from ..conftest import make_model_dir
+from .conftest import Stores
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_pushed_version_pulls_back_byte_for_byte_into_another_store(
+    store: ModelStore,
+    settings: RegistrySettings,
+    model: Path,
+    repo: str,
+    tmp_path: Path,
+    remote_store: Stores,
+) -> None:
+    pushed = store.push(model, f"{repo}:v1")
+    assert pushed.transfer is not None
+    assert (pushed.transfer.blobs, pushed.transfer.transferred) == (4, 4)
+    assert store.list() == []  # a remote push tags nothing locally
+
+    other = remote_store(tmp_path / "other-home", settings)
+    fetched = other.fetch(f"{repo}:v1")
+    assert fetched.digest == pushed.digest
+    assert fetched.bytes_transferred == pushed.transfer.bytes_transferred
+    assert _tree(other.pull(f"{repo}:v1", tmp_path / "out")) == _tree(model)
+
+    materialized = other.materialize(f"{repo}@{pushed.digest}")
+    assert _tree(materialized.path) == _tree(model)
+    assert other.resolve(f"{repo}:v1").card.runtime == "sklearn"
+
+
+def test_blobs_the_registry_or_the_cache_holds_are_not_moved_again(
+    store: ModelStore,
+    settings: RegistrySettings,
+    model: Path,
+    repo: str,
+    tmp_path: Path,
+    remote_store: Stores,
+) -> None:
+    first = store.push(model, f"{repo}:v1")
+    again = store.push(model, f"{repo}:v2")
+    assert again.transfer is not None
+    # Only the card (its created time differs) is new; the three files are skipped.
+    assert (again.transfer.transferred, again.transfer.skipped) == (1, 3)
+
+    other = remote_store(tmp_path / "other-home", settings)
+    other.fetch(f"{repo}:v1")
+    second = other.fetch(f"{repo}:v2")
+    assert (second.transferred, second.skipped) == (1, 3)
+    assert second.bytes_transferred < 1000
+    by_digest = other.fetch(f"{repo}@{first.digest}")
+    assert by_digest.bytes_transferred == 0
+
+
+def test_a_second_version_sharing_files_downloads_only_what_changed(
+    store: ModelStore, settings: RegistrySettings, repo: str, tmp_path: Path, remote_store: Stores
+) -> None:
+    big = b"".join(hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(20000))
+    v1 = make_model_dir(tmp_path / "v1", weights=big)
+    v2 = make_model_dir(tmp_path / "v2", weights=big)
+    (v2 / "assets" / "vocab.txt").write_text("a\nb\nc\nd\n")
+    store.push(v1, f"{repo}:v1")
+    store.push(v2, f"{repo}:v2")
+
+    other = remote_store(tmp_path / "other-home", settings)
+    assert other.fetch(f"{repo}:v1").bytes_transferred > len(big)
+    second = other.fetch(f"{repo}:v2")
+    card = other.layout.read_manifest(second.digest).config.size
+    assert second.bytes_transferred == len("a\nb\nc\nd\n") + card
+
+
+def test_large_blobs_go_up_in_chunks_and_other_repositories_mount_them(
+    settings: RegistrySettings, inferd_home: Path, repo: str, tmp_path: Path, remote_store: Stores
+) -> None:
+    chunked = dataclasses.replace(settings, monolithic_max=10_000, chunk_size=7_000)
+    store = remote_store(inferd_home, chunked)
+    model = make_model_dir(tmp_path / "m", weights=bytes(range(256)) * 300)
+    pushed = store.push(model, f"{repo}:v1")
+    elsewhere = repo.replace("/fraud", "/copy/fraud")
+    copied = store.tag(f"{repo}:v1", f"{elsewhere}:v1")
+    assert copied.digest == pushed.digest
+
+    other = remote_store(tmp_path / "other-home", settings)
+    assert _tree(other.pull(f"{elsewhere}:v1", tmp_path / "out")) == _tree(model)
+    third = repo.replace("/fraud", "/third/fraud")
+    mounted = store.push(model, f"{third}:v1")
+    assert mounted.transfer is not None
+    assert mounted.transfer.mounted == 3  # the files; the card is new
+
+
+def test_tags_move_between_local_and_remote_names(
+    store: ModelStore,
+    settings: RegistrySettings,
+    model: Path,
+    repo: str,
+    tmp_path: Path,
+    remote_store: Stores,
+) -> None:
+    name = repo.split("/", 1)[1]
+    local = store.push(model, f"{name}:v1")
+    uploaded = store.tag(f"{name}:v1", f"{repo}:prod")
+    assert uploaded.digest == local.digest
+
+    other = remote_store(tmp_path / "other-home", settings)
+    pulled = other.tag(f"{repo}:prod", f"{name}:prod")
+    assert pulled.digest == local.digest
+    assert [(e.name, e.tag) for e in other.list()] == [(name, "prod")]
+    with pytest.raises(InvalidArgument, match="one model name"):
+        other.tag(f"{repo}:prod", "something-else:v1")
+
+
+def test_remote_listing_follows_pagination(store: ModelStore, model: Path, repo: str) -> None:
+    for tag in ("a", "b", "c"):
+        store.push(model, f"{repo}:{tag}")
+    registry, name = repo.split("/", 1)
+    assert store.remote is not None
+    assert store.remote.client(registry).tags(name, page_size=2) == ["a", "b", "c"]
+    rows = store.list(repo)
+    assert [(r.tag, r.runtime) for r in rows] == [
+        ("a", "sklearn"),
+        ("b", "sklearn"),
+        ("c", "sklearn"),
+    ]
+    assert all(r.name == repo and r.size == rows[0].size for r in rows)
+
+
+def test_missing_versions_and_remote_untag_are_clear_errors(
+    store: ModelStore, model: Path, repo: str
+) -> None:
+    with pytest.raises(NotFound, match="not found in the registry"):
+        store.resolve(f"{repo}:nope")
+    with pytest.raises(NotFound, match="not found in the registry"):
+        store.list(repo)
+    store.push(model, f"{repo}:v1")
+    with pytest.raises(Unsupported, match="registries delete manifests"):
+        store.untag(f"{repo}:v1")
