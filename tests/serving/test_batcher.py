@@ -47,7 +47,6 @@ def _run(harness: Harness, scenario: Callable[..., Awaitable[None]], **settings:
         harness.push("m:v1")
         plane, manager, _ = harness.plane(**settings)
         await manager.serve(["m:v1"])
-        harness.probe.rows.clear()  # forget the warm-up
         try:
             await scenario(plane, manager)
         finally:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
 import pytest
 
-from inferd.errors import InferdError, ModelNotFound, Unavailable
+from inferd.errors import DeadlineExceeded, InferdError, ModelNotFound, Unavailable
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import EVICTED, ModelManager
@@ -75,6 +76,33 @@ def test_hot_swap_under_concurrent_load_drops_nothing(harness: Harness) -> None:
     _run(harness, ["m:v1"], scenario)
 
 
+def test_replaced_version_finishes_in_flight_work_before_unloading(harness: Harness) -> None:
+    harness.push("m:v1", factor=2.0)
+    harness.push("m:v2", factor=3.0)
+
+    async def scenario(
+        plane: ServingDataPlane, manager: ModelManager, metrics: ServerMetrics
+    ) -> None:
+        harness.probe.hold()
+        held = asyncio.ensure_future(plane.infer(request(x=rows(1, 1.0))))
+        await asyncio.to_thread(harness.probe.entered.wait, 10)
+        await plane.load("m", "m:v2")  # its warm-up (zeros) passes the gate
+        assert _row(plane, "m", "v1")["state"] == "UNLOADING"
+        unloading = {"model": "m", "version": "v1", "state": "UNLOADING"}
+        assert metrics.registry.get_sample_value("inferd_model_state", unloading) == 1
+        zeros = await plane.infer(request(x=np.zeros((1, 4), np.float32), outputs=["z"]))
+        assert zeros.model_version == "v2"
+        np.testing.assert_allclose(zeros.outputs[0].data, np.full((1, 4), 3.0))
+        harness.probe.release()
+        answer = await held
+        assert answer.model_version == "v1"
+        np.testing.assert_allclose(answer.outputs[0].data, rows(1, 1.0) * 2)
+        assert await plane.drain(5.0)
+        assert [r["version"] for r in plane.repository_index()] == ["v2"]
+
+    _run(harness, ["m:v1"], scenario)
+
+
 def test_failed_new_version_keeps_the_old_one_serving(harness: Harness) -> None:
     harness.push("m:v1")
     harness.push_corrupt("m:v2")
@@ -123,6 +151,8 @@ def test_memory_budget_evicts_lru_and_loads_on_first_request(harness: Harness) -
             "name": "a", "version": "v1", "state": "UNAVAILABLE", "reason": EVICTED,
         }  # fmt: skip
         assert plane.ready()  # an evicted version loads on demand
+        with pytest.raises(DeadlineExceeded, match="while a:v1 was loading"):
+            await plane.infer(request("a", deadline=time.monotonic()))
         response = await plane.infer(request("a", rows(1, 1.0)))
         np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 2)
         assert _row(plane, "a", "v1")["state"] == "READY"

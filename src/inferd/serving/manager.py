@@ -53,6 +53,8 @@ class _Entry:
     versions: dict[str, ServedVersion] = field(default_factory=dict)
     #: The latest load attempt while it is LOADING, or after it FAILED.
     attempt: ServedVersion | None = None
+    #: Replaced versions still finishing their in-flight work (UNLOADING).
+    retiring: list[ServedVersion] = field(default_factory=list)
     unloaded: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -96,6 +98,7 @@ class ModelManager:
     def all_versions(self) -> Iterator[ServedVersion]:
         for entry in self._models.values():
             yield from entry.versions.values()
+            yield from entry.retiring
             if entry.attempt is not None:
                 yield entry.attempt
 
@@ -112,6 +115,7 @@ class ModelManager:
                 if attempt is not None and attempt.key == served.key:
                     row["reason"] = f"reload {attempt.state.value}: {attempt.reason}".rstrip(": ")
                 rows.append(row)
+            rows += [v.index_row() for v in entry.retiring if v.key.version not in entry.versions]
             if attempt is not None and attempt.key.version not in entry.versions:
                 rows.append(attempt.index_row())
         return rows
@@ -244,8 +248,9 @@ class ModelManager:
         if entry is None:
             return VersionState.UNAVAILABLE.value
         served = entry.versions.get(key.version)
-        if served is None and entry.attempt is not None and entry.attempt.key == key:
-            served = entry.attempt
+        if served is None:
+            others = [*entry.retiring, *([entry.attempt] if entry.attempt else [])]
+            served = next((v for v in others if v.key == key), None)
         return served.state.value if served is not None else VersionState.UNAVAILABLE.value
 
     async def _load(self, entry: _Entry, reference: str, *, make_default: bool) -> None:
@@ -303,10 +308,13 @@ class ModelManager:
 
         async def retire() -> None:
             await take_down(old, VersionState.UNAVAILABLE, "replaced")
+            entry.retiring.remove(old)
             pending = entry.attempt is not None and entry.attempt.key == old.key
             if old.key.version not in entry.versions and not pending:
                 self._metrics.forget(old.key.name, old.key.version)
 
+        old.set_state(VersionState.UNLOADING)
+        entry.retiring.append(old)
         task = asyncio.ensure_future(retire())
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
