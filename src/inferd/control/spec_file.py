@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from inferd.control.spec import RULE_ERROR, Spec
+from inferd.control.spec import RULE_ERROR, RULE_KEY_ERROR, Spec
 from inferd.errors import InvalidArgument
 
 #: Errors about a key itself (not its value) point at the key.
-_KEY_ERRORS = frozenset({"extra_forbidden"})
+_KEY_ERRORS = frozenset({"extra_forbidden", RULE_KEY_ERROR})
 #: Largest spec file read (a spec is a few kilobytes; this stops a mistaken huge file early).
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -113,7 +113,7 @@ def _locate(error: Any, root: yaml.Node, file: str) -> SpecProblem:
     if error["type"] in _KEY_ERRORS and key_node is not None:
         node = key_node
     mark = node.start_mark
-    message = _message(error) if depth == len(loc) else _missing_message(error, loc, depth)
+    message = _message(error) if depth == len(loc) else _missing_message(error, loc)
     return SpecProblem(file, mark.line + 1, mark.column + 1, _dotted(loc), message)
 
 
@@ -133,7 +133,7 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Nod
 
 
 def _message(error: Any) -> str:
-    if error["type"] == RULE_ERROR:
+    if error["type"] in (RULE_ERROR, RULE_KEY_ERROR):
         return str(error["msg"])
     if error["type"] == "extra_forbidden":
         return "unknown key (not part of the spec; check its spelling and indentation)"
@@ -142,7 +142,7 @@ def _message(error: Any) -> str:
     return text.removeprefix("Value error, ")
 
 
-def _missing_message(error: Any, loc: tuple[str | int, ...], depth: int) -> str:
+def _missing_message(error: Any, loc: tuple[str | int, ...]) -> str:
     if error["type"] == "missing":
         return f"required key {loc[-1]!r} is missing"
     return _message(error)

@@ -1,0 +1,218 @@
+"""Fixtures for the control plane: a store holding the example fraud models, spec text, a real
+``inferd up`` process, and a closed-loop load generator that records every request's outcome.
+
+Everything binds port 0 and reads the port back (the gateway's from ``up.json``), so tests never
+race for ports.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+from inferd.config import StoreSettings
+from inferd.control.up_state import UpState, read_state
+from inferd.store import ModelStore
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "examples" / "quickstart"
+INFERD = [sys.executable, "-c", "import sys; from inferd.cli import main; sys.exit(main())"]
+FRAUD_BODY = orjson.dumps(
+    {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": [0.5] * 8}]}
+)
+
+
+def fraud_store(home: Path) -> ModelStore:
+    """A store at ``home`` holding fraud:v1 and fraud:v2 from examples/quickstart."""
+    store = ModelStore.from_settings(StoreSettings(home=home))
+    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
+    store.push(QUICKSTART / "fraud-v2", "fraud:v2")
+    return store
+
+
+def spec_text(
+    versions: dict[str, tuple[str, int, int]], *, shadow: str | None = None, drain: str = "10s"
+) -> str:
+    """A one-deployment spec (``fraud``) on gateway port 0: version → (model, replicas, weight)."""
+    lines = [
+        "apiVersion: inferd.dev/v1",
+        "kind: Stack",
+        "gateway:",
+        "  port: 0",
+        f"  drain_timeout: {drain}",
+        "deployments:",
+        "  - name: fraud",
+        "    versions:",
+    ]
+    for name, (model, replicas, _) in versions.items():
+        lines += [
+            f"      - name: {name}",
+            f"        model: {model}",
+            f"        replicas: {replicas}",
+        ]
+    lines += ["    traffic:", "      weights:"]
+    lines += [f"        {name}: {weight}" for name, (_, _, weight) in versions.items()]
+    if shadow:
+        lines.append(f"      shadow: {shadow}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class UpProcess:
+    """A running ``inferd up`` started by a test."""
+
+    proc: subprocess.Popen[bytes]
+    home: Path
+    state: UpState
+    log: Path
+
+    @property
+    def gateway_port(self) -> int:
+        return int(self.state.gateway_url.rsplit(":", 1)[1])
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "INFERD_HOME": str(self.home)}
+        return subprocess.run(
+            [*INFERD, *args], env=env, capture_output=True, text=True, timeout=120, check=check
+        )
+
+    def ps(self) -> dict[str, object]:
+        return dict(orjson.loads(self.cli("ps", "--json").stdout))
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def start_up(home: Path, spec: Path, timeout: float = 90) -> UpProcess:
+    """Start ``inferd up SPEC`` and wait until its first apply is done (replicas ready)."""
+    log = home / "up-test.log"
+    env = {**os.environ, "INFERD_HOME": str(home)}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*INFERD, "up", str(spec)], env=env, stdout=out, stderr=out)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("inferd up exited:\n" + log.read_text())
+        found = read_state(home)
+        if found is not None and "status: inferd ps" in log.read_text():
+            return UpProcess(proc, home, found[0], log)
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise AssertionError("inferd up did not come up:\n" + log.read_text())
+
+
+@pytest.fixture
+def up_factory() -> Iterator[type[UpProcess]]:
+    """Yields :func:`start_up`; every ``inferd up`` it started is stopped at teardown."""
+    started: list[UpProcess] = []
+
+    def start(home: Path, spec: Path) -> UpProcess:
+        up = start_up(home, spec)
+        started.append(up)
+        return up
+
+    yield start  # type: ignore[misc]
+    for up in started:
+        up.stop()
+
+
+class Load:
+    """Closed-loop load: ``workers`` threads POSTing the fraud body on keep-alive connections.
+
+    ``outcomes`` counts each request's HTTP status, or the exception class of a transport
+    error; ``versions`` counts the ``model_version`` of successful answers.
+    """
+
+    def __init__(self, port: int, path: str = "/v2/models/fraud/infer", workers: int = 4) -> None:
+        self.port = port
+        self.path = path
+        self.workers = workers
+        self.outcomes: Counter[str] = Counter()
+        self.versions: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.outcomes.values())
+
+    def failed(self, *, refused_ok: bool = False) -> dict[str, int]:
+        """Outcomes other than 200 (and, with ``refused_ok``, other than refused connections,
+        which were never accepted)."""
+        with self._lock:
+            return {
+                k: v
+                for k, v in self.outcomes.items()
+                if k != "200" and not (refused_ok and k == "ConnectionRefusedError")
+            }
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        start = self.total()
+        deadline = time.monotonic() + timeout
+        while self.total() < start + count:
+            assert time.monotonic() < deadline, f"load stalled: {self.outcomes}"
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        conn: http.client.HTTPConnection | None = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("POST", self.path, FRAUD_BODY, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+                with self._lock:
+                    self.outcomes[str(response.status)] += 1
+                    if response.status == 200:
+                        self.versions[orjson.loads(data).get("model_version", "")] += 1
+                if response.getheader("connection") == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                with self._lock:
+                    self.outcomes[type(exc).__name__] += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.01)
+        if conn is not None:
+            conn.close()
+
+
+@pytest.fixture
+def load_factory() -> type[Load]:
+    return Load

@@ -1,0 +1,178 @@
+"""The spec: every problem reported with its line and column, the example valid, the schema
+committed in docs/ equal to the generated one, and the value types parsed as Kubernetes does."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from inferd.cli import main
+from inferd.control.spec import json_schema
+from inferd.control.spec_file import SpecError, load_spec, parse_spec
+from inferd.control.spec_types import parse_duration, parse_quantity
+
+from .conftest import QUICKSTART, ROOT
+
+VALID = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions:
+      - name: v1
+        model: fraud:v1
+        replicas: 2
+      - name: v2
+        model: fraud:v2
+    resources:
+      memory: 512Mi
+    traffic:
+      weights:
+        v1: 90
+        v2: 10
+"""
+
+
+def _with(old: str, new: str) -> str:
+    assert old in VALID
+    return VALID.replace(old, new)
+
+
+# (case, document, [(line, column, fragment of the message)])
+CASES = [
+    ("unknown key", _with("        replicas: 2\n", "        replicas: 2\n        replica: 3\n"),
+     [(9, 9, "unknown key")]),
+    ("weights not summing", _with("v2: 10", "v2: 5"), [(15, 9, "add up to 95, not 100")]),
+    ("bad quantity", _with("memory: 512Mi", "memory: 1GB"),
+     [(12, 15, "not a Kubernetes quantity")]),
+    ("duplicate versions", _with("name: v2", "name: v1"),
+     [(9, 15, "'v1' appears 2 times"), (16, 9, "'v2' is not a version")]),
+    ("weight for no version", _with("v2: 10", "v3: 10"),
+     [(16, 9, "'v3' is not a version of 'fraud'")]),
+    ("shadow not a version", _with("        v2: 10\n", "        v2: 10\n      shadow: v9\n"),
+     [(17, 15, "'v9' is not a version")]),
+    ("name not a DNS label", _with("name: fraud", "name: Fraud_Model"), [(4, 11, "DNS-1123")]),
+    ("bad reference", _with("model: fraud:v2", "model: 'fraud:'"), [(10, 16, "invalid reference")]),
+    ("missing key", _with("kind: Stack\n", ""), [(1, 1, "'kind' is missing")]),
+    ("duplicate YAML key", _with("kind: Stack\n", "kind: Stack\nkind: Stack\n"),
+     [(3, 1, "'kind' appears twice")]),
+    ("YAML syntax", _with("    versions:\n", "    versions: [\n"), [(6, 7, "not valid YAML")]),
+    ("several at once",
+     _with("replicas: 2", "replicas: -1").replace("memory: 512Mi", "memory: lots"),
+     [(8, 19, "greater than or equal to 0"), (12, 15, "not a Kubernetes quantity")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_every_problem_is_located(document: str, expected: list[tuple[int, int, str]]) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(document, "inferd.yaml")
+    found = [(p.line, p.column, p.message) for p in caught.value.problems]
+    assert len(found) == len(expected), found
+    for (line, column, message), (want_line, want_column, fragment) in zip(
+        found, expected, strict=True
+    ):
+        assert (line, column) == (want_line, want_column), found
+        assert fragment in message
+    assert str(caught.value).startswith("inferd.yaml: ")
+
+
+def test_cross_field_rules() -> None:
+    """Rules that span sections: cuda needs a GPU, min <= max, canary steps end at 100."""
+    document = (
+        VALID
+        + """\
+    runtime:
+      device: cuda
+    rollout:
+      strategy: canary
+      steps: [10, 50]
+    autoscaling:
+      min_replicas: 3
+      max_replicas: 2
+"""
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_spec(document)
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {
+        "deployments[0].runtime.device",
+        "deployments[0].rollout.steps",
+        "deployments[0].autoscaling.min_replicas",
+    }
+
+
+def test_quickstart_spec_is_valid() -> None:
+    spec = load_spec(QUICKSTART / "inferd.yaml")
+    fraud = spec.deployments[0]
+    assert fraud.weights() == {"v1": 90, "v2": 10, "v2-shadow": 0}
+    assert fraud.traffic.shadow == "v2-shadow"
+    assert [v.replicas for v in fraud.versions] == [2, 1, 1]
+
+
+def test_committed_schema_is_current() -> None:
+    """docs/inferd.schema.json is what `inferd spec schema` prints (regenerate it if not)."""
+    committed = orjson.loads((ROOT / "docs" / "inferd.schema.json").read_bytes())
+    assert committed == json_schema()
+
+
+def test_schema_forbids_unknown_keys_everywhere() -> None:
+    schema = json_schema()
+    objects = [schema, *schema["$defs"].values()]
+    assert all(o.get("additionalProperties") is False for o in objects if o.get("type") == "object")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("500m", Decimal("0.5")), ("2", Decimal(2)), ("512Mi", Decimal(512 * 2**20)),
+     ("1G", Decimal(10**9)), ("1.5Gi", Decimal(3 * 2**29)), ("1e3", Decimal(1000))],
+)  # fmt: skip
+def test_quantities(text: str, value: Decimal) -> None:
+    assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["1GB", "", "-1", "1.2.3", "Mi", "10 Mi"])
+def test_bad_quantities(text: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("250ms", 0.25), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0),
+                          ("1m30s", 90.0)]
+)  # fmt: skip
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", [30, "30", "s", "1d", "-1s"])
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(value)
+
+
+def test_cli_validate_prints_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(_with("v2: 10", "v2: 5").replace("kind: Stack", "kind: Stack\ncolour: red"))
+    result = CliRunner().invoke(main, ["spec", "validate", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:3:1: colour: unknown key" in result.output
+    assert f"{path}:16:9: deployments[0].traffic.weights: weights add up to 95" in result.output
+    result = CliRunner().invoke(main, ["spec", "validate", "--json", str(path)])
+    assert result.exit_code == 2
+    report = orjson.loads(result.stdout)
+    assert report["valid"] is False
+    assert [(p["line"], p["column"]) for p in report["problems"]] == [(3, 1), (16, 9)]
+
+
+def test_cli_validate_accepts_the_example_and_prints_the_schema() -> None:
+    result = CliRunner().invoke(main, ["spec", "validate", str(QUICKSTART / "inferd.yaml")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["spec", "schema"])
+    assert orjson.loads(result.stdout) == json_schema()
