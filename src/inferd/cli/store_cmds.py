@@ -35,7 +35,9 @@ _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def _store(registries: RegistrySettings | None = None) -> ModelStore:
-    return ModelStore.from_settings(store_settings(), registries)
+    store = ModelStore.from_settings(store_settings(), registries)
+    click.get_current_context().call_on_close(store.close)  # registry connections
+    return store
 
 
 def parse_size(text: str) -> int:

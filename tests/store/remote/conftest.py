@@ -79,8 +79,8 @@ class _TokenHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def token_registry(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Registry, list[str]]]:
-    """A registry with token auth, and the paths its token server was asked for."""
+) -> Iterator[tuple[Registry, str, list[str]]]:
+    """A registry with token auth, its token server's host, and the paths asked of it."""
     root = tmp_path_factory.mktemp("token-registry")
     issuer = TokenIssuer(root, service="inferd-test-registry", issuer="inferd-test-issuer")
     server = _TokenServer(("127.0.0.1", 0), _TokenHandler)
@@ -97,7 +97,7 @@ def token_registry(
     }
     try:
         with start_registry(root / "r", auth=auth) as registry:
-            yield registry, server.requests
+            yield registry, f"127.0.0.1:{server.server_address[1]}", server.requests
     finally:
         server.shutdown()
         server.server_close()

@@ -50,6 +50,8 @@ class RegistryAuth(httpx.Auth):
         self._credentials = credentials
         self._lock = threading.Lock()
         self._headers: dict[str, str] = {}
+        self._tokens: dict[tuple[str, ...], str] = {}
+        self._fetching: dict[tuple[str, ...], threading.Lock] = {}
 
     def _basic(self) -> str | None:
         if self._credentials is None:
@@ -71,7 +73,7 @@ class RegistryAuth(httpx.Auth):
         if scheme == "basic":
             header = self._basic()
         elif scheme == "bearer" and "realm" in params:
-            header = yield from self._token(params)
+            header = yield from self._token(params, rejected=cached)
         else:
             header = None
         if header is None or header == cached:
@@ -83,22 +85,43 @@ class RegistryAuth(httpx.Auth):
                 self._headers[key] = header
 
     def _token(
-        self, params: dict[str, str]
+        self, params: dict[str, str], *, rejected: str | None
     ) -> Generator[httpx.Request, httpx.Response, str | None]:
+        """A token for the challenge's scope; one fetch per scope even when threads race.
+
+        A cached token equal to ``rejected`` (it just earned a 401: expired) is fetched anew.
+        """
         query = {k: v for k, v in params.items() if k in ("service", "scope")}
-        token_request = httpx.Request("GET", params["realm"], params=query)
-        basic = self._basic()
-        if basic is not None:
-            token_request.headers["Authorization"] = basic
-        response = yield token_request
-        response.read()
-        if response.status_code != 200:
-            return None
-        try:
-            document = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(document, dict):
-            return None
-        token = document.get("token") or document.get("access_token")
-        return f"Bearer {token}" if isinstance(token, str) and token else None
+        key = (params["realm"], query.get("service", ""), query.get("scope", ""))
+        with self._lock:
+            fetching = self._fetching.setdefault(key, threading.Lock())
+        with fetching:
+            with self._lock:
+                known = self._tokens.get(key)
+            if known is not None and known != rejected:
+                return known
+            token_request = httpx.Request("GET", params["realm"], params=query)
+            basic = self._basic()
+            if basic is not None:
+                token_request.headers["Authorization"] = basic
+            response = yield token_request
+            response.read()
+            header = _bearer(response)
+            if header is not None:
+                with self._lock:
+                    self._tokens[key] = header
+            return header
+
+
+def _bearer(response: httpx.Response) -> str | None:
+    """``Bearer <token>`` from a token endpoint's answer (``token`` or ``access_token``)."""
+    if response.status_code != 200:
+        return None
+    try:
+        document = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    token = document.get("token") or document.get("access_token")
+    return f"Bearer {token}" if isinstance(token, str) and token else None

@@ -1,0 +1,63 @@
+"""TLS: a registry whose certificate a test-made CA signed; plain HTTP only when marked insecure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inferd.cli import main
+from inferd.errors import Unavailable
+from inferd.store.remote import RegistrySettings
+
+from .conftest import Stores
+from .registry import Registry
+
+
+def test_push_and_pull_over_tls_verified_with_the_ca_file(
+    tls_registry: tuple[Registry, Path], docker_config: Path, inferd_home: Path, model: Path,
+    remote_store: Stores, tmp_path: Path,
+) -> None:  # fmt: skip
+    registry, ca = tls_registry
+    settings = RegistrySettings(ca_file=ca, docker_config=docker_config)
+    pushed = remote_store(inferd_home, settings).push(model, f"{registry.host}/tls/fraud:v1")
+    other = remote_store(tmp_path / "other", settings)
+    assert other.fetch(f"{registry.host}/tls/fraud:v1").digest == pushed.digest
+
+
+def test_an_untrusted_certificate_is_refused_with_a_hint(
+    tls_registry: tuple[Registry, Path], docker_config: Path, inferd_home: Path, model: Path,
+    remote_store: Stores,
+) -> None:  # fmt: skip
+    registry, _ = tls_registry
+    store = remote_store(inferd_home, RegistrySettings(docker_config=docker_config))
+    with pytest.raises(Unavailable, match="not trusted; pass its CA with --ca-file") as info:
+        store.push(model, f"{registry.host}/tls/fraud:v1")
+    assert str(inferd_home) not in info.value.message
+
+
+def test_the_cli_takes_the_ca_from_the_environment(
+    tls_registry: tuple[Registry, Path], docker_config: Path, inferd_home: Path, model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    registry, ca = tls_registry
+    monkeypatch.setenv("INFERD_REGISTRY_CA", str(ca))
+    result = CliRunner().invoke(main, ["push", str(model), f"{registry.host}/tls/cli:v1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().startswith("sha256:")
+
+
+def test_plain_http_needs_the_host_marked_insecure(
+    open_registry: Registry, docker_config: Path, inferd_home: Path, model: Path,
+    remote_store: Stores,
+) -> None:  # fmt: skip
+    store = remote_store(inferd_home, RegistrySettings(docker_config=docker_config, attempts=1))
+    with pytest.raises(Unavailable, match=f"registry {open_registry.host}"):
+        store.push(model, f"{open_registry.host}/plain/fraud:v1")
+    result = CliRunner().invoke(
+        main,
+        ["push", str(model), f"{open_registry.host}/plain/fraud:v1", "-q",
+         "--insecure-registry", open_registry.host],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
