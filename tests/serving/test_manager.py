@@ -57,15 +57,18 @@ def test_hot_swap_under_concurrent_load_drops_nothing(harness: Harness) -> None:
                 factor = float(response.outputs[0].data[0, 1] / (offset + 1))
                 answered.append((response.model_version, factor))
 
+        async def answered_more_than(count: int) -> None:
+            while len(answered) <= count:
+                await asyncio.sleep(0.001)
+
         clients = [asyncio.ensure_future(client(float(i))) for i in range(8)]
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(answered_more_than(50), 30)
         await plane.load("m", "m:v2")
         after = len(answered)
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(answered_more_than(after + 100), 30)
         stop.set()
         await asyncio.gather(*clients)  # any failed request would raise here
 
-        assert after > 0 and len(answered) > after
         assert all(v == "v2" and f == pytest.approx(3.0) for v, f in answered[after + 8 :])
         assert all(f == pytest.approx(2.0 if v == "v1" else 3.0) for v, f in answered)
         assert await plane.drain(5.0)
