@@ -1,0 +1,155 @@
+"""``inferd up`` end to end: a real process running replicas behind the gateway, driven through
+its CLI (``ps``, ``apply``) and admin API, under continuous load.
+
+Reliability rows: R5 (kill -9 of a replica under load), R8 (live changes under load), R1
+(SIGTERM under load). "Failed" is any answer but 200, or a transport error on an accepted
+connection.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from .conftest import Load, UpProcess, fraud_store, spec_text, start_up
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    """One `inferd up` for this module: fraud v1 (2 replicas, 90%) and v2 (1 replica, 10%)."""
+    root = tmp_path_factory.mktemp("up")
+    home = root / "home"
+    fraud_store(home)
+    spec = root / "inferd.yaml"
+    spec.write_text(spec_text({"v1": ("fraud:v1", 2, 90), "v2": ("fraud:v2", 1, 10)}))
+    up = start_up(home, spec)
+    yield up
+    assert up.stop() == 0
+
+
+def _admin(
+    up: UpProcess, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection("127.0.0.1", up.state.admin_port, timeout=30)
+    conn.request(method, path, body or None, headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, orjson.loads(data) if data else {}
+
+
+def _token(up: UpProcess) -> str:
+    return (up.home / "up.token").read_text().strip()
+
+
+def _replicas(up: UpProcess) -> list[dict[str, object]]:
+    return list(up.ps()["replicas"])  # type: ignore[call-overload]
+
+
+def test_ps_shows_ready_replicas_and_weights(running: UpProcess) -> None:
+    status = running.ps()
+    rows = {(r["version"], r["replica"]): r for r in _replicas(running)}
+    assert sorted(rows) == [("v1", "fraud-v1-1"), ("v1", "fraud-v1-2"), ("v2", "fraud-v2-1")]
+    assert all(r["state"] == "ready" and r["routed"] and r["pid"] for r in rows.values())
+    (fraud,) = status["deployments"]  # type: ignore[misc]
+    assert {v["name"]: v["weight"] for v in fraud["versions"]} == {"v1": 90, "v2": 10}
+    table = running.cli("ps").stdout
+    assert "DEPLOYMENT" in table and "fraud-v2-1" in table and "90%" in table
+    assert os.stat(running.home / "up.token").st_mode & 0o777 == 0o600
+
+
+def test_admin_api_wants_the_token_and_no_browser(running: UpProcess) -> None:
+    token = _token(running)
+    assert _admin(running, "GET", "/admin/status")[0] == 401
+    assert (
+        _admin(running, "GET", "/admin/status", headers={"Authorization": "Bearer nope"})[0] == 401
+    )
+    foreign = {"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}
+    assert _admin(running, "POST", "/admin/apply", b"kind: Stack", foreign)[0] == 403
+    typo = b"apiVersion: inferd.dev/v1\nkind: Stak\n"
+    status, body = _admin(
+        running, "POST", "/admin/apply", typo, {"Authorization": f"Bearer {token}"}
+    )
+    assert status == 400
+    problems = body["problems"]
+    assert [(p["line"], p["column"]) for p in problems] == [(1, 1), (2, 7)]  # type: ignore[union-attr]
+
+
+def test_apply_reports_problems_against_the_users_file(running: UpProcess, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(spec_text({"v1": ("fraud:v1", 2, 90), "v2": ("fraud:v2", 1, 5)}))
+    result = running.cli("apply", str(bad), check=False)
+    assert result.returncode == 2
+    assert f"{bad}:17:9: deployments[0].traffic.weights: weights add up to 95" in result.stderr
+
+
+def test_killed_replica_under_load_costs_at_most_its_in_flight(running: UpProcess) -> None:
+    victim = next(r for r in _replicas(running) if r["replica"] == "fraud-v1-1")
+    with Load(running.gateway_port) as load:
+        load.wait_for(200)
+        os.kill(int(victim["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+        killed_at = time.monotonic()
+        while True:
+            row = next(r for r in _replicas(running) if r["replica"] == "fraud-v1-1")
+            if row["state"] == "ready" and row["pid"] != victim["pid"]:
+                break
+            assert time.monotonic() - killed_at < 10, row
+            time.sleep(0.1)
+        load.wait_for(200)
+    assert row["restarts"] == 1
+    # At most the requests in flight on the victim fail (the gateway retries them elsewhere).
+    assert sum(load.failed().values()) <= load.workers, load.outcomes
+
+
+def test_apply_under_load_drops_nothing(running: UpProcess, tmp_path: Path) -> None:
+    weights = tmp_path / "weights.yaml"
+    weights.write_text(spec_text({"v1": ("fraud:v1", 2, 50), "v2": ("fraud:v2", 1, 50)}))
+    swap = tmp_path / "swap.yaml"
+    # v1 is replaced by new bytes under the same name, v2 is removed, v3 is added.
+    swap.write_text(spec_text({"v1": ("fraud:v2", 1, 70), "v3": ("fraud:v1", 1, 30)}))
+    with Load(running.gateway_port) as load:
+        load.wait_for(100)
+        assert "fraud/v1: keep" not in running.cli("apply", str(weights)).stdout
+        load.wait_for(100)
+        output = running.cli("apply", str(swap)).stdout
+        load.wait_for(300)
+    assert "fraud/v1: replace" in output and "fraud/v2: remove" in output
+    assert "fraud/v3: add" in output
+    assert load.failed() == {}, load.outcomes
+    assert sorted((r["version"], r["state"]) for r in _replicas(running)) == [
+        ("v1", "ready"), ("v3", "ready"),
+    ]  # fmt: skip
+    # The same file again changes nothing.
+    assert running.cli("apply", str(swap)).stdout.strip() == "no changes"
+
+
+def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    fraud_store(home)
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(spec_text({"v1": ("fraud:v1", 2, 100)}, drain="10s"))
+    up = start_up(home, spec)
+    pids = [r["pid"] for r in _replicas(up)]
+    with Load(up.gateway_port) as load:
+        load.wait_for(200)
+        up.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = up.proc.wait(30)
+        took = time.monotonic() - signalled
+    assert code == 0
+    assert took < 10 + 5  # the drain timeout, and a little for the replicas' own exit
+    # Refused connections were never accepted; everything accepted was answered.
+    assert load.failed(refused_ok=True) == {}, load.outcomes
+    assert not (home / "up.json").exists()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)  # type: ignore[call-overload]
