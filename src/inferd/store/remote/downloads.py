@@ -18,7 +18,7 @@ import httpx
 
 from inferd.errors import IntegrityError, Unavailable
 from inferd.store.atomic import staged
-from inferd.store.blobs import CHUNK, BlobStore, sha256_digest
+from inferd.store.blobs import BlobStore, sha256_digest
 from inferd.store.manifest import Descriptor
 from inferd.store.remote.transport import RegistryHttp
 
@@ -73,7 +73,8 @@ def download_blob(
                     ):
                         restart()  # another range than asked for: ask again, from byte 0
                         continue
-                    for chunk in response.iter_bytes(CHUNK):
+                    # Network-sized pieces: whatever arrived before a drop is kept for resuming.
+                    for chunk in response.iter_bytes():
                         hasher.update(chunk)
                         if written + len(chunk) > size:
                             # Longer than announced: refuse before it can fill the disk.

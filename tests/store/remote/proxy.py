@@ -1,0 +1,120 @@
+"""A loopback HTTP proxy in front of a real registry that injects faults into its answers.
+
+It forwards GET and HEAD (what a pull sends) and can, per blob digest: cut the connection in the
+middle of the body (a number of times, or always), flip a byte of the body, ignore ``Range``
+headers, or answer 503 to the first manifest requests. Requests it saw are recorded.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_FORWARDED = ("accept", "range", "authorization")
+_HOP = ("connection", "transfer-encoding", "content-length", "keep-alive")
+
+
+@dataclass
+class Faults:
+    target: str = ""
+    """The path fragment (a digest) whose answers are tampered with."""
+    drops: int = 0
+    """Cut this many answers for ``target`` halfway (-1: every one)."""
+    corrupt: bool = False
+    ignore_range: bool = False
+    unavailable: int = 0
+    """Answer 503 to this many manifest requests first."""
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+    """(method, path, Range header) of every request."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    upstream: str
+    faults: Faults
+    lock: threading.Lock
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_HEAD(self) -> None:
+        self._forward()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _forward(self) -> None:
+        faults = self.server.faults
+        with self.server.lock:
+            faults.seen.append((self.command, self.path, self.headers.get("Range", "")))
+            if "/manifests/" in self.path and faults.unavailable > 0:
+                faults.unavailable -= 1
+                self._answer(503, [], b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}')
+                return
+        targeted = bool(faults.target) and faults.target in self.path
+        headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
+        if targeted and faults.ignore_range:
+            headers.pop("Range", None)
+        upstream = http.client.HTTPConnection(self.server.upstream, timeout=10)
+        try:
+            upstream.request(self.command, self.path, headers=headers)
+            response = upstream.getresponse()
+            body = response.read()
+            answer = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP]
+            length = response.getheader("Content-Length", "0")
+        finally:
+            upstream.close()
+        if self.command == "HEAD":
+            self._answer(response.status, answer, b"", length=length)
+            return
+        drop = False
+        if targeted:
+            with self.server.lock:
+                if faults.drops != 0:
+                    drop = True
+                    faults.drops -= 1 if faults.drops > 0 else 0
+            if faults.corrupt and body:
+                body = bytes([body[0] ^ 0xFF]) + body[1:]
+        if drop:
+            self._answer(response.status, answer, body[: len(body) // 2], length=str(len(body)))
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        self._answer(response.status, answer, body)
+
+    def _answer(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, length: str | None = None
+    ) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", length if length is not None else str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+            self.wfile.flush()
+
+
+@contextmanager
+def fault_proxy(upstream: str, faults: Faults) -> Iterator[str]:
+    """Run the proxy in front of ``upstream`` (``host:port``); yield its own ``host:port``."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.upstream, server.faults, server.lock = upstream, faults, threading.Lock()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,111 @@
+"""Faults between inferd and a real registry: dropped connections, wrong bytes, 5xx answers.
+
+Whatever happens, the local store never shows a blob whose bytes do not match its digest, and
+a failed pull leaves no manifest, cache record or temporary file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from inferd.errors import IntegrityError, Unavailable
+from inferd.store import ModelStore
+from inferd.store.remote import RegistrySettings
+
+from ..conftest import make_model_dir
+from .conftest import Stores
+from .proxy import Faults, fault_proxy
+from .registry import Registry
+
+WEIGHTS = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(60_000))
+
+
+@pytest.fixture
+def pushed(store: ModelStore, repo: str, tmp_path: Path) -> tuple[str, str]:
+    """A model in the open registry: ``(repository path without host, weights digest)``."""
+    store.push(make_model_dir(tmp_path / "big", weights=WEIGHTS), f"{repo}:v1")
+    return repo.split("/", 1)[1], f"sha256:{hashlib.sha256(WEIGHTS).hexdigest()}"
+
+
+def _clean(store: ModelStore, digest: str) -> None:
+    """Nothing half-written is visible: no blob for ``digest``, no temp files, no records."""
+    assert not store.layout.blobs.exists(digest)
+    assert list(store.layout.blobs.temp_files()) == []
+    assert list(store.layout.read_index().cached()) == []
+
+
+@pytest.mark.parametrize("ignore_range", [False, True], ids=["range", "range-ignored"])
+def test_a_pull_cut_mid_blob_resumes_and_verifies(
+    open_registry: Registry, settings: RegistrySettings, pushed: tuple[str, str],
+    tmp_path: Path, remote_store: Stores, ignore_range: bool,
+) -> None:  # fmt: skip
+    name, weights = pushed
+    faults = Faults(target=weights, drops=2, ignore_range=ignore_range)
+    with fault_proxy(open_registry.host, faults) as proxy:
+        store = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
+        model = store.materialize(f"{proxy}/{name}:v1")
+    assert (model.path / "model.bin").read_bytes() == WEIGHTS
+    ranges = [r for method, path, r in faults.seen if weights in path and method == "GET"]
+    assert len(ranges) == 3
+    assert ranges[0] == ""
+    assert ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
+
+
+def test_a_pull_that_keeps_dropping_fails_cleanly(
+    open_registry: Registry, settings: RegistrySettings, pushed: tuple[str, str],
+    tmp_path: Path, remote_store: Stores,
+) -> None:  # fmt: skip
+    name, weights = pushed
+    faults = Faults(target=weights, drops=-1)
+    with fault_proxy(open_registry.host, faults) as proxy:
+        store = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
+        with pytest.raises(Unavailable, match=f"registry {proxy} kept dropping"):
+            store.fetch(f"{proxy}/{name}:v1")
+    _clean(store, weights)
+    assert not (store.models.exists() and any(store.models.iterdir()))
+
+
+def test_wrong_bytes_for_a_digest_are_refused_and_never_stored(
+    open_registry: Registry, settings: RegistrySettings, pushed: tuple[str, str],
+    tmp_path: Path, remote_store: Stores,
+) -> None:  # fmt: skip
+    name, weights = pushed
+    with fault_proxy(open_registry.host, Faults(target=weights, corrupt=True)) as proxy:
+        store = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
+        with pytest.raises(IntegrityError, match=f"blob {weights} is corrupt"):
+            store.pull(f"{proxy}/{name}:v1", tmp_path / "out")
+    _clean(store, weights)
+    assert not (tmp_path / "out" / "model.bin").exists()
+
+
+def test_a_manifest_that_does_not_match_its_digest_is_refused(
+    open_registry: Registry, settings: RegistrySettings, store: ModelStore, repo: str,
+    model: Path, tmp_path: Path, remote_store: Stores,
+) -> None:  # fmt: skip
+    digest = store.push(model, f"{repo}:v1").digest
+    name = repo.split("/", 1)[1]
+    with fault_proxy(open_registry.host, Faults(target=digest, corrupt=True)) as proxy:
+        other = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
+        with pytest.raises(IntegrityError, match=f"blob {digest} is corrupt"):
+            other.resolve(f"{proxy}/{name}@{digest}")
+    assert not other.layout.blobs.exists(digest)
+
+
+def test_5xx_answers_are_retried_with_backoff(
+    open_registry: Registry, settings: RegistrySettings, pushed: tuple[str, str],
+    tmp_path: Path, remote_store: Stores,
+) -> None:  # fmt: skip
+    name, _ = pushed
+    faults = Faults(unavailable=2)
+    with fault_proxy(open_registry.host, faults) as proxy:
+        store = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
+        assert store.resolve(f"{proxy}/{name}:v1").card.runtime == "sklearn"
+        faults.unavailable = 99
+        patient = dataclasses.replace(settings, attempts=2).with_insecure([proxy])
+        impatient = remote_store(tmp_path / "home2", patient)
+        with pytest.raises(Unavailable, match="HTTP 503 UNAVAILABLE busy"):
+            impatient.resolve(f"{proxy}/{name}:v1")
