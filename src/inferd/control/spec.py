@@ -5,65 +5,30 @@ One document drives both the local embedded mode (``inferd up``) and, later, Kub
 resources as quantities, weights, mirror (shadow), canary steps and analysis. Every model forbids
 unknown keys: a typo is an error, never silently ignored.
 
-Cross-field rules live in the models' after-validators and report the exact location of each
-problem (``deployments[0].traffic.weights.v3``), so :mod:`inferd.control.spec_file` can point at
-the line and column in the file. Rollout and autoscaling are validated here and acted on by the
-rollout controller and the autoscaler.
+Cross-field rules (:mod:`inferd.control.spec_rules`) run in the models' after-validators and
+report the exact location of each problem (``deployments[0].traffic.weights.v3``), so
+:mod:`inferd.control.spec_file` can point at the line and column in the file. Rollout and
+autoscaling are validated here and acted on by the rollout controller and the autoscaler.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import Counter
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inferd.config import BatchingSettings
+from inferd.control.spec_rules import Problem, deployment_problems, duplicates, raise_problems
 from inferd.control.spec_types import DnsLabel, Duration, HeaderName, Quantity
 from inferd.errors import InvalidReference
 from inferd.store import Reference
 
 API_VERSION = "inferd.dev/v1"
 KIND = "Stack"
-#: Error types of problems found by the cross-field rules (pydantic's own types name the rest):
-#: about a value, or about a mapping key (a weight naming no version).
-RULE_ERROR = "spec_rule"
-RULE_KEY_ERROR = "spec_rule_key"
-
-Loc = tuple[str | int, ...]
-
-
-class Problem(NamedTuple):
-    """A cross-field problem at ``loc`` (relative to the model that found it)."""
-
-    loc: Loc
-    reason: str
-    #: The problem is the key at ``loc`` itself, not its value.
-    at_key: bool = False
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _raise_problems(model: str, problems: list[Problem]) -> None:
-    """Raise every cross-field problem at once, each at its own location."""
-    if problems:
-        raise ValidationError.from_exception_data(
-            model,
-            [
-                InitErrorDetails(
-                    type=PydanticCustomError(
-                        RULE_KEY_ERROR if p.at_key else RULE_ERROR, "{reason}", {"reason": p.reason}
-                    ),
-                    loc=p.loc,
-                    input=None,
-                )
-                for p in problems
-            ],
-        )
 
 
 class Metadata(_Strict):
@@ -222,144 +187,8 @@ class DeploymentSpec(_Strict):
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
-        _raise_problems("DeploymentSpec", deployment_problems(self))
+        raise_problems("DeploymentSpec", deployment_problems(self))
         return self
-
-
-def deployment_problems(d: DeploymentSpec) -> list[Problem]:
-    """Every cross-field problem of one deployment, each with its location inside it."""
-    problems: list[Problem] = []
-    names = [v.name for v in d.versions]
-    for i, count in _duplicates(names):
-        problems.append(
-            Problem(("versions", i, "name"), f"version {names[i]!r} appears {count} times")
-        )
-    known = set(names)
-    weights = d.weights()
-    for name in d.traffic.weights:
-        if name not in known:
-            problems.append(
-                Problem(
-                    ("traffic", "weights", name), f"{name!r} is not a version of {d.name!r}", True
-                )
-            )
-    if d.traffic.weights and sum(d.traffic.weights.values()) != 100:
-        total = sum(d.traffic.weights.values())
-        problems.append(Problem(("traffic", "weights"), f"weights add up to {total}, not 100"))
-    elif not d.traffic.weights and len(d.versions) > 1:
-        problems.append(
-            Problem(
-                ("versions",), "several versions need traffic.weights saying how to split requests"
-            )
-        )
-    shadow = d.traffic.shadow
-    if shadow is not None and shadow not in known:
-        problems.append(
-            Problem(("traffic", "shadow"), f"{shadow!r} is not a version of {d.name!r}")
-        )
-    elif shadow is not None and weights.get(shadow) == 100:
-        problems.append(
-            Problem(
-                ("traffic", "shadow"), f"{shadow!r} takes all traffic, so it cannot also mirror it"
-            )
-        )
-    for i, route in enumerate(d.traffic.header_routes):
-        if route.version not in known:
-            problems.append(
-                Problem(
-                    ("traffic", "header_routes", i, "version"),
-                    f"{route.version!r} is not a version of {d.name!r}",
-                )
-            )
-    for i, version in enumerate(d.versions):
-        if version.replicas == 0 and weights.get(version.name, 0) > 0:
-            problems.append(
-                Problem(
-                    ("versions", i, "replicas"),
-                    f"{version.name!r} takes {weights[version.name]}% of traffic "
-                    "but has 0 replicas",
-                )
-            )
-    problems += _resource_problems(d)
-    problems += _rollout_problems(d)
-    problems += _autoscaling_problems(d)
-    return problems
-
-
-def _resource_problems(d: DeploymentSpec) -> list[Problem]:
-    problems: list[Problem] = []
-    if d.runtime.device == "cuda" and d.resources.gpu == 0:
-        problems.append(
-            Problem(("runtime", "device"), "device 'cuda' needs resources.gpu of at least 1")
-        )
-    if d.resources.gpu_memory is not None and d.resources.gpu == 0:
-        problems.append(
-            Problem(("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0")
-        )
-    return problems
-
-
-def _rollout_problems(d: DeploymentSpec) -> list[Problem]:
-    rollout = d.rollout
-    if rollout is None:
-        return []
-    problems: list[Problem] = []
-    if len(d.versions) < 2:
-        problems.append(
-            Problem(
-                ("rollout", "strategy"), f"a {rollout.strategy} rollout needs at least two versions"
-            )
-        )
-    steps = rollout.steps
-    if rollout.strategy == "canary":
-        increasing = all(a < b for a, b in itertools.pairwise(steps))
-        if not steps or not increasing or steps[0] < 1 or steps[-1] != 100:
-            problems.append(
-                Problem(
-                    ("rollout", "steps"),
-                    f"canary steps are increasing percentages from 1 that end at 100, got {steps}",
-                )
-            )
-    elif steps:
-        problems.append(
-            Problem(("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps")
-        )
-    if rollout.strategy == "ab" and not d.traffic.header_routes:
-        problems.append(
-            Problem(
-                ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"
-            )
-        )
-    return problems
-
-
-def _autoscaling_problems(d: DeploymentSpec) -> list[Problem]:
-    scaling = d.autoscaling
-    if scaling is None:
-        return []
-    problems: list[Problem] = []
-    if scaling.min_replicas > scaling.max_replicas:
-        problems.append(
-            Problem(
-                ("autoscaling", "min_replicas"),
-                f"min_replicas ({scaling.min_replicas}) is above max_replicas "
-                f"({scaling.max_replicas})",
-            )
-        )
-    if scaling.scale_to_zero_after is not None and scaling.min_replicas != 0:
-        problems.append(
-            Problem(("autoscaling", "scale_to_zero_after"), "scaling to zero needs min_replicas: 0")
-        )
-    for i, version in enumerate(d.versions):
-        if version.replicas > scaling.max_replicas:
-            problems.append(
-                Problem(
-                    ("versions", i, "replicas"),
-                    f"{version.replicas} replicas is above autoscaling.max_replicas "
-                    f"({scaling.max_replicas})",
-                )
-            )
-    return problems
 
 
 class CostSpec(_Strict):
@@ -389,28 +218,16 @@ class Spec(_Strict):
     @model_validator(mode="after")
     def _unique_deployments(self) -> Self:
         names = [d.name for d in self.deployments]
-        _raise_problems(
+        raise_problems(
             "Spec",
             [
                 Problem(
                     ("deployments", i, "name"), f"deployment {names[i]!r} appears {count} times"
                 )
-                for i, count in _duplicates(names)
+                for i, count in duplicates(names)
             ],
         )
         return self
-
-
-def _duplicates(names: list[str]) -> list[tuple[int, int]]:
-    """``(index, count)`` of every repeat after a name's first occurrence."""
-    counts = Counter(names)
-    seen: set[str] = set()
-    out = []
-    for i, name in enumerate(names):
-        if name in seen:
-            out.append((i, counts[name]))
-        seen.add(name)
-    return out
 
 
 def json_schema() -> dict[str, Any]:

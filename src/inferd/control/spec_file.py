@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from inferd.control.spec import RULE_ERROR, RULE_KEY_ERROR, Spec
+from inferd.control.spec import Spec
+from inferd.control.spec_rules import RULE_ERROR, RULE_KEY_ERROR
 from inferd.errors import InvalidArgument
 
 #: Errors about a key itself (not its value) point at the key.

@@ -1,0 +1,201 @@
+"""The spec's cross-field rules: problems no single field shows, each at its exact location.
+
+Pydantic checks each field; these rules check how fields agree (weights name versions and add up
+to 100, a canary's steps end at 100, min <= max…). Each problem carries its location inside the
+model that found it, and :func:`raise_problems` raises them all as one pydantic error, so
+:mod:`inferd.control.spec_file` maps every one to a line and column like any other.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import TYPE_CHECKING, NamedTuple
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+if TYPE_CHECKING:
+    from inferd.control.spec import DeploymentSpec
+
+#: Error types of problems found by the cross-field rules (pydantic's own types name the rest):
+#: about a value, or about a mapping key (a weight naming no version).
+RULE_ERROR = "spec_rule"
+RULE_KEY_ERROR = "spec_rule_key"
+
+Loc = tuple[str | int, ...]
+
+
+class Problem(NamedTuple):
+    """A cross-field problem at ``loc`` (relative to the model that found it)."""
+
+    loc: Loc
+    reason: str
+    #: The problem is the key at ``loc`` itself, not its value.
+    at_key: bool = False
+
+
+def raise_problems(model: str, problems: list[Problem]) -> None:
+    """Raise every cross-field problem at once, each at its own location."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            model,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        RULE_KEY_ERROR if p.at_key else RULE_ERROR, "{reason}", {"reason": p.reason}
+                    ),
+                    loc=p.loc,
+                    input=None,
+                )
+                for p in problems
+            ],
+        )
+
+
+def deployment_problems(d: DeploymentSpec) -> list[Problem]:
+    """Every cross-field problem of one deployment, each with its location inside it."""
+    problems: list[Problem] = []
+    names = [v.name for v in d.versions]
+    for i, count in duplicates(names):
+        problems.append(
+            Problem(("versions", i, "name"), f"version {names[i]!r} appears {count} times")
+        )
+    known = set(names)
+    weights = d.weights()
+    for name in d.traffic.weights:
+        if name not in known:
+            problems.append(
+                Problem(
+                    ("traffic", "weights", name), f"{name!r} is not a version of {d.name!r}", True
+                )
+            )
+    if d.traffic.weights and sum(d.traffic.weights.values()) != 100:
+        total = sum(d.traffic.weights.values())
+        problems.append(Problem(("traffic", "weights"), f"weights add up to {total}, not 100"))
+    elif not d.traffic.weights and len(d.versions) > 1:
+        problems.append(
+            Problem(
+                ("versions",), "several versions need traffic.weights saying how to split requests"
+            )
+        )
+    shadow = d.traffic.shadow
+    if shadow is not None and shadow not in known:
+        problems.append(
+            Problem(("traffic", "shadow"), f"{shadow!r} is not a version of {d.name!r}")
+        )
+    elif shadow is not None and weights.get(shadow) == 100:
+        problems.append(
+            Problem(
+                ("traffic", "shadow"), f"{shadow!r} takes all traffic, so it cannot also mirror it"
+            )
+        )
+    for i, route in enumerate(d.traffic.header_routes):
+        if route.version not in known:
+            problems.append(
+                Problem(
+                    ("traffic", "header_routes", i, "version"),
+                    f"{route.version!r} is not a version of {d.name!r}",
+                )
+            )
+    for i, version in enumerate(d.versions):
+        if version.replicas == 0 and weights.get(version.name, 0) > 0:
+            problems.append(
+                Problem(
+                    ("versions", i, "replicas"),
+                    f"{version.name!r} takes {weights[version.name]}% of traffic "
+                    "but has 0 replicas",
+                )
+            )
+    problems += _resource_problems(d)
+    problems += _rollout_problems(d)
+    problems += _autoscaling_problems(d)
+    return problems
+
+
+def _resource_problems(d: DeploymentSpec) -> list[Problem]:
+    problems: list[Problem] = []
+    if d.runtime.device == "cuda" and d.resources.gpu == 0:
+        problems.append(
+            Problem(("runtime", "device"), "device 'cuda' needs resources.gpu of at least 1")
+        )
+    if d.resources.gpu_memory is not None and d.resources.gpu == 0:
+        problems.append(
+            Problem(("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0")
+        )
+    return problems
+
+
+def _rollout_problems(d: DeploymentSpec) -> list[Problem]:
+    rollout = d.rollout
+    if rollout is None:
+        return []
+    problems: list[Problem] = []
+    if len(d.versions) < 2:
+        problems.append(
+            Problem(
+                ("rollout", "strategy"), f"a {rollout.strategy} rollout needs at least two versions"
+            )
+        )
+    steps = rollout.steps
+    if rollout.strategy == "canary":
+        increasing = all(a < b for a, b in itertools.pairwise(steps))
+        if not steps or not increasing or steps[0] < 1 or steps[-1] != 100:
+            problems.append(
+                Problem(
+                    ("rollout", "steps"),
+                    f"canary steps are increasing percentages from 1 that end at 100, got {steps}",
+                )
+            )
+    elif steps:
+        problems.append(
+            Problem(("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps")
+        )
+    if rollout.strategy == "ab" and not d.traffic.header_routes:
+        problems.append(
+            Problem(
+                ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"
+            )
+        )
+    return problems
+
+
+def _autoscaling_problems(d: DeploymentSpec) -> list[Problem]:
+    scaling = d.autoscaling
+    if scaling is None:
+        return []
+    problems: list[Problem] = []
+    if scaling.min_replicas > scaling.max_replicas:
+        problems.append(
+            Problem(
+                ("autoscaling", "min_replicas"),
+                f"min_replicas ({scaling.min_replicas}) is above max_replicas "
+                f"({scaling.max_replicas})",
+            )
+        )
+    if scaling.scale_to_zero_after is not None and scaling.min_replicas != 0:
+        problems.append(
+            Problem(("autoscaling", "scale_to_zero_after"), "scaling to zero needs min_replicas: 0")
+        )
+    for i, version in enumerate(d.versions):
+        if version.replicas > scaling.max_replicas:
+            problems.append(
+                Problem(
+                    ("versions", i, "replicas"),
+                    f"{version.replicas} replicas is above autoscaling.max_replicas "
+                    f"({scaling.max_replicas})",
+                )
+            )
+    return problems
+
+
+def duplicates(names: list[str]) -> list[tuple[int, int]]:
+    """``(index, count)`` of every repeat after a name's first occurrence."""
+    counts = Counter(names)
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append((i, counts[name]))
+        seen.add(name)
+    return out
