@@ -26,6 +26,7 @@ import orjson
 import pytest
 import uvloop
 from onnx import TensorProto, helper
+from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.config import LimitSettings, StoreSettings
 from inferd.control.gateway import Gateway
@@ -196,6 +197,15 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
     """Run ``scenario()`` on a uvloop loop, as ``inferd up`` runs the gateway."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(scenario())  # type: ignore[arg-type]
+
+
+def sample(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    for family in text_string_to_metric_families(exposition):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return 0.0
 
 
 async def started_gateway(topo: Topology, **kwargs: Any) -> Gateway:

@@ -102,7 +102,11 @@ def _from_binary(raw: bytes, datatype: str) -> np.ndarray[Any, Any]:
 
 def _as_array(data: Any, datatype: str | None) -> np.ndarray[Any, Any]:
     if datatype == "BYTES":
-        return np.asarray(data, dtype=object).reshape(-1)
+        # JSON carries BYTES as strings, binary as raw bytes: compare them as bytes either way.
+        flat = np.asarray(data, dtype=object).reshape(-1)
+        return np.asarray(
+            [x.encode("utf-8") if isinstance(x, str) else x for x in flat], dtype=object
+        )
     try:
         array = np.asarray(data)
     except ValueError as exc:

@@ -58,6 +58,7 @@ class Mirror:
         loop = asyncio.get_running_loop()
         primary_answer: asyncio.Future[UpstreamResponse | None] = loop.create_future()
         key = (deployment, primary, shadow.name)
+        self._tally(key)  # the pairing shows in status() from its first copy on
         if len(self._tasks) >= self.max_inflight:
             self._count(key, "dropped")
             return primary_answer

@@ -1,0 +1,154 @@
+"""Routing decisions as tables: version choice, weighted split, sticky hash, replica choice."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from inferd.control.gateway.routing import (
+    choose_version,
+    is_ready,
+    pick_replica,
+    primary_version,
+    sticky_point,
+    weighted_pick,
+)
+from inferd.control.topology import (
+    DeploymentRoute,
+    HeaderMatch,
+    Replica,
+    ReplicaState,
+    VersionRoute,
+)
+from inferd.errors import ModelNotFound, Unavailable
+
+
+def rep(rid: str, state: ReplicaState = "ready") -> Replica:
+    return Replica(rid, "fraud", rid.split("-", maxsplit=1)[0], "127.0.0.1", 1, state)
+
+
+def ver(name: str, weight: float, *states: ReplicaState) -> VersionRoute:
+    replicas = tuple(rep(f"{name}-{i}", s) for i, s in enumerate(states or ("ready",)))
+    return VersionRoute(name, "fraud", f"fraud:{name}", weight, replicas)
+
+
+ROUTE = DeploymentRoute(
+    "fraud",
+    (ver("v1", 90), ver("v2", 10), ver("v3", 0), ver("shadow", 0)),
+    shadow="shadow",
+    sticky_header="X-User",
+    header_routes=(HeaderMatch("X-Variant", "b", "v3"),),
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "draw", "requested", "expected"),
+    [
+        ({}, 0.0, None, "v1"),
+        ({}, 0.8999, None, "v1"),
+        ({}, 0.9, None, "v2"),
+        ({}, 0.9999, None, "v2"),
+        # A named version wins over everything, even weight 0.
+        ({"x-variant": "b"}, 0.95, "v1", "v1"),
+        ({}, 0.0, "v3", "v3"),
+        # Header match (A/B) before sticky and weights; header names are case-insensitive.
+        ({"x-variant": "b"}, 0.0, None, "v3"),
+        ({"x-variant": "a"}, 0.0, None, "v1"),
+        # Sticky: the header's hash replaces the draw.
+        ({"x-user": "alice"}, 0.99, None, "v1" if sticky_point("alice") < 0.9 else "v2"),
+        ({"x-user": "bob"}, 0.0, None, "v1" if sticky_point("bob") < 0.9 else "v2"),
+    ],
+)
+def test_choose_version(
+    headers: dict[str, str], draw: float, requested: str | None, expected: str
+) -> None:
+    assert choose_version(ROUTE, headers, draw, requested).name == expected
+
+
+def test_unknown_or_shadow_version_is_not_found() -> None:
+    with pytest.raises(ModelNotFound, match="'fraud' version 'v9' not found"):
+        choose_version(ROUTE, {}, 0.5, "v9")
+    with pytest.raises(ModelNotFound):
+        choose_version(ROUTE, {}, 0.5, "shadow")
+
+
+def test_versions_without_ready_replicas_give_their_share_away() -> None:
+    route = DeploymentRoute("fraud", (ver("v1", 90), ver("v2", 10, "starting", "failed")))
+    assert {choose_version(route, {}, d / 100).name for d in range(100)} == {"v1"}
+    # A header match to a version that cannot serve falls back to the split.
+    ab = DeploymentRoute(
+        "fraud", route.versions, header_routes=(HeaderMatch("x-variant", "b", "v2"),)
+    )
+    assert choose_version(ab, {"x-variant": "b"}, 0.99).name == "v1"
+
+
+def test_no_ready_replica_is_unavailable() -> None:
+    route = DeploymentRoute("fraud", (ver("v1", 100, "draining"),))
+    with pytest.raises(Unavailable, match="no ready replica"):
+        choose_version(route, {}, 0.5)
+
+
+def test_sticky_is_stable_and_spreads() -> None:
+    assert sticky_point("user-42") == sticky_point("user-42")
+    points = [sticky_point(f"user-{i}") for i in range(10_000)]
+    assert all(0 <= p < 1 for p in points)
+    share = sum(p >= 0.9 for p in points) / len(points)
+    assert 0.085 <= share <= 0.115
+
+
+@pytest.mark.parametrize(
+    ("weights", "draw", "expected"),
+    [
+        ((50, 50), 0.49, 0),
+        ((50, 50), 0.5, 1),
+        ((1, 3), 0.25, 1),  # weights need not add up to 100
+        ((0, 5), 0.0, 1),  # weight 0 is never picked
+        ((5, 0), 0.9999999, 0),
+        ((0, 0), 0.5, None),
+    ],
+)
+def test_weighted_pick(weights: tuple[float, ...], draw: float, expected: int | None) -> None:
+    versions = tuple(ver(f"v{i}", w) for i, w in enumerate(weights))
+    picked = weighted_pick(versions, draw)
+    assert (picked.name if picked else None) == (None if expected is None else f"v{expected}")
+
+
+def test_split_accuracy_over_10000_draws() -> None:
+    rng = random.Random(7)
+    counts = Counter(choose_version(ROUTE, {}, rng.random()).name for _ in range(10_000))
+    assert 0.085 <= counts["v2"] / 10_000 <= 0.115
+    assert set(counts) == {"v1", "v2"}
+
+
+@pytest.mark.parametrize(
+    ("outstanding", "avoid", "draw", "expected"),
+    [
+        ({}, set(), 0.0, "r-0"),
+        ({}, set(), 0.99, "r-2"),
+        ({"r-0": 3, "r-1": 1, "r-2": 2}, set(), 0.99, "r-1"),
+        ({"r-0": 3, "r-1": 1, "r-2": 1}, set(), 0.99, "r-2"),
+        ({"r-1": 0}, {"r-0", "r-1"}, 0.0, "r-2"),
+        # Everything avoided: better a suspect replica than none.
+        ({"r-0": 5}, {"r-0", "r-1", "r-2"}, 0.0, "r-1"),
+    ],
+)
+def test_pick_replica_least_outstanding(
+    outstanding: dict[str, int], avoid: set[str], draw: float, expected: str
+) -> None:
+    replicas = tuple(rep(f"r-{i}") for i in range(3))
+    picked = pick_replica(replicas, outstanding, draw, avoid)
+    assert picked is not None and picked.id == expected
+    assert pick_replica((), {}, 0.5) is None
+
+
+def test_readiness_and_primary_version() -> None:
+    assert is_ready({"fraud": ROUTE})
+    assert is_ready({})
+    only_shadow_ready = DeploymentRoute(
+        "fraud", (ver("v1", 100, "starting"), ver("s", 0)), shadow="s"
+    )
+    assert not is_ready({"fraud": ROUTE, "other": only_shadow_ready})
+    assert primary_version(ROUTE).name == "v1"  # type: ignore[union-attr]
+    assert primary_version(only_shadow_ready).name == "v1"  # type: ignore[union-attr]

@@ -1,0 +1,170 @@
+"""Shadow traffic: compared with the primary when it answers, harmless when it does not."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from inferd.control.topology import VersionRoute
+
+from .conftest import (
+    FRAUD_BODY,
+    Outcomes,
+    ReplicaProcess,
+    closed_loop,
+    deployment,
+    run,
+    sample,
+    started_gateway,
+    topology,
+    version,
+)
+
+
+@pytest.fixture
+def hanging_port() -> Iterator[int]:
+    """A port that accepts connections (into the backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        yield int(sock.getsockname()[1])
+
+
+def batch_body(rows: int, seed: int) -> dict[str, object]:
+    data = np.random.default_rng(seed).normal(0, 2, size=(rows, 8)).astype(np.float32)
+    return {"inputs": [{"name": "input", "shape": [rows, 8], "datatype": "FP32",
+                        "data": data.ravel().tolist()}]}  # fmt: skip
+
+
+def test_shadow_divergence_is_measured(replicas: dict[str, list[ReplicaProcess]]) -> None:
+    topo = topology(
+        deployment(
+            "fraud",
+            version("v1", 100, *replicas["v1"]),
+            version("v2", 0, *replicas["v2"]),
+            shadow="v2",
+        )
+    )
+
+    async def scenario() -> tuple[list[Outcomes], dict[str, object]]:
+        gateway = await started_gateway(topo)
+        url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
+        try:
+            outs = [
+                await closed_loop(url, batch_body(64, seed), concurrency=1, requests=4)
+                for seed in range(10)
+            ]
+            for _ in range(100):  # the last copies are compared after their clients left
+                await asyncio.sleep(0.02)
+                (cmp,) = gateway.status()["deployments"][0]["shadow_comparisons"]
+                if cmp["compared"] == 40:
+                    break
+            return outs, cmp
+        finally:
+            await gateway.stop(5)
+
+    outs, cmp = run(scenario)
+    assert all(o.failed() == [] and set(o.versions) == {"v1"} for o in outs)
+    assert (cmp["primary"], cmp["shadow"]) == ("v1", "v2")
+    assert (cmp["compared"], cmp["failed"], cmp["timeout"], cmp["dropped"]) == (40, 0, 0, 0)
+    divergence = cmp["divergence"]
+    assert isinstance(divergence, dict)
+    # v1 and v2 disagree on a small share of rows: labels by share, probabilities by MAD.
+    assert divergence["label"]["kind"] == "share"
+    assert 0 < divergence["label"]["mean"] < 0.2
+    assert divergence["probabilities"]["kind"] == "mad"
+    assert 0 < divergence["probabilities"]["mean"] < 0.2
+
+
+def test_failing_shadow_is_invisible_to_clients(
+    replicas: dict[str, list[ReplicaProcess]],
+) -> None:
+    # The shadow's replica does not serve "missing": every copy gets a 404.
+    broken = VersionRoute(
+        "broken", "missing", "missing:v1", 0,
+        (replicas["v2"][0].replica("broken-0", "fraud", "broken"),),
+    )  # fmt: skip
+    topo = topology(
+        deployment("fraud", version("v1", 100, *replicas["v1"]), broken, shadow="broken")
+    )
+
+    async def scenario() -> tuple[Outcomes, dict[str, object]]:
+        gateway = await started_gateway(topo)
+        url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
+        try:
+            out = await closed_loop(url, FRAUD_BODY, concurrency=4, requests=400)
+            await asyncio.sleep(0.3)
+            return out, gateway.status()["deployments"][0]["shadow_comparisons"][0]
+        finally:
+            await gateway.stop(5)
+
+    out, cmp = run(scenario)
+    assert out.failed() == []
+    assert len(out.statuses) == 400
+    assert cmp["compared"] == 0
+    assert cmp["failed"] + cmp["dropped"] == 400
+    assert cmp["failed"] > 0
+
+
+def test_hanging_shadow_never_delays_clients(
+    replicas: dict[str, list[ReplicaProcess]], hanging_port: int
+) -> None:
+    hang = ReplicaProcess("hang", replicas["v1"][0].proc, hanging_port)
+    topo = topology(
+        deployment(
+            "fraud", version("v1", 100, *replicas["v1"]), version("v2", 0, hang), shadow="v2"
+        )
+    )
+    shadow_timeout = 20.0
+
+    async def scenario() -> tuple[Outcomes, dict[str, object]]:
+        gateway = await started_gateway(topo, shadow_timeout_s=shadow_timeout)
+        url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
+        try:
+            out = await closed_loop(url, FRAUD_BODY, concurrency=4, requests=300)
+            return out, gateway.status()["deployments"][0]["shadow_comparisons"][0]
+        finally:
+            await gateway.stop(5)
+
+    out, cmp = run(scenario)
+    assert out.failed() == []
+    # Had a client waited for its copy, it would have waited for the shadow timeout.
+    assert max(out.latencies) < shadow_timeout
+    # Copies beyond the bound were dropped instead of piling up.
+    assert cmp["dropped"] == 300 - 64
+    assert cmp["compared"] == cmp["timeout"] == 0
+
+
+def test_shadow_timeouts_are_counted(
+    replicas: dict[str, list[ReplicaProcess]], hanging_port: int
+) -> None:
+    hang = ReplicaProcess("hang", replicas["v1"][0].proc, hanging_port)
+    topo = topology(
+        deployment(
+            "fraud", version("v1", 100, *replicas["v1"]), version("v2", 0, hang), shadow="v2"
+        )
+    )
+
+    async def scenario() -> tuple[Outcomes, dict[str, object], str]:
+        gateway = await started_gateway(topo, shadow_timeout_s=0.2)
+        url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
+        try:
+            out = await closed_loop(url, FRAUD_BODY, concurrency=2, requests=20)
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                cmp = gateway.status()["deployments"][0]["shadow_comparisons"][0]
+                if cmp["timeout"] == 20:
+                    break
+            return out, cmp, gateway.metrics.render().decode()
+        finally:
+            await gateway.stop(5)
+
+    out, cmp, metrics = run(scenario)
+    assert out.failed() == []
+    assert cmp["timeout"] == 20
+    labels = {"deployment": "fraud", "primary": "v1", "shadow": "v2", "outcome": "timeout"}
+    assert sample(metrics, "inferd_gateway_shadow_requests_total", **labels) == 20
