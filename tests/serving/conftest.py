@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from inferd.card import ModelCard, Signature, TensorSpec
 from inferd.config import BatchingSettings, ServerSettings
+from inferd.errors import InvalidArgument
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import LoadOptions, Model, Tensors
 from inferd.runtimes.onnx import OnnxRuntime
@@ -71,6 +72,8 @@ class Probe:
     rows: list[int] = field(default_factory=list)
     wrong_rows: bool = False
     fail: bool = False
+    #: Refuse (InvalidArgument) any batch holding a row that starts with this value.
+    refuse: float | None = None
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -98,6 +101,9 @@ class ProbeModel:
         self._probe.gate.wait(timeout=30)
         if self._probe.fail:
             raise RuntimeError("kernel failed reading /srv/secret/model.onnx")
+        first = next(iter(inputs.values()))
+        if self._probe.refuse is not None and (first[:, 0] == self._probe.refuse).any():
+            raise InvalidArgument(f"a row starts with {self._probe.refuse}")
         outputs = self._inner.predict(inputs)
         if self._probe.wrong_rows and rows > 1:
             return {name: array[:-1] for name, array in outputs.items()}

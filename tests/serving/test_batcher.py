@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 import pytest
 
-from inferd.errors import DeadlineExceeded, InternalError, Unavailable
+from inferd.errors import DeadlineExceeded, InternalError, InvalidArgument, Unavailable
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
 from inferd.serving.types import InferResponse
@@ -143,6 +143,24 @@ def test_model_exception_fans_out_without_internals(harness: Harness) -> None:
         assert stats["fail"]["count"] == 3
 
     _run(harness, scenario)
+
+
+def test_model_refusing_one_input_fails_only_that_request(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        harness.probe.refuse = 99.0
+        first = await _block_first(harness, plane, manager)
+        starts = [1.0, 99.0, 3.0]
+        queued = [asyncio.ensure_future(plane.infer(request(x=rows(1, s)))) for s in starts]
+        await _until(lambda: _queued(manager) == 3)
+        harness.probe.release()
+        results = await asyncio.gather(first, *queued, return_exceptions=True)
+        assert isinstance(results[2], InvalidArgument), results
+        assert "starts with 99" in str(results[2])
+        assert all(isinstance(r, InferResponse) for i, r in enumerate(results) if i != 2), results
+        # the batch of three was refused, then each request ran alone
+        assert harness.probe.rows[-4:] == [3, 1, 1, 1]
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
 
 
 def test_full_queue_sheds_with_unavailable(harness: Harness) -> None:

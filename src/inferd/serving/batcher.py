@@ -15,7 +15,9 @@ Policy, in order:
 - A request whose deadline passes is answered with DeadlineExceeded at that moment; if it had not
   started, it never runs. A request whose awaiting task is cancelled (client gone) never runs.
 - A batch whose outputs do not have one row per input row fails every waiter with InternalError,
-  as does any exception from the model; details go to the log, never to the client.
+  as does any exception from the model; details go to the log, never to the client. The one
+  exception is the model refusing an input (InvalidArgument): the batch's requests rerun one by
+  one so that only the offending request fails, with the model's message.
 
 Everything here runs on the event-loop thread except ``model.predict``, which runs on the
 version's :class:`~inferd.serving.worker.ModelWorker`. Per request, the hot path allocates one
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from inferd.config import BatchingSettings
-from inferd.errors import DeadlineExceeded, InternalError, Unavailable
+from inferd.errors import DeadlineExceeded, InternalError, InvalidArgument, Unavailable
 from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model, Tensors
 from inferd.serving.stats import VersionStats
@@ -253,6 +255,13 @@ class Batcher:
             error = self._bad_rows(outputs, rows)
             if error is None:
                 self._fan_out(waiters, outputs)
+        elif isinstance(error, InvalidArgument):
+            # The model refused an input (e.g. a string tensor that is not UTF-8): the client's
+            # mistake, not the server's. Alone, the request gets the model's message; in a batch,
+            # each request reruns alone so only the offender fails.
+            if len(waiters) > 1:
+                self._isolate(waiters)
+                error = None
         else:
             log.error("%s failed on a batch of %d rows", self._label, rows, exc_info=error)
             error = InternalError(f"{self._label} failed to run the batch; see the server log")
@@ -264,6 +273,13 @@ class Batcher:
                     w.future.set_exception(error)
         self._kick()
         self._notify_idle()
+
+    def _isolate(self, waiters: list[_Waiter]) -> None:
+        pending = [w for w in waiters if not w.future.done()]
+        for w in reversed(pending):
+            w.queued = True
+            self._closed.appendleft(_Batch(w, None))
+        self._queued += len(pending)
 
     def _record(self, rows: int, compute_ns: int) -> None:
         finished = time.time()
