@@ -200,7 +200,7 @@ class Reconciler:
         """``name:tag@digest`` of ``reference``, its files materialized in the store."""
         model = self.store.materialize(reference)
         ref = Reference.parse(reference)
-        return str(Reference(name=ref.name, tag=ref.tag, digest=model.digest))
+        return str(Reference(ref.name, ref.tag, model.digest, ref.registry))
 
     def _start(
         self, changes: list[Change], launches: Mapping[VersionKey, ReplicaLaunch]
