@@ -1,0 +1,64 @@
+"""The store commands with remote references: push, pull, tag, ls, inspect, rm, with --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from inferd.cli import main
+
+from .registry import Registry
+
+
+def _run(*args: str) -> dict[str, object]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    document: dict[str, object] = json.loads(result.output)
+    return document
+
+
+def test_push_pull_tag_inspect_round_trip_in_json(
+    open_registry: Registry, docker_config: Path, inferd_home: Path, model: Path, repo: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    flag = ["--insecure-registry", open_registry.host]
+    pushed = _run("push", str(model), f"{repo}:v1", "--json", *flag)
+    transfer = pushed["transfer"]
+    assert isinstance(transfer, dict)
+    assert (transfer["blobs"], transfer["transferred"]) == (4, 4)
+
+    pulled = _run("pull", f"{repo}:v1", str(tmp_path / "out"), "--json", *flag)
+    assert pulled["digest"] == pushed["digest"]
+    assert (tmp_path / "out" / "model.bin").read_bytes() == (model / "model.bin").read_bytes()
+    assert pulled["transfer"] == {
+        "blobs": 4, "transferred": 0, "skipped": 4, "mounted": 0, "bytes": 0,
+    }  # fmt: skip
+
+    tagged = _run("tag", f"{repo}:v1", f"{repo}:prod", "--json", *flag)
+    assert tagged["digest"] == pushed["digest"]
+    card = _run("inspect", f"{repo}:prod", "--json", *flag)
+    assert card["digest"] == pushed["digest"]
+    assert isinstance(card["card"], dict) and card["card"]["runtime"] == "sklearn"
+
+    listing = CliRunner().invoke(main, ["ls", repo, "--json", *flag])
+    assert [row["tag"] for row in json.loads(listing.output)] == ["prod", "v1"]
+
+
+def test_remote_errors_are_one_line_with_an_exit_status(
+    open_registry: Registry, docker_config: Path, inferd_home: Path, repo: str
+) -> None:
+    flag = ["--insecure-registry", open_registry.host]
+    missing = CliRunner().invoke(main, ["inspect", f"{repo}:nope", *flag])
+    assert missing.exit_code == 3
+    assert "not found in the registry" in missing.output
+    untag = CliRunner().invoke(main, ["rm", f"{repo}:v1"])
+    assert untag.exit_code == 1
+    assert "registries delete manifests" in untag.output
+    closed = CliRunner().invoke(
+        main, ["inspect", "127.0.0.1:9/team/fraud:v1", "--insecure-registry", "127.0.0.1:9"]
+    )
+    assert closed.exit_code == 7
+    assert "registry 127.0.0.1:9 is unreachable" in closed.output
+    assert "Traceback" not in closed.output
