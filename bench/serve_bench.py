@@ -86,7 +86,7 @@ def run_inferd(home: Path, model: str, args: argparse.Namespace) -> dict[str, ob
     start = time.monotonic()
     proc = subprocess.Popen(
         ["taskset", "-c", SERVER_CPUS, INFERD, "serve", f"{model}:v1", "--port", str(port),
-         "--grpc-port", "0", "--control-port", "0"],
+         "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"],
         env={**os.environ, "INFERD_HOME": str(home)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -81,6 +81,9 @@ class ServerSettings(BaseModel):
                                   description="gRPC port; None disables gRPC")
     control_host: str = Field(default="127.0.0.1", description="control plane bind (loopback)")
     control_port: int = Field(default=DEFAULT_CONTROL_PORT, ge=0, le=65535)
+    control_grpc_port: int | None = Field(default=DEFAULT_CONTROL_PORT + 1, ge=0, le=65535,
+                                          description="gRPC repository RPCs on control_host; "
+                                                      "None disables")
     control_token: str | None = Field(default=None, description="generated at start when unset")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     intra_op_threads: int = Field(default=1, ge=0)

@@ -26,6 +26,7 @@ import uvloop
 from inferd.config import ServerSettings
 from inferd.errors import InvalidArgument
 from inferd.observe.metrics import ServerMetrics
+from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.server import HttpLimits
 from inferd.protocols.v2 import control_router, data_router
@@ -67,6 +68,7 @@ class Server:
     grpc_handles: list[Stoppable] = field(default_factory=list)
     token_path: Path | None = None
     grpc_port: int | None = None
+    control_grpc_port: int | None = None
 
     @property
     def port(self) -> int:
@@ -95,18 +97,19 @@ class Server:
 
     async def _start_grpc(self, token: str | None) -> None:
         s = self.settings
-        if s.grpc_port is None:
-            return
-        try:
-            from inferd.protocols.grpc.server import serve_grpc
-        except ImportError:  # gRPC is optional at the transport level; REST always runs
-            log.warning("gRPC transport not available; serving REST only")
-            return
-        handle = await serve_grpc(
-            self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port
-        )
-        self.grpc_port = handle.port
-        self.grpc_handles.append(handle)
+        if s.grpc_port is not None:
+            handle = await serve_grpc(
+                self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port
+            )
+            self.grpc_port = handle.port
+            self.grpc_handles.append(handle)
+        if token is not None and s.control_grpc_port is not None:
+            control = await serve_grpc(
+                self.dataplane, s.control_host, s.control_grpc_port, s.limits,
+                control=True, token=token,
+            )  # fmt: skip
+            self.control_grpc_port = control.port
+            self.grpc_handles.append(control)
 
     async def shutdown(self) -> None:
         """Graceful stop: not ready, stop accepting, drain, close listeners, unload models."""
@@ -204,8 +207,13 @@ def startup_lines(server: Server) -> list[str]:
     if server.grpc_port is not None:
         lines.append(f"gRPC        {_url_host(s.host)}:{server.grpc_port}")
     if server.control_port is not None:
+        grpc = (
+            f", gRPC {_url_host(s.control_host)}:{server.control_grpc_port}"
+            if server.control_grpc_port is not None
+            else ""
+        )
         lines.append(
-            f"control     http://{_url_host(s.control_host)}:{server.control_port}  "
+            f"control     http://{_url_host(s.control_host)}:{server.control_port}{grpc}  "
             f"(bearer token in {server.token_path})"
         )
     for entry in server.dataplane.repository_index():

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart"
 INFERD = [str(Path(sys.executable).with_name("inferd"))]
 _LINE = re.compile(r"(data plane|gRPC|control) +(?:http://)?[\w.\[\]:]+?:(\d+)")
+_CONTROL_GRPC = re.compile(r"control .*, gRPC [\w.\[\]:]+?:(\d+)")
 
 
 def identity_model(path: Path, elem: int, name: str = "x") -> Path:
@@ -108,6 +109,7 @@ class ServeProcess:
     port: int
     grpc_port: int | None = None
     control_port: int | None = None
+    control_grpc_port: int | None = None
     log: list[str] = field(default_factory=list)
 
     @property
@@ -124,7 +126,8 @@ def start_serve(home: Path, *args: str, timeout: float = 60) -> ServeProcess:
     """Start ``inferd serve ARGS`` on port 0 everywhere and wait for its startup log."""
     env = {**os.environ, "INFERD_HOME": str(home)}
     proc = subprocess.Popen(
-        [*INFERD, "serve", "--port", "0", "--grpc-port", "0", "--control-port", "0", *args],
+        [*INFERD, "serve", "--port", "0", "--grpc-port", "0", "--control-port", "0",
+         "--control-grpc-port", "0", *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stderr is not None
@@ -139,6 +142,9 @@ def start_serve(home: Path, *args: str, timeout: float = 60) -> ServeProcess:
         match = _LINE.search(line)
         if match:
             ports[match.group(1)] = int(match.group(2))
+        match = _CONTROL_GRPC.search(line)
+        if match:
+            ports["control gRPC"] = int(match.group(1))
         if "try: curl" in line or (
             "data plane" in ports and "control" in ports and "gRPC" in ports
         ):
@@ -149,7 +155,10 @@ def start_serve(home: Path, *args: str, timeout: float = 60) -> ServeProcess:
         raise AssertionError("inferd serve did not start:\n" + "".join(log))
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
-    return ServeProcess(proc, ports["data plane"], ports.get("gRPC"), ports.get("control"), log)
+    return ServeProcess(
+        proc, ports["data plane"], ports.get("gRPC"), ports.get("control"),
+        ports.get("control gRPC"), log,
+    )  # fmt: skip
 
 
 def wait_ready(url: str, timeout: float = 30) -> None:

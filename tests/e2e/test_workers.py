@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import psutil
@@ -16,17 +17,23 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, frau
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port))
-    workers = [
-        p
-        for p in psutil.Process(server.proc.pid).children()
-        if "spawn_main" in " ".join(p.cmdline())
-    ]
+    workers: list[psutil.Process] = []
+    listening: set[int] = set()
+    deadline = time.monotonic() + 30
+    # The startup log of the first worker may come before the second one has bound.
+    while time.monotonic() < deadline and (len(workers) < 2 or len(listening) < 2):
+        workers = [
+            p
+            for p in psutil.Process(server.proc.pid).children()
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+        listening = {
+            c.pid
+            for c in psutil.net_connections("tcp")
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+        }
+        time.sleep(0.1)
     assert len(workers) == 2
-    listening = {
-        c.pid
-        for c in psutil.net_connections("tcp")
-        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
-    }
     assert listening == {w.pid for w in workers}
     for _ in range(20):
         # A new connection each time: the kernel spreads them over the workers.

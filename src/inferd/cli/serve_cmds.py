@@ -19,6 +19,7 @@ from inferd.config import ENV_PREFIX, ServerSettings, load_settings
 @click.option("--port", type=int, help="Data-plane REST port (default 8080; 0 picks one).")
 @click.option("--grpc-port", type=int, help="gRPC port (default 8081).")
 @click.option("--control-port", type=int, help="Control-plane port, loopback (default 8082).")
+@click.option("--control-grpc-port", type=int, help="Control-plane gRPC port (default 8083).")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -45,6 +46,7 @@ def serve(
     port: int | None,
     grpc_port: int | None,
     control_port: int | None,
+    control_grpc_port: int | None,
     workers: int,
     max_batch_size: int | None,
     max_queue_delay_ms: float | None,
@@ -65,6 +67,7 @@ def serve(
         "port": port,
         "grpc_port": grpc_port,
         "control_port": control_port,
+        "control_grpc_port": control_grpc_port,
         "device": device,
         "batching": _present(
             max_batch_size=max_batch_size,
