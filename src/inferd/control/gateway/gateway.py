@@ -58,7 +58,9 @@ class Gateway:
         self.limits = limits
         self.metrics = GatewayMetrics()
         self.proxy = Proxy(self.metrics, request_timeout_s)
-        self.mirror = Mirror(self.proxy, self.metrics, shadow_timeout_s)
+        self.mirror = Mirror(
+            self.proxy, self.metrics, shadow_timeout_s, on_answer=self._record_window
+        )
         self._topology = Topology()
         self._windows: dict[tuple[str, str], Window] = {}
         self._http: HttpServer | None = None
@@ -216,10 +218,14 @@ class Gateway:
         seconds = time.perf_counter() - started
         self.metrics.request(deployment, version or UNKNOWN, status, seconds)
         if version:
-            window = self._windows.get((deployment, version))
-            if window is None:
-                window = self._windows[(deployment, version)] = Window()
-            window.record(seconds, error=status >= 500)
+            self._record_window(deployment, version, seconds, status >= 500)
+
+    def _record_window(self, deployment: str, version: str, seconds: float, error: bool) -> None:
+        """Recent traffic for status(): client requests, and shadow copies for the shadow."""
+        window = self._windows.get((deployment, version))
+        if window is None:
+            window = self._windows[(deployment, version)] = Window()
+        window.record(seconds, error)
 
 
 def _upstream_path(path: str, version: VersionRoute) -> str:

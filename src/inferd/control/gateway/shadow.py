@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from inferd.control.gateway.compare import Undecodable, compare, decode_outputs
 from inferd.control.gateway.metrics import GatewayMetrics
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Mirrored requests in flight at once, across all deployments.
 DEFAULT_MAX_INFLIGHT = 64
 
+#: Told of every copy that finished: (deployment, shadow version, seconds, failed).
+AnswerListener = Callable[[str, str, float, bool], None]
+
 
 class Mirror:
     """Sends shadow copies and records how their answers compare with the primary's."""
@@ -37,8 +42,10 @@ class Mirror:
         metrics: GatewayMetrics,
         timeout_s: float,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        on_answer: AnswerListener | None = None,
     ) -> None:
         self.proxy = proxy
+        self.on_answer = on_answer
         self.metrics = metrics
         self.timeout_s = timeout_s
         self.max_inflight = max_inflight
@@ -74,15 +81,19 @@ class Mirror:
         request: UpstreamRequest,
         primary_answer: asyncio.Future[UpstreamResponse | None],
     ) -> None:
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
                 answer = await self.proxy.send(key[0], shadow, request, retry=False)
         except TimeoutError:
+            self._answered(key, started, failed=True)
             self._count(key, "timeout")
             return
         except InferdError:
+            self._answered(key, started, failed=True)
             self._count(key, "failed")
             return
+        self._answered(key, started, failed=answer.status != 200)
         if answer.status != 200:
             self._count(key, "failed")
             return
@@ -104,6 +115,10 @@ class Mirror:
         for d in divergences:
             self.metrics.divergence(*key, d)
             tally.add(d.output, d.kind, d.value)
+
+    def _answered(self, key: tuple[str, str, str], started: float, *, failed: bool) -> None:
+        if self.on_answer is not None:
+            self.on_answer(key[0], key[2], time.perf_counter() - started, failed)
 
     def _tally(self, key: tuple[str, str, str]) -> ShadowTally:
         tally = self.tallies.get(key)
