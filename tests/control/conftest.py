@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +100,12 @@ class UpProcess:
             return self.proc.wait()
 
 
-def start_up(home: Path, spec: Path, timeout: float = 90) -> UpProcess:
-    """Start ``inferd up SPEC`` and wait until its first apply is done (replicas ready)."""
+def start_up(home: Path, spec: Path, *args: str, timeout: float = 90) -> UpProcess:
+    """Start ``inferd up SPEC ARGS`` and wait until its first apply is done (replicas ready)."""
     log = home / "up-test.log"
     env = {**os.environ, "INFERD_HOME": str(home)}
     with log.open("wb") as out:
-        proc = subprocess.Popen([*INFERD, "up", str(spec)], env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen([*INFERD, "up", str(spec), *args], env=env, stdout=out, stderr=out)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -118,21 +117,6 @@ def start_up(home: Path, spec: Path, timeout: float = 90) -> UpProcess:
     proc.kill()
     proc.wait()
     raise AssertionError("inferd up did not come up:\n" + log.read_text())
-
-
-@pytest.fixture
-def up_factory() -> Iterator[type[UpProcess]]:
-    """Yields :func:`start_up`; every ``inferd up`` it started is stopped at teardown."""
-    started: list[UpProcess] = []
-
-    def start(home: Path, spec: Path) -> UpProcess:
-        up = start_up(home, spec)
-        started.append(up)
-        return up
-
-    yield start  # type: ignore[misc]
-    for up in started:
-        up.stop()
 
 
 class Load:

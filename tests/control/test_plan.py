@@ -1,11 +1,14 @@
-"""Pure decisions of the control plane, driven by tables: the reconciler's plan and the restart
-backoff."""
+"""Pure decisions of the control plane, driven by tables: the reconciler's plan, the restart
+backoff, and the demo traffic's request bodies."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from inferd.card import Signature, TensorSpec
 from inferd.control.backoff import BackoffPolicy
+from inferd.control.demo_traffic import random_body
 from inferd.control.reconciler import Change, VersionState, plan
 
 A, B = "a" * 64, "b" * 64
@@ -49,3 +52,26 @@ def test_backoff_grows_to_its_cap_and_resets_after_a_stable_run() -> None:
     assert [policy.delay(n) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
     assert policy.failures_after(previous=5, uptime_s=1.0) == 6
     assert policy.failures_after(previous=5, uptime_s=31.0) == 1
+
+
+def test_demo_bodies_follow_the_signature() -> None:
+    signature = Signature(
+        inputs=(
+            TensorSpec(name="input", datatype="FP32", shape=(-1, 8)),
+            TensorSpec(name="mask", datatype="BOOL", shape=(-1, 3)),
+            TensorSpec(name="ids", datatype="INT64", shape=(-1,)),
+        )
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        body = random_body(signature, rng)
+        assert body is not None
+        x, mask, ids = body["inputs"]
+        rows = x["shape"][0]
+        assert 1 <= rows <= 4
+        assert (x["shape"], mask["shape"], ids["shape"]) == ([rows, 8], [rows, 3], [rows])
+        assert len(x["data"]) == rows * 8 and all(isinstance(v, float) for v in x["data"])
+        assert all(isinstance(v, bool) for v in mask["data"])
+        assert all(isinstance(v, int) for v in ids["data"])
+    text = Signature(inputs=(TensorSpec(name="t", datatype="BYTES", shape=(-1,)),))
+    assert random_body(text, rng) is None

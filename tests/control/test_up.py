@@ -25,13 +25,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    """One `inferd up` for this module: fraud v1 (2 replicas, 90%) and v2 (1 replica, 10%)."""
+    """One `inferd up --demo-traffic` for this module: fraud v1 (2 replicas, 90%) and v2 (1
+    replica, 10%)."""
     root = tmp_path_factory.mktemp("up")
     home = root / "home"
     fraud_store(home)
     spec = root / "inferd.yaml"
     spec.write_text(spec_text({"v1": ("fraud:v1", 2, 90), "v2": ("fraud:v2", 1, 10)}))
-    up = start_up(home, spec)
+    up = start_up(home, spec, "--demo-traffic")
     yield up
     assert up.stop() == 0
 
@@ -65,6 +66,18 @@ def test_ps_shows_ready_replicas_and_weights(running: UpProcess) -> None:
     table = running.cli("ps").stdout
     assert "DEPLOYMENT" in table and "fraud-v2-1" in table and "90%" in table
     assert os.stat(running.home / "up.token").st_mode & 0o777 == 0o600
+
+
+def test_demo_traffic_moves_the_dashboard(running: UpProcess) -> None:
+    """The gateway's status (what the dashboard draws) counts the demo's requests."""
+    deadline = time.monotonic() + 20
+    while True:
+        (fraud,) = running.ps()["gateway"]["deployments"]  # type: ignore[index]
+        if sum(v["requests"] for v in fraud["versions"]) >= 5:
+            break
+        assert time.monotonic() < deadline, fraud
+        time.sleep(0.5)
+    assert fraud["error_rate"] == 0
 
 
 def test_admin_api_wants_the_token_and_no_browser(running: UpProcess) -> None:

@@ -30,6 +30,10 @@ from inferd.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
+#: A new replica that has failed this many times before ever being ready will not make it
+#: (a model that cannot load): an apply gives up on it instead of waiting out its timeout.
+GIVE_UP_AFTER_RESTARTS = 2
+
 
 @dataclass(frozen=True, slots=True)
 class VersionRouting:
@@ -109,20 +113,20 @@ class Supervisor:
     async def wait_ready(self, replicas: Iterable[ReplicaProcess], timeout_s: float) -> None:
         """Wait until every replica has been ready once; Unavailable naming the laggards if not.
 
-        A replica that keeps failing on start (a model that cannot load) is given up on after
-        its second failure rather than waiting out the whole timeout.
+        A replica that keeps failing on start is given up on after
+        :data:`GIVE_UP_AFTER_RESTARTS` failures rather than waiting out the whole timeout.
         """
         pending = list(replicas)
 
         async def one(replica: ReplicaProcess) -> None:
-            while True:
-                waiter = asyncio.ensure_future(replica.wait_ready())
-                done, _ = await asyncio.wait([waiter], timeout=0.2)
-                if done:
-                    return
-                waiter.cancel()
-                if replica.restarts >= 2:
-                    raise Unavailable(f"replica {replica.id} keeps failing: {replica.reason}")
+            ready = asyncio.ensure_future(replica.wait_ready())
+            try:
+                while not ready.done():
+                    await asyncio.wait([ready], timeout=0.2)
+                    if not ready.done() and replica.restarts >= GIVE_UP_AFTER_RESTARTS:
+                        raise Unavailable(f"replica {replica.id} keeps failing: {replica.reason}")
+            finally:
+                ready.cancel()
 
         try:
             async with asyncio.timeout(timeout_s):

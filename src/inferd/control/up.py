@@ -30,7 +30,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.spec import Spec
 from inferd.control.supervisor import Supervisor
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
-from inferd.errors import AlreadyExists, InferdError
+from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.server import example_body
 from inferd.store import ModelStore
 
@@ -67,14 +67,21 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     store = ModelStore.from_settings(options.store)
     supervisor = Supervisor()
     reconciler = Reconciler(supervisor, store, home / RUN_DIR)
+    gateway_port = gw.port if options.port is None else options.port
     gateway = Gateway(
         gw.host,
-        gw.port if options.port is None else options.port,
+        gateway_port,
         limits=LimitSettings(),
         shadow_timeout_s=gw.shadow_timeout,
         request_timeout_s=gw.request_timeout,
     )
-    await gateway.start()
+    try:
+        await gateway.start()
+    except OSError as exc:
+        raise Unavailable(
+            f"the gateway cannot listen on {gw.host}:{gateway_port}: {exc.strerror or exc} "
+            "(choose another with --port)"
+        ) from None
     supervisor.subscribe(gateway.update)
     token = secrets.token_urlsafe(32)
     admin = AdminApi(reconciler, supervisor, token, extra_status=gateway.status)
