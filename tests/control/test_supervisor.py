@@ -22,6 +22,8 @@ from inferd.errors import NotFound
 
 from .conftest import FRAUD_BODY, fraud_store, spec_text
 
+pytestmark = pytest.mark.slow
+
 
 class Watch:
     """Records every published topology."""

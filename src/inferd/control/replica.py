@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import signal
 import sys
@@ -182,7 +183,7 @@ class ReplicaProcess:
                 # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
                 # gateway before the replicas, instead of every replica at once.
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_parent_death_signal(),
             )
         self._proc, self.pid, self.started_at = proc, proc.pid, time.time()
         if self._stopping.is_set():  # stop() came while the process was being created
@@ -233,8 +234,20 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the replica gets SIGTERM if `inferd up` dies without draining (e.g. SIGKILL)."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+@functools.cache
+def _parent_death_signal() -> Callable[[], None] | None:
+    """Linux: a pre-exec hook giving the replica SIGTERM if `inferd up` dies without draining
+    (e.g. SIGKILL), so no replica outlives it.
+
+    ``prctl`` is looked up here, in the parent: the hook runs between fork and exec, where
+    loading a library could deadlock on a lock another thread held at fork time.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:  # pragma: no cover - runs in the child
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return hook
