@@ -13,7 +13,7 @@ autoscaling are validated here and acted on by the rollout controller and the au
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +25,9 @@ from inferd.store import Reference
 
 API_VERSION = "inferd.dev/v1"
 KIND = "Stack"
+
+#: A traffic weight: a whole percentage.
+Percent = Annotated[int, Field(ge=0, le=100)]
 
 
 class _Strict(BaseModel):
@@ -103,7 +106,7 @@ class HeaderRoute(_Strict):
 class TrafficSpec(_Strict):
     """How requests for a deployment are split among its versions."""
 
-    weights: dict[str, int] = Field(
+    weights: dict[str, Percent] = Field(
         default_factory=dict,
         description="percent of traffic per version; they add up to 100, unnamed versions get 0",
     )
@@ -116,14 +119,6 @@ class TrafficSpec(_Strict):
         default=None, description="requests with the same value of this header get the same version"
     )
     header_routes: list[HeaderRoute] = Field(default_factory=list, description="A/B routes")
-
-    @field_validator("weights")
-    @classmethod
-    def _percentages(cls, weights: dict[str, int]) -> dict[str, int]:
-        bad = [f"{k}={v}" for k, v in weights.items() if not 0 <= v <= 100]
-        if bad:
-            raise ValueError(f"each weight is a percentage from 0 to 100, got {', '.join(bad)}")
-        return weights
 
 
 class AnalysisSpec(_Strict):

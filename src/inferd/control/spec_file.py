@@ -8,6 +8,8 @@ should not have to run the validator once per typo.
 
 from __future__ import annotations
 
+import copy
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from inferd.control.spec import Spec
+from inferd.control.spec import DeploymentSpec, Spec
 from inferd.control.spec_rules import RULE_ERROR, RULE_KEY_ERROR
 from inferd.errors import InvalidArgument
 
 #: Errors about a key itself (not its value) point at the key.
 _KEY_ERRORS = frozenset({"extra_forbidden", RULE_KEY_ERROR})
+_RULE_ERRORS = frozenset({RULE_ERROR, RULE_KEY_ERROR})
 #: Largest spec file read (a spec is a few kilobytes; this stops a mistaken huge file early).
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -96,10 +99,61 @@ def parse_spec(text: str, file: str = "inferd.yaml") -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        problems += [_locate(err, node, file) for err in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        errors += _rules_despite_field_errors(data, errors)
+        problems += [_locate(err, node, file) for err in errors]
     if problems:
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.column)))
     return spec
+
+
+def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
+    """Cross-field problems of deployments whose own fields have errors.
+
+    Pydantic runs a model's rules only once all its fields are valid, so a typo would hide a
+    wrong weight. Each such deployment is validated again without its bad fields (defaults
+    stand in), and only the problems of rules reading no section that had a bad field are kept
+    (an unknown key taints nothing: dropping it changes no other value).
+    """
+    deployments = data.get("deployments") if isinstance(data, dict) else None
+    if not isinstance(deployments, list):
+        return []
+    bad: defaultdict[int, list[tuple[tuple[str | int, ...], str]]] = defaultdict(list)
+    for err in errors:
+        loc = err["loc"]
+        if len(loc) > 2 and loc[0] == "deployments" and isinstance(loc[1], int):
+            bad[loc[1]].append((tuple(loc[2:]), err["type"]))
+    found: list[Any] = []
+    for index, fields in bad.items():
+        raw = deployments[index]
+        if not isinstance(raw, dict) or any(kind in _RULE_ERRORS for _, kind in fields):
+            continue
+        pruned = copy.deepcopy(raw)
+        for loc, _ in fields:
+            _drop(pruned, loc)
+        tainted = {loc[0] for loc, kind in fields if kind != "extra_forbidden"}
+        try:
+            DeploymentSpec.model_validate(pruned)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                reads = set(str(err.get("ctx", {}).get("reads", "")).split(","))
+                if err["type"] in _RULE_ERRORS and not reads & tainted:
+                    found.append({**err, "loc": ("deployments", index, *err["loc"])})
+    return found
+
+
+def _drop(node: Any, loc: tuple[str | int, ...]) -> None:
+    """Remove the mapping key nearest the end of ``loc`` (a bad list item takes its list)."""
+    last_key = max((i for i, part in enumerate(loc) if isinstance(part, str)), default=None)
+    if last_key is None:
+        return
+    for part in loc[:last_key]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict):
+        node.pop(loc[last_key], None)
 
 
 def _locate(error: Any, root: yaml.Node, file: str) -> SpecProblem:
@@ -134,7 +188,7 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Nod
 
 
 def _message(error: Any) -> str:
-    if error["type"] in (RULE_ERROR, RULE_KEY_ERROR):
+    if error["type"] in _RULE_ERRORS:
         return str(error["msg"])
     if error["type"] == "extra_forbidden":
         return "unknown key (not part of the spec; check its spelling and indentation)"

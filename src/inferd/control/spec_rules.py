@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
@@ -33,6 +34,8 @@ class Problem(NamedTuple):
     reason: str
     #: The problem is the key at ``loc`` itself, not its value.
     at_key: bool = False
+    #: Sections of the deployment the rule read (see :data:`_RULES`).
+    reads: frozenset[str] = frozenset()
 
 
 def raise_problems(model: str, problems: list[Problem]) -> None:
@@ -43,7 +46,9 @@ def raise_problems(model: str, problems: list[Problem]) -> None:
             [
                 InitErrorDetails(
                     type=PydanticCustomError(
-                        RULE_KEY_ERROR if p.at_key else RULE_ERROR, "{reason}", {"reason": p.reason}
+                        RULE_KEY_ERROR if p.at_key else RULE_ERROR,
+                        "{reason}",
+                        {"reason": p.reason, "reads": ",".join(sorted(p.reads))},
                     ),
                     loc=p.loc,
                     input=None,
@@ -55,6 +60,10 @@ def raise_problems(model: str, problems: list[Problem]) -> None:
 
 def deployment_problems(d: DeploymentSpec) -> list[Problem]:
     """Every cross-field problem of one deployment, each with its location inside it."""
+    return [p._replace(reads=reads) for rule, reads in _RULES for p in rule(d)]
+
+
+def _traffic_problems(d: DeploymentSpec) -> list[Problem]:
     problems: list[Problem] = []
     names = [v.name for v in d.versions]
     for i, count in duplicates(names):
@@ -107,9 +116,6 @@ def deployment_problems(d: DeploymentSpec) -> list[Problem]:
                     "but has 0 replicas",
                 )
             )
-    problems += _resource_problems(d)
-    problems += _rollout_problems(d)
-    problems += _autoscaling_problems(d)
     return problems
 
 
@@ -187,6 +193,18 @@ def _autoscaling_problems(d: DeploymentSpec) -> list[Problem]:
                 )
             )
     return problems
+
+
+#: Each group of rules and the sections of a deployment it reads. When a section has a field
+#: error, :mod:`inferd.control.spec_file` re-checks the deployment without the bad fields, and
+#: keeps only the problems of rules that do not read such a section (they would be judging a
+#: default that stands in for the bad value).
+_RULES: tuple[tuple[Callable[[DeploymentSpec], list[Problem]], frozenset[str]], ...] = (
+    (_traffic_problems, frozenset({"versions", "traffic"})),
+    (_resource_problems, frozenset({"runtime", "resources"})),
+    (_rollout_problems, frozenset({"rollout", "versions", "traffic"})),
+    (_autoscaling_problems, frozenset({"autoscaling", "versions"})),
+)
 
 
 def duplicates(names: list[str]) -> list[tuple[int, int]]:
