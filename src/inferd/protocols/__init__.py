@@ -1,1 +1,7 @@
-"""inferd.protocols."""
+"""Wire formats only; every one calls the data plane (:class:`inferd.serving.types.DataPlane`).
+
+- :mod:`inferd.protocols.http` — the HTTP/1.1 server (asyncio + uvloop + httptools).
+- :mod:`inferd.protocols.v2` — Open Inference Protocol v2 REST (JSON and binary tensors), the
+  repository and statistics extensions, KServe v1, the OpenAPI document, the control guard.
+- :mod:`inferd.protocols.grpc` — ``inference.GRPCInferenceService``.
+"""

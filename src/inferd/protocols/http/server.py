@@ -45,8 +45,8 @@ class HttpLimits:
 class HttpServer:
     """Serves a :class:`Router` on one listening socket.
 
-    ``guard`` runs before every handler and may answer instead of it (the control plane's
-    authentication). Handlers raise :mod:`inferd.errors` exceptions; anything else is logged and
+    Construct it inside the running event loop it will serve on. ``guard`` runs before every
+    handler and may answer instead of it (the control plane's authentication). Handlers raise :mod:`inferd.errors` exceptions; anything else is logged and
     answered with a bare 500 so no stack trace or path ever reaches a client.
     """
 
