@@ -177,7 +177,7 @@ class Gateway:
             if version is None:
                 raise Unavailable(f"deployment {route.name!r} has no version")
         upstream = UpstreamRequest(
-            "GET", _upstream_path(request.path, version), forwardable(request.headers)
+            "GET", _upstream_path(request, version), forwardable(request.headers)
         )
         return _to_client(await self.proxy.send(route.name, version, upstream))
 
@@ -195,14 +195,12 @@ class Gateway:
         shadow = route.version(route.shadow) if route.shadow else None
         primary_answer = None
         if shadow is not None and shadow.name != version.name:
-            copy = UpstreamRequest(
-                "POST", _upstream_path(request.path, shadow), headers, request.body
-            )
+            copy = UpstreamRequest("POST", _upstream_path(request, shadow), headers, request.body)
             primary_answer = self.mirror.mirror(route.name, version.name, shadow, copy)
         answer: UpstreamResponse | None = None
         try:
             upstream = UpstreamRequest(
-                "POST", _upstream_path(request.path, version), headers, request.body
+                "POST", _upstream_path(request, version), headers, request.body
             )
             answer = await self.proxy.send(route.name, version, upstream)
         except InferdError as exc:
@@ -228,20 +226,23 @@ class Gateway:
         window.record(seconds, error)
 
 
-def _upstream_path(path: str, version: VersionRoute) -> str:
+def _upstream_path(request: Request, version: VersionRoute) -> str:
     """The client's path as the replica knows it: the deployment's name replaced by the
     replica's model name, and any version segment dropped (a replica serves one version, and
-    its version label need not be the deployment's version name)."""
+    its version label need not be the deployment's version name). The query string is kept."""
     model = quote(version.model, safe="")
+    path = request.path
     if path.startswith("/v1/"):
         # /v1/models/{m} and /v1/models/{m}:predict
         suffix = ":predict" if path.endswith(":predict") else ""
-        return f"/v1/models/{model}{suffix}"
-    parts = path.split("/")  # ["", "v2", "models", m, ("versions", v,)? rest...]
-    rest = parts[4:]
-    if rest[:1] == ["versions"]:
-        rest = rest[2:]
-    return "/".join(["", "v2", "models", model, *rest])
+        upstream = f"/v1/models/{model}{suffix}"
+    else:
+        parts = path.split("/")  # ["", "v2", "models", m, ("versions", v,)? rest...]
+        rest = parts[4:]
+        if rest[:1] == ["versions"]:
+            rest = rest[2:]
+        upstream = "/".join(["", "v2", "models", model, *rest])
+    return f"{upstream}?{request.query}" if request.query else upstream
 
 
 def _to_client(answer: UpstreamResponse) -> Response:

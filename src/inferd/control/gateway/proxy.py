@@ -89,21 +89,21 @@ class Proxy:
         """The replica's response (any status). Raises :class:`Unavailable` when no replica
         could be reached and :class:`DeadlineExceeded` when the chosen one did not answer."""
         tried: set[str] = set()
-        attempts = 2 if retry else 1
-        for attempt in range(attempts):
+        attempts_left = 2 if retry else 1
+        while True:
+            attempts_left -= 1
             replica = self._choose(version, tried)
             if replica is None:
                 raise Unavailable(
                     f"version {version.name!r} of {deployment!r} has no ready replica"
                 )
             tried.add(replica.id)
-            last = attempt == attempts - 1
             self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1
             try:
                 response = await self.pool(replica).request(request, self.timeout_s)
             except UpstreamFailed:
                 self._ejected[replica.id] = time.monotonic() + EJECT_S
-                if last:
+                if not attempts_left:
                     raise Unavailable(
                         f"no replica of {deployment!r} version {version.name!r} answered"
                     ) from None
@@ -116,11 +116,10 @@ class Proxy:
                 ) from None
             finally:
                 self._done(replica.id)
-            if response.status == 503 and not last and self._has_other(version, tried):
+            if response.status == 503 and attempts_left and self._has_other(version, tried):
                 self.metrics.retry(deployment, version.name, "unavailable")
                 continue
             return response
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _choose(self, version: VersionRoute, tried: set[str]) -> Replica | None:
         now = time.monotonic()

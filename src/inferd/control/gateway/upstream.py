@@ -38,6 +38,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
         "content-length",
         "host",
+        # The gateway has the whole body already; forwarding Expect would make the replica
+        # send an interim "100 Continue" that is not the response.
+        "expect",
     }
 )
 

@@ -1,0 +1,232 @@
+"""Benchmark: the gateway's cost — the same load straight to one replica and through the gateway.
+
+    .venv/bin/python bench/gateway_bench.py [--duration 5] [--warmup 1] [--concurrency 1,8,64]
+
+One ``inferd serve fraud:v1`` replica (examples/quickstart) and one gateway process in front of
+it, both pinned to $SERVER_CPUS with wrk (../shared/bench/post.lua) on $LOAD_CPUS, as the shared
+harness pins a server. For each concurrency, in the same run and one after the other: wrk
+straight to the replica, wrk through the gateway, and wrk through a gateway that also mirrors
+every request to a shadow that never answers (R9: the client must not pay for the shadow).
+Results go to bench/results/gateway-<time>.jsonl and the "Gateway" section of
+docs/benchmarks.md.
+
+``--gateway PORT REPLICA_URL [SHADOW_URL]`` is the gateway process itself (used internally).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
+SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
+LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
+INFERD = str(Path(sys.executable).with_name("inferd"))
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Gateway: through the gateway against straight to one replica"
+BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
+                    "data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}  # fmt: skip
+PATH = "/v2/models/fraud/infer"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} never became ready")
+
+
+def pinned(cpus: str, *argv: str) -> list[str]:
+    return ["taskset", "-c", cpus, *argv]
+
+
+def start(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    env = {**os.environ, "BODY_FILE": str(body_file)}
+    duration = f"-d{max(1, round(seconds))}s"  # wrk takes whole seconds
+    out = subprocess.run(
+        pinned(LOAD_CPUS, "wrk", "-t1", f"-c{concurrency}", duration, "--latency",
+               "-s", str(HARNESS / "post.lua"), url + PATH),
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    result: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def measure(url: str, body: Path, concurrency: int, args: argparse.Namespace) -> dict[str, float]:
+    wrk(url, body, concurrency, args.warmup)
+    return wrk(url, body, concurrency, args.duration)
+
+
+def run_gateway(port: int, replica: str, shadow: str | None) -> None:
+    """The gateway process: one deployment ``fraud`` → the replica (and the shadow)."""
+    import uvloop
+
+    from inferd.config import LimitSettings
+    from inferd.control.gateway import Gateway
+    from inferd.control.topology import DeploymentRoute, Replica, Topology, VersionRoute
+
+    def version(name: str, weight: float, url: str) -> VersionRoute:
+        host, p = url.removeprefix("http://").split(":")
+        rep = Replica(f"{name}-0", "fraud", name, host, int(p), "ready")
+        return VersionRoute(name, "fraud", f"fraud:{name}", weight, (rep,))
+
+    versions = [version("v1", 100, replica)]
+    if shadow is not None:
+        versions.append(version("shadow", 0, shadow))
+    route = DeploymentRoute("fraud", tuple(versions), shadow="shadow" if shadow else None)
+
+    async def serve() -> None:
+        gateway = Gateway("127.0.0.1", port, limits=LimitSettings())
+        await gateway.start()
+        gateway.update(Topology({"fraud": route}, 1))
+        stopped = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+        await stopped.wait()
+        await gateway.stop(5)
+
+    uvloop.run(serve())
+
+
+def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
+    def ms(us: object) -> str:
+        return f"{float(str(us)) / 1000:.2f}"
+
+    lines = [
+        SECTION,
+        "",
+        "One `inferd serve fraud:v1` replica (examples/quickstart, one row per request) and the",
+        "gateway in front of it, both pinned to one core with wrk on the other (closed loop, one",
+        "wrk thread). Same run, one after the other: straight to the replica, through the",
+        "gateway, and through a gateway that mirrors every request to a shadow that never",
+        "answers (its copies time out after 2 s, at most 64 in flight, the rest dropped).",
+        "",
+        "```console",
+        f".venv/bin/python bench/gateway_bench.py --duration {args.duration:g} "
+        f"--warmup {args.warmup:g} --concurrency {args.concurrency}",
+        "```",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on a shared 2-core VM:",
+        "",
+        "| concurrency | path | req/s | p50 ms | p99 ms | errors | added p50 ms |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        errors = int(str(row["non_2xx"])) + sum(
+            int(str(row[k])) for k in ("err_connect", "err_read", "err_write", "err_timeout")
+        )
+        lines.append(
+            f"| {row['concurrency']} | {row['path']} | {float(str(row['rps'])):,.0f} | "
+            f"{ms(row['p50_us'])} | {ms(row['p99_us'])} | {errors} | {row['added_p50_ms']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--concurrency", default="1,8,64")
+    parser.add_argument("--gateway", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
+    args = parser.parse_args()
+    if args.gateway:
+        run_gateway(int(args.gateway[0]), args.gateway[1], (args.gateway[2:] or [None])[0])
+        return
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from report import replace_section
+
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    env = {**os.environ, "INFERD_HOME": str(tmp / "home")}
+    subprocess.run([INFERD, "push", str(ROOT / "examples/quickstart/fraud-v1"), "fraud:v1"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    body = tmp / "body.json"
+    body.write_text(json.dumps(BODY))
+    port, gw_port, shadow_gw_port = free_port(), free_port(), free_port()
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(4096)  # accepts into the backlog, never answers
+    hang_url = f"http://127.0.0.1:{hang.getsockname()[1]}"
+    replica_url = f"http://127.0.0.1:{port}"
+    me = [sys.executable, str(Path(__file__).resolve()), "--gateway"]
+    procs = [
+        start(pinned(SERVER_CPUS, INFERD, "serve", "fraud:v1", "--port", str(port),
+                     "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"),
+              env),
+        start(pinned(SERVER_CPUS, *me, str(gw_port), replica_url)),
+        start(pinned(SERVER_CPUS, *me, str(shadow_gw_port), replica_url, hang_url)),
+    ]  # fmt: skip
+    rows: list[dict[str, object]] = []
+    try:
+        for url in (
+            replica_url,
+            f"http://127.0.0.1:{gw_port}",
+            f"http://127.0.0.1:{shadow_gw_port}",
+        ):
+            wait_ready(url)
+        paths = (("direct", replica_url), ("gateway", f"http://127.0.0.1:{gw_port}"),
+                 ("gateway + hanging shadow", f"http://127.0.0.1:{shadow_gw_port}"))  # fmt: skip
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            direct_p50 = 0.0
+            for name, url in paths:
+                result = measure(url, body, concurrency, args)
+                p50 = result["p50_us"] / 1000
+                if name == "direct":
+                    direct_p50 = p50
+                added = "" if name == "direct" else f"{p50 - direct_p50:+.2f}"
+                row = {"concurrency": concurrency, "path": name, **result, "added_p50_ms": added}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        for proc in procs:
+            stop(proc)
+        hang.close()
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    out = results / f"gateway-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if not args.no_doc:
+        DOC.write_text(replace_section(DOC.read_text(), SECTION, section(rows, args)))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
