@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from inferd.control.spec import DeploymentSpec, Spec
-from inferd.control.spec_rules import RULE_ERROR, RULE_KEY_ERROR
+from inferd.control.spec_rules import RULE_ERROR, RULE_KEY_ERROR, duplicates
 from inferd.errors import InvalidArgument
 
 #: Errors about a key itself (not its value) point at the key.
@@ -123,7 +123,7 @@ def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
         loc = err["loc"]
         if len(loc) > 2 and loc[0] == "deployments" and isinstance(loc[1], int):
             bad[loc[1]].append((tuple(loc[2:]), err["type"]))
-    found: list[Any] = []
+    found = _duplicate_deployments(deployments)
     for index, fields in bad.items():
         raw = deployments[index]
         if not isinstance(raw, dict) or any(kind in _RULE_ERRORS for _, kind in fields):
@@ -140,6 +140,20 @@ def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
                 if err["type"] in _RULE_ERRORS and not reads & tainted:
                     found.append({**err, "loc": ("deployments", index, *err["loc"])})
     return found
+
+
+def _duplicate_deployments(deployments: list[Any]) -> list[Any]:
+    """The spec-level rule (unique deployment names), which pydantic skipped for the errors."""
+    names = [d.get("name") if isinstance(d, dict) else None for d in deployments]
+    return [
+        {
+            "type": RULE_ERROR,
+            "loc": ("deployments", i, "name"),
+            "msg": f"deployment {names[i]!r} appears {count} times",
+        }
+        for i, count in duplicates(names)
+        if isinstance(names[i], str)
+    ]
 
 
 def _drop(node: Any, loc: tuple[str | int, ...]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
@@ -207,10 +207,10 @@ _RULES: tuple[tuple[Callable[[DeploymentSpec], list[Problem]], frozenset[str]], 
 )
 
 
-def duplicates(names: list[str]) -> list[tuple[int, int]]:
+def duplicates(names: Sequence[Hashable]) -> list[tuple[int, int]]:
     """``(index, count)`` of every repeat after a name's first occurrence."""
     counts = Counter(names)
-    seen: set[str] = set()
+    seen: set[Hashable] = set()
     out = []
     for i, name in enumerate(names):
         if name in seen:
