@@ -1,0 +1,134 @@
+"""Autoscaling: a KEDA ScaledObject (or an HPA) per autoscaled version, on ML metrics.
+
+CPU is the wrong signal for a model server: a batching server can be saturated (its queue
+growing) at modest CPU, and a GPU server's CPU says nothing. So replicas follow the server's own
+series, as Prometheus scrapes them through the ServiceMonitor:
+
+=============  =========================================================  ==================
+spec metric    Prometheus query (one version's Service)                   KEDA metric type
+=============  =========================================================  ==================
+queue_depth    ``sum(inferd_queue_depth{…})``                             AverageValue
+concurrency    ``sum(inferd_inflight_requests{…})``                       AverageValue
+rps            ``sum(rate(inferd_requests_total{…}[1m]))``                AverageValue
+latency_p95    ``histogram_quantile(0.95, …request_duration_seconds…)``   Value
+=============  =========================================================  ==================
+
+``AverageValue`` divides the sum by the replica count, so ``target`` is per replica, as in the
+spec; a latency percentile is already per pod, so it is compared as it is (``Value``).
+
+With ``--autoscaler hpa`` the same metrics are read from the custom metrics API (e.g. the
+Prometheus adapter, with the rules in docs/kubernetes.md) as ``Pods`` metrics; an HPA cannot
+scale to zero, so a spec that asks for that is refused with that reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+from inferd.control.spec import AutoscalingSpec, DeploymentSpec, Spec, VersionSpec
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.objects import Obj, labels, metadata, obj, workload_name
+from inferd.errors import InvalidArgument
+
+POLLING_INTERVAL_S = 15
+RATE_WINDOW = "1m"
+#: Names the HPA asks the custom metrics API for (the adapter rules publish them).
+HPA_METRICS = {
+    "queue_depth": "inferd_queue_depth",
+    "concurrency": "inferd_inflight_requests",
+    "rps": "inferd_requests_per_second",
+    "latency_p95": "inferd_request_duration_seconds_p95",
+}
+
+
+def query(metric: str, service: str, namespace: str | None) -> str:
+    """The PromQL that measures ``metric`` over one version's pods."""
+    matchers = f'service="{service}"'
+    if namespace is not None:
+        matchers = f'namespace="{namespace}",{matchers}'
+    if metric == "queue_depth":
+        return f"sum(inferd_queue_depth{{{matchers}}})"
+    if metric == "concurrency":
+        return f"sum(inferd_inflight_requests{{{matchers}}})"
+    if metric == "rps":
+        return f"sum(rate(inferd_requests_total{{{matchers}}}[{RATE_WINDOW}]))"
+    return (
+        "histogram_quantile(0.95, sum by (le) "
+        f"(rate(inferd_request_duration_seconds_bucket{{{matchers}}}[{RATE_WINDOW}])))"
+    )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _behavior(scaling: AutoscalingSpec) -> Obj:
+    return {
+        "scaleUp": {"stabilizationWindowSeconds": math.ceil(scaling.scale_up_window)},
+        "scaleDown": {"stabilizationWindowSeconds": math.ceil(scaling.scale_down_window)},
+    }
+
+
+def scaled_object(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions
+) -> Obj:
+    """A KEDA ScaledObject for one version's Deployment."""
+    scaling = _scaling(deployment)
+    name = workload_name(deployment, version)
+    trigger = {
+        "type": "prometheus",
+        "metricType": "Value" if scaling.metric == "latency_p95" else "AverageValue",
+        "metadata": {
+            "serverAddress": options.prometheus_url,
+            "query": query(scaling.metric, name, options.namespace),
+            "threshold": _number(scaling.target),
+        },
+    }
+    body: Obj = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "pollingInterval": POLLING_INTERVAL_S,
+        "minReplicaCount": scaling.min_replicas,
+        "maxReplicaCount": scaling.max_replicas,
+    }
+    if scaling.scale_to_zero_after is not None:
+        # KEDA's cooldown is the idle time before the last replica goes.
+        body["cooldownPeriod"] = math.ceil(scaling.scale_to_zero_after)
+    body["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": _behavior(scaling)}}
+    body["triggers"] = [trigger]
+    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    return obj("keda.sh/v1alpha1", "ScaledObject", meta, body)
+
+
+def horizontal_autoscaler(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions
+) -> Obj:
+    """An autoscaling/v2 HPA on the version's pods' custom metric."""
+    scaling = _scaling(deployment)
+    if scaling.min_replicas == 0:
+        raise InvalidArgument(
+            f"deployment {deployment.name!r}: autoscaling.min_replicas 0 (scale to zero) needs "
+            "KEDA; a HorizontalPodAutoscaler keeps at least one replica (use --autoscaler keda)"
+        )
+    name = workload_name(deployment, version)
+    metric = {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": HPA_METRICS[scaling.metric]},
+            "target": {"type": "AverageValue", "averageValue": _number(scaling.target)},
+        },
+    }
+    body = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": scaling.min_replicas,
+        "maxReplicas": scaling.max_replicas,
+        "metrics": [metric],
+        "behavior": _behavior(scaling),
+    }
+    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    return obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body)
+
+
+def _scaling(deployment: DeploymentSpec) -> AutoscalingSpec:
+    if deployment.autoscaling is None:
+        raise InvalidArgument(f"deployment {deployment.name!r} has no autoscaling section")
+    return deployment.autoscaling

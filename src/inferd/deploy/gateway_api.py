@@ -1,0 +1,150 @@
+"""Gateway API: one HTTPRoute per deployment — the traffic split, A/B routes and the mirror.
+
+The route gives cluster clients the same URLs as the local gateway: ``/v2/models/{deployment}/…``
+(and KServe v1's ``/v1/models/{deployment}[:predict]``). Its rules, in the order the Gateway
+API's precedence makes them win:
+
+1. ``/v2/models/{deployment}/versions/{version}`` → that version's Service only;
+2. each A/B header route → its version;
+3. everything else → every version with a weight, weighted as in ``traffic.weights``, with a
+   ``RequestMirror`` filter copying each request to the shadow version (whose answers the
+   gateway discards).
+
+A replica serves its model under the model's own name, which need not be the deployment's; a
+``URLRewrite`` filter then replaces the path prefix, as the local gateway does. KServe v1 paths
+are matched exactly, and a rewrite needs a prefix match, so they are routed only when no rewrite
+is needed. Sticky routing by header has no standard Gateway API field (session persistence is
+experimental), so it is not rendered.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.objects import (
+    HTTP_PORT,
+    Obj,
+    labels,
+    metadata,
+    obj,
+    remote_reference,
+    workload_name,
+)
+from inferd.errors import InvalidArgument
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+#: The Gateway API's limit on rules in one HTTPRoute.
+MAX_RULES = 16
+
+
+def _model_prefix(version: VersionSpec, options: K8sOptions) -> str:
+    return "/v2/models/" + quote(remote_reference(version, options).name, safe="")
+
+
+def _backend(
+    deployment: DeploymentSpec,
+    version: VersionSpec,
+    options: K8sOptions,
+    *,
+    weight: int | None,
+    rewrite: bool,
+) -> Obj:
+    ref: Obj = {"name": workload_name(deployment, version), "port": HTTP_PORT}
+    if weight is not None:
+        ref["weight"] = weight
+    if rewrite:
+        ref["filters"] = [_rewrite(_model_prefix(version, options))]
+    return ref
+
+
+def _rewrite(prefix: str) -> Obj:
+    return {
+        "type": "URLRewrite",
+        "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": prefix}},
+    }
+
+
+def _prefix(path: str) -> Obj:
+    return {"path": {"type": "PathPrefix", "value": path}}
+
+
+def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> Obj:
+    """The HTTPRoute of one deployment (named after it)."""
+    base = f"/v2/models/{deployment.name}"
+    rules: list[Obj] = []
+    for version in deployment.versions:
+        if version.replicas == 0:
+            continue
+        rules.append(
+            {
+                "matches": [_prefix(f"{base}/versions/{version.name}")],
+                "backendRefs": [_backend(deployment, version, options, weight=None, rewrite=False)],
+                "filters": [_rewrite(_model_prefix(version, options))],
+            }
+        )
+    needs_rewrite = any(_model_prefix(v, options) != base for v in deployment.versions)
+    for route in deployment.traffic.header_routes:
+        target = _version(deployment, route.version)
+        rules.append(
+            {
+                "matches": [
+                    {
+                        **_prefix(base),
+                        "headers": [{"type": "Exact", "name": route.header, "value": route.value}],
+                    }
+                ],
+                "backendRefs": [
+                    _backend(deployment, target, options, weight=None, rewrite=needs_rewrite)
+                ],
+            }
+        )
+    rules.append(_split_rule(deployment, options, base, needs_rewrite))
+    if len(rules) > MAX_RULES:
+        raise InvalidArgument(
+            f"deployment {deployment.name!r} needs {len(rules)} HTTPRoute rules (one per "
+            f"version with replicas, one per header route, one split); the limit is {MAX_RULES}"
+        )
+    parent: Obj = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": options.gateway}
+    if options.gateway_namespace is not None:
+        parent["namespace"] = options.gateway_namespace
+    body = {"parentRefs": [parent], "rules": rules}
+    meta = metadata(deployment.name, options, labels(spec, deployment.name))
+    return obj(f"{GATEWAY_GROUP}/v1", "HTTPRoute", meta, body)
+
+
+def _split_rule(deployment: DeploymentSpec, options: K8sOptions, base: str, rewrite: bool) -> Obj:
+    matches = [_prefix(base)]
+    if not rewrite:
+        v1 = f"/v1/models/{deployment.name}"
+        matches += [
+            {"path": {"type": "Exact", "value": v1}},
+            {"path": {"type": "Exact", "value": f"{v1}:predict"}},
+        ]
+    weights = deployment.weights()
+    backends = [
+        _backend(deployment, v, options, weight=weights[v.name], rewrite=rewrite)
+        for v in deployment.versions
+        if weights.get(v.name, 0) > 0
+    ]
+    rule: Obj = {"matches": matches, "backendRefs": backends}
+    shadow = deployment.traffic.shadow
+    if shadow is not None:
+        target = _version(deployment, shadow)
+        rule["filters"] = [
+            {
+                "type": "RequestMirror",
+                "requestMirror": {
+                    "backendRef": {"name": workload_name(deployment, target), "port": HTTP_PORT}
+                },
+            }
+        ]
+    return rule
+
+
+def _version(deployment: DeploymentSpec, name: str) -> VersionSpec:
+    found = deployment.version(name)
+    if found is None:  # the spec's own rules make this unreachable for a validated spec
+        raise InvalidArgument(f"{name!r} is not a version of {deployment.name!r}")
+    return found

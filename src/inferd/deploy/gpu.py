@@ -1,0 +1,172 @@
+"""GPUs on Kubernetes: resources, node selection, tolerations, MIG and time-slicing.
+
+inferd targets the NVIDIA GPU operator, which installs the device plugin (``nvidia.com/gpu`` and,
+with the *mixed* MIG strategy, ``nvidia.com/mig-<profile>`` resources) and GPU feature discovery
+(GFD), whose node labels the pods select on:
+
+- ``nvidia.com/gpu.present: "true"`` on every GPU node;
+- ``nvidia.com/gpu.product`` (``Tesla-T4``, ``NVIDIA-A100-SXM4-80GB``…), with ``-SHARED``
+  appended on nodes whose GPUs are time-sliced, and ``nvidia.com/gpu.replicas`` there;
+- ``nvidia.com/gpu.memory`` in MiB, compared with the spec's ``gpu_memory`` by node affinity.
+
+GPU nodes are usually tainted ``nvidia.com/gpu:NoSchedule`` so that CPU pods stay off them; GPU
+pods tolerate it. Time-slicing is node configuration, not pod configuration: the device plugin
+reads it from a ConfigMap (rendered here) and a node opts in with the label
+``nvidia.com/device-plugin.config=<key>``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from inferd.control.spec import DeploymentSpec
+from inferd.control.spec_types import parse_quantity
+from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
+from inferd.deploy.objects import Obj, obj
+from inferd.errors import InvalidArgument
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TAINT = "nvidia.com/gpu"
+LABEL_PRESENT = "nvidia.com/gpu.present"
+LABEL_PRODUCT = "nvidia.com/gpu.product"
+LABEL_MEMORY = "nvidia.com/gpu.memory"
+LABEL_REPLICAS = "nvidia.com/gpu.replicas"
+LABEL_DEVICE_PLUGIN_CONFIG = "nvidia.com/device-plugin.config"
+#: The ConfigMap the GPU operator's ClusterPolicy names in ``devicePlugin.config.name``.
+TIME_SLICING_CONFIGMAP = "inferd-device-plugin-config"
+SHARED_SUFFIX = "-SHARED"
+_MIB = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class GpuPod:
+    """What a deployment's pods need from GPU nodes (empty for CPU deployments)."""
+
+    resources: dict[str, int]
+    node_selector: dict[str, str]
+    #: ``nvidia.com/gpu.memory`` lower bound in MiB (node affinity), if the spec set one.
+    min_memory_mib: int | None
+    tolerations: list[Obj]
+    runtime_class: str | None
+
+    @property
+    def gpus(self) -> int:
+        return sum(self.resources.values())
+
+    def affinity(self) -> Obj | None:
+        """Node affinity requiring enough GPU memory, or None."""
+        if self.min_memory_mib is None:
+            return None
+        requirement = {
+            "key": LABEL_MEMORY,
+            "operator": "Gt",
+            # Gt is strict; GFD reports whole MiB, so "at least N" is "more than N - 1".
+            "values": [str(self.min_memory_mib - 1)],
+        }
+        return {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [requirement]}]
+                }
+            }
+        }
+
+
+def mig_memory_gib(profile: str) -> int:
+    """Memory of a MIG slice from its profile name: ``1g.10gb`` → 10."""
+    match = re.fullmatch(MIG_PROFILE_PATTERN, profile)
+    if match is None:
+        raise InvalidArgument(f"{profile!r} is not a MIG profile (e.g. '1g.10gb')")
+    return int(match.group(2))
+
+
+def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
+    """The GPU side of a deployment's pods; raise InvalidArgument on an impossible placement."""
+    count = deployment.resources.gpu
+    where = f"deployment {deployment.name!r}"
+    if count == 0:
+        if placement.mig_profile or placement.time_slicing or placement.gpu_product:
+            raise InvalidArgument(f"{where}: GPU placement options are set but resources.gpu is 0")
+        return GpuPod({}, {}, None, [], placement.runtime_class)
+    if placement.mig_profile is not None and placement.time_slicing is not None:
+        raise InvalidArgument(
+            f"{where}: choose MIG slices or time-slicing, not both (a GPU is partitioned one way)"
+        )
+    memory_mib = _memory_mib(deployment)
+    selector = {LABEL_PRESENT: "true"}
+    resource = GPU_RESOURCE
+    if placement.mig_profile is not None:
+        resource = f"nvidia.com/mig-{placement.mig_profile}"
+        slice_gib = mig_memory_gib(placement.mig_profile)
+        if memory_mib is not None and memory_mib > slice_gib * 1024:
+            raise InvalidArgument(
+                f"{where}: gpu_memory {deployment.resources.gpu_memory} does not fit a "
+                f"{placement.mig_profile} MIG slice ({slice_gib} GB)"
+            )
+        # The slice's size is guaranteed by the resource itself; the whole GPU's memory label
+        # says nothing about it.
+        memory_mib = None
+    if placement.gpu_product is not None:
+        product = placement.gpu_product
+        if placement.time_slicing is not None:
+            product += SHARED_SUFFIX
+        selector[LABEL_PRODUCT] = product
+    if placement.time_slicing is not None:
+        if count != 1:
+            raise InvalidArgument(
+                f"{where}: a time-sliced pod asks for 1 GPU (more slices of the same GPU add no "
+                f"compute), got resources.gpu {count}"
+            )
+        selector[LABEL_REPLICAS] = str(placement.time_slicing)
+    toleration = {"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}
+    return GpuPod({resource: count}, selector, memory_mib, [toleration], placement.runtime_class)
+
+
+def _memory_mib(deployment: DeploymentSpec) -> int | None:
+    text = deployment.resources.gpu_memory
+    if text is None:
+        return None
+    return math.ceil(parse_quantity(text) / _MIB)
+
+
+def time_slicing_key(placement: Placement) -> str:
+    """The device-plugin config a node must be labelled with for this placement."""
+    product = (placement.gpu_product or "any").lower()
+    return f"{product}-x{placement.time_slicing}"
+
+
+def time_slicing_configmap(placements: list[Placement], options: K8sOptions) -> Obj | None:
+    """The GPU operator's device-plugin ConfigMap with one time-slicing config per distinct
+    (product, replicas) placement; None when no deployment is time-sliced."""
+    configs: dict[str, str] = {}
+    for placement in placements:
+        if placement.time_slicing is None:
+            continue
+        config = {
+            "version": "v1",
+            "flags": {"migStrategy": "none"},
+            "sharing": {
+                "timeSlicing": {
+                    "resources": [{"name": GPU_RESOURCE, "replicas": placement.time_slicing}]
+                }
+            },
+        }
+        configs[time_slicing_key(placement)] = yaml.safe_dump(config, sort_keys=False)
+    if not configs:
+        return None
+    meta = {
+        "name": TIME_SLICING_CONFIGMAP,
+        # The device plugin reads it from the operator's namespace, whatever the stack's.
+        "namespace": options.gpu_operator_namespace,
+        "labels": {"app.kubernetes.io/managed-by": "inferd"},
+        "annotations": {
+            "inferd.dev/usage": "name this ConfigMap in the ClusterPolicy's "
+            "devicePlugin.config.name and label each node "
+            f"{LABEL_DEVICE_PLUGIN_CONFIG}=<key>"
+        },
+    }
+    return obj("v1", "ConfigMap", meta, data=dict(sorted(configs.items())))

@@ -1,0 +1,198 @@
+"""What rendering for Kubernetes needs beyond the spec: the overlay file and its flags.
+
+The spec (``inferd.yaml``) says what runs and with which resources; it is shared with the local
+mode, so it holds nothing that only a cluster understands. Everything Kubernetes-only — the
+container image, the registry models are pulled from, how model files reach the pod, which GPU
+product or MIG slice a deployment lands on, time-slicing, the runtime class — lives here, in an
+optional overlay file (``inferd k8s render --overlay inferd.k8s.yaml``) whose top level gives
+defaults and whose ``deployments`` map adjusts them per deployment::
+
+    image: registry.example.com/inferd:0.1.0
+    registry: registry.example.com/ml
+    deployments:
+      fraud:
+        gpu_product: NVIDIA-A100-SXM4-80GB
+        mig_profile: 1g.10gb
+
+Command-line flags override the overlay's top level (see :func:`load_options`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from inferd import __version__
+from inferd.errors import InvalidArgument
+
+#: The server image when none is given; the GPU variant carries the ``-gpu`` tag suffix.
+DEFAULT_IMAGE = f"inferd/inferd:{__version__}"
+GPU_TAG_SUFFIX = "-gpu"
+#: Prometheus as the kube-prometheus stack installs it (what KEDA queries).
+DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
+#: Where the NVIDIA GPU operator runs (its device-plugin ConfigMap must live there).
+DEFAULT_GPU_OPERATOR_NAMESPACE = "gpu-operator"
+
+#: A MIG profile as the GPU operator names it in resources: ``1g.10gb``, ``3g.40gb``, ``7g.80gb``.
+MIG_PROFILE_PATTERN = r"^([1-7])g\.([0-9]+)gb$"
+#: A GPU feature-discovery label value (``nvidia.com/gpu.product``), e.g. ``Tesla-T4``.
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _label_value(text: str) -> str:
+    if _LABEL_VALUE.fullmatch(text) is None:
+        raise ValueError(
+            f"{text!r} is not a Kubernetes label value (as GPU feature discovery writes "
+            "products, e.g. 'Tesla-T4' or 'NVIDIA-A100-SXM4-80GB')"
+        )
+    return text
+
+
+def _dns_subdomain(text: str) -> str:
+    if _DNS_SUBDOMAIN.fullmatch(text) is None:
+        raise ValueError(f"{text!r} is not a Kubernetes object name (lower-case DNS subdomain)")
+    return text
+
+
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+ObjectName = Annotated[str, AfterValidator(_dns_subdomain)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Placement(_Strict):
+    """Where one deployment's pods run on a cluster with NVIDIA GPUs (all optional)."""
+
+    gpu_product: LabelValue | None = Field(
+        default=None, description="nvidia.com/gpu.product to require, e.g. 'Tesla-T4'"
+    )
+    mig_profile: str | None = Field(
+        default=None,
+        pattern=MIG_PROFILE_PATTERN,
+        description="MIG slice per GPU asked for (mixed strategy), e.g. '1g.10gb'",
+    )
+    time_slicing: int | None = Field(
+        default=None, ge=2, le=64, description="replicas sharing one GPU by time-slicing"
+    )
+    runtime_class: ObjectName | None = Field(
+        default=None, description="runtimeClassName of the pods, e.g. 'nvidia'"
+    )
+
+
+def merge(base: Placement, top: Placement) -> Placement:
+    """``top``'s fields that were written, over ``base``."""
+    return base.model_copy(update={k: getattr(top, k) for k in top.model_fields_set})
+
+
+class K8sOptions(_Strict):
+    """Every Kubernetes-only choice of ``inferd k8s render`` (defaults render a working base)."""
+
+    target: Literal["plain", "kserve"] = Field(
+        default="plain", description="plain Deployments, or KServe InferenceServices"
+    )
+    namespace: ObjectName | None = Field(
+        default=None, description="namespace written on every object (none: kubectl's current)"
+    )
+    image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="server image (CPU)")
+    gpu_image: str | None = Field(
+        default=None, description=f"image for GPU pods (default: image with '{GPU_TAG_SUFFIX}')"
+    )
+    registry: str | None = Field(
+        default=None,
+        description="registry (and path) prefixed to spec models that name none, "
+        "e.g. 'registry.example.com/ml'",
+    )
+    model_delivery: Literal["init", "image-volume"] = Field(
+        default="init",
+        description="init: an init container pulls the model into an emptyDir; image-volume: "
+        "the kubelet mounts the model's OCI artifact (Kubernetes >= 1.31, ImageVolume)",
+    )
+    autoscaler: Literal["keda", "hpa"] = Field(
+        default="keda", description="KEDA ScaledObject, or an HPA on custom metrics"
+    )
+    prometheus_url: str = Field(
+        default=DEFAULT_PROMETHEUS_URL, description="Prometheus that KEDA queries"
+    )
+    gateway: ObjectName = Field(default="inferd", description="Gateway the HTTPRoutes attach to")
+    gateway_namespace: ObjectName | None = Field(
+        default=None, description="namespace of that Gateway (none: the routes' own)"
+    )
+    gpu_operator_namespace: ObjectName = Field(default=DEFAULT_GPU_OPERATOR_NAMESPACE)
+    placement: Placement = Field(default_factory=Placement, description="for every deployment")
+    deployments: dict[str, Placement] = Field(
+        default_factory=dict, description="placement per deployment name, over 'placement'"
+    )
+
+    def placement_of(self, deployment: str) -> Placement:
+        """The placement of ``deployment``: its own entry over the shared one."""
+        own = self.deployments.get(deployment)
+        return self.placement if own is None else merge(self.placement, own)
+
+    def image_for(self, gpus: int) -> str:
+        """The server image for a pod with ``gpus`` GPUs."""
+        if gpus == 0:
+            return self.image
+        if self.gpu_image is not None:
+            return self.gpu_image
+        return gpu_variant(self.image)
+
+
+def gpu_variant(image: str) -> str:
+    """``repo:1.0`` → ``repo:1.0-gpu``; an image pinned by digest is used as it is."""
+    if "@" in image:
+        return image
+    last = image.rsplit("/", 1)[-1]
+    return f"{image}{GPU_TAG_SUFFIX}" if ":" in last else f"{image}:latest{GPU_TAG_SUFFIX}"
+
+
+def load_options(path: Path | None, flags: dict[str, Any]) -> K8sOptions:
+    """The overlay at ``path`` (if any) with the flags that were given on top.
+
+    ``flags`` maps option names to values, ``None`` meaning "not given"; placement flags
+    (``gpu_product``…) apply to every deployment, over the overlay's shared placement.
+    """
+    document: dict[str, Any] = {}
+    if path is not None:
+        document = _read_overlay(path)
+    given = {k: v for k, v in flags.items() if v is not None}
+    placement_keys = set(Placement.model_fields)
+    top = {k: v for k, v in given.items() if k not in placement_keys}
+    shared = {k: v for k, v in given.items() if k in placement_keys}
+    if shared:
+        document["placement"] = {**(document.get("placement") or {}), **shared}
+    document.update(top)
+    try:
+        return K8sOptions.model_validate(document)
+    except ValidationError as exc:
+        source = f"{path}" if path is not None else "options"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: "
+            f"{str(err['msg']).removeprefix('Value error, ')}"
+            for err in exc.errors(include_url=False)
+        )
+        raise InvalidArgument(f"{source}: {problems}") from None
+
+
+def _read_overlay(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidArgument(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidArgument(f"{path}: not valid YAML ({type(exc).__name__})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise InvalidArgument(f"{path}: expected a mapping at the top")
+    return loaded

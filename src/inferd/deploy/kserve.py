@@ -1,0 +1,158 @@
+"""The KServe target: a ServingRuntime for the inferd image and an InferenceService per deployment.
+
+KServe brings its own rollout and scaling machinery (Knative revisions, or raw Deployments), so
+this target maps the spec onto KServe's vocabulary instead of rendering Deployments:
+
+- the **ServingRuntime** ``inferd`` (``inferd-gpu`` for the GPU image) declares the model
+  formats inferd loads and protocol v2 (REST and gRPC). KServe delivers model files to
+  ``/mnt/models`` (for an ``oci://`` storage URI, from the model's OCI artifact); the runtime
+  imports them into its store with ``inferd push`` and serves them under the
+  InferenceService's name;
+- an **InferenceService** per deployment: ``storageUri`` is the version taking traffic as an
+  ``oci://`` reference; with a canary (a second version with a weight), the canary's reference
+  and ``canaryTrafficPercent`` = its weight — KServe keeps the previously rolled-out revision
+  for the rest, so apply the stable version first, then the canary. Replica bounds come from
+  ``autoscaling`` (min 0 is scale-to-zero), else from the version's replicas.
+
+What KServe has no field for is refused rather than silently dropped: a shadow version (use the
+plain target's RequestMirror) and A/B header routes.
+"""
+
+from __future__ import annotations
+
+from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
+from inferd.deploy.gpu import GpuPod
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.objects import (
+    GRPC_PORT,
+    HTTP_PORT,
+    STORE_PATH,
+    Obj,
+    labels,
+    metadata,
+    obj,
+    remote_reference,
+)
+from inferd.deploy.workloads import container_security, resources
+from inferd.errors import InvalidArgument
+
+RUNTIME_NAME = "inferd"
+MODEL_FORMAT = "inferd"
+#: Formats inferd's runtimes load, advertised so ``autoSelect`` can pick this runtime for them.
+SUPPORTED_FORMATS = ("inferd", "onnx", "sklearn", "xgboost", "lightgbm")
+#: Tag the imported files get in the pod's store (the version is the InferenceService's).
+KSERVE_TAG = "kserve"
+#: KServe's fixed mount point for the model files.
+MODEL_DIR = "/mnt/models"
+#: What spec metrics become in KServe's ``scaleMetric`` (its closest per-pod signal).
+SCALE_METRICS = {
+    "concurrency": "concurrency",
+    "queue_depth": "concurrency",
+    "rps": "rps",
+    "latency_p95": "concurrency",
+}
+
+
+def runtime_name(gpus: int) -> str:
+    """``inferd`` for CPU pods, ``inferd-gpu`` for the GPU image variant."""
+    return RUNTIME_NAME if gpus == 0 else f"{RUNTIME_NAME}-gpu"
+
+
+def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
+    """The ServingRuntime for pods with ``gpus`` GPUs (> 0 picks the GPU image variant)."""
+    model = f"{{{{.Name}}}}:{KSERVE_TAG}"
+    # KServe substitutes {{.Name}}; a shell chains the import and the server (exec, so SIGTERM
+    # reaches the server itself and it drains).
+    script = (
+        f"inferd push {MODEL_DIR} {model} --quiet && "
+        f"exec inferd serve {model} --host 0.0.0.0 --port {HTTP_PORT} --grpc-port {GRPC_PORT}"
+    )
+    container = {
+        "name": "kserve-container",
+        "image": options.image_for(gpus),
+        "command": ["/bin/sh", "-c"],
+        "args": [script],
+        "env": [{"name": "INFERD_HOME", "value": STORE_PATH}],
+        "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "securityContext": container_security(),
+        "volumeMounts": [{"name": "store", "mountPath": STORE_PATH}],
+    }  # fmt: skip
+    body = {
+        "annotations": {"prometheus.kserve.io/port": str(HTTP_PORT),
+                        "prometheus.kserve.io/path": "/metrics"},
+        "supportedModelFormats": [
+            {"name": name, "version": "1", "autoSelect": True, "priority": 1}
+            for name in SUPPORTED_FORMATS
+        ],
+        "protocolVersions": ["v2", "grpc-v2"],
+        "containers": [container],
+        "volumes": [{"name": "store", "emptyDir": {}}],
+    }  # fmt: skip
+    meta = metadata(runtime_name(gpus), options, labels(spec))
+    return obj("serving.kserve.io/v1alpha1", "ServingRuntime", meta, body)
+
+
+def _rollout(deployment: DeploymentSpec) -> tuple[VersionSpec, int | None]:
+    """The version KServe should roll out and its canary percent (None: all traffic)."""
+    where = f"deployment {deployment.name!r}"
+    if deployment.traffic.shadow is not None:
+        raise InvalidArgument(
+            f"{where}: KServe has no traffic mirroring; render the shadow with --target plain "
+            "(Gateway API RequestMirror) or drop traffic.shadow"
+        )
+    if deployment.traffic.header_routes:
+        raise InvalidArgument(f"{where}: KServe has no header routing; use --target plain")
+    weights = deployment.weights()
+    serving = [v for v in deployment.versions if weights.get(v.name, 0) > 0]
+    if len(serving) > 2:
+        raise InvalidArgument(
+            f"{where}: KServe splits traffic between two revisions, {len(serving)} versions "
+            "have a weight"
+        )
+    if len(serving) == 1:
+        return serving[0], None
+    # The heavier version is the stable one, which KServe keeps as the previous revision.
+    _stable, canary = sorted(serving, key=lambda v: (-weights[v.name], v.name))
+    return canary, weights[canary.name]
+
+
+def inference_service(
+    deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> Obj:
+    """The InferenceService of one deployment (named after it)."""
+    version, canary_percent = _rollout(deployment)
+    reference = remote_reference(version, options)
+    scaling = deployment.autoscaling
+    predictor: Obj = {}
+    if scaling is not None:
+        predictor.update(
+            {
+                "minReplicas": scaling.min_replicas,
+                "maxReplicas": scaling.max_replicas,
+                "scaleMetric": SCALE_METRICS[scaling.metric],
+                "scaleTarget": max(1, round(scaling.target)),
+            }
+        )
+    else:
+        predictor.update({"minReplicas": version.replicas, "maxReplicas": version.replicas})
+    if canary_percent is not None:
+        predictor["canaryTrafficPercent"] = canary_percent
+    predictor["model"] = {
+        "modelFormat": {"name": MODEL_FORMAT},
+        "runtime": runtime_name(gpu.gpus),
+        "protocolVersion": "v2",
+        "storageUri": f"oci://{reference}",
+        "resources": resources(deployment, gpu),
+    }
+    if gpu.runtime_class is not None:
+        predictor["runtimeClassName"] = gpu.runtime_class
+    if gpu.node_selector:
+        predictor["nodeSelector"] = gpu.node_selector
+    affinity = gpu.affinity()
+    if affinity is not None:
+        predictor["affinity"] = affinity
+    if gpu.tolerations:
+        predictor["tolerations"] = gpu.tolerations
+    meta = metadata(deployment.name, options, labels(spec, deployment.name, version.name))
+    meta["annotations"] = {"inferd.dev/model": version.model}
+    return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})

@@ -1,0 +1,31 @@
+"""Monitoring: one Prometheus-operator ServiceMonitor for the whole stack.
+
+It selects every version's Service by the stack label and scrapes ``/metrics`` on the ``http``
+port; the operator adds ``namespace``, ``service`` and ``pod`` target labels, which the
+autoscaling queries (:mod:`inferd.deploy.autoscaling`) filter on.
+"""
+
+from __future__ import annotations
+
+from inferd.control.spec import Spec
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.objects import COMPONENT, LABEL_STACK, Obj, labels, metadata, obj
+
+SCRAPE_INTERVAL = "15s"
+
+
+def service_monitor(spec: Spec, options: K8sOptions) -> Obj:
+    """The ServiceMonitor of the stack (named after it)."""
+    body = {
+        "selector": {
+            "matchLabels": {
+                LABEL_STACK: spec.metadata.name,
+                "app.kubernetes.io/component": COMPONENT,
+            }
+        },
+        "endpoints": [
+            {"port": "http", "path": "/metrics", "interval": SCRAPE_INTERVAL, "scheme": "http"}
+        ],
+    }
+    meta = metadata(spec.metadata.name, options, labels(spec))
+    return obj("monitoring.coreos.com/v1", "ServiceMonitor", meta, body)

@@ -1,0 +1,114 @@
+"""What every rendered object shares: names, labels, metadata, ports and model references.
+
+A Kubernetes object is a plain ``dict`` here (what YAML and the schema validators take). Names
+are derived, never invented: a version's Deployment and Service are ``{deployment}-{version}``,
+so ``kubectl get deploy fraud-v2`` finds what the spec calls ``fraud``/``v2``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.errors import InvalidArgument
+from inferd.store import Reference
+
+Obj = dict[str, Any]
+
+#: The server's data-plane ports inside the pod (REST with /metrics, and gRPC).
+HTTP_PORT = 8080
+GRPC_PORT = 8081
+#: The pod's model store (an emptyDir) and the mount of an image-volume artifact.
+STORE_PATH = "/var/lib/inferd"
+ARTIFACT_PATH = "/var/lib/inferd-artifact"
+
+LABEL_STACK = "app.kubernetes.io/instance"
+LABEL_DEPLOYMENT = "inferd.dev/deployment"
+LABEL_VERSION = "inferd.dev/version"
+COMPONENT = "model-server"
+
+#: Service names are DNS-1035 labels: they must start with a letter.
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def workload_name(deployment: DeploymentSpec, version: VersionSpec) -> str:
+    """The Deployment and Service name of one version; refused if Kubernetes would refuse it."""
+    name = f"{deployment.name}-{version.name}"
+    if _DNS_1035.fullmatch(name) is None:
+        raise InvalidArgument(
+            f"deployment {deployment.name!r} version {version.name!r}: the Kubernetes name "
+            f"{name!r} must be at most 63 characters and start with a letter (it names a "
+            "Service); shorten or rename them"
+        )
+    return name
+
+
+def selector_labels(spec: Spec, deployment: str, version: str | None = None) -> dict[str, str]:
+    """Labels that pick the pods of a deployment (and of one version, if given)."""
+    labels = {LABEL_STACK: spec.metadata.name, LABEL_DEPLOYMENT: deployment}
+    if version is not None:
+        labels[LABEL_VERSION] = version
+    return labels
+
+
+def labels(spec: Spec, deployment: str | None = None, version: str | None = None) -> dict[str, str]:
+    """Every label of an object: the spec's own, then the well-known ones (which win)."""
+    out = dict(sorted(spec.metadata.labels.items()))
+    out.update(
+        {
+            "app.kubernetes.io/name": "inferd",
+            "app.kubernetes.io/component": COMPONENT,
+            "app.kubernetes.io/part-of": spec.metadata.name,
+            "app.kubernetes.io/managed-by": "inferd",
+            LABEL_STACK: spec.metadata.name,
+        }
+    )
+    if deployment is not None:
+        out[LABEL_DEPLOYMENT] = deployment
+    if version is not None:
+        out[LABEL_VERSION] = version
+    return out
+
+
+def metadata(name: str, options: K8sOptions, object_labels: dict[str, str]) -> Obj:
+    """``metadata`` with the name, the namespace when one was asked for, and labels."""
+    meta: Obj = {"name": name}
+    if options.namespace is not None:
+        meta["namespace"] = options.namespace
+    meta["labels"] = object_labels
+    return meta
+
+
+def obj(api_version: str, kind: str, meta: Obj, spec: Obj | None = None, **rest: Any) -> Obj:
+    """A Kubernetes object with its fields in the conventional order."""
+    out: Obj = {"apiVersion": api_version, "kind": kind, "metadata": meta}
+    if spec is not None:
+        out["spec"] = spec
+    out.update(rest)
+    return out
+
+
+def remote_reference(version: VersionSpec, options: K8sOptions) -> Reference:
+    """The version's model as pods pull it: the spec's reference with the registry prefix.
+
+    A cluster cannot read the local store, so a reference without a registry needs
+    ``--registry``; the message says so instead of rendering pods that could never start.
+    """
+    ref = Reference.parse(version.model)
+    if ref.registry is not None:
+        return ref
+    if options.registry is None:
+        raise InvalidArgument(
+            f"version {version.name!r} uses {version.model!r}, which names no registry; pods "
+            "pull models from one: pass --registry HOST[/PATH] (or set 'registry' in the overlay)"
+        )
+    host, _, path = options.registry.strip("/").partition("/")
+    name = f"{path}/{ref.name}" if path else ref.name
+    return Reference.parse(str(Reference(name, ref.tag, ref.digest, host)))
+
+
+def local_reference(version: VersionSpec, options: K8sOptions) -> str:
+    """The local tag the pod's store holds the version under: ``{model name}:{version}``."""
+    return f"{remote_reference(version, options).name}:{version.name}"

@@ -1,0 +1,272 @@
+"""Workloads: a Deployment per version and a PodDisruptionBudget beside it.
+
+The pod is built for slow model loads and clean drains, the way the server behaves:
+
+- the server binds its listeners before it loads models, so ``/v2/health/live`` answers at
+  once; the startup probe waits only for that, readiness (``/v2/health/ready``) gates traffic
+  until every model is loaded and warm, and liveness never kills a pod that is still loading;
+- on SIGTERM the server turns unready and drains in-flight requests for up to the spec's
+  ``gateway.drain_timeout``; a ``preStop`` sleep first lets endpoints controllers and load
+  balancers stop sending new requests, and ``terminationGracePeriodSeconds`` covers both;
+- rolling updates never take a ready pod away before its replacement is ready
+  (``maxUnavailable: 0``);
+- non-root, read-only root filesystem, no capabilities, no service-account token: the model
+  store is an ``emptyDir`` (the only writable place besides ``/tmp``).
+
+Model files reach the store in one of two ways. ``init``: an init container runs
+``inferd tag REMOTE LOCAL``, which downloads the version (verified against its digests) into
+the pod's store and tags it locally, so the server itself needs no registry access.
+``image-volume``: the kubelet mounts the model's OCI artifact read-only (Kubernetes >= 1.31 with
+the ImageVolume feature) and an init container imports those files with ``inferd push``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
+from inferd.deploy.gpu import GpuPod
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.objects import (
+    ARTIFACT_PATH,
+    GRPC_PORT,
+    HTTP_PORT,
+    STORE_PATH,
+    Obj,
+    labels,
+    local_reference,
+    metadata,
+    obj,
+    remote_reference,
+    selector_labels,
+    workload_name,
+)
+
+#: Seconds the pod keeps serving after SIGTERM is decided, before the server is signalled.
+PRE_STOP_DELAY_S = 5
+#: Slack on top of preStop + drain before the kubelet sends SIGKILL.
+GRACE_MARGIN_S = 5
+#: A Deployment that makes no progress for this long is reported failed (slow loads included).
+PROGRESS_DEADLINE_S = 900
+UID = 10001
+
+HEALTH_LIVE = "/v2/health/live"
+HEALTH_READY = "/v2/health/ready"
+
+
+def server_container(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> Obj:
+    """The ``inferd serve`` container of one version."""
+    return {
+        "name": "server",
+        "image": options.image_for(gpu.gpus),
+        "args": server_args(local_reference(version, options)),
+        "env": server_env(deployment, spec, gpu),
+        "ports": [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
+        "resources": resources(deployment, gpu),
+        "startupProbe": _probe(HEALTH_LIVE, period=2, timeout=2, failures=60),
+        "readinessProbe": _probe(HEALTH_READY, period=5, timeout=2, failures=2),
+        "livenessProbe": _probe(HEALTH_LIVE, period=10, timeout=5, failures=3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_DELAY_S}}},
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "store", "mountPath": STORE_PATH},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+        ],
+    }
+
+
+def server_args(reference: str) -> list[str]:
+    """``inferd serve`` on every interface of the pod (its address is its own)."""
+    listen = ["--host", "0.0.0.0", "--port", str(HTTP_PORT), "--grpc-port", str(GRPC_PORT)]  # noqa: S104
+    return ["serve", reference, *listen]
+
+
+def device(deployment: DeploymentSpec) -> str:
+    """The server's device: the spec's, except that a GPU deployment which left ``device`` at
+    its CPU default gets ``auto`` (CUDA when the pod has it, else CPU)."""
+    runtime = deployment.runtime
+    if deployment.resources.gpu > 0 and "device" not in runtime.model_fields_set:
+        return "auto"
+    return runtime.device
+
+
+def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod) -> list[Obj]:
+    """``INFERD_*`` settings of the server (what ``inferd up`` puts in its settings file)."""
+    batching = deployment.batching
+    values = {
+        "INFERD_HOME": STORE_PATH,
+        "INFERD_DEVICE": device(deployment),
+        "INFERD_INTRA_OP_THREADS": str(deployment.runtime.threads),
+        "INFERD_BATCHING__MAX_BATCH_SIZE": str(batching.max_batch_size),
+        "INFERD_BATCHING__MAX_QUEUE_DELAY_MS": _number(batching.max_queue_delay_ms),
+        "INFERD_BATCHING__MAX_QUEUE_SIZE": str(batching.max_queue_size),
+        "INFERD_DRAIN_TIMEOUT_S": _number(spec.gateway.drain_timeout),
+        "INFERD_REQUEST_TIMEOUT_S": _number(spec.gateway.request_timeout),
+    }
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def resources(deployment: DeploymentSpec, gpu: GpuPod) -> Obj:
+    """Requests from the spec; memory and GPUs also as limits (a CPU limit would only throttle
+    latency, so there is none)."""
+    spec = deployment.resources
+    requests: dict[str, str | int] = {}
+    limits: dict[str, str | int] = {}
+    if spec.cpu is not None:
+        requests["cpu"] = spec.cpu
+    if spec.memory is not None:
+        requests["memory"] = limits["memory"] = spec.memory
+    for name, count in gpu.resources.items():
+        limits[name] = count
+    out: Obj = {}
+    if limits:
+        out["limits"] = limits
+    if requests:
+        out["requests"] = requests
+    return out
+
+
+def _probe(path: str, *, period: int, timeout: int, failures: int) -> Obj:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def container_security() -> Obj:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def pod_security() -> Obj:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _delivery(version: VersionSpec, options: K8sOptions, image: str) -> tuple[Obj, list[Obj]]:
+    """The init container that fills the store, and the volumes it needs beyond the store."""
+    remote = remote_reference(version, options)
+    local = local_reference(version, options)
+    mounts: list[Obj] = [{"name": "store", "mountPath": STORE_PATH}]
+    volumes: list[Obj] = []
+    if options.model_delivery == "image-volume":
+        args = ["push", ARTIFACT_PATH, local, "--quiet"]
+        mounts.append({"name": "model", "mountPath": ARTIFACT_PATH, "readOnly": True})
+        volumes.append(
+            {"name": "model", "image": {"reference": str(remote), "pullPolicy": "IfNotPresent"}}
+        )
+    else:
+        args = ["tag", str(remote), local]
+    init = {
+        "name": "fetch-model",
+        "image": image,
+        "args": args,
+        "env": [{"name": "INFERD_HOME", "value": STORE_PATH}],
+        "securityContext": container_security(),
+        "volumeMounts": mounts,
+    }
+    return init, volumes
+
+
+def pod_template(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> Obj:
+    """The pod of one version."""
+    server = server_container(deployment, version, spec, options, gpu)
+    init, extra_volumes = _delivery(version, options, server["image"])
+    pod: Obj = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(),
+        "terminationGracePeriodSeconds": grace_period_s(spec),
+        "initContainers": [init],
+        "containers": [server],
+        "volumes": [
+            {"name": "store", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+            *extra_volumes,
+        ],
+    }
+    if gpu.runtime_class is not None:
+        pod["runtimeClassName"] = gpu.runtime_class
+    if gpu.node_selector:
+        pod["nodeSelector"] = gpu.node_selector
+    affinity = gpu.affinity()
+    if affinity is not None:
+        pod["affinity"] = affinity
+    if gpu.tolerations:
+        pod["tolerations"] = gpu.tolerations
+    return {
+        "metadata": {"labels": labels(spec, deployment.name, version.name)},
+        "spec": pod,
+    }
+
+
+def grace_period_s(spec: Spec) -> int:
+    """preStop delay + the server's drain timeout + a margin, in whole seconds."""
+    return PRE_STOP_DELAY_S + math.ceil(spec.gateway.drain_timeout) + GRACE_MARGIN_S
+
+
+def autoscaled(deployment: DeploymentSpec, version: VersionSpec) -> bool:
+    """Whether an autoscaler owns this version's replica count (versions kept at 0 stay off)."""
+    return deployment.autoscaling is not None and version.replicas > 0
+
+
+def deployment_object(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> Obj:
+    """The Deployment of one version. An autoscaled version leaves ``replicas`` unset, so that
+    ``kubectl apply`` never fights the autoscaler over it."""
+    name = workload_name(deployment, version)
+    body: Obj = {}
+    if not autoscaled(deployment, version):
+        body["replicas"] = version.replicas
+    body.update(
+        {
+            "selector": {"matchLabels": selector_labels(spec, deployment.name, version.name)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "progressDeadlineSeconds": PROGRESS_DEADLINE_S,
+            "revisionHistoryLimit": 5,
+            "template": pod_template(deployment, version, spec, options, gpu),
+        }
+    )
+    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    meta["annotations"] = {"inferd.dev/model": version.model}
+    return obj("apps/v1", "Deployment", meta, body)
+
+
+def disruption_budget(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions
+) -> Obj:
+    """At most one pod of the version voluntarily evicted at a time (node drains proceed even
+    for a single replica, one pod after another)."""
+    name = workload_name(deployment, version)
+    body = {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": selector_labels(spec, deployment.name, version.name)},
+    }
+    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    return obj("policy/v1", "PodDisruptionBudget", meta, body)
