@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -9,6 +10,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import orjson
 import pytest
+
+from inferd.errors import Unavailable
+from inferd.protocols.http import HttpServer, Router
 
 
 @pytest.fixture
@@ -260,3 +264,13 @@ def test_graceful_stop_finishes_in_flight_and_closes_idle(data_server, connect):
     except OSError:
         return  # refused outright: the listener is gone
     assert _closed(refused)
+
+
+def test_a_taken_port_is_a_clear_error(data_server):
+    async def bind_again() -> None:
+        other = HttpServer(Router(), data_server.server.limits)
+        await other.start("127.0.0.1", data_server.port)
+
+    future = asyncio.run_coroutine_threadsafe(bind_again(), data_server.loop)
+    with pytest.raises(Unavailable, match=f"cannot listen on 127.0.0.1:{data_server.port}"):
+        future.result(10)

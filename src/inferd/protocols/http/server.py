@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferd.config import LimitSettings
-from inferd.errors import InferdError
+from inferd.errors import InferdError, Unavailable
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.messages import Request, Response, error_response, response_for_error
 from inferd.protocols.http.router import Router
@@ -46,8 +46,9 @@ class HttpServer:
     """Serves a :class:`Router` on one listening socket.
 
     Construct it inside the running event loop it will serve on. ``guard`` runs before every
-    handler and may answer instead of it (the control plane's authentication). Handlers raise :mod:`inferd.errors` exceptions; anything else is logged and
-    answered with a bare 500 so no stack trace or path ever reaches a client.
+    handler and may answer instead of it (the control plane's authentication). Handlers raise
+    :mod:`inferd.errors` exceptions; anything else is logged and answered with a bare 500 so no
+    stack trace or path ever reaches a client.
     """
 
     def __init__(self, router: Router, limits: HttpLimits, guard: Guard | None = None) -> None:
@@ -66,14 +67,18 @@ class HttpServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
-        """Bind and listen. ``port`` 0 picks a free port (read it back from :attr:`port`)."""
-        self._server = await self.loop.create_server(
-            lambda: HttpConnection(self),
-            host,
-            port,
-            reuse_port=reuse_port,
-            backlog=1024,
-        )
+        """Bind and listen. ``port`` 0 picks a free port (read it back from :attr:`port`).
+        A port that cannot be bound raises :class:`~inferd.errors.Unavailable`."""
+        try:
+            self._server = await self.loop.create_server(
+                lambda: HttpConnection(self),
+                host,
+                port,
+                reuse_port=reuse_port,
+                backlog=1024,
+            )
+        except OSError as exc:
+            raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         for sock in self._server.sockets:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
