@@ -95,14 +95,14 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     demo: DemoTraffic | None = None
     try:
         stop = _stop_event()
-        await _first_apply(reconciler, spec, stop)
-        for line in _banner(url, spec, store):
-            say(line)
-        if options.demo_traffic:
-            demo = DemoTraffic(_url_host(gw.host), gateway.port, store, lambda: reconciler.spec)
-            demo.start()
-            say(f"demo traffic: about {demo.rate_per_s:g} requests/s to {url}")
-        await stop.wait()
+        if await _first_apply(reconciler, spec, stop):
+            for line in _banner(url, spec, store):
+                say(line)
+            if options.demo_traffic:
+                demo = DemoTraffic(_url_host(gw.host), gateway.port, store, lambda: reconciler.spec)
+                demo.start()
+                say(f"demo traffic: about {demo.rate_per_s:g} requests/s to {url}")
+            await stop.wait()
         log.info("stopping: draining the gateway, then the replicas")
     finally:
         await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)
@@ -110,18 +110,19 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     return 0
 
 
-async def _first_apply(reconciler: Reconciler, spec: Spec, stop: asyncio.Event) -> None:
-    """Apply the spec, unless a signal comes first (then stop without waiting for replicas)."""
+async def _first_apply(reconciler: Reconciler, spec: Spec, stop: asyncio.Event) -> bool:
+    """Apply the spec; False when a signal came first (stop without waiting for replicas)."""
     applying = asyncio.ensure_future(reconciler.apply(spec))
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait([applying, stopping], return_when=asyncio.FIRST_COMPLETED)
     if applying.done():
         stopping.cancel()
         applying.result()
-        return
+        return True
     applying.cancel()
     with contextlib.suppress(asyncio.CancelledError, InferdError):
         await applying
+    return False
 
 
 async def _shutdown(
