@@ -144,7 +144,11 @@ class ReplicaProcess:
 
     async def _run_once(self) -> float | None:
         """Run the process until it exits; return when it became ready (monotonic), if it did."""
-        proc = await self._spawn()
+        try:
+            proc = await self._spawn()
+        except OSError as exc:  # e.g. the log directory vanished: a failure like any other
+            self._set("failed", f"cannot start: {exc.strerror or exc}")
+            return None
         exited = asyncio.ensure_future(proc.wait())
         try:
             ready_at = await self._wait_until_ready(exited)
