@@ -33,7 +33,7 @@ from inferd.control.replica_launch import ReplicaLaunch, write_launch
 from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.control.supervisor import DeploymentRouting, Supervisor, VersionRouting
 from inferd.control.topology import HeaderMatch
-from inferd.errors import InferdError
+from inferd.errors import InferdError, NotFound
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,13 @@ class Reconciler:
             version = deployment.version(change.version)
             assert version is not None
             if version.model not in pinned:
-                pinned[version.model] = await asyncio.to_thread(self._pin, version.model)
+                try:
+                    pinned[version.model] = await asyncio.to_thread(self._pin, version.model)
+                except NotFound as exc:
+                    raise NotFound(
+                        f"{change.deployment}/{change.version}: {exc.message} "
+                        f"(push it first: inferd push DIR {version.model})"
+                    ) from None
             launches[(change.deployment, change.version)] = write_launch(
                 self.run_dir,
                 home=self.store.root,
