@@ -1,0 +1,165 @@
+"""Cluster and GPU commands: ``inferd k8s render``, ``inferd gpu plan`` and ``inferd doctor``."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from inferd import __version__
+from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+
+if TYPE_CHECKING:
+    from inferd.deploy.gpu_plan import Plan
+
+_SPEC = click.Path(dir_okay=False, path_type=Path)
+
+
+@main.group()
+def k8s() -> None:
+    """Render the spec for Kubernetes."""
+
+
+@k8s.command()
+@click.argument("file", type=_SPEC)
+@click.option("--target", type=click.Choice(["plain", "kserve"]), help="Default: plain.")
+@click.option("--namespace", help="Namespace written on every object.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write a kustomize base into this directory instead of YAML on stdout.",
+)
+@click.option("--overlay", type=_SPEC, help="YAML file of Kubernetes-only options.")
+@click.option("--image", help="Server image (GPU pods get its '-gpu' tag).")
+@click.option("--gpu-image", help="Server image for GPU pods.")
+@click.option("--registry", help="Registry prefixed to spec models that name none.")
+@click.option(
+    "--model-delivery",
+    type=click.Choice(["init", "image-volume"]),
+    help="How model files reach pods (default: init container).",
+)
+@click.option("--autoscaler", type=click.Choice(["keda", "hpa"]), help="Default: keda.")
+@click.option("--prometheus-url", help="Prometheus that KEDA queries.")
+@click.option("--gateway", help="Gateway the HTTPRoutes attach to (default: inferd).")
+@click.option("--gateway-namespace", help="Namespace of that Gateway.")
+@click.option("--gpu-product", help="nvidia.com/gpu.product for every GPU deployment.")
+@click.option("--mig-profile", help="MIG slice per GPU, e.g. 1g.10gb.")
+@click.option("--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing.")
+@click.option("--runtime-class", help="runtimeClassName of the pods, e.g. nvidia.")
+@handles_errors
+def render(file: Path, output: Path | None, overlay: Path | None, **flags: Any) -> None:
+    """Render spec FILE as Kubernetes objects: YAML on stdout, or a kustomize base with -o.
+
+    The output is a pure function of the spec and options: the same input gives the same
+    bytes. Apply it with ``kubectl apply -f -`` or ``kubectl apply -k DIR``.
+    """
+    import sys
+
+    from inferd.control.spec_file import load_spec
+    from inferd.deploy.k8s_options import load_options
+    from inferd.deploy.kustomize import to_stream, write_base
+    from inferd.deploy.render import render as render_objects
+
+    spec = load_spec(file)
+    objects = render_objects(spec, load_options(overlay, flags))
+    if output is None:
+        sys.stdout.write(to_stream(objects))
+        return
+    written = write_base(objects, output)
+    click.echo(f"wrote {len(written)} files into {output} (kubectl apply -k {output})")
+
+
+@main.group()
+def gpu() -> None:
+    """Plan GPU capacity."""
+
+
+@gpu.command()
+@click.argument("file", type=_SPEC)
+@click.option(
+    "--nodes",
+    "nodes_file",
+    type=_SPEC,
+    required=True,
+    help="YAML file listing nodes and their GPUs.",
+)
+@click.option("--overlay", type=_SPEC, help="Kubernetes overlay (per-deployment gpu_product).")
+@click.option(
+    "--scale",
+    type=click.Choice(["replicas", "max"]),
+    default="replicas",
+    show_default=True,
+    help="Plan for the spec's replicas, or autoscaling's maximum.",
+)
+@json_option
+@handles_errors
+def plan(file: Path, nodes_file: Path, overlay: Path | None, scale: str, as_json: bool) -> None:
+    """Place the GPU replicas of spec FILE on the GPUs of --nodes, by memory.
+
+    First-fit decreasing: the largest replicas first, each on the first GPUs where it fits.
+    Reports what does not fit and which GPUs stay idle; exits 1 when something does not fit.
+    """
+    from inferd.control.spec_file import load_spec
+    from inferd.deploy.gpu_plan import demands, load_nodes
+    from inferd.deploy.gpu_plan import plan as make_plan
+    from inferd.deploy.k8s_options import load_options
+
+    spec = load_spec(file)
+    options = load_options(overlay, {})
+    result = make_plan(
+        demands(spec, options, "max" if scale == "max" else "replicas"), load_nodes(nodes_file)
+    )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        _print_plan(result)
+    if result.unplaced:
+        raise SystemExit(1)
+
+
+def _print_plan(result: Plan) -> None:
+    from rich.table import Table
+
+    console = stdout()
+    table = Table("node", "gpu", "product", "memory used", "replicas", box=None)
+    for g in result.gpus:
+        used = f"{g.used / 2**30:.1f}/{g.memory / 2**30:.1f}Gi"
+        table.add_row(g.node, str(g.index), g.product, used, ", ".join(g.replicas) or "idle")
+    console.print(table)
+    placed, missing = len(result.placements), len(result.unplaced)
+    console.print(
+        f"{placed} replica(s) placed, {missing} not placed, {len(result.idle)} GPU(s) idle"
+    )
+    for u in result.unplaced:
+        console.print(f"does not fit: {u.demand.label}: {u.reason}")
+
+
+@main.command()
+@json_option
+@handles_errors
+def doctor(as_json: bool) -> None:
+    """Report the GPUs NVML sees, onnxruntime's execution providers, and what inferd will use."""
+    from inferd.observe.gpu import device_report
+
+    report = device_report()
+    if as_json:
+        emit_json(report)
+        return
+    console = stdout()
+    console.print(f"inferd {__version__} on Python {platform.python_version()}")
+    nvml = report["nvml"]
+    console.print(f"NVML: {nvml['reason']}", markup=False)
+    if nvml["driver_version"]:
+        console.print(f"  driver {nvml['driver_version']}, CUDA {nvml['cuda_driver_version']}")
+    for g in report["gpus"]:
+        console.print(
+            f"  GPU {g['index']}: {g['name']} ({g['uuid']}), "
+            f"{g['memory_used_mib']:.0f}/{g['memory_total_mib']:.0f} MiB used",
+            markup=False,
+        )
+    ort = report["onnxruntime"]
+    console.print(f"onnxruntime {ort['version']}: {', '.join(ort['providers'])}")
+    console.print(f"device auto → {report['device_auto']}: {report['reason']}", markup=False)

@@ -1,0 +1,256 @@
+"""``inferd gpu plan``: which GPU each replica would land on, by memory, first-fit decreasing.
+
+A capacity check before ``kubectl apply``, not a scheduler: Kubernetes places pods. It answers
+"do my GPU replicas fit these nodes, and which GPUs sit idle?" from the spec and a nodes file::
+
+    nodes:
+      - name: gpu-node-a
+        gpus:
+          - {product: NVIDIA-A100-SXM4-80GB, memory: 80Gi, count: 8}
+      - name: gpu-node-b
+        gpus:
+          - {product: Tesla-T4, memory: 16Gi, count: 4}
+
+Each GPU replica asks for ``resources.gpu`` GPUs on one node, each with ``gpu_memory`` free
+(without ``gpu_memory`` it takes whole GPUs). Replicas are placed largest first (first-fit
+decreasing, the classic bin-packing heuristic), each on the first node and GPUs, in file order,
+where it fits; a deployment placed on a product (the overlay's ``gpu_product``) only uses GPUs of
+that product. Replicas sharing a GPU by memory is what MIG or time-slicing makes real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inferd.control.spec import DeploymentSpec, Spec
+from inferd.control.spec_types import Quantity, parse_quantity
+from inferd.deploy.k8s_options import K8sOptions, LabelValue
+from inferd.errors import InvalidArgument
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpuGroup(_Strict):
+    """``count`` identical GPUs of one node."""
+
+    product: LabelValue
+    memory: Quantity
+    count: int = Field(default=1, ge=1, le=64)
+
+
+class NodeSpec(_Strict):
+    name: str = Field(min_length=1, max_length=253)
+    gpus: list[GpuGroup] = Field(min_length=1)
+
+
+class NodesFile(_Strict):
+    nodes: list[NodeSpec] = Field(min_length=1)
+
+
+@dataclass
+class Gpu:
+    """One GPU and what the plan has put on it."""
+
+    node: str
+    index: int
+    product: str
+    memory: int
+    used: int = 0
+    #: ``deployment/version#replica`` of each replica placed here.
+    replicas: list[str] = field(default_factory=list)
+
+    @property
+    def free(self) -> int:
+        return self.memory - self.used
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """One replica to place: ``gpus`` GPUs of at least ``memory`` free bytes each."""
+
+    deployment: str
+    version: str
+    replica: int
+    gpus: int
+    #: Bytes per GPU; None takes whole, otherwise unused GPUs.
+    memory: int | None
+    product: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.deployment}/{self.version}#{self.replica}"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    demand: Demand
+    node: str
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaced:
+    demand: Demand
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    placements: list[Placement]
+    unplaced: list[Unplaced]
+    gpus: list[Gpu]
+
+    @property
+    def idle(self) -> list[Gpu]:
+        return [g for g in self.gpus if not g.replicas]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "placements": [
+                {"replica": p.demand.label, "node": p.node, "gpus": list(p.gpus)}
+                for p in self.placements
+            ],
+            "unplaced": [{"replica": u.demand.label, "reason": u.reason} for u in self.unplaced],
+            "gpus": [
+                {
+                    "node": g.node,
+                    "index": g.index,
+                    "product": g.product,
+                    "memory": g.memory,
+                    "used": g.used,
+                    "replicas": g.replicas,
+                }
+                for g in self.gpus
+            ],
+            "idle": [{"node": g.node, "index": g.index, "product": g.product} for g in self.idle],
+        }
+
+
+def load_nodes(path: Path) -> list[Gpu]:
+    """The GPUs of a nodes file, in file order (indexes count per node from 0)."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidArgument(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
+    try:
+        nodes = NodesFile.model_validate(loaded)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise InvalidArgument(f"{path}: {problems}") from None
+    gpus: list[Gpu] = []
+    for node in nodes.nodes:
+        index = 0
+        for group in node.gpus:
+            for _ in range(group.count):
+                gpus.append(Gpu(node.name, index, group.product, _bytes(group.memory)))
+                index += 1
+    return gpus
+
+
+def _bytes(quantity: str) -> int:
+    return int(parse_quantity(quantity).to_integral_value())
+
+
+def demands(
+    spec: Spec, options: K8sOptions, scale: Literal["replicas", "max"] = "replicas"
+) -> list[Demand]:
+    """Every GPU replica of the spec (``scale="max"``: as many as autoscaling may reach)."""
+    out: list[Demand] = []
+    for deployment in spec.deployments:
+        if deployment.resources.gpu == 0:
+            continue
+        memory = deployment.resources.gpu_memory
+        product = options.placement_of(deployment.name).gpu_product
+        for version in deployment.versions:
+            for replica in range(_replicas(deployment, version.replicas, scale)):
+                out.append(
+                    Demand(
+                        deployment.name,
+                        version.name,
+                        replica,
+                        deployment.resources.gpu,
+                        None if memory is None else _bytes(memory),
+                        product,
+                    )
+                )
+    return out
+
+
+def _replicas(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
+    if scale == "max" and deployment.autoscaling is not None and replicas > 0:
+        return max(replicas, deployment.autoscaling.max_replicas)
+    return replicas
+
+
+def plan(items: list[Demand], gpus: list[Gpu]) -> Plan:
+    """Place ``items`` on ``gpus`` (mutated: ``used`` and ``replicas``), largest first.
+
+    Size is the memory a replica takes in all (whole-GPU replicas count as the largest GPU
+    there is); ties keep spec order, so the result is deterministic.
+    """
+    largest = max((g.memory for g in gpus), default=0)
+    order = sorted(
+        enumerate(items),
+        key=lambda pair: (-(pair[1].gpus * (pair[1].memory or largest)), pair[0]),
+    )
+    placements: list[Placement] = []
+    unplaced: list[Unplaced] = []
+    nodes = list(dict.fromkeys(g.node for g in gpus))
+    for _, demand in order:
+        spot = _first_fit(demand, gpus, nodes)
+        if spot is None:
+            unplaced.append(Unplaced(demand, _why(demand, gpus, nodes)))
+            continue
+        node, chosen = spot
+        for gpu in chosen:
+            gpu.used += gpu.memory if demand.memory is None else demand.memory
+            gpu.replicas.append(demand.label)
+        placements.append(Placement(demand, node, tuple(g.index for g in chosen)))
+    return Plan(placements, unplaced, gpus)
+
+
+def _fits(demand: Demand, gpu: Gpu) -> bool:
+    if demand.product is not None and gpu.product != demand.product:
+        return False
+    if demand.memory is None:
+        return gpu.used == 0
+    return gpu.free >= demand.memory
+
+
+def _first_fit(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> tuple[str, list[Gpu]] | None:
+    for node in nodes:
+        fitting = [g for g in gpus if g.node == node and _fits(demand, g)]
+        if len(fitting) >= demand.gpus:
+            return node, fitting[: demand.gpus]
+    return None
+
+
+def _why(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> str:
+    candidates = [g for g in gpus if demand.product is None or g.product == demand.product]
+    if not candidates:
+        return f"no node has a {demand.product} GPU"
+    need = "a whole GPU" if demand.memory is None else f"{_gib(demand.memory)} free"
+    most = max(sum(1 for g in candidates if g.node == n and _fits(demand, g)) for n in nodes)
+    if demand.memory is not None and all(g.memory < demand.memory for g in candidates):
+        return (
+            f"needs {need} per GPU; the largest GPU has {_gib(max(g.memory for g in candidates))}"
+        )
+    return f"needs {demand.gpus} GPU(s) with {need} on one node; at most {most} left on any node"
+
+
+def _gib(size: int) -> str:
+    value = Decimal(size) / Decimal(2**30)
+    return f"{value.normalize():f}Gi" if value == value.to_integral_value() else f"{value:.1f}Gi"
