@@ -18,6 +18,14 @@ def _one(**tensor) -> dict:
     return {"inputs": [{**base, **tensor}]}
 
 
+def _deep(datatype: str, levels: int) -> bytes:
+    """A request whose data is one value nested ``levels`` lists deep (built as text: JSON
+    encoders refuse such depth, parsers accept it)."""
+    value = '"s"' if datatype == "BYTES" else "1"
+    head = f'{{"inputs": [{{"name": "t", "shape": [1], "datatype": "{datatype}", "data": '
+    return (head + "[" * levels + value + "]" * levels + "}]}").encode()
+
+
 CASES = [
     # (description, path, body bytes, headers, status, words expected in the error)
     (
@@ -248,6 +256,22 @@ CASES = [
         {"content-type": "multipart/form-data; boundary=b"},
         415,
         ["unsupported media type"],
+    ),
+    (
+        "BYTES nested far deeper than the shape",
+        "/v2/models/echo/infer",
+        _deep("BYTES", 1000),
+        {},
+        400,
+        ["'t'", "nested deeper"],
+    ),
+    (
+        "numbers nested far deeper than the shape",
+        "/v2/models/echo/infer",
+        _deep("FP32", 1000),
+        {},
+        400,
+        ["'t'"],
     ),
 ]
 

@@ -51,12 +51,16 @@ def numeric_from_json(
     return raw.astype(dtype, copy=False).reshape(shape)
 
 
-def _flatten_strings(name: str, data: Any, out: list[bytes], limit: int) -> None:
+def _flatten_strings(name: str, data: Any, out: list[bytes], limit: int, depth: int) -> None:
     for item in data:
         if isinstance(item, str):
             out.append(item.encode("utf-8"))
         elif isinstance(item, list):
-            _flatten_strings(name, item, out, limit)
+            # Nesting deeper than the shape's rank is wrong anyway; refusing it also bounds the
+            # recursion (JSON allows ~1000 levels, more than Python's stack).
+            if depth <= 1:
+                raise InvalidTensor(name, "'data' is nested deeper than its shape")
+            _flatten_strings(name, item, out, limit, depth - 1)
         else:
             raise InvalidTensor(name, "BYTES data must be strings (nested lists allowed)")
         if len(out) > limit:
@@ -68,7 +72,7 @@ def bytes_from_json(name: str, data: Any, shape: tuple[int, ...], count: int) ->
     if not isinstance(data, list):
         raise InvalidTensor(name, "'data' must be a list")
     items: list[bytes] = []
-    _flatten_strings(name, data, items, count)
+    _flatten_strings(name, data, items, count, max(len(shape), 1))
     if len(items) != count:
         raise InvalidTensor(
             name, f"shape {list(shape)} needs {count} elements but 'data' has {len(items)}"
