@@ -6,10 +6,12 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import orjson
 import pytest
 
+import inferd.store.remote
 from inferd.errors import InvalidArgument, NotFound, Unsupported
-from inferd.store import ModelStore
+from inferd.store import ModelStore, media
 from inferd.store.remote import RegistrySettings
 
 from ..conftest import make_model_dir
@@ -151,3 +153,27 @@ def test_missing_versions_and_remote_untag_are_clear_errors(
     store.push(model, f"{repo}:v1")
     with pytest.raises(Unsupported, match="registries delete manifests"):
         store.untag(f"{repo}:v1")
+
+
+def test_referrers_fall_back_to_the_tag_schema_where_the_api_is_missing(
+    store: ModelStore, model: Path, repo: str
+) -> None:
+    pushed = store.push(model, f"{repo}:v1")
+    registry, name = repo.split("/", 1)
+    assert store.remote is not None
+    client = store.remote.client(registry)
+    assert client.referrers(name, pushed.digest) == []
+    # A registry without the referrers API checks the fallback index's manifests exist.
+    other = store.push(model, f"{repo}:signature").digest
+    size = len(client.get_manifest(name, other).data)
+    signature = {"mediaType": media.MANIFEST, "digest": other, "size": size,
+                 "artifactType": "application/vnd.example.signature"}  # fmt: skip
+    index = {"schemaVersion": 2, "mediaType": media.INDEX, "manifests": [signature]}
+    client.put_manifest(name, pushed.digest.replace(":", "-"), orjson.dumps(index), media.INDEX)
+    assert client.referrers(name, pushed.digest) == [signature]
+
+
+def test_exported_names() -> None:
+    assert sorted(inferd.store.remote.__all__) == [
+        "Credentials", "RegistryPolicy", "RegistrySettings", "RemoteRegistries", "Transfer",
+    ]  # fmt: skip

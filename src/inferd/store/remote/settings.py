@@ -50,11 +50,17 @@ class RegistrySettings:
     policy: RegistryPolicy | None = None
     """When set (server-side sources), only allowlisted registries are contacted."""
     parallelism: int = DEFAULT_PARALLELISM
+    """Blobs transferred at once."""
     monolithic_max: int = DEFAULT_MONOLITHIC_MAX
+    """Largest blob uploaded in one PUT; larger ones go in PATCH chunks."""
     chunk_size: int = DEFAULT_CHUNK
+    """Bytes per PATCH (read from disk one chunk at a time)."""
     attempts: int = DEFAULT_ATTEMPTS
+    """Tries per request (or per blob, for uploads and resumed downloads)."""
     backoff_s: float = DEFAULT_BACKOFF_S
+    """First retry delay; doubles after each failed attempt."""
     timeout_s: float = DEFAULT_TIMEOUT_S
+    """Per-operation network timeout (connect is capped at 10 s)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RegistrySettings:
