@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 
 from .conftest import Load, UpProcess, fraud_store, spec_text, start_up
@@ -95,6 +96,21 @@ def test_admin_api_wants_the_token_and_no_browser(running: UpProcess) -> None:
     assert status == 400
     problems = body["problems"]
     assert [(p["line"], p["column"]) for p in problems] == [(1, 1), (2, 7)]  # type: ignore[union-attr]
+
+
+def test_every_listener_is_on_loopback(running: UpProcess) -> None:
+    """The gateway (as configured), the admin API and every replica listen on loopback only."""
+    up = psutil.Process(running.proc.pid)
+    listening = [
+        conn.laddr
+        for proc in (up, *up.children(recursive=True))
+        for conn in proc.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    ]
+    ports = {addr.port for addr in listening}
+    assert running.state.admin_port in ports and running.gateway_port in ports
+    assert all(int(r["port"]) in ports for r in _replicas(running))  # type: ignore[call-overload]
+    assert {addr.ip for addr in listening} == {"127.0.0.1"}
 
 
 def test_apply_reports_problems_against_the_users_file(running: UpProcess, tmp_path: Path) -> None:
