@@ -67,21 +67,17 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     store = ModelStore.from_settings(options.store)
     supervisor = Supervisor()
     reconciler = Reconciler(supervisor, store, home / RUN_DIR)
-    gateway_port = gw.port if options.port is None else options.port
     gateway = Gateway(
         gw.host,
-        gateway_port,
+        gw.port if options.port is None else options.port,
         limits=LimitSettings(),
         shadow_timeout_s=gw.shadow_timeout,
         request_timeout_s=gw.request_timeout,
     )
     try:
         await gateway.start()
-    except OSError as exc:
-        raise Unavailable(
-            f"the gateway cannot listen on {gw.host}:{gateway_port}: {exc.strerror or exc} "
-            "(choose another with --port)"
-        ) from None
+    except Unavailable as exc:  # the port is taken: say how to pick another
+        raise Unavailable(f"gateway: {exc.message} (choose another with --port)") from None
     supervisor.subscribe(gateway.update)
     token = secrets.token_urlsafe(32)
     admin = AdminApi(reconciler, supervisor, token, extra_status=gateway.status)
