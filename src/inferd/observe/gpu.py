@@ -117,7 +117,7 @@ class Nvml:
 
 def _sample(nvml: Any, index: int) -> GpuSample:
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
-    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+    memory = _memory(nvml, handle)
     utilization = _call(nvml, "nvmlDeviceGetUtilizationRates", handle)
     power_mw = _call(nvml, "nvmlDeviceGetPowerUsage", handle)
     return GpuSample(
@@ -130,6 +130,18 @@ def _sample(nvml: Any, index: int) -> GpuSample:
         utilization_percent=None if utilization is None else float(utilization.gpu),
         power_watts=None if power_mw is None else power_mw / 1000.0,
     )
+
+
+def _memory(nvml: Any, handle: Any) -> Any:
+    """Memory info without the driver's reserved share in ``used`` (what nvidia-smi and DCGM
+    report); drivers older than the v2 query only have the v1 figures (used = total - free)."""
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is not None:
+        try:
+            return nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+        except nvml.NVMLError:
+            pass
+    return nvml.nvmlDeviceGetMemoryInfo(handle)
 
 
 def _call(nvml: Any, name: str, *args: Any) -> Any:
