@@ -41,7 +41,7 @@ def _run_schemathesis(url: str, headers: dict[str, str] | None = None) -> int:
         strategy = operation.ok().as_strategy()
 
         @settings(
-            max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         @given(case=strategy)
         def run(case) -> None:
