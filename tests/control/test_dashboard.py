@@ -139,9 +139,27 @@ def test_dashboard_renders_live_status(
     assert v1_cells[6] == "0.0%"
     assert "v1-0 ready" in v1_cells[9]
     shadow = row_cells(dom, "v3")
-    assert shadow[1:5] == ["shadow", "fraud:v3", "mirror", "–"]
+    assert shadow[1:5] == [
+        "shadow",
+        "fraud:v3",
+        "mirror",
+        "\u2013",
+    ]  # an en dash: no observed share
     assert float(shadow[5]) > 0  # mirrored copies per second
     assert "Shadow comparison" in dom
     assert re.search(r"label: \d+\.\d+% differ", dom)
     assert re.search(r"probabilities: MAD \d", dom)
     assert shot.stat().st_size > 10_000  # a real rendering, not a blank page
+
+
+def test_dashboard_assets_are_self_contained() -> None:
+    """Nothing outside reaches the machines the gateway runs on: no CDN, no remote fonts."""
+    from inferd.observe.dashboard import ASSETS, asset
+
+    for path in ASSETS:
+        content, media_type = asset(path)
+        text = content.decode("utf-8")
+        assert media_type.startswith(b"text/")
+        assert not re.search(r"""(https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", text, re.I), path
+    page = asset("/")[0].decode()
+    assert 'src="/dashboard.js"' in page and 'href="/dashboard.css"' in page

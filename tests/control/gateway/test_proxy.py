@@ -7,6 +7,7 @@ from collections import Counter
 import httpx
 import numpy as np
 import orjson
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.control.topology import HeaderMatch
@@ -44,18 +45,19 @@ def test_split_is_accurate_over_10000_requests(replicas: dict[str, list[ReplicaP
     assert 0.085 <= versions["v2"] / 10_000 <= 0.115, versions
 
 
+@pytest.mark.parametrize("shape", [(4, 6), (512, 4096)], ids=["small", "8MiB"])
 def test_binary_tensors_pass_through_byte_identical(
-    replicas: dict[str, list[ReplicaProcess]],
+    replicas: dict[str, list[ReplicaProcess]], shape: tuple[int, int]
 ) -> None:
     """A deployment named differently from its model: the path is rewritten, nothing else."""
     echo = replicas["echo"][0]
     topo = topology(
         deployment("echo-prod", version("v1", 100, echo, model="echo", deployment="echo-prod"))
     )
-    tensor = np.arange(24, dtype="<f4").reshape(4, 6) / 7
+    tensor = (np.arange(shape[0] * shape[1], dtype="<f4").reshape(shape) / 7).astype("<f4")
     head = orjson.dumps({
         "id": "req-1",
-        "inputs": [{"name": "x", "shape": [4, 6], "datatype": "FP32",
+        "inputs": [{"name": "x", "shape": list(shape), "datatype": "FP32",
                     "parameters": {"binary_data_size": tensor.nbytes}}],
         "outputs": [{"name": "y", "parameters": {"binary_data": True}}],
     })  # fmt: skip
