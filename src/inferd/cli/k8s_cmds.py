@@ -61,10 +61,13 @@ def render(file: Path, output: Path | None, overlay: Path | None, **flags: Any) 
     from inferd.control.spec_file import load_spec
     from inferd.deploy.k8s_options import load_options
     from inferd.deploy.kustomize import to_stream, write_base
+    from inferd.deploy.objects import omissions
     from inferd.deploy.render import render as render_objects
 
     spec = load_spec(file)
     objects = render_objects(spec, load_options(overlay, flags))
+    for note in omissions(objects):
+        click.echo(f"note: not rendered: {note}", err=True)
     if output is None:
         sys.stdout.write(to_stream(objects))
         return

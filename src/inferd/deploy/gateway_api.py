@@ -14,7 +14,8 @@ A replica serves its model under the model's own name, which need not be the dep
 ``URLRewrite`` filter then replaces the path prefix, as the local gateway does. KServe v1 paths
 are matched exactly, and a rewrite needs a prefix match, so they are routed only when no rewrite
 is needed. Sticky routing by header has no standard Gateway API field (session persistence is
-experimental), so it is not rendered.
+experimental), so it is not rendered and the route's ``inferd.dev/not-rendered`` annotation
+says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
     HTTP_PORT,
+    OMITTED_ANNOTATION,
     Obj,
     labels,
     metadata,
@@ -111,6 +113,11 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
         parent["namespace"] = options.gateway_namespace
     body = {"parentRefs": [parent], "rules": rules}
     meta = metadata(deployment.name, options, labels(spec, deployment.name))
+    if deployment.traffic.sticky_header is not None:
+        meta["annotations"] = {
+            OMITTED_ANNOTATION: "traffic.sticky_header: the Gateway API has no standard "
+            "sticky routing (session persistence is experimental)"
+        }
     return obj(f"{GATEWAY_GROUP}/v1", "HTTPRoute", meta, body)
 
 

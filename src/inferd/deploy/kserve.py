@@ -14,8 +14,9 @@ this target maps the spec onto KServe's vocabulary instead of rendering Deployme
   for the rest, so apply the stable version first, then the canary. Replica bounds come from
   ``autoscaling`` (min 0 is scale-to-zero), else from the version's replicas.
 
-What KServe has no field for is refused rather than silently dropped: a shadow version (use the
-plain target's RequestMirror) and A/B header routes.
+What KServe has no field for — a shadow version, A/B header routes, sticky routing — is not
+rendered and is named in the ``inferd.dev/not-rendered`` annotation (``inferd k8s render`` also
+prints it); the plain target renders the first two.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
     GRPC_PORT,
     HTTP_PORT,
+    OMITTED_ANNOTATION,
     STORE_PATH,
     Obj,
     labels,
@@ -76,10 +78,12 @@ def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
         "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "securityContext": container_security(),
         "volumeMounts": [{"name": "store", "mountPath": STORE_PATH}],
-    }  # fmt: skip
+    }
     body = {
-        "annotations": {"prometheus.kserve.io/port": str(HTTP_PORT),
-                        "prometheus.kserve.io/path": "/metrics"},
+        "annotations": {
+            "prometheus.kserve.io/port": str(HTTP_PORT),
+            "prometheus.kserve.io/path": "/metrics",
+        },
         "supportedModelFormats": [
             {"name": name, "version": "1", "autoSelect": True, "priority": 1}
             for name in SUPPORTED_FORMATS
@@ -87,33 +91,38 @@ def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
         "protocolVersions": ["v2", "grpc-v2"],
         "containers": [container],
         "volumes": [{"name": "store", "emptyDir": {}}],
-    }  # fmt: skip
+    }
     meta = metadata(runtime_name(gpus), options, labels(spec))
     return obj("serving.kserve.io/v1alpha1", "ServingRuntime", meta, body)
 
 
 def _rollout(deployment: DeploymentSpec) -> tuple[VersionSpec, int | None]:
     """The version KServe should roll out and its canary percent (None: all traffic)."""
-    where = f"deployment {deployment.name!r}"
-    if deployment.traffic.shadow is not None:
-        raise InvalidArgument(
-            f"{where}: KServe has no traffic mirroring; render the shadow with --target plain "
-            "(Gateway API RequestMirror) or drop traffic.shadow"
-        )
-    if deployment.traffic.header_routes:
-        raise InvalidArgument(f"{where}: KServe has no header routing; use --target plain")
     weights = deployment.weights()
     serving = [v for v in deployment.versions if weights.get(v.name, 0) > 0]
     if len(serving) > 2:
         raise InvalidArgument(
-            f"{where}: KServe splits traffic between two revisions, {len(serving)} versions "
-            "have a weight"
+            f"deployment {deployment.name!r}: KServe splits traffic between two revisions, "
+            f"{len(serving)} versions have a weight"
         )
     if len(serving) == 1:
         return serving[0], None
     # The heavier version is the stable one, which KServe keeps as the previous revision.
     _stable, canary = sorted(serving, key=lambda v: (-weights[v.name], v.name))
     return canary, weights[canary.name]
+
+
+def omitted(deployment: DeploymentSpec) -> list[str]:
+    """What the spec asks of this deployment that KServe has no field for (reported, since
+    silently dropping a shadow or an A/B route would surprise whoever applies the output)."""
+    out = []
+    if deployment.traffic.shadow is not None:
+        out.append(f"traffic.shadow ({deployment.traffic.shadow}): KServe has no mirroring")
+    if deployment.traffic.header_routes:
+        out.append("traffic.header_routes: KServe has no header routing")
+    if deployment.traffic.sticky_header is not None:
+        out.append("traffic.sticky_header: KServe has no sticky routing")
+    return out
 
 
 def inference_service(
@@ -155,4 +164,7 @@ def inference_service(
         predictor["tolerations"] = gpu.tolerations
     meta = metadata(deployment.name, options, labels(spec, deployment.name, version.name))
     meta["annotations"] = {"inferd.dev/model": version.model}
+    dropped = omitted(deployment)
+    if dropped:
+        meta["annotations"][OMITTED_ANNOTATION] = "; ".join(dropped)
     return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})

@@ -28,6 +28,8 @@ LABEL_STACK = "app.kubernetes.io/instance"
 LABEL_DEPLOYMENT = "inferd.dev/deployment"
 LABEL_VERSION = "inferd.dev/version"
 COMPONENT = "model-server"
+#: Names what the spec asks for that the target cannot express (``inferd k8s render`` prints it).
+OMITTED_ANNOTATION = "inferd.dev/not-rendered"
 
 #: Service names are DNS-1035 labels: they must start with a letter.
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -87,6 +89,16 @@ def obj(api_version: str, kind: str, meta: Obj, spec: Obj | None = None, **rest:
     if spec is not None:
         out["spec"] = spec
     out.update(rest)
+    return out
+
+
+def omissions(objects: list[Obj]) -> list[str]:
+    """``kind/name: what`` for every object that carries the not-rendered annotation."""
+    out = []
+    for o in objects:
+        note = o["metadata"].get("annotations", {}).get(OMITTED_ANNOTATION)
+        if note:
+            out.append(f"{o['kind']}/{o['metadata']['name']}: {note}")
     return out
 
 

@@ -29,12 +29,22 @@ def service(
         "type": "ClusterIP",
         "selector": selector_labels(spec, deployment.name, version.name),
         "ports": [
-            {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP",
-             "appProtocol": "http"},
-            {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP",
-             "appProtocol": "kubernetes.io/h2c"},
+            {
+                "name": "http",
+                "port": HTTP_PORT,
+                "targetPort": "http",
+                "protocol": "TCP",
+                "appProtocol": "http",
+            },
+            {
+                "name": "grpc",
+                "port": GRPC_PORT,
+                "targetPort": "grpc",
+                "protocol": "TCP",
+                "appProtocol": "kubernetes.io/h2c",
+            },
         ],
-    }  # fmt: skip
+    }
     name = workload_name(deployment, version)
     meta = metadata(name, options, labels(spec, deployment.name, version.name))
     return obj("v1", "Service", meta, body)
