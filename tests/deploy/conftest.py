@@ -1,0 +1,102 @@
+"""Helpers for the Kubernetes renderer tests: specs to render, and validation of every object
+against real schemas — Kubernetes' own OpenAPI (``kubernetes-validate``) for core kinds, the
+published CRD schemas kept in ``schemas/`` for the rest."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from inferd.cli import main
+from inferd.control.spec import Spec
+from inferd.control.spec_file import load_spec
+from inferd.deploy.k8s_options import K8sOptions, load_options
+from inferd.deploy.render import render
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+QUICKSTART = ROOT / "examples" / "quickstart" / "inferd.yaml"
+GPU_SPEC = HERE / "data" / "gpu.yaml"
+GPU_OVERLAY = HERE / "data" / "gpu.k8s.yaml"
+NODES = HERE / "data" / "nodes.yaml"
+GOLDEN = HERE / "golden"
+SCHEMAS = HERE / "schemas"
+#: The oldest Kubernetes inferd renders for (image volumes), and the newest the validator knows.
+K8S_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
+#: Quickstart flags: the examples name no registry, a cluster needs one.
+QUICKSTART_FLAGS = ["--registry", "registry.example.com", "--namespace", "ml"]
+
+CRD_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobjects.v1alpha1.yaml",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.v1.yaml",
+    # HTTPRoute v1 is v1beta1 promoted unchanged (Gateway API v1.0).
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io_httproutes.v1beta1.yaml",
+    ("serving.kserve.io/v1alpha1", "ServingRuntime"): "serving.kserve.io_servingruntimes.v1alpha1.yaml",
+    ("serving.kserve.io/v1beta1", "InferenceService"): "serving.kserve.io_inferenceservices.v1beta1.yaml",
+}  # fmt: skip
+
+
+def _strict(schema: Any) -> Any:
+    """The schema with unknown properties refused wherever it lists properties — what
+    ``kubectl apply`` (server-side strict field validation) does with a misspelt field."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@cache
+def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
+    name = CRD_SCHEMAS[(api_version, kind)]
+    loaded = yaml.safe_load((SCHEMAS / name).read_text(encoding="utf-8"))
+    return _strict(loaded)  # type: ignore[no-any-return]
+
+
+def validate(obj: dict[str, Any]) -> None:
+    """Raise if ``obj`` does not validate against its kind's real schema."""
+    key = (obj["apiVersion"], obj["kind"])
+    if key in CRD_SCHEMAS:
+        jsonschema.validate(copy.deepcopy(obj), crd_schema(*key))
+        return
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(copy.deepcopy(obj), version, strict=True)
+
+
+def render_with(spec: Spec, **options: Any) -> list[dict[str, Any]]:
+    return render(spec, K8sOptions(**options))
+
+
+@pytest.fixture(scope="session")
+def quickstart() -> Spec:
+    return load_spec(QUICKSTART)
+
+
+@pytest.fixture(scope="session")
+def gpu_spec() -> Spec:
+    return load_spec(GPU_SPEC)
+
+
+@pytest.fixture(scope="session")
+def gpu_options() -> K8sOptions:
+    return load_options(GPU_OVERLAY, {})
+
+
+def cli(*args: str | Path) -> Any:
+    """Run ``inferd`` in process; the result has ``exit_code``, ``stdout`` and ``stderr``."""
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
