@@ -56,7 +56,9 @@ def download_blob(
                 progress(-written)
             hasher, written = hashlib.sha256(), 0
 
-        while True:
+        # One request, then more only while bytes are missing (a drop after the last byte
+        # needs none: verification decides).
+        while written < size or not written:
             headers = {"Range": f"bytes={written}-"} if written else None
             try:
                 with http.stream(

@@ -17,7 +17,7 @@ from types import TracebackType
 from pydantic import ValidationError
 
 from inferd.card import ModelCard
-from inferd.errors import InferdError, InvalidArgument, Unsupported
+from inferd.errors import InferdError, InvalidArgument, Unavailable, Unsupported
 from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import Descriptor, Manifest
@@ -78,22 +78,22 @@ class RemoteRegistries:
     ) -> Transfer:
         """Bring version ``ref`` into ``layout`` and record it; return what moved.
 
-        By digest, a version whose manifest is already local costs no request at all; by tag,
-        the registry is asked which digest the tag names now.
+        By digest, a version whose files are all local costs no request at all; by tag, the
+        registry is asked which digest the tag names now. Blobs an eviction removed between
+        download and record are fetched again (once), so a recorded version is complete.
         """
-        if ref.digest is not None and layout.blobs.exists(ref.digest):
-            manifest = layout.read_manifest(ref.digest)
-            if all(layout.blobs.exists(d) for d in manifest.digests()):
-                count = len(manifest.digests())
-                transfer = Transfer(ref.digest, count, 0, count)
-                self._record(layout, ref, ref.digest)
-                return transfer
+        if ref.digest is not None and _complete(layout, ref.digest):
+            count = len(layout.read_manifest(ref.digest).digests())
+            if self._record(layout, ref, ref.digest):
+                return Transfer(ref.digest, count, 0, count)
         client = self.client(_registry(ref))
-        transfer = pull_version(
-            layout, client, ref.name, ref.digest or str(ref.tag), progress=progress
-        )
-        self._record(layout, ref, transfer.digest)
-        return transfer
+        for _ in range(2):
+            transfer = pull_version(
+                layout, client, ref.name, ref.digest or str(ref.tag), progress=progress
+            )
+            if self._record(layout, ref, transfer.digest):
+                return transfer
+        raise Unavailable(f"a concurrent gc kept removing blobs of {ref!s}; pull again")
 
     def push(
         self, layout: OciLayout, ref: Reference, digest: str, progress: Progress | None = None
@@ -105,15 +105,23 @@ class RemoteRegistries:
             layout, self.client(registry), ref.name, str(ref.tag), digest,
             mounts=mounts, progress=progress,
         )  # fmt: skip
+        # Unrecorded (a gc raced the push) only loses a cache entry: the registry has it all.
         self._record(layout, ref, digest)
         return transfer
 
-    def _record(self, layout: OciLayout, ref: Reference, digest: str) -> None:
-        descriptor = Descriptor(media.MANIFEST, digest, layout.blobs.size(digest))
+    def _record(self, layout: OciLayout, ref: Reference, digest: str) -> bool:
+        """Record ``digest`` as what ``ref`` caches, if every blob of it is present.
+
+        Checked under the store lock, which gc and eviction hold while they delete.
+        """
         with layout.locked():
+            if not _complete(layout, digest):
+                return False
+            descriptor = Descriptor(media.MANIFEST, digest, layout.blobs.size(digest))
             index = layout.read_index()
             index.put_cached(cache_key(ref), descriptor, media.ARTIFACT_TYPE)
             layout.write_index(index)
+        return True
 
     def _mount_sources(
         self, layout: OciLayout, registry: str, repo: str
@@ -167,6 +175,13 @@ class RemoteRegistries:
             return "", datetime.fromisoformat(created) if isinstance(created, str) else None
         except ValueError:
             return "", None
+
+
+def _complete(layout: OciLayout, digest: str) -> bool:
+    """Whether the manifest ``digest`` and every blob it references are in ``layout``."""
+    if not layout.blobs.exists(digest):
+        return False
+    return all(layout.blobs.exists(d) for d in layout.read_manifest(digest).digests())
 
 
 def _layers_size(remote: RemoteManifest) -> int:
