@@ -99,6 +99,7 @@ class GatewayMetrics:
             "Generation of the topology snapshot the gateway routes by.",
             registry=r,
         )
+        self._bound: dict[tuple[str, str], tuple[dict[str, Counter], Histogram]] = {}
         self.scrape_failures = Counter(
             "inferd_gateway_replica_scrape_failures",
             "Replica /metrics scrapes that failed while aggregating.",
@@ -106,8 +107,15 @@ class GatewayMetrics:
         )
 
     def request(self, deployment: str, version: str, status: int, seconds: float) -> None:
-        self._requests.labels(deployment, version, outcome_of(status)).inc()
-        self._latency.labels(deployment, version).observe(seconds)
+        # The hot path: children are looked up once per version, not once per request.
+        bound = self._bound.get((deployment, version))
+        if bound is None:
+            bound = self._bound[(deployment, version)] = (
+                {o: self._requests.labels(deployment, version, o) for o in OUTCOMES},
+                self._latency.labels(deployment, version),
+            )
+        bound[0][outcome_of(status)].inc()
+        bound[1].observe(seconds)
 
     def unknown_deployment(self) -> None:
         self._requests.labels(UNKNOWN, "", "client_error").inc()
