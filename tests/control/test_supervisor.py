@@ -65,8 +65,10 @@ def _run(home: Path, body: Callable[[Reconciler, Watch], Awaitable[None]]) -> No
 
 
 async def _served_version(port: int) -> str:
-    result = await http_client.request("127.0.0.1", port, "POST", "/v2/models/fraud/infer",
-                                       FRAUD_BODY)  # fmt: skip
+    # A generous timeout: the machine is shared, and this checks what answers, not how fast.
+    result = await http_client.request(
+        "127.0.0.1", port, "POST", "/v2/models/fraud/infer", FRAUD_BODY, timeout=15
+    )
     assert result.status == 200, result.body
     return str(orjson.loads(result.body)["model_version"])
 
