@@ -6,8 +6,12 @@ import asyncio
 
 import httpx
 import orjson
+import pytest
 
+from inferd.config import LimitSettings
+from inferd.control.gateway import Gateway
 from inferd.control.topology import Replica, VersionRoute
+from inferd.errors import Unavailable
 
 from .conftest import FRAUD_BODY, deployment, run, started_gateway, topology
 
@@ -66,3 +70,19 @@ def test_stop_finishes_in_flight_requests_then_refuses() -> None:
     statuses, after = run(scenario)
     assert statuses == [200] * 8
     assert after == "refused"
+
+
+def test_a_taken_port_is_unavailable_naming_the_address() -> None:
+    async def scenario() -> str:
+        first = await started_gateway(topology())
+        try:
+            second = Gateway("127.0.0.1", first.port, limits=LimitSettings())
+            with pytest.raises(Unavailable) as caught:
+                await second.start()
+            return caught.value.message
+        finally:
+            await first.stop(1)
+
+    message = run(scenario)
+    assert message.startswith("cannot listen on 127.0.0.1:")
+    assert "in use" in message

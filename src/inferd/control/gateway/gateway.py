@@ -70,9 +70,18 @@ class Gateway:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind and serve (``port`` 0 picks a free one; read it back from :attr:`port`)."""
-        self._http = HttpServer(self._router(), HttpLimits.from_settings(self.limits))
-        await self._http.start(self.host, self._port)
+        """Bind and serve (``port`` 0 picks a free one; read it back from :attr:`port`).
+
+        Raises :class:`Unavailable` when the address cannot be bound (in use, or not local)."""
+        http = HttpServer(self._router(), HttpLimits.from_settings(self.limits))
+        try:
+            await http.start(self.host, self._port)
+        except OSError as exc:
+            raise Unavailable(
+                f"cannot listen on {self.host}:{self._port}: "
+                f"{exc.strerror or 'address in use or unavailable'}"
+            ) from None
+        self._http = http
         self._started = time.monotonic()
 
     @property
