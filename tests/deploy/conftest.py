@@ -38,9 +38,12 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobjects.v1alpha1.yaml",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.v1.yaml",
     # HTTPRoute v1 is v1beta1 promoted unchanged (Gateway API v1.0).
-    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io_httproutes.v1beta1.yaml",
-    ("serving.kserve.io/v1alpha1", "ServingRuntime"): "serving.kserve.io_servingruntimes.v1alpha1.yaml",
-    ("serving.kserve.io/v1beta1", "InferenceService"): "serving.kserve.io_inferenceservices.v1beta1.yaml",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"):
+        "gateway.networking.k8s.io_httproutes.v1beta1.yaml",
+    ("serving.kserve.io/v1alpha1", "ServingRuntime"):
+        "serving.kserve.io_servingruntimes.v1alpha1.yaml",
+    ("serving.kserve.io/v1beta1", "InferenceService"):
+        "serving.kserve.io_inferenceservices.v1beta1.yaml",
 }  # fmt: skip
 
 

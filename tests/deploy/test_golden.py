@@ -22,12 +22,14 @@ from .conftest import (
     validate,
 )
 
+_QUICKSTART = ["k8s", "render", str(QUICKSTART), *QUICKSTART_FLAGS]
+_GPU = ["k8s", "render", str(GPU_SPEC), "--overlay", str(GPU_OVERLAY)]
 CASES: dict[str, list[str]] = {
-    "quickstart-plain": ["k8s", "render", str(QUICKSTART), *QUICKSTART_FLAGS],
-    "quickstart-kserve": ["k8s", "render", str(QUICKSTART), *QUICKSTART_FLAGS, "--target", "kserve"],
-    "gpu-plain": ["k8s", "render", str(GPU_SPEC), "--overlay", str(GPU_OVERLAY)],
-    "gpu-kserve": ["k8s", "render", str(GPU_SPEC), "--overlay", str(GPU_OVERLAY), "--target", "kserve"],
-}  # fmt: skip
+    "quickstart-plain": _QUICKSTART,
+    "quickstart-kserve": [*_QUICKSTART, "--target", "kserve"],
+    "gpu-plain": _GPU,
+    "gpu-kserve": [*_GPU, "--target", "kserve"],
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

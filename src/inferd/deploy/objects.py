@@ -114,7 +114,8 @@ def remote_reference(version: VersionSpec, options: K8sOptions) -> Reference:
     if options.registry is None:
         raise InvalidArgument(
             f"version {version.name!r} uses {version.model!r}, which names no registry; pods "
-            "pull models from one: pass --registry HOST[/PATH] (or set 'registry' in the overlay)"
+            "pull models from one: pass --registry HOST or HOST/PATH (or set 'registry' in "
+            "the overlay)"
         )
     host, _, path = options.registry.strip("/").partition("/")
     name = f"{path}/{ref.name}" if path else ref.name

@@ -1,0 +1,101 @@
+"""``inferd gpu plan``: first-fit decreasing placement of GPU replicas by memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from inferd.deploy.gpu_plan import Demand, Gpu, load_nodes, plan
+from inferd.errors import InvalidArgument
+
+from .conftest import GPU_OVERLAY, GPU_SPEC, NODES, cli
+
+GIB = 2**30
+
+
+def _demand(name: str, memory: int | None, gpus: int = 1, product: str | None = None) -> Demand:
+    return Demand(name, "v1", 0, gpus, None if memory is None else memory * GIB, product)
+
+
+def _gpus(*sizes: int, node: str = "n1", product: str = "T4") -> list[Gpu]:
+    return [Gpu(node, i, product, size * GIB) for i, size in enumerate(sizes)]
+
+
+def test_largest_replicas_are_placed_first() -> None:
+    # In the given order first-fit would put 6 and 6 on GPU 0, then fail on 10; decreasing
+    # order places 10 first and everything fits.
+    result = plan([_demand("a", 6), _demand("b", 6), _demand("c", 10)], _gpus(16, 10))
+    assert [(p.demand.deployment, p.gpus) for p in result.placements] == [
+        ("c", (0,)),
+        ("a", (0,)),
+        ("b", (1,)),
+    ]
+    assert not result.unplaced and not result.idle
+
+
+def test_what_does_not_fit_is_reported_with_the_reason() -> None:
+    result = plan([_demand("big", 40), _demand("a", 10), _demand("b", 10)], _gpus(16))
+    assert [u.demand.deployment for u in result.unplaced] == ["big", "b"]
+    assert result.unplaced[0].reason == "needs 40Gi free per GPU; the largest GPU has 16Gi"
+    assert "at most 0 left on any node" in result.unplaced[1].reason
+
+
+def test_idle_gpus_are_listed() -> None:
+    result = plan([_demand("a", 4)], _gpus(16, 16, 16))
+    assert [(g.node, g.index) for g in result.idle] == [("n1", 1), ("n1", 2)]
+
+
+def test_whole_gpu_replicas_take_unused_gpus_only() -> None:
+    result = plan(
+        [_demand("small", 1), _demand("whole", None), _demand("whole2", None)], _gpus(16, 16)
+    )
+    # Whole GPUs count as the largest size, so they go first and leave nothing to share.
+    assert {p.demand.deployment: p.gpus for p in result.placements} == {
+        "whole": (0,),
+        "whole2": (1,),
+    }
+    assert [u.demand.deployment for u in result.unplaced] == ["small"]
+
+
+def test_multi_gpu_replicas_stay_on_one_node() -> None:
+    gpus = [*_gpus(80, node="a"), *_gpus(80, 80, node="b")]
+    result = plan([_demand("pair", 40, gpus=2)], gpus)
+    (placed,) = result.placements
+    assert (placed.node, placed.gpus) == ("b", (0, 1))
+
+
+def test_a_product_placement_only_uses_that_product() -> None:
+    gpus = [*_gpus(80, node="a", product="H100"), *_gpus(16, node="b", product="T4")]
+    result = plan([_demand("t4-only", 4, product="T4"), _demand("l4", 4, product="L4")], gpus)
+    assert [(p.demand.deployment, p.node) for p in result.placements] == [("t4-only", "b")]
+    assert result.unplaced[0].reason == "no node has a L4 GPU"
+
+
+def test_the_cli_plans_the_gpu_spec_on_its_nodes() -> None:
+    result = cli("gpu", "plan", GPU_SPEC, "--nodes", NODES, "--overlay", GPU_OVERLAY, "--json")
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    assert not report["unplaced"]
+    placed = {p["replica"]: (p["node"], p["gpus"]) for p in report["placements"]}
+    assert placed["embedder/v1#0"] == ("h100-node", [0, 1])
+    assert placed["fraud/v3#2"] == ("a100-node", [0])
+    assert {(g["node"], g["index"]) for g in report["idle"]} == {
+        ("a100-node", 1), ("h100-node", 2), ("h100-node", 3), ("t4-node", 1),
+    }  # fmt: skip
+
+
+def test_the_cli_exits_1_when_autoscaling_could_outgrow_the_nodes() -> None:
+    result = cli("gpu", "plan", GPU_SPEC, "--nodes", NODES, "--overlay", GPU_OVERLAY,
+                 "--scale", "max")  # fmt: skip
+    assert result.exit_code == 1
+    assert "does not fit: ranker/" in result.stdout
+    assert "not placed" in result.stdout
+
+
+def test_a_bad_nodes_file_names_the_problem(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text("nodes:\n  - name: a\n    gpus: [{product: T4, memory: lots}]\n", "utf-8")
+    with pytest.raises(InvalidArgument, match=r"nodes\.0\.gpus\.0\.memory"):
+        load_nodes(nodes)

@@ -1,0 +1,250 @@
+"""What the rendered objects promise, checked on the objects themselves: safe rollouts and
+drains, hardened pods, GPU placement, model delivery, autoscaling, routing — and the specs or
+options that cannot be rendered, refused with a message that says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inferd.control.spec import Spec
+from inferd.control.spec_file import parse_spec
+from inferd.deploy.k8s_options import K8sOptions, load_options
+from inferd.errors import InvalidArgument
+
+from .conftest import QUICKSTART, cli, render_with, validate
+
+REGISTRY = "registry.example.com"
+
+
+def _kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def _spec(deployment: str) -> Spec:
+    """A one-deployment spec; ``deployment`` is the YAML of its one list entry."""
+    first, *rest = deployment.strip().splitlines()
+    body = "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
+    return parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n{body}\n")
+
+
+ONE = """name: fraud
+versions:
+  - {name: v1, model: fraud:v1, replicas: 2}
+"""
+
+
+def test_every_deployment_rolls_out_safely_and_drains(quickstart: Spec) -> None:
+    objects = render_with(quickstart, registry=REGISTRY)
+    for deployment in _kind(objects, "Deployment"):
+        spec = deployment["spec"]
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        pod = spec["template"]["spec"]
+        (server,) = pod["containers"]
+        assert server["lifecycle"]["preStop"]["sleep"]["seconds"] == 5
+        # preStop 5 s + the spec's drain_timeout (30 s) + 5 s of margin
+        assert pod["terminationGracePeriodSeconds"] == 40
+        assert server["startupProbe"]["httpGet"]["path"] == "/v2/health/live"
+        assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        assert server["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+        env = {e["name"]: e["value"] for e in server["env"]}
+        assert env["INFERD_DRAIN_TIMEOUT_S"] == "30"
+        assert env["INFERD_BATCHING__MAX_BATCH_SIZE"] == "32"
+
+
+def test_pods_are_hardened(quickstart: Spec) -> None:
+    for deployment in _kind(render_with(quickstart, registry=REGISTRY), "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"] + pod["initContainers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_an_init_container_fills_the_store_so_the_server_needs_no_registry() -> None:
+    (deployment, *_) = render_with(_spec(ONE), registry=f"{REGISTRY}/ml")
+    pod = deployment["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["args"] == ["tag", f"{REGISTRY}/ml/fraud:v1", "ml/fraud:v1"]
+    assert pod["containers"][0]["args"][:2] == ["serve", "ml/fraud:v1"]
+    assert {"name": "store", "emptyDir": {}} in pod["volumes"]
+
+
+def test_image_volume_delivery_mounts_the_models_oci_artifact() -> None:
+    objects = render_with(_spec(ONE), registry=REGISTRY, model_delivery="image-volume")
+    pod = _kind(objects, "Deployment")[0]["spec"]["template"]["spec"]
+    assert {
+        "name": "model",
+        "image": {"reference": f"{REGISTRY}/fraud:v1", "pullPolicy": "IfNotPresent"},
+    } in pod["volumes"]
+    (init,) = pod["initContainers"]
+    assert init["args"] == ["push", "/var/lib/inferd-artifact", "fraud:v1", "--quiet"]
+    assert {"name": "model", "mountPath": "/var/lib/inferd-artifact", "readOnly": True} in init[
+        "volumeMounts"
+    ]
+    for obj in objects:
+        validate(obj)
+
+
+def test_a_model_without_a_registry_is_refused_with_the_fix() -> None:
+    with pytest.raises(InvalidArgument, match="pass --registry"):
+        render_with(_spec(ONE))
+    result = cli("k8s", "render", QUICKSTART)
+    assert result.exit_code == 2
+    assert "names no registry" in result.stderr
+
+
+def test_a_model_named_unlike_its_deployment_is_reached_through_a_rewrite() -> None:
+    objects = render_with(_spec(ONE), registry=f"{REGISTRY}/team")
+    (route,) = _kind(objects, "HTTPRoute")
+    version_rule, split = route["spec"]["rules"]
+    assert version_rule["matches"] == [
+        {"path": {"type": "PathPrefix", "value": "/v2/models/fraud/versions/v1"}}
+    ]
+    assert version_rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] == (
+        "/v2/models/team%2Ffraud"
+    )
+    # KServe v1 paths are exact matches, which cannot be rewritten: only /v2 is routed.
+    assert split["matches"] == [{"path": {"type": "PathPrefix", "value": "/v2/models/fraud"}}]
+    assert split["backendRefs"][0]["filters"][0]["type"] == "URLRewrite"
+
+
+def test_header_routes_come_before_the_weighted_split() -> None:
+    spec = _spec(
+        """name: fraud
+versions:
+  - {name: a, model: fraud:v1}
+  - {name: b, model: fraud:v2}
+traffic:
+  weights: {a: 50, b: 50}
+  header_routes: [{header: x-cohort, value: beta, version: b}]
+  sticky_header: x-user
+"""
+    )
+    (route,) = _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+    rules = route["spec"]["rules"]
+    assert rules[2]["matches"][0]["headers"] == [
+        {"type": "Exact", "name": "x-cohort", "value": "beta"}
+    ]
+    assert rules[2]["backendRefs"] == [{"name": "fraud-b", "port": 8080}]
+    assert "sticky_header" in route["metadata"]["annotations"]["inferd.dev/not-rendered"]
+
+
+def test_autoscaled_versions_leave_replicas_to_the_autoscaler(quickstart: Spec) -> None:
+    objects = render_with(quickstart, registry=REGISTRY)
+    assert all("replicas" not in d["spec"] for d in _kind(objects, "Deployment"))
+    scaled = _kind(objects, "ScaledObject")
+    assert [s["metadata"]["name"] for s in scaled] == ["fraud-v1", "fraud-v2", "fraud-v2-shadow"]
+    (trigger,) = scaled[0]["spec"]["triggers"]
+    assert trigger["metadata"]["query"] == 'sum(inferd_queue_depth{service="fraud-v1"})'
+    assert trigger["metadata"]["threshold"] == "8"
+    assert trigger["metricType"] == "AverageValue"
+
+
+def test_hpa_mode_renders_custom_metric_autoscalers(quickstart: Spec) -> None:
+    objects = render_with(quickstart, registry=REGISTRY, autoscaler="hpa")
+    hpas = _kind(objects, "HorizontalPodAutoscaler")
+    assert len(hpas) == 3 and not _kind(objects, "ScaledObject")
+    assert hpas[0]["spec"]["metrics"][0]["pods"]["metric"]["name"] == "inferd_queue_depth"
+    for obj in objects:
+        validate(obj)
+
+
+def test_scale_to_zero_needs_keda() -> None:
+    spec = _spec(
+        ONE + "autoscaling: {min_replicas: 0, max_replicas: 4, scale_to_zero_after: 10m}\n"
+    )
+    keda = _kind(render_with(spec, registry=REGISTRY), "ScaledObject")[0]["spec"]
+    assert keda["minReplicaCount"] == 0
+    assert keda["cooldownPeriod"] == 600
+    with pytest.raises(InvalidArgument, match="scale to zero"):
+        render_with(spec, registry=REGISTRY, autoscaler="hpa")
+
+
+GPU = ONE + "resources: {gpu: 1, gpu_memory: 12Gi}\n"
+
+
+def test_a_gpu_deployment_without_a_device_uses_cuda_when_present() -> None:
+    (deployment, *_) = render_with(_spec(GPU), registry=REGISTRY)
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["INFERD_DEVICE"] == "auto"
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith("-gpu")
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ({"mig_profile": "1g.10gb"}, "does not fit a 1g.10gb MIG slice"),
+        ({"mig_profile": "3g.40gb", "time_slicing": 2}, "not both"),
+    ],
+)
+def test_impossible_gpu_placements_are_refused(placement: dict[str, Any], message: str) -> None:
+    options = K8sOptions(registry=REGISTRY, deployments={"fraud": placement})
+    with pytest.raises(InvalidArgument, match=message):
+        render_with(_spec(GPU), **options.model_dump())
+
+
+def test_time_slicing_a_multi_gpu_pod_is_refused() -> None:
+    spec = _spec(ONE + "resources: {gpu: 2}\n")
+    with pytest.raises(InvalidArgument, match="asks for 1 GPU"):
+        render_with(spec, registry=REGISTRY, placement={"time_slicing": 4})
+
+
+def test_gpu_options_on_a_cpu_deployment_are_refused() -> None:
+    with pytest.raises(InvalidArgument, match=r"resources\.gpu is 0"):
+        render_with(_spec(ONE), registry=REGISTRY, placement={"gpu_product": "Tesla-T4"})
+
+
+def test_the_overlay_must_name_deployments_of_the_spec(tmp_path: Path) -> None:
+    overlay = tmp_path / "k8s.yaml"
+    overlay.write_text("registry: r.example.com\ndeployments:\n  fruad: {}\n", encoding="utf-8")
+    with pytest.raises(InvalidArgument, match="fruad"):
+        render_with(_spec(ONE), **load_options(overlay, {}).model_dump())
+
+
+def test_overlay_problems_name_the_file_and_field(tmp_path: Path) -> None:
+    overlay = tmp_path / "k8s.yaml"
+    overlay.write_text("placement: {mig_profile: big}\nimagee: x\n", encoding="utf-8")
+    with pytest.raises(InvalidArgument) as caught:
+        load_options(overlay, {})
+    assert str(overlay) in caught.value.message
+    assert "placement.mig_profile" in caught.value.message
+    assert "imagee" in caught.value.message
+
+
+def test_flags_override_the_overlay(tmp_path: Path) -> None:
+    overlay = tmp_path / "k8s.yaml"
+    overlay.write_text("image: a:1\nplacement: {gpu_product: Tesla-T4}\n", encoding="utf-8")
+    options = load_options(overlay, {"image": "b:2", "runtime_class": "nvidia", "target": None})
+    assert options.image == "b:2"
+    assert options.placement.gpu_product == "Tesla-T4"
+    assert options.placement.runtime_class == "nvidia"
+
+
+def test_a_name_kubernetes_would_refuse_is_reported() -> None:
+    spec = _spec(ONE.replace("name: fraud", "name: 9fraud"))
+    with pytest.raises(InvalidArgument, match="start with a letter"):
+        render_with(spec, registry=REGISTRY)
+
+
+def test_kserve_splits_at_most_two_versions() -> None:
+    spec = _spec(
+        """name: fraud
+versions:
+  - {name: a, model: fraud:v1}
+  - {name: b, model: fraud:v2}
+  - {name: c, model: fraud:v3}
+traffic:
+  weights: {a: 50, b: 25, c: 25}
+"""
+    )
+    with pytest.raises(InvalidArgument, match="two revisions"):
+        render_with(spec, registry=REGISTRY, target="kserve")
