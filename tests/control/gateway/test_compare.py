@@ -106,3 +106,18 @@ def test_kserve_v1_predictions() -> None:
 def test_undecodable_bodies(body: bytes) -> None:
     with pytest.raises(Undecodable):
         decode_outputs({}, body)
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"name": "x", "datatype": "FP32", "shape": ["a"], "data": [1.0]},
+        {"name": "x", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": "z"}},
+        {"name": "x", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 3}},
+        {"name": "x", "datatype": "FP32", "shape": [1], "parameters": 5, "data": [1.0]},
+    ],
+)
+def test_malformed_outputs_are_undecodable(output: dict[str, object]) -> None:
+    head = orjson.dumps({"outputs": [output]})
+    with pytest.raises(Undecodable):
+        decode_outputs({"inference-header-content-length": str(len(head))}, head + b"\0\0\0")

@@ -86,3 +86,10 @@ def test_a_taken_port_is_unavailable_naming_the_address() -> None:
     message = run(scenario)
     assert message.startswith("cannot listen on 127.0.0.1:")
     assert "in use" in message
+
+
+def test_public_surface() -> None:
+    import inferd.control.gateway as package
+
+    assert package.__all__ == ["Gateway"]
+    assert package.Gateway is Gateway

@@ -73,14 +73,18 @@ def decode_outputs(headers: dict[str, str], body: bytes) -> dict[str, Output]:
     for out in outputs:
         if not isinstance(out, dict):
             raise Undecodable("an output is not a JSON object")
-        datatype = str(out.get("datatype"))
-        size = (out.get("parameters") or {}).get("binary_data_size")
-        if size is not None:
-            array = _from_binary(body[offset : offset + int(size)], datatype)
-            offset += int(size)
-        else:
-            array = _as_array(out.get("data"), datatype)
-        shape = tuple(int(d) for d in out.get("shape") or ())
+        try:
+            datatype = str(out.get("datatype"))
+            size = (out.get("parameters") or {}).get("binary_data_size")
+            if size is not None:
+                array = _from_binary(body[offset : offset + int(size)], datatype)
+                offset += int(size)
+            else:
+                array = _as_array(out.get("data"), datatype)
+            shape = tuple(int(d) for d in out.get("shape") or ())
+        except (TypeError, ValueError, AttributeError) as exc:
+            # Undecodable is a ValueError too: re-raising it keeps its message.
+            raise Undecodable(f"output {out.get('name')!r} does not decode") from exc
         decoded[str(out.get("name"))] = Output(shape, array)
     return decoded
 

@@ -71,8 +71,14 @@ class Mirror:
             return primary_answer
         task = loop.create_task(self._run(key, shadow, request, primary_answer))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return primary_answer
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # A copy only ever affects counters; a bug in comparing must not go unnoticed either.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("shadow copy failed unexpectedly", exc_info=task.exception())
 
     async def _run(
         self,
