@@ -77,7 +77,10 @@ def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
         "env": [{"name": "INFERD_HOME", "value": STORE_PATH}],
         "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "securityContext": container_security(),
-        "volumeMounts": [{"name": "store", "mountPath": STORE_PATH}],
+        "volumeMounts": [
+            {"name": "store", "mountPath": STORE_PATH},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+        ],
     }
     body = {
         "annotations": {
@@ -90,7 +93,7 @@ def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
         ],
         "protocolVersions": ["v2", "grpc-v2"],
         "containers": [container],
-        "volumes": [{"name": "store", "emptyDir": {}}],
+        "volumes": [{"name": "store", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
     }
     meta = metadata(runtime_name(gpus), options, labels(spec))
     return obj("serving.kserve.io/v1alpha1", "ServingRuntime", meta, body)
