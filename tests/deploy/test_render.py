@@ -248,3 +248,18 @@ traffic:
     )
     with pytest.raises(InvalidArgument, match="two revisions"):
         render_with(spec, registry=REGISTRY, target="kserve")
+
+
+def test_versions_that_would_share_a_kubernetes_name_are_refused() -> None:
+    spec = parse_spec(
+        """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: a
+    versions: [{name: b-c, model: a:v1}]
+  - name: a-b
+    versions: [{name: c, model: ab:v1}]
+"""
+    )
+    with pytest.raises(InvalidArgument, match="would both be named 'a-b-c'"):
+        render_with(spec, registry=REGISTRY)

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from inferd.deploy.objects import Obj
-from inferd.errors import AlreadyExists
+from inferd.errors import AlreadyExists, InternalError
 
 KUSTOMIZATION = "kustomization.yaml"
 
@@ -48,14 +48,13 @@ def file_name(o: Obj) -> str:
 def write_base(objects: list[Obj], directory: Path) -> list[Path]:
     """Write the kustomize base into ``directory`` (created if needed); return the files.
 
-    Refuses a directory holding a kustomization that this render would not fully replace
-    only when it holds files other than the ones written here (so a stale object from a
-    previous render is never silently left behind).
+    A directory that holds other YAML files is refused, so a stale object from a previous
+    render is never silently left behind (files of the same names are replaced).
     """
     names = [file_name(o) for o in objects]
     if len(set(names)) != len(names):
         duplicates = sorted({n for n in names if names.count(n) > 1})
-        raise AlreadyExists(f"two rendered objects share a file name: {', '.join(duplicates)}")
+        raise InternalError(f"two rendered objects share a file name: {', '.join(duplicates)}")
     directory.mkdir(parents=True, exist_ok=True)
     expected = {*names, KUSTOMIZATION}
     stale = sorted(

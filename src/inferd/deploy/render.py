@@ -15,7 +15,7 @@ from inferd.control.spec import Spec
 from inferd.deploy import autoscaling, gateway_api, kserve, monitoring, services, workloads
 from inferd.deploy.gpu import gpu_pod, time_slicing_configmap
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.objects import Obj
+from inferd.deploy.objects import Obj, workload_name
 from inferd.errors import InvalidArgument
 
 
@@ -30,6 +30,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         raise InvalidArgument(
             f"the overlay places deployments the spec does not have: {', '.join(unknown)}"
         )
+    _unique_names(spec)
     placements = [options.placement_of(d.name) for d in spec.deployments]
     gpus = [gpu_pod(d, p) for d, p in zip(spec.deployments, placements, strict=True)]
     out: list[Obj] = []
@@ -59,3 +60,19 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         out.append(gateway_api.http_route(deployment, spec, options))
     out.append(monitoring.service_monitor(spec, options))
     return out
+
+
+def _unique_names(spec: Spec) -> None:
+    """Deployment ``a`` version ``b-c`` and deployment ``a-b`` version ``c`` would both be
+    ``a-b-c`` on the cluster, one silently replacing the other."""
+    seen: dict[str, str] = {}
+    for deployment in spec.deployments:
+        for version in deployment.versions:
+            name = workload_name(deployment, version)
+            where = f"deployment {deployment.name!r} version {version.name!r}"
+            if name in seen:
+                raise InvalidArgument(
+                    f"{seen[name]} and {where} would both be named {name!r} on Kubernetes; "
+                    "rename one of them"
+                )
+            seen[name] = where
