@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +57,6 @@ def render(file: Path, output: Path | None, overlay: Path | None, **flags: Any) 
     The output is a pure function of the spec and options: the same input gives the same
     bytes. Apply it with ``kubectl apply -f -`` or ``kubectl apply -k DIR``.
     """
-    import sys
-
     from inferd.control.spec_file import load_spec
     from inferd.deploy.k8s_options import load_options
     from inferd.deploy.kustomize import to_stream, write_base

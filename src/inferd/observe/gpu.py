@@ -20,6 +20,7 @@ never an error. NVML is initialised once, on first use, and queried at each scra
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import threading
 from collections.abc import Iterator
@@ -202,8 +203,7 @@ class GpuCollector(Collector):
 def device_report(nvml: Nvml | None = None) -> dict[str, Any]:
     """What ``inferd doctor`` prints: NVML's view, onnxruntime's providers, and the device
     ``auto`` resolves to here, with the reason (JSON-ready)."""
-    import dataclasses
-
+    # onnxruntime only here: the collector itself must import on a host without it.
     import onnxruntime
 
     nvml = Nvml() if nvml is None else nvml
