@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 
 import pytest
@@ -58,9 +59,18 @@ def _final(keyword: str) -> list[str]:
     return [i.args for i in INSTRUCTIONS if i.stage == FINAL and i.keyword == keyword]
 
 
-def test_hadolint_is_not_available_here() -> None:
-    # If it ever is, the structural checks below should be joined by a real lint run.
-    assert shutil.which("hadolint") is None
+def test_hadolint_accepts_the_dockerfile_where_it_is_installed() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (Debian ships none); the checks below stand in")
+    linted = subprocess.run(
+        [hadolint, str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert linted.returncode == 0, linted.stdout
 
 
 def test_every_stage_starts_from_a_slim_pinned_python() -> None:
