@@ -143,9 +143,10 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         f"--warmup {args.warmup:g} --concurrency {args.concurrency}",
         "```",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on a shared 2-core VM (load average "
-        f"{args.load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after: other work "
-        "shares the machine, so compare rows of one run, and read p99 as noise-sensitive):",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on a shared 2-core VM (load average "
+        f"{args.load_before:.1f} before the run,",
+        f"{os.getloadavg()[0]:.1f} after: other work shares the machine, so compare rows of one "
+        "run, and read p99 as noise):",
         "",
         "| concurrency | path | req/s | p50 ms | p99 ms | errors | added p50 ms |",
         "|---:|---|---:|---:|---:|---:|---:|",

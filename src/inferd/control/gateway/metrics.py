@@ -100,6 +100,7 @@ class GatewayMetrics:
             registry=r,
         )
         self._bound: dict[tuple[str, str], tuple[dict[str, Counter], Histogram]] = {}
+        self._shadow_bound: dict[tuple[str, str, str, str], Counter] = {}
         self.scrape_failures = Counter(
             "inferd_gateway_replica_scrape_failures",
             "Replica /metrics scrapes that failed while aggregating.",
@@ -124,7 +125,12 @@ class GatewayMetrics:
         self._retries.labels(deployment, version, reason).inc()
 
     def shadow(self, deployment: str, primary: str, shadow: str, outcome: str) -> None:
-        self._shadow.labels(deployment, primary, shadow, outcome).inc()
+        # Once per primary request too (a copy sent or dropped): bound once per pairing.
+        key = (deployment, primary, shadow, outcome)
+        child = self._shadow_bound.get(key)
+        if child is None:
+            child = self._shadow_bound[key] = self._shadow.labels(*key)
+        child.inc()
 
     def divergence(self, deployment: str, primary: str, shadow: str, d: Divergence) -> None:
         self._divergence.labels(deployment, primary, shadow, d.output, d.kind).observe(d.value)
