@@ -47,12 +47,22 @@ class BatchingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1, le=65536,
-                                description="rows in one batch; 1 disables batching")
-    max_queue_delay_ms: float = Field(default=DEFAULT_MAX_QUEUE_DELAY_MS, ge=0,
-                                      description="longest a request waits for others to join")
-    max_queue_size: int = Field(default=DEFAULT_MAX_QUEUE_SIZE, ge=1,
-                                description="queued requests beyond this are shed with 503")
+    max_batch_size: int = Field(
+        default=DEFAULT_MAX_BATCH_SIZE,
+        ge=1,
+        le=65536,
+        description="rows in one batch; 1 disables batching",
+    )
+    max_queue_delay_ms: float = Field(
+        default=DEFAULT_MAX_QUEUE_DELAY_MS,
+        ge=0,
+        description="longest a request waits for others to join",
+    )
+    max_queue_size: int = Field(
+        default=DEFAULT_MAX_QUEUE_SIZE,
+        ge=1,
+        description="queued requests beyond this are shed with 503",
+    )
 
 
 class LimitSettings(BaseModel):
@@ -77,13 +87,17 @@ class ServerSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
-    grpc_port: int | None = Field(default=DEFAULT_GRPC_PORT, ge=0, le=65535,
-                                  description="gRPC port; None disables gRPC")
+    grpc_port: int | None = Field(
+        default=DEFAULT_GRPC_PORT, ge=0, le=65535, description="gRPC port; None disables gRPC"
+    )
     control_host: str = Field(default="127.0.0.1", description="control plane bind (loopback)")
     control_port: int = Field(default=DEFAULT_CONTROL_PORT, ge=0, le=65535)
-    control_grpc_port: int | None = Field(default=DEFAULT_CONTROL_PORT + 1, ge=0, le=65535,
-                                          description="gRPC repository RPCs on control_host; "
-                                                      "None disables")
+    control_grpc_port: int | None = Field(
+        default=DEFAULT_CONTROL_PORT + 1,
+        ge=0,
+        le=65535,
+        description="gRPC repository RPCs on control_host; None disables",
+    )
     control_token: str | None = Field(default=None, description="generated at start when unset")
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     intra_op_threads: int = Field(default=1, ge=0)
@@ -91,8 +105,9 @@ class ServerSettings(BaseModel):
     limits: LimitSettings = LimitSettings()
     request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)
     drain_timeout_s: float = Field(default=30.0, ge=0)
-    memory_budget_bytes: int | None = Field(default=None, ge=1,
-                                            description="host memory for loaded models; LRU beyond")
+    memory_budget_bytes: int | None = Field(
+        default=None, ge=1, description="host memory for loaded models; LRU beyond"
+    )
     store: StoreSettings = StoreSettings()
 
 
@@ -105,7 +120,7 @@ def env_values(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str
     for key, value in environ.items():
         if not key.startswith(prefix):
             continue
-        parts = key[len(prefix):].lower().split("__")
+        parts = key[len(prefix) :].lower().split("__")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})

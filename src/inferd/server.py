@@ -25,6 +25,7 @@ import uvloop
 
 from inferd.config import ServerSettings
 from inferd.errors import InvalidArgument
+from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
 from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
@@ -165,6 +166,7 @@ def build_server(
 ) -> Server:
     """Construct a server for ``references`` (nothing is bound or loaded until ``start``)."""
     metrics = ServerMetrics()
+    GpuCollector().register(metrics.registry)  # DCGM-style GPU series; nothing without NVML
     loaders = Loaders(
         source=StoreSource(ModelStore.from_settings(settings.store)),
         runtime=get_runtime,

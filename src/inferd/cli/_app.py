@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 import orjson
 from rich.console import Console
+from rich.text import Text
 
 from inferd import __version__
 from inferd.errors import Code, InferdError
@@ -60,7 +61,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except InferdError as exc:
-            stderr().print(f"[red]error:[/red] {exc.message}", markup=True)
+            # The message is data, never markup: "[/x]" in a user's string must print as is.
+            stderr().print(Text.assemble(("error:", "red"), " ", exc.message))
             raise SystemExit(EXIT_CODES.get(exc.code, 1)) from None
 
     return wrapper
