@@ -3,7 +3,9 @@
     GET  /admin/status   replicas (deployment, version, id, pid, port, state, restarts, uptime)
                          and the routing (weights, shadow) now published
     POST /admin/apply    body: a spec document (YAML); 200 with the changes made, 400 with every
-                         problem (line, column, message) when it is invalid
+                         problem (line, column, message) when it is invalid; a new model for a
+                         deployment with a rollout policy starts that rollout
+    …/admin/rollouts…    rollout status, history and control (:mod:`inferd.control.rollout.api`)
 
 Every request needs ``Authorization: Bearer <token>`` (the token is in ``$INFERD_HOME/up.token``);
 any browser ``Origin`` is refused with 403 and, on loopback, so is a non-loopback ``Host`` (DNS
@@ -21,6 +23,8 @@ import orjson
 
 from inferd.config import LimitSettings
 from inferd.control.reconciler import Reconciler
+from inferd.control.rollout import RolloutController
+from inferd.control.rollout.api import add_routes
 from inferd.control.spec_file import MAX_SPEC_BYTES, SpecError, parse_spec
 from inferd.control.supervisor import Supervisor
 from inferd.control.up_state import TOKEN_FILE
@@ -52,8 +56,10 @@ class AdminApi:
         *,
         host: str = "127.0.0.1",
         extra_status: Callable[[], dict[str, Any]] | None = None,
+        rollouts: RolloutController | None = None,
     ) -> None:
         self.reconciler = reconciler
+        self.rollouts = rollouts
         self.supervisor = supervisor
         self.host = host
         self._token = token
@@ -69,6 +75,8 @@ class AdminApi:
         router = Router()
         router.add("GET", "/admin/status", self._status)
         router.add("POST", "/admin/apply", self._apply)
+        if self.rollouts is not None:
+            add_routes(router, self.rollouts)
         limits = HttpLimits.from_settings(LimitSettings(max_body_bytes=MAX_SPEC_BYTES))
         self._http = HttpServer(router, limits, _guard(self._token, self.host))
         await self._http.start(self.host, port)
@@ -78,7 +86,10 @@ class AdminApi:
             await self._http.stop(grace_s)
 
     async def _status(self, request: Request) -> Response:
-        return json_response(status_document(self.supervisor, self._extra_status))
+        doc = status_document(self.supervisor, self._extra_status)
+        if self.rollouts is not None:
+            doc["rollouts"] = self.rollouts.status()
+        return json_response(doc)
 
     async def _apply(self, request: Request) -> Response:
         try:
@@ -90,7 +101,10 @@ class AdminApi:
         except SpecError as exc:
             body = {"error": exc.message, "problems": [p.to_dict() for p in exc.problems]}
             return Response(400, orjson.dumps(body))
-        changes = await self.reconciler.apply(spec)
+        if self.rollouts is not None:
+            changes = await self.rollouts.apply(spec)
+        else:
+            changes = await self.reconciler.apply(spec)
         return json_response({"changes": [asdict(c) for c in changes]})
 
 

@@ -60,6 +60,13 @@ class AdminClient:
                 ) from None
             raise exc.error from None
 
+    def rollout(self, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
+        """Call a rollout route (``path`` under ``/admin/rollouts``)."""
+        try:
+            return self._call(method, f"/admin/rollouts{path}", body, APPLY_TIMEOUT_S)
+        except _Rejected as exc:
+            raise exc.error from None
+
     def _call(self, method: str, path: str, body: bytes, timeout: float) -> dict[str, Any]:
         conn = http.client.HTTPConnection(
             self.state.admin_host, self.state.admin_port, timeout=timeout

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -144,26 +144,45 @@ class Reconciler:
         replicas do not become ready; in both cases what ran before keeps running unchanged.
         """
         async with self._lock:
-            actual = {k: r.state for k, r in self._running.items()}
-            changes = plan(actual, desired_state(spec))
-            drain_s = spec.gateway.drain_timeout
-            launches = await self._launches(spec, changes, drain_s)
-            started = self._start(changes, launches)
-            fresh = [r for rs in started.values() for r in rs]
-            try:
-                await self.supervisor.wait_ready(fresh, self.ready_timeout_s)
-            except InferdError:
-                await self.supervisor.retire(fresh, drain_s)
-                raise
-            retired = self._commit(spec, changes, launches, started)
-            self.spec = spec
-            self.supervisor.route(_routing(spec, self._running, include_removed=retired.removed))
-            if retired.replicas:
-                await asyncio.sleep(self.settle_s)
-                self.supervisor.route(_routing(spec, self._running, include_removed={}))
-                await self.supervisor.retire(retired.replicas, drain_s)
-            _log_changes(changes)
-            return changes
+            return await self._apply(spec)
+
+    async def change(self, edit: Callable[[Spec], Spec]) -> list[Change]:
+        """Apply ``edit(the spec now running)``, read and applied under the apply lock, so
+        controllers editing one part (weights, replica counts) never undo each other's edits.
+
+        Raises NotFound when nothing has been applied yet.
+        """
+        async with self._lock:
+            if self.spec is None:
+                raise NotFound("no spec has been applied yet")
+            return await self._apply(edit(self.spec))
+
+    async def _apply(self, spec: Spec) -> list[Change]:
+        actual = {k: r.state for k, r in self._running.items()}
+        changes = plan(actual, desired_state(spec))
+        drain_s = spec.gateway.drain_timeout
+        launches = await self._launches(spec, changes, drain_s)
+        started = self._start(changes, launches)
+        fresh = [r for rs in started.values() for r in rs]
+        try:
+            await self.supervisor.wait_ready(fresh, self.ready_timeout_s)
+        except InferdError:
+            await self.supervisor.retire(fresh, drain_s)
+            raise
+        retired = self._commit(spec, changes, launches, started)
+        self.spec = spec
+        self.supervisor.route(_routing(spec, self._running, include_removed=retired.removed))
+        if retired.replicas:
+            await asyncio.sleep(self.settle_s)
+            self.supervisor.route(_routing(spec, self._running, include_removed={}))
+            await self.supervisor.retire(retired.replicas, drain_s)
+        _log_changes(changes)
+        return changes
+
+    def pinned(self, deployment: str, version: str) -> str | None:
+        """The digest-pinned reference a running version serves (None: not running)."""
+        running = self._running.get((deployment, version))
+        return running.launch.pinned if running is not None else None
 
     async def shutdown(self, grace_s: float) -> None:
         async with self._lock:

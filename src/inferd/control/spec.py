@@ -126,8 +126,14 @@ class AnalysisSpec(_Strict):
 
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="share of failed requests")
     max_latency_p99: Duration | None = Field(default=None, description="e.g. '250ms'")
+    max_latency_ratio: float | None = Field(
+        default=None, ge=1, description="candidate p99 / stable p99, e.g. 1.5 (at most 50% slower)"
+    )
     max_divergence: float | None = Field(
         default=None, ge=0, le=1, description="share of mirrored rows whose answers differ"
+    )
+    max_score_difference: float | None = Field(
+        default=None, ge=0, description="mean absolute difference of mirrored float outputs"
     )
     max_drift_psi: float | None = Field(default=None, gt=0, description="input drift (PSI) limit")
     min_requests: int = Field(default=100, ge=0, description="requests needed before judging")
@@ -156,6 +162,26 @@ class AutoscalingSpec(_Strict):
     scale_down_window: Duration = Field(default=300.0, description="… before scaling down")
     scale_to_zero_after: Duration | None = Field(
         default=None, description="idle time before the last replica stops (needs min_replicas 0)"
+    )
+    stable_window: Duration = Field(
+        default=60.0, description="the metric is averaged over this window to decide"
+    )
+    panic_window: Duration = Field(
+        default=6.0, description="a short window that reacts to bursts (panic mode)"
+    )
+    panic_threshold: float = Field(
+        default=2.0,
+        ge=1,
+        description="panic when the short window wants this many times the replicas",
+    )
+    max_scale_up_rate: float = Field(
+        default=1000.0, gt=1, description="at most this many times the ready replicas per decision"
+    )
+    max_scale_down_rate: float = Field(
+        default=2.0, gt=1, description="at most ready / rate replicas removed per decision"
+    )
+    cold_start_timeout: Duration = Field(
+        default=60.0, description="how long the gateway holds a request while a replica starts"
     )
 
 

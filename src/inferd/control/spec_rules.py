@@ -136,13 +136,9 @@ def _rollout_problems(d: DeploymentSpec) -> list[Problem]:
     rollout = d.rollout
     if rollout is None:
         return []
+    # One version is enough: the rollout policy is how a change of its model (an apply, or the
+    # alias it follows moving in the store) arrives.
     problems: list[Problem] = []
-    if len(d.versions) < 2:
-        problems.append(
-            Problem(
-                ("rollout", "strategy"), f"a {rollout.strategy} rollout needs at least two versions"
-            )
-        )
     steps = rollout.steps
     if rollout.strategy == "canary":
         increasing = all(a < b for a, b in itertools.pairwise(steps))

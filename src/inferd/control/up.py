@@ -27,6 +27,7 @@ from inferd.control.admin import AdminApi
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway
 from inferd.control.reconciler import Reconciler
+from inferd.control.rollout import RolloutController, RolloutHistory
 from inferd.control.spec import Spec
 from inferd.control.supervisor import Supervisor
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
@@ -80,7 +81,8 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         raise Unavailable(f"gateway: {exc.message} (choose another with --port)") from None
     supervisor.subscribe(gateway.update)
     token = secrets.token_urlsafe(32)
-    admin = AdminApi(reconciler, supervisor, token, extra_status=gateway.status)
+    rollouts = RolloutController(reconciler, store, gateway.metrics.registry, RolloutHistory(home))
+    admin = AdminApi(reconciler, supervisor, token, extra_status=gateway.status, rollouts=rollouts)
     await admin.start()
     url = f"http://{_url_host(gw.host)}:{gateway.port}"
     write_state(
@@ -101,6 +103,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
             await stop.wait()
         log.info("stopping: draining the gateway, then the replicas")
     finally:
+        await rollouts.stop()
         await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)
         clear_state(home, os.getpid())
     return 0

@@ -1,0 +1,168 @@
+"""Canary analysis: a pure function of (policy, observations) → promote, hold or roll back.
+
+Each interval the controller measures the candidate against the stable version over that
+interval only (:mod:`.observe`) and calls :func:`analyse`. The verdict carries every check with
+its number and its threshold, so the rollout history says exactly why a version moved or did not.
+
+Rules, in order:
+
+1. fewer than ``min_requests`` candidate requests in the interval → **hold** (too little to
+   judge); the count of consecutive failures is unchanged;
+2. every configured check passes → **promote** (the strategy turns that into "next step" or
+   "switch"), consecutive failures reset to 0;
+3. a check fails → one more consecutive failure; at ``failure_limit`` (at least 1) →
+   **rollback**, before it → **hold**.
+
+A check whose inputs are missing (no mirrored rows to compare, no stable traffic to compare
+latency against, no drift measured) is reported as not measured and neither passes nor fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["promote", "hold", "rollback"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisPolicy:
+    """Thresholds per metric; None switches a check off."""
+
+    max_error_rate: float = 0.01
+    #: Absolute limit on the candidate's p99 latency, in seconds.
+    max_latency_p99_s: float | None = None
+    #: Limit on candidate p99 / stable p99 (e.g. 1.5: at most 50% slower than stable).
+    max_latency_ratio: float | None = None
+    #: Share of mirrored label (integer/string) elements allowed to differ.
+    max_divergence: float | None = None
+    #: Mean absolute difference allowed between mirrored float outputs (scores).
+    max_score_difference: float | None = None
+    max_drift_psi: float | None = None
+    min_requests: int = 100
+    failure_limit: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStats:
+    """One version's traffic over one interval; latencies in seconds (None without requests)."""
+
+    requests: int = 0
+    errors: int = 0
+    p50_s: float | None = None
+    p99_s: float | None = None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DivergenceStats:
+    """Mirrored traffic compared over one interval: label share and score difference."""
+
+    compared: int = 0
+    #: Differing / compared elements of label outputs (None: none compared).
+    label_share: float | None = None
+    #: Mean absolute difference of float outputs (None: none compared).
+    score_mad: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """What the controller measured over one interval, and the failures before it."""
+
+    candidate: VersionStats
+    stable: VersionStats
+    divergence: DivergenceStats = DivergenceStats()
+    drift_psi: float | None = None
+    #: Consecutive failed analyses before this one.
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One metric: its value, the limit, and whether it passed (None: not measured)."""
+
+    metric: str
+    value: float | None
+    limit: float
+    passed: bool | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"metric": self.metric, "value": self.value, "limit": self.limit,
+                "passed": self.passed}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision, why, the checks behind it and the consecutive failures after it."""
+
+    action: Action
+    reasons: tuple[str, ...]
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+    failures: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "action": self.action,
+            "reasons": list(self.reasons),
+            "checks": [c.to_json() for c in self.checks],
+            "failures": self.failures,
+        }
+
+
+def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
+    """The verdict for one interval (see the module docstring for the rules)."""
+    if obs.candidate.requests < policy.min_requests:
+        return Verdict(
+            "hold",
+            (f"{obs.candidate.requests} of {policy.min_requests} candidate requests needed "
+             "before judging",),
+            failures=obs.failures,
+        )  # fmt: skip
+    checks = tuple(_checks(policy, obs))
+    failed = [c for c in checks if c.passed is False]
+    if not failed:
+        measured = sum(c.passed is True for c in checks)
+        return Verdict("promote", (f"all {measured} measured checks passed",), checks, 0)
+    failures = obs.failures + 1
+    reasons = tuple(f"{c.metric} {_fmt(c.value)} above limit {_fmt(c.limit)}" for c in failed)
+    limit = max(policy.failure_limit, 1)
+    if failures >= limit:
+        tail = f"{failures} consecutive failed analyses reached failure_limit {limit}"
+        return Verdict("rollback", (*reasons, tail), checks, failures)
+    return Verdict("hold", (*reasons, f"failed analysis {failures} of {limit}"), checks, failures)
+
+
+def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
+    cand, stable = obs.candidate, obs.stable
+    checks = [_upper("error_rate", cand.error_rate, policy.max_error_rate)]
+    if policy.max_latency_p99_s is not None:
+        checks.append(_upper("latency_p99_s", cand.p99_s, policy.max_latency_p99_s))
+    if policy.max_latency_ratio is not None:
+        # Relative latency needs stable traffic in the same interval (none at a 100% step).
+        ratio = (
+            cand.p99_s / stable.p99_s
+            if cand.p99_s is not None and stable.p99_s and stable.requests
+            else None
+        )
+        checks.append(_upper("latency_p99_ratio", ratio, policy.max_latency_ratio))
+    div = obs.divergence
+    if policy.max_divergence is not None:
+        share = div.label_share if div.compared else None
+        checks.append(_upper("divergence", share, policy.max_divergence))
+    if policy.max_score_difference is not None:
+        mad = div.score_mad if div.compared else None
+        checks.append(_upper("score_difference", mad, policy.max_score_difference))
+    if policy.max_drift_psi is not None:
+        checks.append(_upper("drift_psi", obs.drift_psi, policy.max_drift_psi))
+    return checks
+
+
+def _upper(metric: str, value: float | None, limit: float) -> Check:
+    return Check(metric, value, limit, None if value is None else value <= limit)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

@@ -1,0 +1,91 @@
+"""The rollout routes of the admin API (loopback, bearer token: see
+:mod:`inferd.control.admin`)::
+
+    GET  /admin/rollouts                           the latest rollout of every deployment
+    GET  /admin/rollouts/{deployment}              the latest rollout of one deployment
+    GET  /admin/rollouts/{deployment}/history      every recorded decision (?limit=N)
+    POST /admin/rollouts/{deployment}/start        body {"candidate": VERSION} (optional)
+    POST /admin/rollouts/{deployment}/{action}     promote, pause, resume or abort
+
+Answers are JSON; errors are the usual ``{"error": …}`` with the status of their code.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import orjson
+
+from inferd.control.rollout.controller import RolloutController
+from inferd.errors import InvalidArgument, NotFound
+from inferd.protocols.http import Request, Response, Router, json_response
+
+#: Decisions returned by the history route when no limit is asked for.
+DEFAULT_HISTORY_LIMIT = 1000
+
+
+def add_routes(router: Router, rollouts: RolloutController) -> None:
+    """Register the rollout routes for ``rollouts`` on ``router``."""
+
+    async def list_all(request: Request) -> Response:
+        return json_response({"rollouts": rollouts.status()})
+
+    async def one(request: Request) -> Response:
+        name = request.params["deployment"]
+        found = rollouts.status(name)
+        if not found:
+            raise NotFound(f"deployment {name!r} has no rollout")
+        return json_response(found[0])
+
+    async def history(request: Request) -> Response:
+        limit = _limit(request.query)
+        records = rollouts.history.read(request.params["deployment"], limit)
+        return json_response({"deployment": request.params["deployment"], "decisions": records})
+
+    async def start(request: Request) -> Response:
+        candidate = _candidate(request.body)
+        return json_response(await rollouts.start(request.params["deployment"], candidate))
+
+    async def act(request: Request) -> Response:
+        name, action = request.params["deployment"], request.params["action"]
+        if action == "promote":
+            return json_response(await rollouts.promote(name))
+        if action == "abort":
+            return json_response(await rollouts.abort(name))
+        if action == "pause":
+            return json_response(await rollouts.pause(name))
+        if action == "resume":
+            return json_response(await rollouts.resume(name))
+        raise NotFound(f"no rollout action {action!r} (start, promote, pause, resume, abort)")
+
+    router.add("GET", "/admin/rollouts", list_all)
+    router.add("GET", "/admin/rollouts/{deployment}", one)
+    router.add("GET", "/admin/rollouts/{deployment}/history", history)
+    router.add("POST", "/admin/rollouts/{deployment}/start", start)
+    router.add("POST", "/admin/rollouts/{deployment}/{action}", act)
+
+
+def _candidate(body: bytes) -> str | None:
+    if not body.strip():
+        return None
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidArgument('the body must be JSON: {"candidate": VERSION}') from None
+    candidate = doc.get("candidate") if isinstance(doc, dict) else None
+    if candidate is not None and not isinstance(candidate, str):
+        raise InvalidArgument("'candidate' must be a version name")
+    return candidate
+
+
+def _limit(query: str) -> int:
+    values = parse_qs(query).get("limit")
+    if not values:
+        return DEFAULT_HISTORY_LIMIT
+    try:
+        limit = int(values[0])
+    except ValueError:
+        raise InvalidArgument(f"limit must be a whole number, got {values[0]!r}") from None
+    if limit < 1:
+        raise InvalidArgument(f"limit must be at least 1, got {limit}")
+    return limit

@@ -1,0 +1,386 @@
+"""The rollout controller: the thin loop around :func:`~.analysis.analyse`.
+
+Per rollout, every ``interval``: measure the interval just ended (:mod:`.observe`), analyse,
+record the decision with its numbers in the history, and act — next step, promote, hold or roll
+back (:mod:`.strategies`). Traffic moves by editing the running spec's weights and shadow
+through the reconciler (:meth:`~inferd.control.reconciler.Reconciler.change`), which publishes
+the new routing without touching replicas.
+
+Promotion re-tags the candidate's version ``production`` in the store (recorded in the store's
+tag history); a rollout from a version change then applies the spec as the user wrote it.
+Rollback and abort give the stable version all shared traffic in one routing change.
+
+One rollout per deployment at a time. Person and loop never act at once: each holds the
+rollout's lock while it decides and moves traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from inferd.control.reconciler import Change, Reconciler
+from inferd.control.rollout.analysis import Observations, Verdict, analyse
+from inferd.control.rollout.history import RolloutHistory
+from inferd.control.rollout.observe import (
+    Snapshot,
+    divergence_stats,
+    shadow_stats,
+    snapshot,
+    version_stats,
+)
+from inferd.control.rollout.state import Rollout, policy_of
+from inferd.control.rollout.strategies import (
+    Pair,
+    Routing,
+    move,
+    promoted,
+    rolled_back,
+    stage_routing,
+)
+from inferd.control.rollout.transition import Transition, version_change
+from inferd.control.spec import DeploymentSpec, Spec
+from inferd.control.spec_edits import (
+    deployment_of,
+    primary_version,
+    replace_deployment,
+    with_routing,
+)
+from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
+from inferd.store import ModelStore, Reference
+
+log = logging.getLogger(__name__)
+
+#: The alias a promoted version is tagged with.
+PRODUCTION_TAG = "production"
+
+
+@dataclass
+class _Run:
+    rollout: Rollout
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    task: asyncio.Task[None] | None = None
+
+
+class RolloutController:
+    """Starts, runs and answers for the rollouts of one ``inferd up``."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        store: ModelStore,
+        registry: CollectorRegistry,
+        history: RolloutHistory,
+    ) -> None:
+        self.reconciler = reconciler
+        self.store = store
+        self.registry = registry
+        self.history = history
+        self._runs: dict[str, _Run] = {}
+
+    # -- what people and the admin API call -----------------------------------------------------
+
+    def status(self, deployment: str | None = None) -> list[dict[str, Any]]:
+        """The latest rollout of ``deployment`` (of every deployment when None)."""
+        runs = [r for name, r in sorted(self._runs.items()) if deployment in (None, name)]
+        return [r.rollout.status() for r in runs]
+
+    def active(self, deployment: str) -> Rollout | None:
+        run = self._runs.get(deployment)
+        return run.rollout if run is not None and run.rollout.active else None
+
+    async def start(self, deployment: str, candidate: str | None = None) -> dict[str, Any]:
+        """Roll ``candidate`` (default: the one other serving version) out against the main
+        version, by the deployment's ``rollout:`` policy."""
+        spec = self._spec()
+        d = deployment_of(spec, deployment)
+        stable = primary_version(d).name
+        others = [v.name for v in d.versions if v.name not in (stable, d.traffic.shadow)]
+        if candidate is None:
+            if len(others) != 1:
+                raise InvalidArgument(
+                    f"name the candidate version of {deployment!r} (one of {others})"
+                    if others
+                    else f"deployment {deployment!r} has no version besides {stable!r} to roll out"
+                )
+            candidate = others[0]
+        version = d.version(candidate)
+        if version is None or candidate == stable:
+            raise InvalidArgument(f"{candidate!r} is not a candidate version of {deployment!r}")
+        if version.replicas == 0:
+            raise InvalidArgument(f"candidate {candidate!r} has 0 replicas to send traffic to")
+        return self._launch(d, stable, candidate, None).status()
+
+    async def apply(self, spec: Spec) -> list[Change]:
+        """Apply ``spec``; a deployment whose main version gets a new model starts its
+        rollout policy instead of switching (see :mod:`.transition`). Raises AlreadyExists
+        for a change to a deployment whose rollout is still running."""
+        current = self.reconciler.spec
+        transitions: list[Transition] = []
+        for d in spec.deployments:
+            old = current.deployment(d.name) if current is not None else None
+            if old is None:
+                continue
+            running = self.active(d.name)
+            if running is not None:
+                if d != old:
+                    raise AlreadyExists(
+                        f"deployment {d.name!r} is in rollout {running.id}; promote or abort "
+                        "it before changing the deployment"
+                    )
+                continue
+            t = version_change(old, d)
+            if t is not None:
+                transitions.append(t)
+                spec = replace_deployment(spec, t.during)
+        changes = await self.reconciler.apply(spec)
+        for t in transitions:
+            self._launch(t.during, t.stable, t.candidate, t)
+        return changes
+
+    async def begin(self, transition: Transition) -> Rollout:
+        """Start candidate replicas (``transition.during``), then the rollout."""
+        await self.reconciler.change(lambda s: replace_deployment(s, transition.during))
+        return self._launch(transition.during, transition.stable, transition.candidate, transition)
+
+    async def promote(self, deployment: str) -> dict[str, Any]:
+        """Promote now, skipping the remaining steps."""
+        run = self._run(deployment)
+        async with run.lock:
+            self._check_active(run.rollout)
+            await self._promote(run.rollout, "promoted by hand")
+        return run.rollout.status()
+
+    async def abort(self, deployment: str) -> dict[str, Any]:
+        """All shared traffic back to the stable version at once."""
+        run = self._run(deployment)
+        async with run.lock:
+            self._check_active(run.rollout)
+            await self._rollback(run.rollout, "aborted", "aborted by hand", None)
+        return run.rollout.status()
+
+    async def pause(self, deployment: str) -> dict[str, Any]:
+        """Hold the current step: traffic stays, no analysis acts until resumed."""
+        return await self._set_paused(deployment, True)
+
+    async def resume(self, deployment: str) -> dict[str, Any]:
+        return await self._set_paused(deployment, False)
+
+    async def stop(self) -> None:
+        """Stop every loop (on shutdown; traffic stays as it is)."""
+        tasks = [r.task for r in self._runs.values() if r.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _launch(
+        self, d: DeploymentSpec, stable: str, candidate: str, transition: Transition | None
+    ) -> Rollout:
+        if d.rollout is None:
+            raise InvalidArgument(f"deployment {d.name!r} has no rollout: section")
+        if self.active(d.name) is not None:
+            raise AlreadyExists(f"deployment {d.name!r} already has a rollout running")
+        rollout = Rollout(
+            id=f"r-{secrets.token_hex(4)}",
+            deployment=d.name,
+            strategy=d.rollout.strategy,
+            steps=tuple(d.rollout.steps),
+            pair=Pair(stable, candidate, d.weights(), d.traffic.shadow),
+            policy=policy_of(d.rollout),
+            interval_s=d.rollout.interval,
+            transition=transition,
+        )
+        run = _Run(rollout)
+        self._runs[d.name] = run
+        run.task = asyncio.get_running_loop().create_task(self._loop(run), name=rollout.id)
+        return rollout
+
+    async def _loop(self, run: _Run) -> None:
+        r = run.rollout
+        try:
+            async with run.lock:
+                await self._route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
+                self._record(r, "start", None, None)
+            baseline = snapshot(self.registry)
+            while r.active:
+                await asyncio.sleep(r.interval_s)
+                async with run.lock:
+                    if not r.active:
+                        return
+                    now = snapshot(self.registry)
+                    if r.phase == "paused":
+                        baseline = now
+                        continue
+                    if await self._step(r, now.minus(baseline)):
+                        baseline = now
+        except InferdError as exc:
+            log.error("rollout %s of %s failed: %s", r.id, r.deployment, exc.message)
+            r.phase = "failed"
+            self._record(r, "failed", None, None, reason=exc.message)
+
+    async def _step(self, r: Rollout, delta: Snapshot) -> bool:
+        """Analyse one interval and act; True when the next interval starts afresh."""
+        obs = self._observe(r, delta)
+        verdict = analyse(r.policy, obs)
+        r.failures = verdict.failures
+        where = move(r.strategy, r.stage, r.stages, verdict.action)
+        if where == "advance":
+            r.stage += 1
+            await self._route(r, stage_routing(r.strategy, r.steps, r.pair, r.stage))
+            self._record(r, "advance", verdict, obs)
+        elif where == "promote":
+            self._record(r, "analysis", verdict, obs)
+            await self._promote(r, "every step passed")
+        elif where == "rollback":
+            await self._rollback(r, "rolled_back", "analysis failed", (verdict, obs))
+        else:
+            self._record(r, "hold", verdict, obs)
+        # Too few requests to judge: keep counting the same interval until there are enough.
+        return bool(verdict.checks)
+
+    def _observe(self, r: Rollout, delta: Snapshot) -> Observations:
+        d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
+        mirrored = r.strategy == "blue-green"
+        return Observations(
+            candidate=shadow_stats(delta, d, cand) if mirrored else version_stats(delta, d, cand),
+            stable=version_stats(delta, d, stable),
+            divergence=divergence_stats(delta, d, cand),
+            failures=r.failures,
+        )
+
+    async def _promote(self, r: Rollout, reason: str) -> None:
+        tagged = await self._retag(r)
+        if r.transition is not None:
+            success = r.transition.success
+            await self.reconciler.change(lambda s: replace_deployment(s, success))
+            r.candidate_weight = 100
+        else:
+            await self._route(r, promoted(r.pair))
+        r.phase = "promoted"
+        self._record(r, "promote", None, None, reason=reason, tagged=tagged)
+
+    async def _rollback(
+        self,
+        r: Rollout,
+        phase: str,
+        reason: str,
+        why: tuple[Verdict, Observations] | None,
+    ) -> None:
+        if r.transition is not None:
+            failure = r.transition.failure
+            await self.reconciler.change(lambda s: replace_deployment(s, failure))
+            r.candidate_weight = 0
+        else:
+            await self._route(r, rolled_back(r.pair))
+        r.phase = "aborted" if phase == "aborted" else "rolled_back"
+        verdict, obs = why if why is not None else (None, None)
+        self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, reason=reason)
+
+    async def _route(self, r: Rollout, routing: Routing) -> None:
+        def edit(spec: Spec) -> Spec:
+            d = deployment_of(spec, r.deployment)
+            return replace_deployment(spec, with_routing(d, routing.weights, routing.shadow))
+
+        await self.reconciler.change(edit)
+        r.candidate_weight = routing.weights.get(r.pair.candidate, 0)
+
+    async def _retag(self, r: Rollout) -> str | None:
+        """Tag the candidate's version ``production``; the new tag, or None if unchanged."""
+        pinned = self.reconciler.pinned(r.deployment, r.pair.candidate)
+        if pinned is None:
+            return None
+        ref = Reference.parse(pinned)
+        target = str(Reference(ref.name, PRODUCTION_TAG, None, ref.registry))
+        source = str(Reference(ref.name, None, ref.digest, ref.registry))
+
+        def tag() -> str | None:
+            with contextlib.suppress(NotFound):
+                if self.store.resolve(target).digest == ref.digest:
+                    return None
+            self.store.tag(source, target)
+            return target
+
+        try:
+            return await asyncio.to_thread(tag)
+        except InferdError as exc:  # the promotion stands; the history says the tag failed
+            log.warning("promoting %s: tagging %s failed: %s", r.deployment, target, exc.message)
+            return None
+
+    def _record(
+        self,
+        r: Rollout,
+        event: str,
+        verdict: Verdict | None,
+        obs: Observations | None,
+        **extra: object,
+    ) -> None:
+        record: dict[str, Any] = {
+            "rollout": r.id,
+            "event": event,
+            "strategy": r.strategy,
+            "stable": r.pair.stable,
+            "candidate": r.pair.candidate,
+            "stage": r.stage + 1,
+            "candidate_weight": r.candidate_weight,
+            **extra,
+        }
+        if verdict is not None:
+            record["verdict"] = verdict.to_json()
+        if obs is not None:
+            record["observations"] = _observations_json(obs)
+        r.remember(self.history.append(r.deployment, record))
+        log.info(
+            "rollout %s of %s: %s %s", r.id, r.deployment, event, verdict.reasons if verdict else ""
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _spec(self) -> Spec:
+        if self.reconciler.spec is None:
+            raise NotFound("nothing has been applied yet")
+        return self.reconciler.spec
+
+    def _run(self, deployment: str) -> _Run:
+        run = self._runs.get(deployment)
+        if run is None:
+            raise NotFound(f"deployment {deployment!r} has no rollout")
+        return run
+
+    @staticmethod
+    def _check_active(r: Rollout) -> None:
+        if not r.active:
+            raise InvalidArgument(f"rollout {r.id} of {r.deployment!r} is already {r.phase}")
+
+    async def _set_paused(self, deployment: str, paused: bool) -> dict[str, Any]:
+        run = self._run(deployment)
+        async with run.lock:
+            self._check_active(run.rollout)
+            run.rollout.phase = "paused" if paused else "running"
+            self._record(run.rollout, "pause" if paused else "resume", None, None)
+        return run.rollout.status()
+
+
+def _observations_json(obs: Observations) -> dict[str, Any]:
+    def stats(s: Any) -> dict[str, Any]:
+        return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
+                "p50_s": s.p50_s, "p99_s": s.p99_s}  # fmt: skip
+
+    div = obs.divergence
+    return {
+        "candidate": stats(obs.candidate),
+        "stable": stats(obs.stable),
+        "divergence": {
+            "compared": div.compared,
+            "label_share": div.label_share,
+            "score_mad": div.score_mad,
+        },
+        "drift_psi": obs.drift_psi,
+    }
