@@ -19,6 +19,7 @@ import io
 import lzma
 import pickletools
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -48,15 +49,18 @@ def _legacy_pickle(prefix: bytes) -> bool:
     imports = False
     position = 0
     try:
-        for opcode, arg, pos in pickletools.genops(io.BytesIO(prefix)):
-            position = pos or 0
-            if opcode.name in _IMPORT_OPCODES:
-                module, _, name = str(arg).partition(" ")
-                if not (_IDENTIFIER.fullmatch(module) and _IDENTIFIER.fullmatch(name)):
-                    return False
-                imports = True
-            if opcode.name == "STOP":
-                return position > 0 and (imports or not prefix[position + 1 :].strip())
+        with warnings.catch_warnings():
+            # Decoding a STRING argument of arbitrary bytes warns about escapes like '\w'.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for opcode, arg, pos in pickletools.genops(io.BytesIO(prefix)):
+                position = pos or 0
+                if opcode.name in _IMPORT_OPCODES:
+                    module, _, name = str(arg).partition(" ")
+                    if not (_IDENTIFIER.fullmatch(module) and _IDENTIFIER.fullmatch(name)):
+                        return False
+                    imports = True
+                if opcode.name == "STOP":
+                    return position > 0 and (imports or not prefix[position + 1 :].strip())
     except (ValueError, UnicodeDecodeError, IndexError):
         truncated = len(prefix) >= SCAN_BYTES and position >= SCAN_BYTES - _TRUNCATION_MARGIN
         return imports and truncated
