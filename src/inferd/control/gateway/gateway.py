@@ -204,8 +204,12 @@ class Gateway:
         shadow = route.version(route.shadow) if route.shadow else None
         primary_answer = None
         if shadow is not None and shadow.name != version.name:
-            copy = UpstreamRequest("POST", _upstream_path(request, shadow), headers, request.body)
-            primary_answer = self.mirror.mirror(route.name, version.name, shadow, copy)
+            if self.mirror.full:
+                self.mirror.drop(route.name, version.name, shadow.name)
+            else:
+                path = _upstream_path(request, shadow)
+                copy = UpstreamRequest("POST", path, headers, request.body)
+                primary_answer = self.mirror.mirror(route.name, version.name, shadow, copy)
         answer: UpstreamResponse | None = None
         try:
             upstream = UpstreamRequest(

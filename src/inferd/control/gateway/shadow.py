@@ -53,6 +53,15 @@ class Mirror:
         self.tallies: dict[tuple[str, str, str], ShadowTally] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def full(self) -> bool:
+        """No room for another copy: :meth:`drop` it instead of building it."""
+        return len(self._tasks) >= self.max_inflight
+
+    def drop(self, deployment: str, primary: str, shadow: str) -> None:
+        """Count a copy that was not sent because :attr:`full`."""
+        self._count((deployment, primary, shadow), "dropped")
+
     def mirror(
         self,
         deployment: str,
@@ -60,15 +69,12 @@ class Mirror:
         shadow: VersionRoute,
         request: UpstreamRequest,
     ) -> asyncio.Future[UpstreamResponse | None]:
-        """Start a copy; resolve the returned future with the primary's response (or None when
-        the primary failed) once it is known. Returns at once."""
+        """Start a copy (the caller checked :attr:`full`); resolve the returned future with the
+        primary's response (or None when the primary failed) once it is known. Returns at once."""
         loop = asyncio.get_running_loop()
         primary_answer: asyncio.Future[UpstreamResponse | None] = loop.create_future()
         key = (deployment, primary, shadow.name)
         self._tally(key)  # the pairing shows in status() from its first copy on
-        if len(self._tasks) >= self.max_inflight:
-            self._count(key, "dropped")
-            return primary_answer
         task = loop.create_task(self._run(key, shadow, request, primary_answer))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
