@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from inferd.cli import main
+from inferd.store import ModelStore
 
 from .registry import Registry
 
@@ -44,6 +45,9 @@ def test_push_pull_tag_inspect_round_trip_in_json(
 
     listing = CliRunner().invoke(main, ["ls", repo, "--json", *flag])
     assert [row["tag"] for row in json.loads(listing.output)] == ["prod", "v1"]
+    # The local cache holds one record per remote tag used, none per digest.
+    records = sorted(key for key, _ in ModelStore(inferd_home).layout.read_index().cached())
+    assert records == [f"{repo}:prod", f"{repo}:v1"]
 
 
 def test_remote_errors_are_one_line_with_an_exit_status(

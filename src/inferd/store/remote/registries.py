@@ -84,7 +84,9 @@ class RemoteRegistries:
         """
         if ref.digest is not None and _complete(layout, ref.digest):
             count = len(layout.read_manifest(ref.digest).digests())
-            if self._record(layout, ref, ref.digest):
+            # Already held by a tag or a cache record: no second record for the same bytes.
+            held = {d.digest for d in layout.read_index().descriptors()}
+            if ref.digest in held or self._record(layout, ref, ref.digest):
                 return Transfer(ref.digest, count, 0, count)
         client = self.client(_registry(ref))
         for _ in range(2):
