@@ -1,0 +1,126 @@
+"""``inferd rollout start|status|promote|pause|resume|abort|history DEPLOYMENT``.
+
+Each command is one call to the admin API of the running ``inferd up`` (see
+:mod:`inferd.control.rollout.api`); the rollout itself runs there.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import click
+import orjson
+
+from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.config import store_settings
+
+if TYPE_CHECKING:
+    from inferd.control.admin_client import AdminClient
+
+
+def _client() -> AdminClient:
+    from inferd.control.admin_client import AdminClient
+
+    return AdminClient(store_settings().root)
+
+
+def _path(deployment: str, suffix: str = "") -> str:
+    return f"/{quote(deployment, safe='')}{suffix}"
+
+
+@main.group()
+def rollout() -> None:
+    """Progressive rollouts of the running `inferd up` (canary, blue-green, A/B)."""
+
+
+@rollout.command("start")
+@click.argument("deployment")
+@click.option("--candidate", help="Version to roll out (default: the one other version).")
+@json_option
+@handles_errors
+def start(deployment: str, *, candidate: str | None, as_json: bool) -> None:
+    """Start rolling a version out by the deployment's `rollout:` policy."""
+    body = orjson.dumps({"candidate": candidate}) if candidate else b""
+    _show(_client().rollout("POST", _path(deployment, "/start"), body), as_json)
+
+
+@rollout.command("status")
+@click.argument("deployment")
+@json_option
+@handles_errors
+def status(deployment: str, *, as_json: bool) -> None:
+    """Phase, step, candidate weight and the latest analyses of the deployment's rollout."""
+    _show(_client().rollout("GET", _path(deployment)), as_json)
+
+
+def _action(name: str, doc: str) -> None:
+    @rollout.command(name, help=doc)
+    @click.argument("deployment")
+    @json_option
+    @handles_errors
+    def command(deployment: str, *, as_json: bool) -> None:
+        _show(_client().rollout("POST", _path(deployment, f"/{name}")), as_json)
+
+
+_action("promote", "Promote the candidate now (skipping the remaining steps).")
+_action("pause", "Hold the current step: traffic stays, analysis stops acting.")
+_action("resume", "Resume a paused rollout.")
+_action("abort", "Send all traffic back to the stable version at once.")
+
+
+@rollout.command("history")
+@click.argument("deployment")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@json_option
+@handles_errors
+def history(deployment: str, *, limit: int, as_json: bool) -> None:
+    """Every decision of the deployment's rollouts, with the numbers that caused it."""
+    result = _client().rollout("GET", _path(deployment, f"/history?limit={limit}"))
+    if as_json:
+        emit_json(result)
+        return
+    out = stdout()
+    for record in result.get("decisions", []):
+        out.print(_line(record))
+
+
+def _show(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(result)
+        return
+    out = stdout()
+    out.print(
+        f"{result['deployment']}: rollout {result['id']} ({result['strategy']}) "
+        f"{result['stable']} → {result['candidate']}: {result['phase']}, "
+        f"step {result['stage']}/{result['stages']}, candidate {result['candidate_weight']}%, "
+        f"failures {result['failures']}/{result['failure_limit']}"
+    )
+    for record in result.get("decisions", [])[-5:]:
+        out.print("  " + _line(record))
+
+
+def _line(record: dict[str, Any]) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(float(record.get("time", 0))))
+    head = f"{when} {record.get('rollout')} {record.get('event')} step {record.get('stage')} "
+    head += f"candidate {record.get('candidate_weight')}%"
+    verdict = record.get("verdict")
+    if verdict:
+        head += ": " + "; ".join(verdict.get("reasons", []))
+    elif record.get("reason"):
+        head += f": {record['reason']}"
+    obs = record.get("observations")
+    if obs:
+        c, s = obs["candidate"], obs["stable"]
+        head += (
+            f" [candidate {c['requests']} req, {c['error_rate']:.2%} errors, p99 {_ms(c['p99_s'])};"
+            f" stable {s['requests']} req, p99 {_ms(s['p99_s'])}"
+        )
+        share = obs["divergence"]["label_share"]
+        head += f"; divergence {share:.2%}]" if share is not None else "]"
+    return head
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"

@@ -1,0 +1,109 @@
+"""Analysis as a table: (policy, observations) → action, with the checks and reasons behind it."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferd.control.rollout.analysis import (
+    AnalysisPolicy,
+    DivergenceStats,
+    Observations,
+    VersionStats,
+    analyse,
+)
+
+GOOD = VersionStats(requests=200, errors=0, p50_s=0.002, p99_s=0.004)
+STABLE = VersionStats(requests=1800, errors=0, p50_s=0.002, p99_s=0.004)
+
+
+def obs(
+    candidate: VersionStats = GOOD,
+    stable: VersionStats = STABLE,
+    divergence: DivergenceStats = DivergenceStats(),
+    failures: int = 0,
+) -> Observations:
+    return Observations(candidate, stable, divergence, None, failures)
+
+
+CASES = [
+    # (id, policy, observations, action, failures after, failing metric or None)
+    ("all good", AnalysisPolicy(min_requests=100), obs(), "promote", 0, None),
+    ("too few requests holds", AnalysisPolicy(min_requests=500), obs(), "hold", 0, None),
+    ("too few keeps failures", AnalysisPolicy(min_requests=500), obs(failures=2), "hold", 2, None),
+    ("min 0 judges at once", AnalysisPolicy(min_requests=0), obs(VersionStats()), "promote", 0,
+     None),
+    ("error rate at limit passes", AnalysisPolicy(max_error_rate=0.05, min_requests=100),
+     obs(VersionStats(200, 10, 0.002, 0.004)), "promote", 0, None),
+    ("5% errors over 1% fails once", AnalysisPolicy(min_requests=100, failure_limit=3),
+     obs(VersionStats(200, 10, 0.002, 0.004)), "hold", 1, "error_rate"),
+    ("third failure rolls back", AnalysisPolicy(min_requests=100, failure_limit=3),
+     obs(VersionStats(200, 10, 0.002, 0.004), failures=2), "rollback", 3, "error_rate"),
+    ("failure_limit 1 rolls back at once", AnalysisPolicy(min_requests=100, failure_limit=1),
+     obs(VersionStats(200, 10, 0.002, 0.004)), "rollback", 1, "error_rate"),
+    ("failure_limit 0 acts like 1", AnalysisPolicy(min_requests=100, failure_limit=0),
+     obs(VersionStats(200, 10, 0.002, 0.004)), "rollback", 1, "error_rate"),
+    ("a pass resets failures", AnalysisPolicy(min_requests=100), obs(failures=2), "promote", 0,
+     None),
+    ("absolute p99 over limit", AnalysisPolicy(min_requests=100, max_latency_p99_s=0.003),
+     obs(), "hold", 1, "latency_p99_s"),
+    ("absolute p99 under limit", AnalysisPolicy(min_requests=100, max_latency_p99_s=0.01),
+     obs(), "promote", 0, None),
+    ("3x slower than stable", AnalysisPolicy(min_requests=100, max_latency_ratio=1.5),
+     obs(VersionStats(200, 0, 0.006, 0.012)), "hold", 1, "latency_p99_ratio"),
+    ("1.2x slower is within 1.5", AnalysisPolicy(min_requests=100, max_latency_ratio=1.5),
+     obs(VersionStats(200, 0, 0.002, 0.0048)), "promote", 0, None),
+    ("ratio unmeasured without stable traffic", AnalysisPolicy(min_requests=100,
+     max_latency_ratio=1.5), obs(stable=VersionStats()), "promote", 0, None),
+    ("30% labels differ", AnalysisPolicy(min_requests=100, max_divergence=0.05),
+     obs(divergence=DivergenceStats(200, 0.3, 0.01)), "hold", 1, "divergence"),
+    ("2% labels differ", AnalysisPolicy(min_requests=100, max_divergence=0.05),
+     obs(divergence=DivergenceStats(200, 0.02, 0.01)), "promote", 0, None),
+    ("divergence unmeasured without mirror", AnalysisPolicy(min_requests=100,
+     max_divergence=0.05), obs(), "promote", 0, None),
+    ("scores drift apart", AnalysisPolicy(min_requests=100, max_score_difference=0.05),
+     obs(divergence=DivergenceStats(200, 0.0, 0.2)), "hold", 1, "score_difference"),
+    ("drift unmeasured is not a failure", AnalysisPolicy(min_requests=100, max_drift_psi=0.2),
+     obs(), "promote", 0, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policy", "observations", "action", "failures", "failing"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_verdict(
+    policy: AnalysisPolicy,
+    observations: Observations,
+    action: str,
+    failures: int,
+    failing: str | None,
+) -> None:
+    verdict = analyse(policy, observations)
+    assert verdict.action == action
+    assert verdict.failures == failures
+    failed = [c.metric for c in verdict.checks if c.passed is False]
+    assert failed == ([failing] if failing else [])
+    if failing:
+        assert any(failing in reason for reason in verdict.reasons)
+
+
+def test_verdict_carries_the_numbers() -> None:
+    policy = AnalysisPolicy(min_requests=10, max_latency_p99_s=0.25, failure_limit=2)
+    verdict = analyse(policy, obs(VersionStats(100, 5, 0.1, 0.3), failures=1))
+    assert verdict.action == "rollback"
+    doc = verdict.to_json()
+    checks = {c["metric"]: c for c in doc["checks"]}  # type: ignore[attr-defined]
+    assert checks["error_rate"] == {
+        "metric": "error_rate", "value": 0.05, "limit": 0.01, "passed": False
+    }  # fmt: skip
+    assert checks["latency_p99_s"]["value"] == 0.3
+    assert "2 consecutive failed analyses reached failure_limit 2" in doc["reasons"]
+
+
+def test_unmeasured_checks_are_reported_as_such() -> None:
+    policy = AnalysisPolicy(min_requests=1, max_divergence=0.1, max_drift_psi=0.2)
+    verdict = analyse(policy, obs())
+    unmeasured = {c.metric for c in verdict.checks if c.passed is None}
+    assert unmeasured == {"divergence", "drift_psi"}
+    assert verdict.reasons == ("all 1 measured checks passed",)

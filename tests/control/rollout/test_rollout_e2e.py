@@ -1,0 +1,160 @@
+"""Rollouts end to end: a real `inferd up`, real replicas, real candidates, under load.
+
+One `inferd up` for the module; each test applies the spec it needs and drives the rollout
+through the CLI. Steps are sub-second so the whole module stays short.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from inferd.config import StoreSettings
+from inferd.store import ModelStore
+
+from ..conftest import UpProcess, start_up
+from .conftest import RandomLoad, rollout_store, spec_text
+
+pytestmark = pytest.mark.slow
+
+FINISHED = ("promoted", "rolled_back", "aborted", "failed")
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    root = tmp_path_factory.mktemp("rollout")
+    home = root / "home"
+    rollout_store(home, root / "models")
+    spec = root / "inferd.yaml"
+    spec.write_text(spec_text("fraud:v2"))
+    running = start_up(home, spec)
+    yield running
+    assert running.stop() == 0
+
+
+def apply(up: UpProcess, text: str) -> None:
+    path = up.home / "test-spec.yaml"
+    path.write_text(text)
+    up.cli("apply", str(path))
+
+
+def rollout(up: UpProcess, *args: str) -> dict[str, Any]:
+    return dict(orjson.loads(up.cli("rollout", *args, "fraud", "--json").stdout))
+
+
+def wait_finished(up: UpProcess, timeout: float = 40) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = rollout(up, "status")
+        if status["phase"] in FINISHED:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def weights(up: UpProcess) -> dict[str, float]:
+    (fraud,) = up.ps()["deployments"]  # type: ignore[misc]
+    return {v["name"]: v["weight"] for v in fraud["versions"]}
+
+
+def events(up: UpProcess, rollout_id: str) -> list[dict[str, Any]]:
+    history = orjson.loads(up.cli("rollout", "history", "fraud", "--json").stdout)
+    return [d for d in history["decisions"] if d["rollout"] == rollout_id]
+
+
+def test_good_candidate_is_promoted_through_every_step_and_tagged(up: UpProcess) -> None:
+    apply(up, spec_text("fraud:v2"))
+    with RandomLoad(up.gateway_port) as load:
+        started = time.monotonic()
+        rollout(up, "start")
+        status = wait_finished(up)
+        statuses, versions = load.since(started)
+    assert status["phase"] == "promoted", status
+    assert status["candidate_weight"] == 100
+    assert weights(up) == {"v1": 0, "v2": 100}
+    steps = [e for e in events(up, status["id"]) if e["event"] in ("advance", "promote")]
+    assert [e["event"] for e in steps] == ["advance", "advance", "promote"]
+    judged = [e for e in events(up, status["id"]) if "verdict" in e]
+    assert all(e["observations"]["candidate"]["requests"] >= 20 for e in judged if
+               e["verdict"]["action"] == "promote")  # fmt: skip
+    assert set(statuses) == {"200"}, statuses
+    store = ModelStore.from_settings(StoreSettings(home=up.home))
+    assert store.resolve("fraud:production").digest == store.resolve("fraud:v2").digest
+    moves = [e for e in store.history("fraud") if e.tag == "production"]
+    assert moves and moves[-1].new == store.resolve("fraud:v2").digest
+    assert len(versions) == 2  # both versions answered during the rollout
+
+
+@pytest.mark.parametrize(
+    ("candidate", "extra", "failing"),
+    [
+        ("fraud:erroring", "", "error_rate"),
+        ("fraud:slow", ", max_latency_ratio: 2", "latency_p99_ratio"),
+    ],
+)
+def test_faulty_canary_is_rolled_back(
+    up: UpProcess, candidate: str, extra: str, failing: str
+) -> None:
+    analysis = "{max_error_rate: 0.01, min_requests: 20" + extra + "}"
+    apply(up, spec_text(candidate, analysis=analysis))
+    with RandomLoad(up.gateway_port) as load:
+        started = time.monotonic()
+        rollout(up, "start")
+        status = wait_finished(up)
+        ended = time.monotonic()
+        time.sleep(1.0)
+        during, _ = load.since(started)
+        after, after_versions = load.since(ended + 0.2)
+    assert status["phase"] == "rolled_back", status
+    assert weights(up) == {"v1": 100, "v2": 0}
+    last = events(up, status["id"])[-1]
+    assert last["event"] == "rollback"
+    assert failing in [c["metric"] for c in last["verdict"]["checks"] if c["passed"] is False]
+    errors = sum(n for s, n in during.items() if s != "200")
+    # Only the candidate fails, and it had at most 50% of traffic at any step.
+    assert errors <= 0.5 * sum(during.values())
+    assert set(after) == {"200"} and set(after_versions) == {"v1"}, (after, after_versions)
+
+
+def test_divergent_candidate_is_rolled_back_from_the_mirror(up: UpProcess) -> None:
+    """Blue-green: every request mirrored to the candidate; 30% of labels differ."""
+    analysis = "{max_error_rate: 0.01, max_divergence: 0.1, min_requests: 20}"
+    apply(up, spec_text("fraud:divergent", strategy="blue-green", analysis=analysis))
+    with RandomLoad(up.gateway_port) as load:
+        started = time.monotonic()
+        rollout(up, "start")
+        status = wait_finished(up)
+        statuses, versions = load.since(started)
+    assert status["phase"] == "rolled_back", status
+    last = events(up, status["id"])[-1]
+    (div,) = [c for c in last["verdict"]["checks"] if c["metric"] == "divergence"]
+    assert div["passed"] is False and 0.2 < div["value"] < 0.4
+    assert set(statuses) == {"200"} and set(versions) == {"v1"}, (statuses, versions)
+    (fraud,) = up.ps()["deployments"]  # type: ignore[misc]
+    assert fraud["shadow"] is None
+
+
+def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:
+    apply(up, spec_text("fraud:v2", interval="30s"))
+    with RandomLoad(up.gateway_port) as load:
+        status = rollout(up, "start")
+        deadline = time.monotonic() + 10
+        while rollout(up, "status")["candidate_weight"] != 20:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)
+        _, before = load.since(0)
+        assert before["v2"] > 0
+        status = rollout(up, "abort")
+        aborted = time.monotonic()
+        time.sleep(1.0)
+        statuses, versions = load.since(aborted + 0.1)
+    assert status["phase"] == "aborted"
+    assert weights(up) == {"v1": 100, "v2": 0}
+    assert set(versions) == {"v1"} and set(statuses) == {"200"}, (statuses, versions)
+    assert events(up, status["id"])[-1]["event"] == "abort"
