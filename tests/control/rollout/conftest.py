@@ -65,6 +65,10 @@ deployments:
 """
 
 
+def _row(row: np.ndarray) -> dict[str, object]:
+    return {"name": "input", "shape": [1, 8], "datatype": "FP32", "data": row.tolist()}
+
+
 class RandomLoad:
     """Closed-loop load of random fraud rows; counts statuses and answering versions, and
     marks every result with the time it arrived (so tests can look at "after rollback")."""
@@ -72,16 +76,7 @@ class RandomLoad:
     def __init__(self, port: int, workers: int = 3) -> None:
         rng = np.random.default_rng(7)
         rows = rng.random((BODIES, 8), dtype=np.float32)
-        self.bodies = [
-            orjson.dumps(
-                {
-                    "inputs": [
-                        {"name": "input", "shape": [1, 8], "datatype": "FP32", "data": row.tolist()}
-                    ]
-                }  # fmt: skip
-            )
-            for row in rows
-        ]
+        self.bodies = [orjson.dumps({"inputs": [_row(row)]}) for row in rows]
         self.port = port
         self.results: list[tuple[float, str, str]] = []
         self._lock = threading.Lock()

@@ -6,7 +6,7 @@ client sending features uniform in [0, 1) controls how often they show, and warm
 never trips them.
 
 * ``erroring`` — a Reshape that cannot succeed when feature 0 > 0.95: ~5% of requests fail;
-* ``slow`` — an extra 1024×1024 matrix product per request: several times v1's latency;
+* ``slow`` — an extra 1024x1024 matrix product per request: several times v1's latency;
 * ``divergent`` — the label flipped when feature 0 < 0.3: 30% of answers differ from v1's.
 """
 

@@ -98,7 +98,7 @@ def test_verdict_carries_the_numbers() -> None:
         "metric": "error_rate", "value": 0.05, "limit": 0.01, "passed": False
     }  # fmt: skip
     assert checks["latency_p99_s"]["value"] == 0.3
-    assert "2 consecutive failed analyses reached failure_limit 2" in doc["reasons"]
+    assert "2 consecutive failed analyses reached failure_limit 2" in verdict.reasons
 
 
 def test_unmeasured_checks_are_reported_as_such() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -57,9 +56,14 @@ def wait_finished(up: UpProcess, timeout: float = 40) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+def routing(up: UpProcess) -> dict[str, Any]:
+    """The fraud deployment's routing as `inferd ps` shows it."""
+    deployments: list[dict[str, Any]] = up.ps()["deployments"]  # type: ignore[assignment]
+    return deployments[0]
+
+
 def weights(up: UpProcess) -> dict[str, float]:
-    (fraud,) = up.ps()["deployments"]  # type: ignore[misc]
-    return {v["name"]: v["weight"] for v in fraud["versions"]}
+    return {v["name"]: v["weight"] for v in routing(up)["versions"]}
 
 
 def events(up: UpProcess, rollout_id: str) -> list[dict[str, Any]]:
@@ -135,8 +139,7 @@ def test_divergent_candidate_is_rolled_back_from_the_mirror(up: UpProcess) -> No
     (div,) = [c for c in last["verdict"]["checks"] if c["metric"] == "divergence"]
     assert div["passed"] is False and 0.2 < div["value"] < 0.4
     assert set(statuses) == {"200"} and set(versions) == {"v1"}, (statuses, versions)
-    (fraud,) = up.ps()["deployments"]  # type: ignore[misc]
-    assert fraud["shadow"] is None
+    assert routing(up)["shadow"] is None
 
 
 def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:
