@@ -26,6 +26,8 @@ import httptools
 
 #: Idle connections kept per replica; more are closed when released.
 MAX_IDLE = 128
+#: Bodies from this size on are written separately from the request head (no copy).
+LARGE_BODY = 64 * 1024
 #: Headers that describe one hop, never forwarded (RFC 9110 §7.6.1, plus framing we redo).
 HOP_BY_HOP = frozenset(
     {
@@ -129,9 +131,11 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None and self._waiter is None
         self.reusable = False
         self._waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            # Large bodies (binary tensors) go out without copying them into one buffer.
+        if len(body) < LARGE_BODY:
+            self.transport.write(head + body)
+        else:
+            # Large bodies (binary tensors) go out without being copied next to the head.
+            self.transport.write(head)
             self.transport.write(body)
         return self._waiter
 
@@ -152,7 +156,8 @@ class ReplicaPool:
         self.host = host
         self.port = port
         self._idle: deque[_Connection] = deque()
-        self._host_header = f"{host}:{port}".encode("latin-1")
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 literal
+        self._host_header = authority.encode("latin-1")
         self.closed = False
 
     async def request(self, request: UpstreamRequest, timeout: float) -> UpstreamResponse:
