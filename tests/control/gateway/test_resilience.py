@@ -101,3 +101,31 @@ def test_topology_updates_under_load_lose_no_request(
     # After the last update only v2 answers.
     assert out.versions[-50:] == ["v2"] * 50
     assert old.proc.wait(20) == 0
+
+
+def test_rollback_to_zero_weight_stops_canary_traffic(
+    replicas: dict[str, list[ReplicaProcess]],
+) -> None:
+    canary = topology(
+        deployment("fraud", version("v1", 90, *replicas["v1"]), version("v2", 10, *replicas["v2"]))
+    )
+    rollback = topology(
+        deployment("fraud", version("v1", 100, *replicas["v1"]), version("v2", 0, *replicas["v2"])),
+        generation=2,
+    )
+
+    async def scenario() -> tuple[Outcomes, Outcomes]:
+        gateway = await started_gateway(canary)
+        url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
+        try:
+            before = await closed_loop(url, FRAUD_BODY, concurrency=4, requests=500)
+            gateway.update(rollback)
+            after = await closed_loop(url, FRAUD_BODY, concurrency=4, requests=1000)
+            return before, after
+        finally:
+            await gateway.stop(5)
+
+    before, after = run(scenario)
+    assert before.failed() == after.failed() == []
+    assert "v2" in before.versions
+    assert set(after.versions) == {"v1"}
