@@ -145,7 +145,7 @@ def test_pick_replica_least_outstanding(
 
 def test_readiness_and_primary_version() -> None:
     assert is_ready({"fraud": ROUTE})
-    assert is_ready({})
+    assert not is_ready({})  # nothing to serve yet: `inferd up` still starting
     only_shadow_ready = DeploymentRoute(
         "fraud", (ver("v1", 100, "starting"), ver("s", 0)), shadow="s"
     )

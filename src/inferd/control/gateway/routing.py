@@ -121,9 +121,10 @@ def pick_replica(
 
 
 def is_ready(deployments: Mapping[str, DeploymentRoute]) -> bool:
-    """The gateway's readiness: every deployment can serve primary traffic (has a ready
-    replica in a version that is not its shadow)."""
-    return all(
+    """The gateway's readiness: there is something to serve, and every deployment can serve
+    primary traffic (has a ready replica in a version that is not its shadow). A gateway that
+    has not been given its deployments yet (``inferd up`` still starting) is not ready."""
+    return bool(deployments) and all(
         any(v.ready_replicas for v in d.versions if v.name != d.shadow)
         for d in deployments.values()
     )
