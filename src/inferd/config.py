@@ -91,7 +91,12 @@ class ServerSettings(BaseModel):
         default=DEFAULT_GRPC_PORT, ge=0, le=65535, description="gRPC port; None disables gRPC"
     )
     control_host: str = Field(default="127.0.0.1", description="control plane bind (loopback)")
-    control_port: int = Field(default=DEFAULT_CONTROL_PORT, ge=0, le=65535)
+    control_port: int | None = Field(
+        default=DEFAULT_CONTROL_PORT,
+        ge=0,
+        le=65535,
+        description="control plane port (loopback); None switches the control plane off",
+    )
     control_grpc_port: int | None = Field(
         default=DEFAULT_CONTROL_PORT + 1,
         ge=0,

@@ -87,7 +87,7 @@ class Server:
         self.rest = HttpServer(data_router(self.dataplane, s.limits, self.metrics.render), limits)
         await self.rest.start(s.host, s.port, reuse_port=self.reuse_port)
         token = None
-        if self.control:
+        if self.control and s.control_port is not None:
             token = s.control_token or secrets.token_urlsafe(32)
             self.token_path = _write_token(s.store.root, token)
             guard = bearer_guard(token, s.control_host)

@@ -21,6 +21,11 @@ from inferd.config import ENV_PREFIX, ServerSettings, load_settings
 @click.option("--control-port", type=int, help="Control-plane port, loopback (default 8082).")
 @click.option("--control-grpc-port", type=int, help="Control-plane gRPC port (default 8083).")
 @click.option(
+    "--no-control",
+    is_flag=True,
+    help="No control plane at all (no load/unload, no token file): models are fixed at start.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -47,6 +52,7 @@ def serve(
     grpc_port: int | None,
     control_port: int | None,
     control_grpc_port: int | None,
+    no_control: bool,
     workers: int,
     max_batch_size: int | None,
     max_queue_delay_ms: float | None,
@@ -79,6 +85,8 @@ def serve(
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides)
+    if no_control:
+        settings = settings.model_copy(update={"control_port": None})
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     raise SystemExit(run(settings, list(references), workers))
 
