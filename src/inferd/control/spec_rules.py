@@ -107,8 +107,11 @@ def _traffic_problems(d: DeploymentSpec) -> list[Problem]:
                     f"{route.version!r} is not a version of {d.name!r}",
                 )
             )
+    # With min_replicas 0 a weighted version may start at zero: the gateway holds its first
+    # request while the autoscaler starts a replica.
+    scales_from_zero = d.autoscaling is not None and d.autoscaling.min_replicas == 0
     for i, version in enumerate(d.versions):
-        if version.replicas == 0 and weights.get(version.name, 0) > 0:
+        if version.replicas == 0 and weights.get(version.name, 0) > 0 and not scales_from_zero:
             problems.append(
                 Problem(
                     ("versions", i, "replicas"),
@@ -196,7 +199,7 @@ def _autoscaling_problems(d: DeploymentSpec) -> list[Problem]:
 #: keeps only the problems of rules that do not read such a section (they would be judging a
 #: default that stands in for the bad value).
 _RULES: tuple[tuple[Callable[[DeploymentSpec], list[Problem]], frozenset[str]], ...] = (
-    (_traffic_problems, frozenset({"versions", "traffic"})),
+    (_traffic_problems, frozenset({"versions", "traffic", "autoscaling"})),
     (_resource_problems, frozenset({"runtime", "resources"})),
     (_rollout_problems, frozenset({"rollout", "versions", "traffic"})),
     (_autoscaling_problems, frozenset({"autoscaling", "versions"})),

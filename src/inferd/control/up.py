@@ -24,12 +24,16 @@ import orjson
 
 from inferd.config import LimitSettings, StoreSettings
 from inferd.control.admin import AdminApi
+from inferd.control.autoscale.coldstart import ColdStart
+from inferd.control.autoscale.loop import AutoscaleLoop
+from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout import RolloutController, RolloutHistory
 from inferd.control.spec import Spec
 from inferd.control.supervisor import Supervisor
+from inferd.control.topology import Topology
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.server import example_body
@@ -82,7 +86,15 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     supervisor.subscribe(gateway.update)
     token = secrets.token_urlsafe(32)
     rollouts = RolloutController(reconciler, store, gateway.metrics.registry, RolloutHistory(home))
-    admin = AdminApi(reconciler, supervisor, token, extra_status=gateway.status, rollouts=rollouts)
+    autoscale = _autoscaling(reconciler, supervisor, gateway)
+    admin = AdminApi(
+        reconciler,
+        supervisor,
+        token,
+        extra_status=gateway.status,
+        rollouts=rollouts,
+        autoscaling=autoscale.status,
+    )
     await admin.start()
     url = f"http://{_url_host(gw.host)}:{gateway.port}"
     write_state(
@@ -94,6 +106,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     try:
         stop = _stop_event()
         if await _first_apply(reconciler, spec, stop):
+            autoscale.start()
             for line in _banner(url, spec, store):
                 say(line)
             if options.demo_traffic:
@@ -104,6 +117,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         log.info("stopping: draining the gateway, then the replicas")
     finally:
         await rollouts.stop()
+        await autoscale.stop()
         await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)
         clear_state(home, os.getpid())
     return 0
@@ -138,6 +152,25 @@ async def _shutdown(
     await gateway.stop(drain_s)
     left = max(MIN_REPLICA_GRACE_S, drain_s - (time.monotonic() - started))
     await reconciler.shutdown(left)
+
+
+def _autoscaling(reconciler: Reconciler, supervisor: Supervisor, gateway: Gateway) -> AutoscaleLoop:
+    """The autoscaling loop, and the gateway's hold on requests while a replica cold-starts."""
+    registry = gateway.metrics.registry
+
+    def wake(deployment: str) -> float | None:
+        return loop.wake(deployment)  # the loop is built below: it reads the held count
+
+    cold = ColdStart(wake, registry)
+
+    def topology() -> Topology:
+        return supervisor.topology
+
+    signals = GatewaySignals(gateway, topology, held=cold.held)
+    loop = AutoscaleLoop(reconciler, signals, topology, registry)
+    supervisor.subscribe(cold.update)
+    gateway.cold_start = cold
+    return loop
 
 
 def _stop_event() -> asyncio.Event:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from inferd import __version__
@@ -34,6 +34,9 @@ from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.http.server import HttpLimits
+
+if TYPE_CHECKING:
+    from inferd.control.autoscale.coldstart import ColdStart
 
 #: Extensions the gateway itself speaks (it does not expose replicas' repository or stats).
 EXTENSIONS = ("binary_tensor_data", "kserve_v1")
@@ -66,6 +69,9 @@ class Gateway:
         self._http: HttpServer | None = None
         self._started = time.monotonic()
         self._random = random.Random()  # noqa: S311 - traffic split, not secrets
+        #: Holds requests for a deployment with no ready replica while one starts (scale from
+        #: zero); None: such requests get 503 at once.
+        self.cold_start: ColdStart | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -194,6 +200,13 @@ class Gateway:
         started = time.perf_counter()
         route = self._deployment(request.params["model"])
         try:
+            cold = self.cold_start
+            if (
+                cold is not None
+                and not is_ready({route.name: route})
+                and await cold.hold(route.name)
+            ):
+                route = self._deployment(route.name)
             version = choose_version(
                 route, request.headers, self._random.random(), request.params.get("version")
             )

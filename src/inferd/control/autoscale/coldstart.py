@@ -1,0 +1,103 @@
+"""Scale from zero: requests for a deployment with no ready replica wait while one starts.
+
+The gateway calls :meth:`ColdStart.hold` when a deployment it knows has no ready replica.
+``wake`` (the autoscaler) starts a replica and says how long a request may wait for it — or
+None when the deployment does not scale from zero, and the gateway answers 503 as before. At
+most ``max_held`` requests wait per deployment; more are refused with 503 at once rather than
+piling up. Waiters are released together when a topology with a ready replica arrives.
+
+The time from the first held request to the first ready replica is the cold-start time,
+exported as ``inferd_autoscaler_cold_start_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+from inferd.control.topology import DeploymentRoute, Topology
+from inferd.errors import Unavailable
+
+#: Requests held per deployment while it cold-starts.
+DEFAULT_MAX_HELD = 256
+_COLD_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+
+#: Start a replica of ``deployment``; return how long to hold a request (None: do not hold).
+Wake = Callable[[str], float | None]
+
+
+class ColdStart:
+    """Holds requests per deployment until a replica is ready (see the module docstring)."""
+
+    def __init__(
+        self, wake: Wake, registry: CollectorRegistry, max_held: int = DEFAULT_MAX_HELD
+    ) -> None:
+        self._wake = wake
+        self.max_held = max_held
+        self._ready: dict[str, asyncio.Event] = {}
+        self._held: dict[str, int] = {}
+        self._cold_since: dict[str, float] = {}
+        self._held_gauge = Gauge(
+            "inferd_autoscaler_held_requests",
+            "Requests held by the gateway while the deployment starts a replica.",
+            ("deployment",), registry=registry,
+        )  # fmt: skip
+        self._cold = Histogram(
+            "inferd_autoscaler_cold_start_seconds",
+            "From the first request held for a deployment without replicas to its first ready "
+            "replica.",
+            ("deployment",), buckets=_COLD_BUCKETS, registry=registry,
+        )  # fmt: skip
+
+    def held(self, deployment: str) -> int:
+        return self._held.get(deployment, 0)
+
+    def update(self, topology: Topology) -> None:
+        """Release the waiters of every deployment that now has a ready replica."""
+        for name, route in topology.deployments.items():
+            if not _serving(route):
+                continue
+            event = self._ready.pop(name, None)
+            if event is not None:
+                event.set()
+            since = self._cold_since.pop(name, None)
+            if since is not None:
+                self._cold.labels(name).observe(time.monotonic() - since)
+
+    async def hold(self, deployment: str) -> bool:
+        """Wait for a ready replica of ``deployment``; False when it does not scale from zero.
+
+        Raises Unavailable when too many requests wait already or none became ready in time.
+        """
+        timeout = self._wake(deployment)
+        if timeout is None:
+            return False
+        if self.held(deployment) >= self.max_held:
+            raise Unavailable(
+                f"deployment {deployment!r} is starting a replica and {self.max_held} requests "
+                "are already waiting"
+            )
+        event = self._ready.setdefault(deployment, asyncio.Event())
+        self._cold_since.setdefault(deployment, time.monotonic())
+        self._count(deployment, +1)
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            raise Unavailable(
+                f"deployment {deployment!r} did not start a replica within {timeout:g} s"
+            ) from None
+        finally:
+            self._count(deployment, -1)
+        return True
+
+    def _count(self, deployment: str, step: int) -> None:
+        self._held[deployment] = self.held(deployment) + step
+        self._held_gauge.labels(deployment).set(self._held[deployment])
+
+
+def _serving(route: DeploymentRoute) -> bool:
+    return any(v.ready_replicas for v in route.versions if v.name != route.shadow)

@@ -1,0 +1,212 @@
+"""The autoscaling loop of ``inferd up``: every tick, per deployment with ``autoscaling:``,
+sample its metric, ask the :class:`~.scaler.Autoscaler`, and apply a new replica count to the
+deployment's main version through the reconciler (which starts replicas and waits until they
+are ready before routing to them, and drains those it removes).
+
+Every decision is logged with its inputs (at debug; a change at info) and exported:
+``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
+``…_metric_value`` (stable and panic windows), ``…_panic`` and ``…_decisions_total`` by reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from inferd.control.autoscale.decision import ScalingPolicy
+from inferd.control.autoscale.scaler import Autoscaler
+from inferd.control.autoscale.signals import GatewaySignals
+from inferd.control.reconciler import Reconciler
+from inferd.control.spec import DeploymentSpec, Spec
+from inferd.control.spec_edits import (
+    deployment_of,
+    primary_version,
+    replace_deployment,
+    with_replicas,
+)
+from inferd.control.topology import Topology
+from inferd.errors import InferdError
+
+log = logging.getLogger(__name__)
+
+#: The longest and shortest time between two decisions.
+DEFAULT_TICK_S = 1.0
+MIN_TICK_S = 0.1
+
+
+class AutoscaleLoop:
+    """Runs the autoscalers of every deployment that has an ``autoscaling:`` section."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        signals: GatewaySignals,
+        topology: Callable[[], Topology],
+        registry: CollectorRegistry,
+        tick_s: float = DEFAULT_TICK_S,
+    ) -> None:
+        self.reconciler = reconciler
+        self.signals = signals
+        self._topology = topology
+        self.tick_s = tick_s
+        self._scalers: dict[str, Autoscaler] = {}
+        self._scaling: dict[str, asyncio.Task[None]] = {}
+        self._status: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._metrics = _Metrics(registry)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="autoscaler")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._scaling.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def status(self) -> list[dict[str, Any]]:
+        """The last decision per deployment, with its inputs."""
+        return [self._status[name] for name in sorted(self._status)]
+
+    def wake(self, deployment: str) -> float | None:
+        """Scale from zero: start one replica now; how long a request may wait for it (None
+        when the deployment does not scale from zero)."""
+        spec = self.reconciler.spec
+        d = spec.deployment(deployment) if spec is not None else None
+        if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
+            return None
+        if primary_version(d).replicas == 0 and deployment not in self._scaling:
+            log.info("%s: a request arrived with no replica: scaling from zero", deployment)
+            self._scale(d, 1)
+        return d.autoscaling.cold_start_timeout
+
+    async def _run(self) -> None:
+        while True:
+            spec = self.reconciler.spec
+            await asyncio.sleep(self._tick_s(spec))
+            for d in spec.deployments if spec is not None else ():
+                if d.autoscaling is not None and d.name not in self._scaling:
+                    try:
+                        await self._tick(d)
+                    except InferdError as exc:  # e.g. a scrape that failed: next tick retries
+                        log.warning("autoscaling %s: %s", d.name, exc.message)
+
+    def _tick_s(self, spec: Spec | None) -> float:
+        """A third of the shortest panic window (bursts are seen), within [MIN_TICK_S, tick_s]."""
+        windows = [
+            d.autoscaling.panic_window
+            for d in (spec.deployments if spec is not None else ())
+            if d.autoscaling is not None
+        ]
+        return min(max(min(windows, default=self.tick_s) / 3, MIN_TICK_S), self.tick_s)
+
+    async def _tick(self, d: DeploymentSpec) -> None:
+        assert d.autoscaling is not None
+        policy = ScalingPolicy.from_spec(d.autoscaling)
+        scaler = self._scalers.get(d.name)
+        if scaler is None or scaler.policy != policy:
+            scaler = self._scalers[d.name] = Autoscaler(policy)
+        version = primary_version(d)
+        sample = await self.signals.sample(d.name, d.autoscaling.metric)
+        now = time.monotonic()
+        scaler.observe(now, sample.value)
+        ready = self._ready(d.name, version.name)
+        decision = scaler.decide(now, version.replicas, ready, sample.idle_s)
+        inputs = {
+            "metric": d.autoscaling.metric,
+            "value": sample.value,
+            "stable": scaler.average(now, policy.stable_window_s),
+            "panic_value": scaler.average(now, policy.panic_window_s),
+            "idle_s": round(sample.idle_s, 3),
+        }
+        self._status[d.name] = {
+            "deployment": d.name, "version": version.name, "actual": version.replicas,
+            "ready": ready, **decision.to_json(), **inputs,
+        }  # fmt: skip
+        self._metrics.record(self._status[d.name])
+        changing = decision.desired != version.replicas
+        log.log(
+            logging.INFO if changing else logging.DEBUG,
+            "%s/%s: %d -> %d replicas (%s; %s %.2f stable %.2f panic %.2f, ready %d, idle %.1fs)",
+            d.name, version.name, version.replicas, decision.desired, decision.reason,
+            inputs["metric"], sample.value, inputs["stable"], inputs["panic_value"], ready,
+            sample.idle_s,
+        )  # fmt: skip
+        if changing:
+            self._scale(d, decision.desired)
+
+    def _scale(self, d: DeploymentSpec, replicas: int) -> None:
+        version = primary_version(d).name
+
+        def edit(spec: Spec) -> Spec:
+            current = deployment_of(spec, d.name)
+            return replace_deployment(spec, with_replicas(current, version, replicas))
+
+        async def run() -> None:
+            try:
+                await self.reconciler.change(edit)
+            except InferdError as exc:
+                log.error("scaling %s/%s to %d failed: %s", d.name, version, replicas, exc.message)
+            finally:
+                self._scaling.pop(d.name, None)
+
+        self._scaling[d.name] = asyncio.get_running_loop().create_task(run())
+
+    def _ready(self, deployment: str, version: str) -> int:
+        route = self._topology().deployments.get(deployment)
+        found = route.version(version) if route is not None else None
+        return len(found.ready_replicas) if found is not None else 0
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.desired = Gauge(
+            "inferd_autoscaler_desired_replicas",
+            "Replicas the autoscaler wants.",
+            ("deployment",),
+            registry=r,
+        )
+        self.actual = Gauge(
+            "inferd_autoscaler_actual_replicas",
+            "Replicas configured now.",
+            ("deployment",),
+            registry=r,
+        )
+        self.ready = Gauge(
+            "inferd_autoscaler_ready_replicas",
+            "Replicas ready to serve now.",
+            ("deployment",),
+            registry=r,
+        )
+        self.value = Gauge(
+            "inferd_autoscaler_metric_value",
+            "The scaling metric (deployment total) averaged over each window.",
+            ("deployment", "window"),
+            registry=r,
+        )
+        self.panic = Gauge(
+            "inferd_autoscaler_panic",
+            "1 while the deployment is in panic mode.",
+            ("deployment",),
+            registry=r,
+        )
+        self.decisions = Counter("inferd_autoscaler_decisions",
+                                 "Autoscaling decisions by reason.", ("deployment", "reason"),
+                                 registry=r)  # fmt: skip
+
+    def record(self, status: dict[str, Any]) -> None:
+        """Export one decision (a status entry of :meth:`AutoscaleLoop.status`)."""
+        deployment = status["deployment"]
+        self.desired.labels(deployment).set(status["desired"])
+        self.actual.labels(deployment).set(status["actual"])
+        self.ready.labels(deployment).set(status["ready"])
+        self.value.labels(deployment, "stable").set(status["stable"])
+        self.value.labels(deployment, "panic").set(status["panic_value"])
+        self.panic.labels(deployment).set(1 if status["panic"] else 0)
+        self.decisions.labels(deployment, status["reason"]).inc()
