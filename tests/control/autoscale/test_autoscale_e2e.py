@@ -1,0 +1,113 @@
+"""Autoscaling end to end (reliability row R30): a real `inferd up` scales a deployment 1 → N
+under a burst and back to 1 with work in flight, and from zero on the first request."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from ..conftest import FRAUD_BODY, UpProcess, start_up
+from ..rollout.conftest import RandomLoad, rollout_store
+
+pytestmark = pytest.mark.slow
+
+
+def spec(model: str, replicas: int, autoscaling: str) -> str:
+    return f"""apiVersion: inferd.dev/v1
+kind: Stack
+gateway: {{port: 0, drain_timeout: 10s}}
+deployments:
+  - name: fraud
+    versions:
+      - {{name: v1, model: "{model}", replicas: {replicas}}}
+    batching: {{max_batch_size: 1}}
+    autoscaling: {autoscaling}
+"""
+
+
+def up_with(tmp_path: Path, text: str) -> UpProcess:
+    home = tmp_path / "home"
+    rollout_store(home, tmp_path / "models")
+    path = tmp_path / "inferd.yaml"
+    path.write_text(text)
+    return start_up(home, path)
+
+
+def scaling(up: UpProcess) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = up.ps().get("autoscaling", [])  # type: ignore[assignment]
+    return entries[0] if entries else {}
+
+
+def ready_replicas(up: UpProcess) -> int:
+    replicas: list[dict[str, Any]] = up.ps()["replicas"]  # type: ignore[assignment]
+    return sum(r["state"] == "ready" and r["routed"] for r in replicas)
+
+
+def metrics_text(up: UpProcess) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", up.gateway_port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def wait_until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_burst_scales_out_and_back_without_errors(tmp_path: Path) -> None:
+    up = up_with(
+        tmp_path,
+        spec("fraud:slow", 1, "{min_replicas: 1, max_replicas: 3, metric: concurrency, "
+             "target: 2, stable_window: 1s, panic_window: 500ms, scale_down_window: 1s}"),
+    )  # fmt: skip
+    try:
+        with RandomLoad(up.gateway_port, workers=8) as burst:
+            wait_until(lambda: ready_replicas(up) == 3, 40, f"no scale-out: {scaling(up)}")
+            statuses, _ = burst.since(0)
+        assert set(statuses) == {"200"}, statuses  # 0 errors while scaling up
+        with RandomLoad(up.gateway_port, workers=1) as trickle:
+            wait_until(lambda: ready_replicas(up) == 1, 40, f"no scale-in: {scaling(up)}")
+            time.sleep(0.5)
+            statuses, _ = trickle.since(0)
+        assert set(statuses) == {"200"}, statuses  # nothing dropped while scaling down
+        text = metrics_text(up)
+        assert 'inferd_autoscaler_desired_replicas{deployment="fraud"}' in text
+        assert 'inferd_autoscaler_decisions_total{deployment="fraud",reason="scale_up"' in text or (
+            'reason="panic"' in text
+        )
+    finally:
+        assert up.stop() == 0
+
+
+def test_scale_from_zero_answers_the_first_request_then_returns_to_zero(tmp_path: Path) -> None:
+    up = up_with(
+        tmp_path,
+        spec("fraud:v1", 0, "{min_replicas: 0, max_replicas: 2, metric: concurrency, target: 4, "
+             "stable_window: 1s, panic_window: 500ms, scale_down_window: 500ms, "
+             "scale_to_zero_after: 1s, cold_start_timeout: 60s}"),
+    )  # fmt: skip
+    try:
+        assert ready_replicas(up) == 0
+        for _ in range(2):  # from zero, back to zero, and from zero again
+            conn = http.client.HTTPConnection("127.0.0.1", up.gateway_port, timeout=90)
+            conn.request("POST", "/v2/models/fraud/infer", FRAUD_BODY)
+            response = conn.getresponse()
+            body = orjson.loads(response.read())
+            conn.close()
+            assert response.status == 200, body
+            assert body["outputs"]
+            wait_until(lambda: ready_replicas(up) == 0, 30, f"no scale to zero: {scaling(up)}")
+        text = metrics_text(up)
+        assert 'inferd_autoscaler_cold_start_seconds_count{deployment="fraud"} 2.0' in text
+    finally:
+        assert up.stop() == 0
