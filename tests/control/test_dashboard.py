@@ -163,3 +163,44 @@ def test_dashboard_assets_are_self_contained() -> None:
         assert not re.search(r"""(https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", text, re.I), path
     page = asset("/")[0].decode()
     assert 'src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
+
+
+def test_dashboard_shows_rollout_progress_and_each_analysis(
+    chromium: str, fleet: list[ReplicaProcess], tmp_path: Path
+) -> None:
+    """A canary at step 2 of 3, with the analysis that advanced it and one that held it."""
+    from inferd.control.rollout.analysis import AnalysisPolicy, Observations, VersionStats, analyse
+    from inferd.control.rollout.state import Rollout
+    from inferd.control.rollout.strategies import Pair
+
+    v1, v2 = fleet
+    topo = topology(deployment("fraud", version("v1", 75, v1), version("v2", 25, v2)))
+    policy = AnalysisPolicy(min_requests=20, max_latency_ratio=2.0)
+    rollout = Rollout("r-1234", "fraud", "canary", (5, 25, 100), Pair("v1", "v2", {"v1": 100}),
+                      policy, 30.0, stage=1, candidate_weight=25)  # fmt: skip
+    for stage, (cand_p99, event) in enumerate([(0.004, "advance"), (0.02, "hold")], start=1):
+        obs = Observations(VersionStats(40, 0, 0.002, cand_p99), VersionStats(400, 0, 0.002, 0.004))
+        verdict = analyse(policy, obs)
+        rollout.remember({
+            "time": 1.7e9, "rollout": rollout.id, "event": event, "stage": stage,
+            "candidate_weight": 25, "verdict": verdict.to_json(), "observations": obs.to_json(),
+        })  # fmt: skip
+
+    async def scenario() -> str:
+        gateway = await started_gateway(topo)
+        gateway.status_extras["rollouts"] = lambda: [rollout.status()]
+        try:
+            base = f"http://127.0.0.1:{gateway.port}"
+            return await browse(chromium, base, tmp_path / "profile", "--dump-dom")
+        finally:
+            await gateway.stop(5)
+
+    dom = run(scenario)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
+    assert "Rollout r-1234" in text
+    assert "canary: v1 → v2" in text and "25% to the candidate" in text
+    assert re.search(r'class="step done">5%<', dom)
+    assert re.search(r'class="step current">25%<', dom)
+    assert 'data-event="hold"' in dom and 'data-event="advance"' in dom
+    assert "latency_p99_ratio 5 above limit 2" in text
+    assert "40 req · 0.0% errors · p99 20.0 ms" in text

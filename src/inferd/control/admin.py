@@ -57,11 +57,9 @@ class AdminApi:
         host: str = "127.0.0.1",
         extra_status: Callable[[], dict[str, Any]] | None = None,
         rollouts: RolloutController | None = None,
-        autoscaling: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.rollouts = rollouts
-        self._autoscaling = autoscaling
         self.supervisor = supervisor
         self.host = host
         self._token = token
@@ -88,12 +86,7 @@ class AdminApi:
             await self._http.stop(grace_s)
 
     async def _status(self, request: Request) -> Response:
-        doc = status_document(self.supervisor, self._extra_status)
-        if self.rollouts is not None:
-            doc["rollouts"] = self.rollouts.status()
-        if self._autoscaling is not None:
-            doc["autoscaling"] = self._autoscaling()
-        return json_response(doc)
+        return json_response(status_document(self.supervisor, self._extra_status))
 
     async def _apply(self, request: Request) -> Response:
         try:

@@ -87,13 +87,13 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     token = secrets.token_urlsafe(32)
     rollouts = RolloutController(reconciler, store, gateway.metrics.registry, RolloutHistory(home))
     autoscale = _autoscaling(reconciler, supervisor, gateway)
+    gateway.status_extras.update(rollouts=rollouts.status, autoscaling=autoscale.status)
     admin = AdminApi(
         reconciler,
         supervisor,
         token,
         extra_status=gateway.status,
         rollouts=rollouts,
-        autoscaling=autoscale.status,
     )
     await admin.start()
     url = f"http://{_url_host(gw.host)}:{gateway.port}"

@@ -39,7 +39,7 @@ def up_with(tmp_path: Path, text: str) -> UpProcess:
 
 
 def scaling(up: UpProcess) -> dict[str, Any]:
-    entries: list[dict[str, Any]] = up.ps().get("autoscaling", [])  # type: ignore[assignment]
+    entries: list[dict[str, Any]] = up.ps()["gateway"]["autoscaling"]  # type: ignore[index]
     return entries[0] if entries else {}
 
 

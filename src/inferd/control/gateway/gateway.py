@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -72,6 +73,9 @@ class Gateway:
         #: Holds requests for a deployment with no ready replica while one starts (scale from
         #: zero); None: such requests get 503 at once.
         self.cold_start: ColdStart | None = None
+        #: More top-level sections of the status document (e.g. ``rollouts``, ``autoscaling``
+        #: from the controllers of ``inferd up``), each read when the status is built.
+        self.status_extras: dict[str, Callable[[], Any]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -111,13 +115,16 @@ class Gateway:
 
     def status(self) -> dict[str, Any]:
         """The status document (see :mod:`inferd.control.gateway.status`)."""
-        return build_status(
+        doc = build_status(
             self._topology,
             self._windows,
             self.mirror.tallies,
             self.proxy.outstanding,
             time.monotonic() - self._started,
         )
+        for key, section in self.status_extras.items():
+            doc[key] = section()
+        return doc
 
     # -- routes -------------------------------------------------------------------------------
 

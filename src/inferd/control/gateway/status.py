@@ -15,6 +15,9 @@ a plain JSON-ready dict so the dashboard, ``inferd up`` and tests read the same 
                       "shadow_comparisons": [{"primary", "shadow", "compared", "failed",
                                               "timeout", "dropped", "divergence": {...}}]}]}
 
+``inferd up`` adds ``"rollouts"`` (see :meth:`inferd.control.rollout.state.Rollout.status`)
+and ``"autoscaling"`` (see :meth:`inferd.control.autoscale.loop.AutoscaleLoop.status`).
+
 Rates are over the last :data:`~inferd.control.gateway.traffic.WINDOW_S` seconds; latencies in
 milliseconds (None without traffic).
 """

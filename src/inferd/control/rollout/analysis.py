@@ -79,6 +79,25 @@ class Observations:
     #: Consecutive failed analyses before this one.
     failures: int = 0
 
+    def to_json(self) -> dict[str, object]:
+        """The numbers, as the rollout history records them."""
+        div = self.divergence
+        return {
+            "candidate": _stats_json(self.candidate),
+            "stable": _stats_json(self.stable),
+            "divergence": {
+                "compared": div.compared,
+                "label_share": div.label_share,
+                "score_mad": div.score_mad,
+            },
+            "drift_psi": self.drift_psi,
+        }
+
+
+def _stats_json(s: VersionStats) -> dict[str, object]:
+    return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
+            "p50_s": s.p50_s, "p99_s": s.p99_s}  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Check:

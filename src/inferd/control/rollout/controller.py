@@ -335,7 +335,7 @@ class RolloutController:
         if verdict is not None:
             record["verdict"] = verdict.to_json()
         if obs is not None:
-            record["observations"] = _observations_json(obs)
+            record["observations"] = obs.to_json()
         r.remember(self.history.append(r.deployment, record))
         log.info(
             "rollout %s of %s: %s %s", r.id, r.deployment, event, verdict.reasons if verdict else ""
@@ -366,21 +366,3 @@ class RolloutController:
             run.rollout.phase = "paused" if paused else "running"
             self._record(run.rollout, "pause" if paused else "resume", None, None)
         return run.rollout.status()
-
-
-def _observations_json(obs: Observations) -> dict[str, Any]:
-    def stats(s: Any) -> dict[str, Any]:
-        return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
-                "p50_s": s.p50_s, "p99_s": s.p99_s}  # fmt: skip
-
-    div = obs.divergence
-    return {
-        "candidate": stats(obs.candidate),
-        "stable": stats(obs.stable),
-        "divergence": {
-            "compared": div.compared,
-            "label_share": div.label_share,
-            "score_mad": div.score_mad,
-        },
-        "drift_psi": obs.drift_psi,
-    }

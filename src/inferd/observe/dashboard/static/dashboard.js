@@ -96,7 +96,61 @@ function shadowTable(d) {
     el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
-function deploymentCard(d) {
+function stepBar(r) {
+  // One cell per stage; done ones filled, the current one outlined.
+  const labels = r.strategy === "canary" ? r.steps.map((w) => w + "%")
+    : [r.strategy === "blue-green" ? "mirror, then switch" : "held for a person"];
+  const done = r.phase === "promoted" ? labels.length : r.stage - 1;
+  return el("div", { class: "steps" }, ...labels.map((label, i) => el("span", {
+    class: "step" + (i < done ? " done" : "") + (i === r.stage - 1 && r.phase !== "promoted"
+      ? " current" : ""),
+  }, label)));
+}
+
+function obsCell(side) {
+  if (!side) return "–";
+  return `${side.requests} req · ${fmt.pct(side.error_rate)} errors · p99 ` +
+    (side.p99_s === null ? "–" : fmt.ms(side.p99_s * 1000) + " ms");
+}
+
+function rolloutSection(r) {
+  if (!r) return null;
+  const head = el("div", { class: "card-head" },
+    el("span", {}, `${r.strategy}: ${r.stable} → ${r.candidate}`),
+    el("span", { class: "badge phase-" + r.phase }, r.phase.replace("_", " ")),
+    el("span", { class: "stat" }, el("b", {}, r.candidate_weight + "%"), " to the candidate"),
+    el("span", { class: "muted" }, `step ${r.stage}/${r.stages} · failed checks ` +
+      `${r.failures}/${r.failure_limit} · ${r.cause}`));
+  const headRow = el("tr", {}, ...["time", "event", "step", "candidate", "stable",
+    "divergence", "why"].map((h) => el("th", {}, h)));
+  const rows = r.decisions.slice().reverse().map((e) => {
+    const o = e.observations;
+    const div = o && o.divergence.label_share !== null ? fmt.pct(o.divergence.label_share)
+      : "–";
+    const why = e.verdict ? e.verdict.reasons.join("; ") : (e.reason || "");
+    return el("tr", { "data-event": e.event },
+      el("td", {}, new Date(e.time * 1000).toLocaleTimeString()),
+      el("td", { class: e.event === "rollback" || e.event === "abort" ? "error" : "" }, e.event),
+      el("td", {}, `${e.stage} (${e.candidate_weight}%)`),
+      el("td", {}, o ? obsCell(o.candidate) : "–"),
+      el("td", {}, o ? obsCell(o.stable) : "–"),
+      el("td", {}, div),
+      el("td", {}, why));
+  });
+  return el("div", { class: "rollout" }, el("h3", {}, "Rollout " + r.id), head, stepBar(r),
+    el("table", {}, el("thead", {}, headRow), el("tbody", {}, ...rows)));
+}
+
+function scalingLine(a) {
+  if (!a) return null;
+  return el("div", { class: "autoscaling" }, el("h3", {}, "Autoscaling"),
+    el("span", {}, `${a.version}: ${a.ready} ready of ${a.actual}, wants ${a.desired} ` +
+      `(${a.reason.replaceAll("_", " ")}${a.panic ? ", panic" : ""}) · ${a.metric} ` +
+      `${a.value.toFixed(2)} now, ${a.stable.toFixed(2)} stable, ` +
+      `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}`));
+}
+
+function deploymentCard(d, rollout, scaling) {
   const routing = [];
   if (d.sticky_header) routing.push(`sticky on header ${d.sticky_header}`);
   for (const m of d.header_routes) routing.push(`${m.header}: ${m.value} → ${m.version}`);
@@ -114,7 +168,9 @@ function deploymentCard(d) {
     splitBar(d.versions, "share", "observed, last 10 s"),
     el("h3", {}, "Versions"),
     versionTable(d),
-    shadowTable(d));
+    shadowTable(d),
+    rolloutSection(rollout),
+    scalingLine(scaling));
 }
 
 function render(status) {
@@ -126,7 +182,11 @@ function render(status) {
   document.getElementById("updated").textContent =
     "updated " + new Date().toLocaleTimeString();
   const main = document.getElementById("deployments");
-  const cards = status.deployments.map(deploymentCard);
+  const byName = (list) => Object.fromEntries((list || []).map((x) => [x.deployment, x]));
+  const rollouts = byName(status.rollouts);
+  const scaling = byName(status.autoscaling);
+  const cards = status.deployments.map((d) => deploymentCard(d, rollouts[d.name],
+    scaling[d.name]));
   if (!cards.length) cards.push(el("p", { class: "muted" }, "No deployments yet."));
   main.replaceChildren(...cards);
 }
