@@ -31,6 +31,7 @@ from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout import RolloutController, RolloutHistory
+from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.spec import Spec
 from inferd.control.supervisor import Supervisor
 from inferd.control.topology import Topology
@@ -86,6 +87,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     supervisor.subscribe(gateway.update)
     token = secrets.token_urlsafe(32)
     rollouts = RolloutController(reconciler, store, gateway.metrics.registry, RolloutHistory(home))
+    watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)
     gateway.status_extras.update(rollouts=rollouts.status, autoscaling=autoscale.status)
     admin = AdminApi(
@@ -107,6 +109,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         stop = _stop_event()
         if await _first_apply(reconciler, spec, stop):
             autoscale.start()
+            watcher.start()
             for line in _banner(url, spec, store):
                 say(line)
             if options.demo_traffic:
@@ -116,6 +119,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
             await stop.wait()
         log.info("stopping: draining the gateway, then the replicas")
     finally:
+        await watcher.stop()
         await rollouts.stop()
         await autoscale.stop()
         await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)

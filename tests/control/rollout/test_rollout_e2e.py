@@ -161,3 +161,71 @@ def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:
     assert weights(up) == {"v1": 100, "v2": 0}
     assert set(versions) == {"v1"} and set(statuses) == {"200"}, (statuses, versions)
     assert events(up, status["id"])[-1]["event"] == "abort"
+
+
+def one_version(model: str) -> str:
+    """The fraud deployment serving one version, with a two-step canary policy."""
+    return f"""apiVersion: inferd.dev/v1
+kind: Stack
+gateway: {{port: 0, drain_timeout: 10s}}
+deployments:
+  - name: fraud
+    versions:
+      - {{name: v1, model: "{model}", replicas: 1}}
+    batching: {{max_batch_size: 1}}
+    rollout:
+      strategy: canary
+      steps: [50, 100]
+      interval: 300ms
+      analysis: {{max_error_rate: 0.01, min_requests: 20}}
+      failure_limit: 2
+"""
+
+
+def references(up: UpProcess) -> dict[str, str]:
+    return {v["name"]: v["reference"] for v in routing(up)["versions"]}
+
+
+def wait_new_rollout(up: UpProcess, previous: str | None, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = rollout(up, "status")
+        if status["id"] != previous:
+            return status
+        assert time.monotonic() < deadline, "no rollout started"
+        time.sleep(0.2)
+
+
+def test_apply_of_a_new_model_is_a_rollout_and_so_is_a_moved_alias(up: UpProcess) -> None:
+    with RandomLoad(up.gateway_port) as load:
+        previous = rollout(up, "status")["id"]
+        apply(up, one_version("fraud:v2"))
+        status = wait_new_rollout(up, previous)
+        assert status["cause"] == "apply" and status["candidate"] == "v1-next"
+        status = wait_finished(up)
+        assert status["phase"] == "promoted", status
+        assert references(up) == {"v1": "fraud:v2"}  # the spec as written, once promoted
+
+        # Follow an alias: serve fraud:production, then move it.
+        apply(up, one_version("fraud:production"))
+        wait_finished(up)
+        previous = rollout(up, "status")["id"]
+        up.cli("tag", "fraud:v1", "fraud:production")
+        status = wait_new_rollout(up, previous)
+        assert status["cause"] == "alias fraud:production moved"
+        assert wait_finished(up)["phase"] == "promoted"
+        store = ModelStore.from_settings(StoreSettings(home=up.home))
+        v1 = store.resolve("fraud:v1").digest
+        assert references(up) == {"v1": f"fraud:production@{v1}"}
+
+        # A bad version under the alias is rolled back and not retried while the alias stays.
+        up.cli("tag", "fraud:erroring", "fraud:production")
+        bad = wait_new_rollout(up, status["id"])
+        assert wait_finished(up)["phase"] == "rolled_back"
+        time.sleep(1.5)
+        assert rollout(up, "status")["id"] == bad["id"]
+        assert references(up) == {"v1": f"fraud:production@{v1}"}
+        settled = time.monotonic()
+        time.sleep(0.5)
+        statuses, _ = load.since(settled)
+    assert set(statuses) == {"200"}, statuses
