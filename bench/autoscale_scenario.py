@@ -31,9 +31,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 INFERD = [sys.executable, "-c", "import sys; from inferd.cli import main; sys.exit(main())"]
-#: (name, closed-loop clients, seconds)
-PHASES = [("quiet", 0, 3), ("burst", 8, 8), ("trickle", 1, 6), ("burst", 12, 8),
-          ("silence", 0, 9), ("first request", 1, 3)]  # fmt: skip
+#: (name, closed-loop clients, seconds, pause between one client's requests)
+PHASES = [("quiet", 0, 3, 0.0), ("burst", 8, 8, 0.0), ("trickle", 1, 6, 0.0),
+          ("burst", 12, 8, 0.0), ("silence", 0, 9, 0.0), ("first request", 1, 3, 0.2)]  # fmt: skip
 SPEC = """apiVersion: inferd.dev/v1
 kind: Stack
 gateway: {port: 0, drain_timeout: 10s}
@@ -89,6 +89,7 @@ class Clients:
     def __init__(self, port: int) -> None:
         self.port = port
         self.wanted = 0
+        self.pause_s = 0.0
         self.results: list[tuple[float, float, int]] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -125,16 +126,13 @@ class Clients:
             done = time.monotonic()
             with self._lock:
                 self.results.append((done, done - started, status))
-            if self.wanted == 1 and index == 0 and PHASE[0] == "first request":
-                time.sleep(0.2)  # a few single requests, not a stream
+            if self.pause_s:
+                time.sleep(self.pause_s)
         conn.close()
 
     def window(self, start: float, end: float) -> list[tuple[float, float, int]]:
         with self._lock:
             return [r for r in self.results if start <= r[0] < end]
-
-
-PHASE = [""]
 
 
 def p99(latencies: list[float]) -> str:
@@ -167,9 +165,10 @@ def main() -> int:
         log = (Path(tmp) / "up.log").open("wb")
         up = subprocess.Popen([*INFERD, "up", str(spec)], env=env, stdout=log, stderr=log)
         try:
-            while read_state(home) is None or "status: inferd ps" not in (
-                Path(tmp) / "up.log"
-            ).read_text():
+            while (
+                read_state(home) is None
+                or "status: inferd ps" not in (Path(tmp) / "up.log").read_text()
+            ):
                 if up.poll() is not None:
                     raise SystemExit((Path(tmp) / "up.log").read_text())
                 time.sleep(0.1)
@@ -180,8 +179,8 @@ def main() -> int:
                 "   p99 ms   errors")  # fmt: skip
             began = time.monotonic()
             per_phase: list[tuple[str, int, list[float], int]] = []
-            for name, count, seconds in PHASES:
-                PHASE[0] = name
+            for name, count, seconds, pause in PHASES:
+                clients.pause_s = pause
                 clients.set(count)
                 phase_start = time.monotonic()
                 while time.monotonic() - phase_start < seconds:
