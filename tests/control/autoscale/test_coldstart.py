@@ -1,0 +1,66 @@
+"""Scale from zero at the gateway: held requests are released by a topology with a ready
+replica, bounded in number, and refused after the cold-start timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from inferd.control.autoscale.coldstart import ColdStart
+from inferd.control.topology import DeploymentRoute, Replica, Topology, VersionRoute
+from inferd.errors import Unavailable
+
+
+def topology(ready: bool) -> Topology:
+    replicas = (Replica("fraud-v1-1", "fraud", "v1", "127.0.0.1", 1, "ready"),) if ready else ()
+    version = VersionRoute("v1", "fraud", "fraud:v1", 100, replicas)
+    return Topology({"fraud": DeploymentRoute("fraud", (version,))}, 1)
+
+
+def test_held_requests_are_released_when_a_replica_is_ready() -> None:
+    woken: list[str] = []
+    registry = CollectorRegistry()
+
+    def wake(deployment: str) -> float:
+        woken.append(deployment)
+        return 5.0
+
+    cold = ColdStart(wake, registry)
+
+    async def scenario() -> list[bool]:
+        waiters = [asyncio.ensure_future(cold.hold("fraud")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert cold.held("fraud") == 3
+        cold.update(topology(ready=False))  # still starting: nobody leaves
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiters)
+        cold.update(topology(ready=True))
+        return list(await asyncio.gather(*waiters))
+
+    assert asyncio.run(scenario()) == [True, True, True]
+    assert woken == ["fraud"] * 3 and cold.held("fraud") == 0
+    text = generate_latest(registry).decode()
+    assert 'inferd_autoscaler_cold_start_seconds_count{deployment="fraud"} 1.0' in text
+
+
+def test_deployments_that_do_not_scale_from_zero_are_not_held() -> None:
+    cold = ColdStart(lambda d: None, CollectorRegistry())
+    assert asyncio.run(cold.hold("fraud")) is False
+
+
+def test_the_wait_is_bounded_in_time_and_in_number() -> None:
+    cold = ColdStart(lambda d: 0.1, CollectorRegistry(), max_held=2)
+
+    async def scenario() -> None:
+        first = [asyncio.ensure_future(cold.hold("fraud")) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(Unavailable, match="2 requests are already waiting"):
+            await cold.hold("fraud")
+        for waiter in first:
+            with pytest.raises(Unavailable, match=r"did not start a replica within 0\.1 s"):
+                await waiter
+        assert cold.held("fraud") == 0
+
+    asyncio.run(scenario())
