@@ -120,8 +120,8 @@ def test_faulty_canary_is_rolled_back(
     assert last["event"] == "rollback"
     assert failing in [c["metric"] for c in last["verdict"]["checks"] if c["passed"] is False]
     errors = sum(n for s, n in during.items() if s != "200")
-    # Only the candidate fails, and it had at most 50% of traffic at any step.
-    assert errors <= 0.5 * sum(during.values())
+    # Only the candidate fails (about 5% of its requests), on at most half of the traffic.
+    assert errors <= 0.1 * sum(during.values())
     assert set(after) == {"200"} and set(after_versions) == {"v1"}, (after, after_versions)
 
 
@@ -229,3 +229,13 @@ def test_apply_of_a_new_model_is_a_rollout_and_so_is_a_moved_alias(up: UpProcess
         time.sleep(0.5)
         statuses, _ = load.since(settled)
     assert set(statuses) == {"200"}, statuses
+
+
+def test_rollout_commands_name_the_problem(up: UpProcess) -> None:
+    missing = up.cli("rollout", "status", "nosuch", check=False)
+    assert missing.returncode == 3
+    assert "deployment 'nosuch' has no rollout" in missing.stderr
+    finished = up.cli("rollout", "promote", "fraud", check=False)
+    assert finished.returncode == 2 and "is already" in finished.stderr
+    history = up.cli("rollout", "history", "fraud").stdout
+    assert "promote" in history and "rollback" in history and "abort" in history
