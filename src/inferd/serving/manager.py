@@ -314,6 +314,10 @@ class ModelManager:
                 self._metrics.forget(old.key.name, old.key.version)
 
         old.set_state(VersionState.UNLOADING)
+        if old.batcher is not None:
+            # At once rather than in the task: what it holds must not wait for rows that now go
+            # to the new version (see the batcher's policy).
+            old.batcher.close()
         entry.retiring.append(old)
         task = asyncio.ensure_future(retire())
         self._retiring.add(task)
