@@ -83,7 +83,7 @@ def history(deployment: str, *, limit: int, as_json: bool) -> None:
         return
     out = stdout()
     for record in result.get("decisions", []):
-        out.print(_line(record))
+        out.print(_line(record), markup=False)
 
 
 def _show(result: dict[str, Any], as_json: bool) -> None:
@@ -91,14 +91,15 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
         emit_json(result)
         return
     out = stdout()
-    out.print(
+    head = (
         f"{result['deployment']}: rollout {result['id']} ({result['strategy']}) "
         f"{result['stable']} → {result['candidate']}: {result['phase']}, "
         f"step {result['stage']}/{result['stages']}, candidate {result['candidate_weight']}%, "
         f"failures {result['failures']}/{result['failure_limit']}"
     )
+    out.print(head, markup=False)
     for record in result.get("decisions", [])[-5:]:
-        out.print("  " + _line(record))
+        out.print("  " + _line(record), markup=False)
 
 
 def _line(record: dict[str, Any]) -> str:

@@ -160,10 +160,12 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
     if policy.max_latency_p99_s is not None:
         checks.append(_upper("latency_p99_s", cand.p99_s, policy.max_latency_p99_s))
     if policy.max_latency_ratio is not None:
-        # Relative latency needs stable traffic in the same interval (none at a 100% step).
+        # Relative latency needs as much stable traffic in the same interval as the candidate
+        # needs (there is next to none at a 100% step: one stray request is no baseline).
+        enough = stable.requests >= max(policy.min_requests, 1)
         ratio = (
             cand.p99_s / stable.p99_s
-            if cand.p99_s is not None and stable.p99_s and stable.requests
+            if cand.p99_s is not None and stable.p99_s and enough
             else None
         )
         checks.append(_upper("latency_p99_ratio", ratio, policy.max_latency_ratio))

@@ -65,6 +65,8 @@ PRODUCTION_TAG = "production"
 class _Run:
     rollout: Rollout
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set once the first stage's routing is published (or the rollout failed before).
+    routed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
 
@@ -115,7 +117,9 @@ class RolloutController:
             raise InvalidArgument(f"{candidate!r} is not a candidate version of {deployment!r}")
         if version.replicas == 0:
             raise InvalidArgument(f"candidate {candidate!r} has 0 replicas to send traffic to")
-        return self._launch(d, stable, candidate, None).status()
+        run = self._launch(d, stable, candidate, None)
+        await run.routed.wait()
+        return run.rollout.status()
 
     async def apply(self, spec: Spec) -> list[Change]:
         """Apply ``spec``; a deployment whose main version gets a new model starts its
@@ -147,7 +151,8 @@ class RolloutController:
     async def begin(self, transition: Transition) -> Rollout:
         """Start candidate replicas (``transition.during``), then the rollout."""
         await self.reconciler.change(lambda s: replace_deployment(s, transition.during))
-        return self._launch(transition.during, transition.stable, transition.candidate, transition)
+        run = self._launch(transition.during, transition.stable, transition.candidate, transition)
+        return run.rollout
 
     async def promote(self, deployment: str) -> dict[str, Any]:
         """Promote now, skipping the remaining steps."""
@@ -183,7 +188,7 @@ class RolloutController:
 
     def _launch(
         self, d: DeploymentSpec, stable: str, candidate: str, transition: Transition | None
-    ) -> Rollout:
+    ) -> _Run:
         if d.rollout is None:
             raise InvalidArgument(f"deployment {d.name!r} has no rollout: section")
         if self.active(d.name) is not None:
@@ -201,7 +206,7 @@ class RolloutController:
         run = _Run(rollout)
         self._runs[d.name] = run
         run.task = asyncio.get_running_loop().create_task(self._loop(run), name=rollout.id)
-        return rollout
+        return run
 
     async def _loop(self, run: _Run) -> None:
         r = run.rollout
@@ -209,6 +214,7 @@ class RolloutController:
             async with run.lock:
                 await self._route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
                 self._record(r, "start", None, None)
+            run.routed.set()
             baseline = snapshot(self.registry)
             while r.active:
                 await asyncio.sleep(r.interval_s)
@@ -225,6 +231,8 @@ class RolloutController:
             log.error("rollout %s of %s failed: %s", r.id, r.deployment, exc.message)
             r.phase = "failed"
             self._record(r, "failed", None, None, reason=exc.message)
+        finally:
+            run.routed.set()
 
     async def _step(self, r: Rollout, delta: Snapshot) -> bool:
         """Analyse one interval and act; True when the next interval starts afresh."""
