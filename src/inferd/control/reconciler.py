@@ -15,7 +15,9 @@
 **Idempotency**: applying the same spec twice changes nothing — no replica is started or
 stopped and no topology is published. A version is identified by its spec (reference, runtime,
 batching, resources); re-applying does not follow a tag that moved in the store — change the
-reference (or pin a digest) to roll out new bytes. Applies are serialised.
+reference (or pin a digest) to roll out new bytes, or give the deployment a ``rollout:`` policy,
+whose watcher follows the tag (:mod:`inferd.control.rollout.watch`). Applies, and controllers'
+edits (:meth:`Reconciler.change`), are serialised.
 """
 
 from __future__ import annotations

@@ -95,6 +95,8 @@ class AutoscaleLoop:
                         await self._tick(d)
                     except InferdError as exc:  # e.g. a scrape that failed: next tick retries
                         log.warning("autoscaling %s: %s", d.name, exc.message)
+                    except Exception:  # one deployment's bug must not stop every autoscaler
+                        log.exception("autoscaling %s failed", d.name)
 
     def _tick_s(self, spec: Spec | None) -> float:
         """A third of the shortest panic window (bursts are seen), within [MIN_TICK_S, tick_s]."""

@@ -231,6 +231,10 @@ class RolloutController:
             log.error("rollout %s of %s failed: %s", r.id, r.deployment, exc.message)
             r.phase = "failed"
             self._record(r, "failed", None, None, reason=exc.message)
+        except Exception:  # a bug must not leave the deployment locked in a dead rollout
+            log.exception("rollout %s of %s failed", r.id, r.deployment)
+            r.phase = "failed"
+            self._record(r, "failed", None, None, reason="internal error (see the log)")
         finally:
             run.routed.set()
 
