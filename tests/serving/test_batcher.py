@@ -96,6 +96,47 @@ def test_batch_closes_at_max_queue_delay(harness: Harness) -> None:
     _run(harness, scenario, batching={"max_batch_size": 32, "max_queue_delay_ms": 20})
 
 
+def test_after_a_batch_of_several_rows_the_next_collects_as_many(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        three = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(3)]
+        await _until(lambda: _queued(manager) == 3)
+        # Let the lone batch through, then hold the batch of three at the gate for a while: the
+        # wait after it is bounded by how long it took.
+        harness.probe.release()
+        harness.probe.hold()
+        await _until(lambda: harness.probe.rows == [1, 3])
+        await asyncio.sleep(0.5)
+        harness.probe.release()
+        await asyncio.gather(first, *three)
+        # The model is free but was just busy: a lone arrival waits for the others instead of
+        # running alone (it would have run at once on an idle model).
+        lone = asyncio.ensure_future(plane.infer(request(x=rows(1, 10))))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        rest = [asyncio.ensure_future(plane.infer(request(x=rows(1, 11 + i)))) for i in range(2)]
+        await asyncio.gather(lone, *rest)
+        assert harness.probe.rows == [1, 3, 3]
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
+
+
+def test_the_wait_for_more_rows_is_bounded(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        three = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(3)]
+        await _until(lambda: _queued(manager) == 3)
+        harness.probe.release()
+        await asyncio.gather(first, *three)
+        # Nobody else comes: the lone request still runs (within the 5 s deadline, long before
+        # the 60 s window), alone.
+        response = await plane.infer(request(x=rows(1, 10), deadline=time.monotonic() + 5))
+        np.testing.assert_allclose(response.outputs[0].data, rows(1, 10) * 2)
+        assert harness.probe.rows == [1, 3, 1]
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
+
+
 def test_requests_with_a_batch_dimension_are_batched_and_split_back(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
         first = await _block_first(harness, plane, manager)
