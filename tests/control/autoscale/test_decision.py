@@ -140,3 +140,9 @@ def test_window_average() -> None:
     assert scaler.average(11.0, 10) == pytest.approx(30.0)
     assert scaler.average(11.0, 2) == pytest.approx(35.0)
     assert scaler.average(30.0, 2) == 0.0
+
+
+def test_replicas_running_at_start_stay_for_the_scale_down_delay() -> None:
+    policy = ScalingPolicy(target=10, stable_window_s=1, scale_down_delay_s=3)
+    counts = run(policy, [(t, 0.0) for t in (0.0, 1.0, 2.0, 3.5)], start=2)
+    assert counts == [2, 2, 2, 1]

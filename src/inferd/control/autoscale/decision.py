@@ -81,6 +81,9 @@ class ScalerState:
     panic_max: int = 0
     #: Recent raw recommendations, (time, replicas), oldest first.
     recent: tuple[tuple[float, int], ...] = field(default_factory=tuple)
+    #: When scaling began: the count running then counts as recommended then, so nothing is
+    #: removed within ``scale_down_delay_s`` of a start (None: no such guard).
+    started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +134,11 @@ def decide(
     recent = (*(r for r in state.recent if now - r[0] <= horizon), (now, raw))
     desired = raw
     if reason != "panic":
-        desired, reason = _stabilise(policy, recent, raw, current, now)
+        held = state.started_at is not None and now - state.started_at < policy.scale_down_delay_s
+        desired, reason = _stabilise(policy, recent, raw, current, now, hold_down=held)
     desired, reason = _bounds(policy, signals, desired, reason, current)
     decision = Decision(desired, reason, panic_since is not None, stable_wants, panic_wants)
-    return decision, ScalerState(panic_since, panic_max, recent)
+    return decision, ScalerState(panic_since, panic_max, recent, state.started_at)
 
 
 def _stabilise(
@@ -143,8 +147,11 @@ def _stabilise(
     raw: int,
     current: int,
     now: float,
+    *,
+    hold_down: bool,
 ) -> tuple[int, str]:
-    """Scale up to the lowest recent recommendation, down to the highest (HPA behaviour)."""
+    """Scale up to the lowest recent recommendation, down to the highest (HPA behaviour);
+    ``hold_down``: still within the scale-down delay of the start, keep what runs."""
     if raw > current:
         up = min(r for t, r in recent if now - t <= policy.scale_up_delay_s)
         if up > current:
@@ -152,7 +159,7 @@ def _stabilise(
         return current, "scale_up_delayed"
     if raw < current:
         down = max(r for t, r in recent if now - t <= policy.scale_down_delay_s)
-        if down < current:
+        if down < current and not hold_down:
             return down, "scale_down"
         return current, "scale_down_delayed"
     return current, "steady"

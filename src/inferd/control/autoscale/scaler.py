@@ -13,7 +13,7 @@ class Autoscaler:
 
     def __init__(self, policy: ScalingPolicy) -> None:
         self.policy = policy
-        self.state = ScalerState()
+        self.state: ScalerState | None = None
         self._samples: deque[tuple[float, float]] = deque()
         self.last: Decision | None = None
 
@@ -37,5 +37,7 @@ class Autoscaler:
             ready=ready,
             idle_s=idle_s,
         )
-        self.last, self.state = decide(self.policy, signals, self.state, now)
+        # The first decision starts the scale-down delay: replicas running at start stay a while.
+        state = self.state if self.state is not None else ScalerState(started_at=now)
+        self.last, self.state = decide(self.policy, signals, state, now)
         return self.last
