@@ -48,9 +48,29 @@ class SignatureCheck:
         self.batchable = bool(signature.inputs) and all(
             len(s.shape) >= 1 and s.shape[0] == -1 for s in specs
         )
+        # The common case, one input, is checked with a few comparisons against these; anything
+        # that does not match exactly goes the general way, which names the problem.
+        self._single: tuple[str, str, int, tuple[tuple[int, int], ...]] | None = None
+        if len(signature.inputs) == 1:
+            only = signature.inputs[0]
+            fixed = tuple((axis, d) for axis, d in enumerate(only.shape) if d != -1)
+            self._single = (only.name, only.datatype, len(only.shape), fixed)
 
     def inputs(self, tensors: list[Tensor]) -> CheckedInputs:
         """Check names, datatypes, ranks and fixed dimensions; InvalidTensor names the culprit."""
+        single = self._single
+        if single is not None and len(tensors) == 1:
+            given = tensors[0]
+            shape = given.data.shape
+            if (
+                given.name == single[0]
+                and given.datatype == single[1]
+                and len(shape) == single[2]
+                and all(shape[axis] == want for axis, want in single[3])
+            ):
+                if not self.batchable:
+                    return CheckedInputs({given.name: given.data}, 1, None)
+                return CheckedInputs({given.name: given.data}, shape[0], (shape[1:],))
         by_name = {t.name: t for t in tensors}
         if len(by_name) != len(tensors):
             seen: set[str] = set()

@@ -132,8 +132,11 @@ def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutpu
 
 
 def _shape(name: str, value: object, limits: LimitSettings) -> tuple[tuple[int, ...], int]:
-    if not isinstance(value, list) or not all(type(d) is int and d >= 0 for d in value):
+    if not isinstance(value, list):
         raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
+    for d in value:
+        if type(d) is not int or d < 0:
+            raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
     if len(value) > limits.max_tensor_rank:
         raise InvalidTensor(
             name, f"rank {len(value)} exceeds the limit of {limits.max_tensor_rank}"
@@ -216,7 +219,7 @@ def encode_response(response: InferResponse, binary_choice: dict[str, bool]) -> 
         entry: dict[str, Any] = {
             "name": tensor.name,
             "datatype": tensor.datatype,
-            "shape": list(tensor.shape),
+            "shape": list(tensor.data.shape),
         }
         params = dict(tensor.parameters)
         if binary_choice.get(tensor.name, default):
