@@ -172,12 +172,18 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     from inferd.control.rollout.analysis import AnalysisPolicy, Observations, VersionStats, analyse
     from inferd.control.rollout.state import Rollout
     from inferd.control.rollout.strategies import Pair
+    from inferd.control.spec import DeploymentSpec
 
     v1, v2 = fleet
     topo = topology(deployment("fraud", version("v1", 75, v1), version("v2", 25, v2)))
     policy = AnalysisPolicy(min_requests=20, max_latency_ratio=2.0)
+    base = DeploymentSpec.model_validate(
+        {"name": "fraud", "versions": [{"name": "v1", "model": "fraud:v1"},
+                                       {"name": "v2", "model": "fraud:v2", "replicas": 1}],
+         "traffic": {"weights": {"v1": 100}}}
+    )  # fmt: skip
     rollout = Rollout("r-1234", "fraud", "canary", (5, 25, 100), Pair("v1", "v2", {"v1": 100}),
-                      policy, 30.0, stage=1, candidate_weight=25)  # fmt: skip
+                      policy, 30.0, base, stage=1, candidate_weight=25)  # fmt: skip
     for stage, (cand_p99, event) in enumerate([(0.004, "advance"), (0.02, "hold")], start=1):
         obs = Observations(VersionStats(40, 0, 0.002, cand_p99), VersionStats(400, 0, 0.002, 0.004))
         verdict = analyse(policy, obs)

@@ -153,6 +153,13 @@ def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:
         time.sleep(0.5)
         _, before = load.since(0)
         assert before["v2"] > 0
+        # Re-applying the file the rollout began from keeps it; another change must wait.
+        apply(up, spec_text("fraud:v2", interval="30s"))
+        assert weights(up) == {"v1": 80, "v2": 20}
+        changed = up.home / "changed.yaml"
+        changed.write_text(spec_text("fraud:slow", interval="30s"))
+        refused = up.cli("apply", str(changed), check=False)
+        assert refused.returncode == 4 and "promote or abort" in refused.stderr
         status = rollout(up, "abort")
         aborted = time.monotonic()
         time.sleep(1.0)

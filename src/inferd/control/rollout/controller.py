@@ -117,7 +117,7 @@ class RolloutController:
             raise InvalidArgument(f"{candidate!r} is not a candidate version of {deployment!r}")
         if version.replicas == 0:
             raise InvalidArgument(f"candidate {candidate!r} has 0 replicas to send traffic to")
-        run = self._launch(d, stable, candidate, None)
+        run = self._launch(d, stable, candidate, None, base=d)
         await run.routed.wait()
         return run.rollout.status()
 
@@ -133,11 +133,14 @@ class RolloutController:
                 continue
             running = self.active(d.name)
             if running is not None:
-                if d != old:
+                # The rollout owns the deployment's traffic: re-applying what it started from
+                # keeps it as it runs; any other change waits for the rollout to end.
+                if d not in (old, running.base):
                     raise AlreadyExists(
                         f"deployment {d.name!r} is in rollout {running.id}; promote or abort "
                         "it before changing the deployment"
                     )
+                spec = replace_deployment(spec, old)
                 continue
             t = version_change(old, d)
             if t is not None:
@@ -145,13 +148,19 @@ class RolloutController:
                 spec = replace_deployment(spec, t.during)
         changes = await self.reconciler.apply(spec)
         for t in transitions:
-            self._launch(t.during, t.stable, t.candidate, t)
+            self._launch(t.during, t.stable, t.candidate, t, base=t.success)
         return changes
 
     async def begin(self, transition: Transition) -> Rollout:
         """Start candidate replicas (``transition.during``), then the rollout."""
         await self.reconciler.change(lambda s: replace_deployment(s, transition.during))
-        run = self._launch(transition.during, transition.stable, transition.candidate, transition)
+        run = self._launch(
+            transition.during,
+            transition.stable,
+            transition.candidate,
+            transition,
+            base=transition.failure,
+        )
         return run.rollout
 
     async def promote(self, deployment: str) -> dict[str, Any]:
@@ -187,7 +196,13 @@ class RolloutController:
     # -- the loop -------------------------------------------------------------------------------
 
     def _launch(
-        self, d: DeploymentSpec, stable: str, candidate: str, transition: Transition | None
+        self,
+        d: DeploymentSpec,
+        stable: str,
+        candidate: str,
+        transition: Transition | None,
+        *,
+        base: DeploymentSpec,
     ) -> _Run:
         if d.rollout is None:
             raise InvalidArgument(f"deployment {d.name!r} has no rollout: section")
@@ -202,6 +217,7 @@ class RolloutController:
             policy=policy_of(d.rollout),
             interval_s=d.rollout.interval,
             transition=transition,
+            base=base,
         )
         run = _Run(rollout)
         self._runs[d.name] = run

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from inferd.control.rollout.analysis import AnalysisPolicy
 from inferd.control.rollout.strategies import Pair, Strategy, stages
 from inferd.control.rollout.transition import Transition
-from inferd.control.spec import RolloutSpec
+from inferd.control.spec import DeploymentSpec, RolloutSpec
 
 Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "failed"]
 #: Phases a rollout never leaves.
@@ -44,6 +44,9 @@ class Rollout:
     pair: Pair
     policy: AnalysisPolicy
     interval_s: float
+    #: The deployment as the user's spec had it when the rollout began (re-applying it while
+    #: the rollout runs changes nothing).
+    base: DeploymentSpec
     #: Set when the rollout came from a version change (apply or alias move).
     transition: Transition | None = None
     phase: Phase = "running"
