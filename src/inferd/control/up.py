@@ -162,10 +162,14 @@ def _autoscaling(reconciler: Reconciler, supervisor: Supervisor, gateway: Gatewa
     """The autoscaling loop, and the gateway's hold on requests while a replica cold-starts."""
     registry = gateway.metrics.registry
 
-    def wake(deployment: str) -> float | None:
-        return loop.wake(deployment)  # the loop is built below: it reads the held count
+    # The loop is built below (it reads the held count): these reach it once it exists.
+    def timeout(deployment: str) -> float | None:
+        return loop.cold_start_timeout(deployment)
 
-    cold = ColdStart(wake, registry)
+    def wake(deployment: str) -> None:
+        loop.wake(deployment)
+
+    cold = ColdStart(timeout, wake, registry)
 
     def topology() -> Topology:
         return supervisor.topology

@@ -103,6 +103,11 @@ def test_scale_from_zero_answers_the_first_request_then_returns_to_zero(tmp_path
     )  # fmt: skip
     try:
         assert ready_replicas(up) == 0
+        # Scaled to zero is still ready: the first request waits for a replica.
+        probe = http.client.HTTPConnection("127.0.0.1", up.gateway_port, timeout=10)
+        probe.request("GET", "/v2/health/ready")
+        assert probe.getresponse().status == 200
+        probe.close()
         for _ in range(2):  # from zero, back to zero, and from zero again
             conn = http.client.HTTPConnection("127.0.0.1", up.gateway_port, timeout=90)
             conn.request("POST", "/v2/models/fraud/infer", FRAUD_BODY)

@@ -23,11 +23,7 @@ def test_held_requests_are_released_when_a_replica_is_ready() -> None:
     woken: list[str] = []
     registry = CollectorRegistry()
 
-    def wake(deployment: str) -> float:
-        woken.append(deployment)
-        return 5.0
-
-    cold = ColdStart(wake, registry)
+    cold = ColdStart(lambda _: 5.0, woken.append, registry)
 
     async def scenario() -> list[bool]:
         waiters = [asyncio.ensure_future(cold.hold("fraud")) for _ in range(3)]
@@ -46,12 +42,14 @@ def test_held_requests_are_released_when_a_replica_is_ready() -> None:
 
 
 def test_deployments_that_do_not_scale_from_zero_are_not_held() -> None:
-    cold = ColdStart(lambda d: None, CollectorRegistry())
+    woken: list[str] = []
+    cold = ColdStart(lambda _: None, woken.append, CollectorRegistry())
     assert asyncio.run(cold.hold("fraud")) is False
+    assert not cold.can_hold("fraud") and not woken
 
 
 def test_the_wait_is_bounded_in_time_and_in_number() -> None:
-    cold = ColdStart(lambda d: 0.1, CollectorRegistry(), max_held=2)
+    cold = ColdStart(lambda _: 0.1, lambda _: None, CollectorRegistry(), max_held=2)
 
     async def scenario() -> None:
         first = [asyncio.ensure_future(cold.hold("fraud")) for _ in range(2)]

@@ -1,8 +1,8 @@
 """Scale from zero: requests for a deployment with no ready replica wait while one starts.
 
 The gateway calls :meth:`ColdStart.hold` when a deployment it knows has no ready replica.
-``wake`` (the autoscaler) starts a replica and says how long a request may wait for it — or
-None when the deployment does not scale from zero, and the gateway answers 503 as before. At
+``timeout`` says how long a request may wait for one — None when the deployment does not scale
+from zero, and the gateway answers 503 as before — and ``wake`` (the autoscaler) starts it. At
 most ``max_held`` requests wait per deployment; more are refused with 503 at once rather than
 piling up. Waiters are released together when a topology with a ready replica arrives.
 
@@ -25,16 +25,24 @@ from inferd.errors import Unavailable
 DEFAULT_MAX_HELD = 256
 _COLD_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
-#: Start a replica of ``deployment``; return how long to hold a request (None: do not hold).
-Wake = Callable[[str], float | None]
+#: How long a request for ``deployment`` may wait for a replica (None: it does not scale
+#: from zero). Called often: no side effects.
+Timeout = Callable[[str], float | None]
+#: Start a replica of ``deployment`` (called once per held request; idempotent).
+Wake = Callable[[str], None]
 
 
 class ColdStart:
     """Holds requests per deployment until a replica is ready (see the module docstring)."""
 
     def __init__(
-        self, wake: Wake, registry: CollectorRegistry, max_held: int = DEFAULT_MAX_HELD
+        self,
+        timeout: Timeout,
+        wake: Wake,
+        registry: CollectorRegistry,
+        max_held: int = DEFAULT_MAX_HELD,
     ) -> None:
+        self._timeout = timeout
         self._wake = wake
         self.max_held = max_held
         self._ready: dict[str, asyncio.Event] = {}
@@ -51,6 +59,11 @@ class ColdStart:
             "replica.",
             ("deployment",), buckets=_COLD_BUCKETS, registry=registry,
         )  # fmt: skip
+
+    def can_hold(self, deployment: str) -> bool:
+        """Whether requests for ``deployment`` wait for a replica rather than get 503 (so a
+        deployment scaled to zero still counts as ready)."""
+        return self._timeout(deployment) is not None
 
     def held(self, deployment: str) -> int:
         return self._held.get(deployment, 0)
@@ -72,9 +85,10 @@ class ColdStart:
 
         Raises Unavailable when too many requests wait already or none became ready in time.
         """
-        timeout = self._wake(deployment)
+        timeout = self._timeout(deployment)
         if timeout is None:
             return False
+        self._wake(deployment)
         if self.held(deployment) >= self.max_held:
             raise Unavailable(
                 f"deployment {deployment!r} is starting a replica and {self.max_held} requests "

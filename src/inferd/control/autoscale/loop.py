@@ -73,17 +73,26 @@ class AutoscaleLoop:
         """The last decision per deployment, with its inputs."""
         return [self._status[name] for name in sorted(self._status)]
 
-    def wake(self, deployment: str) -> float | None:
-        """Scale from zero: start one replica now; how long a request may wait for it (None
-        when the deployment does not scale from zero)."""
-        spec = self.reconciler.spec
-        d = spec.deployment(deployment) if spec is not None else None
+    def cold_start_timeout(self, deployment: str) -> float | None:
+        """How long a request may wait for ``deployment`` to start a replica; None when it
+        does not scale from zero (``min_replicas`` above 0, or no ``autoscaling:``)."""
+        d = self._deployment(deployment)
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
             return None
+        return d.autoscaling.cold_start_timeout
+
+    def wake(self, deployment: str) -> None:
+        """Scale from zero: start one replica now, unless one is starting already."""
+        d = self._deployment(deployment)
+        if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
+            return
         if primary_version(d).replicas == 0 and deployment not in self._scaling:
             log.info("%s: a request arrived with no replica: scaling from zero", deployment)
             self._scale(d, 1)
-        return d.autoscaling.cold_start_timeout
+
+    def _deployment(self, name: str) -> DeploymentSpec | None:
+        spec = self.reconciler.spec
+        return spec.deployment(name) if spec is not None else None
 
     async def _run(self) -> None:
         while True:

@@ -149,7 +149,12 @@ class Gateway:
         return json_response({"live": True})
 
     async def _ready(self, request: Request) -> Response:
-        ready = is_ready(self._topology.deployments)
+        deployments = self._topology.deployments
+        cold = self.cold_start
+        # A deployment that scales from zero answers even with no replica (its first request
+        # waits for one), so only the others need a ready replica.
+        serving = {n: d for n, d in deployments.items() if cold is None or not cold.can_hold(n)}
+        ready = bool(deployments) and (not serving or is_ready(serving))
         return json_response({"ready": ready}, 200 if ready else 503)
 
     async def _server_metadata(self, request: Request) -> Response:
