@@ -1,4 +1,4 @@
-"""inferd: inference infrastructure — OCI-versioned models served over the Open Inference Protocol."""
+"""inferd: OCI-versioned models served over the Open Inference Protocol."""
 
 __version__ = "0.1.0.dev0"
 

@@ -46,7 +46,9 @@ def oip_datatype(dtype: np.dtype[np.generic]) -> str:
     try:
         return _BY_KIND[(dtype.kind, dtype.itemsize)]
     except KeyError:
-        raise InvalidArgument(f"numpy dtype {dtype} has no Open Inference Protocol datatype") from None
+        raise InvalidArgument(
+            f"numpy dtype {dtype} has no Open Inference Protocol datatype"
+        ) from None
 
 
 def element_size(datatype: str) -> int:

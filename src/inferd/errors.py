@@ -20,7 +20,7 @@ arguments, name the problem, and never contain stack traces, filesystem paths or
     ├── IntegrityError         (DATA_LOSS)          a blob whose bytes disagree with its digest
     ├── Unauthenticated        (UNAUTHENTICATED)
     ├── PermissionDenied       (PERMISSION_DENIED)
-    └── InternalError          (INTERNAL)           a bug or a model that raised; details logged only
+    └── InternalError          (INTERNAL)           a bug, or a model that raised (logged only)
 """
 
 from __future__ import annotations
