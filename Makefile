@@ -22,8 +22,8 @@ system-deps:
 up: venv
 	./scripts/quickstart
 
-## test: install what the tests need, then run the whole suite
-test: venv system-deps
+## test: install what the tests need, check the gates (lint), then run the whole suite
+test: venv system-deps lint
 	$(VENV)/bin/pytest
 
 lint: venv
