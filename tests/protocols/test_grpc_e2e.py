@@ -58,7 +58,11 @@ def server(inferd_home: Path, tmp_path: Path) -> Iterator[Server]:
     path.write_bytes(_model())
     ModelStore(inferd_home).push(path, "mixed:v1")
     settings = ServerSettings(
-        port=0, grpc_port=0, control_port=0, store=StoreSettings(home=inferd_home)
+        port=0,
+        grpc_port=0,
+        control_port=0,
+        control_grpc_port=0,
+        store=StoreSettings(home=inferd_home),
     )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
