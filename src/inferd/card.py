@@ -7,9 +7,10 @@ the server publishes its signature as model metadata, drift checks read its refe
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Open Inference Protocol datatypes and their element size in bytes (BYTES is variable: 0).
 DATATYPE_SIZES: dict[str, int] = {
@@ -60,6 +61,55 @@ class Signature(BaseModel):
     outputs: tuple[TensorSpec, ...] = ()
 
 
+class FeatureProfile(BaseModel):
+    """One feature (an index on an input's last axis) of the training data.
+
+    ``edges`` are the interior cut points of the histogram, strictly increasing; bin ``i`` holds
+    values ``v`` with ``edges[i-1] <= v < edges[i]``, and the first and last bins are open-ended,
+    so every finite value falls in one of ``len(edges) + 1`` bins. ``proportions`` is the share of
+    training rows in each bin (they sum to 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=128)
+    edges: tuple[float, ...]
+    proportions: tuple[float, ...]
+    mean: float
+    std: float
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _histogram(self) -> FeatureProfile:
+        if len(self.proportions) != len(self.edges) + 1:
+            raise ValueError("a feature has one more proportion than edges")
+        if any(b <= a for a, b in pairwise(self.edges)):
+            raise ValueError("edges must be strictly increasing")
+        if any(p < 0 for p in self.proportions) or abs(sum(self.proportions) - 1) > 1e-6:
+            raise ValueError("proportions are non-negative and sum to 1")
+        return self
+
+
+class InputProfile(BaseModel):
+    """The profiled features of one input tensor (in the order of its last axis)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=256)
+    features: tuple[FeatureProfile, ...] = Field(min_length=1)
+
+
+class ReferenceProfile(BaseModel):
+    """Per-feature histograms of the training data: what drift is measured against."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Training rows the histograms were computed from.
+    rows: int = Field(ge=1)
+    inputs: tuple[InputProfile, ...] = Field(min_length=1)
+
+
 class ModelCard(BaseModel):
     """The config blob of a model artifact (media type :data:`inferd.store.media.CARD`)."""
 
@@ -77,5 +127,5 @@ class ModelCard(BaseModel):
     entrypoint: str | None = None
     #: Set only when the pusher explicitly trusted a format that can execute code on load.
     trusted_unsafe_formats: tuple[str, ...] = ()
-    #: Reference profile of the training data, for drift checks (per-feature histograms).
-    reference_profile: dict[str, object] | None = None
+    #: Reference profile of the training data, for drift checks (None: drift is not measured).
+    reference_profile: ReferenceProfile | None = None

@@ -131,6 +131,12 @@ def _progress(
     "(default: inferd.model.yaml beside or inside PATH).",
 )
 @click.option("--label", "labels", multiple=True, callback=_labels, help="Label key=value.")
+@click.option(
+    "--reference-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Training rows (.npy, .npz with one array per input, or CSV with a header) to store "
+    "as the card's reference profile for drift metrics.",
+)
 @click.option("--source-revision", help="Code revision the model was built from.")
 @click.option(
     "--trust-unsafe-format",
@@ -148,6 +154,7 @@ def push(
     runtime: str | None,
     signature_file: Path | None,
     labels: dict[str, str],
+    reference_data: Path | None,
     source_revision: str | None,
     trust_unsafe_format: bool,
     quiet: bool,
@@ -171,6 +178,7 @@ def push(
             progress=progress,
             metadata=signature_file,
             network_progress=uploading,
+            reference_data=reference_data,
         )
     if as_json:
         emit_json(

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from inferd.card import Signature, TensorSpec
+from inferd.card import ReferenceProfile, Signature, TensorSpec
 from inferd.errors import InvalidArgument, NotFound
 from inferd.store.safety import validate_title
 
@@ -75,6 +75,8 @@ class ModelMetadata(BaseModel):
     outputs: tuple[TensorSpec, ...] = ()
     labels: dict[str, str] = {}
     metrics: dict[str, float] = {}
+    #: A profile computed elsewhere (``inferd push --reference-data`` computes one instead).
+    reference_profile: ReferenceProfile | None = None
 
     @property
     def signature(self) -> Signature | None:

@@ -125,6 +125,7 @@ class ModelStore:
         progress: Callable[[int, int], None] | None = None,
         metadata: Path | None = None,
         network_progress: NetworkProgress | None = None,
+        reference_data: Path | None = None,
     ) -> PushResult:
         """Store the file or directory at ``path`` as a new version and tag it ``ref``.
 
@@ -132,6 +133,8 @@ class ModelStore:
         the signature is ``signature``, else the model's own (ONNX), else the YAML's.
         ``metadata`` names a YAML file to use instead of ``inferd.model.yaml`` beside/inside
         ``path``. Pickle-like files raise UnsafeFormat unless ``trust_unsafe_format``.
+        ``reference_data`` (training rows: .npy, .npz or CSV with a header; never pickle) becomes
+        the card's reference profile for drift, replacing one the YAML may carry.
         ``progress(done, total)`` is called with bytes as files stream into the store.
 
         A remote ``ref`` is packaged locally, then uploaded (``network_progress`` reports the
@@ -146,6 +149,7 @@ class ModelStore:
             labels=labels,
             source_revision=source_revision,
             metadata=metadata,
+            reference_data=reference_data,
             progress=progress,
         )
         packaged = package(self.layout.blobs, path, target, options)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from inferd.card import ModelCard, Signature
 from inferd.errors import UnsafeFormat
+from inferd.observe.profile import check_profile, read_reference_data
 from inferd.runtimes.detect import detect_model
 from inferd.store import media
 from inferd.store.blobs import BlobStore
@@ -33,6 +34,8 @@ class PushOptions:
     labels: Mapping[str, str] | None = None
     source_revision: str | None = None
     metadata: Path | None = None
+    #: Training rows (.npy, .npz or CSV) to compute the card's reference profile from.
+    reference_data: Path | None = None
     progress: Callable[[int, int], None] | None = None
 
 
@@ -64,6 +67,11 @@ def _card(path: Path, ref: Reference, options: PushOptions, trusted: tuple[str, 
     detection = detect_model(path, options.runtime or meta.runtime, entrypoint=meta.entrypoint)
     # Precedence: what the caller passed, then what the model format declares, then the YAML.
     signature = options.signature or detection.signature or meta.signature or Signature()
+    profile = meta.reference_profile
+    if options.reference_data is not None:
+        profile = read_reference_data(options.reference_data, signature)
+    elif profile is not None:
+        check_profile(profile, signature)
     return ModelCard(
         name=ref.name,
         runtime=detection.runtime,
@@ -73,6 +81,7 @@ def _card(path: Path, ref: Reference, options: PushOptions, trusted: tuple[str, 
         source_revision=options.source_revision,
         entrypoint=detection.entrypoint,
         trusted_unsafe_formats=trusted,
+        reference_profile=profile,
     )
 
 

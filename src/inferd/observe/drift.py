@@ -1,0 +1,205 @@
+"""Input drift: live inputs of a model version compared with its card's reference profile.
+
+A :class:`DriftMonitor` per loaded version counts the rows it is shown into the reference
+histograms' bins (one ``searchsorted``-style comparison and one ``bincount`` per input and batch,
+off the request path: the model's worker thread calls :meth:`DriftMonitor.observe` after a batch).
+Nothing is computed per request beyond that; PSI and KS are computed when Prometheus scrapes, by
+:class:`DriftCollector`.
+
+- **PSI** (population stability index) per feature: ``Σ (q - p) · ln(q / p)`` over the bins,
+  ``p`` the reference share and ``q`` the live share, both floored at :data:`PSI_EPSILON` so an
+  empty bin does not make it infinite. Rule of thumb: below 0.1 stable, 0.1 to 0.2 moderate,
+  above 0.2 drifted.
+- **KS** per feature: the largest gap between the reference and live cumulative shares at the
+  bin edges (the Kolmogorov-Smirnov statistic evaluated on the binned CDFs).
+
+Neither is reported before :data:`MIN_SAMPLES` rows were seen: a handful of rows says nothing.
+Every label value (input and feature names) comes from the model card, so the series are bounded
+by the profile (see :data:`inferd.observe.profile.MAX_FEATURES`), whatever clients send.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client import Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from inferd.card import InputProfile, ReferenceProfile
+
+#: Rows an input must have seen before its PSI and KS are reported.
+MIN_SAMPLES = 100
+#: Floor for bin shares in PSI (an empty bin would make the logarithm infinite).
+PSI_EPSILON = 1e-4
+#: Rows of one batch that are binned; larger batches are strided down to about this many.
+MAX_ROWS_PER_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDrift:
+    """Drift of one feature; ``samples`` rows were compared with the reference."""
+
+    input: str
+    feature: str
+    psi: float
+    ks: float
+    samples: int
+
+
+class _InputCounts:
+    """Bin counts of one input: every feature's edges padded to one width with +inf, so one
+    vectorised comparison bins a whole batch (padded bins stay empty on both sides)."""
+
+    def __init__(self, profile: InputProfile) -> None:
+        self.name = profile.name
+        self.features = tuple(f.name for f in profile.features)
+        width = max(len(f.edges) for f in profile.features)
+        self.edges = np.full((len(profile.features), width), np.inf)
+        self.reference = np.zeros((len(profile.features), width + 1))
+        for i, feature in enumerate(profile.features):
+            self.edges[i, : len(feature.edges)] = feature.edges
+            self.reference[i, : len(feature.proportions)] = feature.proportions
+        self.bins = width + 1
+        self.offsets = np.arange(len(self.features)) * self.bins
+        self.counts = np.zeros((len(self.features), self.bins), dtype=np.int64)
+        self.samples = 0
+
+    def add(self, batch: NDArray[np.generic]) -> None:
+        if batch.dtype.kind not in "biuf":
+            return
+        width = len(self.features)
+        if (batch.shape[-1] if batch.ndim > 1 else 1) != width:
+            return  # not the shape the profile describes: nothing to compare
+        rows = batch.reshape(-1, width)
+        if len(rows) > MAX_ROWS_PER_BATCH:
+            rows = rows[:: -(-len(rows) // MAX_ROWS_PER_BATCH)]
+        # Bin index = number of edges <= value (side="right"), per row and feature.
+        index = (rows[:, :, None] >= self.edges[None, :, :]).sum(axis=2) + self.offsets
+        self.counts += np.bincount(index.ravel(), minlength=self.counts.size).reshape(
+            self.counts.shape
+        )
+        self.samples += len(rows)
+
+
+class DriftMonitor:
+    """Live bin counts of one version's inputs against its reference profile.
+
+    :meth:`observe` is meant for one writer (the version's worker thread); readers (the scrape)
+    take the same lock, so they see whole batches.
+    """
+
+    def __init__(self, profile: ReferenceProfile, *, min_samples: int = MIN_SAMPLES) -> None:
+        self.profile = profile
+        self.min_samples = min_samples
+        self._inputs = {p.name: _InputCounts(p) for p in profile.inputs}
+        self._lock = threading.Lock()
+
+    def observe(self, inputs: Mapping[str, NDArray[np.generic]]) -> None:
+        """Count one batch's rows (inputs the profile does not describe are ignored)."""
+        with self._lock:
+            for name, counts in self._inputs.items():
+                batch = inputs.get(name)
+                if batch is not None:
+                    counts.add(batch)
+
+    def samples(self) -> dict[str, int]:
+        """Rows seen so far, per input."""
+        with self._lock:
+            return {name: c.samples for name, c in self._inputs.items()}
+
+    def drift(self) -> list[FeatureDrift]:
+        """PSI and KS of every feature of every input that has seen ``min_samples`` rows."""
+        with self._lock:
+            snapshot = [(c, c.counts.copy(), c.samples) for c in self._inputs.values()]
+        found: list[FeatureDrift] = []
+        for counts, live, samples in snapshot:
+            if samples < max(self.min_samples, 1):
+                continue
+            shares = live / samples
+            for i, feature in enumerate(counts.features):
+                found.append(
+                    FeatureDrift(
+                        counts.name,
+                        feature,
+                        psi(counts.reference[i], shares[i]),
+                        ks(counts.reference[i], shares[i]),
+                        samples,
+                    )
+                )
+        return found
+
+
+def psi(expected: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
+    """Population stability index of shares ``actual`` against ``expected`` (same bins)."""
+    p = np.maximum(expected, PSI_EPSILON)
+    q = np.maximum(actual, PSI_EPSILON)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def ks(expected: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
+    """Largest gap between the cumulative shares of two histograms over the same bins."""
+    return float(np.max(np.abs(np.cumsum(expected) - np.cumsum(actual))))
+
+
+class DriftCollector(Collector):
+    """Exports every registered monitor's drift at scrape time (register it on a registry).
+
+    Series: ``inferd_input_drift_psi`` and ``inferd_input_drift_ks`` gauges per model, version,
+    input and feature, and ``inferd_input_drift_samples_total`` per model, version and input.
+    """
+
+    def __init__(self) -> None:
+        self._monitors: dict[tuple[str, str], DriftMonitor] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, model: str, version: str, monitor: DriftMonitor) -> None:
+        """Export ``monitor`` under the version's labels (replacing any earlier one)."""
+        with self._lock:
+            self._monitors[(model, version)] = monitor
+
+    def forget(self, model: str, version: str) -> None:
+        """Stop exporting a version (unloaded or replaced); idempotent."""
+        with self._lock:
+            self._monitors.pop((model, version), None)
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            monitors = sorted(self._monitors.items())
+        psi_family, ks_family, samples = self._families()
+        for (model, version), monitor in monitors:
+            for name, count in monitor.samples().items():
+                samples.add_metric([model, version, name], count)
+            for d in monitor.drift():
+                labels = [model, version, d.input, d.feature]
+                psi_family.add_metric(labels, d.psi)
+                ks_family.add_metric(labels, d.ks)
+        return [psi_family, ks_family, samples]
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, CounterMetricFamily]:
+        labels = ["model", "version", "input", "feature"]
+        return (
+            GaugeMetricFamily(
+                "inferd_input_drift_psi",
+                "Population stability index of an input feature against the reference profile.",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "inferd_input_drift_ks",
+                "Kolmogorov-Smirnov statistic (binned) of an input feature against the reference.",
+                labels=labels,
+            ),
+            CounterMetricFamily(
+                "inferd_input_drift_samples",
+                "Input rows compared with the reference profile.",
+                labels=["model", "version", "input"],
+            ),
+        )

@@ -1,0 +1,221 @@
+"""Reference profiles: per-feature histograms of training data, computed when a model is pushed.
+
+``inferd push … --reference-data FILE`` reads training rows from a ``.npy``, an ``.npz`` (one
+array per input, keyed by input name) or a CSV with a header row, and stores the result in the
+model card (:class:`inferd.card.ReferenceProfile`). The format is told by the file's first bytes,
+never its name, and NumPy files load with ``allow_pickle=False``: reference data is data, and a
+file that needs pickle to load is refused.
+
+Each feature (an index on an input's last axis) gets quantile cut points, so every bin holds
+about the same share of training rows, plus mean, std, min and max. A feature with few distinct
+values gets fewer bins (equal cut points are merged). The profile stays a few KB:
+:data:`MAX_FEATURES` bounds its size, and with it the drift series a server exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from inferd.card import FeatureProfile, InputProfile, ReferenceProfile, Signature
+from inferd.errors import InvalidArgument
+
+#: Histogram bins per feature (deciles of the training data).
+DEFAULT_BINS = 10
+#: Features across all inputs a profile may hold; each becomes drift series on every server.
+MAX_FEATURES = 256
+#: Longest feature name (a CSV column), since it becomes a metric label value.
+MAX_NAME = 128
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def feature_profile(name: str, values: NDArray[np.float64], bins: int) -> FeatureProfile:
+    """The histogram and moments of one feature's finite ``values`` (at least one)."""
+    # Cut points are observed values (no interpolation), so a feature with few distinct values
+    # cuts exactly between them; equal quantiles would make empty bins, so they are merged.
+    quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    edges = np.unique(quantiles)
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    proportions = counts / counts.sum()
+    return FeatureProfile(
+        name=name,
+        edges=tuple(float(e) for e in edges),
+        proportions=tuple(float(p) for p in proportions),
+        mean=float(values.mean()),
+        std=float(values.std()),
+        min=float(values.min()),
+        max=float(values.max()),
+    )
+
+
+def input_profile(
+    name: str, rows: NDArray[np.generic], bins: int, feature_names: tuple[str, ...] | None = None
+) -> InputProfile:
+    """Profile one input from its training rows (first axis: rows; last axis: features)."""
+    data = np.asarray(rows)
+    if data.dtype.kind not in "biuf":
+        raise InvalidArgument(f"reference data for input {name!r} is not numeric ({data.dtype})")
+    if data.ndim == 0 or data.size == 0:
+        raise InvalidArgument(f"reference data for input {name!r} holds no rows")
+    matrix = data.astype(np.float64).reshape(-1, 1 if data.ndim == 1 else data.shape[-1])
+    if not np.isfinite(matrix).all():
+        raise InvalidArgument(f"reference data for input {name!r} holds NaN or infinite values")
+    names = feature_names or tuple(str(i) for i in range(matrix.shape[1]))
+    return InputProfile(
+        name=name,
+        features=tuple(
+            feature_profile(names[i], matrix[:, i], bins) for i in range(matrix.shape[1])
+        ),
+    )
+
+
+def build_profile(
+    inputs: Mapping[str, NDArray[np.generic]],
+    *,
+    bins: int = DEFAULT_BINS,
+    feature_names: Mapping[str, tuple[str, ...]] | None = None,
+) -> ReferenceProfile:
+    """A profile of every input in ``inputs`` (name → training rows); rows must agree."""
+    if bins < 2:
+        raise InvalidArgument(f"a reference profile needs at least 2 bins, not {bins}")
+    if not inputs:
+        raise InvalidArgument("reference data holds no inputs")
+    counts = {len(np.asarray(rows)) if np.ndim(rows) else 0 for rows in inputs.values()}
+    if len(counts) != 1:
+        raise InvalidArgument("reference data inputs have different numbers of rows")
+    width = sum(1 if np.ndim(r) <= 1 else np.shape(r)[-1] for r in inputs.values())
+    if width > MAX_FEATURES:
+        raise InvalidArgument(
+            f"reference data has {width} features; a profile holds at most {MAX_FEATURES}"
+        )
+    names = feature_names or {}
+    profiles = tuple(
+        input_profile(name, rows, bins, names.get(name)) for name, rows in sorted(inputs.items())
+    )
+    return ReferenceProfile(rows=counts.pop(), inputs=profiles)
+
+
+def read_reference_data(file: Path, signature: Signature) -> ReferenceProfile:
+    """Profile the training rows in ``file`` for a model with ``signature``.
+
+    A ``.npz`` maps its arrays to inputs by name; a ``.npy`` or a CSV is the one input of a
+    single-input model, a CSV's header naming the features. Errors name the file, never its path.
+    """
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(len(_NPY_MAGIC))
+    except OSError:
+        raise InvalidArgument(f"reference data {file.name!r} is not readable") from None
+    if head.startswith(_ZIP_MAGIC):
+        profile = build_profile(_npz(file, signature))
+    elif head.startswith(_NPY_MAGIC):
+        profile = build_profile({_single_input(file, signature): _npy(file)})
+    else:
+        header, rows = _csv(file)
+        name = _single_input(file, signature)
+        profile = build_profile({name: rows}, feature_names={name: header})
+    check_profile(profile, signature)
+    return profile
+
+
+def check_profile(profile: ReferenceProfile, signature: Signature) -> None:
+    """Raise InvalidArgument unless every profiled input is an input of ``signature`` whose
+    last dimension (when fixed) equals its number of profiled features."""
+    specs = {spec.name: spec for spec in signature.inputs}
+    for item in profile.inputs:
+        spec = specs.get(item.name)
+        if spec is None:
+            raise InvalidArgument(
+                f"the reference profile describes {item.name!r}, which is not an input of the "
+                f"model (inputs: {sorted(specs)})"
+            )
+        width = spec.shape[-1] if len(spec.shape) > 1 else 1
+        if width > 0 and width != len(item.features):
+            raise InvalidArgument(
+                f"the reference profile has {len(item.features)} features for input "
+                f"{item.name!r}, whose last dimension is {width}"
+            )
+
+
+def _single_input(file: Path, signature: Signature) -> str:
+    names = [spec.name for spec in signature.inputs]
+    if len(names) != 1:
+        raise InvalidArgument(
+            f"reference data {file.name!r} holds one array, but the model has "
+            f"{len(names)} inputs; use an .npz with one array per input name"
+        )
+    return names[0]
+
+
+def _npy(file: Path) -> NDArray[np.generic]:
+    try:
+        array: NDArray[np.generic] = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        raise InvalidArgument(
+            f"reference data {file.name!r} is not a plain numeric .npy (pickled objects are "
+            "refused)"
+        ) from None
+    return array
+
+
+def _npz(file: Path, signature: Signature) -> dict[str, NDArray[np.generic]]:
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise InvalidArgument(
+            f"reference data {file.name!r} is not a plain numeric .npz (pickled objects are "
+            "refused)"
+        ) from None
+    known = {spec.name for spec in signature.inputs}
+    if len(arrays) == 1 and len(known) == 1 and not set(arrays) & known:
+        return {known.pop(): next(iter(arrays.values()))}
+    unknown = sorted(set(arrays) - known)
+    if unknown:
+        raise InvalidArgument(
+            f"reference data {file.name!r} names {unknown}, which are not inputs of the model "
+            f"(inputs: {sorted(known)})"
+        )
+    return arrays
+
+
+def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise InvalidArgument(
+            f"reference data {file.name!r} is neither NumPy data nor a UTF-8 CSV"
+        ) from None
+    reader = csv.reader(io.StringIO(text))
+    header = tuple(h.strip() for h in next(reader, []))
+    if not header or not all(header):
+        raise InvalidArgument(f"reference data {file.name!r}: the CSV needs a header row")
+    if any(len(h) > MAX_NAME for h in header):
+        raise InvalidArgument(
+            f"reference data {file.name!r}: column names are at most {MAX_NAME} characters"
+        )
+    rows: list[list[float]] = []
+    for line, record in enumerate(reader, start=2):
+        if not record:
+            continue
+        if len(record) != len(header):
+            raise InvalidArgument(
+                f"reference data {file.name!r} line {line}: {len(record)} values for "
+                f"{len(header)} columns"
+            )
+        try:
+            rows.append([float(value) for value in record])
+        except ValueError:
+            raise InvalidArgument(
+                f"reference data {file.name!r} line {line}: a value is not a number"
+            ) from None
+    if not rows:
+        raise InvalidArgument(f"reference data {file.name!r}: the CSV has no data rows")
+    return header, np.asarray(rows, dtype=np.float64)
