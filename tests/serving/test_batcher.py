@@ -234,6 +234,24 @@ def test_deadline_while_queued_is_never_executed(harness: Harness) -> None:
     _run(harness, scenario)
 
 
+def test_deadlines_in_arrival_order_expire_on_time(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        harness.probe.hold()
+        now = time.monotonic()
+        running = asyncio.ensure_future(plane.infer(request(x=rows(1), deadline=now + 0.05)))
+        await asyncio.to_thread(harness.probe.entered.wait, 10)
+        queued = asyncio.ensure_future(plane.infer(request(x=rows(2), deadline=now + 0.1)))
+        results = await asyncio.gather(running, queued, return_exceptions=True)
+        assert [type(r) for r in results] == [DeadlineExceeded, DeadlineExceeded]
+        assert "while the model ran" in str(results[0]) and "while queued" in str(results[1])
+        harness.probe.release()
+        response = await plane.infer(request(x=rows(1, 7)))
+        np.testing.assert_allclose(response.outputs[0].data, rows(1, 7) * 2)
+        assert harness.probe.rows == [1, 1]  # the expired queued request never ran
+
+    _run(harness, scenario)
+
+
 def test_cancelled_request_is_removed_and_never_executed(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
         first = await _block_first(harness, plane, manager)

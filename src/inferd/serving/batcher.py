@@ -28,7 +28,7 @@ Policy, in order:
 
 Everything here runs on the event-loop thread except ``model.predict``, which runs on the
 version's :class:`~inferd.serving.worker.ModelWorker`. Per request, the hot path allocates one
-future and one timer handle and touches no metric label.
+future, no timer (one timer watches the earliest deadline) and touches no metric label.
 """
 
 from __future__ import annotations
@@ -53,17 +53,27 @@ log = logging.getLogger(__name__)
 
 
 class _Waiter:
-    """One queued request. ``queued`` turns False once it runs, expires or is withdrawn."""
+    """One queued request. ``queued`` turns False once it runs, expires or is withdrawn.
 
-    __slots__ = ("enqueued", "future", "inputs", "queued", "rows", "timer")
+    ``timer`` is set only for a request whose deadline comes before an earlier arrival's (see
+    :meth:`Batcher._watch_deadline`).
+    """
+
+    __slots__ = ("deadline", "enqueued", "future", "inputs", "queued", "rows", "timer")
 
     def __init__(
-        self, inputs: Tensors, rows: int, future: asyncio.Future[Tensors], enqueued: float
+        self,
+        inputs: Tensors,
+        rows: int,
+        future: asyncio.Future[Tensors],
+        enqueued: float,
+        deadline: float,
     ) -> None:
         self.inputs = inputs
         self.rows = rows
         self.future = future
         self.enqueued = enqueued
+        self.deadline = deadline
         self.queued = True
         self.timer: asyncio.TimerHandle | None = None
 
@@ -117,6 +127,12 @@ class Batcher:
         #: batch waits for, and the timer that ends the wait. 0 and None otherwise.
         self._awaited_rows = 0
         self._await_timer: asyncio.TimerHandle | None = None
+        #: Unanswered requests in deadline order, watched by one timer set for the first of
+        #: them (``_deadline_due``): requests share the server's timeout, so arrival order is
+        #: deadline order, and a timer per request would cost more than the rest of the queueing.
+        self._by_deadline: deque[_Waiter] = deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._deadline_due = 0.0
 
     @property
     def queued(self) -> int:
@@ -144,8 +160,8 @@ class Batcher:
         now = time.monotonic()
         if deadline <= now:
             raise DeadlineExceeded(f"deadline passed before {self._label} could queue the request")
-        waiter = _Waiter(inputs, rows, self._loop.create_future(), now)
-        waiter.timer = self._loop.call_later(deadline - now, self._expire, waiter)
+        waiter = _Waiter(inputs, rows, self._loop.create_future(), now, deadline)
+        self._watch_deadline(waiter, now)
         self._queued += 1
         if key is None or rows > self._max_rows:
             self._enqueue_alone(waiter)
@@ -155,6 +171,7 @@ class Batcher:
             return await waiter.future
         except asyncio.CancelledError:
             self._withdraw(waiter)
+            self._forget_answered()
             raise
 
     async def drain(self) -> None:
@@ -220,6 +237,46 @@ class Batcher:
             if waiters:
                 self._start(waiters)
                 return
+
+    # -- deadlines -----------------------------------------------------------------------------
+
+    def _watch_deadline(self, waiter: _Waiter, now: float) -> None:
+        line = self._by_deadline
+        if line and waiter.deadline < line[-1].deadline:
+            # An earlier deadline than a request already waiting (a client-set timeout): a timer
+            # of its own keeps the line in order.
+            waiter.timer = self._loop.call_later(waiter.deadline - now, self._expire, waiter)
+            return
+        line.append(waiter)
+        if self._deadline_timer is None:
+            self._arm_deadline(now)
+
+    def _arm_deadline(self, now: float) -> None:
+        self._deadline_due = self._by_deadline[0].deadline
+        self._deadline_timer = self._loop.call_later(self._deadline_due - now, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """The first deadline in line is due: expire every request due by now (or by the time
+        the timer was set for: a timer may fire a little early, and the request is then as good
+        as late), then watch the next one."""
+        self._deadline_timer = None
+        now = time.monotonic()
+        due = max(now, self._deadline_due)
+        line = self._by_deadline
+        while line and (line[0].future.done() or line[0].deadline <= due):
+            self._expire(line.popleft())
+        if line:
+            self._arm_deadline(now)
+
+    def _forget_answered(self) -> None:
+        """Drop answered requests from the front of the deadline line (they finish roughly in
+        arrival order, so the line stays about as long as the queue)."""
+        line = self._by_deadline
+        while line and line[0].future.done():
+            line.popleft()
+        if not line and self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
 
     def _withdraw(self, waiter: _Waiter) -> None:
         if waiter.timer is not None:
@@ -291,6 +348,7 @@ class Batcher:
                     w.timer.cancel()
                 if not w.future.done():
                     w.future.set_exception(error)
+        self._forget_answered()
         self._kick()
         self._notify_idle()
 
