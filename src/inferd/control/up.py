@@ -86,7 +86,13 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         raise Unavailable(f"gateway: {exc.message} (choose another with --port)") from None
     supervisor.subscribe(gateway.update)
     token = secrets.token_urlsafe(32)
-    rollouts = RolloutController(reconciler, store, gateway.metrics.registry, RolloutHistory(home))
+    rollouts = RolloutController(
+        reconciler,
+        store,
+        gateway.metrics.registry,
+        RolloutHistory(home),
+        replica_metrics=gateway.replica_metrics,
+    )
     watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)
     gateway.status_extras.update(rollouts=rollouts.status, autoscaling=autoscale.status)

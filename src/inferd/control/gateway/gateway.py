@@ -29,7 +29,7 @@ from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import build_status
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
-from inferd.control.topology import DeploymentRoute, Topology, VersionRoute
+from inferd.control.topology import DeploymentRoute, Replica, Topology, VersionRoute
 from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
@@ -169,7 +169,9 @@ class Gateway:
         content, media_type = asset(request.path.rstrip("/") or "/")
         return Response(200, content, media_type, [(b"cache-control", b"no-cache")])
 
-    async def _metrics(self, request: Request) -> Response:
+    async def replica_metrics(self) -> list[tuple[Replica, str]]:
+        """Every ready replica's ``/metrics`` text (replicas that fail to answer are counted
+        in ``inferd_gateway_replica_scrape_failures_total`` and left out)."""
         topology = self._topology
         replicas = [
             (r, self.proxy.pool(r))
@@ -180,6 +182,10 @@ class Gateway:
         texts = await scrape(replicas)
         if len(texts) < len(replicas):
             self.metrics.scrape_failures.inc(len(replicas) - len(texts))
+        return texts
+
+    async def _metrics(self, request: Request) -> Response:
+        texts = await self.replica_metrics()
         return Response(200, self.metrics.render() + merge(texts), _TEXT)
 
     # -- the data plane -----------------------------------------------------------------------

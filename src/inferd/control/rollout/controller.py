@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.observe import (
     Snapshot,
     divergence_stats,
+    drift_psi,
     shadow_stats,
     snapshot,
     version_stats,
@@ -52,10 +54,14 @@ from inferd.control.spec_edits import (
     replace_deployment,
     with_routing,
 )
+from inferd.control.topology import Replica
 from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)
+
+#: Every ready replica's ``/metrics`` text (the gateway's :meth:`~.Gateway.replica_metrics`).
+ReplicaMetrics = Callable[[], Awaitable[list[tuple[Replica, str]]]]
 
 #: The alias a promoted version is tagged with.
 PRODUCTION_TAG = "production"
@@ -79,11 +85,15 @@ class RolloutController:
         store: ModelStore,
         registry: CollectorRegistry,
         history: RolloutHistory,
+        *,
+        replica_metrics: ReplicaMetrics | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.store = store
         self.registry = registry
         self.history = history
+        #: Replicas' /metrics texts, for input drift (None: drift is not measured).
+        self.replica_metrics = replica_metrics
         self._runs: dict[str, _Run] = {}
 
     # -- what people and the admin API call -----------------------------------------------------
@@ -256,7 +266,10 @@ class RolloutController:
 
     async def _step(self, r: Rollout, delta: Snapshot) -> bool:
         """Analyse one interval and act; True when the next interval starts afresh."""
-        obs = self._observe(r, delta)
+        drift = None
+        if r.policy.max_drift_psi is not None and self.replica_metrics is not None:
+            drift = drift_psi(await self.replica_metrics(), r.deployment, r.pair.candidate)
+        obs = self._observe(r, delta, drift)
         verdict = analyse(r.policy, obs)
         r.failures = verdict.failures
         where = move(r.strategy, r.stage, r.stages, verdict.action)
@@ -274,13 +287,14 @@ class RolloutController:
         # Too few requests to judge: keep counting the same interval until there are enough.
         return bool(verdict.checks)
 
-    def _observe(self, r: Rollout, delta: Snapshot) -> Observations:
+    def _observe(self, r: Rollout, delta: Snapshot, drift: float | None) -> Observations:
         d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
         mirrored = r.strategy == "blue-green"
         return Observations(
             candidate=shadow_stats(delta, d, cand) if mirrored else version_stats(delta, d, cand),
             stable=version_stats(delta, d, stable),
             divergence=divergence_stats(delta, d, cand),
+            drift_psi=drift,
             failures=r.failures,
         )
 

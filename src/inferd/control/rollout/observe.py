@@ -8,6 +8,12 @@ candidate and stable traffic of that interval only, never what came before.
 
 Percentiles come from the histogram buckets, interpolated linearly inside a bucket as
 Prometheus' ``histogram_quantile`` does.
+
+Input drift is the model servers' own measurement (``inferd_input_drift_psi``, see
+:mod:`inferd.observe.drift`), read from the candidate's replicas' ``/metrics`` by
+:func:`drift_psi`. Unlike the gateway's series it is not per interval: PSI compares histograms
+of every row a replica has seen since it loaded the version, since a short interval holds too
+few rows to estimate a histogram.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.control.rollout.analysis import DivergenceStats, VersionStats
+from inferd.control.topology import Replica
 
 #: Gateway outcomes that count as the version's errors (client errors are the client's).
 ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})
@@ -29,6 +37,7 @@ _COMPARED = "inferd_gateway_shadow_compared_elements_total"
 _DIFFERING = "inferd_gateway_shadow_differing_elements_total"
 _DIVERGENCE_SUM = "inferd_gateway_shadow_divergence_sum"
 _DIVERGENCE_COUNT = "inferd_gateway_shadow_divergence_count"
+_DRIFT_PSI = "inferd_input_drift_psi"
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -115,6 +124,28 @@ def divergence_stats(delta: Snapshot, deployment: str, shadow: str) -> Divergenc
         label_share=differing / compared_elements if compared_elements else None,
         score_mad=mad_sum / mad_count if mad_count else None,
     )
+
+
+def drift_psi(
+    expositions: Iterable[tuple[Replica, str]], deployment: str, version: str
+) -> float | None:
+    """The largest PSI of any input feature on any replica serving ``version`` of
+    ``deployment``; None when none reports drift (no reference profile, or too few rows yet).
+
+    ``expositions`` are replicas' ``/metrics`` texts; the largest value is taken because one
+    drifted feature is enough to distrust a version, and PSI cannot be pooled across replicas.
+    """
+    worst: float | None = None
+    for replica, text in expositions:
+        if replica.deployment != deployment or replica.version != version:
+            continue
+        for family in text_string_to_metric_families(text):
+            if family.name != _DRIFT_PSI:
+                continue
+            for sample in family.samples:
+                if math.isfinite(sample.value):
+                    worst = sample.value if worst is None else max(worst, sample.value)
+    return worst
 
 
 def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
