@@ -3,6 +3,9 @@ labels, and the exposition a real Prometheus registry renders."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -126,3 +129,20 @@ def test_collector_labels_come_only_from_the_card() -> None:
     collector.forget("fraud", "v2")
     collector.forget("fraud", "v2")  # idempotent
     assert not [name for name, _, _ in _samples(registry) if name.startswith("inferd_input")]
+
+
+def test_promtool_accepts_the_drift_exposition() -> None:
+    collector = DriftCollector()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    monitor = DriftMonitor(build_profile({"input": REFERENCE}))
+    collector.watch("fraud", "v1", monitor)
+    monitor.observe({"input": REFERENCE[:200]})
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is required (Debian package prometheus)"
+    text = generate_latest(registry)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert checked.stdout.strip() == b"" and checked.stderr.strip() == b""
