@@ -142,6 +142,8 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=1, help="passes per server; medians reported")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = ap.parse_args()
+    # The machine is shared: say how busy it was, beside the figures.
+    args.load_before = os.getloadavg()[0]
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="inferd-bench-home-") as tmp:
         home = Path(tmp) / "home"
@@ -163,6 +165,8 @@ def main() -> None:
     )
     raw = json.loads(raw_out.read_text())
     raw_out.unlink()
+    args.load_after = os.getloadavg()[0]
+    raw["load_average"] = {"before": args.load_before, "after": args.load_after}
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
