@@ -36,8 +36,9 @@ from inferd.card import InputProfile, ReferenceProfile
 MIN_SAMPLES = 100
 #: Floor for bin shares in PSI (an empty bin would make the logarithm infinite).
 PSI_EPSILON = 1e-4
-#: Rows of one batch that are binned; larger batches are strided down to about this many.
-MAX_ROWS_PER_BATCH = 256
+#: Values (rows x features) of one batch that are binned; a larger batch is strided down to
+#: about this many, which keeps one :meth:`DriftMonitor.observe` near 10-20 µs on a CPU core.
+MAX_VALUES_PER_BATCH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,9 @@ class _InputCounts:
         if (batch.shape[-1] if batch.ndim > 1 else 1) != width:
             return  # not the shape the profile describes: nothing to compare
         rows = batch.reshape(-1, width)
-        if len(rows) > MAX_ROWS_PER_BATCH:
-            rows = rows[:: -(-len(rows) // MAX_ROWS_PER_BATCH)]
+        most = max(1, MAX_VALUES_PER_BATCH // width)
+        if len(rows) > most:
+            rows = rows[:: -(-len(rows) // most)]
         # Bin index = number of edges <= value (side="right"), per row and feature.
         index = (rows[:, :, None] >= self.edges[None, :, :]).sum(axis=2) + self.offsets
         self.counts += np.bincount(index.ravel(), minlength=self.counts.size).reshape(
