@@ -25,6 +25,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from inferd.observe.drift import DriftCollector
+
 #: What became of a request; every request counts under exactly one.
 OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
 #: Lifecycle states of a model version (see :class:`inferd.serving.state.VersionState`).
@@ -112,6 +114,9 @@ class ServerMetrics:
             (*_VERSION, "state"), registry=r,
         )  # fmt: skip
         self._unknown = {o: self._requests.labels(UNKNOWN_MODEL, "", o) for o in OUTCOMES}
+        #: Input drift of versions whose card has a reference profile (computed at scrape time).
+        self.drift = DriftCollector()
+        r.register(self.drift)
 
     def bind(self, model: str, version: str) -> VersionMetrics:
         """Bind (creating if needed) the series of one version; call once per loaded version."""
@@ -156,6 +161,7 @@ class ServerMetrics:
             _remove(self._requests, model, version, outcome)
         for state in STATES:
             _remove(self._state, model, version, state)
+        self.drift.forget(model, version)
         for family in (
             self._latency, self._queue_wait, self._compute, self._batch_size,
             self._queue_depth, self._inflight, self._last_inference,

@@ -14,6 +14,7 @@ import time
 from inferd.card import TensorSpec
 from inferd.config import BatchingSettings
 from inferd.errors import InferdError, InternalError
+from inferd.observe.drift import DriftMonitor, ObservedModel
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model, Tensors
 from inferd.serving.batcher import Batcher
@@ -68,6 +69,12 @@ async def bring_up(
     sv.model = model
     sv.worker = worker
     sv.check = check
+    profile = artifact.card.reference_profile
+    if profile is not None:
+        # Batches pass through a drift monitor on the worker thread, after predict.
+        monitor = DriftMonitor(profile)
+        metrics.drift.watch(sv.key.name, sv.key.version, monitor)
+        model = ObservedModel(model, monitor)
     sv.batcher = Batcher(
         sv.label, model, worker, batching,
         batchable=check.batchable, stats=sv.stats, metrics=sv.metrics,
