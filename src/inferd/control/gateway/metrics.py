@@ -21,8 +21,9 @@ from prometheus_client import (
 
 from inferd.control.gateway.compare import Divergence
 
-#: What became of a request through the gateway (the model server's vocabulary).
-OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
+# What became of a request through the gateway: the model server's vocabulary, shared.
+from inferd.observe.metrics import OUTCOMES
+
 #: What became of a mirrored request: compared with the primary, or why it was not.
 SHADOW_OUTCOMES: Final = ("compared", "failed", "timeout", "dropped")
 #: Why a request was sent to a second replica.
