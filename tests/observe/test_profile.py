@@ -171,6 +171,9 @@ def test_cli_push_reference_data(inferd_home: Path, model: Path, tmp_path: Path)
         main, ["push", str(model), "fraud:v1", "--reference-data", str(tmp_path / "train.npy")]
     )
     assert pushed.exit_code == 0, pushed.output
+    assert "reference profile of 200 rows" in pushed.stderr
+    as_json = runner.invoke(main, ["push", str(model), "fraud:v0", "--json"])
+    assert json.loads(as_json.stdout)["reference_rows"] is None
     shown = runner.invoke(main, ["inspect", "fraud:v1", "--json"])
     card = json.loads(shown.stdout)["card"]
     assert ReferenceProfile.model_validate(card["reference_profile"]).rows == 200

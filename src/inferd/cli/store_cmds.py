@@ -180,6 +180,7 @@ def push(
             network_progress=uploading,
             reference_data=reference_data,
         )
+    profile = result.card.reference_profile
     if as_json:
         emit_json(
             {
@@ -189,6 +190,7 @@ def push(
                 "size": result.size,
                 "files": result.files,
                 "transfer": _transfer_json(result.transfer),
+                "reference_rows": None if profile is None else profile.rows,
             }
         )
         return
@@ -196,10 +198,11 @@ def push(
         sent = (
             "" if result.transfer is None else f", {_human(result.transfer.bytes_transferred)} sent"
         )
+        profiled = "" if profile is None else f", reference profile of {profile.rows} rows"
         stderr().print(
             f"pushed {result.reference} ({result.files} file{'s' * (result.files != 1)}, "
             f"{_human(result.size)}, "
-            f"runtime {result.card.runtime}{sent})"
+            f"runtime {result.card.runtime}{profiled}{sent})"
         )
     click.echo(result.digest)
 
