@@ -35,6 +35,12 @@ RNG = np.random.default_rng(42)
 REFERENCE = RNG.normal(0.0, 1.0, size=(20_000, 3)).astype(np.float32)
 
 
+def _feed(monitor: DriftMonitor, rows: np.ndarray) -> None:
+    """Show ``rows`` in batches small enough to be counted whole."""
+    for start in range(0, len(rows), 100):
+        monitor.observe({"input": rows[start : start + 100]})
+
+
 def _by_feature(monitor: DriftMonitor) -> dict[str, tuple[float, float]]:
     return {d.feature: (d.psi, d.ks) for d in monitor.drift()}
 
@@ -80,7 +86,7 @@ def test_ks_of_binned_cdfs() -> None:
 
 def test_nothing_is_reported_before_min_samples() -> None:
     monitor = DriftMonitor(build_profile({"input": REFERENCE}))
-    monitor.observe({"input": REFERENCE[: MIN_SAMPLES - 1]})
+    _feed(monitor, REFERENCE[: MIN_SAMPLES - 1])
     assert monitor.drift() == []
     assert monitor.samples() == {"input": MIN_SAMPLES - 1}
     monitor.observe({"input": REFERENCE[:1]})
@@ -128,7 +134,7 @@ def test_collector_labels_come_only_from_the_card() -> None:
     registry.register(collector)
     monitor = DriftMonitor(build_profile({"input": REFERENCE}))
     collector.watch("fraud", "v2", monitor)
-    monitor.observe({"input": REFERENCE[:150] + 5.0})
+    _feed(monitor, REFERENCE[:600] + 5.0)
     # Whatever clients send under other names never becomes a label.
     monitor.observe({f"attacker-{i}": REFERENCE[:10] for i in range(50)})
 
@@ -140,7 +146,7 @@ def test_collector_labels_come_only_from_the_card() -> None:
     ks_rows = [labels for name, labels, _ in found if name == "inferd_input_drift_ks"]
     assert len(ks_rows) == 3
     assert ("inferd_input_drift_samples_total", {"model": "fraud", "version": "v2",
-            "input": "input"}, 150.0) in found  # fmt: skip
+            "input": "input"}, 600.0) in found  # fmt: skip
 
     collector.forget("fraud", "v2")
     collector.forget("fraud", "v2")  # idempotent
@@ -153,7 +159,7 @@ def test_promtool_accepts_the_drift_exposition() -> None:
     registry.register(collector)
     monitor = DriftMonitor(build_profile({"input": REFERENCE}))
     collector.watch("fraud", "v1", monitor)
-    monitor.observe({"input": REFERENCE[:200]})
+    _feed(monitor, REFERENCE[:600])
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool is required (Debian package prometheus)"
     text = generate_latest(registry)

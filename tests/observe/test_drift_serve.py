@@ -17,7 +17,7 @@ from inferd.store import ModelStore
 
 pytestmark = pytest.mark.slow
 
-ROWS = 400
+ROWS = 800
 
 
 def _push(home: Path, tmp_path: Path) -> None:
@@ -63,5 +63,5 @@ def test_drift_gauge_of_a_real_server(tmp_path: Path) -> None:
     assert max(psi["fraud"]) < 0.1
     assert min(psi["drifted"]) > 0.2
     assert (
-        'inferd_input_drift_samples_total{input="input",model="fraud",version="v1"} 400.0' in text
+        'inferd_input_drift_samples_total{input="input",model="fraud",version="v1"} 800.0' in text
     )

@@ -36,7 +36,7 @@ def _replica(version: str, index: int = 0) -> Replica:
 
 
 def test_shifted_candidate_inputs_roll_back() -> None:
-    shifted = RNG.random((400, 8)) + 0.6  # most values beyond the training range
+    shifted = RNG.random((1_000, 8)) + 0.6  # most values beyond the training range
     texts = [(_replica("v2"), _replica_text(shifted)), (_replica("v1"), _replica_text(None))]
     psi = drift_psi(texts, "fraud", "v2")
     assert psi is not None and psi > 1.0
@@ -47,8 +47,8 @@ def test_shifted_candidate_inputs_roll_back() -> None:
 
 def test_in_distribution_inputs_promote() -> None:
     texts = [
-        (_replica("v2", 0), _replica_text(RNG.random((400, 8)))),
-        (_replica("v2", 1), _replica_text(RNG.random((400, 8)))),
+        (_replica("v2", 0), _replica_text(RNG.random((1_000, 8)))),
+        (_replica("v2", 1), _replica_text(RNG.random((1_000, 8)))),
     ]
     psi = drift_psi(texts, "fraud", "v2")
     assert psi is not None and psi < 0.1
@@ -58,10 +58,10 @@ def test_in_distribution_inputs_promote() -> None:
 
 
 def test_drift_is_not_measured_without_profile_or_rows() -> None:
-    few = _replica_text(RNG.random((20, 8)))  # below the monitor's minimum
+    few = _replica_text(RNG.random((200, 8)))  # below the monitor's minimum
     assert drift_psi([(_replica("v2"), few)], "fraud", "v2") is None
     assert drift_psi([(_replica("v2"), "")], "fraud", "v2") is None
-    other = [(_replica("v1"), _replica_text(RNG.random((400, 8)) + 1))]
+    other = [(_replica("v1"), _replica_text(RNG.random((1_000, 8)) + 1))]
     assert drift_psi(other, "fraud", "v2") is None
     verdict = analyse(POLICY, Observations(TRAFFIC, TRAFFIC, drift_psi=None))
     assert verdict.action == "promote"

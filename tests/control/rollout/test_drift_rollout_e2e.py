@@ -20,7 +20,7 @@ from .test_rollout_e2e import apply, events, rollout, wait_finished, weights
 
 pytestmark = pytest.mark.slow
 
-ANALYSIS = "{max_error_rate: 0.01, max_drift_psi: 0.2, min_requests: 20}"
+ANALYSIS = "{max_error_rate: 0.01, max_drift_psi: 0.2, min_requests: 500}"
 
 
 @pytest.fixture(scope="module")
