@@ -227,6 +227,12 @@ BAD = [
         id="raw huge shape",
     ),
     pytest.param(
+        _raw_request("FP32", [0, 25, 33083779, 2787883464], b""),
+        InvalidTensor,
+        "spans 2305843010018261400 elements",
+        id="empty tensor with absurd dimensions",
+    ),
+    pytest.param(
         _raw_request("BOOL", [2], b"\x01\x02"),
         InvalidTensor,
         "bytes of 0 or 1",

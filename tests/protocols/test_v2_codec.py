@@ -25,7 +25,14 @@ def _decode(doc: object, binary: bytes = b"") -> object:
 
 
 @pytest.mark.parametrize(
-    "shape", [[10**9, 10**9], [2**63, 2**63], [8 * 1024 * 1024, 9], [1] * 8 + [10**6]]
+    "shape",
+    [
+        [10**9, 10**9],
+        [2**63, 2**63],
+        [8 * 1024 * 1024, 9],
+        [1] * 8 + [10**6],
+        [0, 25, 33083779, 2787883464],  # empty, yet beyond what numpy can index (hypothesis)
+    ],
 )
 def test_huge_declared_shapes_are_refused_without_allocating(shape):
     doc = {"inputs": [{"name": "x", "shape": shape, "datatype": "FP64",

@@ -64,10 +64,20 @@ def _declared_elements(name: str, shape: Sequence[int], limits: LimitSettings) -
             name, f"rank {len(shape)} is beyond the limit of {limits.max_tensor_rank}"
         )
     count = 1
+    span = 1  # the product of the non-zero dimensions: what numpy must index
     for dim in shape:
         if dim < 0:
             raise InvalidTensor(name, f"shape {list(shape)} has a negative dimension")
         count *= dim
+        span *= dim or 1
+    # An empty tensor passes every size check; one absurd dimension beside the zero, e.g.
+    # [0, 2**40], must still be refused before numpy is asked to index it.
+    if count == 0 and span > limits.max_tensor_elements:
+        raise InvalidTensor(
+            name,
+            f"shape {list(shape)} spans {span} elements, beyond the limit of "
+            f"{limits.max_tensor_elements}",
+        )
     return count
 
 

@@ -141,13 +141,17 @@ def _shape(name: str, value: object, limits: LimitSettings) -> tuple[tuple[int, 
         raise InvalidTensor(
             name, f"rank {len(value)} exceeds the limit of {limits.max_tensor_rank}"
         )
-    count = math.prod(value)  # Python ints: no overflow however large the dimensions
-    if count > limits.max_tensor_elements:
+    # Python ints: no overflow however large the dimensions. The span (the product of the
+    # non-zero dimensions) is what numpy must index, so an empty tensor with one absurd
+    # dimension, e.g. [0, 2**40], is refused too.
+    span = math.prod(d for d in value if d)
+    if span > limits.max_tensor_elements:
         raise InvalidTensor(
             name,
-            f"shape {value} has {count} elements, beyond the limit of {limits.max_tensor_elements}",
+            f"shape {value} spans {span} elements, beyond the limit of "
+            f"{limits.max_tensor_elements}",
         )
-    return tuple(value), count
+    return tuple(value), math.prod(value)
 
 
 def _decode_input(
