@@ -7,23 +7,20 @@ race for ports.
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import pytest
 
 from inferd.config import StoreSettings
 from inferd.control.up_state import UpState, read_state
 from inferd.store import ModelStore
+from loadgen import LoadGenerator
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart"
@@ -119,84 +116,8 @@ def start_up(home: Path, spec: Path, *args: str, timeout: float = 90) -> UpProce
     raise AssertionError("inferd up did not come up:\n" + log.read_text())
 
 
-class Load:
-    """Closed-loop load: ``workers`` threads POSTing the fraud body on keep-alive connections.
-
-    ``outcomes`` counts each request's HTTP status, or the exception class of a transport
-    error; ``versions`` counts the ``model_version`` of successful answers.
-    """
+class Load(LoadGenerator):
+    """Closed-loop load: ``workers`` threads POSTing the fraud body to ``path`` on the gateway."""
 
     def __init__(self, port: int, path: str = "/v2/models/fraud/infer", workers: int = 4) -> None:
-        self.port = port
-        self.path = path
-        self.workers = workers
-        self.outcomes: Counter[str] = Counter()
-        self.versions: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
-
-    def __enter__(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(60)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.outcomes.values())
-
-    def failed(self, *, refused_ok: bool = False) -> dict[str, int]:
-        """Outcomes other than 200 (and, with ``refused_ok``, other than refused connections,
-        which were never accepted)."""
-        with self._lock:
-            return {
-                k: v
-                for k, v in self.outcomes.items()
-                if k != "200" and not (refused_ok and k == "ConnectionRefusedError")
-            }
-
-    def wait_for(self, count: int, timeout: float = 60) -> None:
-        start = self.total()
-        deadline = time.monotonic() + timeout
-        while self.total() < start + count:
-            assert time.monotonic() < deadline, f"load stalled: {self.outcomes}"
-            time.sleep(0.02)
-
-    def _run(self) -> None:
-        conn: http.client.HTTPConnection | None = None
-        while not self._stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                conn.request("POST", self.path, FRAUD_BODY, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-                with self._lock:
-                    self.outcomes[str(response.status)] += 1
-                    if response.status == 200:
-                        self.versions[orjson.loads(data).get("model_version", "")] += 1
-                if response.getheader("connection") == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                with self._lock:
-                    self.outcomes[type(exc).__name__] += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.01)
-        if conn is not None:
-            conn.close()
-
-
-@pytest.fixture
-def load_factory() -> type[Load]:
-    return Load
+        super().__init__(port, path, FRAUD_BODY, workers=workers)

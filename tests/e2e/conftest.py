@@ -15,19 +15,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
-import orjson
 import pytest
 from onnx import TensorProto, helper
 
 from inferd.config import StoreSettings
 from inferd.store import ModelStore
+from loadgen import LoadGenerator
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart"
@@ -178,71 +177,13 @@ def wait_ready(url: str, timeout: float = 30) -> None:
     raise AssertionError(f"{url} never became ready")
 
 
-class Load:
-    """Closed-loop load: ``workers`` threads POSTing ``body`` on keep-alive connections.
-
-    Every request's outcome is recorded: an HTTP status, or the exception class for transport
-    errors. ``versions`` counts the ``model_version`` of successful answers in order.
-    """
+class Load(LoadGenerator):
+    """Closed-loop load: ``workers`` threads POSTing ``body`` to ``url`` + ``path`` (see
+    :class:`~loadgen.LoadGenerator` for what is recorded)."""
 
     def __init__(self, url: str, path: str, body: dict[str, object], workers: int = 4) -> None:
-        self.host, port = url.removeprefix("http://").split(":")
-        self.port = int(port)
-        self.path = path
-        self.body = orjson.dumps(body)
-        self.outcomes: Counter[str] = Counter()
-        self.versions: list[str] = []
-        self.retry_after: list[str] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
-
-    def __enter__(self) -> Load:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.outcomes.values())
-
-    def _run(self) -> None:
-        conn: http.client.HTTPConnection | None = None
-        while not self._stop.is_set():
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-                conn.request("POST", self.path, self.body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-                with self._lock:
-                    self.outcomes[str(response.status)] += 1
-                    if response.status == 200:
-                        self.versions.append(orjson.loads(data).get("model_version", ""))
-                    elif response.status == 503:
-                        self.retry_after.append(response.getheader("retry-after") or "")
-                if response.getheader("connection") == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                with self._lock:
-                    self.outcomes[type(exc).__name__] += 1
-                if conn is not None:
-                    conn.close()
-                conn = None
-                if self._stop.is_set():
-                    break
-                time.sleep(0.01)
-        if conn is not None:
-            conn.close()
+        host, port = url.removeprefix("http://").split(":")
+        super().__init__(int(port), path, body, host=host, workers=workers)
 
 
 FRAUD_BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": [0.5] * 8}]}

@@ -3,16 +3,13 @@ load that sends features uniform in [0, 1) (the candidates' faults depend on fea
 
 from __future__ import annotations
 
-import http.client
-import threading
-import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import orjson
 
 from inferd.store import ModelStore
+from loadgen import LoadGenerator
 
 from ..conftest import fraud_store
 from . import models
@@ -69,57 +66,19 @@ def _row(row: np.ndarray) -> dict[str, object]:
     return {"name": "input", "shape": [1, 8], "datatype": "FP32", "data": row.tolist()}
 
 
-class RandomLoad:
-    """Closed-loop load of random fraud rows; counts statuses and answering versions, and
-    marks every result with the time it arrived (so tests can look at "after rollback")."""
+class RandomLoad(LoadGenerator):
+    """Closed-loop load of random fraud rows; :meth:`~LoadGenerator.since` gives the statuses and
+    answering versions of the requests after a given time (so tests can look at "after
+    rollback")."""
 
     def __init__(self, port: int, workers: int = 3) -> None:
         rng = np.random.default_rng(7)
         rows = rng.random((BODIES, 8), dtype=np.float32)
         self.bodies = [orjson.dumps({"inputs": [_row(row)]}) for row in rows]
-        self.port = port
-        self.results: list[tuple[float, str, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(workers)
-        ]
+        super().__init__(
+            port, "/v2/models/fraud/infer", self._nth_body, workers=workers, error_pause=0
+        )
 
-    def __enter__(self) -> RandomLoad:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(30)
-
-    def since(self, start: float) -> tuple[Counter[str], Counter[str]]:
-        """Statuses and answering versions of requests that finished after ``start``."""
-        with self._lock:
-            chosen = [r for r in self.results if r[0] >= start]
-        return Counter(s for _, s, _ in chosen), Counter(v for _, _, v in chosen if v)
-
-    def _run(self, worker: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        i = worker
-        while not self._stop.is_set():
-            body = self.bodies[i % len(self.bodies)]
-            i += 7
-            try:
-                conn.request("POST", "/v2/models/fraud/infer", body,
-                             {"Content-Type": "application/json"})  # fmt: skip
-                response = conn.getresponse()
-                data = response.read()
-                version = ""
-                if response.status == 200:
-                    version = str(orjson.loads(data).get("model_version", ""))
-                status = str(response.status)
-            except (OSError, http.client.HTTPException) as exc:
-                status, version = type(exc).__name__, ""
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            with self._lock:
-                self.results.append((time.monotonic(), status, version))
-        conn.close()
+    def _nth_body(self, worker: int, n: int) -> bytes:
+        """Worker ``w`` cycles through the bodies from ``w`` in steps of 7."""
+        return self.bodies[(worker + 7 * n) % len(self.bodies)]
