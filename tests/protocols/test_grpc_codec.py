@@ -256,7 +256,7 @@ BAD = [
     pytest.param(
         _raw_request("BYTES", [1], b"\1\0\0\0ab"),
         InvalidTensor,
-        "1 raw bytes left over",
+        "1 bytes left over",
         id="BYTES leftover",
     ),
     pytest.param(

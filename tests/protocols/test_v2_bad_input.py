@@ -239,7 +239,7 @@ CASES = [
         + b"\x09\0\0\0ab",
         {"inference-header-content-length": "__LEN__"},
         400,
-        ["'s'", "runs past"],
+        ["'s'", "declares 9 bytes but 2 remain"],
     ),
     (
         "pickle media type",

@@ -9,7 +9,6 @@ beyond the configured element limit is :class:`~inferd.errors.PayloadTooLarge`.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ import numpy as np
 from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES, element_size
 from inferd.errors import InternalError, InvalidTensor, PayloadTooLarge
+from inferd.protocols import bytes_wire
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.runtimes.base import Array
 
@@ -46,8 +46,6 @@ _FIELD_DTYPES: dict[str, np.dtype[np.generic]] = {
     "fp32_contents": np.dtype(np.float32),
     "fp64_contents": np.dtype(np.float64),
 }
-
-_LENGTH = struct.Struct("<I")
 
 
 def _check_datatype(name: str, datatype: str) -> None:
@@ -132,7 +130,9 @@ def from_raw(
     _check_datatype(name, datatype)
     count = _declared_elements(name, shape, limits)
     if datatype == "BYTES":
-        return _bytes_from_raw(name, shape, count, raw, limits)
+        if count <= len(raw) // bytes_wire.LENGTH.size:  # else decode names the shortfall
+            _check_element_limit(name, count, limits)
+        return bytes_wire.decode(name, raw, tuple(shape), count)
     expected = count * element_size(datatype)
     if len(raw) != expected:
         raise InvalidTensor(
@@ -144,36 +144,6 @@ def from_raw(
     if datatype == "BOOL" and count and np.frombuffer(raw, dtype=np.uint8).max() > 1:
         raise InvalidTensor(name, "BOOL raw data must be bytes of 0 or 1")
     return np.frombuffer(raw, dtype=NUMPY_DTYPES[datatype]).reshape(tuple(shape))
-
-
-def _bytes_from_raw(
-    name: str, shape: Sequence[int], count: int, raw: bytes, limits: LimitSettings
-) -> Array:
-    # Each element takes at least its 4-byte length prefix, which bounds the count by the data
-    # actually received before anything is allocated for it.
-    if count > len(raw) // _LENGTH.size:
-        raise InvalidTensor(
-            name,
-            f"shape {list(shape)} needs {count} BYTES elements "
-            f"but {len(raw)} raw bytes can hold at most {len(raw) // _LENGTH.size}",
-        )
-    _check_element_limit(name, count, limits)
-    array = np.empty(count, dtype=object)
-    pos, end = 0, len(raw)
-    for index in range(count):
-        if pos + _LENGTH.size > end:
-            raise InvalidTensor(name, f"BYTES raw data ends before element {index}")
-        (length,) = _LENGTH.unpack_from(raw, pos)
-        pos += _LENGTH.size
-        if pos + length > end:
-            raise InvalidTensor(
-                name, f"BYTES element {index} declares {length} bytes but {end - pos} remain"
-            )
-        array[index] = raw[pos : pos + length]
-        pos += length
-    if pos != end:
-        raise InvalidTensor(name, f"{end - pos} raw bytes left over after {count} BYTES elements")
-    return array.reshape(tuple(shape))
 
 
 def _as_bytes(name: str, item: object) -> bytes:
@@ -195,12 +165,7 @@ def to_raw(name: str, datatype: str, data: Array) -> bytes:
     """An output → raw bytes: little-endian row-major, BYTES elements length-prefixed."""
     dtype = _output_dtype(name, datatype)
     if datatype == "BYTES":
-        parts: list[bytes] = []
-        for item in data.reshape(-1).tolist():
-            encoded = _as_bytes(name, item)
-            parts.append(_LENGTH.pack(len(encoded)))
-            parts.append(encoded)
-        return b"".join(parts)
+        return bytes_wire.encode(_as_bytes(name, item) for item in data.reshape(-1).tolist())
     return np.ascontiguousarray(data, dtype=dtype).tobytes()
 
 

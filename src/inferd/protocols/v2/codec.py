@@ -19,8 +19,8 @@ import orjson
 from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidArgument, InvalidTensor
+from inferd.protocols import bytes_wire
 from inferd.protocols.v2.tensors import (
-    bytes_from_binary,
     bytes_from_json,
     bytes_to_binary,
     numeric_from_json,
@@ -187,7 +187,7 @@ def _decode_input(
         )
     chunk = binary[offset : offset + size]
     if datatype == "BYTES":
-        array = bytes_from_binary(name, chunk, shape, count)
+        array = bytes_wire.decode(name, chunk, shape, count)
     else:
         dtype = NUMPY_DTYPES[datatype]
         if size != count * dtype.itemsize:

@@ -6,19 +6,18 @@ check that the data agrees with the declared shape and datatype.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import numpy as np
 
 from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidTensor
+from inferd.protocols import bytes_wire
 from inferd.runtimes.base import Array
 
 #: numpy kinds a JSON value may arrive as, per target kind (ints are fine for floats, not the
 #: reverse: silently truncating 1.5 to 1 would hide a client bug).
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
-_LENGTH = struct.Struct("<I")
 
 
 def numeric_from_json(
@@ -82,37 +81,9 @@ def bytes_from_json(name: str, data: Any, shape: tuple[int, ...], count: int) ->
     return array.reshape(shape)
 
 
-def bytes_from_binary(name: str, chunk: memoryview, shape: tuple[int, ...], count: int) -> Array:
-    """Length-prefixed elements (4-byte little-endian length, then the bytes) → object array."""
-    items: list[bytes] = []
-    pos, end = 0, len(chunk)
-    while pos < end:
-        if pos + 4 > end:
-            raise InvalidTensor(name, "BYTES binary data ends inside an element's length prefix")
-        (length,) = _LENGTH.unpack_from(chunk, pos)
-        pos += 4
-        if pos + length > end:
-            raise InvalidTensor(name, f"BYTES element of {length} bytes runs past binary_data_size")
-        items.append(bytes(chunk[pos : pos + length]))
-        pos += length
-        if len(items) > count:
-            break
-    if len(items) != count:
-        raise InvalidTensor(
-            name,
-            f"shape {list(shape)} needs {count} BYTES elements "
-            f"but the binary data holds {len(items)}",
-        )
-    array = np.empty(count, dtype=object)
-    array[:] = items
-    return array.reshape(shape)
-
-
 def bytes_to_binary(data: Array) -> bytes:
     """An array of bytes/str → length-prefixed binary elements, row-major."""
-    parts: list[bytes] = []
-    for item in data.reshape(-1).tolist():
-        raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
-        parts.append(_LENGTH.pack(len(raw)))
-        parts.append(raw)
-    return b"".join(parts)
+    return bytes_wire.encode(
+        item if isinstance(item, bytes) else str(item).encode("utf-8")
+        for item in data.reshape(-1).tolist()
+    )
