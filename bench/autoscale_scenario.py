@@ -144,7 +144,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="also write the output to this file")
     args = parser.parse_args()
     from inferd.config import StoreSettings
-    from inferd.control.admin_client import AdminClient
+    from inferd.control.admin.client import AdminClient
     from inferd.control.up_state import read_state
     from inferd.store import ModelStore
 

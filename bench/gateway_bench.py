@@ -101,7 +101,7 @@ def run_gateway(port: int, replica: str, shadow: str | None) -> None:
 
     from inferd.config import LimitSettings
     from inferd.control.gateway import Gateway
-    from inferd.control.topology import DeploymentRoute, Replica, Topology, VersionRoute
+    from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
 
     def version(name: str, weight: float, url: str) -> VersionRoute:
         host, p = url.removeprefix("http://").split(":")

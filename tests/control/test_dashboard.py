@@ -172,7 +172,7 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     from inferd.control.rollout.analysis import AnalysisPolicy, Observations, VersionStats, analyse
     from inferd.control.rollout.state import Rollout
     from inferd.control.rollout.strategies import Pair
-    from inferd.control.spec import DeploymentSpec
+    from inferd.spec.model import DeploymentSpec
 
     v1, v2 = fleet
     topo = topology(deployment("fraud", version("v1", 75, v1), version("v2", 25, v2)))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from inferd.card import Signature, TensorSpec
-from inferd.control.backoff import BackoffPolicy
 from inferd.control.demo_traffic import random_body
 from inferd.control.reconciler import Change, VersionState, plan
+from inferd.control.replicas.backoff import BackoffPolicy
 
 A, B = "a" * 64, "b" * 64
 

@@ -16,10 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 from inferd.cli import main
-from inferd.control.spec import Spec
-from inferd.control.spec_file import load_spec
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.deploy.render import render
+from inferd.spec.loading import load_spec
+from inferd.spec.model import Spec
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

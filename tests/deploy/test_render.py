@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from inferd.control.spec import Spec
-from inferd.control.spec_file import parse_spec
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.errors import InvalidArgument
+from inferd.spec.loading import parse_spec
+from inferd.spec.model import Spec
 
 from .conftest import QUICKSTART, cli, render_with, validate
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
 from inferd.config import store_settings
-from inferd.control.spec_file import SpecError, load_spec
+from inferd.spec.loading import SpecError, load_spec
 
 _SPEC_FILE = click.Path(dir_okay=False, path_type=Path)
 PS_MIN_WIDTH = 140
@@ -57,7 +57,7 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
 
     Changes are made without dropping requests; applying the same file twice changes nothing.
     """
-    from inferd.control.admin_client import AdminClient
+    from inferd.control.admin.client import AdminClient
 
     load_spec(spec_file)  # problems are reported here, against the user's own file
     result = AdminClient(store_settings().root).apply(
@@ -82,7 +82,7 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
 @handles_errors
 def ps(*, as_json: bool) -> None:
     """The replicas of the running `inferd up`: state, pid, port, restarts, uptime, weights."""
-    from inferd.control.admin_client import AdminClient
+    from inferd.control.admin.client import AdminClient
 
     status = AdminClient(store_settings().root).status()
     if as_json:
@@ -162,7 +162,7 @@ def validate(spec_file: Path, *, as_json: bool) -> None:
 @spec.command("schema")
 def schema() -> None:
     """Print the spec's JSON Schema (point your editor at it for completion)."""
-    from inferd.control.spec import json_schema
+    from inferd.spec.model import json_schema
 
     emit_json(json_schema())
     sys.stdout.flush()

@@ -57,11 +57,11 @@ def render(file: Path, output: Path | None, overlay: Path | None, **flags: Any) 
     The output is a pure function of the spec and options: the same input gives the same
     bytes. Apply it with ``kubectl apply -f -`` or ``kubectl apply -k DIR``.
     """
-    from inferd.control.spec_file import load_spec
     from inferd.deploy.k8s_options import load_options
     from inferd.deploy.kustomize import to_stream, write_base
     from inferd.deploy.objects import omissions
     from inferd.deploy.render import render as render_objects
+    from inferd.spec.loading import load_spec
 
     spec = load_spec(file)
     objects = render_objects(spec, load_options(overlay, flags))
@@ -104,10 +104,10 @@ def plan(file: Path, nodes_file: Path, overlay: Path | None, scale: str, as_json
     First-fit decreasing: the largest replicas first, each on the first GPUs where it fits.
     Reports what does not fit and which GPUs stay idle; exits 1 when something does not fit.
     """
-    from inferd.control.spec_file import load_spec
     from inferd.deploy.gpu_plan import demands, load_nodes
     from inferd.deploy.gpu_plan import plan as make_plan
     from inferd.deploy.k8s_options import load_options
+    from inferd.spec.loading import load_spec
 
     spec = load_spec(file)
     options = load_options(overlay, {})

@@ -17,11 +17,11 @@ from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
 from inferd.config import store_settings
 
 if TYPE_CHECKING:
-    from inferd.control.admin_client import AdminClient
+    from inferd.control.admin.client import AdminClient
 
 
 def _client() -> AdminClient:
-    from inferd.control.admin_client import AdminClient
+    from inferd.control.admin.client import AdminClient
 
     return AdminClient(store_settings().root)
 

@@ -19,9 +19,9 @@ import orjson
 
 from inferd.card import Signature
 from inferd.control import http_client
-from inferd.control.spec import Spec
 from inferd.errors import InferdError
 from inferd.runtimes.warmup import warmup_shape
+from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)

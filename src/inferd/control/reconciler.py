@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from inferd.control.replica import ReplicaProcess
-from inferd.control.replica_launch import ReplicaLaunch, write_launch
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
-from inferd.control.supervisor import DeploymentRouting, Supervisor, VersionRouting
-from inferd.control.topology import HeaderMatch
+from inferd.control.replicas.launch import ReplicaLaunch, write_launch
+from inferd.control.replicas.replica import ReplicaProcess
+from inferd.control.replicas.supervisor import DeploymentRouting, Supervisor, VersionRouting
+from inferd.control.replicas.topology import HeaderMatch
 from inferd.errors import InferdError, NotFound
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)

@@ -23,21 +23,21 @@ from dataclasses import dataclass
 import orjson
 
 from inferd.config import LimitSettings, StoreSettings
-from inferd.control.admin import AdminApi
+from inferd.control.admin.api import AdminApi
 from inferd.control.autoscale.coldstart import ColdStart
 from inferd.control.autoscale.loop import AutoscaleLoop
 from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway
 from inferd.control.reconciler import Reconciler
+from inferd.control.replicas.supervisor import Supervisor
+from inferd.control.replicas.topology import Topology
 from inferd.control.rollout import RolloutController, RolloutHistory
 from inferd.control.rollout.watch import AliasWatcher
-from inferd.control.spec import Spec
-from inferd.control.supervisor import Supervisor
-from inferd.control.topology import Topology
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.server import example_body
+from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)

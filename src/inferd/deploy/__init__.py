@@ -1,7 +1,7 @@
 """The Kubernetes renderer: the spec as standard cluster resources.
 
 ``render(spec, options)`` is the whole contract — a pure function from a validated
-:class:`~inferd.control.spec.Spec` and :class:`K8sOptions` to Kubernetes objects (plain dicts),
+:class:`~inferd.spec.model.Spec` and :class:`K8sOptions` to Kubernetes objects (plain dicts),
 deterministic to the byte once dumped with :func:`to_stream` or :func:`write_base`. One module per
 resource family (``workloads``, ``services``, ``autoscaling``, ``gateway_api``, ``monitoring``,
 ``kserve``, ``gpu``); ``gpu_plan`` checks GPU capacity.

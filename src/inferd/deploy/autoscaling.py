@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import math
 
-from inferd.control.spec import AutoscalingSpec, DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, labels, metadata, obj, workload_name
 from inferd.errors import InvalidArgument
+from inferd.spec.model import AutoscalingSpec, DeploymentSpec, Spec, VersionSpec
 
 POLLING_INTERVAL_S = 15
 RATE_WINDOW = "1m"

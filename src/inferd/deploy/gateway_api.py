@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
     HTTP_PORT,
@@ -35,6 +34,7 @@ from inferd.deploy.objects import (
     workload_name,
 )
 from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 #: The Gateway API's limit on rules in one HTTPRoute.

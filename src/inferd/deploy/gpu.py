@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import yaml
 
-from inferd.control.spec import DeploymentSpec
-from inferd.control.spec_types import parse_quantity
 from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec
+from inferd.spec.types import parse_quantity
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = "nvidia.com/gpu"

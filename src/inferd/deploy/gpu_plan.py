@@ -28,10 +28,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from inferd.control.spec import DeploymentSpec, Spec
-from inferd.control.spec_types import Quantity, parse_quantity
 from inferd.deploy.k8s_options import K8sOptions, LabelValue
 from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.types import Quantity, parse_quantity
 
 
 class _Strict(BaseModel):

@@ -21,7 +21,6 @@ prints it); the plain target renders the first two.
 
 from __future__ import annotations
 
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
@@ -37,6 +36,7 @@ from inferd.deploy.objects import (
 )
 from inferd.deploy.workloads import container_security, resources
 from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 RUNTIME_NAME = "inferd"
 MODEL_FORMAT = "inferd"

@@ -7,9 +7,9 @@ autoscaling queries (:mod:`inferd.deploy.autoscaling`) filter on.
 
 from __future__ import annotations
 
-from inferd.control.spec import Spec
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import COMPONENT, LABEL_STACK, Obj, labels, metadata, obj
+from inferd.spec.model import Spec
 
 SCRAPE_INTERVAL = "15s"
 

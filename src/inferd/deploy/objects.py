@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import Reference
 
 Obj = dict[str, Any]

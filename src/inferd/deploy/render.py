@@ -11,12 +11,12 @@ and then the InferenceServices (kserve target).
 
 from __future__ import annotations
 
-from inferd.control.spec import Spec
 from inferd.deploy import autoscaling, gateway_api, kserve, monitoring, services, workloads
 from inferd.deploy.gpu import gpu_pod, time_slicing_configmap
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, workload_name
 from inferd.errors import InvalidArgument
+from inferd.spec.model import Spec
 
 
 def render(spec: Spec, options: K8sOptions) -> list[Obj]:

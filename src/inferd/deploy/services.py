@@ -7,7 +7,6 @@ port is also what the ServiceMonitor scrapes.
 
 from __future__ import annotations
 
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
     GRPC_PORT,
@@ -19,6 +18,7 @@ from inferd.deploy.objects import (
     selector_labels,
     workload_name,
 )
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 
 def service(

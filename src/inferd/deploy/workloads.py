@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
@@ -41,6 +40,7 @@ from inferd.deploy.objects import (
     selector_labels,
     workload_name,
 )
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 #: Seconds the pod keeps serving after SIGTERM is decided, before the server is signalled.
 PRE_STOP_DELAY_S = 5

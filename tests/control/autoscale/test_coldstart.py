@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from inferd.control.autoscale.coldstart import ColdStart
-from inferd.control.topology import DeploymentRoute, Replica, Topology, VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
 from inferd.errors import Unavailable
 
 

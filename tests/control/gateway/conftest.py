@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.config import LimitSettings, StoreSettings
 from inferd.control.gateway import Gateway
-from inferd.control.topology import (
+from inferd.control.replicas.topology import (
     DeploymentRoute,
     HeaderMatch,
     Replica,

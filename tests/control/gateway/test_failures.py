@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from inferd.control.topology import Replica, VersionRoute
+from inferd.control.replicas.topology import Replica, VersionRoute
 
 from .conftest import (
     FRAUD_BODY,

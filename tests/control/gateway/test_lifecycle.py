@@ -10,7 +10,7 @@ import pytest
 
 from inferd.config import LimitSettings
 from inferd.control.gateway import Gateway
-from inferd.control.topology import Replica, VersionRoute
+from inferd.control.replicas.topology import Replica, VersionRoute
 from inferd.errors import Unavailable
 
 from .conftest import FRAUD_BODY, deployment, run, started_gateway, topology

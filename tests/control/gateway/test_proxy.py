@@ -10,7 +10,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inferd.control.topology import HeaderMatch
+from inferd.control.replicas.topology import HeaderMatch
 
 from .conftest import (
     FRAUD_BODY,

@@ -15,7 +15,7 @@ from inferd.control.gateway.routing import (
     sticky_point,
     weighted_pick,
 )
-from inferd.control.topology import (
+from inferd.control.replicas.topology import (
     DeploymentRoute,
     HeaderMatch,
     Replica,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from inferd.control.topology import VersionRoute
+from inferd.control.replicas.topology import VersionRoute
 
 from .conftest import (
     FRAUD_BODY,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
+from inferd.control.replicas.topology import Replica
 from inferd.control.rollout.analysis import AnalysisPolicy, Observations, VersionStats, analyse
 from inferd.control.rollout.observe import drift_psi
-from inferd.control.topology import Replica
 from inferd.observe.drift import DriftCollector, DriftMonitor
 from inferd.observe.profile import build_profile
 

@@ -8,7 +8,7 @@ import yaml
 
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.transition import alias_move, next_name, version_change
-from inferd.control.spec import DeploymentSpec
+from inferd.spec.model import DeploymentSpec
 
 POLICY = {"strategy": "canary", "steps": [10, 100], "interval": "1s"}
 

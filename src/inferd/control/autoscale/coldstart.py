@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
-from inferd.control.topology import DeploymentRoute, Topology
+from inferd.control.replicas.topology import DeploymentRoute, Topology
 from inferd.errors import Unavailable
 
 #: Requests held per deployment while it cold-starts.

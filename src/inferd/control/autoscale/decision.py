@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from inferd.control.spec import AutoscalingSpec
+from inferd.spec.model import AutoscalingSpec
 
 
 @dataclass(frozen=True, slots=True)

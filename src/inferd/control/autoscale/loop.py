@@ -22,15 +22,15 @@ from inferd.control.autoscale.decision import ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.reconciler import Reconciler
-from inferd.control.spec import DeploymentSpec, Spec
-from inferd.control.spec_edits import (
+from inferd.control.replicas.topology import Topology
+from inferd.errors import InferdError
+from inferd.spec.edits import (
     deployment_of,
     primary_version,
     replace_deployment,
     with_replicas,
 )
-from inferd.control.topology import Topology
-from inferd.errors import InferdError
+from inferd.spec.model import DeploymentSpec, Spec
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.control.gateway import Gateway
 from inferd.control.gateway.aggregate import scrape
+from inferd.control.replicas.topology import DeploymentRoute, Topology
 from inferd.control.rollout.observe import Snapshot, quantile, snapshot
-from inferd.control.topology import DeploymentRoute, Topology
 
 _REQUESTS = "inferd_gateway_requests_total"
 _LATENCY = "inferd_gateway_request_duration_seconds_bucket"

@@ -22,7 +22,7 @@ from inferd.control.gateway.upstream import (
     UpstreamRequest,
     UpstreamTimeout,
 )
-from inferd.control.topology import Replica
+from inferd.control.replicas.topology import Replica
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ least busy ready replica of that version (:mod:`.proxy`), mirrors it to the shad
 (:mod:`.shadow`), and serves ``/metrics`` (its own series and the replicas', merged), the
 dashboard at ``/`` and its data at ``/api/status``.
 
-Routing state is one immutable :class:`~inferd.control.topology.Topology` snapshot: each request
-reads the current one once, and :meth:`Gateway.update` swaps it in one assignment on the event
-loop, so a request never sees half of an update.
+Routing state is one immutable :class:`~inferd.control.replicas.topology.Topology` snapshot:
+each request reads the current one once, and :meth:`Gateway.update` swaps it in one assignment
+on the event loop, so a request never sees half of an update.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import build_status
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
-from inferd.control.topology import DeploymentRoute, Replica, Topology, VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
 from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response

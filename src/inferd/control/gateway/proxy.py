@@ -30,7 +30,7 @@ from inferd.control.gateway.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from inferd.control.topology import Replica, Topology, VersionRoute
+from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 
 #: How long a replica whose connection failed is avoided (while it has ready siblings).

@@ -1,7 +1,7 @@
 """Routing decisions as pure functions of (route, request headers, a random draw).
 
 Nothing here does I/O or keeps state: the proxy passes in the deployment's current
-:class:`~inferd.control.topology.DeploymentRoute`, the request's lower-case headers and a draw in
+:class:`~.replicas.topology.DeploymentRoute`, the request's lower-case headers and a draw in
 ``[0, 1)``, and gets back the version (and then the replica) to use. Tests drive these with tables.
 
 Order of precedence for the version, first match wins:
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Set
 
-from inferd.control.topology import DeploymentRoute, Replica, VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 from inferd.errors import ModelNotFound, Unavailable
 
 #: Retry-After advertised when a deployment has no ready replica (a replica may be restarting).

@@ -21,7 +21,7 @@ from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.traffic import ShadowTally
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse
-from inferd.control.topology import VersionRoute
+from inferd.control.replicas.topology import VersionRoute
 from inferd.errors import InferdError
 
 log = logging.getLogger(__name__)

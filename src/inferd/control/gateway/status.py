@@ -30,7 +30,7 @@ from typing import Any
 
 from inferd.control.gateway.routing import is_ready
 from inferd.control.gateway.traffic import ShadowTally, TrafficSummary, Window
-from inferd.control.topology import DeploymentRoute, Replica, Topology
+from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology
 
 
 def build_status(

@@ -1,5 +1,5 @@
 """The rollout routes of the admin API (loopback, bearer token: see
-:mod:`inferd.control.admin`)::
+:mod:`inferd.control.admin.api`)::
 
     GET  /admin/rollouts                           the latest rollout of every deployment
     GET  /admin/rollouts/{deployment}              the latest rollout of one deployment

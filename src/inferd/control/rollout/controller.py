@@ -27,6 +27,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from inferd.control.reconciler import Change, Reconciler
+from inferd.control.replicas.topology import Replica
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.observe import (
@@ -47,15 +48,14 @@ from inferd.control.rollout.strategies import (
     stage_routing,
 )
 from inferd.control.rollout.transition import Transition, version_change
-from inferd.control.spec import DeploymentSpec, Spec
-from inferd.control.spec_edits import (
+from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
+from inferd.spec.edits import (
     deployment_of,
     primary_version,
     replace_deployment,
     with_routing,
 )
-from inferd.control.topology import Replica
-from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
+from inferd.spec.model import DeploymentSpec, Spec
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)

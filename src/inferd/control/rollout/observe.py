@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from inferd.control.replicas.topology import Replica
 from inferd.control.rollout.analysis import DivergenceStats, VersionStats
-from inferd.control.topology import Replica
 
 #: Gateway outcomes that count as the version's errors (client errors are the client's).
 ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from inferd.control.rollout.analysis import AnalysisPolicy
 from inferd.control.rollout.strategies import Pair, Strategy, stages
 from inferd.control.rollout.transition import Transition
-from inferd.control.spec import DeploymentSpec, RolloutSpec
+from inferd.spec.model import DeploymentSpec, RolloutSpec
 
 Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "failed"]
 #: Phases a rollout never leaves.

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inferd.control.spec import DeploymentSpec
-from inferd.control.spec_edits import primary_version, with_versions
-from inferd.control.spec_types import DNS_LABEL_MAX
+from inferd.spec.edits import primary_version, with_versions
+from inferd.spec.model import DeploymentSpec
+from inferd.spec.types import DNS_LABEL_MAX
 
 NEXT_SUFFIX = "-next"
 

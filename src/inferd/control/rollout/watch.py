@@ -19,9 +19,9 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.transition import alias_move
-from inferd.control.spec import DeploymentSpec
-from inferd.control.spec_edits import primary_version
 from inferd.errors import InferdError, NotFound
+from inferd.spec.edits import primary_version
+from inferd.spec.model import DeploymentSpec
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Pydantic checks each field; these rules check how fields agree (weights name versions and add up
 to 100, a canary's steps end at 100, min <= max…). Each problem carries its location inside the
 model that found it, and :func:`raise_problems` raises them all as one pydantic error, so
-:mod:`inferd.control.spec_file` maps every one to a line and column like any other.
+:mod:`inferd.spec.loading` maps every one to a line and column like any other.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 if TYPE_CHECKING:
-    from inferd.control.spec import DeploymentSpec
+    from inferd.spec.model import DeploymentSpec
 
 #: Error types of problems found by the cross-field rules (pydantic's own types name the rest):
 #: about a value, or about a mapping key (a weight naming no version).
@@ -195,7 +195,7 @@ def _autoscaling_problems(d: DeploymentSpec) -> list[Problem]:
 
 
 #: Each group of rules and the sections of a deployment it reads. When a section has a field
-#: error, :mod:`inferd.control.spec_file` re-checks the deployment without the bad fields, and
+#: error, :mod:`inferd.spec.loading` re-checks the deployment without the bad fields, and
 #: keeps only the problems of rules that do not read such a section (they would be judging a
 #: default that stands in for the bad value).
 _RULES: tuple[tuple[Callable[[DeploymentSpec], list[Problem]], frozenset[str]], ...] = (

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from inferd.control.spec_file import SpecError, SpecProblem
 from inferd.control.up_state import read_state
 from inferd.errors import (
     AlreadyExists,
@@ -24,6 +23,7 @@ from inferd.errors import (
     Unauthenticated,
     Unavailable,
 )
+from inferd.spec.loading import SpecError, SpecProblem
 
 #: An apply may start replicas and wait for them; give it time.
 APPLY_TIMEOUT_S = 300.0

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
-from inferd.control.spec import json_schema
-from inferd.control.spec_file import SpecError, load_spec, parse_spec
-from inferd.control.spec_types import parse_duration, parse_quantity
+from inferd.spec.loading import SpecError, load_spec, parse_spec
+from inferd.spec.model import json_schema
+from inferd.spec.types import parse_duration, parse_quantity
 
 from .conftest import QUICKSTART, ROOT
 

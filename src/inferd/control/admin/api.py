@@ -23,10 +23,9 @@ import orjson
 
 from inferd.config import LimitSettings
 from inferd.control.reconciler import Reconciler
+from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.rollout import RolloutController
 from inferd.control.rollout.api import add_routes
-from inferd.control.spec_file import MAX_SPEC_BYTES, SpecError, parse_spec
-from inferd.control.supervisor import Supervisor
 from inferd.control.up_state import TOKEN_FILE
 from inferd.errors import InvalidArgument
 from inferd.protocols.http import (
@@ -39,6 +38,7 @@ from inferd.protocols.http import (
 )
 from inferd.protocols.http.server import Guard, HttpLimits
 from inferd.protocols.v2.auth import bearer_guard
+from inferd.spec.loading import MAX_SPEC_BYTES, SpecError, parse_spec
 
 #: The name problems in an applied document are reported against (the CLI validates the file
 #: itself first, so users normally see their own file name).

@@ -15,12 +15,12 @@ import pytest
 
 from inferd.control import http_client
 from inferd.control.reconciler import Reconciler
-from inferd.control.spec_file import parse_spec
-from inferd.control.supervisor import Supervisor
-from inferd.control.topology import Topology
+from inferd.control.replicas.supervisor import Supervisor
+from inferd.control.replicas.topology import Topology
 from inferd.errors import NotFound
+from inferd.spec.loading import parse_spec
 
-from .conftest import FRAUD_BODY, fraud_store, spec_text
+from ..conftest import FRAUD_BODY, fraud_store, spec_text
 
 pytestmark = pytest.mark.slow
 

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 
 from inferd.control import http_client
-from inferd.control.backoff import BackoffPolicy
-from inferd.control.replica_launch import ReplicaLaunch, free_port
-from inferd.control.topology import Replica, ReplicaState
+from inferd.control.replicas.backoff import BackoffPolicy
+from inferd.control.replicas.launch import ReplicaLaunch, free_port
+from inferd.control.replicas.topology import Replica, ReplicaState
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any, get_args
 import yaml
 
 from inferd.config import ServerSettings
-from inferd.control.spec import DeploymentSpec, VersionSpec
+from inferd.spec.model import DeploymentSpec, VersionSpec
 
 #: Runs the CLI of the interpreter running the supervisor, so replicas use the same install.
 _ENTRY = "import sys; from inferd.cli import main; sys.exit(main(prog_name='inferd'))"

@@ -1,4 +1,4 @@
-"""Reading a spec file: YAML text → :class:`~inferd.control.spec.Spec`, every problem located.
+"""Reading a spec file: YAML text → :class:`~inferd.spec.model.Spec`, every problem located.
 
 The YAML is composed once into nodes (which carry line and column marks) and constructed from
 those same nodes, so each pydantic error location (``deployments.0.traffic.weights``) can be
@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from inferd.control.spec import DeploymentSpec, Spec
-from inferd.control.spec_rules import RULE_ERROR, RULE_KEY_ERROR, duplicates
 from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.rules import RULE_ERROR, RULE_KEY_ERROR, duplicates
 
 #: Errors about a key itself (not its value) point at the key.
 _KEY_ERRORS = frozenset({"extra_forbidden", RULE_KEY_ERROR})

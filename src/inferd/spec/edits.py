@@ -1,7 +1,7 @@
 """Small, pure edits of a running spec, for the controllers that change it while it runs.
 
 The rollout controller moves traffic and swaps a deployment's versions; the autoscaler sets
-replica counts. Each edit returns a new :class:`~inferd.control.spec.Spec` (specs are frozen)
+replica counts. Each edit returns a new :class:`~inferd.spec.model.Spec` (specs are frozen)
 and leaves every other deployment and field as it was. Edits build on values the spec already
 validated, so they copy rather than re-validate (durations are held as seconds and would not
 parse back from a dump); each edit keeps weights adding up to 100 itself.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from inferd.control.spec import DeploymentSpec, Spec, VersionSpec
 from inferd.errors import NotFound
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 
 def deployment_of(spec: Spec, name: str) -> DeploymentSpec:

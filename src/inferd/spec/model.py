@@ -5,9 +5,9 @@ One document drives both the local embedded mode (``inferd up``) and, later, Kub
 resources as quantities, weights, mirror (shadow), canary steps and analysis. Every model forbids
 unknown keys: a typo is an error, never silently ignored.
 
-Cross-field rules (:mod:`inferd.control.spec_rules`) run in the models' after-validators and
+Cross-field rules (:mod:`inferd.spec.rules`) run in the models' after-validators and
 report the exact location of each problem (``deployments[0].traffic.weights.v3``), so
-:mod:`inferd.control.spec_file` can point at the line and column in the file. Rollout and
+:mod:`inferd.spec.loading` can point at the line and column in the file. Rollout and
 autoscaling are validated here and acted on by the rollout controller and the autoscaler.
 """
 
@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inferd.config import BatchingSettings
-from inferd.control.spec_rules import Problem, deployment_problems, duplicates, raise_problems
-from inferd.control.spec_types import DnsLabel, Duration, HeaderName, Quantity
 from inferd.errors import InvalidReference
+from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
+from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity
 from inferd.store import Reference
 
 API_VERSION = "inferd.dev/v1"

@@ -1,9 +1,9 @@
 """The supervisor: runs replica processes and publishes what the gateway may route to.
 
-It holds two things and nothing else: the live :class:`~inferd.control.replica.ReplicaProcess`
+It holds two things and nothing else: the live :class:`~.replica.ReplicaProcess`
 objects, and the routing the reconciler last decided (which replicas serve which version, with
 what weight). Whenever either changes — a replica became ready, crashed, restarted; new weights —
-it builds an immutable :class:`~inferd.control.topology.Topology` and hands it to every listener
+it builds an immutable :class:`~.topology.Topology` and hands it to every listener
 (the gateway, the dashboard). Decisions about *what* should run belong to the reconciler.
 """
 
@@ -16,10 +16,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from inferd.control.backoff import BackoffPolicy
-from inferd.control.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
-from inferd.control.replica_launch import ReplicaLaunch
-from inferd.control.topology import (
+from inferd.control.replicas.backoff import BackoffPolicy
+from inferd.control.replicas.launch import ReplicaLaunch
+from inferd.control.replicas.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
+from inferd.control.replicas.topology import (
     DeploymentRoute,
     HeaderMatch,
     Topology,

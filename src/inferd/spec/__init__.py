@@ -1,0 +1,12 @@
+"""The ``inferd.yaml`` spec: what a deployment should be, read by both the control plane
+(``inferd up``) and the Kubernetes renderer (``inferd k8s render``).
+
+- :mod:`.model` — the pydantic models (:class:`Spec`, :class:`DeploymentSpec`, …) and the JSON
+  Schema published for editors;
+- :mod:`.types` — the value types (durations, quantities, DNS labels, header names);
+- :mod:`.rules` — cross-field rules, reported as problems with a path;
+- :mod:`.loading` — reading a file or text, with problems pointing at the line;
+- :mod:`.edits` — pure edits (versions, weights, replicas) the rollout and autoscaler apply.
+
+May import only the kernel (``errors``, ``config``, ``datatypes``, ``card``).
+"""
