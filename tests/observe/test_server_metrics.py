@@ -11,8 +11,9 @@ from pathlib import Path
 
 from inferd.errors import InvalidTensor, ModelNotFound
 from inferd.observe.metrics import ServerMetrics
+from serving.conftest import Harness, harness, request, rows
 
-from .conftest import Harness, request, rows
+__all__ = ["harness"]  # the fixture, shared with the serving tests
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

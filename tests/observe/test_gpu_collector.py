@@ -10,9 +10,8 @@ from pathlib import Path
 import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 
+from deploy.conftest import cli
 from inferd.observe.gpu import SERIES, GpuCollector, GpuSample, Nvml, families
-
-from .conftest import cli
 
 H200 = GpuSample(
     index=0,
