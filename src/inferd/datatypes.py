@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from inferd.card import DATATYPE_SIZES
 from inferd.errors import InvalidArgument
+
+#: One tensor, as every layer holds it: a numpy array (BYTES as an object array of ``bytes``).
+Array = npt.NDArray[np.generic]
+#: Named tensors: a request's inputs or a model's outputs.
+Tensors = dict[str, Array]
 
 #: OIP datatype → numpy dtype. BYTES maps to object arrays whose elements are ``bytes``.
 NUMPY_DTYPES: dict[str, np.dtype[np.generic]] = {

@@ -20,9 +20,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from inferd.card import ModelCard, Signature, TensorSpec
 from inferd.config import BatchingSettings, ServerSettings
+from inferd.datatypes import Tensors
 from inferd.errors import InvalidArgument
 from inferd.observe.metrics import ServerMetrics
-from inferd.runtimes.base import LoadOptions, Model, Tensors
+from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.onnx import OnnxRuntime
 from inferd.runtimes.warmup import warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane

@@ -34,7 +34,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from inferd.card import InputProfile, ReferenceProfile
-from inferd.runtimes.base import Model, Tensors
+from inferd.datatypes import Tensors
+from inferd.runtimes.base import Model
 
 #: Rows an input must have seen before its PSI and KS are reported.
 MIN_SAMPLES = 500

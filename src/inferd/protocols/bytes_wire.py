@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from inferd.datatypes import Array
 from inferd.errors import InvalidTensor
-from inferd.runtimes.base import Array
 
 LENGTH = struct.Struct("<I")
 

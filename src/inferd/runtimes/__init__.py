@@ -9,7 +9,8 @@ Public API (what the store and the model manager call):
 - :class:`LoadOptions`, :class:`Model`, :class:`Runtime` — the seam itself (``base``).
 """
 
-from inferd.runtimes.base import LoadOptions, Model, Runtime, Tensors
+from inferd.datatypes import Tensors
+from inferd.runtimes.base import LoadOptions, Model, Runtime
 from inferd.runtimes.detect import Detection, detect_model
 from inferd.runtimes.registry import available_runtimes, get_runtime
 from inferd.runtimes.warmup import warmup_inputs

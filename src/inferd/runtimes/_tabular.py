@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from inferd.card import ModelCard, TensorSpec
-from inferd.datatypes import numpy_dtype
+from inferd.datatypes import Array, Tensors, numpy_dtype
 from inferd.errors import InvalidArgument, InvalidTensor
-from inferd.runtimes.base import Array, Tensors
 
 DEFAULT_INPUT = "input"
 

@@ -12,13 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
 from inferd.card import ModelCard
-
-Array = npt.NDArray[np.generic]
-Tensors = dict[str, Array]
+from inferd.datatypes import Tensors
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from inferd.card import ModelCard
+from inferd.datatypes import Array, Tensors
 from inferd.errors import InternalError, InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._onnx_external import check_external_data
-from inferd.runtimes.base import Array, LoadOptions, Model, Tensors
+from inferd.runtimes.base import LoadOptions, Model
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"

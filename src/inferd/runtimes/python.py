@@ -26,9 +26,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from inferd.card import ModelCard
+from inferd.datatypes import Tensors
 from inferd.errors import InternalError, InvalidArgument, PermissionDenied
 from inferd.runtimes._files import inside
-from inferd.runtimes.base import LoadOptions, Model, Tensors
+from inferd.runtimes.base import LoadOptions, Model
 
 _ENTRYPOINT = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 _loads = itertools.count()

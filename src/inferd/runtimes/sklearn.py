@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from inferd.card import ModelCard
+from inferd.datatypes import Tensors
 from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
 from inferd.runtimes._tabular import conform, features, input_name, output_names
-from inferd.runtimes.base import LoadOptions, Model, Tensors
+from inferd.runtimes.base import LoadOptions, Model
 
 #: Output names when the card declares none: a classifier's ``predict`` then ``predict_proba``;
 #: a regressor's ``predict``.

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from inferd.card import Signature
-from inferd.datatypes import numpy_dtype
+from inferd.datatypes import Tensors, numpy_dtype
 from inferd.errors import InvalidArgument
-from inferd.runtimes.base import Tensors
 
 
 def warmup_shape(shape: tuple[int, ...], batch_size: int = 1) -> tuple[int, ...]:

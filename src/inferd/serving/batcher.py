@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 
 from inferd.config import BatchingSettings
+from inferd.datatypes import Tensors
 from inferd.errors import DeadlineExceeded, InternalError, InvalidArgument, Unavailable
 from inferd.observe.metrics import VersionMetrics
-from inferd.runtimes.base import Model, Tensors
+from inferd.runtimes.base import Model
 from inferd.serving.stats import VersionStats
 from inferd.serving.worker import ModelWorker
 

@@ -14,10 +14,9 @@ from typing import Any
 from inferd import __version__
 from inferd.card import TensorSpec
 from inferd.config import ServerSettings
-from inferd.datatypes import oip_datatype
+from inferd.datatypes import Tensors, oip_datatype
 from inferd.errors import Code, InferdError, InternalError, InvalidTensor, ModelNotFound
 from inferd.observe.metrics import ServerMetrics
-from inferd.runtimes.base import Tensors
 from inferd.serving.manager import ModelManager
 from inferd.serving.stats import VersionState
 from inferd.serving.types import InferRequest, InferResponse, Tensor

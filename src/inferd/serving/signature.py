@@ -10,8 +10,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from inferd.card import Signature, TensorSpec
+from inferd.datatypes import Tensors
 from inferd.errors import InvalidTensor
-from inferd.runtimes.base import Tensors
 from inferd.serving.types import RequestedOutput, Tensor
 
 

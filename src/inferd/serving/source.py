@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from inferd.card import ModelCard, Signature
-from inferd.runtimes.base import LoadOptions, Runtime, Tensors
+from inferd.datatypes import Tensors
+from inferd.runtimes.base import LoadOptions, Runtime
 from inferd.store import ModelStore, Reference
 
 #: How many hex digits of a digest name a version referenced by digest alone.

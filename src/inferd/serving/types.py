@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from inferd.runtimes.base import Array
+from inferd.datatypes import Array
 
 Parameters = dict[str, Any]
 

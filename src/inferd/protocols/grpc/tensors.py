@@ -14,11 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from inferd.config import LimitSettings
-from inferd.datatypes import NUMPY_DTYPES, element_size
+from inferd.datatypes import NUMPY_DTYPES, Array, element_size
 from inferd.errors import InternalError, InvalidTensor, PayloadTooLarge
 from inferd.protocols import bytes_wire
 from inferd.protocols._generated import inference_pb2 as pb
-from inferd.runtimes.base import Array
 
 #: The ``InferTensorContents`` field that carries each datatype. FP16 has none: raw bytes only.
 _CONTENTS_FIELD: dict[str, str] = {

@@ -10,10 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from inferd.datatypes import NUMPY_DTYPES
+from inferd.datatypes import NUMPY_DTYPES, Array
 from inferd.errors import InvalidTensor
 from inferd.protocols import bytes_wire
-from inferd.runtimes.base import Array
 
 #: numpy kinds a JSON value may arrive as, per target kind (ints are fine for floats, not the
 #: reverse: silently truncating 1.5 to 1 would hide a client bug).
