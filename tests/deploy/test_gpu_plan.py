@@ -27,7 +27,7 @@ def test_largest_replicas_are_placed_first() -> None:
     # In the given order first-fit would put 6 and 6 on GPU 0, then fail on 10; decreasing
     # order places 10 first and everything fits.
     result = plan([_demand("a", 6), _demand("b", 6), _demand("c", 10)], _gpus(16, 10))
-    assert [(p.demand.deployment, p.gpus) for p in result.placements] == [
+    assert [(p.demand.deployment, p.gpus) for p in result.assignments] == [
         ("c", (0,)),
         ("a", (0,)),
         ("b", (1,)),
@@ -52,7 +52,7 @@ def test_whole_gpu_replicas_take_unused_gpus_only() -> None:
         [_demand("small", 1), _demand("whole", None), _demand("whole2", None)], _gpus(16, 16)
     )
     # Whole GPUs count as the largest size, so they go first and leave nothing to share.
-    assert {p.demand.deployment: p.gpus for p in result.placements} == {
+    assert {p.demand.deployment: p.gpus for p in result.assignments} == {
         "whole": (0,),
         "whole2": (1,),
     }
@@ -62,14 +62,14 @@ def test_whole_gpu_replicas_take_unused_gpus_only() -> None:
 def test_multi_gpu_replicas_stay_on_one_node() -> None:
     gpus = [*_gpus(80, node="a"), *_gpus(80, 80, node="b")]
     result = plan([_demand("pair", 40, gpus=2)], gpus)
-    (placed,) = result.placements
+    (placed,) = result.assignments
     assert (placed.node, placed.gpus) == ("b", (0, 1))
 
 
 def test_a_product_placement_only_uses_that_product() -> None:
     gpus = [*_gpus(80, node="a", product="H100"), *_gpus(16, node="b", product="T4")]
     result = plan([_demand("t4-only", 4, product="T4"), _demand("l4", 4, product="L4")], gpus)
-    assert [(p.demand.deployment, p.node) for p in result.placements] == [("t4-only", "b")]
+    assert [(p.demand.deployment, p.node) for p in result.assignments] == [("t4-only", "b")]
     assert result.unplaced[0].reason == "no node has a L4 GPU"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from inferd.config import BatchingSettings, ServerSettings, load_settings
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.errors import InvalidArgument
 from inferd.spec.loading import parse_spec
@@ -52,6 +53,23 @@ def test_every_deployment_rolls_out_safely_and_drains(quickstart: Spec) -> None:
         env = {e["name"]: e["value"] for e in server["env"]}
         assert env["INFERD_DRAIN_TIMEOUT_S"] == "30"
         assert env["INFERD_BATCHING__MAX_BATCH_SIZE"] == "32"
+
+
+def test_every_batching_setting_reaches_the_pod_as_the_server_reads_it() -> None:
+    """A batching field added to the settings reaches Kubernetes pods with no list to update:
+    the rendered env, read back the way ``inferd serve`` reads its environment, gives the
+    spec's batching exactly."""
+    spec = _spec(
+        ONE + "batching: {max_batch_size: 7, max_queue_delay_ms: 2.5, max_queue_size: 99}\n"
+    )
+    (deployment, *_) = render_with(spec, registry=REGISTRY)
+    (server,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in server["env"]}
+    for name in BatchingSettings.model_fields:
+        assert f"INFERD_BATCHING__{name.upper()}" in env, name
+    served = load_settings(ServerSettings, environ=env)
+    assert served.batching == spec.deployments[0].batching
+    assert served.batching != BatchingSettings()
 
 
 def test_pods_are_hardened(quickstart: Spec) -> None:

@@ -131,7 +131,7 @@ def _print_plan(result: Plan) -> None:
         used = f"{g.used / 2**30:.1f}/{g.memory / 2**30:.1f}Gi"
         table.add_row(g.node, str(g.index), g.product, used, ", ".join(g.replicas) or "idle")
     console.print(table)
-    placed, missing = len(result.placements), len(result.unplaced)
+    placed, missing = len(result.assignments), len(result.unplaced)
     console.print(
         f"{placed} replica(s) placed, {missing} not placed, {len(result.idle)} GPU(s) idle"
     )

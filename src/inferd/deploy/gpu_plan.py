@@ -90,7 +90,9 @@ class Demand:
 
 
 @dataclass(frozen=True, slots=True)
-class Placement:
+class Assignment:
+    """One replica's demand assigned to a node and the indices of the GPUs it takes."""
+
     demand: Demand
     node: str
     gpus: tuple[int, ...]
@@ -104,7 +106,7 @@ class Unplaced:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    placements: list[Placement]
+    assignments: list[Assignment]
     unplaced: list[Unplaced]
     gpus: list[Gpu]
 
@@ -116,7 +118,7 @@ class Plan:
         return {
             "placements": [
                 {"replica": p.demand.label, "node": p.node, "gpus": list(p.gpus)}
-                for p in self.placements
+                for p in self.assignments
             ],
             "unplaced": [{"replica": u.demand.label, "reason": u.reason} for u in self.unplaced],
             "gpus": [
@@ -206,7 +208,7 @@ def plan(items: list[Demand], gpus: list[Gpu]) -> Plan:
         enumerate(items),
         key=lambda pair: (-(pair[1].gpus * (pair[1].memory or largest)), pair[0]),
     )
-    placements: list[Placement] = []
+    assignments: list[Assignment] = []
     unplaced: list[Unplaced] = []
     nodes = list(dict.fromkeys(g.node for g in gpus))
     for _, demand in order:
@@ -218,8 +220,8 @@ def plan(items: list[Demand], gpus: list[Gpu]) -> Plan:
         for gpu in chosen:
             gpu.used += gpu.memory if demand.memory is None else demand.memory
             gpu.replicas.append(demand.label)
-        placements.append(Placement(demand, node, tuple(g.index for g in chosen)))
-    return Plan(placements, unplaced, gpus)
+        assignments.append(Assignment(demand, node, tuple(g.index for g in chosen)))
+    return Plan(assignments, unplaced, gpus)
 
 
 def _fits(demand: Demand, gpu: Gpu) -> bool:

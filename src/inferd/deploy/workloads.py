@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+from inferd.config import ENV_PREFIX, BatchingSettings
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
@@ -97,18 +98,35 @@ def device(deployment: DeploymentSpec) -> str:
 
 def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod) -> list[Obj]:
     """``INFERD_*`` settings of the server (what ``inferd up`` puts in its settings file)."""
-    batching = deployment.batching
     values = {
         "INFERD_HOME": STORE_PATH,
         "INFERD_DEVICE": device(deployment),
         "INFERD_INTRA_OP_THREADS": str(deployment.runtime.threads),
-        "INFERD_BATCHING__MAX_BATCH_SIZE": str(batching.max_batch_size),
-        "INFERD_BATCHING__MAX_QUEUE_DELAY_MS": _number(batching.max_queue_delay_ms),
-        "INFERD_BATCHING__MAX_QUEUE_SIZE": str(batching.max_queue_size),
+        **batching_env(deployment.batching),
         "INFERD_DRAIN_TIMEOUT_S": _number(spec.gateway.drain_timeout),
         "INFERD_REQUEST_TIMEOUT_S": _number(spec.gateway.request_timeout),
     }
     return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def batching_env(batching: BatchingSettings) -> dict[str, str]:
+    """Every batching field as the ``INFERD_BATCHING__*`` variable the server reads.
+
+    Built from the settings model itself, so a new batching field reaches pods as it reaches
+    local replicas (which get ``model_dump()``), with no list to keep in step.
+    """
+    return {
+        f"{ENV_PREFIX}BATCHING__{name.upper()}": _env_value(getattr(batching, name))
+        for name in BatchingSettings.model_fields
+    }
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _number(value)
+    return str(value)
 
 
 def _number(value: float) -> str:
