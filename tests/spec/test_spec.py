@@ -185,3 +185,39 @@ def test_cli_validate_accepts_the_example_and_prints_the_schema() -> None:
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["spec", "schema"])
     assert orjson.loads(result.stdout) == json_schema()
+
+
+LAUGHS = "\n".join(
+    [
+        "apiVersion: inferd.dev/v1",
+        "kind: Stack",
+        "a: &a [x, x, x, x, x, x, x, x, x]",
+        *(
+            f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]"
+            for i in range(8)
+        ),
+        "deployments: []",
+    ]
+)
+
+
+def test_yaml_aliases_are_refused_before_anything_expands() -> None:
+    """A 'billion laughs' spec: nested aliases would be walked 9 * 3**8 times."""
+    with pytest.raises(SpecError) as caught:
+        parse_spec(LAUGHS, "laughs.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (3, 4)
+    assert "anchor 'a' is not allowed" in problem.message
+
+
+def test_a_single_alias_is_refused_at_its_line() -> None:
+    text = (
+        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n"
+        "  - name: fraud\n    versions:\n      - {name: v1, model: fraud:v1}\n"
+        "  - name: fraud2\n    versions: *v\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "x.yaml")
+    (problem,) = caught.value.problems
+    assert problem.line == 8
+    assert "alias 'v'" in problem.message

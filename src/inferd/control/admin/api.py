@@ -14,6 +14,7 @@ rebinding) — the same guard as the model server's control plane.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -94,7 +95,7 @@ class AdminApi:
         except UnicodeDecodeError:
             raise InvalidArgument("the spec must be UTF-8 text") from None
         try:
-            spec = parse_spec(text, APPLIED_NAME)
+            spec = await asyncio.to_thread(parse_spec, text, APPLIED_NAME)  # off the loop
         except SpecError as exc:
             body = {"error": exc.message, "problems": [p.to_dict() for p in exc.problems]}
             return Response(400, orjson.dumps(body))
