@@ -31,7 +31,7 @@ from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.server import HttpLimits
 from inferd.protocols.v2 import control_router, data_router
-from inferd.protocols.v2.auth import bearer_guard
+from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
 from inferd.runtimes.base import LoadOptions
 from inferd.runtimes.registry import get_runtime
 from inferd.runtimes.warmup import warmup_inputs
@@ -41,8 +41,6 @@ from inferd.serving.source import Loaders, StoreSource
 from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)
-
-TOKEN_FILE = "server.token"  # noqa: S105 - a file name, not a secret
 
 
 class Stoppable(Protocol):
@@ -89,10 +87,19 @@ class Server:
         token = None
         if self.control and s.control_port is not None:
             token = s.control_token or secrets.token_urlsafe(32)
-            self.token_path = _write_token(s.store.root, token)
             guard = bearer_guard(token, s.control_host)
             self.control_rest = HttpServer(control_router(self.dataplane), limits, guard)
             await self.control_rest.start(s.control_host, s.control_port)
+            self.token_path = write_token(s.store.root, self.control_rest.port, token)
+            if not is_loopback(s.control_host):
+                log.warning(
+                    "THE CONTROL PLANE LISTENS BEYOND LOOPBACK on %s:%d: anyone who can reach it "
+                    "and holds the token can load and unload models, and the Host check "
+                    "against DNS rebinding is off; bind it to 127.0.0.1 unless a firewall "
+                    "stands in front",
+                    s.control_host,
+                    self.control_rest.port,
+                )
         await self._start_grpc(token)
         await self.manager.serve(self.references)
 
@@ -124,6 +131,8 @@ class Server:
             log.warning("drain timed out after %.1f s; cancelling what is left", grace)
         await asyncio.gather(*stops)
         await self.dataplane.close()
+        if self.token_path is not None:
+            self.token_path.unlink(missing_ok=True)
 
     async def run_until_signal(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
@@ -134,18 +143,6 @@ class Server:
         await stop.wait()
         log.info("signal received: draining (at most %.0f s)", self.settings.drain_timeout_s)
         await self.shutdown()
-
-
-def _write_token(home: Path, token: str) -> Path:
-    """Write the control token readable by its owner only (0600), replacing any previous one."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / TOKEN_FILE
-    tmp = home / f".{TOKEN_FILE}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(token + "\n")
-    tmp.replace(path)
-    return path
 
 
 def _device(wanted: Literal["cpu", "cuda", "auto"]) -> Literal["cpu", "cuda"]:

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 def test_repository_index_over_grpc_needs_the_token(served, store_home):
     assert served.control_grpc_port is not None
-    token = (store_home / "server.token").read_text().strip()
+    token = (store_home / f"server-{served.control_port}.token").read_text().strip()
     client = triton_grpc.InferenceServerClient(f"127.0.0.1:{served.control_grpc_port}")
     try:
         index = client.get_model_repository_index(

@@ -17,7 +17,7 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 
 
 def _control(server, home: Path, path: str, body: dict | None = None) -> httpx.Response:
-    token = (home / "server.token").read_text().strip()
+    token = (home / f"server-{server.control_port}.token").read_text().strip()
     return httpx.post(
         f"http://127.0.0.1:{server.control_port}{path}",
         json=body or {},
@@ -86,11 +86,14 @@ def test_corrupt_new_version_keeps_the_old_one_serving(fresh_home, serve, load_f
 def test_sigterm_under_load_drains_and_exits_zero(fresh_home, serve, load_factory):
     server = serve(fresh_home, "slow:v1")
     body = {"inputs": [{"name": "x", "shape": [1, 384], "datatype": "FP32", "data": [0.1] * 384}]}
+    token = fresh_home / f"server-{server.control_port}.token"
+    assert token.stat().st_mode & 0o777 == 0o600
     with load_factory(server.url, "/v2/models/slow/infer", body, workers=8) as load:
         _wait_for(lambda: load.total() > 100)
         server.proc.send_signal(signal.SIGTERM)
         code = server.proc.wait(60)
     assert code == 0
+    assert not token.exists(), "a clean exit removes the server's token file"
     answered = {k: v for k, v in load.outcomes.items() if k.isdigit()}
     # Every request the server read was answered, and answered successfully; what is left are
     # attempts after it stopped listening (refused) or on connections it had closed.

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import orjson
 
+from inferd.protocols.v2.auth import write_private
+
 STATE_FILE = "up.json"
 TOKEN_FILE = "up.token"  # noqa: S105 - a file name, not a secret
 
@@ -32,8 +34,8 @@ class UpState:
 def write_state(home: Path, state: UpState, token: str) -> None:
     """Write the token (0600) and then the state, each atomically."""
     home.mkdir(parents=True, exist_ok=True)
-    _write_private(home / TOKEN_FILE, (token + "\n").encode())
-    _write_private(home / STATE_FILE, orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2))
+    write_private(home / TOKEN_FILE, (token + "\n").encode())
+    write_private(home / STATE_FILE, orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2))
 
 
 def read_state(home: Path) -> tuple[UpState, str] | None:
@@ -55,14 +57,6 @@ def clear_state(home: Path, pid: int) -> None:
     for name in (STATE_FILE, TOKEN_FILE):
         with contextlib.suppress(FileNotFoundError):
             (home / name).unlink()
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    tmp.replace(path)
 
 
 def _alive(pid: int) -> bool:

@@ -117,14 +117,16 @@ def _refuse_aliases(text: str, file: str) -> None:
     the parser's events, which cost time linear in the text.
     """
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+        anchor: str | None = getattr(event, "anchor", None)
+        if anchor is not None:  # an AliasEvent names its anchor too
             mark = event.start_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
             message = (
-                f"YAML {kind} '{event.anchor}' is not allowed in a spec "
+                f"YAML {kind} '{anchor}' is not allowed in a spec "
                 "(anchors and aliases are refused): write the values out"
             )
-            raise SpecError([SpecProblem(file, mark.line + 1, mark.column + 1, "", message)])
+            raise SpecError([SpecProblem(file, line, column, "", message)])
 
 
 def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:

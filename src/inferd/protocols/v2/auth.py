@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
+import tempfile
+from pathlib import Path
 
 from inferd.protocols.http import Request, Response, error_response
 from inferd.protocols.http.server import Guard
@@ -17,7 +20,38 @@ from inferd.protocols.http.server import Guard
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def _is_loopback(host: str) -> bool:
+def token_file(home: Path, port: int) -> Path:
+    """Where a server whose control plane listens on ``port`` keeps its token: one file per
+    server, so a second server in the same ``$INFERD_HOME`` never overwrites the first's."""
+    return home / f"server-{port}.token"
+
+
+def write_token(home: Path, port: int, token: str) -> Path:
+    """Write the control token to :func:`token_file`, readable by its owner only."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = token_file(home, port)
+    write_private(path, (token + "\n").encode())
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, mode 0600, never through a planted file or link.
+
+    The temporary file gets an unpredictable name and is created with ``O_EXCL`` and
+    ``O_NOFOLLOW`` (:func:`tempfile.mkstemp`), and the rename replaces whatever is at ``path``
+    (a symlink included) without following it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES:
         return True
     try:
@@ -36,18 +70,19 @@ def _host_name(header: str) -> str:
 def bearer_guard(token: str, bind_host: str) -> Guard:
     """A guard admitting only requests that carry ``token`` (compared in constant time)."""
     expected = f"Bearer {token}".encode()
-    loopback_only = _is_loopback(bind_host)
+    loopback_only = is_loopback(bind_host)
 
     def guard(request: Request) -> Response | None:
         if "origin" in request.headers:
             return error_response(403, "control requests from a browser origin are refused")
-        if loopback_only and not _is_loopback(_host_name(request.headers.get("host", "")).lower()):
+        if loopback_only and not is_loopback(_host_name(request.headers.get("host", "")).lower()):
             return error_response(403, "the control plane answers only to a loopback Host")
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             return error_response(
                 401,
-                "the control plane requires 'Authorization: Bearer <token>' (see server.token)",
+                "the control plane requires 'Authorization: Bearer <token>' "
+                "(see $INFERD_HOME/server-<port>.token)",
                 [(b"www-authenticate", b"Bearer")],
             )
         return None
