@@ -11,30 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import multiprocessing
 import os
 import secrets
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import orjson
 import uvloop
 
-from inferd.config import ServerSettings
+from inferd.config import ServerSettings, url_host
 from inferd.errors import InvalidArgument
+from inferd.observe.audit import AuditLog
 from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
 from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
+from inferd.protocols.http.audited import audited_guard
 from inferd.protocols.http.server import HttpLimits
 from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
 from inferd.runtimes.base import LoadOptions
 from inferd.runtimes.registry import get_runtime
-from inferd.runtimes.warmup import warmup_inputs
+from inferd.runtimes.warmup import example_request, warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
@@ -87,8 +88,10 @@ class Server:
         token = None
         if self.control and s.control_port is not None:
             token = s.control_token or secrets.token_urlsafe(32)
-            guard = bearer_guard(token, s.control_host)
-            self.control_rest = HttpServer(control_router(self.dataplane), limits, guard)
+            audit = AuditLog.in_home(s.store.root, "server")
+            guard = audited_guard(audit, bearer_guard(token, s.control_host))
+            router = control_router(self.dataplane, audit)
+            self.control_rest = HttpServer(router, limits, guard)
             await self.control_rest.start(s.control_host, s.control_port)
             self.token_path = write_token(s.store.root, self.control_rest.port, token)
             if not is_loopback(s.control_host):
@@ -178,41 +181,21 @@ def build_server(
     return Server(settings, list(references), manager, dataplane, metrics, reuse_port, control)
 
 
-def example_body(metadata: dict[str, Any]) -> dict[str, Any]:
-    """A valid one-row inference request for a model (zeros; variable dimensions set to 1)."""
-    inputs = []
-    for spec in metadata.get("inputs", []):
-        shape = [1 if d < 0 else d for d in spec["shape"]]
-        count = math.prod(shape)
-        value: object = (
-            "" if spec["datatype"] == "BYTES" else (False if spec["datatype"] == "BOOL" else 0)
-        )
-        inputs.append(
-            {
-                "name": spec["name"],
-                "shape": shape,
-                "datatype": spec["datatype"],
-                "data": [value] * count,
-            }
-        )
-    return {"inputs": inputs}
-
-
 def startup_lines(server: Server) -> list[str]:
     """What the operator needs to know: where each plane listens and a curl that works."""
     s = server.settings
-    base = f"http://{_url_host(s.host)}:{server.port}"
+    base = f"http://{url_host(s.host)}:{server.port}"
     lines = [f"data plane  {base}  (OIP v2 REST; /metrics, /v2/health/ready, /v2/openapi.json)"]
     if server.grpc_port is not None:
-        lines.append(f"gRPC        {_url_host(s.host)}:{server.grpc_port}")
+        lines.append(f"gRPC        {url_host(s.host)}:{server.grpc_port}")
     if server.control_port is not None:
         grpc = (
-            f", gRPC {_url_host(s.control_host)}:{server.control_grpc_port}"
+            f", gRPC {url_host(s.control_host)}:{server.control_grpc_port}"
             if server.control_grpc_port is not None
             else ""
         )
         lines.append(
-            f"control     http://{_url_host(s.control_host)}:{server.control_port}{grpc}  "
+            f"control     http://{url_host(s.control_host)}:{server.control_port}{grpc}  "
             f"(bearer token in {server.token_path})"
         )
     for entry in server.dataplane.repository_index():
@@ -222,19 +205,14 @@ def startup_lines(server: Server) -> list[str]:
                 f"{entry.get('reason', '')}"
             )
     names = sorted({e["name"] for e in server.dataplane.repository_index(ready_only=True)})
-    if names:
-        body = orjson.dumps(example_body(server.dataplane.model_metadata(names[0]))).decode()
+    artifact = server.manager.get(names[0]).artifact if names else None
+    if artifact is not None:
+        body = orjson.dumps(example_request(artifact.card.signature)).decode()
         lines.append(
             f"try: curl -s -X POST {base}/v2/models/{names[0]}/infer "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
     return lines
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
 
 
 async def _serve_one(

@@ -1,12 +1,16 @@
-"""Warm-up tensors follow the signature: batch size first, 1 for other variable dims."""
+"""Warm-up tensors and example requests follow the signature: batch size first, 1 for other
+variable dims."""
 
 from __future__ import annotations
 
+import numpy as np
+import orjson
 import pytest
 
 from inferd.card import Signature, TensorSpec
 from inferd.errors import InvalidArgument
 from inferd.runtimes import warmup_inputs
+from inferd.runtimes.warmup import example_request
 
 
 def test_shapes_and_dtypes() -> None:
@@ -43,3 +47,35 @@ def test_default_batch_is_one_and_outputs_are_ignored() -> None:
 def test_batch_size_must_be_positive() -> None:
     with pytest.raises(InvalidArgument, match="at least 1, got 0"):
         warmup_inputs(Signature(), batch_size=0)
+
+
+EXAMPLE = Signature(
+    inputs=(
+        TensorSpec(name="x", datatype="FP32", shape=(-1, 2)),
+        TensorSpec(name="mask", datatype="BOOL", shape=(-1,)),
+        TensorSpec(name="text", datatype="BYTES", shape=(1, -1)),
+    )
+)
+
+
+def test_example_request_is_zeros_shaped_like_warm_up() -> None:
+    body = example_request(EXAMPLE)
+    assert orjson.loads(orjson.dumps(body)) == {
+        "inputs": [
+            {"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [0, 0]},
+            {"name": "mask", "shape": [1], "datatype": "BOOL", "data": [False]},
+            {"name": "text", "shape": [1, 1], "datatype": "BYTES", "data": [""]},
+        ]
+    }
+    for spec, tensor in zip(body["inputs"], warmup_inputs(EXAMPLE).values(), strict=True):
+        assert tuple(spec["shape"]) == tensor.shape
+
+
+def test_random_example_rows() -> None:
+    x, mask, text = example_request(EXAMPLE, rows=3, rng=np.random.default_rng(1))["inputs"]
+    assert (x["shape"], mask["shape"], text["shape"]) == ([3, 2], [3], [1, 1])
+    assert all(isinstance(v, float) and round(v, 4) == v for v in x["data"])
+    assert all(isinstance(v, bool) for v in mask["data"])
+    assert text["data"] == [""]
+    with pytest.raises(InvalidArgument, match="at least 1 row"):
+        example_request(EXAMPLE, rows=0)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import orjson
@@ -20,7 +19,7 @@ import orjson
 from inferd.card import Signature
 from inferd.control import http_client
 from inferd.errors import InferdError
-from inferd.runtimes.warmup import warmup_shape
+from inferd.runtimes.warmup import ExampleRequest, example_request
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
@@ -30,23 +29,12 @@ DEFAULT_RATE_PER_S = 4.0
 MAX_ROWS = 4
 
 
-def random_body(signature: Signature, rng: np.random.Generator) -> dict[str, Any] | None:
-    """An infer request of random rows for ``signature``; None when it has a BYTES input."""
-    rows = int(rng.integers(1, MAX_ROWS + 1))
-    inputs = []
-    for spec in signature.inputs:
-        shape = warmup_shape(spec.shape, rows)
-        kind = spec.datatype
-        if kind == "BYTES":
-            return None
-        if kind == "BOOL":
-            data: list[Any] = rng.integers(0, 2, size=shape).astype(bool).ravel().tolist()
-        elif kind.startswith("FP"):
-            data = np.round(rng.normal(size=shape), 4).ravel().tolist()
-        else:
-            data = rng.integers(0, 10, size=shape).ravel().tolist()
-        inputs.append({"name": spec.name, "shape": list(shape), "datatype": kind, "data": data})
-    return {"inputs": inputs}
+def random_body(signature: Signature, rng: np.random.Generator) -> ExampleRequest | None:
+    """An infer request of 1 to :data:`MAX_ROWS` random rows for ``signature``; None when it
+    has a BYTES input (random text would say nothing about the model)."""
+    if any(spec.datatype == "BYTES" for spec in signature.inputs):
+        return None
+    return example_request(signature, int(rng.integers(1, MAX_ROWS + 1)), rng)
 
 
 class DemoTraffic:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from inferd.config import LimitSettings, StoreSettings
+from inferd.config import LimitSettings, StoreSettings, url_host
 from inferd.control.admin.api import AdminApi
 from inferd.control.autoscale.coldstart import ColdStart
 from inferd.control.autoscale.loop import AutoscaleLoop
@@ -36,7 +36,7 @@ from inferd.control.rollout import RolloutController, RolloutHistory
 from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
-from inferd.server import example_body
+from inferd.runtimes.warmup import example_request
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
@@ -104,7 +104,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         rollouts=rollouts,
     )
     await admin.start()
-    url = f"http://{_url_host(gw.host)}:{gateway.port}"
+    url = f"http://{url_host(gw.host)}:{gateway.port}"
     write_state(
         home,
         UpState(os.getpid(), admin.host, admin.port, url, options.spec_name, time.time()),
@@ -119,7 +119,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
             for line in _banner(url, spec, store):
                 say(line)
             if options.demo_traffic:
-                demo = DemoTraffic(_url_host(gw.host), gateway.port, store, lambda: reconciler.spec)
+                demo = DemoTraffic(url_host(gw.host), gateway.port, store, lambda: reconciler.spec)
                 demo.start()
                 say(f"demo traffic: about {demo.rate_per_s:g} requests/s to {url}")
             await stop.wait()
@@ -209,17 +209,10 @@ def _banner(url: str, spec: Spec, store: ModelStore) -> list[str]:
     main = max(first.versions, key=lambda v: weights.get(v.name, 0))
     with contextlib.suppress(InferdError):
         card = store.resolve(main.model).card
-        inputs = [s.model_dump() for s in card.signature.inputs]
-        body = orjson.dumps(example_body({"inputs": inputs})).decode()
+        body = orjson.dumps(example_request(card.signature)).decode()
         lines.append(
             f"try: curl -s -X POST {url}/v2/models/{first.name}/infer "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
     lines.append("status: inferd ps    change: inferd apply FILE    stop: Ctrl-C (drains)")
     return lines
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
