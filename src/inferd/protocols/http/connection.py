@@ -54,6 +54,7 @@ class HttpConnection(asyncio.Protocol):
         self.loop = server.loop
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
+        self.peer = ""
         #: Monotonic time after which the sweeper closes this connection; None: no read pending.
         self.deadline: float | None = None
         self._pending: deque[asyncio.Task[Response]] = deque()
@@ -75,6 +76,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without inheriting from it.
         self.transport = cast(asyncio.Transport, transport)
+        self.peer = _peer(transport.get_extra_info("peername"))
         self.server.connections.add(self)
         self.deadline = self.loop.time() + self.limits.header_timeout_s
 
@@ -152,8 +154,9 @@ class HttpConnection(asyncio.Protocol):
         query = url.query.decode("latin-1") if url.query else ""
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = Request(
-            self.parser.get_method().decode("ascii"), path, query, self._headers, body
-        )
+            self.parser.get_method().decode("ascii"), path, query, self._headers, body,
+            peer=self.peer,
+        )  # fmt: skip
         keep_alive = bool(self.parser.should_keep_alive()) and not self.server.draining
         self._reset()
         self.deadline = None
@@ -262,3 +265,10 @@ class HttpConnection(asyncio.Protocol):
             self._fail(408, "request not received in time")
         else:
             self._close()
+
+
+def _peer(name: object) -> str:
+    """``("127.0.0.1", 51234)`` → ``127.0.0.1:51234``; a Unix socket or nothing → ``""``."""
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"{name[0]}:{name[1]}"
+    return ""

@@ -40,6 +40,8 @@ class Request:
     body: bytes
     #: Path parameters filled in by the router (already percent-decoded).
     params: dict[str, str] = field(default_factory=dict)
+    #: The client's address, ``host:port`` (for audit records).
+    peer: str = ""
 
 
 @dataclass(slots=True)

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from inferd.config import LimitSettings
+from inferd.observe.audit import AuditLog
 from inferd.protocols.http import Router
+from inferd.protocols.http.audited import audited
+from inferd.protocols.http.router import Handler
 from inferd.protocols.v2.handlers import RepositoryHandlers, V2Handlers, openapi_handler
 from inferd.protocols.v2.kserve_v1 import V1Handlers
 from inferd.protocols.v2.openapi import operation
@@ -101,9 +104,14 @@ def data_router(
     return router
 
 
-def control_router(dataplane: DataPlane) -> Router:
-    """The control listener's routes (every one behind the bearer-token guard)."""
+def control_router(dataplane: DataPlane, audit: AuditLog | None = None) -> Router:
+    """The control listener's routes (every one behind the bearer-token guard); loads and
+    unloads leave a record in ``audit`` when one is given."""
     repo = RepositoryHandlers(dataplane)
+    load: Handler = repo.load
+    unload: Handler = repo.unload
+    if audit is not None:
+        load, unload = audited(audit, "load", load), audited(audit, "unload", unload)
     router = Router()
     guarded = (400, 401, 403, 404)
     router.add(
@@ -121,7 +129,7 @@ def control_router(dataplane: DataPlane) -> Router:
     router.add(
         "POST",
         "/v2/repository/models/{model}/load",
-        repo.load,
+        load,
         operation(
             "Load or replace a model version",
             "Empty",
@@ -133,7 +141,7 @@ def control_router(dataplane: DataPlane) -> Router:
     router.add(
         "POST",
         "/v2/repository/models/{model}/unload",
-        repo.unload,
+        unload,
         operation("Unload a model", "Empty", body="Empty", body_required=False, errors=guarded),
     )
     _add_openapi(router, "inferd control plane")
