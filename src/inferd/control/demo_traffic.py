@@ -2,9 +2,9 @@
 show.
 
 A few requests a second, spread over the deployments, each carrying 1 to 4 random rows shaped by
-the model card's signature of the version taking most traffic. Answers are read and dropped;
-failures are counted, never raised (the demo must not disturb what it demonstrates).
-"""
+the model card's signature of the deployment's main version
+(:func:`~inferd.spec.edits.main_version`). Answers are read and dropped; failures are counted,
+never raised (the demo must not disturb what it demonstrates)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from inferd.card import Signature
 from inferd.control import http_client
 from inferd.errors import InferdError
 from inferd.runtimes.warmup import ExampleRequest, example_request
+from inferd.spec.edits import main_version
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
@@ -91,9 +92,7 @@ class DemoTraffic:
         if spec is None:
             return None
         deployment = spec.deployments[int(self._rng.integers(len(spec.deployments)))]
-        weights = deployment.weights()
-        main = max(deployment.versions, key=lambda v: weights.get(v.name, 0))
-        signature = await self._signature(main.model)
+        signature = await self._signature(main_version(deployment).model)
         body = random_body(signature, self._rng) if signature is not None else None
         return (deployment.name, orjson.dumps(body)) if body is not None else None
 

@@ -37,6 +37,7 @@ from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.runtimes.warmup import example_request
+from inferd.spec.edits import main_version
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
@@ -205,8 +206,7 @@ def _banner(url: str, spec: Spec, store: ModelStore) -> list[str]:
         shadow = f", shadow {d.traffic.shadow}" if d.traffic.shadow else ""
         lines.append(f"deployment {d.name}: {split}{shadow}")
     first = spec.deployments[0]
-    weights = first.weights()
-    main = max(first.versions, key=lambda v: weights.get(v.name, 0))
+    main = main_version(first)
     with contextlib.suppress(InferdError):
         card = store.resolve(main.model).card
         body = orjson.dumps(example_request(card.signature)).decode()

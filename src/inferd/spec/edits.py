@@ -55,8 +55,25 @@ def with_versions(
     return with_routing(deployment.model_copy(update={"versions": versions}), weights, shadow)
 
 
-def primary_version(deployment: DeploymentSpec) -> VersionSpec:
-    """The version with the most primary traffic (the first on a tie; never the shadow)."""
+def main_version_name(weights: Mapping[str, float], shadow: str | None) -> str | None:
+    """The main version of a deployment: the one with the most primary traffic — the highest
+    weight, the first in ``weights``' order on a tie — and never the ``shadow``; None when no
+    other version is left.
+
+    The one rule for "the version a deployment mostly serves": the version a rollout or the
+    autoscaler acts on, the model ``inferd up``'s banner and demo traffic build requests for,
+    and (among versions with a ready replica) the version the gateway answers metadata from.
+    """
+    candidates = [name for name in weights if name != shadow]
+    return max(candidates, key=lambda name: weights[name]) if candidates else None
+
+
+def main_version(deployment: DeploymentSpec) -> VersionSpec:
+    """The deployment's version named by :func:`main_version_name` (its only version when
+    that one is the shadow)."""
     weights = deployment.weights()
-    candidates = [v for v in deployment.versions if v.name != deployment.traffic.shadow]
-    return max(candidates or deployment.versions, key=lambda v: weights.get(v.name, 0))
+    name = main_version_name(
+        {v.name: weights.get(v.name, 0) for v in deployment.versions}, deployment.traffic.shadow
+    )
+    found = deployment.version(name) if name is not None else None
+    return found if found is not None else deployment.versions[0]

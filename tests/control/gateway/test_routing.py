@@ -10,8 +10,8 @@ import pytest
 from inferd.control.gateway.routing import (
     choose_version,
     is_ready,
+    metadata_version,
     pick_replica,
-    primary_version,
     sticky_point,
     weighted_pick,
 )
@@ -143,12 +143,12 @@ def test_pick_replica_least_outstanding(
     assert pick_replica((), {}, 0.5) is None
 
 
-def test_readiness_and_primary_version() -> None:
+def test_readiness_and_metadata_version() -> None:
     assert is_ready({"fraud": ROUTE})
     assert not is_ready({})  # nothing to serve yet: `inferd up` still starting
     only_shadow_ready = DeploymentRoute(
         "fraud", (ver("v1", 100, "starting"), ver("s", 0)), shadow="s"
     )
     assert not is_ready({"fraud": ROUTE, "other": only_shadow_ready})
-    assert primary_version(ROUTE).name == "v1"  # type: ignore[union-attr]
-    assert primary_version(only_shadow_ready).name == "v1"  # type: ignore[union-attr]
+    assert metadata_version(ROUTE).name == "v1"  # type: ignore[union-attr]
+    assert metadata_version(only_shadow_ready).name == "v1"  # type: ignore[union-attr]

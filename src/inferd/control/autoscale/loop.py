@@ -26,7 +26,7 @@ from inferd.control.replicas.topology import Topology
 from inferd.errors import InferdError
 from inferd.spec.edits import (
     deployment_of,
-    primary_version,
+    main_version,
     replace_deployment,
     with_replicas,
 )
@@ -86,7 +86,7 @@ class AutoscaleLoop:
         d = self._deployment(deployment)
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
             return
-        if primary_version(d).replicas == 0 and deployment not in self._scaling:
+        if main_version(d).replicas == 0 and deployment not in self._scaling:
             log.info("%s: a request arrived with no replica: scaling from zero", deployment)
             self._scale(d, 1)
 
@@ -122,7 +122,7 @@ class AutoscaleLoop:
         scaler = self._scalers.get(d.name)
         if scaler is None or scaler.policy != policy:
             scaler = self._scalers[d.name] = Autoscaler(policy)
-        version = primary_version(d)
+        version = main_version(d)
         sample = await self.signals.sample(d.name, d.autoscaling.metric)
         now = time.monotonic()
         scaler.observe(now, sample.value)
@@ -152,7 +152,7 @@ class AutoscaleLoop:
             self._scale(d, decision.desired)
 
     def _scale(self, d: DeploymentSpec, replicas: int) -> None:
-        version = primary_version(d).name
+        version = main_version(d).name
 
         def edit(spec: Spec) -> Spec:
             current = deployment_of(spec, d.name)

@@ -24,7 +24,7 @@ from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import merge, scrape
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
-from inferd.control.gateway.routing import choose_version, is_ready, primary_version
+from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
 from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import build_status
 from inferd.control.gateway.traffic import Window
@@ -206,7 +206,7 @@ class Gateway:
             if version is None or version.name == route.shadow:
                 raise ModelNotFound(route.name, requested)
         else:
-            version = primary_version(route)
+            version = metadata_version(route)
             if version is None:
                 raise Unavailable(f"deployment {route.name!r} has no version")
         upstream = UpstreamRequest(

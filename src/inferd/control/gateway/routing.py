@@ -22,6 +22,7 @@ from collections.abc import Mapping, Set
 
 from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 from inferd.errors import ModelNotFound, Unavailable
+from inferd.spec.edits import main_version_name
 
 #: Retry-After advertised when a deployment has no ready replica (a replica may be restarting).
 NO_REPLICA_RETRY_S = 1.0
@@ -91,14 +92,15 @@ def choose_version(
     return chosen
 
 
-def primary_version(route: DeploymentRoute) -> VersionRoute | None:
-    """The version that answers metadata requests that name none: the one with the most
-    traffic (so metadata does not flip between versions from one request to the next)."""
-    candidates = [v for v in route.versions if v.name != route.shadow]
-    if not candidates:
-        return None
-    ready = [v for v in candidates if v.ready_replicas] or candidates
-    return max(ready, key=lambda v: v.weight)
+def metadata_version(route: DeploymentRoute) -> VersionRoute | None:
+    """The version that answers metadata requests that name none: the main version
+    (:func:`~inferd.spec.edits.main_version_name`) among those with a ready replica, else among
+    all — so metadata does not flip between versions from one request to the next."""
+    ready = {v.name: v.weight for v in route.versions if v.ready_replicas}
+    name = main_version_name(ready, route.shadow) or main_version_name(
+        {v.name: v.weight for v in route.versions}, route.shadow
+    )
+    return route.version(name) if name is not None else None
 
 
 def pick_replica(

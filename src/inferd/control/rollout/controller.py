@@ -51,7 +51,7 @@ from inferd.control.rollout.transition import Transition, version_change
 from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
 from inferd.spec.edits import (
     deployment_of,
-    primary_version,
+    main_version,
     replace_deployment,
     with_routing,
 )
@@ -112,7 +112,7 @@ class RolloutController:
         version, by the deployment's ``rollout:`` policy."""
         spec = self._spec()
         d = deployment_of(spec, deployment)
-        stable = primary_version(d).name
+        stable = main_version(d).name
         others = [v.name for v in d.versions if v.name not in (stable, d.traffic.shadow)]
         if candidate is None:
             if len(others) != 1:

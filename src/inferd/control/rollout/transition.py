@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inferd.spec.edits import primary_version, with_versions
+from inferd.spec.edits import main_version, with_versions
 from inferd.spec.model import DeploymentSpec
 from inferd.spec.types import DNS_LABEL_MAX
 
@@ -49,8 +49,8 @@ def version_change(old: DeploymentSpec, new: DeploymentSpec) -> Transition | Non
     model is unchanged or ``new`` has no rollout policy."""
     if new.rollout is None:
         return None
-    stable = primary_version(old)
-    target = primary_version(new)
+    stable = main_version(old)
+    target = main_version(new)
     if target.name == stable.name and target.model == stable.model:
         return None
     if target.name != stable.name and any(
@@ -75,7 +75,7 @@ def version_change(old: DeploymentSpec, new: DeploymentSpec) -> Transition | Non
 def alias_move(current: DeploymentSpec, pinned: str, alias: str) -> Transition:
     """The rollout of ``pinned`` (``name:tag@sha256:…``, where ``alias`` now points) against
     the main version of ``current``, which still serves what ``alias`` pointed at before."""
-    stable = primary_version(current)
+    stable = main_version(current)
     candidate = stable.model_copy(update={"name": next_name(stable.name), "model": pinned})
     weights = {**current.weights(), candidate.name: 0}
     during = with_versions(current, [*current.versions, candidate], weights)

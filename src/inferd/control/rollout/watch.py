@@ -20,7 +20,7 @@ from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.transition import alias_move
 from inferd.errors import InferdError, NotFound
-from inferd.spec.edits import primary_version
+from inferd.spec.edits import main_version
 from inferd.spec.model import DeploymentSpec
 from inferd.store import ModelStore, Reference
 
@@ -73,7 +73,7 @@ class AliasWatcher:
         return started
 
     async def _check(self, d: DeploymentSpec) -> Rollout | None:
-        main = primary_version(d)
+        main = main_version(d)
         ref = Reference.parse(main.model)
         running = self.reconciler.pinned(d.name, main.name)
         if ref.tag is None or ref.registry is not None or running is None:
