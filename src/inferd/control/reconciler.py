@@ -32,8 +32,8 @@ from typing import Literal
 
 from inferd.control.replicas.launch import ReplicaLaunch, write_launch
 from inferd.control.replicas.replica import ReplicaProcess
-from inferd.control.replicas.supervisor import DeploymentRouting, Supervisor, VersionRouting
-from inferd.control.replicas.topology import HeaderMatch
+from inferd.control.replicas.supervisor import Supervisor
+from inferd.control.replicas.topology import DeploymentRoute, HeaderMatch, VersionRoute
 from inferd.errors import InferdError, NotFound
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import ModelStore, Reference
@@ -284,19 +284,19 @@ def _routing(
     spec: Spec,
     running: Mapping[VersionKey, _Running],
     include_removed: Mapping[VersionKey, _Running],
-) -> list[DeploymentRouting]:
+) -> list[DeploymentRoute]:
     out = []
     for d in spec.deployments:
         weights = d.weights()
         versions = [
-            _version_routing(v.name, running[(d.name, v.name)], weights.get(v.name, 0))
+            _version_route(v.name, running[(d.name, v.name)], weights.get(v.name, 0))
             for v in d.versions
         ]
         versions += [
-            _version_routing(key[1], r, 0) for key, r in include_removed.items() if key[0] == d.name
+            _version_route(key[1], r, 0) for key, r in include_removed.items() if key[0] == d.name
         ]
         out.append(
-            DeploymentRouting(
+            DeploymentRoute(
                 name=d.name,
                 versions=tuple(versions),
                 shadow=d.traffic.shadow,
@@ -309,20 +309,18 @@ def _routing(
         )
     removed_deployments = {k[0] for k in include_removed} - {d.name for d in spec.deployments}
     for name in sorted(removed_deployments):
-        versions = [
-            _version_routing(k[1], r, 0) for k, r in include_removed.items() if k[0] == name
-        ]
-        out.append(DeploymentRouting(name=name, versions=tuple(versions)))
+        versions = [_version_route(k[1], r, 0) for k, r in include_removed.items() if k[0] == name]
+        out.append(DeploymentRoute(name=name, versions=tuple(versions)))
     return out
 
 
-def _version_routing(name: str, running: _Running, weight: float) -> VersionRouting:
-    return VersionRouting(
+def _version_route(name: str, running: _Running, weight: float) -> VersionRoute:
+    return VersionRoute(
         name=name,
         model=running.launch.model,
         reference=running.launch.reference,
         weight=weight,
-        replica_ids=tuple(r.id for r in running.members),
+        replicas=tuple(r.snapshot() for r in running.members),
     )
 
 

@@ -111,9 +111,7 @@ def status_document(
 ) -> dict[str, Any]:
     """What ``inferd ps`` shows: every replica, and the routing now published."""
     now = time.time()
-    routed = {
-        replica_id for d in supervisor.routing for v in d.versions for replica_id in v.replica_ids
-    }
+    routed = {r.id for d in supervisor.routing for v in d.versions for r in v.replicas}
     replicas = []
     for process in supervisor.replicas():
         r = process.snapshot()

@@ -14,14 +14,14 @@ import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch
 from inferd.control.replicas.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
 from inferd.control.replicas.topology import (
     DeploymentRoute,
-    HeaderMatch,
+    Replica,
     Topology,
     TopologyListener,
     VersionRoute,
@@ -33,26 +33,6 @@ log = logging.getLogger(__name__)
 #: A new replica that has failed this many times before ever being ready will not make it
 #: (a model that cannot load): an apply gives up on it instead of waiting out its timeout.
 GIVE_UP_AFTER_RESTARTS = 2
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRouting:
-    """A version as routed: its replicas (by id, in rotation) and its weight."""
-
-    name: str
-    model: str
-    reference: str
-    weight: float
-    replica_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentRouting:
-    name: str
-    versions: tuple[VersionRouting, ...]
-    shadow: str | None = None
-    sticky_header: str | None = None
-    header_routes: tuple[HeaderMatch, ...] = ()
 
 
 class Supervisor:
@@ -67,7 +47,7 @@ class Supervisor:
         self._policy = policy or BackoffPolicy()
         self._startup_timeout_s = startup_timeout_s
         self._replicas: dict[str, ReplicaProcess] = {}
-        self._routing: tuple[DeploymentRouting, ...] = ()
+        self._routing: tuple[DeploymentRoute, ...] = ()
         self._listeners: list[TopologyListener] = []
         self._counters: defaultdict[tuple[str, str], itertools.count[int]] = defaultdict(
             lambda: itertools.count(1)
@@ -81,7 +61,8 @@ class Supervisor:
         return self._topology
 
     @property
-    def routing(self) -> tuple[DeploymentRouting, ...]:
+    def routing(self) -> tuple[DeploymentRoute, ...]:
+        """The routing the reconciler last decided (replica states as they were then)."""
         return self._routing
 
     def replicas(self) -> list[ReplicaProcess]:
@@ -135,8 +116,10 @@ class Supervisor:
             late = ", ".join(r.id for r in pending if r.state != "ready")
             raise Unavailable(f"replicas not ready after {timeout_s:.0f} s: {late}") from None
 
-    def route(self, routing: Iterable[DeploymentRouting]) -> None:
-        """Make ``routing`` the routing table and publish it."""
+    def route(self, routing: Iterable[DeploymentRoute]) -> None:
+        """Make ``routing`` the routing table and publish it. Its replicas say which processes
+        serve each version (by id); each is published in its current state, and one this
+        supervisor no longer runs is left out."""
         self._routing = tuple(routing)
         self._publish()
 
@@ -165,21 +148,12 @@ class Supervisor:
             except Exception:  # one broken listener must not stop the others or the supervisor
                 log.exception("topology listener failed")
 
-    def _deployment_route(self, routing: DeploymentRouting) -> DeploymentRoute:
-        return DeploymentRoute(
-            name=routing.name,
-            versions=tuple(self._version_route(v) for v in routing.versions),
-            shadow=routing.shadow,
-            sticky_header=routing.sticky_header,
-            header_routes=routing.header_routes,
-        )
+    def _deployment_route(self, route: DeploymentRoute) -> DeploymentRoute:
+        return replace(route, versions=tuple(self._version_route(v) for v in route.versions))
 
-    def _version_route(self, routing: VersionRouting) -> VersionRoute:
-        replicas = (self._replicas.get(i) for i in routing.replica_ids)
-        return VersionRoute(
-            name=routing.name,
-            model=routing.model,
-            reference=routing.reference,
-            weight=routing.weight,
-            replicas=tuple(r.snapshot() for r in replicas if r is not None),
-        )
+    def _version_route(self, route: VersionRoute) -> VersionRoute:
+        return replace(route, replicas=self._current(route.replicas))
+
+    def _current(self, replicas: tuple[Replica, ...]) -> tuple[Replica, ...]:
+        live = (self._replicas.get(r.id) for r in replicas)
+        return tuple(process.snapshot() for process in live if process is not None)

@@ -1,10 +1,11 @@
 """What the gateway routes to: an immutable snapshot of deployments, versions and replicas.
 
-The supervisor (which runs replica processes) publishes a new :class:`Topology` whenever
-something changes — a replica became ready, died, was added; weights were applied — and the
-gateway swaps its routing table to the new snapshot atomically. Neither side mutates a snapshot,
-so a request is always routed against one consistent view.
-"""
+The reconciler decides the routing as :class:`DeploymentRoute` values naming the replicas of
+each version; the supervisor (which runs replica processes) publishes a new :class:`Topology`
+of the same routes, each replica in its current state, whenever something changes — a replica
+became ready, died, was added; weights were applied — and the gateway swaps its routing table
+to the new snapshot atomically. Neither side mutates a snapshot, so a request is always routed
+against one consistent view."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class VersionRoute:
     reference: str
     #: Share of primary traffic in percent (weights of a deployment add up to 100).
     weight: float
+    #: The replicas serving it, in rotation order.
     replicas: tuple[Replica, ...] = ()
 
     @property
