@@ -169,7 +169,7 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     chromium: str, fleet: list[ReplicaProcess], tmp_path: Path
 ) -> None:
     """A canary at step 2 of 3, with the analysis that advanced it and one that held it."""
-    from inferd.control.rollout.analysis import AnalysisPolicy, Observations, VersionStats, analyse
+    from inferd.control.rollout.analysis import AnalysisPolicy, Observations, TrafficStats, analyse
     from inferd.control.rollout.state import Rollout
     from inferd.control.rollout.strategies import Pair
     from inferd.spec.model import DeploymentSpec
@@ -185,7 +185,7 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     rollout = Rollout("r-1234", "fraud", "canary", (5, 25, 100), Pair("v1", "v2", {"v1": 100}),
                       policy, 30.0, base, stage=1, candidate_weight=25)  # fmt: skip
     for stage, (cand_p99, event) in enumerate([(0.004, "advance"), (0.02, "hold")], start=1):
-        obs = Observations(VersionStats(40, 0, 0.002, cand_p99), VersionStats(400, 0, 0.002, 0.004))
+        obs = Observations(TrafficStats(40, 0, 0.002, cand_p99), TrafficStats(400, 0, 0.002, 0.004))
         verdict = analyse(policy, obs)
         rollout.remember({
             "time": 1.7e9, "rollout": rollout.id, "event": event, "stage": stage,

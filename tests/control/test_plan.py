@@ -8,14 +8,14 @@ import pytest
 
 from inferd.card import Signature, TensorSpec
 from inferd.control.demo_traffic import random_body
-from inferd.control.reconciler import Change, VersionState, plan
+from inferd.control.reconciler import Change, ReplicaSet, plan
 from inferd.control.replicas.backoff import BackoffPolicy
 
 A, B = "a" * 64, "b" * 64
 
 
-def _state(**versions: tuple[str, int]) -> dict[tuple[str, str], VersionState]:
-    return {("fraud", name): VersionState(fp, n) for name, (fp, n) in versions.items()}
+def _state(**versions: tuple[str, int]) -> dict[tuple[str, str], ReplicaSet]:
+    return {("fraud", name): ReplicaSet(fp, n) for name, (fp, n) in versions.items()}
 
 
 @pytest.mark.parametrize(
@@ -34,8 +34,8 @@ def _state(**versions: tuple[str, int]) -> dict[tuple[str, str], VersionState]:
     ids=["add", "keep", "scale-up", "scale-down", "replace", "swap-version"],
 )  # fmt: skip
 def test_plan(
-    actual: dict[tuple[str, str], VersionState],
-    desired: dict[tuple[str, str], VersionState],
+    actual: dict[tuple[str, str], ReplicaSet],
+    desired: dict[tuple[str, str], ReplicaSet],
     expected: list[Change],
 ) -> None:
     assert plan(actual, desired) == expected

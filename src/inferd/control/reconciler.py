@@ -45,13 +45,15 @@ SETTLE_S = 1.0
 #: How long new replicas may take to become ready during an apply.
 READY_TIMEOUT_S = 120.0
 
-VersionKey = tuple[str, str]
+#: A version as the spec names it: (deployment name, version name).
+DeploymentVersion = tuple[str, str]
 Action = Literal["add", "replace", "scale", "keep", "remove"]
 
 
 @dataclass(frozen=True, slots=True)
-class VersionState:
-    """What a version runs (``fingerprint``) and how many replicas of it."""
+class ReplicaSet:
+    """Interchangeable replicas of one version: what they run (``fingerprint``) and how many
+    (what :func:`plan` compares, running against desired)."""
 
     fingerprint: str
     replicas: int
@@ -69,7 +71,7 @@ class Change:
 
 
 def plan(
-    actual: Mapping[VersionKey, VersionState], desired: Mapping[VersionKey, VersionState]
+    actual: Mapping[DeploymentVersion, ReplicaSet], desired: Mapping[DeploymentVersion, ReplicaSet]
 ) -> list[Change]:
     """One :class:`Change` per version in either state (desired order first, then removals)."""
     changes: list[Change] = []
@@ -101,9 +103,9 @@ def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def desired_state(spec: Spec) -> dict[VersionKey, VersionState]:
+def desired_state(spec: Spec) -> dict[DeploymentVersion, ReplicaSet]:
     return {
-        (d.name, v.name): VersionState(fingerprint(d, v), v.replicas)
+        (d.name, v.name): ReplicaSet(fingerprint(d, v), v.replicas)
         for d in spec.deployments
         for v in d.versions
     }
@@ -113,7 +115,7 @@ def desired_state(spec: Spec) -> dict[VersionKey, VersionState]:
 class _Running:
     """A version as it runs: how its replicas are launched, and the replicas in rotation."""
 
-    state: VersionState
+    state: ReplicaSet
     launch: ReplicaLaunch
     members: list[ReplicaProcess] = field(default_factory=list)
 
@@ -136,7 +138,7 @@ class Reconciler:
         self.settle_s = settle_s
         self.ready_timeout_s = ready_timeout_s
         self.spec: Spec | None = None
-        self._running: dict[VersionKey, _Running] = {}
+        self._running: dict[DeploymentVersion, _Running] = {}
         self._lock = asyncio.Lock()
 
     async def apply(self, spec: Spec) -> list[Change]:
@@ -193,9 +195,9 @@ class Reconciler:
 
     async def _launches(
         self, spec: Spec, changes: list[Change], drain_s: float
-    ) -> dict[VersionKey, ReplicaLaunch]:
+    ) -> dict[DeploymentVersion, ReplicaLaunch]:
         """Pin and materialize each reference that needs new replicas of a new kind."""
-        launches: dict[VersionKey, ReplicaLaunch] = {}
+        launches: dict[DeploymentVersion, ReplicaLaunch] = {}
         pinned: dict[str, str] = {}
         for change in changes:
             if change.action not in ("add", "replace"):
@@ -230,9 +232,9 @@ class Reconciler:
         return str(Reference(ref.name, ref.tag, model.digest, ref.registry))
 
     def _start(
-        self, changes: list[Change], launches: Mapping[VersionKey, ReplicaLaunch]
-    ) -> dict[VersionKey, list[ReplicaProcess]]:
-        started: dict[VersionKey, list[ReplicaProcess]] = {}
+        self, changes: list[Change], launches: Mapping[DeploymentVersion, ReplicaLaunch]
+    ) -> dict[DeploymentVersion, list[ReplicaProcess]]:
+        started: dict[DeploymentVersion, list[ReplicaProcess]] = {}
         for change in changes:
             if change.start:
                 key = (change.deployment, change.version)
@@ -244,8 +246,8 @@ class Reconciler:
         self,
         spec: Spec,
         changes: list[Change],
-        launches: Mapping[VersionKey, ReplicaLaunch],
-        started: Mapping[VersionKey, list[ReplicaProcess]],
+        launches: Mapping[DeploymentVersion, ReplicaLaunch],
+        started: Mapping[DeploymentVersion, list[ReplicaProcess]],
     ) -> _Retired:
         """Update the running state; return what leaves it (replicas, removed versions)."""
         desired = desired_state(spec)
@@ -277,13 +279,13 @@ class Reconciler:
 class _Retired:
     replicas: list[ReplicaProcess] = field(default_factory=list)
     #: Versions gone from the spec, still routed (at weight 0) until the settle is over.
-    removed: dict[VersionKey, _Running] = field(default_factory=dict)
+    removed: dict[DeploymentVersion, _Running] = field(default_factory=dict)
 
 
 def _routing(
     spec: Spec,
-    running: Mapping[VersionKey, _Running],
-    include_removed: Mapping[VersionKey, _Running],
+    running: Mapping[DeploymentVersion, _Running],
+    include_removed: Mapping[DeploymentVersion, _Running],
 ) -> list[DeploymentRoute]:
     out = []
     for d in spec.deployments:

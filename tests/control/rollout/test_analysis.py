@@ -8,17 +8,17 @@ from inferd.control.rollout.analysis import (
     AnalysisPolicy,
     DivergenceStats,
     Observations,
-    VersionStats,
+    TrafficStats,
     analyse,
 )
 
-GOOD = VersionStats(requests=200, errors=0, p50_s=0.002, p99_s=0.004)
-STABLE = VersionStats(requests=1800, errors=0, p50_s=0.002, p99_s=0.004)
+GOOD = TrafficStats(requests=200, errors=0, p50_s=0.002, p99_s=0.004)
+STABLE = TrafficStats(requests=1800, errors=0, p50_s=0.002, p99_s=0.004)
 
 
 def obs(
-    candidate: VersionStats = GOOD,
-    stable: VersionStats = STABLE,
+    candidate: TrafficStats = GOOD,
+    stable: TrafficStats = STABLE,
     divergence: DivergenceStats = DivergenceStats(),
     failures: int = 0,
 ) -> Observations:
@@ -30,18 +30,18 @@ CASES = [
     ("all good", AnalysisPolicy(min_requests=100), obs(), "promote", 0, None),
     ("too few requests holds", AnalysisPolicy(min_requests=500), obs(), "hold", 0, None),
     ("too few keeps failures", AnalysisPolicy(min_requests=500), obs(failures=2), "hold", 2, None),
-    ("min 0 judges at once", AnalysisPolicy(min_requests=0), obs(VersionStats()), "promote", 0,
+    ("min 0 judges at once", AnalysisPolicy(min_requests=0), obs(TrafficStats()), "promote", 0,
      None),
     ("error rate at limit passes", AnalysisPolicy(max_error_rate=0.05, min_requests=100),
-     obs(VersionStats(200, 10, 0.002, 0.004)), "promote", 0, None),
+     obs(TrafficStats(200, 10, 0.002, 0.004)), "promote", 0, None),
     ("5% errors over 1% fails once", AnalysisPolicy(min_requests=100, failure_limit=3),
-     obs(VersionStats(200, 10, 0.002, 0.004)), "hold", 1, "error_rate"),
+     obs(TrafficStats(200, 10, 0.002, 0.004)), "hold", 1, "error_rate"),
     ("third failure rolls back", AnalysisPolicy(min_requests=100, failure_limit=3),
-     obs(VersionStats(200, 10, 0.002, 0.004), failures=2), "rollback", 3, "error_rate"),
+     obs(TrafficStats(200, 10, 0.002, 0.004), failures=2), "rollback", 3, "error_rate"),
     ("failure_limit 1 rolls back at once", AnalysisPolicy(min_requests=100, failure_limit=1),
-     obs(VersionStats(200, 10, 0.002, 0.004)), "rollback", 1, "error_rate"),
+     obs(TrafficStats(200, 10, 0.002, 0.004)), "rollback", 1, "error_rate"),
     ("failure_limit 0 acts like 1", AnalysisPolicy(min_requests=100, failure_limit=0),
-     obs(VersionStats(200, 10, 0.002, 0.004)), "rollback", 1, "error_rate"),
+     obs(TrafficStats(200, 10, 0.002, 0.004)), "rollback", 1, "error_rate"),
     ("a pass resets failures", AnalysisPolicy(min_requests=100), obs(failures=2), "promote", 0,
      None),
     ("absolute p99 over limit", AnalysisPolicy(min_requests=100, max_latency_p99_s=0.003),
@@ -49,14 +49,14 @@ CASES = [
     ("absolute p99 under limit", AnalysisPolicy(min_requests=100, max_latency_p99_s=0.01),
      obs(), "promote", 0, None),
     ("3x slower than stable", AnalysisPolicy(min_requests=100, max_latency_ratio=1.5),
-     obs(VersionStats(200, 0, 0.006, 0.012)), "hold", 1, "latency_p99_ratio"),
+     obs(TrafficStats(200, 0, 0.006, 0.012)), "hold", 1, "latency_p99_ratio"),
     ("1.2x slower is within 1.5", AnalysisPolicy(min_requests=100, max_latency_ratio=1.5),
-     obs(VersionStats(200, 0, 0.002, 0.0048)), "promote", 0, None),
+     obs(TrafficStats(200, 0, 0.002, 0.0048)), "promote", 0, None),
     ("ratio unmeasured without stable traffic", AnalysisPolicy(min_requests=100,
-     max_latency_ratio=1.5), obs(VersionStats(200, 0, 0.006, 0.012), VersionStats()), "promote",
+     max_latency_ratio=1.5), obs(TrafficStats(200, 0, 0.006, 0.012), TrafficStats()), "promote",
      0, None),
     ("ratio unmeasured on a stray stable request", AnalysisPolicy(min_requests=100,
-     max_latency_ratio=1.5), obs(VersionStats(200, 0, 0.006, 0.012), VersionStats(1, 0, 0.001,
+     max_latency_ratio=1.5), obs(TrafficStats(200, 0, 0.006, 0.012), TrafficStats(1, 0, 0.001,
      0.001)), "promote", 0, None),
     ("30% labels differ", AnalysisPolicy(min_requests=100, max_divergence=0.05),
      obs(divergence=DivergenceStats(200, 0.3, 0.01)), "hold", 1, "divergence"),
@@ -94,7 +94,7 @@ def test_verdict(
 
 def test_verdict_carries_the_numbers() -> None:
     policy = AnalysisPolicy(min_requests=10, max_latency_p99_s=0.25, failure_limit=2)
-    verdict = analyse(policy, obs(VersionStats(100, 5, 0.1, 0.3), failures=1))
+    verdict = analyse(policy, obs(TrafficStats(100, 5, 0.1, 0.3), failures=1))
     assert verdict.action == "rollback"
     doc = verdict.to_json()
     checks = {c["metric"]: c for c in doc["checks"]}  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
 from inferd.control.replicas.topology import Replica
-from inferd.control.rollout.analysis import AnalysisPolicy, Observations, VersionStats, analyse
+from inferd.control.rollout.analysis import AnalysisPolicy, Observations, TrafficStats, analyse
 from inferd.control.rollout.observe import drift_psi
 from inferd.observe.drift import DriftCollector, DriftMonitor
 from inferd.observe.profile import build_profile
@@ -15,7 +15,7 @@ from inferd.observe.profile import build_profile
 RNG = np.random.default_rng(11)
 PROFILE = build_profile({"input": RNG.random((5_000, 8))})
 POLICY = AnalysisPolicy(min_requests=10, max_drift_psi=0.2, failure_limit=1)
-TRAFFIC = VersionStats(requests=400, errors=0, p50_s=0.001, p99_s=0.002)
+TRAFFIC = TrafficStats(requests=400, errors=0, p50_s=0.001, p99_s=0.002)
 
 
 def _replica_text(rows: np.ndarray | None) -> str:

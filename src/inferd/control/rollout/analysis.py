@@ -44,8 +44,9 @@ class AnalysisPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class VersionStats:
-    """One version's traffic over one interval; latencies in seconds (None without requests)."""
+class TrafficStats:
+    """The traffic one version served over one interval; latencies in seconds (None without
+    requests)."""
 
     requests: int = 0
     errors: int = 0
@@ -72,8 +73,8 @@ class DivergenceStats:
 class Observations:
     """What the controller measured over one interval, and the failures before it."""
 
-    candidate: VersionStats
-    stable: VersionStats
+    candidate: TrafficStats
+    stable: TrafficStats
     divergence: DivergenceStats = DivergenceStats()
     drift_psi: float | None = None
     #: Consecutive failed analyses before this one.
@@ -94,7 +95,7 @@ class Observations:
         }
 
 
-def _stats_json(s: VersionStats) -> dict[str, object]:
+def _stats_json(s: TrafficStats) -> dict[str, object]:
     return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
             "p50_s": s.p50_s, "p99_s": s.p99_s}  # fmt: skip
 

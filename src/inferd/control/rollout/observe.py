@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.control.replicas.topology import Replica
-from inferd.control.rollout.analysis import DivergenceStats, VersionStats
+from inferd.control.rollout.analysis import DivergenceStats, TrafficStats
 
 #: Gateway outcomes that count as the version's errors (client errors are the client's).
 ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})
@@ -70,7 +70,7 @@ def snapshot(registry: CollectorRegistry) -> Snapshot:
     return Snapshot(values)
 
 
-def version_stats(delta: Snapshot, deployment: str, version: str) -> VersionStats:
+def version_stats(delta: Snapshot, deployment: str, version: str) -> TrafficStats:
     """Primary traffic a version served over the interval ``delta`` covers."""
     requests = errors = 0
     for labels, value in delta.select(_REQUESTS, deployment=deployment, version=version):
@@ -81,10 +81,10 @@ def version_stats(delta: Snapshot, deployment: str, version: str) -> VersionStat
         (_bound(labels["le"]), value)
         for labels, value in delta.select(_LATENCY, deployment=deployment, version=version)
     ]
-    return VersionStats(requests, errors, quantile(0.5, buckets), quantile(0.99, buckets))
+    return TrafficStats(requests, errors, quantile(0.5, buckets), quantile(0.99, buckets))
 
 
-def shadow_stats(delta: Snapshot, deployment: str, shadow: str) -> VersionStats:
+def shadow_stats(delta: Snapshot, deployment: str, shadow: str) -> TrafficStats:
     """A shadow's answers to mirrored traffic: copies that got an answer, and failures
     (errors and timeouts); the gateway does not time mirrored copies, so no latency."""
     requests = errors = 0
@@ -95,7 +95,7 @@ def shadow_stats(delta: Snapshot, deployment: str, shadow: str) -> VersionStats:
         requests += round(value)
         if outcome in ("failed", "timeout"):
             errors += round(value)
-    return VersionStats(requests, errors)
+    return TrafficStats(requests, errors)
 
 
 def divergence_stats(delta: Snapshot, deployment: str, shadow: str) -> DivergenceStats:
