@@ -24,6 +24,7 @@ from collections.abc import Callable
 from inferd.control import http_client
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
+from inferd.control.replicas.logs import RotatingLog, pump
 from inferd.control.replicas.topology import Replica, ReplicaState
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class ReplicaProcess:
         self._stopping = asyncio.Event()
         self._became_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._log: RotatingLog | None = None
+        self._pump: asyncio.Task[None] | None = None
 
     def snapshot(self) -> Replica:
         return Replica(
@@ -112,6 +115,8 @@ class ReplicaProcess:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._log is not None:
+            self._log.close()
         self.pid = None
         self.started_at = None
         self._set("stopped")
@@ -162,6 +167,7 @@ class ReplicaProcess:
             if stuck:
                 self._signal(signal.SIGKILL)
             await exited
+            await self._drain_output()
             if not self._stopping.is_set():
                 reason = (
                     f"not ready after {self._startup_timeout_s:.0f} s"
@@ -176,24 +182,35 @@ class ReplicaProcess:
         self.port = free_port(self.launch.host)
         self.reason = None
         self._set("starting")
-        log_path = self.launch.log_dir / f"{self.id}.log"
-        with log_path.open("ab") as log_file:
-            proc = await asyncio.create_subprocess_exec(
-                *self.launch.command(self.port),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-                env=self.launch.environment(),
-                # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
-                # gateway before the replicas, instead of every replica at once.
-                start_new_session=True,
-                preexec_fn=_parent_death_signal(),
-            )
+        if self._log is None:
+            self._log = RotatingLog(self.launch.log_dir / f"{self.id}.log")
+        self._log.open()
+        proc = await asyncio.create_subprocess_exec(
+            *self.launch.command(self.port),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self.launch.environment(),
+            # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
+            # gateway before the replicas, instead of every replica at once.
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(),
+        )
+        assert proc.stdout is not None
+        self._pump = asyncio.create_task(pump(proc.stdout, self._log))
         self._proc, self.pid, self.started_at = proc, proc.pid, time.time()
         if self._stopping.is_set():  # stop() came while the process was being created
             self._signal(signal.SIGTERM)
         self._on_change()
         return proc
+
+    async def _drain_output(self) -> None:
+        """Copy what the exited process still had in the pipe (bounded: a grandchild that kept
+        the pipe open must not hold up the restart)."""
+        if self._pump is not None:
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(self._pump, KILL_WAIT_S)
+            self._pump = None
 
     async def _wait_until_ready(self, exited: asyncio.Future[int]) -> float | None:
         deadline = time.monotonic() + self._startup_timeout_s

@@ -1,0 +1,78 @@
+"""A replica's output, kept bounded: one file per replica, rotated by size, a few kept.
+
+The replica writes to a pipe that ``inferd up`` drains into :class:`RotatingLog`, so the file
+can be rotated while the process runs (a child writing to an inherited file descriptor could
+never be cut short). Each ``inferd up`` starts a fresh file: what an earlier run wrote becomes
+``<name>.log.1`` and ages out with the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import BinaryIO
+
+#: A file is rotated once it passes this size.
+MAX_LOG_BYTES = 10 * 1024 * 1024
+#: Rotated files kept beside the current one (``.1`` is the newest).
+LOG_BACKUPS = 5
+_CHUNK = 64 * 1024
+
+
+class RotatingLog:
+    """Appends to ``path``; past ``max_bytes`` the file becomes ``path.1`` (``.1`` → ``.2`` …,
+    the oldest beyond ``backups`` is deleted) and a new one is started."""
+
+    def __init__(
+        self, path: Path, max_bytes: int = MAX_LOG_BYTES, backups: int = LOG_BACKUPS
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._file: BinaryIO | None = None
+        self._size = 0
+        if path.exists() and path.stat().st_size > 0:
+            self._rotate()  # a new run starts a new file
+
+    def open(self) -> None:
+        """Open the current file (raises ``OSError`` if it cannot be: the caller's failure)."""
+        if self._file is None:
+            self._file = self.path.open("ab")
+            self._size = self._file.tell()
+
+    def write(self, data: bytes) -> None:
+        self.open()
+        assert self._file is not None
+        self._file.write(data)
+        self._file.flush()
+        self._size += len(data)
+        if self._size >= self.max_bytes:
+            self._rotate()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _rotate(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._numbered(self.backups).unlink()
+        for index in range(self.backups - 1, 0, -1):
+            with contextlib.suppress(FileNotFoundError):
+                self._numbered(index).replace(self._numbered(index + 1))
+        if self.backups > 0:
+            self.path.replace(self._numbered(1))
+        else:
+            self.path.unlink()
+        self._size = 0
+
+    def _numbered(self, index: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{index}")
+
+
+async def pump(stream: asyncio.StreamReader, sink: RotatingLog) -> None:
+    """Copy ``stream`` into ``sink`` until the process closes it."""
+    while chunk := await stream.read(_CHUNK):
+        sink.write(chunk)

@@ -1,0 +1,54 @@
+"""Replica logs stay bounded: rotated by size, a fixed number kept, a fresh file per run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from inferd.control.replicas.logs import RotatingLog, pump
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_rotates_by_size_and_keeps_the_retention_count(tmp_path: Path) -> None:
+    log = RotatingLog(tmp_path / "r.log", max_bytes=100, backups=2)
+    for i in range(9):
+        log.write(bytes([65 + i]) * 60)  # every second write passes 100 bytes
+    log.close()
+    assert _names(tmp_path) == ["r.log", "r.log.1", "r.log.2"]
+    assert (tmp_path / "r.log").read_bytes() == b"I" * 60
+    assert (tmp_path / "r.log.1").read_bytes() == b"G" * 60 + b"H" * 60
+    assert (tmp_path / "r.log.2").read_bytes() == b"E" * 60 + b"F" * 60
+    total = sum(p.stat().st_size for p in tmp_path.iterdir())
+    assert total <= 3 * 120
+
+
+def test_a_new_run_starts_a_new_file(tmp_path: Path) -> None:
+    first = RotatingLog(tmp_path / "r.log", max_bytes=1000, backups=3)
+    first.write(b"run one\n")
+    first.close()
+    second = RotatingLog(tmp_path / "r.log", max_bytes=1000, backups=3)
+    second.write(b"run two\n")
+    second.close()
+    assert (tmp_path / "r.log").read_bytes() == b"run two\n"
+    assert (tmp_path / "r.log.1").read_bytes() == b"run one\n"
+
+
+def test_a_process_output_is_pumped_through_rotation(tmp_path: Path) -> None:
+    log = RotatingLog(tmp_path / "r.log", max_bytes=4096, backups=1)
+
+    async def run() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "sh", "-c", "yes line | head -n 2000", stdout=asyncio.subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        await pump(proc.stdout, log)
+        await proc.wait()
+
+    asyncio.run(run())
+    log.close()
+    assert "r.log.1" in _names(tmp_path)
+    assert set(_names(tmp_path)) <= {"r.log", "r.log.1"}
+    assert (tmp_path / "r.log.1").read_bytes().startswith(b"line\n")
