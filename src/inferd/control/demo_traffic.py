@@ -13,11 +13,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+import httpx
 import numpy as np
 import orjson
 
 from inferd.card import Signature
-from inferd.control import http_client
 from inferd.errors import InferdError
 from inferd.runtimes.warmup import ExampleRequest, example_request
 from inferd.spec.edits import main_version
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RATE_PER_S = 4.0
 MAX_ROWS = 4
+REQUEST_TIMEOUT_S = 2.0
 
 
 def random_body(signature: Signature, rng: np.random.Generator) -> ExampleRequest | None:
@@ -43,15 +44,15 @@ class DemoTraffic:
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        url: str,
         store: ModelStore,
         spec: Callable[[], Spec | None],
         *,
         rate_per_s: float = DEFAULT_RATE_PER_S,
         seed: int | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        #: The gateway, ``http://host:port``.
+        self.url = url
         self.sent = 0
         self.failed = 0
         self._store = store
@@ -71,21 +72,27 @@ class DemoTraffic:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(1.0 / self.rate_per_s)
-            target = await self._target()
-            if target is None:
-                continue
-            name, body = target
-            try:
-                result = await http_client.request(
-                    self.host, self.port, "POST", f"/v2/models/{name}/infer", body
-                )
-                ok = result.status == 200
-            except (OSError, TimeoutError, ValueError):
-                ok = False
-            self.sent += 1
-            self.failed += not ok
+        # trust_env off: a proxy from the environment must not stand between us and loopback.
+        async with httpx.AsyncClient(
+            base_url=self.url, timeout=REQUEST_TIMEOUT_S, trust_env=False
+        ) as client:
+            while True:
+                await asyncio.sleep(1.0 / self.rate_per_s)
+                target = await self._target()
+                if target is None:
+                    continue
+                name, body = target
+                try:
+                    response = await client.post(
+                        f"/v2/models/{name}/infer",
+                        content=body,
+                        headers={"content-type": "application/json"},
+                    )
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.sent += 1
+                self.failed += not ok
 
     async def _target(self) -> tuple[str, bytes] | None:
         spec = self._spec()

@@ -120,7 +120,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
             for line in _banner(url, spec, store):
                 say(line)
             if options.demo_traffic:
-                demo = DemoTraffic(url_host(gw.host), gateway.port, store, lambda: reconciler.spec)
+                demo = DemoTraffic(url, store, lambda: reconciler.spec)
                 demo.start()
                 say(f"demo traffic: about {demo.rate_per_s:g} requests/s to {url}")
             await stop.wait()

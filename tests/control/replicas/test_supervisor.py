@@ -10,10 +10,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import orjson
+import httpx
 import pytest
 
-from inferd.control import http_client
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
@@ -66,11 +65,12 @@ def _run(home: Path, body: Callable[[Reconciler, Watch], Awaitable[None]]) -> No
 
 async def _served_version(port: int) -> str:
     # A generous timeout: the machine is shared, and this checks what answers, not how fast.
-    result = await http_client.request(
-        "127.0.0.1", port, "POST", "/v2/models/fraud/infer", FRAUD_BODY, timeout=15
-    )
-    assert result.status == 200, result.body
-    return str(orjson.loads(result.body)["model_version"])
+    async with httpx.AsyncClient(timeout=15, trust_env=False) as client:
+        response = await client.post(
+            f"http://127.0.0.1:{port}/v2/models/fraud/infer", content=FRAUD_BODY
+        )
+    assert response.status_code == 200, response.content
+    return str(response.json()["model_version"])
 
 
 def _alive(pid: int | None) -> bool:

@@ -1,17 +1,17 @@
 """The CLI side of the admin API: find the running ``inferd up`` and call it.
 
-Synchronous on purpose (one call per command) and built on the standard library, since the
-runtime dependencies carry no HTTP client.
+Synchronous on purpose: one call per command, over httpx's sync client.
 """
 
 from __future__ import annotations
 
-import http.client
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
+from inferd.config import url_host
 from inferd.control.up_state import read_state
 from inferd.errors import (
     AlreadyExists,
@@ -68,33 +68,22 @@ class AdminClient:
             raise exc.error from None
 
     def _call(self, method: str, path: str, body: bytes, timeout: float) -> dict[str, Any]:
-        conn = http.client.HTTPConnection(
-            self.state.admin_host, self.state.admin_port, timeout=timeout
-        )
+        base = f"http://{url_host(self.state.admin_host)}:{self.state.admin_port}"
+        headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/yaml"}
         try:
-            conn.request(
-                method,
-                path,
-                body=body or None,
-                headers={
-                    "Authorization": f"Bearer {self._token}",
-                    "Content-Type": "application/yaml",
-                },
-            )
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            # trust_env off: the admin API is on loopback, never behind the environment's proxy.
+            with httpx.Client(base_url=base, timeout=timeout, trust_env=False) as client:
+                response = client.request(method, path, content=body or None, headers=headers)
+        except httpx.HTTPError as exc:
             raise Unavailable(f"cannot reach `inferd up` (pid {self.state.pid}): {exc}") from None
-        finally:
-            conn.close()
         try:
-            parsed = orjson.loads(data) if data else {}
+            parsed = orjson.loads(response.content) if response.content else {}
         except orjson.JSONDecodeError:
             parsed = {}
         if not isinstance(parsed, dict):
             parsed = {}
-        if response.status != 200:
-            raise _Rejected(response.status, parsed)
+        if response.status_code != 200:
+            raise _Rejected(response.status_code, parsed)
         return parsed
 
 

@@ -4,7 +4,9 @@ Replicas are inferd model servers on loopback, so the client needs only what the
 requests with a ``Content-Length`` body, responses framed by ``Content-Length`` (chunked is
 parsed too, since httptools handles it), one request at a time per connection. A pool per
 replica keeps idle connections for reuse; it measured faster than httpx for this job (see
-docs/gateway.md).
+docs/gateway.md). It is the one HTTP client of the control side that is not httpx, kept for its
+per-request cost on the gateway's hot path (docs/benchmarks.md, "Gateway: through the gateway
+against straight to one replica").
 
 Failures are split by what they mean for a retry:
 

@@ -21,7 +21,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from inferd.control import http_client
+import httpx
+
+from inferd.config import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
 from inferd.control.replicas.logs import RotatingLog, pump
@@ -71,6 +73,9 @@ class ReplicaProcess:
         self._stopping = asyncio.Event()
         self._became_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Readiness probes, over every restart (closed when supervising ends); trust_env off:
+        # a proxy from the environment must not stand between us and loopback.
+        self._probes = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, trust_env=False)
         self._log: RotatingLog | None = None
         self._pump: asyncio.Task[None] | None = None
 
@@ -133,19 +138,22 @@ class ReplicaProcess:
             self._on_change()
 
     async def _supervise(self) -> None:
-        while not self._stopping.is_set():
-            ready_at = await self._run_once()
-            if self._stopping.is_set():
-                return
-            uptime = time.monotonic() - ready_at if ready_at is not None else 0.0
-            self.consecutive_failures = self._policy.failures_after(
-                self.consecutive_failures, uptime
-            )
-            self.restarts += 1
-            delay = self._policy.delay(self.consecutive_failures)
-            log.warning("replica %s %s; restarting in %.1f s", self.id, self.reason, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+        try:
+            while not self._stopping.is_set():
+                ready_at = await self._run_once()
+                if self._stopping.is_set():
+                    return
+                uptime = time.monotonic() - ready_at if ready_at is not None else 0.0
+                self.consecutive_failures = self._policy.failures_after(
+                    self.consecutive_failures, uptime
+                )
+                self.restarts += 1
+                delay = self._policy.delay(self.consecutive_failures)
+                log.warning("replica %s %s; restarting in %.1f s", self.id, self.reason, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        finally:
+            await self._probes.aclose()
 
     async def _run_once(self) -> float | None:
         """Run the process until it exits; return when it became ready (monotonic), if it did."""
@@ -240,13 +248,12 @@ class ReplicaProcess:
         await exited
 
     async def _probe(self) -> bool:
+        url = f"http://{url_host(self.launch.host)}:{self.port}/v2/health/ready"
         try:
-            result = await http_client.request(
-                self.launch.host, self.port, "GET", "/v2/health/ready", timeout=PROBE_TIMEOUT_S
-            )
-        except (OSError, TimeoutError, ValueError):
+            response = await self._probes.get(url)
+        except httpx.HTTPError:
             return False
-        return result.status == 200
+        return response.status_code == 200
 
 
 def _describe_exit(code: int | None) -> str:
