@@ -59,6 +59,9 @@ class Route:
     handler: Handler
     doc: dict[str, Any] = field(default_factory=dict, compare=False)
     segments: tuple[_Segment, ...] = field(default=(), compare=False)
+    #: How specific the template is: a literal segment outranks ``{name}:suffix``, which
+    #: outranks ``{name}``. Only the most specific templates matching a path own it.
+    rank: int = field(default=0, compare=False)
 
 
 class Router:
@@ -79,7 +82,8 @@ class Router:
         self, method: str, template: str, handler: Handler, doc: dict[str, Any] | None = None
     ) -> None:
         segments = _parse_template(template)
-        route = Route(method, template, handler, doc or {}, segments)
+        rank = sum(2 if s.literal is not None else 1 if s.suffix else 0 for s in segments)
+        route = Route(method, template, handler, doc or {}, segments, rank)
         self.routes.append(route)
         if all(s.literal is not None for s in segments):
             self._literal[(method, "/" + "/".join(s.literal or "" for s in segments))] = route
@@ -95,16 +99,24 @@ class Router:
         if cached is not None:
             return cached[0], dict(cached[1]), []
         parts = path.strip("/").split("/")
-        allowed: list[str] = []
+        # ``/v1/models/m:predict`` also fits ``/v1/models/{model}`` (as a model named
+        # "m:predict"): only the most specific templates that fit a path own it, so the
+        # metadata route neither answers it nor shows up in a 405's ``Allow``.
+        owners: list[tuple[Route, dict[str, str]]] = []
         for candidate in self._by_length.get(len(parts), ()):
             params: dict[str, str] = {}
             if all(
                 seg.match(text, params) for seg, text in zip(candidate.segments, parts, strict=True)
             ):
-                if candidate.method == method:
-                    if len(self._cache) >= MATCH_CACHE_SIZE:
-                        self._cache.clear()
-                    self._cache[(method, path)] = (candidate, dict(params))
-                    return candidate, params, []
-                allowed.append(candidate.method)
-        return None, {}, allowed
+                if owners and candidate.rank < owners[0][0].rank:
+                    continue
+                if owners and candidate.rank > owners[0][0].rank:
+                    owners.clear()
+                owners.append((candidate, params))
+        for candidate, params in owners:
+            if candidate.method == method:
+                if len(self._cache) >= MATCH_CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[(method, path)] = (candidate, dict(params))
+                return candidate, params, []
+        return None, {}, [candidate.method for candidate, _ in owners]

@@ -95,6 +95,15 @@ SCHEMAS: dict[str, Schema] = {
             "parameters": _PARAMETERS,
             "data": _TENSOR_DATA,
         },
+        # A tensor carries its values inline (``data``) or in the binary extension's body
+        # (``parameters.binary_data_size``); one with neither is refused with 400.
+        "anyOf": [
+            {"required": ["data"]},
+            {
+                "required": ["parameters"],
+                "properties": {"parameters": {"required": ["binary_data_size"]}},
+            },
+        ],
     },
     "RequestOutput": {
         "type": "object",

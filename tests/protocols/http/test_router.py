@@ -1,0 +1,40 @@
+"""Routing: the most specific template owns a path, also for 405's ``Allow``."""
+
+from __future__ import annotations
+
+from inferd.protocols.http import Request, Response, Router
+
+
+async def _ok(request: Request) -> Response:
+    return Response(200)
+
+
+def _router() -> Router:
+    router = Router()
+    router.add("GET", "/v1/models/{model}", _ok)
+    router.add("POST", "/v1/models/{model}:predict", _ok)
+    router.add("GET", "/v2/models/{model}/ready", _ok)
+    router.add("POST", "/v2/models/{model}/infer", _ok)
+    return router
+
+
+def test_a_suffix_template_owns_its_paths() -> None:
+    router = _router()
+    route, params, _ = router.match("POST", "/v1/models/fraud:predict")
+    assert route is not None and route.template == "/v1/models/{model}:predict"
+    assert params == {"model": "fraud"}
+    # not metadata of a model named "fraud:predict", and a 405 that allows POST only
+    route, _, allowed = router.match("GET", "/v1/models/fraud:predict")
+    assert route is None
+    assert allowed == ["POST"]
+    route, _, allowed = router.match("OPTIONS", "/v1/models/fraud:predict")
+    assert (route, allowed) == (None, ["POST"])
+
+
+def test_plain_parameters_still_match_and_list_their_methods() -> None:
+    router = _router()
+    route, params, _ = router.match("GET", "/v1/models/fraud")
+    assert route is not None and params == {"model": "fraud"}
+    assert router.match("DELETE", "/v1/models/fraud")[2] == ["GET"]
+    assert router.match("GET", "/v2/models/fraud/infer")[2] == ["POST"]
+    assert router.match("GET", "/v3/nothing")[2] == []
