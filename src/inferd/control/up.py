@@ -90,9 +90,9 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     rollouts = RolloutController(
         reconciler,
         store,
-        gateway.metrics.registry,
+        gateway.metrics.reading,
         RolloutHistory(home),
-        replica_metrics=gateway.replica_metrics,
+        replicas=gateway.replica_readings,
     )
     watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)

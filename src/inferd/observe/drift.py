@@ -44,6 +44,8 @@ PSI_EPSILON = 1e-4
 #: Values (rows x features) of one batch that are binned; a larger batch is strided down to
 #: about this many, which keeps one :meth:`DriftMonitor.observe` near 10-20 µs on a CPU core.
 MAX_VALUES_PER_BATCH = 512
+#: The PSI series (the rollout's ``max_drift_psi`` check reads it from replicas).
+DRIFT_PSI = "inferd_input_drift_psi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +215,7 @@ class DriftCollector(Collector):
         labels = ["model", "version", "input", "feature"]
         return (
             GaugeMetricFamily(
-                "inferd_input_drift_psi",
+                DRIFT_PSI,
                 "Population stability index of an input feature against the reference profile.",
                 labels=labels,
             ),

@@ -33,6 +33,8 @@ OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error"
 STATES: Final = ("UNAVAILABLE", "LOADING", "READY", "UNLOADING", "FAILED")
 #: The ``model`` label value for requests naming a model the server does not know.
 UNKNOWN_MODEL: Final = "unknown"
+#: Requests waiting for a batch, per version (the autoscaler's ``queue_depth`` reads it).
+QUEUE_DEPTH: Final = "inferd_queue_depth"
 
 _LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -88,7 +90,7 @@ class ServerMetrics:
             _VERSION, buckets=_BATCH_BUCKETS, registry=r,
         )  # fmt: skip
         self._queue_depth = Gauge(
-            "inferd_queue_depth", "Requests waiting for a batch.", _VERSION, registry=r
+            QUEUE_DEPTH, "Requests waiting for a batch.", _VERSION, registry=r
         )
         self._inflight = Gauge(
             "inferd_inflight_requests",

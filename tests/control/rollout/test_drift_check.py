@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 
+from inferd.control.gateway.aggregate import ReplicaReading, read_replica
 from inferd.control.replicas.topology import Replica
 from inferd.control.rollout.analysis import AnalysisPolicy, Observations, TrafficStats, analyse
 from inferd.control.rollout.observe import drift_psi
@@ -35,10 +36,15 @@ def _replica(version: str, index: int = 0) -> Replica:
     return Replica(f"fraud-{version}-{index}", "fraud", version, "127.0.0.1", 1, "ready")
 
 
+def _readings(*texts: tuple[Replica, str]) -> list[ReplicaReading]:
+    """What the gateway reads from replicas that expose ``texts``."""
+    return [read_replica(replica, text) for replica, text in texts]
+
+
 def test_shifted_candidate_inputs_roll_back() -> None:
     shifted = RNG.random((1_000, 8)) + 0.6  # most values beyond the training range
     texts = [(_replica("v2"), _replica_text(shifted)), (_replica("v1"), _replica_text(None))]
-    psi = drift_psi(texts, "fraud", "v2")
+    psi = drift_psi(_readings(*texts), "fraud", "v2")
     assert psi is not None and psi > 1.0
     verdict = analyse(POLICY, Observations(TRAFFIC, TRAFFIC, drift_psi=psi))
     assert verdict.action == "rollback"
@@ -50,7 +56,7 @@ def test_in_distribution_inputs_promote() -> None:
         (_replica("v2", 0), _replica_text(RNG.random((1_000, 8)))),
         (_replica("v2", 1), _replica_text(RNG.random((1_000, 8)))),
     ]
-    psi = drift_psi(texts, "fraud", "v2")
+    psi = drift_psi(_readings(*texts), "fraud", "v2")
     assert psi is not None and psi < 0.1
     verdict = analyse(POLICY, Observations(TRAFFIC, TRAFFIC, drift_psi=psi))
     assert verdict.action == "promote"
@@ -59,10 +65,10 @@ def test_in_distribution_inputs_promote() -> None:
 
 def test_drift_is_not_measured_without_profile_or_rows() -> None:
     few = _replica_text(RNG.random((200, 8)))  # below the monitor's minimum
-    assert drift_psi([(_replica("v2"), few)], "fraud", "v2") is None
-    assert drift_psi([(_replica("v2"), "")], "fraud", "v2") is None
+    assert drift_psi(_readings((_replica("v2"), few)), "fraud", "v2") is None
+    assert drift_psi(_readings((_replica("v2"), "")), "fraud", "v2") is None
     other = [(_replica("v1"), _replica_text(RNG.random((1_000, 8)) + 1))]
-    assert drift_psi(other, "fraud", "v2") is None
+    assert drift_psi(_readings(*other), "fraud", "v2") is None
     verdict = analyse(POLICY, Observations(TRAFFIC, TRAFFIC, drift_psi=None))
     assert verdict.action == "promote"
     assert [c.passed for c in verdict.checks if c.metric == "drift_psi"] == [None]

@@ -1,34 +1,26 @@
-"""Observations from the gateway's real metrics registry: intervals, errors, percentiles,
-divergence."""
+"""Observations from the gateway's real metrics, read as typed readings: intervals, errors,
+percentiles, divergence."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 
 from inferd.control.gateway.compare import Divergence
 from inferd.control.gateway.metrics import GatewayMetrics
-from inferd.control.rollout.observe import (
-    divergence_stats,
-    quantile,
-    shadow_stats,
-    snapshot,
-    version_stats,
-)
+from inferd.control.rollout.observe import divergence_stats, shadow_stats, version_stats
 
 
 def test_an_interval_counts_only_its_own_requests() -> None:
     metrics = GatewayMetrics()
     for _ in range(50):
         metrics.request("fraud", "v2", 200, 0.002)
-    before = snapshot(metrics.registry)
+    before = metrics.reading()
     for _ in range(95):
         metrics.request("fraud", "v2", 200, 0.003)
     for status in (500, 503, 504, 400, 400):
         metrics.request("fraud", "v2", status, 0.003)
     metrics.request("fraud", "v1", 200, 0.001)
-    stats = version_stats(snapshot(metrics.registry).minus(before), "fraud", "v2")
+    stats = version_stats(metrics.reading().since(before), "fraud", "v2")
     assert stats.requests == 100
     assert stats.errors == 3  # 500, 503 and 504; a 400 is the client's
     assert stats.p99_s is not None and 0.0025 < stats.p99_s <= 0.005
@@ -39,7 +31,7 @@ def test_slow_version_shows_in_p99() -> None:
     for _ in range(100):
         metrics.request("d", "fast", 200, 0.002)
         metrics.request("d", "slow", 200, 0.02)
-    delta = snapshot(metrics.registry)
+    delta = metrics.reading()
     fast, slow = version_stats(delta, "d", "fast"), version_stats(delta, "d", "slow")
     assert fast.p99_s is not None and slow.p99_s is not None
     assert slow.p99_s / fast.p99_s > 3
@@ -54,27 +46,10 @@ def test_mirrored_answers_and_divergence() -> None:
         metrics.divergence("d", "v1", "v2", Divergence("probabilities", "mad", 0.1, 2, 0))
     metrics.shadow("d", "v1", "v2", "failed")
     metrics.shadow("d", "v1", "v2", "dropped")
-    delta = snapshot(metrics.registry)
+    delta = metrics.reading()
     shadow = shadow_stats(delta, "d", "v2")
     assert (shadow.requests, shadow.errors) == (11, 1)
     div = divergence_stats(delta, "d", "v2")
     assert div.compared == 10
     assert div.label_share == pytest.approx(0.3)
     assert div.score_mad == pytest.approx(0.1)
-
-
-@pytest.mark.parametrize(
-    ("q", "buckets", "expected"),
-    [
-        (0.5, [], None),
-        (0.5, [(1.0, 0.0), (math.inf, 0.0)], None),
-        (0.5, [(1.0, 10.0), (2.0, 10.0), (math.inf, 10.0)], 0.5),
-        (0.99, [(1.0, 0.0), (2.0, 100.0), (math.inf, 100.0)], 1.99),
-        (0.99, [(1.0, 0.0), (2.0, 50.0), (math.inf, 100.0)], 2.0),
-    ],
-)
-def test_quantile_like_prometheus(
-    q: float, buckets: list[tuple[float, float]], expected: float | None
-) -> None:
-    result = quantile(q, buckets)
-    assert result == (None if expected is None else pytest.approx(expected))

@@ -4,13 +4,18 @@ Each ready replica's exposition is parsed, every sample gains ``deployment`` and
 labels, and samples of the same family from all replicas are written under one ``# HELP`` /
 ``# TYPE`` header — concatenating the raw texts would repeat those lines, which Prometheus
 (and ``promtool check metrics``) reject.
+
+Controllers read the few replica series they act on as a :class:`ReplicaReading`: the
+autoscaler's queue depth, the rollout's input drift.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +28,8 @@ from inferd.control.gateway.upstream import (
     UpstreamTimeout,
 )
 from inferd.control.replicas.topology import Replica
+from inferd.observe.drift import DRIFT_PSI
+from inferd.observe.metrics import QUEUE_DEPTH
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +84,29 @@ async def scrape(replicas: Iterable[tuple[Replica, ReplicaPool]]) -> list[tuple[
 
     results = await asyncio.gather(*(one(r, p) for r, p in replicas))
     return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaReading:
+    """What the controllers read from one replica's ``/metrics``."""
+
+    replica: Replica
+    #: Requests waiting for a batch, over every version the replica serves.
+    queue_depth: float = 0.0
+    #: The largest PSI of any input feature; None when the replica reports none (no reference
+    #: profile, or too few rows yet).
+    drift_psi: float | None = None
+
+
+def read_replica(replica: Replica, text: str) -> ReplicaReading:
+    """The reading in one replica's exposition ``text``."""
+    depth = 0.0
+    worst: float | None = None
+    for family in text_string_to_metric_families(text):
+        if family.name == QUEUE_DEPTH:
+            depth += sum(s.value for s in family.samples)
+        elif family.name == DRIFT_PSI:
+            for sample in family.samples:
+                if math.isfinite(sample.value):
+                    worst = sample.value if worst is None else max(worst, sample.value)
+    return ReplicaReading(replica, depth, worst)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from inferd import __version__
 from inferd.config import LimitSettings
-from inferd.control.gateway.aggregate import merge, scrape
+from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
@@ -169,13 +169,27 @@ class Gateway:
         content, media_type = asset(request.path.rstrip("/") or "/")
         return Response(200, content, media_type, [(b"cache-control", b"no-cache")])
 
-    async def replica_metrics(self) -> list[tuple[Replica, str]]:
+    def in_flight(self, deployment: str) -> int:
+        """Requests sent to the deployment's replicas and not answered yet."""
+        route = self._topology.deployments.get(deployment)
+        if route is None:
+            return 0
+        outstanding = self.proxy.outstanding
+        return sum(outstanding.get(r.id, 0) for v in route.versions for r in v.replicas)
+
+    async def replica_readings(self, deployment: str | None = None) -> list[ReplicaReading]:
+        """What the ready replicas (of ``deployment``, or all) report now: queue depth and
+        input drift; replicas that fail to answer are left out."""
+        return [read_replica(r, text) for r, text in await self._replica_metrics(deployment)]
+
+    async def _replica_metrics(self, deployment: str | None = None) -> list[tuple[Replica, str]]:
         """Every ready replica's ``/metrics`` text (replicas that fail to answer are counted
         in ``inferd_gateway_replica_scrape_failures_total`` and left out)."""
         topology = self._topology
         replicas = [
             (r, self.proxy.pool(r))
             for d in topology.deployments.values()
+            if deployment in (None, d.name)
             for v in d.versions
             for r in v.ready_replicas
         ]
@@ -185,7 +199,7 @@ class Gateway:
         return texts
 
     async def _metrics(self, request: Request) -> Response:
-        texts = await self.replica_metrics()
+        texts = await self._replica_metrics()
         return Response(200, self.metrics.render() + merge(texts), _TEXT)
 
     # -- the data plane -----------------------------------------------------------------------

@@ -3,11 +3,15 @@
 Label values come only from the topology (deployment and version names the supervisor
 published) and from the model's output names: a request naming a deployment the gateway does
 not know counts under ``deployment="unknown"``, so random names in requests cannot grow the
-number of series. Every series is listed in docs/gateway.md.
+number of series. Every series is listed in docs/gateway.md; controllers read them through
+:meth:`GatewayMetrics.reading` (:mod:`.readings`), never by name.
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import (
@@ -18,8 +22,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.samples import Sample
 
 from inferd.control.gateway.compare import Divergence
+from inferd.control.gateway.readings import GatewayReading, Key, ShadowTraffic, VersionTraffic
 
 # What became of a request through the gateway: the model server's vocabulary, shared.
 from inferd.observe.metrics import OUTCOMES
@@ -141,3 +148,57 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def reading(self) -> GatewayReading:
+        """What every series holds now, as typed values (see :mod:`.readings`)."""
+        outcomes: defaultdict[Key, dict[str, int]] = defaultdict(dict)
+        for s in _samples(self._requests, "_total"):
+            key = (s.labels["deployment"], s.labels["version"])
+            outcomes[key][s.labels["outcome"]] = round(s.value)
+        buckets: defaultdict[Key, list[tuple[float, float]]] = defaultdict(list)
+        for s in _samples(self._latency, "_bucket"):
+            le = s.labels["le"]
+            bound = math.inf if le == "+Inf" else float(le)
+            buckets[(s.labels["deployment"], s.labels["version"])].append((bound, s.value))
+        versions = {
+            key: VersionTraffic(outcomes.get(key, {}), tuple(sorted(buckets.get(key, []))))
+            for key in {**outcomes, **buckets}
+        }
+        return GatewayReading(versions, self._shadow_reading())
+
+    def _shadow_reading(self) -> dict[Key, ShadowTraffic]:
+        """Per (deployment, shadow), summed over the primaries it mirrored."""
+        outcomes: defaultdict[Key, dict[str, int]] = defaultdict(dict)
+        for s in _samples(self._shadow, "_total"):
+            counts = outcomes[_shadow_key(s)]
+            counts[s.labels["outcome"]] = counts.get(s.labels["outcome"], 0) + round(s.value)
+        kinds: dict[tuple[str, str, str], str] = {}
+        totals: defaultdict[Key, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for s in _samples(self._divergence, "_count", "_sum"):
+            key = _shadow_key(s)
+            kinds[(*key, s.labels["output"])] = s.labels["kind"]
+            if s.labels["kind"] == "mad":
+                field = "score_comparisons" if s.name.endswith("_count") else "score_mad_sum"
+                totals[key][field] += s.value
+        for s in _samples(self._compared, "_total"):
+            key = _shadow_key(s)
+            if kinds.get((*key, s.labels["output"])) == "share":
+                totals[key]["label_elements"] += s.value
+        for s in _samples(self._differing, "_total"):
+            totals[_shadow_key(s)]["label_differing"] += s.value
+        return {
+            key: ShadowTraffic(outcomes.get(key, {}), **totals.get(key, {}))
+            for key in {**outcomes, **totals}
+        }
+
+
+def _samples(metric: MetricWrapperBase, *suffixes: str) -> Iterable[Sample]:
+    """The samples of ``metric`` whose name ends with one of ``suffixes``."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith(suffixes):
+                yield sample
+
+
+def _shadow_key(sample: Sample) -> Key:
+    return (sample.labels["deployment"], sample.labels["shadow"])

@@ -24,18 +24,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
+from inferd.control.gateway.aggregate import ReplicaReading
+from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Change, Reconciler
-from inferd.control.replicas.topology import Replica
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.observe import (
-    Snapshot,
     divergence_stats,
     drift_psi,
     shadow_stats,
-    snapshot,
     version_stats,
 )
 from inferd.control.rollout.state import Rollout, policy_of
@@ -60,8 +57,10 @@ from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)
 
-#: Every ready replica's ``/metrics`` text (the gateway's :meth:`~.Gateway.replica_metrics`).
-ReplicaMetrics = Callable[[], Awaitable[list[tuple[Replica, str]]]]
+#: What the gateway has counted so far (:meth:`~.GatewayMetrics.reading`).
+ReadGateway = Callable[[], GatewayReading]
+#: What a deployment's ready replicas report (the gateway's :meth:`~.Gateway.replica_readings`).
+ReadReplicas = Callable[[str], Awaitable[list[ReplicaReading]]]
 
 #: The alias a promoted version is tagged with.
 PRODUCTION_TAG = "production"
@@ -83,17 +82,17 @@ class RolloutController:
         self,
         reconciler: Reconciler,
         store: ModelStore,
-        registry: CollectorRegistry,
+        gateway: ReadGateway,
         history: RolloutHistory,
         *,
-        replica_metrics: ReplicaMetrics | None = None,
+        replicas: ReadReplicas | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.store = store
-        self.registry = registry
+        self.gateway = gateway
         self.history = history
-        #: Replicas' /metrics texts, for input drift (None: drift is not measured).
-        self.replica_metrics = replica_metrics
+        #: Replicas' readings, for input drift (None: drift is not measured).
+        self.replicas = replicas
         self._runs: dict[str, _Run] = {}
 
     # -- what people and the admin API call -----------------------------------------------------
@@ -241,17 +240,17 @@ class RolloutController:
                 await self._route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
                 self._record(r, "start", None, None)
             run.routed.set()
-            baseline = snapshot(self.registry)
+            baseline = self.gateway()
             while r.active:
                 await asyncio.sleep(r.interval_s)
                 async with run.lock:
                     if not r.active:
                         return
-                    now = snapshot(self.registry)
+                    now = self.gateway()
                     if r.phase == "paused":
                         baseline = now
                         continue
-                    if await self._step(r, now.minus(baseline)):
+                    if await self._step(r, now.since(baseline)):
                         baseline = now
         except InferdError as exc:
             log.error("rollout %s of %s failed: %s", r.id, r.deployment, exc.message)
@@ -264,11 +263,11 @@ class RolloutController:
         finally:
             run.routed.set()
 
-    async def _step(self, r: Rollout, delta: Snapshot) -> bool:
+    async def _step(self, r: Rollout, delta: GatewayReading) -> bool:
         """Analyse one interval and act; True when the next interval starts afresh."""
         drift = None
-        if r.policy.max_drift_psi is not None and self.replica_metrics is not None:
-            drift = drift_psi(await self.replica_metrics(), r.deployment, r.pair.candidate)
+        if r.policy.max_drift_psi is not None and self.replicas is not None:
+            drift = drift_psi(await self.replicas(r.deployment), r.deployment, r.pair.candidate)
         obs = self._observe(r, delta, drift)
         verdict = analyse(r.policy, obs)
         r.failures = verdict.failures
@@ -287,7 +286,7 @@ class RolloutController:
         # Too few requests to judge: keep counting the same interval until there are enough.
         return bool(verdict.checks)
 
-    def _observe(self, r: Rollout, delta: Snapshot, drift: float | None) -> Observations:
+    def _observe(self, r: Rollout, delta: GatewayReading, drift: float | None) -> Observations:
         d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
         mirrored = r.strategy == "blue-green"
         return Observations(
