@@ -54,7 +54,7 @@ generate: venv
 .PHONY: fuzz soak
 ## fuzz: schemathesis against a real `inferd serve`, 1,000 generated cases per operation (R17)
 fuzz: venv
-	INFERD_FUZZ_EXAMPLES=$${INFERD_FUZZ_EXAMPLES:-1000} $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/e2e/test_openapi_real.py
+	INFERD_FUZZ_EXAMPLES=$${INFERD_FUZZ_EXAMPLES:-1000} $(VENV)/bin/pytest -q -s -p no:cacheprovider --timeout 3600 tests/e2e/test_openapi_real.py
 
 ## soak: 30 minutes at a fixed rate with hot swaps and unload/load cycles; RSS and fd drift (R28)
 soak: venv
