@@ -8,6 +8,7 @@ connection.
 
 from __future__ import annotations
 
+import getpass
 import http.client
 import os
 import signal
@@ -18,6 +19,8 @@ from pathlib import Path
 import orjson
 import psutil
 import pytest
+
+from inferd.observe.audit import read_audit
 
 from .conftest import Load, UpProcess, fraud_store, spec_text, start_up
 
@@ -159,6 +162,27 @@ def test_apply_under_load_drops_nothing(running: UpProcess, tmp_path: Path) -> N
     ]  # fmt: skip
     # The same file again changes nothing.
     assert running.cli("apply", str(swap)).stdout.strip() == "no changes"
+
+
+def test_control_actions_leave_an_audit_record(running: UpProcess, tmp_path: Path) -> None:
+    """Applies, rollout actions and refused requests are appended to $INFERD_HOME/audit.log
+    with who asked (the CLI's local user), what, and how it ended."""
+    path = running.home / "audit.log"
+    before = len(read_audit(path)) if path.exists() else 0
+    assert _admin(running, "POST", "/admin/apply", b"kind: Stack")[0] == 401
+    same = tmp_path / "same.yaml"
+    same.write_text(spec_text({"v1": ("fraud:v1", 2, 90), "v2": ("fraud:v2", 1, 10)}))
+    running.cli("apply", str(same))
+    running.cli("rollout", "promote", "nope", check=False)
+    records = read_audit(path)[before:]
+    assert [(r.action, r.outcome) for r in records] == [
+        ("POST /admin/apply", "denied"),
+        ("apply", "ok"),
+        ("rollout.promote", "error"),
+    ]
+    assert records[1].caller.user == getpass.getuser()
+    assert records[2].target == "nope" and records[2].status == "404"
+    assert {r.plane for r in records} == {"up"}
 
 
 def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from inferd.control.rollout import RolloutController, RolloutHistory
 from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
+from inferd.observe.audit import AuditLog
 from inferd.runtimes.warmup import example_request
 from inferd.spec.edits import main_version
 from inferd.spec.model import Spec
@@ -103,6 +104,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         token,
         extra_status=gateway.status,
         rollouts=rollouts,
+        audit=AuditLog.in_home(home, "up"),
     )
     await admin.start()
     url = f"http://{url_host(gw.host)}:{gateway.port}"

@@ -29,6 +29,7 @@ from inferd.control.rollout import RolloutController
 from inferd.control.rollout.api import add_routes
 from inferd.control.up_state import TOKEN_FILE
 from inferd.errors import InvalidArgument
+from inferd.observe.audit import AuditLog
 from inferd.protocols.http import (
     HttpServer,
     Request,
@@ -37,6 +38,7 @@ from inferd.protocols.http import (
     error_response,
     json_response,
 )
+from inferd.protocols.http.audited import audited, audited_guard
 from inferd.protocols.http.server import Guard, HttpLimits
 from inferd.protocols.v2.auth import bearer_guard
 from inferd.spec.loading import MAX_SPEC_BYTES, SpecError, parse_spec
@@ -58,8 +60,11 @@ class AdminApi:
         host: str = "127.0.0.1",
         extra_status: Callable[[], dict[str, Any]] | None = None,
         rollouts: RolloutController | None = None,
+        audit: AuditLog,
     ) -> None:
         self.reconciler = reconciler
+        #: Every apply and rollout action, and every refused request, is recorded here.
+        self.audit = audit
         self.rollouts = rollouts
         self.supervisor = supervisor
         self.host = host
@@ -75,11 +80,12 @@ class AdminApi:
     async def start(self, port: int = 0) -> None:
         router = Router()
         router.add("GET", "/admin/status", self._status)
-        router.add("POST", "/admin/apply", self._apply)
+        router.add("POST", "/admin/apply", audited(self.audit, "apply", self._apply, "spec"))
         if self.rollouts is not None:
-            add_routes(router, self.rollouts)
+            add_routes(router, self.rollouts, self.audit)
         limits = HttpLimits.from_settings(LimitSettings(max_body_bytes=MAX_SPEC_BYTES))
-        self._http = HttpServer(router, limits, _guard(self._token, self.host))
+        guard = audited_guard(self.audit, _guard(self._token, self.host))
+        self._http = HttpServer(router, limits, guard)
         await self._http.start(self.host, port)
 
     async def stop(self, grace_s: float) -> None:

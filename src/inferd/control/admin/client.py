@@ -5,6 +5,8 @@ Synchronous on purpose: one call per command, over httpx's sync client.
 
 from __future__ import annotations
 
+import getpass
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from inferd.errors import (
     Unauthenticated,
     Unavailable,
 )
+from inferd.protocols.http.audited import USER_HEADER
 from inferd.spec.loading import SpecError, SpecProblem
 
 #: An apply may start replicas and wait for them; give it time.
@@ -69,7 +72,11 @@ class AdminClient:
 
     def _call(self, method: str, path: str, body: bytes, timeout: float) -> dict[str, Any]:
         base = f"http://{url_host(self.state.admin_host)}:{self.state.admin_port}"
-        headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/yaml"}
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Content-Type": "application/yaml",
+            USER_HEADER: _local_user(),
+        }
         try:
             # trust_env off: the admin API is on loopback, never behind the environment's proxy.
             with httpx.Client(base_url=base, timeout=timeout, trust_env=False) as client:
@@ -106,3 +113,11 @@ class _Rejected(Exception):
         self.body = body
         message = str(body.get("error") or f"the admin API answered {status}")
         self.error = _ERRORS.get(status, InternalError)(message)
+
+
+def _local_user() -> str:
+    """Who runs this CLI, for the audit log (self-declared: the token is the authority)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, no $USER: a container's anonymous uid
+        return f"uid:{os.getuid()}"

@@ -18,14 +18,16 @@ import orjson
 
 from inferd.control.rollout.controller import RolloutController
 from inferd.errors import InvalidArgument, NotFound
+from inferd.observe.audit import AuditLog
 from inferd.protocols.http import Request, Response, Router, json_response
+from inferd.protocols.http.audited import audited
 
 #: Decisions returned by the history route when no limit is asked for.
 DEFAULT_HISTORY_LIMIT = 1000
 
 
-def add_routes(router: Router, rollouts: RolloutController) -> None:
-    """Register the rollout routes for ``rollouts`` on ``router``."""
+def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> None:
+    """Register the rollout routes for ``rollouts`` on ``router``; actions are audited."""
 
     async def list_all(request: Request) -> Response:
         return json_response({"rollouts": rollouts.status()})
@@ -61,8 +63,16 @@ def add_routes(router: Router, rollouts: RolloutController) -> None:
     router.add("GET", "/admin/rollouts", list_all)
     router.add("GET", "/admin/rollouts/{deployment}", one)
     router.add("GET", "/admin/rollouts/{deployment}/history", history)
-    router.add("POST", "/admin/rollouts/{deployment}/start", start)
-    router.add("POST", "/admin/rollouts/{deployment}/{action}", act)
+    router.add(
+        "POST",
+        "/admin/rollouts/{deployment}/start",
+        audited(audit, "rollout.start", start, "deployment"),
+    )
+    router.add(
+        "POST",
+        "/admin/rollouts/{deployment}/{action}",
+        audited(audit, "rollout.{action}", act, "deployment"),
+    )
 
 
 def _candidate(body: bytes) -> str | None:

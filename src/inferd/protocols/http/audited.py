@@ -28,20 +28,22 @@ def caller(request: Request) -> Caller:
 
 def audited(audit: AuditLog, action: str, handler: Handler, target: str = "model") -> Handler:
     """``handler``, recording ``action`` on the path parameter ``target`` (or the literal
-    ``target`` when the route has no such parameter)."""
+    ``target`` when the route has no such parameter). ``action`` may name path parameters,
+    e.g. ``rollout.{action}``."""
 
     async def run(request: Request) -> Response:
         name = request.params.get(target, target)
+        done = action.format_map(request.params)
         try:
             response = await handler(request)
         except InferdError as exc:
             status = str(STATUS_BY_CODE.get(exc.code, 500))
-            audit.record(action, name, outcome="error", status=status,
+            audit.record(done, name, outcome="error", status=status,
                          caller=caller(request), detail=exc.message)  # fmt: skip
             raise
         outcome = "ok" if response.status < 400 else "error"
         detail = response.body.decode("utf-8", "replace") if outcome == "error" else ""
-        audit.record(action, name, outcome=outcome, status=str(response.status),
+        audit.record(done, name, outcome=outcome, status=str(response.status),
                      caller=caller(request), detail=detail)  # fmt: skip
         return response
 
