@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inferd.errors import InvalidArgument
 
@@ -78,6 +78,37 @@ class LimitSettings(BaseModel):
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     header_timeout_s: float = Field(default=10.0, gt=0, description="slow-header cut-off")
     body_timeout_s: float = Field(default=30.0, gt=0)
+    max_buffered_request_bytes: int = Field(
+        default=4 * DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="request body bytes held at once by all connections of a process "
+        "(read and not yet answered); beyond it 503 + Retry-After",
+    )
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="open connections per HTTP listener; more are answered 503 and closed",
+    )
+    write_buffer_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="unsent response bytes per connection before it stops reading requests",
+    )
+    write_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a client that leaves responses unread past write_buffer_bytes this long "
+        "is disconnected",
+    )
+
+    @model_validator(mode="after")
+    def _budget_fits_a_body(self) -> LimitSettings:
+        if self.max_buffered_request_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_buffered_request_bytes ({self.max_buffered_request_bytes}) is smaller than "
+                f"max_body_bytes ({self.max_body_bytes}): a body at the cap could never be read"
+            )
+        return self
 
 
 class ServerSettings(BaseModel):

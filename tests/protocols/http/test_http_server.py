@@ -13,6 +13,7 @@ import pytest
 
 from inferd.errors import Unavailable
 from inferd.protocols.http import HttpServer, Router
+from protocols.http.conftest import closed, read_responses
 
 
 @pytest.fixture
@@ -28,38 +29,6 @@ def connect(data_server) -> Iterator[Callable[[], socket.socket]]:
     yield open_one
     for sock in opened:
         sock.close()
-
-
-def _read_responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
-    """Read ``count`` complete responses (content-length framed) from ``sock``."""
-    buf = b""
-    out: list[tuple[int, dict[str, str], bytes]] = []
-    while len(out) < count:
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return out
-            buf += chunk
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
-        length = int(headers["content-length"])
-        while len(buf) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        out.append((status, headers, buf[:length]))
-        buf = buf[length:]
-    return out
-
-
-def _closed(sock: socket.socket) -> bool:
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
 
 
 def _infer_bytes(model: str, value: float, extra: str = "") -> bytes:
@@ -82,7 +51,7 @@ def test_pipelined_requests_are_answered_in_order(data_server, connect):
     sock = connect()
     # The slow request first: a fast one behind it must still be answered second.
     sock.sendall(_infer_bytes("slow", 1.0) + _infer_bytes("echo", 2.0) + _infer_bytes("echo", 3.0))
-    responses = _read_responses(sock, 3)
+    responses = read_responses(sock, 3)
     values = [orjson.loads(body)["outputs"][0]["data"][0] for _, _, body in responses]
     assert [status for status, _, _ in responses] == [200, 200, 200]
     assert values == [1.0, 2.0, 3.0]
@@ -92,18 +61,18 @@ def test_pipelined_requests_are_answered_in_order(data_server, connect):
 def test_connection_close_is_honoured(data_server, connect):
     sock = connect()
     sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-    [(status, headers, _)] = _read_responses(sock, 1)
+    [(status, headers, _)] = read_responses(sock, 1)
     assert status == 200
     assert headers["connection"] == "close"
-    assert _closed(sock)
+    assert closed(sock)
 
 
 def test_http_1_0_without_keep_alive_closes(data_server, connect):
     sock = connect()
     sock.sendall(b"GET /v2/health/live HTTP/1.0\r\n\r\n")
-    [(status, _, _)] = _read_responses(sock, 1)
+    [(status, _, _)] = read_responses(sock, 1)
     assert status == 200
-    assert _closed(sock)
+    assert closed(sock)
 
 
 def test_oversize_content_length_is_refused_before_the_body(data_server, connect):
@@ -111,10 +80,10 @@ def test_oversize_content_length_is_refused_before_the_body(data_server, connect
     sock.sendall(
         b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n"
     )
-    [(status, _, body)] = _read_responses(sock, 1)
+    [(status, _, body)] = read_responses(sock, 1)
     assert status == 413
     assert "exceeds the limit of 65536 bytes" in orjson.loads(body)["error"]
-    assert _closed(sock)
+    assert closed(sock)
 
 
 def test_oversize_chunked_body_is_refused_once_the_limit_is_crossed(data_server, connect):
@@ -131,7 +100,7 @@ def test_oversize_chunked_body_is_refused_once_the_limit_is_crossed(data_server,
             sent += 0x4000
     except (BrokenPipeError, ConnectionResetError):
         pass
-    responses = _read_responses(sock, 1)
+    responses = read_responses(sock, 1)
     if responses:
         status = responses[0][0]
     assert status == 413
@@ -147,7 +116,7 @@ def test_many_tiny_chunks_are_parsed(data_server, connect):
     sock = connect()
     head = b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
     sock.sendall(head + chunks)
-    [(status, _, answer)] = _read_responses(sock, 1)
+    [(status, _, answer)] = read_responses(sock, 1)
     assert status == 200
     assert orjson.loads(answer)["outputs"][0]["data"] == [7.0]
 
@@ -156,28 +125,28 @@ def test_too_many_or_too_large_headers_get_431(data_server, connect):
     sock = connect()
     many = "".join(f"X-H{i}: v\r\n" for i in range(150))
     sock.sendall(f"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n{many}\r\n".encode())
-    [(status, _, body)] = _read_responses(sock, 1)
+    [(status, _, body)] = read_responses(sock, 1)
     assert status == 431
     assert "request headers" in orjson.loads(body)["error"]
     sock = connect()
     sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 8000 + b"\r\n\r\n")
-    [(status, _, _)] = _read_responses(sock, 1)
+    [(status, _, _)] = read_responses(sock, 1)
     assert status == 431
 
 
 def test_malformed_http_gets_400_and_close(data_server, connect):
     sock = connect()
     sock.sendall(b"GARBAGE\x00\x01 / HTTP/9\r\n\r\n")
-    [(status, _, body)] = _read_responses(sock, 1)
+    [(status, _, body)] = read_responses(sock, 1)
     assert status == 400
     assert "malformed HTTP request" in orjson.loads(body)["error"]
-    assert _closed(sock)
+    assert closed(sock)
 
 
 def test_invalid_request_target_gets_400(data_server, connect):
     sock = connect()
     sock.sendall(b"GET http://[::1 HTTP/1.1\r\nHost: t\r\n\r\n")
-    [(status, _, _)] = _read_responses(sock, 1)
+    [(status, _, _)] = read_responses(sock, 1)
     assert status == 400
 
 
@@ -192,7 +161,7 @@ def test_expect_100_continue_gets_the_interim_answer(data_server, connect):
     )
     assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
     sock.sendall(body)
-    [(status, _, answer)] = _read_responses(sock, 1)
+    [(status, _, answer)] = read_responses(sock, 1)
     assert status == 200
     assert orjson.loads(answer)["outputs"][0]["data"] == [4.0]
 
@@ -200,23 +169,23 @@ def test_expect_100_continue_gets_the_interim_answer(data_server, connect):
 def test_slow_headers_are_cut_off(data_server, connect):
     sock = connect()
     sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n")  # never finishes the headers
-    responses = _read_responses(sock, 1)
+    responses = read_responses(sock, 1)
     assert responses[0][0] == 408
-    assert _closed(sock)
+    assert closed(sock)
 
 
-def test_idle_keep_alive_connections_are_closed(data_server, connect):
+def test_idle_keep_alive_connections_areclosed(data_server, connect):
     sock = connect()
     sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
-    _read_responses(sock, 1)
+    read_responses(sock, 1)
     sock.settimeout(5)
-    assert _closed(sock)  # header timeout (0.6 s) applies to the idle gap too
+    assert closed(sock)  # header timeout (0.6 s) applies to the idle gap too
 
 
 def test_slow_body_is_cut_off(data_server, connect):
     sock = connect()
     sock.sendall(b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
-    [(status, _, _)] = _read_responses(sock, 1)
+    [(status, _, _)] = read_responses(sock, 1)
     assert status == 408
 
 
@@ -247,23 +216,23 @@ def test_graceful_stop_finishes_in_flight_and_closes_idle(data_server, connect):
     busy = connect()
     idle = connect()
     idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
-    _read_responses(idle, 1)
+    read_responses(idle, 1)
     busy.sendall(_infer_bytes("slow", 5.0))
     deadline = time.monotonic() + 5
     while data_server.dataplane.started == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     data_server.stop(grace_s=5.0)
-    [(status, headers, body)] = _read_responses(busy, 1)
+    [(status, headers, body)] = read_responses(busy, 1)
     assert status == 200
     assert headers["connection"] == "close"
     assert orjson.loads(body)["outputs"][0]["data"] == [5.0]
-    assert _closed(idle)
-    assert _closed(busy)
+    assert closed(idle)
+    assert closed(busy)
     try:
         refused = connect()
     except OSError:
         return  # refused outright: the listener is gone
-    assert _closed(refused)
+    assert closed(refused)
 
 
 def test_a_taken_port_is_a_clear_error(data_server):

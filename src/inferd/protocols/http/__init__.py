@@ -1,7 +1,9 @@
 """A small, fast HTTP/1.1 server: asyncio + uvloop + httptools, no framework.
 
 :class:`Router` maps a method and path to an async handler; :class:`HttpServer` runs a router on
-a listening socket with keep-alive, pipelining, size limits, read timeouts and graceful shutdown.
+a listening socket with keep-alive, pipelining, size limits, read and write timeouts, flow
+control (backpressure, a process-wide budget for request bodies, a connection limit) and
+graceful shutdown.
 """
 
 from inferd.protocols.http.messages import Request, Response, error_response, json_response

@@ -4,7 +4,22 @@ Requests on one connection are handled concurrently (each in its own task) but a
 order they arrived, as HTTP/1.1 pipelining requires. Limits are enforced while bytes arrive:
 the body limit counts de-chunked bytes actually read, so a lying or absent Content-Length cannot
 slip past it; oversize requests get 413/431 and the connection is closed. A connection that is
-slow to send headers or a body is closed by the server's sweeper (see ``deadline``).
+slow to send headers or a body is closed by the server's sweeper (see ``deadline``): the header
+timeout runs from the moment the connection is idle (opened, or its last answer written) until
+the next request's headers are complete, so trickling bytes does not extend it.
+
+Flow control, so that one client can hold only a bounded amount of the server's memory:
+
+1. At most :data:`MAX_PIPELINE` requests run at once per connection; further parsed requests
+   wait in a backlog and reading pauses until the running ones are answered.
+2. When unsent answers pass ``write_buffer_bytes`` (the transport calls :meth:`pause_writing`),
+   reading pauses, nothing new is dispatched and finished answers wait; a client that does not
+   drain them within ``write_timeout_s`` is disconnected. The same timeout bounds a close that
+   waits on unsent bytes.
+3. Body bytes read are charged to the process's :class:`RequestBudget` until the request is
+   answered (or the connection dropped); a body that would overdraw it gets 503 + Retry-After.
+4. Bodies are never decoded: a request with a ``Content-Encoding`` other than identity gets 415
+   before its body is read, so no decompression bomb is ever inflated.
 """
 
 from __future__ import annotations
@@ -20,9 +35,9 @@ from inferd.errors import InferdError
 from inferd.protocols.http.messages import (
     Request,
     Response,
+    encode,
     error_response,
     response_for_error,
-    status_line,
 )
 
 if TYPE_CHECKING:
@@ -34,15 +49,20 @@ log = logging.getLogger(__name__)
 MAX_PIPELINE = 64
 #: How long an idle keep-alive connection stays open once the server drains.
 DRAIN_IDLE_S = 0.5
+#: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
+IDENTITY = frozenset(("", "identity"))
 
 
 class _Reject(Exception):
     """Raised inside a parser callback to stop parsing with a status and message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 class HttpConnection(asyncio.Protocol):
@@ -51,15 +71,24 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.limits = server.limits
+        self.budget = server.limits.budget
         self.loop = server.loop
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.peer = ""
         #: Monotonic time after which the sweeper closes this connection; None: no read pending.
         self.deadline: float | None = None
+        # Running requests, oldest first, with their keep-alive flag and budget charge.
         self._pending: deque[asyncio.Task[Response]] = deque()
         self._keep_alive: deque[bool] = deque()
+        self._charges: deque[int] = deque()
+        #: Parsed requests waiting for room to run (pipeline full or writing paused).
+        self._backlog: deque[tuple[Request, bool, int]] = deque()
+        #: Budget bytes held: pending and backlog bodies, and the body being read.
+        self._charged = 0
         self._reading = True
+        self._write_paused = False
+        self._write_timer: asyncio.TimerHandle | None = None
         self._closing = False
         self._reset()
 
@@ -67,7 +96,10 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
-        self._body: list[bytes] = []
+        # The first body chunk as received; later chunks append to ``_chunks`` (one buffer,
+        # amortized growth: millions of 1-byte chunks cost linear time and no per-chunk object).
+        self._body = b""
+        self._chunks: bytearray | None = None
         self._body_len = 0
         self._in_message = False
 
@@ -75,7 +107,15 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without inheriting from it.
-        self.transport = cast(asyncio.Transport, transport)
+        accepted = cast(asyncio.Transport, transport)
+        if len(self.server.connections) >= self.limits.max_connections:
+            # Answered before any request is read, so the client learns why instead of
+            # seeing a reset; the listener keeps accepting so refusals stay prompt.
+            accepted.write(self.server.full_answer)
+            accepted.close()
+            return
+        self.transport = accepted
+        accepted.set_write_buffer_limits(high=self.limits.write_buffer_bytes)
         self.peer = _peer(transport.get_extra_info("peername"))
         self.server.connections.add(self)
         self.deadline = self.loop.time() + self.limits.header_timeout_s
@@ -83,20 +123,38 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         # The client is gone: whatever it asked for is no longer wanted (the batcher drops
         # cancelled requests from its queue).
-        for task in self._pending:
-            task.cancel()
-        self._pending.clear()
-        self._keep_alive.clear()
+        self._drop_requests()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._pause_reading()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(
+                self.limits.write_timeout_s, self._write_timed_out
+            )
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        # A close still flushing keeps its timer: the rest must drain in time too.
+        if self._write_timer is not None and not (self.transport and self.transport.is_closing()):
+            self._write_timer.cancel()
+            self._write_timer = None
+        self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:  # refused in connection_made
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Reject):
-                self._fail(cause.status, cause.message)
+                self._fail(cause.status, cause.message, cause.headers)
             else:
                 log.exception("HTTP request handling failed")
                 self._fail(500, "internal error")
@@ -109,7 +167,9 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._in_message = True
-        self.deadline = self.loop.time() + self.limits.header_timeout_s
+        # Keep the idle deadline if one runs: the first byte must not buy a fresh timeout.
+        if self.deadline is None:
+            self.deadline = self.loop.time() + self.limits.header_timeout_s
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -122,28 +182,49 @@ class HttpConnection(asyncio.Protocol):
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        declared = self._headers.get("content-length")
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > self.limits.max_body_bytes
-        ):
-            raise _Reject(413, self._too_large())
+        headers = self._headers
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            size = int(declared)
+            if size > self.limits.max_body_bytes:
+                raise _Reject(413, self._too_large())
+            # Not a reservation (bytes are charged as read), but spares reading a body that
+            # cannot fit now.
+            if self.budget.used + size > self.budget.limit:
+                raise _Reject(503, self.budget.refusal(), [(b"retry-after", b"1")])
+        encoding = headers.get("content-encoding")
+        if encoding is not None and encoding.strip().lower() not in IDENTITY:
+            raise _Reject(
+                415,
+                f"request bodies with Content-Encoding {encoding[:40]!r} are not accepted; "
+                "send the body uncompressed",
+            )
         self.deadline = self.loop.time() + self.limits.body_timeout_s
         # curl sends "Expect: 100-continue" for bodies over 1 KiB and waits a second for this
         # interim answer; only a connection with nothing outstanding may send it (order).
         if (
-            self._headers.get("expect", "").lower() == "100-continue"
+            headers.get("expect", "").lower() == "100-continue"
             and not self._pending
+            and not self._backlog
             and self.transport is not None
         ):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
-        self._body_len += len(body)
+        n = len(body)
+        self._body_len += n
         if self._body_len > self.limits.max_body_bytes:
             raise _Reject(413, self._too_large())
-        self._body.append(body)
+        if not self.budget.take(n):
+            raise _Reject(503, self.budget.refusal(), [(b"retry-after", b"1")])
+        self._charged += n
+        if self._chunks is not None:
+            self._chunks += body
+        elif not self._body:
+            self._body = body
+        else:
+            self._chunks = bytearray(self._body)
+            self._chunks += body
 
     def on_message_complete(self) -> None:
         try:
@@ -152,29 +233,47 @@ class HttpConnection(asyncio.Protocol):
             raise _Reject(400, "invalid request target") from None
         path = url.path.decode("latin-1")
         query = url.query.decode("latin-1") if url.query else ""
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        body = self._body if self._chunks is None else bytes(self._chunks)
         request = Request(
             self.parser.get_method().decode("ascii"), path, query, self._headers, body,
             peer=self.peer,
         )  # fmt: skip
         keep_alive = bool(self.parser.should_keep_alive()) and not self.server.draining
+        charge = self._body_len
         self._reset()
         self.deadline = None
-        task = self.loop.create_task(self.server.dispatch(request))
-        self._pending.append(task)
-        self._keep_alive.append(keep_alive)
-        task.add_done_callback(self._on_done)
-        if len(self._pending) >= MAX_PIPELINE and self.transport is not None:
-            self.transport.pause_reading()
-            self._reading = False
+        if self._backlog or self._write_paused or len(self._pending) >= MAX_PIPELINE:
+            self._backlog.append((request, keep_alive, charge))
+            self._pause_reading()
+        else:
+            self._dispatch(request, keep_alive, charge)
 
     # -- answering ----------------------------------------------------------------------------
 
+    def _dispatch(self, request: Request, keep_alive: bool, charge: int) -> None:
+        task = self.loop.create_task(self.server.dispatch(request))
+        self._pending.append(task)
+        self._keep_alive.append(keep_alive)
+        self._charges.append(charge)
+        task.add_done_callback(self._on_done)
+        if len(self._pending) >= MAX_PIPELINE:
+            self._pause_reading()
+
     def _on_done(self, _task: asyncio.Task[Response]) -> None:
-        # Answer in arrival order: only the head of the queue may be written.
-        while self._pending and self._pending[0].done() and self.transport is not None:
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write finished answers in arrival order (only the head of the queue may be written),
+        then let waiting requests run and reading resume as far as flow control allows."""
+        while (
+            self._pending
+            and self._pending[0].done()
+            and self.transport is not None
+            and not self._write_paused
+        ):
             task = self._pending.popleft()
             keep_alive = self._keep_alive.popleft()
+            self._give_back(self._charges.popleft())
             if task.cancelled():
                 continue
             exc = task.exception()
@@ -185,48 +284,57 @@ class HttpConnection(asyncio.Protocol):
             else:
                 log.error("unhandled error in a handler", exc_info=exc)
                 response = error_response(500, "internal error")
-            final = not keep_alive or (self._closing and not self._pending)
-            self._write(response, keep_alive=not final)
+            final = not keep_alive or (self._closing and not self._pending and not self._backlog)
+            self.transport.write(encode(response, keep_alive=not final))
             if final:
                 self._close()
                 return
-        if not self._pending and self.transport is not None:
-            if self.server.draining and not self._in_message:
+        while self._backlog and not self._write_paused and len(self._pending) < MAX_PIPELINE:
+            self._dispatch(*self._backlog.popleft())
+        if self.transport is None:
+            return
+        if not self._pending and not self._in_message:
+            if self.server.draining:
                 self._close()
                 return
             self.deadline = self.loop.time() + self.limits.header_timeout_s
         if (
             not self._reading
+            and not self._write_paused
+            and not self._backlog
             and len(self._pending) < MAX_PIPELINE // 2
-            and self.transport is not None
         ):
             self.transport.resume_reading()
             self._reading = True
 
-    def _write(self, response: Response, keep_alive: bool) -> None:
-        assert self.transport is not None
-        body = response.body
-        head = [
-            status_line(response.status),
-            b"content-type: %s\r\ncontent-length: %d\r\n" % (response.content_type, len(body)),
-        ]
-        for name, value in response.headers:
-            head.append(b"%s: %s\r\n" % (name, value))
-        if not keep_alive:
-            head.append(b"connection: close\r\n")
-        head.append(b"\r\n")
-        self.transport.write(b"".join(head) + body)
+    def _pause_reading(self) -> None:
+        if self._reading and self.transport is not None:
+            self.transport.pause_reading()
+            self._reading = False
 
-    def _fail(self, status: int, message: str) -> None:
-        """Answer a request that could not be parsed or accepted, then close: the rest of the
-        stream cannot be trusted to be framed correctly."""
-        if self.transport is None:
-            return
+    def _give_back(self, n: int) -> None:
+        self._charged -= n
+        self.budget.give_back(n)
+
+    def _drop_requests(self) -> None:
+        """Cancel running requests, forget waiting ones, and return every byte to the budget."""
         for task in self._pending:
             task.cancel()
         self._pending.clear()
         self._keep_alive.clear()
-        self._write(error_response(status, message), keep_alive=False)
+        self._charges.clear()
+        self._backlog.clear()
+        self._give_back(self._charged)
+
+    def _fail(
+        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        """Answer a request that could not be parsed or accepted, then close: the rest of the
+        stream cannot be trusted to be framed correctly."""
+        if self.transport is None:
+            return
+        self._drop_requests()
+        self.transport.write(encode(error_response(status, message, headers), keep_alive=False))
         self._close()
 
     def _too_large(self) -> str:
@@ -239,15 +347,32 @@ class HttpConnection(asyncio.Protocol):
 
     def _close(self) -> None:
         self.deadline = None
+        if self.transport is None:
+            return
+        # close() waits for unsent bytes; a peer that never reads must not hold it open forever.
+        if self.transport.get_write_buffer_size() and self._write_timer is None:
+            self._write_timer = self.loop.call_later(
+                self.limits.write_timeout_s, self._write_timed_out
+            )
+        self.transport.close()
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
         if self.transport is not None:
-            self.transport.close()
+            log.info(
+                "disconnecting %s: it left %d response bytes unread for %.0f s",
+                self.peer or "a client",
+                self.transport.get_write_buffer_size(),
+                self.limits.write_timeout_s,
+            )
+            self.transport.abort()
 
     # -- server-driven ------------------------------------------------------------------------
 
     @property
     def idle(self) -> bool:
-        """No request being read or awaiting its answer."""
-        return not self._pending and not self._in_message
+        """No request being read, waiting to run, or awaiting its answer."""
+        return not self._pending and not self._backlog and not self._in_message
 
     def start_draining(self) -> None:
         """Graceful shutdown: the next answer carries ``Connection: close`` and the connection

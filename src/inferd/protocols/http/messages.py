@@ -90,3 +90,19 @@ def status_line(status: int) -> bytes:
     """``HTTP/1.1 200 OK\\r\\n`` (precomputed for every standard status)."""
     line = _STATUS_LINES.get(status)
     return line if line is not None else _status_line(status)
+
+
+def encode(response: Response, keep_alive: bool) -> bytes:
+    """The bytes of ``response`` on the wire, framed by ``content-length``; ``keep_alive``
+    False adds ``connection: close``."""
+    body = response.body
+    head = [
+        status_line(response.status),
+        b"content-type: %s\r\ncontent-length: %d\r\n" % (response.content_type, len(body)),
+    ]
+    for name, value in response.headers:
+        head.append(b"%s: %s\r\n" % (name, value))
+    if not keep_alive:
+        head.append(b"connection: close\r\n")
+    head.append(b"\r\n")
+    return b"".join(head) + body

@@ -6,12 +6,19 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
+from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.connection import HttpConnection
-from inferd.protocols.http.messages import Request, Response, error_response, response_for_error
+from inferd.protocols.http.messages import (
+    Request,
+    Response,
+    encode,
+    error_response,
+    response_for_error,
+)
 from inferd.protocols.http.router import Router
 
 log = logging.getLogger(__name__)
@@ -24,12 +31,17 @@ Guard = Callable[[Request], Response | None]
 
 @dataclass(frozen=True, slots=True)
 class HttpLimits:
-    """What one connection may send before it is refused (sizes in bytes, times in seconds)."""
+    """What one connection may send, and leave unread, before it is refused (sizes in bytes,
+    times in seconds). Every server given the same instance draws on its one ``budget``."""
 
     max_body_bytes: int
     max_header_bytes: int
     header_timeout_s: float
     body_timeout_s: float
+    budget: RequestBudget = field(compare=False)
+    max_connections: int
+    write_buffer_bytes: int
+    write_timeout_s: float
     max_headers: int = 100
 
     @classmethod
@@ -39,6 +51,10 @@ class HttpLimits:
             max_header_bytes=limits.max_header_bytes,
             header_timeout_s=limits.header_timeout_s,
             body_timeout_s=limits.body_timeout_s,
+            budget=RequestBudget(limits.max_buffered_request_bytes),
+            max_connections=limits.max_connections,
+            write_buffer_bytes=limits.write_buffer_bytes,
+            write_timeout_s=limits.write_timeout_s,
         )
 
 
@@ -57,6 +73,16 @@ class HttpServer:
         self.guard = guard
         self.loop = asyncio.get_running_loop()
         self.connections: set[HttpConnection] = set()
+        #: What a connection beyond ``limits.max_connections`` is sent before it is closed.
+        self.full_answer = encode(
+            error_response(
+                503,
+                f"the server is at its limit of {limits.max_connections} connections "
+                "(limits.max_connections); retry shortly",
+                [(b"retry-after", b"1")],
+            ),
+            keep_alive=False,
+        )
         self.draining = False
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -1,0 +1,127 @@
+"""Helpers for the HTTP transport tests: raw-socket response reading, and a bare server over a
+small router of its own (``serve(limits)``, on a real loopback socket) whose state ``on_loop``
+reads safely."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import orjson
+import pytest
+
+from inferd.config import LimitSettings
+from inferd.protocols.http import Request, Response, Router, json_response
+from inferd.protocols.http.server import HttpLimits
+from protocols.conftest import FakeDataPlane, Running, _finish, _start, _Thread
+
+#: The body of ``GET /big``.
+BIG = b"x" * (256 * 1024)
+#: How long ``POST /hold`` keeps its request (and the request's body) before answering.
+HOLD_S = 0.5
+
+T = TypeVar("T")
+
+
+class Seen:
+    """What the handlers of :func:`transport_router` were asked."""
+
+    def __init__(self) -> None:
+        self.digests = 0
+
+
+def transport_router(seen: Seen) -> Router:
+    """``GET /ping``; ``GET /big`` (256 KiB); ``POST /digest`` (sha256 and length of the body);
+    ``POST /hold`` (answers after :data:`HOLD_S`)."""
+
+    async def ping(request: Request) -> Response:
+        return json_response({"ok": True})
+
+    async def big(request: Request) -> Response:
+        return Response(200, BIG, content_type=b"application/octet-stream")
+
+    async def digest(request: Request) -> Response:
+        seen.digests += 1
+        body = request.body
+        return json_response({"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)})
+
+    async def hold(request: Request) -> Response:
+        await asyncio.sleep(HOLD_S)
+        return json_response({"bytes": len(request.body)})
+
+    router = Router()
+    router.add("GET", "/ping", ping)
+    router.add("GET", "/big", big)
+    router.add("POST", "/digest", digest)
+    router.add("POST", "/hold", hold)
+    return router
+
+
+@pytest.fixture
+def seen() -> Seen:
+    return Seen()
+
+
+@pytest.fixture
+def serve(seen: Seen) -> Iterator[Callable[[LimitSettings], Running]]:
+    """Start a server over :func:`transport_router` with the given limits (stopped at teardown)."""
+    started: list[tuple[Running, _Thread]] = []
+
+    def start(limits: LimitSettings) -> Running:
+        running, thread = _start(
+            transport_router(seen), HttpLimits.from_settings(limits), FakeDataPlane()
+        )
+        started.append((running, thread))
+        return running
+
+    yield start
+    for running, thread in started:
+        _finish(running, thread)
+
+
+def on_loop(running: Running, read: Callable[[], T]) -> T:
+    """Call ``read`` on the server's event loop thread and return its result."""
+
+    async def call() -> T:
+        return read()
+
+    return asyncio.run_coroutine_threadsafe(call(), running.loop).result(10)
+
+
+def error_of(body: bytes) -> str:
+    return str(orjson.loads(body)["error"])
+
+
+def read_responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str, str], bytes]]:
+    """Read ``count`` complete responses (content-length framed) from ``sock``."""
+    buf = b""
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return out
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        length = int(headers["content-length"])
+        while len(buf) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        out.append((status, headers, buf[:length]))
+        buf = buf[length:]
+    return out
+
+
+def closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
