@@ -17,16 +17,11 @@ LENGTH = struct.Struct("<I")
 def decode(name: str, raw: bytes | memoryview, shape: tuple[int, ...], count: int) -> Array:
     """Length-prefixed elements → an object array of ``bytes`` of ``shape`` (``count`` elements).
 
-    Every element takes at least its 4-byte prefix, so ``count`` is bounded by the data actually
-    received before anything is allocated for it.
+    The caller (:func:`inferd.protocols.tensor_wire.from_binary`) has checked that ``raw`` can
+    hold ``count`` prefixes and that ``count`` is within the limits; every element and its length
+    are checked here, and every byte must belong to one.
     """
     end = len(raw)
-    if count > end // LENGTH.size:
-        raise InvalidTensor(
-            name,
-            f"shape {list(shape)} needs {count} BYTES elements "
-            f"but {end} bytes of data can hold at most {end // LENGTH.size}",
-        )
     array = np.empty(count, dtype=object)
     pos = 0
     for index in range(count):

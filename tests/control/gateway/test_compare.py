@@ -115,6 +115,9 @@ def test_undecodable_bodies(body: bytes) -> None:
         {"name": "x", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": "z"}},
         {"name": "x", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 3}},
         {"name": "x", "datatype": "FP32", "shape": [1], "parameters": 5, "data": [1.0]},
+        # BYTES decode as the server decodes requests: three bytes cannot hold one length prefix.
+        {"name": "s", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 3}},
+        {"name": "s", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 4}},
     ],
 )
 def test_malformed_outputs_are_undecodable(output: dict[str, object]) -> None:

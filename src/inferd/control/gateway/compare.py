@@ -7,7 +7,8 @@
 
 Outputs whose shapes or datatypes disagree count as entirely different (share 1.0) and are
 reported as mismatched. Responses are decoded from OIP v2 JSON, v2 JSON followed by binary
-tensors (the binary tensor extension), or KServe v1 ``{"predictions": …}``; nothing is
+tensors (the binary tensor extension), or KServe v1 ``{"predictions": …}``, through the same
+tensor decoding the server applies to requests (:mod:`inferd.protocols.tensor_wire`); nothing is
 re-encoded, and only the two bodies in hand are read.
 """
 
@@ -19,9 +20,15 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from inferd.datatypes import NUMPY_DTYPES
+from inferd.config import LimitSettings
+from inferd.errors import InferdError
+from inferd.protocols import tensor_wire
+from inferd.protocols.tensor_wire import Declared
 
 Kind = Literal["share", "mad"]
+#: Responses come from inferd's own replicas: the request limits bound a client's tensors, not a
+#: model's, so only numpy's own bound on rank applies.
+_RESPONSE_LIMITS = LimitSettings(max_tensor_rank=32)
 #: The name under which a KServe v1 response's ``predictions`` are compared.
 V1_OUTPUT = "predictions"
 
@@ -63,54 +70,45 @@ def decode_outputs(headers: dict[str, str], body: bytes) -> dict[str, Output]:
     if not isinstance(doc, dict):
         raise Undecodable("response is not a JSON object")
     if "predictions" in doc and "outputs" not in doc:
-        data = _as_array(doc["predictions"], None)
+        data = _as_array(doc["predictions"])
         return {V1_OUTPUT: Output(np.shape(doc["predictions"]), data)}
     outputs = doc.get("outputs")
     if not isinstance(outputs, list):
         raise Undecodable("response has no outputs")
     decoded: dict[str, Output] = {}
-    offset = header_end
+    binary = memoryview(body)[header_end:]
     for out in outputs:
         if not isinstance(out, dict):
             raise Undecodable("an output is not a JSON object")
+        name = str(out.get("name"))
         try:
-            datatype = str(out.get("datatype"))
-            size = (out.get("parameters") or {}).get("binary_data_size")
-            if size is not None:
-                array = _from_binary(body[offset : offset + int(size)], datatype)
-                offset += int(size)
-            else:
-                array = _as_array(out.get("data"), datatype)
-            shape = tuple(int(d) for d in out.get("shape") or ())
-        except (TypeError, ValueError, AttributeError) as exc:
-            # Undecodable is a ValueError too: re-raising it keeps its message.
-            raise Undecodable(f"output {out.get('name')!r} does not decode") from exc
-        decoded[str(out.get("name"))] = Output(shape, array)
+            tensor, array, used = _decode_output(name, out, binary)
+        except InferdError as exc:
+            raise Undecodable(f"output {name!r} does not decode: {exc.message}") from exc
+        binary = binary[used:]
+        decoded[name] = Output(tensor.shape, array.reshape(-1))
     return decoded
 
 
-def _from_binary(raw: bytes, datatype: str) -> np.ndarray[Any, Any]:
-    if datatype == "BYTES":
-        items: list[bytes] = []
-        pos = 0
-        while pos + 4 <= len(raw):
-            n = int.from_bytes(raw[pos : pos + 4], "little")
-            items.append(raw[pos + 4 : pos + 4 + n])
-            pos += 4 + n
-        return np.asarray(items, dtype=object)
-    dtype = NUMPY_DTYPES.get(datatype)
-    if dtype is None or len(raw) % dtype.itemsize:
-        raise Undecodable(f"binary output of datatype {datatype!r} does not decode")
-    return np.frombuffer(raw, dtype=dtype)
+def _decode_output(
+    name: str, out: dict[str, Any], binary: memoryview
+) -> tuple[Declared, np.ndarray[Any, Any], int]:
+    """One output → its header, its elements, and how many bytes of ``binary`` it took."""
+    tensor = tensor_wire.declare(name, out.get("datatype"), out.get("shape"), _RESPONSE_LIMITS)
+    parameters = out.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise Undecodable(f"output {name!r} has parameters that are not an object")
+    size = parameters.get("binary_data_size")
+    if size is None:
+        return tensor, tensor_wire.from_json(tensor, out.get("data"), _RESPONSE_LIMITS, "'data'"), 0
+    if type(size) is not int or not 0 <= size <= len(binary):
+        raise Undecodable(f"output {name!r} has a binary_data_size beyond the body")
+    raw = binary[:size]
+    return tensor, tensor_wire.from_binary(tensor, raw, _RESPONSE_LIMITS, "its binary data"), size
 
 
-def _as_array(data: Any, datatype: str | None) -> np.ndarray[Any, Any]:
-    if datatype == "BYTES":
-        # JSON carries BYTES as strings, binary as raw bytes: compare them as bytes either way.
-        flat = np.asarray(data, dtype=object).reshape(-1)
-        return np.asarray(
-            [x.encode("utf-8") if isinstance(x, str) else x for x in flat], dtype=object
-        )
+def _as_array(data: Any) -> np.ndarray[Any, Any]:
+    """KServe v1 ``predictions``: no datatype on the wire, so whatever numpy makes of them."""
     try:
         array = np.asarray(data)
     except ValueError as exc:

@@ -4,8 +4,8 @@ Requests carry tensor data either in each input's typed ``contents`` or, for eve
 in ``raw_input_contents`` (what tritonclient sends). A reply mirrors the request: raw outputs for
 raw inputs, typed contents otherwise, except that FP16 has no typed field, so any FP16 output
 makes the whole reply raw (clients match raw entries to outputs by position, so it is all or
-nothing). Counts and sizes are checked against :class:`LimitSettings` before anything is
-allocated; errors name the tensor.
+nothing). Counts, headers and sizes are checked against :class:`LimitSettings` before anything
+is allocated (:mod:`inferd.protocols.tensor_wire`, shared with REST); errors name the tensor.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from inferd.config import LimitSettings
 from inferd.errors import InternalError, InvalidArgument, InvalidTensor, Unsupported
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc import tensors
+from inferd.protocols.tensor_wire import Declared, declare
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
@@ -71,30 +72,38 @@ def _refuse_shared_memory(tensor: str, parameters: Mapping[str, pb.InferParamete
         )
 
 
-def _decode_input(
-    index: int,
-    tensor: pb.ModelInferRequest.InferInputTensor,
-    raw: bytes | None,
-    limits: LimitSettings,
-) -> Tensor:
+def _declare_input(
+    index: int, tensor: pb.ModelInferRequest.InferInputTensor, limits: LimitSettings
+) -> Declared:
     name = tensor.name
     if not name:
         raise InvalidArgument(f"input {index} has no name")
     _refuse_shared_memory(name, tensor.parameters)
-    shape = list(tensor.shape)
+    return declare(name, tensor.datatype, list(tensor.shape), limits)
+
+
+def _decode_input(
+    declared: Declared,
+    tensor: pb.ModelInferRequest.InferInputTensor,
+    raw: bytes | None,
+    limits: LimitSettings,
+) -> Tensor:
     if raw is None:
-        data = tensors.from_contents(name, tensor.datatype, shape, tensor.contents, limits)
+        data = tensors.from_contents(declared, tensor.contents, limits)
     elif tensor.contents.ListFields():
-        raise InvalidTensor(name, "data given both in contents and in raw_input_contents")
+        raise InvalidTensor(declared.name, "data given both in contents and in raw_input_contents")
     else:
-        data = tensors.from_raw(name, tensor.datatype, shape, raw, limits)
-    return Tensor(name, tensor.datatype, data, decode_parameters(tensor.parameters))
+        data = tensors.from_raw(declared, raw, limits)
+    return Tensor(declared.name, declared.datatype, data, decode_parameters(tensor.parameters))
 
 
 def decode_request(
     message: pb.ModelInferRequest, limits: LimitSettings, deadline: float | None
 ) -> InferRequest:
-    """A ``ModelInferRequest`` → an :class:`InferRequest`; ``deadline`` is ``time.monotonic()``."""
+    """A ``ModelInferRequest`` → an :class:`InferRequest`; ``deadline`` is ``time.monotonic()``.
+
+    Every input's header is checked before any tensor's data is decoded.
+    """
     if not message.model_name:
         raise InvalidArgument("model_name is required")
     if len(message.inputs) > limits.max_inputs:
@@ -110,17 +119,21 @@ def decode_request(
         raise InvalidArgument(
             f"raw_input_contents has {len(raw)} entries for {len(message.inputs)} inputs"
         )
-    inputs: list[Tensor] = []
+    declared: list[Declared] = []
     seen: set[str] = set()
     for index, tensor in enumerate(message.inputs):
         if tensor.name in seen:
             raise InvalidTensor(tensor.name, "appears twice among the inputs")
         seen.add(tensor.name)
-        inputs.append(_decode_input(index, tensor, raw[index] if raw else None, limits))
+        declared.append(_declare_input(index, tensor, limits))
     outputs: list[RequestedOutput] = []
     for output in message.outputs:
         _refuse_shared_memory(output.name, output.parameters)
         outputs.append(RequestedOutput(output.name, decode_parameters(output.parameters)))
+    inputs = [
+        _decode_input(header, tensor, raw[index] if raw else None, limits)
+        for index, (header, tensor) in enumerate(zip(declared, message.inputs, strict=True))
+    ]
     return InferRequest(
         model=message.model_name,
         inputs=inputs,

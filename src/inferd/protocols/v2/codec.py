@@ -1,15 +1,14 @@
 """Wire format ⇄ :class:`~inferd.serving.types.InferRequest` / ``InferResponse``.
 
-Decoding checks every limit *before* allocating anything sized by the client: number of inputs
-and outputs, rank, the element count implied by the declared shape (Python integers, so no
-overflow), declared size against the binary section, and binary sections inside the body. Each
-failure raises :class:`~inferd.errors.InvalidTensor` / ``InvalidArgument`` naming the tensor and
-the problem, which the transport answers with 400.
+Decoding checks every limit *before* allocating anything sized by the client: the number of
+inputs and outputs, then each tensor's header and where its binary section lies, then the tensor
+data (:mod:`inferd.protocols.tensor_wire`, shared with gRPC). Each failure raises an
+:mod:`inferd.errors` exception naming the tensor and the problem: InvalidTensor / InvalidArgument
+(400), or PayloadTooLarge (413) for a well-formed tensor beyond the element limit.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +19,7 @@ from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidArgument, InvalidTensor
 from inferd.protocols import bytes_wire
-from inferd.protocols.v2.tensors import (
-    bytes_from_json,
-    bytes_to_binary,
-    numeric_from_json,
-)
+from inferd.protocols.tensor_wire import Declared, declare, from_binary, from_json
 from inferd.serving.types import InferRequest, InferResponse, Parameters, RequestedOutput, Tensor
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -76,7 +71,11 @@ def decode_request(
     header_length: str | None,
     limits: LimitSettings,
 ) -> InferRequest:
-    """Decode an inference request body (JSON, optionally followed by binary tensor data)."""
+    """Decode an inference request body (JSON, optionally followed by binary tensor data).
+
+    Every input's header, and where its binary data lies, is checked before any tensor's data is
+    decoded (:mod:`inferd.protocols.tensor_wire` says in which order and with which errors).
+    """
     text, binary = split_body(body, header_length)
     doc = load_json(text)
     if not isinstance(doc, dict):
@@ -90,11 +89,12 @@ def decode_request(
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
     offset = 0
-    tensors: list[Tensor] = []
+    pending: list[_Input] = []
     for item in inputs:
-        tensor, used = _decode_input(item, binary, offset, limits)
-        tensors.append(tensor)
-        offset += used
+        wire = _input_header(item, binary, offset, limits)
+        pending.append(wire)
+        if wire.binary is not None:
+            offset += len(wire.binary)
     if offset != len(binary):
         raise InvalidArgument(
             f"the body carries {len(binary) - offset} bytes of binary data "
@@ -103,7 +103,7 @@ def decode_request(
     return InferRequest(
         model=model,
         version=version,
-        inputs=tensors,
+        inputs=[_decode_data(wire, limits) for wire in pending],
         id=request_id,
         parameters=_parameters(doc.get("parameters"), "request"),
         outputs=_decode_outputs(doc.get("outputs"), limits),
@@ -131,52 +131,28 @@ def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutpu
     return requested
 
 
-def _shape(name: str, value: object, limits: LimitSettings) -> tuple[tuple[int, ...], int]:
-    if not isinstance(value, list):
-        raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
-    for d in value:
-        if type(d) is not int or d < 0:
-            raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
-    if len(value) > limits.max_tensor_rank:
-        raise InvalidTensor(
-            name, f"rank {len(value)} exceeds the limit of {limits.max_tensor_rank}"
-        )
-    # Python ints: no overflow however large the dimensions. The span (the product of the
-    # non-zero dimensions) is what numpy must index, so an empty tensor with one absurd
-    # dimension, e.g. [0, 2**40], is refused too.
-    span = math.prod(d for d in value if d)
-    if span > limits.max_tensor_elements:
-        raise InvalidTensor(
-            name,
-            f"shape {value} spans {span} elements, beyond the limit of "
-            f"{limits.max_tensor_elements}",
-        )
-    return tuple(value), math.prod(value)
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """One input whose header is checked and whose data is not decoded yet: either JSON
+    ``data`` or its ``binary`` section of the body."""
+
+    tensor: Declared
+    parameters: Parameters
+    data: object
+    binary: memoryview | None
 
 
-def _decode_input(
-    item: object, binary: memoryview, offset: int, limits: LimitSettings
-) -> tuple[Tensor, int]:
+def _input_header(item: object, binary: memoryview, offset: int, limits: LimitSettings) -> _Input:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidArgument("each input must be an object with a string 'name'")
     name: str = item["name"]
-    datatype = item.get("datatype")
-    if not isinstance(datatype, str) or datatype not in NUMPY_DTYPES:
-        raise InvalidTensor(
-            name, f"unknown datatype {datatype!r}; expected one of {', '.join(NUMPY_DTYPES)}"
-        )
-    shape, count = _shape(name, item.get("shape"), limits)
+    tensor = declare(name, item.get("datatype"), item.get("shape"), limits)
     parameters = _parameters(item.get("parameters"), f"input {name!r}")
     size = parameters.get("binary_data_size")
     if size is None:
         if "data" not in item:
             raise InvalidTensor(name, "has neither 'data' nor parameters.binary_data_size")
-        data = item["data"]
-        if datatype == "BYTES":
-            array = bytes_from_json(name, data, shape, count)
-        else:
-            array = numeric_from_json(name, datatype, data, shape, count)
-        return Tensor(name, datatype, array, parameters), 0
+        return _Input(tensor, parameters, item["data"], None)
     if type(size) is not int or size < 0:
         raise InvalidTensor(name, "binary_data_size must be a non-negative integer")
     if offset + size > len(binary):
@@ -185,23 +161,17 @@ def _decode_input(
             f"binary_data_size {size} runs past the end of the body "
             f"({len(binary) - offset} bytes left)",
         )
-    chunk = binary[offset : offset + size]
-    if datatype == "BYTES":
-        array = bytes_wire.decode(name, chunk, shape, count)
-    else:
-        dtype = NUMPY_DTYPES[datatype]
-        if size != count * dtype.itemsize:
-            raise InvalidTensor(
-                name,
-                f"shape {list(shape)} of {datatype} needs {count * dtype.itemsize} bytes "
-                f"but binary_data_size is {size}",
-            )
-        if datatype == "BOOL":
-            array = np.frombuffer(chunk, dtype=np.uint8).astype(np.bool_).reshape(shape)
-        else:
-            array = np.frombuffer(chunk, dtype=dtype).reshape(shape)
     params = {k: v for k, v in parameters.items() if k != "binary_data_size"}
-    return Tensor(name, datatype, array, params), size
+    return _Input(tensor, params, None, binary[offset : offset + size])
+
+
+def _decode_data(wire: _Input, limits: LimitSettings) -> Tensor:
+    tensor = wire.tensor
+    if wire.binary is None:
+        array = from_json(tensor, wire.data, limits, "'data'")
+    else:
+        array = from_binary(tensor, wire.binary, limits, "its binary data")
+    return Tensor(tensor.name, tensor.datatype, array, wire.parameters)
 
 
 def wants_binary(request: InferRequest) -> dict[str, bool]:
@@ -251,7 +221,10 @@ def encode_response(response: InferResponse, binary_choice: dict[str, bool]) -> 
 
 def _to_binary(tensor: Tensor) -> bytes:
     if tensor.datatype == "BYTES":
-        return bytes_to_binary(tensor.data)
+        return bytes_wire.encode(
+            item if isinstance(item, bytes) else str(item).encode("utf-8")
+            for item in tensor.data.reshape(-1).tolist()
+        )
     dtype = NUMPY_DTYPES[tensor.datatype]
     return np.ascontiguousarray(tensor.data, dtype=dtype).tobytes()
 

@@ -11,8 +11,8 @@ import numpy as np
 from inferd.config import LimitSettings
 from inferd.errors import InvalidArgument
 from inferd.protocols.http import Request, Response, json_response
+from inferd.protocols.tensor_wire import declare, from_json
 from inferd.protocols.v2.handlers import json_body, media_type_refusal
-from inferd.protocols.v2.tensors import bytes_from_json, numeric_from_json
 from inferd.serving.types import DataPlane, InferRequest, Tensor
 
 
@@ -53,11 +53,5 @@ class V1Handlers:
             shape = np.shape(np.asarray(instances, dtype=object))
         except ValueError:
             raise InvalidArgument("'instances' is ragged: rows of different lengths") from None
-        if len(shape) > self.limits.max_tensor_rank:
-            raise InvalidArgument(
-                f"'instances' has rank {len(shape)}, beyond {self.limits.max_tensor_rank}"
-            )
-        count = int(np.prod(shape))
-        if datatype == "BYTES":
-            return Tensor(name, datatype, bytes_from_json(name, instances, shape, count))
-        return Tensor(name, datatype, numeric_from_json(name, datatype, instances, shape, count))
+        tensor = declare(name, datatype, list(shape), self.limits)
+        return Tensor(name, datatype, from_json(tensor, instances, self.limits, "'instances'"))

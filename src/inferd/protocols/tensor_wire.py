@@ -1,0 +1,219 @@
+"""One tensor from the wire to numpy: the checks and conversions that REST JSON, the REST binary
+extension, gRPC (typed contents and raw bytes), KServe v1 and the gateway's shadow comparison
+all share, so a bad tensor gets the same answer whichever way it came.
+
+The policy, in order; nothing sized by the client is allocated before step 3 has passed:
+
+1. The header (:func:`declare`): a known datatype; a shape of non-negative integers no longer
+   than ``limits.max_tensor_rank``; an empty tensor whose non-zero dimensions still span no more
+   than ``limits.max_tensor_elements`` (numpy must index it). Else InvalidTensor.
+2. The data agrees with the shape: as many elements, or exactly the bytes the shape needs (BYTES:
+   at least the 4-byte prefix of every element). Else InvalidTensor: the client's mistake.
+3. A tensor that agrees with its shape but holds more elements than ``limits.max_tensor_elements``
+   is PayloadTooLarge: a well-formed request beyond a configured limit, like an oversize body.
+4. The values: JSON numbers of a kind the datatype can hold, integers within its range, BOOL bytes
+   of 0 or 1, BYTES length prefixes that account for every byte. Else InvalidTensor.
+
+Transports say where the data came from (``source``: ``'data'``, ``fp32_contents``, ``its
+raw_input_contents entry``…), so a message names the field the client filled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from inferd.config import LimitSettings
+from inferd.datatypes import NUMPY_DTYPES, Array
+from inferd.errors import InvalidTensor, PayloadTooLarge
+from inferd.protocols import bytes_wire
+
+#: numpy kinds a value may arrive as, per target kind (ints are fine for floats, not the reverse:
+#: silently truncating 1.5 to 1 would hide a client bug).
+_ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
+_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floating-point numbers",
+               "U": "strings", "S": "strings"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """A tensor's header, checked: what the wire says about it before its data is read."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    #: The element count the shape declares (a Python int: no overflow).
+    count: int
+
+    def __str__(self) -> str:
+        return f"shape {list(self.shape)}"
+
+
+def declare(name: str, datatype: object, shape: object, limits: LimitSettings) -> Declared:
+    """Check a tensor's datatype and shape (step 1) before anything is read of its data."""
+    if not isinstance(datatype, str) or datatype not in NUMPY_DTYPES:
+        raise InvalidTensor(
+            name, f"unknown datatype {datatype!r}; expected one of {', '.join(NUMPY_DTYPES)}"
+        )
+    if not isinstance(shape, list | tuple):
+        raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
+    if len(shape) > limits.max_tensor_rank:
+        raise InvalidTensor(
+            name,
+            f"rank {len(shape)} is beyond the limit of {limits.max_tensor_rank} "
+            "(limits.max_tensor_rank)",
+        )
+    if any(type(d) is not int for d in shape):
+        raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
+    if any(d < 0 for d in shape):
+        raise InvalidTensor(name, f"shape {list(shape)} has a negative dimension")
+    count = math.prod(shape)
+    # An empty tensor passes every size check; one absurd dimension beside the zero, e.g.
+    # [0, 2**40], must still be refused before numpy is asked to index it.
+    span = math.prod(d for d in shape if d)
+    if count == 0 and span > limits.max_tensor_elements:
+        raise InvalidTensor(
+            name,
+            f"shape {list(shape)} spans {span} elements, beyond the limit of "
+            f"{limits.max_tensor_elements} (limits.max_tensor_elements)",
+        )
+    return Declared(name, datatype, tuple(shape), count)
+
+
+def from_binary(
+    tensor: Declared, raw: bytes | memoryview, limits: LimitSettings, source: str
+) -> Array:
+    """Raw little-endian bytes (BYTES: length-prefixed elements) → an array of the shape.
+
+    Fixed-size datatypes share ``raw``'s memory (the array is read-only).
+    """
+    if tensor.datatype == "BYTES":
+        room = len(raw) // bytes_wire.LENGTH.size
+        if tensor.count > room:
+            raise InvalidTensor(
+                tensor.name,
+                f"{tensor} needs {tensor.count} BYTES elements but {source} "
+                f"({len(raw)} bytes) can hold at most {room}",
+            )
+        _within_limits(tensor, limits)
+        return bytes_wire.decode(tensor.name, raw, tensor.shape, tensor.count)
+    dtype = NUMPY_DTYPES[tensor.datatype]
+    expected = tensor.count * dtype.itemsize
+    if len(raw) != expected:
+        raise InvalidTensor(
+            tensor.name,
+            f"{tensor} of {tensor.datatype} needs {expected} bytes but {source} has {len(raw)}",
+        )
+    _within_limits(tensor, limits)
+    if tensor.datatype == "BOOL" and tensor.count and np.frombuffer(raw, np.uint8).max() > 1:
+        raise InvalidTensor(tensor.name, "BOOL binary data must be bytes of 0 or 1")
+    return np.frombuffer(raw, dtype=dtype).reshape(tensor.shape)
+
+
+def from_json(tensor: Declared, data: object, limits: LimitSettings, source: str) -> Array:
+    """A flat or nested JSON list (numbers, booleans, or strings for BYTES) → an array."""
+    if not isinstance(data, list):
+        raise InvalidTensor(tensor.name, f"{source} must be a list")
+    if tensor.datatype == "BYTES":
+        return _strings(tensor, data, limits, source)
+    try:
+        # Fast path: numpy parses nested lists of Python numbers in C.
+        wide = np.asarray(data)
+    except ValueError:
+        raise InvalidTensor(
+            tensor.name, f"{source} is ragged: nested lists of different lengths"
+        ) from None
+    _agrees(tensor, wide.size, source)
+    _within_limits(tensor, limits)
+    return _narrow(tensor, wide)
+
+
+def from_values(
+    tensor: Declared,
+    values: Sequence[Any],
+    wire: np.dtype[np.generic] | None,
+    limits: LimitSettings,
+    source: str,
+) -> Array:
+    """A sequence of Python values that travel as ``wire`` (narrow integers widened; None for
+    BYTES, whose values are ``bytes``) → an array of the declared datatype."""
+    _agrees(tensor, len(values), source)
+    _within_limits(tensor, limits)
+    if wire is None:
+        array = np.empty(tensor.count, dtype=object)
+        array[:] = list(values)
+        return array.reshape(tensor.shape)
+    return _narrow(tensor, np.fromiter(values, dtype=wire, count=tensor.count))
+
+
+def _agrees(tensor: Declared, present: int, source: str) -> None:
+    if present != tensor.count:
+        raise InvalidTensor(
+            tensor.name, f"{tensor} needs {tensor.count} elements but {source} has {present}"
+        )
+
+
+def _within_limits(tensor: Declared, limits: LimitSettings) -> None:
+    if tensor.count > limits.max_tensor_elements:
+        raise PayloadTooLarge(
+            f"tensor {tensor.name!r}: {tensor.count} elements are beyond the limit of "
+            f"{limits.max_tensor_elements} (limits.max_tensor_elements)"
+        )
+
+
+def _narrow(tensor: Declared, wide: Array) -> Array:
+    """Numbers as they arrived (JSON's int64/float64, protobuf's widened fields) → the datatype,
+    refusing a kind it cannot hold and integers outside its range (step 4)."""
+    dtype = NUMPY_DTYPES[tensor.datatype]
+    if tensor.count == 0:
+        return np.zeros(tensor.shape, dtype=dtype)
+    if wide.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
+        got = _KIND_NAMES.get(
+            wide.dtype.kind, "values that are not numbers of one kind (or integers beyond 64 bits)"
+        )
+        raise InvalidTensor(tensor.name, f"datatype {tensor.datatype} cannot hold {got}")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype.str)
+        if wide.min() < info.min or wide.max() > info.max:
+            raise InvalidTensor(tensor.name, f"values outside the range of {tensor.datatype}")
+    return wide.astype(dtype, copy=False).reshape(tensor.shape)
+
+
+def _strings(tensor: Declared, data: list[Any], limits: LimitSettings, source: str) -> Array:
+    limit = limits.max_tensor_elements
+    items: list[bytes] = []
+    # Stop one past what could be accepted: the data present then decides between "disagrees
+    # with the shape" and "beyond the limit" without encoding more than the limit allows.
+    _flatten_strings(tensor, data, items, min(tensor.count, limit), len(tensor.shape) or 1)
+    if len(items) > limit and tensor.count > limit:
+        _within_limits(tensor, limits)
+    if len(items) > tensor.count:
+        raise InvalidTensor(
+            tensor.name, f"{tensor} needs {tensor.count} elements but {source} has more"
+        )
+    _agrees(tensor, len(items), source)
+    array = np.empty(tensor.count, dtype=object)
+    array[:] = items
+    return array.reshape(tensor.shape)
+
+
+def _flatten_strings(
+    tensor: Declared, data: list[Any], out: list[bytes], limit: int, depth: int
+) -> None:
+    for item in data:
+        if isinstance(item, str):
+            out.append(item.encode("utf-8"))
+        elif isinstance(item, list):
+            # Nesting deeper than the shape's rank is wrong anyway; refusing it also bounds the
+            # recursion (JSON allows ~1000 levels, more than Python's stack).
+            if depth <= 1:
+                raise InvalidTensor(tensor.name, f"its data is nested deeper than its {tensor}")
+            _flatten_strings(tensor, item, out, limit, depth - 1)
+        else:
+            raise InvalidTensor(tensor.name, "BYTES data must be strings (nested lists allowed)")
+        if len(out) > limit:
+            break

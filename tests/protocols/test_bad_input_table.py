@@ -1,0 +1,200 @@
+"""One table of bad tensors, sent every way the wire allows: REST JSON, the REST binary extension,
+gRPC ``raw_input_contents`` and gRPC typed contents.
+
+Each case must fail with the same inferd error code whichever way it came (the HTTP status and
+the gRPC status of that code) and with a message that names the tensor and the problem. A case
+runs on every transport that can express it (a bad BYTES length prefix has no JSON form).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+import orjson
+import pytest
+from tritonclient.grpc import service_pb2
+
+from inferd.errors import Code
+from inferd.protocols.grpc import GrpcHandle, serve_grpc
+from inferd.protocols.grpc.status import GRPC_STATUS
+from inferd.protocols.http.messages import STATUS_BY_CODE
+from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.v2 import data_router
+from protocols.conftest import TEST_LIMITS, FakeDataPlane, Running, _finish, _start, metrics_text
+
+ELEMENTS = TEST_LIMITS.max_tensor_elements
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad tensor in each form it can take; a form left None does not exist for the case."""
+
+    id: str
+    datatype: str
+    shape: list[int]
+    code: Code
+    words: tuple[str, ...]
+    json: list[Any] | None = None
+    raw: bytes | None = None
+    #: gRPC typed contents: (field of InferTensorContents, values).
+    typed: tuple[str, list[Any]] | None = None
+    name: str = "x"
+    model: str = "echo"
+
+
+def _prefixed(*items: bytes) -> bytes:
+    return b"".join(struct.pack("<I", len(b)) + b for b in items)
+
+
+CASES = [
+    Bad("unknown datatype", "FLOAT", [1], Code.INVALID_ARGUMENT,
+        ("'x'", "unknown datatype 'FLOAT'"),
+        json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0])),
+    Bad("datatype the model does not take", "INT32", [1, 3], Code.INVALID_ARGUMENT,
+        ("'x'", "FP32"), model="sum",
+        json=[1, 2, 3], raw=np.arange(3, dtype="<i4").tobytes(), typed=("int_contents", [1, 2, 3])),
+    Bad("shape disagrees with the element count", "FP32", [2, 3], Code.INVALID_ARGUMENT,
+        ("'x'", "shape [2, 3]", "needs"),
+        json=[1, 2, 3], raw=b"\0" * 12, typed=("fp32_contents", [1, 2, 3])),
+    Bad("huge declared shape, tiny data", "FP32", [2**31, 2**31], Code.INVALID_ARGUMENT,
+        ("'x'", "needs"),
+        json=[1], raw=b"\0" * 4, typed=("fp32_contents", [1.0])),
+    Bad("truncated binary", "FP32", [1, 3], Code.INVALID_ARGUMENT,
+        ("'x'", "needs 12 bytes", "has 8"), raw=b"\0" * 8),
+    Bad("too many elements", "INT8", [1, ELEMENTS + 1], Code.PAYLOAD_TOO_LARGE,
+        ("'x'", f"{ELEMENTS + 1} elements", f"limit of {ELEMENTS}", "max_tensor_elements"),
+        json=[0] * (ELEMENTS + 1), raw=b"\0" * (ELEMENTS + 1),
+        typed=("int_contents", [0] * (ELEMENTS + 1))),
+    Bad("BOOL that is not 0 or 1", "BOOL", [2], Code.INVALID_ARGUMENT, ("'x'", "BOOL"),
+        json=[True, 2], raw=b"\x01\x02"),
+    Bad("integer beyond its datatype", "INT8", [2], Code.INVALID_ARGUMENT,
+        ("'x'", "outside the range of INT8"),
+        json=[1, 300], typed=("int_contents", [1, 300])),
+    Bad("negative dimension", "FP32", [-1, 3], Code.INVALID_ARGUMENT,
+        ("'x'", "negative dimension"),
+        json=[1, 2, 3], raw=b"\0" * 12, typed=("fp32_contents", [1, 2, 3])),
+    Bad("rank beyond the limit", "FP32", [1] * 5, Code.INVALID_ARGUMENT,
+        ("'x'", "rank 5", "max_tensor_rank"),
+        json=[1], raw=b"\0" * 4, typed=("fp32_contents", [1.0])),
+    Bad("empty tensor with an absurd dimension", "FP32", [0, 2**40], Code.INVALID_ARGUMENT,
+        ("'x'", "spans"), json=[], raw=b"", typed=("fp32_contents", [])),
+    Bad("bad BYTES length prefix", "BYTES", [1], Code.INVALID_ARGUMENT,
+        ("'s'", "declares 9 bytes but 2 remain"), name="s", raw=b"\x09\0\0\0ab"),
+    Bad("truncated BYTES", "BYTES", [2], Code.INVALID_ARGUMENT,
+        ("'s'", "ends before element 1"), name="s", raw=b"\1\0\0\0a\0\0\0"),
+    Bad("BYTES left over", "BYTES", [1], Code.INVALID_ARGUMENT,
+        ("'s'", "1 bytes left over"), name="s", raw=_prefixed(b"a") + b"z"),
+    Bad("BYTES shape beyond the data", "BYTES", [2**40], Code.INVALID_ARGUMENT,
+        ("'s'", "needs 1099511627776"), name="s",
+        json=["a", "b"], raw=_prefixed(b"a", b"b"), typed=("bytes_contents", [b"a", b"b"])),
+    Bad("unknown model", "FP32", [1], Code.NOT_FOUND, ("'nope'",), model="nope",
+        json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0])),
+]  # fmt: skip
+
+
+@dataclass
+class Servers:
+    rest: Running
+    grpc: GrpcHandle
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    """REST and gRPC listeners on one event loop, over one data plane, with the same limits."""
+    dataplane = FakeDataPlane()
+    router = data_router(dataplane, TEST_LIMITS, metrics_text)
+    rest, thread = _start(router, HttpLimits.from_settings(TEST_LIMITS), dataplane)
+    start = serve_grpc(dataplane, "127.0.0.1", 0, TEST_LIMITS)
+    handle = asyncio.run_coroutine_threadsafe(start, rest.loop).result(10)
+    yield Servers(rest, handle)
+    asyncio.run_coroutine_threadsafe(handle.stop(1.0), rest.loop).result(10)
+    _finish(rest, thread)
+
+
+def _header(case: Bad) -> dict[str, Any]:
+    return {"name": case.name, "datatype": case.datatype, "shape": case.shape}
+
+
+def _rest(servers: Servers, body: bytes, headers: dict[str, str], case: Bad) -> tuple[str, str]:
+    headers = {"content-type": "application/json", **headers}
+    with httpx.Client(base_url=servers.rest.url, timeout=10) as client:
+        answer = client.post(f"/v2/models/{case.model}/infer", content=body, headers=headers)
+    return str(answer.status_code), answer.json()["error"]
+
+
+def rest_json(servers: Servers, case: Bad) -> tuple[str, str]:
+    body = orjson.dumps({"inputs": [{**_header(case), "data": case.json}]})
+    return _rest(servers, body, {}, case)
+
+
+def rest_binary(servers: Servers, case: Bad) -> tuple[str, str]:
+    assert case.raw is not None
+    header = {**_header(case), "parameters": {"binary_data_size": len(case.raw)}}
+    text = orjson.dumps({"inputs": [header]})
+    length = {"inference-header-content-length": str(len(text))}
+    return _rest(servers, text + case.raw, length, case)
+
+
+def _grpc(servers: Servers, request: service_pb2.ModelInferRequest) -> tuple[str, str]:
+    with grpc.insecure_channel(f"127.0.0.1:{servers.grpc.port}") as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=service_pb2.ModelInferRequest.SerializeToString,
+            response_deserializer=service_pb2.ModelInferResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=10)
+    return str(caught.value.code()), str(caught.value.details())
+
+
+def grpc_raw(servers: Servers, case: Bad) -> tuple[str, str]:
+    request = service_pb2.ModelInferRequest(model_name=case.model, raw_input_contents=[case.raw])
+    request.inputs.add(**_header(case))
+    return _grpc(servers, request)
+
+
+def grpc_typed(servers: Servers, case: Bad) -> tuple[str, str]:
+    assert case.typed is not None
+    request = service_pb2.ModelInferRequest(model_name=case.model)
+    field, values = case.typed
+    getattr(request.inputs.add(**_header(case)).contents, field).extend(values)
+    return _grpc(servers, request)
+
+
+Send = Callable[[Servers, Bad], tuple[str, str]]
+TRANSPORTS: list[tuple[str, Send, Callable[[Bad], bool], Callable[[Code], str]]] = [
+    ("REST JSON", rest_json, lambda c: c.json is not None, lambda c: str(STATUS_BY_CODE[c])),
+    ("REST binary", rest_binary, lambda c: c.raw is not None, lambda c: str(STATUS_BY_CODE[c])),
+    ("gRPC raw", grpc_raw, lambda c: c.raw is not None, lambda c: str(GRPC_STATUS[c])),
+    ("gRPC typed", grpc_typed, lambda c: c.typed is not None, lambda c: str(GRPC_STATUS[c])),
+]
+
+PARAMS = [
+    pytest.param(case, send, status, id=f"{case.id} / {transport}")
+    for case in CASES
+    for transport, send, applies, status in TRANSPORTS
+    if applies(case)
+]
+
+
+@pytest.mark.parametrize(("case", "send", "status"), PARAMS)
+def test_a_bad_tensor_gets_the_same_answer_on_every_transport(
+    servers: Servers, case: Bad, send: Send, status: Callable[[Code], str]
+) -> None:
+    got, message = send(servers, case)
+    assert got == status(case.code), message
+    for word in case.words:
+        assert word in message, message
+    assert "Traceback" not in message
+
+
+def test_every_case_runs_on_at_least_two_transports() -> None:
+    for case in CASES:
+        assert sum(applies(case) for _, _, applies, _ in TRANSPORTS) >= 2, case.id
