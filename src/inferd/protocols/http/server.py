@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: How often slow and idle connections are looked for; a cut-off is late by at most this much.
 SWEEP_INTERVAL_S = 0.5
+#: Connections cut per turn of the event loop by the sweeper.
+EXPIRE_BATCH = 64
 
 Guard = Callable[[Request], Response | None]
 
@@ -158,6 +160,12 @@ class HttpServer:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             now = self.loop.time()
-            for conn in list(self.connections):
-                if conn.deadline is not None and now > conn.deadline:
+            late = [c for c in self.connections if c.deadline is not None and now > c.deadline]
+            # Thousands of slow connections opened together expire together: cut them in
+            # batches so the requests of healthy clients are served in between.
+            for i, conn in enumerate(late, 1):
+                # Re-checked: a batch ago it may have closed or been given a new deadline.
+                if conn.deadline is not None and self.loop.time() > conn.deadline:
                     conn.expire()
+                if i % EXPIRE_BATCH == 0:
+                    await asyncio.sleep(0)
