@@ -186,15 +186,12 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
                       policy, 30.0, base, stage=1, candidate_weight=25)  # fmt: skip
     for stage, (cand_p99, event) in enumerate([(0.004, "advance"), (0.02, "hold")], start=1):
         obs = Observations(TrafficStats(40, 0, 0.002, cand_p99), TrafficStats(400, 0, 0.002, 0.004))
-        verdict = analyse(policy, obs)
-        rollout.remember({
-            "time": 1.7e9, "rollout": rollout.id, "event": event, "stage": stage,
-            "candidate_weight": 25, "verdict": verdict.to_json(), "observations": obs.to_json(),
-        })  # fmt: skip
+        rollout.stage = stage - 1  # the stage each decision was taken at (ends at 1)
+        rollout.remember(rollout.record(event, analyse(policy, obs), obs))
 
     async def scenario() -> str:
         gateway = await started_gateway(topo)
-        gateway.status_extras["rollouts"] = lambda: [rollout.status()]
+        gateway.status_document = lambda: {**gateway.status(), "rollouts": [rollout.status()]}
         try:
             base = f"http://127.0.0.1:{gateway.port}"
             return await browse(chromium, base, tmp_path / "profile", "--dump-dom")

@@ -6,7 +6,7 @@ import logging
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.table import Table
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
 from inferd.config import store_settings
 from inferd.spec.loading import SpecError, load_spec
+
+if TYPE_CHECKING:
+    from inferd.control.admin.documents import AdminStatus
 
 _SPEC_FILE = click.Path(dir_okay=False, path_type=Path)
 PS_MIN_WIDTH = 140
@@ -66,7 +69,7 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    changes = [c for c in result.get("changes", []) if c.get("action") != "keep"]
+    changes = [c for c in result["changes"] if c["action"] != "keep"]
     out = stdout()
     if not changes:
         out.print("no changes")
@@ -93,24 +96,22 @@ def ps(*, as_json: bool) -> None:
     Console(highlight=False, width=width).print(_ps_table(status))
 
 
-def _ps_table(status: dict[str, Any]) -> Table:
+def _ps_table(status: AdminStatus) -> Table:
     weights = {
-        (d["name"], v["name"]): v["weight"]
-        for d in status.get("deployments", [])
-        for v in d["versions"]
+        (d["name"], v["name"]): v["weight"] for d in status["deployments"] for v in d["versions"]
     }
-    shadows = {(d["name"], d["shadow"]) for d in status.get("deployments", []) if d.get("shadow")}
+    shadows = {(d["name"], d["shadow"]) for d in status["deployments"] if d["shadow"]}
     table = Table(box=None, header_style="bold")
     for column in (
         "DEPLOYMENT", "VERSION", "REPLICA", "PID", "PORT", "STATE", "RESTARTS", "UPTIME", "WEIGHT",
     ):  # fmt: skip
         table.add_column(column)
-    for r in status.get("replicas", []):
+    for r in status["replicas"]:
         key = (r["deployment"], r["version"])
         weight = f"{weights[key]:g}%" if key in weights else "-"
         if key in shadows:
             weight += " +shadow"
-        state = r["state"] + (f" ({r['reason']})" if r.get("reason") else "")
+        state = r["state"] + (f" ({r['reason']})" if r["reason"] else "")
         table.add_row(
             r["deployment"], r["version"], r["replica"], _text(r["pid"]), _text(r["port"]),
             state, str(r["restarts"]), _uptime(r["uptime_s"]), weight,

@@ -7,27 +7,23 @@ Each command is one call to the admin API of the running ``inferd up`` (see
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 import click
-import orjson
 
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
 from inferd.config import store_settings
 
 if TYPE_CHECKING:
-    from inferd.control.admin.client import AdminClient
+    from inferd.control.admin.client import AdminClient, RolloutAction
+    from inferd.control.rollout.history import DecisionRecord
+    from inferd.control.rollout.state import RolloutStatus
 
 
 def _client() -> AdminClient:
     from inferd.control.admin.client import AdminClient
 
     return AdminClient(store_settings().root)
-
-
-def _path(deployment: str, suffix: str = "") -> str:
-    return f"/{quote(deployment, safe='')}{suffix}"
 
 
 @main.group()
@@ -42,8 +38,7 @@ def rollout() -> None:
 @handles_errors
 def start(deployment: str, *, candidate: str | None, as_json: bool) -> None:
     """Start rolling a version out by the deployment's `rollout:` policy."""
-    body = orjson.dumps({"candidate": candidate}) if candidate else b""
-    _show(_client().rollout("POST", _path(deployment, "/start"), body), as_json)
+    _show(_client().rollout_start(deployment, candidate), as_json)
 
 
 @rollout.command("status")
@@ -52,16 +47,16 @@ def start(deployment: str, *, candidate: str | None, as_json: bool) -> None:
 @handles_errors
 def status(deployment: str, *, as_json: bool) -> None:
     """Phase, step, candidate weight and the latest analyses of the deployment's rollout."""
-    _show(_client().rollout("GET", _path(deployment)), as_json)
+    _show(_client().rollout_status(deployment), as_json)
 
 
-def _action(name: str, doc: str) -> None:
+def _action(name: RolloutAction, doc: str) -> None:
     @rollout.command(name, help=doc)
     @click.argument("deployment")
     @json_option
     @handles_errors
     def command(deployment: str, *, as_json: bool) -> None:
-        _show(_client().rollout("POST", _path(deployment, f"/{name}")), as_json)
+        _show(_client().rollout_act(deployment, name), as_json)
 
 
 _action("promote", "Promote the candidate now (skipping the remaining steps).")
@@ -77,16 +72,16 @@ _action("abort", "Send all traffic back to the stable version at once.")
 @handles_errors
 def history(deployment: str, *, limit: int, as_json: bool) -> None:
     """Every decision of the deployment's rollouts, with the numbers that caused it."""
-    result = _client().rollout("GET", _path(deployment, f"/history?limit={limit}"))
+    result = _client().rollout_history(deployment, limit)
     if as_json:
         emit_json(result)
         return
     out = stdout()
-    for record in result.get("decisions", []):
+    for record in result["decisions"]:
         out.print(_line(record), markup=False)
 
 
-def _show(result: dict[str, Any], as_json: bool) -> None:
+def _show(result: RolloutStatus, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
@@ -98,11 +93,11 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
         f"failures {result['failures']}/{result['failure_limit']}"
     )
     out.print(head, markup=False)
-    for record in result.get("decisions", [])[-5:]:
+    for record in result["decisions"][-5:]:
         out.print("  " + _line(record), markup=False)
 
 
-def _line(record: dict[str, Any]) -> str:
+def _line(record: DecisionRecord) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(float(record.get("time", 0))))
     head = f"{when} {record.get('rollout')} {record.get('event')} step {record.get('stage')} "
     head += f"candidate {record.get('candidate_weight')}%"

@@ -24,6 +24,7 @@ import orjson
 
 from inferd.config import LimitSettings, StoreSettings, url_host
 from inferd.control.admin.api import AdminApi
+from inferd.control.admin.documents import UpStatus
 from inferd.control.autoscale.coldstart import ColdStart
 from inferd.control.autoscale.loop import AutoscaleLoop
 from inferd.control.autoscale.signals import GatewaySignals
@@ -32,7 +33,8 @@ from inferd.control.gateway import Gateway
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
-from inferd.control.rollout import RolloutController, RolloutHistory
+from inferd.control.rollout.controller import RolloutController
+from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
@@ -97,12 +99,20 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     )
     watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)
-    gateway.status_extras.update(rollouts=rollouts.status, autoscaling=autoscale.status)
+
+    def status() -> UpStatus:
+        return {
+            **gateway.status(),
+            "rollouts": rollouts.status(),
+            "autoscaling": autoscale.status(),
+        }
+
+    gateway.status_document = status
     admin = AdminApi(
         reconciler,
         supervisor,
         token,
-        extra_status=gateway.status,
+        extra_status=status,
         rollouts=rollouts,
         audit=AuditLog.in_home(home, "up"),
     )

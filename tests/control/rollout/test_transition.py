@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from inferd.control.rollout.history import RolloutHistory
+from inferd.control.rollout.history import DecisionRecord, Event, RolloutHistory
 from inferd.control.rollout.transition import alias_move, next_name, version_change
 from inferd.spec.model import DeploymentSpec
 
@@ -67,12 +67,20 @@ def test_next_name_stays_a_dns_label() -> None:
     assert len(next_name(long)) == 63 and next_name(long).endswith("-next")
 
 
+def _record(deployment: str, event: Event) -> DecisionRecord:
+    return {
+        "time": 0.0, "deployment": deployment, "rollout": "r-1", "event": event,
+        "strategy": "canary", "stable": "v1", "candidate": "v2", "stage": 1,
+        "candidate_weight": 10,
+    }  # fmt: skip
+
+
 def test_history_is_per_deployment_under_a_hashed_name(tmp_path: Path) -> None:
     home = tmp_path
     history = RolloutHistory(home)
-    history.append("../../etc", {"event": "start"})
-    history.append("fraud", {"event": "start"})
-    history.append("fraud", {"event": "promote"})
+    history.append(_record("../../etc", "start"))
+    history.append(_record("fraud", "start"))
+    history.append(_record("fraud", "promote"))
     assert [r["event"] for r in history.read("fraud")] == ["start", "promote"]
     assert [r["event"] for r in history.read("fraud", limit=1)] == ["promote"]
     assert all(p.parent == home / "rollouts" for p in (home / "rollouts").iterdir())

@@ -17,16 +17,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import asdict
-from typing import Any
 
 import orjson
 
 from inferd.config import LimitSettings
-from inferd.control.reconciler import Reconciler
+from inferd.control.admin.documents import (
+    AdminStatus,
+    ApplyResult,
+    ChangeRecord,
+    ReplicaRow,
+    RoutedDeployment,
+    UpStatus,
+)
+from inferd.control.reconciler import Change, Reconciler
 from inferd.control.replicas.supervisor import Supervisor
-from inferd.control.rollout import RolloutController
 from inferd.control.rollout.api import add_routes
+from inferd.control.rollout.controller import RolloutController
 from inferd.control.up_state import TOKEN_FILE
 from inferd.errors import InvalidArgument
 from inferd.observe.audit import AuditLog
@@ -58,7 +64,7 @@ class AdminApi:
         token: str,
         *,
         host: str = "127.0.0.1",
-        extra_status: Callable[[], dict[str, Any]] | None = None,
+        extra_status: Callable[[], UpStatus] | None = None,
         rollouts: RolloutController | None = None,
         audit: AuditLog,
     ) -> None:
@@ -109,16 +115,17 @@ class AdminApi:
             changes = await self.rollouts.apply(spec)
         else:
             changes = await self.reconciler.apply(spec)
-        return json_response({"changes": [asdict(c) for c in changes]})
+        result: ApplyResult = {"changes": [_change(c) for c in changes]}
+        return json_response(result)
 
 
 def status_document(
-    supervisor: Supervisor, extra: Callable[[], dict[str, Any]] | None = None
-) -> dict[str, Any]:
+    supervisor: Supervisor, gateway: Callable[[], UpStatus] | None = None
+) -> AdminStatus:
     """What ``inferd ps`` shows: every replica, and the routing now published."""
     now = time.time()
     routed = {r.id for d in supervisor.routing for v in d.versions for r in v.replicas}
-    replicas = []
+    replicas: list[ReplicaRow] = []
     for process in supervisor.replicas():
         r = process.snapshot()
         replicas.append(
@@ -135,7 +142,7 @@ def status_document(
                 "routed": r.id in routed,
             }
         )
-    deployments = [
+    deployments: list[RoutedDeployment] = [
         {
             "name": d.name,
             "shadow": d.shadow,
@@ -145,14 +152,24 @@ def status_document(
         }
         for d in supervisor.routing
     ]
-    doc: dict[str, Any] = {
+    doc: AdminStatus = {
         "generation": supervisor.topology.generation,
         "deployments": deployments,
         "replicas": replicas,
     }
-    if extra is not None:
-        doc["gateway"] = extra()
+    if gateway is not None:
+        doc["gateway"] = gateway()
     return doc
+
+
+def _change(change: Change) -> ChangeRecord:
+    return {
+        "deployment": change.deployment,
+        "version": change.version,
+        "action": change.action,
+        "start": change.start,
+        "retire": change.retire,
+    }
 
 
 def _guard(token: str, host: str) -> Guard:

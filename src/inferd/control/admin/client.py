@@ -8,12 +8,16 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-from typing import Any
+from typing import Literal, cast
+from urllib.parse import quote
 
 import httpx
 import orjson
 
 from inferd.config import url_host
+from inferd.control.admin.documents import AdminStatus, ApplyResult
+from inferd.control.rollout.history import HistoryPage
+from inferd.control.rollout.state import RolloutStatus
 from inferd.control.up_state import read_state
 from inferd.errors import (
     AlreadyExists,
@@ -32,6 +36,9 @@ from inferd.spec.loading import SpecError, SpecProblem
 APPLY_TIMEOUT_S = 300.0
 STATUS_TIMEOUT_S = 10.0
 
+#: What a person can do to a running rollout.
+RolloutAction = Literal["promote", "pause", "resume", "abort"]
+
 
 class AdminClient:
     """Calls the admin API of the ``inferd up`` running for store ``home``."""
@@ -45,16 +52,13 @@ class AdminClient:
             )
         self.state, self._token = found
 
-    def status(self) -> dict[str, Any]:
-        try:
-            return self._call("GET", "/admin/status", b"", STATUS_TIMEOUT_S)
-        except _Rejected as exc:
-            raise exc.error from None
+    def status(self) -> AdminStatus:
+        return cast(AdminStatus, self._answer("GET", "/admin/status", b"", STATUS_TIMEOUT_S))
 
-    def apply(self, spec_text: str, file: str) -> dict[str, Any]:
+    def apply(self, spec_text: str, file: str) -> ApplyResult:
         """Apply a spec; problems the server finds are reported against ``file``."""
         try:
-            return self._call("POST", "/admin/apply", spec_text.encode(), APPLY_TIMEOUT_S)
+            answer = self._call("POST", "/admin/apply", spec_text.encode(), APPLY_TIMEOUT_S)
         except _Rejected as exc:
             problems = exc.body.get("problems")
             if isinstance(problems, list) and problems:
@@ -62,15 +66,39 @@ class AdminClient:
                     [SpecProblem(**{**p, "file": file}) for p in problems if isinstance(p, dict)]
                 ) from None
             raise exc.error from None
+        return cast(ApplyResult, answer)
 
-    def rollout(self, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
-        """Call a rollout route (``path`` under ``/admin/rollouts``)."""
+    def rollout_status(self, deployment: str) -> RolloutStatus:
+        """The deployment's latest rollout."""
+        return self._rollout("GET", deployment, "")
+
+    def rollout_start(self, deployment: str, candidate: str | None = None) -> RolloutStatus:
+        """Start rolling ``candidate`` (default: the one other version) out."""
+        body = orjson.dumps({"candidate": candidate}) if candidate else b""
+        return self._rollout("POST", deployment, "/start", body)
+
+    def rollout_act(self, deployment: str, action: RolloutAction) -> RolloutStatus:
+        return self._rollout("POST", deployment, f"/{action}")
+
+    def rollout_history(self, deployment: str, limit: int) -> HistoryPage:
+        """The last ``limit`` decisions of the deployment's rollouts, oldest first."""
+        path = f"/admin/rollouts/{quote(deployment, safe='')}/history?limit={limit}"
+        return cast(HistoryPage, self._answer("GET", path, b"", APPLY_TIMEOUT_S))
+
+    def _rollout(
+        self, method: str, deployment: str, suffix: str, body: bytes = b""
+    ) -> RolloutStatus:
+        path = f"/admin/rollouts/{quote(deployment, safe='')}{suffix}"
+        return cast(RolloutStatus, self._answer(method, path, body, APPLY_TIMEOUT_S))
+
+    def _answer(self, method: str, path: str, body: bytes, timeout: float) -> dict[str, object]:
+        """The JSON object the admin API answered; a rejection as the error it stands for."""
         try:
-            return self._call(method, f"/admin/rollouts{path}", body, APPLY_TIMEOUT_S)
+            return self._call(method, path, body, timeout)
         except _Rejected as exc:
             raise exc.error from None
 
-    def _call(self, method: str, path: str, body: bytes, timeout: float) -> dict[str, Any]:
+    def _call(self, method: str, path: str, body: bytes, timeout: float) -> dict[str, object]:
         base = f"http://{url_host(self.state.admin_host)}:{self.state.admin_port}"
         headers = {
             "Authorization": f"Bearer {self._token}",
@@ -84,7 +112,7 @@ class AdminClient:
         except httpx.HTTPError as exc:
             raise Unavailable(f"cannot reach `inferd up` (pid {self.state.pid}): {exc}") from None
         try:
-            parsed = orjson.loads(response.content) if response.content else {}
+            parsed: object = orjson.loads(response.content) if response.content else {}
         except orjson.JSONDecodeError:
             parsed = {}
         if not isinstance(parsed, dict):
@@ -108,7 +136,7 @@ _ERRORS: dict[int, type[InferdError]] = {
 class _Rejected(Exception):
     """A non-200 answer; ``error`` is the inferd error it stands for."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, body: dict[str, object]) -> None:
         super().__init__(status)
         self.body = body
         message = str(body.get("error") or f"the admin API answered {status}")

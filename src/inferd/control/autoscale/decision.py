@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from inferd.spec.model import AutoscalingSpec
 
@@ -86,6 +87,16 @@ class ScalerState:
     started_at: float | None = None
 
 
+class DecisionRecord(TypedDict):
+    """A :class:`Decision` as the status document shows it."""
+
+    desired: int
+    reason: str
+    panic: bool
+    stable_wants: int
+    panic_wants: int
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     desired: int
@@ -95,7 +106,7 @@ class Decision:
     stable_wants: int
     panic_wants: int
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> DecisionRecord:
         return {"desired": self.desired, "reason": self.reason, "panic": self.panic,
                 "stable_wants": self.stable_wants, "panic_wants": self.panic_wants}  # fmt: skip
 

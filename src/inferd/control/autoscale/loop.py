@@ -14,11 +14,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from inferd.control.autoscale.decision import ScalingPolicy
+from inferd.control.autoscale.decision import DecisionRecord, ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.reconciler import Reconciler
@@ -39,6 +38,24 @@ DEFAULT_TICK_S = 1.0
 MIN_TICK_S = 0.1
 
 
+class ScalingStatus(DecisionRecord):
+    """The last decision for one deployment, with its inputs (the status document's
+    ``autoscaling`` entries)."""
+
+    deployment: str
+    #: The main version, whose replicas are scaled.
+    version: str
+    #: Replicas configured, and ready, when it was decided.
+    actual: int
+    ready: int
+    metric: str
+    #: The last sample of the metric, and its averages over the stable and panic windows.
+    value: float
+    stable: float
+    panic_value: float
+    idle_s: float
+
+
 class AutoscaleLoop:
     """Runs the autoscalers of every deployment that has an ``autoscaling:`` section."""
 
@@ -56,7 +73,7 @@ class AutoscaleLoop:
         self.tick_s = tick_s
         self._scalers: dict[str, Autoscaler] = {}
         self._scaling: dict[str, asyncio.Task[None]] = {}
-        self._status: dict[str, dict[str, Any]] = {}
+        self._status: dict[str, ScalingStatus] = {}
         self._task: asyncio.Task[None] | None = None
         self._metrics = _Metrics(registry)
 
@@ -69,7 +86,7 @@ class AutoscaleLoop:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[ScalingStatus]:
         """The last decision per deployment, with its inputs."""
         return [self._status[name] for name in sorted(self._status)]
 
@@ -128,16 +145,13 @@ class AutoscaleLoop:
         scaler.observe(now, sample.value)
         ready = self._ready(d.name, version.name)
         decision = scaler.decide(now, version.replicas, ready, sample.idle_s)
-        inputs = {
-            "metric": d.autoscaling.metric,
-            "value": sample.value,
-            "stable": scaler.average(now, policy.stable_window_s),
-            "panic_value": scaler.average(now, policy.panic_window_s),
-            "idle_s": round(sample.idle_s, 3),
-        }
+        stable = scaler.average(now, policy.stable_window_s)
+        panic = scaler.average(now, policy.panic_window_s)
         self._status[d.name] = {
             "deployment": d.name, "version": version.name, "actual": version.replicas,
-            "ready": ready, **decision.to_json(), **inputs,
+            "ready": ready, **decision.to_json(), "metric": d.autoscaling.metric,
+            "value": sample.value, "stable": stable, "panic_value": panic,
+            "idle_s": round(sample.idle_s, 3),
         }  # fmt: skip
         self._metrics.record(self._status[d.name])
         changing = decision.desired != version.replicas
@@ -145,8 +159,7 @@ class AutoscaleLoop:
             logging.INFO if changing else logging.DEBUG,
             "%s/%s: %d -> %d replicas (%s; %s %.2f stable %.2f panic %.2f, ready %d, idle %.1fs)",
             d.name, version.name, version.replicas, decision.desired, decision.reason,
-            inputs["metric"], sample.value, inputs["stable"], inputs["panic_value"], ready,
-            sample.idle_s,
+            d.autoscaling.metric, sample.value, stable, panic, ready, sample.idle_s,
         )  # fmt: skip
         if changing:
             self._scale(d, decision.desired)
@@ -211,7 +224,7 @@ class _Metrics:
                                  "Autoscaling decisions by reason.", ("deployment", "reason"),
                                  registry=r)  # fmt: skip
 
-    def record(self, status: dict[str, Any]) -> None:
+    def record(self, status: ScalingStatus) -> None:
         """Export one decision (a status entry of :meth:`AutoscaleLoop.status`)."""
         deployment = status["deployment"]
         self.desired.labels(deployment).set(status["desired"])

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from inferd import __version__
@@ -26,7 +26,7 @@ from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
 from inferd.control.gateway.shadow import Mirror
-from inferd.control.gateway.status import build_status
+from inferd.control.gateway.status import GatewayStatus, build_status
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
@@ -73,9 +73,9 @@ class Gateway:
         #: Holds requests for a deployment with no ready replica while one starts (scale from
         #: zero); None: such requests get 503 at once.
         self.cold_start: ColdStart | None = None
-        #: More top-level sections of the status document (e.g. ``rollouts``, ``autoscaling``
-        #: from the controllers of ``inferd up``), each read when the status is built.
-        self.status_extras: dict[str, Callable[[], Any]] = {}
+        #: What ``/api/status`` serves: :meth:`status`, or the fuller document ``inferd up``
+        #: builds around it (adding its controllers' rollouts and autoscaling).
+        self.status_document: Callable[[], Mapping[str, object]] = self.status
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -113,18 +113,15 @@ class Gateway:
         await self.mirror.stop()
         self.proxy.close()
 
-    def status(self) -> dict[str, Any]:
-        """The status document (see :mod:`inferd.control.gateway.status`)."""
-        doc = build_status(
+    def status(self) -> GatewayStatus:
+        """The gateway's status (see :mod:`inferd.control.gateway.status`)."""
+        return build_status(
             self._topology,
             self._windows,
             self.mirror.tallies,
             self.proxy.outstanding,
             time.monotonic() - self._started,
         )
-        for key, section in self.status_extras.items():
-            doc[key] = section()
-        return doc
 
     # -- routes -------------------------------------------------------------------------------
 
@@ -163,7 +160,7 @@ class Gateway:
         )
 
     async def _status(self, request: Request) -> Response:
-        return json_response(self.status())
+        return json_response(self.status_document())
 
     async def _asset(self, request: Request) -> Response:
         content, media_type = asset(request.path.rstrip("/") or "/")

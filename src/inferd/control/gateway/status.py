@@ -1,22 +1,9 @@
 """The status document: what the dashboard shows and ``/api/status`` returns.
 
 Built from the current topology snapshot, the recent-traffic windows and the shadow tallies;
-a plain JSON-ready dict so the dashboard, ``inferd up`` and tests read the same thing. Shape::
-
-    {"generation": int, "ready": bool, "uptime_s": float,
-     "deployments": [{"name", "shadow", "sticky_header", "header_routes": [...],
-                      "ready": bool, "rps", "error_rate",
-                      "versions": [{"name", "model", "reference", "role", "weight",
-                                    "share" (observed share of the deployment's requests),
-                                    "rps", "error_rate", "p50_ms", "p99_ms", "requests",
-                                    "replicas": [{"id", "host", "port", "state", "pid",
-                                                  "restarts", "uptime_s", "reason",
-                                                  "outstanding"}]}],
-                      "shadow_comparisons": [{"primary", "shadow", "compared", "failed",
-                                              "timeout", "dropped", "divergence": {...}}]}]}
-
-``inferd up`` adds ``"rollouts"`` (see :meth:`inferd.control.rollout.state.Rollout.status`)
-and ``"autoscaling"`` (see :meth:`inferd.control.autoscale.loop.AutoscaleLoop.status`).
+a JSON-ready :class:`GatewayStatus` so the dashboard, ``inferd up`` and tests read the same
+thing. ``inferd up`` serves a fuller document (:class:`~inferd.control.admin.documents.UpStatus`)
+that adds ``"rollouts"`` and ``"autoscaling"``.
 
 Rates are over the last :data:`~inferd.control.gateway.traffic.WINDOW_S` seconds; latencies in
 milliseconds (None without traffic).
@@ -26,11 +13,73 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Literal, TypedDict
 
 from inferd.control.gateway.routing import is_ready
-from inferd.control.gateway.traffic import ShadowTally, TrafficSummary, Window
-from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology
+from inferd.control.gateway.traffic import ShadowTally, TallyRecord, TrafficSummary, Window
+from inferd.control.replicas.topology import DeploymentRoute, Replica, ReplicaState, Topology
+
+
+class ReplicaStatus(TypedDict):
+    id: str
+    host: str
+    port: int
+    state: ReplicaState
+    pid: int | None
+    restarts: int
+    uptime_s: float | None
+    reason: str | None
+    #: Requests sent to it and not answered yet.
+    outstanding: int
+
+
+class TrafficStatus(TypedDict):
+    rps: float
+    error_rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+    requests: int
+
+
+class VersionStatus(TrafficStatus):
+    name: str
+    model: str
+    reference: str
+    role: Literal["primary", "shadow"]
+    weight: float
+    #: Observed share of the deployment's primary requests in the window.
+    share: float
+    replicas: list[ReplicaStatus]
+
+
+class HeaderRouteStatus(TypedDict):
+    header: str
+    value: str
+    version: str
+
+
+class ShadowComparison(TallyRecord):
+    primary: str
+    shadow: str
+
+
+class DeploymentStatus(TypedDict):
+    name: str
+    shadow: str | None
+    sticky_header: str | None
+    header_routes: list[HeaderRouteStatus]
+    ready: bool
+    rps: float
+    error_rate: float
+    versions: list[VersionStatus]
+    shadow_comparisons: list[ShadowComparison]
+
+
+class GatewayStatus(TypedDict):
+    generation: int
+    ready: bool
+    uptime_s: float
+    deployments: list[DeploymentStatus]
 
 
 def build_status(
@@ -39,7 +88,7 @@ def build_status(
     tallies: Mapping[tuple[str, str, str], ShadowTally],
     outstanding: Mapping[str, int],
     uptime_s: float,
-) -> dict[str, Any]:
+) -> GatewayStatus:
     deployments = [
         _deployment(d, windows, tallies, outstanding) for d in topology.deployments.values()
     ]
@@ -47,7 +96,7 @@ def build_status(
         "generation": topology.generation,
         "ready": is_ready(topology.deployments),
         "uptime_s": round(uptime_s, 3),
-        "deployments": sorted(deployments, key=lambda d: str(d["name"])),
+        "deployments": sorted(deployments, key=lambda d: d["name"]),
     }
 
 
@@ -56,7 +105,7 @@ def _deployment(
     windows: Mapping[tuple[str, str], Window],
     tallies: Mapping[tuple[str, str, str], ShadowTally],
     outstanding: Mapping[str, int],
-) -> dict[str, Any]:
+) -> DeploymentStatus:
     summaries = {
         v.name: windows[(route.name, v.name)].summary()
         for v in route.versions
@@ -67,10 +116,10 @@ def _deployment(
     total_requests = sum(s.requests for s in primary.values())
     errors = sum(s.error_rate * s.requests for s in primary.values())
     now = time.time()
-    versions = []
+    versions: list[VersionStatus] = []
     for v in route.versions:
         summary = summaries.get(v.name)
-        role = "shadow" if v.name == route.shadow else "primary"
+        role: Literal["primary", "shadow"] = "shadow" if v.name == route.shadow else "primary"
         share = (
             summary.requests / total_requests
             if summary is not None and total_requests and role == "primary"
@@ -108,7 +157,7 @@ def _deployment(
     }
 
 
-def _traffic(summary: TrafficSummary | None) -> dict[str, Any]:
+def _traffic(summary: TrafficSummary | None) -> TrafficStatus:
     if summary is None:
         return {"rps": 0.0, "error_rate": 0.0, "p50_ms": None, "p99_ms": None, "requests": 0}
     return {
@@ -120,7 +169,7 @@ def _traffic(summary: TrafficSummary | None) -> dict[str, Any]:
     }
 
 
-def _replica(replica: Replica, outstanding: Mapping[str, int], now: float) -> dict[str, Any]:
+def _replica(replica: Replica, outstanding: Mapping[str, int], now: float) -> ReplicaStatus:
     return {
         "id": replica.id,
         "host": replica.host,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 
@@ -90,6 +91,22 @@ class Window:
         )
 
 
+class OutputDivergence(TypedDict):
+    """One output's divergence over a pairing's comparisons (see :mod:`.compare` for kinds)."""
+
+    kind: str
+    mean: float
+    comparisons: int
+
+
+class TallyRecord(TypedDict):
+    compared: int
+    failed: int
+    timeout: int
+    dropped: int
+    divergence: dict[str, OutputDivergence]
+
+
 @dataclass(slots=True)
 class ShadowTally:
     """Running totals of one shadow pairing, for the status document."""
@@ -116,7 +133,7 @@ class ShadowTally:
         total, n, _ = self.outputs.get(output, (0.0, 0, kind))
         self.outputs[output] = (total + value, n + 1, kind)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> TallyRecord:
         return {
             "compared": self.compared,
             "failed": self.failed,

@@ -20,9 +20,46 @@ latency against, no drift measured) is reported as not measured and neither pass
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
 Action = Literal["promote", "hold", "rollback"]
+
+
+class TrafficRecord(TypedDict):
+    """:class:`TrafficStats` as the rollout history records it."""
+
+    requests: int
+    errors: int
+    error_rate: float
+    p50_s: float | None
+    p99_s: float | None
+
+
+class DivergenceRecord(TypedDict):
+    compared: int
+    label_share: float | None
+    score_mad: float | None
+
+
+class ObservationsRecord(TypedDict):
+    candidate: TrafficRecord
+    stable: TrafficRecord
+    divergence: DivergenceRecord
+    drift_psi: float | None
+
+
+class CheckRecord(TypedDict):
+    metric: str
+    value: float | None
+    limit: float
+    passed: bool | None
+
+
+class VerdictRecord(TypedDict):
+    action: Action
+    reasons: list[str]
+    checks: list[CheckRecord]
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +117,7 @@ class Observations:
     #: Consecutive failed analyses before this one.
     failures: int = 0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> ObservationsRecord:
         """The numbers, as the rollout history records them."""
         div = self.divergence
         return {
@@ -95,7 +132,7 @@ class Observations:
         }
 
 
-def _stats_json(s: TrafficStats) -> dict[str, object]:
+def _stats_json(s: TrafficStats) -> TrafficRecord:
     return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
             "p50_s": s.p50_s, "p99_s": s.p99_s}  # fmt: skip
 
@@ -109,7 +146,7 @@ class Check:
     limit: float
     passed: bool | None
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> CheckRecord:
         return {"metric": self.metric, "value": self.value, "limit": self.limit,
                 "passed": self.passed}  # fmt: skip
 
@@ -123,7 +160,7 @@ class Verdict:
     checks: tuple[Check, ...] = field(default_factory=tuple)
     failures: int = 0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> VerdictRecord:
         return {
             "action": self.action,
             "reasons": list(self.reasons),

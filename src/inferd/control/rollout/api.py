@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from inferd.control.rollout.controller import RolloutController
+from inferd.control.rollout.history import HistoryPage
 from inferd.errors import InvalidArgument, NotFound
 from inferd.observe.audit import AuditLog
 from inferd.protocols.http import Request, Response, Router, json_response
@@ -41,8 +42,9 @@ def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> 
 
     async def history(request: Request) -> Response:
         limit = _limit(request.query)
-        records = rollouts.history.read(request.params["deployment"], limit)
-        return json_response({"deployment": request.params["deployment"], "decisions": records})
+        name = request.params["deployment"]
+        page: HistoryPage = {"deployment": name, "decisions": rollouts.history.read(name, limit)}
+        return json_response(page)
 
     async def start(request: Request) -> Response:
         candidate = _candidate(request.body)

@@ -2,13 +2,10 @@
 
 Per rollout, every ``interval``: measure the interval just ended (:mod:`.observe`), analyse,
 record the decision with its numbers in the history, and act — next step, promote, hold or roll
-back (:mod:`.strategies`). Traffic moves by editing the running spec's weights and shadow
-through the reconciler (:meth:`~inferd.control.reconciler.Reconciler.change`), which publishes
-the new routing without touching replicas.
-
-Promotion re-tags the candidate's version ``production`` in the store (recorded in the store's
-tag history); a rollout from a version change then applies the spec as the user wrote it.
-Rollback and abort give the stable version all shared traffic in one routing change.
+back (:mod:`.strategies`) — through :class:`~.actions.RolloutActions`, which moves traffic by
+editing the running spec and tags a promoted version ``production``. A rollout from a version
+change then applies the spec as the user wrote it. Rollback and abort give the stable version
+all shared traffic in one routing change.
 
 One rollout per deployment at a time. Person and loop never act at once: each holds the
 rollout's lock while it decides and moves traffic.
@@ -17,43 +14,31 @@ rollout's lock while it decides and moves traffic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Unpack
 
 from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Change, Reconciler
+from inferd.control.rollout.actions import RolloutActions
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
-from inferd.control.rollout.history import RolloutHistory
+from inferd.control.rollout.history import DecisionNote, Event, RolloutHistory
 from inferd.control.rollout.observe import (
     divergence_stats,
     drift_psi,
     shadow_stats,
     version_stats,
 )
-from inferd.control.rollout.state import Rollout, policy_of
-from inferd.control.rollout.strategies import (
-    Pair,
-    Routing,
-    move,
-    promoted,
-    rolled_back,
-    stage_routing,
-)
+from inferd.control.rollout.state import Rollout, RolloutStatus, policy_of
+from inferd.control.rollout.strategies import Pair, move, stage_routing
 from inferd.control.rollout.transition import Transition, version_change
 from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
-from inferd.spec.edits import (
-    deployment_of,
-    main_version,
-    replace_deployment,
-    with_routing,
-)
+from inferd.spec.edits import deployment_of, main_version, replace_deployment
 from inferd.spec.model import DeploymentSpec, Spec
-from inferd.store import ModelStore, Reference
+from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +46,6 @@ log = logging.getLogger(__name__)
 ReadGateway = Callable[[], GatewayReading]
 #: What a deployment's ready replicas report (the gateway's :meth:`~.Gateway.replica_readings`).
 ReadReplicas = Callable[[str], Awaitable[list[ReplicaReading]]]
-
-#: The alias a promoted version is tagged with.
-PRODUCTION_TAG = "production"
 
 
 @dataclass
@@ -88,7 +70,7 @@ class RolloutController:
         replicas: ReadReplicas | None = None,
     ) -> None:
         self.reconciler = reconciler
-        self.store = store
+        self.actions = RolloutActions(reconciler, store)
         self.gateway = gateway
         self.history = history
         #: Replicas' readings, for input drift (None: drift is not measured).
@@ -97,7 +79,7 @@ class RolloutController:
 
     # -- what people and the admin API call -----------------------------------------------------
 
-    def status(self, deployment: str | None = None) -> list[dict[str, Any]]:
+    def status(self, deployment: str | None = None) -> list[RolloutStatus]:
         """The latest rollout of ``deployment`` (of every deployment when None)."""
         runs = [r for name, r in sorted(self._runs.items()) if deployment in (None, name)]
         return [r.rollout.status() for r in runs]
@@ -106,7 +88,7 @@ class RolloutController:
         run = self._runs.get(deployment)
         return run.rollout if run is not None and run.rollout.active else None
 
-    async def start(self, deployment: str, candidate: str | None = None) -> dict[str, Any]:
+    async def start(self, deployment: str, candidate: str | None = None) -> RolloutStatus:
         """Roll ``candidate`` (default: the one other serving version) out against the main
         version, by the deployment's ``rollout:`` policy."""
         spec = self._spec()
@@ -172,7 +154,7 @@ class RolloutController:
         )
         return run.rollout
 
-    async def promote(self, deployment: str) -> dict[str, Any]:
+    async def promote(self, deployment: str) -> RolloutStatus:
         """Promote now, skipping the remaining steps."""
         run = self._run(deployment)
         async with run.lock:
@@ -180,7 +162,7 @@ class RolloutController:
             await self._promote(run.rollout, "promoted by hand")
         return run.rollout.status()
 
-    async def abort(self, deployment: str) -> dict[str, Any]:
+    async def abort(self, deployment: str) -> RolloutStatus:
         """All shared traffic back to the stable version at once."""
         run = self._run(deployment)
         async with run.lock:
@@ -188,11 +170,11 @@ class RolloutController:
             await self._rollback(run.rollout, "aborted", "aborted by hand", None)
         return run.rollout.status()
 
-    async def pause(self, deployment: str) -> dict[str, Any]:
+    async def pause(self, deployment: str) -> RolloutStatus:
         """Hold the current step: traffic stays, no analysis acts until resumed."""
         return await self._set_paused(deployment, True)
 
-    async def resume(self, deployment: str) -> dict[str, Any]:
+    async def resume(self, deployment: str) -> RolloutStatus:
         return await self._set_paused(deployment, False)
 
     async def stop(self) -> None:
@@ -237,8 +219,8 @@ class RolloutController:
         r = run.rollout
         try:
             async with run.lock:
-                await self._route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
-                self._record(r, "start", None, None)
+                await self.actions.route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
+                self._record(r, "start")
             run.routed.set()
             baseline = self.gateway()
             while r.active:
@@ -255,11 +237,11 @@ class RolloutController:
         except InferdError as exc:
             log.error("rollout %s of %s failed: %s", r.id, r.deployment, exc.message)
             r.phase = "failed"
-            self._record(r, "failed", None, None, reason=exc.message)
+            self._record(r, "failed", reason=exc.message)
         except Exception:  # a bug must not leave the deployment locked in a dead rollout
             log.exception("rollout %s of %s failed", r.id, r.deployment)
             r.phase = "failed"
-            self._record(r, "failed", None, None, reason="internal error (see the log)")
+            self._record(r, "failed", reason="internal error (see the log)")
         finally:
             run.routed.set()
 
@@ -274,7 +256,7 @@ class RolloutController:
         where = move(r.strategy, r.stage, r.stages, verdict.action)
         if where == "advance":
             r.stage += 1
-            await self._route(r, stage_routing(r.strategy, r.steps, r.pair, r.stage))
+            await self.actions.route(r, stage_routing(r.strategy, r.steps, r.pair, r.stage))
             self._record(r, "advance", verdict, obs)
         elif where == "promote":
             self._record(r, "analysis", verdict, obs)
@@ -298,15 +280,9 @@ class RolloutController:
         )
 
     async def _promote(self, r: Rollout, reason: str) -> None:
-        tagged = await self._retag(r)
-        if r.transition is not None:
-            success = r.transition.success
-            await self.reconciler.change(lambda s: replace_deployment(s, success))
-            r.candidate_weight = 100
-        else:
-            await self._route(r, promoted(r.pair))
+        tagged = await self.actions.promote(r)
         r.phase = "promoted"
-        self._record(r, "promote", None, None, reason=reason, tagged=tagged)
+        self._record(r, "promote", reason=reason, tagged=tagged)
 
     async def _rollback(
         self,
@@ -315,69 +291,22 @@ class RolloutController:
         reason: str,
         why: tuple[Verdict, Observations] | None,
     ) -> None:
-        if r.transition is not None:
-            failure = r.transition.failure
-            await self.reconciler.change(lambda s: replace_deployment(s, failure))
-            r.candidate_weight = 0
-        else:
-            await self._route(r, rolled_back(r.pair))
+        await self.actions.roll_back(r)
         r.phase = "aborted" if phase == "aborted" else "rolled_back"
         verdict, obs = why if why is not None else (None, None)
         self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, reason=reason)
 
-    async def _route(self, r: Rollout, routing: Routing) -> None:
-        def edit(spec: Spec) -> Spec:
-            d = deployment_of(spec, r.deployment)
-            return replace_deployment(spec, with_routing(d, routing.weights, routing.shadow))
-
-        await self.reconciler.change(edit)
-        r.candidate_weight = routing.weights.get(r.pair.candidate, 0)
-
-    async def _retag(self, r: Rollout) -> str | None:
-        """Tag the candidate's version ``production``; the new tag, or None if unchanged."""
-        pinned = self.reconciler.pinned(r.deployment, r.pair.candidate)
-        if pinned is None:
-            return None
-        ref = Reference.parse(pinned)
-        target = str(Reference(ref.name, PRODUCTION_TAG, None, ref.registry))
-        source = str(Reference(ref.name, None, ref.digest, ref.registry))
-
-        def tag() -> str | None:
-            with contextlib.suppress(NotFound):
-                if self.store.resolve(target).digest == ref.digest:
-                    return None
-            self.store.tag(source, target)
-            return target
-
-        try:
-            return await asyncio.to_thread(tag)
-        except InferdError as exc:  # the promotion stands; the history says the tag failed
-            log.warning("promoting %s: tagging %s failed: %s", r.deployment, target, exc.message)
-            return None
-
     def _record(
         self,
         r: Rollout,
-        event: str,
-        verdict: Verdict | None,
-        obs: Observations | None,
-        **extra: object,
+        event: Event,
+        verdict: Verdict | None = None,
+        obs: Observations | None = None,
+        **note: Unpack[DecisionNote],
     ) -> None:
-        record: dict[str, Any] = {
-            "rollout": r.id,
-            "event": event,
-            "strategy": r.strategy,
-            "stable": r.pair.stable,
-            "candidate": r.pair.candidate,
-            "stage": r.stage + 1,
-            "candidate_weight": r.candidate_weight,
-            **extra,
-        }
-        if verdict is not None:
-            record["verdict"] = verdict.to_json()
-        if obs is not None:
-            record["observations"] = obs.to_json()
-        r.remember(self.history.append(r.deployment, record))
+        record = r.record(event, verdict, obs, **note)
+        self.history.append(record)
+        r.remember(record)
         log.info(
             "rollout %s of %s: %s %s", r.id, r.deployment, event, verdict.reasons if verdict else ""
         )
@@ -400,10 +329,10 @@ class RolloutController:
         if not r.active:
             raise InvalidArgument(f"rollout {r.id} of {r.deployment!r} is already {r.phase}")
 
-    async def _set_paused(self, deployment: str, paused: bool) -> dict[str, Any]:
+    async def _set_paused(self, deployment: str, paused: bool) -> RolloutStatus:
         run = self._run(deployment)
         async with run.lock:
             self._check_active(run.rollout)
             run.rollout.phase = "paused" if paused else "running"
-            self._record(run.rollout, "pause" if paused else "resume", None, None)
+            self._record(run.rollout, "pause" if paused else "resume")
         return run.rollout.status()

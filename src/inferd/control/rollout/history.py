@@ -10,14 +10,53 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
-from typing import Any
+from typing import Literal, NotRequired, TypedDict, cast
 
 import orjson
 
+from inferd.control.rollout.analysis import ObservationsRecord, VerdictRecord
+
 #: Where histories live, under the store root ($INFERD_HOME).
 HISTORY_DIR = "rollouts"
+
+Event = Literal[
+    "start", "advance", "analysis", "hold", "promote", "rollback", "abort", "pause", "resume",
+    "failed",
+]  # fmt: skip
+
+
+class DecisionNote(TypedDict, total=False):
+    """The words a :class:`DecisionRecord` may carry."""
+
+    #: Why, in words (promotions, rollbacks, aborts, failures).
+    reason: str
+    #: The tag a promotion moved to the candidate (None: unchanged or tagging failed).
+    tagged: str | None
+
+
+class DecisionRecord(DecisionNote):
+    """One line of the history: what a rollout did, where it stood, and why."""
+
+    time: float
+    deployment: str
+    rollout: str
+    event: Event
+    strategy: str
+    stable: str
+    candidate: str
+    #: 1-based.
+    stage: int
+    candidate_weight: int
+    verdict: NotRequired[VerdictRecord]
+    observations: NotRequired[ObservationsRecord]
+
+
+class HistoryPage(TypedDict):
+    """What the admin API's history route answers."""
+
+    deployment: str
+    decisions: list[DecisionRecord]
 
 
 class RolloutHistory:
@@ -30,19 +69,18 @@ class RolloutHistory:
         digest = hashlib.sha256(deployment.encode("utf-8")).hexdigest()[:32]
         return self.directory / f"{digest}.jsonl"
 
-    def append(self, deployment: str, record: dict[str, Any]) -> dict[str, Any]:
-        """Write ``record`` (stamped with ``time`` and ``deployment``) and return it."""
-        entry = {"time": time.time(), "deployment": deployment, **record}
-        line = orjson.dumps(entry) + b"\n"
+    def append(self, record: DecisionRecord) -> None:
+        """Write ``record`` to its deployment's history."""
+        line = orjson.dumps(record) + b"\n"
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path(deployment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        path = self.path(record["deployment"])
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, line)
         finally:
             os.close(fd)
-        return entry
 
-    def read(self, deployment: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def read(self, deployment: str, limit: int | None = None) -> list[DecisionRecord]:
         """The deployment's records, oldest first (the last ``limit`` when given)."""
         try:
             raw = self.path(deployment).read_bytes()
@@ -55,5 +93,5 @@ class RolloutHistory:
             except orjson.JSONDecodeError:
                 continue
             if isinstance(entry, dict) and entry.get("deployment") == deployment:
-                records.append(entry)
+                records.append(cast(DecisionRecord, entry))
         return records[-limit:] if limit else records

@@ -57,9 +57,7 @@ def divergence_stats(delta: GatewayReading, deployment: str, shadow: str) -> Div
     )
 
 
-def drift_psi(
-    readings: Iterable[ReplicaReading], deployment: str, version: str
-) -> float | None:
+def drift_psi(readings: Iterable[ReplicaReading], deployment: str, version: str) -> float | None:
     """The largest PSI of any input feature on any replica serving ``version`` of
     ``deployment``; None when none reports drift (no reference profile, or too few rows yet).
 

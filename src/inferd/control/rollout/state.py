@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, TypedDict, Unpack
 
-from inferd.control.rollout.analysis import AnalysisPolicy
+from inferd.control.rollout.analysis import AnalysisPolicy, Observations, Verdict
+from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event
 from inferd.control.rollout.strategies import Pair, Strategy, stages
 from inferd.control.rollout.transition import Transition
 from inferd.spec.model import DeploymentSpec, RolloutSpec
@@ -16,6 +17,31 @@ Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "fail
 FINISHED: frozenset[Phase] = frozenset({"promoted", "rolled_back", "aborted", "failed"})
 #: Decisions kept in memory for status (the history file keeps them all).
 RECENT = 20
+
+
+class RolloutStatus(TypedDict):
+    """What ``inferd rollout status`` prints and the dashboard draws."""
+
+    id: str
+    deployment: str
+    strategy: Strategy
+    stable: str
+    candidate: str
+    phase: Phase
+    #: 1-based, of ``stages``.
+    stage: int
+    stages: int
+    steps: list[int]
+    candidate_weight: int
+    failures: int
+    failure_limit: int
+    interval_s: float
+    #: What started it: "inferd rollout start", "apply", "alias fraud:production moved".
+    cause: str
+    started_at: float
+    updated_at: float
+    #: The latest :data:`RECENT` decisions, oldest first.
+    decisions: list[DecisionRecord]
 
 
 def policy_of(spec: RolloutSpec) -> AnalysisPolicy:
@@ -55,7 +81,7 @@ class Rollout:
     started_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     candidate_weight: int = 0
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
 
     @property
     def stages(self) -> int:
@@ -65,12 +91,40 @@ class Rollout:
     def active(self) -> bool:
         return self.phase not in FINISHED
 
-    def remember(self, record: dict[str, Any]) -> None:
+    def record(
+        self,
+        event: Event,
+        verdict: Verdict | None = None,
+        obs: Observations | None = None,
+        **note: Unpack[DecisionNote],
+    ) -> DecisionRecord:
+        """``event`` as the history records it: where the rollout stands now, and why."""
+        record: DecisionRecord = {
+            "time": time.time(),
+            "deployment": self.deployment,
+            "rollout": self.id,
+            "event": event,
+            "strategy": self.strategy,
+            "stable": self.pair.stable,
+            "candidate": self.pair.candidate,
+            "stage": self.stage + 1,
+            "candidate_weight": self.candidate_weight,
+        }
+        if "reason" in note:
+            record["reason"] = note["reason"]
+        if "tagged" in note:
+            record["tagged"] = note["tagged"]
+        if verdict is not None:
+            record["verdict"] = verdict.to_json()
+        if obs is not None:
+            record["observations"] = obs.to_json()
+        return record
+
+    def remember(self, record: DecisionRecord) -> None:
         self.decisions = [*self.decisions[-(RECENT - 1) :], record]
         self.updated_at = time.time()
 
-    def status(self) -> dict[str, Any]:
-        """What ``inferd rollout status`` prints and the dashboard draws."""
+    def status(self) -> RolloutStatus:
         return {
             "id": self.id,
             "deployment": self.deployment,

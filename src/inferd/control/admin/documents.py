@@ -1,0 +1,79 @@
+"""The JSON documents of ``inferd up``'s admin API and status page, as the CLI reads them.
+
+The admin API (:mod:`.api`) writes them and its client (:mod:`.client`) reads them back with
+these types; the rollout routes answer with :class:`~inferd.control.rollout.state.RolloutStatus`
+and :class:`~inferd.control.rollout.history.HistoryPage`.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from inferd.control.autoscale.loop import ScalingStatus
+from inferd.control.gateway.status import GatewayStatus
+from inferd.control.reconciler import Action
+from inferd.control.replicas.topology import ReplicaState
+from inferd.control.rollout.state import RolloutStatus
+
+
+class UpStatus(GatewayStatus):
+    """What ``/api/status`` of ``inferd up`` serves (the dashboard draws it): the gateway's
+    status, and what its rollout controller and autoscaler last decided."""
+
+    rollouts: list[RolloutStatus]
+    autoscaling: list[ScalingStatus]
+
+
+class ReplicaRow(TypedDict):
+    """One replica process, routed or not (starting, retiring), as ``inferd ps`` lists it."""
+
+    deployment: str
+    version: str
+    replica: str
+    pid: int | None
+    #: None until it has a port.
+    port: int | None
+    state: ReplicaState
+    restarts: int
+    uptime_s: float | None
+    reason: str | None
+    #: Whether the routing now published sends it traffic.
+    routed: bool
+
+
+class RoutedVersion(TypedDict):
+    name: str
+    reference: str
+    weight: float
+
+
+class RoutedDeployment(TypedDict):
+    name: str
+    shadow: str | None
+    versions: list[RoutedVersion]
+
+
+class AdminStatus(TypedDict):
+    """``GET /admin/status``: every replica, the routing now published, and (when the gateway
+    runs) its status."""
+
+    generation: int
+    deployments: list[RoutedDeployment]
+    replicas: list[ReplicaRow]
+    gateway: NotRequired[UpStatus]
+
+
+class ChangeRecord(TypedDict):
+    """What an apply did to one version (:class:`~inferd.control.reconciler.Change`)."""
+
+    deployment: str
+    version: str
+    action: Action
+    start: int
+    retire: int
+
+
+class ApplyResult(TypedDict):
+    """``POST /admin/apply``: one change per version, kept ones included."""
+
+    changes: list[ChangeRecord]
