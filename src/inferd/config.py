@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inferd.errors import InvalidArgument
+from inferd.sandbox.settings import SandboxSettings
 
 ENV_PREFIX = "INFERD_"
 DEFAULT_HOME = Path("~/.inferd")
@@ -145,6 +146,12 @@ class ServerSettings(BaseModel):
         default=None, ge=1, description="host memory for loaded models; LRU beyond"
     )
     store: StoreSettings = StoreSettings()
+    trust_code: tuple[str, ...] = Field(
+        default=(),
+        description="references whose own code may run (NAME, NAME:TAG, NAME@DIGEST), in a "
+        "sandbox worker; each trusted load is recorded in the store history",
+    )
+    sandbox: SandboxSettings = SandboxSettings()
 
 
 S = TypeVar("S", bound=BaseModel)

@@ -39,6 +39,7 @@ from inferd.runtimes.warmup import example_request, warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
+from inferd.serving.trust import CodeTrust, history_recorder
 from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -167,14 +168,17 @@ def build_server(
     """Construct a server for ``references`` (nothing is bound or loaded until ``start``)."""
     metrics = ServerMetrics()
     GpuCollector().register(metrics.registry)  # DCGM-style GPU series; nothing without NVML
+    store = ModelStore.from_settings(settings.store)
     loaders = Loaders(
-        source=StoreSource(ModelStore.from_settings(settings.store)),
+        source=StoreSource(store),
         runtime=get_runtime,
         warmup_inputs=warmup_inputs,
         options=LoadOptions(
             device=_device(settings.device),
             intra_op_threads=settings.intra_op_threads,
+            sandbox=settings.sandbox,
         ),
+        trust=CodeTrust.of(settings.trust_code, history_recorder(store)),
     )
     manager = ModelManager(loaders, settings, metrics)
     dataplane = ServingDataPlane(manager, metrics, settings)

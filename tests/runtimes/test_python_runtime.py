@@ -1,10 +1,11 @@
-"""The python runtime: user code runs only with trust, in its own namespace, and leaves none."""
+"""The python runtime: user code runs only with trust, in a worker process, never the server."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,28 @@ import pytest
 
 from inferd.card import ModelCard
 from inferd.errors import InternalError, InvalidArgument, NotFound, PermissionDenied
-from inferd.runtimes import LoadOptions, get_runtime
+from inferd.runtimes import LoadOptions, Model, get_runtime
 from inferd.runtimes.warmup import warmup_inputs
 from inferd.store.files import load_metadata
 
 from .conftest import EXAMPLES
 
 TRUSTED = LoadOptions(trust_code=True)
+Load = Callable[[Path, ModelCard], Model]
+
+
+@pytest.fixture
+def load() -> Iterator[Load]:
+    """``load(directory, card)`` with code trusted; every model is closed at teardown."""
+    models: list[Model] = []
+
+    def load(directory: Path, card: ModelCard) -> Model:
+        models.append(get_runtime("python").load(directory, card, TRUSTED))
+        return models[-1]
+
+    yield load
+    for model in models:
+        model.close()
 
 
 def write_model(directory: Path, body: str, module: str = "model.py") -> Path:
@@ -43,17 +59,20 @@ def test_refused_without_trust_and_no_user_code_runs(tmp_path: Path) -> None:
                 return inputs
     """,
     )
-    with pytest.raises(PermissionDenied, match="only when code is explicitly trusted"):
+    with pytest.raises(PermissionDenied, match="only when code is explicitly trusted") as refused:
         get_runtime("python").load(directory, card("model:Model"), LoadOptions())
     assert not sentinel.exists()
+    message = refused.value.message
+    assert "inferd serve … --trust-code m" in message and "--trust-code m:TAG" in message
+    assert "trust_code: true" in message and "inferd history m" in message
 
 
-def test_the_example_loads_and_predicts(tmp_path: Path) -> None:
+def test_the_example_loads_and_predicts(tmp_path: Path, load: Load) -> None:
     directory = tmp_path / "python-model"
     shutil.copytree(EXAMPLES / "python-model", directory)
     meta = load_metadata(directory / "inferd.model.yaml")
     assert meta.signature is not None
-    model = get_runtime("python").load(directory, card(meta.entrypoint), TRUSTED)
+    model = load(directory, card(meta.entrypoint))
     x = np.random.default_rng(4).normal(size=(6, 8)).astype(np.float32)
     outputs = model.predict({"input": x})
     weights = np.array([0.05, -0.29, 0.16, -0.01, 0.13, -0.82, -0.69, -0.1], dtype=np.float32)
@@ -68,8 +87,8 @@ def test_the_example_loads_and_predicts(tmp_path: Path) -> None:
     assert not list(directory.rglob("__pycache__")), "bytecode written into the artifact"
 
 
-def test_same_module_names_do_not_clobber_each_other(tmp_path: Path) -> None:
-    paths_before = list(sys.path)
+def test_same_module_names_do_not_clobber_each_other(tmp_path: Path, load: Load) -> None:
+    paths_before, modules_before = list(sys.path), set(sys.modules)
     modules = []
     for version in (1, 2):
         directory = tmp_path / f"v{version}"
@@ -84,40 +103,37 @@ def test_same_module_names_do_not_clobber_each_other(tmp_path: Path) -> None:
                     return {"version": np.array([helpers.VERSION])}
         """,
         )
-        modules.append(get_runtime("python").load(directory, card("model:Model"), TRUSTED))
+        modules.append(load(directory, card("model:Model")))
     assert [int(m.predict({})["version"][0]) for m in modules] == [1, 2]
+    # Each version imports in a worker process of its own; the server imports nothing of theirs.
     assert sys.path == paths_before
-    assert "model" not in sys.modules and "helpers" not in sys.modules
-    loaded = {name for name in sys.modules if name.startswith("_inferd_model_")}
-    assert len(loaded) >= 6  # two packages, each with model and helpers
-    for model in modules:
-        model.close()
-    assert not any(name in sys.modules for name in loaded)
+    assert set(sys.modules) == modules_before
 
 
 def test_load_and_close_hooks_are_called(tmp_path: Path) -> None:
+    closed = tmp_path / "closed.txt"  # outside the model directory, which the worker sees read-only
     directory = write_model(
         tmp_path / "m",
-        """
+        f"""
         import numpy as np
+        from pathlib import Path
         class Model:
             def load(self, path):
-                self.path = path
                 self.scale = float((path / "scale.txt").read_text())
             def predict(self, inputs):
-                return {"y": inputs["x"] * self.scale}
+                return {{"y": inputs["x"] * self.scale}}
             def close(self):
-                (self.path / "closed.txt").write_text("closed")
+                Path({str(closed)!r}).write_text("closed")
     """,
     )
     (directory / "scale.txt").write_text("3")
     model = get_runtime("python").load(directory, card("model:Model"), TRUSTED)
     np.testing.assert_array_equal(model.predict({"x": np.array([1.0, 2.0])})["y"], [3.0, 6.0])
     model.close()
-    assert (directory / "closed.txt").read_text() == "closed"
+    assert closed.read_text() == "closed"
 
 
-def test_dotted_module_in_a_package(tmp_path: Path) -> None:
+def test_dotted_module_in_a_package(tmp_path: Path, load: Load) -> None:
     directory = tmp_path / "m"
     write_model(directory, "", module="pkg/__init__.py")
     write_model(
@@ -129,7 +145,7 @@ def test_dotted_module_in_a_package(tmp_path: Path) -> None:
     """,
         module="pkg/serving.py",
     )
-    model = get_runtime("python").load(directory, card("pkg.serving:Model"), TRUSTED)
+    model = load(directory, card("pkg.serving:Model"))
     assert model.predict({"a": np.zeros(1)})["n"].tolist() == [1]
 
 
@@ -185,7 +201,7 @@ def test_symlinked_module_is_refused(tmp_path: Path) -> None:
         get_runtime("python").load(directory, card("model:Model"), TRUSTED)
 
 
-def test_predict_must_return_a_dict(tmp_path: Path) -> None:
+def test_predict_must_return_a_dict(tmp_path: Path, load: Load) -> None:
     directory = write_model(
         tmp_path / "m",
         """
@@ -194,6 +210,6 @@ def test_predict_must_return_a_dict(tmp_path: Path) -> None:
                 return [1, 2, 3]
     """,
     )
-    model = get_runtime("python").load(directory, card("model:Model"), TRUSTED)
+    model = load(directory, card("model:Model"))
     with pytest.raises(InternalError, match="returned list, not a dict"):
         model.predict({})

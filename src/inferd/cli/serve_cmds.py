@@ -38,6 +38,14 @@ from inferd.config import ENV_PREFIX, ServerSettings, load_settings
 @click.option("--max-body-bytes", type=int, help="Largest request body accepted.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where models run.")
 @click.option(
+    "--trust-code",
+    "trust_code",
+    multiple=True,
+    metavar="NAME[:TAG]",
+    help="Let this model's own code run (python runtime), in an isolated worker; repeatable. "
+    "Each trusted load is recorded in the store history.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -59,6 +67,7 @@ def serve(
     max_queue_size: int | None,
     max_body_bytes: int | None,
     device: str | None,
+    trust_code: tuple[str, ...],
     config_file: Path | None,
 ) -> None:
     """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
@@ -75,6 +84,7 @@ def serve(
         "control_port": control_port,
         "control_grpc_port": control_grpc_port,
         "device": device,
+        "trust_code": trust_code or None,
         "batching": _present(
             max_batch_size=max_batch_size,
             max_queue_delay_ms=max_queue_delay_ms,

@@ -93,13 +93,16 @@ def plan(
 
 
 def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
-    """What makes two replicas interchangeable: same reference, runtime, batching, resources."""
+    """What makes two replicas interchangeable: same reference, runtime, batching, resources
+    and code trust."""
     parts = [
         version.model,
         deployment.runtime.model_dump_json(),
         deployment.batching.model_dump_json(),
         deployment.resources.model_dump_json(),
     ]
+    if version.trust_code:  # only then, so fingerprints of untrusted versions stay as they were
+        parts.append("trust_code")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

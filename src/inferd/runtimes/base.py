@@ -8,17 +8,18 @@ elsewhere; a runtime only turns a batch of inputs into a batch of outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from inferd.card import ModelCard
 from inferd.datatypes import Tensors
+from inferd.sandbox.settings import SandboxSettings
 
 
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
-    """How to load: where to run and how many threads to use."""
+    """How to load: where to run, how many threads, and whether and how code may run."""
 
     device: Literal["cpu", "cuda"] = "cpu"
     #: Threads inside one operator (onnxruntime intra-op); 0 lets the runtime decide.
@@ -26,6 +27,8 @@ class LoadOptions:
     inter_op_threads: int = 1
     #: The operator explicitly allowed code to run on load (python runtime, pickle formats).
     trust_code: bool = False
+    #: Limits and isolation of the worker process that runs trusted code (python runtime).
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
 
 @runtime_checkable

@@ -24,7 +24,8 @@ Policy, in order:
 - A batch whose outputs do not have one row per input row fails every waiter with InternalError,
   as does any exception from the model; details go to the log, never to the client. The one
   exception is the model refusing an input (InvalidArgument): the batch's requests rerun one by
-  one so that only the offending request fails, with the model's message.
+  one so that only the offending request fails, with the model's message. A model that is
+  Unavailable (its sandbox worker died and is restarting) fails the batch with that, as a 503.
 
 Everything here runs on the event-loop thread except ``model.predict``, which runs on the
 version's :class:`~inferd.serving.worker.ModelWorker`. Per request, the hot path allocates one
@@ -340,7 +341,8 @@ class Batcher:
             if len(waiters) > 1:
                 self._isolate(waiters)
                 error = None
-        else:
+        elif not isinstance(error, Unavailable):
+            # (Unavailable passes as it is: e.g. a sandboxed model's worker died and restarts.)
             log.error("%s failed on a batch of %d rows", self._label, rows, exc_info=error)
             error = InternalError(f"{self._label} failed to run the batch; see the server log")
         if error is not None:

@@ -46,7 +46,10 @@ async def bring_up(
     try:
         card = artifact.card
         runtime = loaders.runtime(card.runtime)
-        model = await worker.run(lambda: runtime.load(artifact.path, card, loaders.options))
+        trust, options = loaders.trust, loaders.options
+        model = await worker.run(
+            lambda: runtime.load(artifact.path, card, trust.options(artifact, options))
+        )
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
             inputs = loaders.warmup_inputs(card.signature)

@@ -15,6 +15,7 @@ from typing import Protocol
 from inferd.card import ModelCard, Signature
 from inferd.datatypes import Tensors
 from inferd.runtimes.base import LoadOptions, Runtime
+from inferd.serving.trust import CodeTrust
 from inferd.store import ModelStore, Reference
 
 #: How many hex digits of a digest name a version referenced by digest alone.
@@ -70,6 +71,8 @@ class Loaders:
     #: Warm-up inputs for a signature (one row), run once before a version takes traffic.
     warmup_inputs: Callable[[Signature], Tensors]
     options: LoadOptions = field(default_factory=LoadOptions)
+    #: Whose code may run (``options.trust_code`` is set per version from it).
+    trust: CodeTrust = field(default_factory=CodeTrust)
 
 
 class StoreSource:

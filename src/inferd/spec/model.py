@@ -59,6 +59,11 @@ class VersionSpec(_Strict):
     name: DnsLabel = Field(description="version name, e.g. v1 or canary")
     model: str = Field(description="store reference, e.g. fraud:v2 or fraud@sha256:…")
     replicas: int = Field(default=1, ge=0, le=64, description="model-server processes")
+    trust_code: bool = Field(
+        default=False,
+        description="let this version's own code run (python runtime) in an isolated worker; "
+        "replicas serve it with --trust-code on its pinned digest, recorded in the store history",
+    )
 
     @field_validator("model")
     @classmethod

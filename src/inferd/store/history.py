@@ -1,4 +1,4 @@
-"""The append-only history of tag moves: one JSON line per push, tag or rm.
+"""The append-only history of tag moves (push, tag, rm) and code-trust grants (trust).
 
 One log holds the whole store (names are fields, never file names). Lines are appended with
 ``O_APPEND`` in a single ``write`` while the store lock is held, then fsync'ed, so concurrent
@@ -17,7 +17,9 @@ from typing import Literal
 
 import orjson
 
-Action = Literal["push", "tag", "rm"]
+#: ``trust``: a server loaded the version at ``new`` (a digest) with its code trusted
+#: (``inferd serve --trust-code``); ``old`` is None and ``tag`` the tag it was served as.
+Action = Literal["push", "tag", "rm", "trust"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,11 +42,14 @@ class ReplicaLaunch:
     log_dir: Path
     home: Path
     host: str = "127.0.0.1"
+    #: The spec trusts this version's code: replicas get ``--trust-code`` on the pinned digest.
+    trust_code: bool = False
 
     def command(self, port: int) -> list[str]:
+        trust = ["--trust-code", self.pinned] if self.trust_code else []
         return [
             sys.executable, "-c", _ENTRY, "serve", self.pinned,
-            "--host", self.host, "--port", str(port), "--config", str(self.config),
+            "--host", self.host, "--port", str(port), "--config", str(self.config), *trust,
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:
@@ -114,6 +117,7 @@ def write_launch(
         config=config,
         log_dir=log_dir,
         home=home,
+        trust_code=version.trust_code,
     )
 
 

@@ -1,0 +1,166 @@
+"""What a sandbox worker does to itself before it imports numpy or any user code.
+
+In order, while the process is still single-threaded:
+
+1. **No network.** ``unshare(CLONE_NEWNET)`` gives the worker a network namespace of its own,
+   holding only a loopback interface that is down: every connect (to the internet, to the
+   server's own loopback ports, to abstract Unix sockets) fails.
+2. **A read-only model directory.** In a private mount namespace (``CLONE_NEWNS``, propagation
+   private so nothing leaks back to the host) the model directory is bind-mounted onto itself
+   and remounted read-only, nosuid, nodev. We chose this over relying on the store's 0444 file
+   modes because the server often runs as root, and root ignores file modes; a read-only mount
+   binds root too. It costs nothing: no copy, and it disappears with the process.
+3. **No capabilities.** The bounding, ambient, effective, permitted and inheritable sets are
+   emptied and ``no_new_privs`` is set, so the code cannot undo 1 and 2 (``setns`` into the
+   host's namespaces and remounting need CAP_SYS_ADMIN) nor gain privileges through exec.
+4. **Resource limits** (``setrlimit``): address space (RLIMIT_AS), open files (RLIMIT_NOFILE),
+   no core files; CPU time (RLIMIT_CPU) is set per call by the worker loop.
+
+Steps 1 to 3 need CAP_SYS_ADMIN (root, or a container granted it). Where the kernel refuses,
+:func:`isolate` raises :class:`IsolationRefused` unless the operator allowed running without
+(``sandbox.allow_unisolated``); the worker then runs with only the resource limits. What stays
+as it was: the worker keeps the server's uid, so the rest of the filesystem keeps its usual
+permissions (run the server as a dedicated user), and filesystem Unix sockets stay reachable.
+
+Standard library only: this runs before anything that could start a thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class IsolationRefused(Exception):
+    """The platform did not allow the namespaces or the capability drop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the worker applies to itself (from ``SandboxSettings``, sent on its command line)."""
+
+    #: RLIMIT_AS in bytes; None leaves it unlimited.
+    address_space_bytes: int | None
+    #: RLIMIT_NOFILE (soft and hard).
+    open_files: int
+    #: Run without namespaces where the platform refuses them (resource limits still apply).
+    allow_unisolated: bool
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def isolate(root: Path, limits: Limits) -> bool:
+    """Isolate this process (see the module docstring); True when the namespaces are in place.
+
+    Raises IsolationRefused when they cannot be set up and ``limits.allow_unisolated`` is off.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        _unshare(libc, CLONE_NEWNET | CLONE_NEWNS)
+        _read_only(libc, root)
+        _drop_capabilities(libc)
+        isolated = True
+    except OSError as exc:
+        if not limits.allow_unisolated:
+            raise IsolationRefused(
+                f"{exc.strerror or exc} ({exc.filename or 'namespaces'}); trusted code runs "
+                "only without network and with a read-only model directory, which needs "
+                "CAP_SYS_ADMIN: run the server as root or grant the capability, or set "
+                "sandbox.allow_unisolated (INFERD_SANDBOX__ALLOW_UNISOLATED=true) to run "
+                "it without that isolation"
+            ) from None
+        isolated = False
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    _apply_limits(limits)
+    return isolated
+
+
+def cpu_seconds_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def limit_cpu(seconds: int | None) -> None:
+    """Let the next call use ``seconds`` more CPU (SIGXCPU ends the process beyond them).
+
+    The hard limit stays unlimited so the soft one can be raised for the call after; this is
+    a guard against runaway code, the server's wall-clock timeout is the hard stop.
+    """
+    if seconds is not None:
+        soft = int(cpu_seconds_used()) + seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno), what)
+
+
+def _unshare(libc: ctypes.CDLL, flags: int) -> None:
+    unshare = getattr(os, "unshare", None)  # Python 3.12+
+    if unshare is not None:
+        unshare(flags)
+    else:
+        _check(libc.unshare(flags), "unshare")
+
+
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> None:
+    encoded = source.encode() if source is not None else None
+    _check(libc.mount(encoded, target.encode(), None, flags, None), f"mount {target}")
+
+
+def _read_only(libc: ctypes.CDLL, root: Path) -> None:
+    _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+    _mount(libc, str(root), str(root), MS_BIND | MS_REC)
+    _mount(libc, None, str(root), MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    if not os.statvfs(root).f_flag & os.ST_RDONLY:
+        raise OSError(0, "the model directory is still writable", "mount")
+
+
+def _drop_capabilities(libc: ctypes.CDLL) -> None:
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    for cap in range(last + 1):
+        _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "prctl(PR_CAPBSET_DROP)")
+    _check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)")
+    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(libc.capset(ctypes.byref(header), data), "capset")
+
+
+def _apply_limits(limits: Limits) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    files = limits.open_files if hard == resource.RLIM_INFINITY else min(limits.open_files, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+    if limits.address_space_bytes is not None:
+        size = limits.address_space_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))

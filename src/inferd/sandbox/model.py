@@ -1,0 +1,173 @@
+"""A model whose code runs in a sandbox worker, restarted with backoff when the worker dies.
+
+Policy, in order:
+
+- ``predict`` sends the batch to the worker and returns its outputs. If the user's code raises,
+  the worker survives and the batch fails with InternalError (details in the server log).
+- If the worker dies mid-call — a crash (SIGSEGV…), the address-space limit (MemoryError), the
+  CPU-time limit (SIGXCPU) or the wall-clock timeout (killed) — the batch in flight fails with
+  Unavailable (503 + Retry-After) and a restart is scheduled at once in the background.
+- Consecutive deaths space restarts out: 0 s, then 0.5 s doubling up to 30 s (like the replica
+  supervisor's CrashLoopBackOff); one successful predict resets the count. A request that comes
+  while no worker is up gets Unavailable with the remaining wait as Retry-After, or, once the
+  wait is over, starts the worker itself and waits for its load (bounded by the call timeout).
+- Other models are untouched: each has its own worker process, and the server's never runs
+  user code.
+
+One lock serialises calls, restarts and close, so exactly one thread talks to the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+from inferd.datatypes import Tensors
+from inferd.errors import InternalError, InvalidArgument, PermissionDenied, Unavailable
+from inferd.sandbox.process import WorkerDied, WorkerFailed, WorkerProcess, WorkerSpec
+
+log = logging.getLogger(__name__)
+
+#: Restart delays (seconds): the first restart is immediate, later ones back off to the cap.
+INITIAL_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+#: Longest text taken from a worker's reply into an error (it comes from untrusted code).
+_MAX_MESSAGE = 200
+
+
+def restart_delay(deaths: int) -> float:
+    """Seconds before restart number ``deaths`` of a run of consecutive deaths (1 = first)."""
+    if deaths <= 1:
+        return 0.0
+    return min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2.0 ** (deaths - 2))
+
+
+class SandboxedModel:
+    """The :class:`~inferd.runtimes.base.Model` of a trusted user class in a worker process."""
+
+    def __init__(self, label: str, spec: WorkerSpec) -> None:
+        self._label = label
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._worker: WorkerProcess | None = None
+        self._deaths = 0
+        self._restart_at = 0.0
+        self._last_death = ""
+        self._closed = False
+
+    @classmethod
+    def load(cls, label: str, spec: WorkerSpec) -> SandboxedModel:
+        """Start the worker and load the class; load errors raise as the runtime's errors."""
+        model = cls(label, spec)
+        try:
+            model._worker = WorkerProcess.start(spec)
+        except WorkerFailed as exc:
+            raise _load_error(spec, exc.reply) from None
+        except WorkerDied as exc:
+            raise InvalidArgument(
+                f"loading {_entrypoint(spec)!r} failed: its worker {exc.reason}"
+            ) from None
+        return model
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while one runs (for logs and tests)."""
+        worker = self._worker
+        return worker.pid if worker is not None else None
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        with self._lock:
+            worker = self._running()
+            try:
+                outputs = worker.predict(inputs)
+            except WorkerFailed as exc:
+                log.error("%s: predict failed in its worker: %s", self._label, exc.reply)
+                if exc.reply.get("error") == "outputs":
+                    message = str(exc.reply.get("message", ""))[:_MAX_MESSAGE]
+                    raise InternalError(message) from None
+                raise InternalError(f"the model's predict raised {_type(exc.reply)}") from None
+            except WorkerDied as exc:
+                raise self._died(exc.reason) from None
+            self._deaths = 0
+            return outputs
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            worker, self._worker = self._worker, None
+            if worker is not None:
+                worker.stop()
+
+    def _running(self) -> WorkerProcess:
+        """The live worker, starting one if the backoff allows; Unavailable otherwise."""
+        if self._closed:
+            raise Unavailable(f"{self._label} is closed")
+        if self._worker is not None:
+            return self._worker
+        wait = self._restart_at - time.monotonic()
+        if wait > 0:
+            raise Unavailable(
+                f"{self._label}'s worker {self._last_death}; restarting it",
+                retry_after=math.ceil(wait),
+            )
+        self._start()
+        assert self._worker is not None
+        return self._worker
+
+    def _start(self) -> None:
+        """Start a worker (lock held); a failure counts as a death and schedules the next try."""
+        try:
+            self._worker = WorkerProcess.start(self._spec)
+        except WorkerFailed as exc:
+            raise self._died(f"failed to load again ({_type(exc.reply)})") from None
+        except WorkerDied as exc:
+            raise self._died(f"failed to restart: it {exc.reason}") from None
+        log.info("%s: worker restarted (pid %d)", self._label, self._worker.pid)
+
+    def _died(self, reason: str) -> Unavailable:
+        """Record a death (lock held), schedule the restart, and say what the caller gets."""
+        self._worker = None
+        self._deaths += 1
+        self._last_death = reason
+        delay = restart_delay(self._deaths)
+        self._restart_at = time.monotonic() + delay
+        log.error("%s: its sandbox worker %s; restarting in %.1f s", self._label, reason, delay)
+        timer = threading.Timer(delay, self._restart)
+        timer.daemon = True
+        timer.start()
+        return Unavailable(
+            f"{self._label}'s worker {reason}; it is being restarted", retry_after=max(1, delay)
+        )
+
+    def _restart(self) -> None:
+        with self._lock:
+            if self._closed or self._worker is not None or time.monotonic() < self._restart_at:
+                return  # closed, restarted by a request meanwhile, or a later timer's turn
+            with contextlib.suppress(Unavailable):  # _died logged it and scheduled a retry
+                self._start()
+
+
+def _entrypoint(spec: WorkerSpec) -> str:
+    return f"{spec.module}:{spec.cls}"
+
+
+def _type(reply: dict[str, Any]) -> str:
+    """The exception type a worker named, if it looks like a Python name (it is untrusted)."""
+    name = reply.get("type")
+    return name if isinstance(name, str) and name.isidentifier() else "an exception"
+
+
+def _load_error(spec: WorkerSpec, reply: dict[str, Any]) -> Exception:
+    kind = reply.get("error")
+    if kind == "isolation":
+        return PermissionDenied(
+            f"the python runtime refused to run {_entrypoint(spec)!r}: "
+            f"isolation is not available here: {str(reply.get('message', ''))[:1000]}"
+        )
+    if kind == "not_a_model":
+        return InvalidArgument(f"{_entrypoint(spec)!r} is not a class with a predict method")
+    return InvalidArgument(f"loading {_entrypoint(spec)!r} raised {_type(reply)}")

@@ -1,0 +1,176 @@
+"""One sandbox worker process, seen from the server: start it, call it, stop it.
+
+:class:`WorkerProcess` is not thread-safe; :class:`~inferd.sandbox.model.SandboxedModel` holds
+a lock around it. Every wait on the worker is bounded by the call timeout: a worker that does
+not answer in time is killed, so a hung model never holds the server's thread forever.
+
+The worker gets a socketpair end (``pass_fds``; every other descriptor of the server is closed
+in the child), stdin from /dev/null, its stdout and stderr on the server's stderr (its log), a
+session of its own (a Ctrl-C meant for the server does not hit it), and an environment reduced
+to what Python, locales and numeric libraries need: the server's secrets stay with the server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from inferd.sandbox import tensors
+from inferd.sandbox.isolation import Limits
+from inferd.sandbox.wire import PeerGone, PeerTimedOut, recv_header
+from inferd.sandbox.worker import EXIT_OUT_OF_MEMORY
+
+log = logging.getLogger(__name__)
+
+#: Environment variables passed to the worker: exact names, then prefixes.
+_ENV_NAMES = frozenset(
+    {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH"}
+)
+_ENV_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "CUDA_", "NVIDIA_")
+#: The worker prints to the server's stderr (descriptor 2), whatever wraps ``sys.stderr``.
+_STDERR = 2
+#: Seconds a worker gets to exit after the server closed its socket, before it is killed.
+_EXIT_GRACE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What to run in a worker and under which limits."""
+
+    root: Path
+    module: str
+    cls: str
+    limits: Limits
+    #: RLIMIT_CPU per call (load, predict, close); None: unlimited.
+    cpu_seconds: int | None
+    #: Wall-clock limit per call, after which the worker is killed.
+    timeout_s: float
+
+
+class WorkerFailed(Exception):
+    """The worker answered with an error (``reply`` is its header): the worker lives on."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(str(reply.get("error")))
+        self.reply = reply
+
+
+class WorkerDied(Exception):
+    """The worker is gone (crashed, killed, out of memory or time); ``reason`` says how."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)}
+
+
+class WorkerProcess:
+    """A started, loaded worker; :meth:`start` returns only once the user's class is loaded."""
+
+    def __init__(
+        self, spec: WorkerSpec, proc: subprocess.Popen[bytes], sock: socket.socket
+    ) -> None:
+        self.spec = spec
+        self._proc = proc
+        self._sock = sock
+
+    @classmethod
+    def start(cls, spec: WorkerSpec) -> WorkerProcess:
+        """Start a worker and wait for its load (WorkerFailed, WorkerDied when it does not)."""
+        ours, theirs = socket.socketpair()
+        config = {
+            "root": str(spec.root),
+            "module": spec.module,
+            "cls": spec.cls,
+            "limits": asdict(spec.limits),
+            "cpu_seconds": spec.cpu_seconds,
+        }
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-P", "-B", "-m", "inferd.sandbox.worker",
+                 str(theirs.fileno()), json.dumps(config)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=_STDERR,
+                env=worker_environment(os.environ), cwd="/", start_new_session=True,
+            )  # fmt: skip
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.settimeout(spec.timeout_s)
+        worker = cls(spec, proc, ours)
+        try:
+            worker._expect(recv_header(ours))
+        except PeerGone as exc:
+            raise worker._died(exc) from None
+        except WorkerFailed:
+            worker.stop()
+            raise
+        return worker
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def predict(self, inputs: Mapping[str, Any]) -> tensors.Tensors:
+        """Outputs of the user's predict (WorkerFailed: it raised; WorkerDied: it is gone)."""
+        try:
+            tensors.send(self._sock, {"op": "predict"}, inputs)
+            reply, outputs = tensors.receive(self._sock)
+        except (PeerGone, OSError) as exc:
+            raise self._died(exc) from None
+        self._expect(reply)
+        return outputs
+
+    def stop(self) -> None:
+        """Ask the user's ``close`` to run, then end the process (killed if it lingers)."""
+        if self._proc.poll() is None:
+            try:
+                tensors.send(self._sock, {"op": "close"}, {})
+                self._expect(recv_header(self._sock))
+            except (PeerGone, OSError, WorkerFailed) as exc:
+                log.warning("a sandbox worker did not close cleanly: %s", exc)
+        self._sock.close()
+        try:
+            self._proc.wait(_EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _expect(self, reply: dict[str, Any]) -> None:
+        if "error" in reply:
+            raise WorkerFailed(reply)
+
+    def _died(self, cause: BaseException) -> WorkerDied:
+        """Make sure the process is gone and say why it went."""
+        self._sock.close()
+        try:
+            code = self._proc.wait(0.0 if isinstance(cause, PeerTimedOut) else _EXIT_GRACE_S)
+            why = _exit_reason(code, self.spec)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+            why = f"stopped answering ({cause}) and was killed"
+        return WorkerDied(why)
+
+
+def _exit_reason(code: int, spec: WorkerSpec) -> str:
+    if code == EXIT_OUT_OF_MEMORY:
+        return f"ran out of memory (address-space limit {spec.limits.address_space_bytes} bytes)"
+    if code == -signal.SIGXCPU:
+        return f"used up its CPU-time limit ({spec.cpu_seconds} s per call)"
+    if code < 0:
+        return f"crashed ({signal.Signals(-code).name})"
+    return f"exited with status {code}"

@@ -1,0 +1,128 @@
+"""Named numpy arrays as frames: ``.npy`` bytes written and read with ``allow_pickle=False``.
+
+A message's header lists its tensors as ``[name, kind]`` pairs, in frame order:
+
+- ``array``: one frame, an ``.npy`` file of a plain dtype (bool, integers, floats, complex,
+  fixed-width bytes or unicode);
+- ``bytes``: an object array of ``bytes`` (OIP BYTES) as two frames, the ``.npy`` of the
+  element lengths (int64, the tensor's shape) and the elements concatenated.
+
+Reading checks the ``.npy`` header before anything is allocated: the dtype must be plain and the
+declared shape must account for exactly the frame's bytes, so a worker cannot make the server
+allocate more than it sent. Arrays are views of the received frame (no copy) and writable.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from inferd.sandbox.wire import MAX_MESSAGE_BYTES, PeerGone, recv_frame, recv_header, send_header
+
+Tensors = dict[str, npt.NDArray[Any]]
+#: The most tensors one message may carry.
+MAX_TENSORS = 4096
+_PLAIN_KINDS = "biufcSU"
+
+
+class NotData(ValueError):
+    """An array that cannot cross the boundary as data (it holds Python objects)."""
+
+
+def send(sock: socket.socket, header: Mapping[str, Any], tensors: Mapping[str, Any]) -> None:
+    """Send ``header`` plus ``tensors`` (each converted with ``np.asarray``) as one message."""
+    listed: list[list[str]] = []
+    frames: list[bytes | memoryview] = []
+    for name, value in tensors.items():
+        array = np.asarray(value)
+        if array.dtype.hasobject:
+            listed.append([name, "bytes"])
+            frames += _bytes_frames(name, array)
+        else:
+            listed.append([name, "array"])
+            frames.append(_npy(array))
+    send_header(sock, {**header, "tensors": listed}, frames)
+
+
+def receive(sock: socket.socket) -> tuple[dict[str, Any], Tensors]:
+    """One message: its header (``tensors`` removed) and its tensors; PeerGone if malformed."""
+    header = recv_header(sock)
+    listed = header.pop("tensors", [])
+    if not isinstance(listed, list) or len(listed) > MAX_TENSORS:
+        raise PeerGone("a message lists its tensors wrongly")
+    budget = MAX_MESSAGE_BYTES
+    tensors: Tensors = {}
+    for entry in listed:
+        if not (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and entry[0] not in tensors
+            and entry[1] in ("array", "bytes")
+        ):
+            raise PeerGone("a message lists its tensors wrongly")
+        name, kind = entry
+        frame = recv_frame(sock, budget)
+        budget -= len(frame)
+        array = _from_npy(frame)
+        if kind == "bytes":
+            data = recv_frame(sock, budget)
+            budget -= len(data)
+            array = _from_lengths(array, data)
+        tensors[name] = array
+    return header, tensors
+
+
+def _npy(array: npt.NDArray[Any]) -> memoryview:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getbuffer()
+
+
+def _bytes_frames(name: str, array: npt.NDArray[Any]) -> list[bytes | memoryview]:
+    items = array.ravel().tolist()
+    if not all(isinstance(item, bytes) for item in items):
+        raise NotData(f"{name!r} holds Python objects other than bytes")
+    lengths = np.fromiter((len(item) for item in items), dtype=np.int64, count=len(items))
+    return [_npy(lengths.reshape(array.shape)), b"".join(items)]
+
+
+def _from_npy(frame: bytearray) -> npt.NDArray[Any]:
+    """The array in an ``.npy`` frame, checked against the frame's size before use."""
+    fp = io.BytesIO(frame)
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise PeerGone(f"an .npy frame of unsupported version {version}")
+    except ValueError as exc:
+        raise PeerGone(f"a frame is not an .npy array ({exc})") from None
+    if dtype.kind not in _PLAIN_KINDS or dtype.hasobject or dtype.itemsize == 0:
+        raise PeerGone(f"an .npy frame of dtype {dtype} is not plain data")
+    count = math.prod(shape)
+    offset = fp.tell()
+    if count * dtype.itemsize != len(frame) - offset:
+        raise PeerGone("an .npy frame's shape disagrees with its size")
+    flat = np.frombuffer(frame, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C")
+
+
+def _from_lengths(lengths: npt.NDArray[Any], data: bytearray) -> npt.NDArray[Any]:
+    if lengths.dtype != np.int64 or (lengths.size and int(lengths.min()) < 0):
+        raise PeerGone("BYTES lengths are not non-negative int64")
+    if int(lengths.sum()) != len(data):
+        raise PeerGone("BYTES lengths disagree with the data")
+    ends = np.cumsum(lengths.ravel()).tolist()
+    items = [bytes(data[start:end]) for start, end in zip([0, *ends], ends, strict=False)]
+    array = np.empty(lengths.size, dtype=object)
+    array[:] = items
+    return array.reshape(lengths.shape)

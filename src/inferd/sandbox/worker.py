@@ -1,0 +1,133 @@
+"""The sandbox worker: ``python -m inferd.sandbox.worker FD CONFIG`` (started by the server).
+
+It isolates itself first (:mod:`inferd.sandbox.isolation`), then imports numpy and the user's
+class, loads it, and answers the server's calls on the socket ``FD`` until the server closes
+it. Replies (all JSON headers, plus tensors for ``predict``):
+
+- ``{"status": "ready"}`` / ``{"status": "ok"}`` — loaded, predicted (outputs follow), closed;
+- ``{"error": "isolation", "message": …}`` — refused to run without its isolation;
+- ``{"error": "not_a_model"}`` — the entrypoint is not a class with ``predict``;
+- ``{"error": "raised", "type": …}`` — the user's code raised (the traceback goes to stderr,
+  which is the server's log);
+- ``{"error": "outputs", "message": …}`` — predict returned something other than named arrays.
+
+A MemoryError (the address-space limit) ends the process with :data:`EXIT_OUT_OF_MEMORY`: its
+heap may be half-built, so the server restarts it rather than trust it further.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import json
+import os
+import socket
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any
+
+from inferd.sandbox.isolation import IsolationRefused, Limits, isolate, limit_cpu
+from inferd.sandbox.wire import PeerGone, send_header
+
+#: Exit status of a worker that ran out of memory (hit its address-space limit).
+EXIT_OUT_OF_MEMORY = 86
+#: The package name user modules are imported under (``from . import helpers`` works).
+PACKAGE = "_inferd_model"
+
+
+def main(argv: list[str]) -> int:
+    fd, config = int(argv[0]), json.loads(argv[1])
+    sock = socket.socket(fileno=fd)
+    root = Path(config["root"])
+    try:
+        isolate(root, Limits(**config["limits"]))
+    except IsolationRefused as exc:
+        send_header(sock, {"error": "isolation", "message": str(exc)})
+        return 1
+    cpu_seconds: int | None = config["cpu_seconds"]
+    try:
+        return _serve(sock, root, config["module"], config["cls"], cpu_seconds)
+    except MemoryError:
+        os._exit(EXIT_OUT_OF_MEMORY)
+    except (PeerGone, OSError):
+        return 0  # the server went away; nobody is left to answer
+
+
+def _serve(sock: socket.socket, root: Path, module: str, cls: str, cpu: int | None) -> int:
+    from inferd.sandbox import tensors  # numpy: only once isolated
+
+    limit_cpu(cpu)
+    instance = _load(sock, root, module, cls)
+    if instance is None:
+        return 1
+    send_header(sock, {"status": "ready"})
+    while True:
+        try:
+            header, inputs = tensors.receive(sock)
+        except PeerGone:
+            header, inputs = {"op": "close"}, {}
+        limit_cpu(cpu)
+        if header.get("op") == "close":
+            _call(sock, getattr(instance, "close", None))
+            return 0
+        try:
+            outputs = instance.predict(inputs)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            _raised(sock, exc)
+            continue
+        if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
+            message = f"the model's predict returned {type(outputs).__name__}, " + (
+                "not a dict of output name to array"
+            )
+            send_header(sock, {"error": "outputs", "message": message})
+            continue
+        try:
+            tensors.send(sock, {"status": "ok"}, outputs)
+        except tensors.NotData as exc:
+            send_header(sock, {"error": "outputs", "message": str(exc)})
+
+
+def _load(sock: socket.socket, root: Path, module: str, cls: str) -> Any:
+    package = types.ModuleType(PACKAGE)
+    package.__path__ = [str(root)]
+    package.__spec__ = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
+    package.__spec__.submodule_search_locations = [str(root)]
+    sys.modules[PACKAGE] = package
+    try:
+        found = getattr(importlib.import_module(f"{PACKAGE}.{module}"), cls, None)
+        if not isinstance(found, type) or not callable(getattr(found, "predict", None)):
+            send_header(sock, {"error": "not_a_model"})
+            return None
+        instance = found()
+        if callable(getattr(instance, "load", None)):
+            instance.load(root)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        _raised(sock, exc)
+        return None
+    return instance
+
+
+def _call(sock: socket.socket, fn: Any) -> None:
+    try:
+        if callable(fn):
+            fn()
+        send_header(sock, {"status": "ok"})
+    except MemoryError:
+        raise
+    except Exception as exc:
+        _raised(sock, exc)
+
+
+def _raised(sock: socket.socket, exc: BaseException) -> None:
+    traceback.print_exception(exc, file=sys.stderr)
+    send_header(sock, {"error": "raised", "type": type(exc).__name__})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
