@@ -3,7 +3,8 @@
 inferd imports this file from inside the model artifact (entrypoint ``model:FraudRules`` in
 inferd.model.yaml), creates ``FraudRules()``, calls ``load(path)`` with the artifact directory,
 then ``predict`` on dicts of numpy arrays, a batch at a time. It runs only when the operator
-explicitly trusts the model's code.
+explicitly trusts the model's code (``inferd serve --trust-code``), and then in a worker process
+of its own, without network and with this directory read-only.
 """
 
 from __future__ import annotations

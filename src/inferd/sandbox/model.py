@@ -64,13 +64,22 @@ class SandboxedModel:
         """Start the worker and load the class; load errors raise as the runtime's errors."""
         model = cls(label, spec)
         try:
-            model._worker = WorkerProcess.start(spec)
+            model._worker = worker = WorkerProcess.start(spec)
         except WorkerFailed as exc:
             raise _load_error(spec, exc.reply) from None
         except WorkerDied as exc:
             raise InvalidArgument(
                 f"loading {_entrypoint(spec)!r} failed: its worker {exc.reason}"
             ) from None
+        if worker.isolated:
+            log.info("%s: trusted code runs in sandbox worker pid %d", label, worker.pid)
+        else:
+            log.warning(
+                "%s: trusted code runs in worker pid %d WITHOUT network and mount isolation "
+                "(sandbox.allow_unisolated; this platform refused the namespaces)",
+                label,
+                worker.pid,
+            )
         return model
 
     @property

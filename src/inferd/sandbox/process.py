@@ -85,6 +85,8 @@ class WorkerProcess:
         self.spec = spec
         self._proc = proc
         self._sock = sock
+        #: The worker runs in its namespaces (False only with ``allow_unisolated``).
+        self.isolated = False
 
     @classmethod
     def start(cls, spec: WorkerSpec) -> WorkerProcess:
@@ -112,7 +114,9 @@ class WorkerProcess:
         ours.settimeout(spec.timeout_s)
         worker = cls(spec, proc, ours)
         try:
-            worker._expect(recv_header(ours))
+            ready = recv_header(ours)
+            worker._expect(ready)
+            worker.isolated = ready.get("isolated") is True
         except PeerGone as exc:
             raise worker._died(exc) from None
         except WorkerFailed:

@@ -4,7 +4,8 @@ It isolates itself first (:mod:`inferd.sandbox.isolation`), then imports numpy a
 class, loads it, and answers the server's calls on the socket ``FD`` until the server closes
 it. Replies (all JSON headers, plus tensors for ``predict``):
 
-- ``{"status": "ready"}`` / ``{"status": "ok"}`` — loaded, predicted (outputs follow), closed;
+- ``{"status": "ready", "isolated": bool}`` — loaded (isolated: the namespaces are in place);
+- ``{"status": "ok"}`` — predicted (outputs follow), closed;
 - ``{"error": "isolation", "message": …}`` — refused to run without its isolation;
 - ``{"error": "not_a_model"}`` — the entrypoint is not a class with ``predict``;
 - ``{"error": "raised", "type": …}`` — the user's code raised (the traceback goes to stderr,
@@ -42,27 +43,27 @@ def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=fd)
     root = Path(config["root"])
     try:
-        isolate(root, Limits(**config["limits"]))
+        isolated = isolate(root, Limits(**config["limits"]))
     except IsolationRefused as exc:
         send_header(sock, {"error": "isolation", "message": str(exc)})
         return 1
-    cpu_seconds: int | None = config["cpu_seconds"]
     try:
-        return _serve(sock, root, config["module"], config["cls"], cpu_seconds)
+        return _serve(sock, root, config, isolated)
     except MemoryError:
         os._exit(EXIT_OUT_OF_MEMORY)
     except (PeerGone, OSError):
         return 0  # the server went away; nobody is left to answer
 
 
-def _serve(sock: socket.socket, root: Path, module: str, cls: str, cpu: int | None) -> int:
+def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bool) -> int:
     from inferd.sandbox import tensors  # numpy: only once isolated
 
+    cpu: int | None = config["cpu_seconds"]
     limit_cpu(cpu)
-    instance = _load(sock, root, module, cls)
+    instance = _load(sock, root, config["module"], config["cls"])
     if instance is None:
         return 1
-    send_header(sock, {"status": "ready"})
+    send_header(sock, {"status": "ready", "isolated": isolated})
     while True:
         try:
             header, inputs = tensors.receive(sock)
@@ -80,15 +81,14 @@ def _serve(sock: socket.socket, root: Path, module: str, cls: str, cpu: int | No
             _raised(sock, exc)
             continue
         if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
-            message = f"the model's predict returned {type(outputs).__name__}, " + (
-                "not a dict of output name to array"
-            )
+            returned = type(outputs).__name__
+            message = f"the model's predict returned {returned}, not a dict of output name to array"
             send_header(sock, {"error": "outputs", "message": message})
             continue
         try:
             tensors.send(sock, {"status": "ok"}, outputs)
-        except tensors.NotData as exc:
-            send_header(sock, {"error": "outputs", "message": str(exc)})
+        except (ValueError, TypeError) as exc:  # NotData, or np.asarray of a ragged list
+            send_header(sock, {"error": "outputs", "message": f"an output is not an array: {exc}"})
 
 
 def _load(sock: socket.socket, root: Path, module: str, cls: str) -> Any:
