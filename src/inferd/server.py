@@ -41,6 +41,7 @@ from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
 from inferd.serving.trust import CodeTrust, history_recorder
 from inferd.store import ModelStore
+from inferd.store.remote import RegistrySettings, registries_of
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Server:
     token_path: Path | None = None
     grpc_port: int | None = None
     control_grpc_port: int | None = None
+    #: Where models come from; its registry connections are closed on shutdown.
+    store: ModelStore | None = None
 
     @property
     def port(self) -> int:
@@ -135,6 +138,8 @@ class Server:
             log.warning("drain timed out after %.1f s; cancelling what is left", grace)
         await asyncio.gather(*stops)
         await self.dataplane.close()
+        if self.store is not None:
+            self.store.close()
         if self.token_path is not None:
             self.token_path.unlink(missing_ok=True)
 
@@ -168,7 +173,9 @@ def build_server(
     """Construct a server for ``references`` (nothing is bound or loaded until ``start``)."""
     metrics = ServerMetrics()
     GpuCollector().register(metrics.registry)  # DCGM-style GPU series; nothing without NVML
-    store = ModelStore.from_settings(settings.store)
+    # Server-side fetches reach only allowlisted registries and those the command line names.
+    registries = RegistrySettings.from_environ().server_side(registries_of(references))
+    store = ModelStore.from_settings(settings.store, registries)
     loaders = Loaders(
         source=StoreSource(store),
         runtime=get_runtime,
@@ -182,7 +189,9 @@ def build_server(
     )
     manager = ModelManager(loaders, settings, metrics)
     dataplane = ServingDataPlane(manager, metrics, settings)
-    return Server(settings, list(references), manager, dataplane, metrics, reuse_port, control)
+    return Server(
+        settings, list(references), manager, dataplane, metrics, reuse_port, control, store=store
+    )
 
 
 def startup_lines(server: Server) -> list[str]:

@@ -74,6 +74,9 @@ def serve(
 
     The first reference given for a name is its default version, e.g.
     ``inferd serve fraud:v1``. SIGTERM or Ctrl-C drains in-flight requests, then exits.
+
+    Remote references (``host/name:tag``) are pulled from their registries; control-plane loads
+    may fetch only from those and from INFERD_ALLOWED_REGISTRIES (comma-separated).
     """
     from inferd.server import LOG_FORMAT, run
 

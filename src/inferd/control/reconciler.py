@@ -34,7 +34,7 @@ from inferd.control.replicas.launch import ReplicaLaunch, write_launch
 from inferd.control.replicas.replica import ReplicaProcess
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import DeploymentRoute, HeaderMatch, VersionRoute
-from inferd.errors import InferdError, NotFound
+from inferd.errors import InferdError, NotFound, PermissionDenied
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import ModelStore, Reference
 
@@ -165,6 +165,11 @@ class Reconciler:
             return await self._apply(edit(self.spec))
 
     async def _apply(self, spec: Spec) -> list[Change]:
+        if self.spec is not None and spec.registries != self.spec.registries:
+            raise PermissionDenied(
+                "registries: is read once, when inferd up starts (its store allows only those "
+                "registries); restart inferd up to change it"
+            )
         actual = {k: r.state for k, r in self._running.items()}
         changes = plan(actual, desired_state(spec))
         drain_s = spec.gateway.drain_timeout

@@ -43,6 +43,7 @@ from inferd.runtimes.warmup import example_request
 from inferd.spec.edits import main_version
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
+from inferd.store.remote import RegistrySettings, registries_of
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         )
     spec = options.spec
     gw = spec.gateway
-    store = ModelStore.from_settings(options.store)
+    store = up_store(options.store, spec)
     supervisor = Supervisor()
     reconciler = Reconciler(supervisor, store, home / RUN_DIR)
     gateway = Gateway(
@@ -206,6 +207,15 @@ def _stop_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def up_store(settings: StoreSettings, spec: Spec) -> ModelStore:
+    """The store of ``inferd up``: it fetches only from registries on the allowlist
+    (``INFERD_ALLOWED_REGISTRIES``, ``registries.allow``) or named by ``spec``, the spec up
+    starts with. An apply cannot add any: the reconciler refuses a changed ``registries:``."""
+    named = registries_of(v.model for d in spec.deployments for v in d.versions)
+    registries = RegistrySettings.from_environ().server_side([*spec.registries.allow, *named])
+    return ModelStore.from_settings(settings, registries)
 
 
 def _banner(url: str, spec: Spec, store: ModelStore) -> list[str]:

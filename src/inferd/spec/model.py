@@ -29,6 +29,11 @@ KIND = "Stack"
 #: A traffic weight: a whole percentage.
 Percent = Annotated[int, Field(ge=0, le=100)]
 
+#: A registry's ``host[:port]`` (an IPv6 address in brackets), as a remote reference names it.
+RegistryHost = Annotated[
+    str, Field(pattern=r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=261)
+]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -217,6 +222,19 @@ class DeploymentSpec(_Strict):
         return self
 
 
+class RegistriesSpec(_Strict):
+    """Registries ``inferd up`` may pull from besides those its first spec's models name.
+
+    Read once, when ``inferd up`` starts (with ``INFERD_ALLOWED_REGISTRIES``); an apply that
+    changes it is refused, so nothing sent to the admin API can widen what the server reaches.
+    """
+
+    allow: list[RegistryHost] = Field(
+        default_factory=list,
+        description="host or host:port entries (a host admits every port), e.g. ghcr.io",
+    )
+
+
 class CostSpec(_Strict):
     """What a node costs, for ``inferd cost report``."""
 
@@ -237,6 +255,7 @@ class Spec(_Strict):
     gateway: GatewaySpec = GatewaySpec()
     deployments: list[DeploymentSpec] = Field(min_length=1)
     cost: CostSpec | None = None
+    registries: RegistriesSpec = RegistriesSpec()
 
     def deployment(self, name: str) -> DeploymentSpec | None:
         return next((d for d in self.deployments if d.name == name), None)

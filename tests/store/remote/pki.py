@@ -17,6 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+#: The host name the test certificate is valid for (besides 127.0.0.1); no DNS knows it.
+TLS_NAME = "registry.test"
+
 
 def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
@@ -48,7 +51,8 @@ def self_signed(common: str, key: ec.EllipticCurvePrivateKey, *, ca: bool) -> x5
 
 
 def make_tls(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1 signed by it: ``(ca, cert, key)`` PEMs."""
+    """A CA and a server certificate for 127.0.0.1 and :data:`TLS_NAME` signed by it:
+    ``(ca, cert, key)`` PEMs."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = self_signed("inferd test CA", ca_key, ca=True)
@@ -63,7 +67,12 @@ def make_tls(directory: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName(TLS_NAME),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -37,6 +37,9 @@ from .registry import Registry
         (["127.0.0.1:5000"], "127.0.0.1", 5000, [], None),
         (["127.0.0.1:5000"], "127.0.0.1", 5001, [], "allowlist"),
         ([], "localhost", 5000, ["127.0.0.1"], "allowlist"),
+        (["[::1]:5000"], "::1", 5000, [], None),
+        (["[::1]"], "[::1]", 5001, [], None),
+        (["[::1]:5000"], "::1", 5001, [], "allowlist"),
     ],
 )  # fmt: skip
 def test_the_allowlist_table(

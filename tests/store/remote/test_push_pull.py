@@ -176,4 +176,5 @@ def test_referrers_fall_back_to_the_tag_schema_where_the_api_is_missing(
 def test_exported_names() -> None:
     assert sorted(inferd.store.remote.__all__) == [
         "Credentials", "RegistryPolicy", "RegistrySettings", "RemoteRegistries", "Transfer",
+        "registries_of",
     ]  # fmt: skip

@@ -6,7 +6,9 @@ uploads are not sent twice). A ``401`` carries a challenge:
 - ``Basic realm=…``: the request is retried with the stored username and password;
 - ``Bearer realm=…,service=…,scope=…``: a token is fetched with ``GET realm?service=…&scope=…``
   (Basic-authenticated when credentials are stored, anonymously otherwise), then the request is
-  retried with ``Authorization: Bearer <token>``.
+  retried with ``Authorization: Bearer <token>``. The realm is checked first (``check_realm``
+  raises for one the registry may not send credentials to), so no request reaches a realm
+  that fails the check.
 
 A second ``401`` is returned to the caller, which turns it into
 :class:`~inferd.errors.Unauthenticated` telling the user to ``inferd login``. Request bodies are
@@ -18,12 +20,16 @@ from __future__ import annotations
 import base64
 import re
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import httpx
 import orjson
 
+from inferd.errors import Unsupported
 from inferd.store.remote.credentials import Credentials
+
+RealmCheck = Callable[[httpx.URL], None]
+"""Raises for a token realm that must not be asked (and must not see credentials)."""
 
 _PARAM = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 _REPO_PATH = re.compile(r"^/v2/(.+?)/(?:blobs|manifests|tags|referrers)/")
@@ -46,8 +52,9 @@ def _scope_key(request: httpx.Request) -> str:
 class RegistryAuth(httpx.Auth):
     """An :class:`httpx.Auth` for one registry host; thread-safe (transfers run in a pool)."""
 
-    def __init__(self, credentials: Credentials | None) -> None:
+    def __init__(self, credentials: Credentials | None, check_realm: RealmCheck) -> None:
         self._credentials = credentials
+        self._check_realm = check_realm
         self._lock = threading.Lock()
         self._headers: dict[str, str] = {}
         self._tokens: dict[tuple[str, ...], str] = {}
@@ -100,7 +107,12 @@ class RegistryAuth(httpx.Auth):
                 known = self._tokens.get(key)
             if known is not None and known != rejected:
                 return known
-            token_request = httpx.Request("GET", params["realm"], params=query)
+            try:
+                realm = httpx.URL(params["realm"])
+            except httpx.InvalidURL:
+                raise Unsupported(f"the token realm {params['realm']!r} is not a URL") from None
+            self._check_realm(realm)
+            token_request = httpx.Request("GET", realm, params=query)
             basic = self._basic()
             if basic is not None:
                 token_request.headers["Authorization"] = basic

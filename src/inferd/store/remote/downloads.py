@@ -6,24 +6,54 @@ connection drops mid-body, the download continues from the bytes already written
 ``Range`` request (a registry that ignores the range gets the blob again from the start); after
 the configured number of attempts it fails with :class:`~inferd.errors.Unavailable` and the
 temporary file is removed.
+
+A registry decides how large a blob claims to be, so sizes are bounded before a byte is written
+(:func:`check_room`): each declared size by ``max_blob_bytes`` (``INFERD_MAX_BLOB_BYTES``), and
+all of a pull together by the free space of the store's filesystem less ``min_free_bytes``.
+While streaming, bytes are counted against the declared size (itself within the cap): a
+registry that sends more is cut off and the temporary file removed. Each refusal is
+:class:`~inferd.errors.PayloadTooLarge` (HTTP 413 on the control plane).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import httpx
 
-from inferd.errors import IntegrityError, Unavailable
+from inferd.errors import IntegrityError, PayloadTooLarge, Unavailable
 from inferd.store.atomic import staged
 from inferd.store.blobs import BlobStore, sha256_digest
 from inferd.store.manifest import Descriptor
+from inferd.store.remote.settings import MAX_BLOB_ENV, RegistrySettings
 from inferd.store.remote.transport import RegistryHttp
 
 Progress = Callable[[int], None]
 """Called with bytes just received (negative when a restarted download discards bytes)."""
+
+
+def check_room(
+    settings: RegistrySettings, directory: Path, descriptors: Iterable[Descriptor]
+) -> None:
+    """Raise :class:`PayloadTooLarge` unless every blob is within the cap and all fit on disk."""
+    total = 0
+    for descriptor in descriptors:
+        if descriptor.size > settings.max_blob_bytes:
+            raise PayloadTooLarge(
+                f"blob {descriptor.digest} declares {descriptor.size} bytes, more than the "
+                f"{settings.max_blob_bytes} allowed ({MAX_BLOB_ENV}); refusing to download it"
+            )
+        total += descriptor.size
+    free = shutil.disk_usage(directory).free
+    if total + settings.min_free_bytes > free:
+        raise PayloadTooLarge(
+            f"downloading {total} bytes would leave less than {settings.min_free_bytes} bytes "
+            f"free in the store ({free} free); free space (inferd gc --max-size) and retry"
+        )
 
 
 def download_blob(
@@ -35,13 +65,15 @@ def download_blob(
 ) -> int:
     """Fetch ``descriptor`` from ``repo`` into ``blobs``; return the bytes received.
 
-    A blob already in the store is not fetched (0 is returned). More bytes than the
-    descriptor's size, or bytes hashing to another digest, raise :class:`IntegrityError`.
+    A blob already in the store is not fetched (0 is returned). A declared size beyond the
+    cap or the free space, or more bytes than declared, raise :class:`PayloadTooLarge`; bytes
+    hashing to another digest raise :class:`IntegrityError`.
     """
     digest, size = descriptor.digest, descriptor.size
     if blobs.exists(digest):
         return 0
     blobs.directory.mkdir(parents=True, exist_ok=True)
+    check_room(http.settings, blobs.directory, [descriptor])
     received = 0
     with staged(blobs.directory, mode=0o444) as stage:
         hasher = hashlib.sha256()
@@ -75,12 +107,13 @@ def download_blob(
                     ):
                         restart()  # another range than asked for: ask again, from byte 0
                         continue
+                    _check_length(response, size, written, digest)
                     # Network-sized pieces: whatever arrived before a drop is kept for resuming.
                     for chunk in response.iter_bytes():
                         hasher.update(chunk)
                         if written + len(chunk) > size:
-                            # Longer than announced: refuse before it can fill the disk.
-                            raise IntegrityError(digest, sha256_digest(hasher))
+                            # Longer than declared: cut off before it can fill the disk.
+                            raise PayloadTooLarge(_longer(digest, size))
                         stage.handle.write(chunk)
                         written += len(chunk)
                         received += len(chunk)
@@ -100,3 +133,14 @@ def download_blob(
             raise IntegrityError(digest, actual)
         stage.commit(blobs.path(digest))
     return received
+
+
+def _longer(digest: str, size: int) -> str:
+    return f"the registry sent more than the {size} bytes blob {digest} declares; aborted"
+
+
+def _check_length(response: httpx.Response, size: int, written: int, digest: str) -> None:
+    """Refuse a body whose ``Content-Length`` already announces more than is left to read."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and written + int(length) > size:
+        raise PayloadTooLarge(_longer(digest, size))

@@ -4,9 +4,10 @@ A control plane that loads ``host/name:tag`` on behalf of a remote caller must n
 into the network it runs in. :class:`RegistryPolicy` admits only hosts named exactly on its
 allowlist, and refuses any address that is loopback, link-local (which includes the cloud
 metadata service at 169.254.169.254), unspecified or multicast unless that very host was
-allowlisted. It is checked for the first request and again for every redirect hop, after
-resolving the host name, so an allowlisted name that resolves (or is redirected) to an internal
-address is refused too.
+allowlisted. :meth:`RegistryPolicy.check` resolves the name once and returns the addresses it
+vetted; :class:`~inferd.store.remote.pinning.PinnedTransport` connects to those and only those,
+for every request (redirect hops and token realms included), so a resolver that answers a public
+address for the check and an internal one for the connection (DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from inferd.errors import PermissionDenied
 Resolver = Callable[[str], list[str]]
 """Host name -> IP addresses; the default asks the system resolver."""
 
+#: Where the allowlist comes from, named in every refusal so an operator knows what to change.
+ALLOWLIST_SOURCE = (
+    "INFERD_ALLOWED_REGISTRIES, or registries.allow in the spec inferd up starts with"
+)
+
 #: Well-known metadata endpoints outside the link-local range (AWS IPv6, Alibaba).
 _METADATA = frozenset(
     {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
@@ -28,12 +34,13 @@ _METADATA = frozenset(
 
 
 def system_resolver(host: str) -> list[str]:
-    """Every address the system resolver returns for ``host`` (empty when it has none)."""
+    """Every address the system resolver returns for ``host``, in its order of preference
+    (the order connections try them), without repeats; empty when it has none."""
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError:
         return []
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def split_host(host: str) -> tuple[str, int | None]:
@@ -45,6 +52,14 @@ def split_host(host: str) -> tuple[str, int | None]:
     if colon and port.isdigit() and ":" not in name:
         return name, int(port)
     return host, None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def internal_address(address: str) -> bool:
@@ -78,27 +93,46 @@ class RegistryPolicy:
     def of(cls, hosts: Iterable[str], resolver: Resolver = system_resolver) -> RegistryPolicy:
         return cls(frozenset(h.strip().lower() for h in hosts if h.strip()), resolver)
 
-    def _listed(self, host: str, port: int | None) -> bool:
-        return host in self.allowed or (port is not None and f"{host}:{port}" in self.allowed)
+    def lists(self, host: str, port: int | None = None) -> bool:
+        """Whether ``host[:port]`` is on the allowlist (no resolution; IPv6 with or without
+        brackets)."""
+        host = host.lower().strip("[]")
+        names = (host, f"[{host}]") if ":" in host else (host,)
+        return any(
+            name in self.allowed or (port is not None and f"{name}:{port}" in self.allowed)
+            for name in names
+        )
 
-    def check(self, host: str, port: int | None = None) -> None:
-        """Raise :class:`PermissionDenied` unless ``host[:port]`` may be contacted."""
+    def require_listed(self, host: str, port: int | None = None) -> None:
+        """Raise :class:`PermissionDenied` unless ``host[:port]`` is on the allowlist."""
+        if not self.lists(host, port):
+            shown = host if port is None else f"{host}:{port}"
+            raise PermissionDenied(
+                f"registry {shown!r} is not on the allowlist of this server ({ALLOWLIST_SOURCE})"
+            )
+
+    def check(self, host: str, port: int | None = None) -> list[str]:
+        """The addresses ``host[:port]`` may be reached at, from one resolution.
+
+        Raises :class:`PermissionDenied` when the host is not listed, does not resolve, or any
+        of its addresses is internal without being listed itself.
+        """
         host = host.lower().strip("[]")
         shown = host if port is None else f"{host}:{port}"
-        if not self._listed(host, port):
-            raise PermissionDenied(f"registry {shown!r} is not on the allowlist of this server")
-        if internal_address(host):
-            return  # an internal IP literal that was allowlisted explicitly
+        self.require_listed(host, port)
+        if _is_ip(host):
+            return [host]  # a literal; internal ones only get here when listed explicitly
         addresses = self.resolver(host)
         if not addresses:
             raise PermissionDenied(f"registry {shown!r} does not resolve to any address")
         for address in addresses:
-            if internal_address(address) and not self._listed(address, port):
+            if internal_address(address) and not self.lists(address, port):
                 raise PermissionDenied(
-                    f"registry {shown!r} resolves to an internal address; refusing it"
+                    f"registry {shown!r} resolves to an internal address ({address}); refusing it"
                 )
+        return list(addresses)
 
-    def check_reference_host(self, registry: str) -> None:
-        """Check a reference's ``host[:port]`` part."""
+    def require_listed_reference_host(self, registry: str) -> None:
+        """Check a reference's ``host[:port]`` part against the list (requests resolve later)."""
         host, port = split_host(registry)
-        self.check(host, port)
+        self.require_listed(host, port)

@@ -17,7 +17,7 @@ from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.remote.client import RegistryClient
-from inferd.store.remote.downloads import download_blob
+from inferd.store.remote.downloads import check_room, download_blob
 from inferd.store.remote.uploads import Outcome, upload_blob
 from inferd.store.results import Transfer
 
@@ -105,6 +105,7 @@ def pull_version(
     missing = [d for d in blobs if not layout.blobs.exists(d.digest)]
     meter = _Meter(sum(d.size for d in missing), progress)
     layout.init()
+    check_room(client.http.settings, layout.blobs.directory, missing)  # all of them, up front
     parallelism = client.http.settings.parallelism
 
     def one(descriptor: Descriptor) -> int:

@@ -4,8 +4,10 @@ Every request the remote client makes goes through :class:`RegistryHttp`, which
 
 - speaks HTTPS, verified against the system trust store or ``INFERD_REGISTRY_CA``; plain HTTP
   only for hosts marked insecure, and never after a redirect from a host that is not;
-- re-checks each redirect hop (and the token realm) against the :class:`RegistryPolicy`,
-  when one is set;
+- with a :class:`RegistryPolicy` (servers), sends every request, redirect hops and token realms
+  included, only to addresses the policy vetted (:mod:`inferd.store.remote.pinning`);
+- sends credentials (a token request) only to a token realm on the registry's own host or on
+  the allowlist (``INFERD_ALLOWED_REGISTRIES``);
 - retries 5xx, 429 and dropped connections with exponential backoff, for requests that are safe
   to repeat; uploads restart a blob instead (:mod:`inferd.store.remote.uploads`);
 - maps answers to the one exception tree: 401/403 -> :class:`Unauthenticated` naming
@@ -15,6 +17,7 @@ Every request the remote client makes goes through :class:`RegistryHttp`, which
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -26,7 +29,9 @@ from inferd import __version__
 from inferd.errors import PermissionDenied, Unauthenticated, Unavailable, Unsupported
 from inferd.store.remote import credentials
 from inferd.store.remote.auth import RegistryAuth
-from inferd.store.remote.settings import RegistrySettings
+from inferd.store.remote.pinning import PinnedTransport
+from inferd.store.remote.policy import split_host
+from inferd.store.remote.settings import ALLOWED_ENV, RegistrySettings
 
 #: Statuses worth another try: the registry or something in front of it is overloaded.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -66,22 +71,35 @@ class RegistryHttp:
         """``login`` replaces the stored credentials (``inferd login`` checks new ones)."""
         self.registry = registry
         self.settings = settings
-        if settings.policy is not None:
-            settings.policy.check_reference_host(registry)
+        policy = settings.policy
+        if policy is not None:
+            policy.require_listed_reference_host(registry)
         scheme = "http" if settings.is_insecure(registry) else "https"
         verify: ssl.SSLContext | bool = True
         if settings.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(settings.ca_file.expanduser()))
+        limits = httpx.Limits(max_connections=settings.parallelism * 2)
+        pinned = (
+            None
+            if policy is None
+            else PinnedTransport(
+                policy,
+                functools.partial(httpx.HTTPTransport, verify=verify, limits=limits),
+            )
+        )
         found = login or credentials.lookup(settings.config_file, registry)
         self.client = httpx.Client(
             base_url=f"{scheme}://{registry}",
-            auth=RegistryAuth(found),
+            auth=RegistryAuth(found, self._check_realm),
             verify=verify,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
             follow_redirects=True,
-            limits=httpx.Limits(max_connections=settings.parallelism * 2),
+            limits=limits,
             headers={"User-Agent": f"inferd/{__version__}"},
             event_hooks={"request": [self._check_hop]},
+            transport=pinned,
+            # A proxy would resolve names itself, undoing the pinning: servers go direct.
+            trust_env=policy is None,
         )
 
     def close(self) -> None:
@@ -90,14 +108,28 @@ class RegistryHttp:
     def _check_hop(self, request: httpx.Request) -> None:
         host = request.url.host
         port = request.url.port
-        if self.settings.policy is not None:
-            self.settings.policy.check(host, port)
         shown = host if port is None else f"{host}:{port}"
         if request.url.scheme != "https" and not self.settings.is_insecure(shown):
             raise PermissionDenied(
                 f"refusing plain HTTP to {shown!r}: it is not marked insecure "
                 "(--insecure-registry / INFERD_INSECURE_REGISTRIES)"
             )
+
+    def _check_realm(self, realm: httpx.URL) -> None:
+        """Refuse a token realm that is neither on the registry's host nor allowlisted.
+
+        The token request carries the registry's credentials: a registry must not be able to
+        send them anywhere it likes by naming a realm.
+        """
+        own, _ = split_host(self.registry)
+        same_host = realm.host == own.lower()
+        if realm.host and (same_host or self.settings.lists(realm.host, realm.port)):
+            return
+        shown = realm.host if realm.port is None else f"{realm.host}:{realm.port}"
+        raise PermissionDenied(
+            f"registry {self.registry} names the token realm {shown!r}, which is neither its own "
+            f"host nor on the allowlist ({ALLOWED_ENV}); refusing to send credentials there"
+        )
 
     def _fail(self, response: httpx.Response, what: str) -> None:
         """Raise for an answer that retrying will not fix."""
