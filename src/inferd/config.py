@@ -29,6 +29,11 @@ DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_MAX_QUEUE_DELAY_MS = 2.0
 DEFAULT_MAX_QUEUE_SIZE = 256
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
+#: About 0.1 s of decoding (length prefixes are read one by one); far more strings than a batch.
+DEFAULT_MAX_BYTES_ELEMENTS = 256 * 1024
+#: Worst case (BYTES binary, 4 bytes an element) about 6 ms of decoding inline; a thread hop
+#: costs about 0.1 ms, so small requests stay inline.
+DEFAULT_INLINE_DECODE_BYTES = 64 * 1024
 
 
 class StoreSettings(BaseModel):
@@ -74,6 +79,18 @@ class LimitSettings(BaseModel):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_tensor_rank: int = Field(default=8, ge=1)
     max_tensor_elements: int = Field(default=64 * 1024 * 1024, ge=1)
+    max_bytes_elements: int = Field(
+        default=DEFAULT_MAX_BYTES_ELEMENTS,
+        ge=1,
+        description="elements of one BYTES tensor: each is decoded one by one in Python, so this "
+        "bounds the work a request buys (beyond it 413)",
+    )
+    inline_decode_bytes: int = Field(
+        default=DEFAULT_INLINE_DECODE_BYTES,
+        ge=0,
+        description="inference bodies up to this size are decoded on the event loop; larger ones "
+        "in a worker thread, so health checks and small requests never wait behind them",
+    )
     max_inputs: int = Field(default=64, ge=1)
     max_outputs: int = Field(default=64, ge=1)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -2,7 +2,8 @@
 in-memory DataPlane double with real numpy models.
 
 Models of the double: ``echo`` returns each input as ``out_<name>`` (any datatype, any shape);
-``sum`` adds the rows of FP32 ``x`` [N, 3] into ``y`` [N, 1]; ``slow`` sleeps ``delay_s`` then
+``sum`` adds the rows of FP32 ``x`` [N, 3] into ``y`` [N, 1] (its signature is checked before
+decoding, as the real data plane's is); ``slow`` sleeps ``delay_s`` then
 echoes (cancellation and draining); ``full`` is always overloaded (503 + Retry-After).
 """
 
@@ -18,13 +19,16 @@ import numpy as np
 import pytest
 import uvloop
 
+from inferd.card import Signature
 from inferd.config import LimitSettings
 from inferd.errors import InvalidArgument, ModelNotFound, Unavailable
+from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.protocols.http import HttpServer, Router
 from inferd.protocols.http.server import Guard, HttpLimits
 from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard
-from inferd.serving.types import InferRequest, InferResponse, Tensor
+from inferd.serving.signature import SignatureCheck
+from inferd.serving.types import InferRequest, InferResponse, InputCheck, Tensor
 
 TOKEN = "test-token-0123456789"
 
@@ -40,9 +44,23 @@ _MODELS = {
 }  # fmt: skip
 
 
+class HeaderLog:
+    """An input check that accepts every header and notes the thread that checked it: transports
+    check headers as they decode, so this shows where decoding ran."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def declared(self, name: str, datatype: str, shape: tuple[int, ...]) -> None:
+        self.threads.append(threading.get_ident())
+
+
 class FakeDataPlane:
     def __init__(self, delay_s: float = 0.5) -> None:
         self.delay_s = delay_s
+        self.headers = HeaderLog()
+        #: The last request each model received.
+        self.received: dict[str, InferRequest] = {}
         self.is_ready = True
         self.loaded: dict[str, str] = {name: "1" for name in _MODELS}
         self.cancelled = 0
@@ -71,8 +89,17 @@ class FakeDataPlane:
         self._check(name, version)
         return {"name": name, "versions": [self.loaded[name]], "platform": "fake", **_MODELS[name]}
 
+    def input_check(self, name: str, version: str | None = None) -> InputCheck | None:
+        """``sum``'s signature is checked before decoding; the other models take anything."""
+        if name not in self.loaded:
+            return None
+        if name != "sum":
+            return self.headers
+        return SignatureCheck(name, Signature.model_validate(_MODELS["sum"]))
+
     async def infer(self, request: InferRequest) -> InferResponse:
         self._check(request.model, request.version)
+        self.received[request.model] = request
         if request.model == "full":
             raise Unavailable("queue of model 'full' is full", retry_after=2)
         if request.model == "slow":
@@ -171,6 +198,8 @@ def _finish(running: Running, t: _Thread) -> None:
 
 TEST_LIMITS = LimitSettings(
     max_body_bytes=64 * 1024,
+    max_bytes_elements=1000,
+    inline_decode_bytes=4096,
     header_timeout_s=0.6,
     body_timeout_s=0.6,
     max_header_bytes=4096,
@@ -209,3 +238,24 @@ def control_server() -> Iterator[Running]:
 @pytest.fixture
 def control_token() -> str:
     return TOKEN
+
+
+@dataclass
+class Servers:
+    """A REST and a gRPC data-plane listener on one event loop, over one data plane."""
+
+    rest: Running
+    grpc: GrpcHandle
+
+
+@pytest.fixture(scope="module")
+def rest_and_grpc() -> Iterator[Servers]:
+    """REST and gRPC listeners over one :class:`FakeDataPlane`, both with the test limits."""
+    dataplane = FakeDataPlane()
+    router = data_router(dataplane, TEST_LIMITS, metrics_text)
+    rest, thread = _start(router, HttpLimits.from_settings(TEST_LIMITS), dataplane)
+    start = serve_grpc(dataplane, "127.0.0.1", 0, TEST_LIMITS)
+    handle = asyncio.run_coroutine_threadsafe(start, rest.loop).result(10)
+    yield Servers(rest, handle)
+    asyncio.run_coroutine_threadsafe(handle.stop(1.0), rest.loop).result(10)
+    _finish(rest, thread)

@@ -8,9 +8,8 @@ runs on every transport that can express it (a bad BYTES length prefix has no JS
 
 from __future__ import annotations
 
-import asyncio
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +21,12 @@ import pytest
 from tritonclient.grpc import service_pb2
 
 from inferd.errors import Code
-from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.protocols.grpc.status import GRPC_STATUS
 from inferd.protocols.http.messages import STATUS_BY_CODE
-from inferd.protocols.http.server import HttpLimits
-from inferd.protocols.v2 import data_router
-from protocols.conftest import TEST_LIMITS, FakeDataPlane, Running, _finish, _start, metrics_text
+from protocols.conftest import TEST_LIMITS, Servers
 
 ELEMENTS = TEST_LIMITS.max_tensor_elements
+STRINGS = TEST_LIMITS.max_bytes_elements
 
 
 @dataclass(frozen=True)
@@ -94,28 +91,13 @@ CASES = [
     Bad("BYTES shape beyond the data", "BYTES", [2**40], Code.INVALID_ARGUMENT,
         ("'s'", "needs 1099511627776"), name="s",
         json=["a", "b"], raw=_prefixed(b"a", b"b"), typed=("bytes_contents", [b"a", b"b"])),
+    Bad("too many BYTES elements", "BYTES", [STRINGS + 1], Code.PAYLOAD_TOO_LARGE,
+        ("'s'", f"{STRINGS + 1} BYTES elements", f"limit of {STRINGS}", "max_bytes_elements"),
+        name="s", json=["ab"] * (STRINGS + 1), raw=_prefixed(*[b"ab"] * (STRINGS + 1)),
+        typed=("bytes_contents", [b"ab"] * (STRINGS + 1))),
     Bad("unknown model", "FP32", [1], Code.NOT_FOUND, ("'nope'",), model="nope",
         json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0])),
 ]  # fmt: skip
-
-
-@dataclass
-class Servers:
-    rest: Running
-    grpc: GrpcHandle
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[Servers]:
-    """REST and gRPC listeners on one event loop, over one data plane, with the same limits."""
-    dataplane = FakeDataPlane()
-    router = data_router(dataplane, TEST_LIMITS, metrics_text)
-    rest, thread = _start(router, HttpLimits.from_settings(TEST_LIMITS), dataplane)
-    start = serve_grpc(dataplane, "127.0.0.1", 0, TEST_LIMITS)
-    handle = asyncio.run_coroutine_threadsafe(start, rest.loop).result(10)
-    yield Servers(rest, handle)
-    asyncio.run_coroutine_threadsafe(handle.stop(1.0), rest.loop).result(10)
-    _finish(rest, thread)
 
 
 def _header(case: Bad) -> dict[str, Any]:
@@ -186,9 +168,9 @@ PARAMS = [
 
 @pytest.mark.parametrize(("case", "send", "status"), PARAMS)
 def test_a_bad_tensor_gets_the_same_answer_on_every_transport(
-    servers: Servers, case: Bad, send: Send, status: Callable[[Code], str]
+    rest_and_grpc: Servers, case: Bad, send: Send, status: Callable[[Code], str]
 ) -> None:
-    got, message = send(servers, case)
+    got, message = send(rest_and_grpc, case)
     assert got == status(case.code), message
     for word in case.words:
         assert word in message, message

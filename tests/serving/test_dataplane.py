@@ -72,6 +72,29 @@ def test_invalid_inputs_name_the_tensor(
     _run(harness, scenario)
 
 
+@pytest.mark.parametrize(
+    ("inputs", "message"), [p for p in BAD_INPUTS if p.id not in ("missing", "duplicate")]
+)
+def test_the_input_check_refuses_each_header_as_infer_would(
+    harness: Harness, inputs: list[Tensor], message: str
+) -> None:
+    """What transports check before decoding (name, datatype, shape) fails with infer's words;
+    a missing or repeated input is told from the whole request, once decoded."""
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        check = plane.input_check("m")
+        assert check is not None
+        with pytest.raises(InvalidTensor) as bad:
+            for tensor in inputs:
+                check.declared(tensor.name, tensor.datatype, tensor.shape)
+        assert bad.value.message == f"tensor {message}"
+        check.declared("x", "FP32", (7, 4))
+        assert plane.input_check("ghost") is None
+        assert plane.input_check("m", "v9") is None
+
+    _run(harness, scenario)
+
+
 def test_unknown_output_and_unknown_model(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane) -> None:
         with pytest.raises(InvalidTensor, match="'nope': unknown output; model 'm' gives y, z"):

@@ -10,7 +10,8 @@ The policy, in order; nothing sized by the client is allocated before step 3 has
 2. The data agrees with the shape: as many elements, or exactly the bytes the shape needs (BYTES:
    at least the 4-byte prefix of every element). Else InvalidTensor: the client's mistake.
 3. A tensor that agrees with its shape but holds more elements than ``limits.max_tensor_elements``
-   is PayloadTooLarge: a well-formed request beyond a configured limit, like an oversize body.
+   (BYTES: ``limits.max_bytes_elements``, as each is decoded one by one in Python) is
+   PayloadTooLarge: a well-formed request beyond a configured limit, like an oversize body.
 4. The values: JSON numbers of a kind the datatype can hold, integers within its range, BOOL bytes
    of 0 or 1, BYTES length prefixes that account for every byte. Else InvalidTensor.
 
@@ -157,11 +158,20 @@ def _agrees(tensor: Declared, present: int, source: str) -> None:
         )
 
 
+def _element_limit(tensor: Declared, limits: LimitSettings) -> tuple[int, str]:
+    """The most elements the tensor may hold, and the setting that says so."""
+    if tensor.datatype == "BYTES" and limits.max_bytes_elements < limits.max_tensor_elements:
+        return limits.max_bytes_elements, "max_bytes_elements"
+    return limits.max_tensor_elements, "max_tensor_elements"
+
+
 def _within_limits(tensor: Declared, limits: LimitSettings) -> None:
-    if tensor.count > limits.max_tensor_elements:
+    limit, setting = _element_limit(tensor, limits)
+    if tensor.count > limit:
+        kind = "BYTES elements" if setting == "max_bytes_elements" else "elements"
         raise PayloadTooLarge(
-            f"tensor {tensor.name!r}: {tensor.count} elements are beyond the limit of "
-            f"{limits.max_tensor_elements} (limits.max_tensor_elements)"
+            f"tensor {tensor.name!r}: {tensor.count} {kind} are beyond the limit of {limit} "
+            f"(limits.{setting})"
         )
 
 
@@ -184,7 +194,7 @@ def _narrow(tensor: Declared, wide: Array) -> Array:
 
 
 def _strings(tensor: Declared, data: list[Any], limits: LimitSettings, source: str) -> Array:
-    limit = limits.max_tensor_elements
+    limit, _ = _element_limit(tensor, limits)
     items: list[bytes] = []
     # Stop one past what could be accepted: the data present then decides between "disagrees
     # with the shape" and "beyond the limit" without encoding more than the limit allows.

@@ -18,6 +18,7 @@ from inferd.datatypes import Tensors, oip_datatype
 from inferd.errors import Code, InferdError, InternalError, InvalidTensor, ModelNotFound
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.manager import ModelManager
+from inferd.serving.signature import SignatureCheck
 from inferd.serving.stats import VersionState
 from inferd.serving.types import InferRequest, InferResponse, Tensor
 from inferd.serving.version import ServedVersion
@@ -82,6 +83,12 @@ class ServingDataPlane:
         }
 
     # -- inference -----------------------------------------------------------------------------
+
+    def input_check(self, name: str, version: str | None = None) -> SignatureCheck | None:
+        try:
+            return self._manager.get(name, version).check
+        except InferdError:
+            return None  # infer() raises it again, and counts the request
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one request. Raises :mod:`inferd.errors` exceptions only; every request counts

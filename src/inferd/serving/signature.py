@@ -32,7 +32,8 @@ def _shape(shape: Sequence[int]) -> str:
 
 
 class SignatureCheck:
-    """Validates requests for one model version; built once per loaded version.
+    """Validates requests for one model version; built once per loaded version. It is also the
+    :class:`~inferd.serving.types.InputCheck` transports apply before decoding tensor data.
 
     A model batches when every input and output has a variable first dimension (``-1``): that
     dimension is the batch, and requests are concatenated along it. An empty signature (a card
@@ -42,6 +43,7 @@ class SignatureCheck:
     def __init__(self, model: str, signature: Signature) -> None:
         self._model = model
         self._inputs: tuple[TensorSpec, ...] = signature.inputs
+        self._by_name = {s.name: s for s in signature.inputs}
         self._input_names = ", ".join(s.name for s in signature.inputs)
         self._outputs = frozenset(s.name for s in signature.outputs)
         specs = (*signature.inputs, *signature.outputs)
@@ -90,7 +92,7 @@ class SignatureCheck:
                     spec.name, f"missing; model {self._model!r} takes inputs {self._input_names}"
                 )
             shape = tensor.data.shape
-            self._check_one(spec, tensor, shape)
+            self._check_one(spec, tensor.datatype, shape)
             if self.batchable:
                 if rows == -1:
                     rows = shape[0]
@@ -111,6 +113,19 @@ class SignatureCheck:
             return CheckedInputs(checked, 1, None)
         return CheckedInputs(checked, rows, tuple(key))
 
+    def declared(self, name: str, datatype: str, shape: tuple[int, ...]) -> None:
+        """Check one input's header before its data is decoded (:class:`InputCheck`): a
+        mismatch is refused without paying for the decoding. :meth:`inputs` still checks the
+        whole request (missing inputs, batch rows) once it is decoded."""
+        if not self._inputs:
+            return
+        spec = self._by_name.get(name)
+        if spec is None:
+            raise InvalidTensor(
+                name, f"unknown input; model {self._model!r} takes {self._input_names}"
+            )
+        self._check_one(spec, datatype, shape)
+
     def outputs(self, requested: list[RequestedOutput] | None) -> list[str] | None:
         """The requested output names, each known to the model; None means all outputs."""
         if requested is None:
@@ -126,11 +141,9 @@ class SignatureCheck:
         return names
 
     @staticmethod
-    def _check_one(spec: TensorSpec, tensor: Tensor, shape: tuple[int, ...]) -> None:
-        if tensor.datatype != spec.datatype:
-            raise InvalidTensor(
-                spec.name, f"expected datatype {spec.datatype} but got {tensor.datatype}"
-            )
+    def _check_one(spec: TensorSpec, datatype: str, shape: tuple[int, ...]) -> None:
+        if datatype != spec.datatype:
+            raise InvalidTensor(spec.name, f"expected datatype {spec.datatype} but got {datatype}")
         if len(shape) != len(spec.shape):
             raise InvalidTensor(
                 spec.name,

@@ -56,6 +56,16 @@ class InferResponse:
     parameters: Parameters = field(default_factory=dict)
 
 
+class InputCheck(Protocol):
+    """What a model takes, checked against each input's header (name, datatype, shape) before
+    the transport decodes the input's data; raises InvalidTensor naming the mismatch.
+
+    Any thread may call it: transports decode big bodies off the event loop.
+    """
+
+    def declared(self, name: str, datatype: str, shape: tuple[int, ...]) -> None: ...
+
+
 class DataPlane(Protocol):
     """The one entry every protocol calls. Errors are :mod:`inferd.errors` exceptions."""
 
@@ -68,6 +78,11 @@ class DataPlane(Protocol):
     def server_metadata(self) -> dict[str, Any]: ...
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+
+    def input_check(self, name: str, version: str | None = None) -> InputCheck | None:
+        """The check a request's headers can meet before decoding; None when there is none
+        yet (unknown model, version not loaded): :meth:`infer` then reports the problem."""
+        ...
 
     async def infer(self, request: InferRequest) -> InferResponse: ...
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inferd.card import Signature, TensorSpec
 from inferd.config import LimitSettings
 from inferd.errors import (
     InferdError,
@@ -26,6 +27,7 @@ from inferd.protocols.grpc.codec import (
     encode_parameters,
     encode_response,
 )
+from inferd.serving.signature import SignatureCheck
 from inferd.serving.types import InferResponse, Tensor
 
 LIMITS = LimitSettings(max_tensor_rank=4, max_tensor_elements=1000, max_inputs=3, max_outputs=2)
@@ -346,6 +348,23 @@ def test_a_huge_declared_shape_allocates_nothing() -> None:
     try:
         with pytest.raises(InvalidTensor):
             decode_request(request, LimitSettings(), None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+
+
+def test_a_signature_mismatch_is_refused_before_the_data_is_decoded() -> None:
+    # 1 Mi BYTES elements would take an object array of 8 MiB (and a second of Python) to decode.
+    request = _raw_request("BYTES", [2**20], struct.pack("<I", 0) * 2**20)
+    check = SignatureCheck(
+        "m", Signature(inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1,)),))
+    )
+    roomy = LimitSettings(max_bytes_elements=2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidTensor, match="'x': expected datatype FP32 but got BYTES"):
+            decode_request(request, roomy, None, check)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

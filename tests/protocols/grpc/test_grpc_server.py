@@ -149,6 +149,9 @@ class OnnxDataPlane:
             "outputs": specs(session.get_outputs()),
         }
 
+    def input_check(self, name: str, version: str | None = None) -> None:
+        return None  # infer checks the datatypes against the session's
+
     async def infer(self, request: InferRequest) -> InferResponse:
         self.received.append((request, time.monotonic()))
         if self.fail_with is not None:

@@ -1,4 +1,8 @@
-"""The bad-input list: each → 4xx with ``{"error": ...}`` naming the problem, never a 5xx."""
+"""The bad-input list: each → 4xx with ``{"error": ...}`` naming the problem, never a 5xx.
+
+``sum``'s signature is checked before its data is decoded, so a case about the data itself goes to
+``echo``, which takes any tensor.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +76,7 @@ CASES = [
     ),
     (
         "ragged data",
-        "/v2/models/sum/infer",
+        "/v2/models/echo/infer",
         orjson.dumps(_one(data=[[1, 2], [3]], shape=[3])),
         {},
         400,
@@ -96,7 +100,7 @@ CASES = [
     ),
     (
         "huge declared shape with tiny data",
-        "/v2/models/sum/infer",
+        "/v2/models/echo/infer",
         orjson.dumps(_one(shape=[10**9, 10**9], data=[1])),
         {},
         400,
@@ -104,7 +108,7 @@ CASES = [
     ),
     (
         "huge shape, binary",
-        "/v2/models/sum/infer",
+        "/v2/models/echo/infer",
         orjson.dumps(
             {
                 "inputs": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import tracemalloc
 
 import numpy as np
@@ -10,18 +11,35 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inferd.card import Signature, TensorSpec
 from inferd.config import LimitSettings
-from inferd.errors import InferdError, InvalidArgument
-from inferd.protocols.v2.codec import decode_request, encode_response, wants_binary
-from inferd.serving.types import InferResponse, Tensor
+from inferd.errors import InferdError, InvalidArgument, InvalidTensor
+from inferd.protocols.v2.codec import (
+    HEADER_LENGTH,
+    MAX_TIMEOUT_MS,
+    decode_request,
+    encode_response,
+    wants_binary,
+)
+from inferd.serving.signature import SignatureCheck
+from inferd.serving.types import InferRequest, InferResponse, InputCheck, Tensor
 
 LIMITS = LimitSettings()
 
 
-def _decode(doc: object, binary: bytes = b"") -> object:
+def _decode(
+    doc: object,
+    binary: bytes = b"",
+    *,
+    headers: dict[str, str] | None = None,
+    check: InputCheck | None = None,
+    received: float = 0.0,
+) -> InferRequest:
     text = orjson.dumps(doc)
-    header = str(len(text)) if binary else None
-    return decode_request("m", None, text + binary, header, LIMITS)
+    headers = dict(headers or {})
+    if binary:
+        headers[HEADER_LENGTH] = str(len(text))
+    return decode_request("m", None, text + binary, headers, LIMITS, check=check, received=received)
 
 
 @pytest.mark.parametrize(
@@ -111,3 +129,81 @@ def test_any_document_decodes_or_raises_an_inferd_error(doc, binary):
         return
     for tensor in request.inputs:
         assert int(np.prod(tensor.data.shape)) <= LIMITS.max_tensor_elements
+
+
+SIGNATURE = SignatureCheck(
+    "m", Signature(inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1, 3)),))
+)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "shape", "fragment"),
+    [
+        ("BYTES", [2**20], "expected datatype FP32 but got BYTES"),
+        ("FP32", [2**20], "expected shape [-1, 3] (rank 2)"),
+    ],
+)
+def test_a_signature_mismatch_is_refused_before_the_data_is_decoded(datatype, shape, fragment):
+    # 1 Mi BYTES elements (4 MiB of prefixes) would take an object array of 8 MiB to decode.
+    binary = struct.pack("<I", 0) * 2**20
+    doc = {"inputs": [{"name": "x", "shape": shape, "datatype": datatype,
+                       "parameters": {"binary_data_size": len(binary)}}]}  # fmt: skip
+    text = orjson.dumps(doc)
+    body, headers = text + binary, {HEADER_LENGTH: str(len(text))}
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidTensor, match="'x'") as caught:
+            decode_request("m", None, body, headers, LIMITS, check=SIGNATURE, received=0.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert fragment in caught.value.message
+    assert peak < 64 * 1024
+
+
+def test_an_unknown_input_is_refused_before_the_data_is_decoded():
+    doc = {"inputs": [{"name": "w", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
+    with pytest.raises(InvalidTensor, match="'w': unknown input; model 'm' takes x"):
+        _decode(doc, check=SIGNATURE)
+
+
+_ONE = {"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "header", "timeout_s"),
+    [
+        (None, None, None),
+        (250, None, 0.25),
+        (None, "40", 0.04),
+        (250, "40", 0.04),  # the sooner of the two
+        (MAX_TIMEOUT_MS, None, MAX_TIMEOUT_MS / 1000),
+    ],
+)
+def test_a_timeout_becomes_the_request_deadline(parameter, header, timeout_s):
+    doc: dict[str, object] = {"inputs": [_ONE]}
+    if parameter is not None:
+        doc["parameters"] = {"timeout_ms": parameter}
+    headers = {} if header is None else {"inference-timeout-ms": header}
+    request = _decode(doc, headers=headers, received=100.0)
+    assert request.deadline == (None if timeout_s is None else 100.0 + timeout_s)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "headers", "where"),
+    [
+        ({"timeout_ms": 0}, {}, "parameters.timeout_ms"),
+        ({"timeout_ms": -5}, {}, "parameters.timeout_ms"),
+        ({"timeout_ms": 1.5}, {}, "parameters.timeout_ms"),
+        ({"timeout_ms": "100"}, {}, "parameters.timeout_ms"),
+        ({"timeout_ms": True}, {}, "parameters.timeout_ms"),
+        ({"timeout_ms": MAX_TIMEOUT_MS + 1}, {}, "parameters.timeout_ms"),
+        ({}, {"inference-timeout-ms": "soon"}, "Inference-Timeout-Ms"),
+        ({}, {"inference-timeout-ms": "0"}, "Inference-Timeout-Ms"),
+        ({}, {"inference-timeout-ms": "-1"}, "Inference-Timeout-Ms"),
+        ({}, {"inference-timeout-ms": "9" * 5000}, "Inference-Timeout-Ms"),
+    ],
+)
+def test_an_invalid_timeout_is_refused(parameters, headers, where):
+    with pytest.raises(InvalidArgument, match=f"{where} must be a whole number of milliseconds"):
+        _decode({"inputs": [_ONE], "parameters": parameters}, headers=headers)

@@ -27,8 +27,10 @@ from inferd.protocols.tensor_wire import Declared
 
 Kind = Literal["share", "mad"]
 #: Responses come from inferd's own replicas: the request limits bound a client's tensors, not a
-#: model's, so only numpy's own bound on rank applies.
-_RESPONSE_LIMITS = LimitSettings(max_tensor_rank=32)
+#: model's, so only numpy's own bound on rank and the element limit apply.
+_RESPONSE_LIMITS = LimitSettings(
+    max_tensor_rank=32, max_bytes_elements=LimitSettings().max_tensor_elements
+)
 #: The name under which a KServe v1 response's ``predictions`` are compared.
 V1_OUTPUT = "predictions"
 

@@ -22,6 +22,7 @@ from inferd.protocols.tensor_wire import Declared, declare
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
+    InputCheck,
     Parameters,
     RequestedOutput,
     Tensor,
@@ -98,11 +99,15 @@ def _decode_input(
 
 
 def decode_request(
-    message: pb.ModelInferRequest, limits: LimitSettings, deadline: float | None
+    message: pb.ModelInferRequest,
+    limits: LimitSettings,
+    deadline: float | None,
+    check: InputCheck | None = None,
 ) -> InferRequest:
     """A ``ModelInferRequest`` → an :class:`InferRequest`; ``deadline`` is ``time.monotonic()``.
 
-    Every input's header is checked before any tensor's data is decoded.
+    Every input's header is checked (against ``check``, the model's signature, too) before any
+    tensor's data is decoded.
     """
     if not message.model_name:
         raise InvalidArgument("model_name is required")
@@ -130,6 +135,9 @@ def decode_request(
     for output in message.outputs:
         _refuse_shared_memory(output.name, output.parameters)
         outputs.append(RequestedOutput(output.name, decode_parameters(output.parameters)))
+    if check is not None:
+        for header in declared:
+            check.declared(header.name, header.datatype, header.shape)
     inputs = [
         _decode_input(header, tensor, raw[index] if raw else None, limits)
         for index, (header, tensor) in enumerate(zip(declared, message.inputs, strict=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from functools import partial
 from typing import Any
 
 import grpc
@@ -21,6 +22,7 @@ from inferd.errors import InvalidArgument, NotFound, PermissionDenied, Unauthent
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.codec import decode_request, encode_response
 from inferd.protocols.grpc.status import Context, unary
+from inferd.protocols.offload import Decoder
 from inferd.serving.types import DataPlane
 
 #: The fully qualified service name both servicers register under.
@@ -52,6 +54,7 @@ class InferenceServicer:
     def __init__(self, dataplane: DataPlane, limits: LimitSettings) -> None:
         self._dataplane = dataplane
         self._limits = limits
+        self._decoder = Decoder(limits)
 
     async def server_live(
         self, request: pb.ServerLiveRequest, context: Context
@@ -96,7 +99,10 @@ class InferenceServicer:
     ) -> pb.ModelInferResponse:
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
-        response = await self._dataplane.infer(decode_request(request, self._limits, deadline))
+        check = self._dataplane.input_check(request.model_name, request.model_version or None)
+        decode = partial(decode_request, request, self._limits, deadline, check)
+        decoded = await self._decoder.decode(decode, request.ByteSize())
+        response = await self._dataplane.infer(decoded)
         return encode_response(
             response, raw=len(request.raw_input_contents) > 0, request_id=request.id
         )

@@ -9,6 +9,7 @@ data (:mod:`inferd.protocols.tensor_wire`, shared with gRPC). Each failure raise
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,21 @@ from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidArgument, InvalidTensor
 from inferd.protocols import bytes_wire
 from inferd.protocols.tensor_wire import Declared, declare, from_binary, from_json
-from inferd.serving.types import InferRequest, InferResponse, Parameters, RequestedOutput, Tensor
+from inferd.serving.types import (
+    InferRequest,
+    InferResponse,
+    InputCheck,
+    Parameters,
+    RequestedOutput,
+    Tensor,
+)
 
 HEADER_LENGTH = "inference-header-content-length"
+#: A per-request timeout (milliseconds), as a header or as the request parameter ``timeout_ms``.
+TIMEOUT_HEADER = "inference-timeout-ms"
+TIMEOUT_PARAMETER = "timeout_ms"
+#: A day: a longer timeout is a mistake, not a request.
+MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +81,20 @@ def decode_request(
     model: str,
     version: str | None,
     body: bytes,
-    header_length: str | None,
+    headers: Mapping[str, str],
     limits: LimitSettings,
+    *,
+    check: InputCheck | None,
+    received: float,
 ) -> InferRequest:
     """Decode an inference request body (JSON, optionally followed by binary tensor data).
 
-    Every input's header, and where its binary data lies, is checked before any tensor's data is
-    decoded (:mod:`inferd.protocols.tensor_wire` says in which order and with which errors).
+    Every input's header, and where its binary data lies, is checked (against ``check``, the
+    model's signature, too) before any tensor's data is decoded; :mod:`~inferd.protocols.
+    tensor_wire` says in which order and with which errors. ``received`` (``time.monotonic()``
+    when the request arrived) anchors the deadline (:func:`request_deadline`).
     """
-    text, binary = split_body(body, header_length)
+    text, binary = split_body(body, headers.get(HEADER_LENGTH))
     doc = load_json(text)
     if not isinstance(doc, dict):
         raise InvalidArgument("the inference request must be a JSON object")
@@ -100,14 +118,44 @@ def decode_request(
             f"the body carries {len(binary) - offset} bytes of binary data "
             "beyond the declared tensors"
         )
+    parameters = _parameters(doc.get("parameters"), "request")
+    deadline = request_deadline(parameters, headers.get(TIMEOUT_HEADER), received)
+    outputs = _decode_outputs(doc.get("outputs"), limits)
+    if check is not None:
+        for wire in pending:
+            check.declared(wire.tensor.name, wire.tensor.datatype, wire.tensor.shape)
     return InferRequest(
         model=model,
         version=version,
         inputs=[_decode_data(wire, limits) for wire in pending],
         id=request_id,
-        parameters=_parameters(doc.get("parameters"), "request"),
-        outputs=_decode_outputs(doc.get("outputs"), limits),
+        parameters=parameters,
+        outputs=outputs,
+        deadline=deadline,
     )
+
+
+def request_deadline(parameters: Parameters, header: str | None, received: float) -> float | None:
+    """When the request must be answered, on ``time.monotonic()``: ``received`` plus
+    ``parameters.timeout_ms`` or the ``Inference-Timeout-Ms`` header, the sooner if both. None
+    leaves the server's ``request_timeout_s``; like a gRPC deadline, a timeout replaces it."""
+    timeouts: list[int] = []
+    if TIMEOUT_PARAMETER in parameters:
+        timeouts.append(_timeout_ms(parameters[TIMEOUT_PARAMETER], "parameters.timeout_ms"))
+    if header is not None:
+        # Bounded before int(): Python refuses to convert strings of thousands of digits.
+        digits = header.isascii() and header.isdigit() and len(header) <= 10
+        timeouts.append(_timeout_ms(int(header) if digits else None, "Inference-Timeout-Ms"))
+    return received + min(timeouts) / 1000 if timeouts else None
+
+
+def _timeout_ms(value: object, where: str) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_TIMEOUT_MS:
+        raise InvalidArgument(
+            f"{where} must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutput] | None:

@@ -6,7 +6,9 @@ Errors are raised as :mod:`inferd.errors` exceptions and mapped to statuses by t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -14,8 +16,8 @@ import orjson
 from inferd.config import LimitSettings
 from inferd.errors import InvalidArgument
 from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
+from inferd.protocols.offload import Decoder
 from inferd.protocols.v2.codec import (
-    HEADER_LENGTH,
     decode_request,
     encode_response,
     load_json,
@@ -70,6 +72,7 @@ class V2Handlers:
         self.dataplane = dataplane
         self.limits = limits
         self.metrics = metrics
+        self.decoder = Decoder(limits)
 
     async def live(self, request: Request) -> Response:
         live = self.dataplane.live()
@@ -102,13 +105,18 @@ class V2Handlers:
         refusal = media_type_refusal(request)
         if refusal is not None:
             return refusal
-        infer_request = decode_request(
-            request.params["model"],
-            request.params.get("version"),
+        model, version = request.params["model"], request.params.get("version")
+        decode = partial(
+            decode_request,
+            model,
+            version,
             request.body,
-            request.headers.get(HEADER_LENGTH),
+            request.headers,
             self.limits,
+            check=self.dataplane.input_check(model, version),
+            received=time.monotonic(),
         )
+        infer_request = await self.decoder.decode(decode, len(request.body))
         result = await self.dataplane.infer(infer_request)
         encoded = encode_response(result, wants_binary(infer_request))
         if encoded.json_length is None:
