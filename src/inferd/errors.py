@@ -9,7 +9,7 @@ arguments, name the problem, and never contain stack traces, filesystem paths or
     ├── InvalidArgument        (INVALID_ARGUMENT)  bad input from a user or client
     │   ├── InvalidReference    a model reference that breaks the grammar
     │   ├── InvalidTensor       a tensor whose datatype, shape or data disagree
-    │   └── UnsafeFormat        a pickle-like file pushed without explicit trust
+    │   └── UnsafeFormat        a file not admitted as data, pushed or pulled without trust
     ├── NotFound               (NOT_FOUND)         unknown model, version, tag or blob
     ├── AlreadyExists          (ALREADY_EXISTS)
     ├── PayloadTooLarge        (PAYLOAD_TOO_LARGE)  body or tensor beyond a configured limit
@@ -77,13 +77,19 @@ class InvalidTensor(InvalidArgument):
 
 
 class UnsafeFormat(InvalidArgument):
-    """A file in a format that can execute code when loaded (pickle and relatives)."""
+    """A file the store does not admit as data: it can run code when loaded, or may.
 
-    def __init__(self, file: str, fmt: str) -> None:
-        super().__init__(
-            f"{file!r} is a {fmt} file, which can run arbitrary code when loaded; "
-            "refusing it (pass --trust-unsafe-format if you trust its author)"
-        )
+    ``reason`` completes "'<file>' is …"; ``remedy`` says how a user who trusts it gets it in.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        fmt: str,
+        reason: str,
+        remedy: str = "pass --trust-unsafe-format if you trust its author",
+    ) -> None:
+        super().__init__(f"{file!r} is {reason}; refusing it ({remedy})")
         self.file = file
         self.format = fmt
 

@@ -16,7 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 from inferd.card import Signature, TensorSpec
 from inferd.datatypes import oip_datatype
 from inferd.errors import InvalidArgument, Unsupported
-from inferd.runtimes._onnx_signature import is_onnx, read_onnx_signature
+from inferd.formats.onnx import is_onnx
+from inferd.runtimes._onnx_signature import read_onnx_signature
 
 from .conftest import EXAMPLES, linear_onnx
 

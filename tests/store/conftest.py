@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inferd.store import ModelStore
@@ -31,6 +33,13 @@ metrics: {auc: 0.91}
 @pytest.fixture
 def store(inferd_home: Path) -> ModelStore:
     return ModelStore(inferd_home)
+
+
+def raw_npy(data: bytes) -> bytes:
+    """Binary weights as a ``uint8`` ``.npy``, which the store admits as data (raw bytes: no)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(data, dtype=np.uint8))
+    return buffer.getvalue()
 
 
 def make_model_dir(path: Path, *, weights: bytes = b"weights-v1" * 1000) -> Path:

@@ -1,19 +1,28 @@
-"""Code-executing formats are refused by content; titles and symlinks cannot escape a directory."""
+"""Only data formats are admitted; titles and symlinks cannot escape a directory.
+
+The malicious corpus (``data/malicious``, written by its ``make_corpus.py``) is every disguise of
+one harmless pickle payload; each file must be refused without trust, accepted with it (and the
+trust recorded in the history), and its payload must never run.
+"""
 
 from __future__ import annotations
 
 import bz2
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
 import lzma
 import pickle
+import shutil
 import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -21,10 +30,27 @@ from click.testing import CliRunner
 from inferd.cli import main
 from inferd.errors import InvalidArgument, UnsafeFormat
 from inferd.store import ModelStore
+from inferd.store.admission import admit
 from inferd.store.media import CARD, MANIFEST
-from inferd.store.safety import is_pickle, unsafe_format
+from inferd.store.pickles import pickle_verdict
 
 from .conftest import EXAMPLES
+
+CORPUS = Path(__file__).parent / "data" / "malicious"
+GENERATOR = CORPUS / "make_corpus.py"
+CORPUS_NAMES = sorted(p.name for p in CORPUS.iterdir() if p != GENERATOR)
+VALID_ONNX = EXAMPLES / "quickstart" / "fraud-v1" / "model.onnx"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_corpus", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MARKER: str = _generator().MARKER
 
 
 class _Sentinel:
@@ -120,6 +146,90 @@ def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
     for name, data in disguises.items():
         assert (tmp_path / "pulled" / name).read_bytes() == data
     assert not sentinel.exists()
+    trusted = {e.detail: e.new for e in store.history("evil") if e.action == "trust-format"}
+    expected = {}
+    for item in store.layout.read_manifest(pushed.digest).layers:
+        refusal = admit(directory / item.title)
+        assert refusal is not None
+        expected[f"{item.title}: {refusal.format}"] = item.digest
+    assert trusted == expected
+
+
+def _beside_a_valid_model(root: Path, name: str) -> Path:
+    """A model directory: the quickstart's valid model.onnx, and corpus file ``name`` in extra/."""
+    (root / "extra").mkdir(parents=True)
+    shutil.copy(VALID_ONNX, root / "model.onnx")
+    shutil.copy(CORPUS / name, root / "extra" / name)
+    return root
+
+
+def test_the_committed_corpus_is_exactly_what_make_corpus_writes(tmp_path: Path) -> None:
+    written = _generator().write(tmp_path)
+    assert sorted(path.name for path in written) == CORPUS_NAMES
+    for path in written:
+        assert path.read_bytes() == (CORPUS / path.name).read_bytes(), path.name
+
+
+@pytest.mark.parametrize("name", CORPUS_NAMES)
+def test_each_corpus_file_is_refused_beside_a_valid_onnx_model(
+    store: ModelStore, tmp_path: Path, name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    model = _beside_a_valid_model(tmp_path / "model", name)
+    with pytest.raises(UnsafeFormat) as info:
+        store.push(model, "evil:v1")
+    assert repr(f"extra/{name}") in info.value.message
+    assert "--trust-unsafe-format" in info.value.message
+    refused = CliRunner().invoke(main, ["push", str(model), "evil:v1"])
+    assert refused.exit_code == 2
+    assert f"extra/{name}" in refused.stderr
+    assert store.list() == []
+    assert store.history("evil") == []
+    assert MARKER not in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("name", CORPUS_NAMES)
+def test_each_corpus_file_is_stored_with_trust_and_the_trust_is_in_the_history(
+    store: ModelStore, tmp_path: Path, name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    model = _beside_a_valid_model(tmp_path / "model", name)
+    refusal = admit(CORPUS / name)
+    assert refusal is not None
+    pushed = store.push(model, "evil:v1", trust_unsafe_format=True)
+    assert pushed.card.runtime == "onnx"
+    assert pushed.card.trusted_unsafe_formats == (refusal.format,)
+    manifest = store.layout.read_manifest(pushed.digest)
+    (digest,) = [item.digest for item in manifest.layers if item.title == f"extra/{name}"]
+    (event,) = [e for e in store.history("evil") if e.action == "trust-format"]
+    assert (event.tag, event.old, event.new) == ("v1", None, digest)
+    assert event.detail == f"extra/{name}: {refusal.format}"
+    cli = CliRunner().invoke(main, ["push", str(model), "evil:v2", "--trust-unsafe-format", "-q"])
+    assert cli.exit_code == 0, cli.output
+    listed = CliRunner().invoke(main, ["history", "evil", "--json"])
+    assert [e["tag"] for e in json.loads(listed.stdout) if e["action"] == "trust-format"] == [
+        "v1",
+        "v2",
+    ]
+    pulled = store.pull("evil:v2", tmp_path / "pulled")
+    assert (pulled / "extra" / name).read_bytes() == (CORPUS / name).read_bytes()
+    assert MARKER not in capfd.readouterr().out
+
+
+def test_an_object_array_saved_by_numpy_is_refused_and_a_plain_one_admitted(
+    tmp_path: Path,
+) -> None:
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    refusal = admit(objects)
+    assert refusal is not None and refusal.format == "object-dtype .npy"
+    records = tmp_path / "records.npz"
+    fields = np.dtype([("id", "i4"), ("meta", "O")])
+    np.savez(records, plain=np.arange(3), mixed=np.zeros(2, dtype=fields))
+    refusal = admit(records)
+    assert refusal is not None and "object-dtype .npy" in refusal.format
+    assert "mixed.npy" in refusal.reason
+    plain = tmp_path / "plain.npz"
+    np.savez_compressed(plain, x=np.ones((3, 4), dtype=np.float32), y=np.arange(5))
+    assert admit(plain) is None
 
 
 @pytest.mark.parametrize(
@@ -139,13 +249,16 @@ def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
 def test_ordinary_files_are_not_mistaken_for_pickles(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "file"
     path.write_bytes(data)
-    assert unsafe_format(path) is None
+    assert pickle_verdict(io.BytesIO(data), len(data)) is None
+    refusal = admit(path)  # text is admitted; other bytes are refused, but never as a pickle
+    assert refusal is None or "pickle" not in refusal.format
 
 
 def test_real_model_formats_pass(tmp_path: Path) -> None:
     for path in [*EXAMPLES.glob("quickstart/*/model.onnx"), *EXAMPLES.glob("sklearn/*.skops")]:
-        assert unsafe_format(path) is None, path
-    assert is_pickle(pickle.dumps([1, 2, 3], protocol=2))
+        assert admit(path) is None, path
+    plain = pickle.dumps([1, 2, 3], protocol=2)
+    assert pickle_verdict(io.BytesIO(plain), len(plain)) == "holds plain data"
 
 
 @pytest.mark.parametrize(

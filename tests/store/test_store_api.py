@@ -10,7 +10,7 @@ import pytest
 
 import inferd.store
 from inferd.card import Signature, TensorSpec
-from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unsupported
+from inferd.errors import InvalidArgument, ModelNotFound, NotFound, UnsafeFormat, Unsupported
 from inferd.store import ModelStore
 
 from .conftest import EXAMPLES
@@ -81,10 +81,16 @@ def test_explicit_signature_and_labels_win(store: ModelStore, model_dir: Path) -
 
 def test_unknown_format_without_runtime_is_refused(store: ModelStore, tmp_path: Path) -> None:
     blob = tmp_path / "mystery.bin"
-    blob.write_bytes(b"\x00\x01 not a known model format")
+    blob.write_text("data, but not a known model format")
     with pytest.raises(InvalidArgument, match="--runtime"):
         store.push(blob, "mystery:v1")
     assert store.push(blob, "mystery:v1", runtime="sklearn").card.runtime == "sklearn"
+    # Bytes in no format the store admits as data are refused before detection, unless trusted.
+    blob.write_bytes(b"\x00\x01 not a known model format")
+    with pytest.raises(UnsafeFormat, match="--trust-unsafe-format"):
+        store.push(blob, "mystery:v2", runtime="sklearn")
+    pushed = store.push(blob, "mystery:v2", runtime="sklearn", trust_unsafe_format=True)
+    assert pushed.card.trusted_unsafe_formats == ("unrecognised format",)
 
 
 def test_metadata_errors_name_the_field(store: ModelStore, model_dir: Path, tmp_path: Path) -> None:

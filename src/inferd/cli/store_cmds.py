@@ -141,7 +141,8 @@ def _progress(
 @click.option(
     "--trust-unsafe-format",
     is_flag=True,
-    help="Accept pickle-based files (they can run code when loaded); recorded in the card.",
+    help="Accept files not admitted as data (pickles, unknown formats: they can run code when "
+    "loaded); recorded in this store's history and in the card.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the digest.")
 @registry_options

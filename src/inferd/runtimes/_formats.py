@@ -1,28 +1,18 @@
 """Recognise model file formats by their content, never by their file name.
 
 Each sniffer reads at most a small head of the file (ONNX: its top-level protobuf fields, with
-payloads skipped). Pickle, joblib and ``torch.save`` archives match none of them.
+payloads skipped). Pickle, joblib and ``torch.save`` archives match none of them. The ONNX,
+XGBoost and LightGBM tests live in :mod:`inferd.formats`, shared with the store.
 """
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from inferd.runtimes._onnx_signature import is_onnx
-
-_HEAD_BYTES = 64 * 1024
-_XGBOOST_JSON = re.compile(rb'\A\s*\{.{0,4096}?"learner"\s*:\s*\{', re.DOTALL)
-# UBJSON object whose first key is "learner": '{', an integer-type marker, the length 7, the key.
-_XGBOOST_UBJ = re.compile(rb"\A\{(?:i\x07|U\x07|I\x00\x07|l\x00{3}\x07|L\x00{7}\x07)learner")
-_LIGHTGBM_TEXT = re.compile(rb"\Atree\r?\nversion=")
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.read(_HEAD_BYTES)
+from inferd.formats.native import is_lightgbm, is_xgboost
+from inferd.formats.onnx import is_onnx
 
 
 def is_skops(path: Path) -> bool:
@@ -32,17 +22,6 @@ def is_skops(path: Path) -> bool:
             return "schema.json" in archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
-
-
-def is_xgboost(path: Path) -> bool:
-    """XGBoost's native JSON (a ``learner`` object) or UBJSON (the same, binary) model."""
-    head = _head(path)
-    return bool(_XGBOOST_UBJ.match(head) or _XGBOOST_JSON.match(head))
-
-
-def is_lightgbm(path: Path) -> bool:
-    """LightGBM's text model, which opens with ``tree`` and a ``version=`` line."""
-    return bool(_LIGHTGBM_TEXT.match(_head(path)))
 
 
 #: runtime name → content test, cheapest first; a file matches at most one.

@@ -1,14 +1,14 @@
-"""Recognise an ONNX file and read its signature without loading it (and without ``onnx``).
+"""Read an ONNX file's signature without loading it (and without ``onnx``).
 
-The reader streams the protobuf wire format (:mod:`._protowire`): ModelProto.graph (7) →
-GraphProto initializer (5) / sparse_initializer (15) names, input (11), output (12) →
-ValueInfoProto → TypeProto.tensor_type → elem_type + shape dims. Initializer payloads are skipped
-with ``seek``, so a model of any size is read in a few kilobytes of memory.
+The reader streams the protobuf wire format (:mod:`inferd.formats.protowire`; recognising the
+file is :mod:`inferd.formats.onnx`): ModelProto.graph (7) → GraphProto initializer (5) /
+sparse_initializer (15) names, input (11), output (12) → ValueInfoProto → TypeProto.tensor_type →
+elem_type + shape dims. Initializer payloads are skipped with ``seek``, so a model of any size is
+read in a few kilobytes of memory.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,16 +16,8 @@ from pydantic import ValidationError
 
 from inferd.card import Datatype, Signature, TensorSpec
 from inferd.errors import InvalidArgument, Unsupported
-from inferd.runtimes._protowire import (
-    LEN,
-    VARINT,
-    Field,
-    WireError,
-    as_int64,
-    fields,
-    read_string,
-    submessage,
-)
+from inferd.formats.onnx import graph_field
+from inferd.formats.protowire import VARINT, Field, WireError, as_int64, read_string, submessage
 
 #: onnx.TensorProto.DataType → Open Inference Protocol datatype.
 _ELEM_TYPES: dict[int, Datatype] = {
@@ -43,54 +35,6 @@ _ELEM_TYPES: dict[int, Datatype] = {
     12: "UINT32",
     13: "UINT64",
 }
-
-#: ModelProto fields and their wire types; a file whose top level disagrees is not ONNX.
-_MODEL_FIELDS = {
-    1: VARINT,
-    2: LEN,
-    3: LEN,
-    4: LEN,
-    5: VARINT,
-    6: LEN,
-    7: LEN,
-    8: LEN,
-    14: LEN,
-    20: LEN,
-    25: LEN,
-    26: LEN,
-}
-_MAX_IR_VERSION = 1000
-_GRAPH = 7
-
-
-def _file_size(f: BinaryIO) -> int:
-    size = f.seek(0, os.SEEK_END)
-    f.seek(0)
-    return size
-
-
-def _graph_field(f: BinaryIO) -> Field | None:
-    """The ModelProto.graph field if the whole file is a plausible ModelProto, else None."""
-    graph: Field | None = None
-    ir_version = 0
-    for field in fields(f, _file_size(f)):
-        expected = _MODEL_FIELDS.get(field.number)
-        if expected is not None and expected != field.wire_type:
-            return None
-        if field.number == 1:
-            ir_version = field.value
-        elif field.number == _GRAPH:
-            graph = field
-    return graph if 0 < ir_version <= _MAX_IR_VERSION else None
-
-
-def is_onnx(path: Path) -> bool:
-    """True when the file parses as an ONNX ModelProto (ir_version and a graph present)."""
-    try:
-        with path.open("rb") as f:
-            return _graph_field(f) is not None
-    except (WireError, OSError):
-        return False
 
 
 def _tensor_name(f: BinaryIO, tensor: Field) -> str:
@@ -151,7 +95,7 @@ def read_onnx_signature(path: Path) -> Signature | None:
     """
     try:
         with path.open("rb") as f:
-            graph = _graph_field(f)
+            graph = graph_field(f)
             if graph is None:
                 raise InvalidArgument(f"{path.name!r} is not an ONNX model")
             initializers: set[str] = set()

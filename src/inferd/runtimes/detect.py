@@ -12,9 +12,10 @@ from pathlib import Path
 
 from inferd.card import Signature
 from inferd.errors import InvalidArgument, NotFound
+from inferd.formats.onnx import is_onnx
 from inferd.runtimes._files import candidates, inside, relative_name
 from inferd.runtimes._formats import SNIFFERS, sniff
-from inferd.runtimes._onnx_signature import is_onnx, read_onnx_signature
+from inferd.runtimes._onnx_signature import read_onnx_signature
 from inferd.runtimes.registry import available_runtimes
 
 _FORMATS = "ONNX, skops, XGBoost JSON/UBJSON or LightGBM text"

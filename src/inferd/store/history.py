@@ -1,4 +1,4 @@
-"""The append-only history of tag moves (push, tag, rm) and code-trust grants (trust).
+"""The append-only history of tag moves (push, tag, rm) and trust grants (trust, trust-format).
 
 One log holds the whole store (names are fields, never file names). Lines are appended with
 ``O_APPEND`` in a single ``write`` while the store lock is held, then fsync'ed, so concurrent
@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,10 @@ import orjson
 
 #: ``trust``: a server loaded the version at ``new`` (a digest) with its code trusted
 #: (``inferd serve --trust-code``); ``old`` is None and ``tag`` the tag it was served as.
-Action = Literal["push", "tag", "rm", "trust"]
+#: ``trust-format``: the user pushed the file blob ``new`` (a digest), which the store does not
+#: admit as data, with ``--trust-unsafe-format``; ``detail`` is ``title: format``. These events,
+#: and never a card's claims, are what makes such a blob acceptable to this store.
+Action = Literal["push", "tag", "rm", "trust", "trust-format"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +38,10 @@ class HistoryEvent:
     user: str
     host: str
     time: datetime
+    detail: str | None = None
 
     def to_json(self) -> dict[str, str | None]:
+        extra = {} if self.detail is None else {"detail": self.detail}
         return {
             "name": self.name,
             "tag": self.tag,
@@ -45,6 +51,7 @@ class HistoryEvent:
             "user": self.user,
             "host": self.host,
             "time": self.time.isoformat(),
+            **extra,
         }
 
 
@@ -56,10 +63,26 @@ def current_user() -> str:
         return str(os.getuid())
 
 
-def event(name: str, tag: str, action: Action, old: str | None, new: str | None) -> HistoryEvent:
+def event(
+    name: str,
+    tag: str,
+    action: Action,
+    old: str | None,
+    new: str | None,
+    *,
+    detail: str | None = None,
+) -> HistoryEvent:
     """A new event stamped with the current user, host and UTC time."""
     return HistoryEvent(
-        name, tag, action, old, new, current_user(), socket.gethostname(), datetime.now(UTC)
+        name,
+        tag,
+        action,
+        old,
+        new,
+        current_user(),
+        socket.gethostname(),
+        datetime.now(UTC),
+        detail=detail,
     )
 
 
@@ -82,30 +105,41 @@ def append(log: Path, entry: HistoryEvent) -> None:
         os.close(fd)
 
 
-def read(log: Path, name: str) -> list[HistoryEvent]:
-    """Every event of ``name``, oldest first; lines that do not parse are skipped."""
+def _events(log: Path) -> Iterator[HistoryEvent]:
+    """Every event in the log, oldest first; lines that do not parse are skipped."""
     try:
         data = log.read_bytes()
     except FileNotFoundError:
-        return []
-    events: list[HistoryEvent] = []
+        return
     for line in data.split(b"\n"):
         try:
             record = orjson.loads(line)
-            if record["name"] != name:
-                continue
-            events.append(
-                HistoryEvent(
-                    name=record["name"],
-                    tag=record["tag"],
-                    action=record["action"],
-                    old=record["old"],
-                    new=record["new"],
-                    user=record["user"],
-                    host=record["host"],
-                    time=datetime.fromisoformat(record["time"]),
-                )
+            detail = record.get("detail")
+            entry = HistoryEvent(
+                name=record["name"],
+                tag=record["tag"],
+                action=record["action"],
+                old=record["old"],
+                new=record["new"],
+                user=record["user"],
+                host=record["host"],
+                time=datetime.fromisoformat(record["time"]),
+                detail=detail if isinstance(detail, str) else None,
             )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             continue  # debris of a crash mid-append (see append); never acknowledged
-    return events
+        yield entry
+
+
+def read(log: Path, name: str) -> list[HistoryEvent]:
+    """Every event of ``name``, oldest first; lines that do not parse are skipped."""
+    return [entry for entry in _events(log) if entry.name == name]
+
+
+def trusted_blobs(log: Path) -> frozenset[str]:
+    """The digests of every file blob this store's users pushed with ``--trust-unsafe-format``."""
+    return frozenset(
+        entry.new
+        for entry in _events(log)
+        if entry.action == "trust-format" and entry.new is not None
+    )

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from inferd.card import ModelCard, Signature
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
-from inferd.store import cache, gc, history, media
+from inferd.store import cache, gc, history, media, trust
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout
@@ -132,7 +132,8 @@ class ModelStore:
         The runtime is ``runtime``, else ``inferd.model.yaml``'s, else detected from content;
         the signature is ``signature``, else the model's own (ONNX), else the YAML's.
         ``metadata`` names a YAML file to use instead of ``inferd.model.yaml`` beside/inside
-        ``path``. Pickle-like files raise UnsafeFormat unless ``trust_unsafe_format``.
+        ``path``. Files not admitted as data (:mod:`inferd.store.admission`) raise UnsafeFormat
+        unless ``trust_unsafe_format``, which the history records (``trust-format`` events).
         ``reference_data`` (training rows: .npy, .npz or CSV with a header; never pickle) becomes
         the card's reference profile for drift, replacing one the YAML may carry.
         ``progress(done, total)`` is called with bytes as files stream into the store.
@@ -153,6 +154,7 @@ class ModelStore:
             progress=progress,
         )
         packaged = package(self.layout.blobs, path, target, options)
+        trust.record(self.layout, target.name, target.tag or "", packaged.trusted)
         descriptor = Descriptor(media.MANIFEST, packaged.manifest_digest, packaged.manifest_size)
         if target.registry is not None:
             transfer = self._registries().push(

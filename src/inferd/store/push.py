@@ -2,8 +2,9 @@
 
 This writes only content-addressed blobs, without the store lock; a version becomes visible only
 when :class:`~inferd.store.ModelStore` then tags its manifest under the lock. Checks run before
-any byte is stored: symlinks and unsafe titles (:mod:`inferd.store.files`), code-executing formats
-(:mod:`inferd.store.safety`), then runtime and signature detection.
+any byte is stored: symlinks and unsafe titles (:mod:`inferd.store.files`), files not admitted as
+data (:mod:`inferd.store.admission`; stored only when the pusher trusts them), then runtime and
+signature detection.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from inferd.errors import UnsafeFormat
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.runtimes.detect import detect_model
 from inferd.store import media
+from inferd.store.admission import refusals
 from inferd.store.blobs import BlobStore
+from inferd.store.dataformats import Refusal
 from inferd.store.files import ModelMetadata, SourceFile, collect, find_metadata, load_metadata
 from inferd.store.manifest import Descriptor, Layer, Manifest, check_titles, layer
 from inferd.store.reference import Reference
-from inferd.store.safety import unsafe_format
+from inferd.store.trust import TrustedFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +50,17 @@ class Packaged:
     manifest_digest: str
     manifest_size: int
     card: ModelCard
+    #: Files stored only because the pusher trusted them (for the store's history).
+    trusted: tuple[TrustedFile, ...] = ()
 
 
-def _unsafe_formats(files: list[SourceFile], trusted: bool) -> tuple[str, ...]:
-    found: set[str] = set()
-    for file in files:
-        fmt = unsafe_format(file.path)
-        if fmt is None:
-            continue
-        if not trusted:
-            raise UnsafeFormat(file.title, fmt)
-        found.add(fmt)
-    return tuple(sorted(found))
+def _refusals(files: list[SourceFile], trusted: bool) -> dict[str, Refusal]:
+    """The files not admitted, by title; UnsafeFormat for the first unless ``trusted``."""
+    refused = refusals({file.title: file.path for file in files})
+    if refused and not trusted:
+        title, refusal = next(iter(refused.items()))
+        raise UnsafeFormat(title, refusal.format, refusal.reason)
+    return refused
 
 
 def _card(path: Path, ref: Reference, options: PushOptions, trusted: tuple[str, ...]) -> ModelCard:
@@ -107,9 +109,14 @@ def package(blobs: BlobStore, path: Path, ref: Reference, options: PushOptions) 
     """Check, describe and store the files at ``path`` as blobs of a new version of ``ref``."""
     files = collect(path)
     check_titles(file.title for file in files)
-    trusted = _unsafe_formats(files, options.trust_unsafe_format)
-    card = _card(path, ref, options, trusted)
+    refused = _refusals(files, options.trust_unsafe_format)
+    card = _card(path, ref, options, tuple(sorted({r.format for r in refused.values()})))
     layers = _layers(blobs, files, options)
+    trusted = tuple(
+        TrustedFile(item.title, item.digest, refused[item.title].format)
+        for item in layers
+        if item.title in refused
+    )
     config_digest, config_size = blobs.write_bytes(card.model_dump_json().encode())
     annotations = {
         media.ANNOTATION_CREATED: card.created.isoformat(),
@@ -122,4 +129,4 @@ def package(blobs: BlobStore, path: Path, ref: Reference, options: PushOptions) 
         Descriptor(media.CARD, config_digest, config_size), tuple(layers), annotations
     )
     digest, size = blobs.write_bytes(manifest.to_bytes())
-    return Packaged(manifest, digest, size, card)
+    return Packaged(manifest, digest, size, card, trusted)

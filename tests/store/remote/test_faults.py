@@ -16,12 +16,12 @@ from inferd.errors import IntegrityError, Unavailable
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings
 
-from ..conftest import make_model_dir
+from ..conftest import make_model_dir, raw_npy
 from .conftest import Stores
 from .proxy import Faults, fault_proxy
 from .registry import Registry
 
-WEIGHTS = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(60_000))
+WEIGHTS = raw_npy(b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(60_000)))
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ from inferd.store import ModelStore, media
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Manifest
 from inferd.store.remote import RegistrySettings
 
-from ..conftest import make_model_dir
+from ..conftest import make_model_dir, raw_npy
 from .conftest import Stores
 from .fake import fake_registry
 from .proxy import Faults, fault_proxy
 from .registry import Registry
 
-WEIGHTS = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(10_000))
+WEIGHTS = raw_npy(b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(10_000)))
 
 
 def _nothing_left(store: ModelStore) -> None:

@@ -14,7 +14,7 @@ from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.store import ModelStore, media
 from inferd.store.remote import RegistrySettings
 
-from ..conftest import make_model_dir
+from ..conftest import make_model_dir, raw_npy
 from .conftest import Stores
 
 
@@ -74,7 +74,9 @@ def test_blobs_the_registry_or_the_cache_holds_are_not_moved_again(
 def test_a_second_version_sharing_files_downloads_only_what_changed(
     store: ModelStore, settings: RegistrySettings, repo: str, tmp_path: Path, remote_store: Stores
 ) -> None:
-    big = b"".join(hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(20000))
+    big = raw_npy(
+        b"".join(hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(20000))
+    )
     v1 = make_model_dir(tmp_path / "v1", weights=big)
     v2 = make_model_dir(tmp_path / "v2", weights=big)
     (v2 / "assets" / "vocab.txt").write_text("a\nb\nc\nd\n")
@@ -93,7 +95,7 @@ def test_large_blobs_go_up_in_chunks_and_other_repositories_mount_them(
 ) -> None:
     chunked = dataclasses.replace(settings, monolithic_max=10_000, chunk_size=7_000)
     store = remote_store(inferd_home, chunked)
-    model = make_model_dir(tmp_path / "m", weights=bytes(range(256)) * 300)
+    model = make_model_dir(tmp_path / "m", weights=raw_npy(bytes(range(256)) * 300))
     pushed = store.push(model, f"{repo}:v1")
     elsewhere = repo.replace("/fraud", "/copy/fraud")
     copied = store.tag(f"{repo}:v1", f"{elsewhere}:v1")

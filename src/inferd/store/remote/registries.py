@@ -27,6 +27,7 @@ from inferd.store.remote.settings import RegistrySettings
 from inferd.store.remote.sync import Progress, pull_version, push_version
 from inferd.store.remote.transport import RegistryHttp
 from inferd.store.results import TagEntry, Transfer
+from inferd.store.trust import check_layers
 
 
 def _registry(ref: Reference) -> str:
@@ -79,11 +80,15 @@ class RemoteRegistries:
         """Bring version ``ref`` into ``layout`` and record it; return what moved.
 
         By digest, a version whose files are all local costs no request at all; by tag, the
-        registry is asked which digest the tag names now. Blobs an eviction removed between
-        download and record are fetched again (once), so a recorded version is complete.
+        registry is asked which digest the tag names now. Either way its files are admitted or
+        trusted locally (:func:`~inferd.store.trust.check_layers`) before it is recorded. Blobs
+        an eviction removed between download and record are fetched again (once), so a recorded
+        version is complete.
         """
         if ref.digest is not None and _complete(layout, ref.digest):
-            count = len(layout.read_manifest(ref.digest).digests())
+            cached = layout.read_manifest(ref.digest)
+            check_layers(layout, cached)  # a cache filled before admission, or by another tool
+            count = len(cached.digests())
             # Already held by a tag or a cache record: no second record for the same bytes.
             held = {d.digest for d in layout.read_index().descriptors()}
             if ref.digest in held or self._record(layout, ref, ref.digest):

@@ -4,7 +4,10 @@ Blobs move in parallel (a pool of ``parallelism`` threads); the manifest moves l
 
 - a push makes the tag visible in the registry only after every blob it names is there;
 - a pull writes the manifest into the local store only after every blob it names was verified
-  and renamed into place, so a local manifest always has its files.
+  and renamed into place, so a local manifest always has its files;
+- and only after every file passed admission or was trusted by this store's own users
+  (:func:`inferd.store.trust.check_layers`): a refused version leaves no manifest behind, only
+  unreferenced blobs for ``gc``, whatever its card claims.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from inferd.store.remote.client import RegistryClient
 from inferd.store.remote.downloads import check_room, download_blob
 from inferd.store.remote.uploads import Outcome, upload_blob
 from inferd.store.results import Transfer
+from inferd.store.trust import check_layers
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)`` in bytes moved over the network."""
@@ -113,6 +117,7 @@ def pull_version(
 
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="inferd-pull") as pool:
         received = sum(pool.map(one, missing))
+    check_layers(layout, manifest)
     layout.blobs.write_bytes(remote.data)
     return Transfer(
         digest=remote.digest,

@@ -1,8 +1,9 @@
 """A streaming reader of the protobuf wire format, for files too large to hold in memory.
 
-Only what inferd needs to look inside ONNX files without the ``onnx`` package: walk the fields of
-a message region by region, descend into the sub-messages of interest, and skip everything else
-with ``seek`` so a multi-gigabyte initializer costs no memory and no reading.
+Only what inferd needs to look inside protobuf files (ONNX, sentencepiece) without the ``onnx``
+package: walk the fields of a message region by region, descend into the sub-messages of
+interest, and skip everything else with ``seek`` so a multi-gigabyte initializer costs no memory
+and no reading.
 """
 
 from __future__ import annotations
