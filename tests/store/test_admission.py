@@ -194,6 +194,8 @@ def test_text_that_starts_like_opcodes_is_not_a_pickle(data: bytes) -> None:
         (b"cos\ngetcwd\n)R.", "imports os.getcwd and uses it"),
         (b"cos\ngetcwd\n)R" + b"\xff" * 10, "imports os.getcwd and uses it"),  # runs, then fails
         (b"(ios\ngetcwd\n.", "imports os.getcwd and uses it"),  # INST imports and calls
+        (b"\x8c\x02os\x94\x8c\x06getcwd\x94\x93)R.", "imports os.getcwd and uses it"),
+        (b"\x8c\x02os\x8c\x06getcwdN0\x93)R.", "imports a name (STACK_GLOBAL) and uses it"),
         (b"(lp0\nI1\na.\n", "holds plain data"),
     ],
 )

@@ -17,7 +17,8 @@ The stream counts as a pickle when, before that point,
 GLOBAL and INST name ``module name`` lines; names that are not Python identifiers cannot be
 imported, so they end the walk (text whose first lines happen to parse as opcodes is not a
 pickle). Length-prefixed arguments are skipped with ``seek``, so a literal of any size costs no
-memory; newline-terminated ones are decoded as the unpickler would, up to :data:`MAX_LINE`.
+memory (short text is read, to name what a STACK_GLOBAL imports); newline-terminated ones are
+decoded as the unpickler would, up to :data:`MAX_LINE`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ _PREFIXES = {
     pickletools.TAKEN_FROM_ARGUMENT8U: (8, False),
 }
 _HIGHEST_PROTOCOL = 5
+_TEXT_LITERALS = frozenset({"SHORT_BINUNICODE", "BINUNICODE"})
+# Opcodes that change no stack item: text pushed before them still names a STACK_GLOBAL.
+_NO_PUSH = frozenset({"MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT", "FRAME", "PROTO"})
+_NAME_BYTES = 256
 
 
 class _Halt(Exception):
@@ -121,7 +126,11 @@ def _names(stream: BinaryIO) -> str:
 
 
 def _argument(stream: BinaryIO, op: pickletools.OpcodeInfo, size: int) -> str | None:
-    """Consume the argument of ``op``; return the imported name of GLOBAL and INST."""
+    """Consume the argument of ``op``; return GLOBAL's and INST's name, or a short text literal.
+
+    Only STACK_GLOBAL's message uses the literals (the two pushed just before it name what it
+    imports); nothing else is decoded from a length-prefixed argument.
+    """
     arg = op.arg
     if arg is None:
         return None
@@ -148,6 +157,8 @@ def _argument(stream: BinaryIO, op: pickletools.OpcodeInfo, size: int) -> str | 
     end = stream.tell() + length
     if length < 0 or end > size:
         raise _Halt
+    if op.name in _TEXT_LITERALS and length <= _NAME_BYTES:
+        return _read(stream, length).decode("utf-8", "replace")
     stream.seek(end)
     return None
 
@@ -159,6 +170,7 @@ def pickle_verdict(stream: BinaryIO, size: int) -> str | None:
     """
     machine = _Machine()
     imported: list[str] = []
+    literals: list[str] = []  # text pushed since the last other push, for STACK_GLOBAL's name
     try:
         for _ in range(MAX_OPCODES):
             code = stream.read(1)
@@ -167,8 +179,14 @@ def pickle_verdict(stream: BinaryIO, size: int) -> str | None:
                 return None
             name = _argument(stream, op, size)
             machine.apply(op)
+            if op.name == "STACK_GLOBAL" and len(literals) >= 2:
+                name = ".".join(literals[-2:])
             if op.name in _IMPORTS:
                 imported.append(name or f"a name ({op.name})")
+            if op.name in _TEXT_LITERALS and name is not None:
+                literals.append(name)
+            elif op.name not in _NO_PUSH:
+                literals.clear()
             if op.name in _USES and imported:  # INST is both: it imports and calls
                 return f"imports {', '.join(imported)} and uses it"
             if op.name == "STOP":
