@@ -39,6 +39,7 @@ from inferd.runtimes.warmup import example_request, warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
+from inferd.serving.stats import VersionState
 from inferd.serving.trust import CodeTrust, history_recorder
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings, registries_of
@@ -212,12 +213,9 @@ def startup_lines(server: Server) -> list[str]:
             f"(bearer token in {server.token_path})"
         )
     for entry in server.dataplane.repository_index():
-        if entry.get("state") != "READY":
-            lines.append(
-                f"model {entry['name']}:{entry.get('version')} {entry.get('state')}: "
-                f"{entry.get('reason', '')}"
-            )
-    names = sorted({e["name"] for e in server.dataplane.repository_index(ready_only=True)})
+        if entry.state is not VersionState.READY:
+            lines.append(f"model {entry.name}:{entry.version} {entry.state.value}: {entry.reason}")
+    names = sorted({e.name for e in server.dataplane.repository_index(ready_only=True)})
     artifact = server.manager.get(names[0]).artifact if names else None
     if artifact is not None:
         body = orjson.dumps(example_request(artifact.card.signature)).decode()

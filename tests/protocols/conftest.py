@@ -13,7 +13,6 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pytest
@@ -28,7 +27,16 @@ from inferd.protocols.http.server import Guard, HttpLimits
 from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard
 from inferd.serving.signature import SignatureCheck
-from inferd.serving.types import InferRequest, InferResponse, InputCheck, Tensor
+from inferd.serving.stats import ModelStatistics, VersionState
+from inferd.serving.types import (
+    InferRequest,
+    InferResponse,
+    InputCheck,
+    ModelInfo,
+    RepositoryEntry,
+    ServerInfo,
+    Tensor,
+)
 
 TOKEN = "test-token-0123456789"
 
@@ -82,12 +90,13 @@ class FakeDataPlane:
     def model_ready(self, name: str, version: str | None = None) -> bool:
         return name in self.loaded and self.is_ready
 
-    def server_metadata(self) -> dict[str, Any]:
-        return {"name": "inferd", "version": "test", "extensions": ["model_repository"]}
+    def server_metadata(self) -> ServerInfo:
+        return ServerInfo("inferd", "test", ("model_repository",))
 
-    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+    def model_metadata(self, name: str, version: str | None = None) -> ModelInfo:
         self._check(name, version)
-        return {"name": name, "versions": [self.loaded[name]], "platform": "fake", **_MODELS[name]}
+        signature = Signature.model_validate(_MODELS[name])
+        return ModelInfo(name, (self.loaded[name],), "fake", signature.inputs, signature.outputs)
 
     def input_check(self, name: str, version: str | None = None) -> InputCheck | None:
         """``sum``'s signature is checked before decoding; the other models take anything."""
@@ -127,11 +136,8 @@ class FakeDataPlane:
             request.model, self.loaded[request.model], outputs, id=request.id, parameters={}
         )
 
-    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
-        return [
-            {"name": n, "version": v, "state": "READY", "reason": ""}
-            for n, v in self.loaded.items()
-        ]
+    def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]:
+        return [RepositoryEntry(n, v, VersionState.READY) for n, v in self.loaded.items()]
 
     async def load(self, name: str, reference: str | None = None) -> None:
         if name not in _MODELS:
@@ -142,15 +148,13 @@ class FakeDataPlane:
         self._check(name, None)
         del self.loaded[name]
 
-    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+    def model_stats(
+        self, name: str | None = None, version: str | None = None
+    ) -> list[ModelStatistics]:
         if name is not None:
             self._check(name, version)
         names = [name] if name else list(self.loaded)
-        return {
-            "model_stats": [
-                {"name": n, "version": self.loaded[n], "inference_count": 0} for n in names
-            ]
-        }
+        return [ModelStatistics(n, self.loaded[n]) for n in names]
 
 
 @dataclass

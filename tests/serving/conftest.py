@@ -200,5 +200,5 @@ def request(
 
 def batch_sizes(plane: ServingDataPlane, model: str = "m") -> dict[int, int]:
     """Batch size → how many batches of that size the model ran (from the statistics API)."""
-    stats = plane.model_stats(model)["model_stats"]
-    return {b["batch_size"]: b["compute_infer"]["count"] for s in stats for b in s["batch_stats"]}
+    stats = plane.model_stats(model)
+    return {b.batch_size: b.compute_infer.count for s in stats for b in s.batch_stats}

@@ -180,8 +180,7 @@ def test_model_exception_fans_out_without_internals(harness: Harness) -> None:
         results = await asyncio.gather(first, *queued, return_exceptions=True)
         assert all(isinstance(r, InternalError) for r in results), results
         assert not any("/srv/secret" in str(r) for r in results)
-        stats = plane.model_stats("m")["model_stats"][0]["inference_stats"]
-        assert stats["fail"]["count"] == 3
+        assert plane.model_stats("m")[0].inference_stats.fail.count == 3
 
     _run(harness, scenario)
 
@@ -226,9 +225,9 @@ def test_deadline_while_queued_is_never_executed(harness: Harness) -> None:
             await plane.infer(request(x=rows(5), deadline=time.monotonic() + 0.05))
         harness.probe.release()
         await first
-        stats = plane.model_stats("m")["model_stats"][0]
-        assert stats["execution_count"] == 1
-        assert stats["inference_count"] == 1
+        (stats,) = plane.model_stats("m")
+        assert stats.execution_count == 1
+        assert stats.inference_count == 1
         assert harness.probe.rows == [1]
 
     _run(harness, scenario)

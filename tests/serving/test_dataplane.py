@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from inferd import __version__
+from inferd.card import TensorSpec
 from inferd.errors import InvalidTensor, ModelNotFound
 from inferd.serving.dataplane import ServingDataPlane
-from inferd.serving.types import InferRequest, Tensor
+from inferd.serving.stats import StatisticDuration, VersionState
+from inferd.serving.types import InferRequest, ModelInfo, RepositoryEntry, ServerInfo, Tensor
 
 from .conftest import Harness, request, rows
 
@@ -67,7 +69,7 @@ def test_invalid_inputs_name_the_tensor(
         with pytest.raises(InvalidTensor) as bad:
             await plane.infer(InferRequest(model="m", inputs=inputs))
         assert bad.value.message == f"tensor {message}"
-        assert plane.model_stats("m")["model_stats"][0]["execution_count"] == 0
+        assert plane.model_stats("m")[0].execution_count == 0
 
     _run(harness, scenario)
 
@@ -122,35 +124,38 @@ def test_response_filters_outputs_echoes_id_and_names_the_version(harness: Harne
 
 def test_metadata_health_index_and_stats(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane) -> None:
-        assert plane.server_metadata() == {
-            "name": "inferd",
-            "version": __version__,
-            "extensions": ["binary_tensor_data", "model_repository", "statistics", "kserve_v1"],
-        }
-        assert plane.model_metadata("m") == {
-            "name": "m",
-            "versions": ["v1"],
-            "platform": "onnx_onnxv1",
-            "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
-            "outputs": [
-                {"name": "y", "datatype": "FP32", "shape": [-1, 4]},
-                {"name": "z", "datatype": "FP32", "shape": [-1, 4]},
-            ],
-        }
+        assert plane.server_metadata() == ServerInfo(
+            name="inferd",
+            version=__version__,
+            extensions=("binary_tensor_data", "model_repository", "statistics", "kserve_v1"),
+        )
+        assert plane.model_metadata("m") == ModelInfo(
+            name="m",
+            versions=("v1",),
+            platform="onnx_onnxv1",
+            inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1, 4)),),
+            outputs=(
+                TensorSpec(name="y", datatype="FP32", shape=(-1, 4)),
+                TensorSpec(name="z", datatype="FP32", shape=(-1, 4)),
+            ),
+        )
         with pytest.raises(ModelNotFound):
             plane.model_metadata("m", "v2")
         assert plane.live() and plane.ready() and plane.model_ready("m", "v1")
         assert not plane.model_ready("ghost")
         assert plane.repository_index(ready_only=True) == [
-            {"name": "m", "version": "v1", "state": "READY", "reason": ""}
+            RepositoryEntry("m", "v1", VersionState.READY, "")
         ]
         await plane.infer(request(x=rows(3)))
-        (stats,) = plane.model_stats("m", "v1")["model_stats"]
-        assert stats["inference_count"] == 3 and stats["execution_count"] == 1
-        assert stats["inference_stats"]["success"]["count"] == 1
-        assert stats["last_inference"] > 0
-        assert stats["batch_stats"][0]["batch_size"] == 3
-        assert plane.model_stats()["model_stats"] == [stats]
+        (stats,) = plane.model_stats("m", "v1")
+        assert (stats.name, stats.version) == ("m", "v1")
+        assert stats.inference_count == 3 and stats.execution_count == 1
+        assert stats.inference_stats.success.count == 1
+        assert stats.last_inference > 0
+        (batch,) = stats.batch_stats
+        assert batch.batch_size == 3
+        assert batch.compute_input == batch.compute_output == StatisticDuration(count=1, ns=0)
+        assert plane.model_stats() == [stats]
         with pytest.raises(ModelNotFound):
             plane.model_stats("ghost")
 

@@ -13,6 +13,8 @@ from inferd.errors import DeadlineExceeded, InferdError, ModelNotFound, Unavaila
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import EVICTED, ModelManager
+from inferd.serving.stats import VersionState
+from inferd.serving.types import RepositoryEntry
 
 from .conftest import Harness, request, rows
 
@@ -32,10 +34,8 @@ def _run(harness: Harness, refs: list[str], scenario: Scenario, **settings: obje
     asyncio.run(main())
 
 
-def _row(plane: ServingDataPlane, model: str, version: str) -> dict[str, object]:
-    return next(
-        r for r in plane.repository_index() if r["name"] == model and r["version"] == version
-    )
+def _row(plane: ServingDataPlane, model: str, version: str) -> RepositoryEntry:
+    return next(r for r in plane.repository_index() if (r.name, r.version) == (model, version))
 
 
 def _sample(metrics: ServerMetrics, name: str, **labels: str) -> float:
@@ -82,7 +82,7 @@ def test_hot_swap_under_concurrent_load_drops_nothing(harness: Harness) -> None:
         assert all(f == pytest.approx(2.0 if v == "v1" else 3.0) for v, f in answered)
         assert await plane.drain(5.0)
         assert manager.get("m").key.version == "v2"
-        assert [r["version"] for r in plane.repository_index()] == ["v2"]
+        assert [r.version for r in plane.repository_index()] == ["v2"]
         assert plane.ready()
 
     _run(harness, ["m:v1"], scenario)
@@ -99,7 +99,7 @@ def test_replaced_version_finishes_in_flight_work_before_unloading(harness: Harn
         held = asyncio.ensure_future(plane.infer(request(x=rows(1, 1.0))))
         await asyncio.to_thread(harness.probe.entered.wait, 10)
         await plane.load("m", "m:v2")  # its warm-up (zeros) passes the gate
-        assert _row(plane, "m", "v1")["state"] == "UNLOADING"
+        assert _row(plane, "m", "v1").state is VersionState.UNLOADING
         unloading = {"model": "m", "version": "v1", "state": "UNLOADING"}
         assert metrics.registry.get_sample_value("inferd_model_state", unloading) == 1
         zeros = await plane.infer(request(x=np.zeros((1, 4), np.float32), outputs=["z"]))
@@ -110,7 +110,7 @@ def test_replaced_version_finishes_in_flight_work_before_unloading(harness: Harn
         assert answer.model_version == "v1"
         np.testing.assert_allclose(answer.outputs[0].data, rows(1, 1.0) * 2)
         assert await plane.drain(5.0)
-        assert [r["version"] for r in plane.repository_index()] == ["v2"]
+        assert [r.version for r in plane.repository_index()] == ["v2"]
 
     _run(harness, ["m:v1"], scenario)
 
@@ -124,12 +124,12 @@ def test_failed_new_version_keeps_the_old_one_serving(harness: Harness) -> None:
     ) -> None:
         with pytest.raises(InferdError) as failed:
             await plane.load("m", "m:v2")
-        assert _row(plane, "m", "v2")["reason"] == failed.value.message
+        assert _row(plane, "m", "v2").reason == failed.value.message
         response = await plane.infer(request())
         assert response.model_version == "v1"
         assert plane.ready()
         row = _row(plane, "m", "v2")
-        assert row["state"] == "FAILED" and row["reason"]
+        assert row.state is VersionState.FAILED and row.reason
         assert _sample(metrics, "inferd_model_load_failures_total", model="m", version="v2") == 1
         assert _sample(metrics, "inferd_model_state", model="m", version="v2", state="FAILED") == 1
         assert _sample(metrics, "inferd_model_state", model="m", version="v1", state="READY") == 1
@@ -144,7 +144,7 @@ def test_one_model_failing_does_not_affect_another(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
         assert (await plane.infer(request("good"))).outputs
         assert plane.model_ready("good") and not plane.model_ready("bad")
-        assert _row(plane, "bad", "v1")["state"] == "FAILED"
+        assert _row(plane, "bad", "v1").state is VersionState.FAILED
         assert not plane.ready()  # a served model is not ready
         assert plane.live()
 
@@ -159,16 +159,16 @@ def test_memory_budget_evicts_lru_and_loads_on_first_request(harness: Harness) -
     async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
         await plane.load("a", "a:v1")
         await plane.load("b", "b:v1")  # evicts a, idle and least recently used
-        assert _row(plane, "a", "v1") == {
-            "name": "a", "version": "v1", "state": "UNAVAILABLE", "reason": EVICTED,
-        }  # fmt: skip
+        assert _row(plane, "a", "v1") == RepositoryEntry(
+            "a", "v1", VersionState.UNAVAILABLE, EVICTED
+        )
         assert plane.ready()  # an evicted version loads on demand
         with pytest.raises(DeadlineExceeded, match="while a:v1 was loading"):
             await plane.infer(request("a", deadline=time.monotonic()))
         response = await plane.infer(request("a", rows(1, 1.0)))
         np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 2)
-        assert _row(plane, "a", "v1")["state"] == "READY"
-        assert _row(plane, "b", "v1")["state"] == "UNAVAILABLE"
+        assert _row(plane, "a", "v1").state is VersionState.READY
+        assert _row(plane, "b", "v1").state is VersionState.UNAVAILABLE
         response = await plane.infer(request("b", rows(1, 1.0)))
         np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 5)
 
@@ -223,7 +223,7 @@ def test_unload_then_load_again(harness: Harness) -> None:
 
     async def scenario(plane: ServingDataPlane, manager: ModelManager, _: ServerMetrics) -> None:
         await plane.unload("m")
-        assert _row(plane, "m", "v1")["state"] == "UNAVAILABLE"
+        assert _row(plane, "m", "v1").state is VersionState.UNAVAILABLE
         with pytest.raises(ModelNotFound):
             await plane.infer(request())
         assert plane.ready()  # an unloaded model is not expected to serve

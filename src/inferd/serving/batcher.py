@@ -29,7 +29,8 @@ Policy, in order:
 
 Everything here runs on the event-loop thread except ``model.predict``, which runs on the
 version's :class:`~inferd.serving.worker.ModelWorker`. Per request, the hot path allocates one
-future, no timer (one timer watches the earliest deadline) and touches no metric label.
+future, no timer (one timer watches the earliest deadline: :mod:`inferd.serving.deadlines`)
+and touches no metric label.
 """
 
 from __future__ import annotations
@@ -48,42 +49,17 @@ from inferd.datatypes import Tensors
 from inferd.errors import DeadlineExceeded, InternalError, InvalidArgument, Unavailable
 from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
+from inferd.serving.deadlines import DeadlineLine, Waiter
 from inferd.serving.stats import VersionStats
 from inferd.serving.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
 
-class _Waiter:
-    """One queued request. ``queued`` turns False once it runs, expires or is withdrawn.
-
-    ``timer`` is set only for a request whose deadline comes before an earlier arrival's (see
-    :meth:`Batcher._watch_deadline`).
-    """
-
-    __slots__ = ("deadline", "enqueued", "future", "inputs", "queued", "rows", "timer")
-
-    def __init__(
-        self,
-        inputs: Tensors,
-        rows: int,
-        future: asyncio.Future[Tensors],
-        enqueued: float,
-        deadline: float,
-    ) -> None:
-        self.inputs = inputs
-        self.rows = rows
-        self.future = future
-        self.enqueued = enqueued
-        self.deadline = deadline
-        self.queued = True
-        self.timer: asyncio.TimerHandle | None = None
-
-
 class _Batch:
     __slots__ = ("key", "rows", "waiters")
 
-    def __init__(self, first: _Waiter, key: Hashable) -> None:
+    def __init__(self, first: Waiter, key: Hashable) -> None:
         self.waiters = [first]
         self.rows = first.rows
         self.key = key
@@ -120,7 +96,7 @@ class Batcher:
         self._closed: deque[_Batch] = deque()
         self._open: _Batch | None = None
         self._open_timer: asyncio.TimerHandle | None = None
-        self._running: list[_Waiter] | None = None
+        self._running: list[Waiter] | None = None
         self._running_rows = 0
         self._queued = 0
         self._accepting = True
@@ -129,12 +105,7 @@ class Batcher:
         #: batch waits for, and the timer that ends the wait. 0 and None otherwise.
         self._awaited_rows = 0
         self._await_timer: asyncio.TimerHandle | None = None
-        #: Unanswered requests in deadline order, watched by one timer set for the first of
-        #: them (``_deadline_due``): requests share the server's timeout, so arrival order is
-        #: deadline order, and a timer per request would cost more than the rest of the queueing.
-        self._by_deadline: deque[_Waiter] = deque()
-        self._deadline_timer: asyncio.TimerHandle | None = None
-        self._deadline_due = 0.0
+        self._deadlines = DeadlineLine(self._loop, self._expire)
 
     @property
     def queued(self) -> int:
@@ -162,8 +133,8 @@ class Batcher:
         now = time.monotonic()
         if deadline <= now:
             raise DeadlineExceeded(f"deadline passed before {self._label} could queue the request")
-        waiter = _Waiter(inputs, rows, self._loop.create_future(), now, deadline)
-        self._watch_deadline(waiter, now)
+        waiter = Waiter(inputs, rows, self._loop.create_future(), now, deadline)
+        self._deadlines.watch(waiter, now)
         self._queued += 1
         if key is None or rows > self._max_rows:
             self._enqueue_alone(waiter)
@@ -173,7 +144,7 @@ class Batcher:
             return await waiter.future
         except asyncio.CancelledError:
             self._withdraw(waiter)
-            self._forget_answered()
+            self._deadlines.forget_answered()
             raise
 
     async def drain(self) -> None:
@@ -192,12 +163,12 @@ class Batcher:
 
     # -- queueing ------------------------------------------------------------------------------
 
-    def _enqueue_alone(self, waiter: _Waiter) -> None:
+    def _enqueue_alone(self, waiter: Waiter) -> None:
         self._close_open()
         self._closed.append(_Batch(waiter, None))
         self._kick()
 
-    def _enqueue(self, waiter: _Waiter, key: Hashable) -> None:
+    def _enqueue(self, waiter: Waiter, key: Hashable) -> None:
         batch = self._open
         if batch is not None and (batch.key != key or batch.rows + waiter.rows > self._max_rows):
             self._close_open()
@@ -242,45 +213,7 @@ class Batcher:
 
     # -- deadlines -----------------------------------------------------------------------------
 
-    def _watch_deadline(self, waiter: _Waiter, now: float) -> None:
-        line = self._by_deadline
-        if line and waiter.deadline < line[-1].deadline:
-            # An earlier deadline than a request already waiting (a client-set timeout): a timer
-            # of its own keeps the line in order.
-            waiter.timer = self._loop.call_later(waiter.deadline - now, self._expire, waiter)
-            return
-        line.append(waiter)
-        if self._deadline_timer is None:
-            self._arm_deadline(now)
-
-    def _arm_deadline(self, now: float) -> None:
-        self._deadline_due = self._by_deadline[0].deadline
-        self._deadline_timer = self._loop.call_later(self._deadline_due - now, self._expire_due)
-
-    def _expire_due(self) -> None:
-        """The first deadline in line is due: expire every request due by now (or by the time
-        the timer was set for: a timer may fire a little early, and the request is then as good
-        as late), then watch the next one."""
-        self._deadline_timer = None
-        now = time.monotonic()
-        due = max(now, self._deadline_due)
-        line = self._by_deadline
-        while line and (line[0].future.done() or line[0].deadline <= due):
-            self._expire(line.popleft())
-        if line:
-            self._arm_deadline(now)
-
-    def _forget_answered(self) -> None:
-        """Drop answered requests from the front of the deadline line (they finish roughly in
-        arrival order, so the line stays about as long as the queue)."""
-        line = self._by_deadline
-        while line and line[0].future.done():
-            line.popleft()
-        if not line and self._deadline_timer is not None:
-            self._deadline_timer.cancel()
-            self._deadline_timer = None
-
-    def _withdraw(self, waiter: _Waiter) -> None:
+    def _withdraw(self, waiter: Waiter) -> None:
         if waiter.timer is not None:
             waiter.timer.cancel()
         if waiter.queued:
@@ -288,7 +221,7 @@ class Batcher:
             self._queued -= 1
             self._notify_idle()
 
-    def _expire(self, waiter: _Waiter) -> None:
+    def _expire(self, waiter: Waiter) -> None:
         if waiter.future.done():
             return
         started = not waiter.queued
@@ -298,7 +231,7 @@ class Batcher:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _start(self, waiters: list[_Waiter]) -> None:
+    def _start(self, waiters: list[Waiter]) -> None:
         self._stop_awaiting()
         now = time.monotonic()
         queue_wait = self._metrics.queue_wait
@@ -351,7 +284,7 @@ class Batcher:
                     w.timer.cancel()
                 if not w.future.done():
                     w.future.set_exception(error)
-        self._forget_answered()
+        self._deadlines.forget_answered()
         self._kick()
         self._notify_idle()
 
@@ -377,7 +310,7 @@ class Batcher:
             self._await_timer = None
         self._awaited_rows = 0
 
-    def _isolate(self, waiters: list[_Waiter]) -> None:
+    def _isolate(self, waiters: list[Waiter]) -> None:
         pending = [w for w in waiters if not w.future.done()]
         for w in reversed(pending):
             w.queued = True
@@ -408,7 +341,7 @@ class Batcher:
         return None
 
     @staticmethod
-    def _fan_out(waiters: list[_Waiter], outputs: Tensors) -> None:
+    def _fan_out(waiters: list[Waiter], outputs: Tensors) -> None:
         if len(waiters) == 1:
             w = waiters[0]
             if w.timer is not None:

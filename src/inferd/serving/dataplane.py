@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from inferd import __version__
-from inferd.card import TensorSpec
 from inferd.config import ServerSettings
 from inferd.datatypes import Tensors, oip_datatype
 from inferd.errors import Code, InferdError, InternalError, InvalidTensor, ModelNotFound
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.manager import ModelManager
 from inferd.serving.signature import SignatureCheck
-from inferd.serving.stats import VersionState
-from inferd.serving.types import InferRequest, InferResponse, Tensor
+from inferd.serving.stats import ModelStatistics, VersionState
+from inferd.serving.types import (
+    InferRequest,
+    InferResponse,
+    ModelInfo,
+    RepositoryEntry,
+    ServerInfo,
+    Tensor,
+)
 from inferd.serving.version import ServedVersion
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,6 @@ _OUTCOME = {
 }
 
 
-def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
-    return {"name": spec.name, "datatype": spec.datatype, "shape": list(spec.shape)}
-
-
 class ServingDataPlane:
     """:class:`~inferd.serving.types.DataPlane` over a model manager; call it on the event loop."""
 
@@ -48,7 +49,7 @@ class ServingDataPlane:
         self._manager = manager
         self._metrics = metrics
         self._timeout = settings.request_timeout_s
-        self._metadata = {"name": "inferd", "version": __version__, "extensions": list(EXTENSIONS)}
+        self._metadata = ServerInfo("inferd", __version__, EXTENSIONS)
 
     # -- health and metadata -------------------------------------------------------------------
 
@@ -66,21 +67,21 @@ class ServingDataPlane:
         except InferdError:
             return False
 
-    def server_metadata(self) -> dict[str, Any]:
-        return dict(self._metadata)
+    def server_metadata(self) -> ServerInfo:
+        return self._metadata
 
-    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+    def model_metadata(self, name: str, version: str | None = None) -> ModelInfo:
         served = self._manager.get(name, version)
         if served.artifact is None:
             raise ModelNotFound(name, version)
         signature = served.artifact.card.signature
-        return {
-            "name": name,
-            "versions": [v.key.version for v in self._manager.versions(name)],
-            "platform": served.platform(),
-            "inputs": [_tensor_metadata(s) for s in signature.inputs],
-            "outputs": [_tensor_metadata(s) for s in signature.outputs],
-        }
+        return ModelInfo(
+            name=name,
+            versions=tuple(v.key.version for v in self._manager.versions(name)),
+            platform=served.platform(),
+            inputs=signature.inputs,
+            outputs=signature.outputs,
+        )
 
     # -- inference -----------------------------------------------------------------------------
 
@@ -142,10 +143,10 @@ class ServingDataPlane:
 
     # -- repository, statistics, drain ---------------------------------------------------------
 
-    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+    def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]:
         rows = self._manager.index()
         if ready_only:
-            return [r for r in rows if r["state"] == VersionState.READY.value]
+            return [r for r in rows if r.state is VersionState.READY]
         return rows
 
     async def load(self, name: str, reference: str | None = None) -> None:
@@ -154,8 +155,10 @@ class ServingDataPlane:
     async def unload(self, name: str) -> None:
         await self._manager.unload(name)
 
-    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
-        """Triton-shaped statistics for every loaded version, one model, or one version."""
+    def model_stats(
+        self, name: str | None = None, version: str | None = None
+    ) -> list[ModelStatistics]:
+        """Statistics of every loaded version, one model, or one version."""
         if name is None:
             chosen = [v for n in self._names() for v in self._manager.versions(n)]
         else:
@@ -168,7 +171,7 @@ class ServingDataPlane:
             ]
             if version is not None and not chosen:
                 raise ModelNotFound(name, version)
-        return {"model_stats": [v.stats.as_dict(v.key.name, v.key.version) for v in chosen]}
+        return [v.stats.snapshot(v.key.name, v.key.version) for v in chosen]
 
     def begin_drain(self) -> None:
         """Readiness turns false at once; requests keep being served."""

@@ -19,8 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from inferd.config import ServerSettings
 from inferd.errors import (
@@ -35,6 +34,7 @@ from inferd.observe.metrics import ServerMetrics
 from inferd.serving.loading import bring_up, take_down
 from inferd.serving.source import LoadedArtifact, Loaders, VersionKey
 from inferd.serving.stats import VersionState
+from inferd.serving.types import RepositoryEntry
 from inferd.serving.version import ServedVersion
 
 log = logging.getLogger(__name__)
@@ -102,22 +102,23 @@ class ModelManager:
             if entry.attempt is not None:
                 yield entry.attempt
 
-    def index(self) -> list[dict[str, Any]]:
+    def index(self) -> list[RepositoryEntry]:
         """Repository index rows: every version, and a pending or failed load attempt.
 
         A failed reload of a version that still serves shows on that version's row as its reason.
         """
-        rows: list[dict[str, Any]] = []
+        rows: list[RepositoryEntry] = []
         for entry in self._models.values():
             attempt = entry.attempt
             for served in entry.versions.values():
-                row = served.index_row()
+                row = served.index_entry()
                 if attempt is not None and attempt.key == served.key:
-                    row["reason"] = f"reload {attempt.state.value}: {attempt.reason}".rstrip(": ")
+                    reason = f"reload {attempt.state.value}: {attempt.reason}".rstrip(": ")
+                    row = replace(row, reason=reason)
                 rows.append(row)
-            rows += [v.index_row() for v in entry.retiring if v.key.version not in entry.versions]
+            rows += [v.index_entry() for v in entry.retiring if v.key.version not in entry.versions]
             if attempt is not None and attempt.key.version not in entry.versions:
-                rows.append(attempt.index_row())
+                rows.append(attempt.index_entry())
         return rows
 
     def ready(self) -> bool:

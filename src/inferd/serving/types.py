@@ -7,11 +7,15 @@ and encode an :class:`InferResponse`; they never talk to models directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from inferd.card import TensorSpec
 from inferd.datatypes import Array
+from inferd.serving.stats import ModelStatistics, VersionState
 
-Parameters = dict[str, Any]
+#: Request, tensor and response parameters as the wire carried them (the protocol allows
+#: strings, numbers and booleans; whoever reads one checks its type).
+Parameters = dict[str, object]
 
 
 @dataclass(slots=True)
@@ -56,6 +60,41 @@ class InferResponse:
     parameters: Parameters = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """Server metadata: the server's name, its version and the protocol extensions it supports."""
+
+    name: str
+    version: str
+    extensions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Model metadata: one model as a client sees it (``-1`` marks a variable dimension).
+
+    ``platform`` is ``<project>_<format>`` (e.g. ``onnx_onnxv1``); ``versions`` are the versions
+    of the model that the server holds.
+    """
+
+    name: str
+    versions: tuple[str, ...]
+    platform: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryEntry:
+    """One row of the repository index: a version, or a load attempt, and why it is in its
+    state (empty when there is nothing to say)."""
+
+    name: str
+    version: str
+    state: VersionState
+    reason: str = ""
+
+
 class InputCheck(Protocol):
     """What a model takes, checked against each input's header (name, datatype, shape) before
     the transport decodes the input's data; raises InvalidTensor naming the mismatch.
@@ -75,9 +114,11 @@ class DataPlane(Protocol):
 
     def model_ready(self, name: str, version: str | None = None) -> bool: ...
 
-    def server_metadata(self) -> dict[str, Any]: ...
+    def server_metadata(self) -> ServerInfo: ...
 
-    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]: ...
+    def model_metadata(self, name: str, version: str | None = None) -> ModelInfo:
+        """Raises ModelNotFound for an unknown model or version."""
+        ...
 
     def input_check(self, name: str, version: str | None = None) -> InputCheck | None:
         """The check a request's headers can meet before decoding; None when there is none
@@ -86,7 +127,7 @@ class DataPlane(Protocol):
 
     async def infer(self, request: InferRequest) -> InferResponse: ...
 
-    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]: ...
+    def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]: ...
 
     async def load(self, name: str, reference: str | None = None) -> None:
         """Load (or reload) a model; ``reference`` is a store reference, default: the one it was
@@ -97,4 +138,7 @@ class DataPlane(Protocol):
 
     def model_stats(
         self, name: str | None = None, version: str | None = None
-    ) -> dict[str, Any]: ...
+    ) -> list[ModelStatistics]:
+        """Every loaded version's statistics, one model's, or one version's; raises
+        ModelNotFound for an unknown model or version."""
+        ...

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from inferd.observe.metrics import ServerMetrics, VersionMetrics
 from inferd.runtimes.base import Model
@@ -17,6 +16,7 @@ from inferd.serving.batcher import Batcher
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.source import LoadedArtifact, VersionKey
 from inferd.serving.stats import VersionState, VersionStats
+from inferd.serving.types import RepositoryEntry
 from inferd.serving.worker import ModelWorker
 
 #: OIP platform names (``<project>_<format>``) for inferd's runtimes; others are used as given.
@@ -84,11 +84,6 @@ class ServedVersion:
         runtime = self.artifact.card.runtime if self.artifact is not None else ""
         return PLATFORMS.get(runtime, runtime)
 
-    def index_row(self) -> dict[str, Any]:
-        """One row of the repository index (OIP model-repository extension)."""
-        return {
-            "name": self.key.name,
-            "version": self.key.version,
-            "state": self.state.value,
-            "reason": self.reason,
-        }
+    def index_entry(self) -> RepositoryEntry:
+        """Its row of the repository index (OIP model-repository extension)."""
+        return RepositoryEntry(self.key.name, self.key.version, self.state, self.reason)

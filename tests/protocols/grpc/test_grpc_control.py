@@ -16,6 +16,8 @@ from tritonclient.utils import InferenceServerException
 from inferd.config import LimitSettings
 from inferd.errors import ModelNotFound
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
+from inferd.serving.stats import VersionState
+from inferd.serving.types import RepositoryEntry
 
 TOKEN = "grpc-control-token-42"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -29,9 +31,9 @@ class RepositoryDataPlane:
         self.loads: list[tuple[str, str | None]] = []
         self.unloads: list[str] = []
 
-    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+    def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]:
         return [
-            {"name": name, "version": version, "state": "READY", "reason": ""}
+            RepositoryEntry(name, version, VersionState.READY)
             for name, version in self.models.items()
         ]
 

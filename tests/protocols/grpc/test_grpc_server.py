@@ -23,11 +23,26 @@ from onnx import TensorProto, helper
 from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
+from inferd.card import TensorSpec
 from inferd.config import LimitSettings
 from inferd.errors import Code, InvalidTensor, ModelNotFound, Unavailable
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.protocols.grpc.status import GRPC_STATUS
-from inferd.serving.types import InferRequest, InferResponse, Tensor
+from inferd.serving.stats import (
+    InferBatchStatistics,
+    InferStatistics,
+    ModelStatistics,
+    StatisticDuration,
+    VersionState,
+)
+from inferd.serving.types import (
+    InferRequest,
+    InferResponse,
+    ModelInfo,
+    RepositoryEntry,
+    ServerInfo,
+    Tensor,
+)
 
 LIMITS = LimitSettings(max_body_bytes=256 * 1024, max_tensor_elements=100_000)
 
@@ -125,29 +140,29 @@ class OnnxDataPlane:
     def model_ready(self, name: str, version: str | None = None) -> bool:
         return name in self.sessions and version in (None, "1")
 
-    def server_metadata(self) -> dict[str, Any]:
-        return {"name": "inferd", "version": "test", "extensions": ["model_repository"]}
+    def server_metadata(self) -> ServerInfo:
+        return ServerInfo("inferd", "test", ("model_repository",))
 
-    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+    def model_metadata(self, name: str, version: str | None = None) -> ModelInfo:
         session = self._session(name, version)
 
-        def specs(args: list[Any]) -> list[dict[str, Any]]:
-            return [
-                {
-                    "name": a.name,
-                    "datatype": _ONNX_TYPES[a.type],
-                    "shape": [d if isinstance(d, int) else -1 for d in a.shape],
-                }
+        def specs(args: list[Any]) -> tuple[TensorSpec, ...]:
+            return tuple(
+                TensorSpec(
+                    name=a.name,
+                    datatype=_ONNX_TYPES[a.type],
+                    shape=tuple(d if isinstance(d, int) else -1 for d in a.shape),
+                )
                 for a in args
-            ]
+            )
 
-        return {
-            "name": name,
-            "versions": ["1"],
-            "platform": "onnx_onnxv1",
-            "inputs": specs(session.get_inputs()),
-            "outputs": specs(session.get_outputs()),
-        }
+        return ModelInfo(
+            name=name,
+            versions=("1",),
+            platform="onnx_onnxv1",
+            inputs=specs(session.get_inputs()),
+            outputs=specs(session.get_outputs()),
+        )
 
     def input_check(self, name: str, version: str | None = None) -> None:
         return None  # infer checks the datatypes against the session's
@@ -181,8 +196,8 @@ class OnnxDataPlane:
         ]
         return InferResponse(request.model, "1", tensors, id=request.id)
 
-    def repository_index(self, ready_only: bool = False) -> list[dict[str, Any]]:
-        return [{"name": n, "version": "1", "state": "READY", "reason": ""} for n in self.sessions]
+    def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]:
+        return [RepositoryEntry(n, "1", VersionState.READY) for n in self.sessions]
 
     async def load(self, name: str, reference: str | None = None) -> None:
         self.loads.append((name, reference))
@@ -191,22 +206,22 @@ class OnnxDataPlane:
         self._session(name, None)
         self.unloads.append(name)
 
-    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+    def model_stats(
+        self, name: str | None = None, version: str | None = None
+    ) -> list[ModelStatistics]:
         names = [name] if name else sorted(self.sessions)
-        return {
-            "model_stats": [
-                {
-                    "name": n,
-                    "version": "1",
-                    "last_inference": 1700000000000,
-                    "inference_count": 4,
-                    "execution_count": 2,
-                    "inference_stats": {"success": {"count": 4, "ns": 800}},
-                    "batch_stats": [{"batch_size": 2, "compute_infer": {"count": 2, "ns": 500}}],
-                }
-                for n in names
-            ]
-        }
+        return [
+            ModelStatistics(
+                name=n,
+                version="1",
+                last_inference=1700000000000,
+                inference_count=4,
+                execution_count=2,
+                inference_stats=InferStatistics(success=StatisticDuration(4, 800)),
+                batch_stats=(InferBatchStatistics(2, compute_infer=StatisticDuration(2, 500)),),
+            )
+            for n in names
+        ]
 
 
 @dataclass

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Iterable
 from functools import partial
-from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from inferd.card import TensorSpec
 from inferd.config import LimitSettings
 from inferd.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unsupported
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.codec import decode_request, encode_response
 from inferd.protocols.grpc.status import Context, unary
 from inferd.protocols.offload import Decoder
+from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
 
 #: The fully qualified service name both servicers register under.
@@ -35,13 +36,48 @@ _REPOSITORY_REQUESTS: dict[str, type[Message]] = {
 }
 
 
-def _tensor_metadata(specs: list[dict[str, Any]]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+def _tensor_metadata(
+    specs: Iterable[TensorSpec],
+) -> list[pb.ModelMetadataResponse.TensorMetadata]:
     return [
         pb.ModelMetadataResponse.TensorMetadata(
-            name=spec["name"], datatype=spec["datatype"], shape=spec["shape"]
+            name=spec.name, datatype=spec.datatype, shape=spec.shape
         )
         for spec in specs
     ]
+
+
+def _duration(duration: StatisticDuration) -> pb.StatisticDuration:
+    return pb.StatisticDuration(count=duration.count, ns=duration.ns)
+
+
+def _statistics(stats: ModelStatistics) -> pb.ModelStatistics:
+    infer = stats.inference_stats
+    return pb.ModelStatistics(
+        name=stats.name,
+        version=stats.version,
+        last_inference=stats.last_inference,
+        inference_count=stats.inference_count,
+        execution_count=stats.execution_count,
+        inference_stats=pb.InferStatistics(
+            success=_duration(infer.success),
+            fail=_duration(infer.fail),
+            queue=_duration(infer.queue),
+            compute_input=_duration(infer.compute_input),
+            compute_infer=_duration(infer.compute_infer),
+            compute_output=_duration(infer.compute_output),
+            cache_hit=_duration(infer.cache_hit),
+        ),
+        batch_stats=[
+            pb.InferBatchStatistics(
+                batch_size=batch.batch_size,
+                compute_input=_duration(batch.compute_input),
+                compute_infer=_duration(batch.compute_infer),
+                compute_output=_duration(batch.compute_output),
+            )
+            for batch in stats.batch_stats
+        ],
+    )
 
 
 async def _control_only(request: Message, context: Context) -> Message:
@@ -75,23 +111,21 @@ class InferenceServicer:
     async def server_metadata(
         self, request: pb.ServerMetadataRequest, context: Context
     ) -> pb.ServerMetadataResponse:
-        metadata = self._dataplane.server_metadata()
+        info = self._dataplane.server_metadata()
         return pb.ServerMetadataResponse(
-            name=metadata["name"],
-            version=metadata["version"],
-            extensions=metadata.get("extensions", []),
+            name=info.name, version=info.version, extensions=info.extensions
         )
 
     async def model_metadata(
         self, request: pb.ModelMetadataRequest, context: Context
     ) -> pb.ModelMetadataResponse:
-        metadata = self._dataplane.model_metadata(request.name, request.version or None)
+        info = self._dataplane.model_metadata(request.name, request.version or None)
         return pb.ModelMetadataResponse(
-            name=metadata["name"],
-            versions=metadata.get("versions", []),
-            platform=metadata.get("platform", ""),
-            inputs=_tensor_metadata(metadata.get("inputs", [])),
-            outputs=_tensor_metadata(metadata.get("outputs", [])),
+            name=info.name,
+            versions=info.versions,
+            platform=info.platform,
+            inputs=_tensor_metadata(info.inputs),
+            outputs=_tensor_metadata(info.outputs),
         )
 
     async def model_infer(
@@ -110,11 +144,8 @@ class InferenceServicer:
     async def model_statistics(
         self, request: pb.ModelStatisticsRequest, context: Context
     ) -> pb.ModelStatisticsResponse:
-        # The data plane reports statistics in Triton's JSON shape, whose names are the proto's.
         stats = self._dataplane.model_stats(request.name or None, request.version or None)
-        return json_format.ParseDict(
-            stats, pb.ModelStatisticsResponse(), ignore_unknown_fields=True
-        )
+        return pb.ModelStatisticsResponse(model_stats=[_statistics(s) for s in stats])
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for ``grpc.method_handlers_generic_handler``."""
@@ -175,10 +206,10 @@ class RepositoryServicer:
         return pb.RepositoryIndexResponse(
             models=[
                 pb.RepositoryIndexResponse.ModelIndex(
-                    name=entry["name"],
-                    version=entry.get("version") or "",
-                    state=entry.get("state") or "",
-                    reason=entry.get("reason") or "",
+                    name=entry.name,
+                    version=entry.version,
+                    state=entry.state.value,
+                    reason=entry.reason,
                 )
                 for entry in entries
             ]

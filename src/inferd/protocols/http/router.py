@@ -8,9 +8,8 @@ Parameters match one non-empty segment and arrive percent-decoded.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote
 
 from inferd.protocols.http.messages import Request, Response
@@ -52,12 +51,13 @@ def _parse_template(template: str) -> tuple[_Segment, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One operation. ``doc`` holds its OpenAPI operation object (summary, schemas, responses)."""
+    """One operation. ``doc`` holds its OpenAPI operation object (summary, schemas, responses),
+    opaque to the router."""
 
     method: str
     template: str
     handler: Handler
-    doc: dict[str, Any] = field(default_factory=dict, compare=False)
+    doc: Mapping[str, object] = field(default_factory=dict, compare=False)
     segments: tuple[_Segment, ...] = field(default=(), compare=False)
     #: How specific the template is: a literal segment outranks ``{name}:suffix``, which
     #: outranks ``{name}``. Only the most specific templates matching a path own it.
@@ -79,7 +79,11 @@ class Router:
         self._cache: dict[tuple[str, str], tuple[Route, dict[str, str]]] = {}
 
     def add(
-        self, method: str, template: str, handler: Handler, doc: dict[str, Any] | None = None
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        doc: Mapping[str, object] | None = None,
     ) -> None:
         segments = _parse_template(template)
         rank = sum(2 if s.literal is not None else 1 if s.suffix else 0 for s in segments)

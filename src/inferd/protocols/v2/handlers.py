@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import orjson
 
@@ -22,6 +21,12 @@ from inferd.protocols.v2.codec import (
     encode_response,
     load_json,
     wants_binary,
+)
+from inferd.protocols.v2.documents import (
+    index_document,
+    model_document,
+    server_document,
+    statistics_document,
 )
 from inferd.protocols.v2.openapi import build_document
 from inferd.serving.types import DataPlane
@@ -53,7 +58,7 @@ def media_type_refusal(request: Request) -> Response | None:
     return error_response(415, f"unsupported media type {media!r}; send application/json")
 
 
-def json_body(request: Request) -> dict[str, Any]:
+def json_body(request: Request) -> dict[str, object]:
     """An optional JSON-object body (empty means ``{}``)."""
     if not request.body.strip():
         return {}
@@ -83,16 +88,11 @@ class V2Handlers:
         return json_response({"ready": ready}, 200 if ready else 503)
 
     async def server_metadata(self, request: Request) -> Response:
-        meta = dict(self.dataplane.server_metadata())
-        extensions = list(meta.get("extensions", []))
-        extensions += [e for e in REST_EXTENSIONS if e not in extensions]
-        meta["extensions"] = extensions
-        return json_response(meta)
+        return json_response(server_document(self.dataplane.server_metadata(), REST_EXTENSIONS))
 
     async def model_metadata(self, request: Request) -> Response:
-        return json_response(
-            self.dataplane.model_metadata(request.params["model"], request.params.get("version"))
-        )
+        name, version = request.params["model"], request.params.get("version")
+        return json_response(model_document(self.dataplane.model_metadata(name, version)))
 
     async def model_ready(self, request: Request) -> Response:
         name, version = request.params["model"], request.params.get("version")
@@ -129,9 +129,8 @@ class V2Handlers:
         )
 
     async def stats(self, request: Request) -> Response:
-        return json_response(
-            self.dataplane.model_stats(request.params.get("model"), request.params.get("version"))
-        )
+        name, version = request.params.get("model"), request.params.get("version")
+        return json_response(statistics_document(self.dataplane.model_stats(name, version)))
 
     async def prometheus(self, request: Request) -> Response:
         return Response(200, self.metrics(), PROMETHEUS_TEXT)
@@ -147,7 +146,7 @@ class RepositoryHandlers:
         ready = json_body(request).get("ready", False)
         if not isinstance(ready, bool):
             raise InvalidArgument("'ready' must be a boolean")
-        return json_response(self.dataplane.repository_index(ready_only=ready))
+        return json_response(index_document(self.dataplane.repository_index(ready_only=ready)))
 
     async def load(self, request: Request) -> Response:
         params = json_body(request).get("parameters") or {}

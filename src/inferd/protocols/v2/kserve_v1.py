@@ -35,9 +35,8 @@ class V1Handlers:
         instances = json_body(request).get("instances")
         if not isinstance(instances, list) or not instances:
             raise InvalidArgument("'instances' must be a non-empty list")
-        meta = self.dataplane.model_metadata(name)
-        spec = meta["inputs"][0]
-        tensor = self._tensor(spec["name"], spec["datatype"], instances)
+        spec = self.dataplane.model_metadata(name).inputs[0]
+        tensor = self._tensor(spec.name, spec.datatype, instances)
         result = await self.dataplane.infer(InferRequest(model=name, inputs=[tensor]))
         first = result.outputs[0]
         if first.datatype == "BYTES":

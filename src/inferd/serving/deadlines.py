@@ -1,0 +1,99 @@
+"""The batcher's bookkeeping for queued requests: each one's :class:`Waiter`, and the
+:class:`DeadlineLine` that answers those whose deadline passes.
+
+Requests share the server's timeout, so arrival order is deadline order: the line keeps
+unanswered requests in arrival order and one timer watches the first of them. A timer per request
+would cost more than the rest of the queueing. A request whose deadline comes before one already
+in line (a client-set timeout) gets a timer of its own instead, which keeps the line in order.
+
+Everything here runs on the event-loop thread, like the batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from inferd.datatypes import Tensors
+
+
+class Waiter:
+    """One queued request. ``queued`` turns False once it runs, expires or is withdrawn.
+
+    ``timer`` is set only for a request whose deadline comes before an earlier arrival's (see
+    :meth:`DeadlineLine.watch`).
+    """
+
+    __slots__ = ("deadline", "enqueued", "future", "inputs", "queued", "rows", "timer")
+
+    def __init__(
+        self,
+        inputs: Tensors,
+        rows: int,
+        future: asyncio.Future[Tensors],
+        enqueued: float,
+        deadline: float,
+    ) -> None:
+        self.inputs = inputs
+        self.rows = rows
+        self.future = future
+        self.enqueued = enqueued
+        self.deadline = deadline
+        self.queued = True
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class DeadlineLine:
+    """Unanswered requests in deadline order; ``expire`` is called for each one whose deadline
+    passes before it is answered (its future may be done by then: ``expire`` checks)."""
+
+    __slots__ = ("_due", "_expire", "_line", "_loop", "_timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, expire: Callable[[Waiter], None]) -> None:
+        self._loop = loop
+        self._expire = expire
+        self._line: deque[Waiter] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        #: The deadline the timer was set for.
+        self._due = 0.0
+
+    def watch(self, waiter: Waiter, now: float) -> None:
+        """Expire ``waiter`` at its deadline unless it is answered first."""
+        line = self._line
+        if line and waiter.deadline < line[-1].deadline:
+            # An earlier deadline than a request already waiting (a client-set timeout): a timer
+            # of its own keeps the line in order.
+            waiter.timer = self._loop.call_later(waiter.deadline - now, self._expire, waiter)
+            return
+        line.append(waiter)
+        if self._timer is None:
+            self._arm(now)
+
+    def forget_answered(self) -> None:
+        """Drop answered requests from the front of the line (they finish roughly in arrival
+        order, so the line stays about as long as the queue)."""
+        line = self._line
+        while line and line[0].future.done():
+            line.popleft()
+        if not line and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, now: float) -> None:
+        self._due = self._line[0].deadline
+        self._timer = self._loop.call_later(self._due - now, self._fire)
+
+    def _fire(self) -> None:
+        """The first deadline in line is due: expire every request due by now (or by the time
+        the timer was set for: a timer may fire a little early, and the request is then as good
+        as late), then watch the next one."""
+        self._timer = None
+        now = time.monotonic()
+        due = max(now, self._due)
+        line = self._line
+        while line and (line[0].future.done() or line[0].deadline <= due):
+            self._expire(line.popleft())
+        if line:
+            self._arm(now)
