@@ -10,6 +10,7 @@ readiness false at once, no new connections, in-flight work drained (bounded by
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -109,6 +110,12 @@ class Server:
                     self.control_rest.port,
                 )
         await self._start_grpc(token)
+        # What exists now (modules, settings, listeners) lives as long as the process; frozen,
+        # a full collection walks only what serving allocates. Unfrozen, thousands of slow
+        # connections trigger full passes that stall the loop ~100 ms (bench/slowloris.py).
+        # Models load after this, so an unloaded model's memory stays collectable.
+        gc.collect()
+        gc.freeze()
         await self.manager.serve(self.references)
 
     async def _start_grpc(self, token: str | None) -> None:

@@ -123,6 +123,9 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None
+        # The parser holds this connection's bound methods: breaking the cycle frees both now,
+        # not in a full GC pass (which churning slow connections would keep triggering).
+        del self.parser
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
@@ -255,16 +258,14 @@ class HttpConnection(asyncio.Protocol):
         self._pending.append(task)
         self._keep_alive.append(keep_alive)
         self._charges.append(charge)
-        task.add_done_callback(self._on_done)
+        task.add_done_callback(self._flush)
         if len(self._pending) >= MAX_PIPELINE:
             self._pause_reading()
 
-    def _on_done(self, _task: asyncio.Task[Response]) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
+    def _flush(self, _done: object = None) -> None:
         """Write finished answers in arrival order (only the head of the queue may be written),
-        then let waiting requests run and reading resume as far as flow control allows."""
+        then let waiting requests run and reading resume as far as flow control allows. Also
+        each request task's done callback (``_done`` is the task)."""
         while (
             self._pending
             and self._pending[0].done()
