@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inferd.errors import InvalidReference
-from inferd.store import Reference
-from inferd.store.reference import NAME_RE, TAG_RE
+from inferd.reference import NAME_RE, TAG_RE, Reference
 
 from .conftest import TRAVERSAL
 

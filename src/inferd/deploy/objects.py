@@ -12,8 +12,8 @@ from typing import Any
 
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.errors import InvalidArgument
+from inferd.reference import Reference
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
-from inferd.store import Reference
 
 Obj = dict[str, Any]
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from inferd.errors import InvalidArgument, InvalidReference
+from inferd.reference import split_registry
 from inferd.runtimes.base import LoadOptions
 from inferd.store import ModelStore, Reference
 from inferd.store import history as store_history
-from inferd.store.reference import split_registry
 
 if TYPE_CHECKING:
     from inferd.serving.source import LoadedArtifact

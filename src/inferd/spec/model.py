@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from inferd.config import BatchingSettings
 from inferd.errors import InvalidReference
+from inferd.reference import Reference
 from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
 from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity
-from inferd.store import Reference
 
 API_VERSION = "inferd.dev/v1"
 KIND = "Stack"

@@ -4,10 +4,10 @@ Others use :class:`ModelStore` (push, resolve, materialize, pull, tag, untag, li
 :class:`Reference` for the ``name[:tag][@sha256:digest]`` grammar, and the result types.
 """
 
+from inferd.reference import Reference
 from inferd.store.files import METADATA_FILE, ModelMetadata, load_metadata
 from inferd.store.history import HistoryEvent
 from inferd.store.model_store import ModelStore
-from inferd.store.reference import Reference
 from inferd.store.results import GcResult, MaterializedModel, PushResult, ResolvedModel, TagEntry
 
 __all__ = [

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from inferd.errors import IntegrityError, NotFound, PayloadTooLarge
+from inferd.reference import DIGEST_RE, validate_digest
 from inferd.store.atomic import TEMP_PREFIX, replacing, staged
-from inferd.store.reference import DIGEST_RE, validate_digest
 
 #: Streaming unit: large files never sit in memory whole.
 CHUNK = 1024 * 1024

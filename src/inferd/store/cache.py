@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from inferd.reference import DIGEST_RE
 from inferd.store import gc
 from inferd.store.layout import OciLayout
-from inferd.store.reference import DIGEST_RE
 
 ACCESS_DIR = "access"
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import orjson
 
+from inferd.reference import DIGEST_RE
 from inferd.store import media
 from inferd.store.atomic import TEMP_PREFIX
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES
-from inferd.store.reference import DIGEST_RE
 from inferd.store.results import GcResult
 
 #: Age below which an unreferenced blob or temp file may belong to a push in progress.

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from inferd.errors import InvalidArgument, Unsupported
+from inferd.reference import DIGEST_RE
 from inferd.store import media
-from inferd.store.reference import DIGEST_RE
 from inferd.store.safety import validate_title
 
 #: Manifests and cards are small JSON documents; anything larger is refused unread.

@@ -31,13 +31,13 @@ from pydantic import ValidationError
 from inferd.card import ModelCard, Signature
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
+from inferd.reference import Reference, split_registry, validate_name
 from inferd.store import cache, gc, history, media, trust
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.push import PushOptions, package
-from inferd.store.reference import Reference, split_registry, validate_name
 from inferd.store.remote.registries import RemoteRegistries
 from inferd.store.remote.settings import RegistrySettings
 from inferd.store.results import (

@@ -16,6 +16,7 @@ from pathlib import Path
 from inferd.card import ModelCard, Signature
 from inferd.errors import UnsafeFormat
 from inferd.observe.profile import check_profile, read_reference_data
+from inferd.reference import Reference
 from inferd.runtimes.detect import detect_model
 from inferd.store import media
 from inferd.store.admission import refusals
@@ -23,7 +24,6 @@ from inferd.store.blobs import BlobStore
 from inferd.store.dataformats import Refusal
 from inferd.store.files import ModelMetadata, SourceFile, collect, find_metadata, load_metadata
 from inferd.store.manifest import Descriptor, Layer, Manifest, check_titles, layer
-from inferd.store.reference import Reference
 from inferd.store.trust import TrustedFile
 
 

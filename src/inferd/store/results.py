@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from inferd.card import ModelCard
-from inferd.store.reference import Reference
+from inferd.reference import Reference
 
 
 @dataclass(frozen=True, slots=True)

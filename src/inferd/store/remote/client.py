@@ -17,9 +17,9 @@ import httpx
 import orjson
 
 from inferd.errors import IntegrityError, NotFound, PayloadTooLarge, Unsupported
+from inferd.reference import DIGEST_RE
 from inferd.store import media
 from inferd.store.manifest import MAX_DOCUMENT_BYTES
-from inferd.store.reference import DIGEST_RE
 from inferd.store.remote.transport import RegistryHttp
 
 #: What inferd asks for when it GETs a manifest (it reads only OCI manifests, lists the rest).

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from inferd.card import ModelCard
 from inferd.errors import InferdError, InvalidArgument, Unavailable, Unsupported
+from inferd.reference import Reference
 from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import Descriptor, Manifest
-from inferd.store.reference import Reference
 from inferd.store.remote.client import RegistryClient, RemoteManifest
 from inferd.store.remote.settings import RegistrySettings
 from inferd.store.remote.sync import Progress, pull_version, push_version

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inferd.errors import InvalidArgument
-from inferd.store.reference import split_registry
+from inferd.reference import split_registry
 from inferd.store.remote.policy import RegistryPolicy
 
 INSECURE_ENV = "INFERD_INSECURE_REGISTRIES"
