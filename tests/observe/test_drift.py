@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,23 +12,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import special, stats
 
-from inferd.config import StoreSettings
 from inferd.observe.drift import (
     MAX_VALUES_PER_BATCH,
     MIN_SAMPLES,
     PSI_EPSILON,
     DriftCollector,
     DriftMonitor,
-    ObservedModel,
     ks,
     psi,
 )
 from inferd.observe.profile import build_profile
-from inferd.runtimes.base import LoadOptions
-from inferd.runtimes.registry import get_runtime
-from inferd.store import ModelStore
-
-QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 
 RNG = np.random.default_rng(42)
 REFERENCE = RNG.normal(0.0, 1.0, size=(20_000, 3)).astype(np.float32)
@@ -168,18 +160,3 @@ def test_promtool_accepts_the_drift_exposition() -> None:
     )
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert checked.stdout.strip() == b"" and checked.stderr.strip() == b""
-
-
-def test_observed_model_predicts_then_counts(tmp_path: Path, inferd_home: Path) -> None:
-    store = ModelStore.from_settings(StoreSettings(home=inferd_home))
-    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
-    materialized = store.materialize("fraud:v1")
-    model = get_runtime("onnx").load(materialized.path, materialized.card, LoadOptions())
-    profile = build_profile({"input": RNG.random((1_000, 8))})
-    observed = ObservedModel(model, DriftMonitor(profile, min_samples=1))
-    rows = RNG.random((5, 8)).astype(np.float32)
-    assert_equal = np.testing.assert_array_equal
-    for name, array in observed.predict({"input": rows}).items():
-        assert_equal(array, model.predict({"input": rows})[name])
-    assert observed.monitor.samples() == {"input": 5}
-    observed.close()

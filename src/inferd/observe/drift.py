@@ -34,8 +34,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from inferd.card import InputProfile, ReferenceProfile
-from inferd.datatypes import Tensors
-from inferd.runtimes.base import Model
 
 #: Rows an input must have seen before its PSI and KS are reported.
 MIN_SAMPLES = 500
@@ -141,24 +139,6 @@ class DriftMonitor:
                     )
                 )
         return found
-
-
-class ObservedModel:
-    """A :class:`~inferd.runtimes.base.Model` that shows each batch's inputs to a monitor after
-    predicting, on the same (worker) thread: the batch's answer is computed first, and the
-    event loop never runs the binning."""
-
-    def __init__(self, model: Model, monitor: DriftMonitor) -> None:
-        self.model = model
-        self.monitor = monitor
-
-    def predict(self, inputs: Tensors) -> Tensors:
-        outputs = self.model.predict(inputs)
-        self.monitor.observe(inputs)
-        return outputs
-
-    def close(self) -> None:
-        self.model.close()
 
 
 def psi(expected: NDArray[np.float64], actual: NDArray[np.float64]) -> float:

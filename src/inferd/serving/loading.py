@@ -15,10 +15,11 @@ from inferd.card import TensorSpec
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
 from inferd.errors import InferdError, InternalError
-from inferd.observe.drift import DriftMonitor, ObservedModel
+from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.batcher import Batcher
+from inferd.serving.observed import ObservedModel
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.source import Loaders
 from inferd.serving.stats import VersionState
