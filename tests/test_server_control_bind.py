@@ -12,7 +12,7 @@ from inferd.config import ServerSettings, StoreSettings
 from inferd.server import build_server
 
 
-@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])  # noqa: S104
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_a_control_plane_beyond_loopback_is_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, host: str, warned: bool
 ) -> None:
