@@ -129,7 +129,7 @@ class Server:
         if token is not None and s.control_grpc_port is not None:
             control = await serve_grpc(
                 self.dataplane, s.control_host, s.control_grpc_port, s.limits,
-                control=True, token=token,
+                control=True, token=token, audit=AuditLog.in_home(s.store.root, "server"),
             )  # fmt: skip
             self.control_grpc_port = control.port
             self.grpc_handles.append(control)

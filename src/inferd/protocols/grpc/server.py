@@ -8,6 +8,7 @@ import grpc
 
 from inferd.config import LimitSettings
 from inferd.errors import Unavailable
+from inferd.observe.audit import AuditLog
 from inferd.protocols.grpc.servicer import SERVICE, InferenceServicer, RepositoryServicer
 from inferd.serving.types import DataPlane
 
@@ -37,6 +38,7 @@ async def serve_grpc(
     *,
     control: bool = False,
     token: str | None = None,
+    audit: AuditLog | None = None,
     reuse_port: bool = False,
 ) -> GrpcHandle:
     """Listen on ``host:port`` (0 picks a free port) and return once the server is accepting.
@@ -50,7 +52,7 @@ async def serve_grpc(
     it a port already taken is refused (Unavailable) instead of silently shared.
     """
     servicer = (
-        RepositoryServicer(dataplane, token or "")
+        RepositoryServicer(dataplane, token or "", audit)
         if control
         else InferenceServicer(dataplane, limits)
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from functools import partial
 
 import grpc
@@ -18,10 +18,19 @@ from google.protobuf.message import Message
 
 from inferd.card import TensorSpec
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unsupported
+from inferd.errors import (
+    InferdError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unsupported,
+)
+from inferd.observe.audit import AuditLog, Caller
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.codec import decode_request, encode_response
-from inferd.protocols.grpc.status import Context, unary
+from inferd.protocols.grpc.status import GRPC_STATUS, Context, unary
+from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
 from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
@@ -170,13 +179,21 @@ class InferenceServicer:
 class RepositoryServicer:
     """Repository RPCs over ``dataplane``, for callers that present ``token``."""
 
-    def __init__(self, dataplane: DataPlane, token: str) -> None:
+    def __init__(self, dataplane: DataPlane, token: str, audit: AuditLog | None = None) -> None:
         if not token:
             raise InvalidArgument("the gRPC control plane needs a non-empty token")
         self._dataplane = dataplane
         self._token = token.encode("utf-8")
+        self._audit = audit
 
     def _authorize(self, context: Context) -> None:
+        try:
+            self._check_token(context)
+        except Unauthenticated as exc:
+            self._record(context, "rpc", "", "denied", exc)
+            raise
+
+    def _check_token(self, context: Context) -> None:
         presented = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
@@ -191,6 +208,36 @@ class RepositoryServicer:
             credential.encode("utf-8"), self._token
         ):
             raise Unauthenticated("the control-plane token is not valid")
+
+    def _record(
+        self, context: Context, action: str, target: str, outcome: str, error: InferdError | None
+    ) -> None:
+        if self._audit is None:
+            return
+        metadata = dict(context.invocation_metadata() or ())
+        status = GRPC_STATUS.get(error.code, grpc.StatusCode.INTERNAL) if error else None
+        self._audit.record(
+            action,
+            target,
+            outcome=outcome,
+            status=status.name if status else "OK",
+            caller=Caller(
+                peer=str(context.peer()),
+                user_agent=str(metadata.get("user-agent", ""))[:200],
+                user=str(metadata.get(USER_HEADER, ""))[:100],
+            ),
+            detail=error.message if error else "",
+        )
+
+    async def _audited(
+        self, context: Context, action: str, target: str, work: Awaitable[None]
+    ) -> None:
+        try:
+            await work
+        except InferdError as exc:
+            self._record(context, action, target, "error", exc)
+            raise
+        self._record(context, action, target, "ok", None)
 
     @staticmethod
     def _check_repository(name: str) -> None:
@@ -230,7 +277,8 @@ class RepositoryServicer:
                     "store: pass the store reference as the string parameter 'reference'"
                 )
             reference = value.string_param
-        await self._dataplane.load(request.model_name, reference)
+        load = self._dataplane.load(request.model_name, reference)
+        await self._audited(context, "load", request.model_name, load)
         return pb.RepositoryModelLoadResponse()
 
     async def repository_model_unload(
@@ -245,7 +293,8 @@ class RepositoryServicer:
         unknown = [key for key in request.parameters if key != "unload_dependents"]
         if unknown:
             raise Unsupported(f"unload parameter {unknown[0]!r} is not supported")
-        await self._dataplane.unload(request.model_name)
+        unload = self._dataplane.unload(request.model_name)
+        await self._audited(context, "unload", request.model_name, unload)
         return pb.RepositoryModelUnloadResponse()
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
