@@ -146,6 +146,7 @@ def main() -> int:
     from inferd.config import StoreSettings
     from inferd.control.admin.client import AdminClient
     from inferd.control.up_state import read_state
+    from inferd.packaging import push
     from inferd.store import ModelStore
 
     lines: list[str] = []
@@ -156,9 +157,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="inferd-autoscale-") as tmp:
         home = Path(tmp) / "home"
-        ModelStore.from_settings(StoreSettings(home=home)).push(
-            heavy_model(Path(tmp) / "heavy"), "heavy:v1"
-        )
+        store = ModelStore.from_settings(StoreSettings(home=home))
+        push(store, heavy_model(Path(tmp) / "heavy"), "heavy:v1")
         spec = Path(tmp) / "inferd.yaml"
         spec.write_text(SPEC)
         env = {**os.environ, "INFERD_HOME": str(home)}

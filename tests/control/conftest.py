@@ -19,6 +19,7 @@ import orjson
 
 from inferd.config import StoreSettings
 from inferd.control.up_state import UpState, read_state
+from inferd.packaging import push
 from inferd.store import ModelStore
 from loadgen import LoadGenerator
 
@@ -33,8 +34,8 @@ FRAUD_BODY = orjson.dumps(
 def fraud_store(home: Path) -> ModelStore:
     """A store at ``home`` holding fraud:v1 and fraud:v2 from examples/quickstart."""
     store = ModelStore.from_settings(StoreSettings(home=home))
-    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
-    store.push(QUICKSTART / "fraud-v2", "fraud:v2")
+    push(store, QUICKSTART / "fraud-v1", "fraud:v1")
+    push(store, QUICKSTART / "fraud-v2", "fraud:v2")
     return store
 
 

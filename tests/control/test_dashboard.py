@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from inferd.config import StoreSettings
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .gateway.conftest import (
@@ -57,8 +58,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ReplicaProc
     """fraud:v1 and fraud:v2, one replica each, over a store of their own."""
     home = tmp_path_factory.mktemp("dashboard") / "home"
     store = ModelStore.from_settings(StoreSettings(home=home))
-    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
-    store.push(QUICKSTART / "fraud-v2", "fraud:v2")
+    push(store, QUICKSTART / "fraud-v1", "fraud:v1")
+    push(store, QUICKSTART / "fraud-v2", "fraud:v2")
     started: list[ReplicaProcess] = []
     try:
         started.append(start_replica(home, "fraud:v1"))

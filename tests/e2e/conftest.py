@@ -25,6 +25,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from inferd.config import StoreSettings
+from inferd.packaging import push
 from inferd.store import ModelStore
 from loadgen import LoadGenerator
 
@@ -87,12 +88,12 @@ def make_home(root: Path, *, slow: bool = False) -> Path:
     datatypes (``id-*:v1``), and optionally ``slow:v1``."""
     home = root / "home"
     store = ModelStore.from_settings(StoreSettings(home=home))
-    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
-    store.push(QUICKSTART / "fraud-v2", "fraud:v2")
+    push(store, QUICKSTART / "fraud-v1", "fraud:v1")
+    push(store, QUICKSTART / "fraud-v2", "fraud:v2")
     for name, elem in IDENTITY_MODELS.items():
-        store.push(identity_model(root / name, elem), f"{name}:v1")
+        push(store, identity_model(root / name, elem), f"{name}:v1")
     if slow:
-        store.push(slow_model(root / "slow"), "slow:v1")
+        push(store, slow_model(root / "slow"), "slow:v1")
     return home
 
 

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.conftest import QUICKSTART, _stop, start_serve, wait_ready
 from inferd.config import StoreSettings
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def _push(home: Path, tmp_path: Path) -> None:
     for name in ("fraud", "drifted"):
         model = tmp_path / name
         shutil.copytree(QUICKSTART / "fraud-v1", model)
-        store.push(model, f"{name}:v1", reference_data=tmp_path / "train.npy")
+        push(store, model, f"{name}:v1", reference_data=tmp_path / "train.npy")
 
 
 def _psi(text: str) -> dict[str, list[float]]:

@@ -17,6 +17,7 @@ from inferd.cli import main
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument
 from inferd.observe.profile import MAX_FEATURES, build_profile, read_reference_data
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
@@ -92,7 +93,7 @@ def model(tmp_path: Path) -> Path:
 def test_push_with_npy(store: ModelStore, model: Path, tmp_path: Path) -> None:
     rows = RNG.normal(size=(2_000, 8)).astype(np.float32)
     np.save(tmp_path / "train.npy", rows)
-    pushed = store.push(model, "fraud:v1", reference_data=tmp_path / "train.npy")
+    pushed = push(store, model, "fraud:v1", reference_data=tmp_path / "train.npy")
     profile = store.resolve("fraud:v1").card.reference_profile
     assert profile is not None and profile == pushed.card.reference_profile
     assert profile.rows == 2_000
@@ -107,7 +108,7 @@ def test_push_with_csv_names_features_by_header(
     header = [f"f{i}" for i in range(8)]
     lines = [",".join(header)] + [",".join(f"{v:.4f}" for v in r) for r in RNG.random((300, 8))]
     (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
-    store.push(model, "fraud:v1", reference_data=tmp_path / "train.csv")
+    push(store, model, "fraud:v1", reference_data=tmp_path / "train.csv")
     profile = store.resolve("fraud:v1").card.reference_profile
     assert profile is not None
     assert [f.name for f in profile.inputs[0].features] == header
@@ -115,11 +116,11 @@ def test_push_with_csv_names_features_by_header(
 
 def test_push_with_npz_keyed_by_input(store: ModelStore, model: Path, tmp_path: Path) -> None:
     np.savez(tmp_path / "train.npz", input=RNG.random((100, 8)))
-    store.push(model, "fraud:v1", reference_data=tmp_path / "train.npz")
+    push(store, model, "fraud:v1", reference_data=tmp_path / "train.npz")
     assert store.resolve("fraud:v1").card.reference_profile is not None
     np.savez(tmp_path / "wrong.npz", other=RNG.random((100, 8)), input=RNG.random((100, 8)))
     with pytest.raises(InvalidArgument, match="not inputs of the model"):
-        store.push(model, "fraud:v2", reference_data=tmp_path / "wrong.npz")
+        push(store, model, "fraud:v2", reference_data=tmp_path / "wrong.npz")
 
 
 def test_pickle_bearing_npy_is_refused(store: ModelStore, model: Path, tmp_path: Path) -> None:
@@ -127,7 +128,7 @@ def test_pickle_bearing_npy_is_refused(store: ModelStore, model: Path, tmp_path:
     # An object array is saved with pickle; loading it would run pickle.
     np.save(tmp_path / "evil.npy", np.array([{"x": str(sentinel)}], dtype=object))
     with pytest.raises(InvalidArgument, match="pickled objects are refused"):
-        store.push(model, "fraud:v1", reference_data=tmp_path / "evil.npy")
+        push(store, model, "fraud:v1", reference_data=tmp_path / "evil.npy")
     assert store.list() == []
 
 
@@ -153,7 +154,7 @@ def test_profile_from_inferd_model_yaml(store: ModelStore, model: Path) -> None:
     (model / "inferd.model.yaml").write_text(
         yaml.safe_dump({"reference_profile": profile.model_dump(mode="json")})
     )
-    store.push(model, "fraud:v1")
+    push(store, model, "fraud:v1")
     assert store.resolve("fraud:v1").card.reference_profile == profile
 
     wrong = build_profile({"other": RNG.random((100, 8))})
@@ -161,7 +162,7 @@ def test_profile_from_inferd_model_yaml(store: ModelStore, model: Path) -> None:
         yaml.safe_dump({"reference_profile": wrong.model_dump(mode="json")})
     )
     with pytest.raises(InvalidArgument, match="'other', which is not an input"):
-        store.push(model, "fraud:v2")
+        push(store, model, "fraud:v2")
 
 
 def test_cli_push_reference_data(inferd_home: Path, model: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from inferd.config import ServerSettings
 from inferd.control.reconciler import fingerprint
 from inferd.control.replicas.launch import write_launch
 from inferd.errors import InvalidArgument
+from inferd.packaging import push
 from inferd.runtimes import LoadOptions
 from inferd.serving.source import LoadedArtifact, VersionKey
 from inferd.serving.trust import CodeTrust, TrustPattern, history_recorder
@@ -72,7 +73,7 @@ def test_a_trusted_load_is_recorded_first_and_an_untrusted_one_never() -> None:
 
 def test_the_history_records_digest_user_and_time(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
-    pushed = store.push(EXAMPLES / "python-model", "fraud-rules:v1")
+    pushed = push(store, EXAMPLES / "python-model", "fraud-rules:v1")
     history_recorder(store)(artifact("fraud-rules:v1", pushed.digest))
     events = store.history("fraud-rules")
     assert [(e.action, e.tag) for e in events] == [("push", "v1"), ("trust", "v1")]

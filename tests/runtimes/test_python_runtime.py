@@ -13,9 +13,9 @@ import pytest
 
 from inferd.card import ModelCard
 from inferd.errors import InternalError, InvalidArgument, NotFound, PermissionDenied
+from inferd.packaging import load_metadata
 from inferd.runtimes import LoadOptions, Model, get_runtime
 from inferd.runtimes.warmup import warmup_inputs
-from inferd.store.files import load_metadata
 
 from .conftest import EXAMPLES
 

@@ -20,6 +20,7 @@ from onnx import TensorProto
 
 from e2e.conftest import INFERD, ROOT, Load, ServeProcess, identity_model, start_serve, wait_ready
 from inferd.config import StoreSettings
+from inferd.packaging import push
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
@@ -120,10 +121,10 @@ def test_a_crash_or_oom_fails_only_that_request_and_the_onnx_model_serves_on(
 ) -> None:
     home = tmp_path / "home"
     store = ModelStore.from_settings(StoreSettings(home=home))
-    store.push(identity_model(tmp_path / "id", TensorProto.FLOAT), "id-fp32:v1")
-    store.push(python_model(tmp_path / "crashy", "ctypes.string_at(0)"), "crashy:v1")
-    store.push(python_model(tmp_path / "hungry", "np.ones(4 * 1024**3, np.uint8)"), "hungry:v1")
-    store.push(python_model(tmp_path / "untrusted", "pass"), "untrusted:v1")
+    push(store, identity_model(tmp_path / "id", TensorProto.FLOAT), "id-fp32:v1")
+    push(store, python_model(tmp_path / "crashy", "ctypes.string_at(0)"), "crashy:v1")
+    push(store, python_model(tmp_path / "hungry", "np.ones(4 * 1024**3, np.uint8)"), "hungry:v1")
+    push(store, python_model(tmp_path / "untrusted", "pass"), "untrusted:v1")
     monkeypatch.setenv("INFERD_SANDBOX__MAX_ADDRESS_SPACE_BYTES", str(1024**3))
     server = start_serve(
         home, "id-fp32:v1", "crashy:v1", "hungry:v1", "untrusted:v1",

@@ -23,6 +23,7 @@ from inferd.config import BatchingSettings, ServerSettings
 from inferd.datatypes import Tensors
 from inferd.errors import InvalidArgument
 from inferd.observe.metrics import ServerMetrics
+from inferd.packaging import push
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.onnx import OnnxRuntime
 from inferd.runtimes.warmup import warmup_inputs
@@ -139,7 +140,7 @@ class Harness:
         folder = self.root / f"src-{ref.replace(':', '-')}-{factor}"
         folder.mkdir(exist_ok=True)
         onnx.save(scale_onnx(factor), folder / "model.onnx")
-        self.store.push(folder, ref)
+        push(self.store, folder, ref)
 
     def push_corrupt(self, ref: str) -> None:
         folder = self.root / f"corrupt-{ref.replace(':', '-')}"
@@ -147,7 +148,7 @@ class Harness:
         whole = scale_onnx(3.0).SerializeToString()
         (folder / "model.onnx").write_bytes(whole[: len(whole) // 2])  # a truncated upload
         # Half a protobuf is no format the store admits as data: only trust lets it in.
-        self.store.push(folder, ref, runtime="onnx", signature=SIGNATURE, trust_unsafe_format=True)
+        push(self.store, folder, ref, runtime="onnx", signature=SIGNATURE, trust_unsafe_format=True)
 
     def size(self, ref: str) -> int:
         return self.store.resolve(ref).size

@@ -9,6 +9,7 @@ import numpy as np
 from inferd.config import StoreSettings
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.profile import build_profile
+from inferd.packaging import push
 from inferd.runtimes.base import LoadOptions
 from inferd.runtimes.registry import get_runtime
 from inferd.serving.observed import ObservedModel
@@ -21,7 +22,7 @@ RNG = np.random.default_rng(42)
 
 def test_observed_model_predicts_then_counts(inferd_home: Path) -> None:
     store = ModelStore.from_settings(StoreSettings(home=inferd_home))
-    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
+    push(store, QUICKSTART / "fraud-v1", "fraud:v1")
     materialized = store.materialize("fraud:v1")
     model = get_runtime("onnx").load(materialized.path, materialized.card, LoadOptions())
     profile = build_profile({"input": RNG.random((1_000, 8))})

@@ -25,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.linear_model import LogisticRegression
 
 from inferd.errors import UnsafeFormat
+from inferd.packaging import push
 from inferd.store import ModelStore, archives
 from inferd.store.admission import admit
 from inferd.store.pickles import pickle_verdict
@@ -121,7 +122,7 @@ def test_a_directory_of_every_format_pushes_without_trust(
     model = tmp_path / "model"
     shutil.copytree(next(iter(legitimate.values())).parent, model / "assets")
     shutil.copy(EXAMPLES / "quickstart" / "fraud-v1" / "model.onnx", model / "model.onnx")
-    pushed = store.push(model, "everything:v1", runtime="onnx")
+    pushed = push(store, model, "everything:v1", runtime="onnx")
     assert pushed.card.trusted_unsafe_formats == ()
     assert [e.action for e in store.history("everything")] == ["push"]
 
@@ -153,7 +154,7 @@ def test_onnx_external_data_is_admitted_with_its_model_and_pulls_back(
     model = _external_onnx(tmp_path / "model", "data/weights.bin")
     alone = admit(model / "data" / "weights.bin")
     assert alone is not None and not alone.runs_code  # raw floats: no format on their own
-    pushed = store.push(model, "external:v1")
+    pushed = push(store, model, "external:v1")
     assert pushed.card.trusted_unsafe_formats == ()
     out = store.pull("external:v1", tmp_path / "out")
     assert (out / "data" / "weights.bin").read_bytes() == (model / "data/weights.bin").read_bytes()
@@ -165,12 +166,12 @@ def test_a_pickle_named_as_external_data_is_still_refused(
     model = _external_onnx(tmp_path / "model", "weights.bin")
     shutil.copy(CORPUS / "pickle-protocol-4.pkl", model / "weights.bin")
     with pytest.raises(UnsafeFormat, match=r"'weights\.bin' is a pickle"):
-        store.push(model, "external:v1")
+        push(store, model, "external:v1")
     stray = _external_onnx(tmp_path / "stray", "weights.bin")
     (stray / "weights.bin").rename(stray / "other.bin")  # named by no model: not its tensors
     (stray / "weights.bin").write_bytes(b"")
     with pytest.raises(UnsafeFormat, match=r"'other\.bin' is in no format"):
-        store.push(stray, "external:v1")
+        push(store, stray, "external:v1")
 
 
 @pytest.mark.parametrize(

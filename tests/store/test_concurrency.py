@@ -9,6 +9,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .conftest import make_model_dir
@@ -72,7 +73,7 @@ def test_eight_processes_pushing_and_tagging(inferd_home: Path, tmp_path: Path) 
 def test_concurrent_materialize_yields_one_complete_directory(
     store: ModelStore, model_dir: Path
 ) -> None:
-    pushed = store.push(model_dir, "fraud:v1")
+    pushed = push(store, model_dir, "fraud:v1")
     with ThreadPoolExecutor(WORKERS) as pool:
         results = list(pool.map(lambda _: store.materialize("fraud:v1"), range(WORKERS)))
     paths = {r.path for r in results}

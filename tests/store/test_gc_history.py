@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.gc import GRACE_S
 
@@ -26,8 +27,8 @@ def _age_all(store: ModelStore) -> None:
 def test_gc_removes_only_unreferenced_blobs_and_untagged_models(
     store: ModelStore, tmp_path: Path
 ) -> None:
-    v1 = store.push(make_model_dir(tmp_path / "a", weights=b"one" * 1000), "fraud:v1")
-    v2 = store.push(make_model_dir(tmp_path / "b", weights=b"two" * 1000), "fraud:v2")
+    v1 = push(store, make_model_dir(tmp_path / "a", weights=b"one" * 1000), "fraud:v1")
+    v2 = push(store, make_model_dir(tmp_path / "b", weights=b"two" * 1000), "fraud:v2")
     kept_dir = store.materialize("fraud:v2").path
     dropped_dir = store.materialize("fraud:v1").path
     store.untag("fraud:v1")
@@ -64,13 +65,13 @@ def test_gc_removes_only_unreferenced_blobs_and_untagged_models(
 
 
 def test_history_records_every_move_and_only_appends(store: ModelStore, tmp_path: Path) -> None:
-    v1 = store.push(make_model_dir(tmp_path / "a", weights=b"one"), "fraud:v1")
+    v1 = push(store, make_model_dir(tmp_path / "a", weights=b"one"), "fraud:v1")
     store.tag("fraud:v1", "fraud:prod")
-    store.push(make_model_dir(tmp_path / "other"), "other:v1")
+    push(store, make_model_dir(tmp_path / "other"), "other:v1")
     log = store.root / "store" / "inferd-history.jsonl"
     before = log.read_bytes()
 
-    v2 = store.push(make_model_dir(tmp_path / "b", weights=b"two"), "fraud:v2")
+    v2 = push(store, make_model_dir(tmp_path / "b", weights=b"two"), "fraud:v2")
     store.tag("fraud:v2", "fraud:prod")
     store.untag("fraud:v1")
     after = log.read_bytes()
@@ -90,7 +91,7 @@ def test_history_records_every_move_and_only_appends(store: ModelStore, tmp_path
 
 
 def test_a_crash_mid_append_never_damages_later_events(store: ModelStore, tmp_path: Path) -> None:
-    store.push(make_model_dir(tmp_path / "a"), "fraud:v1")
+    push(store, make_model_dir(tmp_path / "a"), "fraud:v1")
     log = store.root / "store" / "inferd-history.jsonl"
     with log.open("ab") as handle:
         handle.write(b'{"name": "fraud", "tag": "v2", "act')  # a crash mid-append
@@ -103,7 +104,7 @@ def test_gc_keeps_what_another_oci_tool_tagged(
     store: ModelStore, tmp_path: Path, skopeo: str
 ) -> None:
     """skopeo copies our artifact to a second tag in the same layout; gc must keep its blobs."""
-    pushed = store.push(make_model_dir(tmp_path / "a"), "fraud:v1")
+    pushed = push(store, make_model_dir(tmp_path / "a"), "fraud:v1")
     layout = store.root / "store"
     subprocess.run(
         [skopeo, "copy", f"oci:{layout}:fraud:v1", f"oci:{layout}:mirror:v1"],

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from inferd.errors import IntegrityError, ModelNotFound, NotFound
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.blobs import BlobStore
 
@@ -29,7 +30,7 @@ def _layer_path(store: ModelStore, ref: str, title: str) -> tuple[str, Path]:
 def test_flipped_byte_in_a_layer_fails_pull_and_materialize_naming_the_blob(
     store: ModelStore, model_dir: Path, tmp_path: Path
 ) -> None:
-    store.push(model_dir, "fraud:v1")
+    push(store, model_dir, "fraud:v1")
     digest, path = _layer_path(store, "fraud:v1", "model.bin")
     _flip(path, offset=5000)
 
@@ -48,7 +49,7 @@ def test_flipped_byte_in_a_layer_fails_pull_and_materialize_naming_the_blob(
 def test_flipped_byte_in_the_card_or_manifest_fails_resolve(
     store: ModelStore, model_dir: Path
 ) -> None:
-    pushed = store.push(model_dir, "fraud:v1")
+    pushed = push(store, model_dir, "fraud:v1")
     manifest = store.layout.read_manifest(pushed.digest)
     _flip(store.layout.blobs.path(manifest.config.digest))
     with pytest.raises(IntegrityError, match=manifest.config.digest):
@@ -61,10 +62,10 @@ def test_flipped_byte_in_the_card_or_manifest_fails_resolve(
 def test_pushing_again_repairs_a_damaged_blob(
     store: ModelStore, model_dir: Path, tmp_path: Path
 ) -> None:
-    store.push(model_dir, "fraud:v1")
+    push(store, model_dir, "fraud:v1")
     _digest, path = _layer_path(store, "fraud:v1", "model.bin")
     _flip(path)
-    store.push(model_dir, "fraud:v2")
+    push(store, model_dir, "fraud:v2")
     store.pull("fraud:v1", tmp_path / "out")
     assert (tmp_path / "out" / "model.bin").read_bytes() == (model_dir / "model.bin").read_bytes()
 
@@ -84,7 +85,7 @@ def test_write_with_an_expected_digest_refuses_other_bytes(tmp_path: Path) -> No
 def test_missing_references_raise_not_found_naming_them(store: ModelStore, model_dir: Path) -> None:
     with pytest.raises(ModelNotFound, match="'nope'"):
         store.resolve("nope:v1")
-    store.push(model_dir, "fraud:v1")
+    push(store, model_dir, "fraud:v1")
     with pytest.raises(ModelNotFound, match="'v9'"):
         store.materialize("fraud:v9")
     missing = "sha256:" + "1" * 64

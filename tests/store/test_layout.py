@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from inferd.card import ModelCard
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -33,7 +34,7 @@ def _check_descriptor(home: Path, descriptor: dict[str, object]) -> bytes:
 
 
 def test_layout_follows_the_oci_image_layout_spec(store: ModelStore, model_dir: Path) -> None:
-    pushed = store.push(model_dir, "team/fraud:v1")
+    pushed = push(store, model_dir, "team/fraud:v1")
     store.tag("team/fraud:v1", "team/fraud:prod")
     home = store.root
 
@@ -82,7 +83,7 @@ def test_identical_files_are_stored_once(store: ModelStore, tmp_path: Path) -> N
         directory.mkdir()
         (directory / "w1.bin").write_bytes(b"same bytes")
         (directory / "w2.bin").write_bytes(b"same bytes")
-        store.push(directory, f"dedupe:{version}", runtime="sklearn")
+        push(store, directory, f"dedupe:{version}", runtime="sklearn")
     blobs = list((store.root / "store" / "blobs" / "sha256").iterdir())
     payloads = [b for b in blobs if b.read_bytes() == b"same bytes"]
     assert len(payloads) == 1
@@ -92,7 +93,7 @@ def test_identical_files_are_stored_once(store: ModelStore, tmp_path: Path) -> N
 def test_skopeo_reads_the_manifest_byte_for_byte(
     store: ModelStore, model_dir: Path, ref: str, skopeo: str
 ) -> None:
-    pushed = store.push(model_dir, ref)
+    pushed = push(store, model_dir, ref)
     layout = store.root / "store"
     raw = subprocess.run(
         [skopeo, "inspect", "--raw", f"oci:{layout}:{ref}"],

@@ -29,6 +29,7 @@ from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.errors import InvalidArgument, UnsafeFormat
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.admission import admit
 from inferd.store.media import CARD, MANIFEST
@@ -117,10 +118,10 @@ def test_every_disguise_is_refused_on_push_and_the_pickle_never_runs(
         directory.mkdir(parents=True)
         (directory / name).write_bytes(data)
         with pytest.raises(UnsafeFormat) as info:
-            store.push(directory / name, "evil:v1", runtime="sklearn")
+            push(store, directory / name, "evil:v1", runtime="sklearn")
         assert repr(name) in info.value.message
         with pytest.raises(UnsafeFormat):
-            store.push(directory, "evil:v1", runtime="sklearn")
+            push(store, directory, "evil:v1", runtime="sklearn")
     assert store.list() == []
     assert not sentinel.exists()
 
@@ -132,7 +133,7 @@ def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
     directory.mkdir()
     for name, data in disguises.items():
         (directory / name).write_bytes(data)
-    pushed = store.push(directory, "evil:v1", runtime="sklearn", trust_unsafe_format=True)
+    pushed = push(store, directory, "evil:v1", runtime="sklearn", trust_unsafe_format=True)
     formats = pushed.card.trusted_unsafe_formats
     assert "pickle" in formats
     assert any("zip" in f for f in formats)
@@ -176,7 +177,7 @@ def test_each_corpus_file_is_refused_beside_a_valid_onnx_model(
 ) -> None:
     model = _beside_a_valid_model(tmp_path / "model", name)
     with pytest.raises(UnsafeFormat) as info:
-        store.push(model, "evil:v1")
+        push(store, model, "evil:v1")
     assert repr(f"extra/{name}") in info.value.message
     assert "--trust-unsafe-format" in info.value.message
     refused = CliRunner().invoke(main, ["push", str(model), "evil:v1"])
@@ -194,7 +195,7 @@ def test_each_corpus_file_is_stored_with_trust_and_the_trust_is_in_the_history(
     model = _beside_a_valid_model(tmp_path / "model", name)
     refusal = admit(CORPUS / name)
     assert refusal is not None
-    pushed = store.push(model, "evil:v1", trust_unsafe_format=True)
+    pushed = push(store, model, "evil:v1", trust_unsafe_format=True)
     assert pushed.card.runtime == "onnx"
     assert pushed.card.trusted_unsafe_formats == (refusal.format,)
     manifest = store.layout.read_manifest(pushed.digest)
@@ -268,7 +269,7 @@ def test_crafted_manifest_titles_are_refused_on_pull(
     store: ModelStore, model_dir: Path, tmp_path: Path, title: str
 ) -> None:
     """A manifest planted in the store cannot make pull write outside DEST."""
-    store.push(model_dir, "fraud:v1")
+    push(store, model_dir, "fraud:v1")
     good = store.layout.read_manifest(store.resolve("fraud:v1").digest)
     layer = good.layers[0].descriptor.to_json()
     layer["annotations"] = {"org.opencontainers.image.title": title}
@@ -293,7 +294,7 @@ def test_crafted_manifest_titles_are_refused_on_pull(
 def test_pull_refuses_to_write_through_a_symlink_in_dest(
     store: ModelStore, model_dir: Path, tmp_path: Path
 ) -> None:
-    store.push(model_dir, "fraud:v1")
+    push(store, model_dir, "fraud:v1")
     outside = tmp_path / "outside"
     outside.mkdir()
     dest = tmp_path / "dest"
@@ -311,13 +312,13 @@ def test_symlinks_in_the_pushed_directory_are_refused(
     secret.write_text("not part of the model")
     (model_dir / "link.bin").symlink_to(secret)
     with pytest.raises(InvalidArgument, match="symlink"):
-        store.push(model_dir, "fraud:v1")
+        push(store, model_dir, "fraud:v1")
     (model_dir / "link.bin").unlink()
     (model_dir / "linkdir").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(InvalidArgument, match="symlink"):
-        store.push(model_dir, "fraud:v1")
+        push(store, model_dir, "fraud:v1")
     with pytest.raises(InvalidArgument, match="symlink"):
-        store.push(model_dir / "linkdir", "fraud:v1")
+        push(store, model_dir / "linkdir", "fraud:v1")
     assert store.list() == []
 
 
@@ -327,5 +328,5 @@ def test_file_names_that_are_not_safe_titles_are_refused_on_push(
 ) -> None:
     (model_dir / filename).write_bytes(b"x")
     with pytest.raises(InvalidArgument, match="title"):
-        store.push(model_dir, "fraud:v1")
+        push(store, model_dir, "fraud:v1")
     assert store.list() == []

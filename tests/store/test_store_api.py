@@ -11,6 +11,7 @@ import pytest
 import inferd.store
 from inferd.card import Signature, TensorSpec
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, UnsafeFormat, Unsupported
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .conftest import EXAMPLES
@@ -21,23 +22,21 @@ ONNX_V1 = EXAMPLES / "quickstart" / "fraud-v1" / "model.onnx"
 def test_exported_names() -> None:
     assert sorted(inferd.store.__all__) == sorted(
         [
-            "METADATA_FILE",
             "GcResult",
             "HistoryEvent",
             "MaterializedModel",
-            "ModelMetadata",
             "ModelStore",
             "PushResult",
             "Reference",
             "ResolvedModel",
+            "Staged",
             "TagEntry",
-            "load_metadata",
         ]
     )
 
 
 def test_onnx_runtime_and_signature_are_detected(store: ModelStore) -> None:
-    pushed = store.push(ONNX_V1, "fraud:v1")
+    pushed = push(store, ONNX_V1, "fraud:v1")
     assert pushed.card.runtime == "onnx"
     assert pushed.card.entrypoint == "model.onnx"
     assert [(s.name, s.datatype, s.shape) for s in pushed.card.signature.inputs] == [
@@ -52,7 +51,7 @@ def test_skops_directory_takes_its_signature_from_inferd_model_yaml(
     store: ModelStore, tmp_path: Path
 ) -> None:
     directory = shutil.copytree(EXAMPLES / "sklearn", tmp_path / "sk")
-    pushed = store.push(directory, "fraud-sk:v1")
+    pushed = push(store, directory, "fraud-sk:v1")
     assert pushed.card.runtime == "sklearn"
     assert pushed.card.signature.inputs
     assert pushed.card.entrypoint == "fraud.skops"
@@ -60,12 +59,13 @@ def test_skops_directory_takes_its_signature_from_inferd_model_yaml(
     lone = tmp_path / "lone"
     lone.mkdir()
     shutil.copy(directory / "fraud.skops", lone / "fraud.skops")
-    assert store.push(lone / "fraud.skops", "fraud-sk:v2").card.runtime == "sklearn"
+    assert push(store, lone / "fraud.skops", "fraud-sk:v2").card.runtime == "sklearn"
 
 
 def test_explicit_signature_and_labels_win(store: ModelStore, model_dir: Path) -> None:
     signature = Signature(inputs=(TensorSpec(name="z", datatype="FP64", shape=(3,)),))
-    pushed = store.push(
+    pushed = push(
+        store,
         model_dir,
         "fraud:v1",
         signature=signature,
@@ -83,13 +83,13 @@ def test_unknown_format_without_runtime_is_refused(store: ModelStore, tmp_path: 
     blob = tmp_path / "mystery.bin"
     blob.write_text("data, but not a known model format")
     with pytest.raises(InvalidArgument, match="--runtime"):
-        store.push(blob, "mystery:v1")
-    assert store.push(blob, "mystery:v1", runtime="sklearn").card.runtime == "sklearn"
+        push(store, blob, "mystery:v1")
+    assert push(store, blob, "mystery:v1", runtime="sklearn").card.runtime == "sklearn"
     # Bytes in no format the store admits as data are refused before detection, unless trusted.
     blob.write_bytes(b"\x00\x01 not a known model format")
     with pytest.raises(UnsafeFormat, match="--trust-unsafe-format"):
-        store.push(blob, "mystery:v2", runtime="sklearn")
-    pushed = store.push(blob, "mystery:v2", runtime="sklearn", trust_unsafe_format=True)
+        push(store, blob, "mystery:v2", runtime="sklearn")
+    pushed = push(store, blob, "mystery:v2", runtime="sklearn", trust_unsafe_format=True)
     assert pushed.card.trusted_unsafe_formats == ("unrecognised format",)
 
 
@@ -98,36 +98,38 @@ def test_metadata_errors_name_the_field(store: ModelStore, model_dir: Path, tmp_
         "inputs:\n  - {name: x, datatype: FLOAT99, shape: [1]}\nunknown_key: 1\n"
     )
     with pytest.raises(InvalidArgument) as info:
-        store.push(model_dir, "fraud:v1", runtime="sklearn")
+        push(store, model_dir, "fraud:v1", runtime="sklearn")
     assert "inputs.0.datatype" in info.value.message
     assert "unknown_key" in info.value.message
     assert "inferd.model.yaml" in info.value.message
 
     other = tmp_path / "sig.yaml"
     other.write_text("runtime: sklearn\noutputs:\n  - {name: score, datatype: FP32, shape: [-1]}\n")
-    pushed = store.push(model_dir, "fraud:v1", metadata=other)
+    pushed = push(store, model_dir, "fraud:v1", metadata=other)
     assert [s.name for s in pushed.card.signature.outputs] == ["score"]
 
 
 def test_references_the_local_store_refuses(store: ModelStore, model_dir: Path) -> None:
     with pytest.raises(Unsupported, match=r"registry 'ghcr\.io'"):
-        store.push(model_dir, "ghcr.io/acme/fraud:v1")
+        push(store, model_dir, "ghcr.io/acme/fraud:v1")
     with pytest.raises(InvalidArgument, match="names a tag"):
-        store.push(model_dir, "fraud@sha256:" + "a" * 64)
-    store.push(model_dir, "fraud:v1")
+        push(store, model_dir, "fraud@sha256:" + "a" * 64)
+    push(store, model_dir, "fraud:v1")
     with pytest.raises(InvalidArgument, match="one model name"):
         store.tag("fraud:v1", "other:v1")
     with pytest.raises(ModelNotFound):
         store.untag("fraud:v9")
     with pytest.raises(NotFound):
-        store.push(model_dir / "missing", "fraud:v2")
+        push(store, model_dir / "missing", "fraud:v2")
 
 
 def test_tag_list_and_progress(store: ModelStore, model_dir: Path, tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
-    v1 = store.push(model_dir, "fraud:v1", progress=lambda done, total: calls.append((done, total)))
+    v1 = push(
+        store, model_dir, "fraud:v1", progress=lambda done, total: calls.append((done, total))
+    )
     assert calls and calls[-1][0] == calls[-1][1] == v1.size
-    store.push(ONNX_V1, "other:v1")
+    push(store, ONNX_V1, "other:v1")
     moved = store.tag("fraud:v1", "fraud:prod")
     assert moved.digest == v1.digest
     assert str(moved.reference) == "fraud:prod"
@@ -142,7 +144,7 @@ def test_tag_list_and_progress(store: ModelStore, model_dir: Path, tmp_path: Pat
 
 
 def test_materialize_is_content_addressed_and_read_only(store: ModelStore, model_dir: Path) -> None:
-    pushed = store.push(model_dir, "fraud:v1")
+    pushed = push(store, model_dir, "fraud:v1")
     store.tag("fraud:v1", "fraud:prod")
     first = store.materialize("fraud:v1")
     again = store.materialize(f"fraud@{pushed.digest}")

@@ -1,7 +1,8 @@
 """Store commands: push, pull, tag, ls, inspect, rm, gc, history.
 
-Each command parses its arguments, calls :class:`inferd.store.ModelStore`, and prints either a
-human view (rich, on stdout; progress on stderr) or, with ``--json``, one JSON document.
+Each command parses its arguments, calls :class:`inferd.store.ModelStore` (push calls
+:func:`inferd.packaging.push`), and prints either a human view (rich, on stdout; progress on
+stderr) or, with ``--json``, one JSON document.
 References may name a registry (``host[:port]/name:tag``); see ``registry_cmds`` for the
 options that reach it.
 """
@@ -19,6 +20,7 @@ import yaml
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from inferd import packaging
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
 from inferd.cli.registry_cmds import registry_options
 from inferd.config import store_settings
@@ -169,7 +171,8 @@ def push(
     """
     show = not (quiet or as_json) and sys.stderr.isatty()
     with _progress(show) as progress, _progress(show, "uploading", 0) as uploading:
-        result = _store(registries).push(
+        result = packaging.push(
+            _store(registries),
             path,
             ref,
             runtime=runtime,

@@ -23,21 +23,20 @@ from __future__ import annotations
 import builtins
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from inferd.card import ModelCard, Signature
+from inferd.card import ModelCard
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
 from inferd.reference import Reference, split_registry, validate_name
-from inferd.store import cache, gc, history, media, trust
+from inferd.store import cache, gc, history, media, staging, trust
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
-from inferd.store.push import PushOptions, package
 from inferd.store.remote.registries import RemoteRegistries
 from inferd.store.remote.settings import RegistrySettings
 from inferd.store.results import (
@@ -49,13 +48,15 @@ from inferd.store.results import (
     Transfer,
 )
 from inferd.store.safety import prepare_target
+from inferd.store.staging import Staged
 
 NetworkProgress = Callable[[int, int], None]
 """``progress(done, total)`` in bytes sent to or received from a registry."""
 
 
 class ModelStore:
-    """Push, resolve, materialize, pull, tag, untag, list, history and gc of model versions.
+    """Stage and commit (a push), resolve, materialize, pull, tag, untag, list, history and gc
+    of model versions.
 
     Without ``remote`` only local names are accepted (a reference naming a registry raises
     Unsupported); :meth:`from_settings` enables registries as configured by the environment.
@@ -112,75 +113,70 @@ class ModelStore:
         cache.touch(self.root, transfer.digest)
         return transfer
 
-    def push(
-        self,
-        path: Path,
-        ref: str,
-        *,
-        runtime: str | None = None,
-        signature: Signature | None = None,
-        trust_unsafe_format: bool = False,
-        labels: Mapping[str, str] | None = None,
-        source_revision: str | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        metadata: Path | None = None,
-        network_progress: NetworkProgress | None = None,
-        reference_data: Path | None = None,
-    ) -> PushResult:
-        """Store the file or directory at ``path`` as a new version and tag it ``ref``.
+    def stage(self, path: Path, ref: str, *, trust_unsafe_format: bool = False) -> Staged:
+        """Check the file or directory at ``path`` as a new version to be tagged ``ref``.
 
-        The runtime is ``runtime``, else ``inferd.model.yaml``'s, else detected from content;
-        the signature is ``signature``, else the model's own (ONNX), else the YAML's.
-        ``metadata`` names a YAML file to use instead of ``inferd.model.yaml`` beside/inside
-        ``path``. Files not admitted as data (:mod:`inferd.store.admission`) raise UnsafeFormat
-        unless ``trust_unsafe_format``, which the history records (``trust-format`` events).
-        ``reference_data`` (training rows: .npy, .npz or CSV with a header; never pickle) becomes
-        the card's reference profile for drift, replacing one the YAML may carry.
-        ``progress(done, total)`` is called with bytes as files stream into the store.
-
-        A remote ``ref`` is packaged locally, then uploaded (``network_progress`` reports the
-        bytes sent); the result's ``transfer`` says what moved.
+        Nothing is stored yet. Symlinks and unsafe titles are refused, and files not admitted
+        as data (:mod:`inferd.store.admission`) raise UnsafeFormat unless
+        ``trust_unsafe_format``, which :meth:`commit` records in the history (``trust-format``
+        events). :func:`inferd.packaging.push` stages, describes and commits in one call.
         """
         target = self._parse(ref, tagged=True)
         self.layout.init()
-        options = PushOptions(
-            runtime=runtime,
-            signature=signature,
-            trust_unsafe_format=trust_unsafe_format,
-            labels=labels,
-            source_revision=source_revision,
-            metadata=metadata,
-            reference_data=reference_data,
-            progress=progress,
-        )
-        packaged = package(self.layout.blobs, path, target, options)
-        trust.record(self.layout, target.name, target.tag or "", packaged.trusted)
-        descriptor = Descriptor(media.MANIFEST, packaged.manifest_digest, packaged.manifest_size)
+        return staging.stage(path, target, trust_unsafe_format=trust_unsafe_format)
+
+    def commit(
+        self,
+        staged: Staged,
+        card: ModelCard,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        network_progress: NetworkProgress | None = None,
+    ) -> PushResult:
+        """Store ``staged``'s files with ``card`` as a new version and tag it.
+
+        ``card`` must name the staged model and record the trusted formats
+        (``staged.trusted_formats``). ``progress(done, total)`` is called with bytes as files
+        stream into the store. Blobs are written without the lock; the tag moves under it,
+        after every blob of the version is checked to still be there. A remote target is
+        uploaded after the local write (``network_progress`` reports the bytes sent); the
+        result's ``transfer`` says what moved.
+        """
+        target = staged.target
+        if card.name != target.name or card.trusted_unsafe_formats != staged.trusted_formats:
+            raise InvalidArgument(
+                f"the card does not describe the staged version: name {card.name!r} "
+                f"(staged: {target.name!r}), trusted_unsafe_formats "
+                f"{list(card.trusted_unsafe_formats)} (staged: {list(staged.trusted_formats)})"
+            )
+        written = staging.write(self.layout.blobs, staged, card, progress)
+        trust.record(self.layout, target.name, target.tag or "", written.trusted)
+        descriptor = Descriptor(media.MANIFEST, written.manifest_digest, written.manifest_size)
         if target.registry is not None:
             transfer = self._registries().push(
-                self.layout, target, packaged.manifest_digest, network_progress
+                self.layout, target, written.manifest_digest, network_progress
             )
-            cache.touch(self.root, packaged.manifest_digest)
+            cache.touch(self.root, written.manifest_digest)
             return PushResult(
                 target,
-                packaged.manifest_digest,
-                packaged.card,
-                packaged.manifest.size,
-                len(packaged.manifest.layers),
+                written.manifest_digest,
+                written.card,
+                written.manifest.size,
+                len(written.manifest.layers),
                 transfer,
             )
         with self.layout.locked():
-            needed = {packaged.manifest_digest, *packaged.manifest.digests()}
+            needed = {written.manifest_digest, *written.manifest.digests()}
             if not all(self.layout.blobs.exists(d) for d in needed):
                 raise Unavailable("a concurrent gc removed blobs of this push; push again")
             self._move_tag(target, descriptor, "push")
-        cache.touch(self.root, packaged.manifest_digest)
+        cache.touch(self.root, written.manifest_digest)
         return PushResult(
             target,
-            packaged.manifest_digest,
-            packaged.card,
-            packaged.manifest.size,
-            len(packaged.manifest.layers),
+            written.manifest_digest,
+            written.card,
+            written.manifest.size,
+            len(written.manifest.layers),
         )
 
     def _move_tag(self, ref: Reference, descriptor: Descriptor, action: history.Action) -> None:

@@ -38,6 +38,7 @@ from inferd.control.replicas.topology import (
     Topology,
     VersionRoute,
 )
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -71,9 +72,9 @@ def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gateway-store")
     home = root / "home"
     store = ModelStore.from_settings(StoreSettings(home=home))
-    store.push(QUICKSTART / "fraud-v1", "fraud:v1")
-    store.push(QUICKSTART / "fraud-v2", "fraud:v2")
-    store.push(identity_model(root / "echo"), "echo:v1")
+    push(store, QUICKSTART / "fraud-v1", "fraud:v1")
+    push(store, QUICKSTART / "fraud-v2", "fraud:v2")
+    push(store, identity_model(root / "echo"), "echo:v1")
     return home
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from inferd.packaging import push
 from inferd.store import ModelStore
 from loadgen import LoadGenerator
 
@@ -26,7 +27,7 @@ def rollout_store(home: Path, work: Path) -> ModelStore:
         ("slow", models.slow),
         ("divergent", models.divergent),
     ):
-        store.push(models.write(build(), work / name), f"fraud:{name}")
+        push(store, models.write(build(), work / name), f"fraud:{name}")
     return store
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from inferd.packaging import push
+
 from ..conftest import QUICKSTART, UpProcess, fraud_store, start_up
 from .conftest import RandomLoad, spec_text
 from .test_rollout_e2e import apply, events, rollout, wait_finished, weights
@@ -32,7 +34,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
     for name, shift in (("profiled", 0.0), ("drifted", 2.0)):
         data = root / f"{name}.npy"
         np.save(data, rows + shift)
-        store.push(QUICKSTART / "fraud-v2", f"fraud:{name}", reference_data=data)
+        push(store, QUICKSTART / "fraud-v2", f"fraud:{name}", reference_data=data)
     spec = root / "inferd.yaml"
     spec.write_text(spec_text("fraud:profiled", analysis=ANALYSIS))
     running = start_up(home, spec)

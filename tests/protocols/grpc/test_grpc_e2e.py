@@ -20,6 +20,7 @@ from onnx import TensorProto, helper
 from tritonclient.utils import InferenceServerException
 
 from inferd.config import ServerSettings, StoreSettings
+from inferd.packaging import push
 from inferd.server import Server, build_server
 from inferd.store import ModelStore
 
@@ -56,7 +57,7 @@ def _model() -> bytes:
 def server(inferd_home: Path, tmp_path: Path) -> Iterator[Server]:
     path = tmp_path / "mixed.onnx"
     path.write_bytes(_model())
-    ModelStore(inferd_home).push(path, "mixed:v1")
+    push(ModelStore(inferd_home), path, "mixed:v1")
     settings = ServerSettings(
         port=0,
         grpc_port=0,

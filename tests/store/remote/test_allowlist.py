@@ -22,6 +22,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.up import up_store
 from inferd.errors import InvalidArgument, PermissionDenied
+from inferd.packaging import push
 from inferd.server import Server, build_server
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
@@ -135,7 +136,7 @@ def test_an_allowlisted_registry_loads_but_a_blob_over_the_cap_is_413(
     tmp_path: Path, inferd_home: Path,
 ) -> None:  # fmt: skip
     ref = f"{open_registry.host}/fraud:capped"
-    store.push(make_model_dir(tmp_path / "model", weights=b"w" * 50_000), ref)
+    push(store, make_model_dir(tmp_path / "model", weights=b"w" * 50_000), ref)
     clean_env.setenv("INFERD_ALLOWED_REGISTRIES", open_registry.host)
     clean_env.setenv("INFERD_INSECURE_REGISTRIES", open_registry.host)
     clean_env.setenv("INFERD_MAX_BLOB_BYTES", "10000")

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.errors import Unauthenticated
+from inferd.packaging import push
 from inferd.store.remote import Credentials, RegistrySettings, credentials
 
 from .conftest import PASSWORD, USER, Stores
@@ -28,7 +29,7 @@ def test_without_credentials_the_error_says_to_run_inferd_login(
 ) -> None:  # fmt: skip
     store = remote_store(inferd_home, _settings(basic_registry, docker_config))
     with pytest.raises(Unauthenticated) as info:
-        store.push(model, f"{basic_registry.host}/team/fraud:v1")
+        push(store, model, f"{basic_registry.host}/team/fraud:v1")
     assert f"inferd login {basic_registry.host}" in info.value.message
     assert PASSWORD not in info.value.message
 
@@ -59,7 +60,7 @@ def test_login_checks_and_stores_credentials_then_push_and_pull_work(
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
 
     store = remote_store(inferd_home, _settings(basic_registry, docker_config))
-    pushed = store.push(model, f"{basic_registry.host}/team/fraud:v1")
+    pushed = push(store, model, f"{basic_registry.host}/team/fraud:v1")
     other = remote_store(tmp_path / "other", _settings(basic_registry, docker_config))
     assert other.fetch(f"{basic_registry.host}/team/fraud:v1").digest == pushed.digest
 
@@ -81,7 +82,7 @@ def test_a_docker_config_written_by_docker_is_read_and_its_other_keys_kept(
     }
     (docker_config / "config.json").write_text(json.dumps(written))
     store = remote_store(inferd_home, _settings(basic_registry, docker_config))
-    store.push(model, f"{basic_registry.host}/team/fraud:v2")
+    push(store, model, f"{basic_registry.host}/team/fraud:v2")
 
     config_file = docker_config / "config.json"
     credentials.store(config_file, "registry.example.com", Credentials("bob", "pw"))
@@ -100,11 +101,11 @@ def test_the_bearer_token_flow_asks_the_realm_for_the_scope(
     settings = _settings(registry, docker_config).with_insecure([realm])
     anonymous = remote_store(inferd_home, settings)
     with pytest.raises(Unauthenticated, match=f"inferd login {registry.host}"):
-        anonymous.push(model, f"{registry.host}/team/fraud:v1")
+        push(anonymous, model, f"{registry.host}/team/fraud:v1")
 
     credentials.store(docker_config / "config.json", registry.host, Credentials(USER, PASSWORD))
     store = remote_store(tmp_path / "home2", settings)
-    pushed = store.push(model, f"{registry.host}/team/fraud:v1")
+    pushed = push(store, model, f"{registry.host}/team/fraud:v1")
     fetched = remote_store(tmp_path / "home3", settings)
     assert fetched.fetch(f"{registry.host}/team/fraud:v1").digest == pushed.digest
     scopes = "\n".join(token_requests)

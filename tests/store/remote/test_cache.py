@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.cli.store_cmds import parse_size
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.cache import ACCESS_DIR, usage
 
@@ -30,9 +31,9 @@ def test_pulled_versions_survive_gc_and_lru_ones_go_first_under_a_budget(
     v1 = make_model_dir(tmp_path / "v1", weights=b"one" * 100_000)
     v2 = make_model_dir(tmp_path / "v2", weights=b"two" * 100_000)
     local = make_model_dir(tmp_path / "local", weights=b"mine" * 100_000)
-    old = store.push(v1, f"{repo}:v1").digest
-    new = store.push(v2, f"{repo}:v2").digest
-    mine = store.push(local, "mine:v1").digest
+    old = push(store, v1, f"{repo}:v1").digest
+    new = push(store, v2, f"{repo}:v2").digest
+    mine = push(store, local, "mine:v1").digest
     store.materialize(f"{repo}:v1")
     store.materialize(f"{repo}:v2")
     store.materialize("mine:v1")
@@ -62,7 +63,7 @@ def test_pulled_versions_survive_gc_and_lru_ones_go_first_under_a_budget(
 
 
 def test_the_cli_gc_takes_a_size(store: ModelStore, repo: str, model: Path) -> None:
-    store.push(model, f"{repo}:v1")
+    push(store, model, f"{repo}:v1")
     result = CliRunner().invoke(main, ["gc", "--max-size", "0", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["versions_evicted"] == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from inferd.errors import IntegrityError, Unavailable
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings
 
@@ -27,7 +28,7 @@ WEIGHTS = raw_npy(b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i i
 @pytest.fixture
 def pushed(store: ModelStore, repo: str, tmp_path: Path) -> tuple[str, str]:
     """A model in the open registry: ``(repository path without host, weights digest)``."""
-    store.push(make_model_dir(tmp_path / "big", weights=WEIGHTS), f"{repo}:v1")
+    push(store, make_model_dir(tmp_path / "big", weights=WEIGHTS), f"{repo}:v1")
     return repo.split("/", 1)[1], f"sha256:{hashlib.sha256(WEIGHTS).hexdigest()}"
 
 
@@ -86,7 +87,7 @@ def test_a_manifest_that_does_not_match_its_digest_is_refused(
     open_registry: Registry, settings: RegistrySettings, store: ModelStore, repo: str,
     model: Path, tmp_path: Path, remote_store: Stores,
 ) -> None:  # fmt: skip
-    digest = store.push(model, f"{repo}:v1").digest
+    digest = push(store, model, f"{repo}:v1").digest
     name = repo.split("/", 1)[1]
     with fault_proxy(open_registry.host, Faults(target=digest, corrupt=True)) as proxy:
         other = remote_store(tmp_path / "home", settings.with_insecure([proxy]))

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .registry import Registry
@@ -32,7 +33,7 @@ def skopeo() -> str:
 def test_skopeo_inspect_shows_inferds_manifest(
     store: ModelStore, model: Path, repo: str, skopeo: str
 ) -> None:
-    pushed = store.push(model, f"{repo}:v1")
+    pushed = push(store, model, f"{repo}:v1")
     raw = subprocess.run(
         [skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{repo}:v1"],
         check=True, capture_output=True, timeout=60,
@@ -44,7 +45,7 @@ def test_skopeo_inspect_shows_inferds_manifest(
 def test_oras_pulls_identical_bytes_of_a_model_inferd_pushed(
     store: ModelStore, model: Path, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.push(model, f"{repo}:v1")
+    push(store, model, f"{repo}:v1")
     out = tmp_path / "oras-out"
     monkeypatch.chdir(tmp_path)
     client = oras.client.OrasClient(insecure=True)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from inferd.errors import PayloadTooLarge
+from inferd.packaging import push
 from inferd.store import ModelStore, media
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Manifest
 from inferd.store.remote import RegistrySettings
@@ -40,7 +41,7 @@ def test_a_blob_declared_over_the_cap_is_never_requested(
     open_registry: Registry, settings: RegistrySettings, store: ModelStore, repo: str,
     tmp_path: Path, remote_store: Stores,
 ) -> None:  # fmt: skip
-    store.push(make_model_dir(tmp_path / "model", weights=WEIGHTS), f"{repo}:v1")
+    push(store, make_model_dir(tmp_path / "model", weights=WEIGHTS), f"{repo}:v1")
     name = repo.split("/", 1)[1]
     capped = dataclasses.replace(settings, max_blob_bytes=100_000)
     faults = Faults()
@@ -59,7 +60,7 @@ def test_a_pull_that_does_not_fit_the_free_space_is_refused(
     settings: RegistrySettings, store: ModelStore, repo: str, tmp_path: Path,
     remote_store: Stores, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    store.push(make_model_dir(tmp_path / "model", weights=WEIGHTS), f"{repo}:v1")
+    push(store, make_model_dir(tmp_path / "model", weights=WEIGHTS), f"{repo}:v1")
     pulling = remote_store(tmp_path / "home", dataclasses.replace(settings, min_free_bytes=0))
     real = shutil.disk_usage
 
@@ -77,7 +78,7 @@ def test_a_registry_sending_more_than_it_declared_is_cut_off(
     inferd_home: Path, docker_config: Path, tmp_path: Path, remote_store: Stores, chunked: bool
 ) -> None:
     local = ModelStore(tmp_path / "packaged")
-    pushed = local.push(make_model_dir(tmp_path / "model", weights=WEIGHTS), "fraud:v1")
+    pushed = push(local, make_model_dir(tmp_path / "model", weights=WEIGHTS), "fraud:v1")
     data = local.layout.blobs.read_bytes(pushed.digest, limit=MAX_DOCUMENT_BYTES)
     manifest = Manifest.parse(data, pushed.digest)
     with fake_registry() as fake:

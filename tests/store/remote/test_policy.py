@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from inferd.errors import PermissionDenied
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.remote import RegistryPolicy, RegistrySettings
 
@@ -110,7 +111,7 @@ def test_an_allowlisted_registry_serves_models(
     open_registry: Registry, settings: RegistrySettings, store: ModelStore, model: Path,
     tmp_path: Path, remote_store: Stores,
 ) -> None:  # fmt: skip
-    store.push(model, f"{open_registry.host}/allowed/fraud:v1")
+    push(store, model, f"{open_registry.host}/allowed/fraud:v1")
     guarded = remote_store(
         tmp_path / "server-home",
         RegistrySettings(

@@ -11,6 +11,7 @@ import pytest
 
 import inferd.store.remote
 from inferd.errors import InvalidArgument, NotFound, Unsupported
+from inferd.packaging import push
 from inferd.store import ModelStore, media
 from inferd.store.remote import RegistrySettings
 
@@ -32,7 +33,7 @@ def test_a_pushed_version_pulls_back_byte_for_byte_into_another_store(
     tmp_path: Path,
     remote_store: Stores,
 ) -> None:
-    pushed = store.push(model, f"{repo}:v1")
+    pushed = push(store, model, f"{repo}:v1")
     assert pushed.transfer is not None
     assert (pushed.transfer.blobs, pushed.transfer.transferred) == (4, 4)
     assert store.list() == []  # a remote push tags nothing locally
@@ -56,8 +57,8 @@ def test_blobs_the_registry_or_the_cache_holds_are_not_moved_again(
     tmp_path: Path,
     remote_store: Stores,
 ) -> None:
-    first = store.push(model, f"{repo}:v1")
-    again = store.push(model, f"{repo}:v2")
+    first = push(store, model, f"{repo}:v1")
+    again = push(store, model, f"{repo}:v2")
     assert again.transfer is not None
     # Only the card (its created time differs) is new; the three files are skipped.
     assert (again.transfer.transferred, again.transfer.skipped) == (1, 3)
@@ -80,8 +81,8 @@ def test_a_second_version_sharing_files_downloads_only_what_changed(
     v1 = make_model_dir(tmp_path / "v1", weights=big)
     v2 = make_model_dir(tmp_path / "v2", weights=big)
     (v2 / "assets" / "vocab.txt").write_text("a\nb\nc\nd\n")
-    store.push(v1, f"{repo}:v1")
-    store.push(v2, f"{repo}:v2")
+    push(store, v1, f"{repo}:v1")
+    push(store, v2, f"{repo}:v2")
 
     other = remote_store(tmp_path / "other-home", settings)
     assert other.fetch(f"{repo}:v1").bytes_transferred > len(big)
@@ -96,7 +97,7 @@ def test_large_blobs_go_up_in_chunks_and_other_repositories_mount_them(
     chunked = dataclasses.replace(settings, monolithic_max=10_000, chunk_size=7_000)
     store = remote_store(inferd_home, chunked)
     model = make_model_dir(tmp_path / "m", weights=raw_npy(bytes(range(256)) * 300))
-    pushed = store.push(model, f"{repo}:v1")
+    pushed = push(store, model, f"{repo}:v1")
     elsewhere = repo.replace("/fraud", "/copy/fraud")
     copied = store.tag(f"{repo}:v1", f"{elsewhere}:v1")
     assert copied.digest == pushed.digest
@@ -104,7 +105,7 @@ def test_large_blobs_go_up_in_chunks_and_other_repositories_mount_them(
     other = remote_store(tmp_path / "other-home", settings)
     assert _tree(other.pull(f"{elsewhere}:v1", tmp_path / "out")) == _tree(model)
     third = repo.replace("/fraud", "/third/fraud")
-    mounted = store.push(model, f"{third}:v1")
+    mounted = push(store, model, f"{third}:v1")
     assert mounted.transfer is not None
     assert mounted.transfer.mounted == 3  # the files; the card is new
 
@@ -118,7 +119,7 @@ def test_tags_move_between_local_and_remote_names(
     remote_store: Stores,
 ) -> None:
     name = repo.split("/", 1)[1]
-    local = store.push(model, f"{name}:v1")
+    local = push(store, model, f"{name}:v1")
     uploaded = store.tag(f"{name}:v1", f"{repo}:prod")
     assert uploaded.digest == local.digest
 
@@ -132,7 +133,7 @@ def test_tags_move_between_local_and_remote_names(
 
 def test_remote_listing_follows_pagination(store: ModelStore, model: Path, repo: str) -> None:
     for tag in ("a", "b", "c"):
-        store.push(model, f"{repo}:{tag}")
+        push(store, model, f"{repo}:{tag}")
     registry, name = repo.split("/", 1)
     assert store.remote is not None
     assert store.remote.client(registry).tags(name, page_size=2) == ["a", "b", "c"]
@@ -152,7 +153,7 @@ def test_missing_versions_and_remote_untag_are_clear_errors(
         store.resolve(f"{repo}:nope")
     with pytest.raises(NotFound, match="not found in the registry"):
         store.list(repo)
-    store.push(model, f"{repo}:v1")
+    push(store, model, f"{repo}:v1")
     with pytest.raises(Unsupported, match="registries delete manifests"):
         store.untag(f"{repo}:v1")
 
@@ -160,13 +161,13 @@ def test_missing_versions_and_remote_untag_are_clear_errors(
 def test_referrers_fall_back_to_the_tag_schema_where_the_api_is_missing(
     store: ModelStore, model: Path, repo: str
 ) -> None:
-    pushed = store.push(model, f"{repo}:v1")
+    pushed = push(store, model, f"{repo}:v1")
     registry, name = repo.split("/", 1)
     assert store.remote is not None
     client = store.remote.client(registry)
     assert client.referrers(name, pushed.digest) == []
     # A registry without the referrers API checks the fallback index's manifests exist.
-    other = store.push(model, f"{repo}:signature").digest
+    other = push(store, model, f"{repo}:signature").digest
     size = len(client.get_manifest(name, other).data)
     signature = {"mediaType": media.MANIFEST, "digest": other, "size": size,
                  "artifactType": "application/vnd.example.signature"}  # fmt: skip

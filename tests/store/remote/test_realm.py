@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from inferd.errors import PermissionDenied
+from inferd.packaging import push
 from inferd.store.remote import Credentials, RegistrySettings, credentials
 
 from .conftest import PASSWORD, USER, Stores
@@ -31,7 +32,7 @@ def test_credentials_never_go_to_a_token_realm_on_another_host(
     before = len(token_requests)
     store = remote_store(inferd_home, settings)
     with pytest.raises(PermissionDenied) as info:
-        store.push(model, f"{host}/realm/fraud:v1")
+        push(store, model, f"{host}/realm/fraud:v1")
     assert info.value.message == (
         f"registry {host} names the token realm {realm!r}, which is neither its own host nor "
         "on the allowlist (INFERD_ALLOWED_REGISTRIES); refusing to send credentials there"
@@ -40,6 +41,6 @@ def test_credentials_never_go_to_a_token_realm_on_another_host(
     assert len(token_requests) == before, "the foreign realm was asked"
 
     allowed = dataclasses.replace(settings, allowed=frozenset({realm}))
-    pushed = remote_store(tmp_path / "allowed", allowed).push(model, f"{host}/realm/fraud:v1")
+    pushed = push(remote_store(tmp_path / "allowed", allowed), model, f"{host}/realm/fraud:v1")
     assert pushed.transfer is not None
     assert len(token_requests) > before

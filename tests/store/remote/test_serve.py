@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from e2e.conftest import FRAUD_BODY, QUICKSTART, _stop, start_serve, wait_ready
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .registry import Registry
@@ -19,7 +20,7 @@ def test_serve_pulls_a_remote_reference_on_start(
     open_registry: Registry, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ref = f"{open_registry.host}/fraud:served"
-    pushed = store.push(QUICKSTART / "fraud-v1", ref)
+    pushed = push(store, QUICKSTART / "fraud-v1", ref)
     monkeypatch.setenv("INFERD_INSECURE_REGISTRIES", open_registry.host)
     home = tmp_path / "server-home"
     home.mkdir()

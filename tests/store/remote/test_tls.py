@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.errors import Unavailable
+from inferd.packaging import push
 from inferd.store.remote import RegistrySettings
 
 from .conftest import Stores
@@ -21,7 +22,7 @@ def test_push_and_pull_over_tls_verified_with_the_ca_file(
 ) -> None:  # fmt: skip
     registry, ca = tls_registry
     settings = RegistrySettings(ca_file=ca, docker_config=docker_config)
-    pushed = remote_store(inferd_home, settings).push(model, f"{registry.host}/tls/fraud:v1")
+    pushed = push(remote_store(inferd_home, settings), model, f"{registry.host}/tls/fraud:v1")
     other = remote_store(tmp_path / "other", settings)
     assert other.fetch(f"{registry.host}/tls/fraud:v1").digest == pushed.digest
 
@@ -33,7 +34,7 @@ def test_an_untrusted_certificate_is_refused_with_a_hint(
     registry, _ = tls_registry
     store = remote_store(inferd_home, RegistrySettings(docker_config=docker_config))
     with pytest.raises(Unavailable, match="not trusted; pass its CA with --ca-file") as info:
-        store.push(model, f"{registry.host}/tls/fraud:v1")
+        push(store, model, f"{registry.host}/tls/fraud:v1")
     assert str(inferd_home) not in info.value.message
 
 
@@ -54,7 +55,7 @@ def test_plain_http_needs_the_host_marked_insecure(
 ) -> None:  # fmt: skip
     store = remote_store(inferd_home, RegistrySettings(docker_config=docker_config, attempts=1))
     with pytest.raises(Unavailable, match=f"registry {open_registry.host}"):
-        store.push(model, f"{open_registry.host}/plain/fraud:v1")
+        push(store, model, f"{open_registry.host}/plain/fraud:v1")
     result = CliRunner().invoke(
         main,
         ["push", str(model), f"{open_registry.host}/plain/fraud:v1", "-q",

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from inferd.cli import main
 from inferd.errors import UnsafeFormat
+from inferd.packaging import push
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings
 
@@ -47,7 +48,7 @@ def test_a_card_claiming_trust_is_refused_on_pull_and_leaves_no_version(
     remote_store: Stores,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    pushed = store.push(_evil_model(tmp_path / "evil"), f"{repo}:v1", trust_unsafe_format=True)
+    pushed = push(store, _evil_model(tmp_path / "evil"), f"{repo}:v1", trust_unsafe_format=True)
     assert pushed.card.trusted_unsafe_formats == ("pickle",)  # what the registry's card claims
 
     other = remote_store(tmp_path / "other-home", settings)
@@ -81,7 +82,7 @@ def test_the_cli_pull_refuses_it_too(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store.push(_evil_model(tmp_path / "evil"), f"{repo}:v1", trust_unsafe_format=True)
+    push(store, _evil_model(tmp_path / "evil"), f"{repo}:v1", trust_unsafe_format=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.setenv("INFERD_HOME", str(elsewhere))
@@ -99,11 +100,11 @@ def test_bytes_this_stores_user_trusted_are_accepted_from_any_registry_card(
     store: ModelStore, settings: RegistrySettings, repo: str, tmp_path: Path, remote_store: Stores
 ) -> None:
     evil = _evil_model(tmp_path / "evil")
-    pushed = store.push(evil, f"{repo}:v1", trust_unsafe_format=True)
+    pushed = push(store, evil, f"{repo}:v1", trust_unsafe_format=True)
     other = remote_store(tmp_path / "other-home", settings)
     _refused(lambda: other.fetch(f"{repo}:v1"))
     # Its user looks at the file, trusts it, and pushes it here: the history now names the blob.
-    other.push(evil, "reviewed:v1", trust_unsafe_format=True)
+    push(other, evil, "reviewed:v1", trust_unsafe_format=True)
     assert other.fetch(f"{repo}:v1").digest == pushed.digest
     pulled = other.pull(f"{repo}:v1", tmp_path / "out")
     assert (pulled / "preprocess.pkl").read_bytes() == (evil / "preprocess.pkl").read_bytes()
@@ -113,7 +114,7 @@ def test_a_version_already_in_the_cache_is_scanned_again(
     store: ModelStore, settings: RegistrySettings, repo: str, tmp_path: Path, remote_store: Stores
 ) -> None:
     """A cache filled before admission existed, or by another tool, earns no trust either."""
-    pushed = store.push(_evil_model(tmp_path / "evil"), f"{repo}:v1", trust_unsafe_format=True)
+    pushed = push(store, _evil_model(tmp_path / "evil"), f"{repo}:v1", trust_unsafe_format=True)
     other = remote_store(tmp_path / "other-home", settings)
     other.layout.init()
     manifest = store.layout.read_manifest(pushed.digest)
@@ -133,7 +134,7 @@ def test_admitted_files_pull_without_any_trust(
     _external(model, "tensors/w.bin")
     shutil.copy(EXAMPLES / "sklearn" / "fraud.skops", model / "fraud.skops")
     np.savez(model / "reference.npz", x=np.ones((4, 3)))
-    pushed = store.push(model, f"{repo}:v1", runtime="onnx")
+    pushed = push(store, model, f"{repo}:v1", runtime="onnx")
     other = remote_store(tmp_path / "other-home", settings)
     assert other.fetch(f"{repo}:v1").digest == pushed.digest
     assert (other.pull(f"{repo}:v1", tmp_path / "out") / "tensors" / "w.bin").is_file()

@@ -10,6 +10,7 @@ import pytest
 
 from control.conftest import spec_text, start_up
 from e2e.conftest import FRAUD_BODY, QUICKSTART
+from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .registry import Registry
@@ -20,7 +21,7 @@ def test_up_serves_a_version_named_by_a_remote_reference(
     open_registry: Registry, store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ref = f"{open_registry.host}/fraud:up"
-    pushed = store.push(QUICKSTART / "fraud-v1", ref)
+    pushed = push(store, QUICKSTART / "fraud-v1", ref)
     monkeypatch.setenv("INFERD_INSECURE_REGISTRIES", open_registry.host)
     home = tmp_path / "up-home"
     home.mkdir()

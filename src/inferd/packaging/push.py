@@ -1,0 +1,94 @@
+"""``inferd push``: a model's files become a version in the store.
+
+The store checks the files first (:meth:`~inferd.store.ModelStore.stage`: symlinks, titles,
+admission), so nothing below runs on a file the pusher did not trust. This module then
+describes them in a card (runtime and signature detected by :mod:`inferd.runtimes.detect`, the
+metadata file, a reference profile from :mod:`inferd.observe.profile`), and the store writes
+and tags the version (:meth:`~inferd.store.ModelStore.commit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from inferd.card import ModelCard, Signature
+from inferd.observe.profile import check_profile, read_reference_data
+from inferd.packaging.metadata import ModelMetadata, find_metadata, load_metadata
+from inferd.runtimes.detect import detect_model
+from inferd.store import ModelStore, PushResult, Staged
+
+
+@dataclass(frozen=True, slots=True)
+class CardOptions:
+    """What the pusher says about the model (see :func:`push`); ``None``: not said."""
+
+    runtime: str | None = None
+    signature: Signature | None = None
+    labels: Mapping[str, str] | None = None
+    source_revision: str | None = None
+    metadata: Path | None = None
+    #: Training rows (.npy, .npz or CSV) to compute the card's reference profile from.
+    reference_data: Path | None = None
+
+
+def describe(staged: Staged, options: CardOptions) -> ModelCard:
+    """The card of a staged version: the pusher's options, the model's own declarations, then
+    the metadata file, in that order of precedence."""
+    path = staged.path
+    file = options.metadata if options.metadata is not None else find_metadata(path)
+    meta = load_metadata(file) if file is not None else ModelMetadata()
+    detection = detect_model(path, options.runtime or meta.runtime, entrypoint=meta.entrypoint)
+    signature = options.signature or detection.signature or meta.signature or Signature()
+    profile = meta.reference_profile
+    if options.reference_data is not None:
+        profile = read_reference_data(options.reference_data, signature)
+    elif profile is not None:
+        check_profile(profile, signature)
+    return ModelCard(
+        name=staged.target.name,
+        runtime=detection.runtime,
+        signature=signature,
+        labels={**meta.labels, **(options.labels or {})},
+        metrics=meta.metrics,
+        source_revision=options.source_revision,
+        entrypoint=detection.entrypoint,
+        trusted_unsafe_formats=staged.trusted_formats,
+        reference_profile=profile,
+    )
+
+
+def push(
+    store: ModelStore,
+    path: Path,
+    ref: str,
+    *,
+    runtime: str | None = None,
+    signature: Signature | None = None,
+    trust_unsafe_format: bool = False,
+    labels: Mapping[str, str] | None = None,
+    source_revision: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    metadata: Path | None = None,
+    network_progress: Callable[[int, int], None] | None = None,
+    reference_data: Path | None = None,
+) -> PushResult:
+    """Store the file or directory at ``path`` in ``store`` as a new version and tag it ``ref``.
+
+    The runtime is ``runtime``, else ``inferd.model.yaml``'s, else detected from content;
+    the signature is ``signature``, else the model's own (ONNX), else the YAML's.
+    ``metadata`` names a YAML file to use instead of ``inferd.model.yaml`` beside/inside
+    ``path``. Files not admitted as data (:mod:`inferd.store.admission`) raise UnsafeFormat
+    unless ``trust_unsafe_format``, which the history records (``trust-format`` events).
+    ``reference_data`` (training rows: .npy, .npz or CSV with a header; never pickle) becomes
+    the card's reference profile for drift, replacing one the YAML may carry.
+    ``progress(done, total)`` is called with bytes as files stream into the store.
+
+    A remote ``ref`` is packaged locally, then uploaded (``network_progress`` reports the
+    bytes sent); the result's ``transfer`` says what moved.
+    """
+    staged = store.stage(path, ref, trust_unsafe_format=trust_unsafe_format)
+    options = CardOptions(runtime, signature, labels, source_revision, metadata, reference_data)
+    card = describe(staged, options)
+    return store.commit(staged, card, progress=progress, network_progress=network_progress)

@@ -1,0 +1,114 @@
+"""The store's half of a push: a new version's files checked (:func:`stage`), then written.
+
+:func:`stage` runs every check before any byte is stored: symlinks and unsafe titles
+(:mod:`inferd.store.files`), then files not admitted as data (:mod:`inferd.store.admission`;
+staged only when the pusher trusts them). What the card says about the files (runtime,
+signature, reference profile) is decided above the store, by :mod:`inferd.packaging`.
+:func:`write` then stores the files, the card and the manifest as content-addressed blobs,
+without the store lock; the version becomes visible only when
+:meth:`~inferd.store.ModelStore.commit` tags its manifest under the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from inferd.card import ModelCard
+from inferd.errors import UnsafeFormat
+from inferd.reference import Reference
+from inferd.store import media
+from inferd.store.admission import refusals
+from inferd.store.blobs import BlobStore
+from inferd.store.dataformats import Refusal
+from inferd.store.files import SourceFile, collect
+from inferd.store.manifest import Descriptor, Layer, Manifest, check_titles, layer
+from inferd.store.trust import TrustedFile
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)`` in bytes as files stream into the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """The checked files of a new version of ``target``; nothing is stored yet."""
+
+    target: Reference
+    #: The pushed file or directory.
+    path: Path
+    files: tuple[SourceFile, ...]
+    #: Files not admitted as data, by title: staged only because the pusher trusts them.
+    refused: Mapping[str, Refusal]
+
+    @property
+    def trusted_formats(self) -> tuple[str, ...]:
+        """What the card must record as ``trusted_unsafe_formats`` (sorted, distinct)."""
+        return tuple(sorted({r.format for r in self.refused.values()}))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A version written as blobs but not yet tagged."""
+
+    manifest: Manifest
+    manifest_digest: str
+    manifest_size: int
+    card: ModelCard
+    #: Files stored only because the pusher trusted them (for the store's history).
+    trusted: tuple[TrustedFile, ...] = ()
+
+
+def stage(path: Path, target: Reference, *, trust_unsafe_format: bool) -> Staged:
+    """Collect and check the files at ``path``; UnsafeFormat for the first file not admitted
+    as data, unless ``trust_unsafe_format``."""
+    files = collect(path)
+    check_titles(file.title for file in files)
+    refused = refusals({file.title: file.path for file in files})
+    if refused and not trust_unsafe_format:
+        title, refusal = next(iter(refused.items()))
+        raise UnsafeFormat(title, refusal.format, refusal.reason)
+    return Staged(target, path, tuple(files), refused)
+
+
+def _layers(
+    blobs: BlobStore, files: tuple[SourceFile, ...], progress: Progress | None
+) -> list[Layer]:
+    total = sum(file.size for file in files)
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
+    layers: list[Layer] = []
+    for file in files:
+        with file.path.open("rb") as source:
+            digest, size = blobs.write(source, progress=advance)
+        layers.append(layer(file.title, digest, size))
+    return layers
+
+
+def write(blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress | None) -> Written:
+    """Store ``staged``'s files, then ``card``, then the manifest that binds them, as blobs."""
+    layers = _layers(blobs, staged.files, progress)
+    trusted = tuple(
+        TrustedFile(item.title, item.digest, staged.refused[item.title].format)
+        for item in layers
+        if item.title in staged.refused
+    )
+    config_digest, config_size = blobs.write_bytes(card.model_dump_json().encode())
+    annotations = {
+        media.ANNOTATION_CREATED: card.created.isoformat(),
+        media.ANNOTATION_TITLE: staged.target.name,
+        media.ANNOTATION_RUNTIME: card.runtime,
+    }
+    if card.source_revision is not None:
+        annotations[media.ANNOTATION_REVISION] = card.source_revision
+    manifest = Manifest(
+        Descriptor(media.CARD, config_digest, config_size), tuple(layers), annotations
+    )
+    digest, size = blobs.write_bytes(manifest.to_bytes())
+    return Written(manifest, digest, size, card, trusted)
