@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 
 from inferd.card import ModelCard
+from inferd.config import SandboxSettings
 from inferd.errors import InternalError, InvalidArgument, Unavailable
 from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import SandboxedModel, restart_delay
 from inferd.sandbox.process import worker_environment
-from inferd.sandbox.settings import SandboxSettings
 
 Sandboxed = Callable[..., SandboxedModel]
 
@@ -306,7 +306,7 @@ from pathlib import Path
 from inferd.card import ModelCard
 from inferd.errors import InferdError
 from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.settings import SandboxSettings
+from inferd.config import SandboxSettings
 card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
 options = LoadOptions(trust_code=True, sandbox=SandboxSettings(allow_unisolated=sys.argv[2] == "1"))
 try:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from inferd.card import ModelCard
+from inferd.config import SandboxSettings
 from inferd.datatypes import Tensors
-from inferd.sandbox.settings import SandboxSettings
 
 
 @dataclass(frozen=True, slots=True)
