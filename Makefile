@@ -26,10 +26,12 @@ up: venv
 test: venv system-deps lint
 	$(VENV)/bin/pytest
 
+## lint: ruff, formatting, mypy --strict, and the import layers of docs/architecture.md
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 fmt: venv
 	$(VENV)/bin/ruff format .
