@@ -11,8 +11,9 @@ import pytest
 
 from inferd.errors import DeadlineExceeded, InferdError, ModelNotFound, Unavailable
 from inferd.observe.metrics import ServerMetrics
+from inferd.serving.budget import EVICTED
 from inferd.serving.dataplane import ServingDataPlane
-from inferd.serving.manager import EVICTED, ModelManager
+from inferd.serving.manager import ModelManager
 from inferd.serving.stats import VersionState
 from inferd.serving.types import RepositoryEntry
 

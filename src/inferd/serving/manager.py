@@ -4,10 +4,14 @@
   version warms it fully, then swaps the default pointer in one step. The version it replaced
   drains (queued and running batches finish) and only then unloads. Requests never see a gap.
 - A failed load leaves whatever served before serving, records FAILED with the reason, and counts
-  in ``inferd_model_load_failures_total``. One model's failure never touches another.
+  in ``inferd_model_load_failures_total``. The failed version stays in the index (and its state
+  series at FAILED) until a later load of it succeeds. One model's failure never touches another.
+- A reference the source does not hold (NotFound) names no version the server knows: it raises
+  and leaves no index row and no metrics series, so names sent to the control plane cannot grow
+  either. A name it created is forgotten again.
 - With ``memory_budget_bytes`` set, a load that would exceed it first unloads the least recently
-  used idle versions (a version's memory is estimated by its artifact size). Such an evicted
-  version loads again on its next request, which waits (within its deadline) for that load.
+  used idle versions (:mod:`inferd.serving.budget`). Such an evicted version loads again on its
+  next request, which waits (within its deadline) for that load.
 
 Every method runs on the event-loop thread; model code runs on each version's worker thread.
 """
@@ -28,9 +32,11 @@ from inferd.errors import (
     InternalError,
     InvalidArgument,
     ModelNotFound,
+    NotFound,
     Unavailable,
 )
 from inferd.observe.metrics import ServerMetrics
+from inferd.serving.budget import make_room
 from inferd.serving.loading import bring_up, take_down
 from inferd.serving.source import LoadedArtifact, Loaders, VersionKey
 from inferd.serving.stats import VersionState
@@ -38,8 +44,6 @@ from inferd.serving.types import RepositoryEntry
 from inferd.serving.version import ServedVersion
 
 log = logging.getLogger(__name__)
-
-EVICTED = "unloaded to stay within the memory budget; loads again on its next request"
 
 
 @dataclass(eq=False)
@@ -51,12 +55,35 @@ class _Entry:
     reference: str
     default: str | None = None
     versions: dict[str, ServedVersion] = field(default_factory=dict)
-    #: The latest load attempt while it is LOADING, or after it FAILED.
+    #: The version whose files are being fetched (not known yet: no row of its own, no series).
+    fetching: str | None = None
+    #: The load under way, once its files are here (LOADING).
     attempt: ServedVersion | None = None
+    #: Versions whose latest load failed, by version, the latest failure last.
+    failed: dict[str, ServedVersion] = field(default_factory=dict)
     #: Replaced versions still finishing their in-flight work (UNLOADING).
     retiring: list[ServedVersion] = field(default_factory=list)
+    #: Why the latest load left no version behind (e.g. its reference was not found).
+    missing: str = ""
     unloaded: bool = False
+    #: Named when the server started: readiness waits for it even while nothing of it is known.
+    wanted: bool = False
+    #: Control-plane loads waiting for or holding ``lock``.
+    loads: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def why_not_ready(self) -> str:
+        if self.fetching is not None or self.attempt is not None:
+            return "loading"
+        if self.failed:
+            latest = next(reversed(self.failed.values()))
+            return f"{latest.label} {latest.reason}"
+        return self.missing or "not loaded"
+
+    def vacant(self) -> bool:
+        """Nothing of it was ever known: no version, failure or load under way."""
+        held = self.versions or self.failed or self.retiring or self.attempt or self.fetching
+        return not (held or self.wanted or self.loads)
 
 
 class ModelManager:
@@ -81,7 +108,7 @@ class ModelManager:
             raise ModelNotFound(name, version)
         key = version if version is not None else entry.default
         if key is None:
-            why = entry.attempt.reason if entry.attempt is not None else "not loaded"
+            why = entry.why_not_ready()
             raise Unavailable(f"model {name!r} has no version ready: {why}", retry_after=5.0)
         served = entry.versions.get(key)
         if served is None:
@@ -96,6 +123,7 @@ class ModelManager:
         return list(entry.versions.values()) if entry is not None else []
 
     def all_versions(self) -> Iterator[ServedVersion]:
+        """Every version holding (or about to hold) a model: served, retiring, loading."""
         for entry in self._models.values():
             yield from entry.versions.values()
             yield from entry.retiring
@@ -103,22 +131,31 @@ class ModelManager:
                 yield entry.attempt
 
     def index(self) -> list[RepositoryEntry]:
-        """Repository index rows: every version, and a pending or failed load attempt.
+        """Repository index rows, one per known version: served, loading, retiring or failed.
 
-        A failed reload of a version that still serves shows on that version's row as its reason.
+        A reload of a version that still serves (under way, or failed) shows on that version's
+        row as its reason.
         """
         rows: list[RepositoryEntry] = []
         for entry in self._models.values():
             attempt = entry.attempt
-            for served in entry.versions.values():
+            by_version: dict[str, RepositoryEntry] = {}
+            for version, served in entry.versions.items():
                 row = served.index_entry()
-                if attempt is not None and attempt.key == served.key:
-                    reason = f"reload {attempt.state.value}: {attempt.reason}".rstrip(": ")
+                reload = attempt if attempt is not None and attempt.key == served.key else None
+                reload = reload or entry.failed.get(version)
+                if reload is not None:
+                    reason = f"reload {reload.state.value}: {reload.reason}".rstrip(": ")
                     row = replace(row, reason=reason)
-                rows.append(row)
-            rows += [v.index_entry() for v in entry.retiring if v.key.version not in entry.versions]
-            if attempt is not None and attempt.key.version not in entry.versions:
-                rows.append(attempt.index_entry())
+                by_version[version] = row
+            if entry.fetching is not None and entry.fetching not in by_version:
+                by_version[entry.fetching] = RepositoryEntry(
+                    entry.name, entry.fetching, VersionState.LOADING, "fetching"
+                )
+            others = [*([attempt] if attempt else []), *entry.retiring, *entry.failed.values()]
+            for other in others:
+                by_version.setdefault(other.key.version, other.index_entry())
+            rows += by_version.values()
         return rows
 
     def ready(self) -> bool:
@@ -154,8 +191,9 @@ class ModelManager:
 
     async def _serve_name(self, name: str, references: list[str]) -> None:
         entry = self._entry(name, references[0])
+        entry.wanted = True
         for position, reference in enumerate(references):
-            with contextlib.suppress(InferdError):  # recorded in the index and the metrics
+            with contextlib.suppress(InferdError):  # in the index, or why_not_ready
                 await self._load(entry, reference, make_default=position == 0)
 
     async def load(self, name: str, reference: str | None = None) -> None:
@@ -166,7 +204,13 @@ class ModelManager:
             if reference is None:
                 raise ModelNotFound(name)
             entry = self._entry(name, reference)
-        await self._load(entry, reference or entry.reference, make_default=True)
+        entry.loads += 1
+        try:
+            await self._load(entry, reference or entry.reference, make_default=True)
+        finally:
+            entry.loads -= 1
+            if entry.vacant() and self._models.get(name) is entry:
+                del self._models[name]  # its reference was not found: nothing is known of it
 
     async def unload(self, name: str) -> None:
         """Unload every version of ``name`` after its in-flight work; it stays in the index."""
@@ -245,14 +289,19 @@ class ModelManager:
             )
 
     def _state_of(self, key: VersionKey) -> str:
+        served = self._known(key)
+        return served.state.value if served is not None else VersionState.UNAVAILABLE.value
+
+    def _known(self, key: VersionKey) -> ServedVersion | None:
+        """The object behind ``key``'s series: serving, loading, retiring or failed."""
         entry = self._models.get(key.name)
         if entry is None:
-            return VersionState.UNAVAILABLE.value
+            return None
         served = entry.versions.get(key.version)
         if served is None:
             others = [*entry.retiring, *([entry.attempt] if entry.attempt else [])]
-            served = next((v for v in others if v.key == key), None)
-        return served.state.value if served is not None else VersionState.UNAVAILABLE.value
+            served = next((v for v in others if v.key == key), entry.failed.get(key.version))
+        return served
 
     async def _load(self, entry: _Entry, reference: str, *, make_default: bool) -> None:
         async with entry.lock:
@@ -261,13 +310,7 @@ class ModelManager:
                 raise InvalidArgument(
                     f"reference {reference!r} names model {key.name!r}, not {entry.name!r}"
                 )
-            superseded = entry.attempt
-            if superseded is not None and superseded.key.version not in entry.versions:
-                self._metrics.forget(key.name, superseded.key.version)
-            attempt = entry.attempt = ServedVersion(key, self._metrics)
-            attempt.set_state(VersionState.LOADING)
-            self._watch(attempt)
-            attempt.artifact = artifact = await self._fetch(attempt, reference)
+            artifact = await self._fetch(entry, key, reference)
             current = entry.versions.get(key.version)
             if (
                 current is not None
@@ -275,34 +318,63 @@ class ModelManager:
                 and current.artifact is not None
                 and current.artifact.digest == artifact.digest
             ):
-                entry.attempt = None  # the same bytes already serve under this version
+                entry.failed.pop(key.version, None)  # the same bytes already serve as it
             else:
-                await self._bring_up(attempt)
-                entry.attempt = None
+                attempt = entry.attempt = ServedVersion(key, self._metrics)
+                attempt.artifact = artifact
+                attempt.set_state(VersionState.LOADING)
+                self._watch(attempt)
+                try:
+                    await self._bring_up(attempt)
+                except InferdError:
+                    self._failed(entry, attempt)
+                    raise
+                finally:
+                    entry.attempt = None
+                entry.failed.pop(key.version, None)
                 entry.versions[key.version] = attempt
                 if current is not None:
                     self._retire(entry, current)
             entry.unloaded = False
+            entry.missing = ""
             if make_default:
                 entry.reference = reference
                 previous, entry.default = entry.default, key.version
                 if previous is not None and previous != key.version:
                     self._retire(entry, entry.versions.pop(previous))
 
-    async def _fetch(self, attempt: ServedVersion, reference: str) -> LoadedArtifact:
-        """The artifact of ``reference``; on failure the attempt is FAILED and counted."""
-        key = attempt.key
+    async def _fetch(self, entry: _Entry, key: VersionKey, reference: str) -> LoadedArtifact:
+        """The artifact of ``reference``.
+
+        A reference the source does not hold raises NotFound and leaves nothing behind; any
+        other failure records ``key`` as FAILED (a version that exists but cannot be fetched).
+        """
+        entry.fetching = key.version
         try:
             return await asyncio.to_thread(self._loaders.source.fetch, reference)
+        except NotFound as exc:
+            entry.missing = f"{reference}: {exc.message}"
+            raise
         except Exception as exc:
             if isinstance(exc, InferdError):
                 error = exc
             else:
                 log.exception("fetching %s failed", reference)
-                error = InternalError(f"fetching {attempt.label} failed ({type(exc).__name__})")
-            attempt.set_state(VersionState.FAILED, error.message)
+                label = f"{key.name}:{key.version}"
+                error = InternalError(f"fetching {label} failed ({type(exc).__name__})")
+            failed = ServedVersion(key, self._metrics)
+            failed.set_state(VersionState.FAILED, error.message)
             self._metrics.load_finished(key.name, key.version, 0.0, ok=False)
+            self._failed(entry, failed)
             raise error from None
+        finally:
+            entry.fetching = None
+
+    def _failed(self, entry: _Entry, attempt: ServedVersion) -> None:
+        """Keep a failed version in the index (latest last), its state series at FAILED."""
+        entry.failed.pop(attempt.key.version, None)
+        entry.failed[attempt.key.version] = attempt
+        self._watch(attempt)
 
     def _retire(self, entry: _Entry, old: ServedVersion) -> None:
         """Drain and unload a replaced version in the background; requests already go elsewhere."""
@@ -310,8 +382,7 @@ class ModelManager:
         async def retire() -> None:
             await take_down(old, VersionState.UNAVAILABLE, "replaced")
             entry.retiring.remove(old)
-            pending = entry.attempt is not None and entry.attempt.key == old.key
-            if old.key.version not in entry.versions and not pending:
+            if self._known(old.key) is None:
                 self._metrics.forget(old.key.name, old.key.version)
 
         old.set_state(VersionState.UNLOADING)
@@ -336,41 +407,12 @@ class ModelManager:
     async def _bring_up(self, served: ServedVersion) -> None:
         async with self._bring_up_lock:
             try:
-                await self._make_room(served)
+                budget = self._settings.memory_budget_bytes
+                if budget is not None:
+                    await make_room(served, budget, self.all_versions)
             except InferdError as exc:
                 served.set_state(VersionState.FAILED, exc.message)
                 self._metrics.load_finished(served.key.name, served.key.version, 0.0, ok=False)
                 raise
             await bring_up(served, self._loaders, self._settings.batching, self._metrics)
         self._watch(served)
-
-    async def _make_room(self, incoming: ServedVersion) -> None:
-        budget = self._settings.memory_budget_bytes
-        if budget is None:
-            return
-        need = incoming.size
-        if need > budget:
-            raise Unavailable(
-                f"{incoming.label} needs {need} bytes, more than the memory budget of {budget}"
-            )
-        used = sum(v.size for v in self.all_versions() if v is not incoming and v.holds_memory)
-        while used + need > budget:
-            idle = [
-                v
-                for v in self.all_versions()
-                if v is not incoming
-                and v.serving
-                and v.batcher is not None
-                and not v.batcher.inflight
-            ]
-            if not idle:
-                raise Unavailable(
-                    f"loading {incoming.label} needs {need} bytes of the memory budget and the "
-                    "models holding it are busy; retry",
-                    retry_after=1.0,
-                )
-            victim = min(idle, key=lambda v: v.last_used)
-            log.info("evicting %s to make room for %s", victim.label, incoming.label)
-            await take_down(victim, VersionState.UNAVAILABLE, EVICTED)
-            victim.evicted = True
-            used -= victim.size
