@@ -23,7 +23,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
 
 from inferd.config import ServerSettings
 from inferd.errors import (
@@ -37,6 +36,7 @@ from inferd.errors import (
 )
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.budget import make_room
+from inferd.serving.entry import ModelEntry
 from inferd.serving.loading import bring_up, take_down
 from inferd.serving.source import LoadedArtifact, Loaders, VersionKey
 from inferd.serving.stats import VersionState
@@ -46,46 +46,6 @@ from inferd.serving.version import ServedVersion
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class _Entry:
-    """One model name: its versions, which one is the default, and its latest load attempt."""
-
-    name: str
-    #: The reference the default version was served from (reloaded by ``load(name)``).
-    reference: str
-    default: str | None = None
-    versions: dict[str, ServedVersion] = field(default_factory=dict)
-    #: The version whose files are being fetched (not known yet: no row of its own, no series).
-    fetching: str | None = None
-    #: The load under way, once its files are here (LOADING).
-    attempt: ServedVersion | None = None
-    #: Versions whose latest load failed, by version, the latest failure last.
-    failed: dict[str, ServedVersion] = field(default_factory=dict)
-    #: Replaced versions still finishing their in-flight work (UNLOADING).
-    retiring: list[ServedVersion] = field(default_factory=list)
-    #: Why the latest load left no version behind (e.g. its reference was not found).
-    missing: str = ""
-    unloaded: bool = False
-    #: Named when the server started: readiness waits for it even while nothing of it is known.
-    wanted: bool = False
-    #: Control-plane loads waiting for or holding ``lock``.
-    loads: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def why_not_ready(self) -> str:
-        if self.fetching is not None or self.attempt is not None:
-            return "loading"
-        if self.failed:
-            latest = next(reversed(self.failed.values()))
-            return f"{latest.label} {latest.reason}"
-        return self.missing or "not loaded"
-
-    def vacant(self) -> bool:
-        """Nothing of it was ever known: no version, failure or load under way."""
-        held = self.versions or self.failed or self.retiring or self.attempt or self.fetching
-        return not (held or self.wanted or self.loads)
-
-
 class ModelManager:
     """Loads, serves, replaces and unloads model versions."""
 
@@ -93,7 +53,7 @@ class ModelManager:
         self._loaders = loaders
         self._settings = settings
         self._metrics = metrics
-        self._models: dict[str, _Entry] = {}
+        self._models: dict[str, ModelEntry] = {}
         # One bring-up at a time keeps the memory arithmetic honest and start-up CPU bounded.
         self._bring_up_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -131,32 +91,8 @@ class ModelManager:
                 yield entry.attempt
 
     def index(self) -> list[RepositoryEntry]:
-        """Repository index rows, one per known version: served, loading, retiring or failed.
-
-        A reload of a version that still serves (under way, or failed) shows on that version's
-        row as its reason.
-        """
-        rows: list[RepositoryEntry] = []
-        for entry in self._models.values():
-            attempt = entry.attempt
-            by_version: dict[str, RepositoryEntry] = {}
-            for version, served in entry.versions.items():
-                row = served.index_entry()
-                reload = attempt if attempt is not None and attempt.key == served.key else None
-                reload = reload or entry.failed.get(version)
-                if reload is not None:
-                    reason = f"reload {reload.state.value}: {reload.reason}".rstrip(": ")
-                    row = replace(row, reason=reason)
-                by_version[version] = row
-            if entry.fetching is not None and entry.fetching not in by_version:
-                by_version[entry.fetching] = RepositoryEntry(
-                    entry.name, entry.fetching, VersionState.LOADING, "fetching"
-                )
-            others = [*([attempt] if attempt else []), *entry.retiring, *entry.failed.values()]
-            for other in others:
-                by_version.setdefault(other.key.version, other.index_entry())
-            rows += by_version.values()
-        return rows
+        """Repository index rows, one per known version (see :class:`ModelEntry`)."""
+        return [row for entry in self._models.values() for row in entry.rows()]
 
     def ready(self) -> bool:
         """Not draining, and every served model's default version serving (or evicted by the
@@ -273,10 +209,10 @@ class ModelManager:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _entry(self, name: str, reference: str) -> _Entry:
+    def _entry(self, name: str, reference: str) -> ModelEntry:
         entry = self._models.get(name)
         if entry is None:
-            entry = self._models[name] = _Entry(name, reference)
+            entry = self._models[name] = ModelEntry(name, reference)
         return entry
 
     def _watch(self, served: ServedVersion) -> None:
@@ -293,17 +229,10 @@ class ModelManager:
         return served.state.value if served is not None else VersionState.UNAVAILABLE.value
 
     def _known(self, key: VersionKey) -> ServedVersion | None:
-        """The object behind ``key``'s series: serving, loading, retiring or failed."""
         entry = self._models.get(key.name)
-        if entry is None:
-            return None
-        served = entry.versions.get(key.version)
-        if served is None:
-            others = [*entry.retiring, *([entry.attempt] if entry.attempt else [])]
-            served = next((v for v in others if v.key == key), entry.failed.get(key.version))
-        return served
+        return entry.known(key) if entry is not None else None
 
-    async def _load(self, entry: _Entry, reference: str, *, make_default: bool) -> None:
+    async def _load(self, entry: ModelEntry, reference: str, *, make_default: bool) -> None:
         async with entry.lock:
             key = self._loaders.source.identify(reference)
             if key.name != entry.name:
@@ -343,7 +272,7 @@ class ModelManager:
                 if previous is not None and previous != key.version:
                     self._retire(entry, entry.versions.pop(previous))
 
-    async def _fetch(self, entry: _Entry, key: VersionKey, reference: str) -> LoadedArtifact:
+    async def _fetch(self, entry: ModelEntry, key: VersionKey, reference: str) -> LoadedArtifact:
         """The artifact of ``reference``.
 
         A reference the source does not hold raises NotFound and leaves nothing behind; any
@@ -370,13 +299,13 @@ class ModelManager:
         finally:
             entry.fetching = None
 
-    def _failed(self, entry: _Entry, attempt: ServedVersion) -> None:
+    def _failed(self, entry: ModelEntry, attempt: ServedVersion) -> None:
         """Keep a failed version in the index (latest last), its state series at FAILED."""
         entry.failed.pop(attempt.key.version, None)
         entry.failed[attempt.key.version] = attempt
         self._watch(attempt)
 
-    def _retire(self, entry: _Entry, old: ServedVersion) -> None:
+    def _retire(self, entry: ModelEntry, old: ServedVersion) -> None:
         """Drain and unload a replaced version in the background; requests already go elsewhere."""
 
         async def retire() -> None:
