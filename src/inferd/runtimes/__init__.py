@@ -1,6 +1,6 @@
 """inferd.runtimes: how the files of a model version become something that predicts.
 
-Public API (what the store and the model manager call):
+Public API (what packaging and the model manager call):
 
 - :func:`get_runtime` / :func:`available_runtimes` — runtimes discovered by entry point;
 - :func:`detect_model` → :class:`Detection` — runtime, entry point and signature of a model file

@@ -1,6 +1,6 @@
 """Which runtime loads a model, which file is its entry point, and what signature it declares.
 
-Called by the store on push. Formats are recognised by content (see :mod:`._formats`): ONNX,
+Called by packaging on push. Formats are recognised by content (see :mod:`._formats`): ONNX,
 skops, XGBoost JSON/UBJSON and LightGBM text. Anything else, pickle included, is not detected:
 the user names the runtime (``--runtime``) or the store refuses the file.
 """
@@ -23,7 +23,7 @@ _FORMATS = "ONNX, skops, XGBoost JSON/UBJSON or LightGBM text"
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """What detection found. ``signature`` is None when the format declares none (the store
+    """What detection found. ``signature`` is None when the format declares none (packaging
     then reads ``inferd.model.yaml`` or ``--signature``); ``entrypoint`` is relative to PATH's
     directory, or PATH's own name when PATH is a file."""
 
