@@ -7,7 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from inferd.deploy.gpu_plan import Demand, Gpu, load_nodes, plan
+from inferd.deploy.gpu_capacity import Demand, Gpu
+from inferd.deploy.gpu_plan import load_nodes, plan
 from inferd.errors import InvalidArgument
 
 from .conftest import GPU_OVERLAY, GPU_SPEC, NODES, cli

@@ -99,9 +99,11 @@ def gpu() -> None:
 @json_option
 @handles_errors
 def plan(file: Path, nodes_file: Path, overlay: Path | None, scale: str, as_json: bool) -> None:
-    """Place the GPU replicas of spec FILE on the GPUs of --nodes, by memory.
+    """Place the GPU replicas of spec FILE on the GPUs of --nodes.
 
-    First-fit decreasing: the largest replicas first, each on the first GPUs where it fits.
+    A replica takes whole GPUs, GPU memory, MIG slices (as many per GPU as the product's MIG
+    table allows) or one of a time-sliced GPU's replicas, as its placement says. First-fit
+    decreasing: the largest replicas first, each on the first GPUs where it fits.
     Reports what does not fit and which GPUs stay idle; exits 1 when something does not fit.
     """
     from inferd.deploy.gpu_plan import demands, load_nodes
@@ -126,10 +128,13 @@ def _print_plan(result: Plan) -> None:
     from rich.table import Table
 
     console = stdout()
-    table = Table("node", "gpu", "product", "memory used", "replicas", box=None)
+    table = Table("node", "gpu", "product", "memory used", "sharing", "replicas", box=None)
     for g in result.gpus:
         used = f"{g.used / 2**30:.1f}/{g.memory / 2**30:.1f}Gi"
-        table.add_row(g.node, str(g.index), g.product, used, ", ".join(g.replicas) or "idle")
+        sharing = g.describe_sharing() or "-"
+        table.add_row(
+            g.node, str(g.index), g.product, used, sharing, ", ".join(g.replicas) or "idle"
+        )
     console.print(table)
     placed, missing = len(result.assignments), len(result.unplaced)
     console.print(

@@ -1,4 +1,4 @@
-"""``inferd gpu plan``: which GPU each replica would land on, by memory, first-fit decreasing.
+"""``inferd gpu plan``: which GPU each replica would land on, first-fit decreasing.
 
 A capacity check before ``kubectl apply``, not a scheduler: Kubernetes places pods. It answers
 "do my GPU replicas fit these nodes, and which GPUs sit idle?" from the spec and a nodes file::
@@ -11,16 +11,16 @@ A capacity check before ``kubectl apply``, not a scheduler: Kubernetes places po
         gpus:
           - {product: Tesla-T4, memory: 16Gi, count: 4}
 
-Each GPU replica asks for ``resources.gpu`` GPUs on one node, each with ``gpu_memory`` free
-(without ``gpu_memory`` it takes whole GPUs). Replicas are placed largest first (first-fit
-decreasing, the classic bin-packing heuristic), each on the first node and GPUs, in file order,
-where it fits; a deployment placed on a product (the overlay's ``gpu_product``) only uses GPUs of
-that product. Replicas sharing a GPU by memory is what MIG or time-slicing makes real.
+Each GPU replica asks for ``resources.gpu`` units on one node: whole GPUs, memory on a GPU, MIG
+slices or time-sliced replicas of a GPU (:mod:`inferd.deploy.gpu_capacity` says what each GPU
+can take). Replicas are placed largest first (first-fit decreasing, the classic bin-packing
+heuristic), each on the first node and GPUs, in file order, where it fits; a deployment placed
+on a product (``gpu_product``) only uses GPUs of that product.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from inferd.deploy.gpu import gpu_pod, mig_memory_gib
+from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, room, take
 from inferd.deploy.k8s_options import K8sOptions, LabelValue
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
@@ -55,43 +57,10 @@ class NodesFile(_Strict):
     nodes: list[NodeSpec] = Field(min_length=1)
 
 
-@dataclass
-class Gpu:
-    """One GPU and what the plan has put on it."""
-
-    node: str
-    index: int
-    product: str
-    memory: int
-    used: int = 0
-    #: ``deployment/version#replica`` of each replica placed here.
-    replicas: list[str] = field(default_factory=list)
-
-    @property
-    def free(self) -> int:
-        return self.memory - self.used
-
-
-@dataclass(frozen=True, slots=True)
-class Demand:
-    """One replica to place: ``gpus`` GPUs of at least ``memory`` free bytes each."""
-
-    deployment: str
-    version: str
-    replica: int
-    gpus: int
-    #: Bytes per GPU; None takes whole, otherwise unused GPUs.
-    memory: int | None
-    product: str | None
-
-    @property
-    def label(self) -> str:
-        return f"{self.deployment}/{self.version}#{self.replica}"
-
-
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """One replica's demand assigned to a node and the indices of the GPUs it takes."""
+    """One replica's demand assigned to a node and the indices of the GPUs it takes (an index
+    appears once per MIG slice taken on that GPU)."""
 
     demand: Demand
     node: str
@@ -128,6 +97,7 @@ class Plan:
                     "product": g.product,
                     "memory": g.memory,
                     "used": g.used,
+                    "sharing": g.describe_sharing(),
                     "replicas": g.replicas,
                 }
                 for g in self.gpus
@@ -169,13 +139,17 @@ def _bytes(quantity: str) -> int:
 def demands(
     spec: Spec, options: K8sOptions, scale: Literal["replicas", "max"] = "replicas"
 ) -> list[Demand]:
-    """Every GPU replica of the spec (``scale="max"``: as many as autoscaling may reach)."""
+    """Every GPU replica of the spec (``scale="max"``: as many as autoscaling may reach).
+
+    Raises InvalidArgument for a placement ``inferd k8s render`` would refuse.
+    """
     out: list[Demand] = []
     for deployment in spec.deployments:
         if deployment.resources.gpu == 0:
             continue
+        placement = options.placement_of(deployment.name)
+        gpu_pod(deployment, placement)
         memory = deployment.resources.gpu_memory
-        product = options.placement_of(deployment.name).gpu_product
         for version in deployment.versions:
             for replica in range(_replicas(deployment, version.replicas, scale)):
                 out.append(
@@ -185,7 +159,9 @@ def demands(
                         replica,
                         deployment.resources.gpu,
                         None if memory is None else _bytes(memory),
-                        product,
+                        placement.gpu_product,
+                        placement.mig_profile,
+                        placement.time_slicing,
                     )
                 )
     return out
@@ -198,16 +174,14 @@ def _replicas(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
 
 
 def plan(items: list[Demand], gpus: list[Gpu]) -> Plan:
-    """Place ``items`` on ``gpus`` (mutated: ``used`` and ``replicas``), largest first.
+    """Place ``items`` on ``gpus`` (mutated: what each holds), largest first.
 
-    Size is the memory a replica takes in all (whole-GPU replicas count as the largest GPU
-    there is); ties keep spec order, so the result is deterministic.
+    Size is the memory a replica takes in all (a MIG slice its profile's memory, a whole GPU
+    the largest there is, a time-sliced one its share of it); ties keep spec order, so the
+    result is deterministic.
     """
     largest = max((g.memory for g in gpus), default=0)
-    order = sorted(
-        enumerate(items),
-        key=lambda pair: (-(pair[1].gpus * (pair[1].memory or largest)), pair[0]),
-    )
+    order = sorted(enumerate(items), key=lambda pair: (-_size(pair[1], largest), pair[0]))
     assignments: list[Assignment] = []
     unplaced: list[Unplaced] = []
     nodes = list(dict.fromkeys(g.node for g in gpus))
@@ -218,25 +192,38 @@ def plan(items: list[Demand], gpus: list[Gpu]) -> Plan:
             continue
         node, chosen = spot
         for gpu in chosen:
-            gpu.used += gpu.memory if demand.memory is None else demand.memory
-            gpu.replicas.append(demand.label)
+            take(gpu, demand)
         assignments.append(Assignment(demand, node, tuple(g.index for g in chosen)))
     return Plan(assignments, unplaced, gpus)
 
 
-def _fits(demand: Demand, gpu: Gpu) -> bool:
-    if demand.product is not None and gpu.product != demand.product:
-        return False
-    if demand.memory is None:
-        return gpu.used == 0
-    return gpu.free >= demand.memory
+def _size(demand: Demand, largest: int) -> int:
+    if demand.mig_profile is not None:
+        each = mig_memory_gib(demand.mig_profile) * GIB
+    elif demand.memory is not None:
+        each = demand.memory
+    else:
+        each = largest // (demand.time_slicing or 1)
+    return demand.gpus * each
+
+
+def _units(demand: Demand, gpus: list[Gpu], node: str) -> list[Gpu]:
+    """Up to ``demand.gpus`` units on ``node``, first GPUs first; MIG slices may share a GPU."""
+    on_node = [g for g in gpus if g.node == node]
+    taken: list[Gpu] = []
+    for gpu in on_node:
+        units = room(demand, gpu, on_node)
+        if demand.mig_profile is None:
+            units = min(units, 1)
+        taken += [gpu] * min(units, demand.gpus - len(taken))
+    return taken
 
 
 def _first_fit(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> tuple[str, list[Gpu]] | None:
     for node in nodes:
-        fitting = [g for g in gpus if g.node == node and _fits(demand, g)]
-        if len(fitting) >= demand.gpus:
-            return node, fitting[: demand.gpus]
+        taken = _units(demand, gpus, node)
+        if len(taken) == demand.gpus:
+            return node, taken
     return None
 
 
@@ -244,13 +231,40 @@ def _why(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> str:
     candidates = [g for g in gpus if demand.product is None or g.product == demand.product]
     if not candidates:
         return f"no node has a {demand.product} GPU"
+    most = max(len(_units(demand, gpus, n)) for n in nodes)
+    left = f"at most {most} left on any node"
+    if demand.mig_profile is not None:
+        return _why_mig(demand, candidates, left)
     need = "a whole GPU" if demand.memory is None else f"{_gib(demand.memory)} free"
-    most = max(sum(1 for g in candidates if g.node == n and _fits(demand, g)) for n in nodes)
     if demand.memory is not None and all(g.memory < demand.memory for g in candidates):
         return (
             f"needs {need} per GPU; the largest GPU has {_gib(max(g.memory for g in candidates))}"
         )
-    return f"needs {demand.gpus} GPU(s) with {need} on one node; at most {most} left on any node"
+    if demand.time_slicing is not None:
+        memory = "" if demand.memory is None else f" with {need}"
+        return (
+            f"needs {demand.gpus} time-sliced GPU ({demand.time_slicing} replicas per GPU)"
+            f"{memory} on one node; {left}"
+        )
+    return f"needs {demand.gpus} GPU(s) with {need} on one node; {left}"
+
+
+def _why_mig(demand: Demand, candidates: list[Gpu], left: str) -> str:
+    name = str(demand.mig_profile)
+    per: set[str] = set()
+    has: dict[str, str] = {}
+    for gpu in candidates:
+        table = gpu.mig_table
+        profile = None if table is None else table.profile(name)
+        if table is not None and profile is not None:
+            per.add(f"{profile.instances} per {table.name} GPU")
+        elif table is None:
+            has[gpu.product] = f"{gpu.product} has no MIG"
+        else:
+            has[gpu.product] = f"{gpu.product} has " + ", ".join(p.name for p in table.profiles)
+    if not per:
+        return f"no GPU offers MIG {name} ({'; '.join(has.values())})"
+    return f"needs {demand.gpus} MIG {name} slice(s) on one node; {left} ({', '.join(sorted(per))})"
 
 
 def _gib(size: int) -> str:
