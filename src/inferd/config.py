@@ -207,6 +207,11 @@ class ServerSettings(BaseModel):
         default=None, ge=1, description="host memory for loaded models; LRU beyond"
     )
     store: StoreSettings = StoreSettings()
+    allow_empty: bool = Field(
+        default=False,
+        description="keep serving when no reference loads at start, for later control-plane "
+        "loads; otherwise the server exits with the reason",
+    )
     trust_code: tuple[str, ...] = Field(
         default=(),
         description="references whose own code may run (NAME, NAME:TAG, NAME@DIGEST), in a "

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -24,7 +25,7 @@ import orjson
 import uvloop
 
 from inferd.config import ServerSettings, url_host
-from inferd.errors import InvalidArgument
+from inferd.errors import InferdError, InvalidArgument, NotFound
 from inferd.observe.audit import AuditLog
 from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
@@ -75,6 +76,8 @@ class Server:
     control_grpc_port: int | None = None
     #: Where models come from; its registry connections are closed on shutdown.
     store: ModelStore | None = None
+    #: References that failed to load at start, with their errors.
+    failures: list[tuple[str, InferdError]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -86,7 +89,11 @@ class Server:
         return self.control_rest.port if self.control_rest is not None else None
 
     async def start(self) -> None:
-        """Bind every listener, then load the models (readiness turns true once they are warm)."""
+        """Bind every listener, then load the models (readiness turns true once they are warm).
+
+        When references were given and none of them loads, everything is closed again and the
+        first failure is raised, unless ``settings.allow_empty``.
+        """
         s = self.settings
         limits = HttpLimits.from_settings(s.limits)
         self.rest = HttpServer(data_router(self.dataplane, s.limits, self.metrics.render), limits)
@@ -116,7 +123,20 @@ class Server:
         # Models load after this, so an unloaded model's memory stays collectable.
         gc.collect()
         gc.freeze()
-        await self.manager.serve(self.references)
+        self.failures = await self.manager.serve(self.references)
+        if self.references and len(self.failures) == len(self.references) and not s.allow_empty:
+            await self._give_up()
+
+    async def _give_up(self) -> None:
+        """Nothing loaded: say why, close what ``start`` opened, raise the first failure."""
+        for reference, error in self.failures:
+            log.error("cannot serve %s: %s", reference, error.message)
+        log.error(
+            "nothing to serve: no reference loaded (--allow-empty keeps the server up for "
+            "control-plane loads)"
+        )
+        await self.shutdown()
+        raise self.failures[0][1]
 
     async def _start_grpc(self, token: str | None) -> None:
         s = self.settings
@@ -222,6 +242,9 @@ def startup_lines(server: Server) -> list[str]:
     for entry in server.dataplane.repository_index():
         if entry.state is not VersionState.READY:
             lines.append(f"model {entry.name}:{entry.version} {entry.state.value}: {entry.reason}")
+    for reference, error in server.failures:
+        if isinstance(error, NotFound):  # no index row: the store does not hold it
+            lines.append(f"model {reference} not served: {error.message}")
     names = sorted({e.name for e in server.dataplane.repository_index(ready_only=True)})
     artifact = server.manager.get(names[0]).artifact if names else None
     if artifact is not None:
@@ -245,21 +268,41 @@ async def _serve_one(
     await server.run_until_signal()
 
 
-def _worker_main(settings_json: str, references: list[str], worker: int) -> None:
+def _worker_main(
+    settings_json: str, references: list[str], worker: int, exit_status: ExitStatus
+) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = ServerSettings.model_validate_json(settings_json)
-    uvloop.run(_serve_one(settings, references, worker=worker))
+    try:
+        uvloop.run(_serve_one(settings, references, worker=worker))
+    except InferdError as exc:
+        log.error("[worker %d] %s", worker, exc.message)
+        raise SystemExit(exit_status(exc)) from None
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+#: The exit status a failure ends a worker process with (the CLI's table; picklable).
+ExitStatus = Callable[[InferdError], int]
 
-def run(settings: ServerSettings, references: list[str], workers: int = 1) -> int:
+
+def _failed(_: InferdError) -> int:
+    return 1
+
+
+def run(
+    settings: ServerSettings,
+    references: list[str],
+    workers: int = 1,
+    exit_status: ExitStatus = _failed,
+) -> int:
     """Serve until a signal; returns the exit status.
 
     With ``workers > 1`` that many processes share the data (and gRPC) port through
     SO_REUSEPORT and the kernel spreads connections among them. The control plane is off then:
-    a load or unload would reach only the one worker that accepted it.
+    a load or unload would reach only the one worker that accepted it. One worker process
+    (``workers == 1``) raises a start-up failure; several exit with ``exit_status(error)``,
+    and the largest status is returned.
     """
     if workers <= 1:
         uvloop.run(_serve_one(settings, references, worker=None))
@@ -269,7 +312,9 @@ def run(settings: ServerSettings, references: list[str], workers: int = 1) -> in
     log.warning("%d workers: the control plane is off (restart to change models)", workers)
     context = multiprocessing.get_context("spawn")
     procs = [
-        context.Process(target=_worker_main, args=(settings.model_dump_json(), references, i))
+        context.Process(
+            target=_worker_main, args=(settings.model_dump_json(), references, i, exit_status)
+        )
         for i in range(workers)
     ]
     for proc in procs:

@@ -34,6 +34,11 @@ EXIT_CODES: dict[Code, int] = {
 }
 
 
+def exit_status(error: InferdError) -> int:
+    """The exit status a command that failed with ``error`` ends with."""
+    return EXIT_CODES.get(error.code, 1)
+
+
 def stdout() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
@@ -63,7 +68,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except InferdError as exc:
             # The message is data, never markup: "[/x]" in a user's string must print as is.
             stderr().print(Text.assemble(("error:", "red"), " ", exc.message))
-            raise SystemExit(EXIT_CODES.get(exc.code, 1)) from None
+            raise SystemExit(exit_status(exc)) from None
 
     return wrapper
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import click
 
-from inferd.cli._app import handles_errors, main
+from inferd.cli._app import exit_status, handles_errors, main
 from inferd.config import ENV_PREFIX, ServerSettings, load_settings
+from inferd.errors import InvalidArgument
 
 
 @main.command()
-@click.argument("references", nargs=-1, required=True)
+@click.argument("references", nargs=-1)
 @click.option("--host", help="Data-plane bind address (default 127.0.0.1).")
 @click.option("--port", type=int, help="Data-plane REST port (default 8080; 0 picks one).")
 @click.option("--grpc-port", type=int, help="gRPC port (default 8081).")
@@ -24,6 +25,12 @@ from inferd.config import ENV_PREFIX, ServerSettings, load_settings
     "--no-control",
     is_flag=True,
     help="No control plane at all (no load/unload, no token file): models are fixed at start.",
+)
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Keep serving when no reference loads (or none is given), for later control-plane "
+    "loads. Without it, a server with nothing to serve exits with the reason.",
 )
 @click.option(
     "--workers",
@@ -61,6 +68,7 @@ def serve(
     control_port: int | None,
     control_grpc_port: int | None,
     no_control: bool,
+    allow_empty: bool,
     workers: int,
     max_batch_size: int | None,
     max_queue_delay_ms: float | None,
@@ -73,7 +81,8 @@ def serve(
     """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
 
     The first reference given for a name is its default version, e.g.
-    ``inferd serve fraud:v1``. SIGTERM or Ctrl-C drains in-flight requests, then exits.
+    ``inferd serve fraud:v1``. SIGTERM or Ctrl-C drains in-flight requests, then exits. When no
+    reference loads, it exits with the first failure's status and reason, unless --allow-empty.
 
     Remote references (``host/name:tag``) are pulled from their registries; control-plane loads
     may fetch only from those and from INFERD_ALLOWED_REGISTRIES (comma-separated).
@@ -88,6 +97,7 @@ def serve(
         "control_grpc_port": control_grpc_port,
         "device": device,
         "trust_code": trust_code or None,
+        "allow_empty": allow_empty or None,
         "batching": _present(
             max_batch_size=max_batch_size,
             max_queue_delay_ms=max_queue_delay_ms,
@@ -98,10 +108,14 @@ def serve(
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides)
+    if not references and not settings.allow_empty:
+        raise InvalidArgument(
+            "give at least one model reference, or --allow-empty to start with none"
+        )
     if no_control:
         settings = settings.model_copy(update={"control_port": None})
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    raise SystemExit(run(settings, list(references), workers))
+    raise SystemExit(run(settings, list(references), workers, exit_status))
 
 
 def _present(**values: Any) -> dict[str, Any] | None:

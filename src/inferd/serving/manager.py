@@ -19,7 +19,6 @@ Every method runs on the event-loop thread; model code runs on each version's wo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -113,24 +112,32 @@ class ModelManager:
 
     # -- control -------------------------------------------------------------------------------
 
-    async def serve(self, references: Sequence[str]) -> None:
+    async def serve(self, references: Sequence[str]) -> list[tuple[str, InferdError]]:
         """Load every reference; the first one per name becomes that name's default version.
 
-        A reference that fails to load is recorded (FAILED, with the reason) and does not stop
-        the others. A reference that breaks the grammar raises before anything loads.
+        Returns the references that failed, with their errors. A failure is recorded (FAILED,
+        with the reason, for a version the store holds) and does not stop the others. A
+        reference that breaks the grammar raises before anything loads.
         """
         per_name: dict[str, list[str]] = {}
         for reference in references:
             key = self._loaders.source.identify(reference)
             per_name.setdefault(key.name, []).append(reference)
-        await asyncio.gather(*(self._serve_name(name, refs) for name, refs in per_name.items()))
+        failed = await asyncio.gather(
+            *(self._serve_name(name, refs) for name, refs in per_name.items())
+        )
+        return [failure for failures in failed for failure in failures]
 
-    async def _serve_name(self, name: str, references: list[str]) -> None:
+    async def _serve_name(self, name: str, references: list[str]) -> list[tuple[str, InferdError]]:
         entry = self._entry(name, references[0])
         entry.wanted = True
+        failures: list[tuple[str, InferdError]] = []
         for position, reference in enumerate(references):
-            with contextlib.suppress(InferdError):  # in the index, or why_not_ready
+            try:
                 await self._load(entry, reference, make_default=position == 0)
+            except InferdError as exc:
+                failures.append((reference, exc))
+        return failures
 
     async def load(self, name: str, reference: str | None = None) -> None:
         """Load ``reference`` (default: re-resolve the one ``name`` was served from) and make it
