@@ -22,8 +22,11 @@ from inferd.errors import Code, InferdError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: Exit status per error code, so scripts can tell "not found" from "bad input".
+#: Exit status per error code: one status per failure class, so scripts can tell "not found"
+#: from "bad input" from "could not connect". docs/cli.md lists them (a test keeps it in step).
+#: 0 is success; 1 is what is left: an internal error or anything unexpected.
 EXIT_CODES: dict[Code, int] = {
+    Code.INTERNAL: 1,
     Code.INVALID_ARGUMENT: 2,
     Code.NOT_FOUND: 3,
     Code.ALREADY_EXISTS: 4,
@@ -31,12 +34,16 @@ EXIT_CODES: dict[Code, int] = {
     Code.UNAUTHENTICATED: 6,
     Code.PERMISSION_DENIED: 6,
     Code.UNAVAILABLE: 7,
+    Code.DEADLINE_EXCEEDED: 8,
+    Code.PAYLOAD_TOO_LARGE: 9,
+    Code.UNSUPPORTED: 10,
+    Code.CANCELLED: 130,  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
 }
 
 
 def exit_status(error: InferdError) -> int:
     """The exit status a command that failed with ``error`` ends with."""
-    return EXIT_CODES.get(error.code, 1)
+    return EXIT_CODES[error.code]
 
 
 def stdout() -> Console:
