@@ -9,7 +9,6 @@ never raised (the demo must not disturb what it demonstrates)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ import numpy as np
 import orjson
 
 from inferd.card import Signature
+from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError
 from inferd.runtimes.warmup import ExampleRequest, example_request
 from inferd.spec.edits import main_version
@@ -66,10 +66,7 @@ class DemoTraffic:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="demo-traffic")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         # trust_env off: a proxy from the environment must not stand between us and loopback.

@@ -36,7 +36,8 @@ UNKNOWN_MODEL: Final = "unknown"
 #: Requests waiting for a batch, per version (the autoscaler's ``queue_depth`` reads it).
 QUEUE_DEPTH: Final = "inferd_queue_depth"
 
-_LATENCY_BUCKETS = (
+#: Request latency buckets (seconds), shared by the server's and the gateway's histograms.
+LATENCY_BUCKETS: Final = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
@@ -57,56 +58,59 @@ class VersionMetrics:
     last_inference: Gauge
 
 
+def own_registry() -> CollectorRegistry:
+    """A registry of its own (no process-global state), without ``*_created`` series.
+
+    ``*_created`` series double the series count and no dashboard reads them; the switch is
+    prometheus_client's own (process-wide, idempotent).
+    """
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+    return CollectorRegistry(auto_describe=True)
+
+
 class ServerMetrics:
     """All series of one server, in a registry of its own (no process-global state)."""
 
     def __init__(self) -> None:
-        # ``*_created`` series double the series count and no dashboard reads them; the switch
-        # is prometheus_client's own (process-wide, idempotent).
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self.registry = r = own_registry()
         self._requests = Counter(
             "inferd_requests", "Inference requests by outcome.", (*_VERSION, "outcome"), registry=r
         )
-        self._latency = Histogram(
+        # Most series are per version: one (model, version) child each.
+        histogram = functools.partial(Histogram, labelnames=_VERSION, registry=r)
+        gauge = functools.partial(Gauge, labelnames=_VERSION, registry=r)
+        self._latency = histogram(
             "inferd_request_duration_seconds",
             "Time from a request reaching the data plane to its response.",
-            _VERSION, buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._queue_wait = Histogram(
+            buckets=LATENCY_BUCKETS,
+        )
+        self._queue_wait = histogram(
             "inferd_queue_wait_seconds",
             "Time a request waited in the batch queue before its batch started.",
-            _VERSION, buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._compute = Histogram(
+            buckets=LATENCY_BUCKETS,
+        )
+        self._compute = histogram(
             "inferd_compute_seconds",
             "Time the model took to run one batch.",
-            _VERSION, buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._batch_size = Histogram(
-            "inferd_batch_size",
-            "Rows in each batch the model ran.",
-            _VERSION, buckets=_BATCH_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._queue_depth = Gauge(
-            QUEUE_DEPTH, "Requests waiting for a batch.", _VERSION, registry=r
+            buckets=LATENCY_BUCKETS,
         )
-        self._inflight = Gauge(
+        self._batch_size = histogram(
+            "inferd_batch_size", "Rows in each batch the model ran.", buckets=_BATCH_BUCKETS
+        )
+        self._queue_depth = gauge(QUEUE_DEPTH, "Requests waiting for a batch.")
+        self._inflight = gauge(
             "inferd_inflight_requests",
             "Requests accepted and not yet answered (queued or running).",
-            _VERSION, registry=r,
-        )  # fmt: skip
-        self._last_inference = Gauge(
+        )
+        self._last_inference = gauge(
             "inferd_model_last_inference_timestamp_seconds",
             "Unix time at which the version last finished a batch.",
-            _VERSION, registry=r,
-        )  # fmt: skip
-        self._load_duration = Histogram(
+        )
+        self._load_duration = histogram(
             "inferd_model_load_duration_seconds",
             "Time to fetch, load and warm up a version.",
-            _VERSION, buckets=_LOAD_BUCKETS, registry=r,
-        )  # fmt: skip
+            buckets=_LOAD_BUCKETS,
+        )
         self._load_failures = Counter(
             "inferd_model_load_failures", "Loads that failed.", _VERSION, registry=r
         )

@@ -11,6 +11,7 @@ Every decision is logged with its inputs (at debug; a change at info) and export
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
+from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError
 from inferd.spec.edits import (
     deployment_of,
@@ -81,10 +83,7 @@ class AutoscaleLoop:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="autoscaler")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._scaling.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(self._task, *self._scaling.values())
 
     def status(self) -> list[ScalingStatus]:
         """The last decision per deployment, with its inputs."""
@@ -190,39 +189,23 @@ class AutoscaleLoop:
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
-        self.desired = Gauge(
-            "inferd_autoscaler_desired_replicas",
-            "Replicas the autoscaler wants.",
-            ("deployment",),
-            registry=r,
-        )
-        self.actual = Gauge(
-            "inferd_autoscaler_actual_replicas",
-            "Replicas configured now.",
-            ("deployment",),
-            registry=r,
-        )
-        self.ready = Gauge(
-            "inferd_autoscaler_ready_replicas",
-            "Replicas ready to serve now.",
-            ("deployment",),
-            registry=r,
-        )
+        gauge = functools.partial(Gauge, labelnames=("deployment",), registry=r)
+        self.desired = gauge("inferd_autoscaler_desired_replicas", "Replicas the autoscaler wants.")
+        self.actual = gauge("inferd_autoscaler_actual_replicas", "Replicas configured now.")
+        self.ready = gauge("inferd_autoscaler_ready_replicas", "Replicas ready to serve now.")
         self.value = Gauge(
             "inferd_autoscaler_metric_value",
             "The scaling metric (deployment total) averaged over each window.",
             ("deployment", "window"),
             registry=r,
         )
-        self.panic = Gauge(
-            "inferd_autoscaler_panic",
-            "1 while the deployment is in panic mode.",
-            ("deployment",),
+        self.panic = gauge("inferd_autoscaler_panic", "1 while the deployment is in panic mode.")
+        self.decisions = Counter(
+            "inferd_autoscaler_decisions",
+            "Autoscaling decisions by reason.",
+            ("deployment", "reason"),
             registry=r,
         )
-        self.decisions = Counter("inferd_autoscaler_decisions",
-                                 "Autoscaling decisions by reason.", ("deployment", "reason"),
-                                 registry=r)  # fmt: skip
 
     def record(self, status: ScalingStatus) -> None:
         """Export one decision (a status entry of :meth:`AutoscaleLoop.status`)."""

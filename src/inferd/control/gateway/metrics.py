@@ -14,14 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Final
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
+from prometheus_client import Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.samples import Sample
 
@@ -29,7 +22,7 @@ from inferd.control.gateway.compare import Divergence
 from inferd.control.gateway.readings import GatewayReading, Key, ShadowTraffic, VersionTraffic
 
 # What became of a request through the gateway: the model server's vocabulary, shared.
-from inferd.observe.metrics import OUTCOMES
+from inferd.observe.metrics import LATENCY_BUCKETS, OUTCOMES, own_registry
 
 #: What became of a mirrored request: compared with the primary, or why it was not.
 SHADOW_OUTCOMES: Final = ("compared", "failed", "timeout", "dropped")
@@ -37,10 +30,6 @@ SHADOW_OUTCOMES: Final = ("compared", "failed", "timeout", "dropped")
 RETRY_REASONS: Final = ("connection", "unavailable")
 UNKNOWN: Final = "unknown"
 
-_LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0, 30.0,
-)  # fmt: skip
 #: Divergence is a share in [0, 1] or a mean absolute difference (usually small).
 _DIVERGENCE_BUCKETS = (0.0, 1e-6, 1e-4, 1e-3, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 _SHADOW = ("deployment", "primary", "shadow")
@@ -61,10 +50,7 @@ class GatewayMetrics:
     """Counters, histograms and gauges of one gateway."""
 
     def __init__(self) -> None:
-        # ``*_created`` series double the series count and no dashboard reads them.
-        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self.registry = r = own_registry()
         self._requests = Counter(
             "inferd_gateway_requests",
             "Requests through the gateway by the version that served them and outcome.",
@@ -73,7 +59,7 @@ class GatewayMetrics:
         self._latency = Histogram(
             "inferd_gateway_request_duration_seconds",
             "Time from a request reaching the gateway to its response (retries included).",
-            ("deployment", "version"), buckets=_LATENCY_BUCKETS, registry=r,
+            ("deployment", "version"), buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self._retries = Counter(
             "inferd_gateway_upstream_retries",

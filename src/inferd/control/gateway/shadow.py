@@ -22,6 +22,7 @@ from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.traffic import ShadowTally
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
+from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,4 @@ class Mirror:
 
     async def stop(self) -> None:
         """Cancel copies still running (their answers would only be counted)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)

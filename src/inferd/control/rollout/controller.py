@@ -35,6 +35,7 @@ from inferd.control.rollout.observe import (
 from inferd.control.rollout.state import Rollout, RolloutStatus, policy_of
 from inferd.control.rollout.strategies import Pair, move, stage_routing
 from inferd.control.rollout.transition import Transition, version_change
+from inferd.control.tasks import cancel_and_wait
 from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
 from inferd.spec.edits import deployment_of, main_version, replace_deployment
 from inferd.spec.model import DeploymentSpec, Spec
@@ -179,10 +180,7 @@ class RolloutController:
 
     async def stop(self) -> None:
         """Stop every loop (on shutdown; traffic stays as it is)."""
-        tasks = [r.task for r in self._runs.values() if r.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(*(r.task for r in self._runs.values()))
 
     # -- the loop -------------------------------------------------------------------------------
 

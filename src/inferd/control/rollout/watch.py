@@ -19,6 +19,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.transition import alias_move
+from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError, NotFound
 from inferd.spec.edits import main_version
 from inferd.spec.model import DeploymentSpec
@@ -52,9 +53,7 @@ class AliasWatcher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="alias-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def check(self) -> list[Rollout]:
         """Look once; the rollouts started."""
