@@ -21,6 +21,7 @@ import functools
 import ssl
 import time
 from collections.abc import Iterator, Mapping
+from typing import Required, TypedDict, Unpack
 
 import httpx
 import orjson
@@ -36,6 +37,21 @@ from inferd.store.remote.settings import ALLOWED_ENV, RegistrySettings
 #: Statuses worth another try: the registry or something in front of it is overloaded.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_ERROR_TEXT = 200
+
+
+class Send(TypedDict, total=False):
+    """How :meth:`RegistryHttp.stream` and :meth:`RegistryHttp.request` send a request."""
+
+    #: What the request is for, as error messages name it (``f"manifest {repo}:{tag}"``).
+    what: Required[str]
+    #: The statuses that are an answer; any other raises.
+    ok: Required[frozenset[int]]
+    headers: Mapping[str, str] | None
+    params: Mapping[str, str] | None
+    content: bytes | None
+    #: Retry dropped connections and :data:`RETRY_STATUSES` (default); off for requests that
+    #: are not safe to repeat.
+    retry: bool
 
 
 class Dropped(Unavailable):
@@ -142,16 +158,7 @@ class RegistryHttp:
 
     @contextlib.contextmanager
     def stream(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        what: str,
-        ok: frozenset[int],
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-        retry: bool = True,
+        self, method: str, url: str | httpx.URL, **send: Unpack[Send]
     ) -> Iterator[httpx.Response]:
         """Send a request and yield its unread response once its status is in ``ok``.
 
@@ -159,10 +166,15 @@ class RegistryHttp:
         dropped connections and :data:`RETRY_STATUSES` are retried with backoff; without it,
         a dropped connection raises :class:`Dropped` at once.
         """
-        attempts = self.settings.attempts if retry else 1
+        what, ok = send["what"], send["ok"]
+        attempts = self.settings.attempts if send.get("retry", True) else 1
         for attempt in range(1, attempts + 1):
             request = self.client.build_request(
-                method, url, headers=headers, params=params, content=content
+                method,
+                url,
+                headers=send.get("headers"),
+                params=send.get("params"),
+                content=send.get("content"),
             )
             try:
                 response = self.client.send(request, stream=True)
@@ -195,29 +207,9 @@ class RegistryHttp:
                 response.close()
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def request(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        what: str,
-        ok: frozenset[int],
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-        retry: bool = True,
-    ) -> httpx.Response:
+    def request(self, method: str, url: str | httpx.URL, **send: Unpack[Send]) -> httpx.Response:
         """Like :meth:`stream`, with the body read (for small documents and empty answers)."""
-        with self.stream(
-            method,
-            url,
-            what=what,
-            ok=ok,
-            headers=headers,
-            params=params,
-            content=content,
-            retry=retry,
-        ) as response:
+        with self.stream(method, url, **send) as response:
             response.read()
             return response
 
