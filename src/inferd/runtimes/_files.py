@@ -27,16 +27,25 @@ def relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
+def join_no_symlink(base: Path, relative: PurePosixPath) -> Path | None:
+    """``base / relative``, or None when a step along the way is a symlink (``base`` itself
+    is not checked). The caller has refused absolute paths and ``..`` already."""
+    target = base
+    for part in relative.parts:
+        target = target / part
+        if target.is_symlink():
+            return None
+    return target
+
+
 def inside(root: Path, relative: str) -> Path:
     """``root / relative``, refusing absolute paths, ``..``, symlinks and missing files."""
     parts = PurePosixPath(relative.replace("\\", "/"))
     if parts.is_absolute() or ".." in parts.parts or not parts.parts:
         raise InvalidArgument(f"entrypoint {relative!r} must be a relative path inside the model")
-    target = root
-    for part in parts.parts:
-        target = target / part
-        if target.is_symlink():
-            raise InvalidArgument(f"entrypoint {relative!r} is a symlink")
+    target = join_no_symlink(root, parts)
+    if target is None:
+        raise InvalidArgument(f"entrypoint {relative!r} is a symlink")
     if not target.is_file():
         raise NotFound(f"entrypoint {relative!r} is not a file in the model")
     return target

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from inferd.errors import InvalidArgument
 from inferd.formats.onnx import external_data_locations
+from inferd.runtimes._files import join_no_symlink
 
 
 def check_external_data(model_file: Path, root: Path) -> None:
@@ -34,10 +35,8 @@ def check_external_data(model_file: Path, root: Path) -> None:
             raise InvalidArgument(
                 f"ONNX external data location {location!r} points outside the model directory"
             )
-        target = base
-        for part in relative.parts:
-            target = target / part
-            if target.is_symlink():
-                raise InvalidArgument(f"ONNX external data location {location!r} is a symlink")
+        target = join_no_symlink(base, relative)
+        if target is None:
+            raise InvalidArgument(f"ONNX external data location {location!r} is a symlink")
         if not target.is_file():
             raise InvalidArgument(f"ONNX external data file {location!r} is missing")

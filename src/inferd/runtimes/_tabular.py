@@ -7,11 +7,14 @@ datatypes the card declares, so what the model returns is what its metadata prom
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from inferd.card import ModelCard, TensorSpec
 from inferd.datatypes import Array, Tensors, numpy_dtype
-from inferd.errors import InvalidArgument, InvalidTensor
+from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 
 DEFAULT_INPUT = "input"
 
@@ -56,3 +59,26 @@ def conform(card: ModelCard, outputs: dict[str, Array]) -> Tensors:
             array = array.astype(numpy_dtype(spec.datatype), copy=False)
         result[name] = array
     return result
+
+
+class BoosterModel:
+    """A gradient-boosted model (xgboost, lightgbm): the feature matrix of its one input in,
+    ``score(features)`` out as its one output, cast as the card declares."""
+
+    def __init__(
+        self, framework: str, score: Callable[[Array], Any], card: ModelCard, output: str
+    ) -> None:
+        self._framework = framework
+        #: Bound to the booster; dropped on close, which frees the booster.
+        self._score: Callable[[Array], Any] | None = score
+        self._card = card
+        self._input = input_name(card)
+        self._output = output
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        if self._score is None:
+            raise InternalError(f"the {self._framework} model was closed")
+        return conform(self._card, {self._output: self._score(features(inputs, self._input))})
+
+    def close(self) -> None:
+        self._score = None

@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from inferd.card import ModelCard
-from inferd.datatypes import Tensors
-from inferd.errors import InternalError, InvalidArgument, Unsupported
+from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import conform, features, input_name, output_names
+from inferd.runtimes._tabular import BoosterModel, output_names
 from inferd.runtimes.base import LoadOptions, Model
 
 DEFAULT_OUTPUTS = ("predictions",)
-
-
-class XGBoostModel:
-    """One booster; its output is what ``Booster.predict`` returns for the objective
-    (probabilities for ``binary:logistic``, class scores for ``multi:softprob``...)."""
-
-    def __init__(self, booster: Any, card: ModelCard, output: str) -> None:
-        self._booster = booster
-        self._card = card
-        self._input = input_name(card)
-        self._output = output
-
-    def predict(self, inputs: Tensors) -> Tensors:
-        if self._booster is None:
-            raise InternalError("the XGBoost model was closed")
-        # inplace_predict skips building a DMatrix and is thread-safe.
-        scores = self._booster.inplace_predict(features(inputs, self._input))
-        return conform(self._card, {self._output: scores})
-
-    def close(self) -> None:
-        self._booster = None
 
 
 class XGBoostRuntime:
@@ -58,4 +36,7 @@ class XGBoostRuntime:
         booster.set_param({"device": options.device})
         if options.intra_op_threads > 0:  # 0: let XGBoost use every core
             booster.set_param({"nthread": options.intra_op_threads})
-        return XGBoostModel(booster, card, output)
+        # Its output is what the objective predicts (probabilities for ``binary:logistic``,
+        # class scores for ``multi:softprob``...); inplace_predict skips building a DMatrix and
+        # is thread-safe.
+        return BoosterModel("XGBoost", booster.inplace_predict, card, output)
