@@ -57,6 +57,21 @@ class GpuPod:
     def gpus(self) -> int:
         return sum(self.resources.values())
 
+    def pod_fields(self) -> Obj:
+        """The pod-spec fields that place a pod on its nodes (only those that apply), for a
+        Deployment's pod template and a KServe predictor alike."""
+        fields: Obj = {}
+        if self.runtime_class is not None:
+            fields["runtimeClassName"] = self.runtime_class
+        if self.node_selector:
+            fields["nodeSelector"] = self.node_selector
+        affinity = self.affinity()
+        if affinity is not None:
+            fields["affinity"] = affinity
+        if self.tolerations:
+            fields["tolerations"] = self.tolerations
+        return fields
+
     def affinity(self) -> Obj | None:
         """Node affinity requiring enough GPU memory, or None."""
         if self.min_memory_mib is None:

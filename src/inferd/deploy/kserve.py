@@ -156,15 +156,7 @@ def inference_service(
         "storageUri": f"oci://{reference}",
         "resources": resources(deployment, gpu),
     }
-    if gpu.runtime_class is not None:
-        predictor["runtimeClassName"] = gpu.runtime_class
-    if gpu.node_selector:
-        predictor["nodeSelector"] = gpu.node_selector
-    affinity = gpu.affinity()
-    if affinity is not None:
-        predictor["affinity"] = affinity
-    if gpu.tolerations:
-        predictor["tolerations"] = gpu.tolerations
+    predictor.update(gpu.pod_fields())
     meta = metadata(deployment.name, options, labels(spec, deployment.name, version.name))
     meta["annotations"] = {"inferd.dev/model": version.model}
     dropped = omitted(deployment)

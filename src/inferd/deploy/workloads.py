@@ -225,15 +225,7 @@ def pod_template(
             *extra_volumes,
         ],
     }
-    if gpu.runtime_class is not None:
-        pod["runtimeClassName"] = gpu.runtime_class
-    if gpu.node_selector:
-        pod["nodeSelector"] = gpu.node_selector
-    affinity = gpu.affinity()
-    if affinity is not None:
-        pod["affinity"] = affinity
-    if gpu.tolerations:
-        pod["tolerations"] = gpu.tolerations
+    pod.update(gpu.pod_fields())
     return {
         "metadata": {"labels": labels(spec, deployment.name, version.name)},
         "spec": pod,
