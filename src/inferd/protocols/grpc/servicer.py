@@ -239,16 +239,19 @@ class RepositoryServicer:
             raise
         self._record(context, action, target, "ok", None)
 
-    @staticmethod
-    def _check_repository(name: str) -> None:
-        if name:
-            raise NotFound(f"repository {name!r} not found; inferd serves from its one store")
+    def _check_request(self, context: Context, repository: str, model: str | None = None) -> None:
+        """Check the token, that ``repository`` is the one store (named by ""), and that a load
+        or unload names its ``model`` (None: the request names no model)."""
+        self._authorize(context)
+        if repository:
+            raise NotFound(f"repository {repository!r} not found; inferd serves from its one store")
+        if model is not None and not model:
+            raise InvalidArgument("model_name is required")
 
     async def repository_index(
         self, request: pb.RepositoryIndexRequest, context: Context
     ) -> pb.RepositoryIndexResponse:
-        self._authorize(context)
-        self._check_repository(request.repository_name)
+        self._check_request(context, request.repository_name)
         entries = self._dataplane.repository_index(ready_only=request.ready)
         return pb.RepositoryIndexResponse(
             models=[
@@ -265,10 +268,7 @@ class RepositoryServicer:
     async def repository_model_load(
         self, request: pb.RepositoryModelLoadRequest, context: Context
     ) -> pb.RepositoryModelLoadResponse:
-        self._authorize(context)
-        self._check_repository(request.repository_name)
-        if not request.model_name:
-            raise InvalidArgument("model_name is required")
+        self._check_request(context, request.repository_name, request.model_name)
         reference: str | None = None
         for key, value in request.parameters.items():
             if key != "reference" or value.WhichOneof("parameter_choice") != "string_param":
@@ -284,10 +284,7 @@ class RepositoryServicer:
     async def repository_model_unload(
         self, request: pb.RepositoryModelUnloadRequest, context: Context
     ) -> pb.RepositoryModelUnloadResponse:
-        self._authorize(context)
-        self._check_repository(request.repository_name)
-        if not request.model_name:
-            raise InvalidArgument("model_name is required")
+        self._check_request(context, request.repository_name, request.model_name)
         # tritonclient always sends unload_dependents; inferd models have no dependents, so
         # either value means the same. Anything else is refused rather than ignored.
         unknown = [key for key in request.parameters if key != "unload_dependents"]
