@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import ValidationError
@@ -63,142 +63,104 @@ def deployment_problems(d: DeploymentSpec) -> list[Problem]:
     return [p._replace(reads=reads) for rule, reads in _RULES for p in rule(d)]
 
 
-def _traffic_problems(d: DeploymentSpec) -> list[Problem]:
-    problems: list[Problem] = []
+def _traffic_problems(d: DeploymentSpec) -> Iterator[Problem]:
     names = [v.name for v in d.versions]
     for i, count in duplicates(names):
-        problems.append(
-            Problem(("versions", i, "name"), f"version {names[i]!r} appears {count} times")
-        )
+        yield Problem(("versions", i, "name"), f"version {names[i]!r} appears {count} times")
     known = set(names)
     weights = d.weights()
     for name in d.traffic.weights:
         if name not in known:
-            problems.append(
-                Problem(
-                    ("traffic", "weights", name), f"{name!r} is not a version of {d.name!r}", True
-                )
+            yield Problem(
+                ("traffic", "weights", name), f"{name!r} is not a version of {d.name!r}", True
             )
     if d.traffic.weights and sum(d.traffic.weights.values()) != 100:
         total = sum(d.traffic.weights.values())
-        problems.append(Problem(("traffic", "weights"), f"weights add up to {total}, not 100"))
+        yield Problem(("traffic", "weights"), f"weights add up to {total}, not 100")
     elif not d.traffic.weights and len(d.versions) > 1:
-        problems.append(
-            Problem(
-                ("versions",), "several versions need traffic.weights saying how to split requests"
-            )
+        yield Problem(
+            ("versions",), "several versions need traffic.weights saying how to split requests"
         )
     shadow = d.traffic.shadow
     if shadow is not None and shadow not in known:
-        problems.append(
-            Problem(("traffic", "shadow"), f"{shadow!r} is not a version of {d.name!r}")
-        )
+        yield Problem(("traffic", "shadow"), f"{shadow!r} is not a version of {d.name!r}")
     elif shadow is not None and weights.get(shadow) == 100:
-        problems.append(
-            Problem(
-                ("traffic", "shadow"), f"{shadow!r} takes all traffic, so it cannot also mirror it"
-            )
+        yield Problem(
+            ("traffic", "shadow"), f"{shadow!r} takes all traffic, so it cannot also mirror it"
         )
     for i, route in enumerate(d.traffic.header_routes):
         if route.version not in known:
-            problems.append(
-                Problem(
-                    ("traffic", "header_routes", i, "version"),
-                    f"{route.version!r} is not a version of {d.name!r}",
-                )
+            yield Problem(
+                ("traffic", "header_routes", i, "version"),
+                f"{route.version!r} is not a version of {d.name!r}",
             )
     # With min_replicas 0 a weighted version may start at zero: the gateway holds its first
     # request while the autoscaler starts a replica.
     scales_from_zero = d.autoscaling is not None and d.autoscaling.min_replicas == 0
     for i, version in enumerate(d.versions):
         if version.replicas == 0 and weights.get(version.name, 0) > 0 and not scales_from_zero:
-            problems.append(
-                Problem(
-                    ("versions", i, "replicas"),
-                    f"{version.name!r} takes {weights[version.name]}% of traffic "
-                    "but has 0 replicas",
-                )
+            yield Problem(
+                ("versions", i, "replicas"),
+                f"{version.name!r} takes {weights[version.name]}% of traffic but has 0 replicas",
             )
-    return problems
 
 
-def _resource_problems(d: DeploymentSpec) -> list[Problem]:
-    problems: list[Problem] = []
+def _resource_problems(d: DeploymentSpec) -> Iterator[Problem]:
     if d.runtime.device == "cuda" and d.resources.gpu == 0:
-        problems.append(
-            Problem(("runtime", "device"), "device 'cuda' needs resources.gpu of at least 1")
-        )
+        yield Problem(("runtime", "device"), "device 'cuda' needs resources.gpu of at least 1")
     if d.resources.gpu_memory is not None and d.resources.gpu == 0:
-        problems.append(
-            Problem(("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0")
-        )
-    return problems
+        yield Problem(("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0")
 
 
-def _rollout_problems(d: DeploymentSpec) -> list[Problem]:
+def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
     rollout = d.rollout
     if rollout is None:
-        return []
+        return
     # One version is enough: the rollout policy is how a change of its model (an apply, or the
     # alias it follows moving in the store) arrives.
-    problems: list[Problem] = []
     steps = rollout.steps
     if rollout.strategy == "canary":
         increasing = all(a < b for a, b in itertools.pairwise(steps))
         if not steps or not increasing or steps[0] < 1 or steps[-1] != 100:
-            problems.append(
-                Problem(
-                    ("rollout", "steps"),
-                    f"canary steps are increasing percentages from 1 that end at 100, got {steps}",
-                )
+            yield Problem(
+                ("rollout", "steps"),
+                f"canary steps are increasing percentages from 1 that end at 100, got {steps}",
             )
     elif steps:
-        problems.append(
-            Problem(("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps")
-        )
+        yield Problem(("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps")
     if rollout.strategy == "ab" and not d.traffic.header_routes:
-        problems.append(
-            Problem(
-                ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"
-            )
+        yield Problem(
+            ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"
         )
-    return problems
 
 
-def _autoscaling_problems(d: DeploymentSpec) -> list[Problem]:
+def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
     scaling = d.autoscaling
     if scaling is None:
-        return []
-    problems: list[Problem] = []
+        return
     if scaling.min_replicas > scaling.max_replicas:
-        problems.append(
-            Problem(
-                ("autoscaling", "min_replicas"),
-                f"min_replicas ({scaling.min_replicas}) is above max_replicas "
-                f"({scaling.max_replicas})",
-            )
+        yield Problem(
+            ("autoscaling", "min_replicas"),
+            f"min_replicas ({scaling.min_replicas}) is above max_replicas ({scaling.max_replicas})",
         )
     if scaling.scale_to_zero_after is not None and scaling.min_replicas != 0:
-        problems.append(
-            Problem(("autoscaling", "scale_to_zero_after"), "scaling to zero needs min_replicas: 0")
+        yield Problem(
+            ("autoscaling", "scale_to_zero_after"), "scaling to zero needs min_replicas: 0"
         )
     for i, version in enumerate(d.versions):
         if version.replicas > scaling.max_replicas:
-            problems.append(
-                Problem(
-                    ("versions", i, "replicas"),
-                    f"{version.replicas} replicas is above autoscaling.max_replicas "
-                    f"({scaling.max_replicas})",
-                )
+            yield Problem(
+                ("versions", i, "replicas"),
+                f"{version.replicas} replicas is above autoscaling.max_replicas "
+                f"({scaling.max_replicas})",
             )
-    return problems
 
 
 #: Each group of rules and the sections of a deployment it reads. When a section has a field
 #: error, :mod:`inferd.spec.loading` re-checks the deployment without the bad fields, and
 #: keeps only the problems of rules that do not read such a section (they would be judging a
 #: default that stands in for the bad value).
-_RULES: tuple[tuple[Callable[[DeploymentSpec], list[Problem]], frozenset[str]], ...] = (
+_RULES: tuple[tuple[Callable[[DeploymentSpec], Iterator[Problem]], frozenset[str]], ...] = (
     (_traffic_problems, frozenset({"versions", "traffic", "autoscaling"})),
     (_resource_problems, frozenset({"runtime", "resources"})),
     (_rollout_problems, frozenset({"rollout", "versions", "traffic"})),
