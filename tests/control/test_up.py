@@ -23,6 +23,7 @@ import pytest
 from inferd.observe.audit import read_audit
 
 from .conftest import Load, UpProcess, fraud_store, spec_text, start_up
+from .rollout import models
 
 pytestmark = pytest.mark.slow
 
@@ -122,6 +123,28 @@ def test_apply_reports_problems_against_the_users_file(running: UpProcess, tmp_p
     result = running.cli("apply", str(bad), check=False)
     assert result.returncode == 2
     assert f"{bad}:17:9: deployments[0].traffic.weights: weights add up to 95" in result.stderr
+
+
+def test_apply_of_a_model_that_cannot_load_fails_fast_with_its_reason(
+    running: UpProcess, tmp_path: Path
+) -> None:
+    """The replica's load error within seconds (not "not ready after 120 s"), exit 7, and the
+    versions that served keep serving, under load."""
+    running.cli("push", str(models.write(models.unloadable(), tmp_path / "broken")), "fraud:broken")
+    before = running.ps()["deployments"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(spec_text({"v1": ("fraud:v1", 2, 90), "v2": ("fraud:broken", 1, 10)}))
+    with Load(running.gateway_port) as load:
+        load.wait_for(50)
+        started = time.monotonic()
+        result = running.cli("apply", str(broken), check=False)
+        took = time.monotonic() - started
+        load.wait_for(50)
+    assert result.returncode == 7, result.stderr
+    assert "fraud-v2-" in result.stderr and "onnxruntime cannot load" in result.stderr
+    assert took < 30, took
+    assert running.ps()["deployments"] == before
+    assert load.failed() == {}, load.outcomes
 
 
 def test_killed_replica_under_load_costs_at_most_its_in_flight(running: UpProcess) -> None:

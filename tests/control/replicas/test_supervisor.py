@@ -13,13 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inferd.config import StoreSettings
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
-from inferd.errors import NotFound
+from inferd.errors import NotFound, Unavailable
+from inferd.packaging import push
 from inferd.spec.loading import parse_spec
+from inferd.store import ModelStore
 
 from ..conftest import FRAUD_BODY, fraud_store, spec_text
+from ..rollout import models
 
 pytestmark = pytest.mark.slow
 
@@ -180,3 +184,31 @@ def test_a_failed_apply_leaves_what_runs_untouched(tmp_path: Path) -> None:
         assert watch.last == before
 
     _run(tmp_path / "home", body)
+
+
+def test_an_apply_of_a_model_that_cannot_load_fails_fast_with_its_load_error(
+    tmp_path: Path,
+) -> None:
+    """The replica's own reason reaches the apply within seconds; what ran keeps running."""
+    home = tmp_path / "home"
+
+    async def body(reconciler: Reconciler, watch: Watch) -> None:
+        await reconciler.apply(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})))
+        before = watch.last
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as caught:
+            await reconciler.apply(
+                parse_spec(spec_text({"v1": ("fraud:v1", 1, 50), "v2": ("fraud:broken", 1, 50)}))
+            )
+        took = time.monotonic() - started
+        assert "onnxruntime cannot load 'model.onnx'" in caught.value.message, caught.value
+        assert "fraud-v2-1" in caught.value.message
+        assert took < 15, took
+        assert watch.last.deployments == before.deployments
+        route = watch.last.deployments["fraud"].version("v1")
+        assert route is not None
+        assert await _served_version(route.replicas[0].port) == "v1"
+
+    store = ModelStore.from_settings(StoreSettings(home=home))
+    push(store, models.write(models.unloadable(), tmp_path / "broken"), "fraud:broken")
+    _run(home, body)

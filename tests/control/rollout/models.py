@@ -7,7 +7,8 @@ never trips them.
 
 * ``erroring`` — a Reshape that cannot succeed when feature 0 > 0.95: ~5% of requests fail;
 * ``slow`` — an extra 1024x1024 matrix product per request: several times v1's latency;
-* ``divergent`` — the label flipped when feature 0 < 0.3: 30% of answers differ from v1's.
+* ``divergent`` — the label flipped when feature 0 < 0.3: 30% of answers differ from v1's;
+* ``unloadable`` — a valid graph with an operator onnxruntime does not have: it never loads.
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ def divergent(share: float = 0.3) -> onnx.ModelProto:
     ]
     graph.node.extend(nodes)
     graph.initializer.extend(inits)
+    return model
+
+
+def unloadable() -> onnx.ModelProto:
+    model = onnx.load(V1)
+    model.graph.node.append(helper.make_node("Unheard", ["input"], ["unused"], domain="inferd.test"))
+    model.opset_import.append(helper.make_opsetid("inferd.test", 1))
     return model
 
 

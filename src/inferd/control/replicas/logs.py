@@ -17,6 +17,8 @@ from typing import BinaryIO
 MAX_LOG_BYTES = 10 * 1024 * 1024
 #: Rotated files kept beside the current one (``.1`` is the newest).
 LOG_BACKUPS = 5
+#: What :meth:`RotatingLog.tail` reads by default: the last lines, where an exit says why.
+TAIL_BYTES = 8192
 _CHUNK = 64 * 1024
 
 
@@ -32,6 +34,8 @@ class RotatingLog:
         self.backups = backups
         self._file: BinaryIO | None = None
         self._size = 0
+        #: Bytes written through this object, over every file (marks where a run began).
+        self.written = 0
         if path.exists() and path.stat().st_size > 0:
             self._rotate()  # a new run starts a new file
 
@@ -47,8 +51,18 @@ class RotatingLog:
         self._file.write(data)
         self._file.flush()
         self._size += len(data)
+        self.written += len(data)
         if self._size >= self.max_bytes:
             self._rotate()
+
+    def tail(self, size: int = TAIL_BYTES) -> bytes:
+        """The last ``size`` bytes written to the current file (b"" when there are none)."""
+        try:
+            with self.path.open("rb") as file:
+                file.seek(max(file.seek(0, 2) - size, 0))
+                return file.read()
+        except OSError:
+            return b""
 
     def close(self) -> None:
         if self._file is not None:

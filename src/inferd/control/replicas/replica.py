@@ -3,8 +3,12 @@
 A :class:`ReplicaProcess` runs a small loop on the event loop: start the process on a free port,
 probe ``/v2/health/ready`` until it answers 200 (state ``starting`` → ``ready``), keep probing
 while it runs, and when the process exits unasked, mark it ``failed`` and start it again after
-the backoff delay. :meth:`ReplicaProcess.stop` drains: SIGTERM (the server stops taking requests
-and finishes those in flight), SIGKILL only after the grace period.
+the backoff delay. The reason names the exit and, when the server said why on its ``error:``
+line (docs/cli.md), what it said; a server that exits that way before it was ever ready, with
+a status no restart cures (:data:`RETRYABLE_EXITS`), sets :attr:`ReplicaProcess.start_error`
+so an apply waiting for it gives up at once (a model that cannot load).
+:meth:`ReplicaProcess.stop` drains: SIGTERM (the server stops taking requests and finishes
+those in flight), SIGKILL only after the grace period.
 
 Every state change calls ``on_change`` so the supervisor can publish a new topology.
 """
@@ -26,7 +30,7 @@ import httpx
 from inferd.config import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
-from inferd.control.replicas.logs import RotatingLog, pump
+from inferd.control.replicas.logs import TAIL_BYTES, RotatingLog, pump
 from inferd.control.replicas.topology import Replica, ReplicaState
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,15 @@ FAILURE_THRESHOLD = 3
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 #: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
 KILL_WAIT_S = 5.0
+#: ``inferd serve`` exit statuses a restart may cure (docs/cli.md): 7, unavailable (e.g. the
+#: port was taken between our pick and its bind), and 8, timed out. Any other failure it
+#: explains before it is ready (a model that cannot load, a reference the store lacks, code
+#: not trusted) comes back on every restart.
+RETRYABLE_EXITS = frozenset({7, 8})
+#: How the CLI begins the line that says why it failed.
+ERROR_PREFIX = b"error: "
+#: The longest reason taken from that line.
+MAX_REASON_CHARS = 500
 
 
 class ReplicaProcess:
@@ -64,6 +77,9 @@ class ReplicaProcess:
         self.restarts = 0
         self.started_at: float | None = None
         self.reason: str | None = None
+        #: Why the server refused to start, when it exited before ever being ready, saying
+        #: why, with a status no restart cures; None otherwise.
+        self.start_error: str | None = None
         #: Failures since it was last ready for a while (drives the backoff delay).
         self.consecutive_failures = 0
         self._on_change = on_change
@@ -77,6 +93,8 @@ class ReplicaProcess:
         # a proxy from the environment must not stand between us and loopback.
         self._probes = httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, trust_env=False)
         self._log: RotatingLog | None = None
+        #: ``self._log.written`` when the current process started.
+        self._run_began = 0
         self._pump: asyncio.Task[None] | None = None
 
     def snapshot(self) -> Replica:
@@ -163,6 +181,7 @@ class ReplicaProcess:
             self._set("failed", f"cannot start: {exc.strerror or exc}")
             return None
         exited = asyncio.ensure_future(proc.wait())
+        ready_at: float | None = None
         try:
             ready_at = await self._wait_until_ready(exited)
             if ready_at is not None:
@@ -180,11 +199,23 @@ class ReplicaProcess:
                 reason = (
                     f"not ready after {self._startup_timeout_s:.0f} s"
                     if stuck
-                    else _describe_exit(proc.returncode)
+                    else self._exit_reason(proc.returncode, ever_ready=ready_at is not None)
                 )
                 self._set("failed", reason)
             self.pid = None
             self.started_at = None
+
+    def _exit_reason(self, code: int | None, *, ever_ready: bool) -> str:
+        """How the process ended, with what it said on its last ``error:`` line."""
+        log = self._log
+        said = None
+        if log is not None:  # only what this run wrote: an earlier run's error is not its own
+            said = _error_line(log.tail(min(TAIL_BYTES, log.written - self._run_began)))
+        if said is None:
+            return _describe_exit(code)
+        if not ever_ready and code is not None and code > 0 and code not in RETRYABLE_EXITS:
+            self.start_error = said
+        return f"{_describe_exit(code)}: {said}"
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.port = free_port(self.launch.host)
@@ -193,6 +224,7 @@ class ReplicaProcess:
         if self._log is None:
             self._log = RotatingLog(self.launch.log_dir / f"{self.id}.log")
         self._log.open()
+        self._run_began = self._log.written
         proc = await asyncio.create_subprocess_exec(
             *self.launch.command(self.port),
             stdin=asyncio.subprocess.DEVNULL,
@@ -224,6 +256,7 @@ class ReplicaProcess:
         deadline = time.monotonic() + self._startup_timeout_s
         while not exited.done() and not self._stopping.is_set():
             if await self._probe():
+                self.start_error = None
                 self._became_ready.set()
                 self._set("ready")
                 return time.monotonic()
@@ -254,6 +287,15 @@ class ReplicaProcess:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
+
+
+def _error_line(output: bytes) -> str | None:
+    """What the last ``error:`` line in ``output`` says (None: there is none)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(ERROR_PREFIX):
+            text = line[len(ERROR_PREFIX) :].decode("utf-8", "replace").strip()
+            return text[:MAX_REASON_CHARS] or None
+    return None
 
 
 def _describe_exit(code: int | None) -> str:

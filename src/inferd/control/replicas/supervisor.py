@@ -94,8 +94,10 @@ class Supervisor:
     async def wait_ready(self, replicas: Iterable[ReplicaProcess], timeout_s: float) -> None:
         """Wait until every replica has been ready once; Unavailable naming the laggards if not.
 
-        A replica that keeps failing on start is given up on after
-        :data:`GIVE_UP_AFTER_RESTARTS` failures rather than waiting out the whole timeout.
+        A replica whose server refused to start, saying why (a model that cannot load:
+        :attr:`~.replica.ReplicaProcess.start_error`), is given up on at once, with that
+        reason; one that keeps failing otherwise after :data:`GIVE_UP_AFTER_RESTARTS` failures,
+        rather than waiting out the whole timeout.
         """
         pending = list(replicas)
 
@@ -104,7 +106,14 @@ class Supervisor:
             try:
                 while not ready.done():
                     await asyncio.wait([ready], timeout=0.2)
-                    if not ready.done() and replica.restarts >= GIVE_UP_AFTER_RESTARTS:
+                    if ready.done():
+                        break
+                    if replica.start_error is not None:
+                        raise Unavailable(
+                            f"replica {replica.id} cannot start {replica.launch.pinned}: "
+                            f"{replica.start_error}"
+                        )
+                    if replica.restarts >= GIVE_UP_AFTER_RESTARTS:
                         raise Unavailable(f"replica {replica.id} keeps failing: {replica.reason}")
             finally:
                 ready.cancel()
