@@ -46,10 +46,13 @@ async def bring_up(
     ok = False
     try:
         card = artifact.card
-        runtime = loaders.runtime(card.runtime)
         trust, options = loaders.trust, loaders.options
+        # Resolving a runtime may import its framework (scikit-learn: about a second), so it
+        # runs on the worker thread like the load itself.
         model = await worker.run(
-            lambda: runtime.load(artifact.path, card, trust.options(artifact, options))
+            lambda: loaders.runtime(card.runtime).load(
+                artifact.path, card, trust.options(artifact, options)
+            )
         )
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
