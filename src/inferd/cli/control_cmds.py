@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import sys
@@ -149,7 +150,7 @@ def validate(spec_file: Path, *, as_json: bool) -> None:
         load_spec(spec_file)
     except SpecError as exc:
         if as_json:
-            emit_json({"valid": False, "problems": [p.to_dict() for p in exc.problems]})
+            emit_json({"valid": False, "problems": [dataclasses.asdict(p) for p in exc.problems]})
         else:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 import click
 
@@ -14,6 +15,7 @@ from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
 
 if TYPE_CHECKING:
     from inferd.deploy.gpu_plan import Plan
+    from inferd.deploy.k8s_options import RenderFlags
 
 _SPEC = click.Path(dir_okay=False, path_type=Path)
 
@@ -51,7 +53,9 @@ def k8s() -> None:
 @click.option("--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing.")
 @click.option("--runtime-class", help="runtimeClassName of the pods, e.g. nvidia.")
 @handles_errors
-def render(file: Path, output: Path | None, overlay: Path | None, **flags: Any) -> None:
+def render(
+    file: Path, output: Path | None, overlay: Path | None, **flags: Unpack[RenderFlags]
+) -> None:
     """Render spec FILE as Kubernetes objects: YAML on stdout, or a kustomize base with -o.
 
     The output is a pure function of the spec and options: the same input gives the same
@@ -117,7 +121,7 @@ def plan(file: Path, nodes_file: Path, overlay: Path | None, scale: str, as_json
         demands(spec, options, "max" if scale == "max" else "replicas"), load_nodes(nodes_file)
     )
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result.document())
     else:
         _print_plan(result)
     if result.unplaced:
@@ -153,20 +157,20 @@ def doctor(as_json: bool) -> None:
 
     report = device_report()
     if as_json:
-        emit_json(report)
+        emit_json(dataclasses.asdict(report))
         return
     console = stdout()
     console.print(f"inferd {__version__} on Python {platform.python_version()}")
-    nvml = report["nvml"]
-    console.print(f"NVML: {nvml['reason']}", markup=False)
-    if nvml["driver_version"]:
-        console.print(f"  driver {nvml['driver_version']}, CUDA {nvml['cuda_driver_version']}")
-    for g in report["gpus"]:
+    nvml = report.nvml
+    console.print(f"NVML: {nvml.reason}", markup=False)
+    if nvml.driver_version:
+        console.print(f"  driver {nvml.driver_version}, CUDA {nvml.cuda_driver_version}")
+    for g in report.gpus:
         console.print(
-            f"  GPU {g['index']}: {g['name']} ({g['uuid']}), "
-            f"{g['memory_used_mib']:.0f}/{g['memory_total_mib']:.0f} MiB used",
+            f"  GPU {g.index}: {g.name} ({g.uuid}), "
+            f"{g.memory_used_mib:.0f}/{g.memory_total_mib:.0f} MiB used",
             markup=False,
         )
-    ort = report["onnxruntime"]
-    console.print(f"onnxruntime {ort['version']}: {', '.join(ort['providers'])}")
-    console.print(f"device auto → {report['device_auto']}: {report['reason']}", markup=False)
+    ort = report.onnxruntime
+    console.print(f"onnxruntime {ort.version}: {', '.join(ort.providers)}")
+    console.print(f"device auto → {report.device_auto}: {report.reason}", markup=False)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -73,6 +73,40 @@ class Unplaced:
     reason: str
 
 
+class PlacementRow(TypedDict):
+    replica: str
+    node: str
+    gpus: list[int]
+
+
+class UnplacedRow(TypedDict):
+    replica: str
+    reason: str
+
+
+class IdleGpu(TypedDict):
+    node: str
+    index: int
+    product: str
+
+
+class GpuRow(IdleGpu):
+    #: Bytes in all, and taken by the replicas placed.
+    memory: int
+    used: int
+    sharing: str | None
+    replicas: list[str]
+
+
+class PlanDocument(TypedDict):
+    """A :class:`Plan` as JSON: placements, what does not fit, every GPU, the idle ones."""
+
+    placements: list[PlacementRow]
+    unplaced: list[UnplacedRow]
+    gpus: list[GpuRow]
+    idle: list[IdleGpu]
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     assignments: list[Assignment]
@@ -83,7 +117,8 @@ class Plan:
     def idle(self) -> list[Gpu]:
         return [g for g in self.gpus if not g.replicas]
 
-    def to_dict(self) -> dict[str, Any]:
+    def document(self) -> PlanDocument:
+        """The plan as ``inferd gpu plan --json`` prints it."""
         return {
             "placements": [
                 {"replica": p.demand.label, "node": p.node, "gpus": list(p.gpus)}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -152,11 +152,31 @@ def gpu_variant(image: str) -> str:
     return f"{image}{GPU_TAG_SUFFIX}" if ":" in last else f"{image}:latest{GPU_TAG_SUFFIX}"
 
 
-def load_options(path: Path | None, flags: dict[str, Any]) -> K8sOptions:
+class RenderFlags(TypedDict, total=False):
+    """The flags of ``inferd k8s render``, named as :class:`K8sOptions` and :class:`Placement`
+    name them; ``None`` (or absent) means "not given"."""
+
+    target: Literal["plain", "kserve"] | None
+    namespace: str | None
+    image: str | None
+    gpu_image: str | None
+    registry: str | None
+    model_delivery: Literal["init", "image-volume"] | None
+    autoscaler: Literal["keda", "hpa"] | None
+    prometheus_url: str | None
+    gateway: str | None
+    gateway_namespace: str | None
+    gpu_product: str | None
+    mig_profile: str | None
+    time_slicing: int | None
+    runtime_class: str | None
+
+
+def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
     """The overlay at ``path`` (if any) with the flags that were given on top.
 
-    ``flags`` maps option names to values, ``None`` meaning "not given"; placement flags
-    (``gpu_product``…) apply to every deployment, over the overlay's shared placement.
+    Placement flags (``gpu_product``…) apply to every deployment, over the overlay's shared
+    placement.
     """
     document: dict[str, Any] = {}
     if path is not None:

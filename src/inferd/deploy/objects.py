@@ -15,6 +15,10 @@ from inferd.errors import InvalidArgument
 from inferd.reference import Reference
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
+#: A Kubernetes object, or a part of one, as a JSON document. It stays an untyped ``dict`` on
+#: purpose: its schema is Kubernetes' own (hundreds of kinds and CRDs, checked against the
+#: published schemas in the tests), rendering only builds and writes it, and it leaves inferd
+#: as YAML. Typed values (:class:`~inferd.spec.model.Spec`, ``K8sOptions``) come in.
 Obj = dict[str, Any]
 
 #: The server's data-plane ports inside the pod (REST with /metrics, and gRPC).

@@ -20,7 +20,6 @@ never an error. NVML is initialised once, on first use, and queried at each scra
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import threading
 from collections.abc import Iterator
@@ -200,9 +199,26 @@ class GpuCollector(Collector):
         yield from families(self._nvml.samples())
 
 
-def device_report(nvml: Nvml | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class OnnxRuntimeInfo:
+    version: str
+    providers: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
     """What ``inferd doctor`` prints: NVML's view, onnxruntime's providers, and the device
-    ``auto`` resolves to here, with the reason (JSON-ready)."""
+    ``auto`` resolves to here, with the reason (``dataclasses.asdict`` gives its JSON)."""
+
+    nvml: NvmlStatus
+    gpus: list[GpuSample]
+    onnxruntime: OnnxRuntimeInfo
+    device_auto: str
+    reason: str
+
+
+def device_report(nvml: Nvml | None = None) -> DeviceReport:
+    """This host's :class:`DeviceReport`."""
     # onnxruntime only here: the collector itself must import on a host without it.
     import onnxruntime
 
@@ -225,10 +241,6 @@ def device_report(nvml: Nvml | None = None) -> dict[str, Any]:
         device, reason = "cuda", "onnxruntime has the CUDA provider (NVML sees no GPU)"
     else:
         device, reason = "cpu", "no GPU found; models run on the CPU"
-    return {
-        "nvml": dataclasses.asdict(status),
-        "gpus": [dataclasses.asdict(s) for s in samples],
-        "onnxruntime": {"version": onnxruntime.__version__, "providers": providers},
-        "device_auto": device,
-        "reason": reason,
-    }
+    return DeviceReport(
+        status, samples, OnnxRuntimeInfo(onnxruntime.__version__, providers), device, reason
+    )

@@ -43,15 +43,6 @@ class SpecProblem:
         where = f" {self.path}:" if self.path else ""
         return f"{self.file}:{self.line}:{self.column}:{where} {self.message}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-            "path": self.path,
-            "message": self.message,
-        }
-
 
 class SpecError(InvalidArgument):
     """A spec with problems; ``problems`` lists every one, in file order."""

@@ -13,9 +13,10 @@ autoscaling are validated here and acted on by the rollout controller and the au
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
 
 from inferd.config import BatchingSettings
 from inferd.errors import InvalidReference
@@ -275,8 +276,9 @@ class Spec(_Strict):
         return self
 
 
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the spec (what ``inferd spec schema`` prints)."""
+def json_schema() -> JsonSchemaValue:
+    """The JSON Schema of the spec (what ``inferd spec schema`` prints): a JSON document,
+    typed as pydantic types the schemas it generates."""
     schema = Spec.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://inferd.dev/schemas/v1/inferd.schema.json"

@@ -15,6 +15,7 @@ rebinding) — the same guard as the model server's control plane.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -109,7 +110,7 @@ class AdminApi:
         try:
             spec = await asyncio.to_thread(parse_spec, text, APPLIED_NAME)  # off the loop
         except SpecError as exc:
-            body = {"error": exc.message, "problems": [p.to_dict() for p in exc.problems]}
+            body = {"error": exc.message, "problems": [dataclasses.asdict(p) for p in exc.problems]}
             return Response(400, orjson.dumps(body))
         if self.rollouts is not None:
             changes = await self.rollouts.apply(spec)
