@@ -223,7 +223,7 @@ class ServerSettings(BaseModel):
 S = TypeVar("S", bound=BaseModel)
 
 
-def env_values(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+def _env_values(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
     """``INFERD_BATCHING__MAX_BATCH_SIZE=8`` → ``{"batching": {"max_batch_size": "8"}}``."""
     out: dict[str, Any] = {}
     for key, value in environ.items():
@@ -261,7 +261,7 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise InvalidArgument(f"config file {file.name}: expected a mapping at the top")
         values = loaded
-    env = env_values(os.environ if environ is None else environ)
+    env = _env_values(os.environ if environ is None else environ)
     # Only keys the class knows come from the environment (INFERD_HOME is the store's).
     known = set(cls.model_fields)
     values = _merge(values, {k: v for k, v in env.items() if k in known})
