@@ -15,10 +15,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from inferd.datatypes import Tensors
 
 
+@dataclass(slots=True, eq=False)  # eq=False: waiters compare (and leave the line) by identity
 class Waiter:
     """One queued request. ``queued`` turns False once it runs, expires or is withdrawn.
 
@@ -26,23 +28,13 @@ class Waiter:
     :meth:`DeadlineLine.watch`).
     """
 
-    __slots__ = ("deadline", "enqueued", "future", "inputs", "queued", "rows", "timer")
-
-    def __init__(
-        self,
-        inputs: Tensors,
-        rows: int,
-        future: asyncio.Future[Tensors],
-        enqueued: float,
-        deadline: float,
-    ) -> None:
-        self.inputs = inputs
-        self.rows = rows
-        self.future = future
-        self.enqueued = enqueued
-        self.deadline = deadline
-        self.queued = True
-        self.timer: asyncio.TimerHandle | None = None
+    inputs: Tensors
+    rows: int
+    future: asyncio.Future[Tensors]
+    enqueued: float
+    deadline: float
+    queued: bool = True
+    timer: asyncio.TimerHandle | None = None
 
 
 class DeadlineLine:
