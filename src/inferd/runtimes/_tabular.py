@@ -61,9 +61,15 @@ def conform(card: ModelCard, outputs: dict[str, Array]) -> Tensors:
     return result
 
 
+def booster_output(card: ModelCard, runtime: str) -> str:
+    """The one output of a booster: the card's, or ``predictions`` when it declares none."""
+    return output_names(card, runtime, ("predictions",))[0]
+
+
 class BoosterModel:
     """A gradient-boosted model (xgboost, lightgbm): the feature matrix of its one input in,
-    ``score(features)`` out as its one output, cast as the card declares."""
+    ``score(features)`` out as its one output (:func:`booster_output`), cast as the card
+    declares."""
 
     def __init__(
         self, framework: str, score: Callable[[Array], Any], card: ModelCard, output: str

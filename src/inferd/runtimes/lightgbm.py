@@ -10,10 +10,8 @@ from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import BoosterModel, output_names
+from inferd.runtimes._tabular import BoosterModel, booster_output
 from inferd.runtimes.base import LoadOptions, Model
-
-DEFAULT_OUTPUTS = ("predictions",)
 
 
 class LightGBMRuntime:
@@ -27,7 +25,7 @@ class LightGBMRuntime:
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
         if options.device != "cpu":
             raise Unsupported("the lightgbm runtime runs on CPU only; use device 'cpu'")
-        output = output_names(card, self.name, DEFAULT_OUTPUTS)[0]
+        output = booster_output(card, self.name)
         file = model_file(path, card.entrypoint, self.name)
         try:
             booster = self._lgb.Booster(model_file=str(file))

@@ -9,10 +9,8 @@ from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import BoosterModel, output_names
+from inferd.runtimes._tabular import BoosterModel, booster_output
 from inferd.runtimes.base import LoadOptions, Model
-
-DEFAULT_OUTPUTS = ("predictions",)
 
 
 class XGBoostRuntime:
@@ -24,7 +22,7 @@ class XGBoostRuntime:
         self._xgb = import_optional("xgboost", "xgboost")
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
-        output = output_names(card, self.name, DEFAULT_OUTPUTS)[0]
+        output = booster_output(card, self.name)
         if options.device == "cuda" and not self._xgb.build_info().get("USE_CUDA", False):
             raise Unsupported("device 'cuda' was requested but this XGBoost has no CUDA support")
         file = model_file(path, card.entrypoint, self.name)
