@@ -44,6 +44,8 @@ CRD_SCHEMAS = {
         "serving.kserve.io_servingruntimes.v1alpha1.yaml",
     ("serving.kserve.io/v1beta1", "InferenceService"):
         "serving.kserve.io_inferenceservices.v1beta1.yaml",
+    ("argoproj.io/v1alpha1", "Rollout"): "argoproj.io_rollouts.v1alpha1.yaml",
+    ("argoproj.io/v1alpha1", "AnalysisTemplate"): "argoproj.io_analysistemplates.v1alpha1.yaml",
 }  # fmt: skip
 
 
@@ -76,6 +78,13 @@ def validate(obj: dict[str, Any]) -> None:
     key = (obj["apiVersion"], obj["kind"])
     if key in CRD_SCHEMAS:
         jsonschema.validate(copy.deepcopy(obj), crd_schema(*key))
+        if obj["kind"] == "Rollout":
+            # The CRD's pod template is Kubernetes' PodTemplateSpec: check it with Kubernetes'
+            # own schema, as a core PodTemplate.
+            template = obj["spec"]["template"]
+            meta = {"name": obj["metadata"]["name"]}
+            validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": meta,
+                      "template": template})  # fmt: skip
         return
     for version in K8S_VERSIONS:
         kubernetes_validate.validate(copy.deepcopy(obj), version, strict=True)

@@ -1,5 +1,6 @@
 """Golden files: ``inferd k8s render`` output, byte for byte, for the quickstart in both targets
-and for a GPU spec (A100 MIG slices, a time-sliced T4, whole H100s).
+(and both steps of its canary on KServe, and on Argo Rollouts) and for a GPU spec (A100 MIG
+slices, a time-sliced T4, whole H100s).
 
 A deliberate change to the renderer regenerates them with ``INFERD_UPDATE_GOLDEN=1 pytest
 tests/deploy/test_golden.py``; review the diff like any other code change.
@@ -27,6 +28,8 @@ _GPU = ["k8s", "render", str(GPU_SPEC), "--overlay", str(GPU_OVERLAY)]
 CASES: dict[str, list[str]] = {
     "quickstart-plain": _QUICKSTART,
     "quickstart-kserve": [*_QUICKSTART, "--target", "kserve"],
+    "quickstart-kserve-stable": [*_QUICKSTART, "--target", "kserve", "--stage", "stable"],
+    "quickstart-argo": [*_QUICKSTART, "--progressive", "argo"],
     "gpu-plain": _GPU,
     "gpu-kserve": [*_GPU, "--target", "kserve"],
 }

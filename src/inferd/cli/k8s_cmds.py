@@ -45,6 +45,17 @@ def k8s() -> None:
     help="How model files reach pods (default: init container).",
 )
 @click.option("--autoscaler", type=click.Choice(["keda", "hpa"]), help="Default: keda.")
+@click.option(
+    "--progressive",
+    type=click.Choice(["argo"]),
+    help="Hand canary rollout policies to Argo Rollouts (plain target).",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["stable", "canary"]),
+    help="A deployment with a canary (kserve, --progressive): its stable version alone, to "
+    "apply first, or the candidate rolled out over it (default: canary).",
+)
 @click.option("--prometheus-url", help="Prometheus that KEDA queries.")
 @click.option("--gateway", help="Gateway the HTTPRoutes attach to (default: inferd).")
 @click.option("--gateway-namespace", help="Namespace of that Gateway.")

@@ -4,7 +4,8 @@
 :class:`~inferd.spec.model.Spec` and :class:`K8sOptions` to Kubernetes objects (plain dicts),
 deterministic to the byte once dumped with :func:`to_stream` or :func:`write_base`. One module per
 resource family (``workloads``, ``services``, ``autoscaling``, ``gateway_api``, ``monitoring``,
-``kserve``, ``gpu``); ``gpu_plan`` checks GPU capacity (``gpu_capacity``: what one GPU can take,
+``kserve``, ``gpu``, ``argo`` for ``--progressive argo``, ``canary`` for the two steps of a
+canary); ``gpu_plan`` checks GPU capacity (``gpu_capacity``: what one GPU can take,
 ``mig``: NVIDIA's MIG tables per product).
 """
 

@@ -37,6 +37,9 @@ DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 #: Where the NVIDIA GPU operator runs (its device-plugin ConfigMap must live there).
 DEFAULT_GPU_OPERATOR_NAMESPACE = "gpu-operator"
 
+#: Which step of a canary a render is (see :mod:`inferd.deploy.canary`).
+Stage = Literal["stable", "canary"]
+
 #: A MIG profile as the GPU operator names it in resources: ``1g.10gb``, ``3g.40gb``, ``7g.80gb``.
 MIG_PROFILE_PATTERN = r"^([1-7])g\.([0-9]+)gb$"
 #: A GPU feature-discovery label value (``nvidia.com/gpu.product``), e.g. ``Tesla-T4``.
@@ -117,6 +120,17 @@ class K8sOptions(_Strict):
     autoscaler: Literal["keda", "hpa"] = Field(
         default="keda", description="KEDA ScaledObject, or an HPA on custom metrics"
     )
+    progressive: Literal["argo"] | None = Field(
+        default=None,
+        description="plain target: hand a deployment's canary rollout policy to Argo Rollouts "
+        "(a Rollout, its canary Service and an AnalysisTemplate) instead of inferd up",
+    )
+    stage: Stage = Field(
+        default="canary",
+        description="a deployment with a candidate version (kserve target, or --progressive): "
+        "'stable' renders its main version alone, to apply first; 'canary' rolls the candidate "
+        "out over it",
+    )
     prometheus_url: str = Field(
         default=DEFAULT_PROMETHEUS_URL, description="Prometheus that KEDA queries"
     )
@@ -163,6 +177,8 @@ class RenderFlags(TypedDict, total=False):
     registry: str | None
     model_delivery: Literal["init", "image-volume"] | None
     autoscaler: Literal["keda", "hpa"] | None
+    progressive: Literal["argo"] | None
+    stage: Stage | None
     prometheus_url: str | None
     gateway: str | None
     gateway_namespace: str | None

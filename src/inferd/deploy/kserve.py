@@ -9,10 +9,11 @@ this target maps the spec onto KServe's vocabulary instead of rendering Deployme
   imports them into its store with ``inferd push`` and serves them under the
   InferenceService's name;
 - an **InferenceService** per deployment: ``storageUri`` is the version taking traffic as an
-  ``oci://`` reference; with a canary (a second version with a weight), the canary's reference
-  and ``canaryTrafficPercent`` = its weight — KServe keeps the previously rolled-out revision
-  for the rest, so apply the stable version first, then the canary. Replica bounds come from
-  ``autoscaling`` (min 0 is scale-to-zero), else from the version's replicas.
+  ``oci://`` reference. With a canary (a second version with a weight, :mod:`.canary`) KServe
+  keeps the previously rolled-out revision for the rest of the traffic, so the canary is two
+  applies: ``--stage stable`` renders the main version alone, ``--stage canary`` (the default)
+  the candidate's reference with ``canaryTrafficPercent`` = its weight. Replica bounds come
+  from ``autoscaling`` (min 0 is scale-to-zero), else from the version's replicas.
 
 What KServe has no field for — a shadow version, A/B header routes, sticky routing — is not
 rendered and is named in the ``inferd.dev/not-rendered`` annotation (``inferd k8s render`` also
@@ -21,8 +22,9 @@ prints it); the plain target renders the first two.
 
 from __future__ import annotations
 
+from inferd.deploy.canary import Canary, canary_of
 from inferd.deploy.gpu import GpuPod
-from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.k8s_options import K8sOptions, Stage
 from inferd.deploy.objects import (
     GRPC_PORT,
     HTTP_PORT,
@@ -35,8 +37,7 @@ from inferd.deploy.objects import (
     remote_reference,
 )
 from inferd.deploy.workloads import container_security, resources
-from inferd.errors import InvalidArgument
-from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.model import DeploymentSpec, Spec
 
 RUNTIME_NAME = "inferd"
 MODEL_FORMAT = "inferd"
@@ -99,25 +100,10 @@ def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
     return obj("serving.kserve.io/v1alpha1", "ServingRuntime", meta, body)
 
 
-def _rollout(deployment: DeploymentSpec) -> tuple[VersionSpec, int | None]:
-    """The version KServe should roll out and its canary percent (None: all traffic)."""
-    weights = deployment.weights()
-    serving = [v for v in deployment.versions if weights.get(v.name, 0) > 0]
-    if len(serving) > 2:
-        raise InvalidArgument(
-            f"deployment {deployment.name!r}: KServe splits traffic between two revisions, "
-            f"{len(serving)} versions have a weight"
-        )
-    if len(serving) == 1:
-        return serving[0], None
-    # The heavier version is the stable one, which KServe keeps as the previous revision.
-    _stable, canary = sorted(serving, key=lambda v: (-weights[v.name], v.name))
-    return canary, weights[canary.name]
-
-
-def omitted(deployment: DeploymentSpec) -> list[str]:
-    """What the spec asks of this deployment that KServe has no field for (reported, since
-    silently dropping a shadow or an A/B route would surprise whoever applies the output)."""
+def omitted(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[str]:
+    """What the spec asks of this deployment that KServe has no field for, and the other step
+    of its canary (reported, since silently dropping a shadow or an A/B route would surprise
+    whoever applies the output)."""
     out = []
     if deployment.traffic.shadow is not None:
         out.append(f"traffic.shadow ({deployment.traffic.shadow}): KServe has no mirroring")
@@ -125,14 +111,26 @@ def omitted(deployment: DeploymentSpec) -> list[str]:
         out.append("traffic.header_routes: KServe has no header routing")
     if deployment.traffic.sticky_header is not None:
         out.append("traffic.sticky_header: KServe has no sticky routing")
+    if canary.candidate is not None and stage == "stable":
+        out.append(
+            f"canary {canary.candidate.name!r} ({canary.weight}%): the next step, rendered with "
+            "--stage canary once this InferenceService is Ready"
+        )
+    if canary.candidate is not None and stage == "canary":
+        out.append(
+            f"stable version {canary.stable.name!r}: the revision KServe already runs; on a "
+            "cluster without it, apply --stage stable first and wait until it is Ready"
+        )
     return out
 
 
 def inference_service(
     deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
 ) -> Obj:
-    """The InferenceService of one deployment (named after it)."""
-    version, canary_percent = _rollout(deployment)
+    """The InferenceService of one deployment (named after it), at ``options.stage``."""
+    canary = canary_of(deployment)
+    version = canary.serving(options.stage)
+    canary_percent = canary.weight if version is canary.candidate else None
     reference = remote_reference(version, options)
     scaling = deployment.autoscaling
     predictor: Obj = {}
@@ -159,7 +157,7 @@ def inference_service(
     predictor.update(gpu.pod_fields())
     meta = metadata(deployment.name, options, labels(spec, deployment.name, version.name))
     meta["annotations"] = {"inferd.dev/model": version.model}
-    dropped = omitted(deployment)
+    dropped = omitted(deployment, canary, options.stage)
     if dropped:
         meta["annotations"][OMITTED_ANNOTATION] = "; ".join(dropped)
     return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})

@@ -96,6 +96,15 @@ def obj(api_version: str, kind: str, meta: Obj, spec: Obj | None = None, **rest:
     return out
 
 
+def note(o: Obj, *notes: str) -> Obj:
+    """``o`` with ``notes`` added to its not-rendered annotation (``; `` between them)."""
+    if notes:
+        annotations = o["metadata"].setdefault("annotations", {})
+        previous = annotations.get(OMITTED_ANNOTATION)
+        annotations[OMITTED_ANNOTATION] = "; ".join([previous, *notes] if previous else notes)
+    return o
+
+
 def omissions(objects: list[Obj]) -> list[str]:
     """``kind/name: what`` for every object that carries the not-rendered annotation."""
     out = []

@@ -7,16 +7,21 @@ the clock or the environment.
 Order: cluster-wide GPU configuration first, then per deployment its workloads, Services,
 autoscalers and route, and last the stack's ServiceMonitor (plain target); the ServingRuntimes
 and then the InferenceServices (kserve target).
+
+A deployment's ``rollout`` policy is carried out by ``inferd up``'s rollout controller; the plain
+target renders it only with ``--progressive argo`` (:mod:`.argo`, canary strategy) and otherwise
+names it in the HTTPRoute's not-rendered annotation, as the KServe target names what it drops.
 """
 
 from __future__ import annotations
 
-from inferd.deploy import autoscaling, gateway_api, kserve, monitoring, services, workloads
-from inferd.deploy.gpu import gpu_pod, time_slicing_configmap
+from inferd.deploy import argo, autoscaling, gateway_api, kserve, monitoring, services, workloads
+from inferd.deploy.canary import canary_of, without_candidate
+from inferd.deploy.gpu import GpuPod, gpu_pod, time_slicing_configmap
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.objects import Obj, workload_name
+from inferd.deploy.objects import Obj, note, workload_name
 from inferd.errors import InvalidArgument
-from inferd.spec.model import Spec
+from inferd.spec.model import DeploymentSpec, RolloutSpec, Spec, VersionSpec
 
 
 def render(spec: Spec, options: K8sOptions) -> list[Obj]:
@@ -30,6 +35,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         raise InvalidArgument(
             f"the overlay places deployments the spec does not have: {', '.join(unknown)}"
         )
+    _check_options(options)
     _unique_names(spec)
     placements = [options.placement_of(d.name) for d in spec.deployments]
     gpus = [gpu_pod(d, p) for d, p in zip(spec.deployments, placements, strict=True)]
@@ -46,20 +52,102 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         ]
         return out
     for deployment, gpu in zip(spec.deployments, gpus, strict=True):
+        policy = deployment.rollout
+        if options.progressive == "argo" and policy is not None and policy.strategy == "canary":
+            out += _argo(deployment, spec, options, gpu)
+            continue
         for version in deployment.versions:
-            out.append(workloads.deployment_object(deployment, version, spec, options, gpu))
-            out.append(services.service(deployment, version, spec, options))
-            out.append(workloads.disruption_budget(deployment, version, spec, options))
-            if workloads.autoscaled(deployment, version):
-                scaler = (
-                    autoscaling.scaled_object
-                    if options.autoscaler == "keda"
-                    else autoscaling.horizontal_autoscaler
-                )
-                out.append(scaler(deployment, version, spec, options))
-        out.append(gateway_api.http_route(deployment, spec, options))
+            out += _version_objects(deployment, version, spec, options, gpu)
+        route = gateway_api.http_route(deployment, spec, options)
+        if policy is not None:
+            note(route, _rollout_note(policy, options))
+        out.append(route)
     out.append(monitoring.service_monitor(spec, options))
+    _unique_objects(out)
     return out
+
+
+def _check_options(options: K8sOptions) -> None:
+    if options.progressive is not None and options.target == "kserve":
+        raise InvalidArgument(
+            "--progressive is for the plain target: KServe rolls canaries out itself"
+        )
+    if options.stage == "stable" and options.target == "plain" and options.progressive is None:
+        raise InvalidArgument(
+            "--stage stable needs --target kserve or --progressive argo: the plain target "
+            "renders every version with its weight"
+        )
+
+
+def _version_objects(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> list[Obj]:
+    """A version's Deployment, Service, PodDisruptionBudget and autoscaler."""
+    out = [
+        workloads.deployment_object(deployment, version, spec, options, gpu),
+        services.service(deployment, version, spec, options),
+        workloads.disruption_budget(deployment, version, spec, options),
+    ]
+    if workloads.autoscaled(deployment, version):
+        out.append(_autoscaler(deployment, version, spec, options))
+    return out
+
+
+def _autoscaler(
+    deployment: DeploymentSpec, version: VersionSpec, spec: Spec, options: K8sOptions
+) -> Obj:
+    if options.autoscaler == "keda":
+        return autoscaling.scaled_object(deployment, version, spec, options)
+    return autoscaling.horizontal_autoscaler(deployment, version, spec, options)
+
+
+def _argo(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod) -> list[Obj]:
+    """The deployment with its main version handed to Argo Rollouts; the candidate lives in
+    the Rollout (``--stage canary``) or is not rendered yet (``stable``)."""
+    canary = canary_of(deployment)
+    routed = without_candidate(deployment, canary)
+    main = canary.stable
+    out: list[Obj] = []
+    for version in routed.versions:
+        if version.name != main.name:
+            out += _version_objects(deployment, version, spec, options, gpu)
+            continue
+        rollout = argo.rollout(deployment, canary, spec, options, gpu, stage=options.stage)
+        out += [
+            note(rollout, *argo.notes(deployment, canary, options.stage)),
+            services.service(deployment, main, spec, options),
+            argo.canary_service(deployment, main, spec, options),
+            workloads.disruption_budget(deployment, main, spec, options),
+        ]
+        if workloads.autoscaled(deployment, main):
+            out.append(argo.retarget(_autoscaler(deployment, main, spec, options)))
+        out.append(argo.analysis_template(deployment, main, spec, options))
+    out.append(argo.route_canary(gateway_api.http_route(routed, spec, options), deployment, main))
+    return out
+
+
+def _rollout_note(policy: RolloutSpec, options: K8sOptions) -> str:
+    steps = f", steps {', '.join(map(str, policy.steps))}" if policy.steps else ""
+    what = f"rollout ({policy.strategy}{steps})"
+    if options.progressive == "argo":
+        return f"{what}: --progressive argo renders canary rollouts only"
+    return (
+        f"{what}: the plain target has no progressive delivery; render it with "
+        "--progressive argo, or let inferd up's rollout controller carry it out"
+    )
+
+
+def _unique_objects(objects: list[Obj]) -> None:
+    """Two objects of one kind and name would silently replace each other on the cluster
+    (e.g. a version named ``v1-canary`` beside the canary Service of ``v1``)."""
+    seen: set[tuple[str, str]] = set()
+    for o in objects:
+        key = (o["kind"], o["metadata"]["name"])
+        if key in seen:
+            raise InvalidArgument(
+                f"two rendered objects would both be {key[0]} {key[1]!r}; rename a version"
+            )
+        seen.add(key)
 
 
 def _unique_names(spec: Spec) -> None:
