@@ -173,6 +173,19 @@ class SandboxSettings(BaseModel):
     )
 
 
+class ModelSettings(BaseModel):
+    """Settings of one model name (``models: {NAME: …}``); what is unset follows the server's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="longest a request to this model may take when it sets no deadline of its "
+        "own; default: the server's request_timeout_s",
+    )
+
+
 class ServerSettings(BaseModel):
     """The model server (`inferd serve`)."""
 
@@ -201,10 +214,20 @@ class ServerSettings(BaseModel):
     intra_op_threads: int = Field(default=1, ge=0)
     batching: BatchingSettings = BatchingSettings()
     limits: LimitSettings = LimitSettings()
-    request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)
+    request_timeout_s: float = Field(
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        gt=0,
+        description="longest a request may take when it sets no deadline of its own",
+    )
     drain_timeout_s: float = Field(default=30.0, ge=0)
     memory_budget_bytes: int | None = Field(
-        default=None, ge=1, description="host memory for loaded models; LRU beyond"
+        default=None,
+        ge=1,
+        description="host memory for loaded models, as measured at load (an estimate); least "
+        "recently used idle versions unload beyond it",
+    )
+    models: dict[str, ModelSettings] = Field(
+        default_factory=dict, description="per-model settings, by model name"
     )
     store: StoreSettings = StoreSettings()
     allow_empty: bool = Field(
@@ -218,6 +241,12 @@ class ServerSettings(BaseModel):
         "sandbox worker; each trusted load is recorded in the store history",
     )
     sandbox: SandboxSettings = SandboxSettings()
+
+    def request_timeout_for(self, model: str) -> float:
+        """The deadline, in seconds, of a request to ``model`` that sets none of its own."""
+        settings = self.models.get(model)
+        timeout = settings.request_timeout_s if settings is not None else None
+        return self.request_timeout_s if timeout is None else timeout
 
 
 S = TypeVar("S", bound=BaseModel)

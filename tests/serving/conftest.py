@@ -27,6 +27,7 @@ from inferd.packaging import push
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.onnx import OnnxRuntime
 from inferd.runtimes.warmup import warmup_inputs
+from inferd.serving.budget import Meter, resident_bytes
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
@@ -153,7 +154,9 @@ class Harness:
     def size(self, ref: str) -> int:
         return self.store.resolve(ref).size
 
-    def plane(self, **settings: Any) -> tuple[ServingDataPlane, ModelManager, ServerMetrics]:
+    def plane(
+        self, meter: Meter = resident_bytes, **settings: Any
+    ) -> tuple[ServingDataPlane, ModelManager, ServerMetrics]:
         """Build the serving graph; call inside the running event loop."""
         batching = BatchingSettings(**settings.pop("batching", {}))
         server = ServerSettings(batching=batching, **settings)
@@ -163,7 +166,7 @@ class Harness:
             runtime=lambda _name: ProbeRuntime(self.probe),
             warmup_inputs=warmup_inputs,
         )
-        manager = ModelManager(loaders, server, metrics)
+        manager = ModelManager(loaders, server, metrics, meter)
         return ServingDataPlane(manager, metrics, server), manager, metrics
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from inferd.cli._app import exit_status, handles_errors, main
+from inferd.cli.store_cmds import parse_size
 from inferd.config import ENV_PREFIX, ServerSettings, load_settings
 from inferd.errors import InvalidArgument
 
@@ -45,6 +46,13 @@ from inferd.errors import InvalidArgument
 @click.option("--max-body-bytes", type=int, help="Largest request body accepted.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where models run.")
 @click.option(
+    "--memory-budget",
+    metavar="SIZE",
+    help="Host memory for loaded models, e.g. 8G or 512M. Each version is charged the resident "
+    "memory its load added (an estimate); least recently used idle versions unload beyond it "
+    "and load again on their next request.",
+)
+@click.option(
     "--trust-code",
     "trust_code",
     multiple=True,
@@ -75,6 +83,7 @@ def serve(
     max_queue_size: int | None,
     max_body_bytes: int | None,
     device: str | None,
+    memory_budget: str | None,
     trust_code: tuple[str, ...],
     config_file: Path | None,
 ) -> None:
@@ -96,6 +105,7 @@ def serve(
         "control_port": control_port,
         "control_grpc_port": control_grpc_port,
         "device": device,
+        "memory_budget_bytes": parse_size(memory_budget) if memory_budget else None,
         "trust_code": trust_code or None,
         "allow_empty": allow_empty or None,
         "batching": _present(

@@ -111,6 +111,10 @@ class ServerMetrics:
             "Time to fetch, load and warm up a version.",
             buckets=_LOAD_BUCKETS,
         )
+        self._memory = gauge(
+            "inferd_model_memory_bytes",
+            "Estimated host memory a loaded version holds (resident memory its load added).",
+        )
         self._load_failures = Counter(
             "inferd_model_load_failures", "Loads that failed.", _VERSION, registry=r
         )
@@ -153,10 +157,18 @@ class ServerMetrics:
                 functools.partial(_is_state, state, name)
             )
 
+    def watch_memory(self, model: str, version: str, held: Callable[[], float]) -> None:
+        """Read the bytes a version holds from ``held()`` at scrape time."""
+        self._memory.labels(model, version).set_function(held)
+
     def load_finished(self, model: str, version: str, seconds: float, ok: bool) -> None:
         self._load_duration.labels(model, version).observe(seconds)
         if not ok:
-            self._load_failures.labels(model, version).inc()
+            self.load_refused(model, version)
+
+    def load_refused(self, model: str, version: str) -> None:
+        """Count a failed load whose duration was already observed (refused after it ran)."""
+        self._load_failures.labels(model, version).inc()
 
     def forget(self, model: str, version: str) -> None:
         """Drop the series of a version that is gone for good (replaced or removed).
@@ -170,7 +182,7 @@ class ServerMetrics:
         self.drift.forget(model, version)
         for family in (
             self._latency, self._queue_wait, self._compute, self._batch_size,
-            self._queue_depth, self._inflight, self._last_inference,
+            self._queue_depth, self._inflight, self._last_inference, self._memory,
         ):  # fmt: skip
             _remove(family, model, version)
 

@@ -48,7 +48,7 @@ class ServingDataPlane:
     def __init__(self, manager: ModelManager, metrics: ServerMetrics, settings: ServerSettings):
         self._manager = manager
         self._metrics = metrics
-        self._timeout = settings.request_timeout_s
+        self._settings = settings
         self._metadata = ServerInfo("inferd", __version__, EXTENSIONS)
 
     # -- health and metadata -------------------------------------------------------------------
@@ -125,7 +125,9 @@ class ServingDataPlane:
     async def _infer(
         self, request: InferRequest, served: ServedVersion, started: float
     ) -> InferResponse:
-        deadline = request.deadline if request.deadline is not None else started + self._timeout
+        deadline = request.deadline
+        if deadline is None:
+            deadline = started + self._settings.request_timeout_for(served.key.name)
         served.last_used = started
         if not served.serving:
             await self._manager.ensure_serving(served, deadline)

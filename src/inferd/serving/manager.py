@@ -19,6 +19,7 @@ Every method runs on the event-loop thread; model code runs on each version's wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -34,7 +35,7 @@ from inferd.errors import (
     Unavailable,
 )
 from inferd.observe.metrics import ServerMetrics
-from inferd.serving.budget import make_room
+from inferd.serving.budget import Meter, make_room, resident_bytes, settle
 from inferd.serving.entry import ModelEntry
 from inferd.serving.loading import bring_up, take_down
 from inferd.serving.source import LoadedArtifact, Loaders, VersionKey
@@ -48,10 +49,18 @@ log = logging.getLogger(__name__)
 class ModelManager:
     """Loads, serves, replaces and unloads model versions."""
 
-    def __init__(self, loaders: Loaders, settings: ServerSettings, metrics: ServerMetrics) -> None:
+    def __init__(
+        self,
+        loaders: Loaders,
+        settings: ServerSettings,
+        metrics: ServerMetrics,
+        meter: Meter = resident_bytes,
+    ) -> None:
         self._loaders = loaders
         self._settings = settings
         self._metrics = metrics
+        #: Measures what each load adds to the process (see :mod:`inferd.serving.budget`).
+        self._meter = meter
         self._models: dict[str, ModelEntry] = {}
         # One bring-up at a time keeps the memory arithmetic honest and start-up CPU bounded.
         self._bring_up_lock = asyncio.Lock()
@@ -225,6 +234,7 @@ class ModelManager:
     def _watch(self, served: ServedVersion) -> None:
         key = served.key
         self._metrics.watch_state(key.name, key.version, lambda: self._state_of(key))
+        self._metrics.watch_memory(key.name, key.version, lambda: self._memory_of(key))
         batcher = served.batcher
         if batcher is not None:
             self._metrics.watch_queue(
@@ -234,6 +244,10 @@ class ModelManager:
     def _state_of(self, key: VersionKey) -> str:
         served = self._known(key)
         return served.state.value if served is not None else VersionState.UNAVAILABLE.value
+
+    def _memory_of(self, key: VersionKey) -> float:
+        served = self._known(key)
+        return float(served.memory) if served is not None else 0.0
 
     def _known(self, key: VersionKey) -> ServedVersion | None:
         entry = self._models.get(key.name)
@@ -341,14 +355,35 @@ class ModelManager:
             served.loading = None
 
     async def _bring_up(self, served: ServedVersion) -> None:
+        budget = self._settings.memory_budget_bytes
         async with self._bring_up_lock:
-            try:
-                budget = self._settings.memory_budget_bytes
-                if budget is not None:
+            if budget is not None:
+                try:
                     await make_room(served, budget, self.all_versions)
-            except InferdError as exc:
-                served.set_state(VersionState.FAILED, exc.message)
-                self._metrics.load_finished(served.key.name, served.key.version, 0.0, ok=False)
-                raise
-            await bring_up(served, self._loaders, self._settings.batching, self._metrics)
+                except InferdError as exc:
+                    served.set_state(VersionState.FAILED, exc.message)
+                    self._metrics.load_finished(served.key.name, served.key.version, 0.0, ok=False)
+                    raise
+            await self._measured_bring_up(served)
+            if budget is not None:
+                try:
+                    await settle(served, budget, self.all_versions)
+                except InferdError as exc:
+                    await take_down(served, VersionState.FAILED, exc.message)
+                    self._metrics.load_refused(served.key.name, served.key.version)
+                    raise
         self._watch(served)
+
+    async def _measured_bring_up(self, served: ServedVersion) -> None:
+        """Bring ``served`` up and record how much resident memory its load added."""
+        if served.artifact is not None:
+            # The framework's import (once per process) is not this version's memory; a runtime
+            # that cannot be resolved fails again, and is reported, in bring_up.
+            with contextlib.suppress(InferdError):
+                await asyncio.to_thread(self._loaders.runtime, served.artifact.card.runtime)
+        before = self._meter()
+        await bring_up(served, self._loaders, self._settings.batching, self._metrics)
+        after = self._meter()
+        if before is not None and after is not None:
+            served.resident_growth = max(after - before, 0)
+        log.info("%s holds about %.1f MiB", served.label, served.memory / 2**20)

@@ -46,6 +46,8 @@ class ServedVersion:
         self.worker: ModelWorker | None = None
         self.batcher: Batcher | None = None
         self.evicted = False
+        #: Resident memory (bytes) the process grew by across its latest load, when measured.
+        self.resident_growth: int | None = None
         self.last_used = time.monotonic()
         self.stats = VersionStats()
         self.metrics: VersionMetrics = metrics.bind(key.name, key.version)
@@ -59,8 +61,15 @@ class ServedVersion:
 
     @property
     def size(self) -> int:
-        """Estimated host memory while loaded: the artifact's size (0 before it is fetched)."""
-        return self.artifact.size if self.artifact is not None else 0
+        """Estimated host memory while loaded: the larger of the resident memory its latest load
+        added and its files' size (only the files' size before it was ever loaded)."""
+        files = self.artifact.size if self.artifact is not None else 0
+        return max(files, self.resident_growth or 0)
+
+    @property
+    def memory(self) -> int:
+        """What it holds now: :attr:`size` while it holds a model, else 0."""
+        return self.size if self.holds_memory else 0
 
     @property
     def holds_memory(self) -> bool:

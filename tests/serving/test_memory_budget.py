@@ -1,0 +1,110 @@
+"""The memory budget charges each version the resident memory its load added (measured), and a
+version that measures more than it was charged makes idle ones unload."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from inferd.errors import Unavailable
+from inferd.observe.metrics import ServerMetrics
+from inferd.serving.budget import EVICTED, resident_bytes
+from inferd.serving.stats import VersionState
+
+from .conftest import Harness, request, rows
+
+MEMORY = "inferd_model_memory_bytes"
+
+
+def _memory(metrics: ServerMetrics, model: str, version: str = "v1") -> float | None:
+    return metrics.registry.get_sample_value(MEMORY, {"model": model, "version": version})
+
+
+class Meter:
+    """Resident memory that grows by ``growth`` bytes across each load (the manager reads it
+    once before and once after every load)."""
+
+    def __init__(self, growth: int) -> None:
+        self.growth = growth
+        self.value = 1 << 30
+        self._reads = 0
+
+    def __call__(self) -> int:
+        self._reads += 1
+        if self._reads % 2 == 0:
+            self.value += self.growth
+        return self.value
+
+
+def test_a_loaded_version_is_charged_what_its_load_added(harness: Harness) -> None:
+    harness.push("m:v1")
+    assert resident_bytes() is not None  # Linux: /proc/self/statm
+
+    async def main() -> None:
+        plane, manager, metrics = harness.plane()
+        await manager.serve(["m:v1"])
+        try:
+            served = manager.get("m")
+            assert served.resident_growth is not None
+            assert served.size == max(served.resident_growth, harness.size("m:v1"))
+            assert _memory(metrics, "m") == served.size
+            await plane.unload("m")
+            assert _memory(metrics, "m") == 0
+        finally:
+            await plane.close()
+
+    asyncio.run(main())
+
+
+def test_the_budget_charges_measured_memory_not_file_size(harness: Harness) -> None:
+    harness.push("a:v1", factor=2.0)
+    harness.push("b:v1", factor=5.0)
+    growth = 10 * max(harness.size("a:v1"), harness.size("b:v1"))
+    # Room for both by their files' size, for one by what their loads measured.
+    budget = growth * 3 // 2
+
+    async def main() -> None:
+        plane, _, metrics = harness.plane(meter=Meter(growth), memory_budget_bytes=budget)
+        try:
+            await plane.load("a", "a:v1")
+            assert _memory(metrics, "a") == growth
+            await plane.load("b", "b:v1")  # charged its files to load, then measured: a unloads
+            rows_by_name = {r.name: r for r in plane.repository_index()}
+            assert rows_by_name["a"].state is VersionState.UNAVAILABLE
+            assert rows_by_name["a"].reason == EVICTED
+            assert _memory(metrics, "a") == 0 and _memory(metrics, "b") == growth
+            # a comes back on its next request, charged what it measured: b makes room.
+            response = await plane.infer(request("a", rows(1, 1.0)))
+            np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 2)
+            assert _memory(metrics, "b") == 0
+            assert plane.ready()
+        finally:
+            await plane.close()
+
+    asyncio.run(main())
+
+
+def test_a_version_measured_beyond_the_whole_budget_is_unloaded_and_failed(
+    harness: Harness,
+) -> None:
+    harness.push("m:v1")
+    size = harness.size("m:v1")
+
+    async def main() -> None:
+        plane, _, metrics = harness.plane(meter=Meter(10 * size), memory_budget_bytes=2 * size)
+        try:
+            with pytest.raises(Unavailable, match="more than the memory budget") as refused:
+                await plane.load("m", "m:v1")
+            [row] = plane.repository_index()
+            assert row.state is VersionState.FAILED and row.reason == refused.value.message
+            labels = {"model": "m", "version": "v1"}
+            assert (
+                metrics.registry.get_sample_value("inferd_model_load_failures_total", labels) == 1
+            )
+            assert _memory(metrics, "m") == 0
+        finally:
+            await plane.close()
+
+    asyncio.run(main())
