@@ -93,8 +93,8 @@ def plan(
 
 
 def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
-    """What makes two replicas interchangeable: same reference, runtime, batching, resources
-    and code trust."""
+    """What makes two replicas interchangeable: same reference, runtime, batching, resources,
+    code trust and request timeout."""
     parts = [
         version.model,
         deployment.runtime.model_dump_json(),
@@ -103,6 +103,8 @@ def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
     ]
     if version.trust_code:  # only then, so fingerprints of untrusted versions stay as they were
         parts.append("trust_code")
+    if deployment.request_timeout is not None:  # likewise
+        parts.append(f"request_timeout={deployment.request_timeout!r}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

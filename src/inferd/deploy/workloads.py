@@ -104,7 +104,9 @@ def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod) -> list[Obj]
         "INFERD_INTRA_OP_THREADS": str(deployment.runtime.threads),
         **batching_env(deployment.batching),
         "INFERD_DRAIN_TIMEOUT_S": _number(spec.gateway.drain_timeout),
-        "INFERD_REQUEST_TIMEOUT_S": _number(spec.gateway.request_timeout),
+        "INFERD_REQUEST_TIMEOUT_S": _number(
+            deployment.request_timeout or spec.gateway.request_timeout
+        ),
     }
     return [{"name": k, "value": v} for k, v in values.items()]
 

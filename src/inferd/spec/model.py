@@ -203,6 +203,11 @@ class DeploymentSpec(_Strict):
     versions: list[VersionSpec] = Field(min_length=1)
     runtime: RuntimeSpec = RuntimeSpec()
     batching: BatchingSettings = BatchingSettings()
+    request_timeout: Duration | None = Field(
+        default=None,
+        description="longest a request to these replicas may take when it sets no deadline of "
+        "its own (unset: the model server's default); at most gateway.request_timeout",
+    )
     resources: ResourcesSpec = ResourcesSpec()
     traffic: TrafficSpec = TrafficSpec()
     rollout: RolloutSpec | None = None
@@ -260,6 +265,23 @@ class Spec(_Strict):
 
     def deployment(self, name: str) -> DeploymentSpec | None:
         return next((d for d in self.deployments if d.name == name), None)
+
+    @model_validator(mode="after")
+    def _timeouts_within_the_gateway(self) -> Self:
+        limit = self.gateway.request_timeout
+        raise_problems(
+            "Spec",
+            [
+                Problem(
+                    ("deployments", i, "request_timeout"),
+                    f"{d.request_timeout:g} s is longer than gateway.request_timeout "
+                    f"({limit:g} s), which ends requests through the gateway first",
+                )
+                for i, d in enumerate(self.deployments)
+                if d.request_timeout is not None and d.request_timeout > limit
+            ],
+        )
+        return self
 
     @model_validator(mode="after")
     def _unique_deployments(self) -> Self:

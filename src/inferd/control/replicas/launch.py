@@ -1,8 +1,8 @@
 """What a replica runs: the ``inferd serve`` command line and the settings file beside it.
 
 Each version gets one YAML settings file (``inferd serve --config``) holding what has no flag —
-device, intra-op threads, batching, drain timeout — with every listener but the REST data port
-off or on a free port (the gateway speaks REST to replicas).
+device, intra-op threads, batching, drain and request timeouts — with every listener but the
+REST data port off or on a free port (the gateway speaks REST to replicas).
 The data port is chosen per start, so a restarted replica never waits for its old port.
 """
 
@@ -82,6 +82,8 @@ def server_settings(deployment: DeploymentSpec, drain_timeout_s: float) -> dict[
         batching=deployment.batching.model_dump(),
         drain_timeout_s=drain_timeout_s,
     )
+    if deployment.request_timeout is not None:  # a replica serves one model: server-wide
+        document["request_timeout_s"] = deployment.request_timeout
     ServerSettings.model_validate(document)  # a mismatch with the server fails here, not later
     return document
 
