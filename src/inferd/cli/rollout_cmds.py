@@ -115,6 +115,10 @@ def _line(record: DecisionRecord) -> str:
         )
         share = obs["divergence"]["label_share"]
         head += f"; divergence {share:.2%}]" if share is not None else "]"
+    if record.get("tagged"):
+        head += f"; tagged {record['tagged']}"
+    if record.get("reverted"):
+        head += f"; {record['reverted']} moved back to {record.get('stable')}"
     return head
 
 

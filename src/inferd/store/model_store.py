@@ -179,14 +179,21 @@ class ModelStore:
             len(written.manifest.layers),
         )
 
-    def _move_tag(self, ref: Reference, descriptor: Descriptor, action: history.Action) -> None:
+    def _move_tag(
+        self,
+        ref: Reference,
+        descriptor: Descriptor,
+        action: history.Action,
+        detail: str | None = None,
+    ) -> None:
         """Point ``ref`` at ``descriptor`` and record it; the caller holds the lock."""
         index = self.layout.read_index()
         old = index.put(ref.tagged, descriptor, media.ARTIFACT_TYPE)
         self.layout.write_index(index)
         tag = ref.tag or ""
         history.append(
-            self.layout.history_file, history.event(ref.name, tag, action, old, descriptor.digest)
+            self.layout.history_file,
+            history.event(ref.name, tag, action, old, descriptor.digest, detail=detail),
         )
 
     def _manifest_digest(self, ref: Reference) -> str:
@@ -297,6 +304,25 @@ class ModelStore:
             size = self.layout.blobs.size(digest)
             self._move_tag(target, Descriptor(media.MANIFEST, digest, size), "tag")
         return ResolvedModel(target, digest, card, manifest.size)
+
+    def compare_and_tag(
+        self, src: str, dst: str, expect: str | None, *, detail: str | None = None
+    ) -> bool:
+        """Point local tag ``dst`` at the version ``src`` resolves to only while ``dst`` still
+        points at digest ``expect`` (None: does not exist); False, changing nothing, when it
+        points elsewhere. Checked and moved under the lock, so a concurrent :meth:`tag` lands
+        wholly before (and wins) or after. The history records the move with ``detail``."""
+        source, target = self._parse(src), self._parse(dst, tagged=True)
+        if source.registry or target.registry or source.name != target.name:
+            raise InvalidArgument(f"compare_and_tag moves a local tag of {source.name!r} only")
+        with self.layout.locked():
+            if self.layout.read_index().get(target.tagged) != expect:
+                return False
+            digest, _, _ = self._load(source)
+            if digest != expect:
+                size = self.layout.blobs.size(digest)
+                self._move_tag(target, Descriptor(media.MANIFEST, digest, size), "tag", detail)
+        return True
 
     def untag(self, ref: str) -> None:
         """Remove a tag (the version's blobs stay until :meth:`gc`); local tags only."""

@@ -129,7 +129,8 @@ def divergent(share: float = 0.3) -> onnx.ModelProto:
 
 def unloadable() -> onnx.ModelProto:
     model = onnx.load(V1)
-    model.graph.node.append(helper.make_node("Unheard", ["input"], ["unused"], domain="inferd.test"))
+    unheard = helper.make_node("Unheard", ["input"], ["unused"], domain="inferd.test")
+    model.graph.node.append(unheard)
     model.opset_import.append(helper.make_opsetid("inferd.test", 1))
     return model
 

@@ -1,10 +1,11 @@
-"""What a rollout's decisions do to the deployment: traffic and the promotion tag.
+"""What a rollout's decisions do to the deployment: traffic and tags.
 
 Traffic moves by editing the running spec's weights and shadow through the reconciler
 (:meth:`~inferd.control.reconciler.Reconciler.change`), which publishes the new routing without
 touching replicas; a rollout from a version change instead applies the deployment its
 :class:`~.transition.Transition` planned for the outcome. Promotion also re-tags the
-candidate's version ``production`` in the store (recorded in the store's tag history).
+candidate's version ``production`` in the store, and the rollback of an alias move moves the
+alias back; both by compare-and-set, recorded in the store's tag history (:mod:`.aliases`).
 
 The controller decides *when* (:mod:`.controller`); these only carry a decision out, and keep
 ``candidate_weight`` of the rollout in step with the traffic they published.
@@ -12,22 +13,18 @@ The controller decides *when* (:mod:`.controller`); these only carry a decision 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from inferd.control.reconciler import Reconciler
+from inferd.control.rollout.aliases import RolloutTags
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.strategies import Routing, promoted, rolled_back
-from inferd.errors import InferdError, NotFound
+from inferd.errors import InferdError
 from inferd.spec.edits import deployment_of, replace_deployment, with_routing
 from inferd.spec.model import DeploymentSpec, Spec
-from inferd.store import ModelStore, Reference
+from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)
-
-#: The alias a promoted version is tagged with.
-PRODUCTION_TAG = "production"
 
 
 class RolloutActions:
@@ -35,7 +32,15 @@ class RolloutActions:
 
     def __init__(self, reconciler: Reconciler, store: ModelStore) -> None:
         self.reconciler = reconciler
-        self.store = store
+        self.tags = RolloutTags(store)
+
+    async def watch_tags(self, r: Rollout) -> None:
+        """Record where the tags ``r`` may move point as it begins (:mod:`.aliases`)."""
+        await self.tags.watch(r, self.reconciler.pinned(r.deployment, r.pair.candidate))
+
+    async def tag_moved(self, r: Rollout) -> str | None:
+        """Why ``r`` must stop, when someone moved one of its tags (None: nobody did)."""
+        return await self.tags.moved(r)
 
     async def route(self, r: Rollout, routing: Routing) -> None:
         """Publish ``routing`` (weights and shadow) for the rollout's deployment."""
@@ -49,7 +54,11 @@ class RolloutActions:
 
     async def promote(self, r: Rollout) -> str | None:
         """All shared traffic to the candidate, which is tagged ``production``; the new tag,
-        or None when it was there already (or tagging failed: the promotion stands)."""
+        or None when it was there already (or tagging failed: the promotion stands).
+
+        Raises :class:`~.aliases.TagMoved`, before any traffic moves, when someone moved
+        ``production`` since the rollout began.
+        """
         tagged = await self._retag(r)
         if r.transition is not None:
             await self._replace(r.transition.success)
@@ -58,8 +67,15 @@ class RolloutActions:
             await self.route(r, promoted(r.pair))
         return tagged
 
-    async def roll_back(self, r: Rollout) -> None:
-        """All shared traffic back to the stable version in one routing change."""
+    async def roll_back(self, r: Rollout) -> str | None:
+        """All shared traffic back to the stable version in one routing change; a rollout
+        from an alias move also moves the alias back: the alias moved, if it was."""
+        stable = self.reconciler.pinned(r.deployment, r.pair.stable)
+        await self.withdraw(r)
+        return await self.tags.revert(r, stable)
+
+    async def withdraw(self, r: Rollout) -> None:
+        """All shared traffic back to the stable version; tags stay where they are."""
         if r.transition is not None:
             await self._replace(r.transition.failure)
             r.candidate_weight = 0
@@ -73,19 +89,8 @@ class RolloutActions:
         pinned = self.reconciler.pinned(r.deployment, r.pair.candidate)
         if pinned is None:
             return None
-        ref = Reference.parse(pinned)
-        target = str(Reference(ref.name, PRODUCTION_TAG, None, ref.registry))
-        source = str(Reference(ref.name, None, ref.digest, ref.registry))
-
-        def tag() -> str | None:
-            with contextlib.suppress(NotFound):
-                if self.store.resolve(target).digest == ref.digest:
-                    return None
-            self.store.tag(source, target)
-            return target
-
         try:
-            return await asyncio.to_thread(tag)
+            return await self.tags.promote(r, pinned)
         except InferdError as exc:  # the promotion stands; the history says the tag failed
-            log.warning("promoting %s: tagging %s failed: %s", r.deployment, target, exc.message)
+            log.warning("promoting %s: tagging failed: %s", r.deployment, exc.message)
             return None

@@ -5,7 +5,9 @@ record the decision with its numbers in the history, and act — next step, prom
 back (:mod:`.strategies`) — through :class:`~.actions.RolloutActions`, which moves traffic by
 editing the running spec and tags a promoted version ``production``. A rollout from a version
 change then applies the spec as the user wrote it. Rollback and abort give the stable version
-all shared traffic in one routing change.
+all shared traffic in one routing change (and move an alias whose move started the rollout
+back). A tag the rollout would move that someone else moved supersedes it: it stops, the
+stable version gets the traffic back, and the move stands (:mod:`.aliases`).
 
 One rollout per deployment at a time. Person and loop never act at once: each holds the
 rollout's lock while it decides and moves traffic.
@@ -24,6 +26,7 @@ from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Change, Reconciler
 from inferd.control.rollout.actions import RolloutActions
+from inferd.control.rollout.aliases import TagMoved
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
 from inferd.control.rollout.history import DecisionNote, Event, RolloutHistory
 from inferd.control.rollout.observe import (
@@ -217,6 +220,7 @@ class RolloutController:
         r = run.rollout
         try:
             async with run.lock:
+                await self.actions.watch_tags(r)
                 await self.actions.route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
                 self._record(r, "start")
             run.routed.set()
@@ -225,6 +229,10 @@ class RolloutController:
                 await asyncio.sleep(r.interval_s)
                 async with run.lock:
                     if not r.active:
+                        return
+                    moved = await self.actions.tag_moved(r)
+                    if moved is not None:
+                        await self._supersede(r, moved)
                         return
                     now = self.gateway()
                     if r.phase == "paused":
@@ -278,9 +286,18 @@ class RolloutController:
         )
 
     async def _promote(self, r: Rollout, reason: str) -> None:
-        tagged = await self.actions.promote(r)
+        try:
+            tagged = await self.actions.promote(r)
+        except TagMoved as moved:
+            await self._supersede(r, moved.reason)
+            return
         r.phase = "promoted"
         self._record(r, "promote", reason=reason, tagged=tagged)
+
+    async def _supersede(self, r: Rollout, reason: str) -> None:
+        await self.actions.withdraw(r)
+        r.phase = "superseded"
+        self._record(r, "supersede", reason=reason)
 
     async def _rollback(
         self,
@@ -289,10 +306,13 @@ class RolloutController:
         reason: str,
         why: tuple[Verdict, Observations] | None,
     ) -> None:
-        await self.actions.roll_back(r)
+        reverted = await self.actions.roll_back(r)
         r.phase = "aborted" if phase == "aborted" else "rolled_back"
         verdict, obs = why if why is not None else (None, None)
-        self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, reason=reason)
+        note: DecisionNote = {"reason": reason}
+        if r.transition is not None and r.transition.alias is not None:
+            note["reverted"] = reverted
+        self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, **note)
 
     def _record(
         self,

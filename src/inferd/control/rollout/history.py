@@ -22,7 +22,7 @@ HISTORY_DIR = "rollouts"
 
 Event = Literal[
     "start", "advance", "analysis", "hold", "promote", "rollback", "abort", "pause", "resume",
-    "failed",
+    "supersede", "failed",
 ]  # fmt: skip
 
 
@@ -33,6 +33,9 @@ class DecisionNote(TypedDict, total=False):
     reason: str
     #: The tag a promotion moved to the candidate (None: unchanged or tagging failed).
     tagged: str | None
+    #: The alias a rollback or abort moved back to the stable version (None: it had moved on
+    #: since, or moving it failed); only for a rollout an alias move started.
+    reverted: str | None
 
 
 class DecisionRecord(DecisionNote):

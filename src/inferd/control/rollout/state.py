@@ -12,9 +12,11 @@ from inferd.control.rollout.strategies import Pair, Strategy, stages
 from inferd.control.rollout.transition import Transition
 from inferd.spec.model import DeploymentSpec, RolloutSpec
 
-Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "failed"]
+Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "superseded", "failed"]
 #: Phases a rollout never leaves.
-FINISHED: frozenset[Phase] = frozenset({"promoted", "rolled_back", "aborted", "failed"})
+FINISHED: frozenset[Phase] = frozenset(
+    {"promoted", "rolled_back", "aborted", "superseded", "failed"}
+)
 #: Decisions kept in memory for status (the history file keeps them all).
 RECENT = 20
 
@@ -75,6 +77,9 @@ class Rollout:
     base: DeploymentSpec
     #: Set when the rollout came from a version change (apply or alias move).
     transition: Transition | None = None
+    #: The tags it may move, and the digest each named when it began (None: absent); see
+    #: :mod:`.aliases`.
+    tags: dict[str, str | None] = field(default_factory=dict)
     phase: Phase = "running"
     stage: int = 0
     failures: int = 0
@@ -114,6 +119,8 @@ class Rollout:
             record["reason"] = note["reason"]
         if "tagged" in note:
             record["tagged"] = note["tagged"]
+        if "reverted" in note:
+            record["reverted"] = note["reverted"]
         if verdict is not None:
             record["verdict"] = verdict.to_json()
         if obs is not None:

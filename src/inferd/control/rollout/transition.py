@@ -36,6 +36,8 @@ class Transition:
     failure: DeploymentSpec
     #: What started it, for the history ("apply", "alias fraud:production moved").
     cause: str
+    #: The tag whose move started it (``fraud:production``); None for an apply.
+    alias: str | None = None
 
 
 def next_name(name: str) -> str:
@@ -85,4 +87,5 @@ def alias_move(current: DeploymentSpec, pinned: str, alias: str) -> Transition:
         [promoted if v.name == stable.name else v for v in current.versions],
         current.weights(),
     )
-    return Transition(stable.name, candidate.name, during, success, current, f"alias {alias} moved")
+    cause = f"alias {alias} moved"
+    return Transition(stable.name, candidate.name, during, success, current, cause, alias)

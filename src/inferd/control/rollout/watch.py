@@ -5,9 +5,10 @@ or ``fraud:production@sha256:…`` after an earlier promotion) follows that tag:
 points at another version than the one its replicas serve, the watcher starts the rollout of
 the new version (:func:`~.transition.alias_move`) instead of leaving the old one in place.
 
-A version whose rollout was rolled back or aborted is not retried while the tag stays on it;
-moving the tag elsewhere (or back) starts afresh. References pinned by digest alone
-(``fraud@sha256:…``) and remote references are not watched.
+Rolling such a rollout back (or aborting it) moves the tag back to the version still serving
+(:mod:`.aliases`); should the tag stay on the rejected version all the same (moving it back
+failed), that version is not retried while it does. Moving the tag elsewhere starts afresh.
+References pinned by digest alone (``fraud@sha256:…``) and remote references are not watched.
 """
 
 from __future__ import annotations
