@@ -58,7 +58,7 @@ def test_remote_errors_are_one_line_with_an_exit_status(
     assert missing.exit_code == 3
     assert "not found in the registry" in missing.output
     untag = CliRunner().invoke(main, ["rm", f"{repo}:v1"])
-    assert untag.exit_code == 1
+    assert untag.exit_code == 10  # Unsupported (docs/cli.md)
     assert "registries delete manifests" in untag.output
     closed = CliRunner().invoke(
         main, ["inspect", "127.0.0.1:9/team/fraud:v1", "--insecure-registry", "127.0.0.1:9"]
