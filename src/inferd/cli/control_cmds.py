@@ -19,6 +19,7 @@ from inferd.spec.loading import SpecError, load_spec
 
 if TYPE_CHECKING:
     from inferd.control.admin.documents import AdminStatus
+    from inferd.control.autoscale.loop import ScalingStatus
 
 _SPEC_FILE = click.Path(dir_okay=False, path_type=Path)
 PS_MIN_WIDTH = 140
@@ -98,10 +99,18 @@ def ps(*, as_json: bool) -> None:
 
 
 def _ps_table(status: AdminStatus) -> Table:
+    """One row per replica process, and one per routed version with none (a deployment scaled
+    to zero shows as ``0/N``, N its most replicas, with its scale-from-zero state)."""
     weights = {
         (d["name"], v["name"]): v["weight"] for d in status["deployments"] for v in d["versions"]
     }
     shadows = {(d["name"], d["shadow"]) for d in status["deployments"] if d["shadow"]}
+    scaling = {s["deployment"]: s for s in status.get("gateway", {}).get("autoscaling", [])}
+
+    def weight(key: tuple[str, str]) -> str:
+        text = f"{weights[key]:g}%" if key in weights else "-"
+        return text + (" +shadow" if key in shadows else "")
+
     table = Table(box=None, header_style="bold")
     for column in (
         "DEPLOYMENT", "VERSION", "REPLICA", "PID", "PORT", "STATE", "RESTARTS", "UPTIME", "WEIGHT",
@@ -109,15 +118,37 @@ def _ps_table(status: AdminStatus) -> Table:
         table.add_column(column)
     for r in status["replicas"]:
         key = (r["deployment"], r["version"])
-        weight = f"{weights[key]:g}%" if key in weights else "-"
-        if key in shadows:
-            weight += " +shadow"
         state = r["state"] + (f" ({r['reason']})" if r["reason"] else "")
+        held = scaling[key[0]]["held"] if key[0] in scaling else 0
+        if r["state"] == "starting" and held:
+            state += f" (scaling from zero: {held} requests held)"
         table.add_row(
             r["deployment"], r["version"], r["replica"], _text(r["pid"]), _text(r["port"]),
-            state, str(r["restarts"]), _uptime(r["uptime_s"]), weight,
+            state, str(r["restarts"]), _uptime(r["uptime_s"]), weight(key),
         )  # fmt: skip
+    running = {(r["deployment"], r["version"]) for r in status["replicas"]}
+    for d in status["deployments"]:
+        for v in d["versions"]:
+            if (d["name"], v["name"]) not in running:
+                replicas, state = _no_replica(v["name"], scaling.get(d["name"]))
+                table.add_row(
+                    d["name"], v["name"], replicas, "-", "-", state, "-", "-",
+                    weight((d["name"], v["name"])),
+                )  # fmt: skip
     return table
+
+
+def _no_replica(version: str, scaling: ScalingStatus | None) -> tuple[str, str]:
+    """The REPLICA and STATE of a routed version without a replica process."""
+    if scaling is None or scaling["version"] != version:
+        return "0/0", "no replicas"
+    replicas = f"0/{scaling['max_replicas']}"
+    timeout = scaling["cold_start_timeout_s"]
+    if timeout is None:
+        return replicas, "no replicas (does not scale from zero: requests are refused)"
+    if scaling["held"]:
+        return replicas, f"scaling from zero: {scaling['held']} requests held"
+    return replicas, f"scaled to zero: the next request starts one (held up to {timeout:g} s)"
 
 
 def _text(value: object) -> str:

@@ -103,6 +103,11 @@ def test_scale_from_zero_answers_the_first_request_then_returns_to_zero(tmp_path
     )  # fmt: skip
     try:
         assert ready_replicas(up) == 0
+        # inferd ps lists the deployment at zero, out of at most 2, and what a request does.
+        wait_until(lambda: "scaled to zero" in up.cli("ps").stdout, 10, up.cli("ps").stdout)
+        row = next(line for line in up.cli("ps").stdout.splitlines() if "fraud" in line)
+        assert row.split()[:3] == ["fraud", "v1", "0/2"], row
+        assert "the next request starts one (held up to 60 s)" in row
         # Scaled to zero is still ready: the first request waits for a replica.
         probe = http.client.HTTPConnection("127.0.0.1", up.gateway_port, timeout=10)
         probe.request("GET", "/v2/health/ready")

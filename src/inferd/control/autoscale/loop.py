@@ -56,6 +56,14 @@ class ScalingStatus(DecisionRecord):
     stable: float
     panic_value: float
     idle_s: float
+    #: The bounds the spec sets on ``actual``.
+    min_replicas: int
+    max_replicas: int
+    #: How long a request waits for a replica while there is none (None: the deployment does
+    #: not scale from zero, and such a request is refused).
+    cold_start_timeout_s: float | None
+    #: Requests the gateway holds, waiting for a replica to start (scaling from zero).
+    held: int
 
 
 class AutoscaleLoop:
@@ -150,7 +158,10 @@ class AutoscaleLoop:
             "deployment": d.name, "version": version.name, "actual": version.replicas,
             "ready": ready, **decision.to_json(), "metric": d.autoscaling.metric,
             "value": sample.value, "stable": stable, "panic_value": panic,
-            "idle_s": round(sample.idle_s, 3),
+            "idle_s": round(sample.idle_s, 3), "min_replicas": policy.min_replicas,
+            "max_replicas": policy.max_replicas,
+            "cold_start_timeout_s": self.cold_start_timeout(d.name),
+            "held": self.signals.held(d.name),
         }  # fmt: skip
         self._metrics.record(self._status[d.name])
         changing = decision.desired != version.replicas

@@ -43,7 +43,8 @@ class GatewaySignals:
     ) -> None:
         self.gateway = gateway
         self._topology = topology
-        self._held = held
+        #: Requests the gateway holds for a deployment while a replica cold-starts.
+        self.held = held
         self._clock = clock
         self._last: dict[str, tuple[float, GatewayReading]] = {}
         self._active_at: dict[str, float] = {}
@@ -56,14 +57,14 @@ class GatewaySignals:
         self._last[deployment] = (now, current)
         traffic = current.since(before).deployment(deployment)
         arrived = traffic.requests
-        outstanding = self.gateway.in_flight(deployment) + self._held(deployment)
+        outstanding = self.gateway.in_flight(deployment) + self.held(deployment)
         if arrived > 0 or outstanding > 0:
             self._active_at[deployment] = now
         idle = now - self._active_at.setdefault(deployment, now)
         if metric == "concurrency":
             value = float(outstanding)
         elif metric == "queue_depth":
-            value = await self._queue_depth(deployment) + self._held(deployment)
+            value = await self._queue_depth(deployment) + self.held(deployment)
         elif metric == "rps":
             value = arrived / (now - since) if now > since else 0.0
         else:
