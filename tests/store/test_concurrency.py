@@ -81,4 +81,8 @@ def test_concurrent_materialize_yields_one_complete_directory(
     (path,) = paths
     assert (path / "model.bin").read_bytes() == (model_dir / "model.bin").read_bytes()
     assert (path / "assets" / "vocab.txt").read_text() == "a\nb\nc\n"
-    assert sorted(p.name for p in (store.root / "models").iterdir()) == [path.name]
+    # The directory and its stamp (inferd.store.materialized), and no temp directory left.
+    assert sorted(p.name for p in (store.root / "models").iterdir()) == [
+        path.name,
+        f"{path.name}.stamp",
+    ]

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from inferd.reference import DIGEST_RE
-from inferd.store import gc
+from inferd.store import gc, materialized
 from inferd.store.layout import OciLayout
 
 ACCESS_DIR = "access"
@@ -68,8 +67,8 @@ def _blob_sizes(layout: OciLayout) -> Iterator[tuple[str, int]]:
 
 def usage(layout: OciLayout, models: Path) -> int:
     """Bytes of every blob and materialized directory."""
-    materialized = sum(_tree_size(d) for d in models.iterdir()) if models.is_dir() else 0
-    return sum(size for _, size in _blob_sizes(layout)) + materialized
+    copies = sum(_tree_size(d) for d in models.iterdir()) if models.is_dir() else 0
+    return sum(size for _, size in _blob_sizes(layout)) + copies
 
 
 def evict(layout: OciLayout, models: Path, root: Path, max_bytes: int) -> Eviction:
@@ -82,19 +81,19 @@ def evict(layout: OciLayout, models: Path, root: Path, max_bytes: int) -> Evicti
         cached: dict[str, list[str]] = {}
         for remote, digest in index.cached():
             cached.setdefault(digest, []).append(remote)
-        materialized = {
+        copies = {
             f"sha256:{d.name}"
             for d in (models.iterdir() if models.is_dir() else [])
             if DIGEST_RE.fullmatch(f"sha256:{d.name}")
         }
-        candidates = sorted(materialized | set(cached), key=lambda d: _last_access(root, d))
+        candidates = sorted(copies | set(cached), key=lambda d: _last_access(root, d))
         for digest in candidates:
             if used <= max_bytes:
                 break
             directory = models / digest.removeprefix("sha256:")
             if directory.is_dir():
                 size = _tree_size(directory)
-                shutil.rmtree(directory, ignore_errors=True)
+                materialized.remove(directory)
                 used, freed, models_removed = used - size, freed + size, models_removed + 1
             if digest in cached and digest not in tagged:
                 for remote in cached[digest]:

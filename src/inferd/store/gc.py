@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from inferd.reference import DIGEST_RE
-from inferd.store import media
+from inferd.store import materialized, media
 from inferd.store.atomic import TEMP_PREFIX
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES
@@ -91,7 +91,8 @@ def _old(path: Path, now: float) -> bool:
 
 
 def collect(layout: OciLayout, models: Path) -> GcResult:
-    """Remove unreferenced blobs and materialized dirs of versions no longer in the index."""
+    """Remove unreferenced blobs, materialized dirs of versions no longer in the index, and
+    stamps of materialized dirs that are gone."""
     now = time.time()
     with layout.locked():
         keep, manifests = referenced(layout)
@@ -113,6 +114,10 @@ def collect(layout: OciLayout, models: Path) -> GcResult:
                     if _old(entry, now):
                         shutil.rmtree(entry, ignore_errors=True)
                 elif _is_digest(f"sha256:{entry.name}") and f"sha256:{entry.name}" not in manifests:
-                    shutil.rmtree(entry, ignore_errors=True)
+                    materialized.remove(entry)
                     models_removed += 1
+                elif entry.name.endswith(materialized.STAMP_SUFFIX):
+                    stamped = entry.with_name(entry.name.removesuffix(materialized.STAMP_SUFFIX))
+                    if not stamped.is_dir():
+                        entry.unlink(missing_ok=True)
     return GcResult(blobs_removed=removed, bytes_freed=freed, models_removed=models_removed)

@@ -6,6 +6,7 @@
         inferd.lock             exclusive lock for index and history changes
         inferd-history.jsonl    append-only log of tag moves
       models/<manifest-hex>/    verified, read-only files of materialized versions
+      models/<manifest-hex>.stamp   inodes and times of those files, checked on each use
       access/<manifest-hex>     last use of each version (mtime), for the cache budget
 
 Names and tags are validated by the OCI grammar and used only as keys in ``index.json`` and the
@@ -21,8 +22,6 @@ then behaves exactly as a local one. Network transfers never happen under the st
 from __future__ import annotations
 
 import builtins
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,8 +31,7 @@ from inferd.card import ModelCard
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
 from inferd.reference import Reference, split_registry, validate_name
-from inferd.store import cache, gc, history, media, staging, trust
-from inferd.store.atomic import TEMP_PREFIX, fsync_dir
+from inferd.store import cache, gc, history, materialized, media, staging, trust
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
@@ -47,7 +45,6 @@ from inferd.store.results import (
     TagEntry,
     Transfer,
 )
-from inferd.store.safety import prepare_target
 from inferd.store.staging import Staged
 
 NetworkProgress = Callable[[int, int], None]
@@ -240,29 +237,15 @@ class ModelStore:
 
         Built in a temp directory and renamed into place, so the directory exists only when
         complete; concurrent callers race harmlessly and all get the same path, which depends
-        on the digest alone. An existing directory is reused. A remote reference is pulled
-        into the local store first (what ``inferd serve host/name:tag`` relies on).
+        on the digest alone. An existing directory is reused only while its files are the ones
+        materialized (a stamp of their inodes and times, else their hashes); one changed on
+        disk is rebuilt (:mod:`inferd.store.materialized`). A remote reference is pulled into
+        the local store first (what ``inferd serve host/name:tag`` relies on).
         """
         digest, manifest, card = self._load(self._parse(ref))
         cache.touch(self.root, digest)
-        final = self.models / digest.removeprefix("sha256:")
-        if not final.is_dir():
-            self.models.mkdir(parents=True, exist_ok=True)
-            building = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.models))
-            try:
-                self._write_files(manifest, building, mode=0o444)
-                building.rename(final)
-            except OSError:
-                if not final.is_dir():
-                    raise
-            finally:
-                shutil.rmtree(building, ignore_errors=True)
-            fsync_dir(self.models)
-        return MaterializedModel(final, digest, card, manifest.size)
-
-    def _write_files(self, manifest: Manifest, dest: Path, *, mode: int) -> None:
-        for item in manifest.layers:
-            self.layout.blobs.copy_to(item.digest, prepare_target(dest, item.title), mode=mode)
+        path = materialized.materialize(self.layout.blobs, self.models, digest, manifest)
+        return MaterializedModel(path, digest, card, manifest.size)
 
     def pull(self, ref: str, dest: Path) -> Path:
         """Write the version's verified files under ``dest`` (created if needed); return it.
@@ -273,7 +256,7 @@ class ModelStore:
         digest, manifest, _ = self._load(self._parse(ref))
         cache.touch(self.root, digest)
         dest.mkdir(parents=True, exist_ok=True)
-        self._write_files(manifest, dest, mode=0o644)
+        materialized.write_files(self.layout.blobs, manifest, dest, mode=0o644)
         return dest
 
     def tag(self, src: str, dst: str) -> ResolvedModel:
