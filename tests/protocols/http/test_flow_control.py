@@ -152,13 +152,46 @@ def test_the_body_budget_refuses_with_503_and_is_given_back(serve, connect):
     assert budget_used(running) == 0
 
 
-def test_a_dropped_connection_gives_its_bytes_back(serve, connect):
+@pytest.mark.parametrize(
+    ("framing", "held"),
+    [
+        # A declared body's buffer is allocated, and charged, whole at its first chunk ...
+        (b"Content-Length: 50000\r\n\r\n" + b"a" * 20_000, 50_000),
+        # ... a chunked body's bytes as they are read.
+        (b"Transfer-Encoding: chunked\r\n\r\n4e20\r\n" + b"a" * 20_000 + b"\r\n", 20_000),
+    ],
+)
+def test_a_dropped_connection_gives_its_bytes_back(serve, connect, framing: bytes, held: int):
     running = serve(LimitSettings(max_body_bytes=64 * 1024))
     sock = connect(running)
-    sock.sendall(b"POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: 50000\r\n\r\n" + b"a" * 20_000)
-    wait_for(lambda: budget_used(running) == 20_000)
+    sock.sendall(b"POST /hold HTTP/1.1\r\nHost: t\r\n" + framing)
+    wait_for(lambda: budget_used(running) == held)
     sock.close()
     wait_for(lambda: budget_used(running) == 0)
+
+
+def test_a_declared_body_is_not_allocated_beyond_the_budget(serve, connect):
+    """Three bodies pass the header check while nothing is held; each first chunk charges its
+    whole declared size, so the third, which would overdraw the budget, is refused."""
+    limits = LimitSettings(max_body_bytes=64 * 1024, max_buffered_request_bytes=128 * 1024)
+    running = serve(limits)
+    socks = [connect(running) for _ in range(3)]
+    for sock in socks:
+        sock.sendall(b"POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: 60000\r\n\r\n")
+    time.sleep(0.2)  # every header is read while the budget is empty
+    assert budget_used(running) == 0
+    for sock in socks[:2]:
+        sock.sendall(b"a")
+    wait_for(lambda: budget_used(running) == 120_000)
+    socks[2].sendall(b"a")
+    [(status, headers, _)] = read_responses(socks[2], 1)
+    assert (status, headers["retry-after"]) == (503, "1")
+    assert budget_used(running) == 120_000
+    for sock in socks[:2]:
+        sock.sendall(b"a" * 59_999)
+        [(status, _, body)] = read_responses(sock, 1)
+        assert (status, orjson.loads(body)) == (200, {"bytes": 60_000})
+    assert budget_used(running) == 0
 
 
 def test_connections_beyond_the_limit_get_503_and_are_closed(serve, connect):

@@ -81,6 +81,21 @@ def test_binary_request_is_a_view_of_the_body():
     assert request.inputs[0].parameters == {}
 
 
+def test_binary_tensors_of_a_bytearray_body_are_read_only_views():
+    """The connection hands a body that came in several chunks over as its bytearray."""
+    raw = np.arange(4, dtype="<f4").tobytes()
+    text = orjson.dumps({"inputs": [{"name": "x", "shape": [4], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": 16}}]})  # fmt: skip
+    body = bytearray(text + raw)
+    request = decode_request(
+        "m", None, body, {HEADER_LENGTH: str(len(text))}, LIMITS, check=None, received=0.0
+    )
+    data = request.inputs[0].data
+    assert not data.flags.writeable
+    body[len(text) : len(text) + 4] = np.float32(9).tobytes()
+    assert data.tolist() == [9.0, 1.0, 2.0, 3.0]  # shares the body's memory: no copy
+
+
 def test_binary_choice_per_output_overrides_the_request_default():
     doc = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}],
            "parameters": {"binary_data_output": True},

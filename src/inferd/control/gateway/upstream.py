@@ -64,7 +64,7 @@ class UpstreamRequest:
     method: str
     path: str
     headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
+    body: bytes | bytearray = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,7 @@ class _Connection(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def send(self, head: bytes, body: bytes) -> asyncio.Future[UpstreamResponse]:
+    def send(self, head: bytes, body: bytes | bytearray) -> asyncio.Future[UpstreamResponse]:
         assert self.transport is not None and self._waiter is None
         self.reusable = False
         self._waiter = asyncio.get_running_loop().create_future()

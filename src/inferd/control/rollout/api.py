@@ -77,7 +77,7 @@ def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> 
     )
 
 
-def _candidate(body: bytes) -> str | None:
+def _candidate(body: bytes | bytearray) -> str | None:
     if not body.strip():
         return None
     try:

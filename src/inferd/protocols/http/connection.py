@@ -16,8 +16,9 @@ Flow control, so that one client can hold only a bounded amount of the server's 
    reading pauses, nothing new is dispatched and finished answers wait; a client that does not
    drain them within ``write_timeout_s`` is disconnected. The same timeout bounds a close that
    waits on unsent bytes.
-3. Body bytes read are charged to the process's :class:`RequestBudget` until the request is
+3. Body bytes held are charged to the process's :class:`RequestBudget` until the request is
    answered (or the connection dropped); a body that would overdraw it gets 503 + Retry-After.
+   A ``Content-Length`` body is charged whole when its first chunk arrives (:mod:`.body`).
 4. Bodies are never decoded: a request with a ``Content-Encoding`` other than identity gets 415
    before its body is read, so no decompression bomb is ever inflated.
 """
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from inferd.errors import InferdError
+from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.messages import (
     Request,
     Response,
@@ -96,11 +98,7 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
-        # The first body chunk as received; later chunks append to ``_chunks`` (one buffer,
-        # amortized growth: millions of 1-byte chunks cost linear time and no per-chunk object).
-        self._body = b""
-        self._chunks: bytearray | None = None
-        self._body_len = 0
+        self._body = BodyReader()
         self._in_message = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -191,10 +189,12 @@ class HttpConnection(asyncio.Protocol):
             size = int(declared)
             if size > self.limits.max_body_bytes:
                 raise _Reject(413, self._too_large())
-            # Not a reservation (bytes are charged as read), but spares reading a body that
-            # cannot fit now.
+            # Not a reservation (the body is charged as it arrives), but spares reading a body
+            # that cannot fit now.
             if self.budget.used + size > self.budget.limit:
                 raise _Reject(503, self.budget.refusal(), [(b"retry-after", b"1")])
+            if "transfer-encoding" not in headers:
+                self._body = BodyReader(size)
         encoding = headers.get("content-encoding")
         if encoding is not None and encoding.strip().lower() not in IDENTITY:
             raise _Reject(
@@ -214,20 +214,13 @@ class HttpConnection(asyncio.Protocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
-        n = len(body)
-        self._body_len += n
-        if self._body_len > self.limits.max_body_bytes:
+        if self._body.length + len(body) > self.limits.max_body_bytes:
             raise _Reject(413, self._too_large())
-        if not self.budget.take(n):
+        cost = self._body.cost(len(body))
+        if cost and not self.budget.take(cost):
             raise _Reject(503, self.budget.refusal(), [(b"retry-after", b"1")])
-        self._charged += n
-        if self._chunks is not None:
-            self._chunks += body
-        elif not self._body:
-            self._body = body
-        else:
-            self._chunks = bytearray(self._body)
-            self._chunks += body
+        self._charged += cost
+        self._body.add(body)
 
     def on_message_complete(self) -> None:
         try:
@@ -236,13 +229,12 @@ class HttpConnection(asyncio.Protocol):
             raise _Reject(400, "invalid request target") from None
         path = url.path.decode("latin-1")
         query = url.query.decode("latin-1") if url.query else ""
-        body = self._body if self._chunks is None else bytes(self._chunks)
         request = Request(
-            self.parser.get_method().decode("ascii"), path, query, self._headers, body,
-            peer=self.peer,
+            self.parser.get_method().decode("ascii"), path, query, self._headers,
+            self._body.value(), peer=self.peer,
         )  # fmt: skip
         keep_alive = bool(self.parser.should_keep_alive()) and not self.server.draining
-        charge = self._body_len
+        charge = self._body.charged
         self._reset()
         self.deadline = None
         if self._backlog or self._write_paused or len(self._pending) >= MAX_PIPELINE:

@@ -31,13 +31,15 @@ JSON = b"application/json"
 
 @dataclass(slots=True)
 class Request:
-    """One parsed request. Header names are lower-case; ``body`` is the de-chunked body."""
+    """One parsed request. Header names are lower-case; ``body`` is the de-chunked body, a
+    ``bytearray`` when it arrived in several chunks (it is not copied into ``bytes``, see
+    :mod:`inferd.protocols.http.body`); treat it as read-only."""
 
     method: str
     path: str
     query: str
     headers: dict[str, str]
-    body: bytes
+    body: bytes | bytearray
     #: Path parameters filled in by the router (already percent-decoded).
     params: dict[str, str] = field(default_factory=dict)
     #: The client's address, ``host:port`` (for audit records).

@@ -54,8 +54,13 @@ def _parameters(value: object, where: str) -> Parameters:
     return value
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
-    """Separate the JSON part from the binary part (``Inference-Header-Content-Length``)."""
+def split_body(
+    body: bytes | bytearray, header_length: str | None
+) -> tuple[bytes | bytearray, memoryview]:
+    """Separate the JSON part from the binary part (``Inference-Header-Content-Length``).
+
+    The binary part is a read-only view: tensors decoded from it are read-only whether the body
+    came as ``bytes`` or as the connection's ``bytearray``, and share its memory (no copy)."""
     if header_length is None:
         return body, memoryview(b"")
     if not header_length.isdigit():
@@ -65,11 +70,11 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
         raise InvalidArgument(
             f"Inference-Header-Content-Length {n} is beyond the body ({len(body)} bytes)"
         )
-    view = memoryview(body)
+    view = memoryview(body).toreadonly()
     return bytes(view[:n]), view[n:]
 
 
-def load_json(text: bytes) -> Any:
+def load_json(text: bytes | bytearray) -> Any:
     """Parse JSON; a syntax error names the position."""
     try:
         return orjson.loads(text)
@@ -80,7 +85,7 @@ def load_json(text: bytes) -> Any:
 def decode_request(
     model: str,
     version: str | None,
-    body: bytes,
+    body: bytes | bytearray,
     headers: Mapping[str, str],
     limits: LimitSettings,
     *,
