@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def model(tmp_path: Path) -> Path:
     directory = tmp_path / "model"
     directory.mkdir()
     (directory / "weights.bin").write_bytes(b"w" * 4096)
+    shutil.copyfile(EXAMPLES / "sklearn" / "fraud.skops", directory / "model.skops")
     (directory / "inferd.model.yaml").write_text(
         "runtime: sklearn\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 2]}\n"
     )

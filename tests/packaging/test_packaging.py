@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,8 @@ from inferd.errors import InvalidArgument, ModelNotFound, UnsafeFormat
 from inferd.packaging import CardOptions, describe, push
 from inferd.store import ModelStore
 
-ONNX_V1 = (
-    Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "fraud-v1" / "model.onnx"
-)
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ONNX_V1 = EXAMPLES / "quickstart" / "fraud-v1" / "model.onnx"
 
 
 @pytest.fixture
@@ -24,8 +24,10 @@ def store(inferd_home: Path) -> ModelStore:
 
 
 def make_model_dir(path: Path) -> Path:
-    """Raw weights (not admitted as data: staged only with trust) and a vocabulary."""
+    """An estimator, raw weights (not admitted as data: staged only with trust) and a
+    vocabulary."""
     (path / "assets").mkdir(parents=True)
+    shutil.copyfile(EXAMPLES / "sklearn" / "fraud.skops", path / "model.skops")
     (path / "model.bin").write_bytes(bytes(range(256)) * 4)
     (path / "assets" / "vocab.txt").write_text("a\nb\n")
     (path / "inferd.model.yaml").write_text("runtime: sklearn\n")
@@ -55,7 +57,12 @@ def test_push_is_stage_describe_commit(store: ModelStore) -> None:
 
 def test_staging_stores_nothing(store: ModelStore, tmp_path: Path) -> None:
     staged = store.stage(make_model_dir(tmp_path / "model"), "fraud:v1", trust_unsafe_format=True)
-    assert [f.title for f in staged.files] == ["assets/vocab.txt", "inferd.model.yaml", "model.bin"]
+    assert [f.title for f in staged.files] == [
+        "assets/vocab.txt",
+        "inferd.model.yaml",
+        "model.bin",
+        "model.skops",
+    ]
     assert staged.trusted_formats == ("unrecognised format",)
     assert _blobs(store) == set()
     with pytest.raises(ModelNotFound):
@@ -90,6 +97,24 @@ def test_commit_refuses_a_card_that_does_not_describe_the_staged_files(
     card = describe(staged, CardOptions()).model_copy(update=change)
     with pytest.raises(InvalidArgument, match=re.escape(problem)):
         store.commit(staged, card)
+    assert _blobs(store) == set()
+    with pytest.raises(ModelNotFound):
+        store.resolve("fraud:v1")
+
+
+def test_a_file_not_in_the_named_runtimes_format_is_refused_at_push(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    """Issue 12 item 6: random bytes pushed with ``--runtime onnx`` (trusted, since the store
+    admits no such format) were stored, and every load then failed."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(bytes(range(7, 256)) * 16)
+    for path in (model, model / "model.onnx"):
+        with pytest.raises(InvalidArgument, match="a valid ONNX model") as info:
+            push(store, path, "fraud:v1", runtime="onnx", trust_unsafe_format=True)
+        assert "'model.onnx'" in info.value.message
+        assert "its bytes are not protobuf" in info.value.message
     assert _blobs(store) == set()
     with pytest.raises(ModelNotFound):
         store.resolve("fraud:v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -134,10 +135,12 @@ def test_directory_without_a_model_is_refused(tmp_path: Path, model_files: dict[
         detect_model(tmp_path, None)
 
 
-def test_given_runtime_is_trusted_and_the_signature_still_read(
+def test_given_runtime_holds_the_file_to_its_format_and_the_signature_is_still_read(
     tmp_path: Path, model_files: dict[str, Path]
 ) -> None:
-    assert detect_model(model_files["garbage"], "xgboost") == Detection("xgboost", None, "garbage")
+    assert detect_model(model_files["xgb-json.model"], "xgboost") == Detection(
+        "xgboost", None, "xgb-json.model"
+    )
     onnx_detection = detect_model(model_files["onnx.bin"], "onnx")
     assert onnx_detection.signature is not None
     assert onnx_detection.signature.inputs[0].name == "input"
@@ -172,3 +175,37 @@ def test_symlinked_model_file_is_ignored(tmp_path: Path, model_files: dict[str, 
     (tmp_path / "model.onnx").symlink_to(model_files["onnx.bin"])
     with pytest.raises(InvalidArgument, match="no model file"):
         detect_model(tmp_path, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "runtime", "problem"),
+    [
+        ("garbage", "xgboost", r"is not a valid XGBoost model .*: it starts with b'\\x00\\x01"),
+        ("garbage", "onnx", r"is not a valid ONNX model .*: its bytes are not protobuf \("),
+        ("empty", "lightgbm", "is not a valid LightGBM model .*: it is empty"),
+        ("zip.skops", "sklearn", "is not a valid skops model .*: the zip archive holds no schema"),
+        (
+            "onnx.bin",
+            "xgboost",
+            "is not a valid XGBoost model .*: it is in the onnx runtime's format",
+        ),
+    ],
+)
+def test_a_named_runtime_refuses_a_file_not_in_its_format_saying_why(
+    model_files: dict[str, Path], name: str, runtime: str, problem: str
+) -> None:
+    """Issue 12 item 6: ``--runtime onnx`` on random bytes was accepted at push."""
+    with pytest.raises(InvalidArgument, match=rf"^'{re.escape(name)}' {problem}"):
+        detect_model(model_files[name], runtime)
+
+
+def test_a_named_runtime_refuses_a_directory_without_its_file(
+    tmp_path: Path, model_files: dict[str, Path]
+) -> None:
+    shutil.copy(model_files["garbage"], tmp_path / "model.onnx")
+    (tmp_path / "README.md").write_text("# a model\n")
+    with pytest.raises(InvalidArgument) as info:
+        detect_model(tmp_path, "onnx")
+    assert info.value.message.startswith("no file in the model is a valid ONNX model (")
+    assert "'model.onnx': its bytes are not protobuf (" in info.value.message
+    assert "'README.md': " in info.value.message

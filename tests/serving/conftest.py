@@ -144,12 +144,15 @@ class Harness:
         push(self.store, folder, ref)
 
     def push_corrupt(self, ref: str) -> None:
+        """A version that fails to load: a well-formed ONNX file (push refuses any other with
+        ``runtime: onnx``) using an operator no onnxruntime has."""
         folder = self.root / f"corrupt-{ref.replace(':', '-')}"
         folder.mkdir()
-        whole = scale_onnx(3.0).SerializeToString()
-        (folder / "model.onnx").write_bytes(whole[: len(whole) // 2])  # a truncated upload
-        # Half a protobuf is no format the store admits as data: only trust lets it in.
-        push(self.store, folder, ref, runtime="onnx", signature=SIGNATURE, trust_unsafe_format=True)
+        model = scale_onnx(3.0)
+        model.graph.node.append(helper.make_node("Unheard", ["x"], ["u"], domain="inferd.test"))
+        model.opset_import.append(helper.make_opsetid("inferd.test", 1))
+        onnx.save(model, folder / "model.onnx")
+        push(self.store, folder, ref, runtime="onnx", signature=SIGNATURE)
 
     def size(self, ref: str) -> int:
         return self.store.resolve(ref).size

@@ -19,10 +19,13 @@ TRAVERSAL = json.loads((Path(__file__).parent / "data" / "traversal.json").read_
     "references"
 ]
 
+#: The estimator of every directory model (a real skops file: push holds a file to the format of
+#: the runtime it names).
+ESTIMATOR = EXAMPLES / "sklearn" / "fraud.skops"
 METADATA = """\
 runtime: sklearn
 inputs:
-  - {name: x, datatype: FP32, shape: [-1, 4]}
+  - {name: x, datatype: FP32, shape: [-1, 8]}
 outputs:
   - {name: y, datatype: INT64, shape: [-1]}
 labels: {team: risk}
@@ -43,8 +46,10 @@ def raw_npy(data: bytes) -> bytes:
 
 
 def make_model_dir(path: Path, *, weights: bytes = b"weights-v1" * 1000) -> Path:
-    """A directory model: a weights file, a nested tokenizer file and inferd.model.yaml."""
+    """A directory model: an estimator, a weights file, a nested tokenizer file and
+    inferd.model.yaml."""
     path.mkdir(parents=True)
+    shutil.copyfile(ESTIMATOR, path / "model.skops")
     (path / "model.bin").write_bytes(weights)
     (path / "assets").mkdir()
     (path / "assets" / "vocab.txt").write_text("a\nb\nc\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from inferd.card import ModelCard
 from inferd.packaging import push
 from inferd.store import ModelStore
+
+from .conftest import ESTIMATOR
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DIGEST_HEX = set("0123456789abcdef")
@@ -74,6 +77,7 @@ def test_layout_follows_the_oci_image_layout_spec(store: ModelStore, model_dir: 
             "assets/vocab.txt": "application/vnd.cncf.model.weight.config.v1.raw",
             "inferd.model.yaml": "application/vnd.cncf.model.weight.config.v1.raw",
             "model.bin": "application/vnd.cncf.model.weight.v1.raw",
+            "model.skops": "application/vnd.cncf.model.weight.v1.raw",
         }
 
 
@@ -83,6 +87,7 @@ def test_identical_files_are_stored_once(store: ModelStore, tmp_path: Path) -> N
         directory.mkdir()
         (directory / "w1.bin").write_bytes(b"same bytes")
         (directory / "w2.bin").write_bytes(b"same bytes")
+        shutil.copyfile(ESTIMATOR, directory / "model.skops")
         push(store, directory, f"dedupe:{version}", runtime="sklearn")
     blobs = list((store.root / "store" / "blobs" / "sha256").iterdir())
     payloads = [b for b in blobs if b.read_bytes() == b"same bytes"]

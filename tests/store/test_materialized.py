@@ -89,7 +89,7 @@ def test_other_changes_to_the_directory_are_caught(
 
     store.materialize("fraud:v1")
     files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
-    assert files == ["assets/vocab.txt", "inferd.model.yaml", "model.bin"]
+    assert files == ["assets/vocab.txt", "inferd.model.yaml", "model.bin", "model.skops"]
     assert not vocab.is_symlink()
     assert vocab.read_text() == "a\nb\nc\n"
 

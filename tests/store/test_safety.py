@@ -35,7 +35,7 @@ from inferd.store.admission import admit
 from inferd.store.media import CARD, MANIFEST
 from inferd.store.pickles import pickle_verdict
 
-from .conftest import EXAMPLES
+from .conftest import ESTIMATOR, EXAMPLES
 
 CORPUS = Path(__file__).parent / "data" / "malicious"
 GENERATOR = CORPUS / "make_corpus.py"
@@ -133,6 +133,7 @@ def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
     directory.mkdir()
     for name, data in disguises.items():
         (directory / name).write_bytes(data)
+    shutil.copyfile(ESTIMATOR, directory / "model.skops")  # what the sklearn runtime loads
     pushed = push(store, directory, "evil:v1", runtime="sklearn", trust_unsafe_format=True)
     formats = pushed.card.trusted_unsafe_formats
     assert "pickle" in formats
@@ -151,8 +152,9 @@ def test_trusted_push_records_the_formats_and_inspect_pull_never_unpickle(
     expected = {}
     for item in store.layout.read_manifest(pushed.digest).layers:
         refusal = admit(directory / item.title)
-        assert refusal is not None
-        expected[f"{item.title}: {refusal.format}"] = item.digest
+        assert (refusal is None) == (item.title == "model.skops")  # admitted: the estimator
+        if refusal is not None:
+            expected[f"{item.title}: {refusal.format}"] = item.digest
     assert trusted == expected
 
 

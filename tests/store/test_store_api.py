@@ -84,12 +84,16 @@ def test_unknown_format_without_runtime_is_refused(store: ModelStore, tmp_path: 
     blob.write_text("data, but not a known model format")
     with pytest.raises(InvalidArgument, match="--runtime"):
         push(store, blob, "mystery:v1")
-    assert push(store, blob, "mystery:v1", runtime="sklearn").card.runtime == "sklearn"
+    # A named runtime that loads a file format holds the file to it (issue 12 item 6); the
+    # python runtime (the user's code reads the files) takes them as they are.
+    with pytest.raises(InvalidArgument, match=r"'mystery\.bin' is not a valid skops model"):
+        push(store, blob, "mystery:v1", runtime="sklearn")
+    assert push(store, blob, "mystery:v1", runtime="python").card.runtime == "python"
     # Bytes in no format the store admits as data are refused before detection, unless trusted.
     blob.write_bytes(b"\x00\x01 not a known model format")
     with pytest.raises(UnsafeFormat, match="--trust-unsafe-format"):
-        push(store, blob, "mystery:v2", runtime="sklearn")
-    pushed = push(store, blob, "mystery:v2", runtime="sklearn", trust_unsafe_format=True)
+        push(store, blob, "mystery:v2", runtime="python")
+    pushed = push(store, blob, "mystery:v2", runtime="python", trust_unsafe_format=True)
     assert pushed.card.trusted_unsafe_formats == ("unrecognised format",)
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from inferd.errors import InvalidArgument, NotFound
-from inferd.runtimes._formats import sniff
+from inferd.runtimes._formats import FORMATS, format_problem, sniff
 
 
 def files_under(root: Path) -> list[Path]:
@@ -61,17 +61,42 @@ def model_file(path: Path, entrypoint: str | None, runtime: str) -> Path:
     """The one file a runtime loads from ``path`` (a file, or an artifact directory).
 
     In a directory: ``entrypoint`` when given, else the single file whose content is in the
-    runtime's format; none or several is an error asking for an entrypoint.
+    runtime's format; several is an error asking for an entrypoint. A file that is not in the
+    runtime's format (or none at all) is an error saying what is wrong with it.
     """
     if path.is_file():
-        return path
+        return check_format(path, runtime, path.name)
     if entrypoint:
-        return inside(path, entrypoint)
+        return check_format(inside(path, entrypoint), runtime, entrypoint)
     found = candidates(path, runtime)
-    if len(found) != 1:
-        names = ", ".join(relative_name(p, path) for p, _ in found) or "none"
+    if not found:
+        raise InvalidArgument(no_model_file(path, runtime))
+    if len(found) > 1:
+        names = ", ".join(relative_name(p, path) for p, _ in found)
         raise InvalidArgument(
             f"expected one {runtime} model file in the model, found {names}; "
             "set the entrypoint in the model card"
         )
     return found[0][0]
+
+
+def check_format(file: Path, runtime: str, name: str) -> Path:
+    """``file`` (called ``name`` in messages) if it is in the ``runtime``'s format, else
+    InvalidArgument saying what is wrong with it."""
+    problem = format_problem(file, runtime)
+    if problem is not None:
+        raise InvalidArgument(f"{name!r} is not {FORMATS[runtime]}: {problem}")
+    return file
+
+
+def no_model_file(root: Path, runtime: str, shown: int = 3) -> str:
+    """Why no file under ``root`` is one the ``runtime`` loads: what is wrong with each of the
+    first ``shown`` files."""
+    problems = [
+        f"{relative_name(file, root)!r}: {problem}"
+        for file in files_under(root)
+        if (problem := format_problem(file, runtime)) is not None
+    ]
+    more = len(problems) - shown
+    listed = "; ".join(problems[:shown]) + (f"; and {more} more files" if more > 0 else "")
+    return f"no file in the model is {FORMATS[runtime]}: {listed or 'it holds no files'}"

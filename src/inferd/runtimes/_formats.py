@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inferd.formats.native import is_lightgbm, is_xgboost
-from inferd.formats.onnx import is_onnx
+from inferd.formats.onnx import graph_field, is_onnx
+from inferd.formats.protowire import WireError
 
 
 def is_skops(path: Path) -> bool:
@@ -38,3 +39,41 @@ def sniff(path: Path) -> str | None:
     if not path.is_file() or path.is_symlink():
         return None
     return next((runtime for runtime, test in SNIFFERS.items() if test(path)), None)
+
+
+#: What each runtime's file is, for messages about a file that is not one.
+FORMATS: dict[str, str] = {
+    "lightgbm": "a valid LightGBM model (a text model opening with 'tree' and 'version=')",
+    "xgboost": "a valid XGBoost model (JSON or UBJSON, an object whose first key is 'learner')",
+    "sklearn": "a valid skops model (a zip archive holding schema.json)",
+    "onnx": "a valid ONNX model (a protobuf ModelProto with an IR version and a graph)",
+}
+
+
+def format_problem(path: Path, runtime: str) -> str | None:
+    """What is wrong with the file at ``path`` as one the ``runtime`` loads (e.g. "its bytes are
+    not protobuf (truncated varint)"); None when it is in that format, or when the runtime reads
+    no format inferd recognises (python). Reads about as much as :func:`sniff`."""
+    test = SNIFFERS.get(runtime)
+    if test is None or test(path):
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+            if not head:
+                return "it is empty"
+            other = sniff(path)
+            if other is not None:
+                return f"it is in the {other} runtime's format"
+            if runtime == "onnx":
+                f.seek(0)
+                try:
+                    graph_field(f)
+                except WireError as exc:
+                    return f"its bytes are not protobuf ({exc})"
+                return "its top-level fields are not a ModelProto's"
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror})"
+    if runtime == "sklearn" and zipfile.is_zipfile(path):
+        return "the zip archive holds no schema.json"
+    return f"it starts with {head!r}"

@@ -2,7 +2,9 @@
 
 Called by packaging on push. Formats are recognised by content (see :mod:`._formats`): ONNX,
 skops, XGBoost JSON/UBJSON and LightGBM text. Anything else, pickle included, is not detected:
-the user names the runtime (``--runtime``) or the store refuses the file.
+the user names the runtime (``--runtime``) or the store refuses the file. A runtime that loads
+one of these formats is still held to it when named: a file it could not load is refused at
+push, with what is wrong with it, rather than failing on every load.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from pathlib import Path
 from inferd.card import Signature
 from inferd.errors import InvalidArgument, NotFound
 from inferd.formats.onnx import is_onnx
-from inferd.runtimes._files import candidates, inside, relative_name
+from inferd.runtimes._files import (
+    candidates,
+    check_format,
+    inside,
+    no_model_file,
+    relative_name,
+)
 from inferd.runtimes._formats import SNIFFERS, sniff
 from inferd.runtimes._onnx_signature import read_onnx_signature
 from inferd.runtimes.registry import available_runtimes
@@ -49,6 +57,7 @@ def _single_file(path: Path, runtime: str | None, entrypoint: str | None) -> Det
         )
     if chosen not in SNIFFERS:  # a code runtime (python): the entrypoint names a class
         return Detection(chosen, None, entrypoint)
+    check_format(path, chosen, path.name)  # a runtime the pusher named: held to its format
     return Detection(chosen, _signature(path, chosen), path.name)
 
 
@@ -66,8 +75,8 @@ def _in_directory(path: Path, runtime: str | None, entrypoint: str | None) -> De
             "--runtime and an entrypoint in inferd.model.yaml"
         )
     if not models:
-        if runtime is not None:  # trusted: the runtime may read what the sniffers cannot
-            return Detection(runtime, None, None)
+        if runtime is not None:  # the runtime loads only a file in its format: none is here
+            raise InvalidArgument(no_model_file(path, runtime))
         raise InvalidArgument(
             f"no model file in a format inferd recognises ({_FORMATS}) in "
             f"{path.name!r}; pass --runtime"
@@ -83,10 +92,12 @@ def _signature(file: Path, runtime: str) -> Signature | None:
 def detect_model(path: Path, runtime: str | None, *, entrypoint: str | None = None) -> Detection:
     """Detect the runtime, entry point and signature of the model at ``path`` (file or dir).
 
-    ``runtime`` given: trusted (after checking it is installed by name), and the signature is
-    still read where the format allows. ``entrypoint`` given: that file (or, for the python
-    runtime, that ``module:Class``) is the model. Raises InvalidArgument for an unknown runtime,
-    an unrecognised file, or a directory holding several candidate models; NotFound when
+    ``runtime`` given: checked to be installed, and for a runtime that loads a file format
+    (onnx, sklearn, xgboost, lightgbm) the model file must be in that format (the error says
+    what is wrong with it); the signature is still read where the format allows.
+    ``entrypoint`` given: that file (or, for the python runtime, that ``module:Class``) is the
+    model. Raises InvalidArgument for an unknown runtime, an unrecognised file, a file not in
+    the named runtime's format, or a directory holding several candidate models; NotFound when
     ``path`` does not exist.
     """
     if runtime is not None:

@@ -28,13 +28,13 @@ def test_push_pull_tag_inspect_round_trip_in_json(
     pushed = _run("push", str(model), f"{repo}:v1", "--json", *flag)
     transfer = pushed["transfer"]
     assert isinstance(transfer, dict)
-    assert (transfer["blobs"], transfer["transferred"]) == (4, 4)
+    assert (transfer["blobs"], transfer["transferred"]) == (5, 5)
 
     pulled = _run("pull", f"{repo}:v1", str(tmp_path / "out"), "--json", *flag)
     assert pulled["digest"] == pushed["digest"]
     assert (tmp_path / "out" / "model.bin").read_bytes() == (model / "model.bin").read_bytes()
     assert pulled["transfer"] == {
-        "blobs": 4, "transferred": 0, "skipped": 4, "mounted": 0, "bytes": 0,
+        "blobs": 5, "transferred": 0, "skipped": 5, "mounted": 0, "bytes": 0,
     }  # fmt: skip
 
     tagged = _run("tag", f"{repo}:v1", f"{repo}:prod", "--json", *flag)

@@ -35,7 +35,7 @@ def test_a_pushed_version_pulls_back_byte_for_byte_into_another_store(
 ) -> None:
     pushed = push(store, model, f"{repo}:v1")
     assert pushed.transfer is not None
-    assert (pushed.transfer.blobs, pushed.transfer.transferred) == (4, 4)
+    assert (pushed.transfer.blobs, pushed.transfer.transferred) == (5, 5)
     assert store.list() == []  # a remote push tags nothing locally
 
     other = remote_store(tmp_path / "other-home", settings)
@@ -60,13 +60,13 @@ def test_blobs_the_registry_or_the_cache_holds_are_not_moved_again(
     first = push(store, model, f"{repo}:v1")
     again = push(store, model, f"{repo}:v2")
     assert again.transfer is not None
-    # Only the card (its created time differs) is new; the three files are skipped.
-    assert (again.transfer.transferred, again.transfer.skipped) == (1, 3)
+    # Only the card (its created time differs) is new; the four files are skipped.
+    assert (again.transfer.transferred, again.transfer.skipped) == (1, 4)
 
     other = remote_store(tmp_path / "other-home", settings)
     other.fetch(f"{repo}:v1")
     second = other.fetch(f"{repo}:v2")
-    assert (second.transferred, second.skipped) == (1, 3)
+    assert (second.transferred, second.skipped) == (1, 4)
     assert second.bytes_transferred < 1000
     by_digest = other.fetch(f"{repo}@{first.digest}")
     assert by_digest.bytes_transferred == 0
@@ -107,7 +107,7 @@ def test_large_blobs_go_up_in_chunks_and_other_repositories_mount_them(
     third = repo.replace("/fraud", "/third/fraud")
     mounted = push(store, model, f"{third}:v1")
     assert mounted.transfer is not None
-    assert mounted.transfer.mounted == 3  # the files; the card is new
+    assert mounted.transfer.mounted == 4  # the files; the card is new
 
 
 def test_tags_move_between_local_and_remote_names(
