@@ -6,7 +6,7 @@ the server publishes its signature as model metadata, drift checks read its refe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import pairwise
 from typing import Literal
 
@@ -121,7 +121,10 @@ class ModelCard(BaseModel):
     signature: Signature = Signature()
     labels: dict[str, str] = {}
     metrics: dict[str, float] = {}
-    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    #: When the model was built, as its builder declares it reproducibly (``inferd push`` takes
+    #: ``SOURCE_DATE_EPOCH``); None: not declared. Never the push time, which would make every
+    #: push of the same files a new digest: the store's history records when a version arrived.
+    created: datetime | None = None
     source_revision: str | None = None
     #: Entry point inside the artifact (a file, or ``module:Class`` for the python runtime).
     entrypoint: str | None = None

@@ -9,6 +9,7 @@ options that reach it.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -167,7 +168,8 @@ def push(
     """Store PATH (a file or directory) as model version REF; print its digest.
 
     REF is name[:tag] for the local store, or host[:port]/name:tag to upload to a registry
-    (files already in the registry are not sent again).
+    (files already in the registry are not sent again). The same files and options give the
+    same digest; SOURCE_DATE_EPOCH, if set, is recorded as the model's creation time.
     """
     show = not (quiet or as_json) and sys.stderr.isatty()
     with _progress(show) as progress, _progress(show, "uploading", 0) as uploading:
@@ -183,6 +185,7 @@ def push(
             metadata=signature_file,
             network_progress=uploading,
             reference_data=reference_data,
+            created=packaging.source_date(os.environ),
         )
     profile = result.card.reference_profile
     if as_json:
@@ -300,12 +303,16 @@ def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
 @json_option
 @handles_errors
 def inspect(ref: str, registries: RegistrySettings, as_json: bool) -> None:
-    """Show the model card of REF, with its digest and size (a remote REF is pulled first)."""
-    resolved = _store(registries).resolve(ref)
+    """Show the model card of REF, with its digest, size and creation time (when the version
+    was first pushed here, else the card's declared time); a remote REF is pulled first."""
+    store = _store(registries)
+    resolved = store.resolve(ref)
+    created = store.created(resolved)
     document = {
         "reference": ref,
         "digest": resolved.digest,
         "size": resolved.size,
+        "created": None if created is None else created.isoformat(),
         "card": resolved.card.model_dump(mode="json"),
     }
     if as_json:

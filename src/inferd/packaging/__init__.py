@@ -6,7 +6,7 @@ checks and stores the files, :mod:`inferd.runtimes.detect` tells the runtime and
 """
 
 from inferd.packaging.metadata import METADATA_FILE, ModelMetadata, load_metadata
-from inferd.packaging.push import CardOptions, describe, push
+from inferd.packaging.push import CardOptions, describe, push, source_date
 
 __all__ = [
     "METADATA_FILE",
@@ -15,4 +15,5 @@ __all__ = [
     "describe",
     "load_metadata",
     "push",
+    "source_date",
 ]

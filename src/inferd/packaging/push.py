@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from inferd.card import ModelCard, Signature
+from inferd.errors import InvalidArgument
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.packaging.metadata import ModelMetadata, find_metadata, load_metadata
 from inferd.runtimes.detect import detect_model
@@ -31,6 +33,19 @@ class CardOptions:
     metadata: Path | None = None
     #: Training rows (.npy, .npz or CSV) to compute the card's reference profile from.
     reference_data: Path | None = None
+    #: The declared build time (:func:`source_date`); None keeps the card free of any time.
+    created: datetime | None = None
+
+
+def source_date(environ: Mapping[str, str]) -> datetime | None:
+    """The build time ``SOURCE_DATE_EPOCH`` declares (reproducible-builds.org: whole seconds
+    since the epoch), or None when it is unset or empty."""
+    text = environ.get("SOURCE_DATE_EPOCH", "")
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise InvalidArgument(f"SOURCE_DATE_EPOCH={text!r} is not a whole number of seconds")
+    return datetime.fromtimestamp(int(text), UTC)
 
 
 def describe(staged: Staged, options: CardOptions) -> ModelCard:
@@ -56,6 +71,7 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         entrypoint=detection.entrypoint,
         trusted_unsafe_formats=staged.trusted_formats,
         reference_profile=profile,
+        created=options.created,
     )
 
 
@@ -73,6 +89,7 @@ def push(
     metadata: Path | None = None,
     network_progress: Callable[[int, int], None] | None = None,
     reference_data: Path | None = None,
+    created: datetime | None = None,
 ) -> PushResult:
     """Store the file or directory at ``path`` in ``store`` as a new version and tag it ``ref``.
 
@@ -84,11 +101,15 @@ def push(
     ``reference_data`` (training rows: .npy, .npz or CSV with a header; never pickle) becomes
     the card's reference profile for drift, replacing one the YAML may carry.
     ``progress(done, total)`` is called with bytes as files stream into the store.
+    Nothing records when the push ran (the store's history does), so the same files and options
+    give the same digest; ``created`` (e.g. :func:`source_date`) declares a build time.
 
     A remote ``ref`` is packaged locally, then uploaded (``network_progress`` reports the
     bytes sent); the result's ``transfer`` says what moved.
     """
     staged = store.stage(path, ref, trust_unsafe_format=trust_unsafe_format)
-    options = CardOptions(runtime, signature, labels, source_revision, metadata, reference_data)
+    options = CardOptions(
+        runtime, signature, labels, source_revision, metadata, reference_data, created
+    )
     card = describe(staged, options)
     return store.commit(staged, card, progress=progress, network_progress=network_progress)

@@ -136,6 +136,16 @@ def read(log: Path, name: str) -> list[HistoryEvent]:
     return [entry for entry in _events(log) if entry.name == name]
 
 
+def arrivals(log: Path) -> dict[tuple[str, str], datetime]:
+    """When each version ``(name, manifest digest)`` first got a tag in this store (pushed, or
+    tagged after a pull): what ``inferd ls`` shows as its creation time."""
+    first: dict[tuple[str, str], datetime] = {}
+    for entry in _events(log):
+        if entry.action in ("push", "tag") and entry.new is not None:
+            first.setdefault((entry.name, entry.new), entry.time)
+    return first
+
+
 def trusted_blobs(log: Path) -> frozenset[str]:
     """The digests of every file blob this store's users pushed with ``--trust-unsafe-format``."""
     return frozenset(

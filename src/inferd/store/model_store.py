@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -325,7 +326,8 @@ class ModelStore:
             history.append(self.layout.history_file, entry)
 
     def list(self, name: str | None = None) -> builtins.list[TagEntry]:
-        """Every tag (of ``name``, if given), sorted by name then tag.
+        """Every tag (of ``name``, if given), sorted by name then tag; ``created`` is when the
+        version first got a tag here (the history), else what its card declares.
 
         ``name`` may be a remote repository ``host[:port]/name``: its tags are listed from the
         registry, other tools' artifacts included (runtime empty), without pulling anything.
@@ -339,6 +341,7 @@ class ModelStore:
                 )
             validate_name(name)
         entries: builtins.list[TagEntry] = []
+        arrived = history.arrivals(self.layout.history_file)
         for ref_name, _digest in self.layout.read_index().tags():
             try:
                 ref = Reference.parse_tagged(ref_name)
@@ -350,11 +353,19 @@ class ModelStore:
                 digest, manifest, card = self._load(ref)
             except Unsupported:
                 continue  # an image or artifact another tool copied into the layout
-            created = card.created
+            created = arrived.get((ref.name, digest), card.created)
             entries.append(
                 TagEntry(ref.name, ref.tag or "", digest, card.runtime, manifest.size, created)
             )
         return sorted(entries, key=lambda e: (e.name, e.tag))
+
+    def created(self, model: ResolvedModel) -> datetime | None:
+        """When a local version first got a tag in this store (as :meth:`list` shows it), else
+        the creation time its card declares."""
+        if model.reference.registry is None:
+            arrived = history.arrivals(self.layout.history_file)
+            return arrived.get((model.reference.name, model.digest), model.card.created)
+        return model.card.created
 
     def history(self, name: str) -> builtins.list[HistoryEvent]:
         """Every tag move of ``name``, oldest first."""

@@ -70,7 +70,9 @@ class TagEntry:
     runtime: str
     size: int
     created: datetime | None
-    """None for an artifact another tool pushed without a creation time."""
+    """When the version first got a tag in this store (its push, from the history), else its
+    declared creation time (card or manifest annotation); None when neither exists (a
+    registry's tag of a version built without ``SOURCE_DATE_EPOCH``, another tool's artifact)."""
 
 
 @dataclass(frozen=True, slots=True)

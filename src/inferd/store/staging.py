@@ -100,11 +100,14 @@ def write(blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress 
         if item.title in staged.refused
     )
     config_digest, config_size = blobs.write_bytes(card.model_dump_json().encode())
+    # Nothing here may depend on when or where the push ran: the same files and card give the
+    # same manifest digest (a reproducible build). ``created`` is set only when declared.
     annotations = {
-        media.ANNOTATION_CREATED: card.created.isoformat(),
         media.ANNOTATION_TITLE: staged.target.name,
         media.ANNOTATION_RUNTIME: card.runtime,
     }
+    if card.created is not None:
+        annotations[media.ANNOTATION_CREATED] = card.created.isoformat()
     if card.source_revision is not None:
         annotations[media.ANNOTATION_REVISION] = card.source_revision
     manifest = Manifest(
