@@ -10,29 +10,21 @@ options that reach it.
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 import yaml
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
 from inferd import packaging
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
+from inferd.cli._progress import bars_wanted, progress_bar
 from inferd.cli.registry_cmds import registry_options
 from inferd.config import store_settings
 from inferd.errors import InvalidArgument
 from inferd.store import ModelStore, Reference
 from inferd.store.remote import RegistrySettings
 from inferd.store.results import Transfer
-
-#: Files smaller than this push too fast for a progress bar to help.
-PROGRESS_THRESHOLD_BYTES = 64 * 1024 * 1024
-
 
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -94,34 +86,6 @@ def _labels(
     return labels
 
 
-@contextmanager
-def _progress(
-    enabled: bool, label: str = "pushing", threshold: int = PROGRESS_THRESHOLD_BYTES
-) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback drawing a bar on stderr for large transfers."""
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=stderr(),
-        transient=True,
-    ) as bar:
-        task: list[Any] = []
-
-        def update(done: int, total: int) -> None:
-            if total < threshold:
-                return
-            if not task:
-                task.append(bar.add_task(label, total=total))
-            bar.update(task[0], completed=done)
-
-        yield update
-
-
 @main.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.argument("ref")
@@ -171,8 +135,8 @@ def push(
     (files already in the registry are not sent again). The same files and options give the
     same digest; SOURCE_DATE_EPOCH, if set, is recorded as the model's creation time.
     """
-    show = not (quiet or as_json) and sys.stderr.isatty()
-    with _progress(show) as progress, _progress(show, "uploading", 0) as uploading:
+    show = bars_wanted(quiet=quiet, as_json=as_json)
+    with progress_bar(show) as progress, progress_bar(show, "uploading", 0) as uploading:
         result = packaging.push(
             _store(registries),
             path,
@@ -228,11 +192,13 @@ def pull(ref: str, dest: Path, quiet: bool, registries: RegistrySettings, as_jso
     the store already holds are not downloaded again.
     """
     store = _store(registries)
-    show = not (quiet or as_json) and sys.stderr.isatty()
-    with _progress(show, "downloading", 0) as downloading:
+    show = bars_wanted(quiet=quiet, as_json=as_json)
+    with progress_bar(show, "downloading", 0) as downloading:
         transfer = store.fetch(ref, progress=downloading)
     pinned = Reference.parse(ref)
-    store.pull(str(Reference(pinned.name, None, transfer.digest, pinned.registry)), dest)
+    with progress_bar(show, "pulling") as writing:
+        version = Reference(pinned.name, None, transfer.digest, pinned.registry)
+        store.pull(str(version), dest, progress=writing)
     if as_json:
         emit_json(
             {
@@ -259,7 +225,15 @@ def tag(src: str, dst: str, registries: RegistrySettings, as_json: bool) -> None
     A remote DST (host[:port]/name:tag) uploads the version there; a remote SRC is
     downloaded first.
     """
-    resolved = _store(registries).tag(src, dst)
+    store = _store(registries)
+    show = bars_wanted(quiet=False, as_json=as_json)
+    source = Reference.parse(src)
+    if source.registry is not None:  # download first, then tag exactly what came
+        with progress_bar(show, "downloading", 0) as downloading:
+            transfer = store.fetch(src, progress=downloading)
+        src = str(Reference(source.name, None, transfer.digest, source.registry))
+    with progress_bar(show, "uploading", 0) as uploading:
+        resolved = store.tag(src, dst, progress=uploading)
     if as_json:
         emit_json({"reference": str(resolved.reference), "digest": resolved.digest})
     else:

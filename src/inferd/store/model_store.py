@@ -248,24 +248,28 @@ class ModelStore:
         path = materialized.materialize(self.layout.blobs, self.models, digest, manifest)
         return MaterializedModel(path, digest, card, manifest.size)
 
-    def pull(self, ref: str, dest: Path) -> Path:
+    def pull(
+        self, ref: str, dest: Path, *, progress: Callable[[int, int], None] | None = None
+    ) -> Path:
         """Write the version's verified files under ``dest`` (created if needed); return it.
 
         Every title is re-validated and each file appears atomically, only if its bytes match.
-        A remote reference is pulled into the local store first.
+        A remote reference is pulled into the local store first. ``progress(done, total)`` is
+        called with bytes as files are written.
         """
         digest, manifest, _ = self._load(self._parse(ref))
         cache.touch(self.root, digest)
         dest.mkdir(parents=True, exist_ok=True)
-        materialized.write_files(self.layout.blobs, manifest, dest, mode=0o644)
+        materialized.write_files(self.layout.blobs, manifest, dest, mode=0o644, progress=progress)
         return dest
 
-    def tag(self, src: str, dst: str) -> ResolvedModel:
+    def tag(self, src: str, dst: str, *, progress: NetworkProgress | None = None) -> ResolvedModel:
         """Point tag ``dst`` at the version ``src`` resolves to.
 
         Between local names, tags stay within one model name (promotion is re-tagging). A
-        remote ``dst`` uploads the version there (like ``docker tag`` + ``docker push``); a
-        remote ``src`` with a local ``dst`` of the same name pulls it and tags it locally.
+        remote ``dst`` uploads the version there (like ``docker tag`` + ``docker push``;
+        ``progress`` reports the bytes sent); a remote ``src`` with a local ``dst`` of the same
+        name pulls it and tags it locally.
         """
         source, target = self._parse(src), self._parse(dst, tagged=True)
         if target.registry is None and source.name != target.name:
@@ -280,7 +284,7 @@ class ModelStore:
 
         if target.registry is not None:
             digest, manifest, card = version()
-            self._registries().push(self.layout, target, digest)
+            self._registries().push(self.layout, target, digest, progress)
             cache.touch(self.root, digest)
             return ResolvedModel(target, digest, card, manifest.size)
         with self.layout.locked():
