@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from numpy.lib import format as npy_format
+
 CHUNK = 1024 * 1024
 UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 
@@ -31,8 +33,11 @@ def parse_size(text: str) -> int:
 
 
 def make_file(path: Path, size: int) -> None:
+    """Random bytes as a 1-D uint8 ``.npy`` (a data format the store admits)."""
     block = bytearray(os.urandom(CHUNK))
     with path.open("wb") as out:
+        header = {"descr": "|u1", "fortran_order": False, "shape": (size,)}
+        npy_format.write_array_header_1_0(out, header)
         written = 0
         while written < size:
             # A different block each time, so no layer of the stack can deduplicate it.
@@ -64,17 +69,17 @@ def main() -> None:
     inferd = str(Path(sys.executable).parent / "inferd")
     scratch = Path(tempfile.mkdtemp(prefix="inferd-bench-", dir=args.dir))
     try:
-        source = scratch / "model.bin"
+        source = scratch / "model.npy"
         make_file(source, args.size)
         signature = scratch / "signature.yaml"
         signature.write_text(
-            "runtime: onnx\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 8]}\n"
+            "runtime: python\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 8]}\n"
         )
         env = {**os.environ, "INFERD_HOME": str(scratch / "home")}
         rows: dict[str, list[tuple[float, int]]] = {}
         for run in range(args.runs):
             commands = {
-                "cp": ["cp", str(source), str(scratch / f"cp-{run}.bin")],
+                "cp": ["cp", str(source), str(scratch / f"cp-{run}.npy")],
                 "cp + sync": [
                     "sh",
                     "-c",
@@ -85,7 +90,7 @@ def main() -> None:
                     "push",
                     "--quiet",
                     "--runtime",
-                    "onnx",
+                    "python",
                     "--signature",
                     str(signature),
                     str(source),

@@ -37,9 +37,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from numpy.lib import format as npy_format
+
 CHUNK = 1024 * 1024
 UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
-METADATA = "runtime: onnx\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 8]}\n"
+METADATA = "runtime: python\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 8]}\n"
 
 
 def parse_size(text: str) -> int:
@@ -48,8 +50,11 @@ def parse_size(text: str) -> int:
 
 
 def write_random(path: Path, size: int, seed: int) -> None:
+    """Random bytes as a 1-D uint8 ``.npy`` shard (a data format the store admits)."""
     block = bytearray(os.urandom(CHUNK))
     with path.open("wb") as out:
+        header = {"descr": "|u1", "fortran_order": False, "shape": (size,)}
+        npy_format.write_array_header_1_0(out, header)
         written = 0
         while written < size:
             # A different block each time, so nothing below can deduplicate it.
@@ -66,7 +71,7 @@ def make_versions(root: Path, size: int, files: int) -> tuple[Path, Path]:
     v2.mkdir()
     shard = size // files
     for index in range(files):
-        name = f"model-{index:05d}-of-{files:05d}.bin"
+        name = f"model-{index:05d}-of-{files:05d}.npy"
         write_random(v1 / name, shard, index)
         if index == files - 1:
             write_random(v2 / name, shard, 1000 + index)
