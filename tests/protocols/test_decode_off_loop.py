@@ -8,6 +8,7 @@ double's :class:`HeaderLog` shows on which thread decoding ran.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 
 import grpc
@@ -17,6 +18,7 @@ import orjson
 import pytest
 from tritonclient.grpc import service_pb2
 
+from inferd.protocols.offload import SWITCH_INTERVAL_S, favour_the_event_loop
 from protocols.conftest import TEST_LIMITS, Servers
 
 INLINE = TEST_LIMITS.inline_decode_bytes
@@ -98,3 +100,12 @@ def test_a_datatype_mismatch_is_refused_before_decoding_grpc(rest_and_grpc: Serv
         _grpc_infer(rest_and_grpc, request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == "tensor 'x': expected datatype FP32 but got BYTES"
+
+
+def test_a_server_process_hands_the_gil_over_every_millisecond() -> None:
+    before = sys.getswitchinterval()
+    try:
+        favour_the_event_loop()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S) == 0.001
+    finally:
+        sys.setswitchinterval(before)
