@@ -33,7 +33,6 @@ from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.audited import audited_guard
 from inferd.protocols.http.server import HttpLimits
-from inferd.protocols.offload import favour_the_event_loop
 from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
 from inferd.runtimes.base import LoadOptions
@@ -260,8 +259,6 @@ def startup_lines(server: Server) -> list[str]:
 async def _serve_one(
     settings: ServerSettings, references: list[str], *, worker: int | None
 ) -> None:
-    # A 1 ms GIL switch interval: health checks wait less behind decoding threads (see there).
-    favour_the_event_loop()
     server = build_server(
         settings, references, reuse_port=worker is not None, control=worker is None
     )

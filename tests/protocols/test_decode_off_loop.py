@@ -18,7 +18,8 @@ import orjson
 import pytest
 from tritonclient.grpc import service_pb2
 
-from inferd.protocols.offload import SWITCH_INTERVAL_S, favour_the_event_loop
+from inferd.config import LimitSettings
+from inferd.protocols.offload import DECODING_SWITCH_INTERVAL_S, Decoder
 from protocols.conftest import TEST_LIMITS, Servers
 
 INLINE = TEST_LIMITS.inline_decode_bytes
@@ -102,10 +103,30 @@ def test_a_datatype_mismatch_is_refused_before_decoding_grpc(rest_and_grpc: Serv
     assert caught.value.details() == "tensor 'x': expected datatype FP32 but got BYTES"
 
 
-def test_a_server_process_hands_the_gil_over_every_millisecond() -> None:
+def test_worker_thread_decodes_run_with_a_1_ms_switch_interval() -> None:
+    """Inline decodes leave the interval alone; overlapping worker decodes (two protocols) keep
+    it at 1 ms until the last one ends, which restores it."""
+    limits = LimitSettings(inline_decode_bytes=1024)
     before = sys.getswitchinterval()
-    try:
-        favour_the_event_loop()
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S) == 0.001
-    finally:
-        sys.setswitchinterval(before)
+
+    async def scenario() -> tuple[float, float, float]:
+        both = threading.Barrier(2, timeout=5)
+        first_done = threading.Event()
+
+        def first() -> float:
+            both.wait()
+            return sys.getswitchinterval()
+
+        def second() -> float:
+            both.wait()
+            first_done.wait(5)
+            return sys.getswitchinterval()
+
+        inline = await Decoder(limits).decode(sys.getswitchinterval, 1024)
+        later = asyncio.ensure_future(Decoder(limits).decode(second, 1025))
+        seen_first = await Decoder(limits).decode(first, 1025)
+        first_done.set()
+        return inline, seen_first, await later
+
+    assert asyncio.run(scenario()) == (before, DECODING_SWITCH_INTERVAL_S, 0.001)
+    assert sys.getswitchinterval() == before

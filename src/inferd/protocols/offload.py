@@ -7,19 +7,28 @@ took 0.36 s to decode on the event loop and delayed a concurrent ``/v2/health/li
 The policy: a body of at most ``limits.inline_decode_bytes`` is decoded inline (a thread hop
 costs more than decoding it); a larger one is decoded in a worker thread. Decoding holds the GIL
 for most of its work, so threads bring no parallelism: their purpose is that the interpreter's
-switch interval (1 ms in a server, see :func:`favour_the_event_loop`) hands the event loop the
-GIL between slices of a big decode instead of after all of it. For the same reason each
-:class:`Decoder` (one per protocol) runs at most ``_DECODE_THREADS`` decodes at once: every
-thread waiting for the GIL is one more the event loop may have to queue behind. A single C call
-does not yield the GIL at all: parsing an 8 MiB JSON body takes orjson about 50 ms at once and
-numpy's conversion of its rows 20 ms more, which is why big tensors belong in the binary
-extension.
+switch interval hands the event loop the GIL between slices of a big decode instead of after all
+of it. For the same reason each :class:`Decoder` (one per protocol) runs at most
+``_DECODE_THREADS`` decodes at once: every thread waiting for the GIL is one more the event loop
+may have to queue behind. A single C call does not yield the GIL at all: parsing an 8 MiB JSON
+body takes orjson about 50 ms at once and numpy's conversion of its rows 20 ms more, which is why
+big tensors belong in the binary extension.
+
+While a worker thread decodes, the switch interval is :data:`DECODING_SWITCH_INTERVAL_S` (1 ms)
+instead of Python's 5 ms. The event loop asks for the GIL several times per request it answers
+(each socket callback, each task step), and each time a thread running Python code keeps it up
+to a switch interval. Measured with ``bench/event_loop_stall.py`` (20 clients sending 8 MiB BYTES
+bodies back to back): health p50 9.5 → 1.9 ms, p99 88 → 22 to 28 ms; binary FP32, JSON and the
+bodies answered per second unchanged. It is not set for the whole process: a 1 ms interval there
+cost ``bench/serve_bench.py`` 2 to 9 % (tabular, one core: the event loop and the model thread
+then preempt each other five times as often), and serving small bodies gains nothing from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,23 +38,8 @@ T = TypeVar("T")
 
 #: Big bodies decoded at once per process; more would only lengthen the event loop's GIL waits.
 _DECODE_THREADS = 1
-#: How often a thread running Python code is asked to hand over the GIL, in a server process.
-SWITCH_INTERVAL_S = 0.001
-
-
-def favour_the_event_loop() -> None:
-    """Set the interpreter's switch interval to :data:`SWITCH_INTERVAL_S` (Python's is 5 ms).
-
-    The event loop asks for the GIL several times per request it answers (each socket callback,
-    each task step); each time a thread running Python code (a BYTES decode, a runtime's
-    pre-processing) keeps it up to a switch interval. Measured with ``bench/event_loop_stall.py``
-    (20 clients sending 8 MiB BYTES bodies back to back): health p50 9.5 → 1.9 ms, p99 88 →
-    22 to 25 ms; binary FP32 and JSON bodies, and the bodies answered per second, unchanged. The
-    cost: a busy thread is interrupted up to 1,000 times a second instead of 200 (a few µs each).
-    It does not shorten a single C call that holds the GIL (orjson, numpy, onnxruntime copying
-    strings): those still hold the loop for as long as they run.
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+#: The interpreter's switch interval while a worker thread decodes (see the module doc).
+DECODING_SWITCH_INTERVAL_S = 0.001
 
 
 class Decoder:
@@ -65,4 +59,33 @@ class Decoder:
         if self._threads is None:
             self._threads = asyncio.Semaphore(_DECODE_THREADS)
         async with self._threads:
-            return await asyncio.to_thread(work)
+            return await asyncio.to_thread(_SWITCHING.run, work)
+
+
+class _SwitchInterval:
+    """Holds the interpreter's switch interval at :data:`DECODING_SWITCH_INTERVAL_S` while any
+    worker thread decodes (the setting is process-wide; decodes of several protocols may overlap).
+    Set and restored in the decoding thread itself, so a decode whose request was cancelled
+    keeps it for as long as it still runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = 0.0
+
+    def run(self, work: Callable[[], T]) -> T:
+        with self._lock:
+            if not self._running:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(DECODING_SWITCH_INTERVAL_S)
+            self._running += 1
+        try:
+            return work()
+        finally:
+            with self._lock:
+                self._running -= 1
+                if not self._running:
+                    sys.setswitchinterval(self._saved)
+
+
+_SWITCHING = _SwitchInterval()
