@@ -9,18 +9,18 @@ place only once complete; every read that hands bytes onwards hashes them again 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from inferd.errors import IntegrityError, NotFound, PayloadTooLarge
 from inferd.reference import DIGEST_RE, validate_digest
 from inferd.store.atomic import TEMP_PREFIX, replacing, staged
+from inferd.store.progress import Count
 
 #: Streaming unit: large files never sit in memory whole.
 CHUNK = 1024 * 1024
 
-Progress = Callable[[int], None]
 """Called with the number of bytes just processed."""
 
 
@@ -28,7 +28,7 @@ def sha256_digest(hasher: hashlib._Hash) -> str:
     return f"sha256:{hasher.hexdigest()}"
 
 
-def _copy(source: BinaryIO, sink: BinaryIO, progress: Progress | None) -> tuple[str, int]:
+def _copy(source: BinaryIO, sink: BinaryIO, progress: Count | None) -> tuple[str, int]:
     """Copy ``source`` to ``sink`` chunk by chunk; return the digest and size of what passed."""
     hasher = hashlib.sha256()
     size = 0
@@ -61,7 +61,7 @@ class BlobStore:
             raise NotFound(f"blob {digest} not found") from None
 
     def write(
-        self, source: BinaryIO, *, expected: str | None = None, progress: Progress | None = None
+        self, source: BinaryIO, *, expected: str | None = None, progress: Count | None = None
     ) -> tuple[str, int]:
         """Stream ``source`` into the store; return ``(digest, size)``.
 
@@ -100,7 +100,7 @@ class BlobStore:
         return data
 
     def copy_to(
-        self, digest: str, target: Path, *, mode: int = 0o644, progress: Progress | None = None
+        self, digest: str, target: Path, *, mode: int = 0o644, progress: Count | None = None
     ) -> int:
         """Atomically write the verified bytes of a blob to ``target``; return its size.
 

@@ -31,7 +31,6 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -39,6 +38,7 @@ import orjson
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir, write_bytes
 from inferd.store.blobs import CHUNK, BlobStore, sha256_digest
 from inferd.store.manifest import Manifest
+from inferd.store.progress import Meter, Progress
 from inferd.store.safety import prepare_target
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 STAMP_SUFFIX = ".stamp"
 _STAMP_VERSION = 1
 
-Progress = Callable[[int, int], None]
 """``progress(done, total)`` in bytes as files are written."""
 
 #: Relative POSIX path of each file → ``[st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns]``.
@@ -62,15 +61,7 @@ def write_files(
     progress: Progress | None = None,
 ) -> None:
     """Write every layer's verified bytes under ``dest`` at its title (each file atomically)."""
-    total = sum(item.size for item in manifest.layers)
-    done = 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(done, total)
-
+    advance = Meter(sum(item.size for item in manifest.layers), progress)
     for item in manifest.layers:
         target = prepare_target(dest, item.title)
         blobs.copy_to(item.digest, target, mode=mode, progress=advance)

@@ -36,6 +36,7 @@ from inferd.store import cache, gc, history, materialized, media, staging, trust
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
+from inferd.store.progress import Progress
 from inferd.store.remote.registries import RemoteRegistries
 from inferd.store.remote.settings import RegistrySettings
 from inferd.store.results import (
@@ -47,9 +48,6 @@ from inferd.store.results import (
     Transfer,
 )
 from inferd.store.staging import Staged
-
-NetworkProgress = Callable[[int, int], None]
-"""``progress(done, total)`` in bytes sent to or received from a registry."""
 
 
 class ModelStore:
@@ -93,7 +91,7 @@ class ModelStore:
             raise Unsupported("this store was built for local names only")
         return self.remote
 
-    def fetch(self, ref: str, *, progress: NetworkProgress | None = None) -> Transfer:
+    def fetch(self, ref: str, *, progress: Progress | None = None) -> Transfer:
         """Pull remote version ``ref`` into the local store; return what moved.
 
         Blobs already stored (from any version) are not downloaded again. For a local
@@ -106,7 +104,7 @@ class ModelStore:
             return Transfer(digest, count, 0, count)
         return self._fetch(parsed, progress)
 
-    def _fetch(self, ref: Reference, progress: NetworkProgress | None = None) -> Transfer:
+    def _fetch(self, ref: Reference, progress: Progress | None = None) -> Transfer:
         transfer = self._registries().fetch(self.layout, ref, progress)
         cache.touch(self.root, transfer.digest)
         return transfer
@@ -128,8 +126,8 @@ class ModelStore:
         staged: Staged,
         card: ModelCard,
         *,
-        progress: Callable[[int, int], None] | None = None,
-        network_progress: NetworkProgress | None = None,
+        progress: Progress | None = None,
+        network_progress: Progress | None = None,
     ) -> PushResult:
         """Store ``staged``'s files with ``card`` as a new version and tag it.
 
@@ -263,7 +261,7 @@ class ModelStore:
         materialized.write_files(self.layout.blobs, manifest, dest, mode=0o644, progress=progress)
         return dest
 
-    def tag(self, src: str, dst: str, *, progress: NetworkProgress | None = None) -> ResolvedModel:
+    def tag(self, src: str, dst: str, *, progress: Progress | None = None) -> ResolvedModel:
         """Point tag ``dst`` at the version ``src`` resolves to.
 
         Between local names, tags stay within one model name (promotion is re-tagging). A

@@ -11,7 +11,7 @@ without the store lock; the version becomes visible only when
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +24,9 @@ from inferd.store.blobs import BlobStore
 from inferd.store.dataformats import Refusal
 from inferd.store.files import SourceFile, collect
 from inferd.store.manifest import Descriptor, Layer, Manifest, check_titles, layer
+from inferd.store.progress import Meter, Progress
 from inferd.store.trust import TrustedFile
 
-Progress = Callable[[int, int], None]
 """``progress(done, total)`` in bytes as files stream into the store."""
 
 
@@ -74,15 +74,7 @@ def stage(path: Path, target: Reference, *, trust_unsafe_format: bool) -> Staged
 def _layers(
     blobs: BlobStore, files: tuple[SourceFile, ...], progress: Progress | None
 ) -> list[Layer]:
-    total = sum(file.size for file in files)
-    done = 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(done, total)
-
+    advance = Meter(sum(file.size for file in files), progress)
     layers: list[Layer] = []
     for file in files:
         with file.path.open("rb") as source:

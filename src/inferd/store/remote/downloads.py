@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -29,10 +29,10 @@ from inferd.errors import IntegrityError, PayloadTooLarge, Unavailable
 from inferd.store.atomic import staged
 from inferd.store.blobs import BlobStore, sha256_digest
 from inferd.store.manifest import Descriptor
+from inferd.store.progress import Count
 from inferd.store.remote.settings import MAX_BLOB_ENV, RegistrySettings
 from inferd.store.remote.transport import RegistryHttp
 
-Progress = Callable[[int], None]
 """Called with bytes just received (negative when a restarted download discards bytes)."""
 
 
@@ -61,7 +61,7 @@ def download_blob(
     repo: str,
     descriptor: Descriptor,
     blobs: BlobStore,
-    progress: Progress | None = None,
+    progress: Count | None = None,
 ) -> int:
     """Fetch ``descriptor`` from ``repo`` into ``blobs``; return the bytes received.
 

@@ -22,9 +22,10 @@ from inferd.reference import Reference
 from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import Descriptor, Manifest
+from inferd.store.progress import Progress
 from inferd.store.remote.client import RegistryClient, RemoteManifest
 from inferd.store.remote.settings import RegistrySettings
-from inferd.store.remote.sync import Progress, pull_version, push_version
+from inferd.store.remote.sync import pull_version, push_version
 from inferd.store.remote.transport import RegistryHttp
 from inferd.store.results import TagEntry, Transfer
 from inferd.store.trust import check_layers

@@ -12,38 +12,18 @@ Blobs move in parallel (a pool of ``parallelism`` threads); the manifest moves l
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
+from inferd.store.progress import Meter, Progress
 from inferd.store.remote.client import RegistryClient
 from inferd.store.remote.downloads import check_room, download_blob
 from inferd.store.remote.uploads import Outcome, upload_blob
 from inferd.store.results import Transfer
 from inferd.store.trust import check_layers
-
-Progress = Callable[[int, int], None]
-"""``progress(done, total)`` in bytes moved over the network."""
-
-
-class _Meter:
-    """A thread-safe byte counter that reports ``(done, total)``."""
-
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total = total
-        self.done = 0
-        self._progress = progress
-        self._lock = threading.Lock()
-
-    def __call__(self, n: int) -> None:
-        with self._lock:
-            self.done += n
-            done = self.done
-        if self._progress is not None:
-            self._progress(done, self.total)
 
 
 def _blobs(manifest: Manifest) -> list[Descriptor]:
@@ -67,7 +47,7 @@ def push_version(
     data = layout.blobs.read_bytes(digest, limit=MAX_DOCUMENT_BYTES)
     manifest = Manifest.parse(data, digest)
     blobs = _blobs(manifest)
-    meter = _Meter(sum(d.size for d in blobs), progress)
+    meter = Meter(sum(d.size for d in blobs), progress)
     known = mounts or {}
     parallelism = client.http.settings.parallelism
 
@@ -107,7 +87,7 @@ def pull_version(
     manifest = Manifest.parse(remote.data, remote.digest)
     blobs = _blobs(manifest)
     missing = [d for d in blobs if not layout.blobs.exists(d.digest)]
-    meter = _Meter(sum(d.size for d in missing), progress)
+    meter = Meter(sum(d.size for d in missing), progress)
     layout.init()
     check_room(client.http.settings, layout.blobs.directory, missing)  # all of them, up front
     parallelism = client.http.settings.parallelism

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from inferd.errors import Unavailable
 from inferd.store.manifest import Descriptor
+from inferd.store.progress import Count
 from inferd.store.remote.transport import RegistryHttp
 
-Progress = Callable[[int], None]
 """Called with bytes just sent (negative when a restarted upload starts over)."""
 
 CREATED = frozenset({201})
@@ -65,7 +64,7 @@ def _with_digest(location: str, digest: str) -> httpx.URL:
 
 
 def _send(
-    http: RegistryHttp, location: str, source: Path, descriptor: Descriptor, sent: Progress
+    http: RegistryHttp, location: str, source: Path, descriptor: Descriptor, sent: Count
 ) -> None:
     digest, size = descriptor.digest, descriptor.size
     what = f"the upload of {digest}"
@@ -102,7 +101,7 @@ def upload_blob(
     source: Path,
     *,
     mount_from: str | None = None,
-    progress: Progress | None = None,
+    progress: Count | None = None,
 ) -> Outcome:
     """Make ``descriptor`` (whose bytes are the file ``source``) exist in ``repo``."""
     if _exists(http, repo, descriptor.digest):
