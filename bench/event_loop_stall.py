@@ -32,8 +32,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,11 +46,11 @@ import numpy as np
 import onnx
 import orjson
 from onnx import TensorProto, helper
+from served import Served
 
 from inferd.config import DEFAULT_MAX_BYTES_ELEMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
-INFERD = str(Path(sys.executable).with_name("inferd"))
 RESULTS = ROOT / "bench" / "results"
 BODY_BYTES = 8 * 1024 * 1024
 FEATURES = 64
@@ -175,12 +173,6 @@ def load_main(args: argparse.Namespace) -> None:
 # -- the prober and the phases -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def probe(base: str, stop: threading.Event, latencies: list[float]) -> None:
     """GET /v2/health/live every 5 ms until ``stop``; each latency in seconds (a failure counts
     as the time it took)."""
@@ -200,48 +192,17 @@ def summary(latencies: list[float]) -> dict[str, float]:
             "p99_ms": round(p99, 2), "max_ms": round(ms[-1], 2)}  # fmt: skip
 
 
-def pinned(cpus: str | None, command: list[str]) -> list[str]:
-    if cpus and shutil.which("taskset"):
-        return ["taskset", "-c", cpus, *command]
-    return command
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace, home: Path) -> None:
         self.args = args
         self.home = home
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        env = {"INFERD_LIMITS__INLINE_DECODE_BYTES": str(2**62)} if args.inline else {}
+        self.server = Served(home, env, cpus=args.server_cpus)
 
     def start(self) -> None:
-        env = {**os.environ, "INFERD_HOME": str(self.home)}
-        if self.args.inline:
-            env["INFERD_LIMITS__INLINE_DECODE_BYTES"] = str(2**62)
         for name, folder in make_models(self.home.parent / "models").items():
-            subprocess.run([INFERD, "push", str(folder), f"{name}:v1"], env=env, check=True,
-                           capture_output=True)  # fmt: skip
-        log = (self.home.parent / "serve.log").open("wb")
-        command = [INFERD, "serve", "rowsum:v1", "count:v1", "--port", str(self.port),
-                   "--grpc-port", str(free_port()), "--control-port", str(free_port()),
-                   "--control-grpc-port", str(free_port())]  # fmt: skip
-        self.proc = subprocess.Popen(pinned(self.args.server_cpus, command), env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise SystemExit("inferd serve did not become ready in 60 s (see serve.log)")
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+            self.server.push(folder, f"{name}:v1")
+        self.server.start(["rowsum:v1", "count:v1"], self.home.parent / "serve.log")
 
     def phase(self, kind: str | None) -> dict[str, object]:
         latencies: list[float] = []
@@ -249,14 +210,14 @@ class Bench:
         load = None
         if kind is not None:
             load = subprocess.Popen(
-                [sys.executable, __file__, "--load", "--port", str(self.port), "--kind", kind,
-                 "--clients", str(self.args.clients), "--seconds", str(self.args.seconds),
-                 "--rate", str(self.args.rate)],
+                [sys.executable, __file__, "--load", "--port", str(self.server.port),
+                 "--kind", kind, "--clients", str(self.args.clients),
+                 "--seconds", str(self.args.seconds), "--rate", str(self.args.rate)],
                 stdout=subprocess.PIPE,
             )  # fmt: skip
             assert load.stdout is not None
             load.stdout.readline()  # {"ready": true}: bodies built, clients about to start
-        prober = threading.Thread(target=probe, args=(self.base, stop, latencies))
+        prober = threading.Thread(target=probe, args=(self.server.base, stop, latencies))
         prober.start()
         if load is None:
             time.sleep(self.args.seconds)
@@ -308,7 +269,7 @@ def main() -> None:
         try:
             phases = [bench.phase(None), *(bench.phase(kind) for kind in kinds)]
         finally:
-            exit_code = bench.stop()
+            exit_code = bench.server.stop()
     result = {
         "clients": args.clients,
         "rate": args.rate or "back to back",

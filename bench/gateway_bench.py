@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+from served import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
@@ -39,12 +40,6 @@ SECTION = "## Gateway: through the gateway against straight to one replica"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
                     "data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}  # fmt: skip
 PATH = "/v2/models/fraud/infer"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:

@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from numpy.lib import format as npy_format
+from served import free_port
 
 CHUNK = 1024 * 1024
 UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
@@ -81,13 +81,6 @@ def make_versions(root: Path, size: int, files: int) -> tuple[Path, Path]:
         (version / "config.json").write_text(json.dumps({"version": text}))
         (version / "inferd.model.yaml").write_text(METADATA)
     return v1, v2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import psutil
+from served import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
@@ -37,12 +37,6 @@ INFERD = str(Path(sys.executable).with_name("inferd"))
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Server: inferd serve against the reference server"
 WORKLOADS = ("tabular", "mlp")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -22,8 +22,6 @@ import contextlib
 import json
 import os
 import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,20 +32,14 @@ from pathlib import Path
 
 import httpx
 import psutil
+from served import Served
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
-INFERD = str(Path(sys.executable).with_name("inferd"))
 RESULTS = ROOT / "bench" / "results"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": [0.5] * 8}]}
 #: What a slow connection trickles: a request whose headers never end.
 PREFIX = b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: inferd\r\nX-Slow: " + b"s" * 4000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -135,38 +127,12 @@ class Bench:
     def __init__(self, args: argparse.Namespace, home: Path) -> None:
         self.args = args
         self.home = home
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        env = {"INFERD_LIMITS__HEADER_TIMEOUT_S": str(args.header_timeout_s)}
+        self.server = Served(home, env)
 
     def start(self) -> None:
-        env = {**os.environ, "INFERD_HOME": str(self.home),
-               "INFERD_LIMITS__HEADER_TIMEOUT_S": str(self.args.header_timeout_s)}  # fmt: skip
-        subprocess.run(
-            [INFERD, "push", str(QUICKSTART / "fraud-v1"), "fraud:v1"],
-            env=env, check=True, capture_output=True,
-        )  # fmt: skip
-        log = (self.home / "serve.log").open("wb")
-        self.proc = subprocess.Popen(
-            [INFERD, "serve", "fraud:v1", "--port", str(self.port), "--grpc-port", str(free_port()),
-             "--control-port", str(free_port()), "--control-grpc-port", str(free_port())],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise SystemExit("inferd serve did not become ready in 60 s (see serve.log)")
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+        self.server.push(QUICKSTART / "fraud-v1", "fraud:v1")
+        self.server.start(["fraud:v1"], self.home / "serve.log")
 
     async def healthy(self, duration_s: float) -> dict[str, object]:
         """Open-loop load at ``--rps`` for ``duration_s``: latencies and outcomes."""
@@ -184,7 +150,9 @@ class Bench:
             latencies.append(time.perf_counter() - started)
 
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        async with httpx.AsyncClient(base_url=self.base, limits=limits, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=self.server.base, limits=limits, timeout=30
+        ) as client:
             for _ in range(50):  # warm the pool and the model
                 await one(client)
             latencies.clear()
@@ -208,12 +176,12 @@ class Bench:
         }
 
     def run(self) -> dict[str, object]:
-        assert self.proc is not None
-        server = psutil.Process(self.proc.pid)
+        assert self.server.proc is not None
+        server = psutil.Process(self.server.proc.pid)
         baseline = asyncio.run(self.healthy(self.args.baseline_s))
         rss_before, fds_before = server.memory_info().rss, server.num_fds()
         attacker = subprocess.Popen(
-            [sys.executable, __file__, "--attacker", "--port", str(self.port),
+            [sys.executable, __file__, "--attacker", "--port", str(self.server.port),
              "--conns", str(self.args.conns), "--trickle-s", str(self.args.trickle_s),
              "--duration-s", str(self.args.attack_s + 15)],
             stdout=subprocess.PIPE,
@@ -268,7 +236,7 @@ def main() -> None:
         try:
             result = bench.run()
         finally:
-            result_code = bench.stop()
+            result_code = bench.server.stop()
     result["exit_code"] = result_code
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"slowloris-{time.strftime('%Y%m%d-%H%M%S')}.json"

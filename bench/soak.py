@@ -15,14 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -30,10 +24,10 @@ from pathlib import Path
 
 import httpx
 import psutil
+from served import Served
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
-INFERD = str(Path(sys.executable).with_name("inferd"))
 RESULTS = ROOT / "bench" / "results"
 BODY = {
     "inputs": [
@@ -47,51 +41,19 @@ BODY = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Soak:
     def __init__(self, args: argparse.Namespace, home: Path) -> None:
         self.args = args
         self.home = home
-        self.port, self.control_port = free_port(), free_port()
+        self.server = Served(home)
         self.outcomes: Counter[str] = Counter()
         self.latencies: list[float] = []
         self.control: Counter[str] = Counter()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "INFERD_HOME": str(self.home)}
         for version in ("v1", "v2"):
-            subprocess.run(
-                [INFERD, "push", str(QUICKSTART / f"fraud-{version}"), f"fraud:{version}"],
-                env=env, check=True, capture_output=True,
-            )  # fmt: skip
-        log = (self.home / "serve.log").open("wb")
-        self.proc = subprocess.Popen(
-            [INFERD, "serve", "fraud:v1", "--port", str(self.port), "--grpc-port", str(free_port()),
-             "--control-port", str(self.control_port), "--control-grpc-port", str(free_port())],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise SystemExit("inferd serve did not become ready in 60 s (see serve.log)")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
+            self.server.push(QUICKSTART / f"fraud-{version}", f"fraud:{version}")
+        self.server.start(["fraud:v1"], self.home / "serve.log")
 
     async def load(self, client: httpx.AsyncClient, until: float) -> None:
         """Open-loop requests at ``--rps``: each is sent on schedule, never waiting for others."""
@@ -118,15 +80,14 @@ class Soak:
 
     async def cycles(self, until: float) -> None:
         """Swap to v2 and back, then unload and load again, every ``--cycle-s`` seconds."""
-        token = (self.home / f"server-{self.control_port}.token").read_text().strip()
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {self.server.token}"}
         steps = [
             ("load", {"parameters": {"reference": "fraud:v2"}}),
             ("load", {"parameters": {"reference": "fraud:v1"}}),
             ("unload", {}),
             ("load", {"parameters": {"reference": "fraud:v1"}}),
         ]
-        url = f"http://127.0.0.1:{self.control_port}/v2/repository/models/fraud"
+        url = f"http://127.0.0.1:{self.server.control_port}/v2/repository/models/fraud"
         async with httpx.AsyncClient(headers=headers, timeout=60) as control:
             step = 0
             while time.monotonic() + self.args.cycle_s < until:
@@ -139,8 +100,8 @@ class Soak:
                 await control.post(f"{url}/load", json=steps[3][1])
 
     async def sample(self, until: float, out: list[dict[str, object]]) -> None:
-        assert self.proc is not None
-        proc = psutil.Process(self.proc.pid)
+        assert self.server.proc is not None
+        proc = psutil.Process(self.server.proc.pid)
         started = time.monotonic()
         while time.monotonic() < until:
             await asyncio.sleep(self.args.sample_s)
@@ -164,7 +125,9 @@ class Soak:
         until = time.monotonic() + self.args.minutes * 60
         samples: list[dict[str, object]] = []
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=self.base, limits=limits, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=self.server.base, limits=limits, timeout=30
+        ) as client:
             await asyncio.gather(
                 self.load(client, until), self.cycles(until), self.sample(until, samples)
             )
@@ -206,7 +169,7 @@ def main() -> None:
         try:
             samples = asyncio.run(soak.run())
         finally:
-            code = soak.stop()
+            code = soak.server.stop()
     result = summary(samples, args.warmup_s, code)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"

@@ -1,0 +1,72 @@
+"""A real ``inferd serve`` for the benchmarks that measure one (soak, slowloris, event-loop
+stall): models pushed to a scratch store, every listener on a free loopback port, started and
+waited for until ready, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+INFERD = str(Path(sys.executable).with_name("inferd"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Served:
+    """``inferd serve REFERENCES`` on store ``home``; ``env`` adds settings (``INFERD_*``),
+    ``cpus`` pins the server with taskset where it exists."""
+
+    def __init__(
+        self, home: Path, env: dict[str, str] | None = None, cpus: str | None = None
+    ) -> None:
+        self.home = home
+        self.env = {**os.environ, "INFERD_HOME": str(home), **(env or {})}
+        self.cpus = cpus
+        self.port, self.control_port = free_port(), free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return (self.home / f"server-{self.control_port}.token").read_text().strip()
+
+    def push(self, source: Path, reference: str) -> None:
+        subprocess.run([INFERD, "push", str(source), reference], env=self.env, check=True,
+                       capture_output=True)  # fmt: skip
+
+    def start(self, references: list[str], log: Path) -> None:
+        command = [INFERD, "serve", *references, "--port", str(self.port),
+                   "--grpc-port", str(free_port()), "--control-port", str(self.control_port),
+                   "--control-grpc-port", str(free_port())]  # fmt: skip
+        if self.cpus and shutil.which("taskset"):
+            command = ["taskset", "-c", self.cpus, *command]
+        self.proc = subprocess.Popen(command, env=self.env, stdout=log.open("wb"),
+                                     stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise SystemExit(f"inferd serve did not become ready in 60 s (see {log})")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
