@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,3 +16,25 @@ def inferd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("INFERD_HOME", str(home))
     return home
+
+
+#: Progress-bar updates recorded by :func:`bars`: (label, done, total).
+Calls = list[tuple[str, int, int]]
+
+
+@pytest.fixture
+def bars(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Stderr is a terminal, and each CLI progress bar's updates are recorded."""
+    from inferd.cli import store_cmds
+
+    calls: Calls = []
+
+    @contextmanager
+    def recording(
+        enabled: bool, label: str = "pushing", threshold: int = 0
+    ) -> Iterator[Callable[[int, int], None] | None]:
+        yield (lambda done, total: calls.append((label, done, total))) if enabled else None
+
+    monkeypatch.setattr(store_cmds, "bars_wanted", lambda *, quiet, as_json: not (quiet or as_json))
+    monkeypatch.setattr(store_cmds, "progress_bar", recording)
+    return calls

@@ -4,38 +4,15 @@ stderr when a person watches (issue 12 item 15; a tag upload is in tests/store/r
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from inferd.cli import _progress, main, store_cmds
+from inferd.cli import _progress, main
 from inferd.packaging import push
 from inferd.store import ModelStore
-
-Calls = list[tuple[str, int, int]]
-
-
-@pytest.fixture
-def bars(monkeypatch: pytest.MonkeyPatch) -> Calls:
-    """Stderr is a terminal, and each bar's updates are recorded as (label, done, total)."""
-    calls: Calls = []
-
-    @contextmanager
-    def recording(
-        enabled: bool, label: str = "pushing", threshold: int = 0
-    ) -> Iterator[Callable[[int, int], None] | None]:
-        def update(done: int, total: int) -> None:
-            calls.append((label, done, total))
-
-        yield update if enabled else None
-
-    monkeypatch.setattr(store_cmds, "bars_wanted", lambda *, quiet, as_json: not (quiet or as_json))
-    monkeypatch.setattr(store_cmds, "progress_bar", recording)
-    return calls
 
 
 @pytest.fixture
@@ -50,7 +27,7 @@ def weights(tmp_path: Path) -> Path:
 
 
 def test_a_local_pull_reports_the_bytes_it_writes(
-    inferd_home: Path, weights: Path, tmp_path: Path, bars: Calls
+    inferd_home: Path, weights: Path, tmp_path: Path, bars: list[tuple[str, int, int]]
 ) -> None:
     size = push(ModelStore(inferd_home), weights, "fraud:v1").size
     result = CliRunner().invoke(main, ["pull", "fraud:v1", str(tmp_path / "out")])

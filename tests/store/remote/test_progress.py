@@ -3,36 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from inferd.cli import main, store_cmds
+from inferd.cli import main
 from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .registry import Registry
-
-Calls = list[tuple[str, int, int]]
-
-
-@pytest.fixture
-def bars(monkeypatch: pytest.MonkeyPatch) -> Calls:
-    """Stderr is a terminal, and each bar's updates are recorded as (label, done, total)."""
-    calls: Calls = []
-
-    @contextmanager
-    def recording(
-        enabled: bool, label: str = "pushing", threshold: int = 0
-    ) -> Iterator[Callable[[int, int], None] | None]:
-        yield (lambda done, total: calls.append((label, done, total))) if enabled else None
-
-    monkeypatch.setattr(store_cmds, "bars_wanted", lambda *, quiet, as_json: not (quiet or as_json))
-    monkeypatch.setattr(store_cmds, "progress_bar", recording)
-    return calls
 
 
 def test_store_tag_reports_the_bytes_it_uploads(store: ModelStore, model: Path, repo: str) -> None:
@@ -49,7 +29,7 @@ def test_inferd_tag_draws_upload_and_download_bars(
     inferd_home: Path,
     model: Path,
     repo: str,
-    bars: Calls,
+    bars: list[tuple[str, int, int]],
 ) -> None:
     push(ModelStore(inferd_home), model, "fraud:v1")
     flag = ["--insecure-registry", open_registry.host]
