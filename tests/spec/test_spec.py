@@ -160,7 +160,7 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("value", [30, "30", "s", "1d", "-1s"])
+@pytest.mark.parametrize("value", [30, "30", "s", "1w", "-1s"])
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(value)

@@ -40,10 +40,10 @@ _SUFFIXES: dict[str, Decimal] = {
     "Ei": Decimal(2**60),
 }
 
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _DURATION_RE = re.compile(DURATION_PATTERN)
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 #: HTTP header field names (RFC 9110 tokens), compared lower-case by the gateway.
 HEADER_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
@@ -77,7 +77,7 @@ def parse_duration(value: object) -> float:
     if not isinstance(value, str) or _DURATION_RE.fullmatch(value) is None:
         raise ValueError(
             f"{value!r} is not a duration: write a number with a unit, e.g. '250ms', '30s', '5m', "
-            "'1h' (parts may be combined: '1m30s')"
+            "'1h', '30d' (parts may be combined: '1m30s')"
         )
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
 
@@ -120,3 +120,34 @@ Duration = Annotated[
 
 #: An HTTP header name.
 HeaderName = Annotated[str, Field(pattern=HEADER_PATTERN, max_length=256)]
+
+
+#: GPU products a price may name (``cost.gpu_hour``), by family as NVIDIA names them. A product
+#: label (GPU feature discovery's ``NVIDIA-A100-SXM4-80GB``, NVML's ``NVIDIA H100 80GB HBM3``)
+#: is priced by the family it contains (:func:`gpu_family`).
+GPU_FAMILIES: tuple[str, ...] = (
+    "A10", "A10G", "A16", "A30", "A40", "A100", "B100", "B200", "GB200", "GH200", "H20", "H100",
+    "H200", "L4", "L40", "L40S", "P100", "T4", "V100",
+)  # fmt: skip
+_GPU_TOKEN = re.compile(r"[A-Za-z0-9]+")
+
+
+def gpu_family(product: str) -> str | None:
+    """The family a GPU product label names (``Tesla-T4`` → ``T4``), or None if unknown."""
+    tokens = {t.upper() for t in _GPU_TOKEN.findall(product)}
+    return next((f for f in GPU_FAMILIES if f in tokens), None)
+
+
+def _known_gpu(name: str) -> str:
+    if name not in GPU_FAMILIES:
+        raise ValueError(
+            f"{name!r} is not a GPU product inferd knows; name its family as NVIDIA writes it, "
+            f"one of {', '.join(GPU_FAMILIES)}"
+        )
+    return name
+
+
+#: A GPU family (``H100``, ``A10G``, ``L4``…): a key of ``cost.gpu_hour``.
+GpuFamily = Annotated[
+    str, AfterValidator(_known_gpu), WithJsonSchema({"type": "string", "enum": list(GPU_FAMILIES)})
+]
