@@ -11,6 +11,7 @@ from inferd.cli import main
 from inferd.errors import Unavailable
 from inferd.packaging import push
 from inferd.store.remote import RegistrySettings
+from inferd.store.remote.transport import RegistryHttp, is_loopback_registry
 
 from .conftest import Stores
 from .registry import Registry
@@ -49,16 +50,45 @@ def test_the_cli_takes_the_ca_from_the_environment(
     assert result.output.strip().startswith("sha256:")
 
 
-def test_plain_http_needs_the_host_marked_insecure(
+def test_a_loopback_registry_speaking_plain_http_needs_no_flag(
     open_registry: Registry, docker_config: Path, inferd_home: Path, model: Path,
     remote_store: Stores,
 ) -> None:  # fmt: skip
+    """As docker does: 127.0.0.0/8 and localhost are insecure by default (HTTPS tried first)."""
+    assert open_registry.host.startswith("127.")
     store = remote_store(inferd_home, RegistrySettings(docker_config=docker_config, attempts=1))
-    with pytest.raises(Unavailable, match=f"registry {open_registry.host}"):
-        push(store, model, f"{open_registry.host}/plain/fraud:v1")
+    pushed = push(store, model, f"{open_registry.host}/plain/fraud:v1")
     result = CliRunner().invoke(
-        main,
-        ["push", str(model), f"{open_registry.host}/plain/fraud:v1", "-q",
-         "--insecure-registry", open_registry.host],
-    )  # fmt: skip
+        main, ["push", str(model), f"{open_registry.host}/plain/cli:v1", "-q"]
+    )
     assert result.exit_code == 0, result.output
+    port = open_registry.host.rsplit(":", 1)[1]
+    by_name = CliRunner().invoke(main, ["inspect", f"localhost:{port}/plain/fraud:v1", "--json"])
+    assert by_name.exit_code == 0, by_name.output
+    assert pushed.digest in by_name.output
+
+
+def test_a_loopback_registry_with_tls_keeps_tls(
+    tls_registry: tuple[Registry, Path], docker_config: Path, inferd_home: Path, model: Path,
+    remote_store: Stores,
+) -> None:  # fmt: skip
+    """The fallback is to a registry that answers TLS in plain HTTP, not to a bad certificate."""
+    registry, _ = tls_registry
+    store = remote_store(inferd_home, RegistrySettings(docker_config=docker_config))
+    with pytest.raises(Unavailable, match="not trusted"):
+        push(store, model, f"{registry.host}/tls/fraud:v1")
+
+
+@pytest.mark.parametrize(
+    ("registry", "loopback"),
+    [("127.0.0.1:5000", True), ("127.8.0.1", True), ("localhost:5000", True), ("[::1]:5000", True),
+     ("LOCALHOST", True), ("10.0.0.1:5000", False), ("registry.example.com", False),
+     ("localhost.example.com:5000", False)],
+)  # fmt: skip
+def test_only_loopback_registries_are_insecure_by_default(registry: str, loopback: bool) -> None:
+    assert is_loopback_registry(registry) is loopback
+    http = RegistryHttp(registry, RegistrySettings())
+    try:
+        assert http.client.base_url.scheme == "https"
+    finally:
+        http.close()

@@ -3,7 +3,8 @@
 Read once, in the composition root (:meth:`RegistrySettings.from_environ`), from
 
 - ``INFERD_INSECURE_REGISTRIES``: comma-separated ``host[:port]`` entries that may use plain
-  HTTP (loopback registries too: nothing is insecure unless named);
+  HTTP (loopback registries fall back to it without being named, as for docker: see
+  :mod:`inferd.store.remote.transport`);
 - ``INFERD_REGISTRY_CA``: a PEM bundle that replaces the system trust store for TLS;
 - ``DOCKER_CONFIG``: the directory of ``config.json`` (default ``~/.docker``), as for docker;
 - ``INFERD_ALLOWED_REGISTRIES``: comma-separated ``host[:port]`` entries that servers

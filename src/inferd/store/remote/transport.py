@@ -3,7 +3,9 @@
 Every request the remote client makes goes through :class:`RegistryHttp`, which
 
 - speaks HTTPS, verified against the system trust store or ``INFERD_REGISTRY_CA``; plain HTTP
-  only for hosts marked insecure, and never after a redirect from a host that is not;
+  only for hosts marked insecure, and never after a redirect from a host that is not. A
+  loopback registry (``localhost``, 127.0.0.0/8, ``[::1]``) is insecure by default, as for
+  docker: HTTPS first, and plain HTTP if it answers the TLS handshake with plain HTTP;
 - with a :class:`RegistryPolicy` (servers), sends every request, redirect hops and token realms
   included, only to addresses the policy vetted (:mod:`inferd.store.remote.pinning`);
 - sends credentials (a token request) only to a token realm on the registry's own host or on
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
+import logging
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -33,6 +37,8 @@ from inferd.store.remote.auth import RegistryAuth
 from inferd.store.remote.pinning import PinnedTransport
 from inferd.store.remote.policy import split_host
 from inferd.store.remote.settings import ALLOWED_ENV, RegistrySettings
+
+log = logging.getLogger(__name__)
 
 #: Statuses worth another try: the registry or something in front of it is overloaded.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -91,6 +97,9 @@ class RegistryHttp:
         if policy is not None:
             policy.require_listed_reference_host(registry)
         scheme = "http" if settings.is_insecure(registry) else "https"
+        #: Loopback and not marked insecure: falls back to plain HTTP once, if TLS finds none.
+        self._may_fall_back = scheme == "https" and is_loopback_registry(registry)
+        self._plain_fallback = False
         verify: ssl.SSLContext | bool = True
         if settings.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(settings.ca_file.expanduser()))
@@ -125,7 +134,8 @@ class RegistryHttp:
         host = request.url.host
         port = request.url.port
         shown = host if port is None else f"{host}:{port}"
-        if request.url.scheme != "https" and not self.settings.is_insecure(shown):
+        own_plain = self._plain_fallback and shown.lower() == self.registry.lower()
+        if request.url.scheme != "https" and not own_plain and not self.settings.is_insecure(shown):
             raise PermissionDenied(
                 f"refusing plain HTTP to {shown!r}: it is not marked insecure "
                 "(--insecure-registry / INFERD_INSECURE_REGISTRIES)"
@@ -177,7 +187,7 @@ class RegistryHttp:
                 content=send.get("content"),
             )
             try:
-                response = self.client.send(request, stream=True)
+                response = self._send(request)
             except httpx.TransportError as exc:
                 if "CERTIFICATE_VERIFY_FAILED" in str(exc):
                     raise Unavailable(
@@ -213,5 +223,35 @@ class RegistryHttp:
             response.read()
             return response
 
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            if not (self._may_fall_back and _plain_http_answered(exc)):
+                raise
+        if not self._plain_fallback:  # requests sent at once from threads may all get here
+            log.info("registry %s speaks plain HTTP (loopback): using http://", self.registry)
+            self._plain_fallback = True
+            self.client.base_url = self.client.base_url.copy_with(scheme="http")
+        request.url = request.url.copy_with(scheme="http")
+        return self.client.send(request, stream=True)
+
     def _sleep(self, attempt: int) -> None:
         time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """Whether ``host[:port]`` names this machine: ``localhost`` or a loopback address."""
+    host, _ = split_host(registry)
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain_http_answered(exc: httpx.ConnectError) -> bool:
+    """Whether a TLS handshake failed because the server answered in plain HTTP."""
+    text = str(exc).upper()
+    return any(m in text for m in ("WRONG_VERSION_NUMBER", "RECORD LAYER FAILURE", "HTTP_REQUEST"))
