@@ -13,7 +13,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,gpu]"
 	touch $@
 
-venv: $(VENV)/.installed
+# The dashboard's charting library, fetched (pinned, integrity-checked) into the package.
+WEB_VENDOR := src/inferd/observe/dashboard/static/vendor
+$(WEB_VENDOR)/VERSION: scripts/web-assets
+	./scripts/web-assets
+
+venv: $(VENV)/.installed $(WEB_VENDOR)/VERSION
 
 system-deps:
 	./scripts/system-deps
