@@ -66,3 +66,8 @@ fuzz: venv
 ## soak: 30 minutes at a fixed rate with hot swaps and unload/load cycles; RSS and fd drift (R28)
 soak: venv
 	$(PY) bench/soak.py --minutes $${SOAK_MINUTES:-30}
+
+.PHONY: dashboards
+## dashboards: regenerate the Grafana dashboards and their file provider in deploy/grafana
+dashboards: venv
+	$(PY) -m inferd.deploy.grafana deploy/grafana
