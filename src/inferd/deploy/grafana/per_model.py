@@ -2,7 +2,7 @@
 
 Latency and its parts, dynamic batching, queues, the shadow comparison, input drift per feature,
 versions' state, and scale from zero. Topology changes (each rollout step moves weights, so each
-is one) and scaling decisions are drawn on every panel.
+is one) and the autoscaler's changes of mind are drawn on every panel.
 
 Two ``version`` labels meet here. The model servers' series carry the version the server
 serves — under ``inferd up`` the tag of the version's model reference (``fraud:v2`` serves as
@@ -18,6 +18,7 @@ from inferd.deploy.grafana.promql import (
     BATCH_SIZE,
     COLD_START,
     COMPUTE,
+    DESIRED_REPLICAS,
     DRIFT_KS,
     DRIFT_PSI,
     DRIFT_SAMPLES,
@@ -34,7 +35,6 @@ from inferd.deploy.grafana.promql import (
     RATE_INTERVAL,
     REQUEST_DURATION,
     REQUESTS,
-    SCALING_DECISIONS,
     SHADOW_COMPARED,
     SHADOW_DIFFERING,
     SHADOW_DIVERGENCE,
@@ -53,8 +53,6 @@ VERSION = 'version=~"$version"'
 SERVER = (DEPLOYMENT, VERSION)
 PER_VERSION = ("version",)
 PER_COMPARISON = ("primary", "shadow", "output")
-#: The decisions that change a replica count (docs/autoscaling.md lists every reason).
-SCALING_REASONS = 'reason=~"scale_up|scale_down|panic|scale_to_zero|scale_from_zero"'
 #: PSI above 0.1 is moderate drift and above 0.2 drift (docs/metrics.md).
 PSI_LEVELS = ((0.1, "orange"), (0.2, "red"))
 
@@ -320,11 +318,10 @@ MODEL = Dashboard(
         ),
         Annotation(
             "Scaling",
-            f"sum by (deployment, reason) (increase("
-            f"{select(SCALING_DECISIONS, DEPLOYMENT, SCALING_REASONS)}[1m])) > 0",
-            "{{deployment}}: {{reason}}",
+            f"changes({select(DESIRED_REPLICAS, DEPLOYMENT)}[1m]) > 0",
+            "{{deployment}}: the autoscaler changed its desired replicas",
             "orange",
-            tags="deployment,reason",
+            tags="deployment",
         ),
     ),
     links=("inferd",),

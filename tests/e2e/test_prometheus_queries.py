@@ -1,0 +1,268 @@
+"""Every dashboard query returns data from a real Prometheus scraping a real ``inferd up``
+(issue 17 item 2).
+
+The stack: ``fraud`` with v1, a canary v2 whose card's reference profile is far from the traffic
+(drifted), a shadow v3 whose answers are compared, an autoscaler, and a second deployment
+``cold`` that starts at zero replicas (its first request is a cold start, then it scales back
+to zero); ``cost:`` prices. Prometheus scrapes the gateway's one ``/metrics`` every second while
+load runs. Then each query is evaluated through Prometheus's HTTP API as Grafana would ask it —
+variables through ``/api/v1/label/…/values``, time series and annotations as range queries over
+the run, stat and table queries as instant queries — and must return a finite value. Only a
+query marked as needing a GPU, an LLM or prices may come back empty, only if it reads that kind
+of series, and only when Prometheus holds no series of that kind at all.
+
+The list of evaluated expressions, with what each returned, is printed (``pytest -s``) and
+written to ``test-artifacts/prometheus-queries.txt``.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from control.conftest import UpProcess, fraud_store, start_up
+from deploy.promql_names import reads_need, substitute
+from inferd.deploy.grafana import DASHBOARDS
+from inferd.packaging import push
+from loadgen import LoadGenerator
+
+from .conftest import QUICKSTART, ROOT
+from .test_metrics_scrape import _binary, _free_port
+
+pytestmark = pytest.mark.slow
+
+ARTIFACT = ROOT / "test-artifacts" / "prometheus-queries.txt"
+#: Every dashboard variable set to All, as Grafana sends it (the variables' allValue).
+ALL = {"deployment": ".*", "version": ".*", "gpu": ".*"}
+#: Rows per request: the drifted version needs 500 rows before it exports PSI.
+ROWS = 16
+
+SPEC = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+gateway: {port: 0, drain_timeout: 5s}
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: "fraud:v1", replicas: 1}
+      - {name: v2, model: "fraud:drifted", replicas: 1}
+      - {name: v3, model: "fraud:v2", replicas: 1}
+    traffic: {weights: {v1: 50, v2: 50}, shadow: v3}
+    autoscaling: {min_replicas: 1, max_replicas: 2, metric: concurrency, target: 50}
+  - name: cold
+    versions:
+      - {name: v1, model: "fraud:v1", replicas: 0}
+    autoscaling: {min_replicas: 0, max_replicas: 1, stable_window: 1s, panic_window: 500ms,
+                  scale_down_window: 500ms, scale_to_zero_after: 1s}
+cost:
+  price_per_node_hour: 0.40
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One expression to evaluate: where it comes from, and how Grafana would ask for it."""
+
+    where: str
+    expr: str
+    kind: str  # "variable" (label values of a selector), "range" or "instant"
+    needs: str | None = None
+    #: For variables: the label whose values the variable lists.
+    label: str = ""
+
+
+def dashboard_checks() -> list[Check]:
+    out = []
+    for d in DASHBOARDS.values():
+        out += [
+            Check(f"{d.uid} variable ${v.name}", v.selector, "variable", v.needs, v.values_of)
+            for v in d.variables
+        ]
+        out += [
+            Check(f"{d.uid} {p.title!r}", q.expr, "instant" if q.instant else "range", q.needs)
+            for p in d.panels()
+            for q in p.queries
+        ]
+        out += [Check(f"{d.uid} annotation {a.name!r}", a.expr, "range") for a in d.annotations]
+    return out
+
+
+def checks() -> list[Check]:
+    """What the test evaluates. More PromQL (alert rules, recording rules) joins with one line:
+    ``+ [Check(f"rule {name}", expr, "instant") for name, expr in …]``."""
+    return dashboard_checks()
+
+
+@dataclass
+class Stack:
+    up: UpProcess
+    prometheus: str
+    started: float
+
+
+def _bodies() -> list[bytes]:
+    rows = np.random.default_rng(11).random((64, ROWS, 8), dtype=np.float32)
+    return [
+        orjson.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "shape": [ROWS, 8],
+                        "datatype": "FP32",
+                        "data": r.ravel().tolist(),
+                    }
+                ]
+            }
+        )
+        for r in rows
+    ]
+
+
+def _start_prometheus(target_port: int, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    config = work / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: inferd\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+    )
+    proc = subprocess.Popen(
+        [_binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={work / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _query(prometheus: str, path: str, **params: Any) -> Any:
+    answer = httpx.get(f"{prometheus}{path}", params=params, timeout=10)
+    body = answer.json()
+    assert answer.status_code == 200 and body["status"] == "success", (path, params, body)
+    return body["data"]
+
+
+def _wait_for(prometheus: str, expr: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if _query(prometheus, "/api/v1/query", query=expr)["result"]:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never had {expr} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("prometheus-queries")
+    home = root / "home"
+    store = fraud_store(home)
+    reference = root / "drifted.npy"
+    np.save(reference, np.random.default_rng(5).random((2_000, 8)) + 2.0)
+    push(store, QUICKSTART / "fraud-v2", "fraud:drifted", reference_data=reference)
+    spec = root / "inferd.yaml"
+    spec.write_text(SPEC)
+    up = start_up(home, spec)
+    prometheus, url = _start_prometheus(up.gateway_port, root)
+    bodies = _bodies()
+    try:
+        started = time.time()
+        _wait_for(url, 'up{job="inferd"} == 1', 30)
+        load = LoadGenerator(
+            up.gateway_port,
+            "/v2/models/fraud/infer",
+            lambda w, n: bodies[(w * 7 + n) % 64],
+            workers=1,
+        )
+        with load:
+            # The first request to `cold` waits for its cold start; it scales back to zero later.
+            cold = httpx.post(
+                f"http://127.0.0.1:{up.gateway_port}/v2/models/cold/infer",
+                content=bodies[0],
+                timeout=60,
+            )
+            assert cold.status_code == 200, cold.text
+            _wait_for(url, "inferd_input_drift_psi", 40)
+            _wait_for(url, 'inferd_autoscaler_decisions_total{reason="scale_to_zero"}', 30)
+            # Enough scrapes under load that every rate has points to use.
+            _wait_for(url, 'count_over_time(up{job="inferd"}[1m]) >= 10', 30)
+            yield Stack(up, url, started)
+        assert not load.failed(), load.outcomes
+    finally:
+        prometheus.terminate()
+        prometheus.wait(30)
+        assert up.stop() == 0
+
+
+def _finite(result: list[dict[str, Any]]) -> int:
+    """How many samples of an instant or range answer are numbers (not NaN or ±Inf)."""
+    values = [s["value"] for s in result if "value" in s]
+    values += [v for s in result for v in s.get("values", [])]
+    return sum(math.isfinite(float(v[1])) for v in values)
+
+
+def _evaluate(check: Check, stack: Stack, now: float) -> tuple[int, int, str]:
+    """(series, finite samples, the expression as sent) of one check."""
+    window = f"{math.ceil(now - stack.started)}s"
+    expr = substitute(check.expr, ALL, {"$__range": window})
+    if check.kind == "variable":
+        values = _query(
+            stack.prometheus,
+            f"/api/v1/label/{check.label}/values",
+            **{"match[]": expr, "start": stack.started},
+        )
+        present = [v for v in values if v]
+        return len(present), len(present), expr
+    if check.kind == "instant":
+        data = _query(stack.prometheus, "/api/v1/query", query=expr, time=now)
+    else:
+        data = _query(
+            stack.prometheus,
+            "/api/v1/query_range",
+            query=expr,
+            start=stack.started,
+            end=now,
+            step=1,
+        )
+    return len(data["result"]), _finite(data["result"]), expr
+
+
+def test_every_dashboard_query_returns_data_from_a_real_prometheus(stack: Stack) -> None:
+    names = set(_query(stack.prometheus, "/api/v1/label/__name__/values"))
+    now = time.time()
+    lines, failures = [], []
+    for check in checks():
+        series, finite, sent = _evaluate(check, stack, now)
+        if finite:
+            verdict = "ok"
+        elif check.needs is not None and not reads_need(check.expr, check.needs):
+            verdict = f"FAIL: marked as needing {check.needs} but reads no such series"
+        elif check.needs is not None and not any(reads_need(n, check.needs) for n in names):
+            verdict = f"no data: needs {check.needs} (no such series in this Prometheus)"
+        else:
+            verdict = "FAIL: no data"
+        counts = f"{series:>4} series {finite:>6} values"
+        lines.append(f"{verdict:<60} {counts}  {check.where}\n    {' '.join(sent.split())}")
+        if verdict.startswith("FAIL"):
+            failures.append(lines[-1])
+    report = "\n".join(lines)
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_text(
+        f"{len(lines)} expressions evaluated against Prometheus scraping inferd up "
+        f"(every variable All, $__rate_interval 10s)\n\n{report}\n"
+    )
+    print(f"\n{report}")
+    assert not failures, "\n".join(failures)
