@@ -30,6 +30,7 @@ from inferd.control.autoscale.loop import AutoscaleLoop
 from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway
+from inferd.control.gateway.history import HistoryOptions
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
@@ -84,12 +85,14 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         limits=LimitSettings(),
         shadow_timeout_s=gw.shadow_timeout,
         request_timeout_s=gw.request_timeout,
+        history=HistoryOptions.from_environ(os.environ),
     )
     try:
         await gateway.start()
     except Unavailable as exc:  # the port is taken: say how to pick another
         raise Unavailable(f"gateway: {exc.message} (choose another with --port)") from None
     supervisor.subscribe(gateway.update)
+    gateway.model_history = store.history  # the dashboard's lineage panel and tag-move marks
     token = secrets.token_urlsafe(32)
     rollouts = RolloutController(
         reconciler,
