@@ -4,7 +4,8 @@ It speaks what the model server speaks (OIP v2 REST with the binary tensor exten
 metadata, KServe v1), routes each request to a version (:mod:`.routing`), forwards it to the
 least busy ready replica of that version (:mod:`.proxy`), mirrors it to the shadow version
 (:mod:`.shadow`), and serves ``/metrics`` (its own series and the replicas', merged), the
-dashboard at ``/`` and its data at ``/api/status``.
+dashboard at ``/`` and its data at ``/api/status``, ``/api/history`` (the last hour, sampled
+every interval: :mod:`.history`, :mod:`.sampling`) and ``/api/lineage`` (:mod:`.lineage`).
 
 Routing state is one immutable :class:`~inferd.control.replicas.topology.Topology` snapshot:
 each request reads the current one once, and :meth:`Gateway.update` swaps it in one assignment
@@ -13,6 +14,8 @@ on the event loop, so a request never sees half of an update.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -22,14 +25,18 @@ from urllib.parse import quote
 from inferd import __version__
 from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
+from inferd.control.gateway.history import History, HistoryOptions
+from inferd.control.gateway.lineage import ModelHistory, build_lineage, model_names, tag_moves
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
+from inferd.control.gateway.sampling import Sampler
 from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import GatewayStatus, build_status
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
+from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
 #: Extensions the gateway itself speaks (it does not expose replicas' repository or stats).
 EXTENSIONS = ("binary_tensor_data", "kserve_v1")
 _TEXT = b"text/plain; version=0.0.4; charset=utf-8"
+log = logging.getLogger(__name__)
 
 
 class Gateway:
@@ -56,6 +64,7 @@ class Gateway:
         limits: LimitSettings,
         shadow_timeout_s: float = 2.0,
         request_timeout_s: float = 30.0,
+        history: HistoryOptions | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -76,6 +85,13 @@ class Gateway:
         #: What ``/api/status`` serves: :meth:`status`, or the fuller document ``inferd up``
         #: builds around it (adding its controllers' rollouts and autoscaling).
         self.status_document: Callable[[], Mapping[str, object]] = self.status
+        #: The last hour of every deployment's traffic, for the dashboard's charts.
+        self.history = History(history)
+        #: The store's history of a model name's tags (``inferd up`` sets it): the dashboard's
+        #: lineage panel, and alias moves marked on the charts. None: neither.
+        self.model_history: ModelHistory | None = None
+        self._sampler = Sampler(self.history, time.time())
+        self._sampling: asyncio.Task[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -93,6 +109,9 @@ class Gateway:
             ) from None
         self._http = http
         self._started = time.monotonic()
+        self._sampling = asyncio.get_running_loop().create_task(
+            self._sample_every_interval(), name="gateway-history"
+        )
 
     @property
     def port(self) -> int:
@@ -108,6 +127,7 @@ class Gateway:
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
+        await cancel_and_wait(self._sampling)
         if self._http is not None:
             await self._http.stop(drain_timeout)
         await self.mirror.stop()
@@ -138,6 +158,8 @@ class Gateway:
         router.add("POST", "/v1/models/{model}:predict", self._infer)
         router.add("GET", "/metrics", self._metrics)
         router.add("GET", "/api/status", self._status)
+        router.add("GET", "/api/history", self._history)
+        router.add("GET", "/api/lineage", self._lineage)
         for path in ASSETS:
             router.add("GET", path, self._asset)
         return router
@@ -161,6 +183,34 @@ class Gateway:
 
     async def _status(self, request: Request) -> Response:
         return json_response(self.status_document())
+
+    async def _history(self, request: Request) -> Response:
+        return json_response(self.history.document())
+
+    async def _lineage(self, request: Request) -> Response:
+        topology, history = self._topology, self.model_history
+        return json_response(await asyncio.to_thread(build_lineage, topology, history))
+
+    async def _sample_every_interval(self) -> None:
+        """Sample at the start of each history slot (wall clock) until cancelled."""
+        interval = self.history.options.interval_s
+        while True:
+            await asyncio.sleep(interval - time.time() % interval)
+            try:
+                await self._sample()
+            except Exception:  # a bug must not end the charts, nor the gateway
+                log.exception("sampling the dashboard's history failed")
+
+    async def _sample(self) -> None:
+        texts = await self._replica_metrics()
+        topology = self._topology
+        self._sampler.sample(
+            time.time(), topology, self.metrics.reading(), texts, self.status_document()
+        )
+        if self.model_history is not None:
+            names = {n for ns in model_names(topology).values() for n in ns}
+            moves = await asyncio.to_thread(tag_moves, self.model_history, names)
+            self._sampler.mark_moves(topology, moves)
 
     async def _asset(self, request: Request) -> Response:
         content, media_type = asset(request.path.rstrip("/") or "/")
