@@ -54,6 +54,12 @@ GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"
 ERROR_OUTCOMES = "error|deadline|unavailable"
 
 
+def handles(deployment: DeploymentSpec, options: K8sOptions) -> bool:
+    """Whether ``deployment`` is handed to Argo Rollouts (``--progressive argo``, canary policy)."""
+    policy = deployment.rollout
+    return options.progressive == "argo" and policy is not None and policy.strategy == "canary"
+
+
 def canary_service_name(deployment: DeploymentSpec, main: VersionSpec) -> str:
     return f"{workload_name(deployment, main)}-canary"
 

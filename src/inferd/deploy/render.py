@@ -52,15 +52,14 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         ]
         return out
     for deployment, gpu in zip(spec.deployments, gpus, strict=True):
-        policy = deployment.rollout
-        if options.progressive == "argo" and policy is not None and policy.strategy == "canary":
+        if argo.handles(deployment, options):
             out += _argo(deployment, spec, options, gpu)
             continue
         for version in deployment.versions:
             out += _version_objects(deployment, version, spec, options, gpu)
         route = gateway_api.http_route(deployment, spec, options)
-        if policy is not None:
-            note(route, _rollout_note(policy, options))
+        if deployment.rollout is not None:
+            note(route, _rollout_note(deployment.rollout, options))
         out.append(route)
     out.append(monitoring.service_monitor(spec, options))
     _unique_objects(out)

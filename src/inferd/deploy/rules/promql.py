@@ -1,0 +1,77 @@
+"""PromQL text as the rules write it: durations, numbers, matchers and bucket bounds.
+
+Every expression of :mod:`inferd.deploy.rules` is built from these, so a number or a duration is
+spelt one way everywhere (the golden files and promtool tests read them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: Labels every per-version expression keeps (``namespace`` is absent under ``inferd up``,
+#: where grouping by it is harmless).
+BY_VERSION = "namespace, deployment, version"
+BY_DEPLOYMENT = "namespace, deployment"
+#: Server outcomes that count against a version (client errors are the client's).
+ERROR_OUTCOMES = "error|deadline|unavailable"
+
+_UNITS = (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000), ("ms", 1))
+
+
+def duration(seconds: float) -> str:
+    """A PromQL duration in the largest unit that divides it: 3600 → ``1h``, 90 → ``90s``."""
+    ms = round(seconds * 1000)
+    if ms <= 0:
+        return "0s"
+    return next(f"{ms // size}{unit}" for unit, size in _UNITS if ms % size == 0)
+
+
+def number(value: float) -> str:
+    """A constant: whole numbers without a point, others to 12 significant digits (so
+    ``14.4 * 0.001`` reads ``0.0144``, not ``0.014400000000000001``)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.12g}"
+
+
+def le(bound: float) -> str:
+    """The matcher of one histogram bucket.
+
+    The server writes bounds as Go floats (``1.0``); Prometheus 3 normalises whole bounds when
+    it scrapes (``1``), so a whole bound matches both spellings.
+    """
+    if math.isinf(bound):
+        return 'le="+Inf"'
+    text = repr(float(bound))
+    if not float(bound).is_integer():
+        return f'le="{text}"'
+    return f'le=~"{int(bound)}|{text}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which series a rule reads: one deployment's (and namespace's, on a cluster)."""
+
+    deployment: str
+    namespace: str | None = None
+
+    def sel(self, *extra: str) -> str:
+        """``{namespace="…",deployment="…",extra…}``."""
+        matchers = [f'deployment="{self.deployment}"', *extra]
+        if self.namespace is not None:
+            matchers.insert(0, f'namespace="{self.namespace}"')
+        return "{" + ",".join(matchers) + "}"
+
+    def namespaced(self, *extra: str) -> str:
+        """Matchers without ``deployment`` (for series whose ``deployment`` label means
+        something else, e.g. kube-state-metrics' Deployment name)."""
+        matchers = list(extra)
+        if self.namespace is not None:
+            matchers.insert(0, f'namespace="{self.namespace}"')
+        return "{" + ",".join(matchers) + "}"
+
+
+def ratio(numerator: str, denominator: str, by: str) -> str:
+    """``sum by (by) (numerator) / sum by (by) (denominator)``."""
+    return f"sum by ({by}) ({numerator})\n/\nsum by ({by}) ({denominator})"
