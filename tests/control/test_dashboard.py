@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from inferd.config import StoreSettings
+from inferd.control.gateway.history import HistoryOptions
 from inferd.packaging import push
 from inferd.store import ModelStore
 
@@ -154,16 +159,24 @@ def test_dashboard_renders_live_status(
 
 
 def test_dashboard_assets_are_self_contained() -> None:
-    """Nothing outside reaches the machines the gateway runs on: no CDN, no remote fonts."""
-    from inferd.observe.dashboard import ASSETS, asset
+    """Nothing outside reaches the machines the gateway runs on: no CDN, no remote fonts; the
+    charting library is served from the package (fetched by scripts/web-assets, not in git)."""
+    from inferd.observe.dashboard import ASSETS, VENDORED, asset
 
-    for path in ASSETS:
+    for path in ASSETS.keys() - VENDORED:
         content, media_type = asset(path)
         text = content.decode("utf-8")
         assert media_type.startswith(b"text/")
         assert not re.search(r"""(https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", text, re.I), path
     page = asset("/")[0].decode()
     assert 'src="/dashboard.js"' in page and 'href="/dashboard.css"' in page
+    assert 'src="/vendor/uPlot.iife.min.js"' in page and 'href="/vendor/uPlot.min.css"' in page
+    assert {"/vendor/uPlot.iife.min.js", "/vendor/uPlot.min.css"} == VENDORED
+    tracked = subprocess.run(
+        ["git", "ls-files", "src/inferd/observe/dashboard/static/vendor"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert tracked == "", "the charting library is fetched at install time, never committed"
 
 
 def test_dashboard_shows_rollout_progress_and_each_analysis(
@@ -171,6 +184,7 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
 ) -> None:
     """A canary at step 2 of 3, with the analysis that advanced it and one that held it."""
     from inferd.control.rollout.analysis import AnalysisPolicy, Observations, TrafficStats, analyse
+    from inferd.control.rollout.history import Event
     from inferd.control.rollout.state import Rollout
     from inferd.control.rollout.strategies import Pair
     from inferd.spec.model import DeploymentSpec
@@ -185,7 +199,8 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     )  # fmt: skip
     rollout = Rollout("r-1234", "fraud", "canary", (5, 25, 100), Pair("v1", "v2", {"v1": 100}),
                       policy, 30.0, base, stage=1, candidate_weight=25)  # fmt: skip
-    for stage, (cand_p99, event) in enumerate([(0.004, "advance"), (0.02, "hold")], start=1):
+    decisions: list[tuple[float, Event]] = [(0.004, "advance"), (0.02, "hold")]
+    for stage, (cand_p99, event) in enumerate(decisions, start=1):
         obs = Observations(TrafficStats(40, 0, 0.002, cand_p99), TrafficStats(400, 0, 0.002, 0.004))
         rollout.stage = stage - 1  # the stage each decision was taken at (ends at 1)
         rollout.remember(rollout.record(event, analyse(policy, obs), obs))
@@ -208,3 +223,88 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     assert 'data-event="hold"' in dom and 'data-event="advance"' in dom
     assert "latency_p99_ratio 5 above limit 2" in text
     assert "40 req · 0.0% errors · p99 20.0 ms" in text
+
+
+def test_the_gateway_samples_traffic_into_its_history(fleet: list[ReplicaProcess]) -> None:
+    """Real replicas, real traffic, sampled every 0.2 s: what /api/history and /api/lineage
+    serve (the charts and the lineage panel draw them)."""
+    v1, v2 = fleet
+    topo = topology(deployment("fraud", version("v1", 90, v1), version("v2", 10, v2)))
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], httpx.Response]:
+        options = HistoryOptions(interval_s=0.2, span_s=60)
+        gateway = await started_gateway(topo, history=options)
+        base = f"http://127.0.0.1:{gateway.port}"
+        stop = asyncio.Event()
+        load = asyncio.create_task(
+            closed_loop(f"{base}/v2/models/fraud/infer", FRAUD_BODY, concurrency=2, stop=stop)
+        )
+        try:
+            async with httpx.AsyncClient() as client:
+                while len((await client.get(f"{base}/api/history")).json()["times"]) < 6:
+                    await asyncio.sleep(0.2)
+                history = (await client.get(f"{base}/api/history")).json()
+                lineage = (await client.get(f"{base}/api/lineage")).json()
+                vendor = await client.get(f"{base}/vendor/uPlot.iife.min.js")
+            return history, lineage, vendor
+        finally:
+            stop.set()
+            await load
+            await gateway.stop(5)
+
+    history, lineage, vendor = run(scenario)
+    times = history["times"]
+    assert history["interval_s"] == 0.2 and history["span_s"] == 60
+    assert all(round(b - a, 3) == 0.2 for a, b in itertools.pairwise(times)), times
+    series = {(s["version"], s["metric"]): s["values"] for s in history["series"]}
+    assert all(len(values) == len(times) for values in series.values())
+    assert max(v or 0 for v in series[("v1", "rps")]) > 0
+    assert max(v or 0 for v in series[("v1", "p99_ms")]) > 0
+    assert set(series[("v1", "replicas")]) <= {None, 1.0} and 1.0 in series[("v1", "replicas")]
+    assert any(v is not None and v >= 1 for v in series[("v1", "batch_size")])
+    assert lineage["store"] is False  # a bare gateway has no store; inferd up gives it one
+    assert [v["version"] for v in lineage["deployments"][0]["versions"]] == ["v1", "v2"]
+    if vendor.status_code == 200:  # fetched by scripts/web-assets (make venv)
+        assert vendor.content.startswith(b"/*! https://github.com/leeoniya/uPlot")
+        assert vendor.headers["content-type"].startswith("text/javascript")
+    else:
+        assert vendor.status_code == 404 and "scripts/web-assets" in vendor.text
+
+
+def test_without_the_charting_library_the_tables_still_work(
+    chromium: str,
+    fleet: list[ReplicaProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A checkout where scripts/web-assets never ran: the library is a 404 that names the
+    script, the page says so in one line, and the tables are drawn as before."""
+    from inferd.observe.dashboard import ASSETS, VENDORED, asset
+
+    for path in VENDORED:
+        monkeypatch.setitem(ASSETS, path, ("vendor/not-fetched", ASSETS[path][1]))
+    asset.cache_clear()
+    v1, _ = fleet
+    topo = topology(deployment("fraud", version("v1", 100, v1)))
+
+    async def scenario() -> tuple[str, httpx.Response]:
+        gateway = await started_gateway(topo)
+        base = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient() as client:
+                missing = await client.get(f"{base}/vendor/uPlot.iife.min.js")
+            return await browse(chromium, base, tmp_path / "profile", "--dump-dom"), missing
+        finally:
+            await gateway.stop(5)
+
+    try:
+        dom, missing = run(scenario)
+    finally:
+        asset.cache_clear()
+    assert missing.status_code == 404
+    assert "/vendor/uPlot.iife.min.js is not installed: run scripts/web-assets" in missing.text
+    note = re.search(r'<p id="charts-note"([^>]*)>(.*?)</p>', dom, re.S)
+    assert note and "hidden" not in note.group(1)
+    assert "scripts/web-assets" in note.group(2)
+    assert row_cells(dom, "v1")[:4] == ["v1", "primary", "fraud:v1", "100%"]
+    assert "<canvas" not in dom

@@ -1,9 +1,14 @@
-// The gateway dashboard: polls /api/status and redraws. No dependencies, no external assets.
-// Every value from the status document is written with textContent, never as HTML.
+// The gateway dashboard: polls /api/status (tables), /api/history (charts) and /api/lineage
+// (model lineage) and redraws. Charts use uPlot, served from the package (static/vendor/, fetched
+// by scripts/web-assets); without it the tables still work. No external assets.
+// Every value from the gateway is written with textContent, never as HTML.
 "use strict";
 
 const POLL_MS = 1500;
+const LINEAGE_MS = 10000;
 const COLORS = ["--v0", "--v1", "--v2", "--v3", "--v4"];
+const RANGES = [["5 min", 300], ["15 min", 900], ["1 h", 3600]];
+const CHART_HEIGHT = 150;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -24,6 +29,10 @@ const fmt = {
   pct: (v) => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + "%",
   ms: (v) => (v === null || v === undefined ? "–" : v < 10 ? v.toFixed(2) : v.toFixed(1)),
   div: (d) => (d.kind === "share" ? fmt.pct(d.mean) + " differ" : "MAD " + d.mean.toPrecision(3)),
+  num: (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ? v.toFixed(0)
+    : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2)),
+  time: (t) => new Date(t * 1000).toLocaleTimeString(),
+  digest: (d) => (d ? d.slice(0, 19) : "–"),
   duration: (s) => {
     if (s === null || s === undefined) return "–";
     if (s < 90) return Math.round(s) + " s";
@@ -34,6 +43,14 @@ const fmt = {
 
 function color(i) {
   return `var(${COLORS[i % COLORS.length]})`;
+}
+
+// A canvas cannot use CSS variables: the same colours, resolved.
+function resolvedColor(i) {
+  const name = COLORS[i % COLORS.length];
+  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  // Past the palette, spread hues so many drift features stay apart.
+  return i < COLORS.length ? value : `hsl(${(i * 137) % 360} 60% 45%)`;
 }
 
 function splitBar(versions, key, label) {
@@ -129,7 +146,7 @@ function rolloutSection(r) {
       : "–";
     const why = e.verdict ? e.verdict.reasons.join("; ") : (e.reason || "");
     return el("tr", { "data-event": e.event },
-      el("td", {}, new Date(e.time * 1000).toLocaleTimeString()),
+      el("td", {}, fmt.time(e.time)),
       el("td", { class: e.event === "rollback" || e.event === "abort" ? "error" : "" }, e.event),
       el("td", {}, `${e.stage} (${e.candidate_weight}%)`),
       el("td", {}, o ? obsCell(o.candidate) : "–"),
@@ -150,12 +167,12 @@ function scalingLine(a) {
       `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}`));
 }
 
-function deploymentCard(d, rollout, scaling) {
+function liveSection(d, rollout, scaling) {
   const routing = [];
   if (d.sticky_header) routing.push(`sticky on header ${d.sticky_header}`);
   for (const m of d.header_routes) routing.push(`${m.header}: ${m.value} → ${m.version}`);
   if (d.shadow) routing.push(`shadow ${d.shadow}`);
-  return el("section", { class: "card", "data-deployment": d.name },
+  return [
     el("div", { class: "card-head" },
       el("h2", {}, d.name),
       el("span", { class: "badge " + (d.ready ? "ok" : "bad") }, d.ready ? "ready" : "not ready"),
@@ -170,7 +187,34 @@ function deploymentCard(d, rollout, scaling) {
     versionTable(d),
     shadowTable(d),
     rolloutSection(rollout),
-    scalingLine(scaling));
+    scalingLine(scaling),
+  ].filter((part) => part !== null);
+}
+
+// -- cards: one per deployment, kept across polls so its charts keep their canvases ----------
+
+const cards = new Map();
+const view = { range: 3600, history: null, lineage: null };
+
+function card(name) {
+  let c = cards.get(name);
+  if (!c) {
+    c = {
+      section: el("section", { class: "card", "data-deployment": name }),
+      live: el("div", { class: "live" }),
+      charts: el("div", { class: "charts" }),
+      events: el("ol", { class: "events" }),
+      lineage: el("div", { class: "lineage" }),
+      plots: new Map(),
+      versions: [],
+      marks: [],
+    };
+    c.section.append(c.live,
+      el("div", { class: "history" }, el("h3", {}, "Over time"), c.charts, c.events),
+      c.lineage);
+    cards.set(name, c);
+  }
+  return c;
 }
 
 function render(status) {
@@ -179,23 +223,288 @@ function render(status) {
   ready.className = "badge " + (status.ready ? "ok" : "bad");
   document.getElementById("generation").textContent = status.generation;
   document.getElementById("uptime").textContent = fmt.duration(status.uptime_s);
-  document.getElementById("updated").textContent =
-    "updated " + new Date().toLocaleTimeString();
-  const main = document.getElementById("deployments");
+  document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   const byName = (list) => Object.fromEntries((list || []).map((x) => [x.deployment, x]));
   const rollouts = byName(status.rollouts);
   const scaling = byName(status.autoscaling);
-  const cards = status.deployments.map((d) => deploymentCard(d, rollouts[d.name],
-    scaling[d.name]));
-  if (!cards.length) cards.push(el("p", { class: "muted" }, "No deployments yet."));
-  main.replaceChildren(...cards);
+  let created = false;
+  const shown = status.deployments.map((d) => {
+    created = created || !cards.has(d.name);
+    const c = card(d.name);
+    c.versions = d.versions.map((v) => v.name);
+    c.live.replaceChildren(...liveSection(d, rollouts[d.name], scaling[d.name]));
+    return c.section;
+  });
+  for (const [name, c] of cards) {
+    if (!status.deployments.some((d) => d.name === name)) {
+      for (const plot of c.plots.values()) plot.destroy();
+      cards.delete(name);
+    }
+  }
+  const main = document.getElementById("deployments");
+  const current = Array.from(main.children);
+  if (!shown.length) {
+    main.replaceChildren(el("p", { class: "muted" }, "No deployments yet."));
+  } else if (current.length !== shown.length || current.some((node, i) => node !== shown[i])) {
+    main.replaceChildren(...shown);
+  }
+  if (created) {
+    // A new card: draw what is known already instead of waiting for the next history poll.
+    if (view.history) drawHistory();
+    if (view.lineage) drawLineage();
+  }
+}
+
+// -- charts ---------------------------------------------------------------------------------
+
+// Which charts a deployment gets, in order; a chart shows when it has a series.
+// value: a hovered value in the legend; axis: a tick label (short).
+const pctTick = (v) => (v * 100).toFixed(v > 0 && v < 0.01 ? 1 : 0) + "%";
+const numTick = (v) => (Math.abs(v) >= 1000 ? (v / 1000).toFixed(1) + "k" : fmt.num(v));
+const CHARTS = [
+  { metric: "rps", title: "requests/s", value: fmt.num, axis: numTick },
+  { metric: "error_rate", title: "error rate", value: fmt.pct, axis: pctTick },
+  { metric: "p99_ms", title: "p99 latency (ms)", value: fmt.num, axis: numTick },
+  { metric: "replicas", title: "ready replicas", value: (v) => v.toFixed(0),
+    axis: (v) => v.toFixed(0), stepped: true, integer: true },
+  { metric: "batch_size", title: "batch size (mean rows)", value: fmt.num, axis: numTick },
+  { metric: "divergence_share", title: "shadow: labels differing", value: fmt.pct,
+    axis: pctTick },
+  { metric: "divergence_mad", title: "shadow: mean score difference", value: fmt.num,
+    axis: numTick },
+  { metric: "drift_psi", title: "input drift PSI", value: fmt.num, axis: numTick,
+    byFeature: true },
+  { metric: "cost_per_1k", title: "cost per 1k predictions", value: fmt.num, axis: numTick },
+  { metric: "idle_share", title: "idle share of replica time", value: fmt.pct, axis: pctTick },
+];
+
+// The charts of one deployment: [{key, title, value, stepped, lines: [{label, colour, values}]}].
+function chartsOf(c, name, doc) {
+  const mine = doc.series.filter((s) => s.deployment === name);
+  const versionColour = (v) => {
+    const i = c.versions.indexOf(v);
+    return resolvedColor(i < 0 ? c.versions.length : i);
+  };
+  const out = [];
+  for (const spec of CHARTS) {
+    const series = mine.filter((s) => s.metric === spec.metric);
+    if (!series.length) continue;
+    if (spec.byFeature) {
+      // One chart per version, one line per input feature.
+      for (const version of [...new Set(series.map((s) => s.version))]) {
+        const lines = series.filter((s) => s.version === version)
+          .map((s, i) => ({ label: s.label, colour: resolvedColor(i), values: s.values }));
+        out.push({ ...spec, key: `${spec.metric}:${version}`,
+          title: `${spec.title} · ${version}`, lines });
+      }
+    } else {
+      const lines = series.map((s) => ({ label: s.version, colour: versionColour(s.version),
+        values: s.values }));
+      out.push({ ...spec, key: spec.metric, lines });
+    }
+  }
+  return out;
+}
+
+// Dashed vertical lines at each event, numbered as in the list under the charts.
+function eventMarks(c) {
+  return {
+    hooks: {
+      draw: [(u) => {
+        const ctx = u.ctx;
+        const { left, top, width, height } = u.bbox;
+        ctx.save();
+        ctx.font = `${Math.round(10 * devicePixelRatio)}px system-ui, sans-serif`;
+        c.marks.forEach((e, i) => {
+          const x = Math.round(u.valToPos(e.time, "x", true));
+          if (x < left || x > left + width) return;
+          ctx.strokeStyle = e.kind === "alias" ? "#7b4fd0" : "#c07a00";
+          ctx.fillStyle = ctx.strokeStyle;
+          ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, top + height);
+          ctx.stroke();
+          ctx.fillText(String(i + 1), x + 3 * devicePixelRatio, top + 11 * devicePixelRatio);
+        });
+        ctx.restore();
+      }],
+    },
+  };
+}
+
+// After each draw, the chart's box says how many x values uPlot drew (data-drawn): a test can
+// tell a drawn chart from an empty canvas.
+function drawnMark() {
+  return {
+    hooks: {
+      draw: [(u) => {
+        const box = u.root.closest(".chart");
+        if (box) box.dataset.drawn = String(u.data[0].length);
+      }],
+    },
+  };
+}
+
+function plotOptions(c, chart, width) {
+  return {
+    width,
+    height: CHART_HEIGHT,
+    legend: { live: true },
+    cursor: { drag: { x: false, y: false } },
+    scales: {
+      x: { time: true },
+      y: { range: (u, min, max) => [Math.min(0, min),
+        chart.integer ? Math.max(1, max + 1) : max > 0 ? max * 1.1 : 1] },
+    },
+    axes: [{}, {
+      size: 56,
+      values: (u, ticks) => ticks.map((t) => chart.axis(t)),
+      ...(chart.integer ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : {}),
+    }],
+    series: [{}, ...chart.lines.map((line) => ({
+      label: line.label,
+      stroke: line.colour,
+      width: 1.5,
+      points: { show: false },
+      value: (u, v) => (v === null || v === undefined ? "–" : chart.value(v)),
+      ...(chart.stepped ? { paths: uPlot.paths.stepped({ align: 1 }) } : {}),
+    }))],
+    plugins: [eventMarks(c), drawnMark()],
+  };
+}
+
+function drawCharts(c, name, doc) {
+  const times = doc.times;
+  const newest = times.length ? times[times.length - 1] : 0;
+  let from = times.findIndex((t) => t > newest - view.range);
+  if (from < 0) from = 0;
+  const x = times.slice(from);
+  c.marks = doc.events.filter((e) => e.deployment === name && (!x.length || e.time >= x[0]));
+  const charts = chartsOf(c, name, doc);
+  const keep = new Set(charts.map((ch) => ch.key));
+  for (const [key, plot] of c.plots) {
+    if (!keep.has(key)) {
+      plot.destroy();
+      c.plots.delete(key);
+    }
+  }
+  const boxes = charts.map((chart) => {
+    const data = [x, ...chart.lines.map((line) => line.values.slice(from))];
+    const points = data.slice(1).reduce((n, vs) => n + vs.filter((v) => v !== null).length, 0);
+    const labels = chart.lines.map((line) => line.label).join(",");
+    let box = c.charts.querySelector(`[data-chart="${CSS.escape(chart.key)}"]`);
+    if (!box) {
+      box = el("div", { class: "chart", "data-chart": chart.key },
+        el("h4", {}, chart.title), el("div", { class: "plot" }));
+    }
+    box.setAttribute("data-series", labels);
+    box.setAttribute("data-points", String(points));
+    return { box, chart, data, labels };
+  });
+  c.charts.replaceChildren(...boxes.map((b) => b.box));
+  for (const { box, chart, data, labels } of boxes) {
+    const width = Math.max(260, box.clientWidth - 2);
+    let plot = c.plots.get(chart.key);
+    if (plot && (plot.labels !== labels || Math.abs(plot.width - width) > 8)) {
+      plot.destroy();
+      plot = undefined;
+    }
+    if (!plot) {
+      plot = new uPlot(plotOptions(c, chart, width), data, box.querySelector(".plot"));
+      plot.labels = labels;
+      c.plots.set(chart.key, plot);
+    } else {
+      plot.setData(data);
+    }
+  }
+  c.events.replaceChildren(...c.marks.map((e) => el("li", { class: "event-" + e.kind,
+    "data-kind": e.kind }, `${fmt.time(e.time)} · ${e.kind === "alias" ? "tag" : "rollout"}: ` +
+    e.text)));
+}
+
+function drawHistory() {
+  const doc = view.history;
+  const note = document.getElementById("charts-note");
+  if (typeof uPlot === "undefined") {
+    note.hidden = false;
+    return;
+  }
+  note.hidden = true;
+  const covered = doc.times.length ? doc.times[doc.times.length - 1] - doc.times[0] : 0;
+  document.getElementById("history-span").textContent =
+    `${fmt.duration(Math.min(covered + doc.interval_s, view.range))} at ${doc.interval_s} s`;
+  for (const [name, c] of cards) drawCharts(c, name, doc);
+}
+
+function rangeButtons() {
+  const box = document.getElementById("ranges");
+  box.replaceChildren(...RANGES.map(([label, seconds]) => {
+    const button = el("button", { type: "button", class: seconds === view.range ? "on" : "" },
+      label);
+    button.addEventListener("click", () => {
+      view.range = seconds;
+      for (const c of cards.values()) {
+        for (const plot of c.plots.values()) plot.destroy();
+        c.plots.clear();
+      }
+      rangeButtons();
+      if (view.history) drawHistory();
+    });
+    return button;
+  }));
+}
+
+// -- lineage --------------------------------------------------------------------------------
+
+function drawLineage() {
+  const doc = view.lineage;
+  for (const d of doc.deployments) {
+    const c = cards.get(d.name);
+    if (!c) continue;
+    const serving = new Map();
+    for (const v of d.versions) {
+      if (v.digest) serving.set(v.digest, [...(serving.get(v.digest) || []), v.version]);
+    }
+    const parts = [el("h3", {}, "Model lineage")];
+    if (!doc.store) {
+      parts.push(el("p", { class: "muted" }, "No store behind this gateway (inferd up has one)."));
+    }
+    for (const m of d.models) {
+      const head = el("tr", {}, ...["time", "tag", "action", "from", "to", "by"]
+        .map((h) => el("th", {}, h)));
+      const rows = m.events.map((e) => {
+        const versions = serving.get(e.new);
+        return el("tr", { class: versions ? "serving" : "", "data-tag": e.tag },
+          el("td", {}, new Date(e.time).toLocaleString()),
+          el("td", {}, `${m.name}:${e.tag}`),
+          el("td", {}, e.action),
+          el("td", { title: e.old || "" }, fmt.digest(e.old)),
+          el("td", { title: e.new || "" }, fmt.digest(e.new),
+            versions ? el("span", { class: "badge ok" }, "serving " + versions.join(", ")) : null),
+          el("td", {}, e.by));
+      });
+      parts.push(el("details", { open: "" },
+        el("summary", {}, `${m.name}: ${m.events.length + m.more} tag moves`),
+        el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)),
+        m.more ? el("p", { class: "muted" }, `and ${m.more} older: inferd history ${m.name}`)
+          : null));
+    }
+    c.lineage.replaceChildren(...parts);
+  }
+}
+
+// -- polling --------------------------------------------------------------------------------
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
 }
 
 async function poll() {
   try {
-    const response = await fetch("/api/status", { cache: "no-store" });
-    if (!response.ok) throw new Error("HTTP " + response.status);
-    render(await response.json());
+    render(await getJSON("/api/status"));
   } catch (err) {
     const ready = document.getElementById("ready");
     ready.textContent = "gateway unreachable";
@@ -205,4 +514,31 @@ async function poll() {
   }
 }
 
+async function pollHistory() {
+  let wait = 5000;
+  try {
+    view.history = await getJSON("/api/history");
+    wait = Math.max(1000, view.history.interval_s * 1000);
+    drawHistory();
+  } catch (err) {
+    // The status poll says when the gateway is unreachable.
+  } finally {
+    setTimeout(pollHistory, wait);
+  }
+}
+
+async function pollLineage() {
+  try {
+    view.lineage = await getJSON("/api/lineage");
+    drawLineage();
+  } catch (err) {
+    // As above.
+  } finally {
+    setTimeout(pollLineage, LINEAGE_MS);
+  }
+}
+
+rangeButtons();
 poll();
+pollHistory();
+pollLineage();
