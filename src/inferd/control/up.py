@@ -100,6 +100,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         gateway.metrics.reading,
         RolloutHistory(home),
         replicas=gateway.replica_readings,
+        registry=gateway.metrics.registry,
     )
     watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)

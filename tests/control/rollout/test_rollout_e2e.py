@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -140,6 +141,9 @@ def test_divergent_candidate_is_rolled_back_from_the_mirror(up: UpProcess) -> No
     assert div["passed"] is False and 0.2 < div["value"] < 0.4
     assert set(statuses) == {"200"} and set(versions) == {"v1"}, (statuses, versions)
     assert routing(up)["shadow"] is None
+    # What the InferdRolloutFailed alert reads (docs/alerts.md).
+    metrics = httpx.get(f"http://127.0.0.1:{up.gateway_port}/metrics").text
+    assert 'inferd_rollout_events_total{deployment="fraud",event="rollback"}' in metrics
 
 
 def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:

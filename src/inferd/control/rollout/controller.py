@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Unpack
 
+from prometheus_client import CollectorRegistry, Counter
+
 from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Change, Reconciler
@@ -72,6 +74,7 @@ class RolloutController:
         history: RolloutHistory,
         *,
         replicas: ReadReplicas | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.actions = RolloutActions(reconciler, store)
@@ -80,6 +83,17 @@ class RolloutController:
         #: Replicas' readings, for input drift (None: drift is not measured).
         self.replicas = replicas
         self._runs: dict[str, _Run] = {}
+        #: ``inferd_rollout_events_total`` on the gateway's /metrics (what alerts read).
+        self._events = (
+            None
+            if registry is None
+            else Counter(
+                "inferd_rollout_events",
+                "Rollout decisions recorded in the history, by event.",
+                ("deployment", "event"),
+                registry=registry,
+            )
+        )
 
     # -- what people and the admin API call -----------------------------------------------------
 
@@ -325,6 +339,8 @@ class RolloutController:
         record = r.record(event, verdict, obs, **note)
         self.history.append(record)
         r.remember(record)
+        if self._events is not None:
+            self._events.labels(r.deployment, event).inc()
         log.info(
             "rollout %s of %s: %s %s", r.id, r.deployment, event, verdict.reasons if verdict else ""
         )
