@@ -1,0 +1,58 @@
+"""The cost routes of the admin API (loopback, bearer token: see
+:mod:`inferd.control.admin.api`)::
+
+    GET /admin/cost?window=1h                   per version over the window: capacity held and
+                                                used, predictions, money, cost per 1k (CostReport)
+    GET /admin/cost/recommendations?window=1h   right-sizing with its arithmetic and the changes
+                                                a spec patch would make (Recommendations)
+
+``window`` is a duration (``20s``, ``5m``, ``1h``; default 1h) of at most what the sampler keeps
+(2 hours); anything else is a 400 naming the problem.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from inferd.control.cost.documents import cost_report, recommendations
+from inferd.control.cost.sampler import KEEP_S, CostSampler
+from inferd.errors import InvalidArgument
+from inferd.protocols.http import Request, Response, Router, json_response
+from inferd.spec.types import parse_duration
+
+#: The window a report covers when none is asked for.
+DEFAULT_WINDOW = "1h"
+
+
+def add_routes(router: Router, sampler: CostSampler) -> None:
+    """Register the cost routes for ``sampler`` on ``router``."""
+
+    async def report(request: Request) -> Response:
+        return json_response(cost_report(sampler, _window(request.query, sampler.keep_s)))
+
+    async def recommend(request: Request) -> Response:
+        return json_response(recommendations(sampler, _window(request.query, sampler.keep_s)))
+
+    router.add("GET", "/admin/cost", report)
+    router.add("GET", "/admin/cost/recommendations", recommend)
+
+
+def parse_window(text: str, longest_s: float = KEEP_S) -> float:
+    """A report window in seconds; InvalidArgument naming what is wrong with ``text``."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"window: {exc}") from None
+    if seconds <= 0:
+        raise InvalidArgument(f"window: {text!r} is no time at all; ask for e.g. '20s' or '1h'")
+    if seconds > longest_s:
+        raise InvalidArgument(
+            f"window: {text!r} is longer than the {longest_s / 3600:g} h of measurements "
+            "inferd up keeps"
+        )
+    return seconds
+
+
+def _window(query: str, longest_s: float) -> float:
+    values = parse_qs(query).get("window")
+    return parse_window(values[0] if values else DEFAULT_WINDOW, longest_s)

@@ -1,0 +1,308 @@
+"""The cost sampler of ``inferd up``: what each version held, used and did, every few seconds.
+
+Every :data:`DEFAULT_INTERVAL_S` it reads, for every replica process the supervisor runs
+(starting, ready or draining: each holds its capacity), the CPU time and resident memory of its
+process tree from ``/proc`` (:mod:`.proc`); the requests the gateway answered per version since
+the last tick (its counters); the batches each ready replica's model ran (its ``/metrics``);
+and the GPUs, where NVML is. Once a second it also samples the requests in flight per version.
+Each tick becomes one :class:`~inferd.cost.accounting.VersionInterval` per version, kept for
+:data:`KEEP_S`; reports, the status document, recommendations and the ``inferd_cost_*`` series
+are computed from them by :mod:`inferd.cost`'s pure functions, at the prices the spec has now.
+
+A replica holds its deployment's ``resources`` (one core and its peak RSS where none is set:
+:func:`inferd.cost.capacity.held`) for the seconds its process ran in the interval. A
+deployment whose autoscaler may scale it to zero (``min_replicas: 0``) and whose main version
+has no replica process is *at zero* for the interval: that time is what scale-to-zero saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from inferd.control.cost.gpus import GpuReading
+from inferd.control.cost.proc import ProcessUse, read_tree
+from inferd.control.cost.scrapes import BatchCounts
+from inferd.control.gateway.readings import GatewayReading
+from inferd.control.replicas.topology import Replica
+from inferd.control.tasks import cancel_and_wait
+from inferd.cost.accounting import (
+    Account,
+    Buckets,
+    CapacitySeconds,
+    ReplicaSlice,
+    VersionInterval,
+    account,
+)
+from inferd.cost.capacity import GIB, Capacity, held
+from inferd.cost.prices import Node, PriceBook
+from inferd.spec.edits import main_version
+from inferd.spec.model import DeploymentSpec, ResourcesSpec, Spec
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two readings of every replica, and between two samples of requests in flight.
+DEFAULT_INTERVAL_S = 5.0
+CONCURRENCY_EVERY_S = 1.0
+#: How long intervals are kept: the longest window a report may ask for.
+KEEP_S = 2 * 3600.0
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where the sampler reads from (``inferd up`` wires its supervisor and gateway in)."""
+
+    #: The spec running now (None before the first apply).
+    spec: Callable[[], Spec | None]
+    #: Every replica process the supervisor runs, routed or not.
+    replicas: Callable[[], list[Replica]]
+    #: The gateway's counters.
+    traffic: Callable[[], GatewayReading]
+    #: Requests in flight per replica id.
+    in_flight: Callable[[], Mapping[str, int]]
+    #: The ready replicas' ``/metrics`` texts (those that answered).
+    scrape: Callable[[], Awaitable[list[tuple[Replica, str]]]]
+    #: The GPUs now, or None without NVML or GPUs.
+    gpus: Callable[[], GpuReading | None]
+    #: A replica's process tree now (None: gone).
+    process: Callable[[int], ProcessUse | None] = read_tree
+
+
+@dataclass(slots=True)
+class Totals:
+    """What a version added up to since ``inferd up`` started (the ``inferd_cost_*`` counters);
+    money in the currency of the spec's prices now (a change of currency starts again)."""
+
+    replica_seconds: float = 0.0
+    held: CapacitySeconds = field(default_factory=CapacitySeconds)
+    used: CapacitySeconds = field(default_factory=CapacitySeconds)
+    predictions: int = 0
+    money_held: float = 0.0
+    money_idle: float = 0.0
+    saved_scale_to_zero: float = 0.0
+
+    def add(self, a: Account) -> None:
+        self.replica_seconds += a.replica_seconds
+        self.held = _plus(self.held, a.held)
+        self.used = _plus(self.used, a.used)
+        self.predictions += a.predictions
+        if a.money is not None:
+            self.money_held += a.money.held
+            self.money_idle += a.money.idle
+            self.saved_scale_to_zero += a.money.saved_scale_to_zero
+
+
+def _plus(a: CapacitySeconds, b: CapacitySeconds) -> CapacitySeconds:
+    return CapacitySeconds(a.cores + b.cores, a.memory_gib + b.memory_gib, a.gpus + b.gpus)
+
+
+class CostSampler:
+    """Samples on the event loop (file reads off it); readers call :meth:`intervals`."""
+
+    def __init__(
+        self,
+        sources: Sources,
+        machine: Node,
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        keep_s: float = KEEP_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sources = sources
+        #: What ``price_per_node_hour`` buys when the spec names no node.
+        self.machine = machine
+        self.interval_s = interval_s
+        self.keep_s = keep_s
+        self._clock = clock
+        self._intervals: deque[VersionInterval] = deque()
+        self._last: tuple[float, GatewayReading] | None = None
+        self._cpu: dict[tuple[str, int], float] = {}
+        self._peaks: dict[Key, float] = {}
+        self._resources: dict[Key, ResourcesSpec] = {}
+        self._concurrency: defaultdict[Key, list[float]] = defaultdict(list)
+        self._batches = BatchCounts()
+        self._task: asyncio.Task[None] | None = None
+        #: Since start, per version; and the currency their money is in.
+        self.totals: dict[Key, Totals] = {}
+        self.currency: str | None = None
+        #: The GPUs at the last tick (None: no NVML or no GPU).
+        self.gpu: GpuReading | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="cost sampler")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    def book(self) -> PriceBook | None:
+        """The spec's prices now; None without a ``cost:`` section."""
+        spec = self.sources.spec()
+        if spec is None or spec.cost is None:
+            return None
+        return PriceBook.of(spec.cost, self.machine)
+
+    def intervals(self, window_s: float | None = None) -> list[VersionInterval]:
+        """The intervals that ended in the last ``window_s`` seconds (all kept: None)."""
+        if window_s is None:
+            return list(self._intervals)
+        since = self._clock() - window_s
+        return [i for i in self._intervals if i.end > since]
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            if loop.time() >= next_tick:
+                next_tick += self.interval_s
+                try:
+                    await self.tick()
+                except Exception:  # a bug in one tick must not end cost accounting
+                    log.exception("cost sampling failed")
+            await asyncio.sleep(min(CONCURRENCY_EVERY_S, max(next_tick - loop.time(), 0.0)))
+            self.sample_concurrency()
+
+    def sample_concurrency(self) -> None:
+        """Add the requests in flight per version to the current interval."""
+        outstanding = self.sources.in_flight()
+        by_version: defaultdict[Key, float] = defaultdict(float)
+        for r in self.sources.replicas():
+            by_version[(r.deployment, r.version)] += outstanding.get(r.id, 0)
+        for key, value in by_version.items():
+            self._concurrency[key].append(value)
+
+    async def tick(self) -> list[VersionInterval]:
+        """Read everything once; from the second call on, record and return one interval per
+        version since the previous call."""
+        now = self._clock()
+        running = [r for r in self.sources.replicas() if r.pid is not None]
+        uses, gpu = await asyncio.to_thread(self._read, running)
+        scraped = await self.sources.scrape()
+        traffic = self.sources.traffic()
+        batches = self._batches.added(scraped, running)
+        last, self._last = self._last, (now, traffic)
+        self.gpu = gpu
+        intervals = []
+        if last is None:
+            self._concurrency.clear()
+        else:
+            began, before = last
+            tick = _Tick(now, now - began, traffic.since(before), uses, gpu, batches, running)
+            intervals = [self._interval(tick, key, d) for key, d in self._keys(running)]
+            self._keep(intervals, now)
+        self._cpu = {_process(r): uses[r.id].cpu_seconds for r in running if r.id in uses}
+        return intervals
+
+    def _read(self, running: list[Replica]) -> tuple[dict[str, ProcessUse], GpuReading | None]:
+        uses = {}
+        for r in running:
+            assert r.pid is not None
+            use = self.sources.process(r.pid)
+            if use is not None:
+                uses[r.id] = use
+        return uses, self.sources.gpus()
+
+    def _keys(self, running: list[Replica]) -> list[tuple[Key, DeploymentSpec | None]]:
+        """Every version of the spec, and any version whose replicas still run (retiring)."""
+        spec = self.sources.spec()
+        keys: dict[Key, DeploymentSpec | None] = {}
+        for d in spec.deployments if spec is not None else ():
+            for v in d.versions:
+                keys[(d.name, v.name)] = d
+                self._resources[(d.name, v.name)] = d.resources
+        for r in running:
+            keys.setdefault((r.deployment, r.version), None)
+        self._resources = {k: v for k, v in self._resources.items() if k in keys}
+        return list(keys.items())
+
+    def _interval(self, tick: _Tick, key: Key, d: DeploymentSpec | None) -> VersionInterval:
+        resources = self._resources.get(key, ResourcesSpec())
+        replicas = [r for r in tick.running if (r.deployment, r.version) == key]
+        gpu_replicas = sum(1 for r in tick.running if self._resources_of(r).gpu > 0)
+        slices = []
+        for r in replicas:
+            use = tick.uses.get(r.id)
+            started = r.started_at if r.started_at is not None else tick.now - tick.seconds
+            seconds = min(tick.seconds, max(tick.now - started, 0.0))
+            if use is None or seconds <= 0:
+                continue
+            before = self._cpu.get(_process(r))
+            cpu = use.cpu_seconds - before if before is not None else use.cpu_seconds
+            peak = use.peak_rss_bytes / GIB
+            capacity = held(resources, peak)
+            busy = tick.gpu.busy if tick.gpu is not None else 0.0
+            gpu_memory = (
+                tick.gpu.memory_used_gib / gpu_replicas
+                if tick.gpu is not None and capacity.gpus > 0 and gpu_replicas
+                else 0.0
+            )
+            used = Capacity(max(cpu, 0.0) / seconds, use.rss_bytes / GIB, capacity.gpus * busy)
+            slices.append(ReplicaSlice(seconds, capacity, used, peak, gpu_memory))
+            self._peaks[key] = max(self._peaks.get(key, 0.0), peak)
+        primary = tick.traffic.version(*key)
+        mirrored = tick.traffic.shadow(*key).outcomes
+        rows, buckets = tick.batches.get(key, (0, ()))
+        at_zero = not replicas and d is not None and _scales_to_zero(d, key[1])
+        return VersionInterval(
+            deployment=key[0],
+            version=key[1],
+            end=tick.now,
+            seconds=tick.seconds,
+            replicas=tuple(slices),
+            predictions=primary.count(("success",)),
+            requests=primary.requests + sum(n for o, n in mirrored.items() if o != "dropped"),
+            rows=rows,
+            gpu_product=tick.gpu.product if tick.gpu is not None and resources.gpu else None,
+            zero_seconds=tick.seconds if at_zero else 0.0,
+            zero=held(resources, self._peaks.get(key, 0.0)) if at_zero else None,
+            concurrency=tuple(self._concurrency.pop(key, ())),
+            batches=buckets,
+            shadow=d is not None and d.traffic.shadow == key[1],
+        )
+
+    def _resources_of(self, replica: Replica) -> ResourcesSpec:
+        return self._resources.get((replica.deployment, replica.version), ResourcesSpec())
+
+    def _keep(self, intervals: list[VersionInterval], now: float) -> None:
+        self._intervals.extend(intervals)
+        while self._intervals and self._intervals[0].end <= now - self.keep_s:
+            self._intervals.popleft()
+        book = self.book()
+        currency = book.currency if book is not None else self.currency
+        if currency != self.currency:  # money counted in another currency starts again
+            for totals in self.totals.values():
+                totals.money_held = totals.money_idle = totals.saved_scale_to_zero = 0.0
+            self.currency = currency
+        for a in account(intervals, book):
+            self.totals.setdefault((a.deployment, a.version), Totals()).add(a)
+        kept = {i.key for i in self._intervals}
+        for key in [k for k in self.totals if k not in kept]:
+            del self.totals[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """One reading of everything, and how long since the previous."""
+
+    now: float
+    seconds: float
+    traffic: GatewayReading
+    uses: Mapping[str, ProcessUse]
+    gpu: GpuReading | None
+    batches: Mapping[Key, tuple[int, Buckets]]
+    running: list[Replica]
+
+
+def _process(replica: Replica) -> tuple[str, int]:
+    """A replica's current process: a restart is another process, with CPU time of its own."""
+    return (replica.id, replica.pid or 0)
+
+
+def _scales_to_zero(d: DeploymentSpec, version: str) -> bool:
+    """Whether ``version`` is what the autoscaler takes to zero replicas."""
+    scaling = d.autoscaling
+    return scaling is not None and scaling.min_replicas == 0 and main_version(d).name == version
