@@ -28,6 +28,8 @@ from inferd.control.admin.documents import UpStatus
 from inferd.control.autoscale.coldstart import ColdStart
 from inferd.control.autoscale.loop import AutoscaleLoop
 from inferd.control.autoscale.signals import GatewaySignals
+from inferd.control.cost import cost_sampler
+from inferd.control.cost.documents import cost_status
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway
 from inferd.control.gateway.history import HistoryOptions
@@ -104,12 +106,14 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     )
     watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)
+    costs = cost_sampler(reconciler, supervisor, gateway)
 
     def status() -> UpStatus:
         return {
             **gateway.status(),
             "rollouts": rollouts.status(),
             "autoscaling": autoscale.status(),
+            "cost": cost_status(costs),
         }
 
     gateway.status_document = status
@@ -119,6 +123,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         token,
         extra_status=status,
         rollouts=rollouts,
+        costs=costs,
         audit=AuditLog.in_home(home, "up"),
     )
     await admin.start()
@@ -131,6 +136,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     demo: DemoTraffic | None = None
     try:
         stop = _stop_event()
+        costs.start()  # before the first apply: replicas hold capacity while they start
         if await _first_apply(reconciler, spec, stop):
             autoscale.start()
             watcher.start()
@@ -146,6 +152,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         await watcher.stop()
         await rollouts.stop()
         await autoscale.stop()
+        await costs.stop()
         await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)
         clear_state(home, os.getpid())
     return 0

@@ -6,6 +6,7 @@
                          problem (line, column, message) when it is invalid; a new model for a
                          deployment with a rollout policy starts that rollout
     …/admin/rollouts…    rollout status, history and control (:mod:`inferd.control.rollout.api`)
+    GET  /admin/cost…     cost report, right-sizing over ?window= (:mod:`inferd.control.cost.api`)
 
 Every request needs ``Authorization: Bearer <token>`` (the token is in ``$INFERD_HOME/up.token``);
 any browser ``Origin`` is refused with 403 and, on loopback, so is a non-loopback ``Host`` (DNS
@@ -30,6 +31,8 @@ from inferd.control.admin.documents import (
     RoutedDeployment,
     UpStatus,
 )
+from inferd.control.cost import CostSampler
+from inferd.control.cost.api import add_routes as add_cost_routes
 from inferd.control.reconciler import Change, Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.rollout.api import add_routes
@@ -67,12 +70,14 @@ class AdminApi:
         host: str = "127.0.0.1",
         extra_status: Callable[[], UpStatus] | None = None,
         rollouts: RolloutController | None = None,
+        costs: CostSampler | None = None,
         audit: AuditLog,
     ) -> None:
         self.reconciler = reconciler
         #: Every apply and rollout action, and every refused request, is recorded here.
         self.audit = audit
         self.rollouts = rollouts
+        self.costs = costs
         self.supervisor = supervisor
         self.host = host
         self._token = token
@@ -90,6 +95,8 @@ class AdminApi:
         router.add("POST", "/admin/apply", audited(self.audit, "apply", self._apply, "spec"))
         if self.rollouts is not None:
             add_routes(router, self.rollouts, self.audit)
+        if self.costs is not None:
+            add_cost_routes(router, self.costs)
         limits = HttpLimits.from_settings(LimitSettings(max_body_bytes=MAX_SPEC_BYTES))
         guard = audited_guard(self.audit, _guard(self._token, self.host))
         self._http = HttpServer(router, limits, guard)

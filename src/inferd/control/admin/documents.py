@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 from inferd.control.autoscale.loop import ScalingStatus
+from inferd.control.cost.documents import CostStatus
 from inferd.control.gateway.status import GatewayStatus
 from inferd.control.reconciler import Action
 from inferd.control.replicas.topology import ReplicaState
@@ -18,10 +19,12 @@ from inferd.control.rollout.state import RolloutStatus
 
 class UpStatus(GatewayStatus):
     """What ``/api/status`` of ``inferd up`` serves (the dashboard draws it): the gateway's
-    status, and what its rollout controller and autoscaler last decided."""
+    status, what its rollout controller and autoscaler last decided, and what each version
+    cost over the last 5 minutes (None when the spec has no ``cost:`` prices)."""
 
     rollouts: list[RolloutStatus]
     autoscaling: list[ScalingStatus]
+    cost: CostStatus | None
 
 
 class ReplicaRow(TypedDict):
