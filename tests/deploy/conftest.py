@@ -37,6 +37,7 @@ QUICKSTART_FLAGS = ["--registry", "registry.example.com", "--namespace", "ml"]
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobjects.v1alpha1.yaml",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.v1.yaml",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_prometheusrules.v1.yaml",
     # HTTPRoute v1 is v1beta1 promoted unchanged (Gateway API v1.0).
     ("gateway.networking.k8s.io/v1", "HTTPRoute"):
         "gateway.networking.k8s.io_httproutes.v1beta1.yaml",

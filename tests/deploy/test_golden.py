@@ -62,8 +62,8 @@ def test_the_quickstart_golden_holds_what_the_issue_asks_for() -> None:
     objects = list(yaml.safe_load_all((GOLDEN / "quickstart-plain.yaml").read_text("utf-8")))
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == [
-        "Deployment", "HTTPRoute", "PodDisruptionBudget", "ScaledObject", "Service",
-        "ServiceMonitor",
+        "Deployment", "HTTPRoute", "PodDisruptionBudget", "PrometheusRule", "ScaledObject",
+        "Service", "ServiceMonitor",
     ]  # fmt: skip
     deployments = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
     assert deployments == ["fraud-v1", "fraud-v2", "fraud-v2-shadow"]

@@ -108,7 +108,7 @@ def rollout(
             },
         }
     )
-    meta = metadata(name, options, labels(spec, deployment.name, main.name))
+    meta = metadata(name, options, labels(spec, deployment.name, main.name, model=runs.model))
     meta["annotations"] = {"inferd.dev/model": runs.model}
     return obj(API_VERSION, "Rollout", meta, body)
 
@@ -194,7 +194,7 @@ def analysis_template(
         drift = f"max(inferd_input_drift_psi{{{canary}}}) or on() vector(0)"
         limit = analysis.max_drift_psi
         metrics.append(_metric("input-drift-psi", drift, limit, policy, options, gate=None))
-    meta = metadata(name, options, labels(spec, deployment.name, main.name))
+    meta = metadata(name, options, labels(spec, deployment.name, main.name, model=main.model))
     return obj(API_VERSION, "AnalysisTemplate", meta, {"metrics": metrics})
 
 

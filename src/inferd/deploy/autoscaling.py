@@ -95,7 +95,7 @@ def scaled_object(
         body["cooldownPeriod"] = math.ceil(scaling.scale_to_zero_after)
     body["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": _behavior(scaling)}}
     body["triggers"] = [trigger]
-    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
     return obj("keda.sh/v1alpha1", "ScaledObject", meta, body)
 
 
@@ -124,7 +124,7 @@ def horizontal_autoscaler(
         "metrics": [metric],
         "behavior": _behavior(scaling),
     }
-    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
     return obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body)
 
 

@@ -155,7 +155,9 @@ def inference_service(
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
-    meta = metadata(deployment.name, options, labels(spec, deployment.name, version.name))
+    meta = metadata(
+        deployment.name, options, labels(spec, deployment.name, version.name, model=version.model)
+    )
     meta["annotations"] = {"inferd.dev/model": version.model}
     dropped = omitted(deployment, canary, options.stage)
     if dropped:

@@ -1,8 +1,10 @@
 """Monitoring: one Prometheus-operator ServiceMonitor for the whole stack.
 
-It selects every version's Service by the stack label and scrapes ``/metrics`` on the ``http``
-port; the operator adds ``namespace``, ``service`` and ``pod`` target labels, which the
-autoscaling queries (:mod:`inferd.deploy.autoscaling`) filter on.
+The ServiceMonitor selects every version's Service by the stack label and scrapes ``/metrics``
+on the ``http`` port; the operator adds ``namespace``, ``service`` and ``pod`` target labels,
+which the autoscaling queries (:mod:`inferd.deploy.autoscaling`) filter on. It also copies the
+pod's ``inferd.dev/deployment`` label into a ``deployment`` target label, the label ``inferd up``'s
+gateway adds to the same series, so one alert or dashboard query reads both.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from inferd.deploy.objects import COMPONENT, LABEL_STACK, Obj, labels, metadata,
 from inferd.spec.model import Spec
 
 SCRAPE_INTERVAL = "15s"
+#: The pod's ``inferd.dev/deployment`` label as Kubernetes service discovery names it.
+_POD_LABEL_DEPLOYMENT = "__meta_kubernetes_pod_label_inferd_dev_deployment"
 
 
 def service_monitor(spec: Spec, options: K8sOptions) -> Obj:
@@ -24,7 +28,19 @@ def service_monitor(spec: Spec, options: K8sOptions) -> Obj:
             }
         },
         "endpoints": [
-            {"port": "http", "path": "/metrics", "interval": SCRAPE_INTERVAL, "scheme": "http"}
+            {
+                "port": "http",
+                "path": "/metrics",
+                "interval": SCRAPE_INTERVAL,
+                "scheme": "http",
+                "relabelings": [
+                    {
+                        "action": "replace",
+                        "sourceLabels": [_POD_LABEL_DEPLOYMENT],
+                        "targetLabel": "deployment",
+                    }
+                ],
+            }
         ],
     }
     meta = metadata(spec.metadata.name, options, labels(spec))

@@ -31,6 +31,11 @@ ARTIFACT_PATH = "/var/lib/inferd-artifact"
 LABEL_STACK = "app.kubernetes.io/instance"
 LABEL_DEPLOYMENT = "inferd.dev/deployment"
 LABEL_VERSION = "inferd.dev/version"
+#: The version's model digest (pinned references only): what OpenCost and kubecost group by.
+LABEL_MODEL_DIGEST = "inferd.dev/model-digest"
+#: Hex digits of the digest in that label (a label value holds at most 63 characters); as many
+#: as ``inferd ls`` shows.
+DIGEST_LABEL_HEX = 12
 COMPONENT = "model-server"
 #: Names what the spec asks for that the target cannot express (``inferd k8s render`` prints it).
 OMITTED_ANNOTATION = "inferd.dev/not-rendered"
@@ -59,8 +64,19 @@ def selector_labels(spec: Spec, deployment: str, version: str | None = None) -> 
     return labels
 
 
-def labels(spec: Spec, deployment: str | None = None, version: str | None = None) -> dict[str, str]:
-    """Every label of an object: the spec's own, then the well-known ones (which win)."""
+def labels(
+    spec: Spec,
+    deployment: str | None = None,
+    version: str | None = None,
+    *,
+    model: str | None = None,
+) -> dict[str, str]:
+    """Every label of an object: the spec's own, then the well-known ones (which win).
+
+    ``model`` is the reference the object's pods serve: when it pins a digest, the object
+    carries it (shortened) in ``inferd.dev/model-digest``. Rendering never reads the store, so a
+    reference by tag alone gets no digest label.
+    """
     out = dict(sorted(spec.metadata.labels.items()))
     out.update(
         {
@@ -75,6 +91,9 @@ def labels(spec: Spec, deployment: str | None = None, version: str | None = None
         out[LABEL_DEPLOYMENT] = deployment
     if version is not None:
         out[LABEL_VERSION] = version
+    digest = Reference.parse(model).digest if model is not None else None
+    if digest is not None:
+        out[LABEL_MODEL_DIGEST] = digest.removeprefix("sha256:")[:DIGEST_LABEL_HEX]
     return out
 
 

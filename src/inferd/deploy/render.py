@@ -5,8 +5,9 @@ can be diffed, golden-tested and committed to a GitOps repository. Nothing here 
 the clock or the environment.
 
 Order: cluster-wide GPU configuration first, then per deployment its workloads, Services,
-autoscalers and route, and last the stack's ServiceMonitor (plain target); the ServingRuntimes
-and then the InferenceServices (kserve target).
+autoscalers and route, and last the stack's ServiceMonitor and PrometheusRule (alerts, SLO and
+cost rules, :mod:`.rules`) (plain target); the ServingRuntimes and then the InferenceServices
+(kserve target, which scrapes and alerts on nothing of its own).
 
 A deployment's ``rollout`` policy is carried out by ``inferd up``'s rollout controller; the plain
 target renders it only with ``--progressive argo`` (:mod:`.argo`, canary strategy) and otherwise
@@ -15,7 +16,16 @@ names it in the HTTPRoute's not-rendered annotation, as the KServe target names 
 
 from __future__ import annotations
 
-from inferd.deploy import argo, autoscaling, gateway_api, kserve, monitoring, services, workloads
+from inferd.deploy import (
+    argo,
+    autoscaling,
+    gateway_api,
+    kserve,
+    monitoring,
+    rules,
+    services,
+    workloads,
+)
 from inferd.deploy.canary import canary_of, without_candidate
 from inferd.deploy.gpu import GpuPod, gpu_pod, time_slicing_configmap
 from inferd.deploy.k8s_options import K8sOptions
@@ -62,6 +72,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
             note(route, _rollout_note(deployment.rollout, options))
         out.append(route)
     out.append(monitoring.service_monitor(spec, options))
+    out.append(rules.prometheus_rule(spec, options))
     _unique_objects(out)
     return out
 

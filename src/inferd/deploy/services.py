@@ -46,5 +46,5 @@ def service(
         ],
     }
     name = workload_name(deployment, version)
-    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
     return obj("v1", "Service", meta, body)

@@ -229,7 +229,7 @@ def pod_template(
     }
     pod.update(gpu.pod_fields())
     return {
-        "metadata": {"labels": labels(spec, deployment.name, version.name)},
+        "metadata": {"labels": labels(spec, deployment.name, version.name, model=version.model)},
         "spec": pod,
     }
 
@@ -265,7 +265,7 @@ def deployment_object(
             "template": pod_template(deployment, version, spec, options, gpu),
         }
     )
-    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
     meta["annotations"] = {"inferd.dev/model": version.model}
     return obj("apps/v1", "Deployment", meta, body)
 
@@ -280,5 +280,5 @@ def disruption_budget(
         "maxUnavailable": 1,
         "selector": {"matchLabels": selector_labels(spec, deployment.name, version.name)},
     }
-    meta = metadata(name, options, labels(spec, deployment.name, version.name))
+    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
     return obj("policy/v1", "PodDisruptionBudget", meta, body)
