@@ -16,6 +16,7 @@ import orjson
 
 from inferd.config import url_host
 from inferd.control.admin.documents import AdminStatus, ApplyResult
+from inferd.control.cost.documents import CostReport, Recommendations
 from inferd.control.rollout.history import HistoryPage
 from inferd.control.rollout.state import RolloutStatus
 from inferd.control.up_state import read_state
@@ -84,6 +85,16 @@ class AdminClient:
         """The last ``limit`` decisions of the deployment's rollouts, oldest first."""
         path = f"/admin/rollouts/{quote(deployment, safe='')}/history?limit={limit}"
         return cast(HistoryPage, self._answer("GET", path, b"", APPLY_TIMEOUT_S))
+
+    def cost_report(self, window: str) -> CostReport:
+        """Every version's cost over the last ``window`` (a duration: ``20s``, ``1h``)."""
+        path = f"/admin/cost?window={quote(window, safe='')}"
+        return cast(CostReport, self._answer("GET", path, b"", STATUS_TIMEOUT_S))
+
+    def cost_recommendations(self, window: str) -> Recommendations:
+        """Right-sizing from the measurements of the last ``window``."""
+        path = f"/admin/cost/recommendations?window={quote(window, safe='')}"
+        return cast(Recommendations, self._answer("GET", path, b"", STATUS_TIMEOUT_S))
 
     def _rollout(
         self, method: str, deployment: str, suffix: str, body: bytes = b""

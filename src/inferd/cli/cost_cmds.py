@@ -1,0 +1,246 @@
+"""``inferd cost report`` and ``inferd cost recommend``: what each version of the running
+``inferd up`` costs, and how to size it.
+
+Both are one call to the admin API (:mod:`inferd.control.cost.api`), where the sampler's
+measurements are; the arithmetic is :mod:`inferd.cost`'s. ``recommend`` writes its changes into
+the user's spec file (:mod:`inferd.cost.patch`) and, for GPU versions, fits the measured use to
+the machine's GPU's MIG profiles (``inferd gpu plan``'s tables, passed in as data).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.config import store_settings
+from inferd.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from inferd.control.cost.documents import CostReport, GpuRow, Recommendations
+    from inferd.cost.prices import PriceBook
+    from inferd.cost.recommend import GpuOption
+    from inferd.spec.model import Spec
+
+MIN_WIDTH = 160
+_WINDOW = click.option(
+    "--window",
+    default="1h",
+    show_default=True,
+    help="How far back to look: a duration such as 20s, 5m or 1h (at most 2h).",
+)
+
+
+@main.group()
+def cost() -> None:
+    """What each version of the running `inferd up` costs, and how to size it (docs/cost.md)."""
+
+
+@cost.command("report")
+@_WINDOW
+@json_option
+@handles_errors
+def report(*, window: str, as_json: bool) -> None:
+    """Capacity held and used, predictions, money, cost per 1k predictions, idle money and
+    scale-to-zero savings per deployment and version over the window."""
+    from inferd.control.admin.client import AdminClient
+    from inferd.control.cost.api import parse_window
+
+    parse_window(window)
+    doc = AdminClient(store_settings().root).cost_report(window)
+    if as_json:
+        emit_json(doc)
+        return
+    _print_report(doc)
+
+
+@cost.command("recommend")
+@_WINDOW
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The spec file to patch (default: the file `inferd up` was started with).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    help="Write the patched spec here ('-': stdout), ready for `inferd apply`.",
+)
+@json_option
+@handles_errors
+def recommend(*, window: str, spec_file: Path | None, output: Path | None, as_json: bool) -> None:
+    """Right-size requests, replicas and batching from what the window measured, showing the
+    arithmetic; -o FILE writes the spec with the changes made, for `inferd apply FILE`."""
+    import yaml
+
+    from inferd.control.admin.client import AdminClient
+    from inferd.control.cost.api import parse_window
+    from inferd.control.cost.documents import proposal
+    from inferd.cost.patch import patch_text
+    from inferd.spec.loading import load_spec, parse_spec
+
+    parse_window(window)
+    client = AdminClient(store_settings().root)
+    doc = client.cost_recommendations(window)
+    path = spec_file or Path(client.state.spec)
+    if not path.is_file():
+        raise InvalidArgument(
+            f"cannot read the spec file {str(path)!r} that `inferd up` was started with from "
+            "here; name it with --spec"
+        )
+    spec = load_spec(path)
+    changes = [proposal(row) for row in doc["changes"]]
+    patch = patch_text(yaml.safe_load(path.read_text(encoding="utf-8")), changes, path.name)
+    parse_spec(patch, f"{path.name} (patched)")  # never write a spec `inferd apply` refuses
+    fits = _gpu_fits(doc, spec)
+    if str(output) == "-":  # the patched spec alone, for a pipe
+        sys.stdout.write(patch)
+        return
+    if output is not None:
+        output.write_text(patch, encoding="utf-8")
+    if as_json:
+        emit_json({**doc, "gpu_fits": fits, "patch": patch if changes else None})
+        return
+    _print_advice(doc, fits)
+    out = stdout()
+    if not changes:
+        out.print("nothing to change")
+    elif output is None:
+        out.print("write the patched spec with -o FILE ('-': stdout), then: inferd apply FILE")
+    else:
+        out.print(f"wrote {output}; apply it with: inferd apply {output}")
+
+
+def _money(value: float | None, currency: str | None) -> str:
+    return "-" if value is None or currency is None else f"{value:.4g}"
+
+
+def _print_report(doc: CostReport) -> None:
+    # Wider than a pipe's 80 columns, as `inferd ps` is: the table is often piped or logged.
+    out = Console(highlight=False, width=max(shutil.get_terminal_size().columns, MIN_WIDTH))
+    currency = doc["currency"]
+    out.print(
+        f"over the last {doc['covered_s']:.0f} s (window {doc['window_s']:g} s, sampled every "
+        f"{doc['interval_s']:g} s)"
+    )
+    out.print(f"prices: {doc['pricing']}" if doc["pricing"] else "no cost: section: capacity only")
+    table = Table(box=None, header_style="bold")
+    money = f" ({currency})" if currency else ""
+    for column in (
+        "DEPLOYMENT", "VERSION", "REPLICAS", "CPU USED/HELD", "MEM USED/HELD", "PREDICTIONS",
+        f"HELD{money}", "IDLE", "IDLE %", "PER 1K", "PER 1M TOKENS", "SAVED AT ZERO",
+    ):  # fmt: skip
+        table.add_column(column)
+    for v in doc["versions"]:
+        held, used = v["held_capacity"], v["used_capacity"]
+        table.add_row(
+            v["deployment"], v["version"] + (" (shadow)" if v["shadow"] else ""),
+            f"{v['replicas']:.2f}",
+            _share(used["cpu_core_seconds"], held["cpu_core_seconds"], "core-s"),
+            _share(used["memory_gib_seconds"], held["memory_gib_seconds"], "GiB-s"),
+            str(v["predictions"]), _money(v["held"], currency), _money(v["idle"], currency),
+            _percent(v["idle_share"]), _money(v["per_1k_predictions"], currency),
+            _money(v["per_1m_tokens"], currency), _money(v["saved_scale_to_zero"], currency),
+        )  # fmt: skip
+    t = doc["total"]
+    table.add_row(
+        "total", "", "", "", "", str(t["predictions"]), _money(t["held"], currency),
+        _money(t["idle"], currency), _percent(t["idle_share"]),
+        _money(t["per_1k_predictions"], currency), "", _money(t["saved_scale_to_zero"], currency),
+    )  # fmt: skip
+    out.print(table)
+    for v in doc["versions"]:
+        if v["replica_hour_formula"]:
+            out.print(f"{v['deployment']}/{v['version']} replica-hour: {v['replica_hour_formula']}")
+        if v["unpriced"]:
+            out.print(f"{v['deployment']}/{v['version']}: {v['unpriced']}")
+
+
+def _share(used: float, held: float, unit: str) -> str:
+    return f"{used:.4g}/{held:.4g} {unit}"
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
+    out = stdout()
+    out.print(f"measured over the last {doc['covered_s']:.0f} s")
+    for a in doc["advice"]:
+        u = a["usage"]
+        out.print(
+            f"\n{a['deployment']}/{a['version']}: {u['replicas']:.2f} replicas, "
+            f"{u['requests']} requests (p95 {u['rps_p95']:.3g}/s, "
+            f"{u['concurrency_p95']:.3g} in flight), p95 {u['cores_p95']:.3g} cores, "
+            f"peak RSS {_mib(u['peak_rss_mib'])}"
+        )
+        for p in a["proposals"]:
+            mark = "->" if p["current"] != p["proposed"] else "=="
+            out.print(f"  {p['field']}: {p['current']} {mark} {p['proposed']}  ({p['arithmetic']})")
+        for note in a["notes"]:
+            out.print(f"  note: {note}")
+        fit = fits.get(f"{a['deployment']}/{a['version']}")
+        if fit:
+            out.print(f"  GPU: {fit}")
+    if doc["changes"]:
+        out.print("\nchanges:")
+        for p in doc["changes"]:
+            out.print(f"  {p['path']}: {p['current']} -> {p['proposed']}")
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} MiB"
+
+
+def _gpu_fits(doc: Recommendations, spec: Spec) -> dict[str, str]:
+    """For each GPU version, the cheapest MIG profile (or the whole GPU) of the machine's GPU
+    that covers its measured use, with the arithmetic."""
+    from inferd.control.cost.proc import this_machine
+    from inferd.cost.prices import PriceBook
+    from inferd.cost.recommend import gpu_fit
+
+    gpu = doc["gpu"]
+    if gpu is None:
+        return {}
+    book = None if spec.cost is None else PriceBook.of(spec.cost, this_machine())
+    options = _gpu_options(gpu, book)
+    fits = {}
+    for a in doc["advice"]:
+        busy, d = a["usage"]["gpu_busy_p95"], spec.deployment(a["deployment"])
+        if busy is None or d is None:
+            continue
+        memory = a["usage"]["gpu_memory_gib"] or 0.0
+        _, arithmetic = gpu_fit(busy, memory, float(d.resources.gpu), options)
+        fits[f"{a['deployment']}/{a['version']}"] = arithmetic
+    return fits
+
+
+def _gpu_options(gpu: GpuRow, book: PriceBook | None) -> list[GpuOption]:
+    """The whole GPU and every MIG profile of its product (``inferd gpu plan``'s tables)."""
+    from inferd.cost.capacity import Capacity
+    from inferd.cost.recommend import GpuOption
+    from inferd.deploy.mig import mig_gpu
+
+    product = gpu["product"]
+
+    def hourly(fraction: float) -> float | None:
+        if book is None or book.cost.price_per_node_hour is not None:
+            return None
+        price = book.hourly(Capacity(gpus=fraction), product)
+        return None if price.unpriced else price.amount
+
+    options = [GpuOption(f"a whole {product}", 1.0, gpu["memory_total_gib"], hourly(1.0))]
+    table = mig_gpu(product.replace(" ", "-"), int(gpu["memory_total_gib"] * 2**30))
+    for p in table.profiles if table is not None else ():
+        fraction = p.compute / table.compute_slices if table is not None else 1.0
+        options.append(GpuOption(f"MIG {p.name}", fraction, p.memory_gib, hourly(fraction)))
+    return options
