@@ -23,6 +23,8 @@ import pytest
 
 from inferd.config import StoreSettings
 from inferd.control.gateway.history import HistoryOptions
+from inferd.errors import NotFound
+from inferd.observe.dashboard import VENDORED, asset
 from inferd.packaging import push
 from inferd.store import ModelStore
 
@@ -56,6 +58,18 @@ def chromium() -> str:
             pytest.fail("chromium is required in CI (scripts/system-deps installs it)")
         pytest.skip("chromium is not installed (scripts/system-deps installs it)")
     return CHROMIUM
+
+
+@pytest.fixture
+def vendored() -> None:
+    """The charting library, fetched by scripts/web-assets (make venv)."""
+    try:
+        for path in VENDORED:
+            asset(path)
+    except NotFound as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc}: CI runs make venv, which fetches it")
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +175,7 @@ def test_dashboard_renders_live_status(
 def test_dashboard_assets_are_self_contained() -> None:
     """Nothing outside reaches the machines the gateway runs on: no CDN, no remote fonts; the
     charting library is served from the package (fetched by scripts/web-assets, not in git)."""
-    from inferd.observe.dashboard import ASSETS, VENDORED, asset
+    from inferd.observe.dashboard import ASSETS
 
     for path in ASSETS.keys() - VENDORED:
         content, media_type = asset(path)
@@ -279,7 +293,7 @@ def test_without_the_charting_library_the_tables_still_work(
 ) -> None:
     """A checkout where scripts/web-assets never ran: the library is a 404 that names the
     script, the page says so in one line, and the tables are drawn as before."""
-    from inferd.observe.dashboard import ASSETS, VENDORED, asset
+    from inferd.observe.dashboard import ASSETS
 
     for path in VENDORED:
         monkeypatch.setitem(ASSETS, path, ("vendor/not-fetched", ASSETS[path][1]))
@@ -308,3 +322,45 @@ def test_without_the_charting_library_the_tables_still_work(
     assert "scripts/web-assets" in note.group(2)
     assert row_cells(dom, "v1")[:4] == ["v1", "primary", "fraud:v1", "100%"]
     assert "<canvas" not in dom
+
+
+def chart_box(dom: str, key: str) -> tuple[dict[str, str], str]:
+    """The attributes and the title of chart ``key``, which must hold a canvas."""
+    match = re.search(rf'<div class="chart" data-chart="{re.escape(key)}"([^>]*)><h4>([^<]*)</h4>'
+                      r"(.*?)</table>", dom, re.S)  # fmt: skip
+    assert match, f"no chart {key}"
+    assert "<canvas" in match.group(3), f"chart {key} has no canvas"
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(1))), match.group(2)
+
+
+def test_cost_is_charted_when_the_status_has_it(
+    chromium: str, vendored: None, fleet: list[ReplicaProcess], tmp_path: Path
+) -> None:
+    """The status document's cost section (under inferd up, with prices in the spec): cost per
+    1,000 predictions and the idle share, per version, titled with the currency."""
+    v1, _ = fleet
+    topo = topology(deployment("fraud", version("v1", 100, v1)))
+    row = {"deployment": "fraud", "version": "v1", "replicas": 1.0, "held": 0.02, "idle": 0.005,
+           "idle_share": 0.25, "predictions": 4000, "per_1k_predictions": 0.005,
+           "per_1m_tokens": None, "saved_scale_to_zero": 0.0}  # fmt: skip
+    cost = {"currency": "EUR", "window_s": 300.0, "versions": [row],
+            "total": {"held": 0.02, "idle": 0.005, "per_1k_predictions": 0.005}}  # fmt: skip
+
+    async def scenario() -> str:
+        gateway = await started_gateway(topo, history=HistoryOptions(interval_s=0.2, span_s=60))
+        gateway.status_document = lambda: {**gateway.status(), "cost": cost}
+        base = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient() as client:
+                while len((await client.get(f"{base}/api/history")).json()["times"]) < 3:
+                    await asyncio.sleep(0.2)
+            return await browse(chromium, base, tmp_path / "profile", "--dump-dom")
+        finally:
+            await gateway.stop(5)
+
+    dom = run(scenario)
+    per_1k, title = chart_box(dom, "cost_per_1k")
+    assert title == "cost per 1k predictions (EUR)"
+    assert per_1k["data-series"] == "v1" and int(per_1k["data-points"]) >= 3
+    idle, title = chart_box(dom, "idle_share")
+    assert title == "idle share of replica time" and int(idle["data-drawn"]) >= 3

@@ -10,7 +10,6 @@ hour-long one, after the bursty scenario.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -20,17 +19,15 @@ import httpx
 import numpy as np
 import pytest
 
-from inferd.errors import NotFound
-from inferd.observe.dashboard import VENDORED, asset
 from inferd.packaging import push
 
 from .conftest import QUICKSTART, UpProcess, fraud_store, start_up
 from .gateway.conftest import run
 from .rollout.conftest import RandomLoad
 from .rollout.test_rollout_e2e import rollout, wait_finished
-from .test_dashboard import ARTIFACTS, browse, chromium
+from .test_dashboard import ARTIFACTS, browse, chart_box, chromium, vendored
 
-__all__ = ["chromium"]  # a fixture, used by name
+__all__ = ["chromium", "vendored"]  # fixtures, used by name
 pytestmark = pytest.mark.slow
 
 SPEC = """apiVersion: inferd.dev/v1
@@ -54,31 +51,10 @@ deployments:
 """
 
 
-@pytest.fixture
-def vendored() -> None:
-    """The charting library, fetched by scripts/web-assets (make venv)."""
-    try:
-        for path in VENDORED:
-            asset(path)
-    except NotFound as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc}: CI runs make venv, which fetches it")
-        pytest.skip(str(exc))
-
-
 def history(up: UpProcess) -> dict[str, Any]:
     answer = httpx.get(f"http://127.0.0.1:{up.gateway_port}/api/history", timeout=10)
     answer.raise_for_status()
     return dict(answer.json())
-
-
-def chart(dom: str, key: str) -> dict[str, str]:
-    """The attributes of the chart box ``key``; it must hold a canvas."""
-    match = re.search(rf'<div class="chart" data-chart="{re.escape(key)}"([^>]*)>(.*?)</table>',
-                      dom, re.S)  # fmt: skip
-    assert match, f"no chart {key}"
-    assert "<canvas" in match.group(2), f"chart {key} has no canvas"
-    return dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(1)))
 
 
 def test_charts_render_with_data_after_traffic_a_rollout_and_a_tag_move(
@@ -126,13 +102,14 @@ def test_charts_render_with_data_after_traffic_a_rollout_and_a_tag_move(
     finally:
         assert up.stop() == 0
 
-    rps = chart(dom, "rps")
+    rps, _ = chart_box(dom, "rps")
     assert rps["data-series"] == "v1,v2,v3"
     assert int(rps["data-points"]) > 20 and int(rps["data-drawn"]) > 10
     for key in ("error_rate", "p99_ms", "replicas", "batch_size", "divergence_mad"):
-        box = chart(dom, key)
+        box, _ = chart_box(dom, key)
         assert int(box["data-points"]) > 0 and int(box["data-drawn"]) > 0, (key, box)
-    drift = chart(dom, "drift_psi:v2")  # the profiled version; the others have no profile
+    drift, title = chart_box(dom, "drift_psi:v2")  # the profiled version; no other has a profile
+    assert title == "input drift PSI · v2"
     assert drift["data-series"].startswith("input[") and int(drift["data-points"]) > 0
     events = re.findall(r'<li class="event-(\w+)" data-kind="\w+">(.*?)</li>', dom)
     texts = [text for _, text in events]

@@ -194,7 +194,7 @@ function liveSection(d, rollout, scaling) {
 // -- cards: one per deployment, kept across polls so its charts keep their canvases ----------
 
 const cards = new Map();
-const view = { range: 3600, history: null, lineage: null };
+const view = { range: 3600, history: null, lineage: null, currency: null };
 
 function card(name) {
   let c = cards.get(name);
@@ -225,6 +225,7 @@ function render(status) {
   document.getElementById("uptime").textContent = fmt.duration(status.uptime_s);
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   const byName = (list) => Object.fromEntries((list || []).map((x) => [x.deployment, x]));
+  view.currency = status.cost ? status.cost.currency : null;
   const rollouts = byName(status.rollouts);
   const scaling = byName(status.autoscaling);
   let created = false;
@@ -300,7 +301,9 @@ function chartsOf(c, name, doc) {
     } else {
       const lines = series.map((s) => ({ label: s.version, colour: versionColour(s.version),
         values: s.values }));
-      out.push({ ...spec, key: spec.metric, lines });
+      const title = spec.metric === "cost_per_1k" && view.currency
+        ? `${spec.title} (${view.currency})` : spec.title;
+      out.push({ ...spec, key: spec.metric, title, lines });
     }
   }
   return out;
@@ -398,6 +401,7 @@ function drawCharts(c, name, doc) {
       box = el("div", { class: "chart", "data-chart": chart.key },
         el("h4", {}, chart.title), el("div", { class: "plot" }));
     }
+    box.querySelector("h4").textContent = chart.title;
     box.setAttribute("data-series", labels);
     box.setAttribute("data-points", String(points));
     return { box, chart, data, labels };
