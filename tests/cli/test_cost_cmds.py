@@ -1,0 +1,77 @@
+"""``inferd cost``: a bad window exits 2 before anything is asked, no ``inferd up`` exits 7, and
+a GPU version is fitted to the machine's GPU's MIG profiles (``inferd gpu plan``'s tables) at
+the spec's GPU price."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inferd.cli import main
+from inferd.cli.cost_cmds import _gpu_fits, _gpu_options
+from inferd.control.cost.documents import Recommendations
+from inferd.cost.prices import Node, PriceBook
+from inferd.spec.loading import parse_spec
+from inferd.spec.model import CostSpec
+
+GPU_SPEC = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: llm
+    versions: [{name: v1, model: "llm:v1"}]
+    runtime: {device: cuda}
+    resources: {gpu: 1}
+cost: {gpu_hour: {H100: 2.8}, discount: 0.5}
+"""
+H100 = {"product": "NVIDIA H100 80GB HBM3", "memory_total_gib": 79.6}
+
+
+@pytest.mark.parametrize("command", ["report", "recommend"])
+def test_a_bad_window_exits_2_naming_it(command: str, inferd_home: Path) -> None:
+    result = CliRunner().invoke(main, ["cost", command, "--window", "soon"])
+    assert result.exit_code == 2
+    assert "window: 'soon' is not a duration" in result.output
+
+
+def test_without_inferd_up_it_is_unavailable(inferd_home: Path) -> None:
+    result = CliRunner().invoke(main, ["cost", "report"])
+    assert result.exit_code == 7
+    assert "no `inferd up` is running" in result.output
+
+
+def test_the_gpu_options_are_the_whole_gpu_and_its_mig_profiles() -> None:
+    book = PriceBook.of(CostSpec(gpu_hour={"H100": 2.8}, discount=0.5), Node(16, 128))
+    options = {o.name: o for o in _gpu_options(H100, book)}  # type: ignore[arg-type]
+    assert options["a whole NVIDIA H100 80GB HBM3"].hourly == pytest.approx(1.4)
+    one = options["MIG 1g.10gb"]
+    assert (one.fraction, one.memory_gib, one.hourly) == pytest.approx((1 / 7, 10, 0.2))
+    assert options["MIG 3g.40gb"].fraction == pytest.approx(3 / 7)
+    unpriced = _gpu_options(H100, PriceBook.of(CostSpec(price_per_node_hour=3), Node(16, 128)))  # type: ignore[arg-type]
+    assert {o.hourly for o in unpriced} == {None}
+
+
+def test_a_lightly_used_gpu_fits_a_small_slice() -> None:
+    doc = {
+        "gpu": H100,
+        "advice": [
+            {
+                "deployment": "llm", "version": "v1", "proposals": [], "notes": [],
+                "usage": {"gpu_busy_p95": 0.1, "gpu_memory_gib": 6.0},
+            }
+        ],
+    }  # fmt: skip
+    fits = _gpu_fits(doc, parse_spec(GPU_SPEC, "inferd.yaml"))  # type: ignore[arg-type]
+    assert fits["llm/v1"].endswith(
+        "MIG 1g.10gb (0.143 of a GPU, 10 GiB, 0.2/h) is the cheapest that fits"
+    )
+    no_gpu: Recommendations = {
+        "gpu": None,
+        "advice": [],
+        "changes": [],
+        "window_s": 1,
+        "covered_s": 1,
+    }
+    assert _gpu_fits(no_gpu, parse_spec(GPU_SPEC, "x")) == {}
