@@ -29,9 +29,16 @@ _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?)([smhdwy]|ms)*")
 _VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 _CLOSING = {"{": "}", "[": "]"}
-#: The series a need stands for (see ``inferd.deploy.grafana.builder.Need``): a query that
-#: reads them is marked with the need, and a query marked with it reads them.
-NEED_PREFIXES = {"gpu": "DCGM_", "cost": "inferd_cost_", "llm": "inferd_llm_"}
+#: The series each need stands for (see ``inferd.deploy.grafana.builder.Need``), by name prefix:
+#: a query that reads them is marked with the need, and a query marked with it reads them.
+NEED_PREFIXES = {"gpu": ("DCGM_",), "llm": ("inferd_llm_",)}
+#: Money is exported only with a ``cost:`` section (docs/metrics.md#cost); the capacity series
+#: (``inferd_cost_*_seconds_total``, ``inferd_cost_predictions_total``) always are.
+MONEY_SERIES = frozenset({
+    "inferd_cost_info", "inferd_cost_held_total", "inferd_cost_idle_total",
+    "inferd_cost_scale_to_zero_savings_total", "inferd_cost_per_1k_predictions",
+})  # fmt: skip
+NEEDS = ("gpu", "llm", "cost")
 HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
 
@@ -190,4 +197,7 @@ def substitute(
 
 def reads_need(expr: str, need: str) -> bool:
     """Whether ``expr`` reads a series of the kind ``need`` stands for."""
-    return any(name.startswith(NEED_PREFIXES[need]) for name in metric_names(expr))
+    names = metric_names(expr)
+    if need == "cost":
+        return any(name in MONEY_SERIES for name in names)
+    return any(name.startswith(NEED_PREFIXES[need]) for name in names)

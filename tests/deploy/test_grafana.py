@@ -22,7 +22,7 @@ from inferd.spec.model import Spec
 
 from .conftest import ROOT, validate
 from .promql_names import (
-    NEED_PREFIXES,
+    NEEDS,
     documented_series,
     metric_names,
     reads_need,
@@ -111,7 +111,7 @@ def test_needs_are_marked_truthfully() -> None:
     """A query that reads GPU or cost series says it needs them, and one that says so reads
     them: the e2e test lets only such queries come back empty."""
     for where, expr, needs in _queries_with_needs():
-        for need in NEED_PREFIXES:
+        for need in NEEDS:
             assert reads_need(expr, need) == (needs == need), f"{where}: needs={needs}: {expr}"
 
 

@@ -3,7 +3,8 @@
 Traffic and latency come from the model servers' own series, which exist wherever inferd serves
 (under ``inferd up`` through the gateway's one ``/metrics``, on Kubernetes from each pod), so a
 shadow version's mirrored copies count as its traffic, as on the built-in dashboard. The
-autoscaler and cost rows read series the gateway of ``inferd up`` exports.
+autoscaler and cost rows read series the gateway of ``inferd up`` exports: capacity held and
+used always, money only with the spec's prices.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from inferd.deploy.grafana.promql import (
     COST_SAVINGS,
     DESIRED_REPLICAS,
     FAILED_OUTCOMES,
+    HELD_CPU,
+    HELD_MEMORY,
     INFLIGHT,
     MODEL_MEMORY,
     MODEL_STATE,
@@ -25,6 +28,8 @@ from inferd.deploy.grafana.promql import (
     READY_REPLICAS,
     REQUEST_DURATION,
     REQUESTS,
+    USED_CPU,
+    USED_MEMORY,
     failed_ratio,
     quantile,
     select,
@@ -34,6 +39,7 @@ from inferd.deploy.grafana.promql import (
 DEPLOYMENT = 'deployment=~"$deployment"'
 READY = 'state="READY"'
 PER_DEPLOYMENT = ("deployment",)
+GIB = 1024**3
 
 
 def _ready_replicas(labels: tuple[str, ...]) -> str:
@@ -219,6 +225,30 @@ _COST = Row(
     "Cost",
     (
         Panel(
+            "CPU cores held and used by deployment",
+            "Cores the replicas of `inferd up` hold (their CPU requests, one core without one) "
+            "and the cores their processes use, up to the request.",
+            (
+                Query(sum_rate(HELD_CPU, PER_DEPLOYMENT, DEPLOYMENT), "{{deployment}} held"),
+                Query(sum_rate(USED_CPU, PER_DEPLOYMENT, DEPLOYMENT), "{{deployment}} used"),
+            ),
+        ),
+        Panel(
+            "Memory held and used by deployment",
+            "Memory the replicas hold (their requests, peak RSS without one) and use.",
+            (
+                Query(
+                    f"{sum_rate(HELD_MEMORY, PER_DEPLOYMENT, DEPLOYMENT)} * {GIB}",
+                    "{{deployment}} held",
+                ),
+                Query(
+                    f"{sum_rate(USED_MEMORY, PER_DEPLOYMENT, DEPLOYMENT)} * {GIB}",
+                    "{{deployment}} used",
+                ),
+            ),
+            unit="bytes",
+        ),
+        Panel(
             "Cost per hour by deployment",
             "What the capacity each deployment holds costs per hour at the spec's prices.",
             (
@@ -239,6 +269,19 @@ _COST = Row(
                     needs="cost",
                 ),
             ),
+        ),
+        Panel(
+            "Idle share of the money held",
+            "The part of what capacity cost that paid for capacity not used.",
+            (
+                Query(
+                    f"{sum_rate(COST_IDLE, PER_DEPLOYMENT, DEPLOYMENT)}\n  / "
+                    f"{sum_rate(COST_HELD, PER_DEPLOYMENT, DEPLOYMENT)}",
+                    "{{deployment}}",
+                    needs="cost",
+                ),
+            ),
+            unit="percentunit",
         ),
         Panel(
             "Cost per 1,000 predictions",

@@ -80,7 +80,12 @@ SCALING_DECISIONS = Series("inferd_autoscaler_decisions_total", "counter")
 HELD_REQUESTS = Series("inferd_autoscaler_held_requests", "gauge")
 COLD_START = Series("inferd_autoscaler_cold_start_seconds", "histogram")
 
-# Cost accounting (docs/metrics.md, Cost), on the gateway's /metrics when the spec has prices.
+# Cost accounting (docs/metrics.md, Cost), on the gateway's /metrics: capacity always, money
+# only when the spec has prices.
+HELD_CPU = Series("inferd_cost_held_cpu_core_seconds_total", "counter")
+USED_CPU = Series("inferd_cost_used_cpu_core_seconds_total", "counter")
+HELD_MEMORY = Series("inferd_cost_held_memory_gib_seconds_total", "counter")
+USED_MEMORY = Series("inferd_cost_used_memory_gib_seconds_total", "counter")
 COST_INFO = Series("inferd_cost_info", "gauge")
 COST_HELD = Series("inferd_cost_held_total", "counter")
 COST_IDLE = Series("inferd_cost_idle_total", "counter")
