@@ -111,9 +111,12 @@ def replay(port: int, store: ModelStore, seconds: float) -> None:
             while moves and time.monotonic() - began >= moves[0][0] * seconds:
                 store.tag(moves.pop(0)[1], "heavy:production")
         done = clients.window(cycle_start, time.monotonic())
-        errors = sum(1 for r in done if r[2] != 200)
+        errors = sum(1 for r in done if r[2] not in (0, 200))
+        # A client idle longer than the gateway's header timeout finds its keep-alive connection
+        # closed: its next request fails before reaching the gateway (status 0), and it reconnects.
+        stale = sum(1 for r in done if r[2] == 0)
         print(f"cycle {cycle:3d}  t={time.monotonic() - began:7.0f} s  requests {len(done):6d}  "
-              f"errors {errors}", flush=True)  # fmt: skip
+              f"HTTP errors {errors}  stale connections {stale}", flush=True)  # fmt: skip
         with clients._lock:  # an hour of latencies is not needed once counted
             clients.results.clear()
     clients.set(0)
