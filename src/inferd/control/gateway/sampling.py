@@ -78,11 +78,12 @@ class Sampler:
         values: Values = {}
         previous, seconds = self._reading, at - self._read_at
         self._reading, self._read_at = reading, at
+        delta = reading.since(previous) if previous is not None and seconds > 0 else None
         for d in topology.deployments.values():
             for v in d.versions:
                 values[SeriesKey(d.name, v.name, "replicas")] = float(len(v.ready_replicas))
-                if previous is not None and seconds > 0:
-                    values.update(_traffic(reading.since(previous), d, v.name, seconds))
+                if delta is not None:
+                    values.update(_traffic(delta, d, v.name, seconds))
         values.update(self._replicas(metrics))
         values.update(_cost(status.get("cost")))
         self.history.record(at, values)
