@@ -25,10 +25,11 @@ the document's ``"rollouts"``), and each tag moved in the store under a name a d
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from inferd.control.gateway.history import History, Metric, SeriesKey
 from inferd.control.gateway.lineage import model_names
@@ -41,8 +42,10 @@ from inferd.store.history import HistoryEvent
 SERVER_ERRORS = frozenset({"unavailable", "deadline", "error"})
 #: Mirrored copies that count as the shadow's errors; a dropped copy was never sent.
 SHADOW_ERRORS = frozenset({"failed", "timeout"})
-#: The replicas' batch-size histogram (:mod:`inferd.observe.metrics`).
-BATCH_SIZE = "inferd_batch_size"
+#: The replicas' batch-size histogram (:mod:`inferd.observe.metrics`): rows and batches.
+_BATCH_ROWS = "inferd_batch_size_sum"
+_BATCHES = "inferd_batch_size_count"
+_SAMPLED = (_BATCH_ROWS, _BATCHES, DRIFT_PSI)
 #: Rollout decisions that change a step or a phase (analyses and holds change neither).
 MARKED_DECISIONS = frozenset(
     {"start", "advance", "promote", "rollback", "abort", "pause", "resume", "supersede", "failed"}
@@ -120,19 +123,15 @@ class Sampler:
         counters: dict[tuple[str, int | None], tuple[float, float]] = {}
         for replica, text in metrics:
             rows = batches = 0.0
-            for family in text_string_to_metric_families(text):
-                if family.name == BATCH_SIZE:
-                    for s in family.samples:
-                        if s.name.endswith("_sum"):
-                            rows += s.value
-                        elif s.name.endswith("_count"):
-                            batches += s.value
-                elif family.name == DRIFT_PSI:
-                    for s in family.samples:
-                        feature = f"{s.labels.get('input', '')}[{s.labels.get('feature', '')}]"
-                        key = SeriesKey(replica.deployment, replica.version, "drift_psi", feature)
-                        if math.isfinite(s.value):
-                            psi[key] = max(psi.get(key, s.value), s.value)
+            for s in _samples(text):
+                if s.name == _BATCH_ROWS:
+                    rows += s.value
+                elif s.name == _BATCHES:
+                    batches += s.value
+                elif math.isfinite(s.value):  # a PSI
+                    feature = f"{s.labels.get('input', '')}[{s.labels.get('feature', '')}]"
+                    key = SeriesKey(replica.deployment, replica.version, "drift_psi", feature)
+                    psi[key] = max(psi.get(key, s.value), s.value)
             ident = (replica.id, replica.pid)
             counters[ident] = (rows, batches)
             before = self._batches.get(ident)
@@ -175,6 +174,15 @@ class Sampler:
                     )
                     newest = max(newest, when)
             self._decisions[deployment] = (rid, newest)
+
+
+def _samples(text: str) -> Iterator[Sample]:
+    """The batch-size sum and count and the PSI samples of an exposition. Only their lines are
+    parsed: a replica exposes some 200 lines, and parsing all of them every interval would cost
+    milliseconds of the gateway's event loop per replica."""
+    wanted = "\n".join(line for line in text.splitlines() if line.startswith(_SAMPLED))
+    for family in text_string_to_metric_families(wanted):
+        yield from family.samples
 
 
 def _traffic(delta: GatewayReading, d: DeploymentRoute, version: str, seconds: float) -> Values:
