@@ -89,6 +89,70 @@ def render(
     click.echo(f"wrote {len(written)} files into {output} (kubectl apply -k {output})")
 
 
+@k8s.command()
+@click.argument("file", type=_SPEC)
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Rules for a Prometheus scraping inferd up's gateway /metrics, not a cluster.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the rules file here instead of stdout.",
+)
+@click.option("--overlay", type=_SPEC, help="YAML file of Kubernetes-only options.")
+@click.option("--namespace", help="Namespace the rules read (as rendered).")
+@click.option(
+    "--progressive",
+    type=click.Choice(["argo"]),
+    help="Canary rollouts are Argo Rollouts (as rendered with --progressive argo).",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["stable", "canary"]),
+    help="With --progressive: the stage rendered (default: canary).",
+)
+@click.option("--gpu-product", help="nvidia.com/gpu.product for every GPU deployment.")
+@click.option("--mig-profile", help="MIG slice per GPU, e.g. 1g.10gb.")
+@click.option("--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing.")
+@handles_errors
+def rules(
+    file: Path, local: bool, output: Path | None, overlay: Path | None, **flags: Unpack[RenderFlags]
+) -> None:
+    """Write the Prometheus rules of spec FILE as a plain rules file (rule_files).
+
+    The same alerts, SLO and cost rules as the PrometheusRule that `k8s render` emits, for a
+    Prometheus the operator does not run; with --local, those that a Prometheus scraping
+    `inferd up` can evaluate. docs/alerts.md lists them.
+    """
+    from inferd.deploy.k8s_options import load_options
+    from inferd.deploy.rules import rules_file
+    from inferd.errors import InvalidArgument
+    from inferd.spec.loading import load_spec
+
+    spec = load_spec(file)
+    if local:
+        cluster_only = sorted(
+            f"--{k.replace('_', '-')}"
+            for k in ("namespace", "progressive", "stage")
+            if flags.get(k)
+        )
+        if cluster_only:
+            what = "is a cluster option" if len(cluster_only) == 1 else "are cluster options"
+            raise InvalidArgument(
+                f"{', '.join(cluster_only)} {what}: --local rules read inferd up's gateway, "
+                "which has no namespace or Argo Rollouts"
+            )
+    text = rules_file(spec, load_options(overlay, flags), "local" if local else "kubernetes")
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} (check it with: promtool check rules {output})")
+
+
 @main.group()
 def gpu() -> None:
     """Plan GPU capacity."""

@@ -269,11 +269,13 @@ def _divergence(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     ]
     if analysis.max_score_difference is not None:
         limit = analysis.max_score_difference
-        mad = "inferd_gateway_shadow_divergence_{}" + scope.sel('kind="mad"')
+        mad = scope.sel('kind="mad"')
+        score_sum = f"rate(inferd_gateway_shadow_divergence_sum{mad}[10m])"
+        score_count = f"rate(inferd_gateway_shadow_divergence_count{mad}[10m])"
         out.append(
             alert(
                 "InferdShadowScoreDifference",
-                ratio(f"rate({mad.format('sum')}[10m])", f"rate({mad.format('count')}[10m])", by),
+                ratio(score_sum, score_count, by),
                 f"> {number(limit)}",
                 severity="warning",
                 for_="15m",

@@ -13,7 +13,7 @@ from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.kustomize import to_yaml
 from inferd.deploy.objects import Obj, labels, metadata, obj
 from inferd.deploy.rules.alerts import all_alerts
-from inferd.deploy.rules.cost import INTERVAL, cost_rules
+from inferd.deploy.rules.cost import cost_rules
 from inferd.deploy.rules.model import PLATFORMS, Group, Platform, RuleExpression
 from inferd.deploy.rules.slo import deployment_slo
 from inferd.spec.model import Spec
@@ -32,7 +32,7 @@ def rule_groups(spec: Spec, options: K8sOptions, platform: Platform) -> list[Gro
         Group(f"inferd.{stack}.alerts", tuple(all_alerts(spec, options, platform))),
     ]
     if platform == "kubernetes":
-        groups.append(Group(f"inferd.{stack}.cost", tuple(cost_rules(spec, options)), INTERVAL))
+        groups.append(Group(f"inferd.{stack}.cost", tuple(cost_rules(spec, options))))
     kept = [g.on(platform) for g in groups]
     return [g for g in kept if g.rules]
 

@@ -11,6 +11,7 @@ joined to the version the same way, so both sides count the same pods.
 =====================================================  =========================================
 series                                                 value
 =====================================================  =========================================
+``stack:inferd_cost_evaluation:info``                  1 at every evaluation of the group
 ``pod:inferd_version:info``                            1 per Running pod, with its version
 ``pod:inferd_node_share:ratio{resource}``              (per node) a pod's share of a node's cpu
                                                        or memory
@@ -27,9 +28,10 @@ deployment's GPU family (from its placement's ``gpu_product``), a MIG slice at i
 GPU's compute slices and a time-sliced GPU at ``1 / time_slicing``. Per node: the larger of a pod's
 cpu and memory shares of ``cost.node``, times ``price_per_node_hour``.
 
-The group is evaluated every minute (:data:`INTERVAL`): money over the hour is the sum of the
-hour's per-hour prices divided by 60, so a version that scaled down or to zero pays only for the
-minutes it held pods.
+Money over the last hour is the hour's per-hour prices averaged over every evaluation of the
+group in that hour, an evaluation without pods counting as zero (the group records
+``stack:inferd_cost_evaluation:info`` at each evaluation to count them), so a version that
+scaled down or to zero pays only for the time it held pods, whatever the evaluation interval.
 """
 
 from __future__ import annotations
@@ -46,13 +48,11 @@ from inferd.errors import InvalidArgument
 from inferd.spec.model import CostSpec, DeploymentSpec, Spec
 from inferd.spec.types import gpu_family, parse_quantity
 
-#: The cost group's evaluation interval, and the minutes per hour its sums assume.
-INTERVAL = "1m"
-_SAMPLES_PER_HOUR = 60
 _GIB = 2**30
 _BY_VERSION = "namespace, deployment, version"
 _BY_POD = "namespace, pod, deployment, version"
 
+EVALUATION = "stack:inferd_cost_evaluation:info"
 POD_VERSION = "pod:inferd_version:info"
 NODE_SHARE = "pod:inferd_node_share:ratio"
 RESOURCE_COST = "version_resource:inferd_cost_per_hour:sum"
@@ -186,7 +186,12 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
     if cost is None:
         return []
     stack = _Stack(options.namespace, tuple(d.name for d in spec.deployments))
-    rules = [_pod_version(stack)]
+    clock = {"stack": spec.metadata.name}
+    if options.namespace is not None:  # two stacks of one name in two namespaces
+        clock = {"namespace": options.namespace, **clock}
+    mine = ",".join(f'{k}="{v}"' for k, v in clock.items())
+    evaluations = f"count_over_time({EVALUATION}{{{mine}}}[1h])"
+    rules = [record(EVALUATION, "vector(1)", labels=clock), _pod_version(stack)]
     if cost.price_per_node_hour is not None:
         rules += _per_node(stack, cost)
     else:
@@ -201,7 +206,7 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
         ),
         record(
             HOUR_COST,
-            f"sum_over_time({HOURLY_COST}{stack.sel()}[1h]) / {_SAMPLES_PER_HOUR}",
+            f"sum_over_time({HOURLY_COST}{stack.sel()}[1h])\n/ on () group_left ()\n{evaluations}",
             labels=currency,
         ),
         record(
@@ -243,7 +248,7 @@ def _requests(
 ) -> str:
     """The requests ``selector`` of the stack's Running pods (one deployment's, if given),
     summed by ``by``."""
-    pods = stack.sel() if deployment is None else stack.sel(f'deployment="{deployment}"')
+    pods = stack.sel() if deployment is None else stack.namespaced(f'deployment="{deployment}"')
     return (
         f"sum by ({by}) (\n"
         f"  kube_pod_container_resource_requests{stack.namespaced(selector)}\n"
@@ -280,8 +285,9 @@ def _per_resource(spec: Spec, options: K8sOptions, stack: _Stack, cost: CostSpec
         out.append(record(RESOURCE_COST, f"{cpu}\n* {price}", labels={"resource": "cpu"}))
     if cost.memory_gib_hour is not None:
         memory = _requests(stack, _MEMORY)
-        price = number(discounted(cost.memory_gib_hour, cost) / _GIB)
-        out.append(record(RESOURCE_COST, f"{memory}\n* {price}", labels={"resource": "memory"}))
+        price = number(discounted(cost.memory_gib_hour, cost))
+        per_gib = f"{memory}\n/ {_GIB} * {price}"
+        out.append(record(RESOURCE_COST, per_gib, labels={"resource": "memory"}))
     for d in spec.deployments:
         if d.resources.gpu == 0:
             continue
