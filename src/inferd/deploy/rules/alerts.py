@@ -58,6 +58,7 @@ _KSM: frozenset[Need] = frozenset({"kube-state-metrics"})
 _ARGO: frozenset[Need] = frozenset({"argo-rollouts"})
 _UP: frozenset[Need] = frozenset({"inferd-up"})
 _GPU: frozenset[Need] = frozenset({"gpu"})
+_EVENT: frozenset[Need] = frozenset({"event"})
 #: Requests that reached a version the server knows (not ``model="unknown"``).
 _KNOWN_VERSION = 'version!=""'
 _SHED = 'outcome="unavailable"'
@@ -137,8 +138,10 @@ def _traffic(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     d = deployment.name
     limit = analysis_of(deployment).max_error_rate
     errors = ratio(
-        f"rate(inferd_requests_total{scope.sel(_ERRORS)}[{_RATE}])",
-        f"rate(inferd_requests_total{scope.sel(_KNOWN_VERSION)}[{_RATE}])",
+        scope.versioned(
+            f"rate(inferd_requests_total{scope.sel(_KNOWN_VERSION, _ERRORS)}[{_RATE}])"
+        ),
+        scope.versioned(f"rate(inferd_requests_total{scope.sel(_KNOWN_VERSION)}[{_RATE}])"),
         BY_VERSION,
     )
     out = [
@@ -155,7 +158,12 @@ def _traffic(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
         ),
         alert(
             "InferdRequestsShed",
-            f"sum by ({BY_VERSION}) (rate(inferd_requests_total{scope.sel(_SHED)}[{_RATE}]))",
+            f"sum by ({BY_VERSION}) "
+            + _paren(
+                scope.versioned(
+                    f"rate(inferd_requests_total{scope.sel(_KNOWN_VERSION, _SHED)}[{_RATE}])"
+                )
+            ),
             "> 0",
             severity="warning",
             for_="10m",
@@ -165,7 +173,8 @@ def _traffic(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
         ),
     ]
     depth_limit = deployment.batching.max_queue_size
-    saturation = f"max by ({BY_VERSION}) ({QUEUE_DEPTH}{scope.sel()}) / {number(depth_limit)}"
+    depth = scope.versioned(f"{QUEUE_DEPTH}{scope.sel()}")
+    saturation = f"max by ({BY_VERSION}) ({depth}) / {number(depth_limit)}"
     out.append(
         alert(
             "InferdQueueSaturated",
@@ -183,7 +192,12 @@ def _traffic(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     if p99_limit is not None:
         p99 = (
             f"histogram_quantile(0.99, sum by ({BY_VERSION}, le) "
-            f"(rate(inferd_request_duration_seconds_bucket{scope.sel()}[{_RATE}])))"
+            + _paren(
+                scope.versioned(
+                    f"rate(inferd_request_duration_seconds_bucket{scope.sel()}[{_RATE}])"
+                )
+            )
+            + ")"
         )
         slo = deployment.slo
         field = (
@@ -213,13 +227,14 @@ def _model_health(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     psi_limit = analysis_of(deployment).max_drift_psi or DEFAULT_MAX_DRIFT_PSI
 
     def load_failures(offset: str) -> str:
-        selector = f"inferd_model_load_failures_total{scope.sel()}{offset}"
+        selector = scope.versioned(f"inferd_model_load_failures_total{scope.sel()}{offset}")
         return f"sum by ({BY_VERSION}) ({selector})"
 
     return [
         alert(
             "InferdInputDrift",
-            f"max by ({BY_VERSION}, input, feature) ({DRIFT_PSI}{scope.sel()})",
+            f"max by ({BY_VERSION}, input, feature) "
+            + _paren(scope.versioned(f"{DRIFT_PSI}{scope.sel()}")),
             f"> {number(psi_limit)}",
             severity="warning",
             for_="15m",
@@ -227,6 +242,7 @@ def _model_health(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
             description="{{ $labels.deployment }}/{{ $labels.version }} input "
             "{{ $labels.input }} feature {{ $labels.feature }}: PSI {{ $value | printf "
             f'"%.3f" }}}} (limit {number(psi_limit)}, {_origin(deployment, "max_drift_psi")}).',
+            needs=frozenset({"drift-profile"}),
         ),
         alert(
             "InferdModelLoadFailed",
@@ -237,6 +253,7 @@ def _model_health(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
             description="{{ $labels.deployment }}/{{ $labels.version }} failed to load "
             "{{ $value | humanize }} times in 15m; its previous version keeps serving, or none "
             "does (inferd_model_state).",
+            needs=_EVENT,
         ),
     ]
 
@@ -398,7 +415,7 @@ def _rollout_failed(
                 description="{{ $labels.deployment }}: {{ $value | humanize }} rollout(s) "
                 f"rolled back or failed in the last {EVENT_WINDOW} (inferd rollout history "
                 "shows why).",
-                needs=_UP,
+                needs=_UP | _EVENT,
             )
         ]
     out = []
@@ -449,7 +466,7 @@ def _cold_start(deployment: DeploymentSpec, scope: Scope, timeout_s: float) -> R
         description="{{ $labels.deployment }}: {{ $value | humanize }} cold start(s) in the "
         f"last {EVENT_WINDOW} took longer than {_s(bound)} (cold_start_timeout "
         f"{_s(timeout_s)}: requests held longer get 503).",
-        needs=_UP,
+        needs=_UP | _EVENT,
     )
 
 
@@ -481,6 +498,10 @@ def new_events(counter: Callable[[str], str], by: str, window: str) -> str:
     """
     now, before = counter(""), counter(f" offset {window}")
     return f"(\n  ({now} - {before})\n  or\n  ({now} unless on ({by}) {before})\n)"
+
+
+def _paren(expr: str) -> str:
+    return f"({expr})"
 
 
 def _origin(deployment: DeploymentSpec, field: str) -> str:

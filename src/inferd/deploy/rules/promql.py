@@ -63,6 +63,18 @@ class Scope:
             matchers.insert(0, f'namespace="{self.namespace}"')
         return "{" + ",".join(matchers) + "}"
 
+    def versioned(self, expr: str) -> str:
+        """``expr`` (model-server series) with ``version`` set to the spec's version name.
+
+        On a cluster a server's ``version`` is the spec's version already (pods serve
+        ``{model}:{version}``); under ``inferd up`` it is the model's tag (a shadow
+        ``v2-shadow`` of ``fraud:v2`` reports ``v2``), and the gateway's ``replica`` label
+        (``{deployment}-{version}-{n}``) names the spec's version. Series without a matching
+        ``replica`` pass unchanged.
+        """
+        pattern = f"{self.deployment}-(.+)-[0-9]+"
+        return f'label_replace({expr}, "version", "$1", "replica", "{pattern}")'
+
     def namespaced(self, *extra: str) -> str:
         """Matchers without ``deployment`` (for series whose ``deployment`` label means
         something else, e.g. kube-state-metrics' Deployment name)."""

@@ -159,7 +159,9 @@ def _served(deployment: DeploymentSpec) -> list[str]:
     out = ['version!=""']
     shadow = deployment.traffic.shadow
     if shadow is not None and deployment.weights().get(shadow, 0) == 0:
-        out.append(f'version!="{shadow}"')
+        # On a cluster the shadow's pods report its version name; under inferd up they report
+        # their model's tag, and the gateway's replica label names the version.
+        out += [f'version!="{shadow}"', f'replica!~"{deployment.name}-{shadow}-[0-9]+"']
     return out
 
 
