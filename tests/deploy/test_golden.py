@@ -62,9 +62,14 @@ def test_the_quickstart_golden_holds_what_the_issue_asks_for() -> None:
     objects = list(yaml.safe_load_all((GOLDEN / "quickstart-plain.yaml").read_text("utf-8")))
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == [
-        "Deployment", "HTTPRoute", "PodDisruptionBudget", "PrometheusRule", "ScaledObject",
-        "Service", "ServiceMonitor",
+        "ConfigMap", "Deployment", "HTTPRoute", "PodDisruptionBudget", "PrometheusRule",
+        "ScaledObject", "Service", "ServiceMonitor",
     ]  # fmt: skip
+    dashboards = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert sorted(o["metadata"]["name"] for o in dashboards) == [
+        "quickstart-grafana-fleet", "quickstart-grafana-gpu", "quickstart-grafana-model",
+    ]  # fmt: skip
+    assert all(o["metadata"]["labels"]["grafana_dashboard"] == "1" for o in dashboards)
     deployments = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]
     assert deployments == ["fraud-v1", "fraud-v2", "fraud-v2-shadow"]
     (route,) = [o for o in objects if o["kind"] == "HTTPRoute"]

@@ -5,9 +5,10 @@ can be diffed, golden-tested and committed to a GitOps repository. Nothing here 
 the clock or the environment.
 
 Order: cluster-wide GPU configuration first, then per deployment its workloads, Services,
-autoscalers and route, and last the stack's ServiceMonitor and PrometheusRule (alerts, SLO and
-cost rules, :mod:`.rules`) (plain target); the ServingRuntimes and then the InferenceServices
-(kserve target, which scrapes and alerts on nothing of its own).
+autoscalers and route, and last the stack's ServiceMonitor, PrometheusRule (alerts, SLO and
+cost rules, :mod:`.rules`) and Grafana dashboard ConfigMaps (:mod:`.grafana`) (plain target);
+the ServingRuntimes and then the InferenceServices (kserve target, which scrapes and alerts on
+nothing of its own).
 
 A deployment's ``rollout`` policy is carried out by ``inferd up``'s rollout controller; the plain
 target renders it only with ``--progressive argo`` (:mod:`.argo`, canary strategy) and otherwise
@@ -28,6 +29,7 @@ from inferd.deploy import (
 )
 from inferd.deploy.canary import canary_of, without_candidate
 from inferd.deploy.gpu import GpuPod, gpu_pod, time_slicing_configmap
+from inferd.deploy.grafana import grafana_config_maps
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, note, workload_name
 from inferd.errors import InvalidArgument
@@ -73,6 +75,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         out.append(route)
     out.append(monitoring.service_monitor(spec, options))
     out.append(rules.prometheus_rule(spec, options))
+    out += grafana_config_maps(spec, options)
     _unique_objects(out)
     return out
 
