@@ -12,7 +12,7 @@ import pytest
 from inferd.config import BatchingSettings, ServerSettings, load_settings
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.errors import InvalidArgument
-from inferd.spec.loading import parse_spec
+from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.model import Spec
 
 from .conftest import QUICKSTART, cli, render_with, validate
@@ -112,9 +112,21 @@ def test_image_volume_delivery_mounts_the_models_oci_artifact() -> None:
 def test_a_model_without_a_registry_is_refused_with_the_fix() -> None:
     with pytest.raises(InvalidArgument, match="pass --registry"):
         render_with(_spec(ONE))
+
+
+def test_the_spec_names_the_default_registry_and_the_flag_overrides_it() -> None:
+    """The README's `inferd k8s render examples/quickstart/inferd.yaml` works as written."""
     result = cli("k8s", "render", QUICKSTART)
-    assert result.exit_code == 2
-    assert "names no registry" in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert "registry.example.com/ml/fraud:v1" in result.stdout
+    flagged = cli("k8s", "render", QUICKSTART, "--registry", "other.example.com/team")
+    assert "other.example.com/team/fraud:v1" in flagged.stdout
+    assert "registry.example.com/ml/" not in flagged.stdout
+    with pytest.raises(SpecError, match="should match pattern"):
+        parse_spec(
+            "apiVersion: inferd.dev/v1\nkind: Stack\nregistry: 'https://r.example.com'\n"
+            "deployments: [{name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}]\n"
+        )
 
 
 def test_a_model_named_unlike_its_deployment_is_reached_through_a_rewrite() -> None:

@@ -147,7 +147,7 @@ def remote_reference(version: VersionSpec, options: K8sOptions) -> Reference:
         raise InvalidArgument(
             f"version {version.name!r} uses {version.model!r}, which names no registry; pods "
             "pull models from one: pass --registry HOST or HOST/PATH (or set 'registry' in "
-            "the overlay)"
+            "the spec or the overlay)"
         )
     host, _, path = options.registry.strip("/").partition("/")
     name = f"{path}/{ref.name}" if path else ref.name

@@ -47,6 +47,8 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         raise InvalidArgument(
             f"the overlay places deployments the spec does not have: {', '.join(unknown)}"
         )
+    if options.registry is None and spec.registry is not None:
+        options = options.model_copy(update={"registry": spec.registry})
     _check_options(options)
     _unique_names(spec)
     placements = [options.placement_of(d.name) for d in spec.deployments]

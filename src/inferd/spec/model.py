@@ -353,6 +353,14 @@ class Spec(_Strict):
     deployments: list[DeploymentSpec] = Field(min_length=1)
     cost: CostSpec | None = None
     registries: RegistriesSpec = RegistriesSpec()
+    registry: str | None = Field(
+        default=None,
+        pattern=r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+)*)?$",
+        max_length=512,
+        description="registry (and path) the cluster pulls models that name none from, e.g. "
+        "'registry.example.com/ml': inferd k8s render's default for --registry (inferd up "
+        "serves such models from the local store)",
+    )
 
     def deployment(self, name: str) -> DeploymentSpec | None:
         return next((d for d in self.deployments if d.name == name), None)
