@@ -2,8 +2,9 @@
 
 Each version gets one YAML settings file (``inferd serve --config``) holding what has no flag —
 device, intra-op threads, batching, drain and request timeouts — with every listener but the
-REST data port off or on a free port (the gateway speaks REST to replicas).
-The data port is chosen per start, so a restarted replica never waits for its old port.
+data plane's REST and gRPC ports off or on a free port (the gateway proxies REST to the one
+and gRPC to the other). Both ports are chosen per start, so a restarted replica never waits for
+its old ports.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ class ReplicaLaunch:
     #: The spec trusts this version's code: replicas get ``--trust-code`` on the pinned digest.
     trust_code: bool = False
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, grpc_port: int) -> list[str]:
         trust = ["--trust-code", self.pinned] if self.trust_code else []
         return [
             sys.executable, "-c", _ENTRY, "serve", self.pinned,
-            "--host", self.host, "--port", str(port), "--config", str(self.config), *trust,
+            "--host", self.host, "--port", str(port), "--grpc-port", str(grpc_port),
+            "--config", str(self.config), *trust,
         ]  # fmt: skip
 
     def environment(self) -> dict[str, str]:
@@ -67,9 +69,10 @@ def _overrides_launch(key: str) -> bool:
 def server_settings(deployment: DeploymentSpec, drain_timeout_s: float) -> dict[str, Any]:
     """The ``inferd serve --config`` document for a deployment's replicas.
 
-    Replicas need only their REST data port (chosen per start): every other listener the
-    server has (gRPC, control REST, control gRPC…) is switched off where the setting allows
-    None, and put on a free port (0) otherwise, so replicas never collide on a default port.
+    Replicas need only their data-plane ports, REST and gRPC (chosen per start, given on the
+    command line): every other listener the server has (control REST, control gRPC…) is
+    switched off where the setting allows None, and put on a free port (0) otherwise, so
+    replicas never collide on a default port.
     """
     document: dict[str, Any] = {
         name: None if types.NoneType in get_args(info.annotation) else 0

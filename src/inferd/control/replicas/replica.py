@@ -73,6 +73,7 @@ class ReplicaProcess:
         self.launch = launch
         self.state: ReplicaState = "starting"
         self.port = 0
+        self.grpc_port = 0
         self.pid: int | None = None
         self.restarts = 0
         self.started_at: float | None = None
@@ -109,6 +110,7 @@ class ReplicaProcess:
             restarts=self.restarts,
             started_at=self.started_at,
             reason=self.reason,
+            grpc_port=self.grpc_port or None,
         )
 
     def start(self) -> None:
@@ -219,6 +221,7 @@ class ReplicaProcess:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.port = free_port(self.launch.host)
+        self.grpc_port = free_port(self.launch.host)
         self.reason = None
         self._set("starting")
         if self._log is None:
@@ -226,7 +229,7 @@ class ReplicaProcess:
         self._log.open()
         self._run_began = self._log.written
         proc = await asyncio.create_subprocess_exec(
-            *self.launch.command(self.port),
+            *self.launch.command(self.port, self.grpc_port),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -32,6 +32,9 @@ class Replica:
     started_at: float | None = None
     #: Why the replica is failed, for `inferd ps` and the dashboard.
     reason: str | None = None
+    #: Where it serves ``inference.GRPCInferenceService`` (the gateway's gRPC proxy); None:
+    #: it serves no gRPC.
+    grpc_port: int | None = None
 
     @property
     def url(self) -> str:
