@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.json_schema import JsonSchemaValue
 
 from inferd.config import BatchingSettings
-from inferd.errors import InvalidReference
+from inferd.errors import InvalidArgument, InvalidReference
 from inferd.reference import Reference
 from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
 from inferd.spec.types import DnsLabel, Duration, GpuFamily, HeaderName, Quantity
@@ -52,11 +52,35 @@ class GatewaySpec(_Strict):
 
     host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
+    grpc_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="gRPC (GRPCInferenceService) port; default: port + 1 (a free one when port "
+        "is 0); 0 picks a free port",
+    )
     request_timeout: Duration = Field(default=30.0, description="longest a request may take")
     shadow_timeout: Duration = Field(default=2.0, description="longest a mirrored request may take")
     drain_timeout: Duration = Field(
         default=30.0, description="on stop, how long in-flight requests may take to finish"
     )
+
+    @model_validator(mode="after")
+    def _grpc_port(self) -> Self:
+        if self.grpc_port is None and self.port == 65535:
+            raise ValueError("port 65535 leaves no port + 1 for gRPC: set grpc_port")
+        if self.grpc_port and self.grpc_port == self.port:
+            raise ValueError(f"grpc_port {self.grpc_port} is the REST port too")
+        return self
+
+    def grpc_port_for(self, port: int) -> int:
+        """The gRPC port when REST listens on ``port`` (the spec's, or ``inferd up --port``):
+        ``grpc_port`` when set, else ``port + 1``, else a free one (0) when ``port`` is 0."""
+        if self.grpc_port is not None:
+            return self.grpc_port
+        if port == 65535:
+            raise InvalidArgument("REST port 65535 leaves no port + 1 for gRPC: set grpc_port")
+        return port + 1 if port else 0
 
 
 class VersionSpec(_Strict):
