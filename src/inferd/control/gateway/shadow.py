@@ -7,6 +7,11 @@ rather than queued, so a slow shadow cannot build up memory. A copy gets ``timeo
 retry. Failures and timeouts are only counted. When both the shadow and the primary answered
 200, their outputs are compared (:mod:`inferd.control.gateway.compare`) and the divergence is
 recorded in the metrics and the status tallies.
+
+The bookkeeping is the same for every transport: :meth:`Mirror.copy` takes how to send the copy
+and an :class:`AnswerReader` saying how that transport's answers are read (REST responses by
+status and body, :data:`HTTP_ANSWERS`; the gRPC proxy brings its own), and :meth:`Mirror.mirror`
+is the REST case.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from inferd.control.gateway.compare import Undecodable, compare, decode_outputs
+from inferd.control.gateway.compare import Output, Undecodable, compare, decode_outputs
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.traffic import ShadowTally
@@ -32,6 +39,25 @@ DEFAULT_MAX_INFLIGHT = 64
 
 #: Told of every copy that finished: (deployment, shadow version, seconds, failed).
 AnswerListener = Callable[[str, str, float, bool], None]
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerReader(Generic[A]):
+    """How the mirror reads one transport's answers (the primary's and the copy's)."""
+
+    #: The answer is a success (only successes are compared).
+    ok: Callable[[A], bool]
+    #: Its output tensors by name; raises :class:`Undecodable` when it has none to compare.
+    outputs: Callable[[A], dict[str, Output]]
+
+
+#: REST answers: 200 is a success; JSON, binary-extension and KServe v1 bodies decode.
+HTTP_ANSWERS: AnswerReader[UpstreamResponse] = AnswerReader(
+    lambda answer: answer.status == 200,
+    lambda answer: decode_outputs(answer.headers, answer.body),
+)
 
 
 class Mirror:
@@ -70,13 +96,32 @@ class Mirror:
         shadow: VersionRoute,
         request: UpstreamRequest,
     ) -> asyncio.Future[UpstreamResponse | None]:
-        """Start a copy (the caller checked :attr:`full`); resolve the returned future with the
-        primary's response (or None when the primary failed) once it is known. Returns at once."""
+        """Start a REST copy (the caller checked :attr:`full`); resolve the returned future with
+        the primary's response (or None when the primary failed) once it is known. Returns at
+        once."""
+
+        def send() -> Awaitable[UpstreamResponse]:
+            return self.proxy.send(deployment, shadow, request, retry=False)
+
+        return self.copy(deployment, primary, shadow.name, send, HTTP_ANSWERS)
+
+    def copy(
+        self,
+        deployment: str,
+        primary: str,
+        shadow: str,
+        send: Callable[[], Awaitable[A]],
+        reader: AnswerReader[A],
+    ) -> asyncio.Future[A | None]:
+        """Start a copy that ``send()`` sends to the shadow version (any transport; the caller
+        checked :attr:`full`). ``send`` raises :class:`InferdError` when no answer came. Resolve
+        the returned future with the primary's answer (or None when the primary failed) once it
+        is known. Returns at once."""
         loop = asyncio.get_running_loop()
-        primary_answer: asyncio.Future[UpstreamResponse | None] = loop.create_future()
-        key = (deployment, primary, shadow.name)
+        primary_answer: asyncio.Future[A | None] = loop.create_future()
+        key = (deployment, primary, shadow)
         self._tally(key)  # the pairing shows in status() from its first copy on
-        task = loop.create_task(self._run(key, shadow, request, primary_answer))
+        task = loop.create_task(self._run(key, send, reader, primary_answer))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return primary_answer
@@ -90,14 +135,14 @@ class Mirror:
     async def _run(
         self,
         key: tuple[str, str, str],
-        shadow: VersionRoute,
-        request: UpstreamRequest,
-        primary_answer: asyncio.Future[UpstreamResponse | None],
+        send: Callable[[], Awaitable[A]],
+        reader: AnswerReader[A],
+        primary_answer: asyncio.Future[A | None],
     ) -> None:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                answer = await self.proxy.send(key[0], shadow, request, retry=False)
+                answer = await send()
         except TimeoutError:
             self._answered(key, started, failed=True)
             self._count(key, "timeout")
@@ -106,19 +151,17 @@ class Mirror:
             self._answered(key, started, failed=True)
             self._count(key, "failed")
             return
-        self._answered(key, started, failed=answer.status != 200)
-        if answer.status != 200:
+        ok = reader.ok(answer)
+        self._answered(key, started, failed=not ok)
+        if not ok:
             self._count(key, "failed")
             return
         primary = await primary_answer
-        if primary is None or primary.status != 200:
+        if primary is None or not reader.ok(primary):
             # Nothing to compare against; the shadow itself did fine.
             return
         try:
-            divergences = compare(
-                decode_outputs(primary.headers, primary.body),
-                decode_outputs(answer.headers, answer.body),
-            )
+            divergences = compare(reader.outputs(primary), reader.outputs(answer))
         except Undecodable as exc:
             log.warning("shadow comparison for %s skipped: %s", key[0], exc)
             self._count(key, "failed")
