@@ -168,13 +168,22 @@ class Gateway:
         return json_response({"live": True})
 
     async def _ready(self, request: Request) -> Response:
+        ready = self.ready()
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    def ready(self) -> bool:
+        """The gateway's readiness (``/v2/health/ready``, gRPC ``ServerReady``)."""
         deployments = self._topology.deployments
         cold = self.cold_start
         # A deployment that scales from zero answers even with no replica (its first request
         # waits for one), so only the others need a ready replica.
         serving = {n: d for n, d in deployments.items() if cold is None or not cold.can_hold(n)}
-        ready = bool(deployments) and (not serving or is_ready(serving))
-        return json_response({"ready": ready}, 200 if ready else 503)
+        return bool(deployments) and (not serving or is_ready(serving))
+
+    @property
+    def topology(self) -> Topology:
+        """The snapshot requests route by now."""
+        return self._topology
 
     async def _server_metadata(self, request: Request) -> Response:
         return json_response(
@@ -251,7 +260,8 @@ class Gateway:
 
     # -- the data plane -----------------------------------------------------------------------
 
-    def _deployment(self, name: str) -> DeploymentRoute:
+    def deployment(self, name: str) -> DeploymentRoute:
+        """The deployment a request names; an unknown one is counted and raises NotFound."""
         route = self._topology.deployments.get(name)
         if route is None:
             self.metrics.unknown_deployment()
@@ -260,7 +270,7 @@ class Gateway:
 
     async def _model_get(self, request: Request) -> Response:
         """Metadata and readiness: the named version, else the deployment's main version."""
-        route = self._deployment(request.params["model"])
+        route = self.deployment(request.params["model"])
         requested = request.params.get("version")
         if requested is not None:
             version = route.version(requested)
@@ -275,9 +285,13 @@ class Gateway:
         )
         return _to_client(await self.proxy.send(route.name, version, upstream))
 
-    async def _infer(self, request: Request) -> Response:
-        started = time.perf_counter()
-        route = self._deployment(request.params["model"])
+    async def choose(
+        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
+    ) -> tuple[DeploymentRoute, VersionRoute]:
+        """The deployment ``model`` names and the version that serves one primary request
+        (:mod:`.routing`), after holding it while a replica cold-starts; a refusal is recorded
+        (request ``started`` at ``time.perf_counter()``) before it is raised."""
+        route = self.deployment(model)
         try:
             cold = self.cold_start
             if (
@@ -285,13 +299,18 @@ class Gateway:
                 and not is_ready({route.name: route})
                 and await cold.hold(route.name)
             ):
-                route = self._deployment(route.name)
-            version = choose_version(
-                route, request.headers, self._random.random(), request.params.get("version")
-            )
+                route = self.deployment(route.name)
+            version = choose_version(route, headers, self._random.random(), requested)
         except InferdError as exc:
-            self._record(route.name, "", response_for_error(exc).status, started)
+            self.record(route.name, "", response_for_error(exc).status, started)
             raise
+        return route, version
+
+    async def _infer(self, request: Request) -> Response:
+        started = time.perf_counter()
+        route, version = await self.choose(
+            request.params["model"], request.headers, request.params.get("version"), started
+        )
         headers = forwardable(request.headers)
         shadow = route.version(route.shadow) if route.shadow else None
         primary_answer = None
@@ -309,15 +328,17 @@ class Gateway:
             )
             answer = await self.proxy.send(route.name, version, upstream)
         except InferdError as exc:
-            self._record(route.name, version.name, response_for_error(exc).status, started)
+            self.record(route.name, version.name, response_for_error(exc).status, started)
             raise
         finally:
             if primary_answer is not None and not primary_answer.done():
                 primary_answer.set_result(answer)
-        self._record(route.name, version.name, answer.status, started)
+        self.record(route.name, version.name, answer.status, started)
         return _to_client(answer)
 
-    def _record(self, deployment: str, version: str, status: int, started: float) -> None:
+    def record(self, deployment: str, version: str, status: int, started: float) -> None:
+        """Count one client request (any protocol; ``status`` as HTTP says it) that started at
+        ``time.perf_counter()`` value ``started``."""
         seconds = time.perf_counter() - started
         self.metrics.request(deployment, version or UNKNOWN, status, seconds)
         if version:
