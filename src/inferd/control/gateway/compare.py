@@ -28,7 +28,7 @@ from inferd.protocols.tensor_wire import Declared
 Kind = Literal["share", "mad"]
 #: Responses come from inferd's own replicas: the request limits bound a client's tensors, not a
 #: model's, so only numpy's own bound on rank and the element limit apply.
-_RESPONSE_LIMITS = LimitSettings(
+RESPONSE_LIMITS = LimitSettings(
     max_tensor_rank=32, max_bytes_elements=LimitSettings().max_tensor_elements
 )
 #: The name under which a KServe v1 response's ``predictions`` are compared.
@@ -96,17 +96,17 @@ def _decode_output(
     name: str, out: dict[str, Any], binary: memoryview
 ) -> tuple[Declared, np.ndarray[Any, Any], int]:
     """One output → its header, its elements, and how many bytes of ``binary`` it took."""
-    tensor = tensor_wire.declare(name, out.get("datatype"), out.get("shape"), _RESPONSE_LIMITS)
+    tensor = tensor_wire.declare(name, out.get("datatype"), out.get("shape"), RESPONSE_LIMITS)
     parameters = out.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise Undecodable(f"output {name!r} has parameters that are not an object")
     size = parameters.get("binary_data_size")
     if size is None:
-        return tensor, tensor_wire.from_json(tensor, out.get("data"), _RESPONSE_LIMITS, "'data'"), 0
+        return tensor, tensor_wire.from_json(tensor, out.get("data"), RESPONSE_LIMITS, "'data'"), 0
     if type(size) is not int or not 0 <= size <= len(binary):
         raise Undecodable(f"output {name!r} has a binary_data_size beyond the body")
     raw = binary[:size]
-    return tensor, tensor_wire.from_binary(tensor, raw, _RESPONSE_LIMITS, "its binary data"), size
+    return tensor, tensor_wire.from_binary(tensor, raw, RESPONSE_LIMITS, "its binary data"), size
 
 
 def _as_array(data: Any) -> np.ndarray[Any, Any]:
