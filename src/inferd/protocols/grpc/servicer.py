@@ -60,7 +60,8 @@ def _duration(duration: StatisticDuration) -> pb.StatisticDuration:
     return pb.StatisticDuration(count=duration.count, ns=duration.ns)
 
 
-def _statistics(stats: ModelStatistics) -> pb.ModelStatistics:
+def statistics_message(stats: ModelStatistics) -> pb.ModelStatistics:
+    """A statistics record as the proto has it (also the gateway's, summed over replicas)."""
     infer = stats.inference_stats
     return pb.ModelStatistics(
         name=stats.name,
@@ -154,7 +155,7 @@ class InferenceServicer:
         self, request: pb.ModelStatisticsRequest, context: Context
     ) -> pb.ModelStatisticsResponse:
         stats = self._dataplane.model_stats(request.name or None, request.version or None)
-        return pb.ModelStatisticsResponse(model_stats=[_statistics(s) for s in stats])
+        return pb.ModelStatisticsResponse(model_stats=[statistics_message(s) for s in stats])
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for ``grpc.method_handlers_generic_handler``."""
