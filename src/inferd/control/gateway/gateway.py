@@ -1,11 +1,13 @@
 """The gateway: one entry port in front of every deployment's replicas.
 
 It speaks what the model server speaks (OIP v2 REST with the binary tensor extension, health,
-metadata, KServe v1), routes each request to a version (:mod:`.routing`), forwards it to the
-least busy ready replica of that version (:mod:`.proxy`), mirrors it to the shadow version
-(:mod:`.shadow`), and serves ``/metrics`` (its own series and the replicas', merged), the
-dashboard at ``/`` and its data at ``/api/status``, ``/api/history`` (the last hour, sampled
-every interval: :mod:`.history`, :mod:`.sampling`) and ``/api/lineage`` (:mod:`.lineage`).
+metadata, KServe v1; the repository index and statistics by deployment, :mod:`.catalog`; gRPC
+on a port of its own, :mod:`.grpc_gateway`), routes each request to a version
+(:mod:`.routing`), forwards it to the least busy ready replica of that version (:mod:`.proxy`),
+mirrors it to the shadow version (:mod:`.shadow`), and serves ``/metrics`` (its own series
+and the replicas', merged), the dashboard at ``/`` and its data at ``/api/status``,
+``/api/history`` (the last hour, sampled every interval: :mod:`.history`, :mod:`.sampling`)
+and ``/api/lineage`` (:mod:`.lineage`).
 
 Routing state is one immutable :class:`~inferd.control.replicas.topology.Topology` snapshot:
 each request reads the current one once, and :meth:`Gateway.update` swaps it in one assignment
@@ -25,6 +27,7 @@ from urllib.parse import quote
 from inferd import __version__
 from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
+from inferd.control.gateway.catalog import Catalog
 from inferd.control.gateway.history import History, HistoryOptions
 from inferd.control.gateway.lineage import ModelHistory, build_lineage, model_names, tag_moves
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
@@ -46,8 +49,9 @@ from inferd.protocols.http.server import HttpLimits
 if TYPE_CHECKING:
     from inferd.control.autoscale.coldstart import ColdStart
 
-#: Extensions the gateway itself speaks (it does not expose replicas' repository or stats).
-EXTENSIONS = ("binary_tensor_data", "kserve_v1")
+#: Extensions the gateway itself speaks (of the repository extension, only the index:
+#: :mod:`.catalog`).
+EXTENSIONS = ("binary_tensor_data", "statistics", "kserve_v1")
 _TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ class Gateway:
             self.proxy, self.metrics, shadow_timeout_s, on_answer=self._record_window
         )
         self._topology = Topology()
+        #: The repository index and statistics, by deployment and version (REST and gRPC).
+        self.catalog = Catalog(lambda: self._topology, self.deployment, self.proxy)
         self._windows: dict[tuple[str, str], Window] = {}
         self._http: HttpServer | None = None
         self._started = time.monotonic()
@@ -156,6 +162,7 @@ class Gateway:
             router.add("POST", f"{base}/infer", self._infer)
         router.add("GET", "/v1/models/{model}", self._model_get)
         router.add("POST", "/v1/models/{model}:predict", self._infer)
+        self.catalog.add_routes(router)
         router.add("GET", "/metrics", self._metrics)
         router.add("GET", "/api/status", self._status)
         router.add("GET", "/api/history", self._history)
