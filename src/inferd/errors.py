@@ -15,6 +15,7 @@ arguments, name the problem, and never contain stack traces, filesystem paths or
     ├── PayloadTooLarge        (PAYLOAD_TOO_LARGE)  body or tensor beyond a configured limit
     ├── Unsupported            (UNSUPPORTED)        e.g. a media type inferd does not speak
     ├── Unavailable            (UNAVAILABLE)        not ready, draining, or queue full (retry later)
+    ├── RateLimited            (RESOURCE_EXHAUSTED) a client beyond its requests/s (retry later)
     ├── DeadlineExceeded       (DEADLINE_EXCEEDED)
     ├── Cancelled              (CANCELLED)          the client went away
     ├── IntegrityError         (DATA_LOSS)          a blob whose bytes disagree with its digest
@@ -38,6 +39,7 @@ class Code(enum.Enum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED = "UNSUPPORTED"
     UNAVAILABLE = "UNAVAILABLE"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     CANCELLED = "CANCELLED"
     DATA_LOSS = "DATA_LOSS"
@@ -122,6 +124,16 @@ class Unavailable(InferdError):
     """Retry later: not ready, draining, or a full queue. ``retry_after`` is in seconds."""
 
     code = Code.UNAVAILABLE
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(InferdError):
+    """A client past its allowed rate (an API key's requests/s); ``retry_after`` is in seconds."""
+
+    code = Code.RESOURCE_EXHAUSTED
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)

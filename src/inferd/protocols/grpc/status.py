@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from inferd.errors import Code, InferdError, Unavailable
+from inferd.errors import Code, InferdError, RateLimited, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ GRPC_STATUS: dict[Code, grpc.StatusCode] = {
     Code.PAYLOAD_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Code.UNSUPPORTED: grpc.StatusCode.UNIMPLEMENTED,
     Code.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Code.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Code.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
     Code.CANCELLED: grpc.StatusCode.CANCELLED,
     Code.DATA_LOSS: grpc.StatusCode.DATA_LOSS,
@@ -43,7 +44,7 @@ Handler = Callable[[Req, Context], Awaitable[Resp]]
 
 async def abort(context: Context, error: InferdError) -> NoReturn:
     """End the RPC with the status for ``error``; a retry hint travels as trailing metadata."""
-    if isinstance(error, Unavailable):
+    if isinstance(error, Unavailable | RateLimited):
         context.set_trailing_metadata((("retry-after", str(math.ceil(error.retry_after))),))
     await _end(context, GRPC_STATUS[error.code], error.message)
 

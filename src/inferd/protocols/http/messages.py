@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from inferd.errors import Code, InferdError, Unavailable
+from inferd.errors import Code, InferdError, RateLimited, Unavailable
 
 #: Error code → HTTP status. CANCELLED never reaches a client (it went away); 499 is logged.
 STATUS_BY_CODE: dict[Code, int] = {
@@ -18,6 +18,7 @@ STATUS_BY_CODE: dict[Code, int] = {
     Code.PAYLOAD_TOO_LARGE: 413,
     Code.UNSUPPORTED: 501,
     Code.UNAVAILABLE: 503,
+    Code.RESOURCE_EXHAUSTED: 429,
     Code.DEADLINE_EXCEEDED: 504,
     Code.CANCELLED: 499,
     Code.DATA_LOSS: 500,
@@ -68,10 +69,11 @@ def error_response(
 
 
 def response_for_error(exc: InferdError) -> Response:
-    """Map an inferd error to its HTTP response; Unavailable carries ``Retry-After``."""
+    """Map an inferd error to its HTTP response; Unavailable and RateLimited carry
+    ``Retry-After``."""
     status = STATUS_BY_CODE.get(exc.code, 500)
     headers: list[tuple[bytes, bytes]] = []
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | RateLimited):
         # Retry-After is whole seconds; never advertise 0 (clients would hammer).
         headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
     return error_response(status, exc.message, headers)
