@@ -21,6 +21,7 @@ from pydantic.json_schema import JsonSchemaValue
 from inferd.config import BatchingSettings
 from inferd.errors import InvalidArgument, InvalidReference
 from inferd.reference import Reference
+from inferd.spec.observability import LoggingSpec, TracingSpec
 from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
 from inferd.spec.types import DnsLabel, Duration, GpuFamily, HeaderName, Quantity
 
@@ -63,6 +64,9 @@ class GatewaySpec(_Strict):
     shadow_timeout: Duration = Field(default=2.0, description="longest a mirrored request may take")
     drain_timeout: Duration = Field(
         default=30.0, description="on stop, how long in-flight requests may take to finish"
+    )
+    tracing: TracingSpec | None = Field(
+        default=None, description="export traces over OTLP (off by default; needs inferd[tracing])"
     )
 
     @model_validator(mode="after")
@@ -237,6 +241,9 @@ class DeploymentSpec(_Strict):
     rollout: RolloutSpec | None = None
     autoscaling: AutoscalingSpec | None = None
     slo: SloSpec | None = None
+    logging: LoggingSpec | None = Field(
+        default=None, description="payload logging: requests and responses kept in a sink"
+    )
 
     def weights(self) -> dict[str, int]:
         """Percent per version; a lone version gets 100 when no weights are written."""
