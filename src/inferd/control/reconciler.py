@@ -317,6 +317,7 @@ def _routing(
                     HeaderMatch(r.header.lower(), r.value, r.version)
                     for r in d.traffic.header_routes
                 ),
+                payload_logging=d.logging,
             )
         )
     removed_deployments = {k[0] for k in include_removed} - {d.name for d in spec.deployments}

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inferd.spec.observability import LoggingSpec
+
 ReplicaState = Literal["starting", "ready", "draining", "failed", "stopped"]
 
 
@@ -78,6 +80,8 @@ class DeploymentRoute:
     #: Requests carrying this header are routed by a hash of its value (same value, same version).
     sticky_header: str | None = None
     header_routes: tuple[HeaderMatch, ...] = ()
+    #: Payload logging of the deployment's requests (the spec's ``logging:``); None: off.
+    payload_logging: LoggingSpec | None = None
 
     def version(self, name: str) -> VersionRoute | None:
         return next((v for v in self.versions if v.name == name), None)
