@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 from inferd.formats.native import is_xgboost
 from inferd.formats.onnx import is_onnx
 from inferd.formats.protowire import I32, LEN, VARINT, WireError, fields, submessage
+from inferd.formats.safetensors import MalformedSafetensors, read_safetensors
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,6 @@ Recogniser = Callable[[Path, int], Verdict]
 """``recognise(path, size)``."""
 
 _CHUNK = 1 << 20
-#: The safetensors library refuses headers over 100 MB; so does the store.
-_MAX_SAFETENSORS_HEADER = 100_000_000
 _MAX_NPY_HEADER = 1 << 16
 _GGUF_VERSIONS = frozenset({1, 2, 3})
 # sentencepiece ModelProto: pieces (1), trainer (2), normalizer (3), self-test (4), denormalizer (5)
@@ -86,47 +84,14 @@ def npy(path: Path, size: int) -> Verdict:
     return "NumPy .npy"
 
 
-def _safetensors_entry(value: object, data: int) -> int | None:
-    """The end offset of one tensor entry, or None if the entry is malformed."""
-    if not isinstance(value, dict) or not isinstance(value.get("dtype"), str):
-        return None
-    shape, offsets = value.get("shape"), value.get("data_offsets")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        return None
-    if not (isinstance(offsets, list) and len(offsets) == 2):
-        return None
-    begin, end = offsets
-    if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= data):
-        return None
-    return end
-
-
 def safetensors(path: Path, size: int) -> Verdict:
-    """safetensors: an 8-byte header length, a JSON header, and exactly the data it describes."""
-    if size < 10:
+    """safetensors: an 8-byte header length, a JSON header, and exactly the data it describes
+    (:mod:`inferd.formats.safetensors`)."""
+    try:
+        read_safetensors(path)
+    except MalformedSafetensors:
         return None
-    with path.open("rb") as f:
-        length = int.from_bytes(f.read(8), "little")
-        if length > _MAX_SAFETENSORS_HEADER or 8 + length > size:
-            return None
-        try:
-            header = orjson.loads(f.read(length))
-        except orjson.JSONDecodeError:
-            return None
-    if not isinstance(header, dict):
-        return None
-    data = size - 8 - length
-    last = 0
-    for key, value in header.items():
-        if key == "__metadata__":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                return None
-            continue
-        end = _safetensors_entry(value, data)
-        if end is None:
-            return None
-        last = max(last, end)
-    return "safetensors" if last == data else None
+    return "safetensors"
 
 
 def onnx(path: Path, size: int) -> Verdict:

@@ -1,0 +1,118 @@
+"""Make the tiny test LLM: a llama-architecture GGUF with random weights, nothing downloaded.
+
+    python examples/llm/make_model.py [OUT.gguf]      # default: tiny-llama.gguf here
+
+Two layers, 64-wide embeddings, 4 attention heads, a byte-level BPE vocabulary (the 256 GPT-2
+byte tokens, a few merges and ChatML's control tokens) and a ChatML chat template. F16 matrices,
+F32 norms, about 0.3 MB, written in well under a second. The same seed gives the same bytes.
+It talks nonsense, which is all a test of the machinery around a model needs. Needs the
+``gguf`` package (``pip install -e '.[dev]'``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+ARCH = "llama"
+EMBEDDING = 64
+LAYERS = 2
+HEADS = 4
+FEED_FORWARD = 128
+CONTEXT = 512
+#: Pairs merged by the BPE tokenizer, in priority order (GPT-2's byte alphabet: "Ġ" is a space).
+MERGES = (("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n"), ("Ġ", "a"), ("e", "r"), ("o", "n"))
+CONTROL = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def byte_tokens() -> list[str]:
+    """GPT-2's byte-to-unicode alphabet: one printable character per byte value, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    shifted = 0
+    alphabet: dict[int, str] = {}
+    for byte in range(256):
+        if byte in printable:
+            alphabet[byte] = chr(byte)
+        else:
+            alphabet[byte] = chr(256 + shifted)
+            shifted += 1
+    return [alphabet[byte] for byte in range(256)]
+
+
+def vocabulary() -> tuple[list[str], list[int], list[str]]:
+    """Tokens, their types (1 normal, 3 control) and the merges."""
+    tokens = byte_tokens() + ["".join(pair) for pair in MERGES] + list(CONTROL)
+    types = [gguf.TokenType.NORMAL] * (len(tokens) - len(CONTROL))
+    types += [gguf.TokenType.CONTROL] * len(CONTROL)
+    return tokens, [int(t) for t in types], [" ".join(pair) for pair in MERGES]
+
+
+def make_model(path: Path, *, seed: int = 0) -> Path:
+    """Write the tiny model to ``path`` and return it."""
+    rng = np.random.default_rng(seed)
+    tokens, types, merges = vocabulary()
+    n_vocab = len(tokens)
+
+    def matrix(rows: int, cols: int) -> np.ndarray:
+        return (rng.standard_normal((rows, cols)) * 0.02).astype(np.float16)
+
+    writer = gguf.GGUFWriter(path, ARCH)
+    writer.add_name("inferd tiny llama")
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_context_length(CONTEXT)
+    writer.add_embedding_length(EMBEDDING)
+    writer.add_block_count(LAYERS)
+    writer.add_feed_forward_length(FEED_FORWARD)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(HEADS)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(EMBEDDING // HEADS)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_vocab_size(n_vocab)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(tokens.index("<|endoftext|>"))
+    writer.add_eos_token_id(tokens.index("<|im_end|>"))
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(CHAT_TEMPLATE)
+
+    norm = np.ones(EMBEDDING, dtype=np.float32)
+    writer.add_tensor("token_embd.weight", matrix(n_vocab, EMBEDDING))
+    for layer in range(LAYERS):
+        block = f"blk.{layer}"
+        writer.add_tensor(f"{block}.attn_norm.weight", norm)
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"{block}.{name}.weight", matrix(EMBEDDING, EMBEDDING))
+        writer.add_tensor(f"{block}.ffn_norm.weight", norm)
+        writer.add_tensor(f"{block}.ffn_gate.weight", matrix(FEED_FORWARD, EMBEDDING))
+        writer.add_tensor(f"{block}.ffn_up.weight", matrix(FEED_FORWARD, EMBEDDING))
+        writer.add_tensor(f"{block}.ffn_down.weight", matrix(EMBEDDING, FEED_FORWARD))
+    writer.add_tensor("output_norm.weight", norm)
+    writer.add_tensor("output.weight", matrix(n_vocab, EMBEDDING))
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "tiny-llama.gguf"
+    print(make_model(out))
+
+
+if __name__ == "__main__":
+    main()
