@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART = ROOT / "examples" / "quickstart"
 INFERD = str(Path(sys.executable).with_name("inferd"))
 _DATA_PORT = re.compile(r"data plane +http://[\w.]+:(\d+)")
+#: The data plane's gRPC line ("gRPC" then column padding; the control line has ", gRPC ").
+_GRPC_PORT = re.compile(r"gRPC {2,}[\w.]+:(\d+)")
 T = TypeVar("T")
 
 FRAUD_ROW = [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]
@@ -85,6 +87,7 @@ class ReplicaProcess:
     reference: str
     proc: subprocess.Popen[str]
     port: int
+    grpc_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -94,7 +97,7 @@ class ReplicaProcess:
         self, rid: str, deployment: str, version: str, state: ReplicaState = "ready"
     ) -> Replica:
         return Replica(rid, deployment, version, "127.0.0.1", self.port, state, pid=self.proc.pid,
-                       started_at=time.time())  # fmt: skip
+                       started_at=time.time(), grpc_port=self.grpc_port)  # fmt: skip
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -118,9 +121,9 @@ def start_replica(home: Path, reference: str, timeout: float = 60) -> ReplicaPro
     )  # fmt: skip
     assert proc.stderr is not None
     log: list[str] = []
-    port = None
+    port = grpc_port = None
     deadline = time.monotonic() + timeout
-    while port is None and time.monotonic() < deadline:
+    while (port is None or grpc_port is None) and time.monotonic() < deadline:
         line = proc.stderr.readline()
         if not line:
             break
@@ -128,13 +131,16 @@ def start_replica(home: Path, reference: str, timeout: float = 60) -> ReplicaPro
         match = _DATA_PORT.search(line)
         if match:
             port = int(match.group(1))
-    if port is None:
+        match = _GRPC_PORT.search(line)
+        if match:
+            grpc_port = int(match.group(1))
+    if port is None or grpc_port is None:
         proc.kill()
         proc.wait()
         raise AssertionError("inferd serve did not start:\n" + "".join(log))
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
-    server = ReplicaProcess(reference, proc, port)
+    server = ReplicaProcess(reference, proc, port, grpc_port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

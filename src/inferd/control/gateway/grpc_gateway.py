@@ -1,0 +1,403 @@
+"""The gateway's gRPC front door: ``inference.GRPCInferenceService`` proxied to the replicas.
+
+It serves on its own port what the REST side serves, by the same rules and into the same
+counters, reusing the REST side's pieces:
+
+* **Routing** — :meth:`Gateway.choose <inferd.control.gateway.gateway.Gateway.choose>` (cold
+  start, :mod:`.routing`): ``model_version`` stands for the path's version segment, and
+  invocation metadata for the headers (a ``sticky_header: x-user-id`` reads the ``x-user-id``
+  metadata key; ``header_routes`` likewise).
+* **Forwarding** — :class:`.grpc_upstream.GrpcProxy`: the request's bytes, renamed for the replica
+  (:mod:`.grpc_wire`), with the client's metadata and deadline (capped by the gateway's request
+  timeout); the replica's bytes back. Tensors are never decoded on the way.
+* **Shadow** — :meth:`Mirror.copy <inferd.control.gateway.shadow.Mirror.copy>` with the same
+  request bytes; its answer and the primary's are decoded only in the copy's task, after the
+  client has its answer (:mod:`.grpc_outputs`).
+* **Metrics** — :meth:`Gateway.record <inferd.control.gateway.gateway.Gateway.record>` with the
+  HTTP status that the gRPC status corresponds to (NOT_FOUND 404, UNAVAILABLE 503,
+  DEADLINE_EXCEEDED 504…), so ``inferd_gateway_requests_total`` outcomes mean the same for both.
+* **Index and statistics** — the :class:`.catalog.Catalog` documents, encoded as messages.
+
+Every call first goes through :attr:`GrpcGateway.check` (when set), before anything is routed:
+the one place a per-call policy (API keys) sees the metadata. ``ModelStreamInfer`` and the
+repository's load and unload answer UNIMPLEMENTED (the model servers stream nothing; models
+change by ``inferd apply``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from inferd import __version__
+from inferd.control.gateway.gateway import EXTENSIONS, Gateway
+from inferd.control.gateway.grpc_outputs import GRPC_ANSWERS
+from inferd.control.gateway.grpc_upstream import GrpcProxy, Metadata, RpcAnswer
+from inferd.control.gateway.grpc_wire import model_named, renamed
+from inferd.control.gateway.routing import metadata_version
+from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
+from inferd.errors import (
+    Code,
+    InferdError,
+    InternalError,
+    InvalidArgument,
+    ModelNotFound,
+    NotFound,
+    Unavailable,
+    Unsupported,
+)
+from inferd.protocols._generated import inference_pb2 as pb
+from inferd.protocols.grpc.servicer import SERVICE, statistics_message
+from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort
+from inferd.protocols.http.messages import STATUS_BY_CODE
+
+log = logging.getLogger(__name__)
+
+#: HTTP status per gRPC status, for the gateway's request counters.
+_HTTP_STATUS = {status: STATUS_BY_CODE[code] for code, status in GRPC_STATUS.items()}
+#: Metadata the transport sets on each hop, never forwarded.
+_HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host"})
+_NO_STREAMING = (
+    "ModelStreamInfer is not served: the model servers behind the gateway have no streaming "
+    "inference; use ModelInfer"
+)
+_NO_LOADS = (
+    "inferd up's gateway does not load or unload models: change the spec and run `inferd apply`"
+)
+
+
+class CallCheck(Protocol):
+    """Runs on every call before it is routed: ``metadata`` holds the call's text metadata
+    (lower-case keys, e.g. ``authorization``), ``deployment`` the deployment it names (``""``
+    for calls naming none: health, server metadata, the index, statistics of everything),
+    ``method`` the RPC's name (``ModelInfer``…). Return to let the call through; raise an
+    :class:`~inferd.errors.InferdError` (Unauthenticated, PermissionDenied…) to end it with
+    that error's status."""
+
+    def __call__(self, metadata: Mapping[str, str], deployment: str, method: str) -> None: ...
+
+
+def http_status(code: grpc.StatusCode) -> int:
+    """The HTTP status a gRPC status counts as."""
+    return 200 if code is grpc.StatusCode.OK else _HTTP_STATUS.get(code, 500)
+
+
+def _ok(message: Message) -> RpcAnswer:
+    return RpcAnswer(grpc.StatusCode.OK, message.SerializeToString())
+
+
+def _parse(kind: type[M], request: bytes) -> M:
+    try:
+        return kind.FromString(request)
+    except DecodeError:
+        raise InvalidArgument(f"the request is not a valid {kind.__name__}") from None
+
+
+def _metadata(context: Context) -> Metadata:
+    return tuple((key, value) for key, value in context.invocation_metadata() or ())
+
+
+def _text(metadata: Metadata) -> dict[str, str]:
+    """Text metadata as routing reads headers (gRPC keys are lower-case already)."""
+    return {key: value for key, value in metadata if isinstance(value, str)}
+
+
+def _forwardable(metadata: Metadata) -> Metadata:
+    return tuple(
+        (key, value)
+        for key, value in metadata
+        if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
+    )
+
+
+Handler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Addressed:
+    """A call that names a model: its deployment, the version it reaches (None: the deployment
+    has none), the (name, version) it named, and its metadata."""
+
+    route: DeploymentRoute
+    version: VersionRoute | None
+    named: tuple[str, str]
+    metadata: Metadata
+
+
+class GrpcGateway:
+    """``GRPCInferenceService`` on ``host:port`` in front of ``gateway``'s deployments.
+    Construct anywhere; :meth:`start` and everything after run on the event loop."""
+
+    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
+        self.gateway = gateway
+        self.host = host
+        self._port = port
+        self.proxy = GrpcProxy(gateway.metrics, gateway.proxy.timeout_s, gateway.proxy.outstanding)
+        #: The per-call policy (see :class:`CallCheck`); None lets every call through.
+        self.check: CallCheck | None = None
+        self._server: grpc.aio.Server | None = None
+        self._bound = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and serve (``port`` 0 picks a free one; read it back from :attr:`port`).
+
+        Raises :class:`Unavailable` when the address cannot be bound."""
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", self.gateway.limits.max_body_bytes),
+                # Never share a port silently with another process (gRPC's default would).
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, self._handlers()),)
+        )
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        address = f"{host}:{self._port}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            raise Unavailable(f"cannot listen for gRPC on {address}: address in use or unavailable")
+        await server.start()
+        self._server, self._bound = server, int(bound)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return self._bound
+
+    def update(self, topology: Topology) -> None:
+        """Close channels to replicas that left ``topology`` (routing reads the gateway's)."""
+        self.proxy.retain(topology)
+
+    async def stop(self, drain_timeout: float) -> None:
+        """Refuse new calls, let calls in flight finish (up to ``drain_timeout``), close."""
+        if self._server is not None:
+            await self._server.stop(drain_timeout)
+        await self.proxy.close()
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        unary: dict[str, Handler] = {
+            "ServerLive": self._server_live,
+            "ServerReady": self._server_ready,
+            "ServerMetadata": self._server_metadata,
+            "ModelReady": self._model_ready,
+            "ModelMetadata": self._model_metadata,
+            "ModelInfer": self._model_infer,
+            "ModelStatistics": self._model_statistics,
+            "RepositoryIndex": self._repository_index,
+        }
+        handlers = {name: self._unary(name, handler) for name, handler in unary.items()}
+        for name in ("RepositoryModelLoad", "RepositoryModelUnload"):
+            handlers[name] = self._unary(name, self._refusing(name, _NO_LOADS))
+        handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(self._stream_infer)
+        return handlers
+
+    def _unary(self, method: str, handler: Handler) -> grpc.RpcMethodHandler:
+        """Bytes in, bytes out (nothing deserialized on the way), errors mapped to statuses."""
+
+        async def call(request: bytes, context: Context) -> bytes:
+            try:
+                answer = await handler(request, context)
+            except InferdError as error:
+                await abort(context, error)
+            except Exception:
+                log.exception("gateway gRPC %s failed", method)
+                await abort(context, InternalError("internal error"))
+            if not answer.ok:
+                if answer.trailing:
+                    context.set_trailing_metadata(answer.trailing)
+                await context.abort(answer.code, answer.details)
+            return answer.body
+
+        return grpc.unary_unary_rpc_method_handler(call)
+
+    def _checked(self, context: Context, deployment: str, method: str) -> Metadata:
+        """The call's metadata, once :attr:`check` has let it through."""
+        metadata = _metadata(context)
+        if self.check is not None:
+            self.check(_text(metadata), deployment, method)
+        return metadata
+
+    async def _server_live(self, request: bytes, context: Context) -> RpcAnswer:
+        self._checked(context, "", "ServerLive")
+        return _ok(pb.ServerLiveResponse(live=True))
+
+    async def _server_ready(self, request: bytes, context: Context) -> RpcAnswer:
+        self._checked(context, "", "ServerReady")
+        return _ok(pb.ServerReadyResponse(ready=self.gateway.ready()))
+
+    async def _server_metadata(self, request: bytes, context: Context) -> RpcAnswer:
+        self._checked(context, "", "ServerMetadata")
+        return _ok(
+            pb.ServerMetadataResponse(
+                name="inferd-gateway", version=__version__, extensions=EXTENSIONS
+            )
+        )
+
+    def _addressed(self, request: bytes, context: Context, method: str) -> _Addressed:
+        """For metadata and readiness: the named version, else the deployment's main one."""
+        named = model_named(request)
+        if not named[0]:
+            raise InvalidArgument("name is required")
+        metadata = self._checked(context, named[0], method)
+        route = self.gateway.deployment(named[0])
+        if not named[1]:
+            return _Addressed(route, metadata_version(route), named, metadata)
+        version = route.version(named[1])
+        if version is None or version.name == route.shadow:
+            raise ModelNotFound(route.name, named[1])
+        return _Addressed(route, version, named, metadata)
+
+    async def _model_ready(self, request: bytes, context: Context) -> RpcAnswer:
+        to = self._addressed(request, context, "ModelReady")
+        if to.version is None or not any(r.grpc_port for r in to.version.ready_replicas):
+            return _ok(pb.ModelReadyResponse(ready=False))
+        return await self._forward(to, to.version, "ModelReady", request, context)
+
+    async def _model_metadata(self, request: bytes, context: Context) -> RpcAnswer:
+        to = self._addressed(request, context, "ModelMetadata")
+        if to.version is None:
+            raise Unavailable(f"deployment {to.route.name!r} has no version")
+        return await self._forward(to, to.version, "ModelMetadata", request, context)
+
+    async def _forward(
+        self,
+        to: _Addressed,
+        version: VersionRoute,
+        method: str,
+        request: bytes,
+        context: Context,
+    ) -> RpcAnswer:
+        return await self.proxy.send(
+            to.route.name,
+            version,
+            method,
+            renamed(request, version.model, to.named),
+            _forwardable(to.metadata),
+            deadline_s=context.time_remaining(),
+        )
+
+    async def _model_infer(self, request: bytes, context: Context) -> RpcAnswer:
+        started = time.perf_counter()
+        named = model_named(request)
+        if not named[0]:
+            raise InvalidArgument("model_name is required")
+        metadata = self._checked(context, named[0], "ModelInfer")
+        route, version = await self.gateway.choose(
+            named[0], _text(metadata), named[1] or None, started
+        )
+        forwarded = _forwardable(metadata)
+        primary_answer = self._mirror(route, version, request, named, forwarded)
+        answer: RpcAnswer | None = None
+        status = 500
+        try:
+            answer = await self.proxy.send(
+                route.name,
+                version,
+                "ModelInfer",
+                renamed(request, version.model, named),
+                forwarded,
+                deadline_s=context.time_remaining(),
+            )
+            status = http_status(answer.code)
+        except InferdError as exc:
+            status = STATUS_BY_CODE[exc.code]
+            raise
+        except asyncio.CancelledError:  # the client went away, or its deadline passed
+            left = context.time_remaining()
+            status = STATUS_BY_CODE[
+                Code.DEADLINE_EXCEEDED if left is not None and left <= 0 else Code.CANCELLED
+            ]
+            raise
+        finally:
+            self.gateway.record(route.name, version.name, status, started)
+            if primary_answer is not None and not primary_answer.done():
+                primary_answer.set_result(answer)
+        return answer
+
+    def _mirror(
+        self,
+        route: DeploymentRoute,
+        version: VersionRoute,
+        request: bytes,
+        named: tuple[str, str],
+        metadata: Metadata,
+    ) -> asyncio.Future[RpcAnswer | None] | None:
+        """Start the shadow's copy of ``request``; the future takes the primary's answer."""
+        shadow = route.version(route.shadow) if route.shadow else None
+        if shadow is None or shadow.name == version.name:
+            return None
+        mirror = self.gateway.mirror
+        if mirror.full:
+            mirror.drop(route.name, version.name, shadow.name)
+            return None
+        copy = renamed(request, shadow.model, named)  # the same bytes when nothing changes
+
+        def send() -> Awaitable[RpcAnswer]:
+            return self.proxy.send(
+                route.name,
+                shadow,
+                "ModelInfer",
+                copy,
+                metadata,
+                deadline_s=mirror.timeout_s,
+                retry=False,
+            )
+
+        return mirror.copy(route.name, version.name, shadow.name, send, GRPC_ANSWERS)
+
+    async def _model_statistics(self, request: bytes, context: Context) -> RpcAnswer:
+        message = _parse(pb.ModelStatisticsRequest, request)
+        self._checked(context, message.name, "ModelStatistics")
+        stats = await self.gateway.catalog.statistics(
+            message.name or None, (message.version or None) if message.name else None
+        )
+        return _ok(pb.ModelStatisticsResponse(model_stats=[statistics_message(s) for s in stats]))
+
+    async def _repository_index(self, request: bytes, context: Context) -> RpcAnswer:
+        message = _parse(pb.RepositoryIndexRequest, request)
+        self._checked(context, "", "RepositoryIndex")
+        if message.repository_name:
+            raise NotFound(
+                f"repository {message.repository_name!r} not found; the gateway serves one"
+            )
+        entries = self.gateway.catalog.index(ready_only=message.ready)
+        return _ok(
+            pb.RepositoryIndexResponse(
+                models=[
+                    pb.RepositoryIndexResponse.ModelIndex(
+                        name=e.name, version=e.version, state=e.state.value, reason=e.reason
+                    )
+                    for e in entries
+                ]
+            )
+        )
+
+    def _refusing(self, method: str, why: str) -> Handler:
+        async def refuse(request: bytes, context: Context) -> RpcAnswer:
+            self._checked(context, "", method)
+            raise Unsupported(why)
+
+        return refuse
+
+    async def _stream_infer(self, requests: AsyncIterator[bytes], context: Context) -> None:
+        try:
+            self._checked(context, "", "ModelStreamInfer")
+            raise Unsupported(_NO_STREAMING)
+        except InferdError as error:
+            await abort(context, error)

@@ -1,0 +1,208 @@
+"""Calling a version's replicas over gRPC: one channel per replica, balancing, retry once,
+passive ejection — the gRPC counterpart of :mod:`.proxy`.
+
+Requests and responses travel as the serialized bytes the client and the replica sent (no
+serializer on either side of the channel). Each replica's channel is one HTTP/2 connection that
+carries every concurrent call to it; it is opened on first use and closed, once the calls on it
+have had the request timeout to finish, when the replica leaves the topology
+(:meth:`GrpcProxy.retain`). Balancing reads and updates the same count of outstanding requests
+per replica as the REST proxy, so the two protocols balance together.
+
+Retry policy (inference is idempotent): UNAVAILABLE (the connection failed, or the replica is
+draining or its queue is full) is retried once on another ready replica of the version — or
+on the same one when it has no sibling — and that replica is avoided for :data:`EJECT_S` while
+others are available. DEADLINE_EXCEEDED is not retried. Any other status is the replica's
+answer and goes back to the client as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.proxy import EJECT_S
+from inferd.control.gateway.routing import pick_replica
+from inferd.control.replicas.topology import Replica, Topology, VersionRoute
+from inferd.errors import DeadlineExceeded, Unavailable
+from inferd.protocols.grpc.servicer import SERVICE
+
+#: gRPC metadata: (key, value) pairs; values of ``-bin`` keys are bytes.
+Metadata = tuple[tuple[str, str | bytes], ...]
+_Address = tuple[str, int]
+#: Replicas are inferd's own servers on loopback: their answers are not size-limited here
+#: (the client's request was, when it reached the gateway).
+_CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1),)
+
+
+@dataclass(frozen=True, slots=True)
+class RpcAnswer:
+    """A replica's answer to one call: its serialized response, or the status it ended with."""
+
+    code: grpc.StatusCode
+    body: bytes = b""
+    details: str = ""
+    trailing: Metadata = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code is grpc.StatusCode.OK
+
+
+def _pairs(metadata: Sequence[tuple[str, str | bytes]] | None) -> Metadata:
+    return tuple((key, value) for key, value in metadata or ())
+
+
+def _retry_after(trailing: Metadata) -> float:
+    for key, value in trailing:
+        if key == "retry-after":
+            with contextlib.suppress(ValueError):
+                return max(float(value), 1.0)
+    return 1.0
+
+
+class GrpcProxy:
+    """Forwards calls to replicas of a version; see the module docstring for the policy.
+
+    ``outstanding`` is the REST proxy's count of requests in flight per replica id (shared).
+    ``timeout_s`` caps every call (the gateway's request timeout), whatever the client's
+    deadline."""
+
+    def __init__(
+        self, metrics: GatewayMetrics, timeout_s: float, outstanding: dict[str, int]
+    ) -> None:
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self.outstanding = outstanding
+        self._channels: dict[_Address, grpc.aio.Channel] = {}
+        self._methods: dict[tuple[_Address, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._ejected: dict[str, float] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._random = random.Random()  # noqa: S311 - balancing, not secrets
+
+    def _method(self, replica: Replica, method: str) -> grpc.aio.UnaryUnaryMultiCallable:
+        assert replica.grpc_port is not None
+        address = (replica.host, replica.grpc_port)
+        callable_ = self._methods.get((address, method))
+        if callable_ is None:
+            channel = self._channels.get(address)
+            if channel is None:
+                host = f"[{address[0]}]" if ":" in address[0] else address[0]  # IPv6 literal
+                channel = self._channels[address] = grpc.aio.insecure_channel(
+                    f"{host}:{address[1]}", options=_CHANNEL_OPTIONS
+                )
+            callable_ = self._methods[(address, method)] = channel.unary_unary(
+                f"/{SERVICE}/{method}"
+            )
+        return callable_
+
+    def retain(self, topology: Topology) -> None:
+        """Close the channels of replicas no longer in ``topology``: calls still running on
+        them get the request timeout to finish."""
+        live = {
+            (r.host, r.grpc_port)
+            for d in topology.deployments.values()
+            for v in d.versions
+            for r in v.replicas
+        }
+        for address in [a for a in self._channels if a not in live]:
+            self._close(address, self.timeout_s)
+        known = {
+            r.id for d in topology.deployments.values() for v in d.versions for r in v.replicas
+        }
+        for rid in [r for r in self._ejected if r not in known]:
+            del self._ejected[rid]
+
+    def _close(self, address: _Address, grace: float) -> None:
+        channel = self._channels.pop(address)
+        for key in [k for k in self._methods if k[0] == address]:
+            del self._methods[key]
+        task = asyncio.get_running_loop().create_task(channel.close(grace))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        """Close every channel (calls still running are cancelled)."""
+        for address in list(self._channels):
+            self._close(address, 0)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def send(
+        self,
+        deployment: str,
+        version: VersionRoute,
+        method: str,
+        request: bytes,
+        metadata: Metadata,
+        *,
+        deadline_s: float | None = None,
+        retry: bool = True,
+    ) -> RpcAnswer:
+        """The replica's answer (any status) to ``method`` with the serialized ``request``,
+        within ``deadline_s`` (the client's time left; None: none) capped by
+        :attr:`timeout_s`. Raises :class:`Unavailable` when no replica could be reached and
+        :class:`DeadlineExceeded` when the chosen one did not answer in time."""
+        timeout = self.timeout_s if deadline_s is None else min(deadline_s, self.timeout_s)
+        expires = time.monotonic() + timeout
+        tried: set[str] = set()
+        attempts_left = 2 if retry else 1
+        while True:
+            attempts_left -= 1
+            replica = self._choose(version, tried)
+            if replica is None:
+                raise Unavailable(
+                    f"version {version.name!r} of {deployment!r} has no ready replica"
+                )
+            tried.add(replica.id)
+            self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1
+            try:
+                body = await self._method(replica, method)(
+                    request, timeout=max(expires - time.monotonic(), 0.0), metadata=metadata
+                )
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+                if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise self._late(deployment, version, timeout, deadline_s) from None
+                trailing = _pairs(error.trailing_metadata())
+                if code is not grpc.StatusCode.UNAVAILABLE:
+                    return RpcAnswer(code, details=error.details() or "", trailing=trailing)
+                self._ejected[replica.id] = time.monotonic() + EJECT_S
+                if not attempts_left:
+                    raise Unavailable(
+                        f"no replica of {deployment!r} version {version.name!r} answered",
+                        retry_after=_retry_after(trailing),
+                    ) from None
+                self.metrics.retry(deployment, version.name, "unavailable")
+                continue
+            finally:
+                self._done(replica.id)
+            return RpcAnswer(grpc.StatusCode.OK, body)
+
+    def _late(
+        self, deployment: str, version: VersionRoute, timeout: float, deadline_s: float | None
+    ) -> DeadlineExceeded:
+        if deadline_s is not None and deadline_s <= self.timeout_s:
+            why = f"within the call's deadline ({math.ceil(deadline_s * 1000)} ms)"
+        else:
+            why = f"within {timeout:g} s"
+        return DeadlineExceeded(f"{deployment!r} version {version.name!r} did not answer {why}")
+
+    def _choose(self, version: VersionRoute, tried: set[str]) -> Replica | None:
+        now = time.monotonic()
+        avoid = tried | {rid for rid, until in self._ejected.items() if until > now}
+        serving = tuple(r for r in version.ready_replicas if r.grpc_port is not None)
+        return pick_replica(serving, self.outstanding, self._random.random(), avoid)
+
+    def _done(self, replica_id: str) -> None:
+        left = self.outstanding.get(replica_id, 1) - 1
+        if left > 0:
+            self.outstanding[replica_id] = left
+        else:
+            self.outstanding.pop(replica_id, None)
