@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from inferd.control.gateway.catalog import Catalog
 from inferd.control.gateway.history import History, HistoryOptions
 from inferd.control.gateway.lineage import ModelHistory, build_lineage, model_names, tag_moves
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
+from inferd.control.gateway.payloads import PayloadLog
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
 from inferd.control.gateway.sampling import Sampler
@@ -69,6 +71,7 @@ class Gateway:
         shadow_timeout_s: float = 2.0,
         request_timeout_s: float = 30.0,
         history: HistoryOptions | None = None,
+        payload_dir: Path | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -98,6 +101,8 @@ class Gateway:
         self.model_history: ModelHistory | None = None
         self._sampler = Sampler(self.history, time.time())
         self._sampling: asyncio.Task[None] | None = None
+        #: Deployments' payload logging (file sinks write under ``payload_dir``).
+        self.payloads = PayloadLog(self.metrics.registry, payload_dir)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -130,6 +135,7 @@ class Gateway:
         self._topology = topology
         self.metrics.generation.set(topology.generation)
         self.proxy.retain(topology)
+        self.payloads.update(topology)
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
@@ -137,6 +143,7 @@ class Gateway:
         if self._http is not None:
             await self._http.stop(drain_timeout)
         await self.mirror.stop()
+        await self.payloads.stop()
         self.proxy.close()
 
     def status(self) -> GatewayStatus:
@@ -341,6 +348,12 @@ class Gateway:
             if primary_answer is not None and not primary_answer.done():
                 primary_answer.set_result(answer)
         self.record(route.name, version.name, answer.status, started)
+        if route.payload_logging is not None:
+            self.payloads.log_http(
+                route.name, version.name, request.path, started,
+                request=(request.headers, request.body),
+                response=(answer.status, answer.headers, answer.body),
+            )  # fmt: skip
         return _to_client(answer)
 
     def record(self, deployment: str, version: str, status: int, started: float) -> None:

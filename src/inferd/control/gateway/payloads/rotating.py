@@ -1,0 +1,76 @@
+"""A file of JSON lines rotated by size, as ``logging.handlers.RotatingFileHandler`` does.
+
+Before a write would take the file past ``max_bytes``, ``PATH`` becomes ``PATH.1`` (``PATH.1``
+becomes ``PATH.2``, and so on), the oldest beyond ``max_files - 1`` rotated files is deleted,
+and a new ``PATH`` is started. A line is never split across files; a single line larger than
+``max_bytes`` gets a file of its own. With ``max_files`` 1 the file simply starts over.
+
+Blocking: call it from a worker thread (the payload log's file sink does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import BinaryIO
+
+
+class RotatingFile:
+    """Appends lines to ``path``; see the module docstring for the rotation."""
+
+    def __init__(self, path: Path, max_bytes: int, max_files: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self._file: BinaryIO | None = None
+        self._size = 0
+
+    def write(self, lines: list[bytes]) -> None:
+        """Append ``lines`` (each ending in a newline), rotating between lines as needed."""
+        chunk: list[bytes] = []
+        chunk_size = 0
+        for line in lines:
+            if self._size + chunk_size + len(line) > self.max_bytes and self._size + chunk_size:
+                self._append(chunk)
+                chunk, chunk_size = [], 0
+                self._rotate()
+            chunk.append(line)
+            chunk_size += len(line)
+        self._append(chunk)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open(self) -> BinaryIO:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("ab")
+            self._size = self._file.tell()
+        return self._file
+
+    def _append(self, chunk: list[bytes]) -> None:
+        if not chunk:
+            return
+        file = self._open()
+        file.writelines(chunk)
+        file.flush()
+        self._size += sum(len(line) for line in chunk)
+
+    def _rotate(self) -> None:
+        self.close()
+        keep = self.max_files - 1
+        if keep < 1:
+            self.path.unlink(missing_ok=True)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._numbered(keep).unlink()
+        for n in range(keep - 1, 0, -1):
+            with contextlib.suppress(FileNotFoundError):
+                self._numbered(n).replace(self._numbered(n + 1))
+        with contextlib.suppress(FileNotFoundError):  # removed by hand meanwhile
+            self.path.replace(self._numbered(1))
+
+    def _numbered(self, n: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{n}")
