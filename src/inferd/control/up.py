@@ -1,11 +1,11 @@
 """The composition root of ``inferd up``: supervisor, reconciler, gateway and admin API in one
 event loop.
 
-Start order: the gateway binds first (a taken port fails before any replica starts), then the
-admin API, then the first apply starts every replica and publishes the routing. Stop order, on
-SIGTERM or SIGINT: the admin API closes, the gateway stops accepting and finishes the requests
-in flight (on replicas still running), then every replica drains and stops — so no accepted
-request loses its replica.
+Start order: the gateway binds first, REST then gRPC (a taken port fails before any replica
+starts), then the admin API, then the first apply starts every replica and publishes the
+routing. Stop order, on SIGTERM or SIGINT: the admin API closes, the gateway stops accepting
+(REST and gRPC) and finishes the requests in flight (on replicas still running), then every
+replica drains and stops — so no accepted request loses its replica.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.cost import cost_sampler
 from inferd.control.cost.documents import cost_status
 from inferd.control.demo_traffic import DemoTraffic
-from inferd.control.gateway import Gateway
+from inferd.control.gateway import Gateway, GrpcGateway
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 MIN_REPLICA_GRACE_S = 5.0
 #: Where the replicas' settings files and logs go, under $INFERD_HOME.
 RUN_DIR = "up"
+#: Where deployments' payload logs with a file sink go, under $INFERD_HOME.
+PAYLOAD_DIR = "payloads"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +83,31 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     store = up_store(options.store, spec)
     supervisor = Supervisor()
     reconciler = Reconciler(supervisor, store, home / RUN_DIR)
+    rest_port = gw.port if options.port is None else options.port
+    grpc_port = gw.grpc_port_for(rest_port)
     gateway = Gateway(
         gw.host,
-        gw.port if options.port is None else options.port,
+        rest_port,
         limits=LimitSettings(),
         shadow_timeout_s=gw.shadow_timeout,
         request_timeout_s=gw.request_timeout,
         history=HistoryOptions.from_environ(os.environ),
+        payload_dir=home / PAYLOAD_DIR,
     )
     try:
         await gateway.start()
     except Unavailable as exc:  # the port is taken: say how to pick another
         raise Unavailable(f"gateway: {exc.message} (choose another with --port)") from None
+    front = GrpcGateway(gateway, gw.host, grpc_port)
+    try:
+        await front.start()
+    except Unavailable as exc:
+        await gateway.stop(0)
+        raise Unavailable(
+            f"gateway: {exc.message} (choose another with gateway.grpc_port)"
+        ) from None
     supervisor.subscribe(gateway.update)
+    supervisor.subscribe(front.update)
     gateway.model_history = store.history  # the dashboard's lineage panel and tag-move marks
     token = secrets.token_urlsafe(32)
     rollouts = RolloutController(
@@ -128,9 +142,12 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     )
     await admin.start()
     url = f"http://{url_host(gw.host)}:{gateway.port}"
+    grpc_address = f"{url_host(gw.host)}:{front.port}"
     write_state(
         home,
-        UpState(os.getpid(), admin.host, admin.port, url, options.spec_name, time.time()),
+        UpState(
+            os.getpid(), admin.host, admin.port, url, options.spec_name, time.time(), grpc_address
+        ),
         token,
     )
     demo: DemoTraffic | None = None
@@ -140,7 +157,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         if await _first_apply(reconciler, spec, stop):
             autoscale.start()
             watcher.start()
-            for line in _banner(url, spec, store):
+            for line in _banner(url, grpc_address, spec, store):
                 say(line)
             if options.demo_traffic:
                 demo = DemoTraffic(url, store, lambda: reconciler.spec)
@@ -153,7 +170,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         await rollouts.stop()
         await autoscale.stop()
         await costs.stop()
-        await _shutdown(admin, gateway, reconciler, demo, gw.drain_timeout)
+        await _shutdown(admin, (gateway, front), reconciler, demo, gw.drain_timeout)
         clear_state(home, os.getpid())
     return 0
 
@@ -175,7 +192,7 @@ async def _first_apply(reconciler: Reconciler, spec: Spec, stop: asyncio.Event) 
 
 async def _shutdown(
     admin: AdminApi,
-    gateway: Gateway,
+    gateways: tuple[Gateway, GrpcGateway],
     reconciler: Reconciler,
     demo: DemoTraffic | None,
     drain_s: float,
@@ -184,7 +201,7 @@ async def _shutdown(
     if demo is not None:
         await demo.stop()
     await admin.stop(1.0)
-    await gateway.stop(drain_s)
+    await asyncio.gather(*(g.stop(drain_s) for g in gateways))  # REST and gRPC drain together
     left = max(MIN_REPLICA_GRACE_S, drain_s - (time.monotonic() - started))
     await reconciler.shutdown(left)
 
@@ -229,9 +246,10 @@ def up_store(settings: StoreSettings, spec: Spec) -> ModelStore:
     return ModelStore.from_settings(settings, registries)
 
 
-def _banner(url: str, spec: Spec, store: ModelStore) -> list[str]:
+def _banner(url: str, grpc_address: str, spec: Spec, store: ModelStore) -> list[str]:
     lines = [
         f"gateway    {url}  (OIP v2 REST; /metrics, /v2/health/ready)",
+        f"gRPC       {grpc_address}  (OIP v2 GRPCInferenceService)",
         f"dashboard  {url}/",
     ]
     for d in spec.deployments:
