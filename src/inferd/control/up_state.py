@@ -29,6 +29,8 @@ class UpState:
     #: The spec file's name as given to ``inferd up``.
     spec: str
     started_at: float
+    #: Where the gateway serves gRPC (``host:port``); empty in files from before it did.
+    gateway_grpc: str = ""
 
 
 def write_state(home: Path, state: UpState, token: str) -> None:
