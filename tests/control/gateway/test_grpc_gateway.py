@@ -9,6 +9,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -20,18 +21,25 @@ import tritonclient.grpc.aio as triton
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
+from inferd.config import StoreSettings
 from inferd.control.gateway import Gateway
 from inferd.control.gateway.grpc_gateway import GrpcGateway
-from inferd.control.replicas.topology import HeaderMatch, Topology
-from inferd.errors import Unauthenticated
+from inferd.control.gateway.grpc_upstream import GrpcProxy
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.replicas.topology import HeaderMatch, Replica, Topology, VersionRoute
+from inferd.errors import DeadlineExceeded, Unauthenticated
+from inferd.packaging import push
 from inferd.protocols.grpc.servicer import SERVICE
+from inferd.store import ModelStore
 
+from ..oip_models import slow_model
 from .conftest import (
     QUICKSTART,
     ReplicaProcess,
     deployment,
     run,
     sample,
+    start_replica,
     started_gateway,
     topology,
     version,
@@ -426,3 +434,57 @@ def test_index_and_statistics_over_grpc(replicas: dict[str, list[ReplicaProcess]
     assert (entry["name"], entry["version"]) == ("fraud", "v1")
     assert int(entry["inference_count"]) == summed.inference_count >= 30
     assert unknown == "NOT_FOUND"
+
+
+def test_the_clients_deadline_bounds_the_replica_call(hanging_port: int) -> None:
+    """The proxy gives the replica call the client's time left, not its own (longer) cap."""
+    hung = Replica("hung-0", "fraud", "v1", "127.0.0.1", 1, "ready", grpc_port=hanging_port)
+    route = VersionRoute("v1", "fraud", "fraud:v1", 100, (hung,))
+
+    async def scenario() -> tuple[str, float, dict[str, int]]:
+        proxy = GrpcProxy(GatewayMetrics(), 30.0, {})
+        started = time.monotonic()
+        try:
+            await proxy.send("fraud", route, "ModelInfer", b"", (), deadline_s=0.3)
+        except DeadlineExceeded as exc:
+            return exc.message, time.monotonic() - started, proxy.outstanding
+        finally:
+            await proxy.close()
+        raise AssertionError("a hung replica answered")
+
+    message, took, outstanding = run(scenario)
+    assert 0.3 <= took < 2
+    assert message == "'fraud' version 'v1' did not answer within the call's deadline (300 ms)"
+    assert outstanding == {}
+
+
+@pytest.fixture(scope="module")
+def slow(gateway_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicaProcess]:
+    """A replica of a model that takes about 0.7 s for 1024 rows."""
+    store = ModelStore.from_settings(StoreSettings(home=gateway_home))
+    push(store, slow_model(tmp_path_factory.mktemp("slow")), "slow:v1")
+    server = start_replica(gateway_home, "slow:v1")
+    yield server
+    server.stop()
+
+
+def test_stop_drains_calls_in_flight_and_refuses_new_ones(slow: ReplicaProcess) -> None:
+    topo = topology(deployment("slow", version("v1", 100, slow, model="slow", deployment="slow")))
+    rows = np.ones((1024, 1024), np.float32)
+
+    async def scenario(
+        gateway: Gateway, front: GrpcGateway, c: triton.InferenceServerClient
+    ) -> tuple[str, str]:
+        x = InferInput("x", list(rows.shape), "FP32")
+        x.set_data_from_numpy(rows)
+        in_flight = asyncio.ensure_future(status_of(c.infer("slow", [x])))
+        await asyncio.sleep(0.2)  # the call is at the replica
+        stopping = asyncio.ensure_future(front.stop(10))
+        await asyncio.sleep(0.05)
+        late = await status_of(c.infer("slow", [x]))
+        await stopping
+        return await in_flight, late
+
+    finished, late = on_gateway(topo, scenario)
+    assert finished == "OK"
+    assert late == "UNAVAILABLE"
