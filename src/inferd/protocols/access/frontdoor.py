@@ -1,0 +1,88 @@
+"""What one data-plane listener needs for access: keys, whether metrics are public, TLS."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from inferd.config import AuthSettings, TlsSettings
+from inferd.protocols.access.grpc import authorize_call, guard_handlers
+from inferd.protocols.access.http import protect
+from inferd.protocols.access.keyring import KeyRing
+from inferd.protocols.access.tls import CertificateFiles
+from inferd.protocols.http import Router
+
+
+@dataclass(frozen=True, slots=True)
+class FrontDoor:
+    """API keys (None: none required) and TLS (None: plain) of a data plane. The default is an
+    open, plain door: what a replica behind ``inferd up``'s gateway gets."""
+
+    keys: KeyRing | None = None
+    public_metrics: bool = False
+    certificates: CertificateFiles | None = None
+
+    @classmethod
+    def from_settings(
+        cls, auth: AuthSettings, tls: TlsSettings | None, *, default_keys: Path | None = None
+    ) -> FrontDoor:
+        """Keys from ``auth.keys_file`` (which must exist), else from ``default_keys`` once it
+        exists, else none; certificates from ``tls``. Problems raise InvalidArgument."""
+        keys = None
+        if auth.keys_file is not None:
+            keys = KeyRing(auth.keys_file.expanduser(), required=True)
+        elif default_keys is not None:
+            keys = KeyRing(default_keys, required=False)
+        certificates = (
+            CertificateFiles(tls.cert_file.expanduser(), tls.key_file.expanduser())
+            if tls is not None
+            else None
+        )
+        return cls(keys, auth.public_metrics, certificates)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certificates is not None else "http"
+
+    def describe(self) -> str:
+        """One line for the operator: what a client needs to get in."""
+        tls = "TLS" if self.certificates is not None else "plain HTTP"
+        if self.keys is None:
+            return f"{tls}, no API keys (anyone who can connect may call every endpoint)"
+        state = "required" if self.keys.enforcing else "required once it exists"
+        metrics = "public" if self.public_metrics else "need the read scope"
+        return f"{tls}, API keys from {self.keys.path} {state}; metrics {metrics}"
+
+    def router(self, router: Router) -> Router:
+        """``router`` behind the keys (unchanged without keys)."""
+        if self.keys is None:
+            return router
+        return protect(router, self.keys, public_metrics=self.public_metrics)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.certificates.server_context() if self.certificates is not None else None
+
+    def grpc_credentials(self) -> grpc.ServerCredentials | None:
+        return self.certificates.grpc_credentials() if self.certificates is not None else None
+
+    def grpc_handlers(
+        self, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> dict[str, grpc.RpcMethodHandler]:
+        """A servicer's unary handlers, each checking the call's key first."""
+        return handlers if self.keys is None else guard_handlers(handlers, self.keys)
+
+    async def authorize_grpc(
+        self,
+        metadata: Iterable[tuple[str, str | bytes]] | None,
+        method: str,
+        model: str | None,
+    ) -> None:
+        """The per-call check for a gRPC servicer that routes by itself (the gateway's proxy):
+        ``method`` is the bare name (``ModelInfer``), ``model`` the name the call gives. Raises
+        the :mod:`inferd.errors` error to answer with (through ``protocols.grpc.status.abort``)."""
+        if self.keys is not None:
+            await authorize_call(self.keys, metadata, method, model)

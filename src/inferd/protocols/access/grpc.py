@@ -1,0 +1,69 @@
+"""API keys on gRPC: the ``authorization`` metadata of each call, under the rule of its method
+(:mod:`inferd.protocols.access.rules`).
+
+:func:`authorize_call` is the check for any servicer that knows the method and the model a
+call names (the gateway's gRPC proxy reads the model from the request bytes);
+:func:`guard_handlers` wraps a servicer's unary handlers with it, reading ``model_name`` from
+the decoded request. Refusals are UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with
+a ``retry-after`` trailer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import grpc
+
+from inferd.errors import InferdError
+from inferd.protocols.access.keyring import KeyRing
+from inferd.protocols.access.rules import Rule, grpc_rule, need
+from inferd.protocols.grpc.status import Context, abort
+
+
+def authorization(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The ``authorization`` value of a call's invocation metadata, if any."""
+    for key, value in metadata or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
+
+
+async def authorize_call(
+    keys: KeyRing,
+    metadata: Iterable[tuple[str, str | bytes]] | None,
+    method: str,
+    model: str | None,
+) -> None:
+    """Admit or refuse one call of ``method`` (bare name, e.g. ``ModelInfer``) naming ``model``
+    (None or empty: none); raises the :mod:`inferd.errors` error to answer with."""
+    wanted = need(grpc_rule(method), model)
+    if wanted is not None:
+        await keys.authorize(authorization(metadata), wanted)
+
+
+def guard_handlers(
+    handlers: dict[str, grpc.RpcMethodHandler], keys: KeyRing
+) -> dict[str, grpc.RpcMethodHandler]:
+    """``handlers`` (method name → unary handler) with each call checked first."""
+    return {
+        method: handler if grpc_rule(method) is Rule.OPEN else _guarded(method, handler, keys)
+        for method, handler in handlers.items()
+    }
+
+
+def _guarded(method: str, handler: grpc.RpcMethodHandler, keys: KeyRing) -> grpc.RpcMethodHandler:
+    inner = handler.unary_unary
+
+    async def call(request: object, context: Context) -> object:
+        try:
+            model = getattr(request, "model_name", None)
+            await authorize_call(keys, context.invocation_metadata(), method, model)
+        except InferdError as error:
+            await abort(context, error)
+        return await inner(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        call,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

@@ -1,0 +1,54 @@
+"""API keys on REST: every route of a router wrapped with the check its rule needs.
+
+Refusals follow RFC 6750 and RFC 9110: 401 with ``WWW-Authenticate: Bearer realm="inferd"``
+(and ``error="invalid_token"`` when a key was presented but is not valid), 403 for a key outside
+its scope, 429 with ``Retry-After`` for a key past its rate. Routes a browser opens (the
+dashboard, ``/api/*``, ``/metrics``) also offer ``Basic``, so the browser asks for the key once
+(as the password) and sends it with every request of the page.
+"""
+
+from __future__ import annotations
+
+from inferd.errors import InferdError
+from inferd.protocols.access.keyring import KeyRing, NoKey
+from inferd.protocols.access.rules import Rule, need, rest_rule
+from inferd.protocols.http import Handler, Request, Response, Router
+from inferd.protocols.http.messages import response_for_error
+
+_BEARER = (b"www-authenticate", b'Bearer realm="inferd"')
+_BEARER_INVALID = (b"www-authenticate", b'Bearer realm="inferd", error="invalid_token"')
+_BASIC = (b"www-authenticate", b'Basic realm="inferd", charset="UTF-8"')
+
+
+def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
+    """A router with ``router``'s routes, each behind the key its rule needs
+    (:mod:`inferd.protocols.access.rules`)."""
+    guarded = Router()
+    for route in router.routes:
+        rule = rest_rule(route.template, public_metrics=public_metrics)
+        handler = route.handler if rule is Rule.OPEN else _guarded(route.handler, keys, rule)
+        guarded.add(route.method, route.template, handler, route.doc)
+    return guarded
+
+
+def _guarded(handler: Handler, keys: KeyRing, rule: Rule) -> Handler:
+    async def check(request: Request) -> Response:
+        wanted = need(rule, request.params.get("model"))
+        if wanted is not None:
+            try:
+                await keys.authorize(request.headers.get("authorization"), wanted)
+            except InferdError as exc:
+                return refusal(exc, browser=rule is Rule.READ)
+        return await handler(request)
+
+    return check
+
+
+def refusal(error: InferdError, *, browser: bool = False) -> Response:
+    """The response for a refused key: a 401 carries its challenges."""
+    response = response_for_error(error)
+    if response.status == 401:
+        response.headers.append(_BEARER if isinstance(error, NoKey) else _BEARER_INVALID)
+        if browser:
+            response.headers.append(_BASIC)
+    return response

@@ -1,0 +1,177 @@
+"""The keys file: every API key's name, id, hashed secret, scope and rate, as JSON.
+
+::
+
+    {"version": 1, "keys": [{"name": "ci", "id": "3f9a1c2b7d4e", "hash": "scrypt$16384$8$1$…",
+      "deployments": ["fraud"], "scopes": ["infer"], "rps": 20.0,
+      "created": "2026-12-05T10:00:00+00:00"}]}
+
+``deployments`` null means every deployment (under ``inferd serve``, every model name). The
+file is only ever replaced whole: written under a temporary name, mode 0600, and renamed into
+place (:func:`~inferd.protocols.v2.auth.write_private`), so a server reading it sees the old
+file or the new one, never half of one. Edits (:func:`create_key`, :func:`revoke_key`) hold an
+exclusive lock on ``<file>.lock`` while they read, change and write, so two ``inferd keys``
+commands at once never lose each other's key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from inferd.errors import AlreadyExists, InvalidArgument, NotFound
+from inferd.protocols.access.tokens import ID_PATTERN, Token, hash_secret, new_token, parse_hash
+from inferd.protocols.v2.auth import write_private
+from inferd.reference import MAX_NAME_LENGTH, NAME_RE
+
+#: What a key may do: ``infer`` reaches models (every data-plane route but health);
+#: ``read`` reads ``/metrics`` and the gateway's dashboard and ``/api/*``.
+Scope = Literal["infer", "read"]
+SCOPES: tuple[Scope, ...] = ("infer", "read")
+FILE_NAME = "keys.json"
+VERSION = 1
+
+KeyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+Deployment = Annotated[str, Field(pattern=f"^{NAME_RE.pattern}$", max_length=MAX_NAME_LENGTH)]
+
+
+class KeyRecord(BaseModel):
+    """One key as the file holds it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: KeyName
+    id: str = Field(pattern=ID_PATTERN)
+    hash: str
+    deployments: tuple[Deployment, ...] | None = None
+    scopes: tuple[Scope, ...] = ("infer",)
+    rps: float | None = Field(default=None, gt=0)
+    created: str = ""
+
+    @field_validator("hash")
+    @classmethod
+    def _hash_parses(cls, value: str) -> str:
+        parse_hash(value)
+        return value
+
+    @field_validator("deployments", "scopes")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("is empty: name at least one (deployments: null means all)")
+        return value
+
+    def summary(self) -> dict[str, object]:
+        """What ``inferd keys list`` shows: everything but the hash."""
+        return self.model_dump(exclude={"hash"})
+
+
+class KeysDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1]
+    keys: tuple[KeyRecord, ...] = ()
+
+
+def default_keys_file(home: Path) -> Path:
+    """The keys file of an ``$INFERD_HOME``."""
+    return home / FILE_NAME
+
+
+def parse_keys(data: bytes, source: str) -> tuple[KeyRecord, ...]:
+    """The keys in a file's bytes; raises InvalidArgument naming ``source`` and the problem."""
+    try:
+        document = KeysDocument.model_validate(orjson.loads(data))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"keys file {source}: not JSON ({exc})") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidArgument(f"keys file {source}: {problems}") from None
+    for field in ("name", "id"):
+        seen: set[str] = set()
+        for record in document.keys:
+            value = getattr(record, field)
+            if value in seen:
+                raise InvalidArgument(f"keys file {source}: two keys have the {field} {value!r}")
+            seen.add(value)
+    return document.keys
+
+
+def read_keys(path: Path) -> tuple[KeyRecord, ...]:
+    """The keys in ``path``; none when it does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read keys file {path}: {exc.strerror}") from None
+    return parse_keys(data, str(path))
+
+
+def _write(path: Path, keys: Sequence[KeyRecord]) -> None:
+    document = KeysDocument(version=VERSION, keys=tuple(keys))
+    write_private(path, orjson.dumps(document.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def create_key(
+    path: Path,
+    name: str,
+    *,
+    deployments: Sequence[str] | None = None,
+    scopes: Sequence[Scope] = ("infer",),
+    rps: float | None = None,
+) -> tuple[KeyRecord, Token]:
+    """Add a key named ``name`` to ``path`` (created if missing); returns it and its token, the
+    only time the secret exists outside the client that keeps it."""
+    token = new_token()
+    try:
+        record = KeyRecord(
+            name=name,
+            id=token.key_id,
+            hash=hash_secret(token.secret),
+            deployments=tuple(dict.fromkeys(deployments)) if deployments else None,
+            scopes=tuple(dict.fromkeys(scopes)),
+            rps=rps,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidArgument(f"{err['loc'][0]}: {err['msg']}") from None
+    with _locked(path):
+        keys = read_keys(path)
+        if any(k.name == name for k in keys):
+            raise AlreadyExists(f"a key named {name!r} exists in {path}; revoke it first")
+        _write(path, [*keys, record])
+    return record, token
+
+
+def revoke_key(path: Path, name: str) -> KeyRecord:
+    """Remove the key named ``name`` (or with that id) from ``path``; returns what was removed."""
+    with _locked(path):
+        keys = read_keys(path)
+        gone = next((k for k in keys if name in (k.name, k.id)), None)
+        if gone is None:
+            raise NotFound(f"no key named {name!r} in {path}")
+        _write(path, [k for k in keys if k is not gone])
+    return gone

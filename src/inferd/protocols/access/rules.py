@@ -1,0 +1,78 @@
+"""Which key each endpoint needs: one table for REST routes and gRPC methods alike.
+
+=========  ================================================  ====================================
+rule       endpoints                                         a key must
+=========  ================================================  ====================================
+OPEN       health (``/v2/health/*``, ServerLive/Ready)       — (probes carry no key)
+ANY_KEY    server metadata (``/v2``), ``/v2/openapi.json``   be valid
+MODEL      every route or RPC naming a model/deployment      hold ``infer`` and that deployment
+EVERY      routes listing every deployment (repository       hold ``infer`` and every deployment
+           index, statistics of all models), unknown ones
+READ       ``/metrics``, the dashboard, ``/api/*``           hold ``read`` (OPEN with
+                                                             ``public_metrics``)
+=========  ================================================  ====================================
+
+A REST route is classified by its path template when the router is built, so a request pays
+for no classification; a route nobody listed falls to the strictest data-plane rule (EVERY)
+or, outside ``/v1`` and ``/v2``, to READ.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from inferd.protocols.access.keyring import Need
+
+
+class Rule(enum.Enum):
+    OPEN = "open"
+    ANY_KEY = "any key"
+    MODEL = "model"
+    EVERY = "every"
+    READ = "read"
+
+
+#: Literal templates any valid key may read.
+_ANY_KEY_PATHS = frozenset({"/v2", "/v2/openapi.json"})
+#: gRPC methods of ``inference.GRPCInferenceService`` and their rule (ModelStatistics without
+#: a model name covers every model: :func:`need`).
+GRPC_RULES: dict[str, Rule] = {
+    "ServerLive": Rule.OPEN,
+    "ServerReady": Rule.OPEN,
+    "ServerMetadata": Rule.ANY_KEY,
+    "ModelReady": Rule.MODEL,
+    "ModelMetadata": Rule.MODEL,
+    "ModelInfer": Rule.MODEL,
+    "ModelStreamInfer": Rule.MODEL,
+    "ModelStatistics": Rule.MODEL,
+}
+
+
+def rest_rule(template: str, *, public_metrics: bool) -> Rule:
+    """The rule of a REST route, from its path template."""
+    if template.startswith("/v2/health/"):
+        return Rule.OPEN
+    if template in _ANY_KEY_PATHS:
+        return Rule.ANY_KEY
+    if template.startswith(("/v1/", "/v2/")):
+        return Rule.MODEL if "{model}" in template else Rule.EVERY
+    return Rule.OPEN if public_metrics else Rule.READ
+
+
+def grpc_rule(method: str) -> Rule:
+    """The rule of a gRPC method (its bare name, e.g. ``ModelInfer``); unknown: EVERY."""
+    return GRPC_RULES.get(method, Rule.EVERY)
+
+
+def need(rule: Rule, model: str | None = None) -> Need | None:
+    """What a request under ``rule`` naming ``model`` needs of a key; None: no key at all.
+    MODEL with no model named (an empty gRPC ``model_name``) covers every deployment."""
+    if rule is Rule.OPEN:
+        return None
+    if rule is Rule.ANY_KEY:
+        return Need(None)
+    if rule is Rule.READ:
+        return Need("read")
+    if rule is Rule.MODEL and model:
+        return Need("infer", model)
+    return Need("infer", every_deployment=True)

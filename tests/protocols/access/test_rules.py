@@ -1,0 +1,71 @@
+"""Which key each endpoint needs (the table of inferd.protocols.access.rules)."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferd.protocols.access.keyring import Need
+from inferd.protocols.access.rules import Rule, grpc_rule, need, rest_rule
+
+
+@pytest.mark.parametrize(
+    ("template", "rule"),
+    [
+        ("/v2/health/live", Rule.OPEN),
+        ("/v2/health/ready", Rule.OPEN),
+        ("/v2", Rule.ANY_KEY),
+        ("/v2/openapi.json", Rule.ANY_KEY),
+        ("/v2/models/{model}", Rule.MODEL),
+        ("/v2/models/{model}/ready", Rule.MODEL),
+        ("/v2/models/{model}/infer", Rule.MODEL),
+        ("/v2/models/{model}/versions/{version}/infer", Rule.MODEL),
+        ("/v2/models/{model}/stats", Rule.MODEL),
+        ("/v1/models/{model}", Rule.MODEL),
+        ("/v1/models/{model}:predict", Rule.MODEL),
+        ("/v2/models/stats", Rule.EVERY),
+        ("/v2/repository/index", Rule.EVERY),
+        ("/v2/something/new", Rule.EVERY),
+        ("/metrics", Rule.READ),
+        ("/api/status", Rule.READ),
+        ("/api/history", Rule.READ),
+        ("/", Rule.READ),
+        ("/dashboard.js", Rule.READ),
+    ],
+)
+def test_rest_routes(template: str, rule: Rule) -> None:
+    assert rest_rule(template, public_metrics=False) is rule
+    opened = Rule.OPEN if rule is Rule.READ else rule
+    assert rest_rule(template, public_metrics=True) is opened
+
+
+@pytest.mark.parametrize(
+    ("method", "rule"),
+    [
+        ("ServerLive", Rule.OPEN),
+        ("ServerReady", Rule.OPEN),
+        ("ServerMetadata", Rule.ANY_KEY),
+        ("ModelInfer", Rule.MODEL),
+        ("ModelMetadata", Rule.MODEL),
+        ("ModelReady", Rule.MODEL),
+        ("ModelStatistics", Rule.MODEL),
+        ("RepositoryIndex", Rule.EVERY),
+        ("RepositoryModelLoad", Rule.EVERY),
+    ],
+)
+def test_grpc_methods(method: str, rule: Rule) -> None:
+    assert grpc_rule(method) is rule
+
+
+@pytest.mark.parametrize(
+    ("rule", "model", "wanted"),
+    [
+        (Rule.OPEN, "fraud", None),
+        (Rule.ANY_KEY, None, Need(None)),
+        (Rule.READ, None, Need("read")),
+        (Rule.MODEL, "fraud", Need("infer", "fraud")),
+        (Rule.MODEL, "", Need("infer", every_deployment=True)),  # ModelStatistics of all
+        (Rule.EVERY, None, Need("infer", every_deployment=True)),
+    ],
+)
+def test_what_each_rule_needs(rule: Rule, model: str | None, wanted: Need | None) -> None:
+    assert need(rule, model) == wanted
