@@ -186,6 +186,34 @@ class ModelSettings(BaseModel):
     )
 
 
+class AuthSettings(BaseModel):
+    """API keys on the data plane (docs/security.md, "API keys")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keys_file: Path | None = Field(
+        default=None,
+        description="the keys file (inferd keys create --keys-file) whose keys the data plane "
+        "requires; it must exist at start, and keys created or revoked take effect without a "
+        "restart. Unset: inferd serve requires no key; inferd up's gateway requires keys from "
+        "$INFERD_HOME/keys.json once that file exists",
+    )
+    public_metrics: bool = Field(
+        default=False,
+        description="serve /metrics (and the gateway's dashboard and /api/*) without a key; "
+        "off: they need a key with the read scope",
+    )
+
+
+class TlsSettings(BaseModel):
+    """TLS on the data plane's listeners, from PEM files that are reloaded when they change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path = Field(description="PEM certificate chain, the server's certificate first")
+    key_file: Path = Field(description="PEM private key of that certificate (unencrypted)")
+
+
 class ServerSettings(BaseModel):
     """The model server (`inferd serve`)."""
 
@@ -241,6 +269,10 @@ class ServerSettings(BaseModel):
         "sandbox worker; each trusted load is recorded in the store history",
     )
     sandbox: SandboxSettings = SandboxSettings()
+    auth: AuthSettings = AuthSettings()
+    tls: TlsSettings | None = Field(
+        default=None, description="TLS on the data plane (REST and gRPC); None: plain"
+    )
 
     def request_timeout_for(self, model: str) -> float:
         """The deadline, in seconds, of a request to ``model`` that sets none of its own."""
