@@ -110,6 +110,53 @@ class ReferenceProfile(BaseModel):
     inputs: tuple[InputProfile, ...] = Field(min_length=1)
 
 
+LlmFileRole = Literal["weights", "index", "config", "tokenizer"]
+LlmFileFormat = Literal["gguf", "safetensors", "json", "jinja", "sentencepiece", "text"]
+
+
+class LlmFile(BaseModel):
+    """One file of an LLM artifact: what it is for and how it is encoded. Its layer carries the
+    same as annotations, beside the ModelPack media type its role maps to (docs/llm.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The file's path in the artifact (its layer title).
+    path: str = Field(min_length=1)
+    #: ``weights`` (GGUF, safetensors shards), ``index`` (the shard index), ``config``
+    #: (``config.json``, ``generation_config.json``) or ``tokenizer`` (tokenizer files and chat
+    #: templates).
+    role: LlmFileRole
+    format: LlmFileFormat
+
+
+class LlmCard(BaseModel):
+    """What a language model's files say about it, read from their headers and small JSON files
+    at push, never from the weights (docs/llm.md#the-card)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The weights' format: one GGUF file, or safetensors shards with a Hugging Face config.
+    format: Literal["gguf", "safetensors"]
+    #: GGUF ``general.architecture`` or config.json ``model_type`` (``llama``, ``qwen2``…).
+    architecture: str = Field(min_length=1)
+    #: Elements of every weight tensor, summed over files.
+    parameters: int = Field(ge=0)
+    #: The context the model was trained for (GGUF ``<arch>.context_length``, config.json
+    #: ``max_position_embeddings``); None when the files do not say.
+    context_length: int | None = Field(default=None, ge=0)
+    vocab_size: int | None = Field(default=None, ge=0)
+    #: Whether the files carry a chat template (GGUF ``tokenizer.chat_template``;
+    #: ``tokenizer_config.json`` ``chat_template`` or a ``chat_template.jinja``/``.json`` file).
+    chat_template: bool = False
+    #: GGUF ``general.file_type`` as llama.cpp names it (``Q4_K_M``, ``F16``…).
+    file_type: str | None = None
+    #: config.json ``quantization_config.quant_method`` (``gptq``, ``awq``…).
+    quantization: str | None = None
+    #: Elements per tensor type (GGUF's ggml types, safetensors dtypes), largest first.
+    tensor_types: dict[str, int] = {}
+    files: tuple[LlmFile, ...] = ()
+
+
 class ModelCard(BaseModel):
     """The config blob of a model artifact (media type :data:`inferd.store.media.CARD`)."""
 
@@ -132,3 +179,5 @@ class ModelCard(BaseModel):
     trusted_unsafe_formats: tuple[str, ...] = ()
     #: Reference profile of the training data, for drift checks (None: drift is not measured).
     reference_profile: ReferenceProfile | None = None
+    #: What a language model's files declare (None: not a language model).
+    llm: LlmCard | None = None

@@ -3,8 +3,9 @@
 The store checks the files first (:meth:`~inferd.store.ModelStore.stage`: symlinks, titles,
 admission), so nothing below runs on a file the pusher did not trust. This module then
 describes them in a card (runtime and signature detected by :mod:`inferd.runtimes.detect`, the
-metadata file, a reference profile from :mod:`inferd.observe.profile`), and the store writes
-and tags the version (:meth:`~inferd.store.ModelStore.commit`).
+metadata file, a reference profile from :mod:`inferd.observe.profile`, a language model's
+headers by :mod:`inferd.packaging.llm`), and the store writes and tags the version
+(:meth:`~inferd.store.ModelStore.commit`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from inferd.card import ModelCard, Signature
 from inferd.errors import InvalidArgument
 from inferd.observe.profile import check_profile, read_reference_data
+from inferd.packaging.llm import describe_llm
 from inferd.packaging.metadata import ModelMetadata, find_metadata, load_metadata
 from inferd.runtimes.detect import detect_model
 from inferd.store import ModelStore, PushResult, Staged
@@ -55,6 +57,7 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
     file = options.metadata if options.metadata is not None else find_metadata(path)
     meta = load_metadata(file) if file is not None else ModelMetadata()
     detection = detect_model(path, options.runtime or meta.runtime, entrypoint=meta.entrypoint)
+    llm = describe_llm(staged, detection)
     signature = options.signature or detection.signature or meta.signature or Signature()
     profile = meta.reference_profile
     if options.reference_data is not None:
@@ -72,6 +75,7 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         trusted_unsafe_formats=staged.trusted_formats,
         reference_profile=profile,
         created=options.created,
+        llm=llm,
     )
 
 

@@ -1,8 +1,9 @@
 """Recognise model file formats by their content, never by their file name.
 
 Each sniffer reads at most a small head of the file (ONNX: its top-level protobuf fields, with
-payloads skipped). Pickle, joblib and ``torch.save`` archives match none of them. The ONNX,
-XGBoost and LightGBM tests live in :mod:`inferd.formats`, shared with the store.
+payloads skipped; GGUF: its magic and version). Pickle, joblib and ``torch.save`` archives match
+none of them. The ONNX, GGUF, XGBoost and LightGBM tests live in :mod:`inferd.formats`, shared
+with the store.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from inferd.formats.gguf import is_gguf
 from inferd.formats.native import is_lightgbm, is_xgboost
 from inferd.formats.onnx import graph_field, is_onnx
 from inferd.formats.protowire import WireError
@@ -27,6 +29,7 @@ def is_skops(path: Path) -> bool:
 
 #: runtime name → content test, cheapest first; a file matches at most one.
 SNIFFERS: dict[str, Callable[[Path], bool]] = {
+    "llamacpp": is_gguf,
     "lightgbm": is_lightgbm,
     "xgboost": is_xgboost,
     "sklearn": is_skops,
@@ -43,6 +46,7 @@ def sniff(path: Path) -> str | None:
 
 #: What each runtime's file is, for messages about a file that is not one.
 FORMATS: dict[str, str] = {
+    "llamacpp": "a valid GGUF model (the magic 'GGUF' and version 2 or 3)",
     "lightgbm": "a valid LightGBM model (a text model opening with 'tree' and 'version=')",
     "xgboost": "a valid XGBoost model (JSON or UBJSON, an object whose first key is 'learner')",
     "sklearn": "a valid skops model (a zip archive holding schema.json)",

@@ -1,7 +1,11 @@
 """Which runtime loads a model, which file is its entry point, and what signature it declares.
 
 Called by packaging on push. Formats are recognised by content (see :mod:`._formats`): ONNX,
-skops, XGBoost JSON/UBJSON and LightGBM text. Anything else, pickle included, is not detected:
+skops, XGBoost JSON/UBJSON, LightGBM text and GGUF (``llamacpp``). A directory in the layout
+Hugging Face's ``save_pretrained`` writes (``config.json`` beside ``*.safetensors`` shards) is
+detected as ``transformers``, named after the library whose layout it is: no runtime inferd
+ships loads it yet, so serving it needs a runtime registered under that name. Anything else,
+pickle included, is not detected:
 the user names the runtime (``--runtime``) or the store refuses the file. A runtime that loads
 one of these formats is still held to it when named: a file it could not load is refused at
 push, with what is wrong with it, rather than failing on every load.
@@ -26,7 +30,20 @@ from inferd.runtimes._formats import SNIFFERS, sniff
 from inferd.runtimes._onnx_signature import read_onnx_signature
 from inferd.runtimes.registry import available_runtimes
 
-_FORMATS = "ONNX, skops, XGBoost JSON/UBJSON or LightGBM text"
+_FORMATS = "ONNX, skops, XGBoost JSON/UBJSON, LightGBM text, GGUF or a Hugging Face directory"
+#: The runtime a Hugging Face directory of safetensors shards is detected as.
+HF_RUNTIME = "transformers"
+HF_CONFIG = "config.json"
+
+
+def is_hf_directory(path: Path) -> bool:
+    """``config.json`` beside at least one ``*.safetensors`` file, at the top of ``path``."""
+    config = path / HF_CONFIG
+    if not path.is_dir() or config.is_symlink() or not config.is_file():
+        return False
+    return any(
+        p.suffix == ".safetensors" and p.is_file() and not p.is_symlink() for p in path.iterdir()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,8 @@ def _in_directory(path: Path, runtime: str | None, entrypoint: str | None) -> De
     if not models:
         if runtime is not None:  # the runtime loads only a file in its format: none is here
             raise InvalidArgument(no_model_file(path, runtime))
+        if is_hf_directory(path):
+            return Detection(HF_RUNTIME, None, None)
         raise InvalidArgument(
             f"no model file in a format inferd recognises ({_FORMATS}) in "
             f"{path.name!r}; pass --runtime"

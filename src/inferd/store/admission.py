@@ -160,6 +160,12 @@ def _unknown(path: Path) -> Refusal:
         return Refusal("tar archive", "a tar archive; only zip archives are unpacked and admitted")
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Refusal("7z archive", "a 7z archive; only zip archives are unpacked and admitted")
+    if path.suffix.lower() == ".gguf":
+        return Refusal(
+            "unrecognised format",
+            f"named .gguf but not GGUF (it starts with {head[:8]!r}, not the magic b'GGUF' and "
+            "a version), nor in any other format the store admits as data",
+        )
     return Refusal(
         "unrecognised format",
         f"in no format the store admits as data ({ADMITTED}), so loading it may run code",

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from inferd.card import LlmFile
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.reference import DIGEST_RE
 from inferd.store import media
@@ -77,10 +78,20 @@ class Layer:
         return self.descriptor.size
 
 
-def layer(title: str, digest: str, size: int) -> Layer:
-    """A layer descriptor for a pushed file, annotated for OCI and ModelPack tools."""
+def layer(title: str, digest: str, size: int, llm_file: LlmFile | None = None) -> Layer:
+    """A layer descriptor for a pushed file, annotated for OCI and ModelPack tools. A language
+    model's file (``llm_file``, from its card) takes the media type of its role and says its
+    role and format; any other file's type follows its name."""
     annotations = {media.ANNOTATION_TITLE: title, media.ANNOTATION_FILEPATH: title}
-    return Layer(title, Descriptor(media.layer_media_type(title), digest, size, annotations))
+    if llm_file is None:
+        return Layer(title, Descriptor(media.layer_media_type(title), digest, size, annotations))
+    annotations |= {
+        media.ANNOTATION_MEDIATYPE_UNTESTED: "false",
+        media.ANNOTATION_FILE_ROLE: llm_file.role,
+        media.ANNOTATION_FILE_FORMAT: llm_file.format,
+    }
+    media_type = media.ROLE_MEDIA_TYPES[llm_file.role]
+    return Layer(title, Descriptor(media_type, digest, size, annotations))
 
 
 @dataclass(frozen=True, slots=True)

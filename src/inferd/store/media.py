@@ -26,12 +26,21 @@ WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
 DOC = "application/vnd.cncf.model.doc.v1.raw"
 CODE = "application/vnd.cncf.model.code.v1.raw"
 ANNOTATION_FILEPATH = "org.cncf.model.filepath"
+#: "false": the packager checked what the file is, not guessed it from its name. Set on the
+#: files of a language model, each of which push reads (the card's ``llm.files``).
+ANNOTATION_MEDIATYPE_UNTESTED = "org.cncf.model.file.mediatype.untested"
 
 # inferd's own: the model card is the config blob.
 CARD = "application/vnd.inferd.model.card.v1+json"
 ANNOTATION_RUNTIME = "io.inferd.model.runtime"
 #: On an untagged ``index.json`` entry: the remote reference it caches (``host/name:tag``).
 ANNOTATION_REMOTE_REF = "io.inferd.remote.ref"
+#: On a language model's layers: what the file is for and how it is encoded (the card's
+#: ``llm.files``). ModelPack's media types say only "weight" or "weight config"; it defines no
+#: tokenizer or format-specific types (``.gguf``/``.safetensors`` suffixes are Docker Model
+#: Runner's, not the specification's).
+ANNOTATION_FILE_ROLE = "io.inferd.model.file.role"
+ANNOTATION_FILE_FORMAT = "io.inferd.model.file.format"
 
 #: Every layer media type inferd writes; pull accepts only these.
 LAYER_TYPES = frozenset({WEIGHT, WEIGHT_CONFIG, DOC, CODE})
@@ -40,6 +49,15 @@ _CONFIG_SUFFIXES = frozenset({".json", ".yaml", ".yml", ".txt", ".toml", ".model
 _DOC_SUFFIXES = frozenset({".md", ".rst"})
 _DOC_STEMS = frozenset({"readme", "license", "licence", "notice", "model_card"})
 _CODE_SUFFIXES = frozenset({".py"})
+
+
+#: The ModelPack media type of each role of a language model's files.
+ROLE_MEDIA_TYPES: dict[str, str] = {
+    "weights": WEIGHT,
+    "index": WEIGHT_CONFIG,
+    "config": WEIGHT_CONFIG,
+    "tokenizer": WEIGHT_CONFIG,
+}
 
 
 def layer_media_type(title: str) -> str:

@@ -145,6 +145,12 @@ class ModelStore:
                 f"(staged: {target.name!r}), trusted_unsafe_formats "
                 f"{list(card.trusted_unsafe_formats)} (staged: {list(staged.trusted_formats)})"
             )
+        titles = {file.title for file in staged.files}
+        strangers = [f.path for f in card.llm.files if f.path not in titles] if card.llm else []
+        if strangers:
+            raise InvalidArgument(
+                f"the card's llm.files name files the staged version does not hold: {strangers}"
+            )
         written = staging.write(self.layout.blobs, staged, card, progress)
         trust.record(self.layout, target.name, target.tag or "", written.trusted)
         descriptor = Descriptor(media.MANIFEST, written.manifest_digest, written.manifest_size)

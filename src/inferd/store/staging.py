@@ -72,20 +72,22 @@ def stage(path: Path, target: Reference, *, trust_unsafe_format: bool) -> Staged
 
 
 def _layers(
-    blobs: BlobStore, files: tuple[SourceFile, ...], progress: Progress | None
+    blobs: BlobStore, files: tuple[SourceFile, ...], card: ModelCard, progress: Progress | None
 ) -> list[Layer]:
     advance = Meter(sum(file.size for file in files), progress)
+    described = {f.path: f for f in card.llm.files} if card.llm is not None else {}
     layers: list[Layer] = []
     for file in files:
         with file.path.open("rb") as source:
             digest, size = blobs.write(source, progress=advance)
-        layers.append(layer(file.title, digest, size))
+        layers.append(layer(file.title, digest, size, described.get(file.title)))
     return layers
 
 
 def write(blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress | None) -> Written:
-    """Store ``staged``'s files, then ``card``, then the manifest that binds them, as blobs."""
-    layers = _layers(blobs, staged.files, progress)
+    """Store ``staged``'s files, then ``card``, then the manifest that binds them, as blobs.
+    The files the card's ``llm`` section describes are annotated with their role and format."""
+    layers = _layers(blobs, staged.files, card, progress)
     trusted = tuple(
         TrustedFile(item.title, item.digest, staged.refused[item.title].format)
         for item in layers
