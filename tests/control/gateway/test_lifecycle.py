@@ -10,6 +10,7 @@ import pytest
 
 from inferd.config import LimitSettings
 from inferd.control.gateway import Gateway
+from inferd.control.gateway.grpc_gateway import GrpcGateway
 from inferd.control.replicas.topology import Replica, VersionRoute
 from inferd.errors import Unavailable
 
@@ -91,5 +92,6 @@ def test_a_taken_port_is_unavailable_naming_the_address() -> None:
 def test_public_surface() -> None:
     import inferd.control.gateway as package
 
-    assert package.__all__ == ["Gateway"]
+    assert package.__all__ == ["Gateway", "GrpcGateway"]
     assert package.Gateway is Gateway
+    assert package.GrpcGateway is GrpcGateway
