@@ -27,7 +27,11 @@ PS_MIN_WIDTH = 140
 
 @main.command()
 @click.argument("spec_file", type=_SPEC_FILE)
-@click.option("--port", type=click.IntRange(0, 65535), help="Gateway port (overrides the spec).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Gateway port (overrides the spec); gRPC's default, port + 1, follows it.",
+)
 @click.option(
     "--demo-traffic", is_flag=True, help="Send a few requests a second so the dashboard moves."
 )
