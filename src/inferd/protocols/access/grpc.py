@@ -4,8 +4,8 @@
 :func:`authorize_call` is the check for any servicer that knows the method and the model a
 call names (the gateway's gRPC proxy reads the model from the request bytes);
 :func:`guard_handlers` wraps a servicer's unary handlers with it, reading ``model_name`` from
-the decoded request. Refusals are UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with
-a ``retry-after`` trailer.
+the decoded request (``model_name`` of ModelInfer, ``name`` of the others). Refusals are
+UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with a ``retry-after`` trailer.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _guarded(method: str, handler: grpc.RpcMethodHandler, keys: KeyRing) -> grpc
 
     async def call(request: object, context: Context) -> object:
         try:
-            model = getattr(request, "model_name", None)
+            model = getattr(request, "model_name", None) or getattr(request, "name", None)
             await authorize_call(keys, context.invocation_metadata(), method, model)
         except InferdError as error:
             await abort(context, error)

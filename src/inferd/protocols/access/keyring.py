@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import logging
 import math
@@ -268,7 +267,7 @@ def _token_of(credentials: str) -> Token | None:
     if scheme == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             return None
         user, _, password = decoded.partition(":")
         return parse_token(password or user)

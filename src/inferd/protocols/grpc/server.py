@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -11,6 +12,9 @@ from inferd.errors import Unavailable
 from inferd.observe.audit import AuditLog
 from inferd.protocols.grpc.servicer import SERVICE, InferenceServicer, RepositoryServicer
 from inferd.serving.types import DataPlane
+
+#: Wraps a servicer's handlers (method name → handler), e.g. with an API-key check.
+HandlerGuard = Callable[[dict[str, grpc.RpcMethodHandler]], dict[str, grpc.RpcMethodHandler]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,8 @@ async def serve_grpc(
     token: str | None = None,
     audit: AuditLog | None = None,
     reuse_port: bool = False,
+    credentials: grpc.ServerCredentials | None = None,
+    guard: HandlerGuard | None = None,
 ) -> GrpcHandle:
     """Listen on ``host:port`` (0 picks a free port) and return once the server is accepting.
 
@@ -50,6 +56,7 @@ async def serve_grpc(
     ``limits.max_body_bytes`` are refused by gRPC itself with RESOURCE_EXHAUSTED before they are
     decoded. ``reuse_port`` lets several processes listen on one port (``--workers``); without
     it a port already taken is refused (Unavailable) instead of silently shared.
+    ``credentials`` serve TLS; ``guard`` wraps the handlers (the data plane's API keys).
     """
     servicer = (
         RepositoryServicer(dataplane, token or "", audit)
@@ -64,12 +71,17 @@ async def serve_grpc(
             ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
+    handlers = servicer.handlers()
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE, servicer.handlers()),)
+        (grpc.method_handlers_generic_handler(SERVICE, guard(handlers) if guard else handlers),)
     )
     address = _address(host, port)
     try:
-        bound = server.add_insecure_port(address)
+        bound = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
     except RuntimeError:
         bound = 0
     if not bound:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -94,9 +95,12 @@ class HttpServer:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
-        """Bind and listen. ``port`` 0 picks a free port (read it back from :attr:`port`).
-        A port that cannot be bound raises :class:`~inferd.errors.Unavailable`."""
+    async def start(
+        self, host: str, port: int, *, reuse_port: bool = False, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """Bind and listen (over TLS with ``tls``; a handshake has ``header_timeout_s``).
+        ``port`` 0 picks a free port (read it back from :attr:`port`). A port that cannot be
+        bound raises :class:`~inferd.errors.Unavailable`."""
         try:
             self._server = await self.loop.create_server(
                 lambda: HttpConnection(self),
@@ -104,6 +108,8 @@ class HttpServer:
                 port,
                 reuse_port=reuse_port,
                 backlog=1024,
+                ssl=tls,
+                ssl_handshake_timeout=self.limits.header_timeout_s if tls is not None else None,
             )
         except OSError as exc:
             raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None

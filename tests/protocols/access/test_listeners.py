@@ -1,0 +1,272 @@
+"""API keys and TLS on real listeners (REST and gRPC, in process, uvloop as in production):
+refusals and their headers, no 500 for any Authorization value, and a certificate replaced
+under an open keep-alive connection."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import orjson
+import pytest
+import tritonclient.grpc as grpcclient
+import uvloop
+from tritonclient.utils import InferenceServerException
+
+from inferd.protocols._generated import inference_pb2 as pb
+from inferd.protocols.access.frontdoor import FrontDoor
+from inferd.protocols.access.keyfile import create_key, revoke_key
+from inferd.protocols.access.keyring import KeyRing
+from inferd.protocols.access.tls import CertificateFiles
+from inferd.protocols.access.tokens import Token
+from inferd.protocols.grpc import serve_grpc
+from inferd.protocols.http import HttpServer
+from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.v2 import data_router
+from protocols.access.certs import Issued, TestCA, install, peer_serial
+from protocols.conftest import TEST_LIMITS, FakeDataPlane, metrics_text
+
+ECHO = orjson.dumps({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]})
+
+
+@dataclass
+class Door:
+    port: int
+    grpc_port: int
+    ca: TestCA
+    first: Issued
+    cert: Path
+    key: Path
+    keys_file: Path
+    tokens: dict[str, Token]
+
+    def https(self) -> http.client.HTTPSConnection:
+        context = ssl.create_default_context(cafile=self.ca.path)
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=context)
+
+    def get(
+        self, path: str, key: str | None = None, *, method: str = "GET", body: bytes | None = None
+    ) -> tuple[int, dict[str, list[str]], bytes]:
+        conn = self.https()
+        headers = {"authorization": f"Bearer {self.tokens[key]}"} if key else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        all_headers: dict[str, list[str]] = {}
+        for name, value in response.getheaders():
+            all_headers.setdefault(name.lower(), []).append(value)
+        result = (response.status, all_headers, response.read())
+        conn.close()
+        return result
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[Door]:
+    ca = TestCA(tmp_path / "pki")
+    first = ca.issue("first")
+    cert, key = tmp_path / "tls.pem", tmp_path / "tls.key"
+    install(first, cert, key)
+    keys_file = tmp_path / "keys.json"
+    tokens = {
+        "echo": create_key(keys_file, "echo", deployments=["echo"])[1],
+        "all": create_key(keys_file, "all")[1],
+        "read": create_key(keys_file, "read", scopes=["read"])[1],
+        "slow": create_key(keys_file, "slow", rps=1)[1],
+    }
+    front = FrontDoor(
+        KeyRing(keys_file, required=True, check_interval_s=0.0),
+        public_metrics=False,
+        certificates=CertificateFiles(cert, key, check_interval_s=0.0),
+    )
+    loop = uvloop.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    dataplane = FakeDataPlane()
+
+    async def boot() -> tuple[HttpServer, object]:
+        server = HttpServer(
+            front.router(data_router(dataplane, TEST_LIMITS, metrics_text)),
+            HttpLimits.from_settings(TEST_LIMITS),
+        )
+        await server.start("127.0.0.1", 0, tls=front.ssl_context())
+        handle = await serve_grpc(
+            dataplane, "127.0.0.1", 0, TEST_LIMITS,
+            credentials=front.grpc_credentials(), guard=front.grpc_handlers,
+        )  # fmt: skip
+        return server, handle
+
+    server, handle = asyncio.run_coroutine_threadsafe(boot(), loop).result(10)
+    yield Door(server.port, handle.port, ca, first, cert, key, keys_file, tokens)  # type: ignore[attr-defined]
+
+    async def stop() -> None:
+        await server.stop(1.0)
+        await handle.stop(0.5)  # type: ignore[attr-defined]
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def test_health_is_open_and_everything_else_wants_a_key(door: Door) -> None:
+    assert door.get("/v2/health/live")[0] == 200
+    assert door.get("/v2/health/ready")[0] == 200
+    status, headers, body = door.get("/v2/models/echo/infer", method="POST", body=ECHO)
+    assert status == 401
+    assert headers["www-authenticate"] == ['Bearer realm="inferd"']
+    assert "requires an API key" in orjson.loads(body)["error"]
+    status, headers, _ = door.get("/metrics")
+    assert status == 401  # a browser is offered Basic too
+    assert headers["www-authenticate"] == [
+        'Bearer realm="inferd"',
+        'Basic realm="inferd", charset="UTF-8"',
+    ]
+    assert door.get("/v2")[0] == 401
+
+
+def test_scopes_decide_between_200_and_403(door: Door) -> None:
+    assert door.get("/v2/models/echo/infer", "echo", method="POST", body=ECHO)[0] == 200
+    assert door.get("/v2/models/echo", "echo")[0] == 200
+    status, _, body = door.get("/v2/models/sum", "echo")
+    assert status == 403
+    assert "may not use 'sum'" in orjson.loads(body)["error"]
+    assert door.get("/v2/models/stats", "echo")[0] == 403  # lists every model
+    assert door.get("/v2/models/stats", "all")[0] == 200
+    assert door.get("/metrics", "all")[0] == 403
+    assert door.get("/metrics", "read")[0] == 200
+    assert door.get("/v2/models/echo/infer", "read", method="POST", body=ECHO)[0] == 403
+    assert door.get("/v2", "read")[0] == 200
+
+
+def test_a_key_past_its_rate_gets_429_with_retry_after(door: Door) -> None:
+    assert door.get("/v2/models/echo", "slow")[0] == 200
+    status, headers, body = door.get("/v2/models/echo", "slow")
+    assert status == 429
+    assert headers["retry-after"] == ["1"]
+    assert "limited to 1 requests/s" in orjson.loads(body)["error"]
+
+
+def test_a_revoked_key_is_refused_at_once(door: Door) -> None:
+    assert door.get("/v2/models/echo", "all")[0] == 200
+    revoke_key(door.keys_file, "all")
+    status, headers, _ = door.get("/v2/models/echo", "all")
+    assert status == 401
+    assert headers["www-authenticate"] == ['Bearer realm="inferd", error="invalid_token"']
+
+
+BAD_AUTHORIZATION = [
+    b"",
+    b"Bearer",
+    b"Bearer ",
+    b"Basic",
+    b"Basic =",
+    b"Basic \xff\xfe",
+    b"Bearer inferd_\xff\xff",
+    b"Digest username=x",
+    b"Bearer " + b"A" * 3000,
+    b"Bearer inferd_000000000000_" + b"a" * 43,
+    b"\x01\x02",
+]
+
+
+@pytest.mark.parametrize("value", BAD_AUTHORIZATION)
+def test_no_authorization_value_gets_a_500(door: Door, value: bytes) -> None:
+    context = ssl.create_default_context(cafile=door.ca.path)
+    with (
+        socket.create_connection(("127.0.0.1", door.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        sock.sendall(
+            b"GET /v2/models/echo HTTP/1.1\r\nHost: x\r\nAuthorization: " + value + b"\r\n\r\n"
+        )
+        head = sock.recv(65536).split(b"\r\n", 1)[0]
+    assert head.startswith(b"HTTP/1.1 4"), head
+
+
+def _triton(door: Door) -> grpcclient.InferenceServerClient:
+    return grpcclient.InferenceServerClient(
+        f"localhost:{door.grpc_port}", ssl=True, root_certificates=str(door.ca.path)
+    )
+
+
+def _status(call: Callable[[], object]) -> str:
+    with pytest.raises(InferenceServerException) as caught:
+        call()
+    return str(caught.value.status())
+
+
+def test_grpc_over_tls_checks_the_authorization_metadata(door: Door) -> None:
+    client = _triton(door)
+    assert client.is_server_live()
+    assert _status(lambda: client.get_model_metadata("echo")) == "StatusCode.UNAUTHENTICATED"
+    echo = {"authorization": f"Bearer {door.tokens['echo']}"}
+    assert client.get_model_metadata("echo", headers=echo).name == "echo"
+    assert (
+        _status(lambda: client.get_model_metadata("sum", headers=echo))
+        == "StatusCode.PERMISSION_DENIED"
+    )
+    every = lambda: client.get_inference_statistics("", headers=echo)  # noqa: E731
+    assert _status(every) == "StatusCode.PERMISSION_DENIED"
+    client.close()
+
+
+def test_grpc_rate_limit_sends_retry_after(door: Door) -> None:
+    credentials = grpc.ssl_channel_credentials(door.ca.path.read_bytes())
+    with grpc.secure_channel(f"localhost:{door.grpc_port}", credentials) as channel:
+        ready = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelReady",
+            request_serializer=pb.ModelReadyRequest.SerializeToString,
+            response_deserializer=pb.ModelReadyResponse.FromString,
+        )
+        slow = (("authorization", f"Bearer {door.tokens['slow']}"),)
+        assert ready(pb.ModelReadyRequest(name="echo"), metadata=slow, timeout=10).ready
+        with pytest.raises(grpc.RpcError) as caught:
+            ready(pb.ModelReadyRequest(name="echo"), metadata=slow, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert ("retry-after", "1") in caught.value.trailing_metadata()
+
+
+def test_a_new_certificate_serves_new_handshakes_and_open_connections_go_on(
+    door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    kept = door.https()
+    kept.request("GET", "/v2/health/live")
+    assert kept.getresponse().read() == b'{"live":true}'
+    assert peer_serial(kept.sock.getpeercert(binary_form=True)) == door.first.serial
+
+    second = door.ca.issue("second")
+    install(second, door.cert, door.key)
+    fresh = door.https()
+    fresh.request("GET", "/v2/health/live")
+    assert fresh.getresponse().status == 200
+    assert peer_serial(fresh.sock.getpeercert(binary_form=True)) == second.serial
+    fresh.close()
+
+    client = _triton(door)  # gRPC's next handshake takes the new pair as well
+    assert client.is_server_live()
+    client.close()
+
+    # A key that does not match its certificate is refused; the last good pair stays.
+    door.key.write_bytes(door.ca.issue("mismatch").key.read_bytes())
+    with caplog.at_level(logging.ERROR):
+        mismatched = door.https()
+        mismatched.request("GET", "/v2/health/live")
+        assert mismatched.getresponse().status == 200
+        assert peer_serial(mismatched.sock.getpeercert(binary_form=True)) == second.serial
+        mismatched.close()
+    assert "stays in use" in caplog.text
+
+    # The connection opened before all this is the same socket, and still serves.
+    sock = kept.sock
+    kept.request("GET", "/v2/health/ready")
+    assert kept.getresponse().status == 200
+    assert kept.sock is sock
+    assert peer_serial(kept.sock.getpeercert(binary_form=True)) == door.first.serial
+    kept.close()
