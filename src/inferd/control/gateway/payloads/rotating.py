@@ -27,6 +27,7 @@ class RotatingFile:
 
     def write(self, lines: list[bytes]) -> None:
         """Append ``lines`` (each ending in a newline), rotating between lines as needed."""
+        self._open()  # an existing file's size counts from the first write
         chunk: list[bytes] = []
         chunk_size = 0
         for line in lines:
@@ -60,6 +61,7 @@ class RotatingFile:
 
     def _rotate(self) -> None:
         self.close()
+        self._size = 0
         keep = self.max_files - 1
         if keep < 1:
             self.path.unlink(missing_ok=True)

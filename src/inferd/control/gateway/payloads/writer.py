@@ -56,10 +56,8 @@ class Writer:
     async def close(self, grace_s: float) -> None:
         """Let the workers deliver what is queued for up to ``grace_s``, then stop them; what
         is still queued then counts as dropped."""
-        if self._queue.qsize():
-            join = asyncio.ensure_future(self._queue.join())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(join, grace_s)
+        with contextlib.suppress(TimeoutError):  # queued and in delivery
+            await asyncio.wait_for(self._queue.join(), grace_s)
         await cancel_and_wait(*self._workers)
         left = self._queue.qsize()
         if left:
