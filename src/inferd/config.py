@@ -173,6 +173,30 @@ class SandboxSettings(BaseModel):
     )
 
 
+class TracingSettings(BaseModel):
+    """Traces exported over OTLP/HTTP (needs ``inferd[tracing]``); absent: tracing is off and
+    costs nothing (no OpenTelemetry import, no per-request work)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: str = Field(
+        pattern=r"^https?://[^/\s?#]+(/[^\s]*)?$",
+        description="the collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: spans are POSTed "
+        "to ENDPOINT/v1/traces",
+    )
+    sample_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="share of requests without a traceparent that start a sampled trace (a "
+        "traceparent's own sampled flag is followed)",
+    )
+    service_name: str = Field(default="inferd", min_length=1, description="service.name")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="resource attributes added to every span"
+    )
+
+
 class ModelSettings(BaseModel):
     """Settings of one model name (``models: {NAME: …}``); what is unset follows the server's."""
 
@@ -269,6 +293,9 @@ class ServerSettings(BaseModel):
         "sandbox worker; each trusted load is recorded in the store history",
     )
     sandbox: SandboxSettings = SandboxSettings()
+    tracing: TracingSettings | None = Field(
+        default=None, description="OTLP trace export; None: off (--otlp-endpoint switches it on)"
+    )
     auth: AuthSettings = AuthSettings()
     tls: TlsSettings | None = Field(
         default=None, description="TLS on the data plane (REST and gRPC); None: plain"
