@@ -7,9 +7,10 @@
       "created": "2026-12-05T10:00:00+00:00"}]}
 
 ``deployments`` null means every deployment (under ``inferd serve``, every model name). The
-file is only ever replaced whole: written under a temporary name, mode 0600, and renamed into
-place (:func:`~inferd.protocols.v2.auth.write_private`), so a server reading it sees the old
-file or the new one, never half of one. Edits (:func:`create_key`, :func:`revoke_key`) hold an
+file is only ever replaced whole: written under an unpredictable temporary name created with
+``O_EXCL`` (mode 0600), synced, and renamed into place (a planted symlink is replaced, not
+followed), so a server reading it sees the old file or the new one, never half of one, and a
+revocation survives a crash. Edits (:func:`create_key`, :func:`revoke_key`) hold an
 exclusive lock on ``<file>.lock`` while they read, change and write, so two ``inferd keys``
 commands at once never lose each other's key.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from inferd.errors import AlreadyExists, InvalidArgument, NotFound
 from inferd.protocols.access.tokens import ID_PATTERN, Token, hash_secret, new_token, parse_hash
-from inferd.protocols.v2.auth import write_private
 from inferd.reference import MAX_NAME_LENGTH, NAME_RE
 
 #: What a key may do: ``infer`` reaches models (every data-plane route but health);
@@ -120,7 +121,22 @@ def read_keys(path: Path) -> tuple[KeyRecord, ...]:
 
 def _write(path: Path, keys: Sequence[KeyRecord]) -> None:
     document = KeysDocument(version=VERSION, keys=tuple(keys))
-    write_private(path, orjson.dumps(document.model_dump(), option=orjson.OPT_INDENT_2) + b"\n")
+    data = orjson.dumps(document.model_dump(), option=orjson.OPT_INDENT_2) + b"\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,93 @@
+"""``inferd keys``: the token printed once on stdout alone, a list without secrets, revoke, and
+the documented exit statuses."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from inferd.cli import main
+from inferd.protocols.access.keyfile import read_keys
+from inferd.protocols.access.tokens import parse_hash, parse_token, verify_secret
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["keys", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_create_prints_only_the_token_and_stores_its_hash_in_the_home(inferd_home: Path) -> None:
+    status, out, err = invoke(
+        "create", "ci", "--deployment", "fraud", "--scope", "infer", "--scope", "read",
+        "--rps", "2.5",
+    )  # fmt: skip
+    assert status == 0, err
+    token = parse_token(out.strip())
+    assert token is not None and out == f"{token}\n"
+    assert "shown only now" in err and "fraud" in err and "2.5 requests/s" in err
+    path = inferd_home / "keys.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (record,) = read_keys(path)
+    assert (record.name, record.id, record.deployments) == ("ci", token.key_id, ("fraud",))
+    assert record.scopes == ("infer", "read") and record.rps == 2.5
+    assert verify_secret(token.secret, parse_hash(record.hash))
+    assert token.secret not in path.read_text()
+
+
+def test_list_and_revoke_with_another_keys_file(inferd_home: Path, tmp_path: Path) -> None:
+    other = tmp_path / "team" / "keys.json"
+    assert invoke("create", "a", "--keys-file", str(other))[0] == 0
+    status, out, _ = invoke("create", "b", "--keys-file", str(other), "--json")
+    created = orjson.loads(out)
+    assert status == 0 and created["name"] == "b" and parse_token(created["token"])
+    assert "hash" not in created
+    status, out, _ = invoke("list", "--keys-file", str(other), "--json")
+    listed = orjson.loads(out)
+    assert [k["name"] for k in listed] == ["a", "b"]
+    assert all("hash" not in k and "token" not in k for k in listed)
+    status, out, _ = invoke("list", "--keys-file", str(other))
+    assert status == 0 and "all" in out and "infer" in out
+    status, _, err = invoke("revoke", "a", "--keys-file", str(other))
+    assert status == 0 and "revoked key 'a'" in err
+    assert [k.name for k in read_keys(other)] == ["b"]
+    assert not (inferd_home / "keys.json").exists()  # the home's file was never touched
+
+
+def test_list_of_no_file_is_empty(inferd_home: Path) -> None:
+    status, out, _ = invoke("list", "--json")
+    assert status == 0 and orjson.loads(out) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (("create", "bad name"), 2, "name"),
+        (("create", "x", "--deployment", "Not Valid"), 2, "deployments"),
+        (("create", "x", "--rps", "0"), 2, "--rps"),
+        (("create", "x", "--scope", "admin"), 2, "--scope"),
+        (("revoke", "nobody"), 3, "no key named 'nobody'"),
+    ],
+)
+def test_mistakes_exit_with_their_documented_status(
+    inferd_home: Path, args: tuple[str, ...], status: int, message: str
+) -> None:
+    code, _, err = invoke(*args)
+    assert code == status
+    assert message in err
+
+
+def test_a_second_key_of_one_name_exits_4(inferd_home: Path) -> None:
+    assert invoke("create", "ci")[0] == 0
+    status, out, err = invoke("create", "ci")
+    assert status == 4 and out == ""
+    assert "'ci' exists" in err
+
+
+def test_a_corrupt_keys_file_exits_2_naming_it(inferd_home: Path) -> None:
+    (inferd_home / "keys.json").write_text("[")
+    status, _, err = invoke("list")
+    assert status == 2 and "keys file" in err and "not JSON" in err
