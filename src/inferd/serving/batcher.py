@@ -51,6 +51,7 @@ from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
 from inferd.serving.stats import VersionStats
+from inferd.serving.timings import RequestTimings
 from inferd.serving.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class Batcher:
         self._open_timer: asyncio.TimerHandle | None = None
         self._running: list[Waiter] | None = None
         self._running_rows = 0
+        #: When the running batch started (``time.monotonic()``), for traced requests' spans.
+        self._running_since = 0.0
         self._queued = 0
         self._accepting = True
         self._idle: list[asyncio.Future[None]] = []
@@ -117,11 +120,19 @@ class Batcher:
         """Requests accepted and not yet answered: queued plus running."""
         return self._queued + (len(self._running) if self._running is not None else 0)
 
-    async def submit(self, inputs: Tensors, rows: int, key: Hashable, deadline: float) -> Tensors:
+    async def submit(
+        self,
+        inputs: Tensors,
+        rows: int,
+        key: Hashable,
+        deadline: float,
+        timings: RequestTimings | None = None,
+    ) -> Tensors:
         """Queue one request and return its outputs (its own rows of the batch's outputs).
 
         ``rows`` is the request's first dimension, ``key`` what it must share with the others of
         its batch (None: it runs alone), ``deadline`` an absolute ``time.monotonic()`` value.
+        ``timings`` (a traced request's) gets its queue wait and batch once the batch has run.
         """
         if not self._accepting:
             raise Unavailable(f"{self._label} is being unloaded; retry", retry_after=1.0)
@@ -133,7 +144,7 @@ class Batcher:
         now = time.monotonic()
         if deadline <= now:
             raise DeadlineExceeded(f"deadline passed before {self._label} could queue the request")
-        waiter = Waiter(inputs, rows, self._loop.create_future(), now, deadline)
+        waiter = Waiter(inputs, rows, self._loop.create_future(), now, deadline, timings=timings)
         self._deadlines.watch(waiter, now)
         self._queued += 1
         if key is None or rows > self._max_rows:
@@ -246,6 +257,7 @@ class Batcher:
         self._queued -= len(waiters)
         self._running = waiters
         self._running_rows = rows
+        self._running_since = now
         if len(waiters) == 1:
             inputs = waiters[0].inputs  # a batch of one request runs on its own arrays, no copy
         else:
@@ -265,7 +277,7 @@ class Batcher:
             self._record(rows, compute_ns)
             error = self._bad_rows(outputs, rows)
             if error is None:
-                self._fan_out(waiters, outputs)
+                self._fan_out(waiters, outputs, rows)
                 self._await_more(rows, compute_ns / 1e9)
         elif isinstance(error, InvalidArgument):
             # The model refused an input (e.g. a string tensor that is not UTF-8): the client's
@@ -340,12 +352,13 @@ class Batcher:
                 )
         return None
 
-    @staticmethod
-    def _fan_out(waiters: list[Waiter], outputs: Tensors) -> None:
+    def _fan_out(self, waiters: list[Waiter], outputs: Tensors, rows: int) -> None:
         if len(waiters) == 1:
             w = waiters[0]
             if w.timer is not None:
                 w.timer.cancel()
+            if w.timings is not None:
+                self._stamp(w, w.timings, rows, 1)
             if not w.future.done():
                 w.future.set_result(outputs)
             return
@@ -354,9 +367,19 @@ class Batcher:
             end = start + w.rows
             if w.timer is not None:
                 w.timer.cancel()
+            if w.timings is not None:
+                self._stamp(w, w.timings, rows, len(waiters))
             if not w.future.done():
                 w.future.set_result({name: out[start:end] for name, out in outputs.items()})
             start = end
+
+    def _stamp(self, w: Waiter, timings: RequestTimings, rows: int, requests: int) -> None:
+        """A traced request's queue wait and batch, for its spans."""
+        timings.enqueued = w.enqueued
+        timings.started = self._running_since
+        timings.finished = time.monotonic()
+        timings.batch_rows = rows
+        timings.batch_requests = requests
 
     def _notify_idle(self) -> None:
         if self._idle and not self.inflight:

@@ -135,7 +135,9 @@ class ServingDataPlane:
         assert check is not None and batcher is not None, "a serving version has both"
         checked = check.inputs(request.inputs)
         wanted = check.outputs(request.outputs)
-        outputs = await batcher.submit(checked.tensors, checked.rows, checked.key, deadline)
+        outputs = await batcher.submit(
+            checked.tensors, checked.rows, checked.key, deadline, request.timings
+        )
         return InferResponse(
             model_name=served.key.name,
             model_version=served.key.version,

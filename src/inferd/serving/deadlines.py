@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferd.datatypes import Tensors
+from inferd.serving.timings import RequestTimings
 
 
 @dataclass(slots=True, eq=False)  # eq=False: waiters compare (and leave the line) by identity
@@ -35,6 +36,8 @@ class Waiter:
     deadline: float
     queued: bool = True
     timer: asyncio.TimerHandle | None = None
+    #: A traced request's stamps, filled in when its batch has run; None when not traced.
+    timings: RequestTimings | None = None
 
 
 class DeadlineLine:

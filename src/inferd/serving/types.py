@@ -12,6 +12,7 @@ from typing import Protocol
 from inferd.card import TensorSpec
 from inferd.datatypes import Array
 from inferd.serving.stats import ModelStatistics, VersionState
+from inferd.serving.timings import RequestTimings
 
 #: Request, tensor and response parameters as the wire carried them (the protocol allows
 #: strings, numbers and booleans; whoever reads one checks its type).
@@ -49,6 +50,9 @@ class InferRequest:
     outputs: list[RequestedOutput] | None = None
     #: Absolute deadline on ``time.monotonic()``; None means the server default.
     deadline: float | None = None
+    #: Set by a transport that traces this request: the batcher records its queue wait and
+    #: batch in it. None (untraced) costs nothing.
+    timings: RequestTimings | None = None
 
 
 @dataclass(slots=True)

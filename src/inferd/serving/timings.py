@@ -1,0 +1,30 @@
+"""When one traced request waited and ran, as the batcher saw it (for its trace's spans).
+
+A transport that traces a request gives it a :class:`RequestTimings`
+(``InferRequest.timings``); the batcher fills it in when the request's batch has run. Requests
+that are not traced carry None and cost the batcher one ``is None`` check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class RequestTimings:
+    """``time.monotonic()`` stamps of one request in the batcher, and its batch's size; all
+    zero until its batch has run (a request that failed before that keeps the zeros)."""
+
+    #: Queued (the batcher accepted it).
+    enqueued: float = 0.0
+    #: Its batch started on the model's worker (the end of its queue wait).
+    started: float = 0.0
+    #: Its batch's outputs were back on the event loop.
+    finished: float = 0.0
+    #: Rows and requests in its batch.
+    batch_rows: int = 0
+    batch_requests: int = 0
+
+    @property
+    def ran(self) -> bool:
+        return self.finished > 0.0
