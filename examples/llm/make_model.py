@@ -1,6 +1,6 @@
 """Make the tiny test LLM: a llama-architecture GGUF with random weights, nothing downloaded.
 
-    python examples/llm/make_model.py [OUT.gguf]      # default: tiny-llama.gguf here
+    python examples/llm/make_model.py [OUT.gguf]      # default: ./tiny-llama.gguf
 
 Two layers, 64-wide embeddings, 4 attention heads, a byte-level BPE vocabulary (the 256 GPT-2
 byte tokens, a few merges and ChatML's control tokens) and a ChatML chat template. F16 matrices,
@@ -110,7 +110,7 @@ def make_model(path: Path, *, seed: int = 0) -> Path:
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "tiny-llama.gguf"
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "tiny-llama.gguf")
     print(make_model(out))
 
 

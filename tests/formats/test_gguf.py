@@ -53,6 +53,12 @@ def test_the_tiny_model_card_fields(tiny: Path) -> None:
     assert model.metadata["tokenizer.chat_template"] == make_model_module.CHAT_TEMPLATE
 
 
+def test_the_tiny_model_is_deterministic(tiny: Path, tmp_path: Path) -> None:
+    assert tiny_gguf(tmp_path / "again.gguf").read_bytes() == tiny.read_bytes()
+    other = tiny_gguf(tmp_path / "other.gguf", seed=1).read_bytes()
+    assert other != tiny.read_bytes() and len(other) == len(tiny.read_bytes())
+
+
 def test_agrees_with_the_gguf_package_reader(tiny: Path) -> None:
     ours = read_gguf(tiny)
     theirs = gguf.GGUFReader(tiny)
