@@ -103,7 +103,8 @@ def test_admin_api_wants_the_token_and_no_browser(running: UpProcess) -> None:
 
 
 def test_every_listener_is_on_loopback(running: UpProcess) -> None:
-    """The gateway (as configured), the admin API and every replica listen on loopback only."""
+    """The gateway (REST and gRPC, as configured), the admin API and every replica listen on
+    loopback only."""
     up = psutil.Process(running.proc.pid)
     listening = [
         conn.laddr
@@ -113,8 +114,10 @@ def test_every_listener_is_on_loopback(running: UpProcess) -> None:
     ]
     ports = {addr.port for addr in listening}
     assert running.state.admin_port in ports and running.gateway_port in ports
+    assert int(running.state.gateway_grpc.rsplit(":", 1)[1]) in ports
     assert all(int(r["port"]) in ports for r in _replicas(running))  # type: ignore[call-overload]
-    assert {addr.ip for addr in listening} == {"127.0.0.1"}
+    # gRPC listens on 127.0.0.1 through a dual-stack socket: ::ffff:127.0.0.1 is the same address.
+    assert {addr.ip.removeprefix("::ffff:") for addr in listening} == {"127.0.0.1"}
 
 
 def test_apply_reports_problems_against_the_users_file(running: UpProcess, tmp_path: Path) -> None:

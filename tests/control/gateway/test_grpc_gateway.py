@@ -488,3 +488,20 @@ def test_stop_drains_calls_in_flight_and_refuses_new_ones(slow: ReplicaProcess) 
     finished, late = on_gateway(topo, scenario)
     assert finished == "OK"
     assert late == "UNAVAILABLE"
+
+
+def test_a_deadline_already_passed_sends_nothing(hanging_port: int) -> None:
+    hung = Replica("hung-0", "fraud", "v1", "127.0.0.1", 1, "ready", grpc_port=hanging_port)
+    route = VersionRoute("v1", "fraud", "fraud:v1", 100, (hung,))
+
+    async def scenario() -> str:
+        proxy = GrpcProxy(GatewayMetrics(), 30.0, {})
+        try:
+            await proxy.send("fraud", route, "ModelInfer", b"", (), deadline_s=-0.01)
+        except DeadlineExceeded as exc:
+            return exc.message
+        finally:
+            await proxy.close()
+        raise AssertionError("a call went out after its deadline")
+
+    assert run(scenario).endswith("did not answer within the call's deadline (0 ms)")

@@ -60,8 +60,9 @@ from inferd.protocols.http.messages import STATUS_BY_CODE
 
 log = logging.getLogger(__name__)
 
-#: HTTP status per gRPC status, for the gateway's request counters.
-_HTTP_STATUS = {status: STATUS_BY_CODE[code] for code, status in GRPC_STATUS.items()}
+#: HTTP status per gRPC status, for the gateway's request counters (RESOURCE_EXHAUSTED, a
+#: message too large or a client over its rate, counts as 429: a client error either way).
+_HTTP_STATUS = {status: STATUS_BY_CODE.get(code, 500) for code, status in GRPC_STATUS.items()}
 #: Metadata the transport sets on each hop, never forwarded.
 _HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host"})
 _NO_STREAMING = (
@@ -82,6 +83,10 @@ class CallCheck(Protocol):
     that error's status."""
 
     def __call__(self, metadata: Mapping[str, str], deployment: str, method: str) -> None: ...
+
+
+Handler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
+M = TypeVar("M", bound=Message)
 
 
 def http_status(code: grpc.StatusCode) -> int:
@@ -115,10 +120,6 @@ def _forwardable(metadata: Metadata) -> Metadata:
         for key, value in metadata
         if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
     )
-
-
-Handler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
-M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +317,7 @@ class GrpcGateway:
             )
             status = http_status(answer.code)
         except InferdError as exc:
-            status = STATUS_BY_CODE[exc.code]
+            status = STATUS_BY_CODE.get(exc.code, 500)
             raise
         except asyncio.CancelledError:  # the client went away, or its deadline passed
             left = context.time_remaining()

@@ -155,6 +155,9 @@ class GrpcProxy:
         attempts_left = 2 if retry else 1
         while True:
             attempts_left -= 1
+            left = expires - time.monotonic()
+            if left <= 0:  # the deadline passed before this attempt could be sent
+                raise self._late(deployment, version, timeout, deadline_s)
             replica = self._choose(version, tried)
             if replica is None:
                 raise Unavailable(
@@ -163,9 +166,7 @@ class GrpcProxy:
             tried.add(replica.id)
             self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1
             try:
-                body = await self._method(replica, method)(
-                    request, timeout=max(expires - time.monotonic(), 0.0), metadata=metadata
-                )
+                body = await self._method(replica, method)(request, timeout=left, metadata=metadata)
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -189,7 +190,7 @@ class GrpcProxy:
         self, deployment: str, version: VersionRoute, timeout: float, deadline_s: float | None
     ) -> DeadlineExceeded:
         if deadline_s is not None and deadline_s <= self.timeout_s:
-            why = f"within the call's deadline ({math.ceil(deadline_s * 1000)} ms)"
+            why = f"within the call's deadline ({math.ceil(max(deadline_s, 0) * 1000)} ms)"
         else:
             why = f"within {timeout:g} s"
         return DeadlineExceeded(f"{deployment!r} version {version.name!r} did not answer {why}")
