@@ -29,7 +29,7 @@ from inferd.protocols.v2.documents import (
     statistics_document,
 )
 from inferd.protocols.v2.openapi import build_document
-from inferd.serving.types import DataPlane
+from inferd.serving.types import DataPlane, InferRequest, InferResponse
 
 #: Media types an inference body may declare; anything else (a pickle type, multipart) is 415.
 #: ``x-www-form-urlencoded`` is what ``curl -d`` sends by default; the body is still parsed as JSON.
@@ -105,6 +105,11 @@ class V2Handlers:
         refusal = media_type_refusal(request)
         if refusal is not None:
             return refusal
+        infer_request = await self.decode(request)
+        return self.encode(infer_request, await self.dataplane.infer(infer_request))
+
+    async def decode(self, request: Request) -> InferRequest:
+        """The inference request a v2 body holds (decoded off the loop when large)."""
         model, version = request.params["model"], request.params.get("version")
         decode = partial(
             decode_request,
@@ -116,9 +121,12 @@ class V2Handlers:
             check=self.dataplane.input_check(model, version),
             received=time.monotonic(),
         )
-        infer_request = await self.decoder.decode(decode, len(request.body))
-        result = await self.dataplane.infer(infer_request)
-        encoded = encode_response(result, wants_binary(infer_request))
+        return await self.decoder.decode(decode, len(request.body))
+
+    @staticmethod
+    def encode(request: InferRequest, result: InferResponse) -> Response:
+        """The v2 response: JSON, or JSON and binary tensors when the request asked for them."""
+        encoded = encode_response(result, wants_binary(request))
         if encoded.json_length is None:
             return Response(200, encoded.body)
         return Response(

@@ -8,6 +8,7 @@ serves its own OpenAPI document at ``/v2/openapi.json``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from inferd.config import LimitSettings
 from inferd.observe.audit import AuditLog
@@ -17,7 +18,11 @@ from inferd.protocols.http.router import Handler
 from inferd.protocols.v2.handlers import RepositoryHandlers, V2Handlers, openapi_handler
 from inferd.protocols.v2.kserve_v1 import V1Handlers
 from inferd.protocols.v2.openapi import operation
+from inferd.protocols.v2.traced import TracedV2Handlers
 from inferd.serving.types import DataPlane
+
+if TYPE_CHECKING:
+    from inferd.observe.tracing import Tracing
 
 OPENAPI_PATH = "/v2/openapi.json"
 _MODEL = "/v2/models/{model}"
@@ -28,10 +33,17 @@ _INFER_ERRORS = (400, 404, 413, 415, 500, 501, 503, 504)
 
 
 def data_router(
-    dataplane: DataPlane, limits: LimitSettings, metrics: Callable[[], bytes]
+    dataplane: DataPlane,
+    limits: LimitSettings,
+    metrics: Callable[[], bytes],
+    tracing: Tracing | None = None,
 ) -> Router:
-    """The public listener's routes."""
-    v2 = V2Handlers(dataplane, limits, metrics)
+    """The public listener's routes; with ``tracing``, v2 inference is traced."""
+    v2 = (
+        V2Handlers(dataplane, limits, metrics)
+        if tracing is None
+        else TracedV2Handlers(dataplane, limits, metrics, tracing)
+    )
     v1 = V1Handlers(dataplane, limits)
     router = Router()
     router.add(

@@ -1,0 +1,111 @@
+"""Traces over OTLP: W3C trace context in, spans out to a collector.
+
+Import this module only when tracing is configured (``ServerSettings.tracing``,
+``gateway.tracing``): it imports OpenTelemetry (the ``inferd[tracing]`` extra), and nothing
+else in inferd does. Code that may trace holds a :class:`Tracing` or None, decides which
+handler to install when it is built, and so does no per-request work at all when tracing is
+off (docs/benchmarks.md measures it).
+
+Spans are created with explicit times: the data plane records when a request queued, when its
+batch started and finished (``time.monotonic()``), and the protocol layer turns those stamps
+into child spans once the answer is encoded (:meth:`Tracing.clocks` anchors them). No span is
+current in a context variable; parents are passed explicitly.
+
+Sampling: a ``traceparent`` whose sampled flag is set is followed; a request without one starts
+a trace with probability ``sample_rate`` (``ParentBased(TraceIdRatioBased)``). Spans are
+exported in batches from the SDK's own thread, so the event loop never waits on the collector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
+
+from inferd import __version__
+from inferd.config import TracingSettings
+
+__all__ = ["Span", "Tracing"]
+
+#: Where OTLP/HTTP receives traces, below the collector's base URL.
+TRACES_PATH = "/v1/traces"
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+Attributes = Mapping[str, AttributeValue]
+
+
+def traces_url(endpoint: str) -> str:
+    """``http://collector:4318`` → ``http://collector:4318/v1/traces`` (the base URL as
+    OTEL_EXPORTER_OTLP_ENDPOINT takes it)."""
+    return endpoint.rstrip("/") + TRACES_PATH
+
+
+class Tracing:
+    """One process's tracer: spans sampled, batched and exported to ``settings.endpoint``."""
+
+    def __init__(self, settings: TracingSettings) -> None:
+        self.settings = settings
+        resource = Resource.create({"service.name": settings.service_name, **settings.attributes})
+        self._provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_rate))
+        )
+        exporter = OTLPSpanExporter(endpoint=traces_url(settings.endpoint))
+        self._provider.add_span_processor(BatchSpanProcessor(exporter))
+        self._tracer = self._provider.get_tracer("inferd", __version__)
+
+    def server_span(
+        self,
+        name: str,
+        headers: Mapping[str, str],
+        attributes: Attributes,
+        start_ns: int | None = None,
+    ) -> Span:
+        """A SERVER span continuing the trace of ``headers``' ``traceparent`` (a new trace when
+        there is none or it is malformed). Not recording when not sampled: check
+        ``is_recording()`` before doing any work for it."""
+        parent = _PROPAGATOR.extract(headers)
+        return self._tracer.start_span(
+            name, parent, SpanKind.SERVER, attributes, start_time=start_ns
+        )
+
+    def child(
+        self, parent: Span, name: str, start_ns: int, end_ns: int, attributes: Attributes
+    ) -> None:
+        """A finished INTERNAL span under ``parent``, from ``start_ns`` to ``end_ns``."""
+        context = trace.set_span_in_context(parent)
+        span = self._tracer.start_span(name, context, attributes=attributes, start_time=start_ns)
+        span.end(end_ns)
+
+    @staticmethod
+    def propagation(span: Span) -> dict[str, str]:
+        """The headers (``traceparent``, and ``tracestate`` when there is one) that make the
+        next hop's spans children of ``span``, sampled or not as it is."""
+        carrier: dict[str, str] = {}
+        _PROPAGATOR.inject(carrier, trace.set_span_in_context(span))
+        return carrier
+
+    @staticmethod
+    def failed(span: Span, status: int, message: str) -> None:
+        """Mark ``span`` failed with the HTTP ``status`` it answered and why."""
+        span.set_attribute("http.response.status_code", status)
+        span.set_status(StatusCode.ERROR, message)
+
+    def shutdown(self) -> None:
+        """Export what is buffered and stop (blocks up to the exporter's timeout: call it from
+        a thread when on the event loop)."""
+        self._provider.shutdown()
+
+    @staticmethod
+    def clocks() -> tuple[int, float]:
+        """``(time.time_ns(), time.monotonic())`` read together: a monotonic stamp ``s`` is
+        ``time_ns - (monotonic - s) * 1e9`` nanoseconds since the epoch."""
+        return time.time_ns(), time.monotonic()

@@ -1,0 +1,105 @@
+"""v2 inference with traces: the data plane's handler, its spans added around it.
+
+Installed instead of :class:`~inferd.protocols.v2.handlers.V2Handlers` only when the server
+traces (``ServerSettings.tracing``), so an untraced server runs the plain handler and pays
+nothing. Per sampled request, one SERVER span continues the caller's ``traceparent`` (the
+gateway's span under ``inferd up``) and holds three children, built from the stamps the batcher
+leaves in the request's :class:`~inferd.serving.timings.RequestTimings`:
+
+* ``queue wait`` — from the batcher accepting the request to its batch starting;
+* ``batch`` — the batch on the model's worker, with ``inferd.batch.size`` (rows) and
+  ``inferd.batch.requests``;
+* ``encode`` — the response encoded for the wire.
+
+A request that is not sampled (its ``traceparent`` says so, or the sample rate skipped it)
+runs the plain handler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from inferd.config import LimitSettings
+from inferd.errors import InferdError
+from inferd.protocols.http import Request, Response
+from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.v2.handlers import V2Handlers, media_type_refusal
+from inferd.serving.timings import RequestTimings
+from inferd.serving.types import DataPlane
+
+if TYPE_CHECKING:
+    from inferd.observe.tracing import Span, Tracing
+
+#: The span name of v2 inference (the route, not the path: model names would explode it).
+ROUTE = "/v2/models/{model}/infer"
+INFER_SPAN = f"POST {ROUTE}"
+
+
+class TracedV2Handlers(V2Handlers):
+    """:class:`V2Handlers` whose inference is traced (see the module docstring)."""
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        limits: LimitSettings,
+        metrics: Callable[[], bytes],
+        tracing: Tracing,
+    ) -> None:
+        super().__init__(dataplane, limits, metrics)
+        self.tracing = tracing
+
+    async def infer(self, request: Request) -> Response:
+        attributes = {
+            "http.request.method": "POST",
+            "http.route": ROUTE,
+            "url.path": request.path,
+            "inferd.model": request.params["model"],
+        }
+        span = self.tracing.server_span(INFER_SPAN, request.headers, attributes)
+        if not span.is_recording():
+            return await super().infer(request)
+        try:
+            return await self._traced(request, span)
+        except InferdError as exc:
+            self.tracing.failed(span, response_for_error(exc).status, exc.message)
+            raise
+        except BaseException as exc:  # cancelled (the client left), or a bug the server maps
+            self.tracing.failed(span, 500, type(exc).__name__)
+            raise
+        finally:
+            span.end()
+
+    async def _traced(self, request: Request, span: Span) -> Response:
+        refusal = media_type_refusal(request)
+        if refusal is not None:
+            self.tracing.failed(span, refusal.status, "unsupported media type")
+            return refusal
+        infer_request = await self.decode(request)
+        infer_request.timings = timings = RequestTimings()
+        result = await self.dataplane.infer(infer_request)
+        encoding = time.monotonic()
+        response = self.encode(infer_request, result)
+        encoded = time.monotonic()
+        span.set_attribute("http.response.status_code", response.status)
+        if result.model_version is not None:
+            span.set_attribute("inferd.model_version", result.model_version)
+        self._children(span, timings, encoding, encoded, len(response.body))
+        return response
+
+    def _children(
+        self, span: Span, t: RequestTimings, encoding: float, encoded: float, size: int
+    ) -> None:
+        now_ns, now = self.tracing.clocks()
+
+        def ns(stamp: float) -> int:
+            return now_ns - round((now - stamp) * 1e9)
+
+        child = self.tracing.child
+        if t.ran:
+            child(span, "queue wait", ns(t.enqueued), ns(t.started), {})
+            child(span, "batch", ns(t.started), ns(t.finished),
+                  {"inferd.batch.size": t.batch_rows,
+                   "inferd.batch.requests": t.batch_requests})  # fmt: skip
+        child(span, "encode", ns(encoding), ns(encoded), {"inferd.response.bytes": size})
