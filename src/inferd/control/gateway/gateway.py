@@ -38,6 +38,7 @@ from inferd.control.gateway.routing import choose_version, is_ready, metadata_ve
 from inferd.control.gateway.sampling import Sampler
 from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import GatewayStatus, build_status
+from inferd.control.gateway.tracing import traced
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
@@ -46,10 +47,12 @@ from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
 from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.router import Handler
 from inferd.protocols.http.server import HttpLimits
 
 if TYPE_CHECKING:
     from inferd.control.autoscale.coldstart import ColdStart
+    from inferd.observe.tracing import Tracing
 
 #: Extensions the gateway itself speaks (of the repository extension, only the index:
 #: :mod:`.catalog`).
@@ -72,6 +75,7 @@ class Gateway:
         request_timeout_s: float = 30.0,
         history: HistoryOptions | None = None,
         payload_dir: Path | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -103,6 +107,8 @@ class Gateway:
         self._sampling: asyncio.Task[None] | None = None
         #: Deployments' payload logging (file sinks write under ``payload_dir``).
         self.payloads = PayloadLog(self.metrics.registry, payload_dir)
+        #: Spans of inference requests (None: off, and the handlers are installed bare).
+        self.tracing = tracing
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -166,9 +172,9 @@ class Gateway:
         for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
             router.add("GET", base, self._model_get)
             router.add("GET", f"{base}/ready", self._model_get)
-            router.add("POST", f"{base}/infer", self._infer)
+            router.add("POST", f"{base}/infer", self._traced(f"{base}/infer"))
         router.add("GET", "/v1/models/{model}", self._model_get)
-        router.add("POST", "/v1/models/{model}:predict", self._infer)
+        router.add("POST", "/v1/models/{model}:predict", self._traced("/v1/models/{model}:predict"))
         self.catalog.add_routes(router)
         router.add("GET", "/metrics", self._metrics)
         router.add("GET", "/api/status", self._status)
@@ -177,6 +183,12 @@ class Gateway:
         for path in ASSETS:
             router.add("GET", path, self._asset)
         return router
+
+    def _traced(self, route: str) -> Handler:
+        """Inference at ``route``: in a span when tracing, else the bare handler."""
+        if self.tracing is None:
+            return self._infer
+        return traced(self.tracing, self._infer, "POST", route)
 
     async def _live(self, request: Request) -> Response:
         return json_response({"live": True})

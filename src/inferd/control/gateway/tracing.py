@@ -1,0 +1,61 @@
+"""The gateway's span: one per inference request, routing and proxying, parent of the replica's.
+
+:func:`traced` wraps the gateway's inference handler when ``inferd up`` traces
+(``gateway.tracing``); otherwise the handler is installed bare and tracing costs nothing. The
+span continues the client's ``traceparent`` (or starts a trace, sampled at the spec's rate),
+covers routing (a cold start's hold included) and the proxied call with its retry, and records
+the status the client got. The request's ``traceparent`` is replaced by the span's before the
+handler runs, so the forwarded request — to the primary and to a shadow — makes the replicas'
+spans its children; an unsampled span propagates its unsampled flag, so replicas record
+nothing for it either.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from inferd.errors import InferdError
+from inferd.protocols.http import Request, Response
+from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.router import Handler
+
+if TYPE_CHECKING:
+    from inferd.observe.tracing import Tracing
+
+
+def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handler:
+    """``handler`` (serving ``method route``, with a ``model`` parameter) inside a span."""
+    name = f"{method} {route}"
+
+    async def handle(request: Request) -> Response:
+        span = tracing.server_span(
+            name,
+            request.headers,
+            {
+                "http.request.method": method,
+                "http.route": route,
+                "url.path": request.path,
+                "inferd.deployment": request.params["model"],
+            },
+        )
+        request.headers.update(tracing.propagation(span))
+        if not span.is_recording():
+            return await handler(request)
+        try:
+            response = await handler(request)
+        except InferdError as exc:
+            tracing.failed(span, response_for_error(exc).status, exc.message)
+            raise
+        except BaseException as exc:  # cancelled (the client left), or a bug
+            tracing.failed(span, 500, type(exc).__name__)
+            raise
+        else:
+            if response.status >= 500:
+                tracing.failed(span, response.status, "the replica answered an error")
+            else:
+                span.set_attribute("http.response.status_code", response.status)
+            return response
+        finally:
+            span.end()
+
+    return handle
