@@ -29,6 +29,7 @@ from inferd.errors import InferdError, InvalidArgument, NotFound
 from inferd.observe.audit import AuditLog
 from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
+from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.audited import audited_guard
@@ -78,6 +79,8 @@ class Server:
     store: ModelStore | None = None
     #: References that failed to load at start, with their errors.
     failures: list[tuple[str, InferdError]] = field(default_factory=list)
+    #: API keys and TLS of the data plane (REST and gRPC; the control plane has its token).
+    front_door: FrontDoor = field(default_factory=FrontDoor)
 
     @property
     def port(self) -> int:
@@ -96,8 +99,10 @@ class Server:
         """
         s = self.settings
         limits = HttpLimits.from_settings(s.limits)
-        self.rest = HttpServer(data_router(self.dataplane, s.limits, self.metrics.render), limits)
-        await self.rest.start(s.host, s.port, reuse_port=self.reuse_port)
+        door = self.front_door
+        router = door.router(data_router(self.dataplane, s.limits, self.metrics.render))
+        self.rest = HttpServer(router, limits)
+        await self.rest.start(s.host, s.port, reuse_port=self.reuse_port, tls=door.ssl_context())
         token = None
         if self.control and s.control_port is not None:
             token = s.control_token or secrets.token_urlsafe(32)
@@ -141,9 +146,11 @@ class Server:
     async def _start_grpc(self, token: str | None) -> None:
         s = self.settings
         if s.grpc_port is not None:
+            door = self.front_door
             handle = await serve_grpc(
-                self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port
-            )
+                self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port,
+                credentials=door.grpc_credentials(), guard=door.grpc_handlers,
+            )  # fmt: skip
             self.grpc_port = handle.port
             self.grpc_handles.append(handle)
         if token is not None and s.control_grpc_port is not None:
@@ -218,17 +225,20 @@ def build_server(
     manager = ModelManager(loaders, settings, metrics)
     dataplane = ServingDataPlane(manager, metrics, settings)
     return Server(
-        settings, list(references), manager, dataplane, metrics, reuse_port, control, store=store
-    )
+        settings, list(references), manager, dataplane, metrics, reuse_port, control, store=store,
+        front_door=FrontDoor.from_settings(settings.auth, settings.tls),
+    )  # fmt: skip
 
 
 def startup_lines(server: Server) -> list[str]:
     """What the operator needs to know: where each plane listens and a curl that works."""
     s = server.settings
-    base = f"http://{url_host(s.host)}:{server.port}"
+    door = server.front_door
+    base = f"{door.scheme}://{url_host(s.host)}:{server.port}"
     lines = [f"data plane  {base}  (OIP v2 REST; /metrics, /v2/health/ready, /v2/openapi.json)"]
     if server.grpc_port is not None:
         lines.append(f"gRPC        {url_host(s.host)}:{server.grpc_port}")
+    lines.append(f"access      {door.describe()}")
     if server.control_port is not None:
         grpc = (
             f", gRPC {url_host(s.control_host)}:{server.control_grpc_port}"
@@ -249,8 +259,9 @@ def startup_lines(server: Server) -> list[str]:
     artifact = server.manager.get(names[0]).artifact if names else None
     if artifact is not None:
         body = orjson.dumps(example_request(artifact.card.signature)).decode()
+        key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.keys is not None else ""
         lines.append(
-            f"try: curl -s -X POST {base}/v2/models/{names[0]}/infer "
+            f"try: curl -s -X POST {base}/v2/models/{names[0]}/infer{key} "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
     return lines

@@ -32,7 +32,7 @@ from loadgen import LoadGenerator
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart"
 INFERD = [str(Path(sys.executable).with_name("inferd"))]
-_LINE = re.compile(r"(data plane|gRPC|control) +(?:http://)?[\w.\[\]:]+?:(\d+)")
+_LINE = re.compile(r"(data plane|gRPC|control) +(?:https?://)?[\w.\[\]:]+?:(\d+)")
 _CONTROL_GRPC = re.compile(r"control .*, gRPC [\w.\[\]:]+?:(\d+)")
 
 

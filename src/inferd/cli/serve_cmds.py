@@ -61,6 +61,27 @@ from inferd.errors import InvalidArgument
     "Each trusted load is recorded in the store history.",
 )
 @click.option(
+    "--keys-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Require an API key from this file (inferd keys create --keys-file) on the data "
+    "plane, REST and gRPC; health stays open. Keys created or revoked apply without a restart.",
+)
+@click.option(
+    "--public-metrics",
+    is_flag=True,
+    help="With --keys-file: serve /metrics without a key (else it needs the read scope).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate chain: serve the data plane (REST and gRPC) over TLS.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key of --tls-cert. Both files are reloaded when they change.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -85,6 +106,10 @@ def serve(
     device: str | None,
     memory_budget: str | None,
     trust_code: tuple[str, ...],
+    keys_file: Path | None,
+    public_metrics: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     config_file: Path | None,
 ) -> None:
     """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
@@ -114,6 +139,8 @@ def serve(
             max_queue_size=max_queue_size,
         ),
         "limits": _present(max_body_bytes=max_body_bytes),
+        "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
+        "tls": _tls(tls_cert, tls_key),
         # INFERD_HOME names the store for every command, so it is read like theirs.
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
     }
@@ -126,6 +153,12 @@ def serve(
         settings = settings.model_copy(update={"control_port": None})
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     raise SystemExit(run(settings, list(references), workers, exit_status))
+
+
+def _tls(cert: Path | None, key: Path | None) -> dict[str, Path] | None:
+    if (cert is None) != (key is None):
+        raise InvalidArgument("--tls-cert and --tls-key go together: give both or neither")
+    return {"cert_file": cert, "key_file": key} if cert and key else None
 
 
 def _present(**values: Any) -> dict[str, Any] | None:
