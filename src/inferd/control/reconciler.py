@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from inferd.config import TracingSettings
 from inferd.control.replicas.launch import ReplicaLaunch, write_launch
 from inferd.control.replicas.replica import ReplicaProcess
 from inferd.control.replicas.supervisor import Supervisor
@@ -136,12 +137,15 @@ class Reconciler:
         *,
         settle_s: float = SETTLE_S,
         ready_timeout_s: float = READY_TIMEOUT_S,
+        tracing: TracingSettings | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.store = store
         self.run_dir = run_dir
         self.settle_s = settle_s
         self.ready_timeout_s = ready_timeout_s
+        #: Where replicas export spans (the gateway's collector, read once by inferd up).
+        self.tracing = tracing
         self.spec: Spec | None = None
         self._running: dict[DeploymentVersion, _Running] = {}
         self._lock = asyncio.Lock()
@@ -232,6 +236,7 @@ class Reconciler:
                 pinned=pinned[version.model],
                 drain_timeout_s=drain_s,
                 fingerprint=fingerprint(deployment, version),
+                tracing=self.tracing,
             )
         return launches
 

@@ -33,6 +33,7 @@ from inferd.control.cost.documents import cost_status
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway, GrpcGateway
 from inferd.control.gateway.history import HistoryOptions
+from inferd.control.gateway.tracing import tracing_settings
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
@@ -42,6 +43,7 @@ from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.up_state import UpState, clear_state, read_state, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.observe.audit import AuditLog
+from inferd.observe.tracing_setup import start_tracing
 from inferd.runtimes.warmup import example_request
 from inferd.spec.edits import main_version
 from inferd.spec.model import Spec
@@ -82,7 +84,11 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     gw = spec.gateway
     store = up_store(options.store, spec)
     supervisor = Supervisor()
-    reconciler = Reconciler(supervisor, store, home / RUN_DIR)
+    traces = tracing_settings(gw.tracing, os.environ)
+    tracing = None
+    if traces is not None:  # only then is OpenTelemetry imported
+        tracing = start_tracing(traces.model_copy(update={"service_name": "inferd-gateway"}))
+    reconciler = Reconciler(supervisor, store, home / RUN_DIR, tracing=traces)
     rest_port = gw.port if options.port is None else options.port
     grpc_port = gw.grpc_port_for(rest_port)
     gateway = Gateway(
@@ -93,6 +99,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         request_timeout_s=gw.request_timeout,
         history=HistoryOptions.from_environ(os.environ),
         payload_dir=home / PAYLOAD_DIR,
+        tracing=tracing,
     )
     try:
         await gateway.start()
@@ -172,6 +179,8 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         await costs.stop()
         await _shutdown(admin, (gateway, front), reconciler, demo, gw.drain_timeout)
         clear_state(home, os.getpid())
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # export what is buffered
     return 0
 
 

@@ -8,16 +8,24 @@ the status the client got. The request's ``traceparent`` is replaced by the span
 handler runs, so the forwarded request — to the primary and to a shadow — makes the replicas'
 spans its children; an unsampled span propagates its unsampled flag, so replicas record
 nothing for it either.
+
+:func:`tracing_settings` says whether ``inferd up`` traces: the spec's ``gateway.tracing``, else
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (the OpenTelemetry convention) with every trace sampled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from inferd.errors import InferdError
+from pydantic import ValidationError
+
+from inferd.config import TracingSettings
+from inferd.errors import InferdError, InvalidArgument
 from inferd.protocols.http import Request, Response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.http.router import Handler
+from inferd.spec.observability import TracingSpec
 
 if TYPE_CHECKING:
     from inferd.observe.tracing import Tracing
@@ -59,3 +67,24 @@ def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handl
             span.end()
 
     return handle
+
+
+#: OpenTelemetry's variable naming the collector's base URL.
+OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+
+def tracing_settings(
+    spec: TracingSpec | None, environ: Mapping[str, str]
+) -> TracingSettings | None:
+    """Where ``inferd up`` exports spans (its gateway's and its replicas'); None: nowhere."""
+    if spec is not None:
+        return TracingSettings(endpoint=spec.endpoint, sample_rate=spec.sample_rate)
+    endpoint = environ.get(OTLP_ENDPOINT_ENV)
+    if not endpoint:
+        return None
+    try:
+        return TracingSettings(endpoint=endpoint)
+    except ValidationError:
+        raise InvalidArgument(
+            f"{OTLP_ENDPOINT_ENV}={endpoint!r} is not an http(s) URL such as http://localhost:4318"
+        ) from None

@@ -19,7 +19,7 @@ from typing import Any, get_args
 
 import yaml
 
-from inferd.config import ServerSettings
+from inferd.config import ServerSettings, TracingSettings
 from inferd.spec.model import DeploymentSpec, VersionSpec
 
 #: Runs the CLI of the interpreter running the supervisor, so replicas use the same install.
@@ -66,7 +66,9 @@ def _overrides_launch(key: str) -> bool:
     return key.startswith("INFERD_") and key != "INFERD_HOME"
 
 
-def server_settings(deployment: DeploymentSpec, drain_timeout_s: float) -> dict[str, Any]:
+def server_settings(
+    deployment: DeploymentSpec, drain_timeout_s: float, tracing: TracingSettings | None = None
+) -> dict[str, Any]:
     """The ``inferd serve --config`` document for a deployment's replicas.
 
     Replicas need only their data-plane ports, REST and gRPC (chosen per start, given on the
@@ -87,6 +89,8 @@ def server_settings(deployment: DeploymentSpec, drain_timeout_s: float) -> dict[
     )
     if deployment.request_timeout is not None:  # a replica serves one model: server-wide
         document["request_timeout_s"] = deployment.request_timeout
+    if tracing is not None:  # the gateway's collector; a replica's spans continue its traces
+        document["tracing"] = tracing.model_dump()
     ServerSettings.model_validate(document)  # a mismatch with the server fails here, not later
     return document
 
@@ -100,18 +104,31 @@ def write_launch(
     pinned: str,
     drain_timeout_s: float,
     fingerprint: str,
+    tracing: TracingSettings | None = None,
 ) -> ReplicaLaunch:
     """Write the version's settings file under ``run_dir`` and describe how to start replicas.
 
     The file name carries ``fingerprint`` (what the replicas run), so replacing a version never
-    rewrites the file that its old replicas restart from.
+    rewrites the file that its old replicas restart from. With ``tracing``, replicas export
+    their spans there too, named ``inferd-replica`` with the deployment and version.
     """
     config_dir, log_dir = run_dir / "config", run_dir / "logs"
     config_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     config = config_dir / f"{deployment.name}-{version.name}-{fingerprint[:12]}.yaml"
     tmp = config.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(server_settings(deployment, drain_timeout_s)), encoding="utf-8")
+    if tracing is not None:
+        tracing = tracing.model_copy(
+            update={
+                "service_name": "inferd-replica",
+                "attributes": {
+                    "inferd.deployment": deployment.name,
+                    "inferd.version": version.name,
+                },
+            }
+        )
+    document = server_settings(deployment, drain_timeout_s, tracing)
+    tmp.write_text(yaml.safe_dump(document), encoding="utf-8")
     tmp.replace(config)
     return ReplicaLaunch(
         deployment=deployment.name,
