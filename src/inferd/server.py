@@ -19,7 +19,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import orjson
 import uvloop
@@ -29,6 +29,7 @@ from inferd.errors import InferdError, InvalidArgument, NotFound
 from inferd.observe.audit import AuditLog
 from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
+from inferd.observe.tracing_setup import start_tracing
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
@@ -46,6 +47,9 @@ from inferd.serving.stats import VersionState
 from inferd.serving.trust import CodeTrust, history_recorder
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings, registries_of
+
+if TYPE_CHECKING:
+    from inferd.observe.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,8 @@ class Server:
     failures: list[tuple[str, InferdError]] = field(default_factory=list)
     #: API keys and TLS of the data plane (REST and gRPC; the control plane has its token).
     front_door: FrontDoor = field(default_factory=FrontDoor)
+    #: Spans of v2 inference, exported over OTLP (``settings.tracing``); None: not traced.
+    tracing: Tracing | None = None
 
     @property
     def port(self) -> int:
@@ -100,7 +106,8 @@ class Server:
         s = self.settings
         limits = HttpLimits.from_settings(s.limits)
         door = self.front_door
-        router = door.router(data_router(self.dataplane, s.limits, self.metrics.render))
+        routes = data_router(self.dataplane, s.limits, self.metrics.render, self.tracing)
+        router = door.router(routes)
         self.rest = HttpServer(router, limits)
         await self.rest.start(s.host, s.port, reuse_port=self.reuse_port, tls=door.ssl_context())
         token = None
@@ -177,6 +184,8 @@ class Server:
             self.store.close()
         if self.token_path is not None:
             self.token_path.unlink(missing_ok=True)
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # export what is buffered
 
     async def run_until_signal(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
@@ -227,6 +236,7 @@ def build_server(
     return Server(
         settings, list(references), manager, dataplane, metrics, reuse_port, control, store=store,
         front_door=FrontDoor.from_settings(settings.auth, settings.tls),
+        tracing=start_tracing(settings.tracing) if settings.tracing is not None else None,
     )  # fmt: skip
 
 
