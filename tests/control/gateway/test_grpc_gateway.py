@@ -379,7 +379,7 @@ def test_the_call_check_runs_before_routing(replicas: dict[str, list[ReplicaProc
     topo = topology(deployment("fraud", version("v1", 100, *replicas["v1"])))
     seen: list[tuple[str, str]] = []
 
-    def check(metadata: Mapping[str, str], deployment: str, method: str) -> None:
+    async def check(metadata: Mapping[str, str], deployment: str, method: str) -> None:
         seen.append((deployment, method))
         if metadata.get("authorization") != "Bearer right":
             raise Unauthenticated("a valid API key is required")

@@ -80,9 +80,12 @@ class CallCheck(Protocol):
     for calls naming none: health, server metadata, the index, statistics of everything),
     ``method`` the RPC's name (``ModelInfer``…). Return to let the call through; raise an
     :class:`~inferd.errors.InferdError` (Unauthenticated, PermissionDenied…) to end it with
-    that error's status."""
+    that error's status. A coroutine, so a check may wait (an API key's first scrypt runs in a
+    thread)."""
 
-    def __call__(self, metadata: Mapping[str, str], deployment: str, method: str) -> None: ...
+    def __call__(
+        self, metadata: Mapping[str, str], deployment: str, method: str
+    ) -> Awaitable[None]: ...
 
 
 Handler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
@@ -144,6 +147,8 @@ class GrpcGateway:
         self.proxy = GrpcProxy(gateway.metrics, gateway.proxy.timeout_s, gateway.proxy.outstanding)
         #: The per-call policy (see :class:`CallCheck`); None lets every call through.
         self.check: CallCheck | None = None
+        #: TLS for the port (set before :meth:`start`); None: plain.
+        self.credentials: grpc.ServerCredentials | None = None
         self._server: grpc.aio.Server | None = None
         self._bound = 0
 
@@ -166,7 +171,11 @@ class GrpcGateway:
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
         address = f"{host}:{self._port}"
         try:
-            bound = server.add_insecure_port(address)
+            bound = (
+                server.add_secure_port(address, self.credentials)
+                if self.credentials is not None
+                else server.add_insecure_port(address)
+            )
         except RuntimeError:
             bound = 0
         if not bound:
@@ -227,35 +236,35 @@ class GrpcGateway:
 
         return grpc.unary_unary_rpc_method_handler(call)
 
-    def _checked(self, context: Context, deployment: str, method: str) -> Metadata:
+    async def _checked(self, context: Context, deployment: str, method: str) -> Metadata:
         """The call's metadata, once :attr:`check` has let it through."""
         metadata = _metadata(context)
         if self.check is not None:
-            self.check(_text(metadata), deployment, method)
+            await self.check(_text(metadata), deployment, method)
         return metadata
 
     async def _server_live(self, request: bytes, context: Context) -> RpcAnswer:
-        self._checked(context, "", "ServerLive")
+        await self._checked(context, "", "ServerLive")
         return _ok(pb.ServerLiveResponse(live=True))
 
     async def _server_ready(self, request: bytes, context: Context) -> RpcAnswer:
-        self._checked(context, "", "ServerReady")
+        await self._checked(context, "", "ServerReady")
         return _ok(pb.ServerReadyResponse(ready=self.gateway.ready()))
 
     async def _server_metadata(self, request: bytes, context: Context) -> RpcAnswer:
-        self._checked(context, "", "ServerMetadata")
+        await self._checked(context, "", "ServerMetadata")
         return _ok(
             pb.ServerMetadataResponse(
                 name="inferd-gateway", version=__version__, extensions=EXTENSIONS
             )
         )
 
-    def _addressed(self, request: bytes, context: Context, method: str) -> _Addressed:
+    async def _addressed(self, request: bytes, context: Context, method: str) -> _Addressed:
         """For metadata and readiness: the named version, else the deployment's main one."""
         named = model_named(request)
         if not named[0]:
             raise InvalidArgument("name is required")
-        metadata = self._checked(context, named[0], method)
+        metadata = await self._checked(context, named[0], method)
         route = self.gateway.deployment(named[0])
         if not named[1]:
             return _Addressed(route, metadata_version(route), named, metadata)
@@ -265,13 +274,13 @@ class GrpcGateway:
         return _Addressed(route, version, named, metadata)
 
     async def _model_ready(self, request: bytes, context: Context) -> RpcAnswer:
-        to = self._addressed(request, context, "ModelReady")
+        to = await self._addressed(request, context, "ModelReady")
         if to.version is None or not any(r.grpc_port for r in to.version.ready_replicas):
             return _ok(pb.ModelReadyResponse(ready=False))
         return await self._forward(to, to.version, "ModelReady", request, context)
 
     async def _model_metadata(self, request: bytes, context: Context) -> RpcAnswer:
-        to = self._addressed(request, context, "ModelMetadata")
+        to = await self._addressed(request, context, "ModelMetadata")
         if to.version is None:
             raise Unavailable(f"deployment {to.route.name!r} has no version")
         return await self._forward(to, to.version, "ModelMetadata", request, context)
@@ -298,7 +307,7 @@ class GrpcGateway:
         named = model_named(request)
         if not named[0]:
             raise InvalidArgument("model_name is required")
-        metadata = self._checked(context, named[0], "ModelInfer")
+        metadata = await self._checked(context, named[0], "ModelInfer")
         route, version = await self.gateway.choose(
             named[0], _text(metadata), named[1] or None, started
         )
@@ -364,7 +373,7 @@ class GrpcGateway:
 
     async def _model_statistics(self, request: bytes, context: Context) -> RpcAnswer:
         message = _parse(pb.ModelStatisticsRequest, request)
-        self._checked(context, message.name, "ModelStatistics")
+        await self._checked(context, message.name, "ModelStatistics")
         stats = await self.gateway.catalog.statistics(
             message.name or None, (message.version or None) if message.name else None
         )
@@ -372,7 +381,7 @@ class GrpcGateway:
 
     async def _repository_index(self, request: bytes, context: Context) -> RpcAnswer:
         message = _parse(pb.RepositoryIndexRequest, request)
-        self._checked(context, "", "RepositoryIndex")
+        await self._checked(context, "", "RepositoryIndex")
         if message.repository_name:
             raise NotFound(
                 f"repository {message.repository_name!r} not found; the gateway serves one"
@@ -391,14 +400,14 @@ class GrpcGateway:
 
     def _refusing(self, method: str, why: str) -> Handler:
         async def refuse(request: bytes, context: Context) -> RpcAnswer:
-            self._checked(context, "", method)
+            await self._checked(context, "", method)
             raise Unsupported(why)
 
         return refuse
 
     async def _stream_infer(self, requests: AsyncIterator[bytes], context: Context) -> None:
         try:
-            self._checked(context, "", "ModelStreamInfer")
+            await self._checked(context, "", "ModelStreamInfer")
             raise Unsupported(_NO_STREAMING)
         except InferdError as error:
             await abort(context, error)
