@@ -82,6 +82,19 @@ from inferd.errors import InvalidArgument
     help="PEM private key of --tls-cert. Both files are reloaded when they change.",
 )
 @click.option(
+    "--otlp-endpoint",
+    envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
+    metavar="URL",
+    help="Export traces of v2 inference to this OTLP/HTTP collector (base URL, e.g. "
+    "http://localhost:4318; spans go to URL/v1/traces). Needs inferd[tracing]. "
+    "[env: OTEL_EXPORTER_OTLP_ENDPOINT]",
+)
+@click.option(
+    "--trace-sample-rate",
+    type=click.FloatRange(0, 1),
+    help="Share of requests without a traceparent that start a trace (default 1).",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -110,6 +123,8 @@ def serve(
     public_metrics: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    otlp_endpoint: str | None,
+    trace_sample_rate: float | None,
     config_file: Path | None,
 ) -> None:
     """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
@@ -141,6 +156,7 @@ def serve(
         "limits": _present(max_body_bytes=max_body_bytes),
         "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
         "tls": _tls(tls_cert, tls_key),
+        "tracing": _tracing(otlp_endpoint, trace_sample_rate),
         # INFERD_HOME names the store for every command, so it is read like theirs.
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
     }
@@ -159,6 +175,14 @@ def _tls(cert: Path | None, key: Path | None) -> dict[str, Path] | None:
     if (cert is None) != (key is None):
         raise InvalidArgument("--tls-cert and --tls-key go together: give both or neither")
     return {"cert_file": cert, "key_file": key} if cert and key else None
+
+
+def _tracing(endpoint: str | None, sample_rate: float | None) -> dict[str, Any] | None:
+    if endpoint is None:
+        if sample_rate is not None:
+            raise InvalidArgument("--trace-sample-rate needs --otlp-endpoint (or its variable)")
+        return None
+    return _present(endpoint=endpoint, service_name="inferd-serve", sample_rate=sample_rate)
 
 
 def _present(**values: Any) -> dict[str, Any] | None:

@@ -56,13 +56,16 @@ class ReplicaLaunch:
 
     def environment(self) -> dict[str, str]:
         """The supervisor's environment with the same store; ``INFERD_*`` overrides that would
-        fight the launch (ports, hosts) are dropped."""
+        fight the launch (ports, hosts) are dropped, and so is OTEL_EXPORTER_OTLP_ENDPOINT
+        (``inferd serve`` reads it as a flag, which would beat the settings file's tracing)."""
         env = {k: v for k, v in os.environ.items() if not _overrides_launch(k)}
         env["INFERD_HOME"] = str(self.home)
         return env
 
 
 def _overrides_launch(key: str) -> bool:
+    if key == "OTEL_EXPORTER_OTLP_ENDPOINT":
+        return True
     return key.startswith("INFERD_") and key != "INFERD_HOME"
 
 
