@@ -45,6 +45,7 @@ from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology,
 from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
+from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.http.router import Handler
@@ -109,6 +110,8 @@ class Gateway:
         self.payloads = PayloadLog(self.metrics.registry, payload_dir)
         #: Spans of inference requests (None: off, and the handlers are installed bare).
         self.tracing = tracing
+        #: API keys and TLS on the REST port (set before :meth:`start`; default: open, plain).
+        self.front_door = FrontDoor()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -116,9 +119,10 @@ class Gateway:
         """Bind and serve (``port`` 0 picks a free one; read it back from :attr:`port`).
 
         Raises :class:`Unavailable` when the address cannot be bound (in use, or not local)."""
-        http = HttpServer(self._router(), HttpLimits.from_settings(self.limits))
+        door = self.front_door
+        http = HttpServer(door.router(self._router()), HttpLimits.from_settings(self.limits))
         try:
-            await http.start(self.host, self._port)
+            await http.start(self.host, self._port, tls=door.ssl_context())
         except OSError as exc:
             raise Unavailable(
                 f"cannot listen on {self.host}:{self._port}: "
