@@ -269,7 +269,7 @@ def startup_lines(server: Server) -> list[str]:
     artifact = server.manager.get(names[0]).artifact if names else None
     if artifact is not None:
         body = orjson.dumps(example_request(artifact.card.signature)).decode()
-        key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.keys is not None else ""
+        key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
         lines.append(
             f"try: curl -s -X POST {base}/v2/models/{names[0]}/infer{key} "
             f"-H 'Content-Type: application/json' -d '{body}'"

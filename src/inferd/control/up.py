@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 
@@ -32,6 +33,7 @@ from inferd.control.cost import cost_sampler
 from inferd.control.cost.documents import cost_status
 from inferd.control.demo_traffic import DemoTraffic
 from inferd.control.gateway import Gateway, GrpcGateway
+from inferd.control.gateway.access import gateway_front_door, secure_grpc
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.gateway.tracing import tracing_settings
 from inferd.control.reconciler import Reconciler
@@ -44,6 +46,7 @@ from inferd.control.up_state import UpState, clear_state, read_state, write_stat
 from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.observe.audit import AuditLog
 from inferd.observe.tracing_setup import start_tracing
+from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.runtimes.warmup import example_request
 from inferd.spec.edits import main_version
 from inferd.spec.model import Spec
@@ -82,6 +85,10 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         )
     spec = options.spec
     gw = spec.gateway
+    door = gateway_front_door(
+        gw.auth, gw.tls, home=home, spec_dir=Path(options.spec_name).parent,
+        demo_traffic=options.demo_traffic,
+    )  # fmt: skip
     store = up_store(options.store, spec)
     supervisor = Supervisor()
     traces = tracing_settings(gw.tracing, os.environ)
@@ -101,11 +108,13 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         payload_dir=home / PAYLOAD_DIR,
         tracing=tracing,
     )
+    gateway.front_door = door
     try:
         await gateway.start()
     except Unavailable as exc:  # the port is taken: say how to pick another
         raise Unavailable(f"gateway: {exc.message} (choose another with --port)") from None
     front = GrpcGateway(gateway, gw.host, grpc_port)
+    secure_grpc(front, door)
     try:
         await front.start()
     except Unavailable as exc:
@@ -148,7 +157,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         audit=AuditLog.in_home(home, "up"),
     )
     await admin.start()
-    url = f"http://{url_host(gw.host)}:{gateway.port}"
+    url = f"{door.scheme}://{url_host(gw.host)}:{gateway.port}"
     grpc_address = f"{url_host(gw.host)}:{front.port}"
     write_state(
         home,
@@ -164,7 +173,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         if await _first_apply(reconciler, spec, stop):
             autoscale.start()
             watcher.start()
-            for line in _banner(url, grpc_address, spec, store):
+            for line in _banner(url, grpc_address, spec, store, door):
                 say(line)
             if options.demo_traffic:
                 demo = DemoTraffic(url, store, lambda: reconciler.spec)
@@ -255,11 +264,14 @@ def up_store(settings: StoreSettings, spec: Spec) -> ModelStore:
     return ModelStore.from_settings(settings, registries)
 
 
-def _banner(url: str, grpc_address: str, spec: Spec, store: ModelStore) -> list[str]:
+def _banner(
+    url: str, grpc_address: str, spec: Spec, store: ModelStore, door: FrontDoor
+) -> list[str]:
     lines = [
         f"gateway    {url}  (OIP v2 REST; /metrics, /v2/health/ready)",
         f"gRPC       {grpc_address}  (OIP v2 GRPCInferenceService)",
         f"dashboard  {url}/",
+        f"access     {door.describe()}",
     ]
     for d in spec.deployments:
         split = ", ".join(f"{v} {w}%" for v, w in d.weights().items() if w)
@@ -270,8 +282,9 @@ def _banner(url: str, grpc_address: str, spec: Spec, store: ModelStore) -> list[
     with contextlib.suppress(InferdError):
         card = store.resolve(main.model).card
         body = orjson.dumps(example_request(card.signature)).decode()
+        key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
         lines.append(
-            f"try: curl -s -X POST {url}/v2/models/{first.name}/infer "
+            f"try: curl -s -X POST {url}/v2/models/{first.name}/infer{key} "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
     lines.append("status: inferd ps    change: inferd apply FILE    stop: Ctrl-C (drains)")

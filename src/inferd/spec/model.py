@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue
 
-from inferd.config import BatchingSettings
+from inferd.config import AuthSettings, BatchingSettings, TlsSettings
 from inferd.errors import InvalidArgument, InvalidReference
 from inferd.reference import Reference
 from inferd.spec.observability import LoggingSpec, TracingSpec
@@ -67,6 +67,16 @@ class GatewaySpec(_Strict):
     )
     tracing: TracingSpec | None = Field(
         default=None, description="export traces over OTLP (off by default; needs inferd[tracing])"
+    )
+    auth: AuthSettings = Field(
+        default_factory=AuthSettings,
+        description="API keys on the gateway's REST and gRPC ports (health stays open); a "
+        "relative keys_file is relative to the spec file's directory",
+    )
+    tls: TlsSettings | None = Field(
+        default=None,
+        description="TLS on the gateway's REST and gRPC ports from PEM files (relative to the "
+        "spec file's directory), reloaded when they change; replicas stay plain HTTP on loopback",
     )
 
     @model_validator(mode="after")

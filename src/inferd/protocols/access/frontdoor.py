@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,11 @@ class FrontDoor:
         return cls(keys, auth.public_metrics, certificates)
 
     @property
+    def requires_keys(self) -> bool:
+        """Whether a request needs a key now."""
+        return self.keys is not None and self.keys.enforcing
+
+    @property
     def scheme(self) -> str:
         return "https" if self.certificates is not None else "http"
 
@@ -75,14 +80,12 @@ class FrontDoor:
         """A servicer's unary handlers, each checking the call's key first."""
         return handlers if self.keys is None else guard_handlers(handlers, self.keys)
 
-    async def authorize_grpc(
-        self,
-        metadata: Iterable[tuple[str, str | bytes]] | None,
-        method: str,
-        model: str | None,
+    async def check_grpc_call(
+        self, metadata: Mapping[str, str], deployment: str, method: str
     ) -> None:
-        """The per-call check for a gRPC servicer that routes by itself (the gateway's proxy):
-        ``method`` is the bare name (``ModelInfer``), ``model`` the name the call gives. Raises
-        the :mod:`inferd.errors` error to answer with (through ``protocols.grpc.status.abort``)."""
+        """The per-call check of a gRPC servicer that routes by itself (the gateway's proxy):
+        ``metadata`` the call's text metadata, ``deployment`` the name it gives (``""``: none),
+        ``method`` the bare name (``ModelInfer``). Raises the :mod:`inferd.errors` error to
+        answer with."""
         if self.keys is not None:
-            await authorize_call(self.keys, metadata, method, model)
+            await authorize_call(self.keys, metadata.get("authorization"), method, deployment)

@@ -29,16 +29,14 @@ def authorization(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | N
 
 
 async def authorize_call(
-    keys: KeyRing,
-    metadata: Iterable[tuple[str, str | bytes]] | None,
-    method: str,
-    model: str | None,
+    keys: KeyRing, credentials: str | None, method: str, model: str | None
 ) -> None:
     """Admit or refuse one call of ``method`` (bare name, e.g. ``ModelInfer``) naming ``model``
-    (None or empty: none); raises the :mod:`inferd.errors` error to answer with."""
+    (None or empty: none) with ``credentials`` (its ``authorization`` metadata); raises the
+    :mod:`inferd.errors` error to answer with."""
     wanted = need(grpc_rule(method), model)
     if wanted is not None:
-        await keys.authorize(authorization(metadata), wanted)
+        await keys.authorize(credentials, wanted)
 
 
 def guard_handlers(
@@ -57,7 +55,8 @@ def _guarded(method: str, handler: grpc.RpcMethodHandler, keys: KeyRing) -> grpc
     async def call(request: object, context: Context) -> object:
         try:
             model = getattr(request, "model_name", None) or getattr(request, "name", None)
-            await authorize_call(keys, context.invocation_metadata(), method, model)
+            credentials = authorization(context.invocation_metadata())
+            await authorize_call(keys, credentials, method, model)
         except InferdError as error:
             await abort(context, error)
         return await inner(request, context)
