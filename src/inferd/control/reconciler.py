@@ -176,6 +176,14 @@ class Reconciler:
                 "registries: is read once, when inferd up starts (its store allows only those "
                 "registries); restart inferd up to change it"
             )
+        if self.spec is not None and (spec.gateway.auth, spec.gateway.tls) != (
+            self.spec.gateway.auth,
+            self.spec.gateway.tls,
+        ):
+            raise PermissionDenied(
+                "gateway.auth and gateway.tls are read once, when inferd up starts (keys and "
+                "certificates reload from their files); restart inferd up to change them"
+            )
         actual = {k: r.state for k, r in self._running.items()}
         changes = plan(actual, desired_state(spec))
         drain_s = spec.gateway.drain_timeout
