@@ -85,6 +85,7 @@ class TestCA:
 def install(issued: Issued, cert: Path, key: Path) -> None:
     """Put ``issued`` where a server reads its files, each replaced in one rename."""
     for source, target in ((issued.key, key), (issued.cert, cert)):
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".new")
         tmp.write_bytes(source.read_bytes())
         tmp.replace(target)
