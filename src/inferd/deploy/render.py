@@ -64,7 +64,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
             kserve.inference_service(d, spec, options, g)
             for d, g in zip(spec.deployments, gpus, strict=True)
         ]
-        return out
+        return _note_access(spec, out)
     for deployment, gpu in zip(spec.deployments, gpus, strict=True):
         if argo.handles(deployment, options):
             out += _argo(deployment, spec, options, gpu)
@@ -79,6 +79,18 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
     out.append(rules.prometheus_rule(spec, options))
     out += grafana_config_maps(spec, options)
     _unique_objects(out)
+    return _note_access(spec, out)
+
+
+def _note_access(spec: Spec, out: list[Obj]) -> list[Obj]:
+    """gateway.auth and gateway.tls are inferd up's gateway's: say so on every route, so a
+    cluster is never taken to require keys or TLS because the spec does."""
+    if spec.gateway.auth.keys_file is None and spec.gateway.tls is None:
+        return out
+    for o in out:
+        if o["kind"] in ("HTTPRoute", "InferenceService"):
+            note(o, "gateway.auth and gateway.tls (inferd up's gateway): in a cluster, the "
+                 "Gateway's listener terminates TLS and authenticates")  # fmt: skip
     return out
 
 
