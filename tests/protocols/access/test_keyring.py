@@ -192,3 +192,23 @@ def test_rate_limit_answers_retry_after_and_survives_reloads(tmp_path: Path) -> 
         authorize(keys, f"Bearer {token}")
     clock.now += 0.5
     assert authorize(keys, f"Bearer {token}")
+
+
+def test_a_keys_file_that_cannot_be_looked_at_fails_closed_and_names_no_path_to_clients(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    path, clock = folder / "keys.json", Clock()
+    keys = ring(path, clock, required=False)
+    assert authorize(keys, None) is None  # open: nothing there yet
+    path.unlink(missing_ok=True)
+    folder.rmdir()
+    folder.write_text("not a directory")  # stat(keys/keys.json) fails: ENOTDIR
+    clock.now += 1
+    with pytest.raises(NoKey) as caught:
+        authorize(keys, None)
+    assert str(tmp_path) not in caught.value.message
+    with pytest.raises(Unauthenticated):
+        authorize(keys, "Bearer inferd_0123456789ab_" + "a" * 43)
+    assert "cannot read keys file" in caplog.text

@@ -3,8 +3,8 @@
 
 :func:`authorize_call` is the check for any servicer that knows the method and the model a
 call names (the gateway's gRPC proxy reads the model from the request bytes);
-:func:`guard_handlers` wraps a servicer's unary handlers with it, reading ``model_name`` from
-the decoded request (``model_name`` of ModelInfer, ``name`` of the others). Refusals are
+:func:`guard_handlers` wraps a servicer's unary handlers with it, reading the model from the
+decoded request (``model_name`` of ModelInfer, ``name`` of the others). Refusals are
 UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with a ``retry-after`` trailer.
 """
 

@@ -133,7 +133,13 @@ class KeyRing:
         if now < self._next_look:
             return
         self._next_look = now + self._interval
-        identity = self._stat()
+        try:
+            identity = self._stat()
+        except InvalidArgument as exc:  # something is there that cannot be read: fail closed
+            if not self._enforcing:
+                self._install(())
+            log.error("%s; the keys loaded before stay in force", exc.message)
+            return
         if identity == self._identity:
             return
         if identity is None:
