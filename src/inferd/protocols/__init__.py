@@ -4,4 +4,6 @@
 - :mod:`inferd.protocols.v2` — Open Inference Protocol v2 REST (JSON and binary tensors), the
   repository and statistics extensions, KServe v1, the OpenAPI document, the control guard.
 - :mod:`inferd.protocols.grpc` — ``inference.GRPCInferenceService``.
+- :mod:`inferd.protocols.access` — API keys and TLS on the data plane's listeners (REST and
+  gRPC), for ``inferd serve`` and ``inferd up``'s gateway alike.
 """
