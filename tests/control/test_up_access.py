@@ -5,6 +5,7 @@ made by the test; replicas stay plain HTTP on loopback behind the gateway."""
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import ssl
 import subprocess
@@ -20,7 +21,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from control.conftest import FRAUD_BODY, QUICKSTART, UpProcess, fraud_store, start_up
+from control.conftest import FRAUD_BODY, INFERD, QUICKSTART, UpProcess, fraud_store, start_up
 from protocols.access.certs import TestCA, install, peer_serial
 
 pytestmark = pytest.mark.slow
@@ -44,6 +45,14 @@ SECURED = """\
   auth: {keys_file: keys.json}
   tls: {cert_file: tls/cert.pem, key_file: tls/key.pem}
 """
+
+
+def inferd(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The inferd command with ``$INFERD_HOME`` at ``home`` (no ``inferd up`` needed)."""
+    env = {**os.environ, "INFERD_HOME": str(home)}
+    return subprocess.run(
+        [*INFERD, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def curl(*args: str) -> tuple[list[int], str]:
@@ -86,15 +95,16 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     install(ca.issue("first"), root / "tls" / "cert.pem", root / "tls" / "key.pem")
     spec = root / "inferd.yaml"
     spec.write_text(SPEC.format(access=SECURED))
-    up = UpProcess(None, home, None, root / "x.log")  # type: ignore[arg-type]
-    tokens = {}
-    for name, args in {
-        "fraud": ("--deployment", "fraud"),
-        "reader": ("--scope", "read"),
-        "slow": ("--rps", "1"),
-    }.items():
-        tokens[name] = up.cli("keys", "create", name, *args, "--keys-file",
-                              str(root / "keys.json")).stdout.strip()  # fmt: skip
+    tokens = {
+        name: inferd(
+            home, "keys", "create", name, *args, "--keys-file", str(root / "keys.json")
+        ).stdout.strip()
+        for name, args in {
+            "fraud": ("--deployment", "fraud"),
+            "reader": ("--scope", "read"),
+            "slow": ("--rps", "1"),
+        }.items()
+    }
     started = start_up(home, spec)
     yield Secured(started, ca, root, tokens)
     assert started.stop() == 0
@@ -263,7 +273,6 @@ def test_a_named_keys_file_that_is_missing_stops_inferd_up(tmp_path: Path) -> No
     fraud_store(home)
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC.format(access="  auth: {keys_file: nowhere.json}\n"))
-    up = UpProcess(None, home, None, tmp_path / "x.log")  # type: ignore[arg-type]
-    result = up.cli("up", str(spec), check=False)
+    result = inferd(home, "up", str(spec))
     assert result.returncode == 2
     assert "nowhere.json does not exist; create a key with" in result.stderr
