@@ -1,0 +1,64 @@
+"""FrontDoor.from_settings: which keys file, public metrics, and what the operator is told."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from inferd.config import AuthSettings
+from inferd.errors import InvalidArgument
+from inferd.protocols.access.frontdoor import FrontDoor
+from inferd.protocols.access.keyfile import create_key
+from inferd.protocols.http import Request, Response, Router
+
+
+async def _ok(request: Request) -> Response:
+    return Response(200, b"{}")
+
+
+def _status(door: FrontDoor, path: str, authorization: str | None = None) -> int:
+    router = Router()
+    for template in ("/metrics", "/v2/health/ready", "/v2/models/{model}/infer"):
+        router.add("GET", template, _ok)
+    route, params, _ = door.router(router).match("GET", path)
+    assert route is not None
+    headers = {"authorization": authorization} if authorization else {}
+    request = Request("GET", path, "", headers, b"", params)
+    return asyncio.run(route.handler(request)).status
+
+
+def test_without_keys_the_router_is_the_same_and_every_route_open(tmp_path: Path) -> None:
+    door = FrontDoor.from_settings(AuthSettings(), None)
+    assert door.keys is None and door.scheme == "http" and not door.requires_keys
+    router = Router()
+    assert door.router(router) is router
+    assert "no API keys" in door.describe()
+
+
+def test_a_named_keys_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        FrontDoor.from_settings(AuthSettings(keys_file=tmp_path / "keys.json"), None)
+
+
+def test_a_default_keys_file_is_required_once_it_exists(tmp_path: Path) -> None:
+    default = tmp_path / "keys.json"
+    door = FrontDoor.from_settings(AuthSettings(), None, default_keys=default)
+    assert not door.requires_keys and "required once it exists" in door.describe()
+    assert _status(door, "/v2/models/fraud/infer") == 200
+    create_key(default, "ci")
+    door = FrontDoor.from_settings(AuthSettings(), None, default_keys=default)
+    assert door.requires_keys
+    assert _status(door, "/v2/models/fraud/infer") == 401
+
+
+@pytest.mark.parametrize(("public", "status"), [(False, 401), (True, 200)])
+def test_public_metrics_opens_metrics_only(tmp_path: Path, public: bool, status: int) -> None:
+    path = tmp_path / "keys.json"
+    create_key(path, "ci")
+    door = FrontDoor.from_settings(AuthSettings(keys_file=path, public_metrics=public), None)
+    assert _status(door, "/metrics") == status
+    assert _status(door, "/v2/models/fraud/infer") == 401
+    assert _status(door, "/v2/health/ready") == 200
+    assert ("metrics public" in door.describe()) is public
