@@ -39,6 +39,7 @@ from google.protobuf.message import DecodeError, Message
 from inferd import __version__
 from inferd.control.gateway.gateway import EXTENSIONS, Gateway
 from inferd.control.gateway.grpc_outputs import GRPC_ANSWERS
+from inferd.control.gateway.grpc_tracing import traced_call
 from inferd.control.gateway.grpc_upstream import GrpcProxy, Metadata, RpcAnswer
 from inferd.control.gateway.grpc_wire import model_named, renamed
 from inferd.control.gateway.routing import metadata_version
@@ -207,7 +208,11 @@ class GrpcGateway:
             "ServerMetadata": self._server_metadata,
             "ModelReady": self._model_ready,
             "ModelMetadata": self._model_metadata,
-            "ModelInfer": self._model_infer,
+            "ModelInfer": (
+                self._model_infer
+                if self.gateway.tracing is None
+                else traced_call(self.gateway.tracing, self._model_infer, "ModelInfer")
+            ),
             "ModelStatistics": self._model_statistics,
             "RepositoryIndex": self._repository_index,
         }
@@ -338,6 +343,11 @@ class GrpcGateway:
             self.gateway.record(route.name, version.name, status, started)
             if primary_answer is not None and not primary_answer.done():
                 primary_answer.set_result(answer)
+        if route.payload_logging is not None and answer.ok:
+            self.gateway.payloads.log_grpc(
+                route.name, version.name, "ModelInfer", started, request=request,
+                response=answer.body,
+            )  # fmt: skip
         return answer
 
     def _mirror(

@@ -10,7 +10,8 @@ Extension attributes (lower-case, as CloudEvents requires):
 =====================  ===================================================================
 ``deployment``         the deployment the client named
 ``version``            the version that served it (the spec's version name)
-``endpoint``           the path the client called, e.g. ``/v2/models/fraud/infer``
+``endpoint``           the path the client called, e.g. ``/v2/models/fraud/infer`` (gRPC:
+                       ``/inference.GRPCInferenceService/ModelInfer``)
 ``inferenceservicename``  the deployment again, under the name KServe's logger gives it
 ``status``             responses only: the HTTP status the client got
 ``headerlength``       a binary-tensor body's JSON header length
@@ -39,6 +40,8 @@ RESPONSE_TYPE: Final = "org.kubeflow.serving.inference.response"
 SOURCE_PREFIX: Final = "/inferd/gateway/deployments/"
 JSON: Final = "application/json"
 OCTET_STREAM: Final = "application/octet-stream"
+#: gRPC calls' messages (ModelInferRequest, ModelInferResponse), serialized.
+PROTOBUF: Final = "application/x-protobuf"
 _FORMAT = JSONFormat()
 
 

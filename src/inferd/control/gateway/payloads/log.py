@@ -24,6 +24,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Final, Literal
@@ -32,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from inferd.control.gateway.payloads.events import JSON, OCTET_STREAM, Payload
+from inferd.control.gateway.payloads.events import JSON, OCTET_STREAM, PROTOBUF, Payload
 from inferd.control.gateway.payloads.sinks import make_sink
 from inferd.control.gateway.payloads.writer import Writer
 from inferd.control.replicas.topology import Topology
@@ -45,6 +46,7 @@ OUTCOMES: Final = ("delivered", "dropped", "failed")
 #: How long a replaced or removed deployment's writer may finish delivering what it holds.
 RETIRE_GRACE_S = 5.0
 _HEADER_LENGTH = "inference-header-content-length"
+GRPC_SERVICE = "inference.GRPCInferenceService"
 
 
 class PayloadLog:
@@ -115,29 +117,61 @@ class PayloadLog:
         """Log one HTTP exchange through the gateway that started at ``time.perf_counter()``
         value ``started``: ``request`` is (headers, body), ``response`` (status, headers,
         body); header names are lower-case. Never raises, never waits."""
-        writer = self._writers.get(deployment)
+        writer = self._sampled(deployment)
         if writer is None:
             return
-        spec = writer.spec
-        if spec.sample_rate < 1.0 and self._random.random() >= spec.sample_rate:
+        headers, body = request
+        status, answer_headers, answer = response
+        self._put(
+            writer, (deployment, version, endpoint), started,
+            request=_Body(JSON, body, _header_length(headers)),
+            response=_Body(_media_type(answer_headers), answer, _header_length(answer_headers)),
+            status=status,
+        )  # fmt: skip
+
+    def log_grpc(
+        self, deployment: str, version: str, method: str, started: float, *, request: bytes,
+        response: bytes,
+    ) -> None:  # fmt: skip
+        """Log one successful gRPC call (``inference.GRPCInferenceService/method``), its
+        serialized request and response as the client sent and got them."""
+        writer = self._sampled(deployment)
+        if writer is None:
             return
+        self._put(
+            writer, (deployment, version, f"/{GRPC_SERVICE}/{method}"), started,
+            request=_Body(PROTOBUF, request), response=_Body(PROTOBUF, response), status=200,
+        )  # fmt: skip
+
+    def _sampled(self, deployment: str) -> Writer | None:
+        """The deployment's writer when this exchange is to be logged."""
+        writer = self._writers.get(deployment)
+        if writer is None:
+            return None
+        rate = writer.spec.sample_rate
+        if rate < 1.0 and self._random.random() >= rate:
+            return None
+        return writer
+
+    def _put(
+        self,
+        writer: Writer,
+        where: tuple[str, str, str],
+        started: float,
+        *,
+        request: _Body,
+        response: _Body,
+        status: int,
+    ) -> None:
+        spec = writer.spec
         now = time.time()
         event_id = uuid.uuid4().hex
         cap = spec.max_payload_bytes
-        where = (deployment, version, endpoint)
         if spec.keep != "response":
-            headers, body = request
             arrived = now - (time.perf_counter() - started)
-            writer.put(
-                _payload("request", event_id=event_id, at=arrived, where=where,
-                         headers=headers, body=body, cap=cap)
-            )  # fmt: skip
+            writer.put(request.payload("request", event_id, arrived, where, cap=cap))
         if spec.keep != "request":
-            status, headers, body = response
-            writer.put(
-                _payload("response", event_id=event_id, at=now, where=where,
-                         headers=headers, body=body, cap=cap, status=status)
-            )  # fmt: skip
+            writer.put(response.payload("response", event_id, now, where, cap=cap, status=status))
 
     async def stop(self, grace_s: float = RETIRE_GRACE_S) -> None:
         """Close every writer, letting each deliver what it holds for up to ``grace_s``."""
@@ -146,40 +180,51 @@ class PayloadLog:
         await asyncio.gather(*(w.close(grace_s) for w in writers), *self._retiring)
 
 
-def _payload(
-    kind: Literal["request", "response"],
-    *,
-    event_id: str,
-    at: float,
-    where: tuple[str, str, str],
-    headers: Mapping[str, str],
-    body: bytes | bytearray,
-    cap: int,
-    status: int | None = None,
-) -> Payload:
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """One side of an exchange: its media type, bytes, and binary-tensor header length."""
+
+    content_type: str
+    body: bytes | bytearray
+    header_length: int | None = None
+
+    def payload(
+        self,
+        kind: Literal["request", "response"],
+        event_id: str,
+        at: float,
+        where: tuple[str, str, str],
+        *,
+        cap: int,
+        status: int | None = None,
+    ) -> Payload:
+        deployment, version, endpoint = where
+        body = self.body
+        return Payload(
+            kind=kind,
+            id=event_id,
+            time=at,
+            deployment=deployment,
+            version=version,
+            endpoint=endpoint,
+            content_type=OCTET_STREAM if self.header_length is not None else self.content_type,
+            body=bytes(body[:cap]),
+            truncated=len(body) > cap,
+            header_length=self.header_length,
+            status=status,
+        )
+
+
+def _header_length(headers: Mapping[str, str]) -> int | None:
+    """A binary-tensor body's JSON header length (None: a JSON body)."""
     length = headers.get(_HEADER_LENGTH)
-    header_length = int(length) if length is not None and length.isdigit() else None
-    if header_length is not None:
-        content_type = OCTET_STREAM
-    elif kind == "response":
-        content_type = headers.get("content-type", JSON).split(";", 1)[0].strip() or JSON
-    else:
-        content_type = JSON  # a v2 or v1 body without the binary extension is JSON, whatever
-        # the client declared (curl -d says x-www-form-urlencoded)
-    deployment, version, endpoint = where
-    return Payload(
-        kind=kind,
-        id=event_id,
-        time=at,
-        deployment=deployment,
-        version=version,
-        endpoint=endpoint,
-        content_type=content_type,
-        body=bytes(body[:cap]),
-        truncated=len(body) > cap,
-        header_length=header_length,
-        status=status,
-    )
+    return int(length) if length is not None and length.isdigit() else None
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    """A replica's answer's media type. (A request's is JSON whatever the client declared, as
+    the server reads it: ``curl -d`` says x-www-form-urlencoded.)"""
+    return headers.get("content-type", JSON).split(";", 1)[0].strip() or JSON
 
 
 class _QueueDepth(Collector):

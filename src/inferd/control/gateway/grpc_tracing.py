@@ -1,0 +1,90 @@
+"""The gateway's span of a gRPC ``ModelInfer`` call, parent of the replica's.
+
+:func:`traced_call` wraps the gRPC front door's ``ModelInfer`` handler when ``inferd up``
+traces, as :func:`~inferd.control.gateway.tracing.traced` wraps REST inference: the span
+continues the call's ``traceparent`` metadata (or starts a trace), covers routing and the
+proxied call, and records the status the client got. The handler sees the call's metadata
+with ``traceparent`` (and ``tracestate``) replaced by the span's, so the metadata it forwards
+makes the replica's spans children of this one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from inferd.control.gateway.grpc_upstream import Metadata, RpcAnswer
+from inferd.control.gateway.grpc_wire import model_named
+from inferd.errors import InferdError
+from inferd.protocols.grpc.status import GRPC_STATUS, Context
+from inferd.protocols.http.messages import STATUS_BY_CODE, response_for_error
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from inferd.observe.tracing import Tracing
+
+    GrpcHandler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
+
+SERVICE = "inference.GRPCInferenceService"
+_HTTP_STATUS = {status: STATUS_BY_CODE.get(code, 500) for code, status in GRPC_STATUS.items()}
+
+
+class _WithMetadata:
+    """The call's context, its invocation metadata replaced (everything else passes through)."""
+
+    def __init__(self, context: Context, metadata: Metadata) -> None:
+        self._context = context
+        self._metadata = metadata
+
+    def invocation_metadata(self) -> Metadata:
+        return self._metadata
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def traced_call(tracing: Tracing, handler: GrpcHandler, method: str) -> GrpcHandler:
+    """``handler`` of ``SERVICE/method`` inside a SERVER span (see the module docstring)."""
+    name = f"{SERVICE}/{method}"
+
+    async def handle(request: bytes, context: Context) -> RpcAnswer:
+        metadata = tuple(context.invocation_metadata() or ())
+        text = {key: value for key, value in metadata if isinstance(value, str)}
+        span = tracing.server_span(
+            name,
+            text,
+            {
+                "rpc.system": "grpc",
+                "rpc.service": SERVICE,
+                "rpc.method": method,
+                "inferd.deployment": model_named(request)[0],
+            },
+        )
+        propagated = tracing.propagation(span)
+        rewritten = (
+            *((key, value) for key, value in metadata if key not in propagated),
+            *propagated.items(),
+        )
+        traced_context = cast("Context", _WithMetadata(context, rewritten))
+        if not span.is_recording():
+            return await handler(request, traced_context)
+        try:
+            answer = await handler(request, traced_context)
+        except InferdError as exc:
+            tracing.failed(span, response_for_error(exc).status, exc.message)
+            raise
+        except BaseException as exc:  # cancelled (the client left, or its deadline passed)
+            tracing.failed(span, 500, type(exc).__name__)
+            raise
+        else:
+            status = 200 if answer.ok else _HTTP_STATUS.get(answer.code, 500)
+            if status >= 500:
+                tracing.failed(span, status, answer.details or answer.code.name)
+            else:
+                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("rpc.grpc.status_code", answer.code.value[0])
+            return answer
+        finally:
+            span.end()
+
+    return handle
