@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from inferd.deploy.k8s_options import RenderFlags
 
 _SPEC = click.Path(dir_okay=False, path_type=Path)
+#: Options ``k8s render`` and ``k8s rules`` share: the same flags, read by ``load_options``.
+_OVERLAY = click.option("--overlay", type=_SPEC, help="YAML file of Kubernetes-only options.")
+_GPU_PRODUCT = click.option(
+    "--gpu-product", help="nvidia.com/gpu.product for every GPU deployment."
+)
+_MIG_PROFILE = click.option("--mig-profile", help="MIG slice per GPU, e.g. 1g.10gb.")
+_TIME_SLICING = click.option(
+    "--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing."
+)
 
 
 @main.group()
@@ -35,7 +44,7 @@ def k8s() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Write a kustomize base into this directory instead of YAML on stdout.",
 )
-@click.option("--overlay", type=_SPEC, help="YAML file of Kubernetes-only options.")
+@_OVERLAY
 @click.option("--image", help="Server image (GPU pods get its '-gpu' tag).")
 @click.option("--gpu-image", help="Server image for GPU pods.")
 @click.option("--registry", help="Registry prefixed to spec models that name none.")
@@ -59,9 +68,9 @@ def k8s() -> None:
 @click.option("--prometheus-url", help="Prometheus that KEDA queries.")
 @click.option("--gateway", help="Gateway the HTTPRoutes attach to (default: inferd).")
 @click.option("--gateway-namespace", help="Namespace of that Gateway.")
-@click.option("--gpu-product", help="nvidia.com/gpu.product for every GPU deployment.")
-@click.option("--mig-profile", help="MIG slice per GPU, e.g. 1g.10gb.")
-@click.option("--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing.")
+@_GPU_PRODUCT
+@_MIG_PROFILE
+@_TIME_SLICING
 @click.option("--runtime-class", help="runtimeClassName of the pods, e.g. nvidia.")
 @handles_errors
 def render(
@@ -102,7 +111,7 @@ def render(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the rules file here instead of stdout.",
 )
-@click.option("--overlay", type=_SPEC, help="YAML file of Kubernetes-only options.")
+@_OVERLAY
 @click.option("--namespace", help="Namespace the rules read (as rendered).")
 @click.option(
     "--progressive",
@@ -114,9 +123,9 @@ def render(
     type=click.Choice(["stable", "canary"]),
     help="With --progressive: the stage rendered (default: canary).",
 )
-@click.option("--gpu-product", help="nvidia.com/gpu.product for every GPU deployment.")
-@click.option("--mig-profile", help="MIG slice per GPU, e.g. 1g.10gb.")
-@click.option("--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing.")
+@_GPU_PRODUCT
+@_MIG_PROFILE
+@_TIME_SLICING
 @handles_errors
 def rules(
     file: Path, local: bool, output: Path | None, overlay: Path | None, **flags: Unpack[RenderFlags]
