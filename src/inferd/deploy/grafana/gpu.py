@@ -31,50 +31,48 @@ def _query(expr: str, legend: str = "GPU {{gpu}} {{modelName}}", *, instant: boo
     return Query(expr, legend, needs="gpu", instant=instant)
 
 
+def _headline(
+    title: str,
+    description: str,
+    expr: str,
+    unit: str = "short",
+    thresholds: tuple[tuple[float, str], ...] = (),
+) -> Panel:
+    """One of the four stat panels across the top: the value now, over all GPUs."""
+    return Panel(
+        title,
+        description,
+        (_query(expr, "", instant=True),),
+        kind="stat",
+        unit=unit,
+        width=6,
+        height=4,
+        thresholds=thresholds,
+    )
+
+
 _NOW = Row(
     "GPUs",
     (
-        Panel(
-            "GPUs",
-            "GPUs reporting.",
-            (_query(f"count({_per_gpu(GPU_FB_TOTAL)})", "", instant=True),),
-            kind="stat",
-            width=6,
-            height=4,
-        ),
-        Panel(
+        _headline("GPUs", "GPUs reporting.", f"count({_per_gpu(GPU_FB_TOTAL)})"),
+        _headline(
             "Memory in use",
             "Framebuffer memory in use over all GPUs, as a share of their total.",
-            (
-                _query(
-                    f"sum({_per_gpu(GPU_FB_USED)}) / sum({_per_gpu(GPU_FB_TOTAL)})",
-                    "",
-                    instant=True,
-                ),
-            ),
-            kind="stat",
+            f"sum({_per_gpu(GPU_FB_USED)}) / sum({_per_gpu(GPU_FB_TOTAL)})",
             unit="percentunit",
-            width=6,
-            height=4,
             thresholds=((0.8, "orange"), (0.95, "red")),
         ),
-        Panel(
+        _headline(
             "Mean utilisation",
             "Mean share of time the GPUs were busy.",
-            (_query(f"avg({_per_gpu(GPU_UTIL)})", "", instant=True),),
-            kind="stat",
+            f"avg({_per_gpu(GPU_UTIL)})",
             unit="percent",
-            width=6,
-            height=4,
         ),
-        Panel(
+        _headline(
             "Power draw",
             "Power drawn by all GPUs together.",
-            (_query(f"sum({_per_gpu(GPU_POWER)})", "", instant=True),),
-            kind="stat",
+            f"sum({_per_gpu(GPU_POWER)})",
             unit="watt",
-            width=6,
-            height=4,
         ),
     ),
 )

@@ -61,6 +61,16 @@ def _gauge(series: Series, labels: tuple[str, ...], *matchers: str, how: str = "
     return f"{how} by ({', '.join(labels)}) ({select(str(series), *matchers)})"
 
 
+def _per_outcome(title: str, description: str, series: Series, label: str, *matchers: str) -> Panel:
+    """A panel of requests per second of ``series``, one line per ``label`` and outcome."""
+    return Panel(
+        title,
+        description,
+        (Query(sum_rate(series, (label, "outcome"), *matchers), "{{" + label + "}} {{outcome}}"),),
+        unit="reqps",
+    )
+
+
 _LATENCY = Row(
     "Latency",
     (
@@ -89,16 +99,12 @@ _LATENCY = Row(
             (Query(quantile(0.99, GATEWAY_DURATION, PER_VERSION, DEPLOYMENT), "{{version}} p99"),),
             unit="s",
         ),
-        Panel(
+        _per_outcome(
             "Through the gateway: requests/s by version and outcome",
             "Requests routed by the gateway of `inferd up` (mirrored copies not included).",
-            (
-                Query(
-                    sum_rate(GATEWAY_REQUESTS, ("version", "outcome"), DEPLOYMENT),
-                    "{{version}} {{outcome}}",
-                ),
-            ),
-            unit="reqps",
+            GATEWAY_REQUESTS,
+            "version",
+            DEPLOYMENT,
         ),
     ),
 )
@@ -133,15 +139,12 @@ _BATCHING = Row(
                 Query(_gauge(INFLIGHT, PER_VERSION, *SERVER), "{{version}} in flight"),
             ),
         ),
-        Panel(
+        _per_outcome(
             "Requests/s by version and outcome",
             "Requests the model servers answered, mirrored copies included.",
-            (
-                Query(
-                    sum_rate(REQUESTS, ("version", "outcome"), *SERVER), "{{version}} {{outcome}}"
-                ),
-            ),
-            unit="reqps",
+            REQUESTS,
+            "version",
+            *SERVER,
         ),
     ),
 )
@@ -173,16 +176,12 @@ _SHADOW = Row(
             ),
             unit="percentunit",
         ),
-        Panel(
+        _per_outcome(
             "Shadow copies/s by outcome",
             "Mirrored requests: compared, failed, timed out, or dropped (64 in flight at most).",
-            (
-                Query(
-                    sum_rate(SHADOW_REQUESTS, ("shadow", "outcome"), DEPLOYMENT),
-                    "{{shadow}} {{outcome}}",
-                ),
-            ),
-            unit="reqps",
+            SHADOW_REQUESTS,
+            "shadow",
+            DEPLOYMENT,
         ),
     ),
 )
