@@ -84,6 +84,20 @@ def on_gateway(
     return run(main)
 
 
+def fraud_with_shadow(replicas: dict[str, list[ReplicaProcess]]) -> Topology:
+    """fraud: v1 takes all traffic, v2 answers when asked for, and ``shadow`` (v2's replicas
+    under another name) gets a copy of every call."""
+    return topology(
+        deployment(
+            "fraud",
+            version("v1", 100, *replicas["v1"]),
+            version("v2", 0, *replicas["v2"]),
+            version("shadow", 0, *replicas["v2"]),
+            shadow="shadow",
+        )
+    )
+
+
 async def status_of(call: Awaitable[object]) -> str:
     """The gRPC status a tritonclient call ended with (``"OK"`` when it succeeded)."""
     try:
@@ -111,15 +125,7 @@ def hanging_port() -> Iterator[int]:
 
 
 def test_protocol_passthrough_and_errors(replicas: dict[str, list[ReplicaProcess]]) -> None:
-    topo = topology(
-        deployment(
-            "fraud",
-            version("v1", 100, *replicas["v1"]),
-            version("v2", 0, *replicas["v2"]),
-            version("shadow", 0, *replicas["v2"]),
-            shadow="shadow",
-        )
-    )
+    topo = fraud_with_shadow(replicas)
 
     async def scenario(
         gateway: Gateway, front: GrpcGateway, c: triton.InferenceServerClient
@@ -403,15 +409,7 @@ def test_the_call_check_runs_before_routing(replicas: dict[str, list[ReplicaProc
 
 
 def test_index_and_statistics_over_grpc(replicas: dict[str, list[ReplicaProcess]]) -> None:
-    topo = topology(
-        deployment(
-            "fraud",
-            version("v1", 100, *replicas["v1"]),
-            version("v2", 0, *replicas["v2"]),
-            version("shadow", 0, *replicas["v2"]),
-            shadow="shadow",
-        )
-    )
+    topo = fraud_with_shadow(replicas)
 
     async def scenario(
         gateway: Gateway, front: GrpcGateway, c: triton.InferenceServerClient
