@@ -23,6 +23,7 @@ from tritonclient.utils import InferenceServerException
 
 from control.conftest import FRAUD_BODY, INFERD, QUICKSTART, UpProcess, fraud_store, start_up
 from protocols.access.certs import TestCA, install, peer_serial
+from protocols.access.probes import curl, replace_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -53,15 +54,6 @@ def inferd(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*INFERD, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
-
-
-def curl(*args: str) -> tuple[list[int], str]:
-    """curl's statuses (one per transfer) and its output, headers included."""
-    done = subprocess.run(
-        ["curl", "-sS", "-i", "-w", "\nSTATUS %{http_code}\n", *args],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return [int(s) for s in re.findall(r"^STATUS (\d+)$", done.stdout, re.M)], done.stdout
 
 
 @dataclass
@@ -212,17 +204,8 @@ def test_a_new_certificate_keeps_an_open_connection_and_a_revoke_applies_live(
     response = kept.getresponse()
     assert (response.status, response.read()) == (200, b'{"name":"fraud","ready":true}')
     first = peer_serial(kept.sock.getpeercert(binary_form=True))
-    second = secured.ca.issue("second")
-    install(second, secured.dir / "tls" / "cert.pem", secured.dir / "tls" / "key.pem")
-    deadline, seen = time.monotonic() + 10, first
-    while seen != second.serial and time.monotonic() < deadline:
-        time.sleep(0.2)
-        fresh = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
-        fresh.request("GET", "/v2/health/live")
-        assert fresh.getresponse().status == 200
-        seen = peer_serial(fresh.sock.getpeercert(binary_form=True))
-        fresh.close()
-    assert seen == second.serial
+    tls = secured.dir / "tls"
+    replace_certificate(secured.ca, tls / "cert.pem", tls / "key.pem", port)
     sock = kept.sock
     kept.request("GET", "/v2/models/fraud/ready", headers=auth)
     response = kept.getresponse()

@@ -24,6 +24,7 @@ from tritonclient.utils import InferenceServerException
 
 from e2e.conftest import INFERD, ServeProcess
 from protocols.access.certs import TestCA, install, peer_serial
+from protocols.access.probes import curl, replace_certificate
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +48,6 @@ def _keys(home: Path, keys_file: Path, *args: str) -> str:
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return done.stdout.strip()
-
-
-def _curl(*args: str) -> tuple[list[int], str]:
-    """curl's statuses (one per transfer) and its output, headers included."""
-    done = subprocess.run(
-        ["curl", "-sS", "-i", "-w", "\nSTATUS %{http_code}\n", *args],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return [int(s) for s in re.findall(r"^STATUS (\d+)$", done.stdout, re.M)], done.stdout
 
 
 @dataclass
@@ -94,13 +86,13 @@ def test_curl_sees_keys_scopes_rate_and_revocation(secured: Secured) -> None:
     tls = ["--cacert", str(ca.path)]
     infer = ["-X", "POST", "-H", "Content-Type: application/json", "--data", FRAUD_BODY.decode()]
 
-    statuses, _ = _curl(*tls, f"{base}/v2/health/ready")
+    statuses, _ = curl(*tls, f"{base}/v2/health/ready")
     assert statuses == [200]
-    statuses, out = _curl(*tls, *infer, f"{base}/v2/models/fraud/infer")
+    statuses, out = curl(*tls, *infer, f"{base}/v2/models/fraud/infer")
     assert statuses == [401]
     assert '\nwww-authenticate: Bearer realm="inferd"\n' in out
     fraud = ["-H", f"Authorization: Bearer {tokens['fraud']}"]
-    statuses, out = _curl(*tls, *fraud, *infer, f"{base}/v2/models/fraud/infer")
+    statuses, out = curl(*tls, *fraud, *infer, f"{base}/v2/models/fraud/infer")
     assert statuses == [200]
     answer = orjson.loads(out.split("\n\n", 1)[1].rsplit("\nSTATUS", 1)[0])
     session = ort.InferenceSession(str(FRAUD_V1), providers=["CPUExecutionProvider"])
@@ -108,20 +100,20 @@ def test_curl_sees_keys_scopes_rate_and_revocation(secured: Secured) -> None:
     got = next(o for o in answer["outputs"] if o["name"] == "probabilities")
     np.testing.assert_allclose(np.array(got["data"]).reshape(3, 2), probabilities, rtol=1e-6)
 
-    statuses, out = _curl(*tls, *fraud, f"{base}/v2/models/id-fp32")
+    statuses, out = curl(*tls, *fraud, f"{base}/v2/models/id-fp32")
     assert statuses == [403] and "may not use 'id-fp32'" in out
-    statuses, _ = _curl(*tls, *fraud, f"{base}/metrics")
+    statuses, _ = curl(*tls, *fraud, f"{base}/metrics")
     assert statuses == [403]
-    statuses, out = _curl(*tls, "-H", f"Authorization: Bearer {tokens['read']}", f"{base}/metrics")
+    statuses, out = curl(*tls, "-H", f"Authorization: Bearer {tokens['read']}", f"{base}/metrics")
     assert statuses == [200] and "inferd_" in out
-    statuses, _ = _curl(*tls, "-u", f"prometheus:{tokens['read']}", f"{base}/metrics")
+    statuses, _ = curl(*tls, "-u", f"prometheus:{tokens['read']}", f"{base}/metrics")
     assert statuses == [200]  # Basic, as a browser or a scraper with basic_auth sends it
-    statuses, _ = _curl(*tls, "-H", "Authorization: Bearer nonsense", f"{base}/metrics")
+    statuses, _ = curl(*tls, "-H", "Authorization: Bearer nonsense", f"{base}/metrics")
     assert statuses == [401]
 
     # Five requests on one connection with a 2 requests/s key: the burst, then 429.
     slow = ["-H", f"Authorization: Bearer {tokens['slow']}"]
-    statuses, out = _curl(*tls, *slow, *[f"{base}/v2/models/fraud/ready"] * 5)
+    statuses, out = curl(*tls, *slow, *[f"{base}/v2/models/fraud/ready"] * 5)
     assert statuses[:2] == [200, 200] and 429 in statuses[2:]
     assert re.search(r"^retry-after: 1$", out, re.M)
 
@@ -129,7 +121,7 @@ def test_curl_sees_keys_scopes_rate_and_revocation(secured: Secured) -> None:
     _keys(secured.home, secured.keys_file, "revoke", "fraud-app")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        statuses, _ = _curl(*tls, *fraud, f"{base}/v2/models/fraud/ready")
+        statuses, _ = curl(*tls, *fraud, f"{base}/v2/models/fraud/ready")
         if statuses == [401]:
             break
         time.sleep(0.1)
@@ -181,17 +173,7 @@ def test_a_replaced_certificate_keeps_an_open_connection(secured: Secured) -> No
     kept.request("GET", "/v2/health/live")
     assert kept.getresponse().read() == b'{"live":true}'
     first = peer_serial(kept.sock.getpeercert(binary_form=True))
-    second = ca.issue("second")
-    install(second, secured.cert, secured.key)
-    deadline, seen = time.monotonic() + 10, first
-    while seen != second.serial and time.monotonic() < deadline:
-        time.sleep(0.2)
-        fresh = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=10, context=context)
-        fresh.request("GET", "/v2/health/live")
-        assert fresh.getresponse().status == 200
-        seen = peer_serial(fresh.sock.getpeercert(binary_form=True))
-        fresh.close()
-    assert seen == second.serial
+    replace_certificate(ca, secured.cert, secured.key, server.port)
     sock = kept.sock
     kept.request("GET", "/v2/health/ready")
     assert kept.getresponse().status == 200
