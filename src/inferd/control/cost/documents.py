@@ -9,7 +9,15 @@ from typing import TypedDict
 
 from inferd.control.cost.sampler import CostSampler
 from inferd.control.cost.series import RECENT_S
-from inferd.cost.accounting import Account, CapacitySeconds, VersionInterval, account, total
+from inferd.cost.accounting import (
+    Account,
+    CapacitySeconds,
+    Money,
+    VersionInterval,
+    account,
+    idle_share,
+    total,
+)
 from inferd.cost.prices import PriceBook
 from inferd.cost.recommend import Proposal, recommend, spec_changes
 from inferd.cost.usage import Usage, usage
@@ -54,7 +62,17 @@ class CapacityRow(TypedDict):
     gpu_seconds: float
 
 
-class ReportVersion(TypedDict):
+class ReportMoney(TypedDict):
+    """Money over the window, in the spec's currency: each field None without prices."""
+
+    held: float | None
+    used: float | None
+    idle: float | None
+    idle_share: float | None
+    saved_scale_to_zero: float | None
+
+
+class ReportVersion(ReportMoney):
     """One version in ``inferd cost report``; money fields are None without prices."""
 
     deployment: str
@@ -67,11 +85,6 @@ class ReportVersion(TypedDict):
     predictions: int
     rows: int
     tokens: int | None
-    held: float | None
-    used: float | None
-    idle: float | None
-    idle_share: float | None
-    saved_scale_to_zero: float | None
     per_1k_predictions: float | None
     per_1m_tokens: float | None
     #: Money per replica-hour held, and the arithmetic for its latest replica.
@@ -81,12 +94,7 @@ class ReportVersion(TypedDict):
     unpriced: str | None
 
 
-class ReportTotal(TypedDict):
-    held: float | None
-    used: float | None
-    idle: float | None
-    idle_share: float | None
-    saved_scale_to_zero: float | None
+class ReportTotal(ReportMoney):
     predictions: int
     per_1k_predictions: float | None
 
@@ -199,7 +207,6 @@ def cost_report(sampler: CostSampler, window_s: float) -> CostReport:
     intervals = sampler.intervals(window_s)
     accounts = account(intervals, book)
     t = total(accounts, covered(intervals))
-    m = t.money
     return {
         "currency": book.currency if book else None,
         "pricing": pricing(book) if book else None,
@@ -208,11 +215,7 @@ def cost_report(sampler: CostSampler, window_s: float) -> CostReport:
         "interval_s": sampler.interval_s,
         "versions": [_report_version(a, intervals, book) for a in accounts],
         "total": {
-            "held": m.held if m else None,
-            "used": m.used if m else None,
-            "idle": m.idle if m else None,
-            "idle_share": t.idle_share,
-            "saved_scale_to_zero": m.saved_scale_to_zero if m else None,
+            **_report_money(t.money),
             "predictions": t.predictions,
             "per_1k_predictions": t.per_1k_predictions,
         },
@@ -298,16 +301,22 @@ def _report_version(
         "predictions": a.predictions,
         "rows": a.rows,
         "tokens": a.tokens.total if a.tokens is not None else None,
-        "held": m.held if m else None,
-        "used": m.used if m else None,
-        "idle": m.idle if m else None,
-        "idle_share": a.idle_share,
-        "saved_scale_to_zero": m.saved_scale_to_zero if m else None,
+        **_report_money(m),
         "per_1k_predictions": a.per_1k_predictions,
         "per_1m_tokens": a.per_1m_tokens,
         "replica_hour": m.held / a.replica_seconds * 3600 if m and a.replica_seconds else None,
         "replica_hour_formula": formula,
         "unpriced": a.unpriced,
+    }
+
+
+def _report_money(m: Money | None) -> ReportMoney:
+    return {
+        "held": m.held if m else None,
+        "used": m.used if m else None,
+        "idle": m.idle if m else None,
+        "idle_share": idle_share(m),
+        "saved_scale_to_zero": m.saved_scale_to_zero if m else None,
     }
 
 
