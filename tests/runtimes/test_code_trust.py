@@ -107,9 +107,9 @@ def test_up_passes_trust_to_replicas_on_the_pinned_digest(tmp_path: Path) -> Non
         )
         for version in (trusted, untrusted)
     ]
-    command = launches[0].command(9000)
+    command = launches[0].command(9000, 9001)
     assert command[command.index("--trust-code") + 1] == pinned
-    assert "--trust-code" not in launches[1].command(9000)
+    assert "--trust-code" not in launches[1].command(9000, 9001)
     flipped = trusted.model_copy(update={"trust_code": False})
     assert fingerprint(deployment, flipped) != fingerprint(deployment, trusted)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from inferd.config import StoreSettings
 from inferd.control.reconciler import Reconciler
+from inferd.control.replicas import replica as replica_module
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
 from inferd.errors import NotFound, Unavailable
@@ -212,3 +215,40 @@ def test_an_apply_of_a_model_that_cannot_load_fails_fast_with_its_load_error(
     store = ModelStore.from_settings(StoreSettings(home=home))
     push(store, models.write(models.unloadable(), tmp_path / "broken"), "fraud:broken")
     _run(home, body)
+
+
+def test_a_replica_whose_port_another_server_took_is_not_ready_by_its_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port picked free can be bound by another process first. That server's 200 on
+    /v2/health/ready must not make a replica that cannot load its model look ready."""
+    home = tmp_path / "home"
+    impostor = socket.create_server(("127.0.0.1", 0))
+    taken = impostor.getsockname()[1]
+
+    def answer_ready() -> None:
+        while True:
+            try:
+                conn, _ = impostor.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+
+    threading.Thread(target=answer_ready, daemon=True).start()
+    picks = iter([taken])
+    real = replica_module.free_port
+    monkeypatch.setattr(replica_module, "free_port", lambda host: next(picks, None) or real(host))
+
+    async def body(reconciler: Reconciler, watch: Watch) -> None:
+        with pytest.raises(Unavailable) as caught:
+            await reconciler.apply(parse_spec(spec_text({"v1": ("fraud:broken", 1, 100)})))
+        assert "onnxruntime cannot load 'model.onnx'" in caught.value.message, caught.value
+
+    store = ModelStore.from_settings(StoreSettings(home=home))
+    push(store, models.write(models.unloadable(), tmp_path / "broken"), "fraud:broken")
+    try:
+        _run(home, body)
+    finally:
+        impostor.close()

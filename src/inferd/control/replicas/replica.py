@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import psutil
 
 from inferd.config import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
@@ -258,7 +259,7 @@ class ReplicaProcess:
     async def _wait_until_ready(self, exited: asyncio.Future[int]) -> float | None:
         deadline = time.monotonic() + self._startup_timeout_s
         while not exited.done() and not self._stopping.is_set():
-            if await self._probe():
+            if await self._probe() and self._listens_itself():
                 self.start_error = None
                 self._became_ready.set()
                 self._set("ready")
@@ -267,6 +268,30 @@ class ReplicaProcess:
                 return None
             await asyncio.wait([exited], timeout=STARTUP_PROBE_S)
         return None
+
+    def _listens_itself(self) -> bool:
+        """Whether the process listens on its port itself.
+
+        The port was free when picked, but another process may bind it before this one does
+        (another server starting on the machine). Its answer to the probe would make a replica
+        that never bound, or that cannot load its model, look ready; this one then exits on the
+        taken port (a restart picks another) or on its own error.
+        """
+        if self.pid is None:
+            return False
+        try:
+            process = psutil.Process(self.pid)
+            # ``inferd serve --workers`` listens in its worker processes.
+            sockets = [
+                c for p in (process, *process.children(recursive=True))
+                for c in p.net_connections(kind="tcp")
+            ]  # fmt: skip
+        except psutil.Error:
+            return False
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port
+            for c in sockets
+        )
 
     async def _probe_while_running(self, exited: asyncio.Future[int]) -> None:
         failures = 0
