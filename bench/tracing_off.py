@@ -6,9 +6,10 @@ present, no collector configured) against the same server without the tracing co
     git worktree add --detach /tmp/inferd-head HEAD
     .venv/bin/python bench/tracing_off.py --baseline /tmp/inferd-base --tree /tmp/inferd-head
 
-Both run on this venv's interpreter and packages, each tree's source first on PYTHONPATH. Each pass runs both, alternating which goes first, pinned to $SERVER_CPUS with the
-shared harness's wrk on $LOAD_CPUS (concurrency 1, 8, 64, tabular by default); medians of the
-passes are printed as a Markdown table for docs/benchmarks.md, led by the server's CPU time
+Both run on this venv's interpreter and packages, each tree's source first on PYTHONPATH.
+Each pass runs both, alternating which goes first, pinned to $SERVER_CPUS with the shared
+harness's wrk on $LOAD_CPUS (concurrency 1, 8, 64, tabular by default); medians of the passes
+are printed as a Markdown table for docs/benchmarks.md, led by the server's CPU time
 per request (steadier on a shared machine, where req/s moves with whatever else runs).
 
 Then, without HTTP or wrk, the request path itself: each arm in its own process calls the v2
