@@ -43,3 +43,19 @@ def test_keys_and_tls_are_noted_on_every_route(target: str, kind: str) -> None:
         {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "annotations"}}
         for o in plain
     ]
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"), [("plain", "HTTPRoute"), ("kserve", "InferenceService")]
+)
+def test_payload_logging_is_noted_on_the_logged_deployments_route(target: str, kind: str) -> None:
+    logged = SPEC.format(access="  port: 8080\n").replace(
+        '    versions: [{name: v1, model: "fraud:v1"}]\n',
+        '    versions: [{name: v1, model: "fraud:v1"}]\n'
+        "    logging: {sink: {file: {path: fraud.jsonl}}}\n",
+    )
+    objects = render(parse_spec(logged), K8sOptions(target=target))  # type: ignore[arg-type]
+    assert omissions(objects) == [
+        f"{kind}/fraud: logging (payload logging by inferd up's gateway): in a cluster, "
+        "configure the InferenceService's logger or the Gateway's access logging"
+    ]

@@ -64,7 +64,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
             kserve.inference_service(d, spec, options, g)
             for d, g in zip(spec.deployments, gpus, strict=True)
         ]
-        return _note_access(spec, out)
+        return _note_logging(spec, _note_access(spec, out))
     for deployment, gpu in zip(spec.deployments, gpus, strict=True):
         if argo.handles(deployment, options):
             out += _argo(deployment, spec, options, gpu)
@@ -79,7 +79,18 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
     out.append(rules.prometheus_rule(spec, options))
     out += grafana_config_maps(spec, options)
     _unique_objects(out)
-    return _note_access(spec, out)
+    return _note_logging(spec, _note_access(spec, out))
+
+
+def _note_logging(spec: Spec, out: list[Obj]) -> list[Obj]:
+    """A deployment's ``logging:`` is done by inferd up's gateway: its route says so, so a
+    cluster is never taken to keep payloads because the spec does."""
+    logged = {d.name for d in spec.deployments if d.logging is not None}
+    for o in out:
+        if o["kind"] in ("HTTPRoute", "InferenceService") and o["metadata"]["name"] in logged:
+            note(o, "logging (payload logging by inferd up's gateway): in a cluster, configure "
+                 "the InferenceService's logger or the Gateway's access logging")  # fmt: skip
+    return out
 
 
 def _note_access(spec: Spec, out: list[Obj]) -> list[Obj]:
