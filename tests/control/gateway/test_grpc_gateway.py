@@ -445,7 +445,7 @@ def test_the_clients_deadline_bounds_the_replica_call(hanging_port: int) -> None
         try:
             await proxy.send("fraud", route, "ModelInfer", b"", (), deadline_s=0.3)
         except DeadlineExceeded as exc:
-            return exc.message, time.monotonic() - started, proxy.outstanding
+            return exc.message, time.monotonic() - started, proxy.balance.outstanding
         finally:
             await proxy.close()
         raise AssertionError("a hung replica answered")

@@ -10,9 +10,9 @@ per replica as the REST proxy, so the two protocols balance together.
 
 Retry policy (inference is idempotent): UNAVAILABLE (the connection failed, or the replica is
 draining or its queue is full) is retried once on another ready replica of the version — or
-on the same one when it has no sibling — and that replica is avoided for :data:`EJECT_S` while
-others are available. DEADLINE_EXCEEDED is not retried. Any other status is the replica's
-answer and goes back to the client as it is.
+on the same one when it has no sibling — and that replica is avoided for a while
+(:mod:`.balance`) when others are available. DEADLINE_EXCEEDED is not retried. Any other status
+is the replica's answer and goes back to the client as it is.
 """
 
 from __future__ import annotations
@@ -20,16 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
+from inferd.control.gateway.balance import Balancer
 from inferd.control.gateway.metrics import GatewayMetrics
-from inferd.control.gateway.proxy import EJECT_S
-from inferd.control.gateway.routing import pick_replica
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 from inferd.protocols.grpc.servicer import SERVICE
@@ -80,12 +78,10 @@ class GrpcProxy:
     ) -> None:
         self.metrics = metrics
         self.timeout_s = timeout_s
-        self.outstanding = outstanding
+        self.balance = Balancer(outstanding)
         self._channels: dict[_Address, grpc.aio.Channel] = {}
         self._methods: dict[tuple[_Address, str], grpc.aio.UnaryUnaryMultiCallable] = {}
-        self._ejected: dict[str, float] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self._random = random.Random()  # noqa: S311 - balancing, not secrets
 
     def _method(self, replica: Replica, method: str) -> grpc.aio.UnaryUnaryMultiCallable:
         assert replica.grpc_port is not None
@@ -114,11 +110,7 @@ class GrpcProxy:
         }
         for address in [a for a in self._channels if a not in live]:
             self._close(address, self.timeout_s)
-        known = {
-            r.id for d in topology.deployments.values() for v in d.versions for r in v.replicas
-        }
-        for rid in [r for r in self._ejected if r not in known]:
-            del self._ejected[rid]
+        self.balance.retain(topology)
 
     def _close(self, address: _Address, grace: float) -> None:
         channel = self._channels.pop(address)
@@ -158,13 +150,13 @@ class GrpcProxy:
             left = expires - time.monotonic()
             if left <= 0:  # the deadline passed before this attempt could be sent
                 raise self._late(deployment, version, timeout, deadline_s)
-            replica = self._choose(version, tried)
+            serving = tuple(r for r in version.ready_replicas if r.grpc_port is not None)
+            replica = self.balance.choose(serving, tried)
             if replica is None:
                 raise Unavailable(
                     f"version {version.name!r} of {deployment!r} has no ready replica"
                 )
             tried.add(replica.id)
-            self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1
             try:
                 body = await self._method(replica, method)(request, timeout=left, metadata=metadata)
             except grpc.aio.AioRpcError as error:
@@ -174,7 +166,7 @@ class GrpcProxy:
                 trailing = _pairs(error.trailing_metadata())
                 if code is not grpc.StatusCode.UNAVAILABLE:
                     return RpcAnswer(code, details=error.details() or "", trailing=trailing)
-                self._ejected[replica.id] = time.monotonic() + EJECT_S
+                self.balance.eject(replica.id)
                 if not attempts_left:
                     raise Unavailable(
                         f"no replica of {deployment!r} version {version.name!r} answered",
@@ -183,7 +175,7 @@ class GrpcProxy:
                 self.metrics.retry(deployment, version.name, "unavailable")
                 continue
             finally:
-                self._done(replica.id)
+                self.balance.done(replica.id)
             return RpcAnswer(grpc.StatusCode.OK, body)
 
     def _late(
@@ -194,16 +186,3 @@ class GrpcProxy:
         else:
             why = f"within {timeout:g} s"
         return DeadlineExceeded(f"{deployment!r} version {version.name!r} did not answer {why}")
-
-    def _choose(self, version: VersionRoute, tried: set[str]) -> Replica | None:
-        now = time.monotonic()
-        avoid = tried | {rid for rid, until in self._ejected.items() if until > now}
-        serving = tuple(r for r in version.ready_replicas if r.grpc_port is not None)
-        return pick_replica(serving, self.outstanding, self._random.random(), avoid)
-
-    def _done(self, replica_id: str) -> None:
-        left = self.outstanding.get(replica_id, 1) - 1
-        if left > 0:
-            self.outstanding[replica_id] = left
-        else:
-            self.outstanding.pop(replica_id, None)

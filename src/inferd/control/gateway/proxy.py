@@ -12,17 +12,15 @@ Retry policy (inference is idempotent, so a second attempt is safe):
 * a 503 from a replica (draining, or its queue is full) is retried once on another replica;
 * a timeout is not retried.
 
-A replica whose connection failed is avoided for :data:`EJECT_S` while others are available, so
-a replica killed between two topology snapshots costs one retry, not one per request.
+A replica whose connection failed is avoided for :data:`~.balance.EJECT_S` while others are
+available (:mod:`.balance`), so a replica killed between two topology snapshots costs one retry,
+not one per request.
 """
 
 from __future__ import annotations
 
-import random
-import time
-
+from inferd.control.gateway.balance import Balancer
 from inferd.control.gateway.metrics import GatewayMetrics
-from inferd.control.gateway.routing import pick_replica
 from inferd.control.gateway.upstream import (
     ReplicaPool,
     UpstreamFailed,
@@ -33,9 +31,6 @@ from inferd.control.gateway.upstream import (
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 
-#: How long a replica whose connection failed is avoided (while it has ready siblings).
-EJECT_S = 2.0
-
 
 class Proxy:
     """Forwards requests to replicas of a version; see the module docstring for the policy."""
@@ -44,10 +39,9 @@ class Proxy:
         self.metrics = metrics
         self.timeout_s = timeout_s
         self._pools: dict[tuple[str, int], ReplicaPool] = {}
+        self.balance = Balancer()
         #: Requests sent and not yet answered, per replica id (absent: none).
-        self.outstanding: dict[str, int] = {}
-        self._ejected: dict[str, float] = {}
-        self._random = random.Random()  # noqa: S311 - balancing, not secrets
+        self.outstanding = self.balance.outstanding
 
     def pool(self, replica: Replica) -> ReplicaPool:
         key = (replica.host, replica.port)
@@ -67,11 +61,7 @@ class Proxy:
         }
         for key in [k for k in self._pools if k not in live]:
             self._pools.pop(key).close()
-        known = {
-            r.id for d in topology.deployments.values() for v in d.versions for r in v.replicas
-        }
-        for rid in [r for r in self._ejected if r not in known]:
-            del self._ejected[rid]
+        self.balance.retain(topology)
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -92,17 +82,16 @@ class Proxy:
         attempts_left = 2 if retry else 1
         while True:
             attempts_left -= 1
-            replica = self._choose(version, tried)
+            replica = self.balance.choose(version.ready_replicas, tried)
             if replica is None:
                 raise Unavailable(
                     f"version {version.name!r} of {deployment!r} has no ready replica"
                 )
             tried.add(replica.id)
-            self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1
             try:
                 response = await self.pool(replica).request(request, self.timeout_s)
             except UpstreamFailed:
-                self._ejected[replica.id] = time.monotonic() + EJECT_S
+                self.balance.eject(replica.id)
                 if not attempts_left:
                     raise Unavailable(
                         f"no replica of {deployment!r} version {version.name!r} answered"
@@ -115,23 +104,11 @@ class Proxy:
                     f"{self.timeout_s:g} s"
                 ) from None
             finally:
-                self._done(replica.id)
+                self.balance.done(replica.id)
             if response.status == 503 and attempts_left and self._has_other(version, tried):
                 self.metrics.retry(deployment, version.name, "unavailable")
                 continue
             return response
 
-    def _choose(self, version: VersionRoute, tried: set[str]) -> Replica | None:
-        now = time.monotonic()
-        avoid = tried | {rid for rid, until in self._ejected.items() if until > now}
-        return pick_replica(version.ready_replicas, self.outstanding, self._random.random(), avoid)
-
     def _has_other(self, version: VersionRoute, tried: set[str]) -> bool:
         return any(r.id not in tried for r in version.ready_replicas)
-
-    def _done(self, replica_id: str) -> None:
-        left = self.outstanding.get(replica_id, 1) - 1
-        if left > 0:
-            self.outstanding[replica_id] = left
-        else:
-            self.outstanding.pop(replica_id, None)
