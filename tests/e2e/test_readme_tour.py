@@ -55,7 +55,7 @@ def tour_commands() -> list[str]:
     return commands
 
 
-def _wait(url: str, timeout: float = 60) -> None:
+def _wait(url: str, timeout: float = 60, said: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -64,7 +64,8 @@ def _wait(url: str, timeout: float = 60) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"{url} not ready in {timeout} s")
+    output = said.read_text(errors="replace")[-2000:] if said is not None else ""
+    raise AssertionError(f"{url} not ready in {timeout} s\n{output}")
 
 
 @pytest.fixture
@@ -117,9 +118,12 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path, background, registry: R
             for proc in background:
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(60) == 0
-            up = [*argv, "--port", str(gateway_port)]
-            background.append(subprocess.Popen(up, env=env, cwd=ROOT, **quiet))
-            _wait(f"http://127.0.0.1:{gateway_port}/v2/health/ready")
+            up = [*argv, "--port", str(gateway_port), "--grpc-port", str(_free_port())]
+            with (tmp_path / "up.out").open("wb") as out:  # kept: read when up is not ready
+                background.append(
+                    subprocess.Popen(up, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                )
+            _wait(f"http://127.0.0.1:{gateway_port}/v2/health/ready", said=tmp_path / "up.out")
             continue
         answers = f"{USER}\n{PASSWORD}\n" if argv[:2] == ["inferd", "login"] else None
         done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True,

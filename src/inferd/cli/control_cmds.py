@@ -33,10 +33,15 @@ PS_MIN_WIDTH = 140
     help="Gateway port (overrides the spec); gRPC's default, port + 1, follows it.",
 )
 @click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    help="Gateway gRPC port (overrides the spec and the port + 1 default; 0 picks a free one).",
+)
+@click.option(
     "--demo-traffic", is_flag=True, help="Send a few requests a second so the dashboard moves."
 )
 @handles_errors
-def up(spec_file: Path, *, port: int | None, demo_traffic: bool) -> None:
+def up(spec_file: Path, *, port: int | None, grpc_port: int | None, demo_traffic: bool) -> None:
     """Run a whole spec locally: replicas, the gateway and its dashboard, the admin API.
 
     Prints the gateway and dashboard URLs and a working curl. SIGTERM or Ctrl-C drains: the
@@ -49,7 +54,7 @@ def up(spec_file: Path, *, port: int | None, demo_traffic: bool) -> None:
 
     spec = load_spec(spec_file)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    options = UpOptions(spec, str(spec_file), store_settings(), port, demo_traffic)
+    options = UpOptions(spec, str(spec_file), store_settings(), port, demo_traffic, grpc_port)
 
     def say(line: str) -> None:
         print(line, flush=True)

@@ -72,6 +72,8 @@ class UpOptions:
     #: Overrides ``gateway.port`` of the spec when set.
     port: int | None = None
     demo_traffic: bool = False
+    #: Overrides ``gateway.grpc_port`` (and its REST port + 1 default) when set.
+    grpc_port: int | None = None
 
 
 async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
@@ -97,7 +99,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         tracing = start_tracing(traces.model_copy(update={"service_name": "inferd-gateway"}))
     reconciler = Reconciler(supervisor, store, home / RUN_DIR, tracing=traces)
     rest_port = gw.port if options.port is None else options.port
-    grpc_port = gw.grpc_port_for(rest_port)
+    grpc_port = gw.grpc_port_for(rest_port) if options.grpc_port is None else options.grpc_port
     gateway = Gateway(
         gw.host,
         rest_port,
@@ -120,7 +122,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     except Unavailable as exc:
         await gateway.stop(0)
         raise Unavailable(
-            f"gateway: {exc.message} (choose another with gateway.grpc_port)"
+            f"gateway: {exc.message} (choose another with gateway.grpc_port or --grpc-port)"
         ) from None
     supervisor.subscribe(gateway.update)
     supervisor.subscribe(front.update)
