@@ -195,10 +195,12 @@ def _wait_for(prometheus: str, expr: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if _query(prometheus, "/api/v1/query", query=expr)["result"]:
-                return
-        except httpx.TransportError:
-            pass
+            answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
+        except httpx.TransportError:  # not listening yet
+            answer = None
+        # 503 while Prometheus opens its storage; then the query's own answer.
+        if answer is not None and answer.status_code == 200 and answer.json()["data"]["result"]:
+            return
         time.sleep(0.5)
     raise AssertionError(f"Prometheus never had {expr} within {timeout} s")
 

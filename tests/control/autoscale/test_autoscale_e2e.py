@@ -124,5 +124,12 @@ def test_scale_from_zero_answers_the_first_request_then_returns_to_zero(tmp_path
             wait_until(lambda: ready_replicas(up) == 0, 30, f"no scale to zero: {scaling(up)}")
         text = metrics_text(up)
         assert 'inferd_autoscaler_cold_start_seconds_count{deployment="fraud"} 2.0' in text
+        # Each wake is a decision, exported when the request arrives (not after the start).
+        woken = re.search(
+            r'inferd_autoscaler_decisions_total\{deployment="fraud",reason="scale_from_zero"\} '
+            r"([\d.]+)",
+            text,
+        )
+        assert woken is not None and float(woken.group(1)) >= 2, text
     finally:
         assert up.stop() == 0

@@ -37,6 +37,8 @@ async def slow_replica(delay: float) -> asyncio.Server:
                     b"content-length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
                 )
         except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:  # also when the loop ends with this handler still waiting (cancelled)
             writer.close()
 
     return await asyncio.start_server(handle, "127.0.0.1", 0)

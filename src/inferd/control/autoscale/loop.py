@@ -112,6 +112,12 @@ class AutoscaleLoop:
             return
         if main_version(d).replicas == 0 and deployment not in self._scaling:
             log.info("%s: a request arrived with no replica: scaling from zero", deployment)
+            # Ticks pause while a scale runs, so the decision is exported here: the desired
+            # count reads 1 for the whole cold start, not only after the replica is ready.
+            status = self._status.get(deployment)
+            if status is not None:
+                self._status[deployment] = {**status, "desired": 1, "reason": "scale_from_zero"}
+            self._metrics.woken(deployment)
             self._scale(d, 1)
 
     def _deployment(self, name: str) -> DeploymentSpec | None:
@@ -228,3 +234,8 @@ class _Metrics:
         self.value.labels(deployment, "panic").set(status["panic_value"])
         self.panic.labels(deployment).set(1 if status["panic"] else 0)
         self.decisions.labels(deployment, status["reason"]).inc()
+
+    def woken(self, deployment: str) -> None:
+        """Export a scale from zero decided outside a tick (a request arrived)."""
+        self.desired.labels(deployment).set(1)
+        self.decisions.labels(deployment, "scale_from_zero").inc()
