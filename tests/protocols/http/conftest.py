@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
 import orjson
 import pytest
 
 from inferd.config import LimitSettings
-from inferd.protocols.http import Request, Response, Router, json_response
+from inferd.protocols.http import Request, Response, Router, StreamingResponse, json_response
 from inferd.protocols.http.server import HttpLimits
 from protocols.conftest import FakeDataPlane, Running, _finish, _start, _Thread
 
@@ -31,11 +32,16 @@ class Seen:
 
     def __init__(self) -> None:
         self.digests = 0
+        #: ``GET /stream``: chunks it yielded, whether it was closed, and the gate it waits at.
+        self.streamed = 0
+        self.stream_closed = threading.Event()
+        self.gate = threading.Event()
 
 
 def transport_router(seen: Seen) -> Router:
     """``GET /ping``; ``GET /big`` (256 KiB); ``POST /digest`` (sha256 and length of the body);
-    ``POST /hold`` (answers after :data:`HOLD_S`)."""
+    ``POST /hold`` (answers after :data:`HOLD_S`); ``GET /stream`` (a streaming answer that
+    holds after its first chunk until ``seen.gate`` opens; ``?fail`` fails after the gate)."""
 
     async def ping(request: Request) -> Response:
         return json_response({"ok": True})
@@ -52,8 +58,26 @@ def transport_router(seen: Seen) -> Router:
         await asyncio.sleep(HOLD_S)
         return json_response({"bytes": len(request.body)})
 
+    async def stream(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                yield b"first\n"
+                seen.streamed += 1
+                while not seen.gate.is_set():  # the test opens it once it read "first"
+                    await asyncio.sleep(0.01)
+                if request.query == "fail":
+                    raise RuntimeError("the producer failed mid-stream")
+                for i in range(3):
+                    yield b"chunk %d\n" % i
+                    seen.streamed += 1
+            finally:
+                seen.stream_closed.set()
+
+        return StreamingResponse(200, content_type=b"text/plain", chunks=chunks())
+
     router = Router()
     router.add("GET", "/ping", ping)
+    router.add("GET", "/stream", stream)
     router.add("GET", "/big", big)
     router.add("POST", "/digest", digest)
     router.add("POST", "/hold", hold)

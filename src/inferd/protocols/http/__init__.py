@@ -3,10 +3,17 @@
 :class:`Router` maps a method and path to an async handler; :class:`HttpServer` runs a router on
 a listening socket with keep-alive, pipelining, size limits, read and write timeouts, flow
 control (backpressure, a process-wide budget for request bodies, a connection limit) and
-graceful shutdown.
+graceful shutdown. A handler may answer with a :class:`StreamingResponse`, whose chunks are sent
+as they are produced.
 """
 
-from inferd.protocols.http.messages import Request, Response, error_response, json_response
+from inferd.protocols.http.messages import (
+    Request,
+    Response,
+    StreamingResponse,
+    error_response,
+    json_response,
+)
 from inferd.protocols.http.router import Handler, Route, Router
 from inferd.protocols.http.server import HttpServer
 
@@ -17,6 +24,7 @@ __all__ = [
     "Response",
     "Route",
     "Router",
+    "StreamingResponse",
     "error_response",
     "json_response",
 ]

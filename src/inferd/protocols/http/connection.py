@@ -23,6 +23,11 @@ Flow control, so that one client can hold only a bounded amount of the server's 
    before its body is read, so no decompression bomb is ever inflated.
 5. Turns: a connection that reads :data:`TURN_BYTES` or more at once stops reading until the
    event loop's next turn, so one turn reads at most one buffer (256 KiB) per busy connection.
+
+A :class:`~.messages.StreamingResponse` is sent chunk by chunk as its producer yields (chunked
+transfer encoding) by one pump task per connection; answers pipelined behind it wait, in order.
+The pump waits while writing is paused, so a slow reader slows its producer instead of growing
+the buffer; a client that goes away cancels the pump, which closes the producer.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -37,9 +43,13 @@ import httptools
 from inferd.errors import InferdError
 from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.messages import (
+    LAST_CHUNK,
     Request,
     Response,
+    StreamingResponse,
     encode,
+    encode_chunk,
+    encode_stream_head,
     error_response,
     response_for_error,
 )
@@ -84,6 +94,11 @@ class HttpConnection(asyncio.Protocol):
         self._reading = True
         self._write_paused = False
         self._write_timer: asyncio.TimerHandle | None = None
+        #: Set while writing is not paused: a streaming answer's pump waits on it.
+        self._writable = asyncio.Event()
+        self._writable.set()
+        #: The pump sending a streaming answer; later answers wait for it.
+        self._stream: asyncio.Task[None] | None = None
         self._closing = False
         self._reset()
 
@@ -126,6 +141,7 @@ class HttpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._writable.clear()
         self._pause_reading()
         if self._write_timer is None:
             self._write_timer = self.loop.call_later(
@@ -134,6 +150,7 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._writable.set()
         # A close still flushing keeps its timer: the rest must drain in time too.
         if self._write_timer is not None and not (self.transport and self.transport.is_closing()):
             self._write_timer.cancel()
@@ -261,6 +278,7 @@ class HttpConnection(asyncio.Protocol):
             and self._pending[0].done()
             and self.transport is not None
             and not self._write_paused
+            and self._stream is None
         ):
             task = self._pending.popleft()
             keep_alive = self._keep_alive.popleft()
@@ -276,6 +294,10 @@ class HttpConnection(asyncio.Protocol):
                 log.error("unhandled error in a handler", exc_info=exc)
                 response = error_response(500, "internal error")
             final = not keep_alive or (self._closing and not self._pending and not self._backlog)
+            if isinstance(response, StreamingResponse) and response.chunks is not None:
+                self.transport.write(encode_stream_head(response, keep_alive=not final))
+                self._stream = self.loop.create_task(self._pump(response.chunks, final))
+                return
             self.transport.write(encode(response, keep_alive=not final))
             if final:
                 self._close()
@@ -298,6 +320,40 @@ class HttpConnection(asyncio.Protocol):
             self.transport.resume_reading()
             self._reading = True
 
+    async def _pump(self, chunks: AsyncIterator[bytes], final: bool) -> None:
+        """Send a streaming answer's chunks as they come, then the last chunk; then carry on
+        with the answers behind it (or close, when it was the last)."""
+        complete = False
+        try:
+            async for chunk in chunks:
+                if self.transport is None:
+                    return
+                if chunk:
+                    self.transport.write(encode_chunk(chunk))
+                await self._writable.wait()
+            complete = True
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The status line is gone: the only way left to say "failed" is to cut the body
+            # short, which a client sees as an incomplete chunked body.
+            log.exception("a streaming answer failed after it started")
+        finally:
+            self._stream = None
+            closing = getattr(chunks, "aclose", None)
+            if closing is not None:
+                await closing()
+        if self.transport is None:
+            return
+        if not complete:
+            self.transport.abort()
+            return
+        self.transport.write(LAST_CHUNK)
+        if final:
+            self._close()
+        else:
+            self._flush()
+
     def _next_turn(self) -> None:
         if self._reading and self.transport is not None:
             self.transport.resume_reading()
@@ -315,6 +371,8 @@ class HttpConnection(asyncio.Protocol):
         """Cancel running requests, forget waiting ones, and return every byte to the budget."""
         for task in self._pending:
             task.cancel()
+        if self._stream is not None:
+            self._stream.cancel()
         self._pending.clear()
         self._keep_alive.clear()
         self._charges.clear()
@@ -364,7 +422,12 @@ class HttpConnection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         """No request being read, waiting to run, or awaiting its answer."""
-        return not self._pending and not self._backlog and not self._in_message
+        return (
+            not self._pending
+            and not self._backlog
+            and not self._in_message
+            and self._stream is None
+        )
 
     def start_draining(self) -> None:
         """Graceful shutdown: the next answer carries ``Connection: close`` and the connection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -57,6 +58,18 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class StreamingResponse(Response):
+    """A response whose body is produced while it is sent: each chunk ``chunks`` yields goes
+    out at once, framed with ``Transfer-Encoding: chunked`` (Server-Sent Events, token streams).
+
+    The connection iterates ``chunks`` and closes it (``aclose``) however the stream ends:
+    finished, failed, or the client gone, which is how a producer learns to stop.
+    """
+
+    chunks: AsyncIterator[bytes] | None = None
+
+
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(value))
 
@@ -110,3 +123,26 @@ def encode(response: Response, keep_alive: bool) -> bytes:
         head.append(b"connection: close\r\n")
     head.append(b"\r\n")
     return b"".join(head) + body
+
+
+def encode_stream_head(response: Response, keep_alive: bool) -> bytes:
+    """The status line and headers of a chunked response (its chunks follow, then
+    :data:`LAST_CHUNK`)."""
+    head = [
+        status_line(response.status),
+        b"content-type: %s\r\ntransfer-encoding: chunked\r\n" % response.content_type,
+    ]
+    for name, value in response.headers:
+        head.append(b"%s: %s\r\n" % (name, value))
+    if not keep_alive:
+        head.append(b"connection: close\r\n")
+    head.append(b"\r\n")
+    return b"".join(head)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (never empty: an empty chunk ends the body)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"

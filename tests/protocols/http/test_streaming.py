@@ -1,0 +1,75 @@
+"""Streaming answers (``StreamingResponse``): chunks leave as they are produced, answers
+pipelined behind a stream keep their order, and a client that goes away closes the producer."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from inferd.config import LimitSettings
+from protocols.conftest import Running
+from protocols.http.conftest import Seen
+
+
+def _open(running: Running) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", running.port), timeout=10)
+
+
+def _read_until(sock: socket.socket, marker: bytes, seen_so_far: bytes = b"") -> bytes:
+    data = seen_so_far
+    while marker not in data:
+        part = sock.recv(65536)
+        if not part:
+            break
+        data += part
+    return data
+
+
+def test_the_first_chunk_arrives_before_the_producer_finishes(
+    serve: Callable[[LimitSettings], Running], seen: Seen
+) -> None:
+    running = serve(LimitSettings())
+    with _open(running) as sock:
+        # A second request pipelined behind the stream: answered after it, in order.
+        sock.sendall(
+            b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\nGET /ping HTTP/1.1\r\nhost: x\r\n\r\n"
+        )
+        head = _read_until(sock, b"first\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"transfer-encoding: chunked\r\n" in head
+        assert b"6\r\nfirst\n\r\n" in head
+        assert seen.streamed == 1  # held at the gate: the first chunk was not buffered
+        seen.gate.set()
+        rest = _read_until(sock, b'{"ok":true}', head)
+    body = rest.split(b"\r\n\r\n", 1)[1]
+    assert body.index(b"0\r\n\r\n") < body.index(b"HTTP/1.1 200 OK")
+    for i in range(3):
+        assert b"chunk %d\n" % i in body
+    assert seen.streamed == 4 and seen.stream_closed.is_set()
+
+
+def test_a_client_that_goes_away_closes_the_producer(
+    serve: Callable[[LimitSettings], Running], seen: Seen
+) -> None:
+    running = serve(LimitSettings())
+    sock = _open(running)
+    sock.sendall(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+    _read_until(sock, b"first\n")
+    sock.close()
+    assert seen.stream_closed.wait(5), "the producer was not closed when its client left"
+    assert seen.streamed == 1  # it never got past the gate
+
+
+def test_a_producer_that_fails_cuts_the_body_short(
+    serve: Callable[[LimitSettings], Running], seen: Seen
+) -> None:
+    running = serve(LimitSettings())
+    with _open(running) as sock:
+        sock.sendall(b"GET /stream?fail HTTP/1.1\r\nhost: x\r\n\r\n")
+        data = _read_until(sock, b"first\n")
+        seen.gate.set()
+        while part := sock.recv(65536):
+            data += part
+    # The connection was cut without the last chunk: the client can tell the body is incomplete.
+    assert not data.endswith(b"0\r\n\r\n")
+    assert seen.stream_closed.is_set()
