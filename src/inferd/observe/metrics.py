@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from inferd.observe.drift import DriftCollector
+from inferd.observe.llm_metrics import LlmMetrics
 
 #: What became of a request; every request counts under exactly one.
 OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
@@ -127,6 +128,8 @@ class ServerMetrics:
         #: Input drift of versions whose card has a reference profile (computed at scrape time).
         self.drift = DriftCollector()
         r.register(self.drift)
+        #: Generations of language-model versions (OpenTelemetry GenAI names).
+        self.llm = LlmMetrics(r)
 
     def bind(self, model: str, version: str) -> VersionMetrics:
         """Bind (creating if needed) the series of one version; call once per loaded version."""
@@ -180,6 +183,7 @@ class ServerMetrics:
         for state in STATES:
             _remove(self._state, model, version, state)
         self.drift.forget(model, version)
+        self.llm.forget(model, version)
         for family in (
             self._latency, self._queue_wait, self._compute, self._batch_size,
             self._queue_depth, self._inflight, self._last_inference, self._memory,

@@ -13,8 +13,17 @@ import time
 from inferd import __version__
 from inferd.config import ServerSettings
 from inferd.datatypes import Tensors, oip_datatype
-from inferd.errors import Code, InferdError, InternalError, InvalidTensor, ModelNotFound
+from inferd.errors import (
+    Code,
+    InferdError,
+    InternalError,
+    InvalidArgument,
+    InvalidTensor,
+    ModelNotFound,
+)
+from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
+from inferd.serving.generation import ServedGenerator
 from inferd.serving.manager import ModelManager
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.stats import ModelStatistics, VersionState
@@ -143,6 +152,44 @@ class ServingDataPlane:
             model_version=served.key.version,
             outputs=_select(served, outputs, wanted),
             id=request.id,
+        )
+
+    # -- generation (language models) ---------------------------------------------------------
+
+    async def generator(self, name: str, version: str | None = None) -> ServedGenerator:
+        """The language model served as ``name`` (its default version unless ``version``),
+        loaded if it was evicted. NotFound for an unknown name, InvalidArgument for a model
+        that is not a language model."""
+        served = self._manager.get(name, version)
+        if not served.serving:
+            deadline = time.monotonic() + self._settings.request_timeout_for(name)
+            await self._manager.ensure_serving(served, deadline)
+        served.last_used = time.monotonic()
+        model = served.model
+        if not isinstance(model, TextGenerator):
+            raise InvalidArgument(
+                f"model {name!r} is not a language model (runtime "
+                f"{served.platform()!r}); use /v2/models/{name}/infer"
+            )
+        return self._served_generator(served, model)
+
+    def generators(self) -> list[ServedGenerator]:
+        """Every READY language-model default version, by name."""
+        found: list[ServedGenerator] = []
+        for name in self._names():
+            try:
+                served = self._manager.get(name)
+            except InferdError:
+                continue
+            if served.serving and isinstance(served.model, TextGenerator):
+                found.append(self._served_generator(served, served.model))
+        return found
+
+    def _served_generator(self, served: ServedVersion, model: TextGenerator) -> ServedGenerator:
+        card = served.artifact.card if served.artifact is not None else None
+        created = int(card.created.timestamp()) if card is not None and card.created else 0
+        return ServedGenerator(
+            served.key.name, served.key.version, model, self._metrics.llm, created
         )
 
     # -- repository, statistics, drain ---------------------------------------------------------

@@ -7,12 +7,15 @@ and encode an :class:`InferResponse`; they never talk to models directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from inferd.card import TensorSpec
 from inferd.datatypes import Array
 from inferd.serving.stats import ModelStatistics, VersionState
 from inferd.serving.timings import RequestTimings
+
+if TYPE_CHECKING:
+    from inferd.serving.generation import ServedGenerator
 
 #: Request, tensor and response parameters as the wire carried them (the protocol allows
 #: strings, numbers and booleans; whoever reads one checks its type).
@@ -139,6 +142,15 @@ class DataPlane(Protocol):
         ...
 
     async def unload(self, name: str) -> None: ...
+
+    async def generator(self, name: str, version: str | None = None) -> ServedGenerator:
+        """The language model served as ``name``, loaded if need be; NotFound for an unknown
+        name, InvalidArgument for a model that is not a language model."""
+        ...
+
+    def generators(self) -> list[ServedGenerator]:
+        """Every READY language model (its default version), by name."""
+        ...
 
     def model_stats(
         self, name: str | None = None, version: str | None = None

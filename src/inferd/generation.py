@@ -1,0 +1,106 @@
+"""The contract between a generative model and the protocols that serve it (OpenAI's API, the
+OIP generate extension).
+
+A runtime that serves a language model (``llamacpp``) returns a model that is also a
+:class:`TextGenerator`; serving finds it on a READY version and wraps each :class:`Generation`
+with the LLM metrics; protocols turn requests into :class:`Sampling` and chunks into their wire
+format. It lives in the kernel because all three layers speak it and none may import another's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+#: Why a generation ended: a stop condition (end-of-generation token or a ``stop`` string), or
+#: ``max_tokens`` (or the context) reached. A cancelled generation has no finish reason.
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How to pick tokens. ``temperature`` 0 is greedy (deterministic); otherwise ``seed``
+    makes sampling repeatable (None: a fresh seed)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    #: Tokens to generate at most; None: up to the end of the context.
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    #: Token id → bias added to its logit (OpenAI's ``logit_bias``; -100 bans a token).
+    logit_bias: Mapping[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Text generated since the previous chunk, and how many tokens produced it (a token can
+    end inside a UTF-8 character, so a chunk may carry tokens and no text yet)."""
+
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message: ``system``, ``user``, ``assistant`` or ``tool``."""
+
+    role: str
+    content: str
+
+
+class Generation(Protocol):
+    """One running generation. Iterate it for chunks; it ends when the model stops (then
+    :attr:`finish_reason` is set) and raises an :class:`~inferd.errors.InferdError` if it
+    fails (a deadline, an engine stopped). :meth:`cancel` stops it at the next step and frees
+    its slot; closing the iterator early cancels too."""
+
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
+
+    @property
+    def finish_reason(self) -> FinishReason | None: ...
+
+    def __aiter__(self) -> AsyncIterator[Chunk]: ...
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    """A loaded language model. :meth:`generate` is called on the event loop and must not
+    block; :meth:`embed` blocks (call it off the loop)."""
+
+    @property
+    def context_length(self) -> int: ...
+
+    @property
+    def embeddings(self) -> bool:
+        """Whether :meth:`embed` works (the model was loaded for embedding)."""
+        ...
+
+    def chat_prompt(self, messages: Sequence[Message]) -> str:
+        """The prompt the model's chat template makes of ``messages`` (InvalidArgument when the
+        model has no template)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def generate(
+        self, prompt: str, sampling: Sampling, deadline: float | None = None
+    ) -> Generation:
+        """Queue a generation. Raises InvalidArgument when the prompt and ``max_tokens`` do not
+        fit the context (naming the numbers), Unavailable when the queue is full."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        """One embedding per text and the tokens read (Unsupported unless :attr:`embeddings`)."""
+        ...
+
+    def load(self) -> tuple[int, int]:
+        """Generations (running, waiting) right now."""
+        ...

@@ -1,0 +1,125 @@
+"""Series of language-model generations, named after OpenTelemetry's GenAI semantic conventions
+so that dashboards built for them read inferd's (docs/metrics.md#language-models maps them to
+vLLM's names too).
+
+OTel's histograms ``gen_ai.server.time_to_first_token``, ``gen_ai.server.time_per_output_token``
+and ``gen_ai.server.request.duration`` become ``gen_ai_server_*_seconds`` in Prometheus. Tokens
+are counted by ``type`` (``input``/``output``, OTel's ``gen_ai.token.type``), and the running
+and waiting generations are read from the engine at scrape time. Labels are the served model and
+version, and ``operation`` (OTel's ``gen_ai.operation.name``) from a fixed set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: OTel's ``gen_ai.operation.name`` values inferd serves (a label: a fixed set).
+OPERATIONS: Final = ("chat", "text_completion", "embeddings")
+Operation = Literal["chat", "text_completion", "embeddings"]
+#: How a generation ended (``cancelled``: its client went away; ``error``: it failed).
+ENDINGS: Final = ("stop", "length", "cancelled", "error")
+
+#: Seconds; OTel's advisory buckets for time to first token, extended to a minute.
+TTFT_BUCKETS: Final = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+    10.0, 30.0, 60.0,
+)  # fmt: skip
+#: Seconds; OTel's advisory buckets for time per output token.
+TPOT_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+    2.5,
+)  # fmt: skip
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+    163.84,
+)  # fmt: skip
+_LABELS = ("model", "version", "operation")
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSeries:
+    """The bound series of one (model, version, operation)."""
+
+    time_to_first_token: Histogram
+    time_per_output_token: Histogram
+    duration: Histogram
+    input_tokens: Counter
+    output_tokens: Counter
+    endings: dict[str, Counter]
+
+
+class LlmMetrics:
+    """The GenAI series of one server, registered in its registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        histogram = functools.partial(Histogram, labelnames=_LABELS, registry=r)
+        self._ttft = histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time from a generation request arriving to its first output token.",
+            buckets=TTFT_BUCKETS,
+        )
+        self._tpot = histogram(
+            "gen_ai_server_time_per_output_token_seconds",
+            "Mean time between output tokens after the first (inter-token latency), per request.",
+            buckets=TPOT_BUCKETS,
+        )
+        self._duration = histogram(
+            "gen_ai_server_request_duration_seconds",
+            "Time from a generation request arriving to its last token.",
+            buckets=DURATION_BUCKETS,
+        )
+        self._tokens = Counter(
+            "inferd_llm_tokens",
+            "Tokens read (type=input: prompts) and generated (type=output).",
+            (*_LABELS, "type"), registry=r,
+        )  # fmt: skip
+        self._endings = Counter(
+            "inferd_llm_requests",
+            "Generation requests by how they ended (stop, length, cancelled, error).",
+            (*_LABELS, "finish_reason"), registry=r,
+        )  # fmt: skip
+        gauge = functools.partial(Gauge, labelnames=("model", "version"), registry=r)
+        self._running = gauge(
+            "inferd_llm_requests_running", "Generations decoding now (in the engine's batch)."
+        )
+        self._waiting = gauge(
+            "inferd_llm_requests_waiting", "Generations queued for a slot in the engine's batch."
+        )
+
+    def bind(self, model: str, version: str, operation: Operation) -> GenerationSeries:
+        labels = (model, version, operation)
+        return GenerationSeries(
+            time_to_first_token=self._ttft.labels(*labels),
+            time_per_output_token=self._tpot.labels(*labels),
+            duration=self._duration.labels(*labels),
+            input_tokens=self._tokens.labels(*labels, "input"),
+            output_tokens=self._tokens.labels(*labels, "output"),
+            endings={e: self._endings.labels(*labels, e) for e in ENDINGS},
+        )
+
+    def watch_load(self, model: str, version: str, load: Callable[[], tuple[int, int]]) -> None:
+        """Read (running, waiting) from ``load()`` at scrape time."""
+        self._running.labels(model, version).set_function(lambda: load()[0])
+        self._waiting.labels(model, version).set_function(lambda: load()[1])
+
+    def forget(self, model: str, version: str) -> None:
+        """Drop the series of a version that is gone (its counters' history stays in TSDB)."""
+        children: list[tuple[Counter | Gauge | Histogram, tuple[str, ...]]] = [
+            (self._running, (model, version)), (self._waiting, (model, version)),
+        ]  # fmt: skip
+        for operation in OPERATIONS:
+            labels = (model, version, operation)
+            children += [(h, labels) for h in (self._ttft, self._tpot, self._duration)]
+            children += [(self._tokens, (*labels, kind)) for kind in ("input", "output")]
+            children += [(self._endings, (*labels, ending)) for ending in ENDINGS]
+        for family, values in children:
+            # remove() raises KeyError for a child never created: forgetting is idempotent.
+            with contextlib.suppress(KeyError):
+                family.remove(*values)

@@ -1,0 +1,105 @@
+"""Generations served: a language-model version's :class:`~inferd.generation.TextGenerator`,
+with every generation measured (time to first token, time per output token, duration, tokens,
+how it ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from inferd.errors import Cancelled, InferdError
+from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling, TextGenerator
+from inferd.observe.llm_metrics import GenerationSeries, LlmMetrics, Operation
+
+
+@dataclass(frozen=True, slots=True)
+class ServedGenerator:
+    """One READY language-model version, as protocols use it."""
+
+    model: str
+    version: str
+    generator: TextGenerator
+    metrics: LlmMetrics
+    #: When the version's card was created or the model loaded (OpenAI's ``created``).
+    created: int
+
+    def chat_prompt(self, messages: Sequence[Message]) -> str:
+        return self.generator.chat_prompt(messages)
+
+    def generate(
+        self,
+        prompt: str,
+        sampling: Sampling,
+        operation: Operation,
+        deadline: float | None = None,
+    ) -> MeteredGeneration:
+        """Queue a generation (see :meth:`TextGenerator.generate` for what it raises)."""
+        started = time.monotonic()
+        series = self.metrics.bind(self.model, self.version, operation)
+        inner = self.generator.generate(prompt, sampling, deadline)
+        return MeteredGeneration(inner, series, started)
+
+    async def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        """Embeddings of ``texts`` (computed off the event loop) and the tokens read."""
+        started = time.monotonic()
+        series = self.metrics.bind(self.model, self.version, "embeddings")
+        vectors, tokens = await asyncio.to_thread(self.generator.embed, list(texts))
+        series.duration.observe(time.monotonic() - started)
+        series.input_tokens.inc(tokens)
+        series.endings["stop"].inc()
+        return vectors, tokens
+
+
+class MeteredGeneration:
+    """A :class:`~inferd.generation.Generation` whose chunks are timed as they pass."""
+
+    def __init__(self, inner: Generation, series: GenerationSeries, started: float) -> None:
+        self._inner = inner
+        self._series = series
+        self._started = started
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self._inner.prompt_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        return self._inner.completion_tokens
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._inner.finish_reason
+
+    def cancel(self) -> None:
+        self._inner.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        series = self._series
+        first: float | None = None
+        ending = "cancelled"
+        try:
+            async for chunk in self._inner:
+                if first is None and chunk.tokens:
+                    first = time.monotonic()
+                    series.time_to_first_token.observe(first - self._started)
+                yield chunk
+            ending = self._inner.finish_reason or "stop"
+        except Cancelled:
+            raise
+        except InferdError:
+            ending = "error"
+            raise
+        finally:
+            if ending == "cancelled":
+                self._inner.cancel()
+            now = time.monotonic()
+            done = self._inner.completion_tokens
+            series.duration.observe(now - self._started)
+            series.input_tokens.inc(self._inner.prompt_tokens)
+            series.output_tokens.inc(done)
+            if first is not None and done > 1:
+                series.time_per_output_token.observe((now - first) / (done - 1))
+            series.endings[ending].inc()
