@@ -20,6 +20,12 @@ $(WEB_VENDOR)/VERSION: scripts/web-assets
 
 venv: $(VENV)/.installed $(WEB_VENDOR)/VERSION
 
+# Language models (extra `llm`): llama-cpp-python compiles llama.cpp on its first install (about
+# 5 minutes on 2 cores; pip caches the wheel), so only the tests install it, not `make up`.
+$(VENV)/.llm-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[dev,gpu,llm]"
+	touch $@
+
 system-deps:
 	./scripts/system-deps
 
@@ -28,7 +34,7 @@ up: venv
 	./scripts/quickstart
 
 ## test: install what the tests need, check the gates (lint), then run the whole suite
-test: venv system-deps lint
+test: venv $(VENV)/.llm-installed system-deps lint
 	$(VENV)/bin/pytest
 
 ## lint: ruff, formatting, mypy --strict, and the import layers of docs/architecture.md

@@ -1,6 +1,7 @@
 """Make the tiny test LLM: a llama-architecture GGUF with random weights, nothing downloaded.
 
     python examples/llm/make_model.py [OUT.gguf]      # default: ./tiny-llama.gguf
+    python examples/llm/make_model.py --adapter [OUT.gguf]   # a LoRA adapter for it
 
 Two layers, 64-wide embeddings, 4 attention heads, a byte-level BPE vocabulary (the 256 GPT-2
 byte tokens, a few merges and ChatML's control tokens) and a ChatML chat template. F16 matrices,
@@ -109,8 +110,37 @@ def make_model(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
+def make_adapter(path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0) -> Path:
+    """Write a LoRA adapter for the tiny model to ``path`` (GGUF, ``general.type`` adapter):
+    low-rank updates of every attention projection, large enough to change what it says."""
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(path, ARCH)
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    writer.add_name("inferd tiny llama adapter")
+    for layer in range(LAYERS):
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            base = f"blk.{layer}.{name}.weight"
+            # ggml's shapes: A is [in, rank], B is [rank, out] (numpy's are reversed).
+            a = (rng.standard_normal((rank, EMBEDDING)) * 0.5).astype(np.float32)
+            b = (rng.standard_normal((EMBEDDING, rank)) * 0.5).astype(np.float32)
+            writer.add_tensor(f"{base}.lora_a", a)
+            writer.add_tensor(f"{base}.lora_b", b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "tiny-llama.gguf")
+    args = sys.argv[1:]
+    if args and args[0] == "--adapter":
+        out = Path(args[1] if len(args) > 1 else "tiny-adapter.gguf")
+        print(make_adapter(out))
+        return
+    out = Path(args[0] if args else "tiny-llama.gguf")
     print(make_model(out))
 
 

@@ -15,6 +15,7 @@ from inferd.card import TensorSpec
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
 from inferd.errors import InferdError, InternalError
+from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
@@ -76,6 +77,8 @@ async def bring_up(
             worker.stop()
     sv.model = model
     sv.worker = worker
+    if isinstance(model, TextGenerator):
+        metrics.llm.watch_load(sv.key.name, sv.key.version, model.load)
     sv.check = check
     profile = artifact.card.reference_profile
     if profile is not None:

@@ -1,0 +1,273 @@
+"""Continuous batching on llama.cpp: many generations decoded together, one llama.cpp batch per
+step, on one thread of its own.
+
+Policy, per step (``_step``):
+
+1. Cancelled generations (client gone) and those past their deadline leave first; their
+   sequence is dropped from the KV cache and their slot is free at once.
+2. Waiting generations take free slots, oldest first (a bounded queue: a full one is 503).
+3. The batch gets one token for every generation that is decoding, then as many prompt tokens
+   as still fit (prefill, in pieces of at most ``batch`` tokens). Decoding first keeps the
+   inter-token latency of running generations steady while a long prompt is read; a new
+   request joins the next step and never waits for the others to finish.
+4. One ``llama_decode`` runs the batch; each generation that asked for logits samples its next
+   token with its own sampler chain (its own seed), then text is decoded incrementally (a token
+   may end inside a UTF-8 character) and held back while it could be the start of a ``stop``
+   string.
+
+Invariants: a slot is either free or owned by exactly one generation; a generation's tokens
+live in the KV cache under its slot's sequence id until it ends; every generation ends with
+exactly one :class:`~.stream.Ended`. The sequence's own context is ``per_slot`` tokens (a
+prompt plus ``max_tokens`` over it is refused before it queues).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from inferd.errors import DeadlineExceeded, InferdError, InternalError, InvalidArgument, Unavailable
+from inferd.generation import Chunk, Sampling
+from inferd.runtimes.llamacpp.library import Context, Sampler, Weights
+from inferd.runtimes.llamacpp.stream import Ended, TokenStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One generation inside the engine (engine thread only, but for ``stream.cancelled``)."""
+
+    prompt: list[int]
+    sampling: Sampling
+    max_tokens: int
+    deadline: float | None
+    stream: TokenStream
+    slot: int = -1
+    fed: int = 0
+    position: int = 0
+    last: int = -1
+    generated: int = 0
+    #: Tokens whose text has not been delivered yet (held back or mid-character).
+    unsent_tokens: int = 0
+    text: str = ""
+    sampler: Sampler | None = None
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
+    )
+
+    @property
+    def decoding(self) -> bool:
+        return self.fed == len(self.prompt)
+
+
+class Engine:
+    """Runs generations on one :class:`Context` with ``slots`` sequences."""
+
+    def __init__(self, weights: Weights, context: Context, max_waiting: int, label: str) -> None:
+        self.weights = weights
+        self.context = context
+        self.max_waiting = max_waiting
+        self._label = label
+        self._cond = threading.Condition()
+        self._waiting: deque[_Job] = deque()
+        self._active: list[_Job] = []
+        self._free = list(range(context.slots - 1, -1, -1))
+        self._stopping = False
+        #: Set when close() stops waiting: what still runs ends with an error.
+        self._abandon = False
+        self._thread = threading.Thread(target=self._run, name=f"llm {label}", daemon=True)
+        self._thread.start()
+
+    # -- any thread ----------------------------------------------------------------------------
+
+    def submit(self, prompt: list[int], sampling: Sampling, deadline: float | None) -> TokenStream:
+        """Queue a generation (call on the event loop whose stream reads it)."""
+        per_slot = self.context.per_slot
+        if not prompt:
+            raise InvalidArgument("the prompt is empty: give at least one token of text")
+        room = per_slot - len(prompt)
+        wanted = sampling.max_tokens
+        if room <= 0 or (wanted is not None and wanted > room):
+            asked = f" and max_tokens is {wanted}" if wanted is not None else ""
+            raise InvalidArgument(
+                f"the prompt is {len(prompt)} tokens{asked}: over the context of "
+                f"{per_slot} tokens per sequence; shorten the prompt or lower max_tokens"
+            )
+        stream = TokenStream(asyncio.get_running_loop(), self._wake)
+        stream.prompt_tokens = len(prompt)
+        job = _Job(prompt, sampling, wanted if wanted is not None else room, deadline, stream)
+        with self._cond:
+            if self._stopping:
+                raise Unavailable(f"{self._label} is unloading", retry_after=1)
+            if len(self._waiting) >= self.max_waiting:
+                raise Unavailable(
+                    f"{self._label}: {len(self._waiting)} generations are already waiting for a "
+                    "slot; retry later",
+                    retry_after=1,
+                )
+            self._waiting.append(job)
+            self._cond.notify()
+        return stream
+
+    def load(self) -> tuple[int, int]:
+        """(running, waiting) generations."""
+        return len(self._active), len(self._waiting)
+
+    def close(self, timeout_s: float) -> None:
+        """Refuse new generations, let running and waiting ones finish (up to ``timeout_s``,
+        then they end with an error), stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            with self._cond:
+                self._abandon = True
+                self._cond.notify()
+            self._thread.join()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    # -- engine thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._active and not self._waiting and not self._stopping:
+                        self._cond.wait()
+                    if self._abandon or (self._stopping and not self._active and not self._waiting):
+                        break
+                    self._admit()
+                if self._active:
+                    self._step()
+        except Exception:
+            log.exception("the generation engine of %s failed", self._label)
+            self._fail_all(InternalError(f"the generation engine of {self._label} failed"))
+            return
+        self._fail_all(Unavailable(f"{self._label} unloaded before the generation ended", 1))
+
+    def _admit(self) -> None:
+        if any(job.stream.cancelled for job in self._waiting):  # gone before they got a slot
+            for job in [j for j in self._waiting if j.stream.cancelled]:
+                self._waiting.remove(job)
+                job.stream.deliver(Ended(None))
+        while self._waiting and self._free:
+            job = self._waiting.popleft()
+            job.slot = self._free.pop()
+            seed = job.sampling.seed if job.sampling.seed is not None else secrets.randbits(32)
+            job.sampler = self.context.sampler(
+                job.sampling.temperature, job.sampling.top_p, seed, dict(job.sampling.logit_bias)
+            )
+            self._active.append(job)
+
+    def _step(self) -> None:
+        ctx = self.context
+        now = time.monotonic()
+        for job in list(self._active):
+            if job.stream.cancelled:
+                self._end(job, Ended(None))
+            elif job.deadline is not None and now > job.deadline:
+                self._end(
+                    job, Ended(None, DeadlineExceeded("the generation ran past its deadline"))
+                )
+        ctx.clear_batch()
+        sampling: list[tuple[_Job, int]] = []
+        for job in self._active:
+            if job.decoding:
+                sampling.append((job, ctx.add(job.last, job.position, job.slot, True)))
+                job.position += 1
+        budget = ctx.batch_size - ctx.n
+        for job in self._active:
+            if budget <= 0:
+                break
+            if job.decoding:
+                continue
+            take = min(budget, len(job.prompt) - job.fed)
+            end = job.fed + take
+            for i in range(job.fed, end):
+                index = ctx.add(job.prompt[i], job.position, job.slot, i == len(job.prompt) - 1)
+                job.position += 1
+            job.fed = end
+            budget -= take
+            if job.decoding:
+                sampling.append((job, index))
+        if ctx.n == 0:
+            return
+        ctx.decode()
+        for job, index in sampling:
+            assert job.sampler is not None
+            self._accept(job, job.sampler.sample(index))
+
+    def _accept(self, job: _Job, token: int) -> None:
+        job.generated += 1
+        job.unsent_tokens += 1
+        job.last = token
+        if self.weights.is_end(token):
+            self._end(job, Ended("stop"), flush=True)
+            return
+        job.text += job.decoder.decode(self.weights.output_piece(token))
+        stops = job.sampling.stop
+        if stops:
+            found = min((i for s in stops if (i := job.text.find(s)) >= 0), default=-1)
+            if found >= 0:
+                job.text = job.text[:found]
+                self._end(job, Ended("stop"), flush=True)
+                return
+        if job.generated >= job.max_tokens or job.position >= self.context.per_slot:
+            self._end(job, Ended("length"), flush=True)
+            return
+        keep = _held_back(job.text, stops)
+        send = job.text[: len(job.text) - keep]
+        if send or job.generated == 1:  # the first token is delivered at once (TTFT)
+            job.stream.deliver(Chunk(send, job.unsent_tokens))
+            job.text = job.text[len(send) :]
+            job.unsent_tokens = 0
+
+    def _end(self, job: _Job, ended: Ended, flush: bool = False) -> None:
+        if flush:
+            rest = job.text + job.decoder.decode(b"", final=True)
+            if rest or job.unsent_tokens:
+                job.stream.deliver(Chunk(rest, job.unsent_tokens))
+            job.text, job.unsent_tokens = "", 0
+        job.stream.completion_tokens = job.generated
+        job.stream.deliver(ended)
+        self._release(job)
+
+    def _release(self, job: _Job) -> None:
+        self._active.remove(job)
+        self.context.forget(job.slot)
+        if job.sampler is not None:
+            job.sampler.close()
+            job.sampler = None
+        self._free.append(job.slot)
+
+    def _fail_all(self, error: InferdError) -> None:
+        with self._cond:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for job in [*self._active, *waiting]:
+            job.stream.completion_tokens = job.generated
+            job.stream.deliver(Ended(None, error))
+        for job in list(self._active):
+            self._release(job)
+
+
+def _held_back(text: str, stops: tuple[str, ...]) -> int:
+    """How many characters at the end of ``text`` could begin a stop string (kept unsent)."""
+    longest = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:n]):
+                longest = n
+                break
+    return longest

@@ -1,0 +1,271 @@
+"""A typed, thin layer over llama.cpp's C API (through llama-cpp-python's ctypes bindings).
+
+Only this module touches ``llama_cpp``: pointers, ctypes buffers and return codes stay here,
+and what leaves is Python ints, bytes and :mod:`inferd.errors` exceptions. A :class:`Weights`
+(the model file, mmapped once) can back several :class:`Context` objects, each with its own KV
+cache and LoRA adapters: that is how adapters over one base share its weights in memory.
+
+llama.cpp keeps process-wide state (its backend, its logger), set up once by :func:`_backend`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import llama_cpp as ll
+
+from inferd.errors import InternalError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+#: GGUF key of the chat template.
+CHAT_TEMPLATE_KEY = b"tokenizer.chat_template"
+
+
+@functools.cache
+def _backend() -> None:
+    ll.llama_backend_init()
+    # llama.cpp logs every tensor it loads to stderr; its warnings and errors go to ours.
+    ll.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+
+
+@ll.llama_log_callback  # type: ignore[untyped-decorator]  # ctypes' CFUNCTYPE
+def _LOG_CALLBACK(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    if level in (3, 4):  # GGML_LOG_LEVEL_WARN, _ERROR
+        log.log(
+            logging.WARNING if level == 3 else logging.ERROR,
+            "llama.cpp: %s",
+            text.decode("utf-8", "replace").rstrip(),
+        )
+
+
+class Weights:
+    """A GGUF model loaded (mmapped) once, and its vocabulary."""
+
+    def __init__(self, path: Path) -> None:
+        _backend()
+        params = ll.llama_model_default_params()
+        params.n_gpu_layers = 0
+        model = ll.llama_model_load_from_file(str(path).encode(), params)
+        if not model:
+            raise InvalidArgument(f"llama.cpp could not load {path.name!r} (see the server log)")
+        self._model = model
+        self.vocab = ll.llama_model_get_vocab(model)
+        self.n_vocab: int = ll.llama_vocab_n_tokens(self.vocab)
+        self.context_length: int = ll.llama_model_n_ctx_train(model)
+        self.n_embd: int = ll.llama_model_n_embd(model)
+        self.chat_template = self._meta(CHAT_TEMPLATE_KEY)
+        self.bos = self.piece(ll.llama_vocab_bos(self.vocab), special=True)
+        self.eos = self.piece(ll.llama_vocab_eos(self.vocab), special=True)
+        self._piece_cache: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def pointer(self) -> Any:
+        return self._model
+
+    def _meta(self, key: bytes) -> str | None:
+        size = 1 << 16
+        buffer = ctypes.create_string_buffer(size)
+        n = ll.llama_model_meta_val_str(self._model, key, buffer, size)
+        if n < 0:
+            return None
+        if n >= size:  # a bigger value than the buffer: ask again with room for it
+            buffer = ctypes.create_string_buffer(n + 1)
+            ll.llama_model_meta_val_str(self._model, key, buffer, n + 1)
+        return buffer.value.decode("utf-8", "replace")
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        """Token ids of ``text``; ``special`` adds BOS as the model asks and parses control
+        tokens written in the text (as a chat template writes them)."""
+        data = text.encode()
+        room = len(data) + 8
+        tokens = (ll.llama_token * room)()
+        n = ll.llama_tokenize(self.vocab, data, len(data), tokens, room, special, special)
+        if n < 0:
+            room = -n
+            tokens = (ll.llama_token * room)()
+            n = ll.llama_tokenize(self.vocab, data, len(data), tokens, room, special, special)
+        if n < 0:
+            raise InternalError("llama.cpp could not tokenize the prompt")
+        return list(tokens[:n])
+
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        """The bytes ``token`` stands for (control tokens render as nothing unless
+        ``special``)."""
+        buffer = ctypes.create_string_buffer(64)
+        n = ll.llama_token_to_piece(self.vocab, token, buffer, 64, 0, special)
+        if n < 0:
+            buffer = ctypes.create_string_buffer(-n)
+            n = ll.llama_token_to_piece(self.vocab, token, buffer, -n, 0, special)
+        return buffer.raw[: max(n, 0)]
+
+    def output_piece(self, token: int) -> bytes:
+        """:meth:`piece` for generated text, cached (a vocabulary is fixed)."""
+        found = self._piece_cache.get(token)
+        if found is None:
+            found = self._piece_cache[token] = self.piece(token)
+        return found
+
+    def is_end(self, token: int) -> bool:
+        """An end-of-generation token (EOS, EOT, ``<|im_end|>``…)."""
+        return bool(ll.llama_vocab_is_eog(self.vocab, token))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._model:
+                ll.llama_model_free(self._model)
+                self._model = None
+
+
+class Adapter:
+    """A LoRA adapter (GGUF) over one :class:`Weights`."""
+
+    def __init__(self, weights: Weights, path: Path) -> None:
+        self.weights = weights
+        adapter = ll.llama_adapter_lora_init(weights.pointer, str(path).encode())
+        if not adapter:
+            raise InvalidArgument(
+                f"llama.cpp could not load the LoRA adapter {path.name!r} over its base "
+                "(see the server log)"
+            )
+        self.pointer = adapter
+
+    def close(self) -> None:
+        if self.pointer:
+            ll.llama_adapter_lora_free(self.pointer)
+            self.pointer = None
+
+
+class Context:
+    """A llama.cpp context: a KV cache of ``slots`` sequences of ``per_slot`` tokens each, and a
+    batch of up to ``batch`` tokens. Use it from one thread at a time."""
+
+    def __init__(
+        self,
+        weights: Weights,
+        *,
+        slots: int,
+        per_slot: int,
+        batch: int,
+        threads: int,
+        embeddings: bool = False,
+        adapter: Adapter | None = None,
+        adapter_scale: float = 1.0,
+    ) -> None:
+        params = ll.llama_context_default_params()
+        params.n_ctx = slots * per_slot
+        params.n_batch = batch
+        params.n_ubatch = batch
+        params.n_seq_max = slots
+        if threads > 0:
+            params.n_threads = params.n_threads_batch = threads
+        params.no_perf = True
+        if embeddings:
+            params.embeddings = True
+            params.pooling_type = ll.LLAMA_POOLING_TYPE_MEAN
+        ctx = ll.llama_init_from_model(weights.pointer, params)
+        if not ctx:
+            raise InternalError("llama.cpp could not create a context (see the server log)")
+        self._ctx = ctx
+        self.weights = weights
+        self.slots = slots
+        self.per_slot = int(ll.llama_n_ctx_seq(ctx))
+        self.batch_size = batch
+        self._memory = ll.llama_get_memory(ctx)
+        if adapter is not None:
+            adapters = (ll.llama_adapter_lora_p_ctypes * 1)(adapter.pointer)
+            scales = (ctypes.c_float * 1)(adapter_scale)
+            if ll.llama_set_adapters_lora(ctx, adapters, 1, scales) != 0:
+                ll.llama_free(ctx)
+                raise InvalidArgument("llama.cpp refused to apply the LoRA adapter")
+        self._batch = ll.llama_batch_init(batch, 0, 1)
+        self.n = 0
+
+    def clear_batch(self) -> None:
+        self.n = 0
+
+    def add(self, token: int, position: int, sequence: int, logits: bool) -> int:
+        """Append one token to the batch; returns its index (to sample from when ``logits``)."""
+        b, i = self._batch, self.n
+        b.token[i] = token
+        b.pos[i] = position
+        b.n_seq_id[i] = 1
+        b.seq_id[i][0] = sequence
+        b.logits[i] = logits
+        self.n = i + 1
+        return i
+
+    def decode(self) -> None:
+        """Run the batch. Raises InternalError when llama.cpp cannot (no room in the cache)."""
+        self._batch.n_tokens = self.n
+        code = ll.llama_decode(self._ctx, self._batch)
+        if code != 0:
+            raise InternalError(f"llama.cpp could not decode a batch (code {code})")
+
+    def forget(self, sequence: int) -> None:
+        """Drop a sequence's tokens from the KV cache (its slot is free again)."""
+        ll.llama_memory_seq_rm(self._memory, sequence, -1, -1)
+
+    def sampler(
+        self, temperature: float, top_p: float, seed: int, bias: dict[int, float]
+    ) -> Sampler:
+        return Sampler(self, temperature, top_p, seed, bias)
+
+    def embedding(self, sequence: int) -> list[float]:
+        """The pooled embedding of ``sequence`` after :meth:`decode`."""
+        pointer = ll.llama_get_embeddings_seq(self._ctx, sequence)
+        if not pointer:
+            raise InternalError("llama.cpp gave no embedding for the input")
+        return list(pointer[: self.weights.n_embd])
+
+    @property
+    def pointer(self) -> Any:
+        return self._ctx
+
+    def close(self) -> None:
+        if self._ctx:
+            ll.llama_batch_free(self._batch)
+            ll.llama_free(self._ctx)
+            self._ctx = None
+
+
+class Sampler:
+    """One sequence's sampler chain: logit bias, then greedy (temperature 0) or top-p,
+    temperature and a seeded draw. The seed makes the draws repeatable."""
+
+    def __init__(
+        self, ctx: Context, temperature: float, top_p: float, seed: int, bias: dict[int, float]
+    ) -> None:
+        params = ll.llama_sampler_chain_default_params()
+        chain = ll.llama_sampler_chain_init(params)
+        if bias:
+            items = (ll.llama_logit_bias * len(bias))()
+            for item, (token, value) in zip(items, bias.items(), strict=True):
+                item.token, item.bias = token, value
+            ll.llama_sampler_chain_add(
+                chain, ll.llama_sampler_init_logit_bias(ctx.weights.n_vocab, len(bias), items)
+            )
+        if temperature <= 0:
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+        else:
+            if top_p < 1:
+                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(top_p, 1))
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(temperature))
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        self._chain = chain
+        self._ctx = ctx
+
+    def sample(self, index: int) -> int:
+        """Pick the next token from the logits at batch position ``index`` (and accept it)."""
+        return int(ll.llama_sampler_sample(self._chain, self._ctx.pointer, index))
+
+    def close(self) -> None:
+        if self._chain:
+            ll.llama_sampler_free(self._chain)
+            self._chain = None

@@ -1,0 +1,205 @@
+"""The ``llamacpp`` runtime: GGUF language models on llama.cpp (extra ``inferd[llm]``).
+
+A loaded version is a :class:`LlamaModel`: a :class:`~inferd.generation.TextGenerator` whose
+generations run on a continuous-batching :class:`~.engine.Engine`, plus embeddings (mean
+pooling) on a second, small context made on first use. Weights are shared: versions that load
+the same file (a base under several adapters) hold one copy, counted by :data:`_SHARED`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from inferd.card import ModelCard
+from inferd.datatypes import Tensors
+from inferd.errors import InvalidArgument, Unsupported
+from inferd.generation import Generation, Message, Sampling
+from inferd.runtimes._files import model_file
+from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.llamacpp.chat import ChatTemplate
+from inferd.runtimes.llamacpp.engine import Engine
+from inferd.runtimes.llamacpp.library import Adapter, Context, Weights
+
+#: Sequences decoded together (llama.cpp slots): more raise aggregate tokens/s until the
+#: core saturates; each holds ``per_slot`` tokens of KV cache.
+SLOTS = 8
+#: A sequence's context, at most: the model's trained context, capped to bound KV memory.
+MAX_CONTEXT = 4096
+#: Tokens in one llama.cpp batch (prefill pieces and one token per decoding sequence).
+BATCH = 512
+#: Generations queued for a slot before more are refused (503).
+MAX_WAITING = 64
+#: How long an unload waits for running generations to end.
+CLOSE_TIMEOUT_S = 30.0
+
+
+class _SharedWeights:
+    """Loaded weights by file, with how many versions hold each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[Path, tuple[Weights, int]] = {}
+
+    def take(self, path: Path) -> Weights:
+        key = path.resolve()
+        with self._lock:
+            found = self._held.get(key)
+            weights = found[0] if found is not None else Weights(key)
+            self._held[key] = (weights, (found[1] if found is not None else 0) + 1)
+            return weights
+
+    def give_back(self, weights: Weights) -> None:
+        with self._lock:
+            for key, (held, count) in list(self._held.items()):
+                if held is weights:
+                    if count > 1:
+                        self._held[key] = (held, count - 1)
+                    else:
+                        del self._held[key]
+                        held.close()
+                    return
+
+    def holders(self, path: Path) -> int:
+        with self._lock:
+            found = self._held.get(path.resolve())
+            return found[1] if found is not None else 0
+
+
+_SHARED = _SharedWeights()
+
+
+class LlamaModel:
+    """One loaded GGUF version (a :class:`Model` and a ``TextGenerator``)."""
+
+    def __init__(
+        self, weights: Weights, options: LoadOptions, label: str, adapter: Adapter | None = None
+    ) -> None:
+        self._weights = weights
+        self._threads = options.intra_op_threads
+        self._adapter = adapter
+        per_slot = min(weights.context_length or MAX_CONTEXT, MAX_CONTEXT)
+        self._context = Context(
+            weights, slots=SLOTS, per_slot=per_slot, batch=BATCH, threads=self._threads,
+            adapter=adapter,
+        )  # fmt: skip
+        template = weights.chat_template
+        self._template = (
+            ChatTemplate(template, weights.bos.decode(errors="replace"),
+                         weights.eos.decode(errors="replace"))
+            if template else None
+        )  # fmt: skip
+        self._warm_up()
+        self._engine = Engine(weights, self._context, MAX_WAITING, label)
+        self._embedder: Context | None = None
+        self._embed_lock = threading.Lock()
+
+    def _warm_up(self) -> None:
+        """One token through the context before the version is READY (first request fast)."""
+        ctx = self._context
+        ctx.clear_batch()
+        for i, token in enumerate(self._weights.tokenize("Hello")[:8]):
+            ctx.add(token, i, 0, True)
+        if ctx.n:
+            ctx.decode()
+        ctx.forget(0)
+
+    # -- TextGenerator -------------------------------------------------------------------------
+
+    @property
+    def context_length(self) -> int:
+        return self._context.per_slot
+
+    @property
+    def embeddings(self) -> bool:
+        return True
+
+    def chat_prompt(self, messages: Sequence[Message]) -> str:
+        if self._template is None:
+            raise InvalidArgument(
+                "the model has no chat template (GGUF tokenizer.chat_template); use "
+                "/v1/completions with a prompt"
+            )
+        return self._template.render(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._weights.tokenize(text))
+
+    def generate(
+        self, prompt: str, sampling: Sampling, deadline: float | None = None
+    ) -> Generation:
+        return self._engine.submit(self._weights.tokenize(prompt), sampling, deadline)
+
+    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+        with self._embed_lock:
+            if self._embedder is None:
+                self._embedder = Context(
+                    self._weights, slots=1, per_slot=self._context.per_slot,
+                    batch=self._context.per_slot, threads=self._threads, embeddings=True,
+                    adapter=self._adapter,
+                )  # fmt: skip
+            ctx = self._embedder
+            vectors, read = [], 0
+            for n, text in enumerate(texts):
+                tokens = self._weights.tokenize(text)
+                if not tokens:
+                    raise InvalidArgument(f"input {n} is empty: nothing to embed")
+                if len(tokens) > ctx.per_slot:
+                    raise InvalidArgument(
+                        f"input {n} is {len(tokens)} tokens, over the context of "
+                        f"{ctx.per_slot} tokens"
+                    )
+                ctx.clear_batch()
+                for i, token in enumerate(tokens):
+                    ctx.add(token, i, 0, True)
+                ctx.decode()
+                vectors.append(_unit(ctx.embedding(0)))
+                ctx.forget(0)
+                read += len(tokens)
+            return vectors, read
+
+    def load(self) -> tuple[int, int]:
+        return self._engine.load()
+
+    # -- Model ---------------------------------------------------------------------------------
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        raise Unsupported(
+            "a language model answers generate requests: POST /v2/models/{name}/generate, or "
+            "OpenAI's /v1/chat/completions and /v1/completions"
+        )
+
+    def close(self) -> None:
+        self._engine.close(CLOSE_TIMEOUT_S)
+        self._context.close()
+        if self._embedder is not None:
+            self._embedder.close()
+        if self._adapter is not None:
+            self._adapter.close()
+        _SHARED.give_back(self._weights)
+
+
+def _unit(vector: list[float]) -> list[float]:
+    """``vector`` scaled to length 1 (as OpenAI's embeddings are)."""
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm > 0 else vector
+
+
+class LlamaCppRuntime:
+    """Loads a GGUF model file with llama.cpp."""
+
+    name: ClassVar[str] = "llamacpp"
+
+    def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+        if options.device != "cpu":
+            raise Unsupported("the llamacpp runtime runs on the CPU here (built without CUDA)")
+        file = model_file(path, card.entrypoint, self.name)
+        weights = _SHARED.take(file)
+        try:
+            return LlamaModel(weights, options, card.name)
+        except BaseException:
+            _SHARED.give_back(weights)
+            raise

@@ -1,0 +1,74 @@
+"""The event-loop side of one generation: what the engine thread delivers, read as a
+:class:`~inferd.generation.Generation`.
+
+The engine calls :meth:`TokenStream.deliver` (through ``call_soon_threadsafe``) with chunks and
+then one ending; the reader iterates. Closing the iterator before the end, or :meth:`cancel`,
+sets a flag the engine reads at its next step, which frees the sequence's slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from inferd.errors import InferdError
+from inferd.generation import Chunk, FinishReason
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The last thing a stream receives: a finish reason, or the error that stopped it."""
+
+    reason: FinishReason | None
+    error: InferdError | None = None
+
+
+class TokenStream:
+    """One generation's chunks, as the event loop reads them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
+        self._loop = loop
+        self._wake = wake
+        self._queue: asyncio.Queue[Chunk | Ended] = asyncio.Queue()
+        self._cancelled = threading.Event()
+        self._ended: Ended | None = None
+        #: Filled in by the engine (read after the end, or for metrics).
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    # -- engine thread -------------------------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def deliver(self, item: Chunk | Ended) -> None:
+        """Hand ``item`` to the reader (any thread)."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    # -- event loop ----------------------------------------------------------------------------
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._ended.reason if self._ended is not None else None
+
+    def cancel(self) -> None:
+        if self._ended is None and not self._cancelled.is_set():
+            self._cancelled.set()
+            self._wake()
+
+    async def __aiter__(self) -> AsyncIterator[Chunk]:
+        try:
+            while self._ended is None:
+                item = await self._queue.get()
+                if isinstance(item, Ended):
+                    self._ended = item
+                    if item.error is not None:
+                        raise item.error
+                    return
+                yield item
+        finally:
+            if self._ended is None:
+                self.cancel()

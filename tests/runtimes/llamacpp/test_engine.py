@@ -1,0 +1,143 @@
+"""The continuous-batching engine on the real llama.cpp, with the tiny GGUF: determinism,
+generations decoded together, limits, cancellation, stop strings and embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from inferd.errors import InvalidArgument, Unavailable
+from inferd.generation import Message, Sampling
+from inferd.runtimes.llamacpp.runtime import SLOTS, LlamaModel
+
+
+#: The tiny model's end-of-generation token ``<|im_end|>`` banned, so every generation runs to
+#: ``max_tokens``.
+def no_end(model: LlamaModel) -> dict[int, float]:
+    (end,) = model._weights.tokenize("<|im_end|>")
+    return {end: -100.0}
+
+
+async def collect(model: LlamaModel, prompt: str, sampling: Sampling) -> tuple[str, int, str]:
+    generation = model.generate(prompt, sampling)
+    text = "".join([chunk.text async for chunk in generation])
+    assert generation.finish_reason is not None
+    return text, generation.completion_tokens, generation.finish_reason
+
+
+def test_greedy_generation_is_repeatable_and_stops_at_max_tokens(model: LlamaModel) -> None:
+    sampling = Sampling(temperature=0, max_tokens=12, logit_bias=no_end(model))
+
+    async def twice() -> list[tuple[str, int, str]]:
+        return [await collect(model, "the cat", sampling) for _ in range(2)]
+
+    first, second = asyncio.run(twice())
+    assert first == second
+    assert first[1] == 12 and first[2] == "length"
+
+
+def test_a_seed_makes_sampling_repeatable(model: LlamaModel) -> None:
+    def run(seed: int) -> str:
+        sampling = Sampling(temperature=1.0, max_tokens=16, seed=seed, logit_bias=no_end(model))
+        return asyncio.run(collect(model, "hello", sampling))[0]
+
+    assert run(7) == run(7)
+    assert len({run(s) for s in range(1, 5)}) > 1  # different seeds draw different text
+
+
+def test_generations_decoded_together_equal_each_alone(model: LlamaModel) -> None:
+    prompts = [f"prompt number {i}" for i in range(SLOTS + 2)]  # more than the slots: some wait
+    sampling = Sampling(temperature=0, max_tokens=10, logit_bias=no_end(model))
+
+    async def alone() -> list[str]:
+        return [(await collect(model, p, sampling))[0] for p in prompts]
+
+    async def together() -> list[str]:
+        answers = await asyncio.gather(*(collect(model, p, sampling) for p in prompts))
+        return [a[0] for a in answers]
+
+    assert asyncio.run(together()) == asyncio.run(alone())
+    assert model.load() == (0, 0)
+
+
+def test_a_prompt_over_the_context_is_refused_naming_the_numbers(model: LlamaModel) -> None:
+    async def ask(prompt: str, max_tokens: int | None) -> None:
+        model.generate(prompt, Sampling(max_tokens=max_tokens))
+
+    with pytest.raises(InvalidArgument, match=r"the prompt is \d+ tokens and max_tokens is 600"):
+        asyncio.run(ask("hi", 600))
+    with pytest.raises(InvalidArgument, match=r"over the context of 512 tokens"):
+        asyncio.run(ask("word " * 600, None))
+    with pytest.raises(InvalidArgument, match="the prompt is empty"):
+        asyncio.run(ask("", 4))
+
+
+def test_a_cancelled_generation_frees_its_slot(model: LlamaModel) -> None:
+    async def scenario() -> tuple[int, tuple[int, int]]:
+        generation = model.generate("go on", Sampling(temperature=0, max_tokens=400,
+                                                       logit_bias=no_end(model)))  # fmt: skip
+        chunks = 0
+        async for _ in generation:
+            chunks += 1
+            if chunks == 3:
+                break  # closing the iterator cancels the generation
+        for _ in range(200):
+            if model.load() == (0, 0):
+                break
+            await asyncio.sleep(0.01)
+        return generation.completion_tokens, model.load()
+
+    done, load = asyncio.run(scenario())
+    assert load == (0, 0)
+    assert done < 400
+
+
+def test_stop_strings_end_the_text_before_them(model: LlamaModel) -> None:
+    sampling = Sampling(temperature=0, max_tokens=40, logit_bias=no_end(model))
+    text, _, _ = asyncio.run(collect(model, "abc", sampling))
+    assert len(text) > 4
+    stop = text[3:5]
+    cut, _, reason = asyncio.run(collect(model, "abc", Sampling(
+        temperature=0, max_tokens=40, stop=(stop,), logit_bias=no_end(model))))  # fmt: skip
+    assert reason == "stop"
+    assert cut == text[: text.index(stop)]
+
+
+def test_a_full_queue_is_unavailable(model: LlamaModel) -> None:
+    sampling = Sampling(temperature=0, max_tokens=200, logit_bias=no_end(model))
+    bound = model._engine.max_waiting
+
+    async def scenario() -> int:
+        accepted = []
+        try:
+            with pytest.raises(Unavailable, match="already waiting for a slot"):
+                for _ in range(SLOTS + bound + 1):
+                    accepted.append(model.generate("x", sampling))
+            return len(accepted)
+        finally:
+            for generation in accepted:
+                generation.cancel()
+            while model.load() != (0, 0):
+                await asyncio.sleep(0.01)
+
+    # Queued ones wait beside those that took a slot (some may not have taken it yet).
+    assert bound <= asyncio.run(scenario()) <= SLOTS + bound
+
+
+def test_the_chat_template_makes_the_prompt(model: LlamaModel) -> None:
+    prompt = model.chat_prompt([Message("system", "be brief"), Message("user", "hi")])
+    assert prompt == (
+        "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_embeddings_are_unit_vectors_one_per_text(model: LlamaModel) -> None:
+    vectors, tokens = model.embed(["the cat", "a dog sat"])
+    assert len(vectors) == 2 and tokens > 4
+    assert len(vectors[0]) == 64
+    for vector in vectors:
+        assert math.isclose(math.fsum(v * v for v in vector), 1.0, rel_tol=1e-5)
+    assert vectors[0] != vectors[1]
