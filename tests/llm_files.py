@@ -31,6 +31,14 @@ def tiny_gguf(path: Path, *, seed: int = 0) -> Path:
     return result
 
 
+def tiny_adapter(path: Path, *, seed: int = 1, width: int | None = None) -> Path:
+    """A LoRA adapter for :func:`tiny_gguf` (``width`` other than 64: one that fits no tiny
+    model)."""
+    extra = {} if width is None else {"width": width}
+    result: Path = make_model_module.make_adapter(path, seed=seed, **extra)
+    return result
+
+
 #: numpy dtype → safetensors dtype; BF16 is written from uint16 bit patterns.
 _DTYPES = {"float32": "F32", "float16": "F16", "int64": "I64", "int8": "I8", "uint8": "U8"}
 

@@ -110,9 +110,12 @@ def make_model(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
-def make_adapter(path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0) -> Path:
+def make_adapter(
+    path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0, width: int = EMBEDDING
+) -> Path:
     """Write a LoRA adapter for the tiny model to ``path`` (GGUF, ``general.type`` adapter):
-    low-rank updates of every attention projection, large enough to change what it says."""
+    low-rank updates of every attention projection, large enough to change what it says.
+    (``width`` other than the model's makes one that fits no tiny model, for tests.)"""
     rng = np.random.default_rng(seed)
     writer = gguf.GGUFWriter(path, ARCH)
     writer.add_type(gguf.GGUFType.ADAPTER)
@@ -123,8 +126,8 @@ def make_adapter(path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0
         for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
             base = f"blk.{layer}.{name}.weight"
             # ggml's shapes: A is [in, rank], B is [rank, out] (numpy's are reversed).
-            a = (rng.standard_normal((rank, EMBEDDING)) * 0.5).astype(np.float32)
-            b = (rng.standard_normal((EMBEDDING, rank)) * 0.5).astype(np.float32)
+            a = (rng.standard_normal((rank, width)) * 0.5).astype(np.float32)
+            b = (rng.standard_normal((width, rank)) * 0.5).astype(np.float32)
             writer.add_tensor(f"{base}.lora_a", a)
             writer.add_tensor(f"{base}.lora_b", b)
     writer.write_header_to_file()

@@ -110,7 +110,7 @@ class ReferenceProfile(BaseModel):
     inputs: tuple[InputProfile, ...] = Field(min_length=1)
 
 
-LlmFileRole = Literal["weights", "index", "config", "tokenizer"]
+LlmFileRole = Literal["weights", "index", "config", "tokenizer", "adapter"]
 LlmFileFormat = Literal["gguf", "safetensors", "json", "jinja", "sentencepiece", "text"]
 
 
@@ -124,7 +124,7 @@ class LlmFile(BaseModel):
     path: str = Field(min_length=1)
     #: ``weights`` (GGUF, safetensors shards), ``index`` (the shard index), ``config``
     #: (``config.json``, ``generation_config.json``) or ``tokenizer`` (tokenizer files and chat
-    #: templates).
+    #: templates) or ``adapter`` (a LoRA adapter's update).
     role: LlmFileRole
     format: LlmFileFormat
 
@@ -155,6 +155,10 @@ class LlmCard(BaseModel):
     #: Elements per tensor type (GGUF's ggml types, safetensors dtypes), largest first.
     tensor_types: dict[str, int] = {}
     files: tuple[LlmFile, ...] = ()
+    #: A fine-tuned adapter (``lora``) holds only its update: ``base`` is the version it applies
+    #: to, as a store reference pinned by manifest digest (``name@sha256:…``), loaded with it.
+    adapter: Literal["lora"] | None = None
+    base: str | None = None
 
 
 class ModelCard(BaseModel):

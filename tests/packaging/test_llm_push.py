@@ -26,6 +26,7 @@ from llm_files import (
     llama_parameters,
     make_hf_dir,
     tensor,
+    tiny_adapter,
     tiny_gguf,
     write_safetensors,
 )
@@ -94,6 +95,8 @@ def test_a_gguf_file_is_described_from_its_metadata(store: ModelStore, gguf_file
         "file_type": "F16",
         "quantization": None,
         "tensor_types": {"F16": 115_968, "F32": 320},
+        "adapter": None,
+        "base": None,
         "files": ({"path": "tiny.gguf", "role": "weights", "format": "gguf"},),
     }
     assert card.llm.parameters == read_gguf(gguf_file).parameter_count
@@ -134,6 +137,8 @@ def test_a_hugging_face_directory_is_described_from_headers(
         "file_type": None,
         "quantization": None,
         "tensor_types": {"BF16": llama_parameters(vocab, hidden, layers) - f32, "F32": f32},
+        "adapter": None,
+        "base": None,
     }
     shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
     assert {(f.path, f.role, f.format) for f in card.llm.files} == {
@@ -381,3 +386,40 @@ def test_commit_refuses_llm_files_the_version_does_not_hold(
     with pytest.raises(InvalidArgument, match=r"does not hold: \['other.gguf'\]"):
         store.commit(staged, forged)
     _nothing_stored(store, "tiny")
+
+
+def test_an_adapter_is_a_version_pinned_to_its_base(store: ModelStore, tmp_path: Path) -> None:
+    base = push(store, tiny_gguf(tmp_path / "base.gguf"), "llm:base-1")
+    adapter = push(store, tiny_adapter(tmp_path / "support.gguf"), "llm:support-v3",
+                   base="llm:base-1")  # fmt: skip
+    llm = adapter.card.llm
+    assert llm is not None and llm.adapter == "lora"
+    assert llm.base == f"llm@{base.digest}"
+    assert llm.files == (LlmFile(path="support.gguf", role="adapter", format="gguf"),)
+    assert adapter.card.runtime == "llamacpp"
+    # Only the update is stored with the adapter: the base stays its own version.
+    layers = _layers(store, "llm:support-v3")
+    assert list(layers) == ["support.gguf"]
+    assert layers["support.gguf"][0] == media.WEIGHT
+
+
+def test_adapters_without_a_fitting_base_are_refused_naming_both(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    push(store, tiny_gguf(tmp_path / "base.gguf"), "llm:base-1")
+    adapter = tiny_adapter(tmp_path / "a.gguf")
+    with pytest.raises(InvalidArgument, match="name the model it applies to with --base"):
+        push(store, adapter, "llm:a")
+    misfit = tiny_adapter(tmp_path / "wide.gguf", width=32)
+    expected = (
+        r"'wide.gguf' does not fit --base llm:base-1 \(llm@sha256:[0-9a-f]{64}\): "
+        r"blk.0.attn_q.weight is \[64, 64\]"
+    )
+    with pytest.raises(InvalidArgument, match=expected):
+        push(store, misfit, "llm:wide", base="llm:base-1")
+    with pytest.raises(InvalidArgument, match="is a whole model, not an adapter"):
+        push(store, tiny_gguf(tmp_path / "other.gguf", seed=3), "llm:other", base="llm:base-1")
+    push(store, adapter, "llm:a", base="llm:base-1")
+    with pytest.raises(InvalidArgument, match="is itself an adapter"):
+        push(store, adapter, "llm:b", base="llm:a")
+    assert sorted(t.tag for t in store.list("llm")) == ["a", "base-1"]  # nothing else stored

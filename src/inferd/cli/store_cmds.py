@@ -106,6 +106,12 @@ def _labels(
 )
 @click.option("--source-revision", help="Code revision the model was built from.")
 @click.option(
+    "--base",
+    metavar="REF",
+    help="For a GGUF LoRA adapter: the model version it applies to (e.g. llm:base-1). The "
+    "card pins it by digest; serving the adapter loads that base once and applies it.",
+)
+@click.option(
     "--trust-unsafe-format",
     is_flag=True,
     help="Accept files not admitted as data (pickles, unknown formats: they can run code when "
@@ -124,6 +130,7 @@ def push(
     labels: dict[str, str],
     reference_data: Path | None,
     source_revision: str | None,
+    base: str | None,
     trust_unsafe_format: bool,
     quiet: bool,
     registries: RegistrySettings,
@@ -150,6 +157,7 @@ def push(
             network_progress=uploading,
             reference_data=reference_data,
             created=packaging.source_date(os.environ),
+            base=base,
         )
     profile = result.card.reference_profile
     if as_json:

@@ -17,6 +17,7 @@ stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,8 +27,9 @@ from inferd.card import LlmCard, LlmFile, LlmFileFormat, LlmFileRole
 from inferd.errors import InvalidArgument
 from inferd.formats.gguf import GgufFile, is_gguf, read_gguf
 from inferd.formats.safetensors import SafetensorsHeader, read_safetensors
+from inferd.reference import Reference
 from inferd.runtimes.detect import HF_CONFIG, Detection, is_hf_directory
-from inferd.store import Staged
+from inferd.store import ModelStore, Staged
 
 #: The small JSON files read whole (config, tokenizer config, shard index) are held to this.
 MAX_JSON_BYTES = 64 << 20
@@ -53,6 +55,35 @@ HF_FILES: dict[str, tuple[LlmFileRole, LlmFileFormat]] = {
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
+#: GGUF ``general.type`` of an adapter, and the adapter kinds llama.cpp applies.
+ADAPTER_TYPE = "adapter"
+ADAPTER_KINDS = ("lora",)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterBase:
+    """The base version an adapter is pushed over (``--base``), resolved in the store."""
+
+    #: What the pusher named, e.g. ``llm:base-1``.
+    named: str
+    #: Pinned: ``name@sha256:<manifest digest>``.
+    pinned: str
+    model: GgufFile
+
+
+def resolve_base(store: ModelStore, ref: str) -> AdapterBase:
+    """The GGUF model ``ref`` names in the store (NotFound when absent, InvalidArgument when it
+    is no GGUF model or is itself an adapter)."""
+    found = store.materialize(ref)
+    llm = found.card.llm
+    if llm is None or llm.format != "gguf" or found.card.entrypoint is None:
+        raise InvalidArgument(f"--base {ref} is not a GGUF language model; adapters apply to one")
+    if llm.adapter is not None:
+        raise InvalidArgument(f"--base {ref} is itself an adapter; name the model it applies to")
+    model = read_gguf(found.path / found.card.entrypoint, name=found.card.entrypoint)
+    return AdapterBase(ref, f"{Reference.parse(ref).name}@{found.digest}", model)
+
+
 def read_ggufs(staged: Staged) -> dict[str, GgufFile]:
     """Every GGUF file of the push (by its magic), read and checked, by title."""
     return {
@@ -62,7 +93,9 @@ def read_ggufs(staged: Staged) -> dict[str, GgufFile]:
     }
 
 
-def describe_llm(staged: Staged, detection: Detection) -> LlmCard | None:
+def describe_llm(
+    staged: Staged, detection: Detection, base: AdapterBase | None = None
+) -> LlmCard | None:
     """The card's ``llm`` section, or None for a model that is no language model.
 
     Raises InvalidArgument (naming the file) for a GGUF that does not parse or names no
@@ -75,7 +108,16 @@ def describe_llm(staged: Staged, detection: Detection) -> LlmCard | None:
         model = ggufs.get(title)
         if model is None:
             raise InvalidArgument(f"entrypoint {title!r} is not a GGUF file of the model")
+        if model.metadata.get("general.type") == ADAPTER_TYPE:
+            return adapter_card(model, title, base)
+        if base is not None:
+            raise InvalidArgument(
+                f"{title!r} is a whole model, not an adapter (GGUF general.type is not "
+                "'adapter'): push it without --base"
+            )
         return gguf_card(model, title)
+    if base is not None:
+        raise InvalidArgument("--base is for GGUF LoRA adapters; this push is not one")
     if is_hf_directory(staged.path):
         return hf_card({file.title: file.path for file in staged.files})
     return None
@@ -98,6 +140,56 @@ def gguf_card(model: GgufFile, title: str) -> LlmCard:
         file_type=model.file_type,
         tensor_types=model.tensor_types,
         files=(LlmFile(path=title, role="weights", format="gguf"),),
+    )
+
+
+def adapter_card(adapter: GgufFile, title: str, base: AdapterBase | None) -> LlmCard:
+    """The card of a LoRA adapter: its base pinned, and checked to fit that base (the same
+    architecture, and every update shaped like the base tensor it changes)."""
+    kind = adapter.metadata.get("adapter.type")
+    if kind not in ADAPTER_KINDS:
+        raise InvalidArgument(
+            f"{title!r} is an adapter of type {kind!r}; llama.cpp applies "
+            f"{', '.join(ADAPTER_KINDS)} adapters"
+        )
+    if base is None:
+        raise InvalidArgument(
+            f"{title!r} is a LoRA adapter: name the model it applies to with --base NAME:TAG"
+        )
+    where = f"adapter {title!r} does not fit --base {base.named} ({base.pinned})"
+    if adapter.architecture != base.model.architecture:
+        raise InvalidArgument(
+            f"{where}: it is for {adapter.architecture!r} models, the base is "
+            f"{base.model.architecture!r}"
+        )
+    shapes = {t.name: t.shape for t in base.model.tensors}
+    updates = {t.name: t.shape for t in adapter.tensors}
+    for name, a in updates.items():
+        if not name.endswith(".lora_a"):
+            continue
+        target = name.removesuffix(".lora_a")
+        b = updates.get(f"{target}.lora_b")
+        shape = shapes.get(target)
+        if b is None:
+            raise InvalidArgument(f"{where}: {name} has no {target}.lora_b")
+        if shape is None:
+            raise InvalidArgument(f"{where}: the base has no tensor {target}")
+        if len(shape) < 2 or a[0] != shape[0] or b[1] != shape[1] or a[1] != b[0]:
+            raise InvalidArgument(
+                f"{where}: {target} is {list(shape)} in the base, but the update is "
+                f"{list(a)} x {list(b)}"
+            )
+    return LlmCard(
+        format="gguf",
+        architecture=adapter.architecture or "unknown",
+        parameters=adapter.parameter_count,
+        tensor_types=adapter.tensor_types,
+        files=(LlmFile(path=title, role="adapter", format="gguf"),),
+        adapter="lora",
+        base=base.pinned,
+        context_length=base.model.context_length,
+        vocab_size=base.model.vocab_size,
+        chat_template=base.model.has_chat_template,
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from inferd.card import ModelCard, Signature
 from inferd.errors import InvalidArgument
 from inferd.observe.profile import check_profile, read_reference_data
-from inferd.packaging.llm import describe_llm
+from inferd.packaging.llm import AdapterBase, describe_llm, resolve_base
 from inferd.packaging.metadata import ModelMetadata, find_metadata, load_metadata
 from inferd.runtimes.detect import detect_model
 from inferd.store import ModelStore, PushResult, Staged
@@ -37,6 +37,8 @@ class CardOptions:
     reference_data: Path | None = None
     #: The declared build time (:func:`source_date`); None keeps the card free of any time.
     created: datetime | None = None
+    #: For an adapter: the base version it applies to, resolved in the store.
+    base: AdapterBase | None = None
 
 
 def source_date(environ: Mapping[str, str]) -> datetime | None:
@@ -57,7 +59,7 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
     file = options.metadata if options.metadata is not None else find_metadata(path)
     meta = load_metadata(file) if file is not None else ModelMetadata()
     detection = detect_model(path, options.runtime or meta.runtime, entrypoint=meta.entrypoint)
-    llm = describe_llm(staged, detection)
+    llm = describe_llm(staged, detection, options.base)
     signature = options.signature or detection.signature or meta.signature or Signature()
     profile = meta.reference_profile
     if options.reference_data is not None:
@@ -94,6 +96,7 @@ def push(
     network_progress: Callable[[int, int], None] | None = None,
     reference_data: Path | None = None,
     created: datetime | None = None,
+    base: str | None = None,
 ) -> PushResult:
     """Store the file or directory at ``path`` in ``store`` as a new version and tag it ``ref``.
 
@@ -110,10 +113,14 @@ def push(
 
     A remote ``ref`` is packaged locally, then uploaded (``network_progress`` reports the
     bytes sent); the result's ``transfer`` says what moved.
+
+    ``base`` (a store reference) makes a GGUF LoRA adapter a version over that model: its card
+    pins the base by digest, and the adapter is refused unless it fits the base.
     """
+    adapted = resolve_base(store, base) if base is not None else None
     staged = store.stage(path, ref, trust_unsafe_format=trust_unsafe_format)
     options = CardOptions(
-        runtime, signature, labels, source_revision, metadata, reference_data, created
+        runtime, signature, labels, source_revision, metadata, reference_data, created, adapted
     )
     card = describe(staged, options)
     return store.commit(staged, card, progress=progress, network_progress=network_progress)

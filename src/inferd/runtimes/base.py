@@ -29,6 +29,8 @@ class LoadOptions:
     trust_code: bool = False
     #: Limits and isolation of the worker process that runs trusted code (python runtime).
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    #: For an adapter version: the verified file of the base model its card pins.
+    base: Path | None = None
 
 
 @runtime_checkable

@@ -8,13 +8,15 @@ runtime's own exception (which may name paths) goes to the log.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from pathlib import Path
 
-from inferd.card import TensorSpec
+from inferd.card import LlmCard, TensorSpec
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
-from inferd.errors import InferdError, InternalError
+from inferd.errors import InferdError, InternalError, InvalidArgument, NotFound
 from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
@@ -48,12 +50,14 @@ async def bring_up(
     try:
         card = artifact.card
         trust, options = loaders.trust, loaders.options
+        options = trust.options(artifact, options)
+        if card.llm is not None and card.llm.base is not None:
+            base = await worker.run(lambda: _base_file(loaders, sv.label, card.llm))
+            options = dataclasses.replace(options, base=base)
         # Resolving a runtime may import its framework (scikit-learn: about a second), so it
         # runs on the worker thread like the load itself.
         model = await worker.run(
-            lambda: loaders.runtime(card.runtime).load(
-                artifact.path, card, trust.options(artifact, options)
-            )
+            lambda: loaders.runtime(card.runtime).load(artifact.path, card, options)
         )
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
@@ -118,6 +122,21 @@ async def take_down(sv: ServedVersion, state: VersionState, reason: str) -> None
     if worker is not None:
         worker.stop()
     sv.set_state(state, reason)
+
+
+def _base_file(loaders: Loaders, label: str, llm: LlmCard | None) -> Path:
+    """The base model file an adapter's card pins, fetched (verified) from the source."""
+    assert llm is not None and llm.base is not None
+    try:
+        base = loaders.source.fetch(llm.base)
+    except NotFound:
+        raise NotFound(
+            f"{label} is an adapter over {llm.base}, which is not in the store: push or pull "
+            "that base first"
+        ) from None
+    if base.card.entrypoint is None:
+        raise InvalidArgument(f"the base {llm.base} of {label} names no model file")
+    return base.path / base.card.entrypoint
 
 
 def _predict(model: Model | None, inputs: Tensors) -> Tensors:

@@ -57,6 +57,8 @@ ROLE_MEDIA_TYPES: dict[str, str] = {
     "index": WEIGHT_CONFIG,
     "config": WEIGHT_CONFIG,
     "tokenizer": WEIGHT_CONFIG,
+    # An adapter's update is weights too; the role annotation says which kind.
+    "adapter": WEIGHT,
 }
 
 

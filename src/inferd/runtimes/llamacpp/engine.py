@@ -240,8 +240,8 @@ class Engine:
                 job.stream.deliver(Chunk(rest, job.unsent_tokens))
             job.text, job.unsent_tokens = "", 0
         job.stream.completion_tokens = job.generated
+        self._release(job)  # first: a reader woken by the ending finds the slot free
         job.stream.deliver(ended)
-        self._release(job)
 
     def _release(self, job: _Job) -> None:
         self._active.remove(job)
@@ -255,11 +255,12 @@ class Engine:
         with self._cond:
             waiting = list(self._waiting)
             self._waiting.clear()
-        for job in [*self._active, *waiting]:
+        running = list(self._active)
+        for job in running:
+            self._release(job)
+        for job in [*running, *waiting]:
             job.stream.completion_tokens = job.generated
             job.stream.deliver(Ended(None, error))
-        for job in list(self._active):
-            self._release(job)
 
 
 def _held_back(text: str, stops: tuple[str, ...]) -> int:

@@ -126,13 +126,12 @@ class Weights:
 class Adapter:
     """A LoRA adapter (GGUF) over one :class:`Weights`."""
 
-    def __init__(self, weights: Weights, path: Path) -> None:
+    def __init__(self, weights: Weights, path: Path, what: str) -> None:
         self.weights = weights
         adapter = ll.llama_adapter_lora_init(weights.pointer, str(path).encode())
         if not adapter:
             raise InvalidArgument(
-                f"llama.cpp could not load the LoRA adapter {path.name!r} over its base "
-                "(see the server log)"
+                f"llama.cpp could not apply the LoRA adapter {what} (see the server log)"
             )
         self.pointer = adapter
 

@@ -197,9 +197,25 @@ class LlamaCppRuntime:
         if options.device != "cpu":
             raise Unsupported("the llamacpp runtime runs on the CPU here (built without CUDA)")
         file = model_file(path, card.entrypoint, self.name)
-        weights = _SHARED.take(file)
+        llm = card.llm
+        if llm is None or llm.adapter is None:
+            weights = _SHARED.take(file)
+            try:
+                return LlamaModel(weights, options, card.name)
+            except BaseException:
+                _SHARED.give_back(weights)
+                raise
+        if options.base is None:
+            raise InvalidArgument(
+                f"{card.name} is an adapter over {llm.base}: load it with its base"
+            )
+        weights = _SHARED.take(options.base)
+        adapter: Adapter | None = None
         try:
-            return LlamaModel(weights, options, card.name)
+            adapter = Adapter(weights, file, f"{file.name} over {llm.base}")
+            return LlamaModel(weights, options, card.name, adapter)
         except BaseException:
+            if adapter is not None:
+                adapter.close()
             _SHARED.give_back(weights)
             raise
