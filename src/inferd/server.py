@@ -268,10 +268,17 @@ def startup_lines(server: Server) -> list[str]:
     names = sorted({e.name for e in server.dataplane.repository_index(ready_only=True)})
     artifact = server.manager.get(names[0]).artifact if names else None
     if artifact is not None:
-        body = orjson.dumps(example_request(artifact.card.signature)).decode()
         key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
+        if artifact.card.llm is not None:  # a language model: OpenAI's chat API
+            body = orjson.dumps(
+                {"model": names[0], "messages": [{"role": "user", "content": "Hello!"}]}
+            ).decode()
+            path = "/v1/chat/completions"
+        else:
+            body = orjson.dumps(example_request(artifact.card.signature)).decode()
+            path = f"/v2/models/{names[0]}/infer"
         lines.append(
-            f"try: curl -s -X POST {base}/v2/models/{names[0]}/infer{key} "
+            f"try: curl -s -X POST {base}{path}{key} "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
     return lines

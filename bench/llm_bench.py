@@ -1,0 +1,253 @@
+"""Benchmark: generation on inferd's llamacpp runtime beside llama.cpp's own ``llama-server``.
+
+    .venv/bin/python bench/llm_bench.py [--models tiny,85m] [--concurrency 1,4,8]
+                                        [--duration 20] [--llama-server PATH]
+
+Both servers get the same generated model (examples/llm/make_model.py: the tiny one, and a
+12-layer, 768-wide, about 85M-parameter one, F16, random weights), the same core
+($SERVER_CPUS, one llama.cpp thread each) and 8 sequences decoded together; the client runs on
+$LOAD_CPUS. Each request is an OpenAI ``/v1/completions`` stream of ``max_tokens=64`` with the
+end-of-generation tokens banned through ``logit_bias``, so every request runs to 64 tokens.
+Tokens are counted from each answer's ``usage`` (``stream_options.include_usage``), not from
+SSE chunks (a byte token can end mid-character, so chunks and tokens differ). For each
+concurrency, closed-loop clients send requests for ``--duration`` seconds, then the requests in
+flight finish; aggregate tokens/s is every generated token over that whole time. TTFT is the
+time from sending a request to its first chunk of text. A stream that ends without
+``[DONE]``, or with an error, counts as interrupted.
+
+``llama-server`` comes from ``bench/build_llama_server.sh`` (llama.cpp from the same
+llama-cpp-python source distribution inferd runs on). Results go to
+bench/results/llm-<time>.jsonl and are printed as a table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+from served import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
+LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
+INFERD = str(Path(sys.executable).with_name("inferd"))
+LLAMA_SERVER = ROOT / "bench" / ".cache" / "llama-server"
+SLOTS = 8
+MAX_TOKENS = 64
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+#: name → make_model sizes.
+MODELS: dict[str, dict[str, int]] = {
+    "tiny": {},
+    "85m": {"layers": 12, "embedding": 768, "heads": 12, "feed_forward": 2048, "context": 2048},
+}
+
+
+def make_model_module() -> ModuleType:
+    path = ROOT / "examples" / "llm" / "make_model.py"
+    spec = importlib.util.spec_from_file_location("make_model", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pinned(cpus: str, *argv: str) -> list[str]:
+    return ["taskset", "-c", cpus, *argv]
+
+
+def wait_ready(url: str, path: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url}{path} was not ready within {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def one(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any]
+) -> tuple[float | None, int, bool]:
+    """(TTFT, completion tokens, interrupted) of one streamed completion."""
+    started = time.perf_counter()
+    first: float | None = None
+    tokens, done = 0, False
+    try:
+        async with client.stream("POST", f"{url}/v1/completions", json=body) as answer:
+            if answer.status_code != 200:
+                await answer.aread()
+                return None, 0, True
+            async for line in answer.aiter_lines():
+                if not line.startswith("data: "):
+                    continue
+                data = line[6:]
+                if data == "[DONE]":
+                    done = True
+                    break
+                event = json.loads(data)
+                choices = event.get("choices") or []
+                if first is None and choices and choices[0].get("text"):
+                    first = time.perf_counter() - started
+                usage = event.get("usage")
+                if usage:
+                    tokens = int(usage["completion_tokens"])
+    except httpx.HTTPError:
+        return first, tokens, True
+    return first, tokens, not done
+
+
+async def load(url: str, body: dict[str, Any], concurrency: int, seconds: float) -> dict[str, Any]:
+    ttfts: list[float] = []
+    tokens = requests = interrupted = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal tokens, requests, interrupted
+        while time.perf_counter() < stop_at:
+            ttft, n, cut = await one(client, url, body)
+            requests += 1
+            tokens += n
+            interrupted += cut
+            if ttft is not None:
+                ttfts.append(ttft)
+
+    limits = httpx.Limits(max_connections=concurrency + 2)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ordered = sorted(ttfts)
+
+    def quantile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    return {
+        "requests": requests,
+        "tokens": tokens,
+        "seconds": round(elapsed, 2),
+        "tokens_per_s": round(tokens / elapsed, 1),
+        "ttft_p50_ms": round(quantile(0.5), 1),
+        "ttft_p99_ms": round(quantile(0.99), 1),
+        "ttft_mean_ms": round(statistics.fmean(ordered) * 1000, 1) if ordered else 0.0,
+        "interrupted": interrupted,
+    }
+
+
+def body_for(model: str, banned: list[int]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "prompt": PROMPT,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "logit_bias": {str(t): -100 for t in banned},
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def start_inferd(home: Path, model: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "INFERD_HOME": str(home), "INFERD_INTRA_OP_THREADS": "1"}
+    subprocess.run([INFERD, "push", str(model), "llm:bench", "-q"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    argv = [INFERD, "serve", "llm:bench", "--port", str(port), "--grpc-port", "0",
+            "--control-port", "0", "--control-grpc-port", "0"]  # fmt: skip
+    return subprocess.Popen(pinned(SERVER_CPUS, *argv), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def start_llama_server(
+    binary: Path, model: Path, port: int, context: int
+) -> subprocess.Popen[bytes]:
+    argv = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+            "-t", "1", "-tb", "1", "--parallel", str(SLOTS), "-c", str(SLOTS * context),
+            "--no-webui"]  # fmt: skip
+    return subprocess.Popen(pinned(SERVER_CPUS, *argv),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--models", default="tiny,85m")
+    parser.add_argument("--concurrency", default="1,4,8")
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--llama-server", type=Path, default=LLAMA_SERVER)
+    args = parser.parse_args()
+    if not args.llama_server.exists():
+        raise SystemExit(f"{args.llama_server} is missing: run bench/build_llama_server.sh")
+    os.sched_setaffinity(0, {int(c) for c in LOAD_CPUS.split(",")})
+    maker = make_model_module()
+    tokens, _, _ = maker.vocabulary()
+    banned = [tokens.index(t) for t in maker.CONTROL]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="llm-bench-") as scratch:
+        work = Path(scratch)
+        for name in args.models.split(","):
+            sizes = MODELS[name]
+            model = maker.make_model(work / f"{name}.gguf", **sizes)
+            context = sizes.get("context", maker.CONTEXT)
+            for server in ("llama-server", "inferd"):
+                port = free_port()
+                url = f"http://127.0.0.1:{port}"
+                if server == "inferd":
+                    proc = start_inferd(work / f"home-{name}", model, port)
+                    wait_ready(url, "/v2/health/ready")
+                else:
+                    proc = start_llama_server(args.llama_server, model, port, context)
+                    wait_ready(url, "/health")
+                try:
+                    body = body_for("llm", banned)
+                    asyncio.run(load(url, body, 1, 2.0))  # warm-up
+                    for c in levels:
+                        result = asyncio.run(load(url, body, c, args.duration))
+                        row = {"model": name, "server": server, "concurrency": c, **result}
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
+                finally:
+                    stop(proc)
+    out = ROOT / "bench" / "results" / f"llm-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(f"\n{table(rows)}\nresults: {out.relative_to(ROOT)}")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | server | c | tokens/s (aggregate) | TTFT p50 | TTFT p99 | requests "
+        "| interrupted |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['server']} | {r['concurrency']} | {r['tokens_per_s']:,.1f} | "
+            f"{r['ttft_p50_ms']:.1f} ms | {r['ttft_p99_ms']:.1f} ms | {r['requests']} | "
+            f"{r['interrupted']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
