@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import filecmp
 import json
+import os
 import shutil
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from inferd.errors import InvalidArgument, ModelNotFound, UnsafeFormat
 from inferd.formats.gguf import read_gguf
 from inferd.packaging import CardOptions, describe, push
 from inferd.store import ModelStore, media
+from inferd.store.gc import GRACE_S
 from inferd.store.manifest import Manifest
 from llm_files import (
     CHAT_TEMPLATE,
@@ -423,3 +426,24 @@ def test_adapters_without_a_fitting_base_are_refused_naming_both(
     with pytest.raises(InvalidArgument, match="is itself an adapter"):
         push(store, adapter, "llm:b", base="llm:a")
     assert sorted(t.tag for t in store.list("llm")) == ["a", "base-1"]  # nothing else stored
+
+
+def test_an_adapter_keeps_its_base_through_garbage_collection(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    base = push(store, tiny_gguf(tmp_path / "base.gguf"), "llm:base-1")
+    adapter = push(store, tiny_adapter(tmp_path / "a.gguf"), "llm:a", base="llm:base-1")
+    manifest = store.layout.read_manifest(adapter.digest)
+    assert manifest.subject is not None and manifest.subject.digest == base.digest
+    other = push(store, tiny_gguf(tmp_path / "other.gguf", seed=9), "llm:other")
+    store.untag("llm:base-1")
+    store.untag("llm:other")
+    old = time.time() - GRACE_S - 60
+    for digest in store.layout.blobs.digests():
+        os.utime(store.layout.blobs.path(digest), (old, old))
+    store.gc()
+    # The untagged base is still whole: the adapter's manifest refers to it (OCI subject);
+    # another untagged model is gone.
+    found = store.materialize(f"llm@{base.digest}")
+    assert (found.path / "base.gguf").read_bytes() == (tmp_path / "base.gguf").read_bytes()
+    assert not store.layout.blobs.exists(other.digest)

@@ -101,6 +101,9 @@ class Manifest:
     config: Descriptor
     layers: tuple[Layer, ...]
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: The manifest this one refers to (OCI ``subject``): an adapter's base. Garbage
+    #: collection keeps what a subject names, and registries list it as a referrer.
+    subject: Descriptor | None = None
 
     @property
     def size(self) -> int:
@@ -119,6 +122,8 @@ class Manifest:
             "config": self.config.to_json(),
             "layers": [item.descriptor.to_json() for item in self.layers],
         }
+        if self.subject is not None:
+            document["subject"] = self.subject.to_json()
         if self.annotations:
             document["annotations"] = dict(self.annotations)
         return orjson.dumps(document, option=orjson.OPT_INDENT_2)
@@ -154,7 +159,14 @@ class Manifest:
         annotations = document.get("annotations", {})
         if not isinstance(annotations, dict):
             raise Unsupported(f"{where}: annotations must be an object")
-        return cls(config, tuple(layers), {str(k): str(v) for k, v in annotations.items()})
+        subject = None
+        if "subject" in document:
+            subject = Descriptor.from_json(document["subject"], f"{where} subject")
+            if subject.media_type != media.MANIFEST:
+                raise Unsupported(f"{where}: its subject is not an OCI image manifest")
+        return cls(
+            config, tuple(layers), {str(k): str(v) for k, v in annotations.items()}, subject
+        )
 
 
 def check_titles(titles: Iterable[str]) -> None:

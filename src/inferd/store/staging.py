@@ -104,8 +104,12 @@ def write(blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress 
         annotations[media.ANNOTATION_CREATED] = card.created.isoformat()
     if card.source_revision is not None:
         annotations[media.ANNOTATION_REVISION] = card.source_revision
+    subject = None
+    if card.llm is not None and card.llm.base is not None:  # an adapter refers to its base
+        base = card.llm.base.rpartition("@")[2]
+        subject = Descriptor(media.MANIFEST, base, blobs.size(base))
     manifest = Manifest(
-        Descriptor(media.CARD, config_digest, config_size), tuple(layers), annotations
+        Descriptor(media.CARD, config_digest, config_size), tuple(layers), annotations, subject
     )
     digest, size = blobs.write_bytes(manifest.to_bytes())
     return Written(manifest, digest, size, card, trusted)
