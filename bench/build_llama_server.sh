@@ -8,13 +8,13 @@ cache="$here/.cache"
 python="${PYTHON:-$here/../.venv/bin/python}"
 version="$("$python" -c 'import llama_cpp; print(llama_cpp.__version__)')"
 mkdir -p "$cache/src"
-if [ ! -x "$cache/llama-server" ]; then
+binary="$cache/build/bin/llama-server"  # beside the shared libraries it links
+if [ ! -x "$binary" ]; then
   "$python" -m pip download -q --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$cache/src"
   tar -xzf "$cache/src/llama_cpp_python-$version.tar.gz" -C "$cache/src"
   source="$cache/src/llama_cpp_python-$version/vendor/llama.cpp"
   cmake -S "$source" -B "$cache/build" -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$cache/build" --target llama-server -j "$(nproc)" >/dev/null
-  cp "$cache/build/bin/llama-server" "$cache/llama-server"
 fi
-echo "$cache/llama-server"
+echo "$binary"
