@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/llm_bench.py [--models tiny,85m] [--concurrency 1,4,8]
                                         [--duration 20] [--llama-server PATH]
+                                        [--servers llama-server,inferd]
 
 Both servers get the same generated model (examples/llm/make_model.py: the tiny one, and a
 12-layer, 768-wide, about 85M-parameter one, F16, random weights), the same core
 ($SERVER_CPUS, one llama.cpp thread each) and 8 sequences decoded together; the client runs on
 $LOAD_CPUS. Each request is an OpenAI ``/v1/completions`` stream of ``max_tokens=64`` with the
-end-of-generation tokens banned through ``logit_bias``, so every request runs to 64 tokens.
+end-of-generation tokens banned through ``logit_bias``, so every request runs to 64 tokens (and
+the non-ASCII byte tokens, so that every token is text at once).
 Tokens are counted from each answer's ``usage`` (``stream_options.include_usage``), not from
 SSE chunks (a byte token can end mid-character, so chunks and tokens differ). For each
 concurrency, closed-loop clients send requests for ``--duration`` seconds, then the requests in
@@ -194,13 +196,17 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,8")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--llama-server", type=Path, default=LLAMA_SERVER)
+    parser.add_argument("--servers", default="llama-server,inferd")
     args = parser.parse_args()
     if not args.llama_server.exists():
         raise SystemExit(f"{args.llama_server} is missing: run bench/build_llama_server.sh")
     os.sched_setaffinity(0, {int(c) for c in LOAD_CPUS.split(",")})
     maker = make_model_module()
     tokens, _, _ = maker.vocabulary()
-    banned = [tokens.index(t) for t in maker.CONTROL]
+    # The end-of-generation tokens (every request runs to max_tokens), and the byte tokens of
+    # 0x80-0xFF: random weights string them into invalid UTF-8, which llama-server never sends
+    # as text, so TTFT could not be seen. Token i < 256 is byte i in this vocabulary.
+    banned = [tokens.index(t) for t in maker.CONTROL] + list(range(0x80, 0x100))
     levels = [int(c) for c in args.concurrency.split(",")]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="llm-bench-") as scratch:
@@ -209,7 +215,7 @@ def main() -> None:
             sizes = MODELS[name]
             model = maker.make_model(work / f"{name}.gguf", **sizes)
             context = sizes.get("context", maker.CONTEXT)
-            for server in ("llama-server", "inferd"):
+            for server in args.servers.split(","):
                 port = free_port()
                 url = f"http://127.0.0.1:{port}"
                 if server == "inferd":

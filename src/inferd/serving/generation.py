@@ -70,6 +70,10 @@ class MeteredGeneration:
         return self._inner.completion_tokens
 
     @property
+    def cached_tokens(self) -> int:
+        return self._inner.cached_tokens
+
+    @property
     def finish_reason(self) -> FinishReason | None:
         return self._inner.finish_reason
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from pathlib import Path
 
 import pytest
 
+from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unavailable
 from inferd.generation import Message, Sampling
-from inferd.runtimes.llamacpp.runtime import SLOTS, LlamaModel
+from inferd.runtimes.base import LoadOptions
+from inferd.runtimes.llamacpp.runtime import SLOTS, LlamaCppRuntime, LlamaModel
 
 
 #: The tiny model's end-of-generation token ``<|im_end|>`` banned, so every generation runs to
@@ -141,3 +144,31 @@ def test_embeddings_are_unit_vectors_one_per_text(model: LlamaModel) -> None:
     for vector in vectors:
         assert math.isclose(math.fsum(v * v for v in vector), 1.0, rel_tol=1e-5)
     assert vectors[0] != vectors[1]
+
+
+def test_a_repeated_prompt_prefix_is_not_read_again(model: LlamaModel, tiny_file: Path) -> None:
+    sampling = Sampling(temperature=0, max_tokens=8, logit_bias=no_end(model))
+    system = "You are a helpful assistant who answers in one short sentence. "
+
+    async def ask(on: LlamaModel, prompt: str) -> tuple[str, int, int]:
+        generation = on.generate(prompt, sampling)
+        text = "".join([c.text async for c in generation])
+        return text, generation.prompt_tokens, generation.cached_tokens
+
+    async def scenario() -> list[tuple[str, int, int]]:
+        return [await ask(model, system + q) for q in ("Who are you?", "Who are you?", "Now?")]
+
+    first, again, other = asyncio.run(scenario())
+    # The same prompt: everything but its last token comes from the cache; the same answer.
+    assert again[0] == first[0] and again[2] == again[1] - 1
+    # A shared system prompt: at least that part is reused...
+    assert other[2] >= len(model._weights.tokenize(system)) - 1
+    # ...and the answer is the one a model with nothing cached gives.
+    card = ModelCard(name="fresh", runtime="llamacpp", entrypoint=tiny_file.name)
+    fresh = LlamaCppRuntime().load(tiny_file.parent, card, LoadOptions())
+    assert isinstance(fresh, LlamaModel)
+    try:
+        cold = asyncio.run(ask(fresh, system + "Now?"))
+    finally:
+        fresh.close()
+    assert cold[2] == 0 and cold[0] == other[0]

@@ -6,6 +6,10 @@ Policy, per step (``_step``):
 1. Cancelled generations (client gone) and those past their deadline leave first; their
    sequence is dropped from the KV cache and their slot is free at once.
 2. Waiting generations take free slots, oldest first (a bounded queue: a full one is 503).
+   A free slot keeps the tokens of the generation that last used it in the KV cache; a new
+   generation takes the free slot whose tokens share the longest prefix with its prompt and
+   reads only the rest (prefix caching, as llama-server's ``cache_prompt``: a repeated system
+   prompt or chat history is not read again).
 3. The batch gets one token for every generation that is decoding, then as many prompt tokens
    as still fit (prefill, in pieces of at most ``batch`` tokens). Decoding first keeps the
    inter-token latency of running generations steady while a long prompt is read; a new
@@ -15,10 +19,11 @@ Policy, per step (``_step``):
    may end inside a UTF-8 character) and held back while it could be the start of a ``stop``
    string.
 
-Invariants: a slot is either free or owned by exactly one generation; a generation's tokens
-live in the KV cache under its slot's sequence id until it ends; every generation ends with
-exactly one :class:`~.stream.Ended`. The sequence's own context is ``per_slot`` tokens (a
-prompt plus ``max_tokens`` over it is refused before it queues).
+Invariants: a slot is either free or owned by exactly one generation; a slot's KV cache holds
+exactly the tokens listed for it (``_Job.cached`` while owned, ``Engine._kept`` while free), at
+positions 0…n-1; every generation ends with exactly one :class:`~.stream.Ended`. A sequence's
+own context is ``per_slot`` tokens (a prompt plus ``max_tokens`` over it is refused before it
+queues).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from inferd.errors import DeadlineExceeded, InferdError, InternalError, InvalidArgument, Unavailable
@@ -52,6 +58,8 @@ class _Job:
     slot: int = -1
     fed: int = 0
     position: int = 0
+    #: The tokens in the KV cache under this generation's slot, in position order.
+    cached: list[int] = field(default_factory=list)
     last: int = -1
     generated: int = 0
     #: Tokens whose text has not been delivered yet (held back or mid-character).
@@ -79,6 +87,8 @@ class Engine:
         self._waiting: deque[_Job] = deque()
         self._active: list[_Job] = []
         self._free = list(range(context.slots - 1, -1, -1))
+        #: Free slot → the tokens its KV cache still holds (reused by a matching prompt).
+        self._kept: dict[int, list[int]] = {}
         self._stopping = False
         #: Set when close() stops waiting: what still runs ends with an error.
         self._abandon = False
@@ -163,12 +173,32 @@ class Engine:
                 job.stream.deliver(Ended(None))
         while self._waiting and self._free:
             job = self._waiting.popleft()
-            job.slot = self._free.pop()
+            self._take_slot(job)
             seed = job.sampling.seed if job.sampling.seed is not None else secrets.randbits(32)
             job.sampler = self.context.sampler(
                 job.sampling.temperature, job.sampling.top_p, seed, dict(job.sampling.logit_bias)
             )
             self._active.append(job)
+
+    def _take_slot(self, job: _Job) -> None:
+        """Give ``job`` the free slot whose kept tokens share the longest prefix with its
+        prompt, dropping the rest of them; at least the prompt's last token is always read (its
+        logits start the answer)."""
+        best, shared = self._free[-1], 0
+        for slot in self._free:
+            n = _common_prefix(self._kept.get(slot, ()), job.prompt)
+            if n > shared:
+                best, shared = slot, n
+        self._free.remove(best)
+        kept = self._kept.pop(best, [])
+        shared = min(shared, len(job.prompt) - 1)
+        if len(kept) > shared and not self.context.forget(best, shared):
+            self.context.forget(best)  # this cache cannot drop a tail: start from nothing
+            shared = 0
+        job.slot = best
+        job.fed = job.position = shared
+        job.cached = job.prompt[:shared]
+        job.stream.cached_tokens = shared
 
     def _step(self) -> None:
         ctx = self.context
@@ -185,6 +215,7 @@ class Engine:
         for job in self._active:
             if job.decoding:
                 sampling.append((job, ctx.add(job.last, job.position, job.slot, True)))
+                job.cached.append(job.last)
                 job.position += 1
         budget = ctx.batch_size - ctx.n
         for job in self._active:
@@ -197,6 +228,7 @@ class Engine:
             for i in range(job.fed, end):
                 index = ctx.add(job.prompt[i], job.position, job.slot, i == len(job.prompt) - 1)
                 job.position += 1
+            job.cached += job.prompt[job.fed : end]
             job.fed = end
             budget -= take
             if job.decoding:
@@ -240,12 +272,17 @@ class Engine:
                 job.stream.deliver(Chunk(rest, job.unsent_tokens))
             job.text, job.unsent_tokens = "", 0
         job.stream.completion_tokens = job.generated
-        self._release(job)  # first: a reader woken by the ending finds the slot free
+        self._release(job, keep=True)  # first: a reader woken by the ending finds it free
         job.stream.deliver(ended)
 
-    def _release(self, job: _Job) -> None:
+    def _release(self, job: _Job, keep: bool = False) -> None:
+        """Free ``job``'s slot; ``keep`` leaves its tokens in the cache for a later prompt
+        (only after a completed step: a failed decode leaves the cache unknown)."""
         self._active.remove(job)
-        self.context.forget(job.slot)
+        if keep:
+            self._kept[job.slot] = job.cached
+        else:
+            self.context.forget(job.slot)
         if job.sampler is not None:
             job.sampler.close()
             job.sampler = None
@@ -272,3 +309,12 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
                 longest = n
                 break
     return longest
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -214,9 +214,10 @@ class Context:
         if code != 0:
             raise InternalError(f"llama.cpp could not decode a batch (code {code})")
 
-    def forget(self, sequence: int) -> None:
-        """Drop a sequence's tokens from the KV cache (its slot is free again)."""
-        ll.llama_memory_seq_rm(self._memory, sequence, -1, -1)
+    def forget(self, sequence: int, start: int = 0) -> bool:
+        """Drop a sequence's tokens from position ``start`` on from the KV cache; False when
+        the cache cannot drop only a tail (recurrent models: drop all of it instead)."""
+        return bool(ll.llama_memory_seq_rm(self._memory, sequence, start if start else -1, -1))
 
     def sampler(
         self, temperature: float, top_p: float, seed: int, bias: dict[int, float]

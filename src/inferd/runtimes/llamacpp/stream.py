@@ -37,6 +37,7 @@ class TokenStream:
         #: Filled in by the engine (read after the end, or for metrics).
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        self.cached_tokens = 0
 
     # -- engine thread -------------------------------------------------------------------------
 
