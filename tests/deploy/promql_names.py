@@ -31,7 +31,7 @@ _VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 _CLOSING = {"{": "}", "[": "]"}
 #: The series each need stands for (see ``inferd.deploy.grafana.builder.Need``), by name prefix:
 #: a query that reads them is marked with the need, and a query marked with it reads them.
-NEED_PREFIXES = {"gpu": ("DCGM_",), "llm": ("inferd_llm_",)}
+NEED_PREFIXES = {"gpu": ("DCGM_",), "llm": ("inferd_llm_", "gen_ai_")}
 #: Money is exported only with a ``cost:`` section (docs/metrics.md#cost); the capacity series
 #: (``inferd_cost_*_seconds_total``, ``inferd_cost_predictions_total``) always are.
 MONEY_SERIES = frozenset({

@@ -67,7 +67,8 @@ def test_the_quickstart_golden_holds_what_the_issue_asks_for() -> None:
     ]  # fmt: skip
     dashboards = [o for o in objects if o["kind"] == "ConfigMap"]
     assert sorted(o["metadata"]["name"] for o in dashboards) == [
-        "quickstart-grafana-fleet", "quickstart-grafana-gpu", "quickstart-grafana-model",
+        "quickstart-grafana-fleet", "quickstart-grafana-gpu", "quickstart-grafana-llm",
+        "quickstart-grafana-model",
     ]  # fmt: skip
     assert all(o["metadata"]["labels"]["grafana_dashboard"] == "1" for o in dashboards)
     deployments = [o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"]

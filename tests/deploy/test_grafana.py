@@ -136,9 +136,28 @@ def test_a_marked_panel_says_what_it_needs() -> None:
                 assert panel["description"].endswith(NEED_TEXT[need])
 
 
-def test_there_is_no_llm_dashboard_until_inferd_exports_llm_series() -> None:
-    assert not any(n.startswith("inferd_llm_") for n in documented_series())
-    assert set(DASHBOARDS) == {"fleet", "model", "gpu"}
+def test_the_llm_dashboard_has_what_the_issue_asks_for() -> None:
+    llm = DASHBOARDS["llm"]
+    queries = [q for p in llm.panels() for q in p.queries]
+    names = {n for q in queries for n in metric_names(q.expr)}
+    assert names == {
+        "gen_ai_server_time_to_first_token_seconds_bucket",
+        "gen_ai_server_time_per_output_token_seconds_bucket",
+        "gen_ai_server_request_duration_seconds_bucket",
+        "inferd_llm_tokens_total",
+        "inferd_llm_requests_total",
+        "inferd_llm_requests_running",
+        "inferd_llm_requests_waiting",
+    }
+    exprs = [q.expr for q in queries]
+    ttft = [e for e in exprs if "time_to_first_token" in e]
+    assert {e.split(",")[0] for e in ttft} >= {"histogram_quantile(0.5", "histogram_quantile(0.95"}
+    assert any('type="output"' in e for e in exprs) and any('type="input"' in e for e in exprs)
+    assert any("finish_reason" in e for e in exprs)
+    # Every query, variables included, waits for an LLM: the e2e stack serves none.
+    assert {q.needs for q in queries} == {"llm"}
+    assert [(v.name, v.needs) for v in llm.variables] == [("deployment", "llm"), ("version", "llm")]
+    assert all('deployment=~"$deployment"' in e and 'version=~"$version"' in e for e in exprs)
 
 
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))

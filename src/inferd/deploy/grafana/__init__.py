@@ -1,4 +1,5 @@
-"""Grafana dashboards as code: the fleet, one model in depth, and GPUs (docs/grafana.md).
+"""Grafana dashboards as code: the fleet, one model in depth, language models, and GPUs
+(docs/grafana.md).
 
 Dashboards are typed values (:mod:`.builder`) over series named once (:mod:`.promql`); their
 JSON is committed in ``deploy/grafana/`` for Grafana's file provider and rendered as ConfigMaps

@@ -64,6 +64,16 @@ DRIFT_PSI = Series("inferd_input_drift_psi", "gauge")
 DRIFT_KS = Series("inferd_input_drift_ks", "gauge")
 DRIFT_SAMPLES = Series("inferd_input_drift_samples_total", "counter")
 
+# Language models (docs/metrics.md#language-models), on the same model servers: OpenTelemetry's
+# GenAI histograms and inferd's token, ending and load series.
+TIME_TO_FIRST_TOKEN = Series("gen_ai_server_time_to_first_token_seconds", "histogram")
+TIME_PER_OUTPUT_TOKEN = Series("gen_ai_server_time_per_output_token_seconds", "histogram")
+GENERATION_DURATION = Series("gen_ai_server_request_duration_seconds", "histogram")
+LLM_TOKENS = Series("inferd_llm_tokens_total", "counter")
+LLM_REQUESTS = Series("inferd_llm_requests_total", "counter")
+LLM_RUNNING = Series("inferd_llm_requests_running", "gauge")
+LLM_WAITING = Series("inferd_llm_requests_waiting", "gauge")
+
 # The gateway (docs/gateway.md), under `inferd up`.
 GATEWAY_REQUESTS = Series("inferd_gateway_requests_total", "counter")
 GATEWAY_DURATION = Series("inferd_gateway_request_duration_seconds", "histogram")

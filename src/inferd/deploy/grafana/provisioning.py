@@ -15,13 +15,14 @@ from pathlib import Path
 from inferd.deploy.grafana.builder import Dashboard
 from inferd.deploy.grafana.fleet import FLEET
 from inferd.deploy.grafana.gpu import GPUS
+from inferd.deploy.grafana.llm import LLM
 from inferd.deploy.grafana.per_model import MODEL
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, labels, metadata, obj
 from inferd.spec.model import Spec
 
-#: File name (without ``.json``) → dashboard. No LLM dashboard yet: inferd exports no LLM series.
-DASHBOARDS: dict[str, Dashboard] = {"fleet": FLEET, "model": MODEL, "gpu": GPUS}
+#: File name (without ``.json``) → dashboard.
+DASHBOARDS: dict[str, Dashboard] = {"fleet": FLEET, "model": MODEL, "llm": LLM, "gpu": GPUS}
 #: Where the file provider expects the dashboards inside Grafana's container.
 MOUNT_PATH = "/var/lib/grafana/dashboards/inferd"
 PROVIDER_FILE = "dashboards.yaml"

@@ -1,0 +1,208 @@
+"""The language-model dashboard: how fast the chosen deployments' LLM versions answer and generate.
+
+Time to first token, time per output token and request duration (OpenTelemetry's GenAI
+histograms), tokens read and generated per second, generations running and waiting for a slot
+in the engine's batch, and how generations ended (docs/metrics.md#language-models).
+
+Only a loaded language-model version exports these series, so every query (variables included)
+is marked as needing an LLM: where no LLM is served the dashboard is empty, and the tests accept
+that only because no LLM series exist there. The variables list what the running-generations
+gauge names, which every loaded language model exports from its load on, before any request.
+The ``version`` label is the one the model server reports, as on the per-model dashboard.
+"""
+
+from __future__ import annotations
+
+from inferd.deploy.grafana.builder import Dashboard, Panel, Query, Row, Variable
+from inferd.deploy.grafana.per_model import MODEL
+from inferd.deploy.grafana.promql import (
+    GENERATION_DURATION,
+    LLM_REQUESTS,
+    LLM_RUNNING,
+    LLM_TOKENS,
+    LLM_WAITING,
+    TIME_PER_OUTPUT_TOKEN,
+    TIME_TO_FIRST_TOKEN,
+    Series,
+    quantile,
+    select,
+    sum_rate,
+)
+
+DEPLOYMENT = 'deployment=~"$deployment"'
+VERSION = 'version=~"$version"'
+#: Matchers of the chosen deployments' and versions' series.
+SERVER = (DEPLOYMENT, VERSION)
+PER_VERSION = ("deployment", "version")
+VERSION_LEGEND = "{{deployment}} {{version}}"
+OUTPUT = 'type="output"'
+INPUT = 'type="input"'
+#: Grafana's custom unit syntax: the value followed by " tok/s".
+TOKENS_PER_S = "suffix:tok/s"
+
+
+def _query(expr: str, legend: str = VERSION_LEGEND, *, instant: bool = False) -> Query:
+    return Query(expr, legend, needs="llm", instant=instant)
+
+
+def _gauge(series: Series, labels: tuple[str, ...]) -> str:
+    by = f"by ({', '.join(labels)}) " if labels else ""
+    return f"sum {by}({select(series, *SERVER)})"
+
+
+def _headline(
+    title: str,
+    description: str,
+    expr: str,
+    unit: str = "short",
+    thresholds: tuple[tuple[float, str], ...] = (),
+) -> Panel:
+    """One of the four stat panels across the top: the value now, over the chosen versions."""
+    return Panel(
+        title,
+        description,
+        (_query(expr, "", instant=True),),
+        kind="stat",
+        unit=unit,
+        width=6,
+        height=4,
+        thresholds=thresholds,
+    )
+
+
+_NOW = Row(
+    "Now",
+    (
+        _headline(
+            "Output tokens/s",
+            "Tokens generated per second by the chosen versions together.",
+            sum_rate(LLM_TOKENS, (), *SERVER, OUTPUT),
+            unit=TOKENS_PER_S,
+        ),
+        _headline(
+            "Time to first token, p95",
+            "95th percentile of the time from a generation request arriving to its first "
+            "output token, over the chosen versions.",
+            quantile(0.95, TIME_TO_FIRST_TOKEN, (), *SERVER),
+            unit="s",
+        ),
+        _headline(
+            "Running",
+            "Generations decoding now, in the engines' batches.",
+            _gauge(LLM_RUNNING, ()),
+        ),
+        _headline(
+            "Waiting",
+            "Generations queued for a slot in an engine's batch: above 0, the batches are full.",
+            _gauge(LLM_WAITING, ()),
+            thresholds=((1, "orange"),),
+        ),
+    ),
+)
+
+_LATENCY = Row(
+    "Latency",
+    (
+        Panel(
+            "Time to first token by version",
+            "p50 and p95 of the time from a generation request arriving to its first output "
+            "token: the wait for a slot and the prompt's processing (prefill).",
+            tuple(
+                _query(
+                    quantile(q, TIME_TO_FIRST_TOKEN, PER_VERSION, *SERVER), f"{VERSION_LEGEND} p{p}"
+                )
+                for q, p in ((0.5, 50), (0.95, 95))
+            ),
+            unit="s",
+            width=8,
+        ),
+        Panel(
+            "Time per output token, p95 by version",
+            "95th percentile over requests of each request's mean time between output tokens "
+            "after the first (inter-token latency): one over it is a stream's tokens/s.",
+            (
+                _query(
+                    quantile(0.95, TIME_PER_OUTPUT_TOKEN, PER_VERSION, *SERVER),
+                    f"{VERSION_LEGEND} p95",
+                ),
+            ),
+            unit="s",
+            width=8,
+        ),
+        Panel(
+            "Request duration, p95 by version and operation",
+            "95th percentile of the time from a request arriving to its last token (chat, "
+            "text completion) or to its vectors (embeddings).",
+            (
+                _query(
+                    quantile(0.95, GENERATION_DURATION, (*PER_VERSION, "operation"), *SERVER),
+                    f"{VERSION_LEGEND} {{{{operation}}}} p95",
+                ),
+            ),
+            unit="s",
+            width=8,
+        ),
+    ),
+)
+
+_TOKENS = Row(
+    "Tokens",
+    (
+        Panel(
+            "Output tokens/s by version",
+            "Tokens generated per second.",
+            (_query(sum_rate(LLM_TOKENS, PER_VERSION, *SERVER, OUTPUT)),),
+            unit=TOKENS_PER_S,
+        ),
+        Panel(
+            "Input tokens/s by version",
+            "Prompt tokens read per second (the texts of embedding requests included).",
+            (_query(sum_rate(LLM_TOKENS, PER_VERSION, *SERVER, INPUT)),),
+            unit=TOKENS_PER_S,
+        ),
+    ),
+)
+
+_REQUESTS = Row(
+    "Requests",
+    (
+        Panel(
+            "Running and waiting by version",
+            "Generations decoding in the engine's batch, and generations queued for a slot in "
+            "it (read when Prometheus scrapes).",
+            (
+                _query(_gauge(LLM_RUNNING, PER_VERSION), f"{VERSION_LEGEND} running"),
+                _query(_gauge(LLM_WAITING, PER_VERSION), f"{VERSION_LEGEND} waiting"),
+            ),
+        ),
+        Panel(
+            "Requests/s by finish reason",
+            "How requests ended: stop (an end-of-generation token or a stop string; every "
+            "embedding request), length (max_tokens or the context), cancelled (the client "
+            "went away), error (a deadline, an engine stopped).",
+            (
+                _query(
+                    sum_rate(LLM_REQUESTS, (*PER_VERSION, "finish_reason"), *SERVER),
+                    f"{VERSION_LEGEND} {{{{finish_reason}}}}",
+                ),
+            ),
+            unit="reqps",
+        ),
+    ),
+)
+
+LLM = Dashboard(
+    uid="inferd-llm",
+    title="inferd / Language models",
+    description="Language-model versions: time to first token, time per output token, request "
+    "duration, tokens/s, running and waiting generations, and how generations ended.",
+    variables=(
+        Variable("deployment", "Deployment", str(LLM_RUNNING), "deployment", needs="llm"),
+        Variable("version", "Version", select(LLM_RUNNING, DEPLOYMENT), "version", needs="llm"),
+    ),
+    rows=(_NOW, _LATENCY, _TOKENS, _REQUESTS),
+    # The per-model dashboard's markers: a rollout step or a change of replicas, and the
+    # autoscaler changing its mind.
+    annotations=MODEL.annotations,
+    links=("inferd",),
+)
