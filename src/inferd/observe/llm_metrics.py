@@ -22,8 +22,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 #: OTel's ``gen_ai.operation.name`` values inferd serves (a label: a fixed set).
 OPERATIONS: Final = ("chat", "text_completion", "embeddings")
 Operation = Literal["chat", "text_completion", "embeddings"]
-#: How a generation ended (``cancelled``: its client went away; ``error``: it failed).
-ENDINGS: Final = ("stop", "length", "cancelled", "error")
+#: How a generation ended (``cancelled``: its client went away; ``error``: it failed;
+#: ``rejected``: refused before it queued, e.g. over the context or the queue full).
+ENDINGS: Final = ("stop", "length", "cancelled", "error", "rejected")
 
 #: Seconds; OTel's advisory buckets for time to first token, extended to a minute.
 TTFT_BUCKETS: Final = (
@@ -82,7 +83,7 @@ class LlmMetrics:
         )  # fmt: skip
         self._endings = Counter(
             "inferd_llm_requests",
-            "Generation requests by how they ended (stop, length, cancelled, error).",
+            "Generation requests by how they ended (stop, length, cancelled, error, rejected).",
             (*_LABELS, "finish_reason"), registry=r,
         )  # fmt: skip
         gauge = functools.partial(Gauge, labelnames=("model", "version"), registry=r)

@@ -39,7 +39,11 @@ class ServedGenerator:
         """Queue a generation (see :meth:`TextGenerator.generate` for what it raises)."""
         started = time.monotonic()
         series = self.metrics.bind(self.model, self.version, operation)
-        inner = self.generator.generate(prompt, sampling, deadline)
+        try:
+            inner = self.generator.generate(prompt, sampling, deadline)
+        except InferdError:
+            series.endings["rejected"].inc()
+            raise
         return MeteredGeneration(inner, series, started)
 
     async def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
@@ -84,11 +88,15 @@ class MeteredGeneration:
         series = self._series
         first: float | None = None
         ending = "cancelled"
+        counted = 0  # output tokens counted so far: as they come, so rate() is smooth
         try:
             async for chunk in self._inner:
                 if first is None and chunk.tokens:
                     first = time.monotonic()
                     series.time_to_first_token.observe(first - self._started)
+                    series.input_tokens.inc(self._inner.prompt_tokens)
+                series.output_tokens.inc(chunk.tokens)
+                counted += chunk.tokens
                 yield chunk
             ending = self._inner.finish_reason or "stop"
         except Cancelled:
@@ -102,8 +110,9 @@ class MeteredGeneration:
             now = time.monotonic()
             done = self._inner.completion_tokens
             series.duration.observe(now - self._started)
-            series.input_tokens.inc(self._inner.prompt_tokens)
-            series.output_tokens.inc(done)
-            if first is not None and done > 1:
+            if first is None:  # no token came: the prompt was read (or not) all the same
+                series.input_tokens.inc(self._inner.prompt_tokens)
+            series.output_tokens.inc(max(done - counted, 0))
+            if first is not None and done > 1 and ending in ("stop", "length"):
                 series.time_per_output_token.observe((now - first) / (done - 1))
             series.endings[ending].inc()

@@ -1,0 +1,89 @@
+"""examples/llm/README.md, run as written: its commands (make the model and an adapter, push
+both, serve the adapter) and its Python snippet (the official ``openai`` client, streaming) against
+the real ``inferd serve`` on llama.cpp. Only the port changes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .test_readme_tour import _free_port
+
+if os.environ.get("CI") != "true":
+    pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "examples" / "llm" / "README.md"
+BIN = Path(sys.executable).parent
+
+
+def blocks() -> tuple[list[str], str]:
+    """The bash block's commands and the Python block's code."""
+    text = README.read_text()
+    bash = re.search(r"```bash\n(.*?)```", text, re.S)
+    python = re.search(r"```python\n(.*?)```", text, re.S)
+    assert bash is not None and python is not None
+    commands = [line.split("  #", 1)[0].strip() for line in bash.group(1).splitlines()]
+    return [c for c in commands if c and not c.startswith("#")], python.group(1)
+
+
+def test_the_llm_example_runs_as_written(tmp_path: Path) -> None:
+    commands, snippet = blocks()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "INFERD_HOME": str(tmp_path / "home"),
+        "INFERD_PORT": str(port),
+        **{f"INFERD_{name}": str(_free_port()) for name in
+           ("GRPC_PORT", "CONTROL_PORT", "CONTROL_GRPC_PORT")},
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }  # fmt: skip
+    server = None
+    try:
+        for command in commands:
+            argv = shlex.split(command.replace("examples/llm/", f"{ROOT}/examples/llm/"))
+            if argv[0] == "python":
+                argv[0] = sys.executable
+            if argv[:2] == ["inferd", "serve"]:
+                server = subprocess.Popen(
+                    argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                _wait_ready(port)
+                continue
+            done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=120, check=False)  # fmt: skip
+            assert done.returncode == 0, f"{command!r}: {done.stderr}"
+        assert server is not None, "the example serves the model"
+        code = snippet.replace("localhost:8080", f"127.0.0.1:{port}")
+        ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120, check=False)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout, "the stream printed no text"
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(60) == 0
+
+
+def _wait_ready(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"inferd serve was not ready on :{port} within {timeout} s")
