@@ -1,6 +1,7 @@
-"""examples/llm/README.md, run as written: its commands (make the model and an adapter, push
-both, serve the adapter) and its Python snippet (the official ``openai`` client, streaming) against
-the real ``inferd serve`` on llama.cpp. Only the port changes."""
+"""examples/llm/README.md (and the same block in the project README), run as written: its
+commands (make the model and an adapter, push both, serve the adapter) and its Python snippet
+(the official ``openai`` client, streaming) against the real ``inferd serve`` on llama.cpp. Only
+the port changes."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ def blocks() -> tuple[list[str], str]:
     assert bash is not None and python is not None
     commands = [line.split("  #", 1)[0].strip() for line in bash.group(1).splitlines()]
     return [c for c in commands if c and not c.startswith("#")], python.group(1)
+
+
+def test_the_readme_shows_the_same_commands() -> None:
+    """The project README's language-model block is the example's, so this test runs both."""
+    top = (ROOT / "README.md").read_text()
+    example = re.search(r"```bash\n.*?```", README.read_text(), re.S)
+    assert example is not None and example.group(0) in top
 
 
 def test_the_llm_example_runs_as_written(tmp_path: Path) -> None:
