@@ -25,9 +25,11 @@ def _make_model_module() -> ModuleType:
 make_model_module = _make_model_module()
 
 
-def tiny_gguf(path: Path, *, seed: int = 0) -> Path:
-    """The tiny llama GGUF of ``examples/llm/make_model.py`` at ``path``."""
-    result: Path = make_model_module.make_model(path, seed=seed)
+def tiny_gguf(path: Path, *, seed: int = 0, context: int | None = None) -> Path:
+    """The tiny llama GGUF of ``examples/llm/make_model.py`` at ``path`` (``context``: another
+    trained context than its 512 tokens)."""
+    sizes = {} if context is None else {"context": context}
+    result: Path = make_model_module.make_model(path, seed=seed, **sizes)
     return result
 
 

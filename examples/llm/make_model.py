@@ -121,7 +121,13 @@ def make_model(
 
 
 def make_adapter(
-    path: Path, *, seed: int = 1, rank: int = 4, alpha: float = 8.0, width: int = EMBEDDING
+    path: Path,
+    *,
+    seed: int = 1,
+    rank: int = 4,
+    alpha: float = 8.0,
+    width: int = EMBEDDING,
+    layers: int = LAYERS,
 ) -> Path:
     """Write a LoRA adapter for the tiny model to ``path`` (GGUF, ``general.type`` adapter):
     low-rank updates of every attention projection, large enough to change what it says.
@@ -132,7 +138,7 @@ def make_adapter(
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
     writer.add_name("inferd tiny llama adapter")
-    for layer in range(LAYERS):
+    for layer in range(layers):
         for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
             base = f"blk.{layer}.{name}.weight"
             # ggml's shapes: A is [in, rank], B is [rank, out] (numpy's are reversed).

@@ -11,16 +11,17 @@ import pytest
 
 from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unavailable
-from inferd.generation import Message, Sampling
+from inferd.generation import Generation, Message, Sampling
 from inferd.runtimes.base import LoadOptions
-from inferd.runtimes.llamacpp.runtime import SLOTS, LlamaCppRuntime, LlamaModel
+from inferd.runtimes.llamacpp.runtime import KV_CELLS, SLOTS, LlamaCppRuntime, LlamaModel
+from llm_files import tiny_gguf
 
 
-#: The tiny model's end-of-generation token ``<|im_end|>`` banned, so every generation runs to
+#: The tiny model's control tokens (its end-of-generation ones) banned, so every generation runs to
 #: ``max_tokens``.
 def no_end(model: LlamaModel) -> dict[int, float]:
-    (end,) = model._weights.tokenize("<|im_end|>")
-    return {end: -100.0}
+    control = ("<|im_end|>", "<|endoftext|>", "<|im_start|>")
+    return {token: -100.0 for text in control for token in model._weights.tokenize(text)}
 
 
 async def collect(model: LlamaModel, prompt: str, sampling: Sampling) -> tuple[str, int, str]:
@@ -172,3 +173,32 @@ def test_a_repeated_prompt_prefix_is_not_read_again(model: LlamaModel, tiny_file
     finally:
         fresh.close()
     assert cold[2] == 0 and cold[0] == other[0]
+
+
+def test_generations_wait_for_room_in_the_kv_cache(tmp_path: Path) -> None:
+    """With a 2,048-token context, 8 slots would need 16,384 cells; the cache has 8,192, so a
+    generation starts only when its prompt plus max_tokens fits beside the running ones'."""
+    file = tiny_gguf(tmp_path / "long.gguf", context=2048)
+    card = ModelCard(name="long", runtime="llamacpp", entrypoint=file.name)
+    model = LlamaCppRuntime().load(tmp_path, card, LoadOptions())
+    assert isinstance(model, LlamaModel)
+    assert model._context.cells == KV_CELLS
+    sampling = Sampling(temperature=0, max_tokens=1500, logit_bias=no_end(model))
+    running: list[int] = []
+
+    async def scenario() -> list[int]:
+        generations = [model.generate(f"story {i}", sampling) for i in range(SLOTS)]
+
+        async def drain(generation: Generation) -> int:
+            async for _ in generation:
+                running.append(model.load()[0])
+            return generation.completion_tokens
+
+        return list(await asyncio.gather(*(drain(g) for g in generations)))
+
+    try:
+        done = asyncio.run(scenario())
+    finally:
+        model.close()
+    assert done == [1500] * SLOTS  # every one ran to its end: none failed for want of room
+    assert 1 < max(running) <= KV_CELLS // (1500 + 8)

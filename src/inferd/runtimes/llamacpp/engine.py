@@ -71,6 +71,11 @@ class _Job:
     )
 
     @property
+    def reserve(self) -> int:
+        """KV cells this generation may fill: its prompt and every token it may generate."""
+        return len(self.prompt) + self.max_tokens
+
+    @property
     def decoding(self) -> bool:
         return self.fed == len(self.prompt)
 
@@ -171,7 +176,7 @@ class Engine:
             for job in [j for j in self._waiting if j.stream.cancelled]:
                 self._waiting.remove(job)
                 job.stream.deliver(Ended(None))
-        while self._waiting and self._free:
+        while self._waiting and self._free and self._room_for(self._waiting[0]):
             job = self._waiting.popleft()
             self._take_slot(job)
             seed = job.sampling.seed if job.sampling.seed is not None else secrets.randbits(32)
@@ -179,6 +184,22 @@ class Engine:
                 job.sampling.temperature, job.sampling.top_p, seed, dict(job.sampling.logit_bias)
             )
             self._active.append(job)
+
+    def _room_for(self, job: _Job) -> bool:
+        """Whether the KV cache can hold ``job`` to its end beside what the running generations
+        reserved (their prompt plus ``max_tokens``), after dropping kept tokens of free slots
+        (longest first) if need be. Oldest first: a generation that does not fit yet waits, and
+        those behind it wait too."""
+        reserved = sum(j.reserve for j in self._active) + job.reserve
+        kept = sorted(self._free, key=lambda s: len(self._kept.get(s, ())))
+        held = sum(len(self._kept.get(s, ())) for s in kept)
+        while kept and reserved + held > self.context.cells:
+            slot = kept.pop()
+            dropped = self._kept.pop(slot, None)
+            if dropped:
+                held -= len(dropped)
+                self.context.forget(slot)
+        return reserved <= self.context.cells
 
     def _take_slot(self, job: _Job) -> None:
         """Give ``job`` the free slot whose kept tokens share the longest prefix with its

@@ -144,8 +144,9 @@ class Adapter:
 
 
 class Context:
-    """A llama.cpp context: a KV cache of ``slots`` sequences of ``per_slot`` tokens each, and a
-    batch of up to ``batch`` tokens. Use it from one thread at a time."""
+    """A llama.cpp context: a KV cache of ``cells`` tokens shared by ``slots`` sequences of at
+    most ``per_slot`` tokens each, and a batch of up to ``batch`` tokens. Use it from one
+    thread at a time."""
 
     def __init__(
         self,
@@ -153,6 +154,7 @@ class Context:
         *,
         slots: int,
         per_slot: int,
+        cells: int,
         batch: int,
         threads: int,
         embeddings: bool = False,
@@ -160,7 +162,7 @@ class Context:
         adapter_scale: float = 1.0,
     ) -> None:
         params = ll.llama_context_default_params()
-        params.n_ctx = slots * per_slot
+        params.n_ctx = cells
         params.n_batch = batch
         params.n_ubatch = batch
         params.n_seq_max = slots
@@ -179,6 +181,7 @@ class Context:
         self._ctx = ctx
         self.weights = weights
         self.slots = slots
+        self.cells = cells
         #: A sequence's own limit (inferd enforces it: the unified cache would let one sequence
         #: take every slot's room).
         self.per_slot = per_slot

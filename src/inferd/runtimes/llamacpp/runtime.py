@@ -29,6 +29,10 @@ from inferd.runtimes.llamacpp.library import Adapter, Context, Weights
 SLOTS = 8
 #: A sequence's context, at most: the model's trained context, capped to bound KV memory.
 MAX_CONTEXT = 4096
+#: KV cache cells shared by the slots (at least one whole sequence's context). A generation is
+#: admitted when its prompt plus ``max_tokens`` fits beside what the running ones reserved, so
+#: long generations wait rather than fail; 8 slots of 4,096 cells would cost 17 GB for a 7B model.
+KV_CELLS = 8192
 #: Tokens in one llama.cpp batch (prefill pieces and one token per decoding sequence).
 BATCH = 512
 #: Generations queued for a slot before more are refused (503).
@@ -82,9 +86,10 @@ class LlamaModel:
         self._threads = options.intra_op_threads
         self._adapter = adapter
         per_slot = min(weights.context_length or MAX_CONTEXT, MAX_CONTEXT)
+        cells = max(per_slot, min(SLOTS * per_slot, KV_CELLS))
         self._context = Context(
-            weights, slots=SLOTS, per_slot=per_slot, batch=BATCH, threads=self._threads,
-            adapter=adapter,
+            weights, slots=SLOTS, per_slot=per_slot, cells=cells, batch=BATCH,
+            threads=self._threads, adapter=adapter,
         )  # fmt: skip
         template = weights.chat_template
         self._template = (
@@ -138,8 +143,8 @@ class LlamaModel:
             if self._embedder is None:
                 self._embedder = Context(
                     self._weights, slots=1, per_slot=self._context.per_slot,
-                    batch=self._context.per_slot, threads=self._threads, embeddings=True,
-                    adapter=self._adapter,
+                    cells=self._context.per_slot, batch=self._context.per_slot,
+                    threads=self._threads, embeddings=True, adapter=self._adapter,
                 )  # fmt: skip
             ctx = self._embedder
             vectors, read = [], 0

@@ -46,8 +46,15 @@ class TokenStream:
         return self._cancelled.is_set()
 
     def deliver(self, item: Chunk | Ended) -> None:
-        """Hand ``item`` to the reader (any thread)."""
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        """Hand ``item`` to the reader (any thread). A reader whose event loop has closed is
+        gone: nothing is delivered, and the engine goes on with the others."""
+        if self._loop.is_closed():
+            self._cancelled.set()
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # closed between the check and the call
+            self._cancelled.set()
 
     # -- event loop ----------------------------------------------------------------------------
 
