@@ -26,6 +26,7 @@ from inferd.protocols.http import HttpServer, Router
 from inferd.protocols.http.server import Guard, HttpLimits
 from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard
+from inferd.serving.generation import ServedGenerator
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.stats import ModelStatistics, VersionState
 from inferd.serving.types import (
@@ -135,6 +136,13 @@ class FakeDataPlane:
         return InferResponse(
             request.model, self.loaded[request.model], outputs, id=request.id, parameters={}
         )
+
+    async def generator(self, name: str, version: str | None = None) -> ServedGenerator:
+        self._check(name, version)
+        raise InvalidArgument(f"model {name!r} is not a language model")
+
+    def generators(self) -> list[ServedGenerator]:
+        return []
 
     def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]:
         return [RepositoryEntry(n, v, VersionState.READY) for n, v in self.loaded.items()]
