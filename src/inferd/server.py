@@ -106,7 +106,9 @@ class Server:
         s = self.settings
         limits = HttpLimits.from_settings(s.limits)
         door = self.front_door
-        routes = data_router(self.dataplane, s.limits, self.metrics.render, self.tracing)
+        routes = data_router(
+            self.dataplane, s.limits, self.metrics.render, self.tracing, s.request_timeout_for
+        )
         router = door.router(routes)
         self.rest = HttpServer(router, limits)
         await self.rest.start(s.host, s.port, reuse_port=self.reuse_port, tls=door.ssl_context())

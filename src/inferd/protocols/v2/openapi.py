@@ -9,8 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from inferd import __version__
 from inferd.protocols.http import Router
+from inferd.protocols.openai import protocol as openai
+from inferd.protocols.v2.generate import GenerateRequest, GenerateResponse
 
 _PARAM = re.compile(r"\{(\w+)\}")
 
@@ -184,6 +188,67 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 
+
+def generated_schemas(*types: type) -> dict[str, Schema]:
+    """OpenAPI 3.0 schemas of pydantic models and typed dicts, and of the types they hold, from
+    the JSON Schema pydantic writes (the types that validate a body also describe it)."""
+    schemas: dict[str, Schema] = {}
+    for kind in types:
+        doc = TypeAdapter(kind).json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in doc.pop("$defs", {}).items():
+            schemas[name] = _openapi30(sub)
+        schemas[kind.__name__] = _openapi30(doc)
+    return schemas
+
+
+def _openapi30(node: Any) -> Any:
+    """JSON Schema 2020-12 → OpenAPI 3.0: ``anyOf`` with ``null`` becomes ``nullable`` (beside
+    a ``$ref`` only through ``allOf``, as 3.0 ignores a reference's siblings), ``const`` a
+    one-value ``enum``, a numeric ``exclusiveMinimum`` the boolean form; titles go."""
+    if isinstance(node, list):
+        return [_openapi30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _openapi30(v) for k, v in node.items() if k != "title"}
+    if out.get("type") == "null":
+        return {"nullable": True, "enum": [None]}
+    choices = out.get("anyOf")
+    if choices is not None and {"nullable": True, "enum": [None]} in choices:
+        kept = [c for c in choices if c != {"nullable": True, "enum": [None]}]
+        del out["anyOf"]
+        if len(kept) > 1:
+            out["anyOf"] = kept
+        elif "$ref" in kept[0]:
+            out["allOf"] = kept
+        else:
+            out = {**kept[0], **out}
+        out["nullable"] = True
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), int | float) and not isinstance(out[bound], bool):
+            out[plain] = out[bound]
+            out[bound] = True
+    return out
+
+
+SCHEMAS.update(
+    generated_schemas(
+        openai.ChatCompletionRequest,
+        openai.ChatCompletion,
+        openai.ChatCompletionChunk,
+        openai.CompletionRequest,
+        openai.TextCompletion,
+        openai.EmbeddingRequest,
+        openai.EmbeddingList,
+        openai.ModelList,
+        openai.ServedModel,
+        openai.OpenAIError,
+        GenerateRequest,
+        GenerateResponse,
+    )
+)
+
 _JSON = "application/json"
 
 
@@ -201,10 +266,13 @@ def operation(
     not_ok: str | None = None,
     ok_media: str = _JSON,
     binary: bool = False,
+    stream: bool = False,
+    error: str = "Error",
 ) -> dict[str, Any]:
     """An operation object: ``ok`` names the success schema (None: plain text), ``body`` the
-    request schema, ``errors`` the error statuses (answered with ``Error``), ``not_ok`` a schema
-    also answered with 503 (health "false"), ``binary`` that the binary extension may answer."""
+    request schema, ``errors`` the error statuses (answered with the ``error`` schema),
+    ``not_ok`` a schema also answered with 503 (health "false"), ``binary`` that the binary
+    extension may answer, ``stream`` that Server-Sent Events may (``text/event-stream``)."""
     responses: dict[str, Any] = {}
     if ok is None:
         responses["200"] = {
@@ -217,11 +285,13 @@ def operation(
             ok_content["application/octet-stream"] = {
                 "schema": {"type": "string", "format": "binary"}
             }
+        if stream:
+            ok_content["text/event-stream"] = {"schema": {"type": "string"}}
         responses["200"] = {"description": "OK", "content": ok_content}
     if not_ok is not None:
         responses["503"] = {"description": "not ready", **_content(not_ok)}
     for status in errors:
-        responses[str(status)] = {"description": "error", **_content("Error")}
+        responses[str(status)] = {"description": "error", **_content(error)}
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         op["requestBody"] = {"required": body_required, **_content(body)}

@@ -1,8 +1,8 @@
 """The route tables: which endpoints each listener serves, with their OpenAPI operations.
 
-The data-plane listener serves inference, metadata, health, statistics, metrics and KServe v1;
-the control-plane listener serves only the repository extension (index, load, unload). Each
-serves its own OpenAPI document at ``/v2/openapi.json``.
+The data-plane listener serves inference, metadata, health, statistics, metrics, KServe v1, the
+generate extension and OpenAI's API; the control-plane listener serves only the repository
+extension (index, load, unload). Each serves its own OpenAPI document at ``/v2/openapi.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from inferd.observe.audit import AuditLog
 from inferd.protocols.http import Router
 from inferd.protocols.http.audited import audited
 from inferd.protocols.http.router import Handler
+from inferd.protocols.openai.routes import add_routes as add_openai_routes
+from inferd.protocols.text_wire import Timeout
+from inferd.protocols.v2.generate import GenerateHandlers
 from inferd.protocols.v2.handlers import RepositoryHandlers, V2Handlers, openapi_handler
 from inferd.protocols.v2.kserve_v1 import V1Handlers
 from inferd.protocols.v2.openapi import operation
@@ -30,6 +33,7 @@ _VERSIONED = "/v2/models/{model}/versions/{version}"
 #: Errors any model-addressed operation may answer.
 _MODEL_ERRORS = (400, 404)
 _INFER_ERRORS = (400, 404, 413, 415, 500, 501, 503, 504)
+_GENERATE_ERRORS = (400, 404, 500, 501, 503, 504)
 
 
 def data_router(
@@ -37,14 +41,17 @@ def data_router(
     limits: LimitSettings,
     metrics: Callable[[], bytes],
     tracing: Tracing | None = None,
+    request_timeout: Timeout | None = None,
 ) -> Router:
-    """The public listener's routes; with ``tracing``, v2 inference is traced."""
+    """The public listener's routes; with ``tracing``, v2 inference is traced.
+    ``request_timeout`` gives a model's default deadline for generations (None: none)."""
     v2 = (
         V2Handlers(dataplane, limits, metrics)
         if tracing is None
         else TracedV2Handlers(dataplane, limits, metrics, tracing)
     )
     v1 = V1Handlers(dataplane, limits)
+    generate = GenerateHandlers(dataplane, request_timeout)
     router = Router()
     router.add(
         "GET", "/v2/health/live", v2.live, operation("Server liveness", "Live", not_ok="Live")
@@ -84,6 +91,29 @@ def data_router(
             v2.stats,
             operation("Model statistics", "ModelStats", errors=_MODEL_ERRORS),
         )
+        router.add(
+            "POST",
+            f"{base}/generate",
+            generate.generate,
+            operation(
+                "Generate text (language models)",
+                "GenerateResponse",
+                body="GenerateRequest",
+                errors=_GENERATE_ERRORS,
+            ),
+        )
+        router.add(
+            "POST",
+            f"{base}/generate_stream",
+            generate.generate_stream,
+            operation(
+                "Generate text as Server-Sent Events (language models)",
+                None,
+                ok_media="text/event-stream",
+                body="GenerateRequest",
+                errors=_GENERATE_ERRORS,
+            ),
+        )
     router.add(
         "GET", "/v2/models/stats", v2.stats, operation("Statistics of every model", "ModelStats")
     )
@@ -93,14 +123,7 @@ def data_router(
         v2.prometheus,
         operation("Prometheus metrics", None, ok_media="text/plain"),
     )
-    router.add(
-        "GET",
-        "/v1/models/{model}",
-        v1.model_ready,
-        operation(
-            "KServe v1 model readiness", "ModelReady", not_ok="ModelReady", errors=_MODEL_ERRORS
-        ),
-    )
+    add_openai_routes(router, dataplane, v1.model_ready, request_timeout)
     router.add(
         "POST",
         "/v1/models/{model}:predict",

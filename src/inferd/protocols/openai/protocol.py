@@ -1,0 +1,388 @@
+"""OpenAI's request bodies (pydantic, validated) and answers (typed dicts, sent as they are).
+
+Every parameter OpenAI defines for these endpoints is either honoured or, where inferd cannot
+honour it, refused unless it holds its default (``n`` other than 1, a non-zero penalty,
+``logprobs``, tools): a parameter read and then ignored would answer something other than what
+was asked. ``user`` is the exception: it only identifies the caller to OpenAI and changes no
+answer. Fields OpenAI does not define are refused, naming them. The answers' shapes are
+OpenAI's; the OpenAPI document is generated from these same types.
+"""
+
+from __future__ import annotations
+
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,  # pydantic reads these before 3.12
+)
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from typing_extensions import TypedDict
+
+from inferd.generation import FinishReason, Message, Sampling
+from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingFields
+
+#: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
+MAX_TOKEN_ID = 2**31 - 1
+#: Texts one embeddings request may carry (OpenAI's limit).
+MAX_EMBEDDING_INPUTS = 2048
+
+
+class TextPart(BaseModel):
+    """One part of a message's content (only text parts: the models served read text)."""
+
+    model_config = STRICT
+
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = STRICT
+
+    #: ``developer`` is OpenAI's newer name for ``system`` and is read as one.
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+
+    def message(self) -> Message:
+        text = (
+            self.content
+            if isinstance(self.content, str)
+            else "\n".join(part.text for part in self.content)
+        )
+        return Message("system" if self.role == "developer" else self.role, text)
+
+
+class StreamOptions(BaseModel):
+    model_config = STRICT
+
+    include_usage: bool | None = None
+
+
+class _Generation(SamplingFields):
+    """What chat and text completions share: the model, streaming, and the parameters inferd
+    refuses unless they hold their defaults."""
+
+    model: NonEmpty
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(default=None, ge=1)
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        default=None, description="token id → bias added to its logit; -100 bans the token"
+    )
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    #: Identifies the end user to OpenAI; changes nothing in an answer.
+    user: str | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, n: int | None) -> int | None:
+        if n not in (None, 1):
+            raise ValueError("only n=1 is supported (one choice per request)")
+        return n
+
+    @field_validator("presence_penalty", "frequency_penalty")
+    @classmethod
+    def _no_penalty(cls, value: float | None) -> float | None:
+        if value:
+            raise ValueError("penalties are not supported; only 0 is accepted")
+        return value
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        for key in bias or {}:
+            if not (key.isascii() and key.isdigit() and int(key) <= MAX_TOKEN_ID):
+                raise ValueError(f"{key!r} is not a token id (0 to {MAX_TOKEN_ID})")
+        return bias
+
+    @property
+    def streams(self) -> bool:
+        return bool(self.stream)
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    @model_validator(mode="after")
+    def _streaming_options(self) -> _Generation:
+        # InvalidField is no ValueError: pydantic lets it through as it is, naming the field.
+        if self.stream_options is not None and not self.stream:
+            raise InvalidField("stream_options", "only allowed when stream is true")
+        return self
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_tokens
+
+    def asked(self) -> Sampling:
+        """The sampling this request asks for."""
+        bias = {int(k): v for k, v in (self.logit_bias or {}).items()}
+        return self.sampling(self.token_limit, bias)
+
+
+class ChatCompletionRequest(_Generation):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(
+        default=None, ge=1, description="OpenAI's newer name for max_tokens"
+    )
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = Field(default=None, description="no effect without tools")
+    response_format: dict[str, Any] | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("log probabilities are not supported")
+        return value
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _no_top_logprobs(cls, value: int | None) -> int | None:
+        if value:
+            raise ValueError("log probabilities are not supported")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _no_tools(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if value:
+            raise ValueError("tools (function calling) are not supported")
+        return value
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _no_tool_choice(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        if value not in (None, "none"):
+            raise ValueError('tools are not supported; only "none" is accepted')
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value != {"type": "text"}:
+            raise ValueError('only {"type": "text"} is supported (no JSON mode or schema)')
+        return value
+
+    def messages_read(self) -> list[Message]:
+        return [m.message() for m in self.messages]
+
+    @model_validator(mode="after")
+    def _one_token_limit(self) -> ChatCompletionRequest:
+        both = self.max_tokens is not None and self.max_completion_tokens is not None
+        if both and self.max_tokens != self.max_completion_tokens:
+            raise InvalidField(
+                "max_completion_tokens",
+                f"is {self.max_completion_tokens} but max_tokens is {self.max_tokens}; "
+                "give one of them",
+            )
+        return self
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_tokens if self.max_completion_tokens is None else self.max_completion_tokens
+
+
+class CompletionRequest(_Generation):
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)] = Field(
+        description="one prompt (a list holds exactly one)"
+    )
+    echo: bool | None = None
+    suffix: str | None = None
+    best_of: int | None = Field(default=None, ge=1)
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("not supported")
+        return value
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, value: str | None) -> str | None:
+        if value:
+            raise ValueError("suffix (insertion) is not supported")
+        return value
+
+    @field_validator("best_of")
+    @classmethod
+    def _one_best(cls, value: int | None) -> int | None:
+        if value not in (None, 1):
+            raise ValueError("only best_of=1 is supported")
+        return value
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("log probabilities are not supported")
+        return value
+
+    @property
+    def text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = STRICT
+
+    model: NonEmpty
+    input: (
+        NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
+    )
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    #: Identifies the end user to OpenAI; changes nothing in an answer.
+    user: str | None = None
+
+    @field_validator("dimensions")
+    @classmethod
+    def _full_size(cls, value: int | None) -> int | None:
+        if value is not None:
+            raise ValueError("shortened embeddings are not supported; leave dimensions out")
+        return value
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else self.input
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+class PromptTokensDetails(TypedDict):
+    cached_tokens: int
+
+
+class Usage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+
+
+class AssistantMessage(TypedDict):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatChoice(TypedDict):
+    index: int
+    message: AssistantMessage
+    finish_reason: FinishReason
+    logprobs: None
+
+
+class ChatCompletion(TypedDict):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class Delta(TypedDict, total=False):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChunkChoice(TypedDict):
+    index: int
+    delta: Delta
+    finish_reason: FinishReason | None
+    logprobs: None
+
+
+class ChatCompletionChunk(TypedDict):
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: NotRequired[Usage | None]
+
+
+class CompletionChoice(TypedDict):
+    index: int
+    text: str
+    finish_reason: FinishReason | None
+    logprobs: None
+
+
+class TextCompletion(TypedDict):
+    """A text completion, whole or (streamed) one chunk of it."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: NotRequired[Usage | None]
+
+
+class Embedding(TypedDict):
+    object: Literal["embedding"]
+    index: int
+    #: Floats, or (``encoding_format`` base64) their little-endian float32 bytes in base64.
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(TypedDict):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(TypedDict):
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
+
+
+class ModelObject(TypedDict):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(TypedDict):
+    object: Literal["list"]
+    data: list[ModelObject]
+
+
+class KServeReady(TypedDict):
+    """KServe v1's readiness answer on ``GET /v1/models/{model}``."""
+
+    name: str
+    ready: bool
+
+
+class ServedModel(KServeReady, total=False):
+    """``GET /v1/models/{model}``: OpenAI's model object for a language model, beside KServe
+    v1's readiness, which the same path answers for every model."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class OpenAIErrorDetail(TypedDict):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIError(TypedDict):
+    error: OpenAIErrorDetail

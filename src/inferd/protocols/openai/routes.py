@@ -1,0 +1,84 @@
+"""The OpenAI routes of the data-plane listener, with their OpenAPI operations. Every answer on
+them, errors included, is in OpenAI's shape (:mod:`~inferd.protocols.openai.errors`)."""
+
+from __future__ import annotations
+
+from inferd.protocols.http import Handler, Router
+from inferd.protocols.openai.completions import CompletionHandlers
+from inferd.protocols.openai.embeddings import EmbeddingHandlers
+from inferd.protocols.openai.errors import openai_errors
+from inferd.protocols.openai.models import ModelHandlers
+from inferd.protocols.text_wire import Timeout
+from inferd.protocols.v2.openapi import operation
+from inferd.serving.types import DataPlane
+
+ERROR = "OpenAIError"
+#: What a generation may answer besides 200: bad input or not a language model, an unknown
+#: model, a bug, an engine that cannot (501), a full queue or a model loading (503), a deadline.
+GENERATION_ERRORS = (400, 404, 500, 501, 503, 504)
+
+
+def add_routes(
+    router: Router, dataplane: DataPlane, kserve_ready: Handler, timeout: Timeout | None
+) -> None:
+    """Add OpenAI's routes to ``router``. ``/v1/models/{model}`` is KServe v1's readiness too:
+    ``kserve_ready`` answers it for models that are not language models."""
+    completions = CompletionHandlers(dataplane, timeout)
+    models = ModelHandlers(dataplane, kserve_ready)
+    embeddings = EmbeddingHandlers(dataplane)
+    router.add(
+        "GET",
+        "/v1/models",
+        openai_errors(models.list),
+        operation("OpenAI: the language models served", "ModelList", errors=(500,), error=ERROR),
+    )
+    router.add(
+        "GET",
+        "/v1/models/{model}",
+        openai_errors(models.retrieve),
+        operation(
+            "OpenAI model (language models) and KServe v1 model readiness (every model)",
+            "ServedModel",
+            not_ok="ServedModel",
+            errors=(404, 500),
+            error=ERROR,
+        ),
+    )
+    router.add(
+        "POST",
+        "/v1/chat/completions",
+        openai_errors(completions.chat),
+        operation(
+            "OpenAI chat completion (streamed as Server-Sent Events with stream: true)",
+            "ChatCompletion",
+            body="ChatCompletionRequest",
+            errors=GENERATION_ERRORS,
+            stream=True,
+            error=ERROR,
+        ),
+    )
+    router.add(
+        "POST",
+        "/v1/completions",
+        openai_errors(completions.complete),
+        operation(
+            "OpenAI text completion (streamed as Server-Sent Events with stream: true)",
+            "TextCompletion",
+            body="CompletionRequest",
+            errors=GENERATION_ERRORS,
+            stream=True,
+            error=ERROR,
+        ),
+    )
+    router.add(
+        "POST",
+        "/v1/embeddings",
+        openai_errors(embeddings.embed),
+        operation(
+            "OpenAI embeddings",
+            "EmbeddingList",
+            body="EmbeddingRequest",
+            errors=GENERATION_ERRORS,
+            error=ERROR,
+        ),
+    )
