@@ -175,6 +175,15 @@ SCHEMAS: dict[str, Schema] = {
         },
     },
     "Empty": {"type": "object"},
+    # One Server-Sent Event, as OpenAPI before 3.2 describes a text/event-stream answer.
+    "ServerSentEvent": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "string", "description": "one JSON document (OpenAI: or [DONE])"},
+            "event": {"type": "string"},
+        },
+    },
     "OpenAPIDocument": {"type": "object", "required": ["openapi", "paths"]},
     "V1PredictRequest": {
         "type": "object",
@@ -269,8 +278,8 @@ def operation(
     stream: bool = False,
     error: str = "Error",
 ) -> dict[str, Any]:
-    """An operation object: ``ok`` names the success schema (None: plain text), ``body`` the
-    request schema, ``errors`` the error statuses (answered with the ``error`` schema),
+    """An operation object: ``ok`` names the success schema (None: plain text) in ``ok_media``,
+    ``body`` the request schema, ``errors`` the error statuses (answered with the ``error`` schema),
     ``not_ok`` a schema also answered with 503 (health "false"), ``binary`` that the binary
     extension may answer, ``stream`` that Server-Sent Events may (``text/event-stream``)."""
     responses: dict[str, Any] = {}
@@ -280,13 +289,13 @@ def operation(
             "content": {ok_media: {"schema": {"type": "string"}}},
         }
     else:
-        ok_content: dict[str, Any] = {_JSON: {"schema": _ref(ok)}}
+        ok_content: dict[str, Any] = {ok_media: {"schema": _ref(ok)}}
         if binary:
             ok_content["application/octet-stream"] = {
                 "schema": {"type": "string", "format": "binary"}
             }
         if stream:
-            ok_content["text/event-stream"] = {"schema": {"type": "string"}}
+            ok_content["text/event-stream"] = {"schema": _ref("ServerSentEvent")}
         responses["200"] = {"description": "OK", "content": ok_content}
     if not_ok is not None:
         responses["503"] = {"description": "not ready", **_content(not_ok)}

@@ -108,7 +108,7 @@ def data_router(
             generate.generate_stream,
             operation(
                 "Generate text as Server-Sent Events (language models)",
-                None,
+                "ServerSentEvent",
                 ok_media="text/event-stream",
                 body="GenerateRequest",
                 errors=_GENERATE_ERRORS,

@@ -1,0 +1,236 @@
+"""OpenAI request bodies: what is accepted becomes the sampling and prompt asked for, and every
+refusal names the field and what it should be (pure functions, no model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from inferd.errors import InvalidArgument
+from inferd.generation import Message, Sampling
+from inferd.protocols.openai.protocol import (
+    MAX_EMBEDDING_INPUTS,
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+)
+from inferd.protocols.text_wire import InvalidField, parse_body
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def chat(**fields: Any) -> ChatCompletionRequest:
+    return parse_body(ChatCompletionRequest, orjson.dumps({"model": "m", "messages": HI, **fields}))
+
+
+def completion(**fields: Any) -> CompletionRequest:
+    return parse_body(CompletionRequest, orjson.dumps({"model": "m", "prompt": "Hi", **fields}))
+
+
+def test_defaults_ask_for_plain_sampling() -> None:
+    request = chat()
+    assert request.asked() == Sampling()
+    assert not request.streams and not request.include_usage
+    assert request.messages_read() == [Message("user", "Hi")]
+
+
+def test_every_sampling_parameter_reaches_the_sampling() -> None:
+    request = chat(
+        temperature=0, top_p=0.5, max_tokens=7, stop=["\n", "END"], seed=-3,
+        logit_bias={"12": -100, "7": 2.5}, stream=True, stream_options={"include_usage": True},
+        n=1, presence_penalty=0, frequency_penalty=0.0, user="someone", logprobs=False,
+        tools=[], tool_choice="none", response_format={"type": "text"},
+    )  # fmt: skip
+    assert request.asked() == Sampling(
+        temperature=0, top_p=0.5, max_tokens=7, stop=("\n", "END"), seed=-3,
+        logit_bias={12: -100.0, 7: 2.5},
+    )  # fmt: skip
+    assert request.streams and request.include_usage
+
+
+def test_one_stop_string_and_the_newer_token_limit() -> None:
+    assert chat(stop="###").asked().stop == ("###",)
+    assert chat(max_completion_tokens=9).asked().max_tokens == 9
+    assert chat(max_completion_tokens=9, max_tokens=9).asked().max_tokens == 9
+
+
+def test_content_parts_and_developer_messages() -> None:
+    request = chat(
+        messages=[
+            {"role": "developer", "content": "Be brief."},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+            },
+            {"role": "assistant", "content": ""},
+        ]
+    )
+    assert request.messages_read() == [
+        Message("system", "Be brief."), Message("user", "a\nb"), Message("assistant", ""),
+    ]  # fmt: skip
+
+
+def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
+    assert completion().text == "Hi"
+    assert completion(prompt=["Once"]).text == "Once"
+    assert completion(echo=False, best_of=1, suffix=None).asked() == Sampling()
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "says"),
+    [
+        ({"messages": []}, "messages", "at least 1 item"),
+        ({"messages": None}, "messages", "valid list"),
+        ({"model": ""}, "model", "at least 1 character"),
+        ({"model": 3}, "model", "valid string (got 3)"),
+        ({"messages": ["hi"]}, "messages[0]", "should be an object"),
+        (
+            {"messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "'system', 'developer', 'user' or 'assistant'",
+        ),
+        ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
+        (
+            {"messages": [{"role": "user", "content": 5}]},
+            "messages[0].content",
+            "a string or a list of text parts (got 5)",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "messages[0].content[0].type",
+            "'text'",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "x", "name": "bob"}]},
+            "messages[0].name",
+            "unknown field",
+        ),
+        ({"temperature": "hot"}, "temperature", "valid number (got 'hot')"),
+        ({"temperature": 2.5}, "temperature", "less than or equal to 2"),
+        ({"temperature": True}, "temperature", "valid number"),
+        ({"top_p": 0}, "top_p", "greater than 0"),
+        ({"max_tokens": 0}, "max_tokens", "greater than or equal to 1"),
+        ({"max_tokens": 1.5}, "max_tokens", "valid integer"),
+        ({"max_tokens": "8"}, "max_tokens", "valid integer (got '8')"),
+        (
+            {"max_tokens": 4, "max_completion_tokens": 5},
+            "max_completion_tokens",
+            "is 5 but max_tokens is 4",
+        ),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "a string or a list of up to 4 strings"),
+        ({"stop": [1]}, "stop[0]", "valid string (got 1)"),
+        ({"stop": ""}, "stop", "a string or a list of up to 4 strings (got '')"),
+        ({"seed": 2**63}, "seed", "less than or equal to"),
+        ({"n": 2}, "n", "only n=1"),
+        ({"stream": "yes"}, "stream", "valid boolean"),
+        (
+            {"stream_options": {"include_usage": True}},
+            "stream_options",
+            "only allowed when stream is true",
+        ),
+        (
+            {"stream": True, "stream_options": {"usage": True}},
+            "stream_options.usage",
+            "unknown field",
+        ),
+        ({"logit_bias": {"abc": 1}}, "logit_bias", "'abc' is not a token id"),
+        ({"logit_bias": {"-1": 1}}, "logit_bias", "'-1' is not a token id"),
+        ({"logit_bias": {"5": 101}}, "logit_bias.5", "less than or equal to 100"),
+        ({"presence_penalty": 0.5}, "presence_penalty", "penalties are not supported"),
+        ({"frequency_penalty": -1}, "frequency_penalty", "penalties are not supported"),
+        ({"logprobs": True}, "logprobs", "log probabilities are not supported"),
+        ({"top_logprobs": 2}, "top_logprobs", "log probabilities are not supported"),
+        ({"tools": [{"type": "function"}]}, "tools", "not supported"),
+        ({"tool_choice": "auto"}, "tool_choice", 'only "none"'),
+        ({"response_format": {"type": "json_object"}}, "response_format", 'only {"type": "text"}'),
+        ({"functions": []}, "functions", "unknown field"),
+        ({"best_of": 2}, "best_of", "unknown field"),
+    ],
+)
+def test_chat_refusals_name_the_field(fields: dict[str, Any], param: str, says: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        chat(**fields)
+    assert caught.value.param == param
+    assert caught.value.message.startswith(f"{param}: ")
+    assert says in caught.value.message
+
+
+def test_a_seed_beyond_64_bits_is_not_an_integer() -> None:
+    # orjson reads integers beyond 64 bits as floats: refused as not an integer, never rounded.
+    with pytest.raises(InvalidField, match=r"^seed: Input should be a valid integer"):
+        parse_body(
+            CompletionRequest, b'{"model": "m", "prompt": "a", "seed": 18446744073709551616}'
+        )
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "says"),
+    [
+        ({"prompt": ["a", "b"]}, "prompt", "a string or a list of one string"),
+        ({"prompt": [[1, 2]]}, "prompt[0]", "valid string"),
+        ({"prompt": None}, "prompt", "a string or a list of one string"),
+        ({"echo": True}, "echo", "not supported"),
+        ({"suffix": "end"}, "suffix", "not supported"),
+        ({"best_of": 3}, "best_of", "only best_of=1"),
+        ({"logprobs": 2}, "logprobs", "not supported"),
+        ({"messages": HI}, "messages", "unknown field"),
+    ],
+)
+def test_completion_refusals_name_the_field(fields: dict[str, Any], param: str, says: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        completion(**fields)
+    assert caught.value.param == param
+    assert says in caught.value.message
+
+
+def test_a_missing_prompt_is_required() -> None:
+    with pytest.raises(InvalidField, match=r"^prompt: required$"):
+        parse_body(CompletionRequest, b'{"model": "m"}')
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{", "malformed JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"model"', "must be a JSON object"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object(body: bytes, says: str) -> None:
+    with pytest.raises(InvalidArgument, match=says) as caught:
+        parse_body(ChatCompletionRequest, body)
+    assert not isinstance(caught.value, InvalidField)
+
+
+def test_an_empty_body_names_what_is_required() -> None:
+    with pytest.raises(InvalidField, match=r"^model: required$"):
+        parse_body(ChatCompletionRequest, b"")
+
+
+def test_embedding_inputs() -> None:
+    one = parse_body(EmbeddingRequest, b'{"model": "m", "input": "a"}')
+    many = parse_body(
+        EmbeddingRequest, b'{"model": "m", "input": ["a", "b"], "encoding_format": "base64"}'
+    )
+    assert one.texts == ["a"] and many.texts == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "says"),
+    [
+        ({"input": []}, "input", "a string or a list of strings"),
+        ({"input": ""}, "input", "a string or a list of strings"),
+        ({"input": ["a", ""]}, "input[1]", "at least 1 character"),
+        ({"input": ["a"] * (MAX_EMBEDDING_INPUTS + 1)}, "input", "a string or a list of strings"),
+        ({"input": [[1, 2]]}, "input[0]", "valid string"),
+        ({"input": "a", "encoding_format": "int8"}, "encoding_format", "'float' or 'base64'"),
+        ({"input": "a", "dimensions": 16}, "dimensions", "leave dimensions out"),
+    ],
+)
+def test_embedding_refusals(fields: dict[str, Any], param: str, says: str) -> None:
+    with pytest.raises(InvalidField) as caught:
+        parse_body(EmbeddingRequest, orjson.dumps({"model": "m", **fields}))
+    assert caught.value.param == param
+    assert says in caught.value.message
