@@ -1,0 +1,225 @@
+"""The official ``openai`` client against a real ``inferd serve`` of a real GGUF model on
+llama.cpp: the tiny model ``examples/llm/make_model.py`` writes (random weights: the text is
+nonsense, the machinery is real), pushed with ``inferd push`` into a store of the test's own.
+The generate extension is called as Triton's clients call it, with plain HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import openai
+import orjson
+import pytest
+
+from e2e.conftest import INFERD, ServeProcess, start_serve, wait_ready
+
+if os.environ.get("CI") != "true":
+    pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
+
+pytestmark = pytest.mark.slow
+
+MAKE_MODEL = Path(__file__).resolve().parents[3] / "examples" / "llm" / "make_model.py"
+#: The tiny model's context, and its end-of-generation token (ChatML's <|im_end|>: the 256
+#: byte tokens, 7 merges, then <|endoftext|>, <|im_start|>, <|im_end|>).
+CONTEXT = 512
+END_TOKEN = 265
+HELLO = [{"role": "user", "content": "Hello!"}]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    root = tmp_path_factory.mktemp("llm")
+    home = root / "home"
+    model = root / "tiny-llama.gguf"
+    env = {**os.environ, "INFERD_HOME": str(home)}
+    subprocess.run([sys.executable, str(MAKE_MODEL), str(model)], check=True, timeout=120)
+    subprocess.run([*INFERD, "push", str(model), "llm:v1"], env=env, check=True, timeout=120)
+    server = start_serve(home, "llm:v1")
+    wait_ready(server.url)
+    yield server
+    server.terminate()
+
+
+@pytest.fixture
+def client(served: ServeProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_the_model_is_listed(client: openai.OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == ["llm"]
+    model = client.models.retrieve("llm")
+    assert (model.id, model.object, model.owned_by) == ("llm", "model", "inferd")
+
+
+def test_a_chat_completion(client: openai.OpenAI) -> None:
+    answer = client.chat.completions.create(
+        model="llm", messages=HELLO, max_tokens=8, temperature=0
+    )
+    assert answer.id.startswith("chatcmpl-") and answer.model == "llm"
+    choice = answer.choices[0]
+    assert choice.message.role == "assistant" and isinstance(choice.message.content, str)
+    assert choice.finish_reason in ("stop", "length")
+    usage = answer.usage
+    assert usage is not None and 0 < usage.completion_tokens <= 8
+    assert usage.prompt_tokens > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_a_streamed_chat_is_the_same_text_with_usage_last(client: openai.OpenAI) -> None:
+    asked = {"model": "llm", "messages": HELLO, "max_tokens": 12, "temperature": 0}
+    whole = client.chat.completions.create(**asked)
+    chunks = list(
+        client.chat.completions.create(**asked, stream=True, stream_options={"include_usage": True})
+    )
+    assert chunks[0].choices[0].delta.role == "assistant"
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(texts) > 1, "the text came in one piece, not streamed"
+    assert "".join(texts) == whole.choices[0].message.content
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finish[-1] == whole.choices[0].finish_reason and not any(finish[:-1])
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_a_text_completion(client: openai.OpenAI) -> None:
+    asked = {"model": "llm", "prompt": "Once upon", "max_tokens": 6, "temperature": 0}
+    answer = client.completions.create(**asked)
+    assert answer.object == "text_completion" and answer.id.startswith("cmpl-")
+    assert isinstance(answer.choices[0].text, str)
+    assert answer.usage is not None and 0 < answer.usage.completion_tokens <= 6
+    streamed = client.completions.create(**asked, stream=True)
+    assert "".join(c.choices[0].text for c in streamed) == answer.choices[0].text
+
+
+def test_seeded_and_greedy_answers_repeat(client: openai.OpenAI) -> None:
+    def say(**sampling: object) -> str:
+        answer = client.completions.create(
+            model="llm",
+            prompt="The",
+            max_tokens=16,
+            **sampling,
+        )
+        text: str = answer.choices[0].text
+        return text
+
+    assert say(temperature=0) == say(temperature=0)
+    assert say(temperature=1, seed=42) == say(temperature=1, seed=42)
+
+
+def test_an_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="nope", messages=HELLO)
+    assert caught.value.status_code == 404
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
+    assert caught.value.body == {
+        "message": "model 'nope' not found", "type": "invalid_request_error", "param": "model",
+        "code": "model_not_found",
+    }  # fmt: skip
+
+
+def test_empty_messages_are_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=[])
+    assert caught.value.param == "messages"
+    assert caught.value.type == "invalid_request_error"
+
+
+def test_an_overlong_prompt_is_refused_naming_the_numbers(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model="llm", prompt=" a" * 1000, max_tokens=4)
+    message = str(caught.value.body["message"])
+    assert re.search(
+        rf"the prompt is \d+ tokens and max_tokens is 4: over the context of {CONTEXT}", message
+    ), message
+
+
+def test_wrong_parameter_types_are_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="llm",
+            messages=HELLO,
+            temperature="hot",
+        )
+    assert caught.value.param == "temperature"
+    assert "got 'hot'" in str(caught.value.body["message"])
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, n=2)
+    assert caught.value.param == "n"
+
+
+def test_bad_json_is_400_in_openai_shape(served: ServeProcess) -> None:
+    answer = httpx.post(
+        served.url + "/v1/chat/completions", content=b'{"model": "llm",', timeout=10
+    )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error" and "malformed JSON" in error["message"]
+
+
+def test_embeddings_as_the_client_decodes_them(client: openai.OpenAI) -> None:
+    # The client asks for base64 unless told otherwise, and decodes it.
+    packed = client.embeddings.create(model="llm", input=["hello", "world"])
+    floats = client.embeddings.create(
+        model="llm", input=["hello", "world"], encoding_format="float"
+    )
+    assert [e.index for e in packed.data] == [0, 1]
+    for a, b in zip(packed.data, floats.data, strict=True):
+        assert np.allclose(a.embedding, b.embedding, atol=1e-6)
+        assert np.isclose(np.linalg.norm(b.embedding), 1.0)
+    assert packed.usage.prompt_tokens > 0
+
+
+def test_a_client_that_leaves_mid_stream_cancels_its_generation(
+    client: openai.OpenAI, served: ServeProcess
+) -> None:
+    before = _cancelled(served)
+    stream = client.chat.completions.create(
+        model="llm", messages=HELLO, max_tokens=400, stream=True,
+        logit_bias={str(END_TOKEN): -100},  # runs to max_tokens unless cancelled
+    )  # fmt: skip
+    next(iter(stream))
+    stream.close()
+    deadline = time.monotonic() + 30
+    while _cancelled(served) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _cancelled(served) == before + 1
+
+
+def _cancelled(served: ServeProcess) -> float:
+    text = httpx.get(served.url + "/metrics", timeout=10).text
+    found = re.search(
+        r'inferd_llm_requests_total\{finish_reason="cancelled",model="llm",operation="chat",'
+        r'version="v1"\} ([\d.]+)',
+        text,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_generate_extension(served: ServeProcess) -> None:
+    body = {"text_input": "The", "parameters": {"max_tokens": 8, "temperature": 0}}
+    whole = httpx.post(served.url + "/v2/models/llm/generate", json=body, timeout=60)
+    assert whole.status_code == 200
+    answer = whole.json()
+    assert (answer["model_name"], answer["model_version"]) == ("llm", "v1")
+    assert answer["finish_reason"] in ("stop", "length")
+    streamed = httpx.post(
+        served.url + "/v2/models/llm/versions/v1/generate_stream", json=body, timeout=60
+    )
+    assert streamed.headers["content-type"] == "text/event-stream"
+    events = [orjson.loads(line[6:]) for line in streamed.text.split("\n\n") if line]
+    assert "".join(e["text_output"] for e in events) == answer["text_output"]
+    assert events[-1]["finish_reason"] == answer["finish_reason"]
+    refused = httpx.post(
+        served.url + "/v2/models/llm/generate", json={"text_input": "x", "parameters": {"top_k": 5}}
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "parameters.top_k: unknown field (not supported by inferd)"}
