@@ -7,9 +7,10 @@
 Both servers get the same generated model (examples/llm/make_model.py: the tiny one, and a
 12-layer, 768-wide, about 85M-parameter one, F16, random weights), the same core
 ($SERVER_CPUS, one llama.cpp thread each) and 8 sequences decoded together; the client runs on
-$LOAD_CPUS. Each request is an OpenAI ``/v1/completions`` stream of ``max_tokens=64`` with the
-end-of-generation tokens banned through ``logit_bias``, so every request runs to 64 tokens (and
-the non-ASCII byte tokens, so that every token is text at once).
+$LOAD_CPUS, and the same KV cache (one cache of 8,192 cells shared by the slots, or 8 whole
+contexts when that is less). Each request is an OpenAI ``/v1/completions`` stream of
+``max_tokens=64`` with the end-of-generation tokens banned through ``logit_bias``, so every
+request runs to 64 tokens (and the non-ASCII byte tokens, so that every token is text at once).
 Tokens are counted from each answer's ``usage`` (``stream_options.include_usage``), not from
 SSE chunks (a byte token can end mid-character, so chunks and tokens differ). For each
 concurrency, closed-loop clients send requests for ``--duration`` seconds, then the requests in
@@ -40,6 +41,8 @@ from typing import Any
 
 import httpx
 from served import free_port
+
+from inferd.runtimes.llamacpp.runtime import KV_CELLS
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
@@ -180,12 +183,18 @@ def start_inferd(home: Path, model: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
+def kv_cells(context: int) -> int:
+    """The KV cache inferd's llamacpp runtime gives a model of this context (its KV_CELLS rule),
+    given to llama-server too, so both hold the same number of cells."""
+    return max(context, min(SLOTS * context, KV_CELLS))
+
+
 def start_llama_server(
     binary: Path, model: Path, port: int, context: int
 ) -> subprocess.Popen[bytes]:
     argv = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-            "-t", "1", "-tb", "1", "--parallel", str(SLOTS), "-c", str(SLOTS * context),
-            "--no-webui"]  # fmt: skip
+            "-t", "1", "-tb", "1", "--parallel", str(SLOTS), "-c", str(kv_cells(context)),
+            "--kv-unified", "--no-webui"]  # fmt: skip
     return subprocess.Popen(pinned(SERVER_CPUS, *argv),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
