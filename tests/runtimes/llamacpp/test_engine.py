@@ -202,3 +202,23 @@ def test_generations_wait_for_room_in_the_kv_cache(tmp_path: Path) -> None:
         model.close()
     assert done == [1500] * SLOTS  # every one ran to its end: none failed for want of room
     assert 1 < max(running) <= KV_CELLS // (1500 + 8)
+
+
+def test_requests_arriving_together_share_a_cached_prefix(model: LlamaModel) -> None:
+    sampling = Sampling(temperature=0, max_tokens=6, logit_bias=no_end(model))
+    prompt = "Shared instructions for every request that arrives in this burst. Go: "
+
+    async def ask() -> tuple[str, int, int]:
+        generation = model.generate(prompt, sampling)
+        text = "".join([c.text async for c in generation])
+        return text, generation.prompt_tokens, generation.cached_tokens
+
+    async def scenario() -> tuple[tuple[str, int, int], list[tuple[str, int, int]]]:
+        first = await ask()  # one slot now keeps the prompt
+        return first, list(await asyncio.gather(*(ask() for _ in range(4))))
+
+    first, burst = asyncio.run(scenario())
+    for text, tokens, cached in burst:
+        # Each slot got the prefix from the one that kept it: only the last token was read.
+        assert cached == tokens - 1
+        assert text == first[0]

@@ -7,9 +7,10 @@ Policy, per step (``_step``):
    sequence is dropped from the KV cache and their slot is free at once.
 2. Waiting generations take free slots, oldest first (a bounded queue: a full one is 503).
    A free slot keeps the tokens of the generation that last used it in the KV cache; a new
-   generation takes the free slot whose tokens share the longest prefix with its prompt and
-   reads only the rest (prefix caching, as llama-server's ``cache_prompt``: a repeated system
-   prompt or chat history is not read again).
+   generation reads only the part of its prompt that no sequence in the cache (kept or
+   running) already holds: the shared prefix is reused in place or shared into its slot
+   (prefix caching, as llama-server's ``cache_prompt``: a repeated system prompt or chat
+   history is not read again, even by requests that arrive together).
 3. The batch gets one token for every generation that is decoding, then as many prompt tokens
    as still fit (prefill, in pieces of at most ``batch`` tokens). Decoding first keeps the
    inter-token latency of running generations steady while a long prompt is read; a new
@@ -202,23 +203,38 @@ class Engine:
         return reserved <= self.context.cells
 
     def _take_slot(self, job: _Job) -> None:
-        """Give ``job`` the free slot whose kept tokens share the longest prefix with its
-        prompt, dropping the rest of them; at least the prompt's last token is always read (its
-        logits start the answer)."""
-        best, shared = self._free[-1], 0
-        for slot in self._free:
-            n = _common_prefix(self._kept.get(slot, ()), job.prompt)
-            if n > shared:
-                best, shared = slot, n
-        self._free.remove(best)
-        kept = self._kept.pop(best, [])
-        shared = min(shared, len(job.prompt) - 1)
-        if len(kept) > shared and not self.context.forget(best, shared):
-            self.context.forget(best)  # this cache cannot drop a tail: start from nothing
-            shared = 0
-        job.slot = best
+        """Give ``job`` a free slot and as much of its prompt as the cache already holds: the
+        free slot whose kept tokens share the longest prefix with the prompt, or, when another
+        sequence (running, or kept in another free slot) shares a longer one, that prefix
+        shared into the slot (in the unified cache the cells are shared, not copied). At least
+        the prompt's last token is always read: its logits start the answer."""
+        prompt, limit = job.prompt, len(job.prompt) - 1
+        slot, own = self._free[-1], 0
+        for free in self._free:
+            n = _common_prefix(self._kept.get(free, ()), prompt)
+            if n > own:
+                slot, own = free, n
+        source, best = slot, own
+        holders = [(j.slot, j.cached) for j in self._active]
+        holders += [(s, tokens) for s, tokens in self._kept.items() if s != slot]
+        for other, tokens in holders:
+            n = _common_prefix(tokens, prompt)
+            if n > best:
+                source, best = other, n
+        self._free.remove(slot)
+        kept = self._kept.pop(slot, [])
+        if source != slot and min(best, limit) > min(own, limit):
+            shared = min(best, limit)
+            self.context.forget(slot)
+            self.context.share(source, slot, shared)
+        else:
+            shared = min(own, limit)
+            if len(kept) > shared and not self.context.forget(slot, shared):
+                self.context.forget(slot)  # this cache cannot drop a tail: start from nothing
+                shared = 0
+        job.slot = slot
         job.fed = job.position = shared
-        job.cached = job.prompt[:shared]
+        job.cached = prompt[:shared]
         job.stream.cached_tokens = shared
 
     def _step(self) -> None:

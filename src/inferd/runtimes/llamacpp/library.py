@@ -222,6 +222,11 @@ class Context:
         the cache cannot drop only a tail (recurrent models: drop all of it instead)."""
         return bool(ll.llama_memory_seq_rm(self._memory, sequence, start if start else -1, -1))
 
+    def share(self, source: int, target: int, length: int) -> None:
+        """Give sequence ``target`` the first ``length`` tokens of ``source`` (the unified
+        cache marks the cells as belonging to both: nothing is copied)."""
+        ll.llama_memory_seq_cp(self._memory, source, target, 0, length)
+
     def sampler(
         self, temperature: float, top_p: float, seed: int, bias: dict[int, float]
     ) -> Sampler:
