@@ -19,7 +19,7 @@ import openai
 import orjson
 import pytest
 
-from e2e.conftest import INFERD, ServeProcess, start_serve, wait_ready
+from e2e.conftest import INFERD, ServeProcess, _stop, start_serve, wait_ready
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
@@ -45,7 +45,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     server = start_serve(home, "llm:v1")
     wait_ready(server.url)
     yield server
-    server.terminate()
+    _stop(server)
 
 
 @pytest.fixture
