@@ -1,5 +1,5 @@
-"""Open Inference Protocol v2 over REST (JSON and the binary tensor extension), the repository
-and statistics extensions, KServe v1, and the OpenAPI document describing them."""
+"""Open Inference Protocol v2 over REST (JSON and the binary tensor extension), the repository,
+statistics and generate extensions, KServe v1, and the OpenAPI document describing them."""
 
 from inferd.protocols.v2.routes import control_router, data_router
 
