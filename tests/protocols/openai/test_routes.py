@@ -205,6 +205,21 @@ def test_a_client_that_leaves_cancels_its_generation(llm_server: Running) -> Non
     assert asked.cancelled.wait(10), "the generation kept running after its client left"
 
 
+def test_a_client_that_leaves_before_a_whole_answer_cancels_it_too(llm_server: Running) -> None:
+    body = orjson.dumps({"model": "stuck", "prompt": "x"})
+    stuck = plane(llm_server).llms["stuck"]
+    with socket.create_connection(("127.0.0.1", llm_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        waited = time.monotonic() + 10
+        while not stuck.asked and time.monotonic() < waited:
+            time.sleep(0.01)
+        assert stuck.asked, "the generation never started"
+    assert stuck.asked[-1].cancelled.wait(10), "the generation kept running after its client left"
+
+
 def test_refusals_in_openai_shape(llm_server: Running) -> None:
     chat = "/v1/chat/completions"
     missing = post(llm_server, chat, {"model": "nope", "messages": HI})
