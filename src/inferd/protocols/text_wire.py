@@ -191,6 +191,9 @@ def sse_event(value: object) -> bytes:
     return b"data: " + orjson.dumps(value) + b"\n\n"
 
 
-def event_stream(events: AsyncIterator[bytes]) -> StreamingResponse:
-    """A 200 answer sending ``events`` as they come (``text/event-stream``)."""
-    return StreamingResponse(200, b"", EVENT_STREAM, list(EVENT_HEADERS), events)
+def event_stream(
+    events: AsyncIterator[bytes], abandon: Callable[[], None] | None = None
+) -> StreamingResponse:
+    """A 200 answer sending ``events`` as they come (``text/event-stream``); ``abandon`` (a
+    generation's cancel) runs if the answer is never sent to its end."""
+    return StreamingResponse(200, b"", EVENT_STREAM, list(EVENT_HEADERS), events, abandon)

@@ -36,6 +36,8 @@ class Seen:
         self.streamed = 0
         self.stream_closed = threading.Event()
         self.gate = threading.Event()
+        #: ``GET /stream`` answers whose producer was told they will never be sent.
+        self.abandoned = threading.Event()
 
 
 def transport_router(seen: Seen) -> Router:
@@ -73,7 +75,9 @@ def transport_router(seen: Seen) -> Router:
             finally:
                 seen.stream_closed.set()
 
-        return StreamingResponse(200, content_type=b"text/plain", chunks=chunks())
+        return StreamingResponse(
+            200, content_type=b"text/plain", chunks=chunks(), abandon=seen.abandoned.set
+        )
 
     router = Router()
     router.add("GET", "/ping", ping)

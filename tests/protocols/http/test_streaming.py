@@ -4,6 +4,7 @@ pipelined behind a stream keep their order, and a client that goes away closes t
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 
 from inferd.config import LimitSettings
@@ -73,3 +74,31 @@ def test_a_producer_that_fails_cuts_the_body_short(
     # The connection was cut without the last chunk: the client can tell the body is incomplete.
     assert not data.endswith(b"0\r\n\r\n")
     assert seen.stream_closed.is_set()
+
+
+def test_a_stream_waiting_its_turn_is_abandoned_when_its_client_leaves(
+    serve: Callable[[LimitSettings], Running], seen: Seen
+) -> None:
+    running = serve(LimitSettings())
+    sock = _open(running)
+    # /hold answers after half a second; the stream behind it is ready at once but must wait.
+    sock.sendall(
+        b"POST /hold HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\n\r\nx"
+        b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n"
+    )
+    time.sleep(0.1)
+    sock.close()
+    assert seen.abandoned.wait(5), "the waiting stream's producer was never told"
+    assert seen.streamed == 0  # it never started
+
+
+def test_a_stream_cut_short_is_abandoned_too(
+    serve: Callable[[LimitSettings], Running], seen: Seen
+) -> None:
+    running = serve(LimitSettings())
+    sock = _open(running)
+    sock.sendall(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+    _read_until(sock, b"first\n")
+    sock.close()
+    assert seen.abandoned.wait(5)
+    assert seen.stream_closed.wait(5)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -296,7 +295,7 @@ class HttpConnection(asyncio.Protocol):
             final = not keep_alive or (self._closing and not self._pending and not self._backlog)
             if isinstance(response, StreamingResponse) and response.chunks is not None:
                 self.transport.write(encode_stream_head(response, keep_alive=not final))
-                self._stream = self.loop.create_task(self._pump(response.chunks, final))
+                self._stream = self.loop.create_task(self._pump(response, final))
                 return
             self.transport.write(encode(response, keep_alive=not final))
             if final:
@@ -320,9 +319,11 @@ class HttpConnection(asyncio.Protocol):
             self.transport.resume_reading()
             self._reading = True
 
-    async def _pump(self, chunks: AsyncIterator[bytes], final: bool) -> None:
+    async def _pump(self, response: StreamingResponse, final: bool) -> None:
         """Send a streaming answer's chunks as they come, then the last chunk; then carry on
         with the answers behind it (or close, when it was the last)."""
+        chunks = response.chunks
+        assert chunks is not None
         complete = False
         try:
             async for chunk in chunks:
@@ -340,6 +341,8 @@ class HttpConnection(asyncio.Protocol):
             log.exception("a streaming answer failed after it started")
         finally:
             self._stream = None
+            if not complete and response.abandon is not None:
+                response.abandon()
             closing = getattr(chunks, "aclose", None)
             if closing is not None:
                 await closing()
@@ -368,8 +371,13 @@ class HttpConnection(asyncio.Protocol):
         self.budget.give_back(n)
 
     def _drop_requests(self) -> None:
-        """Cancel running requests, forget waiting ones, and return every byte to the budget."""
+        """Cancel running requests, forget waiting ones, close the producers of streaming
+        answers that were waiting their turn, and return every byte to the budget."""
         for task in self._pending:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                answer = task.result()
+                if isinstance(answer, StreamingResponse):  # never sent: its producer stops
+                    _abandon(answer)
             task.cancel()
         if self._stream is not None:
             self._stream.cancel()
@@ -452,3 +460,12 @@ def _peer(name: object) -> str:
     if isinstance(name, tuple) and len(name) >= 2:
         return f"{name[0]}:{name[1]}"
     return ""
+
+
+def _abandon(answer: StreamingResponse) -> None:
+    """Stop the producer of a streaming answer that will never be sent."""
+    if answer.abandon is not None:
+        answer.abandon()
+    closing = getattr(answer.chunks, "aclose", None)
+    if closing is not None:
+        asyncio.get_running_loop().create_task(closing())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -68,6 +68,10 @@ class StreamingResponse(Response):
     """
 
     chunks: AsyncIterator[bytes] | None = None
+    #: Called when the answer will not be sent to its end (the client left, even before its
+    #: turn came on a pipelined connection): a producer that never started iterating learns
+    #: it only from this, since closing an unstarted generator runs none of its code.
+    abandon: Callable[[], None] | None = None
 
 
 def json_response(value: Any, status: int = 200) -> Response:

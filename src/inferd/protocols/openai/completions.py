@@ -114,7 +114,8 @@ class CompletionHandlers:
                     piece=lambda text: answer.chat_chunk({"content": text}),
                     ending=lambda reason: answer.chat_chunk({}, reason),
                     tail=answer.chat_usage if answer.include_usage else None,
-                )
+                ),
+                generation.cancel,
             )
         text = await collect(generation)
         document: ChatCompletion = {
@@ -153,7 +154,8 @@ class CompletionHandlers:
                     piece=answer.text_chunk,
                     ending=lambda reason: answer.text_chunk("", reason),
                     tail=answer.text_usage if answer.include_usage else None,
-                )
+                ),
+                generation.cancel,
             )
         text = await collect(generation)
         document: TextCompletion = {

@@ -79,7 +79,7 @@ class GenerateHandlers:
 
     async def generate_stream(self, request: Request) -> Response:
         head, generation = await self._start(request, stream=True)
-        return event_stream(_events(head, generation))
+        return event_stream(_events(head, generation), generation.cancel)
 
     async def _start(
         self, request: Request, *, stream: bool
