@@ -164,9 +164,7 @@ class Manifest:
             subject = Descriptor.from_json(document["subject"], f"{where} subject")
             if subject.media_type != media.MANIFEST:
                 raise Unsupported(f"{where}: its subject is not an OCI image manifest")
-        return cls(
-            config, tuple(layers), {str(k): str(v) for k, v in annotations.items()}, subject
-        )
+        return cls(config, tuple(layers), {str(k): str(v) for k, v in annotations.items()}, subject)
 
 
 def check_titles(titles: Iterable[str]) -> None:
