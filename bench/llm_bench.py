@@ -190,11 +190,14 @@ def kv_cells(context: int) -> int:
 
 
 def start_llama_server(
-    binary: Path, model: Path, port: int, context: int
+    binary: Path, model: Path, port: int, context: int, per_slot_cache: bool
 ) -> subprocess.Popen[bytes]:
     argv = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-            "-t", "1", "-tb", "1", "--parallel", str(SLOTS), "-c", str(kv_cells(context)),
-            "--kv-unified", "--no-webui"]  # fmt: skip
+            "-t", "1", "-tb", "1", "--parallel", str(SLOTS), "--no-webui"]  # fmt: skip
+    if per_slot_cache:  # llama-server's own default: a cache per slot, each the whole context
+        argv += ["-c", str(SLOTS * context), "--no-kv-unified"]
+    else:
+        argv += ["-c", str(kv_cells(context)), "--kv-unified"]
     return subprocess.Popen(pinned(SERVER_CPUS, *argv),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
@@ -205,7 +208,12 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,4,8")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--llama-server", type=Path, default=LLAMA_SERVER)
-    parser.add_argument("--servers", default="llama-server,inferd")
+    parser.add_argument(
+        "--servers",
+        default="llama-server,inferd",
+        help="llama-server (inferd's KV cache), llama-server-per-slot (its default: a whole "
+        "context per slot), inferd",
+    )
     args = parser.parse_args()
     if not args.llama_server.exists():
         raise SystemExit(f"{args.llama_server} is missing: run bench/build_llama_server.sh")
@@ -231,7 +239,9 @@ def main() -> None:
                     proc = start_inferd(work / f"home-{name}", model, port)
                     wait_ready(url, "/v2/health/ready")
                 else:
-                    proc = start_llama_server(args.llama_server, model, port, context)
+                    proc = start_llama_server(
+                        args.llama_server, model, port, context, server == "llama-server-per-slot"
+                    )
                     wait_ready(url, "/health")
                 try:
                     body = body_for("llm", banned)
