@@ -62,6 +62,10 @@ class InvalidArgument(InferdError):
     code = Code.INVALID_ARGUMENT
 
 
+class ContextLengthExceeded(InvalidArgument):
+    """A prompt, plus the tokens asked for, over a language model's context."""
+
+
 class InvalidReference(InvalidArgument):
     """A model reference (name, tag or digest) that breaks the grammar."""
 

@@ -140,6 +140,17 @@ def test_an_overlong_prompt_is_refused_naming_the_numbers(client: openai.OpenAI)
     assert re.search(
         rf"the prompt is \d+ tokens and max_tokens is 4: over the context of {CONTEXT}", message
     ), message
+    assert caught.value.code == "context_length_exceeded"  # as OpenAI answers
+
+
+def test_a_logit_bias_outside_the_vocabulary_is_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(
+            model="llm", prompt="hi", max_tokens=2, logit_bias={"999999": -100}
+        )
+    assert "logit_bias names token 999999, outside the model's vocabulary" in str(
+        caught.value.body["message"]
+    )
 
 
 def test_wrong_parameter_types_are_refused(client: openai.OpenAI) -> None:

@@ -2,9 +2,10 @@
 
 The status is the one every inferd transport gives the error's code (``STATUS_BY_CODE``), with
 ``Retry-After`` on 503 and 429. ``type`` is OpenAI's: ``invalid_request_error`` for a client's
-mistake, ``server_error`` for 5xx. ``code`` is ``model_not_found`` for an unknown model (as
-OpenAI answers), else inferd's error code in lower case (``invalid_argument``, ``unavailable``,
-``deadline_exceeded``…). ``param`` names the request field at fault, when one is.
+mistake, ``server_error`` for 5xx. ``code`` is ``model_not_found`` for an unknown model and
+``context_length_exceeded`` for a prompt over the context (as OpenAI answers), else inferd's
+error code in lower case (``invalid_argument``, ``unavailable``, ``deadline_exceeded``…).
+``param`` names the request field at fault, when one is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 
 import orjson
 
-from inferd.errors import InferdError, InternalError, ModelNotFound
+from inferd.errors import ContextLengthExceeded, InferdError, InternalError, ModelNotFound
 from inferd.protocols.http import Handler, Request, Response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.openai.protocol import OpenAIError
@@ -27,7 +28,11 @@ _TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit
 
 
 def error_document(exc: InferdError, status: int) -> OpenAIError:
-    code = "model_not_found" if isinstance(exc, ModelNotFound) else exc.code.value.lower()
+    code = (
+        "model_not_found" if isinstance(exc, ModelNotFound)
+        else "context_length_exceeded" if isinstance(exc, ContextLengthExceeded)
+        else exc.code.value.lower()
+    )  # fmt: skip
     param: str | None = None
     if isinstance(exc, ModelNotFound):
         param = "model"

@@ -39,7 +39,14 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from inferd.errors import DeadlineExceeded, InferdError, InternalError, InvalidArgument, Unavailable
+from inferd.errors import (
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    InferdError,
+    InternalError,
+    InvalidArgument,
+    Unavailable,
+)
 from inferd.generation import Chunk, Sampling
 from inferd.runtimes.llamacpp.library import Context, Sampler, Weights
 from inferd.runtimes.llamacpp.stream import Ended, TokenStream
@@ -112,9 +119,16 @@ class Engine:
         wanted = sampling.max_tokens
         if room <= 0 or (wanted is not None and wanted > room):
             asked = f" and max_tokens is {wanted}" if wanted is not None else ""
-            raise InvalidArgument(
+            raise ContextLengthExceeded(
                 f"the prompt is {len(prompt)} tokens{asked}: over the context of "
                 f"{per_slot} tokens per sequence; shorten the prompt or lower max_tokens"
+            )
+        vocabulary = self.weights.n_vocab
+        outside = sorted(t for t in sampling.logit_bias if not 0 <= t < vocabulary)
+        if outside:
+            raise InvalidArgument(
+                f"logit_bias names token {outside[0]}, outside the model's vocabulary of "
+                f"{vocabulary} tokens (0 to {vocabulary - 1})"
             )
         stream = TokenStream(asyncio.get_running_loop(), self._wake)
         stream.prompt_tokens = len(prompt)
