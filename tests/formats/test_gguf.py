@@ -17,16 +17,8 @@ import pytest
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from inferd.errors import InvalidArgument
-from inferd.formats.gguf import (
-    FILE_TYPES,
-    GGML_TYPES,
-    GgufArray,
-    GgufFile,
-    MalformedGguf,
-    ValueType,
-    is_gguf,
-    read_gguf,
-)
+from inferd.formats.gguf import MalformedGguf, is_gguf, read_gguf
+from inferd.formats.gguf_file import FILE_TYPES, GGML_TYPES, GgufArray, GgufFile, ValueType
 from llm_files import make_model_module, tiny_gguf
 
 

@@ -25,7 +25,8 @@ import orjson
 
 from inferd.card import LlmCard, LlmFile, LlmFileFormat, LlmFileRole
 from inferd.errors import InvalidArgument
-from inferd.formats.gguf import GgufFile, is_gguf, read_gguf
+from inferd.formats.gguf import is_gguf, read_gguf
+from inferd.formats.gguf_file import GgufFile
 from inferd.formats.safetensors import SafetensorsHeader, read_safetensors
 from inferd.reference import Reference
 from inferd.runtimes.detect import HF_CONFIG, Detection, is_hf_directory
