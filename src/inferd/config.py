@@ -307,6 +307,14 @@ class ServerSettings(BaseModel):
         timeout = settings.request_timeout_s if settings is not None else None
         return self.request_timeout_s if timeout is None else timeout
 
+    def generation_timeout_for(self, model: str) -> float | None:
+        """The deadline of a generation from ``model`` that sets none of its own: the model's
+        own ``request_timeout_s`` when set, else none. The server-wide default is sized for
+        one inference, not for an answer of thousands of tokens, which ``max_tokens`` and the
+        context already bound (and a client that leaves cancels)."""
+        settings = self.models.get(model)
+        return settings.request_timeout_s if settings is not None else None
+
 
 S = TypeVar("S", bound=BaseModel)
 

@@ -107,7 +107,7 @@ class Server:
         limits = HttpLimits.from_settings(s.limits)
         door = self.front_door
         routes = data_router(
-            self.dataplane, s.limits, self.metrics.render, self.tracing, s.request_timeout_for
+            self.dataplane, s.limits, self.metrics.render, self.tracing, s.generation_timeout_for
         )
         router = door.router(routes)
         self.rest = HttpServer(router, limits)

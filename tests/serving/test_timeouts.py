@@ -48,3 +48,6 @@ def test_per_model_settings_come_from_the_config_file_and_environment(tmp_path: 
     assert settings.request_timeout_for("fraud") == 2.5
     assert settings.request_timeout_for("chat") == 120
     assert settings.request_timeout_for("other") == 20
+    # Generations keep only a model's own timeout: the server-wide one is for one inference.
+    assert settings.generation_timeout_for("chat") == 120
+    assert settings.generation_timeout_for("other") is None

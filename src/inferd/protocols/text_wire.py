@@ -37,7 +37,7 @@ MAX_SEED = 2**63 - 1
 
 Body = TypeVar("Body", bound=BaseModel)
 #: Deadline of a request to a model (seconds), when it sets none of its own.
-Timeout = Callable[[str], float]
+Timeout = Callable[[str], float | None]
 
 
 class InvalidField(InvalidArgument):
@@ -158,11 +158,12 @@ def deadline(
     request: Request, model: str, timeout: Timeout | None, received: float
 ) -> float | None:
     """When a generation must end, on ``time.monotonic()``: the ``Inference-Timeout-Ms`` header
-    if the client sent one, else the server's request timeout for ``model`` (None: no limit)."""
+    if the client sent one, else ``timeout(model)`` (None: no limit)."""
     asked = request_deadline({}, request.headers.get(TIMEOUT_HEADER), received)
     if asked is not None or timeout is None:
         return asked
-    return received + timeout(model)
+    seconds = timeout(model)
+    return None if seconds is None else received + seconds
 
 
 async def texts(generation: MeteredGeneration) -> AsyncGenerator[str, None]:
