@@ -1,4 +1,4 @@
-"""PromQL text as the rules write it: durations, numbers, matchers and bucket bounds.
+"""PromQL text as the rules write it: durations, numbers, matchers, bucket bounds, event counts.
 
 Every expression of :mod:`inferd.deploy.rules` is built from these, so a number or a duration is
 spelt one way everywhere (the golden files and promtool tests read them).
@@ -7,6 +7,7 @@ spelt one way everywhere (the golden files and promtool tests read them).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Labels every per-version expression keeps (``namespace`` is absent under ``inferd up``,
@@ -87,3 +88,16 @@ class Scope:
 def ratio(numerator: str, denominator: str, by: str) -> str:
     """``sum by (by) (numerator) / sum by (by) (denominator)``."""
     return f"sum by ({by}) ({numerator})\n/\nsum by ({by}) ({denominator})"
+
+
+def new_events(counter: Callable[[str], str], by: str, window: str) -> str:
+    """How much a counter grew over ``window``, counting a series newer than the window from
+    zero. ``counter(offset)`` writes the counter's sum by ``by`` with ``offset`` after each
+    selector.
+
+    ``increase()`` needs two samples of a series, so the first event of a series that the
+    event itself creates (a histogram child's first observation, a version's first failed
+    load) would go unseen.
+    """
+    now, before = counter(""), counter(f" offset {window}")
+    return f"(\n  ({now} - {before})\n  or\n  ({now} unless on ({by}) {before})\n)"
