@@ -13,8 +13,8 @@ from inferd.cli import main
 from inferd.cli.cost_cmds import _gpu_fits, _gpu_options
 from inferd.control.cost.documents import Recommendations
 from inferd.cost.prices import Node, PriceBook
+from inferd.spec.cost import CostSpec
 from inferd.spec.loading import parse_spec
-from inferd.spec.model import CostSpec
 
 GPU_SPEC = """\
 apiVersion: inferd.dev/v1

@@ -16,7 +16,7 @@ from inferd.cost.accounting import (
 )
 from inferd.cost.capacity import Capacity
 from inferd.cost.prices import Node, PriceBook
-from inferd.spec.model import CostSpec
+from inferd.spec.cost import CostSpec
 
 #: One core-hour 3.6, one GiB-hour 0.36: a held core-second costs 0.001, a GiB-second 0.0001.
 BOOK = PriceBook.of(CostSpec(cpu_core_hour=3.6, memory_gib_hour=0.36), Node(2, 8))

@@ -8,7 +8,8 @@ import pytest
 
 from inferd.cost.capacity import Capacity, held
 from inferd.cost.prices import Node, PriceBook
-from inferd.spec.model import CostSpec, ResourcesSpec
+from inferd.spec.cost import CostSpec
+from inferd.spec.model import ResourcesSpec
 
 MACHINE = Node(cores=2, memory_gib=8)
 PER_RESOURCE = CostSpec(cpu_core_hour=0.04, memory_gib_hour=0.005, gpu_hour={"A100": 3.5})

@@ -19,8 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from control.conftest import FRAUD_BODY, QUICKSTART, UpProcess, fraud_store, start_up
 from inferd.control.cost.proc import this_machine
 from inferd.control.cost.sampler import DEFAULT_INTERVAL_S
+from inferd.spec.cost import CostSpec
 from inferd.spec.loading import load_spec
-from inferd.spec.model import CostSpec, DeploymentSpec
+from inferd.spec.model import DeploymentSpec
 from inferd.spec.types import parse_quantity
 
 pytestmark = pytest.mark.slow

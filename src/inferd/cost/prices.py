@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inferd.cost.capacity import GIB, Capacity
-from inferd.spec.model import CostSpec
+from inferd.spec.cost import CostSpec
 from inferd.spec.types import gpu_family, parse_quantity
 
 

@@ -3,7 +3,10 @@
 
 - :mod:`.model` — the pydantic models (:class:`Spec`, :class:`DeploymentSpec`, …) and the JSON
   Schema published for editors;
-- :mod:`.types` — the value types (durations, quantities, DNS labels, header names);
+- :mod:`.cost` — the ``cost`` section (prices per resource or per node);
+- :mod:`.observability` — payload logging and tracing sections;
+- :mod:`.types` — the value types (durations, quantities, DNS labels, header names) and the
+  strict base every section derives from;
 - :mod:`.rules` — cross-field rules, reported as problems with a path;
 - :mod:`.loading` — reading a file or text, with problems pointing at the line;
 - :mod:`.edits` — pure edits (versions, weights, replicas) the rollout and autoscaler apply.

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue
 
 from inferd.config import AuthSettings, BatchingSettings, TlsSettings
 from inferd.errors import InvalidArgument, InvalidReference
 from inferd.reference import Reference
+from inferd.spec.cost import CostSpec
 from inferd.spec.observability import LoggingSpec, TracingSpec
 from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
-from inferd.spec.types import DnsLabel, Duration, GpuFamily, HeaderName, Quantity
+from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity, StrictModel
 
 API_VERSION = "inferd.dev/v1"
 KIND = "Stack"
@@ -37,18 +38,14 @@ RegistryHost = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Metadata(_Strict):
+class Metadata(StrictModel):
     """Names the whole stack (a label on everything the Kubernetes renderer writes)."""
 
     name: DnsLabel = Field(default="inferd", description="name of this stack")
     labels: dict[str, str] = Field(default_factory=dict, description="copied onto every object")
 
 
-class GatewaySpec(_Strict):
+class GatewaySpec(StrictModel):
     """The one entry port in front of every deployment."""
 
     host: str = Field(default="127.0.0.1", description="bind address (loopback by default)")
@@ -97,7 +94,7 @@ class GatewaySpec(_Strict):
         return port + 1 if port else 0
 
 
-class VersionSpec(_Strict):
+class VersionSpec(StrictModel):
     """One version of a deployment: a model from the store and how many replicas serve it."""
 
     name: DnsLabel = Field(description="version name, e.g. v1 or canary")
@@ -124,7 +121,7 @@ class VersionSpec(_Strict):
         return Reference.parse(self.model).name
 
 
-class RuntimeSpec(_Strict):
+class RuntimeSpec(StrictModel):
     """Where and how the model runs inside each replica."""
 
     device: Literal["cpu", "cuda", "auto"] = Field(
@@ -135,7 +132,7 @@ class RuntimeSpec(_Strict):
     )
 
 
-class ResourcesSpec(_Strict):
+class ResourcesSpec(StrictModel):
     """Per-replica resources (Kubernetes requests/limits; recorded, not enforced, locally)."""
 
     cpu: Quantity | None = Field(default=None, description="CPU, e.g. '500m' or '2'")
@@ -144,7 +141,7 @@ class ResourcesSpec(_Strict):
     gpu_memory: Quantity | None = Field(default=None, description="GPU memory, e.g. '8Gi'")
 
 
-class HeaderRoute(_Strict):
+class HeaderRoute(StrictModel):
     """A/B routing: requests whose ``header`` equals ``value`` go to ``version``."""
 
     header: HeaderName
@@ -152,7 +149,7 @@ class HeaderRoute(_Strict):
     version: DnsLabel
 
 
-class TrafficSpec(_Strict):
+class TrafficSpec(StrictModel):
     """How requests for a deployment are split among its versions."""
 
     weights: dict[str, Percent] = Field(
@@ -170,7 +167,7 @@ class TrafficSpec(_Strict):
     header_routes: list[HeaderRoute] = Field(default_factory=list, description="A/B routes")
 
 
-class AnalysisSpec(_Strict):
+class AnalysisSpec(StrictModel):
     """What a canary must satisfy at each step, measured against the stable version."""
 
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="share of failed requests")
@@ -188,7 +185,7 @@ class AnalysisSpec(_Strict):
     min_requests: int = Field(default=100, ge=0, description="requests needed before judging")
 
 
-class RolloutSpec(_Strict):
+class RolloutSpec(StrictModel):
     """How a new version takes over (carried out by the rollout controller)."""
 
     strategy: Literal["canary", "blue-green", "ab"] = "canary"
@@ -200,7 +197,7 @@ class RolloutSpec(_Strict):
     failure_limit: int = Field(default=3, ge=0, description="failed analyses before rolling back")
 
 
-class AutoscalingSpec(_Strict):
+class AutoscalingSpec(StrictModel):
     """How replica counts follow load (carried out by the autoscaler)."""
 
     min_replicas: int = Field(default=1, ge=0, le=64)
@@ -234,7 +231,7 @@ class AutoscalingSpec(_Strict):
     )
 
 
-class DeploymentSpec(_Strict):
+class DeploymentSpec(StrictModel):
     """A model served under one name, in one or more versions."""
 
     name: DnsLabel = Field(description="the model name clients use: /v2/models/{name}/infer")
@@ -270,7 +267,7 @@ class DeploymentSpec(_Strict):
         return self
 
 
-class RegistriesSpec(_Strict):
+class RegistriesSpec(StrictModel):
     """Registries ``inferd up`` may pull from besides those its first spec's models name.
 
     Read once, when ``inferd up`` starts (with ``INFERD_ALLOWED_REGISTRIES``); an apply that
@@ -283,80 +280,7 @@ class RegistriesSpec(_Strict):
     )
 
 
-class NodeShape(_Strict):
-    """What one node that ``cost.price_per_node_hour`` buys holds."""
-
-    cpu: Quantity = Field(description="cores of one node, e.g. '8'")
-    memory: Quantity = Field(description="memory of one node, e.g. '32Gi'")
-
-
-#: A price per hour: a non-negative amount in ``cost.currency``.
-Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-class CostSpec(_Strict):
-    """What capacity costs: the user's own prices, never a built-in list (docs/cost.md).
-
-    Either by resource (``cpu_core_hour``, ``memory_gib_hour``, ``gpu_hour`` per GPU family) or
-    by node (``price_per_node_hour``; a replica pays the share of the node it requests, by CPU or
-    memory, whichever is larger). ``discount`` (spot, committed use) takes a share off every price.
-    ``inferd cost``, the gateway's ``inferd_cost_*`` series and the rendered recording rules read
-    these numbers.
-    """
-
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
-    cpu_core_hour: Price | None = Field(default=None, description="price of one core for an hour")
-    memory_gib_hour: Price | None = Field(
-        default=None, description="price of one GiB of memory for an hour"
-    )
-    gpu_hour: dict[GpuFamily, Price] = Field(
-        default_factory=dict,
-        description="price of one whole GPU for an hour, by family (H100, A10G, L4…); a MIG "
-        "slice pays its fraction of the GPU",
-    )
-    price_per_node_hour: Price | None = Field(
-        default=None, description="price of one node for an hour (instead of per-resource prices)"
-    )
-    node: NodeShape | None = Field(
-        default=None,
-        description="what one node holds; unset under inferd up: this machine's cores and memory "
-        "(inferd k8s render needs it)",
-    )
-    discount: float = Field(
-        default=0.0, ge=0, lt=1, description="share off every price (spot, committed use), e.g. 0.3"
-    )
-
-    @model_validator(mode="after")
-    def _one_way_to_price(self) -> Self:
-        per_resource = (
-            self.cpu_core_hour is not None or self.memory_gib_hour is not None or self.gpu_hour
-        )
-        problems = []
-        if self.price_per_node_hour is not None and per_resource:
-            problems.append(
-                Problem(
-                    ("price_per_node_hour",),
-                    "price either per node or per resource (cpu_core_hour, memory_gib_hour, "
-                    "gpu_hour), not both: a replica would be charged twice",
-                )
-            )
-        elif self.price_per_node_hour is None and not per_resource:
-            problems.append(
-                Problem(
-                    (),
-                    "no price is set: give price_per_node_hour or per-resource prices "
-                    "(cpu_core_hour, memory_gib_hour, gpu_hour)",
-                )
-            )
-        if self.node is not None and self.price_per_node_hour is None:
-            problems.append(
-                Problem(("node",), "node describes what price_per_node_hour buys; set that price")
-            )
-        raise_problems("CostSpec", problems)
-        return self
-
-
-class SloSpec(_Strict):
+class SloSpec(StrictModel):
     """A service-level objective; rendered as burn-rate alerts and error-budget recording rules."""
 
     availability: float = Field(
@@ -380,7 +304,7 @@ class SloSpec(_Strict):
         return value
 
 
-class Spec(_Strict):
+class Spec(StrictModel):
     """A whole ``inferd.yaml``: the gateway, the deployments behind it, and cost settings."""
 
     model_config = ConfigDict(

@@ -13,16 +13,12 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from inferd.spec.types import Duration, Quantity, parse_quantity
+from inferd.spec.types import Duration, Quantity, StrictModel, parse_quantity
 
 #: An http(s) URL with a host.
 HTTP_URL_PATTERN = r"^https?://[^/\s?#]+(/[^\s]*)?$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _bytes(text: str, field: str) -> int:
@@ -32,7 +28,7 @@ def _bytes(text: str, field: str) -> int:
     return value
 
 
-class FileSinkSpec(_Strict):
+class FileSinkSpec(StrictModel):
     """Events as JSON lines (one structured-mode CloudEvent a line), rotated by size."""
 
     path: str = Field(
@@ -73,7 +69,7 @@ class FileSinkSpec(_Strict):
         return _bytes(self.max_size, "max_size")
 
 
-class HttpSinkSpec(_Strict):
+class HttpSinkSpec(StrictModel):
     """Events POSTed one by one to an HTTP endpoint, as CloudEvents (KServe's logger format)."""
 
     url: str = Field(
@@ -89,7 +85,7 @@ class HttpSinkSpec(_Strict):
     )
 
 
-class SinkSpec(_Strict):
+class SinkSpec(StrictModel):
     """Where events go: exactly one of ``file`` and ``http``."""
 
     file: FileSinkSpec | None = None
@@ -102,7 +98,7 @@ class SinkSpec(_Strict):
         return self
 
 
-class LoggingSpec(_Strict):
+class LoggingSpec(StrictModel):
     """Payload logging of one deployment's inference requests (docs/gateway.md)."""
 
     sample_rate: float = Field(
@@ -135,7 +131,7 @@ class LoggingSpec(_Strict):
         return _bytes(self.max_payload_size, "max_payload_size")
 
 
-class TracingSpec(_Strict):
+class TracingSpec(StrictModel):
     """Traces of the gateway and its replicas, exported over OTLP/HTTP (docs/gateway.md)."""
 
     endpoint: str = Field(

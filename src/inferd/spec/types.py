@@ -12,7 +12,15 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+
+class StrictModel(BaseModel):
+    """A section of the spec: an unknown key is an error (a typo is never ignored), and a
+    loaded spec is immutable (edits return a new one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 #: A DNS-1123 label: what Kubernetes accepts as a Service or Deployment name.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

@@ -23,8 +23,8 @@ from inferd.control.gateway.readings import GatewayReading, VersionTraffic
 from inferd.cost.capacity import GIB
 from inferd.cost.prices import Node, PriceBook
 from inferd.errors import InvalidArgument
+from inferd.spec.cost import CostSpec
 from inferd.spec.loading import parse_spec
-from inferd.spec.model import CostSpec
 
 from .conftest import BATCHES, SPEC, Fake, replica
 

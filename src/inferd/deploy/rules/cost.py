@@ -45,7 +45,8 @@ from inferd.deploy.mig import MIG_GPUS
 from inferd.deploy.rules.model import Need, Rule, record
 from inferd.deploy.rules.promql import number
 from inferd.errors import InvalidArgument
-from inferd.spec.model import CostSpec, DeploymentSpec, Spec
+from inferd.spec.cost import CostSpec
+from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.types import gpu_family, parse_quantity
 
 _GIB = 2**30

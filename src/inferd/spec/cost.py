@@ -1,0 +1,87 @@
+"""The spec's ``cost`` section: what capacity costs, in the user's own prices (docs/cost.md).
+
+:mod:`inferd.cost` applies these prices to what ``inferd up`` measures, and the Kubernetes
+renderer writes them into recording rules.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+
+from inferd.spec.rules import Problem, raise_problems
+from inferd.spec.types import GpuFamily, Quantity, StrictModel
+
+
+class NodeShape(StrictModel):
+    """What one node that ``cost.price_per_node_hour`` buys holds."""
+
+    cpu: Quantity = Field(description="cores of one node, e.g. '8'")
+    memory: Quantity = Field(description="memory of one node, e.g. '32Gi'")
+
+
+#: A price per hour: a non-negative amount in ``cost.currency``.
+Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class CostSpec(StrictModel):
+    """What capacity costs: the user's own prices, never a built-in list (docs/cost.md).
+
+    Either by resource (``cpu_core_hour``, ``memory_gib_hour``, ``gpu_hour`` per GPU family) or
+    by node (``price_per_node_hour``; a replica pays the share of the node it requests, by CPU or
+    memory, whichever is larger). ``discount`` (spot, committed use) takes a share off every price.
+    ``inferd cost``, the gateway's ``inferd_cost_*`` series and the rendered recording rules read
+    these numbers.
+    """
+
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+    cpu_core_hour: Price | None = Field(default=None, description="price of one core for an hour")
+    memory_gib_hour: Price | None = Field(
+        default=None, description="price of one GiB of memory for an hour"
+    )
+    gpu_hour: dict[GpuFamily, Price] = Field(
+        default_factory=dict,
+        description="price of one whole GPU for an hour, by family (H100, A10G, L4…); a MIG "
+        "slice pays its fraction of the GPU",
+    )
+    price_per_node_hour: Price | None = Field(
+        default=None, description="price of one node for an hour (instead of per-resource prices)"
+    )
+    node: NodeShape | None = Field(
+        default=None,
+        description="what one node holds; unset under inferd up: this machine's cores and memory "
+        "(inferd k8s render needs it)",
+    )
+    discount: float = Field(
+        default=0.0, ge=0, lt=1, description="share off every price (spot, committed use), e.g. 0.3"
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_price(self) -> Self:
+        per_resource = (
+            self.cpu_core_hour is not None or self.memory_gib_hour is not None or self.gpu_hour
+        )
+        problems = []
+        if self.price_per_node_hour is not None and per_resource:
+            problems.append(
+                Problem(
+                    ("price_per_node_hour",),
+                    "price either per node or per resource (cpu_core_hour, memory_gib_hour, "
+                    "gpu_hour), not both: a replica would be charged twice",
+                )
+            )
+        elif self.price_per_node_hour is None and not per_resource:
+            problems.append(
+                Problem(
+                    (),
+                    "no price is set: give price_per_node_hour or per-resource prices "
+                    "(cpu_core_hour, memory_gib_hour, gpu_hour)",
+                )
+            )
+        if self.node is not None and self.price_per_node_hour is None:
+            problems.append(
+                Problem(("node",), "node describes what price_per_node_hour buys; set that price")
+            )
+        raise_problems("CostSpec", problems)
+        return self
