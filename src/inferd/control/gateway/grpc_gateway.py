@@ -40,7 +40,14 @@ from inferd import __version__
 from inferd.control.gateway.gateway import EXTENSIONS, Gateway
 from inferd.control.gateway.grpc_outputs import GRPC_ANSWERS
 from inferd.control.gateway.grpc_tracing import traced_call
-from inferd.control.gateway.grpc_upstream import GrpcProxy, Metadata, RpcAnswer
+from inferd.control.gateway.grpc_upstream import (
+    GrpcProxy,
+    Metadata,
+    RpcAnswer,
+    forwardable,
+    metadata_pairs,
+    text_metadata,
+)
 from inferd.control.gateway.grpc_wire import model_named, renamed
 from inferd.control.gateway.routing import metadata_version
 from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
@@ -55,7 +62,8 @@ from inferd.errors import (
     Unsupported,
 )
 from inferd.protocols._generated import inference_pb2 as pb
-from inferd.protocols.grpc.servicer import SERVICE, statistics_message
+from inferd.protocols.grpc.server import GrpcHandle, start_listener
+from inferd.protocols.grpc.servicer import statistics_message
 from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort
 from inferd.protocols.http.messages import STATUS_BY_CODE
 
@@ -64,8 +72,6 @@ log = logging.getLogger(__name__)
 #: HTTP status per gRPC status, for the gateway's request counters (RESOURCE_EXHAUSTED, a
 #: message too large or a client over its rate, counts as 429: a client error either way).
 _HTTP_STATUS = {status: STATUS_BY_CODE.get(code, 500) for code, status in GRPC_STATUS.items()}
-#: Metadata the transport sets on each hop, never forwarded.
-_HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host"})
 _NO_STREAMING = (
     "ModelStreamInfer is not served: the model servers behind the gateway have no streaming "
     "inference; use ModelInfer"
@@ -109,23 +115,6 @@ def _parse(kind: type[M], request: bytes) -> M:
         raise InvalidArgument(f"the request is not a valid {kind.__name__}") from None
 
 
-def _metadata(context: Context) -> Metadata:
-    return tuple((key, value) for key, value in context.invocation_metadata() or ())
-
-
-def _text(metadata: Metadata) -> dict[str, str]:
-    """Text metadata as routing reads headers (gRPC keys are lower-case already)."""
-    return {key: value for key, value in metadata if isinstance(value, str)}
-
-
-def _forwardable(metadata: Metadata) -> Metadata:
-    return tuple(
-        (key, value)
-        for key, value in metadata
-        if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _Addressed:
     """A call that names a model: its deployment, the version it reaches (None: the deployment
@@ -150,8 +139,7 @@ class GrpcGateway:
         self.check: CallCheck | None = None
         #: TLS for the port (set before :meth:`start`); None: plain.
         self.credentials: grpc.ServerCredentials | None = None
-        self._server: grpc.aio.Server | None = None
-        self._bound = 0
+        self._listener: GrpcHandle | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -159,35 +147,18 @@ class GrpcGateway:
         """Bind and serve (``port`` 0 picks a free one; read it back from :attr:`port`).
 
         Raises :class:`Unavailable` when the address cannot be bound."""
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", self.gateway.limits.max_body_bytes),
-                # Never share a port silently with another process (gRPC's default would).
-                ("grpc.so_reuseport", 0),
-            ]
+        self._listener = await start_listener(
+            self._handlers(),
+            self.host,
+            self._port,
+            max_message_bytes=self.gateway.limits.max_body_bytes,
+            credentials=self.credentials,
         )
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, self._handlers()),)
-        )
-        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
-        address = f"{host}:{self._port}"
-        try:
-            bound = (
-                server.add_secure_port(address, self.credentials)
-                if self.credentials is not None
-                else server.add_insecure_port(address)
-            )
-        except RuntimeError:
-            bound = 0
-        if not bound:
-            raise Unavailable(f"cannot listen for gRPC on {address}: address in use or unavailable")
-        await server.start()
-        self._server, self._bound = server, int(bound)
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return self._bound
+        assert self._listener is not None, "start() first"
+        return self._listener.port
 
     def update(self, topology: Topology) -> None:
         """Close channels to replicas that left ``topology`` (routing reads the gateway's)."""
@@ -195,8 +166,8 @@ class GrpcGateway:
 
     async def stop(self, drain_timeout: float) -> None:
         """Refuse new calls, let calls in flight finish (up to ``drain_timeout``), close."""
-        if self._server is not None:
-            await self._server.stop(drain_timeout)
+        if self._listener is not None:
+            await self._listener.stop(drain_timeout)
         await self.proxy.close()
 
     # -- calls --------------------------------------------------------------------------------
@@ -243,9 +214,9 @@ class GrpcGateway:
 
     async def _checked(self, context: Context, deployment: str, method: str) -> Metadata:
         """The call's metadata, once :attr:`check` has let it through."""
-        metadata = _metadata(context)
+        metadata = metadata_pairs(context.invocation_metadata())
         if self.check is not None:
-            await self.check(_text(metadata), deployment, method)
+            await self.check(text_metadata(metadata), deployment, method)
         return metadata
 
     async def _server_live(self, request: bytes, context: Context) -> RpcAnswer:
@@ -303,7 +274,7 @@ class GrpcGateway:
             version,
             method,
             renamed(request, version.model, to.named),
-            _forwardable(to.metadata),
+            forwardable(to.metadata),
             deadline_s=context.time_remaining(),
         )
 
@@ -314,9 +285,9 @@ class GrpcGateway:
             raise InvalidArgument("model_name is required")
         metadata = await self._checked(context, named[0], "ModelInfer")
         route, version = await self.gateway.choose(
-            named[0], _text(metadata), named[1] or None, started
+            named[0], text_metadata(metadata), named[1] or None, started
         )
-        forwarded = _forwardable(metadata)
+        forwarded = forwardable(metadata)
         primary_answer = self._mirror(route, version, request, named, forwarded)
         answer: RpcAnswer | None = None
         status = 500

@@ -38,6 +38,8 @@ _Address = tuple[str, int]
 #: Replicas are inferd's own servers on loopback: their answers are not size-limited here
 #: (the client's request was, when it reached the gateway).
 _CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1),)
+#: Metadata the transport sets on each hop, never forwarded.
+_HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +56,24 @@ class RpcAnswer:
         return self.code is grpc.StatusCode.OK
 
 
-def _pairs(metadata: Sequence[tuple[str, str | bytes]] | None) -> Metadata:
+def metadata_pairs(metadata: Sequence[tuple[str, str | bytes]] | None) -> Metadata:
+    """gRPC's metadata (a call's or an error's, None when there is none) as :data:`Metadata`."""
     return tuple((key, value) for key, value in metadata or ())
+
+
+def text_metadata(metadata: Metadata) -> dict[str, str]:
+    """Text metadata as routing reads headers (gRPC keys are lower-case already)."""
+    return {key: value for key, value in metadata if isinstance(value, str)}
+
+
+def forwardable(metadata: Metadata) -> Metadata:
+    """What of a client's metadata goes on to the replica: not what the transport sets on
+    each hop, nor gRPC's own keys."""
+    return tuple(
+        (key, value)
+        for key, value in metadata
+        if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
+    )
 
 
 def _retry_after(trailing: Metadata) -> float:
@@ -163,7 +181,7 @@ class GrpcProxy:
                 code = error.code()
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED:
                     raise self._late(deployment, version, timeout, deadline_s) from None
-                trailing = _pairs(error.trailing_metadata())
+                trailing = metadata_pairs(error.trailing_metadata())
                 if code is not grpc.StatusCode.UNAVAILABLE:
                     return RpcAnswer(code, details=error.details() or "", trailing=trailing)
                 self.balance.eject(replica.id)

@@ -63,18 +63,39 @@ async def serve_grpc(
         if control
         else InferenceServicer(dataplane, limits)
     )
+    handlers = servicer.handlers()
+    return await start_listener(
+        guard(handlers) if guard else handlers,
+        host,
+        port,
+        max_message_bytes=limits.max_body_bytes,
+        reuse_port=reuse_port,
+        credentials=credentials,
+    )
+
+
+async def start_listener(
+    handlers: dict[str, grpc.RpcMethodHandler],
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int,
+    reuse_port: bool = False,
+    credentials: grpc.ServerCredentials | None = None,
+) -> GrpcHandle:
+    """Serve ``handlers`` (method name → handler) as ``GRPCInferenceService`` on ``host:port``
+    (0 picks a free port) and return once the server is accepting; the model server's listeners
+    and the gateway's use it. Messages above ``max_message_bytes`` are refused by gRPC itself.
+    Raises :class:`Unavailable` when the address cannot be bound."""
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", limits.max_body_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
             # gRPC turns SO_REUSEPORT on by default, which would let a second server bind a taken
             # port and silently share its traffic; only worker processes ask for that.
             ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
-    handlers = servicer.handlers()
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE, guard(handlers) if guard else handlers),)
-    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     address = _address(host, port)
     try:
         bound = (
