@@ -8,10 +8,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -20,17 +18,20 @@ import orjson
 import pytest
 
 from e2e.conftest import INFERD, ServeProcess, _stop, start_serve, wait_ready
+from llm_files import tiny_gguf
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
 
 pytestmark = pytest.mark.slow
 
-MAKE_MODEL = Path(__file__).resolve().parents[3] / "examples" / "llm" / "make_model.py"
 #: The tiny model's context, and its end-of-generation token (ChatML's <|im_end|>: the 256
 #: byte tokens, 7 merges, then <|endoftext|>, <|im_start|>, <|im_end|>).
-CONTEXT = 512
+CONTEXT = 4096
 END_TOKEN = 265
+#: Every control token (<|endoftext|>, <|im_start|>, <|im_end|>): llama.cpp ends a generation
+#: at <|endoftext|> as well.
+CONTROL_TOKENS = (263, 264, 265)
 HELLO = [{"role": "user", "content": "Hello!"}]
 
 
@@ -40,7 +41,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     home = root / "home"
     model = root / "tiny-llama.gguf"
     env = {**os.environ, "INFERD_HOME": str(home)}
-    subprocess.run([sys.executable, str(MAKE_MODEL), str(model)], check=True, timeout=120)
+    # The tiny model with a long context, so that a generation can run long enough to be left.
+    tiny_gguf(model, context=CONTEXT)
     subprocess.run([*INFERD, "push", str(model), "llm:v1"], env=env, check=True, timeout=120)
     server = start_serve(home, "llm:v1")
     wait_ready(server.url)
@@ -135,7 +137,7 @@ def test_empty_messages_are_refused(client: openai.OpenAI) -> None:
 
 def test_an_overlong_prompt_is_refused_naming_the_numbers(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.completions.create(model="llm", prompt=" a" * 1000, max_tokens=4)
+        client.completions.create(model="llm", prompt=" a" * 5000, max_tokens=4)
     message = str(caught.value.body["message"])
     assert re.search(
         rf"the prompt is \d+ tokens and max_tokens is 4: over the context of {CONTEXT}", message
@@ -194,8 +196,8 @@ def test_a_client_that_leaves_mid_stream_cancels_its_generation(
 ) -> None:
     before = _cancelled(served)
     stream = client.chat.completions.create(
-        model="llm", messages=HELLO, max_tokens=400, stream=True,
-        logit_bias={str(END_TOKEN): -100},  # runs to max_tokens unless cancelled
+        model="llm", messages=HELLO, max_tokens=4000, stream=True,
+        logit_bias={str(t): -100 for t in CONTROL_TOKENS},  # runs to max_tokens unless cancelled
     )  # fmt: skip
     next(iter(stream))
     stream.close()
