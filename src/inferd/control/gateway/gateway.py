@@ -3,7 +3,8 @@
 It speaks what the model server speaks (OIP v2 REST with the binary tensor extension, health,
 metadata, KServe v1; the repository index and statistics by deployment, :mod:`.catalog`; gRPC
 on a port of its own, :mod:`.grpc_gateway`), routes each request to a version
-(:mod:`.routing`), forwards it to the least busy ready replica of that version (:mod:`.proxy`),
+(:mod:`.routing`), forwards it to the least busy ready replica of that version (:mod:`.proxy`;
+the path as the replica knows it, :mod:`.forwarding`),
 mirrors it to the shadow version (:mod:`.shadow`), and serves ``/metrics`` (its own series
 and the replicas', merged), the dashboard at ``/`` and its data at ``/api/status``,
 ``/api/history`` (the last hour, sampled every interval: :mod:`.history`, :mod:`.sampling`)
@@ -23,12 +24,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from inferd import __version__
 from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
 from inferd.control.gateway.catalog import Catalog
+from inferd.control.gateway.forwarding import to_client, upstream_path
 from inferd.control.gateway.history import History, HistoryOptions
 from inferd.control.gateway.lineage import ModelHistory, build_lineage, model_names, tag_moves
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
@@ -311,9 +312,9 @@ class Gateway:
             if version is None:
                 raise Unavailable(f"deployment {route.name!r} has no version")
         upstream = UpstreamRequest(
-            "GET", _upstream_path(request, version), forwardable(request.headers)
+            "GET", upstream_path(request, version), forwardable(request.headers)
         )
-        return _to_client(await self.proxy.send(route.name, version, upstream))
+        return to_client(await self.proxy.send(route.name, version, upstream))
 
     async def choose(
         self, model: str, headers: Mapping[str, str], requested: str | None, started: float
@@ -348,13 +349,13 @@ class Gateway:
             if self.mirror.full:
                 self.mirror.drop(route.name, version.name, shadow.name)
             else:
-                path = _upstream_path(request, shadow)
+                path = upstream_path(request, shadow)
                 copy = UpstreamRequest("POST", path, headers, request.body)
                 primary_answer = self.mirror.mirror(route.name, version.name, shadow, copy)
         answer: UpstreamResponse | None = None
         try:
             upstream = UpstreamRequest(
-                "POST", _upstream_path(request, version), headers, request.body
+                "POST", upstream_path(request, version), headers, request.body
             )
             answer = await self.proxy.send(route.name, version, upstream)
         except InferdError as exc:
@@ -370,7 +371,7 @@ class Gateway:
                 request=(request.headers, request.body),
                 response=(answer.status, answer.headers, answer.body),
             )  # fmt: skip
-        return _to_client(answer)
+        return to_client(answer)
 
     def record(self, deployment: str, version: str, status: int, started: float) -> None:
         """Count one client request (any protocol; ``status`` as HTTP says it) that started at
@@ -386,33 +387,3 @@ class Gateway:
         if window is None:
             window = self._windows[(deployment, version)] = Window()
         window.record(seconds, error)
-
-
-def _upstream_path(request: Request, version: VersionRoute) -> str:
-    """The client's path as the replica knows it: the deployment's name replaced by the
-    replica's model name, and any version segment dropped (a replica serves one version, and
-    its version label need not be the deployment's version name). The query string is kept."""
-    model = quote(version.model, safe="")
-    path = request.path
-    if path.startswith("/v1/"):
-        # /v1/models/{m} and /v1/models/{m}:predict
-        suffix = ":predict" if path.endswith(":predict") else ""
-        upstream = f"/v1/models/{model}{suffix}"
-    else:
-        parts = path.split("/")  # ["", "v2", "models", m, ("versions", v,)? rest...]
-        rest = parts[4:]
-        if rest[:1] == ["versions"]:
-            rest = rest[2:]
-        upstream = "/".join(["", "v2", "models", model, *rest])
-    return f"{upstream}?{request.query}" if request.query else upstream
-
-
-def _to_client(answer: UpstreamResponse) -> Response:
-    """The replica's response as the gateway's, byte for byte (framing headers redone)."""
-    content_type = answer.headers.get("content-type", "application/json").encode("latin-1")
-    headers = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in forwardable(answer.headers)
-        if name != "content-type"
-    ]
-    return Response(answer.status, answer.body, content_type, headers)
