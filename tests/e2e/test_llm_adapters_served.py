@@ -18,7 +18,7 @@ import pytest
 
 from llm_files import tiny_adapter, tiny_gguf
 
-from .test_llm_example import _wait_ready
+from .conftest import wait_ready
 from .test_readme_tour import _free_port
 
 if os.environ.get("CI") != "true":
@@ -46,7 +46,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_ready(port)
+        wait_ready(f"http://127.0.0.1:{port}", 60)
         yield f"http://127.0.0.1:{port}", server.pid
     finally:
         server.send_signal(signal.SIGTERM)

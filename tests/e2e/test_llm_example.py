@@ -11,12 +11,11 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from .conftest import wait_ready
 from .test_readme_tour import _free_port
 
 if os.environ.get("CI") != "true":
@@ -68,7 +67,7 @@ def test_the_llm_example_runs_as_written(tmp_path: Path) -> None:
                     argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-                _wait_ready(port)
+                wait_ready(f"http://127.0.0.1:{port}", 60)
                 continue
             done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True,
                                   timeout=120, check=False)  # fmt: skip
@@ -83,15 +82,3 @@ def test_the_llm_example_runs_as_written(tmp_path: Path) -> None:
         if server is not None:
             server.send_signal(signal.SIGTERM)
             assert server.wait(60) == 0
-
-
-def _wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"inferd serve was not ready on :{port} within {timeout} s")
