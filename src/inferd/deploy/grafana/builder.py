@@ -184,6 +184,20 @@ class Panel:
         ]
 
 
+def headline(
+    title: str,
+    description: str,
+    expr: str,
+    *,
+    needs: Need | None,
+    unit: str = "short",
+    thresholds: tuple[tuple[float, str], ...] = (),
+) -> Panel:
+    """One of four stat panels across a dashboard's top row: ``expr``'s value now."""
+    now = (Query(expr, "", needs=needs, instant=True),)
+    return Panel(title, description, now, "stat", unit, width=6, height=4, thresholds=thresholds)
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """A titled row of panels, placed left to right and wrapped at the grid's width."""

@@ -7,7 +7,7 @@ largest reading per GPU (``UUID``) rather than adding replicas up. DCGM reports 
 
 from __future__ import annotations
 
-from inferd.deploy.grafana.builder import Dashboard, Panel, Query, Row, Variable
+from inferd.deploy.grafana.builder import Dashboard, Panel, Query, Row, Variable, headline
 from inferd.deploy.grafana.promql import (
     GPU_FB_FREE,
     GPU_FB_TOTAL,
@@ -31,48 +31,31 @@ def _query(expr: str, legend: str = "GPU {{gpu}} {{modelName}}", *, instant: boo
     return Query(expr, legend, needs="gpu", instant=instant)
 
 
-def _headline(
-    title: str,
-    description: str,
-    expr: str,
-    unit: str = "short",
-    thresholds: tuple[tuple[float, str], ...] = (),
-) -> Panel:
-    """One of the four stat panels across the top: the value now, over all GPUs."""
-    return Panel(
-        title,
-        description,
-        (_query(expr, "", instant=True),),
-        kind="stat",
-        unit=unit,
-        width=6,
-        height=4,
-        thresholds=thresholds,
-    )
-
-
 _NOW = Row(
     "GPUs",
     (
-        _headline("GPUs", "GPUs reporting.", f"count({_per_gpu(GPU_FB_TOTAL)})"),
-        _headline(
+        headline("GPUs", "GPUs reporting.", f"count({_per_gpu(GPU_FB_TOTAL)})", needs="gpu"),
+        headline(
             "Memory in use",
             "Framebuffer memory in use over all GPUs, as a share of their total.",
             f"sum({_per_gpu(GPU_FB_USED)}) / sum({_per_gpu(GPU_FB_TOTAL)})",
             unit="percentunit",
             thresholds=((0.8, "orange"), (0.95, "red")),
+            needs="gpu",
         ),
-        _headline(
+        headline(
             "Mean utilisation",
             "Mean share of time the GPUs were busy.",
             f"avg({_per_gpu(GPU_UTIL)})",
             unit="percent",
+            needs="gpu",
         ),
-        _headline(
+        headline(
             "Power draw",
             "Power drawn by all GPUs together.",
             f"sum({_per_gpu(GPU_POWER)})",
             unit="watt",
+            needs="gpu",
         ),
     ),
 )

@@ -13,8 +13,8 @@ The ``version`` label is the one the model server reports, as on the per-model d
 
 from __future__ import annotations
 
-from inferd.deploy.grafana.builder import Dashboard, Panel, Query, Row, Variable
-from inferd.deploy.grafana.per_model import MODEL
+from inferd.deploy.grafana.builder import Dashboard, Panel, Query, Row, Variable, headline
+from inferd.deploy.grafana.per_model import DEPLOYMENT, MODEL, SERVER
 from inferd.deploy.grafana.promql import (
     GENERATION_DURATION,
     LLM_REQUESTS,
@@ -29,10 +29,6 @@ from inferd.deploy.grafana.promql import (
     sum_rate,
 )
 
-DEPLOYMENT = 'deployment=~"$deployment"'
-VERSION = 'version=~"$version"'
-#: Matchers of the chosen deployments' and versions' series.
-SERVER = (DEPLOYMENT, VERSION)
 PER_VERSION = ("deployment", "version")
 VERSION_LEGEND = "{{deployment}} {{version}}"
 OUTPUT = 'type="output"'
@@ -50,52 +46,36 @@ def _gauge(series: Series, labels: tuple[str, ...]) -> str:
     return f"sum {by}({select(series, *SERVER)})"
 
 
-def _headline(
-    title: str,
-    description: str,
-    expr: str,
-    unit: str = "short",
-    thresholds: tuple[tuple[float, str], ...] = (),
-) -> Panel:
-    """One of the four stat panels across the top: the value now, over the chosen versions."""
-    return Panel(
-        title,
-        description,
-        (_query(expr, "", instant=True),),
-        kind="stat",
-        unit=unit,
-        width=6,
-        height=4,
-        thresholds=thresholds,
-    )
-
-
 _NOW = Row(
     "Now",
     (
-        _headline(
+        headline(
             "Output tokens/s",
             "Tokens generated per second by the chosen versions together.",
             sum_rate(LLM_TOKENS, (), *SERVER, OUTPUT),
             unit=TOKENS_PER_S,
+            needs="llm",
         ),
-        _headline(
+        headline(
             "Time to first token, p95",
             "95th percentile of the time from a generation request arriving to its first "
             "output token, over the chosen versions.",
             quantile(0.95, TIME_TO_FIRST_TOKEN, (), *SERVER),
             unit="s",
+            needs="llm",
         ),
-        _headline(
+        headline(
             "Running",
             "Generations decoding now, in the engines' batches.",
             _gauge(LLM_RUNNING, ()),
+            needs="llm",
         ),
-        _headline(
+        headline(
             "Waiting",
             "Generations queued for a slot in an engine's batch: above 0, the batches are full.",
             _gauge(LLM_WAITING, ()),
             thresholds=((1, "orange"),),
+            needs="llm",
         ),
     ),
 )
