@@ -153,25 +153,20 @@ class ModelStore:
             )
         written = staging.write(self.layout.blobs, staged, card, progress)
         trust.record(self.layout, target.name, target.tag or "", written.trusted)
-        descriptor = Descriptor(media.MANIFEST, written.manifest_digest, written.manifest_size)
+        transfer = None
         if target.registry is not None:
             transfer = self._registries().push(
                 self.layout, target, written.manifest_digest, network_progress
             )
-            cache.touch(self.root, written.manifest_digest)
-            return PushResult(
-                target,
-                written.manifest_digest,
-                written.card,
-                written.manifest.size,
-                len(written.manifest.layers),
-                transfer,
-            )
-        with self.layout.locked():
-            needed = {written.manifest_digest, *written.manifest.digests()}
-            if not all(self.layout.blobs.exists(d) for d in needed):
-                raise Unavailable("a concurrent gc removed blobs of this push; push again")
-            self._move_tag(target, descriptor, "push")
+        else:
+            with self.layout.locked():
+                needed = {written.manifest_digest, *written.manifest.digests()}
+                if not all(self.layout.blobs.exists(d) for d in needed):
+                    raise Unavailable("a concurrent gc removed blobs of this push; push again")
+                descriptor = Descriptor(
+                    media.MANIFEST, written.manifest_digest, written.manifest_size
+                )
+                self._move_tag(target, descriptor, "push")
         cache.touch(self.root, written.manifest_digest)
         return PushResult(
             target,
@@ -179,6 +174,7 @@ class ModelStore:
             written.card,
             written.manifest.size,
             len(written.manifest.layers),
+            transfer,
         )
 
     def _move_tag(
