@@ -50,8 +50,6 @@ class Balancer:
 
     def retain(self, topology: Topology) -> None:
         """Forget ejections of replicas no longer in ``topology``."""
-        known = {
-            r.id for d in topology.deployments.values() for v in d.versions for r in v.replicas
-        }
+        known = {r.id for r in topology.replicas()}
         for rid in [r for r in self._ejected if r not in known]:
             del self._ejected[rid]

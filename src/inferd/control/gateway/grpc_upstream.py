@@ -120,12 +120,7 @@ class GrpcProxy:
     def retain(self, topology: Topology) -> None:
         """Close the channels of replicas no longer in ``topology``: calls still running on
         them get the request timeout to finish."""
-        live = {
-            (r.host, r.grpc_port)
-            for d in topology.deployments.values()
-            for v in d.versions
-            for r in v.replicas
-        }
+        live = {(r.host, r.grpc_port) for r in topology.replicas()}
         for address in [a for a in self._channels if a not in live]:
             self._close(address, self.timeout_s)
         self.balance.retain(topology)

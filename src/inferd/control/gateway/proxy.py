@@ -53,12 +53,7 @@ class Proxy:
     def retain(self, topology: Topology) -> None:
         """Close the pools of replicas no longer in ``topology`` (requests still running on
         them finish; their connections close when they do)."""
-        live = {
-            (r.host, r.port)
-            for d in topology.deployments.values()
-            for v in d.versions
-            for r in v.replicas
-        }
+        live = {(r.host, r.port) for r in topology.replicas()}
         for key in [k for k in self._pools if k not in live]:
             self._pools.pop(key).close()
         self.balance.retain(topology)

@@ -9,7 +9,7 @@ against one consistent view."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,6 +92,10 @@ class Topology:
     deployments: Mapping[str, DeploymentRoute] = field(default_factory=dict)
     #: Increases with every published snapshot.
     generation: int = 0
+
+    def replicas(self) -> Iterator[Replica]:
+        """Every replica of every version of every deployment."""
+        return (r for d in self.deployments.values() for v in d.versions for r in v.replicas)
 
 
 TopologyListener = Callable[[Topology], None]
