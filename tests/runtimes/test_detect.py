@@ -155,7 +155,7 @@ def test_unknown_runtime_lists_the_available_ones(model_files: dict[str, Path]) 
     with pytest.raises(
         InvalidArgument,
         match="unknown runtime 'tensorflow'; available runtimes: "
-        "lightgbm, onnx, python, sklearn, xgboost",
+        "lightgbm, llamacpp, onnx, python, sklearn, xgboost",
     ):
         detect_model(model_files["onnx.bin"], "tensorflow")
 

@@ -21,7 +21,9 @@ def fresh_registry() -> Iterator[None]:
 
 
 def test_the_builtin_runtimes_are_registered() -> None:
-    assert available_runtimes() == ["lightgbm", "onnx", "python", "sklearn", "xgboost"]
+    assert available_runtimes() == [
+        "lightgbm", "llamacpp", "onnx", "python", "sklearn", "xgboost",
+    ]  # fmt: skip
     for name in available_runtimes():
         runtime = get_runtime(name)
         assert runtime.name == name
@@ -32,7 +34,7 @@ def test_unknown_runtime_lists_the_available_ones() -> None:
     with pytest.raises(
         InvalidArgument,
         match="unknown runtime 'torch'; available runtimes: "
-        "lightgbm, onnx, python, sklearn, xgboost",
+        "lightgbm, llamacpp, onnx, python, sklearn, xgboost",
     ):
         get_runtime("torch")
 
