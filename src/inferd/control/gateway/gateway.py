@@ -33,6 +33,8 @@ from inferd.control.gateway.forwarding import to_client, upstream_path
 from inferd.control.gateway.history import History, HistoryOptions
 from inferd.control.gateway.lineage import ModelHistory, build_lineage, model_names, tag_moves
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
+from inferd.control.gateway.openai_relay import PATHS as OPENAI_PATHS
+from inferd.control.gateway.openai_relay import OpenAIRelay
 from inferd.control.gateway.payloads import PayloadLog
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
@@ -84,6 +86,7 @@ class Gateway:
         self.limits = limits
         self.metrics = GatewayMetrics()
         self.proxy = Proxy(self.metrics, request_timeout_s)
+        self.openai = OpenAIRelay(self, request_timeout_s)
         self.mirror = Mirror(
             self.proxy, self.metrics, shadow_timeout_s, on_answer=self._record_window
         )
@@ -156,6 +159,7 @@ class Gateway:
         await self.mirror.stop()
         await self.payloads.stop()
         self.proxy.close()
+        await self.openai.close()
 
     def status(self) -> GatewayStatus:
         """The gateway's status (see :mod:`inferd.control.gateway.status`)."""
@@ -179,6 +183,8 @@ class Gateway:
             router.add("GET", f"{base}/ready", self._model_get)
             router.add("POST", f"{base}/infer", self._traced(f"{base}/infer"))
         router.add("GET", "/v1/models/{model}", self._model_get)
+        for path in OPENAI_PATHS:
+            router.add("POST", path, self.openai.relay)
         router.add("POST", "/v1/models/{model}:predict", self._traced("/v1/models/{model}:predict"))
         self.catalog.add_routes(router)
         router.add("GET", "/metrics", self._metrics)
