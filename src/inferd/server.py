@@ -104,6 +104,7 @@ class Server:
         first failure is raised, unless ``settings.allow_empty``.
         """
         s = self.settings
+        self.manager.expect(self.references)  # not ready from the first connection on
         limits = HttpLimits.from_settings(s.limits)
         door = self.front_door
         routes = data_router(

@@ -253,3 +253,29 @@ def test_a_dead_worker_thread_makes_the_server_not_live(harness: Harness) -> Non
             await plane.infer(request())
 
     _run(harness, ["m:v1"], scenario)
+
+
+def test_versions_named_at_start_up_read_as_loading_not_missing(harness: Harness) -> None:
+    """The listeners open before the first load begins: until then, and until each version
+    named at start-up has loaded, the server is not ready and a request for such a version
+    is told it is loading (503), not that it does not exist (404)."""
+    harness.push("m:v1", factor=2.0)
+    harness.push("m:v2", factor=3.0)
+
+    async def main() -> None:
+        plane, manager, _ = harness.plane()
+        try:
+            manager.expect(["m:v1", "m:v2"])
+            assert not plane.ready()
+            with pytest.raises(Unavailable, match="'v2' is loading"):
+                manager.get("m", "v2")
+            assert await manager.serve(["m:v1", "m:v2"]) == []
+            assert plane.ready()
+            assert manager.get("m", "v2").key.version == "v2"
+            assert manager.get("m").key.version == "v1"
+            with pytest.raises(ModelNotFound):
+                manager.get("m", "v9")
+        finally:
+            await plane.close()
+
+    asyncio.run(main())

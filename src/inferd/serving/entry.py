@@ -39,6 +39,8 @@ class ModelEntry:
     unloaded: bool = False
     #: Named when the server started: readiness waits for it even while nothing of it is known.
     wanted: bool = False
+    #: Versions named when the server started whose first load has not finished yet.
+    pending: set[str] = field(default_factory=set)
     #: Control-plane loads waiting for or holding ``lock``.
     loads: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -50,6 +52,12 @@ class ModelEntry:
             latest = next(reversed(self.failed.values()))
             return f"{latest.label} {latest.reason}"
         return self.missing or "not loaded"
+
+    def loading(self, version: str) -> bool:
+        """``version`` is on its way: named at start-up and not tried yet, or being fetched
+        or loaded now."""
+        attempt = self.attempt.key.version if self.attempt is not None else None
+        return version in self.pending or version in (self.fetching, attempt)
 
     def vacant(self) -> bool:
         """Nothing of it is known or wanted: no version, failure or load under way."""

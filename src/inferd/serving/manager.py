@@ -80,6 +80,8 @@ class ModelManager:
             raise Unavailable(f"model {name!r} has no version ready: {why}", retry_after=5.0)
         served = entry.versions.get(key)
         if served is None:
+            if entry.loading(key):
+                raise Unavailable(f"model {name!r} version {key!r} is loading", retry_after=1.0)
             raise ModelNotFound(name, version)
         return served
 
@@ -121,6 +123,21 @@ class ModelManager:
 
     # -- control -------------------------------------------------------------------------------
 
+    def expect(self, references: Sequence[str]) -> dict[str, list[str]]:
+        """Register the names ``references`` serve, before anything loads, and group them by
+        name. A server calls this before its listeners open: an empty table reads as ready,
+        a registered name without a default version does not. A reference that breaks the
+        grammar raises here."""
+        per_name: dict[str, list[str]] = {}
+        for reference in references:
+            key = self._loaders.source.identify(reference)
+            per_name.setdefault(key.name, []).append(reference)
+        for name, refs in per_name.items():
+            entry = self._entry(name, refs[0])
+            entry.wanted = True
+            entry.pending.update(self._loaders.source.identify(r).version for r in refs)
+        return per_name
+
     async def serve(self, references: Sequence[str]) -> list[tuple[str, InferdError]]:
         """Load every reference; the first one per name becomes that name's default version.
 
@@ -128,10 +145,7 @@ class ModelManager:
         with the reason, for a version the store holds) and does not stop the others. A
         reference that breaks the grammar raises before anything loads.
         """
-        per_name: dict[str, list[str]] = {}
-        for reference in references:
-            key = self._loaders.source.identify(reference)
-            per_name.setdefault(key.name, []).append(reference)
+        per_name = self.expect(references)
         failed = await asyncio.gather(
             *(self._serve_name(name, refs) for name, refs in per_name.items())
         )
@@ -139,13 +153,14 @@ class ModelManager:
 
     async def _serve_name(self, name: str, references: list[str]) -> list[tuple[str, InferdError]]:
         entry = self._entry(name, references[0])
-        entry.wanted = True
         failures: list[tuple[str, InferdError]] = []
         for position, reference in enumerate(references):
             try:
                 await self._load(entry, reference, make_default=position == 0)
             except InferdError as exc:
                 failures.append((reference, exc))
+            finally:
+                entry.pending.discard(self._loaders.source.identify(reference).version)
         return failures
 
     async def load(self, name: str, reference: str | None = None) -> None:
