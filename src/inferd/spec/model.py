@@ -22,6 +22,7 @@ from inferd.config import AuthSettings, BatchingSettings, TlsSettings
 from inferd.errors import InvalidArgument, InvalidReference
 from inferd.reference import Reference
 from inferd.spec.cost import CostSpec
+from inferd.spec.llm import LlmSpec
 from inferd.spec.observability import LoggingSpec, TracingSpec
 from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
 from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity, StrictModel
@@ -104,6 +105,11 @@ class VersionSpec(StrictModel):
         default=False,
         description="let this version's own code run (python runtime) in an isolated worker; "
         "replicas serve it with --trust-code on its pinned digest, recorded in the store history",
+    )
+    adapter_of: DnsLabel | None = Field(
+        default=None,
+        description="a LoRA adapter applied to that version of the same deployment (an llm "
+        "deployment); its card must pin that version's model as its base",
     )
 
     @field_validator("model")
@@ -244,6 +250,9 @@ class DeploymentSpec(StrictModel):
         "its own (unset: the model server's default); at most gateway.request_timeout",
     )
     resources: ResourcesSpec = ResourcesSpec()
+    llm: LlmSpec | None = Field(
+        default=None, description="a language model: its engine, context, concurrency and shape"
+    )
     traffic: TrafficSpec = TrafficSpec()
     rollout: RolloutSpec | None = None
     autoscaling: AutoscalingSpec | None = None

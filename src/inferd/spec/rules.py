@@ -112,6 +112,43 @@ def _resource_problems(d: DeploymentSpec) -> Iterator[Problem]:
         yield Problem(("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0")
 
 
+def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
+    llm = d.llm
+    names = {v.name: v for v in d.versions}
+    for i, version in enumerate(d.versions):
+        base = version.adapter_of
+        if base is None:
+            continue
+        at = ("versions", i, "adapter_of")
+        if llm is None:
+            yield Problem(at, "adapter_of needs the deployment's llm section")
+        elif base == version.name or base not in names:
+            yield Problem(at, f"{base!r} is not another version of {d.name!r}")
+        elif names[base].adapter_of is not None:
+            yield Problem(at, f"{base!r} is itself an adapter: an adapter applies to a base model")
+    if llm is None:
+        return
+    if llm.image is not None and llm.engine != "vllm":
+        yield Problem(("llm", "image"), f"image is the vLLM pod's; engine {llm.engine!r} has none")
+    if llm.engine == "inferd":
+        for field in ("dtype", "kv_cache_dtype"):
+            if getattr(llm, field) != "auto":
+                yield Problem(
+                    ("llm", field),
+                    f"engine 'inferd' computes in the GGUF file's own types: {field} is for "
+                    "vllm (or leave it 'auto')",
+                )
+        if llm.engine_args:
+            yield Problem(
+                ("llm", "engine_args"), "engine_args go to an external engine, not 'inferd'"
+            )
+    if llm.engine == "vllm" and d.runtime.device == "cpu" and d.resources.gpu == 0:
+        yield Problem(
+            ("llm", "engine"),
+            "engine 'vllm' serves on GPUs: set resources.gpu (and runtime.device 'cuda')",
+        )
+
+
 def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
     rollout = d.rollout
     if rollout is None:
@@ -163,6 +200,7 @@ def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
 _RULES: tuple[tuple[Callable[[DeploymentSpec], Iterator[Problem]], frozenset[str]], ...] = (
     (_traffic_problems, frozenset({"versions", "traffic", "autoscaling"})),
     (_resource_problems, frozenset({"runtime", "resources"})),
+    (_llm_problems, frozenset({"llm", "versions", "runtime", "resources"})),
     (_rollout_problems, frozenset({"rollout", "versions", "traffic"})),
     (_autoscaling_problems, frozenset({"autoscaling", "versions"})),
 )

@@ -1,0 +1,75 @@
+"""A language-model deployment's ``llm:`` section: which engine serves it, and its shape.
+
+The engine decides what a replica is. ``inferd`` (the default) serves GGUF files in-process on
+the ``llamacpp`` runtime; ``llama-server`` and ``vllm`` run an external OpenAI-compatible engine
+as the replica process, which inferd starts with the model's files, gates on its health
+endpoint, scrapes and drains (docs/llm.md#engines). On Kubernetes, ``vllm`` renders a vLLM pod.
+
+Rendering never reads the store, so what planning and rendering need to know about the model
+(its shape, which versions are adapters) is written here rather than read from its card.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from inferd.spec.types import StrictModel
+
+Engine = Literal["inferd", "llama-server", "vllm"]
+Dtype = Literal["auto", "float16", "bfloat16", "float32"]
+KvCacheDtype = Literal["auto", "fp8"]
+
+
+class LlmShape(StrictModel):
+    """The model's size and attention shape, as its config declares them (Hugging Face
+    ``config.json``: ``num_hidden_layers``, ``num_key_value_heads``, ``head_dim`` or
+    ``hidden_size / num_attention_heads``). ``inferd gpu plan`` sizes weights and KV cache
+    from them."""
+
+    parameters: int = Field(ge=1, description="weight elements, e.g. 8030261248 for an 8B model")
+    layers: int = Field(ge=1, le=1024, description="transformer blocks (num_hidden_layers)")
+    kv_heads: int = Field(ge=1, le=1024, description="key/value heads (num_key_value_heads)")
+    head_dim: int = Field(ge=1, le=4096, description="dimension of one attention head")
+    weight_bits: int = Field(
+        default=16,
+        ge=2,
+        le=32,
+        description="bits per weight as stored on the GPU: 16 for bf16/fp16, 8 for fp8/int8, "
+        "4 for AWQ/GPTQ int4",
+    )
+
+
+class LlmSpec(StrictModel):
+    """How a language model is served: engine, context, concurrency and shape."""
+
+    engine: Engine = Field(
+        default="inferd",
+        description="inferd: in-process llama.cpp; llama-server or vllm: that OpenAI-compatible "
+        "engine runs as the replica process",
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        description="engine container image on Kubernetes (default: the pinned vLLM image)",
+    )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=16,
+        le=10_485_760,
+        description="context per sequence, prompt plus generated tokens (default: the model's)",
+    )
+    max_num_seqs: int = Field(
+        default=8, ge=1, le=4096, description="sequences generated at once per replica"
+    )
+    dtype: Dtype = Field(default="auto", description="weights' dtype in the engine")
+    kv_cache_dtype: KvCacheDtype = Field(default="auto", description="KV cache dtype")
+    shape: LlmShape | None = Field(
+        default=None, description="the model's shape, needed by inferd gpu plan"
+    )
+    engine_args: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="further command-line arguments passed to the engine as written",
+    )

@@ -1,0 +1,89 @@
+"""The spec's ``llm`` section and ``adapter_of``: an LLM deployment on each engine accepted,
+settings an engine would ignore refused at their line, adapters only over a base version."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferd.spec.loading import SpecError, parse_spec
+
+VLLM = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: support-bot
+    runtime: {device: cuda}
+    resources: {gpu: 1}
+    llm:
+      engine: vllm
+      max_model_len: 8192
+      max_num_seqs: 16
+      dtype: bfloat16
+      shape: {parameters: 8030261248, layers: 32, kv_heads: 8, head_dim: 128}
+    versions:
+      - {name: base, model: "registry.example/llama:8b"}
+      - {name: support-v3, model: "registry.example/support:v3", adapter_of: base}
+    traffic: {weights: {base: 90, support-v3: 10}}
+"""
+
+
+def _problems(document: str) -> list[tuple[int, str]]:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(document, "inferd.yaml")
+    return [(p.line, p.message) for p in caught.value.problems]
+
+
+def test_a_vllm_deployment_with_an_adapter() -> None:
+    deployment = parse_spec(VLLM, "inferd.yaml").deployments[0]
+    assert deployment.llm is not None and deployment.llm.shape is not None
+    assert (deployment.llm.engine, deployment.llm.max_num_seqs) == ("vllm", 16)
+    assert deployment.llm.shape.weight_bits == 16  # bf16 unless said otherwise
+    assert deployment.versions[1].adapter_of == "base"
+
+
+def test_the_default_engine_takes_no_vllm_settings() -> None:
+    document = VLLM.replace("engine: vllm", "engine: inferd").replace(
+        "      shape:", "      engine_args: [--foo]\n      shape:"
+    )
+    problems = _problems(document)
+    assert any(line == 11 and "dtype is for vllm" in m for line, m in problems), problems
+    assert any(line == 12 and "engine_args go to an external engine" in m for line, m in problems)
+
+
+def test_vllm_needs_a_gpu_and_only_vllm_takes_an_image() -> None:
+    document = VLLM.replace("    runtime: {device: cuda}\n    resources: {gpu: 1}\n", "")
+    problems = _problems(document)
+    assert any("engine 'vllm' serves on GPUs" in m for _, m in problems), problems
+    document = VLLM.replace("engine: vllm", "engine: llama-server\n      image: x/y:1").replace(
+        "      dtype: bfloat16\n", ""
+    )
+    assert any("image is the vLLM pod's" in m for _, m in _problems(document))
+
+
+@pytest.mark.parametrize(
+    ("adapter_of", "reason"),
+    [
+        ("nope", "'nope' is not another version of 'support-bot'"),
+        ("support-v3", "'support-v3' is not another version"),
+    ],
+)
+def test_an_adapter_names_another_version(adapter_of: str, reason: str) -> None:
+    document = VLLM.replace("adapter_of: base", f"adapter_of: {adapter_of}")
+    problems = _problems(document)
+    assert any(line == 15 and reason in m for line, m in problems), problems
+
+
+def test_an_adapter_applies_to_a_base_not_to_another_adapter() -> None:
+    document = VLLM.replace(
+        "    traffic: {weights: {base: 90, support-v3: 10}}\n",
+        '      - {name: nested, model: "registry.example/n:v1", adapter_of: support-v3}\n'
+        "    traffic: {weights: {base: 90, support-v3: 10, nested: 0}}\n",
+    )
+    problems = _problems(document)
+    assert any("'support-v3' is itself an adapter" in m for _, m in problems), problems
+
+
+def test_adapters_need_the_llm_section() -> None:
+    start, end = VLLM.index("    llm:\n"), VLLM.index("    versions:\n")
+    problems = _problems(VLLM[:start] + VLLM[end:])
+    assert any("adapter_of needs the deployment's llm section" in m for _, m in problems), problems
