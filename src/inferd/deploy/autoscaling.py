@@ -13,6 +13,17 @@ rps            ``sum(rate(inferd_requests_total{…}[1m]))``                Aver
 latency_p95    ``histogram_quantile(0.95, …request_duration_seconds…)``   Value
 =============  =========================================================  ==================
 
+and for language models served by inferd (vLLM pods scale on vLLM's own series, :mod:`.vllm`):
+
+================  ==========================================================  ==============
+spec metric       Prometheus query (one version's Service)                    KEDA metric type
+================  ==========================================================  ==============
+tokens_in_flight  ``sum(inferd_llm_tokens_in_flight{…})``                     AverageValue
+requests_waiting  ``sum(inferd_llm_requests_waiting{…})``                     AverageValue
+kv_cache_usage    ``sum(inferd_llm_kv_cache_usage_ratio{…})``                 AverageValue
+ttft_p95          ``histogram_quantile(0.95, …time_to_first_token_seconds…)``  Value
+================  ==========================================================  ==============
+
 ``AverageValue`` divides the sum by the replica count, so ``target`` is per replica, as in the
 spec; a latency percentile is already per pod, so it is compared as it is (``Value``).
 
@@ -38,6 +49,23 @@ HPA_METRICS = {
     "concurrency": "inferd_inflight_requests",
     "rps": "inferd_requests_per_second",
     "latency_p95": "inferd_request_duration_seconds_p95",
+    "tokens_in_flight": "inferd_llm_tokens_in_flight",
+    "requests_waiting": "inferd_llm_requests_waiting",
+    "kv_cache_usage": "inferd_llm_kv_cache_usage_ratio",
+    "ttft_p95": "gen_ai_server_time_to_first_token_seconds_p95",
+}
+#: Gauges summed over a version's pods (AverageValue divides by the replica count).
+_SUMMED = {
+    "queue_depth": "inferd_queue_depth",
+    "concurrency": "inferd_inflight_requests",
+    "tokens_in_flight": "inferd_llm_tokens_in_flight",
+    "requests_waiting": "inferd_llm_requests_waiting",
+    "kv_cache_usage": "inferd_llm_kv_cache_usage_ratio",
+}
+#: Histograms whose p95 is compared as it is (Value).
+_PERCENTILES = {
+    "latency_p95": "inferd_request_duration_seconds",
+    "ttft_p95": "gen_ai_server_time_to_first_token_seconds",
 }
 
 
@@ -46,15 +74,13 @@ def query(metric: str, service: str, namespace: str | None) -> str:
     matchers = f'service="{service}"'
     if namespace is not None:
         matchers = f'namespace="{namespace}",{matchers}'
-    if metric == "queue_depth":
-        return f"sum(inferd_queue_depth{{{matchers}}})"
-    if metric == "concurrency":
-        return f"sum(inferd_inflight_requests{{{matchers}}})"
+    if metric in _SUMMED:
+        return f"sum({_SUMMED[metric]}{{{matchers}}})"
     if metric == "rps":
         return f"sum(rate(inferd_requests_total{{{matchers}}}[{RATE_WINDOW}]))"
     return (
         "histogram_quantile(0.95, sum by (le) "
-        f"(rate(inferd_request_duration_seconds_bucket{{{matchers}}}[{RATE_WINDOW}])))"
+        f"(rate({_PERCENTILES[metric]}_bucket{{{matchers}}}[{RATE_WINDOW}])))"
     )
 
 
@@ -77,7 +103,7 @@ def scaled_object(
     name = workload_name(deployment, version)
     trigger = {
         "type": "prometheus",
-        "metricType": "Value" if scaling.metric == "latency_p95" else "AverageValue",
+        "metricType": "Value" if scaling.metric in _PERCENTILES else "AverageValue",
         "metadata": {
             "serverAddress": options.prometheus_url,
             "query": query(scaling.metric, name, options.namespace),

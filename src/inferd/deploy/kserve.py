@@ -53,6 +53,10 @@ SCALE_METRICS = {
     "queue_depth": "concurrency",
     "rps": "rps",
     "latency_p95": "concurrency",
+    "tokens_in_flight": "concurrency",
+    "requests_waiting": "concurrency",
+    "ttft_p95": "concurrency",
+    "kv_cache_usage": "concurrency",
 }
 
 

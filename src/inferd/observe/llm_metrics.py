@@ -26,6 +26,11 @@ Operation = Literal["chat", "text_completion", "embeddings"]
 #: ``rejected``: refused before it queued, e.g. over the context or the queue full).
 ENDINGS: Final = ("stop", "length", "cancelled", "error", "rejected")
 
+#: Series the autoscaler reads from replicas (engine replicas' own metrics are mapped onto them).
+REQUESTS_WAITING: Final = "inferd_llm_requests_waiting"
+TOKENS_IN_FLIGHT: Final = "inferd_llm_tokens_in_flight"
+KV_CACHE_USAGE: Final = "inferd_llm_kv_cache_usage_ratio"
+
 #: Seconds; OTel's advisory buckets for time to first token, extended to a minute.
 TTFT_BUCKETS: Final = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
@@ -91,7 +96,14 @@ class LlmMetrics:
             "inferd_llm_requests_running", "Generations decoding now (in the engine's batch)."
         )
         self._waiting = gauge(
-            "inferd_llm_requests_waiting", "Generations queued for a slot in the engine's batch."
+            REQUESTS_WAITING, "Generations queued for a slot in the engine's batch."
+        )
+        self._tokens_in_flight = gauge(
+            TOKENS_IN_FLIGHT,
+            "Tokens running and waiting generations may hold: each one's prompt plus max_tokens.",
+        )
+        self._kv_usage = gauge(
+            KV_CACHE_USAGE, "Share of the engine's KV cache cells reserved by running generations."
         )
 
     def bind(self, model: str, version: str, operation: Operation) -> GenerationSeries:

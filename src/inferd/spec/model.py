@@ -181,8 +181,21 @@ class AnalysisSpec(StrictModel):
     max_latency_ratio: float | None = Field(
         default=None, ge=1, description="candidate p99 / stable p99, e.g. 1.5 (at most 50% slower)"
     )
+    max_ttft_p95: Duration | None = Field(
+        default=None,
+        description="language models: p95 time to first token of the candidate's streamed "
+        "generations through the gateway, e.g. '500ms'",
+    )
+    max_inter_token_latency_p95: Duration | None = Field(
+        default=None,
+        description="language models: p95 of the mean time between streamed tokens, e.g. '50ms'",
+    )
     max_divergence: float | None = Field(
-        default=None, ge=0, le=1, description="share of mirrored rows whose answers differ"
+        default=None,
+        ge=0,
+        le=1,
+        description="share of mirrored rows (or generated answers) whose answers differ; for "
+        "embeddings, the mean cosine distance",
     )
     max_score_difference: float | None = Field(
         default=None, ge=0, description="mean absolute difference of mirrored float outputs"
@@ -208,7 +221,20 @@ class AutoscalingSpec(StrictModel):
 
     min_replicas: int = Field(default=1, ge=0, le=64)
     max_replicas: int = Field(default=4, ge=1, le=64)
-    metric: Literal["concurrency", "queue_depth", "rps", "latency_p95"] = "concurrency"
+    metric: Literal[
+        "concurrency",
+        "queue_depth",
+        "rps",
+        "latency_p95",
+        "tokens_in_flight",
+        "requests_waiting",
+        "ttft_p95",
+        "kv_cache_usage",
+    ] = Field(
+        default="concurrency",
+        description="what target is per replica; tokens_in_flight, requests_waiting, ttft_p95 "
+        "and kv_cache_usage are for language models (docs/autoscaling.md)",
+    )
     target: float = Field(default=8.0, gt=0, description="desired metric value per replica")
     scale_up_window: Duration = Field(default=0.0, description="stabilisation before scaling up")
     scale_down_window: Duration = Field(default=300.0, description="… before scaling down")

@@ -9,6 +9,21 @@
   replicas, so that value / target (the SLO) is the replica count that meets the SLO if
   latency scales inversely with replicas.
 
+Language models (docs/autoscaling.md#language-models):
+
+* ``tokens_in_flight`` — tokens the replicas' running and waiting generations may hold (each
+  one's prompt plus ``max_tokens``), summed from ``inferd_llm_tokens_in_flight``;
+* ``requests_waiting`` — generations waiting for a slot, summed from
+  ``inferd_llm_requests_waiting``, plus held requests;
+* ``ttft_p95`` — the p95 time to first token of streamed generations through the gateway since
+  the previous sample, times the ready replicas (as ``latency_p95``);
+* ``kv_cache_usage`` — the share of KV cache in use, averaged over the ready replicas, times
+  their number (KEDA's average-value arithmetic: 2 replicas at 0.9 against a target of 0.7 ask
+  for 3).
+
+Engine replicas (vLLM, llama.cpp's server) report these under their own names, which the
+gateway maps onto inferd's when it scrapes them.
+
 A deployment is *active* while requests arrive or are in flight; the idle time before scaling
 to zero counts from its last activity.
 """
@@ -67,9 +82,14 @@ class GatewaySignals:
             value = await self._queue_depth(deployment) + self.held(deployment)
         elif metric == "rps":
             value = arrived / (now - since) if now > since else 0.0
-        else:
+        elif metric == "latency_p95":
             p95 = traffic.quantile(0.95) or 0.0
             value = p95 * max(self._ready(route), 1)
+        elif metric == "ttft_p95":
+            p95 = traffic.ttft_quantile(0.95) or 0.0
+            value = p95 * max(self._ready(route), 1)
+        else:
+            value = await self._from_replicas(deployment, metric)
         return Sample(value, idle)
 
     @staticmethod
@@ -81,3 +101,14 @@ class GatewaySignals:
     async def _queue_depth(self, deployment: str) -> float:
         readings = await self.gateway.replica_readings(deployment)
         return sum(r.queue_depth for r in readings)
+
+    async def _from_replicas(self, deployment: str, metric: str) -> float:
+        readings = await self.gateway.replica_readings(deployment)
+        if metric == "tokens_in_flight":
+            return sum(r.tokens_in_flight for r in readings)
+        if metric == "requests_waiting":
+            return sum(r.requests_waiting for r in readings) + self.held(deployment)
+        if metric == "kv_cache_usage":
+            usage = [r.kv_cache_usage for r in readings if r.kv_cache_usage is not None]
+            return sum(usage)  # = mean usage x replicas reporting
+        raise ValueError(f"unknown autoscaling metric {metric!r}")

@@ -29,6 +29,7 @@ from inferd.control.gateway.upstream import (
 )
 from inferd.control.replicas.topology import Replica
 from inferd.observe.drift import DRIFT_PSI
+from inferd.observe.llm_metrics import KV_CACHE_USAGE, REQUESTS_WAITING, TOKENS_IN_FLIGHT
 from inferd.observe.metrics import QUEUE_DEPTH
 
 log = logging.getLogger(__name__)
@@ -96,17 +97,30 @@ class ReplicaReading:
     #: The largest PSI of any input feature; None when the replica reports none (no reference
     #: profile, or too few rows yet).
     drift_psi: float | None = None
+    #: Language models: generations waiting for a slot, and the tokens (prompt plus
+    #: max_tokens) of those running and waiting.
+    requests_waiting: float = 0.0
+    tokens_in_flight: float = 0.0
+    #: Share of the KV cache in use, the largest over the replica's models; None: not reported.
+    kv_cache_usage: float | None = None
 
 
 def read_replica(replica: Replica, text: str) -> ReplicaReading:
     """The reading in one replica's exposition ``text``."""
-    depth = 0.0
-    worst: float | None = None
+    sums = {QUEUE_DEPTH: 0.0, REQUESTS_WAITING: 0.0, TOKENS_IN_FLIGHT: 0.0}
+    largest: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name == QUEUE_DEPTH:
-            depth += sum(s.value for s in family.samples)
-        elif family.name == DRIFT_PSI:
+        if family.name in sums:
+            sums[family.name] += sum(s.value for s in family.samples)
+        elif family.name in (DRIFT_PSI, KV_CACHE_USAGE):
             for sample in family.samples:
                 if math.isfinite(sample.value):
-                    worst = sample.value if worst is None else max(worst, sample.value)
-    return ReplicaReading(replica, depth, worst)
+                    largest[family.name] = max(sample.value, largest.get(family.name, -math.inf))
+    return ReplicaReading(
+        replica,
+        sums[QUEUE_DEPTH],
+        largest.get(DRIFT_PSI),
+        sums[REQUESTS_WAITING],
+        sums[TOKENS_IN_FLIGHT],
+        largest.get(KV_CACHE_USAGE),
+    )

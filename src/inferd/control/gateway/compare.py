@@ -25,7 +25,9 @@ from inferd.errors import InferdError
 from inferd.protocols import tensor_wire
 from inferd.protocols.tensor_wire import Declared
 
-Kind = Literal["share", "mad"]
+#: share and mad compare tensors; edit_distance and cosine compare generations
+#: (:mod:`.generation_compare`).
+Kind = Literal["share", "mad", "edit_distance", "cosine"]
 #: Responses come from inferd's own replicas: the request limits bound a client's tensors, not a
 #: model's, so only numpy's own bound on rank and the element limit apply.
 RESPONSE_LIMITS = LimitSettings(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from google.protobuf.message import DecodeError
 
-from inferd.control.gateway.compare import RESPONSE_LIMITS, Output, Undecodable
+from inferd.control.gateway.compare import RESPONSE_LIMITS, Output, Undecodable, compare
 from inferd.control.gateway.grpc_upstream import RpcAnswer
 from inferd.control.gateway.shadow import AnswerReader
 from inferd.errors import InferdError
@@ -47,5 +47,6 @@ def decode_outputs(body: bytes) -> dict[str, Output]:
 
 #: gRPC answers: OK is a success; its body is a ``ModelInferResponse``.
 GRPC_ANSWERS: AnswerReader[RpcAnswer] = AnswerReader(
-    lambda answer: answer.ok, lambda answer: decode_outputs(answer.body)
+    lambda answer: answer.ok,
+    lambda primary, shadow: compare(decode_outputs(primary.body), decode_outputs(shadow.body)),
 )

@@ -22,6 +22,7 @@ from inferd.control.gateway.compare import Divergence
 from inferd.control.gateway.readings import GatewayReading, Key, ShadowTraffic, VersionTraffic
 
 # What became of a request through the gateway: the model server's vocabulary, shared.
+from inferd.observe.llm_metrics import TPOT_BUCKETS, TTFT_BUCKETS
 from inferd.observe.metrics import LATENCY_BUCKETS, OUTCOMES, own_registry
 
 #: What became of a mirrored request: compared with the primary, or why it was not.
@@ -60,6 +61,17 @@ class GatewayMetrics:
             "inferd_gateway_request_duration_seconds",
             "Time from a request reaching the gateway to its response (retries included).",
             ("deployment", "version"), buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._ttft = Histogram(
+            "inferd_gateway_time_to_first_token_seconds",
+            "Streamed generations: time from the request reaching the gateway to the first "
+            "event carrying generated text.",
+            ("deployment", "version"), buckets=TTFT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._itl = Histogram(
+            "inferd_gateway_inter_token_latency_seconds",
+            "Streamed generations: mean time between text events after the first, per request.",
+            ("deployment", "version"), buckets=TPOT_BUCKETS, registry=r,
         )  # fmt: skip
         self._retries = Counter(
             "inferd_gateway_upstream_retries",
@@ -112,6 +124,13 @@ class GatewayMetrics:
         bound[0][outcome_of(status)].inc()
         bound[1].observe(seconds)
 
+    def stream(self, deployment: str, version: str, ttft: float, itl: float | None) -> None:
+        """One streamed generation relayed: its time to first token and, with two or more
+        text events, its mean inter-token latency."""
+        self._ttft.labels(deployment, version).observe(ttft)
+        if itl is not None:
+            self._itl.labels(deployment, version).observe(itl)
+
     def unknown_deployment(self) -> None:
         self._requests.labels(UNKNOWN, "", "client_error").inc()
 
@@ -141,13 +160,15 @@ class GatewayMetrics:
         for s in _samples(self._requests, "_total"):
             key = (s.labels["deployment"], s.labels["version"])
             outcomes[key][s.labels["outcome"]] = round(s.value)
-        buckets: defaultdict[Key, list[tuple[float, float]]] = defaultdict(list)
-        for s in _samples(self._latency, "_bucket"):
-            le = s.labels["le"]
-            bound = math.inf if le == "+Inf" else float(le)
-            buckets[(s.labels["deployment"], s.labels["version"])].append((bound, s.value))
+        buckets = _buckets_by_key(self._latency)
+        ttft, itl = _buckets_by_key(self._ttft), _buckets_by_key(self._itl)
         versions = {
-            key: VersionTraffic(outcomes.get(key, {}), tuple(sorted(buckets.get(key, []))))
+            key: VersionTraffic(
+                outcomes.get(key, {}),
+                buckets.get(key, ()),
+                ttft.get(key, ()),
+                itl.get(key, ()),
+            )
             for key in {**outcomes, **buckets}
         }
         return GatewayReading(versions, self._shadow_reading())
@@ -163,9 +184,9 @@ class GatewayMetrics:
         for s in _samples(self._divergence, "_count", "_sum"):
             key = _shadow_key(s)
             kinds[(*key, s.labels["output"])] = s.labels["kind"]
-            if s.labels["kind"] == "mad":
-                field = "score_comparisons" if s.name.endswith("_count") else "score_mad_sum"
-                totals[key][field] += s.value
+            fields = _SUM_FIELDS.get(s.labels["kind"])
+            if fields is not None:
+                totals[key][fields[0] if s.name.endswith("_count") else fields[1]] += s.value
         for s in _samples(self._compared, "_total"):
             key = _shadow_key(s)
             if kinds.get((*key, s.labels["output"])) == "share":
@@ -176,6 +197,24 @@ class GatewayMetrics:
             key: ShadowTraffic(outcomes.get(key, {}), **totals.get(key, {}))
             for key in {**outcomes, **totals}
         }
+
+
+#: Divergence kinds read as (comparisons, sum) fields of :class:`ShadowTraffic`.
+_SUM_FIELDS: Final = {
+    "mad": ("score_comparisons", "score_mad_sum"),
+    "edit_distance": ("edit_comparisons", "edit_distance_sum"),
+    "cosine": ("cosine_comparisons", "cosine_sum"),
+}
+
+
+def _buckets_by_key(histogram: Histogram) -> dict[Key, tuple[tuple[float, float], ...]]:
+    """A (deployment, version) histogram's cumulative buckets, by key."""
+    found: defaultdict[Key, list[tuple[float, float]]] = defaultdict(list)
+    for s in _samples(histogram, "_bucket"):
+        le = s.labels["le"]
+        bound = math.inf if le == "+Inf" else float(le)
+        found[(s.labels["deployment"], s.labels["version"])].append((bound, s.value))
+    return {key: tuple(sorted(values)) for key, values in found.items()}
 
 
 def _samples(metric: MetricWrapperBase, *suffixes: str) -> Iterable[Sample]:

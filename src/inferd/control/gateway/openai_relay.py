@@ -8,20 +8,42 @@ Server-Sent Events relayed chunk by chunk as they arrive (nothing is buffered, s
 is forwarded at once). A client that leaves closes the upstream stream, and the replica cancels
 the generation. Errors before the relay are in OpenAI's shape.
 
+A deployment with a ``sticky_header`` routes an OpenAI request without that header by the body's
+``user`` field instead (OpenAI's end-user id): the same user, the same version.
+
+A deployment with a shadow mirrors each generation to it (:mod:`.shadow`): the copy carries the
+primary's sampling parameters and seed (a request without a seed gets one, the same for both,
+so a sampled answer can be compared), is always asked for a whole answer, and is compared with
+the primary's answer — read as it streams by — through :mod:`.generation_compare`. Streamed
+answers are timed as they pass: time to the first text event and mean time between text events
+(the gateway's ``time_to_first_token`` and ``inter_token_latency`` series, which rollout
+analysis and the ``ttft_p95`` autoscaling metric read).
+
 The relay uses httpx's streaming client, not the gateway's pooled OIP client: that one reads a
 whole answer before it returns, which a token stream must not wait for.
 """
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
 import orjson
 
-from inferd.control.gateway.upstream import forwardable
+from inferd.control.gateway.compare import Divergence
+from inferd.control.gateway.generation_compare import (
+    Generation,
+    StreamedText,
+    compare_generations,
+    read_answer,
+)
+from inferd.control.gateway.shadow import AnswerReader
+from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
+from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
 from inferd.errors import InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse
 from inferd.protocols.openai.errors import error_response
@@ -32,6 +54,22 @@ if TYPE_CHECKING:
 #: The OpenAI routes relayed, each to the same path on the replica.
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 EVENT_STREAM = b"text/event-stream"
+#: The primary's answer (a whole one, or the texts read from its stream) or the shadow's.
+Answer = UpstreamResponse | Generation
+
+
+def _generation(answer: Answer) -> Generation:
+    return answer if isinstance(answer, Generation) else read_answer(answer.body)
+
+
+def _divergences(primary: Answer, shadow: Answer) -> list[Divergence]:
+    return compare_generations(_generation(primary), _generation(shadow))
+
+
+#: Generations: 200 is a success (a streamed primary only reaches the mirror when it was 200).
+GENERATION_ANSWERS: AnswerReader[Answer] = AnswerReader(
+    lambda answer: isinstance(answer, Generation) or answer.status == 200, _divergences
+)
 
 
 class OpenAIRelay:
@@ -63,23 +101,27 @@ class OpenAIRelay:
         if not isinstance(model, str) or not model:
             raise InvalidArgument("the request names no model (the body's 'model' field)")
         gateway = self._gateway
-        route, version = await gateway.choose(model, request.headers, None, started)
+        headers_in = _with_user(request.headers, gateway.deployment(model), body.get("user"))
+        route, version = await gateway.choose(model, headers_in, None, started)
         replica = gateway.proxy.balance.choose(version.ready_replicas, set())
         if replica is None:
             gateway.record(route.name, version.name, 503, started)
             raise Unavailable(f"version {version.name!r} of {route.name!r} has no ready replica")
+        headers = forwardable(request.headers)
+        primary_answer = self._mirror(route, version, request.path, headers, body)
         body["model"] = version.model
         url = f"http://{replica.host}:{replica.port}{request.path}"
-        headers = dict(forwardable(request.headers))
-        headers["content-type"] = "application/json"
-        upstream = self._client.build_request("POST", url, content=orjson.dumps(body),
-                                              headers=headers)  # fmt: skip
+        upstream = self._client.build_request(
+            "POST", url, content=orjson.dumps(body),
+            headers={**dict(headers), "content-type": "application/json"},
+        )  # fmt: skip
         try:
             answer = await self._client.send(upstream, stream=True)
         except httpx.HTTPError:
             gateway.proxy.balance.done(replica.id)
             gateway.proxy.balance.eject(replica.id)
             gateway.record(route.name, version.name, 503, started)
+            _settle(primary_answer, None)
             raise Unavailable(
                 f"no replica of {route.name!r} version {version.name!r} answered"
             ) from None
@@ -91,18 +133,114 @@ class OpenAIRelay:
                 await answer.aclose()
                 gateway.proxy.balance.done(replica.id)
             gateway.record(route.name, version.name, answer.status_code, started)
+            _settle(primary_answer, UpstreamResponse(answer.status_code, {}, data))
             return Response(answer.status_code, data, content_type, _kept(answer))
+
+        watch = StreamWatch(started, keep_text=primary_answer is not None)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
                 async for chunk in answer.aiter_raw():
+                    watch.feed(chunk)
                     yield chunk
+                if answer.status_code == 200:
+                    _settle(primary_answer, watch.generation())
             finally:
                 await answer.aclose()  # a client gone: the replica sees it and cancels
                 gateway.proxy.balance.done(replica.id)
                 gateway.record(route.name, version.name, answer.status_code, started)
+                if watch.ttft is not None:
+                    gateway.metrics.stream(route.name, version.name, watch.ttft, watch.itl)
+                _settle(primary_answer, None)  # cut short: nothing whole to compare
 
         return StreamingResponse(answer.status_code, b"", content_type, _kept(answer), chunks())
+
+    def _mirror(
+        self,
+        route: DeploymentRoute,
+        version: VersionRoute,
+        path: str,
+        headers: tuple[tuple[str, str], ...],
+        body: dict[str, object],
+    ) -> asyncio.Future[Answer | None] | None:
+        """Send the deployment's shadow a copy of this generation, when it has one; the future
+        takes the primary's answer for the comparison."""
+        gateway = self._gateway
+        shadow = route.version(route.shadow) if route.shadow else None
+        if shadow is None or shadow.name == version.name:
+            return None
+        if gateway.mirror.full:
+            gateway.mirror.drop(route.name, version.name, shadow.name)
+            return None
+        if path != "/v1/embeddings" and body.get("seed") is None:
+            # The same draw for both, so a sampled answer can be compared (llama.cpp and vLLM
+            # take any non-negative 32-bit seed).
+            body["seed"] = secrets.randbits(31)
+        copy = {k: v for k, v in body.items() if k != "stream_options"}
+        copy.update(model=shadow.model, stream=False)
+        headers = (*headers, ("content-type", "application/json"))
+        mirrored = UpstreamRequest("POST", path, headers, orjson.dumps(copy))
+
+        def send() -> Awaitable[UpstreamResponse]:
+            return gateway.proxy.send(route.name, shadow, mirrored, retry=False)
+
+        return gateway.mirror.copy(route.name, version.name, shadow.name, send, GENERATION_ANSWERS)
+
+
+class StreamWatch:
+    """Times a relayed Server-Sent Events stream by its text events (and keeps their text when
+    a shadow's answer is to be compared with it)."""
+
+    def __init__(self, started: float, *, keep_text: bool) -> None:
+        self._started = started
+        self._text = StreamedText() if keep_text else None
+        self._first: float | None = None
+        self._last = 0.0
+        self._events = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self._text is not None:
+            self._text.feed(chunk)
+        # One text event per token (or per few, when a piece is held back for UTF-8 or a stop
+        # string): an event with an empty text (the chat role, the finish) is not counted.
+        events = chunk.count(b'"content":"') - chunk.count(b'"content":""')
+        events += chunk.count(b'"text":"') - chunk.count(b'"text":""')
+        if events <= 0:
+            return
+        now = time.perf_counter()
+        if self._first is None:
+            self._first = now
+            events -= 1
+        self._last = now
+        self._events += events
+
+    @property
+    def ttft(self) -> float | None:
+        return None if self._first is None else self._first - self._started
+
+    @property
+    def itl(self) -> float | None:
+        if self._first is None or self._events == 0:
+            return None
+        return (self._last - self._first) / self._events
+
+    def generation(self) -> Generation:
+        return self._text.generation() if self._text is not None else Generation()
+
+
+def _with_user(
+    headers: Mapping[str, str], route: DeploymentRoute, user: object
+) -> Mapping[str, str]:
+    """The headers routing reads: the body's ``user`` stands in for a missing sticky header."""
+    sticky = route.sticky_header
+    if sticky is None or not isinstance(user, str) or not user or sticky.lower() in headers:
+        return headers
+    return {**headers, sticky.lower(): user}
+
+
+def _settle(future: asyncio.Future[Answer | None] | None, answer: Answer | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(answer)
 
 
 def _json_object(body: bytes | bytearray) -> dict[str, object]:

@@ -32,6 +32,10 @@ class VersionTraffic:
 
     outcomes: Mapping[str, int] = field(default_factory=dict)
     buckets: Buckets = ()
+    #: Streamed generations: time to the first token, and the mean time between tokens after
+    #: it, per request (as the gateway relayed them).
+    ttft_buckets: Buckets = ()
+    itl_buckets: Buckets = ()
 
     @property
     def requests(self) -> int:
@@ -45,16 +49,28 @@ class VersionTraffic:
         """The ``q`` latency quantile in seconds; None without requests."""
         return quantile(q, list(self.buckets))
 
+    def ttft_quantile(self, q: float) -> float | None:
+        """The ``q`` time-to-first-token quantile in seconds; None without streams."""
+        return quantile(q, list(self.ttft_buckets))
+
+    def itl_quantile(self, q: float) -> float | None:
+        """The ``q`` inter-token latency quantile in seconds; None without streams."""
+        return quantile(q, list(self.itl_buckets))
+
     def since(self, before: VersionTraffic) -> VersionTraffic:
         return VersionTraffic(
             _minus(self.outcomes, before.outcomes),
             _buckets(_minus(dict(self.buckets), dict(before.buckets))),
+            _buckets(_minus(dict(self.ttft_buckets), dict(before.ttft_buckets))),
+            _buckets(_minus(dict(self.itl_buckets), dict(before.itl_buckets))),
         )
 
     def plus(self, other: VersionTraffic) -> VersionTraffic:
         return VersionTraffic(
             _plus(self.outcomes, other.outcomes),
             _buckets(_plus(dict(self.buckets), dict(other.buckets))),
+            _buckets(_plus(dict(self.ttft_buckets), dict(other.ttft_buckets))),
+            _buckets(_plus(dict(self.itl_buckets), dict(other.itl_buckets))),
         )
 
 
@@ -71,6 +87,13 @@ class ShadowTraffic:
     #: Comparisons of float outputs, and the sum of their mean absolute differences.
     score_comparisons: float = 0.0
     score_mad_sum: float = 0.0
+    #: Generations compared, and the sum of their normalised edit distances (text answers;
+    #: whether they matched exactly counts in the label elements, one per answer).
+    edit_comparisons: float = 0.0
+    edit_distance_sum: float = 0.0
+    #: Embeddings compared, and the sum of their cosine similarities.
+    cosine_comparisons: float = 0.0
+    cosine_sum: float = 0.0
 
     def since(self, before: ShadowTraffic) -> ShadowTraffic:
         return ShadowTraffic(
@@ -79,6 +102,10 @@ class ShadowTraffic:
             self.label_differing - before.label_differing,
             self.score_comparisons - before.score_comparisons,
             self.score_mad_sum - before.score_mad_sum,
+            self.edit_comparisons - before.edit_comparisons,
+            self.edit_distance_sum - before.edit_distance_sum,
+            self.cosine_comparisons - before.cosine_comparisons,
+            self.cosine_sum - before.cosine_sum,
         )
 
 

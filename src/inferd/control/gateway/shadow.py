@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from inferd.control.gateway.compare import Output, Undecodable, compare, decode_outputs
+from inferd.control.gateway.compare import Divergence, Undecodable, compare, decode_outputs
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.traffic import ShadowTally
@@ -49,14 +49,20 @@ class AnswerReader(Generic[A]):
 
     #: The answer is a success (only successes are compared).
     ok: Callable[[A], bool]
-    #: Its output tensors by name; raises :class:`Undecodable` when it has none to compare.
-    outputs: Callable[[A], dict[str, Output]]
+    #: How the shadow's answer (second) diverges from the primary's (first); raises
+    #: :class:`Undecodable` when either holds nothing to compare.
+    divergences: Callable[[A, A], list[Divergence]]
+
+
+def _http_divergences(primary: UpstreamResponse, shadow: UpstreamResponse) -> list[Divergence]:
+    return compare(
+        decode_outputs(primary.headers, primary.body), decode_outputs(shadow.headers, shadow.body)
+    )
 
 
 #: REST answers: 200 is a success; JSON, binary-extension and KServe v1 bodies decode.
 HTTP_ANSWERS: AnswerReader[UpstreamResponse] = AnswerReader(
-    lambda answer: answer.status == 200,
-    lambda answer: decode_outputs(answer.headers, answer.body),
+    lambda answer: answer.status == 200, _http_divergences
 )
 
 
@@ -161,7 +167,7 @@ class Mirror:
             # Nothing to compare against; the shadow itself did fine.
             return
         try:
-            divergences = compare(reader.outputs(primary), reader.outputs(answer))
+            divergences = reader.divergences(primary, answer)
         except Undecodable as exc:
             log.warning("shadow comparison for %s skipped: %s", key[0], exc)
             self._count(key, "failed")

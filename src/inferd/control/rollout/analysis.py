@@ -33,12 +33,16 @@ class TrafficRecord(TypedDict):
     error_rate: float
     p50_s: float | None
     p99_s: float | None
+    ttft_p95_s: float | None
+    itl_p95_s: float | None
 
 
 class DivergenceRecord(TypedDict):
     compared: int
     label_share: float | None
     score_mad: float | None
+    edit_distance: float | None
+    cosine: float | None
 
 
 class ObservationsRecord(TypedDict):
@@ -71,7 +75,12 @@ class AnalysisPolicy:
     max_latency_p99_s: float | None = None
     #: Limit on candidate p99 / stable p99 (e.g. 1.5: at most 50% slower than stable).
     max_latency_ratio: float | None = None
-    #: Share of mirrored label (integer/string) elements allowed to differ.
+    #: Limits on the candidate's streamed generations: time to first token and inter-token
+    #: latency p95, in seconds.
+    max_ttft_p95_s: float | None = None
+    max_itl_p95_s: float | None = None
+    #: Share of mirrored label (integer/string) elements, or of generated answers, allowed to
+    #: differ; for embeddings, the mean cosine distance (1 - similarity) allowed.
     max_divergence: float | None = None
     #: Mean absolute difference allowed between mirrored float outputs (scores).
     max_score_difference: float | None = None
@@ -89,6 +98,9 @@ class TrafficStats:
     errors: int = 0
     p50_s: float | None = None
     p99_s: float | None = None
+    #: Streamed generations only (None: none streamed).
+    ttft_p95_s: float | None = None
+    itl_p95_s: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -104,6 +116,18 @@ class DivergenceStats:
     label_share: float | None = None
     #: Mean absolute difference of float outputs (None: none compared).
     score_mad: float | None = None
+    #: Mean normalised edit distance of generated texts (None: none compared).
+    edit_distance: float | None = None
+    #: Mean cosine similarity of embeddings (None: none compared).
+    cosine: float | None = None
+
+    @property
+    def share(self) -> float | None:
+        """What ``max_divergence`` limits: the differing share of labels or generated
+        answers, else (embeddings) the mean cosine distance."""
+        if self.label_share is not None:
+            return self.label_share
+        return None if self.cosine is None else 1.0 - self.cosine
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +151,8 @@ class Observations:
                 "compared": div.compared,
                 "label_share": div.label_share,
                 "score_mad": div.score_mad,
+                "edit_distance": div.edit_distance,
+                "cosine": div.cosine,
             },
             "drift_psi": self.drift_psi,
         }
@@ -134,7 +160,8 @@ class Observations:
 
 def _stats_json(s: TrafficStats) -> TrafficRecord:
     return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
-            "p50_s": s.p50_s, "p99_s": s.p99_s}  # fmt: skip
+            "p50_s": s.p50_s, "p99_s": s.p99_s, "ttft_p95_s": s.ttft_p95_s,
+            "itl_p95_s": s.itl_p95_s}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +234,13 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
             else None
         )
         checks.append(_upper("latency_p99_ratio", ratio, policy.max_latency_ratio))
+    if policy.max_ttft_p95_s is not None:
+        checks.append(_upper("ttft_p95_s", cand.ttft_p95_s, policy.max_ttft_p95_s))
+    if policy.max_itl_p95_s is not None:
+        checks.append(_upper("itl_p95_s", cand.itl_p95_s, policy.max_itl_p95_s))
     div = obs.divergence
     if policy.max_divergence is not None:
-        share = div.label_share if div.compared else None
+        share = div.share if div.compared else None
         checks.append(_upper("divergence", share, policy.max_divergence))
     if policy.max_score_difference is not None:
         mad = div.score_mad if div.compared else None

@@ -36,6 +36,8 @@ def version_stats(delta: GatewayReading, deployment: str, version: str) -> Traff
         traffic.count(ERROR_OUTCOMES),
         traffic.quantile(0.5),
         traffic.quantile(0.99),
+        traffic.ttft_quantile(0.95),
+        traffic.itl_quantile(0.95),
     )
 
 
@@ -54,6 +56,8 @@ def divergence_stats(delta: GatewayReading, deployment: str, shadow: str) -> Div
         compared=s.outcomes.get("compared", 0),
         label_share=s.label_differing / s.label_elements if s.label_elements else None,
         score_mad=s.score_mad_sum / s.score_comparisons if s.score_comparisons else None,
+        edit_distance=s.edit_distance_sum / s.edit_comparisons if s.edit_comparisons else None,
+        cosine=s.cosine_sum / s.cosine_comparisons if s.cosine_comparisons else None,
     )
 
 

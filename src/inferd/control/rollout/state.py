@@ -53,6 +53,8 @@ def policy_of(spec: RolloutSpec) -> AnalysisPolicy:
         max_error_rate=a.max_error_rate,
         max_latency_p99_s=a.max_latency_p99,
         max_latency_ratio=a.max_latency_ratio,
+        max_ttft_p95_s=a.max_ttft_p95,
+        max_itl_p95_s=a.max_inter_token_latency_p95,
         max_divergence=a.max_divergence,
         max_score_difference=a.max_score_difference,
         max_drift_psi=a.max_drift_psi,

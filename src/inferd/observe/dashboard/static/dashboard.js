@@ -28,7 +28,13 @@ const fmt = {
   rps: (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)),
   pct: (v) => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + "%",
   ms: (v) => (v === null || v === undefined ? "–" : v < 10 ? v.toFixed(2) : v.toFixed(1)),
-  div: (d) => (d.kind === "share" ? fmt.pct(d.mean) + " differ" : "MAD " + d.mean.toPrecision(3)),
+  // A generation's text compares by exact match (a share of answers differing), its edit
+  // distance and, for embeddings, cosine similarity; tensors by differing share or MAD.
+  div: (d, name) => (d.kind === "share"
+    ? (name === "text" ? "exact match " + fmt.pct(1 - d.mean) : fmt.pct(d.mean) + " differ")
+    : d.kind === "edit_distance" ? "mean " + d.mean.toFixed(3)
+      : d.kind === "cosine" ? "mean cosine " + d.mean.toFixed(4)
+        : "MAD " + d.mean.toPrecision(3)),
   num: (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ? v.toFixed(0)
     : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2)),
   time: (t) => new Date(t * 1000).toLocaleTimeString(),
@@ -108,7 +114,7 @@ function shadowTable(d) {
     el("td", { class: "num" + (s.timeout ? " error" : "") }, s.timeout),
     el("td", { class: "num" }, s.dropped),
     el("td", {}, Object.entries(s.divergence).map(([name, dv]) =>
-      `${name}: ${fmt.div(dv)}`).join(" · ") || "–")));
+      `${name}: ${fmt.div(dv, name)}`).join(" · ") || "–")));
   return el("div", {}, el("h3", {}, "Shadow comparison"),
     el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
@@ -269,7 +275,7 @@ const CHARTS = [
   { metric: "replicas", title: "ready replicas", value: (v) => v.toFixed(0),
     axis: (v) => v.toFixed(0), stepped: true, integer: true },
   { metric: "batch_size", title: "batch size (mean rows)", value: fmt.num, axis: numTick },
-  { metric: "divergence_share", title: "shadow: labels differing", value: fmt.pct,
+  { metric: "divergence_share", title: "shadow: labels or answers differing", value: fmt.pct,
     axis: pctTick },
   { metric: "divergence_mad", title: "shadow: mean score difference", value: fmt.num,
     axis: numTick },

@@ -1,0 +1,136 @@
+"""How far a shadow's generation is from the primary's: OpenAI answers compared per choice.
+
+* Text (chat and text completions) compares by **exact match** — recorded as a ``share``
+  divergence of 0 or 1 per choice, so the share of differing answers is 1 - the exact-match
+  rate and a rollout's ``max_divergence`` gates it as it gates differing labels — and by the
+  **normalised edit distance** (Levenshtein distance over the longer text's length, 0: same,
+  1: nothing in common), which says how different the answers that differ are.
+* Embeddings compare by **cosine similarity** per input, recorded as a ``cosine`` divergence.
+
+A streamed primary is read as it passes through the gateway (:class:`StreamedText`), so its
+client never waits for the comparison; the shadow's copy is always asked for a whole answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from rapidfuzz.distance import Levenshtein
+
+from inferd.control.gateway.compare import Divergence, Undecodable
+
+#: The output name text divergences are recorded under.
+TEXT = "text"
+#: The output name edit distances are recorded under (the same choices as :data:`TEXT`).
+EDIT = "edit distance"
+EMBEDDING = "embedding"
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """What one OpenAI answer generated: texts by choice index, or embedding vectors."""
+
+    texts: dict[int, str] = field(default_factory=dict)
+    embeddings: tuple[tuple[float, ...], ...] = ()
+
+
+def read_answer(body: bytes | bytearray) -> Generation:
+    """The generation in a whole (not streamed) OpenAI answer."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Undecodable("answer is not JSON") from exc
+    if not isinstance(doc, dict):
+        raise Undecodable("answer is not a JSON object")
+    if isinstance(doc.get("data"), list):
+        vectors = []
+        for item in doc["data"]:
+            vector = item.get("embedding") if isinstance(item, dict) else None
+            if not isinstance(vector, list):
+                raise Undecodable("an embedding is not a list of numbers")
+            vectors.append(tuple(float(x) for x in vector))
+        return Generation(embeddings=tuple(vectors))
+    if not isinstance(doc.get("choices"), list):
+        raise Undecodable("answer has neither choices nor data")
+    return Generation(texts={_index(c): _text(c, "message") for c in doc["choices"]})
+
+
+class StreamedText:
+    """Reads the texts out of an OpenAI Server-Sent Events stream, chunk by chunk as relayed.
+
+    Events may be split across chunks anywhere; only whole lines are parsed. A line that is not
+    a JSON chunk (``[DONE]``, comments, keep-alives) is skipped.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._parts: dict[int, list[str]] = {}
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            try:
+                event = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                continue
+            choices = event.get("choices") if isinstance(event, dict) else None
+            for choice in choices if isinstance(choices, list) else ():
+                if isinstance(choice, dict):
+                    self._parts.setdefault(_index(choice), []).append(_text(choice, "delta"))
+
+    def generation(self) -> Generation:
+        return Generation(texts={i: "".join(parts) for i, parts in self._parts.items()})
+
+
+def compare_generations(primary: Generation, shadow: Generation) -> list[Divergence]:
+    """Divergence of every choice (or embedding) the primary returned; one the shadow lacks
+    counts as entirely different."""
+    out: list[Divergence] = []
+    for index, text in sorted(primary.texts.items()):
+        other = shadow.texts.get(index)
+        if other is None:
+            out += [Divergence(TEXT, "share", 1.0, 1, 1, mismatched=True)]
+            out += [Divergence(EDIT, "edit_distance", 1.0, 1, 0, mismatched=True)]
+            continue
+        same = text == other
+        out.append(Divergence(TEXT, "share", 0.0 if same else 1.0, 1, 0 if same else 1))
+        distance = 0.0 if same else Levenshtein.normalized_distance(text, other)
+        out.append(Divergence(EDIT, "edit_distance", float(distance), 1, 0))
+    for i, vector in enumerate(primary.embeddings):
+        other_vector = shadow.embeddings[i] if i < len(shadow.embeddings) else None
+        if other_vector is None or len(other_vector) != len(vector):
+            out.append(Divergence(EMBEDDING, "cosine", 0.0, 1, 0, mismatched=True))
+        else:
+            out.append(Divergence(EMBEDDING, "cosine", cosine(vector, other_vector), 1, 0))
+    return out
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity in [-1, 1]; two zero vectors are the same (1), one alone is not (0)."""
+    dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
+    norm_a = math.sqrt(math.fsum(x * x for x in a))
+    norm_b = math.sqrt(math.fsum(y * y for y in b))
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 1.0 if norm_a == norm_b else 0.0
+    return max(-1.0, min(1.0, dot / (norm_a * norm_b)))
+
+
+def _index(choice: Any) -> int:
+    index = choice.get("index", 0) if isinstance(choice, dict) else 0
+    return index if isinstance(index, int) else 0
+
+
+def _text(choice: dict[str, Any], key: str) -> str:
+    """A choice's text: ``text`` (completions) or ``{key}.content`` (chat)."""
+    if isinstance(choice.get("text"), str):
+        return str(choice["text"])
+    part = choice.get(key)
+    content = part.get("content") if isinstance(part, dict) else None
+    return content if isinstance(content, str) else ""
