@@ -210,6 +210,23 @@ class ModelSettings(BaseModel):
     )
 
 
+class LlmSettings(BaseModel):
+    """Language models served by the ``llamacpp`` runtime (docs/llm.md#continuous-batching)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_num_seqs: int = Field(
+        default=8, ge=1, le=4096, description="sequences decoded together (llama.cpp slots)"
+    )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=16,
+        le=10_485_760,
+        description="context per sequence, prompt plus generated tokens (default: the model's "
+        "trained context, at most 4,096); over the trained context refuses the load",
+    )
+
+
 class AuthSettings(BaseModel):
     """API keys on the data plane (docs/security.md, "API keys")."""
 
@@ -293,6 +310,7 @@ class ServerSettings(BaseModel):
         "sandbox worker; each trusted load is recorded in the store history",
     )
     sandbox: SandboxSettings = SandboxSettings()
+    llm: LlmSettings = LlmSettings()
     tracing: TracingSettings | None = Field(
         default=None, description="OTLP trace export; None: off (--otlp-endpoint switches it on)"
     )

@@ -231,6 +231,8 @@ def build_server(
             device=_device(settings.device),
             intra_op_threads=settings.intra_op_threads,
             sandbox=settings.sandbox,
+            max_num_seqs=settings.llm.max_num_seqs,
+            max_model_len=settings.llm.max_model_len,
         ),
         trust=CodeTrust.of(settings.trust_code, history_recorder(store)),
     )

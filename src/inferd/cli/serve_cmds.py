@@ -46,6 +46,17 @@ from inferd.errors import InvalidArgument
 @click.option("--max-body-bytes", type=int, help="Largest request body accepted.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where models run.")
 @click.option(
+    "--max-num-seqs",
+    type=click.IntRange(min=1, max=4096),
+    help="Language models: sequences generated at once per version (llama.cpp slots; default 8).",
+)
+@click.option(
+    "--max-model-len",
+    type=click.IntRange(min=16),
+    help="Language models: context per sequence, prompt plus generated tokens (default: the "
+    "model's trained context, at most 4,096; more than it was trained for is refused).",
+)
+@click.option(
     "--memory-budget",
     metavar="SIZE",
     help="Host memory for loaded models, e.g. 8G or 512M. Each version is charged the resident "
@@ -117,6 +128,8 @@ def serve(
     max_queue_size: int | None,
     max_body_bytes: int | None,
     device: str | None,
+    max_num_seqs: int | None,
+    max_model_len: int | None,
     memory_budget: str | None,
     trust_code: tuple[str, ...],
     keys_file: Path | None,
@@ -154,6 +167,7 @@ def serve(
             max_queue_size=max_queue_size,
         ),
         "limits": _present(max_body_bytes=max_body_bytes),
+        "llm": _present(max_num_seqs=max_num_seqs, max_model_len=max_model_len),
         "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
         "tls": _tls(tls_cert, tls_key),
         "tracing": _tracing(otlp_endpoint, trace_sample_rate),

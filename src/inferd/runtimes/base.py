@@ -31,6 +31,10 @@ class LoadOptions:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     #: For an adapter version: the verified file of the base model its card pins.
     base: Path | None = None
+    #: Language models: sequences generated together and context per sequence (None: the
+    #: runtime's defaults; ``inferd serve --max-num-seqs/--max-model-len``).
+    max_num_seqs: int | None = None
+    max_model_len: int | None = None
 
 
 @runtime_checkable

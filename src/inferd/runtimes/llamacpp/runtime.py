@@ -24,10 +24,11 @@ from inferd.runtimes.llamacpp.chat import ChatTemplate
 from inferd.runtimes.llamacpp.engine import Engine
 from inferd.runtimes.llamacpp.library import Adapter, Context, Weights
 
-#: Sequences decoded together (llama.cpp slots): more raise aggregate tokens/s until the
-#: core saturates; each holds ``per_slot`` tokens of KV cache.
+#: Sequences decoded together (llama.cpp slots) unless ``max_num_seqs`` says otherwise: more
+#: raise aggregate tokens/s until the core saturates; each holds ``per_slot`` tokens of KV cache.
 SLOTS = 8
-#: A sequence's context, at most: the model's trained context, capped to bound KV memory.
+#: A sequence's context unless ``max_model_len`` says otherwise: the model's trained context,
+#: capped to bound KV memory.
 MAX_CONTEXT = 4096
 #: KV cache cells shared by the slots (at least one whole sequence's context). A generation is
 #: admitted when its prompt plus ``max_tokens`` fits beside what the running ones reserved, so
@@ -85,10 +86,10 @@ class LlamaModel:
         self._weights = weights
         self._threads = options.intra_op_threads
         self._adapter = adapter
-        per_slot = min(weights.context_length or MAX_CONTEXT, MAX_CONTEXT)
-        cells = max(per_slot, min(SLOTS * per_slot, KV_CELLS))
+        slots, per_slot = _shape(weights.context_length, options, label)
+        cells = max(per_slot, min(slots * per_slot, KV_CELLS))
         self._context = Context(
-            weights, slots=SLOTS, per_slot=per_slot, cells=cells, batch=BATCH,
+            weights, slots=slots, per_slot=per_slot, cells=cells, batch=BATCH,
             threads=self._threads, adapter=adapter,
         )  # fmt: skip
         template = weights.chat_template
@@ -185,6 +186,22 @@ class LlamaModel:
         if self._adapter is not None:
             self._adapter.close()
         _SHARED.give_back(self._weights)
+
+
+def _shape(trained: int | None, options: LoadOptions, label: str) -> tuple[int, int]:
+    """(slots, context per sequence): ``max_num_seqs`` and ``max_model_len`` when set, else
+    :data:`SLOTS` and the trained context capped at :data:`MAX_CONTEXT`. A ``max_model_len``
+    over the trained context is refused (the model was never trained on positions beyond it)."""
+    slots = options.max_num_seqs or SLOTS
+    wanted = options.max_model_len
+    if wanted is None:
+        return slots, min(trained or MAX_CONTEXT, MAX_CONTEXT)
+    if trained and wanted > trained:
+        raise InvalidArgument(
+            f"{label}: max_model_len {wanted} is over the context the model was trained for "
+            f"({trained} tokens)"
+        )
+    return slots, wanted
 
 
 def _unit(vector: list[float]) -> list[float]:
