@@ -34,8 +34,10 @@ up: venv
 	./scripts/quickstart
 
 ## test: install what the tests need, check the gates (lint), then run the whole suite
+# The engine-replica tests run llama.cpp's C++ llama-server: scripts/llama-server builds it once
+# per llama.cpp version into ~/.cache/inferd (about 8.5 minutes on 2 cores) and prints its path.
 test: venv $(VENV)/.llm-installed system-deps lint
-	$(VENV)/bin/pytest
+	server="$$(./scripts/llama-server)" && INFERD_LLAMA_SERVER="$$server" $(VENV)/bin/pytest
 
 ## lint: ruff, formatting, mypy --strict, and the import layers of docs/architecture.md
 lint: venv

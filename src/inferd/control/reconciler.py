@@ -28,14 +28,22 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from inferd.config import TracingSettings
+from inferd.control.replicas.engines import (
+    EngineLaunch,
+    StoredModel,
+    check_adapter,
+    check_context,
+    engine_model,
+    find_engine,
+)
 from inferd.control.replicas.launch import ReplicaLaunch, write_launch
 from inferd.control.replicas.replica import ReplicaProcess
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import DeploymentRoute, HeaderMatch, VersionRoute
-from inferd.errors import InferdError, NotFound, PermissionDenied
+from inferd.errors import InferdError, InvalidArgument, NotFound, PermissionDenied, Unsupported
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import ModelStore, Reference
 
@@ -48,6 +56,8 @@ READY_TIMEOUT_S = 120.0
 
 #: A version as the spec names it: (deployment name, version name).
 DeploymentVersion = tuple[str, str]
+P = ParamSpec("P")
+R = TypeVar("R")
 Action = Literal["add", "replace", "scale", "keep", "remove"]
 
 
@@ -95,7 +105,7 @@ def plan(
 
 def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
     """What makes two replicas interchangeable: same reference, runtime, batching, resources,
-    code trust and request timeout."""
+    code trust, request timeout, llm settings and (for an adapter) base reference."""
     parts = [
         version.model,
         deployment.runtime.model_dump_json(),
@@ -106,6 +116,11 @@ def fingerprint(deployment: DeploymentSpec, version: VersionSpec) -> str:
         parts.append("trust_code")
     if deployment.request_timeout is not None:  # likewise
         parts.append(f"request_timeout={deployment.request_timeout!r}")
+    if deployment.llm is not None:  # likewise
+        parts.append(f"llm={deployment.llm.model_dump_json()}")
+    base = deployment.version(version.adapter_of) if version.adapter_of else None
+    if base is not None:  # a new base is new replicas for its adapters too
+        parts.append(f"adapter_of={base.model}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -218,41 +233,56 @@ class Reconciler:
     async def _launches(
         self, spec: Spec, changes: list[Change], drain_s: float
     ) -> dict[DeploymentVersion, ReplicaLaunch]:
-        """Pin and materialize each reference that needs new replicas of a new kind."""
+        """Pin and materialize each reference that needs new replicas of a new kind; check an
+        adapter against its base and an engine's files and executable."""
         launches: dict[DeploymentVersion, ReplicaLaunch] = {}
-        pinned: dict[str, str] = {}
+        stored: dict[str, tuple[str, StoredModel]] = {}
+
+        async def resolve(where: str, version: VersionSpec) -> tuple[str, StoredModel]:
+            if version.model not in stored:
+                try:
+                    stored[version.model] = await asyncio.to_thread(self._pin, version)
+                except NotFound as exc:
+                    raise NotFound(
+                        f"{where}: {exc.message} (push it first: inferd push DIR {version.model})"
+                    ) from None
+            return stored[version.model]
+
         for change in changes:
             if change.action not in ("add", "replace"):
                 continue
+            where = f"{change.deployment}/{change.version}"
             deployment = spec.deployment(change.deployment)
             assert deployment is not None
             version = deployment.version(change.version)
             assert version is not None
-            if version.model not in pinned:
-                try:
-                    pinned[version.model] = await asyncio.to_thread(self._pin, version.model)
-                except NotFound as exc:
-                    raise NotFound(
-                        f"{change.deployment}/{change.version}: {exc.message} "
-                        f"(push it first: inferd push DIR {version.model})"
-                    ) from None
+            pinned, model = await resolve(where, version)
+            base = None
+            if version.adapter_of is not None:
+                base_version = deployment.version(version.adapter_of)
+                assert base_version is not None  # the spec's rules checked it
+                base = (await resolve(f"{change.deployment}/{base_version.name}", base_version))[1]
+                _prefixed(where, check_adapter, model, base)
             launches[(change.deployment, change.version)] = write_launch(
                 self.run_dir,
                 home=self.store.root,
                 deployment=deployment,
                 version=version,
-                pinned=pinned[version.model],
+                pinned=pinned,
                 drain_timeout_s=drain_s,
                 fingerprint=fingerprint(deployment, version),
                 tracing=self.tracing,
+                engine=_prefixed(where, _engine, deployment, model, base),
             )
         return launches
 
-    def _pin(self, reference: str) -> str:
-        """``name:tag@digest`` of ``reference``, its files materialized in the store."""
-        model = self.store.materialize(reference)
-        ref = Reference.parse(reference)
-        return str(Reference(ref.name, ref.tag, model.digest, ref.registry))
+    def _pin(self, version: VersionSpec) -> tuple[str, StoredModel]:
+        """``name:tag@digest`` of the version's reference, and its files materialized."""
+        model = self.store.materialize(version.model)
+        ref = Reference.parse(version.model)
+        pinned = str(Reference(ref.name, ref.tag, model.digest, ref.registry))
+        files = StoredModel(version.model, ref.name, model.path, model.digest, model.card)
+        return pinned, files
 
     def _start(
         self, changes: list[Change], launches: Mapping[DeploymentVersion, ReplicaLaunch]
@@ -296,6 +326,38 @@ class Reconciler:
                 retired.replicas += running.members
                 retired.removed[key] = running
         return retired
+
+
+def _engine(
+    deployment: DeploymentSpec, model: StoredModel, base: StoredModel | None
+) -> EngineLaunch | None:
+    """How the version's replicas run an external engine (None: ``inferd serve``). Unsupported
+    when the engine's executable is missing; InvalidArgument for files it cannot serve or a
+    context over the model's."""
+    llm = deployment.llm
+    if llm is None:
+        return None
+    check_context(llm, base if base is not None else model)
+    if llm.engine == "inferd":
+        return None
+    return EngineLaunch(
+        engine=llm.engine,
+        executable=find_engine(llm.engine),
+        model=engine_model(llm.engine, model, base),
+        llm=llm,
+        threads=deployment.runtime.threads,
+        gpus=deployment.resources.gpu,
+    )
+
+
+def _prefixed(where: str, check: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``check(...)``, a refusal's message prefixed with the version it is about."""
+    try:
+        return check(*args, **kwargs)
+    except Unsupported as exc:
+        raise Unsupported(f"{where}: {exc.message}") from None
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}: {exc.message}") from None
 
 
 @dataclass

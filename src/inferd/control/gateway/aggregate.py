@@ -27,6 +27,7 @@ from inferd.control.gateway.upstream import (
     UpstreamRequest,
     UpstreamTimeout,
 )
+from inferd.control.replicas.engine_metrics import to_inferd
 from inferd.control.replicas.topology import Replica
 from inferd.observe.drift import DRIFT_PSI
 from inferd.observe.llm_metrics import KV_CACHE_USAGE, REQUESTS_WAITING, TOKENS_IN_FLIGHT
@@ -81,7 +82,10 @@ async def scrape(replicas: Iterable[tuple[Replica, ReplicaPool]]) -> list[tuple[
         if response.status != 200:
             log.warning("scraping replica %s: HTTP %d", replica.id, response.status)
             return None
-        return replica, response.body.decode("utf-8", "replace")
+        text = response.body.decode("utf-8", "replace")
+        if replica.engine is not None:  # an engine's own names, mapped onto inferd's too
+            text = to_inferd(replica.engine, text)
+        return replica, text
 
     results = await asyncio.gather(*(one(r, p) for r, p in replicas))
     return [r for r in results if r is not None]

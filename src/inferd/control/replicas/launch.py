@@ -1,4 +1,5 @@
-"""What a replica runs: the ``inferd serve`` command line and the settings file beside it.
+"""What a replica runs: the ``inferd serve`` command line and the settings file beside it, or
+an external engine's command line (:mod:`.engines`).
 
 Each version gets one YAML settings file (``inferd serve --config``) holding what has no flag —
 device, intra-op threads, batching, drain and request timeouts — with every listener but the
@@ -9,6 +10,7 @@ its old ports.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
@@ -20,6 +22,10 @@ from typing import Any, get_args
 import yaml
 
 from inferd.config import ServerSettings, TracingSettings
+from inferd.control.replicas.engine_metrics import EngineSeries
+from inferd.control.replicas.engines import HEALTH_PATH, EngineLaunch
+from inferd.reference import Reference
+from inferd.serving.source import DIGEST_VERSION_CHARS
 from inferd.spec.model import DeploymentSpec, VersionSpec
 
 #: Runs the CLI of the interpreter running the supervisor, so replicas use the same install.
@@ -39,14 +45,47 @@ class ReplicaLaunch:
     #: The reference pinned to a digest (``name:tag@sha256:…``), so every replica of this
     #: launch serves the same bytes even if the tag moves meanwhile.
     pinned: str
-    config: Path
+    #: ``inferd serve --config``'s file (None: an engine replica, which takes none).
+    config: Path | None
     log_dir: Path
     home: Path
     host: str = "127.0.0.1"
     #: The spec trusts this version's code: replicas get ``--trust-code`` on the pinned digest.
     trust_code: bool = False
+    #: An external engine runs instead of ``inferd serve`` (the spec's ``llm.engine``).
+    engine: EngineLaunch | None = None
+
+    @property
+    def health_path(self) -> str:
+        """Where readiness is probed: 200 once the replica's model is loaded."""
+        return HEALTH_PATH if self.engine is not None else "/v2/health/ready"
+
+    @property
+    def serves_grpc(self) -> bool:
+        """``inferd serve`` serves OIP over gRPC too; engines serve HTTP only."""
+        return self.engine is None
+
+    @property
+    def engine_series(self) -> EngineSeries | None:
+        """How the gateway maps an engine replica's metrics (None: ``inferd serve``)."""
+        if self.engine is None:
+            return None
+        return EngineSeries(self.engine.engine, self.model, self.tag)
+
+    @property
+    def tag(self) -> str:
+        """The version label of the replica's series, as ``inferd serve`` labels the version
+        it serves: the reference's tag, else the start of its digest."""
+        ref = Reference.parse(self.pinned)
+        if ref.tag is not None:
+            return ref.tag
+        assert ref.digest is not None  # pinned: always a digest
+        return ref.digest.removeprefix("sha256:")[:DIGEST_VERSION_CHARS]
 
     def command(self, port: int, grpc_port: int) -> list[str]:
+        if self.engine is not None:
+            return self.engine.command(self.host, port)
+        assert self.config is not None  # written for every inferd serve launch
         trust = ["--trust-code", self.pinned] if self.trust_code else []
         return [
             sys.executable, "-c", _ENTRY, "serve", self.pinned,
@@ -90,6 +129,11 @@ def server_settings(
         batching=deployment.batching.model_dump(),
         drain_timeout_s=drain_timeout_s,
     )
+    if deployment.llm is not None:  # engine inferd: slots and context of the llamacpp runtime
+        document["llm"] = {
+            "max_num_seqs": deployment.llm.max_num_seqs,
+            "max_model_len": deployment.llm.max_model_len,
+        }
     if deployment.request_timeout is not None:  # a replica serves one model: server-wide
         document["request_timeout_s"] = deployment.request_timeout
     if tracing is not None:  # the gateway's collector; a replica's spans continue its traces
@@ -108,16 +152,32 @@ def write_launch(
     drain_timeout_s: float,
     fingerprint: str,
     tracing: TracingSettings | None = None,
+    engine: EngineLaunch | None = None,
 ) -> ReplicaLaunch:
     """Write the version's settings file under ``run_dir`` and describe how to start replicas.
 
     The file name carries ``fingerprint`` (what the replicas run), so replacing a version never
     rewrites the file that its old replicas restart from. With ``tracing``, replicas export
-    their spans there too, named ``inferd-replica`` with the deployment and version.
+    their spans there too, named ``inferd-replica`` with the deployment and version. With
+    ``engine``, replicas run that engine and no settings file is written.
     """
     config_dir, log_dir = run_dir / "config", run_dir / "logs"
-    config_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
+    launch = ReplicaLaunch(
+        deployment=deployment.name,
+        version=version.name,
+        model=version.model_name,
+        reference=version.model,
+        pinned=pinned,
+        config=None,
+        log_dir=log_dir,
+        home=home,
+        trust_code=version.trust_code,
+        engine=engine,
+    )
+    if engine is not None:
+        return launch
+    config_dir.mkdir(parents=True, exist_ok=True)
     config = config_dir / f"{deployment.name}-{version.name}-{fingerprint[:12]}.yaml"
     tmp = config.with_suffix(".tmp")
     if tracing is not None:
@@ -133,17 +193,7 @@ def write_launch(
     document = server_settings(deployment, drain_timeout_s, tracing)
     tmp.write_text(yaml.safe_dump(document), encoding="utf-8")
     tmp.replace(config)
-    return ReplicaLaunch(
-        deployment=deployment.name,
-        version=version.name,
-        model=version.model_name,
-        reference=version.model,
-        pinned=pinned,
-        config=config,
-        log_dir=log_dir,
-        home=home,
-        trust_code=version.trust_code,
-    )
+    return dataclasses.replace(launch, config=config)
 
 
 def free_port(host: str) -> int:

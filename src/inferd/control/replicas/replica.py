@@ -8,7 +8,10 @@ line (docs/cli.md), what it said; a server that exits that way before it was eve
 a status no restart cures (:data:`RETRYABLE_EXITS`), sets :attr:`ReplicaProcess.start_error`
 so an apply waiting for it gives up at once (a model that cannot load).
 :meth:`ReplicaProcess.stop` drains: SIGTERM (the server stops taking requests and finishes
-those in flight), SIGKILL only after the grace period.
+those in flight), SIGKILL only after the grace period. An engine replica (llama-server, vLLM,
+:mod:`.engines`) is probed on its own health path, and drained by inferd, since an engine
+stopped by SIGTERM drops what it runs: its ``/metrics`` is read until it runs and holds no
+request (within the grace period), then SIGTERM, then SIGKILL.
 
 Every state change calls ``on_change`` so the supervisor can publish a new topology.
 """
@@ -30,6 +33,7 @@ import psutil
 
 from inferd.config import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
+from inferd.control.replicas.engine_metrics import in_flight
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
 from inferd.control.replicas.logs import TAIL_BYTES, RotatingLog, pump
 from inferd.control.replicas.topology import Replica, ReplicaState
@@ -47,6 +51,10 @@ FAILURE_THRESHOLD = 3
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 #: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
 KILL_WAIT_S = 5.0
+#: How often a draining engine's metrics are read, and how long an engine that drained has
+#: at least between SIGTERM and SIGKILL.
+DRAIN_POLL_S = 0.1
+ENGINE_TERM_WAIT_S = 5.0
 #: ``inferd serve`` exit statuses a restart may cure (docs/cli.md): 7, unavailable (e.g. the
 #: port was taken between our pick and its bind), and 8, timed out. Any other failure it
 #: explains before it is ready (a model that cannot load, a reference the store lacks, code
@@ -112,6 +120,7 @@ class ReplicaProcess:
             started_at=self.started_at,
             reason=self.reason,
             grpc_port=self.grpc_port or None,
+            engine=self.launch.engine_series,
         )
 
     def start(self) -> None:
@@ -124,15 +133,26 @@ class ReplicaProcess:
         await self._became_ready.wait()
 
     async def stop(self, grace_s: float) -> None:
-        """Drain and stop: SIGTERM, wait up to ``grace_s``, then SIGKILL. Idempotent."""
+        """Drain and stop: SIGTERM, wait up to ``grace_s``, then SIGKILL. Idempotent.
+
+        An engine replica is drained first (its requests finish, up to ``grace_s``), then gets
+        SIGTERM and what is left of the grace period, at least :data:`ENGINE_TERM_WAIT_S`.
+        """
+        was_ready = self.state == "ready"
         if self.state != "stopped":
             self._set("draining")
         self._stopping.set()
+        wait_s = grace_s
+        if self.launch.engine is not None:
+            began = time.monotonic()
+            if was_ready:
+                await self._wait_idle(grace_s)
+            wait_s = max(grace_s - (time.monotonic() - began), ENGINE_TERM_WAIT_S)
         self._signal(signal.SIGTERM)
         task = self._task
         if task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(task), grace_s)
+                await asyncio.wait_for(asyncio.shield(task), wait_s)
             except TimeoutError:
                 log.warning("replica %s did not drain in %.0f s; killing it", self.id, grace_s)
                 self._signal(signal.SIGKILL)
@@ -146,6 +166,27 @@ class ReplicaProcess:
         self.pid = None
         self.started_at = None
         self._set("stopped")
+
+    async def _wait_idle(self, grace_s: float) -> None:
+        """Until the engine runs and holds no request, its metrics stop answering, or
+        ``grace_s`` passes."""
+        engine = self.launch.engine
+        assert engine is not None
+        url = f"http://{url_host(self.launch.host)}:{self.port}/metrics"
+        deadline = time.monotonic() + grace_s
+        while self._proc is not None and self._proc.returncode is None:
+            try:
+                response = await self._probes.get(url)
+            except httpx.HTTPError:
+                return
+            busy = in_flight(engine.engine, response.text) if response.status_code == 200 else None
+            if not busy:  # idle, or it cannot say: nothing to wait for
+                return
+            if time.monotonic() >= deadline:
+                log.warning("replica %s still has %.0f requests after %.0f s", self.id, busy,
+                            grace_s)  # fmt: skip
+                return
+            await asyncio.sleep(DRAIN_POLL_S)
 
     def _signal(self, sig: signal.Signals) -> None:
         proc = self._proc
@@ -213,7 +254,10 @@ class ReplicaProcess:
         log = self._log
         said = None
         if log is not None:  # only what this run wrote: an earlier run's error is not its own
-            said = _error_line(log.tail(min(TAIL_BYTES, log.written - self._run_began)))
+            output = log.tail(min(TAIL_BYTES, log.written - self._run_began))
+            if self.launch.engine is not None:  # engines have no error: line; their last words
+                return _with_last_line(_describe_exit(code), output)
+            said = _error_line(output)
         if said is None:
             return _describe_exit(code)
         if not ever_ready and code is not None and code > 0 and code not in RETRYABLE_EXITS:
@@ -222,7 +266,7 @@ class ReplicaProcess:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.port = free_port(self.launch.host)
-        self.grpc_port = free_port(self.launch.host)
+        self.grpc_port = free_port(self.launch.host) if self.launch.serves_grpc else 0
         self.reason = None
         self._set("starting")
         if self._log is None:
@@ -309,7 +353,7 @@ class ReplicaProcess:
         await exited
 
     async def _probe(self) -> bool:
-        url = f"http://{url_host(self.launch.host)}:{self.port}/v2/health/ready"
+        url = f"http://{url_host(self.launch.host)}:{self.port}{self.launch.health_path}"
         try:
             response = await self._probes.get(url)
         except httpx.HTTPError:
@@ -324,6 +368,14 @@ def _error_line(output: bytes) -> str | None:
             text = line[len(ERROR_PREFIX) :].decode("utf-8", "replace").strip()
             return text[:MAX_REASON_CHARS] or None
     return None
+
+
+def _with_last_line(reason: str, output: bytes) -> str:
+    """``reason`` with the last line the process wrote, if any."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return reason
+    return f"{reason}: {lines[-1].decode('utf-8', 'replace')[:MAX_REASON_CHARS]}"
 
 
 def _describe_exit(code: int | None) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inferd.control.replicas.engine_metrics import EngineSeries
 from inferd.spec.observability import LoggingSpec
 
 ReplicaState = Literal["starting", "ready", "draining", "failed", "stopped"]
@@ -37,6 +38,9 @@ class Replica:
     #: Where it serves ``inference.GRPCInferenceService`` (the gateway's gRPC proxy); None:
     #: it serves no gRPC.
     grpc_port: int | None = None
+    #: An engine replica (llama-server, vLLM): which one, and how its metrics are mapped into
+    #: inferd's (:mod:`.engine_metrics`); None: ``inferd serve``.
+    engine: EngineSeries | None = None
 
     @property
     def url(self) -> str:
