@@ -1,6 +1,8 @@
 """OpenAI's API through the gateway, to a real ``inferd serve`` of the tiny GGUF on llama.cpp:
-the body's ``model`` picks the deployment, streams are relayed chunk by chunk, a client that
-leaves cancels the generation on the replica, and mistakes get OpenAI's error shape."""
+the body's ``model`` picks the deployment, streams are relayed chunk by chunk (and timed), a
+client that leaves cancels the generation on the replica, mistakes get OpenAI's error shape,
+``/v1/models`` lists the deployments, ``user`` is sticky, and a shadow's generations are
+compared with the primary's."""
 
 from __future__ import annotations
 
@@ -9,15 +11,16 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.conftest import INFERD, ServeProcess, _stop, start_serve, wait_ready
 from inferd.control.gateway import Gateway
-from inferd.control.replicas.topology import Replica, VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 from llm_files import tiny_gguf
 
 from .conftest import deployment, started_gateway, topology
@@ -34,9 +37,11 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("llm-relay")
     model = tiny_gguf(root / "tiny.gguf", context=4096)
     env = {**os.environ, "INFERD_HOME": str(root / "home")}
-    subprocess.run([*INFERD, "push", str(model), "llm:v1"], env=env, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    served = start_serve(root / "home", "llm:v1")
+    other = tiny_gguf(root / "other.gguf", seed=5, context=4096)  # different weights
+    for path, ref in ((model, "llm:v1"), (other, "other:v1")):
+        subprocess.run([*INFERD, "push", str(path), ref], env=env, check=True, timeout=120,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    served = start_serve(root / "home", "llm:v1", "other:v1")
     wait_ready(served.url)
     yield served
     _stop(served)
@@ -44,14 +49,20 @@ def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 class GatewayThread:
     """A gateway on a loop of its own thread, routing deployment ``support-bot`` to the
-    replica (the deployment name differs from the replica's model name on purpose)."""
+    replica (the deployment name differs from the replica's model name on purpose), or the
+    deployments ``routes`` builds from the replica."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(
+        self, port: int, routes: Callable[[Replica], list[DeploymentRoute]] | None = None
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         rep = Replica("v1-0", "support-bot", "v1", "127.0.0.1", port, "ready")
-        topo = topology(deployment("support-bot", VersionRoute("v1", "llm", "llm:v1", 100, (rep,))))
+        found = routes(rep) if routes else [
+            deployment("support-bot", VersionRoute("v1", "llm", "llm:v1", 100, (rep,)))
+        ]  # fmt: skip
+        topo = topology(*found)
         self.gateway: Gateway = asyncio.run_coroutine_threadsafe(
             started_gateway(topo), self.loop
         ).result(30)
@@ -125,3 +136,112 @@ def test_mistakes_get_openais_error_shape(gateway: GatewayThread) -> None:
         assert answer.status_code == status, answer.text
         error = answer.json()["error"]
         assert words in error["message"] and error["type"] == "invalid_request_error"
+
+
+def _shadowed(rep: Replica) -> list[DeploymentRoute]:
+    """``twin``: its shadow serves the same model; ``rival``: its shadow another model;
+    ``split``: two versions half and half, sticky by ``x-user`` (or the body's ``user``)."""
+
+    def version(name: str, model: str, weight: float) -> VersionRoute:
+        return VersionRoute(name, model, f"{model}:v1", weight, (rep,))
+
+    return [
+        deployment("twin", version("v1", "llm", 100), version("copy", "llm", 0), shadow="copy"),
+        deployment("rival", version("v1", "llm", 100), version("new", "other", 0), shadow="new"),
+        deployment("split", version("a", "llm", 50), version("b", "llm", 50),
+                   sticky_header="x-user"),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def shadowed(replica: ServeProcess) -> Iterator[GatewayThread]:
+    running = GatewayThread(int(replica.url.rsplit(":", 1)[1]), _shadowed)
+    yield running
+    running.stop()
+
+
+def total(exposition: str, name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` whose labels include ``labels``."""
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    )
+
+
+def _settled(gateway: GatewayThread, deployment: str, copies: int) -> str:
+    """The gateway's exposition once ``copies`` shadow copies of ``deployment`` were compared."""
+    for _ in range(300):
+        text = httpx.get(gateway.url + "/metrics", timeout=10).text
+        done = total(text, "inferd_gateway_shadow_requests_total", deployment=deployment,
+                      outcome="compared")  # fmt: skip
+        if done >= copies:
+            return text
+        threading.Event().wait(0.1)
+    shadow = [line for line in text.splitlines() if "shadow_requests_total{" in line]
+    raise AssertionError(f"{copies} copies of {deployment} were never compared: {shadow}")
+
+
+def test_a_shadow_of_the_same_model_matches_even_when_sampling(shadowed: GatewayThread) -> None:
+    """Sampled (temperature 1, no seed) and streamed: the gateway gives primary and copy the
+    same seed, so the same weights give the same answer."""
+    client = openai.OpenAI(base_url=shadowed.url + "/v1", api_key="unused", max_retries=0)
+    for i in range(4):
+        stream = client.chat.completions.create(
+            model="twin", messages=[{"role": "user", "content": f"tell {i}"}], max_tokens=12,
+            temperature=1.0, stream=True, logit_bias=CONTROL,
+        )  # fmt: skip
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    client.embeddings.create(model="twin", input=["a b", "c d e"])
+    text = _settled(shadowed, "twin", 5)
+    labels = {"deployment": "twin", "primary": "v1", "shadow": "copy"}
+    assert total(text, "inferd_gateway_shadow_compared_elements_total", output="text",
+                  **labels) == 4  # fmt: skip
+    assert total(text, "inferd_gateway_shadow_differing_elements_total", output="text",
+                  **labels) == 0  # fmt: skip
+    cosine = "inferd_gateway_shadow_divergence"
+    assert total(text, cosine + "_count", kind="cosine", **labels) == 2
+    assert total(text, cosine + "_sum", kind="cosine", **labels) == pytest.approx(2.0)
+    # Streamed answers are timed at the gateway: one time to first token per stream.
+    ttft = "inferd_gateway_time_to_first_token_seconds_count"
+    assert total(text, ttft, deployment="twin", version="v1") == 4
+    status = httpx.get(shadowed.url + "/api/status", timeout=10).json()
+    twin = next(d for d in status["deployments"] if d["name"] == "twin")
+    tally = twin["shadow_comparisons"][0]["divergence"]
+    assert tally["text"] == {"kind": "share", "mean": 0.0, "comparisons": 4}
+    assert tally["edit distance"]["mean"] == 0.0
+
+
+def test_a_shadow_of_other_weights_diverges(shadowed: GatewayThread) -> None:
+    for i in range(3):
+        body = {"model": "rival", "prompt": f"once {i}", "max_tokens": 12, "temperature": 0,
+                "logit_bias": CONTROL}  # fmt: skip
+        assert httpx.post(shadowed.url + "/v1/completions", json=body, timeout=30).is_success
+    text = _settled(shadowed, "rival", 3)
+    labels = {"deployment": "rival", "primary": "v1", "shadow": "new"}
+    differing = total(text, "inferd_gateway_shadow_differing_elements_total", output="text",
+                       **labels)  # fmt: skip
+    assert differing == 3  # other weights: no answer the same
+    edit = total(text, "inferd_gateway_shadow_divergence_sum", kind="edit_distance", **labels)
+    assert 0 < edit <= 3
+    # Not streamed: no time to first token is measured at the gateway.
+    assert total(text, "inferd_gateway_time_to_first_token_seconds_count",
+                  deployment="rival", version="v1") == 0  # fmt: skip
+
+
+def test_models_lists_the_deployments_and_user_is_sticky(shadowed: GatewayThread) -> None:
+    client = openai.OpenAI(base_url=shadowed.url + "/v1", api_key="unused", max_retries=0)
+    assert sorted(m.id for m in client.models.list()) == ["rival", "split", "twin"]
+    for user in ("alice", "bob", "carol"):
+        for _ in range(4):
+            client.completions.create(model="split", prompt="x", max_tokens=1, user=user)
+    text = httpx.get(shadowed.url + "/metrics", timeout=10).text
+    served = {
+        v: total(
+            text, "inferd_gateway_requests_total", deployment="split", version=v, outcome="success"
+        )
+        for v in ("a", "b")
+    }
+    # Each user's four requests went to one version: every count is a multiple of four.
+    assert sum(served.values()) == 12 and all(n % 4 == 0 for n in served.values()), served

@@ -94,3 +94,22 @@ def test_replica_reading_sums_queue_depth() -> None:
     reading = read_replica(replica, generate_latest(registry).decode())
     assert (reading.queue_depth, reading.drift_psi) == (5.0, None)
     assert read_replica(replica, "").queue_depth == 0.0
+
+
+def test_a_replicas_language_model_load() -> None:
+    from inferd.observe.llm_metrics import KV_CACHE_USAGE, REQUESTS_WAITING, TOKENS_IN_FLIGHT
+
+    registry = CollectorRegistry()
+    labels = ("model", "version")
+    waiting = Gauge(REQUESTS_WAITING, "Waiting.", labels, registry=registry)
+    tokens = Gauge(TOKENS_IN_FLIGHT, "Tokens.", labels, registry=registry)
+    usage = Gauge(KV_CACHE_USAGE, "KV.", labels, registry=registry)
+    for model, n in (("base", 2), ("adapter", 1)):
+        waiting.labels(model, "v1").set(n)
+        tokens.labels(model, "v1").set(100 * n)
+        usage.labels(model, "v1").set(0.1 * n)
+    replica = Replica("bot-v1-1", "bot", "v1", "127.0.0.1", 1, "ready")
+    reading = read_replica(replica, generate_latest(registry).decode())
+    assert (reading.requests_waiting, reading.tokens_in_flight) == (3.0, 300.0)
+    assert reading.kv_cache_usage == pytest.approx(0.2)  # the fullest cache
+    assert read_replica(replica, "").kv_cache_usage is None

@@ -68,6 +68,27 @@ CASES = [
      obs(divergence=DivergenceStats(200, 0.0, 0.2)), "hold", 1, "score_difference"),
     ("drift unmeasured is not a failure", AnalysisPolicy(min_requests=100, max_drift_psi=0.2),
      obs(), "promote", 0, None),
+    # Language models: streamed generations' TTFT and inter-token latency p95.
+    ("slow first token", AnalysisPolicy(min_requests=100, max_ttft_p95_s=0.5),
+     obs(TrafficStats(200, 0, 0.4, 0.9, ttft_p95_s=0.8, itl_p95_s=0.02)), "hold", 1,
+     "ttft_p95_s"),
+    ("slow tokens", AnalysisPolicy(min_requests=100, max_itl_p95_s=0.05),
+     obs(TrafficStats(200, 0, 0.4, 0.9, ttft_p95_s=0.1, itl_p95_s=0.08)), "hold", 1,
+     "itl_p95_s"),
+    ("fast generations pass both", AnalysisPolicy(min_requests=100, max_ttft_p95_s=0.5,
+     max_itl_p95_s=0.05), obs(TrafficStats(200, 0, 0.4, 0.9, ttft_p95_s=0.1, itl_p95_s=0.02)),
+     "promote", 0, None),
+    ("no streams: TTFT unmeasured", AnalysisPolicy(min_requests=100, max_ttft_p95_s=0.5),
+     obs(), "promote", 0, None),
+    # Generated answers: the share differing is 1 - the exact-match rate.
+    ("40% of answers differ", AnalysisPolicy(min_requests=100, max_divergence=0.1),
+     obs(divergence=DivergenceStats(200, 0.4, None, edit_distance=0.2)), "hold", 1,
+     "divergence"),
+    # Embeddings: max_divergence limits the mean cosine distance.
+    ("embeddings far apart", AnalysisPolicy(min_requests=100, max_divergence=0.05),
+     obs(divergence=DivergenceStats(200, None, None, cosine=0.7)), "hold", 1, "divergence"),
+    ("embeddings close", AnalysisPolicy(min_requests=100, max_divergence=0.05),
+     obs(divergence=DivergenceStats(200, None, None, cosine=0.99)), "promote", 0, None),
 ]  # fmt: skip
 
 

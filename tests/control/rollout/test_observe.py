@@ -53,3 +53,27 @@ def test_mirrored_answers_and_divergence() -> None:
     assert div.compared == 10
     assert div.label_share == pytest.approx(0.3)
     assert div.score_mad == pytest.approx(0.1)
+
+
+def test_generations_divergence_and_stream_timings() -> None:
+    metrics = GatewayMetrics()
+    before = metrics.reading()
+    for i in range(4):
+        metrics.shadow("bot", "v1", "v2", "compared")
+        same = i == 0
+        text = Divergence("text", "share", 0.0 if same else 1.0, 1, 0 if same else 1)
+        edit = Divergence("edit distance", "edit_distance", 0.0 if same else 0.5, 1, 0)
+        metrics.divergence("bot", "v1", "v2", text)
+        metrics.divergence("bot", "v1", "v2", edit)
+        metrics.divergence("bot", "v1", "v2", Divergence("embedding", "cosine", 0.9, 1, 0))
+    for ttft in (0.05, 0.05, 0.05, 2.0):
+        metrics.stream("bot", "v2", ttft, 0.01)
+    metrics.request("bot", "v2", 200, 0.1)
+    delta = metrics.reading().since(before)
+    div = divergence_stats(delta, "bot", "v2")
+    assert div.label_share == pytest.approx(0.75)  # 1 of 4 answers matched exactly
+    assert div.edit_distance == pytest.approx(0.375)
+    assert div.cosine == pytest.approx(0.9)
+    stats = version_stats(delta, "bot", "v2")
+    assert stats.ttft_p95_s is not None and 1.0 < stats.ttft_p95_s <= 2.5  # the slow stream
+    assert stats.itl_p95_s is not None and stats.itl_p95_s <= 0.025

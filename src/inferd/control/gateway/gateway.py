@@ -183,6 +183,7 @@ class Gateway:
             router.add("GET", f"{base}/ready", self._model_get)
             router.add("POST", f"{base}/infer", self._traced(f"{base}/infer"))
         router.add("GET", "/v1/models/{model}", self._model_get)
+        router.add("GET", "/v1/models", self.openai.models)
         for path in OPENAI_PATHS:
             router.add("POST", path, self.openai.relay)
         router.add("POST", "/v1/models/{model}:predict", self._traced("/v1/models/{model}:predict"))
@@ -296,6 +297,10 @@ class Gateway:
         return Response(200, self.metrics.render() + merge(texts), _TEXT)
 
     # -- the data plane -----------------------------------------------------------------------
+
+    def deployment_names(self) -> list[str]:
+        """The deployments the gateway routes to now."""
+        return list(self._topology.deployments)
 
     def deployment(self, name: str) -> DeploymentRoute:
         """The deployment a request names; an unknown one is counted and raises NotFound."""

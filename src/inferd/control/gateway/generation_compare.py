@@ -13,11 +13,14 @@ client never waits for the comparison; the shadow's copy is always asked for a w
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 from rapidfuzz.distance import Levenshtein
 
@@ -49,10 +52,7 @@ def read_answer(body: bytes | bytearray) -> Generation:
     if isinstance(doc.get("data"), list):
         vectors = []
         for item in doc["data"]:
-            vector = item.get("embedding") if isinstance(item, dict) else None
-            if not isinstance(vector, list):
-                raise Undecodable("an embedding is not a list of numbers")
-            vectors.append(tuple(float(x) for x in vector))
+            vectors.append(_vector(item.get("embedding") if isinstance(item, dict) else None))
         return Generation(embeddings=tuple(vectors))
     if not isinstance(doc.get("choices"), list):
         raise Undecodable("answer has neither choices nor data")
@@ -120,6 +120,22 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     if norm_a == 0.0 or norm_b == 0.0:
         return 1.0 if norm_a == norm_b else 0.0
     return max(-1.0, min(1.0, dot / (norm_a * norm_b)))
+
+
+def _vector(value: object) -> tuple[float, ...]:
+    """An embedding as numbers: a JSON list, or (``encoding_format: base64``, which the openai
+    client asks for by default) little-endian float32 bytes in base64."""
+    if isinstance(value, list):
+        return tuple(float(x) for x in value)
+    if isinstance(value, str):
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise Undecodable("an embedding is not valid base64") from exc
+        if len(raw) % 4:
+            raise Undecodable("a base64 embedding is not float32 values")
+        return tuple(float(x) for x in np.frombuffer(raw, dtype="<f4"))
+    raise Undecodable("an embedding is neither a list of numbers nor base64")
 
 
 def _index(choice: Any) -> int:

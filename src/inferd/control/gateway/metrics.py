@@ -169,7 +169,7 @@ class GatewayMetrics:
                 ttft.get(key, ()),
                 itl.get(key, ()),
             )
-            for key in {**outcomes, **buckets}
+            for key in {**outcomes, **buckets, **ttft}
         }
         return GatewayReading(versions, self._shadow_reading())
 

@@ -45,7 +45,7 @@ from inferd.control.gateway.shadow import AnswerReader
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
 from inferd.errors import InferdError, InvalidArgument, Unavailable
-from inferd.protocols.http import Request, Response, StreamingResponse
+from inferd.protocols.http import Request, Response, StreamingResponse, json_response
 from inferd.protocols.openai.errors import error_response
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class OpenAIRelay:
 
     def __init__(self, gateway: Gateway, timeout_s: float) -> None:
         self._gateway = gateway
+        #: What ``/v1/models`` says of when a deployment was created: when this gateway started.
+        self._created = int(time.time())
         # No read timeout: a generation streams for as long as it runs (its client, the
         # replica's max_tokens and its context bound it); connecting is bounded.
         self._client = httpx.AsyncClient(
@@ -87,6 +89,19 @@ class OpenAIRelay:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def models(self, request: Request) -> Response:
+        """``GET /v1/models``: every deployment, by the name a request's ``model`` gives.
+        A deployment's name stands for whichever of its versions is live (weights, rollout)."""
+        return json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": self._created, "owned_by": "inferd"}
+                    for name in sorted(self._gateway.deployment_names())
+                ],
+            }
+        )
 
     async def relay(self, request: Request) -> Response:
         try:
@@ -177,7 +192,9 @@ class OpenAIRelay:
             # take any non-negative 32-bit seed).
             body["seed"] = secrets.randbits(31)
         copy = {k: v for k, v in body.items() if k != "stream_options"}
-        copy.update(model=shadow.model, stream=False)
+        copy["model"] = shadow.model
+        if copy.get("stream"):
+            copy["stream"] = False
         headers = (*headers, ("content-type", "application/json"))
         mirrored = UpstreamRequest("POST", path, headers, orjson.dumps(copy))
 
