@@ -14,6 +14,10 @@ from inferd.errors import Cancelled, InferdError
 from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling, TextGenerator
 from inferd.observe.llm_metrics import GenerationSeries, LlmMetrics, Operation
 
+#: A card label (milliseconds) that slows every generated token of the version down, for tests
+#: of rollouts judged on latency (docs/rollouts.md#language-models). Never set it in production.
+TEST_TOKEN_DELAY_LABEL = "inferd.dev/test-token-delay-ms"
+
 
 @dataclass(frozen=True, slots=True)
 class ServedGenerator:
@@ -25,6 +29,9 @@ class ServedGenerator:
     metrics: LlmMetrics
     #: When the version's card was created or the model loaded (OpenAI's ``created``).
     created: int
+    #: Test-only: seconds each generated token is held back before it is delivered (the card
+    #: label :data:`TEST_TOKEN_DELAY_LABEL`), to roll out a deliberately slow version.
+    token_delay_s: float = 0.0
 
     def chat_prompt(self, messages: Sequence[Message]) -> str:
         return self.generator.chat_prompt(messages)
@@ -44,7 +51,7 @@ class ServedGenerator:
         except InferdError:
             series.endings["rejected"].inc()
             raise
-        return MeteredGeneration(inner, series, started)
+        return MeteredGeneration(inner, series, started, self.token_delay_s)
 
     async def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """Embeddings of ``texts`` (computed off the event loop) and the tokens read."""
@@ -60,10 +67,13 @@ class ServedGenerator:
 class MeteredGeneration:
     """A :class:`~inferd.generation.Generation` whose chunks are timed as they pass."""
 
-    def __init__(self, inner: Generation, series: GenerationSeries, started: float) -> None:
+    def __init__(
+        self, inner: Generation, series: GenerationSeries, started: float, delay_s: float = 0.0
+    ) -> None:
         self._inner = inner
         self._series = series
         self._started = started
+        self._delay_s = delay_s
 
     @property
     def prompt_tokens(self) -> int:
@@ -91,6 +101,8 @@ class MeteredGeneration:
         counted = 0  # output tokens counted so far: as they come, so rate() is smooth
         try:
             async for chunk in self._inner:
+                if self._delay_s and chunk.tokens:
+                    await asyncio.sleep(self._delay_s * chunk.tokens)
                 if first is None and chunk.tokens:
                     first = time.monotonic()
                     series.time_to_first_token.observe(first - self._started)
