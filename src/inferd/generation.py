@@ -110,3 +110,8 @@ class TextGenerator(Protocol):
     def load(self) -> tuple[int, int]:
         """Generations (running, waiting) right now."""
         ...
+
+    def occupancy(self) -> tuple[int, float]:
+        """Tokens the running and waiting generations may hold (each one's prompt plus
+        ``max_tokens``), and the share of the KV cache the running ones reserved."""
+        ...

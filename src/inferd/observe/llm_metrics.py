@@ -117,15 +117,25 @@ class LlmMetrics:
             endings={e: self._endings.labels(*labels, e) for e in ENDINGS},
         )
 
-    def watch_load(self, model: str, version: str, load: Callable[[], tuple[int, int]]) -> None:
-        """Read (running, waiting) from ``load()`` at scrape time."""
+    def watch_load(
+        self,
+        model: str,
+        version: str,
+        load: Callable[[], tuple[int, int]],
+        occupancy: Callable[[], tuple[int, float]],
+    ) -> None:
+        """Read (running, waiting) from ``load()`` and (tokens in flight, KV-cache usage) from
+        ``occupancy()`` at scrape time."""
         self._running.labels(model, version).set_function(lambda: load()[0])
         self._waiting.labels(model, version).set_function(lambda: load()[1])
+        self._tokens_in_flight.labels(model, version).set_function(lambda: occupancy()[0])
+        self._kv_usage.labels(model, version).set_function(lambda: occupancy()[1])
 
     def forget(self, model: str, version: str) -> None:
         """Drop the series of a version that is gone (its counters' history stays in TSDB)."""
         children: list[tuple[Counter | Gauge | Histogram, tuple[str, ...]]] = [
             (self._running, (model, version)), (self._waiting, (model, version)),
+            (self._tokens_in_flight, (model, version)), (self._kv_usage, (model, version)),
         ]  # fmt: skip
         for operation in OPERATIONS:
             labels = (model, version, operation)

@@ -23,7 +23,7 @@ from inferd.errors import (
 )
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
-from inferd.serving.generation import TEST_TOKEN_DELAY_LABEL, ServedGenerator
+from inferd.serving.generation import TEST_SLOWDOWN_LABEL, ServedGenerator
 from inferd.serving.manager import ModelManager
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.stats import ModelStatistics, VersionState
@@ -188,13 +188,12 @@ class ServingDataPlane:
     def _served_generator(self, served: ServedVersion, model: TextGenerator) -> ServedGenerator:
         card = served.artifact.card if served.artifact is not None else None
         created = int(card.created.timestamp()) if card is not None and card.created else 0
-        delay_ms = card.labels.get(TEST_TOKEN_DELAY_LABEL, "0") if card is not None else "0"
+        delay_ms = card.labels.get(TEST_SLOWDOWN_LABEL, "0") if card is not None else "0"
         try:
             delay_s = max(float(delay_ms), 0.0) / 1000
         except ValueError:
             raise InvalidArgument(
-                f"label {TEST_TOKEN_DELAY_LABEL} of {served.label} is not a number of ms: "
-                f"{delay_ms!r}"
+                f"label {TEST_SLOWDOWN_LABEL} of {served.label} is not a number of ms: {delay_ms!r}"
             ) from None
         return ServedGenerator(
             served.key.name, served.key.version, model, self._metrics.llm, created, delay_s

@@ -16,7 +16,7 @@ from inferd.observe.llm_metrics import GenerationSeries, LlmMetrics, Operation
 
 #: A card label (milliseconds) that slows every generated token of the version down, for tests
 #: of rollouts judged on latency (docs/rollouts.md#language-models). Never set it in production.
-TEST_TOKEN_DELAY_LABEL = "inferd.dev/test-token-delay-ms"
+TEST_SLOWDOWN_LABEL = "inferd.dev/test-token-delay-ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class ServedGenerator:
     #: When the version's card was created or the model loaded (OpenAI's ``created``).
     created: int
     #: Test-only: seconds each generated token is held back before it is delivered (the card
-    #: label :data:`TEST_TOKEN_DELAY_LABEL`), to roll out a deliberately slow version.
+    #: label :data:`TEST_SLOWDOWN_LABEL`), to roll out a deliberately slow version.
     token_delay_s: float = 0.0
 
     def chat_prompt(self, messages: Sequence[Message]) -> str:

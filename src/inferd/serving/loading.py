@@ -82,7 +82,7 @@ async def bring_up(
     sv.model = model
     sv.worker = worker
     if isinstance(model, TextGenerator):
-        metrics.llm.watch_load(sv.key.name, sv.key.version, model.load)
+        metrics.llm.watch_load(sv.key.name, sv.key.version, model.load, model.occupancy)
     sv.check = check
     profile = artifact.card.reference_profile
     if profile is not None:

@@ -126,6 +126,9 @@ class ScriptedGenerator:
     def load(self) -> tuple[int, int]:
         return 0, 0
 
+    def occupancy(self) -> tuple[int, float]:
+        return 0, 0.0
+
 
 class LlmDataPlane(FakeDataPlane):
     """The protocols' fake data plane (``echo``, ``sum``… are not language models) with the

@@ -222,3 +222,28 @@ def test_requests_arriving_together_share_a_cached_prefix(model: LlamaModel) -> 
         # Each slot got the prefix from the one that kept it: only the last token was read.
         assert cached == tokens - 1
         assert text == first[0]
+
+
+def test_occupancy_counts_what_generations_may_hold(model: LlamaModel) -> None:
+    """Tokens in flight: each generation's prompt plus max_tokens, running or waiting; KV usage:
+    the share of cells the running ones reserved (what the autoscaler's LLM metrics read)."""
+    sampling = Sampling(temperature=0, max_tokens=300, logit_bias=no_end(model))
+    prompt_tokens = len(model._weights.tokenize("x"))
+
+    async def scenario() -> tuple[int, float]:
+        generations = [model.generate("x", sampling) for _ in range(2)]
+        try:
+            while model.load()[0] < 2:  # both took a slot
+                await asyncio.sleep(0.01)
+            return model.occupancy()
+        finally:
+            for generation in generations:
+                generation.cancel()
+            while model.load() != (0, 0):
+                await asyncio.sleep(0.01)
+
+    tokens, usage = asyncio.run(scenario())
+    reserve = 2 * (prompt_tokens + 300)
+    assert tokens == reserve
+    assert usage == pytest.approx(reserve / model._engine.context.cells)
+    assert model.occupancy() == (0, 0.0)

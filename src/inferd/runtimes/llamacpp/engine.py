@@ -150,6 +150,15 @@ class Engine:
         """(running, waiting) generations."""
         return len(self._active), len(self._waiting)
 
+    def occupancy(self) -> tuple[int, float]:
+        """(tokens running and waiting generations may hold, share of the KV cells reserved
+        by the running ones). Read from any thread: the copies are single C-level calls."""
+        running, waiting = list(self._active), list(self._waiting)
+        reserved = sum(job.reserve for job in running)
+        return reserved + sum(job.reserve for job in waiting), min(
+            reserved / self.context.cells, 1.0
+        )
+
     def close(self, timeout_s: float) -> None:
         """Refuse new generations, let running and waiting ones finish (up to ``timeout_s``,
         then they end with an error), stop the thread."""

@@ -170,6 +170,9 @@ class LlamaModel:
     def load(self) -> tuple[int, int]:
         return self._engine.load()
 
+    def occupancy(self) -> tuple[int, float]:
+        return self._engine.occupancy()
+
     # -- Model ---------------------------------------------------------------------------------
 
     def predict(self, inputs: Tensors) -> Tensors:
