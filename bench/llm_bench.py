@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/llm_bench.py [--models tiny,85m] [--concurrency 1,4,8]
                                         [--duration 20] [--llama-server PATH]
-                                        [--servers llama-server,inferd]
+                                        [--servers llama-server,inferd,inferd-gateway]
 
 Both servers get the same generated model (examples/llm/make_model.py: the tiny one, and a
 12-layer, 768-wide, about 85M-parameter one, F16, random weights), the same core
@@ -17,6 +17,11 @@ concurrency, closed-loop clients send requests for ``--duration`` seconds, then 
 flight finish; aggregate tokens/s is every generated token over that whole time. TTFT is the
 time from sending a request to its first chunk of text. A stream that ends without
 ``[DONE]``, or with an error, counts as interrupted.
+
+``inferd-gateway`` is the same ``inferd serve`` behind ``inferd up``'s gateway (a process of
+its own on $GATEWAY_CPUS, by default the client's core, relaying the OpenAI routes as it does for a deployment ``llm``): what a
+client of the gateway pays for the relay, against ``inferd`` straight.
+``--gateway PORT REPLICA_URL`` is that gateway process itself (used internally).
 
 ``llama-server`` comes from ``bench/build_llama_server.sh`` (llama.cpp from the same
 llama-cpp-python source distribution inferd runs on). Results go to
@@ -47,6 +52,9 @@ from inferd.runtimes.llamacpp.runtime import KV_CELLS
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
+#: Where the gateway runs: beside the client by default, not on the model's core, where every
+#: relayed token would wait behind the CPU-bound decode loop for the scheduler to wake it.
+GATEWAY_CPUS = os.environ.get("GATEWAY_CPUS", LOAD_CPUS)
 INFERD = str(Path(sys.executable).with_name("inferd"))
 LLAMA_SERVER = ROOT / "bench" / ".cache" / "build" / "bin" / "llama-server"
 SLOTS = 8
@@ -202,7 +210,42 @@ def start_llama_server(
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
+def run_gateway(port: int, replica: str) -> None:
+    """The gateway process: one deployment ``llm`` → the replica."""
+    import signal
+
+    import uvloop
+
+    from inferd.config import LimitSettings
+    from inferd.control.gateway import Gateway
+    from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
+
+    host, replica_port = replica.removeprefix("http://").split(":")
+    rep = Replica("v1-0", "llm", "v1", host, int(replica_port), "ready")
+    route = DeploymentRoute("llm", (VersionRoute("v1", "llm", "llm:bench", 100, (rep,)),))
+
+    async def serve() -> None:
+        gateway = Gateway("127.0.0.1", port, limits=LimitSettings())
+        await gateway.start()
+        gateway.update(Topology({"llm": route}, 1))
+        stopped = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+        await stopped.wait()
+        await gateway.stop(5)
+
+    uvloop.run(serve())
+
+
+def start_gateway(replica: str, port: int) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, __file__, "--gateway", str(port), replica]
+    return subprocess.Popen(pinned(GATEWAY_CPUS, *argv),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--gateway":
+        run_gateway(int(sys.argv[2]), sys.argv[3])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--models", default="tiny,85m")
     parser.add_argument("--concurrency", default="1,4,8")
@@ -212,10 +255,10 @@ def main() -> None:
         "--servers",
         default="llama-server,inferd",
         help="llama-server (inferd's KV cache), llama-server-per-slot (its default: a whole "
-        "context per slot), inferd",
+        "context per slot), inferd, inferd-gateway (inferd behind the gateway)",
     )
     args = parser.parse_args()
-    if not args.llama_server.exists():
+    if "llama-server" in args.servers and not args.llama_server.exists():
         raise SystemExit(f"{args.llama_server} is missing: run bench/build_llama_server.sh")
     os.sched_setaffinity(0, {int(c) for c in LOAD_CPUS.split(",")})
     maker = make_model_module()
@@ -235,9 +278,15 @@ def main() -> None:
             for server in args.servers.split(","):
                 port = free_port()
                 url = f"http://127.0.0.1:{port}"
-                if server == "inferd":
-                    proc = start_inferd(work / f"home-{name}", model, port)
+                gateway: subprocess.Popen[bytes] | None = None
+                if server in ("inferd", "inferd-gateway"):
+                    proc = start_inferd(work / f"home-{name}-{server}", model, port)
                     wait_ready(url, "/v2/health/ready")
+                    if server == "inferd-gateway":
+                        front = free_port()
+                        gateway = start_gateway(url, front)
+                        url = f"http://127.0.0.1:{front}"
+                        wait_ready(url, "/v2/health/ready")
                 else:
                     proc = start_llama_server(
                         args.llama_server, model, port, context, server == "llama-server-per-slot"
@@ -252,6 +301,8 @@ def main() -> None:
                         rows.append(row)
                         print(json.dumps(row), flush=True)
                 finally:
+                    if gateway is not None:
+                        stop(gateway)
                     stop(proc)
     out = ROOT / "bench" / "results" / f"llm-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     out.parent.mkdir(exist_ok=True)
