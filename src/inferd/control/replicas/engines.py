@@ -37,7 +37,7 @@ ENGINE_EXECUTABLE: Final[Mapping[ExternalEngine, str]] = {
 #: How each engine is obtained, for the error that says it is missing.
 _HOW_TO_GET: Final[Mapping[ExternalEngine, str]] = {
     "llama-server": "build it with ./scripts/llama-server, which prints its path",
-    "vllm": "install vLLM (pip install vllm, on a machine with a supported GPU)",
+    "vllm": "pip install vllm, on a machine with a GPU vLLM supports",
 }
 #: Both engines answer 200 on ``/health`` only once the model is loaded (llama-server answers
 #: 503 while loading; ``vllm serve`` opens its port after loading).
