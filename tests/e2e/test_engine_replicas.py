@@ -44,7 +44,7 @@ kind: Stack
 gateway: {port: 0, drain_timeout: 10s}
 deployments:
   - name: chat
-    llm: {engine: llama-server, max_num_seqs: 2, max_model_len: 256}
+    llm: {engine: llama-server, max_num_seqs: 2, max_model_len: 4096}
     runtime: {threads: 1}
     versions: [{name: v1, model: "tiny:v1"}]
   - name: local
@@ -57,7 +57,7 @@ NO_END = {"263": -100, "264": -100, "265": -100}
 
 
 def push_tiny(home: Path, root: Path) -> None:
-    model = tiny_gguf(root / "tiny.gguf")
+    model = tiny_gguf(root / "tiny.gguf", context=4096)  # long streams for the kill
     env = {**os.environ, "INFERD_HOME": str(home)}
     subprocess.run([*INFERD, "push", str(model), "tiny:v1"], env=env, check=True, timeout=120,
                    stdout=subprocess.DEVNULL)  # fmt: skip
@@ -133,10 +133,26 @@ def test_max_model_len_reaches_the_inferd_engine(up: UpProcess) -> None:
     assert "over the context of 128 tokens per sequence" in str(refused.value)
 
 
-def test_a_killed_llama_server_is_restarted_and_serves_again(up: UpProcess) -> None:
+def test_a_killed_llama_server_loses_its_stream_is_restarted_and_serves_again(
+    up: UpProcess,
+) -> None:
     before = engine_replica(up)
     assert isinstance(before["pid"], int)
-    os.kill(before["pid"], signal.SIGKILL)
+    stream = client(up).chat.completions.create(
+        model="chat",
+        messages=[{"role": "user", "content": "Hello"}],
+        max_tokens=3000,
+        temperature=0,
+        logit_bias=NO_END,  # type: ignore[arg-type]
+        stream=True,
+    )
+    pieces = 0
+    with pytest.raises((openai.APIError, httpx.HTTPError)):  # the stream in flight is lost
+        for _ in stream:
+            pieces += 1
+            if pieces == 3:
+                os.kill(before["pid"], signal.SIGKILL)
+        raise AssertionError(f"the stream ended whole after {pieces} pieces")
     deadline = time.monotonic() + 60
     while True:
         now = engine_replica(up)
