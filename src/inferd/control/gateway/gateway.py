@@ -149,6 +149,7 @@ class Gateway:
         self._topology = topology
         self.metrics.generation.set(topology.generation)
         self.proxy.retain(topology)
+        self.openai.pools.retain(topology)
         self.payloads.update(topology)
 
     async def stop(self, drain_timeout: float) -> None:
@@ -159,7 +160,7 @@ class Gateway:
         await self.mirror.stop()
         await self.payloads.stop()
         self.proxy.close()
-        await self.openai.close()
+        self.openai.close()
 
     def status(self) -> GatewayStatus:
         """The gateway's status (see :mod:`inferd.control.gateway.status`)."""

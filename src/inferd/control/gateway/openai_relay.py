@@ -19,8 +19,8 @@ answers are timed as they pass: time to the first text event and mean time betwe
 (the gateway's ``time_to_first_token`` and ``inter_token_latency`` series, which rollout
 analysis and the ``ttft_p95`` autoscaling metric read).
 
-The relay uses httpx's streaming client, not the gateway's pooled OIP client: that one reads a
-whole answer before it returns, which a token stream must not wait for.
+The relay uses the streaming pools of :mod:`.stream_upstream`, not the gateway's pooled OIP
+client: that one reads a whole answer before it returns, which a token stream must not wait for.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TYPE_CHECKING
 
-import httpx
 import orjson
 
 from inferd.control.gateway.compare import Divergence
@@ -42,7 +41,14 @@ from inferd.control.gateway.generation_compare import (
     read_answer,
 )
 from inferd.control.gateway.shadow import AnswerReader
-from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
+from inferd.control.gateway.stream_upstream import StreamPools
+from inferd.control.gateway.upstream import (
+    UpstreamFailed,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTimeout,
+    forwardable,
+)
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
 from inferd.errors import InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
@@ -79,16 +85,13 @@ class OpenAIRelay:
         self._gateway = gateway
         #: What ``/v1/models`` says of when a deployment was created: when this gateway started.
         self._created = int(time.time())
-        # No read timeout: a generation streams for as long as it runs (its client, the
-        # replica's max_tokens and its context bound it); connecting is bounded.
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=timeout_s), limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=128
-            ),
-        )  # fmt: skip
+        # Bounded until the answer's head arrives; a generation then streams for as long as it
+        # runs (its client, the replica's max_tokens and its context bound it).
+        self._timeout_s = timeout_s
+        self.pools = StreamPools()
 
-    async def close(self) -> None:
-        await self._client.aclose()
+    def close(self) -> None:
+        self.pools.close()
 
     async def models(self, request: Request) -> Response:
         """``GET /v1/models``: every deployment, by the name a request's ``model`` gives.
@@ -125,14 +128,15 @@ class OpenAIRelay:
         headers = forwardable(request.headers)
         primary_answer = self._mirror(route, version, request.path, headers, body)
         body["model"] = version.model
-        url = f"http://{replica.host}:{replica.port}{request.path}"
-        upstream = self._client.build_request(
-            "POST", url, content=orjson.dumps(body),
-            headers={**dict(headers), "content-type": "application/json"},
+        upstream = UpstreamRequest(
+            "POST", request.path, (*headers, ("content-type", "application/json")),
+            orjson.dumps(body),
         )  # fmt: skip
         try:
-            answer = await self._client.send(upstream, stream=True)
-        except httpx.HTTPError:
+            answer = await self.pools.pool(replica.host, replica.port).open(
+                upstream, self._timeout_s
+            )
+        except (UpstreamFailed, UpstreamTimeout):
             gateway.proxy.balance.done(replica.id)
             gateway.proxy.balance.eject(replica.id)
             gateway.record(route.name, version.name, 503, started)
@@ -143,32 +147,36 @@ class OpenAIRelay:
         content_type = answer.headers.get("content-type", "application/json").encode()
         if not content_type.startswith(EVENT_STREAM):
             try:
-                data = await answer.aread()
+                data = await answer.read()
+            except UpstreamFailed:
+                gateway.record(route.name, version.name, 503, started)
+                _settle(primary_answer, None)
+                raise Unavailable(f"the replica of {route.name!r} broke off its answer") from None
             finally:
-                await answer.aclose()
+                answer.close()
                 gateway.proxy.balance.done(replica.id)
-            gateway.record(route.name, version.name, answer.status_code, started)
-            _settle(primary_answer, UpstreamResponse(answer.status_code, {}, data))
-            return Response(answer.status_code, data, content_type, _kept(answer))
+            gateway.record(route.name, version.name, answer.status, started)
+            _settle(primary_answer, UpstreamResponse(answer.status, {}, data))
+            return Response(answer.status, data, content_type, _kept(answer.headers))
 
         watch = StreamWatch(started, keep_text=primary_answer is not None)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in answer.aiter_raw():
+                async for chunk in answer.chunks():
                     watch.feed(chunk)
                     yield chunk
-                if answer.status_code == 200:
+                if answer.status == 200:
                     _settle(primary_answer, watch.generation())
             finally:
-                await answer.aclose()  # a client gone: the replica sees it and cancels
+                answer.close()  # a client gone: the replica sees it and cancels
                 gateway.proxy.balance.done(replica.id)
-                gateway.record(route.name, version.name, answer.status_code, started)
+                gateway.record(route.name, version.name, answer.status, started)
                 if watch.ttft is not None:
                     gateway.metrics.stream(route.name, version.name, watch.ttft, watch.itl)
                 _settle(primary_answer, None)  # cut short: nothing whole to compare
 
-        return StreamingResponse(answer.status_code, b"", content_type, _kept(answer), chunks())
+        return StreamingResponse(answer.status, b"", content_type, _kept(answer.headers), chunks())
 
     def _mirror(
         self,
@@ -270,7 +278,7 @@ def _json_object(body: bytes | bytearray) -> dict[str, object]:
     return value
 
 
-def _kept(answer: httpx.Response) -> list[tuple[bytes, bytes]]:
+def _kept(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     """The replica's headers worth passing on (framing and hop-by-hop ones are redone)."""
     keep = ("cache-control", "retry-after", "x-request-id")
-    return [(k.encode(), v.encode()) for k, v in answer.headers.items() if k.lower() in keep]
+    return [(k.encode(), v.encode()) for k, v in headers.items() if k in keep]

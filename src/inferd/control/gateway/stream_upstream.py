@@ -1,0 +1,242 @@
+"""Streamed responses from replicas: the body handed on piece by piece as it arrives.
+
+The OpenAI relay needs a response as it is produced — a generation's Server-Sent Events — where
+the pooled client of :mod:`.upstream` returns only whole responses. This is the same small
+client (asyncio protocol, httptools' parser, keep-alive pools per replica) with a response that
+is returned once its head arrived and whose body is read with :meth:`UpstreamStream.chunks`:
+httptools undoes the chunked framing, so each piece is what the replica wrote. It replaced httpx
+here for its cost per relayed event (docs/benchmarks.md, "Generation through the gateway").
+
+A connection carries one request at a time and goes back to its pool once its response was read
+to the end. A stream that is left before its end closes the connection, which is how the replica
+learns that the client left and cancels the generation. A reader slower than the replica pauses
+reading from it (backpressure) once :data:`HIGH_WATER` pieces wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import cast
+
+import httptools
+
+from inferd.control.gateway.upstream import UpstreamFailed, UpstreamRequest, UpstreamTimeout
+from inferd.control.replicas.topology import Topology
+
+#: Pieces waiting for the reader before reading from the replica pauses, and resumes.
+HIGH_WATER = 64
+LOW_WATER = 16
+#: Idle connections kept per replica.
+MAX_IDLE = 64
+
+_End = None | Exception
+
+
+class UpstreamStream:
+    """A replica's response: its status and headers, and its body as it arrives."""
+
+    def __init__(self, conn: _StreamConnection, status: int, headers: dict[str, str]) -> None:
+        self.status = status
+        self.headers = headers
+        self._conn = conn
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's pieces, as the replica wrote them; raises :class:`UpstreamFailed` when
+        the connection breaks before the end."""
+        while True:
+            piece = await self._conn.next_piece()
+            if isinstance(piece, bytes):
+                yield piece
+            elif piece is None:
+                return
+            else:
+                raise piece
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        return b"".join([piece async for piece in self.chunks()])
+
+    def close(self) -> None:
+        """Done with the response: the connection goes back to its pool when the body was read
+        to its end, else it is closed (the replica sees the client leave)."""
+        self._conn.finish()
+
+
+class _StreamConnection(asyncio.Protocol):
+    """One keep-alive connection to a replica; one streamed request at a time."""
+
+    def __init__(self, pool: StreamPool) -> None:
+        self._pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self._head: asyncio.Future[UpstreamStream] | None = None
+        self._headers: dict[str, str] = {}
+        self._pieces: deque[bytes | _End] = deque()
+        self._arrived: asyncio.Event = asyncio.Event()
+        self._paused = False
+        self._complete = False
+        self._reusable = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._fail("connection closed before a complete response")
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._fail("malformed response")
+            self.close()
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        head, self._head = self._head, None
+        if head is not None and not head.done():
+            head.set_result(UpstreamStream(self, self.parser.get_status_code(), self._headers))
+
+    def on_body(self, body: bytes) -> None:
+        self._push(body)
+        if len(self._pieces) >= HIGH_WATER and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+        self._reusable = bool(self.parser.should_keep_alive())
+        self._push(None)
+
+    # -- client side --------------------------------------------------------------------------
+
+    @property
+    def open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def send(self, head: bytes, body: bytes | bytearray) -> asyncio.Future[UpstreamStream]:
+        assert self.transport is not None and self._head is None
+        self._headers, self._complete, self._reusable = {}, False, False
+        self._pieces.clear()
+        self._head = asyncio.get_running_loop().create_future()
+        self.transport.write(head + body)
+        return self._head
+
+    async def next_piece(self) -> bytes | _End:
+        while not self._pieces:
+            self._arrived.clear()
+            await self._arrived.wait()
+        piece = self._pieces.popleft()
+        if self._paused and len(self._pieces) <= LOW_WATER and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return piece
+
+    def finish(self) -> None:
+        if self._complete and self._reusable and self.open and not self._pieces:
+            self._pool.release(self)
+        else:
+            self.close()
+
+    def _push(self, piece: bytes | _End) -> None:
+        self._pieces.append(piece)
+        self._arrived.set()
+
+    def _fail(self, why: str) -> None:
+        head, self._head = self._head, None
+        if head is not None and not head.done():
+            head.set_exception(UpstreamFailed(why))
+        elif not self._complete:
+            self._push(UpstreamFailed(why))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class StreamPool:
+    """Keep-alive connections for streamed requests to one replica (``host:port``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._idle: deque[_StreamConnection] = deque()
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._host_header = authority.encode("latin-1")
+        self.closed = False
+
+    async def open(self, request: UpstreamRequest, timeout: float) -> UpstreamStream:
+        """Send ``request`` and return its response once its head arrived (within ``timeout``
+        seconds: connecting and the replica's first answer; the body has no time limit)."""
+        lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
+            request.method.encode("ascii"), request.path.encode("latin-1"), self._host_header
+        )]  # fmt: skip
+        lines += [b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1"))
+                  for k, v in request.headers]  # fmt: skip
+        lines.append(b"content-length: %d\r\n\r\n" % len(request.body))
+        try:
+            async with asyncio.timeout(timeout):
+                conn = await self._acquire()
+                try:
+                    return await conn.send(b"".join(lines), request.body)
+                except BaseException:
+                    conn.close()
+                    raise
+        except TimeoutError:
+            raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
+
+    async def _acquire(self) -> _StreamConnection:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.open:
+                return conn
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_connection(
+                lambda: _StreamConnection(self), self.host, self.port
+            )
+        except OSError as exc:
+            raise UpstreamFailed(f"cannot connect: {exc.strerror or type(exc).__name__}") from None
+        return conn
+
+    def release(self, conn: _StreamConnection) -> None:
+        if self.closed or len(self._idle) >= MAX_IDLE:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        self.closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+
+class StreamPools:
+    """A :class:`StreamPool` per replica address, pruned as the topology changes."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[str, int], StreamPool] = {}
+
+    def pool(self, host: str, port: int) -> StreamPool:
+        found = self._pools.get((host, port))
+        if found is None:
+            found = self._pools[(host, port)] = StreamPool(host, port)
+        return found
+
+    def retain(self, topology: Topology) -> None:
+        live = {(r.host, r.port) for r in topology.replicas()}
+        for key in [k for k in self._pools if k not in live]:
+            self._pools.pop(key).close()
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
