@@ -1,8 +1,8 @@
 """OpenAI's API through the gateway: ``/v1/chat/completions``, ``/v1/completions`` and
 ``/v1/embeddings`` relayed to a replica of the deployment the body's ``model`` names.
 
-The deployment and its version are chosen as for any request (:meth:`Gateway.choose`: weights,
-sticky header, header routes, a cold start held), the body's ``model`` is rewritten to the
+The deployment and its version are chosen as for any request (the gateway's ``choose``:
+weights, sticky header, header routes, a cold start held), the body's ``model`` is rewritten to the
 replica's model name, and the answer comes back as the replica sends it: a whole JSON answer, or
 Server-Sent Events relayed chunk by chunk as they arrive (nothing is buffered, so the first token
 is forwarded at once). A client that leaves closes the upstream stream, and the replica cancels
@@ -29,7 +29,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import orjson
 
@@ -40,7 +40,9 @@ from inferd.control.gateway.generation_compare import (
     compare_generations,
     read_answer,
 )
-from inferd.control.gateway.shadow import AnswerReader
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.shadow import AnswerReader, Mirror
 from inferd.control.gateway.stream_upstream import StreamPools
 from inferd.control.gateway.upstream import (
     UpstreamFailed,
@@ -54,8 +56,25 @@ from inferd.errors import InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
 from inferd.protocols.openai.errors import error_response
 
-if TYPE_CHECKING:
-    from inferd.control.gateway.gateway import Gateway
+
+class Router(Protocol):
+    """What the relay uses of its gateway (:class:`~.gateway.Gateway`): routing, the proxy's
+    balancer and shadow mirror, and the request counts."""
+
+    proxy: Proxy
+    mirror: Mirror
+    metrics: GatewayMetrics
+
+    def deployment_names(self) -> list[str]: ...
+
+    def deployment(self, name: str) -> DeploymentRoute: ...
+
+    async def choose(
+        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
+    ) -> tuple[DeploymentRoute, VersionRoute]: ...
+
+    def record(self, deployment: str, version: str, status: int, started: float) -> None: ...
+
 
 #: The OpenAI routes relayed, each to the same path on the replica.
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
@@ -81,7 +100,7 @@ GENERATION_ANSWERS: AnswerReader[Answer] = AnswerReader(
 class OpenAIRelay:
     """Relays OpenAI requests for one gateway."""
 
-    def __init__(self, gateway: Gateway, timeout_s: float) -> None:
+    def __init__(self, gateway: Router, timeout_s: float) -> None:
         self._gateway = gateway
         #: What ``/v1/models`` says of when a deployment was created: when this gateway started.
         self._created = int(time.time())
