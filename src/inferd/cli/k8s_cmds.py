@@ -184,29 +184,51 @@ def gpu() -> None:
     show_default=True,
     help="Plan for the spec's replicas, or autoscaling's maximum.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Print the memory arithmetic of each LLM deployment (weights, KV cache, overhead).",
+)
 @json_option
 @handles_errors
-def plan(file: Path, nodes_file: Path, overlay: Path | None, scale: str, as_json: bool) -> None:
+def plan(
+    file: Path,
+    *,
+    nodes_file: Path,
+    overlay: Path | None,
+    scale: str,
+    explain: bool,
+    as_json: bool,
+) -> None:
     """Place the GPU replicas of spec FILE on the GPUs of --nodes.
 
     A replica takes whole GPUs, GPU memory, MIG slices (as many per GPU as the product's MIG
-    table allows) or one of a time-sliced GPU's replicas, as its placement says. First-fit
-    decreasing: the largest replicas first, each on the first GPUs where it fits.
-    Reports what does not fit and which GPUs stay idle; exits 1 when something does not fit.
+    table allows) or one of a time-sliced GPU's replicas, as its placement says; an LLM
+    deployment's replica the memory its llm section sizes (weights + KV cache + overhead).
+    First-fit decreasing: the largest replicas first, each on the first GPUs where it fits.
+    Reports what does not fit, which GPUs stay idle and which GPU or MIG profile holds each
+    LLM replica; exits 1 when something does not fit.
     """
-    from inferd.deploy.gpu_plan import demands, load_nodes
+    from inferd.deploy.gpu_plan import demands, llm_sizes, load_nodes
     from inferd.deploy.gpu_plan import plan as make_plan
     from inferd.deploy.k8s_options import load_options
     from inferd.spec.loading import load_spec
 
     spec = load_spec(file)
     options = load_options(overlay, {})
+    sizes = llm_sizes(spec)
     result = make_plan(
-        demands(spec, options, "max" if scale == "max" else "replicas"), load_nodes(nodes_file)
+        demands(spec, options, "max" if scale == "max" else "replicas"),
+        load_nodes(nodes_file),
+        sizes,
     )
     if as_json:
         emit_json(result.document())
     else:
+        if explain:
+            for size in sizes:
+                for line in size.explain():
+                    stdout().print(line, markup=False)
         _print_plan(result)
     if result.unplaced:
         raise SystemExit(1)
@@ -229,7 +251,9 @@ def _print_plan(result: Plan) -> None:
         f"{placed} replica(s) placed, {missing} not placed, {len(result.idle)} GPU(s) idle"
     )
     for u in result.unplaced:
-        console.print(f"does not fit: {u.demand.label}: {u.reason}")
+        console.print(f"does not fit: {u.demand.label}: {u.reason}", markup=False)
+    for fit in result.llm:
+        console.print(f"LLM {fit.memory.deployment}: {fit.recommendation}", markup=False)
 
 
 @main.command()
