@@ -162,6 +162,98 @@ def rules(
     click.echo(f"wrote {output} (check it with: promtool check rules {output})")
 
 
+@k8s.command("gpu-operator")
+@click.argument("file", type=_SPEC)
+@_OVERLAY
+@click.option(
+    "--nodes",
+    "nodes_file",
+    type=_SPEC,
+    help="Nodes file (as inferd gpu plan reads it): needed for MIG layouts, and for per-node "
+    "labels.",
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["replicas", "max"]),
+    default="max",
+    show_default=True,
+    help="Lay MIG slices out for the spec's replicas, or autoscaling's maximum.",
+)
+@click.option(
+    "--driver/--no-driver",
+    default=True,
+    show_default=True,
+    help="Let the operator install the NVIDIA driver (off when the node image has one).",
+)
+@click.option(
+    "--toolkit/--no-toolkit",
+    default=True,
+    show_default=True,
+    help="Let the operator install the NVIDIA container toolkit.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write values.yaml and the ConfigMaps into this directory instead of stdout.",
+)
+@_GPU_PRODUCT
+@_MIG_PROFILE
+@_TIME_SLICING
+@handles_errors
+def gpu_operator(
+    file: Path,
+    *,
+    overlay: Path | None,
+    nodes_file: Path | None,
+    scale: str,
+    driver: bool,
+    toolkit: bool,
+    output: Path | None,
+    **flags: Unpack[RenderFlags],
+) -> None:
+    """Render the NVIDIA GPU Operator's setup for the GPUs spec FILE's deployments need.
+
+    The chart's Helm values (driver and toolkit, device plugin config, MIG strategy, MIG
+    manager, DCGM exporter with its ServiceMonitor), the device plugin's time-slicing
+    ConfigMap and the MIG manager's mig-parted config with each node's layout from the GPU
+    plan. Apply the ConfigMaps, then install the chart with the values; the node labels that
+    select each config are printed on stderr.
+    """
+    from inferd.deploy.gpu_operator import operator_setup
+    from inferd.deploy.gpu_plan import load_nodes
+    from inferd.deploy.k8s_options import load_options
+    from inferd.deploy.kustomize import file_name, to_stream
+    from inferd.spec.loading import load_spec
+
+    spec = load_spec(file)
+    setup = operator_setup(
+        spec,
+        load_options(overlay, flags),
+        None if nodes_file is None else load_nodes(nodes_file),
+        scale="max" if scale == "max" else "replicas",
+        driver=driver,
+        toolkit=toolkit,
+    )
+    for note in setup.notes:
+        click.echo(f"note: {note}", err=True)
+    if setup.labels:
+        click.echo("label the nodes:", err=True)
+        for label in setup.labels:
+            click.echo(f"  {label.command()}", err=True)
+    if output is None:
+        sys.stdout.write(setup.values_yaml() + to_stream(setup.objects))
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    written = [output / "values.yaml"]
+    written[0].write_text(setup.values_yaml(), encoding="utf-8")
+    for o in setup.objects:
+        path = output / file_name(o)
+        path.write_text(to_stream([o]), encoding="utf-8")
+        written.append(path)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}")
+
+
 @main.group()
 def gpu() -> None:
     """Plan GPU capacity."""
