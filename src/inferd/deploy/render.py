@@ -13,6 +13,10 @@ nothing of its own).
 A deployment's ``rollout`` policy is carried out by ``inferd up``'s rollout controller; the plain
 target renders it only with ``--progressive argo`` (:mod:`.argo`, canary strategy) and otherwise
 names it in the HTTPRoute's not-rendered annotation, as the KServe target names what it drops.
+
+A deployment with ``llm.engine: vllm`` becomes ``vllm serve`` pods and an OpenAI route
+(:mod:`.vllm`, :mod:`.llm_route`), or an InferenceService on KServe's Hugging Face runtime
+(:mod:`.llm_kserve`); ``llama-server`` is refused (:func:`.vllm.check_renderable`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from inferd.deploy import (
     autoscaling,
     gateway_api,
     kserve,
+    llm_kserve,
+    llm_route,
     monitoring,
     rules,
     services,
+    vllm,
     workloads,
 )
 from inferd.deploy.canary import canary_of, without_candidate
@@ -51,6 +58,8 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         options = options.model_copy(update={"registry": spec.registry})
     _check_options(options)
     _unique_names(spec)
+    for deployment in spec.deployments:
+        vllm.check_renderable(deployment)
     placements = [options.placement_of(d.name) for d in spec.deployments]
     gpus = [gpu_pod(d, p) for d, p in zip(spec.deployments, placements, strict=True)]
     out: list[Obj] = []
@@ -58,14 +67,22 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
     if configmap is not None:
         out.append(configmap)
     if options.target == "kserve":
-        for count in sorted({0 if g.gpus == 0 else 1 for g in gpus}):
+        inferd_pods = [
+            g for d, g in zip(spec.deployments, gpus, strict=True) if vllm.engine(d) != "vllm"
+        ]
+        for count in sorted({0 if g.gpus == 0 else 1 for g in inferd_pods}):
             out.append(kserve.serving_runtime(spec, options, count))
         out += [
-            kserve.inference_service(d, spec, options, g)
+            llm_kserve.inference_service(d, spec, options, g)
+            if vllm.engine(d) == "vllm"
+            else kserve.inference_service(d, spec, options, g)
             for d, g in zip(spec.deployments, gpus, strict=True)
         ]
         return _note_logging(spec, _note_access(spec, out))
     for deployment, gpu in zip(spec.deployments, gpus, strict=True):
+        if vllm.engine(deployment) == "vllm":
+            out += _vllm(deployment, spec, options, gpu)
+            continue
         if argo.handles(deployment, options):
             out += _argo(deployment, spec, options, gpu)
             continue
@@ -162,6 +179,17 @@ def _argo(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuP
         out.append(argo.analysis_template(deployment, main, spec, options))
     out.append(argo.route_canary(gateway_api.http_route(routed, spec, options), deployment, main))
     return out
+
+
+def _vllm(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod) -> list[Obj]:
+    """A vLLM deployment's pods and its OpenAI route (:mod:`.vllm`, :mod:`.llm_route`); its
+    rollout policy stays with inferd up's rollout controller."""
+    route = llm_route.http_route(deployment, spec, options)
+    if deployment.rollout is not None:
+        strategy = deployment.rollout.strategy
+        note(route, f"rollout ({strategy}): vLLM deployments have no progressive delivery "
+             "rendered; let inferd up's rollout controller carry it out")  # fmt: skip
+    return [*vllm.objects(deployment, spec, options, gpu), route]
 
 
 def _rollout_note(policy: RolloutSpec, options: K8sOptions) -> str:

@@ -108,6 +108,10 @@ def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod) -> list[Obj]
             deployment.request_timeout or spec.gateway.request_timeout
         ),
     }
+    if deployment.llm is not None:  # engine inferd: the llamacpp runtime's slots and context
+        values[f"{ENV_PREFIX}LLM__MAX_NUM_SEQS"] = str(deployment.llm.max_num_seqs)
+        if deployment.llm.max_model_len is not None:
+            values[f"{ENV_PREFIX}LLM__MAX_MODEL_LEN"] = str(deployment.llm.max_model_len)
     return [{"name": k, "value": v} for k, v in values.items()]
 
 

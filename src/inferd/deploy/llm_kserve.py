@@ -1,0 +1,92 @@
+"""A vLLM deployment on KServe: an InferenceService on KServe's Hugging Face serving runtime.
+
+KServe's ``huggingface`` model format is served by its Hugging Face runtime
+(``kserve-huggingfaceserver``), whose ``--backend=vllm`` runs the model on vLLM and answers
+OpenAI's API under ``/openai/v1/…``. KServe's storage initializer delivers ``storageUri`` (the
+version's ``oci://`` reference, as for inferd's runtime) to ``/mnt/models``, which the runtime
+loads by default (``--model_dir``); the runtime names the model after the InferenceService
+(``--model_name``). vLLM's engine arguments follow the runtime's own (KServe passes arguments
+it does not know to vLLM): the spec's context, concurrency, dtypes and ``engine_args``, and the
+tensor-parallel size from the GPU count.
+
+One ``storageUri`` is one model: adapter versions have no place on KServe's predictor, so they
+are not rendered and are named in the not-rendered annotation, as are the other traffic
+features KServe lacks (:func:`.kserve.omitted`).
+"""
+
+from __future__ import annotations
+
+from inferd.deploy.canary import canary_of
+from inferd.deploy.gpu import GpuPod
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.kserve import SCALE_METRICS, omitted
+from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
+from inferd.deploy.vllm import bases
+from inferd.deploy.workloads import resources
+from inferd.errors import InvalidArgument
+from inferd.spec.model import DeploymentSpec, Spec
+
+MODEL_FORMAT = "huggingface"
+BACKEND = "vllm"
+
+
+def runtime_args(deployment: DeploymentSpec, gpu: GpuPod) -> list[str]:
+    """The Hugging Face runtime's ``--backend`` and vLLM's engine arguments."""
+    llm = deployment.llm
+    if llm is None:
+        raise InvalidArgument(f"deployment {deployment.name!r} has no llm section")
+    args = [f"--backend={BACKEND}"]
+    if llm.max_model_len is not None:
+        args.append(f"--max-model-len={llm.max_model_len}")
+    args += [
+        f"--max-num-seqs={llm.max_num_seqs}",
+        f"--dtype={llm.dtype}",
+        f"--kv-cache-dtype={llm.kv_cache_dtype}",
+        f"--tensor-parallel-size={gpu.gpus}",
+    ]
+    return [*args, *llm.engine_args]
+
+
+def inference_service(
+    deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> Obj:
+    """The InferenceService of one vLLM deployment (named after it), at ``options.stage``."""
+    routed = deployment.model_copy(update={"versions": bases(deployment)})
+    canary = canary_of(routed)
+    version = canary.serving(options.stage)
+    scaling = deployment.autoscaling
+    predictor: Obj = {}
+    if scaling is not None:
+        predictor.update(
+            {
+                "minReplicas": scaling.min_replicas,
+                "maxReplicas": scaling.max_replicas,
+                "scaleMetric": SCALE_METRICS[scaling.metric],
+                "scaleTarget": max(1, round(scaling.target)),
+            }
+        )
+    else:
+        predictor.update({"minReplicas": version.replicas, "maxReplicas": version.replicas})
+    if version is canary.candidate:
+        predictor["canaryTrafficPercent"] = canary.weight
+    predictor["model"] = {
+        "modelFormat": {"name": MODEL_FORMAT},
+        "storageUri": f"oci://{remote_reference(version, options)}",
+        "args": runtime_args(deployment, gpu),
+        "resources": resources(deployment, gpu),
+    }
+    predictor.update(gpu.pod_fields())
+    meta = metadata(
+        deployment.name, options, labels(spec, deployment.name, version.name, model=version.model)
+    )
+    meta["annotations"] = {"inferd.dev/model": version.model, "inferd.dev/engine": "vllm"}
+    dropped = omitted(deployment, canary, options.stage)
+    dropped += [
+        f"adapter version {v.name!r} (LoRA over {v.adapter_of}): a KServe predictor serves one "
+        "storageUri; serve adapters with the plain target"
+        for v in deployment.versions
+        if v.adapter_of is not None
+    ]
+    if dropped:
+        meta["annotations"][OMITTED_ANNOTATION] = "; ".join(dropped)
+    return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})

@@ -1,0 +1,412 @@
+"""vLLM on Kubernetes: a deployment with ``llm.engine: vllm`` rendered as ``vllm serve`` pods.
+
+One pod serves a base version and every version that is its LoRA adapter (``adapter_of``):
+vLLM loads the base once and applies adapters per request, chosen by the request's ``model``
+field. So only base versions get a Deployment, Service, PodDisruptionBudget and autoscaler;
+an adapter version is a ``--lora-modules`` entry on its base's pod, whose init containers
+fetch it beside the base.
+
+The pod:
+
+- **image** ``llm.image``, else :data:`DEFAULT_IMAGE` (pinned, never ``latest``);
+- **model files** fetched before vLLM starts by init containers of the inferd image:
+  ``inferd pull REMOTE /models/{version}`` per version (the base, then each adapter), every blob
+  verified against its digest. The pull's download cache (the ``store`` volume) is separate
+  from the files vLLM reads (the ``models`` volume), so vLLM sees a plain Hugging Face
+  directory per version and nothing else;
+- **volume sizes** from ``llm.shape`` (:func:`volume_bytes`); without a shape nothing says how
+  large the model is, so the volumes get no ``sizeLimit`` and the Deployment's not-rendered
+  annotation says why;
+- ``vllm serve`` (:func:`vllm_args`) with the spec's ``max_model_len``, ``max_num_seqs``,
+  ``dtype``, ``kv_cache_dtype``, tensor parallelism over the pod's GPUs, the adapters, and
+  ``engine_args`` last (so they win);
+- **probes** on vLLM's ``/health``: ``vllm serve`` opens its port only once the weights are on
+  the GPU (and, by default, CUDA graphs are captured), which for a 70B model over tensor
+  parallelism takes minutes; the startup probe allows :data:`STARTUP_ALLOWANCE_S` before the
+  kubelet gives up, and liveness starts only after it, so a loading pod is never killed;
+- the same GPU placement, hardening, drain timing and labels as inferd's own pods. vLLM's
+  caches (torch.compile, Triton) go under ``HOME=/tmp`` (an emptyDir), since the root
+  filesystem is read-only; ``/dev/shm`` is a memory-backed emptyDir for tensor-parallel workers.
+
+The Service exposes vLLM's port as ``http`` on 8080, like every inferd Service, so the stack's
+ServiceMonitor scrapes vLLM's ``/metrics`` with no monitor of its own, and the autoscaler reads
+vLLM's series (:func:`query`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from inferd.deploy import autoscaling
+from inferd.deploy.gpu import GpuPod
+from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.objects import (
+    HTTP_PORT,
+    STORE_PATH,
+    Obj,
+    labels,
+    metadata,
+    note,
+    obj,
+    remote_reference,
+    selector_labels,
+    workload_name,
+)
+from inferd.deploy.workloads import (
+    PRE_STOP_DELAY_S,
+    PROGRESS_DEADLINE_S,
+    autoscaled,
+    container_security,
+    disruption_budget,
+    grace_period_s,
+    pod_security,
+    resources,
+)
+from inferd.errors import InvalidArgument
+from inferd.spec.llm import LlmSpec
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+
+#: vLLM's OpenAI-compatible server image (Docker Hub ``vllm/vllm-openai``), pinned to a release.
+DEFAULT_IMAGE = "vllm/vllm-openai:v0.12.0"
+#: ``vllm serve``'s default port, named ``http`` in the pod.
+VLLM_PORT = 8000
+#: Where the versions' files are, one directory per version.
+MODELS_PATH = "/models"
+HEALTH_PATH = "/health"
+#: Startup probe: every 10 s, 180 failures = 30 minutes for vLLM to load the weights onto the
+#: GPUs, profile memory and capture CUDA graphs before its port opens (a 70B model over 4-8
+#: GPUs takes several minutes from local disk; the margin covers slow disks and compilation).
+STARTUP_PERIOD_S = 10
+STARTUP_FAILURES = 180
+STARTUP_ALLOWANCE_S = STARTUP_PERIOD_S * STARTUP_FAILURES
+#: Room on disk for one LoRA adapter: rank-16 adapters of 7B-70B models are tens to hundreds of
+#: MB; the shape of an adapter is not in the spec, so each is allowed 1 GiB.
+ADAPTER_ALLOWANCE_BYTES = 2**30
+#: Headroom over the weights: tokenizer and config files, safetensors headers, filesystem slack.
+VOLUME_HEADROOM = 1.10
+#: Memory-backed /dev/shm for PyTorch's inter-process tensors (tensor parallelism).
+SHM_SIZE = "2Gi"
+_GIB = 2**30
+
+#: The spec's autoscaling metrics as PromQL over vLLM's own series (docs.vllm.ai, "Production
+#: Metrics": ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
+#: ``vllm:kv_cache_usage_perc`` (0-1; ``vllm:gpu_cache_usage_perc`` before v0.10),
+#: ``vllm:request_success_total``, ``vllm:time_to_first_token_seconds``,
+#: ``vllm:e2e_request_latency_seconds``). ``{m}`` is the version's Service matcher.
+_QUERIES = {
+    "requests_waiting": "sum(vllm:num_requests_waiting{{{m}}})",
+    "queue_depth": "sum(vllm:num_requests_waiting{{{m}}})",
+    "kv_cache_usage": "sum(vllm:kv_cache_usage_perc{{{m}}})",
+    "concurrency": "sum(vllm:num_requests_running{{{m}}}) + sum(vllm:num_requests_waiting{{{m}}})",
+    "rps": "sum(rate(vllm:request_success_total{{{m}}}[1m]))",
+    "ttft_p95": "histogram_quantile(0.95, sum by (le) "
+    "(rate(vllm:time_to_first_token_seconds_bucket{{{m}}}[1m])))",
+    "latency_p95": "histogram_quantile(0.95, sum by (le) "
+    "(rate(vllm:e2e_request_latency_seconds_bucket{{{m}}}[1m])))",
+}
+_PERCENTILES = frozenset({"ttft_p95", "latency_p95"})
+
+
+def engine(deployment: DeploymentSpec) -> str | None:
+    """The deployment's ``llm.engine``, or None for a model that is not a language model."""
+    return deployment.llm.engine if deployment.llm is not None else None
+
+
+def check_renderable(deployment: DeploymentSpec) -> None:
+    """InvalidArgument for an engine with no Kubernetes rendering (``llama-server``)."""
+    if engine(deployment) == "llama-server":
+        raise InvalidArgument(
+            f"deployment {deployment.name!r}: llm.engine 'llama-server' has no Kubernetes "
+            "rendering (no llama.cpp server image carries inferd's model delivery, and its "
+            "slots and metrics differ from vLLM's): use engine 'vllm' on GPUs, or 'inferd' "
+            "(the same GGUF files in inferd's own pods, on CPUs or GPUs)"
+        )
+
+
+def _llm(deployment: DeploymentSpec) -> LlmSpec:
+    if deployment.llm is None:  # callers check engine() first
+        raise InvalidArgument(f"deployment {deployment.name!r} has no llm section")
+    return deployment.llm
+
+
+def bases(deployment: DeploymentSpec) -> list[VersionSpec]:
+    """The versions that run pods (every version that is not an adapter)."""
+    return [v for v in deployment.versions if v.adapter_of is None]
+
+
+def adapters(deployment: DeploymentSpec, base: VersionSpec) -> list[VersionSpec]:
+    """The adapter versions served by ``base``'s pods, in spec order."""
+    return [v for v in deployment.versions if v.adapter_of == base.name]
+
+
+def serving(deployment: DeploymentSpec, version: VersionSpec) -> VersionSpec:
+    """The version whose pods answer for ``version``: itself, or an adapter's base."""
+    if version.adapter_of is None:
+        return version
+    base = deployment.version(version.adapter_of)
+    if base is None:  # the spec's rules make this unreachable
+        raise InvalidArgument(f"{version.adapter_of!r} is not a version of {deployment.name!r}")
+    return base
+
+
+def model_dir(version: VersionSpec) -> str:
+    return f"{MODELS_PATH}/{version.name}"
+
+
+def served_names(deployment: DeploymentSpec, base: VersionSpec) -> list[str]:
+    """What a request's ``model`` may say to reach ``base``: the deployment's name (what a
+    weighted split across base versions needs: every base answers to it) or the version's
+    Kubernetes name. An adapter answers to its own Kubernetes name (:func:`lora_name`)."""
+    return [deployment.name, workload_name(deployment, base)]
+
+
+def lora_name(deployment: DeploymentSpec, adapter: VersionSpec) -> str:
+    """An adapter's name in ``model``: ``{deployment}-{version}``, unique in the stack."""
+    return workload_name(deployment, adapter)
+
+
+def vllm_args(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod) -> list[str]:
+    """``vllm serve``'s arguments after ``serve`` (vLLM's CLI reference, ``vllm serve --help``).
+
+    ``--tensor-parallel-size`` is the pod's GPU count: vLLM shards the model over every GPU the
+    pod gets. Adapters are ``--lora-modules NAME=PATH`` with ``--enable-lora`` and
+    ``--max-loras`` (adapters in one batch) set to their number. The adapters' rank is not in
+    the spec: vLLM's default ``--max-lora-rank`` (16) applies unless ``engine_args`` sets it.
+    """
+    llm = _llm(deployment)
+    listen = ["--host", "0.0.0.0", "--port", str(VLLM_PORT)]  # noqa: S104 - the pod's own address
+    args = [model_dir(base), *listen, "--served-model-name", *served_names(deployment, base)]
+    if llm.max_model_len is not None:
+        args += ["--max-model-len", str(llm.max_model_len)]
+    args += [
+        "--max-num-seqs", str(llm.max_num_seqs),
+        "--dtype", llm.dtype,
+        "--kv-cache-dtype", llm.kv_cache_dtype,
+        "--tensor-parallel-size", str(gpu.gpus),
+    ]  # fmt: skip
+    loras = adapters(deployment, base)
+    if loras:
+        args += ["--enable-lora", "--max-loras", str(len(loras)), "--lora-modules"]
+        args += [f"{lora_name(deployment, a)}={model_dir(a)}" for a in loras]
+    return [*args, *llm.engine_args]
+
+
+def volume_bytes(deployment: DeploymentSpec, base: VersionSpec) -> int | None:
+    """Bytes the ``models`` volume must hold for ``base`` and its adapters; None without a shape.
+
+    weights = parameters * weight_bits / 8; plus :data:`ADAPTER_ALLOWANCE_BYTES` per adapter;
+    times :data:`VOLUME_HEADROOM`; rounded up to whole GiB. E.g. an 8B model (8,030,261,248
+    parameters) in bf16 with one adapter: 16,060,522,496 B (14.96 GiB) + 1 GiB = 15.96 GiB,
+    * 1.10 = 17.55 GiB, so 18 GiB. The pull's download cache holds the same bytes again.
+    """
+    shape = _llm(deployment).shape
+    if shape is None:
+        return None
+    weights = math.ceil(shape.parameters * shape.weight_bits / 8)
+    total = weights + ADAPTER_ALLOWANCE_BYTES * len(adapters(deployment, base))
+    return math.ceil(total * VOLUME_HEADROOM / _GIB) * _GIB
+
+
+def _gib(size: int) -> str:
+    return f"{size // _GIB}Gi"
+
+
+def _fetch(version: VersionSpec, options: K8sOptions, role: str) -> Obj:
+    """The init container that writes one version's verified files into ``/models``."""
+    return {
+        "name": f"fetch-{role}",
+        "image": options.image,
+        "args": ["pull", str(remote_reference(version, options)), model_dir(version), "--quiet"],
+        "env": [{"name": "INFERD_HOME", "value": STORE_PATH}],
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "store", "mountPath": STORE_PATH},
+            {"name": "models", "mountPath": MODELS_PATH},
+        ],
+    }
+
+
+def _probe(*, period: int, timeout: int, failures: int) -> Obj:
+    return {
+        "httpGet": {"path": HEALTH_PATH, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def _container(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod, size: int | None) -> Obj:
+    llm = _llm(deployment)
+    limits = resources(deployment, gpu)
+    if size is not None:
+        # The files and the pull's cache of them: ask for a node with that much local disk.
+        limits.setdefault("requests", {})["ephemeral-storage"] = _gib(2 * size)
+    env = {
+        "HOME": "/tmp",  # noqa: S108 - a private emptyDir: vLLM's torch.compile and Triton caches
+        "HF_HUB_OFFLINE": "1",  # the files are local; never reach the Hugging Face Hub
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }
+    return {
+        "name": "vllm",
+        "image": llm.image or DEFAULT_IMAGE,
+        "command": ["vllm", "serve"],
+        "args": vllm_args(deployment, base, gpu),
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "ports": [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}],
+        "resources": limits,
+        "startupProbe": _probe(period=STARTUP_PERIOD_S, timeout=5, failures=STARTUP_FAILURES),
+        "readinessProbe": _probe(period=5, timeout=5, failures=3),
+        "livenessProbe": _probe(period=15, timeout=10, failures=4),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_DELAY_S}}},
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODELS_PATH, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+            {"name": "shm", "mountPath": "/dev/shm"},  # noqa: S108 - a private emptyDir
+        ],
+    }
+
+
+def _volumes(size: int | None) -> list[Obj]:
+    files: Obj = {} if size is None else {"sizeLimit": _gib(size)}
+    return [
+        {"name": "store", "emptyDir": dict(files)},
+        {"name": "models", "emptyDir": dict(files)},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}},
+    ]
+
+
+def _check_gpus(deployment: DeploymentSpec, gpu: GpuPod) -> None:
+    if gpu.gpus > 1 and any(r.startswith("nvidia.com/mig-") for r in gpu.resources):
+        raise InvalidArgument(
+            f"deployment {deployment.name!r}: vLLM shards a model over whole GPUs "
+            f"(tensor parallelism), not over {gpu.gpus} MIG slices: use one slice, or whole GPUs"
+        )
+
+
+def deployment_object(
+    deployment: DeploymentSpec, base: VersionSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
+) -> Obj:
+    """The Deployment of one base version and its adapters."""
+    _check_gpus(deployment, gpu)
+    size = volume_bytes(deployment, base)
+    loras = adapters(deployment, base)
+    pod: Obj = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(),
+        "terminationGracePeriodSeconds": grace_period_s(spec),
+        "initContainers": [
+            _fetch(base, options, "base"),
+            *(_fetch(a, options, f"adapter-{a.name}") for a in loras),
+        ],
+        "containers": [_container(deployment, base, gpu, size)],
+        "volumes": _volumes(size),
+    }
+    pod.update(gpu.pod_fields())
+    name = workload_name(deployment, base)
+    pod_labels = labels(spec, deployment.name, base.name, model=base.model)
+    body: Obj = {}
+    if not autoscaled(deployment, base):
+        body["replicas"] = base.replicas
+    body.update(
+        {
+            "selector": {"matchLabels": selector_labels(spec, deployment.name, base.name)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            # A rollout waits for at least one pod's whole startup allowance.
+            "progressDeadlineSeconds": max(PROGRESS_DEADLINE_S, STARTUP_ALLOWANCE_S + 300),
+            "revisionHistoryLimit": 5,
+            "template": {"metadata": {"labels": dict(pod_labels)}, "spec": pod},
+        }
+    )
+    meta = metadata(name, options, pod_labels)
+    meta["annotations"] = {"inferd.dev/model": base.model, "inferd.dev/engine": "vllm"}
+    if loras:
+        meta["annotations"]["inferd.dev/adapters"] = ", ".join(
+            f"{lora_name(deployment, a)}={a.model}" for a in loras
+        )
+    out = obj("apps/v1", "Deployment", meta, body)
+    if size is None:
+        note(
+            out,
+            "sizeLimit of the models volume: llm.shape is not set, so the model's size is "
+            "unknown (set llm.shape.parameters and weight_bits to bound the volume)",
+        )
+    if options.model_delivery == "image-volume":
+        note(out, "model_delivery image-volume: vLLM pods fetch their files with inferd pull")
+    return out
+
+
+def service(deployment: DeploymentSpec, base: VersionSpec, spec: Spec, options: K8sOptions) -> Obj:
+    """The Service of one base version: vLLM's port as ``http`` 8080, as inferd's Services."""
+    body = {
+        "type": "ClusterIP",
+        "selector": selector_labels(spec, deployment.name, base.name),
+        "ports": [
+            {
+                "name": "http",
+                "port": HTTP_PORT,
+                "targetPort": "http",
+                "protocol": "TCP",
+                "appProtocol": "http",
+            }
+        ],
+    }
+    name = workload_name(deployment, base)
+    meta = metadata(name, options, labels(spec, deployment.name, base.name, model=base.model))
+    return obj("v1", "Service", meta, body)
+
+
+def query(metric: str, service_name: str, namespace: str | None) -> str:
+    """PromQL for ``metric`` over one base version's vLLM pods; InvalidArgument for a metric
+    vLLM does not export."""
+    matchers = f'service="{service_name}"'
+    if namespace is not None:
+        matchers = f'namespace="{namespace}",{matchers}'
+    template = _QUERIES.get(metric)
+    if template is None:
+        raise InvalidArgument(
+            f"autoscaling.metric {metric!r} is not exported by vLLM (it reports requests "
+            "running and waiting, not the tokens they reserve): scale a vLLM deployment on "
+            "requests_waiting or kv_cache_usage"
+        )
+    return template.format(m=matchers)
+
+
+def scaled_object(
+    deployment: DeploymentSpec, base: VersionSpec, spec: Spec, options: K8sOptions
+) -> Obj:
+    """KEDA's ScaledObject of one base version, on vLLM's series."""
+    if options.autoscaler != "keda":
+        raise InvalidArgument(
+            f"deployment {deployment.name!r}: vLLM deployments scale with KEDA (--autoscaler "
+            "keda), which queries vLLM's series in Prometheus; an HPA would need custom-metrics "
+            "adapter rules for them"
+        )
+    scaled = autoscaling.scaled_object(deployment, base, spec, options)
+    scaling = deployment.autoscaling
+    metric = scaling.metric if scaling is not None else "requests_waiting"
+    (trigger,) = scaled["spec"]["triggers"]
+    trigger["metricType"] = "Value" if metric in _PERCENTILES else "AverageValue"
+    trigger["metadata"]["query"] = query(metric, workload_name(deployment, base), options.namespace)
+    return scaled
+
+
+def objects(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod) -> list[Obj]:
+    """Per base version: Deployment, Service, PodDisruptionBudget and, when it autoscales, its
+    ScaledObject (the route is :mod:`.llm_route`'s)."""
+    out: list[Obj] = []
+    for base in bases(deployment):
+        out += [
+            deployment_object(deployment, base, spec, options, gpu),
+            service(deployment, base, spec, options),
+            disruption_budget(deployment, base, spec, options),
+        ]
+        if autoscaled(deployment, base):
+            out.append(scaled_object(deployment, base, spec, options))
+    return out
