@@ -6,6 +6,9 @@ object checked against the real schemas, and the whole output against a golden f
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ import yaml
 from inferd.config import ServerSettings, load_settings
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.deploy.render import render
+from inferd.deploy.vllm import query as vllm_query
 from inferd.errors import InvalidArgument
 from inferd.spec.loading import load_spec, parse_spec
 from inferd.spec.model import Spec
@@ -385,3 +389,59 @@ def test_llm_render_matches_golden_and_validates(case: str) -> None:
     assert objects
     for obj in objects:
         validate(obj)
+
+
+def test_the_keda_queries_compute_per_version_sums_in_prometheus(tmp_path: Path) -> None:
+    """Each vLLM query evaluated by promtool (Prometheus' own engine) over vLLM-named series of
+    two pods of the version and one pod of another Service, which must not count."""
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(promtool).exists():
+        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
+    mine, other = 'service="chat-v1"', 'service="other"'
+    series = [
+        (f'vllm:num_requests_waiting{{{mine},pod="a"}}', "3x10"),
+        (f'vllm:num_requests_waiting{{{mine},pod="b"}}', "1x10"),
+        (f'vllm:num_requests_waiting{{{other},pod="c"}}', "50x10"),
+        (f'vllm:num_requests_running{{{mine},pod="a"}}', "2x10"),
+        (f'vllm:num_requests_running{{{mine},pod="b"}}', "2x10"),
+        (f'vllm:kv_cache_usage_perc{{{mine},pod="a"}}', "0.5x10"),
+        (f'vllm:kv_cache_usage_perc{{{mine},pod="b"}}', "0.25x10"),
+        (f'vllm:request_success_total{{{mine},pod="a",finished_reason="stop"}}', "0+60x10"),
+        (f'vllm:request_success_total{{{mine},pod="b",finished_reason="length"}}', "0+120x10"),
+        (f'vllm:time_to_first_token_seconds_bucket{{{mine},pod="a",le="0.1"}}', "0+10x10"),
+        (f'vllm:time_to_first_token_seconds_bucket{{{mine},pod="a",le="1"}}', "0+100x10"),
+        (f'vllm:time_to_first_token_seconds_bucket{{{mine},pod="a",le="+Inf"}}', "0+100x10"),
+    ]
+    expected = {
+        "requests_waiting": 4,
+        "kv_cache_usage": 0.75,
+        "concurrency": 8,  # running 2 + 2, waiting 3 + 1
+        "rps": 3,  # 60 and 120 a minute
+        # 95 of 100 per minute: (95 - 10) / 90 of the way through the 0.1-1 s bucket
+        "ttft_p95": 0.95,
+    }
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in series],
+                "promql_expr_test": [
+                    {
+                        # rounded: the quantile's interpolation is floating point
+                        "expr": f"round({vllm_query(metric, 'chat-v1', None)}, 0.001)",
+                        "eval_time": "5m",
+                        "exp_samples": [{"labels": "{}", "value": value}],
+                    }
+                    for metric, value in expected.items()
+                ],
+            }
+        ],
+    }
+    (tmp_path / "queries.test.yaml").write_text(yaml.safe_dump(tests), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", "queries.test.yaml"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
