@@ -349,10 +349,57 @@ def _print_plan(result: Plan) -> None:
 
 
 @main.command()
+@click.option(
+    "--kubectl",
+    "use_kubectl",
+    is_flag=True,
+    help="Check the cluster kubectl points at (read-only: kubectl get nodes -o json) instead "
+    "of this machine.",
+)
+@click.option(
+    "--spec",
+    "spec_file",
+    type=_SPEC,
+    help="With --kubectl: the spec whose GPU deployments the nodes must hold.",
+)
+@click.option("--overlay", type=_SPEC, help="With --kubectl --spec: the Kubernetes overlay.")
+@click.option(
+    "--scale",
+    type=click.Choice(["replicas", "max"]),
+    default="replicas",
+    show_default=True,
+    help="With --kubectl --spec: check the spec's replicas, or autoscaling's maximum.",
+)
+@click.option("--context", help="With --kubectl: the kubeconfig context (default: current).")
 @json_option
 @handles_errors
-def doctor(as_json: bool) -> None:
-    """Report the GPUs NVML sees, onnxruntime's execution providers, and what inferd will use."""
+def doctor(
+    *,
+    use_kubectl: bool,
+    spec_file: Path | None,
+    overlay: Path | None,
+    scale: str,
+    context: str | None,
+    as_json: bool,
+) -> None:
+    """Report the GPUs NVML sees, onnxruntime's execution providers, and what inferd will use.
+
+    With --kubectl, report the cluster's GPU nodes instead: GPU feature discovery labels,
+    allocatable nvidia.com/gpu and MIG resources, and (with --spec) whether the rendered
+    deployments' GPU pods fit them; exits 1 when something is missing.
+    """
+    if use_kubectl:
+        _doctor_cluster(spec_file, overlay, scale, context, as_json=as_json)
+        return
+    given = [
+        flag
+        for flag, value in (("--spec", spec_file), ("--overlay", overlay), ("--context", context))
+        if value is not None
+    ]
+    if given:
+        from inferd.errors import InvalidArgument
+
+        raise InvalidArgument(f"{', '.join(given)} go with --kubectl (a cluster check)")
     from inferd.observe.gpu import device_report
 
     report = device_report()
@@ -374,3 +421,49 @@ def doctor(as_json: bool) -> None:
     ort = report.onnxruntime
     console.print(f"onnxruntime {ort.version}: {', '.join(ort.providers)}")
     console.print(f"device auto → {report.device_auto}: {report.reason}", markup=False)
+
+
+def _doctor_cluster(
+    spec_file: Path | None,
+    overlay: Path | None,
+    scale: str,
+    context: str | None,
+    *,
+    as_json: bool,
+) -> None:
+    from rich.table import Table
+
+    from inferd.deploy.cluster_check import check, kubectl_nodes, read_nodes
+    from inferd.deploy.k8s_options import load_options
+    from inferd.spec.loading import load_spec
+
+    spec = None if spec_file is None else load_spec(spec_file)
+    options = load_options(overlay, {})
+    report = check(
+        read_nodes(kubectl_nodes(context)),
+        spec,
+        options,
+        "max" if scale == "max" else "replicas",
+    )
+    if as_json:
+        emit_json(report.document())
+    else:
+        console = stdout()
+        table = Table("node", "GFD labels", "allocatable", box=None)
+        for node in report.nodes:
+            labels = ", ".join(f"{k.removeprefix('nvidia.com/')}={v}" for k, v in node.gfd.items())
+            units = ", ".join(f"{k}: {v}" for k, v in node.allocatable.items())
+            table.add_row(node.name, labels or "none (no GPU feature discovery)", units or "-")
+        console.print(table)
+        for need in report.needs:
+            where = ", ".join(f"{n}: {k}" for n, k in need.fits.items()) or "no node"
+            status = "ok" if need.ok else "MISSING"
+            console.print(
+                f"{status} {need.deployment}: {need.replicas} replica(s) x {need.per_replica} "
+                f"{need.resource} (replicas per node {where})",
+                markup=False,
+            )
+        for problem in report.missing:
+            console.print(f"missing: {problem}", markup=False)
+    if report.missing:
+        raise SystemExit(1)

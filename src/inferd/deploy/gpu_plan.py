@@ -240,7 +240,7 @@ def demands(
         gpu_pod(deployment, placement)
         memory = _memory(deployment)
         for version in deployment.versions:
-            for replica in range(_replicas(deployment, version.replicas, scale)):
+            for replica in range(replicas_at(deployment, version.replicas, scale)):
                 out.append(
                     Demand(
                         deployment.name,
@@ -323,7 +323,8 @@ def _more_gpus(memory: LlmMemory, kinds: list[tuple[int, str]]) -> str:
     return f"{head}, nor over {_TENSOR_PARALLEL[-1]} GPUs"
 
 
-def _replicas(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
+def replicas_at(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
+    """A version's replicas, or autoscaling's maximum with ``scale="max"`` (not from zero)."""
     if scale == "max" and deployment.autoscaling is not None and replicas > 0:
         return max(replicas, deployment.autoscaling.max_replicas)
     return replicas
