@@ -431,7 +431,7 @@ def _doctor_cluster(
     *,
     as_json: bool,
 ) -> None:
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from inferd.deploy.cluster_check import check, kubectl_nodes, read_nodes
     from inferd.deploy.k8s_options import load_options
@@ -449,14 +449,19 @@ def _doctor_cluster(
         emit_json(report.document())
     else:
         console = stdout()
-        table = Table("node", "GFD labels", "allocatable", box=None)
+        table = Table(
+            "node",
+            Column("GFD labels", overflow="fold"),
+            Column("allocatable", overflow="fold"),
+            box=None,
+        )
         for node in report.nodes:
             labels = ", ".join(f"{k.removeprefix('nvidia.com/')}={v}" for k, v in node.gfd.items())
             units = ", ".join(f"{k}: {v}" for k, v in node.allocatable.items())
             table.add_row(node.name, labels or "none (no GPU feature discovery)", units or "-")
         console.print(table)
         for need in report.needs:
-            where = ", ".join(f"{n}: {k}" for n, k in need.fits.items()) or "no node"
+            where = ", ".join(f"{n}: {k}" for n, k in need.fits.items()) or "none"
             status = "ok" if need.ok else "MISSING"
             console.print(
                 f"{status} {need.deployment}: {need.replicas} replica(s) x {need.per_replica} "
