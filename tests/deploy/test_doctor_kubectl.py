@@ -21,7 +21,7 @@ import pytest
 
 from inferd.deploy.cluster_check import check, kubectl_nodes, read_nodes
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.errors import Unavailable
+from inferd.errors import Unavailable, Unsupported
 from inferd.spec.model import Spec
 
 from .conftest import GPU_OVERLAY, GPU_SPEC, HERE, QUICKSTART, cli
@@ -182,10 +182,10 @@ def test_the_cli_reports_the_cluster_and_exits_1_on_what_is_missing(fake_kubectl
 
 def test_without_kubectl_the_error_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(Unavailable, match="kubectl is not on PATH"):
+    with pytest.raises(Unsupported, match="kubectl is not on PATH"):
         kubectl_nodes()
     result = cli("doctor", "--kubectl")
-    assert result.exit_code != 0
+    assert result.exit_code == 10
     assert "kubectl is not on PATH" in result.stderr
 
 

@@ -33,7 +33,7 @@ from inferd.deploy.gpu import (
 from inferd.deploy.gpu_operator import LABEL_MIG_CONFIG
 from inferd.deploy.gpu_plan import replicas_at
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.errors import InvalidArgument, Unavailable
+from inferd.errors import InvalidArgument, Unavailable, Unsupported
 from inferd.spec.model import Spec
 
 #: GFD (and the MIG manager's) labels the report shows, in this order.
@@ -119,11 +119,11 @@ class ClusterReport:
 
 
 def kubectl_nodes(context: str | None = None) -> dict[str, Any]:
-    """``kubectl get nodes -o json``, parsed; raises Unavailable when kubectl is missing or
-    fails (its message included)."""
+    """``kubectl get nodes -o json``, parsed; raises Unsupported when kubectl is not on PATH
+    (as for a missing engine executable), Unavailable when it fails (its message included)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        raise Unavailable(
+        raise Unsupported(
             "kubectl is not on PATH: inferd doctor --kubectl reads the cluster with "
             "'kubectl get nodes -o json' (install kubectl and point it at the cluster)"
         )
