@@ -15,11 +15,12 @@ planning never touches the store), per GPU of a replica that runs tensor paralle
   pass and its captured CUDA graphs. It is an allowance, not a measurement: activations grow with
   ``max_num_batched_tokens`` and the hidden size.
 
-vLLM also claims only a fraction of a GPU, ``--gpu-memory-utilization`` (0.9 by default in
-vLLM's engine arguments; "the fraction of GPU memory to be used for the model executor"), and
-sizes its KV cache from what is left of that fraction after weights and the profiling run. So
-for ``engine: vllm`` the GPU must hold the sum above divided by that fraction; a value given in
-``llm.engine_args`` is used instead of the default.
+vLLM also claims only a fraction of a GPU, ``--gpu-memory-utilization`` ("the fraction of GPU
+memory to be used for the model executor", vLLM's ``CacheConfig``), and sizes its KV cache from
+what is left of that fraction after weights and the profiling run. So for ``engine: vllm`` the
+GPU must hold the sum above divided by that fraction. The default used here is 0.9, vLLM's
+default through v0.10 (docs.vllm.ai, v0.10.2 ``CacheConfig``); later releases document 0.92,
+so 0.9 errs towards more memory. A value given in ``llm.engine_args`` is used instead.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from inferd.spec.model import DeploymentSpec
 GIB = 2**30
 #: CUDA context, library workspaces, profiled activations and CUDA graphs, per GPU.
 OVERHEAD_PER_GPU = 2 * GIB
-#: vLLM's default ``--gpu-memory-utilization``.
+#: vLLM's default ``--gpu-memory-utilization`` through v0.10 (0.92 in later releases).
 VLLM_GPU_MEMORY_UTILIZATION = Fraction(9, 10)
 _UTILIZATION_FLAG = "--gpu-memory-utilization"
 
