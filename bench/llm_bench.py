@@ -19,8 +19,9 @@ time from sending a request to its first chunk of text. A stream that ends witho
 ``[DONE]``, or with an error, counts as interrupted.
 
 ``inferd-gateway`` is the same ``inferd serve`` behind ``inferd up``'s gateway (a process of
-its own on $GATEWAY_CPUS, by default the client's core, relaying the OpenAI routes as it does for a deployment ``llm``): what a
-client of the gateway pays for the relay, against ``inferd`` straight.
+its own on $GATEWAY_CPUS, by default the client's core, relaying the OpenAI routes as it does
+for a deployment ``llm``): what a client of the gateway pays for the relay, against ``inferd``
+straight.
 ``--gateway PORT REPLICA_URL`` is that gateway process itself (used internally).
 
 ``llama-server`` comes from ``bench/build_llama_server.sh`` (llama.cpp from the same
