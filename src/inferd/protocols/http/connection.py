@@ -24,10 +24,7 @@ Flow control, so that one client can hold only a bounded amount of the server's 
 5. Turns: a connection that reads :data:`TURN_BYTES` or more at once stops reading until the
    event loop's next turn, so one turn reads at most one buffer (256 KiB) per busy connection.
 
-A :class:`~.messages.StreamingResponse` is sent chunk by chunk as its producer yields (chunked
-transfer encoding) by one pump task per connection; answers pipelined behind it wait, in order.
-The pump waits while writing is paused, so a slow reader slows its producer instead of growing
-the buffer; a client that goes away cancels the pump, which closes the producer.
+Streaming answers are sent by :mod:`.streaming`, one at a time per connection.
 """
 
 from __future__ import annotations
@@ -39,20 +36,20 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from inferd.errors import InferdError
 from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.messages import (
     LAST_CHUNK,
     Request,
     Response,
     StreamingResponse,
+    answer_of,
     encode,
-    encode_chunk,
     encode_stream_head,
     error_response,
-    response_for_error,
 )
+from inferd.protocols.http.reading import admit_headers, peer_address, request_target
 from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
+from inferd.protocols.http.streaming import abandon, send_chunks
 
 if TYPE_CHECKING:
     from inferd.protocols.http.server import HttpServer
@@ -63,8 +60,6 @@ log = logging.getLogger(__name__)
 MAX_PIPELINE = 64
 #: How long an idle keep-alive connection stays open once the server drains.
 DRAIN_IDLE_S = 0.5
-#: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
-IDENTITY = frozenset(("", "identity"))
 #: A read at least this large ends the connection's turn on the event loop (flow control, 5).
 TURN_BYTES = 64 * 1024
 
@@ -82,10 +77,8 @@ class HttpConnection(asyncio.Protocol):
         self.peer = ""
         #: Monotonic time after which the sweeper closes this connection; None: no read pending.
         self.deadline: float | None = None
-        # Running requests, oldest first, with their keep-alive flag and budget charge.
-        self._pending: deque[asyncio.Task[Response]] = deque()
-        self._keep_alive: deque[bool] = deque()
-        self._charges: deque[int] = deque()
+        #: Running requests, oldest first, with their keep-alive flag and budget charge.
+        self._pending: deque[tuple[asyncio.Task[Response], bool, int]] = deque()
         #: Parsed requests waiting for room to run (pipeline full or writing paused).
         self._backlog: deque[tuple[Request, bool, int]] = deque()
         #: Budget bytes held: pending and backlog bodies, and the body being read.
@@ -121,7 +114,7 @@ class HttpConnection(asyncio.Protocol):
             return
         self.transport = accepted
         accepted.set_write_buffer_limits(high=self.limits.write_buffer_bytes)
-        self.peer = _peer(transport.get_extra_info("peername"))
+        self.peer = peer_address(transport.get_extra_info("peername"))
         self.server.connections.add(self)
         self.deadline = self.loop.time() + self.limits.header_timeout_s
 
@@ -142,10 +135,7 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = True
         self._writable.clear()
         self._pause_reading()
-        if self._write_timer is None:
-            self._write_timer = self.loop.call_later(
-                self.limits.write_timeout_s, self._write_timed_out
-            )
+        self._watch_writes()
 
     def resume_writing(self) -> None:
         self._write_paused = False
@@ -198,24 +188,9 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit():
-            size = int(declared)
-            if size > self.limits.max_body_bytes:
-                raise body_too_large(self.limits.max_body_bytes)
-            # Not a reservation (the body is charged as it arrives), but spares reading a body
-            # that cannot fit now.
-            if self.budget.used + size > self.budget.limit:
-                raise over_budget(self.budget)
-            if "transfer-encoding" not in headers:
-                self._body = BodyReader(size)
-        encoding = headers.get("content-encoding")
-        if encoding is not None and encoding.strip().lower() not in IDENTITY:
-            raise Refusal(
-                415,
-                f"request bodies with Content-Encoding {encoding[:40]!r} are not accepted; "
-                "send the body uncompressed",
-            )
+        declared = admit_headers(headers, self.limits.max_body_bytes, self.budget)
+        if declared is not None:
+            self._body = BodyReader(declared)
         self.deadline = self.loop.time() + self.limits.body_timeout_s
         # curl sends "Expect: 100-continue" for bodies over 1 KiB and waits a second for this
         # interim answer; only a connection with nothing outstanding may send it (order).
@@ -237,12 +212,7 @@ class HttpConnection(asyncio.Protocol):
         self._body.add(body)
 
     def on_message_complete(self) -> None:
-        try:
-            url = httptools.parse_url(self._url)
-        except httptools.HttpParserInvalidURLError:
-            raise Refusal(400, "invalid request target") from None
-        path = url.path.decode("latin-1")
-        query = url.query.decode("latin-1") if url.query else ""
+        path, query = request_target(self._url)
         request = Request(
             self.parser.get_method().decode("ascii"), path, query, self._headers,
             self._body.value(), peer=self.peer,
@@ -261,9 +231,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _dispatch(self, request: Request, keep_alive: bool, charge: int) -> None:
         task = self.loop.create_task(self.server.dispatch(request))
-        self._pending.append(task)
-        self._keep_alive.append(keep_alive)
-        self._charges.append(charge)
+        self._pending.append((task, keep_alive, charge))
         task.add_done_callback(self._flush)
         if len(self._pending) >= MAX_PIPELINE:
             self._pause_reading()
@@ -274,24 +242,16 @@ class HttpConnection(asyncio.Protocol):
         each request task's done callback (``_done`` is the task)."""
         while (
             self._pending
-            and self._pending[0].done()
+            and self._pending[0][0].done()
             and self.transport is not None
             and not self._write_paused
             and self._stream is None
         ):
-            task = self._pending.popleft()
-            keep_alive = self._keep_alive.popleft()
-            self._give_back(self._charges.popleft())
+            task, keep_alive, charge = self._pending.popleft()
+            self._give_back(charge)
             if task.cancelled():
                 continue
-            exc = task.exception()
-            if exc is None:
-                response = task.result()
-            elif isinstance(exc, InferdError):
-                response = response_for_error(exc)
-            else:
-                log.error("unhandled error in a handler", exc_info=exc)
-                response = error_response(500, "internal error")
+            response = answer_of(task)
             final = not keep_alive or (self._closing and not self._pending and not self._backlog)
             if isinstance(response, StreamingResponse) and response.chunks is not None:
                 self.transport.write(encode_stream_head(response, keep_alive=not final))
@@ -322,30 +282,10 @@ class HttpConnection(asyncio.Protocol):
     async def _pump(self, response: StreamingResponse, final: bool) -> None:
         """Send a streaming answer's chunks as they come, then the last chunk; then carry on
         with the answers behind it (or close, when it was the last)."""
-        chunks = response.chunks
-        assert chunks is not None
-        complete = False
         try:
-            async for chunk in chunks:
-                if self.transport is None:
-                    return
-                if chunk:
-                    self.transport.write(encode_chunk(chunk))
-                await self._writable.wait()
-            complete = True
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The status line is gone: the only way left to say "failed" is to cut the body
-            # short, which a client sees as an incomplete chunked body.
-            log.exception("a streaming answer failed after it started")
+            complete = await send_chunks(response, lambda: self.transport, self._writable)
         finally:
             self._stream = None
-            if not complete and response.abandon is not None:
-                response.abandon()
-            closing = getattr(chunks, "aclose", None)
-            if closing is not None:
-                await closing()
         if self.transport is None:
             return
         if not complete:
@@ -373,17 +313,15 @@ class HttpConnection(asyncio.Protocol):
     def _drop_requests(self) -> None:
         """Cancel running requests, forget waiting ones, close the producers of streaming
         answers that were waiting their turn, and return every byte to the budget."""
-        for task in self._pending:
+        for task, _, _ in self._pending:
             if task.done() and not task.cancelled() and task.exception() is None:
                 answer = task.result()
                 if isinstance(answer, StreamingResponse):  # never sent: its producer stops
-                    _abandon(answer)
+                    abandon(answer)
             task.cancel()
         if self._stream is not None:
             self._stream.cancel()
         self._pending.clear()
-        self._keep_alive.clear()
-        self._charges.clear()
         self._backlog.clear()
         self._give_back(self._charged)
 
@@ -408,11 +346,16 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is None:
             return
         # close() waits for unsent bytes; a peer that never reads must not hold it open forever.
-        if self.transport.get_write_buffer_size() and self._write_timer is None:
+        if self.transport.get_write_buffer_size():
+            self._watch_writes()
+        self.transport.close()
+
+    def _watch_writes(self) -> None:
+        """Give unsent bytes ``write_timeout_s`` to drain (unless a timer already runs)."""
+        if self._write_timer is None:
             self._write_timer = self.loop.call_later(
                 self.limits.write_timeout_s, self._write_timed_out
             )
-        self.transport.close()
 
     def _write_timed_out(self) -> None:
         self._write_timer = None
@@ -453,19 +396,3 @@ class HttpConnection(asyncio.Protocol):
             self._fail(408, "request not received in time")
         else:
             self._close()
-
-
-def _peer(name: object) -> str:
-    """``("127.0.0.1", 51234)`` → ``127.0.0.1:51234``; a Unix socket or nothing → ``""``."""
-    if isinstance(name, tuple) and len(name) >= 2:
-        return f"{name[0]}:{name[1]}"
-    return ""
-
-
-def _abandon(answer: StreamingResponse) -> None:
-    """Stop the producer of a streaming answer that will never be sent."""
-    if answer.abandon is not None:
-        answer.abandon()
-    closing = getattr(answer.chunks, "aclose", None)
-    if closing is not None:
-        asyncio.get_running_loop().create_task(closing())

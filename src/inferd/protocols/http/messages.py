@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -10,6 +12,8 @@ from typing import Any
 import orjson
 
 from inferd.errors import Code, InferdError, RateLimited, Unavailable
+
+log = logging.getLogger(__name__)
 
 #: Error code → HTTP status. CANCELLED never reaches a client (it went away); 499 is logged.
 STATUS_BY_CODE: dict[Code, int] = {
@@ -94,6 +98,18 @@ def response_for_error(exc: InferdError) -> Response:
         # Retry-After is whole seconds; never advertise 0 (clients would hammer).
         headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
     return error_response(status, exc.message, headers)
+
+
+def answer_of(task: asyncio.Task[Response]) -> Response:
+    """The answer of a finished (not cancelled) request task: its response, or the response for
+    the error it raised (500 for an unexpected one, logged)."""
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    if isinstance(exc, InferdError):
+        return response_for_error(exc)
+    log.error("unhandled error in a handler", exc_info=exc)
+    return error_response(500, "internal error")
 
 
 def _status_line(status: int) -> bytes:

@@ -1,0 +1,58 @@
+"""What the connection works out from a request while reading it: whether its head admits a
+body at all, its target, and the peer it came from. Pure functions; a refusal is raised as
+:class:`~.refusal.Refusal` and answered by the connection."""
+
+from __future__ import annotations
+
+import httptools
+
+from inferd.protocols.http.budget import RequestBudget
+from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
+
+#: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
+IDENTITY = frozenset(("", "identity"))
+
+
+def admit_headers(
+    headers: dict[str, str], max_body_bytes: int, budget: RequestBudget
+) -> int | None:
+    """Refuse, once a request's headers are complete, a body that could never be accepted: one
+    declared over ``max_body_bytes`` (413) or over what the budget has left now (503; not a
+    reservation, since the body is charged as it arrives, but it spares reading a body that
+    cannot fit), or a compressed one (415: bodies are never inflated). Returns the declared size
+    of a body framed by ``Content-Length`` alone, else None."""
+    declared = headers.get("content-length")
+    size: int | None = None
+    if declared is not None and declared.isdigit():
+        size = int(declared)
+        if size > max_body_bytes:
+            raise body_too_large(max_body_bytes)
+        if budget.used + size > budget.limit:
+            raise over_budget(budget)
+        if "transfer-encoding" in headers:
+            size = None
+    encoding = headers.get("content-encoding")
+    if encoding is not None and encoding.strip().lower() not in IDENTITY:
+        raise Refusal(
+            415,
+            f"request bodies with Content-Encoding {encoding[:40]!r} are not accepted; "
+            "send the body uncompressed",
+        )
+    return size
+
+
+def request_target(url: bytes) -> tuple[str, str]:
+    """The path and query (``""`` when none) of a request target; 400 for an invalid one."""
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        raise Refusal(400, "invalid request target") from None
+    query = parsed.query.decode("latin-1") if parsed.query else ""
+    return parsed.path.decode("latin-1"), query
+
+
+def peer_address(name: object) -> str:
+    """``("127.0.0.1", 51234)`` → ``127.0.0.1:51234``; a Unix socket or nothing → ``""``."""
+    if isinstance(name, tuple) and len(name) >= 2:
+        return f"{name[0]}:{name[1]}"
+    return ""

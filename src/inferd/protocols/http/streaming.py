@@ -1,0 +1,62 @@
+"""Sending a :class:`~.messages.StreamingResponse`'s body, and giving one up.
+
+The connection sends a streaming answer's body chunk by chunk (chunked transfer encoding) as
+its producer yields, from one pump task per connection; answers pipelined behind it wait, in
+order. The pump waits while writing is paused, so a slow reader slows its producer instead of
+growing the buffer; a client that goes away cancels the pump, which closes the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from inferd.protocols.http.messages import StreamingResponse, encode_chunk
+
+log = logging.getLogger(__name__)
+
+
+async def send_chunks(
+    response: StreamingResponse,
+    transport: Callable[[], asyncio.Transport | None],
+    writable: asyncio.Event,
+) -> bool:
+    """Write each chunk the producer yields, waiting while writing is paused; True when the
+    producer finished, False when the client left or the producer failed. However it ends, the
+    producer is closed, and abandoned (:attr:`~.messages.StreamingResponse.abandon`) when it
+    did not finish."""
+    chunks = response.chunks
+    assert chunks is not None
+    complete = False
+    try:
+        async for chunk in chunks:
+            sink = transport()
+            if sink is None:
+                return False
+            if chunk:
+                sink.write(encode_chunk(chunk))
+            await writable.wait()
+        complete = True
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # The status line is gone: the only way left to say "failed" is to cut the body
+        # short, which a client sees as an incomplete chunked body.
+        log.exception("a streaming answer failed after it started")
+    finally:
+        if not complete and response.abandon is not None:
+            response.abandon()
+        closing = getattr(chunks, "aclose", None)
+        if closing is not None:
+            await closing()
+    return complete
+
+
+def abandon(answer: StreamingResponse) -> None:
+    """Stop the producer of a streaming answer that will never be sent."""
+    if answer.abandon is not None:
+        answer.abandon()
+    closing = getattr(answer.chunks, "aclose", None)
+    if closing is not None:
+        asyncio.get_running_loop().create_task(closing())
