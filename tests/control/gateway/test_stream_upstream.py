@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
+from inferd.control.gateway.keepalive import UpstreamFailed
 from inferd.control.gateway.stream_upstream import StreamPool
-from inferd.control.gateway.upstream import UpstreamFailed, UpstreamRequest
+from inferd.control.gateway.upstream import UpstreamRequest
 
 from .conftest import run
 

@@ -21,12 +21,8 @@ from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from inferd.control.gateway.upstream import (
-    ReplicaPool,
-    UpstreamFailed,
-    UpstreamRequest,
-    UpstreamTimeout,
-)
+from inferd.control.gateway.keepalive import UpstreamFailed, UpstreamTimeout
+from inferd.control.gateway.upstream import ReplicaPool, UpstreamRequest
 from inferd.control.replicas.engine_metrics import to_inferd
 from inferd.control.replicas.topology import Replica
 from inferd.observe.drift import DRIFT_PSI

@@ -26,8 +26,9 @@ from urllib.parse import quote
 
 import orjson
 
+from inferd.control.gateway.keepalive import UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.proxy import Proxy
-from inferd.control.gateway.upstream import UpstreamFailed, UpstreamRequest, UpstreamTimeout
+from inferd.control.gateway.upstream import UpstreamRequest
 from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
 from inferd.errors import InvalidArgument, ModelNotFound, Unsupported
 from inferd.protocols.http import Request, Response, Router, json_response

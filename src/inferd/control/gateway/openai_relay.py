@@ -40,17 +40,12 @@ from inferd.control.gateway.generation_compare import (
     compare_generations,
     read_answer,
 )
+from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.shadow import AnswerReader, Mirror
-from inferd.control.gateway.stream_upstream import StreamPools
-from inferd.control.gateway.upstream import (
-    UpstreamFailed,
-    UpstreamRequest,
-    UpstreamResponse,
-    UpstreamTimeout,
-    forwardable,
-)
+from inferd.control.gateway.stream_upstream import StreamPool
+from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
 from inferd.errors import InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
@@ -107,7 +102,7 @@ class OpenAIRelay:
         # Bounded until the answer's head arrives; a generation then streams for as long as it
         # runs (its client, the replica's max_tokens and its context bound it).
         self._timeout_s = timeout_s
-        self.pools = StreamPools()
+        self.pools: PoolsByReplica[StreamPool] = PoolsByReplica(StreamPool)
 
     def close(self) -> None:
         self.pools.close()

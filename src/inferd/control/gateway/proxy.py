@@ -20,14 +20,9 @@ not one per request.
 from __future__ import annotations
 
 from inferd.control.gateway.balance import Balancer
+from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
-from inferd.control.gateway.upstream import (
-    ReplicaPool,
-    UpstreamFailed,
-    UpstreamRequest,
-    UpstreamResponse,
-    UpstreamTimeout,
-)
+from inferd.control.gateway.upstream import ReplicaPool, UpstreamRequest, UpstreamResponse
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 
@@ -38,30 +33,22 @@ class Proxy:
     def __init__(self, metrics: GatewayMetrics, timeout_s: float) -> None:
         self.metrics = metrics
         self.timeout_s = timeout_s
-        self._pools: dict[tuple[str, int], ReplicaPool] = {}
+        self._pools: PoolsByReplica[ReplicaPool] = PoolsByReplica(ReplicaPool)
         self.balance = Balancer()
         #: Requests sent and not yet answered, per replica id (absent: none).
         self.outstanding = self.balance.outstanding
 
     def pool(self, replica: Replica) -> ReplicaPool:
-        key = (replica.host, replica.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = ReplicaPool(replica.host, replica.port)
-        return pool
+        return self._pools.pool(replica.host, replica.port)
 
     def retain(self, topology: Topology) -> None:
         """Close the pools of replicas no longer in ``topology`` (requests still running on
         them finish; their connections close when they do)."""
-        live = {(r.host, r.port) for r in topology.replicas()}
-        for key in [k for k in self._pools if k not in live]:
-            self._pools.pop(key).close()
+        self._pools.retain(topology)
         self.balance.retain(topology)
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools.clear()
+        self._pools.close()
 
     async def send(
         self,

@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import cast
 
-import httptools
-
-from inferd.control.gateway.upstream import UpstreamFailed, UpstreamRequest, UpstreamTimeout
-from inferd.control.replicas.topology import Topology
+from inferd.control.gateway.keepalive import (
+    KeepAlivePool,
+    ReplicaConnection,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
+from inferd.control.gateway.upstream import UpstreamRequest, request_head
 
 #: Pieces waiting for the reader before reading from the replica pauses, and resumes.
 HIGH_WATER = 64
@@ -64,41 +66,19 @@ class UpstreamStream:
         self._conn.finish()
 
 
-class _StreamConnection(asyncio.Protocol):
+class _StreamConnection(ReplicaConnection):
     """One keep-alive connection to a replica; one streamed request at a time."""
 
     def __init__(self, pool: StreamPool) -> None:
+        super().__init__()
         self._pool = pool
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
         self._head: asyncio.Future[UpstreamStream] | None = None
-        self._headers: dict[str, str] = {}
         self._pieces: deque[bytes | _End] = deque()
         self._arrived: asyncio.Event = asyncio.Event()
         self._paused = False
         self._complete = False
-        self._reusable = False
-
-    # -- asyncio.Protocol ---------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self._fail("connection closed before a complete response")
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._fail("malformed response")
-            self.close()
 
     # -- httptools callbacks ------------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         head, self._head = self._head, None
@@ -113,18 +93,14 @@ class _StreamConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._complete = True
-        self._reusable = bool(self.parser.should_keep_alive())
+        self.reusable = bool(self.parser.should_keep_alive())
         self._push(None)
 
     # -- client side --------------------------------------------------------------------------
 
-    @property
-    def open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
     def send(self, head: bytes, body: bytes | bytearray) -> asyncio.Future[UpstreamStream]:
         assert self.transport is not None and self._head is None
-        self._headers, self._complete, self._reusable = {}, False, False
+        self._headers, self._complete, self.reusable = {}, False, False
         self._pieces.clear()
         self._head = asyncio.get_running_loop().create_future()
         self.transport.write(head + body)
@@ -141,7 +117,7 @@ class _StreamConnection(asyncio.Protocol):
         return piece
 
     def finish(self) -> None:
-        if self._complete and self._reusable and self.open and not self._pieces:
+        if self._complete and not self._pieces:
             self._pool.release(self)
         else:
             self.close()
@@ -157,86 +133,24 @@ class _StreamConnection(asyncio.Protocol):
         elif not self._complete:
             self._push(UpstreamFailed(why))
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
-
-class StreamPool:
+class StreamPool(KeepAlivePool[_StreamConnection]):
     """Keep-alive connections for streamed requests to one replica (``host:port``)."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self._idle: deque[_StreamConnection] = deque()
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self._host_header = authority.encode("latin-1")
-        self.closed = False
+        super().__init__(host, port, lambda: _StreamConnection(self), MAX_IDLE)
 
     async def open(self, request: UpstreamRequest, timeout: float) -> UpstreamStream:
         """Send ``request`` and return its response once its head arrived (within ``timeout``
         seconds: connecting and the replica's first answer; the body has no time limit)."""
-        lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
-            request.method.encode("ascii"), request.path.encode("latin-1"), self._host_header
-        )]  # fmt: skip
-        lines += [b"%s: %s\r\n" % (k.encode("latin-1"), v.encode("latin-1"))
-                  for k, v in request.headers]  # fmt: skip
-        lines.append(b"content-length: %d\r\n\r\n" % len(request.body))
+        head = request_head(request, self.host_header)
         try:
             async with asyncio.timeout(timeout):
-                conn = await self._acquire()
+                conn = await self.acquire()
                 try:
-                    return await conn.send(b"".join(lines), request.body)
+                    return await conn.send(head, request.body)
                 except BaseException:
                     conn.close()
                     raise
         except TimeoutError:
             raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
-
-    async def _acquire(self) -> _StreamConnection:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.open:
-                return conn
-        loop = asyncio.get_running_loop()
-        try:
-            _, conn = await loop.create_connection(
-                lambda: _StreamConnection(self), self.host, self.port
-            )
-        except OSError as exc:
-            raise UpstreamFailed(f"cannot connect: {exc.strerror or type(exc).__name__}") from None
-        return conn
-
-    def release(self, conn: _StreamConnection) -> None:
-        if self.closed or len(self._idle) >= MAX_IDLE:
-            conn.close()
-        else:
-            self._idle.append(conn)
-
-    def close(self) -> None:
-        self.closed = True
-        while self._idle:
-            self._idle.pop().close()
-
-
-class StreamPools:
-    """A :class:`StreamPool` per replica address, pruned as the topology changes."""
-
-    def __init__(self) -> None:
-        self._pools: dict[tuple[str, int], StreamPool] = {}
-
-    def pool(self, host: str, port: int) -> StreamPool:
-        found = self._pools.get((host, port))
-        if found is None:
-            found = self._pools[(host, port)] = StreamPool(host, port)
-        return found
-
-    def retain(self, topology: Topology) -> None:
-        live = {(r.host, r.port) for r in topology.replicas()}
-        for key in [k for k in self._pools if k not in live]:
-            self._pools.pop(key).close()
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close()
-        self._pools.clear()

@@ -20,11 +20,14 @@ Failures are split by what they mean for a retry:
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass
-from typing import cast
 
-import httptools
+from inferd.control.gateway.keepalive import (
+    KeepAlivePool,
+    ReplicaConnection,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
 
 #: Idle connections kept per replica; more are closed when released.
 MAX_IDLE = 128
@@ -49,14 +52,6 @@ HOP_BY_HOP = frozenset(
 )
 
 
-class UpstreamFailed(Exception):
-    """The connection failed before a complete response: safe to retry an idempotent request."""
-
-
-class UpstreamTimeout(Exception):
-    """The replica did not answer in time."""
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     """A request for a replica; ``headers`` hold no hop-by-hop headers (see :func:`forwardable`)."""
@@ -76,39 +71,13 @@ class UpstreamResponse:
     body: bytes
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; one request in flight at a time."""
+class _Connection(ReplicaConnection):
+    """One keep-alive connection; one request in flight at a time, its response kept whole."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        super().__init__()
         self._waiter: asyncio.Future[UpstreamResponse] | None = None
-        self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
-        self.reusable = False
-
-    # -- asyncio.Protocol ---------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without inheriting from it.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self.reusable = False
-        self._fail("connection closed before a complete response")
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._fail("malformed response")
-            self.close()
-
-    # -- httptools callbacks ------------------------------------------------------------------
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -122,12 +91,6 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(response)
-
-    # -- client side --------------------------------------------------------------------------
-
-    @property
-    def open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
 
     def send(self, head: bytes, body: bytes | bytearray) -> asyncio.Future[UpstreamResponse]:
         assert self.transport is not None and self._waiter is None
@@ -146,29 +109,20 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(UpstreamFailed(why))
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
-
-class ReplicaPool:
-    """Keep-alive connections to one replica (``host:port``)."""
+class ReplicaPool(KeepAlivePool[_Connection]):
+    """Keep-alive connections to one replica (``host:port``) for whole responses."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
-        self._idle: deque[_Connection] = deque()
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 literal
-        self._host_header = authority.encode("latin-1")
-        self.closed = False
+        super().__init__(host, port, _Connection, MAX_IDLE)
 
     async def request(self, request: UpstreamRequest, timeout: float) -> UpstreamResponse:
         """Send one request and wait for its complete response (see the module docstring for
         the two failures)."""
-        head = self._head(request)
+        head = request_head(request, self.host_header)
         try:
             async with asyncio.timeout(timeout):
-                conn = await self._acquire()
+                conn = await self.acquire()
                 try:
                     response = await conn.send(head, request.body)
                 except BaseException:
@@ -176,45 +130,23 @@ class ReplicaPool:
                     raise
         except TimeoutError:
             raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
-        self._release(conn)
+        self.release(conn)
         return response
 
-    def _head(self, request: UpstreamRequest) -> bytes:
-        lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
-            request.method.encode("ascii"), request.path.encode("latin-1"), self._host_header
-        )]  # fmt: skip
-        lines.extend(
-            b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in request.headers
-        )
-        if request.body or request.method not in ("GET", "HEAD"):
-            lines.append(b"content-length: %d\r\n" % len(request.body))
-        lines.append(b"\r\n")
-        return b"".join(lines)
 
-    async def _acquire(self) -> _Connection:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.open:
-                return conn
-        loop = asyncio.get_running_loop()
-        try:
-            _, conn = await loop.create_connection(_Connection, self.host, self.port)
-        except OSError as exc:
-            raise UpstreamFailed(f"cannot connect: {exc.strerror or type(exc).__name__}") from None
-        return conn
-
-    def _release(self, conn: _Connection) -> None:
-        if self.closed or not conn.reusable or not conn.open or len(self._idle) >= MAX_IDLE:
-            conn.close()
-        else:
-            self._idle.append(conn)
-
-    def close(self) -> None:
-        """Close idle connections; connections in use are closed when their request ends."""
-        self.closed = True
-        while self._idle:
-            self._idle.pop().close()
+def request_head(request: UpstreamRequest, host_header: bytes) -> bytes:
+    """The request line and headers of ``request`` for the replica named by ``host_header``."""
+    lines = [b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (
+        request.method.encode("ascii"), request.path.encode("latin-1"), host_header
+    )]  # fmt: skip
+    lines.extend(
+        b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in request.headers
+    )
+    if request.body or request.method not in ("GET", "HEAD"):
+        lines.append(b"content-length: %d\r\n" % len(request.body))
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def forwardable(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
