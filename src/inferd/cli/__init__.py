@@ -3,6 +3,7 @@
 from inferd.cli import (
     control_cmds,
     cost_cmds,
+    gpu_cmds,
     k8s_cmds,
     keys_cmds,
     registry_cmds,
@@ -15,6 +16,7 @@ from inferd.cli._app import main
 __all__ = [
     "control_cmds",
     "cost_cmds",
+    "gpu_cmds",
     "k8s_cmds",
     "keys_cmds",
     "main",

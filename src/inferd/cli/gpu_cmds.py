@@ -1,0 +1,239 @@
+"""GPU commands: ``inferd gpu plan`` (capacity on a nodes file) and ``inferd doctor`` (the GPUs
+of this machine, or of the cluster kubectl points at)."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from inferd import __version__
+from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+
+if TYPE_CHECKING:
+    from inferd.deploy.gpu_plan import Plan
+
+_SPEC = click.Path(dir_okay=False, path_type=Path)
+
+
+@main.group()
+def gpu() -> None:
+    """Plan GPU capacity."""
+
+
+@gpu.command()
+@click.argument("file", type=_SPEC)
+@click.option(
+    "--nodes",
+    "nodes_file",
+    type=_SPEC,
+    required=True,
+    help="YAML file listing nodes and their GPUs.",
+)
+@click.option("--overlay", type=_SPEC, help="Kubernetes overlay (per-deployment gpu_product).")
+@click.option(
+    "--scale",
+    type=click.Choice(["replicas", "max"]),
+    default="replicas",
+    show_default=True,
+    help="Plan for the spec's replicas, or autoscaling's maximum.",
+)
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Print the memory arithmetic of each LLM deployment (weights, KV cache, overhead).",
+)
+@json_option
+@handles_errors
+def plan(
+    file: Path,
+    *,
+    nodes_file: Path,
+    overlay: Path | None,
+    scale: str,
+    explain: bool,
+    as_json: bool,
+) -> None:
+    """Place the GPU replicas of spec FILE on the GPUs of --nodes.
+
+    A replica takes whole GPUs, GPU memory, MIG slices (as many per GPU as the product's MIG
+    table allows) or one of a time-sliced GPU's replicas, as its placement says; an LLM
+    deployment's replica the memory its llm section sizes (weights + KV cache + overhead).
+    First-fit decreasing: the largest replicas first, each on the first GPUs where it fits.
+    Reports what does not fit, which GPUs stay idle and which GPU or MIG profile holds each
+    LLM replica; exits 1 when something does not fit.
+    """
+    from inferd.deploy.gpu_plan import demands, llm_sizes, load_nodes
+    from inferd.deploy.gpu_plan import plan as make_plan
+    from inferd.deploy.k8s_options import load_options
+    from inferd.spec.loading import load_spec
+
+    spec = load_spec(file)
+    options = load_options(overlay, {})
+    sizes = llm_sizes(spec)
+    result = make_plan(
+        demands(spec, options, "max" if scale == "max" else "replicas"),
+        load_nodes(nodes_file),
+        sizes,
+    )
+    if as_json:
+        emit_json(result.document())
+    else:
+        if explain:
+            for size in sizes:
+                for line in size.explain():
+                    stdout().print(line, markup=False)
+        _print_plan(result)
+    if result.unplaced:
+        raise SystemExit(1)
+
+
+def _print_plan(result: Plan) -> None:
+    from rich.table import Table
+
+    console = stdout()
+    table = Table("node", "gpu", "product", "memory used", "sharing", "replicas", box=None)
+    for g in result.gpus:
+        used = f"{g.used / 2**30:.1f}/{g.memory / 2**30:.1f}Gi"
+        sharing = g.describe_sharing() or "-"
+        table.add_row(
+            g.node, str(g.index), g.product, used, sharing, ", ".join(g.replicas) or "idle"
+        )
+    console.print(table)
+    placed, missing = len(result.assignments), len(result.unplaced)
+    console.print(
+        f"{placed} replica(s) placed, {missing} not placed, {len(result.idle)} GPU(s) idle"
+    )
+    for u in result.unplaced:
+        console.print(f"does not fit: {u.demand.label}: {u.reason}", markup=False)
+    for fit in result.llm:
+        console.print(f"LLM {fit.memory.deployment}: {fit.recommendation}", markup=False)
+
+
+@main.command()
+@click.option(
+    "--kubectl",
+    "use_kubectl",
+    is_flag=True,
+    help="Check the cluster kubectl points at (read-only: kubectl get nodes -o json) instead "
+    "of this machine.",
+)
+@click.option(
+    "--spec",
+    "spec_file",
+    type=_SPEC,
+    help="With --kubectl: the spec whose GPU deployments the nodes must hold.",
+)
+@click.option("--overlay", type=_SPEC, help="With --kubectl --spec: the Kubernetes overlay.")
+@click.option(
+    "--scale",
+    type=click.Choice(["replicas", "max"]),
+    default="replicas",
+    show_default=True,
+    help="With --kubectl --spec: check the spec's replicas, or autoscaling's maximum.",
+)
+@click.option("--context", help="With --kubectl: the kubeconfig context (default: current).")
+@json_option
+@handles_errors
+def doctor(
+    *,
+    use_kubectl: bool,
+    spec_file: Path | None,
+    overlay: Path | None,
+    scale: str,
+    context: str | None,
+    as_json: bool,
+) -> None:
+    """Report the GPUs NVML sees, onnxruntime's execution providers, and what inferd will use.
+
+    With --kubectl, report the cluster's GPU nodes instead: GPU feature discovery labels,
+    allocatable nvidia.com/gpu and MIG resources, and (with --spec) whether the rendered
+    deployments' GPU pods fit them; exits 1 when something is missing.
+    """
+    if use_kubectl:
+        _doctor_cluster(spec_file, overlay, scale, context, as_json=as_json)
+        return
+    given = [
+        flag
+        for flag, value in (("--spec", spec_file), ("--overlay", overlay), ("--context", context))
+        if value is not None
+    ]
+    if given:
+        from inferd.errors import InvalidArgument
+
+        raise InvalidArgument(f"{', '.join(given)} go with --kubectl (a cluster check)")
+    from inferd.observe.gpu import device_report
+
+    report = device_report()
+    if as_json:
+        emit_json(dataclasses.asdict(report))
+        return
+    console = stdout()
+    console.print(f"inferd {__version__} on Python {platform.python_version()}")
+    nvml = report.nvml
+    console.print(f"NVML: {nvml.reason}", markup=False)
+    if nvml.driver_version:
+        console.print(f"  driver {nvml.driver_version}, CUDA {nvml.cuda_driver_version}")
+    for g in report.gpus:
+        console.print(
+            f"  GPU {g.index}: {g.name} ({g.uuid}), "
+            f"{g.memory_used_mib:.0f}/{g.memory_total_mib:.0f} MiB used",
+            markup=False,
+        )
+    ort = report.onnxruntime
+    console.print(f"onnxruntime {ort.version}: {', '.join(ort.providers)}")
+    console.print(f"device auto → {report.device_auto}: {report.reason}", markup=False)
+
+
+def _doctor_cluster(
+    spec_file: Path | None,
+    overlay: Path | None,
+    scale: str,
+    context: str | None,
+    *,
+    as_json: bool,
+) -> None:
+    from rich.table import Column, Table
+
+    from inferd.deploy.cluster_check import check, kubectl_nodes, read_nodes
+    from inferd.deploy.k8s_options import load_options
+    from inferd.spec.loading import load_spec
+
+    spec = None if spec_file is None else load_spec(spec_file)
+    options = load_options(overlay, {})
+    report = check(
+        read_nodes(kubectl_nodes(context)),
+        spec,
+        options,
+        "max" if scale == "max" else "replicas",
+    )
+    if as_json:
+        emit_json(report.document())
+    else:
+        console = stdout()
+        table = Table(
+            "node",
+            Column("GFD labels", overflow="fold"),
+            Column("allocatable", overflow="fold"),
+            box=None,
+        )
+        for node in report.nodes:
+            labels = ", ".join(f"{k.removeprefix('nvidia.com/')}={v}" for k, v in node.gfd.items())
+            units = ", ".join(f"{k}: {v}" for k, v in node.allocatable.items())
+            table.add_row(node.name, labels or "none (no GPU feature discovery)", units or "-")
+        console.print(table)
+        for need in report.needs:
+            where = ", ".join(f"{n}: {k}" for n, k in need.fits.items()) or "none"
+            status = "ok" if need.ok else "MISSING"
+            console.print(
+                f"{status} {need.deployment}: {need.replicas} replica(s) x {need.per_replica} "
+                f"{need.resource} (replicas per node {where})",
+                markup=False,
+            )
+        for problem in report.missing:
+            console.print(f"missing: {problem}", markup=False)
+    if report.missing:
+        raise SystemExit(1)
