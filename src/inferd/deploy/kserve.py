@@ -37,7 +37,7 @@ from inferd.deploy.objects import (
     remote_reference,
 )
 from inferd.deploy.workloads import container_security, resources
-from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 RUNTIME_NAME = "inferd"
 MODEL_FORMAT = "inferd"
@@ -128,6 +128,20 @@ def omitted(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[st
     return out
 
 
+def predictor_scaling(deployment: DeploymentSpec, version: VersionSpec) -> Obj:
+    """The predictor's replica bounds: the deployment's autoscaling (KServe's own metric and
+    target), or the served version's fixed replica count."""
+    scaling = deployment.autoscaling
+    if scaling is None:
+        return {"minReplicas": version.replicas, "maxReplicas": version.replicas}
+    return {
+        "minReplicas": scaling.min_replicas,
+        "maxReplicas": scaling.max_replicas,
+        "scaleMetric": SCALE_METRICS[scaling.metric],
+        "scaleTarget": max(1, round(scaling.target)),
+    }
+
+
 def inference_service(
     deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
 ) -> Obj:
@@ -136,19 +150,7 @@ def inference_service(
     version = canary.serving(options.stage)
     canary_percent = canary.weight if version is canary.candidate else None
     reference = remote_reference(version, options)
-    scaling = deployment.autoscaling
-    predictor: Obj = {}
-    if scaling is not None:
-        predictor.update(
-            {
-                "minReplicas": scaling.min_replicas,
-                "maxReplicas": scaling.max_replicas,
-                "scaleMetric": SCALE_METRICS[scaling.metric],
-                "scaleTarget": max(1, round(scaling.target)),
-            }
-        )
-    else:
-        predictor.update({"minReplicas": version.replicas, "maxReplicas": version.replicas})
+    predictor = predictor_scaling(deployment, version)
     if canary_percent is not None:
         predictor["canaryTrafficPercent"] = canary_percent
     predictor["model"] = {

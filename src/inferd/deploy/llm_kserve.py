@@ -19,7 +19,7 @@ from __future__ import annotations
 from inferd.deploy.canary import canary_of
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.kserve import SCALE_METRICS, omitted
+from inferd.deploy.kserve import omitted, predictor_scaling
 from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
 from inferd.deploy.vllm import bases
 from inferd.deploy.workloads import resources
@@ -54,19 +54,7 @@ def inference_service(
     routed = deployment.model_copy(update={"versions": bases(deployment)})
     canary = canary_of(routed)
     version = canary.serving(options.stage)
-    scaling = deployment.autoscaling
-    predictor: Obj = {}
-    if scaling is not None:
-        predictor.update(
-            {
-                "minReplicas": scaling.min_replicas,
-                "maxReplicas": scaling.max_replicas,
-                "scaleMetric": SCALE_METRICS[scaling.metric],
-                "scaleTarget": max(1, round(scaling.target)),
-            }
-        )
-    else:
-        predictor.update({"minReplicas": version.replicas, "maxReplicas": version.replicas})
+    predictor = predictor_scaling(deployment, version)
     if version is canary.candidate:
         predictor["canaryTrafficPercent"] = canary.weight
     predictor["model"] = {
