@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from inferd.deploy.gpu_capacity import Gpu
-from inferd.deploy.gpu_plan import demands, llm_sizes, plan
+from inferd.deploy.gpu_plan import demands, plan
 from inferd.deploy.k8s_options import K8sOptions, Placement
+from inferd.deploy.llm_fit import llm_sizes
 from inferd.deploy.llm_memory import llm_memory
 from inferd.errors import InvalidArgument
 from inferd.spec.model import Spec

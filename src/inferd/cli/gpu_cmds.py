@@ -66,9 +66,10 @@ def plan(
     Reports what does not fit, which GPUs stay idle and which GPU or MIG profile holds each
     LLM replica; exits 1 when something does not fit.
     """
-    from inferd.deploy.gpu_plan import demands, llm_sizes, load_nodes
+    from inferd.deploy.gpu_plan import demands, load_nodes
     from inferd.deploy.gpu_plan import plan as make_plan
     from inferd.deploy.k8s_options import load_options
+    from inferd.deploy.llm_fit import llm_sizes
     from inferd.spec.loading import load_spec
 
     spec = load_spec(file)

@@ -6,7 +6,7 @@ deterministic to the byte once dumped with :func:`to_stream` or :func:`write_bas
 resource family (``workloads``, ``services``, ``autoscaling``, ``gateway_api``, ``monitoring``,
 ``kserve``, ``gpu``, ``argo`` for ``--progressive argo``, ``canary`` for the two steps of a
 canary); ``gpu_plan`` checks GPU capacity (``gpu_capacity``: what one GPU can take,
-``mig``: NVIDIA's MIG tables per product).
+``mig``: NVIDIA's MIG tables per product, ``llm_fit``: which GPUs hold a language model).
 """
 
 from inferd.deploy.k8s_options import K8sOptions, Placement, load_options

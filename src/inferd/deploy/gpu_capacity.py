@@ -19,11 +19,18 @@ A GPU is shared one way only: the first replica placed on it decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 from inferd.deploy.mig import MigGpu, MigProfile, mig_gpu
 
 GIB = 2**30
+
+
+def gib(size: int) -> str:
+    """Bytes in Gi as plans and their reasons print them: ``80Gi``, ``14.9Gi``."""
+    value = Decimal(size) / Decimal(GIB)
+    return f"{value.normalize():f}Gi" if value == value.to_integral_value() else f"{value:.1f}Gi"
 
 
 @dataclass

@@ -38,9 +38,10 @@ from inferd.deploy.gpu import (
     time_slicing_key,
 )
 from inferd.deploy.gpu_capacity import Gpu
-from inferd.deploy.gpu_plan import demands, llm_sizes, plan
+from inferd.deploy.gpu_plan import demands, plan
 from inferd.deploy.k8s_options import K8sOptions, Placement
 from inferd.deploy.kustomize import to_yaml
+from inferd.deploy.llm_fit import llm_sizes
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
 from inferd.spec.model import Spec

@@ -20,13 +20,13 @@ on a product (``gpu_product``) only uses GPUs of that product.
 A language-model deployment (an ``llm:`` section with ``shape`` and ``max_model_len``) asks for
 the memory :mod:`inferd.deploy.llm_memory` computes (weights, KV cache, overhead) on each of its
 GPUs, or its ``gpu_memory`` if that is larger; on a MIG slice, the slice must hold it. The plan
-also says which GPU product or MIG profile of the nodes holds such a replica (:func:`llm_fits`).
+also says which GPU product or MIG profile of the nodes holds such a replica
+(:func:`inferd.deploy.llm_fit.llm_fits`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypedDict
 
@@ -34,10 +34,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inferd.deploy.gpu import gpu_pod, mig_memory_gib
-from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, room, take
+from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, gib, room, take
 from inferd.deploy.k8s_options import K8sOptions, LabelValue
+from inferd.deploy.llm_fit import LlmFit, LlmRow, llm_fits
 from inferd.deploy.llm_memory import LlmMemory, llm_memory
-from inferd.deploy.mig import mig_gpu
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.types import Quantity, parse_quantity
@@ -105,21 +105,6 @@ class GpuRow(IdleGpu):
     replicas: list[str]
 
 
-class LlmRow(TypedDict):
-    """An LLM deployment's memory per GPU (bytes) and the GPUs of the nodes that hold it."""
-
-    deployment: str
-    tensor_parallel: int
-    weights_per_gpu: int
-    kv_cache_per_gpu: int
-    overhead_per_gpu: int
-    gpu_memory_utilization: float
-    per_gpu: int
-    gpus: list[str]
-    mig_profiles: list[str]
-    recommendation: str
-
-
 class PlanDocument(TypedDict):
     """A :class:`Plan` as JSON: placements, what does not fit, every GPU, the idle ones, and
     the sizing of LLM deployments."""
@@ -129,34 +114,6 @@ class PlanDocument(TypedDict):
     gpus: list[GpuRow]
     idle: list[IdleGpu]
     llm: list[LlmRow]
-
-
-@dataclass(frozen=True, slots=True)
-class LlmFit:
-    """Where an LLM replica fits: the nodes' GPU products and MIG profiles that hold its
-    per-GPU memory, smallest first, and the one recommended."""
-
-    memory: LlmMemory
-    #: ``product (NGi)`` of whole GPUs large enough.
-    gpus: list[str]
-    #: ``profile on product`` of MIG slices large enough (one-GPU replicas only).
-    mig_profiles: list[str]
-    recommendation: str
-
-    def row(self) -> LlmRow:
-        m = self.memory
-        return {
-            "deployment": m.deployment,
-            "tensor_parallel": m.tensor_parallel,
-            "weights_per_gpu": m.weights_per_gpu,
-            "kv_cache_per_gpu": m.kv_per_gpu,
-            "overhead_per_gpu": m.used_per_gpu - m.weights_per_gpu - m.kv_per_gpu,
-            "gpu_memory_utilization": float(m.utilization),
-            "per_gpu": m.per_gpu,
-            "gpus": self.gpus,
-            "mig_profiles": self.mig_profiles,
-            "recommendation": self.recommendation,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,63 +223,6 @@ def _memory(deployment: DeploymentSpec) -> int | None:
     return sized.per_gpu if size is None else max(size, sized.per_gpu)
 
 
-def llm_sizes(spec: Spec) -> list[LlmMemory]:
-    """The memory of each LLM deployment on GPUs, in spec order."""
-    return [m for d in spec.deployments if (m := llm_memory(d)) is not None]
-
-
-def llm_fits(sizes: list[LlmMemory], gpus: list[Gpu]) -> list[LlmFit]:
-    """For each sized LLM deployment, the GPUs of the nodes that hold a replica's share."""
-    return [_fit(m, gpus) for m in sizes]
-
-
-#: Tensor-parallel sizes tried when a replica fits no single GPU of the nodes.
-_TENSOR_PARALLEL = (2, 4, 8, 16)
-
-
-def _fit(memory: LlmMemory, gpus: list[Gpu]) -> LlmFit:
-    kinds = sorted({(g.memory, g.product) for g in gpus})
-    need = memory.per_gpu
-    whole = [(size, f"{product} ({_gib(size)})") for size, product in kinds if size >= need]
-    slices: list[tuple[int, str]] = []
-    if memory.tensor_parallel == 1:
-        # vLLM cannot run tensor parallel across MIG instances, so only one-GPU replicas.
-        for size, product in kinds:
-            table = mig_gpu(product, size)
-            if table is None:
-                continue
-            fitting = [p for p in table.profiles if p.memory_gib * GIB >= need]
-            if fitting:
-                best = min(fitting, key=lambda p: (p.memory_gib, p.compute))
-                slices.append((best.memory_gib * GIB, f"{best.name} on {product}"))
-    # Smallest memory first; at equal memory a MIG slice before a whole GPU.
-    options = sorted(
-        [(size, 0, f"MIG {where}") for size, where in slices]
-        + [(size, 1, where) for size, where in whole]
-    )
-    if options:
-        recommendation = f"{options[0][2]}: {_gib(need)} per GPU"
-    else:
-        recommendation = _more_gpus(memory, kinds)
-    return LlmFit(memory, [w for _, w in whole], [w for _, w in sorted(slices)], recommendation)
-
-
-def _more_gpus(memory: LlmMemory, kinds: list[tuple[int, str]]) -> str:
-    largest = max((size for size, _ in kinds), default=0)
-    head = f"no GPU of the nodes holds {_gib(memory.per_gpu)} per GPU"
-    for tp in _TENSOR_PARALLEL:
-        if tp <= memory.tensor_parallel:
-            continue
-        wider = memory.with_tensor_parallel(tp)
-        if wider.per_gpu <= largest:
-            product = next(p for s, p in kinds if s >= wider.per_gpu)
-            return (
-                f"{head}; with resources.gpu: {tp} (tensor parallel) each GPU needs "
-                f"{_gib(wider.per_gpu)}, which {product} holds"
-            )
-    return f"{head}, nor over {_TENSOR_PARALLEL[-1]} GPUs"
-
-
 def replicas_at(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
     """A version's replicas, or autoscaling's maximum with ``scale="max"`` (not from zero)."""
     if scale == "max" and deployment.autoscaling is not None and replicas > 0:
@@ -332,7 +232,7 @@ def replicas_at(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
 
 def plan(items: list[Demand], gpus: list[Gpu], llm: list[LlmMemory] | None = None) -> Plan:
     """Place ``items`` on ``gpus`` (mutated: what each holds), largest first; ``llm``: the
-    sizes of LLM deployments (:func:`llm_sizes`), for which the plan says what GPUs fit.
+    sizes of LLM deployments (:func:`.llm_fit.llm_sizes`), for which the plan says what GPUs fit.
 
     Size is the memory a replica takes in all (a MIG slice its profile's memory, a whole GPU
     the largest there is, a time-sliced one its share of it); ties keep spec order, so the
@@ -369,8 +269,8 @@ def _slice_too_small(demand: Demand) -> str | None:
     if demand.memory <= slice_bytes:
         return None
     return (
-        f"needs {_gib(demand.memory)} per GPU; a {demand.mig_profile} MIG slice has "
-        f"{_gib(slice_bytes)}"
+        f"needs {gib(demand.memory)} per GPU; a {demand.mig_profile} MIG slice has "
+        f"{gib(slice_bytes)}"
     )
 
 
@@ -412,11 +312,9 @@ def _why(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> str:
     left = f"at most {most} left on any node"
     if demand.mig_profile is not None:
         return _why_mig(demand, candidates, left)
-    need = "a whole GPU" if demand.memory is None else f"{_gib(demand.memory)} free"
+    need = "a whole GPU" if demand.memory is None else f"{gib(demand.memory)} free"
     if demand.memory is not None and all(g.memory < demand.memory for g in candidates):
-        return (
-            f"needs {need} per GPU; the largest GPU has {_gib(max(g.memory for g in candidates))}"
-        )
+        return f"needs {need} per GPU; the largest GPU has {gib(max(g.memory for g in candidates))}"
     if demand.time_slicing is not None:
         memory = "" if demand.memory is None else f" with {need}"
         return (
@@ -442,8 +340,3 @@ def _why_mig(demand: Demand, candidates: list[Gpu], left: str) -> str:
     if not per:
         return f"no GPU offers MIG {name} ({'; '.join(has.values())})"
     return f"needs {demand.gpus} MIG {name} slice(s) on one node; {left} ({', '.join(sorted(per))})"
-
-
-def _gib(size: int) -> str:
-    value = Decimal(size) / Decimal(2**30)
-    return f"{value.normalize():f}Gi" if value == value.to_integral_value() else f"{value:.1f}Gi"
