@@ -21,7 +21,7 @@ from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.kserve import omitted, predictor_scaling
 from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
-from inferd.deploy.vllm import bases
+from inferd.deploy.vllm_serve import bases
 from inferd.deploy.workloads import resources
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec

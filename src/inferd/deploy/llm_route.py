@@ -12,8 +12,8 @@ API cannot read. So a deployment gets a path of its own, rewritten to vLLM's: a 
    its adapters' (their requests reach the base's pods), with a ``RequestMirror`` to a shadow
    that is a base version.
 
-Inside a pod, the body's ``model`` picks base or adapter (:func:`.vllm.served_names`,
-:func:`.vllm.lora_name`): the split between a base and its adapters is the clients', not the
+Inside a pod, the body's ``model`` picks base or adapter (:func:`.vllm_serve.served_names`,
+:func:`.vllm_serve.lora_name`): the split between a base and its adapters is the clients', not the
 route's, and a shadow that is an adapter would receive the primary's ``model`` — both are
 named in the route's not-rendered annotation.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 from inferd.deploy.gateway_api import GATEWAY_GROUP, MAX_RULES
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import HTTP_PORT, Obj, labels, metadata, note, obj, workload_name
-from inferd.deploy.vllm import bases, serving
+from inferd.deploy.vllm_serve import bases, serving
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 

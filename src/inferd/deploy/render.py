@@ -16,7 +16,7 @@ names it in the HTTPRoute's not-rendered annotation, as the KServe target names 
 
 A deployment with ``llm.engine: vllm`` becomes ``vllm serve`` pods and an OpenAI route
 (:mod:`.vllm`, :mod:`.llm_route`), or an InferenceService on KServe's Hugging Face runtime
-(:mod:`.llm_kserve`); ``llama-server`` is refused (:func:`.vllm.check_renderable`).
+(:mod:`.llm_kserve`); ``llama-server`` is refused (:func:`.vllm_serve.check_renderable`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from inferd.deploy import (
     rules,
     services,
     vllm,
+    vllm_serve,
     workloads,
 )
 from inferd.deploy.canary import canary_of, without_candidate
@@ -59,7 +60,7 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
     _check_options(options)
     _unique_names(spec)
     for deployment in spec.deployments:
-        vllm.check_renderable(deployment)
+        vllm_serve.check_renderable(deployment)
     placements = [options.placement_of(d.name) for d in spec.deployments]
     gpus = [gpu_pod(d, p) for d, p in zip(spec.deployments, placements, strict=True)]
     out: list[Obj] = []
@@ -68,19 +69,19 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         out.append(configmap)
     if options.target == "kserve":
         inferd_pods = [
-            g for d, g in zip(spec.deployments, gpus, strict=True) if vllm.engine(d) != "vllm"
+            g for d, g in zip(spec.deployments, gpus, strict=True) if vllm_serve.engine(d) != "vllm"
         ]
         for count in sorted({0 if g.gpus == 0 else 1 for g in inferd_pods}):
             out.append(kserve.serving_runtime(spec, options, count))
         out += [
             llm_kserve.inference_service(d, spec, options, g)
-            if vllm.engine(d) == "vllm"
+            if vllm_serve.engine(d) == "vllm"
             else kserve.inference_service(d, spec, options, g)
             for d, g in zip(spec.deployments, gpus, strict=True)
         ]
         return _note_logging(spec, _note_access(spec, out))
     for deployment, gpu in zip(spec.deployments, gpus, strict=True):
-        if vllm.engine(deployment) == "vllm":
+        if vllm_serve.engine(deployment) == "vllm":
             out += _vllm(deployment, spec, options, gpu)
             continue
         if argo.handles(deployment, options):

@@ -14,12 +14,12 @@ The pod:
   verified against its digest. The pull's download cache (the ``store`` volume) is separate
   from the files vLLM reads (the ``models`` volume), so vLLM sees a plain Hugging Face
   directory per version and nothing else;
-- **volume sizes** from ``llm.shape`` (:func:`volume_bytes`); without a shape nothing says how
-  large the model is, so the volumes get no ``sizeLimit`` and the Deployment's not-rendered
-  annotation says why;
-- ``vllm serve`` (:func:`vllm_args`) with the spec's ``max_model_len``, ``max_num_seqs``,
-  ``dtype``, ``kv_cache_dtype``, tensor parallelism over the pod's GPUs, the adapters, and
-  ``engine_args`` last (so they win);
+- **volume sizes** from ``llm.shape`` (:func:`.vllm_serve.volume_bytes`); without a shape
+  nothing says how large the model is, so the volumes get no ``sizeLimit`` and the
+  Deployment's not-rendered annotation says why;
+- ``vllm serve`` (:func:`.vllm_serve.vllm_args`) with the spec's ``max_model_len``,
+  ``max_num_seqs``, ``dtype``, ``kv_cache_dtype``, tensor parallelism over the pod's GPUs, the
+  adapters, and ``engine_args`` last (so they win);
 - **probes** on vLLM's ``/health``: ``vllm serve`` opens its port only once the weights are on
   the GPU (and, by default, CUDA graphs are captured), which for a 70B model over tensor
   parallelism takes minutes; the startup probe allows :data:`STARTUP_ALLOWANCE_S` before the
@@ -35,11 +35,10 @@ vLLM's series (:func:`query`).
 
 from __future__ import annotations
 
-import math
-
 from inferd.deploy import autoscaling
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.llm_memory import GIB
 from inferd.deploy.objects import (
     HTTP_PORT,
     STORE_PATH,
@@ -52,6 +51,17 @@ from inferd.deploy.objects import (
     selector_labels,
     workload_name,
 )
+from inferd.deploy.vllm_serve import (
+    MODELS_PATH,
+    VLLM_PORT,
+    adapters,
+    bases,
+    llm_of,
+    lora_name,
+    model_dir,
+    vllm_args,
+    volume_bytes,
+)
 from inferd.deploy.workloads import (
     PRE_STOP_DELAY_S,
     PROGRESS_DEADLINE_S,
@@ -63,15 +73,10 @@ from inferd.deploy.workloads import (
     resources,
 )
 from inferd.errors import InvalidArgument
-from inferd.spec.llm import LlmSpec
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 #: vLLM's OpenAI-compatible server image (Docker Hub ``vllm/vllm-openai``), pinned to a release.
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.12.0"
-#: ``vllm serve``'s default port, named ``http`` in the pod.
-VLLM_PORT = 8000
-#: Where the versions' files are, one directory per version.
-MODELS_PATH = "/models"
 HEALTH_PATH = "/health"
 #: Startup probe: every 10 s, 180 failures = 30 minutes for vLLM to load the weights onto the
 #: GPUs, profile memory and capture CUDA graphs before its port opens (a 70B model over 4-8
@@ -79,14 +84,8 @@ HEALTH_PATH = "/health"
 STARTUP_PERIOD_S = 10
 STARTUP_FAILURES = 180
 STARTUP_ALLOWANCE_S = STARTUP_PERIOD_S * STARTUP_FAILURES
-#: Room on disk for one LoRA adapter: rank-16 adapters of 7B-70B models are tens to hundreds of
-#: MB; the shape of an adapter is not in the spec, so each is allowed 1 GiB.
-ADAPTER_ALLOWANCE_BYTES = 2**30
-#: Headroom over the weights: tokenizer and config files, safetensors headers, filesystem slack.
-VOLUME_HEADROOM = 1.10
 #: Memory-backed /dev/shm for PyTorch's inter-process tensors (tensor parallelism).
 SHM_SIZE = "2Gi"
-_GIB = 2**30
 
 #: The spec's autoscaling metrics as PromQL over vLLM's own series (docs.vllm.ai, "Production
 #: Metrics": ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
@@ -107,108 +106,8 @@ _QUERIES = {
 _PERCENTILES = frozenset({"ttft_p95", "latency_p95"})
 
 
-def engine(deployment: DeploymentSpec) -> str | None:
-    """The deployment's ``llm.engine``, or None for a model that is not a language model."""
-    return deployment.llm.engine if deployment.llm is not None else None
-
-
-def check_renderable(deployment: DeploymentSpec) -> None:
-    """InvalidArgument for an engine with no Kubernetes rendering (``llama-server``)."""
-    if engine(deployment) == "llama-server":
-        raise InvalidArgument(
-            f"deployment {deployment.name!r}: llm.engine 'llama-server' has no Kubernetes "
-            "rendering (no llama.cpp server image carries inferd's model delivery, and its "
-            "slots and metrics differ from vLLM's): use engine 'vllm' on GPUs, or 'inferd' "
-            "(the same GGUF files in inferd's own pods, on CPUs or GPUs)"
-        )
-
-
-def _llm(deployment: DeploymentSpec) -> LlmSpec:
-    if deployment.llm is None:  # callers check engine() first
-        raise InvalidArgument(f"deployment {deployment.name!r} has no llm section")
-    return deployment.llm
-
-
-def bases(deployment: DeploymentSpec) -> list[VersionSpec]:
-    """The versions that run pods (every version that is not an adapter)."""
-    return [v for v in deployment.versions if v.adapter_of is None]
-
-
-def adapters(deployment: DeploymentSpec, base: VersionSpec) -> list[VersionSpec]:
-    """The adapter versions served by ``base``'s pods, in spec order."""
-    return [v for v in deployment.versions if v.adapter_of == base.name]
-
-
-def serving(deployment: DeploymentSpec, version: VersionSpec) -> VersionSpec:
-    """The version whose pods answer for ``version``: itself, or an adapter's base."""
-    if version.adapter_of is None:
-        return version
-    base = deployment.version(version.adapter_of)
-    if base is None:  # the spec's rules make this unreachable
-        raise InvalidArgument(f"{version.adapter_of!r} is not a version of {deployment.name!r}")
-    return base
-
-
-def model_dir(version: VersionSpec) -> str:
-    return f"{MODELS_PATH}/{version.name}"
-
-
-def served_names(deployment: DeploymentSpec, base: VersionSpec) -> list[str]:
-    """What a request's ``model`` may say to reach ``base``: the deployment's name (what a
-    weighted split across base versions needs: every base answers to it) or the version's
-    Kubernetes name. An adapter answers to its own Kubernetes name (:func:`lora_name`)."""
-    return [deployment.name, workload_name(deployment, base)]
-
-
-def lora_name(deployment: DeploymentSpec, adapter: VersionSpec) -> str:
-    """An adapter's name in ``model``: ``{deployment}-{version}``, unique in the stack."""
-    return workload_name(deployment, adapter)
-
-
-def vllm_args(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod) -> list[str]:
-    """``vllm serve``'s arguments after ``serve`` (vLLM's CLI reference, ``vllm serve --help``).
-
-    ``--tensor-parallel-size`` is the pod's GPU count: vLLM shards the model over every GPU the
-    pod gets. Adapters are ``--lora-modules NAME=PATH`` with ``--enable-lora`` and
-    ``--max-loras`` (adapters in one batch) set to their number. The adapters' rank is not in
-    the spec: vLLM's default ``--max-lora-rank`` (16) applies unless ``engine_args`` sets it.
-    """
-    llm = _llm(deployment)
-    listen = ["--host", "0.0.0.0", "--port", str(VLLM_PORT)]  # noqa: S104 - the pod's own address
-    args = [model_dir(base), *listen, "--served-model-name", *served_names(deployment, base)]
-    if llm.max_model_len is not None:
-        args += ["--max-model-len", str(llm.max_model_len)]
-    args += [
-        "--max-num-seqs", str(llm.max_num_seqs),
-        "--dtype", llm.dtype,
-        "--kv-cache-dtype", llm.kv_cache_dtype,
-        "--tensor-parallel-size", str(gpu.gpus),
-    ]  # fmt: skip
-    loras = adapters(deployment, base)
-    if loras:
-        args += ["--enable-lora", "--max-loras", str(len(loras)), "--lora-modules"]
-        args += [f"{lora_name(deployment, a)}={model_dir(a)}" for a in loras]
-    return [*args, *llm.engine_args]
-
-
-def volume_bytes(deployment: DeploymentSpec, base: VersionSpec) -> int | None:
-    """Bytes the ``models`` volume must hold for ``base`` and its adapters; None without a shape.
-
-    weights = parameters * weight_bits / 8; plus :data:`ADAPTER_ALLOWANCE_BYTES` per adapter;
-    times :data:`VOLUME_HEADROOM`; rounded up to whole GiB. E.g. an 8B model (8,030,261,248
-    parameters) in bf16 with one adapter: 16,060,522,496 B (14.96 GiB) + 1 GiB = 15.96 GiB,
-    * 1.10 = 17.55 GiB, so 18 GiB. The pull's download cache holds the same bytes again.
-    """
-    shape = _llm(deployment).shape
-    if shape is None:
-        return None
-    weights = math.ceil(shape.parameters * shape.weight_bits / 8)
-    total = weights + ADAPTER_ALLOWANCE_BYTES * len(adapters(deployment, base))
-    return math.ceil(total * VOLUME_HEADROOM / _GIB) * _GIB
-
-
 def _gib(size: int) -> str:
-    return f"{size // _GIB}Gi"
+    return f"{size // GIB}Gi"
 
 
 def _fetch(version: VersionSpec, options: K8sOptions, role: str) -> Obj:
@@ -236,7 +135,7 @@ def _probe(*, period: int, timeout: int, failures: int) -> Obj:
 
 
 def _container(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod, size: int | None) -> Obj:
-    llm = _llm(deployment)
+    llm = llm_of(deployment)
     limits = resources(deployment, gpu)
     if size is not None:
         # The files and the pull's cache of them: ask for a node with that much local disk.
