@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from inferd.card import Signature, TensorSpec
+from inferd.control.apply_plan import Change, ReplicaSet, plan
 from inferd.control.demo_traffic import random_body
-from inferd.control.reconciler import Change, ReplicaSet, plan
 from inferd.control.replicas.backoff import BackoffPolicy
 
 A, B = "a" * 64, "b" * 64

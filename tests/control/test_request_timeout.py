@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from inferd.config import ServerSettings, load_settings
-from inferd.control.reconciler import fingerprint
+from inferd.control.apply_plan import fingerprint
 from inferd.control.replicas.launch import server_settings
 from inferd.deploy import K8sOptions, render
 from inferd.spec.loading import SpecError, parse_spec

@@ -8,7 +8,7 @@ import pytest
 
 from inferd.card import ModelCard
 from inferd.config import ServerSettings
-from inferd.control.reconciler import fingerprint
+from inferd.control.apply_plan import fingerprint
 from inferd.control.replicas.launch import write_launch
 from inferd.errors import InvalidArgument
 from inferd.packaging import push

@@ -7,7 +7,8 @@ serves a prediction itself.
 - :mod:`.gateway` — the one entry port: split, sticky, shadow, least-outstanding balancing;
 - :mod:`.rollout` — canary, blue-green and A/B analysed against the stable version;
 - :mod:`.autoscale` — replicas from inference signals, to and from zero;
-- :mod:`.reconciler`, :mod:`.up` — apply a spec to the supervisor; run the whole stack.
+- :mod:`.apply_plan`, :mod:`.reconciler`, :mod:`.up` — what an apply changes, carrying it out
+  on the supervisor; run the whole stack.
 
 Decisions are pure functions of (policy, observations); the loops around them are thin.
 May import :mod:`inferd.spec`, :mod:`inferd.observe`, :mod:`inferd.store` and the kernel;

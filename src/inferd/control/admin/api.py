@@ -31,9 +31,10 @@ from inferd.control.admin.documents import (
     RoutedDeployment,
     UpStatus,
 )
+from inferd.control.apply_plan import Change
 from inferd.control.cost import CostSampler
 from inferd.control.cost.api import add_routes as add_cost_routes
-from inferd.control.reconciler import Change, Reconciler
+from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.rollout.api import add_routes
 from inferd.control.rollout.controller import RolloutController

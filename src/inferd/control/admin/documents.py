@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
+from inferd.control.apply_plan import Action
 from inferd.control.autoscale.loop import ScalingStatus
 from inferd.control.cost.documents import CostStatus
 from inferd.control.gateway.status import GatewayStatus
-from inferd.control.reconciler import Action
 from inferd.control.replicas.topology import ReplicaState
 from inferd.control.rollout.state import RolloutStatus
 
@@ -67,7 +67,7 @@ class AdminStatus(TypedDict):
 
 
 class ChangeRecord(TypedDict):
-    """What an apply did to one version (:class:`~inferd.control.reconciler.Change`)."""
+    """What an apply did to one version (:class:`~inferd.control.apply_plan.Change`)."""
 
     deployment: str
     version: str

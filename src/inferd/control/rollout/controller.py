@@ -24,9 +24,10 @@ from typing import Unpack
 
 from prometheus_client import CollectorRegistry, Counter
 
+from inferd.control.apply_plan import Change
 from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
-from inferd.control.reconciler import Change, Reconciler
+from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.actions import RolloutActions
 from inferd.control.rollout.aliases import TagMoved
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
