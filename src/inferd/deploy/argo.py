@@ -46,7 +46,8 @@ from inferd.deploy.objects import (
 from inferd.deploy.services import service
 from inferd.deploy.workloads import PROGRESS_DEADLINE_S, autoscaled, pod_template
 from inferd.errors import InternalError
-from inferd.spec.model import AnalysisSpec, DeploymentSpec, RolloutSpec, Spec, VersionSpec
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.policies import AnalysisSpec, RolloutSpec
 
 API_VERSION = "argoproj.io/v1alpha1"
 GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"

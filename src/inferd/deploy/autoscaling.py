@@ -39,7 +39,8 @@ import math
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, labels, metadata, obj, workload_name
 from inferd.errors import InvalidArgument
-from inferd.spec.model import AutoscalingSpec, DeploymentSpec, Spec, VersionSpec
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.policies import AutoscalingSpec
 
 POLLING_INTERVAL_S = 15
 RATE_WINDOW = "1m"

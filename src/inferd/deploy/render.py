@@ -41,7 +41,8 @@ from inferd.deploy.grafana import grafana_config_maps
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, note, workload_name
 from inferd.errors import InvalidArgument
-from inferd.spec.model import DeploymentSpec, RolloutSpec, Spec, VersionSpec
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.policies import RolloutSpec
 
 
 def render(spec: Spec, options: K8sOptions) -> list[Obj]:

@@ -3,7 +3,9 @@
 
 - :mod:`.model` — the pydantic models (:class:`Spec`, :class:`DeploymentSpec`, …) and the JSON
   Schema published for editors;
+- :mod:`.policies` — the ``rollout`` (with its analysis), ``autoscaling`` and ``slo`` sections;
 - :mod:`.cost` — the ``cost`` section (prices per resource or per node);
+- :mod:`.llm` — the ``llm`` section (engine, context, concurrency, shape);
 - :mod:`.observability` — payload logging and tracing sections;
 - :mod:`.types` — the value types (durations, quantities, DNS labels, header names) and the
   strict base every section derives from;

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from inferd.spec.model import AutoscalingSpec
+from inferd.spec.policies import AutoscalingSpec
 
 
 @dataclass(frozen=True, slots=True)

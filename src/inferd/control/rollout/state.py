@@ -10,7 +10,8 @@ from inferd.control.rollout.analysis import AnalysisPolicy, Observations, Verdic
 from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event
 from inferd.control.rollout.strategies import Pair, Strategy, stages
 from inferd.control.rollout.transition import Transition
-from inferd.spec.model import DeploymentSpec, RolloutSpec
+from inferd.spec.model import DeploymentSpec
+from inferd.spec.policies import RolloutSpec
 
 Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "superseded", "failed"]
 #: Phases a rollout never leaves.

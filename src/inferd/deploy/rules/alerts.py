@@ -40,7 +40,8 @@ from inferd.deploy.rules.replica_alerts import (
 )
 from inferd.observe.drift import DRIFT_PSI
 from inferd.observe.metrics import QUEUE_DEPTH
-from inferd.spec.model import AnalysisSpec, DeploymentSpec, Spec
+from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.policies import AnalysisSpec
 
 #: Input drift (PSI) above which a feature has drifted, when ``rollout.analysis.max_drift_psi``
 #: is unset (docs/metrics.md: above 0.2 drifted).

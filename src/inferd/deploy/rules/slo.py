@@ -31,7 +31,8 @@ from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.rules.model import Platform, Rule, alert, record
 from inferd.deploy.rules.promql import BY_DEPLOYMENT, ERROR_OUTCOMES, Scope, duration, le, number
 from inferd.observe.metrics import LATENCY_BUCKETS
-from inferd.spec.model import DeploymentSpec, SloSpec
+from inferd.spec.model import DeploymentSpec
+from inferd.spec.policies import SloSpec
 
 Sli = Literal["availability", "latency"]
 #: The share of requests the latency objective allows above ``slo.latency_p99``.
