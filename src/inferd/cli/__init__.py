@@ -1,27 +1,10 @@
-"""The ``inferd`` command line. Importing this package registers every command on ``main``."""
+"""The ``inferd`` command line.
 
-from inferd.cli import (
-    control_cmds,
-    cost_cmds,
-    gpu_cmds,
-    k8s_cmds,
-    keys_cmds,
-    registry_cmds,
-    rollout_cmds,
-    serve_cmds,
-    store_cmds,
-)
+Commands register themselves on ``main`` when their module loads, and a module loads only when
+one of its commands runs or help lists them (``_app.COMMAND_MODULES``), so that a command pays
+only for what it uses: ``inferd serve`` starts without the registry, table or Kubernetes code.
+"""
+
 from inferd.cli._app import main
 
-__all__ = [
-    "control_cmds",
-    "cost_cmds",
-    "gpu_cmds",
-    "k8s_cmds",
-    "keys_cmds",
-    "main",
-    "registry_cmds",
-    "rollout_cmds",
-    "serve_cmds",
-    "store_cmds",
-]
+__all__ = ["main"]

@@ -7,17 +7,19 @@ themselves on :data:`main`, and delegate to the library; no business logic lives
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 import orjson
-from rich.console import Console
-from rich.text import Text
 
 from inferd import __version__
 from inferd.errors import Code, InferdError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,10 +50,14 @@ def exit_status(error: InferdError) -> int:
 
 
 def stdout() -> Console:
+    from rich.console import Console  # deferred: `inferd serve` prints nothing through rich
+
     return Console(highlight=False, soft_wrap=True)
 
 
 def stderr() -> Console:
+    from rich.console import Console  # deferred: `inferd serve` prints nothing through rich
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -74,6 +80,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except InferdError as exc:
+            from rich.text import Text  # deferred with rich's Console (see stderr)
+
             # The message is data, never markup: "[/x]" in a user's string must print as is.
             stderr().print(Text.assemble(("error:", "red"), " ", exc.message))
             raise SystemExit(exit_status(exc)) from None
@@ -81,7 +89,49 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The module (under ``inferd.cli``) that registers each top-level command. A command's module
+#: is imported when that command runs or help lists it, not before: ``inferd serve`` then
+#: imports no registry client, table renderer or Kubernetes code (issue 18, start-up time and
+#: memory). tests/cli/test_lazy_commands.py keeps this in step with what the modules register.
+COMMAND_MODULES: dict[str, str] = {
+    "apply": "control_cmds",
+    "cost": "cost_cmds",
+    "doctor": "gpu_cmds",
+    "gc": "store_cmds",
+    "gpu": "gpu_cmds",
+    "history": "store_cmds",
+    "inspect": "store_cmds",
+    "k8s": "k8s_cmds",
+    "keys": "keys_cmds",
+    "login": "registry_cmds",
+    "logout": "registry_cmds",
+    "ls": "store_cmds",
+    "ps": "control_cmds",
+    "pull": "store_cmds",
+    "push": "store_cmds",
+    "rm": "store_cmds",
+    "rollout": "rollout_cmds",
+    "serve": "serve_cmds",
+    "spec": "control_cmds",
+    "tag": "store_cmds",
+    "up": "control_cmds",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands register themselves when their module (``COMMAND_MODULES``) loads."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(f"inferd.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="inferd")
 def main() -> None:
     """inferd — ship models like images, serve them over the Open Inference Protocol."""

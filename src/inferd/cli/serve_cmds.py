@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from inferd.cli._app import exit_status, handles_errors, main
-from inferd.cli.store_cmds import parse_size
+from inferd.cli._sizes import parse_size
 from inferd.config import ENV_PREFIX, ServerSettings, load_settings
 from inferd.errors import InvalidArgument
 

@@ -19,34 +19,18 @@ from rich.table import Table
 from inferd import packaging
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
 from inferd.cli._progress import bars_wanted, progress_bar
+from inferd.cli._sizes import parse_size
 from inferd.cli.registry_cmds import registry_options
 from inferd.config import store_settings
-from inferd.errors import InvalidArgument
 from inferd.store import ModelStore, Reference
 from inferd.store.remote import RegistrySettings
 from inferd.store.results import Transfer
-
-_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def _store(registries: RegistrySettings | None = None) -> ModelStore:
     store = ModelStore.from_settings(store_settings(), registries)
     click.get_current_context().call_on_close(store.close)  # registry connections
     return store
-
-
-def parse_size(text: str) -> int:
-    """``10G``, ``512M``, ``1.5GiB``, ``2048`` -> bytes (binary units, as ``du -h`` shows)."""
-    value = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ""
-    number = value[: len(value) - len(unit)]
-    try:
-        size = float(number) * _SIZE_UNITS[unit]
-    except ValueError:
-        raise InvalidArgument(f"{text!r} is not a size such as 10G, 512M or 1048576") from None
-    if size < 0:
-        raise InvalidArgument(f"{text!r}: a size cannot be negative")
-    return int(size)
 
 
 def _transfer_json(transfer: Transfer | None) -> dict[str, int] | None:
