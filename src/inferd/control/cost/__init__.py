@@ -30,12 +30,7 @@ def cost_sampler(reconciler: Reconciler, supervisor: Supervisor, gateway: Gatewa
         return [process.snapshot() for process in supervisor.replicas()]
 
     async def scraped() -> list[tuple[Replica, str]]:
-        ready = [
-            r
-            for d in supervisor.topology.deployments.values()
-            for v in d.versions
-            for r in v.ready_replicas
-        ]
+        ready = supervisor.topology.ready_replicas()
         return await scrape((r, gateway.proxy.pool(r)) for r in ready)
 
     sources = Sources(

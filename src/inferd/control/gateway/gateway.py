@@ -280,14 +280,7 @@ class Gateway:
     async def _replica_metrics(self, deployment: str | None = None) -> list[tuple[Replica, str]]:
         """Every ready replica's ``/metrics`` text (replicas that fail to answer are counted
         in ``inferd_gateway_replica_scrape_failures_total`` and left out)."""
-        topology = self._topology
-        replicas = [
-            (r, self.proxy.pool(r))
-            for d in topology.deployments.values()
-            if deployment in (None, d.name)
-            for v in d.versions
-            for r in v.ready_replicas
-        ]
+        replicas = [(r, self.proxy.pool(r)) for r in self._topology.ready_replicas(deployment)]
         texts = await scrape(replicas)
         if len(texts) < len(replicas):
             self.metrics.scrape_failures.inc(len(replicas) - len(texts))

@@ -34,6 +34,7 @@ import psutil
 from inferd.config import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.engine_metrics import in_flight
+from inferd.control.replicas.exits import describe_exit, error_line, with_last_line
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
 from inferd.control.replicas.logs import TAIL_BYTES, RotatingLog, pump
 from inferd.control.replicas.topology import Replica, ReplicaState
@@ -60,10 +61,6 @@ ENGINE_TERM_WAIT_S = 5.0
 #: explains before it is ready (a model that cannot load, a reference the store lacks, code
 #: not trusted) comes back on every restart.
 RETRYABLE_EXITS = frozenset({7, 8})
-#: How the CLI begins the line that says why it failed.
-ERROR_PREFIX = b"error: "
-#: The longest reason taken from that line.
-MAX_REASON_CHARS = 500
 
 
 class ReplicaProcess:
@@ -256,13 +253,13 @@ class ReplicaProcess:
         if log is not None:  # only what this run wrote: an earlier run's error is not its own
             output = log.tail(min(TAIL_BYTES, log.written - self._run_began))
             if self.launch.engine is not None:  # engines have no error: line; their last words
-                return _with_last_line(_describe_exit(code), output)
-            said = _error_line(output)
+                return with_last_line(describe_exit(code), output)
+            said = error_line(output)
         if said is None:
-            return _describe_exit(code)
+            return describe_exit(code)
         if not ever_ready and code is not None and code > 0 and code not in RETRYABLE_EXITS:
             self.start_error = said
-        return f"{_describe_exit(code)}: {said}"
+        return f"{describe_exit(code)}: {said}"
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.port = free_port(self.launch.host)
@@ -359,29 +356,6 @@ class ReplicaProcess:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
-
-
-def _error_line(output: bytes) -> str | None:
-    """What the last ``error:`` line in ``output`` says (None: there is none)."""
-    for line in reversed(output.splitlines()):
-        if line.startswith(ERROR_PREFIX):
-            text = line[len(ERROR_PREFIX) :].decode("utf-8", "replace").strip()
-            return text[:MAX_REASON_CHARS] or None
-    return None
-
-
-def _with_last_line(reason: str, output: bytes) -> str:
-    """``reason`` with the last line the process wrote, if any."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    if not lines:
-        return reason
-    return f"{reason}: {lines[-1].decode('utf-8', 'replace')[:MAX_REASON_CHARS]}"
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exited with status {code}"
 
 
 @functools.cache

@@ -101,5 +101,15 @@ class Topology:
         """Every replica of every version of every deployment."""
         return (r for d in self.deployments.values() for v in d.versions for r in v.replicas)
 
+    def ready_replicas(self, deployment: str | None = None) -> list[Replica]:
+        """The replicas ready to serve, of ``deployment`` or of every deployment."""
+        return [
+            r
+            for d in self.deployments.values()
+            if deployment in (None, d.name)
+            for v in d.versions
+            for r in v.ready_replicas
+        ]
+
 
 TopologyListener = Callable[[Topology], None]

@@ -1,0 +1,37 @@
+"""How a replica's end is told: its exit status, and what it said last before it ended.
+
+``inferd serve`` ends a failure with one ``error: …`` line (docs/cli.md), which becomes the
+replica's reason; an engine (llama-server, vLLM) has no such line, so its last line is shown.
+"""
+
+from __future__ import annotations
+
+import signal
+
+#: How the CLI begins the line that says why it failed.
+ERROR_PREFIX = b"error: "
+#: The longest reason taken from that line.
+MAX_REASON_CHARS = 500
+
+
+def error_line(output: bytes) -> str | None:
+    """What the last ``error:`` line in ``output`` says (None: there is none)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(ERROR_PREFIX):
+            text = line[len(ERROR_PREFIX) :].decode("utf-8", "replace").strip()
+            return text[:MAX_REASON_CHARS] or None
+    return None
+
+
+def with_last_line(reason: str, output: bytes) -> str:
+    """``reason`` with the last line the process wrote, if any."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return reason
+    return f"{reason}: {lines[-1].decode('utf-8', 'replace')[:MAX_REASON_CHARS]}"
+
+
+def describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
