@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inferd.errors import InvalidArgument
@@ -371,6 +370,8 @@ def load_settings(
     """Build settings from file < environment < overrides; errors name the offending field."""
     values: dict[str, Any] = {}
     if file is not None:
+        import yaml  # deferred: read only with --config (most starts have no settings file)
+
         loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise InvalidArgument(f"config file {file.name}: expected a mapping at the top")

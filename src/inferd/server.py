@@ -31,7 +31,6 @@ from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
 from inferd.observe.tracing_setup import start_tracing
 from inferd.protocols.access.frontdoor import FrontDoor
-from inferd.protocols.grpc.server import serve_grpc
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.audited import audited_guard
 from inferd.protocols.http.server import HttpLimits
@@ -155,6 +154,12 @@ class Server:
 
     async def _start_grpc(self, token: str | None) -> None:
         s = self.settings
+        if s.grpc_port is None and (token is None or s.control_grpc_port is None):
+            return
+        # Deferred: grpc, protobuf and the generated messages (~15 MB, ~50 ms) load only in a
+        # process that binds a gRPC port (issue 18).
+        from inferd.protocols.grpc.server import serve_grpc
+
         if s.grpc_port is not None:
             door = self.front_door
             handle = await serve_grpc(

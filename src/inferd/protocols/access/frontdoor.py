@@ -6,15 +6,16 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import grpc
+from typing import TYPE_CHECKING
 
 from inferd.config import AuthSettings, TlsSettings
-from inferd.protocols.access.grpc import authorize_call, guard_handlers
 from inferd.protocols.access.http import protect
 from inferd.protocols.access.keyring import KeyRing
 from inferd.protocols.access.tls import CertificateFiles
 from inferd.protocols.http import Router
+
+if TYPE_CHECKING:
+    import grpc
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,9 @@ class FrontDoor:
         self, handlers: dict[str, grpc.RpcMethodHandler]
     ) -> dict[str, grpc.RpcMethodHandler]:
         """A servicer's unary handlers, each checking the call's key first."""
+        # Deferred: grpc loads only in a process that binds a gRPC port (issue 18).
+        from inferd.protocols.access.grpc import guard_handlers
+
         return handlers if self.keys is None else guard_handlers(handlers, self.keys)
 
     async def check_grpc_call(
@@ -88,4 +92,6 @@ class FrontDoor:
         ``method`` the bare name (``ModelInfer``). Raises the :mod:`inferd.errors` error to
         answer with."""
         if self.keys is not None:
+            from inferd.protocols.access.grpc import authorize_call  # deferred: see grpc_handlers
+
             await authorize_call(self.keys, metadata.get("authorization"), method, deployment)

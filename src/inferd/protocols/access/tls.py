@@ -24,10 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import grpc
+from typing import TYPE_CHECKING
 
 from inferd.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,8 @@ class CertificateFiles:
 
     def grpc_credentials(self) -> grpc.ServerCredentials:
         """Credentials for a gRPC port that pick up changed files before each handshake."""
+        import grpc  # deferred: grpc loads only in a process that binds a gRPC port (issue 18)
+
         cert, key = self._pair()
         watch = _Watch(self, self.identity())
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -23,12 +24,12 @@ from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import Descriptor, Manifest
 from inferd.store.progress import Progress
-from inferd.store.remote.client import RegistryClient, RemoteManifest
 from inferd.store.remote.settings import RegistrySettings
-from inferd.store.remote.sync import pull_version, push_version
-from inferd.store.remote.transport import RegistryHttp
 from inferd.store.results import TagEntry, Transfer
 from inferd.store.trust import check_layers
+
+if TYPE_CHECKING:
+    from inferd.store.remote.client import RegistryClient, RemoteManifest
 
 
 def _registry(ref: Reference) -> str:
@@ -54,6 +55,11 @@ class RemoteRegistries:
         with self._lock:
             found = self._clients.get(registry)
             if found is None:
+                # Deferred: httpx and the client load on the first remote reference, so a
+                # store (and a server) that only reads local versions never imports them.
+                from inferd.store.remote.client import RegistryClient
+                from inferd.store.remote.transport import RegistryHttp
+
                 found = RegistryClient(RegistryHttp(registry, self.settings))
                 self._clients[registry] = found
             return found
@@ -94,6 +100,8 @@ class RemoteRegistries:
             held = {d.digest for d in layout.read_index().descriptors()}
             if ref.digest in held or self._record(layout, ref, ref.digest):
                 return Transfer(ref.digest, count, 0, count)
+        from inferd.store.remote.sync import pull_version  # deferred with the client (see client)
+
         client = self.client(_registry(ref))
         for _ in range(2):
             transfer = pull_version(
@@ -107,6 +115,8 @@ class RemoteRegistries:
         self, layout: OciLayout, ref: Reference, digest: str, progress: Progress | None = None
     ) -> Transfer:
         """Upload the local version ``digest`` as ``ref`` (``host/name:tag``)."""
+        from inferd.store.remote.sync import push_version  # deferred with the client (see client)
+
         registry = _registry(ref)
         mounts = dict(self._mount_sources(layout, registry, ref.name))
         transfer = push_version(
