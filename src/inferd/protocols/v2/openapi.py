@@ -6,6 +6,7 @@ path parameters it finds in the template and the shared component schemas below.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -241,22 +242,29 @@ def _openapi30(node: Any) -> Any:
     return out
 
 
-SCHEMAS.update(
-    generated_schemas(
-        openai.ChatCompletionRequest,
-        openai.ChatCompletion,
-        openai.ChatCompletionChunk,
-        openai.CompletionRequest,
-        openai.TextCompletion,
-        openai.EmbeddingRequest,
-        openai.EmbeddingList,
-        openai.ModelList,
-        openai.ServedModel,
-        openai.OpenAIError,
-        GenerateRequest,
-        GenerateResponse,
-    )
-)
+@functools.cache
+def _all_schemas() -> dict[str, Schema]:
+    """:data:`SCHEMAS` and those generated from the body types. Built on the first request for
+    the document, not at import: the JSON Schema of a dozen models costs ~20 ms of start-up
+    (issue 18)."""
+    return {
+        **SCHEMAS,
+        **generated_schemas(
+            openai.ChatCompletionRequest,
+            openai.ChatCompletion,
+            openai.ChatCompletionChunk,
+            openai.CompletionRequest,
+            openai.TextCompletion,
+            openai.EmbeddingRequest,
+            openai.EmbeddingList,
+            openai.ModelList,
+            openai.ServedModel,
+            openai.OpenAIError,
+            GenerateRequest,
+            GenerateResponse,
+        ),
+    }
+
 
 _JSON = "application/json"
 
@@ -332,5 +340,5 @@ def build_document(router: Router, title: str) -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": title, "version": __version__},
         "paths": paths,
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": _all_schemas()},
     }
