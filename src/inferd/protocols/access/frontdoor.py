@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inferd.config import AuthSettings, TlsSettings
-from inferd.protocols.access.http import protect
-from inferd.protocols.access.keyring import KeyRing
 from inferd.protocols.access.tls import CertificateFiles
-from inferd.protocols.http import Router
 
 if TYPE_CHECKING:
     import grpc
+
+    from inferd.protocols.access.keyring import KeyRing
+    from inferd.protocols.http import Router
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +34,14 @@ class FrontDoor:
         """Keys from ``auth.keys_file`` (which must exist), else from ``default_keys`` once it
         exists, else none; certificates from ``tls``. Problems raise InvalidArgument."""
         keys = None
-        if auth.keys_file is not None:
-            keys = KeyRing(auth.keys_file.expanduser(), required=True)
-        elif default_keys is not None:
-            keys = KeyRing(default_keys, required=False)
+        if auth.keys_file is not None or default_keys is not None:
+            # Deferred: the key file's parser and hashing load only where keys may be used.
+            from inferd.protocols.access.keyring import KeyRing
+
+            if auth.keys_file is not None:
+                keys = KeyRing(auth.keys_file.expanduser(), required=True)
+            elif default_keys is not None:
+                keys = KeyRing(default_keys, required=False)
         certificates = (
             CertificateFiles(tls.cert_file.expanduser(), tls.key_file.expanduser())
             if tls is not None
@@ -67,6 +71,8 @@ class FrontDoor:
         """``router`` behind the keys (unchanged without keys)."""
         if self.keys is None:
             return router
+        from inferd.protocols.access.http import protect  # deferred with KeyRing (from_settings)
+
         return protect(router, self.keys, public_metrics=self.public_metrics)
 
     def ssl_context(self) -> ssl.SSLContext | None:
