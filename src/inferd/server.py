@@ -134,9 +134,11 @@ class Server:
         # What exists now (modules, settings, listeners) lives as long as the process; frozen,
         # a full collection walks only what serving allocates. Unfrozen, thousands of slow
         # connections trigger full passes that stall the loop ~100 ms (bench/slowloris.py).
-        # Models load after this, so an unloaded model's memory stays collectable.
+        # Models load after this, so an unloaded model's memory stays collectable. `inferd serve`
+        # starts with the collector off (serve_cmds): from here on it runs.
         gc.collect()
         gc.freeze()
+        gc.enable()
         self.failures = await self.manager.serve(self.references)
         if self.references and len(self.failures) == len(self.references) and not s.allow_empty:
             await self._give_up()
@@ -348,6 +350,7 @@ def run(
     if settings.port == 0:
         raise InvalidArgument("--workers needs a fixed --port (port 0 would give each its own)")
     log.warning("%d workers: the control plane is off (restart to change models)", workers)
+    gc.enable()  # this process only waits for its workers: no Server.start to turn it back on
     context = multiprocessing.get_context("spawn")
     procs = [
         context.Process(

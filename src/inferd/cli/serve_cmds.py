@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -26,6 +27,12 @@ from inferd.errors import InvalidArgument
     "--no-control",
     is_flag=True,
     help="No control plane at all (no load/unload, no token file): models are fixed at start.",
+)
+@click.option(
+    "--no-grpc",
+    is_flag=True,
+    help="No gRPC listeners, data or control plane (over --grpc-port and --control-grpc-port): "
+    "REST only. gRPC is then never loaded (about 13 MB less memory and a faster start).",
 )
 @click.option(
     "--allow-empty",
@@ -121,6 +128,7 @@ def serve(
     control_port: int | None,
     control_grpc_port: int | None,
     no_control: bool,
+    no_grpc: bool,
     allow_empty: bool,
     workers: int,
     max_batch_size: int | None,
@@ -149,8 +157,6 @@ def serve(
     Remote references (``host/name:tag``) are pulled from their registries; control-plane loads
     may fetch only from those and from INFERD_ALLOWED_REGISTRIES (comma-separated).
     """
-    from inferd.server import LOG_FORMAT, run
-
     overrides: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -181,8 +187,21 @@ def serve(
         )
     if no_control:
         settings = settings.model_copy(update={"control_port": None})
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    raise SystemExit(run(settings, list(references), workers, exit_status))
+    if no_grpc:
+        settings = settings.model_copy(update={"grpc_port": None, "control_grpc_port": None})
+    # Until Server.start has frozen them, start-up allocates what lives as long as the process
+    # (modules, settings, routes): collector passes over it find nothing to free and cost ~30 ms
+    # of the start. Server.start collects once, freezes, and turns the collector back on; the
+    # finally does it when run() returns or fails before that.
+    gc.disable()
+    try:
+        from inferd.server import LOG_FORMAT, run
+
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        status = run(settings, list(references), workers, exit_status)
+    finally:
+        gc.enable()
+    raise SystemExit(status)
 
 
 def _tls(cert: Path | None, key: Path | None) -> dict[str, Path] | None:
