@@ -10,6 +10,10 @@ process start to the first 200 of ``/v2/health/ready``; RSS is the whole process
 
 Configurations: ``grpc`` binds every listener as bench/serve_bench.py does (data REST and gRPC,
 control REST and gRPC, all on port 0); ``rest`` is ``--no-grpc`` (data and control REST only).
+``floor`` is no server: a Python process that imports what any ONNX server here needs (numpy,
+onnxruntime, pydantic, prometheus_client, uvloop, httptools, click, orjson), opens the same
+model's onnxruntime session and runs one inference, then exits; its wall time and peak RSS are
+the part of the figures above that no import structure can remove.
 ``--src`` runs another checkout's ``src`` (``PYTHONPATH``), e.g. a worktree of an older commit;
 a checkout without ``--no-grpc`` then gets ``grpc_port: null`` from a settings file instead.
 """
@@ -38,6 +42,25 @@ CONFIGS = {
     "grpc": ["--grpc-port", "0", "--control-grpc-port", "0"],
     "rest": ["--no-grpc"],
 }
+
+
+FLOOR = f"""
+import resource
+import asyncio, click, httptools, numpy, onnxruntime as ort, orjson, prometheus_client, pydantic
+import uvloop
+options = ort.SessionOptions()
+options.intra_op_num_threads = options.inter_op_num_threads = 1
+session = ort.InferenceSession({str(MODEL / "model.onnx")!r}, options, ["CPUExecutionProvider"])
+session.run(None, {{session.get_inputs()[0].name: numpy.zeros((1, 8), numpy.float32)}})
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6)
+"""
+
+
+def floor() -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of the :data:`FLOOR` process."""
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", FLOOR], check=True, capture_output=True, text=True)
+    return time.monotonic() - start, float(done.stdout)
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -88,17 +111,19 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", ENTRY, "push", "-q", str(MODEL), "fraud:v1"],
                        env=env, check=True, capture_output=True)  # fmt: skip
         one_start(env, configs["grpc"])  # warm-up: page cache, compiled bytecode where written
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in [*configs, "floor"]}
         for _ in range(args.runs):
             for name, flags in configs.items():
                 results[name].append(one_start(env, flags))
+            results["floor"].append(floor())
         print(f"load average before the last run: {os.getloadavg()[0]:.2f}")
         for name, runs in results.items():
             ready = [r for r, _ in runs]
             rss = [m for _, m in runs]
+            when, memory = ("exit", "peak") if name == "floor" else ("ready", "idle")
             print(
-                f"{name:5s} ready s median {statistics.median(ready):.3f} "
-                f"(min {min(ready):.3f}, max {max(ready):.3f}); idle RSS MB median "
+                f"{name:5s} {when} s median {statistics.median(ready):.3f} "
+                f"(min {min(ready):.3f}, max {max(ready):.3f}); {memory} RSS MB median "
                 f"{statistics.median(rss):.1f} (min {min(rss):.1f}, max {max(rss):.1f})"
             )
     finally:

@@ -158,7 +158,7 @@ class Server:
         s = self.settings
         if s.grpc_port is None and (token is None or s.control_grpc_port is None):
             return
-        # Deferred: grpc, protobuf and the generated messages (~15 MB, ~50 ms) load only in a
+        # Deferred: grpc, protobuf and the generated messages (~14 MB, ~45 ms) load only in a
         # process that binds a gRPC port (issue 18).
         from inferd.protocols.grpc.server import serve_grpc
 
