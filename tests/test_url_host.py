@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferd.config import url_host
+from inferd.addresses import url_host
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import orjson
 import uvloop
 
-from inferd.config import ServerSettings, url_host
+from inferd.addresses import url_host
+from inferd.config import ServerSettings
 from inferd.errors import InferdError, InvalidArgument, NotFound
 from inferd.observe.audit import AuditLog
 from inferd.observe.gpu import GpuCollector

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import orjson
 
-from inferd.config import LimitSettings, StoreSettings, url_host
+from inferd.addresses import url_host
+from inferd.config import LimitSettings, StoreSettings
 from inferd.control.admin.api import AdminApi
 from inferd.control.admin.documents import UpStatus
 from inferd.control.autoscale.coldstart import ColdStart

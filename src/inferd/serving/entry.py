@@ -59,6 +59,14 @@ class ModelEntry:
         attempt = self.attempt.key.version if self.attempt is not None else None
         return version in self.pending or version in (self.fetching, attempt)
 
+    def ready(self) -> bool:
+        """Unloaded on purpose, or its default version serving (or evicted by the memory
+        budget, which loads on demand)."""
+        if self.unloaded:
+            return True
+        served = self.versions.get(self.default) if self.default is not None else None
+        return served is not None and (served.serving or served.evicted)
+
     def vacant(self) -> bool:
         """Nothing of it is known or wanted: no version, failure or load under way."""
         held = self.versions or self.failed or self.retiring or self.attempt or self.fetching

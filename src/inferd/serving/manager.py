@@ -107,15 +107,7 @@ class ModelManager:
     def ready(self) -> bool:
         """Not draining, and every served model's default version serving (or evicted by the
         memory budget, which loads on demand)."""
-        if self.draining:
-            return False
-        for entry in self._models.values():
-            if entry.unloaded:
-                continue
-            served = entry.versions.get(entry.default) if entry.default is not None else None
-            if served is None or not (served.serving or served.evicted):
-                return False
-        return True
+        return not self.draining and all(entry.ready() for entry in self._models.values())
 
     def live(self) -> bool:
         """Every loaded version's worker thread is alive."""

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from inferd.config import url_host
+from inferd.addresses import url_host
 from inferd.control.admin.documents import AdminStatus, ApplyResult
 from inferd.control.cost.documents import CostReport, Recommendations
 from inferd.control.rollout.history import HistoryPage

@@ -31,7 +31,7 @@ from collections.abc import Callable
 import httpx
 import psutil
 
-from inferd.config import url_host
+from inferd.addresses import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.engine_metrics import in_flight
 from inferd.control.replicas.exits import describe_exit, error_line, with_last_line
