@@ -101,6 +101,12 @@ class LimitSettings(BaseModel):
         description="inference bodies up to this size are decoded on the event loop; larger ones "
         "in a worker thread, so health checks and small requests never wait behind them",
     )
+    process_decode_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="JSON inference bodies (no binary tensor data) over this size are parsed in "
+        "a decoding process of their own, whose GIL the event loop never waits for; 0: never",
+    )
     max_inputs: int = Field(default=64, ge=1)
     max_outputs: int = Field(default=64, ge=1)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -167,8 +173,7 @@ class SandboxSettings(BaseModel):
     allow_unisolated: bool = Field(
         default=False,
         description="where the platform refuses network and mount namespaces (no "
-        "CAP_SYS_ADMIN), run trusted code anyway, with resource limits only; off: refuse to "
-        "load it",
+        "CAP_SYS_ADMIN), run trusted code with resource limits only; off: refuse to load it",
     )
 
 
@@ -326,9 +331,8 @@ class ServerSettings(BaseModel):
 
     def generation_timeout_for(self, model: str) -> float | None:
         """The deadline of a generation from ``model`` that sets none of its own: the model's
-        own ``request_timeout_s`` when set, else none. The server-wide default is sized for
-        one inference, not for an answer of thousands of tokens, which ``max_tokens`` and the
-        context already bound (and a client that leaves cancels)."""
+        ``request_timeout_s`` when set, else none (the server-wide default is sized for one
+        inference; ``max_tokens``, the context and a client that leaves bound a generation)."""
         settings = self.models.get(model)
         return settings.request_timeout_s if settings is not None else None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,14 +227,23 @@ def metrics_text() -> bytes:
     return b"# HELP inferd_up Test gauge.\n# TYPE inferd_up gauge\ninferd_up 1.0\n"
 
 
+@contextmanager
+def serving(limits: LimitSettings) -> Iterator[Running]:
+    """A data-plane listener over a fresh :class:`FakeDataPlane`, with ``limits``."""
+    dataplane = FakeDataPlane()
+    router = data_router(dataplane, limits, metrics_text)
+    running, t = _start(router, HttpLimits.from_settings(limits), dataplane)
+    try:
+        yield running
+    finally:
+        _finish(running, t)
+
+
 @pytest.fixture
 def data_server() -> Iterator[Running]:
     """A data-plane listener over a fresh :class:`FakeDataPlane`, with small test limits."""
-    dataplane = FakeDataPlane()
-    router = data_router(dataplane, TEST_LIMITS, metrics_text)
-    running, t = _start(router, HttpLimits.from_settings(TEST_LIMITS), dataplane)
-    yield running
-    _finish(running, t)
+    with serving(TEST_LIMITS) as running:
+        yield running
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ of it. For the same reason each :class:`Decoder` (one per protocol) runs at most
 ``_DECODE_THREADS`` decodes at once: every thread waiting for the GIL is one more the event loop
 may have to queue behind. A single C call does not yield the GIL at all: parsing an 8 MiB JSON
 body takes orjson about 50 ms at once and numpy's conversion of its rows 20 ms more, which is why
-big tensors belong in the binary extension.
+big tensors belong in the binary extension, and why big JSON bodies go to a decoding process
+(:mod:`inferd.protocols.v2.decoding_process`), whose exchange the worker thread only waits on.
 
 While a worker thread decodes, the switch interval is :data:`DECODING_SWITCH_INTERVAL_S` (1 ms)
 instead of Python's 5 ms. The event loop asks for the GIL several times per request it answers
@@ -52,9 +53,10 @@ class Decoder:
         self._inline_bytes = limits.inline_decode_bytes
         self._threads: asyncio.Semaphore | None = None
 
-    async def decode(self, work: Callable[[], T], size: int) -> T:
-        """``work()``, on the event loop when ``size`` is small, else in a worker thread."""
-        if size <= self._inline_bytes:
+    async def decode(self, work: Callable[[], T], size: int, *, off_loop: bool = False) -> T:
+        """``work()``, on the event loop when ``size`` is small, else (or when ``off_loop``:
+        work that blocks, whatever its size) in a worker thread."""
+        if size <= self._inline_bytes and not off_loop:
             return work()
         if self._threads is None:
             self._threads = asyncio.Semaphore(_DECODE_THREADS)

@@ -17,11 +17,14 @@ from inferd.errors import InvalidArgument
 from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
 from inferd.protocols.offload import Decoder
 from inferd.protocols.v2.codec import (
+    HEADER_LENGTH,
+    TIMEOUT_HEADER,
     decode_request,
     encode_response,
     load_json,
     wants_binary,
 )
+from inferd.protocols.v2.decoding_process import DECODING, DecodeJob
 from inferd.protocols.v2.documents import (
     index_document,
     model_document,
@@ -109,20 +112,22 @@ class V2Handlers:
         return self.encode(infer_request, await self.dataplane.infer(infer_request))
 
     def decode(self, request: Request) -> Awaitable[InferRequest]:
-        """The inference request a v2 body holds (decoded off the loop when large). Not a
-        coroutine itself: the caller awaits the decoder's, one frame fewer per request."""
+        """The inference request a v2 body holds (decoded off the loop when large; a big JSON
+        body in the decoding process, :mod:`.decoding_process`). Not a coroutine itself: the
+        caller awaits the decoder's, one frame fewer per request."""
         model, version = request.params["model"], request.params.get("version")
+        body, headers, size = request.body, request.headers, len(request.body)
+        check = self.dataplane.input_check(model, version)
+        if 0 < self.limits.process_decode_bytes < size and HEADER_LENGTH not in headers:
+            timeout = headers.get(TIMEOUT_HEADER)
+            carried = {} if timeout is None else {TIMEOUT_HEADER: timeout}
+            job = DecodeJob(model, version, carried, self.limits, check, time.monotonic())
+            return self.decoder.decode(partial(DECODING.decode, job, body), size, off_loop=True)
         decode = partial(
-            decode_request,
-            model,
-            version,
-            request.body,
-            request.headers,
-            self.limits,
-            check=self.dataplane.input_check(model, version),
-            received=time.monotonic(),
-        )
-        return self.decoder.decode(decode, len(request.body))
+            decode_request, model, version, body, headers, self.limits,
+            check=check, received=time.monotonic(),
+        )  # fmt: skip
+        return self.decoder.decode(decode, size)
 
     @staticmethod
     def encode(request: InferRequest, result: InferResponse) -> Response:
