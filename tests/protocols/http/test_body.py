@@ -43,3 +43,29 @@ def test_a_chunked_body_grows_and_is_charged_as_read():
 def test_no_body_is_empty():
     reader = BodyReader()
     assert (reader.value(), reader.length, reader.charged) == (b"", 0, 0)
+
+
+def test_the_rest_of_a_declared_body_is_read_into_its_room():
+    reader = BodyReader(10)
+    reader.add(b"abc")
+    assert (reader.remaining(), reader.room_cost()) == (7, 0)  # charged whole at "abc"
+    room = reader.room()
+    room[:4] = b"defg"
+    reader.filled(4)
+    room = reader.room()
+    assert len(room) == 3
+    room[:] = b"hij"
+    reader.filled(3)
+    assert (reader.remaining(), reader.value(), reader.charged) == (0, b"abcdefghij", 10)
+
+
+def test_a_room_opened_before_any_chunk_costs_the_declared_size():
+    reader = BodyReader(5)
+    assert reader.room_cost() == 5
+    reader.room()[:] = b"hello"
+    reader.filled(5)
+    assert (reader.value(), reader.charged) == (b"hello", 5)
+
+
+def test_a_chunked_body_has_no_room():
+    assert BodyReader().remaining() == 0

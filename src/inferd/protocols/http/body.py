@@ -19,6 +19,11 @@ The policy, per body:
    growing buffer (amortized: millions of 1-byte chunks cost linear time and no per-chunk
    object), charged as they are read.
 
+4. Direct reading: once a ``Content-Length`` body has 64 KiB or more still to come, the
+   connection has the socket read the rest straight into that buffer (:meth:`BodyReader.room`),
+   one copy in all instead of four (kernel → event loop's buffer → ``bytes`` → the parser's body
+   slice → the buffer).
+
 The request is handed the buffer itself, never a final copy: ``Request.body`` is ``bytes`` or a
 ``bytearray`` that nothing writes to once it is handed over.
 """
@@ -69,6 +74,30 @@ class BodyReader:
         else:
             self._buffer = bytearray(self._first)
             self._buffer += chunk
+        self.length += n
+
+    def remaining(self) -> int:
+        """Bytes of a ``Content-Length`` body still to come (0 for a chunked one)."""
+        return self._declared - self.length if self._declared else 0
+
+    def room_cost(self) -> int:
+        """What :meth:`room` adds to the budget: the rest of the declared size, if not held."""
+        return 0 if self._view is not None else self._declared - self.charged
+
+    def room(self) -> memoryview:
+        """The part of a ``Content-Length`` body's buffer still to fill, for the socket to read
+        into (the connection's direct reading; :meth:`room_cost` must have been charged). What
+        arrives there is counted by :meth:`filled`."""
+        if self._view is None:
+            self._buffer = bytearray(self._declared)
+            self._view = memoryview(self._buffer)
+            self._view[: self.length] = self._first
+            self._first = b""
+            self.charged = self._declared
+        return self._view[self.length :]
+
+    def filled(self, n: int) -> None:
+        """``n`` more bytes arrived in :meth:`room`."""
         self.length += n
 
     def value(self) -> bytes | bytearray:

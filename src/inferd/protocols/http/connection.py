@@ -1,4 +1,4 @@
-"""One client connection: an ``asyncio.Protocol`` driving ``httptools.HttpRequestParser``.
+"""One client connection: an ``asyncio.BufferedProtocol`` driving ``httptools.HttpRequestParser``.
 
 Requests on one connection are handled concurrently (each in its own task) but answered in the
 order they arrived, as HTTP/1.1 pipelining requires. Limits are enforced while bytes arrive:
@@ -24,13 +24,16 @@ Flow control, so that one client can hold only a bounded amount of the server's 
 5. Turns: a connection that reads :data:`TURN_BYTES` or more at once stops reading until the
    event loop's next turn, so one turn reads at most one buffer (256 KiB) per busy connection.
 
+Bytes are read into the server's one read buffer and parsed at once, except the rest of a body
+(:data:`TURN_BYTES` or more still to come), read straight into its own buffer (:mod:`.body`): the
+parser, which never sees those bytes, is then replaced by a fresh one for the next request.
+
 Streaming answers are sent by :mod:`.streaming`, one at a time per connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -47,14 +50,13 @@ from inferd.protocols.http.messages import (
     encode_stream_head,
     error_response,
 )
-from inferd.protocols.http.reading import admit_headers, peer_address, request_target
+from inferd.protocols.http.reading import admit_headers, parse, peer_address, request_target
 from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
 from inferd.protocols.http.streaming import abandon, send_chunks
+from inferd.protocols.http.write_deadline import WriteDeadline
 
 if TYPE_CHECKING:
     from inferd.protocols.http.server import HttpServer
-
-log = logging.getLogger(__name__)
 
 #: Requests parsed but not yet answered, per connection, before reading pauses (backpressure).
 MAX_PIPELINE = 64
@@ -62,9 +64,11 @@ MAX_PIPELINE = 64
 DRAIN_IDLE_S = 0.5
 #: A read at least this large ends the connection's turn on the event loop (flow control, 5).
 TURN_BYTES = 64 * 1024
+#: The most one read takes (uvloop's buffer size): a read is a copy that holds the event loop.
+READ_BYTES = 256 * 1024
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(asyncio.BufferedProtocol):
     """Parses, dispatches and answers requests for one socket."""
 
     def __init__(self, server: HttpServer) -> None:
@@ -85,13 +89,15 @@ class HttpConnection(asyncio.Protocol):
         self._charged = 0
         self._reading = True
         self._write_paused = False
-        self._write_timer: asyncio.TimerHandle | None = None
+        self._write_deadline = WriteDeadline(self.loop, self.limits.write_timeout_s)
         #: Set while writing is not paused: a streaming answer's pump waits on it.
         self._writable = asyncio.Event()
         self._writable.set()
         #: The pump sending a streaming answer; later answers wait for it.
         self._stream: asyncio.Task[None] | None = None
         self._closing = False
+        #: Where the socket reads the body being read directly; None: the server's buffer.
+        self._room: memoryview | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -124,9 +130,7 @@ class HttpConnection(asyncio.Protocol):
         # The parser holds this connection's bound methods: breaking the cycle frees both now,
         # not in a full GC pass (which churning slow connections would keep triggering).
         del self.parser
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
+        self._write_deadline.cancel()
         # The client is gone: whatever it asked for is no longer wanted (the batcher drops
         # cancelled requests from its queue).
         self._drop_requests()
@@ -135,38 +139,52 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = True
         self._writable.clear()
         self._pause_reading()
-        self._watch_writes()
+        if self.transport is not None:
+            self._write_deadline.start(self.transport, self.peer)
 
     def resume_writing(self) -> None:
         self._write_paused = False
         self._writable.set()
         # A close still flushing keeps its timer: the rest must drain in time too.
-        if self._write_timer is not None and not (self.transport and self.transport.is_closing()):
-            self._write_timer.cancel()
-            self._write_timer = None
+        if not (self.transport and self.transport.is_closing()):
+            self._write_deadline.cancel()
         self._flush()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server.read_buffer if self._room is None else self._room[:READ_BYTES]
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.transport is None:  # refused in connection_made
             return
-        if len(data) >= TURN_BYTES and self._reading:
+        if nbytes >= TURN_BYTES and self._reading:
             # uvloop reads a readable socket up to 32 times (8 MiB) before it serves another:
             # 20 clients uploading 8 MiB bodies held a health check for 100 ms and more.
             self.transport.pause_reading()
             self.loop.call_soon(self._next_turn)
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, Refusal):
-                self._fail(cause.status, cause.message, cause.headers)
-            else:
-                log.exception("HTTP request handling failed")
-                self._fail(500, "internal error")
-        except httptools.HttpParserUpgrade:
-            self._fail(400, "protocol upgrades are not supported")
-        except httptools.HttpParserError as exc:
-            self._fail(400, f"malformed HTTP request: {exc}")
+        room = self._room
+        if room is not None:
+            self._body.filled(nbytes)
+            self._room = room[nbytes:] if nbytes < len(room) else None
+            if self._room is None:  # the body is complete; the parser never saw it
+                parser, self.parser = self.parser, httptools.HttpRequestParser(self)
+                self._complete(parser.get_method(), parser.should_keep_alive())
+            return
+        refusal = parse(self.parser, self.server.read_buffer[:nbytes])
+        if refusal is not None:
+            self._fail(refusal.status, refusal.message, refusal.headers)
+            return
+        if self._in_message and self._body.remaining() >= TURN_BYTES:
+            self._read_directly()
+
+    def _read_directly(self) -> None:
+        """Have the socket read the rest of the body straight into its buffer."""
+        cost = self._body.room_cost()
+        if cost and not self.budget.take(cost):
+            refusal = over_budget(self.budget)
+            self._fail(refusal.status, refusal.message, refusal.headers)
+            return
+        self._charged += cost
+        self._room = self._body.room()
 
     # -- httptools callbacks ------------------------------------------------------------------
 
@@ -212,12 +230,14 @@ class HttpConnection(asyncio.Protocol):
         self._body.add(body)
 
     def on_message_complete(self) -> None:
+        self._complete(self.parser.get_method(), self.parser.should_keep_alive())
+
+    def _complete(self, method: bytes, keep_alive_asked: bool) -> None:
         path, query = request_target(self._url)
         request = Request(
-            self.parser.get_method().decode("ascii"), path, query, self._headers,
-            self._body.value(), peer=self.peer,
-        )  # fmt: skip
-        keep_alive = bool(self.parser.should_keep_alive()) and not self.server.draining
+            method.decode("ascii"), path, query, self._headers, self._body.value(), peer=self.peer
+        )
+        keep_alive = keep_alive_asked and not self.server.draining
         charge = self._body.charged
         self._reset()
         self.deadline = None
@@ -347,26 +367,8 @@ class HttpConnection(asyncio.Protocol):
             return
         # close() waits for unsent bytes; a peer that never reads must not hold it open forever.
         if self.transport.get_write_buffer_size():
-            self._watch_writes()
+            self._write_deadline.start(self.transport, self.peer)
         self.transport.close()
-
-    def _watch_writes(self) -> None:
-        """Give unsent bytes ``write_timeout_s`` to drain (unless a timer already runs)."""
-        if self._write_timer is None:
-            self._write_timer = self.loop.call_later(
-                self.limits.write_timeout_s, self._write_timed_out
-            )
-
-    def _write_timed_out(self) -> None:
-        self._write_timer = None
-        if self.transport is not None:
-            log.info(
-                "disconnecting %s: it left %d response bytes unread for %.0f s",
-                self.peer or "a client",
-                self.transport.get_write_buffer_size(),
-                self.limits.write_timeout_s,
-            )
-            self.transport.abort()
 
     # -- server-driven ------------------------------------------------------------------------
 

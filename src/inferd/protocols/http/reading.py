@@ -1,8 +1,11 @@
-"""What the connection works out from a request while reading it: whether its head admits a
-body at all, its target, and the peer it came from. Pure functions; a refusal is raised as
-:class:`~.refusal.Refusal` and answered by the connection."""
+"""What the connection works out from a request while reading it: whether its bytes parse,
+whether its head admits a body at all, its target, and the peer it came from. A refusal is
+raised (or, from :func:`parse`, returned) as :class:`~.refusal.Refusal` and answered by the
+connection."""
 
 from __future__ import annotations
+
+import logging
 
 import httptools
 
@@ -11,6 +14,25 @@ from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
 
 #: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
 IDENTITY = frozenset(("", "identity"))
+log = logging.getLogger(__name__)
+
+
+def parse(parser: httptools.HttpRequestParser, data: memoryview) -> Refusal | None:
+    """Feed ``data`` to ``parser`` (whose callbacks may raise :class:`Refusal`); what to answer
+    when the bytes are not an acceptable request, else None."""
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserCallbackError as exc:
+        cause = exc.__context__
+        if isinstance(cause, Refusal):
+            return cause
+        log.exception("HTTP request handling failed")
+        return Refusal(500, "internal error")
+    except httptools.HttpParserUpgrade:
+        return Refusal(400, "protocol upgrades are not supported")
+    except httptools.HttpParserError as exc:
+        return Refusal(400, f"malformed HTTP request: {exc}")
+    return None
 
 
 def admit_headers(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
 from inferd.protocols.http.budget import RequestBudget
-from inferd.protocols.http.connection import HttpConnection
+from inferd.protocols.http.connection import READ_BYTES, HttpConnection
 from inferd.protocols.http.messages import (
     Request,
     Response,
@@ -86,6 +86,9 @@ class HttpServer:
             ),
             keep_alive=False,
         )
+        #: Where every connection's socket reads (except bodies read directly): one read is
+        #: parsed before the loop reads the next socket.
+        self.read_buffer = memoryview(bytearray(READ_BYTES))
         self.draining = False
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
