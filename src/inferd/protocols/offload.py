@@ -13,7 +13,7 @@ of it. For the same reason each :class:`Decoder` (one per protocol) runs at most
 may have to queue behind. A single C call does not yield the GIL at all: parsing an 8 MiB JSON
 body takes orjson about 50 ms at once and numpy's conversion of its rows 20 ms more, which is why
 big tensors belong in the binary extension, and why big JSON bodies go to a decoding process
-(:mod:`inferd.protocols.v2.decoding_process`), whose exchange the worker thread only waits on.
+(:mod:`inferd.protocols.decoding_process`), whose exchange the worker thread only waits on.
 
 While a worker thread decodes, the switch interval is :data:`DECODING_SWITCH_INTERVAL_S` (1 ms)
 instead of Python's 5 ms. The event loop asks for the GIL several times per request it answers
@@ -31,9 +31,12 @@ import asyncio
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from inferd.config import LimitSettings
+from inferd.protocols.decoding_process import DECODING, DecodeJob
+from inferd.serving.types import InferRequest
 
 T = TypeVar("T")
 
@@ -44,20 +47,37 @@ DECODING_SWITCH_INTERVAL_S = 0.001
 
 
 class Decoder:
-    """Runs decode functions inline or in a worker thread by body size (see the module doc).
+    """Runs decode functions inline, in a worker thread, or in the decoding process, by body
+    size (see the module doc).
 
     Create it anywhere; its semaphore is made on first use, inside the running event loop.
     """
 
     def __init__(self, limits: LimitSettings) -> None:
         self._inline_bytes = limits.inline_decode_bytes
+        self._process_bytes = limits.process_decode_bytes
         self._threads: asyncio.Semaphore | None = None
 
-    async def decode(self, work: Callable[[], T], size: int, *, off_loop: bool = False) -> T:
-        """``work()``, on the event loop when ``size`` is small, else (or when ``off_loop``:
-        work that blocks, whatever its size) in a worker thread."""
-        if size <= self._inline_bytes and not off_loop:
+    async def decode(self, work: Callable[[], T], size: int) -> T:
+        """``work()``, on the event loop when ``size`` is small, else in a worker thread."""
+        if size <= self._inline_bytes:
             return work()
+        return await self._in_thread(work)
+
+    async def decode_body(
+        self, job: DecodeJob, body: bytes | bytearray, *, parses: bool
+    ) -> InferRequest:
+        """``job(body=body)``: as :meth:`decode` does, except that a body the job ``parses``
+        (JSON: not views of binary data) over ``limits.process_decode_bytes`` goes to the
+        decoding process (:mod:`.decoding_process`), whose answer a worker thread waits for."""
+        size = len(body)
+        if parses and 0 < self._process_bytes < size:
+            return await self._in_thread(partial(DECODING.decode, job, body))
+        if size <= self._inline_bytes:
+            return job(body=body)
+        return await self._in_thread(partial(job, body=body))
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
         if self._threads is None:
             self._threads = asyncio.Semaphore(_DECODE_THREADS)
         async with self._threads:

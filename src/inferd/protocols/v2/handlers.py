@@ -18,13 +18,11 @@ from inferd.protocols.http import Handler, Request, Response, Router, error_resp
 from inferd.protocols.offload import Decoder
 from inferd.protocols.v2.codec import (
     HEADER_LENGTH,
-    TIMEOUT_HEADER,
     decode_request,
     encode_response,
     load_json,
     wants_binary,
 )
-from inferd.protocols.v2.decoding_process import DECODING, DecodeJob
 from inferd.protocols.v2.documents import (
     index_document,
     model_document,
@@ -63,9 +61,14 @@ def media_type_refusal(request: Request) -> Response | None:
 
 def json_body(request: Request) -> dict[str, object]:
     """An optional JSON-object body (empty means ``{}``)."""
-    if not request.body.strip():
+    return json_object(request.body)
+
+
+def json_object(body: bytes | bytearray) -> dict[str, object]:
+    """An optional JSON object (empty means ``{}``)."""
+    if not body.strip():
         return {}
-    doc = load_json(request.body)
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise InvalidArgument("the request body must be a JSON object")
     return doc
@@ -113,21 +116,16 @@ class V2Handlers:
 
     def decode(self, request: Request) -> Awaitable[InferRequest]:
         """The inference request a v2 body holds (decoded off the loop when large; a big JSON
-        body in the decoding process, :mod:`.decoding_process`). Not a coroutine itself: the
-        caller awaits the decoder's, one frame fewer per request."""
+        body in the decoding process). Not a coroutine itself: the caller awaits the
+        decoder's, one frame fewer per request."""
         model, version = request.params["model"], request.params.get("version")
-        body, headers, size = request.body, request.headers, len(request.body)
-        check = self.dataplane.input_check(model, version)
-        if 0 < self.limits.process_decode_bytes < size and HEADER_LENGTH not in headers:
-            timeout = headers.get(TIMEOUT_HEADER)
-            carried = {} if timeout is None else {TIMEOUT_HEADER: timeout}
-            job = DecodeJob(model, version, carried, self.limits, check, time.monotonic())
-            return self.decoder.decode(partial(DECODING.decode, job, body), size, off_loop=True)
-        decode = partial(
-            decode_request, model, version, body, headers, self.limits,
-            check=check, received=time.monotonic(),
+        headers = request.headers
+        job = partial(
+            decode_request, model=model, version=version, headers=headers, limits=self.limits,
+            check=self.dataplane.input_check(model, version), received=time.monotonic(),
         )  # fmt: skip
-        return self.decoder.decode(decode, size)
+        # Binary tensors are views of the body: only a JSON body is parsed through.
+        return self.decoder.decode_body(job, request.body, parses=HEADER_LENGTH not in headers)
 
     @staticmethod
     def encode(request: InferRequest, result: InferResponse) -> Response:

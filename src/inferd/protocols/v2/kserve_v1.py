@@ -1,25 +1,47 @@
 """KServe v1: ``POST /v1/models/{m}:predict`` with ``{"instances": [...]}`` and readiness.
 
 v1 has no tensor names or datatypes on the wire: instances feed the model's first input (its
-datatype from the signature), and the first output comes back as ``predictions``.
+datatype from the signature), and the first output comes back as ``predictions``. Bodies are
+decoded as v2's are: inline when small, else off the event loop (:mod:`inferd.protocols.offload`).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
 from inferd.config import LimitSettings
 from inferd.errors import InvalidArgument
 from inferd.protocols.http import Request, Response, json_response
+from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
-from inferd.protocols.v2.handlers import json_body, media_type_refusal
+from inferd.protocols.v2.handlers import json_object, media_type_refusal
 from inferd.serving.types import DataPlane, InferRequest, Tensor
+
+
+def decode_instances(
+    body: bytes | bytearray, *, model: str, name: str, datatype: str, limits: LimitSettings
+) -> InferRequest:
+    """A v1 body → the request that feeds its ``instances`` to the model's first input, ``name``
+    of ``datatype``."""
+    instances = json_object(body).get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise InvalidArgument("'instances' must be a non-empty list")
+    try:
+        shape = np.shape(np.asarray(instances, dtype=object))
+    except ValueError:
+        raise InvalidArgument("'instances' is ragged: rows of different lengths") from None
+    tensor = declare(name, datatype, list(shape), limits)
+    data = from_json(tensor, instances, limits, "'instances'")
+    return InferRequest(model=model, inputs=[Tensor(name, datatype, data)])
 
 
 class V1Handlers:
     def __init__(self, dataplane: DataPlane, limits: LimitSettings) -> None:
         self.dataplane = dataplane
         self.limits = limits
+        self.decoder = Decoder(limits)
 
     async def model_ready(self, request: Request) -> Response:
         name = request.params["model"]
@@ -32,12 +54,13 @@ class V1Handlers:
         if refusal is not None:
             return refusal
         name = request.params["model"]
-        instances = json_body(request).get("instances")
-        if not isinstance(instances, list) or not instances:
-            raise InvalidArgument("'instances' must be a non-empty list")
-        spec = self.dataplane.model_metadata(name).inputs[0]
-        tensor = self._tensor(spec.name, spec.datatype, instances)
-        result = await self.dataplane.infer(InferRequest(model=name, inputs=[tensor]))
+        spec = self.dataplane.model_metadata(name).inputs[0]  # 404 before the body is parsed
+        job = partial(
+            decode_instances, model=name, name=spec.name, datatype=spec.datatype,
+            limits=self.limits,
+        )  # fmt: skip
+        infer_request = await self.decoder.decode_body(job, request.body, parses=True)
+        result = await self.dataplane.infer(infer_request)
         first = result.outputs[0]
         if first.datatype == "BYTES":
             predictions = [
@@ -46,11 +69,3 @@ class V1Handlers:
             ]
             return json_response({"predictions": predictions})
         return json_response({"predictions": first.data.tolist()})
-
-    def _tensor(self, name: str, datatype: str, instances: list[object]) -> Tensor:
-        try:
-            shape = np.shape(np.asarray(instances, dtype=object))
-        except ValueError:
-            raise InvalidArgument("'instances' is ragged: rows of different lengths") from None
-        tensor = declare(name, datatype, list(shape), self.limits)
-        return Tensor(name, datatype, from_json(tensor, instances, self.limits, "'instances'"))

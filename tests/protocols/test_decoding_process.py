@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -17,14 +19,14 @@ import pytest
 
 from inferd.config import LimitSettings
 from inferd.errors import InferdError, InvalidTensor, Unavailable
-from inferd.protocols.v2 import handlers
+from inferd.protocols.decoding_process import DECODING, DecodingProcess
 from inferd.protocols.v2.codec import TIMEOUT_HEADER, decode_request
-from inferd.protocols.v2.decoding_process import DECODING, DecodeJob, DecodingProcess
+from inferd.protocols.v2.kserve_v1 import decode_instances
 from inferd.serving.types import InferRequest, InputCheck
 from protocols.conftest import TEST_LIMITS, FakeDataPlane, Running, serving
 from protocols.test_bad_input_table import CASES, Bad
 
-TESTS = Path(__file__).parents[2]
+TESTS = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,20 @@ def decoder() -> Iterator[DecodingProcess]:
             os.environ["PYTHONPATH"] = before
 
 
+def _job(
+    model: str = "m",
+    version: str | None = None,
+    check: InputCheck | None = None,
+    headers: dict[str, str] | None = None,
+    received: float | None = None,
+) -> partial[InferRequest]:
+    """What the v2 handler sends to the decoding process for a JSON body."""
+    return partial(
+        decode_request, model=model, version=version, headers=headers or {}, limits=TEST_LIMITS,
+        check=check, received=time.monotonic() if received is None else received,
+    )  # fmt: skip
+
+
 def _both(
     decoder: DecodingProcess,
     body: bytes,
@@ -52,10 +68,10 @@ def _both(
 ) -> tuple[InferRequest | InferdError, InferRequest | InferdError]:
     """Decode ``body`` in this process and in the decoding process: (here, there)."""
     received = time.monotonic()
-    job = DecodeJob(model, "2", headers or {}, TEST_LIMITS, check, received)
+    job = _job(model, "2", check, headers, received)
 
     def here() -> InferRequest:
-        return decode_request(model, "2", body, job.headers, TEST_LIMITS, check=check,
+        return decode_request(model, "2", body, headers or {}, TEST_LIMITS, check=check,
                               received=received)  # fmt: skip
 
     def there() -> InferRequest:
@@ -141,18 +157,17 @@ class ExitWhileChecking:
 def test_a_process_that_dies_mid_body_fails_that_request_only(decoder: DecodingProcess) -> None:
     body = orjson.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1],
                                      "data": [1.0]}]})  # fmt: skip
-    job = DecodeJob("m", None, {}, TEST_LIMITS, ExitWhileChecking(), time.monotonic())
     with pytest.raises(Unavailable, match="decoding process ended while decoding"):
-        decoder.decode(job, body)
+        decoder.decode(_job(check=ExitWhileChecking()), body)
     assert decoder.pid is None
-    ok = decoder.decode(DecodeJob("m", None, {}, TEST_LIMITS, None, time.monotonic()), body)
+    ok = decoder.decode(_job(), body)
     assert ok.inputs[0].data.tolist() == [1.0]
 
 
 def test_a_process_killed_between_bodies_is_replaced_unnoticed(decoder: DecodingProcess) -> None:
     body = orjson.dumps({"inputs": [{"name": "x", "datatype": "INT32", "shape": [2],
                                      "data": [1, 2]}]})  # fmt: skip
-    job = DecodeJob("m", None, {}, TEST_LIMITS, None, time.monotonic())
+    job = _job()
     decoder.decode(job, body)
     first = decoder.pid
     assert first is not None
@@ -162,26 +177,71 @@ def test_a_process_killed_between_bodies_is_replaced_unnoticed(decoder: Decoding
     assert decoder.pid not in (None, first)
 
 
+def test_a_kserve_v1_body_decodes_the_same_in_the_decoding_process(
+    decoder: DecodingProcess,
+) -> None:
+    job = partial(decode_instances, model="sum", name="x", datatype="FP32", limits=TEST_LIMITS)
+    bodies = (b'{"instances": [[1, 2, 3], [4, 5, 6]]}', b'{"instances": [[1, 2], [3]]}',
+              b'{"rows": []}', b'{"instances": [["a"]]}')  # fmt: skip
+    for body in bodies:
+        outcomes = []
+        for decode in (partial(job, body=body), partial(decoder.decode, job, body)):
+            try:
+                outcomes.append(_outcome(decode()))
+            except InferdError as exc:
+                outcomes.append(_outcome(exc))
+        assert outcomes[0] == outcomes[1], body
+
+
+@dataclass
+class BigJsonServer:
+    running: Running
+    #: The decode function of each body sent to the server's decoding process.
+    sent: list[str]
+
+
 @pytest.fixture
-def big_json_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
-    """A data-plane listener that sends JSON bodies over 1 KiB to the decoding process, and
-    fails any decode in its own process."""
+def big_json_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BigJsonServer]:
+    """A data-plane listener that sends JSON bodies over 1 KiB to the decoding process, noting
+    what it sends there."""
+    sent: list[str] = []
+    decode = DECODING.decode
 
-    def not_here(*args: object, **kwargs: object) -> InferRequest:
-        raise AssertionError("decoded in the server's process")
+    def noted(job: partial[InferRequest], body: bytes | bytearray) -> InferRequest:
+        sent.append(job.func.__name__)
+        return decode(job, body)
 
-    monkeypatch.setattr(handlers, "decode_request", not_here)
+    monkeypatch.setattr(DECODING, "decode", noted)
     with serving(LimitSettings(**{**TEST_LIMITS.model_dump(), "process_decode_bytes": 1024})) as s:
-        yield s
+        yield BigJsonServer(s, sent)
 
 
-def test_rest_sends_big_json_bodies_to_the_decoding_process(big_json_server: Running) -> None:
+def test_rest_sends_big_json_bodies_to_the_decoding_process(big_json_server: BigJsonServer) -> None:
     rows = [[float(i), 1.0, 2.0] for i in range(200)]
     body = orjson.dumps({"inputs": [{"name": "x", "datatype": "FP32", "shape": [200, 3],
                                      "data": rows}]})  # fmt: skip
     assert len(body) > 1024
-    answer = httpx.post(f"{big_json_server.url}/v2/models/sum/infer", content=body, timeout=30)
+    url = f"{big_json_server.running.url}/v2/models/sum/infer"
+    answer = httpx.post(url, content=body, timeout=30)
     assert answer.status_code == 200, answer.text
     (output,) = answer.json()["outputs"]
     assert output["data"] == [i + 3.0 for i in range(200)]
+    assert big_json_server.sent == ["decode_request"]
+    small = httpx.post(url, json={"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3],
+                                              "data": [1, 2, 3]}]})  # fmt: skip
+    assert small.json()["outputs"][0]["data"] == [6.0]
+    assert big_json_server.sent == ["decode_request"]  # a small body is decoded in the server
     assert DECODING.pid is not None
+
+
+def test_kserve_v1_sends_big_bodies_to_the_decoding_process(
+    big_json_server: BigJsonServer,
+) -> None:
+    rows = [[float(i), 1.0, 2.0] for i in range(200)]
+    body = orjson.dumps({"instances": rows})
+    assert len(body) > 1024
+    url = f"{big_json_server.running.url}/v1/models/sum:predict"
+    answer = httpx.post(url, content=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": [[i + 3.0] for i in range(200)]}
+    assert big_json_server.sent == ["decode_instances"]

@@ -1,4 +1,4 @@
-"""The decoding process (:mod:`.decoding_process`): ``python -m inferd.protocols.v2.decode_worker
+"""The decoding process (:mod:`.decoding_process`): ``python -m inferd.protocols.decode_worker
 FD`` decodes the bodies that arrive on socket FD, one at a time, until the socket closes."""
 
 from __future__ import annotations
@@ -7,11 +7,10 @@ import socket
 import sys
 import traceback
 from contextlib import suppress
+from functools import partial
 
 from inferd.errors import InferdError
-from inferd.protocols.v2.codec import decode_request
-from inferd.protocols.v2.decoding_process import (
-    DecodeJob,
+from inferd.protocols.decoding_process import (
     Failure,
     pack,
     receive_frames,
@@ -31,11 +30,8 @@ def serve(sock: socket.socket) -> None:
         answer: object
         try:
             job = unpack(frames)
-            assert isinstance(job, DecodeJob)
-            answer = decode_request(
-                job.model, job.version, body, job.headers, job.limits,
-                check=job.check, received=job.received,
-            )  # fmt: skip
+            assert isinstance(job, partial)
+            answer = job(body=body)
         except InferdError as exc:
             answer = Failure.of(exc)
         except Exception:  # a bug: logged here, 500 there, as an in-process decode would be

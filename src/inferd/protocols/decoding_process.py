@@ -5,8 +5,9 @@ in one call of 40 to 80 ms and numpy converts its rows in one more of about 20 m
 held all along, so a health check waits that long (``bench/event_loop_stall.py``: JSON p99 70 to
 98 ms with 20 clients). A second process holds a GIL of its own. JSON bodies (no binary
 extension) over ``limits.process_decode_bytes`` are therefore sent to one decoding process per
-server process, which runs the same :func:`~inferd.protocols.v2.codec.decode_request` (so every
-error, and its order, is the one an in-process decode gives) and sends the request back.
+server process, which runs the same decode function (v2's ``decode_request``, KServe v1's
+``decode_instances``: so every error, and its order, is the one an in-process decode gives) and
+sends the request back.
 
 The exchange never copies a big buffer while holding the GIL: bodies and tensors travel as raw
 frames over a Unix socket pair (``sendall``/``recv_into`` release the GIL for each kernel copy),
@@ -29,30 +30,24 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 from inferd import errors
-from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
-from inferd.serving.types import InferRequest, InputCheck
+from inferd.serving.types import InferRequest
 
 _LENGTH = struct.Struct("<Q")
 #: One frame on the wire.
 Frame = bytes | bytearray | memoryview
 #: The module the decoding process runs (``python -m``).
-WORKER_MODULE = "inferd.protocols.v2.decode_worker"
+WORKER_MODULE = "inferd.protocols.decode_worker"
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeJob:
-    """What :func:`~inferd.protocols.v2.codec.decode_request` needs besides the body; it is
-    pickled to the decoding process, so ``check`` must pickle (:class:`SignatureCheck` does)."""
-
-    model: str
-    version: str | None
-    headers: dict[str, str]
-    limits: LimitSettings
-    check: InputCheck | None
-    received: float
+#: What the decoding process runs: a module-level decode function with every argument but the
+#: body bound by keyword (``partial(decode_request, model=…, check=…)``), called as
+#: ``job(body=body)``. It is pickled to the process, so its arguments must pickle
+#: (:class:`~inferd.serving.signature.SignatureCheck` does).
+DecodeJob = partial[InferRequest]
 
 
 @dataclass(frozen=True, slots=True)
