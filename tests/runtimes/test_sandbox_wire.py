@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inferd.frames import send_frames
 from inferd.sandbox import tensors
-from inferd.sandbox.wire import MAX_MESSAGE_BYTES, PeerGone, send_frames, send_header
+from inferd.sandbox.wire import MAX_MESSAGE_BYTES, PeerGone, send_header
 
 
 @pytest.fixture

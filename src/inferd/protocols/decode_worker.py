@@ -13,8 +13,8 @@ from inferd.errors import InferdError
 from inferd.protocols.decoding_process import (
     Failure,
     pack,
-    receive_frames,
-    send_frames,
+    receive_message,
+    send_message,
     unpack,
 )
 
@@ -23,7 +23,7 @@ def serve(sock: socket.socket) -> None:
     """Answer each job with its request or its :class:`Failure`; return when the peer closes."""
     while True:
         try:
-            frames = receive_frames(sock)
+            frames = receive_message(sock)
         except EOFError:
             return
         body = frames.pop()
@@ -37,7 +37,7 @@ def serve(sock: socket.socket) -> None:
         except Exception:  # a bug: logged here, 500 there, as an in-process decode would be
             traceback.print_exc()
             answer = Failure("InferdError", {"message": "internal error"})
-        send_frames(sock, pack(answer))
+        send_message(sock, pack(answer))
 
 
 def main() -> None:

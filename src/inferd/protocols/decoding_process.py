@@ -10,7 +10,7 @@ server process, which runs the same decode function (v2's ``decode_request``, KS
 sends the request back.
 
 The exchange never copies a big buffer while holding the GIL: bodies and tensors travel as raw
-frames over a Unix socket pair (``sendall``/``recv_into`` release the GIL for each kernel copy),
+frames (:mod:`inferd.frames`) over a Unix socket pair,
 and numeric tensors come back as pickle protocol 5 out-of-band buffers, received straight into
 the arrays' memory. BYTES tensors come back pickled in-band (object arrays have no raw buffer).
 
@@ -34,11 +34,10 @@ from functools import partial
 
 from inferd import errors
 from inferd.errors import InferdError, Unavailable
+from inferd.frames import Frame, recv_frame, send_frames
 from inferd.serving.types import InferRequest
 
-_LENGTH = struct.Struct("<Q")
-#: One frame on the wire.
-Frame = bytes | bytearray | memoryview
+_COUNT = struct.Struct("!Q")
 #: The module the decoding process runs (``python -m``).
 WORKER_MODULE = "inferd.protocols.decode_worker"
 
@@ -75,36 +74,17 @@ class Failure:
         return exc
 
 
-def send_frames(sock: socket.socket, frames: list[Frame]) -> None:
-    """Send a count, then each frame as its length and bytes."""
-    sock.sendall(_LENGTH.pack(len(frames)))
-    for frame in frames:
-        view = memoryview(frame).cast("B")
-        sock.sendall(_LENGTH.pack(view.nbytes))
-        sock.sendall(view)
+def send_message(sock: socket.socket, parts: list[Frame]) -> None:
+    """A frame that counts the parts, then the parts, each a frame (:mod:`inferd.frames`)."""
+    send_frames(sock, [_COUNT.pack(len(parts)), *parts])
 
 
-def receive_frames(sock: socket.socket) -> list[bytearray]:
-    """What :func:`send_frames` sent, each frame in a buffer of its own. Raises EOFError when
+def receive_message(sock: socket.socket) -> list[bytearray]:
+    """What :func:`send_message` sent, each part in a buffer of its own. Raises EOFError when
     the peer closed before all of it arrived."""
-    (count,) = _LENGTH.unpack(_receive(sock, _LENGTH.size))
-    frames = []
-    for _ in range(count):
-        (size,) = _LENGTH.unpack(_receive(sock, _LENGTH.size))
-        frames.append(_receive(sock, size))
-    return frames
-
-
-def _receive(sock: socket.socket, size: int) -> bytearray:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if not n:
-            raise EOFError("the peer closed the socket")
-        got += n
-    return buffer
+    (count,) = _COUNT.unpack(recv_frame(sock, _COUNT.size))
+    # No cap: both ends are the server's own, and the parent has capped the body it sends.
+    return [recv_frame(sock, sys.maxsize) for _ in range(count)]
 
 
 def pack(value: object) -> list[Frame]:
@@ -133,8 +113,8 @@ class DecodingProcess:
         with self._lock:
             sock = self._connected()
             try:
-                send_frames(sock, [*pack(job), body])
-                answer = unpack(receive_frames(sock))
+                send_message(sock, [*pack(job), body])
+                answer = unpack(receive_message(sock))
             except (OSError, EOFError):
                 self._close()
                 raise Unavailable(

@@ -1,4 +1,4 @@
-"""Frames between the server and a sandboxed worker: an 8-byte big-endian length, then bytes.
+"""Messages between the server and a sandboxed worker, in frames (:mod:`inferd.frames`).
 
 A message is one JSON header frame followed by the frames its header announces (tensor data,
 see :mod:`inferd.sandbox.tensors`). Both ends cap what they accept before allocating: a worker
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_LENGTH = struct.Struct("!Q")
+from inferd.frames import FrameTooLarge, send_frames
+from inferd.frames import recv_frame as _recv_frame
+
 #: The largest header (JSON) either side accepts.
 MAX_HEADER_BYTES = 1 << 20
 #: The largest message (all frames together) either side accepts: more than any request the
@@ -31,13 +32,6 @@ class PeerTimedOut(PeerGone):
     """The other end sent nothing within the socket's timeout."""
 
 
-def send_frames(sock: socket.socket, frames: Sequence[bytes | bytearray | memoryview]) -> None:
-    """Send each frame with its length prefix (raises OSError when the peer is gone)."""
-    for frame in frames:
-        sock.sendall(_LENGTH.pack(len(frame)))
-        sock.sendall(frame)
-
-
 def send_header(
     sock: socket.socket,
     header: Mapping[str, Any],
@@ -49,10 +43,14 @@ def send_header(
 
 def recv_frame(sock: socket.socket, limit: int) -> bytearray:
     """One frame of at most ``limit`` bytes; PeerGone on EOF, timeout or a larger frame."""
-    length = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))[0]
-    if length > limit:
-        raise PeerGone(f"a frame of {length} bytes exceeds the {limit}-byte limit")
-    return _recv_exact(sock, length)
+    try:
+        return _recv_frame(sock, limit)
+    except TimeoutError:
+        raise PeerTimedOut("no answer in time") from None
+    except (EOFError, FrameTooLarge) as exc:
+        raise PeerGone(str(exc)) from None
+    except OSError as exc:
+        raise PeerGone(f"the connection failed ({exc.strerror or exc})") from None
 
 
 def recv_header(sock: socket.socket) -> dict[str, Any]:
@@ -65,20 +63,3 @@ def recv_header(sock: socket.socket) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise PeerGone("a message header is not a JSON object")
     return header
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytearray:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
-    while got < size:
-        try:
-            n = sock.recv_into(view[got:])
-        except TimeoutError:
-            raise PeerTimedOut("no answer in time") from None
-        except OSError as exc:
-            raise PeerGone(f"the connection failed ({exc.strerror or exc})") from None
-        if n == 0:
-            raise PeerGone("the connection closed")
-        got += n
-    return buffer
