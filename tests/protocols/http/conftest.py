@@ -21,6 +21,8 @@ from protocols.conftest import FakeDataPlane, Running, _finish, _start, _Thread
 
 #: The body of ``GET /big``.
 BIG = b"x" * (256 * 1024)
+#: One chunk of ``GET /flood``: an SSE event of 16 KiB.
+FLOOD_CHUNK = b"data: " + b"x" * (16 * 1024 - 8) + b"\n\n"
 #: How long ``POST /hold`` keeps its request (and the request's body) before answering.
 HOLD_S = 0.5
 
@@ -38,12 +40,17 @@ class Seen:
         self.gate = threading.Event()
         #: ``GET /stream`` answers whose producer was told they will never be sent.
         self.abandoned = threading.Event()
+        #: ``GET /flood``: chunks it yielded, and whether its producer was closed.
+        self.flooded = 0
+        self.flood_closed = threading.Event()
 
 
 def transport_router(seen: Seen) -> Router:
     """``GET /ping``; ``GET /big`` (256 KiB); ``POST /digest`` (sha256 and length of the body);
     ``POST /hold`` (answers after :data:`HOLD_S`); ``GET /stream`` (a streaming answer that
-    holds after its first chunk until ``seen.gate`` opens; ``?fail`` fails after the gate)."""
+    holds after its first chunk until ``seen.gate`` opens; ``?fail`` fails after the gate);
+    ``GET /flood`` (a stream of :data:`FLOOD_CHUNK` chunks as fast as they are taken, without
+    end: a generation that outruns its reader)."""
 
     async def ping(request: Request) -> Response:
         return json_response({"ok": True})
@@ -79,8 +86,20 @@ def transport_router(seen: Seen) -> Router:
             200, content_type=b"text/plain", chunks=chunks(), abandon=seen.abandoned.set
         )
 
+    async def flood(request: Request) -> Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield FLOOD_CHUNK
+                    seen.flooded += 1
+            finally:
+                seen.flood_closed.set()
+
+        return StreamingResponse(200, content_type=b"text/event-stream", chunks=chunks())
+
     router = Router()
     router.add("GET", "/ping", ping)
+    router.add("GET", "/flood", flood)
     router.add("GET", "/stream", stream)
     router.add("GET", "/big", big)
     router.add("POST", "/digest", digest)

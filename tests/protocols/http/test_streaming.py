@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from inferd.config import LimitSettings
 from protocols.conftest import Running
-from protocols.http.conftest import Seen
+from protocols.http.conftest import FLOOD_CHUNK, Seen
 
 
 def _open(running: Running) -> socket.socket:
@@ -102,3 +102,45 @@ def test_a_stream_cut_short_is_abandoned_too(
     sock.close()
     assert seen.abandoned.wait(5)
     assert seen.stream_closed.wait(5)
+
+
+def test_a_reader_that_stops_pauses_its_stream_and_is_cut_at_the_write_timeout(
+    serve: Callable[[LimitSettings], Running], seen: Seen
+) -> None:
+    """R34: a stream whose reader takes nothing holds at most the write buffer (its producer is
+    no longer pulled), is cut after ``write_timeout_s`` with its producer closed, and another
+    client's stream goes on meanwhile."""
+    limits = LimitSettings(write_buffer_bytes=64 * 1024, write_timeout_s=1.0)
+    running = serve(limits)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.settimeout(10)
+    slow.connect(("127.0.0.1", running.port))
+    slow.sendall(b"GET /flood HTTP/1.1\r\nhost: x\r\n\r\n")
+    slow.recv(1)  # the stream began; from here on nothing is read
+    paused_at = _when_it_stops_growing(lambda: seen.flooded)
+    held = paused_at * len(FLOOD_CHUNK)
+    # What left the producer sits in the transport (write_buffer_bytes), the kernel's socket
+    # buffers and the reader's window: bounded, however long the generation would run.
+    assert held < 8 * 1024 * 1024, f"{held} bytes produced for a reader that reads nothing"
+    with _open(running) as other:
+        other.sendall(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert b"first\n" in _read_until(other, b"first\n")  # served while the other is stuck
+        seen.gate.set()
+        assert b"0\r\n\r\n" in _read_until(other, b"0\r\n\r\n")
+    assert seen.flood_closed.wait(5), "the stuck stream was not cut at the write timeout"
+    assert seen.flooded == paused_at  # nothing more was produced for it
+    slow.close()
+
+
+def _when_it_stops_growing(count: Callable[[], int], quiet_s: float = 0.3) -> int:
+    """The value ``count`` settles at (unchanged for ``quiet_s``)."""
+    deadline = time.monotonic() + 10
+    last = -1
+    while time.monotonic() < deadline:
+        now = count()
+        if now == last and now > 0:
+            return now
+        last = now
+        time.sleep(quiet_s)
+    raise AssertionError(f"still growing after 10 s: {count()}")
