@@ -53,8 +53,11 @@ def test_a_stream_split_anywhere_reads_the_same() -> None:
     for size in (1, 3, 7, len(stream)):
         text = StreamedText()
         for start in range(0, len(stream), size):
+            # Complete once its [DONE] line is whole, not before.
+            assert text.done == (b"[DONE]\n" in stream[:start])
             text.feed(stream[start : start + size])
         assert text.generation().texts == {0: "Hello é"}, size
+        assert text.done
 
 
 def test_exact_match_and_edit_distance_per_choice() -> None:

@@ -213,6 +213,23 @@ def test_a_shadow_of_the_same_model_matches_even_when_sampling(shadowed: Gateway
     assert tally["edit distance"]["mean"] == 0.0
 
 
+def test_a_stream_read_to_its_done_is_compared_however_fast_its_client_hangs_up(
+    shadowed: GatewayThread,
+) -> None:
+    """Clients stop reading at ``data: [DONE]`` and may close before the stream's last bytes
+    are relayed: the primary was whole, so its copy is compared, not dropped as cut short."""
+    body = {"model": "twin", "messages": [{"role": "user", "content": "bye"}], "max_tokens": 6,
+            "temperature": 0, "stream": True, "logit_bias": CONTROL}  # fmt: skip
+    for _ in range(3):
+        with httpx.stream("POST", shadowed.url + "/v1/chat/completions", json=body) as answer:
+            for line in answer.iter_lines():
+                if line == "data: [DONE]":
+                    break  # and hang up at once
+    text = _settled(shadowed, "twin", 3)
+    assert total(text, "inferd_gateway_shadow_compared_elements_total", output="text",
+                  deployment="twin", primary="v1", shadow="copy") == 3  # fmt: skip
+
+
 def test_a_shadow_of_other_weights_diverges(shadowed: GatewayThread) -> None:
     for i in range(3):
         body = {"model": "rival", "prompt": f"once {i}", "max_tokens": 12, "temperature": 0,

@@ -63,18 +63,23 @@ class StreamedText:
     """Reads the texts out of an OpenAI Server-Sent Events stream, chunk by chunk as relayed.
 
     Events may be split across chunks anywhere; only whole lines are parsed. A line that is not
-    a JSON chunk (``[DONE]``, comments, keep-alives) is skipped.
+    a JSON chunk (comments, keep-alives) is skipped; ``[DONE]`` marks the stream complete.
     """
 
     def __init__(self) -> None:
         self._pending = b""
         self._parts: dict[int, list[str]] = {}
+        #: Whether the stream's final ``data: [DONE]`` event was read.
+        self.done = False
 
     def feed(self, chunk: bytes) -> None:
         lines = (self._pending + chunk).split(b"\n")
         self._pending = lines.pop()
         for line in lines:
             if not line.startswith(b"data:"):
+                continue
+            if line[5:].strip() == b"[DONE]":
+                self.done = True
                 continue
             try:
                 event = orjson.loads(line[5:])

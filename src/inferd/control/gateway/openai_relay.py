@@ -176,19 +176,22 @@ class OpenAIRelay:
         watch = StreamWatch(started, keep_text=primary_answer is not None)
 
         async def chunks() -> AsyncIterator[bytes]:
+            ended = False
             try:
                 async for chunk in answer.chunks():
                     watch.feed(chunk)
                     yield chunk
-                if answer.status == 200:
-                    _settle(primary_answer, watch.generation())
+                ended = True
             finally:
                 answer.close()  # a client gone: the replica sees it and cancels
                 gateway.proxy.balance.done(replica.id)
                 gateway.record(route.name, version.name, answer.status, started)
                 if watch.ttft is not None:
                     gateway.metrics.stream(route.name, version.name, watch.ttft, watch.itl)
-                _settle(primary_answer, None)  # cut short: nothing whole to compare
+                # Whole when it ended, or once its [DONE] passed even if the client hung up before
+                # the last bytes (clients stop reading at [DONE]); else cut short: no comparison.
+                whole = answer.status == 200 and (ended or watch.complete)
+                _settle(primary_answer, watch.generation() if whole else None)
 
         return StreamingResponse(answer.status, b"", content_type, _kept(answer.headers), chunks())
 
@@ -265,6 +268,11 @@ class StreamWatch:
 
     def generation(self) -> Generation:
         return self._text.generation() if self._text is not None else Generation()
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream's ``[DONE]`` was relayed (known only when its text is kept)."""
+        return self._text is not None and self._text.done
 
 
 def _with_user(
