@@ -168,10 +168,10 @@ def test_split_and_shadow_hold_for_grpc_traffic(up: UpProcess) -> None:
     assert sum(split.values()) == calls
     # 30% of 400: the binomial's standard deviation is 2.3 points; 4 of them either way.
     assert 0.21 <= split["v2"] / calls <= 0.39, split
-    # Every call gets a copy, which is compared, or dropped when 64 copies are already in
+    # Every call gets a copy, which is compared (or uncompared), or dropped when 64 copies are in
     # flight (a loaded machine's single shadow replica falls behind two primaries); the gateway
     # never queues copies, so only the total is exact.
-    outcomes = ("compared", "failed", "timeout", "dropped")
+    outcomes = ("compared", "uncompared", "failed", "timeout", "dropped")
     counted = {o: metric(up, compared, deployment="mixed", outcome=o) for o in outcomes}
     deadline = time.monotonic() + 60
     while sum(counted.values()) - before_all < calls:

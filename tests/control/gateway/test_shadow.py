@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 import pytest
 
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.openai_relay import GENERATION_ANSWERS
+from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.shadow import Mirror
+from inferd.control.gateway.upstream import UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
 
 from .conftest import (
@@ -168,3 +174,30 @@ def test_shadow_timeouts_are_counted(
     assert cmp["timeout"] == 20
     labels = {"deployment": "fraud", "primary": "v1", "shadow": "v2", "outcome": "timeout"}
     assert sample(metrics, "inferd_gateway_shadow_requests_total", **labels) == 20
+
+
+def test_a_copy_whose_primary_has_no_whole_answer_is_counted_uncompared() -> None:
+    """Every copy sent lands under one outcome: one whose primary failed or was cut short has
+    nothing to be compared with, and says so."""
+
+    async def scenario() -> tuple[dict[str, object], str]:
+        metrics = GatewayMetrics()
+        mirror = Mirror(cast(Proxy, None), metrics, timeout_s=1.0)
+
+        async def send() -> UpstreamResponse:
+            return UpstreamResponse(200, {}, b'{"choices": [{"index": 0, "text": "hi"}]}')
+
+        primary_answer = mirror.copy("chat", "v1", "v2", send, GENERATION_ANSWERS)
+        primary_answer.set_result(None)  # the primary's stream was cut short
+        for _ in range(100):
+            if mirror.tallies[("chat", "v1", "v2")].uncompared:
+                break
+            await asyncio.sleep(0.01)
+        return dict(mirror.tallies[("chat", "v1", "v2")].as_dict()), metrics.render().decode()
+
+    tally, exposition = asyncio.run(scenario())
+    assert (tally["uncompared"], tally["compared"], tally["failed"]) == (1, 0, 0)
+    assert (
+        'inferd_gateway_shadow_requests_total{deployment="chat",outcome="uncompared",'
+        'primary="v1",shadow="v2"} 1.0'
+    ) in exposition

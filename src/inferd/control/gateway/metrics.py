@@ -26,7 +26,7 @@ from inferd.observe.llm_metrics import TPOT_BUCKETS, TTFT_BUCKETS
 from inferd.observe.metrics import LATENCY_BUCKETS, OUTCOMES, own_registry
 
 #: What became of a mirrored request: compared with the primary, or why it was not.
-SHADOW_OUTCOMES: Final = ("compared", "failed", "timeout", "dropped")
+SHADOW_OUTCOMES: Final = ("compared", "uncompared", "failed", "timeout", "dropped")
 #: Why a request was sent to a second replica.
 RETRY_REASONS: Final = ("connection", "unavailable")
 UNKNOWN: Final = "unknown"
@@ -80,7 +80,8 @@ class GatewayMetrics:
         )  # fmt: skip
         self._shadow = Counter(
             "inferd_gateway_shadow_requests",
-            "Mirrored requests by outcome (compared, failed, timeout, dropped when full).",
+            "Mirrored requests by outcome (compared; uncompared: the primary had no whole answer; "
+            "failed, timeout, dropped when full).",
             (*_SHADOW, "outcome"), registry=r,
         )  # fmt: skip
         self._divergence = Histogram(

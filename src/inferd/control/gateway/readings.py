@@ -79,7 +79,8 @@ class ShadowTraffic:
     """Mirrored copies to one shadow version (from every primary), and how their answers
     compared with the primary's."""
 
-    #: Copies by outcome: compared, failed, timeout, dropped (never sent).
+    #: Copies by outcome: compared, uncompared (no whole primary answer), failed, timeout,
+    #: dropped (never sent).
     outcomes: Mapping[str, int] = field(default_factory=dict)
     #: Elements of label outputs (integers, booleans, strings) compared, and those differing.
     label_elements: float = 0.0

@@ -164,7 +164,9 @@ class Mirror:
             return
         primary = await primary_answer
         if primary is None or not reader.ok(primary):
-            # Nothing to compare against; the shadow itself did fine.
+            # Nothing to compare against (the primary failed, or its stream was cut short);
+            # the shadow itself did fine.
+            self._count(key, "uncompared")
             return
         try:
             divergences = reader.divergences(primary, answer)

@@ -101,6 +101,7 @@ class OutputDivergence(TypedDict):
 
 class TallyRecord(TypedDict):
     compared: int
+    uncompared: int
     failed: int
     timeout: int
     dropped: int
@@ -112,6 +113,7 @@ class ShadowTally:
     """Running totals of one shadow pairing, for the status document."""
 
     compared: int = 0
+    uncompared: int = 0
     failed: int = 0
     timeout: int = 0
     dropped: int = 0
@@ -122,6 +124,8 @@ class ShadowTally:
         """One more copy with ``outcome`` (one of the metrics' SHADOW_OUTCOMES)."""
         if outcome == "compared":
             self.compared += 1
+        elif outcome == "uncompared":
+            self.uncompared += 1
         elif outcome == "failed":
             self.failed += 1
         elif outcome == "timeout":
@@ -136,6 +140,7 @@ class ShadowTally:
     def as_dict(self) -> TallyRecord:
         return {
             "compared": self.compared,
+            "uncompared": self.uncompared,
             "failed": self.failed,
             "timeout": self.timeout,
             "dropped": self.dropped,

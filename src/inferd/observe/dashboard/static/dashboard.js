@@ -104,12 +104,13 @@ function versionTable(d) {
 
 function shadowTable(d) {
   if (!d.shadow_comparisons.length) return null;
-  const head = el("tr", {}, ...["primary → shadow", "compared", "failed", "timeouts",
-    "dropped", "divergence per output"].map((h, i) =>
-    el("th", { class: i >= 1 && i <= 4 ? "num" : "" }, h)));
+  const head = el("tr", {}, ...["primary → shadow", "compared", "uncompared", "failed",
+    "timeouts", "dropped", "divergence per output"].map((h, i) =>
+    el("th", { class: i >= 1 && i <= 5 ? "num" : "" }, h)));
   const rows = d.shadow_comparisons.map((s) => el("tr", {},
     el("td", {}, `${s.primary} → ${s.shadow}`),
     el("td", { class: "num" }, s.compared),
+    el("td", { class: "num" }, s.uncompared),
     el("td", { class: "num" + (s.failed ? " error" : "") }, s.failed),
     el("td", { class: "num" + (s.timeout ? " error" : "") }, s.timeout),
     el("td", { class: "num" }, s.dropped),
