@@ -292,3 +292,21 @@ def test_held_requests_keep_their_answers_in_order(serve, connect):
     assert orjson.loads(answers[0][2]) == {"bytes": 10}
     digests = [orjson.loads(body)["sha256"] for _, _, body in answers[1:]]
     assert digests == [hashlib.sha256(bytes([65 + i % 26])).hexdigest() for i in range(150)]
+
+
+def test_an_error_answer_reaches_a_client_that_is_still_sending(serve, connect):
+    """Lingering close: after a 431 the server half-closes and discards what still arrives, so
+    the client reads its answer; a plain close would have answered its next bytes with a reset,
+    losing the unread answer."""
+    running = serve(LimitSettings(max_header_bytes=1024))
+    sock = connect(running)
+    sock.sendall(b"GET /ping HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * 2048 + b"\r\n")
+    time.sleep(0.2)  # answered and closing by now
+    for _ in range(20):  # a client that goes on sending its head
+        sock.sendall(b"X-More: " + b"a" * 990 + b"\r\n")
+        time.sleep(0.01)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:60]
+    assert "request headers exceed 1024 bytes" in error_of(answer.split(b"\r\n\r\n", 1)[1])

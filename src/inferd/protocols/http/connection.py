@@ -1,21 +1,19 @@
 """One client connection: an ``asyncio.BufferedProtocol`` driving ``httptools.HttpRequestParser``.
 
 Requests on one connection are handled concurrently (each in its own task) but answered in the
-order they arrived, as HTTP/1.1 pipelining requires. Limits are enforced while bytes arrive:
-the body limit counts de-chunked bytes actually read, so a lying or absent Content-Length cannot
-slip past it; oversize requests get 413/431 and the connection is closed. A connection that is
-slow to send headers or a body is closed by the server's sweeper (see ``deadline``): the header
-timeout runs from the moment the connection is idle (opened, or its last answer written) until
-the next request's headers are complete, so trickling bytes does not extend it.
+order they arrived, as HTTP/1.1 pipelining requires. Limits are enforced while bytes arrive (the
+body limit counts de-chunked bytes read, so no Content-Length can lie past it): 413/431, then a
+lingering close (``_fail``). The sweeper closes a connection slow to send its head or body
+(``deadline``); the header timeout runs from the moment the connection is idle (opened, or its
+last answer written) until the next head is complete, so trickling bytes does not extend it.
 
 Flow control, so that one client can hold only a bounded amount of the server's memory:
 
 1. At most :data:`MAX_PIPELINE` requests run at once per connection; further parsed requests
    wait in a backlog and reading pauses until the running ones are answered.
-2. When unsent answers pass ``write_buffer_bytes`` (the transport calls :meth:`pause_writing`),
-   reading pauses, nothing new is dispatched and finished answers wait; a client that does not
-   drain them within ``write_timeout_s`` is disconnected. The same timeout bounds a close that
-   waits on unsent bytes.
+2. When unsent answers pass ``write_buffer_bytes`` (:meth:`pause_writing`), reading pauses,
+   nothing new is dispatched and finished answers wait; a client that does not drain them within
+   ``write_timeout_s`` is disconnected, as is a close that waits on unsent bytes.
 3. Body bytes held are charged to the process's :class:`RequestBudget` until the request is
    answered (or the connection dropped); a body that would overdraw it gets 503 + Retry-After.
    A ``Content-Length`` body is charged whole when its first chunk arrives (:mod:`.body`).
@@ -62,6 +60,8 @@ if TYPE_CHECKING:
 MAX_PIPELINE = 64
 #: How long an idle keep-alive connection stays open once the server drains.
 DRAIN_IDLE_S = 0.5
+#: How long, and for how many bytes, a failed connection waits for its client to close (``_fail``).
+LINGER_S, LINGER_BYTES = 2.0, 1024 * 1024
 #: A read at least this large ends the connection's turn on the event loop (flow control, 5).
 TURN_BYTES = 64 * 1024
 #: The most one read takes (uvloop's buffer size): a read is a copy that holds the event loop.
@@ -98,6 +98,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._closing = False
         #: Where the socket reads the body being read directly; None: the server's buffer.
         self._room: memoryview | None = None
+        #: Failed and answered: bytes the client may still send, discarded, before it is closed.
+        self._linger_left: int | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -112,12 +114,6 @@ class HttpConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without inheriting from it.
         accepted = cast(asyncio.Transport, transport)
-        if len(self.server.connections) >= self.limits.max_connections:
-            # Answered before any request is read, so the client learns why instead of
-            # seeing a reset; the listener keeps accepting so refusals stay prompt.
-            accepted.write(self.server.full_answer)
-            accepted.close()
-            return
         self.transport = accepted
         accepted.set_write_buffer_limits(high=self.limits.write_buffer_bytes)
         self.peer = peer_address(transport.get_extra_info("peername"))
@@ -127,12 +123,10 @@ class HttpConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None
-        # The parser holds this connection's bound methods: breaking the cycle frees both now,
-        # not in a full GC pass (which churning slow connections would keep triggering).
+        # Break the parser <-> connection cycle now, not in a GC pass (churn would force many).
         del self.parser
         self._write_deadline.cancel()
-        # The client is gone: whatever it asked for is no longer wanted (the batcher drops
-        # cancelled requests from its queue).
+        # The client is gone: cancel what it asked for (the batcher drops cancelled requests).
         self._drop_requests()
 
     def pause_writing(self) -> None:
@@ -154,11 +148,15 @@ class HttpConnection(asyncio.BufferedProtocol):
         return self.server.read_buffer if self._room is None else self._room[:READ_BYTES]
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.transport is None:  # refused in connection_made
+        if self.transport is None:
+            return
+        if self._linger_left is not None:  # answered and closing: discarded, up to a bound
+            self._linger_left -= nbytes
+            if self._linger_left < 0:
+                self._close()
             return
         if nbytes >= TURN_BYTES and self._reading:
-            # uvloop reads a readable socket up to 32 times (8 MiB) before it serves another:
-            # 20 clients uploading 8 MiB bodies held a health check for 100 ms and more.
+            # uvloop reads a socket up to 32 times before it serves another (flow control, 5).
             self.transport.pause_reading()
             self.loop.call_soon(self._next_turn)
         room = self._room
@@ -257,9 +255,9 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._pause_reading()
 
     def _flush(self, _done: object = None) -> None:
-        """Write finished answers in arrival order (only the head of the queue may be written),
-        then let waiting requests run and reading resume as far as flow control allows. Also
-        each request task's done callback (``_done`` is the task)."""
+        """Write finished answers in arrival order (only the queue's head may be written), then let
+        waiting requests run and reading resume as flow control allows (also each task's done
+        callback)."""
         while (
             self._pending
             and self._pending[0][0].done()
@@ -348,13 +346,19 @@ class HttpConnection(asyncio.BufferedProtocol):
     def _fail(
         self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
-        """Answer a request that could not be parsed or accepted, then close: the rest of the
-        stream cannot be trusted to be framed correctly."""
+        """Answer a request that could not be parsed or accepted, then close (the rest of the
+        stream cannot be trusted): lingering, since a socket closed while its client still sends
+        (a trickled head, a body past its limit) resets, and the unread answer can be lost."""
         if self.transport is None:
             return
         self._drop_requests()
         self.transport.write(encode(error_response(status, message, headers), keep_alive=False))
-        self._close()
+        if not self.transport.can_write_eof():  # TLS
+            self._close()
+            return
+        self.transport.write_eof()  # FIN; what still comes is discarded (buffer_updated)
+        self._linger_left, self._in_message, self._room = LINGER_BYTES, False, None
+        self.deadline = self.loop.time() + LINGER_S
 
     def _count_header_bytes(self, n: int) -> None:
         self._header_bytes += n
@@ -375,19 +379,12 @@ class HttpConnection(asyncio.BufferedProtocol):
     @property
     def idle(self) -> bool:
         """No request being read, waiting to run, or awaiting its answer."""
-        return (
-            not self._pending
-            and not self._backlog
-            and not self._in_message
-            and self._stream is None
-        )
+        return not (self._pending or self._backlog or self._in_message or self._stream)
 
     def start_draining(self) -> None:
-        """Graceful shutdown: the next answer carries ``Connection: close`` and the connection
-        closes after it. An idle connection gets :data:`DRAIN_IDLE_S` before it is closed:
-        closing it at once would race with a request the client may be sending right now (the
-        client would see a reset for a request nobody read), whereas an answer with
-        ``Connection: close`` tells it cleanly to go elsewhere."""
+        """Graceful shutdown: the next answer carries ``Connection: close``, then the connection
+        closes. An idle one gets :data:`DRAIN_IDLE_S` first: closed at once, a request its client
+        is sending right now would meet a reset; an answer with ``Connection: close`` is clean."""
         self._closing = True
         if self.idle:
             self.deadline = self.loop.time() + DRAIN_IDLE_S

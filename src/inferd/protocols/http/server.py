@@ -8,6 +8,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
@@ -61,6 +62,19 @@ class HttpLimits:
         )
 
 
+class _Refused(asyncio.Protocol):
+    """A connection beyond ``limits.max_connections``: answered before any request is read, so
+    the client learns why instead of seeing a reset, then closed (the listener keeps accepting,
+    so refusals stay prompt)."""
+
+    def __init__(self, answer: bytes) -> None:
+        self._answer = answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).write(self._answer)
+        transport.close()
+
+
 class HttpServer:
     """Serves a :class:`Router` on one listening socket.
 
@@ -106,7 +120,7 @@ class HttpServer:
         bound raises :class:`~inferd.errors.Unavailable`."""
         try:
             self._server = await self.loop.create_server(
-                lambda: HttpConnection(self),
+                self._accept,
                 host,
                 port,
                 reuse_port=reuse_port,
@@ -146,6 +160,11 @@ class HttpServer:
         except Exception:
             log.exception("handler for %s %s failed", request.method, route.template)
             return error_response(500, "internal error")
+
+    def _accept(self) -> asyncio.BaseProtocol:
+        if len(self.connections) < self.limits.max_connections:
+            return HttpConnection(self)
+        return _Refused(self.full_answer)
 
     async def stop(self, grace_s: float) -> None:
         """Stop accepting, let in-flight requests finish (up to ``grace_s``), close the rest."""
