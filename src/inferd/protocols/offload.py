@@ -32,11 +32,13 @@ import sys
 import threading
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from inferd.config import LimitSettings
-from inferd.protocols.decoding_process import DECODING, DecodeJob
 from inferd.serving.types import InferRequest
+
+if TYPE_CHECKING:
+    from inferd.protocols.decoding_process import DecodeJob
 
 T = TypeVar("T")
 
@@ -72,6 +74,9 @@ class Decoder:
         decoding process (:mod:`.decoding_process`), whose answer a worker thread waits for."""
         size = len(body)
         if parses and 0 < self._process_bytes < size:
+            # Imported here: most servers never see such a body, and start without it.
+            from inferd.protocols.decoding_process import DECODING
+
             return await self._in_thread(partial(DECODING.decode, job, body))
         if size <= self._inline_bytes:
             return job(body=body)
