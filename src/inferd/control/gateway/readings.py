@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 #: (deployment, version) — or (deployment, shadow version) for mirrored traffic.
 Key = tuple[str, str]
@@ -23,6 +23,12 @@ Key = tuple[str, str]
 Buckets = tuple[tuple[float, float], ...]
 K = TypeVar("K")
 V = TypeVar("V", int, float)
+
+
+class _Combine(Protocol):
+    """:func:`_minus` or :func:`_plus`: two mappings of counts made one."""
+
+    def __call__(self, a: Mapping[K, V], b: Mapping[K, V], /) -> dict[K, V]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +64,22 @@ class VersionTraffic:
         return quantile(q, list(self.itl_buckets))
 
     def since(self, before: VersionTraffic) -> VersionTraffic:
-        return VersionTraffic(
-            _minus(self.outcomes, before.outcomes),
-            _buckets(_minus(dict(self.buckets), dict(before.buckets))),
-            _buckets(_minus(dict(self.ttft_buckets), dict(before.ttft_buckets))),
-            _buckets(_minus(dict(self.itl_buckets), dict(before.itl_buckets))),
-        )
+        return self._combined(before, _minus)
 
     def plus(self, other: VersionTraffic) -> VersionTraffic:
+        return self._combined(other, _plus)
+
+    def _combined(self, other: VersionTraffic, op: _Combine) -> VersionTraffic:
+        """Every count of ``self`` and ``other`` combined by ``op``, field by field."""
+
+        def buckets(mine: Buckets, theirs: Buckets) -> Buckets:
+            return _buckets(op(dict(mine), dict(theirs)))
+
         return VersionTraffic(
-            _plus(self.outcomes, other.outcomes),
-            _buckets(_plus(dict(self.buckets), dict(other.buckets))),
-            _buckets(_plus(dict(self.ttft_buckets), dict(other.ttft_buckets))),
-            _buckets(_plus(dict(self.itl_buckets), dict(other.itl_buckets))),
+            op(self.outcomes, other.outcomes),
+            buckets(self.buckets, other.buckets),
+            buckets(self.ttft_buckets, other.ttft_buckets),
+            buckets(self.itl_buckets, other.itl_buckets),
         )
 
 
