@@ -40,7 +40,6 @@ from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.llm_memory import GIB
 from inferd.deploy.objects import (
-    HTTP_PORT,
     STORE_PATH,
     Obj,
     labels,
@@ -48,9 +47,9 @@ from inferd.deploy.objects import (
     note,
     obj,
     remote_reference,
-    selector_labels,
     workload_name,
 )
+from inferd.deploy.services import service
 from inferd.deploy.vllm_serve import (
     MODELS_PATH,
     VLLM_PORT,
@@ -67,6 +66,7 @@ from inferd.deploy.workloads import (
     PROGRESS_DEADLINE_S,
     autoscaled,
     container_security,
+    deployment_spec,
     disruption_budget,
     grace_period_s,
     pod_security,
@@ -207,21 +207,13 @@ def deployment_object(
     pod.update(gpu.pod_fields())
     name = workload_name(deployment, base)
     pod_labels = labels(spec, deployment.name, base.name, model=base.model)
-    body: Obj = {}
-    if not autoscaled(deployment, base):
-        body["replicas"] = base.replicas
-    body.update(
-        {
-            "selector": {"matchLabels": selector_labels(spec, deployment.name, base.name)},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
-            # A rollout waits for at least one pod's whole startup allowance.
-            "progressDeadlineSeconds": max(PROGRESS_DEADLINE_S, STARTUP_ALLOWANCE_S + 300),
-            "revisionHistoryLimit": 5,
-            "template": {"metadata": {"labels": dict(pod_labels)}, "spec": pod},
-        }
+    body = deployment_spec(
+        deployment,
+        base,
+        spec,
+        {"metadata": {"labels": dict(pod_labels)}, "spec": pod},
+        # A rollout waits for at least one pod's whole startup allowance.
+        progress_deadline_s=max(PROGRESS_DEADLINE_S, STARTUP_ALLOWANCE_S + 300),
     )
     meta = metadata(name, options, pod_labels)
     meta["annotations"] = {"inferd.dev/model": base.model, "inferd.dev/engine": "vllm"}
@@ -239,26 +231,6 @@ def deployment_object(
     if options.model_delivery == "image-volume":
         note(out, "model_delivery image-volume: vLLM pods fetch their files with inferd pull")
     return out
-
-
-def service(deployment: DeploymentSpec, base: VersionSpec, spec: Spec, options: K8sOptions) -> Obj:
-    """The Service of one base version: vLLM's port as ``http`` 8080, as inferd's Services."""
-    body = {
-        "type": "ClusterIP",
-        "selector": selector_labels(spec, deployment.name, base.name),
-        "ports": [
-            {
-                "name": "http",
-                "port": HTTP_PORT,
-                "targetPort": "http",
-                "protocol": "TCP",
-                "appProtocol": "http",
-            }
-        ],
-    }
-    name = workload_name(deployment, base)
-    meta = metadata(name, options, labels(spec, deployment.name, base.name, model=base.model))
-    return obj("v1", "Service", meta, body)
 
 
 def query(metric: str, service_name: str, namespace: str | None) -> str:
@@ -303,7 +275,7 @@ def objects(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: Gp
     for base in bases(deployment):
         out += [
             deployment_object(deployment, base, spec, options, gpu),
-            service(deployment, base, spec, options),
+            service(deployment, base, spec, options, grpc=False),
             disruption_budget(deployment, base, spec, options),
         ]
         if autoscaled(deployment, base):

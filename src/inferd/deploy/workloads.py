@@ -254,6 +254,24 @@ def deployment_object(
     """The Deployment of one version. An autoscaled version leaves ``replicas`` unset, so that
     ``kubectl apply`` never fights the autoscaler over it."""
     name = workload_name(deployment, version)
+    body = deployment_spec(
+        deployment, version, spec, pod_template(deployment, version, spec, options, gpu)
+    )
+    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
+    meta["annotations"] = {"inferd.dev/model": version.model}
+    return obj("apps/v1", "Deployment", meta, body)
+
+
+def deployment_spec(
+    deployment: DeploymentSpec,
+    version: VersionSpec,
+    spec: Spec,
+    template: Obj,
+    *,
+    progress_deadline_s: int = PROGRESS_DEADLINE_S,
+) -> Obj:
+    """The ``spec`` of one version's Deployment around its pod ``template``: ``replicas`` unless
+    autoscaled, and rolling updates that never take a ready pod away first."""
     body: Obj = {}
     if not autoscaled(deployment, version):
         body["replicas"] = version.replicas
@@ -264,14 +282,12 @@ def deployment_object(
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
-            "progressDeadlineSeconds": PROGRESS_DEADLINE_S,
+            "progressDeadlineSeconds": progress_deadline_s,
             "revisionHistoryLimit": 5,
-            "template": pod_template(deployment, version, spec, options, gpu),
+            "template": template,
         }
     )
-    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    meta["annotations"] = {"inferd.dev/model": version.model}
-    return obj("apps/v1", "Deployment", meta, body)
+    return body
 
 
 def disruption_budget(
