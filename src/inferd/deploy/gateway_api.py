@@ -25,20 +25,25 @@ from urllib.parse import quote
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
     HTTP_PORT,
-    OMITTED_ANNOTATION,
     Obj,
     labels,
     metadata,
+    note,
     obj,
     remote_reference,
     workload_name,
 )
 from inferd.errors import InvalidArgument
-from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.model import DeploymentSpec, HeaderRoute, Spec, VersionSpec
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 #: The Gateway API's limit on rules in one HTTPRoute.
 MAX_RULES = 16
+#: The not-rendered note of a deployment with traffic.sticky_header.
+_STICKY_NOTE = (
+    "traffic.sticky_header: the Gateway API has no standard sticky routing (session "
+    "persistence is experimental)"
+)
 
 
 def _model_prefix(version: VersionSpec, options: K8sOptions) -> str:
@@ -68,8 +73,42 @@ def _rewrite(prefix: str) -> Obj:
     }
 
 
-def _prefix(path: str) -> Obj:
+def path_prefix(path: str) -> Obj:
+    """A match on every path under ``path``."""
     return {"path": {"type": "PathPrefix", "value": path}}
+
+
+def header_match(base: str, route: HeaderRoute) -> Obj:
+    """A match on paths under ``base`` that carry an A/B route's header value."""
+    return {
+        **path_prefix(base),
+        "headers": [{"type": "Exact", "name": route.header, "value": route.value}],
+    }
+
+
+def mirror_filter(deployment: DeploymentSpec, target: VersionSpec) -> Obj:
+    """A filter copying each request to ``target``'s Service (whose answers are discarded)."""
+    return {
+        "type": "RequestMirror",
+        "requestMirror": {
+            "backendRef": {"name": workload_name(deployment, target), "port": HTTP_PORT}
+        },
+    }
+
+
+def route_object(
+    deployment: DeploymentSpec, spec: Spec, options: K8sOptions, rules: list[Obj], *notes: str
+) -> Obj:
+    """The HTTPRoute named after ``deployment``, attached to the options' Gateway, with
+    ``rules``; ``notes`` and an unrendered sticky header go into its not-rendered annotation."""
+    parent: Obj = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": options.gateway}
+    if options.gateway_namespace is not None:
+        parent["namespace"] = options.gateway_namespace
+    meta = metadata(deployment.name, options, labels(spec, deployment.name))
+    route = obj(f"{GATEWAY_GROUP}/v1", "HTTPRoute", meta, {"parentRefs": [parent], "rules": rules})
+    if deployment.traffic.sticky_header is not None:
+        notes = (*notes, _STICKY_NOTE)
+    return note(route, *notes)
 
 
 def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> Obj:
@@ -81,22 +120,17 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
             continue
         rules.append(
             {
-                "matches": [_prefix(f"{base}/versions/{version.name}")],
+                "matches": [path_prefix(f"{base}/versions/{version.name}")],
                 "backendRefs": [_backend(deployment, version, options, weight=None, rewrite=False)],
                 "filters": [_rewrite(_model_prefix(version, options))],
             }
         )
     needs_rewrite = any(_model_prefix(v, options) != base for v in deployment.versions)
     for route in deployment.traffic.header_routes:
-        target = _version(deployment, route.version)
+        target = route_version(deployment, route.version)
         rules.append(
             {
-                "matches": [
-                    {
-                        **_prefix(base),
-                        "headers": [{"type": "Exact", "name": route.header, "value": route.value}],
-                    }
-                ],
+                "matches": [header_match(base, route)],
                 "backendRefs": [
                     _backend(deployment, target, options, weight=None, rewrite=needs_rewrite)
                 ],
@@ -108,21 +142,11 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
             f"deployment {deployment.name!r} needs {len(rules)} HTTPRoute rules (one per "
             f"version with replicas, one per header route, one split); the limit is {MAX_RULES}"
         )
-    parent: Obj = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": options.gateway}
-    if options.gateway_namespace is not None:
-        parent["namespace"] = options.gateway_namespace
-    body = {"parentRefs": [parent], "rules": rules}
-    meta = metadata(deployment.name, options, labels(spec, deployment.name))
-    if deployment.traffic.sticky_header is not None:
-        meta["annotations"] = {
-            OMITTED_ANNOTATION: "traffic.sticky_header: the Gateway API has no standard "
-            "sticky routing (session persistence is experimental)"
-        }
-    return obj(f"{GATEWAY_GROUP}/v1", "HTTPRoute", meta, body)
+    return route_object(deployment, spec, options, rules)
 
 
 def _split_rule(deployment: DeploymentSpec, options: K8sOptions, base: str, rewrite: bool) -> Obj:
-    matches = [_prefix(base)]
+    matches = [path_prefix(base)]
     if not rewrite:
         v1 = f"/v1/models/{deployment.name}"
         matches += [
@@ -138,19 +162,13 @@ def _split_rule(deployment: DeploymentSpec, options: K8sOptions, base: str, rewr
     rule: Obj = {"matches": matches, "backendRefs": backends}
     shadow = deployment.traffic.shadow
     if shadow is not None:
-        target = _version(deployment, shadow)
-        rule["filters"] = [
-            {
-                "type": "RequestMirror",
-                "requestMirror": {
-                    "backendRef": {"name": workload_name(deployment, target), "port": HTTP_PORT}
-                },
-            }
-        ]
+        target = route_version(deployment, shadow)
+        rule["filters"] = [mirror_filter(deployment, target)]
     return rule
 
 
-def _version(deployment: DeploymentSpec, name: str) -> VersionSpec:
+def route_version(deployment: DeploymentSpec, name: str) -> VersionSpec:
+    """The version a traffic setting names."""
     found = deployment.version(name)
     if found is None:  # the spec's own rules make this unreachable for a validated spec
         raise InvalidArgument(f"{name!r} is not a version of {deployment.name!r}")

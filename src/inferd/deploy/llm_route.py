@@ -20,9 +20,16 @@ named in the route's not-rendered annotation.
 
 from __future__ import annotations
 
-from inferd.deploy.gateway_api import GATEWAY_GROUP, MAX_RULES
+from inferd.deploy.gateway_api import (
+    MAX_RULES,
+    header_match,
+    mirror_filter,
+    path_prefix,
+    route_object,
+    route_version,
+)
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.objects import HTTP_PORT, Obj, labels, metadata, note, obj, workload_name
+from inferd.deploy.objects import HTTP_PORT, Obj, workload_name
 from inferd.deploy.vllm_serve import bases, serving
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
@@ -37,22 +44,11 @@ def _rewrite() -> Obj:
     }
 
 
-def _prefix(path: str) -> Obj:
-    return {"path": {"type": "PathPrefix", "value": path}}
-
-
 def _backend(deployment: DeploymentSpec, version: VersionSpec, weight: int | None = None) -> Obj:
     ref: Obj = {"name": workload_name(deployment, serving(deployment, version)), "port": HTTP_PORT}
     if weight is not None:
         ref["weight"] = weight
     return ref
-
-
-def _version(deployment: DeploymentSpec, name: str) -> VersionSpec:
-    found = deployment.version(name)
-    if found is None:  # the spec's own rules make this unreachable for a validated spec
-        raise InvalidArgument(f"{name!r} is not a version of {deployment.name!r}")
-    return found
 
 
 def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> Obj:
@@ -65,20 +61,16 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
             continue
         rules.append(
             {
-                "matches": [_prefix(f"{base}/versions/{version.name}")],
+                "matches": [path_prefix(f"{base}/versions/{version.name}")],
                 "filters": [_rewrite()],
                 "backendRefs": [_backend(deployment, version)],
             }
         )
     for route in deployment.traffic.header_routes:
-        target = _version(deployment, route.version)
-        match = {
-            **_prefix(base),
-            "headers": [{"type": "Exact", "name": route.header, "value": route.value}],
-        }
+        target = route_version(deployment, route.version)
         rules.append(
             {
-                "matches": [match],
+                "matches": [header_match(base, route)],
                 "filters": [_rewrite()],
                 "backendRefs": [_backend(deployment, target)],
             }
@@ -89,19 +81,7 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
             f"deployment {deployment.name!r} needs {len(rules)} HTTPRoute rules; the limit is "
             f"{MAX_RULES}"
         )
-    parent: Obj = {"group": GATEWAY_GROUP, "kind": "Gateway", "name": options.gateway}
-    if options.gateway_namespace is not None:
-        parent["namespace"] = options.gateway_namespace
-    meta = metadata(deployment.name, options, labels(spec, deployment.name))
-    route_obj = obj(
-        f"{GATEWAY_GROUP}/v1", "HTTPRoute", meta, {"parentRefs": [parent], "rules": rules}
-    )
-    if deployment.traffic.sticky_header is not None:
-        notes.append(
-            "traffic.sticky_header: the Gateway API has no standard sticky routing (session "
-            "persistence is experimental)"
-        )
-    return note(route_obj, *notes)
+    return route_object(deployment, spec, options, rules, *notes)
 
 
 def _split_rule(deployment: DeploymentSpec, base: str, notes: list[str]) -> Obj:
@@ -126,10 +106,10 @@ def _split_rule(deployment: DeploymentSpec, base: str, notes: list[str]) -> Obj:
         for v in bases(deployment)
         if per_base.get(v.name, 0) > 0
     ]
-    rule: Obj = {"matches": [_prefix(base)], "filters": [_rewrite()], "backendRefs": backends}
+    rule: Obj = {"matches": [path_prefix(base)], "filters": [_rewrite()], "backendRefs": backends}
     shadow = deployment.traffic.shadow
     if shadow is not None:
-        target = _version(deployment, shadow)
+        target = route_version(deployment, shadow)
         if target.adapter_of is not None:
             notes.append(
                 f"traffic.shadow ({shadow}): an adapter version shares its base's pods, and a "
@@ -137,6 +117,5 @@ def _split_rule(deployment: DeploymentSpec, base: str, notes: list[str]) -> Obj:
                 "up's gateway"
             )
         else:
-            mirror = {"backendRef": {"name": workload_name(deployment, target), "port": HTTP_PORT}}
-            rule["filters"] = [*rule["filters"], {"type": "RequestMirror", "requestMirror": mirror}]
+            rule["filters"] = [*rule["filters"], mirror_filter(deployment, target)]
     return rule
