@@ -173,15 +173,23 @@ def time_slicing_configmap(placements: list[Placement], options: K8sOptions) -> 
         configs[time_slicing_key(placement)] = yaml.safe_dump(config, sort_keys=False)
     if not configs:
         return None
+    return operator_configmap(
+        TIME_SLICING_CONFIGMAP,
+        options,
+        "name this ConfigMap in the ClusterPolicy's devicePlugin.config.name and label each "
+        f"node {LABEL_DEVICE_PLUGIN_CONFIG}=<key>",
+        dict(sorted(configs.items())),
+    )
+
+
+def operator_configmap(name: str, options: K8sOptions, usage: str, data: dict[str, str]) -> Obj:
+    """A ConfigMap the GPU Operator's components read, with how to use it (``usage``) in an
+    annotation. It lives in the operator's namespace, whatever the stack's: the device plugin
+    and the MIG manager read it from there."""
     meta = {
-        "name": TIME_SLICING_CONFIGMAP,
-        # The device plugin reads it from the operator's namespace, whatever the stack's.
+        "name": name,
         "namespace": options.gpu_operator_namespace,
         "labels": {"app.kubernetes.io/managed-by": "inferd"},
-        "annotations": {
-            "inferd.dev/usage": "name this ConfigMap in the ClusterPolicy's "
-            "devicePlugin.config.name and label each node "
-            f"{LABEL_DEVICE_PLUGIN_CONFIG}=<key>"
-        },
+        "annotations": {"inferd.dev/usage": usage},
     }
-    return obj("v1", "ConfigMap", meta, data=dict(sorted(configs.items())))
+    return obj("v1", "ConfigMap", meta, data=data)

@@ -34,6 +34,7 @@ from typing import Literal
 from inferd.deploy.gpu import (
     LABEL_DEVICE_PLUGIN_CONFIG,
     TIME_SLICING_CONFIGMAP,
+    operator_configmap,
     time_slicing_configmap,
     time_slicing_key,
 )
@@ -42,7 +43,7 @@ from inferd.deploy.gpu_plan import demands, plan
 from inferd.deploy.k8s_options import K8sOptions, Placement
 from inferd.deploy.kustomize import to_yaml
 from inferd.deploy.llm_fit import llm_sizes
-from inferd.deploy.objects import Obj, obj
+from inferd.deploy.objects import Obj
 from inferd.errors import InvalidArgument
 from inferd.spec.model import Spec
 
@@ -221,13 +222,10 @@ def _config_name(node: str) -> str:
 
 def _mig_configmap(configs: Obj, options: K8sOptions) -> Obj:
     document = {"version": "v1", "mig-configs": configs}
-    meta = {
-        "name": MIG_PARTED_CONFIGMAP,
-        "namespace": options.gpu_operator_namespace,
-        "labels": {"app.kubernetes.io/managed-by": "inferd"},
-        "annotations": {
-            "inferd.dev/usage": "name this ConfigMap in the GPU Operator's "
-            f"migManager.config.name and label each node {LABEL_MIG_CONFIG}=<its config>"
-        },
-    }
-    return obj("v1", "ConfigMap", meta, data={MIG_PARTED_KEY: to_yaml(document)})
+    return operator_configmap(
+        MIG_PARTED_CONFIGMAP,
+        options,
+        "name this ConfigMap in the GPU Operator's migManager.config.name and label each node "
+        f"{LABEL_MIG_CONFIG}=<its config>",
+        {MIG_PARTED_KEY: to_yaml(document)},
+    )
