@@ -73,14 +73,19 @@ class Decoder:
         (JSON: not views of binary data) over ``limits.process_decode_bytes`` goes to the
         decoding process (:mod:`.decoding_process`), whose answer a worker thread waits for."""
         size = len(body)
+        if self.inline(size, parses=parses):
+            return job(body=body)
         if parses and 0 < self._process_bytes < size:
             # Imported here: most servers never see such a body, and start without it.
             from inferd.protocols.decoding_process import DECODING
 
             return await self._in_thread(partial(DECODING.decode, job, body))
-        if size <= self._inline_bytes:
-            return job(body=body)
         return await self._in_thread(partial(job, body=body))
+
+    def inline(self, size: int, *, parses: bool) -> bool:
+        """Whether :meth:`decode_body` decodes a body of ``size`` bytes on the event loop (a
+        caller may then run the job itself, sparing the coroutine)."""
+        return size <= self._inline_bytes and not (parses and 0 < self._process_bytes < size)
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
         if self._threads is None:

@@ -38,7 +38,7 @@ TIMEOUT_PARAMETER = "timeout_ms"
 MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request (see tensor_wire.Declared)
 class EncodedResponse:
     """A response body; ``json_length`` is set when binary sections follow the JSON part."""
 
@@ -184,7 +184,7 @@ def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutpu
     return requested
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request (see tensor_wire.Declared)
 class _Input:
     """One input whose header is checked and whose data is not decoded yet: either JSON
     ``data`` or its ``binary`` section of the body."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -31,6 +32,9 @@ from inferd.protocols.v2.documents import (
 )
 from inferd.protocols.v2.openapi import build_document
 from inferd.serving.types import DataPlane, InferRequest, InferResponse
+
+if TYPE_CHECKING:  # the module itself is imported on the first big JSON body
+    from inferd.protocols.decoding_process import DecodeJob
 
 #: Media types an inference body may declare; anything else (a pickle type, multipart) is 415.
 #: ``x-www-form-urlencoded`` is what ``curl -d`` sends by default; the body is still parsed as JSON.
@@ -111,21 +115,29 @@ class V2Handlers:
         refusal = media_type_refusal(request)
         if refusal is not None:
             return refusal
-        infer_request = await self.decode(request)
+        body = request.body
+        # Binary tensors are views of the body: only a JSON body is parsed through.
+        parses = HEADER_LENGTH not in request.headers
+        if self.decoder.inline(len(body), parses=parses):  # most requests: no coroutine
+            infer_request = self._job(request)(body=body)
+        else:
+            infer_request = await self.decoder.decode_body(self._job(request), body, parses=parses)
         return self.encode(infer_request, await self.dataplane.infer(infer_request))
 
     def decode(self, request: Request) -> Awaitable[InferRequest]:
         """The inference request a v2 body holds (decoded off the loop when large; a big JSON
         body in the decoding process). Not a coroutine itself: the caller awaits the
         decoder's, one frame fewer per request."""
+        parses = HEADER_LENGTH not in request.headers
+        return self.decoder.decode_body(self._job(request), request.body, parses=parses)
+
+    def _job(self, request: Request) -> DecodeJob:
         model, version = request.params["model"], request.params.get("version")
-        headers = request.headers
-        job = partial(
-            decode_request, model=model, version=version, headers=headers, limits=self.limits,
-            check=self.dataplane.input_check(model, version), received=time.monotonic(),
+        return partial(
+            decode_request, model=model, version=version, headers=request.headers,
+            limits=self.limits, check=self.dataplane.input_check(model, version),
+            received=time.monotonic(),
         )  # fmt: skip
-        # Binary tensors are views of the body: only a JSON body is parsed through.
-        return self.decoder.decode_body(job, request.body, parses=HEADER_LENGTH not in headers)
 
     @staticmethod
     def encode(request: InferRequest, result: InferResponse) -> Response:
