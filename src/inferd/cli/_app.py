@@ -10,6 +10,7 @@ import functools
 import importlib
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
@@ -19,7 +20,10 @@ from inferd import __version__
 from inferd.errors import Code, InferdError
 
 if TYPE_CHECKING:
+    from click.decorators import FC
     from rich.console import Console
+
+    from inferd.deploy.gpu_plan import Scale
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,6 +74,22 @@ def emit_json(value: Any) -> None:
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table."
 )
+
+#: A file named on the command line (a spec, an overlay, a nodes file): the command that reads
+#: it reports one that is missing, against its own option.
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def scale_option(default: Scale, description: str) -> Callable[[FC], FC]:
+    """``--scale replicas|max``: what a GPU plan sizes for, the spec's replicas or autoscaling's
+    maximum; the command receives it as a :data:`~inferd.deploy.gpu_plan.Scale`."""
+    return click.option(
+        "--scale",
+        type=click.Choice(["replicas", "max"]),
+        default=default,
+        show_default=True,
+        help=description,
+    )
 
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.cli._app import FILE, emit_json, handles_errors, json_option, main, stdout
 from inferd.config import store_settings
 from inferd.spec.loading import SpecError, load_spec
 
@@ -21,12 +21,11 @@ if TYPE_CHECKING:
     from inferd.control.admin.documents import AdminStatus
     from inferd.control.autoscale.loop import ScalingStatus
 
-_SPEC_FILE = click.Path(dir_okay=False, path_type=Path)
 PS_MIN_WIDTH = 140
 
 
 @main.command()
-@click.argument("spec_file", type=_SPEC_FILE)
+@click.argument("spec_file", type=FILE)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -63,7 +62,7 @@ def up(spec_file: Path, *, port: int | None, grpc_port: int | None, demo_traffic
 
 
 @main.command()
-@click.argument("spec_file", type=_SPEC_FILE)
+@click.argument("spec_file", type=FILE)
 @json_option
 @handles_errors
 def apply(spec_file: Path, *, as_json: bool) -> None:
@@ -181,7 +180,7 @@ def spec() -> None:
 
 
 @spec.command("validate")
-@click.argument("spec_file", type=_SPEC_FILE)
+@click.argument("spec_file", type=FILE)
 @json_option
 @handles_errors
 def validate(spec_file: Path, *, as_json: bool) -> None:

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING
 import click
 
 from inferd import __version__
-from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.cli._app import FILE, emit_json, handles_errors, json_option, main, scale_option, stdout
 
 if TYPE_CHECKING:
-    from inferd.deploy.gpu_plan import Plan
-
-_SPEC = click.Path(dir_okay=False, path_type=Path)
+    from inferd.deploy.gpu_plan import Plan, Scale
 
 
 @main.group()
@@ -25,22 +23,16 @@ def gpu() -> None:
 
 
 @gpu.command()
-@click.argument("file", type=_SPEC)
+@click.argument("file", type=FILE)
 @click.option(
     "--nodes",
     "nodes_file",
-    type=_SPEC,
+    type=FILE,
     required=True,
     help="YAML file listing nodes and their GPUs.",
 )
-@click.option("--overlay", type=_SPEC, help="Kubernetes overlay (per-deployment gpu_product).")
-@click.option(
-    "--scale",
-    type=click.Choice(["replicas", "max"]),
-    default="replicas",
-    show_default=True,
-    help="Plan for the spec's replicas, or autoscaling's maximum.",
-)
+@click.option("--overlay", type=FILE, help="Kubernetes overlay (per-deployment gpu_product).")
+@scale_option("replicas", "Plan for the spec's replicas, or autoscaling's maximum.")
 @click.option(
     "--explain",
     is_flag=True,
@@ -53,7 +45,7 @@ def plan(
     *,
     nodes_file: Path,
     overlay: Path | None,
-    scale: str,
+    scale: Scale,
     explain: bool,
     as_json: bool,
 ) -> None:
@@ -76,7 +68,7 @@ def plan(
     options = load_options(overlay, {})
     sizes = llm_sizes(spec)
     result = make_plan(
-        demands(spec, options, "max" if scale == "max" else "replicas"),
+        demands(spec, options, scale),
         load_nodes(nodes_file),
         sizes,
     )
@@ -125,16 +117,12 @@ def _print_plan(result: Plan) -> None:
 @click.option(
     "--spec",
     "spec_file",
-    type=_SPEC,
+    type=FILE,
     help="With --kubectl: the spec whose GPU deployments the nodes must hold.",
 )
-@click.option("--overlay", type=_SPEC, help="With --kubectl --spec: the Kubernetes overlay.")
-@click.option(
-    "--scale",
-    type=click.Choice(["replicas", "max"]),
-    default="replicas",
-    show_default=True,
-    help="With --kubectl --spec: check the spec's replicas, or autoscaling's maximum.",
+@click.option("--overlay", type=FILE, help="With --kubectl --spec: the Kubernetes overlay.")
+@scale_option(
+    "replicas", "With --kubectl --spec: check the spec's replicas, or autoscaling's maximum."
 )
 @click.option("--context", help="With --kubectl: the kubeconfig context (default: current).")
 @json_option
@@ -144,7 +132,7 @@ def doctor(
     use_kubectl: bool,
     spec_file: Path | None,
     overlay: Path | None,
-    scale: str,
+    scale: Scale,
     context: str | None,
     as_json: bool,
 ) -> None:
@@ -192,7 +180,7 @@ def doctor(
 def _doctor_cluster(
     spec_file: Path | None,
     overlay: Path | None,
-    scale: str,
+    scale: Scale,
     context: str | None,
     *,
     as_json: bool,
@@ -209,7 +197,7 @@ def _doctor_cluster(
         read_nodes(kubectl_nodes(context)),
         spec,
         options,
-        "max" if scale == "max" else "replicas",
+        scale,
     )
     if as_json:
         emit_json(report.document())

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Unpack
 
 import click
 
-from inferd.cli._app import handles_errors, main
+from inferd.cli._app import FILE, handles_errors, main, scale_option
 
 if TYPE_CHECKING:
+    from inferd.deploy.gpu_plan import Scale
     from inferd.deploy.k8s_options import RenderFlags
 
-_SPEC = click.Path(dir_okay=False, path_type=Path)
 #: Options ``k8s render`` and ``k8s rules`` share: the same flags, read by ``load_options``.
-_OVERLAY = click.option("--overlay", type=_SPEC, help="YAML file of Kubernetes-only options.")
+_OVERLAY = click.option("--overlay", type=FILE, help="YAML file of Kubernetes-only options.")
 _GPU_PRODUCT = click.option(
     "--gpu-product", help="nvidia.com/gpu.product for every GPU deployment."
 )
@@ -32,7 +32,7 @@ def k8s() -> None:
 
 
 @k8s.command()
-@click.argument("file", type=_SPEC)
+@click.argument("file", type=FILE)
 @click.option("--target", type=click.Choice(["plain", "kserve"]), help="Default: plain.")
 @click.option("--namespace", help="Namespace written on every object.")
 @click.option(
@@ -96,7 +96,7 @@ def render(
 
 
 @k8s.command()
-@click.argument("file", type=_SPEC)
+@click.argument("file", type=FILE)
 @click.option(
     "--local",
     is_flag=True,
@@ -160,22 +160,16 @@ def rules(
 
 
 @k8s.command("gpu-operator")
-@click.argument("file", type=_SPEC)
+@click.argument("file", type=FILE)
 @_OVERLAY
 @click.option(
     "--nodes",
     "nodes_file",
-    type=_SPEC,
+    type=FILE,
     help="Nodes file (as inferd gpu plan reads it): needed for MIG layouts, and for per-node "
     "labels.",
 )
-@click.option(
-    "--scale",
-    type=click.Choice(["replicas", "max"]),
-    default="max",
-    show_default=True,
-    help="Lay MIG slices out for the spec's replicas, or autoscaling's maximum.",
-)
+@scale_option("max", "Lay MIG slices out for the spec's replicas, or autoscaling's maximum.")
 @click.option(
     "--driver/--no-driver",
     default=True,
@@ -203,7 +197,7 @@ def gpu_operator(
     *,
     overlay: Path | None,
     nodes_file: Path | None,
-    scale: str,
+    scale: Scale,
     driver: bool,
     toolkit: bool,
     output: Path | None,
@@ -228,7 +222,7 @@ def gpu_operator(
         spec,
         load_options(overlay, flags),
         None if nodes_file is None else load_nodes(nodes_file),
-        scale="max" if scale == "max" else "replicas",
+        scale=scale,
         driver=driver,
         toolkit=toolkit,
     )

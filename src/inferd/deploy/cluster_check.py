@@ -21,7 +21,7 @@ import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from inferd.deploy.gpu import (
     GPU_RESOURCE,
@@ -31,7 +31,7 @@ from inferd.deploy.gpu import (
     gpu_pod,
 )
 from inferd.deploy.gpu_operator import LABEL_MIG_CONFIG
-from inferd.deploy.gpu_plan import replicas_at
+from inferd.deploy.gpu_plan import Scale, replicas_at
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.errors import InvalidArgument, Unavailable, Unsupported
 from inferd.spec.model import Spec
@@ -189,7 +189,7 @@ def check(
     nodes: list[NodeGpus],
     spec: Spec | None,
     options: K8sOptions,
-    scale: Literal["replicas", "max"] = "replicas",
+    scale: Scale = "replicas",
 ) -> ClusterReport:
     """What the nodes offer, and (with ``spec``) whether its GPU deployments fit them."""
     missing: list[str] = []

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
 
 from inferd.deploy.gpu import (
     LABEL_DEVICE_PLUGIN_CONFIG,
@@ -39,7 +38,7 @@ from inferd.deploy.gpu import (
     time_slicing_key,
 )
 from inferd.deploy.gpu_capacity import Gpu
-from inferd.deploy.gpu_plan import demands, plan
+from inferd.deploy.gpu_plan import Scale, demands, plan
 from inferd.deploy.k8s_options import K8sOptions, Placement
 from inferd.deploy.kustomize import to_yaml
 from inferd.deploy.llm_fit import llm_sizes
@@ -93,7 +92,7 @@ def operator_setup(
     options: K8sOptions,
     gpus: list[Gpu] | None = None,
     *,
-    scale: Literal["replicas", "max"] = "max",
+    scale: Scale = "max",
     driver: bool = True,
     toolkit: bool = True,
 ) -> OperatorSetup:
@@ -159,9 +158,7 @@ def _values(*, uses_mig: bool, time_sliced: bool, driver: bool, toolkit: bool) -
     }
 
 
-def _placed(
-    spec: Spec, options: K8sOptions, gpus: list[Gpu], scale: Literal["replicas", "max"]
-) -> list[Gpu]:
+def _placed(spec: Spec, options: K8sOptions, gpus: list[Gpu], scale: Scale) -> list[Gpu]:
     result = plan(demands(spec, options, scale), gpus, llm_sizes(spec))
     if result.unplaced:
         first = result.unplaced[0]

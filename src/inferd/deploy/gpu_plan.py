@@ -42,6 +42,9 @@ from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.types import Quantity, parse_quantity
 
+#: How many replicas a plan places: the spec's, or as many as autoscaling may reach.
+Scale = Literal["replicas", "max"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -182,9 +185,7 @@ def _bytes(quantity: str) -> int:
     return int(parse_quantity(quantity).to_integral_value())
 
 
-def demands(
-    spec: Spec, options: K8sOptions, scale: Literal["replicas", "max"] = "replicas"
-) -> list[Demand]:
+def demands(spec: Spec, options: K8sOptions, scale: Scale = "replicas") -> list[Demand]:
     """Every GPU replica of the spec (``scale="max"``: as many as autoscaling may reach).
 
     Raises InvalidArgument for a placement ``inferd k8s render`` would refuse.
