@@ -11,9 +11,9 @@ exports W3C-traced spans of the gateway and its replicas over OTLP. Both are act
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from inferd.spec.types import Duration, Quantity, StrictModel, parse_quantity
 
@@ -21,11 +21,18 @@ from inferd.spec.types import Duration, Quantity, StrictModel, parse_quantity
 HTTP_URL_PATTERN = r"^https?://[^/\s?#]+(/[^\s]*)?$"
 
 
-def _bytes(text: str, field: str) -> int:
-    value = int(parse_quantity(text))
-    if value < 1:
-        raise ValueError(f"{field} {text!r} is less than one byte")
-    return value
+def _bytes(text: str) -> int:
+    return int(parse_quantity(text))
+
+
+def _whole_bytes(text: str, info: ValidationInfo) -> str:
+    if _bytes(text) < 1:
+        raise ValueError(f"{info.field_name} {text!r} is less than one byte")
+    return text
+
+
+#: A size of at least one byte, e.g. 10Mi (a quantity such as 500m is not).
+ByteSize = Annotated[Quantity, AfterValidator(_whole_bytes)]
 
 
 class FileSinkSpec(StrictModel):
@@ -36,7 +43,7 @@ class FileSinkSpec(StrictModel):
         max_length=255,
         description="file under $INFERD_HOME/payloads/, e.g. fraud.jsonl (relative, no '..')",
     )
-    max_size: Quantity = Field(
+    max_size: ByteSize = Field(
         default="100Mi", description="the file is rotated before it grows past this, e.g. 10Mi"
     )
     max_files: int = Field(
@@ -58,15 +65,9 @@ class FileSinkSpec(StrictModel):
             )
         return value
 
-    @field_validator("max_size")
-    @classmethod
-    def _whole_bytes(cls, value: str) -> str:
-        _bytes(value, "max_size")
-        return value
-
     @property
     def max_bytes(self) -> int:
-        return _bytes(self.max_size, "max_size")
+        return _bytes(self.max_size)
 
 
 class HttpSinkSpec(StrictModel):
@@ -107,7 +108,7 @@ class LoggingSpec(StrictModel):
     keep: Literal["request", "response", "both"] = Field(
         default="both", description="which payloads of a logged request become events"
     )
-    max_payload_size: Quantity = Field(
+    max_payload_size: ByteSize = Field(
         default="64Ki",
         description="a payload is cut to this size (its event marked truncated), e.g. 1Mi",
     )
@@ -120,15 +121,9 @@ class LoggingSpec(StrictModel):
     )
     sink: SinkSpec
 
-    @field_validator("max_payload_size")
-    @classmethod
-    def _whole_bytes(cls, value: str) -> str:
-        _bytes(value, "max_payload_size")
-        return value
-
     @property
     def max_payload_bytes(self) -> int:
-        return _bytes(self.max_payload_size, "max_payload_size")
+        return _bytes(self.max_payload_size)
 
 
 class TracingSpec(StrictModel):
