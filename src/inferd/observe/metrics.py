@@ -5,8 +5,9 @@ manager knows: a request for a model the server has never heard of counts under
 ``model="unknown"``, so random names in requests cannot grow the number of series.
 
 The hot path never looks a label up: :meth:`ServerMetrics.bind` returns the children of one
-version once, and the serving code keeps them. Queue depth and in-flight gauges are read from the
-batcher at scrape time, so they cost nothing per request.
+version once, and the serving code keeps them. The series written per request and per batch are
+the event loop's own, without a lock (:mod:`inferd.observe.loop_series`). Queue depth and
+in-flight gauges are read from the batcher at scrape time, so they cost nothing per request.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prometheus_client import (
 
 from inferd.observe.drift import DriftCollector
 from inferd.observe.llm_metrics import LlmMetrics
+from inferd.observe.loop_series import LoopCounter, LoopCounters, LoopHistogram, LoopHistograms
 
 #: What became of a request; every request counts under exactly one.
 OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
@@ -49,13 +51,14 @@ _VERSION = ("model", "version")
 
 @dataclass(frozen=True, slots=True)
 class VersionMetrics:
-    """The bound series of one model version; use them directly on the hot path."""
+    """The bound series of one model version; use them directly on the hot path (the event
+    loop's: the requests, latency, queue wait, compute and batch size series take no lock)."""
 
-    requests: dict[str, Counter]
-    latency: Histogram
-    queue_wait: Histogram
-    compute: Histogram
-    batch_size: Histogram
+    requests: dict[str, LoopCounter]
+    latency: LoopHistogram
+    queue_wait: LoopHistogram
+    compute: LoopHistogram
+    batch_size: LoopHistogram
     last_inference: Gauge
 
 
@@ -74,11 +77,11 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = r = own_registry()
-        self._requests = Counter(
-            "inferd_requests", "Inference requests by outcome.", (*_VERSION, "outcome"), registry=r
+        self._requests = LoopCounters(
+            "inferd_requests", "Inference requests by outcome.", (*_VERSION, "outcome"), r
         )
         # Most series are per version: one (model, version) child each.
-        histogram = functools.partial(Histogram, labelnames=_VERSION, registry=r)
+        histogram = functools.partial(LoopHistograms, labelnames=_VERSION, registry=r)
         gauge = functools.partial(Gauge, labelnames=_VERSION, registry=r)
         self._latency = histogram(
             "inferd_request_duration_seconds",
@@ -107,9 +110,11 @@ class ServerMetrics:
             "inferd_model_last_inference_timestamp_seconds",
             "Unix time at which the version last finished a batch.",
         )
-        self._load_duration = histogram(
+        self._load_duration = Histogram(
             "inferd_model_load_duration_seconds",
             "Time to fetch, load and warm up a version.",
+            _VERSION,
+            registry=r,
             buckets=_LOAD_BUCKETS,
         )
         self._memory = gauge(
@@ -199,7 +204,9 @@ def _is_state(state: Callable[[], str], name: str) -> float:
     return 1.0 if state() == name else 0.0
 
 
-def _remove(family: Counter | Gauge | Histogram, *labels: str) -> None:
+def _remove(
+    family: Counter | Gauge | Histogram | LoopCounters | LoopHistograms, *labels: str
+) -> None:
     # remove() raises KeyError for a child that was never created; forgetting is idempotent.
     try:
         family.remove(*labels)
