@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from inferd.control.gateway.compare import Divergence
@@ -23,6 +23,7 @@ from inferd.control.gateway.readings import GatewayReading, Key, ShadowTraffic, 
 
 # What became of a request through the gateway: the model server's vocabulary, shared.
 from inferd.observe.llm_metrics import TPOT_BUCKETS, TTFT_BUCKETS
+from inferd.observe.loop_series import LoopCounter, LoopCounters, LoopHistogram, LoopHistograms
 from inferd.observe.metrics import LATENCY_BUCKETS, OUTCOMES, own_registry
 
 #: What became of a mirrored request: compared with the primary, or why it was not.
@@ -52,15 +53,16 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self.registry = r = own_registry()
-        self._requests = Counter(
+        # Written once per request, on the event loop: no lock (see observe.loop_series).
+        self._requests = LoopCounters(
             "inferd_gateway_requests",
             "Requests through the gateway by the version that served them and outcome.",
-            ("deployment", "version", "outcome"), registry=r,
+            ("deployment", "version", "outcome"), r,
         )  # fmt: skip
-        self._latency = Histogram(
+        self._latency = LoopHistograms(
             "inferd_gateway_request_duration_seconds",
             "Time from a request reaching the gateway to its response (retries included).",
-            ("deployment", "version"), buckets=LATENCY_BUCKETS, registry=r,
+            ("deployment", "version"), r, LATENCY_BUCKETS,
         )  # fmt: skip
         self._ttft = Histogram(
             "inferd_gateway_time_to_first_token_seconds",
@@ -106,7 +108,7 @@ class GatewayMetrics:
             "Generation of the topology snapshot the gateway routes by.",
             registry=r,
         )
-        self._bound: dict[tuple[str, str], tuple[dict[str, Counter], Histogram]] = {}
+        self._bound: dict[tuple[str, str], tuple[dict[str, LoopCounter], LoopHistogram]] = {}
         self._shadow_bound: dict[tuple[str, str, str, str], Counter] = {}
         self.scrape_failures = Counter(
             "inferd_gateway_replica_scrape_failures",
@@ -208,7 +210,7 @@ _SUM_FIELDS: Final = {
 }
 
 
-def _buckets_by_key(histogram: Histogram) -> dict[Key, tuple[tuple[float, float], ...]]:
+def _buckets_by_key(histogram: Collector) -> dict[Key, tuple[tuple[float, float], ...]]:
     """A (deployment, version) histogram's cumulative buckets, by key."""
     found: defaultdict[Key, list[tuple[float, float]]] = defaultdict(list)
     for s in _samples(histogram, "_bucket"):
@@ -218,7 +220,7 @@ def _buckets_by_key(histogram: Histogram) -> dict[Key, tuple[tuple[float, float]
     return {key: tuple(sorted(values)) for key, values in found.items()}
 
 
-def _samples(metric: MetricWrapperBase, *suffixes: str) -> Iterable[Sample]:
+def _samples(metric: Collector, *suffixes: str) -> Iterable[Sample]:
     """The samples of ``metric`` whose name ends with one of ``suffixes``."""
     for family in metric.collect():
         for sample in family.samples:
