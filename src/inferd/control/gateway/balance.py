@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Set
 
 from inferd.control.gateway.routing import pick_replica
 from inferd.control.replicas.topology import Replica, Topology
@@ -31,8 +32,12 @@ class Balancer:
     def choose(self, replicas: tuple[Replica, ...], tried: set[str]) -> Replica | None:
         """A replica not in ``tried`` (ejected ones only when nothing else is left), counted as
         having one more request outstanding until :meth:`done`; None if none is left."""
-        now = time.monotonic()
-        avoid = tried | {rid for rid, until in self._ejected.items() if until > now}
+        avoid: Set[str] = tried
+        if self._ejected:  # usually empty: no clock read, no set per request
+            now = time.monotonic()
+            for rid in [rid for rid, until in self._ejected.items() if until <= now]:
+                del self._ejected[rid]
+            avoid = tried | self._ejected.keys()
         replica = pick_replica(replicas, self.outstanding, self._random.random(), avoid)
         if replica is not None:
             self.outstanding[replica.id] = self.outstanding.get(replica.id, 0) + 1

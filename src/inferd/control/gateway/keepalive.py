@@ -87,13 +87,21 @@ class KeepAlivePool(Generic[C]):
         self.host_header = authority.encode("latin-1")
         self.closed = False
 
-    async def acquire(self) -> C:
-        """An idle connection that is still open, else a new one (:class:`UpstreamFailed` when
-        the replica cannot be reached)."""
+    def idle_connection(self) -> C | None:
+        """An idle connection that is still open, if there is one (no coroutine: the usual
+        case of a busy pool)."""
         while self._idle:
             conn = self._idle.pop()
             if conn.open:
                 return conn
+        return None
+
+    async def acquire(self) -> C:
+        """An idle connection that is still open, else a new one (:class:`UpstreamFailed` when
+        the replica cannot be reached)."""
+        conn = self.idle_connection()
+        if conn is not None:
+            return conn
         loop = asyncio.get_running_loop()
         try:
             _, conn = await loop.create_connection(self._connect, self.host, self.port)

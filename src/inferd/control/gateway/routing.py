@@ -114,8 +114,8 @@ def pick_replica(
     Replicas whose id is in ``avoid`` (one that just failed, or one ejected after connection
     errors) are used only when nothing else is left.
     """
-    if not replicas:
-        return None
+    if len(replicas) <= 1:  # one replica serves whatever it is told to avoid
+        return replicas[0] if replicas else None
     preferred = [r for r in replicas if r.id not in avoid] or list(replicas)
     fewest = min(outstanding.get(r.id, 0) for r in preferred)
     tied = [r for r in preferred if outstanding.get(r.id, 0) == fewest]

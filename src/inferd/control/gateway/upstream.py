@@ -20,6 +20,7 @@ Failures are split by what they mean for a retry:
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 
 from inferd.control.gateway.keepalive import (
@@ -52,7 +53,7 @@ HOP_BY_HOP = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ is 2-4x slower
 class UpstreamRequest:
     """A request for a replica; ``headers`` hold no hop-by-hop headers (see :func:`forwardable`)."""
 
@@ -62,7 +63,7 @@ class UpstreamRequest:
     body: bytes | bytearray = b""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request (see UpstreamRequest)
 class UpstreamResponse:
     """A complete response from a replica. Header names are lower-case."""
 
@@ -109,29 +110,110 @@ class _Connection(ReplicaConnection):
         if waiter is not None and not waiter.done():
             waiter.set_exception(UpstreamFailed(why))
 
+    def expire(self, timeout: float) -> None:
+        """The answer did not come in time: the waiting request gets :class:`UpstreamTimeout`,
+        and the connection, whose answer may still arrive, is closed."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(UpstreamTimeout(f"no answer within {timeout:g} s"))
+        self.close()
+
+
+class _Sent:
+    """A request waiting for its answer on ``conn``, due by ``deadline`` (``loop.time()``)."""
+
+    __slots__ = ("answer", "conn", "deadline", "timeout", "timer")
+
+    def __init__(
+        self,
+        conn: _Connection,
+        answer: asyncio.Future[UpstreamResponse],
+        deadline: float,
+        timeout: float,
+    ) -> None:
+        self.conn = conn
+        self.answer = answer
+        self.deadline = deadline
+        self.timeout = timeout
+        #: Set only for a deadline earlier than one already in line (see _DeadlineLine.watch).
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _DeadlineLine:
+    """Requests waiting for answers, in deadline order, watched by one timer: a pool's requests
+    mostly share one timeout, so send order is deadline order. ``asyncio.timeout`` per request
+    (a timer armed and cancelled, a context manager) cost more than the rest of the wait. A
+    request due before one already in line (a shorter timeout) gets a timer of its own."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._line: deque[_Sent] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._line)
+
+    def watch(self, sent: _Sent) -> None:
+        line = self._line
+        while line and line[0].answer.done():  # answers come back roughly in send order
+            line.popleft()
+        if line and sent.deadline < line[-1].deadline:
+            sent.timer = self._loop.call_at(sent.deadline, sent.conn.expire, sent.timeout)
+            return
+        line.append(sent)
+        if self._timer is None:
+            self._timer = self._loop.call_at(line[0].deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        now, line = self._loop.time(), self._line
+        while line and (line[0].answer.done() or line[0].deadline <= now):
+            sent = line.popleft()
+            if not sent.answer.done():
+                sent.conn.expire(sent.timeout)
+        if line:
+            self._timer = self._loop.call_at(line[0].deadline, self._fire)
+
 
 class ReplicaPool(KeepAlivePool[_Connection]):
     """Keep-alive connections to one replica (``host:port``) for whole responses."""
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(host, port, _Connection, MAX_IDLE)
+        self._deadlines: _DeadlineLine | None = None
 
     async def request(self, request: UpstreamRequest, timeout: float) -> UpstreamResponse:
         """Send one request and wait for its complete response (see the module docstring for
-        the two failures)."""
+        the two failures); ``timeout`` covers connecting, sending and the whole answer."""
         head = request_head(request, self.host_header)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        conn = self.idle_connection()
+        if conn is None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    conn = await self.acquire()
+            except TimeoutError:
+                raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
+        if self._deadlines is None:
+            self._deadlines = _DeadlineLine(loop)
+        sent = _Sent(conn, conn.send(head, request.body), deadline, timeout)
+        self._deadlines.watch(sent)
         try:
-            async with asyncio.timeout(timeout):
-                conn = await self.acquire()
-                try:
-                    response = await conn.send(head, request.body)
-                except BaseException:
-                    conn.close()
-                    raise
-        except TimeoutError:
-            raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
+            response = await sent.answer
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            if sent.timer is not None:
+                sent.timer.cancel()
         self.release(conn)
         return response
+
+    def pending_deadlines(self) -> int:
+        """Requests the deadline line holds: those in flight, and answered ones not yet
+        dropped (they leave it as later requests are sent)."""
+        return 0 if self._deadlines is None else len(self._deadlines)
 
 
 def request_head(request: UpstreamRequest, host_header: bytes) -> bytes:
