@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
-from served import free_port
+from served import cpu_seconds, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
@@ -85,9 +85,19 @@ def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str
     return result
 
 
-def measure(url: str, body: Path, concurrency: int, args: argparse.Namespace) -> dict[str, float]:
+def measure(
+    url: str, body: Path, concurrency: int, args: argparse.Namespace, replica: int, gateway: int
+) -> dict[str, float]:
+    """One measured wrk run, with the CPU time per request of the replica and (0 for the
+    direct path, ``gateway`` 0) of the gateway process, from /proc."""
     wrk(url, body, concurrency, args.warmup)
-    return wrk(url, body, concurrency, args.duration)
+    before = (cpu_seconds(replica), cpu_seconds(gateway) if gateway else 0.0)
+    result = wrk(url, body, concurrency, args.duration)
+    after = (cpu_seconds(replica), cpu_seconds(gateway) if gateway else 0.0)
+    n = max(result["requests"], 1)
+    result["replica_cpu_us"] = round((after[0] - before[0]) / n * 1e6, 1)
+    result["gateway_cpu_us"] = round((after[1] - before[1]) / n * 1e6, 1)
+    return result
 
 
 def run_gateway(port: int, replica: str, shadow: str | None) -> None:
@@ -143,8 +153,9 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         f"{os.getloadavg()[0]:.1f} after: other work shares the machine, so compare rows of one "
         "run, and read p99 as noise):",
         "",
-        "| concurrency | path | req/s | p50 ms | p99 ms | errors | added p50 ms |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| concurrency | path | req/s | p50 ms | p99 ms | errors | added p50 ms "
+        "| replica CPU µs/request | gateway CPU µs/request |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         errors = int(str(row["non_2xx"])) + sum(
@@ -152,7 +163,8 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         )
         lines.append(
             f"| {row['concurrency']} | {row['path']} | {float(str(row['rps'])):,.0f} | "
-            f"{ms(row['p50_us'])} | {ms(row['p99_us'])} | {errors} | {row['added_p50_ms']} |"
+            f"{ms(row['p50_us'])} | {ms(row['p99_us'])} | {errors} | {row['added_p50_ms']} | "
+            f"{row['replica_cpu_us']} | {row['gateway_cpu_us'] or ''} |"
         )
     p50 = {(r["concurrency"], r["path"]): float(str(r["p50_us"])) / 1000 for r in rows}
     shadow_cost = ", ".join(
@@ -216,12 +228,15 @@ def main() -> None:
             f"http://127.0.0.1:{shadow_gw_port}",
         ):
             wait_ready(url)
-        paths = (("direct", replica_url), ("gateway", f"http://127.0.0.1:{gw_port}"),
-                 ("gateway + hanging shadow", f"http://127.0.0.1:{shadow_gw_port}"))  # fmt: skip
+        paths = (
+            ("direct", replica_url, 0),
+            ("gateway", f"http://127.0.0.1:{gw_port}", procs[1].pid),
+            ("gateway + hanging shadow", f"http://127.0.0.1:{shadow_gw_port}", procs[2].pid),
+        )
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             direct_p50 = 0.0
-            for name, url in paths:
-                result = measure(url, body, concurrency, args)
+            for name, url, gateway_pid in paths:
+                result = measure(url, body, concurrency, args, procs[0].pid, gateway_pid)
                 p50 = result["p50_us"] / 1000
                 if name == "direct":
                     direct_p50 = p50

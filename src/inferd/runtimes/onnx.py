@@ -52,6 +52,10 @@ def providers(device: str) -> list[str]:
 class OnnxModel:
     """One onnxruntime session; ``predict`` is thread-safe (onnxruntime sessions are)."""
 
+    #: In-process compute, no I/O: the batcher may run a small model's lone request on the
+    #: event loop (inferd.serving.inline).
+    inline_safe: ClassVar[bool] = True
+
     def __init__(self, session: ort.InferenceSession) -> None:
         self._session: ort.InferenceSession | None = session
         self._outputs = [o.name for o in session.get_outputs()]

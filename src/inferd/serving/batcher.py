@@ -28,7 +28,8 @@ Policy, in order:
   Unavailable (its sandbox worker died and is restarting) fails the batch with that, as a 503.
 
 Everything here runs on the event-loop thread except ``model.predict``, which runs on the
-version's :class:`~inferd.serving.worker.ModelWorker`. Per request, the hot path allocates one
+version's :class:`~inferd.serving.worker.ModelWorker` (a lone one-row request to a small model
+may run on the loop: :mod:`inferd.serving.inline`). Per request, the hot path allocates one
 future, no timer (one timer watches the earliest deadline: :mod:`inferd.serving.deadlines`)
 and touches no metric label.
 """
@@ -39,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ from inferd.errors import DeadlineExceeded, InternalError, InvalidArgument, Unav
 from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
+from inferd.serving.inline import InlinePolicy, timed
 from inferd.serving.stats import VersionStats
 from inferd.serving.timings import RequestTimings
 from inferd.serving.worker import ModelWorker
@@ -109,6 +111,7 @@ class Batcher:
         self._awaited_rows = 0
         self._await_timer: asyncio.TimerHandle | None = None
         self._deadlines = DeadlineLine(self._loop, self._expire)
+        self._inline = InlinePolicy(model)
 
     @property
     def queued(self) -> int:
@@ -265,7 +268,14 @@ class Batcher:
                 name: np.concatenate([w.inputs[name] for w in waiters])
                 for name in waiters[0].inputs
             }
-        self._worker.submit(_timed(self._model.predict, inputs), self._loop, self._finished)
+        job = timed(self._model.predict, inputs)
+        if self._inline.allows(len(waiters), rows) and not self._closed and self._open is None:
+            try:  # answered on the loop's next turn, as a worker's answer is: never re-entrant
+                self._loop.call_soon(self._finished, job(), None)
+            except Exception as exc:  # reported as the worker reports it: the batch fails
+                self._loop.call_soon(self._finished, None, exc)
+            return
+        self._worker.submit(job, self._loop, self._finished)
 
     def _finished(self, result: Any, error: BaseException | None) -> None:
         waiters = self._running
@@ -275,6 +285,7 @@ class Batcher:
         if error is None:
             outputs, compute_ns = result
             self._record(rows, compute_ns)
+            self._inline.measured(len(waiters), rows, compute_ns)
             error = self._bad_rows(outputs, rows)
             if error is None:
                 self._fan_out(waiters, outputs, rows)
@@ -387,12 +398,3 @@ class Batcher:
                 if not idle.done():
                     idle.set_result(None)
             self._idle.clear()
-
-
-def _timed(predict: Callable[[Tensors], Tensors], inputs: Tensors) -> Callable[[], Any]:
-    def run() -> tuple[Tensors, int]:
-        begun = time.perf_counter_ns()
-        outputs = predict(inputs)
-        return outputs, time.perf_counter_ns() - begun
-
-    return run
