@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -55,7 +56,10 @@ class LoopHistogram:
         self.sum += value
 
 
-class _Family(Collector):
+Child = TypeVar("Child", LoopCounter, LoopHistogram)
+
+
+class _Family(Collector, Generic[Child]):
     """The children of one series name, by label values, registered in ``registry``."""
 
     def __init__(
@@ -64,32 +68,30 @@ class _Family(Collector):
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], Child] = {}
         registry.register(self)
 
-    def _check(self, values: tuple[str, ...]) -> None:
+    def _new_child(self) -> Child:
+        raise NotImplementedError
+
+    def labels(self, *values: str) -> Child:
         if len(values) != len(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
-
-
-class LoopCounters(_Family):
-    """A counter family (exposed as ``<name>_total``)."""
-
-    def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry
-    ) -> None:
-        self._children: dict[tuple[str, ...], LoopCounter] = {}
-        super().__init__(name, documentation, labelnames, registry)
-
-    def labels(self, *values: str) -> LoopCounter:
-        self._check(values)
         child = self._children.get(values)
         if child is None:
-            child = self._children[values] = LoopCounter()
+            child = self._children[values] = self._new_child()
         return child
 
     def remove(self, *values: str) -> None:
         """Forget a child; KeyError for one never created (as prometheus_client's)."""
         del self._children[values]
+
+
+class LoopCounters(_Family[LoopCounter]):
+    """A counter family (exposed as ``<name>_total``)."""
+
+    def _new_child(self) -> LoopCounter:
+        return LoopCounter()
 
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -101,7 +103,7 @@ class LoopCounters(_Family):
         yield family
 
 
-class LoopHistograms(_Family):
+class LoopHistograms(_Family[LoopHistogram]):
     """A histogram family with fixed bucket bounds."""
 
     def __init__(
@@ -117,19 +119,10 @@ class LoopHistograms(_Family):
             raise ValueError(f"{name}: bucket bounds must increase")
         # Go formatting of each bound, as prometheus_client writes its own le labels.
         self._les = [floatToGoString(b) for b in self._bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
-        self._children: dict[tuple[str, ...], LoopHistogram] = {}
         super().__init__(name, documentation, labelnames, registry)
 
-    def labels(self, *values: str) -> LoopHistogram:
-        self._check(values)
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = LoopHistogram(self._bounds)
-        return child
-
-    def remove(self, *values: str) -> None:
-        """Forget a child; KeyError for one never created (as prometheus_client's)."""
-        del self._children[values]
+    def _new_child(self) -> LoopHistogram:
+        return LoopHistogram(self._bounds)
 
     def describe(self) -> Iterator[Metric]:
         yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
