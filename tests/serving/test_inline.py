@@ -46,16 +46,20 @@ def _rows(n: int) -> Tensors:
     return {"x": np.arange(n * 2, dtype=np.float32).reshape(n, 2)}
 
 
+def _batcher(model: Doubler, worker: ModelWorker) -> Batcher:
+    return Batcher(
+        "m:1", model, worker, BatchingSettings(), batchable=True,
+        stats=VersionStats(), metrics=ServerMetrics().bind("m", "1"),
+    )  # fmt: skip
+
+
 def _serve(model: Doubler, requests: list[int]) -> tuple[list[int], int]:
     """Send one request of each row count in turn, each after the last was answered; returns
     the threads the model ran on, and the event loop's thread."""
 
     async def scenario() -> tuple[list[int], int]:
         worker = ModelWorker("m")
-        batcher = Batcher(
-            "m:1", model, worker, BatchingSettings(), batchable=True,
-            stats=VersionStats(), metrics=ServerMetrics().bind("m", "1"),
-        )  # fmt: skip
+        batcher = _batcher(model, worker)
         try:
             for n in requests:
                 out = await batcher.submit(_rows(n), n, ((2,),), time.monotonic() + 5)
@@ -92,10 +96,7 @@ def test_a_failure_on_the_loop_fails_the_request_as_on_the_worker_and_serving_go
 
     async def scenario() -> None:
         worker = ModelWorker("m")
-        batcher = Batcher(
-            "m:1", model, worker, BatchingSettings(), batchable=True,
-            stats=VersionStats(), metrics=ServerMetrics().bind("m", "1"),
-        )  # fmt: skip
+        batcher = _batcher(model, worker)
         try:
             await batcher.submit(_rows(1), 1, ((2,),), time.monotonic() + 5)  # measured
             model.fail = True
