@@ -1,5 +1,6 @@
 """`make up`'s script end to end: push the examples, `inferd up` the quickstart stack, curl it."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,8 +21,12 @@ def _free_port() -> int:
 
 def test_quickstart_script_brings_up_the_stack_and_its_curl_answers(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    env = {**os.environ, "INFERD_HOME": str(home), "INFERD_PORT": str(_free_port()),
-           "DEMO_TRAFFIC": "0"}  # fmt: skip
+    # The gRPC port too: its default, the port + 1, may be any process's ephemeral port.
+    port, grpc_port = _free_port(), _free_port()
+    while grpc_port == port:
+        grpc_port = _free_port()
+    env = {**os.environ, "INFERD_HOME": str(home), "INFERD_PORT": str(port),
+           "INFERD_GRPC_PORT": str(grpc_port), "DEMO_TRAFFIC": "0"}  # fmt: skip
     done = subprocess.run(
         [str(ROOT / "scripts" / "quickstart")], env=env, capture_output=True, text=True,
         timeout=180, check=False,
@@ -38,7 +43,8 @@ def test_quickstart_script_brings_up_the_stack_and_its_curl_answers(tmp_path: Pa
         # inferd ps lists every replica of the spec: two of v1, v2, v2-shadow
         assert out.count("fraud-v1-") == 2 and "fraud-v2-shadow-1" in out
     finally:
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # inferd up may have exited on its own
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
