@@ -28,12 +28,10 @@ import time
 from pathlib import Path
 
 import httpx
-from served import cpu_seconds, free_port
+from served import cpu_seconds, free_port, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
-LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
 INFERD = str(Path(sys.executable).with_name("inferd"))
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Gateway: through the gateway against straight to one replica"
@@ -71,28 +69,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str, float]:
-    env = {**os.environ, "BODY_FILE": str(body_file)}
-    duration = f"-d{max(1, round(seconds))}s"  # wrk takes whole seconds
-    out = subprocess.run(
-        pinned(LOAD_CPUS, "wrk", "-t1", f"-c{concurrency}", duration, "--latency",
-               "-s", str(HARNESS / "post.lua"), url + PATH),
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
-    result: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    return result
-
-
 def measure(
     url: str, body: Path, concurrency: int, args: argparse.Namespace, replica: int, gateway: int
 ) -> dict[str, float]:
     """One measured wrk run, with the CPU time per request of the replica and (0 for the
     direct path, ``gateway`` 0) of the gateway process, from /proc."""
-    wrk(url, body, concurrency, args.warmup)
+    wrk(url + PATH, body, concurrency, args.warmup)
     before = (cpu_seconds(replica), cpu_seconds(gateway) if gateway else 0.0)
-    result = wrk(url, body, concurrency, args.duration)
+    result = wrk(url + PATH, body, concurrency, args.duration)
     after = (cpu_seconds(replica), cpu_seconds(gateway) if gateway else 0.0)
     n = max(result["requests"], 1)
     result["replica_cpu_us"] = round((after[0] - before[0]) / n * 1e6, 1)

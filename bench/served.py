@@ -5,6 +5,7 @@ waited for until ready, stopped with SIGTERM."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,12 +18,30 @@ from pathlib import Path
 import httpx
 
 INFERD = str(Path(sys.executable).with_name("inferd"))
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
+LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wrk(url: str, body_file: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    """One closed-loop ``wrk -t1`` run (the harness's post.lua POSTs ``body_file``), pinned to
+    $LOAD_CPUS: post.lua's summary (requests, non_2xx, errors, p50_us, p99_us, ...) and rps."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency",
+               "-s", str(HARNESS / "post.lua"), url]  # fmt: skip
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", LOAD_CPUS, *command]
+    out = subprocess.run(command, env={**os.environ, "BODY_FILE": str(body_file)},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    result: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
 
 
 def cpu_seconds(pid: int) -> float:

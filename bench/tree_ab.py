@@ -10,7 +10,7 @@ CPU time per request beside req/s (steadier than req/s on a shared machine).
 Each tree is a folder holding ``src/`` (``PYTHONPATH`` for both its push and its server, so a
 tree's own store format is used; each tree gets an ``INFERD_HOME`` of its own under
 ``$BENCH_DIR/tree-ab``). Per round and tree: start ``inferd serve MODEL:v1`` pinned to
-$SERVER_CPUS, wait for its first 200 to the harness's body, a discarded 2 s wrk run, then the
+$SERVER_CPUS and wait until it is ready (bench/served.py), a discarded 2 s wrk run, then the
 measured ``wrk -t1 -cC`` on $LOAD_CPUS, reading the server's CPU time (every thread, from
 /proc) before and after. A non-2xx answer fails the run. Prints one line per run and a mean per
 tree; a later tree in the list is never favoured by order, since the rounds alternate.
@@ -19,87 +19,52 @@ tree; a later tree in the list is never favoured by order, since the rounds alte
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from served import cpu_seconds, free_port
+from served import HARNESS, Served, cpu_seconds, wrk
 
-ROOT = Path(__file__).resolve().parents[1]
-HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", "/tmp/inferd-bench"))
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", BENCH_DIR / "models"))
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
-LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
-INFERD = str(Path(sys.executable).with_name("inferd"))
 
 
-def wrk(url: str, body: Path, connections: int, seconds: int) -> tuple[float, int, str]:
-    """req/s, requests and latency (p50, p99) of one wrk run; non-2xx answers are an error."""
-    out = subprocess.run(
-        ["taskset", "-c", LOAD_CPUS, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-         "--latency", "-s", str(HARNESS / "post.lua"), url],
-        capture_output=True, text=True, check=True, env={**os.environ, "BODY_FILE": str(body)},
-    ).stdout  # fmt: skip
-    line = next(x for x in out.splitlines() if x.startswith("BENCH_JSON "))
-    summary = json.loads(line.removeprefix("BENCH_JSON "))
-    if summary["non_2xx"]:
-        raise SystemExit(f"{summary['non_2xx']} answers were not 2xx:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50, p99 = re.search(r"50%\s+(\S+)", out), re.search(r"99%\s+(\S+)", out)
-    latency = f"p50 {p50.group(1) if p50 else '?'}  p99 {p99.group(1) if p99 else '?'}"
-    return rps, int(summary["requests"]), latency
-
-
-def prepare(tree: Path, model: str) -> dict[str, str]:
-    """The environment of ``tree``'s commands, its model pushed once with its own code."""
+def served(tree: Path, model: str) -> Served:
+    """An ``inferd serve`` of ``tree``'s code on its own store, the model pushed there once
+    with the same code (so each tree reads the store format it wrote)."""
     home = BENCH_DIR / "tree-ab" / tree.name
-    env = {**os.environ, "INFERD_HOME": str(home), "PYTHONPATH": str(tree / "src")}
+    server = Served(home, env={"PYTHONPATH": str(tree / "src")}, cpus=SERVER_CPUS)
     if not (home / f"pushed-{model}").exists():
         folder = home.parent / f"{tree.name}-{model}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.onnx").write_bytes((MODELS_DIR / f"{model}.onnx").read_bytes())
-        subprocess.run([INFERD, "push", "-q", str(folder), f"{model}:v1"], check=True, env=env,
-                       capture_output=True)  # fmt: skip
+        server.push(folder, f"{model}:v1")
         (home / f"pushed-{model}").touch()
-    return env
+    return server
 
 
 def one_run(tree: Path, args: argparse.Namespace) -> tuple[float, float, str]:
-    """req/s, server CPU µs per request and latency of one measured run on ``tree``."""
-    env = prepare(tree, args.model)
-    port = free_port()
-    server = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPUS, INFERD, "serve", f"{args.model}:v1", "--port", str(port),
-         "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v2/models/{args.model}/infer"
+    """req/s, server CPU µs per request and latency of one measured run on ``tree``; a non-2xx
+    answer fails it."""
+    server = served(tree, args.model)
+    server.start([f"{args.model}:v1"], BENCH_DIR / "tree-ab" / f"{tree.name}.log")
+    assert server.proc is not None
+    url = f"{server.base}/v2/models/{args.model}/infer"
     body = HARNESS / "bodies" / f"v2-{args.model}.json"
     try:
-        request = urllib.request.Request(
-            url, body.read_bytes(), {"Content-Type": "application/json"}
-        )
-        for _ in range(600):
-            if server.poll() is not None:
-                raise SystemExit(f"{tree}: the server exited with {server.returncode}")
-            try:
-                with urllib.request.urlopen(request, timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
         wrk(url, body, args.concurrency, 2)
-        before = cpu_seconds(server.pid)
-        rps, requests, latency = wrk(url, body, args.concurrency, args.duration)
-        return rps, (cpu_seconds(server.pid) - before) / requests * 1e6, latency
+        before = cpu_seconds(server.proc.pid)
+        result = wrk(url, body, args.concurrency, args.duration)
+        cpu_us = (cpu_seconds(server.proc.pid) - before) / max(result["requests"], 1) * 1e6
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
+    failed = result["non_2xx"] + sum(
+        result[k] for k in ("err_connect", "err_read", "err_write", "err_timeout")
+    )
+    if failed:
+        raise SystemExit(f"{tree}: {failed:g} requests failed or were not 2xx")
+    latency = f"p50 {result['p50_us'] / 1000:.3f} ms  p99 {result['p99_us'] / 1000:.3f} ms"
+    return result["rps"], cpu_us, latency
 
 
 def main() -> None:
