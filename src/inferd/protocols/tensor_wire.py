@@ -72,11 +72,11 @@ def declare(name: str, datatype: object, shape: object, limits: LimitSettings) -
             f"rank {len(shape)} is beyond the limit of {limits.max_tensor_rank} "
             "(limits.max_tensor_rank)",
         )
-    for d in shape:
+    for d in shape:  # every type first: a shape with a string and a -1 names the string
         if type(d) is not int:
             raise InvalidTensor(name, "'shape' must be a list of non-negative integers")
-        if d < 0:
-            raise InvalidTensor(name, f"shape {list(shape)} has a negative dimension")
+    if shape and min(shape) < 0:
+        raise InvalidTensor(name, f"shape {list(shape)} has a negative dimension")
     count = math.prod(shape)
     if count == 0:
         # An empty tensor passes every size check; one absurd dimension beside the zero, e.g.

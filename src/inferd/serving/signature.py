@@ -77,7 +77,8 @@ class SignatureCheck:
         # A header that fits is checked with a few comparisons against these; anything that does
         # not fit exactly goes the general way (_check_one), which names the problem.
         self._fits = {s.name: _Fit.of(s) for s in signature.inputs}
-        self._single = _Fit.of(signature.inputs[0]) if len(signature.inputs) == 1 else None
+        only = signature.inputs[0] if len(signature.inputs) == 1 else None
+        self._single = self._fits[only.name] if only is not None else None
 
     def inputs(self, tensors: list[Tensor]) -> CheckedInputs:
         """Check names, datatypes, ranks and fixed dimensions; InvalidTensor names the culprit."""

@@ -91,6 +91,15 @@ CASES = [
         ["'x'", "negative dimension"],
     ),
     (
+        # Every dimension's type is checked before any sign: the string is what is named.
+        "negative dimension beside a string",
+        "/v2/models/sum/infer",
+        orjson.dumps(_one(shape=[-1, "3"])),
+        {},
+        400,
+        ["'x'", "non-negative integers"],
+    ),
+    (
         "rank beyond limit",
         "/v2/models/sum/infer",
         orjson.dumps(_one(shape=[1, 1, 1, 1, 1, 3])),

@@ -78,6 +78,12 @@ def json_object(body: bytes | bytearray) -> dict[str, object]:
     return doc
 
 
+def _parses(request: Request) -> bool:
+    """Whether decoding parses the whole body: binary tensors are views of it, so only a body
+    without the binary extension is parsed through."""
+    return HEADER_LENGTH not in request.headers
+
+
 class V2Handlers:
     """The data-plane endpoints, bound to one data plane and one set of limits."""
 
@@ -116,20 +122,17 @@ class V2Handlers:
         if refusal is not None:
             return refusal
         body = request.body
-        # Binary tensors are views of the body: only a JSON body is parsed through.
-        parses = HEADER_LENGTH not in request.headers
-        if self.decoder.inline(len(body), parses=parses):  # most requests: no coroutine
+        if self.decoder.inline(len(body), parses=_parses(request)):  # most: no coroutine
             infer_request = self._job(request)(body=body)
         else:
-            infer_request = await self.decoder.decode_body(self._job(request), body, parses=parses)
+            infer_request = await self.decode(request)
         return self.encode(infer_request, await self.dataplane.infer(infer_request))
 
     def decode(self, request: Request) -> Awaitable[InferRequest]:
         """The inference request a v2 body holds (decoded off the loop when large; a big JSON
         body in the decoding process). Not a coroutine itself: the caller awaits the
         decoder's, one frame fewer per request."""
-        parses = HEADER_LENGTH not in request.headers
-        return self.decoder.decode_body(self._job(request), request.body, parses=parses)
+        return self.decoder.decode_body(self._job(request), request.body, parses=_parses(request))
 
     def _job(self, request: Request) -> DecodeJob:
         model, version = request.params["model"], request.params.get("version")
