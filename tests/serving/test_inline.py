@@ -8,17 +8,23 @@ import threading
 import time
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
-from inferd.errors import InternalError
+from inferd.errors import InternalError, Unavailable
 from inferd.observe.metrics import ServerMetrics
+from inferd.runtimes.base import Model
 from inferd.runtimes.onnx import OnnxModel
 from inferd.serving.batcher import Batcher
 from inferd.serving.inline import INLINE_NS, InlinePolicy
 from inferd.serving.stats import VersionStats
 from inferd.serving.worker import ModelWorker
+
+from .conftest import FEATURES, scale_onnx
+
+_CPU = ["CPUExecutionProvider"]
 
 
 class Doubler:
@@ -46,7 +52,7 @@ def _rows(n: int) -> Tensors:
     return {"x": np.arange(n * 2, dtype=np.float32).reshape(n, 2)}
 
 
-def _batcher(model: Doubler, worker: ModelWorker) -> Batcher:
+def _batcher(model: Model, worker: ModelWorker) -> Batcher:
     return Batcher(
         "m:1", model, worker, BatchingSettings(), batchable=True,
         stats=VersionStats(), metrics=ServerMetrics().bind("m", "1"),
@@ -126,5 +132,23 @@ def test_the_policy_follows_the_recent_one_row_runs() -> None:
     assert not policy.allows(1, 1)
 
 
-def test_onnx_models_are_inline_safe() -> None:
-    assert OnnxModel.inline_safe is True
+def test_an_onnx_model_answers_lone_requests_without_its_worker() -> None:
+    """A real onnxruntime session: once measured, one-row requests are answered even with its
+    worker thread stopped (a stopped worker answers every job with Unavailable)."""
+    session = ort.InferenceSession(scale_onnx(2.0).SerializeToString(), providers=_CPU)
+    model = OnnxModel(session)
+
+    async def scenario() -> None:
+        worker = ModelWorker("m")
+        batcher = _batcher(model, worker)
+        one = {"x": np.ones((1, FEATURES), dtype=np.float32)}
+        for _ in range(8):  # measured on the worker, then on the loop
+            await batcher.submit(one, 1, ((FEATURES,),), time.monotonic() + 5)
+        worker.stop()  # from now on every job it is given is answered Unavailable
+        out = await batcher.submit(one, 1, ((FEATURES,),), time.monotonic() + 5)
+        np.testing.assert_array_equal(out["y"], one["x"] * 2)
+        with pytest.raises(Unavailable):  # two rows go to the (stopped) worker
+            two = {"x": np.ones((2, FEATURES), dtype=np.float32)}
+            await batcher.submit(two, 2, ((FEATURES,),), time.monotonic() + 5)
+
+    asyncio.run(scenario())
