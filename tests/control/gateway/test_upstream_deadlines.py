@@ -4,7 +4,9 @@ real socket server that answers some paths and never others."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,45 +17,56 @@ ANSWER = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 
 
 
 class _Replica(asyncio.Protocol):
-    """Answers ``GET /fast`` at once and never answers ``GET /slow``."""
+    """Answers ``GET /fast`` at once and never answers ``GET /slow``; counts the connections
+    its clients closed (``closed``, reset by :func:`_pool`)."""
+
+    closed = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _Replica.closed += 1
 
     def data_received(self, data: bytes) -> None:
         if data.startswith(b"GET /fast "):
             self.transport.write(ANSWER)  # type: ignore[attr-defined]
 
 
-async def _serving() -> tuple[asyncio.AbstractServer, int]:
+@contextlib.asynccontextmanager
+async def _pool() -> AsyncIterator[ReplicaPool]:
+    """A pool of connections to a fresh :class:`_Replica`; both closed afterwards."""
+    _Replica.closed = 0
     server = await asyncio.get_running_loop().create_server(_Replica, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
+    pool = ReplicaPool("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        yield pool
+    finally:
+        pool.close()
+        server.close()
 
 
-def test_an_unanswered_request_times_out_and_its_connection_is_not_reused() -> None:
+def test_an_unanswered_request_times_out_and_its_connection_is_closed() -> None:
     async def scenario() -> None:
-        server, port = await _serving()
-        pool = ReplicaPool("127.0.0.1", port)
-        try:
+        async with _pool() as pool:
             began = time.monotonic()
             with pytest.raises(UpstreamTimeout, match=r"no answer within 0\.2 s"):
                 await pool.request(UpstreamRequest("GET", "/slow"), 0.2)
             assert 0.15 <= time.monotonic() - began < 2
-            assert pool.idle_connection() is None  # closed, not kept for the next request
+            for _ in range(100):  # the replica sees the timed-out connection closed
+                if _Replica.closed:
+                    break
+                await asyncio.sleep(0.01)
+            assert _Replica.closed == 1
             answer = await pool.request(UpstreamRequest("GET", "/fast"), 0.2)
             assert (answer.status, answer.body) == (200, b"{}")
-        finally:
-            pool.close()
-            server.close()
 
     asyncio.run(scenario())
 
 
 def test_a_shorter_timeout_behind_a_longer_one_expires_on_time() -> None:
     async def scenario() -> None:
-        server, port = await _serving()
-        pool = ReplicaPool("127.0.0.1", port)
-        try:
+        async with _pool() as pool:
             long = asyncio.ensure_future(pool.request(UpstreamRequest("GET", "/slow"), 30))
             await asyncio.sleep(0.05)  # in line first, due in 30 s
             began = time.monotonic()
@@ -64,18 +77,13 @@ def test_a_shorter_timeout_behind_a_longer_one_expires_on_time() -> None:
             long.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await long
-        finally:
-            pool.close()
-            server.close()
 
     asyncio.run(scenario())
 
 
 def test_answered_requests_do_not_pile_up_and_never_expire() -> None:
     async def scenario() -> None:
-        server, port = await _serving()
-        pool = ReplicaPool("127.0.0.1", port)
-        try:
+        async with _pool() as pool:
             for _ in range(2_000):
                 answer = await pool.request(UpstreamRequest("GET", "/fast"), 0.3)
                 assert answer.status == 200
@@ -85,18 +93,13 @@ def test_answered_requests_do_not_pile_up_and_never_expire() -> None:
             await asyncio.sleep(0.4)  # past every deadline: nothing answered expires
             answer = await pool.request(UpstreamRequest("GET", "/fast"), 0.3)
             assert answer.status == 200
-        finally:
-            pool.close()
-            server.close()
 
     asyncio.run(scenario())
 
 
 def test_concurrent_requests_time_out_each_and_answered_ones_come_back() -> None:
     async def scenario() -> None:
-        server, port = await _serving()
-        pool = ReplicaPool("127.0.0.1", port)
-        try:
+        async with _pool() as pool:
             paths = ["/slow", "/fast"] * 10
             results = await asyncio.gather(
                 *(pool.request(UpstreamRequest("GET", p), 0.3) for p in paths),
@@ -107,8 +110,5 @@ def test_concurrent_requests_time_out_each_and_answered_ones_come_back() -> None
                     assert not isinstance(result, BaseException) and result.status == 200
                 else:
                     assert isinstance(result, UpstreamTimeout)
-        finally:
-            pool.close()
-            server.close()
 
     asyncio.run(scenario())
