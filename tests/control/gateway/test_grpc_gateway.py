@@ -476,7 +476,13 @@ def test_stop_drains_calls_in_flight_and_refuses_new_ones(slow: ReplicaProcess) 
         x = InferInput("x", list(rows.shape), "FP32")
         x.set_data_from_numpy(rows)
         in_flight = asyncio.ensure_future(status_of(c.infer("slow", [x])))
-        await asyncio.sleep(0.2)  # the call is at the replica
+        # Wait until the gateway has sent the call on (a fixed sleep lost the race on a loaded
+        # CI machine: the 4 MB call had not reached the gateway when it began to stop).
+        for _ in range(1000):
+            if front.proxy.balance.outstanding:
+                break
+            await asyncio.sleep(0.01)
+        assert front.proxy.balance.outstanding, "the call never reached the replica"
         stopping = asyncio.ensure_future(front.stop(10))
         await asyncio.sleep(0.05)
         late = await status_of(c.infer("slow", [x]))
