@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inferd.protocols.http.body import BodyReader
+from inferd.protocols.http.body import BodyReader, unfilled
 
 
 def test_a_body_in_one_chunk_is_that_chunk():
@@ -69,3 +69,12 @@ def test_a_room_opened_before_any_chunk_costs_the_declared_size():
 
 def test_a_chunked_body_has_no_room():
     assert BodyReader().remaining() == 0
+
+
+def test_an_unfilled_buffer_is_an_ordinary_bytearray_of_its_size():
+    buffer = unfilled(3 * 1024 * 1024)
+    assert type(buffer) is bytearray and len(buffer) == 3 * 1024 * 1024
+    buffer[:] = b"\x07" * len(buffer)
+    buffer += b"!"  # owns its memory: it can grow like any other
+    assert buffer.count(7) == 3 * 1024 * 1024 and buffer[-1:] == b"!"
+    assert unfilled(0) == bytearray()
