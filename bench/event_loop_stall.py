@@ -9,7 +9,8 @@ Two ONNX models are pushed to a fresh store: ``rowsum`` (FP32 ``x`` [-1, 64] →
 ``count`` (BYTES ``s`` [-1] → its shape, so the answer stays small). A prober GETs
 ``/v2/health/live`` every 5 ms over one keep-alive connection, first alone (the baseline), then
 while ``--clients`` closed-loop clients (a child process, so their work never delays the
-prober) each send one kind of body, back to back or, with ``--rate``, paced:
+prober) each send one kind of body, back to back or, with ``--rate``, paced (evenly: each
+client starts its share of the interval after the one before):
 
 * ``binary``: FP32 rows in the binary tensor extension (decoding is a zero-copy view);
 * ``json``: the same rows as JSON numbers (JSON parsing and numpy conversion);
@@ -117,11 +118,12 @@ def make_body(kind: str) -> tuple[str, bytes, str | None]:
 
 
 async def _client(
-    port: int, request: bytes, until: float, interval: float, statuses: Counter[str]
+    port: int, request: bytes, until: float, interval: float, start: float, statuses: Counter[str]
 ) -> None:
-    """Send ``request`` until ``until``: back to back, or one every ``interval`` seconds."""
+    """Send ``request`` until ``until``: back to back, or one every ``interval`` seconds from
+    ``start`` on."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    next_at = time.monotonic()
+    next_at = start
     try:
         while time.monotonic() < until:
             if interval:
@@ -155,10 +157,16 @@ async def _load(
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
     statuses: Counter[str] = Counter()
     print(json.dumps({"ready": True}), flush=True)
-    until = time.monotonic() + seconds
+    now = time.monotonic()
+    until = now + seconds
     interval = clients / rate if rate else 0.0
+    # Paced clients start a share of the interval apart, so that bodies arrive evenly at the
+    # rate: started together, all 20 sent at once every interval (a burst of 160 MiB).
     await asyncio.gather(
-        *(_client(port, request, until, interval, statuses) for _ in range(clients))
+        *(
+            _client(port, request, until, interval, now + interval * i / clients, statuses)
+            for i in range(clients)
+        )
     )
     return {"requests": sum(statuses.values()), "statuses": dict(statuses),
             "body_mib": round(len(body) / 2**20, 2)}  # fmt: skip
