@@ -57,7 +57,13 @@ def test_stop_finishes_in_flight_requests_then_refuses() -> None:
                 in_flight = [
                     asyncio.create_task(client.post(url, json=FRAUD_BODY)) for _ in range(8)
                 ]
-                await asyncio.sleep(0.15)  # all eight reached the replica
+                # Wait until all eight are at the replica (a fixed sleep can lose that race on
+                # a loaded machine, and a request not yet in would rightly be refused).
+                for _ in range(1000):
+                    if sum(gateway.proxy.outstanding.values()) == 8:
+                        break
+                    await asyncio.sleep(0.01)
+                assert sum(gateway.proxy.outstanding.values()) == 8
                 stopping = asyncio.create_task(gateway.stop(5))
                 answers = await asyncio.gather(*in_flight)
                 await stopping
