@@ -103,7 +103,13 @@ def test_failing_shadow_is_invisible_to_clients(
         url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
         try:
             out = await closed_loop(url, FRAUD_BODY, concurrency=4, requests=400)
-            await asyncio.sleep(0.3)
+            # Until every copy is accounted for (a fixed sleep could end with copies still in
+            # flight on a loaded machine), then read the counts.
+            for _ in range(500):
+                done = gateway.status()["deployments"][0]["shadow_comparisons"][0]
+                if done["failed"] + done["dropped"] + done["compared"] >= 400:
+                    break
+                await asyncio.sleep(0.01)
             return out, gateway.status()["deployments"][0]["shadow_comparisons"][0]
         finally:
             await gateway.stop(5)
