@@ -78,3 +78,10 @@ def test_an_unfilled_buffer_is_an_ordinary_bytearray_of_its_size():
     buffer += b"!"  # owns its memory: it can grow like any other
     assert buffer.count(7) == 3 * 1024 * 1024 and buffer[-1:] == b"!"
     assert unfilled(0) == bytearray()
+
+
+def test_a_declared_body_that_ends_short_hands_over_only_the_bytes_that_arrived():
+    reader = BodyReader(1000)
+    reader.add(b"abc")
+    reader.add(b"de")
+    assert reader.value() == b"abcde"

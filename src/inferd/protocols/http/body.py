@@ -122,7 +122,13 @@ class BodyReader:
         if self._view is not None:
             self._view.release()
             self._view = None
-        return self._first if self._buffer is None else self._buffer
+        body = self._first if self._buffer is None else self._buffer
+        if self.length < len(body):
+            # A declared body that ended short. Framing by Content-Length alone rules that out,
+            # but the rest of an unfilled() buffer is whatever memory held before: never hand
+            # it over.
+            return bytes(memoryview(body)[: self.length])
+        return body
 
     def _presizes(self, n: int) -> bool:
         """Whether a chunk of ``n`` bytes is the first, not the whole, of a declared body."""
