@@ -4,6 +4,7 @@
     .venv/bin/python bench/event_loop_stall.py                  # every body kind, 10 s each
     .venv/bin/python bench/event_loop_stall.py --kinds bytes,json --clients 20 --seconds 5
     .venv/bin/python bench/event_loop_stall.py --inline         # decode on the loop, to compare
+    .venv/bin/python bench/event_loop_stall.py --kinds bytes --bytes-elements 65536  # a lower cap
 
 Two ONNX models are pushed to a fresh store: ``rowsum`` (FP32 ``x`` [-1, 64] → its row sums) and
 ``count`` (BYTES ``s`` [-1] → its shape, so the answer stays small). A prober GETs
@@ -92,7 +93,7 @@ def _binary_body(name: str, datatype: str, shape: list[int], raw: bytes) -> tupl
     return header + raw, str(len(header))
 
 
-def make_body(kind: str) -> tuple[str, bytes, str | None]:
+def make_body(kind: str, count: int) -> tuple[str, bytes, str | None]:
     """A kind → (model, body of about 8 MiB, Inference-Header-Content-Length or None)."""
     rng = np.random.default_rng(7)
     if kind in ("binary", "json"):
@@ -106,7 +107,6 @@ def make_body(kind: str) -> tuple[str, bytes, str | None]:
         doc = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, FEATURES],
                            "data": data}]}  # fmt: skip
         return "rowsum", orjson.dumps(doc), None
-    count = DEFAULT_MAX_BYTES_ELEMENTS
     size = BODY_BYTES // count - 4
     strings = (size.to_bytes(4, "little") + b"s" * size) * count
     if kind == "bytes":
@@ -147,9 +147,9 @@ async def _client(
 
 
 async def _load(
-    port: int, kind: str, clients: int, seconds: float, rate: float
+    port: int, kind: str, clients: int, seconds: float, rate: float, count: int
 ) -> dict[str, object]:
-    model, body, header_len = make_body(kind)
+    model, body, header_len = make_body(kind, count)
     head = [f"POST /v2/models/{model}/infer HTTP/1.1", "Host: inferd",
             "Content-Type: application/json", f"Content-Length: {len(body)}"]  # fmt: skip
     if header_len is not None:
@@ -173,7 +173,9 @@ async def _load(
 
 
 def load_main(args: argparse.Namespace) -> None:
-    result = asyncio.run(_load(args.port, args.kind, args.clients, args.seconds, args.rate))
+    result = asyncio.run(
+        _load(args.port, args.kind, args.clients, args.seconds, args.rate, args.bytes_elements)
+    )
     print(json.dumps(result), flush=True)
 
 
@@ -238,7 +240,9 @@ class Bench:
     def __init__(self, args: argparse.Namespace, home: Path) -> None:
         self.args = args
         self.home = home
-        env = {"INFERD_LIMITS__INLINE_DECODE_BYTES": str(2**62)} if args.inline else {}
+        env = {"INFERD_LIMITS__MAX_BYTES_ELEMENTS": str(args.bytes_elements)}
+        if args.inline:
+            env["INFERD_LIMITS__INLINE_DECODE_BYTES"] = str(2**62)
         self.server = Served(home, env, cpus=args.server_cpus)
 
     def start(self) -> None:
@@ -254,7 +258,8 @@ class Bench:
             load = subprocess.Popen(
                 [sys.executable, __file__, "--load", "--port", str(self.server.port),
                  "--kind", kind, "--clients", str(self.args.clients),
-                 "--seconds", str(self.args.seconds), "--rate", str(self.args.rate)],
+                 "--seconds", str(self.args.seconds), "--rate", str(self.args.rate),
+                 "--bytes-elements", str(self.args.bytes_elements)],
                 stdout=subprocess.PIPE,
             )  # fmt: skip
             assert load.stdout is not None
@@ -290,6 +295,12 @@ def main() -> None:
         "--rate", type=float, default=0.0, help="bodies per second, all clients (0: back to back)"
     )
     parser.add_argument("--inline", action="store_true", help="decode every body on the loop")
+    parser.add_argument(
+        "--bytes-elements",
+        type=int,
+        default=DEFAULT_MAX_BYTES_ELEMENTS,
+        help="BYTES elements in a bytes/mismatch body, and the server's limits.max_bytes_elements",
+    )
     parser.add_argument("--server-cpus", default=os.environ.get("SERVER_CPUS"))
     parser.add_argument("--load-cpus", default=os.environ.get("LOAD_CPUS"))
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
@@ -317,6 +328,7 @@ def main() -> None:
         "rate": args.rate or "back to back",
         "seconds": args.seconds,
         "inline": args.inline,
+        "bytes_elements": args.bytes_elements,
         "target_p99_ms": TARGET_P99_MS,
         "met": all(float(str(p["p99_ms"])) < TARGET_P99_MS for p in phases),
         "loadavg_1m_end": round(os.getloadavg()[0], 2),
