@@ -46,8 +46,13 @@ class RotatingFile:
 
     def _open(self) -> BinaryIO:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("ab")
+            # Open first: a failure then names the file and why (a parent that is a file says
+            # "Not a directory", where mkdir said "File exists" of the parent).
+            try:
+                self._file = self.path.open("ab")
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("ab")
             self._size = self._file.tell()
         return self._file
 
