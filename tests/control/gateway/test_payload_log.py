@@ -1,9 +1,13 @@
 """Payload logging through a real gateway in front of real replicas: a CloudEvents sink on
 loopback receives each request and its response with the bytes the client sent and got; a sink
-that hangs never holds a client up (its drops are counted); the JSONL sink rotates.
+that hangs never holds a client up (its drops are counted); a sink that is down (connection
+refused) or a JSONL file that cannot be written costs the clients nothing (its failures are
+counted and logged once) and is delivered to again once it is back; the JSONL sink rotates.
 
 No assertion here reads a clock: "never slows clients" is shown by every response arriving
-while the sink holds every delivery it was given, and by the drops the full queue counted.
+while the sink holds every delivery it was given, and by the drops the full queue counted. The
+one clock is a generous bound on the requests sent to a broken sink, there to fail a hang
+rather than to measure latency.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import logging
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +46,10 @@ from .conftest import (
 )
 
 INFER = "/v2/models/fraud/infer"
+#: Seconds the requests to a gateway whose sink is broken may take in all: a hang, not a
+#: latency figure (each takes milliseconds).
+HANG_S = 30
+WRITER_LOG = "inferd.control.gateway.payloads.writer"
 
 
 @dataclass
@@ -304,3 +314,148 @@ def test_the_jsonl_file_rotates_by_size_keeping_max_files(
     assert all(
         a["id"] == b["id"] for a, b in itertools.pairwise(events_kept) if a["type"] == REQUEST_TYPE
     )
+
+
+async def infer_all(client: RawClient, requests: int) -> list[int]:
+    """The statuses of ``requests`` inference requests sent one after another, bounded by
+    :data:`HANG_S` in all."""
+    async with asyncio.timeout(HANG_S):
+        return [
+            (await client.request("POST", INFER, orjson.dumps(FRAUD_BODY)))[0]
+            for _ in range(requests)
+        ]
+
+
+async def healthy(client: RawClient) -> bool:
+    live = (await client.request("GET", "/v2/health/live"))[0]
+    ready = (await client.request("GET", "/v2/health/ready"))[0]
+    return live == ready == 200
+
+
+def writer_records(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == WRITER_LOG]
+
+
+def test_a_sink_that_is_down_counts_failed_and_never_holds_a_client_up(
+    replicas: dict[str, list[ReplicaProcess]], caplog: pytest.LogCaptureFixture
+) -> None:
+    requests, later = 10, 3
+    caplog.set_level(logging.INFO)
+
+    async def scenario() -> tuple[str, str, Sink]:
+        # Bound and not listening: every connection is refused, and no one else takes the port.
+        refusing = socket.socket()
+        refusing.bind(("127.0.0.1", 0))
+        sink = Sink(port=refusing.getsockname()[1])
+        sink.hold.set()
+        topo = logged(
+            topology(deployment("fraud", version("v1", 100, *replicas["v1"]))),
+            {"sink": {"http": {"url": sink.url, "timeout": "60s"}}},
+        )
+        gateway = await started_gateway(topo)
+        client = RawClient(f"http://127.0.0.1:{gateway.port}")
+        try:
+            assert await infer_all(client, requests) == [200] * requests
+            await until(
+                lambda: events(gateway.metrics.render().decode(), "failed") == 2 * requests,
+                "every event counted failed",
+            )
+            down = await metrics(gateway)  # what a scrape of /metrics says
+            assert await healthy(client)
+            # The collector comes up on that port: the same workers deliver again.
+            refusing.listen()
+            server = await asyncio.start_server(sink.handle, sock=refusing)
+            try:
+                assert await infer_all(client, later) == [200] * later
+                await until(lambda: len(sink.received) == 2 * later, "the later events delivered")
+                up = await metrics(gateway)
+            finally:
+                server.close()
+        finally:
+            refusing.close()
+            await client.close()
+            await gateway.stop(5)
+        return down, up, sink
+
+    down, up, sink = run(scenario)
+    assert events(down, "failed") == 2 * requests
+    assert events(down, "delivered") == events(down, "dropped") == 0
+    assert sample(down, "inferd_gateway_payload_log_queue_depth", deployment="fraud") == 0
+    assert events(up, "failed") == 2 * requests
+    assert events(up, "delivered") == 2 * later and events(up, "dropped") == 0
+    assert len(sink.received) == 2 * later
+    # One warning for the run of failures, naming the sink and why; one line when it recovers.
+    records = writer_records(caplog)
+    assert [level for level, _ in records] == [logging.WARNING, logging.INFO], records
+    warning, recovered = (message for _, message in records)
+    assert "'fraud'" in warning and sink.url in warning and "ConnectError" in warning
+    assert "delivering again" in recovered
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("blocked", ["parent is a file", "path is a directory"])
+def test_an_unwritable_jsonl_file_counts_failed_and_never_holds_a_client_up(
+    replicas: dict[str, list[ReplicaProcess]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    blocked: str,
+) -> None:
+    # As root, permission bits stop no write: the file is made impossible instead.
+    requests, later = 10, 3
+    path = tmp_path / "logs" / "fraud.jsonl"
+    if blocked == "parent is a file":
+        path.parent.write_bytes(b"not a directory\n")
+        reason = "Not a directory"
+    else:
+        path.mkdir(parents=True)
+        reason = "Is a directory"
+    caplog.set_level(logging.INFO)
+
+    async def scenario() -> tuple[str, str]:
+        topo = logged(
+            topology(deployment("fraud", version("v1", 100, *replicas["v1"]))),
+            {"sink": {"file": {"path": "logs/fraud.jsonl"}}},
+        )
+        gateway = await started_gateway(topo, payload_dir=tmp_path)
+        client = RawClient(f"http://127.0.0.1:{gateway.port}")
+        try:
+            assert await infer_all(client, requests) == [200] * requests
+            await until(
+                lambda: events(gateway.metrics.render().decode(), "failed") == 2 * requests,
+                "every event counted failed",
+            )
+            broken = await metrics(gateway)
+            assert await healthy(client)
+            # Nothing was written in place of what blocks the file.
+            if blocked == "parent is a file":
+                assert path.parent.read_bytes() == b"not a directory\n"
+                path.parent.unlink()
+            else:
+                assert list(path.iterdir()) == []
+                path.rmdir()
+            # Unblocked, the same writer writes the file.
+            assert await infer_all(client, later) == [200] * later
+            await until(
+                lambda: events(gateway.metrics.render().decode(), "delivered") == 2 * later,
+                "the later events written",
+            )
+            fixed = await metrics(gateway)
+        finally:
+            await client.close()
+            await gateway.stop(5)
+        return broken, fixed
+
+    broken, fixed = run(scenario)
+    assert events(broken, "failed") == 2 * requests
+    assert events(broken, "delivered") == events(broken, "dropped") == 0
+    assert events(fixed, "failed") == 2 * requests
+    assert events(fixed, "delivered") == 2 * later and events(fixed, "dropped") == 0
+    lines = path.read_bytes().splitlines()
+    assert [orjson.loads(line)["type"] for line in lines] == [REQUEST_TYPE, RESPONSE_TYPE] * later
+    # One warning for the run of failures, naming the file and why; one line when it recovers.
+    records = writer_records(caplog)
+    assert [level for level, _ in records] == [logging.WARNING, logging.INFO], records
+    warning, recovered = (message for _, message in records)
+    assert "'fraud'" in warning and str(path) in warning and reason in warning, warning
+    assert "delivering again" in recovered
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
