@@ -2,7 +2,9 @@
 
 Clients see the error's own message (built to be safe to show) as the status details. Anything
 that is not an :class:`~inferd.errors.InferdError` is a bug: it is logged here with its traceback
-and the client gets a bare INTERNAL, never the exception text.
+and the client gets a bare INTERNAL, never the exception text. Bytes that are not the request
+message are INVALID_ARGUMENT: a deserializer that raised would have grpc answer UNKNOWN, naming
+the Python exception class.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
-from inferd.errors import Code, InferdError, RateLimited, Unavailable
+from inferd.errors import Code, InferdError, InvalidArgument, RateLimited, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +58,34 @@ async def _end(context: Context, status: grpc.StatusCode, details: str) -> NoRet
     raise AssertionError("grpc.aio ServicerContext.abort() returned")
 
 
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """What a request's bytes deserialize to when they are not a ``message`` (its full name)."""
+
+    message: str
+
+
+def _parser(request_type: type[Req]) -> Callable[[bytes], Req | Malformed]:
+    malformed = Malformed(request_type.DESCRIPTOR.full_name)
+
+    def parse(data: bytes) -> Req | Malformed:
+        try:
+            return request_type.FromString(data)
+        except DecodeError:
+            return malformed
+
+    return parse
+
+
 def unary(
     method: str, handler: Handler[Req, Resp], request_type: type[Req]
 ) -> grpc.RpcMethodHandler:
     """A unary RPC handler for ``grpc.aio`` that maps errors through :data:`GRPC_STATUS`."""
 
-    async def call(request: Req, context: Context) -> Resp:
+    async def call(request: Req | Malformed, context: Context) -> Resp:
         try:
+            if isinstance(request, Malformed):
+                raise InvalidArgument(f"the request is not a valid {request.message} message")
             return await handler(request, context)
         except InferdError as error:
             await abort(context, error)
@@ -71,6 +95,6 @@ def unary(
 
     return grpc.unary_unary_rpc_method_handler(
         call,
-        request_deserializer=request_type.FromString,
+        request_deserializer=_parser(request_type),
         response_serializer=lambda response: response.SerializeToString(),
     )
