@@ -7,7 +7,8 @@ any absolute path of two or more segments), or the control token. A user mistake
 
 What a request itself carried (its path, its JSON strings) may come back in the message that
 names the problem, so those echoes are removed before the scan; API routes (``/v2/...``) that
-messages point to are not filesystem paths.
+messages point to are not filesystem paths. The scan is :mod:`.hygiene`'s, which ``make fuzz``
+applies to schemathesis's answers too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ import contextlib
 import json
 import re
 import select
-import site
 import socket
-import sys
-import sysconfig
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,7 +29,8 @@ import pytest
 
 from inferd.protocols._generated import inference_pb2 as pb
 
-from .conftest import IDENTITY_MODELS, ROOT, ServeProcess, make_home, start_serve, wait_ready
+from .conftest import IDENTITY_MODELS, ServeProcess, make_home, start_serve, wait_ready
+from .hygiene import findings, server_paths, strings
 
 pytestmark = pytest.mark.slow
 
@@ -51,12 +49,6 @@ limits:
 PAD = 20_000  # whitespace after a JSON body: past process_decode_bytes
 OVER = 300_000  # past max_body_bytes
 
-_TRACE = re.compile(r"Traceback|File \"|line \d+, in |<class '|<module |object at 0x")
-#: An absolute path of two or more segments, not part of a word, URL or ``$VAR/...``.
-_ABS_PATH = re.compile(r"(?<![\w.$~:/\\-])/[\w.\-]+(?:/[\w.\-]*)+")
-#: Routes of inferd's own API, which messages may point a client to.
-_API_ROUTE = re.compile(r"/v[12]/")
-
 
 @dataclass
 class Scan:
@@ -69,7 +61,7 @@ class Scan:
 
     def check(self, case: str, status: str, succeeded: bool, text: str, echoes: list[str]) -> None:
         self.statuses[status] += 1
-        bad = _findings(text, echoes, self.literals, self.token)
+        bad = findings(text, echoes, self.literals, self.token)
         if succeeded:
             bad.append("a user mistake was answered as a success")
         if status in {"500", "INTERNAL", "UNKNOWN"}:
@@ -80,24 +72,6 @@ class Scan:
     def summary(self, what: str) -> str:
         seen = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
         return f"R27 error hygiene, {what}: {sum(self.statuses.values())} cases; statuses {seen}"
-
-
-def _findings(text: str, echoes: list[str], literals: list[str], token: str) -> list[str]:
-    found = []
-    if token in text or token[:16] in text:
-        found.append("the control token")
-    if _TRACE.search(text):
-        found.append("a traceback or Python internals")
-    # A request's own path-like strings may be named back to it; everything else is the server's.
-    for echo in sorted((e for e in echoes if "/" in e or "\\" in e), key=len, reverse=True):
-        text = text.replace(echo, "<echo>").replace(repr(echo)[1:-1], "<echo>")
-    found += [f"server path {lit!r}" for lit in literals if lit in text]
-    found += [
-        f"absolute path {m!r}"
-        for m in _ABS_PATH.findall(text)
-        if not _API_ROUTE.match(m) and not any(m in echo for echo in echoes)
-    ]
-    return found
 
 
 @pytest.mark.parametrize(
@@ -117,32 +91,9 @@ def _findings(text: str, echoes: list[str], literals: list[str], token: str) -> 
     ],
 )
 def test_the_scan_finds_what_it_looks_for(text: str, echoes: list[str], found: list[str]) -> None:
-    got = _findings(text, echoes, ["/home/u/.inferd"], "SECRET-TOKEN-0123456789")
+    got = findings(text, echoes, ["/home/u/.inferd"], "SECRET-TOKEN-0123456789")
     assert [any(f.startswith(want) for f in got) for want in found] == [True] * len(found)
     assert bool(got) == bool(found), got
-
-
-def _strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _server_paths(home: Path) -> list[str]:
-    """Absolute paths of this machine that a client must never see, resolved and as given."""
-    paths = {home, Path(tempfile.gettempdir()), Path(sys.prefix), Path(sys.base_prefix), ROOT}
-    paths |= {Path(p) for p in sysconfig.get_paths().values()}
-    paths |= {Path(p) for p in site.getsitepackages()}
-    paths |= {Path.home()}
-    out = {str(p) for p in paths} | {str(p.resolve()) for p in paths}
-    # "/tmp" alone would also match an echo's neighbour; a path under it names a segment more.
-    return sorted((p + "/" if p.count("/") < 2 else p) for p in out if len(p) > 1)
 
 
 @dataclass
@@ -167,7 +118,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     try:
         wait_ready(server.url)
         token = (home / f"server-{server.control_port}.token").read_text().strip()
-        literals = [*_server_paths(home), str(root), str(tmp_path_factory.getbasetemp())]
+        literals = [*server_paths(home), str(root), str(tmp_path_factory.getbasetemp())]
         yield Target(server, home, token, literals)
     finally:
         code = server.terminate()
@@ -203,7 +154,7 @@ class Http:
     def echoes(self) -> list[str]:
         said = [self.target, unquote(self.target), *map(unquote, self.target.split("/"))]
         with contextlib.suppress(ValueError, RecursionError):
-            said += _strings(json.loads(self.body))
+            said += strings(json.loads(self.body))
         return said
 
 
