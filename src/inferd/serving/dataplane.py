@@ -3,10 +3,20 @@
 It implements :class:`inferd.serving.types.DataPlane` over a :class:`ModelManager`: it routes a
 request to a version, checks it against the version's signature before queueing, hands it to the
 version's batcher, filters the outputs to the requested ones, and counts the outcome.
+
+Control-plane loads of one name and reference that arrive while one is under way join it: one
+fetch, one load, and every caller gets its outcome, a failure included (R25: ten concurrent
+loads of a remote reference pulled its blobs once but resolved the tag ten times, one after the
+other, and against a failing registry answered the last caller after ten rounds of retries).
+The load is a task of its own, so a caller that goes away does not fail the others. A caller
+that joined gets the version that load resolved, even if the tag moved meanwhile; a load that
+arrives after it ended starts its own and resolves the reference afresh, so a failure is not kept.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 
@@ -59,6 +69,8 @@ class ServingDataPlane:
         self._metrics = metrics
         self._settings = settings
         self._metadata = ServerInfo("inferd", __version__, EXTENSIONS)
+        #: Control-plane loads under way, by (name, reference): callers of one share it.
+        self._loads: dict[tuple[str, str | None], asyncio.Task[None]] = {}
 
     # -- health and metadata -------------------------------------------------------------------
 
@@ -208,7 +220,18 @@ class ServingDataPlane:
         return rows
 
     async def load(self, name: str, reference: str | None = None) -> None:
-        await self._manager.load(name, reference)
+        """Load ``reference`` as ``name``'s default version, or join that load if it is under
+        way (see the module docstring)."""
+        key = (name, reference)
+        load = self._loads.get(key)
+        if load is None or load.done():  # done: ended, its callback not run yet
+            load = self._loads[key] = asyncio.ensure_future(self._manager.load(name, reference))
+            load.add_done_callback(functools.partial(self._forget_load, key))
+        await asyncio.shield(load)
+
+    def _forget_load(self, key: tuple[str, str | None], load: asyncio.Task[None]) -> None:
+        if self._loads.get(key) is load:
+            del self._loads[key]
 
     async def unload(self, name: str) -> None:
         await self._manager.unload(name)
@@ -240,7 +263,11 @@ class ServingDataPlane:
         return await self._manager.drain(timeout)
 
     async def close(self) -> None:
-        """Unload every model (call after :meth:`drain`)."""
+        """Stop the loads under way, then unload every model (call after :meth:`drain`)."""
+        loads = list(self._loads.values())
+        for load in loads:
+            load.cancel()
+        await asyncio.gather(*loads, return_exceptions=True)
         await self._manager.close()
 
     def _names(self) -> list[str]:
