@@ -52,3 +52,15 @@ def test_a_process_output_is_pumped_through_rotation(tmp_path: Path) -> None:
     assert "r.log.1" in _names(tmp_path)
     assert set(_names(tmp_path)) <= {"r.log", "r.log.1"}
     assert (tmp_path / "r.log.1").read_bytes().startswith(b"line\n")
+
+
+def test_a_file_is_rotated_at_the_end_of_a_line(tmp_path: Path) -> None:
+    """Chunks from a pipe end anywhere; the one that passes the size is cut after its last
+    newline, and the rest of its line starts the next file."""
+    log = RotatingLog(tmp_path / "r.log", max_bytes=20, backups=1)
+    for chunk in (b"first line\nsec", b"ond line\nthi", b"rd"):
+        log.write(chunk)
+    log.close()
+    assert (tmp_path / "r.log.1").read_bytes() == b"first line\nsecond line\n"
+    assert (tmp_path / "r.log").read_bytes() == b"third"
+    assert log.written == len(b"first line\nsecond line\nthird")

@@ -46,14 +46,26 @@ class RotatingLog:
             self._size = self._file.tell()
 
     def write(self, data: bytes) -> None:
+        """Append ``data``; the write that takes the file to ``max_bytes`` rotates it after its
+        last newline, so a line is not split between two files (the pipe hands over chunks that
+        end anywhere). Only a write with no newline at all is cut where it ends."""
         self.open()
+        if self._size + len(data) >= self.max_bytes:
+            cut = data.rfind(b"\n") + 1 or len(data)
+            self._append(data[:cut])
+            self._rotate()
+            data = data[cut:]
+            if not data:
+                return
+            self.open()
+        self._append(data)
+
+    def _append(self, data: bytes) -> None:
         assert self._file is not None
         self._file.write(data)
         self._file.flush()
         self._size += len(data)
         self.written += len(data)
-        if self._size >= self.max_bytes:
-            self._rotate()
 
     def tail(self, size: int = TAIL_BYTES) -> bytes:
         """The last ``size`` bytes written to the current file (b"" when there are none)."""
