@@ -232,6 +232,8 @@ class ServingDataPlane:
     def _forget_load(self, key: tuple[str, str | None], load: asyncio.Task[None]) -> None:
         if self._loads.get(key) is load:
             del self._loads[key]
+        if not load.cancelled():
+            load.exception()  # retrieved: every caller may have left before it failed
 
     async def unload(self, name: str) -> None:
         await self._manager.unload(name)
