@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -12,6 +14,17 @@ from inferd.errors import InvalidArgument
 Array = npt.NDArray[np.generic]
 #: Named tensors: a request's inputs or a model's outputs.
 Tensors = dict[str, Array]
+
+
+def object_array(items: Sequence[object], shape: tuple[int, ...]) -> Array:
+    """Python objects (``bytes``, ``str``) → an object array of ``shape``, one element each.
+
+    Assigned into an empty array rather than ``np.array(items, dtype=object)``, which inspects
+    every item (slower) and turns equal-length sequences into a second dimension."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array.reshape(shape)
+
 
 #: OIP datatype → numpy dtype. BYTES maps to object arrays whose elements are ``bytes``.
 NUMPY_DTYPES: dict[str, np.dtype[np.generic]] = {

@@ -6,9 +6,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-import numpy as np
-
-from inferd.datatypes import Array
+from inferd.datatypes import Array, object_array
 from inferd.errors import InvalidTensor
 
 LENGTH = struct.Struct("<I")
@@ -43,9 +41,7 @@ def decode(name: str, raw: bytes | memoryview, shape: tuple[int, ...], count: in
         pos = stop
     if pos != end:
         raise InvalidTensor(name, f"{end - pos} bytes left over after {count} BYTES elements")
-    array = np.empty(count, dtype=object)
-    array[:] = elements
-    return array.reshape(shape)
+    return object_array(elements, shape)
 
 
 def encode(elements: Iterable[bytes]) -> bytes:

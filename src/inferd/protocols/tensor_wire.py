@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from inferd.config import LimitSettings
-from inferd.datatypes import NUMPY_DTYPES, Array
+from inferd.datatypes import NUMPY_DTYPES, Array, object_array
 from inferd.errors import InvalidTensor, PayloadTooLarge
 from inferd.protocols import bytes_wire
 
@@ -151,9 +151,7 @@ def from_values(
     _agrees(tensor, len(values), source)
     _within_limits(tensor, limits)
     if wire is None:
-        array = np.empty(tensor.count, dtype=object)
-        array[:] = list(values)
-        return array.reshape(tensor.shape)
+        return object_array(list(values), tensor.shape)
     return _narrow(tensor, np.fromiter(values, dtype=wire, count=tensor.count))
 
 
@@ -212,9 +210,7 @@ def _strings(tensor: Declared, data: list[Any], limits: LimitSettings, source: s
             tensor.name, f"{tensor} needs {tensor.count} elements but {source} has more"
         )
     _agrees(tensor, len(items), source)
-    array = np.empty(tensor.count, dtype=object)
-    array[:] = items
-    return array.reshape(tensor.shape)
+    return object_array(items, tensor.shape)
 
 
 def _flatten_strings(

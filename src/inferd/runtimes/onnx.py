@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from inferd.card import ModelCard
-from inferd.datatypes import Array, Tensors
+from inferd.datatypes import Array, Tensors, object_array
 from inferd.errors import InternalError, InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._onnx_external import check_external_data
@@ -104,9 +103,7 @@ def _as_text(name: str, value: Array) -> Array:
         texts = [v.decode("utf-8") if isinstance(v, bytes) else v for v in value.ravel().tolist()]
     except UnicodeDecodeError:
         raise InvalidArgument(f"tensor {name!r}: a string input must be UTF-8") from None
-    array = np.empty(len(texts), dtype=object)
-    array[:] = texts
-    return array.reshape(value.shape)
+    return object_array(texts, value.shape)
 
 
 class OnnxRuntime:

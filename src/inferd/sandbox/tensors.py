@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from inferd.datatypes import object_array
 from inferd.sandbox.wire import MAX_MESSAGE_BYTES, PeerGone, recv_frame, recv_header, send_header
 
 Tensors = dict[str, npt.NDArray[Any]]
@@ -123,6 +124,4 @@ def _from_lengths(lengths: npt.NDArray[Any], data: bytearray) -> npt.NDArray[Any
         raise PeerGone("BYTES lengths disagree with the data")
     ends = np.cumsum(lengths.ravel()).tolist()
     items = [bytes(data[start:end]) for start, end in zip([0, *ends], ends, strict=False)]
-    array = np.empty(lengths.size, dtype=object)
-    array[:] = items
-    return array.reshape(lengths.shape)
+    return object_array(items, lengths.shape)
