@@ -509,3 +509,22 @@ def test_a_deadline_already_passed_sends_nothing(hanging_port: int) -> None:
         raise AssertionError("a call went out after its deadline")
 
     assert run(scenario).endswith("did not answer within the call's deadline (0 ms)")
+
+
+def test_bytes_that_are_not_the_request_message_are_invalid_argument() -> None:
+    """The gateway names the message type as the model server does (one error for both)."""
+
+    async def scenario(
+        gateway: Gateway, front: GrpcGateway, c: triton.InferenceServerClient
+    ) -> tuple[grpc.StatusCode, str]:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{front.port}") as channel:
+            call = channel.unary_unary(f"/{SERVICE}/ModelStatistics")
+            try:
+                await call(b"\xff\xff\xff")
+            except grpc.aio.AioRpcError as exc:
+                return exc.code(), exc.details() or ""
+        raise AssertionError("garbage bytes were answered")
+
+    code, details = on_gateway(topology(), scenario)
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details == "the request is not a valid inference.ModelStatisticsRequest message"

@@ -64,7 +64,7 @@ from inferd.errors import (
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.server import GrpcHandle, start_listener
 from inferd.protocols.grpc.servicer import statistics_message
-from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort
+from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort, not_a_message
 from inferd.protocols.http.messages import STATUS_BY_CODE
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def _parse(kind: type[M], request: bytes) -> M:
     try:
         return kind.FromString(request)
     except DecodeError:
-        raise InvalidArgument(f"the request is not a valid {kind.__name__}") from None
+        raise not_a_message(kind) from None
 
 
 @dataclass(frozen=True, slots=True)

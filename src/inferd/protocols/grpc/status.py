@@ -58,15 +58,22 @@ async def _end(context: Context, status: grpc.StatusCode, details: str) -> NoRet
     raise AssertionError("grpc.aio ServicerContext.abort() returned")
 
 
+def not_a_message(kind: type[Message]) -> InvalidArgument:
+    """The error for request bytes that do not parse as ``kind`` (the server's and the
+    gateway's)."""
+    return InvalidArgument(f"the request is not a valid {kind.DESCRIPTOR.full_name} message")
+
+
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """What a request's bytes deserialize to when they are not a ``message`` (its full name)."""
+    """What a request's bytes deserialize to when they are not a ``kind`` (grpc would answer a
+    deserializer that raised with UNKNOWN)."""
 
-    message: str
+    kind: type[Message]
 
 
 def _parser(request_type: type[Req]) -> Callable[[bytes], Req | Malformed]:
-    malformed = Malformed(request_type.DESCRIPTOR.full_name)
+    malformed = Malformed(request_type)
 
     def parse(data: bytes) -> Req | Malformed:
         try:
@@ -85,7 +92,7 @@ def unary(
     async def call(request: Req | Malformed, context: Context) -> Resp:
         try:
             if isinstance(request, Malformed):
-                raise InvalidArgument(f"the request is not a valid {request.message} message")
+                raise not_a_message(request.kind)
             return await handler(request, context)
         except InferdError as error:
             await abort(context, error)
