@@ -110,7 +110,7 @@ class Batcher:
         #: batch waits for, and the timer that ends the wait. 0 and None otherwise.
         self._awaited_rows = 0
         self._await_timer: asyncio.TimerHandle | None = None
-        self._deadlines = DeadlineLine(self._loop, self._expire)
+        self._deadlines: DeadlineLine[Waiter] = DeadlineLine(self._loop, self._expire)
         self._inline = InlinePolicy(model)
 
     @property

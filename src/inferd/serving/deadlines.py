@@ -1,5 +1,6 @@
 """The batcher's bookkeeping for queued requests: each one's :class:`Waiter`, and the
-:class:`DeadlineLine` that answers those whose deadline passes.
+:class:`DeadlineLine` that answers those whose deadline passes (the gateway's replica client
+watches its requests with the same line).
 
 Requests share the server's timeout, so arrival order is deadline order: the line keeps
 unanswered requests in arrival order and one timer watches the first of them. A timer per request
@@ -16,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from inferd.datatypes import Tensors
 from inferd.serving.timings import RequestTimings
@@ -40,21 +42,36 @@ class Waiter:
     timings: RequestTimings | None = None
 
 
-class DeadlineLine:
+class Deadlined(Protocol):
+    """What a line holds: a deadline (``time.monotonic()``), the future that answers it, and
+    the timer of its own that :meth:`DeadlineLine.watch` may set."""
+
+    deadline: float
+    future: asyncio.Future[Any]
+    timer: asyncio.TimerHandle | None
+
+
+D = TypeVar("D", bound=Deadlined)
+
+
+class DeadlineLine(Generic[D]):
     """Unanswered requests in deadline order; ``expire`` is called for each one whose deadline
     passes before it is answered (its future may be done by then: ``expire`` checks)."""
 
     __slots__ = ("_due", "_expire", "_line", "_loop", "_timer")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, expire: Callable[[Waiter], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, expire: Callable[[D], None]) -> None:
         self._loop = loop
         self._expire = expire
-        self._line: deque[Waiter] = deque()
+        self._line: deque[D] = deque()
         self._timer: asyncio.TimerHandle | None = None
         #: The deadline the timer was set for.
         self._due = 0.0
 
-    def watch(self, waiter: Waiter, now: float) -> None:
+    def __len__(self) -> int:
+        return len(self._line)
+
+    def watch(self, waiter: D, now: float) -> None:
         """Expire ``waiter`` at its deadline unless it is answered first."""
         line = self._line
         if line and waiter.deadline < line[-1].deadline:

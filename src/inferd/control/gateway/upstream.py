@@ -20,7 +20,7 @@ Failures are split by what they mean for a retry:
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import time
 from dataclasses import dataclass
 
 from inferd.control.gateway.keepalive import (
@@ -29,6 +29,7 @@ from inferd.control.gateway.keepalive import (
     UpstreamFailed,
     UpstreamTimeout,
 )
+from inferd.serving.deadlines import DeadlineLine
 
 #: Idle connections kept per replica; more are closed when released.
 MAX_IDLE = 128
@@ -120,59 +121,29 @@ class _Connection(ReplicaConnection):
 
 
 class _Sent:
-    """A request waiting for its answer on ``conn``, due by ``deadline`` (``loop.time()``)."""
+    """A request waiting for its answer (``future``) on ``conn``, due by ``deadline``
+    (``time.monotonic()``); held by the pool's :class:`DeadlineLine`."""
 
-    __slots__ = ("answer", "conn", "deadline", "timeout", "timer")
+    __slots__ = ("conn", "deadline", "future", "timeout", "timer")
 
     def __init__(
         self,
         conn: _Connection,
-        answer: asyncio.Future[UpstreamResponse],
+        future: asyncio.Future[UpstreamResponse],
         deadline: float,
         timeout: float,
     ) -> None:
         self.conn = conn
-        self.answer = answer
+        self.future = future
         self.deadline = deadline
         self.timeout = timeout
-        #: Set only for a deadline earlier than one already in line (see _DeadlineLine.watch).
         self.timer: asyncio.TimerHandle | None = None
 
 
-class _DeadlineLine:
-    """Requests waiting for answers, in deadline order, watched by one timer: a pool's requests
-    mostly share one timeout, so send order is deadline order. ``asyncio.timeout`` per request
-    (a timer armed and cancelled, a context manager) cost more than the rest of the wait. A
-    request due before one already in line (a shorter timeout) gets a timer of its own."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._line: deque[_Sent] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-
-    def __len__(self) -> int:
-        return len(self._line)
-
-    def watch(self, sent: _Sent) -> None:
-        line = self._line
-        while line and line[0].answer.done():  # answers come back roughly in send order
-            line.popleft()
-        if line and sent.deadline < line[-1].deadline:
-            sent.timer = self._loop.call_at(sent.deadline, sent.conn.expire, sent.timeout)
-            return
-        line.append(sent)
-        if self._timer is None:
-            self._timer = self._loop.call_at(line[0].deadline, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        now, line = self._loop.time(), self._line
-        while line and (line[0].answer.done() or line[0].deadline <= now):
-            sent = line.popleft()
-            if not sent.answer.done():
-                sent.conn.expire(sent.timeout)
-        if line:
-            self._timer = self._loop.call_at(line[0].deadline, self._fire)
+def _expire(sent: _Sent) -> None:
+    # An answered request's connection may be back in the pool, serving another: leave it.
+    if not sent.future.done():
+        sent.conn.expire(sent.timeout)
 
 
 class ReplicaPool(KeepAlivePool[_Connection]):
@@ -180,27 +151,29 @@ class ReplicaPool(KeepAlivePool[_Connection]):
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(host, port, _Connection, MAX_IDLE)
-        self._deadlines: _DeadlineLine | None = None
+        #: One timer for the pool's requests in flight: a pool's requests mostly share one
+        #: timeout, and ``asyncio.timeout`` per request cost more than the rest of the wait.
+        self._deadlines: DeadlineLine[_Sent] | None = None
 
     async def request(self, request: UpstreamRequest, timeout: float) -> UpstreamResponse:
         """Send one request and wait for its complete response (see the module docstring for
         the two failures); ``timeout`` covers connecting, sending and the whole answer."""
         head = request_head(request, self.host_header)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = time.monotonic() + timeout
         conn = self.idle_connection()
         if conn is None:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout(timeout):
                     conn = await self.acquire()
             except TimeoutError:
                 raise UpstreamTimeout(f"no answer within {timeout:g} s") from None
         if self._deadlines is None:
-            self._deadlines = _DeadlineLine(loop)
+            self._deadlines = DeadlineLine(asyncio.get_running_loop(), _expire)
         sent = _Sent(conn, conn.send(head, request.body), deadline, timeout)
-        self._deadlines.watch(sent)
+        self._deadlines.forget_answered()  # answers come back roughly in send order
+        self._deadlines.watch(sent, time.monotonic())
         try:
-            response = await sent.answer
+            response = await sent.future
         except BaseException:
             conn.close()
             raise
