@@ -9,36 +9,51 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from inferd.control.gateway.upstream import UpstreamResponse, forwardable
+from inferd.control.gateway.upstream import HOP_BY_HOP, UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
 from inferd.protocols.http import Request, Response
+
+#: Response headers the gateway writes itself, not copied from the replica's answer.
+_NOT_COPIED = HOP_BY_HOP | {"content-type"}
+#: Upstream paths worked out, by (client path, model): requests reach here only for routes of
+#: deployments and versions that exist, so few paths recur; bounded all the same.
+_PATHS: dict[tuple[str, str], str] = {}
+_MAX_PATHS = 4096
 
 
 def upstream_path(request: Request, version: VersionRoute) -> str:
     """The client's path as the replica knows it: the deployment's name replaced by the
     replica's model name, and any version segment dropped (a replica serves one version, and
     its version label need not be the deployment's version name). The query string is kept."""
-    model = quote(version.model, safe="")
-    path = request.path
+    key = (request.path, version.model)
+    upstream = _PATHS.get(key)
+    if upstream is None:
+        if len(_PATHS) >= _MAX_PATHS:
+            _PATHS.clear()
+        upstream = _PATHS[key] = _rewrite(request.path, version.model)
+    return f"{upstream}?{request.query}" if request.query else upstream
+
+
+def _rewrite(path: str, model_name: str) -> str:
+    model = quote(model_name, safe="")
     if path.startswith("/v1/"):
         # /v1/models/{m} and /v1/models/{m}:predict
         suffix = ":predict" if path.endswith(":predict") else ""
-        upstream = f"/v1/models/{model}{suffix}"
-    else:
-        parts = path.split("/")  # ["", "v2", "models", m, ("versions", v,)? rest...]
-        rest = parts[4:]
-        if rest[:1] == ["versions"]:
-            rest = rest[2:]
-        upstream = "/".join(["", "v2", "models", model, *rest])
-    return f"{upstream}?{request.query}" if request.query else upstream
+        return f"/v1/models/{model}{suffix}"
+    parts = path.split("/")  # ["", "v2", "models", m, ("versions", v,)? rest...]
+    rest = parts[4:]
+    if rest[:1] == ["versions"]:
+        rest = rest[2:]
+    return "/".join(["", "v2", "models", model, *rest])
 
 
 def to_client(answer: UpstreamResponse) -> Response:
     """The replica's response as the gateway's, byte for byte (framing headers redone)."""
-    content_type = answer.headers.get("content-type", "application/json").encode("latin-1")
-    headers = [
+    headers = answer.headers
+    content_type = headers.get("content-type", "application/json").encode("latin-1")
+    copied = [
         (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in forwardable(answer.headers)
-        if name != "content-type"
+        for name, value in headers.items()
+        if name not in _NOT_COPIED
     ]
-    return Response(answer.status, answer.body, content_type, headers)
+    return Response(answer.status, answer.body, content_type, copied)

@@ -328,25 +328,47 @@ class Gateway:
         (:mod:`.routing`), after holding it while a replica cold-starts; a refusal is recorded
         (request ``started`` at ``time.perf_counter()``) before it is raised."""
         route = self.deployment(model)
-        try:
-            cold = self.cold_start
-            if (
-                cold is not None
-                and not is_ready({route.name: route})
-                and await cold.hold(route.name)
-            ):
+        cold = self.cold_start
+        if cold is not None and not route.primaries:
+            try:
+                held = await cold.hold(route.name)
+            except InferdError as exc:
+                self.record(route.name, "", response_for_error(exc).status, started)
+                raise
+            if held:
                 route = self.deployment(route.name)
-            version = choose_version(route, headers, self._random.random(), requested)
+        return route, self._pick(route, headers, requested, started)
+
+    def choose_now(
+        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
+    ) -> tuple[DeploymentRoute, VersionRoute] | None:
+        """:meth:`choose` without a coroutine, for the hot path: None when the request may have
+        to wait for a cold start (then :meth:`choose` holds it)."""
+        route = self.deployment(model)
+        if self.cold_start is not None and not route.primaries:
+            return None
+        return route, self._pick(route, headers, requested, started)
+
+    def _pick(
+        self,
+        route: DeploymentRoute,
+        headers: Mapping[str, str],
+        requested: str | None,
+        started: float,
+    ) -> VersionRoute:
+        try:
+            return choose_version(route, headers, self._random.random(), requested)
         except InferdError as exc:
             self.record(route.name, "", response_for_error(exc).status, started)
             raise
-        return route, version
 
     async def _infer(self, request: Request) -> Response:
         started = time.perf_counter()
-        route, version = await self.choose(
-            request.params["model"], request.headers, request.params.get("version"), started
-        )
+        model, requested = request.params["model"], request.params.get("version")
+        chosen = self.choose_now(model, request.headers, requested, started)
+        if chosen is None:
+            chosen = await self.choose(model, request.headers, requested, started)
+        route, version = chosen
         headers = forwardable(request.headers)
         shadow = route.version(route.shadow) if route.shadow else None
         primary_answer = None

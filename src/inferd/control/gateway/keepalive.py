@@ -84,7 +84,7 @@ class KeepAlivePool(Generic[C]):
         self._idle: deque[C] = deque()
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 literal
         #: The ``Host`` header's value for requests to this replica.
-        self.host_header = authority.encode("latin-1")
+        self.host_header = authority
         self.closed = False
 
     def idle_connection(self) -> C | None:

@@ -79,7 +79,7 @@ def choose_version(
             version = route.version(match.version)
             if version is not None and version.ready_replicas:
                 return version
-    live = tuple(v for v in route.versions if v.ready_replicas and v.name != route.shadow)
+    live = route.primaries
     if route.sticky_header is not None:
         key = headers.get(route.sticky_header.lower())
         if key is not None:
@@ -126,7 +126,4 @@ def is_ready(deployments: Mapping[str, DeploymentRoute]) -> bool:
     """The gateway's readiness: there is something to serve, and every deployment can serve
     primary traffic (has a ready replica in a version that is not its shadow). A gateway that
     has not been given its deployments yet (``inferd up`` still starting) is not ready."""
-    return bool(deployments) and all(
-        any(v.ready_replicas for v in d.versions if v.name != d.shadow)
-        for d in deployments.values()
-    )
+    return bool(deployments) and all(d.primaries for d in deployments.values())

@@ -68,10 +68,13 @@ class VersionRoute:
     weight: float
     #: The replicas serving it, in rotation order.
     replicas: tuple[Replica, ...] = ()
+    #: Those of :attr:`replicas` that are ready, worked out once per snapshot (every request
+    #: reads it).
+    ready_replicas: tuple[Replica, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def ready_replicas(self) -> tuple[Replica, ...]:
-        return tuple(r for r in self.replicas if r.state == "ready")
+    def __post_init__(self) -> None:
+        ready = tuple(r for r in self.replicas if r.state == "ready")
+        object.__setattr__(self, "ready_replicas", ready)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,14 @@ class DeploymentRoute:
     header_routes: tuple[HeaderMatch, ...] = ()
     #: Payload logging of the deployment's requests (the spec's ``logging:``); None: off.
     payload_logging: LoggingSpec | None = None
+    #: The versions that may take primary traffic now (a ready replica, not the shadow), in
+    #: order, worked out once per snapshot for :func:`~inferd.control.gateway.routing.
+    #: choose_version`.
+    primaries: tuple[VersionRoute, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        primaries = tuple(v for v in self.versions if v.ready_replicas and v.name != self.shadow)
+        object.__setattr__(self, "primaries", primaries)
 
     def version(self, name: str) -> VersionRoute | None:
         return next((v for v in self.versions if v.name == name), None)
