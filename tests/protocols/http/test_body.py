@@ -9,7 +9,7 @@ def test_a_body_in_one_chunk_is_that_chunk():
     chunk = b"x" * 1000
     reader = BodyReader(1000)
     assert reader.cost(1000) == 1000
-    reader.add(chunk)
+    reader.add(chunk, reader.cost(len(chunk)))
     assert reader.value() is chunk
     assert (reader.length, reader.charged) == (1000, 1000)
 
@@ -19,7 +19,7 @@ def test_a_declared_body_is_written_into_one_buffer_charged_at_its_first_chunk()
     costs = []
     for chunk in (b"abc", b"defg", b"hij"):
         costs.append(reader.cost(len(chunk)))
-        reader.add(chunk)
+        reader.add(chunk, reader.cost(len(chunk)))
     assert costs == [10, 0, 0]
     body = reader.value()
     assert isinstance(body, bytearray)
@@ -34,7 +34,7 @@ def test_a_chunked_body_grows_and_is_charged_as_read():
     costs = []
     for chunk in chunks:
         costs.append(reader.cost(len(chunk)))
-        reader.add(chunk)
+        reader.add(chunk, reader.cost(len(chunk)))
     assert costs == [1, 2, 3]
     assert reader.value() == b"abcdef"
     assert (reader.length, reader.charged) == (6, 6)
@@ -47,7 +47,7 @@ def test_no_body_is_empty():
 
 def test_the_rest_of_a_declared_body_is_read_into_its_room():
     reader = BodyReader(10)
-    reader.add(b"abc")
+    reader.add(b"abc", reader.cost(len(b"abc")))
     assert (reader.remaining(), reader.room_cost()) == (7, 0)  # charged whole at "abc"
     room = reader.room()
     room[:4] = b"defg"
@@ -82,6 +82,6 @@ def test_an_unfilled_buffer_is_an_ordinary_bytearray_of_its_size():
 
 def test_a_declared_body_that_ends_short_hands_over_only_the_bytes_that_arrived():
     reader = BodyReader(1000)
-    reader.add(b"abc")
-    reader.add(b"de")
+    reader.add(b"abc", reader.cost(len(b"abc")))
+    reader.add(b"de", reader.cost(len(b"de")))
     assert reader.value() == b"abcde"

@@ -41,7 +41,10 @@ def weighted_pick(versions: tuple[VersionRoute, ...], draw: float) -> VersionRou
     Weights are normalised over the versions given, so they need not add up to 100. Versions of
     weight 0 are never picked; when every weight is 0 nothing is picked.
     """
-    total = sum(max(v.weight, 0.0) for v in versions)
+    if len(versions) == 1:  # the usual deployment: no draw to place
+        only = versions[0]
+        return only if only.weight > 0 else None
+    total = sum([v.weight for v in versions if v.weight > 0])
     if total <= 0:
         return None
     target = draw * total

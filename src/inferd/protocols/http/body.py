@@ -74,10 +74,10 @@ class BodyReader:
             return self._declared
         return n
 
-    def add(self, chunk: bytes) -> None:
-        """Keep ``chunk`` (its :meth:`cost` must have been charged)."""
+    def add(self, chunk: bytes, cost: int) -> None:
+        """Keep ``chunk``, whose :meth:`cost` (``cost``) has been charged."""
         n = len(chunk)
-        self.charged += self.cost(n)
+        self.charged += cost
         if self._view is not None:
             self._view[self.length : self.length + n] = chunk
         elif self._presizes(n):
@@ -133,3 +133,8 @@ class BodyReader:
     def _presizes(self, n: int) -> bool:
         """Whether a chunk of ``n`` bytes is the first, not the whole, of a declared body."""
         return not self.length and n < self._declared
+
+
+#: The body of a request that has none (no ``Content-Length``, no ``Transfer-Encoding``): one
+#: reader shared by every such request, which nothing adds to.
+NO_BODY = BodyReader()

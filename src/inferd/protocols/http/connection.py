@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from inferd.protocols.http.body import BodyReader
+from inferd.protocols.http.body import NO_BODY, BodyReader
 from inferd.protocols.http.messages import (
     LAST_CHUNK,
     Request,
@@ -109,7 +109,9 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
-        self._body = BodyReader()
+        # Shared and never written: a request with a body gets its own reader, sized when its
+        # headers declare a Content-Length (on_headers_complete), else at its first chunk.
+        self._body = NO_BODY
         self._in_message = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -197,10 +199,15 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count_header_bytes(len(url))
+        self._header_bytes += len(url)
+        if self._header_bytes > self.limits.max_header_bytes:
+            raise self._headers_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value))
+        # The byte count inline, not a method call: this runs for every header of every request.
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self.limits.max_header_bytes:
+            raise self._headers_too_large()
         if len(self._headers) >= self.limits.max_headers:
             raise Refusal(431, f"more than {self.limits.max_headers} request headers")
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -222,13 +229,16 @@ class HttpConnection(asyncio.BufferedProtocol):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
-        if self._body.length + len(body) > self.limits.max_body_bytes:
+        reader, n = self._body, len(body)
+        if reader is NO_BODY:  # framed in a way admit_headers did not size: never add to it
+            reader = self._body = BodyReader()
+        if reader.length + n > self.limits.max_body_bytes:
             raise body_too_large(self.limits.max_body_bytes)
-        cost = self._body.cost(len(body))
+        cost = reader.cost(n)
         if cost and not self.budget.take(cost):
             raise over_budget(self.budget)
         self._charged += cost
-        self._body.add(body)
+        reader.add(body, cost)
 
     def on_message_complete(self) -> None:
         self._complete(self.parser.get_method(), self.parser.should_keep_alive())
@@ -363,10 +373,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._linger_left, self._in_message, self._room = LINGER_BYTES, False, None
         self.deadline = self.loop.time() + LINGER_S
 
-    def _count_header_bytes(self, n: int) -> None:
-        self._header_bytes += n
-        if self._header_bytes > self.limits.max_header_bytes:
-            raise Refusal(431, f"request headers exceed {self.limits.max_header_bytes} bytes")
+    def _headers_too_large(self) -> Refusal:
+        return Refusal(431, f"request headers exceed {self.limits.max_header_bytes} bytes")
 
     def _close(self) -> None:
         self.deadline = None
