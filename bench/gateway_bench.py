@@ -5,8 +5,10 @@
 One ``inferd serve fraud:v1`` replica (examples/quickstart) and one gateway process in front of
 it, both pinned to $SERVER_CPUS with wrk (../shared/bench/post.lua) on $LOAD_CPUS, as the shared
 harness pins a server. For each concurrency, in the same run and one after the other: wrk
-straight to the replica, wrk through the gateway, and wrk through a gateway that also mirrors
-every request to a shadow that never answers (R9: the client must not pay for the shadow).
+straight to the replica, wrk through the proxy floor (bench/proxy_floor.py: the least a Python
+reverse proxy on uvloop and httptools does, forwarding bytes), wrk through the gateway, and wrk
+through a gateway that also mirrors every request to a shadow that never answers (R9: the
+client must not pay for the shadow).
 Results go to bench/results/gateway-<time>.jsonl and the "Gateway" section of
 docs/benchmarks.md.
 
@@ -38,6 +40,7 @@ SECTION = "## Gateway: through the gateway against straight to one replica"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
                     "data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}  # fmt: skip
 PATH = "/v2/models/fraud/infer"
+FLOOR = "proxy floor"
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -123,9 +126,12 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         "",
         "One `inferd serve fraud:v1` replica (examples/quickstart, one row per request) and the",
         "gateway in front of it, both pinned to one core with wrk on the other (closed loop, one",
-        "wrk thread). Same run, one after the other: straight to the replica, through the",
-        "gateway, and through a gateway that mirrors every request to a shadow that never",
-        "answers (its copies time out after 2 s, at most 64 in flight, the rest dropped).",
+        "wrk thread). Same run, one after the other: straight to the replica; through the",
+        "proxy floor (`bench/proxy_floor.py`: uvloop and httptools forwarding the bytes, no",
+        "routing, metrics, limits or retries: what no Python proxy on this stack goes below);",
+        "through the gateway; and through a gateway that mirrors every request to a shadow",
+        "that never answers (its copies time out after 2 s, at most 64 in flight, the rest",
+        "dropped).",
         "",
         "```console",
         f".venv/bin/python bench/gateway_bench.py --duration {args.duration:g} "
@@ -138,7 +144,7 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         "run, and read p99 as noise):",
         "",
         "| concurrency | path | req/s | p50 ms | p99 ms | errors | added p50 ms "
-        "| replica CPU µs/request | gateway CPU µs/request |",
+        "| replica CPU µs/request | proxy CPU µs/request |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
@@ -151,10 +157,26 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
             f"{row['replica_cpu_us']} | {row['gateway_cpu_us'] or ''} |"
         )
     p50 = {(r["concurrency"], r["path"]): float(str(r["p50_us"])) / 1000 for r in rows}
+    by = {(r["concurrency"], r["path"]): r for r in rows}
+    shares = []
+    for c in sorted({int(str(r["concurrency"])) for r in rows}):
+        direct = float(str(by[(c, "direct")]["rps"]))
+        shares.append(
+            f"c={c}: the gateway {float(str(by[(c, 'gateway')]['rps'])) / direct:.0%} of direct "
+            f"({by[(c, 'gateway')]['gateway_cpu_us']} µs of CPU a request), the proxy floor "
+            f"{float(str(by[(c, FLOOR)]['rps'])) / direct:.0%} "
+            f"({by[(c, FLOOR)]['gateway_cpu_us']} µs)"
+        )
     shadow_cost = ", ".join(
         f"{p50[(c, 'gateway + hanging shadow')] - p50[(c, 'gateway')]:+.2f} ms at c={c}"
         for c in sorted({int(str(r["concurrency"])) for r in rows})
     )
+    lines += [
+        "",
+        "Through the gateway and through the proxy floor, against straight to the replica:",
+        "",
+    ]
+    lines += [f"- {share}" for share in shares]
     lines += [
         "",
         "The gateway and the replica share one core here, so requests/s through the gateway",
@@ -197,12 +219,15 @@ def main() -> None:
     hang_url = f"http://127.0.0.1:{hang.getsockname()[1]}"
     replica_url = f"http://127.0.0.1:{port}"
     me = [sys.executable, str(Path(__file__).resolve()), "--gateway"]
+    floor_port = free_port()
     procs = [
         start(pinned(SERVER_CPUS, INFERD, "serve", "fraud:v1", "--port", str(port),
                      "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"),
               env),
         start(pinned(SERVER_CPUS, *me, str(gw_port), replica_url)),
         start(pinned(SERVER_CPUS, *me, str(shadow_gw_port), replica_url, hang_url)),
+        start(pinned(SERVER_CPUS, sys.executable, str(ROOT / "bench" / "proxy_floor.py"),
+                     str(floor_port), str(port))),
     ]  # fmt: skip
     rows: list[dict[str, object]] = []
     try:
@@ -210,10 +235,12 @@ def main() -> None:
             replica_url,
             f"http://127.0.0.1:{gw_port}",
             f"http://127.0.0.1:{shadow_gw_port}",
+            f"http://127.0.0.1:{floor_port}",
         ):
             wait_ready(url)
         paths = (
             ("direct", replica_url, 0),
+            (FLOOR, f"http://127.0.0.1:{floor_port}", procs[3].pid),
             ("gateway", f"http://127.0.0.1:{gw_port}", procs[1].pid),
             ("gateway + hanging shadow", f"http://127.0.0.1:{shadow_gw_port}", procs[2].pid),
         )
