@@ -12,7 +12,9 @@ client must not pay for the shadow).
 Results go to bench/results/gateway-<time>.jsonl and the "Gateway" section of
 docs/benchmarks.md.
 
-``--gateway PORT REPLICA_URL [SHADOW_URL]`` is the gateway process itself (used internally).
+``--gateway-src PATH`` runs the gateway from another checkout's ``src`` (an A/B of two commits'
+gateways against the same replica). ``--gateway PORT REPLICA_URL [SHADOW_URL]`` is the gateway
+process itself (used internally).
 """
 
 from __future__ import annotations
@@ -197,6 +199,12 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,64")
     parser.add_argument("--gateway", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument(
+        "--gateway-src",
+        type=Path,
+        help="run the gateway processes from this checkout's src (PYTHONPATH), e.g. an older "
+        "commit's, against the same replica and proxy floor",
+    )
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
     if args.gateway:
@@ -220,12 +228,15 @@ def main() -> None:
     replica_url = f"http://127.0.0.1:{port}"
     me = [sys.executable, str(Path(__file__).resolve()), "--gateway"]
     floor_port = free_port()
+    gateway_env = None
+    if args.gateway_src is not None:  # A/B: the gateway from another checkout, all else the same
+        gateway_env = {**os.environ, "PYTHONPATH": str(args.gateway_src.resolve())}
     procs = [
         start(pinned(SERVER_CPUS, INFERD, "serve", "fraud:v1", "--port", str(port),
                      "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"),
               env),
-        start(pinned(SERVER_CPUS, *me, str(gw_port), replica_url)),
-        start(pinned(SERVER_CPUS, *me, str(shadow_gw_port), replica_url, hang_url)),
+        start(pinned(SERVER_CPUS, *me, str(gw_port), replica_url), gateway_env),
+        start(pinned(SERVER_CPUS, *me, str(shadow_gw_port), replica_url, hang_url), gateway_env),
         start(pinned(SERVER_CPUS, sys.executable, str(ROOT / "bench" / "proxy_floor.py"),
                      str(floor_port), str(port))),
     ]  # fmt: skip
