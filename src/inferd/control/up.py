@@ -127,7 +127,8 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         ) from None
     supervisor.subscribe(gateway.update)
     supervisor.subscribe(front.update)
-    gateway.model_history = store.history  # the dashboard's lineage panel and tag-move marks
+    # The dashboard's lineage panel and tag-move marks.
+    gateway.charts.model_history = store.history
     token = secrets.token_urlsafe(32)
     rollouts = RolloutController(
         reconciler,

@@ -7,8 +7,8 @@ on a port of its own, :mod:`.grpc_gateway`), routes each request to a version
 the path as the replica knows it, :mod:`.forwarding`),
 mirrors it to the shadow version (:mod:`.shadow`), and serves ``/metrics`` (its own series
 and the replicas', merged), the dashboard at ``/`` and its data at ``/api/status``,
-``/api/history`` (the last hour, sampled every interval: :mod:`.history`, :mod:`.sampling`)
-and ``/api/lineage`` (:mod:`.lineage`).
+``/api/history`` and ``/api/lineage`` (the last hour, sampled every interval, and the lineage
+panel: :mod:`.charts`).
 
 Routing state is one immutable :class:`~inferd.control.replicas.topology.Topology` snapshot:
 each request reads the current one once, and :meth:`Gateway.update` swaps it in one assignment
@@ -17,7 +17,6 @@ on the event loop, so a request never sees half of an update.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -29,23 +28,21 @@ from inferd import __version__
 from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
 from inferd.control.gateway.catalog import Catalog
+from inferd.control.gateway.charts import Charts
 from inferd.control.gateway.forwarding import to_client, upstream_path
-from inferd.control.gateway.history import History, HistoryOptions
-from inferd.control.gateway.lineage import ModelHistory, build_lineage, model_names, tag_moves
+from inferd.control.gateway.history import HistoryOptions
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.openai_relay import PATHS as OPENAI_PATHS
 from inferd.control.gateway.openai_relay import OpenAIRelay
 from inferd.control.gateway.payloads import PayloadLog
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
-from inferd.control.gateway.sampling import Sampler
 from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import GatewayStatus, build_status
 from inferd.control.gateway.tracing import traced
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
-from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.access.frontdoor import FrontDoor
@@ -103,13 +100,14 @@ class Gateway:
         #: What ``/api/status`` serves: :meth:`status`, or the fuller document ``inferd up``
         #: builds around it (adding its controllers' rollouts and autoscaling).
         self.status_document: Callable[[], Mapping[str, object]] = self.status
-        #: The last hour of every deployment's traffic, for the dashboard's charts.
-        self.history = History(history)
-        #: The store's history of a model name's tags (``inferd up`` sets it): the dashboard's
-        #: lineage panel, and alias moves marked on the charts. None: neither.
-        self.model_history: ModelHistory | None = None
-        self._sampler = Sampler(self.history, time.time())
-        self._sampling: asyncio.Task[None] | None = None
+        #: The dashboard's charts (the last hour of traffic) and lineage panel.
+        self.charts = Charts(
+            history,
+            lambda: self._topology,
+            self.metrics.reading,
+            self._replica_metrics,
+            lambda: self.status_document(),  # noqa: PLW0108 - `inferd up` replaces it
+        )
         #: Deployments' payload logging (file sinks write under ``payload_dir``).
         self.payloads = PayloadLog(self.metrics.registry, payload_dir)
         #: Spans of inference requests (None: off, and the handlers are installed bare).
@@ -134,9 +132,7 @@ class Gateway:
             ) from None
         self._http = http
         self._started = time.monotonic()
-        self._sampling = asyncio.get_running_loop().create_task(
-            self._sample_every_interval(), name="gateway-history"
-        )
+        self.charts.start()
 
     @property
     def port(self) -> int:
@@ -154,7 +150,7 @@ class Gateway:
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
-        await cancel_and_wait(self._sampling)
+        await self.charts.stop()
         if self._http is not None:
             await self._http.stop(drain_timeout)
         await self.mirror.stop()
@@ -191,8 +187,7 @@ class Gateway:
         self.catalog.add_routes(router)
         router.add("GET", "/metrics", self._metrics)
         router.add("GET", "/api/status", self._status)
-        router.add("GET", "/api/history", self._history)
-        router.add("GET", "/api/lineage", self._lineage)
+        self.charts.add_routes(router)
         for path in ASSETS:
             router.add("GET", path, self._asset)
         return router
@@ -231,34 +226,6 @@ class Gateway:
 
     async def _status(self, request: Request) -> Response:
         return json_response(self.status_document())
-
-    async def _history(self, request: Request) -> Response:
-        return json_response(self.history.document())
-
-    async def _lineage(self, request: Request) -> Response:
-        topology, history = self._topology, self.model_history
-        return json_response(await asyncio.to_thread(build_lineage, topology, history))
-
-    async def _sample_every_interval(self) -> None:
-        """Sample at the start of each history slot (wall clock) until cancelled."""
-        interval = self.history.options.interval_s
-        while True:
-            await asyncio.sleep(interval - time.time() % interval)
-            try:
-                await self._sample()
-            except Exception:  # a bug must not end the charts, nor the gateway
-                log.exception("sampling the dashboard's history failed")
-
-    async def _sample(self) -> None:
-        texts = await self._replica_metrics()
-        topology = self._topology
-        self._sampler.sample(
-            time.time(), topology, self.metrics.reading(), texts, self.status_document()
-        )
-        if self.model_history is not None:
-            names = {n for ns in model_names(topology).values() for n in ns}
-            moves = await asyncio.to_thread(tag_moves, self.model_history, names)
-            self._sampler.mark_moves(topology, moves)
 
     async def _asset(self, request: Request) -> Response:
         content, media_type = asset(request.path.rstrip("/") or "/")
