@@ -30,12 +30,15 @@ class ModelWorker:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=f"inferd-{name}", daemon=True)
         self._stopped = False
+        #: Set by the thread as it ends, however it ends (read on every request: a flag, where
+        #: ``Thread.is_alive`` takes a lock).
+        self._ended = False
         self._thread.start()
 
     @property
     def alive(self) -> bool:
         """True while the thread runs; False once it ended (stopped, or died)."""
-        return self._thread.is_alive()
+        return not self._ended
 
     def submit(self, fn: Callable[[], Any], loop: asyncio.AbstractEventLoop, done: Done) -> None:
         """Run ``fn`` on the thread, then call ``done(result, error)`` on ``loop``'s thread.
@@ -43,7 +46,7 @@ class ModelWorker:
         ``done`` gets ``(result, None)`` or ``(None, exception)``; nothing is scheduled on the
         loop besides that one callback, so the hot path creates no task or coroutine.
         """
-        if self._stopped or not self._thread.is_alive():
+        if self._stopped or self._ended:
             # Nothing would ever run the job: answer at once rather than leave a waiter hanging.
             loop.call_soon(done, None, Unavailable("the model's worker thread has stopped"))
             return
@@ -72,6 +75,12 @@ class ModelWorker:
             self._jobs.put(None)
 
     def _serve(self) -> None:
+        try:
+            self._run_jobs()
+        finally:
+            self._ended = True
+
+    def _run_jobs(self) -> None:
         while (job := self._jobs.get()) is not None:
             fn, loop, done = job
             result: Any = None

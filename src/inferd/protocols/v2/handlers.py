@@ -55,7 +55,7 @@ REST_EXTENSIONS = ("binary_tensor_data",)
 def media_type_refusal(request: Request) -> Response | None:
     """415 for a body in a media type the protocol does not speak."""
     content_type = request.headers.get("content-type")
-    if content_type is None:
+    if content_type is None or content_type in ACCEPTED_MEDIA_TYPES:  # the usual: exactly one
         return None
     media = content_type.split(";", 1)[0].strip().lower()
     if media in ACCEPTED_MEDIA_TYPES:
@@ -123,7 +123,11 @@ class V2Handlers:
             return refusal
         body = request.body
         if self.decoder.inline(len(body), parses=_parses(request)):  # most: no coroutine
-            infer_request = self._job(request)(body=body)
+            model, version = request.params["model"], request.params.get("version")
+            infer_request = decode_request(
+                model, version, body, request.headers, self.limits,
+                check=self.dataplane.input_check(model, version), received=time.monotonic(),
+            )  # fmt: skip
         else:
             infer_request = await self.decode(request)
         return self.encode(infer_request, await self.dataplane.infer(infer_request))
