@@ -78,6 +78,9 @@ class _Connection(ReplicaConnection):
 
     def __init__(self) -> None:
         super().__init__()
+        # Made inside the loop (the pool's connect): kept, since Python 3.11's
+        # get_running_loop() makes a getpid() system call each time it is asked.
+        self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[UpstreamResponse] | None = None
         self._body: list[bytes] = []
 
@@ -97,7 +100,7 @@ class _Connection(ReplicaConnection):
     def send(self, head: bytes, body: bytes | bytearray) -> asyncio.Future[UpstreamResponse]:
         assert self.transport is not None and self._waiter is None
         self.reusable = False
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         if len(body) < LARGE_BODY:
             self.transport.write(head + body)
         else:
