@@ -13,8 +13,10 @@ Results go to bench/results/gateway-<time>.jsonl and the "Gateway" section of
 docs/benchmarks.md.
 
 ``--gateway-src PATH`` runs the gateway from another checkout's ``src`` (an A/B of two commits'
-gateways against the same replica). ``--gateway PORT REPLICA_URL [SHADOW_URL]`` is the gateway
-process itself (used internally).
+gateways against the same replica). ``--model mlp`` runs the shared harness's MLP instead (its
+body; no doc update).
+``--gateway MODEL PORT REPLICA_URL [SHADOW_URL]`` is the gateway process itself (used
+internally).
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Gateway: through the gateway against straight to one replica"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
                     "data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}  # fmt: skip
-PATH = "/v2/models/fraud/infer"
 FLOOR = "proxy floor"
+#: ``--model mlp``: the shared harness's MLP (256 → 2048 → 2048 → 16) and its v2 request body.
+HARNESS_MODELS = Path(os.environ.get("BENCH_DIR", "/tmp/inferd-bench")) / "models"
+HARNESS_BODY = ROOT.parent / "shared" / "bench" / "bodies" / "v2-mlp.json"
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -79,9 +83,10 @@ def measure(
 ) -> dict[str, float]:
     """One measured wrk run, with the CPU time per request of the replica and (0 for the
     direct path, ``gateway`` 0) of the gateway process, from /proc."""
-    wrk(url + PATH, body, concurrency, args.warmup)
+    path = f"/v2/models/{args.model}/infer"
+    wrk(url + path, body, concurrency, args.warmup)
     before = (cpu_seconds(replica), cpu_seconds(gateway) if gateway else 0.0)
-    result = wrk(url + PATH, body, concurrency, args.duration)
+    result = wrk(url + path, body, concurrency, args.duration)
     after = (cpu_seconds(replica), cpu_seconds(gateway) if gateway else 0.0)
     n = max(result["requests"], 1)
     result["replica_cpu_us"] = round((after[0] - before[0]) / n * 1e6, 1)
@@ -89,8 +94,8 @@ def measure(
     return result
 
 
-def run_gateway(port: int, replica: str, shadow: str | None) -> None:
-    """The gateway process: one deployment ``fraud`` → the replica (and the shadow)."""
+def run_gateway(model: str, port: int, replica: str, shadow: str | None) -> None:
+    """The gateway process: one deployment ``model`` → the replica (and the shadow)."""
     import uvloop
 
     from inferd.config import LimitSettings
@@ -99,18 +104,18 @@ def run_gateway(port: int, replica: str, shadow: str | None) -> None:
 
     def version(name: str, weight: float, url: str) -> VersionRoute:
         host, p = url.removeprefix("http://").split(":")
-        rep = Replica(f"{name}-0", "fraud", name, host, int(p), "ready")
-        return VersionRoute(name, "fraud", f"fraud:{name}", weight, (rep,))
+        rep = Replica(f"{name}-0", model, name, host, int(p), "ready")
+        return VersionRoute(name, model, f"{model}:{name}", weight, (rep,))
 
     versions = [version("v1", 100, replica)]
     if shadow is not None:
         versions.append(version("shadow", 0, shadow))
-    route = DeploymentRoute("fraud", tuple(versions), shadow="shadow" if shadow else None)
+    route = DeploymentRoute(model, tuple(versions), shadow="shadow" if shadow else None)
 
     async def serve() -> None:
         gateway = Gateway("127.0.0.1", port, limits=LimitSettings())
         await gateway.start()
-        gateway.update(Topology({"fraud": route}, 1))
+        gateway.update(Topology({model: route}, 1))
         stopped = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
         await stopped.wait()
@@ -200,6 +205,13 @@ def main() -> None:
     parser.add_argument("--gateway", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--no-doc", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument(
+        "--model",
+        choices=("fraud", "mlp"),
+        default="fraud",
+        help="fraud (examples/quickstart, the doc's section) or the shared harness's mlp "
+        "(its models and body; implies --no-doc)",
+    )
+    parser.add_argument(
         "--gateway-src",
         type=Path,
         help="run the gateway processes from this checkout's src (PYTHONPATH), e.g. an older "
@@ -208,7 +220,8 @@ def main() -> None:
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
     if args.gateway:
-        run_gateway(int(args.gateway[0]), args.gateway[1], (args.gateway[2:] or [None])[0])
+        model, port, replica, *shadow = args.gateway
+        run_gateway(model, int(port), replica, (shadow or [None])[0])
         return
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -216,23 +229,31 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     env = {**os.environ, "INFERD_HOME": str(tmp / "home")}
-    subprocess.run([INFERD, "push", str(ROOT / "examples/quickstart/fraud-v1"), "fraud:v1"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
     body = tmp / "body.json"
-    body.write_text(json.dumps(BODY))
+    if args.model == "fraud":
+        folder = ROOT / "examples/quickstart/fraud-v1"
+        body.write_text(json.dumps(BODY))
+    else:
+        args.no_doc = True  # the section is the fraud model's
+        folder = tmp / "mlp"
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes((HARNESS_MODELS / "mlp.onnx").read_bytes())
+        body.write_bytes(HARNESS_BODY.read_bytes())
+    subprocess.run([INFERD, "push", str(folder), f"{args.model}:v1"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
     port, gw_port, shadow_gw_port = free_port(), free_port(), free_port()
     hang = socket.socket()
     hang.bind(("127.0.0.1", 0))
     hang.listen(4096)  # accepts into the backlog, never answers
     hang_url = f"http://127.0.0.1:{hang.getsockname()[1]}"
     replica_url = f"http://127.0.0.1:{port}"
-    me = [sys.executable, str(Path(__file__).resolve()), "--gateway"]
+    me = [sys.executable, str(Path(__file__).resolve()), "--gateway", args.model]
     floor_port = free_port()
     gateway_env = None
     if args.gateway_src is not None:  # A/B: the gateway from another checkout, all else the same
         gateway_env = {**os.environ, "PYTHONPATH": str(args.gateway_src.resolve())}
     procs = [
-        start(pinned(SERVER_CPUS, INFERD, "serve", "fraud:v1", "--port", str(port),
+        start(pinned(SERVER_CPUS, INFERD, "serve", f"{args.model}:v1", "--port", str(port),
                      "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"),
               env),
         start(pinned(SERVER_CPUS, *me, str(gw_port), replica_url), gateway_env),
