@@ -17,7 +17,6 @@ on the event loop, so a request never sees half of an update.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
 #: :mod:`.catalog`).
 EXTENSIONS = ("binary_tensor_data", "statistics", "kserve_v1")
 _TEXT = b"text/plain; version=0.0.4; charset=utf-8"
-log = logging.getLogger(__name__)
 
 
 class Gateway:
