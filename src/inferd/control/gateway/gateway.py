@@ -292,26 +292,35 @@ class Gateway:
         """The deployment ``model`` names and the version that serves one primary request
         (:mod:`.routing`), after holding it while a replica cold-starts; a refusal is recorded
         (request ``started`` at ``time.perf_counter()``) before it is raised."""
-        route = self.deployment(model)
-        cold = self.cold_start
-        if cold is not None and not route.primaries:
-            try:
-                held = await cold.hold(route.name)
-            except InferdError as exc:
-                self.record(route.name, "", response_for_error(exc).status, started)
-                raise
-            if held:
-                route = self.deployment(route.name)
-        return route, self._pick(route, headers, requested, started)
+        chosen = self.choose_now(model, headers, requested, started)
+        if chosen is None:
+            chosen = await self._held(model, headers, requested, started)
+        return chosen
 
     def choose_now(
         self, model: str, headers: Mapping[str, str], requested: str | None, started: float
     ) -> tuple[DeploymentRoute, VersionRoute] | None:
         """:meth:`choose` without a coroutine, for the hot path: None when the request may have
-        to wait for a cold start (then :meth:`choose` holds it)."""
+        to wait for a cold start (then :meth:`_held` holds it)."""
         route = self.deployment(model)
         if self.cold_start is not None and not route.primaries:
             return None
+        return route, self._pick(route, headers, requested, started)
+
+    async def _held(
+        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
+    ) -> tuple[DeploymentRoute, VersionRoute]:
+        """:meth:`choose` for a deployment with no ready primary while a cold start may bring
+        one: held until it does (or refused), then routed by the topology of that moment."""
+        route = self.deployment(model)
+        assert self.cold_start is not None, "choose_now routes at once without a cold start"
+        try:
+            held = await self.cold_start.hold(route.name)
+        except InferdError as exc:
+            self.record(route.name, "", response_for_error(exc).status, started)
+            raise
+        if held:
+            route = self.deployment(route.name)
         return route, self._pick(route, headers, requested, started)
 
     def _pick(
@@ -332,7 +341,7 @@ class Gateway:
         model, requested = request.params["model"], request.params.get("version")
         chosen = self.choose_now(model, request.headers, requested, started)
         if chosen is None:
-            chosen = await self.choose(model, request.headers, requested, started)
+            chosen = await self._held(model, request.headers, requested, started)
         route, version = chosen
         headers = forwardable(request.headers)
         shadow = route.version(route.shadow) if route.shadow else None
