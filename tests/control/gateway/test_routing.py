@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 
@@ -152,3 +153,17 @@ def test_readiness_and_metadata_version() -> None:
     assert not is_ready({"fraud": ROUTE, "other": only_shadow_ready})
     assert metadata_version(ROUTE).name == "v1"  # type: ignore[union-attr]
     assert metadata_version(only_shadow_ready).name == "v1"  # type: ignore[union-attr]
+
+
+def test_ready_replicas_and_primaries_follow_each_snapshot() -> None:
+    """Worked out when a snapshot is built, so a replaced snapshot (as the supervisor makes
+    with dataclasses.replace) carries its own, never the previous one's."""
+    starting = ver("v2", 50, "starting", "ready")
+    route = DeploymentRoute("fraud", (ver("v1", 50, "failed"), starting, ver("s", 0)), shadow="s")
+    assert [r.id for r in starting.ready_replicas] == ["v2-1"]
+    assert [v.name for v in route.primaries] == ["v2"]  # v1 has none ready; s is the shadow
+    recovered = dataclasses.replace(route, versions=(ver("v1", 50), starting, ver("s", 0)))
+    assert [v.name for v in recovered.primaries] == ["v1", "v2"]
+    gone = dataclasses.replace(starting, replicas=(rep("v2-0", "draining"),))
+    assert gone.ready_replicas == ()
+    assert recovered == dataclasses.replace(recovered)  # derived fields do not take part

@@ -13,6 +13,7 @@ import pytest
 
 from inferd.errors import Unavailable
 from inferd.protocols.http import HttpServer, Router
+from inferd.protocols.http.body import NO_BODY
 from protocols.http.conftest import closed, read_responses
 
 
@@ -243,3 +244,22 @@ def test_a_taken_port_is_a_clear_error(data_server):
     future = asyncio.run_coroutine_threadsafe(bind_again(), data_server.loop)
     with pytest.raises(Unavailable, match=f"cannot listen on 127.0.0.1:{data_server.port}"):
         future.result(10)
+
+
+def test_a_chunked_body_never_reaches_the_next_bodiless_request(data_server, connect):
+    """Requests without a body share one empty reader; a chunked body gets its own, so the
+    bodiless POST behind it on the same connection still has an empty body (400, not 200)."""
+    body = orjson.dumps(
+        {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [7]}]}
+    )
+    chunked = (
+        b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    )
+    bodiless = b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\n\r\n"
+    sock = connect()
+    sock.sendall(chunked + bodiless)
+    (first, _, answer), (second, _, _) = read_responses(sock, 2)
+    assert first == 200 and orjson.loads(answer)["outputs"][0]["data"] == [7.0]
+    assert second == 400
+    assert (NO_BODY.length, NO_BODY.value()) == (0, b"")
