@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
-from served import cpu_seconds, free_port, wrk
+from served import HARNESS, MODELS_DIR, cpu_seconds, free_port, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
@@ -44,9 +44,6 @@ SECTION = "## Gateway: through the gateway against straight to one replica"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
                     "data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}  # fmt: skip
 FLOOR = "proxy floor"
-#: ``--model mlp``: the shared harness's MLP (256 → 2048 → 2048 → 16) and its v2 request body.
-HARNESS_MODELS = Path(os.environ.get("BENCH_DIR", "/tmp/inferd-bench")) / "models"
-HARNESS_BODY = ROOT.parent / "shared" / "bench" / "bodies" / "v2-mlp.json"
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -237,8 +234,9 @@ def main() -> None:
         args.no_doc = True  # the section is the fraud model's
         folder = tmp / "mlp"
         folder.mkdir()
-        (folder / "model.onnx").write_bytes((HARNESS_MODELS / "mlp.onnx").read_bytes())
-        body.write_bytes(HARNESS_BODY.read_bytes())
+        # The shared harness's MLP (256 → 2048 → 2048 → 16) and its v2 request body.
+        (folder / "model.onnx").write_bytes((MODELS_DIR / "mlp.onnx").read_bytes())
+        body.write_bytes((HARNESS / "bodies" / "v2-mlp.json").read_bytes())
     subprocess.run([INFERD, "push", str(folder), f"{args.model}:v1"],
                    env=env, check=True, capture_output=True)  # fmt: skip
     port, gw_port, shadow_gw_port = free_port(), free_port(), free_port()

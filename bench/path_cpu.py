@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import time
@@ -33,16 +34,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import gateway_bench  # the gateway bench's request (this folder is on sys.path)
 import uvloop
+from served import HARNESS
 
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.server import HttpServer
 
-BODIES = Path(__file__).resolve().parents[2] / "shared" / "bench" / "bodies"
-GATEWAY_BODY = (
-    b'{"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", '
-    b'"data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}'
-)
 REPLICA_ANSWER = (
     b'{"model_name":"fraud","model_version":"v1","outputs":[{"name":"label","datatype":"INT64",'
     b'"shape":[1],"data":[0]},{"name":"probabilities","datatype":"FP32","shape":[1,2],'
@@ -166,7 +164,7 @@ async def gateway(args: argparse.Namespace) -> float:
         pool.release(conn)
 
     assert gw._http is not None
-    load = Load(gw._http, request("fraud", GATEWAY_BODY), args.batch)
+    load = Load(gw._http, request("fraud", json.dumps(gateway_bench.BODY).encode()), args.batch)
     try:
         return await load.measure(args.requests, args.rounds)
     finally:
@@ -186,7 +184,7 @@ async def replica(args: argparse.Namespace) -> float:
     await server.start()
     try:
         assert server.rest is not None
-        body = (BODIES / f"v2-{args.model}.json").read_bytes()
+        body = (HARNESS / "bodies" / f"v2-{args.model}.json").read_bytes()
         load = Load(server.rest, request(args.model, body), args.batch)
         return await load.measure(args.requests, args.rounds)
     finally:

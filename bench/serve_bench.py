@@ -38,12 +38,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import psutil
-from served import free_port
+from served import BENCH_DIR, HARNESS, MODELS_DIR, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
-BENCH_DIR = Path(os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "inferd-bench"))
-MODELS_DIR = Path(os.environ.get("MODELS_DIR", BENCH_DIR / "models"))
 BENCH_PY = os.environ.get("BENCH_PY", str(BENCH_DIR / "base" / "bin" / "python"))
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import httpx
 INFERD = str(Path(sys.executable).with_name("inferd"))
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
+#: Where the harness's set-up (setup.sh) puts its environments and models.
+BENCH_DIR = Path(os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "inferd-bench"))
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", BENCH_DIR / "models"))
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
 
 

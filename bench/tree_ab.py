@@ -22,10 +22,8 @@ import argparse
 import os
 from pathlib import Path
 
-from served import HARNESS, Served, cpu_seconds, wrk
+from served import BENCH_DIR, HARNESS, MODELS_DIR, Served, cpu_seconds, wrk
 
-BENCH_DIR = Path(os.environ.get("BENCH_DIR", "/tmp/inferd-bench"))
-MODELS_DIR = Path(os.environ.get("MODELS_DIR", BENCH_DIR / "models"))
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 
 
