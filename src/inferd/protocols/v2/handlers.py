@@ -123,6 +123,8 @@ class V2Handlers:
             return refusal
         body = request.body
         if self.decoder.inline(len(body), parses=_parses(request)):  # most: no coroutine
+            # _job's call made directly: no partial to build and unpack (1 µs a request in
+            # bench/path_cpu.py); the off-loop paths need the partial (it is pickled).
             model, version = request.params["model"], request.params.get("version")
             infer_request = decode_request(
                 model, version, body, request.headers, self.limits,
