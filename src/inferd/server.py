@@ -35,8 +35,8 @@ from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.audited import audited_guard
 from inferd.protocols.http.server import HttpLimits
-from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
+from inferd.protocols.v2.routes import control_router, data_router
 from inferd.runtimes.base import LoadOptions
 from inferd.runtimes.registry import get_runtime
 from inferd.runtimes.warmup import example_request, warmup_inputs

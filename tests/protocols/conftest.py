@@ -25,8 +25,8 @@ from inferd.errors import InvalidArgument, ModelNotFound, Unavailable
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.protocols.http import HttpServer, Router
 from inferd.protocols.http.server import Guard, HttpLimits
-from inferd.protocols.v2 import control_router, data_router
 from inferd.protocols.v2.auth import bearer_guard
+from inferd.protocols.v2.routes import control_router, data_router
 from inferd.serving.generation import ServedGenerator
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.stats import ModelStatistics, VersionState

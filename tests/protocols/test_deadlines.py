@@ -24,7 +24,7 @@ from inferd.protocols.grpc.status import GRPC_STATUS
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.messages import STATUS_BY_CODE
 from inferd.protocols.http.server import HttpLimits
-from inferd.protocols.v2 import data_router
+from inferd.protocols.v2.routes import data_router
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.store import ModelStore
 from protocols.conftest import TEST_LIMITS, Running, metrics_text
