@@ -37,3 +37,11 @@ def test_each_protocols_and_serving_module_imports_before_any_other() -> None:
         [sys.executable, "-c", WALK], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_the_documented_router_names_still_come_from_the_package() -> None:
+    from inferd.protocols import v2
+    from inferd.protocols.v2 import routes
+
+    assert v2.data_router is routes.data_router
+    assert v2.control_router is routes.control_router
