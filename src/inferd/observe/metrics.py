@@ -32,7 +32,7 @@ from inferd.observe.loop_series import LoopCounter, LoopCounters, LoopHistogram,
 
 #: What became of a request; every request counts under exactly one.
 OUTCOMES: Final = ("success", "client_error", "unavailable", "deadline", "error")
-#: Lifecycle states of a model version (see :class:`inferd.serving.state.VersionState`).
+#: Lifecycle states of a model version (see :class:`inferd.serving.stats.VersionState`).
 STATES: Final = ("UNAVAILABLE", "LOADING", "READY", "UNLOADING", "FAILED")
 #: The ``model`` label value for requests naming a model the server does not know.
 UNKNOWN_MODEL: Final = "unknown"
