@@ -104,7 +104,8 @@ def test_a_failure_on_the_loop_fails_the_request_as_on_the_worker_and_serving_go
         worker = ModelWorker("m")
         batcher = _batcher(model, worker)
         try:
-            await batcher.submit(_rows(1), 1, ((2,),), time.monotonic() + 5)  # measured
+            for _ in range(8):  # measured (a first run slowed by a busy machine is forgotten)
+                await batcher.submit(_rows(1), 1, ((2,),), time.monotonic() + 5)
             model.fail = True
             with pytest.raises(InternalError, match="failed to run the batch"):
                 await batcher.submit(_rows(1), 1, ((2,),), time.monotonic() + 5)
