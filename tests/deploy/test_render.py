@@ -114,6 +114,19 @@ def test_a_model_without_a_registry_is_refused_with_the_fix() -> None:
         render_with(_spec(ONE))
 
 
+@pytest.mark.parametrize("registry", ["", "myreg", "myreg/team", "Bad Host"])
+def test_a_registry_that_is_not_a_host_is_refused_not_sent_to_docker_hub(registry: str) -> None:
+    # "myreg/fraud:v1" would be docker.io/myreg/fraud to every container runtime.
+    with pytest.raises(InvalidArgument, match=r"is not HOST\[:PORT\]"):
+        render_with(_spec(ONE), registry=registry)
+
+
+@pytest.mark.parametrize("registry", ["localhost", "localhost:5000/team", "reg:5000", "r.io/a/b"])
+def test_a_registry_host_prefixes_the_models(registry: str) -> None:
+    objects = render_with(_spec(ONE), registry=registry)
+    assert f"{registry}/fraud:v1" in str(objects)
+
+
 def test_the_spec_names_the_default_registry_and_the_flag_overrides_it() -> None:
     """The README's `inferd k8s render examples/quickstart/inferd.yaml` works as written."""
     result = cli("k8s", "render", QUICKSTART)

@@ -151,7 +151,18 @@ def remote_reference(version: VersionSpec, options: K8sOptions) -> Reference:
         )
     host, _, path = options.registry.strip("/").partition("/")
     name = f"{path}/{ref.name}" if path else ref.name
-    return Reference.parse(str(Reference(name, ref.tag, ref.digest, host)))
+    try:
+        prefixed = Reference.parse(str(Reference(name, ref.tag, ref.digest, host)))
+    except InvalidArgument:
+        prefixed = None
+    # A first component without a '.' or a port (other than localhost) is a path on Docker Hub
+    # to every container runtime, so such a "registry" would send pods there.
+    if prefixed is None or prefixed.registry != host:
+        raise InvalidArgument(
+            f"registry {options.registry!r} is not HOST[:PORT] or HOST[:PORT]/PATH (a host has a "
+            "'.' or a port, or is localhost), e.g. registry.example.com or localhost:5000/team"
+        )
+    return prefixed
 
 
 def local_reference(version: VersionSpec, options: K8sOptions) -> str:
