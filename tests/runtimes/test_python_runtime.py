@@ -27,9 +27,10 @@ Load = Callable[[Path, ModelCard], Model]
 def load() -> Iterator[Load]:
     """``load(directory, card)`` with code trusted; every model is closed at teardown."""
     models: list[Model] = []
+    runtime = get_runtime("python")  # imported before a test reads sys.modules
 
     def load(directory: Path, card: ModelCard) -> Model:
-        models.append(get_runtime("python").load(directory, card, TRUSTED))
+        models.append(runtime.load(directory, card, TRUSTED))
         return models[-1]
 
     yield load
@@ -184,9 +185,10 @@ def test_bad_entrypoints_are_refused(
     """,
         module="failing.py",
     )
+    runtime = get_runtime("python")  # its own import is not the model's
     before = set(sys.modules)
     with pytest.raises(error, match=message):
-        get_runtime("python").load(directory, card(entrypoint), TRUSTED)
+        runtime.load(directory, card(entrypoint), TRUSTED)
     assert set(sys.modules) == before
 
 
