@@ -3,7 +3,7 @@ times (so nothing waits)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,6 +58,8 @@ class Fake:
     in_flight: dict[str, int] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     gpu: GpuReading | None = None
+    #: Called while the replicas are scraped (a scrape that takes time, and what happens then).
+    during_scrape: Callable[[], None] | None = None
 
     def use(self, pid: int) -> ProcessUse | None:
         """The use of ``pid`` as the test last set it."""
@@ -65,6 +67,8 @@ class Fake:
 
     def sampler(self) -> CostSampler:
         async def scrape() -> list[tuple[Replica, str]]:
+            if self.during_scrape is not None:
+                self.during_scrape()
             return [(r, self.texts[r.id]) for r in self.replicas if r.id in self.texts]
 
         sources = Sources(

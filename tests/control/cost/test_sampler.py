@@ -57,6 +57,28 @@ def test_one_tick_records_each_version(fake: Fake) -> None:
     assert v2.replicas[0].used.cores == 0  # no CPU since the baseline
 
 
+def test_an_interval_ends_when_its_traffic_was_read_not_when_the_tick_began(fake: Fake) -> None:
+    # On a busy machine the scrape takes seconds; requests answered meanwhile count in this
+    # interval, so a window that begins with them must still hold it.
+    clock = [100.0]
+    fake.times = iter(lambda: clock[0], None)
+    fake.replicas = [replica("fraud-v1-1", "v1", 11, 50)]
+    sampler = fake.sampler()
+    asyncio.run(sampler.tick())
+
+    def slow_scrape() -> None:
+        clock[0] += 3  # from 105 to 108; the requests came at 106
+        fake.traffic = GatewayReading({("fraud", "v1"): VersionTraffic({"success": 7})}, {})
+
+    fake.during_scrape = slow_scrape
+    clock[0] = 105.0
+    (v1,) = [i for i in asyncio.run(sampler.tick()) if i.key == ("fraud", "v1")]
+    assert (v1.end, v1.seconds, v1.predictions) == (108, 8, 7)
+    clock[0] = 108.5
+    since_the_requests = sampler.intervals(window_s=2.5)
+    assert sum(i.predictions for i in since_the_requests) == 7
+
+
 def test_a_replica_that_started_in_the_interval_holds_it_for_its_seconds(fake: Fake) -> None:
     sampler = fake.sampler()
     _tick(sampler)

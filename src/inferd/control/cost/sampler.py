@@ -178,11 +178,14 @@ class CostSampler:
     async def tick(self) -> list[VersionInterval]:
         """Read everything once; from the second call on, record and return one interval per
         version since the previous call."""
-        now = self._clock()
         running = [r for r in self.sources.replicas() if r.pid is not None]
         uses, gpu = await asyncio.to_thread(self._read, running)
         scraped = await self.sources.scrape()
         traffic = self.sources.traffic()
+        # The interval ends when its traffic was read, not when the tick began: on a busy
+        # machine the reads above take seconds, and requests answered meanwhile would count in an
+        # interval stamped before they arrived, outside a window that starts with them.
+        now = self._clock()
         batches = self._batches.added(scraped, running)
         last, self._last = self._last, (now, traffic)
         self.gpu = gpu
