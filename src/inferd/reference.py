@@ -72,6 +72,22 @@ def split_registry(text: str) -> tuple[str | None, str]:
     return None, text
 
 
+def registry_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot stand before model names as their registry (``HOST[:PORT]`` or
+    ``HOST[:PORT]/PATH``, as ``inferd k8s render --registry`` takes it); None when it can.
+
+    A first component without a '.' or a port, other than localhost, would be read as a path on
+    Docker Hub by every container runtime, so it is refused rather than rendered.
+    """
+    host, _, path = prefix.strip("/").partition("/")
+    if _is_registry(host) and _HOST_RE.fullmatch(host) and (not path or not _name_problem(path)):
+        return None
+    return (
+        f"registry {prefix!r} is not HOST[:PORT] or HOST[:PORT]/PATH (a host has a '.' or a "
+        "port, or is localhost), e.g. registry.example.com or localhost:5000/team"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A parsed reference. ``tag`` defaults to ``latest`` unless only a digest was given."""

@@ -140,6 +140,11 @@ def test_the_spec_names_the_default_registry_and_the_flag_overrides_it() -> None
             "apiVersion: inferd.dev/v1\nkind: Stack\nregistry: 'https://r.example.com'\n"
             "deployments: [{name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}]\n"
         )
+    with pytest.raises(SpecError, match=r"inferd.yaml:3:11: registry: registry 'myreg' is not"):
+        parse_spec(
+            "apiVersion: inferd.dev/v1\nkind: Stack\nregistry: myreg\n"
+            "deployments: [{name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}]\n"
+        )
 
 
 def test_a_model_named_unlike_its_deployment_is_reached_through_a_rewrite() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.errors import InvalidArgument
-from inferd.reference import Reference
+from inferd.reference import Reference, registry_prefix_problem
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 #: A Kubernetes object, or a part of one, as a JSON document. It stays an untyped ``dict`` on
@@ -149,20 +149,12 @@ def remote_reference(version: VersionSpec, options: K8sOptions) -> Reference:
             "pull models from one: pass --registry HOST or HOST/PATH (or set 'registry' in "
             "the spec or the overlay)"
         )
+    problem = registry_prefix_problem(options.registry)
+    if problem is not None:
+        raise InvalidArgument(problem)
     host, _, path = options.registry.strip("/").partition("/")
     name = f"{path}/{ref.name}" if path else ref.name
-    try:
-        prefixed = Reference.parse(str(Reference(name, ref.tag, ref.digest, host)))
-    except InvalidArgument:
-        prefixed = None
-    # A first component without a '.' or a port (other than localhost) is a path on Docker Hub
-    # to every container runtime, so such a "registry" would send pods there.
-    if prefixed is None or prefixed.registry != host:
-        raise InvalidArgument(
-            f"registry {options.registry!r} is not HOST[:PORT] or HOST[:PORT]/PATH (a host has a "
-            "'.' or a port, or is localhost), e.g. registry.example.com or localhost:5000/team"
-        )
-    return prefixed
+    return Reference.parse(str(Reference(name, ref.tag, ref.digest, host)))
 
 
 def local_reference(version: VersionSpec, options: K8sOptions) -> str:

@@ -21,7 +21,7 @@ from pydantic.json_schema import JsonSchemaValue
 
 from inferd.config import AuthSettings, BatchingSettings, TlsSettings
 from inferd.errors import InvalidArgument, InvalidReference
-from inferd.reference import Reference
+from inferd.reference import Reference, registry_prefix_problem
 from inferd.spec.cost import CostSpec
 from inferd.spec.llm import LlmSpec
 from inferd.spec.observability import LoggingSpec, TracingSpec
@@ -249,6 +249,14 @@ class Spec(StrictModel):
         "'registry.example.com/ml': inferd k8s render's default for --registry (inferd up "
         "serves such models from the local store)",
     )
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_host(cls, value: str | None) -> str | None:
+        problem = None if value is None else registry_prefix_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     def deployment(self, name: str) -> DeploymentSpec | None:
         return next((d for d in self.deployments if d.name == name), None)
