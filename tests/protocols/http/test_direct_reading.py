@@ -23,7 +23,7 @@ import uvloop
 from inferd.config import LimitSettings
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.body import BodyReader
-from inferd.protocols.http.connection import TURN_BYTES
+from inferd.protocols.http.flow import TURN_BYTES
 from inferd.protocols.http.server import HttpLimits
 from protocols.access.certs import TestCA, install
 from protocols.conftest import Running

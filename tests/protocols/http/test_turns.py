@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from inferd.config import LimitSettings
-from inferd.protocols.http.connection import TURN_BYTES, HttpConnection
+from inferd.protocols.http.connection import HttpConnection
+from inferd.protocols.http.flow import TURN_BYTES
 from inferd.protocols.http.router import Router
 from inferd.protocols.http.server import HttpLimits, HttpServer
 

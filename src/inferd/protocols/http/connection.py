@@ -9,8 +9,8 @@ last answer written) until the next head is complete, so trickling bytes does no
 
 Flow control, so that one client can hold only a bounded amount of the server's memory:
 
-1. At most :data:`MAX_PIPELINE` requests run at once per connection; further parsed requests
-   wait in a backlog and reading pauses until the running ones are answered.
+1. At most :data:`~.flow.MAX_PIPELINE` requests run at once per connection; further parsed
+   requests wait in a backlog and reading pauses until the running ones are answered.
 2. When unsent answers pass ``write_buffer_bytes`` (:meth:`pause_writing`), reading pauses,
    nothing new is dispatched and finished answers wait; a client that does not drain them within
    ``write_timeout_s`` is disconnected, as is a close that waits on unsent bytes.
@@ -19,13 +19,14 @@ Flow control, so that one client can hold only a bounded amount of the server's 
    A ``Content-Length`` body is charged whole when its first chunk arrives (:mod:`.body`).
 4. Bodies are never decoded: a request with a ``Content-Encoding`` other than identity gets 415
    before its body is read, so no decompression bomb is ever inflated.
-5. Turns: a connection that reads :data:`TURN_BYTES` or more at once stops reading until the
-   event loop's next turn, so one turn reads at most one buffer (:data:`READ_BYTES`) per busy
-   connection.
+5. Turns: a connection that reads :data:`~.flow.TURN_BYTES` or more at once stops reading until
+   the event loop's next turn, so one turn reads at most one buffer (:data:`~.flow.READ_BYTES`)
+   per busy connection.
 
 Bytes are read into the server's one read buffer and parsed at once, except the rest of a body
-(:data:`TURN_BYTES` or more still to come), read straight into its own buffer (:mod:`.body`): the
-parser, which never sees those bytes, is then replaced by a fresh one for the next request.
+(:data:`~.flow.TURN_BYTES` or more still to come), read straight into its own buffer
+(:mod:`.body`): the parser, which never sees those bytes, is then replaced by a fresh one for
+the next request.
 
 Streaming answers are sent by :mod:`.streaming`, one at a time per connection.
 """
@@ -39,6 +40,14 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from inferd.protocols.http.body import NO_BODY, BodyReader
+from inferd.protocols.http.flow import (
+    DRAIN_IDLE_S,
+    LINGER_BYTES,
+    LINGER_S,
+    MAX_PIPELINE,
+    READ_BYTES,
+    TURN_BYTES,
+)
 from inferd.protocols.http.messages import (
     LAST_CHUNK,
     Request,
@@ -50,25 +59,12 @@ from inferd.protocols.http.messages import (
     error_response,
 )
 from inferd.protocols.http.reading import admit_headers, parse, peer_address, request_target
-from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
-from inferd.protocols.http.streaming import abandon, send_chunks
+from inferd.protocols.http.refusal import Refusal, body_too_large, headers_too_large, over_budget
+from inferd.protocols.http.streaming import abandon_unsent, send_chunks
 from inferd.protocols.http.write_deadline import WriteDeadline
 
 if TYPE_CHECKING:
     from inferd.protocols.http.server import HttpServer
-
-#: Requests parsed but not yet answered, per connection, before reading pauses (backpressure).
-MAX_PIPELINE = 64
-#: How long an idle keep-alive connection stays open once the server drains.
-DRAIN_IDLE_S = 0.5
-#: How long, and for how many bytes, a failed connection waits for its client to close (``_fail``).
-LINGER_S, LINGER_BYTES = 2.0, 1024 * 1024
-#: A read at least this large ends the connection's turn on the event loop (flow control, 5).
-TURN_BYTES = 64 * 1024
-#: The most one read takes: a read is a copy (and, into a fresh body buffer, page faults) that
-#: holds the event loop. 128 KiB rather than uvloop's 256: with 20 clients sending 8 MiB bodies,
-#: health p99 9-24 -> 7 ms, bodies answered unchanged; 64 KiB gave 6.5 ms and 15 % fewer bodies.
-READ_BYTES = 128 * 1024
 
 
 class HttpConnection(asyncio.BufferedProtocol):
@@ -201,13 +197,13 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._url += url
         self._header_bytes += len(url)
         if self._header_bytes > self.limits.max_header_bytes:
-            raise self._headers_too_large()
+            raise headers_too_large(self.limits.max_header_bytes)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # The byte count inline, not a method call: this runs for every header of every request.
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > self.limits.max_header_bytes:
-            raise self._headers_too_large()
+            raise headers_too_large(self.limits.max_header_bytes)
         if len(self._headers) >= self.limits.max_headers:
             raise Refusal(431, f"more than {self.limits.max_headers} request headers")
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -345,11 +341,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         """Cancel running requests, forget waiting ones, close the producers of streaming
         answers that were waiting their turn, and return every byte to the budget."""
         for task, _, _ in self._pending:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                answer = task.result()
-                if isinstance(answer, StreamingResponse):  # never sent: its producer stops
-                    abandon(answer)
-            task.cancel()
+            abandon_unsent(task)
         if self._stream is not None:
             self._stream.cancel()
         self._pending.clear()
@@ -372,9 +364,6 @@ class HttpConnection(asyncio.BufferedProtocol):
         self.transport.write_eof()  # FIN; what still comes is discarded (buffer_updated)
         self._linger_left, self._in_message, self._room = LINGER_BYTES, False, None
         self.deadline = self.loop.time() + LINGER_S
-
-    def _headers_too_large(self) -> Refusal:
-        return Refusal(431, f"request headers exceed {self.limits.max_header_bytes} bytes")
 
     def _close(self) -> None:
         self.deadline = None

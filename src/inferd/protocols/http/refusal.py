@@ -22,6 +22,10 @@ def body_too_large(limit: int) -> Refusal:
     return Refusal(413, f"request body exceeds the limit of {limit} bytes")
 
 
+def headers_too_large(limit: int) -> Refusal:
+    return Refusal(431, f"request headers exceed {limit} bytes")
+
+
 def over_budget(budget: RequestBudget) -> Refusal:
     """503 + Retry-After: the process holds all the request bodies it may."""
     return Refusal(503, budget.refusal(), [(b"retry-after", b"1")])

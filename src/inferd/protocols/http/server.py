@@ -13,7 +13,8 @@ from typing import cast
 from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
 from inferd.protocols.http.budget import RequestBudget
-from inferd.protocols.http.connection import READ_BYTES, HttpConnection
+from inferd.protocols.http.connection import HttpConnection
+from inferd.protocols.http.flow import READ_BYTES
 from inferd.protocols.http.messages import (
     Request,
     Response,

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from inferd.protocols.http.messages import StreamingResponse, encode_chunk
+from inferd.protocols.http.messages import Response, StreamingResponse, encode_chunk
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ async def send_chunks(
         if closing is not None:
             await closing()
     return complete
+
+
+def abandon_unsent(task: asyncio.Task[Response]) -> None:
+    """Cancel a request's task; if it already finished with a streaming answer, which will now
+    never be sent, stop that answer's producer too."""
+    if task.done() and not task.cancelled() and task.exception() is None:
+        answer = task.result()
+        if isinstance(answer, StreamingResponse):
+            abandon(answer)
+    task.cancel()
 
 
 def abandon(answer: StreamingResponse) -> None:
