@@ -38,8 +38,9 @@ up: venv
 # per llama.cpp version into ~/.cache/inferd (about 8.5 minutes on 2 cores) and prints its path.
 # TEST_WORKERS=4 runs the suite in 4 processes (pytest-xdist): most of its time is end-to-end
 # tests waiting on servers, windows and timers, so on 2 cores it takes about 6.5 minutes instead
-# of 10.5. The default stays one process until parallel runs have a clean record: four of the
-# first eight failed, each on a different test that relied on an idle machine (all since fixed).
+# of 10.5. The default stays one process until parallel runs have a clean record: five of the
+# first eight attempts failed, each on a different test that relied on an idle machine or on
+# running alone (all since fixed).
 TEST_WORKERS ?= 0
 test: venv $(VENV)/.llm-installed system-deps lint
 	server="$$(./scripts/llama-server)" && INFERD_LLAMA_SERVER="$$server" $(VENV)/bin/pytest -n $(TEST_WORKERS)
