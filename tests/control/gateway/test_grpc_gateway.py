@@ -181,7 +181,9 @@ def test_protocol_passthrough_and_errors(replicas: dict[str, list[ReplicaProcess
 
 async def _stream_status(port: int) -> str:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.stream_stream(f"/{SERVICE}/ModelStreamInfer")(iter([b""]))
+        # No request message: the gateway refuses without reading, and a client write that
+        # lands after that refusal fails in grpc's core as INTERNAL instead of the status.
+        call = channel.stream_stream(f"/{SERVICE}/ModelStreamInfer")(iter(()))
         try:
             async for _ in call:
                 pass
