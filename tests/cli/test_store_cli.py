@@ -121,6 +121,12 @@ def test_errors_are_one_line_with_meaningful_exit_codes(inferd_home: Path) -> No
     assert missing.stderr.strip().splitlines() == ["error: model 'nope' version 'v1' not found"]
     assert run("rm", "nope:v1").exit_code == 3
     assert run("history", "Bad Name").exit_code == 2
+    never = run("history", "nope")  # a typo is not an empty past
+    assert never.exit_code == 3
+    assert never.stderr.strip() == "error: model 'nope' not found"
+    empty = run("ls", "nope")
+    assert (empty.exit_code, empty.stdout, empty.stderr) == (0, "", "no model versions of 'nope'\n")
+    assert run("ls", "nope", "--json").stdout.strip() == "[]"
 
 
 def _snapshot(root: Path, skip: Path) -> dict[str, str]:

@@ -22,6 +22,7 @@ from inferd.cli._progress import bars_wanted, progress_bar
 from inferd.cli._sizes import parse_size
 from inferd.cli.registry_cmds import registry_options
 from inferd.config import store_settings
+from inferd.errors import ModelNotFound
 from inferd.store import ModelStore, Reference
 from inferd.store.remote import RegistrySettings
 from inferd.store.results import Transfer
@@ -255,6 +256,10 @@ def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
             ]
         )
         return
+    if not entries:
+        # Like `kubectl get`: an empty answer is not a failure, but say so where a person reads.
+        stderr().print(f"no model versions of {name!r}" if name else "no model versions yet")
+        return
     table = Table("NAME", "TAG", "DIGEST", "RUNTIME", "SIZE", "CREATED", box=None)
     for e in entries:
         created = "-" if e.created is None else e.created.strftime("%Y-%m-%d %H:%M:%S")
@@ -343,6 +348,8 @@ def gc(max_size: str | None, as_json: bool) -> None:
 def history(name: str, as_json: bool) -> None:
     """Every tag move of model NAME: push, tag and rm, with who and when."""
     events = _store().history(name)
+    if not events:  # never pushed or tagged here: a typo, not a model with no past
+        raise ModelNotFound(name)
     if as_json:
         emit_json([e.to_json() for e in events])
         return
