@@ -6,7 +6,8 @@ One ``inferd serve fraud:v1`` replica (examples/quickstart) and one gateway proc
 it, both pinned to $SERVER_CPUS with wrk (../shared/bench/post.lua) on $LOAD_CPUS, as the shared
 harness pins a server. For each concurrency, in the same run and one after the other: wrk
 straight to the replica, wrk through the proxy floor (bench/proxy_floor.py: the least a Python
-reverse proxy on uvloop and httptools does, forwarding bytes), wrk through the gateway, and wrk
+reverse proxy on uvloop and httptools does, forwarding bytes), through the same floor pipelining
+every request on one upstream connection (``--pipelined``), wrk through the gateway, and wrk
 through a gateway that also mirrors every request to a shadow that never answers (R9: the
 client must not pay for the shadow).
 Results go to bench/results/gateway-<time>.jsonl and the "Gateway" section of
@@ -44,6 +45,7 @@ SECTION = "## Gateway: through the gateway against straight to one replica"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
                     "data": [0.5, -1.2, 3.3, 0.0, 2.5, -0.7, 1.1, 0.9]}]}  # fmt: skip
 FLOOR = "proxy floor"
+PIPELINED = "proxy floor, pipelined"
 
 
 def wait_ready(url: str, timeout: float = 60) -> None:
@@ -133,6 +135,8 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         "wrk thread). Same run, one after the other: straight to the replica; through the",
         "proxy floor (`bench/proxy_floor.py`: uvloop and httptools forwarding the bytes, no",
         "routing, metrics, limits or retries: what no Python proxy on this stack goes below);",
+        "through the same floor pipelining every request on one upstream connection (one",
+        "write and read a turn: what even a pipelining proxy would not go below);",
         "through the gateway; and through a gateway that mirrors every request to a shadow",
         "that never answers (its copies time out after 2 s, at most 64 in flight, the rest",
         "dropped).",
@@ -169,7 +173,9 @@ def section(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
             f"c={c}: the gateway {float(str(by[(c, 'gateway')]['rps'])) / direct:.0%} of direct "
             f"({by[(c, 'gateway')]['gateway_cpu_us']} µs of CPU a request), the proxy floor "
             f"{float(str(by[(c, FLOOR)]['rps'])) / direct:.0%} "
-            f"({by[(c, FLOOR)]['gateway_cpu_us']} µs)"
+            f"({by[(c, FLOOR)]['gateway_cpu_us']} µs), pipelined "
+            f"{float(str(by[(c, PIPELINED)]['rps'])) / direct:.0%} "
+            f"({by[(c, PIPELINED)]['gateway_cpu_us']} µs)"
         )
     shadow_cost = ", ".join(
         f"{p50[(c, 'gateway + hanging shadow')] - p50[(c, 'gateway')]:+.2f} ms at c={c}"
@@ -246,7 +252,7 @@ def main() -> None:
     hang_url = f"http://127.0.0.1:{hang.getsockname()[1]}"
     replica_url = f"http://127.0.0.1:{port}"
     me = [sys.executable, str(Path(__file__).resolve()), "--gateway", args.model]
-    floor_port = free_port()
+    floor_port, pipelined_port = free_port(), free_port()
     gateway_env = None
     if args.gateway_src is not None:  # A/B: the gateway from another checkout, all else the same
         gateway_env = {**os.environ, "PYTHONPATH": str(args.gateway_src.resolve())}
@@ -258,6 +264,8 @@ def main() -> None:
         start(pinned(SERVER_CPUS, *me, str(shadow_gw_port), replica_url, hang_url), gateway_env),
         start(pinned(SERVER_CPUS, sys.executable, str(ROOT / "bench" / "proxy_floor.py"),
                      str(floor_port), str(port))),
+        start(pinned(SERVER_CPUS, sys.executable, str(ROOT / "bench" / "proxy_floor.py"),
+                     str(pipelined_port), str(port), "--pipelined")),
     ]  # fmt: skip
     rows: list[dict[str, object]] = []
     try:
@@ -266,11 +274,13 @@ def main() -> None:
             f"http://127.0.0.1:{gw_port}",
             f"http://127.0.0.1:{shadow_gw_port}",
             f"http://127.0.0.1:{floor_port}",
+            f"http://127.0.0.1:{pipelined_port}",
         ):
             wait_ready(url)
         paths = (
             ("direct", replica_url, 0),
             (FLOOR, f"http://127.0.0.1:{floor_port}", procs[3].pid),
+            (PIPELINED, f"http://127.0.0.1:{pipelined_port}", procs[4].pid),
             ("gateway", f"http://127.0.0.1:{gw_port}", procs[1].pid),
             ("gateway + hanging shadow", f"http://127.0.0.1:{shadow_gw_port}", procs[2].pid),
         )
