@@ -77,6 +77,9 @@ class Probe:
     fail: bool = False
     #: Refuse (InvalidArgument) any batch holding a row that starts with this value.
     refuse: float | None = None
+    #: Fail (a plain exception, as a library raises on a value it cannot take) any batch
+    #: holding a row that starts with this value.
+    choke: float | None = None
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -107,6 +110,8 @@ class ProbeModel:
         first = next(iter(inputs.values()))
         if self._probe.refuse is not None and (first[:, 0] == self._probe.refuse).any():
             raise InvalidArgument(f"a row starts with {self._probe.refuse}")
+        if self._probe.choke is not None and (first[:, 0] == self._probe.choke).any():
+            raise ValueError("Input X contains infinity or a value too large")
         outputs = self._inner.predict(inputs)
         if self._probe.wrong_rows and rows > 1:
             return {name: array[:-1] for name, array in outputs.items()}

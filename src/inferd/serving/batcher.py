@@ -290,15 +290,14 @@ class Batcher:
             if error is None:
                 self._fan_out(waiters, outputs, rows)
                 self._await_more(rows, compute_ns / 1e9)
-        elif isinstance(error, InvalidArgument):
-            # The model refused an input (e.g. a string tensor that is not UTF-8): the client's
-            # mistake, not the server's. Alone, the request gets the model's message; in a batch,
-            # each request reruns alone so only the offender fails.
-            if len(waiters) > 1:
-                self._isolate(waiters)
-                error = None
-        elif not isinstance(error, Unavailable):
-            # (Unavailable passes as it is: e.g. a sandboxed model's worker died and restarts.)
+        elif isinstance(error, Unavailable):
+            pass  # as it is: e.g. a sandboxed model's worker died and restarts
+        elif len(waiters) > 1:
+            # One request's input can fail the whole batch (a string that is not UTF-8, a value
+            # the model cannot take): each request reruns alone, so only the offender fails.
+            self._isolate(waiters)
+            error = None
+        elif not isinstance(error, InvalidArgument):  # that one is the client's: its message
             log.error("%s failed on a batch of %d rows", self._label, rows, exc_info=error)
             error = InternalError(f"{self._label} failed to run the batch; see the server log")
         if error is not None:

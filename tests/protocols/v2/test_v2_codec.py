@@ -222,3 +222,41 @@ def test_a_timeout_becomes_the_request_deadline(parameter, header, timeout_s):
 def test_an_invalid_timeout_is_refused(parameters, headers, where):
     with pytest.raises(InvalidArgument, match=f"{where} must be a whole number of milliseconds"):
         _decode({"inputs": [_ONE], "parameters": parameters}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("abc", "'abc'"), ("1.5", "'1.5'"), ("9" * 27, "'" + "9" * 27 + "'"),
+     ("9" * 5000, "(5000 characters)")],
+)  # fmt: skip
+def test_a_bad_timeout_header_is_named_as_sent(value, shown):
+    with pytest.raises(InvalidArgument) as refused:
+        _decode({"inputs": [_ONE]}, headers={"inference-timeout-ms": value})
+    assert str(refused.value).endswith(f"not {shown}") or shown in str(refused.value)
+    assert "None" not in str(refused.value)
+    assert len(str(refused.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data"),
+    [("FP32", [1.0, 1e39]), ("FP32", [[-1e39], [0.0]]), ("FP16", [1, 70000]),
+     ("FP16", [65520.0])],
+)  # fmt: skip
+def test_a_number_beyond_its_float_datatype_is_refused(datatype, data):
+    """JSON numbers are finite; one that the declared float type cannot hold would reach the
+    model as infinity (only the REST JSON forms can carry it: typed gRPC contents are already
+    of the datatype's width)."""
+    shape = [len(data), 1] if isinstance(data[0], list) else [len(data)]
+    doc = {"inputs": [{"name": "x", "shape": shape, "datatype": datatype, "data": data}]}
+    with pytest.raises(InvalidTensor, match=f"'x'.*outside the range of {datatype}"):
+        _decode(doc)
+
+
+def test_the_largest_finite_floats_are_kept():
+    top = float(np.finfo(np.float32).max)
+    doc = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [top, -top, 1]}]}
+    (tensor,) = _decode(doc).inputs
+    assert np.isfinite(tensor.data).all()
+    many = [1e38] * 64  # their squares sum past FP32's limit², yet each one fits
+    doc = {"inputs": [{"name": "x", "shape": [64], "datatype": "FP32", "data": many}]}
+    assert np.isfinite(_decode(doc).inputs[0].data).all()

@@ -150,7 +150,8 @@ def request_deadline(parameters: Parameters, header: str | None, received: float
     if header is not None:
         # Bounded before int(): Python refuses to convert strings of thousands of digits.
         digits = header.isascii() and header.isdigit() and len(header) <= 10
-        timeouts.append(_timeout_ms(int(header) if digits else None, "Inference-Timeout-Ms"))
+        shown = header if len(header) <= 40 else f"{header[:40]}… ({len(header)} characters)"
+        timeouts.append(_timeout_ms(int(header) if digits else shown, "Inference-Timeout-Ms"))
     return received + min(timeouts) / 1000 if timeouts else None
 
 
