@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES, Array, object_array
@@ -206,7 +207,8 @@ def _fits_float(wide: Array, dtype: np.dtype[Any]) -> bool:
     if wide.dtype.kind == "f":
         # One pass (0.6 µs for a row of 8) where an exact maximum takes three: the sum of
         # squares is at most limit² whenever every value fits, which is nearly always.
-        if float(np.vdot(wide, wide)) <= limit * limit:
+        floats = cast("npt.NDArray[np.floating[Any]]", wide)
+        if float(np.vdot(floats, floats)) <= limit * limit:
             return True
     elif limit > 2.0**64:  # every 64-bit integer fits FP32 and FP64
         return True
