@@ -7,10 +7,12 @@ import asyncio
 
 import pytest
 
-from inferd.errors import InferdError, NotFound
+from inferd.errors import InferdError, NotFound, PermissionDenied
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.stats import VersionState
+from inferd.store import ModelStore
+from inferd.store.remote import RegistrySettings, RemoteRegistries
 
 from .conftest import Harness, request
 
@@ -56,6 +58,32 @@ def test_loading_a_missing_model_leaves_no_trace(harness: Harness) -> None:
             assert [r.name for r in plane.repository_index()] == ["m"]
             assert 'model="other"' not in metrics.render().decode()
             assert plane.ready()  # a typo on the control plane does not take readiness away
+        finally:
+            await plane.close()
+
+    asyncio.run(main())
+
+
+def test_a_load_from_a_registry_off_the_allowlist_leaves_no_trace(harness: Harness) -> None:
+    """Refused before any connection, as a reference not found is: no row for a new name, and
+    no FAILED mark on the local version that shares the refused reference's name and tag."""
+    harness.push("m:v1")
+    remote = RemoteRegistries(RegistrySettings().server_side())
+    harness.store = ModelStore(harness.store.root, remote)
+
+    async def main() -> None:
+        plane, manager, metrics = harness.plane()
+        await manager.serve(["m:v1"])
+        try:
+            for name, reference in [("other", "127.0.0.1:5000/other:v1"),
+                                    ("m", "127.0.0.1:5000/m:v1")]:  # fmt: skip
+                with pytest.raises(PermissionDenied, match="allowlist"):
+                    await plane.load(name, reference)
+            assert not manager.knows("other")
+            assert _versions(plane) == {("m", "v1"): VersionState.READY}
+            assert 'model="other"' not in metrics.render().decode()
+            assert plane.ready()
+            assert (await plane.infer(request())).model_version == "v1"
         finally:
             await plane.close()
 

@@ -6,9 +6,10 @@
 - A failed load leaves whatever served before serving, records FAILED with the reason, and counts
   in ``inferd_model_load_failures_total``. The failed version stays in the index (and its state
   series at FAILED) until a later load of it succeeds. One model's failure never touches another.
-- A reference the source does not hold (NotFound) names no version the server knows: it raises
-  and leaves no index row and no metrics series, so names sent to the control plane cannot grow
-  either. A name it created is forgotten again.
+- A reference the source does not hold (NotFound), or may not fetch (PermissionDenied: a
+  registry off the server's allowlist), names no version the server knows: it raises and leaves
+  no index row and no metrics series, so names sent to the control plane cannot grow either. A
+  name it created is forgotten again.
 - With ``memory_budget_bytes`` set, a load that would exceed it first unloads the least recently
   used idle versions (:mod:`inferd.serving.budget`). Such an evicted version loads again on its
   next request, which waits (within its deadline) for that load.
@@ -32,6 +33,7 @@ from inferd.errors import (
     InvalidArgument,
     ModelNotFound,
     NotFound,
+    PermissionDenied,
     Unavailable,
 )
 from inferd.observe.metrics import ServerMetrics
@@ -303,13 +305,15 @@ class ModelManager:
     async def _fetch(self, entry: ModelEntry, key: VersionKey, reference: str) -> LoadedArtifact:
         """The artifact of ``reference``.
 
-        A reference the source does not hold raises NotFound and leaves nothing behind; any
+        A reference the source does not hold or may not fetch raises NotFound or
+        PermissionDenied and leaves nothing behind (``key`` may be a version that serves from
+        elsewhere: a refused ``host/name:v1`` says nothing of the local ``name:v1``); any
         other failure records ``key`` as FAILED (a version that exists but cannot be fetched).
         """
         entry.fetching = key.version
         try:
             return await asyncio.to_thread(self._loaders.source.fetch, reference)
-        except NotFound as exc:
+        except (NotFound, PermissionDenied) as exc:
             entry.missing = f"{reference}: {exc.message}"
             raise
         except Exception as exc:
