@@ -153,3 +153,41 @@ def test_lightgbm_refusals(tmp_path: Path) -> None:
         runtime.load(tmp_path, card, LoadOptions(device="cuda"))
     with pytest.raises(InvalidArgument, match=r"'model\.txt' is not a valid LightGBM model"):
         runtime.load(tmp_path, card, LoadOptions())
+
+
+# --- all three -------------------------------------------------------------------------------
+
+
+def _sklearn(tmp_path: Path, x: np.ndarray, y: np.ndarray) -> tuple[str, tuple[TensorSpec, ...]]:
+    skops.io.dump(LogisticRegression().fit(x, y), tmp_path / "model.skops")
+    return "sklearn", CLASSIFIER_OUTPUTS
+
+
+def _xgboost(tmp_path: Path, x: np.ndarray, y: np.ndarray) -> tuple[str, tuple[TensorSpec, ...]]:
+    params = {"objective": "multi:softprob", "num_class": 2}
+    xgb.train(params, xgb.DMatrix(x, label=y), num_boost_round=2).save_model(
+        str(tmp_path / "model.json")
+    )
+    return "xgboost", (TensorSpec(name="p", datatype="FP32", shape=(-1, 2)),)
+
+
+def _lightgbm(tmp_path: Path, x: np.ndarray, y: np.ndarray) -> tuple[str, tuple[TensorSpec, ...]]:
+    params = {"objective": "binary", "num_leaves": 3, "verbose": -1}
+    lgb.train(params, lgb.Dataset(x, label=y), num_boost_round=2).save_model(tmp_path / "model.txt")
+    return "lightgbm", (TensorSpec(name="p", datatype="FP64", shape=(-1,)),)
+
+
+@pytest.mark.parametrize("make", [_sklearn, _xgboost, _lightgbm], ids=lambda f: f.__name__[1:])
+def test_a_request_of_no_rows_gets_outputs_of_no_rows(tmp_path: Path, tabular: Data, make) -> None:
+    """[0, n] is a valid request; scikit-learn refused it ("Found array with 0 sample(s)"),
+    which reached the client as a 500."""
+    x, y = tabular
+    runtime, outputs = make(tmp_path, x, y)
+    model = get_runtime(runtime).load(tmp_path, tabular_card(runtime, outputs), LoadOptions())
+    full = model.predict({"features": x[:3]})
+    empty = model.predict({"features": x[:0]})
+    assert set(empty) == set(full)
+    for name, array in empty.items():
+        assert array.shape == (0, *full[name].shape[1:]), name
+        assert array.dtype == full[name].dtype, name
+    model.close()

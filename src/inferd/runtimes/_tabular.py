@@ -48,6 +48,15 @@ def features(inputs: Tensors, name: str) -> Array:
     return x
 
 
+def on_rows(predict: Callable[[Array], Any], x: Array) -> Array:
+    """``predict(x)``, also for a matrix of no rows, which frameworks refuse (scikit-learn:
+    "Found array with 0 sample(s)") although ``[0, n]`` is a valid request: that answer is the
+    one for a row of zeros, cut to no rows, so its dtype and trailing shape are the model's."""
+    if x.shape[0]:
+        return np.asarray(predict(x))
+    return np.asarray(predict(np.zeros((1, *x.shape[1:]), dtype=x.dtype)))[:0]
+
+
 def conform(card: ModelCard, outputs: dict[str, Array]) -> Tensors:
     """Cast numeric outputs to the datatype the card declares for them (if any)."""
     specs: dict[str, TensorSpec] = {o.name: o for o in card.signature.outputs}
@@ -84,7 +93,8 @@ class BoosterModel:
     def predict(self, inputs: Tensors) -> Tensors:
         if self._score is None:
             raise InternalError(f"the {self._framework} model was closed")
-        return conform(self._card, {self._output: self._score(features(inputs, self._input))})
+        x = features(inputs, self._input)
+        return conform(self._card, {self._output: on_rows(self._score, x)})
 
     def close(self) -> None:
         self._score = None

@@ -11,7 +11,7 @@ from inferd.datatypes import Tensors
 from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import conform, features, input_name, output_names
+from inferd.runtimes._tabular import conform, features, input_name, on_rows, output_names
 from inferd.runtimes.base import LoadOptions, Model
 
 #: Output names when the card declares none: a classifier's ``predict`` then ``predict_proba``;
@@ -31,9 +31,9 @@ class SklearnModel:
 
     def predict(self, inputs: Tensors) -> Tensors:
         x = features(inputs, self._input)
-        results = {self._outputs[0]: self._estimator.predict(x)}
+        results = {self._outputs[0]: on_rows(self._estimator.predict, x)}
         if len(self._outputs) > 1:
-            results[self._outputs[1]] = self._estimator.predict_proba(x)
+            results[self._outputs[1]] = on_rows(self._estimator.predict_proba, x)
         return conform(self._card, results)
 
     def close(self) -> None:
