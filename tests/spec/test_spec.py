@@ -117,6 +117,121 @@ def test_cross_field_rules() -> None:
     }
 
 
+#: Two deployments behind a gateway, valid; each spec-wide case below changes a little of it.
+STACK = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+gateway:
+  request_timeout: 10s
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: fraud:v1}
+    request_timeout: 5s
+    resources:
+      cpu: 500m
+  - name: scoring
+    versions:
+      - {name: v1, model: scoring:v1}
+"""
+THIRD_FRAUD = "  - name: fraud\n    versions:\n      - {name: v1, model: fraud:v1}\n"
+BOTH_PRICES = "cost:\n  price_per_node_hour: 0.4\n  cpu_core_hour: 0.1\n"
+SHORT_GATEWAY = ("request_timeout: 10s", "request_timeout: 1s")
+TWO_FRAUDS = ("name: scoring", "name: fraud")
+BAD_CPU = ("cpu: 500m", "cpu: lots")
+TIMEOUT = ("deployments[0].request_timeout", "5 s is longer than gateway.request_timeout (1 s)")
+DUPLICATE = ("deployments[1].name", "deployment 'fraud' appears 2 times")
+NOT_BOTH = ("cost.price_per_node_hour", "price either per node or per resource")
+CPU = ("deployments[0].resources.cpu", "'lots' is not a Kubernetes quantity")
+
+
+def _stack(*edits: tuple[str, str], tail: str = "") -> str:
+    document = STACK
+    for old, new in edits:
+        assert old in document
+        document = document.replace(old, new)
+    return document + tail
+
+
+# (case, document, [(path, fragment of the message)] in file order)
+SPEC_WIDE_CASES = [
+    ("duplicate deployment", _stack(TWO_FRAUDS), [DUPLICATE]),
+    ("three copies", _stack(TWO_FRAUDS, tail=THIRD_FRAUD),
+     [("deployments[1].name", "deployment 'fraud' appears 3 times"),
+      ("deployments[2].name", "deployment 'fraud' appears 3 times")]),
+    ("timeout beyond the gateway's", _stack(SHORT_GATEWAY), [TIMEOUT]),
+    ("timeout and duplicate", _stack(SHORT_GATEWAY, TWO_FRAUDS), [TIMEOUT, DUPLICATE]),
+    ("timeout beside a cost problem", _stack(SHORT_GATEWAY, tail=BOTH_PRICES),
+     [TIMEOUT, NOT_BOTH]),
+    ("timeout beside a bad cpu", _stack(SHORT_GATEWAY, BAD_CPU), [TIMEOUT, CPU]),
+    ("duplicate beside a cost problem", _stack(TWO_FRAUDS, tail=BOTH_PRICES),
+     [DUPLICATE, NOT_BOTH]),
+    ("duplicate beside a bad cpu", _stack(TWO_FRAUDS, BAD_CPU), [CPU, DUPLICATE]),
+    ("all of them", _stack(SHORT_GATEWAY, TWO_FRAUDS, BAD_CPU, tail=BOTH_PRICES),
+     [TIMEOUT, CPU, DUPLICATE, NOT_BOTH]),
+    ("timeout beside a deployment's own rule",
+     _stack(SHORT_GATEWAY, tail="    traffic: {weights: {v1: 50}}\n"),
+     [TIMEOUT, ("deployments[1].traffic.weights", "weights add up to 50, not 100")]),
+    ("timeout beside the gateway's own rule",
+     _stack(SHORT_GATEWAY, ("gateway:\n", "gateway:\n  port: 65535\n")),
+     [("gateway", "port 65535 leaves no port + 1"), TIMEOUT]),
+    ("default gateway timeout beside a cost problem",
+     _stack(("gateway:\n  request_timeout: 10s\n", ""), ("timeout: 5s", "timeout: 60s"),
+            tail=BOTH_PRICES),
+     [("deployments[0].request_timeout", "60 s is longer than gateway.request_timeout (30 s)"),
+      NOT_BOTH]),
+    ("bad gateway timeout judges no deployment's",
+     _stack(("request_timeout: 10s", "request_timeout: soon")),
+     [("gateway.request_timeout", "not a duration")]),
+    ("bad deployment timeout is not judged",
+     _stack(SHORT_GATEWAY, ("timeout: 5s", "timeout: 5 parsecs")),
+     [("deployments[0].request_timeout", "not a duration")]),
+    ("gateway not a mapping judges no timeout",
+     _stack(("gateway:\n  request_timeout: 10s\n", "gateway: 1s\n")),
+     [("gateway", "valid dictionary")]),
+    ("bad names are not compared",
+     _stack(("name: fraud", "name: Fraud"), ("name: scoring", "name: Fraud")),
+     [("deployments[0].name", "DNS-1123"), ("deployments[1].name", "DNS-1123")]),
+    ("a missing name is compared with none",
+     _stack(TWO_FRAUDS, ("  - name: fraud\n    versions:\n      - {name: v1, model: scoring",
+                         "  - versions:\n      - {name: v1, model: scoring"), tail=THIRD_FRAUD),
+     [("deployments[1].name", "required key 'name' is missing"),
+      ("deployments[2].name", "deployment 'fraud' appears 2 times")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [c[1:] for c in SPEC_WIDE_CASES],
+    ids=[c[0] for c in SPEC_WIDE_CASES],
+)
+def test_spec_wide_rules_despite_errors_elsewhere(
+    document: str, expected: list[tuple[str, str]]
+) -> None:
+    """A rule across sections (deployment names unique, timeouts within the gateway's) reports
+    each problem once, beside errors in other fields, and judges no value that has an error."""
+    with pytest.raises(SpecError) as caught:
+        parse_spec(document)
+    found = [(p.path, p.message) for p in caught.value.problems]
+    assert [path for path, _ in found] == [path for path, _ in expected], found
+    for (_, message), (_, fragment) in zip(found, expected, strict=True):
+        assert fragment in message, found
+
+
+def test_cli_validate_reports_a_duplicate_deployment_once(tmp_path: Path) -> None:
+    path = tmp_path / "dupdep.yaml"
+    path.write_text(STACK)
+    assert CliRunner().invoke(main, ["spec", "validate", str(path)]).exit_code == 0
+    path.write_text(_stack(TWO_FRAUDS))
+    result = CliRunner().invoke(main, ["spec", "validate", str(path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"{path}:12:11: deployments[1].name: deployment 'fraud' appears 2 times"
+    ]
+    result = CliRunner().invoke(main, ["spec", "validate", "--json", str(path)])
+    assert [p["path"] for p in orjson.loads(result.stdout)["problems"]] == ["deployments[1].name"]
+
+
 def test_quickstart_spec_is_valid() -> None:
     spec = load_spec(QUICKSTART / "inferd.yaml")
     fraud = spec.deployments[0]

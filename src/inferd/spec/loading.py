@@ -11,15 +11,23 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
-from inferd.spec.rules import RULE_ERROR, RULE_KEY_ERROR, duplicates
+from inferd.spec.rules import (
+    RULE_ERROR,
+    RULE_KEY_ERROR,
+    FieldPath,
+    Loc,
+    read_field,
+    spec_problems,
+)
 
 #: Errors about a key itself (not its value) point at the key.
 _KEY_ERRORS = frozenset({"extra_forbidden", RULE_KEY_ERROR})
@@ -121,12 +129,82 @@ def _refuse_aliases(text: str, file: str) -> None:
 
 
 def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
+    """The cross-field problems whose rules pydantic skipped because of field errors.
+
+    Pydantic runs a model's rules only once all its fields are valid, so a typo in a deployment
+    would hide its wrong weight, and an error anywhere every spec-wide rule. When the spec-wide
+    rules did not run, they are run here on the fields read from the document, and each
+    deployment with field errors is checked again (:func:`_deployment_rules_despite_errors`).
+    """
+    if any(err.get("ctx", {}).get("model") == "Spec" for err in errors):
+        return []  # the spec's own rules ran, so every field was valid and every rule ran
+    bad = [tuple(err["loc"]) for err in errors if err["type"] not in _RULE_ERRORS]
+    found = [
+        {"type": RULE_KEY_ERROR if p.at_key else RULE_ERROR, "loc": p.loc, "msg": p.reason}
+        for p in spec_problems(partial(_document_field, Spec, data, (), bad))
+    ]
+    return found + _deployment_rules_despite_errors(data, errors)
+
+
+def _document_field(
+    model: type[BaseModel], raw: Any, loc: Loc, bad: list[Loc], path: FieldPath
+) -> Any:
+    """The value at ``path`` of ``raw``, the document's data for ``model`` found at ``loc``.
+
+    As :func:`~inferd.spec.rules.read_field` reads it from a valid spec (an unset key reads as
+    its default), but None (no items, for ``"*"``) where the value cannot be trusted: a field
+    error at or inside it (one of the ``bad`` locations), or a section or item that is not a
+    mapping or list at all. An error that a section's or item's own rules raise at it (a
+    gateway's grpc_port clashing with its port) taints none of its fields: those were valid.
+    """
+    unknown: list[Any] | None = [] if "*" in path else None
+    name, rest = path[0], path[1:]
+    here = (*loc, name)
+    if not isinstance(raw, dict):
+        return unknown
+    field = model.model_fields[name]
+    if name not in raw:  # unset: its default stands (a required key's absence is an error)
+        if field.is_required():
+            return unknown
+        return read_field(field.get_default(call_default_factory=True), rest)
+    value = raw[name]
+    if not rest:
+        if any(err[: len(here)] == here for err in bad):
+            return None
+        try:
+            return _field_adapter(model, name).validate_python(value)
+        except ValidationError:  # a model's own field validator let pass what the type does not
+            return None
+    if rest[0] != "*":
+        return _document_field(_model_in(field.annotation), value, here, bad, rest)
+    if not isinstance(value, list):
+        return []
+    item = _model_in(field.annotation)
+    return [_document_field(item, v, (*here, i), bad, rest[1:]) for i, v in enumerate(value)]
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """Validates a value as ``model``'s field ``name`` (its type and constraints) on its own."""
+    return TypeAdapter(model.model_fields[name].rebuild_annotation())
+
+
+def _model_in(annotation: Any) -> type[BaseModel]:
+    """The model a field holds: its own type, an optional one's, or its list's items'."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    raise TypeError(f"{annotation} holds no model: a spec-wide rule reads past a plain field")
+
+
+def _deployment_rules_despite_errors(data: Any, errors: list[Any]) -> list[Any]:
     """Cross-field problems of deployments whose own fields have errors.
 
-    Pydantic runs a model's rules only once all its fields are valid, so a typo would hide a
-    wrong weight. Each such deployment is validated again without its bad fields (defaults
-    stand in), and only the problems of rules reading no section that had a bad field are kept
-    (an unknown key taints nothing: dropping it changes no other value).
+    Each such deployment is validated again without its bad fields (defaults stand in), and
+    only the problems of rules reading no section that had a bad field are kept (an unknown
+    key taints nothing: dropping it changes no other value).
     """
     deployments = data.get("deployments") if isinstance(data, dict) else None
     if not isinstance(deployments, list):
@@ -136,7 +214,7 @@ def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
         loc = err["loc"]
         if len(loc) > 2 and loc[0] == "deployments" and isinstance(loc[1], int):
             bad[loc[1]].append((tuple(loc[2:]), err["type"]))
-    found = _duplicate_deployments(deployments)
+    found: list[Any] = []
     for index, fields in bad.items():
         raw = deployments[index]
         if not isinstance(raw, dict) or any(kind in _RULE_ERRORS for _, kind in fields):
@@ -153,20 +231,6 @@ def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
                 if err["type"] in _RULE_ERRORS and not reads & tainted:
                     found.append({**err, "loc": ("deployments", index, *err["loc"])})
     return found
-
-
-def _duplicate_deployments(deployments: list[Any]) -> list[Any]:
-    """The spec-level rule (unique deployment names), which pydantic skipped for the errors."""
-    names = [d.get("name") if isinstance(d, dict) else None for d in deployments]
-    return [
-        {
-            "type": RULE_ERROR,
-            "loc": ("deployments", i, "name"),
-            "msg": f"deployment {names[i]!r} appears {count} times",
-        }
-        for i, count in duplicates(names)
-        if isinstance(names[i], str)
-    ]
 
 
 def _drop(node: Any, loc: tuple[str | int, ...]) -> None:

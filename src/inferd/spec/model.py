@@ -14,6 +14,7 @@ module of their own: rollout, autoscaling and SLO (:mod:`inferd.spec.policies`),
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -26,7 +27,7 @@ from inferd.spec.cost import CostSpec
 from inferd.spec.llm import LlmSpec
 from inferd.spec.observability import LoggingSpec, TracingSpec
 from inferd.spec.policies import AutoscalingSpec, RolloutSpec, SloSpec
-from inferd.spec.rules import Problem, deployment_problems, duplicates, raise_problems
+from inferd.spec.rules import deployment_problems, raise_problems, read_field, spec_problems
 from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity, StrictModel
 
 API_VERSION = "inferd.dev/v1"
@@ -262,34 +263,10 @@ class Spec(StrictModel):
         return next((d for d in self.deployments if d.name == name), None)
 
     @model_validator(mode="after")
-    def _timeouts_within_the_gateway(self) -> Self:
-        limit = self.gateway.request_timeout
-        raise_problems(
-            "Spec",
-            [
-                Problem(
-                    ("deployments", i, "request_timeout"),
-                    f"{d.request_timeout:g} s is longer than gateway.request_timeout "
-                    f"({limit:g} s), which ends requests through the gateway first",
-                )
-                for i, d in enumerate(self.deployments)
-                if d.request_timeout is not None and d.request_timeout > limit
-            ],
-        )
-        return self
-
-    @model_validator(mode="after")
-    def _unique_deployments(self) -> Self:
-        names = [d.name for d in self.deployments]
-        raise_problems(
-            "Spec",
-            [
-                Problem(
-                    ("deployments", i, "name"), f"deployment {names[i]!r} appears {count} times"
-                )
-                for i, count in duplicates(names)
-            ],
-        )
+    def _rules(self) -> Self:
+        # One validator runs every spec-wide rule: pydantic stops at the first after-validator
+        # that raises, which would hide the problems of the rules after it.
+        raise_problems("Spec", spec_problems(partial(read_field, self)))
         return self
 
 

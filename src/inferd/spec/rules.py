@@ -1,7 +1,8 @@
 """The spec's cross-field rules: problems no single field shows, each at its exact location.
 
 Pydantic checks each field; these rules check how fields agree (weights name versions and add up
-to 100, a canary's steps end at 100, min <= max…). Each problem carries its location inside the
+to 100, a canary's steps end at 100, min <= max…), within a deployment (:func:`deployment_problems`)
+or across the spec's sections (:func:`spec_problems`). Each problem carries its location inside the
 model that found it, and :func:`raise_problems` raises them all as one pydantic error, so
 :mod:`inferd.spec.loading` maps every one to a line and column like any other.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -39,7 +40,11 @@ class Problem(NamedTuple):
 
 
 def raise_problems(model: str, problems: list[Problem]) -> None:
-    """Raise every cross-field problem at once, each at its own location."""
+    """Raise every cross-field problem at once, each at its own location.
+
+    Each error's context names ``model`` (the one whose rules found it), so
+    :mod:`inferd.spec.loading` can tell the spec-wide rules' problems from the others.
+    """
     if problems:
         raise ValidationError.from_exception_data(
             model,
@@ -48,7 +53,7 @@ def raise_problems(model: str, problems: list[Problem]) -> None:
                     type=PydanticCustomError(
                         RULE_KEY_ERROR if p.at_key else RULE_ERROR,
                         "{reason}",
-                        {"reason": p.reason, "reads": ",".join(sorted(p.reads))},
+                        {"reason": p.reason, "reads": ",".join(sorted(p.reads)), "model": model},
                     ),
                     loc=p.loc,
                     input=None,
@@ -203,6 +208,79 @@ _RULES: tuple[tuple[Callable[[DeploymentSpec], Iterator[Problem]], frozenset[str
     (_llm_problems, frozenset({"llm", "versions", "runtime", "resources"})),
     (_rollout_problems, frozenset({"rollout", "versions", "traffic"})),
     (_autoscaling_problems, frozenset({"autoscaling", "versions"})),
+)
+
+
+#: A field a spec-wide rule reads: its path from the spec's root, where ``"*"`` stands for every
+#: item of a list (the rule is handed the list of the items' values).
+FieldPath = tuple[str, ...]
+
+
+class SpecRule(NamedTuple):
+    """A rule across the spec's sections, and the fields it is handed, in its arguments' order.
+
+    A rule is handed None for a field that is unset or, when :mod:`inferd.spec.loading` runs it
+    on a spec with field errors, not valid: either way there is nothing there to judge.
+    """
+
+    check: Callable[..., Iterable[Problem]]
+    reads: tuple[FieldPath, ...]
+
+
+def spec_problems(read: Callable[[FieldPath], Any]) -> list[Problem]:
+    """Every problem the spec-wide rules find, each rule handed the fields it reads by ``read``.
+
+    The spec's validator reads them from the spec itself (:func:`read_field`). Pydantic skips
+    that validator when any field has an error, so :mod:`inferd.spec.loading` then runs these
+    same rules on the fields read from the document, with None for a field that an error makes
+    untrustworthy: a typo in one section hides no problem in another, and no problem is
+    reported that is only a consequence of a bad value. Locations are from the spec's root.
+    """
+    return [p for rule in SPEC_RULES for p in rule.check(*(read(path) for path in rule.reads))]
+
+
+def read_field(spec: Any, path: FieldPath) -> Any:
+    """The value at ``path`` in a validated spec (or a section of one): a list of the items'
+    values for ``"*"``; None (no items, for ``"*"``) under a section that is unset."""
+    if not path:
+        return spec
+    if spec is None:
+        return [] if "*" in path else None
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [read_field(item, rest) for item in spec]
+    return read_field(getattr(spec, head), rest)
+
+
+def _unique_deployment_names(names: Sequence[str | None]) -> Iterator[Problem]:
+    for i, count in duplicates(names):
+        if names[i] is not None:
+            yield Problem(
+                ("deployments", i, "name"), f"deployment {names[i]!r} appears {count} times"
+            )
+
+
+def _timeouts_within_the_gateway(
+    limit: float | None, timeouts: Sequence[float | None]
+) -> Iterator[Problem]:
+    if limit is None:
+        return
+    for i, timeout in enumerate(timeouts):
+        if timeout is not None and timeout > limit:
+            yield Problem(
+                ("deployments", i, "request_timeout"),
+                f"{timeout:g} s is longer than gateway.request_timeout ({limit:g} s), which "
+                "ends requests through the gateway first",
+            )
+
+
+#: The rules across the spec's sections (the deployments' own rules are :data:`_RULES`).
+SPEC_RULES: tuple[SpecRule, ...] = (
+    SpecRule(_unique_deployment_names, (("deployments", "*", "name"),)),
+    SpecRule(
+        _timeouts_within_the_gateway,
+        (("gateway", "request_timeout"), ("deployments", "*", "request_timeout")),
+    ),
 )
 
 
