@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inferd.errors import InvalidArgument
+from inferd.settings_file import read_settings_file
 
 ENV_PREFIX = "INFERD_"
 DEFAULT_HOME = Path("~/.inferd")
@@ -371,15 +372,11 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> S:
-    """Build settings from file < environment < overrides; errors name the offending field."""
+    """Build settings from file < environment < overrides; errors name the offending field
+    (and the file, when it cannot be read: :func:`~inferd.settings_file.read_settings_file`)."""
     values: dict[str, Any] = {}
     if file is not None:
-        import yaml  # deferred: read only with --config (most starts have no settings file)
-
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise InvalidArgument(f"config file {file.name}: expected a mapping at the top")
-        values = loaded
+        values = read_settings_file(file)
     env = _env_values(os.environ if environ is None else environ)
     # Only keys the class knows come from the environment (INFERD_HOME is the store's).
     known = set(cls.model_fields)

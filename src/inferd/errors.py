@@ -18,7 +18,8 @@ arguments, name the problem, and never contain stack traces, filesystem paths or
     ├── RateLimited            (RESOURCE_EXHAUSTED) a client beyond its requests/s (retry later)
     ├── DeadlineExceeded       (DEADLINE_EXCEEDED)
     ├── Cancelled              (CANCELLED)          the client went away
-    ├── IntegrityError         (DATA_LOSS)          a blob whose bytes disagree with its digest
+    ├── DataLoss               (DATA_LOSS)          stored data that is damaged
+    │   └── IntegrityError      a blob whose bytes disagree with its digest
     ├── Unauthenticated        (UNAUTHENTICATED)
     ├── PermissionDenied       (PERMISSION_DENIED)
     └── InternalError          (INTERNAL)           a bug, or a model that raised (logged only)
@@ -152,10 +153,15 @@ class Cancelled(InferdError):
     code = Code.CANCELLED
 
 
-class IntegrityError(InferdError):
-    """Bytes that disagree with the digest that names them."""
+class DataLoss(InferdError):
+    """Stored data that is damaged: a file of the store that no longer reads as what was
+    written (e.g. a store's ``index.json`` that is not JSON)."""
 
     code = Code.DATA_LOSS
+
+
+class IntegrityError(DataLoss):
+    """Bytes that disagree with the digest that names them."""
 
     def __init__(self, digest: str, actual: str) -> None:
         super().__init__(f"blob {digest} is corrupt: its content hashes to {actual}")

@@ -239,8 +239,18 @@ def tag(src: str, dst: str, registries: RegistrySettings, as_json: bool) -> None
 @json_option
 @handles_errors
 def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
-    """List tagged model versions (of NAME, if given; host[:port]/name lists a registry's)."""
+    """List tagged model versions (of NAME, if given; host[:port]/name lists a registry's).
+
+    A damaged version (a blob missing or corrupt) is listed too, with a warning naming it.
+    """
     entries = _store(registries).list(name)
+    for e in entries:
+        if e.error is not None:  # listed, not fatal: this is how a user finds what to remove
+            stderr().print(
+                f"warning: {e.name}:{e.tag} is damaged ({e.error}); remove it with "
+                f"`inferd rm {e.name}:{e.tag}` or push it again",
+                markup=False,
+            )
     if as_json:
         emit_json(
             [
@@ -251,6 +261,7 @@ def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
                     "runtime": e.runtime,
                     "size": e.size,
                     "created": None if e.created is None else e.created.isoformat(),
+                    "error": e.error,
                 }
                 for e in entries
             ]
@@ -264,7 +275,8 @@ def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
     for e in entries:
         created = "-" if e.created is None else e.created.strftime("%Y-%m-%d %H:%M:%S")
         runtime = e.runtime or "-"
-        table.add_row(e.name, e.tag, _short(e.digest), runtime, _human(e.size), created)
+        size = "-" if e.size is None else _human(e.size)
+        table.add_row(e.name, e.tag, _short(e.digest), runtime, size, created)
     stdout().print(table)
 
 

@@ -16,12 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from inferd.card import ModelCard, Signature
-from inferd.errors import InvalidArgument
+from inferd.errors import InvalidArgument, NotFound
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.packaging.llm import AdapterBase, describe_llm, resolve_base
 from inferd.packaging.metadata import ModelMetadata, find_metadata, load_metadata
 from inferd.runtimes.detect import detect_model
 from inferd.store import ModelStore, PushResult, Staged
+
+#: The last second a datetime holds, 9999-12-31T23:59:59Z, in seconds since the epoch.
+LAST_SOURCE_DATE = 253_402_300_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +46,20 @@ class CardOptions:
 
 def source_date(environ: Mapping[str, str]) -> datetime | None:
     """The build time ``SOURCE_DATE_EPOCH`` declares (reproducible-builds.org: whole seconds
-    since the epoch), or None when it is unset or empty."""
+    since the epoch), or None when it is unset or empty; InvalidArgument for a value that is
+    not a whole number, or one past what a date can hold (the year 9999)."""
     text = environ.get("SOURCE_DATE_EPOCH", "")
     if not text:
         return None
     if not text.isascii() or not text.isdigit():
         raise InvalidArgument(f"SOURCE_DATE_EPOCH={text!r} is not a whole number of seconds")
-    return datetime.fromtimestamp(int(text), UTC)
+    try:
+        return datetime.fromtimestamp(int(text), UTC)
+    except (OverflowError, OSError, ValueError):  # which one depends on the value and platform
+        raise InvalidArgument(
+            f"SOURCE_DATE_EPOCH={text!r} is out of range (at most {LAST_SOURCE_DATE}, the end "
+            "of the year 9999)"
+        ) from None
 
 
 def describe(staged: Staged, options: CardOptions) -> ModelCard:
@@ -58,7 +68,14 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
     path = staged.path
     file = options.metadata if options.metadata is not None else find_metadata(path)
     meta = load_metadata(file) if file is not None else ModelMetadata()
-    detection = detect_model(path, options.runtime or meta.runtime, entrypoint=meta.entrypoint)
+    try:
+        detection = detect_model(path, options.runtime or meta.runtime, entrypoint=meta.entrypoint)
+    except NotFound as exc:
+        if file is None or meta.entrypoint is None:
+            raise
+        # The staged path exists, so what is missing is the file the metadata names: bad
+        # metadata, the pusher's input (exit 2), not a missing model (exit 3).
+        raise InvalidArgument(f"{file.name}: {exc.message}") from None
     llm = describe_llm(staged, detection, options.base)
     signature = options.signature or detection.signature or meta.signature or Signature()
     profile = meta.reference_profile

@@ -18,15 +18,32 @@ from typing import Any
 
 import orjson
 
-from inferd.errors import Unsupported
+from inferd.errors import DataLoss, InvalidArgument
 from inferd.store import atomic, media
 from inferd.store.blobs import BlobStore
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
+from inferd.store.safety import not_a_directory
 
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LOCK_FILE = "inferd.lock"
 HISTORY_FILE = "inferd-history.jsonl"
+
+
+def check_home(root: Path) -> None:
+    """Refuse a store root (``$INFERD_HOME``) that is, or lies under, something other than a
+    directory; it need not exist yet (the first push creates it).
+
+    Checked up front so that a mistyped ``INFERD_HOME`` is one clear error, not an OS error
+    from whichever file a command happens to open first.
+    """
+    blocking = not_a_directory(root)
+    if blocking == root:
+        raise InvalidArgument(f"INFERD_HOME {str(root)!r} is not a directory")
+    if blocking is not None:
+        raise InvalidArgument(
+            f"INFERD_HOME {str(root)!r} cannot be created: {str(blocking)!r} is not a directory"
+        )
 
 
 class Index:
@@ -149,10 +166,10 @@ class OciLayout:
         try:
             document = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise Unsupported("index.json of the store is not JSON") from None
+            raise DataLoss("index.json of the store is damaged: it is not JSON") from None
         manifests = document.get("manifests") if isinstance(document, dict) else None
         if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
-            raise Unsupported("index.json of the store has no valid 'manifests' list")
+            raise DataLoss("index.json of the store is damaged: it has no valid 'manifests' list")
         return Index(manifests)
 
     def write_index(self, index: Index) -> None:

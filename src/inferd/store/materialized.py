@@ -35,11 +35,12 @@ from pathlib import Path
 
 import orjson
 
+from inferd.errors import InvalidArgument
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir, write_bytes
 from inferd.store.blobs import CHUNK, BlobStore, sha256_digest
 from inferd.store.manifest import Manifest
 from inferd.store.progress import Meter, Progress
-from inferd.store.safety import prepare_target
+from inferd.store.safety import not_a_directory, prepare_target
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,34 @@ def write_files(
     for item in manifest.layers:
         target = prepare_target(dest, item.title)
         blobs.copy_to(item.digest, target, mode=mode, progress=advance)
+
+
+def write_into(
+    blobs: BlobStore, manifest: Manifest, dest: Path, *, progress: Progress | None = None
+) -> None:
+    """Write every layer's verified bytes under ``dest`` (created with its parents): a pull.
+
+    ``dest`` is a user's argument, so what keeps it from being created or written (a file in
+    the way, a missing or read-only mount) is an InvalidArgument naming it, not an OS error;
+    errors on the store's own files pass through.
+    """
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = not_a_directory(dest)
+        why = _reason(exc) if blocking is None else f"{str(blocking)!r} is not a directory"
+        raise InvalidArgument(f"cannot create the destination {str(dest)!r}: {why}") from None
+    try:
+        write_files(blobs, manifest, dest, mode=0o644, progress=progress)
+    except OSError as exc:
+        if not isinstance(exc.filename, str) or not Path(exc.filename).is_relative_to(dest):
+            raise
+        message = f"cannot write into the destination {str(dest)!r}: {_reason(exc)}"
+        raise InvalidArgument(message) from None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def materialize(blobs: BlobStore, models: Path, digest: str, manifest: Manifest) -> Path:

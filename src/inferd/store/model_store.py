@@ -32,9 +32,9 @@ from inferd.card import ModelCard
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
 from inferd.reference import Reference, split_registry, validate_name
-from inferd.store import cache, gc, history, materialized, media, staging, trust
+from inferd.store import cache, gc, history, listing, materialized, media, staging, trust
 from inferd.store.history import HistoryEvent
-from inferd.store.layout import OciLayout
+from inferd.store.layout import OciLayout, check_home
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.progress import Progress
 from inferd.store.remote.registries import RemoteRegistries
@@ -68,7 +68,9 @@ class ModelStore:
     def from_settings(
         cls, settings: StoreSettings, registries: RegistrySettings | None = None
     ) -> ModelStore:
-        """A store with remote registries (``registries``, else read from the environment)."""
+        """A store with remote registries (``registries``, else read from the environment);
+        InvalidArgument when ``settings.root`` (``$INFERD_HOME``) cannot be a directory."""
+        check_home(settings.root)
         remote_settings = registries or RegistrySettings.from_environ()
         return cls(settings.root, RemoteRegistries(remote_settings))
 
@@ -254,13 +256,13 @@ class ModelStore:
         """Write the version's verified files under ``dest`` (created if needed); return it.
 
         Every title is re-validated and each file appears atomically, only if its bytes match.
+        A ``dest`` that cannot be created or written raises InvalidArgument naming it.
         A remote reference is pulled into the local store first. ``progress(done, total)`` is
         called with bytes as files are written.
         """
         digest, manifest, _ = self._load(self._parse(ref))
         cache.touch(self.root, digest)
-        dest.mkdir(parents=True, exist_ok=True)
-        materialized.write_files(self.layout.blobs, manifest, dest, mode=0o644, progress=progress)
+        materialized.write_into(self.layout.blobs, manifest, dest, progress=progress)
         return dest
 
     def tag(self, src: str, dst: str, *, progress: Progress | None = None) -> ResolvedModel:
@@ -331,7 +333,8 @@ class ModelStore:
 
     def list(self, name: str | None = None) -> builtins.list[TagEntry]:
         """Every tag (of ``name``, if given), sorted by name then tag; ``created`` is when the
-        version first got a tag here (the history), else what its card declares.
+        version first got a tag here (the history), else what its card declares. A version
+        whose blobs are missing or corrupt is listed with ``error`` set (:mod:`.listing`).
 
         ``name`` may be a remote repository ``host[:port]/name``: its tags are listed from the
         registry, other tools' artifacts included (runtime empty), without pulling anything.
@@ -344,24 +347,11 @@ class ModelStore:
                     self._registries().list(registry, validate_name(repo)), key=lambda e: e.tag
                 )
             validate_name(name)
-        entries: builtins.list[TagEntry] = []
-        arrived = history.arrivals(self.layout.history_file)
-        for ref_name, _digest in self.layout.read_index().tags():
-            try:
-                ref = Reference.parse_tagged(ref_name)
-            except InvalidArgument:
-                continue  # an entry another tool wrote, not an inferd name:tag
-            if name is not None and ref.name != name:
-                continue
-            try:
-                digest, manifest, card = self._load(ref)
-            except Unsupported:
-                continue  # an image or artifact another tool copied into the layout
-            created = arrived.get((ref.name, digest), card.created)
-            entries.append(
-                TagEntry(ref.name, ref.tag or "", digest, card.runtime, manifest.size, created)
-            )
-        return sorted(entries, key=lambda e: (e.name, e.tag))
+        return listing.local_tags(self.layout, name, self._load_version)
+
+    def _load_version(self, digest: str) -> tuple[Manifest, ModelCard]:
+        _, manifest, card = self._load_digest(digest, None)
+        return manifest, card
 
     def created(self, model: ResolvedModel) -> datetime | None:
         """When a local version first got a tag in this store (as :meth:`list` shows it), else

@@ -68,11 +68,15 @@ class TagEntry:
     tag: str
     digest: str
     runtime: str
-    size: int
+    size: int | None
+    """Bytes of the version's files; None when ``error`` says they cannot be known."""
     created: datetime | None
     """When the version first got a tag in this store (its push, from the history), else its
     declared creation time (card or manifest annotation); None when neither exists (a
     registry's tag of a version built without ``SOURCE_DATE_EPOCH``, another tool's artifact)."""
+    error: str | None = None
+    """Why a local version cannot be read (a missing or corrupt manifest or card blob); it is
+    listed all the same, so that it can be found and removed or pushed again."""
 
 
 @dataclass(frozen=True, slots=True)

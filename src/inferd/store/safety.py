@@ -50,3 +50,12 @@ def prepare_target(root: Path, title: str) -> Path:
     if target.is_symlink() or target.is_dir():
         raise InvalidArgument(f"file title {title!r} names a symlink or directory at the target")
     return target
+
+
+def not_a_directory(path: Path) -> Path | None:
+    """The nearest existing path at or above ``path`` when it is not a directory, so that
+    ``path`` cannot be a directory (a file in the way); None when nothing stands in the way."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None

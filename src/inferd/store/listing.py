@@ -1,0 +1,55 @@
+"""The local store's tags as :meth:`~inferd.store.ModelStore.list` returns them.
+
+A listing is how a user finds what to remove or push again, so one damaged version (its
+manifest or card blob missing or corrupt) is a row of its own, marked with what is wrong,
+never an error that hides every healthy version beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from inferd.card import ModelCard
+from inferd.errors import InferdError, InvalidArgument, Unsupported
+from inferd.reference import Reference
+from inferd.store import history
+from inferd.store.layout import OciLayout
+from inferd.store.manifest import Manifest
+from inferd.store.results import TagEntry
+
+#: Reads a version by manifest digest: its verified manifest and card.
+Loader = Callable[[str], tuple[Manifest, ModelCard]]
+
+
+def local_tags(layout: OciLayout, name: str | None, load: Loader) -> list[TagEntry]:
+    """Every inferd ``name:tag`` in ``layout``'s index (of ``name``, if given), sorted by name
+    then tag; ``created`` is when the version first got a tag here, else its card's.
+
+    Entries other tools wrote (not an inferd ``name:tag``, not an inferd model) are left out.
+    A version that cannot be read is listed with ``error`` set, no runtime and no size.
+    """
+    entries: list[TagEntry] = []
+    arrived = history.arrivals(layout.history_file)
+    for ref_name, digest in layout.read_index().tags():
+        try:
+            ref = Reference.parse_tagged(ref_name)
+        except InvalidArgument:
+            continue  # an entry another tool wrote, not an inferd name:tag
+        if name is not None and ref.name != name:
+            continue
+        tag, first = ref.tag or "", arrived.get((ref.name, digest))
+        try:
+            manifest, card = load(digest)
+        except Unsupported:
+            continue  # an image or artifact another tool copied into the layout
+        except (InferdError, OSError) as exc:
+            problem = exc.message if isinstance(exc, InferdError) else _reason(exc)
+            entries.append(TagEntry(ref.name, tag, digest, "", None, first, problem))
+            continue
+        created = first if first is not None else card.created
+        entries.append(TagEntry(ref.name, tag, digest, card.runtime, manifest.size, created))
+    return sorted(entries, key=lambda e: (e.name, e.tag))
+
+
+def _reason(exc: OSError) -> str:
+    return f"cannot read it: {exc.strerror or type(exc).__name__}"
