@@ -197,7 +197,38 @@ def test_unknown_route_is_404_and_wrong_method_is_405(data_server, connect):
         assert "no route" in missing.json()["error"]
         wrong = client.delete("/v2/health/live")
         assert wrong.status_code == 405
-        assert wrong.headers["allow"] == "GET"
+        assert wrong.headers["allow"] == "GET, HEAD"
+
+
+def test_head_is_get_without_a_body(data_server, connect):
+    """HEAD on a GET route answers GET's status and headers, the length GET's body would
+    have, and no body, whatever the status; pipelined, the next answer must stay intact (a
+    body after a HEAD answer was read as the start of the next response)."""
+    sock = connect()
+    heads = ["/v2/health/live", "/nope", "/v2/models/echo/infer"]
+    sock.sendall(
+        b"".join(f"HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for path in heads)
+        + b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    data = b""
+    while not data.endswith(b'{"live":true}'):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 4, data
+    statuses = [int(a[:3]) for a in answers]
+    assert statuses == [200, 404, 405, 200]
+    for answer in answers[:3]:
+        assert answer.endswith(b"\r\n\r\n"), answer  # headers only
+    live = dict(
+        line.split(": ", 1) for line in answers[0].decode().split("\r\n")[1:] if ": " in line
+    )
+    assert live["content-length"] == str(len(b'{"live":true}'))
+    assert b"allow: POST" in answers[2]
+    with httpx.Client(base_url=data_server.url) as client:
+        head = client.head("/v2/health/live")
+        assert (head.status_code, head.content) == (200, b"")
 
 
 def test_disconnecting_client_cancels_its_request(data_server, connect):

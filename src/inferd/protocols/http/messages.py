@@ -63,6 +63,14 @@ class Response:
 
 
 @dataclass(slots=True)
+class HeadResponse(Response):
+    """The answer to a HEAD request: the GET answer's status and headers with no body, and
+    its ``content-length`` (RFC 9110 9.3.2), or none when the GET answer would be streamed."""
+
+    length: int | None = None
+
+
+@dataclass(slots=True)
 class StreamingResponse(Response):
     """A response whose body is produced while it is sent: each chunk ``chunks`` yields goes
     out at once, framed with ``Transfer-Encoding: chunked`` (Server-Sent Events, token streams).
@@ -133,10 +141,15 @@ def encode(response: Response, keep_alive: bool) -> bytes:
     """The bytes of ``response`` on the wire, framed by ``content-length``; ``keep_alive``
     False adds ``connection: close``."""
     body = response.body
-    head = [
-        status_line(response.status),
-        b"content-type: %s\r\ncontent-length: %d\r\n" % (response.content_type, len(body)),
-    ]
+    if type(response) is HeadResponse:
+        head = [status_line(response.status), b"content-type: %s\r\n" % response.content_type]
+        if response.length is not None:
+            head.append(b"content-length: %d\r\n" % response.length)
+    else:
+        head = [
+            status_line(response.status),
+            b"content-type: %s\r\ncontent-length: %d\r\n" % (response.content_type, len(body)),
+        ]
     for name, value in response.headers:
         head.append(b"%s: %s\r\n" % (name, value))
     if not keep_alive:

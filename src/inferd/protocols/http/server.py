@@ -16,13 +16,16 @@ from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.flow import READ_BYTES
 from inferd.protocols.http.messages import (
+    HeadResponse,
     Request,
     Response,
+    StreamingResponse,
     encode,
     error_response,
     response_for_error,
 )
 from inferd.protocols.http.router import Router
+from inferd.protocols.http.streaming import abandon
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +141,13 @@ class HttpServer:
 
     async def dispatch(self, request: Request) -> Response:
         """Route one request and turn every failure into a protocol error response."""
+        if request.method == "HEAD":
+            return await self._head(request)
         route, params, allowed = self.router.match(request.method, request.path)
         if route is None:
             if allowed:
+                if "GET" in allowed:
+                    allowed.append("HEAD")
                 return error_response(
                     405,
                     f"method {request.method} not allowed on {request.path}",
@@ -161,6 +168,18 @@ class HttpServer:
         except Exception:
             log.exception("handler for %s %s failed", request.method, route.template)
             return error_response(500, "internal error")
+
+    async def _head(self, request: Request) -> HeadResponse:
+        """HEAD is GET without the body (RFC 9110 9.3.2) on every GET route, keys and all: the
+        GET answer's status and headers, and no body, whatever the status (a body after a HEAD
+        answer would be read as the start of the next response)."""
+        request.method = "GET"
+        answer = await self.dispatch(request)
+        length: int | None = len(answer.body)
+        if isinstance(answer, StreamingResponse):
+            length = None
+            abandon(answer)  # its chunks will never be sent
+        return HeadResponse(answer.status, b"", answer.content_type, answer.headers, length)
 
     def _accept(self) -> asyncio.BaseProtocol:
         if len(self.connections) < self.limits.max_connections:
