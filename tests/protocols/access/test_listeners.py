@@ -145,6 +145,27 @@ def test_scopes_decide_between_200_and_403(door: Door) -> None:
     assert door.get("/v2", "read")[0] == 200
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"])
+def test_openai_routes_check_the_deployment_the_body_names(door: Door, path: str) -> None:
+    """These routes name their model in the body: a key scoped to one deployment may use
+    them for that deployment (it got 403 "covers every deployment" for every body)."""
+
+    def post(key: str, body: object) -> tuple[int, str]:
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        status, _, answer = door.get(path, key, method="POST", body=raw)
+        return status, answer.decode()
+
+    chat = {"messages": [{"role": "user", "content": "hi"}], "prompt": "hi", "input": "hi"}
+    status, answer = post("echo", {"model": "echo", **chat})
+    assert status != 403, answer  # past the key check: the model's own answer
+    status, answer = post("echo", {"model": "sum", **chat})
+    assert (status, "may not use 'sum'" in answer) == (403, True)
+    for unnamed in [b"{not json", b"[]", {"model": 5}, {"messages": []}]:
+        assert post("echo", unnamed)[0] == 403, unnamed  # then it would cover every one
+    assert post("all", {"model": "sum", **chat})[0] != 403
+    assert door.get(path, None, method="POST", body=b"{}")[0] == 401
+
+
 def test_a_key_past_its_rate_gets_429_with_retry_after(door: Door) -> None:
     assert door.get("/v2/models/echo", "slow")[0] == 200
     status, headers, body = door.get("/v2/models/echo", "slow")

@@ -22,6 +22,10 @@ from inferd.protocols.access.rules import Rule, grpc_rule, need, rest_rule
         ("/v2/models/{model}/stats", Rule.MODEL),
         ("/v1/models/{model}", Rule.MODEL),
         ("/v1/models/{model}:predict", Rule.MODEL),
+        ("/v1/chat/completions", Rule.BODY),
+        ("/v1/completions", Rule.BODY),
+        ("/v1/embeddings", Rule.BODY),
+        ("/v1/models", Rule.EVERY),
         ("/v2/models/stats", Rule.EVERY),
         ("/v2/repository/index", Rule.EVERY),
         ("/v2/something/new", Rule.EVERY),
@@ -65,6 +69,8 @@ def test_grpc_methods(method: str, rule: Rule) -> None:
         (Rule.MODEL, "fraud", Need("infer", "fraud")),
         (Rule.MODEL, "", Need("infer", every_deployment=True)),  # ModelStatistics of all
         (Rule.EVERY, None, Need("infer", every_deployment=True)),
+        (Rule.BODY, "fraud", Need("infer", "fraud")),
+        (Rule.BODY, None, Need("infer", every_deployment=True)),  # a body naming none
     ],
 )
 def test_what_each_rule_needs(rule: Rule, model: str | None, wanted: Need | None) -> None:

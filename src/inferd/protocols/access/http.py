@@ -9,6 +9,8 @@ dashboard, ``/api/*``, ``/metrics``) also offer ``Basic``, so the browser asks f
 
 from __future__ import annotations
 
+import orjson
+
 from inferd.errors import InferdError
 from inferd.protocols.access.keyring import KeyRing, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
@@ -33,7 +35,8 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
 
 def _guarded(handler: Handler, keys: KeyRing, rule: Rule) -> Handler:
     async def check(request: Request) -> Response:
-        wanted = need(rule, request.params.get("model"))
+        model = body_model(request.body) if rule is Rule.BODY else request.params.get("model")
+        wanted = need(rule, model)
         if wanted is not None:
             try:
                 await keys.authorize(request.headers.get("authorization"), wanted)
@@ -42,6 +45,17 @@ def _guarded(handler: Handler, keys: KeyRing, rule: Rule) -> Handler:
         return await handler(request)
 
     return check
+
+
+def body_model(body: bytes | bytearray) -> str | None:
+    """The ``model`` an OpenAI request body names, if it is a JSON object naming one (else the
+    request needs a key for every deployment, and its handler answers what is wrong with it)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    model = document.get("model") if isinstance(document, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def refusal(error: InferdError, *, browser: bool = False) -> Response:

@@ -6,6 +6,8 @@ rule       endpoints                                         a key must
 OPEN       health (``/v2/health/*``, ServerLive/Ready)       — (probes carry no key)
 ANY_KEY    server metadata (``/v2``), ``/v2/openapi.json``   be valid
 MODEL      every route or RPC naming a model/deployment      hold ``infer`` and that deployment
+BODY       OpenAI's completions, chat and embeddings, which  hold ``infer`` and the deployment
+           name the model in the body's ``model``            the body names
 EVERY      routes listing every deployment (repository       hold ``infer`` and every deployment
            index, statistics of all models), unknown ones
 READ       ``/metrics``, the dashboard, ``/api/*``           hold ``read`` (OPEN with
@@ -28,12 +30,15 @@ class Rule(enum.Enum):
     OPEN = "open"
     ANY_KEY = "any key"
     MODEL = "model"
+    BODY = "model named in the body"
     EVERY = "every"
     READ = "read"
 
 
 #: Literal templates any valid key may read.
 _ANY_KEY_PATHS = frozenset({"/v2", "/v2/openapi.json"})
+#: OpenAI's routes, which name their model in the JSON body's ``model``.
+_BODY_MODEL_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 #: gRPC methods of ``inference.GRPCInferenceService`` and their rule (ModelStatistics without
 #: a model name covers every model: :func:`need`).
 GRPC_RULES: dict[str, Rule] = {
@@ -54,6 +59,8 @@ def rest_rule(template: str, *, public_metrics: bool) -> Rule:
         return Rule.OPEN
     if template in _ANY_KEY_PATHS:
         return Rule.ANY_KEY
+    if template in _BODY_MODEL_PATHS:
+        return Rule.BODY
     if template.startswith(("/v1/", "/v2/")):
         return Rule.MODEL if "{model}" in template else Rule.EVERY
     return Rule.OPEN if public_metrics else Rule.READ
@@ -73,6 +80,6 @@ def need(rule: Rule, model: str | None = None) -> Need | None:
         return Need(None)
     if rule is Rule.READ:
         return Need("read")
-    if rule is Rule.MODEL and model:
+    if rule in (Rule.MODEL, Rule.BODY) and model:
         return Need("infer", model)
     return Need("infer", every_deployment=True)
