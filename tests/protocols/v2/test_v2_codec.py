@@ -252,6 +252,22 @@ def test_a_number_beyond_its_float_datatype_is_refused(datatype, data):
         _decode(doc)
 
 
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"parameters": {"binary_data_output": "yes"}}, "request parameter 'binary_data_output'"),
+        ({"parameters": {"binary_data_output": 1}}, "must be true or false, not 1"),
+        ({"outputs": [{"name": "y", "parameters": {"binary_data": "no"}}]},
+         "output 'y' parameter 'binary_data' must be true or false, not 'no'"),
+        ({"outputs": [{"name": "y"}, {"name": "y"}]}, "output 'y' is requested more than once"),
+    ],
+)  # fmt: skip
+def test_output_choices_are_checked(extra, words):
+    with pytest.raises(InvalidArgument) as refused:
+        _decode({"inputs": [_ONE], **extra})
+    assert words in str(refused.value)
+
+
 def test_the_largest_finite_floats_are_kept():
     top = float(np.finfo(np.float32).max)
     doc = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [top, -top, 1]}]}

@@ -124,6 +124,7 @@ def decode_request(
             "beyond the declared tensors"
         )
     parameters = _parameters(doc.get("parameters"), "request")
+    _flag(parameters, "binary_data_output", "request")
     deadline = request_deadline(parameters, headers.get(TIMEOUT_HEADER), received)
     outputs = _decode_outputs(doc.get("outputs"), limits)
     if check is not None:
@@ -174,15 +175,25 @@ def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutpu
             f"{len(value)} requested outputs exceed the limit of {limits.max_outputs}"
         )
     requested: list[RequestedOutput] = []
+    named: set[str] = set()
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise InvalidArgument("each requested output must be an object with a string 'name'")
-        requested.append(
-            RequestedOutput(
-                item["name"], _parameters(item.get("parameters"), f"output {item['name']!r}")
-            )
-        )
+        name = item["name"]
+        if name in named:
+            raise InvalidArgument(f"output {name!r} is requested more than once")
+        named.add(name)
+        parameters = _parameters(item.get("parameters"), f"output {name!r}")
+        _flag(parameters, "binary_data", f"output {name!r}")
+        requested.append(RequestedOutput(name, parameters))
     return requested
+
+
+def _flag(parameters: Parameters, key: str, where: str) -> None:
+    """A boolean parameter is true or false, not a string that reads as true ("yes")."""
+    value = parameters.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidArgument(f"{where} parameter {key!r} must be true or false, not {value!r}")
 
 
 @dataclass(slots=True)  # not frozen: built per request (see tensor_wire.Declared)
