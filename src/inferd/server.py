@@ -312,7 +312,7 @@ async def _serve_one(
 def _worker_main(
     settings_json: str, references: list[str], worker: int, exit_status: ExitStatus
 ) -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging()
     settings = ServerSettings.model_validate_json(settings_json)
     try:
         uvloop.run(_serve_one(settings, references, worker=worker))
@@ -322,6 +322,19 @@ def _worker_main(
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: HTTP clients that log every request they send at INFO (httpx) or below (httpcore): at INFO
+#: they would bury inferd's own events under ``inferd up``'s replica health probes (one a
+#: second per replica, forever) and each request of a registry pull.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+def configure_logging() -> None:
+    """The log of ``inferd serve`` and ``inferd up``: INFO and up to stderr in
+    :data:`LOG_FORMAT`, but only WARNING and up from :data:`QUIET_LOGGERS`."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
 
 #: The exit status a failure ends a worker process with (the CLI's table; picklable).
 ExitStatus = Callable[[InferdError], int]

@@ -117,6 +117,16 @@ def start_up(home: Path, spec: Path, *args: str, timeout: float = 90) -> UpProce
     raise AssertionError("inferd up did not come up:\n" + log.read_text())
 
 
+def banner_curl(up: UpProcess) -> tuple[int, bytes]:
+    """Run the ``try:`` line of ``up``'s banner as printed, by bash, with curl writing the
+    status after the body: (status, body)."""
+    (line,) = [line for line in up.log.read_text().splitlines() if line.startswith("try: ")]
+    command = line.removeprefix("try: ") + " -w '\\n%{http_code}'"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, timeout=120, check=True)
+    body, _, status = done.stdout.rpartition(b"\n")
+    return int(status), body
+
+
 class Load(LoadGenerator):
     """Closed-loop load: ``workers`` threads POSTing the fraud body to ``path`` on the gateway."""
 

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llm_files import tiny_adapter, tiny_gguf
 
-from .conftest import INFERD, UpProcess, start_up
+from .conftest import INFERD, UpProcess, banner_curl, start_up
 from .gateway.conftest import run
 from .test_dashboard import ARTIFACTS, browse, chromium, vendored
 
@@ -155,3 +156,17 @@ def test_a_deployment_at_zero_holds_the_first_stream_while_its_replica_loads(
     assert total(text, "inferd_autoscaler_decisions_total", deployment="cold-bot",
                  reason="scale_from_zero") >= 1  # fmt: skip
     assert time.monotonic() - started < 90
+
+
+def test_the_banners_curl_answers_as_printed(up: UpProcess) -> None:
+    """A language model's banner offers a chat completion: OIP's infer, the banner's request
+    for other models, refuses one with no inputs. Last: the tests above count requests."""
+    assert "/v1/chat/completions" in next(
+        line for line in up.log.read_text().splitlines() if line.startswith("try: ")
+    )
+    status, body = banner_curl(up)
+    assert status == 200, body
+    answer = orjson.loads(body)
+    assert answer["object"] == "chat.completion"
+    assert isinstance(answer["choices"][0]["message"]["content"], str)
+    assert answer["usage"]["completion_tokens"] <= 16

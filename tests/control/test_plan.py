@@ -1,5 +1,6 @@
-"""Pure decisions of the control plane, driven by tables: the reconciler's plan, the restart
-backoff, and the demo traffic's request bodies."""
+"""Pure decisions of the control plane, driven by tables: the reconciler's plan, the routing
+and gateway changes an apply reports or refuses, the restart backoff, and the demo traffic's
+request bodies."""
 
 from __future__ import annotations
 
@@ -7,9 +8,21 @@ import numpy as np
 import pytest
 
 from inferd.card import Signature, TensorSpec
-from inferd.control.apply_plan import Change, ReplicaSet, plan
+from inferd.control.apply_plan import (
+    Change,
+    ReplicaSet,
+    RouteChange,
+    RoutePart,
+    fixed_gateway_changes,
+    plan,
+    route_changes,
+)
 from inferd.control.demo_traffic import random_body
 from inferd.control.replicas.backoff import BackoffPolicy
+from inferd.spec.loading import parse_spec
+from inferd.spec.model import Spec
+
+from .conftest import spec_text
 
 A, B = "a" * 64, "b" * 64
 
@@ -45,6 +58,88 @@ def test_plan_is_idempotent() -> None:
     """Planning the state a plan leads to again changes nothing."""
     desired = _state(v1=(A, 2), v2=(B, 1))
     assert all(c.action == "keep" for c in plan(desired, desired))
+
+
+def _fraud(
+    weights: dict[str, int], *, shadow: str | None = None, traffic: str = "", deployment: str = ""
+) -> Spec:
+    """The fraud deployment with one replica per version; ``traffic`` and ``deployment`` are
+    YAML lines added to its ``traffic:`` and to the deployment."""
+    versions = {name: ("fraud:v1", 1, weight) for name, weight in weights.items()}
+    return parse_spec(spec_text(versions, shadow=shadow) + traffic + deployment)
+
+
+SPLIT = _fraud({"v1": 90, "v2": 10, "s": 0})
+STICKY = "      sticky_header: X-User\n"
+LOGGING = "    logging:\n      sink: {file: {path: fraud.jsonl}}\n"
+
+
+@pytest.mark.parametrize(
+    ("after", "changed"),
+    [
+        (SPLIT, ()),
+        (_fraud({"v1": 80, "v2": 20, "s": 0}), ("weights",)),
+        (_fraud({"v1": 90, "v2": 10, "s": 0}, shadow="s"), ("shadow",)),
+        (_fraud({"v1": 90, "v2": 10}), ()),  # s took no traffic: its removal moves none
+        (_fraud({"v1": 90, "v2": 10, "s": 0}, traffic=STICKY), ("sticky_header",)),
+        (_fraud({"v1": 90, "v2": 10, "s": 0}, traffic="      header_routes:\n"
+                "        - {header: X-Beta, value: 'yes', version: v2}\n"), ("header_routes",)),
+        (_fraud({"v1": 90, "v2": 10, "s": 0}, deployment=LOGGING), ("logging",)),
+        (_fraud({"v1": 50, "v3": 50, "s": 0}, shadow="s", deployment=LOGGING),
+         ("weights", "shadow", "logging")),
+    ],
+    ids=["same", "weights", "shadow", "zero-weight-version-gone", "sticky", "header-routes",
+         "logging", "several"],
+)  # fmt: skip
+def test_route_changes_name_what_the_gateway_is_given_anew(
+    after: Spec, changed: tuple[RoutePart, ...]
+) -> None:
+    d = after.deployments[0]
+    expected = [RouteChange("fraud", d.weights(), d.traffic.shadow, changed)] if changed else []
+    assert route_changes(SPLIT, after) == expected
+
+
+def test_route_changes_leave_new_and_removed_deployments_and_header_case_alone() -> None:
+    sticky = _fraud({"v1": 90, "v2": 10}, traffic=STICKY)
+    assert route_changes(sticky, _fraud({"v1": 90, "v2": 10}, traffic=STICKY.lower())) == []
+    assert route_changes(None, SPLIT) == []  # the first apply: every version is added
+    two = parse_spec(
+        spec_text({"v1": ("fraud:v1", 1, 100)})
+        + "  - name: other\n    versions: [{name: v1, model: 'fraud:v1'}]\n"
+    )
+    assert route_changes(two, _fraud({"v1": 100})) == []
+    assert route_changes(_fraud({"v1": 100}), two) == []
+
+
+def test_a_route_change_is_said_as_its_traffic_and_what_changed() -> None:
+    (both,) = route_changes(SPLIT, _fraud({"v1": 80, "v2": 20, "s": 0}, shadow="s"))
+    assert both.describe() == "fraud: traffic v1 80%, v2 20%, shadow s (changed: weights, shadow)"
+    (off,) = route_changes(_fraud({"v1": 90, "v2": 10, "s": 0}, shadow="s"), SPLIT)
+    assert off.describe() == "fraud: traffic v1 90%, v2 10%, no shadow (changed: shadow)"
+
+
+@pytest.mark.parametrize(
+    ("gateway", "fixed"),
+    [
+        ("{port: 0, drain_timeout: 10s}", []),
+        ("{port: 0, drain_timeout: 45s}", []),  # read at each apply and at stop
+        ("{port: 9090, drain_timeout: 10s}", ["gateway.port"]),
+        ("{host: 0.0.0.0, port: 0, drain_timeout: 10s}", ["gateway.host"]),
+        ("{port: 0, grpc_port: 9091, drain_timeout: 10s}", ["gateway.grpc_port"]),
+        ("{port: 0, drain_timeout: 10s, request_timeout: 5s, shadow_timeout: 1s}",
+         ["gateway.request_timeout", "gateway.shadow_timeout"]),
+        ("{port: 0, drain_timeout: 10s, tracing: {endpoint: 'http://127.0.0.1:4318'}}",
+         ["gateway.tracing"]),
+    ],
+    ids=["same", "drain-timeout", "port", "host", "grpc-port", "timeouts", "tracing"],
+)  # fmt: skip
+def test_an_apply_may_change_only_the_gateways_drain_timeout(
+    gateway: str, fixed: list[str]
+) -> None:
+    text = spec_text({"v1": ("fraud:v1", 1, 100)})
+    changed = parse_spec(text.replace("gateway:\n  port: 0\n  drain_timeout: 10s\n",
+                                      f"gateway: {gateway}\n"))  # fmt: skip
+    assert fixed_gateway_changes(parse_spec(text).gateway, changed.gateway) == fixed
 
 
 def test_backoff_grows_to_its_cap_and_resets_after_a_stable_run() -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from inferd.observe.audit import read_audit
 
-from .conftest import Load, UpProcess, fraud_store, spec_text, start_up
+from .conftest import Load, UpProcess, banner_curl, fraud_store, spec_text, start_up
 from .rollout import models
 
 pytestmark = pytest.mark.slow
@@ -71,6 +71,21 @@ def test_ps_shows_ready_replicas_and_weights(running: UpProcess) -> None:
     table = running.cli("ps").stdout
     assert "DEPLOYMENT" in table and "fraud-v2-1" in table and "90%" in table
     assert os.stat(running.home / "up.token").st_mode & 0o777 == 0o600
+
+
+def test_the_banners_curl_answers_as_printed(running: UpProcess) -> None:
+    status, body = banner_curl(running)
+    assert status == 200, body
+    answer = orjson.loads(body)
+    assert answer["model_name"] == "fraud"
+    assert {o["name"] for o in answer["outputs"]} == {"label", "probabilities"}
+
+
+def test_the_log_has_inferds_events_and_not_every_health_probe(running: UpProcess) -> None:
+    """Replicas are probed every second from their start; httpx would log each probe at INFO."""
+    log = running.log.read_text()
+    assert "INFO inferd.control.reconciler: fraud/v1: add (+2 -0 replicas)" in log
+    assert "HTTP Request" not in log and " httpx: " not in log, log
 
 
 def test_demo_traffic_moves_the_dashboard(running: UpProcess) -> None:
@@ -176,18 +191,50 @@ def test_apply_under_load_drops_nothing(running: UpProcess, tmp_path: Path) -> N
     swap.write_text(spec_text({"v1": ("fraud:v2", 1, 70), "v3": ("fraud:v1", 1, 30)}))
     with Load(running.gateway_port) as load:
         load.wait_for(100)
-        assert "fraud/v1: keep" not in running.cli("apply", str(weights)).stdout
+        weighted = running.cli("apply", str(weights)).stdout
         load.wait_for(100)
         output = running.cli("apply", str(swap)).stdout
         load.wait_for(300)
+    # Only the traffic moved: the apply says so (it used to say "no changes").
+    assert weighted.strip() == "fraud: traffic v1 50%, v2 50% (changed: weights)"
     assert "fraud/v1: replace" in output and "fraud/v2: remove" in output
     assert "fraud/v3: add" in output
+    assert "fraud: traffic v1 70%, v3 30% (changed: weights)" in output
     assert load.failed() == {}, load.outcomes
     assert sorted((r["version"], r["state"]) for r in _replicas(running)) == [
         ("v1", "ready"), ("v3", "ready"),
     ]  # fmt: skip
     # The same file again changes nothing.
     assert running.cli("apply", str(swap)).stdout.strip() == "no changes"
+
+
+def test_apply_reports_a_traffic_change_and_refuses_a_gateway_it_cannot_change(
+    running: UpProcess, tmp_path: Path
+) -> None:
+    def write(name: str, v1: int, v3: int) -> Path:
+        path = tmp_path / name
+        path.write_text(spec_text({"v1": ("fraud:v2", 1, v1), "v3": ("fraud:v1", 1, v3)}))
+        return path
+
+    running.cli("apply", str(write("start.yaml", 70, 30)))  # what the test above left
+    split = write("split.yaml", 80, 20)
+    result = orjson.loads(running.cli("apply", str(split), "--json").stdout)
+    assert {c["action"] for c in result["changes"]} == {"keep"}
+    assert result["routes"] == [
+        {"deployment": "fraud", "weights": {"v1": 80, "v3": 20}, "shadow": None,
+         "changed": ["weights"]},
+    ]  # fmt: skip
+    # The listener cannot move: the apply is refused, as a gateway.auth change is, and
+    # nothing changes (not even the weights beside it).
+    moved = write("moved.yaml", 60, 40)
+    moved.write_text(moved.read_text().replace("  port: 0\n", "  port: 18080\n"))
+    refused = running.cli("apply", str(moved), check=False)
+    assert refused.returncode == 6, refused.stderr
+    assert "gateway.port is read once, when inferd up starts" in refused.stderr
+    assert "restart inferd up to change it" in refused.stderr
+    (fraud,) = running.ps()["deployments"]  # type: ignore[misc]
+    assert {v["name"]: v["weight"] for v in fraud["versions"]} == {"v1": 80, "v3": 20}
+    assert running.cli("apply", str(split)).stdout.strip() == "no changes"
 
 
 def test_control_actions_leave_an_audit_record(running: UpProcess, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
 import sys
 from pathlib import Path
@@ -49,10 +48,10 @@ def up(spec_file: Path, *, port: int | None, grpc_port: int | None, demo_traffic
     import uvloop
 
     from inferd.control.up import UpOptions, run_up
-    from inferd.server import LOG_FORMAT
+    from inferd.server import configure_logging
 
     spec = load_spec(spec_file)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging()
     options = UpOptions(spec, str(spec_file), store_settings(), port, demo_traffic, grpc_port)
 
     def say(line: str) -> None:
@@ -69,8 +68,11 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     """Apply a spec to the running `inferd up`: weights, versions, replica counts.
 
     Changes are made without dropping requests; applying the same file twice changes nothing.
+    Prints each version's change and each deployment's new traffic; a change to a gateway
+    setting read once at start (port, host…) is refused: restart `inferd up` for it.
     """
     from inferd.control.admin.client import AdminClient
+    from inferd.control.apply_plan import describe_route
 
     load_spec(spec_file)  # problems are reported here, against the user's own file
     result = AdminClient(store_settings().root).apply(
@@ -80,14 +82,17 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
         emit_json(result)
         return
     changes = [c for c in result["changes"] if c["action"] != "keep"]
+    routes = result.get("routes", [])  # an inferd up from before routes were reported has none
     out = stdout()
-    if not changes:
+    if not changes and not routes:
         out.print("no changes")
     for c in changes:
         out.print(
             f"{c['deployment']}/{c['version']}: {c['action']} "
             f"(+{c['start']} -{c['retire']} replicas)"
         )
+    for r in routes:
+        out.print(describe_route(r["deployment"], r["weights"], r["shadow"], tuple(r["changed"])))
 
 
 @main.command()

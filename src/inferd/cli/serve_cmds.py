@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -195,9 +194,9 @@ def serve(
     # finally does it when run() returns or fails before that.
     gc.disable()
     try:
-        from inferd.server import LOG_FORMAT, run
+        from inferd.server import configure_logging, run
 
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        configure_logging()
         status = run(settings, list(references), workers, exit_status)
     finally:
         gc.enable()

@@ -1,8 +1,10 @@
-"""What an apply changes: the replica sets a spec wants, and one change per version.
+"""What an apply changes: the replica sets a spec wants, one change per version, the
+deployments whose routing changes, and the gateway settings an apply may not change.
 
 Pure functions of the spec and of what runs; :class:`~inferd.control.reconciler.Reconciler`
 carries the changes out. A version's replicas are interchangeable while its
-:func:`fingerprint` stays the same, so re-applying a spec plans only ``keep``.
+:func:`fingerprint` stays the same, so re-applying a spec plans only ``keep`` and no
+:class:`RouteChange`.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.model import DeploymentSpec, GatewaySpec, Spec, VersionSpec
 
 #: A version as the spec names it: (deployment name, version name).
 DeploymentVersion = tuple[str, str]
 Action = Literal["add", "replace", "scale", "keep", "remove"]
+#: The parts of a deployment that its published routing carries, as the spec names them.
+RoutePart = Literal["weights", "shadow", "sticky_header", "header_routes", "logging"]
+#: The gateway settings an apply changes: the drain timeout is read at each apply (replicas
+#: retired) and when ``inferd up`` stops. Every other is read once, when it starts.
+LIVE_GATEWAY_SETTINGS = frozenset({"drain_timeout"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,34 @@ class Change:
     action: Action
     start: int = 0
     retire: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChange:
+    """A deployment whose routing an apply changes: its traffic split, shadow, header routing
+    or payload logging. Publishing it starts and stops no replica, so it is reported beside the
+    versions' :class:`Change` (all ``keep`` when only traffic changes)."""
+
+    deployment: str
+    #: Percent per version after the apply (0: no primary traffic).
+    weights: Mapping[str, int]
+    #: The shadow version after the apply (None: none).
+    shadow: str | None
+    #: What differs, in :data:`RoutePart`'s order.
+    changed: tuple[RoutePart, ...]
+
+    def describe(self) -> str:
+        """``fraud: traffic v1 80%, v2 20%, shadow v2-shadow (changed: weights)``."""
+        return describe_route(self.deployment, self.weights, self.shadow, self.changed)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What an apply did: one :class:`Change` per version (kept ones included) and one
+    :class:`RouteChange` per deployment whose routing it changed."""
+
+    changes: list[Change]
+    routes: list[RouteChange]
 
 
 def plan(
@@ -88,3 +123,59 @@ def desired_state(spec: Spec) -> dict[DeploymentVersion, ReplicaSet]:
         for d in spec.deployments
         for v in d.versions
     }
+
+
+def route_changes(before: Spec | None, after: Spec) -> list[RouteChange]:
+    """One :class:`RouteChange` per deployment of both specs whose routing differs, in
+    ``after``'s order. A deployment new in ``after`` (every version ``add``) or gone from it
+    (every version ``remove``) is said by its versions' changes."""
+    if before is None:
+        return []
+    changes: list[RouteChange] = []
+    for d in after.deployments:
+        old = before.deployment(d.name)
+        if old is None:
+            continue
+        changed = tuple(p for p in get_args(RoutePart) if _route_part(old, p) != _route_part(d, p))
+        if changed:
+            changes.append(RouteChange(d.name, d.weights(), d.traffic.shadow, changed))
+    return changes
+
+
+def _route_part(deployment: DeploymentSpec, part: RoutePart) -> object:
+    """One part of what the gateway is given for ``deployment``, as it compares: header names
+    are case-insensitive, and a version at weight 0 takes no traffic whether named or not."""
+    traffic = deployment.traffic
+    if part == "weights":
+        return {name: weight for name, weight in deployment.weights().items() if weight}
+    if part == "shadow":
+        return traffic.shadow
+    if part == "sticky_header":
+        return traffic.sticky_header.lower() if traffic.sticky_header else None
+    if part == "header_routes":
+        return [(r.header.lower(), r.value, r.version) for r in traffic.header_routes]
+    return deployment.logging
+
+
+def describe_route(
+    deployment: str, weights: Mapping[str, int], shadow: str | None, changed: tuple[str, ...]
+) -> str:
+    """A :class:`RouteChange` in words, as ``inferd apply`` and the log say it (the banner's
+    ``v1 80%, v2 20%, shadow v2-shadow``, and what changed)."""
+    text = ", ".join(f"{v} {w:g}%" for v, w in weights.items() if w)
+    if shadow:
+        text += f", shadow {shadow}"
+    elif "shadow" in changed:
+        text += ", no shadow"
+    return f"{deployment}: traffic {text} (changed: {', '.join(changed)})"
+
+
+def fixed_gateway_changes(before: GatewaySpec, after: GatewaySpec) -> list[str]:
+    """The gateway settings (``gateway.port``…) that differ between the specs and that an apply
+    cannot change: all but :data:`LIVE_GATEWAY_SETTINGS` (one added later is fixed too until
+    something reads it live)."""
+    return [
+        f"gateway.{name}"
+        for name in GatewaySpec.model_fields
+        if name not in LIVE_GATEWAY_SETTINGS and getattr(before, name) != getattr(after, name)
+    ]

@@ -19,6 +19,12 @@ batching, resources); re-applying does not follow a tag that moved in the store 
 reference (or pin a digest) to roll out new bytes, or give the deployment a ``rollout:`` policy,
 whose watcher follows the tag (:mod:`inferd.control.rollout.watch`). Applies, and controllers'
 edits (:meth:`Reconciler.change`), are serialised.
+
+**What an apply says** (:class:`~inferd.control.apply_plan.Applied`): one change per version,
+and one route change per deployment whose traffic split, shadow, header routing or payload
+logging changed (published with no replica started or stopped). **Read once**: ``registries:``
+and every ``gateway`` setting but ``drain_timeout`` are read when ``inferd up`` starts; an apply
+that changes one is refused (PermissionDenied) before anything changes.
 """
 
 from __future__ import annotations
@@ -32,12 +38,16 @@ from typing import ParamSpec, TypeVar
 
 from inferd.config import TracingSettings
 from inferd.control.apply_plan import (
+    Applied,
     Change,
     DeploymentVersion,
     ReplicaSet,
+    RouteChange,
     desired_state,
     fingerprint,
+    fixed_gateway_changes,
     plan,
+    route_changes,
 )
 from inferd.control.replicas.engines import (
     EngineLaunch,
@@ -99,16 +109,17 @@ class Reconciler:
         self._running: dict[DeploymentVersion, _Running] = {}
         self._lock = asyncio.Lock()
 
-    async def apply(self, spec: Spec) -> list[Change]:
+    async def apply(self, spec: Spec) -> Applied:
         """Make the running state match ``spec``; return what changed (see the module doc).
 
         Raises NotFound for a reference missing from the store and Unavailable when new
         replicas do not become ready; in both cases what ran before keeps running unchanged.
+        PermissionDenied for a change to what is read once, when ``inferd up`` starts.
         """
         async with self._lock:
             return await self._apply(spec)
 
-    async def change(self, edit: Callable[[Spec], Spec]) -> list[Change]:
+    async def change(self, edit: Callable[[Spec], Spec]) -> Applied:
         """Apply ``edit(the spec now running)``, read and applied under the apply lock, so
         controllers editing one part (weights, replica counts) never undo each other's edits.
 
@@ -119,22 +130,12 @@ class Reconciler:
                 raise NotFound("no spec has been applied yet")
             return await self._apply(edit(self.spec))
 
-    async def _apply(self, spec: Spec) -> list[Change]:
-        if self.spec is not None and spec.registries != self.spec.registries:
-            raise PermissionDenied(
-                "registries: is read once, when inferd up starts (its store allows only those "
-                "registries); restart inferd up to change it"
-            )
-        if self.spec is not None and (spec.gateway.auth, spec.gateway.tls) != (
-            self.spec.gateway.auth,
-            self.spec.gateway.tls,
-        ):
-            raise PermissionDenied(
-                "gateway.auth and gateway.tls are read once, when inferd up starts (keys and "
-                "certificates reload from their files); restart inferd up to change them"
-            )
+    async def _apply(self, spec: Spec) -> Applied:
+        if self.spec is not None:
+            _check_fixed(self.spec, spec)
         actual = {k: r.state for k, r in self._running.items()}
         changes = plan(actual, desired_state(spec))
+        routes = route_changes(self.spec, spec)
         drain_s = spec.gateway.drain_timeout
         launches = await self._launches(spec, changes, drain_s)
         started = self._start(changes, launches)
@@ -151,8 +152,8 @@ class Reconciler:
             await asyncio.sleep(self.settle_s)
             self.supervisor.route(_routing(spec, self._running, include_removed={}))
             await self.supervisor.retire(retired.replicas, drain_s)
-        _log_changes(changes)
-        return changes
+        _log_changes(changes, routes)
+        return Applied(changes, routes)
 
     def pinned(self, deployment: str, version: str) -> str | None:
         """The digest-pinned reference a running version serves (None: not running)."""
@@ -262,6 +263,29 @@ class Reconciler:
         return retired
 
 
+def _check_fixed(running: Spec, spec: Spec) -> None:
+    """Refuse (PermissionDenied) a change to what ``inferd up`` reads once, at start: an apply
+    that went ahead would say it applied the spec while the gateway kept the old setting."""
+    if spec.registries != running.registries:
+        raise PermissionDenied(
+            "registries: is read once, when inferd up starts (its store allows only those "
+            "registries); restart inferd up to change it"
+        )
+    if (spec.gateway.auth, spec.gateway.tls) != (running.gateway.auth, running.gateway.tls):
+        raise PermissionDenied(
+            "gateway.auth and gateway.tls are read once, when inferd up starts (keys and "
+            "certificates reload from their files); restart inferd up to change them"
+        )
+    fixed = fixed_gateway_changes(running.gateway, spec.gateway)
+    if fixed:
+        one = len(fixed) == 1
+        raise PermissionDenied(
+            f"{', '.join(fixed)} {'is' if one else 'are'} read once, when inferd up starts "
+            f"(an apply changes only gateway.drain_timeout); restart inferd up to change "
+            f"{'it' if one else 'them'}"
+        )
+
+
 def _engine(
     deployment: DeploymentSpec, model: StoredModel, base: StoredModel | None
 ) -> EngineLaunch | None:
@@ -346,10 +370,12 @@ def _version_route(name: str, running: _Running, weight: float) -> VersionRoute:
     )
 
 
-def _log_changes(changes: list[Change]) -> None:
+def _log_changes(changes: list[Change], routes: list[RouteChange]) -> None:
     for change in changes:
         if change.action != "keep":
             log.info(
                 "%s/%s: %s (+%d -%d replicas)",
                 change.deployment, change.version, change.action, change.start, change.retire,
             )  # fmt: skip
+    for route in routes:
+        log.info("%s", route.describe())

@@ -50,7 +50,7 @@ from inferd.observe.tracing_setup import start_tracing
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.runtimes.warmup import example_request
 from inferd.spec.edits import main_version
-from inferd.spec.model import Spec
+from inferd.spec.model import DeploymentSpec, Spec
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings, registries_of
 
@@ -62,6 +62,9 @@ MIN_REPLICA_GRACE_S = 5.0
 RUN_DIR = "up"
 #: Where deployments' payload logs with a file sink go, under $INFERD_HOME.
 PAYLOAD_DIR = "payloads"
+#: The banner's request to a language model: a short chat completion.
+TRY_CHAT_PATH = "/v1/chat/completions"
+TRY_MAX_TOKENS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,10 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         await rollouts.stop()
         await autoscale.stop()
         await costs.stop()
-        await _shutdown(admin, (gateway, front), reconciler, demo, gw.drain_timeout)
+        # The drain timeout an apply last set: of the gateway's settings, the only one read live.
+        applied = reconciler.spec
+        drain_s = (applied.gateway if applied is not None else gw).drain_timeout
+        await _shutdown(admin, (gateway, front), reconciler, demo, drain_s)
         clear_state(home, os.getpid())
         if tracing is not None:
             await asyncio.to_thread(tracing.shutdown)  # export what is buffered
@@ -282,14 +288,27 @@ def _banner(
         shadow = f", shadow {d.traffic.shadow}" if d.traffic.shadow else ""
         lines.append(f"deployment {d.name}: {split}{shadow}")
     first = spec.deployments[0]
-    main = main_version(first)
     with contextlib.suppress(InferdError):
-        card = store.resolve(main.model).card
-        body = orjson.dumps(example_request(card.signature)).decode()
+        path, body = _try_request(first, store)
         key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
         lines.append(
-            f"try: curl -s -X POST {url}/v2/models/{first.name}/infer{key} "
-            f"-H 'Content-Type: application/json' -d '{body}'"
+            f"try: curl -s -X POST {url}{path}{key} "
+            f"-H 'Content-Type: application/json' -d '{orjson.dumps(body).decode()}'"
         )
     lines.append("status: inferd ps    change: inferd apply FILE    stop: Ctrl-C (drains)")
     return lines
+
+
+def _try_request(deployment: DeploymentSpec, store: ModelStore) -> tuple[str, dict[str, object]]:
+    """The path and JSON body of a request ``deployment`` answers, for the banner's curl: a
+    chat completion (OpenAI's API) when its main version is a language model, which OIP's
+    ``infer`` would refuse without inputs; otherwise an OIP ``infer`` of zeros shaped by the
+    model's signature. Raises NotFound when the main version's model is not in the store."""
+    card = store.resolve(main_version(deployment).model).card
+    if card.llm is not None:
+        return TRY_CHAT_PATH, {
+            "model": deployment.name,
+            "messages": [{"role": "user", "content": "Hello"}],
+            "max_tokens": TRY_MAX_TOKENS,
+        }
+    return f"/v2/models/{deployment.name}/infer", dict(example_request(card.signature))

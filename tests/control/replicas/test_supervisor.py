@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from inferd.config import StoreSettings
+from inferd.control.apply_plan import RouteChange
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas import replica as replica_module
 from inferd.control.replicas.supervisor import Supervisor
@@ -111,14 +112,16 @@ def test_apply_runs_ready_replicas_and_changes_them_in_place(tmp_path: Path) -> 
 
         # Idempotent: the same spec again starts nothing and publishes nothing.
         generation = watch.last.generation
-        changes = await reconciler.apply(first)
-        assert {c.action for c in changes} == {"keep"}
+        applied = await reconciler.apply(first)
+        assert {c.action for c in applied.changes} == {"keep"} and applied.routes == []
         assert watch.last.generation == generation
 
-        # Weights only: new weights, the same processes.
-        await reconciler.apply(
+        # Weights only: new weights, the same processes, and the apply says so.
+        applied = await reconciler.apply(
             parse_spec(spec_text({"v1": ("fraud:v1", 2, 50), "v2": ("fraud:v2", 1, 50)}))
         )
+        assert {c.action for c in applied.changes} == {"keep"}
+        assert applied.routes == [RouteChange("fraud", {"v1": 50, "v2": 50}, None, ("weights",))]
         assert watch.weights() == {"v1": 50, "v2": 50}
         assert watch.replicas("v1") == v1 and watch.replicas("v2") == v2
 

@@ -35,3 +35,5 @@ def test_serve_pulls_a_remote_reference_on_start(
     finally:
         _stop(server)
     assert (home / "models" / pushed.digest.removeprefix("sha256:")).is_dir()
+    # The pull's requests (manifest, blobs) are not logged one by one as httpx would at INFO.
+    assert not [line for line in server.log if "HTTP Request" in line], server.log

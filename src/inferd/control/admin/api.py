@@ -2,8 +2,10 @@
 
     GET  /admin/status   replicas (deployment, version, id, pid, port, state, restarts, uptime)
                          and the routing (weights, shadow) now published
-    POST /admin/apply    body: a spec document (YAML); 200 with the changes made, 400 with every
-                         problem (line, column, message) when it is invalid; a new model for a
+    POST /admin/apply    body: a spec document (YAML); 200 with the changes made (per version,
+                         and per deployment whose routing changed), 400 with every problem
+                         (line, column, message) when it is invalid, 403 for a change to what
+                         is read once (gateway settings, registries); a new model for a
                          deployment with a rollout policy starts that rollout
     …/admin/rollouts…    rollout status, history and control (:mod:`inferd.control.rollout.api`)
     GET  /admin/cost…     cost report, right-sizing over ?window= (:mod:`inferd.control.cost.api`)
@@ -29,9 +31,10 @@ from inferd.control.admin.documents import (
     ChangeRecord,
     ReplicaRow,
     RoutedDeployment,
+    RouteRecord,
     UpStatus,
 )
-from inferd.control.apply_plan import Change
+from inferd.control.apply_plan import Change, RouteChange
 from inferd.control.cost import CostSampler
 from inferd.control.cost.api import add_routes as add_cost_routes
 from inferd.control.reconciler import Reconciler
@@ -121,10 +124,13 @@ class AdminApi:
             body = {"error": exc.message, "problems": [dataclasses.asdict(p) for p in exc.problems]}
             return Response(400, orjson.dumps(body))
         if self.rollouts is not None:
-            changes = await self.rollouts.apply(spec)
+            applied = await self.rollouts.apply(spec)
         else:
-            changes = await self.reconciler.apply(spec)
-        result: ApplyResult = {"changes": [_change(c) for c in changes]}
+            applied = await self.reconciler.apply(spec)
+        result: ApplyResult = {
+            "changes": [_change(c) for c in applied.changes],
+            "routes": [_route(r) for r in applied.routes],
+        }
         return json_response(result)
 
 
@@ -178,6 +184,15 @@ def _change(change: Change) -> ChangeRecord:
         "action": change.action,
         "start": change.start,
         "retire": change.retire,
+    }
+
+
+def _route(route: RouteChange) -> RouteRecord:
+    return {
+        "deployment": route.deployment,
+        "weights": dict(route.weights),
+        "shadow": route.shadow,
+        "changed": list(route.changed),
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from inferd.control.apply_plan import Action
+from inferd.control.apply_plan import Action, RoutePart
 from inferd.control.autoscale.loop import ScalingStatus
 from inferd.control.cost.documents import CostStatus
 from inferd.control.gateway.status import GatewayStatus
@@ -76,7 +76,21 @@ class ChangeRecord(TypedDict):
     retire: int
 
 
+class RouteRecord(TypedDict):
+    """A deployment whose routing an apply changed
+    (:class:`~inferd.control.apply_plan.RouteChange`)."""
+
+    deployment: str
+    #: Percent per version after the apply.
+    weights: dict[str, int]
+    shadow: str | None
+    #: What changed: ``weights``, ``shadow``, ``sticky_header``, ``header_routes``, ``logging``.
+    changed: list[RoutePart]
+
+
 class ApplyResult(TypedDict):
-    """``POST /admin/apply``: one change per version, kept ones included."""
+    """``POST /admin/apply``: one change per version, kept ones included, and one route per
+    deployment whose routing changed (traffic split, shadow, header routing, payload logging)."""
 
     changes: list[ChangeRecord]
+    routes: list[RouteRecord]

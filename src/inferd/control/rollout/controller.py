@@ -24,7 +24,7 @@ from typing import Unpack
 
 from prometheus_client import CollectorRegistry, Counter
 
-from inferd.control.apply_plan import Change
+from inferd.control.apply_plan import Applied
 from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Reconciler
@@ -131,7 +131,7 @@ class RolloutController:
         await run.routed.wait()
         return run.rollout.status()
 
-    async def apply(self, spec: Spec) -> list[Change]:
+    async def apply(self, spec: Spec) -> Applied:
         """Apply ``spec``; a deployment whose main version gets a new model starts its
         rollout policy instead of switching (see :mod:`.transition`). Raises AlreadyExists
         for a change to a deployment whose rollout is still running."""
@@ -156,10 +156,10 @@ class RolloutController:
             if t is not None:
                 transitions.append(t)
                 spec = replace_deployment(spec, t.during)
-        changes = await self.reconciler.apply(spec)
+        applied = await self.reconciler.apply(spec)
         for t in transitions:
             self._launch(t.during, t.stable, t.candidate, t, base=t.success)
-        return changes
+        return applied
 
     async def begin(self, transition: Transition) -> Rollout:
         """Start candidate replicas (``transition.during``), then the rollout."""
