@@ -91,8 +91,10 @@ def test_the_input_check_refuses_each_header_as_infer_would(
                 check.declared(tensor.name, tensor.datatype, tensor.shape)
         assert bad.value.message == f"tensor {message}"
         check.declared("x", "FP32", (7, 4))
-        assert plane.input_check("ghost") is None
-        assert plane.input_check("m", "v9") is None
+        with pytest.raises(ModelNotFound, match="'ghost'"):  # 404 before any decoding
+            plane.input_check("ghost")
+        with pytest.raises(ModelNotFound, match="version 'v9'"):
+            plane.input_check("m", "v9")
 
     _run(harness, scenario)
 

@@ -30,6 +30,7 @@ from inferd.errors import (
     InvalidArgument,
     InvalidTensor,
     ModelNotFound,
+    NotFound,
 )
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
@@ -109,6 +110,12 @@ class ServingDataPlane:
     def input_check(self, name: str, version: str | None = None) -> SignatureCheck | None:
         try:
             return self._manager.get(name, version).check
+        except NotFound as exc:
+            # Unknown model or version: 404 before the body is decoded (a mistake in the body
+            # would otherwise be a 400 for a request that could never run), counted as infer()
+            # counts it.
+            self._metrics.unknown_model_request(_OUTCOME.get(exc.code, "client_error"))
+            raise
         except InferdError:
             return None  # infer() raises it again, and counts the request
 

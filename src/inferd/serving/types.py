@@ -128,8 +128,9 @@ class DataPlane(Protocol):
         ...
 
     def input_check(self, name: str, version: str | None = None) -> InputCheck | None:
-        """The check a request's headers can meet before decoding; None when there is none
-        yet (unknown model, version not loaded): :meth:`infer` then reports the problem."""
+        """The check a request's headers can meet before decoding. Raises ModelNotFound for
+        an unknown model or version (before its body is decoded); None when there is no check
+        yet (a version not loaded): :meth:`infer` then reports the problem."""
         ...
 
     async def infer(self, request: InferRequest) -> InferResponse: ...

@@ -160,6 +160,16 @@ CASES = [
         ["'nope'"],
     ),
     ("unknown model", "/v2/models/nope/infer", orjson.dumps(_one()), {}, 404, ["model 'nope'"]),
+    # The unknown model or version decides before a mistake in the body does.
+    ("unknown model, bad body", "/v2/models/nope/infer", b"{}", {}, 404, ["model 'nope'"]),
+    (
+        "unknown version, bad body",
+        "/v2/models/sum/versions/zz/infer",
+        b"{",
+        {},
+        404,
+        ["model 'sum' version 'zz'"],
+    ),
     (
         "unknown version",
         "/v2/models/sum/versions/9/infer",
