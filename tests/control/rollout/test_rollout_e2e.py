@@ -164,6 +164,11 @@ def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:
         changed.write_text(spec_text("fraud:slow", interval="30s"))
         refused = up.cli("apply", str(changed), check=False)
         assert refused.returncode == 4 and "promote or abort" in refused.stderr
+        # Pausing twice is one pause: the second changes and records nothing.
+        assert [rollout(up, "pause")["phase"] for _ in range(2)] == ["paused", "paused"]
+        assert [rollout(up, "resume")["phase"] for _ in range(2)] == ["running", "running"]
+        held = [e["event"] for e in events(up, status["id"])]
+        assert (held.count("pause"), held.count("resume")) == (1, 1), held
         status = rollout(up, "abort")
         aborted = time.monotonic()
         time.sleep(1.0)
@@ -245,7 +250,7 @@ def test_apply_of_a_new_model_is_a_rollout_and_so_is_a_moved_alias(up: UpProcess
 def test_rollout_commands_name_the_problem(up: UpProcess) -> None:
     missing = up.cli("rollout", "status", "nosuch", check=False)
     assert missing.returncode == 3
-    assert "deployment 'nosuch' has no rollout" in missing.stderr
+    assert "deployment 'nosuch' not found" in missing.stderr  # not a deployment at all
     finished = up.cli("rollout", "promote", "fraud", check=False)
     assert finished.returncode == 2 and "is already" in finished.stderr
     history = up.cli("rollout", "history", "fraud").stdout

@@ -34,11 +34,7 @@ def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> 
         return json_response({"rollouts": rollouts.status()})
 
     async def one(request: Request) -> Response:
-        name = request.params["deployment"]
-        found = rollouts.status(name)
-        if not found:
-            raise NotFound(f"deployment {name!r} has no rollout")
-        return json_response(found[0])
+        return json_response(rollouts.status(request.params["deployment"])[0])
 
     async def history(request: Request) -> Response:
         limit = _limit(request.query)

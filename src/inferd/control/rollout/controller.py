@@ -99,9 +99,11 @@ class RolloutController:
     # -- what people and the admin API call -----------------------------------------------------
 
     def status(self, deployment: str | None = None) -> list[RolloutStatus]:
-        """The latest rollout of ``deployment`` (of every deployment when None)."""
-        runs = [r for name, r in sorted(self._runs.items()) if deployment in (None, name)]
-        return [r.rollout.status() for r in runs]
+        """The latest rollout of ``deployment`` (NotFound when it has none), or of every
+        deployment when None."""
+        if deployment is not None:
+            return [self._run(deployment).rollout.status()]
+        return [r.rollout.status() for _, r in sorted(self._runs.items())]
 
     def active(self, deployment: str) -> Rollout | None:
         run = self._runs.get(deployment)
@@ -356,6 +358,7 @@ class RolloutController:
     def _run(self, deployment: str) -> _Run:
         run = self._runs.get(deployment)
         if run is None:
+            deployment_of(self._spec(), deployment)  # a name no deployment has: "not found"
             raise NotFound(f"deployment {deployment!r} has no rollout")
         return run
 
@@ -368,6 +371,8 @@ class RolloutController:
         run = self._run(deployment)
         async with run.lock:
             self._check_active(run.rollout)
-            run.rollout.phase = "paused" if paused else "running"
-            self._record(run.rollout, "pause" if paused else "resume")
+            phase = "paused" if paused else "running"
+            if run.rollout.phase != phase:  # pausing a paused rollout records nothing
+                run.rollout.phase = phase
+                self._record(run.rollout, "pause" if paused else "resume")
         return run.rollout.status()
