@@ -38,7 +38,7 @@ from inferd.control.rollout.observe import (
     shadow_stats,
     version_stats,
 )
-from inferd.control.rollout.state import Rollout, RolloutStatus, policy_of
+from inferd.control.rollout.state import Phase, Rollout, RolloutStatus, policy_of
 from inferd.control.rollout.strategies import Pair, move, stage_routing
 from inferd.control.rollout.transition import Transition, version_change
 from inferd.control.tasks import cancel_and_wait
@@ -371,7 +371,7 @@ class RolloutController:
         run = self._run(deployment)
         async with run.lock:
             self._check_active(run.rollout)
-            phase = "paused" if paused else "running"
+            phase: Phase = "paused" if paused else "running"
             if run.rollout.phase != phase:  # pausing a paused rollout records nothing
                 run.rollout.phase = phase
                 self._record(run.rollout, "pause" if paused else "resume")
