@@ -93,6 +93,25 @@ def test_an_inferd_home_that_is_a_file_is_bad_input(
     assert afile.read_text() == "x"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["push", QUICKSTART / "fraud-v1", "fraud:v1"],
+        ["serve", "fraud:v1", "--port", "0"],
+        ["up", QUICKSTART / "inferd.yaml"],
+    ],
+    ids=["push", "serve", "up"],
+)
+def test_an_inferd_home_that_cannot_be_created_is_bad_input(
+    monkeypatch: pytest.MonkeyPatch, command: list[str | Path]
+) -> None:
+    """A directory path no mkdir can create (procfs refuses any): serve and up wrote their
+    token or state file first and failed with a FileNotFoundError traceback."""
+    monkeypatch.setenv("INFERD_HOME", "/proc/inferd-nope")
+    line = one_error(run(*command), 2)
+    assert "'/proc/inferd-nope" in line and "cannot be created" in line, line
+
+
 def test_a_missing_entrypoint_is_bad_metadata(inferd_home: Path, tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(QUICKSTART / "fraud-v1", model)

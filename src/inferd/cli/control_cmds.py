@@ -15,6 +15,7 @@ from rich.table import Table
 from inferd.cli._app import FILE, emit_json, handles_errors, json_option, main, stdout
 from inferd.config import store_settings
 from inferd.spec.loading import SpecError, load_spec
+from inferd.store.layout import ensure_home
 
 if TYPE_CHECKING:
     from inferd.control.admin.documents import AdminStatus
@@ -52,7 +53,9 @@ def up(spec_file: Path, *, port: int | None, grpc_port: int | None, demo_traffic
 
     spec = load_spec(spec_file)
     configure_logging()
-    options = UpOptions(spec, str(spec_file), store_settings(), port, demo_traffic, grpc_port)
+    store = store_settings()
+    ensure_home(store.root)
+    options = UpOptions(spec, str(spec_file), store, port, demo_traffic, grpc_port)
 
     def say(line: str) -> None:
         print(line, flush=True)

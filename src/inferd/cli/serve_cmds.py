@@ -13,6 +13,7 @@ from inferd.cli._app import exit_status, handles_errors, main
 from inferd.cli._sizes import parse_size
 from inferd.config import ENV_PREFIX, ServerSettings, load_settings
 from inferd.errors import InvalidArgument
+from inferd.store.layout import ensure_home
 
 
 @main.command()
@@ -184,6 +185,7 @@ def serve(
         raise InvalidArgument(
             "give at least one model reference, or --allow-empty to start with none"
         )
+    ensure_home(settings.store.root)
     if no_control:
         settings = settings.model_copy(update={"control_port": None})
     if no_grpc:

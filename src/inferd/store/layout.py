@@ -46,6 +46,20 @@ def check_home(root: Path) -> None:
         )
 
 
+def ensure_home(root: Path) -> None:
+    """:func:`check_home`, then create the root: for the commands that always write there
+    (``serve``, ``up``: tokens, state, logs), one clear error up front for a root that cannot be
+    created (e.g. under ``/proc``, or on a read-only mount), not an OS error from whichever file
+    they write first."""
+    check_home(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgument(
+            f"INFERD_HOME {str(root)!r} cannot be created ({exc.strerror})"
+        ) from None
+
+
 class Index:
     """The parsed ``index.json``; descriptors written by other tools are kept as they are."""
 
@@ -141,7 +155,13 @@ class OciLayout:
 
     def init(self) -> None:
         """Create the layout if missing (idempotent; safe to race)."""
-        self.blobs.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.blobs.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. an INFERD_HOME under /proc, or on a read-only mount
+            raise InvalidArgument(
+                f"the store {str(self.directory)!r} cannot be created ({exc.strerror}); "
+                "set INFERD_HOME to a directory inferd may write"
+            ) from None
         layout_file = self.directory / LAYOUT_FILE
         if not layout_file.exists():
             version = {"imageLayoutVersion": media.OCI_LAYOUT_VERSION}

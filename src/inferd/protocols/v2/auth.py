@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from inferd.errors import InvalidArgument
 from inferd.protocols.http import Request, Response, error_response
 from inferd.protocols.http.server import Guard
 
@@ -28,9 +29,15 @@ def token_file(home: Path, port: int) -> Path:
 
 def write_token(home: Path, port: int, token: str) -> Path:
     """Write the control token to :func:`token_file`, readable by its owner only."""
-    home.mkdir(parents=True, exist_ok=True)
     path = token_file(home, port)
-    write_private(path, (token + "\n").encode())
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        write_private(path, (token + "\n").encode())
+    except OSError as exc:  # e.g. an INFERD_HOME under /proc, or on a read-only mount
+        raise InvalidArgument(
+            f"the control token cannot be written to {str(path)!r} ({exc.strerror}); "
+            "set INFERD_HOME to a directory inferd may write"
+        ) from None
     return path
 
 
