@@ -82,3 +82,19 @@ def test_the_adapter_shares_the_base_weights_in_the_server(served: tuple[str, in
     maps = [m.path for m in psutil.Process(pid).memory_maps() if m.path.endswith(".gguf")]
     assert sum(1 for m in maps if m.endswith("base.gguf")) == 1, maps
     assert generate(url, "support-v3")
+
+
+def test_tensor_routes_refuse_a_language_model_naming_its_routes(served: tuple[str, int]) -> None:
+    """Tensor inference on a language model is 501 naming the generate and OpenAI routes (it
+    was a 500 'failed to run the batch', and KServe v1 :predict an IndexError's 500)."""
+    url, _ = served
+    infer = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1], "data": ["a"]}]}
+    for path, body in [
+        ("/v2/models/llm/infer", infer),
+        ("/v2/models/llm/versions/support-v3/infer", infer),
+        ("/v1/models/llm:predict", {"instances": ["a"]}),
+    ]:
+        answer = httpx.post(url + path, json=body, timeout=30)
+        assert answer.status_code == 501, (path, answer.text)
+        error = answer.json()["error"]
+        assert "/v2/models/llm/generate" in error and "/v1/chat/completions" in error, error

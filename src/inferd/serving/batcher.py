@@ -21,11 +21,12 @@ Policy, in order:
   :class:`~inferd.errors.Unavailable` (503 + Retry-After), so the queue never grows unbounded.
 - A request whose deadline passes is answered with DeadlineExceeded at that moment; if it had not
   started, it never runs. A request whose awaiting task is cancelled (client gone) never runs.
-- A batch whose outputs do not have one row per input row fails every waiter with InternalError,
-  as does any exception from the model; details go to the log, never to the client. The one
-  exception is the model refusing an input (InvalidArgument): the batch's requests rerun one by
-  one so that only the offending request fails, with the model's message. A model that is
-  Unavailable (its sandbox worker died and is restarting) fails the batch with that, as a 503.
+- A batch whose outputs do not have one row per input row fails every waiter with InternalError.
+  A batch of several requests the model raises on reruns them one by one, so that only the
+  offending request fails; alone, an inferd error the model raises (InvalidArgument,
+  Unsupported…) reaches the client as it is, and any other exception as InternalError, its
+  details in the log only. A model that is Unavailable (its sandbox worker died and is
+  restarting) fails the batch with that, as a 503.
 
 Everything here runs on the event-loop thread except ``model.predict``, which runs on the
 version's :class:`~inferd.serving.worker.ModelWorker` (a lone one-row request to a small model
@@ -47,7 +48,7 @@ import numpy as np
 
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
-from inferd.errors import DeadlineExceeded, InternalError, InvalidArgument, Unavailable
+from inferd.errors import DeadlineExceeded, InferdError, InternalError, Unavailable
 from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
@@ -297,7 +298,7 @@ class Batcher:
             # the model cannot take): each request reruns alone, so only the offender fails.
             self._isolate(waiters)
             error = None
-        elif not isinstance(error, InvalidArgument):  # that one is the client's: its message
+        elif not isinstance(error, InferdError) or isinstance(error, InternalError):
             log.error("%s failed on a batch of %d rows", self._label, rows, exc_info=error)
             error = InternalError(f"{self._label} failed to run the batch; see the server log")
         if error is not None:

@@ -31,6 +31,7 @@ from inferd.errors import (
     InvalidTensor,
     ModelNotFound,
     NotFound,
+    Unsupported,
 )
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
@@ -159,6 +160,12 @@ class ServingDataPlane:
         served.last_used = started
         if not served.serving:
             await self._manager.ensure_serving(served, deadline)
+        if isinstance(served.model, TextGenerator):
+            raise Unsupported(
+                f"model {served.key.name!r} is a language model: it answers "
+                f"POST /v2/models/{served.key.name}/generate and OpenAI's /v1/chat/completions "
+                "and /v1/completions, not tensor inference"
+            )
         check, batcher = served.check, served.batcher
         assert check is not None and batcher is not None, "a serving version has both"
         checked = check.inputs(request.inputs)

@@ -12,7 +12,7 @@ from functools import partial
 import numpy as np
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument
+from inferd.errors import InvalidArgument, Unsupported
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
@@ -54,7 +54,13 @@ class V1Handlers:
         if refusal is not None:
             return refusal
         name = request.params["model"]
-        spec = self.dataplane.model_metadata(name).inputs[0]  # 404 before the body is parsed
+        inputs = self.dataplane.model_metadata(name).inputs  # 404 before the body is parsed
+        if not inputs:  # a language model: its requests are text, not instances
+            raise Unsupported(
+                f"model {name!r} takes no input tensors; a language model answers "
+                f"POST /v2/models/{name}/generate and OpenAI's /v1/chat/completions"
+            )
+        spec = inputs[0]
         job = partial(
             decode_instances, model=name, name=spec.name, datatype=spec.datatype,
             limits=self.limits,
