@@ -396,6 +396,27 @@ def test_client_deadline_reaches_the_data_plane(
     assert 0 < request.deadline - received_at <= 31
 
 
+def test_the_timeout_parameter_is_a_deadline_as_over_rest(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
+    """``parameters.timeout_ms`` is the REST deadline parameter; gRPC took no notice of it,
+    not even of a value REST refuses."""
+    x = np.zeros((1, 3), np.float32)
+    _infer(client, "affine", "x", x, "FP32", parameters={"timeout_ms": 2000})
+    request, received_at = data.dataplane.received[-1]
+    assert request.deadline is not None and 0 < request.deadline - received_at <= 2.0
+    _infer(client, "affine", "x", x, "FP32", parameters={"timeout_ms": 2000}, client_timeout=1)
+    request, received_at = data.dataplane.received[-1]
+    assert request.deadline is not None and request.deadline - received_at <= 1.1  # the sooner
+    for bad in (0, -5, "abc", 1.5, True):
+        with pytest.raises(InferenceServerException) as caught:
+            _infer(client, "affine", "x", x, "FP32", parameters={"timeout_ms": bad})
+        assert caught.value.status() == "StatusCode.INVALID_ARGUMENT", bad
+        assert "parameters.timeout_ms must be a whole number of milliseconds" in (
+            caught.value.message() or ""
+        )
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 

@@ -28,10 +28,11 @@ from inferd.errors import (
 )
 from inferd.observe.audit import AuditLog, Caller
 from inferd.protocols._generated import inference_pb2 as pb
-from inferd.protocols.grpc.codec import decode_request, encode_response
+from inferd.protocols.grpc.codec import decode_parameters, decode_request, encode_response
 from inferd.protocols.grpc.status import GRPC_STATUS, Context, unary
 from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
+from inferd.protocols.v2.codec import TIMEOUT_PARAMETER, request_deadline
 from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
 
@@ -141,8 +142,12 @@ class InferenceServicer:
     async def model_infer(
         self, request: pb.ModelInferRequest, context: Context
     ) -> pb.ModelInferResponse:
+        received = time.monotonic()
         remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
+        deadline = None if remaining is None else received + remaining
+        if TIMEOUT_PARAMETER in request.parameters:  # as over REST: the sooner of the two
+            asked = request_deadline(decode_parameters(request.parameters), None, received)
+            deadline = asked if deadline is None or asked is None else min(deadline, asked)
         check = self._dataplane.input_check(request.model_name, request.model_version or None)
         decode = partial(decode_request, request, self._limits, deadline, check)
         decoded = await self._decoder.decode(decode, request.ByteSize())
