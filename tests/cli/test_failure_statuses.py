@@ -112,6 +112,30 @@ def test_an_inferd_home_that_cannot_be_created_is_bad_input(
     assert "'/proc/inferd-nope" in line and "cannot be created" in line, line
 
 
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["k8s", "render", QUICKSTART / "inferd.yaml", "-o", "{d}/afile/sub"], "{d}/afile/sub"),
+        (["k8s", "rules", QUICKSTART / "inferd.yaml", "-o", "{d}/afile/r.yaml"],
+         "{d}/afile/r.yaml"),
+        (["keys", "create", "ci", "--keys-file", "{d}/afile/keys.json"], "{d}/afile"),
+    ],
+    ids=["k8s render -o", "k8s rules -o", "keys --keys-file"],
+)  # fmt: skip
+def test_an_output_path_that_cannot_be_written_is_bad_input(
+    inferd_home: Path, tmp_path: Path, command: list[str | Path], shown: str
+) -> None:
+    """Write commands given a path under a regular file ended in an OSError traceback."""
+    (tmp_path / "afile").write_text("x")
+    argv = [str(a).replace("{d}", str(tmp_path)) for a in command]
+    result = run(*argv)
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip().splitlines()[-1]  # (render's notes come first)
+    assert "Traceback" not in result.stderr
+    assert line.startswith(f"error: '{shown.replace('{d}', str(tmp_path))}': "), line
+    assert "directory" in line.lower(), line
+
+
 def test_a_missing_entrypoint_is_bad_metadata(inferd_home: Path, tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(QUICKSTART / "fraud-v1", model)

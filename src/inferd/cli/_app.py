@@ -6,6 +6,7 @@ themselves on :data:`main`, and delegate to the library; no business logic lives
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import sys
@@ -92,21 +93,44 @@ def scale_option(default: Scale, description: str) -> Callable[[FC], FC]:
     )
 
 
+#: OS errors about a path the user gave (an output file, a keys file, a directory) that cannot
+#: be created, read or written: bad input, said in one line, not a traceback.
+_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM,
+        errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP,
+    }
+)  # fmt: skip
+
+
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn an :class:`InferdError` into a one-line message and a meaningful exit status."""
+    """Turn an :class:`InferdError`, or an OS error naming a path (:data:`_PATH_ERRNOS`), into
+    a one-line message and a meaningful exit status."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except InferdError as exc:
-            from rich.text import Text  # deferred with rich's Console (see stderr)
-
-            # The message is data, never markup: "[/x]" in a user's string must print as is.
-            stderr().print(Text.assemble(("error:", "red"), " ", exc.message))
+            _say_error(exc.message)
             raise SystemExit(exit_status(exc)) from None
+        except OSError as exc:
+            if exc.filename is None or exc.errno not in _PATH_ERRNOS:
+                raise
+            why = exc.strerror
+            if exc.errno == errno.EEXIST and not Path(exc.filename).is_dir():
+                why = "not a directory"  # a mkdir where a file stands: say what is wrong
+            _say_error(f"{str(exc.filename)!r}: {why}")
+            raise SystemExit(EXIT_CODES[Code.INVALID_ARGUMENT]) from None
 
     return wrapper
+
+
+def _say_error(message: str) -> None:
+    from rich.text import Text  # deferred with rich's Console (see stderr)
+
+    # The message is data, never markup: "[/x]" in a user's string must print as is.
+    stderr().print(Text.assemble(("error:", "red"), " ", message))
 
 
 #: The module (under ``inferd.cli``) that registers each top-level command. A command's module
