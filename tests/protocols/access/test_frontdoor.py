@@ -11,6 +11,7 @@ from inferd.config import AuthSettings
 from inferd.errors import InvalidArgument
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.access.keyfile import create_key
+from inferd.protocols.access.tls import server_context
 from inferd.protocols.http import Request, Response, Router
 
 
@@ -62,3 +63,18 @@ def test_public_metrics_opens_metrics_only(tmp_path: Path, public: bool, status:
     assert _status(door, "/v2/models/fraud/infer") == 401
     assert _status(door, "/v2/health/ready") == 200
     assert ("metrics public" in door.describe()) is public
+
+
+def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
+    """ssl's FileNotFoundError has no filename: the message said 'TLS: None does not exist'."""
+    existing = tmp_path / "present.pem"
+    existing.write_text("not a certificate")
+    missing = tmp_path / "nonexist.pem"
+    with pytest.raises(InvalidArgument) as cert:
+        server_context(missing, existing)
+    assert cert.value.message == f"TLS: the certificate file '{missing}' does not exist"
+    with pytest.raises(InvalidArgument) as key:
+        server_context(existing, missing)
+    assert key.value.message == f"TLS: the key file '{missing}' does not exist"
+    with pytest.raises(InvalidArgument, match="cannot use certificate"):
+        server_context(existing, existing)

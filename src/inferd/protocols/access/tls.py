@@ -44,16 +44,26 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     InvalidArgument naming the problem (never the key's bytes)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # ssl's own errors do not say which file (its FileNotFoundError has no filename): each file
+    # is opened here first, so a missing or unreadable one is named.
+    for role, file in (("certificate", cert_file), ("key", key_file)):
+        try:
+            with Path(file).open("rb"):
+                pass
+        except FileNotFoundError:
+            raise InvalidArgument(f"TLS: the {role} file {str(file)!r} does not exist") from None
+        except OSError as exc:
+            raise InvalidArgument(
+                f"TLS: cannot read the {role} file {str(file)!r}: {exc.strerror}"
+            ) from None
     try:
         context.load_cert_chain(cert_file, key_file)
-    except FileNotFoundError as exc:
-        raise InvalidArgument(f"TLS: {exc.filename} does not exist") from None
     except ssl.SSLError as exc:
         raise InvalidArgument(
             f"TLS: cannot use certificate {cert_file} with key {key_file}: {exc.reason or exc}"
         ) from None
     except OSError as exc:
-        raise InvalidArgument(f"TLS: cannot read {exc.filename}: {exc.strerror}") from None
+        raise InvalidArgument(f"TLS: cannot read {cert_file} or {key_file}: {exc}") from None
     context.set_alpn_protocols(["http/1.1"])
     return context
 
