@@ -98,12 +98,18 @@ class UpProcess:
             return self.proc.wait()
 
 
-def start_up(home: Path, spec: Path, *args: str, timeout: float = 90) -> UpProcess:
-    """Start ``inferd up SPEC ARGS`` and wait until its first apply is done (replicas ready)."""
+def start_up(
+    home: Path, spec: Path, *args: str, timeout: float = 90, cwd: Path | None = None
+) -> UpProcess:
+    """Start ``inferd up SPEC ARGS`` (in ``cwd``, for a relative SPEC) and wait until its
+    first apply is done (replicas ready)."""
     log = home / "up-test.log"
     env = {**os.environ, "INFERD_HOME": str(home)}
+    home.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        proc = subprocess.Popen([*INFERD, "up", str(spec), *args], env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [*INFERD, "up", str(spec), *args], env=env, stdout=out, stderr=out, cwd=cwd
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -49,6 +49,7 @@ def test_the_patched_text_is_a_valid_spec_headed_by_its_changes() -> None:
     text = patch_text(yaml.safe_load(FILE), PROPOSALS, "inferd.yaml")
     assert text.startswith("# inferd.yaml, right-sized by `inferd cost recommend`:\n")
     assert "#   fraud.v1.replicas: 8 -> 2\n" in text
+    assert "#   fraud.resources.cpu: unset -> 200m\n" in text  # not Python's "None"
     spec = parse_spec(text, "patched.yaml")
     assert spec.deployments[0].versions[0].replicas == 2
     assert spec.deployments[1].resources.memory == "160Mi"

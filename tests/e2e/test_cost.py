@@ -216,16 +216,19 @@ def test_recommend_right_sizes_eight_replicas_and_its_patch_cuts_idle_money(
     fraud_store(home)
     spec = tmp_path / "inferd.yaml"
     spec.write_text(OVERSIZED)
-    up = start_up(home, spec, timeout=120)
+    # Started with a relative path, as the docs start it: recommend, run from elsewhere,
+    # still finds the spec (it looked for "inferd.yaml" in its own directory).
+    up = start_up(home, Path(spec.name), timeout=120, cwd=tmp_path)
     window = 10
     try:
+        missing = up.cli("cost", "recommend", "--spec", str(tmp_path / "nope.yaml"), check=False)
+        assert missing.returncode == 2 and "no such file" in missing.stderr, missing.stderr
         with Paced(up.gateway_port, rate=20) as load:
             time.sleep(window + TICK_S)  # a window with all 8 ready, under load
             before = _idle_per_second(up, window)
             patched = tmp_path / "patched.yaml"
             advice = _json(
-                up, "cost", "recommend", "--window", f"{window}s", "--spec", str(spec),
-                "-o", str(patched),
+                up, "cost", "recommend", "--window", f"{window}s", "-o", str(patched),
             )  # fmt: skip
             changes = {c["path"]: c for c in advice["changes"]}  # type: ignore[attr-defined]
             replicas = changes["fraud.v1.replicas"]

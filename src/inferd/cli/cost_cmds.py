@@ -91,10 +91,12 @@ def recommend(*, window: str, spec_file: Path | None, output: Path | None, as_js
     client = AdminClient(store_settings().root)
     doc = client.cost_recommendations(window)
     path = spec_file or Path(client.state.spec)
+    if spec_file is not None and not path.is_file():
+        raise InvalidArgument(f"--spec {str(path)!r}: no such file")
     if not path.is_file():
         raise InvalidArgument(
-            f"cannot read the spec file {str(path)!r} that `inferd up` was started with from "
-            "here; name it with --spec"
+            f"the spec file {str(path)!r} that `inferd up` was started with is gone; name it "
+            "with --spec"
         )
     spec = load_spec(path)
     changes = [proposal(row) for row in doc["changes"]]
@@ -185,7 +187,8 @@ def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
         )
         for p in a["proposals"]:
             mark = "->" if p["current"] != p["proposed"] else "=="
-            out.print(f"  {p['field']}: {p['current']} {mark} {p['proposed']}  ({p['arithmetic']})")
+            current = "unset" if p["current"] is None else p["current"]
+            out.print(f"  {p['field']}: {current} {mark} {p['proposed']}  ({p['arithmetic']})")
         for note in a["notes"]:
             out.print(f"  note: {note}")
         fit = fits.get(f"{a['deployment']}/{a['version']}")

@@ -169,7 +169,13 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     write_state(
         home,
         UpState(
-            os.getpid(), admin.host, admin.port, url, options.spec_name, time.time(), grpc_address
+            os.getpid(),
+            admin.host,
+            admin.port,
+            url,
+            str(Path(options.spec_name).resolve()),
+            time.time(),
+            grpc_address,
         ),
         token,
     )

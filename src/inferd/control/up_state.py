@@ -26,7 +26,8 @@ class UpState:
     admin_host: str
     admin_port: int
     gateway_url: str
-    #: The spec file's name as given to ``inferd up``.
+    #: The spec file ``inferd up`` started with, absolute (``inferd cost recommend`` reads it
+    #: from wherever it runs).
     spec: str
     started_at: float
     #: Where the gateway serves gRPC (``host:port``); empty in files from before it did.

@@ -44,7 +44,10 @@ def patch_text(document: object, proposals: Iterable[Proposal], source: str) -> 
     """The patched spec as YAML, headed by a comment listing the changes."""
     listed = list(proposals)
     header = [f"# {source}, right-sized by `inferd cost recommend`:"]
-    header += [f"#   {p.path}: {p.current} -> {p.proposed}" for p in listed]
+    header += [
+        f"#   {p.path}: {'unset' if p.current is None else p.current} -> {p.proposed}"
+        for p in listed
+    ]
     body = yaml.safe_dump(patched(document, listed), sort_keys=False, allow_unicode=True)
     return "\n".join(header) + "\n" + body
 
