@@ -26,6 +26,8 @@ _HOST_RE = re.compile(
     r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
     r"(?::[0-9]{1,5})?"
 )
+#: The TCP ports a registry can listen on (a host's ``:PORT``; 0 is no port to connect to).
+MIN_PORT, MAX_PORT = 1, 65535
 
 
 def _name_problem(name: str) -> str | None:
@@ -80,12 +82,26 @@ def registry_prefix_problem(prefix: str) -> str | None:
     Docker Hub by every container runtime, so it is refused rather than rendered.
     """
     host, _, path = prefix.strip("/").partition("/")
-    if _is_registry(host) and _HOST_RE.fullmatch(host) and (not path or not _name_problem(path)):
-        return None
-    return (
-        f"registry {prefix!r} is not HOST[:PORT] or HOST[:PORT]/PATH (a host has a '.' or a "
-        "port, or is localhost), e.g. registry.example.com or localhost:5000/team"
-    )
+    if not (
+        _is_registry(host) and _HOST_RE.fullmatch(host) and (not path or not _name_problem(path))
+    ):
+        return (
+            f"registry {prefix!r} is not HOST[:PORT] or HOST[:PORT]/PATH (a host has a '.' or a "
+            "port, or is localhost), e.g. registry.example.com or localhost:5000/team"
+        )
+    port = port_of(host)
+    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+        return (
+            f"registry {prefix!r} has port {port}, which is not a TCP port "
+            f"({MIN_PORT}-{MAX_PORT}), e.g. registry.example.com:5000"
+        )
+    return None
+
+
+def port_of(host: str) -> int | None:
+    """The port of ``HOST:PORT`` (digits after the last ':'), None when ``host`` names none."""
+    _, colon, port = host.rpartition(":")
+    return int(port) if colon and port.isascii() and port.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)

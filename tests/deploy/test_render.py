@@ -121,7 +121,29 @@ def test_a_registry_that_is_not_a_host_is_refused_not_sent_to_docker_hub(registr
         render_with(_spec(ONE), registry=registry)
 
 
-@pytest.mark.parametrize("registry", ["localhost", "localhost:5000/team", "reg:5000", "r.io/a/b"])
+@pytest.mark.parametrize(
+    "registry", ["r.example.com:0", "r.example.com:99999/ml", "localhost:65536", "reg:00000"]
+)
+def test_a_registry_port_outside_the_tcp_range_is_refused(registry: str) -> None:
+    with pytest.raises(InvalidArgument, match=r"has port [0-9]+, which is not a TCP port"):
+        render_with(_spec(ONE), registry=registry)
+
+
+def test_a_registry_port_flag_outside_the_tcp_range_exits_2(tmp_path: Path) -> None:
+    """The spec names no registry; the flag's would be prefixed to every model."""
+    spec = tmp_path / "inferd.yaml"
+    text = QUICKSTART.read_text(encoding="utf-8").replace("\nregistry: ", "\n# registry: ")
+    spec.write_text(text, encoding="utf-8")
+    assert "\nregistry:" not in text
+    result = cli("k8s", "render", spec, "--registry", "registry.example.com:99999")
+    assert result.exit_code == 2
+    assert "registry 'registry.example.com:99999' has port 99999" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["localhost", "localhost:5000/team", "reg:5000", "r.io/a/b", "localhost:1", "r.io:65535/a"],
+)
 def test_a_registry_host_prefixes_the_models(registry: str) -> None:
     objects = render_with(_spec(ONE), registry=registry)
     assert f"{registry}/fraud:v1" in str(objects)
@@ -143,6 +165,11 @@ def test_the_spec_names_the_default_registry_and_the_flag_overrides_it() -> None
     with pytest.raises(SpecError, match=r"inferd.yaml:3:11: registry: registry 'myreg' is not"):
         parse_spec(
             "apiVersion: inferd.dev/v1\nkind: Stack\nregistry: myreg\n"
+            "deployments: [{name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}]\n"
+        )
+    with pytest.raises(SpecError, match=r"3:11: registry: registry 'r.example.com:0' has port 0"):
+        parse_spec(
+            "apiVersion: inferd.dev/v1\nkind: Stack\nregistry: r.example.com:0\n"
             "deployments: [{name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}]\n"
         )
 

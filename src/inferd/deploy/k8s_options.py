@@ -22,12 +22,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from inferd import __version__
 from inferd.errors import InvalidArgument
+from inferd.reference import MAX_NAME_LENGTH, MAX_PORT, MIN_PORT, port_of
 
 #: The server image when none is given; the GPU variant carries the ``-gpu`` tag suffix.
 DEFAULT_IMAGE = f"inferd/inferd:{__version__}"
@@ -45,6 +47,31 @@ MIG_PROFILE_PATTERN = r"^([1-7])g\.([0-9]+)gb$"
 #: A GPU feature-discovery label value (``nvidia.com/gpu.product``), e.g. ``Tesla-T4``.
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+#: A namespace name: an RFC 1123 label (no '.', unlike other object names), at most 63 characters.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+#: A container image reference as container runtimes parse it (the grammar of
+#: github.com/distribution/reference, which docker, containerd and CRI-O use):
+#: ``[HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]``, e.g. ``registry.example.com:5000/inferd:0.1``.
+_IMAGE_REFERENCE = re.compile(
+    r"""
+    (?P<name>
+      (?:                                             # the registry, ended by '/' (optional):
+        (?P<host>
+          [A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?          # a DNS label (or an IPv4 octet)
+          (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*  # more of them, after '.'
+          (?::[0-9]+)?                                     # :PORT (its range is checked apart)
+        )
+        /
+      )?
+      # PATH: components of lower-case letters and digits joined by '.', '_', '__' or '-'s
+      [a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*           # the first component
+      (?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*     # more of them, after '/'
+    )
+    (?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?           # :TAG, up to 128 characters (optional)
+    (?:@sha256:[a-f0-9]{64})?                         # @DIGEST (optional)
+    """,
+    re.VERBOSE,
+)
 
 
 def _label_value(text: str) -> str:
@@ -62,8 +89,58 @@ def _dns_subdomain(text: str) -> str:
     return text
 
 
+def _dns_label(text: str) -> str:
+    if _DNS_LABEL.fullmatch(text) is None:
+        raise ValueError(
+            f"{text!r} is not a Kubernetes namespace name (a DNS label: at most 63 lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit, no '.')"
+        )
+    return text
+
+
+def _image_reference(text: str) -> str:
+    match = _IMAGE_REFERENCE.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an image reference: [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], "
+            "a path of lower-case letters and digits joined by '.', '_', '-' or '/', "
+            "e.g. 'registry.example.com/inferd/server:0.1.0'"
+        )
+    if len(match["name"]) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{text!r} is not an image reference: its name is longer than {MAX_NAME_LENGTH} "
+            "characters"
+        )
+    port = None if match["host"] is None else port_of(match["host"])
+    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+        raise ValueError(
+            f"{text!r} is not an image reference: port {port} is not a TCP port "
+            f"({MIN_PORT}-{MAX_PORT})"
+        )
+    return text
+
+
+def _http_url(text: str) -> str:
+    problem = (
+        f"{text!r} is not an http:// or https:// URL with a host, e.g. {DEFAULT_PROMETHEUS_URL!r}"
+    )
+    if not text.isascii() or not text.isprintable() or " " in text:
+        raise ValueError(problem)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # a ValueError when it is not a number of 0-65535
+    except ValueError:
+        raise ValueError(problem) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise ValueError(problem)
+    return text
+
+
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 ObjectName = Annotated[str, AfterValidator(_dns_subdomain)]
+NamespaceName = Annotated[str, AfterValidator(_dns_label)]
+ImageReference = Annotated[str, AfterValidator(_image_reference)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Strict(BaseModel):
@@ -100,11 +177,11 @@ class K8sOptions(_Strict):
     target: Literal["plain", "kserve"] = Field(
         default="plain", description="plain Deployments, or KServe InferenceServices"
     )
-    namespace: ObjectName | None = Field(
+    namespace: NamespaceName | None = Field(
         default=None, description="namespace written on every object (none: kubectl's current)"
     )
-    image: str = Field(default=DEFAULT_IMAGE, min_length=1, description="server image (CPU)")
-    gpu_image: str | None = Field(
+    image: ImageReference = Field(default=DEFAULT_IMAGE, description="server image (CPU)")
+    gpu_image: ImageReference | None = Field(
         default=None, description=f"image for GPU pods (default: image with '{GPU_TAG_SUFFIX}')"
     )
     registry: str | None = Field(
@@ -131,14 +208,14 @@ class K8sOptions(_Strict):
         "'stable' renders its main version alone, to apply first; 'canary' rolls the candidate "
         "out over it",
     )
-    prometheus_url: str = Field(
+    prometheus_url: HttpUrl = Field(
         default=DEFAULT_PROMETHEUS_URL, description="Prometheus that KEDA queries"
     )
     gateway: ObjectName = Field(default="inferd", description="Gateway the HTTPRoutes attach to")
-    gateway_namespace: ObjectName | None = Field(
+    gateway_namespace: NamespaceName | None = Field(
         default=None, description="namespace of that Gateway (none: the routes' own)"
     )
-    gpu_operator_namespace: ObjectName = Field(default=DEFAULT_GPU_OPERATOR_NAMESPACE)
+    gpu_operator_namespace: NamespaceName = Field(default=DEFAULT_GPU_OPERATOR_NAMESPACE)
     placement: Placement = Field(default_factory=Placement, description="for every deployment")
     deployments: dict[str, Placement] = Field(
         default_factory=dict, description="placement per deployment name, over 'placement'"

@@ -1,0 +1,147 @@
+"""Option values Kubernetes or a container runtime would refuse — a namespace with a dot, an image
+that is no reference, a Prometheus URL KEDA cannot query — are errors naming the option (and the
+overlay file), exit 2, not objects the API server refuses or pods that never pull."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from inferd.deploy.k8s_options import DEFAULT_PROMETHEUS_URL, K8sOptions, load_options
+from inferd.errors import InvalidArgument
+
+from .conftest import QUICKSTART, QUICKSTART_FLAGS, cli
+
+DIGEST = "sha256:" + "a" * 64
+NAMESPACES = ("namespace", "gateway_namespace", "gpu_operator_namespace")
+
+
+def _overlay(tmp_path: Path, text: str) -> Path:
+    overlay = tmp_path / "k8s.yaml"
+    overlay.write_text(text, encoding="utf-8")
+    return overlay
+
+
+@pytest.mark.parametrize("field", NAMESPACES)
+@pytest.mark.parametrize("value", ["a.b", "ML", "-ml", "ml-", "m_l", "", "a" * 64])
+def test_a_namespace_is_a_dns_label(tmp_path: Path, field: str, value: str) -> None:
+    overlay = _overlay(tmp_path, f"{field}: '{value}'\n")
+    with pytest.raises(InvalidArgument, match="is not a Kubernetes namespace name") as caught:
+        load_options(overlay, {})
+    assert f"{overlay}: {field}: " in caught.value.message
+
+
+@pytest.mark.parametrize("field", NAMESPACES)
+@pytest.mark.parametrize("value", ["ml", "team-1", "0", "a" * 63])
+def test_a_dns_label_is_a_namespace(tmp_path: Path, field: str, value: str) -> None:
+    options = load_options(_overlay(tmp_path, f"{field}: '{value}'\n"), {})
+    assert getattr(options, field) == value
+
+
+@pytest.mark.parametrize("flag", ["--namespace", "--gateway-namespace"])
+def test_a_namespace_flag_with_a_dot_exits_2_naming_it(flag: str) -> None:
+    result = cli("k8s", "render", QUICKSTART, "--registry", "registry.example.com", flag, "a.b")
+    assert result.exit_code == 2
+    field = flag.removeprefix("--").replace("-", "_")
+    assert f"options: {field}: 'a.b' is not a Kubernetes namespace name" in result.stderr
+
+
+BAD_IMAGES = [
+    "bad image!",
+    "a b",
+    "",
+    "inferd/Server:1",  # upper case is for hosts only
+    "/inferd",
+    "inferd/",
+    "inferd//server",
+    "inferd:",
+    "inferd:-1",
+    "inferd:" + "1" * 129,
+    "inferd@sha256:abc",
+    "inferd@md5:" + "a" * 32,
+    "http://r.example.com/inferd",
+    "r.example.com:0/inferd",
+    "r.example.com:99999/inferd:1",
+    "r.example.com/" + "a" * 250,  # a name over 255 characters
+]
+GOOD_IMAGES = [
+    "inferd",
+    "inferd/inferd:0.1.0.dev0",
+    "localhost:5000/inferd/server:0.1",
+    "Registry.Example.com:65535/x",
+    "10.0.0.1:5000/team/inferd:v1_2",
+    "r.example.com/a/b_c__d---e.f:V1-gpu",
+    f"inferd@{DIGEST}",
+    f"r.example.com/inferd:0.1@{DIGEST}",
+    "inferd:" + "1" * 128,
+]
+
+
+@pytest.mark.parametrize("field", ["image", "gpu_image"])
+@pytest.mark.parametrize("image", BAD_IMAGES)
+def test_an_image_that_is_not_a_reference_is_refused(field: str, image: str) -> None:
+    with pytest.raises(InvalidArgument, match=f"^options: {field}: .* is not an image reference"):
+        load_options(None, {field: image})  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field", ["image", "gpu_image"])
+@pytest.mark.parametrize("image", GOOD_IMAGES)
+def test_an_image_reference_is_taken_as_it_is(field: str, image: str) -> None:
+    assert getattr(load_options(None, {field: image}), field) == image  # type: ignore[misc]
+
+
+def test_the_default_images_are_references() -> None:
+    options = K8sOptions()
+    assert K8sOptions(image=options.image, gpu_image=options.image_for(1)).image_for(1)
+
+
+def test_an_overlay_image_is_refused_naming_the_file(tmp_path: Path) -> None:
+    overlay = _overlay(tmp_path, "image: 'bad image!'\n")
+    with pytest.raises(
+        InvalidArgument, match=f"^{re.escape(str(overlay))}: image: 'bad image!' is not an image"
+    ):
+        load_options(overlay, {})
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--image", "bad image!"), ("--gpu-image", "a b")])
+def test_an_image_flag_that_is_no_reference_exits_2_naming_it(flag: str, value: str) -> None:
+    result = cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, flag, value)
+    assert result.exit_code == 2
+    field = flag.removeprefix("--").replace("-", "_")
+    assert f"options: {field}: {value!r} is not an image reference" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "ftp://x",
+        "prometheus:9090",
+        "prometheus.monitoring.svc",
+        "http://",
+        "https:///path",
+        "http://x:0",
+        "http://x:99999",
+        "http://x:port",
+        "http://a b:9090",
+        "http://x\n",
+    ],
+)
+def test_a_prometheus_url_is_http_with_a_host(url: str) -> None:
+    with pytest.raises(InvalidArgument, match=r"^options: prometheus_url: .* is not an http"):
+        load_options(None, {"prometheus_url": url})
+
+
+@pytest.mark.parametrize(
+    "url", [DEFAULT_PROMETHEUS_URL, "https://p.example.com", "http://10.0.0.1:9090/prom"]
+)
+def test_an_http_url_is_a_prometheus_url(url: str) -> None:
+    assert load_options(None, {"prometheus_url": url}).prometheus_url == url
+
+
+def test_a_prometheus_url_flag_that_is_not_http_exits_2_naming_it() -> None:
+    result = cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, "--prometheus-url", "ftp://x")
+    assert result.exit_code == 2
+    assert "options: prometheus_url: 'ftp://x' is not an http:// or https:// URL" in result.stderr
