@@ -16,6 +16,7 @@ from inferd.control.apply_plan import (
     fixed_gateway_changes,
     plan,
     route_changes,
+    settings_changes,
 )
 from inferd.control.demo_traffic import random_body
 from inferd.control.replicas.backoff import BackoffPolicy
@@ -116,6 +117,21 @@ def test_a_route_change_is_said_as_its_traffic_and_what_changed() -> None:
     assert both.describe() == "fraud: traffic v1 80%, v2 20%, shadow s (changed: weights, shadow)"
     (off,) = route_changes(_fraud({"v1": 90, "v2": 10, "s": 0}, shadow="s"), SPLIT)
     assert off.describe() == "fraud: traffic v1 90%, v2 10%, no shadow (changed: shadow)"
+
+
+def test_policy_sections_an_apply_changes_are_named() -> None:
+    """Autoscaling, rollout, SLO and cost changes take effect at once but start no replica and
+    move no traffic: an apply said "no changes" for them."""
+    scaled = "    autoscaling: {min_replicas: 1, max_replicas: 3}\n"
+    slo = "    slo: {availability: 99.9, window: 30d}\n"
+    cost = "cost: {price_per_node_hour: 0.4, node: {cpu: 8, memory: 32Gi}}\n"
+    with_scaling = _fraud({"v1": 90, "v2": 10, "s": 0}, deployment=scaled)
+    assert settings_changes(SPLIT, SPLIT) == [] and settings_changes(None, SPLIT) == []
+    assert settings_changes(SPLIT, with_scaling) == ["fraud.autoscaling"]
+    both = _fraud({"v1": 90, "v2": 10, "s": 0}, deployment=scaled + slo)
+    assert settings_changes(with_scaling, both) == ["fraud.slo"]
+    priced = parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)}) + cost)
+    assert settings_changes(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})), priced) == ["cost"]
 
 
 @pytest.mark.parametrize(

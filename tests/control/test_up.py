@@ -235,6 +235,12 @@ def test_apply_reports_a_traffic_change_and_refuses_a_gateway_it_cannot_change(
     (fraud,) = running.ps()["deployments"]  # type: ignore[misc]
     assert {v["name"]: v["weight"] for v in fraud["versions"]} == {"v1": 80, "v3": 20}
     assert running.cli("apply", str(split)).stdout.strip() == "no changes"
+    priced = tmp_path / "priced.yaml"  # a policy section alone: in effect, said so
+    priced.write_text(
+        split.read_text() + "cost: {price_per_node_hour: 0.4, node: {cpu: 8, memory: 32Gi}}\n"
+    )
+    assert running.cli("apply", str(priced)).stdout.strip() == "in effect now: cost"
+    assert orjson.loads(running.cli("apply", str(split), "--json").stdout)["settings"] == ["cost"]
 
 
 def test_control_actions_leave_an_audit_record(running: UpProcess, tmp_path: Path) -> None:

@@ -86,8 +86,9 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
         return
     changes = [c for c in result["changes"] if c["action"] != "keep"]
     routes = result.get("routes", [])  # an inferd up from before routes were reported has none
+    settings = result.get("settings", [])  # likewise
     out = stdout()
-    if not changes and not routes:
+    if not changes and not routes and not settings:
         out.print("no changes")
     for c in changes:
         out.print(
@@ -96,6 +97,8 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
         )
     for r in routes:
         out.print(describe_route(r["deployment"], r["weights"], r["shadow"], tuple(r["changed"])))
+    if settings:
+        out.print(f"in effect now: {', '.join(settings)}")
 
 
 @main.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from inferd.spec.model import DeploymentSpec, GatewaySpec, Spec, VersionSpec
@@ -72,6 +72,9 @@ class Applied:
 
     changes: list[Change]
     routes: list[RouteChange]
+    #: Policy sections an apply changed that take effect at once and start, stop and reroute
+    #: nothing (:func:`settings_changes`), e.g. ``fraud.autoscaling`` or ``cost``.
+    settings: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -140,6 +143,29 @@ def route_changes(before: Spec | None, after: Spec) -> list[RouteChange]:
         if changed:
             changes.append(RouteChange(d.name, d.weights(), d.traffic.shadow, changed))
     return changes
+
+
+#: A deployment's sections that its replicas and routes do not depend on: the rollout,
+#: autoscaling and SLO policies, read by their loops at each decision.
+POLICY_SECTIONS = ("rollout", "autoscaling", "slo")
+
+
+def settings_changes(before: Spec | None, after: Spec) -> list[str]:
+    """The policy sections (``fraud.autoscaling``, ``cost``…) that differ between the specs,
+    in ``after``'s order: in effect once applied, though no replica or route changes, so an
+    apply must say so rather than "no changes"."""
+    if before is None:
+        return []
+    changed = [
+        f"{d.name}.{section}"
+        for d in after.deployments
+        if (old := before.deployment(d.name)) is not None
+        for section in POLICY_SECTIONS
+        if getattr(old, section) != getattr(d, section)
+    ]
+    if before.cost != after.cost:
+        changed.append("cost")
+    return changed
 
 
 def _route_part(deployment: DeploymentSpec, part: RoutePart) -> object:

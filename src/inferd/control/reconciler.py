@@ -48,6 +48,7 @@ from inferd.control.apply_plan import (
     fixed_gateway_changes,
     plan,
     route_changes,
+    settings_changes,
 )
 from inferd.control.replicas.engines import (
     EngineLaunch,
@@ -136,6 +137,7 @@ class Reconciler:
         actual = {k: r.state for k, r in self._running.items()}
         changes = plan(actual, desired_state(spec))
         routes = route_changes(self.spec, spec)
+        settings = settings_changes(self.spec, spec)
         drain_s = spec.gateway.drain_timeout
         launches = await self._launches(spec, changes, drain_s)
         started = self._start(changes, launches)
@@ -153,7 +155,9 @@ class Reconciler:
             self.supervisor.route(_routing(spec, self._running, include_removed={}))
             await self.supervisor.retire(retired.replicas, drain_s)
         _log_changes(changes, routes)
-        return Applied(changes, routes)
+        if settings:
+            log.info("in effect now: %s", ", ".join(settings))
+        return Applied(changes, routes, settings)
 
     def pinned(self, deployment: str, version: str) -> str | None:
         """The digest-pinned reference a running version serves (None: not running)."""

@@ -130,6 +130,7 @@ class AdminApi:
         result: ApplyResult = {
             "changes": [_change(c) for c in applied.changes],
             "routes": [_route(r) for r in applied.routes],
+            "settings": applied.settings,
         }
         return json_response(result)
 

@@ -89,8 +89,10 @@ class RouteRecord(TypedDict):
 
 
 class ApplyResult(TypedDict):
-    """``POST /admin/apply``: one change per version, kept ones included, and one route per
-    deployment whose routing changed (traffic split, shadow, header routing, payload logging)."""
+    """``POST /admin/apply``: one change per version, kept ones included, one route per
+    deployment whose routing changed (traffic split, shadow, header routing, payload logging),
+    and the policy sections changed (``fraud.autoscaling``, ``cost``…), in effect at once."""
 
     changes: list[ChangeRecord]
     routes: list[RouteRecord]
+    settings: list[str]
