@@ -169,6 +169,46 @@ def test_wrong_parameter_types_are_refused(client: openai.OpenAI) -> None:
     assert caught.value.param == "n"
 
 
+def test_openai_defaults_inferd_does_not_implement_are_accepted(client: openai.OpenAI) -> None:
+    asked = {"model": "llm", "messages": HELLO, "max_tokens": 8, "temperature": 0}
+    plain = client.chat.completions.create(**asked)
+    for defaults in (
+        {"store": False, "service_tier": "auto", "metadata": {"a": "b"}},
+        {"service_tier": "default", "parallel_tool_calls": True, "safety_identifier": "u1"},
+    ):
+        answer = client.chat.completions.create(**asked, **defaults)
+        assert answer.choices[0].message.content == plain.choices[0].message.content
+
+
+def test_openai_parameters_inferd_does_not_implement_are_refused_naming_them(
+    client: openai.OpenAI,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, store=True)
+    assert caught.value.body == {
+        "message": "store: true is not supported by inferd (only false, OpenAI's default)",
+        "type": "invalid_request_error", "param": "store", "code": "invalid_argument",
+    }  # fmt: skip
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, service_tier="flex")
+    assert caught.value.param == "service_tier"
+    assert 'service_tier: "flex" is not supported by inferd' in str(caught.value.body["message"])
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, reasoning_effort="low")
+    assert caught.value.param == "reasoning_effort"
+    message = str(caught.value.body["message"])
+    assert (
+        message.startswith("reasoning_effort: not supported by inferd") and "unknown" not in message
+    )
+
+
+def test_a_misspelt_parameter_is_still_unknown(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, extra_body={"temprature": 0.5})
+    assert caught.value.param == "temprature"
+    assert caught.value.body["message"] == "temprature: unknown field (not supported by inferd)"
+
+
 def test_bad_json_is_400_in_openai_shape(served: ServeProcess) -> None:
     answer = httpx.post(
         served.url + "/v1/chat/completions", content=b'{"model": "llm",', timeout=10

@@ -11,6 +11,7 @@ import pytest
 from inferd.errors import InvalidArgument
 from inferd.generation import Message, Sampling
 from inferd.protocols.openai.protocol import (
+    CHAT_UNSUPPORTED,
     MAX_EMBEDDING_INPUTS,
     ChatCompletionRequest,
     CompletionRequest,
@@ -48,6 +49,34 @@ def test_every_sampling_parameter_reaches_the_sampling() -> None:
         logit_bias={12: -100.0, 7: 2.5},
     )  # fmt: skip
     assert request.streams and request.include_usage
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"store": False},
+        {"service_tier": "auto"},
+        {"service_tier": "default"},
+        {"metadata": {"team": "search", "k" * 64: "v" * 512}},
+        {"metadata": {f"k{i}": "v" for i in range(16)}, "store": False},
+        {"modalities": ["text"]},
+        {"verbosity": "medium"},
+        {"prompt_cache_retention": "in_memory"},
+        {"prompt_cache_options": {}},
+        {"prompt_cache_options": {"mode": "implicit", "ttl": "30m"}},
+        {"functions": [], "function_call": "none"},
+        {"parallel_tool_calls": True},
+        {"safety_identifier": "hashed-user", "prompt_cache_key": "faq"},
+        {"stream": True, "stream_options": {"include_obfuscation": False}},
+        {"stream": True, "stream_options": {"include_obfuscation": True, "include_usage": True}},
+        {name: None for name in CHAT_UNSUPPORTED},
+    ],
+)
+def test_openai_defaults_inferd_does_not_implement_are_accepted(fields: dict[str, Any]) -> None:
+    # OpenAI's own defaults, or tags that change no answer: the same sampling and prompt.
+    request = chat(**fields)
+    assert request.asked() == Sampling()
+    assert request.messages_read() == [Message("user", "Hi")]
 
 
 def test_one_stop_string_and_the_newer_token_limit() -> None:
@@ -102,11 +131,6 @@ def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
             "messages[0].content[0].type",
             "'text'",
         ),
-        (
-            {"messages": [{"role": "user", "content": "x", "name": "bob"}]},
-            "messages[0].name",
-            "unknown field",
-        ),
         ({"temperature": "hot"}, "temperature", "valid number (got 'hot')"),
         ({"temperature": 2.5}, "temperature", "less than or equal to 2"),
         ({"temperature": True}, "temperature", "valid number"),
@@ -145,8 +169,25 @@ def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
         ({"tools": [{"type": "function"}]}, "tools", "not supported"),
         ({"tool_choice": "auto"}, "tool_choice", 'only "none"'),
         ({"response_format": {"type": "json_object"}}, "response_format", 'only {"type": "text"}'),
-        ({"functions": []}, "functions", "unknown field"),
+        ({"functions": [{"name": "f"}]}, "functions", "function calling is not supported"),
         ({"best_of": 2}, "best_of", "unknown field"),
+        ({"temprature": 0.5}, "temprature", "unknown field"),
+        (
+            {"stream": True, "stream_options": {"obfuscate": False}},
+            "stream_options.obfuscate",
+            "unknown field",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "x", "name": "bob"}]},
+            "messages[0].name",
+            "participant names are not supported by inferd (got 'bob')",
+        ),
+        ({"store": "false"}, "store", "valid boolean (got 'false')"),
+        ({"metadata": {"a": 1}}, "metadata.a", "valid string (got 1)"),
+        ({"metadata": {"a": "v" * 513}}, "metadata.a", "at most 512 characters"),
+        ({"metadata": {"k" * 65: "v"}}, "metadata." + "k" * 65, "at most 64 characters"),
+        ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", "at most 16 items"),
+        ({"modalities": "text"}, "modalities", "valid list"),
     ],
 )
 def test_chat_refusals_name_the_field(fields: dict[str, Any], param: str, says: str) -> None:
@@ -155,6 +196,82 @@ def test_chat_refusals_name_the_field(fields: dict[str, Any], param: str, says: 
     assert caught.value.param == param
     assert caught.value.message.startswith(f"{param}: ")
     assert says in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"store": True}, "store: true is not supported by inferd (only false, OpenAI's default)"),
+        (
+            {"store": True, "metadata": {"a": "b"}},
+            "store: true is not supported by inferd (only false, OpenAI's default)",
+        ),
+        (
+            {"service_tier": "flex"},
+            'service_tier: "flex" is not supported by inferd '
+            '(only "auto" or "default": OpenAI\'s default tier)',
+        ),
+        (
+            {"modalities": ["text", "audio"]},
+            'modalities: ["text","audio"] is not supported by inferd '
+            '(only ["text"], OpenAI\'s default)',
+        ),
+        (
+            {"verbosity": "low"},
+            'verbosity: "low" is not supported by inferd (only "medium", OpenAI\'s default)',
+        ),
+        (
+            {"prompt_cache_retention": "24h"},
+            'prompt_cache_retention: "24h" is not supported by inferd (only "in_memory": '
+            "cached prefixes stay in memory while a free slot keeps them)",
+        ),
+        (
+            {"prompt_cache_options": {"mode": "explicit"}},
+            'prompt_cache_options: {"mode":"explicit"} is not supported by inferd '
+            '(only {"mode": "implicit", "ttl": "30m"}, OpenAI\'s default, or part of it)',
+        ),
+        (
+            {"moderation": {"model": "omni-moderation-latest"}},
+            "moderation: not supported by inferd (no moderation of input or output); leave it out",
+        ),
+        (
+            {"function_call": {"name": "f"}},
+            'function_call: {"name":"f"} is not supported by inferd '
+            '(only "none", OpenAI\'s default without functions)',
+        ),
+        (
+            {"reasoning_effort": "low"},
+            "reasoning_effort: not supported by inferd "
+            "(the models served do not take a reasoning effort); leave it out",
+        ),
+        (
+            {"audio": {"voice": "alloy", "format": "wav"}},
+            "audio: not supported by inferd (no audio output); leave it out",
+        ),
+        (
+            {"prediction": {"type": "content", "content": "x"}},
+            "prediction: not supported by inferd (no predicted outputs); leave it out",
+        ),
+        (
+            {"web_search_options": {}},
+            "web_search_options: not supported by inferd (no web search); leave it out",
+        ),
+    ],
+)
+def test_openai_parameters_inferd_does_not_implement_are_refused_as_unsupported(
+    fields: dict[str, Any], message: str
+) -> None:
+    # Named as OpenAI's parameters that inferd does not support: not "unknown" (a misspelling).
+    with pytest.raises(InvalidField) as caught:
+        chat(**fields)
+    assert caught.value.param == next(iter(fields))
+    assert caught.value.message == message
+
+
+def test_the_parameters_inferd_does_not_implement_are_fields_checked_in_their_order() -> None:
+    fields = list(ChatCompletionRequest.model_fields)
+    assert list(CHAT_UNSUPPORTED) == [name for name in fields if name in CHAT_UNSUPPORTED]
+    assert set(CHAT_UNSUPPORTED) <= set(fields)
 
 
 def test_a_seed_beyond_64_bits_is_not_an_integer() -> None:
@@ -176,6 +293,7 @@ def test_a_seed_beyond_64_bits_is_not_an_integer() -> None:
         ({"best_of": 3}, "best_of", "only best_of=1"),
         ({"logprobs": 2}, "logprobs", "not supported"),
         ({"messages": HI}, "messages", "unknown field"),
+        ({"store": False}, "store", "unknown field"),  # chat's, not a text completion's
     ],
 )
 def test_completion_refusals_name_the_field(fields: dict[str, Any], param: str, says: str) -> None:

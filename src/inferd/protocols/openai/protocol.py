@@ -2,14 +2,19 @@
 
 Every parameter OpenAI defines for these endpoints is either honoured or, where inferd cannot
 honour it, refused unless it holds its default (``n`` other than 1, a non-zero penalty,
-``logprobs``, tools): a parameter read and then ignored would answer something other than what
-was asked. ``user`` is the exception: it only identifies the caller to OpenAI and changes no
-answer. Fields OpenAI does not define are refused, naming them. The answers' shapes are
-OpenAI's; the OpenAPI document is generated from these same types.
+``logprobs``, tools, ``store: true``, a ``service_tier`` other than ``"auto"``/``"default"``):
+a parameter read and then ignored would answer something other than what was asked. A
+parameter with no default inferd could keep to (``reasoning_effort``, ``audio``) is refused
+whenever it is set, saying that inferd does not support it. ``user``, ``safety_identifier``,
+``prompt_cache_key`` and ``metadata`` only identify the caller or tag a completion to OpenAI and
+change no answer: they are accepted. Fields OpenAI does not define (a misspelling) are refused
+as unknown, naming them. The answers' shapes are OpenAI's; the OpenAPI document is generated
+from these same types.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import (
     Annotated,
     Any,
@@ -17,6 +22,7 @@ from typing import (
     NotRequired,  # pydantic reads these before 3.12
 )
 
+import orjson
 from pydantic import BaseModel, Field, field_validator, model_validator
 from typing_extensions import TypedDict
 
@@ -27,6 +33,60 @@ from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingF
 MAX_TOKEN_ID = 2**31 - 1
 #: Texts one embeddings request may carry (OpenAI's limit).
 MAX_EMBEDDING_INPUTS = 2048
+#: OpenAI's limits on ``metadata``: pairs, and characters in a key and in a value.
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """An OpenAI parameter inferd does not implement. Null passes, and so do the values in
+    ``accepted``: those that ask for what OpenAI does by default, which inferd does too. Any
+    other value is refused: with ``accepted`` empty (the parameter has no default inferd keeps
+    to) as not supported, saying ``why``; else naming the value (or ``shown``, a value better
+    not echoed) and what inferd takes (``why``)."""
+
+    why: str
+    accepted: tuple[object, ...] = ()
+    shown: str | None = None
+
+    def refusal(self, value: object) -> str | None:
+        """Why ``value`` is refused (None: it is accepted)."""
+        if value is None or value in self.accepted:
+            return None
+        if not self.accepted:
+            return f"not supported by inferd ({self.why}); leave it out"
+        return f"{self.shown or _json(value)} is not supported by inferd (only {self.why})"
+
+
+def _json(value: object) -> str:
+    """``value`` as JSON, cut at 60 characters."""
+    text = orjson.dumps(value).decode()
+    return f"{text[:60]}…" if len(text) > 60 else text
+
+
+#: Chat parameters inferd does not implement, by field, in the fields' order (the first refused
+#: is named). ``parallel_tool_calls`` is not here: without tools it changes nothing.
+CHAT_UNSUPPORTED: dict[str, Unsupported] = {
+    "store": Unsupported("false, OpenAI's default", (False,)),
+    "service_tier": Unsupported('"auto" or "default": OpenAI\'s default tier', ("auto", "default")),
+    "modalities": Unsupported('["text"], OpenAI\'s default', (["text"],)),
+    "verbosity": Unsupported('"medium", OpenAI\'s default', ("medium",)),
+    "reasoning_effort": Unsupported("the models served do not take a reasoning effort"),
+    "audio": Unsupported("no audio output"),
+    "prediction": Unsupported("no predicted outputs"),
+    "web_search_options": Unsupported("no web search"),
+    "moderation": Unsupported("no moderation of input or output"),
+    "prompt_cache_retention": Unsupported(
+        '"in_memory": cached prefixes stay in memory while a free slot keeps them',
+        ("in_memory",),
+    ),
+    "prompt_cache_options": Unsupported(
+        '{"mode": "implicit", "ttl": "30m"}, OpenAI\'s default, or part of it',
+        ({}, {"mode": "implicit"}, {"ttl": "30m"}, {"mode": "implicit", "ttl": "30m"}),
+    ),
+    "functions": Unsupported("an empty list", ([],), shown="function calling"),
+    "function_call": Unsupported('"none", OpenAI\'s default without functions', ("none",)),
+}
 
 
 class TextPart(BaseModel):
@@ -44,6 +104,14 @@ class ChatMessage(BaseModel):
     #: ``developer`` is OpenAI's newer name for ``system`` and is read as one.
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
+    name: str | None = Field(default=None, description="refused: no participant names")
+
+    @field_validator("name")
+    @classmethod
+    def _no_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("participant names are not supported by inferd")
+        return value
 
     def message(self) -> Message:
         text = (
@@ -58,6 +126,11 @@ class StreamOptions(BaseModel):
     model_config = STRICT
 
     include_usage: bool | None = None
+    #: OpenAI pads its chunks against a side channel (true by default); inferd's chunks carry no
+    #: padding either way, and their text is the same.
+    include_obfuscation: bool | None = Field(
+        default=None, description="accepted; inferd's chunks carry no obfuscation padding"
+    )
 
 
 class _Generation(SamplingFields):
@@ -134,6 +207,38 @@ class ChatCompletionRequest(_Generation):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = Field(default=None, description="no effect without tools")
     response_format: dict[str, Any] | None = None
+    #: Identify the end user, or group requests for OpenAI's cache; change nothing in an answer.
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    #: Tags a stored completion; inferd stores none (``store`` true is refused), so it tags
+    #: nothing and changes nothing in an answer. Checked against OpenAI's limits.
+    metadata: (
+        dict[
+            Annotated[str, Field(max_length=MAX_METADATA_KEY)],
+            Annotated[str, Field(max_length=MAX_METADATA_VALUE)],
+        ]
+        | None
+    ) = Field(default=None, max_length=MAX_METADATA_PAIRS, description="accepted; tags nothing")
+    # OpenAI's parameters inferd does not implement (CHAT_UNSUPPORTED says which values pass).
+    store: bool | None = Field(default=None, description="false only (no stored completions)")
+    service_tier: str | None = Field(default=None, description='"auto" or "default" only')
+    modalities: list[str] | None = Field(default=None, description='["text"] only')
+    verbosity: str | None = Field(default=None, description='"medium" only')
+    reasoning_effort: str | None = Field(default=None, description="refused")
+    audio: dict[str, Any] | None = Field(default=None, description="refused")
+    prediction: dict[str, Any] | None = Field(default=None, description="refused")
+    web_search_options: dict[str, Any] | None = Field(default=None, description="refused")
+    moderation: dict[str, Any] | None = Field(default=None, description="refused")
+    prompt_cache_retention: str | None = Field(default=None, description='"in_memory" only')
+    prompt_cache_options: dict[str, Any] | None = Field(
+        default=None, description="OpenAI's default only (implicit, 30m)"
+    )
+    functions: list[dict[str, Any]] | None = Field(
+        default=None, description="deprecated tools: empty only"
+    )
+    function_call: str | dict[str, Any] | None = Field(
+        default=None, description='deprecated tool_choice: "none" only'
+    )
 
     @field_validator("logprobs")
     @classmethod
@@ -172,6 +277,14 @@ class ChatCompletionRequest(_Generation):
 
     def messages_read(self) -> list[Message]:
         return [m.message() for m in self.messages]
+
+    @model_validator(mode="after")
+    def _defaults_only(self) -> ChatCompletionRequest:
+        for name, unsupported in CHAT_UNSUPPORTED.items():
+            refusal = unsupported.refusal(getattr(self, name))
+            if refusal is not None:
+                raise InvalidField(name, refusal)
+        return self
 
     @model_validator(mode="after")
     def _one_token_limit(self) -> ChatCompletionRequest:
