@@ -35,6 +35,16 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, frau
         time.sleep(0.1)
     assert len(workers) == 2
     assert listening == {w.pid for w in workers}
+    # Each worker binds before its model has loaded (readiness says when it has): wait until 20
+    # fresh connections in a row find a ready worker, which both must be (a loaded CI machine
+    # gave one a 503 here).
+    ready_in_a_row = 0
+    while ready_in_a_row < 20:
+        assert time.monotonic() < deadline + 60, "the workers never both became ready"
+        ready = httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200
+        ready_in_a_row = ready_in_a_row + 1 if ready else 0
+        if not ready:
+            time.sleep(0.1)
     for _ in range(20):
         # A new connection each time: the kernel spreads them over the workers.
         answer = httpx.post(f"http://127.0.0.1:{port}/v2/models/fraud/infer", json=fraud_body)
