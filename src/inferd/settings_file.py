@@ -14,16 +14,19 @@ from typing import Any
 from inferd.errors import InvalidArgument
 
 
-def read_settings_file(file: Path) -> dict[str, Any]:
-    """The mapping at the top of YAML settings file ``file`` (empty for an empty file).
+def read_settings_file(file: Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping at the top of YAML settings file ``file`` (empty for an empty file): a
+    ``--config`` file, or (``what``) another file of settings such as a Kubernetes overlay.
 
     Messages name the file by the path given (the user's own), never a resolved path.
     """
     import yaml  # deferred: read only with --config (most starts have no settings file)
 
-    where = f"config file {str(file)!r}"
+    where = f"{what} {str(file)!r}"
     try:
         loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidArgument(f"{where}: no such file") from None
     except UnicodeDecodeError as exc:
         raise InvalidArgument(f"{where}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:

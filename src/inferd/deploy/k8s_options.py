@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from inferd import __version__
 from inferd.errors import InvalidArgument
 from inferd.reference import MAX_NAME_LENGTH, MAX_PORT, MIN_PORT, port_of
+from inferd.settings_file import read_settings_file
 
 #: The server image when none is given; the GPU variant carries the ``-gpu`` tag suffix.
 DEFAULT_IMAGE = f"inferd/inferd:{__version__}"
@@ -294,18 +294,4 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
 
 
 def _read_overlay(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidArgument(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
-    try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidArgument(f"{path}: not valid YAML ({type(exc).__name__})") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise InvalidArgument(f"{path}: expected a mapping at the top")
-    return loaded
+    return read_settings_file(path, "overlay")
