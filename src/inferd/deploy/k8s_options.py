@@ -20,6 +20,7 @@ Command-line flags override the overlay's top level (see :func:`load_options`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
@@ -74,28 +75,28 @@ _IMAGE_REFERENCE = re.compile(
 )
 
 
-def _label_value(text: str) -> str:
-    if _LABEL_VALUE.fullmatch(text) is None:
-        raise ValueError(
-            f"{text!r} is not a Kubernetes label value (as GPU feature discovery writes "
-            "products, e.g. 'Tesla-T4' or 'NVIDIA-A100-SXM4-80GB')"
-        )
-    return text
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    """A validator refusing text that ``pattern`` does not match whole, as not ``what``."""
+
+    def check(text: str) -> str:
+        if pattern.fullmatch(text) is None:
+            raise ValueError(f"{text!r} is not {what}")
+        return text
+
+    return check
 
 
-def _dns_subdomain(text: str) -> str:
-    if _DNS_SUBDOMAIN.fullmatch(text) is None:
-        raise ValueError(f"{text!r} is not a Kubernetes object name (lower-case DNS subdomain)")
-    return text
-
-
-def _dns_label(text: str) -> str:
-    if _DNS_LABEL.fullmatch(text) is None:
-        raise ValueError(
-            f"{text!r} is not a Kubernetes namespace name (a DNS label: at most 63 lower-case "
-            "letters, digits and '-', starting and ending with a letter or digit, no '.')"
-        )
-    return text
+_label_value = _matching(
+    _LABEL_VALUE,
+    "a Kubernetes label value (as GPU feature discovery writes products, e.g. 'Tesla-T4' or "
+    "'NVIDIA-A100-SXM4-80GB')",
+)
+_dns_subdomain = _matching(_DNS_SUBDOMAIN, "a Kubernetes object name (lower-case DNS subdomain)")
+_dns_label = _matching(
+    _DNS_LABEL,
+    "a Kubernetes namespace name (a DNS label: at most 63 lower-case letters, digits and '-', "
+    "starting and ending with a letter or digit, no '.')",
+)
 
 
 def _image_reference(text: str) -> str:
