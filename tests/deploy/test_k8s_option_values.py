@@ -40,6 +40,21 @@ def test_a_dns_label_is_a_namespace(tmp_path: Path, field: str, value: str) -> N
     assert getattr(options, field) == value
 
 
+@pytest.mark.parametrize("field", ["gateway"])
+@pytest.mark.parametrize("value", ["a..b", "a.-b", "a-.b", ".a", "a.", "A", "a_b", "a" * 254])
+def test_an_object_name_is_a_dns_subdomain(tmp_path: Path, field: str, value: str) -> None:
+    """Each dot-separated label must start and end with a letter or digit (``a..b`` passed)."""
+    overlay = _overlay(tmp_path, f"{field}: '{value}'\n")
+    with pytest.raises(InvalidArgument, match="is not a Kubernetes object name"):
+        load_options(overlay, {})
+
+
+@pytest.mark.parametrize("field", ["gateway"])
+@pytest.mark.parametrize("value", ["inferd", "nvidia", "a.b-c.d", "0", "a" * 253])
+def test_a_dns_subdomain_is_an_object_name(tmp_path: Path, field: str, value: str) -> None:
+    assert getattr(load_options(_overlay(tmp_path, f"{field}: '{value}'\n"), {}), field) == value
+
+
 @pytest.mark.parametrize("flag", ["--namespace", "--gateway-namespace"])
 def test_a_namespace_flag_with_a_dot_exits_2_naming_it(flag: str) -> None:
     result = cli("k8s", "render", QUICKSTART, "--registry", "registry.example.com", flag, "a.b")

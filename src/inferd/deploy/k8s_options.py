@@ -47,7 +47,11 @@ Stage = Literal["stable", "canary"]
 MIG_PROFILE_PATTERN = r"^([1-7])g\.([0-9]+)gb$"
 #: A GPU feature-discovery label value (``nvidia.com/gpu.product``), e.g. ``Tesla-T4``.
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+#: An object name: an RFC 1123 subdomain, dot-separated labels of lower-case letters, digits
+#: and '-' (each starting and ending with a letter or digit), at most 253 characters in all.
+_DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 #: A namespace name: an RFC 1123 label (no '.', unlike other object names), at most 63 characters.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 #: A container image reference as container runtimes parse it (the grammar of
