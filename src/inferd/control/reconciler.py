@@ -42,7 +42,6 @@ from inferd.control.apply_plan import (
     Change,
     DeploymentVersion,
     ReplicaSet,
-    RouteChange,
     desired_state,
     fingerprint,
     fixed_gateway_changes,
@@ -154,10 +153,9 @@ class Reconciler:
             await asyncio.sleep(self.settle_s)
             self.supervisor.route(_routing(spec, self._running, include_removed={}))
             await self.supervisor.retire(retired.replicas, drain_s)
-        _log_changes(changes, routes)
-        if settings:
-            log.info("in effect now: %s", ", ".join(settings))
-        return Applied(changes, routes, settings)
+        applied = Applied(changes, routes, settings)
+        _log_changes(applied)
+        return applied
 
     def pinned(self, deployment: str, version: str) -> str | None:
         """The digest-pinned reference a running version serves (None: not running)."""
@@ -374,12 +372,15 @@ def _version_route(name: str, running: _Running, weight: float) -> VersionRoute:
     )
 
 
-def _log_changes(changes: list[Change], routes: list[RouteChange]) -> None:
-    for change in changes:
+def _log_changes(applied: Applied) -> None:
+    """What an apply changed, as ``inferd apply`` prints it."""
+    for change in applied.changes:
         if change.action != "keep":
             log.info(
                 "%s/%s: %s (+%d -%d replicas)",
                 change.deployment, change.version, change.action, change.start, change.retire,
             )  # fmt: skip
-    for route in routes:
+    for route in applied.routes:
         log.info("%s", route.describe())
+    if applied.settings:
+        log.info("in effect now: %s", ", ".join(applied.settings))

@@ -278,7 +278,7 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
     """
     document: dict[str, Any] = {}
     if path is not None:
-        document = _read_overlay(path)
+        document = read_settings_file(path, "overlay")
     given = {k: v for k, v in flags.items() if v is not None}
     placement_keys = set(Placement.model_fields)
     top = {k: v for k, v in given.items() if k not in placement_keys}
@@ -296,7 +296,3 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
             for err in exc.errors(include_url=False)
         )
         raise InvalidArgument(f"{source}: {problems}") from None
-
-
-def _read_overlay(path: Path) -> dict[str, Any]:
-    return read_settings_file(path, "overlay")
