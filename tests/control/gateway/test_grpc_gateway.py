@@ -107,6 +107,15 @@ async def status_of(call: Awaitable[object]) -> str:
     return "OK"
 
 
+async def outcome_of(call: Awaitable[object]) -> str:
+    """Like :func:`status_of`, with the details after the status (for a failure's message)."""
+    try:
+        await call
+    except InferenceServerException as exc:
+        return f"{str(exc.status()).removeprefix('StatusCode.')}: {exc.message()}"
+    return "OK"
+
+
 @pytest.fixture
 def dead_port() -> int:
     """A loopback port nothing listens on."""
@@ -477,7 +486,7 @@ def test_stop_drains_calls_in_flight_and_refuses_new_ones(slow: ReplicaProcess) 
     ) -> tuple[str, str]:
         x = InferInput("x", list(rows.shape), "FP32")
         x.set_data_from_numpy(rows)
-        in_flight = asyncio.ensure_future(status_of(c.infer("slow", [x])))
+        in_flight = asyncio.ensure_future(outcome_of(c.infer("slow", [x])))
         # Wait until the gateway has sent the call on (a fixed sleep lost the race on a loaded
         # CI machine: the 4 MB call had not reached the gateway when it began to stop).
         for _ in range(1000):
