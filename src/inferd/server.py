@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import secrets
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -97,14 +97,26 @@ class Server:
     def control_port(self) -> int | None:
         return self.control_rest.port if self.control_rest is not None else None
 
-    async def start(self) -> None:
+    async def start(self, *, listen_when: Callable[[], Awaitable[None]] | None = None) -> None:
         """Bind every listener, then load the models (readiness turns true once they are warm).
 
-        When references were given and none of them loads, everything is closed again and the
-        first failure is raised, unless ``settings.allow_empty``.
+        With ``listen_when``, the models load first and the listeners bind once they are warm
+        and ``listen_when()`` has returned: a worker that joins a shared port (``--workers``)
+        must not take connections it can only answer 503. When references were given and none
+        of them loads, everything is closed again and the first failure is raised, unless
+        ``settings.allow_empty``.
         """
-        s = self.settings
         self.manager.expect(self.references)  # not ready from the first connection on
+        if listen_when is None:
+            await self._listen()
+            await self._load()
+        else:
+            await self._load()
+            await listen_when()
+            await self._listen()
+
+    async def _listen(self) -> None:
+        s = self.settings
         limits = HttpLimits.from_settings(s.limits)
         door = self.front_door
         routes = data_router(
@@ -132,6 +144,9 @@ class Server:
                     self.control_rest.port,
                 )
         await self._start_grpc(token)
+
+    async def _load(self) -> None:
+        s = self.settings
         # What exists now (modules, settings, listeners) lives as long as the process; frozen,
         # a full collection walks only what serving allocates. Unfrozen, thousands of slow
         # connections trigger full passes that stall the loop ~100 ms (bench/slowloris.py).
@@ -297,25 +312,58 @@ def startup_lines(server: Server) -> list[str]:
     return lines
 
 
+class FirstReady(Protocol):
+    """A flag shared by the workers of one port (a ``multiprocessing.Event``)."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+
 async def _serve_one(
-    settings: ServerSettings, references: list[str], *, worker: int | None
+    settings: ServerSettings,
+    references: list[str],
+    *,
+    worker: int | None,
+    first_ready: FirstReady | None = None,
 ) -> None:
+    """Serve in this process. Worker 0 of several binds the shared port at once (so probes get
+    an answer while it loads) and sets ``first_ready`` once its start is over; the others bind
+    only when their models are warm and worker 0 is ready, so a connection the kernel hands to
+    a worker never meets a 503 for a model still loading there."""
     server = build_server(
         settings, references, reuse_port=worker is not None, control=worker is None
     )
-    await server.start()
+    if not worker:  # one process, or worker 0
+        try:
+            await server.start()
+        finally:
+            if first_ready is not None:
+                first_ready.set()  # a failed start must not keep the others off the port
+    else:
+        assert first_ready is not None, "workers after the first wait for it"
+
+        async def after_the_first() -> None:
+            while not first_ready.is_set():  # polled: a thread blocked on it would outlive ^C
+                await asyncio.sleep(0.05)
+
+        await server.start(listen_when=after_the_first)
     for line in startup_lines(server):
         log.info("%s", line if worker is None else f"[worker {worker}] {line}")
     await server.run_until_signal()
 
 
 def _worker_main(
-    settings_json: str, references: list[str], worker: int, exit_status: ExitStatus
+    settings_json: str,
+    references: list[str],
+    worker: int,
+    first_ready: FirstReady,
+    exit_status: ExitStatus,
 ) -> None:
     configure_logging()
     settings = ServerSettings.model_validate_json(settings_json)
     try:
-        uvloop.run(_serve_one(settings, references, worker=worker))
+        uvloop.run(_serve_one(settings, references, worker=worker, first_ready=first_ready))
     except InferdError as exc:
         log.error("[worker %d] %s", worker, exc.message)
         raise SystemExit(exit_status(exc)) from None
@@ -353,7 +401,8 @@ def run(
     """Serve until a signal; returns the exit status.
 
     With ``workers > 1`` that many processes share the data (and gRPC) port through
-    SO_REUSEPORT and the kernel spreads connections among them. The control plane is off then:
+    SO_REUSEPORT and the kernel spreads connections among them: worker 0 binds at once, the
+    others once their models are warm and worker 0 is ready. The control plane is off then:
     a load or unload would reach only the one worker that accepted it. One worker process
     (``workers == 1``) raises a start-up failure; several exit with ``exit_status(error)``,
     and the largest status is returned.
@@ -366,9 +415,11 @@ def run(
     log.warning("%d workers: the control plane is off (restart to change models)", workers)
     gc.enable()  # this process only waits for its workers: no Server.start to turn it back on
     context = multiprocessing.get_context("spawn")
+    first_ready = context.Event()
     procs = [
         context.Process(
-            target=_worker_main, args=(settings.model_dump_json(), references, i, exit_status)
+            target=_worker_main,
+            args=(settings.model_dump_json(), references, i, first_ready, exit_status),
         )
         for i in range(workers)
     ]

@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from inferd.config import ServerSettings, StoreSettings
+from inferd.server import build_server
+
 pytestmark = pytest.mark.slow
 
 
-def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, fraud_body):
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, fraud_body):
+    port = free_port()
     server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/v2/health/ready").status_code != 200:
+        assert time.monotonic() < deadline, "no worker became ready"
+        time.sleep(0.05)
+    # From the first ready answer on, whichever worker a new connection reaches is ready: the
+    # second binds only once its model is warm (it used to bind first and answer 503s).
     workers: list[psutil.Process] = []
     listening: set[int] = set()
-    deadline = time.monotonic() + 30
-    # The startup log of the first worker may come before the second one has bound.
-    while time.monotonic() < deadline and (len(workers) < 2 or len(listening) < 2):
+    while len(workers) < 2 or len(listening) < 2:
+        assert time.monotonic() < deadline, f"workers {workers}, listening {listening}"
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        # A new connection each time: the kernel spreads them over the workers.
+        assert httpx.post(f"{url}/v2/models/fraud/infer", json=fraud_body).status_code == 200
         workers = [
             p
             for p in psutil.Process(server.proc.pid).children()
@@ -32,22 +50,40 @@ def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, frau
             for c in psutil.net_connections("tcp")
             if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
         }
-        time.sleep(0.1)
-    assert len(workers) == 2
     assert listening == {w.pid for w in workers}
-    # Each worker binds before its model has loaded (readiness says when it has): wait until 20
-    # fresh connections in a row find a ready worker, which both must be (a loaded CI machine
-    # gave one a 503 here).
-    ready_in_a_row = 0
-    while ready_in_a_row < 20:
-        assert time.monotonic() < deadline + 60, "the workers never both became ready"
-        ready = httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200
-        ready_in_a_row = ready_in_a_row + 1 if ready else 0
-        if not ready:
-            time.sleep(0.1)
     for _ in range(20):
-        # A new connection each time: the kernel spreads them over the workers.
-        answer = httpx.post(f"http://127.0.0.1:{port}/v2/models/fraud/infer", json=fraud_body)
+        answer = httpx.post(f"{url}/v2/models/fraud/infer", json=fraud_body)
         assert answer.status_code == 200
     assert server.terminate() == 0
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_a_worker_that_joins_the_port_binds_only_once_its_model_is_warm(store_home: Path) -> None:
+    port = free_port()
+    settings = ServerSettings(
+        host="127.0.0.1", port=port, grpc_port=None, store=StoreSettings(home=store_home)
+    )
+    server = build_server(settings, ["fraud:v1"], reuse_port=True, control=False)
+
+    async def scenario() -> tuple[bool, int]:
+        allowed = asyncio.Event()
+        starting = asyncio.create_task(server.start(listen_when=allowed.wait))
+        while not server.dataplane.repository_index(ready_only=True):
+            assert not starting.done(), "start ended before its model was ready"
+            await asyncio.sleep(0.01)
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            bound_while_waiting = True
+        except ConnectionRefusedError:
+            bound_while_waiting = False
+        allowed.set()
+        await starting
+        async with httpx.AsyncClient() as client:
+            status = (await client.get(f"http://127.0.0.1:{port}/v2/health/ready")).status_code
+        await server.shutdown()
+        return bound_while_waiting, status
+
+    bound_while_waiting, first_answer = asyncio.run(scenario())
+    assert not bound_while_waiting
+    assert first_answer == 200
