@@ -31,6 +31,8 @@ def test_document_lists_every_data_route(data_server):
     ):
         assert path in doc["paths"]
     assert "/v2/repository/index" not in doc["paths"]
+    explain = doc["paths"]["/v1/models/{model}:explain"]["post"]["responses"]
+    assert sorted(explain) == ["404", "501"]  # never a 200
 
 
 def _run_schemathesis(url: str, headers: dict[str, str] | None = None) -> int:

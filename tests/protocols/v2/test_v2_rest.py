@@ -204,6 +204,16 @@ def test_kserve_v1(client):
     assert client.post("/v1/models/sum:predict", json={"rows": []}).status_code == 400
 
 
+def test_kserve_v1_explain_is_not_implemented_and_says_what_is(client):
+    answer = client.post("/v1/models/sum:explain", json={"instances": [[1, 2, 3]]})
+    assert answer.status_code == 501
+    assert answer.json()["error"] == (
+        "model 'sum' has no explainer: inferd serves predictions "
+        "(POST /v1/models/sum:predict, /v2/models/sum/infer), not explanations"
+    )
+    assert client.post("/v1/models/nope:explain", json={}).status_code == 404
+
+
 def test_overload_answers_503_with_retry_after(client):
     body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}
     answer = client.post("/v2/models/full/infer", json=body)

@@ -1,4 +1,5 @@
 """KServe v1: ``POST /v1/models/{m}:predict`` with ``{"instances": [...]}`` and readiness.
+``:explain`` is answered 501: inferd serves no explainers.
 
 v1 has no tensor names or datatypes on the wire: instances feed the model's first input (its
 datatype from the signature), and the first output comes back as ``predictions``. Bodies are
@@ -75,3 +76,11 @@ class V1Handlers:
             ]
             return json_response({"predictions": predictions})
         return json_response({"predictions": first.data.tolist()})
+
+    async def explain(self, request: Request) -> Response:
+        name = request.params["model"]
+        self.dataplane.model_metadata(name)  # 404 for an unknown model
+        raise Unsupported(
+            f"model {name!r} has no explainer: inferd serves predictions "
+            f"(POST /v1/models/{name}:predict, /v2/models/{name}/infer), not explanations"
+        )

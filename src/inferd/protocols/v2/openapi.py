@@ -273,10 +273,22 @@ def _content(schema: str) -> dict[str, Any]:
     return {"content": {_JSON: {"schema": _ref(schema)}}}
 
 
+def _ok_response(ok: str | None, media: str, *, binary: bool, stream: bool) -> dict[str, Any]:
+    if ok is None:
+        return {"description": "OK", "content": {media: {"schema": {"type": "string"}}}}
+    content: dict[str, Any] = {media: {"schema": _ref(ok)}}
+    if binary:
+        content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
+    if stream:
+        content["text/event-stream"] = {"schema": _ref("ServerSentEvent")}
+    return {"description": "OK", "content": content}
+
+
 def operation(
     summary: str,
     ok: str | None,
     *,
+    succeeds: bool = True,
     body: str | None = None,
     body_required: bool = True,
     errors: tuple[int, ...] = (),
@@ -289,22 +301,11 @@ def operation(
     """An operation object: ``ok`` names the success schema (None: plain text) in ``ok_media``,
     ``body`` the request schema, ``errors`` the error statuses (answered with the ``error`` schema),
     ``not_ok`` a schema also answered with 503 (health "false"), ``binary`` that the binary
-    extension may answer, ``stream`` that Server-Sent Events may (``text/event-stream``)."""
+    extension may answer, ``stream`` that Server-Sent Events may (``text/event-stream``).
+    ``succeeds=False``: a route that only ever answers its ``errors`` (no 200)."""
     responses: dict[str, Any] = {}
-    if ok is None:
-        responses["200"] = {
-            "description": "OK",
-            "content": {ok_media: {"schema": {"type": "string"}}},
-        }
-    else:
-        ok_content: dict[str, Any] = {ok_media: {"schema": _ref(ok)}}
-        if binary:
-            ok_content["application/octet-stream"] = {
-                "schema": {"type": "string", "format": "binary"}
-            }
-        if stream:
-            ok_content["text/event-stream"] = {"schema": _ref("ServerSentEvent")}
-        responses["200"] = {"description": "OK", "content": ok_content}
+    if succeeds:
+        responses["200"] = _ok_response(ok, ok_media, binary=binary, stream=stream)
     if not_ok is not None:
         responses["503"] = {"description": "not ready", **_content(not_ok)}
     for status in errors:

@@ -135,6 +135,17 @@ def data_router(
             errors=_INFER_ERRORS,
         ),
     )
+    router.add(
+        "POST",
+        "/v1/models/{model}:explain",
+        v1.explain,
+        operation(
+            "KServe v1 explanation: inferd serves no explainers (501)",
+            None,
+            succeeds=False,
+            errors=(404, 501),
+        ),
+    )
     _add_openapi(router, "inferd data plane")
     return router
 
