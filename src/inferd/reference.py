@@ -128,6 +128,11 @@ class Reference:
         if slash and _is_registry(first):
             if _HOST_RE.fullmatch(first) is None:
                 raise InvalidReference(text, f"{first!r} is not a valid registry host")
+            port = port_of(first)
+            if port is not None and not MIN_PORT <= port <= MAX_PORT:
+                raise InvalidReference(
+                    text, f"registry port {port} is not a TCP port ({MIN_PORT}-{MAX_PORT})"
+                )
             registry, remainder = first, rest
         name, colon, tag = remainder.rpartition(":")
         if not colon:

@@ -50,6 +50,8 @@ def test_valid_references_parse_and_print_back(text: str, expected: Reference) -
         ("a//b", "lower-case"),
         ("_:_", "lower-case"),
         ("fraud:v1:v2", "lower-case"),
+        ("localhost:99999/fraud:v1", "registry port 99999 is not a TCP port (1-65535)"),
+        ("127.0.0.1:0/fraud:v1", "registry port 0 is not a TCP port"),
     ],
 )
 def test_invalid_references_name_the_problem(text: str, reason: str) -> None:
