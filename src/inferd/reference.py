@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from inferd.errors import InvalidReference
 
@@ -170,3 +173,55 @@ class Reference:
         if self.digest is not None:
             text += f"@{self.digest}"
         return text
+
+
+#: A container image reference as container runtimes parse it (the grammar of
+#: github.com/distribution/reference, which docker, containerd and CRI-O use):
+#: ``[HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]``, e.g. ``registry.example.com:5000/inferd:0.1``.
+_IMAGE_REFERENCE = re.compile(
+    r"""
+    (?P<name>
+      (?:                                             # the registry, ended by '/' (optional):
+        (?P<host>
+          [A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?          # a DNS label (or an IPv4 octet)
+          (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*  # more of them, after '.'
+          (?::[0-9]+)?                                     # :PORT (its range is checked apart)
+        )
+        /
+      )?
+      # PATH: components of lower-case letters and digits joined by '.', '_', '__' or '-'s
+      [a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*           # the first component
+      (?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*     # more of them, after '/'
+    )
+    (?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?           # :TAG, up to 128 characters (optional)
+    (?:@sha256:[a-f0-9]{64})?                         # @DIGEST (optional)
+    """,
+    re.VERBOSE,
+)
+
+
+def check_image_reference(text: str) -> str:
+    """``text`` when it is a container image reference; else ValueError naming the problem."""
+    match = _IMAGE_REFERENCE.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an image reference: [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], "
+            "a path of lower-case letters and digits joined by '.', '_', '-' or '/', "
+            "e.g. 'registry.example.com/inferd/server:0.1.0'"
+        )
+    if len(match["name"]) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{text!r} is not an image reference: its name is longer than {MAX_NAME_LENGTH} "
+            "characters"
+        )
+    port = None if match["host"] is None else port_of(match["host"])
+    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+        raise ValueError(
+            f"{text!r} is not an image reference: port {port} is not a TCP port "
+            f"({MIN_PORT}-{MAX_PORT})"
+        )
+    return text
+
+
+#: A pydantic field holding a container image reference (a pod's ``image``).
+ImageReference = Annotated[str, AfterValidator(check_image_reference)]

@@ -61,6 +61,24 @@ def test_vllm_needs_a_gpu_and_only_vllm_takes_an_image() -> None:
 
 
 @pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("vLLM/Server:1", "is not an image reference"),
+        ("registry.example:99999/vllm:1", "port 99999 is not a TCP port"),
+        ("vllm:tag with space", "is not an image reference"),
+    ],
+)
+def test_the_vllm_image_is_an_image_reference(image: str, reason: str) -> None:
+    document = VLLM.replace("engine: vllm", f"engine: vllm\n      image: {image!r}")
+    problems = _problems(document)
+    assert any(line == 9 and reason in m for line, m in problems), problems
+    assert parse_spec(
+        VLLM.replace("engine: vllm", "engine: vllm\n      image: reg.example:5000/vllm/vllm:0.6"),
+        "inferd.yaml",
+    ).deployments[0].llm.image == "reg.example:5000/vllm/vllm:0.6"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
     ("adapter_of", "reason"),
     [
         ("nope", "'nope' is not another version of 'support-bot'"),

@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from inferd import __version__
 from inferd.errors import InvalidArgument
-from inferd.reference import MAX_NAME_LENGTH, MAX_PORT, MIN_PORT, port_of
+from inferd.reference import ImageReference
 from inferd.settings_file import read_settings_file
 
 #: The server image when none is given; the GPU variant carries the ``-gpu`` tag suffix.
@@ -54,29 +54,6 @@ _DNS_SUBDOMAIN = re.compile(
 )
 #: A namespace name: an RFC 1123 label (no '.', unlike other object names), at most 63 characters.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-#: A container image reference as container runtimes parse it (the grammar of
-#: github.com/distribution/reference, which docker, containerd and CRI-O use):
-#: ``[HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]``, e.g. ``registry.example.com:5000/inferd:0.1``.
-_IMAGE_REFERENCE = re.compile(
-    r"""
-    (?P<name>
-      (?:                                             # the registry, ended by '/' (optional):
-        (?P<host>
-          [A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?          # a DNS label (or an IPv4 octet)
-          (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*  # more of them, after '.'
-          (?::[0-9]+)?                                     # :PORT (its range is checked apart)
-        )
-        /
-      )?
-      # PATH: components of lower-case letters and digits joined by '.', '_', '__' or '-'s
-      [a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*           # the first component
-      (?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*     # more of them, after '/'
-    )
-    (?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?           # :TAG, up to 128 characters (optional)
-    (?:@sha256:[a-f0-9]{64})?                         # @DIGEST (optional)
-    """,
-    re.VERBOSE,
-)
 
 
 def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
@@ -103,28 +80,6 @@ _dns_label = _matching(
 )
 
 
-def _image_reference(text: str) -> str:
-    match = _IMAGE_REFERENCE.fullmatch(text)
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not an image reference: [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], "
-            "a path of lower-case letters and digits joined by '.', '_', '-' or '/', "
-            "e.g. 'registry.example.com/inferd/server:0.1.0'"
-        )
-    if len(match["name"]) > MAX_NAME_LENGTH:
-        raise ValueError(
-            f"{text!r} is not an image reference: its name is longer than {MAX_NAME_LENGTH} "
-            "characters"
-        )
-    port = None if match["host"] is None else port_of(match["host"])
-    if port is not None and not MIN_PORT <= port <= MAX_PORT:
-        raise ValueError(
-            f"{text!r} is not an image reference: port {port} is not a TCP port "
-            f"({MIN_PORT}-{MAX_PORT})"
-        )
-    return text
-
-
 def _http_url(text: str) -> str:
     problem = (
         f"{text!r} is not an http:// or https:// URL with a host, e.g. {DEFAULT_PROMETHEUS_URL!r}"
@@ -144,7 +99,6 @@ def _http_url(text: str) -> str:
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 ObjectName = Annotated[str, AfterValidator(_dns_subdomain)]
 NamespaceName = Annotated[str, AfterValidator(_dns_label)]
-ImageReference = Annotated[str, AfterValidator(_image_reference)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from inferd.reference import ImageReference
 from inferd.spec.types import StrictModel
 
 Engine = Literal["inferd", "llama-server", "vllm"]
@@ -49,9 +50,8 @@ class LlmSpec(StrictModel):
         description="inferd: in-process llama.cpp; llama-server or vllm: that OpenAI-compatible "
         "engine runs as the replica process",
     )
-    image: str | None = Field(
+    image: ImageReference | None = Field(
         default=None,
-        max_length=512,
         description="engine container image on Kubernetes (default: the pinned vLLM image)",
     )
     max_model_len: int | None = Field(
