@@ -37,6 +37,8 @@ from inferd.protocols import bytes_wire
 #: numpy kinds a value may arrive as, per target kind (ints are fine for floats, not the reverse:
 #: silently truncating 1.5 to 1 would hide a client bug).
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
+#: Datatypes whose JSON data must be whole numbers (see :func:`_exact_integers`).
+_INTEGER_DATATYPES = frozenset(name for name, dtype in NUMPY_DTYPES.items() if dtype.kind in "iu")
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floating-point numbers",
                "U": "strings", "S": "strings"}  # fmt: skip
 
@@ -137,7 +139,25 @@ def from_json(tensor: Declared, data: object, limits: LimitSettings, source: str
         ) from None
     _agrees(tensor, wide.size, source)
     _within_limits(tensor, limits)
+    if tensor.datatype in _INTEGER_DATATYPES and wide.dtype.kind in "fO" and tensor.count:
+        wide = _exact_integers(tensor, data, wide)
     return _narrow(tensor, wide)
+
+
+def _exact_integers(tensor: Declared, data: list[Any], wide: Array) -> Array:
+    """The slow path, for integer datatypes only: numpy makes float64 of Python ints below and
+    at or above 2**63 together (``[0, 2**64 - 1]``, which float64 cannot hold exactly) and
+    objects of ints beyond 64 bits. When every value is an int, the range is checked on the
+    ints themselves and the array built from them exactly; else ``wide`` goes back for
+    :func:`_narrow` to name what the datatype cannot hold (1.5, None)."""
+    values = np.asarray(data, dtype=object).reshape(-1).tolist()
+    if not all(isinstance(value, int) for value in values):
+        return wide
+    dtype = NUMPY_DTYPES[tensor.datatype]
+    info = np.iinfo(dtype.str)
+    if min(values) < info.min or max(values) > info.max:
+        raise InvalidTensor(tensor.name, f"values outside the range of {tensor.datatype}")
+    return np.array(values, dtype=dtype).reshape(wide.shape)
 
 
 def from_values(

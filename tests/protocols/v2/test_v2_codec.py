@@ -21,6 +21,7 @@ from inferd.protocols.v2.codec import (
     encode_response,
     wants_binary,
 )
+from inferd.protocols.v2.kserve_v1 import decode_instances
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.types import InferRequest, InferResponse, InputCheck, Tensor
 
@@ -276,3 +277,39 @@ def test_the_largest_finite_floats_are_kept():
     many = [1e38] * 64  # their squares sum past FP32's limit², yet each one fits
     doc = {"inputs": [{"name": "x", "shape": [64], "datatype": "FP32", "data": many}]}
     assert np.isfinite(_decode(doc).inputs[0].data).all()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [[0, 2**64 - 1], [[2**63], [1]], [2**64 - 1, 2**63 - 1, 2**53 + 1, 0]],
+)
+def test_uint64_json_takes_the_whole_range_exactly(data):
+    """Python ints below and at or above 2**63 together are float64 to numpy: exactness needs
+    the slow path (2**53 + 1 and 2**64 - 1 have no float64 form)."""
+    shape = [len(data), 1] if isinstance(data[0], list) else [len(data)]
+    doc = {"inputs": [{"name": "x", "shape": shape, "datatype": "UINT64", "data": data}]}
+    (tensor,) = _decode(doc).inputs
+    assert tensor.data.dtype == np.uint64
+    assert tensor.data.tolist() == data
+
+
+def test_kserve_v1_instances_take_the_whole_uint64_range_exactly():
+    body = orjson.dumps({"instances": [[0, 2**64 - 1]]})
+    request = decode_instances(body, model="m", name="x", datatype="UINT64", limits=LIMITS)
+    assert request.inputs[0].data.tolist() == [[0, 2**64 - 1]]
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "words"),
+    [
+        ("UINT64", [1.5, 2**64 - 1], "datatype UINT64 cannot hold floating-point numbers"),
+        ("UINT64", [-1, 2**64 - 1], "values outside the range of UINT64"),
+        ("INT64", [0, 2**63], "values outside the range of INT64"),
+        ("INT8", [None, 2**64 - 1], "datatype INT8 cannot hold values that are not numbers"),
+    ],
+)
+def test_wide_json_integers_are_refused_for_what_they_are(datatype, data, words):
+    doc = {"inputs": [{"name": "x", "shape": [len(data)], "datatype": datatype, "data": data}]}
+    with pytest.raises(InvalidTensor) as refused:
+        _decode(doc)
+    assert f"tensor 'x': {words}" in str(refused.value)

@@ -108,6 +108,14 @@ def test_every_numeric_datatype_round_trips_in_json(client, datatype):
     assert out["data"] == data
 
 
+def test_uint64_json_round_trips_its_whole_range_exactly(client):
+    data = [0, 2**63 - 1, 2**63, 2**64 - 1]
+    body = {"inputs": [{"name": "x", "shape": [4], "datatype": "UINT64", "data": data}]}
+    answer = client.post("/v2/models/echo/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == data
+
+
 @pytest.mark.parametrize("datatype", [*NUMERIC, "FP16"])
 def test_every_numeric_datatype_round_trips_in_binary(client, datatype):
     array = (
