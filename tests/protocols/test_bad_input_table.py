@@ -1,5 +1,5 @@
-"""One table of bad tensors, sent every way the wire allows: REST JSON, the REST binary extension,
-gRPC ``raw_input_contents`` and gRPC typed contents.
+"""One table of bad tensors (and bad requests for outputs), sent every way the wire allows: REST
+JSON, the REST binary extension, gRPC ``raw_input_contents`` and gRPC typed contents.
 
 Each case must fail with the same inferd error code whichever way it came (the HTTP status and
 the gRPC status of that code) and with a message that names the tensor and the problem. A case
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -44,6 +44,16 @@ class Bad:
     typed: tuple[str, list[Any]] | None = None
     name: str = "x"
     model: str = "echo"
+    #: The input's parameters (besides REST's binary_data_size).
+    parameters: dict[str, Any] = field(default_factory=dict)
+    #: Requested outputs: (name, parameters); none requested when empty.
+    outputs: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+#: Over every transport, with the same words (gRPC said so first).
+SHARED_MEMORY_REFUSAL = (
+    "tensor 'x': shared-memory tensors are not supported; send the data in the request"
+)
 
 
 def _prefixed(*items: bytes) -> bytes:
@@ -97,11 +107,28 @@ CASES = [
         typed=("bytes_contents", [b"ab"] * (STRINGS + 1))),
     Bad("unknown model", "FP32", [1], Code.NOT_FOUND, ("'nope'",), model="nope",
         json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0])),
+    Bad("input in shared memory", "FP32", [1], Code.UNSUPPORTED, (SHARED_MEMORY_REFUSAL,),
+        json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0]),
+        parameters={"shared_memory_region": "shm", "shared_memory_byte_size": 4}),
+    Bad("output in shared memory", "FP32", [1], Code.UNSUPPORTED,
+        ("tensor 'out_x': shared-memory tensors are not supported",),
+        json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0]),
+        outputs=(("out_x", {"shared_memory_region": "shm", "shared_memory_offset": 0}),)),
 ]  # fmt: skip
 
 
 def _header(case: Bad) -> dict[str, Any]:
     return {"name": case.name, "datatype": case.datatype, "shape": case.shape}
+
+
+def _rest_doc(case: Bad, data: dict[str, Any]) -> bytes:
+    """The JSON part: the input, its ``data`` or binary_data_size (in ``data``), the outputs."""
+    parameters = {**case.parameters, **data.pop("parameters", {})}
+    tensor = {**_header(case), **data, **({"parameters": parameters} if parameters else {})}
+    doc: dict[str, Any] = {"inputs": [tensor]}
+    if case.outputs:
+        doc["outputs"] = [{"name": n, "parameters": p} for n, p in case.outputs]
+    return orjson.dumps(doc)
 
 
 def _rest(servers: Servers, body: bytes, headers: dict[str, str], case: Bad) -> tuple[str, str]:
@@ -112,14 +139,12 @@ def _rest(servers: Servers, body: bytes, headers: dict[str, str], case: Bad) -> 
 
 
 def rest_json(servers: Servers, case: Bad) -> tuple[str, str]:
-    body = orjson.dumps({"inputs": [{**_header(case), "data": case.json}]})
-    return _rest(servers, body, {}, case)
+    return _rest(servers, _rest_doc(case, {"data": case.json}), {}, case)
 
 
 def rest_binary(servers: Servers, case: Bad) -> tuple[str, str]:
     assert case.raw is not None
-    header = {**_header(case), "parameters": {"binary_data_size": len(case.raw)}}
-    text = orjson.dumps({"inputs": [header]})
+    text = _rest_doc(case, {"parameters": {"binary_data_size": len(case.raw)}})
     length = {"inference-header-content-length": str(len(text))}
     return _rest(servers, text + case.raw, length, case)
 
@@ -136,17 +161,30 @@ def _grpc(servers: Servers, request: service_pb2.ModelInferRequest) -> tuple[str
     return str(caught.value.code()), str(caught.value.details())
 
 
+def _set_parameters(target: Any, parameters: dict[str, Any]) -> None:
+    for key, value in parameters.items():
+        kind = {bool: "bool_param", int: "int64_param", str: "string_param"}[type(value)]
+        setattr(target[key], kind, value)
+
+
+def _grpc_request(case: Bad, **fields: Any) -> service_pb2.ModelInferRequest:
+    """The request with the case's input (its header and parameters) and outputs, no data."""
+    request = service_pb2.ModelInferRequest(model_name=case.model, **fields)
+    _set_parameters(request.inputs.add(**_header(case)).parameters, case.parameters)
+    for name, parameters in case.outputs:
+        _set_parameters(request.outputs.add(name=name).parameters, parameters)
+    return request
+
+
 def grpc_raw(servers: Servers, case: Bad) -> tuple[str, str]:
-    request = service_pb2.ModelInferRequest(model_name=case.model, raw_input_contents=[case.raw])
-    request.inputs.add(**_header(case))
-    return _grpc(servers, request)
+    return _grpc(servers, _grpc_request(case, raw_input_contents=[case.raw]))
 
 
 def grpc_typed(servers: Servers, case: Bad) -> tuple[str, str]:
     assert case.typed is not None
-    request = service_pb2.ModelInferRequest(model_name=case.model)
-    field, values = case.typed
-    getattr(request.inputs.add(**_header(case)).contents, field).extend(values)
+    request = _grpc_request(case)
+    contents, values = case.typed
+    getattr(request.inputs[0].contents, contents).extend(values)
     return _grpc(servers, request)
 
 

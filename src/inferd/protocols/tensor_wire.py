@@ -15,6 +15,10 @@ The policy, in order; nothing sized by the client is allocated before step 3 has
 4. The values: JSON numbers of a kind the datatype can hold, integers within its range, BOOL bytes
    of 0 or 1, BYTES length prefixes that account for every byte. Else InvalidTensor.
 
+A tensor placed in client shared memory (Triton's ``shared_memory_*`` parameters, on an input or
+a requested output) is refused as Unsupported before anything else about it is read
+(:func:`refuse_shared_memory`): inferd reads data from requests and answers with it.
+
 Transports say where the data came from (``source``: ``'data'``, ``fp32_contents``, ``its
 raw_input_contents entry``…), so a message names the field the client filled.
 """
@@ -22,7 +26,7 @@ raw_input_contents entry``…), so a message names the field the client filled.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -31,9 +35,12 @@ import numpy.typing as npt
 
 from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES, Array, object_array
-from inferd.errors import InvalidTensor, PayloadTooLarge
+from inferd.errors import InvalidTensor, PayloadTooLarge, Unsupported
 from inferd.protocols import bytes_wire
 
+#: Parameters that point at client shared memory (``shared_memory_region``, ``_byte_size``,
+#: ``_offset``).
+_SHARED_MEMORY_PREFIX = "shared_memory_"
 #: numpy kinds a value may arrive as, per target kind (ints are fine for floats, not the reverse:
 #: silently truncating 1.5 to 1 would hide a client bug).
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
@@ -59,6 +66,16 @@ class Declared:
 
     def __str__(self) -> str:
         return f"shape {list(self.shape)}"
+
+
+def refuse_shared_memory(tensor: str, parameters: Iterable[str]) -> None:
+    """Refuse a tensor whose ``parameters`` (their names) place it in client shared memory."""
+    for key in parameters:
+        if key.startswith(_SHARED_MEMORY_PREFIX):
+            raise Unsupported(
+                f"tensor {tensor!r}: shared-memory tensors are not supported; "
+                "send the data in the request"
+            )
 
 
 def declare(name: str, datatype: object, shape: object, limits: LimitSettings) -> Declared:

@@ -159,6 +159,26 @@ CASES = [
         400,
         ["'nope'"],
     ),
+    (
+        # As tritonclient sends it: no data, the region named in the parameters.
+        "input in shared memory",
+        "/v2/models/echo/infer",
+        orjson.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 3],
+                        "datatype": "FP32",
+                        "parameters": {"shared_memory_region": "r", "shared_memory_byte_size": 12},
+                    }
+                ]
+            }
+        ),
+        {},
+        501,
+        ["tensor 'x': shared-memory tensors are not supported; send the data in the request"],
+    ),
     ("unknown model", "/v2/models/nope/infer", orjson.dumps(_one()), {}, 404, ["model 'nope'"]),
     # The unknown model or version decides before a mistake in the body does.
     ("unknown model, bad body", "/v2/models/nope/infer", b"{}", {}, 404, ["model 'nope'"]),

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from google.protobuf.internal.containers import MessageMap
 
 from inferd.config import LimitSettings
-from inferd.errors import InternalError, InvalidArgument, InvalidTensor, Unsupported
+from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc import tensors
-from inferd.protocols.tensor_wire import Declared, declare
+from inferd.protocols.tensor_wire import Declared, declare, refuse_shared_memory
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
@@ -30,9 +30,6 @@ from inferd.serving.types import (
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UINT64_MAX = 2**64 - 1
-
-#: Parameters that point at client shared memory: inferd reads tensor data from requests only.
-_SHARED_MEMORY_PREFIX = "shared_memory_"
 
 
 def decode_parameters(parameters: Mapping[str, pb.InferParameter]) -> Parameters:
@@ -65,21 +62,13 @@ def encode_parameters(parameters: Parameters, target: MessageMap[str, pb.InferPa
             raise InternalError(f"parameter {key!r} has a value gRPC cannot carry")
 
 
-def _refuse_shared_memory(tensor: str, parameters: Mapping[str, pb.InferParameter]) -> None:
-    if any(key.startswith(_SHARED_MEMORY_PREFIX) for key in parameters):
-        raise Unsupported(
-            f"tensor {tensor!r}: shared-memory tensors are not supported; "
-            "send the data in the request"
-        )
-
-
 def _declare_input(
     index: int, tensor: pb.ModelInferRequest.InferInputTensor, limits: LimitSettings
 ) -> Declared:
     name = tensor.name
     if not name:
         raise InvalidArgument(f"input {index} has no name")
-    _refuse_shared_memory(name, tensor.parameters)
+    refuse_shared_memory(name, tensor.parameters)
     return declare(name, tensor.datatype, list(tensor.shape), limits)
 
 
@@ -133,7 +122,7 @@ def decode_request(
         declared.append(_declare_input(index, tensor, limits))
     outputs: list[RequestedOutput] = []
     for output in message.outputs:
-        _refuse_shared_memory(output.name, output.parameters)
+        refuse_shared_memory(output.name, output.parameters)
         outputs.append(RequestedOutput(output.name, decode_parameters(output.parameters)))
     if check is not None:
         for header in declared:

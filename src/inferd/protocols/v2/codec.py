@@ -4,7 +4,8 @@ Decoding checks every limit *before* allocating anything sized by the client: th
 inputs and outputs, then each tensor's header and where its binary section lies, then the tensor
 data (:mod:`inferd.protocols.tensor_wire`, shared with gRPC). Each failure raises an
 :mod:`inferd.errors` exception naming the tensor and the problem: InvalidTensor / InvalidArgument
-(400), or PayloadTooLarge (413) for a well-formed tensor beyond the element limit.
+(400), PayloadTooLarge (413) for a well-formed tensor beyond the element limit, or Unsupported
+(501) for a tensor in client shared memory.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidArgument, InvalidTensor
 from inferd.protocols import bytes_wire
-from inferd.protocols.tensor_wire import Declared, declare, from_binary, from_json
+from inferd.protocols.tensor_wire import (
+    Declared,
+    declare,
+    from_binary,
+    from_json,
+    refuse_shared_memory,
+)
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
@@ -184,6 +191,7 @@ def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutpu
             raise InvalidArgument(f"output {name!r} is requested more than once")
         named.add(name)
         parameters = _parameters(item.get("parameters"), f"output {name!r}")
+        refuse_shared_memory(name, parameters)
         _flag(parameters, "binary_data", f"output {name!r}")
         requested.append(RequestedOutput(name, parameters))
     return requested
@@ -211,8 +219,9 @@ def _input_header(item: object, binary: memoryview, offset: int, limits: LimitSe
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidArgument("each input must be an object with a string 'name'")
     name: str = item["name"]
-    tensor = declare(name, item.get("datatype"), item.get("shape"), limits)
     parameters = _parameters(item.get("parameters"), f"input {name!r}")
+    refuse_shared_memory(name, parameters)  # first, as over gRPC: its data is not in the body
+    tensor = declare(name, item.get("datatype"), item.get("shape"), limits)
     size = parameters.get("binary_data_size")
     if size is None:
         if "data" not in item:
