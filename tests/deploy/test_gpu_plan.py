@@ -11,7 +11,7 @@ from inferd.deploy.gpu_capacity import Demand, Gpu
 from inferd.deploy.gpu_plan import load_nodes, plan
 from inferd.errors import InvalidArgument
 
-from .conftest import GPU_OVERLAY, GPU_SPEC, NODES, cli
+from .conftest import GPU_OVERLAY, GPU_SPEC, NODES, QUICKSTART, cli
 
 GIB = 2**30
 
@@ -100,3 +100,20 @@ def test_a_bad_nodes_file_names_the_problem(tmp_path: Path) -> None:
     nodes.write_text("nodes:\n  - name: a\n    gpus: [{product: T4, memory: lots}]\n", "utf-8")
     with pytest.raises(InvalidArgument, match=r"nodes\.0\.gpus\.0\.memory"):
         load_nodes(nodes)
+
+
+@pytest.mark.parametrize("command", [("gpu", "plan"), ("k8s", "gpu-operator")])
+def test_a_placement_render_refuses_is_refused_by_the_gpu_commands(
+    tmp_path: Path, command: tuple[str, str]
+) -> None:
+    # The quickstart's fraud has no GPU: render refuses to place it, and so must these.
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "deployments:\n  fraud: {gpu_product: NVIDIA-A100-SXM4-80GB, mig_profile: 1g.10gb}\n",
+        "utf-8",
+    )
+    result = cli(*command, QUICKSTART, "--nodes", NODES, "--overlay", overlay)
+    assert result.exit_code == 2, result.output
+    assert "deployment 'fraud': GPU placement options are set but resources.gpu is 0" in (
+        result.stderr
+    )

@@ -273,9 +273,27 @@ def test_time_slicing_a_multi_gpu_pod_is_refused() -> None:
         render_with(spec, registry=REGISTRY, placement={"time_slicing": 4})
 
 
-def test_gpu_options_on_a_cpu_deployment_are_refused() -> None:
-    with pytest.raises(InvalidArgument, match=r"resources\.gpu is 0"):
+def test_gpu_options_that_would_place_nothing_are_refused() -> None:
+    with pytest.raises(InvalidArgument, match=r"\(gpu_product\) but no deployment has resources"):
         render_with(_spec(ONE), registry=REGISTRY, placement={"gpu_product": "Tesla-T4"})
+    with pytest.raises(InvalidArgument, match=r"'fraud': GPU placement .* resources\.gpu is 0"):
+        render_with(_spec(ONE), registry=REGISTRY, deployments={"fraud": {"mig_profile": "1g.10gb"}})
+
+
+def test_the_shared_placement_places_the_gpu_deployments_only() -> None:
+    spec = parse_spec(
+        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n"
+        "  - {name: cpu, versions: [{name: v1, model: fraud:v1}]}\n"
+        "  - {name: gpu, resources: {gpu: 1}, versions: [{name: v1, model: fraud:v1}]}\n"
+    )
+    objects = render_with(spec, registry=REGISTRY, placement={"gpu_product": "Tesla-T4"})
+    selectors = {
+        o["metadata"]["name"]: o["spec"]["template"]["spec"].get("nodeSelector", {})
+        for o in objects
+        if o["kind"] == "Deployment"
+    }
+    assert "nvidia.com/gpu.product" not in selectors["cpu-v1"]
+    assert selectors["gpu-v1"]["nvidia.com/gpu.product"] == "Tesla-T4"
 
 
 def test_the_overlay_must_name_deployments_of_the_spec(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from inferd.deploy.gpu import (
     LABEL_DEVICE_PLUGIN_CONFIG,
     LABEL_MEMORY,
     LABEL_PRODUCT,
+    gpu_placements,
     gpu_pod,
 )
 from inferd.deploy.gpu_operator import LABEL_MIG_CONFIG
@@ -193,6 +194,7 @@ def check(
 ) -> ClusterReport:
     """What the nodes offer, and (with ``spec``) whether its GPU deployments fit them."""
     missing: list[str] = []
+    placements = {} if spec is None else gpu_placements(spec, options)
     gpu_deployments = [] if spec is None else [d for d in spec.deployments if d.resources.gpu]
     if (spec is None or gpu_deployments) and not any(n.has_gfd for n in nodes):
         missing.append(
@@ -202,7 +204,7 @@ def check(
     left = {n.name: dict(n.allocatable) for n in nodes}
     needs: list[NeedCheck] = []
     for deployment in gpu_deployments:
-        pod = gpu_pod(deployment, options.placement_of(deployment.name))
+        pod = gpu_pod(deployment, placements[deployment.name])
         ((resource, per_replica),) = pod.resources.items()
         replicas = sum(replicas_at(deployment, v.replicas, scale) for v in deployment.versions)
         selected = [n for n in nodes if _selects(pod.node_selector, pod.min_memory_mib, n)]

@@ -26,7 +26,7 @@ import yaml
 from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
-from inferd.spec.model import DeploymentSpec
+from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.types import parse_quantity
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -97,6 +97,19 @@ def mig_memory_gib(profile: str) -> int:
     if match is None:
         raise InvalidArgument(f"{profile!r} is not a MIG profile (e.g. '1g.10gb')")
     return int(match.group(2))
+
+
+def gpu_placements(spec: Spec, options: K8sOptions) -> dict[str, Placement]:
+    """The placement of each GPU deployment of ``spec``, by name, once every deployment's (GPU
+    or not) has passed :func:`gpu_pod`: the GPU commands refuse what ``k8s render`` refuses."""
+    options.check_placements(spec)
+    placements: dict[str, Placement] = {}
+    for deployment in spec.deployments:
+        placement = options.placement_of(deployment)
+        gpu_pod(deployment, placement)
+        if deployment.resources.gpu > 0:
+            placements[deployment.name] = placement
+    return placements
 
 
 def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from inferd.deploy.gpu import (
     LABEL_DEVICE_PLUGIN_CONFIG,
     TIME_SLICING_CONFIGMAP,
+    gpu_placements,
     operator_configmap,
     time_slicing_configmap,
     time_slicing_key,
@@ -101,7 +102,7 @@ def operator_setup(
     ``gpus`` (the nodes file) is required when a deployment uses MIG; raises InvalidArgument
     when it is missing then, or when the plan cannot place every replica.
     """
-    placements = [options.placement_of(d.name) for d in spec.deployments if d.resources.gpu > 0]
+    placements = list(gpu_placements(spec, options).values())
     uses_mig = any(p.mig_profile is not None for p in placements)
     time_sliced = any(p.time_slicing is not None for p in placements)
     objects: list[Obj] = []
@@ -174,9 +175,7 @@ def _placed(spec: Spec, options: K8sOptions, gpus: list[Gpu], scale: Scale) -> l
 
 def _time_slicing_labels(spec: Spec, options: K8sOptions, gpus: list[Gpu]) -> list[NodeLabel]:
     """``nvidia.com/device-plugin.config`` for each node the plan time-slices."""
-    placement_of: dict[str, Placement] = {
-        d.name: options.placement_of(d.name) for d in spec.deployments
-    }
+    placement_of: dict[str, Placement] = {d.name: options.placement_of(d) for d in spec.deployments}
     keys: dict[str, str] = {}
     for gpu in gpus:
         if gpu.sharing != "time-slicing":

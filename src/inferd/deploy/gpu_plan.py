@@ -33,7 +33,7 @@ from typing import Literal, TypedDict
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from inferd.deploy.gpu import gpu_pod, mig_memory_gib
+from inferd.deploy.gpu import gpu_placements, mig_memory_gib
 from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, gib, room, take
 from inferd.deploy.k8s_options import K8sOptions, LabelValue
 from inferd.deploy.llm_fit import LlmFit, LlmRow, llm_fits
@@ -191,11 +191,11 @@ def demands(spec: Spec, options: K8sOptions, scale: Scale = "replicas") -> list[
     Raises InvalidArgument for a placement ``inferd k8s render`` would refuse.
     """
     out: list[Demand] = []
+    placements = gpu_placements(spec, options)
     for deployment in spec.deployments:
-        if deployment.resources.gpu == 0:
+        placement = placements.get(deployment.name)
+        if placement is None:  # no GPU
             continue
-        placement = options.placement_of(deployment.name)
-        gpu_pod(deployment, placement)
         memory = _memory(deployment)
         for version in deployment.versions:
             for replica in range(replicas_at(deployment, version.replicas, scale)):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +31,9 @@ from inferd import __version__
 from inferd.errors import InvalidArgument
 from inferd.reference import ImageReference
 from inferd.settings_file import read_settings_file
+
+if TYPE_CHECKING:
+    from inferd.spec.model import DeploymentSpec, Spec
 
 #: The server image when none is given; the GPU variant carries the ``-gpu`` tag suffix.
 DEFAULT_IMAGE = f"inferd/inferd:{__version__}"
@@ -180,10 +183,26 @@ class K8sOptions(_Strict):
         default_factory=dict, description="placement per deployment name, over 'placement'"
     )
 
-    def placement_of(self, deployment: str) -> Placement:
-        """The placement of ``deployment``: its own entry over the shared one."""
-        own = self.deployments.get(deployment)
-        return self.placement if own is None else merge(self.placement, own)
+    def placement_of(self, deployment: DeploymentSpec) -> Placement:
+        """The placement of ``deployment``: its own entry over the shared one, which places
+        GPU deployments only (a GPU-less deployment has its own entry, if any)."""
+        own = self.deployments.get(deployment.name)
+        shared = self.placement if deployment.resources.gpu > 0 else Placement()
+        return shared if own is None else merge(shared, own)
+
+    def check_placements(self, spec: Spec) -> None:
+        """Refuse placements that would place nothing: of deployments ``spec`` does not have (a
+        misspelt name), or a shared placement when no deployment has a GPU."""
+        unknown = sorted(set(self.deployments) - {d.name for d in spec.deployments})
+        if unknown:
+            raise InvalidArgument(
+                f"the overlay places deployments the spec does not have: {', '.join(unknown)}"
+            )
+        if self.placement.model_fields_set and not any(d.resources.gpu for d in spec.deployments):
+            fields = ", ".join(sorted(self.placement.model_fields_set))
+            raise InvalidArgument(
+                f"GPU placement options are set ({fields}) but no deployment has resources.gpu"
+            )
 
     def image_for(self, gpus: int) -> str:
         """The server image for a pod with ``gpus`` GPUs."""

@@ -51,18 +51,14 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
     Raises InvalidArgument when the spec cannot be expressed there (a model without a
     registry, a placement that cannot fit, a traffic feature the target lacks), naming why.
     """
-    unknown = sorted(set(options.deployments) - {d.name for d in spec.deployments})
-    if unknown:
-        raise InvalidArgument(
-            f"the overlay places deployments the spec does not have: {', '.join(unknown)}"
-        )
+    options.check_placements(spec)
     if options.registry is None and spec.registry is not None:
         options = options.model_copy(update={"registry": spec.registry})
     _check_options(options)
     _unique_names(spec)
     for deployment in spec.deployments:
         vllm_serve.check_renderable(deployment)
-    placements = [options.placement_of(d.name) for d in spec.deployments]
+    placements = [options.placement_of(d) for d in spec.deployments]
     gpus = [gpu_pod(d, p) for d, p in zip(spec.deployments, placements, strict=True)]
     out: list[Obj] = []
     configmap = time_slicing_configmap(placements, options)

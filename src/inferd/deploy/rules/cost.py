@@ -292,7 +292,7 @@ def _per_resource(spec: Spec, options: K8sOptions, stack: _Stack, cost: CostSpec
     for d in spec.deployments:
         if d.resources.gpu == 0:
             continue
-        gpu = gpu_price(d, options.placement_of(d.name), cost)
+        gpu = gpu_price(d, options.placement_of(d), cost)
         held = _requests(stack, f'resource="{gpu.resource}"', deployment=d.name)
         out.append(
             record(
