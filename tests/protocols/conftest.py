@@ -4,7 +4,9 @@ in-memory DataPlane double with real numpy models.
 Models of the double: ``echo`` returns each input as ``out_<name>`` (any datatype, any shape);
 ``sum`` adds the rows of FP32 ``x`` [N, 3] into ``y`` [N, 1] (its signature is checked before
 decoding, as the real data plane's is); ``slow`` sleeps ``delay_s`` then
-echoes (cancellation and draining); ``full`` is always overloaded (503 + Retry-After).
+echoes (cancellation and draining); ``full`` is always overloaded (503 + Retry-After). A model
+named in ``without_version`` is known but has no version ready: every request for it is 503 +
+Retry-After, as the real data plane answers a model that ``--allow-empty`` keeps up unloaded.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class FakeDataPlane:
         self.received: dict[str, InferRequest] = {}
         self.is_ready = True
         self.loaded: dict[str, str] = {name: "1" for name in _MODELS}
+        self.without_version: set[str] = set()
         self.cancelled = 0
         self.started = 0
         self.completed = 0
@@ -80,6 +83,8 @@ class FakeDataPlane:
     def _check(self, name: str, version: str | None) -> None:
         if name not in self.loaded:
             raise ModelNotFound(name)
+        if name in self.without_version:
+            raise Unavailable(f"model {name!r} has no version ready: not loaded", retry_after=5)
         if version is not None and version != self.loaded[name]:
             raise ModelNotFound(name, version)
 
@@ -90,7 +95,7 @@ class FakeDataPlane:
         return self.is_ready
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
-        return name in self.loaded and self.is_ready
+        return name in self.loaded and name not in self.without_version and self.is_ready
 
     def server_metadata(self) -> ServerInfo:
         return ServerInfo("inferd", "test", ("model_repository",))

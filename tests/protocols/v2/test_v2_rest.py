@@ -68,6 +68,18 @@ def test_health_endpoints(client, data_server):
     assert client.get("/v2/models/echo/ready").json() == {"name": "echo", "ready": False}
 
 
+@pytest.mark.parametrize(
+    "path", ["/v2/models/echo/ready", "/v2/models/echo/versions/1/ready", "/v1/models/echo"]
+)
+def test_a_model_with_no_version_ready_answers_not_ready(client, data_server, path):
+    """In the readiness shape the protocol and the OpenAPI document give 503, not an error."""
+    data_server.dataplane.without_version.add("echo")
+    answer = client.get(path)
+    assert (answer.status_code, answer.json()) == (503, {"name": "echo", "ready": False})
+    assert answer.headers["retry-after"] == "5"
+    assert client.get(path.replace("echo", "nope")).status_code == 404
+
+
 def test_server_and_model_metadata(client):
     meta = client.get("/v2").json()
     assert meta["name"] == "inferd"

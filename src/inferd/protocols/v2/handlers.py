@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import orjson
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument
+from inferd.errors import InvalidArgument, Unavailable
 from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
+from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.offload import Decoder
 from inferd.protocols.v2.codec import (
     HEADER_LENGTH,
@@ -78,6 +79,20 @@ def json_object(body: bytes | bytearray) -> dict[str, object]:
     return doc
 
 
+def model_readiness(dataplane: DataPlane, name: str, version: str | None = None) -> Response:
+    """``{"name", "ready"}``: 200 when ready, 503 when not (with Retry-After when no version of
+    the model is ready to serve), 404 for an unknown model or version (v2 and KServe v1)."""
+    try:
+        dataplane.model_metadata(name, version)  # NotFound for an unknown model or version
+    except Unavailable as exc:
+        # Known but with no version ready: not ready, answered in the readiness shape.
+        response = response_for_error(exc)  # 503 and its Retry-After
+        response.body = orjson.dumps({"name": name, "ready": False})
+        return response
+    ready = dataplane.model_ready(name, version)
+    return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+
+
 def _parses(request: Request) -> bool:
     """Whether decoding parses the whole body: binary tensors are views of it, so only a body
     without the binary extension is parsed through."""
@@ -111,11 +126,9 @@ class V2Handlers:
         return json_response(model_document(self.dataplane.model_metadata(name, version)))
 
     async def model_ready(self, request: Request) -> Response:
-        name, version = request.params["model"], request.params.get("version")
-        # Metadata raises NotFound for an unknown model or version: 404, not "not ready".
-        self.dataplane.model_metadata(name, version)
-        ready = self.dataplane.model_ready(name, version)
-        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+        return model_readiness(
+            self.dataplane, request.params["model"], request.params.get("version")
+        )
 
     async def infer(self, request: Request) -> Response:
         refusal = media_type_refusal(request)

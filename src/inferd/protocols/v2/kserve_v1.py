@@ -17,7 +17,7 @@ from inferd.errors import InvalidArgument, Unsupported
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
-from inferd.protocols.v2.handlers import json_object, media_type_refusal
+from inferd.protocols.v2.handlers import json_object, media_type_refusal, model_readiness
 from inferd.serving.types import DataPlane, InferRequest, Tensor
 
 
@@ -45,10 +45,7 @@ class V1Handlers:
         self.decoder = Decoder(limits)
 
     async def model_ready(self, request: Request) -> Response:
-        name = request.params["model"]
-        self.dataplane.model_metadata(name)  # 404 for an unknown model
-        ready = self.dataplane.model_ready(name)
-        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+        return model_readiness(self.dataplane, request.params["model"])
 
     async def predict(self, request: Request) -> Response:
         refusal = media_type_refusal(request)
