@@ -128,10 +128,28 @@ def test_load_and_unload(
     assert dataplane.unloads == ["churn"]
 
 
-def test_refusals_name_the_problem(client: triton.InferenceServerClient) -> None:
+def test_refusals_name_the_problem(
+    client: triton.InferenceServerClient, control: GrpcHandle
+) -> None:
     error = _status(lambda: client.load_model("iris", headers=AUTH, config='{"backend": "x"}'))
     assert error.status() == "StatusCode.UNIMPLEMENTED"
-    assert "'config'" in error.message()
+    assert error.message().endswith(
+        "load parameter 'config' is not supported; inferd loads models from its store: "
+        "pass the store reference as the string parameter 'reference'"
+    )
+    # A reference that is not a string is a bad argument, as over REST.
+    request = service_pb2.RepositoryModelLoadRequest(model_name="iris")
+    request.parameters["reference"].int64_param = 2
+    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
+        load = channel.unary_unary(
+            "/inference.GRPCInferenceService/RepositoryModelLoad",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=service_pb2.RepositoryModelLoadResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            load(request, metadata=tuple(AUTH.items()), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "load parameter 'reference' must be a string" in str(caught.value.details())
     error = _status(lambda: client.load_model("iris", headers=AUTH, files={"file:1/m": b"x"}))
     assert error.status() == "StatusCode.UNIMPLEMENTED"
     error = _status(lambda: client.unload_model("nope", headers=AUTH))

@@ -57,6 +57,49 @@ def test_repository_index_load_and_unload(client, control_server, control_token)
     assert bad.status_code == 400
 
 
+#: gRPC's words for an unsupported load parameter (RepositoryModelLoad), REST's too.
+NOT_FROM_THE_STORE = (
+    "is not supported; inferd loads models from its store: "
+    "pass the store reference as the string parameter 'reference'"
+)
+
+
+@pytest.mark.parametrize(
+    ("action", "parameters", "message"),
+    [
+        ("load", {"config": "{}"}, f"load parameter 'config' {NOT_FROM_THE_STORE}"),
+        (
+            "load",
+            {"reference": "echo:7", "file:1/model.onnx": "eA=="},
+            f"load parameter 'file:1/model.onnx' {NOT_FROM_THE_STORE}",
+        ),
+        (
+            "unload",
+            {"unload_dependents": True, "force": True},
+            "unload parameter 'force' is not supported",
+        ),
+    ],
+)
+def test_unsupported_repository_parameters_are_refused_not_ignored(
+    client, control_server, control_token, action, parameters, message
+):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    answer = client.post(
+        f"/v2/repository/models/echo/{action}", headers=auth, json={"parameters": parameters}
+    )
+    assert answer.status_code == 501, answer.text
+    assert answer.json()["error"] == message
+    assert control_server.dataplane.loaded["echo"] == "1"  # neither loaded nor unloaded
+
+
+def test_unload_takes_tritonclient_unload_dependents(client, control_server, control_token):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    body = {"parameters": {"unload_dependents": False}}
+    answer = client.post("/v2/repository/models/echo/unload", headers=auth, json=body)
+    assert answer.status_code == 200, answer.text
+    assert "echo" not in control_server.dataplane.loaded
+
+
 def test_control_plane_does_not_serve_inference(client, control_token):
     auth = {"Authorization": f"Bearer {control_token}"}
     assert client.post("/v2/models/echo/infer", headers=auth, json={}).status_code == 404

@@ -32,8 +32,11 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _UINT64_MAX = 2**64 - 1
 
 
-def decode_parameters(parameters: Mapping[str, pb.InferParameter]) -> Parameters:
-    """A protobuf parameter map → plain Python values (bool, int, float or str)."""
+def decode_parameters(
+    parameters: Mapping[str, pb.InferParameter] | Mapping[str, pb.ModelRepositoryParameter],
+) -> Parameters:
+    """A protobuf parameter map → plain Python values (bool, int, float or str; bytes from a
+    repository request's)."""
     decoded: Parameters = {}
     for key, value in parameters.items():
         choice = value.WhichOneof("parameter_choice")

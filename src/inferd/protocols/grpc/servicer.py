@@ -24,7 +24,6 @@ from inferd.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
-    Unsupported,
 )
 from inferd.observe.audit import AuditLog, Caller
 from inferd.protocols._generated import inference_pb2 as pb
@@ -32,6 +31,7 @@ from inferd.protocols.grpc.codec import decode_parameters, decode_request, encod
 from inferd.protocols.grpc.status import GRPC_STATUS, Context, unary
 from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
+from inferd.protocols.repository import check_unload, load_reference
 from inferd.protocols.v2.codec import TIMEOUT_PARAMETER, request_deadline
 from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
@@ -275,14 +275,7 @@ class RepositoryServicer:
         self, request: pb.RepositoryModelLoadRequest, context: Context
     ) -> pb.RepositoryModelLoadResponse:
         self._check_request(context, request.repository_name, request.model_name)
-        reference: str | None = None
-        for key, value in request.parameters.items():
-            if key != "reference" or value.WhichOneof("parameter_choice") != "string_param":
-                raise Unsupported(
-                    f"load parameter {key!r} is not supported; inferd loads models from its "
-                    "store: pass the store reference as the string parameter 'reference'"
-                )
-            reference = value.string_param
+        reference = load_reference(decode_parameters(request.parameters))
         load = self._dataplane.load(request.model_name, reference)
         await self._audited(context, "load", request.model_name, load)
         return pb.RepositoryModelLoadResponse()
@@ -291,11 +284,7 @@ class RepositoryServicer:
         self, request: pb.RepositoryModelUnloadRequest, context: Context
     ) -> pb.RepositoryModelUnloadResponse:
         self._check_request(context, request.repository_name, request.model_name)
-        # tritonclient always sends unload_dependents; inferd models have no dependents, so
-        # either value means the same. Anything else is refused rather than ignored.
-        unknown = [key for key in request.parameters if key != "unload_dependents"]
-        if unknown:
-            raise Unsupported(f"unload parameter {unknown[0]!r} is not supported")
+        check_unload(decode_parameters(request.parameters))
         unload = self._dataplane.unload(request.model_name)
         await self._audited(context, "unload", request.model_name, unload)
         return pb.RepositoryModelUnloadResponse()

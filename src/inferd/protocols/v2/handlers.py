@@ -18,6 +18,7 @@ from inferd.errors import InvalidArgument, Unavailable
 from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.offload import Decoder
+from inferd.protocols.repository import check_unload, load_reference
 from inferd.protocols.v2.codec import (
     HEADER_LENGTH,
     decode_request,
@@ -32,7 +33,7 @@ from inferd.protocols.v2.documents import (
     statistics_document,
 )
 from inferd.protocols.v2.openapi import build_document
-from inferd.serving.types import DataPlane, InferRequest, InferResponse
+from inferd.serving.types import DataPlane, InferRequest, InferResponse, Parameters
 
 if TYPE_CHECKING:  # the module itself is imported on the first big JSON body
     from inferd.protocols.decoding_process import DecodeJob
@@ -195,19 +196,22 @@ class RepositoryHandlers:
         return json_response(index_document(self.dataplane.repository_index(ready_only=ready)))
 
     async def load(self, request: Request) -> Response:
-        params = json_body(request).get("parameters") or {}
-        if not isinstance(params, dict):
-            raise InvalidArgument("'parameters' must be an object")
-        reference = params.get("reference")
-        if reference is not None and not isinstance(reference, str):
-            raise InvalidArgument("parameters.reference must be a string such as 'fraud:v2'")
+        reference = load_reference(_body_parameters(request))
         await self.dataplane.load(request.params["model"], reference)
         return json_response({})
 
     async def unload(self, request: Request) -> Response:
-        json_body(request)  # validates an optional body (unload_dependents is accepted, unused)
+        check_unload(_body_parameters(request))
         await self.dataplane.unload(request.params["model"])
         return json_response({})
+
+
+def _body_parameters(request: Request) -> Parameters:
+    """The ``parameters`` object of an optional JSON body (none: empty)."""
+    parameters = json_body(request).get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidArgument("'parameters' must be an object")
+    return parameters
 
 
 def openapi_handler(router: Router, title: str) -> Handler:

@@ -166,12 +166,29 @@ SCHEMAS: dict[str, Schema] = {
             },
         },
     },
+    # Any other load or unload parameter is refused with 501 (inferd.protocols.repository).
     "LoadRequest": {
         "type": "object",
         "properties": {
             "parameters": {
                 "type": "object",
                 "properties": {"reference": {"type": "string", "description": "e.g. fraud:v2"}},
+                "additionalProperties": False,
+            }
+        },
+    },
+    "UnloadRequest": {
+        "type": "object",
+        "properties": {
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "unload_dependents": {
+                        "type": "boolean",
+                        "description": "accepted for Triton's clients; inferd models have none",
+                    }
+                },
+                "additionalProperties": False,
             }
         },
     },

@@ -181,14 +181,20 @@ def control_router(dataplane: DataPlane, audit: AuditLog | None = None) -> Route
             "Empty",
             body="LoadRequest",
             body_required=False,
-            errors=(*guarded, 503),
+            errors=(*guarded, 501, 503),
         ),
     )
     router.add(
         "POST",
         "/v2/repository/models/{model}/unload",
         unload,
-        operation("Unload a model", "Empty", body="Empty", body_required=False, errors=guarded),
+        operation(
+            "Unload a model",
+            "Empty",
+            body="UnloadRequest",
+            body_required=False,
+            errors=(*guarded, 501),
+        ),
     )
     _add_openapi(router, "inferd control plane")
     return router
