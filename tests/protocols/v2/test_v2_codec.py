@@ -269,6 +269,12 @@ def test_output_choices_are_checked(extra, words):
     assert words in str(refused.value)
 
 
+def test_an_empty_outputs_list_asks_for_every_output_as_over_grpc():
+    """Protobuf cannot tell an empty repeated field from an omitted one: gRPC reads both as
+    "every output", and REST reads them the same way."""
+    assert _decode({"inputs": [_ONE], "outputs": []}).outputs is None
+
+
 def test_the_largest_finite_floats_are_kept():
     top = float(np.finfo(np.float32).max)
     doc = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [top, -top, 1]}]}

@@ -203,6 +203,14 @@ def test_mixed_binary_and_json_inputs_and_requested_outputs(client):
     assert np.frombuffer(raw, dtype="<f8").tolist() == [2.5]
 
 
+def test_an_empty_outputs_list_returns_every_output(client):
+    one = {"shape": [1], "datatype": "FP32", "data": [1.0]}
+    body = {"inputs": [{"name": "a", **one}, {"name": "b", **one}], "outputs": []}
+    answer = client.post("/v2/models/echo/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    assert [o["name"] for o in answer.json()["outputs"]] == ["out_a", "out_b"]
+
+
 def test_statistics(client):
     assert [s["name"] for s in client.get("/v2/models/stats").json()["model_stats"]]
     assert client.get("/v2/models/sum/stats").json()["model_stats"][0]["name"] == "sum"

@@ -173,10 +173,14 @@ def _timeout_ms(value: object, where: str) -> int:
 
 
 def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutput] | None:
+    """The requested outputs; None (every output) when omitted or empty, as over gRPC, where
+    protobuf cannot tell an empty list from an omitted one."""
     if value is None:
         return None
     if not isinstance(value, list):
         raise InvalidArgument("'outputs' must be a list")
+    if not value:
+        return None
     if len(value) > limits.max_outputs:
         raise InvalidArgument(
             f"{len(value)} requested outputs exceed the limit of {limits.max_outputs}"
