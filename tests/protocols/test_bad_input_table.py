@@ -114,6 +114,10 @@ CASES = [
         ("tensor 'out_x': shared-memory tensors are not supported",),
         json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0]),
         outputs=(("out_x", {"shared_memory_region": "shm", "shared_memory_offset": 0}),)),
+    Bad("output requested twice", "FP32", [1], Code.INVALID_ARGUMENT,
+        ("output 'out_x' is requested more than once",),
+        json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0]),
+        outputs=(("out_x", {}), ("out_x", {}))),
 ]  # fmt: skip
 
 

@@ -17,7 +17,8 @@ The policy, in order; nothing sized by the client is allocated before step 3 has
 
 A tensor placed in client shared memory (Triton's ``shared_memory_*`` parameters, on an input or
 a requested output) is refused as Unsupported before anything else about it is read
-(:func:`refuse_shared_memory`): inferd reads data from requests and answers with it.
+(:func:`refuse_shared_memory`): inferd reads data from requests and answers with it. The outputs
+a request asks for are read alike too (:func:`requested_outputs`).
 
 Transports say where the data came from (``source``: ``'data'``, ``fp32_contents``, ``its
 raw_input_contents entry``…), so a message names the field the client filled.
@@ -35,8 +36,9 @@ import numpy.typing as npt
 
 from inferd.config import LimitSettings
 from inferd.datatypes import NUMPY_DTYPES, Array, object_array
-from inferd.errors import InvalidTensor, PayloadTooLarge, Unsupported
+from inferd.errors import InvalidArgument, InvalidTensor, PayloadTooLarge, Unsupported
 from inferd.protocols import bytes_wire
+from inferd.serving.types import RequestedOutput
 
 #: Parameters that point at client shared memory (``shared_memory_region``, ``_byte_size``,
 #: ``_offset``).
@@ -76,6 +78,20 @@ def refuse_shared_memory(tensor: str, parameters: Iterable[str]) -> None:
                 f"tensor {tensor!r}: shared-memory tensors are not supported; "
                 "send the data in the request"
             )
+
+
+def requested_outputs(outputs: Iterable[RequestedOutput]) -> list[RequestedOutput] | None:
+    """The outputs a request asks for, each at most once and none in shared memory; None (every
+    output) when it names none: protobuf cannot tell an empty list from an omitted one."""
+    requested: list[RequestedOutput] = []
+    named: set[str] = set()
+    for output in outputs:
+        if output.name in named:
+            raise InvalidArgument(f"output {output.name!r} is requested more than once")
+        named.add(output.name)
+        refuse_shared_memory(output.name, output.parameters)
+        requested.append(output)
+    return requested or None
 
 
 def declare(name: str, datatype: object, shape: object, limits: LimitSettings) -> Declared:

@@ -301,6 +301,12 @@ BAD = [
         id="duplicate input",
     ),
     pytest.param(
+        _with(lambda r: [r.outputs.add(name="y") for _ in range(2)], _request("FP32", [0])),
+        InvalidArgument,
+        "output 'y' is requested more than once",
+        id="duplicate output",
+    ),
+    pytest.param(
         _with(lambda r: r.inputs.add(datatype="FP32"), _request("FP32", [0])),
         InvalidArgument,
         "input 1 has no name",

@@ -18,7 +18,12 @@ from inferd.config import LimitSettings
 from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc import tensors
-from inferd.protocols.tensor_wire import Declared, declare, refuse_shared_memory
+from inferd.protocols.tensor_wire import (
+    Declared,
+    declare,
+    refuse_shared_memory,
+    requested_outputs,
+)
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
@@ -123,10 +128,10 @@ def decode_request(
             raise InvalidTensor(tensor.name, "appears twice among the inputs")
         seen.add(tensor.name)
         declared.append(_declare_input(index, tensor, limits))
-    outputs: list[RequestedOutput] = []
-    for output in message.outputs:
-        refuse_shared_memory(output.name, output.parameters)
-        outputs.append(RequestedOutput(output.name, decode_parameters(output.parameters)))
+    outputs = requested_outputs(
+        RequestedOutput(output.name, decode_parameters(output.parameters))
+        for output in message.outputs
+    )
     if check is not None:
         for header in declared:
             check.declared(header.name, header.datatype, header.shape)
@@ -140,7 +145,7 @@ def decode_request(
         version=message.model_version or None,
         id=message.id or None,
         parameters=decode_parameters(message.parameters),
-        outputs=outputs or None,
+        outputs=outputs,
         deadline=deadline,
     )
 

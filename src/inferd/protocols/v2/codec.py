@@ -27,6 +27,7 @@ from inferd.protocols.tensor_wire import (
     from_binary,
     from_json,
     refuse_shared_memory,
+    requested_outputs,
 )
 from inferd.serving.types import (
     InferRequest,
@@ -173,32 +174,26 @@ def _timeout_ms(value: object, where: str) -> int:
 
 
 def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutput] | None:
-    """The requested outputs; None (every output) when omitted or empty, as over gRPC, where
-    protobuf cannot tell an empty list from an omitted one."""
+    """The requested outputs (:func:`~inferd.protocols.tensor_wire.requested_outputs`: None
+    when omitted or empty, as over gRPC)."""
     if value is None:
         return None
     if not isinstance(value, list):
         raise InvalidArgument("'outputs' must be a list")
-    if not value:
-        return None
     if len(value) > limits.max_outputs:
         raise InvalidArgument(
             f"{len(value)} requested outputs exceed the limit of {limits.max_outputs}"
         )
-    requested: list[RequestedOutput] = []
-    named: set[str] = set()
-    for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise InvalidArgument("each requested output must be an object with a string 'name'")
-        name = item["name"]
-        if name in named:
-            raise InvalidArgument(f"output {name!r} is requested more than once")
-        named.add(name)
-        parameters = _parameters(item.get("parameters"), f"output {name!r}")
-        refuse_shared_memory(name, parameters)
-        _flag(parameters, "binary_data", f"output {name!r}")
-        requested.append(RequestedOutput(name, parameters))
-    return requested
+    return requested_outputs(_requested_output(item) for item in value)
+
+
+def _requested_output(item: object) -> RequestedOutput:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise InvalidArgument("each requested output must be an object with a string 'name'")
+    name: str = item["name"]
+    parameters = _parameters(item.get("parameters"), f"output {name!r}")
+    _flag(parameters, "binary_data", f"output {name!r}")
+    return RequestedOutput(name, parameters)
 
 
 def _flag(parameters: Parameters, key: str, where: str) -> None:
