@@ -15,6 +15,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from inferd.cli import main
+from inferd.store import ModelStore, media
+from inferd.store.manifest import Descriptor
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ONNX_V1 = EXAMPLES / "quickstart" / "fraud-v1" / "model.onnx"
@@ -183,3 +185,22 @@ def test_a_real_inferd_process_pushes(inferd_home: Path, model: Path) -> None:
         [str(inferd), "ls", "--json"], env=env, capture_output=True, check=True, timeout=60
     )
     assert json.loads(listed.stdout)[0]["digest"] == digest
+
+
+def test_pull_by_a_tag_another_oci_tool_put_on_the_version_of_another_name(
+    inferd_home: Path, tmp_path: Path
+) -> None:
+    """What ``skopeo copy oci:…:fraud:v1 oci:…:mirror:v1`` writes: a tag ``mirror:v1`` on a
+    version whose card names ``fraud``. ls and inspect take it; pull writes its files."""
+    digest = run("push", ONNX_V1, "fraud:v1", "-q").stdout.strip()
+    layout = ModelStore(inferd_home).layout
+    index = layout.read_index()
+    version = Descriptor(media.MANIFEST, digest, layout.blobs.size(digest))
+    index.put("mirror:v1", version, media.ARTIFACT_TYPE)
+    layout.write_index(index)
+    assert json.loads(run("inspect", "mirror:v1", "--json").stdout)["digest"] == digest
+
+    pulled = run("pull", "mirror:v1", tmp_path / "out", "--json")
+    assert pulled.exit_code == 0, pulled.output
+    assert json.loads(pulled.stdout)["digest"] == digest
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == ONNX_V1.read_bytes()

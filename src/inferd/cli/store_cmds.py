@@ -188,10 +188,8 @@ def pull(ref: str, dest: Path, quiet: bool, registries: RegistrySettings, as_jso
     show = bars_wanted(quiet=quiet, as_json=as_json)
     with progress_bar(show, "downloading", 0) as downloading:
         transfer = store.fetch(ref, progress=downloading)
-    pinned = Reference.parse(ref)
     with progress_bar(show, "pulling") as writing:
-        version = Reference(pinned.name, None, transfer.digest, pinned.registry)
-        store.pull(str(version), dest, progress=writing)
+        store.pull_fetched(transfer, dest, progress=writing)
     if as_json:
         emit_json(
             {
@@ -202,7 +200,8 @@ def pull(ref: str, dest: Path, quiet: bool, registries: RegistrySettings, as_jso
             }
         )
     elif not quiet:
-        received = f", {_human(transfer.bytes_transferred)} downloaded" if pinned.registry else ""
+        remote = Reference.parse(ref).registry is not None
+        received = f", {_human(transfer.bytes_transferred)} downloaded" if remote else ""
         click.echo(f"pulled {ref} ({_short(transfer.digest)}{received}) into {dest}")
 
 

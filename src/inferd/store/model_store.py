@@ -261,6 +261,20 @@ class ModelStore:
         called with bytes as files are written.
         """
         digest, manifest, _ = self._load(self._parse(ref))
+        return self._write(digest, manifest, dest, progress)
+
+    def pull_fetched(
+        self, fetched: Transfer, dest: Path, *, progress: Progress | None = None
+    ) -> Path:
+        """:meth:`pull` the version :meth:`fetch` returned, without resolving its reference
+        again: a tag that moved since is not followed and no registry is asked twice, so what
+        is written is what the fetch reported (``inferd pull`` prints its digest)."""
+        digest, manifest, _ = self._load_digest(fetched.digest, None)
+        return self._write(digest, manifest, dest, progress)
+
+    def _write(
+        self, digest: str, manifest: Manifest, dest: Path, progress: Progress | None
+    ) -> Path:
         cache.touch(self.root, digest)
         materialized.write_into(self.layout.blobs, manifest, dest, progress=progress)
         return dest

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.store import ModelStore
 
+from ..conftest import EXAMPLES
 from .registry import Registry
+
+ONNX_V1 = EXAMPLES / "quickstart" / "fraud-v1" / "model.onnx"
 
 
 def _run(*args: str) -> dict[str, object]:
@@ -66,3 +70,23 @@ def test_remote_errors_are_one_line_with_an_exit_status(
     assert closed.exit_code == 7
     assert "registry 127.0.0.1:9 is unreachable" in closed.output
     assert "Traceback" not in closed.output
+
+
+def test_pull_by_a_local_tag_of_a_version_pulled_under_another_name(
+    open_registry: Registry, docker_config: Path, inferd_home: Path, repo: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The quickstart's card names ``fraud``; uploaded as ``host/t…/fraud`` and tagged back
+    locally as ``t…/fraud:v1``, that tag pulls as ls, inspect and serve take it."""
+    flag = ["--insecure-registry", open_registry.host]
+    pushed = _run("push", str(ONNX_V1), "fraud:v1", "--json")
+    _run("tag", "fraud:v1", f"{repo}:v1", "--json", *flag)
+    fresh = tmp_path / "fresh-home"
+    fresh.mkdir()
+    monkeypatch.setenv("INFERD_HOME", str(fresh))
+    name = repo.split("/", 1)[1]
+    _run("tag", f"{repo}:v1", f"{name}:v1", "--json", *flag)
+
+    pulled = _run("pull", f"{name}:v1", str(tmp_path / "out"), "--json")
+    assert pulled["digest"] == pushed["digest"]
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == ONNX_V1.read_bytes()
