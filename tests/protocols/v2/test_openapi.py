@@ -35,6 +35,22 @@ def test_document_lists_every_data_route(data_server):
     assert sorted(explain) == ["404", "501"]  # never a 200
 
 
+_METADATA = ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")
+
+
+def test_model_metadata_declares_the_503_of_a_model_with_no_version_ready(data_server):
+    data_server.dataplane.without_version.add("echo")
+    for path in ("/v2/models/echo", "/v2/models/echo/versions/1"):
+        answer = httpx.get(data_server.url + path)
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "5"
+        assert list(answer.json()) == ["error"]
+    doc = httpx.get(data_server.url + OPENAPI_PATH).json()
+    for template in _METADATA:
+        declared = doc["paths"][template]["get"]["responses"]["503"]["content"]
+        assert declared == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
 def _run_schemathesis(url: str, headers: dict[str, str] | None = None) -> int:
     schema = schemathesis.openapi.from_url(url + OPENAPI_PATH, headers=headers or {})
     schema.config.base_url = url

@@ -32,6 +32,8 @@ _MODEL = "/v2/models/{model}"
 _VERSIONED = "/v2/models/{model}/versions/{version}"
 #: Errors any model-addressed operation may answer.
 _MODEL_ERRORS = (400, 404)
+#: Metadata also answers 503 (+ Retry-After) while no version of the model is ready.
+_METADATA_ERRORS = (*_MODEL_ERRORS, 503)
 _INFER_ERRORS = (400, 404, 413, 415, 500, 501, 503, 504)
 _GENERATE_ERRORS = (400, 404, 500, 501, 503, 504)
 
@@ -65,7 +67,7 @@ def data_router(
             "GET",
             base,
             v2.model_metadata,
-            operation("Model metadata", "ModelMetadata", errors=_MODEL_ERRORS),
+            operation("Model metadata", "ModelMetadata", errors=_METADATA_ERRORS),
         )
         router.add(
             "GET",
