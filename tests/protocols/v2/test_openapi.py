@@ -36,6 +36,7 @@ def test_document_lists_every_data_route(data_server):
 
 
 _METADATA = ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")
+_INFER = ("/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer")
 
 
 def test_model_metadata_declares_the_503_of_a_model_with_no_version_ready(data_server):
@@ -49,6 +50,23 @@ def test_model_metadata_declares_the_503_of_a_model_with_no_version_ready(data_s
     for template in _METADATA:
         declared = doc["paths"][template]["get"]["responses"]["503"]["content"]
         assert declared == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def test_inference_declares_the_binary_extension_request(data_server):
+    doc = httpx.get(data_server.url + OPENAPI_PATH).json()
+    for template in _INFER:
+        operation = doc["paths"][template]["post"]
+        content = operation["requestBody"]["content"]
+        assert content["application/octet-stream"]["schema"] == {
+            "type": "string",
+            "format": "binary",
+        }
+        (header,) = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert (header["name"], header["required"]) == ("Inference-Header-Content-Length", False)
+        assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} <= {
+            "model",
+            "version",
+        }
 
 
 def _run_schemathesis(url: str, headers: dict[str, str] | None = None) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter
 
@@ -284,6 +284,16 @@ def _all_schemas() -> dict[str, Schema]:
 
 
 _JSON = "application/json"
+_BINARY = "application/octet-stream"
+_BYTES: Schema = {"type": "string", "format": "binary"}
+#: The binary tensor extension's header: where the JSON part of a body ends.
+_HEADER_LENGTH = {
+    "name": "Inference-Header-Content-Length",
+    "in": "header",
+    "required": False,
+    "description": "bytes of the JSON part; binary tensor data follows it",
+    "schema": {"type": "integer", "minimum": 0},
+}
 
 
 def _content(schema: str) -> dict[str, Any]:
@@ -295,7 +305,7 @@ def _ok_response(ok: str | None, media: str, *, binary: bool, stream: bool) -> d
         return {"description": "OK", "content": {media: {"schema": {"type": "string"}}}}
     content: dict[str, Any] = {media: {"schema": _ref(ok)}}
     if binary:
-        content["application/octet-stream"] = {"schema": {"type": "string", "format": "binary"}}
+        content[_BINARY] = {"schema": _BYTES}
     if stream:
         content["text/event-stream"] = {"schema": _ref("ServerSentEvent")}
     return {"description": "OK", "content": content}
@@ -318,7 +328,8 @@ def operation(
     """An operation object: ``ok`` names the success schema (None: plain text) in ``ok_media``,
     ``body`` the request schema, ``errors`` the error statuses (answered with the ``error`` schema),
     ``not_ok`` a schema also answered with 503 (health "false"), ``binary`` that the binary
-    extension may answer, ``stream`` that Server-Sent Events may (``text/event-stream``).
+    extension may carry the body (with its header) and answer, ``stream`` that Server-Sent
+    Events may answer (``text/event-stream``).
     ``succeeds=False``: a route that only ever answers its ``errors`` (no 200)."""
     responses: dict[str, Any] = {}
     if succeeds:
@@ -330,7 +341,19 @@ def operation(
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         op["requestBody"] = {"required": body_required, **_content(body)}
+        if binary:
+            op["requestBody"]["content"][_BINARY] = {"schema": _BYTES}
+            op["parameters"] = [_HEADER_LENGTH]
     return op
+
+
+def _path_parameter(name: str) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+    }
 
 
 def build_document(router: Router, title: str) -> dict[str, Any]:
@@ -340,19 +363,10 @@ def build_document(router: Router, title: str) -> dict[str, Any]:
         op = dict(route.doc)
         names = _PARAM.findall(route.template)
         if names:
-            op["parameters"] = [
-                {
-                    "name": n,
-                    "in": "path",
-                    "required": True,
-                    "schema": {
-                        "type": "string",
-                        "minLength": 1,
-                        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                    },
-                }
-                for n in names
-            ]
+            # Before the operation's own (the binary extension's header).
+            op["parameters"] = [_path_parameter(n) for n in names] + list(
+                cast("list[Schema]", op.get("parameters", []))
+            )
         paths.setdefault(route.template, {})[route.method.lower()] = op
     return {
         "openapi": "3.0.3",
