@@ -277,7 +277,9 @@ def test_gpu_options_that_would_place_nothing_are_refused() -> None:
     with pytest.raises(InvalidArgument, match=r"\(gpu_product\) but no deployment has resources"):
         render_with(_spec(ONE), registry=REGISTRY, placement={"gpu_product": "Tesla-T4"})
     with pytest.raises(InvalidArgument, match=r"'fraud': GPU placement .* resources\.gpu is 0"):
-        render_with(_spec(ONE), registry=REGISTRY, deployments={"fraud": {"mig_profile": "1g.10gb"}})
+        render_with(
+            _spec(ONE), registry=REGISTRY, deployments={"fraud": {"mig_profile": "1g.10gb"}}
+        )
 
 
 def test_the_shared_placement_places_the_gpu_deployments_only() -> None:

@@ -72,10 +72,10 @@ def test_the_vllm_image_is_an_image_reference(image: str, reason: str) -> None:
     document = VLLM.replace("engine: vllm", f"engine: vllm\n      image: {image!r}")
     problems = _problems(document)
     assert any(line == 9 and reason in m for line, m in problems), problems
-    assert parse_spec(
-        VLLM.replace("engine: vllm", "engine: vllm\n      image: reg.example:5000/vllm/vllm:0.6"),
-        "inferd.yaml",
-    ).deployments[0].llm.image == "reg.example:5000/vllm/vllm:0.6"  # type: ignore[union-attr]
+    image = "reg.example:5000/vllm/vllm:0.6"
+    document = VLLM.replace("engine: vllm", f"engine: vllm\n      image: {image}")
+    llm = parse_spec(document, "inferd.yaml").deployments[0].llm
+    assert llm is not None and llm.image == image
 
 
 @pytest.mark.parametrize(
