@@ -92,6 +92,25 @@ def test_unsupported_repository_parameters_are_refused_not_ignored(
     assert control_server.dataplane.loaded["echo"] == "1"  # neither loaded nor unloaded
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"config": "{}"}, "unknown field 'config' in the body: it takes only 'parameters'"),
+        ({"parameters": ""}, "'parameters' must be an object"),
+        ({"parameters": False}, "'parameters' must be an object"),
+    ],
+)
+@pytest.mark.parametrize("action", ["load", "unload"])
+def test_a_repository_body_holds_only_its_parameters_object(
+    client, control_server, control_token, action, body, message
+):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    answer = client.post(f"/v2/repository/models/echo/{action}", headers=auth, json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == message
+    assert control_server.dataplane.loaded["echo"] == "1"  # neither loaded nor unloaded
+
+
 def test_unload_takes_tritonclient_unload_dependents(client, control_server, control_token):
     auth = {"Authorization": f"Bearer {control_token}"}
     body = {"parameters": {"unload_dependents": False}}

@@ -207,8 +207,17 @@ class RepositoryHandlers:
 
 
 def _body_parameters(request: Request) -> Parameters:
-    """The ``parameters`` object of an optional JSON body (none: empty)."""
-    parameters = json_body(request).get("parameters") or {}
+    """The ``parameters`` object of an optional JSON body (none: empty). The body holds nothing
+    else: a key beside it (``config`` one level too high) would be ignored, so it is refused."""
+    body = json_body(request)
+    unknown = sorted(key for key in body if key != "parameters")
+    if unknown:
+        raise InvalidArgument(
+            f"unknown field {unknown[0]!r} in the body: it takes only 'parameters'"
+        )
+    parameters = body.get("parameters")
+    if parameters is None:
+        return {}
     if not isinstance(parameters, dict):
         raise InvalidArgument("'parameters' must be an object")
     return parameters
