@@ -13,7 +13,9 @@ from inferd.control.apply_plan import (
     ReplicaSet,
     RouteChange,
     RoutePart,
+    desired_state,
     fixed_gateway_changes,
+    keep_autoscaled,
     plan,
     route_changes,
     settings_changes,
@@ -132,6 +134,50 @@ def test_policy_sections_an_apply_changes_are_named() -> None:
     assert settings_changes(with_scaling, both) == ["fraud.slo"]
     priced = parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)}) + cost)
     assert settings_changes(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})), priced) == ["cost"]
+
+
+def _autoscaled(replicas: int, bounds: str, model: str = "fraud:v1") -> Spec:
+    """The fraud deployment, one version running ``replicas``, autoscaled within ``bounds``."""
+    scaling = f"    autoscaling: {{{bounds}, metric: rps, target: 5}}\n" if bounds else ""
+    return parse_spec(spec_text({"v1": (model, replicas, 100)}) + scaling)
+
+
+FILE = _autoscaled(1, "min_replicas: 1, max_replicas: 3")
+
+
+@pytest.mark.parametrize(
+    ("running", "applied", "expected"),
+    [
+        # The autoscaler took it to 3: the same file again changes nothing.
+        (_autoscaled(3, "min_replicas: 1, max_replicas: 3"), FILE, Change("fraud", "v1", "keep")),
+        # New bounds clamp the autoscaler's count, from above and from below.
+        (_autoscaled(3, "min_replicas: 1, max_replicas: 3"),
+         _autoscaled(1, "min_replicas: 1, max_replicas: 2"),
+         Change("fraud", "v1", "scale", retire=1)),
+        (_autoscaled(0, "min_replicas: 0, max_replicas: 3"), FILE,
+         Change("fraud", "v1", "scale", start=1)),
+        (_autoscaled(0, "min_replicas: 0, max_replicas: 3"),
+         _autoscaled(1, "min_replicas: 0, max_replicas: 3"), Change("fraud", "v1", "keep")),
+        # A new model starts with the file's count; without an autoscaler before, so does a
+        # version that gains one, and a version that loses it goes back to the file's.
+        (_autoscaled(3, "min_replicas: 1, max_replicas: 3"),
+         _autoscaled(1, "min_replicas: 1, max_replicas: 3", model="fraud:v2"),
+         Change("fraud", "v1", "replace", start=1, retire=3)),
+        (_autoscaled(3, ""), FILE, Change("fraud", "v1", "scale", retire=2)),
+        (_autoscaled(3, "min_replicas: 1, max_replicas: 3"), _autoscaled(1, ""),
+         Change("fraud", "v1", "scale", retire=2)),
+    ],
+    ids=["same-file", "lower-max", "raised-min", "at-zero", "new-model", "newly-autoscaled",
+         "no-longer-autoscaled"],
+)  # fmt: skip
+def test_an_apply_keeps_the_autoscalers_count_within_the_new_bounds(
+    running: Spec, applied: Spec, expected: Change
+) -> None:
+    """An unchanged spec re-applied to an autoscaled deployment said ``scale (+0 -2
+    replicas)`` and undid the autoscaler: the file's ``replicas`` won over the running count."""
+    kept = keep_autoscaled(running, applied)
+    assert plan(desired_state(running), desired_state(kept)) == [expected]
+    assert keep_autoscaled(None, applied) is applied  # the first apply: the file's counts
 
 
 @pytest.mark.parametrize(

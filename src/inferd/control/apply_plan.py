@@ -4,7 +4,8 @@ deployments whose routing changes, and the gateway settings an apply may not cha
 Pure functions of the spec and of what runs; :class:`~inferd.control.reconciler.Reconciler`
 carries the changes out. A version's replicas are interchangeable while its
 :func:`fingerprint` stays the same, so re-applying a spec plans only ``keep`` and no
-:class:`RouteChange`.
+:class:`RouteChange` — an autoscaled version included, whose count is the autoscaler's
+(:func:`keep_autoscaled`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from inferd.spec.edits import main_version, replace_deployment, with_replicas
 from inferd.spec.model import DeploymentSpec, GatewaySpec, Spec, VersionSpec
 
 #: A version as the spec names it: (deployment name, version name).
@@ -126,6 +128,33 @@ def desired_state(spec: Spec) -> dict[DeploymentVersion, ReplicaSet]:
         for d in spec.deployments
         for v in d.versions
     }
+
+
+def keep_autoscaled(running: Spec | None, spec: Spec) -> Spec:
+    """``spec`` as an apply runs it: the version an autoscaler scales keeps the count it runs
+    with, clamped to ``spec``'s ``min_replicas`` and ``max_replicas``, instead of the file's
+    ``replicas``.
+
+    Within its bounds the count is the autoscaler's: taking the file's would undo its work
+    (stop replicas under load, start one at zero) only for the autoscaler to redo it, and an
+    unchanged spec would not apply as nothing. It applies to the main version of a deployment
+    autoscaled in ``running`` and in ``spec``, the same version in both, running unchanged (same
+    :func:`fingerprint`); a new or replaced version starts with the file's ``replicas``.
+    """
+    if running is None:
+        return spec
+    for d in spec.deployments:
+        old = running.deployment(d.name)
+        if d.autoscaling is None or old is None or old.autoscaling is None:
+            continue
+        version, was = main_version(d), main_version(old)
+        if version.name != was.name or fingerprint(d, version) != fingerprint(old, was):
+            continue
+        bounds = d.autoscaling
+        count = min(max(was.replicas, bounds.min_replicas), bounds.max_replicas)
+        if count != version.replicas:
+            spec = replace_deployment(spec, with_replicas(d, version.name, count))
+    return spec
 
 
 def route_changes(before: Spec | None, after: Spec) -> list[RouteChange]:

@@ -14,11 +14,13 @@ drops a request:
    routing without removed versions, then drain and stop every retired replica.
 
 **Idempotency**: applying the same spec twice changes nothing — no replica is started or
-stopped and no topology is published. A version is identified by its spec (reference, runtime,
-batching, resources); re-applying does not follow a tag that moved in the store — change the
-reference (or pin a digest) to roll out new bytes, or give the deployment a ``rollout:`` policy,
-whose watcher follows the tag (:mod:`inferd.control.rollout.watch`). Applies, and controllers'
-edits (:meth:`Reconciler.change`), are serialised.
+stopped and no topology is published; an autoscaled version keeps the count its autoscaler
+set, clamped to the spec's bounds (:func:`~inferd.control.apply_plan.keep_autoscaled`). A
+version is identified by its spec (reference, runtime, batching, resources); re-applying does
+not follow a tag that moved in the store — change the reference (or pin a digest) to roll out
+new bytes, or give the deployment a ``rollout:`` policy, whose watcher follows the tag
+(:mod:`inferd.control.rollout.watch`). Applies, and controllers' edits
+(:meth:`Reconciler.change`), are serialised.
 
 **What an apply says** (:class:`~inferd.control.apply_plan.Applied`): one change per version,
 and one route change per deployment whose traffic split, shadow, header routing or payload
@@ -45,6 +47,7 @@ from inferd.control.apply_plan import (
     desired_state,
     fingerprint,
     fixed_gateway_changes,
+    keep_autoscaled,
     plan,
     route_changes,
     settings_changes,
@@ -110,14 +113,15 @@ class Reconciler:
         self._lock = asyncio.Lock()
 
     async def apply(self, spec: Spec) -> Applied:
-        """Make the running state match ``spec``; return what changed (see the module doc).
+        """Make the running state match ``spec`` — an autoscaled version keeping its count
+        within the spec's bounds — and return what changed (see the module doc).
 
         Raises NotFound for a reference missing from the store and Unavailable when new
         replicas do not become ready; in both cases what ran before keeps running unchanged.
         PermissionDenied for a change to what is read once, when ``inferd up`` starts.
         """
         async with self._lock:
-            return await self._apply(spec)
+            return await self._apply(keep_autoscaled(self.spec, spec))
 
     async def change(self, edit: Callable[[Spec], Spec]) -> Applied:
         """Apply ``edit(the spec now running)``, read and applied under the apply lock, so
