@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from inferd.errors import NotFound
+from inferd.errors import InternalError, NotFound
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
+from inferd.spec.rules import duplicates
 
 
 def deployment_of(spec: Spec, name: str) -> DeploymentSpec:
@@ -49,8 +50,18 @@ def with_replicas(deployment: DeploymentSpec, version: str, replicas: int) -> De
 def with_versions(
     deployment: DeploymentSpec, versions: list[VersionSpec], weights: Mapping[str, int]
 ) -> DeploymentSpec:
-    """``deployment`` serving ``versions`` with ``weights`` (its shadow kept if still there)."""
-    names = {v.name for v in versions}
+    """``deployment`` serving ``versions`` with ``weights`` (its shadow kept if still there).
+
+    Raises InternalError for versions sharing a name: the spec would no longer say which
+    replicas, weight or shadow is whose (validation refuses that in a user's spec; an edit
+    must not bring it back)."""
+    names = [v.name for v in versions]
+    repeated = duplicates(names)
+    if repeated:
+        i, count = repeated[0]
+        raise InternalError(
+            f"deployment {deployment.name!r} would have {count} versions named {names[i]!r}"
+        )
     shadow = deployment.traffic.shadow if deployment.traffic.shadow in names else None
     return with_routing(deployment.model_copy(update={"versions": versions}), weights, shadow)
 

@@ -62,9 +62,28 @@ def test_alias_move_pins_the_new_digest() -> None:
 
 
 def test_next_name_stays_a_dns_label() -> None:
-    assert next_name("v1") == "v1-next"
+    assert next_name("v1", {"v1"}) == "v1-next"
     long = "a" * 63
-    assert len(next_name(long)) == 63 and next_name(long).endswith("-next")
+    assert len(next_name(long, {long})) == 63 and next_name(long, {long}).endswith("-next")
+    taken = {long, next_name(long, {long})}
+    assert len(next_name(long, taken)) == 63 and next_name(long, taken).endswith("-next-2")
+
+
+def test_the_candidate_never_takes_a_users_version_name() -> None:
+    """A user's ``v1-next`` keeps its model; the candidate runs under a name no version has."""
+    old = deployment({"v1": "fraud:v1", "v1-next": "fraud:v2"}, {"v1": 100})
+    new = deployment({"v1": "fraud:drifty", "v1-next": "fraud:v2"}, {"v1": 100})
+    t = version_change(old, new)
+    assert t is not None and (t.stable, t.candidate) == ("v1", "v1-next-2")
+    assert {v.name: v.model for v in t.during.versions} == {
+        "v1": "fraud:v1", "v1-next": "fraud:v2", "v1-next-2": "fraud:drifty"
+    }  # fmt: skip
+    assert t.during.weights() == {"v1": 100, "v1-next": 0, "v1-next-2": 0}
+    pinned = "fraud:production@sha256:" + "a" * 64
+    current = deployment({"v1": "fraud:production", "v1-next": "fraud:v2"}, {"v1": 100})
+    moved = alias_move(current, pinned, "fraud:production")
+    assert moved.candidate == "v1-next-2"
+    assert {v.name: v.model for v in moved.during.versions}["v1-next"] == "fraud:v2"
 
 
 def _record(deployment: str, event: Event) -> DecisionRecord:

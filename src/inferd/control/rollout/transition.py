@@ -10,12 +10,14 @@ switches at once:
 
 Both give a :class:`Transition`: the deployment as it runs during the rollout (stable and
 candidate side by side), as it should be on promotion, and as it should be on rollback. When
-the candidate would reuse the stable version's name, it runs as ``<name>-next`` until the
+the candidate would reuse the stable version's name, it runs as ``<name>-next`` (or
+``<name>-next-2``, ``-3``… when a version of the deployment already has that name) until the
 promotion applies the final spec. Pure functions; the controller applies them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from inferd.spec.edits import main_version, with_versions
@@ -40,10 +42,16 @@ class Transition:
     alias: str | None = None
 
 
-def next_name(name: str) -> str:
-    """``<name>-next``, shortened to stay a DNS label."""
-    stem = name[: DNS_LABEL_MAX - len(NEXT_SUFFIX)].rstrip("-")
-    return f"{stem}{NEXT_SUFFIX}"
+def next_name(name: str, taken: Collection[str]) -> str:
+    """``<name>-next``, or ``<name>-next-2``, ``-3``… when that is one of the ``taken`` names
+    (a user may name a version ``v1-next``), shortened to stay a DNS label."""
+    n = 1
+    while True:
+        suffix = NEXT_SUFFIX if n == 1 else f"{NEXT_SUFFIX}-{n}"
+        candidate = f"{name[: DNS_LABEL_MAX - len(suffix)].rstrip('-')}{suffix}"
+        if candidate not in taken:
+            return candidate
+        n += 1
 
 
 def version_change(old: DeploymentSpec, new: DeploymentSpec) -> Transition | None:
@@ -62,7 +70,9 @@ def version_change(old: DeploymentSpec, new: DeploymentSpec) -> Transition | Non
         return None
     weights = dict(new.weights())
     if target.name == stable.name:
-        candidate = target.model_copy(update={"name": next_name(target.name)})
+        # Neither a version that keeps running nor one the apply removes may share its name.
+        taken = {v.name for v in (*old.versions, *new.versions)}
+        candidate = target.model_copy(update={"name": next_name(target.name, taken)})
         versions = [stable if v.name == stable.name else v for v in new.versions] + [candidate]
         weights[candidate.name] = 0
     else:
@@ -78,7 +88,8 @@ def alias_move(current: DeploymentSpec, pinned: str, alias: str) -> Transition:
     """The rollout of ``pinned`` (``name:tag@sha256:…``, where ``alias`` now points) against
     the main version of ``current``, which still serves what ``alias`` pointed at before."""
     stable = main_version(current)
-    candidate = stable.model_copy(update={"name": next_name(stable.name), "model": pinned})
+    taken = {v.name for v in current.versions}
+    candidate = stable.model_copy(update={"name": next_name(stable.name, taken), "model": pinned})
     weights = {**current.weights(), candidate.name: 0}
     during = with_versions(current, [*current.versions, candidate], weights)
     promoted = stable.model_copy(update={"model": pinned})
