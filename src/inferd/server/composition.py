@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import multiprocessing
-import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable
@@ -21,12 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-import orjson
-import uvloop
-
-from inferd.addresses import url_host
 from inferd.config import ServerSettings
-from inferd.errors import InferdError, InvalidArgument, NotFound
+from inferd.errors import InferdError
 from inferd.observe.audit import AuditLog
 from inferd.observe.gpu import GpuCollector
 from inferd.observe.metrics import ServerMetrics
@@ -39,17 +33,17 @@ from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
 from inferd.protocols.v2.routes import control_router, data_router
 from inferd.runtimes.base import LoadOptions
 from inferd.runtimes.registry import get_runtime
-from inferd.runtimes.warmup import example_request, warmup_inputs
+from inferd.runtimes.warmup import warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
-from inferd.serving.stats import VersionState
 from inferd.serving.trust import CodeTrust, history_recorder
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings, registries_of
 
 if TYPE_CHECKING:
     from inferd.observe.tracing import Tracing
+
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +152,28 @@ class Server:
         self.failures = await self.manager.serve(self.references)
         if self.references and len(self.failures) == len(self.references) and not s.allow_empty:
             await self._give_up()
+        self._warn_of_unmatched_model_settings()
+
+    def _warn_of_unmatched_model_settings(self) -> None:
+        """Say so when ``models`` holds settings for a name no model served has: most often a
+        name with '-', which an environment variable cannot spell (``INFERD_MODELS__PY_SLOW__…``
+        names ``py_slow``), so the settings would silently apply to nothing."""
+        served = {e.name for e in self.dataplane.repository_index()}
+        for name in sorted(set(self.settings.models) - served):
+            alike = [n for n in served if n.replace("-", "_").lower() == name.lower()]
+            hint = (
+                f"; {alike[0]!r} is served: a name with '-' cannot be spelt in an environment "
+                "variable, set it under 'models' in a --config file"
+                if alike
+                else ""
+            )
+            log.warning(
+                "settings for model %r (models.%s) match no model this server serves (%s)%s",
+                name,
+                name,
+                ", ".join(sorted(served)) or "none",
+                hint,
+            )
 
     async def _give_up(self) -> None:
         """Nothing loaded: say why, close what ``start`` opened, raise the first failure."""
@@ -266,173 +282,3 @@ def build_server(
         front_door=FrontDoor.from_settings(settings.auth, settings.tls),
         tracing=start_tracing(settings.tracing) if settings.tracing is not None else None,
     )  # fmt: skip
-
-
-def startup_lines(server: Server) -> list[str]:
-    """What the operator needs to know: where each plane listens and a curl that works."""
-    s = server.settings
-    door = server.front_door
-    base = f"{door.scheme}://{url_host(s.host)}:{server.port}"
-    lines = [f"data plane  {base}  (OIP v2 REST; /metrics, /v2/health/ready, /v2/openapi.json)"]
-    if server.grpc_port is not None:
-        lines.append(f"gRPC        {url_host(s.host)}:{server.grpc_port}")
-    lines.append(f"access      {door.describe()}")
-    if server.control_port is not None:
-        grpc = (
-            f", gRPC {url_host(s.control_host)}:{server.control_grpc_port}"
-            if server.control_grpc_port is not None
-            else ""
-        )
-        lines.append(
-            f"control     http://{url_host(s.control_host)}:{server.control_port}{grpc}  "
-            f"(bearer token in {server.token_path})"
-        )
-    for entry in server.dataplane.repository_index():
-        if entry.state is not VersionState.READY:
-            lines.append(f"model {entry.name}:{entry.version} {entry.state.value}: {entry.reason}")
-    for reference, error in server.failures:
-        if isinstance(error, NotFound):  # no index row: the store does not hold it
-            lines.append(f"model {reference} not served: {error.message}")
-    names = sorted({e.name for e in server.dataplane.repository_index(ready_only=True)})
-    artifact = server.manager.get(names[0]).artifact if names else None
-    if artifact is not None:
-        key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
-        if artifact.card.llm is not None:  # a language model: OpenAI's chat API
-            body = orjson.dumps(
-                {"model": names[0], "messages": [{"role": "user", "content": "Hello!"}]}
-            ).decode()
-            path = "/v1/chat/completions"
-        else:
-            body = orjson.dumps(example_request(artifact.card.signature)).decode()
-            path = f"/v2/models/{names[0]}/infer"
-        lines.append(
-            f"try: curl -s -X POST {base}{path}{key} "
-            f"-H 'Content-Type: application/json' -d '{body}'"
-        )
-    return lines
-
-
-class FirstReady(Protocol):
-    """A flag shared by the workers of one port (a ``multiprocessing.Event``)."""
-
-    def set(self) -> None: ...
-
-    def is_set(self) -> bool: ...
-
-
-async def _serve_one(
-    settings: ServerSettings,
-    references: list[str],
-    *,
-    worker: int | None,
-    first_ready: FirstReady | None = None,
-) -> None:
-    """Serve in this process. Worker 0 of several binds the shared port at once (so probes get
-    an answer while it loads) and sets ``first_ready`` once its start is over; the others bind
-    only when their models are warm and worker 0 is ready, so a connection the kernel hands to
-    a worker never meets a 503 for a model still loading there."""
-    server = build_server(
-        settings, references, reuse_port=worker is not None, control=worker is None
-    )
-    if not worker:  # one process, or worker 0
-        try:
-            await server.start()
-        finally:
-            if first_ready is not None:
-                first_ready.set()  # a failed start must not keep the others off the port
-    else:
-        assert first_ready is not None, "workers after the first wait for it"
-
-        async def after_the_first() -> None:
-            while not first_ready.is_set():  # polled: a thread blocked on it would outlive ^C
-                await asyncio.sleep(0.05)
-
-        await server.start(listen_when=after_the_first)
-    for line in startup_lines(server):
-        log.info("%s", line if worker is None else f"[worker {worker}] {line}")
-    await server.run_until_signal()
-
-
-def _worker_main(
-    settings_json: str,
-    references: list[str],
-    worker: int,
-    first_ready: FirstReady,
-    exit_status: ExitStatus,
-) -> None:
-    configure_logging()
-    settings = ServerSettings.model_validate_json(settings_json)
-    try:
-        uvloop.run(_serve_one(settings, references, worker=worker, first_ready=first_ready))
-    except InferdError as exc:
-        log.error("[worker %d] %s", worker, exc.message)
-        raise SystemExit(exit_status(exc)) from None
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-#: HTTP clients that log every request they send at INFO (httpx) or below (httpcore): at INFO
-#: they would bury inferd's own events under ``inferd up``'s replica health probes (one a
-#: second per replica, forever) and each request of a registry pull.
-QUIET_LOGGERS = ("httpx", "httpcore")
-
-
-def configure_logging() -> None:
-    """The log of ``inferd serve`` and ``inferd up``: INFO and up to stderr in
-    :data:`LOG_FORMAT`, but only WARNING and up from :data:`QUIET_LOGGERS`."""
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-#: The exit status a failure ends a worker process with (the CLI's table; picklable).
-ExitStatus = Callable[[InferdError], int]
-
-
-def _failed(_: InferdError) -> int:
-    return 1
-
-
-def run(
-    settings: ServerSettings,
-    references: list[str],
-    workers: int = 1,
-    exit_status: ExitStatus = _failed,
-) -> int:
-    """Serve until a signal; returns the exit status.
-
-    With ``workers > 1`` that many processes share the data (and gRPC) port through
-    SO_REUSEPORT and the kernel spreads connections among them: worker 0 binds at once, the
-    others once their models are warm and worker 0 is ready. The control plane is off then:
-    a load or unload would reach only the one worker that accepted it. One worker process
-    (``workers == 1``) raises a start-up failure; several exit with ``exit_status(error)``,
-    and the largest status is returned.
-    """
-    if workers <= 1:
-        uvloop.run(_serve_one(settings, references, worker=None))
-        return 0
-    if settings.port == 0:
-        raise InvalidArgument("--workers needs a fixed --port (port 0 would give each its own)")
-    log.warning("%d workers: the control plane is off (restart to change models)", workers)
-    gc.enable()  # this process only waits for its workers: no Server.start to turn it back on
-    context = multiprocessing.get_context("spawn")
-    first_ready = context.Event()
-    procs = [
-        context.Process(
-            target=_worker_main,
-            args=(settings.model_dump_json(), references, i, first_ready, exit_status),
-        )
-        for i in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for proc in procs:
-            if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for proc in procs:
-        proc.join()
-    return max((proc.exitcode or 0) for proc in procs)

@@ -1,0 +1,55 @@
+"""What ``inferd serve`` prints once it is up: where each plane listens and a curl that works."""
+
+from __future__ import annotations
+
+import orjson
+
+from inferd.addresses import url_host
+from inferd.errors import NotFound
+from inferd.runtimes.warmup import example_request
+from inferd.server.composition import Server
+from inferd.serving.stats import VersionState
+
+
+def startup_lines(server: Server) -> list[str]:
+    """What the operator needs to know: where each plane listens and a curl that works."""
+    s = server.settings
+    door = server.front_door
+    base = f"{door.scheme}://{url_host(s.host)}:{server.port}"
+    lines = [f"data plane  {base}  (OIP v2 REST; /metrics, /v2/health/ready, /v2/openapi.json)"]
+    if server.grpc_port is not None:
+        lines.append(f"gRPC        {url_host(s.host)}:{server.grpc_port}")
+    lines.append(f"access      {door.describe()}")
+    if server.control_port is not None:
+        grpc = (
+            f", gRPC {url_host(s.control_host)}:{server.control_grpc_port}"
+            if server.control_grpc_port is not None
+            else ""
+        )
+        lines.append(
+            f"control     http://{url_host(s.control_host)}:{server.control_port}{grpc}  "
+            f"(bearer token in {server.token_path})"
+        )
+    for entry in server.dataplane.repository_index():
+        if entry.state is not VersionState.READY:
+            lines.append(f"model {entry.name}:{entry.version} {entry.state.value}: {entry.reason}")
+    for reference, error in server.failures:
+        if isinstance(error, NotFound):  # no index row: the store does not hold it
+            lines.append(f"model {reference} not served: {error.message}")
+    names = sorted({e.name for e in server.dataplane.repository_index(ready_only=True)})
+    artifact = server.manager.get(names[0]).artifact if names else None
+    if artifact is not None:
+        key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
+        if artifact.card.llm is not None:  # a language model: OpenAI's chat API
+            body = orjson.dumps(
+                {"model": names[0], "messages": [{"role": "user", "content": "Hello!"}]}
+            ).decode()
+            path = "/v1/chat/completions"
+        else:
+            body = orjson.dumps(example_request(artifact.card.signature)).decode()
+            path = f"/v2/models/{names[0]}/infer"
+        lines.append(
+            f"try: curl -s -X POST {base}{path}{key} "
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+    return lines
