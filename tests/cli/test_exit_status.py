@@ -9,12 +9,15 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.cli._app import EXIT_CODES
 from inferd.control.up_state import UpState, write_state
 from inferd.errors import Code
+from inferd.store import ModelStore
+from inferd.store.results import Transfer
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 _ROW = re.compile(r"^\| (\d+) \| ([^|]+) \| ([^|]+) \|", re.MULTILINE)
@@ -59,3 +62,18 @@ def test_nothing_running_is_unavailable_too(inferd_home: Path) -> None:
     result = CliRunner().invoke(main, ["ps"])
     assert result.exit_code == 7
     assert "no `inferd up` is running" in result.output
+
+
+def test_ctrl_c_in_a_command_is_cancelled_in_one_line(
+    inferd_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not click's "Aborted!" and 1: the shell's 130 (tests/store/remote/test_faults.py sends a
+    real SIGINT to a pull and a push)."""
+
+    def interrupted(*_args: object, **_kwargs: object) -> Transfer:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ModelStore, "fetch", interrupted)
+    result = CliRunner().invoke(main, ["pull", "fraud:v1", str(tmp_path / "out")])
+    assert result.exit_code == EXIT_CODES[Code.CANCELLED] == 130
+    assert result.stderr.splitlines() == ["error: cancelled (interrupted)"]

@@ -105,7 +105,8 @@ _PATH_ERRNOS = frozenset(
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn an :class:`InferdError`, or an OS error naming a path (:data:`_PATH_ERRNOS`), into
-    a one-line message and a meaningful exit status."""
+    a one-line message and a meaningful exit status; Ctrl-C (KeyboardInterrupt) into
+    ``cancelled`` and 130, as a shell reports it, once what the command was doing stopped."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -114,6 +115,9 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except InferdError as exc:
             _say_error(exc.message)
             raise SystemExit(exit_status(exc)) from None
+        except KeyboardInterrupt:
+            _say_error("cancelled (interrupted)")
+            raise SystemExit(EXIT_CODES[Code.CANCELLED]) from None
         except OSError as exc:
             if exc.filename is None or exc.errno not in _PATH_ERRNOS:
                 raise

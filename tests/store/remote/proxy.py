@@ -1,22 +1,33 @@
 """A loopback HTTP proxy in front of a real registry that injects faults into its answers.
 
-It forwards GET and HEAD (what a pull sends) and can, per blob digest: cut the connection in the
-middle of the body (a number of times, or always), flip a byte of the body, ignore ``Range``
-headers, or answer 503 to the first manifest requests. Requests it saw are recorded.
+It forwards what a pull sends (GET, HEAD) and a push (POST, PUT, PATCH; the registry's upload
+locations point back at the proxy) and can, per blob digest: cut the connection in the middle
+of the body (a number of times, or always), flip a byte of the body, ignore ``Range`` headers,
+move its bytes slowly either way, or stop sending halfway; or answer 503 to the first manifest
+requests. Requests it saw are recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
-_FORWARDED = ("accept", "range", "authorization")
+_FORWARDED = ("accept", "range", "authorization", "content-type", "content-range", "host")
 _HOP = ("connection", "transfer-encoding", "content-length", "keep-alive")
+#: A slow transfer moves this many bytes, then waits :data:`_SLOW_PAUSE_S` (about 200 kB/s).
+_SLOW_PIECE = 4096
+_SLOW_PAUSE_S = 0.02
+#: How long a stalled answer keeps its connection open, silent, unless the client hangs up.
+_STALL_S = 30.0
 
 
 @dataclass
@@ -29,6 +40,11 @@ class Faults:
     ignore_range: bool = False
     unavailable: int = 0
     """Answer 503 to this many manifest requests first."""
+    slow: bool = False
+    """Move the target's bytes slowly: a download's body as it is sent, an upload's body
+    (``PUT …?digest=``) as it is read."""
+    stall: bool = False
+    """Send half of the target's body, then nothing more, keeping the connection open."""
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     """(method, path, Range header) of every request."""
 
@@ -50,6 +66,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._forward()
 
+    def do_POST(self) -> None:
+        self._forward()
+
+    def do_PUT(self) -> None:
+        self._forward()
+
+    def do_PATCH(self) -> None:
+        self._forward()
+
     def log_message(self, format: str, *args: object) -> None:
         return
 
@@ -61,13 +86,17 @@ class _Handler(BaseHTTPRequestHandler):
                 faults.unavailable -= 1
                 self._answer(503, [], b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}')
                 return
-        targeted = bool(faults.target) and faults.target in self.path
+        targeted = bool(faults.target) and faults.target in unquote(self.path)
         headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
         if targeted and faults.ignore_range:
             headers.pop("Range", None)
+        length = int(self.headers.get("Content-Length", "0"))
+        request = self._read_slowly(length) if targeted and faults.slow else self.rfile.read(length)
+        if len(request) < length:
+            return  # the client hung up mid-upload: nothing to forward
         upstream = http.client.HTTPConnection(self.server.upstream, timeout=10)
         try:
-            upstream.request(self.command, self.path, headers=headers)
+            upstream.request(self.command, self.path, body=request or None, headers=headers)
             response = upstream.getresponse()
             body = response.read()
             answer = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP]
@@ -90,7 +119,34 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
             return
+        if targeted and faults.stall:
+            self._answer(response.status, answer, body[: len(body) // 2], length=str(len(body)))
+            select.select([self.connection], [], [], _STALL_S)  # until the client hangs up
+            self.close_connection = True
+            return
+        if targeted and faults.slow:
+            self._answer(response.status, answer, b"", length=str(len(body)))
+            with contextlib.suppress(ConnectionError):  # the client hangs up: the test's point
+                for start in range(0, len(body), _SLOW_PIECE):
+                    self.wfile.write(body[start : start + _SLOW_PIECE])
+                    self.wfile.flush()
+                    time.sleep(_SLOW_PAUSE_S)
+            self.close_connection = True
+            return
         self._answer(response.status, answer, body)
+
+    def _read_slowly(self, length: int) -> bytes:
+        """Up to ``length`` bytes of the request body, a piece at a time; fewer if the client
+        hangs up first."""
+        body = bytearray()
+        with contextlib.suppress(ConnectionError):
+            while len(body) < length:
+                piece = self.rfile.read(min(_SLOW_PIECE, length - len(body)))
+                if not piece:
+                    break
+                body += piece
+                time.sleep(_SLOW_PAUSE_S)
+        return bytes(body)
 
     def _answer(
         self, status: int, headers: list[tuple[str, str]], body: bytes, length: str | None = None

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -110,3 +118,82 @@ def test_5xx_answers_are_retried_with_backoff(
         impatient = remote_store(tmp_path / "home2", patient)
         with pytest.raises(Unavailable, match="HTTP 503 UNAVAILABLE busy"):
             impatient.resolve(f"{proxy}/{name}:v1")
+
+
+@dataclasses.dataclass
+class Ended:
+    status: int
+    stderr: list[str]
+    seconds: float
+    """From SIGINT to the process's exit."""
+
+
+def _inferd(*args: str, home: Path) -> subprocess.Popen[bytes]:
+    """A real ``inferd`` process (Ctrl-C is a signal to a process, not to a function call)."""
+    env = {**os.environ, "INFERD_HOME": str(home)}
+    command = [str(Path(sys.executable).parent / "inferd"), *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _interrupt_once(process: subprocess.Popen[bytes], faults: Faults, method: str) -> Ended:
+    """Send SIGINT once the fault proxy has been moving the target's bytes for a moment (a
+    ``method`` request for it arrived); return how the process ended."""
+    deadline = time.monotonic() + 20
+    while not any(m == method and faults.target in unquote(p) for m, p, _ in faults.seen):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the transfer never reached the target blob"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    try:
+        _, stderr = process.communicate(timeout=8)
+    finally:
+        process.kill()
+        process.communicate()
+    return Ended(process.returncode, stderr.decode().splitlines(), time.monotonic() - interrupted)
+
+
+@pytest.mark.parametrize("fault", ["slow", "stall"])
+def test_ctrl_c_stops_a_pull_at_once_and_leaves_nothing_half_written(
+    open_registry: Registry, docker_config: Path, pushed: tuple[str, str], tmp_path: Path,
+    fault: str,
+) -> None:  # fmt: skip
+    """A registry that trickles the weights (or stops sending them): Ctrl-C ends the pull
+    within about a second, exit 130 and one line, without a temporary file or a record."""
+    name, weights = pushed
+    faults = Faults(target=weights, slow=fault == "slow", stall=fault == "stall")
+    home = tmp_path / "home"
+    with fault_proxy(open_registry.host, faults) as proxy:
+        pulling = _inferd(
+            "pull", f"{proxy}/{name}:v1", str(tmp_path / "out"), "--insecure-registry", proxy,
+            home=home,
+        )  # fmt: skip
+        ended = _interrupt_once(pulling, faults, "GET")
+    assert (ended.status, ended.stderr) == (130, ["error: cancelled (interrupted)"])
+    assert ended.seconds < 2.5
+    _clean(ModelStore(home), weights)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_stops_a_push_at_once(
+    open_registry: Registry, docker_config: Path, repo: str, tmp_path: Path
+) -> None:
+    """A registry that reads the weights slowly: Ctrl-C ends the upload within about a second
+    and the tag never appears in the registry."""
+    weights = raw_npy(os.urandom(12 * 1024 * 1024))  # more than the socket buffers take in
+    model = make_model_dir(tmp_path / "big", weights=weights)
+    faults = Faults(target=f"sha256:{hashlib.sha256(weights).hexdigest()}", slow=True)
+    name = repo.split("/", 1)[1]
+    with fault_proxy(open_registry.host, faults) as proxy:
+        pushing = _inferd(
+            "push", str(model), f"{proxy}/{name}:v1", "--insecure-registry", proxy,
+            home=tmp_path / "home",
+        )  # fmt: skip
+        ended = _interrupt_once(pushing, faults, "PUT")
+    assert (ended.status, ended.stderr) == (130, ["error: cancelled (interrupted)"])
+    assert ended.seconds < 2.5
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{open_registry.url}/v2/{name}/manifests/v1", timeout=5)
+    missing.value.close()
+    assert missing.value.code == 404

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from inferd.store.atomic import staged
 from inferd.store.blobs import BlobStore, sha256_digest
 from inferd.store.manifest import Descriptor
 from inferd.store.progress import Count
+from inferd.store.remote.cancel import Cancellation
 from inferd.store.remote.settings import MAX_BLOB_ENV, RegistrySettings
 from inferd.store.remote.transport import RegistryHttp
 
@@ -61,13 +61,17 @@ def download_blob(
     repo: str,
     descriptor: Descriptor,
     blobs: BlobStore,
+    *,
+    cancellation: Cancellation,
     progress: Count | None = None,
 ) -> int:
     """Fetch ``descriptor`` from ``repo`` into ``blobs``; return the bytes received.
 
     A blob already in the store is not fetched (0 is returned). A declared size beyond the
     cap or the free space, or more bytes than declared, raise :class:`PayloadTooLarge`; bytes
-    hashing to another digest raise :class:`IntegrityError`.
+    hashing to another digest raise :class:`IntegrityError`; ``cancellation`` set raises
+    :class:`~inferd.errors.Cancelled` as soon as the next bytes arrive (or at once, when the
+    registry sends none).
     """
     digest, size = descriptor.digest, descriptor.size
     if blobs.exists(digest):
@@ -91,6 +95,7 @@ def download_blob(
         # One request, then more only while bytes are missing (a drop after the last byte
         # needs none: verification decides).
         while written < size or not written:
+            cancellation.check()
             headers = {"Range": f"bytes={written}-"} if written else None
             try:
                 with http.stream(
@@ -109,25 +114,28 @@ def download_blob(
                         continue
                     _check_length(response, size, written, digest)
                     # Network-sized pieces: whatever arrived before a drop is kept for resuming.
-                    for chunk in response.iter_bytes():
-                        hasher.update(chunk)
-                        if written + len(chunk) > size:
-                            # Longer than declared: cut off before it can fill the disk.
-                            raise PayloadTooLarge(_longer(digest, size))
-                        stage.handle.write(chunk)
-                        written += len(chunk)
-                        received += len(chunk)
-                        if progress is not None:
-                            progress(len(chunk))
+                    with cancellation.watching(response):
+                        for chunk in response.iter_bytes():
+                            cancellation.check()
+                            hasher.update(chunk)
+                            if written + len(chunk) > size:
+                                # Longer than declared: cut off before it can fill the disk.
+                                raise PayloadTooLarge(_longer(digest, size))
+                            stage.handle.write(chunk)
+                            written += len(chunk)
+                            received += len(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
                 break
             except httpx.TransportError as exc:
+                cancellation.check()  # the cancelling thread shut the connection down
                 attempt += 1
                 if attempt >= http.settings.attempts:
                     raise Unavailable(
                         f"registry {http.registry} kept dropping the download of {digest} "
                         f"({type(exc).__name__})"
                     ) from None
-                time.sleep(http.settings.backoff_s * 2 ** (attempt - 1))
+                cancellation.sleep(http.settings.backoff_s * 2 ** (attempt - 1))
         actual = sha256_digest(hasher)
         if actual != digest:
             raise IntegrityError(digest, actual)

@@ -1,6 +1,7 @@
 """Moving one model version between the local OCI layout and a registry repository.
 
-Blobs move in parallel (a pool of ``parallelism`` threads); the manifest moves last, so
+Blobs move in parallel (a pool of ``parallelism`` threads, :func:`~.cancel.run_all`: a failed
+blob or a Ctrl-C stops the others promptly); the manifest moves last, so
 
 - a push makes the tag visible in the registry only after every blob it names is there;
 - a pull writes the manifest into the local store only after every blob it names was verified
@@ -13,12 +14,12 @@ Blobs move in parallel (a pool of ``parallelism`` threads); the manifest moves l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from inferd.store import media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.progress import Meter, Progress
+from inferd.store.remote.cancel import Cancellation, run_all
 from inferd.store.remote.client import RegistryClient
 from inferd.store.remote.downloads import check_room, download_blob
 from inferd.store.remote.uploads import Outcome, upload_blob
@@ -51,18 +52,18 @@ def push_version(
     known = mounts or {}
     parallelism = client.http.settings.parallelism
 
-    def one(descriptor: Descriptor) -> Outcome:
+    def one(descriptor: Descriptor, cancellation: Cancellation) -> Outcome:
         return upload_blob(
             client.http,
             repo,
             descriptor,
             layout.blobs.path(descriptor.digest),
+            cancellation=cancellation,
             mount_from=known.get(descriptor.digest),
             progress=meter,
         )
 
-    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="inferd-push") as pool:
-        outcomes = list(pool.map(one, blobs))
+    outcomes = run_all(one, blobs, parallelism=parallelism, name="inferd-push")
     client.put_manifest(repo, tag, data, media.MANIFEST)
     return Transfer(
         digest=digest,
@@ -92,11 +93,12 @@ def pull_version(
     check_room(client.http.settings, layout.blobs.directory, missing)  # all of them, up front
     parallelism = client.http.settings.parallelism
 
-    def one(descriptor: Descriptor) -> int:
-        return download_blob(client.http, repo, descriptor, layout.blobs, meter)
+    def one(descriptor: Descriptor, cancellation: Cancellation) -> int:
+        return download_blob(
+            client.http, repo, descriptor, layout.blobs, cancellation=cancellation, progress=meter
+        )
 
-    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="inferd-pull") as pool:
-        received = sum(pool.map(one, missing))
+    received = sum(run_all(one, missing, parallelism=parallelism, name="inferd-pull"))
     check_layers(layout, manifest)
     layout.blobs.write_bytes(remote.data)
     return Transfer(

@@ -54,7 +54,8 @@ class Send(TypedDict, total=False):
     ok: Required[frozenset[int]]
     headers: Mapping[str, str] | None
     params: Mapping[str, str] | None
-    content: bytes | None
+    #: A body; an iterator is sent piece by piece (with its ``Content-Length`` in ``headers``).
+    content: bytes | Iterator[bytes] | None
     #: Retry dropped connections and :data:`RETRY_STATUSES` (default); off for requests that
     #: are not safe to repeat.
     retry: bool

@@ -12,12 +12,14 @@ For each blob, in order of cost:
 
 A dropped connection or a 5xx in the middle restarts the blob with a new session (a partial
 upload is never committed: the registry only accepts a PUT whose bytes match the digest).
+Bodies are sent in pieces of :data:`PIECE` bytes, the transfer's
+:class:`~inferd.store.remote.cancel.Cancellation` checked before each.
 """
 
 from __future__ import annotations
 
 import enum
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,12 +27,16 @@ import httpx
 from inferd.errors import Unavailable
 from inferd.store.manifest import Descriptor
 from inferd.store.progress import Count
+from inferd.store.remote.cancel import Cancellation
 from inferd.store.remote.transport import RegistryHttp
 
 """Called with bytes just sent (negative when a restarted upload starts over)."""
 
 CREATED = frozenset({201})
 ACCEPTED = frozenset({202})
+#: Bytes handed to the connection between two checks of the cancellation: small enough that a
+#: slow registry still takes them in well under a second.
+PIECE = 64 * 1024
 
 
 class Outcome(enum.Enum):
@@ -63,30 +69,43 @@ def _with_digest(location: str, digest: str) -> httpx.URL:
     return httpx.URL(location).copy_merge_params({"digest": digest})
 
 
+def _pieces(data: bytes, cancellation: Cancellation) -> Iterator[bytes]:
+    for start in range(0, len(data), PIECE):
+        cancellation.check()
+        yield data[start : start + PIECE]
+
+
+def _body(data: bytes) -> dict[str, str]:
+    """Headers of a body sent in pieces: its length is announced (not chunked encoding)."""
+    return {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+
+
 def _send(
-    http: RegistryHttp, location: str, source: Path, descriptor: Descriptor, sent: Count
+    http: RegistryHttp,
+    location: str,
+    source: Path,
+    descriptor: Descriptor,
+    *,
+    sent: Count,
+    cancellation: Cancellation,
 ) -> None:
     digest, size = descriptor.digest, descriptor.size
     what = f"the upload of {digest}"
     if size <= http.settings.monolithic_max:
         data = source.read_bytes()
-        headers = {"Content-Type": "application/octet-stream"}
         http.request(
             "PUT", _with_digest(location, digest), what=what, ok=CREATED,
-            headers=headers, content=data, retry=False,
+            headers=_body(data), content=_pieces(data, cancellation), retry=False,
         )  # fmt: skip
         sent(len(data))
         return
     offset = 0
     with source.open("rb") as handle:
         while chunk := handle.read(http.settings.chunk_size):
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
-            }
+            headers = {**_body(chunk), "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
             response = http.request(
                 "PATCH", location, what=what, ok=ACCEPTED,
-                headers=headers, content=chunk, retry=False,
+                headers=headers, content=_pieces(chunk, cancellation), retry=False,
             )  # fmt: skip
             location = str(response.request.url.join(response.headers.get("Location", location)))
             offset += len(chunk)
@@ -100,10 +119,12 @@ def upload_blob(
     descriptor: Descriptor,
     source: Path,
     *,
+    cancellation: Cancellation,
     mount_from: str | None = None,
     progress: Count | None = None,
 ) -> Outcome:
-    """Make ``descriptor`` (whose bytes are the file ``source``) exist in ``repo``."""
+    """Make ``descriptor`` (whose bytes are the file ``source``) exist in ``repo``;
+    ``cancellation`` set raises :class:`~inferd.errors.Cancelled` before the next piece."""
     if _exists(http, repo, descriptor.digest):
         return Outcome.EXISTED
     attempts = http.settings.attempts
@@ -120,14 +141,14 @@ def upload_blob(
             location = _session(http, repo, descriptor.digest, mount_from)
             if location is None:
                 return Outcome.MOUNTED
-            _send(http, location, source, descriptor, count)
+            _send(http, location, source, descriptor, sent=count, cancellation=cancellation)
             return Outcome.UPLOADED
         except Unavailable:
             if progress is not None:
                 progress(-sent)
             if attempt == attempts:
                 raise
-            time.sleep(http.settings.backoff_s * 2 ** (attempt - 1))
+            cancellation.sleep(http.settings.backoff_s * 2 ** (attempt - 1))
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
