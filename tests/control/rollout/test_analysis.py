@@ -89,6 +89,19 @@ CASES = [
      obs(divergence=DivergenceStats(200, None, None, cosine=0.7)), "hold", 1, "divergence"),
     ("embeddings close", AnalysisPolicy(min_requests=100, max_divergence=0.05),
      obs(divergence=DivergenceStats(200, None, None, cosine=0.99)), "promote", 0, None),
+    # Client errors (4xx): judged against the stable version's share, never as errors.
+    ("candidate refuses what stable answers", AnalysisPolicy(min_requests=100),
+     obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=200)), "hold", 1,
+     "client_error_excess"),
+    ("bad clients hit both versions alike", AnalysisPolicy(min_requests=100),
+     obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=20),
+         TrafficStats(1800, 0, 0.002, 0.004, client_errors=180)), "promote", 0, None),
+    ("client errors 1% above stable's pass", AnalysisPolicy(min_requests=100),
+     obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=22),
+         TrafficStats(1800, 0, 0.002, 0.004, client_errors=180)), "promote", 0, None),
+    ("client errors unmeasured without stable traffic", AnalysisPolicy(min_requests=100),
+     obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=200), TrafficStats()), "promote", 0,
+     None),
 ]  # fmt: skip
 
 
@@ -131,4 +144,16 @@ def test_unmeasured_checks_are_reported_as_such() -> None:
     verdict = analyse(policy, obs())
     unmeasured = {c.metric for c in verdict.checks if c.passed is None}
     assert unmeasured == {"divergence", "drift_psi"}
-    assert verdict.reasons == ("all 1 measured checks passed",)
+    assert verdict.reasons == ("all 2 measured checks passed",)
+
+
+def test_client_errors_are_named_against_the_stables() -> None:
+    """A changed input signature: the candidate refuses (400) what the stable answers."""
+    policy = AnalysisPolicy(min_requests=10, failure_limit=1)
+    refusing = TrafficStats(40, 0, 0.001, 0.002, client_errors=40)
+    verdict = analyse(policy, obs(refusing, TrafficStats(160, 0, 0.002, 0.004)))
+    assert verdict.action == "rollback"
+    assert verdict.reasons[0] == (
+        "client_error_excess 1 above limit 0.01: client errors 100.00% against the stable's 0.00%"
+    )
+    assert obs(refusing).to_json()["candidate"]["client_error_rate"] == 1.0

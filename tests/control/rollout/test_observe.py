@@ -23,6 +23,7 @@ def test_an_interval_counts_only_its_own_requests() -> None:
     stats = version_stats(metrics.reading().since(before), "fraud", "v2")
     assert stats.requests == 100
     assert stats.errors == 3  # 500, 503 and 504; a 400 is the client's
+    assert stats.client_errors == 2  # judged against the stable's (analysis)
     assert stats.p99_s is not None and 0.0025 < stats.p99_s <= 0.005
 
 

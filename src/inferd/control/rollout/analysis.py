@@ -14,7 +14,13 @@ Rules, in order:
    **rollback**, before it → **hold**.
 
 A check whose inputs are missing (no mirrored rows to compare, no stable traffic to compare
-latency against, no drift measured) is reported as not measured and neither passes nor fails.
+latency or client errors against, no drift measured) is reported as not measured and neither
+passes nor fails.
+
+Client errors (4xx) are not the candidate's errors: clients that send bad requests send them
+to both versions. A candidate that refuses what the stable version answers (a changed input
+signature) shows instead as a client-error rate above the stable's over the same interval:
+more than ``max_error_rate`` above it fails the ``client_error_excess`` check.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class TrafficRecord(TypedDict):
     requests: int
     errors: int
     error_rate: float
+    client_errors: int
+    client_error_rate: float
     p50_s: float | None
     p99_s: float | None
     ttft_p95_s: float | None
@@ -101,10 +109,16 @@ class TrafficStats:
     #: Streamed generations only (None: none streamed).
     ttft_p95_s: float | None = None
     itl_p95_s: float | None = None
+    #: Requests refused as the client's fault (4xx); not among ``errors``.
+    client_errors: int = 0
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def client_error_rate(self) -> float:
+        return self.client_errors / self.requests if self.requests else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +174,7 @@ class Observations:
 
 def _stats_json(s: TrafficStats) -> TrafficRecord:
     return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
+            "client_errors": s.client_errors, "client_error_rate": s.client_error_rate,
             "p50_s": s.p50_s, "p99_s": s.p99_s, "ttft_p95_s": s.ttft_p95_s,
             "itl_p95_s": s.itl_p95_s}  # fmt: skip
 
@@ -172,6 +187,14 @@ class Check:
     value: float | None
     limit: float
     passed: bool | None
+    #: What a failure says besides the value and the limit (the numbers behind the value).
+    detail: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why it failed, in words."""
+        reason = f"{self.metric} {_fmt(self.value)} above limit {_fmt(self.limit)}"
+        return reason if self.detail is None else f"{reason}: {self.detail}"
 
     def to_json(self) -> CheckRecord:
         return {"metric": self.metric, "value": self.value, "limit": self.limit,
@@ -211,7 +234,7 @@ def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
         measured = sum(c.passed is True for c in checks)
         return Verdict("promote", (f"all {measured} measured checks passed",), checks, 0)
     failures = obs.failures + 1
-    reasons = tuple(f"{c.metric} {_fmt(c.value)} above limit {_fmt(c.limit)}" for c in failed)
+    reasons = tuple(c.reason for c in failed)
     limit = max(policy.failure_limit, 1)
     if failures >= limit:
         tail = f"{failures} consecutive failed analyses reached failure_limit {limit}"
@@ -221,16 +244,19 @@ def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
 
 def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
     cand, stable = obs.candidate, obs.stable
-    checks = [_upper("error_rate", cand.error_rate, policy.max_error_rate)]
+    # Relative checks need as much stable traffic in the same interval as the candidate needs
+    # (there is next to none at a 100% step: one stray request is no baseline).
+    baseline = stable.requests >= max(policy.min_requests, 1)
+    checks = [
+        _upper("error_rate", cand.error_rate, policy.max_error_rate),
+        _client_errors(cand, stable if baseline else None, policy.max_error_rate),
+    ]
     if policy.max_latency_p99_s is not None:
         checks.append(_upper("latency_p99_s", cand.p99_s, policy.max_latency_p99_s))
     if policy.max_latency_ratio is not None:
-        # Relative latency needs as much stable traffic in the same interval as the candidate
-        # needs (there is next to none at a 100% step: one stray request is no baseline).
-        enough = stable.requests >= max(policy.min_requests, 1)
         ratio = (
             cand.p99_s / stable.p99_s
-            if cand.p99_s is not None and stable.p99_s and enough
+            if cand.p99_s is not None and stable.p99_s and baseline
             else None
         )
         checks.append(_upper("latency_p99_ratio", ratio, policy.max_latency_ratio))
@@ -248,6 +274,18 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
     if policy.max_drift_psi is not None:
         checks.append(_upper("drift_psi", obs.drift_psi, policy.max_drift_psi))
     return checks
+
+
+def _client_errors(cand: TrafficStats, stable: TrafficStats | None, limit: float) -> Check:
+    """The candidate's client-error rate above the stable's (None: no stable baseline)."""
+    if stable is None:
+        return _upper("client_error_excess", None, limit)
+    excess = cand.client_error_rate - stable.client_error_rate
+    detail = (
+        f"client errors {cand.client_error_rate:.2%} against the stable's "
+        f"{stable.client_error_rate:.2%}"
+    )
+    return Check("client_error_excess", excess, limit, excess <= limit, detail)
 
 
 def _upper(metric: str, value: float | None, limit: float) -> Check:

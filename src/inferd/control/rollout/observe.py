@@ -22,8 +22,11 @@ from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.rollout.analysis import DivergenceStats, TrafficStats
 
-#: Gateway outcomes that count as the version's errors (client errors are the client's).
+#: Gateway outcomes that count as the version's errors.
 ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})
+#: Requests refused as the client's fault: judged against the stable's share, never as errors
+#: (:mod:`.analysis`).
+CLIENT_ERROR_OUTCOMES = frozenset({"client_error"})
 #: Mirrored copies that count as the shadow's errors; a dropped copy was never sent.
 SHADOW_ERRORS = frozenset({"failed", "timeout"})
 
@@ -38,6 +41,7 @@ def version_stats(delta: GatewayReading, deployment: str, version: str) -> Traff
         traffic.quantile(0.99),
         traffic.ttft_quantile(0.95),
         traffic.itl_quantile(0.95),
+        traffic.count(CLIENT_ERROR_OUTCOMES),
     )
 
 
