@@ -20,16 +20,15 @@ from dataclasses import dataclass
 from inferd.errors import InferdError
 from inferd.generation import FinishReason
 from inferd.protocols.http import Request, Response, json_response
-from inferd.protocols.openai.errors import error_event
-from inferd.protocols.openai.protocol import (
+from inferd.protocols.openai.answers import (
     ChatCompletion,
     ChatCompletionChunk,
-    ChatCompletionRequest,
-    CompletionRequest,
     Delta,
     TextCompletion,
     Usage,
 )
+from inferd.protocols.openai.errors import error_event
+from inferd.protocols.openai.protocol import ChatCompletionRequest, CompletionRequest
 from inferd.protocols.text_wire import (
     Timeout,
     collect,

@@ -9,7 +9,8 @@ import base64
 import numpy as np
 
 from inferd.protocols.http import Request, Response, json_response
-from inferd.protocols.openai.protocol import EmbeddingList, EmbeddingRequest
+from inferd.protocols.openai.answers import EmbeddingList
+from inferd.protocols.openai.protocol import EmbeddingRequest
 from inferd.protocols.text_wire import InvalidField, parse_body
 from inferd.serving.types import DataPlane
 

@@ -18,7 +18,7 @@ import orjson
 from inferd.errors import ContextLengthExceeded, InferdError, InternalError, ModelNotFound
 from inferd.protocols.http import Handler, Request, Response
 from inferd.protocols.http.messages import response_for_error
-from inferd.protocols.openai.protocol import OpenAIError
+from inferd.protocols.openai.answers import OpenAIError
 from inferd.protocols.text_wire import InvalidField, sse_event
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ read it; any other model gets KServe's readiness answer (200, or 503 while not r
 from __future__ import annotations
 
 from inferd.protocols.http import Handler, Request, Response, json_response
-from inferd.protocols.openai.protocol import ModelList, ModelObject, ServedModel
+from inferd.protocols.openai.answers import ModelList, ModelObject, ServedModel
 from inferd.serving.generation import ServedGenerator
 from inferd.serving.types import DataPlane
 

@@ -1,4 +1,4 @@
-"""OpenAI's request bodies (pydantic, validated) and answers (typed dicts, sent as they are).
+"""OpenAI's request bodies (pydantic, validated); the answers are in :mod:`.answers`.
 
 Every parameter OpenAI defines for these endpoints is either honoured or, where inferd cannot
 honour it, refused unless it holds its default (``n`` other than 1, a non-zero penalty,
@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from typing import (
     Annotated,
     Any,
-    Literal,
-    NotRequired,  # pydantic reads these before 3.12
+    Literal,  # pydantic reads these before 3.12
 )
 
 import orjson
 from pydantic import BaseModel, Field, field_validator, model_validator
-from typing_extensions import TypedDict
 
-from inferd.generation import FinishReason, Message, Sampling
+from inferd.generation import Message, Sampling
 from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingFields
 
 #: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
@@ -366,136 +364,3 @@ class EmbeddingRequest(BaseModel):
     @property
     def texts(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else self.input
-
-
-# -- answers -----------------------------------------------------------------------------------
-
-
-class PromptTokensDetails(TypedDict):
-    cached_tokens: int
-
-
-class Usage(TypedDict):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    prompt_tokens_details: PromptTokensDetails
-
-
-class AssistantMessage(TypedDict):
-    role: Literal["assistant"]
-    content: str
-
-
-class ChatChoice(TypedDict):
-    index: int
-    message: AssistantMessage
-    finish_reason: FinishReason
-    logprobs: None
-
-
-class ChatCompletion(TypedDict):
-    id: str
-    object: Literal["chat.completion"]
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: Usage
-
-
-class Delta(TypedDict, total=False):
-    role: Literal["assistant"]
-    content: str
-
-
-class ChunkChoice(TypedDict):
-    index: int
-    delta: Delta
-    finish_reason: FinishReason | None
-    logprobs: None
-
-
-class ChatCompletionChunk(TypedDict):
-    id: str
-    object: Literal["chat.completion.chunk"]
-    created: int
-    model: str
-    choices: list[ChunkChoice]
-    usage: NotRequired[Usage | None]
-
-
-class CompletionChoice(TypedDict):
-    index: int
-    text: str
-    finish_reason: FinishReason | None
-    logprobs: None
-
-
-class TextCompletion(TypedDict):
-    """A text completion, whole or (streamed) one chunk of it."""
-
-    id: str
-    object: Literal["text_completion"]
-    created: int
-    model: str
-    choices: list[CompletionChoice]
-    usage: NotRequired[Usage | None]
-
-
-class Embedding(TypedDict):
-    object: Literal["embedding"]
-    index: int
-    #: Floats, or (``encoding_format`` base64) their little-endian float32 bytes in base64.
-    embedding: list[float] | str
-
-
-class EmbeddingUsage(TypedDict):
-    prompt_tokens: int
-    total_tokens: int
-
-
-class EmbeddingList(TypedDict):
-    object: Literal["list"]
-    data: list[Embedding]
-    model: str
-    usage: EmbeddingUsage
-
-
-class ModelObject(TypedDict):
-    id: str
-    object: Literal["model"]
-    created: int
-    owned_by: str
-
-
-class ModelList(TypedDict):
-    object: Literal["list"]
-    data: list[ModelObject]
-
-
-class KServeReady(TypedDict):
-    """KServe v1's readiness answer on ``GET /v1/models/{model}``."""
-
-    name: str
-    ready: bool
-
-
-class ServedModel(KServeReady, total=False):
-    """``GET /v1/models/{model}``: OpenAI's model object for a language model, beside KServe
-    v1's readiness, which the same path answers for every model."""
-
-    id: str
-    object: Literal["model"]
-    created: int
-    owned_by: str
-
-
-class OpenAIErrorDetail(TypedDict):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class OpenAIError(TypedDict):
-    error: OpenAIErrorDetail

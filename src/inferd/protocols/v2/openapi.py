@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 
 from inferd import __version__
 from inferd.protocols.http import Router
+from inferd.protocols.openai import answers as openai_answers
 from inferd.protocols.openai import protocol as openai
 from inferd.protocols.v2.generate import GenerateRequest, GenerateResponse
 
@@ -268,15 +269,15 @@ def _all_schemas() -> dict[str, Schema]:
         **SCHEMAS,
         **generated_schemas(
             openai.ChatCompletionRequest,
-            openai.ChatCompletion,
-            openai.ChatCompletionChunk,
+            openai_answers.ChatCompletion,
+            openai_answers.ChatCompletionChunk,
             openai.CompletionRequest,
-            openai.TextCompletion,
+            openai_answers.TextCompletion,
             openai.EmbeddingRequest,
-            openai.EmbeddingList,
-            openai.ModelList,
-            openai.ServedModel,
-            openai.OpenAIError,
+            openai_answers.EmbeddingList,
+            openai_answers.ModelList,
+            openai_answers.ServedModel,
+            openai_answers.OpenAIError,
             GenerateRequest,
             GenerateResponse,
         ),
