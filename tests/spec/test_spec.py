@@ -42,6 +42,15 @@ def _with(old: str, new: str) -> str:
     return VALID.replace(old, new)
 
 
+#: A blue-green rollout with latency limits (its candidate answers mirrored copies only).
+BLUE_GREEN_LATENCY = """\
+    rollout:
+      strategy: blue-green
+      analysis:
+        max_latency_p99: 250ms
+        max_latency_ratio: 1.5
+"""
+
 # (case, document, [(line, column, fragment of the message)])
 CASES = [
     ("unknown key", _with("        replicas: 2\n", "        replicas: 2\n        replica: 3\n"),
@@ -73,6 +82,9 @@ CASES = [
     ("several at once",
      _with("replicas: 2", "replicas: -1").replace("memory: 512Mi", "memory: lots"),
      [(8, 19, "greater than or equal to 0"), (12, 15, "not a Kubernetes quantity")]),
+    ("blue-green latency limits are never measured", VALID + BLUE_GREEN_LATENCY,
+     [(20, 26, "max_latency_p99 cannot be checked"),
+      (21, 28, "max_latency_ratio cannot be checked")]),
 ]  # fmt: skip
 
 
