@@ -91,6 +91,38 @@ def test_no_ready_replica_is_unavailable() -> None:
         choose_version(route, {}, 0.5)
 
 
+def asleep(name: str, weight: float) -> VersionRoute:
+    """A version scaled to zero: no replica at all."""
+    return VersionRoute(name, "fraud", f"fraud:{name}", weight)
+
+
+def test_a_version_scaled_to_zero_keeps_its_share_when_the_deployment_scales_from_zero() -> None:
+    """A stable version at zero beside a 20% canary: every request went to the canary, since
+    only versions with a ready replica took part. From zero, the stable version is chosen by
+    its weight (the gateway then holds the request while it starts)."""
+    route = DeploymentRoute(
+        "fraud",
+        (asleep("a1", 80), ver("a1-next", 20), ver("restarting", 0, "failed"), asleep("old", 0)),
+        sticky_header="x-user",
+        header_routes=(HeaderMatch("x-variant", "stable", "a1"),),
+    )
+    picks = Counter(choose_version(route, {}, d / 100, from_zero=True).name for d in range(100))
+    assert picks == {"a1": 80, "a1-next": 20}
+    assert {choose_version(route, {}, d / 100).name for d in range(100)} == {"a1-next"}
+    assert choose_version(route, {"x-variant": "stable"}, 0.99, from_zero=True).name == "a1"
+    assert choose_version(route, {"x-variant": "stable"}, 0.99).name == "a1-next"
+    # A sticky user lands where it will land once the version is awake.
+    awake = DeploymentRoute("fraud", (ver("a1", 80), *route.versions[1:]), sticky_header="x-user")
+    for user in ("alice", "bob", "carol", "dave", "erin"):
+        headers = {"x-user": user}
+        assert (
+            choose_version(route, headers, 0.0, from_zero=True).name
+            == choose_version(awake, headers, 0.0).name
+        )
+    assert route.primaries_from_zero == (route.versions[0], route.versions[1])
+    assert [v.scaled_to_zero for v in route.versions] == [True, False, False, False]
+
+
 def test_sticky_is_stable_and_spreads() -> None:
     assert sticky_point("user-42") == sticky_point("user-42")
     points = [sticky_point(f"user-{i}") for i in range(10_000)]

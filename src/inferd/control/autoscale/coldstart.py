@@ -1,10 +1,13 @@
 """Scale from zero: requests for a deployment with no ready replica wait while one starts.
 
-The gateway calls :meth:`ColdStart.hold` when a deployment it knows has no ready replica.
-``timeout`` says how long a request may wait for one — None when the deployment does not scale
-from zero, and the gateway answers 503 as before — and ``wake`` (the autoscaler) starts it. At
-most ``max_held`` requests wait per deployment; more are refused with 503 at once rather than
-piling up. Waiters are released together when a topology with a ready replica arrives.
+The gateway calls :meth:`ColdStart.hold` when a request for a deployment it knows is routed to
+a version scaled to zero (no replica at all), or finds no ready replica in any version.
+``timeout`` says how long a request may wait — None when the deployment does not scale from
+zero, and the gateway answers 503 as before — and ``wake`` (the autoscaler) starts the
+deployment's versions that are scaled to zero. At most ``max_held`` requests wait per
+deployment; more are refused with 503 at once rather than piling up. Waiters are released
+together when a topology arrives with a ready replica in the version they wait for (or, waiting
+for any, in any version that takes primary traffic).
 
 The time from the first held request to the first ready replica is the cold-start time,
 exported as ``inferd_autoscaler_cold_start_seconds``.
@@ -18,7 +21,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
-from inferd.control.replicas.topology import DeploymentRoute, Topology
+from inferd.control.replicas.topology import Topology
 from inferd.errors import Unavailable
 
 #: Requests held per deployment while it cold-starts.
@@ -28,8 +31,11 @@ _COLD_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 #: How long a request for ``deployment`` may wait for a replica (None: it does not scale
 #: from zero). Called often: no side effects.
 Timeout = Callable[[str], float | None]
-#: Start a replica of ``deployment`` (called once per held request; idempotent).
+#: Start a replica of each version of ``deployment`` scaled to zero (called once per held
+#: request; idempotent).
 Wake = Callable[[str], None]
+#: What a held request waits for: (deployment, version), the version None for any version.
+_Awaited = tuple[str, str | None]
 
 
 class ColdStart:
@@ -45,7 +51,7 @@ class ColdStart:
         self._timeout = timeout
         self._wake = wake
         self.max_held = max_held
-        self._ready: dict[str, asyncio.Event] = {}
+        self._ready: dict[_Awaited, asyncio.Event] = {}
         self._held: dict[str, int] = {}
         self._cold_since: dict[str, float] = {}
         self._held_gauge = Gauge(
@@ -69,19 +75,17 @@ class ColdStart:
         return self._held.get(deployment, 0)
 
     def update(self, topology: Topology) -> None:
-        """Release the waiters of every deployment that now has a ready replica."""
-        for name, route in topology.deployments.items():
-            if not _serving(route):
-                continue
-            event = self._ready.pop(name, None)
-            if event is not None:
-                event.set()
-            since = self._cold_since.pop(name, None)
+        """Release the waiters whose version (or deployment) now has a ready replica."""
+        for awaited in [a for a in self._ready if _arrived(topology, *a)]:
+            self._ready.pop(awaited).set()
+            deployment = awaited[0]
+            since = self._cold_since.pop(deployment, None)
             if since is not None:
-                self._cold.labels(name).observe(time.monotonic() - since)
+                self._cold.labels(deployment).observe(time.monotonic() - since)
 
-    async def hold(self, deployment: str) -> bool:
-        """Wait for a ready replica of ``deployment``; False when it does not scale from zero.
+    async def hold(self, deployment: str, version: str | None = None) -> bool:
+        """Wait for a ready replica of ``version`` of ``deployment`` (None: of any version that
+        takes primary traffic); False when the deployment does not scale from zero.
 
         Raises Unavailable when too many requests wait already or none became ready in time.
         """
@@ -94,7 +98,7 @@ class ColdStart:
                 f"deployment {deployment!r} is starting a replica and {self.max_held} requests "
                 "are already waiting"
             )
-        event = self._ready.setdefault(deployment, asyncio.Event())
+        event = self._ready.setdefault((deployment, version), asyncio.Event())
         self._cold_since.setdefault(deployment, time.monotonic())
         self._count(deployment, +1)
         try:
@@ -113,5 +117,12 @@ class ColdStart:
         self._held_gauge.labels(deployment).set(self._held[deployment])
 
 
-def _serving(route: DeploymentRoute) -> bool:
-    return any(v.ready_replicas for v in route.versions if v.name != route.shadow)
+def _arrived(topology: Topology, deployment: str, version: str | None) -> bool:
+    """Whether ``topology`` has what a request held for (``deployment``, ``version``) waits for."""
+    route = topology.deployments.get(deployment)
+    if route is None:
+        return False
+    if version is None:
+        return bool(route.primaries)
+    found = route.version(version)
+    return found is not None and bool(found.ready_replicas)

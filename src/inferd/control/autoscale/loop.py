@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -106,19 +106,30 @@ class AutoscaleLoop:
         return d.autoscaling.cold_start_timeout
 
     def wake(self, deployment: str) -> None:
-        """Scale from zero: start one replica now, unless one is starting already."""
+        """Scale from zero: start one replica of each version scaled to zero that takes
+        traffic (a weight), unless a scale runs already.
+
+        Each such version, not only the main one: the gateway routes by the weights, and holds
+        a request routed to a version at zero until that version starts (a stable version at
+        zero beside a canary that runs included). The autoscaler goes on scaling the main
+        version; another one stays at the replica it was woken with.
+        """
         d = self._deployment(deployment)
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
             return
-        if main_version(d).replicas == 0 and deployment not in self._scaling:
-            log.info("%s: a request arrived with no replica: scaling from zero", deployment)
+        asleep = scaled_to_zero(d)
+        if not asleep or deployment in self._scaling:
+            return
+        log.info("%s/%s: a request arrived with no replica: scaling from zero", deployment,
+                 ",".join(asleep))  # fmt: skip
+        if main_version(d).name in asleep:
             # Ticks pause while a scale runs, so the decision is exported here: the desired
             # count reads 1 for the whole cold start, not only after the replica is ready.
             status = self._status.get(deployment)
             if status is not None:
                 self._status[deployment] = {**status, "desired": 1, "reason": "scale_from_zero"}
             self._metrics.woken(deployment)
-            self._scale(d, 1)
+        self._scale(d, dict.fromkeys(asleep, 1))
 
     def _deployment(self, name: str) -> DeploymentSpec | None:
         spec = self.reconciler.spec
@@ -178,20 +189,23 @@ class AutoscaleLoop:
             d.autoscaling.metric, sample.value, stable, panic, ready, sample.idle_s,
         )  # fmt: skip
         if changing:
-            self._scale(d, decision.desired)
+            self._scale(d, {version.name: decision.desired})
 
-    def _scale(self, d: DeploymentSpec, replicas: int) -> None:
-        version = main_version(d).name
+    def _scale(self, d: DeploymentSpec, counts: Mapping[str, int]) -> None:
+        """Set the replica counts of ``d``'s versions (version → count) in one change."""
+        target = ", ".join(f"{d.name}/{v} to {n}" for v, n in counts.items())
 
         def edit(spec: Spec) -> Spec:
             current = deployment_of(spec, d.name)
-            return replace_deployment(spec, with_replicas(current, version, replicas))
+            for version, replicas in counts.items():
+                current = with_replicas(current, version, replicas)
+            return replace_deployment(spec, current)
 
         async def run() -> None:
             try:
                 await self.reconciler.change(edit)
             except InferdError as exc:
-                log.error("scaling %s/%s to %d failed: %s", d.name, version, replicas, exc.message)
+                log.error("scaling %s failed: %s", target, exc.message)
             finally:
                 self._scaling.pop(d.name, None)
 
@@ -201,6 +215,17 @@ class AutoscaleLoop:
         route = self._topology().deployments.get(deployment)
         found = route.version(version) if route is not None else None
         return len(found.ready_replicas) if found is not None else 0
+
+
+def scaled_to_zero(d: DeploymentSpec) -> list[str]:
+    """The versions of ``d`` with no replica and a share of traffic (the shadow takes none):
+    those a request wakes (the gateway's :attr:`~.topology.VersionRoute.scaled_to_zero`)."""
+    weights = d.weights()
+    return [
+        v.name
+        for v in d.versions
+        if v.replicas == 0 and weights.get(v.name, 0) > 0 and v.name != d.traffic.shadow
+    ]
 
 
 class _Metrics:

@@ -292,36 +292,54 @@ class Gateway:
         """The deployment ``model`` names and the version that serves one primary request
         (:mod:`.routing`), after holding it while a replica cold-starts; a refusal is recorded
         (request ``started`` at ``time.perf_counter()``) before it is raised."""
-        chosen = self.choose_now(model, headers, requested, started)
-        if chosen is None:
-            chosen = await self._held(model, headers, requested, started)
-        return chosen
+        route, version = self.choose_now(model, headers, requested, started)
+        if version is None or version.scaled_to_zero:
+            return await self._held(route, version, headers, requested, started)
+        return route, version
 
     def choose_now(
         self, model: str, headers: Mapping[str, str], requested: str | None, started: float
-    ) -> tuple[DeploymentRoute, VersionRoute] | None:
-        """:meth:`choose` without a coroutine, for the hot path: None when the request may have
-        to wait for a cold start (then :meth:`_held` holds it)."""
+    ) -> tuple[DeploymentRoute, VersionRoute | None]:
+        """:meth:`choose` without a coroutine, for the hot path. A version
+        :attr:`~VersionRoute.scaled_to_zero` must be woken, and None means no version is ready
+        while a cold start may bring one: then :meth:`_held` holds the request."""
         route = self.deployment(model)
-        if self.cold_start is not None and not route.primaries:
-            return None
-        return route, self._pick(route, headers, requested, started)
+        from_zero = self._from_zero(route)
+        if from_zero and not route.primaries_from_zero:
+            return route, None
+        return route, self._pick(route, headers, requested, started, from_zero=from_zero)
+
+    def _from_zero(self, route: DeploymentRoute) -> bool:
+        """Whether a request for ``route`` may wait for a cold start: one may be needed (no
+        version is ready, or one is scaled to zero) and the deployment scales from zero."""
+        if self.cold_start is None:
+            return False
+        needed = not route.primaries or len(route.primaries_from_zero) > len(route.primaries)
+        return needed and self.cold_start.can_hold(route.name)
 
     async def _held(
-        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
+        self,
+        route: DeploymentRoute,
+        version: VersionRoute | None,
+        headers: Mapping[str, str],
+        requested: str | None,
+        started: float,
     ) -> tuple[DeploymentRoute, VersionRoute]:
-        """:meth:`choose` for a deployment with no ready primary while a cold start may bring
-        one: held until it does (or refused), then routed by the topology of that moment."""
-        route = self.deployment(model)
-        assert self.cold_start is not None, "choose_now routes at once without a cold start"
+        """:meth:`choose` for a request routed to ``version``, scaled to zero (None: to a
+        deployment with no version ready): held until it has a ready replica (or refused), then
+        routed to it — or, when nothing was held for, as the topology of that moment says."""
+        name = version.name if version is not None else None
         try:
-            held = await self.cold_start.hold(route.name)
+            held = self.cold_start is not None and await self.cold_start.hold(route.name, name)
         except InferdError as exc:
             self.record(route.name, "", response_for_error(exc).status, started)
             raise
         if held:
             route = self.deployment(route.name)
-        return route, self._pick(route, headers, requested, started)
+            version = route.version(name) if name is not None else None
+        if version is None:
+            version = self._pick(route, headers, requested, started)
+        return route, version
 
     def _pick(
         self,
@@ -329,9 +347,12 @@ class Gateway:
         headers: Mapping[str, str],
         requested: str | None,
         started: float,
+        *,
+        from_zero: bool = False,
     ) -> VersionRoute:
         try:
-            return choose_version(route, headers, self._random.random(), requested)
+            draw = self._random.random()
+            return choose_version(route, headers, draw, requested, from_zero=from_zero)
         except InferdError as exc:
             self.record(route.name, "", response_for_error(exc).status, started)
             raise
@@ -339,10 +360,11 @@ class Gateway:
     async def _infer(self, request: Request) -> Response:
         started = time.perf_counter()
         model, requested = request.params["model"], request.params.get("version")
-        chosen = self.choose_now(model, request.headers, requested, started)
-        if chosen is None:
-            chosen = await self._held(model, request.headers, requested, started)
-        route, version = chosen
+        route, chosen = self.choose_now(model, request.headers, requested, started)
+        if chosen is None or chosen.scaled_to_zero:
+            route, version = await self._held(route, chosen, request.headers, requested, started)
+        else:
+            version = chosen
         headers = forwardable(request.headers)
         shadow = route.version(route.shadow) if route.shadow else None
         primary_answer = None

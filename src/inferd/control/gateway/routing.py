@@ -11,8 +11,12 @@ Order of precedence for the version, first match wins:
 3. the sticky header, hashed to a stable point in ``[0, 1)`` that stands in for the draw;
 4. weighted random by the versions' weights.
 
-Only versions with at least one ready replica take part in 3 and 4: when the canary's replicas
-are all restarting, its share goes to the others instead of failing (availability first).
+Only versions with at least one ready replica take part in 2 to 4: when the canary's replicas
+are all restarting, its share goes to the others instead of failing (availability first). In
+a deployment that scales from zero, a version scaled to zero (no replica at all, starting or
+not) takes part too: it is chosen without a ready replica, and the gateway holds the request
+while it starts, so that traffic follows the weights — otherwise a stable version at zero would
+never be woken while a canary answers, and the canary would take every request.
 """
 
 from __future__ import annotations
@@ -66,11 +70,15 @@ def choose_version(
     headers: Mapping[str, str],
     draw: float,
     requested: str | None = None,
+    *,
+    from_zero: bool = False,
 ) -> VersionRoute:
     """The version that serves one primary request (see the module docstring for the order).
 
-    Raises :class:`ModelNotFound` for a requested version the deployment does not have, and
-    :class:`Unavailable` when no version can take the request right now.
+    ``from_zero``: the deployment scales from zero, so a version
+    :attr:`~VersionRoute.scaled_to_zero` may be chosen (the caller holds the request while it
+    starts). Raises :class:`ModelNotFound` for a requested version the deployment does not
+    have, and :class:`Unavailable` when no version can take the request right now.
     """
     if requested is not None:
         version = route.version(requested)
@@ -80,9 +88,11 @@ def choose_version(
     for match in route.header_routes:
         if headers.get(match.header.lower()) == match.value:
             version = route.version(match.version)
-            if version is not None and version.ready_replicas:
+            if version is not None and (
+                version.ready_replicas or (from_zero and version.scaled_to_zero)
+            ):
                 return version
-    live = route.primaries
+    live = route.primaries_from_zero if from_zero else route.primaries
     if route.sticky_header is not None:
         key = headers.get(route.sticky_header.lower())
         if key is not None:

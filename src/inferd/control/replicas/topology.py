@@ -76,6 +76,12 @@ class VersionRoute:
         ready = tuple(r for r in self.replicas if r.state == "ready")
         object.__setattr__(self, "ready_replicas", ready)
 
+    @property
+    def scaled_to_zero(self) -> bool:
+        """No replica at all (none starting either), yet a share of traffic: in a deployment
+        that scales from zero, a request routed here wakes it and waits for it."""
+        return not self.replicas and self.weight > 0
+
 
 @dataclass(frozen=True, slots=True)
 class DeploymentRoute:
@@ -93,10 +99,17 @@ class DeploymentRoute:
     #: order, worked out once per snapshot for :func:`~inferd.control.gateway.routing.
     #: choose_version`.
     primaries: tuple[VersionRoute, ...] = field(init=False, repr=False, compare=False)
+    #: In a deployment that scales from zero: :attr:`primaries` and the versions
+    #: :attr:`~VersionRoute.scaled_to_zero`, in order (a request routed to one of those waits
+    #: for it to start).
+    primaries_from_zero: tuple[VersionRoute, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        primaries = tuple(v for v in self.versions if v.ready_replicas and v.name != self.shadow)
+        serving = [v for v in self.versions if v.name != self.shadow]
+        primaries = tuple(v for v in serving if v.ready_replicas)
+        from_zero = tuple(v for v in serving if v.ready_replicas or v.scaled_to_zero)
         object.__setattr__(self, "primaries", primaries)
+        object.__setattr__(self, "primaries_from_zero", from_zero)
 
     def version(self, name: str) -> VersionRoute | None:
         return next((v for v in self.versions if v.name == name), None)
