@@ -170,6 +170,27 @@ def test_wrong_output_length_fails_every_waiter(harness: Harness) -> None:
     _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
 
 
+def test_a_batch_with_the_wrong_output_length_is_not_counted_as_an_inference(
+    harness: Harness,
+) -> None:
+    """Its rows counted in inference_count, execution_count and batch_stats although every
+    request of it failed; Triton counts only inferences that succeeded there."""
+
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        harness.probe.wrong_rows = True
+        first = await _block_first(harness, plane, manager)
+        queued = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(3)]
+        await _until(lambda: _queued(manager) == 3)
+        harness.probe.release()
+        await asyncio.gather(first, *queued, return_exceptions=True)
+        (stats,) = plane.model_stats("m")
+        assert (stats.inference_count, stats.execution_count) == (1, 1)
+        assert batch_sizes(plane) == {1: 1}
+        assert stats.inference_stats.fail.count == 3
+
+    _run(harness, scenario, batching={"max_queue_delay_ms": 60_000})
+
+
 def test_model_exception_fans_out_without_internals(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
         first = await _block_first(harness, plane, manager)

@@ -285,10 +285,11 @@ class Batcher:
         self._running = None
         if error is None:
             outputs, compute_ns = result
-            self._record(rows, compute_ns)
             self._inline.measured(len(waiters), rows, compute_ns)
             error = self._bad_rows(outputs, rows)
             if error is None:
+                # Counted only once it answered its requests, as Triton counts inferences.
+                self._record(rows, compute_ns)
                 self._fan_out(waiters, outputs, rows)
                 self._await_more(rows, compute_ns / 1e9)
         elif isinstance(error, Unavailable):
