@@ -48,6 +48,7 @@ def registry_options(func: Callable[..., R]) -> Callable[..., R]:
         help="PEM bundle to verify registry TLS with (also INFERD_REGISTRY_CA).",
     )
     @functools.wraps(func)
+    @handles_errors  # a bad setting (INFERD_MAX_BLOB_BYTES…) is one error line, as in func
     def wrapper(*args: Any, insecure: tuple[str, ...], ca_file: Path | None, **kwargs: Any) -> R:
         return func(*args, registries=registry_settings(insecure, ca_file), **kwargs)
 

@@ -64,8 +64,9 @@ def test_the_settings_come_from_the_environment_and_the_start_references() -> No
     assert server.policy is not None
     assert server.policy.allowed == {"ghcr.io", "registry.example.com:5000", "127.0.0.1:5000"}
     assert RegistrySettings.from_environ({}).server_side().policy == RegistryPolicy.of([])
-    with pytest.raises(InvalidArgument, match="INFERD_MAX_BLOB_BYTES='-1'"):
-        RegistrySettings.from_environ({"INFERD_MAX_BLOB_BYTES": "-1"})
+    for bad in ["-1", "0", "10G", " 5", "1_000", "\u0665"]:  # \u0665: an Arabic-Indic five
+        with pytest.raises(InvalidArgument, match=f"INFERD_MAX_BLOB_BYTES={bad!r} is not a"):
+            RegistrySettings.from_environ({"INFERD_MAX_BLOB_BYTES": bad})
 
 
 def test_by_default_a_server_side_store_reaches_no_registry(

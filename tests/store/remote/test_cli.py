@@ -90,3 +90,42 @@ def test_pull_by_a_local_tag_of_a_version_pulled_under_another_name(
     pulled = _run("pull", f"{name}:v1", str(tmp_path / "out"), "--json")
     assert pulled["digest"] == pushed["digest"]
     assert (tmp_path / "out" / "model.onnx").read_bytes() == ONNX_V1.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "message"),
+    [
+        *[
+            (
+                {"INFERD_MAX_BLOB_BYTES": value},
+                [],
+                f"error: INFERD_MAX_BLOB_BYTES={value!r} is not a positive whole number of bytes "
+                "(without a unit, e.g. 10737418240 for 10 GiB; unset, the cap is 128 GiB)",
+            )
+            for value in ["10G", "abc", "0", "1_000"]
+        ],
+        (
+            {"INFERD_REGISTRY_CA": "/nonexistent"},
+            [],
+            "error: the registry CA bundle '/nonexistent' (--ca-file, INFERD_REGISTRY_CA) cannot "
+            "be read: No such file or directory",
+        ),
+        (
+            {},
+            ["--ca-file", "/etc/passwd"],
+            "error: the registry CA bundle '/etc/passwd' (--ca-file, INFERD_REGISTRY_CA) is not a "
+            "PEM file of certificates (NO_CERTIFICATE_OR_CRL_FOUND)",
+        ),
+    ],
+    ids=["10G", "abc", "0", "underscores", "missing-ca", "not-pem-ca"],
+)
+def test_a_bad_registry_setting_is_one_line_and_exit_2(
+    docker_config: Path, inferd_home: Path, monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str], flags: list[str], message: str,
+) -> None:  # fmt: skip
+    """Named with what is wrong before any connection (nothing listens on port 9)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for command in (["ls", "127.0.0.1:9/risk/fraud"], ["pull", "127.0.0.1:9/risk/fraud:v1", "o"]):
+        result = CliRunner().invoke(main, [*command, *flags])
+        assert (result.exit_code, result.stderr.splitlines()) == (2, [message]), result.output

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
-from inferd.errors import Unavailable
+from inferd.errors import InvalidArgument, Unavailable
 from inferd.packaging import push
 from inferd.store.remote import RegistrySettings
 from inferd.store.remote.transport import RegistryHttp, is_loopback_registry
@@ -48,6 +48,31 @@ def test_the_cli_takes_the_ca_from_the_environment(
     result = CliRunner().invoke(main, ["push", str(model), f"{registry.host}/tls/cli:v1", "-q"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (None, "cannot be read: No such file or directory"),
+        (b"not a certificate\n", "is not a PEM file of certificates (NO_CERTIFICATE_OR_CRL_FOUND)"),
+    ],
+    ids=["missing", "not-pem"],
+)
+def test_a_ca_file_that_cannot_be_used_is_a_bad_setting(
+    docker_config: Path, inferd_home: Path, remote_store: Stores, tmp_path: Path,
+    content: bytes | None, why: str,
+) -> None:  # fmt: skip
+    """What a server's fetch reports too (``inferd serve`` with INFERD_REGISTRY_CA): the file
+    and why, not the OS or SSL error's class."""
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_bytes(content)
+    store = remote_store(inferd_home, RegistrySettings(ca_file=ca, docker_config=docker_config))
+    with pytest.raises(InvalidArgument) as info:
+        store.fetch("127.0.0.1:9/team/fraud:v1")
+    assert info.value.message == (
+        f"the registry CA bundle {str(ca)!r} (--ca-file, INFERD_REGISTRY_CA) {why}"
+    )
 
 
 def test_a_loopback_registry_speaking_plain_http_needs_no_flag(

@@ -57,15 +57,16 @@ def registries_of(references: Iterable[str]) -> list[str]:
 
 
 def _max_blob_bytes(text: str | None) -> int:
+    """The cap in bytes: ASCII digits only (``int`` would also take ``1_000``, `` 5`` and other
+    scripts' digits), at least 1; anything else is a bad setting saying what is expected."""
     if not text:
         return DEFAULT_MAX_BLOB_BYTES
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise InvalidArgument(f"{MAX_BLOB_ENV}={text!r}: expected a positive number of bytes")
-    return value
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidArgument(
+            f"{MAX_BLOB_ENV}={text!r} is not a positive whole number of bytes (without a "
+            f"unit, e.g. {10 * 1024**3} for 10 GiB; unset, the cap is 128 GiB)"
+        )
+    return int(text)
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,25 @@ import logging
 import ssl
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Required, TypedDict, Unpack
 
 import httpx
 import orjson
 
 from inferd import __version__
-from inferd.errors import PermissionDenied, Unauthenticated, Unavailable, Unsupported
+from inferd.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+    Unsupported,
+)
 from inferd.store.remote import credentials
 from inferd.store.remote.auth import RegistryAuth
 from inferd.store.remote.pinning import PinnedTransport
 from inferd.store.remote.policy import split_host
-from inferd.store.remote.settings import ALLOWED_ENV, RegistrySettings
+from inferd.store.remote.settings import ALLOWED_ENV, CA_ENV, RegistrySettings
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +110,7 @@ class RegistryHttp:
         self._plain_fallback = False
         verify: ssl.SSLContext | bool = True
         if settings.ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(settings.ca_file.expanduser()))
+            verify = _trust_context(settings.ca_file)
         limits = httpx.Limits(max_connections=settings.parallelism * 2)
         pinned = (
             None
@@ -239,6 +246,20 @@ class RegistryHttp:
 
     def _sleep(self, attempt: int) -> None:
         time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
+
+
+def _trust_context(ca_file: Path) -> ssl.SSLContext:
+    """TLS verified against the PEM bundle ``ca_file`` only; a file that cannot be read or holds
+    no certificate is a bad setting (InvalidArgument naming it), not an OS or SSL error."""
+    where = f"the registry CA bundle {str(ca_file)!r} (--ca-file, {CA_ENV})"
+    try:
+        return ssl.create_default_context(cafile=str(ca_file.expanduser()))
+    except ssl.SSLError as exc:  # before OSError, its base class
+        raise InvalidArgument(
+            f"{where} is not a PEM file of certificates ({exc.reason or exc.strerror})"
+        ) from None
+    except OSError as exc:
+        raise InvalidArgument(f"{where} cannot be read: {exc.strerror}") from None
 
 
 def is_loopback_registry(registry: str) -> bool:
