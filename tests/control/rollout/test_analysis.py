@@ -21,8 +21,9 @@ def obs(
     stable: TrafficStats = STABLE,
     divergence: DivergenceStats = DivergenceStats(),
     failures: int = 0,
+    intervals: int = 1,
 ) -> Observations:
-    return Observations(candidate, stable, divergence, None, failures)
+    return Observations(candidate, stable, divergence, None, failures, intervals)
 
 
 CASES = [
@@ -32,6 +33,19 @@ CASES = [
     ("too few keeps failures", AnalysisPolicy(min_requests=500), obs(failures=2), "hold", 2, None),
     ("min 0 judges at once", AnalysisPolicy(min_requests=0), obs(TrafficStats()), "promote", 0,
      None),
+    # Too few requests, but the outcome is known: errors above the limit even at min_requests.
+    ("a timed-out request of the 10 needed fails", AnalysisPolicy(min_requests=10),
+     obs(TrafficStats(1, 1, 30.0, 30.0)), "hold", 1, "error_rate"),
+    ("errors within the limit at min_requests wait", AnalysisPolicy(min_requests=10,
+     max_error_rate=0.1), obs(TrafficStats(5, 1, 0.002, 0.004)), "hold", 0, None),
+    # Too few requests for too long: the progress deadline.
+    ("too few before the deadline holds", AnalysisPolicy(min_requests=10,
+     progress_deadline_intervals=3), obs(TrafficStats(), intervals=2), "hold", 0, None),
+    ("too few at the deadline fails", AnalysisPolicy(min_requests=10,
+     progress_deadline_intervals=3), obs(TrafficStats(), intervals=3), "hold", 1, None),
+    ("the last deadline rolls back", AnalysisPolicy(min_requests=10, failure_limit=2,
+     progress_deadline_intervals=3), obs(TrafficStats(2), failures=1, intervals=3), "rollback",
+     2, None),
     ("error rate at limit passes", AnalysisPolicy(max_error_rate=0.05, min_requests=100),
      obs(TrafficStats(200, 10, 0.002, 0.004)), "promote", 0, None),
     ("5% errors over 1% fails once", AnalysisPolicy(min_requests=100, failure_limit=3),
@@ -157,3 +171,22 @@ def test_client_errors_are_named_against_the_stables() -> None:
         "client_error_excess 1 above limit 0.01: client errors 100.00% against the stable's 0.00%"
     )
     assert obs(refusing).to_json()["candidate"]["client_error_rate"] == 1.0
+
+
+def test_only_a_hold_for_too_few_requests_waits_for_more() -> None:
+    """The controller keeps counting the interval only while the verdict is not judged."""
+    policy = AnalysisPolicy(min_requests=10, progress_deadline_intervals=3)
+    waiting = analyse(policy, obs(TrafficStats(3), intervals=2))
+    assert not waiting.judged and waiting.reasons == (
+        "3 of 10 candidate requests needed before judging",
+    )
+    late = analyse(policy, obs(TrafficStats(3), intervals=3))
+    assert late.judged and late.reasons == (
+        "only 3 of the 10 candidate requests needed came in 3 intervals (the progress deadline)",
+        "failed analysis 1 of 3",
+    )
+    timed_out = analyse(policy, obs(TrafficStats(1, 1, 30.0, 30.0)))
+    assert timed_out.judged and timed_out.reasons[0] == (
+        "error_rate 1 above limit 0.01: 1 errors in 1 requests exceed it even if the rest of "
+        "the 10 requests needed succeed"
+    )

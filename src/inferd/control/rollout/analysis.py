@@ -7,7 +7,15 @@ its number and its threshold, so the rollout history says exactly why a version 
 Rules, in order:
 
 1. fewer than ``min_requests`` candidate requests in the interval → **hold** (too little to
-   judge); the count of consecutive failures is unchanged;
+   judge; the controller keeps counting the same interval), the count of consecutive failures
+   unchanged — unless the outcome is known or overdue, when the analysis fails (rule 3):
+
+   * the errors already seen put the error rate above ``max_error_rate`` even if every request
+     still needed succeeds (a candidate that stopped answering gathers requests only as they
+     time out, one by one);
+   * the interval has spanned ``progress_deadline_intervals``: a step that cannot gather
+     ``min_requests`` in that time must not hold forever;
+
 2. every configured check passes → **promote** (the strategy turns that into "next step" or
    "switch"), consecutive failures reset to 0;
 3. a check fails → one more consecutive failure; at ``failure_limit`` (at least 1) →
@@ -58,6 +66,7 @@ class ObservationsRecord(TypedDict):
     stable: TrafficRecord
     divergence: DivergenceRecord
     drift_psi: float | None
+    intervals: int
 
 
 class CheckRecord(TypedDict):
@@ -95,6 +104,9 @@ class AnalysisPolicy:
     max_drift_psi: float | None = None
     min_requests: int = 100
     failure_limit: int = 3
+    #: Intervals an analysis may wait for ``min_requests`` before it counts as failed (None:
+    #: it waits as long as it takes).
+    progress_deadline_intervals: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +166,8 @@ class Observations:
     drift_psi: float | None = None
     #: Consecutive failed analyses before this one.
     failures: int = 0
+    #: Intervals the observations span: more than one while too few requests came to judge.
+    intervals: int = 1
 
     def to_json(self) -> ObservationsRecord:
         """The numbers, as the rollout history records them."""
@@ -169,6 +183,7 @@ class Observations:
                 "cosine": div.cosine,
             },
             "drift_psi": self.drift_psi,
+            "intervals": self.intervals,
         }
 
 
@@ -209,6 +224,8 @@ class Verdict:
     reasons: tuple[str, ...]
     checks: tuple[Check, ...] = field(default_factory=tuple)
     failures: int = 0
+    #: False while too few requests came to judge: the next analysis covers this interval too.
+    judged: bool = True
 
     def to_json(self) -> VerdictRecord:
         return {
@@ -221,20 +238,41 @@ class Verdict:
 
 def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
     """The verdict for one interval (see the module docstring for the rules)."""
-    if obs.candidate.requests < policy.min_requests:
+    cand, needed = obs.candidate, policy.min_requests
+    if cand.requests < needed:
+        if cand.errors / needed > policy.max_error_rate:
+            detail = (
+                f"{cand.errors} errors in {cand.requests} requests exceed it even if the rest "
+                f"of the {needed} requests needed succeed"
+            )
+            check = Check("error_rate", cand.error_rate, policy.max_error_rate, False, detail)
+            return _failed(policy, obs, (check,), (check.reason,))
+        deadline = policy.progress_deadline_intervals
+        if deadline is not None and obs.intervals >= deadline:
+            late = (
+                f"only {cand.requests} of the {needed} candidate requests needed came in "
+                f"{obs.intervals} intervals (the progress deadline)"
+            )
+            return _failed(policy, obs, (), (late,))
         return Verdict(
             "hold",
-            (f"{obs.candidate.requests} of {policy.min_requests} candidate requests needed "
-             "before judging",),
+            (f"{cand.requests} of {needed} candidate requests needed before judging",),
             failures=obs.failures,
-        )  # fmt: skip
+            judged=False,
+        )
     checks = tuple(_checks(policy, obs))
     failed = [c for c in checks if c.passed is False]
     if not failed:
         measured = sum(c.passed is True for c in checks)
         return Verdict("promote", (f"all {measured} measured checks passed",), checks, 0)
+    return _failed(policy, obs, checks, tuple(c.reason for c in failed))
+
+
+def _failed(
+    policy: AnalysisPolicy, obs: Observations, checks: tuple[Check, ...], reasons: tuple[str, ...]
+) -> Verdict:
+    """One more consecutive failed analysis, for ``reasons``: rollback at the limit."""
     failures = obs.failures + 1
-    reasons = tuple(c.reason for c in failed)
     limit = max(policy.failure_limit, 1)
     if failures >= limit:
         tail = f"{failures} consecutive failed analyses reached failure_limit {limit}"

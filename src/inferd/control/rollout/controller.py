@@ -241,7 +241,9 @@ class RolloutController:
                 await self.actions.route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
                 self._record(r, "start")
             run.routed.set()
-            baseline = self.gateway()
+            # The gateway's counts when the interval being analysed began, and how many
+            # intervals it has spanned (more than one while too few requests came to judge).
+            baseline, spanned = self.gateway(), 0
             while r.active:
                 await asyncio.sleep(r.interval_s)
                 async with run.lock:
@@ -253,10 +255,11 @@ class RolloutController:
                         return
                     now = self.gateway()
                     if r.phase == "paused":
-                        baseline = now
+                        baseline, spanned = now, 0
                         continue
-                    if await self._step(r, now.since(baseline)):
-                        baseline = now
+                    spanned += 1
+                    if await self._step(r, now.since(baseline), spanned):
+                        baseline, spanned = now, 0
         except InferdError as exc:
             log.error("rollout %s of %s failed: %s", r.id, r.deployment, exc.message)
             r.phase = "failed"
@@ -268,12 +271,13 @@ class RolloutController:
         finally:
             run.routed.set()
 
-    async def _step(self, r: Rollout, delta: GatewayReading) -> bool:
-        """Analyse one interval and act; True when the next interval starts afresh."""
+    async def _step(self, r: Rollout, delta: GatewayReading, intervals: int) -> bool:
+        """Analyse the ``intervals`` ``delta`` spans and act; True when the next interval
+        starts afresh."""
         drift = None
         if r.policy.max_drift_psi is not None and self.replicas is not None:
             drift = drift_psi(await self.replicas(r.deployment), r.deployment, r.pair.candidate)
-        obs = self._observe(r, delta, drift)
+        obs = self._observe(r, delta, drift, intervals)
         verdict = analyse(r.policy, obs)
         r.failures = verdict.failures
         where = move(r.strategy, r.stage, r.stages, verdict.action)
@@ -289,9 +293,11 @@ class RolloutController:
         else:
             self._record(r, "hold", verdict, obs)
         # Too few requests to judge: keep counting the same interval until there are enough.
-        return bool(verdict.checks)
+        return verdict.judged
 
-    def _observe(self, r: Rollout, delta: GatewayReading, drift: float | None) -> Observations:
+    def _observe(
+        self, r: Rollout, delta: GatewayReading, drift: float | None, intervals: int
+    ) -> Observations:
         d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
         mirrored = r.strategy == "blue-green"
         return Observations(
@@ -300,6 +306,7 @@ class RolloutController:
             divergence=divergence_stats(delta, d, cand),
             drift_psi=drift,
             failures=r.failures,
+            intervals=intervals,
         )
 
     async def _promote(self, r: Rollout, reason: str) -> None:

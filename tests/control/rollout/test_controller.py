@@ -1,0 +1,92 @@
+"""The rollout controller's loop against the gateway's real metrics, fed by the test: no
+replicas, no store (the reconciler only holds the running spec, and nothing is pinned)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from inferd.control.apply_plan import Applied
+from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.reconciler import Reconciler
+from inferd.control.rollout.controller import RolloutController
+from inferd.control.rollout.history import RolloutHistory
+from inferd.control.rollout.state import FINISHED
+from inferd.spec.loading import parse_spec
+from inferd.spec.model import Spec
+from inferd.store import ModelStore
+
+
+def spec(policy: str) -> Spec:
+    """``fraud`` with v1 taking all traffic, v2 beside it, and ``policy`` as its rollout."""
+    return parse_spec(f"""apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions:
+      - {{name: v1, model: "fraud:v1"}}
+      - {{name: v2, model: "fraud:v2"}}
+    traffic: {{weights: {{v1: 100}}}}
+    rollout: {policy}
+""")
+
+
+class SpecOnly:
+    """What the controller reads and edits of a :class:`Reconciler`: the running spec."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec: Spec | None = spec
+
+    async def apply(self, spec: Spec) -> Applied:
+        self.spec = spec
+        return Applied([], [])
+
+    async def change(self, edit: Callable[[Spec], Spec]) -> Applied:
+        assert self.spec is not None
+        return await self.apply(edit(self.spec))
+
+    def pinned(self, deployment: str, version: str) -> str | None:
+        return None  # nothing runs: no tag to watch or move
+
+
+def controller(tmp_path: Path, policy: str, metrics: GatewayMetrics) -> RolloutController:
+    reconciler = cast(Reconciler, SpecOnly(spec(policy)))
+    history = RolloutHistory(tmp_path)
+    return RolloutController(reconciler, cast(ModelStore, None), metrics.reading, history)
+
+
+async def finished(rollouts: RolloutController, timeout: float = 5.0) -> str:
+    """The phase the fraud rollout ends in."""
+    async with asyncio.timeout(timeout):
+        while (phase := rollouts.status("fraud")[0]["phase"]) not in FINISHED:
+            await asyncio.sleep(0.005)
+    return phase
+
+
+def test_a_candidate_that_never_answers_is_rolled_back_at_the_progress_deadline(
+    tmp_path: Path,
+) -> None:
+    """No request ever completes on the candidate: each analysis fails after the deadline."""
+    rollouts = controller(
+        tmp_path,
+        "{steps: [50, 100], interval: 10ms, failure_limit: 2, analysis: {min_requests: 10}}",
+        GatewayMetrics(),
+    )
+
+    async def scenario() -> str:
+        await rollouts.start("fraud")
+        try:
+            return await finished(rollouts)
+        finally:
+            await rollouts.stop()
+
+    assert asyncio.run(scenario()) == "rolled_back"
+    decisions = rollouts.history.read("fraud")
+    late = [d for d in decisions
+            if "verdict" in d and "progress deadline" in d["verdict"]["reasons"][0]]  # fmt: skip
+    assert [(d["event"], d["observations"]["intervals"]) for d in late] == [
+        ("hold", 10), ("rollback", 10)
+    ]  # fmt: skip
+    assert len(decisions) == 1 + 20  # start, then one decision per interval
