@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unsupported
@@ -11,6 +11,19 @@ from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
 from inferd.runtimes._tabular import BoosterModel, booster_output
 from inferd.runtimes.base import LoadOptions, Model
+
+#: UBJSON's length markers: what follows the ``{`` that opens a UBJSON model (in JSON,
+#: whitespace or the ``"`` of the first key follows it).
+_UBJSON_LENGTH_MARKERS = frozenset(b"iUIlL")
+
+
+def model_format(path: Path, entrypoint: str | None) -> Literal["json", "ubj"]:
+    """Which of XGBoost's two native formats the model file at ``path`` (a file, or an
+    artifact directory and its card's entrypoint) is in; its first two bytes tell. Raises as
+    loading it would for a file that is no XGBoost model."""
+    with model_file(path, entrypoint, XGBoostRuntime.name).open("rb") as f:
+        head = f.read(2)
+    return "ubj" if len(head) == 2 and head[1] in _UBJSON_LENGTH_MARKERS else "json"
 
 
 class XGBoostRuntime:

@@ -8,10 +8,15 @@ but keeps the artifact, so an evicted version can come back on its first request
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from pathlib import Path
 
+from inferd.errors import InferdError
 from inferd.observe.metrics import ServerMetrics, VersionMetrics
 from inferd.runtimes.base import Model
+from inferd.runtimes.xgboost import XGBoostRuntime
+from inferd.runtimes.xgboost import model_format as xgboost_format
 from inferd.serving.batcher import Batcher
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.source import LoadedArtifact, VersionKey
@@ -19,14 +24,27 @@ from inferd.serving.stats import VersionState, VersionStats
 from inferd.serving.types import RepositoryEntry
 from inferd.serving.worker import ModelWorker
 
-#: OIP platform names (``<project>_<format>``) for inferd's runtimes; others are used as given.
+#: OIP platform names (``<project>_<format>``) for inferd's runtimes that read one format;
+#: xgboost's is its file's (:func:`platform`), other runtimes' their name.
 PLATFORMS = {
     "onnx": "onnx_onnxv1",
     "sklearn": "sklearn_skops",
-    "xgboost": "xgboost_ubj",
     "lightgbm": "lightgbm_txt",
     "python": "python_class",
 }
+
+
+@functools.lru_cache(maxsize=256)
+def platform(runtime: str, path: Path, entrypoint: str | None) -> str:
+    """The OIP platform of the version whose files are at ``path``: the format it serves, read
+    from the file where the runtime reads two (``xgboost_json``, ``xgboost_ubj``). Cached: a
+    version's files never change (their directory is named by its digest)."""
+    if runtime != XGBoostRuntime.name:
+        return PLATFORMS.get(runtime, runtime)
+    try:
+        return f"xgboost_{xgboost_format(path, entrypoint)}"
+    except (InferdError, OSError):  # not an XGBoost model: its load failed, metadata answers
+        return runtime
 
 
 class ServedVersion:
@@ -90,8 +108,10 @@ class ServedVersion:
         self.reason = reason
 
     def platform(self) -> str:
-        runtime = self.artifact.card.runtime if self.artifact is not None else ""
-        return PLATFORMS.get(runtime, runtime)
+        artifact = self.artifact
+        if artifact is None:
+            return ""
+        return platform(artifact.card.runtime, artifact.path, artifact.card.entrypoint)
 
     def index_entry(self) -> RepositoryEntry:
         """Its row of the repository index (OIP model-repository extension)."""

@@ -1,0 +1,73 @@
+"""sklearn, XGBoost and LightGBM models pushed to a real store and served through the real
+runtimes: what a client sees of them (metadata, outputs, errors)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+import xgboost as xgb
+import yaml
+
+from inferd.config import ServerSettings
+from inferd.observe.metrics import ServerMetrics
+from inferd.packaging import push
+from inferd.runtimes import get_runtime, warmup_inputs
+from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.manager import ModelManager
+from inferd.serving.source import Loaders, StoreSource
+from inferd.store import ModelStore
+
+FEATURES = 4
+Scenario = Callable[[ServingDataPlane], Awaitable[None]]
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(60, FEATURES)).astype(np.float32)
+    return x, (x[:, 0] - x[:, 1] > 0).astype(np.int64)
+
+
+def _folder(root: Path, name: str, metadata: dict[str, object] | None = None) -> Path:
+    folder = root / name
+    folder.mkdir()
+    if metadata is not None:
+        (folder / "inferd.model.yaml").write_text(yaml.safe_dump(metadata))
+    return folder
+
+
+def _serve(store: ModelStore, refs: list[str], scenario: Scenario) -> None:
+    """Serve ``refs`` (each as its name) through the real runtimes and run ``scenario``."""
+
+    async def main() -> None:
+        settings, metrics = ServerSettings(), ServerMetrics()
+        loaders = Loaders(StoreSource(store), get_runtime, warmup_inputs)
+        manager = ModelManager(loaders, settings, metrics)
+        plane = ServingDataPlane(manager, metrics, settings)
+        try:
+            failed = await manager.serve(refs)
+            assert not failed, failed
+            await scenario(plane)
+        finally:
+            await plane.close()
+
+    asyncio.run(main())
+
+
+def test_an_xgboost_model_reports_the_format_it_serves_as_its_platform(tmp_path: Path) -> None:
+    """A JSON model reported ``xgboost_ubj``: the platform was chosen by runtime, not file."""
+    x, y = _data()
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 2)
+    store = ModelStore(tmp_path / "home")
+    for suffix in ("json", "ubj"):
+        folder = _folder(tmp_path, suffix)
+        booster.save_model(str(folder / f"model.{suffix}"))
+        push(store, folder, f"{suffix}:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        assert plane.model_metadata("json").platform == "xgboost_json"
+        assert plane.model_metadata("ubj").platform == "xgboost_ubj"
+
+    _serve(store, ["json:v1", "ubj:v1"], scenario)
