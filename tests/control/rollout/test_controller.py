@@ -8,12 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from inferd.control.apply_plan import Applied
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.state import FINISHED
+from inferd.errors import AlreadyExists
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
@@ -90,3 +93,19 @@ def test_a_candidate_that_never_answers_is_rolled_back_at_the_progress_deadline(
         ("hold", 10), ("rollback", 10)
     ]  # fmt: skip
     assert len(decisions) == 1 + 20  # start, then one decision per interval
+
+
+def test_a_second_start_names_the_rollout_running(tmp_path: Path) -> None:
+    """Blue-green mirrors to the candidate, which then looks like no candidate at all."""
+    rollouts = controller(tmp_path, "{strategy: blue-green, interval: 1m}", GatewayMetrics())
+
+    async def scenario() -> None:
+        first = await rollouts.start("fraud")
+        try:
+            with pytest.raises(AlreadyExists, match=f"already has rollout {first['id']} running"):
+                await rollouts.start("fraud")
+            assert rollouts.status("fraud")[0]["phase"] == "running"
+        finally:
+            await rollouts.stop()
+
+    asyncio.run(scenario())

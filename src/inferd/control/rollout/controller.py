@@ -111,9 +111,11 @@ class RolloutController:
 
     async def start(self, deployment: str, candidate: str | None = None) -> RolloutStatus:
         """Roll ``candidate`` (default: the one other serving version) out against the main
-        version, by the deployment's ``rollout:`` policy."""
+        version, by the deployment's ``rollout:`` policy. AlreadyExists while one runs (its
+        routing would make the versions look otherwise: a mirrored candidate is no candidate)."""
         spec = self._spec()
         d = deployment_of(spec, deployment)
+        self._check_idle(deployment)
         stable = main_version(d).name
         others = [v.name for v in d.versions if v.name not in (stable, d.traffic.shadow)]
         if candidate is None:
@@ -215,8 +217,7 @@ class RolloutController:
     ) -> _Run:
         if d.rollout is None:
             raise InvalidArgument(f"deployment {d.name!r} has no rollout: section")
-        if self.active(d.name) is not None:
-            raise AlreadyExists(f"deployment {d.name!r} already has a rollout running")
+        self._check_idle(d.name)
         rollout = Rollout(
             id=f"r-{secrets.token_hex(4)}",
             deployment=d.name,
@@ -368,6 +369,14 @@ class RolloutController:
             deployment_of(self._spec(), deployment)  # a name no deployment has: "not found"
             raise NotFound(f"deployment {deployment!r} has no rollout")
         return run
+
+    def _check_idle(self, deployment: str) -> None:
+        running = self.active(deployment)
+        if running is not None:
+            raise AlreadyExists(
+                f"deployment {deployment!r} already has rollout {running.id} running; promote "
+                "or abort it first"
+            )
 
     @staticmethod
     def _check_active(r: Rollout) -> None:
