@@ -40,11 +40,13 @@ def pushed(store: ModelStore, repo: str, tmp_path: Path) -> tuple[str, str]:
     return repo.split("/", 1)[1], f"sha256:{hashlib.sha256(WEIGHTS).hexdigest()}"
 
 
-def _clean(store: ModelStore, digest: str) -> None:
-    """Nothing half-written is visible: no blob for ``digest``, no temp files, no records."""
+def _clean(store: ModelStore, digest: str, before: frozenset[str] = frozenset()) -> None:
+    """Nothing half-written is visible: no blob for ``digest``, no temp files, no records, and
+    no blob the failed pull stored (the store held ``before``)."""
     assert not store.layout.blobs.exists(digest)
     assert list(store.layout.blobs.temp_files()) == []
     assert list(store.layout.read_index().cached()) == []
+    assert set(store.layout.blobs.digests()) == before
 
 
 @pytest.mark.parametrize("ignore_range", [False, True], ids=["range", "range-ignored"])
@@ -76,6 +78,23 @@ def test_a_pull_that_keeps_dropping_fails_cleanly(
             store.fetch(f"{proxy}/{name}:v1")
     _clean(store, weights)
     assert not (store.models.exists() and any(store.models.iterdir()))
+
+
+def test_a_failed_pull_keeps_only_the_blobs_that_were_there(
+    open_registry: Registry, settings: RegistrySettings, pushed: tuple[str, str],
+    tmp_path: Path, remote_store: Stores,
+) -> None:  # fmt: skip
+    """The store already holds a version sharing the model's files but its weights: they
+    stay; the card this pull stored before the weights' connection kept dropping goes."""
+    name, weights = pushed
+    with fault_proxy(open_registry.host, Faults(target=weights, drops=-1)) as proxy:
+        store = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
+        push(store, make_model_dir(tmp_path / "mine"), "mine:v1")
+        before = frozenset(store.layout.blobs.digests())
+        with pytest.raises(Unavailable, match="kept dropping"):
+            store.fetch(f"{proxy}/{name}:v1")
+    _clean(store, weights, before)
+    assert store.pull("mine:v1", tmp_path / "out").is_dir()
 
 
 def test_wrong_bytes_for_a_digest_are_refused_and_never_stored(

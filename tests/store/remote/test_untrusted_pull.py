@@ -63,6 +63,7 @@ def test_a_card_claiming_trust_is_refused_on_pull_and_leaves_no_version(
         assert "'preprocess.pkl' is a pickle" in message
         assert "trusted_unsafe_formats does not count" in message
     assert not other.layout.blobs.exists(pushed.digest)  # the manifest was never written
+    assert list(other.layout.blobs.digests()) == []  # nor any file, the refused pickle included
     assert list(other.layout.read_index().cached()) == []
     assert not out.exists() or list(out.iterdir()) == []
     assert [e.action for e in other.history(repo.split("/", 1)[1])] == []
@@ -94,6 +95,7 @@ def test_the_cli_pull_refuses_it_too(
     assert "'preprocess.pkl' is a pickle" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "out" / "preprocess.pkl").exists()
+    assert list(ModelStore(elsewhere).layout.blobs.digests()) == []
 
 
 def test_bytes_this_stores_user_trusted_are_accepted_from_any_registry_card(

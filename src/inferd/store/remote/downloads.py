@@ -64,10 +64,11 @@ def download_blob(
     *,
     cancellation: Cancellation,
     progress: Count | None = None,
-) -> int:
+) -> int | None:
     """Fetch ``descriptor`` from ``repo`` into ``blobs``; return the bytes received.
 
-    A blob already in the store is not fetched (0 is returned). A declared size beyond the
+    A blob already in the store is not fetched (None is returned: a failed pull removes the
+    blobs it stored, never one that was there). A declared size beyond the
     cap or the free space, or more bytes than declared, raise :class:`PayloadTooLarge`; bytes
     hashing to another digest raise :class:`IntegrityError`; ``cancellation`` set raises
     :class:`~inferd.errors.Cancelled` as soon as the next bytes arrive (or at once, when the
@@ -75,7 +76,7 @@ def download_blob(
     """
     digest, size = descriptor.digest, descriptor.size
     if blobs.exists(digest):
-        return 0
+        return None
     blobs.directory.mkdir(parents=True, exist_ok=True)
     check_room(http.settings, blobs.directory, [descriptor])
     received = 0

@@ -7,15 +7,20 @@ blob or a Ctrl-C stops the others promptly); the manifest moves last, so
 - a pull writes the manifest into the local store only after every blob it names was verified
   and renamed into place, so a local manifest always has its files;
 - and only after every file passed admission or was trusted by this store's own users
-  (:func:`inferd.store.trust.check_layers`): a refused version leaves no manifest behind, only
-  unreferenced blobs for ``gc``, whatever its card claims.
+  (:func:`inferd.store.trust.check_layers`): a refused version leaves no manifest behind,
+  whatever its card claims.
+
+A pull that fails (a blob that cannot be fetched or verified, a refused file, Ctrl-C) removes
+the blobs it stored, so it leaves nothing new in the store; blobs that were there before stay,
+as does any that a version recorded meanwhile references (checked under the store lock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from inferd.store import media
+from inferd.errors import DataLoss
+from inferd.store import gc, media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.progress import Meter, Progress
@@ -93,13 +98,23 @@ def pull_version(
     check_room(client.http.settings, layout.blobs.directory, missing)  # all of them, up front
     parallelism = client.http.settings.parallelism
 
+    stored: list[str] = []  # appended from the pool's threads (list.append is atomic)
+
     def one(descriptor: Descriptor, cancellation: Cancellation) -> int:
-        return download_blob(
+        received = download_blob(
             client.http, repo, descriptor, layout.blobs, cancellation=cancellation, progress=meter
         )
+        if received is None:
+            return 0
+        stored.append(descriptor.digest)
+        return received
 
-    received = sum(run_all(one, missing, parallelism=parallelism, name="inferd-pull"))
-    check_layers(layout, manifest)
+    try:
+        received = sum(run_all(one, missing, parallelism=parallelism, name="inferd-pull"))
+        check_layers(layout, manifest)
+    except BaseException:
+        _discard(layout, stored)
+        raise
     layout.blobs.write_bytes(remote.data)
     return Transfer(
         digest=remote.digest,
@@ -108,3 +123,14 @@ def pull_version(
         skipped=len(blobs) - len(missing),
         bytes_transferred=received,
     )
+
+
+def _discard(layout: OciLayout, digests: Iterable[str]) -> None:
+    """Remove blobs a failed pull stored, except those ``index.json`` now references."""
+    with layout.locked():
+        try:
+            keep, _ = gc.referenced(layout)
+        except DataLoss:  # a damaged index: keep everything, as gc does, and let the pull's
+            return  # own failure be the one reported
+        for digest in set(digests) - keep:
+            layout.blobs.path(digest).unlink(missing_ok=True)
