@@ -8,20 +8,24 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
+import skops.io
 import xgboost as xgb
 import yaml
+from sklearn.linear_model import LogisticRegression
 
 from inferd.config import ServerSettings
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
 from inferd.runtimes import get_runtime, warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.loading import MAX_CAUSE, _cause
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
 from inferd.store import ModelStore
 
 FEATURES = 4
 Scenario = Callable[[ServingDataPlane], Awaitable[None]]
+FEATURES_INPUT = {"name": "features", "datatype": "FP32", "shape": [-1, FEATURES]}
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +42,9 @@ def _folder(root: Path, name: str, metadata: dict[str, object] | None = None) ->
     return folder
 
 
-def _serve(store: ModelStore, refs: list[str], scenario: Scenario) -> None:
-    """Serve ``refs`` (each as its name) through the real runtimes and run ``scenario``."""
+def _serve(store: ModelStore, refs: list[str], scenario: Scenario, *, fails: bool = False) -> None:
+    """Serve ``refs`` (each as its name) through the real runtimes and run ``scenario``; every
+    one loads, or with ``fails`` every one fails to."""
 
     async def main() -> None:
         settings, metrics = ServerSettings(), ServerMetrics()
@@ -48,7 +53,7 @@ def _serve(store: ModelStore, refs: list[str], scenario: Scenario) -> None:
         plane = ServingDataPlane(manager, metrics, settings)
         try:
             failed = await manager.serve(refs)
-            assert not failed, failed
+            assert len(failed) == (len(refs) if fails else 0), failed
             await scenario(plane)
         finally:
             await plane.close()
@@ -71,3 +76,31 @@ def test_an_xgboost_model_reports_the_format_it_serves_as_its_platform(tmp_path:
         assert plane.model_metadata("ubj").platform == "xgboost_ubj"
 
     _serve(store, ["json:v1", "ubj:v1"], scenario)
+
+
+def test_a_signature_mistake_caught_at_warm_up_names_its_cause(tmp_path: Path) -> None:
+    """The reason said only "the 'sklearn' runtime failed to load it (ValueError)"; the cause
+    was in the server log alone."""
+    x, y = _data()
+    wide = {**FEATURES_INPUT, "shape": [-1, FEATURES + 1]}
+    folder = _folder(tmp_path, "wide", {"inputs": [wide]})
+    skops.io.dump(LogisticRegression().fit(x, y), folder / "model.skops")
+    store = ModelStore(tmp_path / "home")
+    push(store, folder, "wide:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        (row,) = plane.repository_index()
+        assert row.reason == (
+            "its warm-up inference, on inputs shaped by its signature, failed (ValueError: X has "
+            "5 features, but LogisticRegression is expecting 4 features as input.)"
+        )
+
+    _serve(store, ["wide:v1"], scenario, fails=True)
+
+
+def test_the_cause_in_a_reason_is_one_line_without_the_model_directory(tmp_path: Path) -> None:
+    error = OSError(f"cannot read\n  {tmp_path}/model.json: {'x' * 400}")
+    cause = _cause(error, tmp_path)
+    assert cause.startswith("OSError: cannot read model.json: xxx") and cause.endswith("x…")
+    assert str(tmp_path) not in cause and len(cause) == len("OSError: ") + MAX_CAUSE
+    assert _cause(ValueError(), tmp_path) == "ValueError"

@@ -1,8 +1,11 @@
 """Bringing one fetched version up (load, warm up, batcher) and taking it down (drain, close).
 
 Both run the model's own code only on the version's worker thread, never on the event loop.
-Failures become :mod:`inferd.errors` exceptions whose messages are safe to show a client; the
-runtime's own exception (which may name paths) goes to the log.
+Failures become :mod:`inferd.errors` exceptions whose messages are safe to show a client: a
+framework's own exception is named in the reason with its message (on one line, at most
+:data:`MAX_CAUSE` characters, the model directory's path taken out), since that message is
+most often the cause itself (scikit-learn: "X has 5 features, but LogisticRegression is
+expecting 4 features as input"); its traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from inferd.serving.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
+#: The most of a framework exception's message a failed version's reason repeats.
+MAX_CAUSE = 300
+
 
 async def bring_up(
     sv: ServedVersion, loaders: Loaders, batching: BatchingSettings, metrics: ServerMetrics
@@ -47,6 +53,7 @@ async def bring_up(
     worker = ModelWorker(sv.label)
     model: Model | None = None
     ok = False
+    failing = f"the {artifact.card.runtime!r} runtime failed to load it"
     try:
         card = artifact.card
         trust, options = loaders.trust, loaders.options
@@ -61,6 +68,7 @@ async def bring_up(
         )
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
+            failing = "its warm-up inference, on inputs shaped by its signature, failed"
             inputs = loaders.warmup_inputs(card.signature)
             outputs = await worker.run(lambda: _predict(model, inputs))
             _check_warmup(sv.label, outputs, card.signature.outputs, check.batchable)
@@ -70,7 +78,7 @@ async def bring_up(
         raise
     except Exception as exc:
         log.exception("loading %s failed", sv.label)
-        reason = f"the {artifact.card.runtime!r} runtime failed to load it ({type(exc).__name__})"
+        reason = f"{failing} ({_cause(exc, artifact.path)})"
         sv.set_state(VersionState.FAILED, reason)
         raise InternalError(f"loading {sv.label} failed: {reason}") from exc
     finally:
@@ -142,6 +150,17 @@ def _base_file(loaders: Loaders, label: str, llm: LlmCard | None) -> Path:
 def _predict(model: Model | None, inputs: Tensors) -> Tensors:
     assert model is not None
     return model.predict(inputs)
+
+
+def _cause(exc: Exception, directory: Path) -> str:
+    """``Type: message`` of a framework's exception, on one line, without ``directory``'s
+    path (its files named as the model names them) and cut to :data:`MAX_CAUSE` characters."""
+    message = " ".join(str(exc).split())
+    for prefix in {f"{directory.resolve()}/", f"{directory}/"}:
+        message = message.replace(prefix, "")
+    if len(message) > MAX_CAUSE:
+        message = message[: MAX_CAUSE - 1] + "…"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _closed(_: object, error: BaseException | None) -> None:
