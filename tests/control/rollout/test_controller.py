@@ -16,7 +16,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.state import FINISHED
-from inferd.errors import AlreadyExists
+from inferd.errors import AlreadyExists, NotFound
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
@@ -109,3 +109,10 @@ def test_a_second_start_names_the_rollout_running(tmp_path: Path) -> None:
             await rollouts.stop()
 
     asyncio.run(scenario())
+
+
+def test_history_of_no_deployment_is_not_found(tmp_path: Path) -> None:
+    rollouts = controller(tmp_path, "{strategy: blue-green}", GatewayMetrics())
+    with pytest.raises(NotFound, match="deployment 'nope' not found"):
+        rollouts.decisions("nope")
+    assert rollouts.decisions("fraud") == []  # a deployment that never rolled out

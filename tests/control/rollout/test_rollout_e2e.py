@@ -251,6 +251,8 @@ def test_rollout_commands_name_the_problem(up: UpProcess) -> None:
     missing = up.cli("rollout", "status", "nosuch", check=False)
     assert missing.returncode == 3
     assert "deployment 'nosuch' not found" in missing.stderr  # not a deployment at all
+    no_history = up.cli("rollout", "history", "nosuch", check=False)
+    assert no_history.returncode == 3 and "deployment 'nosuch' not found" in no_history.stderr
     finished = up.cli("rollout", "promote", "fraud", check=False)
     assert finished.returncode == 2 and "is already" in finished.stderr
     history = up.cli("rollout", "history", "fraud").stdout

@@ -39,7 +39,7 @@ def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> 
     async def history(request: Request) -> Response:
         limit = _limit(request.query)
         name = request.params["deployment"]
-        page: HistoryPage = {"deployment": name, "decisions": rollouts.history.read(name, limit)}
+        page: HistoryPage = {"deployment": name, "decisions": rollouts.decisions(name, limit)}
         return json_response(page)
 
     async def start(request: Request) -> Response:

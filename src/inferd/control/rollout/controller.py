@@ -31,7 +31,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.actions import RolloutActions
 from inferd.control.rollout.aliases import TagMoved
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
-from inferd.control.rollout.history import DecisionNote, Event, RolloutHistory
+from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event, RolloutHistory
 from inferd.control.rollout.observe import (
     divergence_stats,
     drift_psi,
@@ -104,6 +104,15 @@ class RolloutController:
         if deployment is not None:
             return [self._run(deployment).rollout.status()]
         return [r.rollout.status() for _, r in sorted(self._runs.items())]
+
+    def decisions(self, deployment: str, limit: int | None = None) -> list[DecisionRecord]:
+        """The recorded decisions of ``deployment``'s rollouts, oldest first (the last
+        ``limit``); NotFound, as :meth:`status`, for a name that no deployment has and that
+        has no history (a removed deployment's history stays readable)."""
+        records = self.history.read(deployment, limit)
+        if not records:
+            deployment_of(self._spec(), deployment)
+        return records
 
     def active(self, deployment: str) -> Rollout | None:
         run = self._runs.get(deployment)
