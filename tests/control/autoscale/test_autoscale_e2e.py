@@ -6,13 +6,17 @@ from __future__ import annotations
 import http.client
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from inferd.packaging import push
+
 from ..conftest import FRAUD_BODY, UpProcess, start_up
+from ..rollout import models
 from ..rollout.conftest import RandomLoad, rollout_store
 
 pytestmark = pytest.mark.slow
@@ -32,8 +36,10 @@ deployments:
 
 
 def up_with(tmp_path: Path, text: str) -> UpProcess:
+    """``inferd up`` of ``text`` over the rollout models, fraud:broken (cannot load) included."""
     home = tmp_path / "home"
-    rollout_store(home, tmp_path / "models")
+    store = rollout_store(home, tmp_path / "models")
+    push(store, models.write(models.unloadable(), tmp_path / "broken"), "fraud:broken")
     path = tmp_path / "inferd.yaml"
     path.write_text(text)
     return start_up(home, path)
@@ -131,5 +137,44 @@ def test_scale_from_zero_answers_the_first_request_then_returns_to_zero(tmp_path
             text,
         )
         assert woken is not None and float(woken.group(1)) >= 2, text
+    finally:
+        assert up.stop() == 0
+
+
+def infer(port: int) -> tuple[int, dict[str, Any], float]:
+    """One inference through the gateway: status, JSON body, seconds taken."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/v2/models/fraud/infer", FRAUD_BODY)
+        response = conn.getresponse()
+        return response.status, orjson.loads(response.read()), time.monotonic() - started
+    finally:
+        conn.close()
+
+
+def test_a_model_that_cannot_load_fails_fast_and_is_not_restarted_while_idle(
+    tmp_path: Path,
+) -> None:
+    """Scaling from zero a model onnxruntime cannot load: each request waited the whole
+    cold_start_timeout for a 503 that did not say why, and the autoscaler launched a new
+    replica every 1.3 s, with no traffic, for as long as the window remembered the requests."""
+    up = up_with(
+        tmp_path,
+        spec("fraud:broken", 0, "{min_replicas: 0, max_replicas: 2, metric: concurrency, "
+             "target: 1, scale_to_zero_after: 5s, cold_start_timeout: 8s}"),
+    )  # fmt: skip
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(infer, [up.gateway_port] * 2))
+        for status, body, seconds in answers:
+            assert status == 503, body
+            assert "could not start a replica" in body["error"], body
+            assert "onnxruntime cannot load" in body["error"], body
+            assert seconds < 6, seconds  # when the start failed, not after the 8 s timeout
+        time.sleep(4)  # idle: nothing starts again
+        launched = sorted(p.name for p in (up.home / "up" / "logs").glob("fraud-v1-*.log"))
+        assert launched == ["fraud-v1-1.log"], launched
+        assert scaling(up)["reason"] == "steady", scaling(up)
     finally:
         assert up.stop() == 0

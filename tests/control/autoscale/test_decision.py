@@ -43,6 +43,18 @@ ONE_SHOT = [
     ("idle long enough: zero", ZERO, Signals(0, 0, 1, 1, idle_s=31), 0, "scale_to_zero"),
     ("idle, not long enough: keep one", ZERO, Signals(0, 0, 1, 1, idle_s=5), 1, "zero_grace"),
     ("at zero with no demand stays", ZERO, Signals(0, 0, 0, 0, idle_s=100), 0, "steady"),
+    # The windows outlast the requests: without one now, their average starts nothing.
+    ("at zero, requests gone: stays", ZERO, Signals(0.2, 0.2, 0, 0, idle_s=2), 0, "steady"),
+    ("at zero, big demand gone: stays", ZERO, Signals(30, 30, 0, 0, idle_s=2), 0, "steady"),
+    # A start failed and its backoff runs: nothing is added, down is still allowed.
+    ("backoff holds a start from zero", ZERO, Signals(0.2, 0.2, 0, 0, start_backoff=True), 0,
+     "start_backoff"),
+    ("backoff holds a scale up", PLAIN, Signals(30, 30, 2, 2, start_backoff=True), 2,
+     "start_backoff"),
+    ("backoff holds min_replicas", ScalingPolicy(min_replicas=2, target=10),
+     Signals(0, 0, 1, 1, start_backoff=True), 1, "start_backoff"),
+    ("backoff lets it scale down", PLAIN, Signals(10, 10, 2, 2, start_backoff=True), 1,
+     "scale_down"),
     ("min 0 without scale_to_zero_after keeps one", ScalingPolicy(min_replicas=0, target=10,
      scale_down_delay_s=0), Signals(0, 0, 1, 1, idle_s=1e9), 1, "zero_grace"),
 ]  # fmt: skip

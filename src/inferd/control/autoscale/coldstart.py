@@ -9,6 +9,11 @@ deployment; more are refused with 503 at once rather than piling up. Waiters are
 together when a topology arrives with a ready replica in the version they wait for (or, waiting
 for any, in any version that takes primary traffic).
 
+When the autoscaler cannot start a replica (a model that cannot load), it says so with
+:meth:`ColdStart.fail`: the waiters get 503 at once with the replica's reason, and so does every
+request for the deployment until the backoff before the next start has run out (``retry_after``)
+— rather than each waiting the whole ``cold_start_timeout`` for a replica that will not come.
+
 The time from the first held request to the first ready replica is the cold-start time,
 exported as ``inferd_autoscaler_cold_start_seconds``.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
@@ -38,6 +44,15 @@ Wake = Callable[[str], None]
 _Awaited = tuple[str, str | None]
 
 
+@dataclass
+class _Wait:
+    """The requests held for one :data:`_Awaited`: released together, with an error when the
+    start they wait for failed."""
+
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    error: Unavailable | None = None
+
+
 class ColdStart:
     """Holds requests per deployment until a replica is ready (see the module docstring)."""
 
@@ -51,7 +66,9 @@ class ColdStart:
         self._timeout = timeout
         self._wake = wake
         self.max_held = max_held
-        self._ready: dict[_Awaited, asyncio.Event] = {}
+        self._waits: dict[_Awaited, _Wait] = {}
+        #: Per deployment, the last start that failed and until when (monotonic) it answers.
+        self._failed: dict[str, tuple[Unavailable, float]] = {}
         self._held: dict[str, int] = {}
         self._cold_since: dict[str, float] = {}
         self._held_gauge = Gauge(
@@ -76,41 +93,68 @@ class ColdStart:
 
     def update(self, topology: Topology) -> None:
         """Release the waiters whose version (or deployment) now has a ready replica."""
-        for awaited in [a for a in self._ready if _arrived(topology, *a)]:
-            self._ready.pop(awaited).set()
+        for awaited in [a for a in self._waits if _arrived(topology, *a)]:
+            self._waits.pop(awaited).released.set()
             deployment = awaited[0]
             since = self._cold_since.pop(deployment, None)
             if since is not None:
                 self._cold.labels(deployment).observe(time.monotonic() - since)
 
+    def fail(self, deployment: str, error: Unavailable) -> None:
+        """A replica of ``deployment`` could not start (``error`` says why): its waiters get
+        ``error`` now, and so does every request held within ``error.retry_after`` seconds,
+        while no new start is tried."""
+        self._failed[deployment] = (error, time.monotonic() + error.retry_after)
+        for awaited in [a for a in self._waits if a[0] == deployment]:
+            wait = self._waits.pop(awaited)
+            wait.error = error
+            wait.released.set()
+        self._cold_since.pop(deployment, None)
+
     async def hold(self, deployment: str, version: str | None = None) -> bool:
         """Wait for a ready replica of ``version`` of ``deployment`` (None: of any version that
         takes primary traffic); False when the deployment does not scale from zero.
 
-        Raises Unavailable when too many requests wait already or none became ready in time.
+        Raises Unavailable when too many requests wait already, when none became ready in
+        time, and with the reason when its start failed (or failed lately: :meth:`fail`).
         """
         timeout = self._timeout(deployment)
         if timeout is None:
             return False
+        self._refuse_after_failure(deployment)
         self._wake(deployment)
         if self.held(deployment) >= self.max_held:
             raise Unavailable(
                 f"deployment {deployment!r} is starting a replica and {self.max_held} requests "
                 "are already waiting"
             )
-        event = self._ready.setdefault((deployment, version), asyncio.Event())
+        wait = self._waits.setdefault((deployment, version), _Wait())
         self._cold_since.setdefault(deployment, time.monotonic())
         self._count(deployment, +1)
         try:
             async with asyncio.timeout(timeout):
-                await event.wait()
+                await wait.released.wait()
         except TimeoutError:
             raise Unavailable(
                 f"deployment {deployment!r} did not start a replica within {timeout:g} s"
             ) from None
         finally:
             self._count(deployment, -1)
+        if wait.error is not None:  # one exception per request: they are raised concurrently
+            raise Unavailable(wait.error.message, retry_after=wait.error.retry_after)
         return True
+
+    def _refuse_after_failure(self, deployment: str) -> None:
+        """Raise the last failed start of ``deployment`` while its backoff runs."""
+        failed = self._failed.get(deployment)
+        if failed is None:
+            return
+        error, until = failed
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._failed[deployment]
+            return
+        raise Unavailable(error.message, retry_after=left)
 
     def _count(self, deployment: str, step: int) -> None:
         self._held[deployment] = self.held(deployment) + step

@@ -11,7 +11,12 @@ signals, state, now) → desired replicas, and the state for next time.
   last ``scale_up_delay_s`` (a blip does not add replicas), down to the *highest* of the last
   ``scale_down_delay_s`` (a lull does not remove them — no flapping).
 * Zero: with ``min_replicas`` 0, the last replica goes once the deployment has been idle for
-  ``scale_to_zero_after_s``; any demand with no replica asks for one at once.
+  ``scale_to_zero_after_s``; demand *now* (a request arriving or held) with no replica asks for
+  one at once. The windows' averages outlast the requests, so they alone start nothing from
+  zero: a start that failed would be retried for a whole stable window after the requests gave
+  up.
+* Backoff: while the last start of a replica failed and its backoff delay (the supervisor's
+  restart backoff) runs, nothing is added (``start_backoff``).
 
 The metric is the deployment's total (concurrent requests, queued requests, requests per
 second, or for latency ready replicas * p95), and ``target`` is what one replica should carry.
@@ -68,8 +73,11 @@ class Signals:
     current: int
     #: Replicas ready to serve now.
     ready: int
-    #: Seconds since the deployment last had a request in flight or arriving.
+    #: Seconds since the deployment last had a request in flight, held or arriving: 0 when it
+    #: has one now (since the previous sample).
     idle_s: float = 0.0
+    #: A replica start failed, and its backoff delay has not run out: add none yet.
+    start_backoff: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,7 @@ class Decision:
 REASONS = (
     "steady", "scale_up", "scale_down", "panic", "scale_up_delayed", "scale_down_delayed",
     "scale_to_zero", "zero_grace", "scale_from_zero", "min_replicas", "max_replicas",
+    "start_backoff",
 )  # fmt: skip
 
 
@@ -148,6 +157,8 @@ def decide(
         held = state.started_at is not None and now - state.started_at < policy.scale_down_delay_s
         desired, reason = _stabilise(policy, recent, raw, current, now, hold_down=held)
     desired, reason = _bounds(policy, signals, desired, reason, current)
+    if signals.start_backoff and desired > current:
+        desired, reason = current, "start_backoff"
     decision = Decision(desired, reason, panic_since is not None, stable_wants, panic_wants)
     return decision, ScalerState(panic_since, panic_max, recent, state.started_at)
 
@@ -179,7 +190,7 @@ def _stabilise(
 def _bounds(
     policy: ScalingPolicy, signals: Signals, desired: int, reason: str, current: int
 ) -> tuple[int, str]:
-    demand = signals.stable_value > 0 or signals.panic_value > 0
+    demand = signals.idle_s == 0 and (signals.stable_value > 0 or signals.panic_value > 0)
     if desired <= 0 and policy.min_replicas == 0:
         if demand and signals.ready == 0:
             return 1, "scale_from_zero"
@@ -191,6 +202,8 @@ def _bounds(
         return 0, "scale_to_zero"
     if current == 0 and demand:
         return min(max(desired, 1, policy.min_replicas), policy.max_replicas), "scale_from_zero"
+    if current == 0 and policy.min_replicas == 0:
+        return 0, "steady"  # the windows still remember requests that are gone
     if desired < policy.min_replicas:
         return policy.min_replicas, "min_replicas"
     if desired > policy.max_replicas:

@@ -3,6 +3,11 @@ sample its metric, ask the :class:`~.scaler.Autoscaler`, and apply a new replica
 deployment's main version through the reconciler (which starts replicas and waits until they
 are ready before routing to them, and drains those it removes).
 
+A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
+be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
+— and the requests held for it are answered at once with its reason
+(:meth:`~.coldstart.ColdStart.fail`).
+
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
 ``…_metric_value`` (stable and panic windows), ``…_panic`` and ``…_decisions_total`` by reason.
@@ -24,7 +29,7 @@ from inferd.control.autoscale.signals import GatewaySignals
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
 from inferd.control.tasks import cancel_and_wait
-from inferd.errors import InferdError
+from inferd.errors import InferdError, Unavailable
 from inferd.spec.edits import (
     deployment_of,
     main_version,
@@ -84,6 +89,9 @@ class AutoscaleLoop:
         self._scalers: dict[str, Autoscaler] = {}
         self._scaling: dict[str, asyncio.Task[None]] = {}
         self._status: dict[str, ScalingStatus] = {}
+        #: Per deployment, replica starts that failed in a row and when (monotonic) the next
+        #: may be tried.
+        self._failed_starts: dict[str, tuple[int, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._metrics = _Metrics(registry)
 
@@ -118,7 +126,7 @@ class AutoscaleLoop:
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
             return
         asleep = scaled_to_zero(d)
-        if not asleep or deployment in self._scaling:
+        if not asleep or deployment in self._scaling or self._backing_off(deployment):
             return
         log.info("%s/%s: a request arrived with no replica: scaling from zero", deployment,
                  ",".join(asleep))  # fmt: skip
@@ -168,7 +176,9 @@ class AutoscaleLoop:
         now = time.monotonic()
         scaler.observe(now, sample.value)
         ready = self._ready(d.name, version.name)
-        decision = scaler.decide(now, version.replicas, ready, sample.idle_s)
+        decision = scaler.decide(
+            now, version.replicas, ready, sample.idle_s, start_backoff=self._backing_off(d.name)
+        )
         stable = scaler.average(now, policy.stable_window_s)
         panic = scaler.average(now, policy.panic_window_s)
         self._status[d.name] = {
@@ -194,6 +204,7 @@ class AutoscaleLoop:
     def _scale(self, d: DeploymentSpec, counts: Mapping[str, int]) -> None:
         """Set the replica counts of ``d``'s versions (version → count) in one change."""
         target = ", ".join(f"{d.name}/{v} to {n}" for v, n in counts.items())
+        starts = any(counts.get(v.name, v.replicas) > v.replicas for v in d.versions)
 
         def edit(spec: Spec) -> Spec:
             current = deployment_of(spec, d.name)
@@ -206,10 +217,31 @@ class AutoscaleLoop:
                 await self.reconciler.change(edit)
             except InferdError as exc:
                 log.error("scaling %s failed: %s", target, exc.message)
+                if starts:
+                    self._start_failed(d.name, exc)
+            else:
+                if starts:
+                    self._failed_starts.pop(d.name, None)
             finally:
                 self._scaling.pop(d.name, None)
 
         self._scaling[d.name] = asyncio.get_running_loop().create_task(run())
+
+    def _backing_off(self, deployment: str) -> bool:
+        """Whether the last replica start of ``deployment`` failed and its backoff runs."""
+        failed = self._failed_starts.get(deployment)
+        return failed is not None and time.monotonic() < failed[1]
+
+    def _start_failed(self, deployment: str, error: InferdError) -> None:
+        """Back off before the next start, and answer the requests held for this one."""
+        failures = self._failed_starts.get(deployment, (0, 0.0))[0] + 1
+        delay = self.reconciler.supervisor.backoff.delay(failures)
+        self._failed_starts[deployment] = (failures, time.monotonic() + delay)
+        log.warning("%s: the next replica start waits %.1f s (backoff)", deployment, delay)
+        cold = self.signals.gateway.cold_start
+        if cold is not None:
+            reason = f"deployment {deployment!r} could not start a replica: {error.message}"
+            cold.fail(deployment, Unavailable(reason, retry_after=delay))
 
     def _ready(self, deployment: str, version: str) -> int:
         route = self._topology().deployments.get(deployment)

@@ -29,13 +29,16 @@ class Autoscaler:
         values = [v for t, v in self._samples if now - t <= window_s]
         return sum(values) / len(values) if values else 0.0
 
-    def decide(self, now: float, current: int, ready: int, idle_s: float) -> Decision:
+    def decide(
+        self, now: float, current: int, ready: int, idle_s: float, *, start_backoff: bool = False
+    ) -> Decision:
         signals = Signals(
             stable_value=self.average(now, self.policy.stable_window_s),
             panic_value=self.average(now, self.policy.panic_window_s),
             current=current,
             ready=ready,
             idle_s=idle_s,
+            start_backoff=start_backoff,
         )
         # The first decision starts the scale-down delay: replicas running at start stay a while.
         state = self.state if self.state is not None else ScalerState(started_at=now)

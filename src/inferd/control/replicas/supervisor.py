@@ -61,6 +61,12 @@ class Supervisor:
         return self._topology
 
     @property
+    def backoff(self) -> BackoffPolicy:
+        """How long a replica that failed waits before it starts again (the autoscaler waits
+        as long before it starts another after a start failed)."""
+        return self._policy
+
+    @property
     def routing(self) -> tuple[DeploymentRoute, ...]:
         """The routing the reconciler last decided (replica states as they were then)."""
         return self._routing
