@@ -151,6 +151,43 @@ def test_a_corrupt_index_is_data_loss(pushed: dict[str, str], inferd_home: Path)
         assert line == "error: index.json of the store is damaged: it is not JSON"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("mediaType", None, "mediaType is missing"),
+        ("digest", "sha256:nothex", "digest is not a sha256 digest"),
+        ("size", -1, "size is not a non-negative integer"),
+        ("annotations", {"ref": 1}, "annotations must map strings to strings"),
+    ],
+    ids=["no-media-type", "bad-digest", "bad-size", "bad-annotations"],
+)
+def test_an_index_entry_that_is_no_descriptor_is_data_loss_for_every_command(
+    pushed: dict[str, str], inferd_home: Path, tmp_path: Path,
+    field: str, value: object, problem: str,
+) -> None:  # fmt: skip
+    """An entry the OCI spec does not allow damages the index (docs/store.md): ls, inspect and
+    push took it while gc answered 10 (unsupported); every command is 5 now, gc deleting
+    nothing."""
+    index_file = inferd_home / "store" / "index.json"
+    document = json.loads(index_file.read_text())
+    entry = document["manifests"][1]
+    if value is None:
+        del entry[field]
+    else:
+        entry[field] = value
+    index_file.write_text(json.dumps(document))
+    blobs = sorted((inferd_home / "store" / "blobs" / "sha256").iterdir())
+    commands = [
+        ["ls"], ["inspect", "fraud:v1"], ["push", QUICKSTART / "fraud-v2", "fraud:v3"],
+        ["pull", "fraud:v1", tmp_path / "out"], ["tag", "fraud:v1", "fraud:prod"],
+        ["rm", "fraud:v1"], ["gc"], ["gc", "--max-size", "1"],
+    ]  # fmt: skip
+    for command in commands:
+        line = one_error(run(*command), 5)
+        assert line == f"error: index.json of the store is damaged: entry 1: {problem}", command
+    assert sorted((inferd_home / "store" / "blobs" / "sha256").iterdir()) == blobs
+
+
 def test_ls_lists_a_damaged_version_beside_the_healthy_ones(
     pushed: dict[str, str], inferd_home: Path
 ) -> None:

@@ -59,7 +59,14 @@ def test_a_corrupt_card_is_listed_with_the_integrity_error(
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(b"{", "it is not JSON"), (b'{"manifests": 3}', "it has no valid 'manifests' list")],
+    [
+        (b"{", "it is not JSON"),
+        (b'{"manifests": 3}', "it has no valid 'manifests' list"),
+        (  # an entry that is not an OCI descriptor: gc cannot tell what it keeps
+            b'{"manifests": [{"digest": "sha256:' + b"0" * 64 + b'", "size": 1}]}',
+            "entry 0: mediaType is missing",
+        ),
+    ],
 )
 def test_a_damaged_index_is_data_loss_and_gc_removes_nothing(
     store: ModelStore, model_dir: Path, content: bytes, problem: str

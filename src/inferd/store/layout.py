@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from inferd.errors import DataLoss, InvalidArgument
+from inferd.errors import DataLoss, InvalidArgument, Unsupported
 from inferd.store import atomic, media
 from inferd.store.blobs import BlobStore
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
@@ -190,6 +190,13 @@ class OciLayout:
         manifests = document.get("manifests") if isinstance(document, dict) else None
         if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
             raise DataLoss("index.json of the store is damaged: it has no valid 'manifests' list")
+        # Every entry must be a descriptor, for every command alike: gc could not tell what an
+        # invalid one keeps alive, and a listing that skipped it would hide a tag.
+        for position, entry in enumerate(manifests):
+            try:
+                Descriptor.from_json(entry, f"entry {position}")
+            except Unsupported as exc:
+                raise DataLoss(f"index.json of the store is damaged: {exc.message}") from None
         return Index(manifests)
 
     def write_index(self, index: Index) -> None:
