@@ -22,8 +22,8 @@ from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
 
-def spec(policy: str) -> Spec:
-    """``fraud`` with v1 taking all traffic, v2 beside it, and ``policy`` as its rollout."""
+def spec(policy: str, traffic: str = "{weights: {v1: 100}}") -> Spec:
+    """``fraud`` with v1 taking all ``traffic``, v2 beside it, and ``policy`` as its rollout."""
     return parse_spec(f"""apiVersion: inferd.dev/v1
 kind: Stack
 deployments:
@@ -31,7 +31,7 @@ deployments:
     versions:
       - {{name: v1, model: "fraud:v1"}}
       - {{name: v2, model: "fraud:v2"}}
-    traffic: {{weights: {{v1: 100}}}}
+    traffic: {traffic}
     rollout: {policy}
 """)
 
@@ -54,8 +54,10 @@ class SpecOnly:
         return None  # nothing runs: no tag to watch or move
 
 
-def controller(tmp_path: Path, policy: str, metrics: GatewayMetrics) -> RolloutController:
-    reconciler = cast(Reconciler, SpecOnly(spec(policy)))
+def controller(
+    tmp_path: Path, policy: str, metrics: GatewayMetrics, traffic: str = "{weights: {v1: 100}}"
+) -> RolloutController:
+    reconciler = cast(Reconciler, SpecOnly(spec(policy, traffic)))
     history = RolloutHistory(tmp_path)
     return RolloutController(reconciler, cast(ModelStore, None), metrics.reading, history)
 
@@ -116,3 +118,34 @@ def test_history_of_no_deployment_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="deployment 'nope' not found"):
         rollouts.decisions("nope")
     assert rollouts.decisions("fraud") == []  # a deployment that never rolled out
+
+
+def test_an_ab_rollout_at_its_failure_limit_pauses_for_a_person(tmp_path: Path) -> None:
+    """Never rolled back automatically: it says so by pausing, and counts no further."""
+    metrics = GatewayMetrics()
+    rollouts = controller(
+        tmp_path,
+        "{strategy: ab, interval: 10ms, failure_limit: 1, analysis: {min_requests: 10}}",
+        metrics,
+        "{weights: {v1: 50, v2: 50}, header_routes: [{header: x-group, value: b, version: v2}]}",
+    )
+
+    async def scenario() -> None:
+        await rollouts.start("fraud")
+        try:
+            async with asyncio.timeout(5):
+                while rollouts.status("fraud")[0]["phase"] == "running":
+                    metrics.request("fraud", "v2", 500, 0.001)
+                    await asyncio.sleep(0.002)
+            await asyncio.sleep(0.1)  # ten intervals: a paused rollout decides nothing
+        finally:
+            await rollouts.stop()
+
+    asyncio.run(scenario())
+    status = rollouts.status("fraud")[0]
+    assert (status["phase"], status["failures"], status["failure_limit"]) == ("paused", 1, 1)
+    last = status["decisions"][-1]
+    assert last["event"] == "pause" and "promote, abort or resume" in last["reason"]
+    assert last["verdict"]["reasons"][-1] == (  # type: ignore[typeddict-item]
+        "1 consecutive failed analyses reached failure_limit 1"
+    )

@@ -58,7 +58,8 @@ def test_ab_holds_the_declared_split() -> None:
         ("blue-green", 0, 1, "promote", "promote"),
         ("blue-green", 0, 1, "rollback", "rollback"),
         ("ab", 0, 1, "promote", "hold"),
-        ("ab", 0, 1, "rollback", "hold"),
+        ("ab", 0, 1, "hold", "hold"),
+        ("ab", 0, 1, "rollback", "pause"),
     ],
 )
 def test_moves(strategy: str, stage: int, total: int, action: str, where: str) -> None:

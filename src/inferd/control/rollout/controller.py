@@ -300,6 +300,10 @@ class RolloutController:
             await self._promote(r, "every step passed")
         elif where == "rollback":
             await self._rollback(r, "rolled_back", "analysis failed", (verdict, obs))
+        elif where == "pause":
+            r.phase = "paused"
+            reason = "failure_limit reached: an ab rollout waits for promote, abort or resume"
+            self._record(r, "pause", verdict, obs, reason=reason)
         else:
             self._record(r, "hold", verdict, obs)
         # Too few requests to judge: keep counting the same interval until there are enough.

@@ -7,7 +7,8 @@ moves the rollout.
   mirrored to the candidate (its answers compared, never returned); a passing analysis
   switches all traffic at once.
 * **ab** — one stage: the traffic split the spec declares (header routes, sticky header) is
-  held; analyses are recorded but only a person promotes or aborts.
+  held; analyses are recorded but only a person promotes or aborts. Reaching ``failure_limit``
+  pauses it, for that person to look (it is never rolled back automatically).
 
 Other versions of the deployment keep their weights: stable and candidate share what is left.
 """
@@ -21,7 +22,7 @@ from typing import Literal
 from inferd.control.rollout.analysis import Action
 
 Strategy = Literal["canary", "blue-green", "ab"]
-Move = Literal["advance", "promote", "hold", "rollback"]
+Move = Literal["advance", "promote", "hold", "rollback", "pause"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +89,12 @@ def rolled_back(pair: Pair) -> Routing:
 
 
 def move(strategy: Strategy, stage: int, total: int, action: Action) -> Move:
-    """Where a verdict takes a rollout at ``stage`` of ``total``; ab waits for a person."""
-    if strategy == "ab" or action == "hold":
+    """Where a verdict takes a rollout at ``stage`` of ``total``; ab waits for a person, and
+    pauses where the others roll back."""
+    if action == "hold":
         return "hold"
+    if strategy == "ab":
+        return "pause" if action == "rollback" else "hold"
     if action == "rollback":
         return "rollback"
     return "promote" if stage + 1 >= total else "advance"
