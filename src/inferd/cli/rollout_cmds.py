@@ -118,8 +118,18 @@ def _line(record: DecisionRecord) -> str:
     if record.get("tagged"):
         head += f"; tagged {record['tagged']}"
     if record.get("reverted"):
-        head += f"; {record['reverted']} moved back to {record.get('stable')}"
+        head += f"; {record['reverted']} moved back to {_model(record)}"
     return head
+
+
+def _model(record: DecisionRecord) -> str:
+    """The model a reverted alias names again, its digest shortened (``fraud@sha256:0a1b…``,
+    12 hex digits); records written before it was recorded name the stable version."""
+    reference = record.get("reverted_to")
+    if reference is None:
+        return f"what {record.get('stable')} served"
+    name, _, digest = reference.partition("@")
+    return f"{name}@{digest[:19]}"
 
 
 def _ms(seconds: float | None) -> str:

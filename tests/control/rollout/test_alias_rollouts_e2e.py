@@ -138,7 +138,9 @@ def test_a_rejected_alias_move_is_moved_back_so_nothing_deploys_it(tmp_path: Pat
         assert (old, new) == (bad, v1) and detail is not None and status["id"] in detail
         last = events(up, status["id"])[-1]
         assert last["event"] == "rollback" and last["reverted"] == "fraud:production"
-        assert "fraud:production moved back to v1" in up.cli("rollout", "history", "fraud").stdout
+        assert last["reverted_to"] == f"fraud@{v1}"
+        moved_back = f"fraud:production moved back to fraud@{v1[:19]}"
+        assert moved_back in up.cli("rollout", "history", "fraud").stdout
     finally:
         assert up.stop() == 0
     # A restart pins fraud:production again: the version that was serving, no rollout.

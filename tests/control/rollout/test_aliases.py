@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inferd.control.rollout.aliases import RolloutTags, TagMoved
+from inferd.control.rollout.aliases import Reverted, RolloutTags, TagMoved
 from inferd.control.rollout.analysis import AnalysisPolicy
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.strategies import Pair
@@ -93,7 +93,8 @@ def test_the_rollback_of_an_alias_move_moves_the_alias_back(store: ModelStore) -
     async def scenario() -> None:
         await tags.watch(r, f"fraud:production@{v2}")
         assert r.tags == {"fraud:production": v2}
-        assert await tags.revert(r, f"fraud:production@{v1}") == "fraud:production"
+        moved = await tags.revert(r, f"fraud:production@{v1}")
+        assert moved == Reverted("fraud:production", f"fraud@{v1}")  # the model, not a version
 
     asyncio.run(scenario())
     assert store.resolve("fraud:production").digest == v1

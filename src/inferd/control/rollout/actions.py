@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from inferd.control.reconciler import Reconciler
-from inferd.control.rollout.aliases import RolloutTags
+from inferd.control.rollout.aliases import Reverted, RolloutTags
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.strategies import Routing, promoted, rolled_back
 from inferd.errors import InferdError
@@ -67,9 +67,9 @@ class RolloutActions:
             await self.route(r, promoted(r.pair))
         return tagged
 
-    async def roll_back(self, r: Rollout) -> str | None:
+    async def roll_back(self, r: Rollout) -> Reverted | None:
         """All shared traffic back to the stable version in one routing change; a rollout
-        from an alias move also moves the alias back: the alias moved, if it was."""
+        from an alias move also moves the alias back: what moved back, if it did."""
         stable = self.reconciler.pinned(r.deployment, r.pair.stable)
         await self.withdraw(r)
         return await self.tags.revert(r, stable)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import NamedTuple
 
 from inferd.control.rollout.state import Rollout
 from inferd.errors import InferdError, NotFound
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 
 #: The alias a promoted version is tagged with.
 PRODUCTION_TAG = "production"
+
+
+class Reverted(NamedTuple):
+    """An alias a rollback moved back, and the model it names again."""
+
+    alias: str
+    #: ``fraud@sha256:…``: the model, not the version that serves it (versions come and go).
+    reference: str
 
 
 class TagMoved(Exception):
@@ -85,10 +94,10 @@ class RolloutTags:
         r.tags[production] = ref.digest
         return production if expected != ref.digest else None
 
-    async def revert(self, r: Rollout, stable: str | None) -> str | None:
-        """Move the alias whose move started ``r`` back to the version ``stable`` (pinned)
-        serves: the alias moved back, or None (not an alias move, or the alias has moved on
-        since and is left where it is)."""
+    async def revert(self, r: Rollout, stable: str | None) -> Reverted | None:
+        """Move the alias whose move started ``r`` back to the model ``stable`` (the stable
+        version's pinned reference) serves: what moved back, or None (not an alias move, or
+        the alias has moved on since and is left where it is)."""
         alias = r.transition.alias if r.transition is not None else None
         if alias is None or stable is None:
             return None
@@ -103,7 +112,7 @@ class RolloutTags:
         if not moved:
             return None
         r.tags[alias] = ref.digest
-        return alias
+        return Reverted(alias, source)
 
     async def _digest(self, alias: str) -> str | None:
         def read() -> str | None:

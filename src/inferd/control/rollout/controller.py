@@ -349,7 +349,9 @@ class RolloutController:
         verdict, obs = why if why is not None else (None, None)
         note: DecisionNote = {"reason": reason}
         if r.transition is not None and r.transition.alias is not None:
-            note["reverted"] = reverted
+            note["reverted"] = reverted.alias if reverted is not None else None
+            if reverted is not None:
+                note["reverted_to"] = reverted.reference
         self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, **note)
 
     def _record(

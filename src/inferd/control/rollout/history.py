@@ -36,6 +36,8 @@ class DecisionNote(TypedDict, total=False):
     #: The alias a rollback or abort moved back to the stable version (None: it had moved on
     #: since, or moving it failed); only for a rollout an alias move started.
     reverted: str | None
+    #: The model the alias names again (``fraud@sha256:…``), when it moved back.
+    reverted_to: str
 
 
 class DecisionRecord(DecisionNote):

@@ -128,6 +128,8 @@ class Rollout:
             record["tagged"] = note["tagged"]
         if "reverted" in note:
             record["reverted"] = note["reverted"]
+        if "reverted_to" in note:
+            record["reverted_to"] = note["reverted_to"]
         if verdict is not None:
             record["verdict"] = verdict.to_json()
         if obs is not None:

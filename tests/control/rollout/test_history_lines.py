@@ -1,0 +1,25 @@
+"""How ``inferd rollout history`` and ``status`` print a decision."""
+
+from __future__ import annotations
+
+from inferd.cli.rollout_cmds import _line
+from inferd.control.rollout.history import DecisionRecord
+
+DIGEST = "sha256:" + "0a1b2c3d4e5f" + "7" * 52
+
+
+def rollback(**note: str) -> DecisionRecord:
+    record: DecisionRecord = {
+        "time": 0.0, "deployment": "fraud", "rollout": "r-1", "event": "rollback",
+        "strategy": "blue-green", "stable": "v1", "candidate": "v1-next", "stage": 1,
+        "candidate_weight": 0, "reason": "analysis failed", "reverted": "fraud:production",
+    }  # fmt: skip
+    record.update(note)  # type: ignore[typeddict-item]
+    return record
+
+
+def test_a_moved_back_alias_names_the_model_it_points_to() -> None:
+    """Version v1 may serve another model than its name says (fraud:v2, say)."""
+    line = _line(rollback(reverted_to=f"fraud@{DIGEST}"))
+    assert line.endswith("; fraud:production moved back to fraud@sha256:0a1b2c3d4e5f")
+    assert _line(rollback()).endswith("; fraud:production moved back to what v1 served")
