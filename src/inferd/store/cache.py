@@ -35,6 +35,7 @@ class Eviction:
 
     models_removed: int
     versions_removed: int
+    blobs_removed: int
     bytes_freed: int
     bytes_used: int
 
@@ -73,7 +74,7 @@ def usage(layout: OciLayout, models: Path) -> int:
 
 def evict(layout: OciLayout, models: Path, root: Path, max_bytes: int) -> Eviction:
     """Evict least-recently-used versions until the store fits in ``max_bytes``."""
-    models_removed = versions_removed = freed = 0
+    models_removed = versions_removed = blobs_removed = freed = 0
     with layout.locked():
         used = usage(layout, models)
         index = layout.read_index()
@@ -99,27 +100,29 @@ def evict(layout: OciLayout, models: Path, root: Path, max_bytes: int) -> Evicti
                 for remote in cached[digest]:
                     index.remove_cached(remote)
                 layout.write_index(index)
-                released = _release(layout, digest)
+                blobs, released = _release(layout, digest)
                 used, freed, versions_removed = (
                     used - released,
                     freed + released,
                     versions_removed + 1,
                 )
+                blobs_removed += blobs
                 (root / ACCESS_DIR / digest.removeprefix("sha256:")).unlink(missing_ok=True)
-    return Eviction(models_removed, versions_removed, freed, used)
+    return Eviction(models_removed, versions_removed, blobs_removed, freed, used)
 
 
-def _release(layout: OciLayout, manifest_digest: str) -> int:
-    """Delete the blobs of ``manifest_digest`` that nothing in the index references any more."""
+def _release(layout: OciLayout, manifest_digest: str) -> tuple[int, int]:
+    """Delete the blobs of ``manifest_digest`` that nothing in the index references any more;
+    return how many and their bytes."""
     keep, _ = gc.referenced(layout)
     owned = {manifest_digest}
     if layout.blobs.exists(manifest_digest):
         owned |= layout.read_manifest(manifest_digest).digests()
-    released = 0
+    removed = released = 0
     for digest in owned - keep:
         path = layout.blobs.path(digest)
         with contextlib.suppress(FileNotFoundError):
             size = path.stat().st_size
             path.unlink()
-            released += size
-    return released
+            removed, released = removed + 1, released + size
+    return removed, released

@@ -391,7 +391,7 @@ class ModelStore:
             return collected
         evicted = cache.evict(self.layout, self.models, self.root, max_size)
         return GcResult(
-            blobs_removed=collected.blobs_removed,
+            blobs_removed=collected.blobs_removed + evicted.blobs_removed,
             bytes_freed=collected.bytes_freed + evicted.bytes_freed,
             models_removed=collected.models_removed + evicted.models_removed,
             versions_evicted=evicted.versions_removed,

@@ -25,6 +25,11 @@ def _age(store: ModelStore, digest: str, seconds_ago: float) -> None:
     os.utime(marker, (stamp, stamp))
 
 
+def _blobs(store: ModelStore, digest: str) -> set[str]:
+    """The manifest ``digest`` and every blob it references."""
+    return {digest, *store.layout.read_manifest(digest).digests()}
+
+
 def test_pulled_versions_survive_gc_and_lru_ones_go_first_under_a_budget(
     store: ModelStore, repo: str, tmp_path: Path
 ) -> None:
@@ -46,9 +51,11 @@ def test_pulled_versions_survive_gc_and_lru_ones_go_first_under_a_budget(
     _age(store, mine, 200)
     _age(store, new, 100)
     before = usage(store.layout, store.models)
+    only_old = _blobs(store, old) - _blobs(store, new) - _blobs(store, mine)
     # Room for everything but one version's weights and a materialized copy: v1 goes first.
     result = store.gc(max_size=before - 400_000)
     assert result.versions_evicted == 1
+    assert result.blobs_removed == len(only_old)  # its manifest and weights, not shared files
     assert result.bytes_used is not None and result.bytes_used <= before - 400_000
     assert not store.layout.blobs.exists(old)
     assert store.layout.blobs.exists(new)
@@ -63,10 +70,13 @@ def test_pulled_versions_survive_gc_and_lru_ones_go_first_under_a_budget(
 
 
 def test_the_cli_gc_takes_a_size(store: ModelStore, repo: str, model: Path) -> None:
-    push(store, model, f"{repo}:v1")
+    blobs = _blobs(store, push(store, model, f"{repo}:v1").digest)
     result = CliRunner().invoke(main, ["gc", "--max-size", "0", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["versions_evicted"] == 1
+    report = json.loads(result.output)
+    assert report["versions_evicted"] == 1
+    assert report["blobs_removed"] == len(blobs) == 6  # manifest, card, 4 files: all deleted
+    assert list(store.layout.blobs.digests()) == []
     bad = CliRunner().invoke(main, ["gc", "--max-size", "lots"])
     assert bad.exit_code == 2
     assert "not a size" in bad.output
