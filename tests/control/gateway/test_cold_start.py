@@ -5,8 +5,12 @@ does once the autoscaler's replica is up."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
+import httpx
+import tritonclient.http as thttp
 from prometheus_client import CollectorRegistry
 
 from inferd.control.autoscale.coldstart import ColdStart
@@ -75,3 +79,49 @@ def test_a_stable_version_at_zero_is_woken_and_takes_its_share(
     assert failed == []
     assert wakes and set(wakes) == {"fraud"}
     assert 0.65 <= versions["v1"] / 300 <= 0.92, versions
+
+
+def test_metadata_and_readiness_wake_a_deployment_at_zero(
+    replicas: dict[str, list[ReplicaProcess]],
+) -> None:
+    """Clients ask for readiness and metadata before their first inference: at zero both
+    answered 503 "no ready replica" (tritonclient's is_model_ready said False) and started
+    nothing. Each now wakes the deployment and answers once it is ready."""
+    at_zero = topology(deployment("fraud", asleep("v1", 100)))
+    awake = topology(deployment("fraud", version("v1", 100, *replicas["v1"])), generation=2)
+    paths = ("/v2/models/fraud/versions/v1", "/v2/models/fraud/versions/v1/ready",
+             "/v1/models/fraud")  # fmt: skip
+
+    async def scenario() -> list[tuple[object, list[str]]]:
+        gateway = await started_gateway(at_zero)
+        wakes: list[str] = []
+        cold_start(gateway, awake, wakes)
+        client = thttp.InferenceServerClient(f"127.0.0.1:{gateway.port}")
+        answers: list[tuple[object, list[str]]] = []
+
+        async def from_zero(ask: Callable[[], Awaitable[object]]) -> None:
+            gateway.update(at_zero)
+            wakes.clear()
+            answers.append((await ask(), list(wakes)))
+
+        try:
+            await from_zero(functools.partial(asyncio.to_thread, client.is_model_ready, "fraud"))
+            await from_zero(
+                functools.partial(asyncio.to_thread, client.get_model_metadata, "fraud")
+            )
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.port}") as c:
+                for path in paths:
+                    await from_zero(functools.partial(c.get, path))
+        finally:
+            client.close()
+            await gateway.stop(5)
+        return answers
+
+    (ready, woke), (metadata, woke_too), *gets = run(scenario)
+    assert ready is True and woke == ["fraud"]
+    assert isinstance(metadata, dict) and metadata["name"] == "fraud"
+    assert woke_too == ["fraud"]
+    for (response, woken), path in zip(gets, paths, strict=True):
+        assert isinstance(response, httpx.Response)
+        assert response.status_code == 200, (path, response.text)
+        assert woken == ["fraud"], path

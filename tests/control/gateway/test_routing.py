@@ -185,6 +185,11 @@ def test_readiness_and_metadata_version() -> None:
     assert not is_ready({"fraud": ROUTE, "other": only_shadow_ready})
     assert metadata_version(ROUTE).name == "v1"  # type: ignore[union-attr]
     assert metadata_version(only_shadow_ready).name == "v1"  # type: ignore[union-attr]
+    # A named version answers, ready or not (at zero, the gateway wakes it first).
+    assert metadata_version(only_shadow_ready, "v1") is only_shadow_ready.versions[0]
+    for unknown in ("v9", "s"):
+        with pytest.raises(ModelNotFound):
+            metadata_version(only_shadow_ready, unknown)
 
 
 def test_ready_replicas_and_primaries_follow_each_snapshot() -> None:

@@ -271,20 +271,43 @@ class Gateway:
 
     async def _model_get(self, request: Request) -> Response:
         """Metadata and readiness: the named version, else the deployment's main version."""
-        route = self.deployment(request.params["model"])
-        requested = request.params.get("version")
-        if requested is not None:
-            version = route.version(requested)
-            if version is None or version.name == route.shadow:
-                raise ModelNotFound(route.name, requested)
-        else:
-            version = metadata_version(route)
-            if version is None:
-                raise Unavailable(f"deployment {route.name!r} has no version")
+        route, version = await self.metadata_target(
+            request.params["model"], request.params.get("version")
+        )
+        if version is None:
+            raise Unavailable(f"deployment {route.name!r} has no version")
         upstream = UpstreamRequest(
             "GET", upstream_path(request, version), forwardable(request.headers)
         )
         return to_client(await self.proxy.send(route.name, version, upstream))
+
+    async def metadata_target(
+        self, model: str, requested: str | None
+    ) -> tuple[DeploymentRoute, VersionRoute | None]:
+        """The deployment ``model`` names and the version that answers its metadata and
+        readiness: ``requested``, else the main version (:func:`.routing.metadata_version`;
+        None: the deployment has no version).
+
+        A version scaled to zero, or a deployment with no version ready, is woken and the
+        request held while it cold-starts, as an inference is: clients ask for readiness and
+        metadata before their first inference, and Knative's activator holds them the same
+        way. Raises ModelNotFound for an unknown version (or the shadow), and Unavailable when
+        the cold start fails or takes longer than ``cold_start_timeout``.
+        """
+        route = self.deployment(model)
+        version = metadata_version(route, requested)
+        if version is None or self.cold_start is None:
+            return route, version
+        if version.scaled_to_zero:
+            wait_for: str | None = version.name
+        elif not route.primaries:
+            wait_for = None  # nothing ready: wait for any version that comes
+        else:
+            return route, version
+        if await self.cold_start.hold(route.name, wait_for):
+            route = self.deployment(route.name)
+            version = metadata_version(route, requested)
+        return route, version
 
     async def choose(
         self, model: str, headers: Mapping[str, str], requested: str | None, started: float

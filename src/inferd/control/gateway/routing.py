@@ -81,10 +81,7 @@ def choose_version(
     have, and :class:`Unavailable` when no version can take the request right now.
     """
     if requested is not None:
-        version = route.version(requested)
-        if version is None or version.name == route.shadow:
-            raise ModelNotFound(route.name, requested)
-        return version
+        return _requested(route, requested)
     for match in route.header_routes:
         if headers.get(match.header.lower()) == match.value:
             version = route.version(match.version)
@@ -105,15 +102,30 @@ def choose_version(
     return chosen
 
 
-def metadata_version(route: DeploymentRoute) -> VersionRoute | None:
-    """The version that answers metadata requests that name none: the main version
-    (:func:`~inferd.spec.edits.main_version_name`) among those with a ready replica, else among
-    all — so metadata does not flip between versions from one request to the next."""
+def metadata_version(route: DeploymentRoute, requested: str | None = None) -> VersionRoute | None:
+    """The version that answers metadata and readiness requests: ``requested``, else the main
+    version (:func:`~inferd.spec.edits.main_version_name`) among those with a ready replica,
+    else among all — so metadata does not flip between versions from one request to the next.
+
+    Raises :class:`ModelNotFound` for a requested version the deployment does not have (or its
+    shadow); None when it has no version to answer.
+    """
+    if requested is not None:
+        return _requested(route, requested)
     ready = {v.name: v.weight for v in route.versions if v.ready_replicas}
     name = main_version_name(ready, route.shadow) or main_version_name(
         {v.name: v.weight for v in route.versions}, route.shadow
     )
     return route.version(name) if name is not None else None
+
+
+def _requested(route: DeploymentRoute, name: str) -> VersionRoute:
+    """The version a request names; ModelNotFound when the deployment has none of that name,
+    or it is the shadow (which takes no client request)."""
+    version = route.version(name)
+    if version is None or version.name == route.shadow:
+        raise ModelNotFound(route.name, name)
+    return version
 
 
 def pick_replica(
