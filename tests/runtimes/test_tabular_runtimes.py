@@ -11,8 +11,11 @@ import skops.io
 import xgboost as xgb
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
-from inferd.card import ModelCard, TensorSpec
+from inferd.card import ModelCard, Signature, TensorSpec
+from inferd.datatypes import object_array
 from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
 from inferd.runtimes import LoadOptions, get_runtime
 
@@ -57,6 +60,27 @@ def test_sklearn_regressor_without_a_signature_uses_defaults(tmp_path: Path, tab
         model.predict({"features": x})
     with pytest.raises(InvalidTensor, match="expected 2 dimensions"):
         model.predict({"input": x[0]})
+
+
+@pytest.mark.parametrize("unknown", ["ignore", "error"])
+def test_sklearn_reads_bytes_inputs_as_the_strings_it_was_fitted_on(
+    tmp_path: Path, unknown: str
+) -> None:
+    """OIP BYTES arrive as bytes: an encoder fitted on str found every row an unknown category
+    (labels all 0 with handle_unknown='ignore', a ValueError without)."""
+    colors = np.array([["red"], ["green"], ["blue"]] * 4, dtype=object)
+    estimator = make_pipeline(OneHotEncoder(handle_unknown=unknown), LogisticRegression())
+    estimator.fit(colors, [1, 0, 0] * 4)
+    skops.io.dump(estimator, tmp_path / "model.skops")
+    color = TensorSpec(name="color", datatype="BYTES", shape=(-1, 1))
+    card = ModelCard(name="c", runtime="sklearn", signature=Signature(inputs=(color,)))
+    model = get_runtime("sklearn").load(tmp_path, card, LoadOptions())
+    given = object_array([b"red", b"blue"], (2, 1))
+    outputs = model.predict({"color": given})
+    np.testing.assert_array_equal(outputs["label"], [1, 0])
+    np.testing.assert_array_equal(outputs["label"], estimator.predict([["red"], ["blue"]]))
+    with pytest.raises(InvalidArgument, match="tensor 'color': a string input must be UTF-8"):
+        model.predict({"color": object_array([b"red", b"\xff"], (2, 1))})
 
 
 def test_sklearn_untrusted_types_need_explicit_trust(tmp_path: Path, tabular: Data) -> None:

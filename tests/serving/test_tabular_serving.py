@@ -12,8 +12,11 @@ import skops.io
 import xgboost as xgb
 import yaml
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from inferd.config import ServerSettings
+from inferd.datatypes import object_array
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
 from inferd.runtimes import get_runtime, warmup_inputs
@@ -21,6 +24,7 @@ from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.loading import MAX_CAUSE, _cause
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
+from inferd.serving.types import InferRequest, Tensor
 from inferd.store import ModelStore
 
 FEATURES = 4
@@ -104,3 +108,25 @@ def test_the_cause_in_a_reason_is_one_line_without_the_model_directory(tmp_path:
     assert cause.startswith("OSError: cannot read model.json: xxx") and cause.endswith("x…")
     assert str(tmp_path) not in cause and len(cause) == len("OSError: ") + MAX_CAUSE
     assert _cause(ValueError(), tmp_path) == "ValueError"
+
+
+def test_a_pipeline_fitted_on_strings_answers_bytes_inputs_by_their_text(tmp_path: Path) -> None:
+    """Every row was the unknown category (handle_unknown='ignore'); an encoder without it
+    failed its warm-up on the empty string, an unknown category too, and never loaded."""
+    colors = np.array([["red"], ["green"], ["blue"]] * 4, dtype=object)
+    color = {"name": "color", "datatype": "BYTES", "shape": [-1, 1]}
+    store = ModelStore(tmp_path / "home")
+    for unknown in ("ignore", "error"):
+        folder = _folder(tmp_path, unknown, {"inputs": [color]})
+        estimator = make_pipeline(OneHotEncoder(handle_unknown=unknown), LogisticRegression())
+        skops.io.dump(estimator.fit(colors, [1, 0, 0] * 4), folder / "model.skops")
+        push(store, folder, f"{unknown}:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        given = Tensor("color", "BYTES", object_array([b"red", b"blue"], (2, 1)))
+        for name in ("ignore", "error"):
+            response = await plane.infer(InferRequest(model=name, inputs=[given]))
+            label = next(t for t in response.outputs if t.name == "label")
+            np.testing.assert_array_equal(label.data, [1, 0])
+
+    _serve(store, ["ignore:v1", "error:v1"], scenario)

@@ -12,6 +12,7 @@ from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
 from inferd.runtimes._tabular import conform, features, input_name, on_rows, output_names
+from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
 
 #: Output names when the card declares none: a classifier's ``predict`` then ``predict_proba``;
@@ -31,6 +32,8 @@ class SklearnModel:
 
     def predict(self, inputs: Tensors) -> Tensors:
         x = features(inputs, self._input)
+        if x.dtype.kind == "O":  # BYTES, for encoders fitted on strings
+            x = as_text(self._input, x)
         results = {self._outputs[0]: on_rows(self._estimator.predict, x)}
         if len(self._outputs) > 1:
             results[self._outputs[1]] = on_rows(self._estimator.predict_proba, x)

@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from inferd.card import LlmCard, TensorSpec
+from inferd.card import LlmCard, Signature, TensorSpec
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
 from inferd.errors import InferdError, InternalError, InvalidArgument, NotFound
@@ -70,8 +70,9 @@ async def bring_up(
         if card.signature.inputs:
             failing = "its warm-up inference, on inputs shaped by its signature, failed"
             inputs = loaders.warmup_inputs(card.signature)
-            outputs = await worker.run(lambda: _predict(model, inputs))
-            _check_warmup(sv.label, outputs, card.signature.outputs, check.batchable)
+            await _warm_up(
+                sv.label, worker, model, inputs, signature=card.signature, batchable=check.batchable
+            )
         ok = True
     except InferdError as exc:
         sv.set_state(VersionState.FAILED, exc.message)
@@ -145,6 +146,37 @@ def _base_file(loaders: Loaders, label: str, llm: LlmCard | None) -> Path:
     if base.card.entrypoint is None:
         raise InvalidArgument(f"the base {llm.base} of {label} names no model file")
     return base.path / base.card.entrypoint
+
+
+async def _warm_up(
+    label: str,
+    worker: ModelWorker,
+    model: Model,
+    inputs: Tensors,
+    *,
+    signature: Signature,
+    batchable: bool,
+) -> None:
+    """One inference on the warm-up ``inputs``, its outputs checked against the signature.
+
+    Zeros are numbers like any other, but the empty strings a BYTES input gets may be a value
+    the model rightly refuses (scikit-learn's OneHotEncoder fitted on 'red', 'green' and
+    'blue' raises on an unknown category unless told to ignore it): the framework's exception
+    is then logged, and the version serves without a warm-up rather than never.
+    """
+    try:
+        outputs = await worker.run(lambda: _predict(model, inputs))
+    except InferdError:
+        raise
+    except Exception as exc:
+        if not any(spec.datatype == "BYTES" for spec in signature.inputs):
+            raise
+        log.warning(
+            "%s refused the empty strings of its warm-up (%s: %s); it serves without a warm-up",
+            label, type(exc).__name__, exc,
+        )  # fmt: skip
+        return
+    _check_warmup(label, outputs, signature.outputs, batchable)
 
 
 def _predict(model: Model | None, inputs: Tensors) -> Tensors:
