@@ -60,7 +60,13 @@ def test_remote_errors_are_one_line_with_an_exit_status(
     flag = ["--insecure-registry", open_registry.host]
     missing = CliRunner().invoke(main, ["inspect", f"{repo}:nope", *flag])
     assert missing.exit_code == 3
-    assert "not found in the registry" in missing.output
+    assert missing.stderr == f"error: {repo}:nope not found in the registry\n"
+    by_digest = f"{repo}@sha256:{'0' * 64}"  # written with '@', as the user wrote it
+    unknown = CliRunner().invoke(main, ["pull", by_digest, "out", *flag])
+    assert (unknown.exit_code, unknown.stderr) == (
+        3,
+        f"error: {by_digest} not found in the registry\n",
+    )
     untag = CliRunner().invoke(main, ["rm", f"{repo}:v1"])
     assert untag.exit_code == 10  # Unsupported (docs/cli.md)
     assert "registries delete manifests" in untag.output

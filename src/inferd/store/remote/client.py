@@ -41,6 +41,11 @@ def digest_of(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
+def _shown(repo: str, reference: str) -> str:
+    """``repo:tag``, or ``repo@sha256:…`` for a digest: a reference as users write it."""
+    return f"{repo}@{reference}" if DIGEST_RE.fullmatch(reference) else f"{repo}:{reference}"
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteManifest:
     """Manifest bytes verified against ``digest``, with the media type the registry named."""
@@ -98,7 +103,7 @@ class RegistryClient:
         By digest, the bytes must hash to it; by tag, to the ``Docker-Content-Digest`` the
         registry announces, when it announces one.
         """
-        what = f"manifest {repo}:{reference}"
+        what = f"manifest {_shown(repo, reference)}"
         with self.http.stream(
             "GET",
             f"/v2/{repo}/manifests/{reference}",
@@ -107,7 +112,9 @@ class RegistryClient:
             headers={"Accept": MANIFEST_ACCEPT},
         ) as response:
             if response.status_code == 404:
-                raise NotFound(f"{self.registry}/{repo}:{reference} not found in the registry")
+                raise NotFound(
+                    f"{self.registry}/{_shown(repo, reference)} not found in the registry"
+                )
             data = _read_limited(response, MAX_DOCUMENT_BYTES, what)
             announced = response.headers.get("Docker-Content-Digest")
             media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -123,7 +130,7 @@ class RegistryClient:
         response = self.http.request(
             "PUT",
             f"/v2/{repo}/manifests/{reference}",
-            what=f"manifest {repo}:{reference}",
+            what=f"manifest {_shown(repo, reference)}",
             ok=frozenset({201}),
             headers={"Content-Type": media_type},
             content=data,
