@@ -97,14 +97,39 @@ def test_sklearn_untrusted_types_need_explicit_trust(tmp_path: Path, tabular: Da
     np.testing.assert_allclose(outputs["probabilities"], estimator.predict_proba(x))
 
 
-def test_sklearn_refuses_cuda_and_too_many_outputs(tmp_path: Path, tabular: Data) -> None:
+def test_sklearn_refuses_cuda_and_outputs_it_cannot_give(tmp_path: Path, tabular: Data) -> None:
     x, y = tabular
     skops.io.dump(Ridge().fit(x, y.astype(np.float64)), tmp_path / "ridge.skops")
     runtime = get_runtime("sklearn")
     with pytest.raises(Unsupported, match="CPU only"):
         runtime.load(tmp_path, ModelCard(name="r", runtime="sklearn"), LoadOptions(device="cuda"))
-    with pytest.raises(InvalidArgument, match="at most 1 output"):
+    with pytest.raises(
+        InvalidArgument,
+        match=r"cannot give output 'probabilities': Ridge has no predict_proba; it gives the "
+        r"outputs named label \(predict\), predictions \(predict\)$",
+    ):
         runtime.load(tmp_path, tabular_card("sklearn", CLASSIFIER_OUTPUTS), LoadOptions())
+    score = (TensorSpec(name="score", datatype="FP64", shape=(-1,)),)
+    with pytest.raises(InvalidArgument, match=r"cannot give output 'score'; it gives the outputs"):
+        runtime.load(tmp_path, tabular_card("sklearn", score), LoadOptions())
+
+
+def test_sklearn_outputs_are_matched_by_name_not_position(tmp_path: Path, tabular: Data) -> None:
+    """A card declaring only ``probabilities`` got predict's labels under that name."""
+    x, _ = tabular
+    y = np.digitize(x[:, 0], [-0.5, 0.5])
+    estimator = LogisticRegression().fit(x, y)
+    skops.io.dump(estimator, tmp_path / "model.skops")
+    probabilities = TensorSpec(name="probabilities", datatype="FP32", shape=(-1, 3))
+    label = TensorSpec(name="label", datatype="INT64", shape=(-1,))
+    runtime = get_runtime("sklearn")
+    for outputs in [(probabilities,), (probabilities, label)]:
+        model = runtime.load(tmp_path, tabular_card("sklearn", outputs), LoadOptions())
+        answer = model.predict({"features": x[:2]})
+        assert list(answer) == [o.name for o in outputs]
+        np.testing.assert_allclose(answer["probabilities"], estimator.predict_proba(x[:2]))
+        if "label" in answer:
+            np.testing.assert_array_equal(answer["label"], estimator.predict(x[:2]))
 
 
 def test_corrupt_skops_is_an_invalid_argument(tmp_path: Path) -> None:

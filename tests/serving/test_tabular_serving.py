@@ -130,3 +130,27 @@ def test_a_pipeline_fitted_on_strings_answers_bytes_inputs_by_their_text(tmp_pat
             np.testing.assert_array_equal(label.data, [1, 0])
 
     _serve(store, ["ignore:v1", "error:v1"], scenario)
+
+
+def test_a_classifier_declaring_only_its_probabilities_answers_them(tmp_path: Path) -> None:
+    """The card's one output got predict's labels, cast to float: shape [2], not [2, 3]."""
+    x, _ = _data()
+    y = np.digitize(x[:, 0], [-0.5, 0.5])
+    estimator = LogisticRegression().fit(x, y)
+    probabilities = {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}
+    folder = _folder(tmp_path, "three", {"inputs": [FEATURES_INPUT], "outputs": [probabilities]})
+    skops.io.dump(estimator, folder / "model.skops")
+    store = ModelStore(tmp_path / "home")
+    push(store, folder, "three:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        given = Tensor("features", "FP32", x[:2])
+        (answer,) = (await plane.infer(InferRequest(model="three", inputs=[given]))).outputs
+        assert (answer.name, answer.datatype, answer.data.shape) == (
+            "probabilities",
+            "FP32",
+            (2, 3),
+        )
+        np.testing.assert_allclose(answer.data, estimator.predict_proba(x[:2]), rtol=1e-6)
+
+    _serve(store, ["three:v1"], scenario)

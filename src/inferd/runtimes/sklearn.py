@@ -7,37 +7,42 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from inferd.card import ModelCard
-from inferd.datatypes import Tensors
+from inferd.datatypes import Array, Tensors
 from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import conform, features, input_name, on_rows, output_names
+from inferd.runtimes._tabular import conform, features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
 
-#: Output names when the card declares none: a classifier's ``predict`` then ``predict_proba``;
-#: a regressor's ``predict``.
+#: The outputs the runtime gives, by name, and the estimator method that computes each.
+OUTPUT_METHODS = {"label": "predict", "predictions": "predict", "probabilities": "predict_proba"}
+#: Output names when the card declares none: an estimator's with ``predict_proba`` (a
+#: classifier), and one's without (a regressor).
 CLASSIFIER_OUTPUTS = ("label", "probabilities")
 REGRESSOR_OUTPUTS = ("predictions",)
 
 
 class SklearnModel:
-    """An estimator: the first output is ``predict``, the second (if any) ``predict_proba``."""
+    """An estimator: each output computed by the method its name stands for
+    (:data:`OUTPUT_METHODS`), each method once per batch."""
 
-    def __init__(self, estimator: Any, card: ModelCard, outputs: tuple[str, ...]) -> None:
+    def __init__(self, estimator: Any, card: ModelCard, outputs: dict[str, str]) -> None:
         self._estimator = estimator
         self._card = card
         self._input = input_name(card)
+        #: Output name → estimator method.
         self._outputs = outputs
 
     def predict(self, inputs: Tensors) -> Tensors:
         x = features(inputs, self._input)
         if x.dtype.kind == "O":  # BYTES, for encoders fitted on strings
             x = as_text(self._input, x)
-        results = {self._outputs[0]: on_rows(self._estimator.predict, x)}
-        if len(self._outputs) > 1:
-            results[self._outputs[1]] = on_rows(self._estimator.predict_proba, x)
-        return conform(self._card, results)
+        answers: dict[str, Array] = {}
+        for method in self._outputs.values():
+            if method not in answers:
+                answers[method] = on_rows(getattr(self._estimator, method), x)
+        return conform(self._card, {name: answers[m] for name, m in self._outputs.items()})
 
     def close(self) -> None:
         self._estimator = None
@@ -68,6 +73,27 @@ class SklearnRuntime:
             raise InvalidArgument(f"{file.name!r} is not a valid skops model") from exc
         if not callable(getattr(estimator, "predict", None)):
             raise InvalidArgument(f"{file.name!r} holds no estimator with a predict method")
-        has_proba = callable(getattr(estimator, "predict_proba", None))
-        defaults = CLASSIFIER_OUTPUTS if has_proba else REGRESSOR_OUTPUTS
-        return SklearnModel(estimator, card, output_names(card, self.name, defaults))
+        return SklearnModel(estimator, card, _outputs(estimator, card))
+
+
+def _outputs(estimator: Any, card: ModelCard) -> dict[str, str]:
+    """Output name → method for the outputs the card declares (or the defaults), matched by
+    name; InvalidArgument for a name the runtime does not give, or whose method the
+    estimator lacks, saying what it can give."""
+    methods = {
+        name: method
+        for name, method in OUTPUT_METHODS.items()
+        if callable(getattr(estimator, method, None))
+    }
+    default = CLASSIFIER_OUTPUTS if "probabilities" in methods else REGRESSOR_OUTPUTS
+    names = [o.name for o in card.signature.outputs] or default
+    for name in names:
+        if name not in methods:
+            gives = ", ".join(f"{n} ({m})" for n, m in methods.items())
+            method = OUTPUT_METHODS.get(name)
+            why = f": {type(estimator).__name__} has no {method}" if method else ""
+            raise InvalidArgument(
+                f"the sklearn runtime cannot give output {name!r}{why}; it gives the outputs "
+                f"named {gives}"
+            )
+    return {name: methods[name] for name in names}
