@@ -10,11 +10,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import httpx
+import tritonclient.grpc.aio as tgrpc
 import tritonclient.http as thttp
 from prometheus_client import CollectorRegistry
 
 from inferd.control.autoscale.coldstart import ColdStart
 from inferd.control.gateway import Gateway
+from inferd.control.gateway.grpc_gateway import GrpcGateway
 from inferd.control.replicas.topology import Topology, VersionRoute
 
 from .conftest import (
@@ -125,3 +127,35 @@ def test_metadata_and_readiness_wake_a_deployment_at_zero(
         assert isinstance(response, httpx.Response)
         assert response.status_code == 200, (path, response.text)
         assert woken == ["fraud"], path
+
+
+def test_grpc_metadata_and_readiness_wake_a_deployment_at_zero(
+    replicas: dict[str, list[ReplicaProcess]],
+) -> None:
+    """The same over the gateway's gRPC port: ModelReady answered ready=false and
+    ModelMetadata UNAVAILABLE at zero, and neither started a replica."""
+    at_zero = topology(deployment("fraud", asleep("v1", 100)))
+    awake = topology(deployment("fraud", version("v1", 100, *replicas["v1"])), generation=2)
+
+    async def scenario() -> list[tuple[object, list[str]]]:
+        gateway = await started_gateway(at_zero)
+        wakes: list[str] = []
+        cold_start(gateway, awake, wakes)
+        front = GrpcGateway(gateway, "127.0.0.1", 0)
+        await front.start()
+        client = tgrpc.InferenceServerClient(f"127.0.0.1:{front.port}")
+        answers: list[tuple[object, list[str]]] = []
+        try:
+            for ask in (client.is_model_ready, client.get_model_metadata):
+                gateway.update(at_zero)
+                wakes.clear()
+                answers.append((await ask("fraud"), list(wakes)))
+        finally:
+            await client.close()
+            await front.stop(5)
+            await gateway.stop(5)
+        return answers
+
+    (ready, woke), (metadata, woke_too) = run(scenario)
+    assert ready is True and woke == ["fraud"]
+    assert getattr(metadata, "name", None) == "fraud" and woke_too == ["fraud"]

@@ -3,7 +3,7 @@
 It speaks what the model server speaks (OIP v2 REST with the binary tensor extension, health,
 metadata, KServe v1; the repository index and statistics by deployment, :mod:`.catalog`; gRPC
 on a port of its own, :mod:`.grpc_gateway`), routes each request to a version
-(:mod:`.routing`), forwards it to the least busy ready replica of that version (:mod:`.proxy`;
+(:mod:`.routing`; held through a cold start, :mod:`.selection`), forwards it to the least busy ready replica of that version (:mod:`.proxy`;
 the path as the replica knows it, :mod:`.forwarding`),
 mirrors it to the shadow version (:mod:`.shadow`), and serves ``/metrics`` (its own series
 and the replicas', merged), the dashboard at ``/`` and its data at ``/api/status``,
@@ -17,7 +17,6 @@ on the event loop, so a request never sees half of an update.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,14 +34,15 @@ from inferd.control.gateway.openai_relay import PATHS as OPENAI_PATHS
 from inferd.control.gateway.openai_relay import OpenAIRelay
 from inferd.control.gateway.payloads import PayloadLog
 from inferd.control.gateway.proxy import Proxy
-from inferd.control.gateway.routing import choose_version, is_ready, metadata_version
+from inferd.control.gateway.routing import is_ready
+from inferd.control.gateway.selection import Selection
 from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.status import GatewayStatus, build_status
 from inferd.control.gateway.tracing import traced
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
-from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
-from inferd.errors import InferdError, ModelNotFound, Unavailable
+from inferd.control.replicas.topology import Replica, Topology
+from inferd.errors import InferdError, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
@@ -87,11 +87,14 @@ class Gateway:
         )
         self._topology = Topology()
         #: The repository index and statistics, by deployment and version (REST and gRPC).
-        self.catalog = Catalog(lambda: self._topology, self.deployment, self.proxy)
+        #: Which deployment and version answer each request (every protocol's).
+        self.selection = Selection(
+            lambda: self._topology, self.metrics, self.record, lambda: self.cold_start
+        )
+        self.catalog = Catalog(lambda: self._topology, self.selection.deployment, self.proxy)
         self._windows: dict[tuple[str, str], Window] = {}
         self._http: HttpServer | None = None
         self._started = time.monotonic()
-        self._random = random.Random()  # noqa: S311 - traffic split, not secrets
         #: Holds requests for a deployment with no ready replica while one starts (scale from
         #: zero); None: such requests get 503 at once.
         self.cold_start: ColdStart | None = None
@@ -261,17 +264,9 @@ class Gateway:
         """The deployments the gateway routes to now."""
         return list(self._topology.deployments)
 
-    def deployment(self, name: str) -> DeploymentRoute:
-        """The deployment a request names; an unknown one is counted and raises NotFound."""
-        route = self._topology.deployments.get(name)
-        if route is None:
-            self.metrics.unknown_deployment()
-            raise ModelNotFound(name)
-        return route
-
     async def _model_get(self, request: Request) -> Response:
         """Metadata and readiness: the named version, else the deployment's main version."""
-        route, version = await self.metadata_target(
+        route, version = await self.selection.metadata_target(
             request.params["model"], request.params.get("version")
         )
         if version is None:
@@ -281,111 +276,14 @@ class Gateway:
         )
         return to_client(await self.proxy.send(route.name, version, upstream))
 
-    async def metadata_target(
-        self, model: str, requested: str | None
-    ) -> tuple[DeploymentRoute, VersionRoute | None]:
-        """The deployment ``model`` names and the version that answers its metadata and
-        readiness: ``requested``, else the main version (:func:`.routing.metadata_version`;
-        None: the deployment has no version).
-
-        A version scaled to zero, or a deployment with no version ready, is woken and the
-        request held while it cold-starts, as an inference is: clients ask for readiness and
-        metadata before their first inference, and Knative's activator holds them the same
-        way. Raises ModelNotFound for an unknown version (or the shadow), and Unavailable when
-        the cold start fails or takes longer than ``cold_start_timeout``.
-        """
-        route = self.deployment(model)
-        version = metadata_version(route, requested)
-        if version is None or self.cold_start is None:
-            return route, version
-        if version.scaled_to_zero:
-            wait_for: str | None = version.name
-        elif not route.primaries:
-            wait_for = None  # nothing ready: wait for any version that comes
-        else:
-            return route, version
-        if await self.cold_start.hold(route.name, wait_for):
-            route = self.deployment(route.name)
-            version = metadata_version(route, requested)
-        return route, version
-
-    async def choose(
-        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
-    ) -> tuple[DeploymentRoute, VersionRoute]:
-        """The deployment ``model`` names and the version that serves one primary request
-        (:mod:`.routing`), after holding it while a replica cold-starts; a refusal is recorded
-        (request ``started`` at ``time.perf_counter()``) before it is raised."""
-        route, version = self.choose_now(model, headers, requested, started)
-        if version is None or version.scaled_to_zero:
-            return await self._held(route, version, headers, requested, started)
-        return route, version
-
-    def choose_now(
-        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
-    ) -> tuple[DeploymentRoute, VersionRoute | None]:
-        """:meth:`choose` without a coroutine, for the hot path. A version
-        :attr:`~VersionRoute.scaled_to_zero` must be woken, and None means no version is ready
-        while a cold start may bring one: then :meth:`_held` holds the request."""
-        route = self.deployment(model)
-        from_zero = self._from_zero(route)
-        if from_zero and not route.primaries_from_zero:
-            return route, None
-        return route, self._pick(route, headers, requested, started, from_zero=from_zero)
-
-    def _from_zero(self, route: DeploymentRoute) -> bool:
-        """Whether a request for ``route`` may wait for a cold start: one may be needed (no
-        version is ready, or one is scaled to zero) and the deployment scales from zero."""
-        if self.cold_start is None:
-            return False
-        needed = not route.primaries or len(route.primaries_from_zero) > len(route.primaries)
-        return needed and self.cold_start.can_hold(route.name)
-
-    async def _held(
-        self,
-        route: DeploymentRoute,
-        version: VersionRoute | None,
-        headers: Mapping[str, str],
-        requested: str | None,
-        started: float,
-    ) -> tuple[DeploymentRoute, VersionRoute]:
-        """:meth:`choose` for a request routed to ``version``, scaled to zero (None: to a
-        deployment with no version ready): held until it has a ready replica (or refused), then
-        routed to it — or, when nothing was held for, as the topology of that moment says."""
-        name = version.name if version is not None else None
-        try:
-            held = self.cold_start is not None and await self.cold_start.hold(route.name, name)
-        except InferdError as exc:
-            self.record(route.name, "", response_for_error(exc).status, started)
-            raise
-        if held:
-            route = self.deployment(route.name)
-            version = route.version(name) if name is not None else None
-        if version is None:
-            version = self._pick(route, headers, requested, started)
-        return route, version
-
-    def _pick(
-        self,
-        route: DeploymentRoute,
-        headers: Mapping[str, str],
-        requested: str | None,
-        started: float,
-        *,
-        from_zero: bool = False,
-    ) -> VersionRoute:
-        try:
-            draw = self._random.random()
-            return choose_version(route, headers, draw, requested, from_zero=from_zero)
-        except InferdError as exc:
-            self.record(route.name, "", response_for_error(exc).status, started)
-            raise
-
     async def _infer(self, request: Request) -> Response:
         started = time.perf_counter()
         model, requested = request.params["model"], request.params.get("version")
-        route, chosen = self.choose_now(model, request.headers, requested, started)
+        route, chosen = self.selection.choose_now(model, request.headers, requested, started)
         if chosen is None or chosen.scaled_to_zero:
-            route, version = await self._held(route, chosen, request.headers, requested, started)
+            route, version = await self.selection.held(
+                route, chosen, request.headers, requested, started
+            )
         else:
             version = chosen
         headers = forwardable(request.headers)

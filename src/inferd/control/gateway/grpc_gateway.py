@@ -49,14 +49,12 @@ from inferd.control.gateway.grpc_upstream import (
     text_metadata,
 )
 from inferd.control.gateway.grpc_wire import model_named, renamed
-from inferd.control.gateway.routing import metadata_version
 from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
 from inferd.errors import (
     Code,
     InferdError,
     InternalError,
     InvalidArgument,
-    ModelNotFound,
     NotFound,
     Unavailable,
     Unsupported,
@@ -241,12 +239,8 @@ class GrpcGateway:
         if not named[0]:
             raise InvalidArgument("name is required")
         metadata = await self._checked(context, named[0], method)
-        route = self.gateway.deployment(named[0])
-        if not named[1]:
-            return _Addressed(route, metadata_version(route), named, metadata)
-        version = route.version(named[1])
-        if version is None or version.name == route.shadow:
-            raise ModelNotFound(route.name, named[1])
+        # A deployment at zero is woken and the call held, as REST's metadata and readiness.
+        route, version = await self.gateway.selection.metadata_target(named[0], named[1] or None)
         return _Addressed(route, version, named, metadata)
 
     async def _model_ready(self, request: bytes, context: Context) -> RpcAnswer:
@@ -284,7 +278,7 @@ class GrpcGateway:
         if not named[0]:
             raise InvalidArgument("model_name is required")
         metadata = await self._checked(context, named[0], "ModelInfer")
-        route, version = await self.gateway.choose(
+        route, version = await self.gateway.selection.choose(
             named[0], text_metadata(metadata), named[1] or None, started
         )
         forwarded = forwardable(metadata)

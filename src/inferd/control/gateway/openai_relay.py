@@ -43,6 +43,7 @@ from inferd.control.gateway.generation_compare import (
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.selection import Selection
 from inferd.control.gateway.shadow import AnswerReader, Mirror
 from inferd.control.gateway.stream_upstream import StreamPool
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
@@ -59,14 +60,9 @@ class Router(Protocol):
     proxy: Proxy
     mirror: Mirror
     metrics: GatewayMetrics
+    selection: Selection
 
     def deployment_names(self) -> list[str]: ...
-
-    def deployment(self, name: str) -> DeploymentRoute: ...
-
-    async def choose(
-        self, model: str, headers: Mapping[str, str], requested: str | None, started: float
-    ) -> tuple[DeploymentRoute, VersionRoute]: ...
 
     def record(self, deployment: str, version: str, status: int, started: float) -> None: ...
 
@@ -133,8 +129,10 @@ class OpenAIRelay:
         if not isinstance(model, str) or not model:
             raise InvalidArgument("the request names no model (the body's 'model' field)")
         gateway = self._gateway
-        headers_in = _with_user(request.headers, gateway.deployment(model), body.get("user"))
-        route, version = await gateway.choose(model, headers_in, None, started)
+        headers_in = _with_user(
+            request.headers, gateway.selection.deployment(model), body.get("user")
+        )
+        route, version = await gateway.selection.choose(model, headers_in, None, started)
         replica = gateway.proxy.balance.choose(version.ready_replicas, set())
         if replica is None:
             gateway.record(route.name, version.name, 503, started)
