@@ -48,8 +48,26 @@ def test_model_metadata_declares_the_503_of_a_model_with_no_version_ready(data_s
         assert list(answer.json()) == ["error"]
     doc = httpx.get(data_server.url + OPENAPI_PATH).json()
     for template in _METADATA:
-        declared = doc["paths"][template]["get"]["responses"]["503"]["content"]
-        assert declared == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        declared = doc["paths"][template]["get"]["responses"]["503"]
+        assert declared["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+        }
+        assert declared["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+
+
+def test_every_503_and_429_declares_retry_after(data_server):
+    doc = httpx.get(data_server.url + OPENAPI_PATH).json()
+    answers = [
+        (path, method, status, response)
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+        for status, response in operation["responses"].items()
+        if status in ("429", "503")
+    ]
+    assert answers, "no route declares a 503"
+    for path, method, status, response in answers:
+        assert "Retry-After" in response.get("headers", {}), (method, path, status)
 
 
 def test_inference_declares_the_binary_extension_request(data_server):

@@ -297,6 +297,18 @@ _HEADER_LENGTH = {
 }
 
 
+#: The statuses that carry ``Retry-After`` (Unavailable, RateLimited), in whole seconds >= 1.
+_RETRY_STATUSES = (429, 503)
+_RETRY_AFTER: dict[str, Any] = {
+    "headers": {
+        "Retry-After": {
+            "description": "seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+}
+
+
 def _content(schema: str) -> dict[str, Any]:
     return {"content": {_JSON: {"schema": _ref(schema)}}}
 
@@ -336,9 +348,10 @@ def operation(
     if succeeds:
         responses["200"] = _ok_response(ok, ok_media, binary=binary, stream=stream)
     if not_ok is not None:
-        responses["503"] = {"description": "not ready", **_content(not_ok)}
+        responses["503"] = {"description": "not ready", **_RETRY_AFTER, **_content(not_ok)}
     for status in errors:
-        responses[str(status)] = {"description": "error", **_content(error)}
+        retry = _RETRY_AFTER if status in _RETRY_STATUSES else {}
+        responses[str(status)] = {"description": "error", **retry, **_content(error)}
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         op["requestBody"] = {"required": body_required, **_content(body)}
