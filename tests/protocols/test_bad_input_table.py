@@ -118,6 +118,11 @@ CASES = [
         ("output 'out_x' is requested more than once",),
         json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0]),
         outputs=(("out_x", {}), ("out_x", {}))),
+    Bad("too many requested outputs", "FP32", [1], Code.INVALID_ARGUMENT,
+        (f"{TEST_LIMITS.max_outputs + 1} requested outputs exceed the limit of "
+         f"{TEST_LIMITS.max_outputs} (limits.max_outputs)",),
+        json=[1.0], raw=b"\0" * 4, typed=("fp32_contents", [1.0]),
+        outputs=tuple((f"o{k}", {}) for k in range(TEST_LIMITS.max_outputs + 1))),
 ]  # fmt: skip
 
 

@@ -80,6 +80,20 @@ def refuse_shared_memory(tensor: str, parameters: Iterable[str]) -> None:
             )
 
 
+def check_counts(inputs: int, outputs: int, limits: LimitSettings) -> None:
+    """Refuse a request with more input tensors or requested outputs than the limits allow,
+    before any of them is read (the same words over every transport)."""
+    if inputs > limits.max_inputs:
+        raise InvalidArgument(
+            f"{inputs} inputs exceed the limit of {limits.max_inputs} (limits.max_inputs)"
+        )
+    if outputs > limits.max_outputs:
+        raise InvalidArgument(
+            f"{outputs} requested outputs exceed the limit of {limits.max_outputs} "
+            "(limits.max_outputs)"
+        )
+
+
 def requested_outputs(outputs: Iterable[RequestedOutput]) -> list[RequestedOutput] | None:
     """The outputs a request asks for, each at most once and none in shared memory; None (every
     output) when it names none: protobuf cannot tell an empty list from an omitted one."""

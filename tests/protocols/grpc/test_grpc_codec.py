@@ -285,13 +285,13 @@ BAD = [
             _request("FP32", [0]),
         ),
         InvalidArgument,
-        "4 inputs; the limit is 3",
+        "4 inputs exceed the limit of 3 (limits.max_inputs)",
         id="too many inputs",
     ),
     pytest.param(
         _with(lambda r: [r.outputs.add(name=f"o{k}") for k in range(3)], _request("FP32", [0])),
         InvalidArgument,
-        "3 outputs; the limit is 2",
+        "3 requested outputs exceed the limit of 2 (limits.max_outputs)",
         id="too many outputs",
     ),
     pytest.param(

@@ -20,6 +20,7 @@ from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc import tensors
 from inferd.protocols.tensor_wire import (
     Declared,
+    check_counts,
     declare,
     refuse_shared_memory,
     requested_outputs,
@@ -108,14 +109,7 @@ def decode_request(
     """
     if not message.model_name:
         raise InvalidArgument("model_name is required")
-    if len(message.inputs) > limits.max_inputs:
-        raise InvalidArgument(
-            f"request has {len(message.inputs)} inputs; the limit is {limits.max_inputs}"
-        )
-    if len(message.outputs) > limits.max_outputs:
-        raise InvalidArgument(
-            f"request asks for {len(message.outputs)} outputs; the limit is {limits.max_outputs}"
-        )
+    check_counts(len(message.inputs), len(message.outputs), limits)
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
         raise InvalidArgument(

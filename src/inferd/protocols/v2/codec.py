@@ -23,6 +23,7 @@ from inferd.errors import InvalidArgument, InvalidTensor
 from inferd.protocols import bytes_wire
 from inferd.protocols.tensor_wire import (
     Declared,
+    check_counts,
     declare,
     from_binary,
     from_json,
@@ -114,8 +115,7 @@ def decode_request(
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidArgument("'inputs' must be a non-empty list")
-    if len(inputs) > limits.max_inputs:
-        raise InvalidArgument(f"{len(inputs)} inputs exceed the limit of {limits.max_inputs}")
+    check_counts(len(inputs), 0, limits)
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
@@ -180,10 +180,7 @@ def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutpu
         return None
     if not isinstance(value, list):
         raise InvalidArgument("'outputs' must be a list")
-    if len(value) > limits.max_outputs:
-        raise InvalidArgument(
-            f"{len(value)} requested outputs exceed the limit of {limits.max_outputs}"
-        )
+    check_counts(0, len(value), limits)
     return requested_outputs(_requested_output(item) for item in value)
 
 
