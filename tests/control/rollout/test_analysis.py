@@ -185,8 +185,10 @@ def test_only_a_hold_for_too_few_requests_waits_for_more() -> None:
         "only 3 of the 10 candidate requests needed came in 3 intervals (the progress deadline)",
         "failed analysis 1 of 3",
     )
-    timed_out = analyse(policy, obs(TrafficStats(1, 1, 30.0, 30.0)))
-    assert timed_out.judged and timed_out.reasons[0] == (
+    slow = AnalysisPolicy(min_requests=10, max_latency_p99_s=1.0)
+    timed_out = analyse(slow, obs(TrafficStats(1, 1, 30.0, 30.0)))
+    assert timed_out.judged and timed_out.reasons[:2] == (
         "error_rate 1 above limit 0.01: 1 errors in 1 requests exceed it even if the rest of "
-        "the 10 requests needed succeed"
+        "the 10 requests needed succeed",
+        "latency_p99_s 30 above limit 1",  # judged now: every check, on the requests there are
     )

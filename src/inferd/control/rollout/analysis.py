@@ -8,13 +8,14 @@ Rules, in order:
 
 1. fewer than ``min_requests`` candidate requests in the interval → **hold** (too little to
    judge; the controller keeps counting the same interval), the count of consecutive failures
-   unchanged — unless the outcome is known or overdue, when the analysis fails (rule 3):
+   unchanged — unless:
 
    * the errors already seen put the error rate above ``max_error_rate`` even if every request
      still needed succeeds (a candidate that stopped answering gathers requests only as they
-     time out, one by one);
+     time out, one by one): the outcome is known, so the interval is judged now, on the
+     requests there are (rules 2 and 3; the error rate fails);
    * the interval has spanned ``progress_deadline_intervals``: a step that cannot gather
-     ``min_requests`` in that time must not hold forever;
+     ``min_requests`` in that time must not hold forever, so the analysis fails (rule 3);
 
 2. every configured check passes → **promote** (the strategy turns that into "next step" or
    "switch"), consecutive failures reset to 0;
@@ -33,7 +34,7 @@ more than ``max_error_rate`` above it fails the ``client_error_excess`` check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypedDict
 
 Action = Literal["promote", "hold", "rollback"]
@@ -239,14 +240,7 @@ class Verdict:
 def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
     """The verdict for one interval (see the module docstring for the rules)."""
     cand, needed = obs.candidate, policy.min_requests
-    if cand.requests < needed:
-        if cand.errors / needed > policy.max_error_rate:
-            detail = (
-                f"{cand.errors} errors in {cand.requests} requests exceed it even if the rest "
-                f"of the {needed} requests needed succeed"
-            )
-            check = Check("error_rate", cand.error_rate, policy.max_error_rate, False, detail)
-            return _failed(policy, obs, (check,), (check.reason,))
+    if cand.requests < needed and not _errors_decide(policy, cand):
         deadline = policy.progress_deadline_intervals
         if deadline is not None and obs.intervals >= deadline:
             late = (
@@ -268,6 +262,12 @@ def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
     return _failed(policy, obs, checks, tuple(c.reason for c in failed))
 
 
+def _errors_decide(policy: AnalysisPolicy, cand: TrafficStats) -> bool:
+    """The errors seen (fewer requests than ``min_requests``, so it is not 0) exceed
+    ``max_error_rate`` even at ``min_requests``, however the rest go."""
+    return cand.errors / policy.min_requests > policy.max_error_rate
+
+
 def _failed(
     policy: AnalysisPolicy, obs: Observations, checks: tuple[Check, ...], reasons: tuple[str, ...]
 ) -> Verdict:
@@ -285,10 +285,14 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
     # Relative checks need as much stable traffic in the same interval as the candidate needs
     # (there is next to none at a 100% step: one stray request is no baseline).
     baseline = stable.requests >= max(policy.min_requests, 1)
-    checks = [
-        _upper("error_rate", cand.error_rate, policy.max_error_rate),
-        _client_errors(cand, stable if baseline else None, policy.max_error_rate),
-    ]
+    errors = _upper("error_rate", cand.error_rate, policy.max_error_rate)
+    if cand.requests < policy.min_requests:  # judged early: say why (rule 1)
+        detail = (
+            f"{cand.errors} errors in {cand.requests} requests exceed it even if the rest of "
+            f"the {policy.min_requests} requests needed succeed"
+        )
+        errors = replace(errors, detail=detail)
+    checks = [errors, _client_errors(cand, stable if baseline else None, policy.max_error_rate)]
     if policy.max_latency_p99_s is not None:
         checks.append(_upper("latency_p99_s", cand.p99_s, policy.max_latency_p99_s))
     if policy.max_latency_ratio is not None:
