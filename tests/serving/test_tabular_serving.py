@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import skops.io
 import xgboost as xgb
 import yaml
@@ -17,9 +18,10 @@ from sklearn.preprocessing import OneHotEncoder
 
 from inferd.config import ServerSettings
 from inferd.datatypes import object_array
+from inferd.errors import InternalError
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
-from inferd.runtimes import get_runtime, warmup_inputs
+from inferd.runtimes import LoadOptions, get_runtime, warmup_inputs
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.loading import MAX_CAUSE, _cause
 from inferd.serving.manager import ModelManager
@@ -47,12 +49,13 @@ def _folder(root: Path, name: str, metadata: dict[str, object] | None = None) ->
 
 
 def _serve(store: ModelStore, refs: list[str], scenario: Scenario, *, fails: bool = False) -> None:
-    """Serve ``refs`` (each as its name) through the real runtimes and run ``scenario``; every
-    one loads, or with ``fails`` every one fails to."""
+    """Serve ``refs`` (each as its name, code trusted) through the real runtimes and run
+    ``scenario``; every one loads, or with ``fails`` every one fails to."""
 
     async def main() -> None:
         settings, metrics = ServerSettings(), ServerMetrics()
-        loaders = Loaders(StoreSource(store), get_runtime, warmup_inputs)
+        trusted = LoadOptions(trust_code=True)
+        loaders = Loaders(StoreSource(store), get_runtime, warmup_inputs, trusted)
         manager = ModelManager(loaders, settings, metrics)
         plane = ServingDataPlane(manager, metrics, settings)
         try:
@@ -154,3 +157,84 @@ def test_a_classifier_declaring_only_its_probabilities_answers_them(tmp_path: Pa
         np.testing.assert_allclose(answer.data, estimator.predict_proba(x[:2]), rtol=1e-6)
 
     _serve(store, ["three:v1"], scenario)
+
+
+def _reasons(plane: ServingDataPlane) -> dict[str, str]:
+    return {row.name: row.reason for row in plane.repository_index()}
+
+
+def test_a_model_answering_contrary_to_its_signature_fails_its_load(tmp_path: Path) -> None:
+    """Each was served as it came: BYTES labels declared INT64, probabilities of 3 classes
+    declared [-1, 2] (answered [n, 3]), and softprob floats declared INT64 cast to zeros."""
+    x, y = _data()
+    store = ModelStore(tmp_path / "home")
+
+    def declare(name: str, output: dict[str, object]) -> Path:
+        return _folder(tmp_path, name, {"inputs": [FEATURES_INPUT], "outputs": [output]})
+
+    words = np.array(["no", "yes"], dtype=object)[y]
+    folder = declare("words", {"name": "label", "datatype": "INT64", "shape": [-1]})
+    skops.io.dump(LogisticRegression().fit(x, words), folder / "model.skops")
+    three = np.digitize(x[:, 0], [-0.5, 0.5])
+    folder = declare("three", {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]})
+    skops.io.dump(LogisticRegression().fit(x, three), folder / "model.skops")
+    folder = declare("softprob", {"name": "predictions", "datatype": "INT64", "shape": [-1]})
+    params = {"objective": "multi:softprob", "num_class": 3}
+    xgb.train(params, xgb.DMatrix(x, label=three), 2).save_model(str(folder / "model.json"))
+    for name in ("words", "three", "softprob"):
+        push(store, tmp_path / name, f"{name}:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        assert _reasons(plane) == {
+            "words": "model 'words' gave output 'label' as BYTES, declared INT64",
+            "three": "model 'three' gave output 'probabilities' of shape [1, 3], declared [-1, 2]",
+            "softprob": "model 'softprob' gave output 'predictions' as FP32, declared INT64 "
+            "(a cast would lose values)",
+        }
+
+    _serve(store, ["words:v1", "three:v1", "softprob:v1"], scenario, fails=True)
+
+
+PYTHON_MODEL = """
+import numpy as np
+
+class Model:
+    def predict(self, inputs):
+        x = inputs["x"]
+        score = x.astype(np.float64).sum(axis=1)  # declared FP32
+        outputs = {"score": score, "debug": x}  # debug: not declared
+        if (x < 100).all():  # a row from 100 up: the declared label is left out
+            outputs["label"] = (score > 0).astype(np.int64)
+        return outputs
+"""
+
+
+def test_a_model_answering_contrary_to_its_signature_is_a_500_naming_it(tmp_path: Path) -> None:
+    """A python model's float64 went out as FP64 although FP32 was declared, its undeclared
+    output went out too, and a declared output it left out was a 400 (counted as the client's
+    error): "gave no output of that name"."""
+    x = {"name": "x", "datatype": "FP32", "shape": [-1, 2]}
+    outputs = [
+        {"name": "label", "datatype": "INT64", "shape": [-1]},
+        {"name": "score", "datatype": "FP32", "shape": [-1]},
+    ]
+    folder = _folder(
+        tmp_path,
+        "py",
+        {"runtime": "python", "entrypoint": "model:Model", "inputs": [x], "outputs": outputs},
+    )
+    (folder / "model.py").write_text(PYTHON_MODEL)
+    store = ModelStore(tmp_path / "home")
+    push(store, folder, "py:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        given = np.array([[1, 2], [-3, -4]], dtype=np.float32)
+        response = await plane.infer(InferRequest("py", [Tensor("x", "FP32", given)]))
+        answer = {t.name: (t.datatype, t.data.tolist()) for t in response.outputs}
+        assert answer == {"label": ("INT64", [1, 0]), "score": ("FP32", [3.0, -7.0])}
+        with pytest.raises(InternalError, match=r"^py:v1 failed to run the batch"):
+            await plane.infer(InferRequest("py", [Tensor("x", "FP32", given + 100)]))
+        (stats,) = plane.model_stats("py")
+        assert (stats.inference_stats.success.count, stats.inference_stats.fail.count) == (1, 1)
+
+    _serve(store, ["py:v1"], scenario)

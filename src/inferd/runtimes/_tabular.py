@@ -1,8 +1,10 @@
 """What the tabular runtimes (sklearn, xgboost, lightgbm) share: one 2-D input, named outputs.
 
 Their native formats carry no signature, so tensor names come from the card's signature (usually
-written in ``inferd.model.yaml``), with defaults when it has none. Outputs are cast to the
-datatypes the card declares, so what the model returns is what its metadata promises.
+written in ``inferd.model.yaml``), with defaults when it has none. Outputs are what the framework
+returns; serving holds them to the signature (:mod:`inferd.serving.signature`: cast where
+nothing is lost but float precision, refused otherwise), so what the model returns is what its
+metadata promises.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from inferd.card import ModelCard, TensorSpec
-from inferd.datatypes import Array, Tensors, numpy_dtype
+from inferd.card import ModelCard
+from inferd.datatypes import Array, Tensors
 from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 
 DEFAULT_INPUT = "input"
@@ -57,19 +59,6 @@ def on_rows(predict: Callable[[Array], Any], x: Array) -> Array:
     return np.asarray(predict(np.zeros((1, *x.shape[1:]), dtype=x.dtype)))[:0]
 
 
-def conform(card: ModelCard, outputs: dict[str, Array]) -> Tensors:
-    """Cast numeric outputs to the datatype the card declares for them (if any)."""
-    specs: dict[str, TensorSpec] = {o.name: o for o in card.signature.outputs}
-    result: Tensors = {}
-    for name, value in outputs.items():
-        array = np.asarray(value)
-        spec = specs.get(name)
-        if spec is not None and spec.datatype != "BYTES" and array.dtype.kind in "biuf":
-            array = array.astype(numpy_dtype(spec.datatype), copy=False)
-        result[name] = array
-    return result
-
-
 def booster_output(card: ModelCard, runtime: str) -> str:
     """The one output of a booster: the card's, or ``predictions`` when it declares none."""
     return output_names(card, runtime, ("predictions",))[0]
@@ -77,8 +66,7 @@ def booster_output(card: ModelCard, runtime: str) -> str:
 
 class BoosterModel:
     """A gradient-boosted model (xgboost, lightgbm): the feature matrix of its one input in,
-    ``score(features)`` out as its one output (:func:`booster_output`), cast as the card
-    declares."""
+    ``score(features)`` out as its one output (:func:`booster_output`)."""
 
     def __init__(
         self, framework: str, score: Callable[[Array], Any], card: ModelCard, output: str
@@ -86,7 +74,6 @@ class BoosterModel:
         self._framework = framework
         #: Bound to the booster; dropped on close, which frees the booster.
         self._score: Callable[[Array], Any] | None = score
-        self._card = card
         self._input = input_name(card)
         self._output = output
 
@@ -94,7 +81,7 @@ class BoosterModel:
         if self._score is None:
             raise InternalError(f"the {self._framework} model was closed")
         x = features(inputs, self._input)
-        return conform(self._card, {self._output: on_rows(self._score, x)})
+        return {self._output: on_rows(self._score, x)}
 
     def close(self) -> None:
         self._score = None

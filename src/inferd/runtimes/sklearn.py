@@ -11,7 +11,7 @@ from inferd.datatypes import Array, Tensors
 from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import conform, features, input_name, on_rows
+from inferd.runtimes._tabular import features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
 
@@ -29,7 +29,6 @@ class SklearnModel:
 
     def __init__(self, estimator: Any, card: ModelCard, outputs: dict[str, str]) -> None:
         self._estimator = estimator
-        self._card = card
         self._input = input_name(card)
         #: Output name → estimator method.
         self._outputs = outputs
@@ -42,7 +41,7 @@ class SklearnModel:
         for method in self._outputs.values():
             if method not in answers:
                 answers[method] = on_rows(getattr(self._estimator, method), x)
-        return conform(self._card, {name: answers[m] for name, m in self._outputs.items()})
+        return {name: answers[method] for name, method in self._outputs.items()}
 
     def close(self) -> None:
         self._estimator = None

@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from inferd.card import LlmCard, Signature, TensorSpec
+from inferd.card import LlmCard, Signature
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
 from inferd.errors import InferdError, InternalError, InvalidArgument, NotFound
@@ -26,7 +26,7 @@ from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.batcher import Batcher
 from inferd.serving.observed import ObservedModel
-from inferd.serving.signature import SignatureCheck
+from inferd.serving.signature import CheckedModel, SignatureCheck
 from inferd.serving.source import Loaders
 from inferd.serving.stats import VersionState
 from inferd.serving.version import ServedVersion
@@ -70,9 +70,7 @@ async def bring_up(
         if card.signature.inputs:
             failing = "its warm-up inference, on inputs shaped by its signature, failed"
             inputs = loaders.warmup_inputs(card.signature)
-            await _warm_up(
-                sv.label, worker, model, inputs, signature=card.signature, batchable=check.batchable
-            )
+            await _warm_up(sv.label, worker, model, inputs, signature=card.signature, check=check)
         ok = True
     except InferdError as exc:
         sv.set_state(VersionState.FAILED, exc.message)
@@ -93,6 +91,7 @@ async def bring_up(
     if isinstance(model, TextGenerator):
         metrics.llm.watch_load(sv.key.name, sv.key.version, model.load, model.occupancy)
     sv.check = check
+    model = CheckedModel(model, check)
     profile = artifact.card.reference_profile
     if profile is not None:
         # Batches pass through a drift monitor on the worker thread, after predict.
@@ -155,7 +154,7 @@ async def _warm_up(
     inputs: Tensors,
     *,
     signature: Signature,
-    batchable: bool,
+    check: SignatureCheck,
 ) -> None:
     """One inference on the warm-up ``inputs``, its outputs checked against the signature.
 
@@ -176,7 +175,7 @@ async def _warm_up(
             label, type(exc).__name__, exc,
         )  # fmt: skip
         return
-    _check_warmup(label, outputs, signature.outputs, batchable)
+    _check_warmup(label, outputs, check)
 
 
 def _predict(model: Model | None, inputs: Tensors) -> Tensors:
@@ -200,15 +199,19 @@ def _closed(_: object, error: BaseException | None) -> None:
         log.error("closing a model that failed to load raised", exc_info=error)
 
 
-def _check_warmup(
-    label: str, outputs: Tensors, expected: tuple[TensorSpec, ...], batchable: bool
-) -> None:
-    """The warm-up must give every declared output, one row each when the model batches."""
-    for spec in expected:
-        if spec.name not in outputs:
-            raise InternalError(f"warm-up of {label} did not return output {spec.name!r}")
-    if batchable:
-        for name, array in outputs.items():
+def _check_warmup(label: str, outputs: Tensors, check: SignatureCheck) -> None:
+    """The warm-up must give every declared output as declared (:meth:`SignatureCheck.conform`),
+    one row each when the model batches. Outputs it gives beyond those are logged: they are
+    left out of every answer."""
+    conformed = check.conform(outputs)
+    undeclared = [name for name in outputs if name not in conformed]
+    if undeclared:
+        log.warning(
+            "%s gives outputs its signature does not declare, left out of its answers: %s",
+            label, ", ".join(undeclared),
+        )  # fmt: skip
+    if check.batchable:
+        for name, array in conformed.items():
             if array.ndim == 0 or array.shape[0] != 1:
                 raise InternalError(
                     f"warm-up of {label} gave {name!r} with shape {list(array.shape)} for one row"

@@ -1,7 +1,11 @@
-"""Checking a request's tensors against a model's signature, before anything is queued.
+"""Holding requests and answers to a model's signature.
 
-Errors name the tensor and say what was expected and what was given, so a client can fix its
-request without reading server logs.
+A request's tensors are checked before anything is queued: errors name the tensor and say what
+was expected and what was given, so a client can fix its request without reading server logs.
+A model's outputs are checked as it gives them (at warm-up, then every batch): each declared
+output present, of its datatype (or cast to it where nothing is lost but float precision) and
+of its declared dimensions; undeclared outputs are left out. An answer contrary to the
+signature is the model's fault, never the client's: InternalError naming the model.
 """
 
 from __future__ import annotations
@@ -9,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from inferd.card import Signature, TensorSpec
-from inferd.datatypes import Tensors
-from inferd.errors import InvalidTensor
+from inferd.datatypes import Array, Tensors, numpy_dtype, oip_datatype
+from inferd.errors import InternalError, InvalidArgument, InvalidTensor
+from inferd.runtimes.base import Model
 from inferd.serving.types import RequestedOutput, Tensor
 
 
@@ -55,6 +62,54 @@ def _shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def _datatype(dtype: np.dtype[np.generic]) -> str:
+    """The OIP datatype of an array's dtype, or the dtype itself where it has none."""
+    try:
+        return oip_datatype(dtype)
+    except InvalidArgument:
+        return str(dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class _Output:
+    """What one declared output must be."""
+
+    name: str
+    datatype: str
+    #: None for BYTES, which any string array is (object, bytes or str elements).
+    dtype: np.dtype[np.generic] | None
+    shape: tuple[int, ...]
+    #: (axis, size) of every fixed dimension.
+    fixed: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, spec: TensorSpec) -> _Output:
+        dtype = None if spec.datatype == "BYTES" else numpy_dtype(spec.datatype)
+        fixed = tuple((axis, d) for axis, d in enumerate(spec.shape) if d != -1)
+        return cls(spec.name, spec.datatype, dtype, spec.shape, fixed)
+
+    def conform(self, array: Array) -> Array | str:
+        """``array`` as declared (cast where that loses nothing but float precision), or what
+        is wrong with it."""
+        given, dtype = array.dtype, self.dtype
+        if dtype is None:
+            if given.kind not in "OSU":
+                return f"as {_datatype(given)}, declared BYTES"
+        elif given != dtype:
+            if given.kind in "OSU":
+                return f"as BYTES, declared {self.datatype}"
+            if not (np.can_cast(given, dtype, "safe") or given.kind == dtype.kind == "f"):
+                return f"as {_datatype(given)}, declared {self.datatype} (a cast would lose values)"
+            array = array.astype(dtype)
+        shape = array.shape
+        if len(shape) != len(self.shape):
+            return f"of shape {_shape(shape)}, declared {_shape(self.shape)}"
+        for axis, size in self.fixed:
+            if shape[axis] != size:
+                return f"of shape {_shape(shape)}, declared {_shape(self.shape)}"
+        return array
+
+
 class SignatureCheck:
     """Validates requests for one model version; built once per loaded version. It is also the
     :class:`~inferd.serving.types.InputCheck` transports apply before decoding tensor data.
@@ -70,6 +125,7 @@ class SignatureCheck:
         self._by_name = {s.name: s for s in signature.inputs}
         self._input_names = ", ".join(s.name for s in signature.inputs)
         self._outputs = frozenset(s.name for s in signature.outputs)
+        self._declared = tuple(_Output.of(s) for s in signature.outputs)
         specs = (*signature.inputs, *signature.outputs)
         self.batchable = bool(signature.inputs) and all(
             len(s.shape) >= 1 and s.shape[0] == -1 for s in specs
@@ -160,6 +216,27 @@ class SignatureCheck:
                     )
         return names
 
+    def conform(self, outputs: Tensors) -> Tensors:
+        """The declared outputs of a model's answer, each as declared (see the module
+        docstring); all of them when the signature declares none. InternalError names the
+        model, the output and how it differs."""
+        if not self._declared:
+            return outputs
+        conformed: Tensors = {}
+        for output in self._declared:
+            array = outputs.get(output.name)
+            if array is None:
+                gave = ", ".join(outputs) or "none"
+                raise InternalError(
+                    f"model {self._model!r} gave no output {output.name!r}, which its "
+                    f"signature declares (it gave {gave})"
+                )
+            fit = output.conform(array)
+            if isinstance(fit, str):
+                raise InternalError(f"model {self._model!r} gave output {output.name!r} {fit}")
+            conformed[output.name] = fit
+        return conformed
+
     @staticmethod
     def _check_one(spec: TensorSpec, datatype: str, shape: tuple[int, ...]) -> None:
         if datatype != spec.datatype:
@@ -177,3 +254,20 @@ class SignatureCheck:
                     f"expected shape {_shape(spec.shape)} but got {_shape(shape)} "
                     f"(dimension {axis} must be {want})",
                 )
+
+
+class CheckedModel:
+    """A :class:`~inferd.runtimes.base.Model` whose every answer passes
+    :meth:`SignatureCheck.conform`: what the model returns is what its metadata promises."""
+
+    def __init__(self, model: Model, check: SignatureCheck) -> None:
+        self.model = model
+        self._conform = check.conform
+        #: As safe to run on the event loop as the model it checks (inferd.serving.inline).
+        self.inline_safe = bool(getattr(model, "inline_safe", False))
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        return self._conform(self.model.predict(inputs))
+
+    def close(self) -> None:
+        self.model.close()
