@@ -42,6 +42,14 @@ def _with(old: str, new: str) -> str:
     return VALID.replace(old, new)
 
 
+#: A canary whose analysis could never wait an interval for its requests.
+SHORT_DEADLINE = """\
+    rollout:
+      strategy: canary
+      steps: [100]
+      interval: 1m
+      progress_deadline: 30s
+"""
 #: A blue-green rollout with latency limits (its candidate answers mirrored copies only).
 BLUE_GREEN_LATENCY = """\
     rollout:
@@ -82,6 +90,8 @@ CASES = [
     ("several at once",
      _with("replicas: 2", "replicas: -1").replace("memory: 512Mi", "memory: lots"),
      [(8, 19, "greater than or equal to 0"), (12, 15, "not a Kubernetes quantity")]),
+    ("progress deadline within an interval", VALID + SHORT_DEADLINE,
+     [(21, 26, "30 s is shorter than the interval (60 s)")]),
     ("blue-green latency limits are never measured", VALID + BLUE_GREEN_LATENCY,
      [(20, 26, "max_latency_p99 cannot be checked"),
       (21, 28, "max_latency_ratio cannot be checked")]),

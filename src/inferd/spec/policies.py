@@ -54,6 +54,11 @@ class RolloutSpec(StrictModel):
         default_factory=list, description="canary weights in percent, increasing, ending at 100"
     )
     interval: Duration = Field(default=60.0, description="time between analysis runs")
+    progress_deadline: Duration | None = Field(
+        default=None,
+        description="how long an analysis may wait for analysis.min_requests before it counts "
+        "as failed; at least the interval (default: 10 intervals)",
+    )
     analysis: AnalysisSpec = AnalysisSpec()
     failure_limit: int = Field(default=3, ge=0, description="failed analyses before rolling back")
 

@@ -170,6 +170,13 @@ def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
             )
     elif steps:
         yield Problem(("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps")
+    deadline = rollout.progress_deadline
+    if deadline is not None and deadline < rollout.interval:
+        yield Problem(
+            ("rollout", "progress_deadline"),
+            f"{deadline:g} s is shorter than the interval ({rollout.interval:g} s): an "
+            "analysis waits at least one interval",
+        )
     if rollout.strategy == "ab" and not d.traffic.header_routes:
         yield Problem(
             ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"

@@ -41,9 +41,13 @@ def spec_text(
     analysis: str = "{max_error_rate: 0.01, min_requests: 20}",
     failure_limit: int = 2,
     weights: tuple[int, int] = (100, 0),
+    progress_deadline: str | None = None,
 ) -> str:
     """A ``fraud`` deployment: v1 (``stable``) and v2 (``candidate``), with a rollout policy."""
     steps_line = f"      steps: {steps}\n" if strategy == "canary" else ""
+    deadline_line = (
+        f"      progress_deadline: {progress_deadline}\n" if progress_deadline is not None else ""
+    )
     return f"""apiVersion: inferd.dev/v1
 kind: Stack
 gateway: {{port: 0, drain_timeout: 10s}}
@@ -58,7 +62,7 @@ deployments:
     rollout:
       strategy: {strategy}
 {steps_line}      interval: {interval}
-      analysis: {analysis}
+{deadline_line}      analysis: {analysis}
       failure_limit: {failure_limit}
 """
 

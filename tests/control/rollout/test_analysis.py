@@ -21,9 +21,9 @@ def obs(
     stable: TrafficStats = STABLE,
     divergence: DivergenceStats = DivergenceStats(),
     failures: int = 0,
-    intervals: int = 1,
+    span_s: float = 1.0,
 ) -> Observations:
-    return Observations(candidate, stable, divergence, None, failures, intervals)
+    return Observations(candidate, stable, divergence, None, failures, span_s)
 
 
 CASES = [
@@ -40,11 +40,11 @@ CASES = [
      max_error_rate=0.1), obs(TrafficStats(5, 1, 0.002, 0.004)), "hold", 0, None),
     # Too few requests for too long: the progress deadline.
     ("too few before the deadline holds", AnalysisPolicy(min_requests=10,
-     progress_deadline_intervals=3), obs(TrafficStats(), intervals=2), "hold", 0, None),
+     progress_deadline_s=3), obs(TrafficStats(), span_s=2), "hold", 0, None),
     ("too few at the deadline fails", AnalysisPolicy(min_requests=10,
-     progress_deadline_intervals=3), obs(TrafficStats(), intervals=3), "hold", 1, None),
+     progress_deadline_s=3), obs(TrafficStats(), span_s=3), "hold", 1, None),
     ("the last deadline rolls back", AnalysisPolicy(min_requests=10, failure_limit=2,
-     progress_deadline_intervals=3), obs(TrafficStats(2), failures=1, intervals=3), "rollback",
+     progress_deadline_s=3), obs(TrafficStats(2), failures=1, span_s=3), "rollback",
      2, None),
     ("error rate at limit passes", AnalysisPolicy(max_error_rate=0.05, min_requests=100),
      obs(TrafficStats(200, 10, 0.002, 0.004)), "promote", 0, None),
@@ -175,14 +175,14 @@ def test_client_errors_are_named_against_the_stables() -> None:
 
 def test_only_a_hold_for_too_few_requests_waits_for_more() -> None:
     """The controller keeps counting the interval only while the verdict is not judged."""
-    policy = AnalysisPolicy(min_requests=10, progress_deadline_intervals=3)
-    waiting = analyse(policy, obs(TrafficStats(3), intervals=2))
+    policy = AnalysisPolicy(min_requests=10, progress_deadline_s=30)
+    waiting = analyse(policy, obs(TrafficStats(3), span_s=20))
     assert not waiting.judged and waiting.reasons == (
         "3 of 10 candidate requests needed before judging",
     )
-    late = analyse(policy, obs(TrafficStats(3), intervals=3))
+    late = analyse(policy, obs(TrafficStats(3), span_s=30))
     assert late.judged and late.reasons == (
-        "only 3 of the 10 candidate requests needed came in 3 intervals (the progress deadline)",
+        "only 3 of the 10 candidate requests needed came in 30 s (progress_deadline 30 s)",
         "failed analysis 1 of 3",
     )
     slow = AnalysisPolicy(min_requests=10, max_latency_p99_s=1.0)

@@ -15,7 +15,7 @@ from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
-from inferd.control.rollout.state import FINISHED
+from inferd.control.rollout.state import FINISHED, policy_of
 from inferd.errors import AlreadyExists, NotFound
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
@@ -90,9 +90,9 @@ def test_a_candidate_that_never_answers_is_rolled_back_at_the_progress_deadline(
     assert asyncio.run(scenario()) == "rolled_back"
     decisions = rollouts.history.read("fraud")
     late = [d for d in decisions
-            if "verdict" in d and "progress deadline" in d["verdict"]["reasons"][0]]  # fmt: skip
-    assert [(d["event"], d["observations"]["intervals"]) for d in late] == [
-        ("hold", 10), ("rollback", 10)
+            if "verdict" in d and "progress_deadline" in d["verdict"]["reasons"][0]]  # fmt: skip
+    assert [(d["event"], d["observations"]["span_s"]) for d in late] == [
+        ("hold", pytest.approx(0.1)), ("rollback", pytest.approx(0.1))
     ]  # fmt: skip
     assert len(decisions) == 1 + 20  # start, then one decision per interval
 
@@ -149,3 +149,13 @@ def test_an_ab_rollout_at_its_failure_limit_pauses_for_a_person(tmp_path: Path) 
     assert last["verdict"]["reasons"][-1] == (  # type: ignore[typeddict-item]
         "1 consecutive failed analyses reached failure_limit 1"
     )
+
+
+def test_the_progress_deadline_is_the_specs_or_ten_intervals() -> None:
+    def deadline(policy: str) -> float | None:
+        rollout = spec(policy).deployments[0].rollout
+        assert rollout is not None
+        return policy_of(rollout).progress_deadline_s
+
+    assert deadline("{steps: [100], interval: 30s}") == 300
+    assert deadline("{steps: [100], interval: 30s, progress_deadline: 1h}") == 3600

@@ -23,6 +23,8 @@ from .test_rollout_e2e import apply, events, rollout, wait_finished, weights
 pytestmark = pytest.mark.slow
 
 ANALYSIS = "{max_error_rate: 0.01, max_drift_psi: 0.2, min_requests: 500}"
+#: 500 requests at a 20% step take longer than ten 300ms intervals on a busy machine.
+DEADLINE = "1m"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
         np.save(data, rows + shift)
         push(store, QUICKSTART / "fraud-v2", f"fraud:{name}", reference_data=data)
     spec = root / "inferd.yaml"
-    spec.write_text(spec_text("fraud:profiled", analysis=ANALYSIS))
+    spec.write_text(spec_text("fraud:profiled", analysis=ANALYSIS, progress_deadline=DEADLINE))
     running = start_up(home, spec)
     yield running
     assert running.stop() == 0
@@ -53,7 +55,7 @@ def _drift_checks(up: UpProcess, rollout_id: str) -> list[dict[str, object]]:
 
 
 def test_in_distribution_candidate_is_promoted_with_drift_measured(up: UpProcess) -> None:
-    apply(up, spec_text("fraud:profiled", analysis=ANALYSIS))
+    apply(up, spec_text("fraud:profiled", analysis=ANALYSIS, progress_deadline=DEADLINE))
     with RandomLoad(up.gateway_port):
         rollout(up, "start")
         status = wait_finished(up)
@@ -63,7 +65,7 @@ def test_in_distribution_candidate_is_promoted_with_drift_measured(up: UpProcess
 
 
 def test_drifted_candidate_is_rolled_back(up: UpProcess) -> None:
-    apply(up, spec_text("fraud:drifted", analysis=ANALYSIS))
+    apply(up, spec_text("fraud:drifted", analysis=ANALYSIS, progress_deadline=DEADLINE))
     with RandomLoad(up.gateway_port) as load:
         started = time.monotonic()
         rollout(up, "start")

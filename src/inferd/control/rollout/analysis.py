@@ -14,7 +14,7 @@ Rules, in order:
      still needed succeeds (a candidate that stopped answering gathers requests only as they
      time out, one by one): the outcome is known, so the interval is judged now, on the
      requests there are (rules 2 and 3; the error rate fails);
-   * the interval has spanned ``progress_deadline_intervals``: a step that cannot gather
+   * the interval has lasted ``progress_deadline_s``: a step that cannot gather
      ``min_requests`` in that time must not hold forever, so the analysis fails (rule 3);
 
 2. every configured check passes → **promote** (the strategy turns that into "next step" or
@@ -67,7 +67,7 @@ class ObservationsRecord(TypedDict):
     stable: TrafficRecord
     divergence: DivergenceRecord
     drift_psi: float | None
-    intervals: int
+    span_s: float
 
 
 class CheckRecord(TypedDict):
@@ -105,9 +105,9 @@ class AnalysisPolicy:
     max_drift_psi: float | None = None
     min_requests: int = 100
     failure_limit: int = 3
-    #: Intervals an analysis may wait for ``min_requests`` before it counts as failed (None:
-    #: it waits as long as it takes).
-    progress_deadline_intervals: int | None = None
+    #: How long an analysis may wait for ``min_requests`` before it counts as failed, in
+    #: seconds (None: as long as it takes).
+    progress_deadline_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +167,8 @@ class Observations:
     drift_psi: float | None = None
     #: Consecutive failed analyses before this one.
     failures: int = 0
-    #: Intervals the observations span: more than one while too few requests came to judge.
-    intervals: int = 1
+    #: Seconds the observations span: several intervals while too few requests came to judge.
+    span_s: float = 0.0
 
     def to_json(self) -> ObservationsRecord:
         """The numbers, as the rollout history records them."""
@@ -184,7 +184,7 @@ class Observations:
                 "cosine": div.cosine,
             },
             "drift_psi": self.drift_psi,
-            "intervals": self.intervals,
+            "span_s": self.span_s,
         }
 
 
@@ -241,11 +241,11 @@ def analyse(policy: AnalysisPolicy, obs: Observations) -> Verdict:
     """The verdict for one interval (see the module docstring for the rules)."""
     cand, needed = obs.candidate, policy.min_requests
     if cand.requests < needed and not _errors_decide(policy, cand):
-        deadline = policy.progress_deadline_intervals
-        if deadline is not None and obs.intervals >= deadline:
+        deadline = policy.progress_deadline_s
+        if deadline is not None and obs.span_s >= deadline:
             late = (
                 f"only {cand.requests} of the {needed} candidate requests needed came in "
-                f"{obs.intervals} intervals (the progress deadline)"
+                f"{_fmt(obs.span_s)} s (progress_deadline {_fmt(deadline)} s)"
             )
             return _failed(policy, obs, (), (late,))
         return Verdict(

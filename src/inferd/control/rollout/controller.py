@@ -252,7 +252,7 @@ class RolloutController:
                 self._record(r, "start")
             run.routed.set()
             # The gateway's counts when the interval being analysed began, and how many
-            # intervals it has spanned (more than one while too few requests came to judge).
+            # intervals it has spanned (several while too few requests came to judge).
             baseline, spanned = self.gateway(), 0
             while r.active:
                 await asyncio.sleep(r.interval_s)
@@ -287,7 +287,7 @@ class RolloutController:
         drift = None
         if r.policy.max_drift_psi is not None and self.replicas is not None:
             drift = drift_psi(await self.replicas(r.deployment), r.deployment, r.pair.candidate)
-        obs = self._observe(r, delta, drift, intervals)
+        obs = self._observe(r, delta, drift, intervals * r.interval_s)
         verdict = analyse(r.policy, obs)
         r.failures = verdict.failures
         where = move(r.strategy, r.stage, r.stages, verdict.action)
@@ -310,7 +310,7 @@ class RolloutController:
         return verdict.judged
 
     def _observe(
-        self, r: Rollout, delta: GatewayReading, drift: float | None, intervals: int
+        self, r: Rollout, delta: GatewayReading, drift: float | None, span_s: float
     ) -> Observations:
         d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
         mirrored = r.strategy == "blue-green"
@@ -320,7 +320,7 @@ class RolloutController:
             divergence=divergence_stats(delta, d, cand),
             drift_psi=drift,
             failures=r.failures,
-            intervals=intervals,
+            span_s=span_s,
         )
 
     async def _promote(self, r: Rollout, reason: str) -> None:

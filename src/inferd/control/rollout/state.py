@@ -20,8 +20,9 @@ FINISHED: frozenset[Phase] = frozenset(
 )
 #: Decisions kept in memory for status (the history file keeps them all).
 RECENT = 20
-#: Intervals an analysis waits for ``min_requests`` before it counts as failed: ten times the
-#: interval, as Argo Rollouts' ``progressDeadlineSeconds`` (600 s) is ten of its default 1m.
+#: Without a ``progress_deadline``, the intervals an analysis waits for ``min_requests`` before
+#: it counts as failed: ten, as Argo Rollouts' ``progressDeadlineSeconds`` (600 s) is ten of
+#: the default 1m interval.
 PROGRESS_DEADLINE_INTERVALS = 10
 
 
@@ -64,7 +65,11 @@ def policy_of(spec: RolloutSpec) -> AnalysisPolicy:
         max_drift_psi=a.max_drift_psi,
         min_requests=a.min_requests,
         failure_limit=spec.failure_limit,
-        progress_deadline_intervals=PROGRESS_DEADLINE_INTERVALS,
+        progress_deadline_s=(
+            spec.progress_deadline
+            if spec.progress_deadline is not None
+            else PROGRESS_DEADLINE_INTERVALS * spec.interval
+        ),
     )
 
 
