@@ -7,9 +7,13 @@ import re
 import shutil
 from pathlib import Path
 
+import lightgbm as lgb
+import numpy as np
 import pytest
+import xgboost as xgb
 
 import inferd.packaging
+from inferd.card import Datatype, Signature, TensorSpec
 from inferd.errors import InvalidArgument, ModelNotFound, UnsafeFormat
 from inferd.packaging import CardOptions, describe, push
 from inferd.store import ModelStore
@@ -126,3 +130,70 @@ def test_a_file_not_in_the_named_runtimes_format_is_refused_at_push(
     assert _blobs(store) == set()
     with pytest.raises(ModelNotFound):
         store.resolve("fraud:v1")
+
+
+def _boosters(root: Path) -> dict[str, tuple[Path, Signature]]:
+    """Boosters of 4 features, each beside the signature it answers with, saved in ``root``."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    two, three = (x[:, 0] > 0).astype(int), np.digitize(x[:, 0], [-0.5, 0.5])
+    xgb_binary = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=two), 2)
+    xgb_binary.save_model(str(root / "xgb-binary.json"))
+    softprob = {"objective": "multi:softprob", "num_class": 3}
+    xgb.train(softprob, xgb.DMatrix(x, label=three), 2).save_model(str(root / "xgb-softprob.ubj"))
+    quiet = {"verbose": -1, "num_leaves": 3}
+    lgb.train({"objective": "binary", **quiet}, lgb.Dataset(x, label=two), 2).save_model(
+        root / "lgb-binary.txt"
+    )
+    multiclass = {"objective": "multiclass", "num_class": 3, **quiet}
+    lgb.train(multiclass, lgb.Dataset(x, label=three), 2).save_model(root / "lgb-multiclass.txt")
+
+    def signature(datatype: Datatype, *classes: int) -> Signature:
+        return Signature(
+            inputs=(TensorSpec(name="input", datatype="FP32", shape=(-1, 4)),),
+            outputs=(TensorSpec(name="predictions", datatype=datatype, shape=(-1, *classes)),),
+        )
+
+    return {
+        "xgb-binary.json": (root / "xgb-binary.json", signature("FP32")),
+        "xgb-softprob.ubj": (root / "xgb-softprob.ubj", signature("FP32", 3)),
+        "lgb-binary.txt": (root / "lgb-binary.txt", signature("FP64")),
+        "lgb-multiclass.txt": (root / "lgb-multiclass.txt", signature("FP64", 3)),
+    }
+
+
+def test_a_booster_pushed_without_a_signature_gets_the_one_it_answers_with(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    """XGBoost and LightGBM got an empty signature: no feature count to check a request
+    against (a 500 for a wrong one), never batched, no example request, no reference data."""
+    for name, (file, signature) in _boosters(tmp_path).items():
+        card = push(store, file, "booster:v1").card
+        assert card.signature == signature, name
+    file, _ = _boosters(tmp_path)["xgb-binary.json"]
+    np.save(tmp_path / "train.npy", np.random.default_rng(1).normal(size=(50, 4)))
+    profiled = push(store, file, "booster:v2", reference_data=tmp_path / "train.npy").card
+    assert profiled.reference_profile is not None
+
+
+def test_what_the_metadata_declares_of_a_boosters_signature_wins(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    file, derived = _boosters(tmp_path)["lgb-binary.txt"]
+    shutil.copyfile(file, model / "model.txt")
+    features = TensorSpec(name="features", datatype="FP32", shape=(-1, 4))
+    (model / "inferd.model.yaml").write_text(
+        "inputs: [{name: features, datatype: FP32, shape: [-1, 4]}]\n"
+    )
+    assert push(store, model, "booster:v1").card.signature == Signature(
+        inputs=(features,), outputs=derived.outputs
+    )
+    (model / "inferd.model.yaml").write_text(
+        "outputs: [{name: fraud, datatype: FP64, shape: [-1]}]\n"
+    )
+    fraud = TensorSpec(name="fraud", datatype="FP64", shape=(-1,))
+    assert push(store, model, "booster:v2").card.signature == Signature(
+        inputs=derived.inputs, outputs=(fraud,)
+    )

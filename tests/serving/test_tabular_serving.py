@@ -16,12 +16,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from inferd.card import Signature
 from inferd.config import ServerSettings
 from inferd.datatypes import object_array
-from inferd.errors import InternalError
+from inferd.errors import InternalError, InvalidTensor
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
 from inferd.runtimes import LoadOptions, get_runtime, warmup_inputs
+from inferd.runtimes.warmup import example_request
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.loading import MAX_CAUSE, _cause
 from inferd.serving.manager import ModelManager
@@ -238,3 +240,29 @@ def test_a_model_answering_contrary_to_its_signature_is_a_500_naming_it(tmp_path
         assert (stats.inference_stats.success.count, stats.inference_stats.fail.count) == (1, 1)
 
     _serve(store, ["py:v1"], scenario)
+
+
+def test_a_booster_pushed_without_a_signature_is_checked_and_batched(tmp_path: Path) -> None:
+    """With the empty signature it got, a wrong feature count was a 500, a request of 50 rows
+    counted as 1 row, and the example request (``{"inputs": []}``) failed."""
+    x, y = _data()
+    store = ModelStore(tmp_path / "home")
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(x, label=y), 2)
+    booster.save_model(str(tmp_path / "model.json"))
+    push(store, tmp_path / "model.json", "booster:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        wide = Tensor("input", "FP32", np.zeros((1, FEATURES + 1), dtype=np.float32))
+        with pytest.raises(InvalidTensor, match=r"expected shape \[-1, 4\] but got \[1, 5\]"):
+            await plane.infer(InferRequest("booster", [wide]))
+        response = await plane.infer(InferRequest("booster", [Tensor("input", "FP32", x[:50])]))
+        (predictions,) = response.outputs
+        np.testing.assert_allclose(predictions.data, booster.predict(xgb.DMatrix(x[:50])))
+        (stats,) = plane.model_stats("booster")
+        assert (stats.inference_count, stats.execution_count) == (50, 1)
+        signature = Signature(inputs=plane.model_metadata("booster").inputs)
+        (example,) = example_request(signature)["inputs"]
+        data = np.array(example["data"], dtype=np.float32).reshape(example["shape"])
+        await plane.infer(InferRequest("booster", [Tensor("input", example["datatype"], data)]))
+
+    _serve(store, ["booster:v1"], scenario)

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from inferd.card import ModelCard, Signature
-from inferd.errors import InvalidArgument, NotFound
+from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.packaging.llm import AdapterBase, describe_llm, resolve_base
-from inferd.packaging.metadata import ModelMetadata, find_metadata, load_metadata
-from inferd.runtimes.detect import detect_model
+from inferd.packaging.metadata import METADATA_FILE, ModelMetadata, find_metadata, load_metadata
+from inferd.runtimes.detect import Detection, derive_signature, detect_model
 from inferd.store import ModelStore, PushResult, Staged
 
 #: The last second a datetime holds, 9999-12-31T23:59:59Z, in seconds since the epoch.
@@ -77,7 +77,7 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         # metadata, the pusher's input (exit 2), not a missing model (exit 3).
         raise InvalidArgument(f"{file.name}: {exc.message}") from None
     llm = describe_llm(staged, detection, options.base)
-    signature = options.signature or detection.signature or meta.signature or Signature()
+    signature = options.signature or detection.signature or _declared(meta, path, detection)
     profile = meta.reference_profile
     if options.reference_data is not None:
         profile = read_reference_data(options.reference_data, signature)
@@ -96,6 +96,24 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         created=options.created,
         llm=llm,
     )
+
+
+def _declared(meta: ModelMetadata, path: Path, detection: Detection) -> Signature:
+    """The metadata's inputs and outputs; where it leaves either out, what the runtime answers
+    with as the model file tells it (:func:`~inferd.runtimes.detect.derive_signature`: a
+    booster's features and predictions)."""
+    if (meta.inputs and meta.outputs) or detection.entrypoint is None:
+        return meta.signature or Signature()
+    file = path if path.is_file() else path / detection.entrypoint
+    try:
+        derived = derive_signature(file, detection.runtime)
+    except Unsupported as exc:
+        raise Unsupported(
+            f"{exc.message}; or declare the model's inputs and outputs in {METADATA_FILE}"
+        ) from None
+    if derived is None:
+        return meta.signature or Signature()
+    return Signature(inputs=meta.inputs or derived.inputs, outputs=meta.outputs or derived.outputs)
 
 
 def push(

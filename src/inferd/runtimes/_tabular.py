@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from inferd.card import ModelCard
-from inferd.datatypes import Array, Tensors
+from inferd.card import ModelCard, Signature, TensorSpec
+from inferd.datatypes import Array, Tensors, oip_datatype
 from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 
 DEFAULT_INPUT = "input"
+BOOSTER_OUTPUT = "predictions"
 
 
 def input_name(card: ModelCard) -> str:
@@ -61,7 +62,22 @@ def on_rows(predict: Callable[[Array], Any], x: Array) -> Array:
 
 def booster_output(card: ModelCard, runtime: str) -> str:
     """The one output of a booster: the card's, or ``predictions`` when it declares none."""
-    return output_names(card, runtime, ("predictions",))[0]
+    return output_names(card, runtime, (BOOSTER_OUTPUT,))[0]
+
+
+def booster_signature(score: Callable[[Array], Any], features: int) -> Signature:
+    """What a booster taking ``features`` features answers with when its card declares
+    nothing: ``input`` FP32 ``[-1, features]``, and ``predictions`` as ``score`` answers a row
+    of zeros (one value per row, ``[-1]``, or several: ``[-1, 3]`` for the class
+    probabilities of XGBoost's ``multi:softprob`` with 3 classes)."""
+    answer = np.asarray(score(np.zeros((1, features), dtype=np.float32)))
+    output = TensorSpec(
+        name=BOOSTER_OUTPUT, datatype=oip_datatype(answer.dtype), shape=(-1, *answer.shape[1:])
+    )
+    shape = (-1, features)
+    return Signature(
+        inputs=(TensorSpec(name=DEFAULT_INPUT, datatype="FP32", shape=shape),), outputs=(output,)
+    )
 
 
 class BoosterModel:

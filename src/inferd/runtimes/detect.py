@@ -13,6 +13,7 @@ push, with what is wrong with it, rather than failing on every load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from inferd.runtimes._files import (
 )
 from inferd.runtimes._formats import SNIFFERS, sniff
 from inferd.runtimes._onnx_signature import read_onnx_signature
+from inferd.runtimes.lightgbm import read_signature as read_lightgbm_signature
 from inferd.runtimes.registry import available_runtimes
+from inferd.runtimes.xgboost import read_signature as read_xgboost_signature
 
 _FORMATS = "ONNX, skops, XGBoost JSON/UBJSON, LightGBM text, GGUF or a Hugging Face directory"
 #: The runtime a Hugging Face directory of safetensors shards is detected as.
@@ -106,6 +109,24 @@ def _in_directory(path: Path, runtime: str | None, entrypoint: str | None) -> De
 
 def _signature(file: Path, runtime: str) -> Signature | None:
     return read_onnx_signature(file) if runtime == "onnx" and is_onnx(file) else None
+
+
+#: Runtimes whose files declare no signature but tell what the model answers with: a
+#: booster's features and the shape of its predictions.
+_DERIVED: dict[str, Callable[[Path], Signature]] = {
+    "xgboost": read_xgboost_signature,
+    "lightgbm": read_lightgbm_signature,
+}
+
+
+def derive_signature(file: Path, runtime: str) -> Signature | None:
+    """The signature ``runtime`` answers with for the model ``file`` when its card declares
+    none (xgboost and lightgbm: ``input`` FP32 ``[-1, features]`` and ``predictions`` as the
+    booster predicts; see :func:`~inferd.runtimes._tabular.booster_signature`), or None where
+    the file does not tell (other runtimes). Loads the model with its framework: Unsupported
+    when that is not installed, InvalidArgument when it cannot load the file."""
+    derive = _DERIVED.get(runtime)
+    return derive(file) if derive is not None else None
 
 
 def detect_model(path: Path, runtime: str | None, *, entrypoint: str | None = None) -> Detection:

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
-from inferd.card import ModelCard
+from inferd.card import ModelCard, Signature
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import BoosterModel, booster_output
+from inferd.runtimes._tabular import BoosterModel, booster_output, booster_signature
 from inferd.runtimes.base import LoadOptions, Model
+
+
+def read_signature(file: Path) -> Signature:
+    """What the booster in ``file`` answers with when its card declares nothing
+    (:func:`~inferd.runtimes._tabular.booster_signature`), as the runtime predicts."""
+    booster = _booster(import_optional("lightgbm", "lightgbm"), file)
+    return booster_signature(booster.predict, booster.num_feature())
+
+
+def _booster(lgb: ModuleType, file: Path) -> Any:
+    try:
+        return lgb.Booster(model_file=str(file))
+    except lgb.basic.LightGBMError as exc:
+        raise InvalidArgument(f"{file.name!r} is not a valid LightGBM model") from exc
 
 
 class LightGBMRuntime:
@@ -26,10 +41,6 @@ class LightGBMRuntime:
         if options.device != "cpu":
             raise Unsupported("the lightgbm runtime runs on CPU only; use device 'cpu'")
         output = booster_output(card, self.name)
-        file = model_file(path, card.entrypoint, self.name)
-        try:
-            booster = self._lgb.Booster(model_file=str(file))
-        except self._lgb.basic.LightGBMError as exc:
-            raise InvalidArgument(f"{file.name!r} is not a valid LightGBM model") from exc
+        booster = _booster(self._lgb, model_file(path, card.entrypoint, self.name))
         score = functools.partial(booster.predict, num_threads=options.intra_op_threads)
         return BoosterModel("LightGBM", score, card, output)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from types import ModuleType
+from typing import Any, ClassVar, Literal
 
-from inferd.card import ModelCard
+from inferd.card import ModelCard, Signature
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._tabular import BoosterModel, booster_output
+from inferd.runtimes._tabular import BoosterModel, booster_output, booster_signature
 from inferd.runtimes.base import LoadOptions, Model
 
 #: UBJSON's length markers: what follows the ``{`` that opens a UBJSON model (in JSON,
@@ -26,6 +27,22 @@ def model_format(path: Path, entrypoint: str | None) -> Literal["json", "ubj"]:
     return "ubj" if len(head) == 2 and head[1] in _UBJSON_LENGTH_MARKERS else "json"
 
 
+def read_signature(file: Path) -> Signature:
+    """What the booster in ``file`` answers with when its card declares nothing
+    (:func:`~inferd.runtimes._tabular.booster_signature`), as the runtime predicts."""
+    booster = _booster(import_optional("xgboost", "xgboost"), file)
+    return booster_signature(booster.inplace_predict, booster.num_features())
+
+
+def _booster(xgb: ModuleType, file: Path) -> Any:
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(file))
+    except xgb.core.XGBoostError as exc:
+        raise InvalidArgument(f"{file.name!r} is not a valid XGBoost model") from exc
+    return booster
+
+
 class XGBoostRuntime:
     """Loads the single XGBoost model file (or ``card.entrypoint``) of an artifact."""
 
@@ -38,12 +55,7 @@ class XGBoostRuntime:
         output = booster_output(card, self.name)
         if options.device == "cuda" and not self._xgb.build_info().get("USE_CUDA", False):
             raise Unsupported("device 'cuda' was requested but this XGBoost has no CUDA support")
-        file = model_file(path, card.entrypoint, self.name)
-        booster = self._xgb.Booster()
-        try:
-            booster.load_model(str(file))
-        except self._xgb.core.XGBoostError as exc:
-            raise InvalidArgument(f"{file.name!r} is not a valid XGBoost model") from exc
+        booster = _booster(self._xgb, model_file(path, card.entrypoint, self.name))
         booster.set_param({"device": options.device})
         if options.intra_op_threads > 0:  # 0: let XGBoost use every core
             booster.set_param({"nthread": options.intra_op_threads})
