@@ -197,3 +197,44 @@ def test_what_the_metadata_declares_of_a_boosters_signature_wins(
     assert push(store, model, "booster:v2").card.signature == Signature(
         inputs=derived.inputs, outputs=(fraud,)
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "inputs", "says"),
+    [
+        (
+            "model.skops",
+            "[{name: a, datatype: FP32, shape: [-1, 2]}, {name: b, datatype: FP32, shape: [-1]}]",
+            "the sklearn runtime reads one input, a [rows, features] matrix; the signature "
+            "declares 2 (a, b)",
+        ),
+        (
+            "model.skops",
+            "[{name: a, datatype: FP32, shape: [-1]}]",
+            "the sklearn runtime reads one input, a [rows, features] matrix; the signature "
+            "declares 'a' of shape [-1]",
+        ),
+        (
+            "xgb-binary.json",
+            "[{name: a, datatype: BYTES, shape: [-1, 4]}]",
+            "the xgboost runtime reads numbers; the signature declares 'a' BYTES (declare it FP32)",
+        ),
+    ],
+    ids=["several inputs", "not a matrix", "strings to a booster"],
+)
+def test_a_tabular_signature_its_runtime_cannot_take_is_refused_at_push(
+    store: ModelStore, tmp_path: Path, model: str, inputs: str, says: str
+) -> None:
+    """The runtime read the first input only (requests had to carry the others for nothing),
+    and a vector or strings failed every request."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if model == "model.skops":
+        shutil.copyfile(EXAMPLES / "sklearn" / "fraud.skops", folder / model)
+    else:
+        shutil.copyfile(_boosters(tmp_path)[model][0], folder / model)
+    (folder / "inferd.model.yaml").write_text(f"inputs: {inputs}\n")
+    with pytest.raises(InvalidArgument) as refused:
+        push(store, folder, "tabular:v1")
+    assert refused.value.message == says
+    assert _blobs(store) == set()

@@ -20,7 +20,7 @@ from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.packaging.llm import AdapterBase, describe_llm, resolve_base
 from inferd.packaging.metadata import METADATA_FILE, ModelMetadata, find_metadata, load_metadata
-from inferd.runtimes.detect import Detection, derive_signature, detect_model
+from inferd.runtimes.detect import Detection, check_signature, derive_signature, detect_model
 from inferd.store import ModelStore, PushResult, Staged
 
 #: The last second a datetime holds, 9999-12-31T23:59:59Z, in seconds since the epoch.
@@ -78,6 +78,7 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         raise InvalidArgument(f"{file.name}: {exc.message}") from None
     llm = describe_llm(staged, detection, options.base)
     signature = options.signature or detection.signature or _declared(meta, path, detection)
+    check_signature(detection.runtime, signature)
     profile = meta.reference_profile
     if options.reference_data is not None:
         profile = read_reference_data(options.reference_data, signature)

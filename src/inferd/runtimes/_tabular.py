@@ -22,6 +22,32 @@ DEFAULT_INPUT = "input"
 BOOSTER_OUTPUT = "predictions"
 
 
+#: The runtimes that read one 2-D input, and whether each takes strings (scikit-learn's
+#: encoders do; a booster reads numbers only).
+TAKES_STRINGS = {"sklearn": True, "xgboost": False, "lightgbm": False}
+
+
+def input_problem(runtime: str, signature: Signature) -> str | None:
+    """What in ``signature`` a tabular ``runtime`` cannot take (None: nothing, or ``runtime``
+    is not tabular): several inputs (it reads the first only), an input that is not a
+    ``[rows, features]`` matrix, or strings for a booster."""
+    if runtime not in TAKES_STRINGS or not signature.inputs:
+        return None
+    matrix = f"the {runtime} runtime reads one input, a [rows, features] matrix"
+    if len(signature.inputs) > 1:
+        names = ", ".join(spec.name for spec in signature.inputs)
+        return f"{matrix}; the signature declares {len(signature.inputs)} ({names})"
+    (spec,) = signature.inputs
+    if len(spec.shape) != 2:
+        return f"{matrix}; the signature declares {spec.name!r} of shape {list(spec.shape)}"
+    if spec.datatype == "BYTES" and not TAKES_STRINGS[runtime]:
+        return (
+            f"the {runtime} runtime reads numbers; the signature declares {spec.name!r} BYTES "
+            "(declare it FP32)"
+        )
+    return None
+
+
 def input_name(card: ModelCard) -> str:
     """The card's first input, or ``input`` when the card declares none."""
     inputs = card.signature.inputs

@@ -29,6 +29,7 @@ from inferd.runtimes._files import (
 )
 from inferd.runtimes._formats import SNIFFERS, sniff
 from inferd.runtimes._onnx_signature import read_onnx_signature
+from inferd.runtimes._tabular import input_problem
 from inferd.runtimes.lightgbm import read_signature as read_lightgbm_signature
 from inferd.runtimes.registry import available_runtimes
 from inferd.runtimes.xgboost import read_signature as read_xgboost_signature
@@ -117,6 +118,14 @@ _DERIVED: dict[str, Callable[[Path], Signature]] = {
     "xgboost": read_xgboost_signature,
     "lightgbm": read_lightgbm_signature,
 }
+
+
+def check_signature(runtime: str, signature: Signature) -> None:
+    """InvalidArgument when ``runtime`` cannot take the inputs ``signature`` declares (a
+    tabular runtime reads one ``[rows, features]`` matrix, numbers only for a booster)."""
+    problem = input_problem(runtime, signature)
+    if problem is not None:
+        raise InvalidArgument(problem)
 
 
 def derive_signature(file: Path, runtime: str) -> Signature | None:
