@@ -8,6 +8,7 @@ store is exactly one that the grammar allows. Names and tags are map keys, never
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Annotated
@@ -24,10 +25,13 @@ _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
-# A registry host: DNS labels or an IPv4 address, with an optional port.
+# An IPv6 address in brackets as container runtimes take it (distribution/reference): hex
+# digits and ':' only, so no zone and no embedded IPv4; :func:`_is_host` checks it is an address.
+_IPV6 = r"\[(?P<ipv6>[a-fA-F0-9:]+)\]"
+# A registry host: DNS labels, an IPv4 address or a bracketed IPv6 one, with an optional port.
 _HOST_RE = re.compile(
-    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-    r"(?::[0-9]{1,5})?"
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    rf"|{_IPV6})(?::[0-9]{{1,5}})?"
 )
 #: The TCP ports a registry can listen on (a host's ``:PORT``; 0 is no port to connect to).
 MIN_PORT, MAX_PORT = 1, 65535
@@ -64,6 +68,19 @@ def validate_digest(digest: str, *, reference: str | None = None) -> str:
     return digest
 
 
+def _is_host(text: str) -> bool:
+    """Whether ``text`` is ``HOST[:PORT]`` (:data:`_HOST_RE`, a bracketed IPv6 address valid)."""
+    match = _HOST_RE.fullmatch(text)
+    if match is None:
+        return False
+    if match["ipv6"] is not None:
+        try:
+            ipaddress.IPv6Address(match["ipv6"])
+        except ValueError:
+            return False
+    return True
+
+
 def _is_registry(component: str) -> bool:
     # The rule container tools use: the first component names a host when it looks like one.
     return "." in component or ":" in component or component == "localhost"
@@ -85,12 +102,11 @@ def registry_prefix_problem(prefix: str) -> str | None:
     Docker Hub by every container runtime, so it is refused rather than rendered.
     """
     host, _, path = prefix.strip("/").partition("/")
-    if not (
-        _is_registry(host) and _HOST_RE.fullmatch(host) and (not path or not _name_problem(path))
-    ):
+    if not (_is_registry(host) and _is_host(host) and (not path or not _name_problem(path))):
         return (
             f"registry {prefix!r} is not HOST[:PORT] or HOST[:PORT]/PATH (a host has a '.' or a "
-            "port, or is localhost), e.g. registry.example.com or localhost:5000/team"
+            "port, or is localhost or an IPv6 address in brackets), e.g. registry.example.com, "
+            "localhost:5000/team or [::1]:5000"
         )
     port = port_of(host)
     if port is not None and not MIN_PORT <= port <= MAX_PORT:
@@ -129,7 +145,7 @@ class Reference:
         registry: str | None = None
         first, slash, rest = remainder.partition("/")
         if slash and _is_registry(first):
-            if _HOST_RE.fullmatch(first) is None:
+            if not _is_host(first):
                 raise InvalidReference(text, f"{first!r} is not a valid registry host")
             port = port_of(first)
             if port is not None and not MIN_PORT <= port <= MAX_PORT:

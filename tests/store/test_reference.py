@@ -26,6 +26,10 @@ VALID = [
     ("ghcr.io/acme/fraud:v1", Reference("acme/fraud", "v1", None, "ghcr.io")),
     ("127.0.0.1:5000/x@" + DIGEST, Reference("x", None, DIGEST, "127.0.0.1:5000")),
     ("m:" + "t" * 128, Reference("m", "t" * 128, None, None)),
+    # IPv6 literals in brackets, as container runtimes take them
+    ("[::1]:5000/risk/fraud:v1", Reference("risk/fraud", "v1", None, "[::1]:5000")),
+    ("[::1]/fraud@" + DIGEST, Reference("fraud", None, DIGEST, "[::1]")),
+    ("[2001:DB8::1]:443/fraud:v1", Reference("fraud", "v1", None, "[2001:DB8::1]:443")),
 ]
 
 
@@ -52,6 +56,12 @@ def test_valid_references_parse_and_print_back(text: str, expected: Reference) -
         ("fraud:v1:v2", "lower-case"),
         ("localhost:99999/fraud:v1", "registry port 99999 is not a TCP port (1-65535)"),
         ("127.0.0.1:0/fraud:v1", "registry port 0 is not a TCP port"),
+        ("[::1]:70000/fraud:v1", "registry port 70000 is not a TCP port"),
+        ("[1:2]:5000/fraud:v1", "'[1:2]:5000' is not a valid registry host"),  # not an address
+        ("[::1:5000/fraud:v1", "'[::1:5000' is not a valid registry host"),
+        ("[fe80::1%eth0]/fraud:v1", "is not a valid registry host"),  # no zones, as runtimes
+        ("[::ffff:10.0.0.1]/fraud", "is not a valid registry host"),  # nor embedded IPv4
+        ("::1:5000/fraud:v1", "is not a valid registry host"),  # brackets are required
     ],
 )
 def test_invalid_references_name_the_problem(text: str, reason: str) -> None:

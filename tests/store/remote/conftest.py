@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,18 @@ USER, PASSWORD = "alice", "s3cret-pass"
 @pytest.fixture(scope="session")
 def open_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     with start_registry(tmp_path_factory.mktemp("open-registry")) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="module")
+def ipv6_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """An open registry on the IPv6 loopback: ``host`` is ``[::1]:PORT``."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"this machine has no IPv6 loopback ({exc.strerror})")
+    with start_registry(tmp_path_factory.mktemp("ipv6-registry"), address="::1") as registry:
         yield registry
 
 

@@ -38,16 +38,17 @@ def registry_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(address: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((address, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
 @dataclass
 class Registry:
-    """A running registry: ``host`` is what references use (``127.0.0.1:PORT``)."""
+    """A running registry: ``host`` is what references use (``127.0.0.1:PORT``, ``[::1]:PORT``)."""
 
     host: str
     scheme: str
@@ -81,11 +82,14 @@ def start_registry(
     auth: dict[str, object] | None = None,
     tls: tuple[Path, Path] | None = None,
     ca: Path | None = None,
+    address: str = "127.0.0.1",
 ) -> Iterator[Registry]:
-    """Run a registry storing under ``root``; ``tls`` is (cert, key), ``ca`` verifies it."""
+    """Run a registry storing under ``root`` listening on ``address`` (IPv4 or IPv6); ``tls``
+    is (cert, key), ``ca`` verifies it."""
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    http: dict[str, object] = {"addr": f"127.0.0.1:{port}", "secret": "inferd-test"}
+    port = free_port(address)
+    host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    http: dict[str, object] = {"addr": host, "secret": "inferd-test"}
     if tls is not None:
         http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     config: dict[str, object] = {
@@ -108,8 +112,8 @@ def start_registry(
     scheme = "https" if tls else "http"
     context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     try:
-        _wait(f"{scheme}://127.0.0.1:{port}", process, context)
-        yield Registry(f"127.0.0.1:{port}", scheme, process, root)
+        _wait(f"{scheme}://{host}", process, context)
+        yield Registry(host, scheme, process, root)
     finally:
         process.terminate()
         try:

@@ -40,7 +40,7 @@ from .registry import Registry
         ([], "localhost", 5000, ["127.0.0.1"], "allowlist"),
         (["[::1]:5000"], "::1", 5000, [], None),
         (["[::1]"], "[::1]", 5001, [], None),
-        (["[::1]:5000"], "::1", 5001, [], "allowlist"),
+        (["[::1]:5000"], "::1", 5001, [], r"registry '\[::1\]:5001' is not on the allowlist"),
     ],
 )  # fmt: skip
 def test_the_allowlist_table(

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
 import inferd.store.remote
+from inferd.cli import main
 from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.packaging import push
 from inferd.store import ModelStore, media
@@ -17,6 +19,7 @@ from inferd.store.remote import RegistrySettings
 
 from ..conftest import make_model_dir, raw_npy
 from .conftest import Stores
+from .registry import Registry
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -47,6 +50,26 @@ def test_a_pushed_version_pulls_back_byte_for_byte_into_another_store(
     materialized = other.materialize(f"{repo}@{pushed.digest}")
     assert _tree(materialized.path) == _tree(model)
     assert other.resolve(f"{repo}:v1").card.runtime == "sklearn"
+
+
+def test_a_registry_on_an_ipv6_literal_host(
+    ipv6_registry: Registry, docker_config: Path, inferd_home: Path, model: Path,
+    remote_store: Stores, tmp_path: Path,
+) -> None:  # fmt: skip
+    """``[::1]:PORT/name:tag`` as container runtimes write it: a loopback registry (plain HTTP
+    found without a flag), reached by the CLI, the API and a server's pinned connections."""
+    ref = f"{ipv6_registry.host}/risk/fraud:v1"
+    settings = RegistrySettings(docker_config=docker_config, attempts=1)
+    pushed = push(remote_store(inferd_home, settings), model, ref)
+    other = remote_store(tmp_path / "other-home", settings)
+    assert _tree(other.pull(ref, tmp_path / "out")) == _tree(model)
+    server = remote_store(tmp_path / "server-home", settings.server_side([ipv6_registry.host]))
+    assert server.fetch(f"{ipv6_registry.host}/risk/fraud@{pushed.digest}").digest == pushed.digest
+    listing = CliRunner().invoke(main, ["ls", f"{ipv6_registry.host}/risk/fraud", "--json"])
+    assert listing.exit_code == 0, listing.output
+    assert [(row["tag"], row["digest"]) for row in orjson.loads(listing.stdout)] == [
+        ("v1", pushed.digest)
+    ]
 
 
 def test_blobs_the_registry_or_the_cache_holds_are_not_moved_again(

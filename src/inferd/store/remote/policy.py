@@ -54,6 +54,13 @@ def split_host(host: str) -> tuple[str, int | None]:
     return host, None
 
 
+def join_host(host: str, port: int | None) -> str:
+    """:func:`split_host` undone: ``host[:port]``, an IPv6 address in brackets (``[::1]:5000``),
+    as references write it (an URL's host comes without the brackets)."""
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -106,7 +113,7 @@ class RegistryPolicy:
     def require_listed(self, host: str, port: int | None = None) -> None:
         """Raise :class:`PermissionDenied` unless ``host[:port]`` is on the allowlist."""
         if not self.lists(host, port):
-            shown = host if port is None else f"{host}:{port}"
+            shown = join_host(host.strip("[]"), port)
             raise PermissionDenied(
                 f"registry {shown!r} is not on the allowlist of this server ({ALLOWLIST_SOURCE})"
             )
@@ -118,7 +125,7 @@ class RegistryPolicy:
         of its addresses is internal without being listed itself.
         """
         host = host.lower().strip("[]")
-        shown = host if port is None else f"{host}:{port}"
+        shown = join_host(host, port)
         self.require_listed(host, port)
         if _is_ip(host):
             return [host]  # a literal; internal ones only get here when listed explicitly

@@ -42,7 +42,7 @@ from inferd.errors import (
 from inferd.store.remote import credentials
 from inferd.store.remote.auth import RegistryAuth
 from inferd.store.remote.pinning import PinnedTransport
-from inferd.store.remote.policy import split_host
+from inferd.store.remote.policy import join_host, split_host
 from inferd.store.remote.settings import ALLOWED_ENV, CA_ENV, RegistrySettings
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,7 @@ class RegistryHttp:
         self.client.close()
 
     def _check_hop(self, request: httpx.Request) -> None:
-        host = request.url.host
-        port = request.url.port
-        shown = host if port is None else f"{host}:{port}"
+        shown = join_host(request.url.host, request.url.port)  # as the registry is written
         own_plain = self._plain_fallback and shown.lower() == self.registry.lower()
         if request.url.scheme != "https" and not own_plain and not self.settings.is_insecure(shown):
             raise PermissionDenied(
@@ -159,7 +157,7 @@ class RegistryHttp:
         same_host = realm.host == own.lower()
         if realm.host and (same_host or self.settings.lists(realm.host, realm.port)):
             return
-        shown = realm.host if realm.port is None else f"{realm.host}:{realm.port}"
+        shown = join_host(realm.host, realm.port)
         raise PermissionDenied(
             f"registry {self.registry} names the token realm {shown!r}, which is neither its own "
             f"host nor on the allowlist ({ALLOWED_ENV}); refusing to send credentials there"
