@@ -45,6 +45,8 @@ class Faults:
     (``PUT …?digest=``) as it is read."""
     stall: bool = False
     """Send half of the target's body, then nothing more, keeping the connection open."""
+    moving: threading.Event = field(default_factory=threading.Event)
+    """Set once a slow or stalled target's body is on its way (its first bytes sent or read)."""
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     """(method, path, Range header) of every request."""
 
@@ -121,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if targeted and faults.stall:
             self._answer(response.status, answer, body[: len(body) // 2], length=str(len(body)))
+            faults.moving.set()
             select.select([self.connection], [], [], _STALL_S)  # until the client hangs up
             self.close_connection = True
             return
@@ -130,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for start in range(0, len(body), _SLOW_PIECE):
                     self.wfile.write(body[start : start + _SLOW_PIECE])
                     self.wfile.flush()
+                    faults.moving.set()
                     time.sleep(_SLOW_PAUSE_S)
             self.close_connection = True
             return
@@ -145,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not piece:
                     break
                 body += piece
+                self.server.faults.moving.set()
                 time.sleep(_SLOW_PAUSE_S)
         return bytes(body)
 
