@@ -61,8 +61,10 @@ class GatewaySpec(StrictModel):
         description="gRPC (GRPCInferenceService) port; default: port + 1 (a free one when port "
         "is 0); 0 picks a free port",
     )
-    request_timeout: Duration = Field(default=30.0, description="longest a request may take")
-    shadow_timeout: Duration = Field(default=2.0, description="longest a mirrored request may take")
+    request_timeout: Duration = Field(default=30.0, gt=0, description="longest a request may take")
+    shadow_timeout: Duration = Field(
+        default=2.0, gt=0, description="longest a mirrored request may take"
+    )
     drain_timeout: Duration = Field(
         default=30.0, description="on stop, how long in-flight requests may take to finish"
     )

@@ -53,7 +53,7 @@ class RolloutSpec(StrictModel):
     steps: list[int] = Field(
         default_factory=list, description="canary weights in percent, increasing, ending at 100"
     )
-    interval: Duration = Field(default=60.0, description="time between analysis runs")
+    interval: Duration = Field(default=60.0, gt=0, description="time between analysis runs")
     progress_deadline: Duration | None = Field(
         default=None,
         description="how long an analysis may wait for analysis.min_requests before it counts "
@@ -89,10 +89,10 @@ class AutoscalingSpec(StrictModel):
         default=None, description="idle time before the last replica stops (needs min_replicas 0)"
     )
     stable_window: Duration = Field(
-        default=60.0, description="the metric is averaged over this window to decide"
+        default=60.0, gt=0, description="the metric is averaged over this window to decide"
     )
     panic_window: Duration = Field(
-        default=6.0, description="a short window that reacts to bursts (panic mode)"
+        default=6.0, gt=0, description="a short window that reacts to bursts (panic mode)"
     )
     panic_threshold: float = Field(
         default=2.0,
@@ -106,7 +106,9 @@ class AutoscalingSpec(StrictModel):
         default=2.0, gt=1, description="at most ready / rate replicas removed per decision"
     )
     cold_start_timeout: Duration = Field(
-        default=60.0, description="how long the gateway holds a request while a replica starts"
+        default=60.0,
+        gt=0,
+        description="how long the gateway holds a request while a replica starts",
     )
 
 
