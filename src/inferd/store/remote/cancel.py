@@ -50,10 +50,6 @@ class Cancellation:
                 with contextlib.suppress(OSError):  # already closed by its own thread
                     sock.shutdown(socket.SHUT_RDWR)
 
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
     def check(self) -> None:
         """Raise :class:`Cancelled` once the flag is set."""
         if self._event.is_set():

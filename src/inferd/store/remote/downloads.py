@@ -67,10 +67,10 @@ def download_blob(
 ) -> int | None:
     """Fetch ``descriptor`` from ``repo`` into ``blobs``; return the bytes received.
 
-    A blob already in the store is not fetched (None is returned: a failed pull removes the
-    blobs it stored, never one that was there). A declared size beyond the
-    cap or the free space, or more bytes than declared, raise :class:`PayloadTooLarge`; bytes
-    hashing to another digest raise :class:`IntegrityError`; ``cancellation`` set raises
+    A blob already in the store is not fetched and None is returned (a failed pull removes
+    the blobs it stored, never one that was there). A declared size beyond the cap or the free
+    space, or more bytes than declared, raise :class:`PayloadTooLarge`; bytes hashing to
+    another digest raise :class:`IntegrityError`; ``cancellation`` set raises
     :class:`~inferd.errors.Cancelled` as soon as the next bytes arrive (or at once, when the
     registry sends none).
     """
