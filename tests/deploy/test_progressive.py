@@ -211,3 +211,16 @@ def test_kserve_renders_the_stable_inference_service_to_apply_first() -> None:
     predictor = _named(objects, "InferenceService")["fraud"]["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 10
     assert "stable version 'v1': the revision KServe already runs" in stderr
+
+
+def test_a_progress_deadline_is_named_as_not_rendered() -> None:
+    spec = _one(
+        """versions: [{name: v1, model: fraud:v1, replicas: 2}]
+rollout:
+  steps: [20, 100]
+  progress_deadline: 20m
+"""
+    )
+    rollout = _named(render_with(spec, registry=REGISTRY, progressive="argo"), "Rollout")
+    note = rollout["fraud-v1"]["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    assert "rollout.progress_deadline: Argo pauses on a measurement without min_requests" in note

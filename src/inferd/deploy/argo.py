@@ -130,11 +130,18 @@ def notes(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[str]
         )
         if any(r.version == candidate.name for r in deployment.traffic.header_routes):
             out.append(f"header routes to {candidate.name!r}: it has no Service of its own")
-    analysis = _policy(deployment).analysis
+    policy = _policy(deployment)
+    analysis = policy.analysis
     if analysis.max_divergence is not None or analysis.max_score_difference is not None:
         out.append(
             "rollout.analysis divergence and score checks: they compare mirrored answers, "
             "which only inferd up's gateway does"
+        )
+    if policy.progress_deadline is not None:
+        out.append(
+            "rollout.progress_deadline: Argo pauses on a measurement without min_requests "
+            "for a person to resume (it has no deadline for gathering them; its "
+            "progressDeadlineSeconds bounds the pods)"
         )
     return out
 
