@@ -3,12 +3,12 @@
 It speaks what the model server speaks (OIP v2 REST with the binary tensor extension, health,
 metadata, KServe v1; the repository index and statistics by deployment, :mod:`.catalog`; gRPC
 on a port of its own, :mod:`.grpc_gateway`), routes each request to a version
-(:mod:`.routing`; held through a cold start, :mod:`.selection`), forwards it to the least busy ready replica of that version (:mod:`.proxy`;
-the path as the replica knows it, :mod:`.forwarding`),
-mirrors it to the shadow version (:mod:`.shadow`), and serves ``/metrics`` (its own series
-and the replicas', merged), the dashboard at ``/`` and its data at ``/api/status``,
-``/api/history`` and ``/api/lineage`` (the last hour, sampled every interval, and the lineage
-panel: :mod:`.charts`).
+(:mod:`.routing`; held through a cold start, :mod:`.selection`), forwards it to the least busy
+ready replica of that version (:mod:`.proxy`; the path as the replica knows it,
+:mod:`.forwarding`), mirrors it to the shadow version (:mod:`.shadow`), and serves
+``/metrics`` (its own series and the replicas', merged), the dashboard at ``/`` and its data at
+``/api/status``, ``/api/history`` and ``/api/lineage`` (the last hour, sampled every interval,
+and the lineage panel: :mod:`.charts`).
 
 Routing state is one immutable :class:`~inferd.control.replicas.topology.Topology` snapshot:
 each request reads the current one once, and :meth:`Gateway.update` swaps it in one assignment
