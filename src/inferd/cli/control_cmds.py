@@ -87,8 +87,9 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     changes = [c for c in result["changes"] if c["action"] != "keep"]
     routes = result.get("routes", [])  # an inferd up from before routes were reported has none
     settings = result.get("settings", [])  # likewise
+    rollouts = result.get("rollouts", [])  # likewise
     out = stdout()
-    if not changes and not routes and not settings:
+    if not changes and not routes and not settings and not rollouts:
         out.print("no changes")
     for c in changes:
         out.print(
@@ -99,6 +100,8 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
         out.print(describe_route(r["deployment"], r["weights"], r["shadow"], tuple(r["changed"])))
     if settings:
         out.print(f"in effect now: {', '.join(settings)}")
+    for line in rollouts:
+        out.print(line, markup=False)
 
 
 @main.command()

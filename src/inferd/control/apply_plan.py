@@ -77,6 +77,9 @@ class Applied:
     #: Policy sections an apply changed that take effect at once and start, stop and reroute
     #: nothing (:func:`settings_changes`), e.g. ``fraud.autoscaling`` or ``cost``.
     settings: list[str] = field(default_factory=list)
+    #: Rollouts the apply started, one line each (a main version's new model arrives through
+    #: its deployment's rollout policy, which routes traffic from then on).
+    rollouts: list[str] = field(default_factory=list)
 
 
 def plan(

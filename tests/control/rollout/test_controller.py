@@ -159,3 +159,34 @@ def test_the_progress_deadline_is_the_specs_or_ten_intervals() -> None:
 
     assert deadline("{steps: [100], interval: 30s}") == 300
     assert deadline("{steps: [100], interval: 30s, progress_deadline: 1h}") == 3600
+
+
+def test_an_apply_that_starts_a_rollout_says_so(tmp_path: Path) -> None:
+    """``inferd apply`` printed the candidate's replicas being added and the old traffic, and
+    never that a rollout had started and now routed the deployment's traffic."""
+    rollouts = controller(tmp_path, "{steps: [20, 50, 100], interval: 1h}", GatewayMetrics())
+    new_model = parse_spec(
+        """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: "fraud:v3"}
+      - {name: v2, model: "fraud:v2"}
+    traffic: {weights: {v1: 100}}
+    rollout: {steps: [20, 50, 100], interval: 1h}
+"""
+    )
+
+    async def scenario() -> Applied:
+        applied = await rollouts.apply(new_model)
+        await rollouts.stop()
+        return applied
+
+    (line,) = asyncio.run(scenario()).rollouts
+    running = rollouts.status("fraud")[0]
+    assert line == (
+        f"fraud: rollout {running['id']} started, canary of 'v1-next' (fraud:v3) over 'v1', "
+        "steps 20%, 50%, 100%; it routes the deployment's traffic from now on "
+        "(inferd rollout status fraud)"
+    )

@@ -37,10 +37,10 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
     assert running.stop() == 0
 
 
-def apply(up: UpProcess, text: str) -> None:
+def apply(up: UpProcess, text: str) -> str:
     path = up.home / "test-spec.yaml"
     path.write_text(text)
-    up.cli("apply", str(path))
+    return up.cli("apply", str(path)).stdout
 
 
 def rollout(up: UpProcess, *args: str) -> dict[str, Any]:
@@ -215,9 +215,10 @@ def wait_new_rollout(up: UpProcess, previous: str | None, timeout: float = 20) -
 def test_apply_of_a_new_model_is_a_rollout_and_so_is_a_moved_alias(up: UpProcess) -> None:
     with RandomLoad(up.gateway_port) as load:
         previous = rollout(up, "status")["id"]
-        apply(up, one_version("fraud:v2"))
+        printed = apply(up, one_version("fraud:v2"))
         status = wait_new_rollout(up, previous)
         assert status["cause"] == "apply" and status["candidate"] == "v1-next"
+        assert f"fraud: rollout {status['id']} started, canary of 'v1-next' (fraud:v2)" in printed
         status = wait_finished(up)
         assert status["phase"] == "promoted", status
         assert references(up) == {"v1": "fraud:v2"}  # the spec as written, once promoted

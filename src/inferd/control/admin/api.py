@@ -131,6 +131,7 @@ class AdminApi:
             "changes": [_change(c) for c in applied.changes],
             "routes": [_route(r) for r in applied.routes],
             "settings": applied.settings,
+            "rollouts": applied.rollouts,
         }
         return json_response(result)
 

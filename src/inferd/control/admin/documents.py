@@ -96,3 +96,5 @@ class ApplyResult(TypedDict):
     changes: list[ChangeRecord]
     routes: list[RouteRecord]
     settings: list[str]
+    #: The rollouts the apply started, one line each.
+    rollouts: NotRequired[list[str]]

@@ -16,6 +16,7 @@ rollout's lock while it decides and moves traffic.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -170,9 +171,10 @@ class RolloutController:
                 transitions.append(t)
                 spec = replace_deployment(spec, t.during)
         applied = await self.reconciler.apply(spec)
-        for t in transitions:
-            self._launch(t.during, t.stable, t.candidate, t, base=t.success)
-        return applied
+        runs = [
+            self._launch(t.during, t.stable, t.candidate, t, base=t.success) for t in transitions
+        ]
+        return dataclasses.replace(applied, rollouts=[run.rollout.started() for run in runs])
 
     async def begin(self, transition: Transition) -> Rollout:
         """Start candidate replicas (``transition.during``), then the rollout."""

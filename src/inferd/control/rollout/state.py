@@ -104,6 +104,24 @@ class Rollout:
     def stages(self) -> int:
         return stages(self.strategy, self.steps)
 
+    def started(self) -> str:
+        """One line for ``inferd apply``: what this rollout does from now on."""
+        how = {
+            "canary": f"steps {', '.join(f'{w}%' for w in self.steps)}",
+            "blue-green": "mirrored copies, then all traffic at once",
+            "ab": "by header, promoted by a person",
+        }[self.strategy]
+        models = {v.name: v.model for v in self.base.versions}
+        if self.transition is not None:
+            models.update({v.name: v.model for v in self.transition.during.versions})
+        candidate = self.pair.candidate
+        model = f" ({models[candidate]})" if candidate in models else ""
+        return (
+            f"{self.deployment}: rollout {self.id} started, {self.strategy} of {candidate!r}"
+            f"{model} over {self.pair.stable!r}, {how}; it routes the deployment's traffic "
+            f"from now on (inferd rollout status {self.deployment})"
+        )
+
     @property
     def active(self) -> bool:
         return self.phase not in FINISHED
