@@ -63,7 +63,7 @@ def test_skops_directory_takes_its_signature_from_inferd_model_yaml(
 
 
 def test_explicit_signature_and_labels_win(store: ModelStore, model_dir: Path) -> None:
-    signature = Signature(inputs=(TensorSpec(name="z", datatype="FP64", shape=(3,)),))
+    signature = Signature(inputs=(TensorSpec(name="z", datatype="FP64", shape=(-1, 3)),))
     pushed = push(
         store,
         model_dir,
