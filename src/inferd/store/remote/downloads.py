@@ -33,8 +33,6 @@ from inferd.store.remote.cancel import Cancellation
 from inferd.store.remote.settings import MAX_BLOB_ENV, RegistrySettings
 from inferd.store.remote.transport import RegistryHttp
 
-"""Called with bytes just received (negative when a restarted download discards bytes)."""
-
 
 def check_room(
     settings: RegistrySettings, directory: Path, descriptors: Iterable[Descriptor]

@@ -30,8 +30,6 @@ from inferd.store.progress import Count
 from inferd.store.remote.cancel import Cancellation
 from inferd.store.remote.transport import RegistryHttp
 
-"""Called with bytes just sent (negative when a restarted upload starts over)."""
-
 CREATED = frozenset({201})
 ACCEPTED = frozenset({202})
 #: Bytes handed to the connection between two checks of the cancellation: small enough that a
