@@ -71,7 +71,8 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     """Apply a spec to the running `inferd up`: weights, versions, replica counts.
 
     Changes are made without dropping requests; applying the same file twice changes nothing.
-    Prints each version's change and each deployment's new traffic; a change to a gateway
+    Prints each version's change, each deployment's new traffic and each rollout it starts (a
+    main version's new model arrives through its rollout policy); a change to a gateway
     setting read once at start (port, host…) is refused: restart `inferd up` for it.
     """
     from inferd.control.admin.client import AdminClient
