@@ -181,16 +181,6 @@ def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
         yield Problem(
             ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"
         )
-    if rollout.strategy == "blue-green":
-        # Its candidate answers mirrored copies only, and the gateway does not time those: a
-        # latency limit would be parsed and never checked.
-        for field in ("max_latency_p99", "max_latency_ratio"):
-            if getattr(rollout.analysis, field) is not None:
-                yield Problem(
-                    ("rollout", "analysis", field),
-                    f"a blue-green candidate answers mirrored copies only, which the gateway "
-                    f"does not time: {field} cannot be checked (judge latency with a canary)",
-                )
 
 
 def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 from collections.abc import Iterator
 from typing import cast
@@ -13,7 +14,7 @@ import pytest
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.openai_relay import GENERATION_ANSWERS
 from inferd.control.gateway.proxy import Proxy
-from inferd.control.gateway.shadow import Mirror
+from inferd.control.gateway.shadow import HTTP_ANSWERS, Mirror
 from inferd.control.gateway.upstream import UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
 
@@ -207,3 +208,32 @@ def test_a_copy_whose_primary_has_no_whole_answer_is_counted_uncompared() -> Non
         'inferd_gateway_shadow_requests_total{deployment="chat",outcome="uncompared",'
         'primary="v1",shadow="v2"} 1.0'
     ) in exposition
+
+
+def test_every_copy_sent_is_timed() -> None:
+    """Answered, failed and timed-out copies are timed (a candidate that times out is slow);
+    a dropped one was never sent."""
+
+    async def scenario() -> GatewayMetrics:
+        metrics = GatewayMetrics()
+        mirror = Mirror(cast(Proxy, None), metrics, timeout_s=0.05)
+
+        async def answer() -> UpstreamResponse:
+            return UpstreamResponse(500, {}, b"")
+
+        async def hang() -> UpstreamResponse:
+            await asyncio.sleep(1)
+            raise AssertionError("timed out before")
+
+        for send in (answer, hang):
+            mirror.copy("fraud", "v1", "v2", send, HTTP_ANSWERS).set_result(None)
+        mirror.drop("fraud", "v1", "v2")
+        for _ in range(100):
+            if mirror.tallies[("fraud", "v1", "v2")].timeout:
+                break
+            await asyncio.sleep(0.01)
+        return metrics
+
+    shadow = asyncio.run(scenario()).reading().shadow("fraud", "v2")
+    assert dict(shadow.buckets)[math.inf] == 2
+    assert 0.05 <= (shadow.quantile(1.0) or 0.0) <= 0.1  # the timeout's

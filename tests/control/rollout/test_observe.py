@@ -78,3 +78,22 @@ def test_generations_divergence_and_stream_timings() -> None:
     stats = version_stats(delta, "bot", "v2")
     assert stats.ttft_p95_s is not None and 1.0 < stats.ttft_p95_s <= 2.5  # the slow stream
     assert stats.itl_p95_s is not None and stats.itl_p95_s <= 0.025
+
+
+def test_mirrored_copies_are_timed_per_interval() -> None:
+    """A blue-green candidate answers mirrored copies only: their latency is its latency, and
+    the stable's over the same interval is the ratio's baseline."""
+    metrics = GatewayMetrics()
+    for _ in range(50):
+        metrics.shadow_answered("d", "v2", 0.5)  # before the interval: not counted
+    before = metrics.reading()
+    for _ in range(100):
+        metrics.request("d", "v1", 200, 0.002)
+        metrics.shadow("d", "v1", "v2", "compared")
+        metrics.shadow_answered("d", "v2", 0.02)
+    delta = metrics.reading().since(before)
+    shadow, stable = shadow_stats(delta, "d", "v2"), version_stats(delta, "d", "v1")
+    assert shadow.requests == 100
+    assert shadow.p99_s is not None and 0.01 < shadow.p99_s <= 0.025
+    assert stable.p99_s is not None and shadow.p99_s / stable.p99_s > 3
+    assert shadow_stats(delta, "d", "absent").p99_s is None

@@ -19,7 +19,13 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from inferd.control.gateway.compare import Divergence
-from inferd.control.gateway.readings import GatewayReading, Key, ShadowTraffic, VersionTraffic
+from inferd.control.gateway.readings import (
+    Buckets,
+    GatewayReading,
+    Key,
+    ShadowTraffic,
+    VersionTraffic,
+)
 
 # What became of a request through the gateway: the model server's vocabulary, shared.
 from inferd.observe.llm_metrics import TPOT_BUCKETS, TTFT_BUCKETS
@@ -92,6 +98,12 @@ class GatewayMetrics:
             "outputs) or mean absolute difference (float outputs), shadow against primary.",
             (*_SHADOW, "output", "kind"), buckets=_DIVERGENCE_BUCKETS, registry=r,
         )  # fmt: skip
+        self._shadow_latency = LoopHistograms(
+            "inferd_gateway_shadow_request_duration_seconds",
+            "Mirrored copies: time from a copy being sent to the shadow's answer, failure or "
+            "timeout (dropped copies are not sent).",
+            ("deployment", "shadow"), r, LATENCY_BUCKETS,
+        )  # fmt: skip
         self._compared = Counter(
             "inferd_gateway_shadow_compared_elements",
             "Output elements compared between shadow and primary.",
@@ -110,6 +122,7 @@ class GatewayMetrics:
         )
         self._bound: dict[tuple[str, str], tuple[dict[str, LoopCounter], LoopHistogram]] = {}
         self._shadow_bound: dict[tuple[str, str, str, str], Counter] = {}
+        self._shadow_latency_bound: dict[tuple[str, str], LoopHistogram] = {}
         self.scrape_failures = Counter(
             "inferd_gateway_replica_scrape_failures",
             "Replica /metrics scrapes that failed while aggregating.",
@@ -147,6 +160,15 @@ class GatewayMetrics:
         if child is None:
             child = self._shadow_bound[key] = self._shadow.labels(*key)
         child.inc()
+
+    def shadow_answered(self, deployment: str, shadow: str, seconds: float) -> None:
+        """One mirrored copy sent to ``shadow`` ended (answered, failed or timed out) after
+        ``seconds``."""
+        key = (deployment, shadow)
+        child = self._shadow_latency_bound.get(key)
+        if child is None:
+            child = self._shadow_latency_bound[key] = self._shadow_latency.labels(*key)
+        child.observe(seconds)
 
     def divergence(self, deployment: str, primary: str, shadow: str, d: Divergence) -> None:
         self._divergence.labels(deployment, primary, shadow, d.output, d.kind).observe(d.value)
@@ -196,9 +218,12 @@ class GatewayMetrics:
                 totals[key]["label_elements"] += s.value
         for s in _samples(self._differing, "_total"):
             totals[_shadow_key(s)]["label_differing"] += s.value
+        buckets = _buckets_by_key(self._shadow_latency, "shadow")
         return {
-            key: ShadowTraffic(outcomes.get(key, {}), **totals.get(key, {}))
-            for key in {**outcomes, **totals}
+            key: ShadowTraffic(
+                outcomes.get(key, {}), **totals.get(key, {}), buckets=buckets.get(key, ())
+            )
+            for key in {**outcomes, **totals, **buckets}
         }
 
 
@@ -210,13 +235,14 @@ _SUM_FIELDS: Final = {
 }
 
 
-def _buckets_by_key(histogram: Collector) -> dict[Key, tuple[tuple[float, float], ...]]:
-    """A (deployment, version) histogram's cumulative buckets, by key."""
+def _buckets_by_key(histogram: Collector, version: str = "version") -> dict[Key, Buckets]:
+    """A (deployment, version) histogram's cumulative buckets, by key; ``version`` names the
+    version's label (``shadow`` for mirrored copies)."""
     found: defaultdict[Key, list[tuple[float, float]]] = defaultdict(list)
     for s in _samples(histogram, "_bucket"):
         le = s.labels["le"]
         bound = math.inf if le == "+Inf" else float(le)
-        found[(s.labels["deployment"], s.labels["version"])].append((bound, s.value))
+        found[(s.labels["deployment"], s.labels[version])].append((bound, s.value))
     return {key: tuple(sorted(values)) for key, values in found.items()}
 
 

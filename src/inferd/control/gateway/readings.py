@@ -31,8 +31,30 @@ class _Combine(Protocol):
     def __call__(self, a: Mapping[K, V], b: Mapping[K, V], /) -> dict[K, V]: ...
 
 
+class _Timed:
+    """Quantiles of a reading's latency histograms: how long requests took and, for streamed
+    generations, the time to the first token and the mean time between tokens after it."""
+
+    __slots__ = ()
+    buckets: Buckets
+    ttft_buckets: Buckets
+    itl_buckets: Buckets
+
+    def quantile(self, q: float) -> float | None:
+        """The ``q`` latency quantile in seconds; None without requests."""
+        return quantile(q, list(self.buckets))
+
+    def ttft_quantile(self, q: float) -> float | None:
+        """The ``q`` time-to-first-token quantile in seconds; None without streams."""
+        return quantile(q, list(self.ttft_buckets))
+
+    def itl_quantile(self, q: float) -> float | None:
+        """The ``q`` inter-token latency quantile in seconds; None without streams."""
+        return quantile(q, list(self.itl_buckets))
+
+
 @dataclass(frozen=True, slots=True)
-class VersionTraffic:
+class VersionTraffic(_Timed):
     """Requests through the gateway for one version (or a whole deployment): how many ended
     with each outcome, and how long they took."""
 
@@ -51,18 +73,6 @@ class VersionTraffic:
         """Requests that ended with any of ``outcomes``."""
         return sum(self.outcomes.get(o, 0) for o in set(outcomes))
 
-    def quantile(self, q: float) -> float | None:
-        """The ``q`` latency quantile in seconds; None without requests."""
-        return quantile(q, list(self.buckets))
-
-    def ttft_quantile(self, q: float) -> float | None:
-        """The ``q`` time-to-first-token quantile in seconds; None without streams."""
-        return quantile(q, list(self.ttft_buckets))
-
-    def itl_quantile(self, q: float) -> float | None:
-        """The ``q`` inter-token latency quantile in seconds; None without streams."""
-        return quantile(q, list(self.itl_buckets))
-
     def since(self, before: VersionTraffic) -> VersionTraffic:
         return self._combined(before, _minus)
 
@@ -72,21 +82,18 @@ class VersionTraffic:
     def _combined(self, other: VersionTraffic, op: _Combine) -> VersionTraffic:
         """Every count of ``self`` and ``other`` combined by ``op``, field by field."""
 
-        def buckets(mine: Buckets, theirs: Buckets) -> Buckets:
-            return _buckets(op(dict(mine), dict(theirs)))
-
         return VersionTraffic(
             op(self.outcomes, other.outcomes),
-            buckets(self.buckets, other.buckets),
-            buckets(self.ttft_buckets, other.ttft_buckets),
-            buckets(self.itl_buckets, other.itl_buckets),
+            _buckets(op, self.buckets, other.buckets),
+            _buckets(op, self.ttft_buckets, other.ttft_buckets),
+            _buckets(op, self.itl_buckets, other.itl_buckets),
         )
 
 
 @dataclass(frozen=True, slots=True)
-class ShadowTraffic:
-    """Mirrored copies to one shadow version (from every primary), and how their answers
-    compared with the primary's."""
+class ShadowTraffic(_Timed):
+    """Mirrored copies to one shadow version (from every primary), how long the shadow took
+    to answer them, and how its answers compared with the primary's."""
 
     #: Copies by outcome: compared, uncompared (no whole primary answer), failed, timeout,
     #: dropped (never sent).
@@ -104,6 +111,8 @@ class ShadowTraffic:
     #: Embeddings compared, and the sum of their cosine similarities.
     cosine_comparisons: float = 0.0
     cosine_sum: float = 0.0
+    #: Copies sent, by how long the shadow took to answer, fail or time out.
+    buckets: Buckets = ()
 
     def since(self, before: ShadowTraffic) -> ShadowTraffic:
         return ShadowTraffic(
@@ -116,6 +125,7 @@ class ShadowTraffic:
             self.edit_distance_sum - before.edit_distance_sum,
             self.cosine_comparisons - before.cosine_comparisons,
             self.cosine_sum - before.cosine_sum,
+            _buckets(_minus, self.buckets, before.buckets),
         )
 
 
@@ -180,5 +190,6 @@ def _plus(a: Mapping[K, V], b: Mapping[K, V]) -> dict[K, V]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in (*a, *(k for k in b if k not in a))}
 
 
-def _buckets(by_bound: Mapping[float, float]) -> Buckets:
-    return tuple(sorted(by_bound.items()))
+def _buckets(op: _Combine, a: Buckets, b: Buckets) -> Buckets:
+    """Two histograms' cumulative buckets combined bound by bound."""
+    return tuple(sorted(op(dict(a), dict(b)).items()))

@@ -4,7 +4,9 @@ returned.
 The copy is sent when the primary is, in a task of its own, so the client's response never waits
 for it. At most ``max_inflight`` copies run at once; beyond that a copy is dropped (and counted)
 rather than queued, so a slow shadow cannot build up memory. A copy gets ``timeout_s`` and no
-retry. Failures and timeouts are only counted. When both the shadow and the primary answered
+retry. Failures and timeouts are only counted. Every copy sent is timed, from its sending to
+the shadow's answer, failure or timeout (a rollout judges a blue-green candidate's latency by
+it). When both the shadow and the primary answered
 200, their outputs are compared (:mod:`inferd.control.gateway.compare`) and the divergence is
 recorded in the metrics and the status tallies.
 
@@ -181,8 +183,10 @@ class Mirror:
             tally.add(d.output, d.kind, d.value)
 
     def _answered(self, key: tuple[str, str, str], started: float, *, failed: bool) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.shadow_answered(key[0], key[2], seconds)
         if self.on_answer is not None:
-            self.on_answer(key[0], key[2], time.perf_counter() - started, failed)
+            self.on_answer(key[0], key[2], seconds, failed)
 
     def _tally(self, key: tuple[str, str, str]) -> ShadowTally:
         tally = self.tallies.get(key)

@@ -1,9 +1,10 @@
 """Observations for analysis, from the gateway's readings of one interval.
 
-The gateway counts every request by deployment, version and outcome, times it, and counts
-mirrored requests and differing output elements. Those counts are cumulative, so the
-controller reads them (:meth:`~inferd.control.gateway.metrics.GatewayMetrics.reading`) when an
-interval starts and again when it ends; the functions here turn the difference into what
+The gateway counts every request by deployment, version and outcome and times it, and does
+the same for mirrored copies, with their differing output elements. Those counts are
+cumulative, so the controller reads them
+(:meth:`~inferd.control.gateway.metrics.GatewayMetrics.reading`) when an interval starts and
+again when it ends; the functions here turn the difference into what
 :func:`~.analysis.analyse` reads — the candidate and stable traffic of that interval only,
 never what came before.
 
@@ -46,11 +47,17 @@ def version_stats(delta: GatewayReading, deployment: str, version: str) -> Traff
 
 
 def shadow_stats(delta: GatewayReading, deployment: str, shadow: str) -> TrafficStats:
-    """A shadow's answers to mirrored traffic: copies that got an answer, and failures
-    (errors and timeouts); the gateway does not time mirrored copies, so no latency."""
-    outcomes = delta.shadow(deployment, shadow).outcomes
+    """A shadow's answers to mirrored traffic: copies sent, failures (errors and timeouts),
+    and how long the shadow took to answer them."""
+    traffic = delta.shadow(deployment, shadow)
+    outcomes = traffic.outcomes
     sent = sum(n for outcome, n in outcomes.items() if outcome != "dropped")
-    return TrafficStats(sent, sum(outcomes.get(o, 0) for o in SHADOW_ERRORS))
+    return TrafficStats(
+        sent,
+        sum(outcomes.get(o, 0) for o in SHADOW_ERRORS),
+        traffic.quantile(0.5),
+        traffic.quantile(0.99),
+    )
 
 
 def divergence_stats(delta: GatewayReading, deployment: str, shadow: str) -> DivergenceStats:
