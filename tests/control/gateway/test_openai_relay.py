@@ -206,6 +206,11 @@ def test_a_shadow_of_the_same_model_matches_even_when_sampling(shadowed: Gateway
     # Streamed answers are timed at the gateway: one time to first token per stream.
     ttft = "inferd_gateway_time_to_first_token_seconds_count"
     assert total(text, ttft, deployment="twin", version="v1") == 4
+    # So are their copies, streamed too: what a blue-green rollout judges its candidate by.
+    shadow_ttft = "inferd_gateway_shadow_time_to_first_token_seconds_count"
+    assert total(text, shadow_ttft, deployment="twin", shadow="copy") == 4
+    shadow_itl = "inferd_gateway_shadow_inter_token_latency_seconds_count"
+    assert total(text, shadow_itl, deployment="twin", shadow="copy") == 4
     status = httpx.get(shadowed.url + "/api/status", timeout=10).json()
     twin = next(d for d in status["deployments"] if d["name"] == "twin")
     tally = twin["shadow_comparisons"][0]["divergence"]

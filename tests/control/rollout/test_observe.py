@@ -97,3 +97,18 @@ def test_mirrored_copies_are_timed_per_interval() -> None:
     assert shadow.p99_s is not None and 0.01 < shadow.p99_s <= 0.025
     assert stable.p99_s is not None and shadow.p99_s / stable.p99_s > 3
     assert shadow_stats(delta, "d", "absent").p99_s is None
+
+
+def test_mirrored_streams_give_the_candidates_ttft_and_itl() -> None:
+    metrics = GatewayMetrics()
+    metrics.shadow_stream("bot", "v2", 5.0, 0.5)  # before the interval: not counted
+    before = metrics.reading()
+    for ttft in (0.05, 0.05, 0.05, 2.0):
+        metrics.shadow("bot", "v1", "v2", "compared")
+        metrics.shadow_stream("bot", "v2", ttft, 0.01)
+    metrics.stream("bot", "v1", 0.05, 0.01)
+    delta = metrics.reading().since(before)
+    shadow = shadow_stats(delta, "bot", "v2")
+    assert shadow.ttft_p95_s is not None and 1.0 < shadow.ttft_p95_s <= 2.5  # the slow stream
+    assert shadow.itl_p95_s is not None and shadow.itl_p95_s <= 0.025
+    assert version_stats(delta, "bot", "v2").ttft_p95_s is None  # no primary traffic of its own

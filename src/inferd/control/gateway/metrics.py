@@ -104,6 +104,18 @@ class GatewayMetrics:
             "timeout (dropped copies are not sent).",
             ("deployment", "shadow"), r, LATENCY_BUCKETS,
         )  # fmt: skip
+        self._shadow_ttft = Histogram(
+            "inferd_gateway_shadow_time_to_first_token_seconds",
+            "Mirrored streamed generations: time from the copy being sent to the shadow's first "
+            "event carrying generated text.",
+            ("deployment", "shadow"), buckets=TTFT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._shadow_itl = Histogram(
+            "inferd_gateway_shadow_inter_token_latency_seconds",
+            "Mirrored streamed generations: mean time between the shadow's text events after "
+            "the first, per copy.",
+            ("deployment", "shadow"), buckets=TPOT_BUCKETS, registry=r,
+        )  # fmt: skip
         self._compared = Counter(
             "inferd_gateway_shadow_compared_elements",
             "Output elements compared between shadow and primary.",
@@ -170,6 +182,12 @@ class GatewayMetrics:
             child = self._shadow_latency_bound[key] = self._shadow_latency.labels(*key)
         child.observe(seconds)
 
+    def shadow_stream(self, deployment: str, shadow: str, ttft: float, itl: float | None) -> None:
+        """One mirrored streamed generation read: as :meth:`stream`, for the shadow."""
+        self._shadow_ttft.labels(deployment, shadow).observe(ttft)
+        if itl is not None:
+            self._shadow_itl.labels(deployment, shadow).observe(itl)
+
     def divergence(self, deployment: str, primary: str, shadow: str, d: Divergence) -> None:
         self._divergence.labels(deployment, primary, shadow, d.output, d.kind).observe(d.value)
         self._compared.labels(deployment, primary, shadow, d.output).inc(d.elements)
@@ -219,11 +237,17 @@ class GatewayMetrics:
         for s in _samples(self._differing, "_total"):
             totals[_shadow_key(s)]["label_differing"] += s.value
         buckets = _buckets_by_key(self._shadow_latency, "shadow")
+        ttft = _buckets_by_key(self._shadow_ttft, "shadow")
+        itl = _buckets_by_key(self._shadow_itl, "shadow")
         return {
             key: ShadowTraffic(
-                outcomes.get(key, {}), **totals.get(key, {}), buckets=buckets.get(key, ())
+                outcomes.get(key, {}),
+                **totals.get(key, {}),
+                buckets=buckets.get(key, ()),
+                ttft_buckets=ttft.get(key, ()),
+                itl_buckets=itl.get(key, ()),
             )
-            for key in {**outcomes, **totals, **buckets}
+            for key in {**outcomes, **totals, **buckets, **ttft}
         }
 
 

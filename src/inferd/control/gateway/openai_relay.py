@@ -13,11 +13,13 @@ A deployment with a ``sticky_header`` routes an OpenAI request without that head
 
 A deployment with a shadow mirrors each generation to it (:mod:`.shadow`): the copy carries the
 primary's sampling parameters and seed (a request without a seed gets one, the same for both,
-so a sampled answer can be compared), is always asked for a whole answer, and is compared with
-the primary's answer — read as it streams by — through :mod:`.generation_compare`. Streamed
-answers are timed as they pass: time to the first text event and mean time between text events
-(the gateway's ``time_to_first_token`` and ``inter_token_latency`` series, which rollout
-analysis and the ``ttft_p95`` autoscaling metric read).
+so a sampled answer can be compared), and is compared with the primary's answer — read as it
+streams by — through :mod:`.generation_compare`. The copy of a streamed generation streams too
+and is timed as the primary's stream is (the gateway's ``shadow_time_to_first_token`` and
+``shadow_inter_token_latency`` series, which a blue-green rollout judges its candidate by).
+Streamed answers are timed as they pass: time to the first text event and mean time between
+text events (the gateway's ``time_to_first_token`` and ``inter_token_latency`` series, which
+rollout analysis and the ``ttft_p95`` autoscaling metric read).
 
 The relay uses the streaming pools of :mod:`.stream_upstream`, not the gateway's pooled OIP
 client: that one reads a whole answer before it returns, which a token stream must not wait for.
@@ -216,15 +218,50 @@ class OpenAIRelay:
             body["seed"] = secrets.randbits(31)
         copy = {k: v for k, v in body.items() if k != "stream_options"}
         copy["model"] = shadow.model
-        if copy.get("stream"):
-            copy["stream"] = False
         headers = (*headers, ("content-type", "application/json"))
         mirrored = UpstreamRequest("POST", path, headers, orjson.dumps(copy))
 
-        def send() -> Awaitable[UpstreamResponse]:
+        def send() -> Awaitable[Answer]:
+            if copy.get("stream"):
+                return self._mirror_stream(route.name, shadow, mirrored)
             return gateway.proxy.send(route.name, shadow, mirrored, retry=False)
 
         return gateway.mirror.copy(route.name, version.name, shadow.name, send, GENERATION_ANSWERS)
+
+    async def _mirror_stream(
+        self, deployment: str, shadow: VersionRoute, request: UpstreamRequest
+    ) -> Answer:
+        """A streamed generation's copy, streamed as well and timed as the primary's stream
+        is: its text is the answer compared; raises :class:`Unavailable` when the shadow did
+        not answer or broke off."""
+        started = time.perf_counter()
+        balance = self._gateway.proxy.balance
+        replica = balance.choose(shadow.ready_replicas, set())
+        if replica is None:
+            raise Unavailable(f"shadow {shadow.name!r} of {deployment!r} has no ready replica")
+        try:
+            answer = await self.pools.pool(replica.host, replica.port).open(
+                request, self._timeout_s
+            )
+        except (UpstreamFailed, UpstreamTimeout):
+            balance.done(replica.id)
+            balance.eject(replica.id)
+            raise Unavailable(f"no replica of shadow {shadow.name!r} answered") from None
+        watch = StreamWatch(started, keep_text=True)
+        try:
+            streamed = answer.headers.get("content-type", "").encode().startswith(EVENT_STREAM)
+            if answer.status != 200 or not streamed:  # an error, whole
+                return UpstreamResponse(answer.status, {}, await answer.read())
+            async for chunk in answer.chunks():
+                watch.feed(chunk)
+        except UpstreamFailed:
+            raise Unavailable(f"the replica of shadow {shadow.name!r} broke off") from None
+        finally:
+            answer.close()
+            balance.done(replica.id)
+            if watch.ttft is not None:
+                self._gateway.metrics.shadow_stream(deployment, shadow.name, watch.ttft, watch.itl)
+        return watch.generation()
 
 
 class StreamWatch:

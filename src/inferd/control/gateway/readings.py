@@ -113,6 +113,10 @@ class ShadowTraffic(_Timed):
     cosine_sum: float = 0.0
     #: Copies sent, by how long the shadow took to answer, fail or time out.
     buckets: Buckets = ()
+    #: Copies of streamed generations: the shadow's time to the first token, and its mean
+    #: time between tokens after it, per copy.
+    ttft_buckets: Buckets = ()
+    itl_buckets: Buckets = ()
 
     def since(self, before: ShadowTraffic) -> ShadowTraffic:
         return ShadowTraffic(
@@ -126,6 +130,8 @@ class ShadowTraffic(_Timed):
             self.cosine_comparisons - before.cosine_comparisons,
             self.cosine_sum - before.cosine_sum,
             _buckets(_minus, self.buckets, before.buckets),
+            _buckets(_minus, self.ttft_buckets, before.ttft_buckets),
+            _buckets(_minus, self.itl_buckets, before.itl_buckets),
         )
 
 

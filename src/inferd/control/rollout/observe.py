@@ -48,7 +48,8 @@ def version_stats(delta: GatewayReading, deployment: str, version: str) -> Traff
 
 def shadow_stats(delta: GatewayReading, deployment: str, shadow: str) -> TrafficStats:
     """A shadow's answers to mirrored traffic: copies sent, failures (errors and timeouts),
-    and how long the shadow took to answer them."""
+    and how long the shadow took to answer them (and, for streamed generations, to its first
+    token and between tokens)."""
     traffic = delta.shadow(deployment, shadow)
     outcomes = traffic.outcomes
     sent = sum(n for outcome, n in outcomes.items() if outcome != "dropped")
@@ -57,6 +58,8 @@ def shadow_stats(delta: GatewayReading, deployment: str, shadow: str) -> Traffic
         sum(outcomes.get(o, 0) for o in SHADOW_ERRORS),
         traffic.quantile(0.5),
         traffic.quantile(0.99),
+        traffic.ttft_quantile(0.95),
+        traffic.itl_quantile(0.95),
     )
 
 
