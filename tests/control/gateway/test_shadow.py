@@ -237,3 +237,35 @@ def test_every_copy_sent_is_timed() -> None:
     shadow = asyncio.run(scenario()).reading().shadow("fraud", "v2")
     assert dict(shadow.buckets)[math.inf] == 2
     assert 0.05 <= (shadow.quantile(1.0) or 0.0) <= 0.1  # the timeout's
+
+
+@pytest.mark.parametrize(
+    ("primary", "outcome", "tallied"),
+    [(400, "client_error", "uncompared"), (None, "client_error", "uncompared"),
+     (200, "refused", "failed")],
+)  # fmt: skip
+def test_a_copy_refused_as_the_clients_fault_is_paired_with_the_primary(
+    primary: int | None, outcome: str, tallied: str
+) -> None:
+    """A 4xx copy of a request the primary refused too (or did not answer) is the client's; of
+    one the primary answered, the candidate's (its client-error excess). Neither is failed."""
+
+    async def scenario() -> tuple[dict[str, object], dict[str, int]]:
+        metrics = GatewayMetrics()
+        mirror = Mirror(cast(Proxy, None), metrics, timeout_s=1.0)
+
+        async def send() -> UpstreamResponse:
+            return UpstreamResponse(400, {}, b'{"error": "bad input"}')
+
+        answer = None if primary is None else UpstreamResponse(primary, {}, b"{}")
+        mirror.copy("fraud", "v1", "v2", send, HTTP_ANSWERS).set_result(answer)
+        tally = mirror.tallies[("fraud", "v1", "v2")]
+        for _ in range(100):
+            if tally.uncompared or tally.failed:
+                break
+            await asyncio.sleep(0.01)
+        return dict(tally.as_dict()), dict(metrics.reading().shadow("fraud", "v2").outcomes)
+
+    tally, outcomes = asyncio.run(scenario())
+    assert outcomes == {outcome: 1}
+    assert tally[tallied] == 1

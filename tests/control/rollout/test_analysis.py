@@ -116,6 +116,14 @@ CASES = [
     ("client errors unmeasured without stable traffic", AnalysisPolicy(min_requests=100),
      obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=200), TrafficStats()), "promote", 0,
      None),
+    # Blue-green: mirrored copies paired with the stable's answers to the same requests.
+    ("mirrored bad requests refused by both", AnalysisPolicy(min_requests=100),
+     obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=60, refused=0),
+         TrafficStats(1800, 0, 0.002, 0.004, client_errors=20)), "promote", 0, None),
+    ("mirrored requests refused where stable answered", AnalysisPolicy(min_requests=100),
+     obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=10, refused=10),
+         TrafficStats(1800, 0, 0.002, 0.004, client_errors=180)), "hold", 1,
+     "client_error_excess"),
 ]  # fmt: skip
 
 

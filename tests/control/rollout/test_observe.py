@@ -112,3 +112,16 @@ def test_mirrored_streams_give_the_candidates_ttft_and_itl() -> None:
     assert shadow.ttft_p95_s is not None and 1.0 < shadow.ttft_p95_s <= 2.5  # the slow stream
     assert shadow.itl_p95_s is not None and shadow.itl_p95_s <= 0.025
     assert version_stats(delta, "bot", "v2").ttft_p95_s is None  # no primary traffic of its own
+
+
+def test_mirrored_client_errors_are_paired_with_the_primarys() -> None:
+    """A 4xx copy is no failure: the client's when the primary refused it too, the
+    candidate's excess when the primary answered it."""
+    metrics = GatewayMetrics()
+    for outcome, n in (("compared", 90), ("client_error", 8), ("refused", 2), ("failed", 1)):
+        for _ in range(n):
+            metrics.shadow("d", "v1", "v2", outcome)
+    shadow = shadow_stats(metrics.reading(), "d", "v2")
+    assert (shadow.requests, shadow.errors) == (101, 1)
+    assert (shadow.client_errors, shadow.refused) == (10, 2)
+    assert version_stats(metrics.reading(), "d", "v1").refused is None

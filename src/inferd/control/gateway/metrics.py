@@ -33,7 +33,9 @@ from inferd.observe.loop_series import LoopCounter, LoopCounters, LoopHistogram,
 from inferd.observe.metrics import LATENCY_BUCKETS, OUTCOMES, own_registry
 
 #: What became of a mirrored request: compared with the primary, or why it was not.
-SHADOW_OUTCOMES: Final = ("compared", "uncompared", "failed", "timeout", "dropped")
+SHADOW_OUTCOMES: Final = (
+    "compared", "uncompared", "client_error", "refused", "failed", "timeout", "dropped",
+)  # fmt: skip
 #: Why a request was sent to a second replica.
 RETRY_REASONS: Final = ("connection", "unavailable")
 UNKNOWN: Final = "unknown"
@@ -89,7 +91,8 @@ class GatewayMetrics:
         self._shadow = Counter(
             "inferd_gateway_shadow_requests",
             "Mirrored requests by outcome (compared; uncompared: the primary had no whole answer; "
-            "failed, timeout, dropped when full).",
+            "client_error: a 4xx to a request the primary did not answer either; refused: a 4xx "
+            "to one it answered; failed, timeout, dropped when full).",
             (*_SHADOW, "outcome"), registry=r,
         )  # fmt: skip
         self._divergence = Histogram(

@@ -46,7 +46,7 @@ from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, Ups
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.selection import Selection
-from inferd.control.gateway.shadow import AnswerReader, Mirror
+from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
 from inferd.control.gateway.stream_upstream import StreamPool
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
@@ -86,7 +86,9 @@ def _divergences(primary: Answer, shadow: Answer) -> list[Divergence]:
 
 #: Generations: 200 is a success (a streamed primary only reaches the mirror when it was 200).
 GENERATION_ANSWERS: AnswerReader[Answer] = AnswerReader(
-    lambda answer: isinstance(answer, Generation) or answer.status == 200, _divergences
+    lambda answer: isinstance(answer, Generation) or answer.status == 200,
+    _divergences,
+    lambda answer: isinstance(answer, UpstreamResponse) and client_error(answer.status),
 )
 
 

@@ -4,9 +4,12 @@ returned.
 The copy is sent when the primary is, in a task of its own, so the client's response never waits
 for it. At most ``max_inflight`` copies run at once; beyond that a copy is dropped (and counted)
 rather than queued, so a slow shadow cannot build up memory. A copy gets ``timeout_s`` and no
-retry. Failures and timeouts are only counted. Every copy sent is timed, from its sending to
-the shadow's answer, failure or timeout (a rollout judges a blue-green candidate's latency by
-it). When both the shadow and the primary answered
+retry. Failures and timeouts are only counted. A copy refused as the client's fault (a 4xx)
+is no failure: it counts as ``client_error`` when the primary refused the same request too (or
+had no answer to tell), and as ``refused`` when the primary answered it — a candidate that
+refuses what the live version answers (a changed signature) shows there. Every copy sent is
+timed, from its sending to the shadow's answer, failure or timeout (a rollout judges a
+blue-green candidate's latency by it). When both the shadow and the primary answered
 200, their outputs are compared (:mod:`inferd.control.gateway.compare`) and the divergence is
 recorded in the metrics and the status tallies.
 
@@ -54,6 +57,8 @@ class AnswerReader(Generic[A]):
     #: How the shadow's answer (second) diverges from the primary's (first); raises
     #: :class:`Undecodable` when either holds nothing to compare.
     divergences: Callable[[A, A], list[Divergence]]
+    #: The answer refuses the request as the client's fault (HTTP 4xx); by default none does.
+    client_error: Callable[[A], bool] = lambda _: False
 
 
 def _http_divergences(primary: UpstreamResponse, shadow: UpstreamResponse) -> list[Divergence]:
@@ -62,10 +67,21 @@ def _http_divergences(primary: UpstreamResponse, shadow: UpstreamResponse) -> li
     )
 
 
+def client_error(status: int) -> bool:
+    """An HTTP status that refuses a request as the client's fault."""
+    return 400 <= status < 500
+
+
 #: REST answers: 200 is a success; JSON, binary-extension and KServe v1 bodies decode.
 HTTP_ANSWERS: AnswerReader[UpstreamResponse] = AnswerReader(
-    lambda answer: answer.status == 200, _http_divergences
+    lambda answer: answer.status == 200,
+    _http_divergences,
+    lambda answer: client_error(answer.status),
 )
+
+#: Outcomes the status tallies (:class:`ShadowTally`) keep under another: a copy refused as the
+#: client's fault compared nothing, one refused where the primary answered failed.
+_TALLIED_AS = {"client_error": "uncompared", "refused": "failed"}
 
 
 class Mirror:
@@ -160,11 +176,18 @@ class Mirror:
             self._count(key, "failed")
             return
         ok = reader.ok(answer)
-        self._answered(key, started, failed=not ok)
-        if not ok:
+        refused = not ok and reader.client_error(answer)
+        self._answered(key, started, failed=not (ok or refused))
+        if not (ok or refused):
             self._count(key, "failed")
             return
         primary = await primary_answer
+        if refused:
+            # Clients send their bad requests to both versions: a refusal is the candidate's
+            # only where the primary answered the same request.
+            answered = primary is not None and reader.ok(primary)
+            self._count(key, "refused" if answered else "client_error")
+            return
         if primary is None or not reader.ok(primary):
             # Nothing to compare against (the primary failed, or its stream was cut short);
             # the shadow itself did fine.
@@ -196,7 +219,7 @@ class Mirror:
 
     def _count(self, key: tuple[str, str, str], outcome: str) -> None:
         self.metrics.shadow(*key, outcome)
-        self._tally(key).count(outcome)
+        self._tally(key).count(_TALLIED_AS.get(outcome, outcome))
 
     async def stop(self) -> None:
         """Cancel copies still running (their answers would only be counted)."""

@@ -29,7 +29,9 @@ passes nor fails.
 Client errors (4xx) are not the candidate's errors: clients that send bad requests send them
 to both versions. A candidate that refuses what the stable version answers (a changed input
 signature) shows instead as a client-error rate above the stable's over the same interval:
-more than ``max_error_rate`` above it fails the ``client_error_excess`` check.
+more than ``max_error_rate`` above it fails the ``client_error_excess`` check. A blue-green
+candidate's answers are paired with the stable's request by request: its excess is the share of
+mirrored requests it refused that the stable version answered.
 """
 
 from __future__ import annotations
@@ -124,6 +126,10 @@ class TrafficStats:
     itl_p95_s: float | None = None
     #: Requests refused as the client's fault (4xx); not among ``errors``.
     client_errors: int = 0
+    #: Mirrored copies only: the client errors to requests the stable version answered,
+    #: paired request by request (so no stable baseline is needed); None for the traffic a
+    #: version served itself.
+    refused: int | None = None
 
     @property
     def error_rate(self) -> float:
@@ -319,7 +325,15 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
 
 
 def _client_errors(cand: TrafficStats, stable: TrafficStats | None, limit: float) -> Check:
-    """The candidate's client-error rate above the stable's (None: no stable baseline)."""
+    """The candidate's client-error rate above the stable's (None: no stable baseline); for
+    mirrored copies, the share the candidate refused where the stable answered."""
+    if cand.refused is not None:
+        excess = cand.refused / cand.requests if cand.requests else 0.0
+        detail = (
+            f"{cand.refused} of {cand.requests} mirrored requests refused as client errors "
+            "where the stable version answered them"
+        )
+        return Check("client_error_excess", excess, limit, excess <= limit, detail)
     if stable is None:
         return _upper("client_error_excess", None, limit)
     excess = cand.client_error_rate - stable.client_error_rate

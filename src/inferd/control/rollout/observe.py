@@ -28,7 +28,8 @@ ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})
 #: Requests refused as the client's fault: judged against the stable's share, never as errors
 #: (:mod:`.analysis`).
 CLIENT_ERROR_OUTCOMES = frozenset({"client_error"})
-#: Mirrored copies that count as the shadow's errors; a dropped copy was never sent.
+#: Mirrored copies that count as the shadow's errors; a dropped copy was never sent, and one
+#: refused as the client's fault (``client_error``, ``refused``) is judged as client errors.
 SHADOW_ERRORS = frozenset({"failed", "timeout"})
 
 
@@ -48,11 +49,13 @@ def version_stats(delta: GatewayReading, deployment: str, version: str) -> Traff
 
 def shadow_stats(delta: GatewayReading, deployment: str, shadow: str) -> TrafficStats:
     """A shadow's answers to mirrored traffic: copies sent, failures (errors and timeouts),
-    and how long the shadow took to answer them (and, for streamed generations, to its first
-    token and between tokens)."""
+    client errors (those refused where the primary answered the same request apart), and how
+    long the shadow took to answer them (and, for streamed generations, to its first token and
+    between tokens)."""
     traffic = delta.shadow(deployment, shadow)
     outcomes = traffic.outcomes
     sent = sum(n for outcome, n in outcomes.items() if outcome != "dropped")
+    refused = outcomes.get("refused", 0)
     return TrafficStats(
         sent,
         sum(outcomes.get(o, 0) for o in SHADOW_ERRORS),
@@ -60,6 +63,8 @@ def shadow_stats(delta: GatewayReading, deployment: str, shadow: str) -> Traffic
         traffic.quantile(0.99),
         traffic.ttft_quantile(0.95),
         traffic.itl_quantile(0.95),
+        client_errors=refused + outcomes.get("client_error", 0),
+        refused=refused,
     )
 
 
