@@ -8,9 +8,12 @@ import socket
 from collections.abc import Iterator
 from typing import cast
 
+import grpc
 import numpy as np
 import pytest
 
+from inferd.control.gateway.grpc_outputs import GRPC_ANSWERS
+from inferd.control.gateway.grpc_upstream import RpcAnswer
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.openai_relay import GENERATION_ANSWERS
 from inferd.control.gateway.proxy import Proxy
@@ -269,3 +272,30 @@ def test_a_copy_refused_as_the_clients_fault_is_paired_with_the_primary(
     tally, outcomes = asyncio.run(scenario())
     assert outcomes == {outcome: 1}
     assert tally[tallied] == 1
+
+
+@pytest.mark.parametrize(
+    ("primary", "outcome"),
+    [(grpc.StatusCode.INVALID_ARGUMENT, "client_error"), (grpc.StatusCode.OK, "refused")],
+)
+def test_a_grpc_copy_refused_as_the_clients_fault_is_paired_with_the_primary(
+    primary: grpc.StatusCode, outcome: str
+) -> None:
+    """The same over gRPC: INVALID_ARGUMENT is a client error (it counted as failed)."""
+
+    async def scenario() -> dict[str, int]:
+        metrics = GatewayMetrics()
+        mirror = Mirror(cast(Proxy, None), metrics, timeout_s=1.0)
+
+        async def send() -> RpcAnswer:
+            return RpcAnswer(grpc.StatusCode.INVALID_ARGUMENT, details="bad input")
+
+        mirror.copy("fraud", "v1", "v2", send, GRPC_ANSWERS).set_result(RpcAnswer(primary))
+        for _ in range(100):
+            outcomes = dict(metrics.reading().shadow("fraud", "v2").outcomes)
+            if outcomes:
+                return outcomes
+            await asyncio.sleep(0.01)
+        raise AssertionError("the copy was never counted")
+
+    assert asyncio.run(scenario()) == {outcome: 1}

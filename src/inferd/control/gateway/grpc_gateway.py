@@ -62,14 +62,11 @@ from inferd.errors import (
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.server import GrpcHandle, start_listener
 from inferd.protocols.grpc.servicer import statistics_message
-from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort, not_a_message
+from inferd.protocols.grpc.status import Context, abort, not_a_message
 from inferd.protocols.http.messages import STATUS_BY_CODE
 
 log = logging.getLogger(__name__)
 
-#: HTTP status per gRPC status, for the gateway's request counters (RESOURCE_EXHAUSTED, a
-#: message too large or a client over its rate, counts as 429: a client error either way).
-_HTTP_STATUS = {status: STATUS_BY_CODE.get(code, 500) for code, status in GRPC_STATUS.items()}
 _NO_STREAMING = (
     "ModelStreamInfer is not served: the model servers behind the gateway have no streaming "
     "inference; use ModelInfer"
@@ -95,11 +92,6 @@ class CallCheck(Protocol):
 
 Handler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
 M = TypeVar("M", bound=Message)
-
-
-def http_status(code: grpc.StatusCode) -> int:
-    """The HTTP status a gRPC status counts as."""
-    return 200 if code is grpc.StatusCode.OK else _HTTP_STATUS.get(code, 500)
 
 
 def _ok(message: Message) -> RpcAnswer:
@@ -294,7 +286,7 @@ class GrpcGateway:
                 forwarded,
                 deadline_s=context.time_remaining(),
             )
-            status = http_status(answer.code)
+            status = answer.http_status
         except InferdError as exc:
             status = STATUS_BY_CODE.get(exc.code, 500)
             raise

@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError
 
 from inferd.control.gateway.compare import RESPONSE_LIMITS, Output, Undecodable, compare
 from inferd.control.gateway.grpc_upstream import RpcAnswer
-from inferd.control.gateway.shadow import AnswerReader
+from inferd.control.gateway.shadow import AnswerReader, client_error
 from inferd.errors import InferdError
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc import tensors
@@ -49,4 +49,5 @@ def decode_outputs(body: bytes) -> dict[str, Output]:
 GRPC_ANSWERS: AnswerReader[RpcAnswer] = AnswerReader(
     lambda answer: answer.ok,
     lambda primary, shadow: compare(decode_outputs(primary.body), decode_outputs(shadow.body)),
+    lambda answer: client_error(answer.http_status),
 )

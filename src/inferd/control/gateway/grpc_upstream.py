@@ -31,6 +31,8 @@ from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 from inferd.protocols.grpc.servicer import SERVICE
+from inferd.protocols.grpc.status import GRPC_STATUS
+from inferd.protocols.http.messages import STATUS_BY_CODE
 
 #: gRPC metadata: (key, value) pairs; values of ``-bin`` keys are bytes.
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -40,6 +42,10 @@ _Address = tuple[str, int]
 _CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1),)
 #: Metadata the transport sets on each hop, never forwarded.
 _HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host"})
+
+
+#: HTTP status per gRPC status.
+_HTTP_STATUS = {status: STATUS_BY_CODE.get(code, 500) for code, status in GRPC_STATUS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,12 @@ class RpcAnswer:
     @property
     def ok(self) -> bool:
         return self.code is grpc.StatusCode.OK
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status this answer counts as (the gateway's request counters, the shadow's
+        outcomes): RESOURCE_EXHAUSTED, a message too large or a client over its rate, is 429."""
+        return 200 if self.ok else _HTTP_STATUS.get(self.code, 500)
 
 
 def metadata_pairs(metadata: Sequence[tuple[str, str | bytes]] | None) -> Metadata:
