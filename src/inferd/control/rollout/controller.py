@@ -33,12 +33,7 @@ from inferd.control.rollout.actions import RolloutActions
 from inferd.control.rollout.aliases import TagMoved
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
 from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event, RolloutHistory
-from inferd.control.rollout.observe import (
-    divergence_stats,
-    drift_psi,
-    shadow_stats,
-    version_stats,
-)
+from inferd.control.rollout.observe import drift_psi, observations
 from inferd.control.rollout.state import Phase, Rollout, RolloutStatus, policy_of
 from inferd.control.rollout.strategies import Pair, move, stage_routing
 from inferd.control.rollout.transition import Transition, version_change
@@ -289,7 +284,7 @@ class RolloutController:
         drift = None
         if r.policy.max_drift_psi is not None and self.replicas is not None:
             drift = drift_psi(await self.replicas(r.deployment), r.deployment, r.pair.candidate)
-        obs = self._observe(r, delta, drift, intervals * r.interval_s)
+        obs = observations(r, delta, drift, intervals * r.interval_s)
         verdict = analyse(r.policy, obs)
         r.failures = verdict.failures
         where = move(r.strategy, r.stage, r.stages, verdict.action)
@@ -310,20 +305,6 @@ class RolloutController:
             self._record(r, "hold", verdict, obs)
         # Too few requests to judge: keep counting the same interval until there are enough.
         return verdict.judged
-
-    def _observe(
-        self, r: Rollout, delta: GatewayReading, drift: float | None, span_s: float
-    ) -> Observations:
-        d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
-        mirrored = r.strategy == "blue-green"
-        return Observations(
-            candidate=shadow_stats(delta, d, cand) if mirrored else version_stats(delta, d, cand),
-            stable=version_stats(delta, d, stable),
-            divergence=divergence_stats(delta, d, cand),
-            drift_psi=drift,
-            failures=r.failures,
-            span_s=span_s,
-        )
 
     async def _promote(self, r: Rollout, reason: str) -> None:
         try:

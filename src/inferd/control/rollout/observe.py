@@ -21,7 +21,8 @@ from collections.abc import Iterable
 
 from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
-from inferd.control.rollout.analysis import DivergenceStats, TrafficStats
+from inferd.control.rollout.analysis import DivergenceStats, Observations, TrafficStats
+from inferd.control.rollout.state import Rollout
 
 #: Gateway outcomes that count as the version's errors.
 ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})
@@ -95,3 +96,20 @@ def drift_psi(readings: Iterable[ReplicaReading], deployment: str, version: str)
         and r.drift_psi is not None
     ]
     return max(values, default=None)
+
+
+def observations(
+    r: Rollout, delta: GatewayReading, drift: float | None, span_s: float
+) -> Observations:
+    """What :func:`~.analysis.analyse` reads of rollout ``r`` over the ``span_s`` seconds that
+    ``delta`` covers: a blue-green candidate by its mirrored copies, any other by its traffic."""
+    d, cand, stable = r.deployment, r.pair.candidate, r.pair.stable
+    mirrored = r.strategy == "blue-green"
+    return Observations(
+        candidate=shadow_stats(delta, d, cand) if mirrored else version_stats(delta, d, cand),
+        stable=version_stats(delta, d, stable),
+        divergence=divergence_stats(delta, d, cand),
+        drift_psi=drift,
+        failures=r.failures,
+        span_s=span_s,
+    )
