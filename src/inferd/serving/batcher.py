@@ -53,6 +53,7 @@ from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
 from inferd.serving.inline import InlinePolicy, timed
+from inferd.serving.signature import output_rows_problem
 from inferd.serving.stats import VersionStats
 from inferd.serving.timings import RequestTimings
 from inferd.serving.worker import ModelWorker
@@ -286,7 +287,7 @@ class Batcher:
         if error is None:
             outputs, compute_ns = result
             self._inline.measured(len(waiters), rows, compute_ns)
-            error = self._bad_rows(outputs, rows)
+            error = output_rows_problem(self._label, outputs, rows) if self._batchable else None
             if error is None:
                 # Counted only once it answered its requests, as Triton counts inferences.
                 self._record(rows, compute_ns)
@@ -347,22 +348,6 @@ class Batcher:
         self._metrics.compute.observe(compute_ns / 1e9)
         self._metrics.batch_size.observe(rows)
         self._metrics.last_inference.set(finished)
-
-    def _bad_rows(self, outputs: Tensors, rows: int) -> InternalError | None:
-        if not self._batchable:
-            return None  # requests run alone, so outputs need no batch dimension
-        for name, array in outputs.items():
-            got = array.shape[0] if array.ndim else 0
-            if got != rows:
-                log.error(
-                    "%s returned %d rows of output %r for a batch of %d rows",
-                    self._label, got, name, rows,
-                )  # fmt: skip
-                return InternalError(
-                    f"{self._label} returned {got} rows of output {name!r} "
-                    f"for a batch of {rows} rows"
-                )
-        return None
 
     def _fan_out(self, waiters: list[Waiter], outputs: Tensors, rows: int) -> None:
         if len(waiters) == 1:

@@ -10,6 +10,7 @@ signature is the model's fault, never the client's: InternalError naming the mod
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from inferd.datatypes import Array, Tensors, numpy_dtype, oip_datatype
 from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 from inferd.runtimes.base import Model
 from inferd.serving.types import RequestedOutput, Tensor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)  # not frozen: built per request (frozen __init__ is 2-4x slower)
@@ -271,3 +274,18 @@ class CheckedModel:
 
     def close(self) -> None:
         self.model.close()
+
+
+def output_rows_problem(label: str, outputs: Tensors, rows: int) -> InternalError | None:
+    """Why a batch of ``rows`` rows cannot be split among its requests: an output of
+    another number of rows (logged; the batch is a 500 naming the model), else None."""
+    for name, array in outputs.items():
+        got = array.shape[0] if array.ndim else 0
+        if got != rows:
+            log.error(
+                "%s returned %d rows of output %r for a batch of %d rows", label, got, name, rows
+            )
+            return InternalError(
+                f"{label} returned {got} rows of output {name!r} for a batch of {rows} rows"
+            )
+    return None
