@@ -193,14 +193,18 @@ class Reference:
 
 #: A container image reference as container runtimes parse it (the grammar of
 #: github.com/distribution/reference, which docker, containerd and CRI-O use):
-#: ``[HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]``, e.g. ``registry.example.com:5000/inferd:0.1``.
+#: ``[HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST]``, e.g. ``registry.example.com:5000/inferd:0.1``;
+#: HOST may be an IPv6 address in brackets, as in model references (``[fd00::1]:5000/vllm:0.6``).
 _IMAGE_REFERENCE = re.compile(
     r"""
     (?P<name>
       (?:                                             # the registry, ended by '/' (optional):
         (?P<host>
-          [A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?          # a DNS label (or an IPv4 octet)
-          (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*  # more of them, after '.'
+          (?:
+            [A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?          # a DNS label (or an IPv4 octet)
+            (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*  # more of them, after '.'
+          | \[[a-fA-F0-9:]+\]                               # or an IPv6 address in brackets
+          )
           (?::[0-9]+)?                                     # :PORT (its range is checked apart)
         )
         /
@@ -216,8 +220,33 @@ _IMAGE_REFERENCE = re.compile(
 )
 
 
+def _bracket_problem(text: str) -> str | None:
+    """Why the brackets in image reference ``text`` are wrong; None when it has none or they
+    enclose the IPv6 address of its registry host (``[fd00::1]:5000/team/vllm:0.6``), the only
+    place brackets may stand."""
+    if "[" not in text and "]" not in text:
+        return None
+    host, slash, path = text.partition("/")
+    if host.startswith("[") and not slash:
+        return f"{host!r} names a registry host but no path after it, e.g. '{host}/team/vllm:0.6'"
+    if not host.startswith("[") or "[" in path or "]" in path:
+        return (
+            "brackets only enclose the IPv6 address of the registry host, before the first "
+            "'/', e.g. '[fd00::1]:5000/team/vllm:0.6'"
+        )
+    if not _is_host(host):
+        return (
+            f"its registry host {host!r} is not an IPv6 address in brackets with an optional "
+            "port ([ADDRESS] or [ADDRESS]:PORT, hex digits and ':'), e.g. '[fd00::1]:5000'"
+        )
+    return None
+
+
 def check_image_reference(text: str) -> str:
     """``text`` when it is a container image reference; else ValueError naming the problem."""
+    bracket_problem = _bracket_problem(text)
+    if bracket_problem is not None:
+        raise ValueError(f"{text!r} is not an image reference: {bracket_problem}")
     match = _IMAGE_REFERENCE.fullmatch(text)
     if match is None:
         raise ValueError(

@@ -66,6 +66,7 @@ def test_vllm_needs_a_gpu_and_only_vllm_takes_an_image() -> None:
         ("vLLM/Server:1", "is not an image reference"),
         ("registry.example:99999/vllm:1", "port 99999 is not a TCP port"),
         ("vllm:tag with space", "is not an image reference"),
+        ("[fd00::1:5000/vllm:0.6", "'[fd00::1:5000' is not an IPv6 address in brackets"),
     ],
 )
 def test_the_vllm_image_is_an_image_reference(image: str, reason: str) -> None:
@@ -105,3 +106,10 @@ def test_adapters_need_the_llm_section() -> None:
     start, end = VLLM.index("    llm:\n"), VLLM.index("    versions:\n")
     problems = _problems(VLLM[:start] + VLLM[end:])
     assert any("adapter_of needs the deployment's llm section" in m for _, m in problems), problems
+
+
+def test_the_vllm_image_may_name_an_ipv6_registry_host() -> None:
+    image = "[fd00::1]:5000/team/vllm:0.6"
+    document = VLLM.replace("engine: vllm", f"engine: vllm\n      image: '{image}'")
+    llm = parse_spec(document, "inferd.yaml").deployments[0].llm
+    assert llm is not None and llm.image == image

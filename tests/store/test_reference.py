@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inferd.errors import InvalidReference
-from inferd.reference import NAME_RE, TAG_RE, Reference
+from inferd.reference import NAME_RE, TAG_RE, Reference, check_image_reference
 
 from .conftest import TRAVERSAL
 
@@ -94,3 +94,35 @@ def test_any_accepted_string_is_grammatical_and_path_free(text: str) -> None:
     for part in ref.name.split("/"):
         assert part not in ("", ".", "..")
     assert "\\" not in text and "\x00" not in text
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "[fd00::1]:5000/team/vllm:0.6",
+        "[::1]/vllm",
+        "[2001:DB8::1]:443/inferd/server@" + DIGEST,
+    ],
+)
+def test_an_image_reference_takes_an_ipv6_registry_host_in_brackets(image: str) -> None:
+    # as model references do ([::1]:5000/fraud:v1) and container runtimes do
+    assert check_image_reference(image) == image
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("[fd00::1:5000/team/vllm", "registry host '[fd00::1:5000' is not an IPv6 address"),
+        ("[zz]:5000/vllm", "registry host '[zz]:5000' is not an IPv6 address"),
+        ("[1:2:3:4:5:6:7:8:9]/vllm", "is not an IPv6 address in brackets"),
+        ("[fd00::1]x/vllm", "registry host '[fd00::1]x' is not an IPv6 address"),
+        ("[fd00::1]:5000", "no path after it"),
+        ("team/[::1]/vllm", "brackets only enclose the IPv6 address of the registry host"),
+        ("fd00::1]:5000/vllm", "brackets only enclose the IPv6 address of the registry host"),
+        ("[::1]:70000/vllm", "port 70000 is not a TCP port"),
+    ],
+)
+def test_malformed_brackets_in_an_image_reference_name_the_problem(image: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="is not an image reference") as raised:
+        check_image_reference(image)
+    assert reason in str(raised.value)
