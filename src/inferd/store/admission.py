@@ -8,12 +8,14 @@ known data formats fails closed. For each pushed file, and each member of a zip 
 1. the pickle walk (:mod:`.pickles`) runs over the whole file from byte 0: a file that the
    unpickler would run, or that is a whole pickle, is refused whatever else it parses as;
 2. the first recogniser that claims the file decides: GGUF, NumPy ``.npy`` (no object dtype),
-   zip archives member by member (:mod:`.archives`: ``.npz``, skops), safetensors, ONNX,
+   zip archives member by member (:mod:`.archives`: ``.npz``, skops; a Keras archive is
+   refused whole, its config names code), safetensors, ONNX,
    sentencepiece, XGBoost UBJSON, then UTF-8 text (JSON, YAML, tokenizer and vocabulary files,
    XGBoost JSON, LightGBM); raw tensor bytes that an admitted ONNX file of the same version
    names as external data are admitted with it (:func:`refusals`);
 3. anything else is refused, named as precisely as the store can: a compressed pickle (joblib),
-   a tar or 7z archive (not unpacked, so not admitted), or a format the store does not know.
+   a tar or 7z archive (not unpacked, so not admitted), HDF5 (Keras's ``.h5``), or a format the
+   store does not know.
 
 A refused file is stored only when the pusher passes ``--trust-unsafe-format``; the store
 records that trust in its own history (:func:`inferd.store.trust.record`), and a pull admits a
@@ -44,6 +46,8 @@ ADMITTED = (
     "sentencepiece"
 )
 _HEAD_BYTES = 64 * 1024
+#: HDF5's superblock signature: at byte 0, or after a user block of 512 bytes doubled.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def admit(path: Path) -> Refusal | None:
@@ -160,6 +164,12 @@ def _unknown(path: Path) -> Refusal:
         return Refusal("tar archive", "a tar archive; only zip archives are unpacked and admitted")
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Refusal("7z archive", "a 7z archive; only zip archives are unpacked and admitted")
+    if _HDF5_SIGNATURE in (head[:8], head[512:520], head[1024:1032], head[2048:2056]):
+        return Refusal(
+            "HDF5 file",
+            "an HDF5 file (a Keras .h5 model keeps its layers' Python config, and Lambda "
+            "layers' bytecode, inside), which the store does not read, so cannot admit",
+        )
     if path.suffix.lower() == ".gguf":
         return Refusal(
             "unrecognised format",

@@ -14,11 +14,17 @@ refused with a message naming it:
 - archives nested at most :data:`MAX_DEPTH` deep;
 - no member that is a symlink, has an absolute or ``..`` name, or is encrypted.
 
+A Keras model archive (``.keras``) is refused whole, although its members are JSON and HDF5:
+its ``config.json`` names the Python classes, functions and modules Keras imports to rebuild
+the model, and a ``Lambda`` layer carries marshalled Python bytecode, so loading one can run
+code (``safe_mode`` has been bypassed before: CVE-2024-3660, CVE-2025-1550).
+
 A member is never unpacked past its declared size, so the declaration bounds the work.
 """
 
 from __future__ import annotations
 
+import json
 import lzma
 import stat
 import tempfile
@@ -42,6 +48,8 @@ Admit = Callable[[Path, int], Refusal | None]
 """``admit(path, depth)``: the admission a member goes through (depth: archives around it)."""
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+#: The most of a Keras archive's ``metadata.json`` read to find its ``keras_version``.
+_KERAS_METADATA_BYTES = 64 * 1024
 _CHUNK = 1 << 20
 _UNREADABLE = (
     zipfile.BadZipFile,
@@ -74,6 +82,29 @@ def _limits(members: list[zipfile.ZipInfo], size: int, depth: int) -> Refusal | 
     if problem is None:
         return None
     return Refusal("zip archive over the unpacking limits", f"a zip archive {problem}")
+
+
+def _keras(path: Path, archive: zipfile.ZipFile) -> Refusal | None:
+    """A Keras archive: named ``.keras``, or holding the ``metadata.json`` Keras writes."""
+    names = set(archive.namelist())
+    keras = path.suffix.lower() == ".keras" or {"config.json", "model.weights.h5"} <= names
+    if not keras and "metadata.json" in names:
+        info = archive.getinfo("metadata.json")
+        if not info.flag_bits & 0x1 and info.file_size <= _KERAS_METADATA_BYTES:
+            try:
+                metadata = json.loads(archive.read(info))
+            except (ValueError, *_UNREADABLE):
+                metadata = None
+            keras = isinstance(metadata, dict) and "keras_version" in metadata
+    if not keras:
+        return None
+    return Refusal(
+        "Keras archive",
+        "a Keras model archive: its config.json names the Python classes and functions Keras "
+        "imports to rebuild the model, and Lambda layers carry Python bytecode, so loading it "
+        "can run code",
+        runs_code=True,
+    )
 
 
 def _member_problem(member: zipfile.ZipInfo) -> str | None:
@@ -110,7 +141,7 @@ def scan_zip(path: Path, size: int, depth: int, admit: Admit) -> Verdict:
         return Refusal("unreadable zip archive", "a zip archive whose directory cannot be read")
     with archive, tempfile.TemporaryDirectory(prefix="inferd-scan-") as scratch:
         members = archive.infolist()
-        refusal = _limits(members, size, depth)
+        refusal = _limits(members, size, depth) or _keras(path, archive)
         if refusal is not None:
             return refusal
         target = Path(scratch) / "member"
