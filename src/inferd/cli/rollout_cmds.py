@@ -109,9 +109,12 @@ def _line(record: DecisionRecord) -> str:
     obs = record.get("observations")
     if obs:
         c, s = obs["candidate"], obs["stable"]
+        # Mirrored copies only; records written before it was recorded have none.
+        refused = c.get("refused")
         head += (
-            f" [candidate {c['requests']} req, {c['error_rate']:.2%} errors, p99 {_ms(c['p99_s'])};"
-            f" stable {s['requests']} req, p99 {_ms(s['p99_s'])}"
+            f" [candidate {c['requests']} req, {c['error_rate']:.2%} errors, "
+            + ("" if refused is None else f"{refused} refused, ")
+            + f"p99 {_ms(c['p99_s'])}; stable {s['requests']} req, p99 {_ms(s['p99_s'])}"
         )
         share = obs["divergence"]["label_share"]
         head += f"; divergence {share:.2%}]" if share is not None else "]"

@@ -4,12 +4,14 @@ replicas, no store (the reconciler only holds the running spec, and nothing is p
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import pytest
 
+from inferd.cli.rollout_cmds import _line
 from inferd.control.apply_plan import Applied
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler
@@ -190,3 +192,39 @@ deployments:
         "steps 20%, 50%, 100%; it routes the deployment's traffic from now on "
         "(inferd rollout status fraud)"
     )
+
+
+def test_mirrored_copies_refused_where_the_stable_answered_are_in_the_history(
+    tmp_path: Path,
+) -> None:
+    """The gateway counts copies the candidate refused as the client's fault where the stable
+    answered (outcome ``refused``); the history recorded them only inside ``client_errors``."""
+    metrics = GatewayMetrics()
+    rollouts = controller(
+        tmp_path,
+        "{strategy: blue-green, interval: 10ms, failure_limit: 1, analysis: {min_requests: 10}}",
+        metrics,
+    )
+
+    async def scenario() -> str:
+        await rollouts.start("fraud")
+        try:
+            async with asyncio.timeout(5):
+                for n in itertools.count():
+                    if rollouts.status("fraud")[0]["phase"] != "running":
+                        break
+                    metrics.request("fraud", "v1", 200, 0.001)
+                    outcome = ("refused", "client_error", "compared", "compared")[n % 4]
+                    metrics.shadow("fraud", "v1", "v2", outcome)
+                    await asyncio.sleep(0.001)
+            return rollouts.status("fraud")[0]["phase"]
+        finally:
+            await rollouts.stop()
+
+    assert asyncio.run(scenario()) == "rolled_back"
+    last = rollouts.history.read("fraud")[-1]
+    assert "observations" in last
+    candidate, stable = last["observations"]["candidate"], last["observations"]["stable"]
+    assert 0 < candidate["refused"] < candidate["client_errors"]  # type: ignore[operator]
+    assert stable["refused"] is None  # traffic the stable served itself, never mirrored
+    assert f"{candidate['refused']} refused" in _line(last)

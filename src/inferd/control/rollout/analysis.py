@@ -50,6 +50,9 @@ class TrafficRecord(TypedDict):
     error_rate: float
     client_errors: int
     client_error_rate: float
+    #: Mirrored copies refused as the client's fault where the stable version answered the
+    #: same request (:attr:`TrafficStats.refused`); None for traffic a version served itself.
+    refused: int | None
     p50_s: float | None
     p99_s: float | None
     ttft_p95_s: float | None
@@ -197,7 +200,7 @@ class Observations:
 def _stats_json(s: TrafficStats) -> TrafficRecord:
     return {"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate,
             "client_errors": s.client_errors, "client_error_rate": s.client_error_rate,
-            "p50_s": s.p50_s, "p99_s": s.p99_s, "ttft_p95_s": s.ttft_p95_s,
+            "refused": s.refused, "p50_s": s.p50_s, "p99_s": s.p99_s, "ttft_p95_s": s.ttft_p95_s,
             "itl_p95_s": s.itl_p95_s}  # fmt: skip
 
 
