@@ -56,11 +56,13 @@ def test_latency_samples_per_second_are_bounded() -> None:
 
 def test_shadow_tally() -> None:
     tally = ShadowTally()
-    for outcome in ("compared", "compared", "uncompared", "failed", "timeout", "dropped"):
+    for outcome in ("compared", "compared", "uncompared", "client_error", "refused", "refused",
+                    "failed", "timeout", "dropped"):  # fmt: skip
         tally.count(outcome)
     tally.add("label", "share", 0.02)
     tally.add("label", "share", 0.0)
     assert tally.as_dict() == {
-        "compared": 2, "uncompared": 1, "failed": 1, "timeout": 1, "dropped": 1,
+        "compared": 2, "uncompared": 1, "client_error": 1, "refused": 2, "failed": 1,
+        "timeout": 1, "dropped": 1,
         "divergence": {"label": {"kind": "share", "mean": 0.01, "comparisons": 2}},
     }  # fmt: skip

@@ -79,10 +79,6 @@ HTTP_ANSWERS: AnswerReader[UpstreamResponse] = AnswerReader(
     lambda answer: client_error(answer.status),
 )
 
-#: Outcomes the status tallies (:class:`ShadowTally`) keep under another: a copy refused as the
-#: client's fault compared nothing, one refused where the primary answered failed.
-_TALLIED_AS = {"client_error": "uncompared", "refused": "failed"}
-
 
 class Mirror:
     """Sends shadow copies and records how their answers compare with the primary's."""
@@ -219,7 +215,7 @@ class Mirror:
 
     def _count(self, key: tuple[str, str, str], outcome: str) -> None:
         self.metrics.shadow(*key, outcome)
-        self._tally(key).count(_TALLIED_AS.get(outcome, outcome))
+        self._tally(key).count(outcome)
 
     async def stop(self) -> None:
         """Cancel copies still running (their answers would only be counted)."""

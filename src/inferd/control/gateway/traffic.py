@@ -102,6 +102,10 @@ class OutputDivergence(TypedDict):
 class TallyRecord(TypedDict):
     compared: int
     uncompared: int
+    #: Refused (4xx) where the primary refused the same request too, or had no answer.
+    client_error: int
+    #: Refused (4xx) where the primary answered the same request: the shadow's refusal.
+    refused: int
     failed: int
     timeout: int
     dropped: int
@@ -114,6 +118,8 @@ class ShadowTally:
 
     compared: int = 0
     uncompared: int = 0
+    client_error: int = 0
+    refused: int = 0
     failed: int = 0
     timeout: int = 0
     dropped: int = 0
@@ -126,6 +132,10 @@ class ShadowTally:
             self.compared += 1
         elif outcome == "uncompared":
             self.uncompared += 1
+        elif outcome == "client_error":
+            self.client_error += 1
+        elif outcome == "refused":
+            self.refused += 1
         elif outcome == "failed":
             self.failed += 1
         elif outcome == "timeout":
@@ -141,6 +151,8 @@ class ShadowTally:
         return {
             "compared": self.compared,
             "uncompared": self.uncompared,
+            "client_error": self.client_error,
+            "refused": self.refused,
             "failed": self.failed,
             "timeout": self.timeout,
             "dropped": self.dropped,

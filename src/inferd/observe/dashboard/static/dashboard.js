@@ -104,13 +104,17 @@ function versionTable(d) {
 
 function shadowTable(d) {
   if (!d.shadow_comparisons.length) return null;
-  const head = el("tr", {}, ...["primary → shadow", "compared", "uncompared", "failed",
-    "timeouts", "dropped", "divergence per output"].map((h, i) =>
-    el("th", { class: i >= 1 && i <= 5 ? "num" : "" }, h)));
+  // Each outcome under its own name, as inferd_gateway_shadow_requests_total counts it:
+  // client errors are the client's (the primary refused them too), refusals the shadow's.
+  const head = el("tr", {}, ...["primary → shadow", "compared", "uncompared", "client errors",
+    "refused", "failed", "timeouts", "dropped", "divergence per output"].map((h, i) =>
+    el("th", { class: i >= 1 && i <= 7 ? "num" : "" }, h)));
   const rows = d.shadow_comparisons.map((s) => el("tr", {},
     el("td", {}, `${s.primary} → ${s.shadow}`),
     el("td", { class: "num" }, s.compared),
     el("td", { class: "num" }, s.uncompared),
+    el("td", { class: "num" }, s.client_error),
+    el("td", { class: "num" + (s.refused ? " error" : "") }, s.refused),
     el("td", { class: "num" + (s.failed ? " error" : "") }, s.failed),
     el("td", { class: "num" + (s.timeout ? " error" : "") }, s.timeout),
     el("td", { class: "num" }, s.dropped),
