@@ -10,7 +10,7 @@ import pytest
 from inferd.card import Signature, TensorSpec
 from inferd.errors import InvalidArgument
 from inferd.runtimes import warmup_inputs
-from inferd.runtimes.warmup import example_request
+from inferd.runtimes.warmup import example_request, unknown_strings
 
 
 def test_shapes_and_dtypes() -> None:
@@ -79,3 +79,16 @@ def test_random_example_rows() -> None:
     assert text["data"] == [""]
     with pytest.raises(InvalidArgument, match="at least 1 row"):
         example_request(EXAMPLE, rows=0)
+
+
+def test_bytes_columns_hold_the_strings_the_model_knows() -> None:
+    """Every BYTES element was "", which a strict categorical encoder refuses."""
+    signature = Signature(inputs=(TensorSpec(name="item", datatype="BYTES", shape=(-1, 3)),))
+    known = {"item": ("red", None, "small")}
+    (item,) = example_request(signature, rows=2, known=known)["inputs"]
+    assert item["data"] == ["red", "", "small"] * 2
+    tensor = warmup_inputs(signature, 2, known)["item"]
+    assert tensor.shape == (2, 3) and tensor.tolist() == [[b"red", b"", b"small"]] * 2
+    assert unknown_strings(signature, known) == ["item"]
+    assert unknown_strings(signature, {"item": ("a", "b", "c")}) == []
+    assert unknown_strings(EXAMPLE, {}) == ["text"]

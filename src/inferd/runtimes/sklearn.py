@@ -11,9 +11,11 @@ from inferd.datatypes import Array, Tensors
 from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
+from inferd.runtimes._sklearn_columns import known_values
 from inferd.runtimes._tabular import features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.warmup import KnownValues
 
 #: The outputs the runtime gives, by name, and the estimator method that computes each.
 OUTPUT_METHODS = {"label": "predict", "predictions": "predict", "probabilities": "predict_proba"}
@@ -42,6 +44,12 @@ class SklearnModel:
             if method not in answers:
                 answers[method] = on_rows(getattr(self._estimator, method), x)
         return {name: answers[method] for name, method in self._outputs.items()}
+
+    def known_values(self) -> KnownValues:
+        """For each column of the input, the first string category the estimator's encoder
+        was fitted on, where one is (:mod:`inferd.runtimes._sklearn_columns`)."""
+        width = int(getattr(self._estimator, "n_features_in_", 0))
+        return {self._input: known_values(self._estimator, width)} if width else {}
 
     def close(self) -> None:
         self._estimator = None

@@ -3,17 +3,23 @@
 * :func:`warmup_inputs` — zero tensors the manager runs before a version reports ready;
 * :func:`example_request` — the same shapes as an OIP v2 JSON request body: the curl line
   ``inferd serve`` and ``inferd up`` print, and the rows ``inferd up --demo-traffic`` sends.
+
+Numbers are zeros, which any model takes. A string may not be: a model with a strict
+categorical encoder refuses a category it was not fitted on, the empty string included. A
+loaded model that knows its categories says so (:class:`KnowsValues`), and both builders then
+put a category it was fitted on in each column it knows one for.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 
 from inferd.card import Signature
-from inferd.datatypes import Tensors, numpy_dtype
+from inferd.datatypes import Tensors, numpy_dtype, object_array
 from inferd.errors import InvalidArgument
 
 
@@ -30,48 +36,96 @@ class ExampleRequest(TypedDict):
     inputs: list[ExampleInput]
 
 
+#: Input name → for each column (index on its last axis) a string the model was fitted with, or
+#: None where it does not know one.
+KnownValues = Mapping[str, Sequence[str | None]]
+
+
+@runtime_checkable
+class KnowsValues(Protocol):
+    """A loaded model that can tell strings it takes in its BYTES inputs (the sklearn runtime:
+    the categories its encoders were fitted on)."""
+
+    def known_values(self) -> KnownValues: ...
+
+
+def model_known_values(model: object) -> KnownValues:
+    """What ``model`` tells of the strings it takes (:class:`KnowsValues`), else nothing."""
+    return model.known_values() if isinstance(model, KnowsValues) else {}
+
+
+def unknown_strings(signature: Signature, known: KnownValues) -> list[str]:
+    """The BYTES inputs of ``signature`` with a column ``known`` holds no string for: the
+    empty string stands there in an example, which a strict model may refuse."""
+    missing = []
+    for spec in signature.inputs:
+        if spec.datatype != "BYTES":
+            continue
+        values = known.get(spec.name, ())
+        width = spec.shape[-1] if spec.shape and spec.shape[-1] > 0 else 1
+        if len(values) < width or any(v is None for v in values[:width]):
+            missing.append(spec.name)
+    return missing
+
+
 def warmup_shape(shape: tuple[int, ...], batch_size: int = 1) -> tuple[int, ...]:
     """``shape`` with a variable first dimension set to ``batch_size`` and other variable
     dimensions set to 1."""
     return tuple((batch_size if i == 0 else 1) if dim == -1 else dim for i, dim in enumerate(shape))
 
 
-def warmup_inputs(signature: Signature, batch_size: int = 1) -> Tensors:
-    """One tensor per signature input: zeros of its datatype (empty bytes for BYTES)."""
+def warmup_inputs(
+    signature: Signature, batch_size: int = 1, known: KnownValues | None = None
+) -> Tensors:
+    """One tensor per signature input: zeros of its datatype; for BYTES, the ``known``
+    string of each column (UTF-8), else empty bytes."""
     if batch_size < 1:
         raise InvalidArgument(f"warm-up batch size must be at least 1, got {batch_size}")
     tensors: Tensors = {}
     for spec in signature.inputs:
         shape = warmup_shape(spec.shape, batch_size)
         if spec.datatype == "BYTES":
-            tensors[spec.name] = np.full(shape, b"", dtype=np.object_)
+            texts = _strings(shape, (known or {}).get(spec.name, ()))
+            tensors[spec.name] = object_array([t.encode() for t in texts], shape)
         else:
             tensors[spec.name] = np.zeros(shape, dtype=numpy_dtype(spec.datatype))
     return tensors
 
 
 def example_request(
-    signature: Signature, rows: int = 1, rng: np.random.Generator | None = None
+    signature: Signature,
+    rows: int = 1,
+    rng: np.random.Generator | None = None,
+    known: KnownValues | None = None,
 ) -> ExampleRequest:
     """A JSON inference request ``signature`` accepts, shaped as :func:`warmup_shape` does for
-    ``rows`` rows: zeros (``false`` for BOOL, ``""`` for BYTES), or with ``rng`` random values —
-    normal floats rounded to 4 places, random booleans, integers from 0 to 9 (BYTES stay
-    empty)."""
+    ``rows`` rows: zeros (``false`` for BOOL; for BYTES the ``known`` string of each column,
+    else ``""``), or with ``rng`` random values — normal floats rounded to 4 places, random
+    booleans, integers from 0 to 9 (BYTES as without it)."""
     if rows < 1:
         raise InvalidArgument(f"an example request needs at least 1 row, got {rows}")
     inputs: list[ExampleInput] = []
     for spec in signature.inputs:
         shape = warmup_shape(spec.shape, rows)
-        data = _values(spec.datatype, math.prod(shape), rng)
+        if spec.datatype == "BYTES":
+            data: list[object] = list(_strings(shape, (known or {}).get(spec.name, ())))
+        else:
+            data = _values(spec.datatype, math.prod(shape), rng)
         inputs.append(
             {"name": spec.name, "shape": list(shape), "datatype": spec.datatype, "data": data}
         )
     return {"inputs": inputs}
 
 
+def _strings(shape: tuple[int, ...], known: Sequence[str | None]) -> list[str]:
+    """The elements of a BYTES tensor of ``shape`` in row-major order: column ``j`` of the
+    last axis holds ``known[j]``, or ``""`` where that is missing."""
+    width = shape[-1] if shape else 1
+    row = [(known[j] if j < len(known) else None) or "" for j in range(width)]
+    return row * (math.prod(shape) // width) if width else []
+
+
 def _values(datatype: str, count: int, rng: np.random.Generator | None) -> list[object]:
-    if datatype == "BYTES":
-        return [""] * count
     if rng is None:
         return [False if datatype == "BOOL" else 0] * count
     if datatype == "BOOL":

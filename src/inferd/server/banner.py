@@ -6,7 +6,7 @@ import orjson
 
 from inferd.addresses import url_host
 from inferd.errors import NotFound
-from inferd.runtimes.warmup import example_request
+from inferd.runtimes.warmup import example_request, model_known_values, unknown_strings
 from inferd.server.composition import Server
 from inferd.serving.stats import VersionState
 
@@ -37,8 +37,9 @@ def startup_lines(server: Server) -> list[str]:
         if isinstance(error, NotFound):  # no index row: the store does not hold it
             lines.append(f"model {reference} not served: {error.message}")
     names = sorted({e.name for e in server.dataplane.repository_index(ready_only=True)})
-    artifact = server.manager.get(names[0]).artifact if names else None
-    if artifact is not None:
+    served = server.manager.get(names[0]) if names else None
+    artifact = served.artifact if served is not None else None
+    if served is not None and artifact is not None:
         key = ' -H "Authorization: Bearer $INFERD_KEY"' if door.requires_keys else ""
         if artifact.card.llm is not None:  # a language model: OpenAI's chat API
             body = orjson.dumps(
@@ -46,10 +47,26 @@ def startup_lines(server: Server) -> list[str]:
             ).decode()
             path = "/v1/chat/completions"
         else:
-            body = orjson.dumps(example_request(artifact.card.signature)).decode()
+            signature = artifact.card.signature
+            known = model_known_values(served.model)
+            body = orjson.dumps(example_request(signature, known=known)).decode()
             path = f"/v2/models/{names[0]}/infer"
         lines.append(
             f"try: curl -s -X POST {base}{path}{key} "
             f"-H 'Content-Type: application/json' -d '{body}'"
         )
+        if artifact.card.llm is None:
+            lines.extend(_placeholders(names[0], unknown_strings(signature, known)))
     return lines
+
+
+def _placeholders(model: str, inputs: list[str]) -> list[str]:
+    """A note for BYTES inputs the example fills with empty strings: the model does not tell
+    what it takes there, and one fitted on categories may refuse them (a 400 naming them)."""
+    if not inputs:
+        return []
+    names = ", ".join(repr(name) for name in inputs)
+    return [
+        f"note: {model} does not tell which strings it takes in {names}; the example sends "
+        "empty strings there, which a model fitted on categories refuses: put in real values"
+    ]

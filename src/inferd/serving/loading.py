@@ -24,6 +24,7 @@ from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
+from inferd.runtimes.warmup import model_known_values
 from inferd.serving.batcher import Batcher
 from inferd.serving.observed import ObservedModel
 from inferd.serving.signature import CheckedModel, SignatureCheck
@@ -69,7 +70,7 @@ async def bring_up(
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
             failing = "its warm-up inference, on inputs shaped by its signature, failed"
-            inputs = loaders.warmup_inputs(card.signature)
+            inputs = loaders.warmup_inputs(card.signature, 1, model_known_values(model))
             await _warm_up(sv.label, worker, model, inputs, signature=card.signature, check=check)
         ok = True
     except InferdError as exc:
@@ -158,8 +159,9 @@ async def _warm_up(
 ) -> None:
     """One inference on the warm-up ``inputs``, its outputs checked against the signature.
 
-    Zeros are numbers like any other, but the empty strings a BYTES input gets may be a value
-    the model rightly refuses (scikit-learn's OneHotEncoder fitted on 'red', 'green' and
+    Zeros are numbers like any other, but the empty strings a BYTES input gets where the model
+    tells no string it takes (:class:`~inferd.runtimes.warmup.KnowsValues`) may be a value the
+    model rightly refuses (scikit-learn's OneHotEncoder fitted on 'red', 'green' and
     'blue' raises on an unknown category unless told to ignore it): the framework's exception
     is then logged, and the version serves without a warm-up rather than never.
     """

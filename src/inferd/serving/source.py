@@ -15,6 +15,7 @@ from typing import Protocol
 from inferd.card import ModelCard, Signature
 from inferd.datatypes import Tensors
 from inferd.runtimes.base import LoadOptions, Runtime
+from inferd.runtimes.warmup import KnownValues
 from inferd.serving.trust import CodeTrust
 from inferd.store import ModelStore, Reference
 
@@ -68,8 +69,9 @@ class Loaders:
     source: ModelSource
     #: Runtime by name (``inferd.runtimes.registry.get_runtime`` in the server).
     runtime: Callable[[str], Runtime]
-    #: Warm-up inputs for a signature (one row), run once before a version takes traffic.
-    warmup_inputs: Callable[[Signature], Tensors]
+    #: Warm-up inputs for a signature (rows, strings the model knows), run once before a
+    #: version takes traffic (``inferd.runtimes.warmup.warmup_inputs`` in the server).
+    warmup_inputs: Callable[[Signature, int, KnownValues], Tensors]
     options: LoadOptions = field(default_factory=LoadOptions)
     #: Whose code may run (``options.trust_code`` is set per version from it).
     trust: CodeTrust = field(default_factory=CodeTrust)

@@ -1,0 +1,84 @@
+"""What a fitted scikit-learn estimator tells of the columns of its input matrix.
+
+A categorical encoder (``OneHotEncoder``, ``OrdinalEncoder``…) keeps the categories it was fitted
+on in ``categories_``, one array per column it reads. Found where the input reaches one: the
+estimator itself, the first step of a ``Pipeline`` (past column-keeping imputers), or the
+transformers of a ``ColumnTransformer``, whose columns map back to the input's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def column_categories(estimator: Any) -> dict[int, np.ndarray]:
+    """Input column → the categories an encoder was fitted on for it (an empty dict where no
+    encoder reads the input, or where the estimator does not say which column it reads)."""
+    categories = getattr(estimator, "categories_", None)
+    if isinstance(categories, list):
+        return {column: np.asarray(values) for column, values in enumerate(categories)}
+    if hasattr(estimator, "transformers_"):
+        return _column_transformer(estimator)
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list):
+        for _, step in steps:
+            found = column_categories(step)
+            if found or not _keeps_columns(step):
+                return found
+    return {}
+
+
+def known_values(estimator: Any, width: int) -> tuple[str | None, ...]:
+    """For each of ``width`` input columns, the first string category an encoder was fitted on
+    for it, or None where none is known (a numeric column, or no encoder found)."""
+    categories = column_categories(estimator)
+    return tuple(_first_text(categories.get(column, ())) for column in range(width))
+
+
+def takes_strings(estimator: Any) -> bool:
+    """Whether an encoder reading the input was fitted on strings (object arrays of ``str``)."""
+    return any(_first_text(values) is not None for values in column_categories(estimator).values())
+
+
+def _first_text(values: Sequence[object] | np.ndarray) -> str | None:
+    return next((v for v in values if isinstance(v, str)), None)
+
+
+def _keeps_columns(step: Any) -> bool:
+    """Whether a pipeline step hands on the columns it reads in number and order, so the
+    encoder after it reads the input's: an imputer that adds no indicator columns."""
+    return type(step).__name__ == "SimpleImputer" and not getattr(step, "add_indicator", False)
+
+
+def _column_transformer(transformer: Any) -> dict[int, np.ndarray]:
+    """Each transformer's categories, its columns mapped to the input's; transformers whose
+    columns are not told as indices (or as names the transformer was fitted with) are skipped."""
+    found: dict[int, np.ndarray] = {}
+    names = list(getattr(transformer, "feature_names_in_", ()))
+    width = int(getattr(transformer, "n_features_in_", 0))
+    for _, inner, columns in transformer.transformers_:
+        indices = _indices(columns, names, width)
+        if indices is None or isinstance(inner, str):  # "drop" or "passthrough"
+            continue
+        for column, values in column_categories(inner).items():
+            if column < len(indices):
+                found[indices[column]] = values
+    return found
+
+
+def _indices(columns: Any, names: list[str], width: int) -> list[int] | None:
+    if isinstance(columns, slice):
+        return list(range(width))[columns]
+    if isinstance(columns, (int, str, np.integer)):
+        columns = [columns]
+    picked = np.asarray(columns)
+    if picked.dtype == bool and len(picked) == width:
+        return [int(i) for i in np.flatnonzero(picked)]
+    if picked.dtype.kind in "iu":
+        return [int(i) % width if width else int(i) for i in picked]
+    if picked.dtype.kind in "UO" and all(str(c) in names for c in picked):
+        return [names.index(str(c)) for c in picked]
+    return None

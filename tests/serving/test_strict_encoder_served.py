@@ -1,0 +1,71 @@
+"""A real ``inferd serve`` of a scikit-learn pipeline whose encoders refuse categories they were
+not fitted on (``handle_unknown='error'``): what its clients see over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import skops.io
+import yaml
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+from e2e.conftest import _stop, start_serve, wait_ready
+from inferd.config import StoreSettings
+from inferd.packaging import push
+from inferd.store import ModelStore
+
+pytestmark = pytest.mark.slow
+
+ROWS = [["red", "small"], ["green", "large"], ["blue", "small"], ["red", "large"]] * 3
+LABELS = [1, 0, 0, 1] * 3
+
+
+def _push_strict(home: Path, tmp_path: Path) -> None:
+    """``colors:v1``: one BYTES input of two columns, each read by a strict encoder."""
+    encoders = ColumnTransformer(
+        [
+            ("color", OneHotEncoder(handle_unknown="error"), [0]),
+            ("size", OrdinalEncoder(handle_unknown="error"), [1]),
+        ]
+    )
+    estimator = make_pipeline(encoders, LogisticRegression())
+    estimator.fit(np.array(ROWS, dtype=object), LABELS)
+    folder = tmp_path / "colors"
+    folder.mkdir()
+    skops.io.dump(estimator, folder / "model.skops")
+    inputs = [{"name": "item", "datatype": "BYTES", "shape": [-1, 2]}]
+    (folder / "inferd.model.yaml").write_text(yaml.safe_dump({"inputs": inputs}))
+    push(ModelStore.from_settings(StoreSettings(home=home)), folder, "colors:v1")
+
+
+def _body_of(try_line: str) -> dict[str, object]:
+    """The JSON the ``try:`` line's curl sends (its ``-d`` argument)."""
+    words = shlex.split(try_line.split("try: ", 1)[1])
+    return dict(json.loads(words[words.index("-d") + 1]))
+
+
+def test_the_start_up_curl_of_a_strict_pipeline_is_answered(tmp_path: Path) -> None:
+    """It sent "" in every column, a category no encoder knew: a 500, and the warm-up skipped."""
+    home = tmp_path / "home"
+    _push_strict(home, tmp_path)
+    server = start_serve(home, "colors:v1")
+    try:
+        wait_ready(server.url)
+        (line,) = [line for line in server.log if "try: curl" in line]
+        body = _body_of(line)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            reply = client.post("/v2/models/colors/infer", json=body)
+    finally:
+        _stop(server)
+    assert reply.status_code == 200, reply.text
+    (item,) = body["inputs"]  # type: ignore[misc]
+    assert item["data"] == ["blue", "large"]  # the first category of each column
+    assert not [line for line in server.log if "without a warm-up" in line]
