@@ -162,6 +162,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         rollouts=rollouts,
         costs=costs,
         audit=AuditLog.in_home(home, "up"),
+        applied=autoscale.applied,
     )
     await admin.start()
     url = f"{door.scheme}://{url_host(gw.host)}:{gateway.port}"

@@ -17,10 +17,12 @@ from inferd.control.autoscale.loop import AutoscaleLoop
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.topology import Topology
 from inferd.errors import Unavailable
+from inferd.spec.edits import deployment_of, replace_deployment, with_replicas
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 
 from ..conftest import spec_text
+from .fakes import counts, settle, two_versions, wired
 
 CAUSE = "replica fraud-v1-1 cannot start fraud:broken: onnxruntime cannot load 'model.onnx'"
 #: Backoff delays short enough for a test: 0.2 s, then 0.4 s.
@@ -94,3 +96,83 @@ def test_held_requests_fail_fast_with_the_cause_and_starts_back_off() -> None:
         await loop.stop()
 
     asyncio.run(scenario())
+
+
+#: A backoff long enough that a test never sees it run out.
+LONG_BACKOFF = BackoffPolicy(initial_s=30.0)
+ZERO = "{min_replicas: 0, max_replicas: 2, scale_to_zero_after: 5s, cold_start_timeout: 5s}"
+
+
+def test_one_versions_failed_start_holds_back_no_other_version() -> None:
+    """The main version cannot load; its canary can: a wake starts the canary, a request for
+    the canary is not refused with the main version's failure, and only the main version backs
+    off."""
+
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:broken", "fraud:v2", ZERO), LONG_BACKOFF)
+        w.loop.wake("fraud")
+        await settle(w)
+        assert counts(w.reconciler.spec) == {"fraud/a": 0, "fraud/b": 1}
+        # The main version is in backoff: a request for it is refused with its cause...
+        with pytest.raises(Unavailable, match="fraud-a-1 cannot start"):
+            await w.cold.hold("fraud", "a")
+        # ...and its backoff does not stop the canary from starting again once at zero.
+        w.reconciler.spec = replace_spec(w.reconciler.spec, b=0)
+        w.loop.wake("fraud")
+        await settle(w)
+        assert counts(w.reconciler.spec) == {"fraud/a": 0, "fraud/b": 1}
+        await w.loop.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_removed_deployment_forgets_its_failed_starts() -> None:
+    """Removed by an apply and added again (its model fixed), a deployment starts at once:
+    it does not inherit the backoff of the deployment of the same name that was removed."""
+
+    async def scenario() -> None:
+        broken = two_versions("fraud:broken", "fraud:broken", ZERO)
+        w = wired(broken, LONG_BACKOFF)
+        w.loop.wake("fraud")
+        await settle(w)
+        with pytest.raises(Unavailable, match="cannot start"):
+            await w.cold.hold("fraud", "a")
+        other = parse_spec(broken.replace("name: fraud", "name: other"))
+        w.reconciler.spec = other
+        w.loop.applied()  # what the admin API calls after every apply
+        w.reconciler.spec = parse_spec(two_versions("fraud:v1", "fraud:v2", ZERO))
+        w.loop.applied()
+        w.loop.wake("fraud")
+        await settle(w)
+        assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 1}
+        await w.loop.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_deployment_removed_by_a_rollout_or_between_ticks_is_forgotten_too() -> None:
+    """Without the admin API's call (a rollout's edit): the next tick forgets it."""
+
+    async def scenario() -> None:
+        broken = two_versions("fraud:broken", "fraud:broken", ZERO)
+        w = wired(broken, LONG_BACKOFF)
+        w.loop.start()
+        w.loop.wake("fraud")
+        await settle(w)
+        w.reconciler.spec = parse_spec(broken.replace("name: fraud", "name: other"))
+        await asyncio.sleep(0.3)  # a few ticks
+        w.reconciler.spec = parse_spec(two_versions("fraud:v1", "fraud:v2", ZERO))
+        w.loop.wake("fraud")
+        await settle(w)
+        assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 1}
+        await w.loop.stop()
+
+    asyncio.run(scenario())
+
+
+def replace_spec(spec: Spec, **replicas: int) -> Spec:
+    """``spec`` with these replica counts for versions of fraud."""
+    d = deployment_of(spec, "fraud")
+    for version, count in replicas.items():
+        d = with_replicas(d, version, count)
+    return replace_deployment(spec, d)

@@ -76,6 +76,7 @@ class AdminApi:
         rollouts: RolloutController | None = None,
         costs: CostSampler | None = None,
         audit: AuditLog,
+        applied: Callable[[], None] | None = None,
     ) -> None:
         self.reconciler = reconciler
         #: Every apply and rollout action, and every refused request, is recorded here.
@@ -86,6 +87,9 @@ class AdminApi:
         self.host = host
         self._token = token
         self._extra_status = extra_status
+        #: Called after each apply that succeeded (the autoscaler forgets what it kept about
+        #: deployments and versions the apply removed).
+        self._applied = applied
         self._http: HttpServer | None = None
 
     @property
@@ -127,6 +131,8 @@ class AdminApi:
             applied = await self.rollouts.apply(spec)
         else:
             applied = await self.reconciler.apply(spec)
+        if self._applied is not None:
+            self._applied()
         result: ApplyResult = {
             "changes": [_change(c) for c in applied.changes],
             "routes": [_route(r) for r in applied.routes],

@@ -9,10 +9,11 @@ deployment; more are refused with 503 at once rather than piling up. Waiters are
 together when a topology arrives with a ready replica in the version they wait for (or, waiting
 for any, in any version that takes primary traffic).
 
-When the autoscaler cannot start a replica (a model that cannot load), it says so with
-:meth:`ColdStart.fail`: the waiters get 503 at once with the replica's reason, and so does every
-request for the deployment until the backoff before the next start has run out (``retry_after``)
-— rather than each waiting the whole ``cold_start_timeout`` for a replica that will not come.
+When the autoscaler cannot start a replica of a version (a model that cannot load), it says
+so with :meth:`ColdStart.fail`: the requests waiting for that version get 503 at once with the
+replica's reason, and so does every request routed to it until the backoff before its next
+start has run out (``retry_after``) — rather than each waiting the whole ``cold_start_timeout``
+for a replica that will not come. Another version's requests are not refused for it.
 
 The time from the first held request to the first ready replica is the cold-start time,
 exported as ``inferd_autoscaler_cold_start_seconds``.
@@ -67,8 +68,9 @@ class ColdStart:
         self._wake = wake
         self.max_held = max_held
         self._waits: dict[_Awaited, _Wait] = {}
-        #: Per deployment, the last start that failed and until when (monotonic) it answers.
-        self._failed: dict[str, tuple[Unavailable, float]] = {}
+        #: Per (deployment, version), the last start that failed and until when (monotonic)
+        #: it answers.
+        self._failed: dict[tuple[str, str], tuple[Unavailable, float]] = {}
         self._held: dict[str, int] = {}
         self._cold_since: dict[str, float] = {}
         self._held_gauge = Gauge(
@@ -100,28 +102,36 @@ class ColdStart:
             if since is not None:
                 self._cold.labels(deployment).observe(time.monotonic() - since)
 
-    def fail(self, deployment: str, error: Unavailable) -> None:
-        """A replica of ``deployment`` could not start (``error`` says why): its waiters get
-        ``error`` now, and so does every request held within ``error.retry_after`` seconds,
-        while no new start is tried."""
-        self._failed[deployment] = (error, time.monotonic() + error.retry_after)
-        for awaited in [a for a in self._waits if a[0] == deployment]:
-            wait = self._waits.pop(awaited)
+    def fail(self, deployment: str, version: str, error: Unavailable) -> None:
+        """A replica of ``version`` of ``deployment`` could not start (``error`` says why): the
+        requests waiting for it get ``error`` now, and so does every request held for it within
+        ``error.retry_after`` seconds, while no new start of it is tried."""
+        self._failed[(deployment, version)] = (error, time.monotonic() + error.retry_after)
+        wait = self._waits.pop((deployment, version), None)
+        if wait is not None:
             wait.error = error
             wait.released.set()
-        self._cold_since.pop(deployment, None)
+        if not any(a[0] == deployment for a in self._waits):
+            self._cold_since.pop(deployment, None)
+
+    def forget(self, deployment: str, version: str) -> None:
+        """Drop the failed start of a version that is gone (removed by an apply): a version
+        of the same name added later is not refused for it."""
+        self._failed.pop((deployment, version), None)
 
     async def hold(self, deployment: str, version: str | None = None) -> bool:
         """Wait for a ready replica of ``version`` of ``deployment`` (None: of any version that
         takes primary traffic); False when the deployment does not scale from zero.
 
         Raises Unavailable when too many requests wait already, when none became ready in
-        time, and with the reason when its start failed (or failed lately: :meth:`fail`).
+        time, and with the reason when the start of ``version`` failed (or failed lately:
+        :meth:`fail`).
         """
         timeout = self._timeout(deployment)
         if timeout is None:
             return False
-        self._refuse_after_failure(deployment)
+        if version is not None:
+            self._refuse_after_failure(deployment, version)
         self._wake(deployment)
         if self.held(deployment) >= self.max_held:
             raise Unavailable(
@@ -144,15 +154,15 @@ class ColdStart:
             raise Unavailable(wait.error.message, retry_after=wait.error.retry_after)
         return True
 
-    def _refuse_after_failure(self, deployment: str) -> None:
-        """Raise the last failed start of ``deployment`` while its backoff runs."""
-        failed = self._failed.get(deployment)
+    def _refuse_after_failure(self, deployment: str, version: str) -> None:
+        """Raise the last failed start of ``version`` while its backoff runs."""
+        failed = self._failed.get((deployment, version))
         if failed is None:
             return
         error, until = failed
         left = until - time.monotonic()
         if left <= 0:
-            del self._failed[deployment]
+            del self._failed[(deployment, version)]
             return
         raise Unavailable(error.message, retry_after=left)
 

@@ -6,7 +6,9 @@ are ready before routing to them, and drains those it removes).
 A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
 be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
 — and the requests held for it are answered at once with its reason
-(:meth:`~.coldstart.ColdStart.fail`).
+(:meth:`~.coldstart.ColdStart.fail`). Each version starts in a change of its own, and backs off
+on its own (:mod:`.starts`): one that cannot start holds back no other. What the loop keeps
+about a deployment or version goes with it when an apply removes it (:meth:`AutoscaleLoop.applied`).
 
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
@@ -26,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from inferd.control.autoscale.decision import DecisionRecord, ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals
+from inferd.control.autoscale.starts import StartFailures
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
 from inferd.control.tasks import cancel_and_wait
@@ -89,9 +92,7 @@ class AutoscaleLoop:
         self._scalers: dict[str, Autoscaler] = {}
         self._scaling: dict[str, asyncio.Task[None]] = {}
         self._status: dict[str, ScalingStatus] = {}
-        #: Per deployment, replica starts that failed in a row and when (monotonic) the next
-        #: may be tried.
-        self._failed_starts: dict[str, tuple[int, float]] = {}
+        self._starts = StartFailures(lambda: reconciler.supervisor.backoff)
         self._task: asyncio.Task[None] | None = None
         self._metrics = _Metrics(registry)
 
@@ -125,8 +126,8 @@ class AutoscaleLoop:
         d = self._deployment(deployment)
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
             return
-        asleep = scaled_to_zero(d)
-        if not asleep or deployment in self._scaling or self._backing_off(deployment):
+        asleep = [v for v in scaled_to_zero(d) if not self._starts.backing_off((deployment, v))]
+        if not asleep or deployment in self._scaling:
             return
         log.info("%s/%s: a request arrived with no replica: scaling from zero", deployment,
                  ",".join(asleep))  # fmt: skip
@@ -137,7 +138,28 @@ class AutoscaleLoop:
             if status is not None:
                 self._status[deployment] = {**status, "desired": 1, "reason": "scale_from_zero"}
             self._metrics.woken(deployment)
-        self._scale(d, dict.fromkeys(asleep, 1))
+        main = main_version(d).name
+        self._scale(d, dict.fromkeys(sorted(asleep, key=lambda v: v != main), 1))  # main first
+
+    def applied(self) -> None:
+        """Forget what is kept about deployments and versions the running spec no longer has
+        (an apply removed them): a deployment added again under the same name starts afresh,
+        not in the backoff of a start that failed before. Called after every apply, and at
+        every tick for the versions a rollout removed."""
+        spec = self.reconciler.spec
+        deployments = spec.deployments if spec is not None else []
+        cold = self.signals.gateway.cold_start
+        for deployment, version in self._starts.keep_only(
+            (d.name, v.name) for d in deployments for v in d.versions
+        ):
+            if cold is not None:
+                cold.forget(deployment, version)
+        names = {d.name for d in deployments}
+        for gone in [name for name in self._status if name not in names]:
+            del self._status[gone]
+        for gone in [name for name in self._scalers if name not in names]:
+            del self._scalers[gone]
+            self.signals.forget(gone)
 
     def _deployment(self, name: str) -> DeploymentSpec | None:
         spec = self.reconciler.spec
@@ -147,6 +169,7 @@ class AutoscaleLoop:
         while True:
             spec = self.reconciler.spec
             await asyncio.sleep(self._tick_s(spec))
+            self.applied()
             for d in spec.deployments if spec is not None else ():
                 if d.autoscaling is not None and d.name not in self._scaling:
                     try:
@@ -177,7 +200,11 @@ class AutoscaleLoop:
         scaler.observe(now, sample.value)
         ready = self._ready(d.name, version.name)
         decision = scaler.decide(
-            now, version.replicas, ready, sample.idle_s, start_backoff=self._backing_off(d.name)
+            now,
+            version.replicas,
+            ready,
+            sample.idle_s,
+            start_backoff=self._starts.backing_off((d.name, version.name)),
         )
         stable = scaler.average(now, policy.stable_window_s)
         panic = scaler.average(now, policy.panic_window_s)
@@ -202,46 +229,56 @@ class AutoscaleLoop:
             self._scale(d, {version.name: decision.desired})
 
     def _scale(self, d: DeploymentSpec, counts: Mapping[str, int]) -> None:
-        """Set the replica counts of ``d``'s versions (version → count) in one change."""
-        target = ", ".join(f"{d.name}/{v} to {n}" for v, n in counts.items())
-        starts = any(counts.get(v.name, v.replicas) > v.replicas for v in d.versions)
-
-        def edit(spec: Spec) -> Spec:
-            current = deployment_of(spec, d.name)
-            for version, replicas in counts.items():
-                current = with_replicas(current, version, replicas)
-            return replace_deployment(spec, current)
+        """Set the replica counts of ``d``'s versions (version → count), one version after
+        the other in ``counts``' order, each in a change of its own: a version that cannot
+        start fails its own change only, and backs off alone."""
 
         async def run() -> None:
             try:
-                await self.reconciler.change(edit)
-            except InferdError as exc:
-                log.error("scaling %s failed: %s", target, exc.message)
-                if starts:
-                    self._start_failed(d.name, exc)
-            else:
-                if starts:
-                    self._failed_starts.pop(d.name, None)
+                for version, replicas in counts.items():
+                    await self._scale_version(d.name, version, replicas)
             finally:
                 self._scaling.pop(d.name, None)
 
         self._scaling[d.name] = asyncio.get_running_loop().create_task(run())
 
-    def _backing_off(self, deployment: str) -> bool:
-        """Whether the last replica start of ``deployment`` failed and its backoff runs."""
-        failed = self._failed_starts.get(deployment)
-        return failed is not None and time.monotonic() < failed[1]
+    async def _scale_version(self, deployment: str, version: str, replicas: int) -> None:
+        key = (deployment, version)
+        starts = False
 
-    def _start_failed(self, deployment: str, error: InferdError) -> None:
-        """Back off before the next start, and answer the requests held for this one."""
-        failures = self._failed_starts.get(deployment, (0, 0.0))[0] + 1
-        delay = self.reconciler.supervisor.backoff.delay(failures)
-        self._failed_starts[deployment] = (failures, time.monotonic() + delay)
-        log.warning("%s: the next replica start waits %.1f s (backoff)", deployment, delay)
+        def edit(spec: Spec) -> Spec:
+            nonlocal starts
+            current = deployment_of(spec, deployment)
+            found = current.version(version)
+            starts = found is not None and replicas > found.replicas
+            return replace_deployment(spec, with_replicas(current, version, replicas))
+
+        try:
+            await self.reconciler.change(edit)
+        except InferdError as exc:
+            log.error("scaling %s/%s to %d failed: %s", deployment, version, replicas,
+                      exc.message)  # fmt: skip
+            if starts and self._has_version(deployment, version):
+                self._start_failed(deployment, version, exc)
+        else:
+            if starts:
+                self._starts.succeeded(key)
+
+    def _has_version(self, deployment: str, version: str) -> bool:
+        """Whether the running spec still has ``version`` (an apply may have removed it while
+        it started: its failure is then no one's)."""
+        d = self._deployment(deployment)
+        return d is not None and d.version(version) is not None
+
+    def _start_failed(self, deployment: str, version: str, error: InferdError) -> None:
+        """Back off before the version's next start, and answer the requests held for it."""
+        delay = self._starts.failed((deployment, version), error.message)
+        log.warning("%s/%s: the next replica start waits %.1f s (backoff)", deployment, version,
+                    delay)  # fmt: skip
         cold = self.signals.gateway.cold_start
         if cold is not None:
             reason = f"deployment {deployment!r} could not start a replica: {error.message}"
-            cold.fail(deployment, Unavailable(reason, retry_after=delay))
+            cold.fail(deployment, version, Unavailable(reason, retry_after=delay))
 
     def _ready(self, deployment: str, version: str) -> int:
         route = self._topology().deployments.get(deployment)

@@ -92,6 +92,12 @@ class GatewaySignals:
             value = await self._from_replicas(deployment, metric)
         return Sample(value, idle)
 
+    def forget(self, deployment: str) -> None:
+        """Drop what is remembered of a deployment an apply removed (its last reading, its
+        last activity): one added again under its name is sampled afresh."""
+        self._last.pop(deployment, None)
+        self._active_at.pop(deployment, None)
+
     @staticmethod
     def _ready(route: DeploymentRoute | None) -> int:
         if route is None:
