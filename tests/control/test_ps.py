@@ -66,3 +66,17 @@ def test_while_it_wakes_the_held_requests_show() -> None:
 
 def test_a_version_without_replicas_or_autoscaling_is_listed_too() -> None:
     assert rows(status([], [])) == ["fraud v1 0/0 - - no replicas - - 100%"]
+
+
+def test_a_version_in_start_backoff_says_why_its_start_failed() -> None:
+    failure = {
+        "message": "replica fraud-v1-1 cannot start fraud:broken: onnxruntime cannot load "
+        "'model.onnx'",
+        "failures": 2,
+        "retry_in_s": 0.8,
+    }
+    entry = scaling(reason="start_backoff", held=1, start_failure=failure)
+    assert rows(status([], [entry])) == [
+        "fraud v1 0/2 - - start failed (2 in a row, next try in 0.8 s): replica fraud-v1-1 "
+        "cannot start fraud:broken: onnxruntime cannot load 'model.onnx' - - 100%"
+    ]

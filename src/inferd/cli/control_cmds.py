@@ -123,7 +123,8 @@ def ps(*, as_json: bool) -> None:
 
 def _ps_table(status: AdminStatus) -> Table:
     """One row per replica process, and one per routed version with none (a deployment scaled
-    to zero shows as ``0/N``, N its most replicas, with its scale-from-zero state)."""
+    to zero shows as ``0/N``, N its most replicas, with its scale-from-zero state, or why its
+    last start failed while the next one waits)."""
     weights = {
         (d["name"], v["name"]): v["weight"] for d in status["deployments"] for v in d["versions"]
     }
@@ -166,6 +167,12 @@ def _no_replica(version: str, scaling: ScalingStatus | None) -> tuple[str, str]:
     if scaling is None or scaling["version"] != version:
         return "0/0", "no replicas"
     replicas = f"0/{scaling['max_replicas']}"
+    failure = scaling.get("start_failure")  # an inferd up from before it was reported has none
+    if failure is not None:
+        return replicas, (
+            f"start failed ({failure['failures']} in a row, next try in "
+            f"{failure['retry_in_s']:g} s): {failure['message']}"
+        )
     timeout = scaling["cold_start_timeout_s"]
     if timeout is None:
         return replicas, "no replicas (does not scale from zero: requests are refused)"

@@ -22,6 +22,7 @@ from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 
 from ..conftest import spec_text
+from .fakes import CAUSE as START_FAILURE
 from .fakes import counts, settle, two_versions, wired
 
 CAUSE = "replica fraud-v1-1 cannot start fraud:broken: onnxruntime cannot load 'model.onnx'"
@@ -176,3 +177,26 @@ def replace_spec(spec: Spec, **replicas: int) -> Spec:
     for version, count in replicas.items():
         d = with_replicas(d, version, count)
     return replace_deployment(spec, d)
+
+
+def test_the_status_says_why_the_start_failed_while_it_backs_off() -> None:
+    """``inferd ps --json``'s ``gateway.autoscaling`` entry: reason ``start_backoff`` with the
+    failed start's message, how many failed in a row and the seconds left."""
+
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:broken", "fraud:v2", ZERO), LONG_BACKOFF)
+        w.loop.wake("fraud")
+        await settle(w)
+        w.signals.values = {("fraud", "a"): 2.0}  # demand for the main version
+        w.loop.start()
+        async with asyncio.timeout(2):
+            while not w.loop.status() or w.loop.status()[0]["reason"] != "start_backoff":
+                await asyncio.sleep(0.02)
+        entry = w.loop.status()[0]
+        failure = entry["start_failure"]
+        assert failure is not None
+        assert failure["message"] == START_FAILURE.format(version="a")
+        assert failure["failures"] == 1 and 29 < failure["retry_in_s"] <= 30
+        await w.loop.stop()
+
+    asyncio.run(scenario())

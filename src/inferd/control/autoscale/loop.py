@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from inferd.control.autoscale.decision import DecisionRecord, ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals
-from inferd.control.autoscale.starts import StartFailures
+from inferd.control.autoscale.starts import StartFailure, StartFailures
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
 from inferd.control.tasks import cancel_and_wait
@@ -72,6 +72,9 @@ class ScalingStatus(DecisionRecord):
     cold_start_timeout_s: float | None
     #: Requests the gateway holds, waiting for a replica to start (scaling from zero).
     held: int
+    #: Why the last start of ``version`` failed, while the backoff before the next one runs
+    #: (reason ``start_backoff``); None when no start failed lately.
+    start_failure: StartFailure | None
 
 
 class AutoscaleLoop:
@@ -216,6 +219,7 @@ class AutoscaleLoop:
             "max_replicas": policy.max_replicas,
             "cold_start_timeout_s": self.cold_start_timeout(d.name),
             "held": self.signals.held(d.name),
+            "start_failure": self._starts.failure((d.name, version.name)),
         }  # fmt: skip
         self._metrics.record(self._status[d.name])
         changing = decision.desired != version.replicas
