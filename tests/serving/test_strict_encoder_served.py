@@ -3,6 +3,7 @@ not fitted on (``handle_unknown='error'``): what its clients see over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 from pathlib import Path
@@ -69,3 +70,38 @@ def test_the_start_up_curl_of_a_strict_pipeline_is_answered(tmp_path: Path) -> N
     (item,) = body["inputs"]  # type: ignore[misc]
     assert item["data"] == ["blue", "large"]  # the first category of each column
     assert not [line for line in server.log if "without a warm-up" in line]
+
+
+def test_an_unknown_category_is_a_400_naming_it_and_fails_only_its_request(
+    tmp_path: Path,
+) -> None:
+    """scikit-learn's ValueError for a category its encoder was not fitted on was a 500."""
+    home = tmp_path / "home"
+    _push_strict(home, tmp_path)
+    server = start_serve(home, "colors:v1")
+
+    def body(*rows: list[str]) -> dict[str, object]:
+        item = {"name": "item", "datatype": "BYTES", "shape": [len(rows), 2]}
+        return {"inputs": [{**item, "data": [v for row in rows for v in row]}]}
+
+    async def together() -> list[httpx.Response]:
+        """Sent at once, so the batcher may run them as one batch."""
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            rows = [["red", "small"], ["purple", "small"], ["blue", "large"]] * 4
+            return await asyncio.gather(
+                *(client.post("/v2/models/colors/infer", json=body(row)) for row in rows)
+            )
+
+    try:
+        wait_ready(server.url)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            unknown = client.post("/v2/models/colors/infer", json=body(["red", "huge"]))
+        replies = asyncio.run(together())
+    finally:
+        _stop(server)
+    assert unknown.status_code == 400, unknown.text
+    message = unknown.json()["error"]
+    assert "'item'" in message and "column 1" in message and "'huge'" in message, message
+    assert "'large', 'small'" in message, message
+    assert [r.status_code for r in replies] == [200, 400, 200] * 4
+    assert not [line for line in server.log if "Traceback" in line]

@@ -13,8 +13,8 @@ import skops.io
 import xgboost as xgb
 import yaml
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.pipeline import make_pipeline, make_union
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from inferd.card import Signature
 from inferd.config import ServerSettings
@@ -266,3 +266,30 @@ def test_a_booster_pushed_without_a_signature_is_checked_and_batched(tmp_path: P
         await plane.infer(InferRequest("booster", [Tensor("input", example["datatype"], data)]))
 
     _serve(store, ["booster:v1"], scenario)
+
+
+def test_an_unknown_category_to_a_nested_strict_encoder_is_the_clients_mistake(
+    tmp_path: Path,
+) -> None:
+    """scikit-learn's ValueError for a category a strict encoder was not fitted on was a 500
+    (InternalError). An encoder nested where the runtime does not look for categories (a
+    FeatureUnion) refuses the empty strings of its warm-up: the version still serves."""
+    colors = np.array([["red"], ["green"], ["blue"]] * 4, dtype=object)
+    store = ModelStore(tmp_path / "home")
+    strict = OneHotEncoder(handle_unknown="error")
+    nested = make_pipeline(make_union(strict, OrdinalEncoder()), LogisticRegression())
+    folder = _folder(
+        tmp_path, "nested", {"inputs": [{"name": "color", "datatype": "BYTES", "shape": [-1, 1]}]}
+    )
+    skops.io.dump(nested.fit(colors, [1, 0, 0] * 4), folder / "model.skops")
+    push(store, folder, "nested:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        purple = Tensor("color", "BYTES", object_array([b"red", b"purple"], (2, 1)))
+        with pytest.raises(InvalidTensor, match="tensor 'color': Found unknown categories"):
+            await plane.infer(InferRequest(model="nested", inputs=[purple]))
+        red = Tensor("color", "BYTES", object_array([b"red"], (1, 1)))
+        response = await plane.infer(InferRequest(model="nested", inputs=[red]))
+        assert next(t for t in response.outputs if t.name == "label").data.tolist() == [1]
+
+    _serve(store, ["nested:v1"], scenario)

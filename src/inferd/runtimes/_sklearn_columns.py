@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+#: Values named in an error, at most.
+_SHOWN = 10
+
 
 def column_categories(estimator: Any) -> dict[int, np.ndarray]:
     """Input column → the categories an encoder was fitted on for it (an empty dict where no
@@ -41,6 +44,26 @@ def known_values(estimator: Any, width: int) -> tuple[str | None, ...]:
 def takes_strings(estimator: Any) -> bool:
     """Whether an encoder reading the input was fitted on strings (object arrays of ``str``)."""
     return any(_first_text(values) is not None for values in column_categories(estimator).values())
+
+
+def unknown_categories(estimator: Any, x: np.ndarray) -> str | None:
+    """Which column of the matrix ``x`` holds values its encoder was not fitted on, which values,
+    and the categories it knows; None where no encoder found tells (the encoder is nested where
+    :func:`column_categories` does not look)."""
+    for column, values in sorted(column_categories(estimator).items()):
+        if column >= x.shape[1]:
+            continue
+        known = values.tolist()
+        known_set = set(known)
+        unknown = [v for v in dict.fromkeys(x[:, column].tolist()) if v not in known_set]
+        if unknown:
+            sent = ", ".join(repr(v) for v in unknown[:_SHOWN])
+            more = f", … ({len(known)} in all)" if len(known) > _SHOWN else ""
+            return (
+                f"column {column} holds {sent}, not among the categories the model was fitted "
+                f"on there ({', '.join(repr(v) for v in known[:_SHOWN])}{more})"
+            )
+    return None
 
 
 def _first_text(values: Sequence[object] | np.ndarray) -> str | None:

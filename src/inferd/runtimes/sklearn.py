@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from inferd.card import ModelCard
 from inferd.datatypes import Array, Tensors
-from inferd.errors import InvalidArgument, PermissionDenied, Unsupported
+from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._sklearn_columns import known_values
+from inferd.runtimes._sklearn_columns import known_values, unknown_categories
 from inferd.runtimes._tabular import features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
@@ -23,6 +23,9 @@ OUTPUT_METHODS = {"label": "predict", "predictions": "predict", "probabilities":
 #: classifier), and one's without (a regressor).
 CLASSIFIER_OUTPUTS = ("label", "probabilities")
 REGRESSOR_OUTPUTS = ("predictions",)
+#: How scikit-learn's encoders (``handle_unknown='error'``) refuse a category they were not
+#: fitted on: the client's value, so a 400, where any other ValueError is the model's fault.
+_UNKNOWN_CATEGORY = "Found unknown categories"
 
 
 class SklearnModel:
@@ -40,9 +43,15 @@ class SklearnModel:
         if x.dtype.kind == "O":  # BYTES, for encoders fitted on strings
             x = as_text(self._input, x)
         answers: dict[str, Array] = {}
-        for method in self._outputs.values():
-            if method not in answers:
-                answers[method] = on_rows(getattr(self._estimator, method), x)
+        try:
+            for method in self._outputs.values():
+                if method not in answers:
+                    answers[method] = on_rows(getattr(self._estimator, method), x)
+        except ValueError as exc:
+            if _UNKNOWN_CATEGORY not in str(exc):
+                raise  # the model's own fault: a 500, its details in the log
+            detail = unknown_categories(self._estimator, x) or str(exc)
+            raise InvalidTensor(self._input, detail) from None
         return {name: answers[method] for name, method in self._outputs.items()}
 
     def known_values(self) -> KnownValues:

@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from inferd.card import LlmCard, Signature
+from inferd.card import LlmCard
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
 from inferd.errors import InferdError, InternalError, InvalidArgument, NotFound
@@ -24,7 +24,7 @@ from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
-from inferd.runtimes.warmup import model_known_values
+from inferd.runtimes.warmup import model_known_values, unknown_strings
 from inferd.serving.batcher import Batcher
 from inferd.serving.observed import ObservedModel
 from inferd.serving.signature import CheckedModel, SignatureCheck
@@ -70,8 +70,10 @@ async def bring_up(
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
             failing = "its warm-up inference, on inputs shaped by its signature, failed"
-            inputs = loaders.warmup_inputs(card.signature, 1, model_known_values(model))
-            await _warm_up(sv.label, worker, model, inputs, signature=card.signature, check=check)
+            known = model_known_values(model)
+            inputs = loaders.warmup_inputs(card.signature, 1, known)
+            guessed = bool(unknown_strings(card.signature, known))
+            await _warm_up(sv.label, worker, model, inputs, guessed=guessed, check=check)
         ok = True
     except InferdError as exc:
         sv.set_state(VersionState.FAILED, exc.message)
@@ -154,23 +156,23 @@ async def _warm_up(
     model: Model,
     inputs: Tensors,
     *,
-    signature: Signature,
+    guessed: bool,
     check: SignatureCheck,
 ) -> None:
     """One inference on the warm-up ``inputs``, its outputs checked against the signature.
 
     Zeros are numbers like any other, but the empty strings a BYTES input gets where the model
-    tells no string it takes (:class:`~inferd.runtimes.warmup.KnowsValues`) may be a value the
-    model rightly refuses (scikit-learn's OneHotEncoder fitted on 'red', 'green' and
-    'blue' raises on an unknown category unless told to ignore it): the framework's exception
-    is then logged, and the version serves without a warm-up rather than never.
+    tells no string it takes (``guessed``; :class:`~inferd.runtimes.warmup.KnowsValues`) may be
+    a value the model rightly refuses (scikit-learn's OneHotEncoder fitted on 'red', 'green' and
+    'blue' raises on an unknown category unless told to ignore it, which the sklearn runtime
+    answers as InvalidArgument): the refusal is then logged, and the version serves without a
+    warm-up rather than never.
     """
     try:
         outputs = await worker.run(lambda: _predict(model, inputs))
-    except InferdError:
-        raise
     except Exception as exc:
-        if not any(spec.datatype == "BYTES" for spec in signature.inputs):
+        refused = isinstance(exc, InvalidArgument) or not isinstance(exc, InferdError)
+        if not (guessed and refused):
             raise
         log.warning(
             "%s refused the empty strings of its warm-up (%s: %s); it serves without a warm-up",
