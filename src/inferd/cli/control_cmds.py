@@ -73,10 +73,11 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     Changes are made without dropping requests; applying the same file twice changes nothing.
     Prints each version's change, each deployment's new traffic and each rollout it starts (a
     main version's new model arrives through its rollout policy); a change to a gateway
-    setting read once at start (port, host…) is refused: restart `inferd up` for it.
+    setting read once at start (port, host…) is refused: restart `inferd up` for it. The
+    file's traffic stands over a promotion by `inferd rollout`, with a warning naming it.
     """
     from inferd.control.admin.client import AdminClient
-    from inferd.control.apply_plan import describe_route
+    from inferd.control.apply_plan import UndonePromotion, describe_route
 
     load_spec(spec_file)  # problems are reported here, against the user's own file
     result = AdminClient(store_settings().root).apply(
@@ -89,6 +90,7 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     routes = result.get("routes", [])  # an inferd up from before routes were reported has none
     settings = result.get("settings", [])  # likewise
     rollouts = result.get("rollouts", [])  # likewise
+    undone = result.get("undone", [])  # likewise
     out = stdout()
     if not changes and not routes and not settings and not rollouts:
         out.print("no changes")
@@ -103,6 +105,11 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
         out.print(f"in effect now: {', '.join(settings)}")
     for line in rollouts:
         out.print(line, markup=False)
+    for u in undone:
+        promotion = UndonePromotion(
+            u["deployment"], u["rollout"], u["promoted"], u["restored"], u["weights"]
+        )
+        out.print(f"warning: {promotion.describe()}", markup=False)
 
 
 @main.command()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, TypedDict, get_args
 
 from inferd.spec.edits import main_version, replace_deployment, with_replicas
 from inferd.spec.model import DeploymentSpec, GatewaySpec, Spec, VersionSpec
@@ -67,6 +67,47 @@ class RouteChange:
         return describe_route(self.deployment, self.weights, self.shadow, self.changed)
 
 
+class UndoneRecord(TypedDict):
+    """:class:`UndonePromotion` as ``inferd apply --json`` and the admin API give it."""
+
+    deployment: str
+    rollout: str
+    promoted: str
+    restored: str
+    weights: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UndonePromotion:
+    """A promotion an apply undoes: rollout ``rollout`` (started by ``inferd rollout start``)
+    had given ``deployment``'s traffic to ``promoted``, and the file gives it back to
+    ``restored``. Applying a file is declarative, as ``kubectl apply`` is: the file's traffic
+    stands, and the apply says what it undid."""
+
+    deployment: str
+    rollout: str
+    #: The version the promotion had given the traffic to.
+    promoted: str
+    #: The version the file gives the traffic back to.
+    restored: str
+    #: Percent per version after the apply, as the file says.
+    weights: Mapping[str, int]
+
+    def describe(self) -> str:
+        """One line for ``inferd apply``: what it undid, and how to keep the promotion."""
+        split = ", ".join(f"{v} {w:g}%" for v, w in self.weights.items() if w)
+        return (
+            f"{self.deployment}: this apply undoes the promotion of {self.promoted!r} by rollout "
+            f"{self.rollout}: the file gives the traffic back to {self.restored!r} ({split}); to "
+            f"keep {self.promoted!r}, give it the traffic in the file and apply again"
+        )
+
+    def to_json(self) -> UndoneRecord:
+        return {"deployment": self.deployment, "rollout": self.rollout,
+                "promoted": self.promoted, "restored": self.restored,
+                "weights": dict(self.weights)}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What an apply did: one :class:`Change` per version (kept ones included) and one
@@ -80,6 +121,8 @@ class Applied:
     #: Rollouts the apply started, one line each (a main version's new model arrives through
     #: its deployment's rollout policy, which routes traffic from then on).
     rollouts: list[str] = field(default_factory=list)
+    #: Promotions by ``inferd rollout`` whose traffic the apply gave back to another version.
+    undone: list[UndonePromotion] = field(default_factory=list)
 
 
 def plan(

@@ -228,3 +228,45 @@ def test_mirrored_copies_refused_where_the_stable_answered_are_in_the_history(
     assert 0 < candidate["refused"] < candidate["client_errors"]  # type: ignore[operator]
     assert stable["refused"] is None  # traffic the stable served itself, never mirrored
     assert f"{candidate['refused']} refused" in _line(last)
+
+
+def test_an_apply_over_a_promotion_by_hand_names_what_it_undoes(tmp_path: Path) -> None:
+    """``inferd rollout start`` and ``promote`` move the traffic in the running spec only: the
+    next apply of the user's file gave it back to v1 without a word. It still does (an apply
+    is declarative), and says so once; a file that agrees with the promotion says nothing."""
+    policy = "{steps: [50, 100], interval: 1h}"
+    rollouts = controller(tmp_path, policy, GatewayMetrics())
+    reconciler = cast(SpecOnly, rollouts.reconciler)
+
+    async def promoted_by_hand() -> str:
+        await rollouts.start("fraud")
+        return (await rollouts.promote("fraud"))["id"]
+
+    async def scenario() -> tuple[str, list[Applied]]:
+        first = await promoted_by_hand()
+        assert reconciler.spec is not None and reconciler.spec.deployments[0].weights() == {
+            "v1": 0, "v2": 100
+        }  # fmt: skip
+        file, agreeing = spec(policy), spec(policy, "{weights: {v2: 100}}")
+        applied = [await rollouts.apply(file), await rollouts.apply(file)]  # undone once
+        await promoted_by_hand()
+        applied.append(await rollouts.apply(agreeing))
+        applied.append(await rollouts.apply(file))  # the file changed: its author's choice
+        await rollouts.stop()
+        return first, applied
+
+    first, applied = asyncio.run(scenario())
+    (undone,) = applied[0].undone
+    assert undone.to_json() == {
+        "deployment": "fraud", "rollout": first, "promoted": "v2", "restored": "v1",
+        "weights": {"v1": 100, "v2": 0},
+    }  # fmt: skip
+    assert undone.describe() == (
+        f"fraud: this apply undoes the promotion of 'v2' by rollout {first}: the file gives the "
+        "traffic back to 'v1' (v1 100%); to keep 'v2', give it the traffic in the file and "
+        "apply again"
+    )
+    assert [a.undone for a in applied[1:]] == [[], [], []]
+    assert reconciler.spec is not None and reconciler.spec.deployments[0].weights() == {
+        "v1": 100, "v2": 0
+    }  # fmt: skip

@@ -179,6 +179,35 @@ def test_abort_mid_rollout_returns_all_traffic_at_once(up: UpProcess) -> None:
     assert events(up, status["id"])[-1]["event"] == "abort"
 
 
+def test_apply_after_a_promotion_by_hand_says_it_undoes_it(up: UpProcess) -> None:
+    """``inferd rollout start`` and ``promote`` give v2 the traffic; re-applying the unchanged
+    file gave it back to v1 without a word. The file's traffic still stands (an apply is
+    declarative), and the apply names the promotion it undoes, in text and in --json."""
+    text = spec_text("fraud:v2", interval="30s")
+    apply(up, text)
+    path = up.home / "promoted.yaml"
+    path.write_text(text)
+    for as_json in (True, False):
+        started = rollout(up, "start")
+        assert rollout(up, "promote")["phase"] == "promoted"
+        assert weights(up) == {"v1": 0, "v2": 100}
+        if as_json:
+            report = orjson.loads(up.cli("apply", str(path), "--json").stdout)
+            assert report["undone"] == [{
+                "deployment": "fraud", "rollout": started["id"], "promoted": "v2",
+                "restored": "v1", "weights": {"v1": 100, "v2": 0},
+            }]  # fmt: skip
+        else:
+            printed = up.cli("apply", str(path)).stdout
+            assert (
+                f"warning: fraud: this apply undoes the promotion of 'v2' by rollout "
+                f"{started['id']}: the file gives the traffic back to 'v1' (v1 100%)"
+            ) in " ".join(printed.split())
+        assert weights(up) == {"v1": 100, "v2": 0}
+    # Said once: the next apply of the same file changes and undoes nothing.
+    assert up.cli("apply", str(path)).stdout.strip() == "no changes"
+
+
 def one_version(model: str) -> str:
     """The fraud deployment serving one version, with a two-step canary policy."""
     return f"""apiVersion: inferd.dev/v1

@@ -138,6 +138,7 @@ class AdminApi:
             "routes": [_route(r) for r in applied.routes],
             "settings": applied.settings,
             "rollouts": applied.rollouts,
+            "undone": [u.to_json() for u in applied.undone],
         }
         return json_response(result)
 

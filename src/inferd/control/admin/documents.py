@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from inferd.control.apply_plan import Action, RoutePart
+from inferd.control.apply_plan import Action, RoutePart, UndoneRecord
 from inferd.control.autoscale.loop import ScalingStatus
 from inferd.control.cost.documents import CostStatus
 from inferd.control.gateway.status import GatewayStatus
@@ -98,3 +98,6 @@ class ApplyResult(TypedDict):
     settings: list[str]
     #: The rollouts the apply started, one line each.
     rollouts: NotRequired[list[str]]
+    #: The promotions by ``inferd rollout`` whose traffic the apply gave back to another
+    #: version, as the file says.
+    undone: NotRequired[list[UndoneRecord]]

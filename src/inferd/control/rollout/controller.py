@@ -32,11 +32,12 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.actions import RolloutActions
 from inferd.control.rollout.aliases import TagMoved
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
+from inferd.control.rollout.applying import plan_apply
 from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event, RolloutHistory
 from inferd.control.rollout.observe import drift_psi, observations
 from inferd.control.rollout.state import Phase, Rollout, RolloutStatus, policy_of
 from inferd.control.rollout.strategies import Pair, move, stage_routing
-from inferd.control.rollout.transition import Transition, version_change
+from inferd.control.rollout.transition import Transition
 from inferd.control.tasks import cancel_and_wait
 from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
 from inferd.spec.edits import deployment_of, main_version, replace_deployment
@@ -142,34 +143,22 @@ class RolloutController:
 
     async def apply(self, spec: Spec) -> Applied:
         """Apply ``spec``; a deployment whose main version gets a new model starts its
-        rollout policy instead of switching (see :mod:`.transition`). Raises AlreadyExists
-        for a change to a deployment whose rollout is still running."""
-        current = self.reconciler.spec
-        transitions: list[Transition] = []
-        for d in spec.deployments:
-            old = current.deployment(d.name) if current is not None else None
-            if old is None:
-                continue
-            running = self.active(d.name)
-            if running is not None:
-                # The rollout owns the deployment's traffic: re-applying what it started from
-                # keeps it as it runs; any other change waits for the rollout to end.
-                if d not in (old, running.base):
-                    raise AlreadyExists(
-                        f"deployment {d.name!r} is in rollout {running.id}; promote or abort "
-                        "it before changing the deployment"
-                    )
-                spec = replace_deployment(spec, old)
-                continue
-            t = version_change(old, d)
-            if t is not None:
-                transitions.append(t)
-                spec = replace_deployment(spec, t.during)
-        applied = await self.reconciler.apply(spec)
+        rollout policy instead of switching, and the apply names each promotion by
+        ``inferd rollout`` it undoes (see :mod:`.applying`). Raises AlreadyExists for a
+        change to a deployment whose rollout is still running."""
+        latest = {name: run.rollout for name, run in self._runs.items()}
+        plan = plan_apply(spec, self.reconciler.spec, latest)
+        applied = await self.reconciler.apply(plan.spec)
+        for r in plan.settled:
+            r.applied_over = True
+        for undone in plan.undone:
+            log.warning("apply: %s", undone.describe())
         runs = [
-            self._launch(t.during, t.stable, t.candidate, t, base=t.success) for t in transitions
+            self._launch(t.during, t.stable, t.candidate, t, base=t.success)
+            for t in plan.transitions
         ]
-        return dataclasses.replace(applied, rollouts=[run.rollout.started() for run in runs])
+        started = [run.rollout.started() for run in runs]
+        return dataclasses.replace(applied, rollouts=started, undone=plan.undone)
 
     async def begin(self, transition: Transition) -> Rollout:
         """Start candidate replicas (``transition.during``), then the rollout."""

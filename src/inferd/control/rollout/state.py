@@ -99,6 +99,9 @@ class Rollout:
     updated_at: float = field(default_factory=time.time)
     candidate_weight: int = 0
     decisions: list[DecisionRecord] = field(default_factory=list)
+    #: A promotion an apply has since reconciled with the user's file (undone, or agreed
+    #: with): later applies say nothing more of it (:mod:`.applying`).
+    applied_over: bool = False
 
     @property
     def stages(self) -> int:
