@@ -61,27 +61,40 @@ class BlobStore:
             raise NotFound(f"blob {digest} not found") from None
 
     def write(
-        self, source: BinaryIO, *, expected: str | None = None, progress: Count | None = None
+        self,
+        source: BinaryIO,
+        *,
+        expected: str | None = None,
+        progress: Count | None = None,
+        added: set[str] | None = None,
     ) -> tuple[str, int]:
         """Stream ``source`` into the store; return ``(digest, size)``.
 
         With ``expected``, bytes that hash differently are discarded and raise
         :class:`IntegrityError`. An existing blob with the same digest is replaced by the freshly
-        verified copy, which also repairs a blob that was damaged on disk.
+        verified copy, which also repairs a blob that was damaged on disk. The digest goes into
+        ``added`` when no blob had it before, so that a failed push can take back what it added.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         with staged(self.directory, mode=0o444) as stage:
             digest, size = _copy(source, stage.handle, progress)
             if expected is not None and digest != expected:
                 raise IntegrityError(expected, digest)
+            new = not self.exists(digest)
             stage.commit(self.path(digest))
+        if new and added is not None:
+            added.add(digest)
         return digest, size
 
-    def write_bytes(self, data: bytes) -> tuple[str, int]:
-        """Store a small blob (a manifest or a card) held in memory."""
+    def write_bytes(self, data: bytes, *, added: set[str] | None = None) -> tuple[str, int]:
+        """Store a small blob (a manifest or a card) held in memory; ``added`` as for
+        :meth:`write`."""
         digest = sha256_digest(hashlib.sha256(data))
+        new = not self.exists(digest)
         with replacing(self.path(digest), mode=0o444) as handle:
             handle.write(data)
+        if new and added is not None:
+            added.add(digest)
         return digest, len(data)
 
     def read_bytes(self, digest: str, *, limit: int) -> bytes:

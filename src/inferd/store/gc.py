@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
 
+from inferd.errors import DataLoss
 from inferd.reference import DIGEST_RE
 from inferd.store import materialized, media
 from inferd.store.atomic import TEMP_PREFIX
@@ -77,6 +79,19 @@ def referenced(layout: OciLayout) -> tuple[set[str], set[str]]:
         except orjson.JSONDecodeError:
             continue
     return seen, {d.digest for d in roots}
+
+
+def discard(layout: OciLayout, digests: Iterable[str]) -> None:
+    """Remove the blobs a failed pull or push stored (``digests``: those it created), except
+    any that ``index.json`` references by now (another version with the same file, recorded
+    meanwhile). Under the store lock, as gc deletes."""
+    with layout.locked():
+        try:
+            keep, _ = referenced(layout)
+        except DataLoss:  # a damaged index: keep everything, as gc does, and let the command's
+            return  # own failure be the one reported
+        for digest in set(digests) - keep:
+            layout.blobs.path(digest).unlink(missing_ok=True)
 
 
 def _is_digest(text: str) -> bool:

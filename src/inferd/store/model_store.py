@@ -140,35 +140,14 @@ class ModelStore:
         uploaded after the local write (``network_progress`` reports the bytes sent); the
         result's ``transfer`` says what moved.
         """
-        target = staged.target
-        if card.name != target.name or card.trusted_unsafe_formats != staged.trusted_formats:
-            raise InvalidArgument(
-                f"the card does not describe the staged version: name {card.name!r} "
-                f"(staged: {target.name!r}), trusted_unsafe_formats "
-                f"{list(card.trusted_unsafe_formats)} (staged: {list(staged.trusted_formats)})"
-            )
-        titles = {file.title for file in staged.files}
-        strangers = [f.path for f in card.llm.files if f.path not in titles] if card.llm else []
-        if strangers:
-            raise InvalidArgument(
-                f"the card's llm.files name files the staged version does not hold: {strangers}"
-            )
-        written = staging.write(self.layout.blobs, staged, card, progress)
-        trust.record(self.layout, target.name, target.tag or "", written.trusted)
-        transfer = None
-        if target.registry is not None:
-            transfer = self._registries().push(
-                self.layout, target, written.manifest_digest, network_progress
-            )
-        else:
-            with self.layout.locked():
-                needed = {written.manifest_digest, *written.manifest.digests()}
-                if not all(self.layout.blobs.exists(d) for d in needed):
-                    raise Unavailable("a concurrent gc removed blobs of this push; push again")
-                descriptor = Descriptor(
-                    media.MANIFEST, written.manifest_digest, written.manifest_size
-                )
-                self._move_tag(target, descriptor, "push")
+        staging.check_card(staged, card)
+        target, added = staged.target, set[str]()
+        try:
+            written = staging.write(self.layout.blobs, staged, card, progress, added)
+            transfer = self._publish(target, written, network_progress)
+        except BaseException:  # refused, unreachable, Ctrl-C: take back only what this added
+            gc.discard(self.layout, added)
+            raise
         cache.touch(self.root, written.manifest_digest)
         return PushResult(
             target,
@@ -178,6 +157,28 @@ class ModelStore:
             len(written.manifest.layers),
             transfer,
         )
+
+    def _publish(
+        self, target: Reference, written: staging.Written, network_progress: Progress | None
+    ) -> Transfer | None:
+        """Upload ``written`` to a remote ``target``, or tag it locally under the lock.
+
+        A remote push records the trusted files only once the registry took the version: a
+        failed one leaves the history as it was."""
+        if target.registry is not None:
+            transfer = self._registries().push(
+                self.layout, target, written.manifest_digest, network_progress
+            )
+            trust.record(self.layout, target.name, target.tag or "", written.trusted)
+            return transfer
+        trust.record(self.layout, target.name, target.tag or "", written.trusted)
+        with self.layout.locked():
+            needed = {written.manifest_digest, *written.manifest.digests()}
+            if not all(self.layout.blobs.exists(d) for d in needed):
+                raise Unavailable("a concurrent gc removed blobs of this push; push again")
+            descriptor = Descriptor(media.MANIFEST, written.manifest_digest, written.manifest_size)
+            self._move_tag(target, descriptor, "push")
+        return None
 
     def _move_tag(
         self,

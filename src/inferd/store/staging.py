@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inferd.card import ModelCard
-from inferd.errors import UnsafeFormat
+from inferd.errors import InvalidArgument, UnsafeFormat
 from inferd.reference import Reference
 from inferd.store import media
 from inferd.store.admission import refusals
@@ -71,29 +71,56 @@ def stage(path: Path, target: Reference, *, trust_unsafe_format: bool) -> Staged
     return Staged(target, path, tuple(files), refused)
 
 
+def check_card(staged: Staged, card: ModelCard) -> None:
+    """InvalidArgument unless ``card`` describes ``staged``: its name, the trusted formats
+    (``staged.trusted_formats``) and, for an LLM, only files the version holds."""
+    if card.name != staged.target.name or card.trusted_unsafe_formats != staged.trusted_formats:
+        raise InvalidArgument(
+            f"the card does not describe the staged version: name {card.name!r} "
+            f"(staged: {staged.target.name!r}), trusted_unsafe_formats "
+            f"{list(card.trusted_unsafe_formats)} (staged: {list(staged.trusted_formats)})"
+        )
+    titles = {file.title for file in staged.files}
+    strangers = [f.path for f in card.llm.files if f.path not in titles] if card.llm else []
+    if strangers:
+        raise InvalidArgument(
+            f"the card's llm.files name files the staged version does not hold: {strangers}"
+        )
+
+
 def _layers(
-    blobs: BlobStore, files: tuple[SourceFile, ...], card: ModelCard, progress: Progress | None
+    blobs: BlobStore,
+    files: tuple[SourceFile, ...],
+    card: ModelCard,
+    progress: Progress | None,
+    added: set[str],
 ) -> list[Layer]:
     advance = Meter(sum(file.size for file in files), progress)
     described = {f.path: f for f in card.llm.files} if card.llm is not None else {}
     layers: list[Layer] = []
     for file in files:
         with file.path.open("rb") as source:
-            digest, size = blobs.write(source, progress=advance)
+            digest, size = blobs.write(source, progress=advance, added=added)
         layers.append(layer(file.title, digest, size, described.get(file.title)))
     return layers
 
 
-def write(blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress | None) -> Written:
+def write(
+    blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress | None, added: set[str]
+) -> Written:
     """Store ``staged``'s files, then ``card``, then the manifest that binds them, as blobs.
-    The files the card's ``llm`` section describes are annotated with their role and format."""
-    layers = _layers(blobs, staged.files, card, progress)
+    The files the card's ``llm`` section describes are annotated with their role and format.
+
+    Each blob the store did not hold before goes into ``added`` as it is written, so that a
+    push failing here or later (its upload) can remove exactly those (:func:`.gc.discard`).
+    """
+    layers = _layers(blobs, staged.files, card, progress, added)
     trusted = tuple(
         TrustedFile(item.title, item.digest, staged.refused[item.title].format)
         for item in layers
         if item.title in staged.refused
     )
-    config_digest, config_size = blobs.write_bytes(card.model_dump_json().encode())
+    config_digest, config_size = blobs.write_bytes(card.model_dump_json().encode(), added=added)
     # Nothing here may depend on when or where the push ran: the same files and card give the
     # same manifest digest (a reproducible build). ``created`` is set only when declared.
     annotations = {
@@ -111,5 +138,5 @@ def write(blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress 
     manifest = Manifest(
         Descriptor(media.CARD, config_digest, config_size), tuple(layers), annotations, subject
     )
-    digest, size = blobs.write_bytes(manifest.to_bytes())
+    digest, size = blobs.write_bytes(manifest.to_bytes(), added=added)
     return Written(manifest, digest, size, card, trusted)

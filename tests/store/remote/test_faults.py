@@ -41,7 +41,7 @@ def pushed(store: ModelStore, repo: str, tmp_path: Path) -> tuple[str, str]:
 
 def _clean(store: ModelStore, digest: str, before: frozenset[str] = frozenset()) -> None:
     """Nothing half-written is visible: no blob for ``digest``, no temp files, no records, and
-    no blob the failed pull stored (the store held ``before``)."""
+    no blob the failed pull or push stored (the store held ``before``)."""
     assert not store.layout.blobs.exists(digest)
     assert list(store.layout.blobs.temp_files()) == []
     assert list(store.layout.read_index().cached()) == []
@@ -205,8 +205,9 @@ def test_ctrl_c_stops_a_pull_at_once_and_leaves_nothing_half_written(
 def test_ctrl_c_stops_a_push_at_once(
     open_registry: Registry, docker_config: Path, repo: str, tmp_path: Path
 ) -> None:
-    """A registry that reads the weights slowly: Ctrl-C ends the upload within about a second
-    and the tag never appears in the registry."""
+    """A registry that reads the weights slowly: Ctrl-C ends the upload within about a second,
+    the tag never appears in the registry and the blobs the push had packaged locally are
+    removed again."""
     weights = raw_npy(os.urandom(12 * 1024 * 1024))  # more than the socket buffers take in
     model = make_model_dir(tmp_path / "big", weights=weights)
     faults = Faults(target=f"sha256:{hashlib.sha256(weights).hexdigest()}", slow=True)
@@ -223,3 +224,4 @@ def test_ctrl_c_stops_a_push_at_once(
         urllib.request.urlopen(f"{open_registry.url}/v2/{name}/manifests/v1", timeout=5)
     missing.value.close()
     assert missing.value.code == 404
+    _clean(ModelStore(tmp_path / "home"), faults.target)

@@ -17,9 +17,8 @@ as does any that a version recorded meanwhile references (checked under the stor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from inferd.errors import DataLoss
 from inferd.store import gc, media
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
@@ -113,7 +112,7 @@ def pull_version(
         received = sum(run_all(one, missing, parallelism=parallelism, name="inferd-pull"))
         check_layers(layout, manifest)
     except BaseException:
-        _discard(layout, stored)
+        gc.discard(layout, stored)
         raise
     layout.blobs.write_bytes(remote.data)
     return Transfer(
@@ -123,14 +122,3 @@ def pull_version(
         skipped=len(blobs) - len(missing),
         bytes_transferred=received,
     )
-
-
-def _discard(layout: OciLayout, digests: Iterable[str]) -> None:
-    """Remove blobs a failed pull stored, except those ``index.json`` now references."""
-    with layout.locked():
-        try:
-            keep, _ = gc.referenced(layout)
-        except DataLoss:  # a damaged index: keep everything, as gc does, and let the pull's
-            return  # own failure be the one reported
-        for digest in set(digests) - keep:
-            layout.blobs.path(digest).unlink(missing_ok=True)
