@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from inferd.errors import InvalidArgument
-from inferd.settings_file import read_settings_file
+from inferd.settings_file import ENV_PREFIX
 
-ENV_PREFIX = "INFERD_"
 DEFAULT_HOME = Path("~/.inferd")
 DEFAULT_PORT = 8080
 DEFAULT_GRPC_PORT = 8081
@@ -107,6 +105,14 @@ class LimitSettings(BaseModel):
         ge=0,
         description="JSON inference bodies (no binary tensor data) over this size are parsed in "
         "a decoding process of their own, whose GIL the event loop never waits for; 0: never",
+    )
+    process_string_elements: int | None = Field(
+        default=16384,
+        ge=0,
+        description="ONNX batches of more string elements than this run in a worker process "
+        "started with the model: onnxruntime converts strings holding the GIL (about 17 ms for "
+        "262,144), which the event loop would wait for; null: always in the server's process (no "
+        "worker)",
     )
     max_inputs: int = Field(default=64, ge=1)
     max_outputs: int = Field(default=64, ge=1)
@@ -336,59 +342,6 @@ class ServerSettings(BaseModel):
         inference; ``max_tokens``, the context and a client that leaves bound a generation)."""
         settings = self.models.get(model)
         return settings.request_timeout_s if settings is not None else None
-
-
-S = TypeVar("S", bound=BaseModel)
-
-
-def _env_values(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
-    """``INFERD_BATCHING__MAX_BATCH_SIZE=8`` → ``{"batching": {"max_batch_size": "8"}}``."""
-    out: dict[str, Any] = {}
-    for key, value in environ.items():
-        if not key.startswith(prefix):
-            continue
-        parts = key[len(prefix) :].lower().split("__")
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_settings(
-    cls: type[S],
-    *,
-    file: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> S:
-    """Build settings from file < environment < overrides; errors name the offending field
-    (and the file, when it cannot be read: :func:`~inferd.settings_file.read_settings_file`)."""
-    values: dict[str, Any] = {}
-    if file is not None:
-        values = read_settings_file(file)
-    env = _env_values(os.environ if environ is None else environ)
-    # Only keys the class knows come from the environment (INFERD_HOME is the store's).
-    known = set(cls.model_fields)
-    values = _merge(values, {k: v for k, v in env.items() if k in known})
-    values = _merge(values, {k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return cls.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidArgument(f"invalid settings: {problems}") from None
 
 
 def store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:

@@ -28,6 +28,8 @@ arguments, name the problem, and never contain stack traces, filesystem paths or
 from __future__ import annotations
 
 import enum
+import sys
+from collections.abc import Mapping
 from typing import ClassVar
 
 
@@ -179,3 +181,16 @@ class PermissionDenied(InferdError):
 
 class InternalError(InferdError):
     code = Code.INTERNAL
+
+
+def rebuilt(kind: str, attributes: Mapping[str, object]) -> InferdError:
+    """An error that crossed a process boundary as its class name here and its attributes (the
+    message among them), raised again as the same class without calling its constructor (whose
+    arguments differ by class and are not all kept). An unknown name gives InferdError."""
+    found = getattr(sys.modules[__name__], kind, None)
+    cls = found if isinstance(found, type) and issubclass(found, InferdError) else InferdError
+    exc = cls.__new__(cls)
+    exc.message = str(attributes.get("message", ""))
+    Exception.__init__(exc, exc.message)
+    vars(exc).update(attributes)
+    return exc

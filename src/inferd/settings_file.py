@@ -1,4 +1,5 @@
-"""How a settings file (``inferd serve --config FILE``) is read.
+"""How settings are read: a settings file (``inferd serve --config FILE``), ``INFERD_*``
+environment variables and flags, merged and validated (:func:`load_settings`).
 
 Kept out of :mod:`inferd.config`, which holds the settings' types: this is the one place that
 turns a file a user names into the mapping those types are validated from, and whatever keeps
@@ -8,10 +9,16 @@ names the file, with the line and column of a YAML error, instead of a traceback
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from inferd.errors import InvalidArgument
+
+ENV_PREFIX = "INFERD_"
 
 
 def read_settings_file(file: Path, what: str = "config file") -> dict[str, Any]:
@@ -45,3 +52,56 @@ def read_settings_file(file: Path, what: str = "config file") -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise InvalidArgument(f"{where}: expected a mapping at the top")
     return loaded
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def _env_values(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> dict[str, Any]:
+    """``INFERD_BATCHING__MAX_BATCH_SIZE=8`` → ``{"batching": {"max_batch_size": "8"}}``."""
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(prefix):
+            continue
+        parts = key[len(prefix) :].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    cls: type[S],
+    *,
+    file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> S:
+    """Build settings from file < environment < overrides; errors name the offending field
+    (and the file, when it cannot be read: :func:`~inferd.settings_file.read_settings_file`)."""
+    values: dict[str, Any] = {}
+    if file is not None:
+        values = read_settings_file(file)
+    env = _env_values(os.environ if environ is None else environ)
+    # Only keys the class knows come from the environment (INFERD_HOME is the store's).
+    known = set(cls.model_fields)
+    values = _merge(values, {k: v for k, v in env.items() if k in known})
+    values = _merge(values, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidArgument(f"invalid settings: {problems}") from None

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from inferd.config import ServerSettings, load_settings
+from inferd.config import ServerSettings
 from inferd.control.apply_plan import fingerprint
 from inferd.control.replicas.launch import server_settings
 from inferd.deploy import K8sOptions, render
+from inferd.settings_file import load_settings
 from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.model import Spec
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from inferd.config import BatchingSettings, ServerSettings, load_settings
+from inferd.config import BatchingSettings, ServerSettings
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.errors import InvalidArgument
+from inferd.settings_file import load_settings
 from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.model import Spec
 

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from inferd.config import ServerSettings, load_settings
+from inferd.config import ServerSettings
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.deploy.render import render
 from inferd.deploy.vllm import query as vllm_query
 from inferd.errors import InvalidArgument
+from inferd.settings_file import load_settings
 from inferd.spec.loading import load_spec, parse_spec
 from inferd.spec.model import Spec
 

@@ -19,7 +19,8 @@ import pytest
 from tritonclient.grpc import service_pb2
 
 from inferd.config import LimitSettings
-from inferd.protocols.offload import DECODING_SWITCH_INTERVAL_S, Decoder
+from inferd.protocols.offload import Decoder
+from inferd.switching import SHORT_SWITCH_INTERVAL_S
 from protocols.conftest import TEST_LIMITS, Servers
 
 INLINE = TEST_LIMITS.inline_decode_bytes
@@ -128,5 +129,5 @@ def test_worker_thread_decodes_run_with_a_1_ms_switch_interval() -> None:
         first_done.set()
         return inline, seen_first, await later
 
-    assert asyncio.run(scenario()) == (before, DECODING_SWITCH_INTERVAL_S, 0.001)
+    assert asyncio.run(scenario()) == (before, SHORT_SWITCH_INTERVAL_S, 0.001)
     assert sys.getswitchinterval() == before

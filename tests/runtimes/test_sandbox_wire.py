@@ -6,6 +6,7 @@ import io
 import json
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,40 @@ def test_a_round_trip(pair: tuple[socket.socket, socket.socket]) -> None:
     header, received = tensors.receive(right)
     assert header == {"op": "predict"}
     assert received["a"].tolist() == [0, 1, 2] and received["b"].tolist() == [b"x"]
+
+
+def test_bytes_cross_whole_in_their_shape_in_slices_of_lengths(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """More elements than one slice of lengths (tensors._LENGTHS_SLICE), empty ones and NULs
+    included, arrive as they were sent, in their shape."""
+    left, right = pair
+    count = 2 * tensors._LENGTHS_SLICE + 3
+    items = [bytes([i % 7]) * (i % 5) for i in range(count)]
+    sent = np.empty((count // 3, 3), dtype=object)
+    sent.ravel()[:] = items[: sent.size]
+    thread = threading.Thread(target=tensors.send, args=(left, {}, {"s": sent}))
+    thread.start()
+    _, received = tensors.receive(right)
+    thread.join()
+    assert received["s"].shape == sent.shape and received["s"].tolist() == sent.tolist()
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ([b"red", b"", b"green"], ["red", "", "green"]),  # ASCII: one decode, then slices
+        (["caf\u00e9".encode(), b"t\xc3\xa9"], ["caf\u00e9", "t\u00e9"]),  # UTF-8, one by one
+        ([b"ok", b"\xff"], [b"ok", b"\xff"]),  # not UTF-8: stays bytes, the receiver names it
+    ],
+)
+def test_bytes_may_arrive_as_text(
+    pair: tuple[socket.socket, socket.socket], items: list[bytes], expected: list[object]
+) -> None:
+    left, right = pair
+    tensors.send(left, {}, {"s": np.array(items, dtype=object)})
+    _, received = tensors.receive(right, text=True)
+    assert received["s"].dtype == object and received["s"].tolist() == expected
 
 
 def test_a_pickled_object_array_is_refused_unopened(

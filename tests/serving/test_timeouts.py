@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from inferd.config import ServerSettings, load_settings
+from inferd.config import ServerSettings
 from inferd.errors import DeadlineExceeded
+from inferd.settings_file import load_settings
 
 from .conftest import Harness, request, rows
 

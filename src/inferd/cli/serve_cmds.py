@@ -11,8 +11,9 @@ import click
 
 from inferd.cli._app import exit_status, handles_errors, main
 from inferd.cli._sizes import parse_size
-from inferd.config import ENV_PREFIX, ServerSettings, load_settings
+from inferd.config import ServerSettings
 from inferd.errors import InvalidArgument
+from inferd.settings_file import ENV_PREFIX, load_settings
 from inferd.store.layout import ensure_home
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from inferd.config import ENV_PREFIX, BatchingSettings
+from inferd.config import BatchingSettings
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
@@ -41,6 +41,7 @@ from inferd.deploy.objects import (
     selector_labels,
     workload_name,
 )
+from inferd.settings_file import ENV_PREFIX
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 #: Seconds the pod keeps serving after SIGTERM is decided, before the server is signalled.

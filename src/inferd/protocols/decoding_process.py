@@ -32,8 +32,7 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
-from inferd import errors
-from inferd.errors import InferdError, Unavailable
+from inferd.errors import InferdError, Unavailable, rebuilt
 from inferd.frames import Frame, recv_frame, send_frames
 from inferd.serving.types import InferRequest
 
@@ -62,16 +61,8 @@ class Failure:
         return cls(type(exc).__name__, dict(vars(exc)))
 
     def error(self) -> InferdError:
-        """The same error again, without calling its constructor (whose arguments differ by
-        class and are not all kept)."""
-        kind = getattr(errors, self.kind, None)
-        if not (isinstance(kind, type) and issubclass(kind, InferdError)):
-            kind = InferdError
-        message = str(self.attributes.get("message", "decoding failed"))
-        exc = kind.__new__(kind)
-        Exception.__init__(exc, message)
-        vars(exc).update(self.attributes)
-        return exc
+        """The same error again (:func:`inferd.errors.rebuilt`)."""
+        return rebuilt(self.kind, {"message": "decoding failed", **self.attributes})
 
 
 def send_message(sock: socket.socket, parts: list[Frame]) -> None:

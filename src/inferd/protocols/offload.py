@@ -15,27 +15,22 @@ body takes orjson about 50 ms at once and numpy's conversion of its rows 20 ms m
 big tensors belong in the binary extension, and why big JSON bodies go to a decoding process
 (:mod:`inferd.protocols.decoding_process`), whose exchange the worker thread only waits on.
 
-While a worker thread decodes, the switch interval is :data:`DECODING_SWITCH_INTERVAL_S` (1 ms)
-instead of Python's 5 ms. The event loop asks for the GIL several times per request it answers
-(each socket callback, each task step), and each time a thread running Python code keeps it up
-to a switch interval. Measured with ``bench/event_loop_stall.py`` (20 clients sending 8 MiB BYTES
-bodies back to back): health p50 9.5 → 1.9 ms, p99 88 → 22 to 28 ms; binary FP32, JSON and the
-bodies answered per second unchanged. It is not set for the whole process: a 1 ms interval there
-cost ``bench/serve_bench.py`` 2 to 9 % (tabular, one core: the event loop and the model thread
-then preempt each other five times as often), and serving small bodies gains nothing from it.
+While a worker thread decodes, the switch interval is 1 ms instead of Python's 5 ms
+(:mod:`inferd.switching`). Measured with ``bench/event_loop_stall.py`` (20 clients sending 8 MiB
+BYTES bodies back to back): health p50 9.5 → 1.9 ms, p99 88 → 22 to 28 ms; binary FP32, JSON and
+the bodies answered per second unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from inferd.config import LimitSettings
 from inferd.serving.types import InferRequest
+from inferd.switching import short_switch_interval
 
 if TYPE_CHECKING:
     from inferd.protocols.decoding_process import DecodeJob
@@ -44,8 +39,6 @@ T = TypeVar("T")
 
 #: Big bodies decoded at once per process; more would only lengthen the event loop's GIL waits.
 _DECODE_THREADS = 1
-#: The interpreter's switch interval while a worker thread decodes (see the module doc).
-DECODING_SWITCH_INTERVAL_S = 0.001
 
 
 class Decoder:
@@ -91,33 +84,9 @@ class Decoder:
         if self._threads is None:
             self._threads = asyncio.Semaphore(_DECODE_THREADS)
         async with self._threads:
-            return await asyncio.to_thread(_SWITCHING.run, work)
+            return await asyncio.to_thread(_with_short_interval, work)
 
 
-class _SwitchInterval:
-    """Holds the interpreter's switch interval at :data:`DECODING_SWITCH_INTERVAL_S` while any
-    worker thread decodes (the setting is process-wide; decodes of several protocols may overlap).
-    Set and restored in the decoding thread itself, so a decode whose request was cancelled
-    keeps it for as long as it still runs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._saved = 0.0
-
-    def run(self, work: Callable[[], T]) -> T:
-        with self._lock:
-            if not self._running:
-                self._saved = sys.getswitchinterval()
-                sys.setswitchinterval(DECODING_SWITCH_INTERVAL_S)
-            self._running += 1
-        try:
-            return work()
-        finally:
-            with self._lock:
-                self._running -= 1
-                if not self._running:
-                    sys.setswitchinterval(self._saved)
-
-
-_SWITCHING = _SwitchInterval()
+def _with_short_interval(work: Callable[[], T]) -> T:
+    with short_switch_interval():
+        return work()

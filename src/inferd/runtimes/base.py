@@ -29,6 +29,9 @@ class LoadOptions:
     trust_code: bool = False
     #: Limits and isolation of the worker process that runs trusted code (python runtime).
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    #: ONNX batches of more strings than this run in a worker process (runtimes.onnx_worker);
+    #: None: never.
+    process_string_elements: int | None = 16384
     #: For an adapter version: the verified file of the base model its card pins.
     base: Path | None = None
     #: Language models: sequences generated together and context per sequence (None: the

@@ -15,6 +15,7 @@ from inferd.runtimes._files import model_file
 from inferd.runtimes._onnx_external import check_external_data
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.onnx_worker import offload_strings
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
@@ -60,7 +61,7 @@ class OnnxModel:
         self._session: ort.InferenceSession | None = session
         self._outputs = [o.name for o in session.get_outputs()]
         # OIP BYTES arrive as ``bytes``; these inputs are decoded to ``str`` (runtimes._text).
-        self._string_inputs = frozenset(
+        self.string_inputs = frozenset(
             i.name for i in session.get_inputs() if i.type == "tensor(string)"
         )
 
@@ -76,9 +77,9 @@ class OnnxModel:
             raise InternalError("the ONNX model was closed")
         # Plain ``run`` rather than ``run_with_ort_values``: measured here on the fraud example
         # at batch 1-64, run took ~4 us and run_with_ort_values ~32 us (OrtValue wrapping).
-        if self._string_inputs:
+        if self.string_inputs:
             inputs = {
-                name: as_text(name, value) if name in self._string_inputs else value
+                name: as_text(name, value) if name in self.string_inputs else value
                 for name, value in inputs.items()
             }
         try:
@@ -103,22 +104,28 @@ class OnnxRuntime:
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
         file = model_file(path, card.entrypoint, self.name)
-        check_external_data(file, path if path.is_dir() else file.parent)
-        session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads = options.intra_op_threads
-        session_options.inter_op_num_threads = options.inter_op_threads
-        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Without this, onnxruntime logs warnings to stderr for perfectly normal models.
-        session_options.log_severity_level = 3
-        execution_providers = providers(options.device)
-        try:
-            session = ort.InferenceSession(
-                str(file), sess_options=session_options, providers=execution_providers
-            )
-        except _LOAD_FAILURES as exc:
-            # onnxruntime's message names the absolute path: it stays in the chained cause.
-            raise InvalidArgument(
-                f"onnxruntime cannot load {file.name!r} (an invalid graph, or an operator or "
-                "opset this onnxruntime does not support)"
-            ) from exc
-        return OnnxModel(session)
+        root = path if path.is_dir() else file.parent
+        check_external_data(file, root)
+        model = OnnxModel(open_session(file, options))
+        return offload_strings(card.name, model, file, root, options)
+
+
+def open_session(file: Path, options: LoadOptions) -> ort.InferenceSession:
+    """An onnxruntime session of ``file`` on ``options.device`` with its thread counts."""
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = options.intra_op_threads
+    session_options.inter_op_num_threads = options.inter_op_threads
+    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Without this, onnxruntime logs warnings to stderr for perfectly normal models.
+    session_options.log_severity_level = 3
+    execution_providers = providers(options.device)
+    try:
+        return ort.InferenceSession(
+            str(file), sess_options=session_options, providers=execution_providers
+        )
+    except _LOAD_FAILURES as exc:
+        # onnxruntime's message names the absolute path: it stays in the chained cause.
+        raise InvalidArgument(
+            f"onnxruntime cannot load {file.name!r} (an invalid graph, or an operator or "
+            "opset this onnxruntime does not support)"
+        ) from exc

@@ -13,6 +13,9 @@ Policy, in order:
   wait is over, starts the worker itself and waits for its load (bounded by the call timeout).
 - Other models are untouched: each has its own worker process, and the server's never runs
   user code.
+- A builtin model (one of inferd's own runtimes run in a worker, ``spec.builtin``: an ONNX
+  session with string inputs) is trusted: an inferd error it raises (a client's bad input)
+  reaches the caller as it is, not as InternalError.
 
 One lock serialises calls, restarts and close, so exactly one thread talks to the worker.
 """
@@ -27,7 +30,14 @@ import time
 from typing import Any
 
 from inferd.datatypes import Tensors
-from inferd.errors import InternalError, InvalidArgument, PermissionDenied, Unavailable
+from inferd.errors import (
+    InferdError,
+    InternalError,
+    InvalidArgument,
+    PermissionDenied,
+    Unavailable,
+    rebuilt,
+)
 from inferd.sandbox.process import WorkerDied, WorkerFailed, WorkerProcess, WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -71,7 +81,9 @@ class SandboxedModel:
             raise InvalidArgument(
                 f"loading {_entrypoint(spec)!r} failed: its worker {exc.reason}"
             ) from None
-        if worker.isolated:
+        if spec.builtin:
+            log.info("%s: runs in worker process pid %d", label, worker.pid)
+        elif worker.isolated:
             log.info("%s: trusted code runs in sandbox worker pid %d", label, worker.pid)
         else:
             log.warning(
@@ -94,6 +106,8 @@ class SandboxedModel:
             try:
                 outputs = worker.predict(inputs)
             except WorkerFailed as exc:
+                if self._spec.builtin and (error := _inferd_error(exc.reply)) is not None:
+                    raise error from None
                 log.error("%s: predict failed in its worker: %s", self._label, exc.reply)
                 if exc.reply.get("error") == "outputs":
                     message = str(exc.reply.get("message", ""))[:_MAX_MESSAGE]
@@ -170,7 +184,17 @@ def _type(reply: dict[str, Any]) -> str:
     return name if isinstance(name, str) and name.isidentifier() else "an exception"
 
 
+def _inferd_error(reply: dict[str, Any]) -> InferdError | None:
+    """The inferd error a builtin worker raised, from its ``inferd`` reply (None: another)."""
+    kind, attributes = reply.get("kind"), reply.get("attributes")
+    if reply.get("error") != "inferd" or not isinstance(kind, str):
+        return None
+    return rebuilt(kind, attributes if isinstance(attributes, dict) else {})
+
+
 def _load_error(spec: WorkerSpec, reply: dict[str, Any]) -> Exception:
+    if spec.builtin and (error := _inferd_error(reply)) is not None:
+        return error
     kind = reply.get("error")
     if kind == "isolation":
         return PermissionDenied(

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,11 @@ class WorkerSpec:
     cpu_seconds: int | None
     #: Wall-clock limit per call, after which the worker is killed.
     timeout_s: float
+    #: ``module`` is one of inferd's own (``inferd.runtimes.onnx_worker``), imported as it is
+    #: and built with ``options`` as keyword arguments; its inferd errors reach the caller as
+    #: they are. False: the model's own code, a module inside ``root``, built with no argument.
+    builtin: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class WorkerFailed(Exception):
@@ -98,6 +103,8 @@ class WorkerProcess:
             "cls": spec.cls,
             "limits": asdict(spec.limits),
             "cpu_seconds": spec.cpu_seconds,
+            "builtin": spec.builtin,
+            "options": spec.options,
         }
         try:
             proc = subprocess.Popen(

@@ -7,6 +7,12 @@ A message's header lists its tensors as ``[name, kind]`` pairs, in frame order:
 - ``bytes``: an object array of ``bytes`` (OIP BYTES) as two frames, the ``.npy`` of the
   element lengths (int64, the tensor's shape) and the elements concatenated.
 
+BYTES cost Python work per element on both sides. Sending holds the interpreter's short switch
+interval (:mod:`inferd.switching`) and takes the lengths in slices, so that the server's event
+loop never waits long for the GIL behind a big tensor. A receiver that wants text
+(``receive(text=True)``: an ONNX session's string inputs) gets ``str`` elements straight from the
+bytes, in one pass when they are ASCII.
+
 Reading checks the ``.npy`` header before anything is allocated: the dtype must be plain and the
 declared shape must account for exactly the frame's bytes, so a worker cannot make the server
 allocate more than it sent. Arrays are views of the received frame (no copy) and writable.
@@ -25,11 +31,14 @@ import numpy.typing as npt
 
 from inferd.datatypes import object_array
 from inferd.sandbox.wire import MAX_MESSAGE_BYTES, PeerGone, recv_frame, recv_header, send_header
+from inferd.switching import short_switch_interval
 
 Tensors = dict[str, npt.NDArray[Any]]
 #: The most tensors one message may carry.
 MAX_TENSORS = 4096
 _PLAIN_KINDS = "biufcSU"
+#: Elements whose lengths are taken in one C call (well under a millisecond of GIL).
+_LENGTHS_SLICE = 16384
 
 
 class NotData(ValueError):
@@ -51,8 +60,10 @@ def send(sock: socket.socket, header: Mapping[str, Any], tensors: Mapping[str, A
     send_header(sock, {**header, "tensors": listed}, frames)
 
 
-def receive(sock: socket.socket) -> tuple[dict[str, Any], Tensors]:
-    """One message: its header (``tensors`` removed) and its tensors; PeerGone if malformed."""
+def receive(sock: socket.socket, *, text: bool = False) -> tuple[dict[str, Any], Tensors]:
+    """One message: its header (``tensors`` removed) and its tensors; PeerGone if malformed.
+    ``text``: BYTES tensors as ``str`` elements (a tensor that is not all UTF-8 stays bytes,
+    for the receiver to refuse, naming it)."""
     header = recv_header(sock)
     listed = header.pop("tensors", [])
     if not isinstance(listed, list) or len(listed) > MAX_TENSORS:
@@ -75,7 +86,7 @@ def receive(sock: socket.socket) -> tuple[dict[str, Any], Tensors]:
         if kind == "bytes":
             data = recv_frame(sock, budget)
             budget -= len(data)
-            array = _from_lengths(array, data)
+            array = _from_lengths(array, data, text=text)
         tensors[name] = array
     return header, tensors
 
@@ -87,11 +98,15 @@ def _npy(array: npt.NDArray[Any]) -> memoryview:
 
 
 def _bytes_frames(name: str, array: npt.NDArray[Any]) -> list[bytes | memoryview]:
-    items = array.ravel().tolist()
-    if not all(isinstance(item, bytes) for item in items):
-        raise NotData(f"{name!r} holds Python objects other than bytes")
-    lengths = np.fromiter((len(item) for item in items), dtype=np.int64, count=len(items))
-    return [_npy(lengths.reshape(array.shape)), b"".join(items)]
+    with short_switch_interval():
+        items = array.ravel().tolist()
+        if not all(isinstance(item, bytes) for item in items):
+            raise NotData(f"{name!r} holds Python objects other than bytes")
+        lengths = np.empty(len(items), dtype=np.int64)
+        for start in range(0, len(items), _LENGTHS_SLICE):
+            part = items[start : start + _LENGTHS_SLICE]
+            lengths[start : start + len(part)] = np.fromiter(map(len, part), np.int64, len(part))
+        return [_npy(lengths.reshape(array.shape)), b"".join(items)]
 
 
 def _from_npy(frame: bytearray) -> npt.NDArray[Any]:
@@ -117,11 +132,26 @@ def _from_npy(frame: bytearray) -> npt.NDArray[Any]:
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
-def _from_lengths(lengths: npt.NDArray[Any], data: bytearray) -> npt.NDArray[Any]:
+def _from_lengths(
+    lengths: npt.NDArray[Any], data: bytearray, *, text: bool = False
+) -> npt.NDArray[Any]:
     if lengths.dtype != np.int64 or (lengths.size and int(lengths.min()) < 0):
         raise PeerGone("BYTES lengths are not non-negative int64")
     if int(lengths.sum()) != len(data):
         raise PeerGone("BYTES lengths disagree with the data")
-    ends = np.cumsum(lengths.ravel()).tolist()
-    items = [bytes(data[start:end]) for start, end in zip([0, *ends], ends, strict=False)]
+    flat = lengths.ravel()
+    ends = np.cumsum(flat)
+    bounds = zip((ends - flat).tolist(), ends.tolist(), strict=True)
+    whole = bytes(data)
+    items: list[bytes] | list[str]
+    if text and whole.isascii():  # one decode, then slices: byte offsets are character offsets
+        chars = whole.decode("ascii")
+        items = [chars[start:end] for start, end in bounds]
+    elif text:
+        try:
+            items = [whole[start:end].decode("utf-8") for start, end in bounds]
+        except UnicodeDecodeError:
+            return _from_lengths(lengths, data)
+    else:
+        items = [whole[start:end] for start, end in bounds]
     return object_array(items, lengths.shape)

@@ -10,6 +10,9 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
 - ``{"error": "not_a_model"}`` — the entrypoint is not a class with ``predict``;
 - ``{"error": "raised", "type": …}`` — the user's code raised (the traceback goes to stderr,
   which is the server's log);
+- ``{"error": "inferd", "kind": …, "attributes": …}`` — a builtin model (one of inferd's own
+  modules, ``builtin`` in the config) raised an inferd error: its class name and attributes,
+  for the server to raise it again as it is (:func:`inferd.errors.rebuilt`);
 - ``{"error": "outputs", "message": …}`` — predict returned something other than named arrays.
 
 A MemoryError (the address-space limit) ends the process with :data:`EXIT_OUT_OF_MEMORY`: its
@@ -60,13 +63,15 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
 
     cpu: int | None = config["cpu_seconds"]
     limit_cpu(cpu)
-    instance = _load(sock, root, config["module"], config["cls"])
+    instance = _load(sock, root, config)
     if instance is None:
         return 1
     send_header(sock, {"status": "ready", "isolated": isolated})
+    # A builtin model may take BYTES as text (an ONNX session's string inputs: one pass, here).
+    text = config["builtin"] and getattr(instance, "bytes_as_text", False) is True
     while True:
         try:
-            header, inputs = tensors.receive(sock)
+            header, inputs = tensors.receive(sock, text=text)
         except PeerGone:
             header, inputs = {"op": "close"}, {}
         limit_cpu(cpu)
@@ -78,7 +83,7 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
         except MemoryError:
             raise
         except Exception as exc:
-            _raised(sock, exc)
+            _raised(sock, exc, builtin=config["builtin"])
             continue
         if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
             returned = type(outputs).__name__
@@ -91,24 +96,28 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
             send_header(sock, {"error": "outputs", "message": f"an output is not an array: {exc}"})
 
 
-def _load(sock: socket.socket, root: Path, module: str, cls: str) -> Any:
-    package = types.ModuleType(PACKAGE)
-    package.__path__ = [str(root)]
-    package.__spec__ = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
-    package.__spec__.submodule_search_locations = [str(root)]
-    sys.modules[PACKAGE] = package
+def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
+    builtin: bool = config["builtin"]
+    module: str = config["module"]
+    if not builtin:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = [str(root)]
+        package.__spec__ = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
+        package.__spec__.submodule_search_locations = [str(root)]
+        sys.modules[PACKAGE] = package
+        module = f"{PACKAGE}.{module}"
     try:
-        found = getattr(importlib.import_module(f"{PACKAGE}.{module}"), cls, None)
+        found = getattr(importlib.import_module(module), config["cls"], None)
         if not isinstance(found, type) or not callable(getattr(found, "predict", None)):
             send_header(sock, {"error": "not_a_model"})
             return None
-        instance = found()
+        instance = found(**config["options"]) if builtin else found()
         if callable(getattr(instance, "load", None)):
             instance.load(root)
     except MemoryError:
         raise
     except Exception as exc:
-        _raised(sock, exc)
+        _raised(sock, exc, builtin=builtin)
         return None
     return instance
 
@@ -124,7 +133,13 @@ def _call(sock: socket.socket, fn: Any) -> None:
         _raised(sock, exc)
 
 
-def _raised(sock: socket.socket, exc: BaseException) -> None:
+def _raised(sock: socket.socket, exc: BaseException, *, builtin: bool = False) -> None:
+    from inferd.errors import InferdError  # standard library only until isolated
+
+    if builtin and isinstance(exc, InferdError):
+        attributes = {k: v for k, v in vars(exc).items() if isinstance(v, str | int | float)}
+        send_header(sock, {"error": "inferd", "kind": type(exc).__name__, "attributes": attributes})
+        return
     traceback.print_exception(exc, file=sys.stderr)
     send_header(sock, {"error": "raised", "type": type(exc).__name__})
 

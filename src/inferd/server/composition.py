@@ -270,6 +270,7 @@ def build_server(
             device=_device(settings.device),
             intra_op_threads=settings.intra_op_threads,
             sandbox=settings.sandbox,
+            process_string_elements=settings.limits.process_string_elements,
             max_num_seqs=settings.llm.max_num_seqs,
             max_model_len=settings.llm.max_model_len,
         ),
