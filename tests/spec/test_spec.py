@@ -194,7 +194,7 @@ SPEC_WIDE_CASES = [
      [TIMEOUT, ("deployments[1].traffic.weights", "weights add up to 50, not 100")]),
     ("timeout beside the gateway's own rule",
      _stack(SHORT_GATEWAY, ("gateway:\n", "gateway:\n  port: 65535\n")),
-     [("gateway", "port 65535 leaves no port + 1"), TIMEOUT]),
+     [("gateway.port", "port 65535 leaves no port + 1"), TIMEOUT]),
     ("default gateway timeout beside a cost problem",
      _stack(("gateway:\n  request_timeout: 10s\n", ""), ("timeout: 5s", "timeout: 60s"),
             tail=BOTH_PRICES),

@@ -62,6 +62,7 @@ class CostSpec(StrictModel):
         per_resource = (
             self.cpu_core_hour is not None or self.memory_gib_hour is not None or self.gpu_hour
         )
+        prices = frozenset({"price_per_node_hour", "cpu_core_hour", "memory_gib_hour", "gpu_hour"})
         problems = []
         if self.price_per_node_hour is not None and per_resource:
             problems.append(
@@ -69,6 +70,7 @@ class CostSpec(StrictModel):
                     ("price_per_node_hour",),
                     "price either per node or per resource (cpu_core_hour, memory_gib_hour, "
                     "gpu_hour), not both: a replica would be charged twice",
+                    reads=prices,
                 )
             )
         elif self.price_per_node_hour is None and not per_resource:
@@ -77,11 +79,16 @@ class CostSpec(StrictModel):
                     (),
                     "no price is set: give price_per_node_hour or per-resource prices "
                     "(cpu_core_hour, memory_gib_hour, gpu_hour)",
+                    reads=prices,
                 )
             )
         if self.node is not None and self.price_per_node_hour is None:
             problems.append(
-                Problem(("node",), "node describes what price_per_node_hour buys; set that price")
+                Problem(
+                    ("node",),
+                    "node describes what price_per_node_hour buys; set that price",
+                    reads=frozenset({"node", "price_per_node_hour"}),
+                )
             )
         raise_problems("CostSpec", problems)
         return self

@@ -9,7 +9,6 @@ should not have to run the validator once per typo.
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from inferd.errors import InvalidArgument
-from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.model import Spec
 from inferd.spec.rules import (
     RULE_ERROR,
     RULE_KEY_ERROR,
@@ -32,6 +31,8 @@ from inferd.spec.rules import (
 #: Errors about a key itself (not its value) point at the key.
 _KEY_ERRORS = frozenset({"extra_forbidden", RULE_KEY_ERROR})
 _RULE_ERRORS = frozenset({RULE_ERROR, RULE_KEY_ERROR})
+#: Errors that make no value untrustworthy: a rule's own problem, or an unknown key.
+_UNTAINTING = _RULE_ERRORS | {"extra_forbidden"}
 #: Largest spec file read (a spec is a few kilobytes; this stops a mistaken huge file early).
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -134,7 +135,7 @@ def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
     Pydantic runs a model's rules only once all its fields are valid, so a typo in a deployment
     would hide its wrong weight, and an error anywhere every spec-wide rule. When the spec-wide
     rules did not run, they are run here on the fields read from the document, and each
-    deployment with field errors is checked again (:func:`_deployment_rules_despite_errors`).
+    section with field errors is checked again (:func:`_section_rules_despite_errors`).
     """
     if any(err.get("ctx", {}).get("model") == "Spec" for err in errors):
         return []  # the spec's own rules ran, so every field was valid and every rule ran
@@ -143,7 +144,7 @@ def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
         {"type": RULE_KEY_ERROR if p.at_key else RULE_ERROR, "loc": p.loc, "msg": p.reason}
         for p in spec_problems(partial(_document_field, Spec, data, (), bad))
     ]
-    return found + _deployment_rules_despite_errors(data, errors)
+    return found + _section_rules_despite_errors(data, errors)
 
 
 def _document_field(
@@ -199,38 +200,58 @@ def _model_in(annotation: Any) -> type[BaseModel]:
     raise TypeError(f"{annotation} holds no model: a spec-wide rule reads past a plain field")
 
 
-def _deployment_rules_despite_errors(data: Any, errors: list[Any]) -> list[Any]:
-    """Cross-field problems of deployments whose own fields have errors.
+def _section_rules_despite_errors(data: Any, errors: list[Any]) -> list[Any]:
+    """Cross-field problems of the sections (a deployment, its rollout, the cost, the gateway)
+    whose rules pydantic skipped because of field errors in them.
 
-    Each such deployment is validated again without its bad fields (defaults stand in), and
-    only the problems of rules reading no section that had a bad field are kept (an unknown
-    key taints nothing: dropping it changes no other value).
+    The document is validated again without its bad fields (defaults stand in), and of the
+    problems the sections' rules find then, those not reported already are kept unless the rule
+    read a field that had an error (:func:`_tainted`): it would be judging the stand-in. An
+    unknown key taints nothing: dropping it changes no other value. The spec-wide rules are
+    :func:`_rules_despite_field_errors`' own.
     """
-    deployments = data.get("deployments") if isinstance(data, dict) else None
-    if not isinstance(deployments, list):
+    dropped = [tuple(err["loc"]) for err in errors if err["type"] not in _RULE_ERRORS]
+    if not isinstance(data, dict) or not dropped:
         return []
-    bad: defaultdict[int, list[tuple[tuple[str | int, ...], str]]] = defaultdict(list)
-    for err in errors:
-        loc = err["loc"]
-        if len(loc) > 2 and loc[0] == "deployments" and isinstance(loc[1], int):
-            bad[loc[1]].append((tuple(loc[2:]), err["type"]))
-    found: list[Any] = []
-    for index, fields in bad.items():
-        raw = deployments[index]
-        if not isinstance(raw, dict) or any(kind in _RULE_ERRORS for _, kind in fields):
+    pruned = copy.deepcopy(data)
+    for loc in dropped:
+        _drop(pruned, loc)
+    try:
+        Spec.model_validate(pruned)
+    except ValidationError as exc:
+        rechecked = exc.errors(include_url=False)
+    else:
+        return []
+    bad = [tuple(err["loc"]) for err in errors if err["type"] not in _UNTAINTING]
+    reported = {(tuple(err["loc"]), str(err["msg"])) for err in errors}
+    return [
+        err
+        for err in rechecked
+        if err["type"] in _RULE_ERRORS
+        and err.get("ctx", {}).get("model") != "Spec"
+        and (tuple(err["loc"]), str(err["msg"])) not in reported
+        and not _tainted(tuple(err["loc"]), err.get("ctx", {}), bad)
+    ]
+
+
+def _tainted(loc: Loc, ctx: dict[str, Any], bad: list[Loc]) -> bool:
+    """Whether a rule's problem at ``loc`` read a field with an error (one of ``bad``).
+
+    The context says how deep below its model the problem lies and which fields of the model
+    the rule read (:func:`~inferd.spec.rules.raise_problems`); a field is tainted by an error
+    at it, inside it, or at a section holding it. A rule naming no fields read them all.
+    """
+    model = loc[: len(loc) - int(ctx.get("depth", 0))]
+    reads = [tuple(path.split(".")) for path in str(ctx.get("reads", "")).split(",") if path]
+    for error in bad:
+        if error[: len(model)] != model:
             continue
-        pruned = copy.deepcopy(raw)
-        for loc, _ in fields:
-            _drop(pruned, loc)
-        tainted = {loc[0] for loc, kind in fields if kind != "extra_forbidden"}
-        try:
-            DeploymentSpec.model_validate(pruned)
-        except ValidationError as exc:
-            for err in exc.errors(include_url=False):
-                reads = set(str(err.get("ctx", {}).get("reads", "")).split(","))
-                if err["type"] in _RULE_ERRORS and not reads & tainted:
-                    found.append({**err, "loc": ("deployments", index, *err["loc"])})
-    return found
+        inside = error[len(model) :]
+        if not reads or not inside:
+            return True
+        if any(inside[: len(r)] == r or r[: len(inside)] == inside for r in reads):
+            return True
+    return False
 
 
 def _drop(node: Any, loc: tuple[str | int, ...]) -> None:

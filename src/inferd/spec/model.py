@@ -27,7 +27,13 @@ from inferd.spec.cost import CostSpec
 from inferd.spec.llm import LlmSpec
 from inferd.spec.observability import LoggingSpec, TracingSpec
 from inferd.spec.policies import AutoscalingSpec, RolloutSpec, SloSpec
-from inferd.spec.rules import deployment_problems, raise_problems, read_field, spec_problems
+from inferd.spec.rules import (
+    Problem,
+    deployment_problems,
+    raise_problems,
+    read_field,
+    spec_problems,
+)
 from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity, StrictModel
 
 API_VERSION = "inferd.dev/v1"
@@ -84,10 +90,13 @@ class GatewaySpec(StrictModel):
 
     @model_validator(mode="after")
     def _grpc_port(self) -> Self:
+        ports = frozenset({"port", "grpc_port"})
         if self.grpc_port is None and self.port == 65535:
-            raise ValueError("port 65535 leaves no port + 1 for gRPC: set grpc_port")
+            reason = "port 65535 leaves no port + 1 for gRPC: set grpc_port"
+            raise_problems("GatewaySpec", [Problem(("port",), reason, reads=ports)])
         if self.grpc_port and self.grpc_port == self.port:
-            raise ValueError(f"grpc_port {self.grpc_port} is the REST port too")
+            reason = f"grpc_port {self.grpc_port} is the REST port too"
+            raise_problems("GatewaySpec", [Problem(("grpc_port",), reason, reads=ports)])
         return self
 
     def grpc_port_for(self, port: int) -> int:

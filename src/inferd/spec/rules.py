@@ -35,7 +35,10 @@ class Problem(NamedTuple):
     reason: str
     #: The problem is the key at ``loc`` itself, not its value.
     at_key: bool = False
-    #: Sections of the deployment the rule read (see :data:`_RULES`).
+    #: The fields the rule read, as dotted paths relative to the model that found it
+    #: (``rollout.steps``; a section, ``versions``, stands for every field in it): a field error
+    #: at or inside one of them means the rule judged a stand-in, so :mod:`inferd.spec.loading`
+    #: drops the problem. Empty: every field of the model.
     reads: frozenset[str] = frozenset()
 
 
@@ -43,7 +46,9 @@ def raise_problems(model: str, problems: list[Problem]) -> None:
     """Raise every cross-field problem at once, each at its own location.
 
     Each error's context names ``model`` (the one whose rules found it), so
-    :mod:`inferd.spec.loading` can tell the spec-wide rules' problems from the others.
+    :mod:`inferd.spec.loading` can tell the spec-wide rules' problems from the others, the
+    fields the rule read, and ``depth``, how many parts of the error's location lie below that
+    model (so the model's own location is the rest).
     """
     if problems:
         raise ValidationError.from_exception_data(
@@ -53,7 +58,12 @@ def raise_problems(model: str, problems: list[Problem]) -> None:
                     type=PydanticCustomError(
                         RULE_KEY_ERROR if p.at_key else RULE_ERROR,
                         "{reason}",
-                        {"reason": p.reason, "reads": ",".join(sorted(p.reads)), "model": model},
+                        {
+                            "reason": p.reason,
+                            "reads": ",".join(sorted(p.reads)),
+                            "model": model,
+                            "depth": len(p.loc),
+                        },
                     ),
                     loc=p.loc,
                     input=None,
@@ -64,8 +74,9 @@ def raise_problems(model: str, problems: list[Problem]) -> None:
 
 
 def deployment_problems(d: DeploymentSpec) -> list[Problem]:
-    """Every cross-field problem of one deployment, each with its location inside it."""
-    return [p._replace(reads=reads) for rule, reads in _RULES for p in rule(d)]
+    """Every cross-field problem of one deployment, each with its location inside it and the
+    fields it read (its own, else its group's)."""
+    return [p if p.reads else p._replace(reads=reads) for rule, reads in _RULES for p in rule(d)]
 
 
 def _traffic_problems(d: DeploymentSpec) -> Iterator[Problem]:
@@ -154,6 +165,9 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
         )
 
 
+_STEPS = frozenset({"rollout.strategy", "rollout.steps"})
+
+
 def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
     rollout = d.rollout
     if rollout is None:
@@ -167,19 +181,25 @@ def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
             yield Problem(
                 ("rollout", "steps"),
                 f"canary steps are increasing percentages from 1 that end at 100, got {steps}",
+                reads=_STEPS,
             )
     elif steps:
-        yield Problem(("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps")
+        yield Problem(
+            ("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps", reads=_STEPS
+        )
     deadline = rollout.progress_deadline
     if deadline is not None and deadline < rollout.interval:
         yield Problem(
             ("rollout", "progress_deadline"),
             f"{deadline:g} s is shorter than the interval ({rollout.interval:g} s): an "
             "analysis waits at least one interval",
+            reads=frozenset({"rollout.progress_deadline", "rollout.interval"}),
         )
     if rollout.strategy == "ab" and not d.traffic.header_routes:
         yield Problem(
-            ("rollout", "strategy"), "an ab rollout needs traffic.header_routes to split by"
+            ("rollout", "strategy"),
+            "an ab rollout needs traffic.header_routes to split by",
+            reads=frozenset({"rollout.strategy", "traffic.header_routes"}),
         )
 
 
@@ -191,10 +211,13 @@ def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
         yield Problem(
             ("autoscaling", "min_replicas"),
             f"min_replicas ({scaling.min_replicas}) is above max_replicas ({scaling.max_replicas})",
+            reads=frozenset({"autoscaling.min_replicas", "autoscaling.max_replicas"}),
         )
     if scaling.scale_to_zero_after is not None and scaling.min_replicas != 0:
         yield Problem(
-            ("autoscaling", "scale_to_zero_after"), "scaling to zero needs min_replicas: 0"
+            ("autoscaling", "scale_to_zero_after"),
+            "scaling to zero needs min_replicas: 0",
+            reads=frozenset({"autoscaling.scale_to_zero_after", "autoscaling.min_replicas"}),
         )
     for i, version in enumerate(d.versions):
         if version.replicas > scaling.max_replicas:
@@ -202,18 +225,19 @@ def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
                 ("versions", i, "replicas"),
                 f"{version.replicas} replicas is above autoscaling.max_replicas "
                 f"({scaling.max_replicas})",
+                reads=frozenset({"versions", "autoscaling.max_replicas"}),
             )
 
 
-#: Each group of rules and the sections of a deployment it reads. When a section has a field
-#: error, :mod:`inferd.spec.loading` re-checks the deployment without the bad fields, and
-#: keeps only the problems of rules that do not read such a section (they would be judging a
-#: default that stands in for the bad value).
+#: Each group of rules and the fields of a deployment it reads, for the problems that name none
+#: of their own. When a deployment has field errors, :mod:`inferd.spec.loading` re-checks it
+#: without the bad fields, and keeps only the problems of rules that read none of them (they
+#: would be judging a default that stands in for the bad value).
 _RULES: tuple[tuple[Callable[[DeploymentSpec], Iterator[Problem]], frozenset[str]], ...] = (
-    (_traffic_problems, frozenset({"versions", "traffic", "autoscaling"})),
-    (_resource_problems, frozenset({"runtime", "resources"})),
-    (_llm_problems, frozenset({"llm", "versions", "runtime", "resources"})),
-    (_rollout_problems, frozenset({"rollout", "versions", "traffic"})),
+    (_traffic_problems, frozenset({"versions", "traffic", "autoscaling.min_replicas"})),
+    (_resource_problems, frozenset({"runtime.device", "resources.gpu", "resources.gpu_memory"})),
+    (_llm_problems, frozenset({"llm", "versions", "runtime.device", "resources.gpu"})),
+    (_rollout_problems, frozenset({"rollout", "traffic.header_routes"})),
     (_autoscaling_problems, frozenset({"autoscaling", "versions"})),
 )
 
