@@ -19,7 +19,7 @@ from inferd.store.layout import ensure_home
 
 if TYPE_CHECKING:
     from inferd.control.admin.documents import AdminStatus
-    from inferd.control.autoscale.loop import ScalingStatus
+    from inferd.control.autoscale.status import ScalingStatus
 
 PS_MIN_WIDTH = 140
 

@@ -257,7 +257,7 @@ def _autoscaling(reconciler: Reconciler, supervisor: Supervisor, gateway: Gatewa
     def topology() -> Topology:
         return supervisor.topology
 
-    signals = GatewaySignals(gateway, topology, held=cold.held)
+    signals = GatewaySignals(gateway, topology, held=cold.held, held_for=cold.held_for)
     loop = AutoscaleLoop(reconciler, signals, topology, registry)
     supervisor.subscribe(cold.update)
     gateway.cold_start = cold

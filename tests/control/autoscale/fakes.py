@@ -62,6 +62,7 @@ class FakeSignals:
     gateway: SimpleNamespace
     values: dict[tuple[str, str | None], float] = field(default_factory=dict)
     sampled: list[tuple[str, str | None]] = field(default_factory=list)
+    forgotten: list[tuple[str, str | None]] = field(default_factory=list)
 
     async def sample(self, deployment: str, metric: str, version: str | None = None) -> Sample:
         self.sampled.append((deployment, version))
@@ -71,8 +72,8 @@ class FakeSignals:
         value = self.values.get((deployment, version), 0.0)
         return Sample(value, 0.0 if value else 60.0)
 
-    def forget(self, deployment: str) -> None:
-        self.values = {k: v for k, v in self.values.items() if k[0] != deployment}
+    def forget(self, deployment: str, version: str | None = None) -> None:
+        self.forgotten.append((deployment, version))
 
     def held(self, deployment: str) -> int:
         cold = self.gateway.cold_start

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 from inferd.control.apply_plan import Action, RoutePart, UndoneRecord
-from inferd.control.autoscale.loop import ScalingStatus
+from inferd.control.autoscale.status import ScalingStatus
 from inferd.control.cost.documents import CostStatus
 from inferd.control.gateway.status import GatewayStatus
 from inferd.control.replicas.topology import ReplicaState

@@ -72,6 +72,8 @@ class ColdStart:
         #: it answers.
         self._failed: dict[tuple[str, str], tuple[Unavailable, float]] = {}
         self._held: dict[str, int] = {}
+        #: Requests held per what they wait for (a version, or any version).
+        self._held_for: dict[_Awaited, int] = {}
         self._cold_since: dict[str, float] = {}
         self._held_gauge = Gauge(
             "inferd_autoscaler_held_requests",
@@ -92,6 +94,10 @@ class ColdStart:
 
     def held(self, deployment: str) -> int:
         return self._held.get(deployment, 0)
+
+    def held_for(self, deployment: str, version: str) -> int:
+        """Requests held for ``version`` of ``deployment`` (routed to it while at zero)."""
+        return self._held_for.get((deployment, version), 0)
 
     def update(self, topology: Topology) -> None:
         """Release the waiters whose version (or deployment) now has a ready replica."""
@@ -140,7 +146,7 @@ class ColdStart:
             )
         wait = self._waits.setdefault((deployment, version), _Wait())
         self._cold_since.setdefault(deployment, time.monotonic())
-        self._count(deployment, +1)
+        self._count(deployment, version, +1)
         try:
             async with asyncio.timeout(timeout):
                 await wait.released.wait()
@@ -149,7 +155,7 @@ class ColdStart:
                 f"deployment {deployment!r} did not start a replica within {timeout:g} s"
             ) from None
         finally:
-            self._count(deployment, -1)
+            self._count(deployment, version, -1)
         if wait.error is not None:  # one exception per request: they are raised concurrently
             raise Unavailable(wait.error.message, retry_after=wait.error.retry_after)
         return True
@@ -166,8 +172,12 @@ class ColdStart:
             return
         raise Unavailable(error.message, retry_after=left)
 
-    def _count(self, deployment: str, step: int) -> None:
+    def _count(self, deployment: str, version: str | None, step: int) -> None:
         self._held[deployment] = self.held(deployment) + step
+        awaited = (deployment, version)
+        self._held_for[awaited] = self._held_for.get(awaited, 0) + step
+        if not self._held_for[awaited]:
+            del self._held_for[awaited]
         self._held_gauge.labels(deployment).set(self._held[deployment])
 
 

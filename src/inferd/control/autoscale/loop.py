@@ -3,32 +3,39 @@ sample its metric, ask the :class:`~.scaler.Autoscaler`, and apply a new replica
 deployment's main version through the reconciler (which starts replicas and waits until they
 are ready before routing to them, and drains those it removes).
 
+Another version a request woke from zero (a canary, an A/B version: :meth:`AutoscaleLoop.wake`)
+is scaled the same way under the deployment's policy, on its own traffic (the metric sampled
+for that version alone), until it is back at zero; the next request wakes it again. The main
+version is scaled on the deployment's total, as before a wake.
+
 A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
 be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
 — and the requests held for it are answered at once with its reason
 (:meth:`~.coldstart.ColdStart.fail`). Each version starts in a change of its own, and backs off
 on its own (:mod:`.starts`): one that cannot start holds back no other. What the loop keeps
-about a deployment or version goes with it when an apply removes it (:meth:`AutoscaleLoop.applied`).
+about a deployment or version goes with it when an apply removes it
+(:meth:`AutoscaleLoop.applied`).
 
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
-``…_metric_value`` (stable and panic windows), ``…_panic`` and ``…_decisions_total`` by reason.
+``…_metric_value`` (stable and panic windows), ``…_panic`` and ``…_decisions_total`` by reason,
+for the main version (:mod:`.status`); a woken version's decisions are logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from inferd.control.autoscale.decision import DecisionRecord, ScalingPolicy
+from inferd.control.autoscale.decision import Decision, ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
-from inferd.control.autoscale.signals import GatewaySignals
-from inferd.control.autoscale.starts import StartFailure, StartFailures
+from inferd.control.autoscale.signals import GatewaySignals, Sample
+from inferd.control.autoscale.starts import StartFailures
+from inferd.control.autoscale.status import ScalingMetrics, ScalingStatus
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
 from inferd.control.tasks import cancel_and_wait
@@ -48,35 +55,6 @@ DEFAULT_TICK_S = 1.0
 MIN_TICK_S = 0.1
 
 
-class ScalingStatus(DecisionRecord):
-    """The last decision for one deployment, with its inputs (the status document's
-    ``autoscaling`` entries)."""
-
-    deployment: str
-    #: The main version, whose replicas are scaled.
-    version: str
-    #: Replicas configured, and ready, when it was decided.
-    actual: int
-    ready: int
-    metric: str
-    #: The last sample of the metric, and its averages over the stable and panic windows.
-    value: float
-    stable: float
-    panic_value: float
-    idle_s: float
-    #: The bounds the spec sets on ``actual``.
-    min_replicas: int
-    max_replicas: int
-    #: How long a request waits for a replica while there is none (None: the deployment does
-    #: not scale from zero, and such a request is refused).
-    cold_start_timeout_s: float | None
-    #: Requests the gateway holds, waiting for a replica to start (scaling from zero).
-    held: int
-    #: Why the last start of ``version`` failed, while the backoff before the next one runs
-    #: (reason ``start_backoff``); None when no start failed lately.
-    start_failure: StartFailure | None
-
-
 class AutoscaleLoop:
     """Runs the autoscalers of every deployment that has an ``autoscaling:`` section."""
 
@@ -92,12 +70,17 @@ class AutoscaleLoop:
         self.signals = signals
         self._topology = topology
         self.tick_s = tick_s
-        self._scalers: dict[str, Autoscaler] = {}
+        #: Per (deployment, version), the version's autoscaler; version None: the main
+        #: version's, on the deployment's total (it follows the main version when that changes).
+        self._scalers: dict[tuple[str, str | None], Autoscaler] = {}
+        #: Per deployment, the versions other than the main one that a request woke and that
+        #: are scaled on their own traffic until they are back at zero.
+        self._woken: dict[str, set[str]] = {}
         self._scaling: dict[str, asyncio.Task[None]] = {}
         self._status: dict[str, ScalingStatus] = {}
         self._starts = StartFailures(lambda: reconciler.supervisor.backoff)
         self._task: asyncio.Task[None] | None = None
-        self._metrics = _Metrics(registry)
+        self._metrics = ScalingMetrics(registry)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="autoscaler")
@@ -123,8 +106,9 @@ class AutoscaleLoop:
 
         Each such version, not only the main one: the gateway routes by the weights, and holds
         a request routed to a version at zero until that version starts (a stable version at
-        zero beside a canary that runs included). The autoscaler goes on scaling the main
-        version; another one stays at the replica it was woken with.
+        zero beside a canary that runs included). The autoscaler goes on scaling each of them
+        under the deployment's policy: the main version on the deployment's total, another one
+        on its own traffic, until it is back at zero.
         """
         d = self._deployment(deployment)
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
@@ -142,6 +126,7 @@ class AutoscaleLoop:
                 self._status[deployment] = {**status, "desired": 1, "reason": "scale_from_zero"}
             self._metrics.woken(deployment)
         main = main_version(d).name
+        self._woken.setdefault(deployment, set()).update(v for v in asleep if v != main)
         self._scale(d, dict.fromkeys(sorted(asleep, key=lambda v: v != main), 1))  # main first
 
     def applied(self) -> None:
@@ -160,9 +145,11 @@ class AutoscaleLoop:
         names = {d.name for d in deployments}
         for gone in [name for name in self._status if name not in names]:
             del self._status[gone]
-        for gone in [name for name in self._scalers if name not in names]:
-            del self._scalers[gone]
-            self.signals.forget(gone)
+        for gone in [name for name in self._woken if name not in names]:
+            del self._woken[gone]
+        for key in [k for k in self._scalers if k[0] not in names]:
+            del self._scalers[key]
+            self.signals.forget(*key)
 
     def _deployment(self, name: str) -> DeploymentSpec | None:
         spec = self.reconciler.spec
@@ -192,25 +179,15 @@ class AutoscaleLoop:
         return min(max(min(windows, default=self.tick_s) / 3, MIN_TICK_S), self.tick_s)
 
     async def _tick(self, d: DeploymentSpec) -> None:
+        """Decide the main version's count, and each woken version's; apply what changed."""
         assert d.autoscaling is not None
         policy = ScalingPolicy.from_spec(d.autoscaling)
-        scaler = self._scalers.get(d.name)
-        if scaler is None or scaler.policy != policy:
-            scaler = self._scalers[d.name] = Autoscaler(policy)
         version = main_version(d)
-        sample = await self.signals.sample(d.name, d.autoscaling.metric)
-        now = time.monotonic()
-        scaler.observe(now, sample.value)
-        ready = self._ready(d.name, version.name)
-        decision = scaler.decide(
-            now,
-            version.replicas,
-            ready,
-            sample.idle_s,
-            start_backoff=self._starts.backing_off((d.name, version.name)),
-        )
+        now, sample, decision = await self._decide(d, policy, version.name, per_version=False)
+        scaler = self._scalers[(d.name, None)]
         stable = scaler.average(now, policy.stable_window_s)
         panic = scaler.average(now, policy.panic_window_s)
+        ready = self._ready(d.name, version.name)
         self._status[d.name] = {
             "deployment": d.name, "version": version.name, "actual": version.replicas,
             "ready": ready, **decision.to_json(), "metric": d.autoscaling.metric,
@@ -222,15 +199,58 @@ class AutoscaleLoop:
             "start_failure": self._starts.failure((d.name, version.name)),
         }  # fmt: skip
         self._metrics.record(self._status[d.name])
-        changing = decision.desired != version.replicas
+        counts: dict[str, int] = {}
+        if decision.desired != version.replicas:
+            counts[version.name] = decision.desired
+        for woken in self._still_woken(d, version.name):
+            _, _, decided = await self._decide(d, policy, woken, per_version=True)
+            if decided.desired != replicas_of(d, woken):
+                counts[woken] = decided.desired
+        if counts:
+            self._scale(d, counts)
+
+    async def _decide(
+        self, d: DeploymentSpec, policy: ScalingPolicy, version: str, *, per_version: bool
+    ) -> tuple[float, Sample, Decision]:
+        """Sample and decide for ``version`` of ``d``: on the deployment's total, or
+        (``per_version``) on the version's own traffic; logged with its inputs."""
+        assert d.autoscaling is not None
+        key = (d.name, version if per_version else None)
+        scaler = self._scalers.get(key)
+        if scaler is None or scaler.policy != policy:
+            scaler = self._scalers[key] = Autoscaler(policy)
+        metric = d.autoscaling.metric
+        sample = await self.signals.sample(d.name, metric, key[1])
+        now = time.monotonic()
+        scaler.observe(now, sample.value)
+        ready = self._ready(d.name, version)
+        current = replicas_of(d, version)
+        backing_off = self._starts.backing_off((d.name, version))
+        decision = scaler.decide(now, current, ready, sample.idle_s, start_backoff=backing_off)
         log.log(
-            logging.INFO if changing else logging.DEBUG,
+            logging.INFO if decision.desired != current else logging.DEBUG,
             "%s/%s: %d -> %d replicas (%s; %s %.2f stable %.2f panic %.2f, ready %d, idle %.1fs)",
-            d.name, version.name, version.replicas, decision.desired, decision.reason,
-            d.autoscaling.metric, sample.value, stable, panic, ready, sample.idle_s,
+            d.name, version, current, decision.desired, decision.reason, metric, sample.value,
+            scaler.average(now, policy.stable_window_s),
+            scaler.average(now, policy.panic_window_s), ready, sample.idle_s,
         )  # fmt: skip
-        if changing:
-            self._scale(d, {version.name: decision.desired})
+        return now, sample, decision
+
+    def _still_woken(self, d: DeploymentSpec, main: str) -> list[str]:
+        """The woken versions of ``d`` still scaled on their own; forgets those back at zero,
+        now the main version, gone, the shadow or without traffic (and their autoscalers)."""
+        woken = self._woken.get(d.name, set())
+        weights = d.weights()
+        keep = {
+            v
+            for v in woken
+            if v not in (main, d.traffic.shadow) and weights.get(v, 0) > 0 and replicas_of(d, v)
+        }
+        for gone in woken - keep:
+            self._scalers.pop((d.name, gone), None)
+            self.signals.forget(d.name, gone)
+        self._woken[d.name] = keep
+        return sorted(keep)
 
     def _scale(self, d: DeploymentSpec, counts: Mapping[str, int]) -> None:
         """Set the replica counts of ``d``'s versions (version → count), one version after
@@ -290,6 +310,12 @@ class AutoscaleLoop:
         return len(found.ready_replicas) if found is not None else 0
 
 
+def replicas_of(d: DeploymentSpec, version: str) -> int:
+    """The replicas ``d`` runs of ``version`` (0 when it has no such version)."""
+    found = d.version(version)
+    return found.replicas if found is not None else 0
+
+
 def scaled_to_zero(d: DeploymentSpec) -> list[str]:
     """The versions of ``d`` with no replica and a share of traffic (the shadow takes none):
     those a request wakes (the gateway's :attr:`~.topology.VersionRoute.scaled_to_zero`)."""
@@ -299,41 +325,3 @@ def scaled_to_zero(d: DeploymentSpec) -> list[str]:
         for v in d.versions
         if v.replicas == 0 and weights.get(v.name, 0) > 0 and v.name != d.traffic.shadow
     ]
-
-
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        r = registry
-        gauge = functools.partial(Gauge, labelnames=("deployment",), registry=r)
-        self.desired = gauge("inferd_autoscaler_desired_replicas", "Replicas the autoscaler wants.")
-        self.actual = gauge("inferd_autoscaler_actual_replicas", "Replicas configured now.")
-        self.ready = gauge("inferd_autoscaler_ready_replicas", "Replicas ready to serve now.")
-        self.value = Gauge(
-            "inferd_autoscaler_metric_value",
-            "The scaling metric (deployment total) averaged over each window.",
-            ("deployment", "window"),
-            registry=r,
-        )
-        self.panic = gauge("inferd_autoscaler_panic", "1 while the deployment is in panic mode.")
-        self.decisions = Counter(
-            "inferd_autoscaler_decisions",
-            "Autoscaling decisions by reason.",
-            ("deployment", "reason"),
-            registry=r,
-        )
-
-    def record(self, status: ScalingStatus) -> None:
-        """Export one decision (a status entry of :meth:`AutoscaleLoop.status`)."""
-        deployment = status["deployment"]
-        self.desired.labels(deployment).set(status["desired"])
-        self.actual.labels(deployment).set(status["actual"])
-        self.ready.labels(deployment).set(status["ready"])
-        self.value.labels(deployment, "stable").set(status["stable"])
-        self.value.labels(deployment, "panic").set(status["panic_value"])
-        self.panic.labels(deployment).set(1 if status["panic"] else 0)
-        self.decisions.labels(deployment, status["reason"]).inc()
-
-    def woken(self, deployment: str) -> None:
-        """Export a scale from zero decided outside a tick (a request arrived)."""
-        self.desired.labels(deployment).set(1)
-        self.decisions.labels(deployment, "scale_from_zero").inc()

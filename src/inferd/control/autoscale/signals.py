@@ -26,6 +26,10 @@ gateway maps onto inferd's when it scrapes them.
 
 A deployment is *active* while requests arrive or are in flight; the idle time before scaling
 to zero counts from its last activity.
+
+Each signal is the deployment's total, or one version's alone (``version``: the traffic routed
+to it, its replicas' readings, the requests held for it), for a version other than the main
+one that a request woke from zero and the autoscaler scales on its own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from inferd.control.gateway import Gateway
+from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.replicas.topology import DeploymentRoute, Topology
 
@@ -55,66 +60,95 @@ class GatewaySignals:
         topology: Callable[[], Topology],
         held: Callable[[str], int] = lambda _: 0,
         clock: Callable[[], float] = time.monotonic,
+        held_for: Callable[[str, str], int] = lambda _d, _v: 0,
     ) -> None:
         self.gateway = gateway
         self._topology = topology
         #: Requests the gateway holds for a deployment while a replica cold-starts.
         self.held = held
+        #: Requests held for one version of a deployment (routed to it while at zero).
+        self.held_for = held_for
         self._clock = clock
-        self._last: dict[str, tuple[float, GatewayReading]] = {}
-        self._active_at: dict[str, float] = {}
+        #: Per (deployment, version or None for the whole deployment).
+        self._last: dict[tuple[str, str | None], tuple[float, GatewayReading]] = {}
+        self._active_at: dict[tuple[str, str | None], float] = {}
 
-    async def sample(self, deployment: str, metric: str) -> Sample:
+    async def sample(self, deployment: str, metric: str, version: str | None = None) -> Sample:
+        """The deployment's ``metric`` now (``version``: that version's alone)."""
         now = self._clock()
+        key = (deployment, version)
         route = self._topology().deployments.get(deployment)
         current = self.gateway.metrics.reading()
-        since, before = self._last.get(deployment, (now, current))
-        self._last[deployment] = (now, current)
-        traffic = current.since(before).deployment(deployment)
+        since, before = self._last.get(key, (now, current))
+        self._last[key] = (now, current)
+        change = current.since(before)
+        if version is None:
+            traffic = change.deployment(deployment)
+            held = self.held(deployment)
+            outstanding = self.gateway.in_flight(deployment) + held
+        else:
+            traffic = change.version(deployment, version)
+            held = self.held_for(deployment, version)
+            outstanding = self._in_flight(route, version) + held
         arrived = traffic.requests
-        outstanding = self.gateway.in_flight(deployment) + self.held(deployment)
         if arrived > 0 or outstanding > 0:
-            self._active_at[deployment] = now
-        idle = now - self._active_at.setdefault(deployment, now)
+            self._active_at[key] = now
+        idle = now - self._active_at.setdefault(key, now)
         if metric == "concurrency":
             value = float(outstanding)
         elif metric == "queue_depth":
-            value = await self._queue_depth(deployment) + self.held(deployment)
+            value = sum(r.queue_depth for r in await self._readings(deployment, version)) + held
         elif metric == "rps":
             value = arrived / (now - since) if now > since else 0.0
         elif metric == "latency_p95":
             p95 = traffic.quantile(0.95) or 0.0
-            value = p95 * max(self._ready(route), 1)
+            value = p95 * max(self._ready(route, version), 1)
         elif metric == "ttft_p95":
             p95 = traffic.ttft_quantile(0.95) or 0.0
-            value = p95 * max(self._ready(route), 1)
+            value = p95 * max(self._ready(route, version), 1)
         else:
-            value = await self._from_replicas(deployment, metric)
+            value = _from_replicas(await self._readings(deployment, version), metric, held)
         return Sample(value, idle)
 
-    def forget(self, deployment: str) -> None:
-        """Drop what is remembered of a deployment an apply removed (its last reading, its
-        last activity): one added again under its name is sampled afresh."""
-        self._last.pop(deployment, None)
-        self._active_at.pop(deployment, None)
+    def forget(self, deployment: str, version: str | None = None) -> None:
+        """Drop what is remembered of a deployment an apply removed (of every version; or of
+        ``version``, no longer scaled on its own): it is sampled afresh if it comes back."""
+        for key in [k for k in self._last if k[0] == deployment and version in (None, k[1])]:
+            del self._last[key]
+        for key in [k for k in self._active_at if k[0] == deployment and version in (None, k[1])]:
+            del self._active_at[key]
+
+    def _in_flight(self, route: DeploymentRoute | None, version: str) -> int:
+        """Requests sent to ``version``'s replicas and not answered yet."""
+        found = route.version(version) if route is not None else None
+        if found is None:
+            return 0
+        outstanding = self.gateway.proxy.outstanding
+        return sum(outstanding.get(r.id, 0) for r in found.replicas)
 
     @staticmethod
-    def _ready(route: DeploymentRoute | None) -> int:
+    def _ready(route: DeploymentRoute | None, version: str | None) -> int:
+        """Ready replicas of ``version`` (None: of every version that takes primary traffic)."""
         if route is None:
             return 0
-        return sum(len(v.ready_replicas) for v in route.versions if v.name != route.shadow)
+        return sum(
+            len(v.ready_replicas)
+            for v in route.versions
+            if v.name != route.shadow and version in (None, v.name)
+        )
 
-    async def _queue_depth(self, deployment: str) -> float:
+    async def _readings(self, deployment: str, version: str | None) -> list[ReplicaReading]:
         readings = await self.gateway.replica_readings(deployment)
-        return sum(r.queue_depth for r in readings)
+        return [r for r in readings if version in (None, r.replica.version)]
 
-    async def _from_replicas(self, deployment: str, metric: str) -> float:
-        readings = await self.gateway.replica_readings(deployment)
-        if metric == "tokens_in_flight":
-            return sum(r.tokens_in_flight for r in readings)
-        if metric == "requests_waiting":
-            return sum(r.requests_waiting for r in readings) + self.held(deployment)
-        if metric == "kv_cache_usage":
-            usage = [r.kv_cache_usage for r in readings if r.kv_cache_usage is not None]
-            return sum(usage)  # = mean usage x replicas reporting
-        raise ValueError(f"unknown autoscaling metric {metric!r}")
+
+def _from_replicas(readings: list[ReplicaReading], metric: str, held: int) -> float:
+    """A language-model signal summed from the replicas' ``readings``."""
+    if metric == "tokens_in_flight":
+        return sum(r.tokens_in_flight for r in readings)
+    if metric == "requests_waiting":
+        return sum(r.requests_waiting for r in readings) + held
+    if metric == "kv_cache_usage":
+        usage = [r.kv_cache_usage for r in readings if r.kv_cache_usage is not None]
+        return sum(usage)  # = mean usage x replicas reporting
+    raise ValueError(f"unknown autoscaling metric {metric!r}")

@@ -1,0 +1,79 @@
+"""A version other than the main one, woken from zero by a request routed to it (a canary, an
+A/B version), is scaled on its own load under the deployment's policy: up past one replica,
+and back to zero when idle — not left at the replica it was woken with."""
+
+from __future__ import annotations
+
+import asyncio
+
+from inferd.control.replicas.backoff import BackoffPolicy
+
+from .fakes import counts, settle, two_versions, wired
+
+SCALING = (
+    "{min_replicas: 0, max_replicas: 3, metric: concurrency, target: 1, stable_window: 1s, "
+    "panic_window: 1s, scale_down_window: 0s, scale_to_zero_after: 1s, cold_start_timeout: 5s}"
+)
+
+
+def test_a_woken_canary_scales_up_on_its_own_load_and_back_to_zero() -> None:
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:v1", "fraud:v2", SCALING), BackoffPolicy())
+        w.loop.wake("fraud")
+        await settle(w)
+        assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 1}
+        w.loop.start()
+        # Three requests in flight on the canary, none on the main version.
+        w.signals.values = {("fraud", "b"): 3.0}
+        async with asyncio.timeout(3):
+            while counts(w.reconciler.spec)["fraud/b"] < 3:
+                await asyncio.sleep(0.02)
+        assert counts(w.reconciler.spec)["fraud/b"] == 3
+        # Idle again: the canary goes back to zero after scale_to_zero_after.
+        w.signals.values = {}
+        async with asyncio.timeout(5):
+            while counts(w.reconciler.spec)["fraud/b"] > 0:
+                await asyncio.sleep(0.05)
+        await w.loop.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_woken_version_back_at_zero_is_no_longer_scaled_on_its_own() -> None:
+    """Once the woken version is back at zero it is forgotten: only a request wakes it again
+    (the main version is scaled on the deployment's total, as before)."""
+
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:v1", "fraud:v2", SCALING), BackoffPolicy())
+        w.loop.wake("fraud")
+        await settle(w)
+        w.loop.start()
+        async with asyncio.timeout(5):
+            while counts(w.reconciler.spec) != {"fraud/a": 0, "fraud/b": 0}:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert ("fraud", "b") in w.signals.forgotten
+        w.signals.sampled.clear()
+        await asyncio.sleep(0.3)
+        assert w.signals.sampled and set(w.signals.sampled) == {("fraud", None)}
+        await w.loop.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_main_version_is_still_scaled_on_the_deployments_total() -> None:
+    """Load on the main version scales it, not the woken canary (which has none of it)."""
+
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:v1", "fraud:v2", SCALING), BackoffPolicy())
+        w.loop.wake("fraud")
+        await settle(w)
+        w.loop.start()
+        w.signals.values = {("fraud", "a"): 2.0, ("fraud", "b"): 0.5}
+        async with asyncio.timeout(3):
+            while counts(w.reconciler.spec)["fraud/a"] < 3:  # 2.5 in total, target 1
+                await asyncio.sleep(0.02)
+        assert counts(w.reconciler.spec)["fraud/b"] == 1
+        await w.loop.stop()
+
+    asyncio.run(scenario())
