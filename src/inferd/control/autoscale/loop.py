@@ -118,14 +118,14 @@ class AutoscaleLoop:
             return
         log.info("%s/%s: a request arrived with no replica: scaling from zero", deployment,
                  ",".join(asleep))  # fmt: skip
-        if main_version(d).name in asleep:
+        main = main_version(d).name
+        if main in asleep:
             # Ticks pause while a scale runs, so the decision is exported here: the desired
             # count reads 1 for the whole cold start, not only after the replica is ready.
             status = self._status.get(deployment)
             if status is not None:
                 self._status[deployment] = {**status, "desired": 1, "reason": "scale_from_zero"}
             self._metrics.woken(deployment)
-        main = main_version(d).name
         self._woken.setdefault(deployment, set()).update(v for v in asleep if v != main)
         self._scale(d, dict.fromkeys(sorted(asleep, key=lambda v: v != main), 1))  # main first
 
