@@ -12,9 +12,10 @@ import pytest
 import skops.io
 import xgboost as xgb
 import yaml
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from inferd.card import Signature
 from inferd.config import ServerSettings
@@ -293,3 +294,34 @@ def test_an_unknown_category_to_a_nested_strict_encoder_is_the_clients_mistake(
         assert next(t for t in response.outputs if t.name == "label").data.tolist() == [1]
 
     _serve(store, ["nested:v1"], scenario)
+
+
+def test_an_estimator_pushed_without_a_signature_is_checked_and_answers_its_labels(
+    tmp_path: Path,
+) -> None:
+    """With the empty signature it got, a wrong feature count was a 500 and the metadata told
+    a client nothing; strings in, string labels out, as derived at push."""
+    rows = np.array([["red", "1.5"], ["green", "-0.5"], ["blue", "2.0"]] * 4, dtype=object)
+    columns = ColumnTransformer(
+        [("color", OneHotEncoder(handle_unknown="error"), [0]), ("size", StandardScaler(), [1])]
+    )
+    estimator = make_pipeline(columns, LogisticRegression())
+    estimator.fit(rows, np.array(["yes", "no", "no"] * 4))
+    store = ModelStore(tmp_path / "home")
+    skops.io.dump(estimator, tmp_path / "model.skops")
+    push(store, tmp_path / "model.skops", "mixed:v1")
+
+    async def scenario(plane: ServingDataPlane) -> None:
+        metadata = plane.model_metadata("mixed")
+        assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [
+            ("input", "BYTES", [-1, 2])
+        ]
+        wide = Tensor("input", "BYTES", object_array([b"red", b"1", b"2"], (1, 3)))
+        with pytest.raises(InvalidTensor, match=r"expected shape \[-1, 2\] but got \[1, 3\]"):
+            await plane.infer(InferRequest("mixed", [wide]))
+        given = Tensor("input", "BYTES", object_array([b"red", b"1.5", b"blue", b"2"], (2, 2)))
+        response = await plane.infer(InferRequest("mixed", [given]))
+        label = next(t for t in response.outputs if t.name == "label")
+        assert label.datatype == "BYTES" and label.data.ravel().tolist() == ["yes", "no"]
+
+    _serve(store, ["mixed:v1"], scenario)

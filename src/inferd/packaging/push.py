@@ -10,6 +10,7 @@ headers by :mod:`inferd.packaging.llm`), and the store writes and tags the versi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +21,11 @@ from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.packaging.llm import AdapterBase, describe_llm, resolve_base
 from inferd.packaging.metadata import METADATA_FILE, ModelMetadata, find_metadata, load_metadata
+from inferd.runtimes._tabular import NotDerived
 from inferd.runtimes.detect import Detection, check_signature, derive_signature, detect_model
 from inferd.store import ModelStore, PushResult, Staged
+
+log = logging.getLogger(__name__)
 
 #: The last second a datetime holds, 9999-12-31T23:59:59Z, in seconds since the epoch.
 LAST_SOURCE_DATE = 253_402_300_799
@@ -112,6 +116,21 @@ def _declared(meta: ModelMetadata, path: Path, detection: Detection) -> Signatur
         raise Unsupported(
             f"{exc.message}; or declare the model's inputs and outputs in {METADATA_FILE}"
         ) from None
+    except NotDerived as exc:
+        # Said on the pusher's terminal (no logging is configured there, so Python's last-resort
+        # handler prints it to stderr): a card without inputs gets no request checks, no
+        # batching and no example request, which should not pass unnoticed.
+        left = " and ".join(
+            part
+            for part, given in (("inputs", meta.inputs), ("outputs", meta.outputs))
+            if not given
+        )
+        log.warning(
+            "%s: no signature derived: %s; the card declares no %s (declare them in %s or "
+            "with --signature FILE)",
+            file.name, exc.reason, left, METADATA_FILE,
+        )  # fmt: skip
+        return meta.signature or Signature()
     if derived is None:
         return meta.signature or Signature()
     return Signature(inputs=meta.inputs or derived.inputs, outputs=meta.outputs or derived.outputs)

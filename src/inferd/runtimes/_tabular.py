@@ -106,6 +106,15 @@ def booster_signature(score: Callable[[Array], Any], features: int) -> Signature
     )
 
 
+class NotDerived(Exception):
+    """The model file does not tell the signature its runtime answers with; ``reason`` says
+    why, completing "no signature derived: …" (packaging then pushes without one, saying so)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class BoosterModel:
     """A gradient-boosted model (xgboost, lightgbm): the feature matrix of its one input in,
     ``score(features)`` out as its one output (:func:`booster_output`)."""

@@ -32,6 +32,7 @@ from inferd.runtimes._onnx_signature import read_onnx_signature
 from inferd.runtimes._tabular import input_problem
 from inferd.runtimes.lightgbm import read_signature as read_lightgbm_signature
 from inferd.runtimes.registry import available_runtimes
+from inferd.runtimes.sklearn import read_signature as read_sklearn_signature
 from inferd.runtimes.xgboost import read_signature as read_xgboost_signature
 
 _FORMATS = "ONNX, skops, XGBoost JSON/UBJSON, LightGBM text, GGUF or a Hugging Face directory"
@@ -113,10 +114,11 @@ def _signature(file: Path, runtime: str) -> Signature | None:
 
 
 #: Runtimes whose files declare no signature but tell what the model answers with: a
-#: booster's features and the shape of its predictions.
+#: booster's features and the shape of its predictions, an estimator's input width and kind.
 _DERIVED: dict[str, Callable[[Path], Signature]] = {
     "xgboost": read_xgboost_signature,
     "lightgbm": read_lightgbm_signature,
+    "sklearn": read_sklearn_signature,
 }
 
 
@@ -131,9 +133,11 @@ def check_signature(runtime: str, signature: Signature) -> None:
 def derive_signature(file: Path, runtime: str) -> Signature | None:
     """The signature ``runtime`` answers with for the model ``file`` when its card declares
     none (xgboost and lightgbm: ``input`` FP32 ``[-1, features]`` and ``predictions`` as the
-    booster predicts; see :func:`~inferd.runtimes._tabular.booster_signature`), or None where
-    the file does not tell (other runtimes). Loads the model with its framework: Unsupported
-    when that is not installed, InvalidArgument when it cannot load the file."""
+    booster predicts, see :func:`~inferd.runtimes._tabular.booster_signature`; sklearn: see
+    :func:`~inferd.runtimes.sklearn.read_signature`), or None for runtimes whose files do not
+    tell. Loads the model with its framework: Unsupported when that is not installed,
+    InvalidArgument when it cannot load the file, NotDerived
+    (:class:`~inferd.runtimes._tabular.NotDerived`) when this file does not tell."""
     derive = _DERIVED.get(runtime)
     return derive(file) if derive is not None else None
 

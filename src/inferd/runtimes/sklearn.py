@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
-from inferd.card import ModelCard
-from inferd.datatypes import Array, Tensors
+import numpy as np
+
+from inferd.card import ModelCard, Signature, TensorSpec
+from inferd.datatypes import Array, Tensors, object_array, oip_datatype
 from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._sklearn_columns import known_values, unknown_categories
-from inferd.runtimes._tabular import features, input_name, on_rows
+from inferd.runtimes._sklearn_columns import known_values, takes_strings, unknown_categories
+from inferd.runtimes._tabular import DEFAULT_INPUT, NotDerived, features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.warmup import KnownValues
@@ -77,23 +80,83 @@ class SklearnRuntime:
         if options.device != "cpu":
             raise Unsupported("the sklearn runtime runs on CPU only; use device 'cpu'")
         file = model_file(path, card.entrypoint, self.name)
-        try:
-            untrusted: list[str] = self._skops_io.get_untrusted_types(file=file)
-            if untrusted and not options.trust_code:
-                raise PermissionDenied(
-                    f"{file.name!r} contains types skops does not trust by default "
-                    f"({', '.join(untrusted)}); load it only with explicit code trust"
-                )
-            estimator = self._skops_io.load(file, trusted=untrusted)
-        except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
-            raise InvalidArgument(f"{file.name!r} is not a valid skops model") from exc
-        if not callable(getattr(estimator, "predict", None)):
-            raise InvalidArgument(f"{file.name!r} holds no estimator with a predict method")
-        return SklearnModel(estimator, card, _outputs(estimator, card))
+        untrusted = _untrusted(self._skops_io, file)
+        if untrusted and not options.trust_code:
+            raise PermissionDenied(
+                f"{file.name!r} contains types skops does not trust by default "
+                f"({', '.join(untrusted)}); load it only with explicit code trust"
+            )
+        estimator = _estimator(self._skops_io, file, untrusted)
+        declared = tuple(o.name for o in card.signature.outputs)
+        return SklearnModel(estimator, card, _outputs(estimator, declared))
 
 
-def _outputs(estimator: Any, card: ModelCard) -> dict[str, str]:
-    """Output name → method for the outputs the card declares (or the defaults), matched by
+def read_signature(file: Path) -> Signature:
+    """What the runtime answers with for the estimator in ``file`` when its card declares
+    nothing: ``input`` ``[-1, n]`` for its ``n_features_in_`` (BYTES where an encoder reading
+    the input was fitted on strings, else FP32 as for a booster: what clients of a tabular
+    model send, which scikit-learn widens to float64 without loss), and the default
+    outputs (:func:`_outputs`) as it answers one row: zeros, or each column's first category
+    (``"0"`` where it has none). Loads only the types skops trusts by default: NotDerived for
+    a file holding others, an estimator that does not tell its width, or one refusing that row.
+    """
+    import_optional("sklearn", "sklearn")
+    skops_io = import_optional("skops.io", "sklearn")
+    untrusted = _untrusted(skops_io, file)
+    if untrusted:
+        raise NotDerived(
+            f"it holds types skops does not trust by default ({', '.join(untrusted)}), which "
+            "push never loads"
+        )
+    estimator = _estimator(skops_io, file, [])
+    told = getattr(estimator, "n_features_in_", None)
+    if not isinstance(told, int | np.integer):
+        raise NotDerived(
+            f"{type(estimator).__name__} does not tell how many features it takes "
+            "(it has no n_features_in_)"
+        )
+    width = int(told)
+    if takes_strings(estimator):
+        datatype = "BYTES"
+        row = object_array([v or "0" for v in known_values(estimator, width)], (1, width))
+    else:
+        datatype, row = "FP32", np.zeros((1, width), dtype=np.float32)
+    outputs = []
+    try:
+        for name, method in _outputs(estimator, ()).items():
+            answer = np.asarray(getattr(estimator, method)(row))
+            shape = (-1, *answer.shape[1:])
+            outputs.append(TensorSpec(name=name, datatype=oip_datatype(answer.dtype), shape=shape))
+    except Exception as exc:  # whatever the estimator raises, it does not tell what it answers
+        raise NotDerived(
+            f"{type(estimator).__name__} refused a row of "
+            f"{'its categories' if datatype == 'BYTES' else 'zeros'} "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
+        ) from None
+    spec = TensorSpec(name=DEFAULT_INPUT, datatype=datatype, shape=(-1, width))
+    return Signature(inputs=(spec,), outputs=tuple(outputs))
+
+
+def _untrusted(skops_io: ModuleType, file: Path) -> list[str]:
+    try:
+        return list(skops_io.get_untrusted_types(file=file))
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise InvalidArgument(f"{file.name!r} is not a valid skops model") from exc
+
+
+def _estimator(skops_io: ModuleType, file: Path, trusted: list[str]) -> Any:
+    """The estimator in ``file``, loaded with ``trusted`` types beside those skops trusts."""
+    try:
+        estimator = skops_io.load(file, trusted=trusted)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise InvalidArgument(f"{file.name!r} is not a valid skops model") from exc
+    if not callable(getattr(estimator, "predict", None)):
+        raise InvalidArgument(f"{file.name!r} holds no estimator with a predict method")
+    return estimator
+
+
+def _outputs(estimator: Any, declared: tuple[str, ...]) -> dict[str, str]:
+    """Output name → method for the ``declared`` outputs (or the defaults), matched by
     name; InvalidArgument for a name the runtime does not give, or whose method the
     estimator lacks, saying what it can give."""
     methods = {
@@ -102,7 +165,7 @@ def _outputs(estimator: Any, card: ModelCard) -> dict[str, str]:
         if callable(getattr(estimator, method, None))
     }
     default = CLASSIFIER_OUTPUTS if "probabilities" in methods else REGRESSOR_OUTPUTS
-    names = [o.name for o in card.signature.outputs] or default
+    names = declared or default
     for name in names:
         if name not in methods:
             gives = ", ".join(f"{n} ({m})" for n, m in methods.items())
