@@ -20,6 +20,8 @@ from inferd.runtimes.onnx_worker import offload_strings
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _ORT_PREFIX = "INVALID_ARGUMENT : "
+#: How onnxruntime's OneHotEncoder refuses a category it was not fitted on: the client's value.
+_UNKNOWN_CATEGORY = "Unknown Category"
 # onnxruntime's exceptions derive from Exception directly, not from one common base.
 _RUN_FAILURES = (
     RuntimeError,
@@ -90,8 +92,22 @@ class OnnxModel:
             message = str(exc)
             raise InvalidArgument(message.partition(_ORT_PREFIX)[2] or message) from None
         except _RUN_FAILURES as exc:
+            if _UNKNOWN_CATEGORY in str(exc):
+                raise InvalidArgument(self._unknown_category(str(exc))) from None
             raise InternalError("onnxruntime failed to run the model") from exc
         return dict(zip(self._outputs, results, strict=True))
+
+    def _unknown_category(self, message: str) -> str:
+        """The client's mistake, named: ai.onnx.ml's OneHotEncoder with ``zeros=0`` (what
+        skl2onnx makes of ``handle_unknown='error'``) fails on a category it was not fitted
+        on; onnxruntime does not say which input held it."""
+        names = sorted(self.string_inputs)
+        where = f"input {names[0]!r}" if len(names) == 1 else "a string input"
+        status = message.partition("Status Message: ")[2] or _UNKNOWN_CATEGORY
+        return (
+            f"{where} holds a category the model's OneHotEncoder was not fitted on "
+            f"(onnxruntime: {status})"
+        )
 
     def close(self) -> None:
         self._session = None
