@@ -22,6 +22,7 @@ from e2e.conftest import _stop, start_serve, wait_ready
 from inferd.config import StoreSettings
 from inferd.packaging import push
 from inferd.store import ModelStore
+from serving.test_onnx_categories import _strict_onnx
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +106,22 @@ def test_an_unknown_category_is_a_400_naming_it_and_fails_only_its_request(
     assert "'large', 'small'" in message, message
     assert [r.status_code for r in replies] == [200, 400, 200] * 4
     assert not [line for line in server.log if "Traceback" in line]
+
+
+def test_the_start_up_note_names_inputs_whose_strings_are_not_known(tmp_path: Path) -> None:
+    """An ONNX model tells no categories: its example sends "", which its strict encoder
+    refuses (a 400 naming the input), and the start-up log says to put in real values."""
+    home = tmp_path / "home"
+    _strict_onnx(tmp_path / "colors")
+    push(ModelStore.from_settings(StoreSettings(home=home)), tmp_path / "colors", "colors:v1")
+    server = start_serve(home, "colors:v1")
+    try:
+        wait_ready(server.url)
+        (line,) = [line for line in server.log if "try: curl" in line]
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            reply = client.post("/v2/models/colors/infer", json=_body_of(line))
+    finally:
+        _stop(server)
+    (note,) = [line for line in server.log if "note: " in line]
+    assert "colors does not tell which strings it takes in 'color'" in note, note
+    assert reply.status_code == 400 and "'color'" in reply.json()["error"], reply.text
