@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from inferd.packaging import push
+from loadgen import LoadGenerator
 
 from ..conftest import FRAUD_BODY, UpProcess, start_up
 from ..rollout import models
@@ -176,5 +177,38 @@ def test_a_model_that_cannot_load_fails_fast_and_is_not_restarted_while_idle(
         launched = sorted(p.name for p in (up.home / "up" / "logs").glob("fraud-v1-*.log"))
         assert launched == ["fraud-v1-1.log"], launched
         assert scaling(up)["reason"] == "steady", scaling(up)
+    finally:
+        assert up.stop() == 0
+
+
+def test_a_woken_canary_scales_out_on_its_own_load_and_back_to_zero(tmp_path: Path) -> None:
+    """Requests that name the canary (20%) wake it from zero; under their load it scales out
+    past the one replica it was woken with, and goes back to zero when they stop."""
+    text = spec("fraud:v1", 0, "{min_replicas: 0, max_replicas: 3, metric: concurrency, "
+                "target: 1, stable_window: 1s, panic_window: 500ms, scale_down_window: 500ms, "
+                "scale_to_zero_after: 2s, cold_start_timeout: 60s}")  # fmt: skip
+    text = text.replace(
+        '      - {name: v1, model: "fraud:v1", replicas: 0}\n',
+        '      - {name: v1, model: "fraud:v1", replicas: 0}\n'
+        '      - {name: v2, model: "fraud:slow", replicas: 0}\n',
+    ).replace("    batching:", "    traffic: {weights: {v1: 80, v2: 20}}\n    batching:")
+    up = up_with(tmp_path, text)
+
+    def canary_ready() -> int:
+        replicas: list[dict[str, Any]] = up.ps()["replicas"]  # type: ignore[assignment]
+        return sum(r["version"] == "v2" and r["state"] == "ready" for r in replicas)
+
+    def main_replicas() -> int:
+        replicas: list[dict[str, Any]] = up.ps()["replicas"]  # type: ignore[assignment]
+        return sum(r["version"] == "v1" for r in replicas)
+
+    try:
+        path = "/v2/models/fraud/versions/v2/infer"
+        with LoadGenerator(up.gateway_port, path, lambda _w, _n: FRAUD_BODY, workers=6) as load:
+            wait_until(lambda: canary_ready() >= 2, 60, "the canary did not scale out")
+            statuses, _ = load.since(0)
+            assert main_replicas() <= 1  # the canary's load is not the main version's
+        assert set(statuses) == {"200"}, statuses
+        wait_until(lambda: canary_ready() == 0, 30, "the canary did not go back to zero")
     finally:
         assert up.stop() == 0

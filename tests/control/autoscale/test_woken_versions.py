@@ -61,19 +61,22 @@ def test_a_woken_version_back_at_zero_is_no_longer_scaled_on_its_own() -> None:
     asyncio.run(scenario())
 
 
-def test_the_main_version_is_still_scaled_on_the_deployments_total() -> None:
-    """Load on the main version scales it, not the woken canary (which has none of it)."""
+def test_each_version_scales_on_its_own_load_not_the_others_twice() -> None:
+    """While the woken canary scales on its own traffic, the main version scales on its own
+    too: the deployment's total would have it scale for the canary's load as well."""
 
     async def scenario() -> None:
         w = wired(two_versions("fraud:v1", "fraud:v2", SCALING), BackoffPolicy())
         w.loop.wake("fraud")
         await settle(w)
         w.loop.start()
-        w.signals.values = {("fraud", "a"): 2.0, ("fraud", "b"): 0.5}
+        w.signals.values = {("fraud", "a"): 2.0, ("fraud", "b"): 3.0}
         async with asyncio.timeout(3):
-            while counts(w.reconciler.spec)["fraud/a"] < 3:  # 2.5 in total, target 1
+            while counts(w.reconciler.spec) != {"fraud/a": 2, "fraud/b": 3}:
                 await asyncio.sleep(0.02)
-        assert counts(w.reconciler.spec)["fraud/b"] == 1
+        await asyncio.sleep(0.3)
+        assert counts(w.reconciler.spec) == {"fraud/a": 2, "fraud/b": 3}
+        assert max(c.get("fraud/a", 0) for c in w.reconciler.changes) == 2  # never the total
         await w.loop.stop()
 
     asyncio.run(scenario())

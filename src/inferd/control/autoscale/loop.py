@@ -6,7 +6,8 @@ are ready before routing to them, and drains those it removes).
 Another version a request woke from zero (a canary, an A/B version: :meth:`AutoscaleLoop.wake`)
 is scaled the same way under the deployment's policy, on its own traffic (the metric sampled
 for that version alone), until it is back at zero; the next request wakes it again. The main
-version is scaled on the deployment's total, as before a wake.
+version is scaled on the deployment's total — on its own traffic while another version scales
+on its own (the total would count that one's load twice).
 
 A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
 be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
@@ -157,17 +158,16 @@ class AutoscaleLoop:
 
     async def _run(self) -> None:
         while True:
-            spec = self.reconciler.spec
-            await asyncio.sleep(self._tick_s(spec))
+            await asyncio.sleep(self._tick_s(self.reconciler.spec))
             self.applied()
-            for d in spec.deployments if spec is not None else ():
-                if d.autoscaling is not None and d.name not in self._scaling:
-                    try:
-                        await self._tick(d)
-                    except InferdError as exc:  # e.g. a scrape that failed: next tick retries
-                        log.warning("autoscaling %s: %s", d.name, exc.message)
-                    except Exception:  # one deployment's bug must not stop every autoscaler
-                        log.exception("autoscaling %s failed", d.name)
+            spec = self.reconciler.spec
+            for name in [d.name for d in spec.deployments] if spec is not None else []:
+                try:
+                    await self._tick(name)
+                except InferdError as exc:  # e.g. a scrape that failed: next tick retries
+                    log.warning("autoscaling %s: %s", name, exc.message)
+                except Exception:  # one deployment's bug must not stop every autoscaler
+                    log.exception("autoscaling %s failed", name)
 
     def _tick_s(self, spec: Spec | None) -> float:
         """A third of the shortest panic window (bursts are seen), within [MIN_TICK_S, tick_s]."""
@@ -178,21 +178,46 @@ class AutoscaleLoop:
         ]
         return min(max(min(windows, default=self.tick_s) / 3, MIN_TICK_S), self.tick_s)
 
-    async def _tick(self, d: DeploymentSpec) -> None:
-        """Decide the main version's count, and each woken version's; apply what changed."""
-        assert d.autoscaling is not None
+    def _current(self, name: str) -> DeploymentSpec | None:
+        """Deployment ``name`` as it runs now, when it autoscales and no scale of it runs
+        (ticks pause while one does: the counts a decision starts from are changing)."""
+        d = self._deployment(name)
+        if d is None or d.autoscaling is None or name in self._scaling:
+            return None
+        return d
+
+    async def _tick(self, name: str) -> None:
+        """Sample the main version's signal and each woken version's, then decide their counts
+        on the spec as it runs after the samples (a wake may have started a scale meanwhile),
+        and apply what changed."""
+        d = self._current(name)
+        if d is None or d.autoscaling is None:
+            return
+        metric = d.autoscaling.metric
+        main = main_version(d).name
+        woken = self._still_woken(d, main)
+        # The main version's signal (None): the deployment's total, or, while other versions
+        # scale on their own traffic, its own (the total would count theirs twice).
+        samples: dict[str | None, Sample] = {
+            None: await self.signals.sample(name, metric, main if woken else None)
+        }
+        for other in woken:
+            samples[other] = await self.signals.sample(name, metric, other)
+        d = self._current(name)
+        if d is None or d.autoscaling is None:
+            return
+        now = time.monotonic()
         policy = ScalingPolicy.from_spec(d.autoscaling)
         version = main_version(d)
-        now, sample, decision = await self._decide(d, policy, version.name, per_version=False)
+        decision = self._decide(d, policy, version.name, samples[None], now, per_version=False)
         scaler = self._scalers[(d.name, None)]
-        stable = scaler.average(now, policy.stable_window_s)
-        panic = scaler.average(now, policy.panic_window_s)
-        ready = self._ready(d.name, version.name)
         self._status[d.name] = {
             "deployment": d.name, "version": version.name, "actual": version.replicas,
-            "ready": ready, **decision.to_json(), "metric": d.autoscaling.metric,
-            "value": sample.value, "stable": stable, "panic_value": panic,
-            "idle_s": round(sample.idle_s, 3), "min_replicas": policy.min_replicas,
+            "ready": self._ready(d.name, version.name), **decision.to_json(),
+            "metric": metric, "value": samples[None].value,
+            "stable": scaler.average(now, policy.stable_window_s),
+            "panic_value": scaler.average(now, policy.panic_window_s),
+            "idle_s": round(samples[None].idle_s, 3), "min_replicas": policy.min_replicas,
             "max_replicas": policy.max_replicas,
             "cold_start_timeout_s": self.cold_start_timeout(d.name),
             "held": self.signals.held(d.name),
@@ -202,26 +227,32 @@ class AutoscaleLoop:
         counts: dict[str, int] = {}
         if decision.desired != version.replicas:
             counts[version.name] = decision.desired
-        for woken in self._still_woken(d, version.name):
-            _, _, decided = await self._decide(d, policy, woken, per_version=True)
-            if decided.desired != replicas_of(d, woken):
-                counts[woken] = decided.desired
+        for other in self._still_woken(d, version.name):
+            sample = samples.get(other)
+            if sample is None:  # woken while the others were sampled: decided next tick
+                continue
+            decided = self._decide(d, policy, other, sample, now, per_version=True)
+            if decided.desired != replicas_of(d, other):
+                counts[other] = decided.desired
         if counts:
             self._scale(d, counts)
 
-    async def _decide(
-        self, d: DeploymentSpec, policy: ScalingPolicy, version: str, *, per_version: bool
-    ) -> tuple[float, Sample, Decision]:
-        """Sample and decide for ``version`` of ``d``: on the deployment's total, or
-        (``per_version``) on the version's own traffic; logged with its inputs."""
-        assert d.autoscaling is not None
+    def _decide(
+        self,
+        d: DeploymentSpec,
+        policy: ScalingPolicy,
+        version: str,
+        sample: Sample,
+        now: float,
+        *,
+        per_version: bool,
+    ) -> Decision:
+        """Decide ``version``'s count from ``sample``: the deployment's total, or
+        (``per_version``) the version's own traffic; logged with its inputs."""
         key = (d.name, version if per_version else None)
         scaler = self._scalers.get(key)
         if scaler is None or scaler.policy != policy:
             scaler = self._scalers[key] = Autoscaler(policy)
-        metric = d.autoscaling.metric
-        sample = await self.signals.sample(d.name, metric, key[1])
-        now = time.monotonic()
         scaler.observe(now, sample.value)
         ready = self._ready(d.name, version)
         current = replicas_of(d, version)
@@ -230,11 +261,12 @@ class AutoscaleLoop:
         log.log(
             logging.INFO if decision.desired != current else logging.DEBUG,
             "%s/%s: %d -> %d replicas (%s; %s %.2f stable %.2f panic %.2f, ready %d, idle %.1fs)",
-            d.name, version, current, decision.desired, decision.reason, metric, sample.value,
+            d.name, version, current, decision.desired, decision.reason,
+            d.autoscaling.metric if d.autoscaling is not None else "", sample.value,
             scaler.average(now, policy.stable_window_s),
             scaler.average(now, policy.panic_window_s), ready, sample.idle_s,
         )  # fmt: skip
-        return now, sample, decision
+        return decision
 
     def _still_woken(self, d: DeploymentSpec, main: str) -> list[str]:
         """The woken versions of ``d`` still scaled on their own; forgets those back at zero,

@@ -17,8 +17,8 @@ class ScalingStatus(DecisionRecord):
     ``autoscaling`` entries)."""
 
     deployment: str
-    #: The main version, scaled on the deployment's total (another version a request woke is
-    #: scaled too, on its own traffic; its decisions are logged, not reported here).
+    #: The main version, scaled on the deployment's total; while another version a request
+    #: woke scales on its own traffic (its decisions logged, not reported here), on its own.
     version: str
     #: Replicas configured, and ready, when it was decided.
     actual: int
