@@ -100,13 +100,17 @@ def _npy(array: npt.NDArray[Any]) -> memoryview:
 def _bytes_frames(name: str, array: npt.NDArray[Any]) -> list[bytes | memoryview]:
     with short_switch_interval():
         items = array.ravel().tolist()
-        if not all(isinstance(item, bytes) for item in items):
-            raise NotData(f"{name!r} holds Python objects other than bytes")
+        try:  # join takes only bytes-like items: it is the check, with no pass of its own
+            data = b"".join(items)
+        except TypeError:
+            raise NotData(f"{name!r} holds Python objects other than bytes") from None
         lengths = np.empty(len(items), dtype=np.int64)
         for start in range(0, len(items), _LENGTHS_SLICE):
             part = items[start : start + _LENGTHS_SLICE]
             lengths[start : start + len(part)] = np.fromiter(map(len, part), np.int64, len(part))
-        return [_npy(lengths.reshape(array.shape)), b"".join(items)]
+        if int(lengths.sum()) != len(data):  # a memoryview of wider items: not BYTES
+            raise NotData(f"{name!r} holds objects whose length is not their size in bytes")
+        return [_npy(lengths.reshape(array.shape)), data]
 
 
 def _from_npy(frame: bytearray) -> npt.NDArray[Any]:
