@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
-from served import BENCH_DIR, HARNESS, MODELS_DIR, Served, wrk
+from served import BENCH_DIR, HARNESS, Served, wrk
 
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 _SAMPLE = re.compile(r"^(inferd_\w+)\{([^}]*)\} (\S+)$")
@@ -83,12 +83,7 @@ def histogram(buckets: dict[str, float]) -> list[tuple[str, float]]:
 def one_run(args: argparse.Namespace) -> None:
     home = BENCH_DIR / "batching-profile"
     server = Served(home, cpus=SERVER_CPUS)
-    if not (home / f"pushed-{args.model}").exists():
-        folder = home.parent / f"batching-profile-{args.model}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.onnx").write_bytes((MODELS_DIR / f"{args.model}.onnx").read_bytes())
-        server.push(folder, f"{args.model}:v1")
-        (home / f"pushed-{args.model}").touch()
+    server.push_harness_model(args.model)
     server.start([f"{args.model}:v1"], BENCH_DIR / "batching-profile.log")
     assert server.proc is not None
     pid = server.proc.pid

@@ -83,6 +83,18 @@ class Served:
         subprocess.run([INFERD, "push", str(source), reference], env=self.env, check=True,
                        capture_output=True)  # fmt: skip
 
+    def push_harness_model(self, model: str) -> None:
+        """Push the harness's ``MODEL.onnx`` as ``MODEL:v1`` once per store (a marker file in
+        the store's home says it was)."""
+        marker = self.home / f"pushed-{model}"
+        if marker.exists():
+            return
+        folder = self.home.parent / f"{self.home.name}-{model}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.onnx").write_bytes((MODELS_DIR / f"{model}.onnx").read_bytes())
+        self.push(folder, f"{model}:v1")
+        marker.touch()
+
     def start(self, references: list[str], log: Path) -> None:
         command = [INFERD, "serve", *references, "--port", str(self.port),
                    "--grpc-port", str(free_port()), "--control-port", str(self.control_port),

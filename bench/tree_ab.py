@@ -22,7 +22,7 @@ import argparse
 import os
 from pathlib import Path
 
-from served import BENCH_DIR, HARNESS, MODELS_DIR, Served, cpu_seconds, wrk
+from served import BENCH_DIR, HARNESS, Served, cpu_seconds, wrk
 
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 
@@ -32,12 +32,7 @@ def served(tree: Path, model: str) -> Served:
     with the same code (so each tree reads the store format it wrote)."""
     home = BENCH_DIR / "tree-ab" / tree.name
     server = Served(home, env={"PYTHONPATH": str(tree / "src")}, cpus=SERVER_CPUS)
-    if not (home / f"pushed-{model}").exists():
-        folder = home.parent / f"{tree.name}-{model}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model.onnx").write_bytes((MODELS_DIR / f"{model}.onnx").read_bytes())
-        server.push(folder, f"{model}:v1")
-        (home / f"pushed-{model}").touch()
+    server.push_harness_model(model)
     return server
 
 

@@ -121,6 +121,12 @@ class ServeProcess:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
+    def stop(self) -> None:
+        """Terminate, expecting a clean exit (0), and close the log's pipe."""
+        assert self.terminate() == 0
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
 
 def start_serve(home: Path, *args: str, timeout: float = 60) -> ServeProcess:
     """Start ``inferd serve ARGS`` on port 0 everywhere and wait for its startup log."""

@@ -47,12 +47,6 @@ def infer(server: ServeProcess, items: list[bytes]) -> tuple[int, dict[str, obje
         conn.close()
 
 
-def stop(server: ServeProcess) -> None:
-    assert server.terminate() == 0
-    if server.proc.stderr is not None:
-        server.proc.stderr.close()
-
-
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
@@ -81,7 +75,7 @@ def test_big_string_batches_are_answered_by_the_models_worker(home: Path) -> Non
         assert big == small
         assert big == (400, {"error": "tensor 'x': a string input must be UTF-8"})
     finally:
-        stop(server)
+        server.stop()
 
 
 def test_a_null_threshold_starts_no_worker(home: Path, tmp_path: Path) -> None:
@@ -94,4 +88,4 @@ def test_a_null_threshold_starts_no_worker(home: Path, tmp_path: Path) -> None:
         status, _ = infer(server, [b"w"] * BIG)
         assert status == 200
     finally:
-        stop(server)
+        server.stop()

@@ -47,12 +47,6 @@ def post(server: ServeProcess, model: str, value: float) -> tuple[int, dict[str,
         conn.close()
 
 
-def stop(server: ServeProcess) -> None:
-    assert server.terminate() == 0
-    if server.proc.stderr is not None:
-        server.proc.stderr.close()
-
-
 def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
     text = README.read_text()
     (commands,) = fenced(text, "sh")
@@ -73,7 +67,7 @@ def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
             [*INFERD, *history[1:]], env=env, check=True, capture_output=True, text=True
         ).stdout
     finally:
-        stop(server)
+        server.stop()
     (shown,) = fenced(text, "json")
     expected = json.loads(shown)
     assert {k: v for k, v in answer.items() if k != "outputs"} == {
@@ -147,7 +141,7 @@ def test_a_crash_or_oom_fails_only_that_request_and_the_onnx_model_serves_on(
         assert load.failed() == {}, load.outcomes
         assert server.proc.poll() is None
     finally:
-        stop(server)
+        server.stop()
     log = "".join(server.log)
     assert "model untrusted:v1 FAILED: the python runtime runs code shipped inside" in log
     assert "--trust-code untrusted" in log
