@@ -16,7 +16,9 @@ Read the idle share as the model thread's idle time while requests wait: with 64
 always waiting, any wall time the server's core spends in no server thread is time the model
 could have run and did not. A share near 0 means the core is saturated: the model thread waits
 only while the event loop holds the core, and throughput is bounded by the CPU per request of
-both, not by how batches are handed over.
+both, not by how batches are handed over. Time the core gave to other processes counts as
+idle here too: measure on a quiet machine (pinned tests or builds on the same core show up as
+idle share).
 """
 
 from __future__ import annotations
