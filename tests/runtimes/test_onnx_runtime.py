@@ -14,7 +14,7 @@ from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.runtimes import LoadOptions, get_runtime, warmup_inputs
 from inferd.runtimes.detect import detect_model
-from inferd.runtimes.onnx import OnnxModel
+from inferd.runtimes.onnx_session import OnnxModel
 
 from .conftest import EXAMPLES, linear_onnx
 

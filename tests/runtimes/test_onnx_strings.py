@@ -19,7 +19,8 @@ from inferd.card import ModelCard
 from inferd.datatypes import object_array
 from inferd.errors import InvalidArgument, Unavailable
 from inferd.runtimes.base import LoadOptions, Model
-from inferd.runtimes.onnx import OnnxModel, OnnxRuntime
+from inferd.runtimes.onnx import OnnxRuntime
+from inferd.runtimes.onnx_session import OnnxModel
 from inferd.runtimes.onnx_worker import StringsOffloaded
 from inferd.sandbox.model import SandboxedModel
 

@@ -16,7 +16,7 @@ from inferd.datatypes import Tensors
 from inferd.errors import InternalError, Unavailable
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
-from inferd.runtimes.onnx import OnnxModel
+from inferd.runtimes.onnx_session import OnnxModel
 from inferd.serving.batcher import Batcher
 from inferd.serving.inline import INLINE_NS, InlinePolicy
 from inferd.serving.stats import VersionStats

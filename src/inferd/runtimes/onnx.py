@@ -1,116 +1,18 @@
-"""The ONNX runtime: onnxruntime, CPU by default, its CUDA provider when asked and present."""
+"""The ONNX runtime: onnxruntime, CPU by default, its CUDA provider when asked and present.
+The session and its model are :mod:`inferd.runtimes.onnx_session`'s; a model with string inputs
+also gets a worker process for big batches (:mod:`inferd.runtimes.onnx_worker`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
 
-import onnxruntime as ort
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
-
 from inferd.card import ModelCard
-from inferd.datatypes import Tensors
-from inferd.errors import InternalError, InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._onnx_external import check_external_data
-from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.onnx_session import OnnxModel, open_session
 from inferd.runtimes.onnx_worker import offload_strings
-
-_CUDA = "CUDAExecutionProvider"
-_CPU = "CPUExecutionProvider"
-_ORT_PREFIX = "INVALID_ARGUMENT : "
-#: How onnxruntime's OneHotEncoder refuses a category it was not fitted on: the client's value.
-_UNKNOWN_CATEGORY = "Unknown Category"
-# onnxruntime's exceptions derive from Exception directly, not from one common base.
-_RUN_FAILURES = (
-    RuntimeError,
-    ort_errors.Fail,
-    ort_errors.RuntimeException,
-    ort_errors.EPFail,
-    ort_errors.NotImplemented,
-)
-_LOAD_FAILURES = (
-    *_RUN_FAILURES,
-    ort_errors.InvalidArgument,
-    ort_errors.InvalidGraph,
-    ort_errors.InvalidProtobuf,
-    ort_errors.NoSuchFile,
-)
-
-
-def providers(device: str) -> list[str]:
-    """Execution providers for ``device``; asking for CUDA on a host without it is an error
-    (silently running on CPU would hide a misconfigured GPU deployment)."""
-    if device != "cuda":
-        return [_CPU]
-    if _CUDA not in ort.get_available_providers():
-        raise Unsupported(
-            "device 'cuda' was requested but onnxruntime has no CUDAExecutionProvider here "
-            "(install onnxruntime-gpu on a host with an NVIDIA GPU, or use device 'cpu')"
-        )
-    return [_CUDA, _CPU]
-
-
-class OnnxModel:
-    """One onnxruntime session; ``predict`` is thread-safe (onnxruntime sessions are)."""
-
-    #: In-process compute, no I/O: the batcher may run a small model's lone request on the
-    #: event loop (inferd.serving.inline).
-    inline_safe: ClassVar[bool] = True
-
-    def __init__(self, session: ort.InferenceSession) -> None:
-        self._session: ort.InferenceSession | None = session
-        self._outputs = [o.name for o in session.get_outputs()]
-        # OIP BYTES arrive as ``bytes``; these inputs are decoded to ``str`` (runtimes._text).
-        self.string_inputs = frozenset(
-            i.name for i in session.get_inputs() if i.type == "tensor(string)"
-        )
-
-    @property
-    def providers(self) -> list[str]:
-        """The execution providers the session actually uses, in priority order."""
-        if self._session is None:
-            return []
-        return list(self._session.get_providers())
-
-    def predict(self, inputs: Tensors) -> Tensors:
-        if self._session is None:
-            raise InternalError("the ONNX model was closed")
-        # Plain ``run`` rather than ``run_with_ort_values``: measured here on the fraud example
-        # at batch 1-64, run took ~4 us and run_with_ort_values ~32 us (OrtValue wrapping).
-        if self.string_inputs:
-            inputs = {
-                name: as_text(name, value) if name in self.string_inputs else value
-                for name, value in inputs.items()
-            }
-        try:
-            results = self._session.run(self._outputs, inputs)
-        except ort_errors.InvalidArgument as exc:
-            # onnxruntime's own text names the input and the dims; drop its "[ONNXRuntimeError]"
-            # preamble. It carries no file paths at run time.
-            message = str(exc)
-            raise InvalidArgument(message.partition(_ORT_PREFIX)[2] or message) from None
-        except _RUN_FAILURES as exc:
-            if _UNKNOWN_CATEGORY in str(exc):
-                raise InvalidArgument(self._unknown_category(str(exc))) from None
-            raise InternalError("onnxruntime failed to run the model") from exc
-        return dict(zip(self._outputs, results, strict=True))
-
-    def _unknown_category(self, message: str) -> str:
-        """The client's mistake, named: ai.onnx.ml's OneHotEncoder with ``zeros=0`` (what
-        skl2onnx makes of ``handle_unknown='error'``) fails on a category it was not fitted
-        on; onnxruntime does not say which input held it."""
-        names = sorted(self.string_inputs)
-        where = f"input {names[0]!r}" if len(names) == 1 else "a string input"
-        status = message.partition("Status Message: ")[2] or _UNKNOWN_CATEGORY
-        return (
-            f"{where} holds a category the model's OneHotEncoder was not fitted on "
-            f"(onnxruntime: {status})"
-        )
-
-    def close(self) -> None:
-        self._session = None
 
 
 class OnnxRuntime:
@@ -124,24 +26,3 @@ class OnnxRuntime:
         check_external_data(file, root)
         model = OnnxModel(open_session(file, options))
         return offload_strings(card.name, model, file, root, options)
-
-
-def open_session(file: Path, options: LoadOptions) -> ort.InferenceSession:
-    """An onnxruntime session of ``file`` on ``options.device`` with its thread counts."""
-    session_options = ort.SessionOptions()
-    session_options.intra_op_num_threads = options.intra_op_threads
-    session_options.inter_op_num_threads = options.inter_op_threads
-    session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Without this, onnxruntime logs warnings to stderr for perfectly normal models.
-    session_options.log_severity_level = 3
-    execution_providers = providers(options.device)
-    try:
-        return ort.InferenceSession(
-            str(file), sess_options=session_options, providers=execution_providers
-        )
-    except _LOAD_FAILURES as exc:
-        # onnxruntime's message names the absolute path: it stays in the chained cause.
-        raise InvalidArgument(
-            f"onnxruntime cannot load {file.name!r} (an invalid graph, or an operator or "
-            "opset this onnxruntime does not support)"
-        ) from exc

@@ -31,7 +31,7 @@ from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
 
 if TYPE_CHECKING:
-    from inferd.runtimes.onnx import OnnxModel
+    from inferd.runtimes.onnx_session import OnnxModel
 
 
 class StringsOffloaded:
@@ -100,7 +100,8 @@ def in_worker(label: str, file: Path, root: Path, options: LoadOptions) -> Model
 
 class OnnxWorkerModel:
     """What the worker builds (``WorkerSpec.options`` as keyword arguments): the same session
-    and ``predict`` as in the server's process (:class:`~inferd.runtimes.onnx.OnnxModel`)."""
+    and ``predict`` as in the server's process
+    (:class:`~inferd.runtimes.onnx_session.OnnxModel`)."""
 
     #: BYTES arrive as ``str`` (:func:`inferd.sandbox.tensors.receive`): every BYTES input of
     #: an ONNX model is a string tensor, and decoding while receiving saves a pass.
@@ -120,7 +121,7 @@ class OnnxWorkerModel:
         self._model: Model | None = None
 
     def load(self, root: Path) -> None:
-        from inferd.runtimes.onnx import OnnxModel, open_session  # in the worker only
+        from inferd.runtimes.onnx_session import OnnxModel, open_session  # in the worker only
 
         self._model = OnnxModel(open_session(self._file, self._options))
 
