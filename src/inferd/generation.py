@@ -54,7 +54,9 @@ class Generation(Protocol):
     """One running generation. Iterate it for chunks; it ends when the model stops (then
     :attr:`finish_reason` is set) and raises an :class:`~inferd.errors.InferdError` if it
     fails (a deadline, an engine stopped). :meth:`cancel` stops it at the next step and frees
-    its slot; closing the iterator early cancels too."""
+    its slot; closing the iterator early cancels too. Iterated again after a cancel, it gives
+    what was decoded before it stopped and ends once it has: then :attr:`completion_tokens`
+    counts every token decoded, and :attr:`tokens_after_cancel` those decoded after the cancel."""
 
     @property
     def prompt_tokens(self) -> int: ...
@@ -66,6 +68,11 @@ class Generation(Protocol):
     def cached_tokens(self) -> int:
         """Prompt tokens found in the cache, not read again (OpenAI's
         ``usage.prompt_tokens_details.cached_tokens``)."""
+        ...
+
+    @property
+    def tokens_after_cancel(self) -> int:
+        """Tokens decoded after :meth:`cancel` (the step already running when it came)."""
         ...
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -97,6 +98,38 @@ def test_cancelled_and_rejected_requests_are_counted(
     with pytest.raises(InvalidArgument):
         asyncio.run(too_long())
     assert value(registry, "inferd_llm_requests_total", finish_reason="rejected") == 1
+
+
+def test_every_token_of_a_cancelled_generation_is_counted(
+    served: tuple[ServedGenerator, CollectorRegistry],
+) -> None:
+    """Tokens the engine decoded for a generation its client left (queued unread, or decoded in
+    the step that was running when the cancel came) are output tokens too, counted once the
+    sequence has left; those decoded after the cancel are counted on their own: one step's."""
+    generator, registry = served
+    sampling = Sampling(temperature=0, max_tokens=300, logit_bias=no_end())
+    output = {"type": "output"}
+
+    async def leave() -> tuple[int, float, float]:
+        before = value(registry, "inferd_llm_tokens_total", **output)
+        late = value(registry, "inferd_llm_tokens_after_cancel_total")
+        generation = generator.generate("go", sampling, "text_completion")
+        chunks = generation.__aiter__()
+        await anext(chunks)
+        await chunks.aclose()  # the client went away after its first chunk
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            counted = value(registry, "inferd_llm_tokens_total", **output) - before
+            if generation.completion_tokens and counted == generation.completion_tokens:
+                break
+            await asyncio.sleep(0.01)
+        late = value(registry, "inferd_llm_tokens_after_cancel_total") - late
+        return generation.completion_tokens, counted, late
+
+    decoded, counted, late = asyncio.run(leave())
+    assert 1 < decoded < 300
+    assert counted == decoded
+    assert late in (0, 1)
 
 
 def test_embeddings_are_measured(served: tuple[ServedGenerator, CollectorRegistry]) -> None:

@@ -57,6 +57,8 @@ class GenerationSeries:
     duration: Histogram
     input_tokens: Counter
     output_tokens: Counter
+    #: Tokens decoded for a generation after its client left (at most one decode step's).
+    tokens_after_cancel: Counter
     endings: dict[str, Counter]
 
 
@@ -86,6 +88,12 @@ class LlmMetrics:
             "Tokens read (type=input: prompts) and generated (type=output).",
             (*_LABELS, "type"), registry=r,
         )  # fmt: skip
+        self._after_cancel = Counter(
+            "inferd_llm_tokens_after_cancel",
+            "Output tokens decoded for generations after their client left (cancelled): at "
+            "most one per cancelled request, the decode step already running.",
+            _LABELS, registry=r,
+        )  # fmt: skip
         self._endings = Counter(
             "inferd_llm_requests",
             "Generation requests by how they ended (stop, length, cancelled, error, rejected).",
@@ -114,6 +122,7 @@ class LlmMetrics:
             duration=self._duration.labels(*labels),
             input_tokens=self._tokens.labels(*labels, "input"),
             output_tokens=self._tokens.labels(*labels, "output"),
+            tokens_after_cancel=self._after_cancel.labels(*labels),
             endings={e: self._endings.labels(*labels, e) for e in ENDINGS},
         )
 
@@ -139,7 +148,9 @@ class LlmMetrics:
         ]  # fmt: skip
         for operation in OPERATIONS:
             labels = (model, version, operation)
-            children += [(h, labels) for h in (self._ttft, self._tpot, self._duration)]
+            children += [
+                (h, labels) for h in (self._ttft, self._tpot, self._duration, self._after_cancel)
+            ]
             children += [(self._tokens, (*labels, kind)) for kind in ("input", "output")]
             children += [(self._endings, (*labels, ending)) for ending in ENDINGS]
         for family, values in children:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 
 from inferd.errors import Cancelled, InferdError
@@ -88,6 +88,10 @@ class MeteredGeneration:
         return self._inner.cached_tokens
 
     @property
+    def tokens_after_cancel(self) -> int:
+        return self._inner.tokens_after_cancel
+
+    @property
     def finish_reason(self) -> FinishReason | None:
         return self._inner.finish_reason
 
@@ -117,14 +121,38 @@ class MeteredGeneration:
             ending = "error"
             raise
         finally:
-            if ending == "cancelled":
-                self._inner.cancel()
             now = time.monotonic()
-            done = self._inner.completion_tokens
             series.duration.observe(now - self._started)
             if first is None:  # no token came: the prompt was read (or not) all the same
                 series.input_tokens.inc(self._inner.prompt_tokens)
-            series.output_tokens.inc(max(done - counted, 0))
-            if first is not None and done > 1 and ending in ("stop", "length"):
-                series.time_per_output_token.observe((now - first) / (done - 1))
             series.endings[ending].inc()
+            if ending == "cancelled":
+                self._inner.cancel()
+                _settle_later(self._settle(counted))
+            else:
+                done = self._inner.completion_tokens
+                series.output_tokens.inc(max(done - counted, 0))
+                if first is not None and done > 1 and ending in ("stop", "length"):
+                    series.time_per_output_token.observe((now - first) / (done - 1))
+
+    async def _settle(self, counted: int) -> None:
+        """Count the tokens of a cancelled generation once it has left the engine: those
+        decoded beyond the ``counted`` its client took (queued, or decoded after the cancel)."""
+        try:
+            async for _ in self._inner:
+                pass
+        except InferdError:  # the engine stopped while the cancel was on its way
+            pass
+        series = self._series
+        series.output_tokens.inc(max(self._inner.completion_tokens - counted, 0))
+        series.tokens_after_cancel.inc(self._inner.tokens_after_cancel)
+
+
+#: Settling cancelled generations, held so that the loop does not drop their tasks.
+_SETTLING: set[asyncio.Task[None]] = set()
+
+
+def _settle_later(settle: Coroutine[None, None, None]) -> None:
+    task = asyncio.get_running_loop().create_task(settle)
+    _SETTLING.add(task)
+    task.add_done_callback(_SETTLING.discard)

@@ -63,6 +63,10 @@ class ScriptedGeneration:
         return 1
 
     @property
+    def tokens_after_cancel(self) -> int:
+        return 0
+
+    @property
     def finish_reason(self) -> FinishReason | None:
         return self._finish
 

@@ -70,6 +70,8 @@ class _Job:
     cached: list[int] = field(default_factory=list)
     last: int = -1
     generated: int = 0
+    #: Tokens sampled after the stream was cancelled (the step already running when it came).
+    after_cancel: int = 0
     #: Tokens whose text has not been delivered yet (held back or mid-character).
     unsent_tokens: int = 0
     text: str = ""
@@ -302,6 +304,8 @@ class Engine:
 
     def _accept(self, job: _Job, token: int) -> None:
         job.generated += 1
+        if job.stream.cancelled:
+            job.after_cancel += 1
         job.unsent_tokens += 1
         job.last = token
         if self.weights.is_end(token):
@@ -332,6 +336,7 @@ class Engine:
                 job.stream.deliver(Chunk(rest, job.unsent_tokens))
             job.text, job.unsent_tokens = "", 0
         job.stream.completion_tokens = job.generated
+        job.stream.tokens_after_cancel = job.after_cancel
         self._release(job, keep=True)  # first: a reader woken by the ending finds it free
         job.stream.deliver(ended)
 
@@ -357,6 +362,7 @@ class Engine:
             self._release(job)
         for job in [*running, *waiting]:
             job.stream.completion_tokens = job.generated
+            job.stream.tokens_after_cancel = job.after_cancel
             job.stream.deliver(Ended(None, error))
 
 

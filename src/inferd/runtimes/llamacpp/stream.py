@@ -38,6 +38,7 @@ class TokenStream:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.cached_tokens = 0
+        self.tokens_after_cancel = 0
 
     # -- engine thread -------------------------------------------------------------------------
 
