@@ -81,19 +81,41 @@ def test_batch_closes_at_max_batch_size(harness: Harness) -> None:
     _run(harness, scenario, batching={"max_batch_size": 4, "max_queue_delay_ms": 60_000})
 
 
-def test_batch_closes_at_max_queue_delay(harness: Harness) -> None:
+def test_batches_closed_by_the_delay_run_together_when_the_model_frees(harness: Harness) -> None:
     async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
         first = await _block_first(harness, plane, manager)
         early = [asyncio.ensure_future(plane.infer(request(x=rows(1, i)))) for i in range(2)]
         # The 20 ms window closes (its timer is due before this sleep ends) with two requests.
         await asyncio.sleep(0.2)
         late = asyncio.ensure_future(plane.infer(request(x=rows(1, 9))))
+        await asyncio.sleep(0.2)
         await _until(lambda: _queued(manager) == 3)
         harness.probe.release()
-        await asyncio.gather(first, *early, late)
-        assert harness.probe.rows == [1, 2, 1]
+        results = await asyncio.gather(first, *early, late)
+        for response, x in zip(results[1:], [rows(1, 0), rows(1, 1), rows(1, 9)], strict=True):
+            np.testing.assert_allclose(response.outputs[0].data, x * 2)
+        # Both closed batches waited for the model anyway: it runs them as one batch, not a
+        # batch of two then a batch of one (a model slower than the window ran its queue a few
+        # rows at a time, at half its capacity, under overload).
+        assert harness.probe.rows == [1, 3]
 
     _run(harness, scenario, batching={"max_batch_size": 32, "max_queue_delay_ms": 20})
+
+
+def test_closed_batches_are_joined_only_up_to_max_batch_size(harness: Harness) -> None:
+    async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
+        first = await _block_first(harness, plane, manager)
+        queued = []
+        for group in range(3):  # three batches of three, each closed by the 20 ms window
+            queued += [asyncio.ensure_future(plane.infer(request(x=rows(1, 3 * group + i))))
+                       for i in range(3)]  # fmt: skip
+            await asyncio.sleep(0.2)
+        await _until(lambda: _queued(manager) == 9)
+        harness.probe.release()
+        await asyncio.gather(first, *queued)
+        assert harness.probe.rows == [1, 6, 3]
+
+    _run(harness, scenario, batching={"max_batch_size": 6, "max_queue_delay_ms": 20})
 
 
 def test_after_a_batch_of_several_rows_the_next_collects_as_many(harness: Harness) -> None:

@@ -9,14 +9,16 @@ Policy, in order:
   holds ``max_batch_size`` rows, when ``max_queue_delay_ms`` has passed since its first request,
   or when an arrival cannot join it (different input names, datatypes or trailing dimensions).
   A delay of 0 sets no time bound: the batch collects until it is full or the model frees.
-  Closed batches run in arrival order as soon as the model is free. When the model frees and no
-  batch is closed, the collecting one closes and runs, unless the batch that just finished held
-  more rows: then collection goes on until that many rows have arrived, the batch is full, or as
-  long as the finished batch took to compute has passed (never more than ``max_queue_delay_ms``
-  when that is set). Under load the requests a batch answered come straight back, and a handful
-  run alone would cost the model nearly a whole batch's time (on the ``mlp`` benchmark at 64
-  concurrent clients, one batch in seven ran a single row before this rule). A closed
-  (unloading) batcher never waits for rows.
+  Closed batches run in arrival order as soon as the model is free, each joined by the closed
+  batches behind it with its key, up to ``max_batch_size`` rows: all waited for the model anyway
+  (kept apart, a slow model ran a full queue at 1.7 rows a batch, half its capacity, in
+  ``bench/overload.py``). When the model frees and no batch is closed, the collecting one closes
+  and runs, unless the batch that just finished held more rows: then collection goes on until that
+  many rows have arrived, the batch is full, or as long as the finished batch took to compute has
+  passed (never more than ``max_queue_delay_ms`` when that is set). Under load the requests a
+  batch answered come straight back, and a handful run alone would cost the model nearly a whole
+  batch's time (on the ``mlp`` benchmark at 64 concurrent clients, one batch in seven ran a single
+  row before this rule). A closed (unloading) batcher never waits for rows.
 - At most ``max_queue_size`` requests wait; beyond that a request is refused at once with
   :class:`~inferd.errors.Unavailable` (503 + Retry-After), so the queue never grows unbounded.
 - A request whose deadline passes is answered with DeadlineExceeded at that moment; if it had not
@@ -224,8 +226,20 @@ class Batcher:
             batch = self._closed.popleft()
             waiters = [w for w in batch.waiters if w.queued]
             if waiters:
-                self._start(waiters)
+                self._start(self._join_closed(waiters, batch.key))
                 return
+
+    def _join_closed(self, waiters: list[Waiter], key: Hashable) -> list[Waiter]:
+        """``waiters`` plus the closed batches after theirs with ``key``, while the rows fit."""
+        rows = sum(w.rows for w in waiters)
+        while key is not None and self._closed and self._closed[0].key == key:
+            following = [w for w in self._closed[0].waiters if w.queued]
+            rows += sum(w.rows for w in following)
+            if rows > self._max_rows:
+                break
+            self._closed.popleft()
+            waiters.extend(following)
+        return waiters
 
     # -- deadlines -----------------------------------------------------------------------------
 
