@@ -299,7 +299,15 @@ class ServerSettings(BaseModel):
         gt=0,
         description="longest a request may take when it sets no deadline of its own",
     )
-    drain_timeout_s: float = Field(default=30.0, ge=0)
+    drain_timeout_s: float = Field(
+        default=30.0, ge=0, description="after drain_delay_s, how long in-flight work may take"
+    )
+    drain_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="after SIGTERM, seconds of serving as usual with readiness already 503, "
+        "while load balancers stop sending; then the drain (0: drain at once)",
+    )
     memory_budget_bytes: int | None = Field(
         default=None,
         ge=1,

@@ -1,5 +1,6 @@
 """Reliability under load against a real ``inferd serve``: hot swap, corrupt swap, SIGTERM
-drain, overload shedding. Assertions are on counts of request outcomes, never on timings."""
+drain, overload shedding. Assertions are on counts of request outcomes, never on timings
+(the timed SIGTERM row, R1, is test_sigterm_drain.py)."""
 
 from __future__ import annotations
 
@@ -94,13 +95,16 @@ def test_sigterm_under_load_drains_and_exits_zero(fresh_home, serve, load_factor
         code = server.proc.wait(60)
     assert code == 0
     assert not token.exists(), "a clean exit removes the server's token file"
-    answered = {k: v for k, v in load.outcomes.items() if k.isdigit()}
-    # Every request the server read was answered, and answered successfully; what is left are
-    # attempts after it stopped listening (refused) or on connections it had closed.
-    assert set(answered) == {"200"}, load.outcomes
-    assert set(load.outcomes) - {"200"} <= {"ConnectionRefusedError", "RemoteDisconnected"}, (
-        load.outcomes
-    )
+    # Every request read before the drain was answered 200 (its connection then closed); a
+    # connection opened during the drain got 503 + Retry-After, never a reset; attempts after
+    # the process exited were refused.
+    allowed = {"200", "503", "ConnectionRefusedError", "ConnectionResetError"}
+    assert set(load.outcomes) <= allowed, load.outcomes
+    # Eight clients reconnecting as fast as they can: one may complete its handshake in the
+    # instant the listener closes at exit, and the kernel resets it (docs/api.md, Lifecycle).
+    assert load.outcomes["ConnectionResetError"] <= 1, load.outcomes
+    assert load.outcomes["200"] > 100
+    assert set(load.retry_after) <= {"1"}, load.retry_after
 
 
 def test_overload_sheds_with_503_and_recovers(fresh_home, serve, load_factory):

@@ -48,6 +48,14 @@ from inferd.store.layout import ensure_home
     show_default=True,
     help="Processes sharing the port (SO_REUSEPORT).",
 )
+@click.option(
+    "--drain-delay",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="After SIGTERM, keep serving new connections and requests this long with readiness "
+    "already 503, so load balancers stop sending before the drain (default 0; a second signal "
+    "ends it early). Then new connections get 503 + Retry-After while in-flight work drains.",
+)
 @click.option("--max-batch-size", type=int, help="Rows per batch (1 disables batching).")
 @click.option("--max-queue-delay-ms", type=float, help="Longest a request waits for a batch.")
 @click.option("--max-queue-size", type=int, help="Queued requests beyond this get 503.")
@@ -132,6 +140,7 @@ def serve(
     no_grpc: bool,
     allow_empty: bool,
     workers: int,
+    drain_delay: float | None,
     max_batch_size: int | None,
     max_queue_delay_ms: float | None,
     max_queue_size: int | None,
@@ -152,7 +161,8 @@ def serve(
     """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
 
     The first reference given for a name is its default version, e.g.
-    ``inferd serve fraud:v1``. SIGTERM or Ctrl-C drains in-flight requests, then exits. When no
+    ``inferd serve fraud:v1``. SIGTERM or Ctrl-C turns readiness off, serves on for
+    --drain-delay, drains in-flight requests (new connections get 503), then exits. When no
     reference loads, it exits with the first failure's status and reason, unless --allow-empty.
 
     Remote references (``host/name:tag``) are pulled from their registries; control-plane loads
@@ -168,6 +178,7 @@ def serve(
         "memory_budget_bytes": parse_size(memory_budget) if memory_budget else None,
         "trust_code": trust_code or None,
         "allow_empty": allow_empty or None,
+        "drain_delay_s": drain_delay,
         "batching": _present(
             max_batch_size=max_batch_size,
             max_queue_delay_ms=max_queue_delay_ms,

@@ -3,13 +3,15 @@
 Nothing happens at import time. ``build_server`` only constructs objects; :meth:`Server.start`
 binds the listeners (first, so liveness answers during slow loads) and then loads the models;
 :meth:`Server.run_until_signal` serves until SIGTERM/SIGINT and then shuts down gracefully:
-readiness false at once, no new connections, in-flight work drained (bounded by
-``drain_timeout_s``), listeners closed, models unloaded.
+readiness false at once, served as usual for ``drain_delay_s``, then in-flight work drained
+(bounded by ``drain_timeout_s``) while new connections get 503, models unloaded, listeners
+closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import secrets
@@ -211,16 +213,22 @@ class Server:
             self.grpc_handles.append(control)
 
     async def shutdown(self) -> None:
-        """Graceful stop: not ready, stop accepting, drain, close listeners, unload models."""
+        """Graceful stop: not ready, drain, unload models, stop listening.
+
+        The HTTP listeners stay open until the very end: what connects after the drain began
+        is answered 503 + ``Retry-After`` rather than refused (or reset in the backlog). gRPC
+        stops the way grpc servers do: its listeners close, open channels get GOAWAY and new
+        calls UNAVAILABLE, calls in flight have ``drain_timeout_s``.
+        """
         grace = self.settings.drain_timeout_s
         self.dataplane.begin_drain()
         listeners = [r for r in (self.rest, self.control_rest) if r is not None]
-        stops = [asyncio.create_task(r.stop(grace)) for r in listeners]
-        stops += [asyncio.create_task(h.stop(grace)) for h in self.grpc_handles]
+        drains = [asyncio.create_task(r.drain(grace)) for r in listeners]
+        drains += [asyncio.create_task(h.stop(grace)) for h in self.grpc_handles]
         drained = await self.dataplane.drain(grace)
         if not drained:
             log.warning("drain timed out after %.1f s; cancelling what is left", grace)
-        await asyncio.gather(*stops)
+        await asyncio.gather(*drains)
         await self.dataplane.close()
         if self.store is not None:
             self.store.close()
@@ -228,15 +236,32 @@ class Server:
             self.token_path.unlink(missing_ok=True)
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # export what is buffered
+        await asyncio.gather(*(r.close() for r in listeners))
 
     async def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        """Serve until SIGTERM or SIGINT; then readiness turns false at once, everything is
+        served as usual for ``drain_delay_s`` more (load balancers still send while they
+        notice; a second signal cuts it short), and the server shuts down gracefully."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        log.info("signal received: draining (at most %.0f s)", self.settings.drain_timeout_s)
+        self.dataplane.begin_drain()
+        s = self.settings
+        if s.drain_delay_s > 0:
+            log.info(
+                "signal received: not ready; serving for %.1f s more (drain_delay_s), then "
+                "draining (at most %.0f s)",
+                s.drain_delay_s,
+                s.drain_timeout_s,
+            )
+            stop.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), s.drain_delay_s)
+            log.info("draining (at most %.0f s)", s.drain_timeout_s)
+        else:
+            log.info("signal received: draining (at most %.0f s)", s.drain_timeout_s)
         await self.shutdown()
 
 

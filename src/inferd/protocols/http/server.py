@@ -14,7 +14,8 @@ from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
 from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.connection import HttpConnection
-from inferd.protocols.http.flow import READ_BYTES
+from inferd.protocols.http.draining import LateConnection, close_listening
+from inferd.protocols.http.flow import DRAIN_IDLE_S, LINGER_S, READ_BYTES
 from inferd.protocols.http.messages import (
     HeadResponse,
     Request,
@@ -109,6 +110,7 @@ class HttpServer:
         self.read_buffer = memoryview(bytearray(READ_BYTES))
         self.draining = False
         self._server: asyncio.Server | None = None
+        self._tls: ssl.SSLContext | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
     @property
@@ -134,6 +136,7 @@ class HttpServer:
             )
         except OSError as exc:
             raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        self._tls = tls
         for sock in self._server.sockets:
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -182,20 +185,51 @@ class HttpServer:
         return HeadResponse(answer.status, b"", answer.content_type, answer.headers, length)
 
     def _accept(self) -> asyncio.BaseProtocol:
-        if len(self.connections) < self.limits.max_connections:
-            return HttpConnection(self)
-        return _Refused(self.full_answer)
+        if len(self.connections) >= self.limits.max_connections:
+            return _Refused(self.full_answer)
+        return LateConnection(self) if self.draining else HttpConnection(self)
 
     async def stop(self, grace_s: float) -> None:
-        """Stop accepting, let in-flight requests finish (up to ``grace_s``), close the rest."""
-        self.draining = True
+        """Stop accepting at once (new connections are refused), then :meth:`drain` and
+        :meth:`close`. To answer new connections 503 during the drain instead (the model
+        server does), call :meth:`drain` first and :meth:`close` at exit."""
         if self._server is not None:
             self._server.close()
-        for conn in list(self.connections):
+        await self.drain(grace_s)
+        await self.close()
+
+    async def drain(self, grace_s: float) -> None:
+        """Let the requests of the connections open now finish (up to ``grace_s``), and abort
+        those still open then. Each one's next answer carries ``Connection: close``; an idle
+        one closes after :data:`~.flow.DRAIN_IDLE_S`. The listener keeps accepting: a new
+        connection is answered 503 + ``Retry-After`` (:mod:`.draining`) until :meth:`close`."""
+        self.draining = True
+        earlier = list(self.connections)
+        for conn in earlier:
             conn.start_draining()
         deadline = self.loop.time() + grace_s
-        while self.connections and self.loop.time() < deadline:
+        while earlier and self.loop.time() < deadline:
             await asyncio.sleep(0.02)
+            earlier = [c for c in earlier if c.transport is not None]
+        for conn in earlier:
+            if conn.transport is not None:
+                conn.transport.abort()
+
+    async def close(self) -> None:
+        """Stop accepting and close what is left: the connections accepted during the drain,
+        which hold no work. Each gets :data:`~.flow.DRAIN_IDLE_S` to send its head, be answered
+        and be closed by its client (closed before its request is read, a connection would
+        reset and the client lose the answer); then a head still arriving gets its 503
+        (:mod:`.draining`), and the rest close, or are cut :data:`~.flow.LINGER_S` later."""
+        self.draining = True
+        if self._server is not None and self._server.is_serving():
+            await close_listening(
+                self._server, self._accept, self._tls, self.limits.header_timeout_s
+            )
+        await self._until_closed(DRAIN_IDLE_S)
+        for conn in list(self.connections):
+            conn.expire()
+        await self._until_closed(LINGER_S)
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
@@ -203,6 +237,11 @@ class HttpServer:
             self._sweeper.cancel()
         if self._server is not None:
             await self._server.wait_closed()
+
+    async def _until_closed(self, timeout_s: float) -> None:
+        deadline = self.loop.time() + timeout_s
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _sweep(self) -> None:
         while True:
