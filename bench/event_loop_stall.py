@@ -47,12 +47,10 @@ import numpy as np
 import onnx
 import orjson
 from onnx import TensorProto, helper
-from served import Served
+from served import Served, save_result
 
 from inferd.config import DEFAULT_MAX_BYTES_ELEMENTS
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 BODY_BYTES = 8 * 1024 * 1024
 FEATURES = 64
 KINDS = ("binary", "json", "bytes", "mismatch")
@@ -335,9 +333,7 @@ def main() -> None:
         "server_exit_code": exit_code,
         "phases": phases,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"event-loop-stall-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save_result("event-loop-stall", result)
     print(json.dumps(result))
     print(table(phases))
 

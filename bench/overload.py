@@ -42,10 +42,8 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from served import Served
+from served import Served, save_result
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
 MODEL = "heavy"
@@ -386,9 +384,7 @@ def main() -> None:
         finally:
             result_code = bench.server.stop()
     result["exit_code"] = result_code
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"overload-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result("overload", result)
     print(table(result))
     print(f"results: {path}")
 

@@ -15,16 +15,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 INFERD = str(Path(sys.executable).with_name("inferd"))
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
 #: Where the harness's set-up (setup.sh) puts its environments and models.
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "inferd-bench"))
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", BENCH_DIR / "models"))
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
+
+
+def save_result(kind: str, result: dict[str, Any]) -> Path:
+    """Write ``result`` to ``bench/results/<kind>-<time>.json`` and return the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
 
 
 def free_port() -> int:

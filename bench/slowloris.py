@@ -32,11 +32,10 @@ from pathlib import Path
 
 import httpx
 import psutil
-from served import Served
+from served import Served, save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
-RESULTS = ROOT / "bench" / "results"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": [0.5] * 8}]}
 #: What a slow connection trickles: a request whose headers never end.
 PREFIX = b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: inferd\r\nX-Slow: " + b"s" * 4000
@@ -238,9 +237,7 @@ def main() -> None:
         finally:
             result_code = bench.server.stop()
     result["exit_code"] = result_code
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"slowloris-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save_result("slowloris", result)
     print(json.dumps(result))
 
 

@@ -21,17 +21,15 @@ where it does not. ``limits.process_string_elements: null`` never starts one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from inferd.datatypes import Array, Tensors, object_array
 from inferd.errors import InternalError
 from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.onnx_session import OnnxModel, open_session
 from inferd.sandbox.isolation import Limits
 from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
-
-if TYPE_CHECKING:
-    from inferd.runtimes.onnx_session import OnnxModel
 
 
 class StringsOffloaded:
@@ -121,8 +119,6 @@ class OnnxWorkerModel:
         self._model: Model | None = None
 
     def load(self, root: Path) -> None:
-        from inferd.runtimes.onnx_session import OnnxModel, open_session  # in the worker only
-
         self._model = OnnxModel(open_session(self._file, self._options))
 
     def predict(self, inputs: Tensors) -> Tensors:

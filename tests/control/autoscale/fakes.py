@@ -110,19 +110,22 @@ class Wired:
     signals: FakeSignals
 
 
+def cold_start_of(loop: Callable[[], AutoscaleLoop], registry: CollectorRegistry) -> ColdStart:
+    """The gateway's cold start wired to the autoscaler ``loop()`` (built after it) as ``inferd
+    up`` wires them: its timeout is the loop's, and a held request wakes the loop."""
+    return ColdStart(
+        lambda deployment: loop().cold_start_timeout(deployment),
+        lambda deployment: loop().wake(deployment),
+        registry,
+    )
+
+
 def wired(spec_yaml: str, backoff: BackoffPolicy, tick_s: float = 0.05) -> Wired:
     """The autoscaler and the gateway's cold start over ``spec_yaml``."""
     reconciler = EditingReconciler(parse_spec(spec_yaml), backoff)
     registry = CollectorRegistry()
     loop: AutoscaleLoop
-
-    def timeout(deployment: str) -> float | None:
-        return loop.cold_start_timeout(deployment)
-
-    def wake(deployment: str) -> None:
-        loop.wake(deployment)
-
-    cold = ColdStart(timeout, wake, registry)
+    cold = cold_start_of(lambda: loop, registry)
     signals = FakeSignals(SimpleNamespace(cold_start=cold))
 
     def topology() -> Topology:

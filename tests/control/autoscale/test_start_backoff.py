@@ -23,7 +23,7 @@ from inferd.spec.model import Spec
 
 from ..conftest import spec_text
 from .fakes import CAUSE as START_FAILURE
-from .fakes import counts, settle, two_versions, wired
+from .fakes import cold_start_of, counts, settle, two_versions, wired
 
 CAUSE = "replica fraud-v1-1 cannot start fraud:broken: onnxruntime cannot load 'model.onnx'"
 #: Backoff delays short enough for a test: 0.2 s, then 0.4 s.
@@ -57,14 +57,7 @@ def scaling_from_zero() -> tuple[AutoscaleLoop, ColdStart, FailingReconciler]:
     reconciler = FailingReconciler(spec)
     registry = CollectorRegistry()
     loop: AutoscaleLoop
-
-    def timeout(deployment: str) -> float | None:
-        return loop.cold_start_timeout(deployment)
-
-    def wake(deployment: str) -> None:
-        loop.wake(deployment)
-
-    cold = ColdStart(timeout, wake, registry)
+    cold = cold_start_of(lambda: loop, registry)
     signals = SimpleNamespace(gateway=SimpleNamespace(cold_start=cold), held=cold.held)
     loop = AutoscaleLoop(reconciler, signals, Topology, registry)  # type: ignore[arg-type]
     return loop, cold, reconciler
