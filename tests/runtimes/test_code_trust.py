@@ -13,7 +13,7 @@ from inferd.control.replicas.launch import write_launch
 from inferd.errors import InvalidArgument
 from inferd.packaging import push
 from inferd.runtimes import LoadOptions
-from inferd.serving.source import LoadedArtifact, VersionKey
+from inferd.serving.artifact import LoadedArtifact, VersionKey
 from inferd.serving.trust import CodeTrust, TrustPattern, history_recorder
 from inferd.spec.model import DeploymentSpec
 from inferd.store import ModelStore

@@ -13,9 +13,10 @@ from inferd.config import ServerSettings
 from inferd.errors import NotFound
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.warmup import warmup_inputs
+from inferd.serving.artifact import LoadedArtifact, VersionKey
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
-from inferd.serving.source import LoadedArtifact, Loaders, StoreSource, VersionKey
+from inferd.serving.source import Loaders, StoreSource
 
 from .conftest import Harness, ProbeRuntime, request
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
-from inferd.serving.source import VersionKey
+from inferd.serving.artifact import VersionKey
 from inferd.serving.stats import VersionState
 from inferd.serving.types import RepositoryEntry
 from inferd.serving.version import ServedVersion

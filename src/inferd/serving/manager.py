@@ -37,10 +37,11 @@ from inferd.errors import (
     Unavailable,
 )
 from inferd.observe.metrics import ServerMetrics
+from inferd.serving.artifact import LoadedArtifact, VersionKey
 from inferd.serving.budget import Meter, make_room, resident_bytes, settle
 from inferd.serving.entry import ModelEntry
 from inferd.serving.loading import bring_up, take_down
-from inferd.serving.source import LoadedArtifact, Loaders, VersionKey
+from inferd.serving.source import Loaders
 from inferd.serving.stats import VersionState
 from inferd.serving.types import RepositoryEntry
 from inferd.serving.version import ServedVersion

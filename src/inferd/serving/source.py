@@ -9,41 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
-from inferd.card import ModelCard, Signature
+from inferd.card import Signature
 from inferd.datatypes import Tensors
 from inferd.runtimes.base import LoadOptions, Runtime
 from inferd.runtimes.warmup import KnownValues
+from inferd.serving.artifact import LoadedArtifact, VersionKey
 from inferd.serving.trust import CodeTrust
 from inferd.store import ModelStore, Reference
 
 #: How many hex digits of a digest name a version referenced by digest alone.
 DIGEST_VERSION_CHARS = 12
-
-
-@dataclass(frozen=True, slots=True)
-class VersionKey:
-    """What a reference names, without any I/O: the model name and the version it serves as."""
-
-    name: str
-    version: str
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedArtifact:
-    """A version's verified files on local disk, ready for a runtime to load.
-
-    ``size`` is the bytes of its files, which the manager uses as its memory estimate.
-    """
-
-    key: VersionKey
-    reference: str
-    path: Path
-    digest: str
-    card: ModelCard
-    size: int
 
 
 class ModelSource(Protocol):

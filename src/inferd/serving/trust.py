@@ -19,18 +19,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from inferd.errors import InvalidArgument, InvalidReference
 from inferd.reference import split_registry
 from inferd.runtimes.base import LoadOptions
+from inferd.serving.artifact import LoadedArtifact
 from inferd.store import ModelStore, Reference
 from inferd.store import history as store_history
 
-if TYPE_CHECKING:
-    from inferd.serving.source import LoadedArtifact
-
-Recorder = Callable[["LoadedArtifact"], None]
+Recorder = Callable[[LoadedArtifact], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from inferd.observe.metrics import ServerMetrics, VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.runtimes.xgboost import XGBoostRuntime
 from inferd.runtimes.xgboost import model_format as xgboost_format
+from inferd.serving.artifact import LoadedArtifact, VersionKey
 from inferd.serving.batcher import Batcher
 from inferd.serving.signature import SignatureCheck
-from inferd.serving.source import LoadedArtifact, VersionKey
 from inferd.serving.stats import VersionState, VersionStats
 from inferd.serving.types import RepositoryEntry
 from inferd.serving.worker import ModelWorker
