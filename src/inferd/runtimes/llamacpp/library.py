@@ -250,6 +250,12 @@ class Context:
             self._ctx = None
 
 
+#: The seed llama.cpp reads as "draw a random seed" (``LLAMA_DEFAULT_SEED``). A request's
+#: 64-bit seed is reduced modulo this value, so that no seed (-1, 2**32 - 1…) lands on it and
+#: loses its repeatability; seeds from 0 to 2**32 - 2 are passed as they are.
+RANDOM_SEED = 0xFFFFFFFF
+
+
 class Sampler:
     """One sequence's sampler chain: logit bias, then greedy (temperature 0) or top-p,
     temperature and a seeded draw. The seed makes the draws repeatable."""
@@ -272,7 +278,7 @@ class Sampler:
             if top_p < 1:
                 ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(top_p, 1))
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(temperature))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed % RANDOM_SEED))
         self._chain = chain
         self._ctx = ctx
 
