@@ -272,12 +272,7 @@ class ModelManager:
                 )
             artifact = await self._fetch(entry, key, reference)
             current = entry.versions.get(key.version)
-            if (
-                current is not None
-                and current.serving
-                and current.artifact is not None
-                and current.artifact.digest == artifact.digest
-            ):
+            if current is not None and current.serves(artifact.digest):
                 entry.failed.pop(key.version, None)  # the same bytes already serve as it
             else:
                 attempt = entry.attempt = ServedVersion(key, self._metrics)

@@ -103,6 +103,10 @@ class ServedVersion:
             and self.worker.alive
         )
 
+    def serves(self, digest: str) -> bool:
+        """Serving the version whose manifest is ``digest`` (a reload of it changes nothing)."""
+        return self.serving and self.artifact is not None and self.artifact.digest == digest
+
     def set_state(self, state: VersionState, reason: str = "") -> None:
         self.state = state
         self.reason = reason
