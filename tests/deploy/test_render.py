@@ -231,15 +231,33 @@ def test_hpa_mode_renders_custom_metric_autoscalers(quickstart: Spec) -> None:
         validate(obj)
 
 
-def test_scale_to_zero_needs_keda() -> None:
+def test_scale_to_zero_keeps_one_replica_and_says_why() -> None:
+    """At zero no pod exports the series the ScaledObject's Prometheus query reads and nothing
+    holds the first request, so a ScaledObject with ``minReplicaCount: 0`` would never bring
+    the version back: the plain target keeps one replica and names what it did not render."""
     spec = _spec(
         ONE + "autoscaling: {min_replicas: 0, max_replicas: 4, scale_to_zero_after: 10m}\n"
     )
-    keda = _kind(render_with(spec, registry=REGISTRY), "ScaledObject")[0]["spec"]
-    assert keda["minReplicaCount"] == 0
-    assert keda["cooldownPeriod"] == 600
+    (scaled,) = _kind(render_with(spec, registry=REGISTRY), "ScaledObject")
+    assert scaled["spec"]["minReplicaCount"] == 1
+    assert "cooldownPeriod" not in scaled["spec"]
+    omitted = scaled["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    assert "autoscaling.min_replicas 0" in omitted and "scale_to_zero_after" in omitted
+    assert "--target kserve" in omitted
+    validate(scaled)
     with pytest.raises(InvalidArgument, match="scale to zero"):
         render_with(spec, registry=REGISTRY, autoscaler="hpa")
+
+
+def test_scale_to_zero_is_named_on_stderr(tmp_path: Path) -> None:
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(
+        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n  - "
+        + (ONE + "autoscaling: {min_replicas: 0, max_replicas: 4}\n").replace("\n", "\n    ")
+    )
+    result = cli("k8s", "render", spec, "--registry", REGISTRY)
+    assert result.exit_code == 0, result.stderr
+    assert "ScaledObject/fraud-v1: autoscaling.min_replicas 0" in result.stderr
 
 
 GPU = ONE + "resources: {gpu: 1, gpu_memory: 12Gi}\n"

@@ -29,7 +29,9 @@ spec; a latency percentile is already per pod, so it is compared as it is (``Val
 
 With ``--autoscaler hpa`` the same metrics are read from the custom metrics API (e.g. the
 Prometheus adapter, with the rules in docs/kubernetes.md) as ``Pods`` metrics; an HPA cannot
-scale to zero, so a spec that asks for that is refused with that reason.
+scale to zero, so a spec that asks for that is refused with that reason. A ScaledObject could,
+but would never come back from zero (:data:`SCALE_FROM_ZERO_NOTE`), so it keeps one replica and
+says so in its not-rendered annotation.
 """
 
 from __future__ import annotations
@@ -37,13 +39,21 @@ from __future__ import annotations
 import math
 
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.objects import Obj, labels, metadata, obj, workload_name
+from inferd.deploy.objects import Obj, labels, metadata, note, obj, workload_name
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.spec.policies import AutoscalingSpec
 
 POLLING_INTERVAL_S = 15
 RATE_WINDOW = "1m"
+#: Why ``min_replicas: 0`` renders as one replica. A ScaledObject at zero would stay there: no
+#: pod exports the series its Prometheus query reads, so KEDA reads no load, and nothing holds
+#: the requests that would be the load (the route's Service has no endpoints).
+SCALE_FROM_ZERO_NOTE = (
+    "autoscaling.min_replicas 0 and scale_to_zero_after: at zero no pod exports the series "
+    "this ScaledObject reads and nothing holds the first request, so the version would never "
+    "come back; it keeps 1 replica (KServe serverless scales from zero: --target kserve)"
+)
 #: Names the HPA asks the custom metrics API for (the adapter rules publish them).
 HPA_METRICS = {
     "queue_depth": "inferd_queue_depth",
@@ -114,16 +124,15 @@ def scaled_object(
     body: Obj = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "pollingInterval": POLLING_INTERVAL_S,
-        "minReplicaCount": scaling.min_replicas,
+        # Never 0: see SCALE_FROM_ZERO_NOTE.
+        "minReplicaCount": max(scaling.min_replicas, 1),
         "maxReplicaCount": scaling.max_replicas,
+        "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior(scaling)}},
+        "triggers": [trigger],
     }
-    if scaling.scale_to_zero_after is not None:
-        # KEDA's cooldown is the idle time before the last replica goes.
-        body["cooldownPeriod"] = math.ceil(scaling.scale_to_zero_after)
-    body["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": _behavior(scaling)}}
-    body["triggers"] = [trigger]
     meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    return obj("keda.sh/v1alpha1", "ScaledObject", meta, body)
+    scaled = obj("keda.sh/v1alpha1", "ScaledObject", meta, body)
+    return note(scaled, SCALE_FROM_ZERO_NOTE) if scaling.min_replicas == 0 else scaled
 
 
 def horizontal_autoscaler(
