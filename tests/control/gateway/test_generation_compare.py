@@ -81,3 +81,16 @@ def test_embeddings_by_cosine_similarity() -> None:
     assert cosine((0.0, 0.0), (1.0, 0.0)) == 0.0
     short = compare_generations(primary, Generation(embeddings=((1.0,),)))
     assert all(d.mismatched for d in short)
+
+
+def test_a_stream_with_an_error_event_is_failed() -> None:
+    events = [
+        b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\n\n',
+        b'data: {"error": {"message": "the generation ran past its deadline"}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    text = StreamedText()
+    text.feed(events[0])
+    assert not text.failed
+    text.feed(events[1] + events[2])
+    assert text.failed and text.done

@@ -267,3 +267,27 @@ def test_models_lists_the_deployments_and_user_is_sticky(shadowed: GatewayThread
     }
     # Each user's four requests went to one version: every count is a multiple of four.
     assert sum(served.values()) == 12 and all(n % 4 == 0 for n in served.values()), served
+
+
+def test_streams_that_fail_midway_are_not_compared(shadowed: GatewayThread) -> None:
+    """A stream whose generation fails after it began (here its deadline passes) ends with an
+    error event and ``[DONE]``: the primary's text is not a whole answer, so it is not compared,
+    and the shadow's copy, failing alike, counts as failed, not as an exact match."""
+    body = {"model": "twin", "messages": [{"role": "user", "content": "go"}], "max_tokens": 3000,
+            "stream": True, "logit_bias": CONTROL}  # fmt: skip
+    for _ in range(2):
+        with httpx.stream("POST", shadowed.url + "/v1/chat/completions", json=body,
+                          headers={"Inference-Timeout-Ms": "1"}, timeout=30) as answer:  # fmt: skip
+            lines = [line for line in answer.iter_lines() if line]
+        assert '"code":"deadline_exceeded"' in lines[-2] and lines[-1] == "data: [DONE]"
+    labels = {"deployment": "twin", "primary": "v1", "shadow": "copy"}
+    for _ in range(300):
+        text = httpx.get(shadowed.url + "/metrics", timeout=10).text
+        if total(text, "inferd_gateway_shadow_requests_total", **labels) >= 2:
+            break
+        threading.Event().wait(0.1)
+    shadowed_requests = "inferd_gateway_shadow_requests_total"
+    outcomes = [line for line in text.splitlines() if line.startswith(shadowed_requests)]
+    assert total(text, shadowed_requests, outcome="failed", **labels) == 2, outcomes
+    assert total(text, shadowed_requests, outcome="compared", **labels) == 0
+    assert total(text, "inferd_gateway_shadow_compared_elements_total", **labels) == 0

@@ -7,8 +7,9 @@
   1: nothing in common), which says how different the answers that differ are.
 * Embeddings compare by **cosine similarity** per input, recorded as a ``cosine`` divergence.
 
-A streamed primary is read as it passes through the gateway (:class:`StreamedText`), so its
-client never waits for the comparison; the shadow's copy is always asked for a whole answer.
+A streamed answer is read as it passes through the gateway (:class:`StreamedText`), so its
+client never waits for the comparison. A stream that ends with an error event (its generation
+failed after the stream began) holds no whole answer: it is marked failed, never compared.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class StreamedText:
     """Reads the texts out of an OpenAI Server-Sent Events stream, chunk by chunk as relayed.
 
     Events may be split across chunks anywhere; only whole lines are parsed. A line that is not
-    a JSON chunk (comments, keep-alives) is skipped; ``[DONE]`` marks the stream complete.
+    a JSON chunk (comments, keep-alives) is skipped; ``[DONE]`` marks the stream complete, and
+    an error event (``{"error": {...}}``, sent when the generation failed mid-way) failed.
     """
 
     def __init__(self) -> None:
@@ -71,6 +73,8 @@ class StreamedText:
         self._parts: dict[int, list[str]] = {}
         #: Whether the stream's final ``data: [DONE]`` event was read.
         self.done = False
+        #: Whether the stream carried an error event: its text is cut short, whatever follows.
+        self.failed = False
 
     def feed(self, chunk: bytes) -> None:
         lines = (self._pending + chunk).split(b"\n")
@@ -84,6 +88,9 @@ class StreamedText:
             try:
                 event = orjson.loads(line[5:])
             except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and "error" in event:
+                self.failed = True
                 continue
             choices = event.get("choices") if isinstance(event, dict) else None
             for choice in choices if isinstance(choices, list) else ():

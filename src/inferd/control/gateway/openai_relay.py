@@ -192,7 +192,8 @@ class OpenAIRelay:
                     gateway.metrics.stream(route.name, version.name, watch.ttft, watch.itl)
                 # Whole when it ended, or once its [DONE] passed even if the client hung up before
                 # the last bytes (clients stop reading at [DONE]); else cut short: no comparison.
-                whole = answer.status == 200 and (ended or watch.complete)
+                # A stream with an error event failed mid-way: its text is not an answer either.
+                whole = answer.status == 200 and (ended or watch.complete) and not watch.failed
                 _settle(primary_answer, watch.generation() if whole else None)
 
         return StreamingResponse(answer.status, b"", content_type, _kept(answer.headers), chunks())
@@ -256,6 +257,8 @@ class OpenAIRelay:
                 return UpstreamResponse(answer.status, {}, await answer.read())
             async for chunk in answer.chunks():
                 watch.feed(chunk)
+            if watch.failed:
+                raise Unavailable(f"the stream of shadow {shadow.name!r} ended with an error")
         except UpstreamFailed:
             raise Unavailable(f"the replica of shadow {shadow.name!r} broke off") from None
         finally:
@@ -310,6 +313,11 @@ class StreamWatch:
     def complete(self) -> bool:
         """Whether the stream's ``[DONE]`` was relayed (known only when its text is kept)."""
         return self._text is not None and self._text.done
+
+    @property
+    def failed(self) -> bool:
+        """Whether the stream carried an error event (known only when its text is kept)."""
+        return self._text is not None and self._text.failed
 
 
 def _with_user(
