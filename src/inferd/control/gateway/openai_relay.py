@@ -52,7 +52,8 @@ from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, f
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
 from inferd.errors import InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
-from inferd.protocols.openai.errors import error_response
+from inferd.protocols.openai.completions import DONE
+from inferd.protocols.openai.errors import error_event, error_response
 
 
 class Router(Protocol):
@@ -72,6 +73,8 @@ class Router(Protocol):
 #: The OpenAI routes relayed, each to the same path on the replica.
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 EVENT_STREAM = b"text/event-stream"
+#: The line that ends an OpenAI stream, with the newline before it.
+DONE_LINE = b"\n" + DONE.rstrip()
 #: The primary's answer (a whole one, or the texts read from its stream) or the shadow's.
 Answer = UpstreamResponse | Generation
 
@@ -178,16 +181,24 @@ class OpenAIRelay:
         watch = StreamWatch(started, keep_text=primary_answer is not None)
 
         async def chunks() -> AsyncIterator[bytes]:
-            ended = False
+            ended, status = False, answer.status
             try:
-                async for chunk in answer.chunks():
-                    watch.feed(chunk)
-                    yield chunk
-                ended = True
+                try:
+                    async for chunk in answer.chunks():
+                        watch.feed(chunk)
+                        yield chunk
+                    ended = True
+                except UpstreamFailed:
+                    # The replica broke off (it crashed, its connection reset): the stream ends
+                    # as a generation failing mid-way ends one, unless its [DONE] already passed.
+                    if not watch.complete:
+                        status = 503
+                        broken = Unavailable(f"the replica of {route.name!r} broke off its answer")
+                        yield error_event(broken) + DONE
             finally:
                 answer.close()  # a client gone: the replica sees it and cancels
                 gateway.proxy.balance.done(replica.id)
-                gateway.record(route.name, version.name, answer.status, started)
+                gateway.record(route.name, version.name, status, started)
                 if watch.ttft is not None:
                     gateway.metrics.stream(route.name, version.name, watch.ttft, watch.itl)
                 # Whole when it ended, or once its [DONE] passed even if the client hung up before
@@ -279,10 +290,18 @@ class StreamWatch:
         self._first: float | None = None
         self._last = 0.0
         self._events = 0
+        #: The last bytes fed (a ``[DONE]`` line may be split between chunks), and whether the
+        #: ``[DONE]`` event passed; a line starts after a newline, which JSON text never holds.
+        self._tail = b"\n"
+        self._done = False
 
     def feed(self, chunk: bytes) -> None:
         if self._text is not None:
             self._text.feed(chunk)
+        if not self._done:
+            seen = self._tail + chunk
+            self._done = DONE_LINE in seen
+            self._tail = seen[-len(DONE_LINE) + 1 :]
         # One text event per token (or per few, when a piece is held back for UTF-8 or a stop
         # string): an event with an empty text (the chat role, the finish) is not counted.
         events = chunk.count(b'"content":"') - chunk.count(b'"content":""')
@@ -311,8 +330,8 @@ class StreamWatch:
 
     @property
     def complete(self) -> bool:
-        """Whether the stream's ``[DONE]`` was relayed (known only when its text is kept)."""
-        return self._text is not None and self._text.done
+        """Whether the stream's ``[DONE]`` was relayed."""
+        return self._done
 
     @property
     def failed(self) -> bool:
