@@ -104,6 +104,14 @@ class ChatMessage(BaseModel):
     content: str | list[TextPart]
     name: str | None = Field(default=None, description="refused: no participant names")
 
+    @field_validator("content")
+    @classmethod
+    def _some_part(cls, value: str | list[TextPart]) -> str | list[TextPart]:
+        # OpenAI refuses an empty array too; an empty string it takes, and so does inferd.
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list of parts; give at least one text part, or a string")
+        return value
+
     @field_validator("name")
     @classmethod
     def _no_name(cls, value: str | None) -> str | None:
