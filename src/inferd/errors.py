@@ -127,24 +127,25 @@ class Unsupported(InferdError):
     code = Code.UNSUPPORTED
 
 
-class Unavailable(InferdError):
-    """Retry later: not ready, draining, or a full queue. ``retry_after`` is in seconds."""
+class RetryLater(InferdError):
+    """A refusal that says when to ask again: ``retry_after`` seconds (HTTP ``Retry-After``,
+    gRPC ``retry-after`` trailing metadata)."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(RetryLater):
+    """Retry later: not ready, draining, or a full queue."""
 
     code = Code.UNAVAILABLE
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
-
-class RateLimited(InferdError):
-    """A client past its allowed rate (an API key's requests/s); ``retry_after`` is in seconds."""
+class RateLimited(RetryLater):
+    """A client past its allowed rate (an API key's requests/s)."""
 
     code = Code.RESOURCE_EXHAUSTED
-
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class DeadlineExceeded(InferdError):

@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
-from inferd.errors import Code, InferdError, InvalidArgument, RateLimited, Unavailable
+from inferd.errors import Code, InferdError, InvalidArgument, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ Handler = Callable[[Req, Context], Awaitable[Resp]]
 
 async def abort(context: Context, error: InferdError) -> NoReturn:
     """End the RPC with the status for ``error``; a retry hint travels as trailing metadata."""
-    if isinstance(error, Unavailable | RateLimited):
+    if isinstance(error, RetryLater):
         context.set_trailing_metadata((("retry-after", str(math.ceil(error.retry_after))),))
     await _end(context, GRPC_STATUS[error.code], error.message)
 

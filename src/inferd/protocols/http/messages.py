@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from inferd.errors import Code, InferdError, RateLimited, Unavailable
+from inferd.errors import Code, InferdError, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,11 @@ def error_response(
 
 
 def response_for_error(exc: InferdError) -> Response:
-    """Map an inferd error to its HTTP response; Unavailable and RateLimited carry
+    """Map an inferd error to its HTTP response; a RetryLater (Unavailable, RateLimited) carries
     ``Retry-After``."""
     status = STATUS_BY_CODE.get(exc.code, 500)
     headers: list[tuple[bytes, bytes]] = []
-    if isinstance(exc, Unavailable | RateLimited):
+    if isinstance(exc, RetryLater):
         # Retry-After is whole seconds; never advertise 0 (clients would hammer).
         headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
     return error_response(status, exc.message, headers)
