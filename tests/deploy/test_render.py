@@ -245,8 +245,12 @@ def test_scale_to_zero_keeps_one_replica_and_says_why() -> None:
     assert "autoscaling.min_replicas 0" in omitted and "scale_to_zero_after" in omitted
     assert "--target kserve" in omitted
     validate(scaled)
-    with pytest.raises(InvalidArgument, match="scale to zero"):
-        render_with(spec, registry=REGISTRY, autoscaler="hpa")
+    hpa_objects = render_with(spec, registry=REGISTRY, autoscaler="hpa")
+    (hpa,) = _kind(hpa_objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] == 1
+    omitted = hpa["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    assert "autoscaling.min_replicas 0" in omitted
+    validate(hpa)
 
 
 def test_scale_to_zero_is_named_on_stderr(tmp_path: Path) -> None:

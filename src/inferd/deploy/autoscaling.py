@@ -28,10 +28,10 @@ ttft_p95          ``histogram_quantile(0.95, …time_to_first_token_seconds…)`
 spec; a latency percentile is already per pod, so it is compared as it is (``Value``).
 
 With ``--autoscaler hpa`` the same metrics are read from the custom metrics API (e.g. the
-Prometheus adapter, with the rules in docs/kubernetes.md) as ``Pods`` metrics; an HPA cannot
-scale to zero, so a spec that asks for that is refused with that reason. A ScaledObject could,
-but would never come back from zero (:data:`SCALE_FROM_ZERO_NOTE`), so it keeps one replica and
-says so in its not-rendered annotation.
+Prometheus adapter, with the rules in docs/kubernetes.md) as ``Pods`` metrics. Neither scales
+to zero: an HPA cannot, and a ScaledObject could but would never come back
+(:data:`SCALE_FROM_ZERO_NOTE`), so ``min_replicas: 0`` keeps one replica and says so in the
+autoscaler's not-rendered annotation.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ RATE_WINDOW = "1m"
 #: the requests that would be the load (the route's Service has no endpoints).
 SCALE_FROM_ZERO_NOTE = (
     "autoscaling.min_replicas 0 and scale_to_zero_after: at zero no pod exports the series "
-    "this ScaledObject reads and nothing holds the first request, so the version would never "
+    "the autoscaler reads and nothing holds the first request, so the version would never "
     "come back; it keeps 1 replica (KServe serverless scales from zero: --target kserve)"
 )
 #: Names the HPA asks the custom metrics API for (the adapter rules publish them).
@@ -140,11 +140,6 @@ def horizontal_autoscaler(
 ) -> Obj:
     """An autoscaling/v2 HPA on the version's pods' custom metric."""
     scaling = _scaling(deployment)
-    if scaling.min_replicas == 0:
-        raise InvalidArgument(
-            f"deployment {deployment.name!r}: autoscaling.min_replicas 0 (scale to zero) needs "
-            "KEDA; a HorizontalPodAutoscaler keeps at least one replica (use --autoscaler keda)"
-        )
     name = workload_name(deployment, version)
     metric = {
         "type": "Pods",
@@ -155,13 +150,15 @@ def horizontal_autoscaler(
     }
     body = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-        "minReplicas": scaling.min_replicas,
+        # An HPA cannot go below 1 anyway; see SCALE_FROM_ZERO_NOTE.
+        "minReplicas": max(scaling.min_replicas, 1),
         "maxReplicas": scaling.max_replicas,
         "metrics": [metric],
         "behavior": _behavior(scaling),
     }
     meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    return obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body)
+    hpa = obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body)
+    return note(hpa, SCALE_FROM_ZERO_NOTE) if scaling.min_replicas == 0 else hpa
 
 
 def _scaling(deployment: DeploymentSpec) -> AutoscalingSpec:
