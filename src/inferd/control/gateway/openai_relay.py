@@ -54,6 +54,7 @@ from inferd.errors import InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
 from inferd.protocols.openai.completions import DONE
 from inferd.protocols.openai.errors import error_event, error_response
+from inferd.protocols.text_wire import InvalidField
 
 
 class Router(Protocol):
@@ -134,7 +135,7 @@ class OpenAIRelay:
         body = _json_object(request.body)
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise InvalidArgument("the request names no model (the body's 'model' field)")
+            raise InvalidField("model", "the request names no model (a deployment's name)")
         gateway = self._gateway
         headers_in = _with_user(
             request.headers, gateway.selection.deployment(model), body.get("user")
