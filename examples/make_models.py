@@ -1,6 +1,9 @@
 """Train the bundled example models, deterministically (fixed seeds, fixed zip timestamps).
 
-    python examples/make_models.py          # rewrites the files below, byte for byte the same
+    python examples/make_models.py          # rewrites the files below
+
+The bytes are the same at every run with the same scikit-learn, numpy and BLAS; another
+version of them may move the last bits of the weights (about 1e-7), not the predictions.
 
 - quickstart/fraud-v1/model.onnx, quickstart/fraud-v2/model.onnx: a binary "fraud" classifier on
   8 float features (scikit-learn LogisticRegression → ONNX with skl2onnx, zipmap off). Input
@@ -13,6 +16,7 @@ Needs the dev extras (scikit-learn, skl2onnx, skops); never downloads anything.
 
 from __future__ import annotations
 
+import argparse
 import io
 import re
 import zipfile
@@ -104,4 +108,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()  # no options: --help explains, and anything else is refused before a write
     main()
