@@ -5,13 +5,15 @@ the spec's GPU price."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
+import inferd.control.admin.client as client_module
 from inferd.cli import main
 from inferd.cli.cost_cmds import _gpu_fits, _gpu_options
-from inferd.control.cost.documents import Recommendations
+from inferd.control.cost.documents import AdviceRow, ProposalRow, Recommendations, UsageRow
 from inferd.cost.prices import Node, PriceBook
 from inferd.spec.cost import CostSpec
 from inferd.spec.loading import parse_spec
@@ -75,3 +77,65 @@ def test_a_lightly_used_gpu_fits_a_small_slice() -> None:
         "covered_s": 1,
     }
     assert _gpu_fits(no_gpu, parse_spec(GPU_SPEC, "x")) == {}
+
+
+SCALED_SPEC = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions: [{name: v1, model: "fraud:v1", replicas: 2}]
+    autoscaling: {min_replicas: 1, max_replicas: 4}
+"""
+
+
+def _usage() -> UsageRow:
+    return {
+        "replicas": 1.0, "requests": 209, "predictions": 209, "rps_p50": 3.4, "rps_p95": 4.0,
+        "rps_max": 4.0, "concurrency_p95": 0.0, "cores_p95": 0.008,
+        "cpu_seconds_per_request": 0.0017, "peak_rss_mib": 106.0, "gpu_busy_p95": None,
+        "gpu_memory_gib": None,
+    }  # fmt: skip
+
+
+def _max_replicas(proposed: int) -> ProposalRow:
+    return {
+        "path": "fraud.autoscaling.max_replicas", "deployment": "fraud", "version": None,
+        "field": "autoscaling.max_replicas", "current": 4, "proposed": proposed,
+        "arithmetic": "2 * peak load 8 req/s * 1.3 / 580.6 → 1; no version has more replicas "
+        "than 1 → 1",
+    }  # fmt: skip
+
+
+class _AutoscaledStack:
+    """The admin API of an `inferd up` whose autoscaler took fraud/v1 from the 2 replicas the
+    file starts it with down to 1: the server sizes from that running spec."""
+
+    def __init__(self, spec: Path) -> None:
+        self.state = SimpleNamespace(spec=str(spec))
+
+    def cost_recommendations(self, window: str) -> Recommendations:
+        advice: AdviceRow = {
+            "deployment": "fraud", "version": "v1", "usage": _usage(),
+            "proposals": [_max_replicas(1)], "notes": [],
+        }  # fmt: skip
+        return {
+            "window_s": 60.0, "covered_s": 60.0, "advice": [advice],
+            "changes": [_max_replicas(1)], "gpu": None,
+        }  # fmt: skip
+
+
+def test_max_replicas_never_drops_below_the_replicas_the_file_starts_with(
+    tmp_path: Path, inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(SCALED_SPEC, encoding="utf-8")
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: _AutoscaledStack(spec))
+    sized = tmp_path / "sized.yaml"
+    result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m", "-o", str(sized)])
+    assert result.exit_code == 0, result.output
+    assert "autoscaling.max_replicas: 4 -> 2" in result.output
+    assert "inferd.yaml starts fraud/v1 with 2 replicas → 2" in result.output
+    patched = parse_spec(sized.read_text(encoding="utf-8"))
+    assert patched.deployments[0].autoscaling is not None
+    assert patched.deployments[0].autoscaling.max_replicas == 2

@@ -99,6 +99,7 @@ def recommend(*, window: str, spec_file: Path | None, output: Path | None, as_js
             "with --spec"
         )
     spec = load_spec(path)
+    _keep_written_replicas(doc, spec, path.name)
     changes = [proposal(row) for row in doc["changes"]]
     patch = patch_text(yaml.safe_load(path.read_text(encoding="utf-8")), changes, path.name)
     parse_spec(patch, f"{path.name} (patched)")  # never write a spec `inferd apply` refuses
@@ -119,6 +120,30 @@ def recommend(*, window: str, spec_file: Path | None, output: Path | None, as_js
         out.print("write the patched spec with -o FILE ('-': stdout), then: inferd apply FILE")
     else:
         out.print(f"wrote {output}; apply it with: inferd apply {output}")
+
+
+def _keep_written_replicas(doc: Recommendations, spec: Spec, file: str) -> None:
+    """Raise each proposed ``autoscaling.max_replicas`` to the largest ``replicas`` the spec file
+    starts a version of its deployment with, and drop the changes that then change nothing.
+
+    The server sizes from the running spec, where an autoscaled version's ``replicas`` is what
+    the autoscaler chose; the file keeps the count the version starts with, and a spec whose
+    ``replicas`` exceed ``max_replicas`` is refused (by ``inferd apply`` and by the check here).
+    """
+    rows = [row for a in doc["advice"] for row in a["proposals"]] + doc["changes"]
+    for row in rows:
+        deployment = spec.deployment(row["deployment"])
+        if row["field"] != "autoscaling.max_replicas" or deployment is None:
+            continue
+        widest = max(deployment.versions, key=lambda v: v.replicas)
+        proposed = row["proposed"]
+        if isinstance(proposed, int) and proposed < widest.replicas:
+            row["proposed"] = widest.replicas
+            row["arithmetic"] += (
+                f"; {file} starts {deployment.name}/{widest.name} with {widest.replicas} "
+                f"replicas → {widest.replicas}"
+            )
+    doc["changes"] = [row for row in doc["changes"] if row["proposed"] != row["current"]]
 
 
 def _money(value: float | None, currency: str | None) -> str:
