@@ -136,7 +136,10 @@ def _ps_table(status: AdminStatus) -> Table:
         (d["name"], v["name"]): v["weight"] for d in status["deployments"] for v in d["versions"]
     }
     shadows = {(d["name"], d["shadow"]) for d in status["deployments"] if d["shadow"]}
-    scaling = {s["deployment"]: s for s in status.get("gateway", {}).get("autoscaling", [])}
+    entries = status.get("gateway", {}).get("autoscaling", [])
+    # One entry per scaled version (the main one, and each one woken from zero).
+    scaling = {(s["deployment"], s["version"]): s for s in entries}
+    held_by = {s["deployment"]: s["held"] for s in entries}  # per deployment, in each entry
 
     def weight(key: tuple[str, str]) -> str:
         text = f"{weights[key]:g}%" if key in weights else "-"
@@ -150,7 +153,7 @@ def _ps_table(status: AdminStatus) -> Table:
     for r in status["replicas"]:
         key = (r["deployment"], r["version"])
         state = r["state"] + (f" ({r['reason']})" if r["reason"] else "")
-        held = scaling[key[0]]["held"] if key[0] in scaling else 0
+        held = held_by.get(key[0], 0)
         if r["state"] == "starting" and held:
             state += f" (scaling from zero: {held} requests held)"
         table.add_row(
@@ -161,7 +164,7 @@ def _ps_table(status: AdminStatus) -> Table:
     for d in status["deployments"]:
         for v in d["versions"]:
             if (d["name"], v["name"]) not in running:
-                replicas, state = _no_replica(v["name"], scaling.get(d["name"]))
+                replicas, state = _no_replica(scaling.get((d["name"], v["name"])))
                 table.add_row(
                     d["name"], v["name"], replicas, "-", "-", state, "-", "-",
                     weight((d["name"], v["name"])),
@@ -169,9 +172,10 @@ def _ps_table(status: AdminStatus) -> Table:
     return table
 
 
-def _no_replica(version: str, scaling: ScalingStatus | None) -> tuple[str, str]:
-    """The REPLICA and STATE of a routed version without a replica process."""
-    if scaling is None or scaling["version"] != version:
+def _no_replica(scaling: ScalingStatus | None) -> tuple[str, str]:
+    """The REPLICA and STATE of a routed version without a replica process (``scaling``: the
+    autoscaler's entry for that version)."""
+    if scaling is None:
         return "0/0", "no replicas"
     replicas = f"0/{scaling['max_replicas']}"
     failure = scaling.get("start_failure")  # an inferd up from before it was reported has none

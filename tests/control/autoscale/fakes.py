@@ -108,6 +108,7 @@ class Wired:
     cold: ColdStart
     reconciler: EditingReconciler
     signals: FakeSignals
+    registry: CollectorRegistry
 
 
 def cold_start_of(loop: Callable[[], AutoscaleLoop], registry: CollectorRegistry) -> ColdStart:
@@ -132,7 +133,7 @@ def wired(spec_yaml: str, backoff: BackoffPolicy, tick_s: float = 0.05) -> Wired
         return ready_topology(reconciler.spec)
 
     loop = AutoscaleLoop(reconciler, signals, topology, registry, tick_s)  # type: ignore[arg-type]
-    return Wired(loop, cold, reconciler, signals)
+    return Wired(loop, cold, reconciler, signals, registry)
 
 
 def two_versions(main_model: str, canary_model: str, scaling: str) -> str:

@@ -89,10 +89,11 @@ def test_burst_scales_out_and_back_without_errors(tmp_path: Path) -> None:
             statuses, _ = trickle.since(0)
         assert set(statuses) == {"200"}, statuses  # nothing dropped while scaling down
         text = metrics_text(up)
-        assert 'inferd_autoscaler_desired_replicas{deployment="fraud"}' in text
+        assert 'inferd_autoscaler_desired_replicas{deployment="fraud",version="v1"}' in text
         reasons = set(
             re.findall(
-                r'inferd_autoscaler_decisions_total\{deployment="fraud",reason="(\w+)"', text
+                r'inferd_autoscaler_decisions_total\{deployment="fraud",reason="(\w+)",version="v1"',
+                text,
             )
         )
         assert reasons & {"scale_up", "panic", "max_replicas"}, reasons
@@ -133,7 +134,8 @@ def test_scale_from_zero_answers_the_first_request_then_returns_to_zero(tmp_path
         assert 'inferd_autoscaler_cold_start_seconds_count{deployment="fraud"} 2.0' in text
         # Each wake is a decision, exported when the request arrives (not after the start).
         woken = re.search(
-            r'inferd_autoscaler_decisions_total\{deployment="fraud",reason="scale_from_zero"\} '
+            r'inferd_autoscaler_decisions_total\{deployment="fraud",reason="scale_from_zero",'
+            r'version="v1"\} '
             r"([\d.]+)",
             text,
         )

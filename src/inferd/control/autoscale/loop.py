@@ -20,7 +20,8 @@ about a deployment or version goes with it when an apply removes it
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
 ``…_metric_value`` (stable and panic windows), ``…_panic`` and ``…_decisions_total`` by reason,
-for the main version (:mod:`.status`); a woken version's decisions are logged.
+per scaled version — the main one, and each woken one while it scales on its own (:mod:`.status`,
+which also reports them in the status document); a version no longer scaled leaves both.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from inferd.control.autoscale.decision import Decision, ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals, Sample
 from inferd.control.autoscale.starts import StartFailures
-from inferd.control.autoscale.status import ScalingMetrics, ScalingStatus
+from inferd.control.autoscale.status import ScaledOn, ScalingMetrics, ScalingStatus
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
 from inferd.control.tasks import cancel_and_wait
@@ -78,7 +79,8 @@ class AutoscaleLoop:
         #: are scaled on their own traffic until they are back at zero.
         self._woken: dict[str, set[str]] = {}
         self._scaling: dict[str, asyncio.Task[None]] = {}
-        self._status: dict[str, ScalingStatus] = {}
+        #: Per (deployment, version) scaled, its last decision.
+        self._status: dict[tuple[str, str], ScalingStatus] = {}
         self._starts = StartFailures(lambda: reconciler.supervisor.backoff)
         self._task: asyncio.Task[None] | None = None
         self._metrics = ScalingMetrics(registry)
@@ -90,8 +92,11 @@ class AutoscaleLoop:
         await cancel_and_wait(self._task, *self._scaling.values())
 
     def status(self) -> list[ScalingStatus]:
-        """The last decision per deployment, with its inputs."""
-        return [self._status[name] for name in sorted(self._status)]
+        """The last decision per scaled version, with its inputs: by deployment, its main
+        version first, then the woken ones."""
+        return sorted(
+            self._status.values(), key=lambda s: (s["deployment"], not s["main"], s["version"])
+        )
 
     def cold_start_timeout(self, deployment: str) -> float | None:
         """How long a request may wait for ``deployment`` to start a replica; None when it
@@ -120,13 +125,15 @@ class AutoscaleLoop:
         log.info("%s/%s: a request arrived with no replica: scaling from zero", deployment,
                  ",".join(asleep))  # fmt: skip
         main = main_version(d).name
-        if main in asleep:
+        for version in asleep:
             # Ticks pause while a scale runs, so the decision is exported here: the desired
             # count reads 1 for the whole cold start, not only after the replica is ready.
-            status = self._status.get(deployment)
+            status = self._status.get((deployment, version))
             if status is not None:
-                self._status[deployment] = {**status, "desired": 1, "reason": "scale_from_zero"}
-            self._metrics.woken(deployment)
+                self._status[deployment, version] = {
+                    **status, "desired": 1, "reason": "scale_from_zero"
+                }  # fmt: skip
+            self._metrics.woken(deployment, version)
         self._woken.setdefault(deployment, set()).update(v for v in asleep if v != main)
         self._scale(d, dict.fromkeys(sorted(asleep, key=lambda v: v != main), 1))  # main first
 
@@ -144,8 +151,8 @@ class AutoscaleLoop:
             if cold is not None:
                 cold.forget(deployment, version)
         names = {d.name for d in deployments}
-        for gone in [name for name in self._status if name not in names]:
-            del self._status[gone]
+        for deployment, version in [k for k in self._status if k[0] not in names]:
+            self._unreport(deployment, version)
         for gone in [name for name in self._woken if name not in names]:
             del self._woken[gone]
         for key in [k for k in self._scalers if k[0] not in names]:
@@ -210,32 +217,64 @@ class AutoscaleLoop:
         policy = ScalingPolicy.from_spec(d.autoscaling)
         version = main_version(d)
         decision = self._decide(d, policy, version.name, samples[None], now, per_version=False)
-        scaler = self._scalers[(d.name, None)]
-        self._status[d.name] = {
-            "deployment": d.name, "version": version.name, "actual": version.replicas,
-            "ready": self._ready(d.name, version.name), **decision.to_json(),
-            "metric": metric, "value": samples[None].value,
-            "stable": scaler.average(now, policy.stable_window_s),
-            "panic_value": scaler.average(now, policy.panic_window_s),
-            "idle_s": round(samples[None].idle_s, 3), "min_replicas": policy.min_replicas,
-            "max_replicas": policy.max_replicas,
-            "cold_start_timeout_s": self.cold_start_timeout(d.name),
-            "held": self.signals.held(d.name),
-            "start_failure": self._starts.failure((d.name, version.name)),
-        }  # fmt: skip
-        self._metrics.record(self._status[d.name])
+        on: ScaledOn = "version" if woken else "deployment"
+        total = samples[None]  # or the main version's own traffic (``on``)
+        self._report(d, version.name, decision, policy=policy, sample=total, now=now, scaled_on=on)
         counts: dict[str, int] = {}
         if decision.desired != version.replicas:
             counts[version.name] = decision.desired
+        reported = {version.name}
         for other in self._still_woken(d, version.name):
             sample = samples.get(other)
             if sample is None:  # woken while the others were sampled: decided next tick
                 continue
             decided = self._decide(d, policy, other, sample, now, per_version=True)
+            self._report(
+                d, other, decided, policy=policy, sample=sample, now=now, scaled_on="version"
+            )
+            reported.add(other)
             if decided.desired != replicas_of(d, other):
                 counts[other] = decided.desired
+        for gone in [v for (name, v) in self._status if name == d.name and v not in reported]:
+            self._unreport(d.name, gone)  # back at zero, no longer the main version, or removed
         if counts:
             self._scale(d, counts)
+
+    def _report(
+        self,
+        d: DeploymentSpec,
+        version: str,
+        decision: Decision,
+        *,
+        policy: ScalingPolicy,
+        sample: Sample,
+        now: float,
+        scaled_on: ScaledOn,
+    ) -> None:
+        """Keep and export ``version``'s decision with its inputs (its status entry)."""
+        key = (d.name, version)
+        main = version == main_version(d).name
+        scaler = self._scalers[(d.name, None if main else version)]  # as :meth:`_decide` keys it
+        status: ScalingStatus = {
+            "deployment": d.name, "version": version, "main": main,
+            "scaled_on": scaled_on, "actual": replicas_of(d, version),
+            "ready": self._ready(d.name, version), **decision.to_json(),
+            "metric": d.autoscaling.metric if d.autoscaling is not None else "",
+            "value": sample.value,
+            "stable": scaler.average(now, policy.stable_window_s),
+            "panic_value": scaler.average(now, policy.panic_window_s),
+            "idle_s": round(sample.idle_s, 3), "min_replicas": policy.min_replicas,
+            "max_replicas": policy.max_replicas,
+            "cold_start_timeout_s": self.cold_start_timeout(d.name),
+            "held": self.signals.held(d.name), "start_failure": self._starts.failure(key),
+        }  # fmt: skip
+        self._status[key] = status
+        self._metrics.record(status)
+
+    def _unreport(self, deployment: str, version: str) -> None:
+        """Drop the status entry and the gauges of a version no longer scaled."""
+        self._status.pop((deployment, version), None)
+        self._metrics.forget(deployment, version)
 
     def _decide(
         self,

@@ -191,11 +191,11 @@ _CAPACITY = Row(
         ),
         Panel(
             "Autoscaler: desired and ready replicas",
-            "What the autoscaler of `inferd up` wants for each autoscaled deployment, and what "
-            "is ready (deployments with an `autoscaling:` section).",
+            "What the autoscaler of `inferd up` wants for each scaled version, and what is "
+            "ready (deployments with an `autoscaling:` section).",
             (
-                Query(select(DESIRED_REPLICAS, DEPLOYMENT), "{{deployment}} desired"),
-                Query(select(READY_REPLICAS, DEPLOYMENT), "{{deployment}} ready"),
+                Query(select(DESIRED_REPLICAS, DEPLOYMENT), "{{deployment}} {{version}} desired"),
+                Query(select(READY_REPLICAS, DEPLOYMENT), "{{deployment}} {{version}} ready"),
             ),
         ),
         Panel(

@@ -105,8 +105,9 @@ def local_replicas(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     """Replicas as ``inferd up``'s autoscaler counts them (autoscaled deployments only)."""
     if deployment.autoscaling is None:
         return []
-    ready = f"inferd_autoscaler_ready_replicas{scope.sel()}"
-    desired = f"inferd_autoscaler_desired_replicas{scope.sel()}"
+    # Summed over the scaled versions (the main one, and any woken from zero): the deployment's.
+    ready = f"sum without (version) (inferd_autoscaler_ready_replicas{scope.sel()})"
+    desired = f"sum without (version) (inferd_autoscaler_desired_replicas{scope.sel()})"
     return _replica_alerts(deployment.name, deployment.name, ready, desired, labels={}, needs=_UP)
 
 

@@ -169,13 +169,17 @@ function rolloutSection(r) {
     el("table", {}, el("thead", {}, headRow), el("tbody", {}, ...rows)));
 }
 
-function scalingLine(a) {
-  if (!a) return null;
+// One line per scaled version: the main one, and each one a request woke from zero (which
+// scales on its own traffic, and so does the main version meanwhile).
+function scalingLines(entries) {
+  if (!entries || !entries.length) return null;
   return el("div", { class: "autoscaling" }, el("h3", {}, "Autoscaling"),
-    el("span", {}, `${a.version}: ${a.ready} ready of ${a.actual}, wants ${a.desired} ` +
-      `(${a.reason.replaceAll("_", " ")}${a.panic ? ", panic" : ""}) · ${a.metric} ` +
+    ...entries.map((a) => el("div", { "data-scaled": a.version },
+      `${a.version}${a.main === false ? " (woken)" : ""}: ${a.ready} ready of ${a.actual}, ` +
+      `wants ${a.desired} (${a.reason.replaceAll("_", " ")}${a.panic ? ", panic" : ""}) · ` +
+      `${a.metric}${a.scaled_on === "version" ? " of its own traffic" : ""} ` +
       `${a.value.toFixed(2)} now, ${a.stable.toFixed(2)} stable, ` +
-      `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}`));
+      `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}`)));
 }
 
 function liveSection(d, rollout, scaling) {
@@ -198,7 +202,7 @@ function liveSection(d, rollout, scaling) {
     versionTable(d),
     shadowTable(d),
     rolloutSection(rollout),
-    scalingLine(scaling),
+    scalingLines(scaling),
   ].filter((part) => part !== null);
 }
 
@@ -238,7 +242,8 @@ function render(status) {
   const byName = (list) => Object.fromEntries((list || []).map((x) => [x.deployment, x]));
   view.currency = status.cost ? status.cost.currency : null;
   const rollouts = byName(status.rollouts);
-  const scaling = byName(status.autoscaling);
+  const scaling = {};
+  for (const a of status.autoscaling || []) (scaling[a.deployment] ||= []).push(a);
   let created = false;
   const shown = status.deployments.map((d) => {
     created = created || !cards.has(d.name);
