@@ -12,7 +12,7 @@ It talks nonsense, which is all a test of the machinery around a model needs. Ne
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import gguf
@@ -154,13 +154,16 @@ def make_adapter(
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    if args and args[0] == "--adapter":
-        out = Path(args[1] if len(args) > 1 else "tiny-adapter.gguf")
-        print(make_adapter(out))
-        return
-    out = Path(args[0] if args else "tiny-llama.gguf")
-    print(make_model(out))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--adapter", action="store_true", help="write a LoRA adapter instead")
+    parser.add_argument("out", nargs="?", type=Path, help="the file to write")
+    args = parser.parse_args()
+    if args.adapter:
+        print(make_adapter(args.out or Path("tiny-adapter.gguf")))
+    else:
+        print(make_model(args.out or Path("tiny-llama.gguf")))
 
 
 if __name__ == "__main__":
