@@ -213,7 +213,7 @@ class ServingDataPlane:
 
     def _served_generator(self, served: ServedVersion, model: TextGenerator) -> ServedGenerator:
         card = served.artifact.card if served.artifact is not None else None
-        created = int(card.created.timestamp()) if card is not None and card.created else 0
+        created = int(card.created.timestamp()) if card and card.created else served.ready_at
         delay_ms = card.labels.get(TEST_SLOWDOWN_LABEL, "0") if card is not None else "0"
         try:
             delay_s = max(float(delay_ms), 0.0) / 1000

@@ -106,6 +106,7 @@ async def bring_up(
         batchable=check.batchable, stats=sv.stats, metrics=sv.metrics,
     )  # fmt: skip
     sv.evicted = False
+    sv.ready_at = int(time.time())
     sv.set_state(VersionState.READY)
     log.info("%s is ready (%.3f s)", sv.label, time.monotonic() - started)
 

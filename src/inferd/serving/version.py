@@ -67,6 +67,9 @@ class ServedVersion:
         #: Resident memory (bytes) the process grew by across its latest load, when measured.
         self.resident_growth: int | None = None
         self.last_used = time.monotonic()
+        #: Wall-clock seconds of its latest load's end (OpenAI's ``created`` when the card
+        #: declares no build time); 0 before it was ever ready.
+        self.ready_at = 0
         self.stats = VersionStats()
         self.metrics: VersionMetrics = metrics.bind(key.name, key.version)
         #: Set while a load is under way, so concurrent first requests share it.

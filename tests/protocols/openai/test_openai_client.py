@@ -59,6 +59,9 @@ def test_the_model_is_listed(client: openai.OpenAI) -> None:
     assert [m.id for m in client.models.list()] == ["llm"]
     model = client.models.retrieve("llm")
     assert (model.id, model.object, model.owned_by) == ("llm", "model", "inferd")
+    # Pushed without SOURCE_DATE_EPOCH, its card declares no build time: ``created`` is when
+    # the version loaded, never 0 (1970).
+    assert abs(model.created - time.time()) < 600
 
 
 def test_a_chat_completion(client: openai.OpenAI) -> None:
