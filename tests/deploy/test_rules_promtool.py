@@ -220,3 +220,20 @@ def test_rules_are_written_to_a_file(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == (COMMITTED / "quickstart.rules.yaml").read_text(
         encoding="utf-8"
     )
+
+
+def test_promtool_lints_gpu_prices_of_several_deployments_clean(
+    promtool: str, tmp_path: Path
+) -> None:
+    """One cost rule per GPU deployment, all recording the same series name and resource:
+    without the deployment among their labels promtool's lint calls them duplicates."""
+    spec = tmp_path / "gpus.yaml"
+    prices = "cost: {cpu_core_hour: 0.04, gpu_hour: {A100: 3.0, T4: 0.4, H100: 2.5}}\n"
+    spec.write_text(GPU_SPEC.read_text(encoding="utf-8") + prices, encoding="utf-8")
+    result = cli("k8s", "rules", spec, "--overlay", GPU_OVERLAY)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "gpus.rules.yaml"
+    path.write_text(result.stdout, encoding="utf-8")
+    checked = _run(promtool, "check", "rules", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout and "duplicate" not in checked.stdout + checked.stderr

@@ -294,9 +294,8 @@ def _per_resource(spec: Spec, options: K8sOptions, stack: _Stack, cost: CostSpec
             continue
         gpu = gpu_price(d, options.placement_of(d), cost)
         held = _requests(stack, f'resource="{gpu.resource}"', deployment=d.name)
-        out.append(
-            record(
-                RESOURCE_COST, f"{held}\n* {number(gpu.price)}", labels={"resource": gpu.resource}
-            )
-        )
+        # Each GPU deployment has its own price, so its own rule; the deployment label (which
+        # its series carry anyway) keeps two such rules from being duplicates to promtool.
+        labels = {"resource": gpu.resource, "deployment": d.name}
+        out.append(record(RESOURCE_COST, f"{held}\n* {number(gpu.price)}", labels=labels))
     return out
