@@ -279,8 +279,14 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
         took = time.monotonic() - signalled
     assert code == 0
     assert took < 10 + 5  # the drain timeout, and a little for the replicas' own exit
-    # Refused connections were never accepted; everything accepted was answered.
-    assert load.failed(refused_ok=True) == {}, load.outcomes
+    # Every request read before the drain was answered 200; a connection opened during the
+    # drain got 503 + Retry-After (it was refused before the gateway drained like the server);
+    # attempts after the gateway closed were refused. One client may complete its handshake in
+    # the instant the listener closes, and the kernel resets it (docs/api.md, Lifecycle).
+    allowed = {"200", "503", "ConnectionRefusedError", "ConnectionResetError"}
+    assert set(load.outcomes) <= allowed, load.outcomes
+    assert load.outcomes["ConnectionResetError"] <= 1, load.outcomes
+    assert set(load.retry_after) <= {"1"}, load.retry_after
     assert not (home / "up.json").exists()
     for pid in pids:
         with pytest.raises(ProcessLookupError):

@@ -39,12 +39,29 @@ PS_MIN_WIDTH = 140
 @click.option(
     "--demo-traffic", is_flag=True, help="Send a few requests a second so the dashboard moves."
 )
+@click.option(
+    "--drain-delay",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="After SIGTERM, keep serving through the gateway this long with its readiness already "
+    "503, so load balancers stop sending before the drain (default 0; a second signal ends it "
+    "early). Then new connections get 503 + Retry-After while in-flight requests finish.",
+)
 @handles_errors
-def up(spec_file: Path, *, port: int | None, grpc_port: int | None, demo_traffic: bool) -> None:
+def up(
+    spec_file: Path,
+    *,
+    port: int | None,
+    grpc_port: int | None,
+    demo_traffic: bool,
+    drain_delay: float,
+) -> None:
     """Run a whole spec locally: replicas, the gateway and its dashboard, the admin API.
 
     Prints the gateway and dashboard URLs and a working curl. SIGTERM or Ctrl-C drains: the
-    gateway finishes the requests in flight, then every replica stops.
+    gateway's readiness turns 503, it serves on for --drain-delay, then finishes the requests in
+    flight (new connections get 503 + Retry-After), then every replica stops.
     """
     import uvloop
 
@@ -55,7 +72,7 @@ def up(spec_file: Path, *, port: int | None, grpc_port: int | None, demo_traffic
     configure_logging()
     store = store_settings()
     ensure_home(store.root)
-    options = UpOptions(spec, str(spec_file), store, port, demo_traffic, grpc_port)
+    options = UpOptions(spec, str(spec_file), store, port, demo_traffic, grpc_port, drain_delay)
 
     def say(line: str) -> None:
         print(line, flush=True)

@@ -3,9 +3,12 @@ event loop.
 
 Start order: the gateway binds first, REST then gRPC (a taken port fails before any replica
 starts), then the admin API, then the first apply starts every replica and publishes the
-routing. Stop order, on SIGTERM or SIGINT: the admin API closes, the gateway stops accepting
-(REST and gRPC) and finishes the requests in flight (on replicas still running), then every
-replica drains and stops — so no accepted request loses its replica.
+routing. Stop order, on SIGTERM or SIGINT: the gateway's readiness turns false at once and it
+serves as usual for the drain delay (``--drain-delay``, 0 by default; a second signal cuts it
+short), the admin API closes, the gateway finishes the requests in flight (on replicas still
+running) while each new REST connection is answered 503 + ``Retry-After`` (gRPC refuses new
+calls, UNAVAILABLE), then every replica drains and stops — so no accepted request loses its
+replica — and last the gateway's REST port closes.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ class UpOptions:
     demo_traffic: bool = False
     #: Overrides ``gateway.grpc_port`` (and its REST port + 1 default) when set.
     grpc_port: int | None = None
+    #: After the signal, seconds of serving as usual with readiness already false.
+    drain_delay_s: float = 0.0
 
 
 async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
@@ -194,6 +199,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
                 demo.start()
                 say(f"demo traffic: about {demo.rate_per_s:g} requests/s to {url}")
             await stop.wait()
+            await _serve_the_delay(gateway, stop, options.drain_delay_s)
         log.info("stopping: draining the gateway, then the replicas")
     finally:
         await watcher.stop()
@@ -236,9 +242,23 @@ async def _shutdown(
     if demo is not None:
         await demo.stop()
     await admin.stop(1.0)
-    await asyncio.gather(*(g.stop(drain_s) for g in gateways))  # REST and gRPC drain together
+    rest, grpc = gateways
+    await asyncio.gather(rest.drain(drain_s), grpc.stop(drain_s))  # REST and gRPC together
     left = max(MIN_REPLICA_GRACE_S, drain_s - (time.monotonic() - started))
     await reconciler.shutdown(left)
+    await rest.close()  # until now, what connects is answered 503 rather than refused
+
+
+async def _serve_the_delay(gateway: Gateway, stop: asyncio.Event, delay_s: float) -> None:
+    """After the signal: readiness false at once, then everything served as usual for
+    ``delay_s`` while load balancers notice (a second signal cuts it short)."""
+    gateway.begin_drain()
+    if delay_s <= 0:
+        return
+    log.info("signal received: not ready; serving for %.1f s more (--drain-delay)", delay_s)
+    stop.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay_s)
 
 
 def _autoscaling(reconciler: Reconciler, supervisor: Supervisor, gateway: Gateway) -> AutoscaleLoop:

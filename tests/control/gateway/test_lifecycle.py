@@ -1,4 +1,5 @@
-"""Start and stop: port 0, draining in-flight requests, refusing new ones after stop."""
+"""Start and stop: port 0, draining in-flight requests while new connections get 503, refusing
+them once closed."""
 
 from __future__ import annotations
 
@@ -44,41 +45,102 @@ async def slow_replica(delay: float) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-def test_stop_finishes_in_flight_requests_then_refuses() -> None:
-    async def scenario() -> tuple[list[int], str]:
+async def _raw_post(port: int) -> tuple[str, dict[str, str]]:
+    """One inference request on a connection of its own: the status and headers answered, or
+    the class of the transport error (a refusal, a reset)."""
+    body = orjson.dumps(FRAUD_BODY)
+    head = (
+        b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json"
+        b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(head + body)
+            answer = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+    except OSError as exc:
+        return type(exc).__name__, {}
+    status_line, *lines = answer.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines)}
+    return status_line.split()[1], headers
+
+
+def test_stop_finishes_in_flight_requests_and_answers_new_connections_503() -> None:
+    """Behaviour since the gateway drains like the server (RELIABILITY R1): readiness false at
+    once; a connection opened during the drain is answered 503 + Retry-After + Connection:
+    close (it used to be refused), while every request in flight is answered 200; only once
+    the gateway closes is a new connection refused."""
+
+    async def scenario() -> tuple[list[int], bool, tuple[str, dict[str, str]], str]:
         replica = await slow_replica(0.4)
         port = replica.sockets[0].getsockname()[1]
         rep = Replica("v1-0", "fraud", "v1", "127.0.0.1", port, "ready")
         topo = topology(deployment("fraud", VersionRoute("v1", "fraud", "fraud:v1", 100, (rep,))))
         gateway = await started_gateway(topo)
-        url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"
+        gw_port = gateway.port
+        url = f"http://127.0.0.1:{gw_port}/v2/models/fraud/infer"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
                 in_flight = [
                     asyncio.create_task(client.post(url, json=FRAUD_BODY)) for _ in range(8)
                 ]
                 # Wait until all eight are at the replica (a fixed sleep can lose that race on
-                # a loaded machine, and a request not yet in would rightly be refused).
+                # a loaded machine, and a request not yet in would rightly be answered 503).
                 for _ in range(1000):
                     if sum(gateway.proxy.outstanding.values()) == 8:
                         break
                     await asyncio.sleep(0.01)
                 assert sum(gateway.proxy.outstanding.values()) == 8
-                stopping = asyncio.create_task(gateway.stop(5))
-                answers = await asyncio.gather(*in_flight)
-                await stopping
                 try:
-                    await client.post(url, json=FRAUD_BODY)
-                    after = "answered"
-                except httpx.ConnectError:
-                    after = "refused"
-            return [a.status_code for a in answers], after
+                    draining = asyncio.create_task(gateway.drain(5))
+                    await asyncio.sleep(0.05)
+                    ready = gateway.ready()
+                    during = await _raw_post(gw_port)
+                    answers = await asyncio.gather(*in_flight)
+                    await draining
+                    await gateway.close()
+                except BaseException:
+                    await gateway.stop(1)
+                    raise
+                after, _ = await _raw_post(gw_port)
+            return [a.status_code for a in answers], ready, during, after
         finally:
             replica.close()
 
-    statuses, after = run(scenario)
+    statuses, ready, (during, headers), after = run(scenario)
     assert statuses == [200] * 8
-    assert after == "refused"
+    assert ready is False
+    assert during == "503"
+    assert headers["retry-after"] == "1"
+    assert headers["connection"] == "close"
+    assert after == "ConnectionRefusedError"
+
+
+def test_begin_drain_turns_readiness_off_while_requests_are_still_served() -> None:
+    """The drain delay: readiness 503 at once (REST; gRPC's ServerReady reads the same), while
+    inference is served as usual until the drain."""
+
+    async def scenario() -> tuple[int, int, int, bool]:
+        replica = await slow_replica(0.0)
+        port = replica.sockets[0].getsockname()[1]
+        rep = Replica("v1-0", "fraud", "v1", "127.0.0.1", port, "ready")
+        topo = topology(deployment("fraud", VersionRoute("v1", "fraud", "fraud:v1", 100, (rep,))))
+        gateway = await started_gateway(topo)
+        base = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                before = (await client.get(f"{base}/v2/health/ready")).status_code
+                gateway.begin_drain()
+                ready = (await client.get(f"{base}/v2/health/ready")).status_code
+                infer = await client.post(f"{base}/v2/models/fraud/infer", json=FRAUD_BODY)
+            return before, ready, infer.status_code, gateway.ready()
+        finally:
+            await gateway.stop(1)
+            replica.close()
+
+    assert run(scenario) == (200, 503, 200, False)
 
 
 def test_a_taken_port_is_unavailable_naming_the_address() -> None:

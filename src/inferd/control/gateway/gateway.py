@@ -115,6 +115,8 @@ class Gateway:
         self.tracing = tracing
         #: API keys and TLS on the REST port (set before :meth:`start`; default: open, plain).
         self.front_door = FrontDoor()
+        #: Set by :meth:`begin_drain`: not ready from then on.
+        self.draining = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -149,15 +151,34 @@ class Gateway:
         self.openai.pools.retain(topology)
         self.payloads.update(topology)
 
+    def begin_drain(self) -> None:
+        """Readiness turns false (``/v2/health/ready`` 503, gRPC ``ServerReady`` false) while
+        everything is still served, so load balancers stop sending before the drain."""
+        self.draining = True
+
     async def stop(self, drain_timeout: float) -> None:
-        """Stop accepting, let in-flight requests finish (up to ``drain_timeout``), close."""
+        """:meth:`drain`, then :meth:`close`."""
+        await self.drain(drain_timeout)
+        await self.close()
+
+    async def drain(self, drain_timeout: float) -> None:
+        """Not ready; let in-flight requests finish (up to ``drain_timeout``) while each new
+        connection is answered 503 + ``Retry-After`` + ``Connection: close`` (the server's
+        :meth:`~inferd.protocols.http.server.HttpServer.drain`), then let go of the replicas.
+        The port keeps answering so until :meth:`close`."""
+        self.begin_drain()
         await self.charts.stop()
         if self._http is not None:
-            await self._http.stop(drain_timeout)
+            await self._http.drain(drain_timeout)
         await self.mirror.stop()
         await self.payloads.stop()
         self.proxy.close()
         self.openai.close()
+
+    async def close(self) -> None:
+        """Stop listening: the connections accepted during the drain get their 503 first."""
+        if self._http is not None:
+            await self._http.close()
 
     def status(self) -> GatewayStatus:
         """The gateway's status (see :mod:`inferd.control.gateway.status`)."""
@@ -208,6 +229,8 @@ class Gateway:
 
     def ready(self) -> bool:
         """The gateway's readiness (``/v2/health/ready``, gRPC ``ServerReady``)."""
+        if self.draining:
+            return False
         deployments = self._topology.deployments
         cold = self.cold_start
         # A deployment that scales from zero answers even with no replica (its first request
