@@ -225,6 +225,10 @@ def _input_header(item: object, binary: memoryview, offset: int, limits: LimitSe
         return _Input(tensor, parameters, item["data"], None)
     if type(size) is not int or size < 0:
         raise InvalidTensor(name, "binary_data_size must be a non-negative integer")
+    if item.get("data") is not None:  # as over gRPC (contents and raw_input_contents)
+        raise InvalidTensor(
+            name, "data given both in 'data' and as binary data (parameters.binary_data_size)"
+        )
     if offset + size > len(binary):
         raise InvalidTensor(
             name,

@@ -102,7 +102,7 @@ SCHEMAS: dict[str, Schema] = {
             "data": _TENSOR_DATA,
         },
         # A tensor carries its values inline (``data``) or in the binary extension's body
-        # (``parameters.binary_data_size``); one with neither is refused with 400.
+        # (``parameters.binary_data_size``); one with neither, or with both, is refused with 400.
         "anyOf": [
             {"required": ["data"]},
             {
