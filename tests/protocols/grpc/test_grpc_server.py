@@ -417,6 +417,26 @@ def test_the_timeout_parameter_is_a_deadline_as_over_rest(
         )
 
 
+def test_tritons_timeout_parameter_is_a_deadline_in_microseconds(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
+    """tritonclient's ``infer(timeout=…)`` sends Triton's ``parameters.timeout`` (microseconds);
+    it was passed through unread, so the request ran on under the server's 30 s default."""
+    x = np.zeros((1, 3), np.float32)
+    _infer(client, "affine", "x", x, "FP32", timeout=1_500_000)
+    request, received_at = data.dataplane.received[-1]
+    assert request.deadline is not None and 1.4 < request.deadline - received_at <= 1.5
+    _infer(client, "affine", "x", x, "FP32", timeout=1_500_000, parameters={"timeout_ms": 500})
+    request, received_at = data.dataplane.received[-1]
+    assert request.deadline is not None and request.deadline - received_at <= 0.5  # the sooner
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(client, "affine", "x", x, "FP32", timeout=0)
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "parameters.timeout (Triton's, in microseconds) must be a whole number" in (
+        caught.value.message() or ""
+    )
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 

@@ -194,11 +194,16 @@ _ONE = {"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}
         (None, "40", 0.04),
         (250, "40", 0.04),  # the sooner of the two
         (MAX_TIMEOUT_MS, None, MAX_TIMEOUT_MS / 1000),
+        ({"timeout": 1_500_000}, None, 1.5),  # Triton's, in microseconds (tritonclient timeout=)
+        ({"timeout": 1_500_000, "timeout_ms": 250}, None, 0.25),
+        ({"timeout": 30_000}, "40", 0.03),
     ],
 )
 def test_a_timeout_becomes_the_request_deadline(parameter, header, timeout_s):
     doc: dict[str, object] = {"inputs": [_ONE]}
-    if parameter is not None:
+    if isinstance(parameter, dict):
+        doc["parameters"] = parameter
+    elif parameter is not None:
         doc["parameters"] = {"timeout_ms": parameter}
     headers = {} if header is None else {"inference-timeout-ms": header}
     request = _decode(doc, headers=headers, received=100.0)
@@ -218,10 +223,13 @@ def test_a_timeout_becomes_the_request_deadline(parameter, header, timeout_s):
         ({}, {"inference-timeout-ms": "0"}, "Inference-Timeout-Ms"),
         ({}, {"inference-timeout-ms": "-1"}, "Inference-Timeout-Ms"),
         ({}, {"inference-timeout-ms": "9" * 5000}, "Inference-Timeout-Ms"),
+        ({"timeout": 0}, {}, r"parameters.timeout \(Triton's, in microseconds\)"),
+        ({"timeout": "5"}, {}, r"parameters.timeout \(Triton's, in microseconds\)"),
+        ({"timeout": MAX_TIMEOUT_MS * 1000 + 1}, {}, r"parameters.timeout \(Triton's"),
     ],
 )
 def test_an_invalid_timeout_is_refused(parameters, headers, where):
-    with pytest.raises(InvalidArgument, match=f"{where} must be a whole number of milliseconds"):
+    with pytest.raises(InvalidArgument, match=f"{where}.* must be a whole number of"):
         _decode({"inputs": [_ONE], "parameters": parameters}, headers=headers)
 
 

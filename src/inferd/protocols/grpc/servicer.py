@@ -32,7 +32,7 @@ from inferd.protocols.grpc.status import GRPC_STATUS, Context, unary
 from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
-from inferd.protocols.v2.codec import TIMEOUT_PARAMETER, request_deadline
+from inferd.protocols.v2.codec import TIMEOUT_PARAMETERS, request_deadline
 from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
 
@@ -145,7 +145,7 @@ class InferenceServicer:
         received = time.monotonic()
         remaining = context.time_remaining()
         deadline = None if remaining is None else received + remaining
-        if TIMEOUT_PARAMETER in request.parameters:  # as over REST: the sooner of the two
+        if any(key in request.parameters for key in TIMEOUT_PARAMETERS):  # as over REST
             asked = request_deadline(decode_parameters(request.parameters), None, received)
             deadline = asked if deadline is None or asked is None else min(deadline, asked)
         check = self._dataplane.input_check(request.model_name, request.model_version or None)

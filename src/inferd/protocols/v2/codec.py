@@ -43,6 +43,11 @@ HEADER_LENGTH = "inference-header-content-length"
 #: A per-request timeout (milliseconds), as a header or as the request parameter ``timeout_ms``.
 TIMEOUT_HEADER = "inference-timeout-ms"
 TIMEOUT_PARAMETER = "timeout_ms"
+#: Triton's request parameter ``timeout``, in microseconds: what tritonclient's
+#: ``infer(timeout=…)`` sends, over HTTP and gRPC alike.
+TRITON_TIMEOUT_PARAMETER = "timeout"
+#: The request parameters that set a deadline (see :func:`request_deadline`).
+TIMEOUT_PARAMETERS = (TIMEOUT_PARAMETER, TRITON_TIMEOUT_PARAMETER)
 #: A day: a longer timeout is a mistake, not a request.
 MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000
 
@@ -151,24 +156,33 @@ def decode_request(
 
 def request_deadline(parameters: Parameters, header: str | None, received: float) -> float | None:
     """When the request must be answered, on ``time.monotonic()``: ``received`` plus
-    ``parameters.timeout_ms`` or the ``Inference-Timeout-Ms`` header, the sooner if both. None
-    leaves the server's ``request_timeout_s``; like a gRPC deadline, a timeout replaces it."""
-    timeouts: list[int] = []
+    ``parameters.timeout_ms``, Triton's ``parameters.timeout`` (microseconds) or the
+    ``Inference-Timeout-Ms`` header, the soonest of those given. None leaves the server's
+    ``request_timeout_s``; like a gRPC deadline, a timeout replaces it."""
+    timeouts: list[float] = []
     if TIMEOUT_PARAMETER in parameters:
-        timeouts.append(_timeout_ms(parameters[TIMEOUT_PARAMETER], "parameters.timeout_ms"))
+        ms = _whole(parameters[TIMEOUT_PARAMETER], MAX_TIMEOUT_MS, "parameters.timeout_ms")
+        timeouts.append(ms / 1000)
+    if TRITON_TIMEOUT_PARAMETER in parameters:
+        us = _whole(parameters[TRITON_TIMEOUT_PARAMETER], MAX_TIMEOUT_MS * 1000, "")
+        timeouts.append(us / 1_000_000)
     if header is not None:
         # Bounded before int(): Python refuses to convert strings of thousands of digits.
         digits = header.isascii() and header.isdigit() and len(header) <= 10
         shown = header if len(header) <= 40 else f"{header[:40]}… ({len(header)} characters)"
-        timeouts.append(_timeout_ms(int(header) if digits else shown, "Inference-Timeout-Ms"))
-    return received + min(timeouts) / 1000 if timeouts else None
+        ms = _whole(int(header) if digits else shown, MAX_TIMEOUT_MS, "Inference-Timeout-Ms")
+        timeouts.append(ms / 1000)
+    return received + min(timeouts) if timeouts else None
 
 
-def _timeout_ms(value: object, where: str) -> int:
-    if type(value) is not int or not 1 <= value <= MAX_TIMEOUT_MS:
+def _whole(value: object, most: int, where: str) -> int:
+    """A timeout: a whole number from 1 to ``most``; ``where`` names it in milliseconds, or,
+    when empty, it is Triton's ``parameters.timeout`` in microseconds."""
+    if type(value) is not int or not 1 <= value <= most:
+        unit = "milliseconds" if where else "microseconds"
+        where = where or f"parameters.{TRITON_TIMEOUT_PARAMETER} (Triton's, in microseconds)"
         raise InvalidArgument(
-            f"{where} must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}, "
-            f"not {value!r}"
+            f"{where} must be a whole number of {unit} from 1 to {most}, not {value!r}"
         )
     return value
 
