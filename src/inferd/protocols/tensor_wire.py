@@ -18,7 +18,8 @@ The policy, in order; nothing sized by the client is allocated before step 3 has
 A tensor placed in client shared memory (Triton's ``shared_memory_*`` parameters, on an input or
 a requested output) is refused as Unsupported before anything else about it is read
 (:func:`refuse_shared_memory`): inferd reads data from requests and answers with it. The outputs
-a request asks for are read alike too (:func:`requested_outputs`).
+a request asks for are read alike too (:func:`requested_outputs`), Triton's ``classification``
+parameter on one refused as Unsupported.
 
 Transports say where the data came from (``source``: ``'data'``, ``fp32_contents``, ``its
 raw_input_contents entry``…), so a message names the field the client filled.
@@ -43,6 +44,10 @@ from inferd.serving.types import RequestedOutput
 #: Parameters that point at client shared memory (``shared_memory_region``, ``_byte_size``,
 #: ``_offset``).
 _SHARED_MEMORY_PREFIX = "shared_memory_"
+#: Triton's classification extension on a requested output (tritonclient's ``class_count``):
+#: top-k "score:index:label" strings instead of the tensor. Refused, not ignored: the tensor
+#: answered in its place is not what the client decodes.
+_CLASSIFICATION = "classification"
 #: numpy kinds a value may arrive as, per target kind (ints are fine for floats, not the reverse:
 #: silently truncating 1.5 to 1 would hide a client bug).
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
@@ -104,6 +109,12 @@ def requested_outputs(outputs: Iterable[RequestedOutput]) -> list[RequestedOutpu
             raise InvalidArgument(f"output {output.name!r} is requested more than once")
         named.add(output.name)
         refuse_shared_memory(output.name, output.parameters)
+        if _CLASSIFICATION in output.parameters:
+            raise Unsupported(
+                f"output {output.name!r}: Triton's classification extension "
+                f"(parameters.{_CLASSIFICATION}) is not supported; ask for the output without it "
+                "and take its top classes from the values"
+            )
         requested.append(output)
     return requested or None
 
