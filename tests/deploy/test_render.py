@@ -381,3 +381,30 @@ deployments:
     )
     with pytest.raises(InvalidArgument, match="would both be named 'a-b-c'"):
         render_with(spec, registry=REGISTRY)
+
+
+TRUSTED = """name: rules
+versions:
+  - {name: v1, model: "rules:v1", trust_code: true}
+  - {name: v2, model: "rules:v2"}
+traffic: {weights: {v1: 100}}
+"""
+
+
+def test_trust_code_reaches_the_server_of_that_version_only() -> None:
+    """``trust_code: true`` is what lets a python model's own code run: without
+    ``--trust-code`` the pod's server refuses to load it and never becomes ready."""
+    objects = render_with(_spec(TRUSTED), registry=REGISTRY)
+    args = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"]
+        for d in _kind(objects, "Deployment")
+    }
+    assert args["rules-v1"][-2:] == ["--trust-code", "rules:v1"]
+    assert "--trust-code" not in args["rules-v2"]
+    for o in objects:
+        validate(o)
+
+
+def test_trust_code_on_the_kserve_target_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidArgument, match=r"rules/v1: trust_code"):
+        render_with(_spec(TRUSTED), registry=REGISTRY, target="kserve")

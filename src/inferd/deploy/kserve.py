@@ -37,6 +37,7 @@ from inferd.deploy.objects import (
     remote_reference,
 )
 from inferd.deploy.workloads import container_security, resources
+from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
 RUNTIME_NAME = "inferd"
@@ -148,6 +149,13 @@ def inference_service(
     """The InferenceService of one deployment (named after it), at ``options.stage``."""
     canary = canary_of(deployment)
     version = canary.serving(options.stage)
+    if version.trust_code:
+        # The ServingRuntime's command is shared by every InferenceService that uses it.
+        raise InvalidArgument(
+            f"{deployment.name}/{version.name}: trust_code cannot be rendered for KServe: its "
+            "ServingRuntime serves every InferenceService with one command, so it cannot trust "
+            "one model's code; render this spec with --target plain"
+        )
     canary_percent = canary.weight if version is canary.candidate else None
     reference = remote_reference(version, options)
     predictor = predictor_scaling(deployment, version)

@@ -63,7 +63,7 @@ def server_container(
     return {
         "name": "server",
         "image": options.image_for(gpu.gpus),
-        "args": server_args(local_reference(version, options)),
+        "args": server_args(local_reference(version, options), trust_code=version.trust_code),
         "env": server_env(deployment, spec, gpu),
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
@@ -82,10 +82,13 @@ def server_container(
     }
 
 
-def server_args(reference: str) -> list[str]:
-    """``inferd serve`` on every interface of the pod (its address is its own)."""
+def server_args(reference: str, *, trust_code: bool = False) -> list[str]:
+    """``inferd serve`` on every interface of the pod (its address is its own); a version whose
+    spec sets ``trust_code`` gets ``--trust-code`` on its own reference, as under ``inferd up``
+    (without it the server refuses to run the model's code, and the pod never gets ready)."""
     listen = ["--host", "0.0.0.0", "--port", str(HTTP_PORT), "--grpc-port", str(GRPC_PORT)]  # noqa: S104
-    return ["serve", reference, *listen]
+    trust = ["--trust-code", reference] if trust_code else []
+    return ["serve", reference, *listen, *trust]
 
 
 def device(deployment: DeploymentSpec) -> str:
