@@ -59,3 +59,18 @@ def test_payload_logging_is_noted_on_the_logged_deployments_route(target: str, k
         f"{kind}/fraud: logging (payload logging by inferd up's gateway): in a cluster, "
         "configure the InferenceService's logger or the Gateway's access logging"
     ]
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"), [("plain", "HTTPRoute"), ("kserve", "InferenceService")]
+)
+def test_tracing_is_noted_on_every_route(target: str, kind: str) -> None:
+    """The spec's tracing exports spans of inferd up's gateway and replicas; nothing in a render
+    does, so a cluster is never taken to be traced because the spec is."""
+    traced = SPEC.format(access='  tracing: {endpoint: "http://otel.example:4318"}\n')
+    objects = render(parse_spec(traced), K8sOptions(target=target))  # type: ignore[arg-type]
+    assert omissions(objects) == [
+        f"{kind}/{name}: gateway.tracing (spans of inferd up's gateway and replicas): the "
+        "server image has no inferd[tracing], so pods export no spans; trace at the Gateway"
+        for name in ("fraud", "churn")
+    ]

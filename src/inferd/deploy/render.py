@@ -109,14 +109,21 @@ def _note_logging(spec: Spec, out: list[Obj]) -> list[Obj]:
 
 
 def _note_access(spec: Spec, out: list[Obj]) -> list[Obj]:
-    """gateway.auth and gateway.tls are inferd up's gateway's: say so on every route, so a
-    cluster is never taken to require keys or TLS because the spec does."""
-    if spec.gateway.auth.keys_file is None and spec.gateway.tls is None:
-        return out
+    """gateway.auth, gateway.tls and gateway.tracing are inferd up's: say so on every route, so
+    a cluster is never taken to require keys or TLS, or to be traced, because the spec does.
+    (The server image has no ``inferd[tracing]``: a pod given ``--otlp-endpoint`` would not
+    start.)"""
+    notes = []
+    if spec.gateway.auth.keys_file is not None or spec.gateway.tls is not None:
+        notes.append("gateway.auth and gateway.tls (inferd up's gateway): in a cluster, the "
+                     "Gateway's listener terminates TLS and authenticates")  # fmt: skip
+    if spec.gateway.tracing is not None:
+        notes.append("gateway.tracing (spans of inferd up's gateway and replicas): the server "
+                     "image has no inferd[tracing], so pods export no spans; trace at the "
+                     "Gateway")  # fmt: skip
     for o in out:
         if o["kind"] in ("HTTPRoute", "InferenceService"):
-            note(o, "gateway.auth and gateway.tls (inferd up's gateway): in a cluster, the "
-                 "Gateway's listener terminates TLS and authenticates")  # fmt: skip
+            note(o, *notes)
     return out
 
 
