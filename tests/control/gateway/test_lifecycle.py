@@ -8,6 +8,7 @@ import asyncio
 import httpx
 import orjson
 import pytest
+from tritonclient.grpc.aio import InferenceServerClient
 
 from inferd.config import LimitSettings
 from inferd.control.gateway import Gateway
@@ -16,6 +17,7 @@ from inferd.control.replicas.topology import Replica, VersionRoute
 from inferd.errors import Unavailable
 
 from .conftest import FRAUD_BODY, deployment, run, started_gateway, topology
+from .test_grpc_gateway import on_gateway
 
 ANSWER = orjson.dumps({"model_name": "fraud", "model_version": "v1", "outputs": []})
 
@@ -141,6 +143,20 @@ def test_begin_drain_turns_readiness_off_while_requests_are_still_served() -> No
             replica.close()
 
     assert run(scenario) == (200, 503, 200, False)
+
+
+def test_begin_drain_turns_grpc_server_ready_off() -> None:
+    rep = Replica("v1-0", "fraud", "v1", "127.0.0.1", 9, "ready")
+    topo = topology(deployment("fraud", VersionRoute("v1", "fraud", "fraud:v1", 100, (rep,))))
+
+    async def scenario(
+        gateway: Gateway, front: GrpcGateway, client: InferenceServerClient
+    ) -> tuple[bool, bool]:
+        before = await client.is_server_ready()
+        gateway.begin_drain()
+        return before, await client.is_server_ready()
+
+    assert on_gateway(topo, scenario) == (True, False)
 
 
 def test_a_taken_port_is_unavailable_naming_the_address() -> None:
