@@ -26,7 +26,8 @@ from inferd.config import LimitSettings
 from inferd.errors import InvalidArgument, ModelNotFound, Unavailable
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.protocols.http import HttpServer, Router
-from inferd.protocols.http.server import Guard, HttpLimits
+from inferd.protocols.http.host import HttpLimits
+from inferd.protocols.http.server import Guard
 from inferd.protocols.v2.auth import bearer_guard
 from inferd.protocols.v2.routes import control_router, data_router
 from inferd.serving.generation import ServedGenerator

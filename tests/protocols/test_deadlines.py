@@ -22,8 +22,8 @@ from inferd.errors import Code
 from inferd.protocols.grpc import GrpcHandle, serve_grpc
 from inferd.protocols.grpc.status import GRPC_STATUS
 from inferd.protocols.http import HttpServer
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import STATUS_BY_CODE
-from inferd.protocols.http.server import HttpLimits
 from inferd.protocols.v2.routes import data_router
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.store import ModelStore

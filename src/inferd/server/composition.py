@@ -30,7 +30,7 @@ from inferd.observe.tracing_setup import start_tracing
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.audited import audited_guard
-from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
 from inferd.protocols.v2.routes import control_router, data_router
 from inferd.runtimes.base import LoadOptions

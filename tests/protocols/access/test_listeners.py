@@ -29,7 +29,7 @@ from inferd.protocols.access.tls import CertificateFiles
 from inferd.protocols.access.tokens import Token
 from inferd.protocols.grpc import serve_grpc
 from inferd.protocols.http import HttpServer
-from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.routes import data_router
 from protocols.access.certs import Issued, TestCA, install, peer_serial
 from protocols.conftest import TEST_LIMITS, FakeDataPlane, metrics_text

@@ -16,7 +16,7 @@ import pytest
 
 from inferd.config import LimitSettings
 from inferd.protocols.http import Request, Response, Router, StreamingResponse, json_response
-from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.http.host import HttpLimits
 from protocols.conftest import FakeDataPlane, Running, _finish, _start, _Thread
 
 #: The body of ``GET /big``.

@@ -24,7 +24,7 @@ from inferd.config import LimitSettings
 from inferd.protocols.http import HttpServer
 from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.flow import TURN_BYTES
-from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.http.host import HttpLimits
 from protocols.access.certs import TestCA, install
 from protocols.conftest import Running
 from protocols.http.conftest import Seen, on_loop, read_responses, transport_router

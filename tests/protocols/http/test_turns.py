@@ -9,8 +9,9 @@ import asyncio
 from inferd.config import LimitSettings
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.flow import TURN_BYTES
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.router import Router
-from inferd.protocols.http.server import HttpLimits, HttpServer
+from inferd.protocols.http.server import HttpServer
 
 HEAD = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n"
 

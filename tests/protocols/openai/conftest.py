@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from inferd.errors import DeadlineExceeded, InvalidArgument, ModelNotFound
 from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling
 from inferd.observe.llm_metrics import LlmMetrics
-from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.routes import data_router
 from inferd.serving.generation import ServedGenerator
 from protocols.conftest import TEST_LIMITS, FakeDataPlane, Running, _finish, _start, metrics_text

@@ -10,7 +10,7 @@ import pytest
 
 from inferd.observe.audit import AuditLog, Caller, read_audit
 from inferd.protocols.http.audited import USER_HEADER, audited_guard
-from inferd.protocols.http.server import HttpLimits
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.auth import bearer_guard
 from inferd.protocols.v2.routes import control_router
 from protocols.conftest import TEST_LIMITS, TOKEN, FakeDataPlane, Running, _finish, _start

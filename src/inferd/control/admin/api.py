@@ -53,7 +53,8 @@ from inferd.protocols.http import (
     json_response,
 )
 from inferd.protocols.http.audited import audited, audited_guard
-from inferd.protocols.http.server import Guard, HttpLimits
+from inferd.protocols.http.host import HttpLimits
+from inferd.protocols.http.server import Guard
 from inferd.protocols.v2.auth import bearer_guard
 from inferd.spec.loading import MAX_SPEC_BYTES, SpecError, parse_spec
 

@@ -46,9 +46,9 @@ from inferd.errors import InferdError, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.http.router import Handler
-from inferd.protocols.http.server import HttpLimits
 
 if TYPE_CHECKING:
     from inferd.control.autoscale.coldstart import ColdStart

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import httptools
 
@@ -48,6 +48,7 @@ from inferd.protocols.http.flow import (
     READ_BYTES,
     TURN_BYTES,
 )
+from inferd.protocols.http.host import ConnectionHost
 from inferd.protocols.http.messages import (
     LAST_CHUNK,
     Request,
@@ -63,14 +64,11 @@ from inferd.protocols.http.refusal import Refusal, body_too_large, headers_too_l
 from inferd.protocols.http.streaming import abandon_unsent, send_chunks
 from inferd.protocols.http.write_deadline import WriteDeadline
 
-if TYPE_CHECKING:
-    from inferd.protocols.http.server import HttpServer
-
 
 class HttpConnection(asyncio.BufferedProtocol):
     """Parses, dispatches and answers requests for one socket."""
 
-    def __init__(self, server: HttpServer) -> None:
+    def __init__(self, server: ConnectionHost[HttpConnection]) -> None:
         self.server = server
         self.limits = server.limits
         self.budget = server.limits.budget

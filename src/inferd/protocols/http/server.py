@@ -7,15 +7,13 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import cast
 
-from inferd.config import LimitSettings
 from inferd.errors import InferdError, Unavailable
-from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.draining import LateConnection, close_listening
 from inferd.protocols.http.flow import DRAIN_IDLE_S, LINGER_S, READ_BYTES
+from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import (
     HeadResponse,
     Request,
@@ -36,35 +34,6 @@ SWEEP_INTERVAL_S = 0.5
 EXPIRE_BATCH = 64
 
 Guard = Callable[[Request], Response | None]
-
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    """What one connection may send, and leave unread, before it is refused (sizes in bytes,
-    times in seconds). Every server given the same instance draws on its one ``budget``."""
-
-    max_body_bytes: int
-    max_header_bytes: int
-    header_timeout_s: float
-    body_timeout_s: float
-    budget: RequestBudget = field(compare=False)
-    max_connections: int
-    write_buffer_bytes: int
-    write_timeout_s: float
-    max_headers: int = 100
-
-    @classmethod
-    def from_settings(cls, limits: LimitSettings) -> HttpLimits:
-        return cls(
-            max_body_bytes=limits.max_body_bytes,
-            max_header_bytes=limits.max_header_bytes,
-            header_timeout_s=limits.header_timeout_s,
-            body_timeout_s=limits.body_timeout_s,
-            budget=RequestBudget(limits.max_buffered_request_bytes),
-            max_connections=limits.max_connections,
-            write_buffer_bytes=limits.write_buffer_bytes,
-            write_timeout_s=limits.write_timeout_s,
-        )
 
 
 class _Refused(asyncio.Protocol):
