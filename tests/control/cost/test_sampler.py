@@ -167,3 +167,20 @@ def test_a_change_of_currency_starts_the_money_again(fake: Fake) -> None:
     assert sampler.currency == "USD"
     assert t.money_held == pytest.approx(5 * 0.0006)  # only the interval priced in USD
     assert t.replica_seconds == 10  # capacity is no currency's
+
+
+def test_an_exiting_replica_still_holds_its_peak_memory(fake: Fake) -> None:
+    """An exiting process (a zombie until reaped) has no VmRSS or VmHWM in /proc: it used
+    nothing, but a replica without a memory request held its peak RSS to the end, and the
+    report prices its replica-hour from that last slice."""
+    churn = replica("churn-v1-1", "v1", 31, 90.0, "churn")
+    fake.replicas = [churn]
+    fake.uses = {31: ProcessUse(0.1, GIB // 8, GIB // 8)}
+    sampler = fake.sampler()
+    _tick(sampler)
+    (running,) = _tick(sampler)[("churn", "v1")].replicas
+    assert running.held == Capacity(1.0, 0.125)
+    fake.uses = {31: ProcessUse(0.2, 0, 0)}  # exiting
+    (exiting,) = _tick(sampler)[("churn", "v1")].replicas
+    assert exiting.held == Capacity(1.0, 0.125)
+    assert exiting.used.memory_gib == 0 and exiting.peak_gib == 0.125

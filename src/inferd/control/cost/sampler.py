@@ -123,6 +123,8 @@ class CostSampler:
         self._last: tuple[float, GatewayReading] | None = None
         self._cpu: dict[tuple[str, int], float] = {}
         self._peaks: dict[Key, float] = {}
+        #: Each replica process's peak RSS so far (GiB): an exiting process reports none.
+        self._process_peaks: dict[tuple[str, int], float] = {}
         self._resources: dict[Key, ResourcesSpec] = {}
         self._concurrency: defaultdict[Key, list[float]] = defaultdict(list)
         self._batches = BatchCounts()
@@ -198,7 +200,15 @@ class CostSampler:
             intervals = [self._interval(tick, key, d) for key, d in self._keys(running)]
             self._keep(intervals, now)
         self._cpu = {_process(r): uses[r.id].cpu_seconds for r in running if r.id in uses}
+        self._process_peaks = {
+            _process(r): self._peak_of(r, uses[r.id]) for r in running if r.id in uses
+        }
         return intervals
+
+    def _peak_of(self, replica: Replica, use: ProcessUse) -> float:
+        """The process's peak RSS in GiB: what it reports (``VmHWM``), or the last peak read
+        while it exits (a zombie's /proc has no memory lines, though it held that memory)."""
+        return max(use.peak_rss_bytes / GIB, self._process_peaks.get(_process(replica), 0.0))
 
     def _read(self, running: list[Replica]) -> tuple[dict[str, ProcessUse], GpuReading | None]:
         uses = {}
@@ -235,7 +245,7 @@ class CostSampler:
                 continue
             before = self._cpu.get(_process(r))
             cpu = use.cpu_seconds - before if before is not None else use.cpu_seconds
-            peak = use.peak_rss_bytes / GIB
+            peak = self._peak_of(r, use)
             capacity = held(resources, peak)
             busy = tick.gpu.busy if tick.gpu is not None else 0.0
             gpu_memory = (
