@@ -32,7 +32,12 @@ def load_reference(parameters: Parameters) -> str | None:
 
 
 def check_unload(parameters: Parameters) -> None:
-    """Refuse an unload parameter other than ``unload_dependents``."""
-    for key in parameters:
+    """Refuse an unload parameter other than ``unload_dependents``, and one of it that is not
+    a boolean."""
+    for key, value in parameters.items():
         if key != "unload_dependents":
             raise Unsupported(f"unload parameter {key!r} is not supported")
+        if not isinstance(value, bool):
+            raise InvalidArgument(
+                f"unload parameter 'unload_dependents' must be a boolean, got {value!r}"
+            )

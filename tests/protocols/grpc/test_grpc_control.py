@@ -152,6 +152,20 @@ def test_refusals_name_the_problem(
     assert "load parameter 'reference' must be a string" in str(caught.value.details())
     error = _status(lambda: client.load_model("iris", headers=AUTH, files={"file:1/m": b"x"}))
     assert error.status() == "StatusCode.UNIMPLEMENTED"
+    unload = service_pb2.RepositoryModelUnloadRequest(model_name="churn")
+    unload.parameters["unload_dependents"].string_param = "x"  # as over REST: a boolean only
+    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/RepositoryModelUnload",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=service_pb2.RepositoryModelUnloadResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            call(unload, metadata=tuple(AUTH.items()), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == (
+        "unload parameter 'unload_dependents' must be a boolean, got 'x'"
+    )
     error = _status(lambda: client.unload_model("nope", headers=AUTH))
     assert error.status() == "StatusCode.NOT_FOUND"
     assert "'nope'" in error.message()

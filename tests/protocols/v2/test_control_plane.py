@@ -119,6 +119,18 @@ def test_unload_takes_tritonclient_unload_dependents(client, control_server, con
     assert "echo" not in control_server.dataplane.loaded
 
 
+@pytest.mark.parametrize("value", ["x", 1, None])
+def test_unload_dependents_must_be_a_boolean(client, control_server, control_token, value):
+    auth = {"Authorization": f"Bearer {control_token}"}
+    body = {"parameters": {"unload_dependents": value}}
+    answer = client.post("/v2/repository/models/echo/unload", headers=auth, json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == (
+        f"unload parameter 'unload_dependents' must be a boolean, got {value!r}"
+    )
+    assert control_server.dataplane.loaded["echo"] == "1"  # not unloaded
+
+
 def test_control_plane_does_not_serve_inference(client, control_token):
     auth = {"Authorization": f"Bearer {control_token}"}
     assert client.post("/v2/models/echo/infer", headers=auth, json={}).status_code == 404
