@@ -408,3 +408,34 @@ def test_trust_code_reaches_the_server_of_that_version_only() -> None:
 def test_trust_code_on_the_kserve_target_is_refused_naming_it() -> None:
     with pytest.raises(InvalidArgument, match=r"rules/v1: trust_code"):
         render_with(_spec(TRUSTED), registry=REGISTRY, target="kserve")
+
+
+@pytest.mark.parametrize(
+    ("metric", "target"),
+    [("latency_p95", "0.25"), ("ttft_p95", "0.5"), ("kv_cache_usage", "0.7"),
+     ("tokens_in_flight", "4096")],
+)  # fmt: skip
+def test_kserve_refuses_a_metric_whose_target_is_not_a_request_count(
+    metric: str, target: str
+) -> None:
+    """KServe scales on concurrency or rps: a latency in seconds, a cache share or a token
+    count as its concurrency target (0.25 s → 1 request per pod) would scale on nonsense."""
+    scaled = ONE + f"autoscaling: {{min_replicas: 1, max_replicas: 4, metric: {metric}, "
+    scaled += f"target: {target}}}\n"
+    if metric != "latency_p95":
+        scaled += "llm: {engine: inferd}\n"
+    with pytest.raises(InvalidArgument, match=rf"fraud: autoscaling.metric {metric}"):
+        render_with(_spec(scaled), registry=REGISTRY, target="kserve")
+
+
+@pytest.mark.parametrize(
+    ("metric", "kserve"),
+    [("concurrency", "concurrency"), ("queue_depth", "concurrency"), ("rps", "rps")],
+)
+def test_kserve_scales_request_counts_on_their_target(metric: str, kserve: str) -> None:
+    scaled = ONE + f"autoscaling: {{min_replicas: 1, max_replicas: 4, metric: {metric}, "
+    scaled += "target: 8}\n"
+    objects = render_with(_spec(scaled), registry=REGISTRY, target="kserve")
+    (service,) = _kind(objects, "InferenceService")
+    predictor = service["spec"]["predictor"]
+    assert (predictor["scaleMetric"], predictor["scaleTarget"]) == (kserve, 8)

@@ -48,16 +48,14 @@ SUPPORTED_FORMATS = ("inferd", "onnx", "sklearn", "xgboost", "lightgbm")
 KSERVE_TAG = "kserve"
 #: KServe's fixed mount point for the model files.
 MODEL_DIR = "/mnt/models"
-#: What spec metrics become in KServe's ``scaleMetric`` (its closest per-pod signal).
+#: What spec metrics become in KServe's ``scaleMetric`` (its closest per-pod signal). Only
+#: metrics whose target counts requests: the spec's target becomes ``scaleTarget`` as it is, so
+#: a latency (seconds), a KV-cache share or a token count would be read as requests per pod.
 SCALE_METRICS = {
     "concurrency": "concurrency",
     "queue_depth": "concurrency",
     "rps": "rps",
-    "latency_p95": "concurrency",
-    "tokens_in_flight": "concurrency",
     "requests_waiting": "concurrency",
-    "ttft_p95": "concurrency",
-    "kv_cache_usage": "concurrency",
 }
 
 
@@ -135,6 +133,13 @@ def predictor_scaling(deployment: DeploymentSpec, version: VersionSpec) -> Obj:
     scaling = deployment.autoscaling
     if scaling is None:
         return {"minReplicas": version.replicas, "maxReplicas": version.replicas}
+    if scaling.metric not in SCALE_METRICS:
+        raise InvalidArgument(
+            f"{deployment.name}: autoscaling.metric {scaling.metric} (target {scaling.target:g}) "
+            "cannot be rendered for KServe, which scales on requests per pod (concurrency or "
+            f"rps) and would read the target as such; use one of {', '.join(SCALE_METRICS)}, "
+            "or render with --target plain (KEDA queries the metric itself)"
+        )
     return {
         "minReplicas": scaling.min_replicas,
         "maxReplicas": scaling.max_replicas,
