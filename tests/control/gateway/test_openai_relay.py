@@ -85,6 +85,8 @@ def gateway(replica: ServeProcess) -> Iterator[GatewayThread]:
 
 def test_a_streamed_chat_through_the_gateway(gateway: GatewayThread) -> None:
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+    # Retrieved by the deployment's name, as listed (the replica names its model "llm").
+    assert client.models.retrieve("support-bot").id == "support-bot"
     stream = client.chat.completions.create(
         model="support-bot", messages=[{"role": "user", "content": "hi"}], max_tokens=16,
         temperature=0, stream=True, stream_options={"include_usage": True},

@@ -2,12 +2,16 @@
 
 The gateway forwards bodies untouched: only the path changes (the deployment's name becomes the
 replica's model name, a version segment is dropped) and hop-by-hop headers are left behind
-(:data:`.upstream.HOP_BY_HOP`).
+(:data:`.upstream.HOP_BY_HOP`). The one exception is a model's metadata or readiness document
+(:func:`named`), whose ``name`` (and OpenAI ``id``) goes back to the deployment's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import quote
+
+import orjson
 
 from inferd.control.gateway.upstream import HOP_BY_HOP, UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
@@ -57,3 +61,21 @@ def to_client(answer: UpstreamResponse) -> Response:
         if name not in _NOT_COPIED
     ]
     return Response(answer.status, answer.body, content_type, copied)
+
+
+def named(answer: UpstreamResponse, deployment: str) -> UpstreamResponse:
+    """A replica's metadata or readiness answer with the model named as clients name it: the
+    deployment (the replica names the store reference's model, which the gateway does not
+    route). Anything but a JSON object that has a ``name`` passes unchanged."""
+    if answer.status != 200 or not answer.body.startswith(b"{"):
+        return answer
+    try:
+        document = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return answer
+    if not isinstance(document, dict) or document.get("name") == deployment:
+        return answer
+    document["name"] = deployment
+    if "id" in document:  # an OpenAI model object (a language model's replica)
+        document["id"] = deployment
+    return dataclasses.replace(answer, body=orjson.dumps(document))

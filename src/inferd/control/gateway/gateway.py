@@ -27,7 +27,7 @@ from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
 from inferd.control.gateway.catalog import Catalog
 from inferd.control.gateway.charts import Charts
-from inferd.control.gateway.forwarding import to_client, upstream_path
+from inferd.control.gateway.forwarding import named, to_client, upstream_path
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.openai_relay import PATHS as OPENAI_PATHS
@@ -297,7 +297,7 @@ class Gateway:
         upstream = UpstreamRequest(
             "GET", upstream_path(request, version), forwardable(request.headers)
         )
-        return to_client(await self.proxy.send(route.name, version, upstream))
+        return to_client(named(await self.proxy.send(route.name, version, upstream), route.name))
 
     async def _infer(self, request: Request) -> Response:
         started = time.perf_counter()

@@ -27,6 +27,7 @@ change by ``inferd apply``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -48,7 +49,7 @@ from inferd.control.gateway.grpc_upstream import (
     metadata_pairs,
     text_metadata,
 )
-from inferd.control.gateway.grpc_wire import model_named, renamed
+from inferd.control.gateway.grpc_wire import answer_named, model_named, renamed
 from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
 from inferd.errors import (
     Code,
@@ -245,7 +246,11 @@ class GrpcGateway:
         to = await self._addressed(request, context, "ModelMetadata")
         if to.version is None:
             raise Unavailable(f"deployment {to.route.name!r} has no version")
-        return await self._forward(to, to.version, "ModelMetadata", request, context)
+        answer = await self._forward(to, to.version, "ModelMetadata", request, context)
+        if not answer.ok or to.version.model == to.route.name:
+            return answer
+        # Named as clients name it, the deployment (as REST's metadata, forwarding.named).
+        return dataclasses.replace(answer, body=answer_named(answer.body, to.route.name))
 
     async def _forward(
         self,

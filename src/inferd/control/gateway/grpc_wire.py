@@ -106,3 +106,10 @@ def renamed(message: bytes, model: str, named: tuple[str, str]) -> bytes:
     encoded = model.encode("utf-8")
     return b"".join((message, bytes((_NAME_TAG,)), _encode_varint(len(encoded)), encoded,
                      _NO_VERSION if version else b""))  # fmt: skip
+
+
+def answer_named(response: bytes, model: str) -> bytes:
+    """A ``ModelMetadataResponse`` (whose name is field 1 too) naming ``model``: the replica's
+    bytes with the name appended, which a parser reads in place of the replica's."""
+    encoded = model.encode("utf-8")
+    return b"".join((response, bytes((_NAME_TAG,)), _encode_varint(len(encoded)), encoded))
