@@ -8,33 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from inferd.spec.rules import Problem, raise_problems
-from inferd.spec.types import GpuFamily, Quantity, StrictModel, parse_quantity
-
-#: Less memory than any node has: a ``cost.node.memory`` below it lacks its unit.
-_LEAST_NODE_MEMORY = 2**20
+from inferd.spec.types import GpuFamily, Memory, Quantity, StrictModel
 
 
 class NodeShape(StrictModel):
     """What one node that ``cost.price_per_node_hour`` buys holds."""
 
     cpu: Quantity = Field(description="cores of one node, e.g. '8'")
-    memory: Quantity = Field(description="memory of one node, e.g. '32Gi'")
-
-    @field_validator("memory")
-    @classmethod
-    def _memory_has_a_unit(cls, memory: str) -> str:
-        """``memory: 32`` is 32 bytes to Kubernetes; meant as GiB, it would price a replica's
-        share of the node hundreds of millions of times too high."""
-        size = parse_quantity(memory)
-        if size < _LEAST_NODE_MEMORY:
-            raise ValueError(
-                f"{memory!r} is {size:g} bytes (a quantity without a unit counts bytes); write "
-                "the node's memory with its unit, e.g. '32Gi'"
-            )
-        return memory
+    memory: Memory = Field(description="memory of one node, e.g. '32Gi'")
 
 
 #: A price per hour: a non-negative amount in ``cost.currency``.

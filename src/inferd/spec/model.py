@@ -34,7 +34,7 @@ from inferd.spec.rules import (
     read_field,
     spec_problems,
 )
-from inferd.spec.types import DnsLabel, Duration, HeaderName, Quantity, StrictModel
+from inferd.spec.types import DnsLabel, Duration, HeaderName, Memory, Quantity, StrictModel
 
 API_VERSION = "inferd.dev/v1"
 KIND = "Stack"
@@ -156,9 +156,9 @@ class ResourcesSpec(StrictModel):
     """Per-replica resources (Kubernetes requests/limits; recorded, not enforced, locally)."""
 
     cpu: Quantity | None = Field(default=None, description="CPU, e.g. '500m' or '2'")
-    memory: Quantity | None = Field(default=None, description="memory, e.g. '512Mi'")
+    memory: Memory | None = Field(default=None, description="memory, e.g. '512Mi'")
     gpu: int = Field(default=0, ge=0, le=16, description="GPUs per replica (nvidia.com/gpu)")
-    gpu_memory: Quantity | None = Field(default=None, description="GPU memory, e.g. '8Gi'")
+    gpu_memory: Memory | None = Field(default=None, description="GPU memory, e.g. '8Gi'")
 
 
 class HeaderRoute(StrictModel):

@@ -119,6 +119,25 @@ Quantity = Annotated[
     ),
 ]
 
+#: Less memory than any machine, replica or GPU has: a memory quantity below it lacks its unit.
+LEAST_MEMORY_BYTES = 2**20
+
+
+def _memory_with_unit(text: str) -> str:
+    """``memory: 32`` is 32 bytes to Kubernetes; meant as GiB, it would request (or price)
+    a replica's memory a billion times too small (or its node share too large)."""
+    size = parse_quantity(text)
+    if size < LEAST_MEMORY_BYTES:
+        raise ValueError(
+            f"{text!r} is {size:g} bytes (a quantity without a unit counts bytes); write the "
+            "memory with its unit, e.g. '512Mi' or '32Gi'"
+        )
+    return text
+
+
+#: A memory size: a :data:`Quantity` of at least 1 MiB (``"512Mi"``, ``"32Gi"``).
+Memory = Annotated[Quantity, AfterValidator(_memory_with_unit)]
+
 #: A span of time written with units (``"30s"``), held as seconds.
 Duration = Annotated[
     float,
