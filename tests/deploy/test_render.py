@@ -439,3 +439,19 @@ def test_kserve_scales_request_counts_on_their_target(metric: str, kserve: str) 
     (service,) = _kind(objects, "InferenceService")
     predictor = service["spec"]["predictor"]
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == (kserve, 8)
+
+
+def test_kserve_names_the_autoscaling_timing_it_leaves_to_knative() -> None:
+    """Windows, rates and cold starts are inferd's autoscaler's; KServe's (Knative) has its own
+    settings, so a spec that sets them is told they are not rendered, and one that does not
+    is told nothing."""
+    timed = ONE + "autoscaling: {metric: concurrency, target: 8, scale_down_window: 10m, "
+    timed += "panic_window: 10s}\n"
+    objects = render_with(_spec(timed), registry=REGISTRY, target="kserve")
+    (service,) = _kind(objects, "InferenceService")
+    omitted = service["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    assert "autoscaling.panic_window, autoscaling.scale_down_window: KServe's autoscaler" in omitted
+    plain = ONE + "autoscaling: {metric: concurrency, target: 8}\n"
+    objects = render_with(_spec(plain), registry=REGISTRY, target="kserve")
+    (service,) = _kind(objects, "InferenceService")
+    assert "inferd.dev/not-rendered" not in service["metadata"].get("annotations", {})

@@ -57,6 +57,21 @@ SCALE_METRICS = {
     "rps": "rps",
     "requests_waiting": "concurrency",
 }
+#: The spec's autoscaling fields that only inferd's own autoscaler reads: KServe's has its own
+#: settings (Knative's config-autoscaler), so a spec that sets one is told it is not rendered.
+KNATIVE_OWN = frozenset(
+    {
+        "scale_up_window",
+        "scale_down_window",
+        "scale_to_zero_after",
+        "stable_window",
+        "panic_window",
+        "panic_threshold",
+        "max_scale_up_rate",
+        "max_scale_down_rate",
+        "cold_start_timeout",
+    }
+)
 
 
 def runtime_name(gpus: int) -> str:
@@ -114,6 +129,13 @@ def omitted(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[st
         out.append("traffic.header_routes: KServe has no header routing")
     if deployment.traffic.sticky_header is not None:
         out.append("traffic.sticky_header: KServe has no sticky routing")
+    scaling = deployment.autoscaling
+    timing = sorted(scaling.model_fields_set & KNATIVE_OWN) if scaling is not None else []
+    if timing:
+        out.append(
+            f"autoscaling.{', autoscaling.'.join(timing)}: KServe's autoscaler (Knative) keeps "
+            "its own windows, rates and cold starts (set them in its config-autoscaler)"
+        )
     if canary.candidate is not None and stage == "stable":
         out.append(
             f"canary {canary.candidate.name!r} ({canary.weight}%): the next step, rendered with "
