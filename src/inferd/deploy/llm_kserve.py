@@ -9,6 +9,9 @@ loads by default (``--model_dir``); the runtime names the model after the Infere
 it does not know to vLLM): the spec's context, concurrency, dtypes and ``engine_args``, and the
 tensor-parallel size from the GPU count.
 
+What vLLM has no flag for (``batching``, ``runtime.threads``, ``request_timeout``) is named in
+the not-rendered annotation (:func:`.vllm_serve.unrendered`), and ``trust_code`` is refused.
+
 One ``storageUri`` is one model: adapter versions have no place on KServe's predictor, so they
 are not rendered and are named in the not-rendered annotation, as are the other traffic
 features KServe lacks (:func:`.kserve.omitted`).
@@ -21,7 +24,7 @@ from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.kserve import omitted, predictor_scaling
 from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
-from inferd.deploy.vllm_serve import bases
+from inferd.deploy.vllm_serve import bases, unrendered
 from inferd.deploy.workloads import resources
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
@@ -54,6 +57,13 @@ def inference_service(
     routed = deployment.model_copy(update={"versions": bases(deployment)})
     canary = canary_of(routed)
     version = canary.serving(options.stage)
+    if version.trust_code:
+        raise InvalidArgument(
+            f"{deployment.name}/{version.name}: trust_code is not rendered for KServe's Hugging "
+            "Face runtime (its storage initializer and runtime load the model's code under "
+            "their own settings); render this spec with --target plain, whose vLLM pod runs "
+            "with --trust-remote-code"
+        )
     predictor = predictor_scaling(deployment, version)
     if version is canary.candidate:
         predictor["canaryTrafficPercent"] = canary.weight
@@ -75,6 +85,7 @@ def inference_service(
         for v in deployment.versions
         if v.adapter_of is not None
     ]
+    dropped += unrendered(deployment)
     if dropped:
         meta["annotations"][OMITTED_ANNOTATION] = "; ".join(dropped)
     return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})

@@ -18,8 +18,11 @@ The pod:
   nothing says how large the model is, so the volumes get no ``sizeLimit`` and the
   Deployment's not-rendered annotation says why;
 - ``vllm serve`` (:func:`.vllm_serve.vllm_args`) with the spec's ``max_model_len``,
-  ``max_num_seqs``, ``dtype``, ``kv_cache_dtype``, tensor parallelism over the pod's GPUs, the
-  adapters, and ``engine_args`` last (so they win);
+  ``max_num_seqs``, ``dtype``, ``kv_cache_dtype``, ``--trust-remote-code`` for a base version
+  with ``trust_code``, tensor parallelism over the pod's GPUs, the adapters, and ``engine_args``
+  last (so they win); what vLLM has no flag for (``batching``, ``runtime.threads``,
+  ``request_timeout``) is named in the Deployment's not-rendered annotation
+  (:func:`.vllm_serve.unrendered`);
 - **probes** on vLLM's ``/health``: ``vllm serve`` opens its port only once the weights are on
   the GPU (and, by default, CUDA graphs are captured), which for a 70B model over tensor
   parallelism takes minutes; the startup probe allows :data:`STARTUP_ALLOWANCE_S` before the
@@ -58,6 +61,8 @@ from inferd.deploy.vllm_serve import (
     llm_of,
     lora_name,
     model_dir,
+    unrendered,
+    untrusted_adapters,
     vllm_args,
     volume_bytes,
 )
@@ -230,7 +235,7 @@ def deployment_object(
         )
     if options.model_delivery == "image-volume":
         note(out, "model_delivery image-volume: vLLM pods fetch their files with inferd pull")
-    return out
+    return note(out, *unrendered(deployment), *untrusted_adapters(deployment, base))
 
 
 def query(metric: str, service_name: str, namespace: str | None) -> str:

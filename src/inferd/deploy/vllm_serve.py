@@ -91,6 +91,10 @@ def lora_name(deployment: DeploymentSpec, adapter: VersionSpec) -> str:
 def vllm_args(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod) -> list[str]:
     """``vllm serve``'s arguments after ``serve`` (vLLM's CLI reference, ``vllm serve --help``).
 
+    A base version with ``trust_code`` gets ``--trust-remote-code``: vLLM then runs the Python
+    code a Hugging Face model directory ships (``auto_map`` in its ``config.json``), which is
+    what ``trust_code`` lets a model do.
+
     ``--tensor-parallel-size`` is the pod's GPU count: vLLM shards the model over every GPU the
     pod gets. Adapters are ``--lora-modules NAME=PATH`` with ``--enable-lora`` and
     ``--max-loras`` (adapters in one batch) set to their number. The adapters' rank is not in
@@ -107,11 +111,52 @@ def vllm_args(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod) -> lis
         "--kv-cache-dtype", llm.kv_cache_dtype,
         "--tensor-parallel-size", str(gpu.gpus),
     ]  # fmt: skip
+    if base.trust_code:
+        args.append("--trust-remote-code")
     loras = adapters(deployment, base)
     if loras:
         args += ["--enable-lora", "--max-loras", str(len(loras)), "--lora-modules"]
         args += [f"{lora_name(deployment, a)}={model_dir(a)}" for a in loras]
     return [*args, *llm.engine_args]
+
+
+def unrendered(deployment: DeploymentSpec) -> list[str]:
+    """The settings ``deployment`` writes that a vLLM pod has no flag for, as not-rendered notes.
+
+    vLLM batches continuously (each step admits waiting sequences up to ``--max-num-seqs``,
+    which is ``llm.max_num_seqs``) and keeps no queue limit or delay; it computes on the GPUs
+    and has no intra-op thread setting; and it sets no time limit on a request. Only fields the
+    spec writes are named, so a deployment left at the defaults carries no note.
+    """
+    notes = []
+    batching = sorted(deployment.batching.model_fields_set)
+    if batching:
+        notes.append(
+            f"batching ({', '.join(batching)}): vLLM batches continuously, up to "
+            "llm.max_num_seqs sequences at once, with no queue delay or queue limit"
+        )
+    if "threads" in deployment.runtime.model_fields_set:
+        notes.append(
+            f"runtime.threads ({deployment.runtime.threads}): vLLM computes on the GPUs and has "
+            "no intra-op thread setting"
+        )
+    if deployment.request_timeout is not None:
+        notes.append(
+            f"request_timeout ({deployment.request_timeout:g} s): vLLM sets no time limit on a "
+            "request; a client's own timeout (or the Gateway's) bounds it"
+        )
+    return notes
+
+
+def untrusted_adapters(deployment: DeploymentSpec, base: VersionSpec) -> list[str]:
+    """Not-rendered notes for ``base``'s adapters that set ``trust_code``: vLLM loads a LoRA
+    adapter's weights and runs none of its code (the base decides ``--trust-remote-code``)."""
+    return [
+        f"trust_code of adapter version {a.name!r}: vLLM loads a LoRA adapter's weights and "
+        f"runs none of its code (its base {base.name!r} decides --trust-remote-code)"
+        for a in adapters(deployment, base)
+        if a.trust_code
+    ]
 
 
 def volume_bytes(deployment: DeploymentSpec, base: VersionSpec) -> int | None:
