@@ -22,7 +22,7 @@ from inferd.control.rollout.strategies import Routing, promoted, rolled_back
 from inferd.errors import InferdError
 from inferd.spec.edits import deployment_of, replace_deployment, with_routing
 from inferd.spec.model import DeploymentSpec, Spec
-from inferd.store import ModelStore
+from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,16 @@ class RolloutActions:
         stable = self.reconciler.pinned(r.deployment, r.pair.stable)
         await self.withdraw(r)
         return await self.tags.revert(r, stable)
+
+    async def reject_start(self, r: Rollout) -> Reverted | None:
+        """Move the alias whose move started ``r`` back, its candidate having failed to start
+        (no traffic went to it): what moved back, if it did."""
+        t = r.transition
+        if t is None or t.alias is None:
+            return None
+        model = next(v.model for v in t.during.versions if v.name == t.candidate)
+        r.tags[t.alias] = Reference.parse(model).digest  # where the move put it
+        return await self.tags.revert(r, self.reconciler.pinned(r.deployment, r.pair.stable))
 
     async def withdraw(self, r: Rollout) -> None:
         """All shared traffic back to the stable version; tags stay where they are."""

@@ -21,6 +21,7 @@ import contextlib
 import logging
 from typing import NamedTuple
 
+from inferd.control.rollout.history import DecisionNote
 from inferd.control.rollout.state import Rollout
 from inferd.errors import InferdError, NotFound
 from inferd.store import ModelStore, Reference
@@ -134,6 +135,15 @@ class RolloutTags:
         return await asyncio.to_thread(
             self.store.compare_and_tag, source, alias, expected, detail=detail
         )
+
+
+def reverted_note(r: Rollout, reverted: Reverted | None) -> DecisionNote:
+    """What the decision that rejects an alias move records of the alias moved back."""
+    if r.transition is None or r.transition.alias is None:
+        return {}
+    if reverted is None:
+        return {"reverted": None}
+    return {"reverted": reverted.alias, "reverted_to": reverted.reference}
 
 
 def _moved(alias: str, expected: str | None, now: str | None) -> str:

@@ -30,7 +30,7 @@ from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.actions import RolloutActions
-from inferd.control.rollout.aliases import TagMoved
+from inferd.control.rollout.aliases import TagMoved, reverted_note
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
 from inferd.control.rollout.applying import plan_apply
 from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event, RolloutHistory
@@ -161,14 +161,22 @@ class RolloutController:
         return dataclasses.replace(applied, rollouts=started, undone=plan.undone)
 
     async def begin(self, transition: Transition) -> Rollout:
-        """Start candidate replicas (``transition.during``), then the rollout."""
-        await self.reconciler.change(lambda s: replace_deployment(s, transition.during))
+        """Start candidate replicas (``transition.during``), then the rollout. Replicas that
+        cannot start (a model that does not load) fail it before anything is routed: recorded
+        as ``failed`` with the reason, the alias moved back as on rollback (so nothing reading
+        it deploys that version, nor does the watcher retry it)."""
+        d = transition.during
+        try:
+            await self.reconciler.change(lambda s: replace_deployment(s, d))
+        except InferdError as exc:
+            r = self._rollout(d, transition.stable, transition.candidate, transition, base=d)
+            self._runs[d.name], r.phase = _Run(r), "failed"
+            reverted = await self.actions.reject_start(r)
+            note: DecisionNote = {"reason": exc.message, **reverted_note(r, reverted)}
+            self._record(r, "failed", **note)
+            return r
         run = self._launch(
-            transition.during,
-            transition.stable,
-            transition.candidate,
-            transition,
-            base=transition.failure,
+            d, transition.stable, transition.candidate, transition, base=transition.failure
         )
         return run.rollout
 
@@ -210,10 +218,25 @@ class RolloutController:
         *,
         base: DeploymentSpec,
     ) -> _Run:
+        rollout = self._rollout(d, stable, candidate, transition, base=base)
+        run = _Run(rollout)
+        self._runs[d.name] = run
+        run.task = asyncio.get_running_loop().create_task(self._loop(run), name=rollout.id)
+        return run
+
+    def _rollout(
+        self,
+        d: DeploymentSpec,
+        stable: str,
+        candidate: str,
+        transition: Transition | None,
+        *,
+        base: DeploymentSpec,
+    ) -> Rollout:
         if d.rollout is None:
             raise InvalidArgument(f"deployment {d.name!r} has no rollout: section")
         self._check_idle(d.name)
-        rollout = Rollout(
+        return Rollout(
             id=f"r-{secrets.token_hex(4)}",
             deployment=d.name,
             strategy=d.rollout.strategy,
@@ -224,10 +247,6 @@ class RolloutController:
             transition=transition,
             base=base,
         )
-        run = _Run(rollout)
-        self._runs[d.name] = run
-        run.task = asyncio.get_running_loop().create_task(self._loop(run), name=rollout.id)
-        return run
 
     async def _loop(self, run: _Run) -> None:
         r = run.rollout
@@ -319,11 +338,7 @@ class RolloutController:
         reverted = await self.actions.roll_back(r)
         r.phase = "aborted" if phase == "aborted" else "rolled_back"
         verdict, obs = why if why is not None else (None, None)
-        note: DecisionNote = {"reason": reason}
-        if r.transition is not None and r.transition.alias is not None:
-            note["reverted"] = reverted.alias if reverted is not None else None
-            if reverted is not None:
-                note["reverted_to"] = reverted.reference
+        note: DecisionNote = {"reason": reason, **reverted_note(r, reverted)}
         self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, **note)
 
     def _record(
