@@ -46,6 +46,10 @@ def k8s() -> None:
 @click.option("--gpu-image", help="Server image for GPU pods.")
 @click.option("--registry", help="Registry prefixed to spec models that name none.")
 @click.option(
+    "--registry-secret",
+    help="Secret (type kubernetes.io/dockerconfigjson) with the registry's pull credentials.",
+)
+@click.option(
     "--model-delivery",
     type=click.Choice(["init", "image-volume"]),
     help="How model files reach pods (default: init container).",

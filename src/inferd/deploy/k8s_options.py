@@ -2,8 +2,9 @@
 
 The spec (``inferd.yaml``) says what runs and with which resources; it is shared with the local
 mode, so it holds nothing that only a cluster understands. Everything Kubernetes-only — the
-container image, the registry models are pulled from, how model files reach the pod, which GPU
-product or MIG slice a deployment lands on, time-slicing, the runtime class — lives here, in an
+container image, the registry models are pulled from and the Secret with its credentials, how
+model files reach the pod, which GPU product or MIG slice a deployment lands on, time-slicing,
+the runtime class — lives here, in an
 optional overlay file (``inferd k8s render --overlay inferd.k8s.yaml``) whose top level gives
 defaults and whose ``deployments`` map adjusts them per deployment::
 
@@ -156,6 +157,12 @@ class K8sOptions(_Strict):
         description="init: an init container pulls the model into an emptyDir; image-volume: "
         "the kubelet mounts the model's OCI artifact (Kubernetes >= 1.31, ImageVolume)",
     )
+    registry_secret: ObjectName | None = Field(
+        default=None,
+        description="Secret of type kubernetes.io/dockerconfigjson with pull credentials for "
+        "the registry: the init containers fetching models read it as their Docker config, and "
+        "pods (KServe predictors) pull images from that registry with it",
+    )
     autoscaler: Literal["keda", "hpa"] = Field(
         default="keda", description="KEDA ScaledObject, or an HPA on custom metrics"
     )
@@ -231,6 +238,7 @@ class RenderFlags(TypedDict, total=False):
     gpu_image: str | None
     registry: str | None
     model_delivery: Literal["init", "image-volume"] | None
+    registry_secret: str | None
     autoscaler: Literal["keda", "hpa"] | None
     progressive: Literal["argo"] | None
     stage: Stage | None

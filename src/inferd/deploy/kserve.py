@@ -36,6 +36,7 @@ from inferd.deploy.objects import (
     obj,
     remote_reference,
 )
+from inferd.deploy.pull_secret import pull_secrets
 from inferd.deploy.workloads import container_security, resources
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
@@ -196,6 +197,8 @@ def inference_service(
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
+    if options.registry_secret is not None:  # the kubelet pulls the oci:// model (a modelcar)
+        predictor["imagePullSecrets"] = pull_secrets(options)
     meta = metadata(
         deployment.name, options, labels(spec, deployment.name, version.name, model=version.model)
     )

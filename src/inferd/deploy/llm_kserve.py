@@ -24,6 +24,7 @@ from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.kserve import omitted, predictor_scaling
 from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
+from inferd.deploy.pull_secret import pull_secrets
 from inferd.deploy.vllm_serve import bases, unrendered
 from inferd.deploy.workloads import resources
 from inferd.errors import InvalidArgument
@@ -74,6 +75,8 @@ def inference_service(
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
+    if options.registry_secret is not None:  # the kubelet pulls the oci:// model (a modelcar)
+        predictor["imagePullSecrets"] = pull_secrets(options)
     meta = metadata(
         deployment.name, options, labels(spec, deployment.name, version.name, model=version.model)
     )

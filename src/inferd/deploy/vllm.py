@@ -52,6 +52,7 @@ from inferd.deploy.objects import (
     remote_reference,
     workload_name,
 )
+from inferd.deploy.pull_secret import add_credentials
 from inferd.deploy.services import service
 from inferd.deploy.vllm_serve import (
     MODELS_PATH,
@@ -210,6 +211,9 @@ def deployment_object(
         "volumes": _volumes(size),
     }
     pod.update(gpu.pod_fields())
+    add_credentials(
+        pod, options, {str(remote_reference(v, options).registry) for v in [base, *loras]}
+    )
     name = workload_name(deployment, base)
     pod_labels = labels(spec, deployment.name, base.name, model=base.model)
     body = deployment_spec(

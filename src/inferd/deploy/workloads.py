@@ -41,6 +41,7 @@ from inferd.deploy.objects import (
     selector_labels,
     workload_name,
 )
+from inferd.deploy.pull_secret import add_credentials
 from inferd.settings_file import ENV_PREFIX
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
@@ -236,6 +237,7 @@ def pod_template(
         ],
     }
     pod.update(gpu.pod_fields())
+    add_credentials(pod, options, {str(remote_reference(version, options).registry)})
     return {
         "metadata": {"labels": labels(spec, deployment.name, version.name, model=version.model)},
         "spec": pod,
