@@ -135,8 +135,12 @@ class RolloutController:
         version = d.version(candidate)
         if version is None or candidate == stable:
             raise InvalidArgument(f"{candidate!r} is not a candidate version of {deployment!r}")
-        if version.replicas == 0:
-            raise InvalidArgument(f"candidate {candidate!r} has 0 replicas to send traffic to")
+        # At zero, a version with a weight is woken by its requests where min_replicas is 0.
+        if version.replicas == 0 and (d.autoscaling is None or d.autoscaling.min_replicas > 0):
+            raise InvalidArgument(
+                f"candidate {candidate!r} has 0 replicas to send traffic to (and the "
+                "deployment does not scale from zero: autoscaling.min_replicas is not 0)"
+            )
         run = self._launch(d, stable, candidate, None, base=d)
         await run.routed.wait()
         return run.rollout.status()
