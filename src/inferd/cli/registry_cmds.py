@@ -55,11 +55,23 @@ def registry_options(func: Callable[..., R]) -> Callable[..., R]:
     return wrapper
 
 
+def _prompt(what: str, *, hide_input: bool = False) -> str:
+    """Ask on the terminal, as ``docker login`` does; without one, say what to pass instead
+    (a prompt would read piped input meant for something else, or end in click's "Aborted!")."""
+    if not sys.stdin.isatty():
+        raise InvalidArgument(
+            f"cannot prompt for the {what}: standard input is not a terminal; "
+            "pass -u USER --password-stdin"
+        )
+    value: str = click.prompt(what.capitalize(), hide_input=hide_input, err=True)
+    return value
+
+
 def _password(password_stdin: bool) -> str:
     if password_stdin:
         value = sys.stdin.read().rstrip("\r\n")
     else:
-        value = click.prompt("Password", hide_input=True, err=True)
+        value = _prompt("password", hide_input=True)
     if not value:
         raise InvalidArgument("the password is empty")
     return value
@@ -67,7 +79,11 @@ def _password(password_stdin: bool) -> str:
 
 @main.command()
 @click.argument("host")
-@click.option("--username", "-u", help="User name (prompted for when omitted).")
+@click.option(
+    "--username",
+    "-u",
+    help="User name (prompted for on a terminal when omitted; needed with --password-stdin).",
+)
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password (or token) from standard input."
 )
@@ -83,7 +99,10 @@ def login(
     as_json: bool,
 ) -> None:
     """Check credentials for registry HOST[:PORT] and store them in the Docker config file."""
-    user = username or click.prompt("Username", err=True)
+    if password_stdin and not username:
+        # Prompting would read the user name from the same stdin, taking the password's line.
+        raise InvalidArgument("--password-stdin needs --username (-u): stdin holds the password")
+    user = username or _prompt("user name")
     login_as = Credentials(user, _password(password_stdin))
     http = RegistryHttp(host, registries, login_as)
     try:

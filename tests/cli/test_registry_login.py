@@ -1,0 +1,40 @@
+"""``inferd login`` without a terminal: what it asks for is named, and nothing is read twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inferd.cli import main
+
+# Nothing listens on the discard port: a login that got this far would report it unreachable.
+HOST = "127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    return tmp_path / "docker"
+
+
+def test_password_stdin_without_a_user_name_is_refused_before_reading_it() -> None:
+    result = CliRunner().invoke(main, ["login", HOST, "--password-stdin"], input="s3cret\n")
+    assert result.exit_code == 2, result.output
+    assert "--password-stdin needs --username" in result.output
+    assert "s3cret" not in result.output  # never echoed back as a "Username:" answer
+
+
+@pytest.mark.parametrize(
+    ("args", "missing"),
+    [([], "user name"), (["-u", "alice"], "password")],
+)
+def test_no_terminal_to_prompt_on_is_one_error_naming_what_to_pass(
+    args: list[str], missing: str
+) -> None:
+    result = CliRunner().invoke(main, ["login", HOST, *args], input="")
+    assert result.exit_code == 2, result.output
+    assert f"cannot prompt for the {missing}: standard input is not a terminal" in result.output
+    assert "-u USER --password-stdin" in result.output
+    assert "Aborted" not in result.output
