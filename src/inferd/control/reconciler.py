@@ -198,10 +198,11 @@ class Reconciler:
             version = deployment.version(change.version)
             assert version is not None
             pinned, model = await resolve(where, version)
-            base = None
+            base, served = None, version
             if version.adapter_of is not None:
                 base_version = deployment.version(version.adapter_of)
                 assert base_version is not None  # the spec's rules checked it
+                served = base_version
                 base = (await resolve(f"{change.deployment}/{base_version.name}", base_version))[1]
                 _prefixed(where, check_adapter, model, base)
             launches[(change.deployment, change.version)] = write_launch(
@@ -213,7 +214,7 @@ class Reconciler:
                 drain_timeout_s=drain_s,
                 fingerprint=fingerprint(deployment, version),
                 tracing=self.tracing,
-                engine=_prefixed(where, _engine, deployment, model, base),
+                engine=_prefixed(where, _engine, deployment, model, base, served.trust_code),
             )
         return launches
 
@@ -293,11 +294,11 @@ def _check_fixed(running: Spec, spec: Spec) -> None:
 
 
 def _engine(
-    deployment: DeploymentSpec, model: StoredModel, base: StoredModel | None
+    deployment: DeploymentSpec, model: StoredModel, base: StoredModel | None, trust_code: bool
 ) -> EngineLaunch | None:
     """How the version's replicas run an external engine (None: ``inferd serve``). Unsupported
     when the engine's executable is missing; InvalidArgument for files it cannot serve or a
-    context over the model's."""
+    context over the model's. ``trust_code`` is the served base version's."""
     llm = deployment.llm
     if llm is None:
         return None
@@ -311,6 +312,7 @@ def _engine(
         llm=llm,
         threads=deployment.runtime.threads,
         gpus=deployment.resources.gpu,
+        trust_code=trust_code and llm.engine == "vllm",
     )
 
 

@@ -169,3 +169,27 @@ def test_a_missing_executable_names_the_variable_and_path(tmp_path: Path) -> Non
     environ = {"INFERD_LLAMA_SERVER": "/nowhere", "PATH": str(tmp_path)}
     with pytest.raises(Unsupported, match="INFERD_LLAMA_SERVER=/nowhere is not an executable"):
         find_engine("llama-server", environ)
+
+
+def test_vllm_runs_the_model_code_only_of_a_version_that_trusts_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``trust_code: true`` on the served (base) version is vLLM's ``--trust-remote-code``, as in
+    the rendered pod; llama-server runs no model code, so it never gets the flag."""
+    from inferd.control.reconciler import _engine
+    from inferd.spec.loading import parse_spec
+
+    fake = tmp_path / "vllm"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("INFERD_VLLM", str(fake))
+    deployment = parse_spec(
+        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n  - name: chat\n"
+        "    llm: {engine: vllm}\n    runtime: {device: cuda}\n    resources: {gpu: 1}\n"
+        "    versions: [{name: v1, model: 'llama:v1', trust_code: true}]\n"
+    ).deployments[0]
+    model = stored("llama", HF, entry=None)
+    trusted = _engine(deployment, model, None, True)
+    assert trusted is not None and "--trust-remote-code" in trusted.command("h", 1)
+    untrusted = _engine(deployment, model, None, False)
+    assert untrusted is not None and "--trust-remote-code" not in untrusted.command("h", 1)

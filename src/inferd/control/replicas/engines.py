@@ -216,13 +216,15 @@ def vllm_command(
     gpus: int,
     host: str,
     port: int,
+    trust_code: bool = False,
 ) -> list[str]:
     """``vllm serve``'s command line (flags of vLLM's CLI reference, ``vllm serve --help``).
 
     An adapter version serves its base under the base's name and the adapter as a LoRA module
     under the version's own name (``--enable-lora --lora-modules NAME=PATH``), which is the
     name the gateway writes in ``model``. ``gpus`` above 1 shards the model over them
-    (``--tensor-parallel-size``).
+    (``--tensor-parallel-size``). ``trust_code`` (the served base version's ``trust_code``)
+    lets the model's own code run (``--trust-remote-code``), as the rendered pod does.
     """
     served = model.base_name if model.adapter is not None and model.base_name else model.name
     command = [
@@ -238,6 +240,8 @@ def vllm_command(
         command += ["--tensor-parallel-size", str(gpus)]
     if model.adapter is not None:
         command += ["--enable-lora", "--lora-modules", f"{model.name}={model.adapter}"]
+    if trust_code:
+        command.append("--trust-remote-code")
     return [*command, *llm.engine_args]
 
 
@@ -253,6 +257,8 @@ class EngineLaunch:
     threads: int = 0
     #: vLLM's GPUs (the spec's ``resources.gpu``).
     gpus: int = 0
+    #: vLLM's ``--trust-remote-code``: the served base version's ``trust_code``.
+    trust_code: bool = False
 
     def command(self, host: str, port: int) -> list[str]:
         if self.engine == "llama-server":
@@ -260,5 +266,6 @@ class EngineLaunch:
                 self.executable, self.model, self.llm, threads=self.threads, host=host, port=port
             )
         return vllm_command(
-            self.executable, self.model, self.llm, gpus=self.gpus, host=host, port=port
-        )
+            self.executable, self.model, self.llm,
+            gpus=self.gpus, host=host, port=port, trust_code=self.trust_code,
+        )  # fmt: skip
