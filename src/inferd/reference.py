@@ -117,6 +117,24 @@ def registry_prefix_problem(prefix: str) -> str | None:
     return None
 
 
+def registry_host_problem(host: str) -> str | None:
+    """Why ``host`` is not a registry's ``HOST[:PORT]`` as ``inferd login`` takes it (no scheme,
+    no path: it is the key of the stored credentials); None when it is."""
+    if not _is_host(host):
+        return (
+            f"registry {host!r} is not HOST[:PORT] (no scheme or path: DNS labels, an IPv4 "
+            "address or an IPv6 address in brackets, and an optional port), e.g. "
+            "registry.example.com, localhost:5000 or [::1]:5000"
+        )
+    port = port_of(host)
+    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+        return (
+            f"registry {host!r} is not HOST[:PORT]: port {port} is not a TCP port "
+            f"({MIN_PORT}-{MAX_PORT})"
+        )
+    return None
+
+
 def port_of(host: str) -> int | None:
     """The port of ``HOST:PORT`` (digits after the last ':'), None when ``host`` names none."""
     _, colon, port = host.rpartition(":")

@@ -38,3 +38,16 @@ def test_no_terminal_to_prompt_on_is_one_error_naming_what_to_pass(
     assert f"cannot prompt for the {missing}: standard input is not a terminal" in result.output
     assert "-u USER --password-stdin" in result.output
     assert "Aborted" not in result.output
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["http://127.0.0.1:9", "https://registry.example.com", "127.0.0.1:9/team", "host:99999", ""],
+)
+def test_a_host_that_is_not_host_port_is_refused_naming_it(host: str) -> None:
+    result = CliRunner().invoke(
+        main, ["login", host, "-u", "alice", "--password-stdin"], input="s3cret\n"
+    )
+    assert result.exit_code == 2, result.output
+    assert f"registry {host!r} is not HOST[:PORT]" in result.output
+    assert "unreachable" not in result.output

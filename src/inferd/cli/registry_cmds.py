@@ -18,6 +18,7 @@ import click
 
 from inferd.cli._app import emit_json, handles_errors, json_option, main
 from inferd.errors import InvalidArgument
+from inferd.reference import registry_host_problem
 from inferd.store.remote import Credentials, RegistrySettings, credentials
 from inferd.store.remote.client import RegistryClient
 from inferd.store.remote.transport import RegistryHttp
@@ -99,6 +100,9 @@ def login(
     as_json: bool,
 ) -> None:
     """Check credentials for registry HOST[:PORT] and store them in the Docker config file."""
+    problem = registry_host_problem(host)
+    if problem is not None:  # else "http://host" would be reported unreachable, after a password
+        raise InvalidArgument(problem)
     if password_stdin and not username:
         # Prompting would read the user name from the same stdin, taking the password's line.
         raise InvalidArgument("--password-stdin needs --username (-u): stdin holds the password")
