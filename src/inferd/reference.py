@@ -54,6 +54,10 @@ def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid repository name, else raise :class:`InvalidReference`."""
     problem = _name_problem(name)
     if problem is not None:
+        # `inferd ls fraud:v1`, as `docker images fraud:v1` takes it: say what is extra.
+        base = re.split("[:@]", name, maxsplit=1)[0]
+        if base != name and _name_problem(base) is None:
+            problem = f"this takes a model name without a tag or digest, here {base!r}"
         raise InvalidReference(name, problem)
     return name
 

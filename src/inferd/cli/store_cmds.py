@@ -22,7 +22,8 @@ from inferd.cli._progress import bars_wanted, progress_bar
 from inferd.cli._sizes import parse_size
 from inferd.cli.registry_cmds import registry_options
 from inferd.config import store_settings
-from inferd.errors import ModelNotFound
+from inferd.errors import InvalidArgument, ModelNotFound
+from inferd.reference import split_registry
 from inferd.store import ModelStore, Reference
 from inferd.store.remote import RegistrySettings
 from inferd.store.results import Transfer
@@ -358,6 +359,12 @@ def gc(max_size: str | None, as_json: bool) -> None:
 @handles_errors
 def history(name: str, as_json: bool) -> None:
     """Every tag move of model NAME: push, tag and rm, with who and when."""
+    registry, local = split_registry(name)
+    if registry is not None:
+        raise InvalidArgument(
+            f"{name!r} is in registry {registry}: a registry keeps no history of tag moves; "
+            f"`inferd history {local}` lists those made in this store"
+        )
     events = _store().history(name)
     if not events:  # never pushed or tagged here: a typo, not a model with no past
         raise ModelNotFound(name)
