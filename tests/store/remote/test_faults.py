@@ -73,8 +73,10 @@ def test_a_pull_that_keeps_dropping_fails_cleanly(
     faults = Faults(target=weights, drops=-1)
     with fault_proxy(open_registry.host, faults) as proxy:
         store = remote_store(tmp_path / "home", settings.with_insecure([proxy]))
-        with pytest.raises(Unavailable, match=f"registry {proxy} kept dropping"):
+        with pytest.raises(Unavailable, match=f"registry {proxy} kept dropping") as info:
             store.fetch(f"{proxy}/{name}:v1")
+    assert f"the download of {weights}: " in info.value.message  # then why, in words
+    assert "Error)" not in info.value.message  # not httpx's class name
     _clean(store, weights)
     assert not (store.models.exists() and any(store.models.iterdir()))
 

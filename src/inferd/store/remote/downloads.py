@@ -31,7 +31,7 @@ from inferd.store.manifest import Descriptor
 from inferd.store.progress import Count
 from inferd.store.remote.cancel import Cancellation
 from inferd.store.remote.settings import MAX_BLOB_ENV, RegistrySettings
-from inferd.store.remote.transport import RegistryHttp
+from inferd.store.remote.transport import RegistryHttp, transport_problem
 
 
 def check_room(
@@ -131,8 +131,8 @@ def download_blob(
                 attempt += 1
                 if attempt >= http.settings.attempts:
                     raise Unavailable(
-                        f"registry {http.registry} kept dropping the download of {digest} "
-                        f"({type(exc).__name__})"
+                        f"registry {http.registry} kept dropping the download of {digest}: "
+                        f"{transport_problem(exc, http.registry)}"
                     ) from None
                 cancellation.sleep(http.settings.backoff_s * 2 ** (attempt - 1))
         actual = sha256_digest(hasher)

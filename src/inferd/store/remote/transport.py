@@ -22,6 +22,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -70,6 +71,21 @@ class Send(TypedDict, total=False):
 
 class Dropped(Unavailable):
     """The connection failed or broke; the request may be repeated from the start."""
+
+
+def transport_problem(exc: httpx.TransportError, host: str) -> str:
+    """Why a request got no answer, in words ("connection refused", "cannot resolve host H",
+    "timed out"): the OS error at the bottom of httpx's chain, not the exception's class name."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve host {host}"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return str(exc) or type(exc).__name__
 
 
 def registry_error(response: httpx.Response) -> str:
@@ -202,9 +218,8 @@ class RegistryHttp:
                         "insecure if it speaks plain HTTP"
                     ) from None
                 if attempt == attempts:
-                    raise Dropped(
-                        f"registry {self.registry} is unreachable ({type(exc).__name__})"
-                    ) from None
+                    why = transport_problem(exc, request.url.host)
+                    raise Dropped(f"registry {self.registry} is unreachable: {why}") from None
                 self._sleep(attempt)
                 continue
             try:
