@@ -86,13 +86,15 @@ class RemoteRegistries:
     ) -> Transfer:
         """Bring version ``ref`` into ``layout`` and record it; return what moved.
 
-        By digest, a version whose files are all local costs no request at all; by tag, the
-        registry is asked which digest the tag names now. Either way its files are admitted or
+        By digest, a version this repository was seen holding (a cache record of it: pulled
+        or pushed here) whose files are all local costs no request at all; local bytes of
+        another name or registry prove nothing about this repository, so it is asked. By tag,
+        the registry is asked which digest the tag names now. Either way its files are admitted or
         trusted locally (:func:`~inferd.store.trust.check_layers`) before it is recorded. Blobs
         an eviction removed between download and record are fetched again (once), so a recorded
         version is complete.
         """
-        if ref.digest is not None and _complete(layout, ref.digest):
+        if ref.digest is not None and _seen(layout, ref) and _complete(layout, ref.digest):
             cached = layout.read_manifest(ref.digest)
             check_layers(layout, cached)  # a cache filled before admission, or by another tool
             count = len(cached.digests())
@@ -193,6 +195,18 @@ class RemoteRegistries:
             return "", datetime.fromisoformat(created) if isinstance(created, str) else None
         except ValueError:
             return "", None
+
+
+def _seen(layout: OciLayout, ref: Reference) -> bool:
+    """Whether a cache record says ``ref``'s registry repository holds ``ref.digest``."""
+    for remote, digest in layout.read_index().cached():
+        if digest != ref.digest:
+            continue
+        with contextlib.suppress(InvalidArgument):
+            known = Reference.parse(remote)
+            if (known.registry, known.name) == (ref.registry, ref.name):
+                return True
+    return False
 
 
 def _complete(layout: OciLayout, digest: str) -> bool:
