@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,14 @@ async def _gateway(bodies: list[dict[str, Any]]) -> asyncio.Server:
 
 
 def _demo(
-    store: ModelStore, spec: Spec, known: Callable[[str], KnownValues] | None = None
+    store: ModelStore,
+    spec: Spec,
+    known: Callable[[str], KnownValues] | None = None,
+    want: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Run the demo for a moment at 50 requests/s: the bodies it sent, and its count."""
+    """Run the demo at 50 requests/s for a second, or until it has sent ``want`` (a busy
+    machine takes a while to load the model it asks for its strings): the bodies it sent, and
+    its count."""
 
     async def scenario() -> tuple[list[dict[str, Any]], int]:
         bodies: list[dict[str, Any]] = []
@@ -76,7 +82,10 @@ def _demo(
             f"http://127.0.0.1:{port}", store, lambda: spec, rate_per_s=50, seed=1, known=known
         )
         demo.start()
+        deadline = time.monotonic() + 30
         await asyncio.sleep(1.0)
+        while demo.sent < want and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         await demo.stop()
         server.close()
         return bodies, demo.sent
@@ -94,7 +103,7 @@ def test_a_strict_string_pipeline_gets_rows_of_its_categories(tmp_path: Path) ->
     _push_strict(home, tmp_path)
     store = ModelStore.from_settings(StoreSettings(home=home))
     assert load_known_values(store, "colors:v1") == {"item": ("blue", "large")}
-    bodies, sent = _demo(store, _colors_spec())
+    bodies, sent = _demo(store, _colors_spec(), want=10)
     assert sent >= 10 and len(bodies) == sent
     for body in bodies:
         (item,) = body["inputs"]
