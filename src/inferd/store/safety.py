@@ -44,12 +44,21 @@ def prepare_target(root: Path, title: str) -> Path:
     for part in parts[:-1]:
         current = current / part
         if current.is_symlink() or (current.exists() and not current.is_dir()):
-            raise InvalidArgument(f"file title {title!r} passes through a non-directory")
+            raise _in_the_way(root, title, current, "a directory")
         current.mkdir(exist_ok=True)
     target = current / parts[-1]
     if target.is_symlink() or target.is_dir():
-        raise InvalidArgument(f"file title {title!r} names a symlink or directory at the target")
+        raise _in_the_way(root, title, target, "a file (a pull never writes through links)")
     return target
+
+
+def _in_the_way(root: Path, title: str, path: Path, wanted: str) -> InvalidArgument:
+    """What stands at ``path`` in a pull's destination where ``title`` needs ``wanted``."""
+    kind = "symlink" if path.is_symlink() else "directory" if path.is_dir() else "file"
+    return InvalidArgument(
+        f"cannot write {title!r} into the destination {str(root)!r}: {str(path)!r} is a "
+        f"{kind}, not {wanted}; move it away or pull elsewhere"
+    )
 
 
 def not_a_directory(path: Path) -> Path | None:
