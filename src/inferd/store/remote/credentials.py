@@ -37,11 +37,16 @@ def _read(config_file: Path) -> dict[str, Any]:
         return {}
     try:
         document = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise InvalidArgument("the Docker config file (config.json) is not valid JSON") from None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"{_named(config_file)} is not valid JSON ({exc})") from None
     if not isinstance(document, dict):
-        raise InvalidArgument("the Docker config file (config.json) is not a JSON object")
+        raise InvalidArgument(f"{_named(config_file)} is not a JSON object")
     return document
+
+
+def _named(config_file: Path) -> str:
+    # The path, not "config.json": $DOCKER_CONFIG or ~/.docker decides which one was read.
+    return f"the Docker config file {str(config_file)!r}"
 
 
 def _keys(host: str) -> tuple[str, ...]:
@@ -64,7 +69,8 @@ def lookup(config_file: Path, host: str) -> Credentials | None:
                 decoded = base64.b64decode(encoded, validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 raise InvalidArgument(
-                    f"the Docker config entry for {host!r} is not base64 of user:password"
+                    f"{_named(config_file)}: auths.{key!r}.auth is not base64 of "
+                    f"user:password; run `inferd login {host}` to store it again"
                 ) from None
             user, sep, secret = decoded.partition(":")
             if sep:

@@ -1,0 +1,38 @@
+"""A Docker config file inferd cannot read: the error names the file (``$DOCKER_CONFIG`` or
+``~/.docker``, whichever was used) and where it is wrong, never only "config.json"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inferd.errors import InvalidArgument
+from inferd.store.remote import credentials
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("{not json", "is not valid JSON (unexpected character"),
+        ("[]", "is not a JSON object"),
+    ],
+)
+def test_an_unreadable_config_file_is_named(tmp_path: Path, content: str, why: str) -> None:
+    config = tmp_path / "docker" / "config.json"
+    config.parent.mkdir()
+    config.write_text(content)
+    with pytest.raises(InvalidArgument) as info:
+        credentials.lookup(config, "registry.example.com")
+    assert info.value.message.startswith(f"the Docker config file '{config}' {why}")
+
+
+def test_an_entry_that_is_not_base64_is_named_with_its_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"auths": {"registry.example.com": {"auth": "!!!"}}}')
+    with pytest.raises(InvalidArgument) as info:
+        credentials.lookup(config, "registry.example.com")
+    assert info.value.message == (
+        f"the Docker config file '{config}': auths.'registry.example.com'.auth is not base64 "
+        "of user:password; run `inferd login registry.example.com` to store it again"
+    )
