@@ -15,7 +15,10 @@ Count = Callable[[int], None]
 
 class Meter:
     """A :data:`Count` that adds up what it is told and reports ``(done, total)`` to a
-    :data:`Progress`. Thread-safe: parallel blob transfers may share one meter."""
+    :data:`Progress`. Thread-safe: parallel blob transfers may share one meter, and the
+    reports are made under its lock, one at a time and in order, so a callback needs no lock
+    of its own (a progress bar never sees ``done`` go backwards, nor two first calls at once).
+    """
 
     def __init__(self, total: int, progress: Progress | None) -> None:
         self.total = total
@@ -26,6 +29,5 @@ class Meter:
     def __call__(self, n: int) -> None:
         with self._lock:
             self.done += n
-            done = self.done
-        if self._progress is not None:
-            self._progress(done, self.total)
+            if self._progress is not None:
+                self._progress(self.done, self.total)
