@@ -193,10 +193,13 @@ class Reference:
 
     @classmethod
     def parse_tagged(cls, text: str) -> Reference:
-        """Parse a reference that must name a tag (a destination of push or tag)."""
+        """Parse a reference that must name a tag (a destination of push or tag, what rm
+        removes)."""
         ref = cls.parse(text)
         if ref.digest is not None:
-            raise InvalidReference(text, "a destination names a tag, not a digest")
+            raise InvalidReference(
+                text, "this takes name:tag, not a digest: push and tag write a tag, rm removes one"
+            )
         return ref
 
     @property

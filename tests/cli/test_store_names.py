@@ -44,3 +44,17 @@ def test_a_malformed_name_still_gets_the_grammar() -> None:
     result = CliRunner().invoke(main, ["ls", "Fraud"])
     assert result.exit_code == 2, result.output
     assert "a name is lower-case letters and digits" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["rm", f"fraud@{DIGEST}"], ["tag", "fraud:v1", f"fraud@{DIGEST}"]],
+)
+def test_a_digest_where_a_tag_is_written_or_removed_says_so(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert (
+        "this takes name:tag, not a digest: push and tag write a tag, rm removes one"
+        in result.output
+    )
+    assert "destination" not in result.output  # rm has none

@@ -79,7 +79,7 @@ def test_traversal_corpus_is_refused_by_parse(text: str) -> None:
 
 
 def test_destination_must_be_a_tag() -> None:
-    with pytest.raises(InvalidReference, match="names a tag"):
+    with pytest.raises(InvalidReference, match="takes name:tag, not a digest"):
         Reference.parse_tagged(f"fraud@{DIGEST}")
 
 
