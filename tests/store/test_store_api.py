@@ -116,7 +116,7 @@ def test_metadata_errors_name_the_field(store: ModelStore, model_dir: Path, tmp_
 def test_references_the_local_store_refuses(store: ModelStore, model_dir: Path) -> None:
     with pytest.raises(Unsupported, match=r"registry 'ghcr\.io'"):
         push(store, model_dir, "ghcr.io/acme/fraud:v1")
-    with pytest.raises(InvalidArgument, match="names a tag"):
+    with pytest.raises(InvalidArgument, match="takes name:tag, not a digest"):
         push(store, model_dir, "fraud@sha256:" + "a" * 64)
     push(store, model_dir, "fraud:v1")
     with pytest.raises(InvalidArgument, match="one model name"):
