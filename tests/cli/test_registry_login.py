@@ -1,4 +1,5 @@
-"""``inferd login`` without a terminal: what it asks for is named, and nothing is read twice."""
+"""``inferd login`` without a terminal: answers may be piped, input that ends is named, and
+nothing is read twice."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def test_password_stdin_without_a_user_name_is_refused_before_reading_it() -> No
     ("args", "missing"),
     [([], "user name"), (["-u", "alice"], "password")],
 )
-def test_no_terminal_to_prompt_on_is_one_error_naming_what_to_pass(
+def test_input_that_ends_before_an_answer_is_one_error_naming_what_to_pass(
     args: list[str], missing: str
 ) -> None:
     result = CliRunner().invoke(main, ["login", HOST, *args], input="")
     assert result.exit_code == 2, result.output
-    assert f"cannot prompt for the {missing}: standard input is not a terminal" in result.output
+    assert f"cannot read the {missing}: standard input ended" in result.output
     assert "-u USER --password-stdin" in result.output
     assert "Aborted" not in result.output
 
@@ -51,3 +52,10 @@ def test_a_host_that_is_not_host_port_is_refused_naming_it(host: str) -> None:
     assert result.exit_code == 2, result.output
     assert f"registry {host!r} is not HOST[:PORT]" in result.output
     assert "unreachable" not in result.output
+
+
+def test_answers_piped_without_a_terminal_are_read() -> None:
+    # As the README tour runs it: user and password on stdin, then the (absent) registry.
+    result = CliRunner().invoke(main, ["login", HOST], input="alice\ns3cret\n")
+    assert result.exit_code == 7, result.output
+    assert f"registry {HOST} is unreachable" in result.output

@@ -57,14 +57,17 @@ def registry_options(func: Callable[..., R]) -> Callable[..., R]:
 
 
 def _prompt(what: str, *, hide_input: bool = False) -> str:
-    """Ask on the terminal, as ``docker login`` does; without one, say what to pass instead
-    (a prompt would read piped input meant for something else, or end in click's "Aborted!")."""
-    if not sys.stdin.isatty():
+    """Ask for ``what``: on a terminal, or as a line of piped input. Input that ends first
+    (no terminal, nothing piped) is one error saying what to pass, not click's "Aborted!"."""
+    try:
+        value: str = click.prompt(what.capitalize(), hide_input=hide_input, err=True)
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise  # Ctrl-C at the prompt
         raise InvalidArgument(
-            f"cannot prompt for the {what}: standard input is not a terminal; "
+            f"cannot read the {what}: standard input ended (no terminal to prompt on); "
             "pass -u USER --password-stdin"
-        )
-    value: str = click.prompt(what.capitalize(), hide_input=hide_input, err=True)
+        ) from None
     return value
 
 
