@@ -353,6 +353,14 @@ def gc(max_size: str | None, as_json: bool) -> None:
             f"removed {result.blobs_removed} blobs ({_human(result.bytes_freed)}) and "
             f"{result.models_removed} materialized models{evicted}"
         )
+    if budget is not None and (result.bytes_used or 0) > budget:
+        stderr().print(
+            f"warning: the store is still over {_human(budget)} ({_human(result.bytes_used or 0)}"
+            " in use): locally tagged versions are never evicted, nor blobs younger than 10 "
+            "minutes (a push may be using them); `inferd rm NAME:TAG` what is no longer needed, "
+            "then gc again",
+            markup=False,
+        )
 
 
 def _print_whole(table: Table) -> None:
