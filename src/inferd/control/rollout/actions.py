@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 
 from inferd.control.reconciler import Reconciler
-from inferd.control.rollout.aliases import Reverted, RolloutTags
+from inferd.control.rollout.aliases import Reverted, RolloutTags, reverted_note
+from inferd.control.rollout.history import DecisionNote
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.strategies import Routing, promoted, rolled_back
+from inferd.control.rollout.transition import Transition
 from inferd.errors import InferdError
 from inferd.spec.edits import deployment_of, replace_deployment, with_routing
 from inferd.spec.model import DeploymentSpec, Spec
@@ -80,9 +82,18 @@ class RolloutActions:
         t = r.transition
         if t is None or t.alias is None:
             return None
-        model = next(v.model for v in t.during.versions if v.name == t.candidate)
-        r.tags[t.alias] = Reference.parse(model).digest  # where the move put it
+        r.tags[t.alias] = _moved_to(t)
         return await self.tags.revert(r, self.reconciler.pinned(r.deployment, r.pair.stable))
+
+    async def abandon(self, r: Rollout) -> DecisionNote:
+        """At shutdown: move the alias whose move started ``r`` back, traffic left as it is (the
+        replicas stop next); the abort's note. A rollout lives in this process only, so a
+        restart would otherwise read the alias and serve its unchecked candidate to everyone."""
+        t = r.transition
+        if t is not None and t.alias is not None and t.alias not in r.tags:  # stopped so soon
+            r.tags[t.alias] = _moved_to(t)  # that the loop has not recorded it yet
+        reverted = await self.tags.revert(r, self.reconciler.pinned(r.deployment, r.pair.stable))
+        return {"reason": "inferd up stopped mid-rollout", **reverted_note(r, reverted)}
 
     async def withdraw(self, r: Rollout) -> None:
         """All shared traffic back to the stable version; tags stay where they are."""
@@ -104,3 +115,9 @@ class RolloutActions:
         except InferdError as exc:  # the promotion stands; the history says the tag failed
             log.warning("promoting %s: tagging failed: %s", r.deployment, exc.message)
             return None
+
+
+def _moved_to(t: Transition) -> str | None:
+    """The digest the alias move that started ``t`` put the alias on (its candidate's)."""
+    model = next(v.model for v in t.during.versions if v.name == t.candidate)
+    return Reference.parse(model).digest

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Unpack
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from inferd.control.apply_plan import Applied
 from inferd.control.gateway.aggregate import ReplicaReading
@@ -33,7 +33,13 @@ from inferd.control.rollout.actions import RolloutActions
 from inferd.control.rollout.aliases import TagMoved, reverted_note
 from inferd.control.rollout.analysis import Observations, Verdict, analyse
 from inferd.control.rollout.applying import plan_apply
-from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event, RolloutHistory
+from inferd.control.rollout.history import (
+    DecisionNote,
+    DecisionRecord,
+    Event,
+    RolloutHistory,
+    events_counter,
+)
 from inferd.control.rollout.observe import drift_psi, observations
 from inferd.control.rollout.state import Phase, Rollout, RolloutStatus, policy_of
 from inferd.control.rollout.strategies import Pair, move, stage_routing
@@ -81,17 +87,7 @@ class RolloutController:
         #: Replicas' readings, for input drift (None: drift is not measured).
         self.replicas = replicas
         self._runs: dict[str, _Run] = {}
-        #: ``inferd_rollout_events_total`` on the gateway's /metrics (what alerts read).
-        self._events = (
-            None
-            if registry is None
-            else Counter(
-                "inferd_rollout_events",
-                "Rollout decisions recorded in the history, by event.",
-                ("deployment", "event"),
-                registry=registry,
-            )
-        )
+        self._events = events_counter(registry)
 
     # -- what people and the admin API call -----------------------------------------------------
 
@@ -208,8 +204,13 @@ class RolloutController:
         return await self._set_paused(deployment, False)
 
     async def stop(self) -> None:
-        """Stop every loop (on shutdown; traffic stays as it is)."""
+        """Stop every loop (on shutdown; traffic stays as it is). A rollout under way from an
+        alias move is aborted, its alias moved back (:meth:`RolloutActions.abandon`)."""
         await cancel_and_wait(*(r.task for r in self._runs.values()))
+        for r in (run.rollout for run in self._runs.values()):
+            if r.active and r.transition is not None and r.transition.alias is not None:
+                note, r.phase = await self.actions.abandon(r), "aborted"
+                self._record(r, "abort", **note)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -358,9 +359,8 @@ class RolloutController:
         r.remember(record)
         if self._events is not None:
             self._events.labels(r.deployment, event).inc()
-        log.info(
-            "rollout %s of %s: %s %s", r.id, r.deployment, event, verdict.reasons if verdict else ""
-        )
+        reasons = verdict.reasons if verdict else ""
+        log.info("rollout %s of %s: %s %s", r.id, r.deployment, event, reasons)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, NotRequired, TypedDict, cast
 
 import orjson
+from prometheus_client import CollectorRegistry, Counter
 
 from inferd.control.rollout.analysis import ObservationsRecord, VerdictRecord
 
@@ -100,3 +101,16 @@ class RolloutHistory:
             if isinstance(entry, dict) and entry.get("deployment") == deployment:
                 records.append(cast(DecisionRecord, entry))
         return records[-limit:] if limit else records
+
+
+def events_counter(registry: CollectorRegistry | None) -> Counter | None:
+    """``inferd_rollout_events_total`` in ``registry`` (the gateway's /metrics, what alerts
+    read): one count per decision recorded in the history, by event. None without one."""
+    if registry is None:
+        return None
+    return Counter(
+        "inferd_rollout_events",
+        "Rollout decisions recorded in the history, by event.",
+        ("deployment", "event"),
+        registry=registry,
+    )
