@@ -104,7 +104,7 @@ def test_a_strict_string_pipeline_gets_rows_of_its_categories(tmp_path: Path) ->
     store = ModelStore.from_settings(StoreSettings(home=home))
     assert load_known_values(store, "colors:v1") == {"item": ("blue", "large")}
     bodies, sent = _demo(store, _colors_spec(), want=10)
-    assert sent >= 10 and len(bodies) == sent
+    assert len(bodies) >= sent >= 10  # a request cut off by the stop arrived, uncounted
     for body in bodies:
         (item,) = body["inputs"]
         assert item["datatype"] == "BYTES"
