@@ -69,14 +69,20 @@ def write_files(
 
 
 def write_into(
-    blobs: BlobStore, manifest: Manifest, dest: Path, *, progress: Progress | None = None
+    blobs: BlobStore,
+    manifest: Manifest,
+    dest: Path,
+    home: Path,
+    progress: Progress | None = None,
 ) -> None:
     """Write every layer's verified bytes under ``dest`` (created with its parents): a pull.
 
     ``dest`` is a user's argument, so what keeps it from being created or written (a file in
     the way, a missing or read-only mount) is an InvalidArgument naming it, not an OS error;
-    errors on the store's own files pass through.
+    errors on the store's own files pass through. No file may land inside the store's
+    ``home`` (``INFERD_HOME``): a model's ``index.json`` would replace the store's own.
     """
+    _outside(home, dest, [item.title for item in manifest.layers])
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -90,6 +96,19 @@ def write_into(
             raise
         message = f"cannot write into the destination {str(dest)!r}: {_reason(exc)}"
         raise InvalidArgument(message) from None
+
+
+def _outside(home: Path, dest: Path, titles: list[str]) -> None:
+    """Refuse a pull whose ``dest``, or any file of it, is inside ``home`` (resolved, so a
+    symlink to it or a ``..`` changes nothing)."""
+    inside = home.resolve()
+    for path in (dest, *(dest / title for title in titles)):
+        if path.resolve().is_relative_to(inside):
+            raise InvalidArgument(
+                f"cannot pull into {str(dest)!r}: {str(path)!r} is inside the store's home "
+                f"{str(inside)!r} (INFERD_HOME), whose files a pull would overwrite; pull "
+                "elsewhere"
+            )
 
 
 def _reason(exc: OSError) -> str:

@@ -277,7 +277,7 @@ class ModelStore:
         self, digest: str, manifest: Manifest, dest: Path, progress: Progress | None
     ) -> Path:
         cache.touch(self.root, digest)
-        materialized.write_into(self.layout.blobs, manifest, dest, progress=progress)
+        materialized.write_into(self.layout.blobs, manifest, dest, self.root, progress)
         return dest
 
     def tag(self, src: str, dst: str, *, progress: Progress | None = None) -> ResolvedModel:
