@@ -20,7 +20,9 @@ import orjson
 import psutil
 import pytest
 
+from inferd.config import StoreSettings
 from inferd.observe.audit import read_audit
+from inferd.store import ModelStore
 
 from .conftest import Load, UpProcess, banner_curl, fraud_store, spec_text, start_up
 from .rollout import models
@@ -79,6 +81,21 @@ def test_the_banners_curl_answers_as_printed(running: UpProcess) -> None:
     answer = orjson.loads(body)
     assert answer["model_name"] == "fraud"
     assert {o["name"] for o in answer["outputs"]} == {"label", "probabilities"}
+
+
+def test_the_lineage_names_the_digest_each_version_serves(running: UpProcess) -> None:
+    """The spec names tags (``fraud:v1``); the lineage panel marks the digests served now, so
+    each version carries the digest its replicas were pinned to (it was null for a tag)."""
+    store = ModelStore.from_settings(StoreSettings(home=running.home))
+    conn = http.client.HTTPConnection("127.0.0.1", running.gateway_port, timeout=30)
+    conn.request("GET", "/api/lineage")
+    lineage = orjson.loads(conn.getresponse().read())
+    conn.close()
+    (fraud,) = lineage["deployments"]
+    assert {v["version"]: v["digest"] for v in fraud["versions"]} == {
+        "v1": store.resolve("fraud:v1").digest,
+        "v2": store.resolve("fraud:v2").digest,
+    }
 
 
 def test_the_log_has_inferds_events_and_not_every_health_probe(running: UpProcess) -> None:

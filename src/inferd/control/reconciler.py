@@ -375,6 +375,7 @@ def _version_route(name: str, running: _Running, weight: float) -> VersionRoute:
         reference=running.launch.reference,
         weight=weight,
         replicas=tuple(r.snapshot() for r in running.members),
+        digest=Reference.parse(running.launch.pinned).digest,
     )
 
 

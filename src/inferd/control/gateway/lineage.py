@@ -49,7 +49,7 @@ class ModelLineage(TypedDict):
 class ServedVersion(TypedDict):
     version: str
     reference: str
-    #: The digest its replicas serve (None when the reference is not pinned).
+    #: The digest its replicas serve (None when not known).
     digest: str | None
 
 
@@ -99,7 +99,7 @@ def build_lineage(topology: Topology, history: ModelHistory | None) -> LineageDo
                 {
                     "version": v.name,
                     "reference": v.reference,
-                    "digest": ref.digest if ref is not None else None,
+                    "digest": v.digest or (ref.digest if ref is not None else None),
                 }
             )
         models: list[ModelLineage] = []

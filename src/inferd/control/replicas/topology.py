@@ -68,6 +68,9 @@ class VersionRoute:
     weight: float
     #: The replicas serving it, in rotation order.
     replicas: tuple[Replica, ...] = ()
+    #: The manifest digest its replicas serve (``reference`` may name a tag that moves on);
+    #: None when not known.
+    digest: str | None = None
     #: Those of :attr:`replicas` that are ready, worked out once per snapshot (every request
     #: reads it).
     ready_replicas: tuple[Replica, ...] = field(init=False, repr=False, compare=False)
