@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from inferd.card import ReferenceProfile, Signature, TensorSpec
 from inferd.errors import InvalidArgument
+from inferd.settings_file import read_settings_file
 
 METADATA_FILE = "inferd.model.yaml"
 
@@ -41,14 +41,8 @@ class ModelMetadata(BaseModel):
 
 def load_metadata(file: Path) -> ModelMetadata:
     """Read and validate a metadata file; errors name the file and each bad field."""
-    try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidArgument(f"{file.name}: not readable YAML ({type(exc).__name__})") from None
-    if loaded is None:
-        loaded = {}
-    if not isinstance(loaded, dict):
-        raise InvalidArgument(f"{file.name}: expected a mapping at the top level")
+    # Unreadable, not UTF-8, not YAML (with its line and column) or not a mapping: named.
+    loaded = read_settings_file(file, "metadata file")
     try:
         return ModelMetadata.model_validate(loaded)
     except ValidationError as exc:
