@@ -139,3 +139,39 @@ def test_max_replicas_never_drops_below_the_replicas_the_file_starts_with(
     patched = parse_spec(sized.read_text(encoding="utf-8"))
     assert patched.deployments[0].autoscaling is not None
     assert patched.deployments[0].autoscaling.max_replicas == 2
+
+
+class _UnsizedStack:
+    """The admin API of an `inferd up` whose spec sets no resources: both proposals start from
+    unset."""
+
+    def __init__(self, spec: Path) -> None:
+        self.state = SimpleNamespace(spec=str(spec))
+
+    def cost_recommendations(self, window: str) -> Recommendations:
+        cpu: ProposalRow = {
+            "path": "fraud.resources.cpu", "deployment": "fraud", "version": None,
+            "field": "resources.cpu", "current": None, "proposed": "250m",
+            "arithmetic": "p95 0.008 cores * 1.3 → 250m (the least)",
+        }  # fmt: skip
+        advice: AdviceRow = {
+            "deployment": "fraud", "version": "v1", "usage": _usage(), "proposals": [cpu],
+            "notes": [],
+        }  # fmt: skip
+        return {
+            "window_s": 60.0, "covered_s": 60.0, "advice": [advice], "changes": [cpu],
+            "gpu": None,
+        }  # fmt: skip
+
+
+def test_an_unset_field_reads_unset_in_the_changes_too(
+    tmp_path: Path, inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(SCALED_SPEC, encoding="utf-8")
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: _UnsizedStack(spec))
+    result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m"])
+    assert result.exit_code == 0, result.output
+    assert "  resources.cpu: unset -> 250m" in result.output
+    assert "  fraud.resources.cpu: unset -> 250m" in result.output  # it said None
+    assert "None" not in result.output

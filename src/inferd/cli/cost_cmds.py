@@ -23,7 +23,7 @@ from inferd.config import store_settings
 from inferd.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from inferd.control.cost.documents import CostReport, GpuRow, Recommendations
+    from inferd.control.cost.documents import CostReport, GpuRow, ProposalRow, Recommendations
     from inferd.cost.prices import PriceBook
     from inferd.cost.recommend import GpuOption
     from inferd.spec.model import Spec
@@ -212,8 +212,7 @@ def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
         )
         for p in a["proposals"]:
             mark = "->" if p["current"] != p["proposed"] else "=="
-            current = "unset" if p["current"] is None else p["current"]
-            out.print(f"  {p['field']}: {current} {mark} {p['proposed']}  ({p['arithmetic']})")
+            out.print(f"  {p['field']}: {_value(p)} {mark} {p['proposed']}  ({p['arithmetic']})")
         for note in a["notes"]:
             out.print(f"  note: {note}")
         fit = fits.get(f"{a['deployment']}/{a['version']}")
@@ -222,7 +221,12 @@ def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
     if doc["changes"]:
         out.print("\nchanges:")
         for p in doc["changes"]:
-            out.print(f"  {p['path']}: {p['current']} -> {p['proposed']}")
+            out.print(f"  {p['path']}: {_value(p)} -> {p['proposed']}")
+
+
+def _value(p: ProposalRow) -> object:
+    """A proposal's current value as printed: ``unset`` where the spec sets none."""
+    return "unset" if p["current"] is None else p["current"]
 
 
 def _mib(value: float | None) -> str:
