@@ -38,3 +38,27 @@ def test_plain_parameters_still_match_and_list_their_methods() -> None:
     assert router.match("DELETE", "/v1/models/fraud")[2] == ["GET"]
     assert router.match("GET", "/v2/models/fraud/infer")[2] == ["POST"]
     assert router.match("GET", "/v3/nothing")[2] == []
+
+
+def test_a_model_name_with_slashes_spans_segments_only_where_nothing_else_fits() -> None:
+    """A store name may have path components (``team/fraud``); tritonclient leaves the ``/``
+    unencoded, so the name's segments are taken together when no template fits segment for
+    segment."""
+    router = _router()
+    router.add("GET", "/v2/models/{model}/versions/{version}", _ok)
+    route, params, _ = router.match("POST", "/v2/models/team/fraud/infer")
+    assert route is not None and route.template == "/v2/models/{model}/infer"
+    assert params == {"model": "team/fraud"}
+    route, params, _ = router.match("POST", "/v2/models/team%2Ffraud/infer")
+    assert params == {"model": "team/fraud"}
+    route, params, _ = router.match("GET", "/v2/models/a/b/c/ready")
+    assert params == {"model": "a/b/c"}
+    route, params, _ = router.match("POST", "/v1/models/team/fraud:predict")
+    assert route is not None and route.template == "/v1/models/{model}:predict"
+    assert params == {"model": "team/fraud"}
+    # A path that fits segment for segment keeps its meaning.
+    route, params, _ = router.match("GET", "/v2/models/fraud/versions/3")
+    assert route is not None and params == {"model": "fraud", "version": "3"}
+    route, params, _ = router.match("GET", "/v2/models/team/fraud/versions/3")
+    assert params == {"model": "team/fraud", "version": "3"}
+    assert router.match("GET", "/v3/team/fraud")[2] == []  # still a 404

@@ -3,12 +3,15 @@ built from it).
 
 A path template is a ``/``-separated list of segments; each segment is a literal, a parameter
 ``{name}``, or a parameter with a literal suffix ``{name}:predict`` (KServe v1's style).
-Parameters match one non-empty segment and arrive percent-decoded.
+Parameters match one non-empty segment and arrive percent-decoded. Only when no template fits a
+path segment for segment may a template's first parameter span several segments: a model
+named ``team/fraud`` is reached at ``/v2/models/team/fraud/infer`` (as tritonclient sends it,
+leaving ``/`` unencoded) as well as at ``/v2/models/team%2Ffraud/infer``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -103,20 +106,9 @@ class Router:
         if cached is not None:
             return cached[0], dict(cached[1]), []
         parts = path.strip("/").split("/")
-        # ``/v1/models/m:predict`` also fits ``/v1/models/{model}`` (as a model named
-        # "m:predict"): only the most specific templates that fit a path own it, so the
-        # metadata route neither answers it nor shows up in a 405's ``Allow``.
-        owners: list[tuple[Route, dict[str, str]]] = []
-        for candidate in self._by_length.get(len(parts), ()):
-            params: dict[str, str] = {}
-            if all(
-                seg.match(text, params) for seg, text in zip(candidate.segments, parts, strict=True)
-            ):
-                if owners and candidate.rank < owners[0][0].rank:
-                    continue
-                if owners and candidate.rank > owners[0][0].rank:
-                    owners.clear()
-                owners.append((candidate, params))
+        owners = _most_specific(
+            (candidate, parts) for candidate in self._by_length.get(len(parts), ())
+        ) or _most_specific(self._spanning(parts))
         for candidate, params in owners:
             if candidate.method == method:
                 if len(self._cache) >= MATCH_CACHE_SIZE:
@@ -124,3 +116,35 @@ class Router:
                 self._cache[(method, path)] = (candidate, dict(params))
                 return candidate, params, []
         return None, {}, [candidate.method for candidate, _ in owners]
+
+    def _spanning(self, parts: list[str]) -> Iterator[tuple[Route, list[str]]]:
+        """Each shorter template with ``parts`` regrouped so that its first parameter takes
+        the extra segments (a path no template fits segment for segment)."""
+        for length, routes in self._by_length.items():
+            extra = len(parts) - length
+            if extra <= 0:
+                continue
+            for candidate in routes:
+                first = next((i for i, s in enumerate(candidate.segments) if s.param), None)
+                if first is not None:
+                    joined = "/".join(parts[first : first + extra + 1])
+                    yield candidate, [*parts[:first], joined, *parts[first + extra + 1 :]]
+
+
+def _most_specific(
+    fits: Iterable[tuple[Route, list[str]]],
+) -> list[tuple[Route, dict[str, str]]]:
+    """The templates that fit their parts, each with its parameters, keeping only the most
+    specific: ``/v1/models/m:predict`` also fits ``/v1/models/{model}`` (as a model named
+    "m:predict"), so the metadata route neither answers it nor shows up in a 405's ``Allow``."""
+    owners: list[tuple[Route, dict[str, str]]] = []
+    for candidate, parts in fits:
+        params: dict[str, str] = {}
+        fitting = zip(candidate.segments, parts, strict=True)
+        if all(seg.match(text, params) for seg, text in fitting):
+            if owners and candidate.rank < owners[0][0].rank:
+                continue
+            if owners and candidate.rank > owners[0][0].rank:
+                owners.clear()
+            owners.append((candidate, params))
+    return owners
