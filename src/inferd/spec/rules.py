@@ -213,6 +213,15 @@ def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
             f"min_replicas ({scaling.min_replicas}) is above max_replicas ({scaling.max_replicas})",
             reads=frozenset({"autoscaling.min_replicas", "autoscaling.max_replicas"}),
         )
+    if scaling.panic_window > scaling.stable_window:
+        yield Problem(
+            ("autoscaling", "panic_window"),
+            f"panic_window ({scaling.panic_window:g} s) is longer than stable_window "
+            f"({scaling.stable_window:g} s): panic mode reacts to bursts the stable window "
+            "averages away, so set panic_window to at most stable_window (Knative's is 1-100 % "
+            "of it)",
+            reads=frozenset({"autoscaling.panic_window", "autoscaling.stable_window"}),
+        )
     if scaling.scale_to_zero_after is not None and scaling.min_replicas != 0:
         yield Problem(
             ("autoscaling", "scale_to_zero_after"),
