@@ -60,7 +60,9 @@ class RolloutSpec(StrictModel):
         "as failed; at least the interval (default: 10 intervals)",
     )
     analysis: AnalysisSpec = AnalysisSpec()
-    failure_limit: int = Field(default=3, ge=0, description="failed analyses before rolling back")
+    failure_limit: int = Field(
+        default=3, ge=0, description="consecutive failed analyses before rolling back (0 acts as 1)"
+    )
 
 
 class AutoscalingSpec(StrictModel):

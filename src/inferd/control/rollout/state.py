@@ -64,7 +64,7 @@ def policy_of(spec: RolloutSpec) -> AnalysisPolicy:
         max_score_difference=a.max_score_difference,
         max_drift_psi=a.max_drift_psi,
         min_requests=a.min_requests,
-        failure_limit=spec.failure_limit,
+        failure_limit=max(spec.failure_limit, 1),  # 0 acts as 1: the first failure
         progress_deadline_s=(
             spec.progress_deadline
             if spec.progress_deadline is not None
