@@ -5,9 +5,10 @@ a lock around it. Every wait on the worker is bounded by the call timeout: a wor
 not answer in time is killed, so a hung model never holds the server's thread forever.
 
 The worker gets a socketpair end (``pass_fds``; every other descriptor of the server is closed
-in the child), stdin from /dev/null, its stdout and stderr on the server's stderr (its log), a
-session of its own (a Ctrl-C meant for the server does not hit it), and an environment reduced
-to what Python, locales and numeric libraries need: the server's secrets stay with the server.
+in the child), stdin from /dev/null, its stdout and stderr unbuffered on the server's stderr (its
+log, as they are written), a session of its own (a Ctrl-C meant for the server does not hit
+it), and an environment reduced to what Python, locales and numeric libraries need: the
+server's secrets stay with the server.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ _ENV_NAMES = frozenset(
     {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH"}
 )
 _ENV_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "CUDA_", "NVIDIA_")
-#: The worker prints to the server's stderr (descriptor 2), whatever wraps ``sys.stderr``.
+#: The worker prints to the server's stderr (descriptor 2), whatever wraps ``sys.stderr``. It
+#: runs unbuffered (``-u``): a model's ``print`` is in the log when it happens, not 8 KiB later
+#: or only once the worker exits.
 _STDERR = 2
 #: Seconds a worker gets to exit after the server closed its socket, before it is killed.
 _EXIT_GRACE_S = 5.0
@@ -108,7 +111,7 @@ class WorkerProcess:
         }
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-P", "-B", "-m", "inferd.sandbox.worker",
+                [sys.executable, "-P", "-B", "-u", "-m", "inferd.sandbox.worker",
                  str(theirs.fileno()), json.dumps(config)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=_STDERR,
                 env=worker_environment(os.environ), cwd="/", start_new_session=True,
