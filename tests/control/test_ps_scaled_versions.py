@@ -46,3 +46,19 @@ def test_a_starting_replica_shows_the_requests_held_for_its_deployment() -> None
     assert rows(two_versions([starting], entries))[0] == (
         "fraud v1 fraud-v1-1 41 9001 starting (scaling from zero: 2 requests held) 0 0s 80%"
     )
+
+
+def test_a_version_not_woken_yet_shows_its_deployments_scale_from_zero() -> None:
+    """No entry of its own (not woken): it showed ``0/0 no replicas`` as if it could never
+    start, in a deployment that scales from zero."""
+    main = scaling(main=True, scaled_on="deployment")
+    status = two_versions([], [main])
+    status["deployments"][0]["versions"][1]["weight"] = 0
+    assert rows(status)[1] == (
+        "fraud v2 0/2 - - scaled to zero: weight 0, so a rollout step or header route starts "
+        "one - - 0%"
+    )
+    status["deployments"][0]["versions"][1]["weight"] = 20
+    assert "scaled to zero: the next request starts one" in rows(status)[1]
+    main["cold_start_timeout_s"] = None  # a deployment that does not scale from zero
+    assert rows(two_versions([], [main]))[1] == "fraud v2 0/0 - - no replicas - - 20%"

@@ -181,7 +181,9 @@ def _ps_table(status: AdminStatus) -> Table:
     for d in status["deployments"]:
         for v in d["versions"]:
             if (d["name"], v["name"]) not in running:
-                replicas, state = _no_replica(scaling.get((d["name"], v["name"])))
+                own = scaling.get((d["name"], v["name"]))
+                first = next((s for s in entries if s["deployment"] == d["name"]), None)
+                replicas, state = _no_replica(own, first, v["weight"])
                 table.add_row(
                     d["name"], v["name"], replicas, "-", "-", state, "-", "-",
                     weight((d["name"], v["name"])),
@@ -189,11 +191,17 @@ def _ps_table(status: AdminStatus) -> Table:
     return table
 
 
-def _no_replica(scaling: ScalingStatus | None) -> tuple[str, str]:
+def _no_replica(
+    scaling: ScalingStatus | None, deployment: ScalingStatus | None, weight: float
+) -> tuple[str, str]:
     """The REPLICA and STATE of a routed version without a replica process (``scaling``: the
-    autoscaler's entry for that version)."""
+    autoscaler's entry for that version; ``deployment``: one of its deployment's, for a
+    version not woken yet)."""
     if scaling is None:
-        return "0/0", "no replicas"
+        if deployment is None or deployment["cold_start_timeout_s"] is None:
+            return "0/0", "no replicas"
+        wakes = "the next request" if weight else "weight 0, so a rollout step or header route"
+        return f"0/{deployment['max_replicas']}", f"scaled to zero: {wakes} starts one"
     replicas = f"0/{scaling['max_replicas']}"
     failure = scaling.get("start_failure")  # an inferd up from before it was reported has none
     if failure is not None:
