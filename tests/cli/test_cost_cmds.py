@@ -107,21 +107,22 @@ def _max_replicas(proposed: int) -> ProposalRow:
     }  # fmt: skip
 
 
-class _AutoscaledStack:
-    """The admin API of an `inferd up` whose autoscaler took fraud/v1 from the 2 replicas the
-    file starts it with down to 1: the server sizes from that running spec."""
+class _Stack:
+    """The admin API of an `inferd up` started from ``spec`` whose server proposes
+    ``proposal`` for fraud/v1."""
 
-    def __init__(self, spec: Path) -> None:
+    def __init__(self, spec: Path, proposal: ProposalRow) -> None:
         self.state = SimpleNamespace(spec=str(spec))
+        self.proposal = proposal
 
     def cost_recommendations(self, window: str) -> Recommendations:
         advice: AdviceRow = {
             "deployment": "fraud", "version": "v1", "usage": _usage(),
-            "proposals": [_max_replicas(1)], "notes": [],
+            "proposals": [self.proposal], "notes": [],
         }  # fmt: skip
         return {
             "window_s": 60.0, "covered_s": 60.0, "advice": [advice],
-            "changes": [_max_replicas(1)], "gpu": None,
+            "changes": [self.proposal], "gpu": None,
         }  # fmt: skip
 
 
@@ -130,7 +131,10 @@ def test_max_replicas_never_drops_below_the_replicas_the_file_starts_with(
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SCALED_SPEC, encoding="utf-8")
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: _AutoscaledStack(spec))
+    # The autoscaler took fraud/v1 from the 2 replicas the file starts it with down to 1: the
+    # server sizes from that running spec.
+    stack = _Stack(spec, _max_replicas(1))
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
     sized = tmp_path / "sized.yaml"
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m", "-o", str(sized)])
     assert result.exit_code == 0, result.output
@@ -141,35 +145,18 @@ def test_max_replicas_never_drops_below_the_replicas_the_file_starts_with(
     assert patched.deployments[0].autoscaling.max_replicas == 2
 
 
-class _UnsizedStack:
-    """The admin API of an `inferd up` whose spec sets no resources: both proposals start from
-    unset."""
-
-    def __init__(self, spec: Path) -> None:
-        self.state = SimpleNamespace(spec=str(spec))
-
-    def cost_recommendations(self, window: str) -> Recommendations:
-        cpu: ProposalRow = {
-            "path": "fraud.resources.cpu", "deployment": "fraud", "version": None,
-            "field": "resources.cpu", "current": None, "proposed": "250m",
-            "arithmetic": "p95 0.008 cores * 1.3 → 250m (the least)",
-        }  # fmt: skip
-        advice: AdviceRow = {
-            "deployment": "fraud", "version": "v1", "usage": _usage(), "proposals": [cpu],
-            "notes": [],
-        }  # fmt: skip
-        return {
-            "window_s": 60.0, "covered_s": 60.0, "advice": [advice], "changes": [cpu],
-            "gpu": None,
-        }  # fmt: skip
-
-
 def test_an_unset_field_reads_unset_in_the_changes_too(
     tmp_path: Path, inferd_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SCALED_SPEC, encoding="utf-8")
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: _UnsizedStack(spec))
+    cpu: ProposalRow = {
+        "path": "fraud.resources.cpu", "deployment": "fraud", "version": None,
+        "field": "resources.cpu", "current": None, "proposed": "250m",
+        "arithmetic": "p95 0.008 cores * 1.3 → 250m (the least)",
+    }  # fmt: skip
+    stack = _Stack(spec, cpu)  # the spec sets no resources
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m"])
     assert result.exit_code == 0, result.output
     assert "  resources.cpu: unset -> 250m" in result.output

@@ -109,6 +109,17 @@ def test_index_lists_the_models(client: triton.InferenceServerClient) -> None:
     ]
 
 
+def _raw(control: GrpcHandle, method: str, request: Any) -> None:
+    """Call ``method`` with Triton's own message (tritonclient cannot send every parameter)."""
+    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
+        call = channel.unary_unary(
+            f"/inference.GRPCInferenceService/{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=lambda data: data,
+        )
+        call(request, metadata=tuple(AUTH.items()), timeout=10)
+
+
 def test_load_and_unload(
     client: triton.InferenceServerClient, dataplane: RepositoryDataPlane, control: GrpcHandle
 ) -> None:
@@ -117,13 +128,7 @@ def test_load_and_unload(
     # tritonclient cannot send a string parameter to load; Triton's own messages can.
     request = service_pb2.RepositoryModelLoadRequest(model_name="iris")
     request.parameters["reference"].string_param = "iris:v2"
-    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
-        load = channel.unary_unary(
-            "/inference.GRPCInferenceService/RepositoryModelLoad",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=service_pb2.RepositoryModelLoadResponse.FromString,
-        )
-        load(request, metadata=tuple(AUTH.items()), timeout=10)
+    _raw(control, "RepositoryModelLoad", request)
     assert dataplane.loads == [("iris", None), ("iris", "iris:v2")]
     assert dataplane.unloads == ["churn"]
 
@@ -140,28 +145,16 @@ def test_refusals_name_the_problem(
     # A reference that is not a string is a bad argument, as over REST.
     request = service_pb2.RepositoryModelLoadRequest(model_name="iris")
     request.parameters["reference"].int64_param = 2
-    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
-        load = channel.unary_unary(
-            "/inference.GRPCInferenceService/RepositoryModelLoad",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=service_pb2.RepositoryModelLoadResponse.FromString,
-        )
-        with pytest.raises(grpc.RpcError) as caught:
-            load(request, metadata=tuple(AUTH.items()), timeout=10)
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw(control, "RepositoryModelLoad", request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "load parameter 'reference' must be a string" in str(caught.value.details())
     error = _status(lambda: client.load_model("iris", headers=AUTH, files={"file:1/m": b"x"}))
     assert error.status() == "StatusCode.UNIMPLEMENTED"
     unload = service_pb2.RepositoryModelUnloadRequest(model_name="churn")
     unload.parameters["unload_dependents"].string_param = "x"  # as over REST: a boolean only
-    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
-        call = channel.unary_unary(
-            "/inference.GRPCInferenceService/RepositoryModelUnload",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=service_pb2.RepositoryModelUnloadResponse.FromString,
-        )
-        with pytest.raises(grpc.RpcError) as caught:
-            call(unload, metadata=tuple(AUTH.items()), timeout=10)
+    with pytest.raises(grpc.RpcError) as caught:
+        _raw(control, "RepositoryModelUnload", unload)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == (
         "unload parameter 'unload_dependents' must be a boolean, got 'x'"
