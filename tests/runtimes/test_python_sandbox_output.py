@@ -36,3 +36,27 @@ def test_a_print_in_predict_is_in_the_log_before_the_worker_exits(
         assert "predict saw 42" in capfd.readouterr().err
     finally:
         model.close()
+
+
+STRINGS = """
+import numpy as np
+
+class Model:
+    def predict(self, inputs):
+        # What pandas' .to_numpy() of a text column gives: an object array of str.
+        labels = np.array(["fraud", "ok", "délai"], dtype=object)[: len(inputs["x"])]
+        return {"label": labels, "mixed": np.array([b"raw", "text"], dtype=object)}
+"""
+
+
+def test_str_objects_a_model_returns_arrive_as_utf8_bytes(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(STRINGS)
+    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
+    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+    model = get_runtime("python").load(tmp_path, card, options)
+    try:
+        outputs = model.predict({"x": np.zeros(3, dtype=np.int64)})
+    finally:
+        model.close()
+    assert outputs["label"].tolist() == [b"fraud", b"ok", "délai".encode()]
+    assert outputs["mixed"].tolist() == [b"raw", b"text"]

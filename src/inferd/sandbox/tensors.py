@@ -5,7 +5,8 @@ A message's header lists its tensors as ``[name, kind]`` pairs, in frame order:
 - ``array``: one frame, an ``.npy`` file of a plain dtype (bool, integers, floats, complex,
   fixed-width bytes or unicode);
 - ``bytes``: an object array of ``bytes`` (OIP BYTES) as two frames, the ``.npy`` of the
-  element lengths (int64, the tensor's shape) and the elements concatenated.
+  element lengths (int64, the tensor's shape) and the elements concatenated; ``str`` elements
+  are sent as their UTF-8 bytes.
 
 BYTES cost Python work per element on both sides. Sending holds the interpreter's short switch
 interval (:mod:`inferd.switching`) and takes the lengths in slices, so that the server's event
@@ -103,7 +104,8 @@ def _bytes_frames(name: str, array: npt.NDArray[Any]) -> list[bytes | memoryview
         try:  # join takes only bytes-like items: it is the check, with no pass of its own
             data = b"".join(items)
         except TypeError:
-            raise NotData(f"{name!r} holds Python objects other than bytes") from None
+            items = _utf8(name, items)
+            data = b"".join(items)
         lengths = np.empty(len(items), dtype=np.int64)
         for start in range(0, len(items), _LENGTHS_SLICE):
             part = items[start : start + _LENGTHS_SLICE]
@@ -111,6 +113,17 @@ def _bytes_frames(name: str, array: npt.NDArray[Any]) -> list[bytes | memoryview
         if int(lengths.sum()) != len(data):  # a memoryview of wider items: not BYTES
             raise NotData(f"{name!r} holds objects whose length is not their size in bytes")
         return [_npy(lengths.reshape(array.shape)), data]
+
+
+def _utf8(name: str, items: list[Any]) -> list[Any]:
+    """``items`` with ``str`` encoded as UTF-8 (a model's text outputs, such as pandas'
+    ``to_numpy()`` of a text column); NotData when some item is neither text nor bytes."""
+    if not all(isinstance(item, str | bytes | bytearray | memoryview) for item in items):
+        raise NotData(f"{name!r} holds Python objects other than bytes or str")
+    try:
+        return [item.encode() if isinstance(item, str) else item for item in items]
+    except UnicodeEncodeError:  # a lone surrogate
+        raise NotData(f"{name!r} holds text that is not valid Unicode") from None
 
 
 def _from_npy(frame: bytearray) -> npt.NDArray[Any]:
