@@ -71,6 +71,8 @@ class _InputCounts:
             self.edges[i, : len(feature.edges)] = feature.edges
             self.reference[i, : len(feature.proportions)] = feature.proportions
         self.bins = width + 1
+        #: Each feature's own last bin: +inf passes the padding edges too and is held here.
+        self.last = np.array([len(f.edges) for f in profile.features])
         self.offsets = np.arange(len(self.features)) * self.bins
         self.counts = np.zeros((len(self.features), self.bins), dtype=np.int64)
         self.samples = 0
@@ -86,7 +88,8 @@ class _InputCounts:
         if len(rows) > most:
             rows = rows[:: -(-len(rows) // most)]
         # Bin index = number of edges <= value (side="right"), per row and feature.
-        index = (rows[:, :, None] >= self.edges[None, :, :]).sum(axis=2) + self.offsets
+        above = (rows[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        index = np.minimum(above, self.last) + self.offsets
         self.counts += np.bincount(index.ravel(), minlength=self.counts.size).reshape(
             self.counts.shape
         )
