@@ -176,7 +176,9 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-            why = f"stopped answering ({cause}) and was killed"
+            late = isinstance(cause, PeerTimedOut)
+            within = f"within {self.spec.timeout_s:g} s, sandbox.call_timeout_s" if late else cause
+            why = f"stopped answering ({within}) and was killed"
         return WorkerDied(why)
 
 
