@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 from e2e.conftest import INFERD, ROOT
@@ -47,7 +48,12 @@ def test_the_up_session_prints_what_spec_md_shows(tmp_path: Path) -> None:
     up = start_up(home, QUICKSTART, "--demo-traffic", "--port", "0")
     try:
         shown = printed_after(doc, "inferd up ")
-        banner = [line for line in up.log.read_text().splitlines() if LABEL.match(line)]
+        deadline = time.monotonic() + 30  # the banner's last lines may follow the first ones
+        while True:
+            banner = [line for line in up.log.read_text().splitlines() if LABEL.match(line)]
+            if labels(banner) == labels(shown) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         demo = [line for line in banner if line.startswith("demo traffic:")]
         assert labels(shown) == labels(banner), up.log.read_text()
         assert [line for line in shown if line.startswith("deployment ")] == [
