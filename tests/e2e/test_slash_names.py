@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,10 @@ def test_a_model_named_with_a_path_is_served_where_the_banner_says(tmp_path: Pat
     )
     server = start_serve(home, "team/fraud:v1")
     try:
+        deadline = time.monotonic() + 30  # the banner's last line may follow the ports'
+        while not any("try: curl" in line for line in server.log):
+            assert time.monotonic() < deadline, "".join(server.log)
+            time.sleep(0.1)
         (line,) = [line for line in server.log if "try: curl" in line]
         command = shlex.split(line.split("try: ", 1)[1])
         assert f"http://127.0.0.1:{server.port}/v2/models/team/fraud/infer" in command
