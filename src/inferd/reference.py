@@ -112,8 +112,8 @@ def registry_prefix_problem(prefix: str) -> str | None:
             "port, or is localhost or an IPv6 address in brackets), e.g. registry.example.com, "
             "localhost:5000/team or [::1]:5000"
         )
-    port = port_of(host)
-    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+    port = _bad_port(host)
+    if port is not None:
         return (
             f"registry {prefix!r} has port {port}, which is not a TCP port "
             f"({MIN_PORT}-{MAX_PORT}), e.g. registry.example.com:5000"
@@ -130,8 +130,8 @@ def registry_host_problem(host: str) -> str | None:
             "address or an IPv6 address in brackets, and an optional port), e.g. "
             "registry.example.com, localhost:5000 or [::1]:5000"
         )
-    port = port_of(host)
-    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+    port = _bad_port(host)
+    if port is not None:
         return (
             f"registry {host!r} is not HOST[:PORT]: port {port} is not a TCP port "
             f"({MIN_PORT}-{MAX_PORT})"
@@ -143,6 +143,12 @@ def port_of(host: str) -> int | None:
     """The port of ``HOST:PORT`` (digits after the last ':'), None when ``host`` names none."""
     _, colon, port = host.rpartition(":")
     return int(port) if colon and port.isascii() and port.isdigit() else None
+
+
+def _bad_port(host: str) -> int | None:
+    """The port ``host`` names when it is not a TCP port (None: no port, or a good one)."""
+    port = port_of(host)
+    return port if port is not None and not MIN_PORT <= port <= MAX_PORT else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +175,8 @@ class Reference:
         if slash and _is_registry(first):
             if not _is_host(first):
                 raise InvalidReference(text, f"{first!r} is not a valid registry host")
-            port = port_of(first)
-            if port is not None and not MIN_PORT <= port <= MAX_PORT:
+            port = _bad_port(first)
+            if port is not None:
                 raise InvalidReference(
                     text, f"registry port {port} is not a TCP port ({MIN_PORT}-{MAX_PORT})"
                 )
@@ -284,8 +290,8 @@ def check_image_reference(text: str) -> str:
             f"{text!r} is not an image reference: its name is longer than {MAX_NAME_LENGTH} "
             "characters"
         )
-    port = None if match["host"] is None else port_of(match["host"])
-    if port is not None and not MIN_PORT <= port <= MAX_PORT:
+    port = None if match["host"] is None else _bad_port(match["host"])
+    if port is not None:
         raise ValueError(
             f"{text!r} is not an image reference: port {port} is not a TCP port "
             f"({MIN_PORT}-{MAX_PORT})"
