@@ -137,7 +137,7 @@ class RolloutController:
                 f"candidate {candidate!r} has 0 replicas to send traffic to (and the "
                 "deployment does not scale from zero: autoscaling.min_replicas is not 0)"
             )
-        run = self._launch(d, stable, candidate, None, base=d)
+        run = self._launch(self._rollout(d, stable, candidate, None, base=d))
         await run.routed.wait()
         return run.rollout.status()
 
@@ -154,7 +154,7 @@ class RolloutController:
         for undone in plan.undone:
             log.warning("apply: %s", undone.describe())
         runs = [
-            self._launch(t.during, t.stable, t.candidate, t, base=t.success)
+            self._launch(self._rollout(t.during, t.stable, t.candidate, t, base=t.success))
             for t in plan.transitions
         ]
         started = [run.rollout.started() for run in runs]
@@ -175,10 +175,10 @@ class RolloutController:
             note: DecisionNote = {"reason": exc.message, **reverted_note(r, reverted)}
             self._record(r, "failed", **note)
             return r
-        run = self._launch(
+        r = self._rollout(
             d, transition.stable, transition.candidate, transition, base=transition.failure
         )
-        return run.rollout
+        return self._launch(r).rollout
 
     async def promote(self, deployment: str) -> RolloutStatus:
         """Promote now, skipping the remaining steps."""
@@ -214,18 +214,10 @@ class RolloutController:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def _launch(
-        self,
-        d: DeploymentSpec,
-        stable: str,
-        candidate: str,
-        transition: Transition | None,
-        *,
-        base: DeploymentSpec,
-    ) -> _Run:
-        rollout = self._rollout(d, stable, candidate, transition, base=base)
+    def _launch(self, rollout: Rollout) -> _Run:
+        """Run ``rollout`` (from :meth:`_rollout`): its loop starts now."""
         run = _Run(rollout)
-        self._runs[d.name] = run
+        self._runs[rollout.deployment] = run
         run.task = asyncio.get_running_loop().create_task(self._loop(run), name=rollout.id)
         return run
 
