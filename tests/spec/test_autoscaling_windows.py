@@ -8,13 +8,9 @@ import pytest
 
 from inferd.spec.loading import SpecError, parse_spec
 
-HEAD = """\
-apiVersion: inferd.dev/v1
-kind: Stack
-deployments:
-  - name: fraud
-    versions: [{name: v1, model: "fraud:v1"}]
-"""
+from .conftest import ONE_DEPLOYMENT
+
+HEAD = ONE_DEPLOYMENT
 
 
 def test_a_panic_window_longer_than_the_stable_window_is_refused() -> None:

@@ -8,13 +8,9 @@ import pytest
 from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.types import gpu_family, parse_duration
 
-HEAD = """\
-apiVersion: inferd.dev/v1
-kind: Stack
-deployments:
-  - name: fraud
-    versions: [{name: v1, model: "fraud:v1"}]
-"""
+from .conftest import ONE_DEPLOYMENT
+
+HEAD = ONE_DEPLOYMENT
 
 
 def _problems(document: str) -> list[tuple[int, int, str]]:

@@ -8,13 +8,9 @@ import pytest
 
 from inferd.spec.loading import SpecError, parse_spec
 
-HEAD = """\
-apiVersion: inferd.dev/v1
-kind: Stack
-deployments:
-  - name: fraud
-    versions: [{name: v1, model: "fraud:v1"}]
-"""
+from .conftest import ONE_DEPLOYMENT
+
+HEAD = ONE_DEPLOYMENT
 
 
 @pytest.mark.parametrize("memory", ["32", "32000", "'512k'"])

@@ -11,24 +11,26 @@ import pytest
 from inferd.config import LimitSettings
 from inferd.errors import InvalidTensor
 from inferd.protocols.v2.codec import HEADER_LENGTH, decode_request
+from inferd.serving.types import InferRequest
+
+BINARY = np.array([1.0, 2.0], np.float32).tobytes()
+
+
+def _decode(tensor: dict[str, object]) -> InferRequest:
+    """``tensor`` as the JSON head of a binary request whose one section is :data:`BINARY`."""
+    text = orjson.dumps({"inputs": [tensor]})
+    headers = {HEADER_LENGTH: str(len(text))}
+    return decode_request(
+        "m", None, text + BINARY, headers, LimitSettings(), check=None, received=0.0
+    )
 
 
 @pytest.mark.parametrize("data", [[9.0, 9.0], []])
 def test_an_input_with_data_and_binary_data_size_is_refused(data):
-    binary = np.array([1.0, 2.0], np.float32).tobytes()
     tensor = {"name": "x", "shape": [2], "datatype": "FP32", "data": data,
-              "parameters": {"binary_data_size": len(binary)}}  # fmt: skip
-    text = orjson.dumps({"inputs": [tensor]})
+              "parameters": {"binary_data_size": len(BINARY)}}  # fmt: skip
     with pytest.raises(InvalidTensor) as refused:
-        decode_request(
-            "m",
-            None,
-            text + binary,
-            {HEADER_LENGTH: str(len(text))},
-            LimitSettings(),
-            check=None,
-            received=0.0,
-        )
+        _decode(tensor)
     assert "'x'" in str(refused.value)
     assert "both in 'data' and as binary data" in str(refused.value)
 
@@ -36,19 +38,9 @@ def test_an_input_with_data_and_binary_data_size_is_refused(data):
 @pytest.mark.parametrize("null", [False, True])
 def test_binary_data_alone_still_decodes(null):
     """A ``"data": null`` (a client serialising every field) is no data."""
-    binary = np.array([1.0, 2.0], np.float32).tobytes()
-    tensor = {"name": "x", "shape": [2], "datatype": "FP32",
-              "parameters": {"binary_data_size": len(binary)}}  # fmt: skip
+    tensor: dict[str, object] = {"name": "x", "shape": [2], "datatype": "FP32",
+                                 "parameters": {"binary_data_size": len(BINARY)}}  # fmt: skip
     if null:
         tensor["data"] = None
-    text = orjson.dumps({"inputs": [tensor]})
-    request = decode_request(
-        "m",
-        None,
-        text + binary,
-        {HEADER_LENGTH: str(len(text))},
-        LimitSettings(),
-        check=None,
-        received=0.0,
-    )
+    request = _decode(tensor)
     assert request.inputs[0].data.tolist() == [1.0, 2.0]
