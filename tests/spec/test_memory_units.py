@@ -34,11 +34,7 @@ def test_a_node_memory_with_a_unit_is_taken(memory: str) -> None:
 
 @pytest.mark.parametrize("field", ["memory", "gpu_memory"])
 def test_a_replica_memory_without_a_unit_is_refused_at_its_line(field: str) -> None:
-    document = (
-        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n  - name: fraud\n"
-        '    versions: [{name: v1, model: "fraud:v1"}]\n'
-        f"    resources: {{{field}: 512}}\n"
-    )
+    document = HEAD + f"    resources: {{{field}: 512}}\n"
     with pytest.raises(SpecError) as caught:
         parse_spec(document, "inferd.yaml")
     (problem,) = caught.value.problems
@@ -48,10 +44,6 @@ def test_a_replica_memory_without_a_unit_is_refused_at_its_line(field: str) -> N
 
 
 def test_a_replica_memory_with_a_unit_is_taken() -> None:
-    document = (
-        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n  - name: fraud\n"
-        '    versions: [{name: v1, model: "fraud:v1"}]\n'
-        "    resources: {memory: 512Mi, gpu: 1, gpu_memory: 8Gi}\n"
-    )
+    document = HEAD + "    resources: {memory: 512Mi, gpu: 1, gpu_memory: 8Gi}\n"
     resources = parse_spec(document, "inferd.yaml").deployments[0].resources
     assert (resources.memory, resources.gpu_memory) == ("512Mi", "8Gi")
