@@ -23,6 +23,7 @@ import pytest
 
 from inferd.config import StoreSettings
 from inferd.control.gateway.history import HistoryOptions
+from inferd.control.replicas.topology import Topology
 from inferd.errors import NotFound
 from inferd.observe.dashboard import VENDORED, asset
 from inferd.packaging import push
@@ -98,6 +99,21 @@ async def browse(chromium: str, url: str, profile: Path, *extra: str) -> str:
     stdout, _ = await asyncio.wait_for(proc.communicate(), timeout=90)
     assert proc.returncode == 0
     return stdout.decode("utf-8", "replace")
+
+
+def dashboard_dom(chromium: str, topo: Topology, profile: Path, **document: object) -> str:
+    """The dashboard's DOM as Chromium renders it from a gateway routing by ``topo`` whose status
+    document has ``document``'s entries (what ``inferd up`` adds: rollouts, autoscaling, …)."""
+
+    async def scenario() -> str:
+        gateway = await started_gateway(topo)
+        gateway.status_document = lambda: {**gateway.status(), **document}
+        try:
+            return await browse(chromium, f"http://127.0.0.1:{gateway.port}", profile, "--dump-dom")
+        finally:
+            await gateway.stop(5)
+
+    return run(scenario)
 
 
 def row_cells(dom: str, version_name: str) -> list[str]:
@@ -219,16 +235,7 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
         rollout.stage = stage - 1  # the stage each decision was taken at (ends at 1)
         rollout.remember(rollout.record(event, analyse(policy, obs), obs))
 
-    async def scenario() -> str:
-        gateway = await started_gateway(topo)
-        gateway.status_document = lambda: {**gateway.status(), "rollouts": [rollout.status()]}
-        try:
-            base = f"http://127.0.0.1:{gateway.port}"
-            return await browse(chromium, base, tmp_path / "profile", "--dump-dom")
-        finally:
-            await gateway.stop(5)
-
-    dom = run(scenario)
+    dom = dashboard_dom(chromium, topo, tmp_path / "profile", rollouts=[rollout.status()])
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
     assert "Rollout r-1234" in text
     assert "canary: v1 → v2" in text and "25% to the candidate" in text

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .gateway.conftest import ReplicaProcess, deployment, run, started_gateway, topology, version
-from .test_dashboard import browse, chromium, fleet  # noqa: F401 (fixtures)
+from .gateway.conftest import ReplicaProcess, deployment, topology, version
+from .test_dashboard import chromium, dashboard_dom, fleet  # noqa: F401 (fixtures)
 
 
 def entry(name: str, **changes: Any) -> dict[str, Any]:
@@ -36,16 +36,7 @@ def test_each_scaled_version_has_its_line(
               reason="scale_up", value=3.0, stable=2.5, panic_value=3.0),
     ]  # fmt: skip
 
-    async def scenario() -> str:
-        gateway = await started_gateway(topo)
-        gateway.status_document = lambda: {**gateway.status(), "autoscaling": scaling}
-        try:
-            base = f"http://127.0.0.1:{gateway.port}"
-            return await browse(chromium, base, tmp_path / "profile", "--dump-dom")
-        finally:
-            await gateway.stop(5)
-
-    dom = run(scenario)
+    dom = dashboard_dom(chromium, topo, tmp_path / "profile", autoscaling=scaling)
     lines = {
         name: " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
         for name, text in re.findall(r'<div data-scaled="(\w+)">(.*?)</div>', dom, re.S)
