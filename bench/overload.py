@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-from served import Served, save_result
+from served import Served, run_saved
 
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
@@ -377,14 +377,7 @@ def main() -> None:
         Path(args.request_file).with_suffix(f".{args.phase}.json").write_text(json.dumps(result))
         return
     with tempfile.TemporaryDirectory(prefix="inferd-overload-") as tmp:
-        bench = Bench(args, Path(tmp) / "home")
-        bench.start()
-        try:
-            result = bench.run()
-        finally:
-            result_code = bench.server.stop()
-    result["exit_code"] = result_code
-    path = save_result("overload", result)
+        result, path = run_saved("overload", Bench(args, Path(tmp) / "home"))
     print(table(result))
     print(f"results: {path}")
 

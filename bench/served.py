@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -35,6 +35,32 @@ def save_result(kind: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> int: ...
+
+
+class Runnable(Protocol):
+    """A bench over one server: ``start`` it, ``run`` the load, then its ``server`` stops."""
+
+    server: _Stoppable
+
+    def start(self) -> None: ...
+
+    def run(self) -> dict[str, Any]: ...
+
+
+def run_saved(kind: str, bench: Runnable) -> tuple[dict[str, Any], Path]:
+    """Start ``bench`` and run it, stop its server whatever happens, and save the result (with
+    the server's ``exit_code``) as :func:`save_result` does: the result and its path."""
+    bench.start()
+    try:
+        result = bench.run()
+    finally:
+        exit_code = bench.server.stop()
+    result["exit_code"] = exit_code
+    return result, save_result(kind, result)
 
 
 def free_port() -> int:

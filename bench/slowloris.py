@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from served import Served, save_result
+from served import Served, run_saved
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
@@ -230,14 +230,7 @@ def main() -> None:
     if limit < args.conns + 256:
         raise SystemExit(f"the descriptor limit ({limit}) is too low for {args.conns} connections")
     with tempfile.TemporaryDirectory(prefix="inferd-slowloris-") as tmp:
-        bench = Bench(args, Path(tmp))
-        bench.start()
-        try:
-            result = bench.run()
-        finally:
-            result_code = bench.server.stop()
-    result["exit_code"] = result_code
-    save_result("slowloris", result)
+        result, _ = run_saved("slowloris", Bench(args, Path(tmp)))
     print(json.dumps(result))
 
 
