@@ -317,11 +317,27 @@ def _to_binary(tensor: Tensor) -> bytes:
     return np.ascontiguousarray(tensor.data, dtype=dtype).tobytes()
 
 
+def _json_strings(tensor: Tensor) -> list[str]:
+    """A BYTES output's elements as JSON strings. Bytes that are not UTF-8 are refused, never
+    replaced: the client would read other bytes than the model gave, and not know it."""
+    strings: list[str] = []
+    for index, item in enumerate(tensor.data.reshape(-1).tolist()):
+        if not isinstance(item, bytes):
+            strings.append(str(item))
+            continue
+        try:
+            strings.append(item.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidArgument(
+                f"output {tensor.name!r}: element {index} is not UTF-8 text, which a JSON "
+                "string cannot carry; ask for the output as binary data "
+                "(parameters.binary_data: true)"
+            ) from None
+    return strings
+
+
 def _to_json_data(tensor: Tensor) -> object:
     if tensor.datatype == "BYTES":
-        return [
-            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-            for v in tensor.data.reshape(-1).tolist()
-        ]
+        return _json_strings(tensor)
     # orjson writes a 1-D contiguous numpy array as a JSON list without a Python round trip.
     return np.ascontiguousarray(tensor.data).reshape(-1)

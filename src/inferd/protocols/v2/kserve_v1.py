@@ -8,6 +8,7 @@ decoded as v2's are: inline when small, else off the event loop (:mod:`inferd.pr
 
 from __future__ import annotations
 
+import base64
 from functools import partial
 
 import numpy as np
@@ -19,6 +20,21 @@ from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
 from inferd.protocols.v2.handlers import json_object, media_type_refusal, model_readiness
 from inferd.serving.types import DataPlane, InferRequest, Tensor
+
+
+def _v1_string(item: object) -> object:
+    """A BYTES element in v1's JSON: text, or ``{"b64": …}`` for bytes that are not UTF-8 (the
+    TensorFlow Serving convention KServe v1 follows), never text with U+FFFD in their place."""
+    if not isinstance(item, bytes):
+        return str(item)
+    try:
+        return item.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(item).decode("ascii")}
+
+
+#: :func:`_v1_string` over an object array, keeping its shape.
+_V1_STRINGS = np.frompyfunc(_v1_string, 1, 1)
 
 
 def decode_instances(
@@ -66,12 +82,9 @@ class V1Handlers:
         infer_request = await self.decoder.decode_body(job, request.body, parses=True)
         result = await self.dataplane.infer(infer_request)
         first = result.outputs[0]
-        if first.datatype == "BYTES":
-            predictions = [
-                v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                for v in first.data.reshape(-1).tolist()
-            ]
-            return json_response({"predictions": predictions})
+        if first.datatype == "BYTES":  # row by row, as numbers are
+            strings = np.asarray(_V1_STRINGS(first.data), dtype=object)
+            return json_response({"predictions": strings.tolist()})
         return json_response({"predictions": first.data.tolist()})
 
     async def explain(self, request: Request) -> Response:
