@@ -142,6 +142,16 @@ class Unavailable(RetryLater):
     code = Code.UNAVAILABLE
 
 
+class WorkerRestarting(Unavailable):
+    """A model's worker process died in the call (``death`` says how: "crashed (SIGSEGV)"…)
+    and a restart is scheduled. A load whose warm-up gets this fails the version instead: it
+    closes the model, which cancels the restart."""
+
+    def __init__(self, message: str, death: str, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.death = death
+
+
 class RateLimited(RetryLater):
     """A client past its allowed rate (an API key's requests/s)."""
 

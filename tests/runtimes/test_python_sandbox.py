@@ -212,6 +212,21 @@ def test_a_hung_worker_is_killed_after_the_call_timeout(sandboxed: Sandboxed) ->
     np.testing.assert_array_equal(model.predict(x(4))["y"], [4])
 
 
+def test_the_interpreter_start_is_not_charged_to_the_call_timeout(
+    sandboxed: Sandboxed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose interpreter takes longer to start than the call timeout (a busy machine;
+    here a sitecustomize that sleeps) still loads: the timeout bounds the load and each call."""
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")]))
+    )
+    model = sandboxed(call_timeout_s=1)
+    np.testing.assert_array_equal(model.predict(x(5))["y"], [5])
+
+
 def test_consecutive_deaths_back_off(sandboxed: Sandboxed) -> None:
     model = sandboxed("ctypes.string_at(0)")
     with pytest.raises(Unavailable):

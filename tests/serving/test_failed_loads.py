@@ -4,11 +4,17 @@ reason; a reference the store does not hold leaves no index row and no metrics s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from pathlib import Path
 
 import pytest
 
+from inferd.card import ModelCard
 from inferd.errors import InferdError, NotFound, PermissionDenied
 from inferd.observe.metrics import ServerMetrics
+from inferd.runtimes import LoadOptions, get_runtime
+from inferd.runtimes.base import Model
+from inferd.sandbox.model import SandboxedModel
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.stats import VersionState
 from inferd.store import ModelStore
@@ -138,3 +144,48 @@ def test_a_failed_reload_shows_on_the_version_it_left_serving(harness: Harness) 
             await plane.close()
 
     asyncio.run(main())
+
+
+def test_a_sandboxed_model_whose_warm_up_kills_its_worker_fails_for_good(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The worker's death in warm-up fails the load: the reason names the warm-up and the death,
+    and the model is closed (nothing is "being restarted")."""
+    harness.push("m:v1")
+    code = tmp_path / "crashing"
+    code.mkdir()
+    (code / "model.py").write_text(
+        "import os, signal\n"
+        "class Model:\n"
+        "    def load(self, path):\n"
+        "        pass\n"
+        "    def predict(self, inputs):\n"
+        "        os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
+    loaded: list[SandboxedModel] = []
+
+    class CrashingRuntime:
+        name = "python"
+
+        def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+            python = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+            model = get_runtime("python").load(code, python, LoadOptions(trust_code=True))
+            assert isinstance(model, SandboxedModel)
+            loaded.append(model)
+            return model
+
+    async def main() -> None:
+        plane, manager, _ = harness.plane()
+        manager._loaders = dataclasses.replace(
+            manager._loaders, runtime=lambda _: CrashingRuntime()
+        )
+        await manager.serve(["m:v1"])
+        [row] = plane.repository_index()
+        assert row.state is VersionState.FAILED
+        assert "warm-up" in row.reason and "SIGSEGV" in row.reason, row.reason
+        assert "restart" not in row.reason, row.reason
+        await plane.close()
+
+    asyncio.run(main())
+    [model] = loaded
+    assert model.pid is None  # closed: no worker is left running for the FAILED version

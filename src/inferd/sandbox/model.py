@@ -36,6 +36,7 @@ from inferd.errors import (
     InvalidArgument,
     PermissionDenied,
     Unavailable,
+    WorkerRestarting,
     rebuilt,
 )
 from inferd.sandbox.process import WorkerDied, WorkerFailed, WorkerProcess, WorkerSpec
@@ -151,7 +152,7 @@ class SandboxedModel:
             raise self._died(f"failed to restart: it {exc.reason}") from None
         log.info("%s: worker restarted (pid %d)", self._label, self._worker.pid)
 
-    def _died(self, reason: str) -> Unavailable:
+    def _died(self, reason: str) -> WorkerRestarting:
         """Record a death (lock held), schedule the restart, and say what the caller gets."""
         self._worker = None
         self._deaths += 1
@@ -162,8 +163,8 @@ class SandboxedModel:
         timer = threading.Timer(delay, self._restart)
         timer.daemon = True
         timer.start()
-        return Unavailable(
-            f"{self._label}'s worker {reason}; it is being restarted", retry_after=max(1, delay)
+        return WorkerRestarting(
+            f"{self._label}'s worker {reason}; it is being restarted", reason, max(1, delay)
         )
 
     def _restart(self) -> None:

@@ -1,8 +1,9 @@
 """One sandbox worker process, seen from the server: start it, call it, stop it.
 
 :class:`WorkerProcess` is not thread-safe; :class:`~inferd.sandbox.model.SandboxedModel` holds
-a lock around it. Every wait on the worker is bounded by the call timeout: a worker that does
-not answer in time is killed, so a hung model never holds the server's thread forever.
+a lock around it. Every wait on the worker is bounded: the interpreter's start (isolation, numpy)
+by :data:`START_TIMEOUT_S`, each call (load, predict, close) by the call timeout. A worker that
+does not answer in time is killed, so a hung model never holds the server's thread forever.
 
 The worker gets a socketpair end (``pass_fds``; every other descriptor of the server is closed
 in the child), stdin from /dev/null, its stdout and stderr unbuffered on the server's stderr (its
@@ -43,6 +44,10 @@ _ENV_PREFIXES = ("OMP_", "OPENBLAS_", "MKL_", "CUDA_", "NVIDIA_")
 _STDERR = 2
 #: Seconds a worker gets to exit after the server closed its socket, before it is killed.
 _EXIT_GRACE_S = 5.0
+#: Seconds a worker's interpreter gets to start, isolate itself and import numpy, before the
+#: load (a call) begins: not charged to the call timeout, which a user sets for their model
+#: (1 s on a fast model) and which a busy machine's interpreter start could use up alone.
+START_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +126,20 @@ class WorkerProcess:
             raise
         finally:
             theirs.close()
-        ours.settimeout(spec.timeout_s)
         worker = cls(spec, proc, ours)
         try:
-            ready = recv_header(ours)
-            worker._expect(ready)
-            worker.isolated = ready.get("isolated") is True
+            ours.settimeout(max(START_TIMEOUT_S, spec.timeout_s))
+            started = recv_header(ours)
+            worker._expect(started)
+            worker.isolated = started.get("isolated") is True
+        except PeerGone as exc:
+            raise worker._died(exc, f"within {START_TIMEOUT_S:g} s of its start") from None
+        except WorkerFailed:
+            worker.stop()
+            raise
+        try:
+            ours.settimeout(spec.timeout_s)
+            worker._expect(recv_header(ours))
         except PeerGone as exc:
             raise worker._died(exc) from None
         except WorkerFailed:
@@ -167,8 +180,9 @@ class WorkerProcess:
         if "error" in reply:
             raise WorkerFailed(reply)
 
-    def _died(self, cause: BaseException) -> WorkerDied:
-        """Make sure the process is gone and say why it went."""
+    def _died(self, cause: BaseException, within: str = "") -> WorkerDied:
+        """Make sure the process is gone and say why it went (``within``: the time it was given,
+        where it is not the call timeout)."""
         self._sock.close()
         try:
             code = self._proc.wait(0.0 if isinstance(cause, PeerTimedOut) else _EXIT_GRACE_S)
@@ -177,8 +191,8 @@ class WorkerProcess:
             self._proc.kill()
             self._proc.wait()
             late = isinstance(cause, PeerTimedOut)
-            within = f"within {self.spec.timeout_s:g} s, sandbox.call_timeout_s" if late else cause
-            why = f"stopped answering ({within}) and was killed"
+            limit = within or f"within {self.spec.timeout_s:g} s, sandbox.call_timeout_s"
+            why = f"stopped answering ({limit if late else cause}) and was killed"
         return WorkerDied(why)
 
 

@@ -4,7 +4,10 @@ It isolates itself first (:mod:`inferd.sandbox.isolation`), then imports numpy a
 class, loads it, and answers the server's calls on the socket ``FD`` until the server closes
 it. Replies (all JSON headers, plus tensors for ``predict``):
 
-- ``{"status": "ready", "isolated": bool}`` — loaded (isolated: the namespaces are in place);
+- ``{"status": "started", "isolated": bool}`` — isolated (the namespaces are in place: bool)
+  and numpy imported; the user's class is loaded next. The server gives the interpreter's start
+  its own allowance, so only the load counts against the call timeout;
+- ``{"status": "ready"}`` — loaded;
 - ``{"status": "ok"}`` — predicted (outputs follow), closed;
 - ``{"error": "isolation", "message": …}`` — refused to run without its isolation;
 - ``{"error": "not_a_model"}`` — the entrypoint is not a class with ``predict``;
@@ -62,11 +65,12 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
     from inferd.sandbox import tensors  # numpy: only once isolated
 
     cpu: int | None = config["cpu_seconds"]
+    send_header(sock, {"status": "started", "isolated": isolated})
     limit_cpu(cpu)
     instance = _load(sock, root, config)
     if instance is None:
         return 1
-    send_header(sock, {"status": "ready", "isolated": isolated})
+    send_header(sock, {"status": "ready"})
     # A builtin model may take BYTES as text (an ONNX session's string inputs: one pass, here).
     text = config["builtin"] and getattr(instance, "bytes_as_text", False) is True
     while True:

@@ -19,7 +19,13 @@ from pathlib import Path
 from inferd.card import LlmCard
 from inferd.config import BatchingSettings
 from inferd.datatypes import Tensors
-from inferd.errors import InferdError, InternalError, InvalidArgument, NotFound
+from inferd.errors import (
+    InferdError,
+    InternalError,
+    InvalidArgument,
+    NotFound,
+    WorkerRestarting,
+)
 from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
@@ -75,6 +81,12 @@ async def bring_up(
             guessed = bool(unknown_strings(card.signature, known))
             await _warm_up(sv.label, worker, model, inputs, guessed=guessed, check=check)
         ok = True
+    except WorkerRestarting as exc:
+        # Its worker died in the warm-up: the version fails for good and its model is closed
+        # below, which cancels the restart the sandbox scheduled.
+        reason = f"{failing}: its worker {exc.death}"
+        sv.set_state(VersionState.FAILED, reason)
+        raise InternalError(f"loading {sv.label} failed: {reason}") from None
     except InferdError as exc:
         sv.set_state(VersionState.FAILED, exc.message)
         raise
