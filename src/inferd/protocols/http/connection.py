@@ -93,6 +93,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         #: The pump sending a streaming answer; later answers wait for it.
         self._stream: asyncio.Task[None] | None = None
         self._closing = False
+        self._http10 = False
         #: Where the socket reads the body being read directly; None: the server's buffer.
         self._room: memoryview | None = None
         #: Failed and answered: bytes the client may still send, discarded, before it is closed.
@@ -164,7 +165,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._room = room[nbytes:] if nbytes < len(room) else None
             if self._room is None:  # the body is complete; the parser never saw it
                 parser, self.parser = self.parser, httptools.HttpRequestParser(self)
-                self._complete(parser.get_method(), parser.should_keep_alive())
+                self._complete(parser)
             return
         refusal = parse(self.parser, self.server.read_buffer[:nbytes])
         if refusal is not None:
@@ -235,14 +236,15 @@ class HttpConnection(asyncio.BufferedProtocol):
         reader.add(body, cost)
 
     def on_message_complete(self) -> None:
-        self._complete(self.parser.get_method(), self.parser.should_keep_alive())
+        self._complete(self.parser)
 
-    def _complete(self, method: bytes, keep_alive_asked: bool) -> None:
+    def _complete(self, parser: httptools.HttpRequestParser) -> None:
         path, query = request_target(self._url)
-        request = Request(
-            method.decode("ascii"), path, query, self._headers, self._body.value(), peer=self.peer
-        )
-        keep_alive = keep_alive_asked and not self.server.draining
+        method = parser.get_method().decode("ascii")
+        request = Request(method, path, query, self._headers, self._body.value(), peer=self.peer)
+        keep_alive = parser.should_keep_alive() and not self.server.draining
+        # A client speaks one version on a connection; 1.0 needs keep-alive said explicitly.
+        self._http10 = parser.get_http_version() == "1.0"
         charge = self._body.charged
         self._reset()
         self.deadline = None
@@ -282,7 +284,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 self.transport.write(encode_stream_head(response, keep_alive=not final))
                 self._stream = self.loop.create_task(self._pump(response, final))
                 return
-            self.transport.write(encode(response, keep_alive=not final))
+            self.transport.write(encode(response, not final, announce=self._http10))
             if final:
                 self._close()
                 return

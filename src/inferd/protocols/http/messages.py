@@ -137,9 +137,10 @@ def status_line(status: int) -> bytes:
     return line if line is not None else _status_line(status)
 
 
-def encode(response: Response, keep_alive: bool) -> bytes:
+def encode(response: Response, keep_alive: bool, *, announce: bool = False) -> bytes:
     """The bytes of ``response`` on the wire, framed by ``content-length``; ``keep_alive``
-    False adds ``connection: close``."""
+    False adds ``connection: close``, True with ``announce`` (an HTTP/1.0 client: it keeps a
+    connection only when told) ``connection: keep-alive``."""
     body = response.body
     if type(response) is HeadResponse:
         head = [status_line(response.status), b"content-type: %s\r\n" % response.content_type]
@@ -154,6 +155,8 @@ def encode(response: Response, keep_alive: bool) -> bytes:
         head.append(b"%s: %s\r\n" % (name, value))
     if not keep_alive:
         head.append(b"connection: close\r\n")
+    elif announce:
+        head.append(b"connection: keep-alive\r\n")
     head.append(b"\r\n")
     return b"".join(head) + body
 
