@@ -9,12 +9,14 @@ it, and on a cluster the ServiceMonitor copies it from the pod's ``inferd.dev/de
 ``version`` where one version is meant) and a ``severity``.
 
 Thresholds come from the spec where it has them — ``rollout.analysis`` (error rate, p99, drift,
-divergence), ``slo.latency_p99`` (p99, before the analysis' limit), ``batching.max_queue_size``
+divergence, a language model's time to first token and per output token), ``slo.latency_p99``
+(p99, before the analysis' limit), ``batching.max_queue_size``
 and ``autoscaling.cold_start_timeout`` — and otherwise from the defaults below.
 
 This module writes the alerts on what a deployment answers (errors, latency, queue, drift,
 load failures, a shadow's divergence) and puts every alert of a deployment together; the alerts
-on its replicas and rollouts are :mod:`inferd.deploy.rules.replica_alerts`'.
+on its replicas and rollouts are :mod:`inferd.deploy.rules.replica_alerts`', those on a language
+model's generations :mod:`inferd.deploy.rules.llm_alerts`'.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.rules.llm_alerts import llm_alerts
 from inferd.deploy.rules.model import Need, Platform, Rule, alert
 from inferd.deploy.rules.promql import (
     BY_VERSION,
@@ -85,6 +88,7 @@ def deployment_alerts(
         out += local_replicas(deployment, scope)
     out += _traffic(deployment, scope)
     out += _model_health(deployment, scope)
+    out += llm_alerts(deployment, analysis_of(deployment), scope)
     if deployment.traffic.shadow is not None:
         out += _divergence(deployment, scope)
     out += rollout_failed(deployment, options, scope, platform)

@@ -22,11 +22,14 @@ PLATFORMS: tuple[Platform, ...] = get_args(Platform)
 #: Series sources besides the model servers' own ``/metrics``:
 #: ``kube-state-metrics`` (cluster objects), ``argo-rollouts`` (the Argo Rollouts controller),
 #: ``inferd-up`` (the gateway of ``inferd up``: shadow comparison, autoscaler, rollouts),
-#: ``gpu`` (the DCGM-named series a server exports only where NVML sees a GPU);
+#: ``gpu`` (the DCGM-named series a server exports only where NVML sees a GPU), ``llm`` (the
+#: GenAI series of a language model inferd's own engine serves, from its first generation);
 #: and two conditions of the servers' own series: ``drift-profile`` (a version whose model card
 #: has a reference profile, after 500 rows) and ``event`` (series that the event an alert is
 #: about creates: a failed load, a rollback, a cold start; no data before it happened).
-Need = Literal["kube-state-metrics", "argo-rollouts", "inferd-up", "gpu", "drift-profile", "event"]
+Need = Literal[
+    "kube-state-metrics", "argo-rollouts", "inferd-up", "gpu", "llm", "drift-profile", "event"
+]
 #: The needs that exist on one platform only.
 ONLY_ON: dict[Need, Platform] = {
     "kube-state-metrics": "kubernetes",
