@@ -4,7 +4,9 @@ Refusals follow RFC 6750 and RFC 9110: 401 with ``WWW-Authenticate: Bearer realm
 (and ``error="invalid_token"`` when a key was presented but is not valid), 403 for a key outside
 its scope, 429 with ``Retry-After`` for a key past its rate. Routes a browser opens (the
 dashboard, ``/api/*``, ``/metrics``) also offer ``Basic``, so the browser asks for the key once
-(as the password) and sends it with every request of the page.
+(as the password) and sends it with every request of the page. On OpenAI's routes the body is
+in OpenAI's shape, as every other answer there (``{"error": {"message", "type", "code"}}``),
+so OpenAI's clients show the reason.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ from inferd.protocols.access.keyring import KeyRing, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.openai.errors import error_response as openai_error_response
 
 _BEARER = (b"www-authenticate", b'Bearer realm="inferd"')
 _BEARER_INVALID = (b"www-authenticate", b'Bearer realm="inferd", error="invalid_token"')
 _BASIC = (b"www-authenticate", b'Basic realm="inferd", charset="UTF-8"')
+#: OpenAI's routes, whose every answer is in OpenAI's shape (``/v1/models/{model}`` is KServe
+#: v1's readiness too, and keeps the shape of the protocol's other routes).
+_OPENAI_PATHS = frozenset(
+    {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
+)
 
 
 def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
@@ -28,12 +36,15 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
     guarded = Router()
     for route in router.routes:
         rule = rest_rule(route.template, public_metrics=public_metrics)
-        handler = route.handler if rule is Rule.OPEN else _guarded(route.handler, keys, rule)
+        openai = route.template in _OPENAI_PATHS
+        handler = (
+            route.handler if rule is Rule.OPEN else _guarded(route.handler, keys, rule, openai)
+        )
         guarded.add(route.method, route.template, handler, route.doc)
     return guarded
 
 
-def _guarded(handler: Handler, keys: KeyRing, rule: Rule) -> Handler:
+def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handler:
     async def check(request: Request) -> Response:
         model = body_model(request.body) if rule is Rule.BODY else request.params.get("model")
         wanted = need(rule, model)
@@ -41,7 +52,7 @@ def _guarded(handler: Handler, keys: KeyRing, rule: Rule) -> Handler:
             try:
                 await keys.authorize(request.headers.get("authorization"), wanted)
             except InferdError as exc:
-                return refusal(exc, browser=rule is Rule.READ)
+                return refusal(exc, browser=rule is Rule.READ, openai=openai)
         return await handler(request)
 
     return check
@@ -58,9 +69,10 @@ def body_model(body: bytes | bytearray) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
-def refusal(error: InferdError, *, browser: bool = False) -> Response:
-    """The response for a refused key: a 401 carries its challenges."""
-    response = response_for_error(error)
+def refusal(error: InferdError, *, browser: bool = False, openai: bool = False) -> Response:
+    """The response for a refused key: a 401 carries its challenges; ``openai``: the body in
+    OpenAI's shape."""
+    response = openai_error_response(error) if openai else response_for_error(error)
     if response.status == 401:
         response.headers.append(_BEARER if isinstance(error, NoKey) else _BEARER_INVALID)
         if browser:

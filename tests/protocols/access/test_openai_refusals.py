@@ -1,0 +1,102 @@
+"""A refused key on OpenAI's routes is answered in OpenAI's shape, as every other answer there,
+so OpenAI's own client shows why (it showed only ``Error code: 403``)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from inferd.protocols.access.keyfile import revoke_key
+from protocols.access.conftest import Door
+
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def client(door: Door) -> Iterator[Callable[[str], openai.OpenAI]]:
+    """OpenAI's client with one of ``door``'s keys (or any other string), closed after."""
+    made: list[openai.OpenAI] = []
+
+    def make(key: str) -> openai.OpenAI:
+        tls = ssl.create_default_context(cafile=door.ca.path)
+        made.append(
+            openai.OpenAI(
+                base_url=f"https://127.0.0.1:{door.port}/v1",
+                api_key=str(door.tokens[key]) if key in door.tokens else key,
+                http_client=httpx.Client(verify=tls, timeout=10),
+                max_retries=0,
+            )
+        )
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
+
+
+def _refusal(call: object) -> openai.APIStatusError:
+    assert callable(call)
+    with pytest.raises(openai.APIStatusError) as caught:
+        call()
+    return caught.value
+
+
+def test_the_openai_client_is_told_why_a_key_is_refused(
+    door: Door, client: Callable[[str], openai.OpenAI]
+) -> None:
+    scoped = client("echo")
+    denied = _refusal(lambda: scoped.chat.completions.create(model="sum", messages=CHAT))
+    assert isinstance(denied, openai.PermissionDeniedError)
+    assert (denied.type, denied.code) == ("permission_error", "permission_denied")
+    assert "may not use 'sum'" in denied.message
+
+    reader = client("read")
+    denied = _refusal(lambda: reader.embeddings.create(model="echo", input="hi"))
+    assert "lacks the 'infer' scope" in denied.message
+    denied = _refusal(scoped.models.list)  # lists every deployment
+    assert "covers every deployment" in denied.message
+
+    stranger = client("sk-not-an-inferd-key")
+    refused = _refusal(lambda: stranger.completions.create(model="echo", prompt="hi"))
+    assert isinstance(refused, openai.AuthenticationError)
+    assert (refused.type, refused.code) == ("authentication_error", "unauthenticated")
+    assert "holds no inferd API key" in refused.message
+    assert refused.response.headers["www-authenticate"] == (
+        'Bearer realm="inferd", error="invalid_token"'
+    )
+
+    revoke_key(door.keys_file, "all")
+    revoked = client("all")
+    refused = _refusal(lambda: revoked.chat.completions.create(model="echo", messages=CHAT))
+    assert "not valid (revoked, or never issued)" in refused.message
+
+
+def test_a_key_past_its_rate_gets_openai_s_429_with_retry_after(
+    client: Callable[[str], openai.OpenAI],
+) -> None:
+    slow = client("slow")
+    _refusal(lambda: slow.chat.completions.create(model="echo", messages=CHAT))  # 1 allowed
+    limited = _refusal(lambda: slow.chat.completions.create(model="echo", messages=CHAT))
+    assert isinstance(limited, openai.RateLimitError)
+    assert (limited.type, limited.code) == ("rate_limit_error", "resource_exhausted")
+    assert limited.response.headers["retry-after"] == "1"
+    assert "limited to 1 requests/s" in limited.message
+
+
+def test_no_key_on_an_openai_route_is_openai_s_401_and_oip_routes_keep_their_shape(
+    door: Door,
+) -> None:
+    status, headers, body = door.get("/v1/chat/completions", method="POST", body=b"{}")
+    assert status == 401
+    assert headers["www-authenticate"] == ['Bearer realm="inferd"']
+    error = orjson.loads(body)["error"]
+    assert (error["type"], error["code"]) == ("authentication_error", "unauthenticated")
+    assert "requires an API key" in error["message"]
+    status, _, body = door.get("/v2/models/echo/infer", method="POST", body=b"{}")
+    assert status == 401
+    assert "requires an API key" in orjson.loads(body)["error"]
