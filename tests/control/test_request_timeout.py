@@ -55,3 +55,20 @@ def test_a_timeout_longer_than_the_gateway_is_refused_at_its_line() -> None:
     (problem,) = caught.value.problems
     assert (problem.line, problem.path) == (6, "deployments[0].request_timeout")
     assert "longer than gateway.request_timeout (10 s)" in problem.message
+
+
+def test_a_language_model_deployment_bounds_its_generations() -> None:
+    """The server-wide default does not apply to generations (docs/llm.md "Deadlines"), so an
+    LLM deployment's ``request_timeout`` is written as its models' own, which does."""
+    llm = DOCUMENT.replace(
+        "    request_timeout: 250ms\n", "    request_timeout: 5s\n    llm: {max_num_seqs: 2}\n"
+    ).replace(
+        "model: fraud:v1}",
+        "model: chat:v1}\n      - {name: v2, model: chat-next:v2}\n"
+        "    traffic: {weights: {v1: 50, v2: 50}}",
+    )
+    (deployment,) = _spec(llm).deployments
+    served = ServerSettings.model_validate(server_settings(deployment, 30.0))
+    assert served.generation_timeout_for("chat") == 5.0
+    assert served.generation_timeout_for("chat-next") == 5.0
+    assert served.request_timeout_for("chat") == 5.0

@@ -136,6 +136,9 @@ def server_settings(
         }
     if deployment.request_timeout is not None:  # a replica serves one model: server-wide
         document["request_timeout_s"] = deployment.request_timeout
+        if deployment.llm is not None:  # the server-wide default does not bound generations
+            timeout = {"request_timeout_s": deployment.request_timeout}
+            document["models"] = {v.model_name: timeout for v in deployment.versions}
     if tracing is not None:  # the gateway's collector; a replica's spans continue its traces
         document["tracing"] = tracing.model_dump()
     ServerSettings.model_validate(document)  # a mismatch with the server fails here, not later
