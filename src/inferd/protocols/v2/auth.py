@@ -75,8 +75,9 @@ def _host_name(header: str) -> str:
 
 
 def bearer_guard(token: str, bind_host: str) -> Guard:
-    """A guard admitting only requests that carry ``token`` (compared in constant time)."""
-    expected = f"Bearer {token}".encode()
+    """A guard admitting only requests that carry ``Authorization: Bearer <token>`` (the
+    scheme in any case; the token compared in constant time)."""
+    expected = token.encode()
     loopback_only = is_loopback(bind_host)
 
     def guard(request: Request) -> Response | None:
@@ -84,8 +85,11 @@ def bearer_guard(token: str, bind_host: str) -> Guard:
             return error_response(403, "control requests from a browser origin are refused")
         if loopback_only and not is_loopback(_host_name(request.headers.get("host", "")).lower()):
             return error_response(403, "the control plane answers only to a loopback Host")
-        given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        # The scheme is case-insensitive (RFC 9110, 11.1), as on the gRPC control plane.
+        scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+        # compare_digest: the time taken must not reveal how much of the token matched.
+        matched = hmac.compare_digest(given.strip().encode(), expected)
+        if scheme.lower() != "bearer" or not matched:
             return error_response(
                 401,
                 "the control plane requires 'Authorization: Bearer <token>' "
