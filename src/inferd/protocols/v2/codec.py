@@ -89,11 +89,40 @@ def split_body(
 
 
 def load_json(text: bytes | bytearray) -> Any:
-    """Parse JSON; a syntax error names the position."""
+    """Parse JSON; a syntax error names the position, bytes that are not UTF-8 the first such
+    byte (orjson points at the start of the text for those)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise InvalidArgument(f"malformed JSON: {exc}") from None
+        reason = str(exc)
+        if "UTF-8" in reason:
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                reason = f"not UTF-8 text (byte {bad.start} is 0x{text[bad.start]:02x})"
+        raise InvalidArgument(f"malformed JSON: {reason}") from None
+
+
+def _load_header(text: bytes | bytearray, header_length: str | None) -> Any:
+    """The JSON part of an inference body; when it does not parse, the error says how the
+    binary extension framed it: a mistaken Inference-Header-Content-Length, or a missing one,
+    leaves raw tensor bytes in what is parsed as JSON."""
+    try:
+        return load_json(text)
+    except InvalidArgument as exc:
+        if header_length is not None:
+            hint = (
+                f"the JSON part is the first {len(text)} bytes of the body, as "
+                "Inference-Header-Content-Length says"
+            )
+        elif b'"binary_data_size"' in text:
+            hint = (
+                "a body with binary tensor data (parameters.binary_data_size) needs the header "
+                "Inference-Header-Content-Length: <bytes of its JSON part>"
+            )
+        else:
+            raise
+        raise InvalidArgument(f"{exc.message}; {hint}") from None
 
 
 def decode_request(
@@ -113,8 +142,9 @@ def decode_request(
     tensor_wire` says in which order and with which errors. ``received`` (``time.monotonic()``
     when the request arrived) anchors the deadline (:func:`request_deadline`).
     """
-    text, binary = split_body(body, headers.get(HEADER_LENGTH))
-    doc = load_json(text)
+    header_length = headers.get(HEADER_LENGTH)
+    text, binary = split_body(body, header_length)
+    doc = _load_header(text, header_length)
     if not isinstance(doc, dict):
         raise InvalidArgument("the inference request must be a JSON object")
     inputs = doc.get("inputs")
