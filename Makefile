@@ -43,7 +43,7 @@ up: venv
 # running alone (all since fixed).
 TEST_WORKERS ?= 0
 test: venv $(VENV)/.llm-installed system-deps lint
-	server="$$(./scripts/llama-server)" && INFERD_LLAMA_SERVER="$$server" $(VENV)/bin/pytest -n $(TEST_WORKERS)
+	server="$$(./scripts/llama-server)" && INFERD_LLAMA_SERVER="$$server" $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## lint: ruff, formatting, mypy --strict, and the import layers of docs/architecture.md
 lint: venv

@@ -20,7 +20,9 @@ from inferd.store import ModelStore
 from ..conftest import UpProcess, start_up
 from .conftest import RandomLoad, rollout_store, spec_text
 
-pytestmark = pytest.mark.slow
+# The tests share one `inferd up` and run in file order (a later test starts from the tags and
+# weights an earlier one left), so xdist keeps them on one worker (`--dist loadgroup`).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rollout_e2e")]
 
 FINISHED = ("promoted", "rolled_back", "aborted", "failed")
 
