@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument, Unavailable
+from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
 from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.offload import Decoder
@@ -94,6 +94,27 @@ def model_readiness(dataplane: DataPlane, name: str, version: str | None = None)
     return json_response({"name": name, "ready": ready}, 200 if ready else 503)
 
 
+def refuse_model_config(dataplane: DataPlane, name: str) -> None:
+    """Triton's ``GET /v2/models/{m}[/versions/{v}]/config`` reaches the metadata route with
+    ``name`` ``m/config`` (a name may hold ``/``); when ``m`` (at ``v``) is served, say that
+    the extension is not, rather than that ``m/config`` is not found."""
+    model, _, last = name.rpartition("/")
+    if last != "config" or not model:
+        return
+    base, versions, version = model.rpartition("/versions/")
+    model, version_or_none = (base, version) if versions else (model, None)
+    try:
+        dataplane.model_metadata(model, version_or_none)
+    except NotFound:
+        return
+    except Unavailable:
+        pass  # served, though not ready now
+    raise Unsupported(
+        "Triton's model configuration extension (GET …/config) is not supported: inferd has "
+        f"no model configuration; GET /v2/models/{model} gives the model's inputs and outputs"
+    )
+
+
 def _parses(request: Request) -> bool:
     """Whether decoding parses the whole body: binary tensors are views of it, so only a body
     without the binary extension is parsed through."""
@@ -124,7 +145,12 @@ class V2Handlers:
 
     async def model_metadata(self, request: Request) -> Response:
         name, version = request.params["model"], request.params.get("version")
-        return json_response(model_document(self.dataplane.model_metadata(name, version)))
+        try:
+            info = self.dataplane.model_metadata(name, version)
+        except ModelNotFound:
+            refuse_model_config(self.dataplane, name)
+            raise
+        return json_response(model_document(info))
 
     async def model_ready(self, request: Request) -> Response:
         return model_readiness(
