@@ -76,5 +76,5 @@ def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument) as key:
         server_context(existing, missing)
     assert key.value.message == f"TLS: the key file '{missing}' does not exist"
-    with pytest.raises(InvalidArgument, match="cannot use certificate"):
+    with pytest.raises(InvalidArgument, match="holds no PEM certificate"):
         server_context(existing, existing)

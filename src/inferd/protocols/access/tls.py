@@ -57,15 +57,42 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
                 f"TLS: cannot read the {role} file {str(file)!r}: {exc.strerror}"
             ) from None
     try:
-        context.load_cert_chain(cert_file, key_file)
-    except ssl.SSLError as exc:
+        # Never OpenSSL's passphrase prompt: it waits on the terminal (at start, or on the
+        # event loop when a rotated key is encrypted) and fails obscurely without one.
+        context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+    except _Encrypted:
         raise InvalidArgument(
-            f"TLS: cannot use certificate {cert_file} with key {key_file}: {exc.reason or exc}"
+            f"TLS: the key file {str(key_file)!r} is encrypted with a passphrase; inferd reads "
+            f"unencrypted PEM keys (decrypt it: openssl pkey -in {key_file} -out PLAIN.key)"
         ) from None
+    except ssl.SSLError as exc:
+        raise InvalidArgument(f"TLS: {_unusable(cert_file, key_file, exc)}") from None
     except OSError as exc:
         raise InvalidArgument(f"TLS: cannot read {cert_file} or {key_file}: {exc}") from None
     context.set_alpn_protocols(["http/1.1"])
     return context
+
+
+class _Encrypted(Exception):
+    """Raised in place of a passphrase."""
+
+
+def _no_passphrase() -> str:
+    raise _Encrypted
+
+
+def _unusable(cert_file: Path, key_file: Path, exc: ssl.SSLError) -> str:
+    """Which of the two files ``load_cert_chain`` refused, and why (its own message is
+    ``PEM lib`` for either file)."""
+    if exc.reason == "KEY_VALUES_MISMATCH":
+        return f"the key file {str(key_file)!r} does not match the certificate in {cert_file}"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=cert_file)
+    except (ssl.SSLError, ValueError):
+        return f"the certificate file {str(cert_file)!r} holds no PEM certificate"
+    if exc.reason is None:  # "PEM lib": no PEM block of the kind wanted
+        return f"the key file {str(key_file)!r} holds no PEM private key"
+    return f"cannot use certificate {cert_file} with key {key_file}: {exc.reason}"
 
 
 class _Watch:
