@@ -32,8 +32,9 @@ _MODEL = "/v2/models/{model}"
 _VERSIONED = "/v2/models/{model}/versions/{version}"
 #: Errors any model-addressed operation may answer.
 _MODEL_ERRORS = (400, 404)
-#: Metadata also answers 503 (+ Retry-After) while no version of the model is ready.
-_METADATA_ERRORS = (*_MODEL_ERRORS, 503)
+#: Metadata also answers 503 (+ Retry-After) while no version of the model is ready, and 501
+#: for Triton's `…/config` (see handlers.refuse_model_config).
+_METADATA_ERRORS = (*_MODEL_ERRORS, 501, 503)
 _INFER_ERRORS = (400, 404, 413, 415, 500, 501, 503, 504)
 _GENERATE_ERRORS = (400, 404, 500, 501, 503, 504)
 
