@@ -91,3 +91,13 @@ def test_a_corrupt_keys_file_exits_2_naming_it(inferd_home: Path) -> None:
     (inferd_home / "keys.json").write_text("[")
     status, _, err = invoke("list")
     assert status == 2 and "keys file" in err and "not JSON" in err
+
+
+@pytest.mark.parametrize("rate", ["inf", "nan", "1e400"])
+def test_a_rate_that_is_not_a_finite_number_is_refused(inferd_home: Path, rate: str) -> None:
+    """``--rps inf`` was stored as null, a key with no limit, while create said 'inf
+    requests/s'."""
+    status, out, err = invoke("create", "ci", "--rps", rate)
+    assert (status, out) == (2, "")
+    assert "rps" in err and "finite" in err
+    assert not (inferd_home / "keys.json").exists()

@@ -54,7 +54,7 @@ class KeyRecord(BaseModel):
     hash: str
     deployments: tuple[Deployment, ...] | None = None
     scopes: tuple[Scope, ...] = ("infer",)
-    rps: float | None = Field(default=None, gt=0)
+    rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     created: str = ""
 
     @field_validator("hash")
