@@ -197,3 +197,32 @@ def test_promtool_fires_the_generation_alerts_on_a_slow_failing_model(tmp_path: 
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: Series only inferd's own model servers export (a vLLM or llama-server replica never does).
+SERVER_SERIES = (
+    "inferd_requests_total", "inferd_request_duration_seconds", "inferd_queue_depth",
+    "inferd_input_drift_psi", "inferd_model_load_failures_total", "DCGM_FI_DEV_FB_USED",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("platform", ["local", "kubernetes"])
+def test_an_external_engine_gets_no_alert_on_series_it_does_not_export(platform: str) -> None:
+    """tests/deploy/data/llm.yaml serves vLLM: its pods export vllm:* series, so an alert on
+    inferd's request, queue, drift, load or GPU series could never fire."""
+    spec = load_spec(ROOT / "tests" / "deploy" / "data" / "llm.yaml")
+    rules = [r for g in rule_groups(spec, K8sOptions(), platform) for r in g.rules]
+    dead = [(r.name, s) for r in rules for s in SERVER_SERIES if s in r.expr]
+    assert dead == []
+    if platform == "kubernetes":  # what kube-state-metrics tells still alerts
+        assert {"InferdNoReadyReplicas", "InferdReplicaRestarting"} <= {r.name for r in rules}
+
+
+def test_an_slo_an_external_engine_cannot_measure_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "inferd.yaml"
+    text = SPEC.replace("llm: {max_num_seqs: 8}", "llm: {engine: llama-server}")
+    path.write_text(text + "    slo: {availability: 99.9}\n", encoding="utf-8")
+    result = cli("k8s", "rules", path, "--local")
+    assert result.exit_code != 0
+    assert "deployment 'bot'" in result.stderr
+    assert "slo" in result.stderr and "llama-server" in result.stderr

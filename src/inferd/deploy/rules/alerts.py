@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.rules.llm_alerts import llm_alerts
+from inferd.deploy.rules.llm_alerts import inferd_serves, llm_alerts
 from inferd.deploy.rules.model import Need, Platform, Rule, alert
 from inferd.deploy.rules.promql import (
     BY_VERSION,
@@ -86,16 +86,20 @@ def deployment_alerts(
         out += cluster_replicas(deployment, options, scope)
     else:
         out += local_replicas(deployment, scope)
-    out += _traffic(deployment, scope)
-    out += _model_health(deployment, scope)
-    out += llm_alerts(deployment, analysis_of(deployment), scope)
+    # An external engine's replicas (llm.engine vllm or llama-server) export none of the model
+    # servers' series: alerts on them could never fire.
+    own = inferd_serves(deployment)
+    if own:
+        out += _traffic(deployment, scope)
+        out += _model_health(deployment, scope)
+        out += llm_alerts(deployment, analysis_of(deployment), scope)
     if deployment.traffic.shadow is not None:
         out += _divergence(deployment, scope)
     out += rollout_failed(deployment, options, scope, platform)
     scaling = deployment.autoscaling
     if scaling is not None and scaling.min_replicas == 0:
         out.append(cold_start(deployment, scope, scaling.cold_start_timeout))
-    if deployment.resources.gpu > 0:
+    if deployment.resources.gpu > 0 and own:
         out.append(gpu_memory(deployment, scope))
     # The label also keeps two deployments' alerts of one name apart (promtool refuses rules
     # of one name and label set).

@@ -22,16 +22,16 @@ _LLM: frozenset[Need] = frozenset({"llm"})
 _FAILED = 'finish_reason="error"'
 
 
-def serves_genai_series(deployment: DeploymentSpec) -> bool:
-    """Whether the deployment's replicas are inferd's own servers, which export the GenAI
-    series (an external engine's replicas do not)."""
+def inferd_serves(deployment: DeploymentSpec) -> bool:
+    """Whether the deployment's replicas are inferd's own model servers, whose series the
+    request, model and GenAI alerts read (an external engine's replicas export its own)."""
     return deployment.llm is None or deployment.llm.engine == "inferd"
 
 
 def llm_alerts(deployment: DeploymentSpec, analysis: AnalysisSpec, scope: Scope) -> list[Rule]:
     """The generation alerts of one deployment: failed generations for a language-model
     deployment, and time to first token and per output token where the analysis sets them."""
-    if not serves_genai_series(deployment):
+    if not inferd_serves(deployment):
         return []
     d = deployment.name
     out: list[Rule] = []

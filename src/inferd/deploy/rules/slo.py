@@ -28,8 +28,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from inferd.deploy.k8s_options import K8sOptions
+from inferd.deploy.rules.llm_alerts import inferd_serves
 from inferd.deploy.rules.model import Platform, Rule, alert, record
 from inferd.deploy.rules.promql import BY_DEPLOYMENT, ERROR_OUTCOMES, Scope, duration, le, number
+from inferd.errors import InvalidArgument
 from inferd.observe.metrics import LATENCY_BUCKETS
 from inferd.spec.model import DeploymentSpec
 from inferd.spec.policies import SloSpec
@@ -127,10 +129,19 @@ def interpolation(
 def deployment_slo(
     deployment: DeploymentSpec, options: K8sOptions, platform: Platform
 ) -> list[Rule]:
-    """Recording rules and burn-rate alerts of one deployment's SLO (none without one)."""
+    """Recording rules and burn-rate alerts of one deployment's SLO (none without one).
+
+    Raises InvalidArgument for an SLO of an external engine's deployment (it exports none of
+    the series the SLIs read)."""
     slo = deployment.slo
     if slo is None:
         return []
+    if deployment.llm is not None and not inferd_serves(deployment):
+        raise InvalidArgument(
+            f"deployment {deployment.name!r}: its slo is measured on inferd's request series, "
+            f"which the {deployment.llm.engine} engine does not export, so its burn-rate alerts "
+            "could never fire; remove slo (or serve it with llm.engine inferd)"
+        )
     scope = Scope(deployment.name, options.namespace if platform == "kubernetes" else None)
     served = _served(deployment)
     rules: list[Rule] = []
