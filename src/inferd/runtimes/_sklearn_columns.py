@@ -41,6 +41,35 @@ def known_values(estimator: Any, width: int) -> tuple[str | None, ...]:
     return tuple(_first_text(categories.get(column, ())) for column in range(width))
 
 
+def example_values(estimator: Any, width: int) -> tuple[str | None, ...]:
+    """:func:`known_values`, with ``"0"`` in each column a ``ColumnTransformer`` hands to a
+    transformer other than an encoder (a scaler, an imputer), passes through or drops
+    (:func:`number_columns`): what a row of a BYTES input the model answers holds there."""
+    numbers = number_columns(estimator)
+    known = known_values(estimator, width)
+    return tuple("0" if v is None and c in numbers else v for c, v in enumerate(known))
+
+
+def number_columns(estimator: Any) -> frozenset[int]:
+    """Input columns a ``ColumnTransformer`` reading the input (the estimator, or a pipeline's
+    first step past column-keeping imputers) hands to a transformer no encoder is in, passes
+    through or drops (where a number does as well as anything)."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list):
+        reader = next((step for _, step in steps if not _keeps_columns(step)), None)
+        return number_columns(reader) if reader is not None else frozenset()
+    if not hasattr(estimator, "transformers_"):
+        return frozenset()
+    names = list(getattr(estimator, "feature_names_in_", ()))
+    width = int(getattr(estimator, "n_features_in_", 0))
+    found: set[int] = set()
+    for _, inner, columns in estimator.transformers_:
+        indices = _indices(columns, names, width)
+        if indices is not None and (isinstance(inner, str) or not column_categories(inner)):
+            found.update(indices)
+    return frozenset(found)
+
+
 def takes_strings(estimator: Any) -> bool:
     """Whether an encoder reading the input was fitted on strings (object arrays of ``str``)."""
     return any(_first_text(values) is not None for values in column_categories(estimator).values())

@@ -14,7 +14,12 @@ from inferd.datatypes import Array, Tensors, object_array, oip_datatype
 from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
-from inferd.runtimes._sklearn_columns import known_values, takes_strings, unknown_categories
+from inferd.runtimes._sklearn_columns import (
+    example_values,
+    known_values,
+    takes_strings,
+    unknown_categories,
+)
 from inferd.runtimes._tabular import DEFAULT_INPUT, NotDerived, features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
@@ -59,9 +64,10 @@ class SklearnModel:
 
     def known_values(self) -> KnownValues:
         """For each column of the input, the first string category the estimator's encoder
-        was fitted on, where one is (:mod:`inferd.runtimes._sklearn_columns`)."""
+        was fitted on, where one is, and ``"0"`` where a ``ColumnTransformer`` reads numbers
+        (:func:`~inferd.runtimes._sklearn_columns.example_values`)."""
         width = int(getattr(self._estimator, "n_features_in_", 0))
-        return {self._input: known_values(self._estimator, width)} if width else {}
+        return {self._input: example_values(self._estimator, width)} if width else {}
 
     def close(self) -> None:
         self._estimator = None
