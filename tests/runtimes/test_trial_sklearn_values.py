@@ -1,5 +1,6 @@
 """A scikit-learn model reading strings and numbers from one BYTES input: the warm-up and the
-example request put a number where a ColumnTransformer reads numbers."""
+example request put a number where a ColumnTransformer reads numbers, and values it refuses
+(a string that is no number, NaN, infinity) are the client's mistake, named, not a 500."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from inferd.card import ModelCard, Signature, TensorSpec
+from inferd.errors import InvalidTensor
 from inferd.runtimes import LoadOptions, get_runtime
 from inferd.runtimes.base import Model
 from inferd.runtimes.warmup import (
@@ -64,3 +66,50 @@ def test_the_warm_up_and_example_put_a_number_where_numbers_are_read(
     assert model.predict(warmup_inputs(SIGNATURE, 1, known))["label"].shape == (1,)
     (item,) = example_request(SIGNATURE, rows=2, known=known)["inputs"]
     assert item["data"] == ["blue", "0", "0"] * 2
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        (
+            ["red", "abc", "1"],
+            "tensor 'item': column 1 holds 'abc', not a number (the model reads numbers there)",
+        ),
+        (
+            ["red", "1", "nan"],
+            "tensor 'item': row 1, column 2 holds 'nan', which the model does not take "
+            "(scikit-learn: Input X contains NaN.)",
+        ),
+        (
+            ["red", "inf", "1"],
+            "tensor 'item': row 1, column 1 holds 'inf', which the model does not take "
+            "(scikit-learn: Input X contains infinity or a value too large for "
+            "dtype('float64').)",
+        ),
+    ],
+    ids=["not a number", "nan", "infinity"],
+)
+def test_a_value_the_model_cannot_read_is_the_clients_mistake(
+    tmp_path: Path, row: list[str], says: str
+) -> None:
+    """These were ValueErrors from scikit-learn, served as 500 "see the server log"."""
+    model = _mixed(tmp_path, remainder="passthrough")
+    with pytest.raises(InvalidTensor) as caught:
+        model.predict(_rows(["blue", "1", "2"], row))
+    assert caught.value.message == says
+
+
+def test_nan_in_a_number_matrix_names_where(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    skops.io.dump(LogisticRegression().fit(x, [0, 1] * 10), tmp_path / "model.skops")
+    spec = TensorSpec(name="input", datatype="FP32", shape=(-1, 3))
+    card = ModelCard(name="m", runtime="sklearn", signature=Signature(inputs=(spec,)))
+    model = get_runtime("sklearn").load(tmp_path, card, LoadOptions())
+    rows = np.zeros((2, 3), dtype=np.float32)
+    rows[1, 2] = np.nan
+    with pytest.raises(InvalidTensor) as caught:
+        model.predict({"input": rows})
+    assert caught.value.message == (
+        "tensor 'input': row 1, column 2 holds nan, which the model does not take "
+        "(scikit-learn: Input X contains NaN.)"
+    )

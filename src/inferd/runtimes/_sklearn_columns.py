@@ -8,6 +8,7 @@ transformers of a ``ColumnTransformer``, whose columns map back to the input's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,12 @@ import numpy as np
 
 #: Values named in an error, at most.
 _SHOWN = 10
+#: How scikit-learn refuses values of the client's (a 400, where any other ValueError is the
+#: model's fault): a category a strict encoder (``handle_unknown='error'``) was not fitted on, a
+#: string where it reads numbers (numpy's words), NaN or infinity where it takes neither.
+_UNKNOWN_CATEGORY = "Found unknown categories"
+_NOT_A_NUMBER = "could not convert string to float"
+_NOT_FINITE = ("contains NaN", "contains infinity")
 
 
 def column_categories(estimator: Any) -> dict[int, np.ndarray]:
@@ -68,6 +75,61 @@ def number_columns(estimator: Any) -> frozenset[int]:
         if indices is not None and (isinstance(inner, str) or not column_categories(inner)):
             found.update(indices)
     return frozenset(found)
+
+
+def refused_values(estimator: Any, x: np.ndarray, error: str) -> str | None:
+    """What in the matrix ``x`` the estimator refused, where its ValueError's text ``error``
+    says it refused the client's values (:data:`_UNKNOWN_CATEGORY`…): completes "tensor 'input':
+    …". None where the error is the model's own."""
+    if _UNKNOWN_CATEGORY in error:
+        return unknown_categories(estimator, x) or error
+    if _NOT_A_NUMBER in error:
+        return _not_a_number(estimator, x) or error
+    if any(words in error for words in _NOT_FINITE):
+        where = _not_finite(x)
+        if where is not None:
+            row, column = where
+            value = x[row : row + 1, column].tolist()[0]
+            said = error.split("\n", 1)[0]
+            return (
+                f"row {row}, column {column} holds {value!r}, which the model does not take "
+                f"(scikit-learn: {said})"
+            )
+    return None
+
+
+def _not_a_number(estimator: Any, x: np.ndarray) -> str | None:
+    """The first value of a column no encoder reads that is not a number, named."""
+    encoded = column_categories(estimator)
+    for column in range(x.shape[1]):
+        if column in encoded:
+            continue
+        for value in x[:, column].tolist():
+            if isinstance(value, str) and _number(value) is None:
+                return (
+                    f"column {column} holds {value!r}, not a number (the model reads numbers there)"
+                )
+    return None
+
+
+def _not_finite(x: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first NaN or infinity in ``x`` (numbers, or strings of them)."""
+    if x.dtype.kind in "fc":
+        found = np.argwhere(~np.isfinite(x))
+        return (int(found[0][0]), int(found[0][1])) if len(found) else None
+    if x.dtype.kind == "O":
+        for (row, column), value in np.ndenumerate(x):
+            number = _number(value) if isinstance(value, str) else value
+            if isinstance(number, float) and not math.isfinite(number):
+                return row, column
+    return None
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def takes_strings(estimator: Any) -> bool:

@@ -17,8 +17,8 @@ from inferd.runtimes._optional import import_optional
 from inferd.runtimes._sklearn_columns import (
     example_values,
     known_values,
+    refused_values,
     takes_strings,
-    unknown_categories,
 )
 from inferd.runtimes._tabular import DEFAULT_INPUT, NotDerived, features, input_name, on_rows
 from inferd.runtimes._text import as_text
@@ -31,9 +31,6 @@ OUTPUT_METHODS = {"label": "predict", "predictions": "predict", "probabilities":
 #: classifier), and one's without (a regressor).
 CLASSIFIER_OUTPUTS = ("label", "probabilities")
 REGRESSOR_OUTPUTS = ("predictions",)
-#: How scikit-learn's encoders (``handle_unknown='error'``) refuse a category they were not
-#: fitted on: the client's value, so a 400, where any other ValueError is the model's fault.
-_UNKNOWN_CATEGORY = "Found unknown categories"
 
 
 class SklearnModel:
@@ -56,9 +53,9 @@ class SklearnModel:
                 if method not in answers:
                     answers[method] = on_rows(getattr(self._estimator, method), x)
         except ValueError as exc:
-            if _UNKNOWN_CATEGORY not in str(exc):
+            detail = refused_values(self._estimator, x, str(exc))
+            if detail is None:
                 raise  # the model's own fault: a 500, its details in the log
-            detail = unknown_categories(self._estimator, x) or str(exc)
             raise InvalidTensor(self._input, detail) from None
         return {name: answers[method] for name, method in self._outputs.items()}
 
