@@ -430,11 +430,25 @@ def test_tritons_timeout_parameter_is_a_deadline_in_microseconds(
     request, received_at = data.dataplane.received[-1]
     assert request.deadline is not None and request.deadline - received_at <= 0.5  # the sooner
     with pytest.raises(InferenceServerException) as caught:
-        _infer(client, "affine", "x", x, "FP32", timeout=0)
+        _infer(client, "affine", "x", x, "FP32", timeout=-1)
     assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
     assert "parameters.timeout (Triton's, in microseconds) must be a whole number" in (
         caught.value.message() or ""
     )
+
+
+def test_tritons_timeout_of_zero_is_no_timeout_and_keeps_the_client_deadline(
+    client: triton.InferenceServerClient, data: Served
+) -> None:
+    """Triton reads ``timeout`` 0 as "no timeout"; it was refused, and had it been let through
+    it would have dropped the call's own deadline."""
+    x = np.zeros((1, 3), np.float32)
+    _infer(client, "affine", "x", x, "FP32", timeout=0)
+    request, _ = data.dataplane.received[-1]
+    assert request.deadline is None
+    _infer(client, "affine", "x", x, "FP32", timeout=0, client_timeout=20)
+    request, received_at = data.dataplane.received[-1]
+    assert request.deadline is not None and 0 < request.deadline - received_at <= 21
 
 
 # --- errors ------------------------------------------------------------------------------------

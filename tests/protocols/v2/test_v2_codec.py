@@ -223,7 +223,7 @@ def test_a_timeout_becomes_the_request_deadline(parameter, header, timeout_s):
         ({}, {"inference-timeout-ms": "0"}, "Inference-Timeout-Ms"),
         ({}, {"inference-timeout-ms": "-1"}, "Inference-Timeout-Ms"),
         ({}, {"inference-timeout-ms": "9" * 5000}, "Inference-Timeout-Ms"),
-        ({"timeout": 0}, {}, r"parameters.timeout \(Triton's, in microseconds\)"),
+        ({"timeout": -1}, {}, r"parameters.timeout \(Triton's, in microseconds\)"),
         ({"timeout": "5"}, {}, r"parameters.timeout \(Triton's, in microseconds\)"),
         ({"timeout": MAX_TIMEOUT_MS * 1000 + 1}, {}, r"parameters.timeout \(Triton's"),
     ],

@@ -147,7 +147,8 @@ class InferenceServicer:
         deadline = None if remaining is None else received + remaining
         if any(key in request.parameters for key in TIMEOUT_PARAMETERS):  # as over REST
             asked = request_deadline(decode_parameters(request.parameters), None, received)
-            deadline = asked if deadline is None or asked is None else min(deadline, asked)
+            if asked is not None:  # None: Triton's timeout 0, no timeout of its own
+                deadline = asked if deadline is None else min(deadline, asked)
         check = self._dataplane.input_check(request.model_name, request.model_version or None)
         decode = partial(decode_request, request, self._limits, deadline, check)
         decoded = await self._decoder.decode(decode, request.ByteSize())

@@ -188,12 +188,13 @@ def request_deadline(parameters: Parameters, header: str | None, received: float
     """When the request must be answered, on ``time.monotonic()``: ``received`` plus
     ``parameters.timeout_ms``, Triton's ``parameters.timeout`` (microseconds) or the
     ``Inference-Timeout-Ms`` header, the soonest of those given. None leaves the server's
-    ``request_timeout_s``; like a gRPC deadline, a timeout replaces it."""
+    ``request_timeout_s``; like a gRPC deadline, a timeout replaces it. Triton's ``timeout``
+    of 0 is Triton's "no timeout": it sets none."""
     timeouts: list[float] = []
     if TIMEOUT_PARAMETER in parameters:
         ms = _whole(parameters[TIMEOUT_PARAMETER], MAX_TIMEOUT_MS, "parameters.timeout_ms")
         timeouts.append(ms / 1000)
-    if TRITON_TIMEOUT_PARAMETER in parameters:
+    if parameters.get(TRITON_TIMEOUT_PARAMETER, 0) != 0:  # True == 1: refused by _whole
         us = _whole(parameters[TRITON_TIMEOUT_PARAMETER], MAX_TIMEOUT_MS * 1000, "")
         timeouts.append(us / 1_000_000)
     if header is not None:
@@ -209,10 +210,10 @@ def _whole(value: object, most: int, where: str) -> int:
     """A timeout: a whole number from 1 to ``most``; ``where`` names it in milliseconds, or,
     when empty, it is Triton's ``parameters.timeout`` in microseconds."""
     if type(value) is not int or not 1 <= value <= most:
-        unit = "milliseconds" if where else "microseconds"
+        unit, least = ("milliseconds", "1") if where else ("microseconds", "0 (none)")
         where = where or f"parameters.{TRITON_TIMEOUT_PARAMETER} (Triton's, in microseconds)"
         raise InvalidArgument(
-            f"{where} must be a whole number of {unit} from 1 to {most}, not {value!r}"
+            f"{where} must be a whole number of {unit} from {least} to {most}, not {value!r}"
         )
     return value
 
