@@ -125,7 +125,8 @@ def rule_checks() -> list[Check]:
             continue
         key = (rule.kind, rule.group, rule.name)
         variants.setdefault(key, []).append(rule.signal if rule.kind == "alert" else rule.expr)
-        needs[key] = "gpu" if "gpu" in rule.needs else EVENT if EVENT in rule.needs else None
+        need = next((n for n in ("gpu", "llm") if n in rule.needs), None)
+        needs[key] = need or (EVENT if EVENT in rule.needs else None)
     return [
         Check(f"{kind} {group}/{name}", " or ".join(f"({e})" for e in exprs), "range",
               needs[(kind, group, name)])
