@@ -101,3 +101,15 @@ def test_a_rate_that_is_not_a_finite_number_is_refused(inferd_home: Path, rate: 
     assert (status, out) == (2, "")
     assert "rps" in err and "finite" in err
     assert not (inferd_home / "keys.json").exists()
+
+
+def test_a_revoke_through_a_link_exits_2_naming_the_file_to_edit(
+    inferd_home: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "etc" / "keys.json"
+    assert invoke("create", "app", "--keys-file", str(real))[0] == 0
+    (inferd_home / "keys.json").symlink_to(real)
+    status, _, err = invoke("revoke", "app")
+    assert status == 2
+    assert f"--keys-file {real}" in err.replace("\n", "")
+    assert [k.name for k in read_keys(real)] == ["app"]

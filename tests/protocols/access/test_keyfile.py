@@ -104,3 +104,22 @@ def test_a_malformed_file_is_refused_naming_the_problem(data: bytes, problem: st
 
 def test_a_missing_file_holds_no_keys(tmp_path: Path) -> None:
     assert read_keys(tmp_path / "none.json") == ()
+
+
+def test_a_keys_file_that_is_a_link_is_not_edited(tmp_path: Path) -> None:
+    """A revoke through a symbolic link replaced the link with a file of its own and left the
+    file it pointed to, which a server may be watching, accepting the revoked key."""
+    real = tmp_path / "etc" / "keys.json"
+    real.parent.mkdir()
+    create_key(real, "app")
+    link = tmp_path / "keys.json"
+    link.symlink_to(real)
+    before = real.read_bytes()
+    for edit in (lambda: revoke_key(link, "app"), lambda: create_key(link, "other")):
+        with pytest.raises(InvalidArgument) as caught:
+            edit()
+        assert caught.value.message == (
+            f"keys file {link} is a symbolic link to {real}: edit that file (--keys-file {real})"
+        )
+        assert link.is_symlink() and real.read_bytes() == before
+    assert [k.name for k in read_keys(link)] == ["app"]  # reading through it is fine

@@ -12,7 +12,8 @@ file is only ever replaced whole: written under an unpredictable temporary name 
 followed), so a server reading it sees the old file or the new one, never half of one, and a
 revocation survives a crash. Edits (:func:`create_key`, :func:`revoke_key`) hold an
 exclusive lock on ``<file>.lock`` while they read, change and write, so two ``inferd keys``
-commands at once never lose each other's key.
+commands at once never lose each other's key. A file that is a symbolic link is not edited
+(the link would be replaced, and the file it points to left as it was).
 """
 
 from __future__ import annotations
@@ -145,6 +146,14 @@ def _locked(path: Path) -> Iterator[None]:
     fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if path.is_symlink():
+            # Replacing the link would leave the file it points to, which a server may watch,
+            # unchanged: a revoked key would stay valid there.
+            target = path.resolve()
+            raise InvalidArgument(
+                f"keys file {path} is a symbolic link to {target}: edit that file "
+                f"(--keys-file {target})"
+            )
         yield
     finally:
         os.close(fd)
