@@ -8,12 +8,12 @@
 
 ``deployments`` null means every deployment (under ``inferd serve``, every model name). The
 file is only ever replaced whole: written under an unpredictable temporary name created with
-``O_EXCL`` (mode 0600), synced, and renamed into place (a planted symlink is replaced, not
-followed), so a server reading it sees the old file or the new one, never half of one, and a
-revocation survives a crash. Edits (:func:`create_key`, :func:`revoke_key`) hold an
-exclusive lock on ``<file>.lock`` while they read, change and write, so two ``inferd keys``
-commands at once never lose each other's key. A file that is a symbolic link is not edited
-(the link would be replaced, and the file it points to left as it was).
+``O_EXCL`` (mode 0600), synced, and renamed into place, so a server reading it sees the old
+file or the new one, never half of one, and a revocation survives a crash. Edits
+(:func:`create_key`, :func:`revoke_key`) hold an exclusive lock on ``<file>.lock`` while they
+read, change and write, so two ``inferd keys`` commands at once never lose each other's key.
+A file that is a symbolic link is neither followed nor replaced: the edit is refused (the
+rename would replace the link, leaving the file it points to as it was).
 """
 
 from __future__ import annotations
