@@ -22,7 +22,7 @@ from typing import (
 )
 
 import orjson
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from inferd.generation import Message, Sampling
 from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingFields
@@ -96,6 +96,17 @@ class TextPart(BaseModel):
     text: str
 
 
+#: OpenAI's assistant message beyond role and content, and why each is refused unless null/empty.
+_NO_TOOLS = "tool calls are not supported by inferd (no function calling)"
+_ANSWER_FIELDS = {
+    "refusal": "a refusal is not supported by inferd (the chat template reads content only)",
+    "tool_calls": _NO_TOOLS,
+    "function_call": _NO_TOOLS,
+    "audio": "not supported by inferd (no audio output)",
+    "annotations": "not supported by inferd (its answers carry no annotations)",
+}
+
+
 class ChatMessage(BaseModel):
     model_config = STRICT
 
@@ -103,6 +114,13 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
     name: str | None = Field(default=None, description="refused: no participant names")
+    # A client sends an answer back as history with all of its fields (``model_dump()``), null
+    # where unused: at their defaults they change nothing and are accepted.
+    refusal: str | None = Field(default=None, description="null only")
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, description="empty only")
+    function_call: dict[str, Any] | None = Field(default=None, description="null only")
+    audio: dict[str, Any] | None = Field(default=None, description="null only")
+    annotations: list[dict[str, Any]] | None = Field(default=None, description="empty only")
 
     @field_validator("content")
     @classmethod
@@ -117,6 +135,13 @@ class ChatMessage(BaseModel):
     def _no_name(cls, value: str | None) -> str | None:
         if value is not None:
             raise ValueError("participant names are not supported by inferd")
+        return value
+
+    @field_validator(*_ANSWER_FIELDS)
+    @classmethod
+    def _answer_defaults(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and value != []:
+            raise ValueError(_ANSWER_FIELDS[info.field_name or ""])
         return value
 
     def message(self) -> Message:
