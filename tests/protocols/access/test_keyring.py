@@ -212,3 +212,31 @@ def test_a_keys_file_that_cannot_be_looked_at_fails_closed_and_names_no_path_to_
     with pytest.raises(Unauthenticated):
         authorize(keys, "Bearer inferd_0123456789ab_" + "a" * 43)
     assert "cannot read keys file" in caplog.text
+
+
+@pytest.mark.parametrize("at_start", [True, False], ids=["at-start", "later"])
+def test_a_default_file_that_appears_unparsable_requires_keys_and_admits_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, at_start: bool
+) -> None:
+    """``inferd up``'s ``$INFERD_HOME/keys.json`` requires keys once it exists: one that exists
+    but does not parse (hand-edited, a newer version) left the gateway open, logging that
+    "the keys loaded before stay in force" when none had been."""
+    path, clock = tmp_path / "keys.json", Clock()
+    _, token = create_key(tmp_path / "other.json", "ci")
+    if at_start:
+        path.write_text('{"version": 2, "keys": []}')
+    keys = ring(path, clock, required=False)
+    if not at_start:
+        assert authorize(keys, None) is None  # open: no file yet
+        path.write_text('{"version": 2, "keys": []}')
+        clock.now += 1
+    with pytest.raises(NoKey):
+        authorize(keys, None)
+    with pytest.raises(Unauthenticated):
+        authorize(keys, f"Bearer {token}")
+    assert keys.enforcing
+    assert "does not parse: no API key is valid until it does" in caplog.text
+    assert "stay in force" not in caplog.text
+    (tmp_path / "other.json").replace(path)  # fixed: its keys apply
+    clock.now += 1
+    assert authorize(keys, f"Bearer {token}").name == "ci"  # type: ignore[union-attr]

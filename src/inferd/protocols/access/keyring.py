@@ -4,7 +4,8 @@ Policy, in the order a request meets it (:meth:`KeyRing.authorize`):
 
 1. **Enforcing or not.** A ring built with ``required`` (the operator named the file) enforces
    from the start, and a missing or invalid file then fails the start. A ring on a default file
-   (``inferd up``'s ``$INFERD_HOME/keys.json``) enforces once the file exists. Once enforcing,
+   (``inferd up``'s ``$INFERD_HOME/keys.json``) enforces once the file exists, whether or not
+   it parses (until it does, no key is valid). Once enforcing,
    a ring never opens again: a file that disappears leaves no valid key (every request 401),
    and a file that no longer parses keeps the last keys that did (logged). Never silently open
    after keys were configured.
@@ -152,7 +153,14 @@ class KeyRing:
             self._load(identity, at_start=False)
         except InvalidArgument as exc:
             self._identity = identity  # logged once per version of the file
-            log.error("%s; the keys loaded before stay in force", exc.message)
+            if self._enforcing:
+                log.error("%s; the keys loaded before stay in force", exc.message)
+            else:  # it exists: keys are required from now on, and none is valid yet
+                self._install(())
+                log.error(
+                    "%s; the file does not parse: no API key is valid until it does",
+                    exc.message,
+                )
 
     def _stat(self) -> _Identity | None:
         try:
