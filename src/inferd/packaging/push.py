@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inferd.card import ModelCard, Signature
+from inferd.card import ModelCard, Signature, TensorSpec
 from inferd.errors import InvalidArgument, NotFound, Unsupported
 from inferd.observe.profile import check_profile, read_reference_data
 from inferd.packaging.llm import AdapterBase, describe_llm, resolve_base
@@ -81,7 +81,8 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         # metadata, the pusher's input (exit 2), not a missing model (exit 3).
         raise InvalidArgument(f"{file.name}: {exc.message}") from None
     llm = describe_llm(staged, detection, options.base)
-    signature = options.signature or detection.signature or _declared(meta, path, detection)
+    source = file.name if file is not None else METADATA_FILE
+    signature = options.signature or detection.signature or _declared(meta, path, detection, source)
     check_signature(detection.runtime, signature)
     profile = meta.reference_profile
     if options.reference_data is not None:
@@ -103,10 +104,11 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
     )
 
 
-def _declared(meta: ModelMetadata, path: Path, detection: Detection) -> Signature:
+def _declared(meta: ModelMetadata, path: Path, detection: Detection, source: str) -> Signature:
     """The metadata's inputs and outputs; where it leaves either out, what the runtime answers
     with as the model file tells it (:func:`~inferd.runtimes.detect.derive_signature`: a
-    booster's features and predictions)."""
+    booster's features and predictions). InvalidArgument for an input width the metadata file
+    ``source`` declares and the model file contradicts."""
     if (meta.inputs and meta.outputs) or detection.entrypoint is None:
         return meta.signature or Signature()
     file = path if path.is_file() else path / detection.entrypoint
@@ -133,7 +135,27 @@ def _declared(meta: ModelMetadata, path: Path, detection: Detection) -> Signatur
         return meta.signature or Signature()
     if derived is None:
         return meta.signature or Signature()
+    _check_width(meta.inputs, derived.inputs, source, file.name)
     return Signature(inputs=meta.inputs or derived.inputs, outputs=meta.outputs or derived.outputs)
+
+
+def _check_width(
+    declared: tuple[TensorSpec, ...], told: tuple[TensorSpec, ...], source: str, model: str
+) -> None:
+    """InvalidArgument when the one matrix input ``declared`` (in the metadata file
+    ``source``) has a width other than the model file ``model`` tells (``told``): every
+    request, its warm-up first, would fail."""
+    if len(declared) != 1 or len(told) != 1:
+        return
+    (spec,), (file_spec,) = declared, told
+    if len(spec.shape) != 2 or len(file_spec.shape) != 2:
+        return
+    width, features = spec.shape[1], file_spec.shape[1]
+    if -1 not in (width, features) and width != features:
+        raise InvalidArgument(
+            f"{source}: input {spec.name!r} is declared of shape {list(spec.shape)}, but "
+            f"{model!r} takes {features} features (declare [-1, {features}])"
+        )
 
 
 def push(

@@ -29,9 +29,10 @@ from inferd.runtimes._files import (
 )
 from inferd.runtimes._formats import SNIFFERS, sniff
 from inferd.runtimes._onnx_signature import read_onnx_signature
-from inferd.runtimes._tabular import input_problem
+from inferd.runtimes._tabular import TAKES_STRINGS, input_problem
 from inferd.runtimes.lightgbm import read_signature as read_lightgbm_signature
 from inferd.runtimes.registry import available_runtimes
+from inferd.runtimes.sklearn import OUTPUT_METHODS
 from inferd.runtimes.sklearn import read_signature as read_sklearn_signature
 from inferd.runtimes.xgboost import read_signature as read_xgboost_signature
 
@@ -124,10 +125,31 @@ _DERIVED: dict[str, Callable[[Path], Signature]] = {
 
 def check_signature(runtime: str, signature: Signature) -> None:
     """InvalidArgument when ``runtime`` cannot take the inputs ``signature`` declares (a
-    tabular runtime reads one ``[rows, features]`` matrix, numbers only for a booster)."""
-    problem = input_problem(runtime, signature)
+    tabular runtime reads one ``[rows, features]`` matrix, numbers only for a booster) or
+    cannot give the outputs (a booster gives one; scikit-learn the ones named for the
+    estimator's methods)."""
+    problem = input_problem(runtime, signature) or _output_problem(runtime, signature)
     if problem is not None:
         raise InvalidArgument(problem)
+
+
+def _output_problem(runtime: str, signature: Signature) -> str | None:
+    names = [spec.name for spec in signature.outputs]
+    if runtime == "sklearn":
+        unknown = next((name for name in names if name not in OUTPUT_METHODS), None)
+        if unknown is None:
+            return None
+        gives = ", ".join(f"{name} ({method})" for name, method in OUTPUT_METHODS.items())
+        return (
+            f"the sklearn runtime cannot give output {unknown!r}; it gives the outputs named "
+            f"{gives}"
+        )
+    if runtime in TAKES_STRINGS and len(names) > 1:  # a booster
+        return (
+            f"the {runtime} runtime gives one output, what the booster predicts; the "
+            f"signature declares {len(names)} ({', '.join(names)})"
+        )
+    return None
 
 
 def derive_signature(file: Path, runtime: str) -> Signature | None:
