@@ -107,8 +107,9 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
 def _declared(meta: ModelMetadata, path: Path, detection: Detection, source: str) -> Signature:
     """The metadata's inputs and outputs; where it leaves either out, what the runtime answers
     with as the model file tells it (:func:`~inferd.runtimes.detect.derive_signature`: a
-    booster's features and predictions). InvalidArgument for an input width the metadata file
-    ``source`` declares and the model file contradicts."""
+    booster's features and predictions; what an ONNX file declaring no rank for some tensor
+    does declare). InvalidArgument for an input width the metadata file ``source`` declares
+    and the model file contradicts."""
     if (meta.inputs and meta.outputs) or detection.entrypoint is None:
         return meta.signature or Signature()
     file = path if path.is_file() else path / detection.entrypoint
@@ -119,20 +120,25 @@ def _declared(meta: ModelMetadata, path: Path, detection: Detection, source: str
             f"{exc.message}; or declare the model's inputs and outputs in {METADATA_FILE}"
         ) from None
     except NotDerived as exc:
+        partial = exc.partial
+        signature = Signature(
+            inputs=meta.inputs or partial.inputs, outputs=meta.outputs or partial.outputs
+        )
         # Said on the pusher's terminal (no logging is configured there, so Python's last-resort
         # handler prints it to stderr): a card without inputs gets no request checks, no
         # batching and no example request, which should not pass unnoticed.
         left = " and ".join(
             part
-            for part, given in (("inputs", meta.inputs), ("outputs", meta.outputs))
+            for part, given in (("inputs", signature.inputs), ("outputs", signature.outputs))
             if not given
         )
-        log.warning(
-            "%s: no signature derived: %s; the card declares no %s (declare them in %s or "
-            "with --signature FILE)",
-            file.name, exc.reason, left, METADATA_FILE,
-        )  # fmt: skip
-        return meta.signature or Signature()
+        if left:
+            log.warning(
+                "%s: no signature derived: %s; the card declares no %s (declare them in %s or "
+                "with --signature FILE)",
+                file.name, exc.reason, left, METADATA_FILE,
+            )  # fmt: skip
+        return signature
     if derived is None:
         return meta.signature or Signature()
     _check_width(meta.inputs, derived.inputs, source, file.name)

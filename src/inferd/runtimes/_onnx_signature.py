@@ -18,6 +18,7 @@ from inferd.card import Datatype, Signature, TensorSpec
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.formats.onnx import graph_field
 from inferd.formats.protowire import VARINT, Field, WireError, as_int64, read_string, submessage
+from inferd.runtimes._tabular import NotDerived
 
 #: onnx.TensorProto.DataType → Open Inference Protocol datatype.
 _ELEM_TYPES: dict[int, Datatype] = {
@@ -86,13 +87,12 @@ def _value_info(f: BinaryIO, info: Field) -> tuple[str, Datatype, tuple[int, ...
     return name, _ELEM_TYPES[elem_type], shape
 
 
-def read_onnx_signature(path: Path) -> Signature | None:
-    """The inputs and outputs an ONNX file declares, initializers excluded from the inputs.
+#: (name, datatype, shape or None when the rank is unknown) of each input or output.
+_Tensors = list[tuple[str, Datatype, tuple[int, ...] | None]]
 
-    Dimensions that are symbolic or unknown become -1. Returns None when some tensor has no
-    declared rank (the signature must then come from the user). Raises InvalidArgument when the
-    file is not ONNX and Unsupported for inputs/outputs OIP cannot carry.
-    """
+
+def _read(path: Path) -> tuple[_Tensors, _Tensors]:
+    """The inputs (initializers excluded) and outputs an ONNX file declares."""
     try:
         with path.open("rb") as f:
             graph = graph_field(f)
@@ -114,15 +114,48 @@ def read_onnx_signature(path: Path) -> Signature | None:
     except WireError as exc:
         raise InvalidArgument(f"{path.name!r} is not a valid ONNX model: {exc}") from None
     # Older exporters list initializers among the graph inputs; they are weights, not inputs.
-    inputs = [i for i in inputs if i[0] not in initializers]
-    if any(shape is None for _, _, shape in inputs + outputs):
-        return None
+    return [i for i in inputs if i[0] not in initializers], outputs
+
+
+def _specs(path: Path, tensors: _Tensors) -> tuple[TensorSpec, ...]:
     try:
-        return Signature(
-            inputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in inputs),
-            outputs=tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in outputs),
-        )
+        return tuple(TensorSpec(name=n, datatype=d, shape=s or ()) for n, d, s in tensors)
     except ValidationError:  # e.g. an empty or 300-character tensor name
         raise InvalidArgument(
             f"{path.name!r} declares a tensor name inferd cannot publish (1-256 characters)"
         ) from None
+
+
+def read_onnx_signature(path: Path) -> Signature | None:
+    """The inputs and outputs an ONNX file declares, initializers excluded from the inputs.
+
+    Dimensions that are symbolic or unknown become -1. Returns None when some tensor has no
+    declared rank (the signature must then come from the user, or :func:`onnx_partial_signature`
+    tells what the file does declare). Raises InvalidArgument when the file is not ONNX and
+    Unsupported for inputs/outputs OIP cannot carry.
+    """
+    inputs, outputs = _read(path)
+    if any(shape is None for _, _, shape in inputs + outputs):
+        return None
+    return Signature(inputs=_specs(path, inputs), outputs=_specs(path, outputs))
+
+
+def onnx_partial_signature(path: Path) -> Signature:
+    """For an ONNX file where some tensor has no declared rank: NotDerived, naming that tensor
+    and carrying what the file does declare (its inputs, or its outputs, where each of them has
+    a rank), which the metadata may complete. The signature itself where every tensor has one."""
+    inputs, outputs = _read(path)
+    unknown = [
+        f"{kind} {name!r}"
+        for kind, tensors in (("input", inputs), ("output", outputs))
+        for name, _, shape in tensors
+        if shape is None
+    ]
+    known = {
+        side: _specs(path, tensors) if all(s is not None for _, _, s in tensors) else ()
+        for side, tensors in (("inputs", inputs), ("outputs", outputs))
+    }
+    partial = Signature(inputs=known["inputs"], outputs=known["outputs"])
+    if not unknown:
+        return partial
+    raise NotDerived(f"ONNX {', '.join(unknown)} declares no shape, not even a rank", partial)

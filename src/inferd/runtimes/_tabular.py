@@ -108,11 +108,13 @@ def booster_signature(score: Callable[[Array], Any], features: int) -> Signature
 
 class NotDerived(Exception):
     """The model file does not tell the signature its runtime answers with; ``reason`` says
-    why, completing "no signature derived: …" (packaging then pushes without one, saying so)."""
+    why, completing "no signature derived: …" (packaging then pushes without one, or with
+    ``partial``, what the file does tell, saying so)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, partial: Signature | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.partial = partial if partial is not None else Signature()
 
 
 class BoosterModel:

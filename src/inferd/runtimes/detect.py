@@ -28,7 +28,7 @@ from inferd.runtimes._files import (
     relative_name,
 )
 from inferd.runtimes._formats import SNIFFERS, sniff
-from inferd.runtimes._onnx_signature import read_onnx_signature
+from inferd.runtimes._onnx_signature import onnx_partial_signature, read_onnx_signature
 from inferd.runtimes._tabular import TAKES_STRINGS, input_problem
 from inferd.runtimes.lightgbm import read_signature as read_lightgbm_signature
 from inferd.runtimes.registry import available_runtimes
@@ -115,11 +115,13 @@ def _signature(file: Path, runtime: str) -> Signature | None:
 
 
 #: Runtimes whose files declare no signature but tell what the model answers with: a
-#: booster's features and the shape of its predictions, an estimator's input width and kind.
+#: booster's features and the shape of its predictions, an estimator's input width and kind;
+#: and an ONNX file declaring no rank for some tensor, which tells the rest.
 _DERIVED: dict[str, Callable[[Path], Signature]] = {
     "xgboost": read_xgboost_signature,
     "lightgbm": read_lightgbm_signature,
     "sklearn": read_sklearn_signature,
+    "onnx": onnx_partial_signature,
 }
 
 
@@ -156,8 +158,10 @@ def derive_signature(file: Path, runtime: str) -> Signature | None:
     """The signature ``runtime`` answers with for the model ``file`` when its card declares
     none (xgboost and lightgbm: ``input`` FP32 ``[-1, features]`` and ``predictions`` as the
     booster predicts, see :func:`~inferd.runtimes._tabular.booster_signature`; sklearn: see
-    :func:`~inferd.runtimes.sklearn.read_signature`), or None for runtimes whose files do not
-    tell. Loads the model with its framework: Unsupported when that is not installed,
+    :func:`~inferd.runtimes.sklearn.read_signature`; onnx, for a file declaring no rank for
+    some tensor: :func:`~inferd.runtimes._onnx_signature.onnx_partial_signature`), or None for
+    runtimes whose files do not tell. A tabular runtime loads the model with its framework:
+    Unsupported when that is not installed,
     InvalidArgument when it cannot load the file, NotDerived
     (:class:`~inferd.runtimes._tabular.NotDerived`) when this file does not tell."""
     derive = _DERIVED.get(runtime)
