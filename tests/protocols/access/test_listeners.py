@@ -199,3 +199,20 @@ def test_a_new_certificate_serves_new_handshakes_and_open_connections_go_on(
     assert kept.sock is sock
     assert peer_serial(kept.sock.getpeercert(binary_form=True)) == door.first.serial
     kept.close()
+
+
+def test_a_scoped_key_loading_its_model_over_grpc_is_sent_to_the_control_plane(
+    door: Door,
+) -> None:
+    """As over REST: the key is checked for the model the call names, and the data plane then
+    says where loads go (it said the key 'covers every deployment')."""
+    client = _triton(door)
+    echo = {"authorization": f"Bearer {door.tokens['echo']}"}
+    with pytest.raises(InferenceServerException) as caught:
+        client.load_model("echo", headers=echo)
+    assert str(caught.value.status()) == "StatusCode.PERMISSION_DENIED"
+    assert "only on the control-plane listener" in str(caught.value.message())
+    with pytest.raises(InferenceServerException) as caught:
+        client.unload_model("sum", headers=echo)
+    assert "may not use 'sum'" in str(caught.value.message())
+    client.close()

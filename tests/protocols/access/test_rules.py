@@ -53,7 +53,9 @@ def test_rest_routes(template: str, rule: Rule) -> None:
         ("ModelReady", Rule.MODEL),
         ("ModelStatistics", Rule.MODEL),
         ("RepositoryIndex", Rule.EVERY),
-        ("RepositoryModelLoad", Rule.EVERY),
+        ("RepositoryModelLoad", Rule.MODEL),
+        ("RepositoryModelUnload", Rule.MODEL),
+        ("ModelConfig", Rule.EVERY),  # one nobody listed: the strictest
     ],
 )
 def test_grpc_methods(method: str, rule: Rule) -> None:

@@ -50,6 +50,11 @@ GRPC_RULES: dict[str, Rule] = {
     "ModelInfer": Rule.MODEL,
     "ModelStreamInfer": Rule.MODEL,
     "ModelStatistics": Rule.MODEL,
+    # As REST's /v2/repository/models/{model}/load: the model named (which the data plane then
+    # refuses, pointing to the control plane), not every deployment.
+    "RepositoryModelLoad": Rule.MODEL,
+    "RepositoryModelUnload": Rule.MODEL,
+    "RepositoryIndex": Rule.EVERY,
 }
 
 
