@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inferd.card import Signature
 from inferd.errors import InvalidArgument, NotFound
-from inferd.formats.onnx import is_onnx
+from inferd.formats.onnx import external_data_locations, is_onnx
 from inferd.runtimes._files import (
     candidates,
     check_format,
@@ -28,6 +28,7 @@ from inferd.runtimes._files import (
     relative_name,
 )
 from inferd.runtimes._formats import SNIFFERS, sniff
+from inferd.runtimes._onnx_external import check_external_data
 from inferd.runtimes._onnx_signature import onnx_partial_signature, read_onnx_signature
 from inferd.runtimes._tabular import TAKES_STRINGS, input_problem
 from inferd.runtimes.lightgbm import read_signature as read_lightgbm_signature
@@ -176,13 +177,32 @@ def detect_model(path: Path, runtime: str | None, *, entrypoint: str | None = No
     what is wrong with it); the signature is still read where the format allows.
     ``entrypoint`` given: that file (or, for the python runtime, that ``module:Class``) is the
     model. Raises InvalidArgument for an unknown runtime, an unrecognised file, a file not in
-    the named runtime's format, or a directory holding several candidate models; NotFound when
-    ``path`` does not exist.
+    the named runtime's format, a directory holding several candidate models, or ONNX external
+    data that is not in the model; NotFound when ``path`` does not exist.
     """
     if runtime is not None:
         _check_runtime(runtime)
     if path.is_dir():
-        return _in_directory(path, runtime, entrypoint)
-    if path.is_file():
-        return _single_file(path, runtime, entrypoint)
-    raise NotFound(f"{path.name!r} does not exist or is not a regular file or directory")
+        detection = _in_directory(path, runtime, entrypoint)
+    elif path.is_file():
+        detection = _single_file(path, runtime, entrypoint)
+    else:
+        raise NotFound(f"{path.name!r} does not exist or is not a regular file or directory")
+    if detection.runtime == "onnx" and detection.entrypoint is not None:
+        _check_onnx_data(path, detection.entrypoint)
+    return detection
+
+
+def _check_onnx_data(path: Path, entrypoint: str) -> None:
+    """The external data files the ONNX model at ``path`` names are in the model: a file
+    pushed alone names none; a directory holds them (checked as a load checks them)."""
+    if path.is_dir():
+        check_external_data(inside(path, entrypoint), path)
+        return
+    locations = external_data_locations(path)
+    if locations:
+        named = ", ".join(repr(location) for location in dict.fromkeys(locations))
+        raise InvalidArgument(
+            f"{path.name!r} keeps tensor data in other files ({named}), which a push of the "
+            "file alone leaves out: push the directory holding them"
+        )
