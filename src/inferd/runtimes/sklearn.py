@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from inferd.card import ModelCard, Signature, TensorSpec
-from inferd.datatypes import Array, Tensors, object_array, oip_datatype
+from inferd.datatypes import Array, Tensors, numpy_dtype, object_array, oip_datatype
 from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
@@ -98,7 +98,8 @@ def read_signature(file: Path) -> Signature:
     """What the runtime answers with for the estimator in ``file`` when its card declares
     nothing: ``input`` ``[-1, n]`` for its ``n_features_in_`` (BYTES where an encoder reading
     the input was fitted on strings, else FP32 as for a booster: what clients of a tabular
-    model send, which scikit-learn widens to float64 without loss), and the default
+    model send, which scikit-learn widens to float64 without loss; FP64 for an estimator
+    refusing float32, as KMeans fitted on float64 does), and the default
     outputs (:func:`_outputs`) as it answers one row: zeros, or each column's first category
     (``"0"`` where it has none). Loads only the types skops trusts by default: NotDerived for
     a file holding others, an estimator that does not tell its width, or one refusing that row.
@@ -120,24 +121,34 @@ def read_signature(file: Path) -> Signature:
         )
     width = int(told)
     if takes_strings(estimator):
-        datatype = "BYTES"
-        row = object_array([v or "0" for v in known_values(estimator, width)], (1, width))
-    else:
-        datatype, row = "FP32", np.zeros((1, width), dtype=np.float32)
+        rows = [
+            ("BYTES", object_array([v or "0" for v in known_values(estimator, width)], (1, width)))
+        ]
+    else:  # FP32, unless the estimator takes float64 only (KMeans fitted on it)
+        rows = [(d, np.zeros((1, width), dtype=numpy_dtype(d))) for d in ("FP32", "FP64")]
+    refused = None
+    for datatype, row in rows:
+        try:
+            outputs = _answers(estimator, row)
+        except Exception as exc:  # whatever the estimator raises, it does not tell what it answers
+            refused = refused or f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            continue
+        spec = TensorSpec(name=DEFAULT_INPUT, datatype=datatype, shape=(-1, width))
+        return Signature(inputs=(spec,), outputs=outputs)
+    raise NotDerived(
+        f"{type(estimator).__name__} refused a row of "
+        f"{'its categories' if rows[0][0] == 'BYTES' else 'zeros'} ({refused})"
+    )
+
+
+def _answers(estimator: Any, row: Array) -> tuple[TensorSpec, ...]:
+    """The default outputs (:func:`_outputs`), as ``estimator`` answers ``row``."""
     outputs = []
-    try:
-        for name, method in _outputs(estimator, ()).items():
-            answer = np.asarray(getattr(estimator, method)(row))
-            shape = (-1, *answer.shape[1:])
-            outputs.append(TensorSpec(name=name, datatype=oip_datatype(answer.dtype), shape=shape))
-    except Exception as exc:  # whatever the estimator raises, it does not tell what it answers
-        raise NotDerived(
-            f"{type(estimator).__name__} refused a row of "
-            f"{'its categories' if datatype == 'BYTES' else 'zeros'} "
-            f"({type(exc).__name__}: {' '.join(str(exc).split())})"
-        ) from None
-    spec = TensorSpec(name=DEFAULT_INPUT, datatype=datatype, shape=(-1, width))
-    return Signature(inputs=(spec,), outputs=tuple(outputs))
+    for name, method in _outputs(estimator, ()).items():
+        answer = np.asarray(getattr(estimator, method)(row))
+        shape = (-1, *answer.shape[1:])
+        outputs.append(TensorSpec(name=name, datatype=oip_datatype(answer.dtype), shape=shape))
+    return tuple(outputs)
 
 
 def _untrusted(skops_io: ModuleType, file: Path) -> list[str]:
