@@ -113,3 +113,17 @@ def test_nan_in_a_number_matrix_names_where(tmp_path: Path) -> None:
         "tensor 'input': row 1, column 2 holds nan, which the model does not take "
         "(scikit-learn: Input X contains NaN.)"
     )
+
+
+def test_a_matrix_of_another_width_is_the_clients_mistake(tmp_path: Path) -> None:
+    """A card declaring no inputs (push derives none for types skops does not trust, such as a
+    random forest's trees) checks no width: scikit-learn's refusal was a 500."""
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    skops.io.dump(LogisticRegression().fit(x, [0, 1] * 10), tmp_path / "model.skops")
+    card = ModelCard(name="m", runtime="sklearn")
+    model = get_runtime("sklearn").load(tmp_path, card, LoadOptions())
+    with pytest.raises(InvalidTensor) as caught:
+        model.predict({"input": np.zeros((1, 3))})
+    assert caught.value.message == (
+        "tensor 'input': X has 3 features, but LogisticRegression is expecting 4 features as input"
+    )

@@ -9,6 +9,7 @@ transformers of a ``ColumnTransformer``, whose columns map back to the input's.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,10 +19,12 @@ import numpy as np
 _SHOWN = 10
 #: How scikit-learn refuses values of the client's (a 400, where any other ValueError is the
 #: model's fault): a category a strict encoder (``handle_unknown='error'``) was not fitted on, a
-#: string where it reads numbers (numpy's words), NaN or infinity where it takes neither.
+#: string where it reads numbers (numpy's words), NaN or infinity where it takes neither, a
+#: matrix of another width than it was fitted on (where the card declares none to check).
 _UNKNOWN_CATEGORY = "Found unknown categories"
 _NOT_A_NUMBER = "could not convert string to float"
 _NOT_FINITE = ("contains NaN", "contains infinity")
+_WIDTH = re.compile(r"X has \d+ features, but \w+ is expecting \d+ features as input")
 
 
 def column_categories(estimator: Any) -> dict[int, np.ndarray]:
@@ -83,6 +86,9 @@ def refused_values(estimator: Any, x: np.ndarray, error: str) -> str | None:
     …". None where the error is the model's own."""
     if _UNKNOWN_CATEGORY in error:
         return unknown_categories(estimator, x) or error
+    width = _WIDTH.search(error)
+    if width is not None:
+        return width.group(0)
     if _NOT_A_NUMBER in error:
         return _not_a_number(estimator, x) or error
     if any(words in error for words in _NOT_FINITE):
