@@ -359,6 +359,7 @@ def _routing(
                     for r in d.traffic.header_routes
                 ),
                 payload_logging=d.logging,
+                request_timeout=d.request_timeout,
             )
         )
     removed_deployments = {k[0] for k in include_removed} - {d.name for d in spec.deployments}

@@ -50,7 +50,7 @@ from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
 from inferd.control.gateway.stream_upstream import StreamPool
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
-from inferd.errors import InferdError, InvalidArgument, Unavailable
+from inferd.errors import DeadlineExceeded, InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
 from inferd.protocols.openai.completions import DONE
 from inferd.protocols.openai.errors import error_event, error_response
@@ -131,7 +131,7 @@ class OpenAIRelay:
             return error_response(exc)
 
     async def _relay(self, request: Request) -> Response:
-        started = time.perf_counter()
+        started, arrived = time.perf_counter(), asyncio.get_running_loop().time()
         body = _json_object(request.body)
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -148,15 +148,22 @@ class OpenAIRelay:
         headers = forwardable(request.headers)
         primary_answer = self._mirror(route, version, request.path, headers, body)
         body["model"] = version.model
+        # An engine replica sets no time limit of its own: the deployment's applies here.
+        limit = route.request_timeout if replica.engine is not None else None
+        deadline = None if limit is None else arrived + limit
+        head_timeout = self._timeout_s if limit is None else min(self._timeout_s, limit)
         upstream = UpstreamRequest(
             "POST", request.path, (*headers, ("content-type", "application/json")),
             orjson.dumps(body),
         )  # fmt: skip
         try:
-            answer = await self.pools.pool(replica.host, replica.port).open(
-                upstream, self._timeout_s
-            )
-        except (UpstreamFailed, UpstreamTimeout):
+            answer = await self.pools.pool(replica.host, replica.port).open(upstream, head_timeout)
+        except UpstreamTimeout:  # late, not broken: the replica stays in rotation
+            gateway.proxy.balance.done(replica.id)
+            gateway.record(route.name, version.name, 504, started)
+            _settle(primary_answer, None)
+            raise self._late(route, version, limit) from None
+        except UpstreamFailed:
             gateway.proxy.balance.done(replica.id)
             gateway.proxy.balance.eject(replica.id)
             gateway.record(route.name, version.name, 503, started)
@@ -167,7 +174,11 @@ class OpenAIRelay:
         content_type = answer.headers.get("content-type", "application/json").encode()
         if not content_type.startswith(EVENT_STREAM):
             try:
-                data = await answer.read()
+                data = await answer.read(deadline)
+            except UpstreamTimeout:
+                gateway.record(route.name, version.name, 504, started)
+                _settle(primary_answer, None)
+                raise self._late(route, version, limit) from None
             except UpstreamFailed:
                 gateway.record(route.name, version.name, 503, started)
                 _settle(primary_answer, None)
@@ -185,10 +196,14 @@ class OpenAIRelay:
             ended, status = False, answer.status
             try:
                 try:
-                    async for chunk in answer.chunks():
+                    async for chunk in answer.chunks(deadline):
                         watch.feed(chunk)
                         yield chunk
                     ended = True
+                except UpstreamTimeout:
+                    if not watch.complete:  # cut at the deadline: the client hears why
+                        status = 504
+                        yield error_event(self._late(route, version, limit)) + DONE
                 except UpstreamFailed:
                     # The replica broke off (it crashed, its connection reset): the stream ends
                     # as a generation failing mid-way ends one, unless its [DONE] already passed.
@@ -209,6 +224,18 @@ class OpenAIRelay:
                 _settle(primary_answer, watch.generation() if whole else None)
 
         return StreamingResponse(answer.status, b"", content_type, _kept(answer.headers), chunks())
+
+    def _late(
+        self, route: DeploymentRoute, version: VersionRoute, limit: float | None
+    ) -> DeadlineExceeded:
+        """What the client hears when the answer did not come (or end) in time."""
+        if limit is not None and limit <= self._timeout_s:
+            within = f"its deployment's request_timeout ({limit:g} s)"
+        else:
+            within = f"gateway.request_timeout ({self._timeout_s:g} s)"
+        return DeadlineExceeded(
+            f"{route.name!r} version {version.name!r} did not answer within {within}"
+        )
 
     def _mirror(
         self,

@@ -44,11 +44,19 @@ class UpstreamStream:
         self.headers = headers
         self._conn = conn
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self, deadline: float | None = None) -> AsyncIterator[bytes]:
         """The body's pieces, as the replica wrote them; raises :class:`UpstreamFailed` when
-        the connection breaks before the end."""
+        the connection breaks before the end, and :class:`UpstreamTimeout` when ``deadline``
+        (the event loop's clock) passes before it."""
         while True:
-            piece = await self._conn.next_piece()
+            if deadline is None:
+                piece = await self._conn.next_piece()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        piece = await self._conn.next_piece()
+                except TimeoutError:
+                    raise UpstreamTimeout("the answer did not end by its deadline") from None
             if isinstance(piece, bytes):
                 yield piece
             elif piece is None:
@@ -56,9 +64,9 @@ class UpstreamStream:
             else:
                 raise piece
 
-    async def read(self) -> bytes:
-        """The whole body."""
-        return b"".join([piece async for piece in self.chunks()])
+    async def read(self, deadline: float | None = None) -> bytes:
+        """The whole body (by ``deadline``, as :meth:`chunks`)."""
+        return b"".join([piece async for piece in self.chunks(deadline)])
 
     def close(self) -> None:
         """Done with the response: the connection goes back to its pool when the body was read

@@ -98,6 +98,10 @@ class DeploymentRoute:
     header_routes: tuple[HeaderMatch, ...] = ()
     #: Payload logging of the deployment's requests (the spec's ``logging:``); None: off.
     payload_logging: LoggingSpec | None = None
+    #: The spec's ``request_timeout`` (seconds). ``inferd serve`` replicas apply it themselves;
+    #: the gateway bounds the generations it relays to engine replicas by it, which set no
+    #: time limit of their own. None: not set.
+    request_timeout: float | None = None
     #: The versions that may take primary traffic now (a ready replica, not the shadow), in
     #: order, worked out once per snapshot for :func:`~inferd.control.gateway.routing.
     #: choose_version`.

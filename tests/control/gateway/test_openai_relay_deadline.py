@@ -1,0 +1,145 @@
+"""Deadlines of generations the gateway relays to an engine replica (llama-server, vLLM), which
+sets no time limit of its own: the deployment's ``request_timeout`` bounds the whole answer, a
+stream ending with OpenAI's error event and ``[DONE]``, a whole answer with 504. A replica that
+answers later than the gateway's ``request_timeout`` is late, not broken: 504, and it stays in
+rotation (as the OIP proxy answers a timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+
+from inferd.control.replicas.engine_metrics import EngineSeries
+from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
+
+from .conftest import run, sample, started_gateway, topology
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+ENGINE = EngineSeries("llama-server", "llm", "v1")
+
+
+async def _read_request(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+
+
+async def _endless_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An engine generating for ever: one event every 50 ms until the client leaves."""
+    await _read_request(reader)
+    writer.write(HEAD)
+    try:
+        while True:
+            writer.write(b"%x\r\n" % len(EVENT) + EVENT + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An engine that takes the request and does not answer (a long whole generation)."""
+    await _read_request(reader)
+    try:
+        await reader.read()  # until the gateway gives up and closes
+    finally:
+        writer.close()
+
+
+async def _gateway_against(handler, timeout: float | None, engine: bool, **kwargs):  # type: ignore[no-untyped-def]
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    replica = Replica("v1-0", "chat", "v1", "127.0.0.1", port, "ready",
+                      engine=ENGINE if engine else None)  # fmt: skip
+    route = DeploymentRoute(
+        "chat", (VersionRoute("v1", "llm", "llm:v1", 100, (replica,)),), request_timeout=timeout
+    )
+    gateway = await started_gateway(topology(route), **kwargs)
+    return server, gateway
+
+
+def _chat(stream: bool) -> dict[str, object]:
+    return {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+
+
+def test_an_engine_stream_past_the_deployment_timeout_ends_with_an_error_event() -> None:
+    async def scenario() -> tuple[list[str], float, str]:
+        server, gateway = await _gateway_against(_endless_stream, 0.5, engine=True)
+        url = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                started = time.monotonic()
+                async with client.stream("POST", url + "/v1/chat/completions",
+                                         json=_chat(True)) as got:  # fmt: skip
+                    assert got.status_code == 200
+                    lines = [line async for line in got.aiter_lines() if line]
+                took = time.monotonic() - started
+                metrics = (await client.get(url + "/metrics")).text
+        finally:
+            await gateway.stop(5)
+            server.close()
+        return lines, took, metrics
+
+    lines, took, metrics = run(scenario)
+    assert took < 5  # cut at the deployment's 0.5 s, not left to run for ever
+    assert set(lines[:-2]) == {EVENT.decode().strip()}
+    error = orjson.loads(lines[-2].removeprefix("data: "))["error"]
+    assert error["code"] == "deadline_exceeded" and "request_timeout" in error["message"]
+    assert lines[-1] == "data: [DONE]"
+    counted = {"deployment": "chat", "version": "v1"}
+    assert sample(metrics, "inferd_gateway_requests_total", outcome="deadline",
+                  **counted) == 1  # fmt: skip
+
+
+def test_a_whole_engine_answer_past_the_deployment_timeout_is_504() -> None:
+    async def scenario() -> tuple[int, dict[str, str], float]:
+        server, gateway = await _gateway_against(_silent, 0.5, engine=True)
+        url = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                started = time.monotonic()
+                got = await client.post(url + "/v1/chat/completions", json=_chat(False))
+                return got.status_code, got.json()["error"], time.monotonic() - started
+        finally:
+            await gateway.stop(5)
+            server.close()
+
+    status, error, took = run(scenario)
+    assert status == 504 and took < 5
+    assert error["code"] == "deadline_exceeded" and "0.5 s" in error["message"]
+
+
+def test_a_late_replica_is_504_and_stays_in_rotation() -> None:
+    """Past the gateway's own request_timeout, with no deployment timeout: a late answer is a
+    deadline, not a broken replica (it was 503 and the replica was ejected)."""
+
+    async def scenario() -> tuple[list[int], str]:
+        server, gateway = await _gateway_against(_silent, None, engine=False, request_timeout_s=0.3)
+        url = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                statuses = [
+                    (await client.post(url + "/v1/chat/completions", json=_chat(False))).status_code
+                    for _ in range(2)
+                ]
+                metrics = (await client.get(url + "/metrics")).text
+        finally:
+            await gateway.stop(5)
+            server.close()
+        return statuses, metrics
+
+    statuses, metrics = run(scenario)
+    assert statuses == [504, 504]  # the second still reached the replica: not ejected
+    counted = {"deployment": "chat", "version": "v1"}
+    assert sample(metrics, "inferd_gateway_requests_total", outcome="deadline",
+                  **counted) == 2  # fmt: skip
