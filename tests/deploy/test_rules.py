@@ -54,8 +54,16 @@ def test_error_ratio_thresholds(objective: float, rate: float, threshold: float)
                      ("3d", "6h", "ticket", 0.001)]),
         # At 90% the 1h pair would need 144% of requests to fail: left out, the others stay.
         (0.90, 30, [("6h", "30m", "page", 0.6), ("3d", "6h", "ticket", 0.1)]),
-        # A 2-day SLO has no 3-day window.
-        (0.999, 2, [("1h", "5m", "page", 0.00096), ("6h", "30m", "page", 0.0004)]),
+        # A 2-day SLO has no 3-day window; 2% of its budget in an hour (0.96x) or 5% in six
+        # hours (0.4x) spend it more slowly than the window allows: no pair alerts below 1x, a
+        # service within its objective.
+        (0.999, 2, [("1h", "5m", "page", 0.001), ("6h", "30m", "page", 0.001)]),
+        # Seven days: 3.36x, 1.4x, and the 3-day pair at 1x rather than 0.233x.
+        (0.999, 7, [("1h", "5m", "page", 0.00336), ("6h", "30m", "page", 0.0014),
+                    ("3d", "6h", "ticket", 0.001)]),
+        # 28 days: 10% in 3 days is 0.933x, raised to 1x.
+        (0.999, 28, [("1h", "5m", "page", 0.01344), ("6h", "30m", "page", 0.0056),
+                     ("3d", "6h", "ticket", 0.001)]),
     ],
 )  # fmt: skip
 def test_the_window_pairs_an_objective_gets(
@@ -67,6 +75,14 @@ def test_the_window_pairs_an_objective_gets(
     ]
     assert [g[:3] for g in got] == [p[:3] for p in pairs]
     assert [g[3] for g in got] == pytest.approx([p[3] for p in pairs])
+
+
+@pytest.mark.parametrize("slo_days", [1, 2, 3, 7, 14, 28, 30, 90])
+def test_no_pair_alerts_on_a_service_that_meets_its_objective(slo_days: int) -> None:
+    """At a burn rate of 1 the budget lasts exactly the window: an alert below it would fire
+    on a service that ends its window within its objective."""
+    assert all(b.rate >= 1 for b in burns(0.999, slo_days * DAY))
+    assert all(b.threshold >= 0.001 - 1e-12 for b in burns(0.999, slo_days * DAY))
 
 
 def test_each_short_window_is_a_twelfth_of_its_long_one() -> None:

@@ -17,9 +17,12 @@ slow    3d / 6h         10% in three days  1                   ticket
 ======  ==============  =================  ==================  ==============================
 
 The burn rate is derived from the share of budget spent, so it scales with the SLO window
-(``budget_share * window / long window``: 13.44 for 28 days). A pair whose long window is not
-shorter than the SLO window, or whose error-ratio threshold would need more than every request
-to fail (objectives below about 93% on the first pair), is left out: it could never fire.
+(``budget_share * window / long window``: 13.44 for 28 days), but never below 1: below it the
+budget outlasts the window, and the alert would fire on a service that meets its objective
+(windows shorter than 30 days: 0.933 for 28 days' 3-day pair, 0.233 for 7 days'). A pair
+whose long window is not shorter than the SLO window, or whose error-ratio threshold would need
+more than every request to fail (objectives below about 93% on the first pair), is left out: it
+could never fire.
 """
 
 from __future__ import annotations
@@ -86,12 +89,14 @@ class Burn:
 
 def burns(objective: float, slo_window_s: float) -> list[Burn]:
     """The window pairs that apply to ``objective`` over ``slo_window_s`` (those that can
-    fire), with their thresholds."""
+    fire), with their thresholds: each at its burn rate, or 1 where that is lower."""
     out = []
     for w in WINDOWS:
         if w.long_s >= slo_window_s:
             continue
-        rate = burn_rate(w.budget_share, slo_window_s, w.long_s)
+        # Below 1 the budget would outlast the window: the pair would fire on a service that
+        # meets its objective (a 7-day SLO's 3-day pair: 0.233x), so it alerts at 1x.
+        rate = max(burn_rate(w.budget_share, slo_window_s, w.long_s), 1.0)
         threshold = error_ratio_threshold(objective, rate)
         if threshold < 1:
             out.append(Burn(w, rate, threshold))
