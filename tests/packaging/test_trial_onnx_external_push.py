@@ -1,8 +1,10 @@
 """An ONNX model keeping its weights in external data files is pushed with them, or refused at
-push: a version without them was stored, and failed every load (external data file missing)."""
+push: a version without them was stored, and failed every load (external data file missing).
+And inputs or outputs the metadata declares beside the file's own are said to go unused."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +72,32 @@ def test_a_directory_missing_a_data_file_is_refused(store: ModelStore, tmp_path:
         push(store, file.parent, "linear:v1")
     assert refused.value.message == "ONNX external data file 'weights.bin' is missing"
     assert store.list() == []
+
+
+def test_metadata_inputs_and_outputs_an_onnx_file_overrides_are_said_unused(
+    store: ModelStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file's own signature wins: declaring other names (or a subset of the outputs) in
+    inferd.model.yaml went into no card, without a word."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    onnx.save(_linear(), folder / "model.onnx")
+    (folder / "inferd.model.yaml").write_text(
+        "inputs: [{name: features, datatype: FP32, shape: [-1, 4]}]\n"
+        "outputs: [{name: y, datatype: FP32, shape: [-1, 2]}]\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="inferd.packaging"):
+        card = push(store, folder, "linear:v1").card
+    assert [spec.name for spec in card.signature.inputs] == ["x"]
+    (record,) = [r for r in caplog.records if r.name.startswith("inferd.packaging")]
+    assert record.getMessage() == (
+        "inferd.model.yaml: its inputs are not used: model.onnx declares its own, which the "
+        "card takes (inputs x FP32 [-1, 4])"
+    )
+    (folder / "inferd.model.yaml").write_text(
+        "outputs: [{name: y, datatype: FP32, shape: [-1, 2]}]\n"
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="inferd.packaging"):
+        push(store, folder, "linear:v2")
+    assert not [r for r in caplog.records if r.name.startswith("inferd.packaging")]

@@ -83,6 +83,8 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
     llm = describe_llm(staged, detection, options.base)
     source = file.name if file is not None else METADATA_FILE
     signature = options.signature or detection.signature or _declared(meta, path, detection, source)
+    if options.signature is None and detection.signature is not None:
+        _warn_unused(meta, detection.signature, source, detection.entrypoint)
     check_signature(detection.runtime, signature)
     profile = meta.reference_profile
     if options.reference_data is not None:
@@ -102,6 +104,29 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         created=options.created,
         llm=llm,
     )
+
+
+def _warn_unused(meta: ModelMetadata, own: Signature, source: str, model: str | None) -> None:
+    """Say on stderr where the metadata file ``source`` declares inputs or outputs other than
+    the ones the model file declares (ONNX), which the card takes: the metadata's go unused."""
+    differ = [
+        (part, given)
+        for part, declared, given in (
+            ("inputs", meta.inputs, own.inputs),
+            ("outputs", meta.outputs, own.outputs),
+        )
+        if declared and declared != given
+    ]
+    if not differ:
+        return
+    takes = "; ".join(
+        f"{part} " + ", ".join(f"{t.name} {t.datatype} {list(t.shape)}" for t in given)
+        for part, given in differ
+    )
+    log.warning(
+        "%s: its %s are not used: %s declares its own, which the card takes (%s)",
+        source, " and ".join(part for part, _ in differ), model or "the model", takes,
+    )  # fmt: skip
 
 
 def _declared(meta: ModelMetadata, path: Path, detection: Detection, source: str) -> Signature:
