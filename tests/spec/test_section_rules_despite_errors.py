@@ -88,7 +88,7 @@ def test_spec_validate_lists_the_field_error_and_the_rule_in_one_run(tmp_path: P
     result = CliRunner().invoke(main, ["spec", "validate", str(path)])
     assert result.exit_code == 2
     assert result.output.splitlines() == [
-        f"{path}:8:13: cost.currency: String should match pattern '^[A-Z]{{3}}$'",
+        f"{path}:8:13: cost.currency: String should match pattern '^[A-Z]{{3}}$', got 'usd'",
         f"{path}:9:24: cost.price_per_node_hour: price either per node or per resource "
         "(cpu_core_hour, memory_gib_hour, gpu_hour), not both: a replica would be charged twice",
     ]

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from inferd.errors import InvalidArgument
+from inferd.spec.messages import problem_message
 from inferd.spec.model import Spec
 from inferd.spec.rules import (
     RULE_ERROR,
@@ -280,8 +281,24 @@ def _locate(error: Any, root: yaml.Node, file: str) -> SpecProblem:
     if error["type"] in _KEY_ERRORS and key_node is not None:
         node = key_node
     mark = node.start_mark
-    message = _message(error) if depth == len(loc) else _missing_message(error, loc)
+    known = _keys_at(loc[:-1]) if error["type"] == "extra_forbidden" else []
+    message = problem_message(error, missing=depth < len(loc), known=known)
     return SpecProblem(file, mark.line + 1, mark.column + 1, _dotted(loc), message)
+
+
+def _keys_at(loc: Loc) -> list[str]:
+    """The keys the mapping at ``loc`` takes: its model's fields (by alias); none if unknown."""
+    model: type[BaseModel] = Spec
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if isinstance(part, str) and field is None:
+            return []
+        if field is not None:
+            try:
+                model = _model_in(field.annotation)
+            except TypeError:
+                return []
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
@@ -297,22 +314,6 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Nod
     ):
         return None, node.value[part]
     return None
-
-
-def _message(error: Any) -> str:
-    if error["type"] in _RULE_ERRORS:
-        return str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        return "unknown key (not part of the spec; check its spelling and indentation)"
-    text = str(error["msg"])
-    # pydantic words custom validator errors "Value error, …"; the prefix says nothing here.
-    return text.removeprefix("Value error, ")
-
-
-def _missing_message(error: Any, loc: tuple[str | int, ...]) -> str:
-    if error["type"] == "missing":
-        return f"required key {loc[-1]!r} is missing"
-    return _message(error)
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

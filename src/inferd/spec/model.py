@@ -15,9 +15,9 @@ module of their own: rollout, autoscaling and SLO (:mod:`inferd.spec.policies`),
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue
 
 from inferd.config import AuthSettings, BatchingSettings, TlsSettings
@@ -34,7 +34,16 @@ from inferd.spec.rules import (
     read_field,
     spec_problems,
 )
-from inferd.spec.types import DnsLabel, Duration, HeaderName, Memory, Quantity, StrictModel
+from inferd.spec.types import (
+    DnsLabel,
+    Duration,
+    HeaderName,
+    Memory,
+    Quantity,
+    StrictModel,
+    strictly,
+    whole_floats,
+)
 
 API_VERSION = "inferd.dev/v1"
 KIND = "Stack"
@@ -53,6 +62,17 @@ class Metadata(StrictModel):
 
     name: DnsLabel = Field(default="inferd", description="name of this stack")
     labels: dict[str, str] = Field(default_factory=dict, description="copied onto every object")
+
+
+class GatewayAuth(AuthSettings):
+    """API keys on the gateway's REST and gRPC ports (docs/security.md, "API keys")."""
+
+    # AuthSettings as the spec reads it: public_metrics a boolean ("false" or 1 is an error,
+    # as the JSON Schema says); keys_file stays a path written as text.
+
+    public_metrics: StrictBool = Field(
+        default=False, description=AuthSettings.model_fields["public_metrics"].description
+    )
 
 
 class GatewaySpec(StrictModel):
@@ -77,8 +97,8 @@ class GatewaySpec(StrictModel):
     tracing: TracingSpec | None = Field(
         default=None, description="export traces over OTLP (off by default; needs inferd[tracing])"
     )
-    auth: AuthSettings = Field(
-        default_factory=AuthSettings,
+    auth: GatewayAuth = Field(
+        default_factory=GatewayAuth,
         description="API keys on the gateway's REST and gRPC ports (health stays open); a "
         "relative keys_file is relative to the spec file's directory",
     )
@@ -193,7 +213,7 @@ class DeploymentSpec(StrictModel):
     name: DnsLabel = Field(description="the model name clients use: /v2/models/{name}/infer")
     versions: list[VersionSpec] = Field(min_length=1)
     runtime: RuntimeSpec = RuntimeSpec()
-    batching: BatchingSettings = BatchingSettings()
+    batching: Annotated[BatchingSettings, strictly(BatchingSettings)] = BatchingSettings()
     request_timeout: Duration | None = Field(
         default=None,
         description="longest a request to these replicas may take when it sets no deadline of "
@@ -272,6 +292,11 @@ class Spec(StrictModel):
 
     def deployment(self, name: str) -> DeploymentSpec | None:
         return next((d for d in self.deployments if d.name == name), None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_numbers(cls, data: Any) -> Any:
+        return whole_floats(data)
 
     @model_validator(mode="after")
     def _rules(self) -> Self:

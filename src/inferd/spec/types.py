@@ -10,16 +10,47 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 
 class StrictModel(BaseModel):
-    """A section of the spec: an unknown key is an error (a typo is never ignored), and a
+    """A section of the spec: an unknown key is an error (a typo is never ignored), a value is
+    of its field's type, as the JSON Schema says (``replicas: "2"`` or ``replicas: true`` is an
+    error, never read as 2 or 1), a number is finite (``.inf``, ``.nan`` are errors), and a
     loaded spec is immutable (edits return a new one)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def strictly(model: type[BaseModel]) -> BeforeValidator:
+    """Checks a mapping for ``model`` (settings the spec shares with ``inferd serve``, which
+    reads them from environment strings, so the model itself converts) as the spec reads every
+    value: of its field's type (``max_batch_size: "32"`` is an error, as the JSON Schema says).
+    The problems are ``model``'s own, at their fields."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, dict):
+            model.model_validate(value, strict=True)
+        return value
+
+    return BeforeValidator(check)
+
+
+def whole_floats(value: Any) -> Any:
+    """``value`` (a document's data) with each float that is a whole number (``2.0``) as an int.
+
+    JSON, and so the JSON Schema editors check a spec against, counts 2.0 as the integer 2; a
+    strict integer field would refuse it. A float field takes the int as it is.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_floats(v) for v in value]
+    return value
 
 
 #: A DNS-1123 label: what Kubernetes accepts as a Service or Deployment name.

@@ -1,0 +1,86 @@
+"""A spec problem in words: what pydantic found, said as a YAML file's author reads it.
+
+Pydantic's own messages speak of "Input" and its types (``Input should be a valid integer``);
+these say what the field takes and what the file has (``expected a whole number, got '2' (write
+the number without quotes)``), and for an unknown key, the keys that section does know.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from inferd.spec.rules import RULE_ERROR, RULE_KEY_ERROR
+
+#: What a value of each type pydantic checks is, in the words of a YAML file.
+_EXPECTED = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "list_type": "a list",
+}
+
+
+def problem_message(error: Any, *, missing: bool = False, known: Sequence[str] = ()) -> str:
+    """The message of pydantic ``error``. ``missing``: its location is not in the file (a
+    required key left out); ``known``: the keys of the mapping holding an unknown key."""
+    kind = error["type"]
+    loc = error["loc"]
+    if missing and kind == "missing":
+        return f"required key {loc[-1]!r} is missing"
+    if kind in (RULE_ERROR, RULE_KEY_ERROR):
+        return str(error["msg"])
+    if kind == "extra_forbidden":
+        return _unknown_key(str(loc[-1]), known)
+    value = error.get("input")
+    if kind in _EXPECTED:
+        if not loc:
+            return f"a spec is a mapping of apiVersion, kind, deployments…; got {_shown(value)}"
+        return f"expected {_EXPECTED[kind]}, got {_shown(value)}{_hint(kind, value)}"
+    # pydantic words custom validator errors "Value error, …"; the prefix says nothing here.
+    text = str(error["msg"]).removeprefix("Value error, ").replace(" after validation", "")
+    if text.startswith("Input should be"):  # a range or a choice: say what was written too
+        text = f"{text.removeprefix('Input ')}, got {_shown(value)}"
+    elif kind.startswith("string_"):  # a pattern, a length
+        text = f"{text}, got {_shown(value)}"
+    return text
+
+
+def _unknown_key(key: str, known: Sequence[str]) -> str:
+    text = "unknown key (not part of the spec; check its spelling and indentation)"
+    if not known:
+        return text
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key: did you mean {close[0]!r}? (check its spelling and indentation)"
+    return f"{text}; this section takes {', '.join(known)}"
+
+
+def _shown(value: object) -> str:
+    """A value as the YAML file has it, for a message."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value) if isinstance(value, str | int | float) else str(value)
+
+
+def _hint(kind: str, value: object) -> str:
+    """How to write a quoted number as a number, or a number as text."""
+    if kind in ("int_type", "float_type") and isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (write the number without quotes)"
+    if kind == "string_type" and isinstance(value, int | float | bool):
+        return " (quote it to make it text)"
+    return ""

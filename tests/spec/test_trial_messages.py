@@ -1,0 +1,76 @@
+"""Each problem says what the field takes and what the file has, in the words of a YAML file,
+never pydantic's ("Input should be a valid dictionary or instance of Spec"); an unknown key
+says which key was meant, or which keys its section takes."""
+
+from __future__ import annotations
+
+import pytest
+
+from inferd.spec.loading import SpecError, parse_spec
+
+from .conftest import ONE_DEPLOYMENT
+
+HEAD = ONE_DEPLOYMENT.removesuffix('    versions: [{name: v1, model: "fraud:v1"}]\n')
+
+
+def _problems(document: str) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(document, "s.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            HEAD + "    versions: [{name: v1, model: 'fraud:v1', replica: 2}]\n",
+            "s.yaml:5:46: deployments[0].versions[0].replica: unknown key: did you mean "
+            "'replicas'? (check its spelling and indentation)",
+        ),
+        (
+            ONE_DEPLOYMENT + "    autoscale: {max_replicas: 2}\n",
+            "s.yaml:6:5: deployments[0].autoscale: unknown key: did you mean 'autoscaling'? "
+            "(check its spelling and indentation)",
+        ),
+        (
+            ONE_DEPLOYMENT + "gatway: {port: 9000}\n",
+            "s.yaml:6:1: gatway: unknown key: did you mean 'gateway'? (check its spelling and "
+            "indentation)",
+        ),
+        (
+            ONE_DEPLOYMENT + "    traffic: {split: 100}\n",
+            "s.yaml:6:15: deployments[0].traffic.split: unknown key (not part of the spec; check "
+            "its spelling and indentation); this section takes weights, shadow, sticky_header, "
+            "header_routes",
+        ),
+        (
+            HEAD + "    versions: [{name: v1, model: 'fraud:v1', replicas: '2'}]\n",
+            "s.yaml:5:56: deployments[0].versions[0].replicas: expected a whole number, got '2' "
+            "(write the number without quotes)",
+        ),
+        (
+            ONE_DEPLOYMENT + "    traffic: {header_routes: [{header: x, value: 1, version: v1}]}\n",
+            "s.yaml:6:50: deployments[0].traffic.header_routes[0].value: expected text, got 1 "
+            "(quote it to make it text)",
+        ),
+        (
+            ONE_DEPLOYMENT + "    runtime: {device: gpu}\n",
+            "s.yaml:6:23: deployments[0].runtime.device: should be 'cpu', 'cuda' or 'auto', got "
+            "'gpu'",
+        ),
+        (
+            HEAD + "    versions: {name: v1, model: 'fraud:v1'}\n",
+            "s.yaml:5:15: deployments[0].versions: expected a list, got a mapping",
+        ),
+        (
+            "- apiVersion: inferd.dev/v1\n",
+            "s.yaml:1:1: a spec is a mapping of apiVersion, kind, deployments…; got a list",
+        ),
+        (
+            "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments: []\n",
+            "s.yaml:3:14: deployments: List should have at least 1 item, not 0",
+        ),
+    ],
+)
+def test_a_problem_says_what_is_allowed_and_what_was_written(document: str, expected: str) -> None:
+    assert _problems(document) == [expected]
