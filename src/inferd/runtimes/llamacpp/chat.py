@@ -1,15 +1,23 @@
 """Chat prompts from the model's own chat template (GGUF ``tokenizer.chat_template``), rendered
 the way Hugging Face's ``apply_chat_template`` does: Jinja2, in a sandbox (a template is
 data from the artifact, never trusted code), with ``messages``, ``add_generation_prompt``,
-``bos_token``, ``eos_token`` and ``raise_exception``.
+``bos_token``, ``eos_token``, ``raise_exception`` and ``strftime_now``, the loop controls
+(``{% break %}``, ``{% continue %}``), ``{% generation %}`` blocks (Hugging Face marks the
+assistant's tokens with them for training; here they render their body), and a ``tojson`` that
+writes text as it is (Jinja's own escapes HTML characters) and takes ``json.dumps``' options.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime
+import json
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 import jinja2
+from jinja2 import nodes
+from jinja2.ext import Extension, loopcontrols
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from inferd.errors import InvalidArgument
@@ -20,12 +28,46 @@ def _raise(message: str) -> NoReturn:
     raise InvalidArgument(f"the model's chat template refused the messages: {message}")
 
 
+def _strftime_now(format: str) -> str:
+    return datetime.datetime.now().strftime(format)
+
+
+def _tojson(
+    value: object,
+    ensure_ascii: bool = False,
+    indent: int | str | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+class _GenerationBlock(Extension):
+    """``{% generation %}…{% endgeneration %}``: its body, as it renders outside training."""
+
+    tags = {"generation"}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller: Callable[[], str]) -> str:
+        return caller()
+
+
 class ChatTemplate:
     """A compiled chat template."""
 
     def __init__(self, source: str, bos: str, eos: str) -> None:
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env = ImmutableSandboxedEnvironment(
+            trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols, _GenerationBlock]
+        )
         env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = _strftime_now
+        env.filters["tojson"] = _tojson
         try:
             self._template = env.from_string(source)
         except jinja2.TemplateError as exc:
@@ -44,7 +86,7 @@ class ChatTemplate:
             )
         except InvalidArgument:
             raise
-        except jinja2.TemplateError as exc:
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:  # a template's own error
             raise InvalidArgument(
                 f"the model's chat template failed on the messages: {exc}"
             ) from None
