@@ -302,7 +302,9 @@ def build_server(
         trust=CodeTrust.of(settings.trust_code, history_recorder(store)),
     )
     manager = ModelManager(loaders, settings, metrics)
-    dataplane = ServingDataPlane(manager, metrics, settings)
+    # The repository extension is served on the control plane's listeners alone.
+    repository = control and settings.control_port is not None
+    dataplane = ServingDataPlane(manager, metrics, settings, repository=repository)
     return Server(
         settings, list(references), manager, dataplane, metrics, reuse_port, control, store=store,
         front_door=FrontDoor.from_settings(settings.auth, settings.tls),

@@ -51,7 +51,7 @@ from inferd.serving.version import ServedVersion
 
 log = logging.getLogger(__name__)
 
-#: Extensions listed in server metadata.
+#: Extensions listed in server metadata (``model_repository`` where a control plane serves it).
 EXTENSIONS = ("binary_tensor_data", "model_repository", "statistics", "kserve_v1")
 
 #: The ``outcome`` label of ``inferd_requests_total`` for each error code.
@@ -66,11 +66,21 @@ _OUTCOME = {
 class ServingDataPlane:
     """:class:`~inferd.serving.types.DataPlane` over a model manager; call it on the event loop."""
 
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics, settings: ServerSettings):
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServerMetrics,
+        settings: ServerSettings,
+        *,
+        repository: bool = True,
+    ) -> None:
+        """``repository``: a control plane serves the repository extension (load, unload,
+        index), so server metadata lists it."""
         self._manager = manager
         self._metrics = metrics
         self._settings = settings
-        self._metadata = ServerInfo("inferd", __version__, EXTENSIONS)
+        listed = [e for e in EXTENSIONS if repository or e != "model_repository"]
+        self._metadata = ServerInfo("inferd", __version__, tuple(listed))
         #: Control-plane loads under way, by (name, reference): callers of one share it.
         self._loads: dict[tuple[str, str | None], asyncio.Task[None]] = {}
 
