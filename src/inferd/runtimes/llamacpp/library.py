@@ -64,6 +64,8 @@ class Weights:
         self.chat_template = self._meta(CHAT_TEMPLATE_KEY)
         self.bos = self.piece(ll.llama_vocab_bos(self.vocab), special=True)
         self.eos = self.piece(ll.llama_vocab_eos(self.vocab), special=True)
+        #: Whether tokenizing a prompt puts BOS first (``tokenizer.ggml.add_bos_token``).
+        self.adds_bos = bool(ll.llama_vocab_get_add_bos(self.vocab))
         self._piece_cache: dict[int, bytes] = {}
         self._lock = threading.Lock()
 

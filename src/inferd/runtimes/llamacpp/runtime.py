@@ -129,7 +129,13 @@ class LlamaModel:
                 "the model has no chat template (GGUF tokenizer.chat_template); use "
                 "/v1/completions with a prompt"
             )
-        return self._template.render(messages)
+        prompt = self._template.render(messages)
+        # A template that writes BOS itself, on a tokenizer that adds one: drop the template's,
+        # as llama.cpp's own chat templating does, so that the prompt starts with one BOS.
+        bos = self._weights.bos.decode(errors="replace")
+        if self._weights.adds_bos and bos and prompt.startswith(bos):
+            return prompt[len(bos) :]
+        return prompt
 
     def count_tokens(self, text: str) -> int:
         return len(self._weights.tokenize(text))
