@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, Literal
@@ -34,6 +36,12 @@ def read_signature(file: Path) -> Signature:
     return booster_signature(booster.inplace_predict, booster.num_features())
 
 
+def _device(booster: Any) -> str:
+    """The device the booster runs on, as XGBoost settled it (``cpu`` after a fallback)."""
+    config = json.loads(booster.save_config())
+    return str(config["learner"]["generic_param"].get("device", "cpu"))
+
+
 def _booster(xgb: ModuleType, file: Path) -> Any:
     booster = xgb.Booster()
     try:
@@ -56,7 +64,17 @@ class XGBoostRuntime:
         if options.device == "cuda" and not self._xgb.build_info().get("USE_CUDA", False):
             raise Unsupported("device 'cuda' was requested but this XGBoost has no CUDA support")
         booster = _booster(self._xgb, model_file(path, card.entrypoint, self.name))
-        booster.set_param({"device": options.device})
+        with warnings.catch_warnings():  # XGBoost's own words for a GPU it does not find
+            warnings.simplefilter("ignore", UserWarning)
+            booster.set_param({"device": options.device})
+            device = _device(booster)
+        if options.device == "cuda" and not device.startswith("cuda"):
+            # XGBoost falls back to CPU: silently serving there would hide a misconfigured
+            # GPU deployment (the ONNX runtime refuses it alike).
+            raise Unsupported(
+                "device 'cuda' was requested but XGBoost finds no GPU here (it would run on "
+                "CPU); use device 'cpu'"
+            )
         if options.intra_op_threads > 0:  # 0: let XGBoost use every core
             booster.set_param({"nthread": options.intra_op_threads})
         # Its output is what the objective predicts (probabilities for ``binary:logistic``,
