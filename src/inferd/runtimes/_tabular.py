@@ -119,21 +119,32 @@ class NotDerived(Exception):
 
 class BoosterModel:
     """A gradient-boosted model (xgboost, lightgbm): the feature matrix of its one input in,
-    ``score(features)`` out as its one output (:func:`booster_output`)."""
+    ``width`` columns wide, ``score(features)`` out as its one output (:func:`booster_output`)."""
 
     def __init__(
-        self, framework: str, score: Callable[[Array], Any], card: ModelCard, output: str
+        self,
+        framework: str,
+        score: Callable[[Array], Any],
+        card: ModelCard,
+        output: str,
+        width: int,
     ) -> None:
         self._framework = framework
         #: Bound to the booster; dropped on close, which frees the booster.
         self._score: Callable[[Array], Any] | None = score
         self._input = input_name(card)
         self._output = output
+        #: The features the booster takes: a card may leave the width open (``[-1, -1]``).
+        self._width = width
 
     def predict(self, inputs: Tensors) -> Tensors:
         if self._score is None:
             raise InternalError(f"the {self._framework} model was closed")
         x = features(inputs, self._input)
+        if x.shape[1] != self._width:
+            raise InvalidTensor(
+                self._input, f"the model takes {self._width} features (columns), got {x.shape[1]}"
+            )
         return {self._output: on_rows(self._score, x)}
 
     def close(self) -> None:

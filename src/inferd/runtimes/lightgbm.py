@@ -43,4 +43,4 @@ class LightGBMRuntime:
         output = booster_output(card, self.name)
         booster = _booster(self._lgb, model_file(path, card.entrypoint, self.name))
         score = functools.partial(booster.predict, num_threads=options.intra_op_threads)
-        return BoosterModel("LightGBM", score, card, output)
+        return BoosterModel("LightGBM", score, card, output, booster.num_feature())

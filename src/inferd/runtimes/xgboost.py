@@ -80,4 +80,6 @@ class XGBoostRuntime:
         # Its output is what the objective predicts (probabilities for ``binary:logistic``,
         # class scores for ``multi:softprob``...); inplace_predict skips building a DMatrix and
         # is thread-safe.
-        return BoosterModel("XGBoost", booster.inplace_predict, card, output)
+        return BoosterModel(
+            "XGBoost", booster.inplace_predict, card, output, booster.num_features()
+        )
