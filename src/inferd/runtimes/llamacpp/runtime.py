@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from inferd.card import ModelCard
 from inferd.datatypes import Tensors
-from inferd.errors import InvalidArgument, Unsupported
+from inferd.errors import InvalidArgument, Unavailable, Unsupported
 from inferd.generation import Generation, Message, Sampling
 from inferd.runtimes._files import model_file
 from inferd.runtimes.base import LoadOptions, Model
@@ -84,6 +84,7 @@ class LlamaModel:
         self, weights: Weights, options: LoadOptions, label: str, adapter: Adapter | None = None
     ) -> None:
         self._weights = weights
+        self._label = label
         self._threads = options.intra_op_threads
         self._adapter = adapter
         slots, per_slot = _shape(weights.context_length, options, label)
@@ -101,7 +102,9 @@ class LlamaModel:
         self._warm_up()
         self._engine = Engine(weights, self._context, MAX_WAITING, label)
         self._embedder: Context | None = None
+        #: Held by an embedding while it runs, and by close() while it frees the contexts.
         self._embed_lock = threading.Lock()
+        self._closed = False
 
     def _warm_up(self) -> None:
         """One token through the context before the version is READY (first request fast)."""
@@ -143,10 +146,16 @@ class LlamaModel:
     def generate(
         self, prompt: str, sampling: Sampling, deadline: float | None = None
     ) -> Generation:
+        self._refuse_closed()
         return self._engine.submit(self._weights.tokenize(prompt), sampling, deadline)
+
+    def _refuse_closed(self) -> None:
+        if self._closed:
+            raise Unavailable(f"{self._label} is unloading", retry_after=1)
 
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         with self._embed_lock:
+            self._refuse_closed()
             if self._embedder is None:
                 self._embedder = Context(
                     self._weights, slots=1, per_slot=self._context.per_slot,
@@ -188,13 +197,15 @@ class LlamaModel:
         )
 
     def close(self) -> None:
+        self._closed = True  # new requests are refused from here on
         self._engine.close(CLOSE_TIMEOUT_S)
-        self._context.close()
-        if self._embedder is not None:
-            self._embedder.close()
-        if self._adapter is not None:
-            self._adapter.close()
-        _SHARED.give_back(self._weights)
+        with self._embed_lock:  # an embedding under way ends first: it runs on what is freed
+            self._context.close()
+            if self._embedder is not None:
+                self._embedder.close()
+            if self._adapter is not None:
+                self._adapter.close()
+            _SHARED.give_back(self._weights)
 
 
 def _shape(trained: int | None, options: LoadOptions, label: str) -> tuple[int, int]:
