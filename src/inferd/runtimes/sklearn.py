@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -11,7 +12,13 @@ import numpy as np
 
 from inferd.card import ModelCard, Signature, TensorSpec
 from inferd.datatypes import Array, Tensors, numpy_dtype, object_array, oip_datatype
-from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
+from inferd.errors import (
+    InternalError,
+    InvalidArgument,
+    InvalidTensor,
+    PermissionDenied,
+    Unsupported,
+)
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
 from inferd.runtimes._sklearn_columns import (
@@ -51,7 +58,7 @@ class SklearnModel:
         try:
             for method in self._outputs.values():
                 if method not in answers:
-                    answers[method] = on_rows(getattr(self._estimator, method), x)
+                    answers[method] = on_rows(functools.partial(_call, self._estimator, method), x)
         except ValueError as exc:
             detail = refused_values(self._estimator, x, str(exc))
             if detail is None:
@@ -145,10 +152,26 @@ def _answers(estimator: Any, row: Array) -> tuple[TensorSpec, ...]:
     """The default outputs (:func:`_outputs`), as ``estimator`` answers ``row``."""
     outputs = []
     for name, method in _outputs(estimator, ()).items():
-        answer = np.asarray(getattr(estimator, method)(row))
+        answer = _call(estimator, method, row)
         shape = (-1, *answer.shape[1:])
         outputs.append(TensorSpec(name=name, datatype=oip_datatype(answer.dtype), shape=shape))
     return tuple(outputs)
+
+
+def _call(estimator: Any, method: str, x: Array) -> Array:
+    """``estimator.method(x)`` as one array, rows first: a multi-output classifier's
+    ``predict_proba`` gives a list of ``[rows, classes]`` arrays, one per output, stacked here
+    as ``[rows, outputs, classes]``."""
+    answer = getattr(estimator, method)(x)
+    if not isinstance(answer, list):
+        return np.asarray(answer)
+    shapes = sorted({np.shape(part) for part in answer})
+    if len(shapes) > 1:
+        raise InternalError(
+            f"{type(estimator).__name__}.{method} gives one array per output, of shapes "
+            f"{', '.join(str(list(shape)) for shape in shapes)}, which no one tensor holds"
+        )
+    return np.stack(answer, axis=1)
 
 
 def _untrusted(skops_io: ModuleType, file: Path) -> list[str]:
