@@ -81,10 +81,9 @@ def door(tmp_path: Path) -> Iterator[Door]:
     dataplane = FakeDataPlane()
 
     async def boot() -> tuple[HttpServer, object]:
-        server = HttpServer(
-            front.router(data_router(dataplane, TEST_LIMITS, metrics_text)),
-            HttpLimits.from_settings(TEST_LIMITS),
-        )
+        router = front.router(data_router(dataplane, TEST_LIMITS, metrics_text))
+        limits = HttpLimits.from_settings(TEST_LIMITS)
+        server = HttpServer(router, limits, screen=front.screen(router))
         await server.start("127.0.0.1", 0, tls=front.ssl_context())
         handle = await serve_grpc(
             dataplane, "127.0.0.1", 0, TEST_LIMITS,

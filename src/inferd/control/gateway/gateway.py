@@ -125,7 +125,9 @@ class Gateway:
 
         Raises :class:`Unavailable` when the address cannot be bound (in use, or not local)."""
         door = self.front_door
-        http = HttpServer(door.router(self._router()), HttpLimits.from_settings(self.limits))
+        router = door.router(self._router())
+        limits = HttpLimits.from_settings(self.limits)
+        http = HttpServer(router, limits, screen=door.screen(router))
         try:
             await http.start(self.host, self._port, tls=door.ssl_context())
         except OSError as exc:

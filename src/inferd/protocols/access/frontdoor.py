@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from inferd.protocols.access.keyring import KeyRing
     from inferd.protocols.http import Router
+    from inferd.protocols.http.refusal import Screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,15 @@ class FrontDoor:
         from inferd.protocols.access.http import protect  # deferred with KeyRing (from_settings)
 
         return protect(router, self.keys, public_metrics=self.public_metrics)
+
+    def screen(self, router: Router) -> Screen | None:
+        """The check of a request's head before its body is read, for the listener serving
+        ``router`` (:func:`~inferd.protocols.access.http.keyless_screen`); None without keys."""
+        if self.keys is None:
+            return None
+        from inferd.protocols.access.http import keyless_screen  # deferred: see router
+
+        return keyless_screen(router, self.keys, public_metrics=self.public_metrics)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         return self.certificates.server_context() if self.certificates is not None else None

@@ -11,13 +11,16 @@ so OpenAI's clients show the reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 
 from inferd.errors import InferdError
-from inferd.protocols.access.keyring import KeyRing, NoKey
+from inferd.protocols.access.keyring import NO_KEY, KeyRing, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.refusal import Screen
 from inferd.protocols.openai.errors import error_response as openai_error_response
 
 _BEARER = (b"www-authenticate", b'Bearer realm="inferd"')
@@ -56,6 +59,31 @@ def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handl
         return await handler(request)
 
     return check
+
+
+def keyless_screen(router: Router, keys: KeyRing, *, public_metrics: bool) -> Screen:
+    """Refuses a request that carries no credentials at all, where keys are enforced, as soon
+    as its head is read: the 401 it would get anyway comes before its body (up to
+    ``limits.max_body_bytes``) is read or counted against the process's body budget, which
+    clients without a key could otherwise fill, turning paying clients away with 503s. A path
+    no route serves falls to the strictest rule here too. Requests with credentials are checked
+    by :func:`protect` once read (a rule may need the body's ``model``)."""
+
+    def screen(method: str, path: str, headers: Mapping[str, str]) -> Response | None:
+        if "authorization" in headers or not keys.enforcing:
+            return None
+        route, _, _ = router.match(method, path)
+        rule = (
+            Rule.EVERY
+            if route is None
+            else rest_rule(route.template, public_metrics=public_metrics)
+        )
+        if rule is Rule.OPEN:
+            return None
+        openai = route is not None and route.template in _OPENAI_PATHS
+        return refusal(NoKey(NO_KEY), browser=rule is Rule.READ, openai=openai)
+
+    return screen
 
 
 def body_model(body: bytes | bytearray) -> str | None:

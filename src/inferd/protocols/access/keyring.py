@@ -67,6 +67,10 @@ class NoKey(Unauthenticated):
     """No credentials at all (as opposed to wrong ones)."""
 
 
+#: What a request with no credentials is told.
+NO_KEY = "this endpoint requires an API key: 'Authorization: Bearer inferd_…'"
+
+
 @dataclass(frozen=True, slots=True)
 class Need:
     """What a request needs of a key: ``scope`` (None: any valid key), and the deployment it
@@ -208,7 +212,7 @@ class KeyRing:
         if not self.enforcing:
             return None
         if not credentials:
-            raise NoKey("this endpoint requires an API key: 'Authorization: Bearer inferd_…'")
+            raise NoKey(NO_KEY)
         token = _token_of(credentials)
         if token is None:
             raise Unauthenticated(

@@ -39,6 +39,7 @@ from typing import cast
 
 import httptools
 
+from inferd.protocols.http import reading
 from inferd.protocols.http.body import NO_BODY, BodyReader
 from inferd.protocols.http.flow import (
     DRAIN_IDLE_S,
@@ -57,7 +58,6 @@ from inferd.protocols.http.messages import (
     answer_of,
     encode,
     encode_stream_head,
-    error_response,
 )
 from inferd.protocols.http.reading import admit_headers, parse, peer_address, request_target
 from inferd.protocols.http.refusal import Refusal, body_too_large, headers_too_large, over_budget
@@ -169,7 +169,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             return
         refusal = parse(self.parser, self.server.read_buffer[:nbytes])
         if refusal is not None:
-            self._fail(refusal.status, refusal.message, refusal.headers)
+            self._fail(refusal)
             return
         if self._in_message and self._body.remaining() >= TURN_BYTES:
             self._read_directly()
@@ -178,8 +178,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         """Have the socket read the rest of the body straight into its buffer."""
         cost = self._body.room_cost()
         if cost and not self.budget.take(cost):
-            refusal = over_budget(self.budget)
-            self._fail(refusal.status, refusal.message, refusal.headers)
+            self._fail(over_budget(self.budget))
             return
         self._charged += cost
         self._room = self._body.room()
@@ -209,6 +208,8 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
+        if (screen := self.server.screen) is not None:  # before a byte of the body is read
+            reading.screened(screen, self.parser, self._url, headers)
         declared = admit_headers(headers, self.limits.max_body_bytes, self.budget)
         if declared is not None:
             self._body = BodyReader(declared)
@@ -348,16 +349,14 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._backlog.clear()
         self._give_back(self._charged)
 
-    def _fail(
-        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
+    def _fail(self, refusal: Refusal) -> None:
         """Answer a request that could not be parsed or accepted, then close (the rest of the
         stream cannot be trusted): lingering, since a socket closed while its client still sends
         (a trickled head, a body past its limit) resets, and the unread answer can be lost."""
         if self.transport is None:
             return
         self._drop_requests()
-        self.transport.write(encode(error_response(status, message, headers), keep_alive=False))
+        self.transport.write(encode(refusal.answer(), keep_alive=False))
         if not self.transport.can_write_eof():  # TLS
             self._close()
             return
@@ -392,6 +391,6 @@ class HttpConnection(asyncio.BufferedProtocol):
     def expire(self) -> None:
         """Called by the sweeper when ``deadline`` passed: a slow or idle client loses its seat."""
         if self._in_message and self.transport is not None:
-            self._fail(408, "request not received in time")
+            self._fail(Refusal(408, "request not received in time"))
         else:
             self._close()

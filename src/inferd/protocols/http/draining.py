@@ -50,8 +50,7 @@ class LateConnection(HttpConnection):
         """Cut off (a slow head, or the server closing): a head still arriving gets the 503
         too, not a 408; anything else closes."""
         if self._in_message and self.transport is not None:
-            refusal = shutting_down()
-            self._fail(refusal.status, refusal.message, refusal.headers)
+            self._fail(shutting_down())
         else:
             super().expire()
 

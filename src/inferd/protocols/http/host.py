@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 from inferd.config import LimitSettings
 from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.messages import Request, Response
+from inferd.protocols.http.refusal import Screen
 
 _Connection = TypeVar("_Connection")
 
@@ -56,6 +57,8 @@ class ConnectionHost(Protocol[_Connection]):
     read_buffer: memoryview
     #: Set once the server drains: no new request is read on a kept-alive connection.
     draining: bool
+    #: Checks each request's head before its body is read (None: none).
+    screen: Screen | None
 
     @property
     def connections(self) -> set[_Connection]:

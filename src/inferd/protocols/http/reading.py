@@ -6,11 +6,12 @@ connection."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import httptools
 
 from inferd.protocols.http.budget import RequestBudget
-from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
+from inferd.protocols.http.refusal import Refusal, Screen, body_too_large, over_budget
 
 #: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
 IDENTITY = frozenset(("", "identity"))
@@ -78,3 +79,14 @@ def peer_address(name: object) -> str:
     if isinstance(name, tuple) and len(name) >= 2:
         return f"{name[0]}:{name[1]}"
     return ""
+
+
+def screened(
+    screen: Screen, parser: httptools.HttpRequestParser, url: bytes, headers: Mapping[str, str]
+) -> None:
+    """Raise the :class:`Refusal` of a request ``screen`` refuses by its head (``parser`` has
+    just read it, with the target ``url``)."""
+    path, _ = request_target(url)
+    response = screen(parser.get_method().decode("ascii"), path, headers)
+    if response is not None:
+        raise Refusal(response.status, "refused by its head", response=response)

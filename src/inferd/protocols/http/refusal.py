@@ -3,19 +3,36 @@ then the connection closes (the rest of the stream cannot be trusted to be frame
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from inferd.protocols.http.budget import RequestBudget
+from inferd.protocols.http.messages import Response, error_response
+
+#: A check of a request's head (method, path, headers), made before its body is read: a
+#: response refuses the request with it (the body is never read, nor counted against the
+#: budget); None lets it be read. The data plane's API keys use it for requests carrying none.
+Screen = Callable[[str, str, Mapping[str, str]], Response | None]
 
 
 class Refusal(Exception):
-    """Raised inside a parser callback to stop parsing with a status and message."""
+    """Raised inside a parser callback to stop parsing with a status and message (or with a
+    whole ``response``, a :data:`Screen`'s)."""
 
     def __init__(
-        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+        self,
+        status: int,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        response: Response | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        self.response = response
+
+    def answer(self) -> Response:
+        return self.response or error_response(self.status, self.message, self.headers)
 
 
 def body_too_large(limit: int) -> Refusal:

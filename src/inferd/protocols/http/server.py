@@ -23,6 +23,7 @@ from inferd.protocols.http.messages import (
     error_response,
     response_for_error,
 )
+from inferd.protocols.http.refusal import Screen
 from inferd.protocols.http.router import Router
 from inferd.protocols.http.streaming import abandon
 
@@ -58,10 +59,18 @@ class HttpServer:
     stack trace or path ever reaches a client.
     """
 
-    def __init__(self, router: Router, limits: HttpLimits, guard: Guard | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        limits: HttpLimits,
+        guard: Guard | None = None,
+        screen: Screen | None = None,
+    ) -> None:
         self.router = router
         self.limits = limits
         self.guard = guard
+        #: Checks each request's head before its body is read (the API keys of a data plane).
+        self.screen = screen
         self.loop = asyncio.get_running_loop()
         self.connections: set[HttpConnection] = set()
         #: What a connection beyond ``limits.max_connections`` is sent before it is closed.
