@@ -4,9 +4,12 @@ says which key was meant, or which keys its section takes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from inferd.spec.loading import SpecError, parse_spec
+from inferd.errors import InvalidArgument
+from inferd.spec.loading import SpecError, load_spec, parse_spec
 
 from .conftest import ONE_DEPLOYMENT
 
@@ -44,6 +47,16 @@ def _problems(document: str) -> list[str]:
             "header_routes",
         ),
         (
+            ONE_DEPLOYMENT + "    weights: {v1: 100}\n",
+            "s.yaml:6:5: deployments[0].weights: unknown key here: 'weights' belongs under "
+            "traffic: (check its indentation)",
+        ),
+        (
+            ONE_DEPLOYMENT + "    replicas: 2\n",
+            "s.yaml:6:5: deployments[0].replicas: unknown key here: 'replicas' belongs under "
+            "versions: (check its indentation)",
+        ),
+        (
             HEAD + "    versions: [{name: v1, model: 'fraud:v1', replicas: '2'}]\n",
             "s.yaml:5:56: deployments[0].versions[0].replicas: expected a whole number, got '2' "
             "(write the number without quotes)",
@@ -74,3 +87,10 @@ def _problems(document: str) -> list[str]:
 )
 def test_a_problem_says_what_is_allowed_and_what_was_written(document: str, expected: str) -> None:
     assert _problems(document) == [expected]
+
+
+def test_a_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "inferd.yaml"
+    path.write_bytes(b"apiVersion: inferd.dev/v1\nkind: St\xe4ck\n")
+    with pytest.raises(InvalidArgument, match=r"inferd.yaml: not UTF-8 text \(byte 34\)"):
+        load_spec(path)

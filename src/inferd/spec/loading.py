@@ -76,7 +76,11 @@ def load_spec(path: Path) -> Spec:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidArgument(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(
+            f"{path}: not UTF-8 text (byte {exc.start}); a spec is a YAML file saved as UTF-8"
+        ) from None
+    except OSError as exc:
         raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
     return parse_spec(text, str(path))
 
@@ -281,24 +285,36 @@ def _locate(error: Any, root: yaml.Node, file: str) -> SpecProblem:
     if error["type"] in _KEY_ERRORS and key_node is not None:
         node = key_node
     mark = node.start_mark
-    known = _keys_at(loc[:-1]) if error["type"] == "extra_forbidden" else []
-    message = problem_message(error, missing=depth < len(loc), known=known)
+    known, homes = _keys_at(loc) if error["type"] == "extra_forbidden" else ([], [])
+    message = problem_message(error, missing=depth < len(loc), known=known, homes=homes)
     return SpecProblem(file, mark.line + 1, mark.column + 1, _dotted(loc), message)
 
 
-def _keys_at(loc: Loc) -> list[str]:
-    """The keys the mapping at ``loc`` takes: its model's fields (by alias); none if unknown."""
-    model: type[BaseModel] = Spec
-    for part in loc:
-        field = model.model_fields.get(part) if isinstance(part, str) else None
-        if isinstance(part, str) and field is None:
-            return []
-        if field is not None:
-            try:
-                model = _model_in(field.annotation)
-            except TypeError:
-                return []
-    return [field.alias or name for name, field in model.model_fields.items()]
+def _keys_at(loc: Loc) -> tuple[list[str], list[str]]:
+    """The keys the mapping at ``loc`` takes (its model's fields, by alias), and the keys of it
+    whose sections take the key at the end of ``loc`` (``traffic`` for a misplaced ``weights``);
+    none if ``loc`` leads to no model."""
+    model: type[BaseModel] | None = Spec
+    for part in loc[:-1]:
+        if isinstance(part, str) and model is not None:
+            field = model.model_fields.get(part)
+            model = _model_or_none(field.annotation) if field is not None else None
+    if model is None:
+        return [], []
+    fields = model.model_fields.items()
+    homes = [
+        field.alias or name
+        for name, field in fields
+        if (inner := _model_or_none(field.annotation)) is not None and loc[-1] in inner.model_fields
+    ]
+    return [field.alias or name for name, field in fields], homes
+
+
+def _model_or_none(annotation: Any) -> type[BaseModel] | None:
+    try:
+        return _model_in(annotation)
+    except TypeError:
+        return None
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:

@@ -25,9 +25,12 @@ _EXPECTED = {
 }
 
 
-def problem_message(error: Any, *, missing: bool = False, known: Sequence[str] = ()) -> str:
+def problem_message(
+    error: Any, *, missing: bool = False, known: Sequence[str] = (), homes: Sequence[str] = ()
+) -> str:
     """The message of pydantic ``error``. ``missing``: its location is not in the file (a
-    required key left out); ``known``: the keys of the mapping holding an unknown key."""
+    required key left out); ``known``: the keys of the mapping holding an unknown key;
+    ``homes``: those of its keys whose sections take that key (it is indented wrongly)."""
     kind = error["type"]
     loc = error["loc"]
     if missing and kind == "missing":
@@ -35,7 +38,7 @@ def problem_message(error: Any, *, missing: bool = False, known: Sequence[str] =
     if kind in (RULE_ERROR, RULE_KEY_ERROR):
         return str(error["msg"])
     if kind == "extra_forbidden":
-        return _unknown_key(str(loc[-1]), known)
+        return _unknown_key(str(loc[-1]), known, homes)
     value = error.get("input")
     if kind in _EXPECTED:
         if not loc:
@@ -50,8 +53,11 @@ def problem_message(error: Any, *, missing: bool = False, known: Sequence[str] =
     return text
 
 
-def _unknown_key(key: str, known: Sequence[str]) -> str:
+def _unknown_key(key: str, known: Sequence[str], homes: Sequence[str]) -> str:
     text = "unknown key (not part of the spec; check its spelling and indentation)"
+    if homes:
+        under = " or ".join(f"{home}:" for home in homes)
+        return f"unknown key here: {key!r} belongs under {under} (check its indentation)"
     if not known:
         return text
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
