@@ -16,8 +16,9 @@ stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -56,6 +57,10 @@ HF_FILES: dict[str, tuple[LlmFileRole, LlmFileFormat]] = {
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
+#: GGUF keys of a model split in several files (``gguf-split``): how many, and which this is.
+SPLIT_COUNT, SPLIT_NO = "split.count", "split.no"
+_SPLIT_NAME = re.compile(r"-\d{5}-of-\d{5}\.gguf$")
+
 #: GGUF ``general.type`` of an adapter, and the adapter kinds llama.cpp applies.
 ADAPTER_TYPE = "adapter"
 ADAPTER_KINDS = ("lora",)
@@ -81,8 +86,47 @@ def resolve_base(store: ModelStore, ref: str) -> AdapterBase:
         raise InvalidArgument(f"--base {ref} is not a GGUF language model; adapters apply to one")
     if llm.adapter is not None:
         raise InvalidArgument(f"--base {ref} is itself an adapter; name the model it applies to")
-    model = read_gguf(found.path / found.card.entrypoint, name=found.card.entrypoint)
+    entry = found.card.entrypoint
+    model, _ = with_splits(
+        read_gguf(found.path / entry, name=entry),
+        entry,
+        lambda title: (
+            read_gguf(found.path / title, name=title) if (found.path / title).is_file() else None
+        ),
+    )
     return AdapterBase(ref, f"{Reference.parse(ref).name}@{found.digest}", model)
+
+
+def with_splits(
+    model: GgufFile, title: str, split: Callable[[str], GgufFile | None]
+) -> tuple[GgufFile, tuple[str, ...]]:
+    """``model`` with the tensors of every file it is split in, and those files' titles (just
+    ``title`` for a model in one file). llama.cpp loads a split model from its first file,
+    ``NAME-00001-of-0000N.gguf``, and finds the others beside it by name: ``split`` reads one
+    by title (None: absent). InvalidArgument for a later split named, or one missing."""
+    count, number = model.metadata.get(SPLIT_COUNT), model.metadata.get(SPLIT_NO)
+    if not isinstance(count, int) or count <= 1:
+        return model, (title,)
+    suffix = f"-00001-of-{count:05d}.gguf"
+    if number != 0 or not title.endswith(suffix):
+        shown = number + 1 if isinstance(number, int) else "?"
+        raise InvalidArgument(
+            f"{title!r} is split {shown} of {count}: llama.cpp loads a split model from its "
+            f"first file; name '{_SPLIT_NAME.sub('', title)}{suffix}' as the entrypoint"
+        )
+    prefix = title.removesuffix(suffix)
+    tensors, titles = list(model.tensors), [title]
+    for n in range(2, count + 1):
+        name = f"{prefix}-{n:05d}-of-{count:05d}.gguf"
+        part = split(name)
+        if part is None or part.metadata.get(SPLIT_NO) != n - 1:
+            raise InvalidArgument(
+                f"{title!r} is the first of {count} splits, but {name!r} is not among the "
+                "files (or is not that split); llama.cpp cannot load the model without it"
+            )
+        tensors += part.tensors
+        titles.append(name)
+    return replace(model, tensors=tuple(tensors)), tuple(titles)
 
 
 def read_ggufs(staged: Staged) -> dict[str, GgufFile]:
@@ -116,7 +160,8 @@ def describe_llm(
                 f"{title!r} is a whole model, not an adapter (GGUF general.type is not "
                 "'adapter'): push it without --base"
             )
-        return gguf_card(model, title)
+        whole, splits = with_splits(model, title, ggufs.get)
+        return gguf_card(whole, title, splits)
     if base is not None:
         raise InvalidArgument("--base is for GGUF LoRA adapters; this push is not one")
     if is_hf_directory(staged.path):
@@ -124,8 +169,9 @@ def describe_llm(
     return None
 
 
-def gguf_card(model: GgufFile, title: str) -> LlmCard:
-    """The card of a GGUF model file titled ``title``."""
+def gguf_card(model: GgufFile, title: str, splits: tuple[str, ...] = ()) -> LlmCard:
+    """The card of a GGUF model file titled ``title`` (the first of ``splits``, the files of a
+    split model, whose tensors ``model`` holds)."""
     if model.architecture is None:
         raise InvalidArgument(
             f"{title!r} names no general.architecture; llama.cpp cannot load a GGUF model that "
@@ -140,7 +186,7 @@ def gguf_card(model: GgufFile, title: str) -> LlmCard:
         chat_template=model.has_chat_template,
         file_type=model.file_type,
         tensor_types=model.tensor_types,
-        files=(LlmFile(path=title, role="weights", format="gguf"),),
+        files=tuple(LlmFile(path=t, role="weights", format="gguf") for t in splits or (title,)),
     )
 
 
