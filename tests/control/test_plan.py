@@ -136,6 +136,15 @@ def test_policy_sections_an_apply_changes_are_named() -> None:
     assert settings_changes(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})), priced) == ["cost"]
 
 
+def test_a_new_drain_timeout_is_named_as_in_effect() -> None:
+    """The one gateway setting an apply changes (the drain of the replicas it retires and, at
+    stop, of the gateway): an apply changing only it said "no changes"."""
+    one = {"v1": ("fraud:v1", 1, 100)}
+    before, after = parse_spec(spec_text(one)), parse_spec(spec_text(one, drain="45s"))
+    assert settings_changes(before, after) == ["gateway.drain_timeout"]
+    assert settings_changes(after, after) == []
+
+
 def _autoscaled(replicas: int, bounds: str, model: str = "fraud:v1") -> Spec:
     """The fraud deployment, one version running ``replicas``, autoscaled within ``bounds``."""
     scaling = f"    autoscaling: {{{bounds}, metric: rps, target: 5}}\n" if bounds else ""

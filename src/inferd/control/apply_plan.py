@@ -226,9 +226,10 @@ POLICY_SECTIONS = ("rollout", "autoscaling", "slo")
 
 
 def settings_changes(before: Spec | None, after: Spec) -> list[str]:
-    """The policy sections (``fraud.autoscaling``, ``cost``…) that differ between the specs,
-    in ``after``'s order: in effect once applied, though no replica or route changes, so an
-    apply must say so rather than "no changes"."""
+    """The policy sections (``fraud.autoscaling``, ``cost``…) and live gateway settings
+    (``gateway.drain_timeout``) that differ between the specs, in ``after``'s order: in effect
+    once applied, though no replica or route changes, so an apply must say so rather than "no
+    changes"."""
     if before is None:
         return []
     changed = [
@@ -240,6 +241,11 @@ def settings_changes(before: Spec | None, after: Spec) -> list[str]:
     ]
     if before.cost != after.cost:
         changed.append("cost")
+    changed += [
+        f"gateway.{name}"
+        for name in sorted(LIVE_GATEWAY_SETTINGS)
+        if getattr(before.gateway, name) != getattr(after.gateway, name)
+    ]
     return changed
 
 
