@@ -3,6 +3,10 @@
 "text_output"}`` for ``{"text_input", "parameters": {...}}``, and ``.../generate_stream`` sends
 the text as Server-Sent Events, one ``data: {...}`` per piece of text.
 
+As Triton passes a request's other properties as parameters, the parameters may also be given
+beside ``text_input`` (``{"text_input": "…", "max_tokens": 20}``, Triton's own example), each
+once: beside it or in ``parameters``.
+
 Beside the text, inferd adds ``finish_reason`` (``stop`` or ``length``): to the answer, and as
 the last event of a stream (with an empty ``text_output``). A stream that fails once started
 ends with ``data: {"error": "..."}``, Triton's shape; errors before it are the protocol's usual
@@ -16,7 +20,6 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import NotRequired  # pydantic reads these before 3.12
 
-from pydantic import BaseModel
 from typing_extensions import TypedDict
 
 from inferd.errors import InferdError
@@ -44,11 +47,24 @@ class GenerateParameters(SamplingFields):
     stream: bool | None = None
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(GenerateParameters):
+    """``text_input``, and the parameters in ``parameters`` or beside it."""
+
     model_config = STRICT
 
     text_input: NonEmpty
     parameters: GenerateParameters | None = None
+
+    def asked(self) -> tuple[GenerateParameters, set[str]]:
+        """The parameters wherever they were given, and those given beside ``text_input``."""
+        inner = self.parameters or GenerateParameters()
+        beside = self.model_fields_set - {"text_input", "parameters"}
+        both = sorted(beside & inner.model_fields_set)
+        if both:
+            raise InvalidField(
+                both[0], "given both beside text_input and in parameters; give it once"
+            )
+        return inner.model_copy(update={name: getattr(self, name) for name in beside}), beside
 
 
 class GenerateResponse(TypedDict):
@@ -87,11 +103,11 @@ class GenerateHandlers:
         received = time.monotonic()
         name, version = request.params["model"], request.params.get("version")
         body = parse_body(GenerateRequest, request.body)
-        parameters = body.parameters or GenerateParameters()
+        parameters, beside = body.asked()
         if parameters.stream is not None and parameters.stream != stream:
             route = "generate_stream" if parameters.stream else "generate"
             raise InvalidField(
-                "parameters.stream",
+                "stream" if "stream" in beside else "parameters.stream",
                 f"is {str(parameters.stream).lower()} on the wrong route; POST "
                 f"/v2/models/{name}/{route}",
             )
