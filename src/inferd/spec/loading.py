@@ -340,25 +340,28 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
 
 
 def _duplicate_keys(node: yaml.Node, file: str) -> list[SpecProblem]:
-    """YAML lets a later key silently replace an earlier one; in a spec that hides a mistake."""
+    """YAML lets a later key silently replace an earlier one; in a spec that hides a mistake.
+    Each repeat is reported at itself, by its path, naming the line of the first."""
     problems: list[SpecProblem] = []
-    stack = [node]
+    stack: list[tuple[yaml.Node, Loc]] = [(node, ())]
     while stack:
-        current = stack.pop()
+        current, loc = stack.pop()
         if isinstance(current, yaml.MappingNode):
-            seen: set[str] = set()
+            first: dict[str, int] = {}
             for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
-                        mark = key.start_mark
-                        problems.append(
-                            SpecProblem(
-                                file, mark.line + 1, mark.column + 1, key.value,
-                                f"key {key.value!r} appears twice in the same mapping",
-                            )
-                        )  # fmt: skip
-                    seen.add(key.value)
-                stack.append(value)
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                if name is not None and name in first:
+                    mark = key.start_mark
+                    problems.append(
+                        SpecProblem(
+                            file, mark.line + 1, mark.column + 1, _dotted((*loc, name)),
+                            f"key {name!r} appears twice in the same mapping "
+                            f"(first at line {first[name]})",
+                        )
+                    )  # fmt: skip
+                elif name is not None:
+                    first[name] = key.start_mark.line + 1
+                stack.append((value, loc if name is None else (*loc, name)))
         elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
+            stack.extend((item, (*loc, i)) for i, item in enumerate(current.value))
     return problems
