@@ -94,3 +94,30 @@ def test_a_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
     path.write_bytes(b"apiVersion: inferd.dev/v1\nkind: St\xe4ck\n")
     with pytest.raises(InvalidArgument, match=r"inferd.yaml: not UTF-8 text \(byte 34\)"):
         load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (
+            "    versions: [{name: v1, model: 'fraud:v1'\n",
+            "s.yaml:6:1: not valid YAML: expected ',' or '}', but got '<stream end>' (while "
+            "parsing a flow mapping from line 5, column 16)",
+        ),
+        (
+            "    versions:\n\t- {name: v1, model: 'fraud:v1'}\n",
+            "s.yaml:6:1: not valid YAML: found character '\\t' that cannot start any token; "
+            "indent with spaces: YAML does not allow tabs",
+        ),
+        (
+            "    versions:\n      - name: v1\n       model: 'fraud:v1'\n",
+            "s.yaml:7:8: not valid YAML: expected <block end>, but found '<block mapping start>' "
+            "(while parsing a block collection from line 6, column 7); check the indentation, "
+            "and quote a value that holds ': '",
+        ),
+    ],
+)
+def test_a_yaml_syntax_error_says_where_it_began_and_how_to_mend_it(
+    tail: str, expected: str
+) -> None:
+    assert _problems(HEAD + tail) == [expected]

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from inferd.errors import InvalidArgument
-from inferd.spec.messages import problem_message
+from inferd.spec.messages import problem_message, yaml_message
 from inferd.spec.model import Spec
 from inferd.spec.rules import (
     RULE_ERROR,
@@ -98,7 +98,7 @@ def parse_spec(text: str, file: str = "inferd.yaml") -> Spec:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = SpecProblem(file, line, column, "", f"not valid YAML: {exc.problem}")
+        problem = SpecProblem(file, line, column, "", yaml_message(exc))
         raise SpecError([problem]) from None
     finally:
         loader.dispose()

@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
+import yaml
+
 from inferd.spec.rules import RULE_ERROR, RULE_KEY_ERROR
 
 #: What a value of each type pydantic checks is, in the words of a YAML file.
@@ -50,6 +52,21 @@ def problem_message(
         text = f"{text.removeprefix('Input ')}, got {_shown(value)}"
     elif kind.startswith("string_"):  # a pattern, a length
         text = f"{text}, got {_shown(value)}"
+    return text
+
+
+def yaml_message(error: yaml.MarkedYAMLError) -> str:
+    """A YAML syntax error, with where the construct it broke began (a flow mapping's ``{``, a
+    quoted string's opening quote) and, for the usual causes, how to mend it."""
+    text = f"not valid YAML: {error.problem}"
+    start, at = error.context_mark, error.problem_mark
+    if error.context and start is not None and (at is None or start.line != at.line):
+        text += f" ({error.context} from line {start.line + 1}, column {start.column + 1})"
+    problem = error.problem or ""
+    if "'\\t'" in problem:
+        text += "; indent with spaces: YAML does not allow tabs"
+    elif "block end" in problem or "mapping values are not allowed" in problem:
+        text += "; check the indentation, and quote a value that holds ': '"
     return text
 
 
