@@ -143,3 +143,22 @@ def test_a_whole_number_written_as_a_float_is_that_number() -> None:
     document = ONE_DEPLOYMENT.replace('model: "fraud:v1"', 'model: "fraud:v1", replicas: 2.0')
     assert VALIDATOR.is_valid(yaml.safe_load(document))
     assert parse_spec(document).deployments[0].versions[0].replicas == 2
+
+
+@pytest.mark.parametrize(
+    "resources",
+    ["{cpu: 0}", "{cpu: '0'}", "{cpu: '0m'}", "{cpu: -1}", "{memory: 512}", "{memory: '0Gi'}"],
+)
+def test_the_schema_refuses_a_quantity_the_loader_refuses(resources: str) -> None:
+    """A zero quantity, or a memory written as a bare number of bytes below 1 MiB."""
+    document = ONE_DEPLOYMENT + f"    resources: {resources}\n"
+    assert not VALIDATOR.is_valid(yaml.safe_load(document))
+    with pytest.raises(SpecError):
+        parse_spec(document)
+
+
+@pytest.mark.parametrize("resources", ["{cpu: 0.5}", "{cpu: '500m'}", "{memory: 1073741824}"])
+def test_the_schema_takes_a_quantity_the_loader_takes(resources: str) -> None:
+    document = ONE_DEPLOYMENT + f"    resources: {resources}\n"
+    assert VALIDATOR.is_valid(yaml.safe_load(document))
+    parse_spec(document)

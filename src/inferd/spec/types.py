@@ -60,6 +60,11 @@ DNS_LABEL_MAX = 63
 #: The Kubernetes quantity grammar (``resource.Quantity``): a number and an optional suffix.
 QUANTITY_PATTERN = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
 _QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+#: A quantity above zero, for the JSON Schema (a zero is refused by the loader too).
+POSITIVE_QUANTITY_PATTERN = (
+    r"^(?![+]?(0+(\.0*)?|\.0+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$)"
+    + QUANTITY_PATTERN.removeprefix("^")
+)
 _SUFFIXES: dict[str, Decimal] = {
     "": Decimal(1),
     "n": Decimal("1e-9"),
@@ -144,7 +149,10 @@ Quantity = Annotated[
     AfterValidator(_positive_quantity),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "string", "pattern": QUANTITY_PATTERN}, {"type": "number"}],
+            "anyOf": [
+                {"type": "string", "pattern": POSITIVE_QUANTITY_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
             "examples": ["500m", "2", "512Mi", "1Gi"],
         }
     ),
@@ -167,7 +175,19 @@ def _memory_with_unit(text: str) -> str:
 
 
 #: A memory size: a :data:`Quantity` of at least 1 MiB (``"512Mi"``, ``"32Gi"``).
-Memory = Annotated[Quantity, AfterValidator(_memory_with_unit)]
+Memory = Annotated[
+    Quantity,
+    AfterValidator(_memory_with_unit),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": POSITIVE_QUANTITY_PATTERN},
+                {"type": "number", "minimum": LEAST_MEMORY_BYTES},
+            ],
+            "examples": ["512Mi", "1Gi", "32Gi"],
+        }
+    ),
+]
 
 #: A span of time written with units (``"30s"``), held as seconds.
 Duration = Annotated[
