@@ -113,6 +113,9 @@ class FakeDataPlane:
             return self.headers
         return SignatureCheck(name, Signature.model_validate(_MODELS["sum"]))
 
+    def refused(self, name: str, version: str | None = None) -> None:
+        """Counted by the real data plane (tests/protocols/v2/test_refusals_counted.py)."""
+
     async def infer(self, request: InferRequest) -> InferResponse:
         self._check(request.model, request.version)
         self.received[request.model] = request

@@ -90,19 +90,26 @@ def test_an_xgboost_model_reports_the_format_it_serves_as_its_platform(tmp_path:
 
 def test_a_signature_mistake_caught_at_warm_up_names_its_cause(tmp_path: Path) -> None:
     """The reason said only "the 'sklearn' runtime failed to load it (ValueError)"; the cause
-    was in the server log alone."""
+    was in the server log alone. Push now refuses a width the model file contradicts, so the
+    wrong signature is given as a whole (``signature=``, which push takes as it is, as a store
+    filled by an older inferd holds it)."""
     x, y = _data()
     wide = {**FEATURES_INPUT, "shape": [-1, FEATURES + 1]}
-    folder = _folder(tmp_path, "wide", {"inputs": [wide]})
+    folder = _folder(tmp_path, "wide")
     skops.io.dump(LogisticRegression().fit(x, y), folder / "model.skops")
     store = ModelStore(tmp_path / "home")
-    push(store, folder, "wide:v1")
+    told = push(store, folder, "told:v1").card.signature
+    signature = Signature.model_validate(
+        {"inputs": [wide], "outputs": told.model_dump()["outputs"]}
+    )
+    push(store, folder, "wide:v1", signature=signature)
 
     async def scenario(plane: ServingDataPlane) -> None:
         (row,) = plane.repository_index()
         assert row.reason == (
-            "its warm-up inference, on inputs shaped by its signature, failed (ValueError: X has "
-            "5 features, but LogisticRegression is expecting 4 features as input.)"
+            "its warm-up inference, on inputs shaped by its signature, failed (tensor "
+            "'features': X has 5 features, but LogisticRegression is expecting 4 features as "
+            "input)"
         )
 
     _serve(store, ["wide:v1"], scenario, fails=True)
@@ -188,11 +195,13 @@ def test_a_model_answering_contrary_to_its_signature_fails_its_load(tmp_path: Pa
         push(store, tmp_path / name, f"{name}:v1")
 
     async def scenario(plane: ServingDataPlane) -> None:
+        warm_up = "its warm-up inference, on inputs shaped by its signature, failed"
         assert _reasons(plane) == {
-            "words": "model 'words' gave output 'label' as BYTES, declared INT64",
-            "three": "model 'three' gave output 'probabilities' of shape [1, 3], declared [-1, 2]",
-            "softprob": "model 'softprob' gave output 'predictions' as FP32, declared INT64 "
-            "(a cast would lose values)",
+            "words": f"{warm_up} (model 'words' gave output 'label' as BYTES, declared INT64)",
+            "three": f"{warm_up} (model 'three' gave output 'probabilities' of shape [1, 3], "
+            "declared [-1, 2])",
+            "softprob": f"{warm_up} (model 'softprob' gave output 'predictions' as FP32, "
+            "declared INT64 (a cast would lose values))",
         }
 
     _serve(store, ["words:v1", "three:v1", "softprob:v1"], scenario, fails=True)

@@ -130,6 +130,14 @@ class ServingDataPlane:
         except InferdError:
             return None  # infer() raises it again, and counts the request
 
+    def refused(self, name: str, version: str | None = None) -> None:
+        try:
+            served = self._manager.get(name, version)
+        except InferdError:
+            self._metrics.unknown_model_request("client_error")
+            return
+        served.metrics.requests["client_error"].inc()
+
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one request. Raises :mod:`inferd.errors` exceptions only; every request counts
         under exactly one outcome of ``inferd_requests_total``."""

@@ -88,7 +88,9 @@ async def bring_up(
         sv.set_state(VersionState.FAILED, reason)
         raise InternalError(f"loading {sv.label} failed: {reason}") from None
     except InferdError as exc:
-        sv.set_state(VersionState.FAILED, exc.message)
+        # A refusal of the warm-up's inputs (a signature the model contradicts) says so.
+        warm_up = failing.startswith("its warm-up")
+        sv.set_state(VersionState.FAILED, f"{failing} ({exc.message})" if warm_up else exc.message)
         raise
     except Exception as exc:
         log.exception("loading %s failed", sv.label)

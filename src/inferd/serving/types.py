@@ -135,6 +135,11 @@ class DataPlane(Protocol):
 
     async def infer(self, request: InferRequest) -> InferResponse: ...
 
+    def refused(self, name: str, version: str | None = None) -> None:
+        """Count a request to ``name`` that a protocol refused before :meth:`infer` (its body
+        did not decode, or broke the signature), as :meth:`infer` counts a client error."""
+        ...
+
     def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]: ...
 
     async def load(self, name: str, reference: str | None = None) -> None:

@@ -167,6 +167,9 @@ class OnnxDataPlane:
     def input_check(self, name: str, version: str | None = None) -> None:
         return None  # infer checks the datatypes against the session's
 
+    def refused(self, name: str, version: str | None = None) -> None:
+        """Counted by the real data plane (tests/protocols/v2/test_refusals_counted.py)."""
+
     async def infer(self, request: InferRequest) -> InferResponse:
         self.received.append((request, time.monotonic()))
         if self.fail_with is not None:

@@ -151,7 +151,11 @@ class InferenceServicer:
                 deadline = asked if deadline is None else min(deadline, asked)
         check = self._dataplane.input_check(request.model_name, request.model_version or None)
         decode = partial(decode_request, request, self._limits, deadline, check)
-        decoded = await self._decoder.decode(decode, request.ByteSize())
+        try:
+            decoded = await self._decoder.decode(decode, request.ByteSize())
+        except InferdError:
+            self._dataplane.refused(request.model_name, request.model_version or None)
+            raise
         response = await self._dataplane.infer(decoded)
         return encode_response(
             response, raw=len(request.raw_input_contents) > 0, request_id=request.id

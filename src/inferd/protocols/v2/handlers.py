@@ -7,14 +7,20 @@ Errors are raised as :mod:`inferd.errors` exceptions and mapped to statuses by t
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 import orjson
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
+from inferd.errors import (
+    InferdError,
+    InvalidArgument,
+    ModelNotFound,
+    NotFound,
+    Unavailable,
+    Unsupported,
+)
 from inferd.protocols.http import Handler, Request, Response, Router, error_response, json_response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.offload import Decoder
@@ -34,9 +40,6 @@ from inferd.protocols.v2.documents import (
 )
 from inferd.protocols.v2.openapi import build_document
 from inferd.serving.types import DataPlane, InferRequest, InferResponse, Parameters
-
-if TYPE_CHECKING:  # the module itself is imported on the first big JSON body
-    from inferd.protocols.decoding_process import DecodeJob
 
 #: Media types an inference body may declare; anything else (a pickle type, multipart) is 415.
 #: ``x-www-form-urlencoded`` is what ``curl -d`` sends by default; the body is still parsed as JSON.
@@ -166,27 +169,34 @@ class V2Handlers:
             # _job's call made directly: no partial to build and unpack (1 µs a request in
             # bench/path_cpu.py); the off-loop paths need the partial (it is pickled).
             model, version = request.params["model"], request.params.get("version")
-            infer_request = decode_request(
-                model, version, body, request.headers, self.limits,
-                check=self.dataplane.input_check(model, version), received=time.monotonic(),
-            )  # fmt: skip
+            check = self.dataplane.input_check(model, version)  # a 404 is counted there
+            try:
+                infer_request = decode_request(
+                    model, version, body, request.headers, self.limits,
+                    check=check, received=time.monotonic(),
+                )  # fmt: skip
+            except InferdError:
+                self.dataplane.refused(model, version)
+                raise
         else:
             infer_request = await self.decode(request)
         return self.encode(infer_request, await self.dataplane.infer(infer_request))
 
-    def decode(self, request: Request) -> Awaitable[InferRequest]:
+    async def decode(self, request: Request) -> InferRequest:
         """The inference request a v2 body holds (decoded off the loop when large; a big JSON
-        body in the decoding process). Not a coroutine itself: the caller awaits the
-        decoder's, one frame fewer per request."""
-        return self.decoder.decode_body(self._job(request), request.body, parses=_parses(request))
-
-    def _job(self, request: Request) -> DecodeJob:
+        body in the decoding process). A refused body is counted as the model's client error
+        (:meth:`DataPlane.refused`)."""
         model, version = request.params["model"], request.params.get("version")
-        return partial(
+        job = partial(
             decode_request, model=model, version=version, headers=request.headers,
             limits=self.limits, check=self.dataplane.input_check(model, version),
             received=time.monotonic(),
         )  # fmt: skip
+        try:
+            return await self.decoder.decode_body(job, request.body, parses=_parses(request))
+        except InferdError:
+            self.dataplane.refused(model, version)
+            raise
 
     @staticmethod
     def encode(request: InferRequest, result: InferResponse) -> Response:

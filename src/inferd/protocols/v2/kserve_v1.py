@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 
 from inferd.config import LimitSettings
-from inferd.errors import InvalidArgument, Unsupported
+from inferd.errors import InferdError, InvalidArgument, Unsupported
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
@@ -79,7 +79,11 @@ class V1Handlers:
             decode_instances, model=name, name=spec.name, datatype=spec.datatype,
             limits=self.limits,
         )  # fmt: skip
-        infer_request = await self.decoder.decode_body(job, request.body, parses=True)
+        try:
+            infer_request = await self.decoder.decode_body(job, request.body, parses=True)
+        except InferdError:
+            self.dataplane.refused(name)
+            raise
         result = await self.dataplane.infer(infer_request)
         first = result.outputs[0]
         if first.datatype == "BYTES":  # row by row, as numbers are
