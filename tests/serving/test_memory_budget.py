@@ -4,12 +4,19 @@ version that measures more than it was charged makes idle ones unload."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from inferd.card import ModelCard
+from inferd.datatypes import Tensors
 from inferd.errors import Unavailable
+from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
+from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.onnx import OnnxRuntime
 from inferd.serving.budget import EVICTED, resident_bytes
 from inferd.serving.stats import VersionState
 
@@ -108,3 +115,79 @@ def test_a_version_measured_beyond_the_whole_budget_is_unloaded_and_failed(
             await plane.close()
 
     asyncio.run(main())
+
+
+class Generating:
+    """An ONNX model that also answers as a language model, ``running`` generations under way:
+    a language model's generations do not pass through its batcher."""
+
+    context_length = 512
+    embeddings = False
+
+    def __init__(self, inner: Model) -> None:
+        self._inner = inner
+        self.running = 0
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        return self._inner.predict(inputs)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def chat_prompt(self, messages: object) -> str:
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def generate(self, *args: object, **kwargs: object) -> object:
+        raise NotImplementedError
+
+    def embed(self, texts: object) -> object:
+        raise NotImplementedError
+
+    def load(self) -> tuple[int, int]:
+        return self.running, 0
+
+    def occupancy(self) -> tuple[int, float]:
+        return 0, 0.0
+
+
+def test_a_language_model_generating_is_not_evicted(harness: Harness) -> None:
+    """Evicting it freed llama.cpp's contexts under its running generations."""
+    harness.push("a:v1", factor=2.0)
+    harness.push("b:v1", factor=5.0)
+    harness.push("c:v1", factor=7.0)
+    growth = 10 * max(harness.size("a:v1"), harness.size("b:v1"))
+    generating: list[Generating] = []
+
+    class Runtime:
+        name = "onnx"
+
+        def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+            model = OnnxRuntime().load(path, card, options)
+            if card.name != "a":
+                return model
+            generating.append(Generating(model))
+            return generating[-1]
+
+    async def main() -> tuple[VersionState, VersionState]:
+        plane, manager, _ = harness.plane(meter=Meter(growth), memory_budget_bytes=growth * 3 // 2)
+        manager._loaders = dataclasses.replace(manager._loaders, runtime=lambda _: Runtime())
+        try:
+            await plane.load("a", "a:v1")
+            (model,) = generating
+            assert isinstance(model, TextGenerator)
+            model.running = 1
+            await plane.load("b", "b:v1")  # over the budget, but a is busy generating
+            busy = {r.name: r.state for r in plane.repository_index()}["a"]
+            model.running = 0
+            await plane.load("c", "c:v1")  # a and b idle now: the least recently used goes
+            idle = {r.name: r.state for r in plane.repository_index()}["a"]
+            return busy, idle
+        finally:
+            await plane.close()
+
+    busy, idle = asyncio.run(main())
+    assert busy is VersionState.READY
+    assert idle is VersionState.UNAVAILABLE

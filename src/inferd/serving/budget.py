@@ -8,7 +8,8 @@ process). It is an estimate: requests served meanwhile allocate too. A version n
 charged its files' size until it is.
 
 Policy, in order: a version that alone needs more than the budget fails at once; otherwise the
-least recently used version that is serving and idle (nothing queued or running) unloads, again
+least recently used version that is serving and idle (no batch running, no generation under
+way) unloads, again
 until the incoming one fits; when only busy versions hold the budget the load fails with
 Unavailable (retry), never waiting for traffic to stop. When a loaded version measures more
 than it was charged, idle versions unload until the budget holds again (a warning if only busy
@@ -93,11 +94,7 @@ async def _evict(
     hold at most ``room`` bytes; False if only busy ones are left above it."""
     used = sum(v.memory for v in holders() if v is not spare)
     while used > room:
-        idle = [
-            v
-            for v in holders()
-            if v is not spare and v.serving and v.batcher is not None and not v.batcher.inflight
-        ]
+        idle = [v for v in holders() if v is not spare and v.serving and not v.busy]
         if not idle:
             return False
         victim = min(idle, key=lambda v: v.last_used)

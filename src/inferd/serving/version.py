@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from inferd.errors import InferdError
+from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics, VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.runtimes.xgboost import XGBoostRuntime
@@ -105,6 +106,15 @@ class ServedVersion:
             and self.worker is not None
             and self.worker.alive
         )
+
+    @property
+    def busy(self) -> bool:
+        """Work under way: a batch running, or a language model's generations (which do not
+        pass through the batcher). A busy version is never evicted."""
+        if self.batcher is not None and self.batcher.inflight:
+            return True
+        model = self.model
+        return isinstance(model, TextGenerator) and model.load() != (0, 0)
 
     def serves(self, digest: str) -> bool:
         """Serving the version whose manifest is ``digest`` (a reload of it changes nothing)."""
