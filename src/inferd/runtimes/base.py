@@ -22,6 +22,9 @@ class LoadOptions:
     """How to load: where to run, how many threads, and whether and how code may run."""
 
     device: Literal["cpu", "cuda"] = "cpu"
+    #: ``device`` was chosen by ``--device auto`` (CUDA where onnxruntime can use it): a
+    #: runtime that computes on the CPU only loads there instead of refusing.
+    device_auto: bool = False
     #: Threads inside one operator (onnxruntime intra-op); 0 lets the runtime decide.
     intra_op_threads: int = 1
     inter_op_threads: int = 1

@@ -38,7 +38,7 @@ class LightGBMRuntime:
         self._lgb = import_optional("lightgbm", "lightgbm")
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
-        if options.device != "cpu":
+        if options.device != "cpu" and not options.device_auto:
             raise Unsupported("the lightgbm runtime runs on CPU only; use device 'cpu'")
         output = booster_output(card, self.name)
         booster = _booster(self._lgb, model_file(path, card.entrypoint, self.name))

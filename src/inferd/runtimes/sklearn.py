@@ -87,7 +87,7 @@ class SklearnRuntime:
         self._skops_io = import_optional("skops.io", "sklearn")
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
-        if options.device != "cpu":
+        if options.device != "cpu" and not options.device_auto:
             raise Unsupported("the sklearn runtime runs on CPU only; use device 'cpu'")
         file = model_file(path, card.entrypoint, self.name)
         untrusted = _untrusted(self._skops_io, file)

@@ -61,14 +61,19 @@ class XGBoostRuntime:
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
         output = booster_output(card, self.name)
-        if options.device == "cuda" and not self._xgb.build_info().get("USE_CUDA", False):
-            raise Unsupported("device 'cuda' was requested but this XGBoost has no CUDA support")
+        wanted = options.device
+        if wanted == "cuda" and not self._xgb.build_info().get("USE_CUDA", False):
+            if not options.device_auto:
+                raise Unsupported(
+                    "device 'cuda' was requested but this XGBoost has no CUDA support"
+                )
+            wanted = "cpu"  # --device auto: this XGBoost computes on the CPU only
         booster = _booster(self._xgb, model_file(path, card.entrypoint, self.name))
         with warnings.catch_warnings():  # XGBoost's own words for a GPU it does not find
             warnings.simplefilter("ignore", UserWarning)
-            booster.set_param({"device": options.device})
+            booster.set_param({"device": wanted})
             device = _device(booster)
-        if options.device == "cuda" and not device.startswith("cuda"):
+        if wanted == "cuda" and not device.startswith("cuda") and not options.device_auto:
             # XGBoost falls back to CPU: silently serving there would hide a misconfigured
             # GPU deployment (the ONNX runtime refuses it alike).
             raise Unsupported(

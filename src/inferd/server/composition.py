@@ -293,6 +293,7 @@ def build_server(
         warmup_inputs=warmup_inputs,
         options=LoadOptions(
             device=_device(settings.device),
+            device_auto=settings.device == "auto",
             intra_op_threads=settings.intra_op_threads,
             sandbox=settings.sandbox,
             process_string_elements=settings.limits.process_string_elements,
