@@ -15,6 +15,8 @@ from inferd.datatypes import Tensors
 from inferd.errors import Unavailable
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
+from inferd.packaging import push
+from inferd.runtimes import get_runtime
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.onnx import OnnxRuntime
 from inferd.serving.budget import EVICTED, resident_bytes
@@ -191,3 +193,33 @@ def test_a_language_model_generating_is_not_evicted(harness: Harness) -> None:
     busy, idle = asyncio.run(main())
     assert busy is VersionState.READY
     assert idle is VersionState.UNAVAILABLE
+
+
+def test_an_evicted_language_model_is_still_listed(harness: Harness) -> None:
+    """``/v1/models`` (``generators()``) dropped a language model the budget evicted, though a
+    request naming it loads it again."""
+    pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
+    from llm_files import tiny_gguf
+
+    folder = harness.root / "llm"
+    folder.mkdir()
+    tiny_gguf(folder / "tiny.gguf")
+    push(harness.store, folder, "llm:v1")
+    harness.push("m:v1")
+    growth = 10 * max(harness.size("llm:v1"), harness.size("m:v1"))
+
+    async def main() -> tuple[list[str], VersionState, list[str]]:
+        plane, manager, _ = harness.plane(meter=Meter(growth), memory_budget_bytes=growth * 3 // 2)
+        manager._loaders = dataclasses.replace(manager._loaders, runtime=get_runtime)
+        try:
+            await plane.load("llm", "llm:v1")
+            before = [g.model for g in plane.generators()]
+            await plane.load("m", "m:v1")  # evicts llm
+            state = {r.name: r.state for r in plane.repository_index()}["llm"]
+            return before, state, [g.model for g in plane.generators()]
+        finally:
+            await plane.close()
+
+    before, state, after = asyncio.run(main())
+    assert before == ["llm"] and state is VersionState.UNAVAILABLE
+    assert after == ["llm"]

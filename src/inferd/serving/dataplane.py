@@ -42,6 +42,7 @@ from inferd.serving.stats import ModelStatistics, VersionState
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
+    ListedModel,
     ModelInfo,
     RepositoryEntry,
     ServerInfo,
@@ -217,21 +218,24 @@ class ServingDataPlane:
             )
         return self._served_generator(served, model)
 
-    def generators(self) -> list[ServedGenerator]:
-        """Every READY language-model default version, by name."""
-        found: list[ServedGenerator] = []
+    def generators(self) -> list[ListedModel]:
+        """Every language-model default version a request may name, by name: serving, or
+        evicted by the memory budget (its next request loads it again)."""
+        found: list[ListedModel] = []
         for name in self._names():
             try:
                 served = self._manager.get(name)
             except InferdError:
                 continue
-            if served.serving and isinstance(served.model, TextGenerator):
-                found.append(self._served_generator(served, served.model))
+            card = served.artifact.card if served.artifact is not None else None
+            evicted = served.evicted and card is not None and card.llm is not None
+            if evicted or (served.serving and isinstance(served.model, TextGenerator)):
+                found.append(ListedModel(name, _created(served)))
         return found
 
     def _served_generator(self, served: ServedVersion, model: TextGenerator) -> ServedGenerator:
         card = served.artifact.card if served.artifact is not None else None
-        created = int(card.created.timestamp()) if card and card.created else served.ready_at
+        created = _created(served)
         delay_ms = card.labels.get(TEST_SLOWDOWN_LABEL, "0") if card is not None else "0"
         try:
             delay_s = max(float(delay_ms), 0.0) / 1000
@@ -317,3 +321,9 @@ def _select(served: ServedVersion, outputs: Tensors, wanted: list[str] | None) -
             raise InvalidTensor(name, f"model {served.key.name!r} gave no output of that name")
         selected.append(Tensor(name, oip_datatype(array.dtype), array))
     return selected
+
+
+def _created(served: ServedVersion) -> int:
+    """OpenAI's ``created`` of a version: when its card was made, else when it loaded."""
+    card = served.artifact.card if served.artifact is not None else None
+    return int(card.created.timestamp()) if card and card.created else served.ready_at

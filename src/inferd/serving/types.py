@@ -112,6 +112,15 @@ class InputCheck(Protocol):
     def declared(self, name: str, datatype: str, shape: tuple[int, ...]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ListedModel:
+    """A language model as OpenAI's ``/v1/models`` lists it."""
+
+    model: str
+    #: When the version's card was created or the model loaded (OpenAI's ``created``).
+    created: int
+
+
 class DataPlane(Protocol):
     """The one entry every protocol calls. Errors are :mod:`inferd.errors` exceptions."""
 
@@ -154,8 +163,9 @@ class DataPlane(Protocol):
         name, InvalidArgument for a model that is not a language model."""
         ...
 
-    def generators(self) -> list[ServedGenerator]:
-        """Every READY language model (its default version), by name."""
+    def generators(self) -> list[ListedModel]:
+        """Every language model a request may name (its default version): ready, or evicted by
+        the memory budget (a request loads it again)."""
         ...
 
     def model_stats(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from inferd.protocols.http import Handler, Request, Response, json_response
 from inferd.protocols.openai.answers import ModelList, ModelObject, ServedModel
-from inferd.serving.generation import ServedGenerator
-from inferd.serving.types import DataPlane
+from inferd.serving.types import DataPlane, ListedModel
 
 OWNER = "inferd"
 
 
-def model_object(served: ServedGenerator) -> ModelObject:
+def model_object(served: ListedModel) -> ModelObject:
     return {"id": served.model, "object": "model", "created": served.created, "owned_by": OWNER}
 
 
