@@ -139,7 +139,7 @@ def test_pickle_bearing_npy_is_refused(store: ModelStore, model: Path, tmp_path:
         ("1,2,3,4,5,6,7,8\n", "no data rows"),
         (",,,,,,,\n1,2,3,4,5,6,7,8\n", "header row"),
         ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7\n", "line 2: 7 values for 8 columns"),
-        ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,x\n", "line 2: a value is not a number"),
+        ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,x\n", "line 2, column 'h': 'x' is not a number"),
     ],
 )
 def test_bad_csv_names_the_problem(text: str, message: str, tmp_path: Path) -> None:

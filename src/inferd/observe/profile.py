@@ -129,7 +129,19 @@ def check_profile(profile: ReferenceProfile, signature: Signature) -> None:
     """Raise InvalidArgument unless every profiled input is an input of ``signature`` whose
     last dimension (when fixed) equals its number of profiled features."""
     specs = {spec.name: spec for spec in signature.inputs}
+    seen_inputs: set[str] = set()
     for item in profile.inputs:
+        if item.name in seen_inputs:
+            raise InvalidArgument(f"the reference profile describes input {item.name!r} twice")
+        seen_inputs.add(item.name)
+        names = [f.name for f in item.features]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            # Each name is a metric label value: two features of one name would be one series.
+            raise InvalidArgument(
+                f"the reference profile names features of input {item.name!r} twice: {twice}; "
+                "feature names (a CSV's column names) must be unique"
+            )
         spec = specs.get(item.name)
         if spec is None:
             raise InvalidArgument(
@@ -188,11 +200,17 @@ def _npz(file: Path, signature: Signature) -> dict[str, NDArray[np.generic]]:
 
 def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
     try:
-        text = file.read_text(encoding="utf-8")
+        # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of the first name.
+        text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         raise InvalidArgument(
             f"reference data {file.name!r} is neither NumPy data nor a UTF-8 CSV"
         ) from None
+    if text.lstrip().startswith(("{", "[")):
+        raise InvalidArgument(
+            f"reference data {file.name!r} looks like JSON, which is not a reference data "
+            "format: give a .npy, an .npz or a CSV with a header row"
+        )
     reader = csv.reader(io.StringIO(text))
     header = tuple(h.strip() for h in next(reader, []))
     if not header or not all(header):
@@ -210,12 +228,23 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
                 f"reference data {file.name!r} line {line}: {len(record)} values for "
                 f"{len(header)} columns"
             )
-        try:
-            rows.append([float(value) for value in record])
-        except ValueError:
-            raise InvalidArgument(
-                f"reference data {file.name!r} line {line}: a value is not a number"
-            ) from None
+        rows.append(
+            [
+                _number(file, line, column, value)
+                for column, value in zip(header, record, strict=True)
+            ]
+        )
     if not rows:
         raise InvalidArgument(f"reference data {file.name!r}: the CSV has no data rows")
     return header, np.asarray(rows, dtype=np.float64)
+
+
+def _number(file: Path, line: int, column: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        shown = value if len(value) <= 32 else value[:32] + "…"
+        raise InvalidArgument(
+            f"reference data {file.name!r} line {line}, column {column!r}: {shown!r} is not a "
+            "number (a profile holds numeric features only)"
+        ) from None

@@ -1,0 +1,69 @@
+"""Reference data as users export it: a CSV with a byte order mark (Excel's "CSV UTF-8",
+pandas' ``utf-8-sig``), duplicate column names, categorical columns and JSON lines."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from inferd.card import Signature, TensorSpec
+from inferd.config import StoreSettings
+from inferd.errors import InvalidArgument
+from inferd.observe.profile import build_profile, read_reference_data
+from inferd.packaging import push
+from inferd.store import ModelStore
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+SIGNATURE = Signature(inputs=(TensorSpec(name="input", datatype="FP32", shape=(-1, 8)),))
+HEADER = [f"f{i}" for i in range(8)]
+
+
+def _csv(path: Path, header: list[str], encoding: str = "utf-8") -> Path:
+    rows = np.random.default_rng(4).random((50, 8))
+    lines = [",".join(header)] + [",".join(f"{v:.4f}" for v in r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return path
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_feature_name(tmp_path: Path) -> None:
+    profile = read_reference_data(_csv(tmp_path / "t.csv", HEADER, "utf-8-sig"), SIGNATURE)
+    assert [f.name for f in profile.inputs[0].features] == HEADER
+
+
+def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
+    # Each name becomes the feature label of a drift series: two columns named alike would
+    # export two samples of one series.
+    header = ["a", "a", *HEADER[2:]]
+    with pytest.raises(InvalidArgument, match=r"twice: \['a'\]"):
+        read_reference_data(_csv(tmp_path / "t.csv", header), SIGNATURE)
+
+
+def test_duplicate_feature_names_in_a_metadata_profile_are_refused(inferd_home: Path) -> None:
+    model = inferd_home.parent / "fraud-v1"
+    shutil.copytree(QUICKSTART / "fraud-v1", model)
+    rows = np.random.default_rng(5).random((100, 8))
+    profile = build_profile({"input": rows}, feature_names={"input": ("x",) * 8})
+    (model / "inferd.model.yaml").write_text(
+        yaml.safe_dump({"reference_profile": profile.model_dump(mode="json")})
+    )
+    store = ModelStore.from_settings(StoreSettings(home=inferd_home))
+    with pytest.raises(InvalidArgument, match=r"twice: \['x'\]"):
+        push(store, model, "fraud:v1")
+    assert store.list() == []
+
+
+def test_a_categorical_column_is_named_with_its_value(tmp_path: Path) -> None:
+    text = ",".join(HEADER) + "\n" + "1,2,3,4,5,6,7,8\n" + "1,2,3,paris,5,6,7,8\n"
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(InvalidArgument, match="line 3, column 'f3': 'paris' is not a number"):
+        read_reference_data(tmp_path / "t.csv", SIGNATURE)
+
+
+def test_json_lines_are_named_as_json(tmp_path: Path) -> None:
+    (tmp_path / "t.jsonl").write_text('{"input": [1, 2, 3, 4, 5, 6, 7, 8]}\n' * 3)
+    with pytest.raises(InvalidArgument, match=r"'t\.jsonl' looks like JSON.*CSV with a header"):
+        read_reference_data(tmp_path / "t.jsonl", SIGNATURE)
