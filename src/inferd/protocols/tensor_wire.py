@@ -265,6 +265,8 @@ def _narrow(tensor: Declared, wide: Array) -> Array:
     if tensor.count == 0:
         return np.zeros(tensor.shape, dtype=dtype)
     if wide.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
+        if dtype.kind in "iu" and _whole_beyond_64_bits(wide):  # JSON parsed them as floats
+            raise InvalidTensor(tensor.name, f"values outside the range of {tensor.datatype}")
         got = _KIND_NAMES.get(
             wide.dtype.kind, "values that are not numbers of one kind (or integers beyond 64 bits)"
         )
@@ -277,6 +279,16 @@ def _narrow(tensor: Declared, wide: Array) -> Array:
         # 1e39 as FP32 would be infinity, which models answer with garbage or an error.
         raise InvalidTensor(tensor.name, f"values outside the range of {tensor.datatype}")
     return wide.astype(dtype, copy=False).reshape(tensor.shape)
+
+
+def _whole_beyond_64_bits(wide: Array) -> bool:
+    """Floats that are all whole numbers, one beyond 64 bits: integers the JSON parser could
+    only read as floats (an error path: the cost does not matter)."""
+    if wide.dtype.kind != "f":
+        return False
+    floats = cast("npt.NDArray[np.floating[Any]]", wide)
+    whole = bool(np.all(np.isfinite(floats)) and np.all(np.mod(floats, 1) == 0))
+    return whole and bool(np.abs(floats).max() >= 2.0**63)
 
 
 def _fits_float(wide: Array, dtype: np.dtype[Any]) -> bool:

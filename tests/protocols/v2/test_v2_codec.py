@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import tracemalloc
 
@@ -327,3 +328,13 @@ def test_wide_json_integers_are_refused_for_what_they_are(datatype, data, words)
     with pytest.raises(InvalidTensor) as refused:
         _decode(doc)
     assert f"tensor 'x': {words}" in str(refused.value)
+
+
+@pytest.mark.parametrize("datatype", ["INT64", "UINT64", "INT32"])
+def test_a_json_integer_beyond_64_bits_is_out_of_range_not_a_float(datatype):
+    """The JSON parser reads such an integer as a float: it was refused as "cannot hold
+    floating-point numbers" (only REST JSON can carry it)."""
+    tensor = {"name": "x", "shape": [2], "datatype": datatype, "data": [1, 99999999999999999999]}
+    body = json.dumps({"inputs": [tensor]}).encode()  # orjson refuses such an integer
+    with pytest.raises(InvalidTensor, match=f"'x'.*outside the range of {datatype}"):
+        decode_request("m", None, body, {}, LimitSettings(), check=None, received=0.0)
