@@ -8,7 +8,6 @@ runs on every transport that can express it (a bad BYTES length prefix has no JS
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import grpc
 import httpx
 import numpy as np
+import orjson
 import pytest
 from tritonclient.grpc import service_pb2
 
@@ -137,7 +137,7 @@ def _rest_doc(case: Bad, data: dict[str, Any]) -> bytes:
     doc: dict[str, Any] = {"inputs": [tensor]}
     if case.outputs:
         doc["outputs"] = [{"name": n, "parameters": p} for n, p in case.outputs]
-    return json.dumps(doc).encode()  # not orjson: it refuses integers beyond 64 bits
+    return orjson.dumps(doc)
 
 
 def _rest(servers: Servers, body: bytes, headers: dict[str, str], case: Bad) -> tuple[str, str]:
