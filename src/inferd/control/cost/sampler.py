@@ -3,7 +3,8 @@
 Every :data:`DEFAULT_INTERVAL_S` it reads, for every replica process the supervisor runs
 (starting, ready or draining: each holds its capacity), the CPU time and resident memory of its
 process tree from ``/proc`` (:mod:`.proc`); the requests the gateway answered per version since
-the last tick (its counters); the batches each ready replica's model ran (its ``/metrics``);
+the last tick (its counters); the batches each ready replica's model ran and the tokens a
+language model read and generated (its ``/metrics``);
 and the GPUs, where NVML is. Once a second it also samples the requests in flight per version.
 Each tick becomes one :class:`~inferd.cost.accounting.VersionInterval` per version, kept for
 :data:`KEEP_S`; reports, the status document, recommendations and the ``inferd_cost_*`` series
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 from inferd.control.cost.gpus import GpuReading
 from inferd.control.cost.proc import ProcessUse, read_tree
-from inferd.control.cost.scrapes import BatchCounts
+from inferd.control.cost.scrapes import BatchCounts, TokenCounts
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.replicas.topology import Replica
 from inferd.control.tasks import cancel_and_wait
@@ -35,6 +36,7 @@ from inferd.cost.accounting import (
     Buckets,
     CapacitySeconds,
     ReplicaSlice,
+    Tokens,
     VersionInterval,
     account,
 )
@@ -128,6 +130,7 @@ class CostSampler:
         self._resources: dict[Key, ResourcesSpec] = {}
         self._concurrency: defaultdict[Key, list[float]] = defaultdict(list)
         self._batches = BatchCounts()
+        self._tokens = TokenCounts()
         self._task: asyncio.Task[None] | None = None
         #: Since start, per version; and the currency their money is in.
         self.totals: dict[Key, Totals] = {}
@@ -189,6 +192,7 @@ class CostSampler:
         # interval stamped before they arrived, outside a window that starts with them.
         now = self._clock()
         batches = self._batches.added(scraped, running)
+        tokens = self._tokens.added(scraped, running)
         last, self._last = self._last, (now, traffic)
         self.gpu = gpu
         intervals = []
@@ -196,7 +200,9 @@ class CostSampler:
             self._concurrency.clear()
         else:
             began, before = last
-            tick = _Tick(now, now - began, traffic.since(before), uses, gpu, batches, running)
+            tick = _Tick(
+                now, now - began, traffic.since(before), uses, gpu, batches, tokens, running
+            )
             intervals = [self._interval(tick, key, d) for key, d in self._keys(running)]
             self._keep(intervals, now)
         self._cpu = {_process(r): uses[r.id].cpu_seconds for r in running if r.id in uses}
@@ -269,6 +275,7 @@ class CostSampler:
             predictions=primary.count(("success",)),
             requests=primary.requests + sum(n for o, n in mirrored.items() if o != "dropped"),
             rows=rows,
+            tokens=tick.tokens.get(key),
             gpu_product=tick.gpu.product if tick.gpu is not None and resources.gpu else None,
             zero_seconds=tick.seconds if at_zero else 0.0,
             zero=held(resources, self._peaks.get(key, 0.0)) if at_zero else None,
@@ -307,6 +314,8 @@ class _Tick:
     uses: Mapping[str, ProcessUse]
     gpu: GpuReading | None
     batches: Mapping[Key, tuple[int, Buckets]]
+    #: Tokens of the language-model versions (others are absent).
+    tokens: Mapping[Key, Tokens]
     running: list[Replica]
 
 

@@ -1,8 +1,11 @@
-"""What the cost sampler takes from each replica's own ``/metrics``: the batches its model ran.
+"""What the cost sampler takes from each replica's own ``/metrics``: the batches its model ran,
+and the tokens a language model read and generated.
 
-``inferd_batch_size`` is a histogram of rows per batch, cumulative since the replica process
-started. :class:`BatchCounts` keeps each process's last reading, so an interval gets what was
-added since (a restarted process starts again from zero: its whole count is new).
+``inferd_batch_size`` is a histogram of rows per batch, ``inferd_llm_tokens_total`` a counter of
+tokens by ``type`` (``input``: prompts, ``output``: generated), both cumulative since the replica
+process started. :class:`BatchCounts` and :class:`TokenCounts` keep each process's last reading,
+so an interval gets what was added since (a restarted process starts again from zero: its whole
+count is new).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Iterable
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferd.control.replicas.topology import Replica
-from inferd.cost.accounting import Buckets
+from inferd.cost.accounting import Buckets, Tokens
 from inferd.cost.usage import add_buckets
 
 BATCH_SIZE = "inferd_batch_size"
+LLM_TOKENS = "inferd_llm_tokens"
 
 
 def batch_histogram(text: str) -> tuple[float, Buckets]:
@@ -66,3 +70,54 @@ class BatchCounts:
             delta = tuple((b, c - earlier.get(b, 0.0)) for b, c in now_buckets)
             buckets.setdefault(version, []).append(delta)
         return {k: (rows[k], add_buckets(buckets[k])) for k in rows}
+
+
+def llm_tokens(text: str) -> Tokens | None:
+    """Prompt and generated tokens of ``inferd_llm_tokens_total`` in an exposition (every
+    version it serves added up); None when it has no such series (no language model)."""
+    found: Tokens | None = None
+    for family in text_string_to_metric_families(text):
+        if family.name != LLM_TOKENS:
+            continue
+        prompt = generated = 0.0
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue  # the _created timestamps
+            if sample.labels.get("type") == "input":
+                prompt += sample.value
+            elif sample.labels.get("type") == "output":
+                generated += sample.value
+        found = Tokens(round(prompt), round(generated))
+    return found
+
+
+class TokenCounts:
+    """Per replica process, the last token counts read; :meth:`added` returns what is new."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, int | None], Tokens] = {}
+
+    def added(
+        self, scraped: Iterable[tuple[Replica, str]], running: Iterable[Replica]
+    ) -> dict[tuple[str, str], Tokens]:
+        """Tokens each language-model version's replicas read and generated since the last
+        call (versions without an ``inferd_llm_tokens`` series are absent)."""
+        added: dict[tuple[str, str], Tokens] = {}
+        live = {(r.id, r.pid) for r in running}
+        self._last = {k: v for k, v in self._last.items() if k in live}
+        for replica, text in scraped:
+            now = llm_tokens(text)
+            if now is None:
+                continue
+            key = (replica.id, replica.pid)
+            before = self._last.get(key, Tokens())
+            self._last[key] = now
+            if now.prompt < before.prompt or now.generated < before.generated:
+                before = Tokens()  # counted again from zero: a new process
+            version = (replica.deployment, replica.version)
+            so_far = added.get(version, Tokens())
+            added[version] = Tokens(
+                so_far.prompt + now.prompt - before.prompt,
+                so_far.generated + now.generated - before.generated,
+            )
+        return added
