@@ -37,6 +37,7 @@ from inferd.serving.types import (
     InferRequest,
     InferResponse,
     InputCheck,
+    ListedModel,
     ModelInfo,
     RepositoryEntry,
     ServerInfo,
@@ -80,6 +81,8 @@ class FakeDataPlane:
         self.cancelled = 0
         self.started = 0
         self.completed = 0
+        #: Names ``generators()`` lists as language models.
+        self.listed: tuple[str, ...] = ()
 
     def _check(self, name: str, version: str | None) -> None:
         if name not in self.loaded:
@@ -150,8 +153,9 @@ class FakeDataPlane:
         self._check(name, version)
         raise InvalidArgument(f"model {name!r} is not a language model")
 
-    def generators(self) -> list[ServedGenerator]:
-        return []
+    def generators(self) -> list[ListedModel]:
+        """The language models ``listed`` names (none unless a test sets it)."""
+        return [ListedModel(name, 0) for name in self.listed]
 
     def repository_index(self, ready_only: bool = False) -> list[RepositoryEntry]:
         return [RepositoryEntry(n, v, VersionState.READY) for n, v in self.loaded.items()]

@@ -37,6 +37,7 @@ class Door:
     key: Path
     keys_file: Path
     tokens: dict[str, Token]
+    dataplane: FakeDataPlane
 
     def https(self) -> http.client.HTTPSConnection:
         context = ssl.create_default_context(cafile=self.ca.path)
@@ -92,7 +93,7 @@ def door(tmp_path: Path) -> Iterator[Door]:
         return server, handle
 
     server, handle = asyncio.run_coroutine_threadsafe(boot(), loop).result(10)
-    yield Door(server.port, handle.port, ca, first, cert, key, keys_file, tokens)  # type: ignore[attr-defined]
+    yield Door(server.port, handle.port, ca, first, cert, key, keys_file, tokens, dataplane)  # type: ignore[attr-defined]
 
     async def stop() -> None:
         await server.stop(1.0)

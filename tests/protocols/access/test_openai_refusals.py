@@ -58,8 +58,6 @@ def test_the_openai_client_is_told_why_a_key_is_refused(
     reader = client("read")
     denied = _refusal(lambda: reader.embeddings.create(model="echo", input="hi"))
     assert "lacks the 'infer' scope" in denied.message
-    denied = _refusal(scoped.models.list)  # lists every deployment
-    assert "covers every deployment" in denied.message
 
     stranger = client("sk-not-an-inferd-key")
     refused = _refusal(lambda: stranger.completions.create(model="echo", prompt="hi"))
@@ -100,3 +98,17 @@ def test_no_key_on_an_openai_route_is_openai_s_401_and_oip_routes_keep_their_sha
     status, _, body = door.get("/v2/models/echo/infer", method="POST", body=b"{}")
     assert status == 401
     assert "requires an API key" in orjson.loads(body)["error"]
+
+
+def test_the_model_list_answers_a_scoped_key_with_what_it_may_use(
+    door: Door, client: Callable[[str], openai.OpenAI]
+) -> None:
+    """OpenAI's clients and tools list models at start: a key scoped to some deployments was
+    refused (403); it now sees the deployments it may use, as OpenAI lists a key's models."""
+    door.dataplane.listed = ("echo", "sum")
+    assert [m.id for m in client("echo").models.list()] == ["echo"]
+    assert [m.id for m in client("all").models.list()] == ["echo", "sum"]
+    denied = _refusal(client("read").models.list)
+    assert isinstance(denied, openai.PermissionDeniedError)
+    assert "lacks the 'infer' scope" in denied.message
+    assert isinstance(_refusal(client("nope").models.list), openai.AuthenticationError)

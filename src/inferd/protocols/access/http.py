@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import orjson
 
 from inferd.errors import InferdError
-from inferd.protocols.access.keyring import NO_KEY, KeyRing, NoKey
+from inferd.protocols.access.keyring import NO_KEY, KeyRing, Need, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.http.messages import response_for_error
@@ -31,6 +31,7 @@ _BASIC = (b"www-authenticate", b'Basic realm="inferd", charset="UTF-8"')
 _OPENAI_PATHS = frozenset(
     {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
 )
+_MODEL_LIST = "/v1/models"
 
 
 def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
@@ -40,11 +41,35 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
     for route in router.routes:
         rule = rest_rule(route.template, public_metrics=public_metrics)
         openai = route.template in _OPENAI_PATHS
-        handler = (
-            route.handler if rule is Rule.OPEN else _guarded(route.handler, keys, rule, openai)
-        )
+        if (route.method, route.template) == ("GET", _MODEL_LIST):
+            handler = _listing(route.handler, keys)
+        elif rule is Rule.OPEN:
+            handler = route.handler
+        else:
+            handler = _guarded(route.handler, keys, rule, openai)
         guarded.add(route.method, route.template, handler, route.doc)
     return guarded
+
+
+def _listing(handler: Handler, keys: KeyRing) -> Handler:
+    """OpenAI's model list: any key with the ``infer`` scope may ask, and is answered the
+    deployments it may use (as OpenAI lists the models a key can use). OpenAI's clients and
+    tools list models at start: a key scoped to some deployments was refused (403)."""
+
+    async def check(request: Request) -> Response:
+        try:
+            key = await keys.authorize(request.headers.get("authorization"), Need("infer"))
+        except InferdError as exc:
+            return refusal(exc, openai=True)
+        response = await handler(request)
+        if key is None or key.deployments is None or response.status != 200:
+            return response
+        document = orjson.loads(response.body)
+        allowed = set(key.deployments)
+        document["data"] = [m for m in document["data"] if m.get("id") in allowed]
+        return Response(200, orjson.dumps(document), response.content_type, response.headers)
+
+    return check
 
 
 def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handler:
