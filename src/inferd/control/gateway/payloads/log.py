@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from inferd.control.gateway.payloads.events import JSON, OCTET_STREAM, PROTOBUF, Payload
-from inferd.control.gateway.payloads.sinks import make_sink
+from inferd.control.gateway.payloads.sinks import SharedFiles, make_sink
 from inferd.control.gateway.payloads.writer import Writer
 from inferd.control.replicas.topology import Topology
 from inferd.spec.observability import LoggingSpec
@@ -58,6 +58,8 @@ class PayloadLog:
     def __init__(self, registry: CollectorRegistry, directory: Path | None) -> None:
         self.directory = directory
         self._writers: dict[str, Writer] = {}
+        #: The JSONL files written, one entry per path however many deployments name it.
+        self._files = SharedFiles()
         self._retiring: set[asyncio.Task[None]] = set()
         self._random = random.Random()  # noqa: S311 - sampling, not secrets
         self._events = Counter(
@@ -90,7 +92,7 @@ class PayloadLog:
             log.error("payload log of %r: this gateway writes no files; use an http sink",
                       deployment)  # fmt: skip
             return
-        sink = make_sink(spec.sink.file, spec.sink.http, directory or Path())
+        sink = make_sink(spec.sink.file, spec.sink.http, directory or Path(), self._files)
         for outcome in OUTCOMES:  # every series exists from the start, at 0
             self._events.labels(deployment, outcome)
         count = partial(self._count, deployment)

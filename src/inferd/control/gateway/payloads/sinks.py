@@ -2,12 +2,15 @@
 
 A sink delivers a batch of payloads or raises; the writer (:mod:`.writer`) counts the outcome.
 ``workers`` says how many batches it may have in delivery at once, ``batch`` how many payloads
-one delivery takes.
+one delivery takes. File sinks naming the same file (two deployments, or a sink and the one
+an apply replaced it with) write it through one :class:`SharedFiles` entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -43,14 +46,62 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(eq=False)
+class SharedFile:
+    """One rotated file and the lock its writers (worker threads) take turns under."""
+
+    file: RotatingFile
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+    def write(self, lines: list[bytes]) -> None:
+        with self.lock:
+            self.file.write(lines)
+
+    def close(self) -> None:
+        with self.lock:
+            self.file.close()
+
+
+class SharedFiles:
+    """The files the file sinks write, one :class:`SharedFile` per path: sinks naming the same
+    file share it, so one's rotation never leaves another writing to a file renamed or deleted
+    under it (its events lost while counted delivered). Use on the event loop."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, SharedFile] = {}
+
+    def acquire(self, path: Path, max_bytes: int, max_files: int) -> SharedFile:
+        """The file at ``path``; its limits become these (the latest sink's: an apply that
+        changed them)."""
+        shared = self._files.get(path)
+        if shared is None:
+            shared = self._files[path] = SharedFile(RotatingFile(path, max_bytes, max_files))
+        else:
+            with shared.lock:
+                shared.file.max_bytes, shared.file.max_files = max_bytes, max_files
+        shared.users += 1
+        return shared
+
+    def release(self, shared: SharedFile) -> bool:
+        """One user fewer; True when it was the last (the caller closes the file)."""
+        shared.users -= 1
+        if shared.users > 0:
+            return False
+        if self._files.get(shared.file.path) is shared:
+            del self._files[shared.file.path]
+        return True
+
+
 class FileSink:
     """JSON lines (structured-mode CloudEvents), written from a worker thread."""
 
     workers = 1
     batch = FILE_BATCH
 
-    def __init__(self, spec: FileSinkSpec, directory: Path) -> None:
-        self.file = RotatingFile(directory / spec.path, spec.max_bytes, spec.max_files)
+    def __init__(self, spec: FileSinkSpec, directory: Path, files: SharedFiles) -> None:
+        self._files = files
+        self.file = files.acquire(directory / spec.path, spec.max_bytes, spec.max_files)
 
     async def deliver(self, payloads: list[Payload]) -> None:
         await asyncio.to_thread(self._write, payloads)
@@ -59,7 +110,8 @@ class FileSink:
         self.file.write([json_line(p) for p in payloads])
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.file.close)
+        if self._files.release(self.file):
+            await asyncio.to_thread(self.file.close)
 
 
 class HttpSink:
@@ -93,9 +145,11 @@ class HttpSink:
         await self._client.aclose()
 
 
-def make_sink(file: FileSinkSpec | None, http: HttpSinkSpec | None, directory: Path) -> Sink:
-    """The sink a spec names (the spec holds exactly one)."""
+def make_sink(
+    file: FileSinkSpec | None, http: HttpSinkSpec | None, directory: Path, files: SharedFiles
+) -> Sink:
+    """The sink a spec names (the spec holds exactly one); file sinks write through ``files``."""
     if file is not None:
-        return FileSink(file, directory)
+        return FileSink(file, directory, files)
     assert http is not None, "the spec names exactly one sink"
     return HttpSink(http)
