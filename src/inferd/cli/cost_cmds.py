@@ -33,7 +33,7 @@ _WINDOW = click.option(
     "--window",
     default="1h",
     show_default=True,
-    help="How far back to look: a duration such as 20s, 5m or 1h (at most 2h).",
+    help="How far back to look: a duration such as 20s, 5m or 1h (5s to 2h).",
 )
 
 

@@ -138,3 +138,12 @@ def test_bad_windows_are_refused_naming_the_problem(window: str, message: str) -
     with pytest.raises(InvalidArgument) as caught:
         parse_window(window)
     assert message in caught.value.message
+
+
+@pytest.mark.parametrize("window", ["2s", "250ms", "4.9s"])
+def test_a_window_shorter_than_one_interval_is_refused(window: str) -> None:
+    # It would hold no interval or one, by chance of when it is asked: an empty report or not.
+    with pytest.raises(InvalidArgument) as caught:
+        parse_window(window)
+    assert "shorter than the 5 s between two samples" in caught.value.message
+    assert parse_window("5s") == 5.0
