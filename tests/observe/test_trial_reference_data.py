@@ -67,3 +67,20 @@ def test_json_lines_are_named_as_json(tmp_path: Path) -> None:
     (tmp_path / "t.jsonl").write_text('{"input": [1, 2, 3, 4, 5, 6, 7, 8]}\n' * 3)
     with pytest.raises(InvalidArgument, match=r"'t\.jsonl' looks like JSON.*CSV with a header"):
         read_reference_data(tmp_path / "t.jsonl", SIGNATURE)
+
+
+def test_a_profile_of_a_bytes_input_is_refused(tmp_path: Path) -> None:
+    # The live strings of a BYTES input are never binned: its drift would never be measured.
+    signature = Signature(
+        inputs=(
+            TensorSpec(name="text", datatype="BYTES", shape=(-1,)),
+            TensorSpec(name="amount", datatype="FP32", shape=(-1, 1)),
+        )
+    )
+    lengths = np.random.default_rng(6).integers(1, 50, size=100)
+    np.savez(tmp_path / "t.npz", text=lengths, amount=lengths.astype(np.float32)[:, None])
+    with pytest.raises(InvalidArgument, match="'text', a BYTES input"):
+        read_reference_data(tmp_path / "t.npz", signature)
+    np.savez(tmp_path / "ok.npz", amount=lengths.astype(np.float32)[:, None])
+    profile = read_reference_data(tmp_path / "ok.npz", signature)
+    assert [i.name for i in profile.inputs] == ["amount"]

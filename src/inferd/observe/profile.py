@@ -126,8 +126,9 @@ def read_reference_data(file: Path, signature: Signature) -> ReferenceProfile:
 
 
 def check_profile(profile: ReferenceProfile, signature: Signature) -> None:
-    """Raise InvalidArgument unless every profiled input is an input of ``signature`` whose
-    last dimension (when fixed) equals its number of profiled features."""
+    """Raise InvalidArgument unless every profiled input is a numeric input of ``signature``
+    whose last dimension (when fixed) equals its number of profiled features, each feature
+    named once."""
     specs = {spec.name: spec for spec in signature.inputs}
     seen_inputs: set[str] = set()
     for item in profile.inputs:
@@ -147,6 +148,12 @@ def check_profile(profile: ReferenceProfile, signature: Signature) -> None:
             raise InvalidArgument(
                 f"the reference profile describes {item.name!r}, which is not an input of the "
                 f"model (inputs: {sorted(specs)})"
+            )
+        if spec.datatype == "BYTES":
+            # Drift bins numbers; a BYTES input's strings never reach the bins.
+            raise InvalidArgument(
+                f"the reference profile describes {item.name!r}, a BYTES input; drift is "
+                "measured on numeric and BOOL inputs only (profile the others)"
             )
         width = spec.shape[-1] if len(spec.shape) > 1 else 1
         if width > 0 and width != len(item.features):
