@@ -216,6 +216,7 @@ class DeploymentSpec(StrictModel):
     batching: Annotated[BatchingSettings, strictly(BatchingSettings)] = BatchingSettings()
     request_timeout: Duration | None = Field(
         default=None,
+        gt=0,
         description="longest a request to these replicas may take when it sets no deadline of "
         "its own (unset: the model server's default); at most gateway.request_timeout",
     )

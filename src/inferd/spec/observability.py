@@ -82,7 +82,7 @@ class HttpSinkSpec(StrictModel):
         "logger sends); structured: the whole event as application/cloudevents+json",
     )
     timeout: Duration = Field(
-        default=5.0, description="longest one delivery may take before it counts as failed"
+        default=5.0, gt=0, description="longest one delivery may take before it counts as failed"
     )
 
 

@@ -19,17 +19,19 @@ class AnalysisSpec(StrictModel):
     """What a canary must satisfy at each step, measured against the stable version."""
 
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="share of failed requests")
-    max_latency_p99: Duration | None = Field(default=None, description="e.g. '250ms'")
+    max_latency_p99: Duration | None = Field(default=None, gt=0, description="e.g. '250ms'")
     max_latency_ratio: float | None = Field(
         default=None, ge=1, description="candidate p99 / stable p99, e.g. 1.5 (at most 50% slower)"
     )
     max_ttft_p95: Duration | None = Field(
         default=None,
+        gt=0,
         description="language models: p95 time to first token of the candidate's streamed "
         "generations through the gateway, e.g. '500ms'",
     )
     max_inter_token_latency_p95: Duration | None = Field(
         default=None,
+        gt=0,
         description="language models: p95 of the mean time between streamed tokens, e.g. '50ms'",
     )
     max_divergence: float | None = Field(
@@ -121,7 +123,7 @@ class SloSpec(StrictModel):
         ge=50, lt=100, description="percent of requests that succeed over the window, e.g. 99.9"
     )
     latency_p99: Duration | None = Field(
-        default=None, description="p99 latency the deployment must stay under, e.g. '50ms'"
+        default=None, gt=0, description="p99 latency the deployment must stay under, e.g. '50ms'"
     )
     window: Duration = Field(
         default=30 * 86400.0, description="the period the objective holds over, e.g. '30d'"
