@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,6 +77,8 @@ class _InputCounts:
         self.offsets = np.arange(len(self.features)) * self.bins
         self.counts = np.zeros((len(self.features), self.bins), dtype=np.int64)
         self.samples = 0
+        #: The edges in each float precision live batches came in (see :meth:`_edges`).
+        self._edges_as: dict[np.dtype[np.generic], NDArray[Any]] = {}
 
     def add(self, batch: NDArray[np.generic]) -> None:
         if batch.dtype.kind not in "biuf":
@@ -88,12 +91,26 @@ class _InputCounts:
         if len(rows) > most:
             rows = rows[:: -(-len(rows) // most)]
         # Bin index = number of edges <= value (side="right"), per row and feature.
-        above = (rows[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+        above = (rows[:, :, None] >= self._edges(rows.dtype)[None, :, :]).sum(axis=2)
         index = np.minimum(above, self.last) + self.offsets
         self.counts += np.bincount(index.ravel(), minlength=self.counts.size).reshape(
             self.counts.shape
         )
         self.samples += len(rows)
+
+    def _edges(self, dtype: np.dtype[np.generic]) -> NDArray[Any]:
+        """The edges to compare values of ``dtype`` with: a float input's in its own precision.
+
+        An edge is an observed training value, often float64 (a CSV, a pandas frame); the same
+        value sent as FP32 may lie just below it (0.7 → 0.69999998) and would land a bin lower,
+        so identical data would read as drift. Rounded to the input's precision, it does not."""
+        if dtype.kind != "f" or dtype == self.edges.dtype:
+            return self.edges
+        edges = self._edges_as.get(dtype)
+        if edges is None:
+            with np.errstate(over="ignore"):  # beyond FP16's range: inf, as the values are
+                edges = self._edges_as[dtype] = self.edges.astype(dtype)
+        return edges
 
 
 class DriftMonitor:
