@@ -3,7 +3,9 @@
 * Integer, boolean and string outputs (labels, classes, token ids) compare by the **share of
   elements that differ**, in ``[0, 1]``.
 * Floating-point outputs (probabilities, scores, embeddings) compare by the **mean absolute
-  difference** of their elements.
+  difference** of their elements. NaN and infinities (JSON ``null`` as a replica writes them)
+  agree where both answers hold the same one; anywhere else they make the output entirely
+  different, so a divergence is always a number (a NaN would stay in a cumulative sum for good).
 
 Outputs whose shapes or datatypes disagree count as entirely different (share 1.0) and are
 reported as mismatched. Responses are decoded from OIP v2 JSON, v2 JSON followed by binary
@@ -14,6 +16,7 @@ re-encoded, and only the two bodies in hand are read.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,6 +38,8 @@ RESPONSE_LIMITS = LimitSettings(
 )
 #: The name under which a KServe v1 response's ``predictions`` are compared.
 V1_OUTPUT = "predictions"
+#: Datatypes whose JSON ``null`` stands for NaN or an infinity (JSON has neither).
+_FLOATS = frozenset({"FP16", "BF16", "FP32", "FP64"})
 
 
 class Undecodable(ValueError):
@@ -104,11 +109,28 @@ def _decode_output(
         raise Undecodable(f"output {name!r} has parameters that are not an object")
     size = parameters.get("binary_data_size")
     if size is None:
-        return tensor, tensor_wire.from_json(tensor, out.get("data"), RESPONSE_LIMITS, "'data'"), 0
+        data = out.get("data")
+        try:
+            return tensor, tensor_wire.from_json(tensor, data, RESPONSE_LIMITS, "'data'"), 0
+        except InferdError:
+            if tensor.datatype not in _FLOATS:
+                raise
+            return tensor, _floats_with_nulls(name, data, tensor.count), 0
     if type(size) is not int or not 0 <= size <= len(binary):
         raise Undecodable(f"output {name!r} has a binary_data_size beyond the body")
     raw = binary[:size]
     return tensor, tensor_wire.from_binary(tensor, raw, RESPONSE_LIMITS, "its binary data"), size
+
+
+def _floats_with_nulls(name: str, data: Any, count: int) -> np.ndarray[Any, Any]:
+    """A float output's JSON data holding ``null`` (NaN or an infinity): nulls as NaN."""
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise Undecodable(f"output {name!r} holds values that are not numbers") from exc
+    if array.size != count:
+        raise Undecodable(f"output {name!r} holds {array.size} values, its shape {count}")
+    return array
 
 
 def _as_array(data: Any) -> np.ndarray[Any, Any]:
@@ -131,12 +153,35 @@ def compare(primary: dict[str, Output], shadow: dict[str, Output]) -> list[Diver
         if s is None or s.shape != p.shape or s.data.size != n or _kind(s) != _kind(p):
             results.append(Divergence(name, "share", 1.0, n, n, mismatched=True))
         elif _kind(p) == "f":
-            diff = np.abs(p.data.astype(np.float64) - s.data.astype(np.float64))
-            results.append(Divergence(name, "mad", float(diff.mean()) if n else 0.0, n, 0))
+            results.append(_mean_difference(name, p.data, s.data))
         else:
             differing = int(np.count_nonzero(p.data != s.data))
             results.append(Divergence(name, "share", differing / n if n else 0.0, n, differing))
     return results
+
+
+def _mean_difference(
+    name: str, primary: np.ndarray[Any, Any], shadow: np.ndarray[Any, Any]
+) -> Divergence:
+    """Float outputs' mean absolute difference; elements both answers hold the same NaN or
+    infinity in agree, and any other non-finite element (or a difference beyond float64)
+    makes the output entirely different."""
+    n = int(primary.size)
+    if not n:
+        return Divergence(name, "mad", 0.0, 0, 0)
+    p, s = primary.astype(np.float64), shadow.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(p - s)
+        finite = np.isfinite(diff)
+        if not finite.all():
+            alike = (p == s) | (np.isnan(p) & np.isnan(s))
+            if not (finite | alike).all():
+                return Divergence(name, "share", 1.0, n, n, mismatched=True)
+            diff = np.where(finite, diff, 0.0)
+        mad = float(diff.mean())
+    if not math.isfinite(mad):
+        return Divergence(name, "share", 1.0, n, n, mismatched=True)
+    return Divergence(name, "mad", mad, n, 0)
 
 
 def _kind(output: Output) -> str:

@@ -125,20 +125,32 @@ def compare_generations(primary: Generation, shadow: Generation) -> list[Diverge
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity in [-1, 1]; two zero vectors are the same (1), one alone is not (0)."""
-    dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
-    norm_a = math.sqrt(math.fsum(x * x for x in a))
-    norm_b = math.sqrt(math.fsum(y * y for y in b))
-    if norm_a == 0.0 or norm_b == 0.0:
+    """Cosine similarity in [-1, 1]; two zero vectors are the same (1), one alone is not (0).
+    Vectors holding NaN or an infinity are the same (1) only element for element, else
+    unrelated (0): never NaN, which ``min`` and ``max`` would have let through as 1."""
+    try:
+        dot = math.fsum(x * y for x, y in zip(a, b, strict=True))
+        norm_a = math.sqrt(math.fsum(x * x for x in a))
+        norm_b = math.sqrt(math.fsum(y * y for y in b))
+        similarity = dot / (norm_a * norm_b) if norm_a and norm_b else None
+    except (OverflowError, ValueError):  # fsum of infinities of both signs
+        similarity = math.nan
+    if similarity is None:
         return 1.0 if norm_a == norm_b else 0.0
-    return max(-1.0, min(1.0, dot / (norm_a * norm_b)))
+    if not math.isfinite(similarity):
+        same = all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+        return 1.0 if same else 0.0
+    return max(-1.0, min(1.0, similarity))
 
 
 def _vector(value: object) -> tuple[float, ...]:
     """An embedding as numbers: a JSON list, or (``encoding_format: base64``, which the openai
     client asks for by default) little-endian float32 bytes in base64."""
     if isinstance(value, list):
-        return tuple(float(x) for x in value)
+        try:  # null: NaN or an infinity, which JSON cannot write
+            return tuple(math.nan if x is None else float(x) for x in value)
+        except (TypeError, ValueError) as exc:
+            raise Undecodable("an embedding holds values that are not numbers") from exc
     if isinstance(value, str):
         try:
             raw = base64.b64decode(value, validate=True)
