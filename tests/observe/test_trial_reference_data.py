@@ -84,3 +84,17 @@ def test_a_profile_of_a_bytes_input_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "ok.npz", amount=lengths.astype(np.float32)[:, None])
     profile = read_reference_data(tmp_path / "ok.npz", signature)
     assert [i.name for i in profile.inputs] == ["amount"]
+
+
+@pytest.mark.parametrize("name", ["t.npy", "t.npz", "t.csv"])
+def test_a_model_without_declared_inputs_is_named_as_such(tmp_path: Path, name: str) -> None:
+    # Not "the model has 0 inputs; use an .npz": an .npz would be refused as well.
+    rows = np.random.default_rng(7).random((20, 8))
+    if name == "t.npy":
+        np.save(tmp_path / name, rows)
+    elif name == "t.npz":
+        np.savez(tmp_path / name, input=rows)
+    else:
+        _csv(tmp_path / name, HEADER)
+    with pytest.raises(InvalidArgument, match="the model declares no inputs"):
+        read_reference_data(tmp_path / name, Signature())

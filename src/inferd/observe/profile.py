@@ -108,6 +108,7 @@ def read_reference_data(file: Path, signature: Signature) -> ReferenceProfile:
     A ``.npz`` maps its arrays to inputs by name; a ``.npy`` or a CSV is the one input of a
     single-input model, a CSV's header naming the features. Errors name the file, never its path.
     """
+    _has_inputs(signature)
     try:
         with file.open("rb") as handle:
             head = handle.read(len(_NPY_MAGIC))
@@ -129,6 +130,7 @@ def check_profile(profile: ReferenceProfile, signature: Signature) -> None:
     """Raise InvalidArgument unless every profiled input is a numeric input of ``signature``
     whose last dimension (when fixed) equals its number of profiled features, each feature
     named once."""
+    _has_inputs(signature)
     specs = {spec.name: spec for spec in signature.inputs}
     seen_inputs: set[str] = set()
     for item in profile.inputs:
@@ -161,6 +163,14 @@ def check_profile(profile: ReferenceProfile, signature: Signature) -> None:
                 f"the reference profile has {len(item.features)} features for input "
                 f"{item.name!r}, whose last dimension is {width}"
             )
+
+
+def _has_inputs(signature: Signature) -> None:
+    if not signature.inputs:
+        raise InvalidArgument(
+            "the model declares no inputs, so a reference profile has nothing to describe: "
+            "declare them (inputs: in inferd.model.yaml, or --signature FILE)"
+        )
 
 
 def _single_input(file: Path, signature: Signature) -> str:
