@@ -27,7 +27,7 @@ runtime: sklearn
 inputs:
   - {name: x, datatype: FP32, shape: [-1, 8]}
 outputs:
-  - {name: y, datatype: INT64, shape: [-1]}
+  - {name: label, datatype: INT64, shape: [-1]}
 labels: {team: risk}
 metrics: {auc: 0.91}
 """

@@ -283,3 +283,21 @@ def test_archives_nest_at_most_two_deep(tmp_path: Path) -> None:
     assert admit(_zip(tmp_path / "two.zip", {"inner.zip": innermost.getvalue()})) is None
     refusal = admit(_zip(tmp_path / "three.zip", {"inner.zip": inner.getvalue()}))
     assert refusal is not None and "nested 2 deep" in refusal.reason
+
+
+def test_a_truncated_onnx_file_is_named_as_such(tmp_path: Path) -> None:
+    """A cut-off download was refused as a file in "no format the store admits as data, so
+    loading it may run code", which sent the pusher to --trust-unsafe-format first."""
+    weights = numpy_helper.from_array(np.ones((64, 64), dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [weights],
+    )  # fmt: skip
+    whole = helper.make_model(graph).SerializeToString()
+    cut = tmp_path / "model.onnx"
+    cut.write_bytes(whole[: len(whole) // 2])
+    refusal = admit(cut)
+    assert refusal is not None and not refusal.runs_code
+    assert "named .onnx but not an ONNX model" in refusal.reason
+    assert "may run code" not in refusal.reason

@@ -108,9 +108,11 @@ def test_metadata_errors_name_the_field(store: ModelStore, model_dir: Path, tmp_
     assert "inferd.model.yaml" in info.value.message
 
     other = tmp_path / "sig.yaml"
-    other.write_text("runtime: sklearn\noutputs:\n  - {name: score, datatype: FP32, shape: [-1]}\n")
+    other.write_text(
+        "runtime: sklearn\noutputs:\n  - {name: predictions, datatype: FP32, shape: [-1]}\n"
+    )
     pushed = push(store, model_dir, "fraud:v1", metadata=other)
-    assert [s.name for s in pushed.card.signature.outputs] == ["score"]
+    assert [s.name for s in pushed.card.signature.outputs] == ["predictions"]
 
 
 def test_references_the_local_store_refuses(store: ModelStore, model_dir: Path) -> None:

@@ -176,6 +176,13 @@ def _unknown(path: Path) -> Refusal:
             f"named .gguf but not GGUF (it starts with {head[:8]!r}, not the magic b'GGUF' and "
             "a version), nor in any other format the store admits as data",
         )
+    if path.suffix.lower() == ".onnx":
+        return Refusal(
+            "unrecognised format",
+            "named .onnx but not an ONNX model: its bytes do not parse as one to the end "
+            "(a download cut short, or a damaged file?), nor as any other format the store "
+            "admits as data",
+        )
     return Refusal(
         "unrecognised format",
         f"in no format the store admits as data ({ADMITTED}), so loading it may run code",
