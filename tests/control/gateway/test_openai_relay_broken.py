@@ -19,7 +19,8 @@ HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding
 EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
 
 
-async def _broken_replica(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def read_request(reader: asyncio.StreamReader) -> None:
+    """Read one request the gateway relays (its head, and its body by its length)."""
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(
         int(line.split(b":", 1)[1])
@@ -27,6 +28,10 @@ async def _broken_replica(reader: asyncio.StreamReader, writer: asyncio.StreamWr
         if line.startswith(b"content-length:")
     )
     await reader.readexactly(length)
+
+
+async def _broken_replica(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
     writer.write(HEAD + b"%x\r\n" % len(EVENT) + EVENT + b"\r\n")
     await writer.drain()
     writer.close()  # no last chunk: the answer is cut short

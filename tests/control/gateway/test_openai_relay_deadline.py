@@ -16,25 +16,14 @@ from inferd.control.replicas.engine_metrics import EngineSeries
 from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 
 from .conftest import run, sample, started_gateway, topology
+from .test_openai_relay_broken import EVENT, HEAD, read_request
 
-HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
 ENGINE = EngineSeries("llama-server", "llm", "v1")
-
-
-async def _read_request(reader: asyncio.StreamReader) -> None:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.lower().split(b"\r\n")
-        if line.startswith(b"content-length:")
-    )
-    await reader.readexactly(length)
 
 
 async def _endless_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """An engine generating for ever: one event every 50 ms until the client leaves."""
-    await _read_request(reader)
+    await read_request(reader)
     writer.write(HEAD)
     try:
         while True:
@@ -49,7 +38,7 @@ async def _endless_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """An engine that takes the request and does not answer (a long whole generation)."""
-    await _read_request(reader)
+    await read_request(reader)
     try:
         await reader.read()  # until the gateway gives up and closes
     finally:
