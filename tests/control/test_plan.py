@@ -18,6 +18,7 @@ from inferd.control.apply_plan import (
     keep_autoscaled,
     plan,
     route_changes,
+    rules_only_changes,
     settings_changes,
 )
 from inferd.control.demo_traffic import random_body
@@ -122,8 +123,9 @@ def test_a_route_change_is_said_as_its_traffic_and_what_changed() -> None:
 
 
 def test_policy_sections_an_apply_changes_are_named() -> None:
-    """Autoscaling, rollout, SLO and cost changes take effect at once but start no replica and
-    move no traffic: an apply said "no changes" for them."""
+    """Autoscaling, rollout and cost changes take effect at once but start no replica and move
+    no traffic: an apply said "no changes" for them. An SLO becomes alerting rules only: an
+    apply said it was "in effect now", though nothing in inferd up reads it."""
     scaled = "    autoscaling: {min_replicas: 1, max_replicas: 3}\n"
     slo = "    slo: {availability: 99.9, window: 30d}\n"
     cost = "cost: {price_per_node_hour: 0.4, node: {cpu: 8, memory: 32Gi}}\n"
@@ -131,7 +133,9 @@ def test_policy_sections_an_apply_changes_are_named() -> None:
     assert settings_changes(SPLIT, SPLIT) == [] and settings_changes(None, SPLIT) == []
     assert settings_changes(SPLIT, with_scaling) == ["fraud.autoscaling"]
     both = _fraud({"v1": 90, "v2": 10, "s": 0}, deployment=scaled + slo)
-    assert settings_changes(with_scaling, both) == ["fraud.slo"]
+    assert settings_changes(with_scaling, both) == []  # inferd up does not evaluate SLOs
+    assert rules_only_changes(with_scaling, both) == ["fraud.slo"]
+    assert rules_only_changes(both, both) == [] and rules_only_changes(None, both) == []
     priced = parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)}) + cost)
     assert settings_changes(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})), priced) == ["cost"]
 

@@ -108,8 +108,9 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     settings = result.get("settings", [])  # likewise
     rollouts = result.get("rollouts", [])  # likewise
     undone = result.get("undone", [])  # likewise
+    rules_only = result.get("rules_only", [])  # likewise
     out = stdout()
-    if not changes and not routes and not settings and not rollouts:
+    if not changes and not routes and not settings and not rollouts and not rules_only:
         out.print("no changes")
     for c in changes:
         out.print(
@@ -120,6 +121,12 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
         out.print(describe_route(r["deployment"], r["weights"], r["shadow"], tuple(r["changed"])))
     if settings:
         out.print(f"in effect now: {', '.join(settings)}")
+    if rules_only:
+        out.print(
+            f"alerting rules only, not used by inferd up: {', '.join(rules_only)} "
+            f"(regenerate them: inferd k8s rules {spec_file} --local)",
+            markup=False,
+        )
     for line in rollouts:
         out.print(line, markup=False)
     for u in undone:

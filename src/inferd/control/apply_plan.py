@@ -118,6 +118,8 @@ class Applied:
     #: Policy sections an apply changed that take effect at once and start, stop and reroute
     #: nothing (:func:`settings_changes`), e.g. ``fraud.autoscaling`` or ``cost``.
     settings: list[str] = field(default_factory=list)
+    #: Sections the apply changed that ``inferd up`` does not act on (:func:`rules_only_changes`).
+    rules_only: list[str] = field(default_factory=list)
     #: Rollouts the apply started, one line each (a main version's new model arrives through
     #: its deployment's rollout policy, which routes traffic from then on).
     rollouts: list[str] = field(default_factory=list)
@@ -220,9 +222,22 @@ def route_changes(before: Spec | None, after: Spec) -> list[RouteChange]:
     return changes
 
 
-#: A deployment's sections that its replicas and routes do not depend on: the rollout,
-#: autoscaling and SLO policies, read by their loops at each decision.
-POLICY_SECTIONS = ("rollout", "autoscaling", "slo")
+#: A deployment's sections that its replicas and routes do not depend on: the rollout and
+#: autoscaling policies, read by their loops at each decision.
+POLICY_SECTIONS = ("rollout", "autoscaling")
+
+
+def rules_only_changes(before: Spec | None, after: Spec) -> list[str]:
+    """The sections that differ between the specs which ``inferd up`` itself does not act on
+    (``fraud.slo``: SLOs become alerting rules, ``inferd k8s rules FILE --local``), so an apply
+    must not say they are in effect."""
+    if before is None:
+        return []
+    return [
+        f"{d.name}.slo"
+        for d in after.deployments
+        if (old := before.deployment(d.name)) is not None and old.slo != d.slo
+    ]
 
 
 def settings_changes(before: Spec | None, after: Spec) -> list[str]:

@@ -50,6 +50,7 @@ from inferd.control.apply_plan import (
     keep_autoscaled,
     plan,
     route_changes,
+    rules_only_changes,
     settings_changes,
 )
 from inferd.control.replicas.engines import (
@@ -141,6 +142,7 @@ class Reconciler:
         changes = plan(actual, desired_state(spec))
         routes = route_changes(self.spec, spec)
         settings = settings_changes(self.spec, spec)
+        rules_only = rules_only_changes(self.spec, spec)
         drain_s = spec.gateway.drain_timeout
         launches = await self._launches(spec, changes, drain_s)
         started = self._start(changes, launches)
@@ -157,7 +159,7 @@ class Reconciler:
             await asyncio.sleep(self.settle_s)
             self.supervisor.route(_routing(spec, self._running, include_removed={}))
             await self.supervisor.retire(retired.replicas, drain_s)
-        applied = Applied(changes, routes, settings)
+        applied = Applied(changes, routes, settings, rules_only)
         _log_changes(applied)
         return applied
 

@@ -138,6 +138,7 @@ class AdminApi:
             "changes": [_change(c) for c in applied.changes],
             "routes": [_route(r) for r in applied.routes],
             "settings": applied.settings,
+            "rules_only": applied.rules_only,
             "rollouts": applied.rollouts,
             "undone": [u.to_json() for u in applied.undone],
         }

@@ -96,6 +96,8 @@ class ApplyResult(TypedDict):
     changes: list[ChangeRecord]
     routes: list[RouteRecord]
     settings: list[str]
+    #: Sections changed that ``inferd up`` does not act on (``fraud.slo``: alerting rules).
+    rules_only: NotRequired[list[str]]
     #: The rollouts the apply started, one line each.
     rollouts: NotRequired[list[str]]
     #: The promotions by ``inferd rollout`` whose traffic the apply gave back to another
