@@ -275,7 +275,7 @@ class Reconciler:
 def _check_fixed(running: Spec, spec: Spec) -> None:
     """Refuse (PermissionDenied) a change to what ``inferd up`` reads once, at start: an apply
     that went ahead would say it applied the spec while the gateway kept the old setting."""
-    if spec.registries != running.registries:
+    if set(spec.registries.allow) != set(running.registries.allow):  # an order means nothing
         raise PermissionDenied(
             "registries: is read once, when inferd up starts (its store allows only those "
             "registries); restart inferd up to change it"

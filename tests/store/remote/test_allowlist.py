@@ -174,3 +174,13 @@ def _spec(model: str, *, allow: list[str]) -> Spec:
         f"deployments:\n  - name: fraud\n    versions:\n      - name: v1\n        model: {model}\n"
     )
     return parse_spec(text)
+
+
+def test_an_apply_may_reorder_the_allowlist() -> None:
+    """The entries are a set: the same registries in another order were refused as a change."""
+    from inferd.control.reconciler import _check_fixed
+
+    running = _spec("fraud:v1", allow=["ghcr.io", "quay.io"])
+    _check_fixed(running, _spec("fraud:v1", allow=["quay.io", "ghcr.io"]))
+    with pytest.raises(PermissionDenied, match="registries: is read once"):
+        _check_fixed(running, _spec("fraud:v1", allow=["quay.io"]))
