@@ -17,6 +17,7 @@ on the event loop, so a request never sees half of an update.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,12 +43,12 @@ from inferd.control.gateway.tracing import traced
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import Replica, Topology
-from inferd.errors import InferdError, Unavailable
+from inferd.errors import Code, InferdError, Unavailable
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
 from inferd.protocols.http.host import HttpLimits
-from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.messages import STATUS_BY_CODE, response_for_error
 from inferd.protocols.http.router import Handler
 
 if TYPE_CHECKING:
@@ -329,6 +330,9 @@ class Gateway:
             answer = await self.proxy.send(route.name, version, upstream)
         except InferdError as exc:
             self.record(route.name, version.name, response_for_error(exc).status, started)
+            raise
+        except asyncio.CancelledError:  # the client went away: counted as gRPC's cancel is
+            self.record(route.name, version.name, STATUS_BY_CODE[Code.CANCELLED], started)
             raise
         finally:
             if primary_answer is not None and not primary_answer.done():
