@@ -200,6 +200,8 @@ def _percent(share: float | None) -> str:
 
 
 def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
+    from inferd.control.cost.documents import proposal
+
     out = stdout()
     out.print(f"measured over the last {doc['covered_s']:.0f} s")
     for a in doc["advice"]:
@@ -211,7 +213,8 @@ def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
             f"peak RSS {_mib(u['peak_rss_mib'])}"
         )
         for p in a["proposals"]:
-            mark = "->" if p["current"] != p["proposed"] else "=="
+            # By value, as the changes are: 0.25 and 250m are one CPU request.
+            mark = "->" if proposal(p).changes else "=="
             out.print(f"  {p['field']}: {_value(p)} {mark} {p['proposed']}  ({p['arithmetic']})")
         for note in a["notes"]:
             out.print(f"  note: {note}")
