@@ -4,6 +4,8 @@ its float64 self (0.7 → 0.69999998), so live rows equal to an edge must not fa
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,9 @@ VALUES = [0.5, 0.7, 0.9, 1.1, 1.3]
 
 
 @pytest.mark.parametrize("live_dtype", [np.float32, np.float16, np.float64])
-def test_the_training_distribution_sent_as_fp32_reads_as_no_drift(live_dtype: type) -> None:
+def test_the_training_distribution_sent_as_fp32_reads_as_no_drift(
+    live_dtype: type[np.floating[Any]],
+) -> None:
     rng = np.random.default_rng(0)
     profile = build_profile({"input": rng.choice(VALUES, size=(5_000, 2))})
     monitor = DriftMonitor(profile)
