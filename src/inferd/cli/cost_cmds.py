@@ -181,7 +181,8 @@ def _print_report(doc: CostReport) -> None:
     table.add_row(
         "total", "", "", "", "", str(t["predictions"]), _money(t["held"], currency),
         _money(t["idle"], currency), _percent(t["idle_share"]),
-        _money(t["per_1k_predictions"], currency), "", _money(t["saved_scale_to_zero"], currency),
+        _money(t["per_1k_predictions"], currency), _money(t["per_1m_tokens"], currency),
+        _money(t["saved_scale_to_zero"], currency),
     )  # fmt: skip
     out.print(table)
     for v in doc["versions"]:

@@ -157,9 +157,7 @@ class Account:
 
     @property
     def per_1m_tokens(self) -> float | None:
-        if self.money is None or self.tokens is None or self.tokens.total == 0:
-            return None
-        return self.money.held / self.tokens.total * 1e6
+        return per_1m(self.money, self.tokens)
 
     @property
     def idle_share(self) -> float | None:
@@ -174,10 +172,16 @@ class Total:
     seconds: float
     predictions: int
     money: Money | None
+    #: Tokens of the language-model versions; None when none has any.
+    tokens: Tokens | None = None
 
     @property
     def per_1k_predictions(self) -> float | None:
         return per_1k(self.money, self.predictions)
+
+    @property
+    def per_1m_tokens(self) -> float | None:
+        return per_1m(self.money, self.tokens)
 
     @property
     def idle_share(self) -> float | None:
@@ -189,6 +193,13 @@ def per_1k(money: Money | None, predictions: int) -> float | None:
     if money is None or predictions == 0:
         return None
     return money.held / predictions * 1000
+
+
+def per_1m(money: Money | None, tokens: Tokens | None) -> float | None:
+    """Money held per million tokens; None without prices or tokens."""
+    if money is None or tokens is None or tokens.total == 0:
+        return None
+    return money.held / tokens.total * 1e6
 
 
 def idle_share(money: Money | None) -> float | None:
@@ -288,4 +299,10 @@ def total(accounts: Iterable[Account], seconds: float) -> Total:
         if priced
         else None
     )
-    return Total(seconds, sum(a.predictions for a in listed), money)
+    counted = [a.tokens for a in listed if a.tokens is not None]
+    tokens = (
+        Tokens(sum(t.prompt for t in counted), sum(t.generated for t in counted))
+        if counted
+        else None
+    )
+    return Total(seconds, sum(a.predictions for a in listed), money, tokens)

@@ -54,3 +54,17 @@ def test_tokens_of_each_interval_are_priced_per_million(fake: Fake) -> None:
     assert v1["held"] == pytest.approx(held)
     assert v1["tokens"] == 1_000
     assert v1["per_1m_tokens"] == pytest.approx(held / 1_000 * 1e6)
+    # The total row: every version's money over every language-model version's tokens.
+    assert report["total"]["tokens"] == 1_000
+    assert report["total"]["per_1m_tokens"] == pytest.approx(held / 1_000 * 1e6)
+
+
+def test_a_total_without_language_models_has_no_tokens(fake: Fake) -> None:
+    a = replica("fraud-v1-1", "v1", 11, 50)
+    fake.replicas = [a]
+    fake.uses = {11: ProcessUse(1.0, GIB // 4, GIB // 4)}
+    sampler = fake.sampler()
+    asyncio.run(sampler.tick())
+    asyncio.run(sampler.tick())
+    total = cost_report(sampler, 60)["total"]
+    assert (total["tokens"], total["per_1m_tokens"]) == (None, None)

@@ -97,6 +97,8 @@ class ReportVersion(ReportMoney):
 class ReportTotal(ReportMoney):
     predictions: int
     per_1k_predictions: float | None
+    tokens: int | None
+    per_1m_tokens: float | None
 
 
 class CostReport(TypedDict):
@@ -218,6 +220,8 @@ def cost_report(sampler: CostSampler, window_s: float) -> CostReport:
             **_report_money(t.money),
             "predictions": t.predictions,
             "per_1k_predictions": t.per_1k_predictions,
+            "tokens": t.tokens.total if t.tokens is not None else None,
+            "per_1m_tokens": t.per_1m_tokens,
         },
     }
 
