@@ -9,7 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+import pytest
 
+from inferd.control.gateway.payloads.rotating import RotatingFile
 from inferd.control.replicas.topology import Topology
 from inferd.spec.observability import LoggingSpec
 
@@ -79,3 +81,25 @@ def test_deployments_sharing_a_jsonl_file_lose_nothing_to_each_others_rotation(
             kept[orjson.loads(line)["deployment"]] += 1
     # Each deployment's request and response events, every one of them still on disk.
     assert kept == {"a": 2 * requests, "b": 2 * requests}
+
+
+@pytest.mark.parametrize("max_files", [1, 2])
+def test_a_lower_max_files_removes_the_older_files_at_the_next_rotation(
+    tmp_path: Path, max_files: int
+) -> None:
+    # Files of a run with max_files 5, then the spec lowered it (an apply or a restart).
+    path = tmp_path / "p.jsonl"
+    for n in range(1, 5):
+        (tmp_path / f"p.jsonl.{n}").write_bytes(b"old\n")
+    path.write_bytes(b"current\n")
+    file = RotatingFile(path, max_bytes=10, max_files=max_files)
+    file.write([b"new line\n"])  # 8 + 9 bytes: rotates first
+    file.close()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["p.jsonl", "p.jsonl.1"][:max_files]
+    assert path.read_bytes() == b"new line\n"
+    (tmp_path / "p.jsonl.10").write_bytes(b"x\n")  # not a file it numbered itself: kept
+    (tmp_path / "p.jsonl.bak").write_bytes(b"x\n")
+    file.write([b"new line\n"])
+    file.close()
+    assert {"p.jsonl.10", "p.jsonl.bak"} <= {p.name for p in tmp_path.iterdir()}

@@ -2,7 +2,8 @@
 
 Before a write would take the file past ``max_bytes``, ``PATH`` becomes ``PATH.1`` (``PATH.1``
 becomes ``PATH.2``, and so on), the oldest beyond ``max_files - 1`` rotated files is deleted,
-and a new ``PATH`` is started. A line is never split across files; a single line larger than
+and a new ``PATH`` is started; rotated files beyond ``max_files`` that an earlier, larger
+``max_files`` left go too. A line is never split across files; a single line larger than
 ``max_bytes`` gets a file of its own. With ``max_files`` 1 the file simply starts over.
 
 Blocking: call it from a worker thread (the payload log's file sink does).
@@ -68,11 +69,15 @@ class RotatingFile:
         self.close()
         self._size = 0
         keep = self.max_files - 1
+        # The oldest file goes, and with it those a larger max_files left (a spec that lowered
+        # it): PATH.keep, PATH.keep+1 … while they run on.
+        n = max(keep, 1)
+        while self._numbered(n).exists():
+            self._numbered(n).unlink(missing_ok=True)
+            n += 1
         if keep < 1:
             self.path.unlink(missing_ok=True)
             return
-        with contextlib.suppress(FileNotFoundError):
-            self._numbered(keep).unlink()
         for n in range(keep - 1, 0, -1):
             with contextlib.suppress(FileNotFoundError):
                 self._numbered(n).replace(self._numbered(n + 1))
