@@ -136,7 +136,8 @@ def test_pickle_bearing_npy_is_refused(store: ModelStore, model: Path, tmp_path:
     ("text", "message"),
     [
         ("a,b\n1,2\n", "2 features for input 'input', whose last dimension is 8"),
-        ("1,2,3,4,5,6,7,8\n", "no data rows"),
+        ("a,b,c,d,e,f,g,h\n", "no data rows"),
+        ("1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,8\n", "the first line holds numbers, not column names"),
         (",,,,,,,\n1,2,3,4,5,6,7,8\n", "header row"),
         ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7\n", "line 2: 7 values for 8 columns"),
         ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,x\n", "line 2, column 'h': 'x' is not a number"),

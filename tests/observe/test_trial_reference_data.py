@@ -98,3 +98,28 @@ def test_a_model_without_declared_inputs_is_named_as_such(tmp_path: Path, name: 
         _csv(tmp_path / name, HEADER)
     with pytest.raises(InvalidArgument, match="the model declares no inputs"):
         read_reference_data(tmp_path / name, Signature())
+
+
+def test_a_pandas_index_column_is_named_as_such(tmp_path: Path) -> None:
+    # df.to_csv("t.csv") writes the index as a first column with an empty name.
+    text = "," + ",".join(HEADER) + "\n" + "0,1,2,3,4,5,6,7,8\n"
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(
+        InvalidArgument, match=r"header column\(s\) \[1\] have no name.*index=False"
+    ):
+        read_reference_data(tmp_path / "t.csv", SIGNATURE)
+
+
+def test_a_csv_without_a_header_does_not_lose_its_first_row_as_names(tmp_path: Path) -> None:
+    rows = np.random.default_rng(8).normal(size=(5, 8))
+    text = "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in rows)
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(InvalidArgument, match="the first line holds numbers, not column names"):
+        read_reference_data(tmp_path / "t.csv", SIGNATURE)
+
+
+def test_pandas_default_column_names_are_a_header(tmp_path: Path) -> None:
+    # pd.DataFrame(array).to_csv(path, index=False) names the columns 0, 1, 2, …
+    profile = read_reference_data(_csv(tmp_path / "t.csv", [str(i) for i in range(8)]), SIGNATURE)
+    assert [f.name for f in profile.inputs[0].features] == [str(i) for i in range(8)]
+    assert profile.rows == 50

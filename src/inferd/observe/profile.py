@@ -230,8 +230,22 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
         )
     reader = csv.reader(io.StringIO(text))
     header = tuple(h.strip() for h in next(reader, []))
-    if not header or not all(header):
+    if not header or not any(header):
         raise InvalidArgument(f"reference data {file.name!r}: the CSV needs a header row")
+    unnamed = [i + 1 for i, h in enumerate(header) if not h]
+    if unnamed:
+        hint = (
+            " (an index pandas wrote? save with to_csv(..., index=False))" if unnamed == [1] else ""
+        )
+        raise InvalidArgument(
+            f"reference data {file.name!r}: header column(s) {unnamed} have no name{hint}"
+        )
+    positions = tuple(str(i) for i in range(len(header)))  # pandas' names of unnamed columns
+    if header != positions and all(_is_number(h) for h in header):
+        raise InvalidArgument(
+            f"reference data {file.name!r}: the first line holds numbers, not column names; "
+            "the CSV needs a header row"
+        )
     if any(len(h) > MAX_NAME for h in header):
         raise InvalidArgument(
             f"reference data {file.name!r}: column names are at most {MAX_NAME} characters"
@@ -254,6 +268,14 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
     if not rows:
         raise InvalidArgument(f"reference data {file.name!r}: the CSV has no data rows")
     return header, np.asarray(rows, dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(file: Path, line: int, column: str, value: str) -> float:
