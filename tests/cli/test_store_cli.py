@@ -37,7 +37,7 @@ def model(tmp_path: Path) -> Path:
     (directory / "weights.bin").write_bytes(b"w" * 4096)
     shutil.copyfile(EXAMPLES / "sklearn" / "fraud.skops", directory / "model.skops")
     (directory / "inferd.model.yaml").write_text(
-        "runtime: sklearn\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 2]}\n"
+        "runtime: sklearn\ninputs:\n  - {name: x, datatype: FP32, shape: [-1, 8]}\n"
     )
     return directory
 
@@ -97,11 +97,11 @@ def test_round_trip(inferd_home: Path, model: Path, tmp_path: Path) -> None:
 
 def test_signature_file_labels_and_trust(inferd_home: Path, model: Path, tmp_path: Path) -> None:
     signature = tmp_path / "sig.yaml"
-    signature.write_text("outputs:\n  - {name: score, datatype: FP32, shape: [-1]}\n")
+    signature.write_text("outputs:\n  - {name: predictions, datatype: FP32, shape: [-1]}\n")
     pushed = run("push", model, "m:v1", "--runtime", "sklearn", "--signature", signature, "--json")
     assert pushed.exit_code == 0, pushed.output
     card = json.loads(run("inspect", "m:v1", "--json").stdout)["card"]
-    assert card["signature"]["outputs"][0]["name"] == "score"
+    assert card["signature"]["outputs"][0]["name"] == "predictions"
 
     bad_label = run("push", model, "m:v2", "--label", "novalue")
     assert bad_label.exit_code == 2
