@@ -113,6 +113,9 @@ def test_a_known_number_of_requests_is_counted_and_priced(
     for v in fraud.versions:
         assert versions[v.name]["replicas"] == pytest.approx(v.replicas, rel=1e-3)
         assert versions[v.name]["replica_hour"] == pytest.approx(price, rel=1e-6)
+        # An ONNX model reads no tokens (its server still declares the LLM token family).
+        assert versions[v.name]["tokens"] is None
+    assert total["tokens"] is None and total["per_1m_tokens"] is None
     replicas = sum(v.replicas for v in fraud.versions)
     held = replicas * price * covered / 3600
     tolerance = DEFAULT_INTERVAL_S / covered  # within the sampling interval

@@ -21,8 +21,11 @@ from .conftest import BATCHES, Fake, replica
 
 def test_an_exposition_without_a_language_model_has_no_tokens() -> None:
     assert llm_tokens(BATCHES.format(ones=1, all=1, rows=1)) is None
+    # Every server declares the family (an ONNX model's too): no samples, no tokens.
     registry = CollectorRegistry()
-    LlmMetrics(registry)
+    metrics = LlmMetrics(registry)
+    assert llm_tokens(generate_latest(registry).decode()) is None
+    metrics.bind("chat", "v1", "chat")  # a language model's first request
     assert llm_tokens(generate_latest(registry).decode()) == Tokens(0, 0)
 
 

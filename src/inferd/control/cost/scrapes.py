@@ -74,21 +74,22 @@ class BatchCounts:
 
 def llm_tokens(text: str) -> Tokens | None:
     """Prompt and generated tokens of ``inferd_llm_tokens_total`` in an exposition (every
-    version it serves added up); None when it has no such series (no language model)."""
-    found: Tokens | None = None
+    version it serves added up); None when it has no such sample. Every server declares the
+    family; a language model's samples appear with its first request."""
+    prompt = generated = 0.0
+    found = False
     for family in text_string_to_metric_families(text):
         if family.name != LLM_TOKENS:
             continue
-        prompt = generated = 0.0
         for sample in family.samples:
             if not sample.name.endswith("_total"):
                 continue  # the _created timestamps
+            found = True
             if sample.labels.get("type") == "input":
                 prompt += sample.value
             elif sample.labels.get("type") == "output":
                 generated += sample.value
-        found = Tokens(round(prompt), round(generated))
-    return found
+    return Tokens(round(prompt), round(generated)) if found else None
 
 
 class TokenCounts:
