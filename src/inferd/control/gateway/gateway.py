@@ -43,7 +43,7 @@ from inferd.control.gateway.tracing import traced
 from inferd.control.gateway.traffic import Window
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import Replica, Topology
-from inferd.errors import Code, InferdError, Unavailable
+from inferd.errors import Code, InferdError, Unavailable, Unsupported
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
@@ -209,6 +209,7 @@ class Gateway:
         for path in OPENAI_PATHS:
             router.add("POST", path, self.openai.relay)
         router.add("POST", "/v1/models/{model}:predict", self._traced("/v1/models/{model}:predict"))
+        router.add("POST", "/v1/models/{model}:explain", self._explain)
         self.catalog.add_routes(router)
         router.add("GET", "/metrics", self._metrics)
         router.add("GET", "/api/status", self._status)
@@ -301,6 +302,14 @@ class Gateway:
             "GET", upstream_path(request, version), forwardable(request.headers)
         )
         return to_client(named(await self.proxy.send(route.name, version, upstream), route.name))
+
+    async def _explain(self, request: Request) -> Response:
+        """KServe v1 explanations, answered as ``inferd serve`` answers them: there are none."""
+        name = self.selection.deployment(request.params["model"]).name  # 404 when unknown
+        raise Unsupported(
+            f"model {name!r} has no explainer: inferd serves predictions "
+            f"(POST /v1/models/{name}:predict, /v2/models/{name}/infer), not explanations"
+        )
 
     async def _infer(self, request: Request) -> Response:
         started = time.perf_counter()
