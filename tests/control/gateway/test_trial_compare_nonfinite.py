@@ -16,7 +16,13 @@ import numpy as np
 import orjson
 import pytest
 
-from inferd.control.gateway.compare import Output, Undecodable, compare, decode_outputs
+from inferd.control.gateway.compare import (
+    Divergence,
+    Output,
+    Undecodable,
+    compare,
+    decode_outputs,
+)
 from inferd.control.gateway.generation_compare import cosine, read_answer
 from inferd.control.gateway.metrics import GatewayMetrics
 
@@ -91,3 +97,21 @@ def test_an_embedding_null_reads_as_nan_and_other_values_are_undecodable() -> No
     assert math.isnan(vector[0]) and vector[1] == 1.0
     with pytest.raises(Undecodable):  # not an error the mirror never counts
         read_answer(orjson.dumps({"data": [{"embedding": ["a", 1.0]}]}))
+
+
+@pytest.mark.parametrize("mismatch_first", [True, False])
+def test_the_label_share_counts_the_elements_of_share_comparisons_only(
+    mismatch_first: bool,
+) -> None:
+    # A float output compared by mean difference, once fully different (a NaN, or shapes that
+    # disagree), beside a label output: the share a rollout's max_divergence reads is the
+    # differing share of the elements compared by share, whatever order they came in.
+    metrics = GatewayMetrics()
+    mad = Divergence("y", "mad", 0.1, 2, 0)
+    mismatch = Divergence("y", "share", 1.0, 2, 2, mismatched=True)
+    label = Divergence("label", "share", 0.25, 4, 1)
+    for d in [mismatch, mad, label] if mismatch_first else [mad, mismatch, label]:
+        metrics.divergence("d", "v1", "v2", d)
+    (traffic,) = metrics.reading().shadows.values()
+    assert (traffic.label_differing, traffic.label_elements) == (3, 6)
+    assert (traffic.score_comparisons, traffic.score_mad_sum) == (1, 0.1)

@@ -130,6 +130,10 @@ class GatewayMetrics:
             "primary (divide by compared elements for the share).",
             (*_SHADOW, "output"), registry=r,
         )  # fmt: skip
+        #: Elements compared by share (labels, and outputs found fully different), per
+        #: (deployment, shadow): what the label share divides by. An output's compared
+        #: elements include its mean-difference comparisons too, when some of them mismatch.
+        self._share_elements: defaultdict[Key, float] = defaultdict(float)
         self.generation = Gauge(
             "inferd_gateway_topology_generation",
             "Generation of the topology snapshot the gateway routes by.",
@@ -196,6 +200,7 @@ class GatewayMetrics:
         self._compared.labels(deployment, primary, shadow, d.output).inc(d.elements)
         if d.kind == "share":
             self._differing.labels(deployment, primary, shadow, d.output).inc(d.differing)
+            self._share_elements[(deployment, shadow)] += d.elements
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -225,18 +230,14 @@ class GatewayMetrics:
         for s in _samples(self._shadow, "_total"):
             counts = outcomes[_shadow_key(s)]
             counts[s.labels["outcome"]] = counts.get(s.labels["outcome"], 0) + round(s.value)
-        kinds: dict[tuple[str, str, str], str] = {}
         totals: defaultdict[Key, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for s in _samples(self._divergence, "_count", "_sum"):
-            key = _shadow_key(s)
-            kinds[(*key, s.labels["output"])] = s.labels["kind"]
             fields = _SUM_FIELDS.get(s.labels["kind"])
             if fields is not None:
+                key = _shadow_key(s)
                 totals[key][fields[0] if s.name.endswith("_count") else fields[1]] += s.value
-        for s in _samples(self._compared, "_total"):
-            key = _shadow_key(s)
-            if kinds.get((*key, s.labels["output"])) == "share":
-                totals[key]["label_elements"] += s.value
+        for key, elements in self._share_elements.items():
+            totals[key]["label_elements"] += elements
         for s in _samples(self._differing, "_total"):
             totals[_shadow_key(s)]["label_differing"] += s.value
         buckets = _buckets_by_key(self._shadow_latency, "shadow")
