@@ -110,6 +110,8 @@ class Reconciler:
         #: Where replicas export spans (the gateway's collector, read once by inferd up).
         self.tracing = tracing
         self.spec: Spec | None = None
+        #: The spec replicas are priced by: while an apply starts them, the one being applied.
+        self.priced: Spec | None = None
         self._running: dict[DeploymentVersion, _Running] = {}
         self._lock = asyncio.Lock()
 
@@ -147,9 +149,11 @@ class Reconciler:
         launches = await self._launches(spec, changes, drain_s)
         started = self._start(changes, launches)
         fresh = [r for rs in started.values() for r in rs]
+        self.priced = spec
         try:
             await self.supervisor.wait_ready(fresh, self.ready_timeout_s)
         except InferdError:
+            self.priced = self.spec
             await self.supervisor.retire(fresh, drain_s)
             raise
         retired = self._commit(spec, changes, launches, started)

@@ -34,7 +34,7 @@ def cost_sampler(reconciler: Reconciler, supervisor: Supervisor, gateway: Gatewa
         return await scrape((r, gateway.proxy.pool(r)) for r in ready)
 
     sources = Sources(
-        spec=lambda: reconciler.spec,
+        spec=lambda: reconciler.priced,
         replicas=replicas,
         traffic=gateway.metrics.reading,
         in_flight=lambda: gateway.proxy.outstanding,
