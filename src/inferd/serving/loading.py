@@ -110,7 +110,9 @@ async def bring_up(
     sv.check = check
     model = CheckedModel(model, check)
     profile = artifact.card.reference_profile
-    if profile is not None:
+    if profile is None:  # a reload from a card without one: the replaced version's is stale
+        metrics.drift.forget(sv.key.name, sv.key.version)
+    else:
         # Batches pass through a drift monitor on the worker thread, after predict.
         monitor = DriftMonitor(profile)
         metrics.drift.watch(sv.key.name, sv.key.version, monitor)
