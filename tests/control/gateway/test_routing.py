@@ -204,3 +204,15 @@ def test_ready_replicas_and_primaries_follow_each_snapshot() -> None:
     gone = dataclasses.replace(starting, replicas=(rep("v2-0", "draining"),))
     assert gone.ready_replicas == ()
     assert recovered == dataclasses.replace(recovered)  # derived fields do not take part
+
+
+def test_a_weighted_shadow_takes_its_share_and_a_dedicated_one_none() -> None:
+    """docs/spec.md allows the shadow to be another weighted version (k8s render gives it its
+    weight and a mirror); under inferd up its share went to the others. A dedicated shadow at
+    weight 0 still takes no primary traffic, nor counts for readiness."""
+    weighted = DeploymentRoute("fraud", (ver("v1", 70), ver("v2", 30)), shadow="v2")
+    chosen = Counter(choose_version(weighted, {}, i / 1000).name for i in range(1000))
+    assert chosen == {"v1": 700, "v2": 300}
+    dedicated = DeploymentRoute("fraud", (ver("v1", 100, "starting"), ver("s", 0)), shadow="s")
+    assert [v.name for v in dedicated.primaries] == []
+    assert not is_ready({"fraud": dedicated})

@@ -102,7 +102,7 @@ class DeploymentRoute:
     #: the gateway bounds the generations it relays to engine replicas by it, which set no
     #: time limit of their own. None: not set.
     request_timeout: float | None = None
-    #: The versions that may take primary traffic now (a ready replica, not the shadow), in
+    #: The versions that may take primary traffic now (a ready replica, not a dedicated shadow), in
     #: order, worked out once per snapshot for :func:`~inferd.control.gateway.routing.
     #: choose_version`.
     primaries: tuple[VersionRoute, ...] = field(init=False, repr=False, compare=False)
@@ -112,7 +112,9 @@ class DeploymentRoute:
     primaries_from_zero: tuple[VersionRoute, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        serving = [v for v in self.versions if v.name != self.shadow]
+        # A shadow takes primary traffic only where the spec weights it (another weighted
+        # version mirrored to; docs/spec.md): a dedicated shadow at weight 0 takes none.
+        serving = [v for v in self.versions if v.name != self.shadow or v.weight > 0]
         primaries = tuple(v for v in serving if v.ready_replicas)
         from_zero = tuple(v for v in serving if v.ready_replicas or v.scaled_to_zero)
         object.__setattr__(self, "primaries", primaries)
