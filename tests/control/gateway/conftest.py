@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -66,6 +67,15 @@ def identity_model(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     onnx.save(model, path / "model.onnx")
     return path
+
+
+@pytest.fixture
+def hanging_port() -> Iterator[int]:
+    """A port that accepts connections (into the backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

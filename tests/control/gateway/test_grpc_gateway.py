@@ -124,15 +124,6 @@ def dead_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def hanging_port() -> Iterator[int]:
-    """A port that accepts connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        yield int(sock.getsockname()[1])
-
-
 def test_protocol_passthrough_and_errors(replicas: dict[str, list[ReplicaProcess]]) -> None:
     topo = fraud_with_shadow(replicas)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
-from collections.abc import Iterator
 from typing import cast
 
 import grpc
@@ -33,15 +31,6 @@ from .conftest import (
     topology,
     version,
 )
-
-
-@pytest.fixture
-def hanging_port() -> Iterator[int]:
-    """A port that accepts connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        yield int(sock.getsockname()[1])
 
 
 def batch_body(rows: int, seed: int) -> dict[str, object]:

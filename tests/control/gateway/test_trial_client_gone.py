@@ -6,11 +6,8 @@ requests, none of them late."""
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Iterator
 
 import orjson
-import pytest
 
 from .conftest import (
     FRAUD_BODY,
@@ -22,15 +19,6 @@ from .conftest import (
     topology,
     version,
 )
-
-
-@pytest.fixture
-def hanging_port() -> Iterator[int]:
-    """A port that accepts connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield int(sock.getsockname()[1])
 
 
 async def until(condition: object, what: str, tries: int = 500) -> None:
