@@ -9,6 +9,7 @@ const LINEAGE_MS = 10000;
 const COLORS = ["--v0", "--v1", "--v2", "--v3", "--v4"];
 const RANGES = [["5 min", 300], ["15 min", 900], ["1 h", 3600]];
 const CHART_HEIGHT = 150;
+const MIN_X_SPAN_S = 60;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -63,12 +64,18 @@ function splitBar(versions, key, label) {
   const primary = versions.filter((v) => v.role === "primary");
   const total = primary.reduce((acc, v) => acc + v[key], 0);
   const bar = el("div", { class: "split", title: label });
-  primary.forEach((v, i) => {
+  // Each version in its colour in the table and the charts (its place among all versions).
+  versions.forEach((v, i) => {
+    if (v.role !== "primary") return;
     const share = total > 0 ? v[key] / total : 0;
     if (share <= 0) return;
     bar.append(el("div", { style: `width:${(share * 100).toFixed(2)}%;background:${color(i)}` },
       `${v.name} ${fmt.pct(share)}`));
   });
+  if (total <= 0) {
+    bar.append(el("div", { class: "empty" }, key === "share"
+      ? "no requests in the last 10 s" : "no version has a weight"));
+  }
   return el("div", {}, el("div", { class: "legend muted" }, label), bar);
 }
 
@@ -81,7 +88,10 @@ function replicaChips(replicas) {
     box.append(el("span", { class: `replica state-${r.state}`, title }, `${r.id} ${r.state}`));
   }
   if (!replicas.length) box.append(el("span", { class: "muted" }, "none"));
-  return box;
+  // Why a replica is not serving, in full: the first thing on-call needs, not only on hover.
+  const reasons = replicas.filter((r) => r.reason && r.state !== "ready").map((r) =>
+    el("div", { class: "reason error", "data-replica": r.id }, `${r.id}: ${r.reason}`));
+  return reasons.length ? el("div", {}, box, ...reasons) : box;
 }
 
 function versionTable(d) {
@@ -372,7 +382,14 @@ function plotOptions(c, chart, width) {
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
     scales: {
-      x: { time: true },
+      // From the data, at least a minute wide up to the newest sample: uPlot alone spreads
+      // a single sample over a day after it, and its axis then counts years.
+      x: { time: true, range: (u, min, max) => {
+        const xs = u.data[0];
+        if (!xs.length) return [min, max];
+        const newest = xs[xs.length - 1];
+        return [Math.min(xs[0], newest - MIN_X_SPAN_S), newest];
+      } },
       y: { range: (u, min, max) => [Math.min(0, min),
         chart.integer ? Math.max(1, max + 1) : max > 0 ? max * 1.1 : 1] },
     },
@@ -424,7 +441,7 @@ function drawCharts(c, name, doc) {
   });
   c.charts.replaceChildren(...boxes.map((b) => b.box));
   for (const { box, chart, data, labels } of boxes) {
-    const width = Math.max(260, box.clientWidth - 2);
+    const width = Math.max(200, box.clientWidth - 2);
     let plot = c.plots.get(chart.key);
     if (plot && (plot.labels !== labels || Math.abs(plot.width - width) > 8)) {
       plot.destroy();
@@ -516,19 +533,76 @@ function drawLineage() {
 
 // -- polling --------------------------------------------------------------------------------
 
+// A poll that gets no answer within POLL_TIMEOUT_MS is abandoned (and the next one scheduled),
+// so a stalled gateway cannot freeze the page on its last, stale numbers.
+const POLL_TIMEOUT_MS = 10000;
+
+// Why a poll failed, in words: the gateway's own error (HTTP status and its "error" message:
+// a 401/403 names the key or scope), no answer in time, or no connection at all.
+class PollError extends Error {}
+
 async function getJSON(path) {
-  const response = await fetch(path, { cache: "no-store" });
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  return response.json();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT_MS);
+  try {
+    let response;
+    try {
+      response = await fetch(path, { cache: "no-store", signal: abort.signal });
+    } catch (err) {
+      throw new PollError(abort.signal.aborted
+        ? `${path}: no answer in ${POLL_TIMEOUT_MS / 1000} s`
+        : `${path}: gateway unreachable (${err.message})`);
+    }
+    if (!response.ok) {
+      let detail = "";
+      try {
+        const body = await response.json();
+        detail = body && typeof body.error === "string" ? body.error : "";
+      } catch (err) {
+        // Not JSON: the status line says enough.
+      }
+      throw new PollError(`${path}: HTTP ${response.status}` +
+        (response.statusText ? " " + response.statusText : "") + (detail ? ` — ${detail}` : ""));
+    }
+    return await response.json();
+  } catch (err) {
+    if (err instanceof PollError) throw err;
+    throw new PollError(abort.signal.aborted
+      ? `${path}: no answer in ${POLL_TIMEOUT_MS / 1000} s` : `${path}: ${err.message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The last poll's failure, shown above the deployments until a poll succeeds; the numbers
+// below are then the last good ones, and the header says how old they are.
+let lastGood = null;
+function showProblem(message) {
+  const problem = document.getElementById("problem");
+  problem.hidden = !message;
+  problem.textContent = message ? message : "";
+  const updated = document.getElementById("updated");
+  updated.className = message ? "error" : "muted";
+  if (message) {
+    updated.textContent = lastGood
+      ? `stale: last update ${lastGood.toLocaleTimeString()}` : "no status yet";
+  }
 }
 
 async function poll() {
   try {
     render(await getJSON("/api/status"));
+    lastGood = new Date();
+    showProblem(null);
   } catch (err) {
     const ready = document.getElementById("ready");
-    ready.textContent = "gateway unreachable";
+    const polled = err instanceof PollError;
+    ready.textContent = !polled ? "page error" : /HTTP \d/.test(err.message) ? "status error"
+      : /no answer/.test(err.message) ? "no answer" : "gateway unreachable";
     ready.className = "badge bad";
+    showProblem(polled ? err.message : `drawing /api/status failed: ${err.message}`);
+    const empty = document.getElementById("empty");
+    if (empty) empty.textContent = "No status from /api/status yet: see the error above.";
   } finally {
     setTimeout(poll, POLL_MS);
   }
