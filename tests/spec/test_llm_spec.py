@@ -113,3 +113,12 @@ def test_the_vllm_image_may_name_an_ipv6_registry_host() -> None:
     document = VLLM.replace("engine: vllm", f"engine: vllm\n      image: '{image}'")
     llm = parse_spec(document, "inferd.yaml").deployments[0].llm
     assert llm is not None and llm.image == image
+
+
+def test_payload_logging_of_a_language_model_is_refused() -> None:
+    """The OpenAI relay logs no payload: ``logging:`` on an LLM deployment did nothing."""
+    document = VLLM.replace(
+        "    traffic:", "    logging: {sink: {file: {path: payloads.jsonl}}}\n    traffic:"
+    )
+    problems = _problems(document)
+    assert any(line == 16 and "would log nothing" in m for line, m in problems), problems

@@ -144,6 +144,12 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
             yield Problem(at, f"{base!r} is itself an adapter: an adapter applies to a base model")
     if llm is None:
         return
+    if d.logging is not None:  # the OpenAI relay logs no payload (docs/llm.md)
+        yield Problem(
+            ("logging",),
+            "payload logging covers the OIP and KServe v1 routes; a language model's OpenAI "
+            "requests are not logged, so it would log nothing",
+        )
     if llm.image is not None and llm.engine != "vllm":
         yield Problem(("llm", "image"), f"image is the vLLM pod's; engine {llm.engine!r} has none")
     if llm.engine == "inferd":
