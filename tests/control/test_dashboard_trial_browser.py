@@ -337,3 +337,32 @@ def test_a_chart_of_the_first_samples_spans_a_minute_not_years(
     low, high, now = with_browser(topo, tmp_path / "profile", drive)
     assert 60 <= high - low < 3600
     assert abs(high - now) < 600
+
+
+def test_a_deployment_scaled_to_zero_is_not_shown_broken(
+    chromium: str, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """Autoscaled to zero (min_replicas 0, no replica): the gateway's /v2/health/ready says
+    ready (its first request starts one), so the page says "scaled to zero" and the header
+    "ready", not two red "not ready" badges."""
+    scaled = {"deployment": "fraud", "version": "v1", "main": True, "scaled_on": "deployment",
+              "actual": 0, "ready": 0, "desired": 0, "reason": "scale_to_zero", "panic": False,
+              "stable_wants": 0, "panic_wants": 0, "metric": "concurrency", "value": 0.0,
+              "stable": 0.0, "panic_value": 0.0, "idle_s": 400.0, "min_replicas": 0,
+              "max_replicas": 2, "cold_start_timeout_s": 60.0, "held": 0,
+              "start_failure": None}  # fmt: skip
+
+    def status(gateway: Gateway) -> Callable[[], Mapping[str, object]]:
+        return lambda: {**gateway.status(), "autoscaling": [scaled]}
+
+    def drive(tools: DevTools, base: str) -> list[str]:
+        tools.page("Page.navigate", url=base)
+        tools.until("document.querySelectorAll('tr[data-version]').length === 1")
+        badges: list[str] = tools.js(
+            "[document.getElementById('ready').textContent,"
+            " document.querySelector('.card-head .badge').textContent]"
+        )
+        return badges
+
+    topo = topology(deployment("fraud", version("v1", 100)))
+    assert with_browser(topo, tmp_path / "profile", drive, status) == ["ready", "scaled to zero"]

@@ -192,6 +192,21 @@ function scalingLines(entries) {
       `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}`)));
 }
 
+// A deployment its autoscaler took to zero is not broken: its first request starts a replica
+// and waits for it (the gateway's /v2/health/ready counts it ready), so it is not shown red.
+function atZero(d, scaling) {
+  return !d.ready && (scaling || []).some((a) => a.min_replicas === 0) &&
+    d.versions.every((v) => v.role === "shadow" || v.replicas.length === 0 || v.weight === 0);
+}
+
+function readiness(d, scaling) {
+  if (atZero(d, scaling)) {
+    return el("span", { class: "badge", title: "no replica runs; the first request starts one" },
+      "scaled to zero");
+  }
+  return el("span", { class: "badge " + (d.ready ? "ok" : "bad") }, d.ready ? "ready" : "not ready");
+}
+
 function liveSection(d, rollout, scaling) {
   const routing = [];
   if (d.sticky_header) routing.push(`sticky on header ${d.sticky_header}`);
@@ -200,7 +215,7 @@ function liveSection(d, rollout, scaling) {
   return [
     el("div", { class: "card-head" },
       el("h2", {}, d.name),
-      el("span", { class: "badge " + (d.ready ? "ok" : "bad") }, d.ready ? "ready" : "not ready"),
+      readiness(d, scaling),
       el("span", { class: "stat" }, el("b", {}, fmt.rps(d.rps)), " req/s"),
       el("span", { class: "stat" + (d.error_rate > 0 ? " error" : "") },
         el("b", {}, fmt.pct(d.error_rate)), " errors"),
@@ -243,17 +258,20 @@ function card(name) {
 }
 
 function render(status) {
+  const scaling = {};
+  for (const a of status.autoscaling || []) (scaling[a.deployment] ||= []).push(a);
+  // As /v2/health/ready says: deployments at zero can answer.
+  const ok = status.ready || (status.deployments.length > 0 &&
+    status.deployments.every((d) => d.ready || atZero(d, scaling[d.name])));
   const ready = document.getElementById("ready");
-  ready.textContent = status.ready ? "ready" : "not ready";
-  ready.className = "badge " + (status.ready ? "ok" : "bad");
+  ready.textContent = ok ? "ready" : "not ready";
+  ready.className = "badge " + (ok ? "ok" : "bad");
   document.getElementById("generation").textContent = status.generation;
   document.getElementById("uptime").textContent = fmt.duration(status.uptime_s);
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
   const byName = (list) => Object.fromEntries((list || []).map((x) => [x.deployment, x]));
   view.currency = status.cost ? status.cost.currency : null;
   const rollouts = byName(status.rollouts);
-  const scaling = {};
-  for (const a of status.autoscaling || []) (scaling[a.deployment] ||= []).push(a);
   let created = false;
   const shown = status.deployments.map((d) => {
     created = created || !cards.has(d.name);
