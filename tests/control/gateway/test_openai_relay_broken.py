@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import orjson
 
-from inferd.control.gateway.openai_relay import StreamWatch
+from inferd.control.gateway.stream_watch import StreamWatch
 from inferd.control.replicas.topology import Replica, VersionRoute
 
 from .conftest import deployment, run, sample, started_gateway, topology

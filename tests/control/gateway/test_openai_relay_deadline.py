@@ -7,6 +7,7 @@ rotation (as the OIP proxy answers a timeout)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -132,3 +133,34 @@ def test_a_late_replica_is_504_and_stays_in_rotation() -> None:
     counted = {"deployment": "chat", "version": "v1"}
     assert sample(metrics, "inferd_gateway_requests_total", outcome="deadline",
                   **counted) == 2  # fmt: skip
+
+
+def test_a_client_that_leaves_a_whole_generation_is_counted_and_frees_its_replica() -> None:
+    """A client that gave up on a non-streamed generation was counted nowhere, and its replica
+    stayed one request busier for good in the balancer (its outstanding count never fell)."""
+
+    async def scenario() -> tuple[int, float]:
+        server, gateway = await _gateway_against(_silent, None, engine=True)
+        url = f"http://127.0.0.1:{gateway.port}"
+        try:
+            async with httpx.AsyncClient(timeout=0.3) as client:
+                with contextlib.suppress(httpx.TimeoutException):
+                    await client.post(url + "/v1/chat/completions", json=_chat(False))
+            async with httpx.AsyncClient(timeout=10) as client:
+                for _ in range(100):  # the gateway sees the disconnect as the loop turns
+                    metrics = (await client.get(url + "/metrics")).text
+                    counted = sample(
+                        metrics, "inferd_gateway_requests_total",
+                        deployment="chat", version="v1", outcome="client_error",
+                    )  # fmt: skip
+                    if counted:
+                        break
+                    await asyncio.sleep(0.02)
+            return gateway.proxy.balance.outstanding.get("v1-0", 0), counted
+        finally:
+            await gateway.stop(5)
+            server.close()
+
+    outstanding, counted = run(scenario)
+    assert counted == 1
+    assert outstanding == 0

@@ -36,22 +36,19 @@ from typing import Protocol
 import orjson
 
 from inferd.control.gateway.compare import Divergence
-from inferd.control.gateway.generation_compare import (
-    Generation,
-    StreamedText,
-    compare_generations,
-    read_answer,
-)
+from inferd.control.gateway.generation_compare import Generation, compare_generations, read_answer
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.selection import Selection
 from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
 from inferd.control.gateway.stream_upstream import StreamPool
+from inferd.control.gateway.stream_watch import StreamWatch
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
-from inferd.errors import DeadlineExceeded, InferdError, InvalidArgument, Unavailable
+from inferd.errors import Code, DeadlineExceeded, InferdError, InvalidArgument, Unavailable
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
+from inferd.protocols.http.messages import STATUS_BY_CODE
 from inferd.protocols.openai.completions import DONE
 from inferd.protocols.openai.errors import error_event, error_response
 from inferd.protocols.text_wire import InvalidField
@@ -74,8 +71,6 @@ class Router(Protocol):
 #: The OpenAI routes relayed, each to the same path on the replica.
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 EVENT_STREAM = b"text/event-stream"
-#: The line that ends an OpenAI stream, with the newline before it.
-DONE_LINE = b"\n" + DONE.rstrip()
 #: The primary's answer (a whole one, or the texts read from its stream) or the shadow's.
 Answer = UpstreamResponse | Generation
 
@@ -94,6 +89,10 @@ GENERATION_ANSWERS: AnswerReader[Answer] = AnswerReader(
     _divergences,
     lambda answer: isinstance(answer, UpstreamResponse) and client_error(answer.status),
 )
+
+
+#: What a request whose client went away counts as (499, as the OIP routes count it).
+CLIENT_GONE = STATUS_BY_CODE[Code.CANCELLED]
 
 
 class OpenAIRelay:
@@ -163,6 +162,11 @@ class OpenAIRelay:
             gateway.record(route.name, version.name, 504, started)
             _settle(primary_answer, None)
             raise self._late(route, version, limit) from None
+        except asyncio.CancelledError:  # the client left: counted as the OIP routes count it
+            gateway.proxy.balance.done(replica.id)
+            gateway.record(route.name, version.name, CLIENT_GONE, started)
+            _settle(primary_answer, None)
+            raise
         except UpstreamFailed:
             gateway.proxy.balance.done(replica.id)
             gateway.proxy.balance.eject(replica.id)
@@ -179,6 +183,10 @@ class OpenAIRelay:
                 gateway.record(route.name, version.name, 504, started)
                 _settle(primary_answer, None)
                 raise self._late(route, version, limit) from None
+            except asyncio.CancelledError:
+                gateway.record(route.name, version.name, CLIENT_GONE, started)
+                _settle(primary_answer, None)
+                raise
             except UpstreamFailed:
                 gateway.record(route.name, version.name, 503, started)
                 _settle(primary_answer, None)
@@ -306,65 +314,6 @@ class OpenAIRelay:
             if watch.ttft is not None:
                 self._gateway.metrics.shadow_stream(deployment, shadow.name, watch.ttft, watch.itl)
         return watch.generation()
-
-
-class StreamWatch:
-    """Times a relayed Server-Sent Events stream by its text events (and keeps their text when
-    a shadow's answer is to be compared with it)."""
-
-    def __init__(self, started: float, *, keep_text: bool) -> None:
-        self._started = started
-        self._text = StreamedText() if keep_text else None
-        self._first: float | None = None
-        self._last = 0.0
-        self._events = 0
-        #: The last bytes fed (a ``[DONE]`` line may be split between chunks), and whether the
-        #: ``[DONE]`` event passed; a line starts after a newline, which JSON text never holds.
-        self._tail = b"\n"
-        self._done = False
-
-    def feed(self, chunk: bytes) -> None:
-        if self._text is not None:
-            self._text.feed(chunk)
-        if not self._done:
-            seen = self._tail + chunk
-            self._done = DONE_LINE in seen
-            self._tail = seen[-len(DONE_LINE) + 1 :]
-        # One text event per token (or per few, when a piece is held back for UTF-8 or a stop
-        # string): an event with an empty text (the chat role, the finish) is not counted.
-        events = chunk.count(b'"content":"') - chunk.count(b'"content":""')
-        events += chunk.count(b'"text":"') - chunk.count(b'"text":""')
-        if events <= 0:
-            return
-        now = time.perf_counter()
-        if self._first is None:
-            self._first = now
-            events -= 1
-        self._last = now
-        self._events += events
-
-    @property
-    def ttft(self) -> float | None:
-        return None if self._first is None else self._first - self._started
-
-    @property
-    def itl(self) -> float | None:
-        if self._first is None or self._events == 0:
-            return None
-        return (self._last - self._first) / self._events
-
-    def generation(self) -> Generation:
-        return self._text.generation() if self._text is not None else Generation()
-
-    @property
-    def complete(self) -> bool:
-        """Whether the stream's ``[DONE]`` was relayed."""
-        return self._done
-
-    @property
-    def failed(self) -> bool:
-        """Whether the stream carried an error event (known only when its text is kept)."""
-        return self._text is not None and self._text.failed
 
 
 def _with_user(
