@@ -1,6 +1,7 @@
 """Every setting of a vLLM deployment reaches its pods or is named as not rendered: a spec
 field that is parsed and then silently dropped would let a cluster run differently from what
-the spec says (``batching``, ``runtime.threads``, ``request_timeout``, ``trust_code``)."""
+the spec says (``request_timeout``, ``trust_code``); what no engine uses is refused by the spec
+(``batching``, and ``runtime.threads`` for vLLM)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import OMITTED_ANNOTATION
 from inferd.deploy.render import render
 from inferd.errors import InvalidArgument
-from inferd.spec.loading import parse_spec
+from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.model import Spec
 
 from .conftest import validate
@@ -49,19 +50,23 @@ def test_trust_code_is_vllms_trust_remote_code() -> None:
 
 
 def test_settings_vllm_has_no_flag_for_are_named_as_not_rendered() -> None:
-    extra = (
-        "    batching: {max_batch_size: 16, max_queue_size: 100}\n"
-        "    runtime: {device: cuda, threads: 4}\n"
-        "    request_timeout: 30s\n"
-    )
-    objects = render(_spec("[{name: v1, model: 'chat:v1'}]", extra), OPTIONS)
+    objects = render(_spec("[{name: v1, model: 'chat:v1'}]", "    request_timeout: 30s\n"), OPTIONS)
     note = _deployment(objects)["metadata"]["annotations"][OMITTED_ANNOTATION]
-    assert "batching (max_batch_size, max_queue_size)" in note
-    assert "llm.max_num_seqs" in note
-    assert "runtime.threads (4)" in note
     assert "request_timeout (30 s)" in note
     for o in objects:
         validate(o)
+
+
+def test_settings_no_engine_uses_are_refused_in_the_spec() -> None:
+    """``batching`` does nothing for a language model (it batches continuously, on every
+    engine), nor ``runtime.threads`` for vLLM: refused where they are written, for inferd up
+    and every render alike (they were named as not rendered, and ignored by inferd up)."""
+    with pytest.raises(SpecError) as caught:
+        _spec("[{name: v1, model: 'chat:v1'}]", "    batching: {max_batch_size: 16}\n"
+              "    runtime: {device: cuda, threads: 4}\n")  # fmt: skip
+    messages = [p.message for p in caught.value.problems]
+    assert any("batching (max_batch_size)" in m and "llm.max_num_seqs" in m for m in messages)
+    assert any("no intra-op thread setting" in m for m in messages)
 
 
 def test_settings_left_at_their_defaults_are_not_named() -> None:
@@ -84,11 +89,9 @@ def test_an_adapters_trust_code_is_named_as_not_rendered() -> None:
 
 
 def test_kserve_names_the_settings_and_refuses_trust_code() -> None:
-    extra = "    batching: {max_batch_size: 16}\n    request_timeout: 30s\n"
     kserve = OPTIONS.model_copy(update={"target": "kserve"})
-    (isvc,) = render(_spec("[{name: v1, model: 'chat:v1'}]", extra), kserve)
+    (isvc,) = render(_spec("[{name: v1, model: 'chat:v1'}]", "    request_timeout: 30s\n"), kserve)
     note = isvc["metadata"]["annotations"][OMITTED_ANNOTATION]
-    assert "batching (max_batch_size)" in note
     assert "request_timeout (30 s)" in note
     validate(isvc)
     with pytest.raises(InvalidArgument, match="chat/v1: trust_code"):

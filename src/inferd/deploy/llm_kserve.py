@@ -9,8 +9,8 @@ loads by default (``--model_dir``); the runtime names the model after the Infere
 it does not know to vLLM): the spec's context, concurrency, dtypes and ``engine_args``, and the
 tensor-parallel size from the GPU count.
 
-What vLLM has no flag for (``batching``, ``runtime.threads``, ``request_timeout``) is named in
-the not-rendered annotation (:func:`.vllm_serve.unrendered`), and ``trust_code`` is refused.
+What vLLM has no flag for (``request_timeout``) is named in the not-rendered annotation
+(:func:`.vllm_serve.unrendered`), and ``trust_code`` is refused.
 
 One ``storageUri`` is one model: adapter versions have no place on KServe's predictor, so they
 are not rendered and are named in the not-rendered annotation, as are the other traffic

@@ -20,9 +20,9 @@ The pod:
 - ``vllm serve`` (:func:`.vllm_serve.vllm_args`) with the spec's ``max_model_len``,
   ``max_num_seqs``, ``dtype``, ``kv_cache_dtype``, ``--trust-remote-code`` for a base version
   with ``trust_code``, tensor parallelism over the pod's GPUs, the adapters, and ``engine_args``
-  last (so they win); what vLLM has no flag for (``batching``, ``runtime.threads``,
-  ``request_timeout``) is named in the Deployment's not-rendered annotation
-  (:func:`.vllm_serve.unrendered`);
+  last (so they win); what vLLM has no flag for (``request_timeout``) is named in the
+  Deployment's not-rendered annotation (:func:`.vllm_serve.unrendered`; the spec refuses
+  ``batching`` and ``runtime.threads`` for it);
 - **probes** on vLLM's ``/health``: ``vllm serve`` opens its port only once the weights are on
   the GPU (and, by default, CUDA graphs are captured), which for a 70B model over tensor
   parallelism takes minutes; the startup probe allows :data:`STARTUP_ALLOWANCE_S` before the

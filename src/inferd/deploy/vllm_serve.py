@@ -121,25 +121,12 @@ def vllm_args(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod) -> lis
 
 
 def unrendered(deployment: DeploymentSpec) -> list[str]:
-    """The settings ``deployment`` writes that a vLLM pod has no flag for, as not-rendered notes.
-
-    vLLM batches continuously (each step admits waiting sequences up to ``--max-num-seqs``,
-    which is ``llm.max_num_seqs``) and keeps no queue limit or delay; it computes on the GPUs
-    and has no intra-op thread setting; and it sets no time limit on a request. Only fields the
-    spec writes are named, so a deployment left at the defaults carries no note.
+    """The settings ``deployment`` writes that a vLLM pod has no flag for, as not-rendered notes:
+    vLLM sets no time limit on a request. (``batching`` and ``runtime.threads``, which vLLM
+    has no use for either, are refused by the spec.) Only fields the spec writes are named, so
+    a deployment left at the defaults carries no note.
     """
     notes = []
-    batching = sorted(deployment.batching.model_fields_set)
-    if batching:
-        notes.append(
-            f"batching ({', '.join(batching)}): vLLM batches continuously, up to "
-            "llm.max_num_seqs sequences at once, with no queue delay or queue limit"
-        )
-    if "threads" in deployment.runtime.model_fields_set:
-        notes.append(
-            f"runtime.threads ({deployment.runtime.threads}): vLLM computes on the GPUs and has "
-            "no intra-op thread setting"
-        )
     if deployment.request_timeout is not None:
         notes.append(
             f"request_timeout ({deployment.request_timeout:g} s): vLLM sets no time limit on a "

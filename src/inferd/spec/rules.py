@@ -144,6 +144,18 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
             yield Problem(at, f"{base!r} is itself an adapter: an adapter applies to a base model")
     if llm is None:
         return
+    if d.batching.model_fields_set:
+        fields = ", ".join(sorted(d.batching.model_fields_set))
+        yield Problem(
+            ("batching",),
+            f"batching ({fields}) is for tensor models: a language model batches continuously, "
+            "up to llm.max_num_seqs sequences at once",
+        )
+    if llm.engine == "vllm" and "threads" in d.runtime.model_fields_set:
+        yield Problem(
+            ("runtime", "threads"),
+            "engine 'vllm' computes on the GPUs and has no intra-op thread setting",
+        )
     if d.logging is not None:  # the OpenAI relay logs no payload (docs/llm.md)
         yield Problem(
             ("logging",),
