@@ -159,3 +159,26 @@ def test_grpc_metadata_and_readiness_wake_a_deployment_at_zero(
     (ready, woke), (metadata, woke_too) = run(scenario)
     assert ready is True and woke == ["fraud"]
     assert getattr(metadata, "name", None) == "fraud" and woke_too == ["fraud"]
+
+
+def test_the_status_document_is_ready_when_the_gateway_is() -> None:
+    """``/api/status`` said not ready for a deployment at zero that ``/v2/health/ready`` (its
+    first request starts a replica) calls ready; the dashboard showed two red badges."""
+
+    class Holds:
+        def can_hold(self, deployment: str) -> bool:
+            return True
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        at_zero = VersionRoute("v1", "fraud", "fraud:v1", 100)
+        gateway = await started_gateway(topology(deployment("fraud", at_zero)))
+        try:
+            closed = gateway.status()["ready"]
+            gateway.cold_start = Holds()  # type: ignore[assignment]
+            return closed, gateway.ready(), gateway.status()["ready"]
+        finally:
+            await gateway.stop(1)
+
+    closed, ready, status = run(scenario)
+    assert not closed
+    assert ready and status

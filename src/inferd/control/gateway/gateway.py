@@ -191,6 +191,7 @@ class Gateway:
             self.mirror.tallies,
             self.proxy.outstanding,
             time.monotonic() - self._started,
+            ready=self.ready(),
         )
 
     # -- routes -------------------------------------------------------------------------------

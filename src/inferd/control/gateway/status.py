@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from typing import Literal, TypedDict
 
-from inferd.control.gateway.routing import is_ready
 from inferd.control.gateway.traffic import ShadowTally, TallyRecord, TrafficSummary, Window
 from inferd.control.replicas.topology import DeploymentRoute, Replica, ReplicaState, Topology
 
@@ -88,13 +87,17 @@ def build_status(
     tallies: Mapping[tuple[str, str, str], ShadowTally],
     outstanding: Mapping[str, int],
     uptime_s: float,
+    *,
+    ready: bool,
 ) -> GatewayStatus:
+    """``ready`` is the gateway's own readiness (``/v2/health/ready``: a deployment that scales
+    from zero is ready with no replica), so the two never disagree."""
     deployments = [
         _deployment(d, windows, tallies, outstanding) for d in topology.deployments.values()
     ]
     return {
         "generation": topology.generation,
-        "ready": is_ready(topology.deployments),
+        "ready": ready,
         "uptime_s": round(uptime_s, 3),
         "deployments": sorted(deployments, key=lambda d: d["name"]),
     }
