@@ -42,8 +42,8 @@ def test_random_body_fills_string_columns_with_the_known_strings() -> None:
     assert random_body(COLORS, rng) is None
 
 
-async def _gateway(bodies: list[dict[str, Any]]) -> asyncio.Server:
-    """A stand-in gateway: records each request's JSON body, answers 200."""
+async def _gateway(bodies: list[dict[str, Any]], status: bytes = b"200 OK") -> asyncio.Server:
+    """A stand-in gateway: records each request's JSON body, answers ``status``."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -55,7 +55,7 @@ async def _gateway(bodies: list[dict[str, Any]]) -> asyncio.Server:
                     if line.lower().startswith(b"content-length:")
                 )
                 bodies.append(orjson.loads(await reader.readexactly(length)))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 2\r\n\r\n{}")
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -69,6 +69,7 @@ def _demo(
     spec: Spec,
     known: Callable[[str], KnownValues] | None = None,
     want: int = 0,
+    status: bytes = b"200 OK",
 ) -> tuple[list[dict[str, Any]], int]:
     """Run the demo at 50 requests/s for a second, or until it has sent ``want`` (a busy
     machine takes a while to load the model it asks for its strings): the bodies it sent, and
@@ -76,7 +77,7 @@ def _demo(
 
     async def scenario() -> tuple[list[dict[str, Any]], int]:
         bodies: list[dict[str, Any]] = []
-        server = await _gateway(bodies)
+        server = await _gateway(bodies, status)
         port = server.sockets[0].getsockname()[1]
         demo = DemoTraffic(
             f"http://127.0.0.1:{port}", store, lambda: spec, rate_per_s=50, seed=1, known=known
@@ -130,3 +131,18 @@ def test_a_model_that_does_not_tell_its_strings_gets_nothing_said_once(
         "demo traffic sends nothing to colors (colors:v1): the model does not tell which "
         "strings it takes in 'item', and random text would say nothing about it"
     ]
+
+
+def test_a_gateway_that_starts_requiring_keys_stops_the_demo_saying_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once a keys file appears (inferd keys create), the demo's keyless requests were refused
+    with 401 for ever, and the dashboard showed 0 req/s with nothing said."""
+    home = tmp_path / "home"
+    _push_strict(home, tmp_path)
+    store = ModelStore.from_settings(StoreSettings(home=home))
+    with caplog.at_level(logging.WARNING, logger="inferd.control.demo_traffic"):
+        _, sent = _demo(store, _colors_spec(), want=1, status=b"401 Unauthorized")
+    assert sent == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "requires API keys" in said[0], said

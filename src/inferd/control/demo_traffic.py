@@ -128,9 +128,15 @@ class DemoTraffic:
                     )
                     ok = response.status_code == 200
                 except httpx.HTTPError:
-                    ok = False
+                    ok, response = False, None
                 self.sent += 1
                 self.failed += not ok
+                if response is not None and response.status_code == 401:
+                    log.warning(
+                        "demo traffic stops: the gateway now requires API keys (a keys file "
+                        "appeared) and the demo sends none"
+                    )
+                    return
 
     async def _target(self) -> tuple[str, bytes] | None:
         spec = self._spec()
