@@ -259,3 +259,4 @@ def test_a_named_keys_file_that_is_missing_stops_inferd_up(tmp_path: Path) -> No
     result = inferd(home, "up", str(spec))
     assert result.returncode == 2
     assert "nowhere.json does not exist; create a key with" in result.stderr
+    assert "gateway.auth.keys_file:" in result.stderr  # the setting, not only the file

@@ -44,7 +44,18 @@ def gateway_front_door(
             cert_file=spec_dir / tls.cert_file.expanduser(),
             key_file=spec_dir / tls.key_file.expanduser(),
         )
-    door = FrontDoor.from_settings(auth, tls, default_keys=default_keys_file(home))
+    try:
+        door = FrontDoor.from_settings(auth, tls, default_keys=default_keys_file(home))
+    except InvalidArgument as exc:  # name the setting: the file's name alone may not say it
+        if exc.message.startswith("TLS"):  # CertificateFiles' problems all say so
+            setting = "gateway.tls"
+        elif auth.keys_file is not None:
+            setting = "gateway.auth.keys_file"
+        else:
+            raise
+        raise InvalidArgument(
+            f"{setting}: {exc.message} (relative paths are relative to the spec file's directory)"
+        ) from None
     if demo_traffic and (door.certificates is not None or (door.keys and door.keys.enforcing)):
         raise InvalidArgument(
             "--demo-traffic sends requests without an API key or TLS trust; leave it out when "
