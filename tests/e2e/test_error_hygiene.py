@@ -357,7 +357,7 @@ def control_cases(home: Path, token: str) -> list[Http]:
         "short": (("Authorization", f"Bearer {token[:-1]}"),),
         "long": (("Authorization", f"Bearer {token}x"),),
         "basic": (("Authorization", token),),
-        "lower": (("Authorization", f"bearer {token}"),),
+        "lower, wrong": (("Authorization", "bearer wrong"),),  # the scheme in any case (RFC 9110)
         "empty": (("Authorization", "Bearer "),),
         "origin": (auth, ("Origin", "http://evil.example")),
         "rebound host": (auth, ("Host", "evil.example")),
