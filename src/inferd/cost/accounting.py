@@ -126,8 +126,31 @@ class Money:
         return max(self.held - self.used, 0.0)
 
 
+class UnitCosts:
+    """What a window's money comes to per unit of work, for :class:`Account` and
+    :class:`Total` alike."""
+
+    __slots__ = ()
+    money: Money | None
+    predictions: int
+    tokens: Tokens | None
+
+    @property
+    def per_1k_predictions(self) -> float | None:
+        return per_1k(self.money, self.predictions)
+
+    @property
+    def per_1m_tokens(self) -> float | None:
+        return per_1m(self.money, self.tokens)
+
+    @property
+    def idle_share(self) -> float | None:
+        """Share of the money held that paid for idle capacity."""
+        return idle_share(self.money)
+
+
 @dataclass(frozen=True, slots=True)
-class Account:
+class Account(UnitCosts):
     """One version over a window."""
 
     deployment: str
@@ -151,22 +174,9 @@ class Account:
         """Replicas held on average over the window."""
         return self.replica_seconds / self.seconds if self.seconds > 0 else 0.0
 
-    @property
-    def per_1k_predictions(self) -> float | None:
-        return per_1k(self.money, self.predictions)
-
-    @property
-    def per_1m_tokens(self) -> float | None:
-        return per_1m(self.money, self.tokens)
-
-    @property
-    def idle_share(self) -> float | None:
-        """Share of the money held that paid for idle capacity."""
-        return idle_share(self.money)
-
 
 @dataclass(frozen=True, slots=True)
-class Total:
+class Total(UnitCosts):
     """Every version over the window."""
 
     seconds: float
@@ -174,18 +184,6 @@ class Total:
     money: Money | None
     #: Tokens of the language-model versions; None when none has any.
     tokens: Tokens | None = None
-
-    @property
-    def per_1k_predictions(self) -> float | None:
-        return per_1k(self.money, self.predictions)
-
-    @property
-    def per_1m_tokens(self) -> float | None:
-        return per_1m(self.money, self.tokens)
-
-    @property
-    def idle_share(self) -> float | None:
-        return idle_share(self.money)
 
 
 def per_1k(money: Money | None, predictions: int) -> float | None:
