@@ -282,8 +282,9 @@ class HttpConnection(asyncio.BufferedProtocol):
             response = answer_of(task)
             final = not keep_alive or (self._closing and not self._pending and not self._backlog)
             if isinstance(response, StreamingResponse) and response.chunks is not None:
-                self.transport.write(encode_stream_head(response, keep_alive=not final))
-                self._stream = self.loop.create_task(self._pump(response, final))
+                chunked = not self._http10  # 1.0 knows no chunked: the close ends the body
+                self.transport.write(encode_stream_head(response, not final, chunked=chunked))
+                self._stream = self.loop.create_task(self._pump(response, final or not chunked))
                 return
             self.transport.write(encode(response, not final, announce=self._http10))
             if final:
@@ -311,7 +312,9 @@ class HttpConnection(asyncio.BufferedProtocol):
         """Send a streaming answer's chunks as they come, then the last chunk; then carry on
         with the answers behind it (or close, when it was the last)."""
         try:
-            complete = await send_chunks(response, lambda: self.transport, self._writable)
+            complete = await send_chunks(
+                response, lambda: self.transport, self._writable, chunked=not self._http10
+            )
         finally:
             self._stream = None
         if self.transport is None:
@@ -319,7 +322,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         if not complete:
             self.transport.abort()
             return
-        self.transport.write(LAST_CHUNK)
+        self.transport.write(b"" if self._http10 else LAST_CHUNK)
         if final:
             self._close()
         else:

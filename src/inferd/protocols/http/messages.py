@@ -161,16 +161,19 @@ def encode(response: Response, keep_alive: bool, *, announce: bool = False) -> b
     return b"".join(head) + body
 
 
-def encode_stream_head(response: Response, keep_alive: bool) -> bytes:
+def encode_stream_head(response: Response, keep_alive: bool, *, chunked: bool = True) -> bytes:
     """The status line and headers of a chunked response (its chunks follow, then
-    :data:`LAST_CHUNK`)."""
+    :data:`LAST_CHUNK`); without ``chunked`` (an HTTP/1.0 client, RFC 9112 6.1) the body is
+    sent as it is and ends when the connection closes: ``connection: close`` whatever
+    ``keep_alive`` says."""
     head = [
         status_line(response.status),
-        b"content-type: %s\r\ntransfer-encoding: chunked\r\n" % response.content_type,
+        b"content-type: %s\r\n%s"
+        % (response.content_type, b"transfer-encoding: chunked\r\n" if chunked else b""),
     ]
     for name, value in response.headers:
         head.append(b"%s: %s\r\n" % (name, value))
-    if not keep_alive:
+    if not keep_alive or not chunked:
         head.append(b"connection: close\r\n")
     head.append(b"\r\n")
     return b"".join(head)

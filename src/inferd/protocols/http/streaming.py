@@ -1,6 +1,7 @@
 """Sending a :class:`~.messages.StreamingResponse`'s body, and giving one up.
 
-The connection sends a streaming answer's body chunk by chunk (chunked transfer encoding) as
+The connection sends a streaming answer's body chunk by chunk (chunked transfer encoding; to an
+HTTP/1.0 client, which knows no chunked, unframed and ended by closing the connection) as
 its producer yields, from one pump task per connection; answers pipelined behind it wait, in
 order. The pump waits while writing is paused, so a slow reader slows its producer instead of
 growing the buffer; a client that goes away cancels the pump, which closes the producer.
@@ -21,8 +22,11 @@ async def send_chunks(
     response: StreamingResponse,
     transport: Callable[[], asyncio.Transport | None],
     writable: asyncio.Event,
+    *,
+    chunked: bool = True,
 ) -> bool:
-    """Write each chunk the producer yields, waiting while writing is paused; True when the
+    """Write each chunk the producer yields (framed as a chunk, or as it is without
+    ``chunked``), waiting while writing is paused; True when the
     producer finished, False when the client left or the producer failed. However it ends, the
     producer is closed, and abandoned (:attr:`~.messages.StreamingResponse.abandon`) when it
     did not finish."""
@@ -35,7 +39,7 @@ async def send_chunks(
             if sink is None:
                 return False
             if chunk:
-                sink.write(encode_chunk(chunk))
+                sink.write(encode_chunk(chunk) if chunked else chunk)
             await writable.wait()
         complete = True
     except asyncio.CancelledError:
