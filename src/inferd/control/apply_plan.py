@@ -23,8 +23,9 @@ DeploymentVersion = tuple[str, str]
 Action = Literal["add", "replace", "scale", "keep", "remove"]
 #: The parts of a deployment that its published routing carries, as the spec names them.
 RoutePart = Literal["weights", "shadow", "sticky_header", "header_routes", "logging"]
-#: The gateway settings an apply changes: the drain timeout is read at each apply (replicas
-#: retired) and when ``inferd up`` stops. Every other is read once, when it starts.
+#: The gateway settings an apply changes: the drain timeout is read at each stop of a replica
+#: (by an apply, the autoscaler, a rollout; replicas started before included) and when
+#: ``inferd up`` stops. Every other is read once, when it starts.
 LIVE_GATEWAY_SETTINGS = frozenset({"drain_timeout"})
 
 

@@ -61,7 +61,7 @@ from inferd.control.replicas.engines import (
     engine_model,
     find_engine,
 )
-from inferd.control.replicas.launch import ReplicaLaunch, write_launch
+from inferd.control.replicas.launch import REPLICA_DRAIN_S, ReplicaLaunch, write_launch
 from inferd.control.replicas.replica import ReplicaProcess
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import DeploymentRoute, HeaderMatch, VersionRoute
@@ -146,7 +146,7 @@ class Reconciler:
         settings = settings_changes(self.spec, spec)
         rules_only = rules_only_changes(self.spec, spec)
         drain_s = spec.gateway.drain_timeout
-        launches = await self._launches(spec, changes, drain_s)
+        launches = await self._launches(spec, changes)
         started = self._start(changes, launches)
         fresh = [r for rs in started.values() for r in rs]
         self.priced = spec
@@ -178,7 +178,7 @@ class Reconciler:
             self._running.clear()
 
     async def _launches(
-        self, spec: Spec, changes: list[Change], drain_s: float
+        self, spec: Spec, changes: list[Change]
     ) -> dict[DeploymentVersion, ReplicaLaunch]:
         """Pin and materialize each reference that needs new replicas of a new kind; check an
         adapter against its base and an engine's files and executable."""
@@ -217,7 +217,7 @@ class Reconciler:
                 deployment=deployment,
                 version=version,
                 pinned=pinned,
-                drain_timeout_s=drain_s,
+                drain_timeout_s=REPLICA_DRAIN_S,  # the supervisor's stop ends the drain
                 fingerprint=fingerprint(deployment, version),
                 tracing=self.tracing,
                 engine=_prefixed(where, _engine, deployment, model, base, served.trust_code),

@@ -6,6 +6,9 @@ device, intra-op threads, batching, drain and request timeouts — with every li
 data plane's REST and gRPC ports off or on a free port (the gateway proxies REST to the one
 and gRPC to the other). Both ports are chosen per start, so a restarted replica never waits for
 its old ports.
+
+The replicas' drain is the supervisor's to end (:data:`REPLICA_DRAIN_S`): ``gateway.drain_timeout``
+may change by an apply while they run, and each stop uses the value in force then.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ from inferd.spec.model import DeploymentSpec, VersionSpec
 
 #: Runs the CLI of the interpreter running the supervisor, so replicas use the same install.
 _ENTRY = "import sys; from inferd.cli import main; sys.exit(main(prog_name='inferd'))"
+
+#: The ``drain_timeout_s`` an ``inferd up`` replica is started with: longer than any drain, so
+#: the replica never ends one on its own. The supervisor ends it (SIGKILL) after the drain
+#: timeout in force when it stops the replica, as a kubelet ends a pod's after the grace period
+#: of its deletion; a value fixed at start would outlive an apply that changes
+#: ``gateway.drain_timeout``. It bounds only a replica whose ``inferd up`` died (SIGKILL).
+REPLICA_DRAIN_S = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
