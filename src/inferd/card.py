@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import pairwise
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 #: Open Inference Protocol datatypes and their element size in bytes (BYTES is variable: 0).
 DATATYPE_SIZES: dict[str, int] = {
@@ -67,7 +75,9 @@ class FeatureProfile(BaseModel):
     ``edges`` are the interior cut points of the histogram, strictly increasing; bin ``i`` holds
     values ``v`` with ``edges[i-1] <= v < edges[i]``, and the first and last bins are open-ended,
     so every finite value falls in one of ``len(edges) + 1`` bins. ``proportions`` is the share of
-    training rows in each bin (they sum to 1).
+    the training rows that hold a value in each bin (they sum to 1); ``missing`` is the share of
+    all training rows where the feature is missing (NaN), counted apart from the bins. Profiles
+    written before it was counted have none, and read as 0.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -79,6 +89,15 @@ class FeatureProfile(BaseModel):
     std: float
     min: float
     max: float
+    missing: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_missing(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Without missing values a profile is written as before, so its card digest is unchanged.
+        data = handler(self)
+        if not self.missing and isinstance(data, dict):
+            data.pop("missing", None)
+        return data
 
     @model_validator(mode="after")
     def _histogram(self) -> FeatureProfile:

@@ -56,7 +56,8 @@ def test_profiles_stay_small_and_bounded() -> None:
 @pytest.mark.parametrize(
     ("rows", "message"),
     [
-        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.array([[1.0, np.inf]]), "infinite"),
+        (np.array([[1.0, np.nan]]), "missing \\(NaN\\) in every row"),
         (np.array([["a", "b"]]), "not numeric"),
         (np.zeros((0, 2)), "no rows"),
     ],

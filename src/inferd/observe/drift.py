@@ -13,6 +13,11 @@ Nothing is computed per request beyond that; PSI and KS are computed when Promet
 - **KS** per feature: the largest gap between the reference and live cumulative shares at the
   bin edges (the Kolmogorov-Smirnov statistic evaluated on the binned CDFs).
 
+Missing values (NaN) are one more bin after the last, on both sides: the reference's share is
+the profile's ``missing``, the live share the NaN the version was sent. So training data with
+missing values reads no drift, and a jump in the missing rate reads as drift of that bin (KS
+reads it as the change in the missing share) instead of a shift of the lowest bin.
+
 Neither is reported before :data:`MIN_SAMPLES` rows were seen. With 10 bins, PSI of ``n`` rows
 drawn from the reference itself is about ``9 / n`` on average (a chi-square with 9 degrees of
 freedom, over ``n``), so at 100 rows a feature can read above 0.2 by chance alone; at 500 the
@@ -60,18 +65,26 @@ class FeatureDrift:
 
 class _InputCounts:
     """Bin counts of one input: every feature's edges padded to one width with +inf, so one
-    vectorised comparison bins a whole batch (padded bins stay empty on both sides)."""
+    vectorised comparison bins a whole batch (padded bins stay empty on both sides), and a last
+    column for missing values (NaN)."""
 
     def __init__(self, profile: InputProfile) -> None:
         self.name = profile.name
         self.features = tuple(f.name for f in profile.features)
         width = max(len(f.edges) for f in profile.features)
         self.edges = np.full((len(profile.features), width), np.inf)
-        self.reference = np.zeros((len(profile.features), width + 1))
+        self.reference = np.zeros((len(profile.features), width + 2))
         for i, feature in enumerate(profile.features):
             self.edges[i, : len(feature.edges)] = feature.edges
-            self.reference[i, : len(feature.proportions)] = feature.proportions
-        self.bins = width + 1
+            # Bin shares are of the rows with a value; here they are of all rows.
+            present = 1 - feature.missing
+            self.reference[i, : len(feature.proportions)] = np.multiply(
+                feature.proportions, present
+            )
+            self.reference[i, -1] = feature.missing
+        self.bins = width + 2
+        #: Every feature's missing bin (NaN compares false with every edge, so is set apart).
+        self.missing = self.bins - 1
         #: Each feature's own last bin: +inf passes the padding edges too and is held here.
         self.last = np.array([len(f.edges) for f in profile.features])
         self.offsets = np.arange(len(self.features)) * self.bins
@@ -92,7 +105,10 @@ class _InputCounts:
             rows = rows[:: -(-len(rows) // most)]
         # Bin index = number of edges <= value (side="right"), per row and feature.
         above = (rows[:, :, None] >= self._edges(rows.dtype)[None, :, :]).sum(axis=2)
-        index = np.minimum(above, self.last) + self.offsets
+        index = np.minimum(above, self.last)
+        if rows.dtype.kind == "f":
+            index[np.isnan(rows)] = self.missing
+        index += self.offsets
         self.counts += np.bincount(index.ravel(), minlength=self.counts.size).reshape(
             self.counts.shape
         )

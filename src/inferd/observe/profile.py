@@ -10,6 +10,12 @@ Each feature (an index on an input's last axis) gets quantile cut points, so eve
 about the same share of training rows, plus mean, std, min and max. A feature with few distinct
 values gets fewer bins (equal cut points are merged). The profile stays a few KB:
 :data:`MAX_FEATURES` bounds its size, and with it the drift series a server exports.
+
+Missing values (NaN; in a CSV also an empty field and the markers in :data:`MISSING_MARKERS`)
+are their own category, as in Evidently or whylogs: each feature keeps the share of rows where
+it is missing, and its bins and moments describe the values that are there. Infinite values are
+refused, naming the feature: they are mostly a division by zero upstream, and a profile cannot
+say where they lie; write NaN where a value is missing.
 """
 
 from __future__ import annotations
@@ -32,12 +38,19 @@ DEFAULT_BINS = 10
 MAX_FEATURES = 256
 #: Longest feature name (a CSV column), since it becomes a metric label value.
 MAX_NAME = 128
+#: CSV fields that mean "missing" besides an empty one (pandas' and R's usual spellings); any
+#: spelling of NaN parses as NaN already.
+MISSING_MARKERS = frozenset({"na", "n/a", "<na>", "null", "none", "#n/a"})
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
 def feature_profile(name: str, values: NDArray[np.float64], bins: int) -> FeatureProfile:
-    """The histogram and moments of one feature's finite ``values`` (at least one)."""
+    """The histogram and moments of one feature's ``values``: finite, or NaN where missing (at
+    least one finite); the share of NaN is the profile's ``missing``."""
+    absent = np.isnan(values)
+    missing = float(absent.sum() / len(values))
+    values = values[~absent]
     # Cut points are observed values (no interpolation), so a feature with few distinct values
     # cuts exactly between them; equal quantiles would make empty bins, so they are merged.
     quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
@@ -52,6 +65,7 @@ def feature_profile(name: str, values: NDArray[np.float64], bins: int) -> Featur
         std=float(values.std()),
         min=float(values.min()),
         max=float(values.max()),
+        missing=missing,
     )
 
 
@@ -65,9 +79,18 @@ def input_profile(
     if data.ndim == 0 or data.size == 0:
         raise InvalidArgument(f"reference data for input {name!r} holds no rows")
     matrix = data.astype(np.float64).reshape(-1, 1 if data.ndim == 1 else data.shape[-1])
-    if not np.isfinite(matrix).all():
-        raise InvalidArgument(f"reference data for input {name!r} holds NaN or infinite values")
     names = feature_names or tuple(str(i) for i in range(matrix.shape[1]))
+    infinite = np.isinf(matrix).sum(axis=0)
+    for i in np.flatnonzero(infinite):
+        raise InvalidArgument(
+            f"reference data: feature {names[i]!r} of input {name!r} holds {int(infinite[i])} "
+            "infinite value(s); a profile bins finite values (write NaN where a value is missing)"
+        )
+    for i in np.flatnonzero(np.isnan(matrix).all(axis=0)):
+        raise InvalidArgument(
+            f"reference data: feature {names[i]!r} of input {name!r} is missing (NaN) in every "
+            "row, so there is nothing to profile"
+        )
     return InputProfile(
         name=name,
         features=tuple(
@@ -279,6 +302,8 @@ def _is_number(text: str) -> bool:
 
 
 def _number(file: Path, line: int, column: str, value: str) -> float:
+    if not value.strip() or value.strip().lower() in MISSING_MARKERS:
+        return float("nan")
     try:
         return float(value)
     except ValueError:
