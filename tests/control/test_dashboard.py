@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import itertools
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +22,11 @@ import pytest
 from inferd.config import StoreSettings
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.replicas.topology import Topology
-from inferd.errors import NotFound
-from inferd.observe.dashboard import VENDORED, asset
+from inferd.observe.dashboard import SCRIPTS, VENDORED, asset
 from inferd.packaging import push
 from inferd.store import ModelStore
 
+from .browser import ARTIFACTS, FLAGS, chromium, vendored
 from .gateway.conftest import (
     FRAUD_BODY,
     QUICKSTART,
@@ -43,34 +41,8 @@ from .gateway.conftest import (
     version,
 )
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars",
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (scripts/system-deps installs it)")
-        pytest.skip("chromium is not installed (scripts/system-deps installs it)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def vendored() -> None:
-    """The charting library, fetched by scripts/web-assets (make venv)."""
-    try:
-        for path in VENDORED:
-            asset(path)
-    except NotFound as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc}: CI runs make venv, which fetches it")
-        pytest.skip(str(exc))
+# Fixtures, used by name here and imported from here by the other browser tests.
+__all__ = ["ARTIFACTS", "chromium", "vendored"]
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +179,30 @@ def test_dashboard_assets_are_self_contained() -> None:
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert tracked == "", "the charting library is fetched at install time, never committed"
+
+
+def test_every_file_the_page_loads_is_served_with_its_type() -> None:
+    """Each stylesheet and script index.html names is served by a live gateway with its media
+    type, the page's own scripts in the order each needs (dashboard.js, which polls, last)."""
+    page = asset("/")[0].decode()
+    loads = re.findall(r'<(?:script src|link rel="stylesheet" href)="(/[^"]+)"', page)
+    scripts = [path for path in loads if path.endswith(".js") and path not in VENDORED]
+    assert scripts == [f"/{name}" for name in SCRIPTS] and scripts[-1] == "/dashboard.js"
+
+    async def scenario() -> dict[str, httpx.Response]:
+        gateway = await started_gateway(topology(deployment("fraud", version("v1", 100))))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.port}") as client:
+                return {path: await client.get(path) for path in loads}
+        finally:
+            await gateway.stop(5)
+
+    for path, answer in run(scenario).items():
+        if path in VENDORED and answer.status_code == 404:
+            continue  # scripts/web-assets did not run here: test_without_the_charting_library…
+        assert answer.status_code == 200, path
+        kind = "text/css" if path.endswith(".css") else "text/javascript"
+        assert answer.headers["content-type"].startswith(kind), path
 
 
 def test_dashboard_shows_rollout_progress_and_each_analysis(

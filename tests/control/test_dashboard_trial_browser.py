@@ -13,7 +13,6 @@ import asyncio
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,14 +25,12 @@ import pytest
 from inferd.config import StoreSettings
 from inferd.control.gateway import Gateway
 from inferd.control.replicas.topology import Topology
-from inferd.errors import NotFound
-from inferd.observe.dashboard import VENDORED, asset
 from inferd.packaging import push
 from inferd.store import ModelStore
 
+from .browser import ARTIFACTS, CHROMIUM, FLAGS, chromium, vendored
 from .gateway.conftest import (
     QUICKSTART,
-    ROOT,
     ReplicaProcess,
     deployment,
     run,
@@ -43,14 +40,8 @@ from .gateway.conftest import (
     version,
 )
 
+__all__ = ["chromium", "vendored"]  # fixtures, used by name
 T = TypeVar("T")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--remote-debugging-pipe",
-)  # fmt: skip
 
 
 class DevTools:
@@ -63,7 +54,7 @@ class DevTools:
         # takes single-digit descriptors only).
         self.proc = subprocess.Popen(
             ["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome} 4>&{from_chrome}', CHROMIUM, *FLAGS,
-             f"--user-data-dir={profile}", "about:blank"],
+             "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             pass_fds=(to_chrome, from_chrome),
         )  # fmt: skip
@@ -134,27 +125,6 @@ class DevTools:
         data = self.page("Page.captureScreenshot", format="png")["data"]
         ARTIFACTS.mkdir(exist_ok=True)
         path.write_bytes(base64.b64decode(data))
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (scripts/system-deps installs it)")
-        pytest.skip("chromium is not installed (scripts/system-deps installs it)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def vendored() -> None:
-    """The charting library, fetched by scripts/web-assets (make venv)."""
-    try:
-        for path in VENDORED:
-            asset(path)
-    except NotFound as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc}: CI runs make venv, which fetches it")
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

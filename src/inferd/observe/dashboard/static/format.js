@@ -1,0 +1,54 @@
+// The dashboard's building blocks: DOM nodes from values (always as text, never as HTML),
+// number and time formats, and each version's colour. Loaded first; the other scripts use them.
+"use strict";
+
+const COLORS = ["--v0", "--v1", "--v2", "--v3", "--v4"];
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value;
+    else if (key === "style") node.setAttribute("style", value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const fmt = {
+  rps: (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)),
+  pct: (v) => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + "%",
+  ms: (v) => (v === null || v === undefined ? "–" : v < 10 ? v.toFixed(2) : v.toFixed(1)),
+  // A generation's text compares by exact match (a share of answers differing), its edit
+  // distance and, for embeddings, cosine similarity; tensors by differing share or MAD.
+  div: (d, name) => (d.kind === "share"
+    ? (name === "text" ? "exact match " + fmt.pct(1 - d.mean) : fmt.pct(d.mean) + " differ")
+    : d.kind === "edit_distance" ? "mean " + d.mean.toFixed(3)
+      : d.kind === "cosine" ? "mean cosine " + d.mean.toFixed(4)
+        : "MAD " + d.mean.toPrecision(3)),
+  num: (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ? v.toFixed(0)
+    : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2)),
+  time: (t) => new Date(t * 1000).toLocaleTimeString(),
+  digest: (d) => (d ? d.slice(0, 19) : "–"),
+  duration: (s) => {
+    if (s === null || s === undefined) return "–";
+    if (s < 90) return Math.round(s) + " s";
+    if (s < 5400) return Math.round(s / 60) + " min";
+    return (s / 3600).toFixed(1) + " h";
+  },
+};
+
+function color(i) {
+  return `var(${COLORS[i % COLORS.length]})`;
+}
+
+// A canvas cannot use CSS variables: the same colours, resolved.
+function resolvedColor(i) {
+  const name = COLORS[i % COLORS.length];
+  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  // Past the palette, spread hues so many drift features stay apart.
+  return i < COLORS.length ? value : `hsl(${(i * 137) % 360} 60% 45%)`;
+}
