@@ -54,6 +54,7 @@ from inferd.protocols.http import (
 )
 from inferd.protocols.http.audited import audited, audited_guard
 from inferd.protocols.http.host import HttpLimits
+from inferd.protocols.http.router import Handler
 from inferd.protocols.http.server import Guard
 from inferd.protocols.v2.auth import bearer_guard
 from inferd.spec.loading import MAX_SPEC_BYTES, SpecError, parse_spec
@@ -92,6 +93,10 @@ class AdminApi:
         #: deployments and versions the apply removed).
         self._applied = applied
         self._http: HttpServer | None = None
+        #: Applies under way: each runs to its end even when its client goes away (an apply cut
+        #: off half way would leave the replicas it started unrouted, or those it retired
+        #: running); :meth:`stop` cuts them short, and inferd up's shutdown stops every replica.
+        self._applies: set[asyncio.Task[Response]] = set()
 
     @property
     def port(self) -> int:
@@ -101,7 +106,8 @@ class AdminApi:
     async def start(self, port: int = 0) -> None:
         router = Router()
         router.add("GET", "/admin/status", self._status)
-        router.add("POST", "/admin/apply", audited(self.audit, "apply", self._apply, "spec"))
+        apply = audited(self.audit, "apply", self._apply, "spec")
+        router.add("POST", "/admin/apply", self._to_the_end(apply))
         if self.rollouts is not None:
             add_routes(router, self.rollouts, self.audit)
         if self.costs is not None:
@@ -114,6 +120,25 @@ class AdminApi:
     async def stop(self, grace_s: float) -> None:
         if self._http is not None:
             await self._http.stop(grace_s)
+        for task in self._applies:
+            task.cancel()
+        await asyncio.gather(*self._applies, return_exceptions=True)
+
+    def _to_the_end(self, handler: Handler) -> Handler:
+        """``handler`` in a task of its own, which the client going away does not cancel."""
+
+        async def run(request: Request) -> Response:
+            task = asyncio.ensure_future(handler(request))
+            self._applies.add(task)
+            task.add_done_callback(self._forget)
+            return await asyncio.shield(task)
+
+        return run
+
+    def _forget(self, task: asyncio.Task[Response]) -> None:
+        self._applies.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: with its client gone, the audit log has it
 
     async def _status(self, request: Request) -> Response:
         return json_response(status_document(self.supervisor, self._extra_status))
