@@ -34,3 +34,26 @@ def test_field_errors_still_name_the_file_and_field(tmp_path: Path) -> None:
     file.write_text("runtim: sklearn\n")
     with pytest.raises(InvalidArgument, match=r"^inferd.model.yaml: runtim: Extra inputs"):
         load_metadata(file)
+
+
+def test_a_bad_profile_field_is_the_one_error_named(tmp_path: Path) -> None:
+    # One bad key deep in a reference profile: pydantic also reports each enclosing tuple as
+    # "at least 1 item ... not 0", which is not what is wrong (the file has one of each).
+    feature = "{name: a, edges: [], proportions: [1.0], mean: 0, std: 0, min: 0, max: 0, mising: 0}"
+    file = tmp_path / "inferd.model.yaml"
+    file.write_text(
+        f"reference_profile: {{rows: 1, inputs: [{{name: input, features: [{feature}]}}]}}\n"
+    )
+    with pytest.raises(InvalidArgument) as info:
+        load_metadata(file)
+    assert info.value.message == (
+        "inferd.model.yaml: reference_profile.inputs.0.features.0.mising: "
+        "Extra inputs are not permitted"
+    )
+
+
+def test_an_empty_list_is_still_named(tmp_path: Path) -> None:
+    file = tmp_path / "inferd.model.yaml"
+    file.write_text("reference_profile: {rows: 1, inputs: []}\n")
+    with pytest.raises(InvalidArgument, match=r"reference_profile\.inputs: Tuple should have at"):
+        load_metadata(file)

@@ -46,9 +46,14 @@ def load_metadata(file: Path) -> ModelMetadata:
     try:
         return ModelMetadata.model_validate(loaded)
     except ValidationError as exc:
+        errors = exc.errors()
+        # An item that fails is dropped before a tuple's min_length is checked, so pydantic also
+        # calls each enclosing tuple too short ("not 0" of one given): only the item is wrong.
+        inner = {err["loc"][:n] for err in errors for n in range(len(err["loc"]))}
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
-            for err in exc.errors()
+            for err in errors
+            if err["type"] != "too_short" or err["loc"] not in inner
         )
         raise InvalidArgument(f"{file.name}: {problems}") from None
 
