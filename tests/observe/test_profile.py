@@ -142,6 +142,8 @@ def test_pickle_bearing_npy_is_refused(store: ModelStore, model: Path, tmp_path:
         (",,,,,,,\n1,2,3,4,5,6,7,8\n", "header row"),
         ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7\n", "line 2: 7 values for 8 columns"),
         ("a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,x\n", "line 2, column 'h': 'x' is not a number"),
+        ("a;b;c;d;e;f;g;h\n1;2;3;4;5;6;7;8\n", "separated by ';', not commas"),
+        ("a\tb\tc\td\te\tf\tg\th\n1\t2\t3\t4\t5\t6\t7\t8\n", "separated by '\\\\t', not commas"),
     ],
 )
 def test_bad_csv_names_the_problem(text: str, message: str, tmp_path: Path) -> None:
@@ -149,6 +151,17 @@ def test_bad_csv_names_the_problem(text: str, message: str, tmp_path: Path) -> N
     with pytest.raises(InvalidArgument, match=message) as caught:
         read_reference_data(tmp_path / "train.csv", SIGNATURE)
     assert str(tmp_path) not in caught.value.message
+
+
+def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
+    rows = "\n".join(",".join(str(i + j) for j in range(8)) for i in range(20))
+    (tmp_path / "train.csv").write_text("\n\na,b,c,d,e,f,g,h\n" + rows + "\n")
+    profile = read_reference_data(tmp_path / "train.csv", SIGNATURE)
+    assert profile.rows == 20
+    assert [f.name for f in profile.inputs[0].features] == list("abcdefgh")
+    (tmp_path / "bad.csv").write_text("\n\na,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,x\n")
+    with pytest.raises(InvalidArgument, match="line 5, column 'h'"):
+        read_reference_data(tmp_path / "bad.csv", SIGNATURE)
 
 
 def test_profile_from_inferd_model_yaml(store: ModelStore, model: Path) -> None:

@@ -252,9 +252,16 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
             "format: give a .npy, an .npz or a CSV with a header row"
         )
     reader = csv.reader(io.StringIO(text))
-    header = tuple(h.strip() for h in next(reader, []))
+    first = next((record for record in reader if record), [])  # blank lines before it skipped
+    header = tuple(h.strip() for h in first)
     if not header or not any(header):
         raise InvalidArgument(f"reference data {file.name!r}: the CSV needs a header row")
+    other = [d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]]
+    if other:
+        raise InvalidArgument(
+            f"reference data {file.name!r}: the header row is separated by {other[0]!r}, not "
+            "commas; save the CSV comma-separated (pandas: to_csv(..., sep=','))"
+        )
     unnamed = [i + 1 for i, h in enumerate(header) if not h]
     if unnamed:
         hint = (
@@ -274,9 +281,10 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
             f"reference data {file.name!r}: column names are at most {MAX_NAME} characters"
         )
     rows: list[list[float]] = []
-    for line, record in enumerate(reader, start=2):
+    for record in reader:
         if not record:
             continue
+        line = reader.line_num
         if len(record) != len(header):
             raise InvalidArgument(
                 f"reference data {file.name!r} line {line}: {len(record)} values for "
