@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
+from functools import partial
 from typing import cast
 
 from inferd.errors import InferdError, Unavailable
@@ -25,6 +26,7 @@ from inferd.protocols.http.messages import (
 )
 from inferd.protocols.http.refusal import Screen
 from inferd.protocols.http.router import Router
+from inferd.protocols.http.sniffing import TlsOrPlain
 from inferd.protocols.http.streaming import abandon
 
 log = logging.getLogger(__name__)
@@ -99,18 +101,16 @@ class HttpServer:
     async def start(
         self, host: str, port: int, *, reuse_port: bool = False, tls: ssl.SSLContext | None = None
     ) -> None:
-        """Bind and listen (over TLS with ``tls``; a handshake has ``header_timeout_s``).
-        ``port`` 0 picks a free port (read it back from :attr:`port`). A port that cannot be
-        bound raises :class:`~inferd.errors.Unavailable`."""
+        """Bind and listen (over TLS with ``tls``; a handshake has ``header_timeout_s``, and
+        plain HTTP gets a 400 that says so, :mod:`.sniffing`). ``port`` 0 picks a free port
+        (read it back from :attr:`port`). A port that cannot be bound raises
+        :class:`~inferd.errors.Unavailable`."""
+        accept: Callable[[], asyncio.BaseProtocol] = self._accept
+        if tls is not None:
+            accept = partial(TlsOrPlain, self, tls, self._accept)
         try:
             self._server = await self.loop.create_server(
-                self._accept,
-                host,
-                port,
-                reuse_port=reuse_port,
-                backlog=1024,
-                ssl=tls,
-                ssl_handshake_timeout=self.limits.header_timeout_s if tls is not None else None,
+                accept, host, port, reuse_port=reuse_port, backlog=1024
             )
         except OSError as exc:
             raise Unavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
