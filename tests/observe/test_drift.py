@@ -160,3 +160,16 @@ def test_promtool_accepts_the_drift_exposition() -> None:
     )
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     assert checked.stdout.strip() == b"" and checked.stderr.strip() == b""
+
+
+def test_strided_batches_of_sequences_sample_every_position() -> None:
+    # A [B, T, F] input: each position t of the sequence holds its own distribution, and the
+    # profile describes all of them. A stride equal to T must not keep only position 0.
+    steps, batch = 4, 64
+    centres = np.arange(steps, dtype=np.float32) * 2.0
+    train = RNG.normal(size=(5_000, steps, 8)).astype(np.float32) + centres[None, :, None]
+    monitor = DriftMonitor(build_profile({"input": train.reshape(-1, 8)}))
+    for start in range(0, 5_000 - batch, batch):
+        monitor.observe({"input": train[start : start + batch]})  # 256 rows: a stride of 4
+    assert monitor.samples()["input"] >= MIN_SAMPLES
+    assert max(d.psi for d in monitor.drift()) < 0.05

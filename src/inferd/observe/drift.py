@@ -90,6 +90,9 @@ class _InputCounts:
         self.offsets = np.arange(len(self.features)) * self.bins
         self.counts = np.zeros((len(self.features), self.bins), dtype=np.int64)
         self.samples = 0
+        #: Batches strided so far: each starts one row further on, so every row position is
+        #: sampled alike (see :meth:`add`).
+        self._strided = 0
         #: The edges in each float precision live batches came in (see :meth:`_edges`).
         self._edges_as: dict[np.dtype[np.generic], NDArray[Any]] = {}
 
@@ -102,7 +105,11 @@ class _InputCounts:
         rows = batch.reshape(-1, width)
         most = max(1, MAX_VALUES_PER_BATCH // width)
         if len(rows) > most:
-            rows = rows[:: -(-len(rows) // most)]
+            # A fixed start would keep the same positions of every batch: of a [B, T, F] input
+            # whose stride is T, only its first step, which the profile's other steps are not.
+            stride = -(-len(rows) // most)
+            rows = rows[self._strided % stride :: stride]
+            self._strided += 1
         # Bin index = number of edges <= value (side="right"), per row and feature.
         above = (rows[:, :, None] >= self._edges(rows.dtype)[None, :, :]).sum(axis=2)
         index = np.minimum(above, self.last)
