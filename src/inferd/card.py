@@ -106,7 +106,10 @@ class FeatureProfile(BaseModel):
         if any(b <= a for a, b in pairwise(self.edges)):
             raise ValueError("edges must be strictly increasing")
         if any(p < 0 for p in self.proportions) or abs(sum(self.proportions) - 1) > 1e-6:
-            raise ValueError("proportions are non-negative and sum to 1")
+            raise ValueError(
+                "proportions are non-negative and sum to 1 (shares of the rows with a value, so "
+                "missing ones apart)"
+            )
         return self
 
 

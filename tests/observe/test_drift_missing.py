@@ -127,6 +127,18 @@ def test_missing_share_round_trips_and_is_checked() -> None:
         FeatureProfile(
             name="x", edges=(), proportions=(1.0,), mean=0, std=0, min=0, max=0, missing=1.5
         )
+    # Shares of all rows (as some tools write them) are named for what they should be.
+    with pytest.raises(ValueError, match="shares of the rows with a value, so missing ones apart"):
+        FeatureProfile(
+            name="x",
+            edges=(0.0,),
+            proportions=(0.4, 0.4),
+            mean=0,
+            std=1,
+            min=-1,
+            max=1,
+            missing=0.2,
+        )
 
 
 @pytest.mark.parametrize("marker", ["", "NA", "nan", "NaN", "null", "N/A", "<NA>"])
