@@ -177,9 +177,8 @@ function drawCharts(c, name, doc) {
       plot.setData(data);
     }
   }
-  c.events.replaceChildren(...c.marks.map((e) => el("li", { class: "event-" + e.kind,
-    "data-kind": e.kind }, `${fmt.time(e.time)} · ${e.kind === "alias" ? "tag" : "rollout"}: ` +
-    e.text)));
+  patch(c.events, c.marks.map((e) => el("li", { class: "event-" + e.kind, "data-kind": e.kind },
+    `${fmt.time(e.time)} · ${e.kind === "alias" ? "tag" : "rollout"}: ${e.text}`)));
 }
 
 function drawHistory() {

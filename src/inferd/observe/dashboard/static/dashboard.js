@@ -55,7 +55,7 @@ function render(status) {
     created = created || !cards.has(d.name);
     const c = card(d.name);
     c.versions = d.versions.map((v) => v.name);
-    c.live.replaceChildren(...liveSection(d, rollouts[d.name], scaling[d.name]));
+    patch(c.live, liveSection(d, rollouts[d.name], scaling[d.name]));
     return c.section;
   });
   for (const [name, c] of cards) {

@@ -18,6 +18,33 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// Makes parent's children look like `next` (nodes from el()), changing the nodes already there
+// in place rather than replacing them: a redraw every poll then keeps what the reader is doing
+// (a table scrolled sideways, a selected reason, a hovered chip's tooltip). A <details> keeps
+// the open or closed state the reader gave it.
+function patch(parent, next) {
+  const old = Array.from(parent.childNodes);
+  next.forEach((node, i) => {
+    const have = old[i];
+    if (!have) {
+      parent.append(node);
+    } else if (have.nodeName !== node.nodeName) {
+      have.replaceWith(node);
+    } else if (node.nodeType !== Node.ELEMENT_NODE) {
+      if (have.data !== node.data) have.data = node.data;
+    } else {
+      for (const { name } of Array.from(have.attributes)) {
+        if (name !== "open" && !node.hasAttribute(name)) have.removeAttribute(name);
+      }
+      for (const { name, value } of Array.from(node.attributes)) {
+        if (name !== "open" && have.getAttribute(name) !== value) have.setAttribute(name, value);
+      }
+      patch(have, Array.from(node.childNodes));
+    }
+  });
+  for (const extra of old.slice(next.length)) extra.remove();
+}
+
 const fmt = {
   rps: (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1)),
   pct: (v) => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + "%",

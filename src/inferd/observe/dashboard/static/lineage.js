@@ -35,6 +35,6 @@ function drawLineage() {
         m.more ? el("p", { class: "muted" }, `and ${m.more} older: inferd history ${m.name}`)
           : null));
     }
-    c.lineage.replaceChildren(...parts);
+    patch(c.lineage, parts);
   }
 }
