@@ -167,3 +167,18 @@ def test_refusals_name_the_problem(
 def test_no_data_plane_rpcs_on_the_control_listener(client: triton.InferenceServerClient) -> None:
     for call in (client.is_server_live, lambda: client.get_model_metadata("iris")):
         assert _status(call).status() == "StatusCode.UNIMPLEMENTED"
+
+
+def test_two_authorization_entries_are_refused(control: GrpcHandle) -> None:
+    """gRPC took the first and REST the last: a second token must not ride along."""
+    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/RepositoryIndex",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=lambda data: data,
+        )
+        twice = (("authorization", f"Bearer {TOKEN}"), ("authorization", "Bearer wrong"))
+        with pytest.raises(grpc.RpcError) as caught:
+            call(service_pb2.RepositoryIndexRequest(), metadata=twice, timeout=10)
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "more than one 'authorization'" in (caught.value.details() or "")

@@ -61,6 +61,7 @@ from inferd.errors import (
     Unsupported,
 )
 from inferd.protocols._generated import inference_pb2 as pb
+from inferd.protocols.access.grpc import authorization
 from inferd.protocols.grpc.server import GrpcHandle, start_listener
 from inferd.protocols.grpc.servicer import statistics_message
 from inferd.protocols.grpc.status import Context, abort, not_a_message
@@ -206,6 +207,7 @@ class GrpcGateway:
     async def _checked(self, context: Context, deployment: str, method: str) -> Metadata:
         """The call's metadata, once :attr:`check` has let it through."""
         metadata = metadata_pairs(context.invocation_metadata())
+        authorization(metadata)  # refuses two, which a replica would read otherwise
         if self.check is not None:
             await self.check(text_metadata(metadata), deployment, method)
         return metadata

@@ -14,18 +14,26 @@ from collections.abc import Iterable
 
 import grpc
 
-from inferd.errors import InferdError
+from inferd.errors import InferdError, InvalidArgument
 from inferd.protocols.access.keyring import KeyRing
 from inferd.protocols.access.rules import Rule, grpc_rule, need
 from inferd.protocols.grpc.status import Context, abort
 
+#: Why a call with two ``authorization`` entries is refused (REST's 400 says the same).
+TWICE = "more than one 'authorization' metadata entry; send it once"
+
 
 def authorization(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
-    """The ``authorization`` value of a call's invocation metadata, if any."""
+    """The ``authorization`` value of a call's invocation metadata, if any. A call carrying two
+    is refused (InvalidArgument): RFC 9110 allows one, and which one counts would depend on
+    who reads it (a way to slip a second key past a proxy that checks the first)."""
+    found: str | bytes | None = None
     for key, value in metadata or ():
         if key == "authorization":
-            return value if isinstance(value, str) else value.decode("latin-1")
-    return None
+            if found is not None:
+                raise InvalidArgument(TWICE)
+            found = value
+    return found if not isinstance(found, bytes) else found.decode("latin-1")
 
 
 async def authorize_call(

@@ -208,6 +208,8 @@ class RepositoryServicer:
         presented = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
+                if presented is not None:  # which one counts would depend on the reader
+                    raise Unauthenticated("more than one 'authorization' metadata entry")
                 presented = value
         if presented is None:
             raise Unauthenticated(

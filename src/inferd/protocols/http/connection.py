@@ -26,9 +26,7 @@ Flow control, so that one client can hold only a bounded amount of the server's 
 Bytes are read into the server's one read buffer and parsed at once, except the rest of a body
 (:data:`~.flow.TURN_BYTES` or more still to come), read straight into its own buffer
 (:mod:`.body`): the parser, which never sees those bytes, is then replaced by a fresh one for
-the next request.
-
-Streaming answers are sent by :mod:`.streaming`, one at a time per connection.
+the next request. Streaming answers are sent by :mod:`.streaming`, one at a time per connection.
 """
 
 from __future__ import annotations
@@ -202,9 +200,10 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > self.limits.max_header_bytes:
             raise headers_too_large(self.limits.max_header_bytes)
-        if len(self._headers) >= self.limits.max_headers:
-            raise Refusal(431, f"more than {self.limits.max_headers} request headers")
-        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        key, headers = name.decode("latin-1").lower(), self._headers
+        if key in headers or len(headers) >= self.limits.max_headers:  # rare: refused?
+            reading.refuse_header(key, headers, self.limits.max_headers)
+        headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         headers = self._headers

@@ -64,6 +64,23 @@ def admit_headers(
     return size
 
 
+#: Request fields that may appear once (RFC 9110 11.6.2, RFC 9112 3.2): which of two counts
+#: would depend on who reads them, a way to slip a second key or host past a proxy's check.
+SINGLE = frozenset(("authorization", "host"))
+
+
+def refuse_header(key: str, headers: Mapping[str, str], max_headers: int) -> None:
+    """Raise the :class:`Refusal` of a request field ``key`` that arrives after ``headers``
+    (asked only when it repeats one, or there are ``max_headers`` already): a second one of
+    :data:`SINGLE` is 400, a field past ``max_headers`` 431; another repeat replaces the
+    first."""
+    if key in headers:
+        if key in SINGLE:
+            raise Refusal(400, f"more than one {key!r} header; send it once")
+        return
+    raise Refusal(431, f"more than {max_headers} request headers")
+
+
 def request_target(url: bytes) -> tuple[str, str]:
     """The path and query (``""`` when none) of a request target; 400 for an invalid one."""
     try:
