@@ -200,6 +200,35 @@ def test_the_page_fits_a_phone_screen(
     assert scroll_width <= client_width
 
 
+def test_charts_follow_a_window_made_narrower(
+    chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """A desktop window narrowed to a phone's 390 px: the charts are redrawn at the new width
+    at once, from the history the page has. They used to keep their width until the next
+    history poll (every 5 s; here held in the browser's network layer, so never), and the page
+    scrolled sideways meanwhile."""
+
+    def drive(tools: DevTools, base: str) -> list[int]:
+        tools.page("Emulation.setDeviceMetricsOverride", width=1280, height=1400,
+                   deviceScaleFactor=1, mobile=False)  # fmt: skip
+        tools.page("Page.navigate", url=base)
+        tools.until("!!document.querySelector('.chart .uplot')")
+        tools.page("Fetch.enable", patterns=[{"urlPattern": "*/api/history*"}])
+        tools.page("Emulation.setDeviceMetricsOverride", width=390, height=1400,
+                   deviceScaleFactor=1, mobile=True)  # fmt: skip
+        tools.until("[...document.querySelectorAll('.chart')].every((box) =>"
+                    " box.querySelector('.uplot').getBoundingClientRect().right"
+                    " <= box.getBoundingClientRect().right + 1)", timeout=20)  # fmt: skip
+        widths: list[int] = tools.js(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        return widths
+
+    topo = topology(deployment("fraud", version("v1", 100, replica)))
+    scroll_width, client_width = with_browser(topo, tmp_path / "profile", drive)
+    assert scroll_width <= client_width == 390
+
+
 def test_a_chart_of_the_first_samples_spans_a_minute_not_years(
     chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
 ) -> None:

@@ -195,6 +195,17 @@ function drawHistory() {
   for (const [name, c] of cards) drawCharts(c, name, doc);
 }
 
+// A window made narrower or wider: the charts redrawn at their boxes' new width once it settles,
+// not at the next history poll (every 5 s by default) while the page scrolls sideways.
+let resizing = null;
+function redrawOnResize() {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => {
+    resizing = null;
+    if (view.history) drawHistory();
+  }, 150);
+}
+
 function rangeButtons() {
   const box = document.getElementById("ranges");
   box.replaceChildren(...RANGES.map(([label, seconds]) => {

@@ -180,6 +180,7 @@ async function pollLineage() {
 }
 
 rangeButtons();
+addEventListener("resize", redrawOnResize);
 poll();
 pollHistory();
 pollLineage();
