@@ -200,3 +200,12 @@ def test_cli_push_reference_data(inferd_home: Path, model: Path, tmp_path: Path)
     )
     assert refused.exit_code != 0
     assert "pickled objects are refused" in refused.output
+
+
+def test_inputs_of_different_row_counts_are_named_with_their_counts() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        build_profile({"a": np.zeros((10, 2)), "b": np.zeros((12, 3)), "c": np.zeros(10)})
+    assert caught.value.message == (
+        "reference data inputs have different numbers of rows: 'a' 10, 'b' 12, 'c' 10 "
+        "(each input's first axis is its rows)"
+    )

@@ -110,9 +110,14 @@ def build_profile(
         raise InvalidArgument(f"a reference profile needs at least 2 bins, not {bins}")
     if not inputs:
         raise InvalidArgument("reference data holds no inputs")
-    counts = {len(np.asarray(rows)) if np.ndim(rows) else 0 for rows in inputs.values()}
+    lengths = {name: len(rows) if np.ndim(rows) else 0 for name, rows in sorted(inputs.items())}
+    counts = set(lengths.values())
     if len(counts) != 1:
-        raise InvalidArgument("reference data inputs have different numbers of rows")
+        shown = ", ".join(f"{name!r} {n}" for name, n in lengths.items())
+        raise InvalidArgument(
+            f"reference data inputs have different numbers of rows: {shown} (each input's first "
+            "axis is its rows)"
+        )
     width = sum(1 if np.ndim(r) <= 1 else np.shape(r)[-1] for r in inputs.values())
     if width > MAX_FEATURES:
         raise InvalidArgument(
