@@ -209,3 +209,10 @@ def test_inputs_of_different_row_counts_are_named_with_their_counts() -> None:
         "reference data inputs have different numbers of rows: 'a' 10, 'b' 12, 'c' 10 "
         "(each input's first axis is its rows)"
     )
+
+
+def test_a_csv_without_a_header_whose_first_row_misses_a_value(tmp_path: Path) -> None:
+    # Now that an empty field is a missing value, a headerless first row may hold one.
+    (tmp_path / "t.csv").write_text("0.5,,1.5,2,3,4,5,6\n1,2,3,4,5,6,7,8\n")
+    with pytest.raises(InvalidArgument, match="the first line holds numbers, not column names"):
+        read_reference_data(tmp_path / "t.csv", SIGNATURE)

@@ -267,6 +267,13 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
             f"reference data {file.name!r}: the header row is separated by {other[0]!r}, not "
             "commas; save the CSV comma-separated (pandas: to_csv(..., sep=','))"
         )
+    # Numbers, and empty fields (missing values), unless pandas' names of unnamed columns.
+    named = tuple(h for h in header if h)
+    if named != tuple(str(i) for i in range(len(named))) and all(_is_number(h) for h in named):
+        raise InvalidArgument(
+            f"reference data {file.name!r}: the first line holds numbers, not column names; "
+            "the CSV needs a header row"
+        )
     unnamed = [i + 1 for i, h in enumerate(header) if not h]
     if unnamed:
         hint = (
@@ -274,12 +281,6 @@ def _csv(file: Path) -> tuple[tuple[str, ...], NDArray[np.float64]]:
         )
         raise InvalidArgument(
             f"reference data {file.name!r}: header column(s) {unnamed} have no name{hint}"
-        )
-    positions = tuple(str(i) for i in range(len(header)))  # pandas' names of unnamed columns
-    if header != positions and all(_is_number(h) for h in header):
-        raise InvalidArgument(
-            f"reference data {file.name!r}: the first line holds numbers, not column names; "
-            "the CSV needs a header row"
         )
     if any(len(h) > MAX_NAME for h in header):
         raise InvalidArgument(
