@@ -23,6 +23,8 @@ from inferd.spec.loading import parse_spec
 from inferd.store import ModelStore
 from llm_files import tiny_adapter, tiny_gguf
 
+from ..conftest import fraud_store
+
 pytestmark = pytest.mark.slow
 
 #: The tiny model's control tokens: banned, so a generation runs to max_tokens.
@@ -72,6 +74,35 @@ def test_an_adapter_over_another_base_than_its_card_pins_is_refused(tmp_path: Pa
         f"other:v1, which is other@{other_digest}: push the adapter with --base other:v1, or "
         "name its base's version"
     )
+
+
+def test_an_llm_section_on_a_model_that_is_not_a_language_model_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Engine ``inferd`` refuses it as llama-server and vLLM do, instead of serving the model
+    with its ``llm`` settings doing nothing; nothing starts."""
+    store = fraud_store(tmp_path / "home")
+    supervisor = Supervisor()
+    text = (
+        spec("inferd", "fraud:v1")
+        .replace('      - {name: support, model: "support:v3", adapter_of: base}\n', "")
+        .replace("base: 50, support: 50", "base: 100")
+    )
+
+    async def apply() -> None:
+        reconciler = Reconciler(supervisor, store, tmp_path / "up", ready_timeout_s=30)
+        try:
+            await reconciler.apply(parse_spec(text))
+        finally:
+            await reconciler.shutdown(5)
+
+    with pytest.raises(InvalidArgument) as refused:
+        asyncio.run(apply())
+    assert refused.value.message == (
+        "chat/base: fraud:v1 is not a language model (its card has no llm section): a "
+        "deployment's llm section is for language models; remove it to serve fraud:v1"
+    )
+    assert supervisor.replicas() == []
 
 
 async def complete(replica: Replica, model: str) -> str:

@@ -150,9 +150,16 @@ def engine_model(
 
 
 def check_context(llm: LlmSpec, model: StoredModel) -> None:
-    """InvalidArgument when ``max_model_len`` is over the context the model was trained for."""
+    """InvalidArgument when the model is not a language model (whatever the engine: its
+    ``llm`` settings would do nothing) or ``max_model_len`` is over the context it was trained
+    for."""
     card = model.card.llm
-    trained = card.context_length if card is not None else None
+    if card is None:
+        raise InvalidArgument(
+            f"{model.reference} is not a language model (its card has no llm section): a "
+            f"deployment's llm section is for language models; remove it to serve {model.reference}"
+        )
+    trained = card.context_length
     if llm.max_model_len is not None and trained and llm.max_model_len > trained:
         raise InvalidArgument(
             f"llm.max_model_len {llm.max_model_len} is over the context {model.reference} was "
