@@ -358,7 +358,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         if self.transport is None:
             return
         self._drop_requests()
-        self.transport.write(encode(refusal.answer(), keep_alive=False))
+        self.transport.write(encode(refusal.answer(self._url), keep_alive=False))
         if not self.transport.can_write_eof():  # TLS
             self._close()
             return

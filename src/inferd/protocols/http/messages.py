@@ -97,6 +97,45 @@ def error_response(
     return Response(status, orjson.dumps({"error": message}), headers=headers or [])
 
 
+#: OpenAI's error types by status below 500 (5xx: ``server_error``; other 4xx:
+#: ``invalid_request_error``).
+OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+#: An OpenAI error's ``code`` for a status: inferd's error code, in lower case.
+_CODE_OF_STATUS = {status: code.value.lower() for code, status in STATUS_BY_CODE.items()}
+
+
+def openai_type(status: int) -> str:
+    return "server_error" if status >= 500 else OPENAI_TYPES.get(status, "invalid_request_error")
+
+
+def openai_path(target: str) -> bool:
+    """Whether errors on ``target`` (a path, with or without its query) are in OpenAI's shape:
+    ``/v1/`` paths, but KServe v1's ``/v1/models/{model}:predict`` (and ``:explain``)."""
+    path = target.partition("?")[0]
+    return path.startswith("/v1/") and ":" not in path
+
+
+def error_for(
+    target: str, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    """:func:`error_response` in the shape the request's ``target`` wants: OpenAI's
+    ``{"error": {"message", "type", "param", "code"}}`` on its paths (:func:`openai_path`),
+    whose clients read no other (a route's own errors are shaped by the route)."""
+    if not openai_path(target):
+        return error_response(status, message, headers)
+    try:
+        name = HTTPStatus(status).name.lower()
+    except ValueError:
+        name = None
+    error = {
+        "message": message,
+        "type": openai_type(status),
+        "param": None,
+        "code": _CODE_OF_STATUS.get(status, name),
+    }
+    return Response(status, orjson.dumps({"error": error}), headers=headers or [])
+
+
 def response_for_error(exc: InferdError) -> Response:
     """Map an inferd error to its HTTP response; a RetryLater (Unavailable, RateLimited) carries
     ``Retry-After``."""

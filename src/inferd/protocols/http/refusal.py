@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from inferd.protocols.http.budget import RequestBudget
-from inferd.protocols.http.messages import Response, error_response
+from inferd.protocols.http.messages import Response, error_for
 
 #: A check of a request's head (method, path, headers), made before its body is read: a
 #: response refuses the request with it (the body is never read, nor counted against the
@@ -31,8 +31,12 @@ class Refusal(Exception):
         self.headers = headers
         self.response = response
 
-    def answer(self) -> Response:
-        return self.response or error_response(self.status, self.message, self.headers)
+    def answer(self, target: bytes = b"") -> Response:
+        """The answer to a request for ``target`` (as far as it was read): the screen's
+        response, else the error in the shape that target wants (:func:`.messages.error_for`)."""
+        if self.response is not None:
+            return self.response
+        return error_for(target.decode("latin-1"), self.status, self.message, self.headers)
 
 
 def body_too_large(limit: int) -> Refusal:

@@ -21,6 +21,7 @@ from inferd.protocols.http.messages import (
     Response,
     StreamingResponse,
     encode,
+    error_for,
     error_response,
     response_for_error,
 )
@@ -129,12 +130,13 @@ class HttpServer:
             if allowed:
                 if "GET" in allowed:
                     allowed.append("HEAD")
-                return error_response(
+                return error_for(
+                    request.path,
                     405,
                     f"method {request.method} not allowed on {request.path}",
                     [(b"allow", ", ".join(sorted(set(allowed))).encode())],
                 )
-            return error_response(404, f"no route for {request.method} {request.path}")
+            return error_for(request.path, 404, f"no route for {request.method} {request.path}")
         if self.guard is not None:
             refusal = self.guard(request)
             if refusal is not None:

@@ -17,14 +17,11 @@ import orjson
 
 from inferd.errors import ContextLengthExceeded, InferdError, InternalError, ModelNotFound
 from inferd.protocols.http import Handler, Request, Response
-from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.messages import openai_type, response_for_error
 from inferd.protocols.openai.answers import OpenAIError
 from inferd.protocols.text_wire import InvalidField, sse_event
 
 log = logging.getLogger(__name__)
-
-#: OpenAI's error types by status, for statuses below 500 (5xx: ``server_error``).
-_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
 
 def error_document(exc: InferdError, status: int) -> OpenAIError:
@@ -38,8 +35,9 @@ def error_document(exc: InferdError, status: int) -> OpenAIError:
         param = "model"
     elif isinstance(exc, InvalidField):
         param = exc.param
-    kind = "server_error" if status >= 500 else _TYPES.get(status, "invalid_request_error")
-    return {"error": {"message": exc.message, "type": kind, "param": param, "code": code}}
+    return {
+        "error": {"message": exc.message, "type": openai_type(status), "param": param, "code": code}
+    }
 
 
 def error_response(exc: InferdError) -> Response:
