@@ -94,6 +94,7 @@ class CallCheck(Protocol):
 
 Handler = Callable[[bytes, Context], Awaitable[RpcAnswer]]
 M = TypeVar("M", bound=Message)
+_Repository = pb.RepositoryModelLoadRequest | pb.RepositoryModelUnloadRequest
 
 
 def _ok(message: Message) -> RpcAnswer:
@@ -180,8 +181,9 @@ class GrpcGateway:
             "RepositoryIndex": self._repository_index,
         }
         handlers = {name: self._unary(name, handler) for name, handler in unary.items()}
-        for name in ("RepositoryModelLoad", "RepositoryModelUnload"):
-            handlers[name] = self._unary(name, self._refusing(name, _NO_LOADS))
+        for kind in (pb.RepositoryModelLoadRequest, pb.RepositoryModelUnloadRequest):
+            name = kind.DESCRIPTOR.name.removesuffix("Request")
+            handlers[name] = self._unary(name, self._refusing(name, kind, _NO_LOADS))
         handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(self._stream_infer)
         return handlers
 
@@ -372,9 +374,13 @@ class GrpcGateway:
             )
         )
 
-    def _refusing(self, method: str, why: str) -> Handler:
+    def _refusing(self, method: str, kind: type[_Repository], why: str) -> Handler:
+        """A repository load or unload: checked for the model it names, as REST's
+        ``/v2/repository/models/{model}/load`` is (named none, a key scoped to some
+        deployments was refused "covers every deployment"), then refused with ``why``."""
+
         async def refuse(request: bytes, context: Context) -> RpcAnswer:
-            await self._checked(context, "", method)
+            await self._checked(context, _parse(kind, request).model_name, method)
             raise Unsupported(why)
 
         return refuse

@@ -1,0 +1,61 @@
+"""``inferd up``'s gateway serves no repository load or unload: over gRPC, as over REST, a key
+that may use the model named is told UNIMPLEMENTED, naming ``inferd apply``, and one that may
+not is refused for that model; a key scoped to the model was refused "covers every deployment",
+as if the call named none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tritonclient.grpc.aio as triton
+from tritonclient.utils import InferenceServerException
+
+from control.gateway.conftest import run, started_gateway, topology
+from inferd.config import AuthSettings
+from inferd.control.gateway.access import gateway_front_door, secure_grpc
+from inferd.control.gateway.grpc_gateway import GrpcGateway
+from inferd.protocols.access.keyfile import create_key
+
+
+async def _outcome(call: object) -> tuple[str, str]:
+    try:
+        await call  # type: ignore[misc]
+    except InferenceServerException as exc:
+        return str(exc.status()).removeprefix("StatusCode."), exc.message() or ""
+    return "OK", ""
+
+
+@pytest.mark.parametrize("action", ["load_model", "unload_model"])
+def test_a_scoped_key_is_pointed_at_inferd_apply(tmp_path: Path, action: str) -> None:
+    keys_file = tmp_path / "keys.json"
+    fraud = str(create_key(keys_file, "fraud-only", deployments=["fraud"])[1])
+    reader = str(create_key(keys_file, "reader", scopes=["read"])[1])
+    door = gateway_front_door(
+        AuthSettings(keys_file=keys_file), None, home=tmp_path, spec_dir=tmp_path
+    )
+
+    async def scenario() -> list[tuple[str, str]]:
+        gateway = await started_gateway(topology())
+        front = GrpcGateway(gateway, "127.0.0.1", 0)
+        secure_grpc(front, door)
+        await front.start()
+        client = triton.InferenceServerClient(f"127.0.0.1:{front.port}")
+        try:
+            call = getattr(client, action)
+            return [
+                await _outcome(call("fraud", headers={"authorization": f"Bearer {fraud}"})),
+                await _outcome(call("churn", headers={"authorization": f"Bearer {fraud}"})),
+                await _outcome(call("fraud", headers={"authorization": f"Bearer {reader}"})),
+                await _outcome(call("fraud")),
+            ]
+        finally:
+            await client.close()
+            await front.stop(1)
+            await gateway.stop(1)
+
+    mine, other, unscoped, keyless = run(scenario)
+    assert mine[0] == "UNIMPLEMENTED" and "inferd apply" in mine[1], mine
+    assert other[0] == "PERMISSION_DENIED" and "may not use 'churn'" in other[1], other
+    assert unscoped[0] == "PERMISSION_DENIED" and "'infer' scope" in unscoped[1], unscoped
+    assert keyless[0] == "UNAUTHENTICATED", keyless
