@@ -47,3 +47,29 @@ def test_each_scaled_version_has_its_line(
         "v2": "v2 (woken): 2 ready of 3, wants 3 (scale up) · concurrency of its own traffic "
         "3.00 now, 2.50 stable, 3.00 panic window · idle 0 s",
     }
+
+
+def test_a_version_that_cannot_start_is_not_shown_scaled_to_zero(
+    chromium: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """At zero with its starts failing (a model onnxruntime cannot load): every request gets a
+    503, so the card says it cannot start and why, with the requests held meanwhile, as
+    ``inferd ps`` does; it used to show a grey "scaled to zero" and nothing of the failure."""
+    message = "replica fraud-v1-2 cannot start fraud:broken@sha256:70c6: onnxruntime cannot load"
+    failure = {"message": message, "failures": 2, "retry_in_s": 0.256}
+    scaling = [entry("v1", actual=0, ready=0, desired=1, reason="scale_from_zero", value=2.0,
+                     held=3, start_failure=failure)]  # fmt: skip
+    topo = topology(deployment("fraud", version("v1", 100)))
+
+    dom = dashboard_dom(chromium, topo, tmp_path / "profile", autoscaling=scaling)
+    badge = re.search(
+        r'<div class="card-head"><h2>fraud</h2><span class="([^"]*)"[^>]*>([^<]*)<', dom
+    )
+    assert badge and badge.groups() == ("badge bad", "cannot start")
+    line = re.search(r'<div data-scaled="v1">(.*?)</div>', dom, re.S)
+    assert line and line.group(1).endswith(" · idle 0 s · 3 requests held")
+    reason = re.search(r'<div class="reason error" data-start-failure="v1">(.*?)</div>', dom)
+    assert reason and html.unescape(reason.group(1)) == (
+        f"v1: start failed (2 in a row, next try in 0.3 s): {message}"
+    )

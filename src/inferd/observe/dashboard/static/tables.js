@@ -123,15 +123,22 @@ function rolloutSection(r) {
 
 // One line per scaled version: the main one, and each one a request woke from zero (which
 // scales on its own traffic, and so does the main version meanwhile).
+// A version whose replica starts fail (while the backoff before the next runs) says why under its
+// line, as inferd ps does: each request routed to it gets a 503 meanwhile. The requests held for
+// a cold start are the deployment's, so on the main version's line.
 function scalingLines(entries) {
   if (!entries || !entries.length) return null;
   return el("div", { class: "autoscaling" }, el("h3", {}, "Autoscaling"),
-    ...entries.map((a) => el("div", { "data-scaled": a.version },
+    ...entries.flatMap((a) => [el("div", { "data-scaled": a.version },
       `${a.version}${a.main === false ? " (woken)" : ""}: ${a.ready} ready of ${a.actual}, ` +
       `wants ${a.desired} (${a.reason.replaceAll("_", " ")}${a.panic ? ", panic" : ""}) · ` +
       `${a.metric}${a.scaled_on === "version" ? " of its own traffic" : ""} ` +
       `${a.value.toFixed(2)} now, ${a.stable.toFixed(2)} stable, ` +
-      `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}`)));
+      `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}` +
+      (a.main !== false && a.held ? ` · ${a.held} requests held` : "")),
+    a.start_failure ? el("div", { class: "reason error", "data-start-failure": a.version },
+      `${a.version}: start failed (${a.start_failure.failures} in a row, next try in ` +
+      `${a.start_failure.retry_in_s.toFixed(1)} s): ${a.start_failure.message}`) : null]));
 }
 
 // A deployment its autoscaler took to zero is not broken: its first request starts a replica
@@ -142,6 +149,11 @@ function atZero(d, scaling) {
 }
 
 function readiness(d, scaling) {
+  const failing = (scaling || []).find((a) => a.start_failure);
+  if (!d.ready && failing) {
+    return el("span", { class: "badge bad", title: failing.start_failure.message },
+      "cannot start");
+  }
   if (atZero(d, scaling)) {
     return el("span", { class: "badge", title: "no replica runs; the first request starts one" },
       "scaled to zero");
