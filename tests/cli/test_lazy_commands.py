@@ -60,3 +60,18 @@ def test_a_command_loads_only_its_own_module() -> None:
     )
     assert [m for m in loaded if m.endswith("_cmds")] == ["inferd.cli.serve_cmds"]
     assert "rich" not in loaded  # tables and coloured errors: only when a command prints them
+
+
+def test_store_commands_load_neither_numpy_nor_the_registry_client(tmp_path: Path) -> None:
+    # ls, inspect, tag, rm, gc and history read the store's JSON: numpy (model formats, for
+    # push) and httpx (login, and references that name a registry) cost them ~0.5 s each.
+    loaded = json.loads(
+        _fresh(
+            "import json, os, sys; from inferd.cli import main\n"
+            f"os.environ['INFERD_HOME'] = {str(tmp_path)!r}\n"
+            "try:\n    main(['ls'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(sys.modules)))"
+        ).splitlines()[-1]
+    )
+    assert "inferd.cli.store_cmds" in loaded
+    assert not [m for m in loaded if m.split(".")[0] in ("numpy", "httpx")]

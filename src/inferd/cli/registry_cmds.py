@@ -20,8 +20,6 @@ from inferd.cli._app import emit_json, handles_errors, json_option, main
 from inferd.errors import InvalidArgument
 from inferd.reference import registry_host_problem
 from inferd.store.remote import Credentials, RegistrySettings, credentials
-from inferd.store.remote.client import RegistryClient
-from inferd.store.remote.transport import RegistryHttp
 
 R = TypeVar("R")
 
@@ -109,6 +107,11 @@ def login(
     if password_stdin and not username:
         # Prompting would read the user name from the same stdin, taking the password's line.
         raise InvalidArgument("--password-stdin needs --username (-u): stdin holds the password")
+    # Deferred: the HTTP client stack is for login only; push, pull, tag and ls take the
+    # registry options from this module and load the client when a reference names a registry.
+    from inferd.store.remote.client import RegistryClient
+    from inferd.store.remote.transport import RegistryHttp
+
     user = username or _prompt("user name")
     login_as = Credentials(user, _password(password_stdin))
     http = RegistryHttp(host, registries, login_as)

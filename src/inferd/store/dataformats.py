@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from inferd.formats.native import is_xgboost
 from inferd.formats.onnx import is_onnx
 from inferd.formats.protowire import I32, LEN, VARINT, WireError, fields, submessage
@@ -60,6 +58,8 @@ def gguf(path: Path, size: int) -> Verdict:
 
 def npy(path: Path, size: int) -> Verdict:
     """A NumPy ``.npy`` array as ``np.load(allow_pickle=False)`` reads it: no object dtype."""
+    import numpy as np  # deferred: the store's commands (ls, inspect, tag…) never reach here
+
     with path.open("rb") as f:
         try:
             version = np.lib.format.read_magic(f)
