@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict, get_args
 
+from inferd.errors import PermissionDenied
 from inferd.spec.edits import main_version, replace_deployment, with_replicas
 from inferd.spec.model import DeploymentSpec, GatewaySpec, Spec, VersionSpec
 
@@ -302,3 +303,26 @@ def fixed_gateway_changes(before: GatewaySpec, after: GatewaySpec) -> list[str]:
         for name in GatewaySpec.model_fields
         if name not in LIVE_GATEWAY_SETTINGS and getattr(before, name) != getattr(after, name)
     ]
+
+
+def check_fixed(running: Spec, spec: Spec) -> None:
+    """Refuse (PermissionDenied) a change to what ``inferd up`` reads once, at start: an apply
+    that went ahead would say it applied the spec while the gateway kept the old setting."""
+    if set(spec.registries.allow) != set(running.registries.allow):  # an order means nothing
+        raise PermissionDenied(
+            "registries: is read once, when inferd up starts (its store allows only those "
+            "registries); restart inferd up to change it"
+        )
+    if (spec.gateway.auth, spec.gateway.tls) != (running.gateway.auth, running.gateway.tls):
+        raise PermissionDenied(
+            "gateway.auth and gateway.tls are read once, when inferd up starts (keys and "
+            "certificates reload from their files); restart inferd up to change them"
+        )
+    fixed = fixed_gateway_changes(running.gateway, spec.gateway)
+    if fixed:
+        one = len(fixed) == 1
+        raise PermissionDenied(
+            f"{', '.join(fixed)} {'is' if one else 'are'} read once, when inferd up starts "
+            f"(an apply changes only gateway.drain_timeout); restart inferd up to change "
+            f"{'it' if one else 'them'}"
+        )

@@ -44,9 +44,9 @@ from inferd.control.apply_plan import (
     Change,
     DeploymentVersion,
     ReplicaSet,
+    check_fixed,
     desired_state,
     fingerprint,
-    fixed_gateway_changes,
     keep_autoscaled,
     plan,
     route_changes,
@@ -65,11 +65,12 @@ from inferd.control.replicas.launch import REPLICA_DRAIN_S, ReplicaLaunch, write
 from inferd.control.replicas.replica import ReplicaProcess
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import DeploymentRoute, HeaderMatch, VersionRoute
-from inferd.errors import InferdError, InvalidArgument, NotFound, PermissionDenied, Unsupported
+from inferd.errors import InferdError, InvalidArgument, NotFound, Unsupported
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)
+_check_fixed = check_fixed  # its name before it moved to apply_plan
 
 #: How long retired routes stay published at weight 0 before their replicas drain.
 SETTLE_S = 1.0
@@ -139,7 +140,7 @@ class Reconciler:
 
     async def _apply(self, spec: Spec) -> Applied:
         if self.spec is not None:
-            _check_fixed(self.spec, spec)
+            check_fixed(self.spec, spec)
         actual = {k: r.state for k, r in self._running.items()}
         changes = plan(actual, desired_state(spec))
         routes = route_changes(self.spec, spec)
@@ -264,10 +265,9 @@ class Reconciler:
                 self._running[key] = _Running(desired[key], launches[key], list(new))
             elif change.action == "scale":
                 running = self._running[key]
-                # The newest replicas go first: the oldest have proven themselves.
-                keep = len(running.members) - change.retire
-                retired.replicas += running.members[keep:]
-                running.members = running.members[:keep] + new
+                doomed = _retire_order(running.members)[: change.retire]
+                retired.replicas += doomed
+                running.members = [r for r in running.members if r not in doomed] + new
                 running.state = desired[key]
             elif change.action == "remove":
                 running = self._running.pop(key)
@@ -276,27 +276,10 @@ class Reconciler:
         return retired
 
 
-def _check_fixed(running: Spec, spec: Spec) -> None:
-    """Refuse (PermissionDenied) a change to what ``inferd up`` reads once, at start: an apply
-    that went ahead would say it applied the spec while the gateway kept the old setting."""
-    if set(spec.registries.allow) != set(running.registries.allow):  # an order means nothing
-        raise PermissionDenied(
-            "registries: is read once, when inferd up starts (its store allows only those "
-            "registries); restart inferd up to change it"
-        )
-    if (spec.gateway.auth, spec.gateway.tls) != (running.gateway.auth, running.gateway.tls):
-        raise PermissionDenied(
-            "gateway.auth and gateway.tls are read once, when inferd up starts (keys and "
-            "certificates reload from their files); restart inferd up to change them"
-        )
-    fixed = fixed_gateway_changes(running.gateway, spec.gateway)
-    if fixed:
-        one = len(fixed) == 1
-        raise PermissionDenied(
-            f"{', '.join(fixed)} {'is' if one else 'are'} read once, when inferd up starts "
-            f"(an apply changes only gateway.drain_timeout); restart inferd up to change "
-            f"{'it' if one else 'them'}"
-        )
+def _retire_order(members: list[ReplicaProcess]) -> list[ReplicaProcess]:
+    """Which replicas a scale-down retires first: those not ready, which serve nothing (as
+    Kubernetes' ReplicaSet ranks them), then the newest (the oldest have proven themselves)."""
+    return sorted(reversed(members), key=lambda r: r.state == "ready")
 
 
 def _engine(
