@@ -82,3 +82,16 @@ def test_a_streaming_answer_to_http11_stays_chunked_and_kept_alive(serve, seen):
             assert part, "the connection closed after the stream"
             data += part
     assert b"transfer-encoding: chunked\r\n" in data and b"0\r\n\r\n" in data
+
+
+def test_an_http10_expectation_of_100_continue_is_ignored(serve):
+    """RFC 9110 10.1.1: a server MUST ignore 100-continue in an HTTP/1.0 request (1.0 has no
+    1xx answers: the client reads the interim answer as the final one)."""
+    running = serve(LimitSettings())
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /digest HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nab"
+        )
+        data = _read_to_close(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
+    assert b"100 Continue" not in data

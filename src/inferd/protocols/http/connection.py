@@ -214,9 +214,10 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._body = BodyReader(declared)
         self.deadline = self.loop.time() + self.limits.body_timeout_s
         # curl sends "Expect: 100-continue" for bodies over 1 KiB and waits a second for this
-        # interim answer; only a connection with nothing outstanding may send it (order).
+        # interim answer: sent with nothing outstanding (order), never to 1.0 (RFC 9110 10.1.1).
         if (
             headers.get("expect", "").lower() == "100-continue"
+            and self.parser.get_http_version() != "1.0"
             and not self._pending
             and not self._backlog
             and self.transport is not None
@@ -226,7 +227,7 @@ class HttpConnection(asyncio.BufferedProtocol):
     def on_body(self, body: bytes) -> None:
         reader, n = self._body, len(body)
         if reader is NO_BODY:  # framed in a way admit_headers did not size: never add to it
-            reader = self._body = BodyReader()
+            reader = self._body = reading.chunked_body(self._headers)
         if reader.length + n > self.limits.max_body_bytes:
             raise body_too_large(self.limits.max_body_bytes)
         cost = reader.cost(n)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import httptools
 
+from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.refusal import Refusal, Screen, body_too_large, over_budget
 
@@ -32,6 +33,8 @@ def parse(parser: httptools.HttpRequestParser, data: memoryview) -> Refusal | No
     except httptools.HttpParserUpgrade:
         return Refusal(400, "protocol upgrades are not supported")
     except httptools.HttpParserError as exc:
+        if "PRI" in str(exc):  # HTTP/2's connection preface ("Pause on PRI/Upgrade")
+            return Refusal(505, "this port speaks HTTP/1.1, not HTTP/2 (gRPC has its own port)")
         return Refusal(400, f"malformed HTTP request: {exc}")
     return None
 
@@ -79,6 +82,21 @@ def refuse_header(key: str, headers: Mapping[str, str], max_headers: int) -> Non
             raise Refusal(400, f"more than one {key!r} header; send it once")
         return
     raise Refusal(431, f"more than {max_headers} request headers")
+
+
+def chunked_body(headers: Mapping[str, str]) -> BodyReader:
+    """The reader of a body framed by ``Transfer-Encoding``, which must be ``chunked`` alone:
+    the parser takes off the chunking only, so a body also coded otherwise (``gzip,
+    chunked``) would be read still coded; it is refused 501 (RFC 9112 6.1), as a
+    ``Content-Encoding`` is 415 (:func:`admit_headers`)."""
+    coding = headers.get("transfer-encoding", "")
+    if coding.strip().lower() != "chunked":
+        raise Refusal(
+            501,
+            f"request bodies with Transfer-Encoding {coding[:40]!r} are not accepted; send "
+            "the body uncompressed, chunked or with a Content-Length",
+        )
+    return BodyReader()
 
 
 def request_target(url: bytes) -> tuple[str, str]:
