@@ -4,6 +4,8 @@ the Open Inference Protocol's paths, KServe v1's ``:predict`` included, keep the
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import openai
 import orjson
@@ -60,3 +62,24 @@ def test_protocol_paths_keep_their_shape(llm_server: Running, method: str, path:
     answer = httpx.request(method, llm_server.url + path, timeout=10)
     assert answer.status_code in (404, 405)
     assert isinstance(orjson.loads(answer.content)["error"], str)
+
+
+def test_an_http10_client_gets_the_event_stream_unchunked_to_the_close(
+    llm_server: Running,
+) -> None:
+    """OpenAI's ``stream: true`` to an HTTP/1.0 client (old proxies, ``ab``): the events as
+    they are, ended by the close, not chunk sizes between them."""
+    body = orjson.dumps({"model": "parrot", "messages": HELLO, "stream": True})
+    with socket.create_connection(("127.0.0.1", llm_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        data = b""
+        while part := sock.recv(65536):
+            data += part
+    head, events = data.split(b"\r\n\r\n", 1)
+    assert b"transfer-encoding" not in head.lower() and b"connection: close" in head
+    lines = [line for line in events.split(b"\n") if line]
+    assert all(line.startswith(b"data: ") for line in lines), lines[:3]
+    assert lines[-1] == b"data: [DONE]"
