@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from inferd.config import StoreSettings
 from inferd.observe.drift import DriftMonitor
@@ -33,3 +34,23 @@ def test_observed_model_predicts_then_counts(inferd_home: Path) -> None:
         assert_equal(array, model.predict({"input": rows})[name])
     assert observed.monitor.samples() == {"input": 5}
     observed.close()
+
+
+class _Refusing:
+    """A model that fails every batch, as an estimator refusing NaN does."""
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise ValueError("Input X contains NaN.")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_the_model_fails_on_is_counted_all_the_same() -> None:
+    profile = build_profile({"input": RNG.random((1_000, 8))})
+    observed = ObservedModel(_Refusing(), DriftMonitor(profile, min_samples=1))
+    rows = RNG.random((3, 8)).astype(np.float32)
+    rows[:, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        observed.predict({"input": rows})
+    assert observed.monitor.samples() == {"input": 3}

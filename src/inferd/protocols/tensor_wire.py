@@ -267,6 +267,12 @@ def _narrow(tensor: Declared, wide: Array) -> Array:
     if wide.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
         if dtype.kind in "iu" and _whole_beyond_64_bits(wide):  # JSON parsed them as floats
             raise InvalidTensor(tensor.name, f"values outside the range of {tensor.datatype}")
+        if wide.dtype.kind == "O" and any(value is None for value in wide.flat):
+            raise InvalidTensor(
+                tensor.name,
+                f"null is not a value of {tensor.datatype}: JSON has no NaN, so send missing "
+                "values as binary tensor data or over gRPC",
+            )
         got = _KIND_NAMES.get(
             wide.dtype.kind, "values that are not numbers of one kind (or integers beyond 64 bits)"
         )

@@ -14,16 +14,19 @@ from inferd.runtimes.base import Model
 class ObservedModel:
     """A :class:`~inferd.runtimes.base.Model` that shows each batch's inputs to a monitor after
     predicting, on the same (worker) thread: the batch's answer is computed first, and the
-    event loop never runs the binning."""
+    event loop never runs the binning. A batch the model fails on is counted too: its inputs
+    arrived all the same, and a model that refuses what it was not trained on (NaN in a
+    scikit-learn estimator) would otherwise hide that very drift behind its errors."""
 
     def __init__(self, model: Model, monitor: DriftMonitor) -> None:
         self.model = model
         self.monitor = monitor
 
     def predict(self, inputs: Tensors) -> Tensors:
-        outputs = self.model.predict(inputs)
-        self.monitor.observe(inputs)
-        return outputs
+        try:
+            return self.model.predict(inputs)
+        finally:
+            self.monitor.observe(inputs)
 
     def close(self) -> None:
         self.model.close()

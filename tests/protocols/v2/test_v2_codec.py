@@ -320,7 +320,7 @@ def test_kserve_v1_instances_take_the_whole_uint64_range_exactly():
         ("UINT64", [1.5, 2**64 - 1], "datatype UINT64 cannot hold floating-point numbers"),
         ("UINT64", [-1, 2**64 - 1], "values outside the range of UINT64"),
         ("INT64", [0, 2**63], "values outside the range of INT64"),
-        ("INT8", [None, 2**64 - 1], "datatype INT8 cannot hold values that are not numbers"),
+        ("INT8", [None, 2**64 - 1], "null is not a value of INT8"),
     ],
 )
 def test_wide_json_integers_are_refused_for_what_they_are(datatype, data, words):
@@ -338,3 +338,14 @@ def test_a_json_integer_beyond_64_bits_is_out_of_range_not_a_float(datatype):
     body = json.dumps({"inputs": [tensor]}).encode()  # orjson refuses such an integer
     with pytest.raises(InvalidTensor, match=f"'x'.*outside the range of {datatype}"):
         decode_request("m", None, body, {}, LimitSettings(), check=None, received=0.0)
+
+
+@pytest.mark.parametrize("data", [[1.0, None, 0.5], [[None], [2.0]]])
+def test_a_json_null_is_named_with_the_way_to_send_missing_values(data):
+    """JSON has no NaN: a client sending null for a missing value is told how to send one."""
+    doc = {"inputs": [{"name": "x", "shape": np.shape(data), "datatype": "FP32", "data": data}]}
+    with pytest.raises(InvalidTensor) as refused:
+        _decode(doc)
+    message = str(refused.value)
+    assert "null is not a value of FP32" in message
+    assert "binary tensor data or over gRPC" in message
