@@ -4,7 +4,9 @@
 Per deployment of the applied spec that runs already:
 
 * a rollout still running owns its traffic: re-applying the deployment it began from keeps it
-  as it runs, any other change is refused (AlreadyExists) until it is promoted or aborted;
+  as it runs, any other change is refused (AlreadyExists) until it is promoted or aborted.
+  The count of the version an autoscaler scales is the autoscaler's, not the file's
+  (:func:`~inferd.control.apply_plan.keep_autoscaled`), so it is no change;
 * a new model for the main version is a version change: the rollout policy starts
   (:func:`~.transition.version_change`);
 * a rollout started by ``inferd rollout start`` and promoted moved the traffic in the running
@@ -25,7 +27,7 @@ from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.strategies import promoted
 from inferd.control.rollout.transition import Transition, version_change
 from inferd.errors import AlreadyExists
-from inferd.spec.edits import replace_deployment
+from inferd.spec.edits import main_version, replace_deployment, with_replicas
 from inferd.spec.model import DeploymentSpec, Spec
 
 
@@ -51,7 +53,7 @@ def plan_apply(spec: Spec, current: Spec | None, latest: Mapping[str, Rollout]) 
             continue
         r = latest.get(d.name)
         if r is not None and r.active:
-            if d not in (old, r.base):
+            if not unchanged(d, old, r.base):
                 raise AlreadyExists(
                     f"deployment {d.name!r} is in rollout {r.id}; promote or abort "
                     "it before changing the deployment"
@@ -68,6 +70,23 @@ def plan_apply(spec: Spec, current: Spec | None, latest: Mapping[str, Rollout]) 
             transitions.append(t)
             spec = replace_deployment(spec, t.during)
     return ApplyPlan(spec, transitions, settled, undone)
+
+
+def unchanged(applied: DeploymentSpec, running: DeploymentSpec, base: DeploymentSpec) -> bool:
+    """Whether ``applied`` leaves a deployment in rollout as it is: as it runs now, or as the
+    user's spec had it when the rollout began (``base``), the count of its autoscaled main
+    version aside."""
+    return any(autoscaled_as(applied, d) == d for d in (running, base))
+
+
+def autoscaled_as(applied: DeploymentSpec, like: DeploymentSpec) -> DeploymentSpec:
+    """``applied`` with its main version's count as ``like`` runs it, where both autoscale:
+    that count is the autoscaler's, whatever the file's ``replicas`` says."""
+    if applied.autoscaling is None or like.autoscaling is None:
+        return applied
+    version = main_version(applied)
+    found = like.version(version.name)
+    return applied if found is None else with_replicas(applied, version.name, found.replicas)
 
 
 def holds_promotion(r: Rollout, running: DeploymentSpec) -> bool:
