@@ -112,3 +112,24 @@ def test_the_model_list_answers_a_scoped_key_with_what_it_may_use(
     assert isinstance(denied, openai.PermissionDeniedError)
     assert "lacks the 'infer' scope" in denied.message
     assert isinstance(_refusal(client("nope").models.list), openai.AuthenticationError)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "shape"),
+    [
+        ("GET", "/v1/nope", dict),
+        ("DELETE", "/v1/chat/completions", dict),
+        ("POST", "/v1/models/echo:predictt", str),
+        ("GET", "/v2/nope", str),
+    ],
+)
+def test_a_request_without_a_key_on_a_path_no_route_serves_gets_the_paths_shape(
+    door: Door, method: str, path: str, shape: type
+) -> None:
+    """As the 404 and 405 such a path gets with a key: OpenAI's shape under ``/v1/``."""
+    status, headers, body = door.get(path, method=method)
+    assert status == 401
+    assert headers["www-authenticate"] == ['Bearer realm="inferd"']
+    error = orjson.loads(body)["error"]
+    assert isinstance(error, shape)
+    assert "requires an API key" in (error["message"] if isinstance(error, dict) else error)

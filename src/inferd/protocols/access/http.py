@@ -19,7 +19,7 @@ from inferd.errors import InferdError
 from inferd.protocols.access.keyring import NO_KEY, KeyRing, Need, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
-from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.http.messages import openai_path, response_for_error
 from inferd.protocols.http.refusal import Screen
 from inferd.protocols.openai.errors import error_response as openai_error_response
 
@@ -105,7 +105,8 @@ def keyless_screen(router: Router, keys: KeyRing, *, public_metrics: bool) -> Sc
         )
         if rule is Rule.OPEN:
             return None
-        openai = route is not None and route.template in _OPENAI_PATHS
+        # A path no route serves: the shape its 404 or 405 would have (OpenAI's under /v1/).
+        openai = route.template in _OPENAI_PATHS if route is not None else openai_path(path)
         return refusal(NoKey(NO_KEY), browser=rule is Rule.READ, openai=openai)
 
     return screen
