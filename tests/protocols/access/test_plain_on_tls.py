@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import socket
 import ssl
+import threading
+from pathlib import Path
 
 import orjson
 
+from inferd.protocols.access.tls import CertificateFiles
+from inferd.protocols.http import HttpServer
+from inferd.protocols.http.host import HttpLimits
+from inferd.protocols.v2.routes import data_router
+from protocols.access.certs import TestCA, install
 from protocols.access.conftest import Door
+from protocols.conftest import TEST_LIMITS, FakeDataPlane, metrics_text
 
 
 def _plain(door: Door, request: bytes) -> bytes:
@@ -77,3 +86,37 @@ def test_a_broken_handshake_is_closed_and_the_port_serves_on(door: Door) -> None
         with contextlib.suppress(ConnectionResetError):
             assert not sock.recv(65536).startswith(b"HTTP")  # a TLS alert, or the close
     assert door.get("/v2/health/live")[0] == 200
+
+
+def test_the_same_on_asyncios_own_loop(tmp_path: Path) -> None:
+    """Without uvloop (Windows), the TLS connections are handed to asyncio's TLS protocol."""
+    ca = TestCA(tmp_path / "pki")
+    install(ca.issue("first"), tmp_path / "tls.pem", tmp_path / "tls.key")
+    files = CertificateFiles(tmp_path / "tls.pem", tmp_path / "tls.key")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def boot() -> HttpServer:
+        router = data_router(FakeDataPlane(), TEST_LIMITS, metrics_text)
+        server = HttpServer(router, HttpLimits.from_settings(TEST_LIMITS))
+        await server.start("127.0.0.1", 0, tls=files.server_context())
+        return server
+
+    server = asyncio.run_coroutine_threadsafe(boot(), loop).result(10)
+    try:
+        context = ssl.create_default_context(cafile=ca.path)
+        tls = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=10, context=context)
+        tls.request("GET", "/v2/health/live")
+        assert tls.getresponse().status == 200
+        tls.close()
+        plain = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        plain.request("GET", "/v2/health/live")
+        answer = plain.getresponse()
+        assert (answer.status, b"HTTPS port" in answer.read()) == (400, True)
+        plain.close()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(1.0), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

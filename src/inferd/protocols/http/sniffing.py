@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import Any, cast
-
-import uvloop
 
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.host import ConnectionHost
@@ -98,10 +97,7 @@ class TlsOrPlain(asyncio.BufferedProtocol):
         waiter: asyncio.Future[Any] = loop.create_future()
         # Failed handshakes close the connection themselves, and are logged (debug) by it.
         waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
-        make: Callable[..., sslproto.SSLProtocol] = (
-            _UVLOOP_TLS if isinstance(loop, uvloop.Loop) else sslproto.SSLProtocol
-        )
-        tls = make(
+        tls = _tls_protocol(loop)(
             loop,
             self._accept(),
             self._tls,
@@ -119,6 +115,11 @@ class TlsOrPlain(asyncio.BufferedProtocol):
             read = read[n:]
 
 
-#: uvloop's TLS protocol, which its transports drive without Python calls per read (its
-#: stubs do not name it).
-_UVLOOP_TLS: type[sslproto.SSLProtocol] = uvloop.loop.SSLProtocol  # type: ignore[attr-defined]
+def _tls_protocol(loop: asyncio.AbstractEventLoop) -> Callable[..., sslproto.SSLProtocol]:
+    """The TLS protocol ``create_server(ssl=...)`` would use on ``loop``: uvloop's, which its
+    transports drive without a Python call per read, on a uvloop loop (uvloop is then loaded;
+    there is none on Windows), else asyncio's."""
+    uvloop = sys.modules.get("uvloop")
+    if uvloop is not None and isinstance(loop, uvloop.Loop):
+        return cast(Callable[..., sslproto.SSLProtocol], uvloop.loop.SSLProtocol)
+    return sslproto.SSLProtocol
