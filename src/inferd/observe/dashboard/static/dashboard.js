@@ -94,7 +94,10 @@ async function getJSON(path) {
   try {
     let response;
     try {
-      response = await fetch(path, { cache: "no-store", signal: abort.signal });
+      // From the origin, not the page's address: opened as http://user:key@host/, a path
+      // resolved against it carries the key, and fetch refuses such a URL.
+      response = await fetch(new URL(path, location.origin),
+        { cache: "no-store", signal: abort.signal });
     } catch (err) {
       throw new PollError(abort.signal.aborted
         ? `${path}: no answer in ${POLL_TIMEOUT_MS / 1000} s`
