@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 import tritonclient.grpc.aio as triton
 from tritonclient.utils import InferenceServerException
@@ -16,6 +17,7 @@ from inferd.config import AuthSettings
 from inferd.control.gateway.access import gateway_front_door, secure_grpc
 from inferd.control.gateway.grpc_gateway import GrpcGateway
 from inferd.protocols.access.keyfile import create_key
+from inferd.protocols.grpc.servicer import SERVICE
 
 
 async def _outcome(call: object) -> tuple[str, str]:
@@ -58,4 +60,40 @@ def test_a_scoped_key_is_pointed_at_inferd_apply(tmp_path: Path, action: str) ->
     assert mine[0] == "UNIMPLEMENTED" and "inferd apply" in mine[1], mine
     assert other[0] == "PERMISSION_DENIED" and "may not use 'churn'" in other[1], other
     assert unscoped[0] == "PERMISSION_DENIED" and "'infer' scope" in unscoped[1], unscoped
+    assert keyless[0] == "UNAUTHENTICATED", keyless
+
+
+def test_a_scoped_key_is_told_streaming_is_not_served(tmp_path: Path) -> None:
+    """ModelStreamInfer is served nowhere: a key scoped to some deployments learns that, as an
+    unscoped one does, instead of PERMISSION_DENIED "covers every deployment"."""
+    keys_file = tmp_path / "keys.json"
+    fraud = str(create_key(keys_file, "fraud-only", deployments=["fraud"])[1])
+    door = gateway_front_door(
+        AuthSettings(keys_file=keys_file), None, home=tmp_path, spec_dir=tmp_path
+    )
+
+    async def scenario() -> list[tuple[str, str]]:
+        gateway = await started_gateway(topology())
+        front = GrpcGateway(gateway, "127.0.0.1", 0)
+        secure_grpc(front, door)
+        await front.start()
+        outcomes = []
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{front.port}") as channel:
+                for metadata in ((("authorization", f"Bearer {fraud}"),), ()):
+                    call = channel.stream_stream(f"/{SERVICE}/ModelStreamInfer")(
+                        iter(()), metadata=metadata, timeout=10
+                    )
+                    try:
+                        async for _ in call:
+                            pass
+                    except grpc.aio.AioRpcError as exc:
+                        outcomes.append((exc.code().name, exc.details() or ""))
+        finally:
+            await front.stop(1)
+            await gateway.stop(1)
+        return outcomes
+
+    scoped, keyless = run(scenario)
+    assert scoped[0] == "UNIMPLEMENTED" and "use ModelInfer" in scoped[1], scoped
     assert keyless[0] == "UNAUTHENTICATED", keyless

@@ -4,7 +4,8 @@
 rule       endpoints                                         a key must
 =========  ================================================  ====================================
 OPEN       health (``/v2/health/*``, ServerLive/Ready)       — (probes carry no key)
-ANY_KEY    server metadata (``/v2``), ``/v2/openapi.json``   be valid
+ANY_KEY    server metadata (``/v2``), ``/v2/openapi.json``,  be valid
+           ModelStreamInfer (served nowhere)
 MODEL      every route or RPC naming a model/deployment      hold ``infer`` and that deployment
 BODY       OpenAI's completions, chat and embeddings, which  hold ``infer`` and the deployment
            name the model in the body's ``model``            the body names
@@ -48,7 +49,10 @@ GRPC_RULES: dict[str, Rule] = {
     "ModelReady": Rule.MODEL,
     "ModelMetadata": Rule.MODEL,
     "ModelInfer": Rule.MODEL,
-    "ModelStreamInfer": Rule.MODEL,
+    # Served nowhere (the model servers stream nothing; the gateway answers UNIMPLEMENTED):
+    # any valid key is told so, as for load and unload. A server that streamed would have to
+    # check the model of each message.
+    "ModelStreamInfer": Rule.ANY_KEY,
     "ModelStatistics": Rule.MODEL,
     # As REST's /v2/repository/models/{model}/load: the model named (which the data plane then
     # refuses, pointing to the control plane), not every deployment.
