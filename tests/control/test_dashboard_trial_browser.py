@@ -176,6 +176,29 @@ def test_a_failed_replica_shows_its_reason_and_an_idle_split_says_so(
     assert split == "v1 100.0%|no requests in the last 10 s"
 
 
+def test_a_restarted_replica_says_how_often_on_its_chip(
+    chromium: str, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """A replica its supervisor restarted (it crashed, or was killed for memory) is ready again,
+    and its chip says how many restarts without hovering, as inferd ps's RESTARTS column does:
+    the one trace on the page of a crash or a crash loop."""
+    v1 = version("v1", 100, replica)
+    again = replace(v1.replicas[0], id="v1-1", restarts=1)
+    looping = replace(v1.replicas[0], id="v1-2", state="starting", restarts=4, pid=None)
+    topo = topology(deployment("fraud", replace(v1, replicas=(*v1.replicas, again, looping))))
+
+    def drive(tools: DevTools, base: str) -> list[str]:
+        tools.page("Page.navigate", url=base)
+        tools.until("document.querySelectorAll('.replica').length === 3")
+        chips: list[str] = tools.js("[...document.querySelectorAll('.replica')]"
+                                    ".map((chip) => chip.textContent)")  # fmt: skip
+        return chips
+
+    assert with_browser(topo, tmp_path / "profile", drive) == [
+        "v1-0 ready", "v1-1 ready · 1 restart", "v1-2 starting · 4 restarts",
+    ]  # fmt: skip
+
+
 def test_the_page_fits_a_phone_screen(
     chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
 ) -> None:

@@ -27,7 +27,10 @@ function replicaChips(replicas) {
     const title = `${r.id} · port ${r.port} · pid ${r.pid ?? "–"} · restarts ${r.restarts}` +
       ` · up ${fmt.duration(r.uptime_s)} · in flight ${r.outstanding}` +
       (r.reason ? ` · ${r.reason}` : "");
-    box.append(el("span", { class: `replica state-${r.state}`, title }, `${r.id} ${r.state}`));
+    // Restarts on the chip itself: the one trace of a crash (or a crash loop) once it is back.
+    const restarts = r.restarts ? ` · ${r.restarts} restart${r.restarts === 1 ? "" : "s"}` : "";
+    box.append(el("span", { class: `replica state-${r.state}`, title },
+      `${r.id} ${r.state}${restarts}`));
   }
   if (!replicas.length) box.append(el("span", { class: "muted" }, "none"));
   // Why a replica is not serving, in full: the first thing on-call needs, not only on hover.
