@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from inferd.control.replicas.backoff import BackoffPolicy
+from inferd.spec.edits import deployment_of, replace_deployment, with_routing
 
 from .fakes import counts, settle, two_versions, wired
 
@@ -77,6 +78,33 @@ def test_each_version_scales_on_its_own_load_not_the_others_twice() -> None:
         await asyncio.sleep(0.3)
         assert counts(w.reconciler.spec) == {"fraud/a": 2, "fraud/b": 3}
         assert max(c.get("fraud/a", 0) for c in w.reconciler.changes) == 2  # never the total
+        await w.loop.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_woken_canary_whose_traffic_is_taken_away_goes_back_to_zero() -> None:
+    """A rollback (or abort, or an apply) gave the woken canary's weight back to the main
+    version: the canary was forgotten at the count it had, so a replica of a version that
+    takes no traffic ran on forever in a deployment that scales to zero. It is scaled on its
+    own (idle) traffic until it is back at zero, as any woken version."""
+
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:v1", "fraud:v2", SCALING), BackoffPolicy())
+        w.loop.wake("fraud")
+        await settle(w)
+        assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 1}
+        w.signals.values = {("fraud", "a"): 1.0}  # the main version keeps its load
+        w.loop.start()
+        await w.reconciler.change(
+            lambda s: replace_deployment(
+                s, with_routing(deployment_of(s, "fraud"), {"a": 100, "b": 0}, None)
+            )
+        )
+        async with asyncio.timeout(5):
+            while counts(w.reconciler.spec)["fraud/b"] > 0:
+                await asyncio.sleep(0.05)
+        assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 0}
         await w.loop.stop()
 
     asyncio.run(scenario())

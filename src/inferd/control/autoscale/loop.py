@@ -309,14 +309,11 @@ class AutoscaleLoop:
 
     def _still_woken(self, d: DeploymentSpec, main: str) -> list[str]:
         """The woken versions of ``d`` still scaled on their own; forgets those back at zero,
-        now the main version, gone, the shadow or without traffic (and their autoscalers)."""
+        now the main version, gone or the shadow (and their autoscalers). One whose weight
+        went to 0 (a rollback, an abort, an apply) is still scaled, on what traffic it has
+        left, until it is back at zero: forgotten at its count, it would run on idle."""
         woken = self._woken.get(d.name, set())
-        weights = d.weights()
-        keep = {
-            v
-            for v in woken
-            if v not in (main, d.traffic.shadow) and weights.get(v, 0) > 0 and replicas_of(d, v)
-        }
+        keep = {v for v in woken if v not in (main, d.traffic.shadow) and replicas_of(d, v)}
         for gone in woken - keep:
             self._scalers.pop((d.name, gone), None)
             self.signals.forget(d.name, gone)
