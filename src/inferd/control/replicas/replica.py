@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import functools
 import logging
+import os
 import signal
 import sys
 import time
@@ -61,6 +60,18 @@ ENGINE_TERM_WAIT_S = 5.0
 #: explains before it is ready (a model that cannot load, a reference the store lacks, code
 #: not trusted) comes back on every restart.
 RETRYABLE_EXITS = frozenset({7, 8})
+#: What each replica's process runs first (Linux), before ``exec`` makes it the replica's
+#: command in the same process: asks the kernel for SIGTERM when ``inferd up`` dies without
+#: draining (e.g. SIGKILL), so no replica outlives it; exits at once if it already died. Not a
+#: hook between fork and exec: with one Python forks instead of vforking, which runs gRPC's
+#: fork handlers in the child, and with the gateway's gRPC busy they crash it (SIGSEGV,
+#: SIGABRT) before it runs anything.
+_ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys; "
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "  # PR_SET_PDEATHSIG
+    "os.getppid() == int(sys.argv[1]) or os._exit(0); "
+    "os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
 class ReplicaProcess:
@@ -271,7 +282,7 @@ class ReplicaProcess:
         self._log.open()
         self._run_began = self._log.written
         proc = await asyncio.create_subprocess_exec(
-            *self.launch.command(self.port, self.grpc_port),
+            *_guarded(self.launch.command(self.port, self.grpc_port)),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -279,7 +290,6 @@ class ReplicaProcess:
             # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
             # gateway before the replicas, instead of every replica at once.
             start_new_session=True,
-            preexec_fn=_parent_death_signal(),
         )
         assert proc.stdout is not None
         self._pump = asyncio.create_task(pump(proc.stdout, self._log))
@@ -358,20 +368,8 @@ class ReplicaProcess:
         return response.status_code == 200
 
 
-@functools.cache
-def _parent_death_signal() -> Callable[[], None] | None:
-    """Linux: a pre-exec hook giving the replica SIGTERM if `inferd up` dies without draining
-    (e.g. SIGKILL), so no replica outlives it.
-
-    ``prctl`` is looked up here, in the parent: the hook runs between fork and exec, where
-    loading a library could deadlock on a lock another thread held at fork time.
-    """
+def _guarded(command: list[str]) -> list[str]:
+    """``command``, run (on Linux) by :data:`_ORPHAN_GUARD` first, in the same process."""
     if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:  # pragma: no cover - runs in the child
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return hook
+        return command
+    return [sys.executable, "-c", _ORPHAN_GUARD, str(os.getpid()), *command]
