@@ -273,6 +273,37 @@ def test_a_chart_of_the_first_samples_spans_a_minute_not_years(
     assert abs(high - now) < 600
 
 
+def test_each_version_has_one_colour_in_the_table_and_the_charts(
+    chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """Six versions, one more than the palette: the sixth's swatch in the table and its line in
+    the charts have the same colour (the table went round the palette to the first version's
+    colour while the chart gave it another, so the legend named the wrong line)."""
+    names = [f"v{i}" for i in range(1, 7)]
+    topo = topology(deployment("fraud", *(version(name, 10, replica) for name in names)))
+
+    def drive(tools: DevTools, base: str) -> list[list[str]]:
+        tools.page("Page.navigate", url=base)
+        tools.until(
+            "typeof cards !== 'undefined'"
+            " && cards.get('fraud')?.plots.get('replicas')?.series.length === 7"
+        )
+        pairs: list[list[str]] = tools.js("""(() => {
+          const ctx = document.createElement('canvas').getContext('2d');
+          const css = (colour) => { ctx.fillStyle = colour; return ctx.fillStyle; };
+          const plot = cards.get('fraud').plots.get('replicas');
+          return [...document.querySelectorAll('tr[data-version] .swatch')].map((swatch, i) => [
+            css(getComputedStyle(swatch).backgroundColor),
+            css(plot.series[i + 1].stroke(plot, i + 1)),
+          ]);
+        })()""")  # fmt: skip
+        return pairs
+
+    pairs = with_browser(topo, tmp_path / "profile", drive)
+    assert len(pairs) == 6 and all(table == chart for table, chart in pairs), pairs
+    assert len({table for table, _ in pairs}) == 6
+
+
 def test_a_deployment_scaled_to_zero_is_not_shown_broken(
     chromium: str, replica: ReplicaProcess, tmp_path: Path
 ) -> None:

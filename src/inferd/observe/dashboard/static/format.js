@@ -68,14 +68,14 @@ const fmt = {
   },
 };
 
+// Version i's colour in the tables (and, resolved, the charts): the palette, then spread hues
+// so many versions or drift features stay apart.
 function color(i) {
-  return `var(${COLORS[i % COLORS.length]})`;
+  return i < COLORS.length ? `var(${COLORS[i]})` : `hsl(${(i * 137) % 360} 60% 45%)`;
 }
 
 // A canvas cannot use CSS variables: the same colours, resolved.
 function resolvedColor(i) {
-  const name = COLORS[i % COLORS.length];
-  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  // Past the palette, spread hues so many drift features stay apart.
-  return i < COLORS.length ? value : `hsl(${(i * 137) % 360} 60% 45%)`;
+  if (i >= COLORS.length) return color(i);
+  return getComputedStyle(document.documentElement).getPropertyValue(COLORS[i]).trim();
 }
