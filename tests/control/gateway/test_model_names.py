@@ -34,6 +34,7 @@ def test_metadata_and_readiness_name_the_deployment(
                     "meta_v1": await c.get("/v2/models/scoring/versions/v1"),
                     "kserve": await c.get("/v1/models/scoring"),
                     "missing": await c.get("/v2/models/fraud"),
+                    "missing_v1": await c.get("/v1/models/fraud"),
                 }
         finally:
             await gateway.stop(5)
@@ -46,6 +47,11 @@ def test_metadata_and_readiness_name_the_deployment(
     assert r["kserve"].status_code == 200
     assert r["kserve"].json() == {"name": "scoring", "ready": True}
     assert r["missing"].status_code == 404  # the replica's model name is no deployment
+    # /v1/models/{model} is OpenAI's "retrieve model" too: its clients read only their shape.
+    assert r["missing_v1"].status_code == 404
+    error = r["missing_v1"].json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "'fraud'" in error["message"]
 
 
 def test_grpc_metadata_names_the_deployment(replicas: dict[str, list[ReplicaProcess]]) -> None:

@@ -50,6 +50,7 @@ from inferd.protocols.http import HttpServer, Request, Response, Router, json_re
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import STATUS_BY_CODE, response_for_error
 from inferd.protocols.http.router import Handler
+from inferd.protocols.openai.errors import openai_errors
 
 if TYPE_CHECKING:
     from inferd.control.autoscale.coldstart import ColdStart
@@ -205,7 +206,9 @@ class Gateway:
             router.add("GET", base, self._model_get)
             router.add("GET", f"{base}/ready", self._model_get)
             router.add("POST", f"{base}/infer", self._traced(f"{base}/infer"))
-        router.add("GET", "/v1/models/{model}", self._model_get)
+        # OpenAI's "retrieve model" too: its clients read errors in no other shape, as
+        # inferd serve answers them.
+        router.add("GET", "/v1/models/{model}", openai_errors(self._model_get))
         router.add("GET", "/v1/models", self.openai.models)
         for path in OPENAI_PATHS:
             router.add("POST", path, self.openai.relay)
