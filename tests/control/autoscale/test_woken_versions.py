@@ -108,3 +108,32 @@ def test_a_woken_canary_whose_traffic_is_taken_away_goes_back_to_zero() -> None:
         await w.loop.stop()
 
     asyncio.run(scenario())
+
+
+def test_the_main_version_a_promotion_took_the_traffic_from_goes_back_to_zero() -> None:
+    """A promotion gave the canary all the traffic: the old main version was no longer the
+    main one nor woken, so its replica ran on idle forever in a deployment that scales to
+    zero. It is scaled on its own traffic until it is back at zero, as a woken version."""
+
+    async def scenario() -> None:
+        w = wired(two_versions("fraud:v1", "fraud:v2", SCALING), BackoffPolicy())
+        w.loop.wake("fraud")
+        await settle(w)
+        w.signals.values = {("fraud", "a"): 1.0, ("fraud", "b"): 1.0}
+        w.loop.start()
+        async with asyncio.timeout(5):  # a tick has scaled ``a`` as the main version
+            while not any(s["main"] and s["version"] == "a" for s in w.loop.status()):
+                await asyncio.sleep(0.01)
+        await w.reconciler.change(
+            lambda s: replace_deployment(
+                s, with_routing(deployment_of(s, "fraud"), {"a": 0, "b": 100}, None)
+            )
+        )
+        w.signals.values = {("fraud", "b"): 1.0}  # the promoted canary's load; ``a`` idles
+        async with asyncio.timeout(5):
+            while counts(w.reconciler.spec)["fraud/a"] > 0:
+                await asyncio.sleep(0.05)
+        assert counts(w.reconciler.spec) == {"fraud/a": 0, "fraud/b": 1}
+        await w.loop.stop()
+
+    asyncio.run(scenario())

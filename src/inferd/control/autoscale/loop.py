@@ -1,21 +1,20 @@
 """The autoscaling loop of ``inferd up``: every tick, per deployment with ``autoscaling:``,
 sample its metric, ask the :class:`~.scaler.Autoscaler`, and apply a new replica count to the
-deployment's main version through the reconciler (which starts replicas and waits until they
-are ready before routing to them, and drains those it removes).
+deployment's main version through the reconciler (which routes to new replicas once they are
+ready, and drains those it removes).
 
-Another version a request woke from zero (a canary, an A/B version: :meth:`AutoscaleLoop.wake`)
-is scaled the same way under the deployment's policy, on its own traffic (the metric sampled
-for that version alone), until it is back at zero; the next request wakes it again. The main
-version is scaled on the deployment's total — on its own traffic while another version scales
-on its own (the total would count that one's load twice).
+Another version a request woke from zero (a canary, an A/B version: :meth:`AutoscaleLoop.wake`),
+or that was the main one until a promotion, is scaled the same way on its own traffic until it
+is back at zero, whatever its weight; the next request wakes it again. The main version is
+scaled on the deployment's total — on its own traffic while another version scales on its own
+(the total would count that one's load twice).
 
 A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
 be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
 — and the requests held for it are answered at once with its reason
-(:meth:`~.coldstart.ColdStart.fail`). Each version starts in a change of its own, and backs off
-on its own (:mod:`.starts`): one that cannot start holds back no other. What the loop keeps
-about a deployment or version goes with it when an apply removes it
-(:meth:`AutoscaleLoop.applied`).
+(:meth:`~.coldstart.ColdStart.fail`). Each version starts and backs off on its own
+(:mod:`.starts`): one that cannot start holds back no other. What the loop keeps about a
+deployment or version goes when an apply removes it (:meth:`AutoscaleLoop.applied`).
 
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
@@ -78,6 +77,7 @@ class AutoscaleLoop:
         #: Per deployment, the versions other than the main one that a request woke and that
         #: are scaled on their own traffic until they are back at zero.
         self._woken: dict[str, set[str]] = {}
+        self._main: dict[str, str] = {}  # per deployment, its main version at the last tick
         self._scaling: dict[str, asyncio.Task[None]] = {}
         #: Per (deployment, version) scaled, its last decision.
         self._status: dict[tuple[str, str], ScalingStatus] = {}
@@ -153,8 +153,9 @@ class AutoscaleLoop:
         names = {d.name for d in deployments}
         for deployment, version in [k for k in self._status if k[0] not in names]:
             self._unreport(deployment, version)
-        for gone in [name for name in self._woken if name not in names]:
-            del self._woken[gone]
+        for gone in (self._woken.keys() | self._main.keys()) - names:
+            self._woken.pop(gone, None)
+            self._main.pop(gone, None)
         for key in [k for k in self._scalers if k[0] not in names]:
             del self._scalers[key]
             self.signals.forget(*key)
@@ -308,11 +309,14 @@ class AutoscaleLoop:
         return decision
 
     def _still_woken(self, d: DeploymentSpec, main: str) -> list[str]:
-        """The woken versions of ``d`` still scaled on their own; forgets those back at zero,
-        now the main version, gone or the shadow (and their autoscalers). One whose weight
-        went to 0 (a rollback, an abort, an apply) is still scaled, on what traffic it has
-        left, until it is back at zero: forgotten at its count, it would run on idle."""
+        """The woken versions of ``d`` still scaled on their own, with the one ``main`` just
+        took over from where ``d`` scales to zero; forgets those back at zero, now the main
+        version, gone or the shadow. Weight 0 (a rollback, a promotion) forgets none: it would
+        run on idle at the count it has."""
         woken = self._woken.get(d.name, set())
+        before, self._main[d.name] = self._main.get(d.name), main
+        if before not in (None, main) and d.autoscaling and d.autoscaling.min_replicas == 0:
+            woken = woken | {before}
         keep = {v for v in woken if v not in (main, d.traffic.shadow) and replicas_of(d, v)}
         for gone in woken - keep:
             self._scalers.pop((d.name, gone), None)
