@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -142,8 +143,9 @@ def response_for_error(exc: InferdError) -> Response:
     status = STATUS_BY_CODE.get(exc.code, 500)
     headers: list[tuple[bytes, bytes]] = []
     if isinstance(exc, RetryLater):
-        # Retry-After is whole seconds; never advertise 0 (clients would hammer).
-        headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+        # Retry-After is whole seconds, rounded up as gRPC's retry-after is (asking again
+        # before the time is up would be refused again); never 0 (clients would hammer).
+        headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
     return error_response(status, exc.message, headers)
 
 
