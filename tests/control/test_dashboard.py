@@ -241,6 +241,11 @@ def test_dashboard_shows_rollout_progress_and_each_analysis(
     assert "latency_p99_ratio 5 above limit 2" in text
     assert "40 req · 0.0% errors · p99 20.0 ms" in text
 
+    # Rolled back at that step: it is marked where it stopped, not outlined as in progress.
+    rollout.phase, rollout.candidate_weight = "rolled_back", 0
+    dom = dashboard_dom(chromium, topo, tmp_path / "profile-2", rollouts=[rollout.status()])
+    assert re.findall(r'<span class="(step[^"]*)">', dom) == ["step done", "step stopped", "step"]
+
 
 def test_the_gateway_samples_traffic_into_its_history(fleet: list[ReplicaProcess]) -> None:
     """Real replicas, real traffic, sampled every 0.2 s: what /api/history and /api/lineage

@@ -79,14 +79,18 @@ function shadowTable(d) {
     el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
+// Phases that end a rollout short of promotion, at the stage they stopped.
+const STOPPED = ["rolled_back", "aborted", "failed"];
+
 function stepBar(r) {
-  // One cell per stage; done ones filled, the current one outlined.
+  // One cell per stage; done ones filled, the current one outlined (in red where it stopped).
   const labels = r.strategy === "canary" ? r.steps.map((w) => w + "%")
     : [r.strategy === "blue-green" ? "mirror, then switch" : "held for a person"];
   const done = r.phase === "promoted" ? labels.length : r.stage - 1;
+  const at = r.phase === "running" || r.phase === "paused" ? " current"
+    : STOPPED.includes(r.phase) ? " stopped" : "";
   return el("div", { class: "steps" }, ...labels.map((label, i) => el("span", {
-    class: "step" + (i < done ? " done" : "") + (i === r.stage - 1 && r.phase !== "promoted"
-      ? " current" : ""),
+    class: "step" + (i < done ? " done" : "") + (i === r.stage - 1 ? at : ""),
   }, label)));
 }
 
