@@ -206,6 +206,8 @@ class Gateway:
             router.add("GET", base, self._model_get)
             router.add("GET", f"{base}/ready", self._model_get)
             router.add("POST", f"{base}/infer", self._traced(f"{base}/infer"))
+            router.add("POST", f"{base}/generate", self._generate)
+            router.add("POST", f"{base}/generate_stream", self._generate)
         # OpenAI's "retrieve model" too: its clients read errors in no other shape, as
         # inferd serve answers them.
         router.add("GET", "/v1/models/{model}", openai_errors(self._model_get))
@@ -313,6 +315,15 @@ class Gateway:
         raise Unsupported(
             f"model {name!r} has no explainer: inferd serves predictions "
             f"(POST /v1/models/{name}:predict, /v2/models/{name}/infer), not explanations"
+        )
+
+    async def _generate(self, request: Request) -> Response:
+        """The OIP generate extension, which ``inferd serve`` serves and the gateway does not
+        relay: said so, with the routes that do, instead of 405 "method POST not allowed"."""
+        name = self.selection.deployment(request.params["model"]).name  # 404 when unknown
+        raise Unsupported(
+            f"the gateway does not relay the generate extension: send deployment {name!r} "
+            "OpenAI's POST /v1/chat/completions or /v1/completions (with stream: true to stream)"
         )
 
     async def _infer(self, request: Request) -> Response:
