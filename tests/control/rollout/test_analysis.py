@@ -200,3 +200,18 @@ def test_only_a_hold_for_too_few_requests_waits_for_more() -> None:
         "the 10 requests needed succeed",
         "latency_p99_s 30 above limit 1",  # judged now: every check, on the requests there are
     )
+
+
+def test_no_candidate_request_measures_no_error_rate() -> None:
+    """``min_requests: 0`` judges an interval the candidate served nothing in: the error rate
+    of no requests was reported as 0 and passed ('all 1 measured checks passed' with
+    '0 req'), a check that measured nothing. It is not measured, as any check without
+    inputs; so is a mirrored candidate's refused share."""
+    policy = AnalysisPolicy(min_requests=0)
+    for idle in (TrafficStats(), TrafficStats(refused=0)):
+        verdict = analyse(policy, obs(idle, TrafficStats()))
+        assert verdict.action == "promote"
+        assert {c.metric: c.passed for c in verdict.checks} == {
+            "error_rate": None, "client_error_excess": None
+        }  # fmt: skip
+        assert verdict.reasons == ("all 0 measured checks passed",)

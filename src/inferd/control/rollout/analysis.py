@@ -294,7 +294,9 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
     # Relative checks need as much stable traffic in the same interval as the candidate needs
     # (there is next to none at a 100% step: one stray request is no baseline).
     baseline = stable.requests >= max(policy.min_requests, 1)
-    errors = _upper("error_rate", cand.error_rate, policy.max_error_rate)
+    # No request (min_requests 0): no error rate was measured, not one of 0.
+    rate = cand.error_rate if cand.requests else None
+    errors = _upper("error_rate", rate, policy.max_error_rate)
     if cand.requests < policy.min_requests:  # judged early: say why (rule 1)
         detail = (
             f"{cand.errors} errors in {cand.requests} requests exceed it even if the rest of "
@@ -330,14 +332,14 @@ def _checks(policy: AnalysisPolicy, obs: Observations) -> list[Check]:
 def _client_errors(cand: TrafficStats, stable: TrafficStats | None, limit: float) -> Check:
     """The candidate's client-error rate above the stable's (None: no stable baseline); for
     mirrored copies, the share the candidate refused where the stable answered."""
-    if cand.refused is not None:
-        excess = cand.refused / cand.requests if cand.requests else 0.0
+    if cand.refused is not None and cand.requests:
+        excess = cand.refused / cand.requests
         detail = (
             f"{cand.refused} of {cand.requests} mirrored requests refused as client errors "
             "where the stable version answered them"
         )
         return Check("client_error_excess", excess, limit, excess <= limit, detail)
-    if stable is None:
+    if stable is None or not cand.requests:
         return _upper("client_error_excess", None, limit)
     excess = cand.client_error_rate - stable.client_error_rate
     detail = (
