@@ -304,6 +304,44 @@ def test_each_version_has_one_colour_in_the_table_and_the_charts(
     assert len({table for table, _ in pairs}) == 6
 
 
+def test_versions_gone_from_the_deployment_keep_colours_of_their_own(
+    chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """v2 and v3 removed (as a rollout's candidates go once it ends), then the page opened: their
+    lines stay in the charts for the hour, each in a colour of its own (both had the colour of
+    the next version the deployment would get, so their legends could not be told apart)."""
+    full = topology(deployment("fraud", *(version(f"v{i}", 30, replica) for i in (1, 2, 3))))
+    fewer = topology(deployment("fraud", version("v1", 100, replica)), generation=2)
+    served: list[tuple[Gateway, asyncio.AbstractEventLoop]] = []
+
+    def status(gateway: Gateway) -> Callable[[], Mapping[str, object]]:
+        served.append((gateway, asyncio.get_running_loop()))
+        return gateway.status
+
+    def drive(tools: DevTools, base: str) -> list[str]:
+        tools.page("Page.navigate", url=base)
+        charted = (
+            "typeof cards !== 'undefined'"
+            " && cards.get('fraud')?.plots.get('replicas')?.series.length === 4"
+        )
+        tools.until(charted)
+        gateway, loop = served[0]
+        loop.call_soon_threadsafe(gateway.update, fewer)
+        tools.until("document.querySelectorAll('tr[data-version]').length === 1")
+        tools.page("Page.reload")  # the page opened after the change: its charts drawn anew
+        tools.until("document.querySelectorAll('tr[data-version]').length === 1")
+        tools.until(charted)
+        strokes: list[str] = tools.js("""(() => {
+          const plot = cards.get('fraud').plots.get('replicas');
+          return plot.series.slice(1).map((s, i) => s.label + ' ' + s.stroke(plot, i + 1));
+        })()""")  # fmt: skip
+        return strokes
+
+    strokes = with_browser(full, tmp_path / "profile", drive, status)
+    assert [line.split()[0] for line in strokes] == ["v1", "v2", "v3"]
+    assert len({line.split(" ", 1)[1] for line in strokes}) == 3, strokes
+
+
 def test_a_deployment_scaled_to_zero_is_not_shown_broken(
     chromium: str, replica: ReplicaProcess, tmp_path: Path
 ) -> None:

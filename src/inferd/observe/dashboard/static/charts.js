@@ -30,9 +30,12 @@ const CHARTS = [
 // The charts of one deployment: [{key, title, value, stepped, lines: [{label, colour, values}]}].
 function chartsOf(c, name, doc) {
   const mine = doc.series.filter((s) => s.deployment === name);
+  // A version gone from the deployment (a rollout's candidate, once it ends) keeps its lines for
+  // the hour: each such version in a colour of its own, after the current versions'.
+  const gone = [...new Set(mine.map((s) => s.version))].filter((v) => !c.versions.includes(v));
   const versionColour = (v) => {
     const i = c.versions.indexOf(v);
-    return resolvedColor(i < 0 ? c.versions.length : i);
+    return resolvedColor(i < 0 ? c.versions.length + gone.indexOf(v) : i);
   };
   const out = [];
   for (const spec of CHARTS) {
