@@ -375,8 +375,9 @@ class Gateway:
         ``time.perf_counter()`` value ``started``."""
         seconds = time.perf_counter() - started
         self.metrics.request(deployment, version or UNKNOWN, status, seconds)
-        if version:
-            self._record_window(deployment, version, seconds, status >= 500)
+        # "" is a request refused before a version was picked (no replica could start): the
+        # deployment's own rate and errors count it (build_status), no version's do.
+        self._record_window(deployment, version, seconds, status >= 500)
 
     def _record_window(self, deployment: str, version: str, seconds: float, error: bool) -> None:
         """Recent traffic for status(): client requests, and shadow copies for the shadow."""

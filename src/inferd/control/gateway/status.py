@@ -115,17 +115,23 @@ def _deployment(
         if (route.name, v.name) in windows
     }
     primary = {k: s for k, s in summaries.items() if k != route.shadow}
-    total_rps = sum(s.rps for s in primary.values())
-    total_requests = sum(s.requests for s in primary.values())
-    errors = sum(s.error_rate * s.requests for s in primary.values())
+    served = sum(s.requests for s in primary.values())
+    # Requests refused before a version was picked (Gateway.record's version ""): the
+    # deployment's traffic, though no version's; a deployment whose every start fails would
+    # read 0 % errors without them.
+    unpicked = windows.get((route.name, ""))
+    counted = [*primary.values(), *([unpicked.summary()] if unpicked is not None else [])]
+    total_rps = sum(s.rps for s in counted)
+    total_requests = sum(s.requests for s in counted)
+    errors = sum(s.error_rate * s.requests for s in counted)
     now = time.time()
     versions: list[VersionStatus] = []
     for v in route.versions:
         summary = summaries.get(v.name)
         role: Literal["primary", "shadow"] = "shadow" if v.name == route.shadow else "primary"
         share = (
-            summary.requests / total_requests
-            if summary is not None and total_requests and role == "primary"
+            summary.requests / served
+            if summary is not None and served and role == "primary"
             else 0.0
         )
         versions.append(
