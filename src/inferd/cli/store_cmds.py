@@ -129,9 +129,7 @@ def push(
     (files already in the registry are not sent again). The same files and options give the
     same digest; SOURCE_DATE_EPOCH, if set, is recorded as the model's creation time.
     """
-    # Deferred: packaging reads model formats (numpy, the LLM file readers), which ls, inspect,
-    # tag, rm, gc and history never need; importing it made each of them ~0.5 s slower.
-    from inferd import packaging
+    from inferd import packaging  # deferred: numpy and the format readers cost ls… ~0.5 s
 
     show = bars_wanted(quiet=quiet, as_json=as_json)
     with progress_bar(show) as progress, progress_bar(show, "uploading", 0) as uploading:
