@@ -21,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 
@@ -32,6 +30,7 @@ import psutil
 
 from inferd.addresses import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
+from inferd.control.replicas.child import Child, spawn
 from inferd.control.replicas.engine_metrics import in_flight
 from inferd.control.replicas.exits import describe_exit, error_line, with_last_line
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
@@ -60,18 +59,6 @@ ENGINE_TERM_WAIT_S = 5.0
 #: explains before it is ready (a model that cannot load, a reference the store lacks, code
 #: not trusted) comes back on every restart.
 RETRYABLE_EXITS = frozenset({7, 8})
-#: What each replica's process runs first (Linux), before ``exec`` makes it the replica's
-#: command in the same process: asks the kernel for SIGTERM when ``inferd up`` dies without
-#: draining (e.g. SIGKILL), so no replica outlives it; exits at once if it already died. Not a
-#: hook between fork and exec: with one Python forks instead of vforking, which runs gRPC's
-#: fork handlers in the child, and with the gateway's gRPC busy they crash it (SIGSEGV,
-#: SIGABRT) before it runs anything.
-_ORPHAN_GUARD = (
-    "import ctypes, os, signal, sys; "
-    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "  # PR_SET_PDEATHSIG
-    "os.getppid() == int(sys.argv[1]) or os._exit(0); "
-    "os.execvp(sys.argv[2], sys.argv[2:])"
-)
 
 
 class ReplicaProcess:
@@ -103,7 +90,7 @@ class ReplicaProcess:
         self._on_change = on_change
         self._policy = policy or BackoffPolicy()
         self._startup_timeout_s = startup_timeout_s
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: Child | None = None
         self._stopping = asyncio.Event()
         self._became_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -247,6 +234,7 @@ class ReplicaProcess:
                 self._signal(signal.SIGKILL)
             await exited
             await self._drain_output()
+            proc.close()
             if not self._stopping.is_set():
                 reason = (
                     f"not ready after {self._startup_timeout_s:.0f} s"
@@ -272,7 +260,7 @@ class ReplicaProcess:
             self.start_error = said
         return f"{describe_exit(code)}: {said}"
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
+    async def _spawn(self) -> Child:
         self.port = free_port(self.launch.host)
         self.grpc_port = free_port(self.launch.host) if self.launch.serves_grpc else 0
         self.reason = None
@@ -281,17 +269,11 @@ class ReplicaProcess:
             self._log = RotatingLog(self.launch.log_dir / f"{self.id}.log")
         self._log.open()
         self._run_began = self._log.written
-        proc = await asyncio.create_subprocess_exec(
-            *_guarded(self.launch.command(self.port, self.grpc_port)),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self.launch.environment(),
-            # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
-            # gateway before the replicas, instead of every replica at once.
-            start_new_session=True,
+        # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
+        # gateway before the replicas, instead of every replica at once.
+        proc = await spawn(
+            self.launch.command(self.port, self.grpc_port), self.launch.environment()
         )
-        assert proc.stdout is not None
         self._pump = asyncio.create_task(pump(proc.stdout, self._log))
         self._proc, self.pid, self.started_at = proc, proc.pid, time.time()
         if self._stopping.is_set():  # stop() came while the process was being created
@@ -366,10 +348,3 @@ class ReplicaProcess:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
-
-
-def _guarded(command: list[str]) -> list[str]:
-    """``command``, run (on Linux) by :data:`_ORPHAN_GUARD` first, in the same process."""
-    if not sys.platform.startswith("linux"):
-        return command
-    return [sys.executable, "-c", _ORPHAN_GUARD, str(os.getpid()), *command]
