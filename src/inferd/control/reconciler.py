@@ -70,7 +70,6 @@ from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.store import ModelStore, Reference
 
 log = logging.getLogger(__name__)
-_check_fixed = check_fixed  # its name before it moved to apply_plan
 
 #: How long retired routes stay published at weight 0 before their replicas drain.
 SETTLE_S = 1.0

@@ -178,9 +178,9 @@ def _spec(model: str, *, allow: list[str]) -> Spec:
 
 def test_an_apply_may_reorder_the_allowlist() -> None:
     """The entries are a set: the same registries in another order were refused as a change."""
-    from inferd.control.reconciler import _check_fixed
+    from inferd.control.apply_plan import check_fixed
 
     running = _spec("fraud:v1", allow=["ghcr.io", "quay.io"])
-    _check_fixed(running, _spec("fraud:v1", allow=["quay.io", "ghcr.io"]))
+    check_fixed(running, _spec("fraud:v1", allow=["quay.io", "ghcr.io"]))
     with pytest.raises(PermissionDenied, match="registries: is read once"):
-        _check_fixed(running, _spec("fraud:v1", allow=["quay.io"]))
+        check_fixed(running, _spec("fraud:v1", allow=["quay.io"]))
