@@ -108,7 +108,9 @@ def test_faulty_canary_is_rolled_back(
     up: UpProcess, candidate: str, extra: str, failing: str
 ) -> None:
     analysis = "{max_error_rate: 0.01, min_requests: 20" + extra + "}"
-    apply(up, spec_text(candidate, analysis=analysis))
+    # A loaded machine may not send the slow candidate 20 requests within the default
+    # deadline (10 intervals, 3 s): it would be rolled back for that, not for its latency.
+    apply(up, spec_text(candidate, analysis=analysis, progress_deadline="60s"))
     with RandomLoad(up.gateway_port) as load:
         started = time.monotonic()
         rollout(up, "start")
