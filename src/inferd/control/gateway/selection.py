@@ -127,7 +127,9 @@ class Selection:
             cold = self._cold_start()
             held = cold is not None and await cold.hold(route.name, name)
         except InferdError as exc:
-            self._record(route.name, "", response_for_error(exc).status, started)
+            # Counted against the version it was routed to (a canary from zero that cannot
+            # start): a rollout's analysis reads those; "" only where none was chosen yet.
+            self._record(route.name, name or "", response_for_error(exc).status, started)
             raise
         if held:
             route = self.deployment(route.name)
