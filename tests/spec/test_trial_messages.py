@@ -121,3 +121,8 @@ def test_a_yaml_syntax_error_says_where_it_began_and_how_to_mend_it(
     tail: str, expected: str
 ) -> None:
     assert _problems(HEAD + tail) == [expected]
+
+
+def test_steps_on_a_strategy_without_steps_read_as_english() -> None:
+    problems = _problems(ONE_DEPLOYMENT + "    rollout: {strategy: ab, steps: [50, 100]}\n")
+    assert "s.yaml:6:36: deployments[0].rollout.steps: ab rollouts take no steps" in problems

@@ -203,7 +203,7 @@ def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
             )
     elif steps:
         yield Problem(
-            ("rollout", "steps"), f"a {rollout.strategy} rollout takes no steps", reads=_STEPS
+            ("rollout", "steps"), f"{rollout.strategy} rollouts take no steps", reads=_STEPS
         )
     deadline = rollout.progress_deadline
     if deadline is not None and deadline < rollout.interval:
