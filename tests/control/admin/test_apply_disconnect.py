@@ -17,6 +17,7 @@ from inferd.control.admin.api import AdminApi
 from inferd.control.apply_plan import Applied
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
+from inferd.control.rollout.controller import RolloutController
 from inferd.observe.audit import AuditLog
 from inferd.spec.model import Spec
 
@@ -109,3 +110,57 @@ def test_stopping_the_admin_api_cuts_an_apply_short(tmp_path: Path) -> None:
             client.close()
 
     assert asyncio.run(scenario()) == "cancelled"
+
+
+class SlowRollouts:
+    """A rollout controller whose promote runs until released."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.outcome = asyncio.get_running_loop().create_future()
+
+    async def promote(self, name: str) -> dict[str, str]:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.outcome.set_result("cancelled")
+            raise
+        self.outcome.set_result("finished")
+        return {"deployment": name}
+
+
+def test_a_rollout_action_whose_client_went_away_runs_to_its_end(tmp_path: Path) -> None:
+    """``inferd rollout promote`` cut off half way (Ctrl-C, a client timeout) would leave the
+    promotion's routes half published; like an apply, it runs to its end."""
+
+    async def scenario() -> str:
+        rollouts = SlowRollouts()
+        api = AdminApi(
+            cast(Reconciler, SimpleNamespace()),
+            cast(Supervisor, SimpleNamespace()),
+            TOKEN,
+            audit=AuditLog.in_home(tmp_path, "up"),
+            rollouts=cast(RolloutController, rollouts),
+        )
+        await api.start()
+        try:
+            client = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+            client.sendall(
+                b"POST /admin/rollouts/fraud/promote HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer %s\r\nContent-Length: 0\r\n\r\n" % TOKEN.encode()
+            )
+            await asyncio.wait_for(rollouts.started.wait(), 10)
+            client.close()
+            http = api._http
+            assert http is not None
+            await _until(lambda: not http.connections)
+            rollouts.release.set()
+            return await asyncio.wait_for(rollouts.outcome, 10)
+        finally:
+            await api.stop(1.0)
+
+    assert asyncio.run(scenario()) == "finished"
+    (line,) = (tmp_path / "audit.log").read_text().splitlines()
+    assert orjson.loads(line)["action"] == "rollout.promote"

@@ -93,10 +93,11 @@ class AdminApi:
         #: deployments and versions the apply removed).
         self._applied = applied
         self._http: HttpServer | None = None
-        #: Applies under way: each runs to its end even when its client goes away (an apply cut
-        #: off half way would leave the replicas it started unrouted, or those it retired
-        #: running); :meth:`stop` cuts them short, and inferd up's shutdown stops every replica.
-        self._applies: set[asyncio.Task[Response]] = set()
+        #: Applies and rollout actions under way: each runs to its end even when its client
+        #: goes away (an apply cut off half way would leave the replicas it started unrouted, or
+        #: those it retired running); :meth:`stop` cuts them short, and inferd up's shutdown
+        #: stops every replica.
+        self._changes: set[asyncio.Task[Response]] = set()
 
     @property
     def port(self) -> int:
@@ -109,7 +110,7 @@ class AdminApi:
         apply = audited(self.audit, "apply", self._apply, "spec")
         router.add("POST", "/admin/apply", self._to_the_end(apply))
         if self.rollouts is not None:
-            add_routes(router, self.rollouts, self.audit)
+            add_routes(router, self.rollouts, self.audit, self._to_the_end)
         if self.costs is not None:
             add_cost_routes(router, self.costs)
         limits = HttpLimits.from_settings(LimitSettings(max_body_bytes=MAX_SPEC_BYTES))
@@ -120,23 +121,23 @@ class AdminApi:
     async def stop(self, grace_s: float) -> None:
         if self._http is not None:
             await self._http.stop(grace_s)
-        for task in self._applies:
+        for task in self._changes:
             task.cancel()
-        await asyncio.gather(*self._applies, return_exceptions=True)
+        await asyncio.gather(*self._changes, return_exceptions=True)
 
     def _to_the_end(self, handler: Handler) -> Handler:
         """``handler`` in a task of its own, which the client going away does not cancel."""
 
         async def run(request: Request) -> Response:
             task = asyncio.ensure_future(handler(request))
-            self._applies.add(task)
+            self._changes.add(task)
             task.add_done_callback(self._forget)
             return await asyncio.shield(task)
 
         return run
 
     def _forget(self, task: asyncio.Task[Response]) -> None:
-        self._applies.discard(task)
+        self._changes.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved: with its client gone, the audit log has it
 

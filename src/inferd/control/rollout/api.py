@@ -12,6 +12,7 @@ Answers are JSON; errors are the usual ``{"error": …}`` with the status of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import orjson
@@ -22,13 +23,21 @@ from inferd.errors import InvalidArgument, NotFound
 from inferd.observe.audit import AuditLog
 from inferd.protocols.http import Request, Response, Router, json_response
 from inferd.protocols.http.audited import audited
+from inferd.protocols.http.router import Handler
 
 #: Decisions returned by the history route when no limit is asked for.
 DEFAULT_HISTORY_LIMIT = 1000
 
 
-def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> None:
-    """Register the rollout routes for ``rollouts`` on ``router``; actions are audited."""
+def add_routes(
+    router: Router,
+    rollouts: RolloutController,
+    audit: AuditLog,
+    to_the_end: Callable[[Handler], Handler],
+) -> None:
+    """Register the rollout routes for ``rollouts`` on ``router``; actions are audited and run
+    through ``to_the_end`` (the admin API's: a client going away does not cut one short, which
+    would leave a promotion's routes half published or an abort's candidate running)."""
 
     async def list_all(request: Request) -> Response:
         return json_response({"rollouts": rollouts.status()})
@@ -64,12 +73,12 @@ def add_routes(router: Router, rollouts: RolloutController, audit: AuditLog) -> 
     router.add(
         "POST",
         "/admin/rollouts/{deployment}/start",
-        audited(audit, "rollout.start", start, "deployment"),
+        to_the_end(audited(audit, "rollout.start", start, "deployment")),
     )
     router.add(
         "POST",
         "/admin/rollouts/{deployment}/{action}",
-        audited(audit, "rollout.{action}", act, "deployment"),
+        to_the_end(audited(audit, "rollout.{action}", act, "deployment")),
     )
 
 
