@@ -31,15 +31,15 @@ REQUEST = (
 )
 
 
-class SlowReconciler:
-    """An apply that runs until released, saying whether it finished or was cancelled."""
+class Gate:
+    """A change that runs until released, saying whether it finished or was cancelled."""
 
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.release = asyncio.Event()
         self.outcome = asyncio.get_running_loop().create_future()
 
-    async def apply(self, spec: Spec) -> Applied:
+    async def through(self) -> None:
         self.started.set()
         try:
             await self.release.wait()
@@ -47,6 +47,11 @@ class SlowReconciler:
             self.outcome.set_result("cancelled")
             raise
         self.outcome.set_result("finished")
+
+
+class SlowReconciler(Gate):
+    async def apply(self, spec: Spec) -> Applied:
+        await self.through()
         return Applied([], [])
 
 
@@ -112,22 +117,9 @@ def test_stopping_the_admin_api_cuts_an_apply_short(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == "cancelled"
 
 
-class SlowRollouts:
-    """A rollout controller whose promote runs until released."""
-
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
-        self.release = asyncio.Event()
-        self.outcome = asyncio.get_running_loop().create_future()
-
+class SlowRollouts(Gate):
     async def promote(self, name: str) -> dict[str, str]:
-        self.started.set()
-        try:
-            await self.release.wait()
-        except asyncio.CancelledError:
-            self.outcome.set_result("cancelled")
-            raise
-        self.outcome.set_result("finished")
+        await self.through()
         return {"deployment": name}
 
 
