@@ -71,8 +71,9 @@ def test_openai_error_shape(
 
 
 def test_retry_after_on_a_full_queue() -> None:
+    # Rounded up, as over gRPC: asking again at 2 s would be refused again.
     assert error_response(Unavailable("queue full", retry_after=2.4)).headers == [
-        (b"retry-after", b"2")
+        (b"retry-after", b"3")
     ]
     assert error_response(InvalidArgument("x")).headers == []
 
