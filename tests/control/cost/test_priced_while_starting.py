@@ -57,9 +57,7 @@ def test_starting_replicas_are_priced_by_the_spec_being_applied(
     supervisor = _Starting()
     reconciler = Reconciler(cast(Supervisor, supervisor), ModelStore(tmp_path), tmp_path)
 
-    async def no_launches(
-        spec: Spec, changes: list[Change], drain_s: float
-    ) -> dict[object, object]:
+    async def no_launches(spec: Spec, changes: list[Change]) -> dict[object, object]:
         return {(c.deployment, c.version): object() for c in changes if c.start}
 
     monkeypatch.setattr(reconciler, "_launches", no_launches)
