@@ -9,7 +9,7 @@ import asyncio
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.spec.edits import deployment_of, replace_deployment, with_routing
 
-from .fakes import counts, settle, two_versions, wired
+from .fakes import Wired, counts, settle, two_versions, wired
 
 SCALING = (
     "{min_replicas: 0, max_replicas: 3, metric: concurrency, target: 1, stable_window: 1s, "
@@ -96,14 +96,7 @@ def test_a_woken_canary_whose_traffic_is_taken_away_goes_back_to_zero() -> None:
         assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 1}
         w.signals.values = {("fraud", "a"): 1.0}  # the main version keeps its load
         w.loop.start()
-        await w.reconciler.change(
-            lambda s: replace_deployment(
-                s, with_routing(deployment_of(s, "fraud"), {"a": 100, "b": 0}, None)
-            )
-        )
-        async with asyncio.timeout(5):
-            while counts(w.reconciler.spec)["fraud/b"] > 0:
-                await asyncio.sleep(0.05)
+        await _route_until_at_zero(w, {"a": 100, "b": 0}, "b")
         assert counts(w.reconciler.spec) == {"fraud/a": 1, "fraud/b": 0}
         await w.loop.stop()
 
@@ -124,16 +117,19 @@ def test_the_main_version_a_promotion_took_the_traffic_from_goes_back_to_zero() 
         async with asyncio.timeout(5):  # a tick has scaled ``a`` as the main version
             while not any(s["main"] and s["version"] == "a" for s in w.loop.status()):
                 await asyncio.sleep(0.01)
-        await w.reconciler.change(
-            lambda s: replace_deployment(
-                s, with_routing(deployment_of(s, "fraud"), {"a": 0, "b": 100}, None)
-            )
-        )
         w.signals.values = {("fraud", "b"): 1.0}  # the promoted canary's load; ``a`` idles
-        async with asyncio.timeout(5):
-            while counts(w.reconciler.spec)["fraud/a"] > 0:
-                await asyncio.sleep(0.05)
+        await _route_until_at_zero(w, {"a": 0, "b": 100}, "a")
         assert counts(w.reconciler.spec) == {"fraud/a": 0, "fraud/b": 1}
         await w.loop.stop()
 
     asyncio.run(scenario())
+
+
+async def _route_until_at_zero(w: Wired, weights: dict[str, int], idle: str) -> None:
+    """Publish ``weights`` for ``fraud``, then wait until version ``idle`` is back at zero."""
+    await w.reconciler.change(
+        lambda s: replace_deployment(s, with_routing(deployment_of(s, "fraud"), weights, None))
+    )
+    async with asyncio.timeout(5):
+        while counts(w.reconciler.spec)[f"fraud/{idle}"] > 0:
+            await asyncio.sleep(0.05)

@@ -322,7 +322,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         if not complete:
             self.transport.abort()
             return
-        self.transport.write(b"" if self._http10 else LAST_CHUNK)
+        if not self._http10:  # 1.0: nothing ends the body but the close
+            self.transport.write(LAST_CHUNK)
         if final:
             self._close()
         else:
