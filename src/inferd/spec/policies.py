@@ -90,7 +90,8 @@ class AutoscalingSpec(StrictModel):
     scale_up_window: Duration = Field(default=0.0, description="stabilisation before scaling up")
     scale_down_window: Duration = Field(default=300.0, description="… before scaling down")
     scale_to_zero_after: Duration | None = Field(
-        default=None, description="idle time before the last replica stops (needs min_replicas 0)"
+        default=None,
+        description="idle time before the last replica stops (needs min_replicas 0; 5m if left out)",
     )
     stable_window: Duration = Field(
         default=60.0, gt=0, description="the metric is averaged over this window to decide"

@@ -13,6 +13,7 @@ from inferd.control.autoscale.decision import (
     decide,
 )
 from inferd.control.autoscale.scaler import Autoscaler
+from inferd.spec.policies import AutoscalingSpec
 
 #: Target 10 per replica, no delays: the plain arithmetic shows.
 PLAIN = ScalingPolicy(
@@ -158,3 +159,22 @@ def test_replicas_running_at_start_stay_for_the_scale_down_delay() -> None:
     policy = ScalingPolicy(target=10, stable_window_s=1, scale_down_delay_s=3)
     counts = run(policy, [(t, 0.0) for t in (0.0, 1.0, 2.0, 3.5)], start=2)
     assert counts == [2, 2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "after_s"),
+    [
+        ({"min_replicas": 0}, 300.0),
+        ({"min_replicas": 0, "scale_to_zero_after": "30s"}, 30.0),
+        ({"min_replicas": 1}, None),
+    ],
+)
+def test_a_zero_minimum_idles_five_minutes_unless_told(
+    fields: dict[str, object], after_s: float | None
+) -> None:
+    """``min_replicas: 0`` alone reaches zero after KEDA's default cooldown, not never."""
+    policy = ScalingPolicy.from_spec(AutoscalingSpec.model_validate(fields))
+    assert policy.scale_to_zero_after_s == after_s
+    if after_s is not None:
+        decision, _ = decide(policy, Signals(0, 0, 1, 1, idle_s=after_s), ScalerState(), now=1e6)
+        assert (decision.desired, decision.reason) == (0, "scale_to_zero")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 from inferd.spec.policies import AutoscalingSpec
 
@@ -45,6 +45,10 @@ class ScalingPolicy:
     scale_down_delay_s: float = 300.0
     #: None: never scale to zero.
     scale_to_zero_after_s: float | None = None
+    #: ``min_replicas: 0`` without ``scale_to_zero_after`` idles this long before its last
+    #: replica stops, as KEDA's default ``cooldownPeriod``: a zero minimum that never reached
+    #: zero once woken would be a setting that does nothing.
+    DEFAULT_ZERO_AFTER_S: ClassVar[float] = 300.0
 
     @classmethod
     def from_spec(cls, spec: AutoscalingSpec) -> ScalingPolicy:
@@ -59,7 +63,11 @@ class ScalingPolicy:
             max_scale_down_rate=spec.max_scale_down_rate,
             scale_up_delay_s=spec.scale_up_window,
             scale_down_delay_s=spec.scale_down_window,
-            scale_to_zero_after_s=spec.scale_to_zero_after,
+            scale_to_zero_after_s=(
+                cls.DEFAULT_ZERO_AFTER_S
+                if spec.scale_to_zero_after is None and spec.min_replicas == 0
+                else spec.scale_to_zero_after
+            ),
         )
 
 
