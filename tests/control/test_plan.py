@@ -13,10 +13,12 @@ from inferd.control.apply_plan import (
     ReplicaSet,
     RouteChange,
     RoutePart,
+    autoscaled_counts,
     desired_state,
     fixed_gateway_changes,
     keep_autoscaled,
     plan,
+    render_only_changes,
     route_changes,
     rules_only_changes,
     settings_changes,
@@ -191,6 +193,29 @@ def test_an_apply_keeps_the_autoscalers_count_within_the_new_bounds(
     kept = keep_autoscaled(running, applied)
     assert plan(desired_state(running), desired_state(kept)) == [expected]
     assert keep_autoscaled(None, applied) is applied  # the first apply: the file's counts
+
+
+def test_an_apply_names_the_file_count_the_autoscaler_stands_over() -> None:
+    """A changed ``replicas`` on an autoscaled version applied as nothing and ``inferd apply``
+    said "no changes", as if the file had not been read."""
+    running = _autoscaled(3, "min_replicas: 1, max_replicas: 3")
+    five = _autoscaled(2, "min_replicas: 1, max_replicas: 3")
+    assert autoscaled_counts(five, keep_autoscaled(running, five)) == [
+        "fraud/v1: keeps the autoscaler's 3 replicas (the file's 2 applies only to a new "
+        "model; bounds 1-3)"
+    ]
+    assert autoscaled_counts(running, keep_autoscaled(running, running)) == []
+    new_model = _autoscaled(2, "min_replicas: 1, max_replicas: 3", model="fraud:v2")
+    assert autoscaled_counts(new_model, keep_autoscaled(running, new_model)) == []
+
+
+def test_render_only_sections_an_apply_changes_are_named() -> None:
+    """``metadata`` and ``registry`` are read by ``inferd k8s render`` alone: an apply that
+    changed only them said "no changes"."""
+    one = spec_text({"v1": ("fraud:v1", 1, 100)})
+    renamed = parse_spec(one + "metadata: {name: shop, labels: {team: ml}}\nregistry: ghcr.io/ml\n")
+    assert render_only_changes(parse_spec(one), renamed) == ["metadata", "registry"]
+    assert render_only_changes(renamed, renamed) == [] and render_only_changes(None, renamed) == []
 
 
 @pytest.mark.parametrize(

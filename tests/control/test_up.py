@@ -258,6 +258,11 @@ def test_apply_reports_a_traffic_change_and_refuses_a_gateway_it_cannot_change(
     )
     assert running.cli("apply", str(priced)).stdout.strip() == "in effect now: cost"
     assert orjson.loads(running.cli("apply", str(split), "--json").stdout)["settings"] == ["cost"]
+    labelled = tmp_path / "labelled.yaml"  # read by inferd k8s render alone: said so
+    labelled.write_text(split.read_text() + "metadata: {name: shop, labels: {team: ml}}\n")
+    assert running.cli("apply", str(labelled)).stdout.strip() == (
+        "for inferd k8s render only, not used by inferd up: metadata"
+    )
 
 
 def test_control_actions_leave_an_audit_record(running: UpProcess, tmp_path: Path) -> None:

@@ -109,8 +109,9 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     rollouts = result.get("rollouts", [])  # likewise
     undone = result.get("undone", [])  # likewise
     rules_only = result.get("rules_only", [])  # likewise
+    render_only = result.get("render_only", [])  # likewise
     out = stdout()
-    if not changes and not routes and not settings and not rollouts and not rules_only:
+    if not (changes or routes or settings or rollouts or rules_only or render_only):
         out.print("no changes")
     for c in changes:
         out.print(
@@ -127,7 +128,12 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
             f"(regenerate them: inferd k8s rules {spec_file} --local)",
             markup=False,
         )
-    for line in rollouts:
+    if render_only:
+        out.print(
+            f"for inferd k8s render only, not used by inferd up: {', '.join(render_only)}",
+            markup=False,
+        )
+    for line in [*result.get("autoscaled", []), *rollouts]:
         out.print(line, markup=False)
     for u in undone:
         promotion = UndonePromotion(

@@ -122,6 +122,12 @@ class Applied:
     settings: list[str] = field(default_factory=list)
     #: Sections the apply changed that ``inferd up`` does not act on (:func:`rules_only_changes`).
     rules_only: list[str] = field(default_factory=list)
+    #: Sections the apply changed that only ``inferd k8s render`` reads
+    #: (:func:`render_only_changes`).
+    render_only: list[str] = field(default_factory=list)
+    #: Versions whose ``replicas`` in the file the autoscaler's count stands over
+    #: (:func:`autoscaled_counts`), one line each.
+    autoscaled: list[str] = field(default_factory=list)
     #: Rollouts the apply started, one line each (a main version's new model arrives through
     #: its deployment's rollout policy, which routes traffic from then on).
     rollouts: list[str] = field(default_factory=list)
@@ -207,6 +213,26 @@ def keep_autoscaled(running: Spec | None, spec: Spec) -> Spec:
     return spec
 
 
+def autoscaled_counts(file: Spec, kept: Spec) -> list[str]:
+    """One line per version whose ``replicas`` in ``file`` the apply did not take, because
+    :func:`keep_autoscaled` kept the autoscaler's count (``kept``): without it, an apply that
+    changed only such a count said "no changes" and looked ignored."""
+    lines = []
+    for d in file.deployments:
+        ran, bounds = kept.deployment(d.name), d.autoscaling
+        if ran is None or bounds is None:
+            continue
+        for v in d.versions:
+            count = next((k.replicas for k in ran.versions if k.name == v.name), v.replicas)
+            if count != v.replicas:
+                lines.append(
+                    f"{d.name}/{v.name}: keeps the autoscaler's {count} replicas (the file's "
+                    f"{v.replicas} applies only to a new model; bounds "
+                    f"{bounds.min_replicas}-{bounds.max_replicas})"
+                )
+    return lines
+
+
 def route_changes(before: Spec | None, after: Spec) -> list[RouteChange]:
     """One :class:`RouteChange` per deployment of both specs whose routing differs, in
     ``after``'s order. A deployment new in ``after`` (every version ``add``) or gone from it
@@ -240,6 +266,19 @@ def rules_only_changes(before: Spec | None, after: Spec) -> list[str]:
         for d in after.deployments
         if (old := before.deployment(d.name)) is not None and old.slo != d.slo
     ]
+
+
+#: The spec's sections that only ``inferd k8s render`` reads: the stack's name and labels, and
+#: the registry a cluster pulls models from (``inferd up`` serves them from the local store).
+RENDER_ONLY_SECTIONS = ("metadata", "registry")
+
+
+def render_only_changes(before: Spec | None, after: Spec) -> list[str]:
+    """The sections of :data:`RENDER_ONLY_SECTIONS` that differ between the specs, so an apply
+    says they are for rendering rather than "no changes"."""
+    if before is None:
+        return []
+    return [s for s in RENDER_ONLY_SECTIONS if getattr(before, s) != getattr(after, s)]
 
 
 def settings_changes(before: Spec | None, after: Spec) -> list[str]:

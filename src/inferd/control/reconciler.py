@@ -32,6 +32,7 @@ that changes one is refused (PermissionDenied) before anything changes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,11 +45,13 @@ from inferd.control.apply_plan import (
     Change,
     DeploymentVersion,
     ReplicaSet,
+    autoscaled_counts,
     check_fixed,
     desired_state,
     fingerprint,
     keep_autoscaled,
     plan,
+    render_only_changes,
     route_changes,
     rules_only_changes,
     settings_changes,
@@ -124,7 +127,9 @@ class Reconciler:
         PermissionDenied for a change to what is read once, when ``inferd up`` starts.
         """
         async with self._lock:
-            return await self._apply(keep_autoscaled(self.spec, spec))
+            kept = keep_autoscaled(self.spec, spec)
+            applied = await self._apply(kept)
+            return dataclasses.replace(applied, autoscaled=autoscaled_counts(spec, kept))
 
     async def change(self, edit: Callable[[Spec], Spec]) -> Applied:
         """Apply ``edit(the spec now running)``, read and applied under the apply lock, so
@@ -145,6 +150,7 @@ class Reconciler:
         routes = route_changes(self.spec, spec)
         settings = settings_changes(self.spec, spec)
         rules_only = rules_only_changes(self.spec, spec)
+        render_only = render_only_changes(self.spec, spec)
         drain_s = spec.gateway.drain_timeout
         launches = await self._launches(spec, changes)
         started = self._start(changes, launches)
@@ -163,7 +169,7 @@ class Reconciler:
             await asyncio.sleep(self.settle_s)
             self.supervisor.route(_routing(spec, self._running, include_removed={}))
             await self.supervisor.retire(retired.replicas, drain_s)
-        applied = Applied(changes, routes, settings, rules_only)
+        applied = Applied(changes, routes, settings, rules_only, render_only)
         _log_changes(applied)
         return applied
 

@@ -165,6 +165,8 @@ class AdminApi:
             "routes": [_route(r) for r in applied.routes],
             "settings": applied.settings,
             "rules_only": applied.rules_only,
+            "render_only": applied.render_only,
+            "autoscaled": applied.autoscaled,
             "rollouts": applied.rollouts,
             "undone": [u.to_json() for u in applied.undone],
         }

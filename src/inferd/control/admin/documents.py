@@ -98,6 +98,10 @@ class ApplyResult(TypedDict):
     settings: list[str]
     #: Sections changed that ``inferd up`` does not act on (``fraud.slo``: alerting rules).
     rules_only: NotRequired[list[str]]
+    #: Sections changed that only ``inferd k8s render`` reads (``metadata``, ``registry``).
+    render_only: NotRequired[list[str]]
+    #: Versions whose ``replicas`` in the file the autoscaler's count stands over, a line each.
+    autoscaled: NotRequired[list[str]]
     #: The rollouts the apply started, one line each.
     rollouts: NotRequired[list[str]]
     #: The promotions by ``inferd rollout`` whose traffic the apply gave back to another
