@@ -54,6 +54,18 @@ SCALE_FROM_ZERO_NOTE = (
     "the autoscaler reads and nothing holds the first request, so the version would never "
     "come back; it keeps 1 replica (KServe serverless scales from zero: --target kserve)"
 )
+#: The spec's autoscaling settings only ``inferd up``'s own autoscaler reads (Knative's model:
+#: averaging windows, panic mode, per-decision rates, holding requests through a cold start).
+#: KEDA and the HPA read the query as it is each polling interval and scale at the HPA's own
+#: rates, so a spec that sets one is told it is not rendered.
+INFERD_UP_OWN = (
+    "stable_window",
+    "panic_window",
+    "panic_threshold",
+    "max_scale_up_rate",
+    "max_scale_down_rate",
+    "cold_start_timeout",
+)
 #: Names the HPA asks the custom metrics API for (the adapter rules publish them).
 HPA_METRICS = {
     "queue_depth": "inferd_queue_depth",
@@ -131,8 +143,7 @@ def scaled_object(
         "triggers": [trigger],
     }
     meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    scaled = obj("keda.sh/v1alpha1", "ScaledObject", meta, body)
-    return note(scaled, SCALE_FROM_ZERO_NOTE) if scaling.min_replicas == 0 else scaled
+    return note(obj("keda.sh/v1alpha1", "ScaledObject", meta, body), *_unrendered(scaling))
 
 
 def horizontal_autoscaler(
@@ -157,8 +168,20 @@ def horizontal_autoscaler(
         "behavior": _behavior(scaling),
     }
     meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    hpa = obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body)
-    return note(hpa, SCALE_FROM_ZERO_NOTE) if scaling.min_replicas == 0 else hpa
+    return note(obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body), *_unrendered(scaling))
+
+
+def _unrendered(scaling: AutoscalingSpec) -> list[str]:
+    """What of ``scaling`` the autoscaler does not carry out (its not-rendered notes)."""
+    out = [SCALE_FROM_ZERO_NOTE] if scaling.min_replicas == 0 else []
+    own = [f for f in INFERD_UP_OWN if f in scaling.model_fields_set]
+    if own:
+        out.append(
+            f"autoscaling.{', autoscaling.'.join(own)}: inferd up's autoscaler's windows, panic "
+            "mode, rates and cold-start hold; KEDA and the HPA read the query as it is every "
+            f"{POLLING_INTERVAL_S} s and scale at the HPA's own rates (its behavior policies)"
+        )
+    return out
 
 
 def _scaling(deployment: DeploymentSpec) -> AutoscalingSpec:

@@ -20,6 +20,7 @@ from inferd.deploy.k8s_options import Stage
 from inferd.errors import InvalidArgument
 from inferd.spec.edits import main_version
 from inferd.spec.model import DeploymentSpec, TrafficSpec, VersionSpec
+from inferd.spec.policies import RolloutSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,9 @@ def without_candidate(deployment: DeploymentSpec, canary: Canary) -> DeploymentS
     )
     versions = [v for v in deployment.versions if v.name != candidate.name]
     return deployment.model_copy(update={"versions": versions, "traffic": routed})
+
+
+def policy_name(policy: RolloutSpec) -> str:
+    """``rollout (canary, steps 10, 50, 100)``: how a not-rendered note names a policy."""
+    steps = f", steps {', '.join(map(str, policy.steps))}" if policy.steps else ""
+    return f"rollout ({policy.strategy}{steps})"

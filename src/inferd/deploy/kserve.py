@@ -22,7 +22,7 @@ prints it); the plain target renders the first two.
 
 from __future__ import annotations
 
-from inferd.deploy.canary import Canary, canary_of
+from inferd.deploy.canary import Canary, canary_of, policy_name
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions, Stage
 from inferd.deploy.objects import (
@@ -136,6 +136,13 @@ def omitted(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[st
         out.append(
             f"autoscaling.{', autoscaling.'.join(timing)}: KServe's autoscaler (Knative) keeps "
             "its own windows, rates and cold starts (set them in its config-autoscaler)"
+        )
+    if deployment.rollout is not None:
+        out.append(
+            f"{policy_name(deployment.rollout)} and its analysis: KServe shifts a canary's "
+            "traffic to the canaryTrafficPercent rendered (its weight) and no further, judging "
+            "nothing; render each step's weight and apply it, or let inferd up's rollout "
+            "controller carry it out"
         )
     if canary.candidate is not None and stage == "stable":
         out.append(

@@ -35,7 +35,7 @@ from inferd.deploy import (
     vllm_serve,
     workloads,
 )
-from inferd.deploy.canary import canary_of, without_candidate
+from inferd.deploy.canary import canary_of, policy_name, without_candidate
 from inferd.deploy.gpu import GpuPod, gpu_pod, time_slicing_configmap
 from inferd.deploy.grafana import grafana_config_maps
 from inferd.deploy.k8s_options import K8sOptions
@@ -198,8 +198,7 @@ def _vllm(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuP
 
 
 def _rollout_note(policy: RolloutSpec, options: K8sOptions) -> str:
-    steps = f", steps {', '.join(map(str, policy.steps))}" if policy.steps else ""
-    what = f"rollout ({policy.strategy}{steps})"
+    what = policy_name(policy)
     if options.progressive == "argo":
         return f"{what}: --progressive argo renders canary rollouts only"
     return (

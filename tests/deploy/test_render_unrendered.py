@@ -1,0 +1,88 @@
+"""Spec settings ``inferd up`` honours that a cluster target has no field for are named in the
+object's not-rendered annotation (and so on ``render``'s stderr), never dropped without a word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from inferd.spec.loading import parse_spec
+from inferd.spec.model import Spec
+
+from .conftest import QUICKSTART, QUICKSTART_FLAGS, cli, render_with, validate
+
+REGISTRY = "registry.example.com"
+OMITTED = "inferd.dev/not-rendered"
+
+
+def _spec(deployment: str) -> Spec:
+    """A one-deployment spec; ``deployment`` is the YAML of its one list entry."""
+    first, *rest = deployment.strip().splitlines()
+    body = "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
+    return parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n{body}\n")
+
+
+def _kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def _omitted(o: dict[str, Any]) -> str:
+    return str(o["metadata"].get("annotations", {}).get(OMITTED, ""))
+
+
+ONE = """name: fraud
+versions:
+  - {name: v1, model: fraud:v1, replicas: 2}
+"""
+
+
+def test_the_autoscaling_settings_keda_and_the_hpa_lack_are_named() -> None:
+    """stable_window, panic mode, the scaling rates and cold_start_timeout are inferd up's
+    autoscaler's; the plain target's ScaledObject and HPA have none of them, so a spec that
+    sets one is told so on the autoscaler (windows it does render are not named)."""
+    timed = ONE + (
+        "autoscaling: {metric: concurrency, target: 8, scale_down_window: 10m, "
+        "stable_window: 30s, panic_threshold: 3, max_scale_up_rate: 2, cold_start_timeout: 2m}\n"
+    )
+    for autoscaler, kind in (("keda", "ScaledObject"), ("hpa", "HorizontalPodAutoscaler")):
+        (scaler,) = _kind(render_with(_spec(timed), registry=REGISTRY, autoscaler=autoscaler), kind)
+        validate(scaler)
+        omitted = _omitted(scaler)
+        assert (
+            "autoscaling.stable_window, autoscaling.panic_threshold, "
+            "autoscaling.max_scale_up_rate, autoscaling.cold_start_timeout:"
+        ) in omitted
+        assert "scale_down_window" not in omitted
+    plain = ONE + "autoscaling: {metric: concurrency, target: 8, scale_down_window: 10m}\n"
+    (scaler,) = _kind(render_with(_spec(plain), registry=REGISTRY), "ScaledObject")
+    assert _omitted(scaler) == ""
+
+
+def test_the_autoscaling_settings_are_named_on_stderr(tmp_path: Path) -> None:
+    spec = tmp_path / "inferd.yaml"
+    deployment = ONE + "autoscaling: {min_replicas: 1, max_replicas: 4, panic_window: 3s}\n"
+    spec.write_text(
+        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n  - "
+        + deployment.replace("\n", "\n    ")
+    )
+    result = cli("k8s", "render", spec, "--registry", REGISTRY)
+    assert result.exit_code == 0, result.stderr
+    assert "note: not rendered: ScaledObject/fraud-v1: autoscaling.panic_window:" in result.stderr
+
+
+def test_kserve_names_the_rollout_policy_it_does_not_carry_out() -> None:
+    """KServe moves a canary's traffic to the canaryTrafficPercent rendered and no further:
+    the spec's steps and analysis are not rendered, and both stages say so."""
+    for stage in ("canary", "stable"):
+        result = cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, "--target", "kserve",
+                     "--stage", stage)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        (line,) = [n for n in result.stderr.splitlines() if "InferenceService/fraud:" in n]
+        assert "rollout (canary, steps 10, 25, 50, 100) and its analysis: KServe" in line, stage
+    spec = _spec(ONE + "rollout: {strategy: blue-green}\n")
+    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    assert "rollout (blue-green) and its analysis:" in _omitted(service)
+    (service,) = _kind(
+        render_with(_spec(ONE), registry=REGISTRY, target="kserve"), "InferenceService"
+    )
+    assert _omitted(service) == ""
