@@ -239,7 +239,10 @@ def _divergence(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     the share of label elements that differ, and the mean absolute difference of scores."""
     d = deployment.name
     analysis = analysis_of(deployment)
-    share_limit = analysis.max_divergence or DEFAULT_MAX_DIVERGENCE
+    # 0 is a limit (any differing element fails the rollout analysis), not "unset".
+    share_limit = (
+        DEFAULT_MAX_DIVERGENCE if analysis.max_divergence is None else analysis.max_divergence
+    )
     by = "deployment, shadow"
     differing = f"rate(inferd_gateway_shadow_differing_elements_total{scope.sel()}[10m])"
     compared = (
