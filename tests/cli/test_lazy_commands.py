@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
+import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
-from inferd.cli._app import COMMAND_MODULES
+from inferd.cli._app import COMMAND_MODULES, COMMAND_SUMMARIES
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "src" / "inferd" / "cli"
 
@@ -75,3 +77,24 @@ def test_store_commands_load_neither_numpy_nor_the_registry_client(tmp_path: Pat
     )
     assert "inferd.cli.store_cmds" in loaded
     assert not [m for m in loaded if m.split(".")[0] in ("numpy", "httpx")]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_help_lists_each_command_as_its_own_help_says_without_loading_it(width: int) -> None:
+    """``inferd --help`` loaded every command's module to read one line from each (0.7 s of
+    CPU); it lists the summaries kept beside the map, which must say what each command says."""
+    loaded = json.loads(
+        _fresh(
+            "import json, sys; from inferd.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(sys.modules)))"
+        ).splitlines()[-1]
+    )
+    assert not [m for m in loaded if m.endswith("_cmds")]
+    assert set(COMMAND_SUMMARIES) == set(COMMAND_MODULES)
+    ctx = click.Context(main, terminal_width=width, max_content_width=width)
+    lazy = click.HelpFormatter(width=width)
+    main.format_commands(ctx, lazy)
+    eager = click.HelpFormatter(width=width)
+    click.Group.format_commands(main, ctx, eager)  # each command's own short help
+    assert lazy.getvalue() == eager.getvalue()
