@@ -100,6 +100,7 @@ def recommend(*, window: str, spec_file: Path | None, output: Path | None, as_js
         )
     spec = load_spec(path)
     _keep_written_replicas(doc, spec, path.name)
+    _against_file(doc, spec)
     changes = [proposal(row) for row in doc["changes"]]
     patch = patch_text(yaml.safe_load(path.read_text(encoding="utf-8")), changes, path.name)
     parse_spec(patch, f"{path.name} (patched)")  # never write a spec `inferd apply` refuses
@@ -144,6 +145,26 @@ def _keep_written_replicas(doc: Recommendations, spec: Spec, file: str) -> None:
                 f"replicas → {widest.replicas}"
             )
     doc["changes"] = [row for row in doc["changes"] if row["proposed"] != row["current"]]
+
+
+def _against_file(doc: Recommendations, spec: Spec) -> None:
+    """Read each proposal's current value from the spec file being patched, and make the changes
+    those that change it.
+
+    The server compares with the running spec; after an ``inferd apply`` of another file, the
+    file ``inferd up`` was started with may still hold the values that apply replaced, and a
+    patch of it without the proposals the running spec already has would undo them.
+    """
+    from inferd.control.cost.documents import proposal, proposal_row
+    from inferd.cost.recommend import Advice, current_value, spec_changes
+
+    advice = []
+    for a in doc["advice"]:
+        for row in a["proposals"]:
+            row["current"] = current_value(spec, proposal(row))
+        proposals = tuple(proposal(row) for row in a["proposals"])
+        advice.append(Advice(a["deployment"], a["version"], proposals, ()))
+    doc["changes"] = [proposal_row(p) for p in spec_changes(advice)]
 
 
 def _money(value: float | None, currency: str | None) -> str:

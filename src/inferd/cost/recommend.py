@@ -130,6 +130,16 @@ def spec_changes(advice: Iterable[Advice]) -> list[Proposal]:
     return [p for p in chosen.values() if p.changes]
 
 
+def current_value(spec: Spec, p: Proposal) -> Value | None:
+    """What ``spec`` sets where ``p`` goes; None where it sets nothing (or has no such
+    deployment or version)."""
+    d = spec.deployment(p.deployment)
+    owner: object = d if p.version is None or d is None else d.version(p.version)
+    for key in p.field.split("."):
+        owner = getattr(owner, key, None)
+    return owner if isinstance(owner, int | str) else None
+
+
 def _larger(a: Value, b: Value) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return parse_quantity(a) > parse_quantity(b)

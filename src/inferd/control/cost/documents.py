@@ -241,12 +241,12 @@ def recommendations(sampler: CostSampler, window_s: float) -> Recommendations:
                 "deployment": a.deployment,
                 "version": a.version,
                 "usage": _usage_row(measured[(a.deployment, a.version)]),
-                "proposals": [_proposal_row(p) for p in a.proposals],
+                "proposals": [proposal_row(p) for p in a.proposals],
                 "notes": list(a.notes),
             }
             for a in advice
         ],
-        "changes": [_proposal_row(p) for p in spec_changes(advice)],
+        "changes": [proposal_row(p) for p in spec_changes(advice)],
         "gpu": (
             {"product": gpu.product, "memory_total_gib": gpu.memory_total_gib}
             if gpu is not None
@@ -345,7 +345,8 @@ def _usage_row(u: Usage) -> UsageRow:
     }
 
 
-def _proposal_row(p: Proposal) -> ProposalRow:
+def proposal_row(p: Proposal) -> ProposalRow:
+    """A proposal as the documents carry it."""
     return {
         "path": p.path,
         "deployment": p.deployment,
