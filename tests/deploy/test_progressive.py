@@ -224,3 +224,53 @@ rollout:
     rollout = _named(render_with(spec, registry=REGISTRY, progressive="argo"), "Rollout")
     note = rollout["fraud-v1"]["metadata"]["annotations"]["inferd.dev/not-rendered"]
     assert "rollout.progress_deadline: Argo pauses on a measurement without min_requests" in note
+
+
+def test_a_language_models_analysis_measures_its_generations() -> None:
+    """An LLM's OpenAI requests are counted in ``inferd_llm_requests_total`` and timed in the
+    ``gen_ai_server_*`` histograms, never in ``inferd_requests_total``: measured there, the
+    canary never reached ``min_requests`` and the Rollout paused for good; and the time to
+    first token and per output token checks were dropped without a word."""
+    spec = _one(
+        """llm: {max_num_seqs: 8, max_model_len: 2048}
+versions:
+  - {name: v1, model: chat:v1, replicas: 2}
+  - {name: v2, model: chat:v2, replicas: 1}
+traffic: {weights: {v1: 90, v2: 10}}
+rollout:
+  steps: [10, 100]
+  interval: 2m
+  analysis:
+    min_requests: 20
+    max_latency_p99: 30s
+    max_ttft_p95: 500ms
+    max_inter_token_latency_p95: 50ms
+"""
+    )
+    objects = render_with(spec, registry=REGISTRY, progressive="argo")
+    for o in objects:
+        validate(o)
+    template = _named(objects, "AnalysisTemplate")["fraud-v1"]
+    metrics = {m["name"]: m for m in template["spec"]["metrics"]}
+    assert set(metrics) == {"error-rate", "latency-p99", "ttft-p95", "inter-token-latency-p95"}
+    queries = {k: m["provider"]["prometheus"]["query"] for k, m in metrics.items()}
+    assert "inferd_requests_total" not in " ".join(queries.values())
+    assert queries["error-rate"].startswith(
+        '(sum(rate(inferd_llm_requests_total{service="fraud-v1-canary",finish_reason="error"}'
+        '[120s])) / sum(rate(inferd_llm_requests_total{service="fraud-v1-canary"}[120s])))'
+    )
+    gate = (
+        ' and on() (sum(increase(inferd_llm_requests_total{service="fraud-v1-canary"}[120s]))'
+        " >= 20) or on() vector(NaN)"
+    )
+    assert all(q.endswith(gate) for q in queries.values())
+    assert "gen_ai_server_request_duration_seconds_bucket" in queries["latency-p99"]
+    assert queries["ttft-p95"].startswith(
+        "(histogram_quantile(0.95, sum by (le) (rate(gen_ai_server_time_to_first_token_seconds"
+        '_bucket{service="fraud-v1-canary"}[120s])))'
+    )
+    assert metrics["ttft-p95"]["successCondition"] == "result[0] <= 0.5"
+    assert metrics["ttft-p95"]["failureCondition"] == "result[0] > 0.5"
+    assert "gen_ai_server_time_per_output_token_seconds_bucket" in queries[
+        "inter-token-latency-p95"]  # fmt: skip
+    assert metrics["inter-token-latency-p95"]["successCondition"] == "result[0] <= 0.05"

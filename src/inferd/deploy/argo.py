@@ -15,7 +15,9 @@ With ``--progressive argo`` (plain target) a deployment whose ``rollout.strategy
   (every backend that names either service, so the split must hold no other weighted version);
 - an **AnalysisTemplate** runs in the background from the first step: one Prometheus metric per
   check of ``rollout.analysis`` measurable on the cluster, over the canary Service's series
-  (``service="{name}-canary"``, what the ServiceMonitor scrapes), each ``interval``.
+  (``service="{name}-canary"``, what the ServiceMonitor scrapes), each ``interval``. A language
+  model's requests are its generations (``inferd_llm_requests_total``, the ``gen_ai_server_*``
+  histograms), with time to first token and per output token checked at p95.
 
 Analysis semantics, mapped from :mod:`inferd.control.rollout.analysis`: fewer than
 ``min_requests`` canary requests in the interval (or none) make a traffic measurement
@@ -29,6 +31,7 @@ in the Rollout's ``inferd.dev/not-rendered`` annotation.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from inferd.deploy.canary import Canary
 from inferd.deploy.gpu import GpuPod
@@ -53,6 +56,34 @@ API_VERSION = "argoproj.io/v1alpha1"
 GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"
 #: Server outcomes that are the version's errors (client errors are the client's).
 ERROR_OUTCOMES = "error|deadline|unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class _Traffic:
+    """The series a version's requests are counted and timed in."""
+
+    requests: str
+    errors: str
+    duration: str
+
+
+_INFERENCE = _Traffic(
+    "inferd_requests_total", f'outcome=~"{ERROR_OUTCOMES}"', "inferd_request_duration_seconds"
+)
+#: A language model's OpenAI requests are counted and timed as generations (by how they
+#: ended), never in ``inferd_requests_total``: measured there, the canary would have no traffic.
+_GENERATIONS = _Traffic(
+    "inferd_llm_requests_total", 'finish_reason="error"', "gen_ai_server_request_duration_seconds"
+)
+#: The language-model checks: the candidate's p95 of each histogram.
+_TOKEN_CHECKS = (
+    ("ttft-p95", "max_ttft_p95", "gen_ai_server_time_to_first_token_seconds"),
+    (
+        "inter-token-latency-p95",
+        "max_inter_token_latency_p95",
+        "gen_ai_server_time_per_output_token_seconds",
+    ),
+)
 
 
 def handles(deployment: DeploymentSpec, options: K8sOptions) -> bool:
@@ -183,20 +214,26 @@ def analysis_template(
     stable = _matchers(name, options)
     window = _duration(policy.interval)
     analysis = policy.analysis
-    gate = _gate(canary, window, analysis)
+    traffic = _INFERENCE if deployment.llm is None else _GENERATIONS
+    gate = _gate(traffic, canary, window, analysis)
     errors = (
-        f'sum(rate(inferd_requests_total{{{canary},outcome=~"{ERROR_OUTCOMES}"}}[{window}]))'
-        f" / sum(rate(inferd_requests_total{{{canary}}}[{window}]))"
+        f"sum(rate({traffic.requests}{{{canary},{traffic.errors}}}[{window}]))"
+        f" / sum(rate({traffic.requests}{{{canary}}}[{window}]))"
     )
     metrics = [_metric("error-rate", errors, analysis.max_error_rate, policy, options, gate=gate)]
+    p99 = _quantile(0.99, traffic.duration, canary, window)
     if analysis.max_latency_p99 is not None:
-        p99 = _p99(canary, window)
         limit = analysis.max_latency_p99
         metrics.append(_metric("latency-p99", p99, limit, policy, options, gate=gate))
     if analysis.max_latency_ratio is not None:
-        ratio = f"{_p99(canary, window)} / {_p99(stable, window)}"
+        ratio = f"{p99} / {_quantile(0.99, traffic.duration, stable, window)}"
         limit = analysis.max_latency_ratio
         metrics.append(_metric("latency-ratio", ratio, limit, policy, options, gate=gate))
+    for label, field, histogram in _TOKEN_CHECKS:
+        token_limit: float | None = getattr(analysis, field)
+        if token_limit is not None:
+            p95 = _quantile(0.95, histogram, canary, window)
+            metrics.append(_metric(label, p95, token_limit, policy, options, gate=gate))
     if analysis.max_drift_psi is not None:
         # Absent until the input has seen enough rows: not measured counts as no drift.
         drift = f"max(inferd_input_drift_psi{{{canary}}}) or on() vector(0)"
@@ -243,20 +280,19 @@ def _matchers(service_name: str, options: K8sOptions) -> str:
     return matchers
 
 
-def _gate(matchers: str, window: str, analysis: AnalysisSpec) -> str:
+def _gate(traffic: _Traffic, matchers: str, window: str, analysis: AnalysisSpec) -> str:
     """The ``and`` that empties a traffic measurement below ``min_requests``."""
     if analysis.min_requests == 0:
         return ""
     return (
-        f" and on() (sum(increase(inferd_requests_total{{{matchers}}}[{window}]))"
+        f" and on() (sum(increase({traffic.requests}{{{matchers}}}[{window}]))"
         f" >= {analysis.min_requests})"
     )
 
 
-def _p99(matchers: str, window: str) -> str:
+def _quantile(q: float, histogram: str, matchers: str, window: str) -> str:
     return (
-        "histogram_quantile(0.99, sum by (le) "
-        f"(rate(inferd_request_duration_seconds_bucket{{{matchers}}}[{window}])))"
+        f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{matchers}}}[{window}])))"
     )
 
 
