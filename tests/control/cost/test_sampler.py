@@ -184,3 +184,24 @@ def test_an_exiting_replica_still_holds_its_peak_memory(fake: Fake) -> None:
     (exiting,) = _tick(sampler)[("churn", "v1")].replicas
     assert exiting.held == Capacity(1.0, 0.125)
     assert exiting.used.memory_gib == 0 and exiting.peak_gib == 0.125
+
+
+def test_a_replica_holds_the_resources_it_started_with_while_a_new_spec_replaces_it(
+    fake: Fake,
+) -> None:
+    """`inferd apply` with smaller requests starts new replicas and drains the old ones: until
+    they exit, the old ones still hold what they were started with."""
+    fake.replicas = [replica("fraud-v1-1", "v1", 11, 50)]
+    fake.uses = {11: ProcessUse(1.0, GIB // 4, GIB // 4), 12: ProcessUse(0.1, GIB // 8, GIB // 8)}
+    sampler = fake.sampler()
+    _tick(sampler)
+    _tick(sampler)
+    fake.spec = parse_spec(SPEC.replace("{cpu: 500m, memory: 1Gi}", "{cpu: 250m, memory: 512Mi}"))
+    fake.replicas = [replica("fraud-v1-1", "v1", 11, 50), replica("fraud-v1-2", "v1", 12, 106)]
+    old, new = _tick(sampler)[("fraud", "v1")].replicas
+    assert (old.seconds, old.held) == (5, Capacity(0.5, 1.0))
+    assert (new.seconds, new.held) == (4, Capacity(0.25, 0.5))
+    fake.replicas = [replica("fraud-v1-1", "v1", 13, 112)]  # the same replica, a new process
+    fake.uses[13] = ProcessUse(0.1, GIB // 8, GIB // 8)
+    (restarted,) = _tick(sampler)[("fraud", "v1")].replicas
+    assert restarted.held == Capacity(0.25, 0.5)

@@ -11,7 +11,8 @@ Each tick becomes one :class:`~inferd.cost.accounting.VersionInterval` per versi
 are computed from them by :mod:`inferd.cost`'s pure functions, at the prices the spec has now.
 
 A replica holds its deployment's ``resources`` (one core and its peak RSS where none is set:
-:func:`inferd.cost.capacity.held`) for the seconds its process ran in the interval. A
+:func:`inferd.cost.capacity.held`) for the seconds its process ran in the interval: those its
+process started with, so one an apply replaces holds the old ones while it drains. A
 deployment whose autoscaler may scale it to zero (``min_replicas: 0``) and whose main version
 has no replica process is *at zero* for the interval: that time is what scale-to-zero saved.
 """
@@ -128,6 +129,9 @@ class CostSampler:
         #: Each replica process's peak RSS so far (GiB): an exiting process reports none.
         self._process_peaks: dict[tuple[str, int], float] = {}
         self._resources: dict[Key, ResourcesSpec] = {}
+        #: The resources each replica process started with: an apply that changes them
+        #: replaces the replicas, and the old ones hold theirs until they exit.
+        self._holds: dict[tuple[str, int], ResourcesSpec] = {}
         self._concurrency: defaultdict[Key, list[float]] = defaultdict(list)
         self._batches = BatchCounts()
         self._tokens = TokenCounts()
@@ -196,6 +200,7 @@ class CostSampler:
         last, self._last = self._last, (now, traffic)
         self.gpu = gpu
         intervals = []
+        keys = self._keys(running)
         if last is None:
             self._concurrency.clear()
         else:
@@ -203,8 +208,11 @@ class CostSampler:
             tick = _Tick(
                 now, now - began, traffic.since(before), uses, gpu, batches, tokens, running
             )
-            intervals = [self._interval(tick, key, d) for key, d in self._keys(running)]
+            intervals = [self._interval(tick, key, d) for key, d in keys]
             self._keep(intervals, now)
+        self._holds = {
+            _process(r): self._holds.get(_process(r), self._resources_of(r)) for r in running
+        }
         self._cpu = {_process(r): uses[r.id].cpu_seconds for r in running if r.id in uses}
         self._process_peaks = {
             _process(r): self._peak_of(r, uses[r.id]) for r in running if r.id in uses
@@ -252,7 +260,7 @@ class CostSampler:
             before = self._cpu.get(_process(r))
             cpu = use.cpu_seconds - before if before is not None else use.cpu_seconds
             peak = self._peak_of(r, use)
-            capacity = held(resources, peak)
+            capacity = held(self._holds.get(_process(r), resources), peak)
             busy = tick.gpu.busy if tick.gpu is not None else 0.0
             gpu_memory = (
                 tick.gpu.memory_used_gib / gpu_replicas
