@@ -20,12 +20,15 @@ from inferd.cli._app import emit_json, handles_errors, json_option, main
 from inferd.errors import InvalidArgument
 from inferd.reference import registry_host_problem
 from inferd.store.remote import Credentials, RegistrySettings, credentials
+from inferd.store.remote.settings import checked_hosts
 
 R = TypeVar("R")
 
 
 def registry_settings(insecure: tuple[str, ...], ca_file: Path | None) -> RegistrySettings:
     """The environment's registry settings with the command line's on top."""
+    for host in insecure:  # a URL or a path would match no registry: refused, not ignored
+        checked_hosts([host], f"--insecure-registry {host!r}")
     settings = RegistrySettings.from_environ().with_insecure(insecure)
     return settings if ca_file is None else dataclasses.replace(settings, ca_file=ca_file)
 

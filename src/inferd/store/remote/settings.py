@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inferd.errors import InvalidArgument
-from inferd.reference import split_registry
+from inferd.reference import registry_host_problem, split_registry
 from inferd.store.remote.policy import RegistryPolicy
 
 INSECURE_ENV = "INFERD_INSECURE_REGISTRIES"
@@ -47,8 +47,20 @@ DEFAULT_MAX_BLOB_BYTES = 128 * 1024**3
 DEFAULT_MIN_FREE_BYTES = 256 * 1024**2
 
 
-def _hosts(text: str) -> frozenset[str]:
-    return frozenset(h.strip().lower() for h in text.split(",") if h.strip())
+def checked_hosts(hosts: Iterable[str], source: str) -> frozenset[str]:
+    """``hosts`` (lower-cased) when each is a registry's ``HOST[:PORT]``; else a bad setting
+    naming ``source`` and the entry, since a URL or a path would match no registry and be
+    silently ignored (docker refuses them in ``insecure-registries`` too)."""
+    listed = list(hosts)
+    for host in listed:
+        problem = registry_host_problem(host)
+        if problem is not None:
+            raise InvalidArgument(f"{source}: {problem}")
+    return frozenset(h.lower() for h in listed)
+
+
+def _hosts(text: str, variable: str) -> frozenset[str]:
+    return checked_hosts((h.strip() for h in text.split(",") if h.strip()), variable)
 
 
 def registries_of(references: Iterable[str]) -> list[str]:
@@ -108,10 +120,10 @@ class RegistrySettings:
         ca = env.get(CA_ENV)
         config_dir = env.get(DOCKER_CONFIG_ENV)
         return cls(
-            insecure=_hosts(env.get(INSECURE_ENV, "")),
+            insecure=_hosts(env.get(INSECURE_ENV, ""), INSECURE_ENV),
             ca_file=Path(ca) if ca else None,
             docker_config=Path(config_dir) if config_dir else DEFAULT_DOCKER_CONFIG,
-            allowed=_hosts(env.get(ALLOWED_ENV, "")),
+            allowed=_hosts(env.get(ALLOWED_ENV, ""), ALLOWED_ENV),
             max_blob_bytes=_max_blob_bytes(env.get(MAX_BLOB_ENV)),
         )
 

@@ -44,7 +44,7 @@ from inferd.store.remote import credentials
 from inferd.store.remote.auth import RegistryAuth
 from inferd.store.remote.pinning import PinnedTransport
 from inferd.store.remote.policy import join_host, split_host
-from inferd.store.remote.settings import ALLOWED_ENV, CA_ENV, RegistrySettings
+from inferd.store.remote.settings import ALLOWED_ENV, CA_ENV, INSECURE_ENV, RegistrySettings
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,12 @@ class RegistryHttp:
                         f"the TLS certificate of registry {self.registry} is not trusted; pass "
                         "its CA with --ca-file (INFERD_REGISTRY_CA), or mark the registry "
                         "insecure if it speaks plain HTTP"
+                    ) from None
+                if isinstance(exc, httpx.ConnectError) and _plain_http_answered(exc):
+                    raise Unavailable(  # as docker's "server gave HTTP response to HTTPS client"
+                        f"registry {self.registry} answered in plain HTTP, not HTTPS; if it "
+                        "is meant to be reached without TLS, mark it insecure with "
+                        f"--insecure-registry {self.registry} ({INSECURE_ENV})"
                     ) from None
                 if attempt == attempts:
                     why = transport_problem(exc, request.url.host)
