@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from inferd.cli._app import emit_json, handles_errors, json_option, main
-from inferd.errors import InvalidArgument
+from inferd.errors import InvalidArgument, Unauthenticated
 from inferd.reference import registry_host_problem
 from inferd.store.remote import Credentials, RegistrySettings, credentials
 from inferd.store.remote.settings import checked_hosts
@@ -120,6 +120,11 @@ def login(
     http = RegistryHttp(host, registries, login_as)
     try:
         RegistryClient(http).ping()
+    except Unauthenticated:  # not "run `inferd login`": that is what just ran
+        raise Unauthenticated(
+            f"registry {host} refused the credentials of {user}: check the user name and "
+            "password (or token); nothing was stored"
+        ) from None
     finally:
         http.close()
     credentials.store(registries.config_file, host, login_as)

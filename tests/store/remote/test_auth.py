@@ -45,7 +45,11 @@ def test_login_checks_and_stores_credentials_then_push_and_pull_work(
         input="not-the-password\n",
     )  # fmt: skip
     assert wrong.exit_code == 6
-    assert f"inferd login {basic_registry.host}" in wrong.output
+    # The login just run is not the way out: say that these credentials were refused.
+    assert wrong.output == (
+        f"error: registry {basic_registry.host} refused the credentials of {USER}: "
+        "check the user name and password (or token); nothing was stored\n"
+    )
     assert not (docker_config / "config.json").exists()
 
     ok = runner.invoke(
