@@ -39,13 +39,8 @@ def _store(registries: RegistrySettings | None = None) -> ModelStore:
 def _transfer_json(transfer: Transfer | None) -> dict[str, int] | None:
     if transfer is None:
         return None
-    return {
-        "blobs": transfer.blobs,
-        "transferred": transfer.transferred,
-        "skipped": transfer.skipped,
-        "mounted": transfer.mounted,
-        "bytes": transfer.bytes_transferred,
-    }
+    keys = ("blobs", "transferred", "skipped", "mounted")
+    return {**{key: getattr(transfer, key) for key in keys}, "bytes": transfer.bytes_transferred}
 
 
 def _short(digest: str | None) -> str:
@@ -163,9 +158,8 @@ def push(
         )
         return
     if not quiet:
-        sent = (
-            "" if result.transfer is None else f", {_human(result.transfer.bytes_transferred)} sent"
-        )
+        moved = result.transfer
+        sent = "" if moved is None else f", {_human(moved.bytes_transferred)} sent"
         profiled = "" if profile is None else f", reference profile of {profile.rows} rows"
         stderr().print(
             f"pushed {result.reference} ({result.files} file{'s' * (result.files != 1)}, "
@@ -175,9 +169,15 @@ def push(
     click.echo(result.digest)
 
 
+def _destination(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    if not value:  # "$OUT" unset: Path("") is the working directory, which was not named
+        raise click.BadParameter("it is empty; name a directory ('.' for the working one)")
+    return Path(value)
+
+
 @main.command()
 @click.argument("ref")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(file_okay=False), callback=_destination)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @registry_options
 @json_option
