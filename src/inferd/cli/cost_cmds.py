@@ -23,7 +23,13 @@ from inferd.config import store_settings
 from inferd.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from inferd.control.cost.documents import CostReport, GpuRow, ProposalRow, Recommendations
+    from inferd.control.cost.documents import (
+        CostReport,
+        GpuRow,
+        ProposalRow,
+        Recommendations,
+        ReportTotal,
+    )
     from inferd.cost.prices import PriceBook
     from inferd.cost.recommend import GpuOption
     from inferd.spec.model import Spec
@@ -187,30 +193,39 @@ def _print_report(doc: CostReport) -> None:
         f"HELD{money}", "IDLE", "IDLE %", "PER 1K", "PER 1M TOKENS", "SAVED AT ZERO",
     ):  # fmt: skip
         table.add_column(column)
-    for v in doc["versions"]:
-        held, used = v["held_capacity"], v["used_capacity"]
-        table.add_row(
-            v["deployment"], v["version"] + (" (shadow)" if v["shadow"] else ""),
-            f"{v['replicas']:.2f}",
-            _share(used["cpu_core_seconds"], held["cpu_core_seconds"], "core-s"),
-            _share(used["memory_gib_seconds"], held["memory_gib_seconds"], "GiB-s"),
-            str(v["predictions"]), _money(v["held"], currency), _money(v["idle"], currency),
-            _percent(v["idle_share"]), _money(v["per_1k_predictions"], currency),
-            _money(v["per_1m_tokens"], currency), _money(v["saved_scale_to_zero"], currency),
-        )  # fmt: skip
-    t = doc["total"]
-    table.add_row(
-        "total", "", "", "", "", str(t["predictions"]), _money(t["held"], currency),
-        _money(t["idle"], currency), _percent(t["idle_share"]),
-        _money(t["per_1k_predictions"], currency), _money(t["per_1m_tokens"], currency),
-        _money(t["saved_scale_to_zero"], currency),
-    )  # fmt: skip
+    several = len(doc["deployments"]) > 1
+    for d in doc["deployments"]:
+        versions = [v for v in doc["versions"] if v["deployment"] == d["deployment"]]
+        for v in versions:
+            held, used = v["held_capacity"], v["used_capacity"]
+            table.add_row(
+                v["deployment"], v["version"] + (" (shadow)" if v["shadow"] else ""),
+                f"{v['replicas']:.2f}",
+                _share(used["cpu_core_seconds"], held["cpu_core_seconds"], "core-s"),
+                _share(used["memory_gib_seconds"], held["memory_gib_seconds"], "GiB-s"),
+                str(v["predictions"]), _money(v["held"], currency), _money(v["idle"], currency),
+                _percent(v["idle_share"]), _money(v["per_1k_predictions"], currency),
+                _money(v["per_1m_tokens"], currency), _money(v["saved_scale_to_zero"], currency),
+            )  # fmt: skip
+        if several and len(versions) > 1:  # one deployment alone is the total
+            table.add_row(d["deployment"], "(all versions)", *_total_cells(d, currency))
+    table.add_row("total", "", *_total_cells(doc["total"], currency))
     out.print(table)
     for v in doc["versions"]:
         if v["replica_hour_formula"]:
             out.print(f"{v['deployment']}/{v['version']} replica-hour: {v['replica_hour_formula']}")
         if v["unpriced"]:
             out.print(f"{v['deployment']}/{v['version']}: {v['unpriced']}")
+
+
+def _total_cells(t: ReportTotal, currency: str | None) -> list[str]:
+    """The cells of a deployment's or the stack's row after its name."""
+    return [
+        "", "", "", str(t["predictions"]), _money(t["held"], currency),
+        _money(t["idle"], currency), _percent(t["idle_share"]),
+        _money(t["per_1k_predictions"], currency), _money(t["per_1m_tokens"], currency),
+        _money(t["saved_scale_to_zero"], currency),
+    ]  # fmt: skip
 
 
 def _share(used: float, held: float, unit: str) -> str:

@@ -13,6 +13,7 @@ from inferd.cost.accounting import (
     Account,
     CapacitySeconds,
     Money,
+    Total,
     VersionInterval,
     account,
     idle_share,
@@ -101,6 +102,12 @@ class ReportTotal(ReportMoney):
     per_1m_tokens: float | None
 
 
+class ReportDeployment(ReportTotal):
+    """Every version of one deployment, its shadow included."""
+
+    deployment: str
+
+
 class CostReport(TypedDict):
     """``GET /admin/cost?window=``: every version over the window."""
 
@@ -113,6 +120,8 @@ class CostReport(TypedDict):
     covered_s: float
     interval_s: float
     versions: list[ReportVersion]
+    #: Per deployment (in the order of ``versions``), and the whole stack.
+    deployments: list[ReportDeployment]
     total: ReportTotal
 
 
@@ -216,13 +225,24 @@ def cost_report(sampler: CostSampler, window_s: float) -> CostReport:
         "covered_s": t.seconds,
         "interval_s": sampler.interval_s,
         "versions": [_report_version(a, intervals, book) for a in accounts],
-        "total": {
-            **_report_money(t.money),
-            "predictions": t.predictions,
-            "per_1k_predictions": t.per_1k_predictions,
-            "tokens": t.tokens.total if t.tokens is not None else None,
-            "per_1m_tokens": t.per_1m_tokens,
-        },
+        "deployments": [
+            {
+                "deployment": name,
+                **_report_total(total([a for a in accounts if a.deployment == name], t.seconds)),
+            }
+            for name in dict.fromkeys(a.deployment for a in accounts)
+        ],
+        "total": _report_total(t),
+    }
+
+
+def _report_total(t: Total) -> ReportTotal:
+    return {
+        **_report_money(t.money),
+        "predictions": t.predictions,
+        "per_1k_predictions": t.per_1k_predictions,
+        "tokens": t.tokens.total if t.tokens is not None else None,
+        "per_1m_tokens": t.per_1m_tokens,
     }
 
 

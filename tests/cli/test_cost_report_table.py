@@ -1,0 +1,79 @@
+"""``inferd cost report``'s table: a row per version, a row per deployment of several versions
+when the stack has several deployments (its money, shadow included, over its predictions), and the
+stack's total."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+from click.testing import CliRunner
+
+import inferd.control.admin.client as client_module
+from inferd.cli import main
+from inferd.control.cost.documents import CostReport, cost_report
+from inferd.control.cost.sampler import CostSampler
+from inferd.cost.accounting import ReplicaSlice, VersionInterval
+from inferd.cost.capacity import Capacity
+from inferd.cost.prices import Node, PriceBook
+from inferd.spec.cost import CostSpec
+
+
+class _Stack:
+    def __init__(self, doc: CostReport) -> None:
+        self.doc = doc
+
+    def cost_report(self, window: str) -> CostReport:
+        return self.doc
+
+
+def _interval(
+    deployment: str, version: str, predictions: int, shadow: bool = False
+) -> VersionInterval:
+    one = ReplicaSlice(3600.0, Capacity(1.0, 1.0), Capacity(0.5, 0.5))
+    return VersionInterval(
+        deployment, version, end=3600.0, seconds=3600.0, replicas=(one,),
+        predictions=predictions, shadow=shadow,
+    )  # fmt: skip
+
+
+def _report(intervals: list[VersionInterval]) -> CostReport:
+    """The report of an hour in which every version held one replica of a core and a GiB, at
+    1 a core-hour and 1 a GiB-hour: 2 a replica-hour."""
+    book = PriceBook.of(CostSpec(cpu_core_hour=1, memory_gib_hour=1), Node(8, 32))
+    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: intervals, interval_s=5.0)
+    return cost_report(cast(CostSampler, sampler), 3600)
+
+
+def _run(doc: CostReport, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: _Stack(doc))
+    result = CliRunner().invoke(main, ["cost", "report"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_a_deployment_of_several_versions_has_a_row(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = _report(
+        [
+            _interval("fraud", "v1", 1000),
+            _interval("fraud", "v2", 0, shadow=True),
+            _interval("churn", "v1", 500),
+        ]
+    )
+    lines = _run(doc, monkeypatch).splitlines()
+    (row,) = [line for line in lines if "(all versions)" in line]
+    # fraud: 2 + 2 held for 1,000 predictions, its shadow's money included
+    assert row.split() == ["fraud", "(all", "versions)", "1000", "4", "2", "50%", "4", "-", "0"]
+    (total,) = [line for line in lines if line.split()[:1] == ["total"]]
+    assert total.split() == ["total", "1500", "6", "3", "50%", "4", "-", "0"]
+
+
+def test_one_deployment_alone_is_the_total(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = _report([_interval("fraud", "v1", 1000), _interval("fraud", "v2", 0, shadow=True)])
+    assert "(all versions)" not in _run(doc, monkeypatch)
