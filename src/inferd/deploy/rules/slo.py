@@ -2,7 +2,10 @@
 
 A deployment's ``slo`` gives an availability objective (share of requests that do not fail
 through the server's fault) and optionally a p99 latency (99% of requests faster than it). Each
-is an SLI with an error budget, ``1 - objective``, spent over ``slo.window``.
+is an SLI with an error budget, ``1 - objective``, spent over ``slo.window``. A language
+model's SLIs read its generations (``inferd_llm_requests_total``,
+``gen_ai_server_request_duration_seconds``): its OpenAI requests never reach the model servers'
+request series.
 
 Alerts follow the Google SRE workbook ("Alerting on SLOs", multiwindow, multi-burn-rate): an
 alert fires when the budget burns fast enough over a long window *and* is still burning over a
@@ -32,9 +35,10 @@ from typing import Literal
 
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.rules.llm_alerts import inferd_serves
-from inferd.deploy.rules.model import Platform, Rule, alert, record
+from inferd.deploy.rules.model import Need, Platform, Rule, alert, record
 from inferd.deploy.rules.promql import BY_DEPLOYMENT, ERROR_OUTCOMES, Scope, duration, le, number
 from inferd.errors import InvalidArgument
+from inferd.observe.llm_metrics import DURATION_BUCKETS
 from inferd.observe.metrics import LATENCY_BUCKETS
 from inferd.spec.model import DeploymentSpec
 from inferd.spec.policies import SloSpec
@@ -46,6 +50,41 @@ LATENCY_OBJECTIVE = 0.99
 ERROR_RATIO = "deployment:inferd_slo_errors:ratio_rate{window}"
 OBJECTIVE = "deployment:inferd_slo_objective:ratio"
 BUDGET_REMAINING = "deployment:inferd_slo_error_budget_remaining:ratio"
+
+
+@dataclass(frozen=True, slots=True)
+class SliSeries:
+    """The series a deployment's SLIs read: the model servers' requests, or a language
+    model's generations (its OpenAI requests never reach ``inferd_requests_total``)."""
+
+    requests: str
+    #: Matchers of the requests that failed through the server's fault, and of those that
+    #: count at all (not the client's doing).
+    bad: str
+    valid: str
+    duration: str
+    buckets: tuple[float, ...]
+    needs: frozenset[Need]
+
+
+REQUEST_SLI = SliSeries(
+    "inferd_requests_total",
+    f'outcome=~"{ERROR_OUTCOMES}"',
+    'outcome!="client_error"',
+    "inferd_request_duration_seconds",
+    LATENCY_BUCKETS,
+    frozenset(),
+)
+#: A generation fails when it ends in ``error``; one its client cancelled, or refused before
+#: it queued (``rejected``), is left out like a client error.
+GENERATION_SLI = SliSeries(
+    "inferd_llm_requests_total",
+    'finish_reason="error"',
+    'finish_reason=~"stop|length|error"',
+    "gen_ai_server_request_duration_seconds",
+    DURATION_BUCKETS,
+    frozenset({"llm"}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,24 +188,25 @@ def deployment_slo(
         )
     scope = Scope(deployment.name, options.namespace if platform == "kubernetes" else None)
     served = _served(deployment)
+    series = REQUEST_SLI if deployment.llm is None else GENERATION_SLI
     rules: list[Rule] = []
     for sli, objective in objectives(slo).items():
         labels = {"deployment": deployment.name, "slo": sli}
         applied = burns(objective, slo.window)
         windows = sorted({s for b in applied for s in (b.window.long_s, b.window.short_s)})
         for seconds in [*windows, slo.window]:
-            expr = _error_ratio(sli, scope, served, duration(seconds), slo)
+            expr = _error_ratio(sli, series, scope, served, window=duration(seconds), slo=slo)
             name = ERROR_RATIO.format(window=duration(seconds))
-            rules.append(record(name, expr, labels=labels))
+            rules.append(record(name, expr, labels=labels, needs=series.needs))
         rules.append(
             record(OBJECTIVE, f"vector({number(objective)})", labels=_constant_labels(scope, sli))
         )
         budget = number(1 - objective)
         over_window = ERROR_RATIO.format(window=duration(slo.window)) + scope.sel(f'slo="{sli}"')
-        rules.append(record(BUDGET_REMAINING, f"1 -\n{over_window} / {budget}", labels=labels))
-        rules += _burn_alerts(
-            deployment.name, sli, objective, applied=applied, scope=scope, slo=slo
-        )
+        remaining = f"1 -\n{over_window} / {budget}"
+        rules.append(record(BUDGET_REMAINING, remaining, labels=labels, needs=series.needs))
+        burn = _burn_alerts(deployment.name, sli, objective, applied=applied, scope=scope, slo=slo)
+        rules += [replace(r, needs=series.needs) for r in burn]
     return rules
 
 
@@ -182,21 +222,23 @@ def _served(deployment: DeploymentSpec) -> list[str]:
     return out
 
 
-def _error_ratio(sli: Sli, scope: Scope, served: list[str], window: str, slo: SloSpec) -> str:
+def _error_ratio(
+    sli: Sli, series: SliSeries, scope: Scope, served: list[str], *, window: str, slo: SloSpec
+) -> str:
     if sli == "availability":
-        bad = scope.sel(*served, f'outcome=~"{ERROR_OUTCOMES}"')
-        valid = scope.sel(*served, 'outcome!="client_error"')
+        bad = scope.sel(*served, series.bad)
+        valid = scope.sel(*served, series.valid)
         return (
-            f"sum by ({BY_DEPLOYMENT}) (rate(inferd_requests_total{bad}[{window}]))\n/\n"
-            f"sum by ({BY_DEPLOYMENT}) (rate(inferd_requests_total{valid}[{window}]))"
+            f"sum by ({BY_DEPLOYMENT}) (rate({series.requests}{bad}[{window}]))\n/\n"
+            f"sum by ({BY_DEPLOYMENT}) (rate({series.requests}{valid}[{window}]))"
         )
     if slo.latency_p99 is None:  # objectives() offers latency only with a threshold
         raise ValueError("a latency SLI needs slo.latency_p99")
-    name = "inferd_request_duration_seconds"
+    name = series.duration
     fast = " + ".join(
         ("" if weight == 1 else f"{number(weight)} * ")
         + f"sum by ({BY_DEPLOYMENT}) (rate({name}_bucket{scope.sel(*served, le(bound))}[{window}]))"
-        for bound, weight in interpolation(slo.latency_p99)
+        for bound, weight in interpolation(slo.latency_p99, series.buckets)
     )
     total = f"sum by ({BY_DEPLOYMENT}) (rate({name}_count{scope.sel(*served)}[{window}]))"
     return f"1 - (\n  {fast}\n)\n/\n{total}"
