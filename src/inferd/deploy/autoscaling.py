@@ -24,6 +24,11 @@ kv_cache_usage    ``sum(inferd_llm_kv_cache_usage_ratio{…})``                 
 ttft_p95          ``histogram_quantile(0.95, …time_to_first_token_seconds…)``  Value
 ================  ==========================================================  ==============
 
+A language model's requests are generations, which never pass the batcher's series above: for
+it ``concurrency`` is ``inferd_llm_requests_running`` + ``inferd_llm_requests_waiting``,
+``queue_depth`` the waiting ones, ``rps`` the rate of ``inferd_llm_requests_total`` and
+``latency_p95`` the p95 of ``gen_ai_server_request_duration_seconds``.
+
 ``AverageValue`` divides the sum by the replica count, so ``target`` is per replica, as in the
 spec; a latency percentile is already per pod, so it is compared as it is (``Value``).
 
@@ -85,6 +90,11 @@ _SUMMED = {
     "requests_waiting": "inferd_llm_requests_waiting",
     "kv_cache_usage": "inferd_llm_kv_cache_usage_ratio",
 }
+#: A language model's gauges for the same metrics (its generations reach none of the above).
+_GENERATION_SUMS = {
+    "concurrency": ("inferd_llm_requests_running", "inferd_llm_requests_waiting"),
+    "queue_depth": ("inferd_llm_requests_waiting",),
+}
 #: Histograms whose p95 is compared as it is (Value).
 _PERCENTILES = {
     "latency_p95": "inferd_request_duration_seconds",
@@ -92,18 +102,25 @@ _PERCENTILES = {
 }
 
 
-def query(metric: str, service: str, namespace: str | None) -> str:
-    """The PromQL that measures ``metric`` over one version's pods."""
+def query(metric: str, service: str, namespace: str | None, *, llm: bool = False) -> str:
+    """The PromQL that measures ``metric`` over one version's pods (``llm``: a language
+    model's, whose requests are generations)."""
     matchers = f'service="{service}"'
     if namespace is not None:
         matchers = f'namespace="{namespace}",{matchers}'
+    if llm and metric in _GENERATION_SUMS:
+        return " + ".join(f"sum({s}{{{matchers}}})" for s in _GENERATION_SUMS[metric])
     if metric in _SUMMED:
         return f"sum({_SUMMED[metric]}{{{matchers}}})"
     if metric == "rps":
-        return f"sum(rate(inferd_requests_total{{{matchers}}}[{RATE_WINDOW}]))"
+        counter = "inferd_llm_requests_total" if llm else "inferd_requests_total"
+        return f"sum(rate({counter}{{{matchers}}}[{RATE_WINDOW}]))"
+    histogram = _PERCENTILES[metric]
+    if llm and metric == "latency_p95":
+        histogram = "gen_ai_server_request_duration_seconds"
     return (
         "histogram_quantile(0.95, sum by (le) "
-        f"(rate({_PERCENTILES[metric]}_bucket{{{matchers}}}[{RATE_WINDOW}])))"
+        f"(rate({histogram}_bucket{{{matchers}}}[{RATE_WINDOW}])))"
     )
 
 
@@ -129,7 +146,7 @@ def scaled_object(
         "metricType": "Value" if scaling.metric in _PERCENTILES else "AverageValue",
         "metadata": {
             "serverAddress": options.prometheus_url,
-            "query": query(scaling.metric, name, options.namespace),
+            "query": query(scaling.metric, name, options.namespace, llm=deployment.llm is not None),
             "threshold": _number(scaling.target),
         },
     }
@@ -155,7 +172,7 @@ def horizontal_autoscaler(
     metric = {
         "type": "Pods",
         "pods": {
-            "metric": {"name": HPA_METRICS[scaling.metric]},
+            "metric": {"name": _hpa_metric(deployment, scaling.metric)},
             "target": {"type": "AverageValue", "averageValue": _number(scaling.target)},
         },
     }
@@ -182,6 +199,21 @@ def _unrendered(scaling: AutoscalingSpec) -> list[str]:
             f"{POLLING_INTERVAL_S} s and scale at the HPA's own rates (its behavior policies)"
         )
     return out
+
+
+def _hpa_metric(deployment: DeploymentSpec, metric: str) -> str:
+    """The custom metric the HPA reads; a language model's generations reach only the series
+    named for them, so a metric without one is refused."""
+    if deployment.llm is None or metric not in (*_GENERATION_SUMS, "rps", "latency_p95"):
+        return HPA_METRICS[metric]
+    if metric == "queue_depth":
+        return HPA_METRICS["requests_waiting"]
+    raise InvalidArgument(
+        f"deployment {deployment.name!r}: autoscaling.metric {metric} of a language model "
+        f"counts its generations, which the custom metric {HPA_METRICS[metric]} does not; "
+        "render with --autoscaler keda (it queries the generation series), or scale on "
+        "queue_depth, requests_waiting, tokens_in_flight or kv_cache_usage"
+    )
 
 
 def _scaling(deployment: DeploymentSpec) -> AutoscalingSpec:

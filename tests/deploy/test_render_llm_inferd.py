@@ -1,0 +1,140 @@
+"""A language model served by inferd's own engine (``llm.engine: inferd``) autoscaled on the
+plain target: its OpenAI requests are generations, counted in ``inferd_llm_requests_total``,
+timed in ``gen_ai_server_*`` and tracked in ``inferd_llm_requests_running``/``_waiting`` —
+never in ``inferd_requests_total``, ``inferd_inflight_requests`` or ``inferd_queue_depth``,
+which stay at 0 however busy the model is."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from inferd.errors import InvalidArgument
+from inferd.spec.loading import parse_spec
+from inferd.spec.model import Spec
+
+from .conftest import render_with, validate
+
+REGISTRY = "registry.example.com"
+
+
+def _spec(metric: str) -> Spec:
+    return parse_spec(
+        f"""apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: chat
+    llm: {{engine: inferd, max_num_seqs: 8, max_model_len: 2048}}
+    versions: [{{name: v1, model: "chat:v1", replicas: 1}}]
+    autoscaling: {{min_replicas: 1, max_replicas: 4, metric: {metric}, target: 2}}
+"""
+    )
+
+
+def _trigger(metric: str) -> dict[str, Any]:
+    objects = render_with(_spec(metric), registry=REGISTRY)
+    (scaled,) = [o for o in objects if o["kind"] == "ScaledObject"]
+    validate(scaled)
+    (trigger,) = scaled["spec"]["triggers"]
+    return dict(trigger)
+
+
+#: The queries of the metrics whose classic series a generation never moves.
+GENERATION_QUERIES = {
+    "concurrency": (
+        'sum(inferd_llm_requests_running{service="chat-v1"}) + '
+        'sum(inferd_llm_requests_waiting{service="chat-v1"})'
+    ),
+    "queue_depth": 'sum(inferd_llm_requests_waiting{service="chat-v1"})',
+    "rps": 'sum(rate(inferd_llm_requests_total{service="chat-v1"}[1m]))',
+    "latency_p95": (
+        "histogram_quantile(0.95, sum by (le) "
+        '(rate(gen_ai_server_request_duration_seconds_bucket{service="chat-v1"}[1m])))'
+    ),
+}
+
+
+@pytest.mark.parametrize("metric", sorted(GENERATION_QUERIES))
+def test_keda_reads_the_generation_series(metric: str) -> None:
+    trigger = _trigger(metric)
+    assert trigger["metadata"]["query"] == GENERATION_QUERIES[metric]
+    assert trigger["metricType"] == ("Value" if metric == "latency_p95" else "AverageValue")
+
+
+def test_the_generation_queries_compute_per_version_values_in_prometheus(tmp_path: Path) -> None:
+    """Each query evaluated by promtool over the series a serving inferd LLM exports (names
+    and labels as its /metrics writes them) on two pods of the version and one of another
+    Service, which must not count."""
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(promtool).exists():
+        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
+    mine, other = 'service="chat-v1",model="chat",version="v1"', 'service="other"'
+    series = [
+        (f'inferd_llm_requests_running{{{mine},pod="a"}}', "3x10"),
+        (f'inferd_llm_requests_running{{{mine},pod="b"}}', "1x10"),
+        (f'inferd_llm_requests_running{{{other},pod="c"}}', "50x10"),
+        (f'inferd_llm_requests_waiting{{{mine},pod="a"}}', "2x10"),
+        (f'inferd_llm_requests_waiting{{{mine},pod="b"}}', "0x10"),
+        (f'inferd_llm_requests_total{{{mine},pod="a",operation="chat",finish_reason="stop"}}',
+         "0+60x10"),
+        (f'inferd_llm_requests_total{{{mine},pod="b",operation="chat",finish_reason="length"}}',
+         "0+120x10"),
+        (f'gen_ai_server_request_duration_seconds_bucket{{{mine},pod="a",operation="chat",'
+         'le="0.16"}', "0+10x10"),
+        (f'gen_ai_server_request_duration_seconds_bucket{{{mine},pod="a",operation="chat",'
+         'le="1.28"}', "0+100x10"),
+        (f'gen_ai_server_request_duration_seconds_bucket{{{mine},pod="a",operation="chat",'
+         'le="+Inf"}', "0+100x10"),
+    ]  # fmt: skip
+    expected = {
+        "concurrency": 6,  # running 3 + 1, waiting 2 + 0
+        "queue_depth": 2,
+        "rps": 3,  # 60 and 120 a minute
+        # 95 of 100 per minute: (95 - 10) / 90 of the way through the 0.16-1.28 s bucket
+        "latency_p95": 1.218,
+    }
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in series],
+                "promql_expr_test": [
+                    {
+                        "expr": f"round({_trigger(metric)['metadata']['query']}, 0.001)",
+                        "eval_time": "5m",
+                        "exp_samples": [{"labels": "{}", "value": value}],
+                    }
+                    for metric, value in expected.items()
+                ],
+            }
+        ],
+    }
+    (tmp_path / "queries.test.yaml").write_text(yaml.safe_dump(tests), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", "queries.test.yaml"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_hpa_reads_the_waiting_generations_for_queue_depth() -> None:
+    objects = render_with(_spec("queue_depth"), registry=REGISTRY, autoscaler="hpa")
+    (hpa,) = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    validate(hpa)
+    assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "inferd_llm_requests_waiting"
+
+
+@pytest.mark.parametrize("metric", ["concurrency", "rps", "latency_p95"])
+def test_an_hpa_on_a_metric_generations_do_not_reach_is_refused(metric: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        render_with(_spec(metric), registry=REGISTRY, autoscaler="hpa")
+    message = caught.value.message
+    assert f"deployment 'chat': autoscaling.metric {metric}" in message
+    assert "--autoscaler keda" in message
