@@ -286,7 +286,9 @@ def test_control_actions_leave_an_audit_record(running: UpProcess, tmp_path: Pat
     assert {r.plane for r in records} == {"up"}
 
 
-def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["sigterm", "inferd down"])
+def test_a_stop_under_load_drains_and_exits_zero(stop: str, tmp_path: Path) -> None:
+    """SIGTERM (or Ctrl-C), and ``inferd down``, which sends it and waits for the exit."""
     home = tmp_path / "home"
     fraud_store(home)
     spec = tmp_path / "inferd.yaml"
@@ -295,8 +297,12 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
     pids = [r["pid"] for r in _replicas(up)]
     with Load(up.gateway_port) as load:
         load.wait_for(200)
-        up.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
+        if stop == "sigterm":
+            up.proc.send_signal(signal.SIGTERM)
+        else:
+            said = up.cli("down").stdout
+            assert said.startswith(f"inferd up (pid {up.proc.pid}) stopped in "), said
         code = up.proc.wait(30)
         took = time.monotonic() - signalled
     assert code == 0

@@ -19,7 +19,8 @@ from e2e.conftest import INFERD, ROOT, start_serve, wait_ready
 pytestmark = pytest.mark.slow
 
 ELSEWHERE = ("registry.example.com", "kubectl", "inferd up", "inferd apply", "inferd ps",
-             "inferd rollout", "inferd login", "inferd serve", "inferd doctor")  # fmt: skip
+             "inferd down", "inferd rollout", "inferd login", "inferd serve",
+             "inferd doctor")  # fmt: skip
 
 
 def tour() -> list[str]:

@@ -42,6 +42,14 @@ def test_quickstart_script_brings_up_the_stack_and_its_curl_answers(tmp_path: Pa
         assert {o["name"] for o in body["outputs"]} == {"label", "probabilities"}
         # inferd ps lists every replica of the spec: two of v1, v2, v2-shadow
         assert out.count("fraud-v1-") == 2 and "fraud-v2-shadow-1" in out
+        # The stop command it prints stops it, draining.
+        stop = next(line for line in out.splitlines() if line.startswith("Stop it with:"))
+        command = stop.removeprefix("Stop it with:").split("  (")[0].strip()
+        stopped = subprocess.run(
+            command, shell=True, capture_output=True, text=True, timeout=150, check=False
+        )
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert f"inferd up (pid {pid}) stopped in" in stopped.stdout
     finally:
         with contextlib.suppress(ProcessLookupError):  # inferd up may have exited on its own
             os.kill(pid, signal.SIGTERM)

@@ -145,6 +145,7 @@ COMMAND_MODULES: dict[str, str] = {
     "apply": "control_cmds",
     "cost": "cost_cmds",
     "doctor": "gpu_cmds",
+    "down": "control_cmds",
     "gc": "store_cmds",
     "gpu": "gpu_cmds",
     "history": "store_cmds",
@@ -175,6 +176,7 @@ COMMAND_SUMMARIES: dict[str, str] = {
     "doctor": (
         "Report the GPUs NVML sees, onnxruntime's execution providers, and what inferd will use."
     ),
+    "down": "Stop the running `inferd up`: it drains in-flight requests, then every replica stops.",
     "gc": "Delete blobs no tagged version references, and stale materialized models.",
     "gpu": "Plan GPU capacity.",
     "history": "Every tag move of model NAME: push, tag and rm, with who and when.",

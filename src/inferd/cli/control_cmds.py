@@ -1,4 +1,5 @@
-"""Control-plane commands: ``inferd up``, ``inferd apply``, ``inferd ps``, ``inferd spec …``."""
+"""Control-plane commands: ``inferd up``, ``inferd apply``, ``inferd ps``, ``inferd down``,
+``inferd spec …``."""
 
 from __future__ import annotations
 
@@ -140,6 +141,36 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
             u["deployment"], u["rollout"], u["promoted"], u["restored"], u["weights"]
         )
         out.print(f"warning: {promotion.describe()}", markup=False)
+
+
+@main.command()
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=120.0,
+    show_default=True,
+    help="Seconds to let it drain before it is killed.",
+)
+@handles_errors
+def down(*, timeout: float) -> None:
+    """Stop the running `inferd up`: it drains in-flight requests, then every replica stops.
+
+    As Ctrl-C or SIGTERM does: readiness turns 503, it serves on for its --drain-delay, then
+    finishes the requests it holds (up to the spec's gateway.drain_timeout). After --timeout
+    seconds it is killed, as `docker stop` does, and its replicas with it.
+    """
+    from inferd.control.admin.client import AdminClient
+    from inferd.control.up_state import stop
+
+    client = AdminClient(store_settings().root)
+    client.status()  # its admin API answers: the pid in up.json is that inferd up's
+    pid = client.state.pid
+    stopped = stop(pid, timeout)
+    if stopped.killed:
+        line = f"inferd up (pid {pid}) had not finished draining after {timeout:g} s: killed"
+    else:
+        line = f"inferd up (pid {pid}) stopped in {stopped.seconds:.1f} s"
+    stdout().print(line, markup=False)
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""How the CLI finds a running ``inferd up``: ``$INFERD_HOME/up.json`` and ``up.token``.
+"""How the CLI finds a running ``inferd up`` (``$INFERD_HOME/up.json`` and ``up.token``), and
+stops it.
 
 ``up.json`` says where the admin API listens (loopback) and where the gateway is; ``up.token``
 holds the admin bearer token, readable by its owner only (0600). Both are written atomically
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,3 +74,44 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, owned by someone else
         return True
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """How a stop went: after ``seconds``, by its own drain, or ``killed`` at the timeout."""
+
+    seconds: float
+    killed: bool
+
+
+def stop(
+    pid: int,
+    timeout_s: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    poll_s: float = 0.1,
+) -> Stopped:
+    """SIGTERM ``inferd up`` (it drains as at Ctrl-C) and wait for it to exit; SIGKILL it once
+    ``timeout_s`` has passed, as ``docker stop`` does (its replicas die with it: they hold a
+    parent-death signal)."""
+    started = clock()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    killed = False
+    while _running(pid):
+        if not killed and clock() - started >= timeout_s:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            killed = True
+        time.sleep(poll_s)
+    return Stopped(clock() - started, killed)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie: a process that exited stays in the table until its parent
+    reaps it (a shell at once; a script that started it only when it waits)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone, or no /proc here
+        return _alive(pid)
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
