@@ -193,9 +193,11 @@ def _print_report(doc: CostReport) -> None:
         f"HELD{money}", "IDLE", "IDLE %", "PER 1K", "PER 1M TOKENS", "SAVED AT ZERO",
     ):  # fmt: skip
         table.add_column(column)
-    several = len(doc["deployments"]) > 1
-    for d in doc["deployments"]:
-        versions = [v for v in doc["versions"] if v["deployment"] == d["deployment"]]
+    # An `inferd up` started before the report had deployments sends none: versions alone.
+    subtotals = {d["deployment"]: d for d in doc.get("deployments", [])}
+    names = dict.fromkeys(v["deployment"] for v in doc["versions"])
+    for name in names:
+        versions = [v for v in doc["versions"] if v["deployment"] == name]
         for v in versions:
             held, used = v["held_capacity"], v["used_capacity"]
             table.add_row(
@@ -207,8 +209,9 @@ def _print_report(doc: CostReport) -> None:
                 _percent(v["idle_share"]), _money(v["per_1k_predictions"], currency),
                 _money(v["per_1m_tokens"], currency), _money(v["saved_scale_to_zero"], currency),
             )  # fmt: skip
-        if several and len(versions) > 1:  # one deployment alone is the total
-            table.add_row(d["deployment"], "(all versions)", *_total_cells(d, currency))
+        subtotal = subtotals.get(name)
+        if subtotal and len(names) > 1 and len(versions) > 1:  # one alone is the total
+            table.add_row(name, "(all versions)", *_total_cells(subtotal, currency))
     table.add_row("total", "", *_total_cells(doc["total"], currency))
     out.print(table)
     for v in doc["versions"]:
