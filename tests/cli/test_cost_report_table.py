@@ -1,6 +1,6 @@
 """``inferd cost report``'s table: a row per version, a row per deployment of several versions
 when the stack has several deployments (its money, shadow included, over its predictions), and the
-stack's total."""
+stack's total; a window without measurements (just after `inferd up` starts) says so in words."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import inferd.control.admin.client as client_module
 from inferd.cli import main
-from inferd.control.cost.documents import CostReport, cost_report
+from inferd.control.cost.documents import CostReport, Recommendations, cost_report
 from inferd.control.cost.sampler import CostSampler
 from inferd.cost.accounting import ReplicaSlice, VersionInterval
 from inferd.cost.capacity import Capacity
@@ -77,3 +77,33 @@ def test_one_deployment_alone_is_the_total(
 ) -> None:
     doc = _report([_interval("fraud", "v1", 1000), _interval("fraud", "v2", 0, shadow=True)])
     assert "(all versions)" not in _run(doc, monkeypatch)
+
+
+def test_a_window_without_measurements_says_so(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Just after `inferd up` starts: its first interval closes at its second reading.
+    output = _run(_report([]), monkeypatch)
+    assert "no measurement in the window yet" in output
+    assert "sampled every 5 s" in output
+    assert "total" not in output
+
+
+def test_recommendations_without_measurements_say_so(
+    tmp_path: Path, inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(
+        "apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n"
+        "  - {name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}\n",
+        encoding="utf-8",
+    )
+    empty: Recommendations = {
+        "window_s": 3600.0, "covered_s": 0.0, "advice": [], "changes": [], "gpu": None,
+    }  # fmt: skip
+    stack = SimpleNamespace(state=SimpleNamespace(spec=str(spec)))
+    stack.cost_recommendations = lambda window: empty
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
+    result = CliRunner().invoke(main, ["cost", "recommend"])
+    assert result.exit_code == 0, result.output
+    assert "no measurement in the window yet" in result.output

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from inferd.spec.model import Spec
 
 MIN_WIDTH = 160
+#: Until the sampler's second reading (``inferd up`` just started) a window holds nothing.
+_NOTHING_YET = (
+    "no measurement in the window yet: inferd up measures every {interval:g} s and closes its "
+    "first interval at its second reading; ask again in a few seconds"
+)
 _WINDOW = click.option(
     "--window",
     default="1h",
@@ -186,6 +191,9 @@ def _print_report(doc: CostReport) -> None:
         f"{doc['interval_s']:g} s)"
     )
     out.print(f"prices: {doc['pricing']}" if doc["pricing"] else "no cost: section: capacity only")
+    if not doc["versions"]:
+        out.print(_NOTHING_YET.format(interval=doc["interval_s"]))
+        return
     table = Table(box=None, header_style="bold")
     money = f" ({currency})" if currency else ""
     for column in (
@@ -241,9 +249,12 @@ def _percent(share: float | None) -> str:
 
 def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
     from inferd.control.cost.documents import proposal
+    from inferd.control.cost.sampler import DEFAULT_INTERVAL_S
 
     out = stdout()
     out.print(f"measured over the last {doc['covered_s']:.0f} s")
+    if not doc["advice"] and not doc["covered_s"]:
+        out.print(_NOTHING_YET.format(interval=DEFAULT_INTERVAL_S))
     for a in doc["advice"]:
         u = a["usage"]
         out.print(
