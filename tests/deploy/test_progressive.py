@@ -274,3 +274,27 @@ rollout:
     assert "gen_ai_server_time_per_output_token_seconds_bucket" in queries[
         "inter-token-latency-p95"]  # fmt: skip
     assert metrics["inter-token-latency-p95"]["successCondition"] == "result[0] <= 0.05"
+
+
+def test_a_canary_service_name_over_63_characters_is_refused_naming_it() -> None:
+    """The canary Service is ``{deployment}-{version}-canary``: a 57-character version name
+    left room for the Deployment but not for it, and the cluster refused the Service on apply."""
+    version = "v" * (63 - len("fraud-") - len("-canary") + 1)
+    spec = _one(
+        f"""versions: [{{name: {version}, model: fraud:v1}}]
+rollout: {{steps: [50, 100]}}
+"""
+    )
+    render_with(spec, registry=REGISTRY)  # 63 - 7 + 1 characters: a fine Deployment
+    with pytest.raises(InvalidArgument) as caught:
+        render_with(spec, registry=REGISTRY, progressive="argo")
+    message = caught.value.message
+    assert f"the canary Service name 'fraud-{version}-canary' (64 characters)" in message
+    assert f"deployment 'fraud' version '{version}'" in message
+    shorter = _one(
+        f"""versions: [{{name: {version[1:]}, model: fraud:v1}}]
+rollout: {{steps: [50, 100]}}
+"""
+    )
+    services = _named(render_with(shorter, registry=REGISTRY, progressive="argo"), "Service")
+    assert f"fraud-{version[1:]}-canary" in services

@@ -48,7 +48,7 @@ from inferd.deploy.objects import (
 )
 from inferd.deploy.services import service
 from inferd.deploy.workloads import PROGRESS_DEADLINE_S, autoscaled, pod_template
-from inferd.errors import InternalError
+from inferd.errors import InternalError, InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.spec.policies import AnalysisSpec, RolloutSpec
 
@@ -56,6 +56,8 @@ API_VERSION = "argoproj.io/v1alpha1"
 GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"
 #: Server outcomes that are the version's errors (client errors are the client's).
 ERROR_OUTCOMES = "error|deadline|unavailable"
+#: The longest Service name (a DNS-1035 label).
+MAX_NAME = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,15 @@ def handles(deployment: DeploymentSpec, options: K8sOptions) -> bool:
 
 
 def canary_service_name(deployment: DeploymentSpec, main: VersionSpec) -> str:
-    return f"{workload_name(deployment, main)}-canary"
+    """``{deployment}-{version}-canary``; refused when longer than a Service name may be."""
+    name = f"{workload_name(deployment, main)}-canary"
+    if len(name) > MAX_NAME:
+        raise InvalidArgument(
+            f"deployment {deployment.name!r} version {main.name!r}: the canary Service name "
+            f"{name!r} ({len(name)} characters) is longer than the {MAX_NAME} Kubernetes "
+            "allows; shorten the deployment or version name"
+        )
+    return name
 
 
 def rollout(
