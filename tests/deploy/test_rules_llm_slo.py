@@ -63,6 +63,14 @@ def _case(name: str, series: list[dict[str, str]], fired: str | None) -> dict[st
             "exp_annotations": _annotations(fired),
         }
     ]
+    slow = {
+        "exp_labels": {"severity": "warning", "deployment": "bot", "version": "v1"},
+        "exp_annotations": {
+            "summary": "bot: p99 latency above 5000ms",
+            "description": "bot/v1: generations' p99 10.14s over 5m (limit 5000ms: "
+            "slo.latency_p99).",
+        },
+    }
     return {
         "name": name,
         "interval": "1m",
@@ -72,7 +80,12 @@ def _case(name: str, series: list[dict[str, str]], fired: str | None) -> dict[st
                 "eval_time": "80m",
                 "alertname": "InferdSloFastBurn",
                 "exp_alerts": expected if fired is not None else [],
-            }
+            },
+            {
+                "eval_time": "80m",
+                "alertname": "InferdLatencyP99AboveSlo",
+                "exp_alerts": [slow] if fired == "latency" else [],
+            },
         ],
     }
 
@@ -112,3 +125,22 @@ def test_a_language_models_slo_burns_on_its_generations(promtool: str, tmp_path:
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+#: Series a language model's requests never write (they are generations).
+REQUEST_SERIES = ("inferd_requests_total", "inferd_request_duration_seconds", "inferd_queue_depth")
+
+
+@pytest.mark.parametrize("platform", ["--local", "--namespace=ml"])
+def test_no_rule_of_a_language_model_reads_request_series(tmp_path: Path, platform: str) -> None:
+    """Such a rule could never have data: its alert would never fire."""
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    result = cli("k8s", "rules", spec, platform)
+    assert result.exit_code == 0, result.output
+    rules = [r for g in yaml.safe_load(result.stdout)["groups"] for r in g["rules"]]
+    dead = [
+        (r.get("alert") or r["record"], s) for r in rules for s in REQUEST_SERIES if s in r["expr"]
+    ]
+    assert dead == []
+    assert "InferdLatencyP99AboveSlo" in {r.get("alert") for r in rules}

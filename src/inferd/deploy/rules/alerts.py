@@ -57,6 +57,9 @@ QUEUE_SATURATION = 0.8
 
 _RATE = "5m"
 _UP: frozenset[Need] = frozenset({"inferd-up"})
+_LLM: frozenset[Need] = frozenset({"llm"})
+#: A language model's generations, request to last token (docs/metrics.md#language-models).
+GENERATION_DURATION = "gen_ai_server_request_duration_seconds"
 _EVENT: frozenset[Need] = frozenset({"event"})
 #: Requests that reached a version the server knows (not ``model="unknown"``).
 _KNOWN_VERSION = 'version!=""'
@@ -111,6 +114,10 @@ def deployment_alerts(
 
 
 def _traffic(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
+    if deployment.llm is not None:
+        # A language model's requests never reach inferd_requests_total nor the batch queue:
+        # its failures alert in llm_alerts, its latency on its generations.
+        return _latency(deployment, scope)
     d = deployment.name
     limit = analysis_of(deployment).max_error_rate
     errors = ratio(
@@ -164,38 +171,41 @@ def _traffic(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
             f"({depth_limit}); beyond it requests are shed.",
         )
     )
+    return out + _latency(deployment, scope)
+
+
+def _latency(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
+    """p99 above the deployment's limit: of its requests, or a language model's generations
+    (request to last token, ``gen_ai_server_request_duration_seconds``)."""
     p99_limit = latency_limit(deployment)
-    if p99_limit is not None:
-        p99 = (
-            f"histogram_quantile(0.99, sum by ({BY_VERSION}, le) "
-            + _paren(
-                scope.versioned(
-                    f"rate(inferd_request_duration_seconds_bucket{scope.sel()}[{_RATE}])"
-                )
-            )
-            + ")"
+    if p99_limit is None:
+        return []
+    llm = deployment.llm is not None
+    series = GENERATION_DURATION if llm else "inferd_request_duration_seconds"
+    buckets = scope.versioned(f"rate({series}_bucket{scope.sel()}[{_RATE}])")
+    slo = deployment.slo
+    field = (
+        "slo.latency_p99"
+        if slo is not None and slo.latency_p99 is not None
+        else "rollout.analysis.max_latency_p99"
+    )
+    what = "generations' p99" if llm else "p99"
+    return [
+        alert(
+            "InferdLatencyP99AboveSlo",
+            f"histogram_quantile(0.99, sum by ({BY_VERSION}, le) ({buckets}))",
+            f"> {number(p99_limit)}",
+            severity="warning",
+            for_="10m",
+            summary=f"{deployment.name}: p99 latency above {_ms(p99_limit)}",
+            description="{{ $labels.deployment }}/{{ $labels.version }}: "
+            + what
+            + " {{ $value | humanizeDuration }} over "
+            + _RATE
+            + f" (limit {_ms(p99_limit)}: {field}).",
+            needs=_LLM if llm else frozenset(),
         )
-        slo = deployment.slo
-        field = (
-            "slo.latency_p99"
-            if slo is not None and slo.latency_p99 is not None
-            else ("rollout.analysis.max_latency_p99")
-        )
-        out.append(
-            alert(
-                "InferdLatencyP99AboveSlo",
-                p99,
-                f"> {number(p99_limit)}",
-                severity="warning",
-                for_="10m",
-                summary=f"{d}: p99 latency above {_ms(p99_limit)}",
-                description="{{ $labels.deployment }}/{{ $labels.version }}: p99 "
-                "{{ $value | humanizeDuration }} over "
-                + _RATE
-                + f" (limit {_ms(p99_limit)}: {field}).",
-            )
-        )
-    return out
+    ]
 
 
 def _model_health(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
