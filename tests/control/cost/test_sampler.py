@@ -205,3 +205,15 @@ def test_a_replica_holds_the_resources_it_started_with_while_a_new_spec_replaces
     fake.uses[13] = ProcessUse(0.1, GIB // 8, GIB // 8)
     (restarted,) = _tick(sampler)[("fraud", "v1")].replicas
     assert restarted.held == Capacity(0.25, 0.5)
+
+
+def test_a_deployment_woken_in_the_interval_saved_the_seconds_before(fake: Fake) -> None:
+    sampler = fake.sampler()
+    _tick(sampler)
+    _tick(sampler)  # 100 to 105 at zero
+    fake.replicas = [replica("churn-v1-1", "v1", 31, 108.0, "churn")]  # woken at 108
+    fake.uses = {31: ProcessUse(0.1, GIB // 8, GIB // 8)}
+    churn = _tick(sampler)[("churn", "v1")]
+    assert churn.replicas[0].seconds == 2
+    assert (churn.zero_seconds, churn.zero) == (3, Capacity(1.0, 0.125))
+    assert _tick(sampler)[("churn", "v1")].zero_seconds == 0  # running the whole interval

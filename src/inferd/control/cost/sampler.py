@@ -273,7 +273,11 @@ class CostSampler:
         primary = tick.traffic.version(*key)
         mirrored = tick.traffic.shadow(*key).outcomes
         rows, buckets = tick.batches.get(key, (0, ()))
-        at_zero = not replicas and d is not None and _scales_to_zero(d, key[1])
+        # At zero until its first replica started: a deployment woken in the interval saved
+        # the seconds before.
+        ran = max((s.seconds for s in slices), default=tick.seconds if replicas else 0.0)
+        zero_s = tick.seconds - ran if d is not None and _scales_to_zero(d, key[1]) else 0.0
+        at_zero = zero_s > 0
         return VersionInterval(
             deployment=key[0],
             version=key[1],
@@ -285,7 +289,7 @@ class CostSampler:
             rows=rows,
             tokens=tick.tokens.get(key),
             gpu_product=tick.gpu.product if tick.gpu is not None and resources.gpu else None,
-            zero_seconds=tick.seconds if at_zero else 0.0,
+            zero_seconds=zero_s if at_zero else 0.0,
             zero=held(resources, self._peaks.get(key, 0.0)) if at_zero else None,
             concurrency=tuple(self._concurrency.pop(key, ())),
             batches=buckets,
