@@ -8,12 +8,14 @@ does not answer in time is killed, so a hung model never holds the server's thre
 The worker gets a socketpair end (``pass_fds``; every other descriptor of the server is closed
 in the child), stdin from /dev/null, its stdout and stderr unbuffered on the server's stderr (its
 log, as they are written), a session of its own (a Ctrl-C meant for the server does not hit
-it), and an environment reduced to what Python, locales and numeric libraries need: the
-server's secrets stay with the server.
+it; its process group holds what the model forks, killed with the worker when it stops, dies
+or is killed: :func:`_end_group`), and an environment reduced to what Python, locales and
+numeric libraries need: the server's secrets stay with the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -173,8 +175,9 @@ class WorkerProcess:
         try:
             self._proc.wait(_EXIT_GRACE_S)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            _end_group(self._proc.pid)
             self._proc.wait()
+        _end_group(self._proc.pid)
 
     def _expect(self, reply: dict[str, Any]) -> None:
         if "error" in reply:
@@ -188,12 +191,22 @@ class WorkerProcess:
             code = self._proc.wait(0.0 if isinstance(cause, PeerTimedOut) else _EXIT_GRACE_S)
             why = _exit_reason(code, self.spec)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            _end_group(self._proc.pid)
             self._proc.wait()
             late = isinstance(cause, PeerTimedOut)
             limit = within or f"within {self.spec.timeout_s:g} s, sandbox.call_timeout_s"
             why = f"stopped answering ({limit if late else cause}) and was killed"
+        _end_group(self._proc.pid)
         return WorkerDied(why)
+
+
+def _end_group(pid: int) -> None:
+    """Kill what is left of the process group of the worker ``pid`` (its session's: the
+    processes its model forked, which would otherwise outlive it, reparented to init, past every
+    limit and timeout). The worker may be gone and reaped: the kernel reuses no pid that still
+    names a process group, so ``pid`` names no other group."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _exit_reason(code: int, spec: WorkerSpec) -> str:
