@@ -107,3 +107,24 @@ def test_recommendations_without_measurements_say_so(
     result = CliRunner().invoke(main, ["cost", "recommend"])
     assert result.exit_code == 0, result.output
     assert "no measurement in the window yet" in result.output
+
+
+def test_large_amounts_and_capacities_read_as_plain_numbers(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four replicas of one core held for an hour are 14,400 core-seconds; at 1,000 (KRW, JPY…) a
+    # core-hour and a GiB-hour they cost 8,000 each.
+    book = PriceBook.of(
+        CostSpec(cpu_core_hour=1000, memory_gib_hour=1000, currency="KRW"), Node(8, 32)
+    )
+    one = ReplicaSlice(3600.0, Capacity(1.0, 1.0), Capacity(0.5, 0.5))
+    interval = VersionInterval(
+        "fraud", "v1", end=3600.0, seconds=3600.0, replicas=(one,) * 4, predictions=7
+    )
+    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: [interval], interval_s=5.0)
+    output = _run(cost_report(cast(CostSampler, sampler), 3600), monkeypatch)
+    assert "e+0" not in output
+    (row,) = [line for line in output.splitlines() if line.split()[:1] == ["fraud"]]
+    assert row.split()[3:7] == ["7200/14400", "core-s", "7200/14400", "GiB-s"]
+    assert row.split()[8:10] == ["8000", "4000"]  # held, idle
+    assert "1142857" in row  # per 1k predictions: 8,000 / 7 * 1,000

@@ -179,7 +179,13 @@ def _against_file(doc: Recommendations, spec: Spec) -> None:
 
 
 def _money(value: float | None, currency: str | None) -> str:
-    return "-" if value is None or currency is None else f"{value:.4g}"
+    return "-" if value is None or currency is None else _number(value)
+
+
+def _number(value: float) -> str:
+    """Four significant digits, whole numbers from 10,000 on (not ``1.44e+04``: an hour of four
+    replicas of a core, or an amount in won or yen); small amounts keep their exponent."""
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 def _print_report(doc: CostReport) -> None:
@@ -240,7 +246,7 @@ def _total_cells(t: ReportTotal, currency: str | None) -> list[str]:
 
 
 def _share(used: float, held: float, unit: str) -> str:
-    return f"{used:.4g}/{held:.4g} {unit}"
+    return f"{_number(used)}/{_number(held)} {unit}"
 
 
 def _percent(share: float | None) -> str:
