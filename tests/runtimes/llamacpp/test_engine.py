@@ -72,8 +72,17 @@ def test_a_prompt_over_the_context_is_refused_naming_the_numbers(model: LlamaMod
 
     with pytest.raises(InvalidArgument, match=r"the prompt is \d+ tokens and max_tokens is 600"):
         asyncio.run(ask("hi", 600))
-    with pytest.raises(InvalidArgument, match=r"over the context of 512 tokens"):
+    # Without max_tokens there is no max_tokens to lower: the error says so, and names a
+    # prompt that fills the context exactly (no room left for one token) as doing that.
+    with pytest.raises(InvalidArgument, match=r"is over the context of 512 tokens") as over:
         asyncio.run(ask("word " * 600, None))
+    assert "max_tokens" not in str(over.value)
+    assert str(over.value).endswith("leaving no room for an answer; shorten the prompt")
+    exact = "a" * 512  # one token per "a"
+    assert model.count_tokens(exact) == 512
+    with pytest.raises(InvalidArgument, match="fills the context of 512 tokens") as full:
+        asyncio.run(ask(exact, None))
+    assert "max_tokens" not in str(full.value)
     with pytest.raises(InvalidArgument, match="the prompt is empty"):
         asyncio.run(ask("", 4))
 

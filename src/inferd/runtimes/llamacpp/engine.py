@@ -119,11 +119,17 @@ class Engine:
             raise InvalidArgument("the prompt is empty: give at least one token of text")
         room = per_slot - len(prompt)
         wanted = sampling.max_tokens
-        if room <= 0 or (wanted is not None and wanted > room):
-            asked = f" and max_tokens is {wanted}" if wanted is not None else ""
+        if wanted is not None and wanted > room:
             raise ContextLengthExceeded(
-                f"the prompt is {len(prompt)} tokens{asked}: over the context of "
-                f"{per_slot} tokens per sequence; shorten the prompt or lower max_tokens"
+                f"the prompt is {len(prompt)} tokens and max_tokens is {wanted}: over the "
+                f"context of {per_slot} tokens per sequence; shorten the prompt or lower "
+                "max_tokens"
+            )
+        if room <= 0:  # no max_tokens to lower: the prompt alone leaves no room for a token
+            said = "fills" if room == 0 else "is over"
+            raise ContextLengthExceeded(
+                f"the prompt is {len(prompt)} tokens: it {said} the context of {per_slot} "
+                "tokens per sequence, leaving no room for an answer; shorten the prompt"
             )
         vocabulary = self.weights.n_vocab
         outside = sorted(t for t in sampling.logit_bias if not 0 <= t < vocabulary)
