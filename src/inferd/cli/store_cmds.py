@@ -249,11 +249,10 @@ def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
     entries = _store(registries).list(name)
     for e in entries:
         if e.error is not None:  # listed, not fatal: this is how a user finds what to remove
-            stderr().print(
-                f"warning: {e.name}:{e.tag} is damaged ({e.error}); remove it with "
-                f"`inferd rm {e.name}:{e.tag}` or push it again",
-                markup=False,
-            )
+            remote = split_registry(e.name)[0] is not None  # a registry's: no `inferd rm`
+            rm = "" if remote else f"remove it with `inferd rm {e.name}:{e.tag}` or "
+            warning = f"warning: {e.name}:{e.tag} is damaged ({e.error}); {rm}push it again"
+            stderr().print(warning, markup=False)
     if as_json:
         emit_json(
             [

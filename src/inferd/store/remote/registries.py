@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from inferd.card import ModelCard
-from inferd.errors import InferdError, InvalidArgument, Unavailable, Unsupported
+from inferd.errors import (
+    DataLoss,
+    InferdError,
+    InvalidArgument,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    Unsupported,
+)
 from inferd.reference import Reference
 from inferd.store import media
 from inferd.store.layout import OciLayout
@@ -164,7 +172,15 @@ class RemoteRegistries:
         entries = []
         for tag in client.tags(repo):
             remote = client.get_manifest(repo, tag)
-            runtime, created = self._describe(client, repo, remote)
+            try:
+                runtime, created = self._describe(client, repo, remote)
+            except (NotFound, Unsupported, DataLoss, PayloadTooLarge) as exc:
+                # This tag's card is missing or bad: a row saying so, not an error hiding the
+                # healthy tags (as for a damaged local version, :mod:`inferd.store.listing`).
+                entries.append(
+                    TagEntry(f"{registry}/{repo}", tag, remote.digest, "", None, None, exc.message)
+                )
+                continue
             size = _layers_size(remote)
             entries.append(
                 TagEntry(f"{registry}/{repo}", tag, remote.digest, runtime, size, created)
