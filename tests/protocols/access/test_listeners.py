@@ -16,7 +16,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from inferd.protocols._generated import inference_pb2 as pb
-from inferd.protocols.access.keyfile import revoke_key
+from inferd.protocols.access.keyfile import create_key, revoke_key
 from protocols.access.certs import install, peer_serial
 from protocols.access.conftest import Door
 
@@ -51,6 +51,21 @@ def test_scopes_decide_between_200_and_403(door: Door) -> None:
     assert door.get("/metrics", "read")[0] == 200
     assert door.get("/v2/models/echo/infer", "read", method="POST", body=ECHO)[0] == 403
     assert door.get("/v2", "read")[0] == 200
+
+
+def test_a_read_key_limited_to_a_deployment_reads_no_other_deployments_series(
+    door: Door,
+) -> None:
+    """/metrics (like the dashboard and /api/*) shows every deployment: a read key limited to
+    one is refused there, as an infer key limited to one is refused the statistics of all (it
+    read every other deployment's series)."""
+    door.tokens["echo-read"] = create_key(
+        door.keys_file, "echo-read", deployments=["echo"], scopes=["read"]
+    )[1]
+    status, _, body = door.get("/metrics", "echo-read")
+    assert status == 403
+    assert "limited to echo; this endpoint covers every deployment" in orjson.loads(body)["error"]
+    assert door.get("/metrics", "read")[0] == 200  # a read key for every deployment
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"])

@@ -67,7 +67,8 @@ def test_grpc_methods(method: str, rule: Rule) -> None:
     [
         (Rule.OPEN, "fraud", None),
         (Rule.ANY_KEY, None, Need(None)),
-        (Rule.READ, None, Need("read")),
+        # /metrics, the dashboard and /api/* show every deployment.
+        (Rule.READ, None, Need("read", every_deployment=True)),
         (Rule.MODEL, "fraud", Need("infer", "fraud")),
         (Rule.MODEL, "", Need("infer", every_deployment=True)),  # ModelStatistics of all
         (Rule.EVERY, None, Need("infer", every_deployment=True)),

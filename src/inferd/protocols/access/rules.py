@@ -11,8 +11,8 @@ BODY       OpenAI's completions, chat and embeddings, which  hold ``infer`` and 
            name the model in the body's ``model``            the body names
 EVERY      routes listing every deployment (repository       hold ``infer`` and every deployment
            index, statistics of all models), unknown ones
-READ       ``/metrics``, the dashboard, ``/api/*``           hold ``read`` (OPEN with
-                                                             ``public_metrics``)
+READ       ``/metrics``, the dashboard, ``/api/*``           hold ``read`` and every deployment
+           (they show every deployment's series)             (OPEN with ``public_metrics``)
 =========  ================================================  ====================================
 
 A REST route is classified by its path template when the router is built, so a request pays
@@ -87,8 +87,8 @@ def need(rule: Rule, model: str | None = None) -> Need | None:
         return None
     if rule is Rule.ANY_KEY:
         return Need(None)
-    if rule is Rule.READ:
-        return Need("read")
+    if rule is Rule.READ:  # what these show covers every deployment: a limited key sees none
+        return Need("read", every_deployment=True)
     if rule in (Rule.MODEL, Rule.BODY) and model:
         return Need("infer", model)
     return Need("infer", every_deployment=True)
