@@ -59,7 +59,11 @@ def test_hourly_price_of_a_capacity(
     ("product", "why"),
     [
         (None, "the GPU product is unknown"),
-        ("Radeon-X", "of no family inferd knows"),
+        (
+            "Radeon-X",
+            "of no family cost.gpu_hour can name, so it is not priced: price it "
+            "with price_per_node_hour (a node's price covers its GPUs)",
+        ),
         ("NVIDIA-L4", "cost.gpu_hour has no price for L4 (it prices: A100)"),
     ],
 )

@@ -110,7 +110,10 @@ class PriceBook:
             return None, "the GPU product is unknown (no NVML here), so GPUs are not priced"
         family = gpu_family(product)
         if family is None:
-            return None, f"GPU {product!r} is of no family inferd knows, so it is not priced"
+            return None, (
+                f"GPU {product!r} is of no family cost.gpu_hour can name, so it is not priced: "
+                "price it with price_per_node_hour (a node's price covers its GPUs)"
+            )
         price = self.cost.gpu_hour.get(family)
         if price is None:
             named = ", ".join(self.cost.gpu_hour) or "none"
