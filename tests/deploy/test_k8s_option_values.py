@@ -30,7 +30,7 @@ def test_a_namespace_is_a_dns_label(tmp_path: Path, field: str, value: str) -> N
     overlay = _overlay(tmp_path, f"{field}: '{value}'\n")
     with pytest.raises(InvalidArgument, match="is not a Kubernetes namespace name") as caught:
         load_options(overlay, {})
-    assert f"{overlay}: {field}: " in caught.value.message
+    assert f"{overlay}:1:1: {field}: " in caught.value.message
 
 
 @pytest.mark.parametrize("field", NAMESPACES)
@@ -59,8 +59,7 @@ def test_a_dns_subdomain_is_an_object_name(tmp_path: Path, field: str, value: st
 def test_a_namespace_flag_with_a_dot_exits_2_naming_it(flag: str) -> None:
     result = cli("k8s", "render", QUICKSTART, "--registry", "registry.example.com", flag, "a.b")
     assert result.exit_code == 2
-    field = flag.removeprefix("--").replace("-", "_")
-    assert f"options: {field}: 'a.b' is not a Kubernetes namespace name" in result.stderr
+    assert f"error: {flag}: 'a.b' is not a Kubernetes namespace name" in result.stderr
 
 
 BAD_IMAGES = [
@@ -97,7 +96,8 @@ GOOD_IMAGES = [
 @pytest.mark.parametrize("field", ["image", "gpu_image"])
 @pytest.mark.parametrize("image", BAD_IMAGES)
 def test_an_image_that_is_not_a_reference_is_refused(field: str, image: str) -> None:
-    with pytest.raises(InvalidArgument, match=f"^options: {field}: .* is not an image reference"):
+    flag = f"--{field.replace('_', '-')}"
+    with pytest.raises(InvalidArgument, match=f"^{flag}: .* is not an image reference"):
         load_options(None, {field: image})  # type: ignore[misc]
 
 
@@ -115,7 +115,8 @@ def test_the_default_images_are_references() -> None:
 def test_an_overlay_image_is_refused_naming_the_file(tmp_path: Path) -> None:
     overlay = _overlay(tmp_path, "image: 'bad image!'\n")
     with pytest.raises(
-        InvalidArgument, match=f"^{re.escape(str(overlay))}: image: 'bad image!' is not an image"
+        InvalidArgument,
+        match=f"^{re.escape(str(overlay))}:1:1: image: 'bad image!' is not an image",
     ):
         load_options(overlay, {})
 
@@ -124,8 +125,7 @@ def test_an_overlay_image_is_refused_naming_the_file(tmp_path: Path) -> None:
 def test_an_image_flag_that_is_no_reference_exits_2_naming_it(flag: str, value: str) -> None:
     result = cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, flag, value)
     assert result.exit_code == 2
-    field = flag.removeprefix("--").replace("-", "_")
-    assert f"options: {field}: {value!r} is not an image reference" in result.stderr
+    assert f"error: {flag}: {value!r} is not an image reference" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_an_image_flag_that_is_no_reference_exits_2_naming_it(flag: str, value: 
     ],
 )
 def test_a_prometheus_url_is_http_with_a_host(url: str) -> None:
-    with pytest.raises(InvalidArgument, match=r"^options: prometheus_url: .* is not an http"):
+    with pytest.raises(InvalidArgument, match=r"^--prometheus-url: .* is not an http"):
         load_options(None, {"prometheus_url": url})
 
 
@@ -159,4 +159,30 @@ def test_an_http_url_is_a_prometheus_url(url: str) -> None:
 def test_a_prometheus_url_flag_that_is_not_http_exits_2_naming_it() -> None:
     result = cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, "--prometheus-url", "ftp://x")
     assert result.exit_code == 2
-    assert "options: prometheus_url: 'ftp://x' is not an http:// or https:// URL" in result.stderr
+    assert "error: --prometheus-url: 'ftp://x' is not an http:// or https:// URL" in result.stderr
+
+
+def test_a_bad_flag_is_named_as_the_flag_not_blamed_on_the_overlay(tmp_path: Path) -> None:
+    """With an overlay, a bad --namespace was reported as the overlay's (``k8s.yaml:
+    namespace: 'ML'…``) although the overlay said ``ml``."""
+    overlay = _overlay(tmp_path, "namespace: ml\nplacement: {gpu_product: Tesla-T4}\n")
+    result = cli("k8s", "render", QUICKSTART, "--registry", "registry.example.com",
+                 "--overlay", overlay, "--namespace", "ML", "--time-slicing", "1")  # fmt: skip
+    assert result.exit_code == 2
+    assert str(overlay) not in result.stderr
+    assert "--namespace: 'ML' is not a Kubernetes namespace name" in result.stderr
+    assert "--time-slicing: Input should be greater than or equal to 2" in result.stderr
+
+
+def test_an_overlay_problem_names_its_line_and_column(tmp_path: Path) -> None:
+    overlay = _overlay(
+        tmp_path,
+        "namespace: ml\ndeployments:\n  fraud:\n    gpu_prodct: Tesla-T4\n"
+        "placement:\n  time_slicing: 1\n",
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        load_options(overlay, {"image": "inferd:1"})
+    assert caught.value.message == (
+        f"{overlay}:6:3: placement.time_slicing: Input should be greater than or equal to 2; "
+        f"{overlay}:4:5: deployments.fraud.gpu_prodct: Extra inputs are not permitted"
+    )

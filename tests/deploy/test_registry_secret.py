@@ -102,5 +102,5 @@ def test_without_a_secret_nothing_changes() -> None:
 
 
 def test_a_secret_name_that_kubernetes_refuses_is_refused() -> None:
-    with pytest.raises(InvalidArgument, match="registry_secret: 'Pull_Creds' is not"):
+    with pytest.raises(InvalidArgument, match="--registry-secret: 'Pull_Creds' is not"):
         load_options(None, {"registry_secret": "Pull_Creds"})

@@ -270,10 +270,32 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
     try:
         return K8sOptions.model_validate(document)
     except ValidationError as exc:
-        source = f"{path}" if path is not None else "options"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: "
-            f"{str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors(include_url=False)
-        )
-        raise InvalidArgument(f"{source}: {problems}") from None
+        # A flag's value is named as the flag, never as the overlay's (which may say otherwise).
+        flagged = {(k,): k for k in top} | {("placement", k): k for k in shared}
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(str(p) for p in err["loc"])
+            message = str(err["msg"]).removeprefix("Value error, ")
+            flag = next((f for at, f in flagged.items() if loc[: len(at)] == at), None)
+            if flag is not None:
+                problems.append(f"--{flag.replace('_', '-')}: {message}")
+            else:
+                where = "options" if path is None else f"{path}:{_position(path, loc)}"
+                problems.append(f"{where}: {'.'.join(loc) or '(top)'}: {message}")
+        raise InvalidArgument("; ".join(problems)) from None
+
+
+def _position(path: Path, loc: tuple[str, ...]) -> str:
+    """``line:column`` of the key at ``loc`` in the overlay (of the deepest one written)."""
+    import yaml  # deferred, as read_settings_file does
+
+    node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
+    mark = None if node is None else node.start_mark
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+        if found is None:
+            break
+        mark, node = found[0].start_mark, found[1]
+    return "1:1" if mark is None else f"{mark.line + 1}:{mark.column + 1}"
