@@ -118,6 +118,18 @@ def test_stop_strings_end_the_text_before_them(model: LlamaModel) -> None:
     assert cut == text[: text.index(stop)]
 
 
+def test_bytes_after_a_stop_string_are_not_sent(model: LlamaModel) -> None:
+    # A byte-level BPE token can hold the end of a stop string and the first bytes of the next
+    # character (" \xe6\x88" after "User:"): those bytes come after the stop and must not
+    # reach the answer, not even as U+FFFD. The tiny vocabulary has single bytes only, so the
+    # stop here is the U+FFFD that a lone lead byte decodes to when another follows it: the
+    # second 0xC3 completes the stop and is itself held as the start of a character.
+    lead = next(t for t in range(model._weights.n_vocab) if model._weights.piece(t) == b"\xc3")
+    sampling = Sampling(temperature=0, max_tokens=8, stop=("\ufffd",), logit_bias={lead: 100.0})
+    text, tokens, reason = asyncio.run(collect(model, "abc", sampling))
+    assert (text, tokens, reason) == ("", 2, "stop")
+
+
 def test_a_full_queue_is_unavailable(model: LlamaModel) -> None:
     sampling = Sampling(temperature=0, max_tokens=200, logit_bias=no_end(model))
     bound = model._engine.max_waiting

@@ -322,7 +322,10 @@ class Engine:
         if stops:
             found = min((i for s in stops if (i := job.text.find(s)) >= 0), default=-1)
             if found >= 0:
+                # Bytes the decoder still holds (the start of a character in the token that
+                # ended the stop) come after the stop: they are dropped with it.
                 job.text = job.text[:found]
+                job.decoder.reset()
                 self._end(job, Ended("stop"), flush=True)
                 return
         if job.generated >= job.max_tokens or job.position >= self.context.per_slot:
