@@ -22,6 +22,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -135,6 +136,9 @@ class ServerMetrics:
         r.register(self.drift)
         #: Generations of language-model versions (OpenTelemetry GenAI names).
         self.llm = LlmMetrics(r)
+        # The server process itself (CPU time, resident memory, file descriptors), under the
+        # process_* names every Prometheus client gives them; read from /proc at scrape time.
+        ProcessCollector(registry=r)
 
     def bind(self, model: str, version: str) -> VersionMetrics:
         """Bind (creating if needed) the series of one version; call once per loaded version."""
