@@ -5,10 +5,12 @@ message naming the problem."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from inferd.control.cost.api import parse_window
+from inferd.control.cost.api import _window, parse_window
 from inferd.control.cost.documents import (
     CostStatus,
     cost_report,
@@ -147,3 +149,13 @@ def test_a_window_shorter_than_one_interval_is_refused(window: str) -> None:
         parse_window(window)
     assert "shorter than the 5 s between two samples" in caught.value.message
     assert parse_window("5s") == 5.0
+
+
+@pytest.mark.parametrize("query", ["window=", "window=&x=1"])
+def test_an_empty_window_in_the_query_is_refused_not_taken_for_the_default(query: str) -> None:
+    # `curl ".../admin/cost?window=$W"` with W unset asked for no window, not for an hour.
+    sampler = cast(CostSampler, SimpleNamespace(keep_s=7200.0, interval_s=5.0))
+    with pytest.raises(InvalidArgument) as caught:
+        _window(query, sampler)
+    assert "window: '' is not a duration" in caught.value.message
+    assert _window("x=1", sampler) == 3600.0

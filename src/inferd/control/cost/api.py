@@ -65,6 +65,7 @@ def parse_window(
 
 
 def _window(query: str, sampler: CostSampler) -> float:
-    values = parse_qs(query).get("window")
+    # An empty ``window=`` is a window asked for and missing, not the default.
+    values = parse_qs(query, keep_blank_values=True).get("window")
     text = values[0] if values else DEFAULT_WINDOW
     return parse_window(text, sampler.keep_s, sampler.interval_s)
