@@ -207,3 +207,18 @@ def test_cluster_options_without_kubectl_are_refused() -> None:
     result = cli("doctor", "--spec", GPU_SPEC)
     assert result.exit_code != 0
     assert "--spec go with --kubectl" in result.stderr
+
+
+def test_the_cluster_check_takes_the_placement_flags_render_takes(fake_kubectl: Path) -> None:
+    """Checked with the flags the pods were rendered with: every GPU deployment on whole T4s,
+    which the fixture's T4 node (time-sliced: ``Tesla-T4-SHARED``) does not offer."""
+    result = cli("doctor", "--kubectl", "--spec", GPU_SPEC, "--gpu-product", "Tesla-T4", "--json")
+    assert result.exit_code == 1, result.output
+    needs = orjson.loads(result.stdout)["needs"]
+    assert [n["deployment"] for n in needs] == ["fraud", "ranker", "embedder"]
+    for need in needs:
+        assert need["node_selector"]["nvidia.com/gpu.product"] == "Tesla-T4"
+        assert "Tesla-T4-SHARED" in need["problem"]
+    refused = cli("doctor", "--gpu-product", "Tesla-T4")
+    assert refused.exit_code == 2
+    assert "--gpu-product go with --kubectl" in refused.stderr

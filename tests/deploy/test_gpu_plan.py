@@ -117,3 +117,35 @@ def test_a_placement_render_refuses_is_refused_by_the_gpu_commands(
     assert "deployment 'fraud': GPU placement options are set but resources.gpu is 0" in (
         result.stderr
     )
+
+
+RANKER = """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: ranker
+    versions: [{name: v1, model: "ranker:v1", replicas: 2}]
+    resources: {gpu: 1, gpu_memory: 6Gi}
+"""
+
+
+def test_the_plan_takes_the_placement_flags_render_takes(tmp_path: Path) -> None:
+    """``render --gpu-product Tesla-T4 --time-slicing 2`` pins the pods to time-sliced T4s;
+    ``gpu plan`` had no such flags, so the same placement could only be planned by writing an
+    overlay, and a plan without them put the replicas on an A100."""
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(RANKER, encoding="utf-8")
+    flags = ("--gpu-product", "Tesla-T4", "--time-slicing", "2")
+    result = cli("gpu", "plan", spec, "--nodes", NODES, *flags, "--json")
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    placed = {p["replica"]: (p["node"], p["gpus"]) for p in report["placements"]}
+    assert placed == {"ranker/v1#0": ("t4-node", [0]), "ranker/v1#1": ("t4-node", [0])}
+    # The flag over the overlay's shared placement, as render reads them.
+    overlay = tmp_path / "k8s.yaml"
+    overlay.write_text("placement: {gpu_product: NVIDIA-A100-SXM4-80GB}\n", encoding="utf-8")
+    result = cli("gpu", "plan", spec, "--nodes", NODES, "--overlay", overlay, *flags, "--json")
+    assert result.exit_code == 0, result.output
+    assert {p["node"] for p in orjson.loads(result.stdout)["placements"]} == {"t4-node"}
+    refused = cli("gpu", "plan", QUICKSTART, "--nodes", NODES, "--gpu-product", "Tesla-T4")
+    assert refused.exit_code == 2
+    assert "GPU placement options are set (gpu_product)" in refused.stderr

@@ -6,15 +6,17 @@ from __future__ import annotations
 import dataclasses
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 import click
 
 from inferd import __version__
 from inferd.cli._app import FILE, emit_json, handles_errors, json_option, main, scale_option, stdout
+from inferd.cli.k8s_cmds import placement_options
 
 if TYPE_CHECKING:
     from inferd.deploy.gpu_plan import Plan, Scale
+    from inferd.deploy.k8s_options import RenderFlags
 
 
 @main.group()
@@ -39,6 +41,7 @@ def gpu() -> None:
     help="Print the memory arithmetic of each LLM deployment (weights, KV cache, overhead).",
 )
 @json_option
+@placement_options
 @handles_errors
 def plan(
     file: Path,
@@ -48,6 +51,7 @@ def plan(
     scale: Scale,
     explain: bool,
     as_json: bool,
+    **flags: Unpack[RenderFlags],
 ) -> None:
     """Place the GPU replicas of spec FILE on the GPUs of --nodes.
 
@@ -65,7 +69,7 @@ def plan(
     from inferd.spec.loading import load_spec
 
     spec = load_spec(file)
-    options = load_options(overlay, {})
+    options = load_options(overlay, flags)
     sizes = llm_sizes(spec)
     result = make_plan(
         demands(spec, options, scale),
@@ -126,6 +130,7 @@ def _print_plan(result: Plan) -> None:
 )
 @click.option("--context", help="With --kubectl: the kubeconfig context (default: current).")
 @json_option
+@placement_options
 @handles_errors
 def doctor(
     *,
@@ -135,6 +140,7 @@ def doctor(
     scale: Scale,
     context: str | None,
     as_json: bool,
+    **flags: Unpack[RenderFlags],
 ) -> None:
     """Report the GPUs NVML sees, onnxruntime's execution providers, and what inferd will use.
 
@@ -143,13 +149,13 @@ def doctor(
     deployments' GPU pods fit them; exits 1 when something is missing.
     """
     if use_kubectl:
-        _doctor_cluster(spec_file, overlay, scale, context, as_json=as_json)
+        _doctor_cluster(spec_file, overlay, flags, scale, context, as_json=as_json)
         return
     given = [
         flag
         for flag, value in (("--spec", spec_file), ("--overlay", overlay), ("--context", context))
         if value is not None
-    ]
+    ] + [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
     if given:
         from inferd.errors import InvalidArgument
 
@@ -180,6 +186,7 @@ def doctor(
 def _doctor_cluster(
     spec_file: Path | None,
     overlay: Path | None,
+    flags: RenderFlags,
     scale: Scale,
     context: str | None,
     *,
@@ -192,7 +199,7 @@ def _doctor_cluster(
     from inferd.spec.loading import load_spec
 
     spec = None if spec_file is None else load_spec(spec_file)
-    options = load_options(overlay, {})
+    options = load_options(overlay, flags)
     report = check(
         read_nodes(kubectl_nodes(context)),
         spec,

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, Unpack
 
 import click
 
@@ -14,6 +15,9 @@ from inferd.cli._app import FILE, handles_errors, main, scale_option
 if TYPE_CHECKING:
     from inferd.deploy.gpu_plan import Scale
     from inferd.deploy.k8s_options import RenderFlags
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Options ``k8s render`` and ``k8s rules`` share: the same flags, read by ``load_options``.
 _OVERLAY = click.option("--overlay", type=FILE, help="YAML file of Kubernetes-only options.")
@@ -24,6 +28,12 @@ _MIG_PROFILE = click.option("--mig-profile", help="MIG slice per GPU, e.g. 1g.10
 _TIME_SLICING = click.option(
     "--time-slicing", type=int, help="Replicas sharing one GPU by time-slicing."
 )
+
+
+def placement_options(command: Callable[P, R]) -> Callable[P, R]:
+    """``--gpu-product``, ``--mig-profile`` and ``--time-slicing``: the shared GPU placement,
+    for the commands that must place pods as ``render`` does (``gpu plan``, ``doctor``)."""
+    return _GPU_PRODUCT(_MIG_PROFILE(_TIME_SLICING(command)))
 
 
 @main.group()
