@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from inferd.card import ModelCard, Signature, TensorSpec
 from inferd.errors import InvalidArgument, NotFound, Unsupported
@@ -80,6 +80,8 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         # The staged path exists, so what is missing is the file the metadata names: bad
         # metadata, the pusher's input (exit 2), not a missing model (exit 3).
         raise InvalidArgument(f"{file.name}: {exc.message}") from None
+    if file is not None and meta.entrypoint is not None:
+        _check_file_entrypoint(path, meta.entrypoint, detection, file.name)
     llm = describe_llm(staged, detection, options.base)
     source = file.name if file is not None else METADATA_FILE
     signature = options.signature or detection.signature or _declared(meta, path, detection, source)
@@ -104,6 +106,15 @@ def describe(staged: Staged, options: CardOptions) -> ModelCard:
         created=options.created,
         llm=llm,
     )
+
+
+def _check_file_entrypoint(path: Path, entrypoint: str, found: Detection, source: str) -> None:
+    """A file pushed alone is the model: a metadata entrypoint naming another file (which
+    detection, taking the file, passes over) is bad metadata, as in a directory."""
+    if not path.is_file() or found.entrypoint != path.name:
+        return  # a directory (checked by detection), or a class (python: module:Class)
+    if PurePosixPath(entrypoint.replace("\\", "/")) != PurePosixPath(path.name):
+        raise InvalidArgument(f"{source}: entrypoint {entrypoint!r} is not a file in the model")
 
 
 def _warn_unused(meta: ModelMetadata, own: Signature, source: str, model: str | None) -> None:
