@@ -221,3 +221,18 @@ def test_gpu_fit_picks_the_cheapest_option_that_covers_use(
     best, arithmetic = gpu_fit(busy, memory, fraction, A100_80)
     assert (best.name if best else None) == chosen
     assert arithmetic.startswith(f"needs {busy:.0%} busy")
+
+
+def test_max_replicas_covers_the_replicas_proposed_for_another_version() -> None:
+    # v1 (autoscaled, 3 replicas) is idle; its canary v2 (2 replicas, not autoscaled) needs 6:
+    # a max_replicas below 6 would make the patched spec one `inferd apply` refuses.
+    busy_canary = dataclasses.replace(
+        IDLE_EIGHT, version="v2", replicas=2, rps_p50=1000.0, rps_p95=1100.0, rps_max=1200.0
+    )
+    idle_main = dataclasses.replace(IDLE_EIGHT, replicas=3)
+    advice = recommend(_spec(SCALED), [idle_main, busy_canary])
+    changes = {p.path: p.proposed for p in spec_changes(advice)}
+    assert changes["fraud.v2.replicas"] == 6  # 1100 x 1.3 / 250 -> 6
+    assert changes["fraud.autoscaling.max_replicas"] == 6
+    (bound,) = [p for a in advice for p in a.proposals if p.field == "autoscaling.max_replicas"]
+    assert bound.arithmetic.endswith("; fraud/v2 is proposed 6 replicas → 6")

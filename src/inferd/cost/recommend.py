@@ -28,6 +28,7 @@ memory still is. Nothing here reads a clock or a file: every input is an argumen
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,23 @@ def recommend(spec: Spec, usages: Iterable[Usage]) -> list[Advice]:
         d = spec.deployment(u.deployment)
         if d is not None and d.version(u.version) is not None:
             out.append(_advise(d, u))
+    return _covering(out)
+
+
+def _covering(advice: list[Advice]) -> list[Advice]:
+    """Each ``autoscaling.max_replicas`` raised to the ``replicas`` proposed for another version
+    of its deployment (a canary's): a spec whose ``replicas`` exceed it is refused."""
+    most: dict[str, Proposal] = {}
+    for p in (p for a in advice for p in a.proposals if p.field == "replicas"):
+        if not isinstance(p.proposed, int):
+            continue
+        before = most.get(p.deployment)
+        if before is None or _larger(p.proposed, before.proposed):
+            most[p.deployment] = p
+    out = []
+    for a in advice:
+        proposals = tuple(_raised(p, most.get(p.deployment)) for p in a.proposals)
+        out.append(dataclasses.replace(a, proposals=proposals))
     return out
 
 
@@ -138,6 +156,20 @@ def current_value(spec: Spec, p: Proposal) -> Value | None:
     for key in p.field.split("."):
         owner = getattr(owner, key, None)
     return owner if isinstance(owner, int | str) else None
+
+
+def _raised(p: Proposal, widest: Proposal | None) -> Proposal:
+    """``p``, a ``max_replicas`` at least ``widest``'s proposed replicas."""
+    if p.field != "autoscaling.max_replicas" or widest is None:
+        return p
+    if not _larger(widest.proposed, p.proposed):
+        return p
+    return dataclasses.replace(
+        p,
+        proposed=widest.proposed,
+        arithmetic=f"{p.arithmetic}; {widest.deployment}/{widest.version} is proposed "
+        f"{widest.proposed} replicas → {widest.proposed}",
+    )
 
 
 def _larger(a: Value, b: Value) -> bool:
