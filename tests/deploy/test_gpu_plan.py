@@ -149,3 +149,34 @@ def test_the_plan_takes_the_placement_flags_render_takes(tmp_path: Path) -> None
     refused = cli("gpu", "plan", QUICKSTART, "--nodes", NODES, "--gpu-product", "Tesla-T4")
     assert refused.exit_code == 2
     assert "GPU placement options are set (gpu_product)" in refused.stderr
+
+
+def test_a_nodes_file_problem_names_its_line_and_the_field(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text(
+        "nodes:\n  - name: a\n    gpus:\n      - {product: T4, memory: 16GB}\n", "utf-8"
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        load_nodes(nodes)
+    assert caught.value.message == (
+        f"{nodes}:4:23: nodes.0.gpus.0.memory: '16GB' is not a Kubernetes quantity "
+        "(e.g. '500m', '2', '512Mi', '1G')"
+    )
+
+
+def test_a_node_listed_twice_or_misnamed_is_refused(tmp_path: Path) -> None:
+    """Kubernetes node names are unique DNS subdomains: a second entry of the same node showed
+    as two GPUs with the same node and index, and the MIG layout and labels of one node were
+    written for both."""
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text(
+        "nodes:\n  - name: t4\n    gpus: [{product: Tesla-T4, memory: 16Gi}]\n"
+        "  - name: t4\n    gpus: [{product: Tesla-T4, memory: 16Gi}]\n",
+        "utf-8",
+    )
+    with pytest.raises(InvalidArgument) as caught:
+        load_nodes(nodes)
+    assert caught.value.message.startswith(f"{nodes}:4:5: nodes.1.name: node 't4' is listed twice")
+    nodes.write_text("nodes:\n  - name: T4_node\n    gpus: [{product: T4, memory: 16Gi}]\n")
+    with pytest.raises(InvalidArgument, match="'T4_node' is not a Kubernetes object name"):
+        load_nodes(nodes)

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inferd.deploy.gpu import gpu_placements, mig_memory_gib
 from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, gib, room, take
-from inferd.deploy.k8s_options import K8sOptions, LabelValue
+from inferd.deploy.k8s_options import K8sOptions, LabelValue, ObjectName, yaml_position
 from inferd.deploy.llm_fit import LlmFit, LlmRow, llm_fits
 from inferd.deploy.llm_memory import LlmMemory, llm_memory
 from inferd.errors import InvalidArgument
@@ -59,7 +59,7 @@ class GpuGroup(_Strict):
 
 
 class NodeSpec(_Strict):
-    name: str = Field(min_length=1, max_length=253)
+    name: ObjectName
     gpus: list[GpuGroup] = Field(min_length=1)
 
 
@@ -166,11 +166,21 @@ def load_nodes(path: Path) -> list[Gpu]:
     try:
         nodes = NodesFile.model_validate(loaded)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise InvalidArgument(f"{path}: {problems}") from None
+        problems = []
+        for e in exc.errors(include_url=False):
+            loc = tuple(str(p) for p in e["loc"])
+            message = str(e["msg"]).removeprefix("Value error, ")
+            problems.append(f"{path}:{yaml_position(path, loc)}: {'.'.join(loc)}: {message}")
+        raise InvalidArgument("; ".join(problems)) from None
+    names: set[str] = set()
+    for i, node in enumerate(nodes.nodes):
+        if node.name in names:
+            where = yaml_position(path, ("nodes", str(i), "name"))
+            raise InvalidArgument(
+                f"{path}:{where}: nodes.{i}.name: node {node.name!r} is listed twice (list a "
+                "node once, with a gpus entry per product)"
+            )
+        names.add(node.name)
     gpus: list[Gpu] = []
     for node in nodes.nodes:
         index = 0

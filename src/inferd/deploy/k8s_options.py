@@ -280,18 +280,23 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
             if flag is not None:
                 problems.append(f"--{flag.replace('_', '-')}: {message}")
             else:
-                where = "options" if path is None else f"{path}:{_position(path, loc)}"
+                where = "options" if path is None else f"{path}:{yaml_position(path, loc)}"
                 problems.append(f"{where}: {'.'.join(loc) or '(top)'}: {message}")
         raise InvalidArgument("; ".join(problems)) from None
 
 
-def _position(path: Path, loc: tuple[str, ...]) -> str:
-    """``line:column`` of the key at ``loc`` in the overlay (of the deepest one written)."""
+def yaml_position(path: Path, loc: tuple[str, ...]) -> str:
+    """``line:column`` in YAML file ``path`` of the key (or list item) at ``loc``, a
+    validation error's location (of the deepest part of it written)."""
     import yaml  # deferred, as read_settings_file does
 
     node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
     mark = None if node is None else node.start_mark
     for part in loc:
+        if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            mark = node.start_mark
+            continue
         if not isinstance(node, yaml.MappingNode):
             break
         found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
