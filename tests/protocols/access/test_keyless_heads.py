@@ -80,3 +80,42 @@ def test_open_routes_and_requests_with_a_key_are_read_as_before(door: Door) -> N
     status, _, answer = door.get("/v2/models/echo/infer", "echo", method="POST", body=body)
     assert status == 200, answer
     assert door.get("/v2/models/echo/infer", method="POST", body=body)[0] == 401
+
+
+def test_credentials_that_name_no_key_are_refused_before_the_body(door: Door) -> None:
+    """Any Authorization header got a request read whole before its 401: a few connections
+    declaring 50 MB bodies with a made-up key held the body budget and turned keyed clients
+    away with 503s. Credentials that name no key (not a token, an unknown key id) take no
+    hashing to refuse, so they are refused with the head, as none at all are."""
+    for credentials in (
+        "Bearer inferd_000000000000_madeupmadeupmadeupmadeupmadeupmadeupmad",
+        "Bearer not-a-token",
+        "Basic Zm9vOmJhcg==",
+        "Digest x",
+        "",
+    ):
+        head = (
+            "POST /v2/models/echo/infer HTTP/1.1\r\nhost: x\r\n"
+            f"authorization: {credentials}\r\ncontent-length: {BIG}\r\n\r\n"
+        )
+        status, headers, _ = _status_headers_body(_head_only(door, head))
+        assert status == 401, credentials
+        assert "www-authenticate: bearer" in headers
+
+
+def test_a_wrong_secret_once_found_wrong_is_refused_before_the_body(door: Door) -> None:
+    """The first wrong secret for a real key id is read and hashed; the same token again is
+    known wrong without hashing, so it is refused with the head."""
+    real = door.tokens["echo"]
+    wrong = f"inferd_{real.key_id}_{'x' * len(real.secret)}"
+    body = orjson.dumps(
+        {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
+    )
+    head = (
+        "POST /v2/models/echo/infer HTTP/1.1\r\nhost: x\r\n"
+        f"authorization: Bearer {wrong}\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    status, _, _ = _status_headers_body(_head_only(door, head + body.decode()))
+    assert status == 401  # read, hashed and found wrong
+    status, _, _ = _status_headers_body(_head_only(door, head.replace(str(len(body)), str(BIG))))
+    assert status == 401  # the body is never sent: refused with the head

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import orjson
 
 from inferd.errors import InferdError
-from inferd.protocols.access.keyring import NO_KEY, KeyRing, Need, NoKey
+from inferd.protocols.access.keyring import KeyRing, Need, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.http.messages import openai_path, response_for_error
@@ -87,15 +87,18 @@ def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handl
 
 
 def keyless_screen(router: Router, keys: KeyRing, *, public_metrics: bool) -> Screen:
-    """Refuses a request that carries no credentials at all, where keys are enforced, as soon
-    as its head is read: the 401 it would get anyway comes before its body (up to
-    ``limits.max_body_bytes``) is read or counted against the process's body budget, which
-    clients without a key could otherwise fill, turning paying clients away with 503s. A path
-    no route serves falls to the strictest rule here too. Requests with credentials are checked
-    by :func:`protect` once read (a rule may need the body's ``model``)."""
+    """Refuses a request whose credentials name no key, where keys are enforced, as soon as its
+    head is read: none at all, not an inferd token, an unknown key id, or a token already found
+    wrong (:meth:`KeyRing.refusal_at_sight`, no hashing). The 401 it would get anyway comes
+    before its body (up to ``limits.max_body_bytes``) is read or counted against the process's
+    body budget, which clients without a key could otherwise fill, turning paying clients away
+    with 503s (any ``Authorization`` header at all once passed this screen). A path no route
+    serves falls to the strictest rule here too. Other credentials are checked by
+    :func:`protect` once read (a rule may need the body's ``model``)."""
 
     def screen(method: str, path: str, headers: Mapping[str, str]) -> Response | None:
-        if "authorization" in headers or not keys.enforcing:
+        refused = keys.refusal_at_sight(headers.get("authorization"))
+        if refused is None:
             return None
         route, _, _ = router.match(method, path)
         rule = (
@@ -107,7 +110,7 @@ def keyless_screen(router: Router, keys: KeyRing, *, public_metrics: bool) -> Sc
             return None
         # A path no route serves: the shape its 404 or 405 would have (OpenAI's under /v1/).
         openai = route.template in _OPENAI_PATHS if route is not None else openai_path(path)
-        return refusal(NoKey(NO_KEY), browser=rule is Rule.READ, openai=openai)
+        return refusal(refused, browser=rule is Rule.READ, openai=openai)
 
     return screen
 

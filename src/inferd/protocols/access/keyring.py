@@ -69,6 +69,8 @@ class NoKey(Unauthenticated):
 
 #: What a request with no credentials is told.
 NO_KEY = "this endpoint requires an API key: 'Authorization: Bearer inferd_…'"
+_NOT_A_KEY = "the Authorization header holds no inferd API key (expected 'Bearer inferd_…')"
+_INVALID = "the API key is not valid (revoked, or never issued)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +217,7 @@ class KeyRing:
             raise NoKey(NO_KEY)
         token = _token_of(credentials)
         if token is None:
-            raise Unauthenticated(
-                "the Authorization header holds no inferd API key (expected 'Bearer inferd_…')"
-            )
+            raise Unauthenticated(_NOT_A_KEY)
         record = await self._verify(token)
         _check_scope(record, need)
         bucket = self._buckets.get(record.id)
@@ -230,12 +230,28 @@ class KeyRing:
                 )
         return record
 
+    def refusal_at_sight(self, credentials: str | None) -> Unauthenticated | None:
+        """The 401 :meth:`authorize` would raise for ``credentials`` where no hashing is needed
+        to know it: none, not an inferd token, an unknown key id, or a token already found
+        wrong. None: they need checking (or keys are not enforced). For a request's head,
+        before its body is read."""
+        if not self.enforcing:
+            return None
+        if not credentials:
+            return NoKey(NO_KEY)
+        token = _token_of(credentials)
+        if token is None:
+            return Unauthenticated(_NOT_A_KEY)
+        if token.key_id not in self._by_id or _digest(token) in self._refused:
+            return Unauthenticated(_INVALID)
+        return None
+
     async def _verify(self, token: Token) -> KeyRecord:
         record = self._by_id.get(token.key_id)
-        invalid = Unauthenticated("the API key is not valid (revoked, or never issued)")
+        invalid = Unauthenticated(_INVALID)
         if record is None:
             raise invalid
-        digest = hashlib.sha256(str(token).encode("ascii")).digest()
+        digest = _digest(token)
         seen = self._verified.get(digest)
         if seen is not None and seen == (record.id, record.hash):
             return record
@@ -274,6 +290,10 @@ class KeyRing:
                 return await asyncio.to_thread(verify_secret, secret, stored)
         finally:
             self._waiting -= 1
+
+
+def _digest(token: Token) -> bytes:
+    return hashlib.sha256(str(token).encode("ascii")).digest()
 
 
 def _token_of(credentials: str) -> Token | None:
