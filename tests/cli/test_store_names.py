@@ -58,3 +58,26 @@ def test_a_digest_where_a_tag_is_written_or_removed_says_so(args: list[str]) -> 
         in result.output
     )
     assert "destination" not in result.output  # rm has none
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [
+        ("localhost:5000/risk/fraud:v1", "localhost:5000/risk/fraud"),
+        (f"registry.example.com/fraud@{DIGEST}", "registry.example.com/fraud"),
+    ],
+)
+def test_a_tag_after_a_registry_repository_names_the_repository_with_its_registry(
+    given: str, name: str
+) -> None:
+    # Not 'risk/fraud', which `inferd ls` would take as the local model of that name.
+    result = CliRunner().invoke(main, ["ls", given])
+    assert result.exit_code == 2, result.output
+    assert f"invalid reference {given!r}: " in result.output
+    assert f"a model name without a tag or digest, here {name!r}" in result.output
+
+
+def test_a_registry_alone_says_to_name_a_repository_in_it() -> None:
+    result = CliRunner().invoke(main, ["ls", "localhost:5000"])
+    assert result.exit_code == 2, result.output
+    assert "to list a registry's repository, name it: 'localhost:5000/NAME'" in result.output

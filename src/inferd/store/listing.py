@@ -7,11 +7,18 @@ never an error that hides every healthy version beside it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from inferd.card import ModelCard
-from inferd.errors import InferdError, InvalidArgument, Unsupported
-from inferd.reference import Reference
+from inferd.errors import InferdError, InvalidArgument, InvalidReference, Unsupported
+from inferd.reference import (
+    Reference,
+    port_of,
+    registry_host_problem,
+    split_registry,
+    validate_name,
+)
 from inferd.store import history
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import Manifest
@@ -19,6 +26,31 @@ from inferd.store.results import TagEntry
 
 #: Reads a version by manifest digest: its verified manifest and card.
 Loader = Callable[[str], tuple[Manifest, ModelCard]]
+
+
+def parse_name(name: str) -> tuple[str | None, str]:
+    """``[registry/]name`` as ``ls`` takes it: ``(registry or None, name)``. A tag or digest
+    after it is refused naming what to give, with its registry (``risk/fraud`` alone would be
+    the local model), and a bare ``HOST:PORT`` says how to name a repository in it."""
+    registry, repo = split_registry(name)
+    base = re.split("[:@]", repo, maxsplit=1)[0]
+    if base != repo and _valid(base):
+        given = base if registry is None else f"{registry}/{base}"
+        problem = f"this takes a model name without a tag or digest, here {given!r}"
+        if registry is None and registry_host_problem(name) is None and port_of(name):
+            problem += f"; to list a registry's repository, name it: '{name}/NAME'"
+        raise InvalidReference(name, problem)
+    if registry is not None:
+        Reference.parse(name)  # a bad name is refused naming the whole reference
+    return registry, validate_name(repo)
+
+
+def _valid(name: str) -> bool:
+    try:
+        validate_name(name)
+    except InvalidReference:
+        return False
+    return True
 
 
 def local_tags(layout: OciLayout, name: str | None, load: Loader) -> list[TagEntry]:

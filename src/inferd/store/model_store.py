@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from inferd.card import ModelCard
 from inferd.config import StoreSettings
 from inferd.errors import InvalidArgument, ModelNotFound, NotFound, Unavailable, Unsupported
-from inferd.reference import Reference, split_registry, validate_name
+from inferd.reference import Reference, validate_name
 from inferd.store import cache, gc, history, listing, materialized, media, staging, trust
 from inferd.store.history import HistoryEvent
 from inferd.store.layout import OciLayout, check_home
@@ -355,13 +355,10 @@ class ModelStore:
         registry, other tools' artifacts included (runtime empty), without pulling anything.
         """
         if name is not None:
-            registry, repo = split_registry(name)
+            registry, repo = listing.parse_name(name)
             if registry is not None:
                 self._parse(name)  # the same grammar and remote check as every reference
-                return sorted(
-                    self._registries().list(registry, validate_name(repo)), key=lambda e: e.tag
-                )
-            validate_name(name)
+                return sorted(self._registries().list(registry, repo), key=lambda e: e.tag)
         return listing.local_tags(self.layout, name, self._load_version)
 
     def _load_version(self, digest: str) -> tuple[Manifest, ModelCard]:
