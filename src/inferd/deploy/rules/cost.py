@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from inferd.deploy.gpu import gpu_pod
 from inferd.deploy.k8s_options import K8sOptions, Placement
 from inferd.deploy.mig import MIG_GPUS
+from inferd.deploy.rules.llm_alerts import inferd_serves
 from inferd.deploy.rules.model import Need, Rule, record
 from inferd.deploy.rules.promql import number
 from inferd.errors import InvalidArgument
@@ -198,7 +199,6 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
     else:
         rules += _per_resource(spec, options, stack, cost)
     currency = {"currency": cost.currency}
-    success = stack.sel('outcome="success"', 'version!=""')
     rules += [
         record(
             HOURLY_COST,
@@ -213,9 +213,7 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
         record(
             PREDICTIONS,
             f"sum by ({_BY_VERSION}) (\n"
-            # One pod serves one version; ``max`` also folds a pod that two Services scrape
-            # (an Argo Rollout's stable and canary) into one series.
-            f"  max by (namespace, pod) (increase(inferd_requests_total{success}[1h]))\n"
+            f"  {_predictions(spec, stack)}\n"
             f"  * on (namespace, pod) group_left (deployment, version)\n"
             f"  max_over_time({POD_VERSION}{stack.sel()}[1h])\n)",
         ),
@@ -227,6 +225,26 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
         ),
     ]
     return [replace(r, needs=_KSM) for r in rules]
+
+
+def _predictions(spec: Spec, stack: _Stack) -> str:
+    """Each pod's predictions over the last hour: requests answered successfully, and a
+    language model's generations that completed (``stop`` or ``length``, embeddings included:
+    its OpenAI requests never reach ``inferd_requests_total``)."""
+    # One pod serves one version; ``max`` also folds a pod that two Services scrape (an Argo
+    # Rollout's stable and canary) into one series.
+    success = stack.sel('outcome="success"', 'version!=""')
+    answered = f"max by (namespace, pod) (increase(inferd_requests_total{success}[1h]))"
+    if not any(d.llm is not None and inferd_serves(d) for d in spec.deployments):
+        return answered
+    completed = stack.sel('finish_reason=~"stop|length"', 'version!=""')
+    per_scrape = "sum without (model, version, operation, finish_reason) "
+    generated = (
+        f"max by (namespace, pod) ({per_scrape}"
+        f"(increase(inferd_llm_requests_total{completed}[1h])))"
+    )
+    # A pod that generated nothing yet has no generation series: its requests alone count.
+    return f"(\n    {answered}\n    + on (namespace, pod) {generated}\n    or {answered}\n  )"
 
 
 def _pod_version(stack: _Stack) -> Rule:
