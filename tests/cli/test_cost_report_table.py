@@ -128,3 +128,18 @@ def test_large_amounts_and_capacities_read_as_plain_numbers(
     assert row.split()[3:7] == ["7200/14400", "core-s", "7200/14400", "GiB-s"]
     assert row.split()[8:10] == ["8000", "4000"]  # held, idle
     assert "1142857" in row  # per 1k predictions: 8,000 / 7 * 1,000
+
+
+@pytest.mark.parametrize(
+    ("used", "idle"), [(0.998, "<1%"), (0.002, ">99%"), (0.5, "50%"), (1.0, "0%"), (0.0, "100%")]
+)
+def test_an_idle_share_rounds_to_0_or_100_only_when_it_is(
+    used: float, idle: str, inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = PriceBook.of(CostSpec(cpu_core_hour=1), Node(8, 32))
+    one = ReplicaSlice(3600.0, Capacity(1.0, 1.0), Capacity(used, 0.5))
+    interval = VersionInterval("fraud", "v1", end=3600.0, seconds=3600.0, replicas=(one,))
+    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: [interval], interval_s=5.0)
+    output = _run(cost_report(cast(CostSampler, sampler), 3600), monkeypatch)
+    (row,) = [line for line in output.splitlines() if line.split()[:1] == ["fraud"]]
+    assert row.split()[10] == idle

@@ -250,7 +250,14 @@ def _share(used: float, held: float, unit: str) -> str:
 
 
 def _percent(share: float | None) -> str:
-    return "-" if share is None else f"{share:.0%}"
+    """A whole percent; a share that is not none or all never reads 0% or 100%."""
+    if share is None:
+        return "-"
+    if 0 < share < 0.005:
+        return "<1%"
+    if 0.995 <= share < 1:
+        return ">99%"
+    return f"{share:.0%}"
 
 
 def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
