@@ -138,3 +138,70 @@ def test_an_hpa_on_a_metric_generations_do_not_reach_is_refused(metric: str) -> 
     message = caught.value.message
     assert f"deployment 'chat': autoscaling.metric {metric}" in message
     assert "--autoscaler keda" in message
+
+
+def test_the_openai_api_is_routed_under_the_deployments_path() -> None:
+    """The route had only ``/v2/models/{deployment}``: a client of the OpenAI API (what a
+    language model is asked through) found no path to the pods at all. As for vLLM, it is
+    ``/openai/{deployment}``, rewritten to ``/``, split and mirrored as the spec says."""
+    spec = parse_spec(
+        """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: chat
+    llm: {engine: inferd, max_num_seqs: 8, max_model_len: 2048}
+    versions:
+      - {name: v1, model: "chat:v1", replicas: 2}
+      - {name: v2, model: "chat:v2", replicas: 1}
+      - {name: mirror, model: "chat:v2", replicas: 1}
+    traffic:
+      weights: {v1: 90, v2: 10}
+      shadow: mirror
+      header_routes: [{header: x-canary, value: "1", version: v2}]
+"""
+    )
+    objects = render_with(spec, registry=REGISTRY)
+    (route,) = [o for o in objects if o["kind"] == "HTTPRoute"]
+    validate(route)
+    openai = [
+        r for r in route["spec"]["rules"]
+        if r["matches"][0]["path"]["value"].startswith("/openai/chat")
+    ]  # fmt: skip
+    rewrite = {"type": "URLRewrite", "urlRewrite": {"path": {
+        "type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}  # fmt: skip
+    paths = [r["matches"][0]["path"]["value"] for r in openai]
+    assert paths == [
+        "/openai/chat/versions/v1", "/openai/chat/versions/v2", "/openai/chat/versions/mirror",
+        "/openai/chat", "/openai/chat",
+    ]  # fmt: skip
+    assert all(r["filters"][0] == rewrite for r in openai)
+    assert openai[0]["backendRefs"] == [{"name": "chat-v1", "port": 8080}]
+    header, split = openai[3:]
+    assert header["matches"][0]["headers"] == [{"type": "Exact", "name": "x-canary", "value": "1"}]
+    assert header["backendRefs"] == [{"name": "chat-v2", "port": 8080}]
+    assert split["backendRefs"] == [
+        {"name": "chat-v1", "port": 8080, "weight": 90},
+        {"name": "chat-v2", "port": 8080, "weight": 10},
+    ]
+    assert split["filters"][1]["requestMirror"]["backendRef"]["name"] == "chat-mirror"
+    # The Open Inference Protocol paths stay as they were.
+    assert any(
+        r["matches"][0]["path"]["value"] == "/v2/models/chat" for r in route["spec"]["rules"]
+    )
+    assert "inferd.dev/not-rendered" not in route["metadata"].get("annotations", {})
+
+
+def test_a_model_named_unlike_its_deployment_is_named_in_the_route() -> None:
+    """Pods serve the model under its own name, which a request's ``model`` must give."""
+    spec = parse_spec(
+        """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: chat
+    llm: {engine: inferd}
+    versions: [{name: v1, model: "registry.example.com/team/llama:v1"}]
+"""
+    )
+    (route,) = [o for o in render_with(spec) if o["kind"] == "HTTPRoute"]
+    note = route["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    assert "model 'team/llama'" in note and "/openai/chat" in note

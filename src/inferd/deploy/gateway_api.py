@@ -16,6 +16,12 @@ are matched exactly, and a rewrite needs a prefix match, so they are routed only
 is needed. Sticky routing by header has no standard Gateway API field (session persistence is
 experimental), so it is not rendered and the route's ``inferd.dev/not-rendered`` annotation
 says so.
+
+A language model served by inferd's pods is asked through OpenAI's API, which takes the model
+from the body: as for vLLM (:mod:`.llm_route`), its versions are also routed under
+``/openai/{deployment}`` (rewritten to ``/``; a client's ``base_url`` is
+``http://GATEWAY/openai/{deployment}/v1``), with the same per-version paths, header routes,
+split and mirror.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, HeaderRoute, Spec, VersionSpec
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+#: Where a language model's OpenAI API is routed: ``/openai/{deployment}``.
+OPENAI_PREFIX = "/openai"
 #: The Gateway API's limit on rules in one HTTPRoute.
 MAX_RULES = 16
 #: The not-rendered note of a deployment with traffic.sticky_header.
@@ -137,12 +145,70 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
             }
         )
     rules.append(_split_rule(deployment, options, base, needs_rewrite))
+    notes = []
+    if deployment.llm is not None:
+        rules += _openai_rules(deployment)
+        notes += _openai_names(deployment, options)
     if len(rules) > MAX_RULES:
         raise InvalidArgument(
             f"deployment {deployment.name!r} needs {len(rules)} HTTPRoute rules (one per "
-            f"version with replicas, one per header route, one split); the limit is {MAX_RULES}"
+            f"version with replicas, one per header route, one split"
+            f"{', twice for a language model' if deployment.llm is not None else ''}); the "
+            f"limit is {MAX_RULES}"
         )
-    return route_object(deployment, spec, options, rules)
+    return route_object(deployment, spec, options, rules, *notes)
+
+
+def _openai_rules(deployment: DeploymentSpec) -> list[Obj]:
+    """A language model's OpenAI paths: per version, per header route, then the split."""
+    base = f"{OPENAI_PREFIX}/{deployment.name}"
+    to_root = _rewrite("/")
+
+    def to(version: VersionSpec, weight: int | None = None) -> Obj:
+        ref: Obj = {"name": workload_name(deployment, version), "port": HTTP_PORT}
+        return ref if weight is None else {**ref, "weight": weight}
+
+    rules: list[Obj] = [
+        {
+            "matches": [path_prefix(f"{base}/versions/{v.name}")],
+            "filters": [to_root],
+            "backendRefs": [to(v)],
+        }
+        for v in deployment.versions
+        if v.replicas > 0
+    ]
+    for route in deployment.traffic.header_routes:
+        target = route_version(deployment, route.version)
+        rules.append(
+            {
+                "matches": [header_match(base, route)],
+                "filters": [to_root],
+                "backendRefs": [to(target)],
+            }
+        )
+    weights = deployment.weights()
+    split: Obj = {
+        "matches": [path_prefix(base)],
+        "filters": [to_root],
+        "backendRefs": [to(v, weights[v.name]) for v in deployment.versions if weights[v.name] > 0],
+    }
+    if deployment.traffic.shadow is not None:
+        target = route_version(deployment, deployment.traffic.shadow)
+        split["filters"] = [to_root, mirror_filter(deployment, target)]
+    return [*rules, split]
+
+
+def _openai_names(deployment: DeploymentSpec, options: K8sOptions) -> list[str]:
+    """A note when a request's ``model`` must differ from the deployment's name: the pods
+    answer to the model's own name."""
+    names = sorted({remote_reference(v, options).name for v in deployment.versions})
+    if names == [deployment.name]:
+        return []
+    return [
+        f"model field {deployment.name!r} (inferd up's gateway): OpenAI requests under "
+        f"{OPENAI_PREFIX}/{deployment.name} name the model {' or '.join(map(repr, names))}, "
+        "as its pods serve it"
+    ]
 
 
 def _split_rule(deployment: DeploymentSpec, options: K8sOptions, base: str, rewrite: bool) -> Obj:
