@@ -298,3 +298,29 @@ rollout: {{steps: [50, 100]}}
     )
     services = _named(render_with(shorter, registry=REGISTRY, progressive="argo"), "Service")
     assert f"fraud-{version[1:]}-canary" in services
+
+
+def test_a_language_models_canary_takes_both_of_its_splits() -> None:
+    """An LLM's route splits twice (``/v2/models/{d}`` and ``/openai/{d}``): the canary Service
+    joins both, or the plugin would shift only one protocol's traffic."""
+    spec = _one(
+        """llm: {max_num_seqs: 8, max_model_len: 2048}
+versions:
+  - {name: v1, model: fraud:v1, replicas: 2}
+  - {name: v2, model: fraud:v2, replicas: 1}
+traffic: {weights: {v1: 90, v2: 10}}
+rollout: {steps: [10, 100]}
+"""
+    )
+    objects = render_with(spec, registry=REGISTRY, progressive="argo")
+    route = _named(objects, "HTTPRoute")["fraud"]
+    validate(route)
+    splits = {
+        r["matches"][0]["path"]["value"]: [(b["name"], b.get("weight")) for b in r["backendRefs"]]
+        for r in route["spec"]["rules"]
+        if any("weight" in b for b in r["backendRefs"])
+    }
+    assert splits == {
+        "/v2/models/fraud": [("fraud-v1", 100), ("fraud-v1-canary", 0)],
+        "/openai/fraud": [("fraud-v1", 100), ("fraud-v1-canary", 0)],
+    }

@@ -197,14 +197,15 @@ def canary_service(
 
 
 def route_canary(route: Obj, deployment: DeploymentSpec, main: VersionSpec) -> Obj:
-    """``route`` with the canary Service beside the stable one in its weighted split (the last
-    rule), at weight 0 and with the same filters."""
-    split = route["spec"]["rules"][-1]
+    """``route`` with the canary Service beside the stable one in each weighted split (one, or
+    a language model's two: ``/v2/models/{d}`` and ``/openai/{d}``), at weight 0 and with the
+    same filters."""
     stable = workload_name(deployment, main)
-    (ref,) = [b for b in split["backendRefs"] if b["name"] == stable]
-    split["backendRefs"].append(
-        {**ref, "name": canary_service_name(deployment, main), "port": HTTP_PORT, "weight": 0}
-    )
+    for rule in route["spec"]["rules"]:
+        refs = [b for b in rule["backendRefs"] if b["name"] == stable and "weight" in b]
+        for ref in refs:
+            canary = canary_service_name(deployment, main)
+            rule["backendRefs"].append({**ref, "name": canary, "port": HTTP_PORT, "weight": 0})
     return route
 
 
