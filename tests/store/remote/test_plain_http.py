@@ -73,3 +73,23 @@ def test_a_registry_list_in_the_environment_names_the_entry_that_is_not_a_host(
     assert "is not HOST[:PORT]" in info.value.message
     bare = RegistrySettings.from_environ({variable: "registry.example.com, [::1]:5000,"})
     assert bare.insecure | bare.allowed == {"registry.example.com", "[::1]:5000"}
+
+
+def test_a_tls_registry_marked_insecure_says_to_drop_the_mark_and_pass_its_ca(
+    tls_registry: tuple[Registry, Path], docker_config: Path, model: Path
+) -> None:
+    # Docker users mark registries with self-signed certificates insecure; inferd's mark means
+    # plain HTTP, which a TLS port answers with a bare 400.
+    registry, ca = tls_registry
+    result = CliRunner().invoke(
+        main, ["push", str(model), f"{registry.host}/team/fraud:v1", "--insecure-registry",
+               registry.host],
+    )  # fmt: skip
+    assert result.exit_code == 10, result.output
+    assert f"drop --insecure-registry {registry.host}" in result.output
+    assert "pass its CA with --ca-file" in result.output
+
+    right = CliRunner().invoke(
+        main, ["push", str(model), f"{registry.host}/team/fraud:v1", "--ca-file", str(ca)]
+    )
+    assert right.exit_code == 0, right.output

@@ -186,7 +186,17 @@ class RegistryHttp:
                 f"registry {self.registry} refused access to {what} "
                 f"({response.status_code}); run `inferd login {self.registry}`"
             )
-        raise Unsupported(f"registry {self.registry} refused {what}: {registry_error(response)}")
+        detail = registry_error(response)
+        if detail == "HTTP 400" and response.url.scheme == "http" and not self._may_fall_back:
+            # A bare 400 (no registry error) from a host marked insecure, as docker users mark
+            # a registry with a self-signed certificate: here that means plain HTTP, which a TLS
+            # port answers so.
+            detail += (
+                "; a registry that speaks HTTPS answers plain HTTP so: if this one does, drop "
+                f"--insecure-registry {self.registry} ({INSECURE_ENV}) and pass its CA with "
+                "--ca-file"
+            )
+        raise Unsupported(f"registry {self.registry} refused {what}: {detail}")
 
     @contextlib.contextmanager
     def stream(
