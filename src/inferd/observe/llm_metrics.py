@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -48,13 +49,29 @@ DURATION_BUCKETS: Final = (
 _LABELS = ("model", "version", "operation")
 
 
+class GenerationDuration:
+    """A generation's duration histogram child that also stamps its version's last inference
+    (``inferd_model_last_inference_timestamp_seconds``, as a finished batch does)."""
+
+    __slots__ = ("_histogram", "_last_inference")
+
+    def __init__(self, histogram: Histogram, last_inference: Gauge | None) -> None:
+        self._histogram = histogram
+        self._last_inference = last_inference
+
+    def observe(self, seconds: float) -> None:
+        self._histogram.observe(seconds)
+        if self._last_inference is not None:
+            self._last_inference.set(time.time())
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationSeries:
     """The bound series of one (model, version, operation)."""
 
     time_to_first_token: Histogram
     time_per_output_token: Histogram
-    duration: Histogram
+    duration: GenerationDuration
     input_tokens: Counter
     output_tokens: Counter
     #: Tokens decoded for a generation after its client left (at most one decode step's).
@@ -65,8 +82,11 @@ class GenerationSeries:
 class LlmMetrics:
     """The GenAI series of one server, registered in its registry."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, last_inference: Gauge | None = None) -> None:
+        """``last_inference``: the server's per-version gauge a finished generation stamps
+        (labelled ``model``, ``version``); None stamps nothing."""
         r = registry
+        self._last_inference = last_inference
         histogram = functools.partial(Histogram, labelnames=_LABELS, registry=r)
         self._ttft = histogram(
             "gen_ai_server_time_to_first_token_seconds",
@@ -119,7 +139,10 @@ class LlmMetrics:
         return GenerationSeries(
             time_to_first_token=self._ttft.labels(*labels),
             time_per_output_token=self._tpot.labels(*labels),
-            duration=self._duration.labels(*labels),
+            duration=GenerationDuration(
+                self._duration.labels(*labels),
+                None if self._last_inference is None else self._last_inference.labels(*labels[:2]),
+            ),
             input_tokens=self._tokens.labels(*labels, "input"),
             output_tokens=self._tokens.labels(*labels, "output"),
             tokens_after_cancel=self._after_cancel.labels(*labels),

@@ -135,7 +135,7 @@ class ServerMetrics:
         self.drift = DriftCollector()
         r.register(self.drift)
         #: Generations of language-model versions (OpenTelemetry GenAI names).
-        self.llm = LlmMetrics(r)
+        self.llm = LlmMetrics(r, self._last_inference)
         # The server process itself (CPU time, resident memory, file descriptors), under the
         # process_* names every Prometheus client gives them; read from /proc at scrape time.
         ProcessCollector(registry=r)
