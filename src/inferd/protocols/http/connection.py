@@ -207,8 +207,8 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        if (screen := self.server.screen) is not None:  # before a byte of the body is read
-            reading.screened(screen, self.parser, self._url, headers)
+        if (s := self.server).screen is not None or s.guard is not None:  # before the body
+            reading.screened(s, self.parser, self._url, headers, self.peer)
         declared = admit_headers(headers, self.limits.max_body_bytes, self.budget)
         if declared is not None:
             self._body = BodyReader(declared)

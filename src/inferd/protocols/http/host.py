@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from inferd.config import LimitSettings
 from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.messages import Request, Response
-from inferd.protocols.http.refusal import Screen
+from inferd.protocols.http.refusal import Guard, Screen
 
 _Connection = TypeVar("_Connection")
 
@@ -59,6 +59,8 @@ class ConnectionHost(Protocol[_Connection]):
     draining: bool
     #: Checks each request's head before its body is read (None: none).
     screen: Screen | None
+    #: Checks each request, its head before its body is read too (None: none).
+    guard: Guard | None
 
     @property
     def connections(self) -> set[_Connection]:

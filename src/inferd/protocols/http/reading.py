@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import httptools
 
 from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.budget import RequestBudget
-from inferd.protocols.http.refusal import Refusal, Screen, body_too_large, over_budget
+from inferd.protocols.http.host import ConnectionHost
+from inferd.protocols.http.messages import Request
+from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
 
 #: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
 IDENTITY = frozenset(("", "identity"))
@@ -117,11 +120,18 @@ def peer_address(name: object) -> str:
 
 
 def screened(
-    screen: Screen, parser: httptools.HttpRequestParser, url: bytes, headers: Mapping[str, str]
+    host: ConnectionHost[Any],
+    parser: httptools.HttpRequestParser,
+    url: bytes,
+    headers: dict[str, str],
+    peer: str,
 ) -> None:
-    """Raise the :class:`Refusal` of a request ``screen`` refuses by its head (``parser`` has
-    just read it, with the target ``url``)."""
-    path, _ = request_target(url)
-    response = screen(parser.get_method().decode("ascii"), path, headers)
+    """Raise the :class:`Refusal` of a request that the ``host``'s screen or guard refuses by
+    its head (``parser`` has just read it, with the target ``url``, from ``peer``)."""
+    path, query = request_target(url)
+    method = parser.get_method().decode("ascii")
+    response = host.screen(method, path, headers) if host.screen is not None else None
+    if response is None and host.guard is not None:
+        response = host.guard(Request(method, path, query, headers, b"", peer=peer))
     if response is not None:
         raise Refusal(response.status, "refused by its head", response=response)

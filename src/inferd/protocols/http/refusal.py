@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from inferd.protocols.http.budget import RequestBudget
-from inferd.protocols.http.messages import Response, error_for
+from inferd.protocols.http.messages import Request, Response, error_for
 
 #: A check of a request's head (method, path, headers), made before its body is read: a
 #: response refuses the request with it (the body is never read, nor counted against the
 #: budget); None lets it be read. The data plane's API keys use it for requests carrying none.
 Screen = Callable[[str, str, Mapping[str, str]], Response | None]
+#: A listener's check of every request (the control plane's token, Origin and Host), made on
+#: its head with an empty body before the body is read, and again before its handler runs: a
+#: response refuses the request with it; None lets it through.
+Guard = Callable[[Request], Response | None]
 
 
 class Refusal(Exception):

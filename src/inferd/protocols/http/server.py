@@ -25,6 +25,7 @@ from inferd.protocols.http.messages import (
     error_response,
     response_for_error,
 )
+from inferd.protocols.http.refusal import Guard as _Guard
 from inferd.protocols.http.refusal import Screen
 from inferd.protocols.http.router import Router
 from inferd.protocols.http.sniffing import TlsOrPlain
@@ -37,7 +38,8 @@ SWEEP_INTERVAL_S = 0.5
 #: Connections cut per turn of the event loop by the sweeper.
 EXPIRE_BATCH = 64
 
-Guard = Callable[[Request], Response | None]
+#: The check of each request a server may be given (:mod:`.refusal`).
+Guard = _Guard
 
 
 class _Refused(asyncio.Protocol):
@@ -56,8 +58,9 @@ class _Refused(asyncio.Protocol):
 class HttpServer:
     """Serves a :class:`Router` on one listening socket.
 
-    Construct it inside the running event loop it will serve on. ``guard`` runs before every
-    handler and may answer instead of it (the control plane's authentication). Handlers raise
+    Construct it inside the running event loop it will serve on. ``guard`` runs on every
+    request's head, before its body is read, and again before its handler, and may answer
+    instead of it (the control plane's authentication). Handlers raise
     :mod:`inferd.errors` exceptions; anything else is logged and answered with a bare 500 so no
     stack trace or path ever reaches a client.
     """
@@ -66,7 +69,7 @@ class HttpServer:
         self,
         router: Router,
         limits: HttpLimits,
-        guard: Guard | None = None,
+        guard: _Guard | None = None,
         screen: Screen | None = None,
     ) -> None:
         self.router = router
