@@ -154,7 +154,7 @@ class RegistryClient:
             )
             if response.status_code == 404:
                 raise NotFound(f"repository {self.registry}/{repo} not found in the registry")
-            document = orjson.loads(response.content)
+            document = self._json(response.content, f"the tags of {repo}")
             page = document.get("tags") if isinstance(document, dict) else None
             found.extend(t for t in page or [] if isinstance(t, str))
             following = response.links.get("next", {}).get("url")
@@ -162,6 +162,16 @@ class RegistryClient:
                 return sorted(set(found))
             params = dict(parse_qsl(httpx.URL(following).query.decode()))
         raise Unsupported(f"registry {self.registry} paginated tags of {repo} without end")
+
+    def _json(self, data: bytes, what: str) -> Any:
+        """``data`` parsed; a body that is not JSON (a web server's page) is Unsupported."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise Unsupported(
+                f"registry {self.registry} answered {what} with something other than JSON; is "
+                "it an OCI registry?"
+            ) from None
 
     def referrers(self, repo: str, digest: str) -> list[dict[str, Any]]:
         """Descriptors of artifacts whose ``subject`` is ``digest`` (signatures, SBOMs…).
@@ -183,6 +193,6 @@ class RegistryClient:
                 data = self.get_manifest(repo, digest.replace(":", "-")).data
             except NotFound:
                 return []
-        document = orjson.loads(data)
+        document = self._json(data, f"the referrers of {digest}")
         manifests = document.get("manifests") if isinstance(document, dict) else None
         return [m for m in manifests or [] if isinstance(m, dict)]
