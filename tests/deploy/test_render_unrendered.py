@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from inferd.config import BatchingSettings, ServerSettings
+from inferd.settings_file import load_settings
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 
@@ -86,3 +88,29 @@ def test_kserve_names_the_rollout_policy_it_does_not_carry_out() -> None:
         render_with(_spec(ONE), registry=REGISTRY, target="kserve"), "InferenceService"
     )
     assert _omitted(service) == ""
+
+
+def test_kserve_pods_get_the_deployments_server_settings() -> None:
+    """The ServingRuntime is shared, so its container had only INFERD_HOME: batching, threads,
+    device, timeouts and an LLM's slots and context were dropped without a word. The
+    InferenceService's model container carries them (KServe merges it into the runtime's), as
+    the plain target's pods have them."""
+    spec = _spec(
+        ONE + "runtime: {threads: 3}\nrequest_timeout: 5s\n"
+        "batching: {max_batch_size: 7, max_queue_delay_ms: 2.5, max_queue_size: 99}\n"
+    )
+    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    validate(service)
+    env = {e["name"]: e["value"] for e in service["spec"]["predictor"]["model"]["env"]}
+    served = load_settings(ServerSettings, environ=env)
+    assert served.batching == spec.deployments[0].batching
+    assert served.batching != BatchingSettings()
+    assert (served.intra_op_threads, served.request_timeout_s) == (3, 5.0)
+    llm = _spec(
+        "name: chat\nversions: [{name: v1, model: chat:v1}]\n"
+        "llm: {engine: inferd, max_num_seqs: 4, max_model_len: 2048}\n"
+    )
+    (service,) = _kind(render_with(llm, registry=REGISTRY, target="kserve"), "InferenceService")
+    env = {e["name"]: e["value"] for e in service["spec"]["predictor"]["model"]["env"]}
+    served = load_settings(ServerSettings, environ=env)
+    assert (served.llm.max_num_seqs, served.llm.max_model_len) == (4, 2048)

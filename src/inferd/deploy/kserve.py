@@ -37,7 +37,7 @@ from inferd.deploy.objects import (
     remote_reference,
 )
 from inferd.deploy.pull_secret import pull_secrets
-from inferd.deploy.workloads import container_security, resources
+from inferd.deploy.workloads import container_security, resources, server_env
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
@@ -201,6 +201,10 @@ def inference_service(
         "runtime": runtime_name(gpu.gpus),
         "protocolVersion": "v2",
         "storageUri": f"oci://{reference}",
+        # The runtime's container is every InferenceService's: the deployment's own server
+        # settings (batching, threads, device, timeouts, an LLM's slots) go in the model's,
+        # which KServe merges into it.
+        "env": server_env(deployment, spec, gpu),
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
