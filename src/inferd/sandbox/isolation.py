@@ -13,12 +13,16 @@ In order, while the process is still single-threaded:
 3. **No capabilities.** The bounding, ambient, effective, permitted and inheritable sets are
    emptied and ``no_new_privs`` is set, so the code cannot undo 1 and 2 (``setns`` into the
    host's namespaces and remounting need CAP_SYS_ADMIN) nor gain privileges through exec.
-4. **Resource limits** (``setrlimit``): address space (RLIMIT_AS), open files (RLIMIT_NOFILE),
+4. **Not dumpable** (``PR_SET_DUMPABLE`` 0). Workers share the server's user and, with no
+   capabilities, each other's credentials: without this, one model's code could open another
+   model's ``/proc/<pid>/mem`` (its weights, the inputs other clients sent it) or ptrace it.
+   No core file is written either.
+5. **Resource limits** (``setrlimit``): address space (RLIMIT_AS), open files (RLIMIT_NOFILE),
    no core files; CPU time (RLIMIT_CPU) is set per call by the worker loop.
 
 Steps 1 to 3 need CAP_SYS_ADMIN (root, or a container granted it). Where the kernel refuses,
 :func:`isolate` raises :class:`IsolationRefused` unless the operator allowed running without
-(``sandbox.allow_unisolated``); the worker then runs with only the resource limits. What stays
+(``sandbox.allow_unisolated``); the worker then runs with only steps 4 and 5. What stays
 as it was: the worker keeps the server's uid, so the rest of the filesystem keeps its usual
 permissions (run the server as a dedicated user), and filesystem Unix sockets stay reachable.
 
@@ -42,6 +46,7 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -99,6 +104,7 @@ def isolate(root: Path, limits: Limits) -> bool:
             ) from None
         isolated = False
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
     _apply_limits(limits)
     return isolated
 
