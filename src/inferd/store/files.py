@@ -3,11 +3,14 @@
 A pushed path is one regular file or a directory tree of regular files. Symlinks anywhere in it
 are refused rather than followed (a link could pull in files from outside the model), and so are
 devices, sockets and FIFOs. Each file becomes one layer titled by its POSIX path relative to the
-pushed directory.
+pushed directory. The pushed directory's own ``.git`` (a checkout's repository metadata, as in a
+``git clone`` of a Hugging Face model) is left out with a warning, as ``huggingface_hub``'s
+uploads leave it out: it is never a file of the model.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from dataclasses import dataclass
@@ -15,6 +18,11 @@ from pathlib import Path
 
 from inferd.errors import InvalidArgument, NotFound
 from inferd.store.safety import validate_title
+
+log = logging.getLogger(__name__)
+
+#: A git checkout's repository metadata, left out when it is the pushed directory's own.
+GIT_DIR = ".git"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,11 @@ def collect(path: Path) -> list[SourceFile]:
     files: list[SourceFile] = []
     for directory, subdirs, names in os.walk(path):
         base = Path(directory)
+        if base == path and GIT_DIR in subdirs and not (path / GIT_DIR).is_symlink():
+            subdirs.remove(GIT_DIR)  # os.walk then skips it
+            log.warning(
+                "%r is a git repository's metadata, not part of the model: left out", GIT_DIR
+            )
         for sub in subdirs:
             if (base / sub).is_symlink():
                 title = (base / sub).relative_to(path).as_posix()
