@@ -36,3 +36,23 @@ def test_an_entry_that_is_not_base64_is_named_with_its_file(tmp_path: Path) -> N
         f"the Docker config file '{config}': auths.'registry.example.com'.auth is not base64 "
         "of user:password; run `inferd login registry.example.com` to store it again"
     )
+
+
+def test_a_config_file_that_is_a_symlink_stays_one(tmp_path: Path) -> None:
+    # Dotfile managers (stow, home-manager…) link ~/.docker/config.json to their own copy;
+    # docker writes through the link, and so does login and logout.
+    dotfiles = tmp_path / "dotfiles" / "docker-config.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('{"auths": {}, "psFormat": "table"}\n')
+    config = tmp_path / "docker" / "config.json"
+    config.parent.mkdir()
+    config.symlink_to(dotfiles)
+
+    credentials.store(config, "registry.example.com", credentials.Credentials("alice", "pw"))
+    assert config.is_symlink()
+    assert credentials.lookup(dotfiles, "registry.example.com") == credentials.Credentials(
+        "alice", "pw"
+    )
+    assert credentials.remove(config, "registry.example.com")
+    assert config.is_symlink()
+    assert credentials.lookup(dotfiles, "registry.example.com") is None

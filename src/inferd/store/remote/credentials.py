@@ -82,9 +82,11 @@ def lookup(config_file: Path, host: str) -> Credentials | None:
 
 
 def _write(config_file: Path, document: dict[str, Any]) -> None:
-    config_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Through a symlink, as docker writes it: a dotfile manager's link stays a link.
+    target = config_file.resolve() if config_file.is_symlink() else config_file
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
-    atomic.write_bytes(config_file, data + b"\n", mode=0o600)
+    atomic.write_bytes(target, data + b"\n", mode=0o600)
 
 
 def store(config_file: Path, host: str, credentials: Credentials) -> None:
