@@ -207,3 +207,42 @@ def test_a_multi_slice_replica_may_take_slices_of_one_gpu() -> None:
     pair = Demand("p", "v1", 0, 2, None, None, mig_profile="3g.40gb")
     (placed,) = plan([pair], gpus).assignments
     assert placed.gpus == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("product", "profile", "offered"),
+    [
+        ("NVIDIA-H100-80GB-HBM3", "1g.5gb", "1g.10gb, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb"),
+        ("NVIDIA-A100-PCIE-40GB", "1g.20gb", "1g.5gb, 1g.10gb, 2g.10gb, 3g.20gb, 4g.20gb, 7g.40gb"),
+        ("NVIDIA-A30", "1g.10gb", "1g.6gb, 2g.12gb, 4g.24gb"),
+    ],
+)
+def test_render_refuses_a_profile_the_product_does_not_have(
+    tmp_path: Path, product: str, profile: str, offered: str
+) -> None:
+    """The pods would ask for ``nvidia.com/mig-{profile}``, which no node of that product ever
+    advertises: Pending for good. ``gpu plan`` said so; ``render`` rendered them."""
+    spec = _stack(tmp_path, 1, f"{{gpu_product: {product}, mig_profile: {profile}}}")
+    result = cli("k8s", "render", spec, "--registry", "r.example.com",
+                 "--overlay", tmp_path / "k8s.yaml")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert (
+        f"deployment 'fraud': {product} has no MIG profile {profile} (it has {offered})"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("product", "profile"),
+    [
+        ("NVIDIA-A100-SXM4-80GB", "1g.10gb"),
+        ("NVIDIA-A100-SXM4-40GB", "1g.10gb"),
+        ("NVIDIA-H100-NVL", "1g.12gb"),  # no memory in the label: any H100 table
+        ("NVIDIA-H100-NVL", "1g.10gb"),
+        ("NVIDIA-B200", "1g.23gb"),  # a product without a table here: not second-guessed
+    ],
+)
+def test_render_takes_a_profile_the_product_has(tmp_path: Path, product: str, profile: str) -> None:
+    spec = _stack(tmp_path, 1, f"{{gpu_product: {product}, mig_profile: {profile}}}")
+    result = cli("k8s", "render", spec, "--registry", "r.example.com",
+                 "--overlay", tmp_path / "k8s.yaml")  # fmt: skip
+    assert result.exit_code == 0, result.output

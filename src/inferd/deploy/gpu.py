@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import yaml
 
 from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
+from inferd.deploy.mig import label_tables
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
@@ -138,6 +139,8 @@ def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
         # The slice's size is guaranteed by the resource itself; the whole GPU's memory label
         # says nothing about it.
         memory_mib = None
+        if placement.gpu_product is not None:
+            _check_profile(where, placement.gpu_product, placement.mig_profile)
     if placement.gpu_product is not None:
         product = placement.gpu_product
         if placement.time_slicing is not None:
@@ -152,6 +155,16 @@ def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
         selector[LABEL_REPLICAS] = str(placement.time_slicing)
     toleration = {"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}
     return GpuPod({resource: count}, selector, memory_mib, [toleration], placement.runtime_class)
+
+
+def _check_profile(where: str, product: str, profile: str) -> None:
+    """Refuse a MIG profile the product's published table lacks: no node of it would ever
+    advertise ``nvidia.com/mig-{profile}``, and the pods would stay Pending. A product without
+    a table here is not second-guessed."""
+    tables = label_tables(product)
+    if tables and all(t.profile(profile) is None for t in tables):
+        offered = ", ".join(dict.fromkeys(p.name for t in tables for p in t.profiles))
+        raise InvalidArgument(f"{where}: {product} has no MIG profile {profile} (it has {offered})")
 
 
 def _memory_mib(deployment: DeploymentSpec) -> int | None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 _GIB = 2**30
 #: The GPU family in a GPU feature-discovery product label (``NVIDIA-A100-SXM4-80GB``).
 _FAMILY = re.compile(r"(?:^|-)(A30|A100|H100|H200)(?:-|$)")
+#: The memory a product label states, if any (``NVIDIA-H100-80GB-HBM3`` → 80).
+_LABEL_GB = re.compile(r"-([0-9]+)GB(?:-|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +119,15 @@ def mig_gpu(product: str, memory: int) -> MigGpu | None:
         return None
     tables = [g for g in MIG_GPUS if g.family == match.group(1)]
     return min(tables, key=lambda g: abs(g.memory_gb - memory / _GIB))
+
+
+def label_tables(product: str) -> tuple[MigGpu, ...]:
+    """The MIG tables a product label may mean: its family's, narrowed to the memory the label
+    states (``-80GB``) when one matches; none for a product without a table here."""
+    match = _FAMILY.search(product)
+    if match is None:
+        return ()
+    tables = tuple(g for g in MIG_GPUS if g.family == match.group(1))
+    stated = _LABEL_GB.search(product)
+    narrowed = tuple(g for g in tables if stated and g.memory_gb == int(stated.group(1)))
+    return narrowed or tables
