@@ -210,8 +210,6 @@ class OpenAIRelay:
                         failure.feed(chunk)
                         yield chunk
                     ended = True
-                    # The replica's generation failed once its 200 was sent: counted by the error.
-                    status = failure.status or status
                 except UpstreamTimeout:
                     if not watch.complete:  # cut at the deadline: the client hears why
                         status = 504
@@ -223,7 +221,13 @@ class OpenAIRelay:
                         status = 503
                         broken = Unavailable(f"the replica of {route.name!r} broke off its answer")
                         yield error_event(broken) + DONE
+                except (GeneratorExit, asyncio.CancelledError):
+                    if not watch.complete:  # the client left before the end: gone, as a whole
+                        status = CLIENT_GONE  # answer's client is
+                    raise
             finally:
+                if failure.status is not None and status in (answer.status, CLIENT_GONE):
+                    status = failure.status  # the replica's generation failed after its 200
                 answer.close()  # a client gone: the replica sees it and cancels
                 gateway.proxy.balance.done(replica.id)
                 gateway.record(route.name, version.name, status, started)
