@@ -259,16 +259,30 @@ def _divergence(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
         f"rate(inferd_gateway_shadow_compared_elements_total{scope.sel()}[10m])\n"
         f"  and on (deployment, primary, shadow, output) {differing}"
     )
+    share = ratio(differing, compared, by)
+    what = "label elements differ"
+    if deployment.llm is not None:
+        # Generated texts count as labels (one element per answer); embeddings are compared by
+        # cosine similarity, and max_divergence limits their mean cosine distance where no
+        # text was compared, as the rollout analysis reads it.
+        cosine = scope.sel('kind="cosine"')
+        similarity = ratio(
+            f"rate(inferd_gateway_shadow_divergence_sum{cosine}[10m])",
+            f"rate(inferd_gateway_shadow_divergence_count{cosine}[10m])",
+            by,
+        )
+        share = f"(\n{share}\n)\nor\n(\n1 - (\n{similarity}\n)\n)"
+        what = "answers differ (embeddings: mean cosine distance)"
     out = [
         alert(
             "InferdShadowDivergence",
-            ratio(differing, compared, by),
+            share,
             f"> {number(share_limit)}",
             severity="warning",
             for_="15m",
             summary=f"{d}: the shadow's answers differ from the primary's",
             description="{{ $labels.deployment }}: {{ $value | humanizePercentage }} of "
-            "{{ $labels.shadow }}'s label elements differ from the primary's over 10m (limit "
+            "{{ $labels.shadow }}'s " + what + " from the primary's over 10m (limit "
             f"{number(share_limit * 100)}%, {_origin(deployment, 'max_divergence')}).",
             needs=_UP,
         )
