@@ -221,7 +221,7 @@ def adapter_card(adapter: GgufFile, title: str, base: AdapterBase | None) -> Llm
             raise InvalidArgument(f"{where}: {name} has no {target}.lora_b")
         if shape is None:
             raise InvalidArgument(f"{where}: the base has no tensor {target}")
-        if len(shape) < 2 or a[0] != shape[0] or b[1] != shape[1] or a[1] != b[0]:
+        if len(shape) < 2 or len(a) < 2 or len(b) < 2 or not _lora_fits(target, shape, a, b):
             raise InvalidArgument(
                 f"{where}: {target} is {list(shape)} in the base, but the update is "
                 f"{list(a)} x {list(b)}"
@@ -278,6 +278,16 @@ def _quantization(config: Mapping[str, Any]) -> str | None:
     settings = config.get("quantization_config")
     method = settings.get("quant_method") if isinstance(settings, dict) else None
     return method if isinstance(method, str) and method else None
+
+
+def _lora_fits(target: str, shape: tuple[int, ...], a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Whether the update ``a`` x ``b`` (ggml shapes) fits the base tensor ``target`` of
+    ``shape``, as llama.cpp checks it: A is [in, rank] and B [rank, out], except for token
+    embeddings, whose update is flipped (the tokens' rows of A, [rank, n_vocab], times B,
+    [rank, n_embd])."""
+    if target.endswith("token_embd.weight"):
+        return b[1] == shape[0] and a[1] == shape[1] and a[0] == b[0]
+    return a[0] == shape[0] and b[1] == shape[1] and a[1] == b[0]
 
 
 def _has_chat_template(files: Mapping[str, Path]) -> bool:
