@@ -5,11 +5,15 @@ In order, while the process is still single-threaded:
 1. **No network.** ``unshare(CLONE_NEWNET)`` gives the worker a network namespace of its own,
    holding only a loopback interface that is down: every connect (to the internet, to the
    server's own loopback ports, to abstract Unix sockets) fails.
-2. **A read-only model directory.** In a private mount namespace (``CLONE_NEWNS``, propagation
-   private so nothing leaks back to the host) the model directory is bind-mounted onto itself
-   and remounted read-only, nosuid, nodev. We chose this over relying on the store's 0444 file
-   modes because the server often runs as root, and root ignores file modes; a read-only mount
-   binds root too. It costs nothing: no copy, and it disappears with the process.
+2. **A read-only filesystem.** In a private mount namespace (``CLONE_NEWNS``, propagation
+   private so nothing leaks back to the host) every mount is made read-only
+   (``mount_setattr``, recursive; mount by mount before Linux 5.12) but the scratch
+   directories (:data:`SCRATCH`, ``$TMPDIR``), and the model directory is bind-mounted onto
+   itself and remounted read-only, nosuid, nodev. The worker runs as the server's user, often
+   root, who owns the system's files and needs no capability to write them: without this, a
+   model could rewrite inferd's own code, the keys file or ``/etc``. We chose read-only
+   mounts over file modes (the store's 0444) because root ignores file modes; a read-only
+   mount binds root too. It costs nothing: no copy, and it disappears with the process.
 3. **No capabilities.** The bounding, ambient, effective, permitted and inheritable sets are
    emptied and ``no_new_privs`` is set, so the code cannot undo 1 and 2 (``setns`` into the
    host's namespaces and remounting need CAP_SYS_ADMIN) nor gain privileges through exec.
@@ -32,6 +36,7 @@ Standard library only: this runs before anything that could start a thread.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import resource
 from dataclasses import dataclass
@@ -42,11 +47,19 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 PR_SET_DUMPABLE = 4
+#: mount_setattr(2) (Linux 5.12; the same number on every architecture) and its arguments.
+SYS_MOUNT_SETATTR = 442
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+#: Left writable in the worker (with ``$TMPDIR``): the scratch space libraries expect.
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - left writable, never written here
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -68,6 +81,15 @@ class Limits:
     open_files: int
     #: Run without namespaces where the platform refuses them (resource limits still apply).
     allow_unisolated: bool
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
 class _CapHeader(ctypes.Structure):
@@ -127,8 +149,8 @@ def limit_cpu(seconds: int | None) -> None:
 
 def _check(result: int, what: str) -> None:
     if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno), what)
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), what)
 
 
 def _unshare(libc: ctypes.CDLL, flags: int) -> None:
@@ -146,10 +168,46 @@ def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> No
 
 def _read_only(libc: ctypes.CDLL, root: Path) -> None:
     _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+    scratch = _scratch()
+    for path in scratch:  # each its own mount, so that it can stay writable
+        _mount(libc, path, path, MS_BIND | MS_REC)
+    for point, writable in [("/", False)] + [(path, True) for path in scratch]:
+        _set_read_only(libc, point, read_only=not writable)
+    if not os.statvfs("/").f_flag & os.ST_RDONLY:
+        raise OSError(0, "the root filesystem is still writable", "mount")
     _mount(libc, str(root), str(root), MS_BIND | MS_REC)
     _mount(libc, None, str(root), MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     if not os.statvfs(root).f_flag & os.ST_RDONLY:
         raise OSError(0, "the model directory is still writable", "mount")
+
+
+def _scratch() -> list[str]:
+    """The directories left writable (:data:`SCRATCH` and ``$TMPDIR``, as real paths)."""
+    wanted = [*SCRATCH, os.environ.get("TMPDIR", SCRATCH[0])]
+    paths = dict.fromkeys(os.path.realpath(p) for p in wanted if Path(p).is_dir())
+    return [p for p in paths if p != "/"]
+
+
+def _set_read_only(libc: ctypes.CDLL, point: str, *, read_only: bool) -> None:
+    """Make the mount at ``point`` and every mount below it read-only, or writable again."""
+    attr = _MountAttr(*((MOUNT_ATTR_RDONLY, 0) if read_only else (0, MOUNT_ATTR_RDONLY)), 0, 0)
+    result = libc.syscall(
+        ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), point.encode(),
+        ctypes.c_uint(AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+    )  # fmt: skip
+    if result == 0 or ctypes.get_errno() != errno.ENOSYS:
+        _check(result, f"mount_setattr {point}")
+        return
+    # Linux before 5.12: remount each mount under ``point`` on its own, keeping its flags.
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split()[4].encode().decode("unicode_escape")
+        if target != point and not target.startswith(point.rstrip("/") + "/"):
+            continue
+        kept = os.statvfs(target).f_flag & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC)
+        flags = MS_REMOUNT | MS_BIND | (MS_RDONLY if read_only else 0)
+        flags |= (MS_NOSUID if kept & os.ST_NOSUID else 0) | (MS_NODEV if kept & os.ST_NODEV else 0)
+        flags |= MS_NOEXEC if kept & os.ST_NOEXEC else 0
+        _mount(libc, None, target, flags)
 
 
 def _drop_capabilities(libc: ctypes.CDLL) -> None:

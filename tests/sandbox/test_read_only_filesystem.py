@@ -1,0 +1,59 @@
+"""A trusted model writes nowhere but scratch space: the worker runs as the server's user (root,
+for isolation), which owns the system's files and needs no capability to write them, so a
+model could rewrite inferd's own modules (code the server runs at its next start), the keys
+file or ``/etc`` unless the whole filesystem is read-only in the worker's mount namespace."""
+
+from __future__ import annotations
+
+import errno
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+import inferd
+from inferd.card import ModelCard
+from inferd.config import SandboxSettings
+from inferd.runtimes import LoadOptions, get_runtime
+from inferd.sandbox.model import SandboxedModel
+
+#: predict reports the errno of opening each path for writing (0: it could).
+MODEL = """
+import os
+import numpy as np
+
+PATHS = {paths!r}
+
+class Model:
+    def predict(self, inputs):
+        codes = []
+        for path in PATHS:
+            try:
+                with open(path, "ab"):
+                    pass  # opened for writing; nothing written
+                codes.append(0)
+            except OSError as exc:
+                codes.append(exc.errno or -1)
+        return {{"errno": np.array(codes)}}
+"""
+
+
+def test_the_model_can_write_only_to_scratch_space(tmp_path: Path) -> None:
+    own_code = Path(inferd.__file__)
+    scratch = tmp_path / "scratch.txt"
+    directory = tmp_path / "model"
+    directory.mkdir()
+    paths = [str(own_code), "/etc/hostname", str(scratch)]
+    (directory / "model.py").write_text(textwrap.dedent(MODEL.format(paths=paths)))
+    before = own_code.stat().st_mtime_ns
+    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
+    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+    model = get_runtime("python").load(directory, card, options)
+    assert isinstance(model, SandboxedModel)
+    try:
+        codes = model.predict({"x": np.array([1])})["errno"].tolist()
+    finally:
+        model.close()
+    assert codes == [errno.EROFS, errno.EROFS, 0]
+    assert own_code.stat().st_mtime_ns == before
+    assert scratch.exists()  # /tmp stays writable for the model
