@@ -9,6 +9,7 @@ options that reach it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -333,15 +334,7 @@ def gc(max_size: str | None, as_json: bool) -> None:
     budget = None if max_size is None else parse_size(max_size)
     result = _store().gc(max_size=budget)
     if as_json:
-        emit_json(
-            {
-                "blobs_removed": result.blobs_removed,
-                "bytes_freed": result.bytes_freed,
-                "models_removed": result.models_removed,
-                "versions_evicted": result.versions_evicted,
-                "bytes_used": result.bytes_used,
-            }
-        )
+        emit_json(dataclasses.asdict(result))  # every GcResult field, by its name
     else:
         evicted = (
             ""
@@ -349,9 +342,15 @@ def gc(max_size: str | None, as_json: bool) -> None:
             else f"; evicted {result.versions_evicted} pulled versions, "
             f"{_human(result.bytes_used or 0)} in use"
         )
+        kept = (  # else "removed 0 blobs" right after an rm reads as if nothing were unused
+            f"; kept {result.blobs_kept} unreferenced blobs ({_human(result.bytes_kept)}) "
+            "younger than 10 minutes (a push may be using them)"
+            if result.blobs_kept
+            else ""
+        )
         click.echo(
             f"removed {result.blobs_removed} blobs ({_human(result.bytes_freed)}) and "
-            f"{result.models_removed} materialized models{evicted}"
+            f"{result.models_removed} materialized models{kept}{evicted}"
         )
     if budget is not None and (result.bytes_used or 0) > budget:
         stderr().print(

@@ -11,6 +11,7 @@ that other OCI tools copied into the layout are kept too.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterable
@@ -111,10 +112,14 @@ def collect(layout: OciLayout, models: Path) -> GcResult:
     now = time.time()
     with layout.locked():
         keep, manifests = referenced(layout)
-        removed = freed = 0
+        removed = freed = kept = kept_bytes = 0
         for digest in list(layout.blobs.digests()):
             path = layout.blobs.path(digest)
-            if digest in keep or not _old(path, now):
+            if digest in keep:
+                continue
+            if not _old(path, now):
+                with contextlib.suppress(FileNotFoundError):
+                    kept, kept_bytes = kept + 1, kept_bytes + path.stat().st_size
                 continue
             freed += path.stat().st_size
             path.unlink()
@@ -135,4 +140,7 @@ def collect(layout: OciLayout, models: Path) -> GcResult:
                     stamped = entry.with_name(entry.name.removesuffix(materialized.STAMP_SUFFIX))
                     if not stamped.is_dir():
                         entry.unlink(missing_ok=True)
-    return GcResult(blobs_removed=removed, bytes_freed=freed, models_removed=models_removed)
+    return GcResult(
+        blobs_removed=removed, bytes_freed=freed, models_removed=models_removed,
+        blobs_kept=kept, bytes_kept=kept_bytes,
+    )  # fmt: skip

@@ -394,4 +394,6 @@ class ModelStore:
             models_removed=collected.models_removed + evicted.models_removed,
             versions_evicted=evicted.versions_removed,
             bytes_used=evicted.bytes_used,
+            blobs_kept=collected.blobs_kept,
+            bytes_kept=collected.bytes_kept,
         )

@@ -90,3 +90,7 @@ class GcResult:
     """Cached remote versions evicted to meet ``max_size`` (0 without a budget)."""
     bytes_used: int | None = None
     """Bytes the store occupies afterwards, when a budget was given."""
+    blobs_kept: int = 0
+    """Unreferenced blobs kept because they are younger than the grace period (a push in
+    progress may be using them); the next gc after it removes them."""
+    bytes_kept: int = 0
