@@ -19,12 +19,12 @@ LLM_EXAMPLE = ROOT / "examples" / "llm" / "inferd.yaml"
 _ON = 'job="inferd",deployment="support-bot",primary="base",shadow="mirror"'
 
 
-def _embeddings(similarity_per_minute: float) -> list[dict[str, str]]:
-    """100 embeddings compared a minute, ``similarity_per_minute`` their summed similarity."""
+def _embeddings(distance_per_minute: float) -> list[dict[str, str]]:
+    """100 embeddings compared a minute, ``distance_per_minute`` their summed cosine distance."""
     name = "inferd_gateway_shadow_divergence"
-    on = f'{_ON},output="embedding",kind="cosine"'
+    on = f'{_ON},output="embedding",kind="cosine_distance"'
     return [
-        {"series": f"{name}_sum{{{on}}}", "values": f"0+{similarity_per_minute}x30"},
+        {"series": f"{name}_sum{{{on}}}", "values": f"0+{distance_per_minute}x30"},
         {"series": f"{name}_count{{{on}}}", "values": "0+100x30"},
     ]
 
@@ -73,12 +73,12 @@ def test_a_shadows_embeddings_alert_on_their_cosine_distance(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
     tests = [
-        # Mean similarity 0.7: a distance of 30% over the 20% limit.
-        _case("embeddings far from the primary's", _embeddings(70), "30%"),
-        _case("embeddings close to the primary's", _embeddings(95), None),
+        # A mean distance of 30%, over the 20% limit.
+        _case("embeddings far from the primary's", _embeddings(30), "30%"),
+        _case("embeddings close to the primary's", _embeddings(5), None),
         # Where texts were compared, their share is what counts (as in the analysis).
         _case("differing texts", _texts(25), "25%"),
-        _case("same texts, embeddings apart", _texts(0) + _embeddings(70), None),
+        _case("same texts, embeddings apart", _texts(0) + _embeddings(30), None),
     ]
     unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")

@@ -1,5 +1,5 @@
 """Comparing a shadow's generation with the primary's: whole answers and relayed streams read
-into texts, exact match and edit distance per choice, cosine similarity per embedding."""
+into texts, exact match and edit distance per choice, cosine distance per embedding."""
 
 from __future__ import annotations
 
@@ -72,15 +72,18 @@ def test_exact_match_and_edit_distance_per_choice() -> None:
     ]  # fmt: skip
 
 
-def test_embeddings_by_cosine_similarity() -> None:
+def test_embeddings_by_cosine_distance() -> None:
+    """Recorded as a distance (1 - similarity): 0 for the same direction, as every other kind
+    reads answers that agree (a similarity of 0.99 read as a 99 % divergence)."""
     primary = Generation(embeddings=((1.0, 0.0), (1.0, 1.0), (0.0, 0.0)))
     shadow = Generation(embeddings=((2.0, 0.0), (1.0, -1.0), (0.0, 0.0)))
-    values = [d.value for d in compare_generations(primary, shadow) if d.output == EMBEDDING]
-    assert values == [pytest.approx(1.0), pytest.approx(0.0), 1.0]
+    found = [d for d in compare_generations(primary, shadow) if d.output == EMBEDDING]
+    assert {d.kind for d in found} == {"cosine_distance"}
+    assert [d.value for d in found] == [pytest.approx(0.0), pytest.approx(1.0), 0.0]
     assert cosine((1.0, 0.0), (-3.0, 0.0)) == pytest.approx(-1.0)
     assert cosine((0.0, 0.0), (1.0, 0.0)) == 0.0
     short = compare_generations(primary, Generation(embeddings=((1.0,),)))
-    assert all(d.mismatched for d in short)
+    assert all(d.mismatched and d.value == 1.0 for d in short)  # unrelated: distance 1
 
 
 def test_a_stream_with_an_error_event_is_failed() -> None:

@@ -100,9 +100,11 @@ CASES = [
      "divergence"),
     # Embeddings: max_divergence limits the mean cosine distance.
     ("embeddings far apart", AnalysisPolicy(min_requests=100, max_divergence=0.05),
-     obs(divergence=DivergenceStats(200, None, None, cosine=0.7)), "hold", 1, "divergence"),
+     obs(divergence=DivergenceStats(200, None, None, cosine_distance=0.3)), "hold", 1,
+     "divergence"),
     ("embeddings close", AnalysisPolicy(min_requests=100, max_divergence=0.05),
-     obs(divergence=DivergenceStats(200, None, None, cosine=0.99)), "promote", 0, None),
+     obs(divergence=DivergenceStats(200, None, None, cosine_distance=0.01)), "promote", 0,
+     None),
     # Client errors (4xx): judged against the stable version's share, never as errors.
     ("candidate refuses what stable answers", AnalysisPolicy(min_requests=100),
      obs(TrafficStats(200, 0, 0.002, 0.004, client_errors=200)), "hold", 1,

@@ -66,7 +66,7 @@ def test_generations_divergence_and_stream_timings() -> None:
         edit = Divergence("edit distance", "edit_distance", 0.0 if same else 0.5, 1, 0)
         metrics.divergence("bot", "v1", "v2", text)
         metrics.divergence("bot", "v1", "v2", edit)
-        metrics.divergence("bot", "v1", "v2", Divergence("embedding", "cosine", 0.9, 1, 0))
+        metrics.divergence("bot", "v1", "v2", Divergence("embedding", "cosine_distance", 0.1, 1, 0))
     for ttft in (0.05, 0.05, 0.05, 2.0):
         metrics.stream("bot", "v2", ttft, 0.01)
     metrics.request("bot", "v2", 200, 0.1)
@@ -74,7 +74,7 @@ def test_generations_divergence_and_stream_timings() -> None:
     div = divergence_stats(delta, "bot", "v2")
     assert div.label_share == pytest.approx(0.75)  # 1 of 4 answers matched exactly
     assert div.edit_distance == pytest.approx(0.375)
-    assert div.cosine == pytest.approx(0.9)
+    assert div.cosine_distance == pytest.approx(0.1)
     stats = version_stats(delta, "bot", "v2")
     assert stats.ttft_p95_s is not None and 1.0 < stats.ttft_p95_s <= 2.5  # the slow stream
     assert stats.itl_p95_s is not None and stats.itl_p95_s <= 0.025

@@ -28,9 +28,9 @@ from inferd.errors import InferdError
 from inferd.protocols import tensor_wire
 from inferd.protocols.tensor_wire import Declared
 
-#: share and mad compare tensors; edit_distance and cosine compare generations
+#: share and mad compare tensors; edit_distance and cosine_distance compare generations
 #: (:mod:`.generation_compare`).
-Kind = Literal["share", "mad", "edit_distance", "cosine"]
+Kind = Literal["share", "mad", "edit_distance", "cosine_distance"]
 #: Responses come from inferd's own replicas: the request limits bound a client's tensors, not a
 #: model's, so only numpy's own bound on rank and the element limit apply.
 RESPONSE_LIMITS = LimitSettings(

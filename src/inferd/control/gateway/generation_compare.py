@@ -5,7 +5,9 @@
   rate and a rollout's ``max_divergence`` gates it as it gates differing labels — and by the
   **normalised edit distance** (Levenshtein distance over the longer text's length, 0: same,
   1: nothing in common), which says how different the answers that differ are.
-* Embeddings compare by **cosine similarity** per input, recorded as a ``cosine`` divergence.
+* Embeddings compare by **cosine distance** per input (1 - cosine similarity: 0 the same
+  direction, 1 unrelated, 2 opposite), recorded as a ``cosine_distance`` divergence, so that
+  every kind reads 0 for answers that agree.
 
 A streamed answer is read as it passes through the gateway (:class:`StreamedText`), so its
 client never waits for the comparison. A stream that ends with an error event (its generation
@@ -118,9 +120,10 @@ def compare_generations(primary: Generation, shadow: Generation) -> list[Diverge
     for i, vector in enumerate(primary.embeddings):
         other_vector = shadow.embeddings[i] if i < len(shadow.embeddings) else None
         if other_vector is None or len(other_vector) != len(vector):
-            out.append(Divergence(EMBEDDING, "cosine", 0.0, 1, 0, mismatched=True))
+            out.append(Divergence(EMBEDDING, "cosine_distance", 1.0, 1, 0, mismatched=True))
         else:
-            out.append(Divergence(EMBEDDING, "cosine", cosine(vector, other_vector), 1, 0))
+            distance = 1.0 - cosine(vector, other_vector)
+            out.append(Divergence(EMBEDDING, "cosine_distance", distance, 1, 0))
     return out
 
 

@@ -259,7 +259,7 @@ class GatewayMetrics:
 _SUM_FIELDS: Final = {
     "mad": ("score_comparisons", "score_mad_sum"),
     "edit_distance": ("edit_comparisons", "edit_distance_sum"),
-    "cosine": ("cosine_comparisons", "cosine_sum"),
+    "cosine_distance": ("cosine_comparisons", "cosine_distance_sum"),
 }
 
 

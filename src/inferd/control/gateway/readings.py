@@ -108,9 +108,9 @@ class ShadowTraffic(_Timed):
     #: whether they matched exactly counts in the label elements, one per answer).
     edit_comparisons: float = 0.0
     edit_distance_sum: float = 0.0
-    #: Embeddings compared, and the sum of their cosine similarities.
+    #: Embeddings compared, and the sum of their cosine distances (1 - similarity).
     cosine_comparisons: float = 0.0
-    cosine_sum: float = 0.0
+    cosine_distance_sum: float = 0.0
     #: Copies sent, by how long the shadow took to answer, fail or time out.
     buckets: Buckets = ()
     #: Copies of streamed generations: the shadow's time to the first token, and its mean
@@ -128,7 +128,7 @@ class ShadowTraffic(_Timed):
             self.edit_comparisons - before.edit_comparisons,
             self.edit_distance_sum - before.edit_distance_sum,
             self.cosine_comparisons - before.cosine_comparisons,
-            self.cosine_sum - before.cosine_sum,
+            self.cosine_distance_sum - before.cosine_distance_sum,
             _buckets(_minus, self.buckets, before.buckets),
             _buckets(_minus, self.ttft_buckets, before.ttft_buckets),
             _buckets(_minus, self.itl_buckets, before.itl_buckets),

@@ -64,7 +64,7 @@ class DivergenceRecord(TypedDict):
     label_share: float | None
     score_mad: float | None
     edit_distance: float | None
-    cosine: float | None
+    cosine_distance: float | None
 
 
 class ObservationsRecord(TypedDict):
@@ -154,8 +154,8 @@ class DivergenceStats:
     score_mad: float | None = None
     #: Mean normalised edit distance of generated texts (None: none compared).
     edit_distance: float | None = None
-    #: Mean cosine similarity of embeddings (None: none compared).
-    cosine: float | None = None
+    #: Mean cosine distance (1 - similarity) of embeddings (None: none compared).
+    cosine_distance: float | None = None
 
     @property
     def share(self) -> float | None:
@@ -163,7 +163,7 @@ class DivergenceStats:
         answers, else (embeddings) the mean cosine distance."""
         if self.label_share is not None:
             return self.label_share
-        return None if self.cosine is None else 1.0 - self.cosine
+        return self.cosine_distance
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +190,7 @@ class Observations:
                 "label_share": div.label_share,
                 "score_mad": div.score_mad,
                 "edit_distance": div.edit_distance,
-                "cosine": div.cosine,
+                "cosine_distance": div.cosine_distance,
             },
             "drift_psi": self.drift_psi,
             "span_s": self.span_s,

@@ -77,7 +77,9 @@ def divergence_stats(delta: GatewayReading, deployment: str, shadow: str) -> Div
         label_share=s.label_differing / s.label_elements if s.label_elements else None,
         score_mad=s.score_mad_sum / s.score_comparisons if s.score_comparisons else None,
         edit_distance=s.edit_distance_sum / s.edit_comparisons if s.edit_comparisons else None,
-        cosine=s.cosine_sum / s.cosine_comparisons if s.cosine_comparisons else None,
+        cosine_distance=(
+            s.cosine_distance_sum / s.cosine_comparisons if s.cosine_comparisons else None
+        ),
     )
 
 

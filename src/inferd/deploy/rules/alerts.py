@@ -262,16 +262,16 @@ def _divergence(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     share = ratio(differing, compared, by)
     what = "label elements differ"
     if deployment.llm is not None:
-        # Generated texts count as labels (one element per answer); embeddings are compared by
-        # cosine similarity, and max_divergence limits their mean cosine distance where no
-        # text was compared, as the rollout analysis reads it.
-        cosine = scope.sel('kind="cosine"')
-        similarity = ratio(
+        # Generated texts count as labels (one element per answer); max_divergence limits the
+        # embeddings' mean cosine distance where no text was compared, as the rollout analysis
+        # reads it.
+        cosine = scope.sel('kind="cosine_distance"')
+        distance = ratio(
             f"rate(inferd_gateway_shadow_divergence_sum{cosine}[10m])",
             f"rate(inferd_gateway_shadow_divergence_count{cosine}[10m])",
             by,
         )
-        share = f"(\n{share}\n)\nor\n(\n1 - (\n{similarity}\n)\n)"
+        share = f"(\n{share}\n)\nor\n(\n{distance}\n)"
         what = "answers differ (embeddings: mean cosine distance)"
     out = [
         alert(

@@ -50,11 +50,11 @@ const fmt = {
   pct: (v) => (v * 100).toFixed(v > 0 && v < 0.01 ? 2 : 1) + "%",
   ms: (v) => (v === null || v === undefined ? "–" : v < 10 ? v.toFixed(2) : v.toFixed(1)),
   // A generation's text compares by exact match (a share of answers differing), its edit
-  // distance and, for embeddings, cosine similarity; tensors by differing share or MAD.
+  // distance and, for embeddings, cosine distance; tensors by differing share or MAD.
   div: (d, name) => (d.kind === "share"
     ? (name === "text" ? "exact match " + fmt.pct(1 - d.mean) : fmt.pct(d.mean) + " differ")
     : d.kind === "edit_distance" ? "mean " + d.mean.toFixed(3)
-      : d.kind === "cosine" ? "mean cosine " + d.mean.toFixed(4)
+      : d.kind === "cosine_distance" ? "mean cosine distance " + d.mean.toFixed(4)
         : "MAD " + d.mean.toPrecision(3)),
   num: (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 100 ? v.toFixed(0)
     : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2)),
