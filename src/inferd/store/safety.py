@@ -19,6 +19,8 @@ def validate_title(title: str) -> str:
     problem: str | None = None
     if not title or len(title) > 4096:
         problem = "is empty or too long"
+    elif any("\udc80" <= c <= "\udcff" for c in title):  # os.fsdecode's escape of a byte
+        problem = "is not UTF-8 (a name in another encoding); rename the file"
     elif not title.isprintable():
         problem = "contains control characters"
     elif "\\" in title:
