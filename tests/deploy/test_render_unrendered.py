@@ -114,3 +114,41 @@ def test_kserve_pods_get_the_deployments_server_settings() -> None:
     env = {e["name"]: e["value"] for e in service["spec"]["predictor"]["model"]["env"]}
     served = load_settings(ServerSettings, environ=env)
     assert (served.llm.max_num_seqs, served.llm.max_model_len) == (4, 2048)
+
+
+def test_the_shadow_timeout_is_named_on_a_mirroring_route() -> None:
+    """gateway.shadow_timeout bounds mirrored requests in inferd up's gateway; a Gateway's
+    RequestMirror has no timeout of its own, so a spec that sets it is told so on the routes
+    that mirror (and only there; KServe, which does not mirror, already says so)."""
+    spec = parse_spec(
+        """apiVersion: inferd.dev/v1
+kind: Stack
+gateway: {shadow_timeout: 500ms}
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: "fraud:v1"}
+      - {name: v2, model: "fraud:v2"}
+    traffic: {weights: {v1: 100}, shadow: v2}
+  - name: ranker
+    versions: [{name: v1, model: "ranker:v1"}]
+"""
+    )
+    routes = {
+        o["metadata"]["name"]: o for o in _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+    }
+    assert "gateway.shadow_timeout (0.5 s, inferd up" in _omitted(routes["fraud"])
+    assert "shadow_timeout" not in _omitted(routes["ranker"])
+    unset = parse_spec(
+        """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: "fraud:v1"}
+      - {name: v2, model: "fraud:v2"}
+    traffic: {weights: {v1: 100}, shadow: v2}
+"""
+    )
+    (route,) = _kind(render_with(unset, registry=REGISTRY), "HTTPRoute")
+    assert "shadow_timeout" not in _omitted(route)

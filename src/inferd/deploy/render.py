@@ -121,10 +121,23 @@ def _note_access(spec: Spec, out: list[Obj]) -> list[Obj]:
         notes.append("gateway.tracing (spans of inferd up's gateway and replicas): the server "
                      "image has no inferd[tracing], so pods export no spans; trace at the "
                      "Gateway")  # fmt: skip
+    mirrored = {d.name for d in spec.deployments if d.traffic.shadow is not None}
     for o in out:
         if o["kind"] in ("HTTPRoute", "InferenceService"):
             note(o, *notes)
+        if o["kind"] == "HTTPRoute" and o["metadata"]["name"] in mirrored:
+            note(o, *_shadow_timeout(spec))
     return out
+
+
+def _shadow_timeout(spec: Spec) -> list[str]:
+    """gateway.shadow_timeout, when the spec sets it: the Gateway's mirror has no timeout."""
+    if "shadow_timeout" not in spec.gateway.model_fields_set:
+        return []
+    return [
+        f"gateway.shadow_timeout ({spec.gateway.shadow_timeout:g} s, inferd up's gateway): a "
+        "RequestMirror has no timeout; the shadow version's own request timeout bounds it"
+    ]
 
 
 def _check_options(options: K8sOptions) -> None:
