@@ -222,3 +222,13 @@ def test_the_cluster_check_takes_the_placement_flags_render_takes(fake_kubectl: 
     refused = cli("doctor", "--gpu-product", "Tesla-T4")
     assert refused.exit_code == 2
     assert "--gpu-product go with --kubectl" in refused.stderr
+
+
+def test_spec_options_without_a_spec_are_refused(fake_kubectl: Path) -> None:
+    """``--overlay`` (or a placement flag) without ``--spec`` checked nodes only and said
+    nothing of the deployments the user meant to check."""
+    for flags in (("--overlay", GPU_OVERLAY), ("--gpu-product", "Tesla-T4")):
+        result = cli("doctor", "--kubectl", *flags)
+        assert result.exit_code == 2, result.output
+        assert f"{flags[0]} goes with --spec" in result.stderr
+    assert not fake_kubectl.exists()  # refused before kubectl ran

@@ -149,6 +149,16 @@ def doctor(
     deployments' GPU pods fit them; exits 1 when something is missing.
     """
     if use_kubectl:
+        placement = [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None]
+        spec_only = [*(["--overlay"] if overlay is not None else []), *placement]
+        if spec_only and spec_file is None:
+            from inferd.errors import InvalidArgument
+
+            what = "goes" if len(spec_only) == 1 else "go"
+            raise InvalidArgument(
+                f"{', '.join(spec_only)} {what} with --spec (the deployments to check the "
+                "nodes for)"
+            )
         _doctor_cluster(spec_file, overlay, flags, scale, context, as_json=as_json)
         return
     given = [
