@@ -106,9 +106,10 @@ def _old(path: Path, now: float) -> bool:
         return False
 
 
-def collect(layout: OciLayout, models: Path) -> GcResult:
-    """Remove unreferenced blobs, materialized dirs of versions no longer in the index, and
-    stamps of materialized dirs that are gone."""
+def collect(layout: OciLayout, models: Path, access: Path | None = None) -> GcResult:
+    """Remove unreferenced blobs, materialized dirs of versions no longer in the index,
+    stamps of materialized dirs that are gone, and the markers in ``access`` (the cache's
+    record of use) of manifests no longer stored."""
     now = time.time()
     with layout.locked():
         keep, manifests = referenced(layout)
@@ -124,6 +125,11 @@ def collect(layout: OciLayout, models: Path) -> GcResult:
             freed += path.stat().st_size
             path.unlink()
             removed += 1
+        if access is not None and access.is_dir():
+            for marker in list(access.iterdir()):
+                manifest = f"sha256:{marker.name}"
+                if _is_digest(manifest) and not layout.blobs.exists(manifest):
+                    marker.unlink(missing_ok=True)
         for temp in list(layout.blobs.temp_files()):
             if _old(temp, now):
                 temp.unlink(missing_ok=True)

@@ -384,7 +384,7 @@ class ModelStore:
         pulled versions not tagged locally until the store fits (:mod:`inferd.store.cache`).
         """
         self.layout.init()
-        collected = gc.collect(self.layout, self.models)
+        collected = gc.collect(self.layout, self.models, self.root / cache.ACCESS_DIR)
         if max_size is None:
             return collected
         evicted = cache.evict(self.layout, self.models, self.root, max_size)
