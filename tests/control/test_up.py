@@ -198,6 +198,14 @@ def test_killed_replica_under_load_costs_at_most_its_in_flight(running: UpProces
     assert row["restarts"] == 1
     # At most the requests in flight on the victim fail (the gateway retries them elsewhere).
     assert sum(load.failed().values()) <= load.workers, load.outcomes
+    # The gateway's /metrics says so from the supervisor's view (the replicas' own series
+    # never saw the dead process): one failure, every replica ready again.
+    conn = http.client.HTTPConnection("127.0.0.1", running.gateway_port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    assert 'inferd_replica_failures_total{deployment="fraud",version="v1"} 1.0' in text
+    assert 'inferd_replicas{deployment="fraud",state="failed",version="v1"} 0.0' in text
 
 
 def test_apply_under_load_drops_nothing(running: UpProcess, tmp_path: Path) -> None:

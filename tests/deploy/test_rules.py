@@ -162,7 +162,7 @@ def test_every_expression_says_where_it_can_have_data(quickstart: Spec) -> None:
     for e in found:
         by_name.setdefault(e.name, set()).add(frozenset(e.platforms))
     assert by_name["InferdErrorRateHigh"] == {frozenset({"kubernetes", "local"})}
-    assert by_name["InferdReplicaRestarting"] == {frozenset({"kubernetes"})}
+    assert by_name["InferdReplicaRestarting"] == {frozenset({"kubernetes"}), frozenset({"local"})}
     assert by_name["InferdShadowDivergence"] == {frozenset({"local"})}
     # Replica counts come from kube-state-metrics on a cluster, the autoscaler under inferd up.
     assert by_name["InferdNoReadyReplicas"] == {frozenset({"kubernetes"}), frozenset({"local"})}

@@ -135,6 +135,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         ) from None
     supervisor.subscribe(gateway.update)
     supervisor.subscribe(front.update)
+    gateway.metrics.registry.register(supervisor.series)
     # The dashboard's lineage panel and tag-move marks.
     gateway.charts.model_history = store.history
     token = secrets.token_urlsafe(32)

@@ -19,6 +19,7 @@ from dataclasses import replace
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch
 from inferd.control.replicas.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
+from inferd.control.replicas.series import ReplicaSeries
 from inferd.control.replicas.topology import (
     DeploymentRoute,
     Replica,
@@ -54,6 +55,8 @@ class Supervisor:
         )
         self._generation = 0
         self._topology = Topology()
+        #: Its replicas as series, for the gateway's ``/metrics``.
+        self.series = ReplicaSeries()
 
     @property
     def topology(self) -> Topology:
@@ -152,6 +155,10 @@ class Supervisor:
         await self.retire(self.replicas(), grace_s)
 
     def _publish(self) -> None:
+        self.series.observe(
+            (r.snapshot() for r in self._replicas.values()),
+            ((d.name, v.name) for d in self._routing for v in d.versions),
+        )
         deployments = {d.name: self._deployment_route(d) for d in self._routing}
         if deployments == dict(self._topology.deployments):
             return

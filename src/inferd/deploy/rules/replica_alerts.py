@@ -102,13 +102,39 @@ def cluster_replicas(deployment: DeploymentSpec, options: K8sOptions, scope: Sco
 
 
 def local_replicas(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
-    """Replicas as ``inferd up``'s autoscaler counts them (autoscaled deployments only)."""
-    if deployment.autoscaling is None:
-        return []
-    # Summed over the scaled versions (the main one, and any woken from zero): the deployment's.
-    ready = f"sum without (version) (inferd_autoscaler_ready_replicas{scope.sel()})"
-    desired = f"sum without (version) (inferd_autoscaler_desired_replicas{scope.sel()})"
-    return _replica_alerts(deployment.name, deployment.name, ready, desired, labels={}, needs=_UP)
+    """Replicas as ``inferd up`` counts them: the autoscaler's wanted and ready replicas of an
+    autoscaled deployment, else the supervisor's ready ones against the spec's; and replica
+    processes that exited unasked (``inferd_replica_failures_total``), which the replicas' own
+    series never show (a model that cannot load never gets scraped)."""
+    d = deployment.name
+    out = []
+    if deployment.autoscaling is not None:
+        # Summed over the scaled versions (the main one, and any woken from zero).
+        ready = f"sum without (version) (inferd_autoscaler_ready_replicas{scope.sel()})"
+        desired = f"sum without (version) (inferd_autoscaler_desired_replicas{scope.sel()})"
+        out += _replica_alerts(d, d, ready, desired, labels={}, needs=_UP)
+    elif wanted := sum(v.replicas for v in deployment.versions):
+        ready_ones = scope.sel('state="ready"')
+        ready = f"sum by (deployment) (inferd_replicas{ready_ones})"
+        out += _replica_alerts(d, d, ready, number(wanted), labels={}, needs=_UP)
+
+    def failures(offset: str) -> str:
+        return f"sum by (deployment, version) (inferd_replica_failures_total{scope.sel()}{offset})"
+
+    out.append(
+        alert(
+            "InferdReplicaRestarting",
+            new_events(failures, "deployment, version", "15m"),
+            "> 0",
+            severity="warning",
+            summary=f"{d}: a model server restarted",
+            description="{{ $labels.deployment }}/{{ $labels.version }}: replica processes "
+            "exited unasked {{ $value | humanize }} times in 15m (a model that cannot load, a "
+            "crash or an OOM kill; inferd ps shows why).",
+            needs=_UP | _EVENT,
+        )
+    )
+    return out
 
 
 def _replica_alerts(
@@ -120,11 +146,13 @@ def _replica_alerts(
     labels: dict[str, str],
     needs: frozenset[Need],
 ) -> list[Rule]:
+    # A number (the spec's fixed count, more than 0) needs no "wants replicas" clause.
+    wants = "" if desired.isdigit() else f" and {desired} > 0"
     return [
         alert(
             "InferdNoReadyReplicas",
             available,
-            f"== 0 and {desired} > 0",
+            f"== 0{wants}",
             severity="critical",
             for_="5m",
             labels=labels,
