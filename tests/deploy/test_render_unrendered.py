@@ -152,3 +152,15 @@ deployments:
     )
     (route,) = _kind(render_with(unset, registry=REGISTRY), "HTTPRoute")
     assert "shadow_timeout" not in _omitted(route)
+
+
+def test_kserve_names_a_target_it_rounds() -> None:
+    """KServe's scaleTarget is a whole number of requests: a fractional target is rounded, and
+    the InferenceService says so."""
+    spec = _spec(ONE + "autoscaling: {metric: concurrency, target: 2.5}\n")
+    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    assert service["spec"]["predictor"]["scaleTarget"] == 2
+    assert "autoscaling.target 2.5: KServe's scaleTarget is a whole number (2)" in _omitted(service)
+    whole = _spec(ONE + "autoscaling: {metric: concurrency, target: 3}\n")
+    (service,) = _kind(render_with(whole, registry=REGISTRY, target="kserve"), "InferenceService")
+    assert _omitted(service) == ""

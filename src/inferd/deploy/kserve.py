@@ -137,6 +137,13 @@ def omitted(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[st
             f"autoscaling.{', autoscaling.'.join(timing)}: KServe's autoscaler (Knative) keeps "
             "its own windows, rates and cold starts (set them in its config-autoscaler)"
         )
+    if scaling is not None and scaling.metric in SCALE_METRICS:
+        target = scale_target(scaling.target)
+        if target != scaling.target:
+            out.append(
+                f"autoscaling.target {scaling.target:g}: KServe's scaleTarget is a whole number "
+                f"({target})"
+            )
     if deployment.rollout is not None:
         out.append(
             f"{policy_name(deployment.rollout)} and its analysis: KServe shifts a canary's "
@@ -157,6 +164,11 @@ def omitted(deployment: DeploymentSpec, canary: Canary, stage: Stage) -> list[st
     return out
 
 
+def scale_target(target: float) -> int:
+    """The spec's target as KServe's whole ``scaleTarget`` (at least 1)."""
+    return max(1, round(target))
+
+
 def predictor_scaling(deployment: DeploymentSpec, version: VersionSpec) -> Obj:
     """The predictor's replica bounds: the deployment's autoscaling (KServe's own metric and
     target), or the served version's fixed replica count."""
@@ -174,7 +186,7 @@ def predictor_scaling(deployment: DeploymentSpec, version: VersionSpec) -> Obj:
         "minReplicas": scaling.min_replicas,
         "maxReplicas": scaling.max_replicas,
         "scaleMetric": SCALE_METRICS[scaling.metric],
-        "scaleTarget": max(1, round(scaling.target)),
+        "scaleTarget": scale_target(scaling.target),
     }
 
 
