@@ -164,3 +164,19 @@ def test_kserve_names_a_target_it_rounds() -> None:
     whole = _spec(ONE + "autoscaling: {metric: concurrency, target: 3}\n")
     (service,) = _kind(render_with(whole, registry=REGISTRY, target="kserve"), "InferenceService")
     assert _omitted(service) == ""
+
+
+def test_the_plain_target_suggests_argo_only_for_what_argo_renders() -> None:
+    """``--progressive argo`` renders canary policies only: a blue-green or A/B policy was told
+    to render with it, which then said it renders canary rollouts only."""
+    for strategy in ("blue-green",):
+        spec = _spec(ONE + f"rollout: {{strategy: {strategy}}}\n")
+        (route,) = _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+        assert _omitted(route) == (
+            f"rollout ({strategy}): the plain target has no progressive delivery; let inferd "
+            "up's rollout controller carry it out (--progressive argo renders canary rollouts "
+            "only)"
+        )
+    spec = _spec(ONE + "rollout: {strategy: canary, steps: [50, 100]}\n")
+    (route,) = _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+    assert "render it with --progressive argo" in _omitted(route)

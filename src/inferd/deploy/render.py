@@ -214,6 +214,11 @@ def _rollout_note(policy: RolloutSpec, options: K8sOptions) -> str:
     what = policy_name(policy)
     if options.progressive == "argo":
         return f"{what}: --progressive argo renders canary rollouts only"
+    if policy.strategy != "canary":
+        return (
+            f"{what}: the plain target has no progressive delivery; let inferd up's rollout "
+            "controller carry it out (--progressive argo renders canary rollouts only)"
+        )
     return (
         f"{what}: the plain target has no progressive delivery; render it with "
         "--progressive argo, or let inferd up's rollout controller carry it out"
