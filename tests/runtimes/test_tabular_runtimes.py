@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import lightgbm as lgb
@@ -18,6 +19,7 @@ from inferd.card import ModelCard, Signature, TensorSpec
 from inferd.datatypes import object_array
 from inferd.errors import InvalidArgument, InvalidTensor, PermissionDenied, Unsupported
 from inferd.runtimes import LoadOptions, get_runtime
+from inferd.sandbox.model import SandboxedModel
 
 from .conftest import tabular_card
 
@@ -90,9 +92,18 @@ def test_sklearn_untrusted_types_need_explicit_trust(tmp_path: Path, tabular: Da
     with pytest.raises(PermissionDenied, match=r"do(es)? not trust by default \(sklearn\.tree"):
         runtime.load(tmp_path, card, LoadOptions())
     model = runtime.load(tmp_path, card, LoadOptions(trust_code=True))
-    outputs = model.predict({"input": x})
-    np.testing.assert_array_equal(outputs["label"], estimator.predict(x))
-    np.testing.assert_allclose(outputs["probabilities"], estimator.predict_proba(x))
+    try:
+        # Loading those types runs their code: in a sandbox worker, never the server (it ran
+        # in the server's process, although trusted code is promised never to).
+        assert isinstance(model, SandboxedModel)
+        assert model.pid is not None and model.pid != os.getpid()
+        outputs = model.predict({"input": x})
+        np.testing.assert_array_equal(outputs["label"], estimator.predict(x))
+        np.testing.assert_allclose(outputs["probabilities"], estimator.predict_proba(x))
+        with pytest.raises(InvalidTensor, match="input"):  # a client's mistake, as it is
+            model.predict({"input": x[:, :2]})
+    finally:
+        model.close()
 
 
 def test_sklearn_refuses_cuda_and_outputs_it_cannot_give(tmp_path: Path, tabular: Data) -> None:

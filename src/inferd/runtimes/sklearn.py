@@ -1,4 +1,13 @@
-"""The scikit-learn runtime: estimators in the skops format only (never pickle or joblib)."""
+"""The scikit-learn runtime: estimators in the skops format only (never pickle or joblib).
+
+A file of the types skops trusts loads in the server's process: loading it runs none of its
+code. One holding other types (a class outside skops' allowlist, a user's own transformer) loads
+only when the operator trusts the model's code (``--trust-code``, ``trust_code: true``), and then,
+as a python model's code does, in a sandbox worker of its own under the ``sandbox:`` limits
+(:class:`SklearnWorkerModel`, :mod:`inferd.sandbox`), never in the server: loading those types
+runs their code. Inferd errors raised in the worker (a client's bad input) reach the client as
+they are.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +40,9 @@ from inferd.runtimes._tabular import DEFAULT_INPUT, NotDerived, features, input_
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.warmup import KnownValues
+from inferd.sandbox.isolation import Limits
+from inferd.sandbox.model import SandboxedModel
+from inferd.sandbox.process import WorkerSpec
 
 #: The outputs the runtime gives, by name, and the estimator method that computes each.
 OUTPUT_METHODS = {"label": "predict", "predictions": "predict", "probabilities": "predict_proba"}
@@ -44,9 +56,9 @@ class SklearnModel:
     """An estimator: each output computed by the method its name stands for
     (:data:`OUTPUT_METHODS`), each method once per batch."""
 
-    def __init__(self, estimator: Any, card: ModelCard, outputs: dict[str, str]) -> None:
+    def __init__(self, estimator: Any, tensor: str, outputs: dict[str, str]) -> None:
         self._estimator = estimator
-        self._input = input_name(card)
+        self._input = tensor
         #: Output name → estimator method.
         self._outputs = outputs
 
@@ -96,9 +108,64 @@ class SklearnRuntime:
                 f"{file.name!r} contains types skops does not trust by default "
                 f"({', '.join(untrusted)}); load it only with explicit code trust"
             )
-        estimator = _estimator(self._skops_io, file, untrusted)
         declared = tuple(o.name for o in card.signature.outputs)
-        return SklearnModel(estimator, card, _outputs(estimator, declared))
+        if untrusted:
+            return _in_worker(file, card, untrusted, options)
+        estimator = _estimator(self._skops_io, file, [])
+        return SklearnModel(estimator, input_name(card), _outputs(estimator, declared))
+
+
+def _in_worker(file: Path, card: ModelCard, trusted: list[str], options: LoadOptions) -> Model:
+    """The estimator in ``file``, loaded with the ``trusted`` types in a sandbox worker under
+    the model's sandbox limits (see the module docstring)."""
+    sandbox = options.sandbox
+    spec = WorkerSpec(
+        root=file.parent,
+        module=__name__,
+        cls=SklearnWorkerModel.__name__,
+        limits=Limits(
+            address_space_bytes=sandbox.max_address_space_bytes,
+            open_files=sandbox.max_open_files,
+            allow_unisolated=sandbox.allow_unisolated,
+        ),
+        cpu_seconds=sandbox.max_cpu_seconds,
+        timeout_s=sandbox.call_timeout_s,
+        builtin=True,
+        options={
+            "file": str(file),
+            "tensor": input_name(card),
+            "declared": [o.name for o in card.signature.outputs],
+            "trusted": trusted,
+        },
+    )
+    return SandboxedModel.load(card.name, spec)
+
+
+class SklearnWorkerModel:
+    """What the sandbox worker builds (``WorkerSpec.options`` as keyword arguments): the
+    estimator loaded with its types trusted, answering as :class:`SklearnModel` does."""
+
+    def __init__(self, file: str, tensor: str, declared: list[str], trusted: list[str]) -> None:
+        self._file = Path(file)
+        self._input = tensor
+        self._declared = tuple(declared)
+        self._trusted = trusted
+        self._model: SklearnModel | None = None
+
+    def load(self, root: Path) -> None:
+        import_optional("sklearn", "sklearn")
+        estimator = _estimator(import_optional("skops.io", "sklearn"), self._file, self._trusted)
+        self._model = SklearnModel(estimator, self._input, _outputs(estimator, self._declared))
+
+    def predict(self, inputs: Tensors) -> Tensors:
+        if self._model is None:
+            raise InternalError("the scikit-learn worker has no model loaded")
+        return self._model.predict(inputs)
+
+    def close(self) -> None:
+        if self._model is not None:
+            self._model.close()
+            self._model = None
 
 
 def read_signature(file: Path) -> Signature:

@@ -68,7 +68,7 @@ class WorkerSpec:
     #: and built with ``options`` as keyword arguments; its inferd errors reach the caller as
     #: they are. False: the model's own code, a module inside ``root``, built with no argument.
     builtin: bool = False
-    options: dict[str, str | int] = field(default_factory=dict)
+    options: dict[str, str | int | list[str]] = field(default_factory=dict)
 
 
 class WorkerFailed(Exception):
