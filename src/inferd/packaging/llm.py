@@ -29,7 +29,6 @@ from inferd.errors import InvalidArgument
 from inferd.formats.gguf import is_gguf, read_gguf
 from inferd.formats.gguf_file import GgufFile
 from inferd.formats.safetensors import SafetensorsHeader, read_safetensors
-from inferd.reference import Reference
 from inferd.runtimes.detect import HF_CONFIG, Detection, is_hf_directory
 from inferd.store import ModelStore, Staged
 
@@ -94,7 +93,9 @@ def resolve_base(store: ModelStore, ref: str) -> AdapterBase:
             read_gguf(found.path / title, name=title) if (found.path / title).is_file() else None
         ),
     )
-    return AdapterBase(ref, f"{Reference.parse(ref).name}@{found.digest}", model)
+    # The card's name, as the store checks a digest against it: a tag of another name (a
+    # copy, a registry's repository) pinned under its own name would name no version.
+    return AdapterBase(ref, f"{found.card.name}@{found.digest}", model)
 
 
 def with_splits(
