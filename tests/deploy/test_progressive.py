@@ -301,8 +301,9 @@ rollout: {{steps: [50, 100]}}
 
 
 def test_a_language_models_canary_takes_both_of_its_splits() -> None:
-    """An LLM's route splits twice (``/v2/models/{d}`` and ``/openai/{d}``): the canary Service
-    joins both, or the plugin would shift only one protocol's traffic."""
+    """An LLM has two routes (``/v2/models/{d}`` and ``/openai/{d}``): the canary Service
+    joins both splits and the plugin is given both routes, or only one protocol's traffic
+    would shift."""
     spec = _one(
         """llm: {max_num_seqs: 8, max_model_len: 2048}
 versions:
@@ -313,14 +314,19 @@ rollout: {steps: [10, 100]}
 """
     )
     objects = render_with(spec, registry=REGISTRY, progressive="argo")
-    route = _named(objects, "HTTPRoute")["fraud"]
-    validate(route)
-    splits = {
-        r["matches"][0]["path"]["value"]: [(b["name"], b.get("weight")) for b in r["backendRefs"]]
-        for r in route["spec"]["rules"]
-        if any("weight" in b for b in r["backendRefs"])
-    }
+    splits = {}
+    for route in _named(objects, "HTTPRoute").values():
+        validate(route)
+        for r in route["spec"]["rules"]:
+            if any("weight" in b for b in r["backendRefs"]):
+                path = r["matches"][0]["path"]["value"]
+                splits[path] = [(b["name"], b.get("weight")) for b in r["backendRefs"]]
     assert splits == {
         "/v2/models/fraud": [("fraud-v1", 100), ("fraud-v1-canary", 0)],
         "/openai/fraud": [("fraud-v1", 100), ("fraud-v1-canary", 0)],
+    }
+    rollout = _named(objects, "Rollout")["fraud-v1"]
+    plugin = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["plugins"]
+    assert plugin == {
+        "argoproj-labs/gatewayAPI": {"httpRoutes": [{"name": "fraud"}, {"name": "fraud-openai"}]}
     }

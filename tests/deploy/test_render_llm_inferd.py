@@ -143,7 +143,8 @@ def test_an_hpa_on_a_metric_generations_do_not_reach_is_refused(metric: str) -> 
 def test_the_openai_api_is_routed_under_the_deployments_path() -> None:
     """The route had only ``/v2/models/{deployment}``: a client of the OpenAI API (what a
     language model is asked through) found no path to the pods at all. As for vLLM, it is
-    ``/openai/{deployment}``, rewritten to ``/``, split and mirrored as the spec says."""
+    ``/openai/{deployment}``, rewritten to ``/``, split and mirrored as the spec says, by a
+    route of its own (each route has the Gateway API's limit of 16 rules)."""
     spec = parse_spec(
         """apiVersion: inferd.dev/v1
 kind: Stack
@@ -161,12 +162,12 @@ deployments:
 """
     )
     objects = render_with(spec, registry=REGISTRY)
-    (route,) = [o for o in objects if o["kind"] == "HTTPRoute"]
-    validate(route)
-    openai = [
-        r for r in route["spec"]["rules"]
-        if r["matches"][0]["path"]["value"].startswith("/openai/chat")
-    ]  # fmt: skip
+    routes = {o["metadata"]["name"]: o for o in objects if o["kind"] == "HTTPRoute"}
+    assert set(routes) == {"chat", "chat-openai"}
+    for route in routes.values():
+        validate(route)
+    route = routes["chat-openai"]
+    openai = route["spec"]["rules"]
     rewrite = {"type": "URLRewrite", "urlRewrite": {"path": {
         "type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}  # fmt: skip
     paths = [r["matches"][0]["path"]["value"] for r in openai]
@@ -184,11 +185,32 @@ deployments:
         {"name": "chat-v2", "port": 8080, "weight": 10},
     ]
     assert split["filters"][1]["requestMirror"]["backendRef"]["name"] == "chat-mirror"
-    # The Open Inference Protocol paths stay as they were.
-    assert any(
-        r["matches"][0]["path"]["value"] == "/v2/models/chat" for r in route["spec"]["rules"]
-    )
     assert "inferd.dev/not-rendered" not in route["metadata"].get("annotations", {})
+    # The Open Inference Protocol paths stay as they were.
+    v2 = [r["matches"][0]["path"]["value"] for r in routes["chat"]["spec"]["rules"]]
+    assert "/v2/models/chat" in v2 and not any(path.startswith("/openai") for path in v2)
+
+
+def test_a_language_model_with_many_versions_fits_the_rule_limit() -> None:
+    """Eleven versions (a base and ten adapters): 12 rules per protocol, within the 16 each
+    route may hold."""
+    versions = "\n".join(
+        f'      - {{name: a{i}, model: "chat:a{i}", adapter_of: v1}}' for i in range(10)
+    )
+    spec = parse_spec(
+        f"""apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: chat
+    llm: {{engine: inferd}}
+    versions:
+      - {{name: v1, model: "chat:v1"}}
+{versions}
+    traffic: {{weights: {{v1: 100}}}}
+"""
+    )
+    routes = [o for o in render_with(spec, registry=REGISTRY) if o["kind"] == "HTTPRoute"]
+    assert [len(r["spec"]["rules"]) for r in routes] == [12, 12]
 
 
 def test_a_model_named_unlike_its_deployment_is_named_in_the_route() -> None:
@@ -202,6 +224,6 @@ deployments:
     versions: [{name: v1, model: "registry.example.com/team/llama:v1"}]
 """
     )
-    (route,) = [o for o in render_with(spec) if o["kind"] == "HTTPRoute"]
-    note = route["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    routes = {o["metadata"]["name"]: o for o in render_with(spec) if o["kind"] == "HTTPRoute"}
+    note = routes["chat-openai"]["metadata"]["annotations"]["inferd.dev/not-rendered"]
     assert "model 'team/llama'" in note and "/openai/chat" in note

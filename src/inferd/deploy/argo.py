@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 
 from inferd.deploy.canary import Canary
+from inferd.deploy.gateway_api import openai_route_name
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions, Stage
 from inferd.deploy.objects import (
@@ -124,7 +125,12 @@ def rollout(
     # The pod belongs to the main version's workload whichever model it serves: its Service,
     # PodDisruptionBudget and the Rollout's selector pick it by that version's label.
     template["metadata"]["labels"][LABEL_VERSION] = main.name
-    plugin: Obj = {"httpRoute": deployment.name}
+    # A language model's OpenAI paths have a route of their own (the plugin's httpRoutes list).
+    plugin: Obj = (
+        {"httpRoute": deployment.name}
+        if deployment.llm is None
+        else {"httpRoutes": [{"name": deployment.name}, {"name": openai_route_name(deployment)}]}
+    )
     if options.namespace is not None:
         plugin["namespace"] = options.namespace
     steps: list[Obj] = []
@@ -197,9 +203,9 @@ def canary_service(
 
 
 def route_canary(route: Obj, deployment: DeploymentSpec, main: VersionSpec) -> Obj:
-    """``route`` with the canary Service beside the stable one in each weighted split (one, or
-    a language model's two: ``/v2/models/{d}`` and ``/openai/{d}``), at weight 0 and with the
-    same filters."""
+    """``route`` (the deployment's, or a language model's ``-openai`` one) with the canary
+    Service beside the stable one in its weighted split, at weight 0 and with the same
+    filters."""
     stable = workload_name(deployment, main)
     for rule in route["spec"]["rules"]:
         refs = [b for b in rule["backendRefs"] if b["name"] == stable and "weight" in b]

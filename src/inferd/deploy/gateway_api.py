@@ -21,7 +21,7 @@ A language model served by inferd's pods is asked through OpenAI's API, which ta
 from the body: as for vLLM (:mod:`.llm_route`), its versions are also routed under
 ``/openai/{deployment}`` (rewritten to ``/``; a client's ``base_url`` is
 ``http://GATEWAY/openai/{deployment}/v1``), with the same per-version paths, header routes,
-split and mirror.
+split and mirror, by a second HTTPRoute, ``{deployment}-openai``.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, HeaderRoute, Spec, VersionSpec
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-#: Where a language model's OpenAI API is routed: ``/openai/{deployment}``.
+#: Where a language model's OpenAI API is routed: ``/openai/{deployment}``, by a route named
+#: ``{deployment}-openai``.
 OPENAI_PREFIX = "/openai"
+OPENAI_SUFFIX = "-openai"
 #: The Gateway API's limit on rules in one HTTPRoute.
 MAX_RULES = 16
 #: The not-rendered note of a deployment with traffic.sticky_header.
@@ -145,18 +147,32 @@ def http_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> O
             }
         )
     rules.append(_split_rule(deployment, options, base, needs_rewrite))
-    notes = []
-    if deployment.llm is not None:
-        rules += _openai_rules(deployment)
-        notes += _openai_names(deployment, options)
+    _check_rules(deployment, rules)
+    return route_object(deployment, spec, options, rules)
+
+
+def openai_route_name(deployment: DeploymentSpec) -> str:
+    return f"{deployment.name}{OPENAI_SUFFIX}"
+
+
+def openai_route(deployment: DeploymentSpec, spec: Spec, options: K8sOptions) -> Obj | None:
+    """A language model's second HTTPRoute, ``{deployment}-openai``: its OpenAI paths (a route
+    of their own, so that each protocol has the Gateway API's rule limit); None for others."""
+    if deployment.llm is None:
+        return None
+    rules = _openai_rules(deployment)
+    _check_rules(deployment, rules)
+    route = route_object(deployment, spec, options, rules, *_openai_names(deployment, options))
+    route["metadata"]["name"] = openai_route_name(deployment)
+    return route
+
+
+def _check_rules(deployment: DeploymentSpec, rules: list[Obj]) -> None:
     if len(rules) > MAX_RULES:
         raise InvalidArgument(
             f"deployment {deployment.name!r} needs {len(rules)} HTTPRoute rules (one per "
-            f"version with replicas, one per header route, one split"
-            f"{', twice for a language model' if deployment.llm is not None else ''}); the "
-            f"limit is {MAX_RULES}"
+            f"version with replicas, one per header route, one split); the limit is {MAX_RULES}"
         )
-    return route_object(deployment, spec, options, rules, *notes)
 
 
 def _openai_rules(deployment: DeploymentSpec) -> list[Obj]:

@@ -90,6 +90,8 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         if deployment.rollout is not None:
             note(route, _rollout_note(deployment.rollout, options))
         out.append(route)
+        openai = gateway_api.openai_route(deployment, spec, options)
+        out += [] if openai is None else [openai]
     out.append(monitoring.service_monitor(spec, options))
     out.append(rules.prometheus_rule(spec, options))
     out += grafana_config_maps(spec, options)
@@ -196,6 +198,8 @@ def _argo(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuP
             out.append(argo.retarget(_autoscaler(deployment, main, spec, options)))
         out.append(argo.analysis_template(deployment, main, spec, options))
     out.append(argo.route_canary(gateway_api.http_route(routed, spec, options), deployment, main))
+    openai = gateway_api.openai_route(routed, spec, options)
+    out += [] if openai is None else [argo.route_canary(openai, deployment, main)]
     return out
 
 
