@@ -11,6 +11,8 @@ import httpx
 import tritonclient.grpc.aio as triton
 
 from inferd.control.gateway.grpc_gateway import GrpcGateway
+from inferd.control.replicas.engine_metrics import EngineSeries
+from inferd.control.replicas.topology import Replica, ReplicaState, VersionRoute
 
 from .conftest import ReplicaProcess, deployment, run, started_gateway, topology, version
 
@@ -77,3 +79,31 @@ def test_grpc_metadata_names_the_deployment(replicas: dict[str, list[ReplicaProc
     assert r["meta"]["name"] == "scoring"
     assert r["meta"]["inputs"][0]["name"] == "input"  # the rest is the replica's answer
     assert r["meta_v1"]["name"] == "scoring"
+
+
+def test_openai_retrieve_of_an_engine_deployment_is_answered_by_the_gateway() -> None:
+    """llama-server and vLLM have no ``/v1/models/{id}`` route: the gateway relayed it and
+    ``client.models.retrieve("chat")`` got the engine's 404 "File Not Found", although
+    ``/v1/models`` lists ``chat``. The gateway answers it, as ``inferd serve`` does."""
+    series = EngineSeries("llama-server", "chat", "v1")
+
+    def route(state: ReplicaState) -> VersionRoute:
+        # A closed port: nothing may reach the engine for this answer.
+        replica = Replica("chat-v1-1", "chat", "v1", "127.0.0.1", 9, state, engine=series)
+        return VersionRoute("v1", "chat", "chat:v1", 100, (replica,))
+
+    async def scenario(state: ReplicaState) -> httpx.Response:
+        gateway = await started_gateway(topology(deployment("chat", route(state))))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.port}") as c:
+                return await c.get("/v1/models/chat")
+        finally:
+            await gateway.stop(5)
+
+    ready = run(lambda: scenario("ready"))
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert (body["id"], body["object"], body["owned_by"]) == ("chat", "model", "inferd")
+    assert (body["name"], body["ready"]) == ("chat", True)
+    starting = run(lambda: scenario("starting"))
+    assert starting.status_code == 503 and starting.json()["ready"] is False

@@ -3,7 +3,8 @@
 The gateway forwards bodies untouched: only the path changes (the deployment's name becomes the
 replica's model name, a version segment is dropped) and hop-by-hop headers are left behind
 (:data:`.upstream.HOP_BY_HOP`). The one exception is a model's metadata or readiness document
-(:func:`named`), whose ``name`` (and OpenAI ``id``) goes back to the deployment's name.
+(:func:`named`), whose ``name`` (and OpenAI ``id``) goes back to the deployment's name; an
+engine replica (llama-server, vLLM) has no such document, and :func:`engine_model` answers it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 
 from inferd.control.gateway.upstream import HOP_BY_HOP, UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
-from inferd.protocols.http import Request, Response
+from inferd.protocols.http import Request, Response, json_response
 
 #: Response headers the gateway writes itself, not copied from the replica's answer.
 _NOT_COPIED = HOP_BY_HOP | {"content-type"}
@@ -79,3 +80,16 @@ def named(answer: UpstreamResponse, deployment: str) -> UpstreamResponse:
     if "id" in document:  # an OpenAI model object (a language model's replica)
         document["id"] = deployment
     return dataclasses.replace(answer, body=orjson.dumps(document))
+
+
+def engine_model(deployment: str, version: VersionRoute, created: int) -> Response | None:
+    """``GET /v1/models/{model}`` of a version an engine serves (llama-server, vLLM; they have
+    no such route): OpenAI's model object beside KServe's readiness, as ``inferd serve``
+    answers it, 503 while no replica is ready. None for ``inferd serve`` replicas, which
+    answer it themselves."""
+    if not version.replicas or any(r.engine is None for r in version.replicas):
+        return None
+    ready = bool(version.ready_replicas)
+    document = {"name": deployment, "ready": ready, "id": deployment, "object": "model",
+                "created": created, "owned_by": "inferd"}  # fmt: skip
+    return json_response(document, 200 if ready else 503)

@@ -28,7 +28,7 @@ from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
 from inferd.control.gateway.catalog import Catalog
 from inferd.control.gateway.charts import Charts
-from inferd.control.gateway.forwarding import named, to_client, upstream_path
+from inferd.control.gateway.forwarding import engine_model, named, to_client, upstream_path
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.openai_relay import PATHS as OPENAI_PATHS
@@ -304,6 +304,9 @@ class Gateway:
         )
         if version is None:
             raise Unavailable(f"deployment {route.name!r} has no version")
+        engine = engine_model(route.name, version, self.openai.created)
+        if engine is not None and request.path.startswith("/v1/"):
+            return engine
         upstream = UpstreamRequest(
             "GET", upstream_path(request, version), forwardable(request.headers)
         )

@@ -101,7 +101,7 @@ class OpenAIRelay:
     def __init__(self, gateway: Router, timeout_s: float) -> None:
         self._gateway = gateway
         #: What ``/v1/models`` says of when a deployment was created: when this gateway started.
-        self._created = int(time.time())
+        self.created = int(time.time())
         # Bounded until the answer's head arrives; a generation then streams for as long as it
         # runs (its client, the replica's max_tokens and its context bound it).
         self._timeout_s = timeout_s
@@ -117,7 +117,7 @@ class OpenAIRelay:
             {
                 "object": "list",
                 "data": [
-                    {"id": name, "object": "model", "created": self._created, "owned_by": "inferd"}
+                    {"id": name, "object": "model", "created": self.created, "owned_by": "inferd"}
                     for name in sorted(self._gateway.deployment_names())
                 ],
             }
