@@ -91,7 +91,8 @@ class AutoscalingSpec(StrictModel):
     scale_down_window: Duration = Field(default=300.0, description="… before scaling down")
     scale_to_zero_after: Duration | None = Field(
         default=None,
-        description="idle time before the last replica stops (needs min_replicas 0; 5m if left out)",
+        description="idle time before the last replica stops (needs min_replicas 0; 5m if "
+        "left out)",
     )
     stable_window: Duration = Field(
         default=60.0, gt=0, description="the metric is averaged over this window to decide"
