@@ -82,6 +82,8 @@ def invalid_field(errors: list[ErrorDetails]) -> InvalidField:
     related = [e for e in errors if _clean(e["loc"])[: len(where)] == where]
     field = next((p for p in reversed(where) if isinstance(p, str)), "")
     if field in _SHAPES and sum(_clean(e["loc"]) == where for e in related) > 1:
+        if first["input"] == "" and any(e["type"] == "string_too_short" for e in related):
+            return InvalidField(_path(where), f"should not be empty ({_SHAPES[field]})")
         return InvalidField(_path(where), f"should be {_SHAPES[field]}{_got(first['input'])}")
     deepest = max(related, key=lambda e: len(_clean(e["loc"])))
     if deepest["type"] in ("model_type", "dict_type"):

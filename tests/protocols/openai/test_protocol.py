@@ -145,7 +145,11 @@ def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
         ),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "a string or a list of up to 4 strings"),
         ({"stop": [1]}, "stop[0]", "valid string (got 1)"),
-        ({"stop": ""}, "stop", "a string or a list of up to 4 strings (got '')"),
+        (
+            {"stop": ""},
+            "stop",
+            "should not be empty (a string or a list of up to 4 strings)",
+        ),
         ({"seed": 2**63}, "seed", "less than or equal to"),
         ({"n": 2}, "n", "only n=1"),
         ({"stream": "yes"}, "stream", "valid boolean"),
