@@ -211,6 +211,17 @@ def test_local_rules_refuse_cluster_options() -> None:
     result = cli("k8s", "rules", QUICKSTART, "--local", "--namespace", "ml")
     assert result.exit_code != 0
     assert "--namespace is a cluster option" in result.stderr
+    # GPU placement was taken and did nothing under --local.
+    placed = cli("k8s", "rules", QUICKSTART, "--local", "--gpu-product", "Tesla-T4")
+    assert placed.exit_code == 2, placed.output
+    assert "--gpu-product is a cluster option" in placed.stderr
+
+
+def test_a_stage_without_progressive_is_refused() -> None:
+    """``--stage`` is the stage ``--progressive argo`` rendered: alone it did nothing."""
+    result = cli("k8s", "rules", QUICKSTART, "--stage", "stable")
+    assert result.exit_code == 2, result.output
+    assert "--stage goes with --progressive argo" in result.stderr
 
 
 def test_rules_are_written_to_a_file(tmp_path: Path) -> None:

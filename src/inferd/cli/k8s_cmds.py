@@ -153,17 +153,23 @@ def rules(
     from inferd.spec.loading import load_spec
 
     spec = load_spec(file)
+    if flags.get("stage") and not flags.get("progressive"):
+        raise InvalidArgument("--stage goes with --progressive argo (the stage it rendered)")
     if local:
-        cluster_only = sorted(
-            f"--{k.replace('_', '-')}"
-            for k in ("namespace", "progressive", "stage")
-            if flags.get(k)
+        cluster = (
+            "namespace",
+            "progressive",
+            "stage",
+            "gpu_product",
+            "mig_profile",
+            "time_slicing",
         )
+        cluster_only = sorted(f"--{k.replace('_', '-')}" for k in cluster if flags.get(k))
         if cluster_only:
             what = "is a cluster option" if len(cluster_only) == 1 else "are cluster options"
             raise InvalidArgument(
                 f"{', '.join(cluster_only)} {what}: --local rules read inferd up's gateway, "
-                "which has no namespace or Argo Rollouts"
+                "which has no namespace, Argo Rollouts or GPU placement"
             )
     text = rules_file(spec, load_options(overlay, flags), "local" if local else "kubernetes")
     if output is None:
