@@ -50,6 +50,28 @@ def test_the_default_engine_takes_no_vllm_settings() -> None:
     assert any(line == 12 and "engine_args go to an external engine" in m for line, m in problems)
 
 
+def test_engine_args_may_not_set_what_inferd_sets() -> None:
+    """``--port 9000`` in engine_args won over inferd's own (an engine takes a flag's last
+    value): the replica listened where no probe, route or scrape looked."""
+    args = "      engine_args: [--port, '9000', --served-model-name=x, --enable-prefix-caching]\n"
+    problems = _problems(VLLM.replace("      shape:", args + "      shape:"))
+    assert [(line, m) for line, m in problems if "set by inferd" in m] == [
+        (12, "--port is set by inferd: inferd chooses where the replica listens"),
+        (
+            12,
+            "--served-model-name is set by inferd: the replica answers to the names inferd "
+            "routes by",
+        ),
+    ], problems
+    llama = VLLM.replace("engine: vllm", "engine: llama-server").replace(
+        "      dtype: bfloat16\n", ""
+    )
+    problems = _problems(
+        llama.replace("      shape:", "      engine_args: [-c, '512']\n      shape:")
+    )
+    assert any("-c is set by inferd: set llm.max_model_len" in m for _, m in problems), problems
+
+
 def test_vllm_needs_a_gpu_and_only_vllm_takes_an_image() -> None:
     document = VLLM.replace("    runtime: {device: cuda}\n    resources: {gpu: 1}\n", "")
     problems = _problems(document)

@@ -73,3 +73,40 @@ class LlmSpec(StrictModel):
         max_length=64,
         description="further command-line arguments passed to the engine as written",
     )
+
+
+#: The flags inferd writes itself on each external engine's command line (``inferd up``'s
+#: replicas and the rendered vLLM pods), and what to set instead. Given again in ``engine_args``
+#: they would win (an engine takes a flag's last value), and a replica listening on another
+#: port or answering to another name is one that probes, routing and metrics cannot find.
+OWNED_FLAGS: dict[Engine, dict[str, str]] = {
+    "llama-server": {
+        **dict.fromkeys(("--host", "--port"), "inferd chooses where the replica listens"),
+        **dict.fromkeys(("--model", "-m", "--lora"), "the version's model and adapter are its"),
+        **dict.fromkeys(("--alias", "-a"), "the replica answers to the version's model name"),
+        **dict.fromkeys(("--parallel", "-np"), "set llm.max_num_seqs"),
+        **dict.fromkeys(("--ctx-size", "-c"), "set llm.max_model_len"),
+    },
+    "vllm": {
+        **dict.fromkeys(("--host", "--port"), "inferd chooses where the replica listens"),
+        "--served-model-name": "the replica answers to the names inferd routes by",
+        "--max-num-seqs": "set llm.max_num_seqs",
+        "--max-model-len": "set llm.max_model_len",
+        "--dtype": "set llm.dtype",
+        "--kv-cache-dtype": "set llm.kv_cache_dtype",
+        **dict.fromkeys(("--tensor-parallel-size", "-tp"), "set resources.gpu"),
+        **dict.fromkeys(
+            ("--enable-lora", "--lora-modules", "--max-loras"),
+            "adapters are versions with adapter_of",
+        ),
+        "--trust-remote-code": "set trust_code on the version",
+    },
+}
+
+
+def owned_flags(engine: Engine, args: list[str]) -> list[tuple[str, str]]:
+    """The flags of ``args`` (``--flag value`` or ``--flag=value``) that inferd sets itself on
+    ``engine``'s command line (:data:`OWNED_FLAGS`), with what to set instead."""
+    owned = OWNED_FLAGS.get(engine, {})
+    found = (arg.split("=", 1)[0] for arg in args if arg.startswith("-"))
+    return [(flag, owned[flag]) for flag in dict.fromkeys(found) if flag in owned]

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from inferd.spec.llm import owned_flags
+
 if TYPE_CHECKING:
     from inferd.spec.model import DeploymentSpec
 
@@ -176,6 +178,8 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
             yield Problem(
                 ("llm", "engine_args"), "engine_args go to an external engine, not 'inferd'"
             )
+    for flag, instead in owned_flags(llm.engine, llm.engine_args):
+        yield Problem(("llm", "engine_args"), f"{flag} is set by inferd: {instead}")
     if llm.engine == "vllm" and d.runtime.device == "cpu" and d.resources.gpu == 0:
         yield Problem(
             ("llm", "engine"),
