@@ -22,8 +22,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_create_prints_only_the_token_and_stores_its_hash_in_the_home(inferd_home: Path) -> None:
     status, out, err = invoke(
-        "create", "ci", "--deployment", "fraud", "--scope", "infer", "--scope", "read",
-        "--rps", "2.5",
+        "create", "ci", "--deployment", "fraud", "--scope", "infer", "--rps", "2.5",
     )  # fmt: skip
     assert status == 0, err
     token = parse_token(out.strip())
@@ -33,9 +32,17 @@ def test_create_prints_only_the_token_and_stores_its_hash_in_the_home(inferd_hom
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     (record,) = read_keys(path)
     assert (record.name, record.id, record.deployments) == ("ci", token.key_id, ("fraud",))
-    assert record.scopes == ("infer", "read") and record.rps == 2.5
+    assert record.scopes == ("infer",) and record.rps == 2.5
     assert verify_secret(token.secret, parse_hash(record.hash))
     assert token.secret not in path.read_text()
+
+
+def test_a_read_key_limited_to_deployments_is_refused(inferd_home: Path) -> None:
+    """Read routes show every deployment, so such a key was created and let in nowhere."""
+    status, out, err = invoke("create", "grafana", "--scope", "read", "--deployment", "fraud")
+    assert status == 2 and out == ""
+    assert "create the read key without --deployment" in err
+    assert not (inferd_home / "keys.json").exists()
 
 
 def test_list_and_revoke_with_another_keys_file(inferd_home: Path, tmp_path: Path) -> None:

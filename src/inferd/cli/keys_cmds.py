@@ -17,6 +17,7 @@ from rich.text import Text
 
 from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
 from inferd.config import store_settings
+from inferd.errors import InvalidArgument
 from inferd.protocols.access.keyfile import (
     KeyRecord,
     Scope,
@@ -82,6 +83,12 @@ def create(
     The token goes to stdout alone, so `KEY=$(inferd keys create ci)` keeps it; clients send it
     as `Authorization: Bearer <token>` (gRPC: `authorization` metadata).
     """
+    if deployments and "read" in scopes:
+        raise InvalidArgument(
+            "--scope read covers /metrics, the dashboard and /api/*, which show every "
+            "deployment: a key limited with --deployment could use none of them; create the "
+            "read key without --deployment"
+        )
     path = _path(keys_file)
     record, token = create_key(
         path, name, deployments=deployments or None, scopes=scopes or ("infer",), rps=rps
