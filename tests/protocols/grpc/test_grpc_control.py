@@ -182,3 +182,19 @@ def test_two_authorization_entries_are_refused(control: GrpcHandle) -> None:
             call(service_pb2.RepositoryIndexRequest(), metadata=twice, timeout=10)
     assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert "more than one 'authorization'" in (caught.value.details() or "")
+
+
+def test_a_control_message_is_bounded_far_below_a_tensor_body(control: GrpcHandle) -> None:
+    """The token is checked once a message is read, and repository messages carry a name and a
+    few parameters: a caller without it could make the listener read 64 MiB messages (the data
+    plane's limit). gRPC itself refuses one over 1 MiB, before anything reads it."""
+    with grpc.insecure_channel(f"127.0.0.1:{control.port}") as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/RepositoryModelLoad",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=lambda data: data,
+        )
+        big = service_pb2.RepositoryModelLoadRequest(model_name="m" * (2 * 1024 * 1024))
+        with pytest.raises(grpc.RpcError) as caught:
+            call(big, timeout=10)
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -13,6 +13,11 @@ from inferd.observe.audit import AuditLog
 from inferd.protocols.grpc.servicer import SERVICE, InferenceServicer, RepositoryServicer
 from inferd.serving.types import DataPlane
 
+#: The largest message the control listener reads: a repository request is a model name and a
+#: few parameters, and its token is checked only once the message is read, so a caller without
+#: one must not make it read a tensor body's worth (``limits.max_body_bytes``, 64 MiB).
+CONTROL_MESSAGE_BYTES = 1024 * 1024
+
 #: Wraps a servicer's handlers (method name → handler), e.g. with an API-key check.
 HandlerGuard = Callable[[dict[str, grpc.RpcMethodHandler]], dict[str, grpc.RpcMethodHandler]]
 
@@ -53,8 +58,8 @@ async def serve_grpc(
     refuses the repository RPCs. ``control=True`` starts the control-plane listener instead:
     only the repository RPCs, each requiring ``token`` as ``authorization: Bearer`` metadata; bind
     it to loopback; without a token it is refused (InvalidArgument). Requests above
-    ``limits.max_body_bytes`` are refused by gRPC itself with RESOURCE_EXHAUSTED before they are
-    decoded. ``reuse_port`` lets several processes listen on one port (``--workers``); without
+    ``limits.max_body_bytes`` (on the control listener, :data:`CONTROL_MESSAGE_BYTES`) are
+    refused by gRPC itself with RESOURCE_EXHAUSTED before they are decoded. ``reuse_port`` lets several processes listen on one port (``--workers``); without
     it a port already taken is refused (Unavailable) instead of silently shared.
     ``credentials`` serve TLS; ``guard`` wraps the handlers (the data plane's API keys).
     """
@@ -68,7 +73,7 @@ async def serve_grpc(
         guard(handlers) if guard else handlers,
         host,
         port,
-        max_message_bytes=limits.max_body_bytes,
+        max_message_bytes=CONTROL_MESSAGE_BYTES if control else limits.max_body_bytes,
         reuse_port=reuse_port,
         credentials=credentials,
     )
