@@ -40,12 +40,6 @@ COMPONENT = "model-server"
 #: Names what the spec asks for that the target cannot express (``inferd k8s render`` prints it).
 OMITTED_ANNOTATION = "inferd.dev/not-rendered"
 
-#: A label's name (after any prefix) or value: what the API server takes.
-_LABEL_PART = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-#: A label key's prefix: a DNS subdomain.
-_SUBDOMAIN = re.compile(
-    r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-)
 #: Service names are DNS-1035 labels: they must start with a letter.
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -83,7 +77,6 @@ def labels(
     carries it (shortened) in ``inferd.dev/model-digest``. Rendering never reads the store, so a
     reference by tag alone gets no digest label.
     """
-    check_labels(spec)
     out = dict(sorted(spec.metadata.labels.items()))
     out.update(
         {
@@ -102,30 +95,6 @@ def labels(
     if digest is not None:
         out[LABEL_MODEL_DIGEST] = digest.removeprefix("sha256:")[:DIGEST_LABEL_HEX]
     return out
-
-
-def check_labels(spec: Spec) -> None:
-    """Refuse a ``metadata.labels`` entry Kubernetes refuses: a key is ``[prefix/]name``, the
-    prefix a lower-case DNS subdomain, the name and the value (which may be empty) at most 63
-    letters, digits, '-', '_' and '.', starting and ending with a letter or digit."""
-    problems = []
-    for key, value in spec.metadata.labels.items():
-        prefix, slash, name = key.rpartition("/")
-        if (slash and _SUBDOMAIN.fullmatch(prefix) is None) or _LABEL_PART.fullmatch(name) is None:
-            problems.append(
-                f"label key {key!r}: [PREFIX/]NAME, NAME at most 63 letters, digits, '-', '_' "
-                "and '.' (starting and ending with a letter or digit), PREFIX a lower-case DNS "
-                "subdomain"
-            )
-        if value and _LABEL_PART.fullmatch(value) is None:
-            problems.append(
-                f"label {key}: value {value!r}: at most 63 letters, digits, '-', '_' and '.', "
-                "starting and ending with a letter or digit"
-            )
-    if problems:
-        raise InvalidArgument(
-            f"metadata.labels: {'; '.join(problems)} (every rendered object carries them)"
-        )
 
 
 def metadata(name: str, options: K8sOptions, object_labels: dict[str, str]) -> Obj:

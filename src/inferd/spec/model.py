@@ -38,6 +38,7 @@ from inferd.spec.types import (
     DnsLabel,
     Duration,
     HeaderName,
+    KubernetesLabels,
     Memory,
     Quantity,
     StrictModel,
@@ -61,7 +62,7 @@ class Metadata(StrictModel):
     """Names the whole stack (a label on everything the Kubernetes renderer writes)."""
 
     name: DnsLabel = Field(default="inferd", description="name of this stack")
-    labels: dict[str, str] = Field(default_factory=dict, description="copied onto every object")
+    labels: KubernetesLabels = Field(default_factory=dict, description="copied onto every object")
 
 
 class GatewayAuth(AuthSettings):

@@ -229,3 +229,38 @@ def _known_gpu(name: str) -> str:
 GpuFamily = Annotated[
     str, AfterValidator(_known_gpu), WithJsonSchema({"type": "string", "enum": list(GPU_FAMILIES)})
 ]
+
+
+#: A label's name (after any prefix) or value: what the Kubernetes API server takes.
+_LABEL_PART = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+#: A label key's prefix: a DNS subdomain.
+_SUBDOMAIN = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
+
+
+def _kubernetes_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Labels Kubernetes takes: a key is ``[prefix/]name``, the prefix a lower-case DNS
+    subdomain, the name and the value (which may be empty) at most 63 letters, digits, '-',
+    '_' and '.', starting and ending with a letter or digit."""
+    problems = []
+    for key, value in labels.items():
+        prefix, slash, name = key.rpartition("/")
+        if (slash and _SUBDOMAIN.fullmatch(prefix) is None) or _LABEL_PART.fullmatch(name) is None:
+            problems.append(
+                f"label key {key!r}: [PREFIX/]NAME, NAME at most 63 letters, digits, '-', '_' "
+                "and '.' (starting and ending with a letter or digit), PREFIX a lower-case DNS "
+                "subdomain"
+            )
+        if value and _LABEL_PART.fullmatch(value) is None:
+            problems.append(
+                f"label {key}: value {value!r}: at most 63 letters, digits, '-', '_' and '.', "
+                "starting and ending with a letter or digit"
+            )
+    if problems:
+        raise ValueError(f"{'; '.join(problems)} (every rendered object carries them)")
+    return labels
+
+
+#: Labels for Kubernetes objects (:func:`_kubernetes_labels`).
+KubernetesLabels = Annotated[dict[str, str], AfterValidator(_kubernetes_labels)]
