@@ -176,8 +176,11 @@ class DataLoss(InferdError):
 class IntegrityError(DataLoss):
     """Bytes that disagree with the digest that names them."""
 
-    def __init__(self, digest: str, actual: str) -> None:
-        super().__init__(f"blob {digest} is corrupt: its content hashes to {actual}")
+    def __init__(self, digest: str, actual: str, *, removed: bool = False) -> None:
+        message = f"blob {digest} is corrupt: its content hashes to {actual}"
+        if removed:
+            message += "; it was removed from the store: pull or push the version again"
+        super().__init__(message)
         self.digest = digest
         self.actual = actual
 

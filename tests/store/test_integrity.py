@@ -41,7 +41,10 @@ def test_flipped_byte_in_a_layer_fails_pull_and_materialize_naming_the_blob(
     assert not (dest / "model.bin").exists()
     assert not [p for p in dest.rglob("*") if p.name.startswith(".tmp-")]
 
-    with pytest.raises(IntegrityError, match=digest):
+    assert "removed from the store" in info.value.message
+    # The damaged copy is gone (a pull or push stores it again), so it is not found now.
+    assert not path.exists()
+    with pytest.raises(NotFound, match=digest):
         store.materialize("fraud:v1")
     assert not (store.root / "models" / store.resolve("fraud:v1").digest[7:]).exists()
 

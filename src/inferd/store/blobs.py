@@ -3,7 +3,8 @@
 A blob's path is derived only from a validated digest, never from a name or tag. Every write
 streams in :data:`CHUNK`-sized pieces through sha256 into a temporary file and is renamed into
 place only once complete; every read that hands bytes onwards hashes them again and raises
-:class:`~inferd.errors.IntegrityError` naming the blob when they disagree with its digest.
+:class:`~inferd.errors.IntegrityError` naming the blob when they disagree with its digest, and
+removes the damaged copy so that a pull or push can store it again.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class BlobStore:
             raise PayloadTooLarge(f"blob {digest} is larger than {limit} bytes")
         actual = sha256_digest(hashlib.sha256(data))
         if actual != digest:
-            raise IntegrityError(digest, actual)
+            raise self._corrupt(digest, actual)
         return data
 
     def copy_to(
@@ -126,8 +127,16 @@ class BlobStore:
         with source, replacing(target, mode=mode) as sink:
             actual, size = _copy(source, sink, progress)
             if actual != digest:
-                raise IntegrityError(digest, actual)
+                raise self._corrupt(digest, actual)
         return size
+
+    def _corrupt(self, digest: str, actual: str) -> IntegrityError:
+        """A stored blob whose bytes hash to ``actual``: removed, so that the next pull of a
+        version holding it downloads it again (a blob already stored never is, so a damaged
+        copy would fail every pull for good) and the next push writes it anew. Writes are
+        atomic renames, so a mismatch is damage on disk, never a write in progress."""
+        self.path(digest).unlink(missing_ok=True)
+        return IntegrityError(digest, actual, removed=True)
 
     def digests(self) -> Iterator[str]:
         """Every stored blob's digest (temporary files and stray names are skipped)."""

@@ -111,6 +111,27 @@ def test_wrong_bytes_for_a_digest_are_refused_and_never_stored(
     assert not (tmp_path / "out" / "model.bin").exists()
 
 
+def test_a_stored_blob_damaged_on_disk_is_fetched_again_by_the_next_pull(
+    open_registry: Registry, settings: RegistrySettings, pushed: tuple[str, str],
+    tmp_path: Path, remote_store: Stores,
+) -> None:  # fmt: skip
+    """A blob already stored is never downloaded again, so a damaged copy failed every later
+    pull for good (exit 5, no way out). Found damaged, it is removed: the next pull fetches it."""
+    name, weights = pushed
+    ref = f"{open_registry.host}/{name}:v1"
+    store = remote_store(tmp_path / "home", settings)
+    store.pull(ref, tmp_path / "first")
+    path = store.layout.blobs.path(weights)
+    os.chmod(path, 0o644)
+    with path.open("r+b") as handle:
+        handle.seek(100_000)  # past the .npy header, which admission reads first
+        handle.write(b"\xff")
+    with pytest.raises(IntegrityError, match="removed from the store: pull or push the version"):
+        store.pull(ref, tmp_path / "second")
+    assert store.pull(ref, tmp_path / "third").is_dir()
+    assert (tmp_path / "third" / "model.bin").read_bytes() == WEIGHTS
+
+
 def test_a_manifest_that_does_not_match_its_digest_is_refused(
     open_registry: Registry, settings: RegistrySettings, store: ModelStore, repo: str,
     model: Path, tmp_path: Path, remote_store: Stores,
