@@ -22,6 +22,7 @@ prints it); the plain target renders the first two.
 
 from __future__ import annotations
 
+from inferd.deploy.autoscaling import INFERD_UP_OWN
 from inferd.deploy.canary import Canary, canary_of, policy_name
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions, Stage
@@ -60,18 +61,9 @@ SCALE_METRICS = {
 }
 #: The spec's autoscaling fields that only inferd's own autoscaler reads: KServe's has its own
 #: settings (Knative's config-autoscaler), so a spec that sets one is told it is not rendered.
+#: Those KEDA and the HPA lack too, and the windows they have and Knative has not.
 KNATIVE_OWN = frozenset(
-    {
-        "scale_up_window",
-        "scale_down_window",
-        "scale_to_zero_after",
-        "stable_window",
-        "panic_window",
-        "panic_threshold",
-        "max_scale_up_rate",
-        "max_scale_down_rate",
-        "cold_start_timeout",
-    }
+    {"scale_up_window", "scale_down_window", "scale_to_zero_after", *INFERD_UP_OWN}
 )
 
 

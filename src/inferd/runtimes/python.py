@@ -23,7 +23,6 @@ from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, PermissionDenied
 from inferd.runtimes._files import inside
 from inferd.runtimes.base import LoadOptions, Model
-from inferd.sandbox.isolation import Limits
 from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
 
@@ -66,17 +65,5 @@ class PythonRuntime:
         module, cls = match.groups()
         root = (path if path.is_dir() else path.parent).resolve()
         _module_file(root, module)
-        sandbox = options.sandbox
-        spec = WorkerSpec(
-            root=root,
-            module=module,
-            cls=cls,
-            limits=Limits(
-                address_space_bytes=sandbox.max_address_space_bytes,
-                open_files=sandbox.max_open_files,
-                allow_unisolated=sandbox.allow_unisolated,
-            ),
-            cpu_seconds=sandbox.max_cpu_seconds,
-            timeout_s=sandbox.call_timeout_s,
-        )
+        spec = WorkerSpec.trusted(root, module, cls, options.sandbox)
         return SandboxedModel.load(card.name, spec)

@@ -40,7 +40,6 @@ from inferd.runtimes._tabular import DEFAULT_INPUT, NotDerived, features, input_
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.warmup import KnownValues
-from inferd.sandbox.isolation import Limits
 from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
 
@@ -118,18 +117,11 @@ class SklearnRuntime:
 def _in_worker(file: Path, card: ModelCard, trusted: list[str], options: LoadOptions) -> Model:
     """The estimator in ``file``, loaded with the ``trusted`` types in a sandbox worker under
     the model's sandbox limits (see the module docstring)."""
-    sandbox = options.sandbox
-    spec = WorkerSpec(
-        root=file.parent,
-        module=__name__,
-        cls=SklearnWorkerModel.__name__,
-        limits=Limits(
-            address_space_bytes=sandbox.max_address_space_bytes,
-            open_files=sandbox.max_open_files,
-            allow_unisolated=sandbox.allow_unisolated,
-        ),
-        cpu_seconds=sandbox.max_cpu_seconds,
-        timeout_s=sandbox.call_timeout_s,
+    spec = WorkerSpec.trusted(
+        file.parent,
+        __name__,
+        SklearnWorkerModel.__name__,
+        options.sandbox,
         builtin=True,
         options={
             "file": str(file),

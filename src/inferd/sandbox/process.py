@@ -26,12 +26,15 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inferd.sandbox import tensors
 from inferd.sandbox.isolation import Limits
 from inferd.sandbox.wire import PeerGone, PeerTimedOut, recv_header
 from inferd.sandbox.worker import EXIT_OUT_OF_MEMORY
+
+if TYPE_CHECKING:
+    from inferd.config import SandboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,28 @@ class WorkerSpec:
     #: they are. False: the model's own code, a module inside ``root``, built with no argument.
     builtin: bool = False
     options: dict[str, str | int | list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def trusted(
+        cls,
+        root: Path,
+        module: str,
+        name: str,
+        settings: SandboxSettings,
+        *,
+        builtin: bool = False,
+        options: dict[str, str | int | list[str]] | None = None,
+    ) -> WorkerSpec:
+        """Code a model brings, trusted by the operator, under the ``sandbox:`` limits:
+        ``module:name`` inside ``root``, or with ``builtin``/``options`` one of inferd's own
+        classes that loads such code (a skops file's untrusted types)."""
+        limits = Limits(
+            address_space_bytes=settings.max_address_space_bytes,
+            open_files=settings.max_open_files,
+            allow_unisolated=settings.allow_unisolated,
+        )
+        cpu, timeout = settings.max_cpu_seconds, settings.call_timeout_s
+        return cls(root, module, name, limits, cpu, timeout, builtin, options or {})
 
 
 class WorkerFailed(Exception):
