@@ -5,6 +5,10 @@ published CRD schemas kept in ``schemas/`` for the rest."""
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -113,3 +117,31 @@ def gpu_options() -> K8sOptions:
 def cli(*args: str | Path) -> Any:
     """Run ``inferd`` in process; the result has ``exit_code``, ``stdout`` and ``stderr``."""
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def promql_at_5m(
+    directory: Path, series: list[tuple[str, str]], expected: Mapping[str, float]
+) -> None:
+    """Each expression of ``expected``, rounded to 0.001 (a quantile interpolates in floating
+    point), evaluates to its value at 5m over ``series`` (name{labels}, per-minute values), by
+    promtool's unit-test runner: Prometheus' own engine."""
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(promtool).exists():
+        message = "promtool is not installed (scripts/system-deps installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    checks = [
+        {"expr": f"round({expr}, 0.001)", "eval_time": "5m",
+         "exp_samples": [{"labels": "{}", "value": value}]}
+        for expr, value in expected.items()
+    ]  # fmt: skip
+    inputs = [{"series": s, "values": v} for s, v in series]
+    test = {"interval": "1m", "input_series": inputs, "promql_expr_test": checks}
+    unit = {"rule_files": [], "evaluation_interval": "1m", "tests": [test]}
+    (directory / "queries.test.yaml").write_text(yaml.safe_dump(unit), encoding="utf-8")
+    result = subprocess.run(
+        [promtool, "test", "rules", "queries.test.yaml"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=directory,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -6,8 +6,6 @@ object checked against the real schemas, and the whole output against a golden f
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from inferd.settings_file import load_settings
 from inferd.spec.loading import load_spec, parse_spec
 from inferd.spec.model import Spec
 
-from .conftest import GOLDEN, HERE, cli, validate
+from .conftest import GOLDEN, HERE, cli, promql_at_5m, validate
 
 LLM_SPEC = HERE / "data" / "llm.yaml"
 LLM_OVERLAY = HERE / "data" / "llm.k8s.yaml"
@@ -395,9 +393,6 @@ def test_llm_render_matches_golden_and_validates(case: str) -> None:
 def test_the_keda_queries_compute_per_version_sums_in_prometheus(tmp_path: Path) -> None:
     """Each vLLM query evaluated by promtool (Prometheus' own engine) over vLLM-named series of
     two pods of the version and one pod of another Service, which must not count."""
-    promtool = shutil.which("promtool") or "/usr/bin/promtool"
-    if not Path(promtool).exists():
-        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
     mine, other = 'service="chat-v1"', 'service="other"'
     series = [
         (f'vllm:num_requests_waiting{{{mine},pod="a"}}', "3x10"),
@@ -421,28 +416,5 @@ def test_the_keda_queries_compute_per_version_sums_in_prometheus(tmp_path: Path)
         # 95 of 100 per minute: (95 - 10) / 90 of the way through the 0.1-1 s bucket
         "ttft_p95": 0.95,
     }
-    tests = {
-        "rule_files": [],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [{"series": s, "values": v} for s, v in series],
-                "promql_expr_test": [
-                    {
-                        # rounded: the quantile's interpolation is floating point
-                        "expr": f"round({vllm_query(metric, 'chat-v1', None)}, 0.001)",
-                        "eval_time": "5m",
-                        "exp_samples": [{"labels": "{}", "value": value}],
-                    }
-                    for metric, value in expected.items()
-                ],
-            }
-        ],
-    }
-    (tmp_path / "queries.test.yaml").write_text(yaml.safe_dump(tests), encoding="utf-8")
-    result = subprocess.run(
-        [promtool, "test", "rules", "queries.test.yaml"],
-        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    queries = {vllm_query(metric, "chat-v1", None): v for metric, v in expected.items()}
+    promql_at_5m(tmp_path, series, queries)
