@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus' ``promtool`` (checks rules, metrics and unit tests): required in CI, where
+    scripts/system-deps installs it; elsewhere a test that needs it is skipped."""
+    found = shutil.which("promtool") or (
+        "/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None
+    )
+    if found is None:
+        message = "promtool is not installed (scripts/system-deps installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
 
 
 @pytest.fixture

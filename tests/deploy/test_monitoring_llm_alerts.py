@@ -5,8 +5,6 @@ synthetic series, firing on a slow or failing model and quiet on a healthy one."
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -180,12 +178,9 @@ def _unit_tests() -> dict[str, Any]:
     }
 
 
-def test_promtool_fires_the_generation_alerts_on_a_slow_failing_model(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required in CI (scripts/system-deps installs it)")
-        pytest.skip("promtool is not installed")
+def test_promtool_fires_the_generation_alerts_on_a_slow_failing_model(
+    promtool: str, tmp_path: Path
+) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
     rules = cli("k8s", "rules", spec, "--local")

@@ -390,7 +390,9 @@ def test_llm_render_matches_golden_and_validates(case: str) -> None:
         validate(obj)
 
 
-def test_the_keda_queries_compute_per_version_sums_in_prometheus(tmp_path: Path) -> None:
+def test_the_keda_queries_compute_per_version_sums_in_prometheus(
+    promtool: str, tmp_path: Path
+) -> None:
     """Each vLLM query evaluated by promtool (Prometheus' own engine) over vLLM-named series of
     two pods of the version and one pod of another Service, which must not count."""
     mine, other = 'service="chat-v1"', 'service="other"'
@@ -417,4 +419,4 @@ def test_the_keda_queries_compute_per_version_sums_in_prometheus(tmp_path: Path)
         "ttft_p95": 0.95,
     }
     queries = {vllm_query(metric, "chat-v1", None): v for metric, v in expected.items()}
-    promql_at_5m(tmp_path, series, queries)
+    promql_at_5m(promtool, tmp_path, series, queries)

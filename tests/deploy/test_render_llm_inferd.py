@@ -63,7 +63,9 @@ def test_keda_reads_the_generation_series(metric: str) -> None:
     assert trigger["metricType"] == ("Value" if metric == "latency_p95" else "AverageValue")
 
 
-def test_the_generation_queries_compute_per_version_values_in_prometheus(tmp_path: Path) -> None:
+def test_the_generation_queries_compute_per_version_values_in_prometheus(
+    promtool: str, tmp_path: Path
+) -> None:
     """Each query evaluated by promtool over the series a serving inferd LLM exports (names
     and labels as its /metrics writes them) on two pods of the version and one of another
     Service, which must not count."""
@@ -93,7 +95,7 @@ def test_the_generation_queries_compute_per_version_values_in_prometheus(tmp_pat
         "latency_p95": 1.218,
     }
     queries = {_trigger(metric)["metadata"]["query"]: v for metric, v in expected.items()}
-    promql_at_5m(tmp_path, series, queries)
+    promql_at_5m(promtool, tmp_path, series, queries)
 
 
 def test_an_hpa_reads_the_waiting_generations_for_queue_depth() -> None:

@@ -5,11 +5,9 @@ model-server series)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from .conftest import cli
@@ -51,10 +49,9 @@ def _served(pod: str, deployment: str, model: str, service: str) -> str:
     )
 
 
-def test_a_language_models_predictions_are_its_completed_generations(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
+def test_a_language_models_predictions_are_its_completed_generations(
+    promtool: str, tmp_path: Path
+) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
     result = cli("k8s", "rules", spec, "--namespace", "ml")

@@ -5,12 +5,10 @@ analysis; the alert must read it too, or a shadow that only embeds could never a
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from .conftest import ROOT, cli
@@ -65,10 +63,7 @@ def _case(name: str, series: list[dict[str, str]], value: str | None) -> dict[st
     }
 
 
-def test_a_shadows_embeddings_alert_on_their_cosine_distance(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
+def test_a_shadows_embeddings_alert_on_their_cosine_distance(promtool: str, tmp_path: Path) -> None:
     result = cli("k8s", "rules", LLM_EXAMPLE, "--local")
     assert result.exit_code == 0, result.output
     (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")

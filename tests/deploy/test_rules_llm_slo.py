@@ -5,7 +5,6 @@ synthetic series as ``inferd up``'s gateway passes a replica's on)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,6 @@ deployments:
     slo: {availability: 99, latency_p99: 5s, window: 30d}
 """
 _ON = 'job="inferd",deployment="bot",replica="bot-v1-1",model="llm",version="v1",operation="chat"'
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
-    return found
 
 
 def _endings(per_minute: dict[str, int]) -> list[dict[str, str]]:

@@ -15,7 +15,6 @@ promtool is /usr/bin/promtool (scripts/system-deps); under CI=true its absence f
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -53,19 +52,6 @@ UNIT_TESTS = [
     *sorted(COMMITTED.glob("*.test.yaml")),
     *sorted((HERE / "data").glob("alerting*.test.yaml")),
 ]
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool") or (
-        "/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None
-    )
-    if found is None:
-        message = "promtool is not installed (scripts/system-deps installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def _generate(name: str) -> str:

@@ -3,23 +3,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from .conftest import QUICKSTART, cli
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool is not installed (scripts/system-deps installs it)")
-    return found
 
 
 def _rules(tmp_path: Path, spec_text: str, *args: str) -> Path:

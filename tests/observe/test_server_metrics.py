@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -57,10 +56,8 @@ def test_random_model_names_do_not_grow_the_series(harness: Harness) -> None:
     assert line in after.decode()
 
 
-def test_promtool_accepts_the_exposition(harness: Harness, tmp_path: Path) -> None:
+def test_promtool_accepts_the_exposition(promtool: str, harness: Harness, tmp_path: Path) -> None:
     _, text = _serve_with_traffic(harness)
-    promtool = shutil.which("promtool")
-    assert promtool is not None, "promtool is required (Debian package prometheus)"
     checked = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, check=False
     )

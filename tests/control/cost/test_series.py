@@ -4,7 +4,6 @@ money only while the spec prices capacity, and the same figures as the status do
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -51,10 +50,8 @@ def _families(text: bytes) -> dict[str, dict[tuple[tuple[str, str], ...], float]
     return out
 
 
-def test_promtool_accepts_the_cost_series(fake: Fake) -> None:
+def test_promtool_accepts_the_cost_series(promtool: str, fake: Fake) -> None:
     text, _ = _exposition(fake)
-    promtool = shutil.which("promtool")
-    assert promtool is not None, "promtool is required (Debian package prometheus)"
     checked = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, check=False
     )
