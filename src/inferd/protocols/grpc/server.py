@@ -59,8 +59,9 @@ async def serve_grpc(
     only the repository RPCs, each requiring ``token`` as ``authorization: Bearer`` metadata; bind
     it to loopback; without a token it is refused (InvalidArgument). Requests above
     ``limits.max_body_bytes`` (on the control listener, :data:`CONTROL_MESSAGE_BYTES`) are
-    refused by gRPC itself with RESOURCE_EXHAUSTED before they are decoded. ``reuse_port`` lets several processes listen on one port (``--workers``); without
-    it a port already taken is refused (Unavailable) instead of silently shared.
+    refused by gRPC itself with RESOURCE_EXHAUSTED before they are decoded. ``reuse_port`` lets
+    several processes listen on one port (``--workers``); without it a port already taken is
+    refused (Unavailable) instead of silently shared.
     ``credentials`` serve TLS; ``guard`` wraps the handlers (the data plane's API keys).
     """
     servicer = (
