@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,13 +66,21 @@ def clear_state(home: Path, pid: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, and not a zombie: a process that exited stays in the process table until its
+    parent reaps it (a shell at once; a script that started it only when it waits)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    except PermissionError:  # alive, owned by someone else
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, owned by someone else
+            return True
         return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,34 +91,18 @@ class Stopped:
     killed: bool
 
 
-def stop(
-    pid: int,
-    timeout_s: float,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    poll_s: float = 0.1,
-) -> Stopped:
+def stop(pid: int, timeout_s: float, *, poll_s: float = 0.1) -> Stopped:
     """SIGTERM ``inferd up`` (it drains as at Ctrl-C) and wait for it to exit; SIGKILL it once
     ``timeout_s`` has passed, as ``docker stop`` does (its replicas die with it: they hold a
     parent-death signal)."""
-    started = clock()
+    started = time.monotonic()
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     killed = False
-    while _running(pid):
-        if not killed and clock() - started >= timeout_s:
+    while _alive(pid):
+        if not killed and time.monotonic() - started >= timeout_s:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             killed = True
         time.sleep(poll_s)
-    return Stopped(clock() - started, killed)
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie: a process that exited stays in the table until its parent
-    reaps it (a shell at once; a script that started it only when it waits)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:  # gone, or no /proc here
-        return _alive(pid)
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    return Stopped(time.monotonic() - started, killed)

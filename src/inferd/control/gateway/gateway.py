@@ -304,9 +304,10 @@ class Gateway:
         )
         if version is None:
             raise Unavailable(f"deployment {route.name!r} has no version")
-        engine = engine_model(route.name, version, self.openai.created)
-        if engine is not None and request.path.startswith("/v1/"):
-            return engine
+        if request.path.startswith("/v1/"):  # OpenAI's "retrieve model" (and KServe v1's)
+            engine = engine_model(route.name, version, self.openai.created)
+            if engine is not None:
+                return engine
         upstream = UpstreamRequest(
             "GET", upstream_path(request, version), forwardable(request.headers)
         )

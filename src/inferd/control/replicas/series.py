@@ -3,7 +3,7 @@
 The gateway scrapes only ready replicas, so a replica whose model cannot load, or that crashes
 before it is ready, never shows in their series: ``inferd_model_load_failures_total`` stays
 silent under ``inferd up`` for exactly the version that is broken. These series come from the
-supervisor's own view instead, each topology it publishes:
+supervisor's own view instead, at every change of a replica's state:
 
 * ``inferd_replicas{deployment, version, state}``: replicas per state now, routed or not (every
   state of every routed version, 0 included, so ``== 0`` can be alerted on);
