@@ -5,14 +5,18 @@ the gateway ends its client's stream as OpenAI's API ends a failed one, with an 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import orjson
 
+from inferd.control.gateway import Gateway
 from inferd.control.gateway.stream_watch import StreamWatch
-from inferd.control.replicas.topology import Replica, VersionRoute
+from inferd.control.replicas.engine_metrics import EngineSeries
+from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 
-from .conftest import deployment, run, sample, started_gateway, topology
+from .conftest import run, sample, started_gateway, topology
 
 #: What the broken replica sends before it goes away: the head and one event of a chat stream.
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -30,6 +34,28 @@ async def read_request(reader: asyncio.StreamReader) -> None:
     await reader.readexactly(length)
 
 
+#: A fake replica: an asyncio connection handler.
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+#: What a fake engine replica says it runs.
+ENGINE = EngineSeries("llama-server", "llm", "v1")
+
+
+async def gateway_against(
+    handler: Handler, *, timeout: float | None = None, engine: bool = False, **settings: Any
+) -> tuple[asyncio.Server, Gateway]:
+    """A gateway routing deployment ``chat`` (model ``llm``) to one fake replica served by
+    ``handler``: an engine replica with ``engine``, the deployment's ``request_timeout`` from
+    ``timeout``; ``settings`` go to the gateway. Stop both when done."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    replica = Replica("v1-0", "chat", "v1", "127.0.0.1", port, "ready",
+                      engine=ENGINE if engine else None)  # fmt: skip
+    route = DeploymentRoute(
+        "chat", (VersionRoute("v1", "llm", "llm:v1", 100, (replica,)),), request_timeout=timeout
+    )
+    return server, await started_gateway(topology(route), **settings)
+
+
 async def _broken_replica(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await read_request(reader)
     writer.write(HEAD + b"%x\r\n" % len(EVENT) + EVENT + b"\r\n")
@@ -39,12 +65,7 @@ async def _broken_replica(reader: asyncio.StreamReader, writer: asyncio.StreamWr
 
 def test_a_stream_the_replica_breaks_off_ends_with_an_error_event() -> None:
     async def scenario() -> tuple[list[str], str]:
-        server = await asyncio.start_server(_broken_replica, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        rep = Replica("v1-0", "chat", "v1", "127.0.0.1", port, "ready")
-        gateway = await started_gateway(
-            topology(deployment("chat", VersionRoute("v1", "llm", "llm:v1", 100, (rep,))))
-        )
+        server, gateway = await gateway_against(_broken_replica)
         url = f"http://127.0.0.1:{gateway.port}"
         body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
         try:

@@ -13,13 +13,8 @@ import time
 import httpx
 import orjson
 
-from inferd.control.replicas.engine_metrics import EngineSeries
-from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
-
-from .conftest import run, sample, started_gateway, topology
-from .test_openai_relay_broken import EVENT, HEAD, read_request
-
-ENGINE = EngineSeries("llama-server", "llm", "v1")
+from .conftest import run, sample
+from .test_openai_relay_broken import EVENT, HEAD, gateway_against, read_request
 
 
 async def _endless_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -46,25 +41,13 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-async def _gateway_against(handler, timeout: float | None, engine: bool, **kwargs):  # type: ignore[no-untyped-def]
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    replica = Replica("v1-0", "chat", "v1", "127.0.0.1", port, "ready",
-                      engine=ENGINE if engine else None)  # fmt: skip
-    route = DeploymentRoute(
-        "chat", (VersionRoute("v1", "llm", "llm:v1", 100, (replica,)),), request_timeout=timeout
-    )
-    gateway = await started_gateway(topology(route), **kwargs)
-    return server, gateway
-
-
 def _chat(stream: bool) -> dict[str, object]:
     return {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
 
 
 def test_an_engine_stream_past_the_deployment_timeout_ends_with_an_error_event() -> None:
     async def scenario() -> tuple[list[str], float, str]:
-        server, gateway = await _gateway_against(_endless_stream, 0.5, engine=True)
+        server, gateway = await gateway_against(_endless_stream, timeout=0.5, engine=True)
         url = f"http://127.0.0.1:{gateway.port}"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -93,7 +76,7 @@ def test_an_engine_stream_past_the_deployment_timeout_ends_with_an_error_event()
 
 def test_a_whole_engine_answer_past_the_deployment_timeout_is_504() -> None:
     async def scenario() -> tuple[int, dict[str, str], float]:
-        server, gateway = await _gateway_against(_silent, 0.5, engine=True)
+        server, gateway = await gateway_against(_silent, timeout=0.5, engine=True)
         url = f"http://127.0.0.1:{gateway.port}"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -114,7 +97,7 @@ def test_a_late_replica_is_504_and_stays_in_rotation() -> None:
     deadline, not a broken replica (it was 503 and the replica was ejected)."""
 
     async def scenario() -> tuple[list[int], str]:
-        server, gateway = await _gateway_against(_silent, None, engine=False, request_timeout_s=0.3)
+        server, gateway = await gateway_against(_silent, request_timeout_s=0.3)
         url = f"http://127.0.0.1:{gateway.port}"
         try:
             async with httpx.AsyncClient(timeout=10) as client:
@@ -140,7 +123,7 @@ def test_a_client_that_leaves_a_whole_generation_is_counted_and_frees_its_replic
     stayed one request busier for good in the balancer (its outstanding count never fell)."""
 
     async def scenario() -> tuple[int, float]:
-        server, gateway = await _gateway_against(_silent, None, engine=True)
+        server, gateway = await gateway_against(_silent, engine=True)
         url = f"http://127.0.0.1:{gateway.port}"
         try:
             async with httpx.AsyncClient(timeout=0.3) as client:

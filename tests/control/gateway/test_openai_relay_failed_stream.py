@@ -16,7 +16,7 @@ import pytest
 from inferd.control.replicas.topology import Replica, VersionRoute
 
 from .conftest import deployment, run, sample, started_gateway, topology
-from .test_openai_relay_broken import EVENT, HEAD
+from .test_openai_relay_broken import EVENT, HEAD, gateway_against
 
 
 def _chunked(data: bytes) -> bytes:
@@ -61,12 +61,7 @@ def _failing_replica(error: dict[str, object], split: int, done: bool = True):  
 
 def _relayed(error: dict[str, object], split: int, done: bool = True) -> tuple[list[str], str]:
     async def scenario() -> tuple[list[str], str]:
-        server = await asyncio.start_server(_failing_replica(error, split, done), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        rep = Replica("v1-0", "chat", "v1", "127.0.0.1", port, "ready")
-        gateway = await started_gateway(
-            topology(deployment("chat", VersionRoute("v1", "llm", "llm:v1", 100, (rep,))))
-        )
+        server, gateway = await gateway_against(_failing_replica(error, split, done))
         url = f"http://127.0.0.1:{gateway.port}"
         body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
         try:
