@@ -212,10 +212,6 @@ def _model_health(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
     d = deployment.name
     psi_limit = analysis_of(deployment).max_drift_psi or DEFAULT_MAX_DRIFT_PSI
 
-    def load_failures(offset: str) -> str:
-        selector = scope.versioned(f"inferd_model_load_failures_total{scope.sel()}{offset}")
-        return f"sum by ({BY_VERSION}) ({selector})"
-
     return [
         alert(
             "InferdInputDrift",
@@ -232,7 +228,12 @@ def _model_health(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
         ),
         alert(
             "InferdModelLoadFailed",
-            new_events(load_failures, BY_VERSION, "15m"),
+            new_events(
+                f"inferd_model_load_failures_total{scope.sel()}",
+                BY_VERSION,
+                "15m",
+                per_series=scope.versioned,
+            ),
             "> 0",
             severity="warning",
             summary=f"{d}: a version failed to load",

@@ -90,14 +90,19 @@ def ratio(numerator: str, denominator: str, by: str) -> str:
     return f"sum by ({by}) ({numerator})\n/\nsum by ({by}) ({denominator})"
 
 
-def new_events(counter: Callable[[str], str], by: str, window: str) -> str:
-    """How much a counter grew over ``window``, counting a series newer than the window from
-    zero. ``counter(offset)`` writes the counter's sum by ``by`` with ``offset`` after each
-    selector.
+def new_events(
+    selector: str, by: str, window: str, per_series: Callable[[str], str] = lambda e: e
+) -> str:
+    """How many events a counter counted over ``window``, summed by ``by``.
 
-    ``increase()`` needs two samples of a series, so the first event of a series that the
-    event itself creates (a histogram child's first observation, a version's first failed
-    load) would go unseen.
+    Taken per series, then summed, so that a counter reset (a restarted ``inferd up`` or pod
+    container keeps its labels and starts from 0) is not read as a fall: a series that existed
+    ``window`` ago counts its ``increase()``, rounded to whole events (extrapolation stretches
+    a window's one event to about 1.07); a series newer than the window counts its value,
+    since ``increase()`` needs two samples and would miss the event that created the series (a
+    version's first failed load). ``per_series`` wraps the per-series vector before the sum
+    (e.g. :meth:`Scope.versioned`, which cannot take a range vector).
     """
-    now, before = counter(""), counter(f" offset {window}")
-    return f"(\n  ({now} - {before})\n  or\n  ({now} unless on ({by}) {before})\n)"
+    old = f"{selector} offset {window}"
+    counted = f"round(increase({selector}[{window}])) and {old}\n  or\n  {selector} unless {old}"
+    return f"sum by ({by}) (\n  {per_series(f'({counted})')}\n)"

@@ -118,13 +118,10 @@ def local_replicas(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
         ready = f"sum by (deployment) (inferd_replicas{ready_ones})"
         out += _replica_alerts(d, d, ready, number(wanted), labels={}, needs=_UP)
 
-    def failures(offset: str) -> str:
-        return f"sum by (deployment, version) (inferd_replica_failures_total{scope.sel()}{offset})"
-
     out.append(
         alert(
             "InferdReplicaRestarting",
-            new_events(failures, "deployment, version", "15m"),
+            new_events(f"inferd_replica_failures_total{scope.sel()}", "deployment, version", "15m"),
             "> 0",
             severity="warning",
             summary=f"{d}: a model server restarted",
@@ -188,13 +185,10 @@ def rollout_failed(
             return []
         failed = scope.sel('event=~"rollback|failed"')
 
-        def events(offset: str) -> str:
-            return f"sum by (deployment) (inferd_rollout_events_total{failed}{offset})"
-
         return [
             alert(
                 "InferdRolloutFailed",
-                new_events(events, "deployment", EVENT_WINDOW),
+                new_events(f"inferd_rollout_events_total{failed}", "deployment", EVENT_WINDOW),
                 "> 0",
                 severity="warning",
                 summary=f"{d}: a rollout was rolled back or failed",
@@ -237,15 +231,13 @@ def cold_start(deployment: DeploymentSpec, scope: Scope, timeout_s: float) -> Ru
     bound = max((b for b in COLD_START_BUCKETS if b <= timeout_s), default=COLD_START_BUCKETS[0])
     name = "inferd_autoscaler_cold_start_seconds"
 
-    def slow(offset: str) -> str:
-        return (
-            f"(sum by (deployment) ({name}_count{scope.sel()}{offset})"
-            f" - sum by (deployment) ({name}_bucket{scope.sel(le(bound))}{offset}))"
-        )
+    # Starts counted minus those within the bound, each counted as events (reset-safe).
+    starts = new_events(f"{name}_count{scope.sel()}", "deployment", EVENT_WINDOW)
+    fast = new_events(f"{name}_bucket{scope.sel(le(bound))}", "deployment", EVENT_WINDOW)
 
     return alert(
         "InferdColdStartSlow",
-        new_events(slow, "deployment", EVENT_WINDOW),
+        f"{starts}\n-\n{fast}",
         "> 0",
         severity="warning",
         summary=f"{deployment.name}: scaling from zero took longer than {_s(bound)}",
