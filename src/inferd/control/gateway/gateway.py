@@ -129,7 +129,7 @@ class Gateway:
         door = self.front_door
         router = door.router(self._router())
         limits = HttpLimits.from_settings(self.limits)
-        http = HttpServer(router, limits, screen=door.screen(router))
+        http = HttpServer(router, limits, screen=door.screen(router, bind_host=self.host))
         try:
             await http.start(self.host, self._port, tls=door.ssl_context())
         except OSError as exc:

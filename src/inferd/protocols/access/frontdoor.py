@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inferd.config import AuthSettings, TlsSettings
+from inferd.protocols.access.hosts import both, rebinding_screen
 from inferd.protocols.access.tls import CertificateFiles
+from inferd.protocols.v2.auth import is_loopback
 
 if TYPE_CHECKING:
     import grpc
@@ -76,14 +78,19 @@ class FrontDoor:
 
         return protect(router, self.keys, public_metrics=self.public_metrics)
 
-    def screen(self, router: Router) -> Screen | None:
+    def screen(self, router: Router, *, bind_host: str | None = None) -> Screen | None:
         """The check of a request's head before its body is read, for the listener serving
-        ``router`` (:func:`~inferd.protocols.access.http.keyless_screen`); None without keys."""
-        if self.keys is None:
-            return None
-        from inferd.protocols.access.http import keyless_screen  # deferred: see router
+        ``router`` on ``bind_host``: a foreign ``Host`` while no key is required, the listener
+        being on loopback (:mod:`~inferd.protocols.access.hosts`), then a request naming no key
+        (:func:`~inferd.protocols.access.http.keyless_screen`). None: nothing to check."""
+        keyless = None
+        if self.keys is not None:
+            from inferd.protocols.access.http import keyless_screen  # deferred: see router
 
-        return keyless_screen(router, self.keys, public_metrics=self.public_metrics)
+            keyless = keyless_screen(router, self.keys, public_metrics=self.public_metrics)
+        if bind_host is None or not is_loopback(bind_host):
+            return keyless
+        return both(rebinding_screen(lambda: self.requires_keys), keyless)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         return self.certificates.server_context() if self.certificates is not None else None

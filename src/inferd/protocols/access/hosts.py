@@ -1,0 +1,61 @@
+"""DNS rebinding: a data plane on loopback without API keys answers only to a loopback ``Host``.
+
+A web page whose DNS name re-resolves to 127.0.0.1 reaches a server on loopback as its own
+origin (no CORS stands in the way), and the browser sends the page's name as the ``Host``. So a
+listener bound to a loopback address, while no key is required, refuses every request whose
+``Host`` is not ``localhost``, a name under ``.localhost`` (RFC 6761: never resolved elsewhere),
+an address in 127.0.0.0/8 or ``[::1]`` (any port), with 403 naming the Host and how to allow it,
+as Ollama answers (CVE-2024-28224). A request with no ``Host`` passes (no browser omits it).
+Bound beyond loopback, or once keys are required, the Host is not looked at: reverse proxies
+send their own. The names are the control plane's (:mod:`inferd.protocols.v2.auth`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from inferd.protocols.http import Response
+from inferd.protocols.http.messages import error_for
+from inferd.protocols.http.refusal import Screen
+from inferd.protocols.v2.auth import _host_name, is_loopback
+
+
+def loopback_host(header: str) -> bool:
+    """Whether a ``Host`` header's value names this machine's loopback (see the module)."""
+    if not header:
+        return True
+    name = _host_name(header.strip()).lower().removesuffix(".")
+    return is_loopback(name) or name.endswith(".localhost")
+
+
+def rebinding_screen(requires_keys: Callable[[], bool]) -> Screen:
+    """The check of a loopback listener's requests (by their head, before the body is read):
+    a request whose ``Host`` is not loopback is refused while ``requires_keys()`` is false."""
+
+    def screen(method: str, path: str, headers: Mapping[str, str]) -> Response | None:
+        host = headers.get("host", "")
+        if loopback_host(host) or requires_keys():
+            return None
+        return error_for(
+            path,
+            403,
+            f"the Host {host!r} is not a loopback name, and this server listens on loopback "
+            "without API keys: it answers only to localhost, *.localhost, 127.0.0.0/8 and "
+            "[::1] (DNS rebinding). Call it by one of those (a reverse proxy: set its Host "
+            "header to localhost), require API keys ('inferd keys create'), or bind it to a "
+            "non-loopback address",
+        )
+
+    return screen
+
+
+def both(first: Screen, second: Screen | None) -> Screen:
+    """``first``, then ``second`` where ``first`` lets a request through."""
+    if second is None:
+        return first
+
+    def screen(method: str, path: str, headers: Mapping[str, str]) -> Response | None:
+        refused = first(method, path, headers)
+        return refused if refused is not None else second(method, path, headers)
+
+    return screen
