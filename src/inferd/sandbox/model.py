@@ -7,6 +7,8 @@ Policy, in order:
 - If the worker dies mid-call — a crash (SIGSEGV…), the address-space limit (MemoryError), the
   CPU-time limit (SIGXCPU) or the wall-clock timeout (killed) — the batch in flight fails with
   Unavailable (503 + Retry-After) and a restart is scheduled at once in the background.
+- A worker found dead between calls (the OOM killer, a ``kill``) costs no request: it counts
+  as a death, and the request that found it starts the new worker when the backoff allows.
 - Consecutive deaths space restarts out: 0 s, then 0.5 s doubling up to 30 s (like the replica
   supervisor's CrashLoopBackOff); one successful predict resets the count. A request that comes
   while no worker is up gets Unavailable with the remaining wait as Retry-After, or, once the
@@ -131,7 +133,12 @@ class SandboxedModel:
         if self._closed:
             raise Unavailable(f"{self._label} is closed")
         if self._worker is not None:
-            return self._worker
+            gone = self._worker.gone()
+            if gone is None:
+                return self._worker
+            # It died between calls: no request was on it. Count the death (the backoff holds
+            # a worker that keeps dying), then start one now if the backoff allows.
+            self._died(gone.reason)
         wait = self._restart_at - time.monotonic()
         if wait > 0:
             raise Unavailable(

@@ -178,6 +178,13 @@ class WorkerProcess:
     def pid(self) -> int:
         return self._proc.pid
 
+    def gone(self) -> WorkerDied | None:
+        """How the process ended if it died between calls (the kernel's OOM killer, a ``kill``),
+        its remains cleaned up; None while it runs."""
+        if self._proc.poll() is None:
+            return None
+        return self._died(PeerGone("it ended between calls"))
+
     def predict(self, inputs: Mapping[str, Any]) -> tensors.Tensors:
         """Outputs of the user's predict (WorkerFailed: it raised; WorkerDied: it is gone)."""
         try:
