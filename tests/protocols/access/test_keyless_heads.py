@@ -119,3 +119,13 @@ def test_a_wrong_secret_once_found_wrong_is_refused_before_the_body(door: Door) 
     assert status == 401  # read, hashed and found wrong
     status, _, _ = _status_headers_body(_head_only(door, head.replace(str(len(body)), str(BIG))))
     assert status == 401  # the body is never sent: refused with the head
+
+
+def test_head_on_an_open_route_is_answered_as_its_get(door: Door) -> None:
+    """HEAD is GET without the body (the server answers it so): a probe that sends HEAD to a
+    health endpoint got 401 from this screen, which matched no ``HEAD`` route and so applied
+    the strictest rule."""
+    assert door.get("/v2/health/ready", method="HEAD")[0] == 200
+    assert door.get("/v2/health/live", method="HEAD")[0] == 200
+    assert door.get("/metrics", method="HEAD")[0] == 401
+    assert door.get("/metrics", "read", method="HEAD")[0] == 200

@@ -100,7 +100,8 @@ def keyless_screen(router: Router, keys: KeyRing, *, public_metrics: bool) -> Sc
         refused = keys.refusal_at_sight(headers.get("authorization"))
         if refused is None:
             return None
-        route, _, _ = router.match(method, path)
+        # HEAD is answered as GET (the server's dispatch): the GET route's rule applies.
+        route, _, _ = router.match("GET" if method == "HEAD" else method, path)
         rule = (
             Rule.EVERY
             if route is None
