@@ -3,8 +3,8 @@ step, on one thread of its own.
 
 Policy, per step (``_step``):
 
-1. Cancelled generations (client gone) and those past their deadline leave first; their
-   sequence is dropped from the KV cache and their slot is free at once.
+1. Cancelled generations (client gone) and those past their deadline leave first, waiting or
+   running; a running one's sequence leaves the KV cache and its slot is free at once.
 2. Waiting generations take free slots, oldest first (a bounded queue: a full one is 503).
    A free slot keeps the tokens of the generation that last used it in the KV cache; a new
    generation reads only the part of its prompt that no sequence in the cache (kept or
@@ -204,10 +204,12 @@ class Engine:
         self._fail_all(Unavailable(f"{self._label} unloaded before the generation ended", 1))
 
     def _admit(self) -> None:
-        if any(job.stream.cancelled for job in self._waiting):  # gone before they got a slot
-            for job in [j for j in self._waiting if j.stream.cancelled]:
-                self._waiting.remove(job)
-                job.stream.deliver(Ended(None))
+        now = time.monotonic()
+        # Gone or late before they got a slot: out now, not once a slot frees (minutes, maybe).
+        for job in [j for j in self._waiting if j.stream.cancelled or now > (j.deadline or now)]:
+            self._waiting.remove(job)
+            late = None if job.stream.cancelled else DeadlineExceeded(_WAITED_PAST_DEADLINE)
+            job.stream.deliver(Ended(None, late))
         while self._waiting and self._free and self._room_for(self._waiting[0]):
             job = self._waiting.popleft()
             self._take_slot(job)
@@ -373,6 +375,9 @@ class Engine:
             job.stream.completion_tokens = job.generated
             job.stream.tokens_after_cancel = job.after_cancel
             job.stream.deliver(Ended(None, error))
+
+
+_WAITED_PAST_DEADLINE = "the generation waited for a free slot past its deadline"
 
 
 def _held_back(text: str, stops: tuple[str, ...]) -> int:
