@@ -53,6 +53,10 @@ _CLASSIFICATION = "classification"
 _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
 #: Datatypes whose JSON data must be whole numbers (see :func:`_exact_integers`).
 _INTEGER_DATATYPES = frozenset(name for name, dtype in NUMPY_DTYPES.items() if dtype.kind in "iu")
+#: Why a request that names one input twice is refused (REST and gRPC, before any data is read).
+REPEATED_INPUT = "appears twice among the inputs"
+#: Why a request without inputs is refused (REST and gRPC alike).
+NO_INPUTS = "'inputs' must be a non-empty list"
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floating-point numbers",
                "U": "strings", "S": "strings"}  # fmt: skip
 

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from inferd.card import Signature, TensorSpec
 from inferd.config import LimitSettings
 from inferd.errors import InferdError, InvalidArgument, InvalidTensor
+from inferd.protocols._generated import inference_pb2 as pb
+from inferd.protocols.grpc.codec import decode_request as grpc_decode_request
 from inferd.protocols.v2.codec import (
     HEADER_LENGTH,
     MAX_TIMEOUT_MS,
@@ -349,3 +351,30 @@ def test_a_json_null_is_named_with_the_way_to_send_missing_values(data):
     message = str(refused.value)
     assert "null is not a value of FP32" in message
     assert "binary tensor data or over gRPC" in message
+
+
+def test_a_repeated_input_is_refused_before_any_data_is_decoded_as_over_grpc():
+    """The second copy's data is never read (its strings would be another error), and the words
+    are gRPC's for the same request."""
+    good = {"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}
+    twice = {**good, "data": ["not a number"]}
+    with pytest.raises(InvalidTensor) as caught:
+        _decode({"inputs": [good, twice]})
+    message = pb.ModelInferRequest(model_name="m")
+    for _ in range(2):
+        message.inputs.add(name="x", datatype="FP32", shape=[1]).contents.fp32_contents.append(1)
+    with pytest.raises(InvalidTensor) as over_grpc:
+        grpc_decode_request(message, LIMITS, None)
+    assert (
+        caught.value.message
+        == over_grpc.value.message
+        == ("tensor 'x': appears twice among the inputs")
+    )
+
+
+def test_a_request_without_inputs_gets_the_same_words_as_over_grpc():
+    with pytest.raises(InvalidArgument) as caught:
+        _decode({"inputs": []})
+    with pytest.raises(InvalidArgument) as over_grpc:
+        grpc_decode_request(pb.ModelInferRequest(model_name="m"), LIMITS, None)
+    assert caught.value.message == over_grpc.value.message == "'inputs' must be a non-empty list"

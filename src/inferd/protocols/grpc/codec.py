@@ -19,6 +19,8 @@ from inferd.errors import InternalError, InvalidArgument, InvalidTensor
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc import tensors
 from inferd.protocols.tensor_wire import (
+    NO_INPUTS,
+    REPEATED_INPUT,
     Declared,
     check_counts,
     declare,
@@ -109,6 +111,8 @@ def decode_request(
     """
     if not message.model_name:
         raise InvalidArgument("model_name is required")
+    if not message.inputs:
+        raise InvalidArgument(NO_INPUTS)
     check_counts(len(message.inputs), len(message.outputs), limits)
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
@@ -119,7 +123,7 @@ def decode_request(
     seen: set[str] = set()
     for index, tensor in enumerate(message.inputs):
         if tensor.name in seen:
-            raise InvalidTensor(tensor.name, "appears twice among the inputs")
+            raise InvalidTensor(tensor.name, REPEATED_INPUT)
         seen.add(tensor.name)
         declared.append(_declare_input(index, tensor, limits))
     outputs = requested_outputs(

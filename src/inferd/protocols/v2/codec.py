@@ -22,6 +22,8 @@ from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidArgument, InvalidTensor
 from inferd.protocols import bytes_wire
 from inferd.protocols.tensor_wire import (
+    NO_INPUTS,
+    REPEATED_INPUT,
     Declared,
     check_counts,
     declare,
@@ -149,15 +151,19 @@ def decode_request(
         raise InvalidArgument("the inference request must be a JSON object")
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
-        raise InvalidArgument("'inputs' must be a non-empty list")
+        raise InvalidArgument(NO_INPUTS)
     check_counts(len(inputs), 0, limits)
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
     offset = 0
     pending: list[_Input] = []
+    named: set[str] = set()
     for item in inputs:
         wire = _input_header(item, binary, offset, limits)
+        if wire.tensor.name in named:  # refused before any data is read, as over gRPC
+            raise InvalidTensor(wire.tensor.name, REPEATED_INPUT)
+        named.add(wire.tensor.name)
         pending.append(wire)
         if wire.binary is not None:
             offset += len(wire.binary)
