@@ -12,11 +12,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.grpc as triton
 from onnx import TensorProto, helper
+from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 from inferd.config import ServerSettings, StoreSettings
@@ -109,3 +111,21 @@ def test_tritonclient_grpc_against_the_whole_server(server: Server) -> None:
             client.infer("absent", inputs)
         assert caught.value.status() == "StatusCode.NOT_FOUND"
         assert "'absent'" in caught.value.message()
+
+
+def test_an_inference_without_a_model_name_is_invalid_argument(server: Server) -> None:
+    """As the codec says (model_name is required), not NOT_FOUND for a model named ''."""
+    request = service_pb2.ModelInferRequest()
+    request.inputs.add(name="x", datatype="FP32", shape=[1, 3]).contents.fp32_contents.extend(
+        [1.0, 2.0, 3.0]
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        call = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=service_pb2.ModelInferResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=30)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "model_name is required"

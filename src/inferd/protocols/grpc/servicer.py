@@ -39,6 +39,9 @@ from inferd.serving.types import DataPlane
 #: The fully qualified service name both servicers register under.
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
+#: Why a call with two ``authorization`` entries is refused (inferd.protocols.access.grpc's words).
+TWICE = "more than one 'authorization' metadata entry; send it once"
+
 _REPOSITORY_REQUESTS: dict[str, type[Message]] = {
     "RepositoryIndex": pb.RepositoryIndexRequest,
     "RepositoryModelLoad": pb.RepositoryModelLoadRequest,
@@ -149,6 +152,8 @@ class InferenceServicer:
             asked = request_deadline(decode_parameters(request.parameters), None, received)
             if asked is not None:  # None: Triton's timeout 0, no timeout of its own
                 deadline = asked if deadline is None else min(deadline, asked)
+        if not request.model_name:  # before the lookup, which would call it model '' not found
+            raise InvalidArgument("model_name is required")
         check = self._dataplane.input_check(request.model_name, request.model_version or None)
         decode = partial(decode_request, request, self._limits, deadline, check)
         try:
@@ -200,7 +205,7 @@ class RepositoryServicer:
     def _authorize(self, context: Context) -> None:
         try:
             self._check_token(context)
-        except Unauthenticated as exc:
+        except (Unauthenticated, InvalidArgument) as exc:
             self._record(context, "rpc", "", "denied", exc)
             raise
 
@@ -209,7 +214,7 @@ class RepositoryServicer:
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 if presented is not None:  # which one counts would depend on the reader
-                    raise Unauthenticated("more than one 'authorization' metadata entry")
+                    raise InvalidArgument(TWICE)  # as REST's 400 and the data plane's keys
                 presented = value
         if presented is None:
             raise Unauthenticated(
