@@ -196,8 +196,11 @@ def test_killed_replica_under_load_costs_at_most_its_in_flight(running: UpProces
             time.sleep(0.1)
         load.wait_for(200)
     assert row["restarts"] == 1
-    # At most the requests in flight on the victim fail (the gateway retries them elsewhere).
+    # At most the requests in flight on the victim fail (the gateway retries them elsewhere),
+    # and those that do are 503 + Retry-After: never a reset, a hang or a 502.
     assert sum(load.failed().values()) <= load.workers, load.outcomes
+    assert set(load.failed()) <= {"503"}, load.outcomes
+    assert all(v.isdigit() and int(v) >= 1 for v in load.retry_after), load.retry_after
     # The gateway's /metrics says so from the supervisor's view (the replicas' own series
     # never saw the dead process): one failure, every replica ready again.
     conn = http.client.HTTPConnection("127.0.0.1", running.gateway_port, timeout=10)
