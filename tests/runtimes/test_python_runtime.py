@@ -156,7 +156,7 @@ def test_dotted_module_in_a_package(tmp_path: Path, load: Load) -> None:
         (None, InvalidArgument, "needs an entrypoint 'module:Class'"),
         ("model.py", InvalidArgument, "needs an entrypoint 'module:Class'"),
         ("../escape:Model", InvalidArgument, "needs an entrypoint 'module:Class'"),
-        ("missing:Model", NotFound, "'missing/__init__.py' is not a file"),
+        ("missing:Model", NotFound, "module 'missing' is in no file of the model"),
         ("model:Nope", InvalidArgument, "'model:Nope' is not a class with a predict method"),
         ("broken:Model", InvalidArgument, "loading 'broken:Model' raised ZeroDivisionError"),
         ("failing:Model", InvalidArgument, "loading 'failing:Model' raised OSError"),

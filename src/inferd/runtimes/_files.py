@@ -7,6 +7,7 @@ relative to the artifact, never by their absolute path.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from inferd.errors import InvalidArgument, NotFound
@@ -49,6 +50,40 @@ def inside(root: Path, relative: str) -> Path:
     if not target.is_file():
         raise NotFound(f"entrypoint {relative!r} is not a file in the model")
     return target
+
+
+#: A python model's entrypoint: ``module:Class``, the module possibly dotted.
+PYTHON_ENTRYPOINT = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
+
+
+def python_entrypoint(path: Path, entrypoint: str | None) -> tuple[str, str]:
+    """The module and class of the python model ``entrypoint`` (``module:Class``) at ``path``:
+    an artifact directory holding the module as ``a/b.py`` or ``a/b/__init__.py``, or the one
+    file pushed, which must be the module. InvalidArgument for another form (or a symlink),
+    NotFound for a module that is no file of the model."""
+    match = PYTHON_ENTRYPOINT.match(entrypoint or "")
+    if match is None:
+        raise InvalidArgument(
+            f"the python runtime needs an entrypoint 'module:Class', got {entrypoint!r}"
+        )
+    module, cls = match.groups()
+    relative = module.replace(".", "/")
+    if path.is_file():
+        if path.name != f"{relative}.py":
+            raise NotFound(
+                f"entrypoint {entrypoint!r}: module {module!r} is not {path.name!r}, the file "
+                "pushed (the whole model)"
+            )
+    elif (path / f"{relative}.py").exists():
+        inside(path, f"{relative}.py")
+    elif (path / relative / "__init__.py").exists():
+        inside(path, f"{relative}/__init__.py")
+    else:
+        raise NotFound(
+            f"entrypoint {entrypoint!r}: module {module!r} is in no file of the model (neither "
+            f"{relative}.py nor {relative}/__init__.py)"
+        )
+    return module, cls
 
 
 def candidates(root: Path, runtime: str | None = None) -> list[tuple[Path, str]]:

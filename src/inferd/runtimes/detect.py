@@ -25,6 +25,7 @@ from inferd.runtimes._files import (
     check_format,
     inside,
     no_model_file,
+    python_entrypoint,
     relative_name,
 )
 from inferd.runtimes._formats import SNIFFERS, sniff
@@ -190,6 +191,8 @@ def detect_model(path: Path, runtime: str | None, *, entrypoint: str | None = No
         raise NotFound(f"{path.name!r} does not exist or is not a regular file or directory")
     if detection.runtime == "onnx" and detection.entrypoint is not None:
         _check_onnx_data(path, detection.entrypoint)
+    if detection.runtime == "python" and detection.entrypoint is not None:
+        python_entrypoint(path, detection.entrypoint)  # as the load checks it
     return detection
 
 

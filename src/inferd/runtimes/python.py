@@ -15,27 +15,15 @@ modules import their siblings relatively (``from . import helpers``).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import ClassVar
 
 from inferd.card import ModelCard
-from inferd.errors import InvalidArgument, PermissionDenied
-from inferd.runtimes._files import inside
+from inferd.errors import PermissionDenied
+from inferd.runtimes._files import python_entrypoint
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
-
-_ENTRYPOINT = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
-
-
-def _module_file(root: Path, module: str) -> None:
-    """Check the module exists as ``a/b.py`` or ``a/b/__init__.py`` inside the artifact."""
-    relative = module.replace(".", "/")
-    if (root / f"{relative}.py").exists():
-        inside(root, f"{relative}.py")
-    else:
-        inside(root, f"{relative}/__init__.py")
 
 
 def refusal(name: str) -> PermissionDenied:
@@ -57,13 +45,7 @@ class PythonRuntime:
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
         if not options.trust_code:
             raise refusal(card.name)
-        match = _ENTRYPOINT.match(card.entrypoint or "")
-        if match is None:
-            raise InvalidArgument(
-                f"the python runtime needs an entrypoint 'module:Class', got {card.entrypoint!r}"
-            )
-        module, cls = match.groups()
         root = (path if path.is_dir() else path.parent).resolve()
-        _module_file(root, module)
+        module, cls = python_entrypoint(root, card.entrypoint)
         spec = WorkerSpec.trusted(root, module, cls, options.sandbox)
         return SandboxedModel.load(card.name, spec)
