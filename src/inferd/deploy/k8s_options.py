@@ -100,6 +100,27 @@ def _http_url(text: str) -> str:
     return text
 
 
+def _runbook_url(text: str) -> str:
+    """A URL pattern with ``{alert}`` or ``{anchor}`` (and no other ``{…}``) that, filled in,
+    is an http(s) URL."""
+    example = "e.g. 'https://wiki.example.com/inferd-runbooks#{anchor}'"
+    if "{alert}" not in text and "{anchor}" not in text:
+        raise ValueError(f"{text!r} names no alert: put {{alert}} or {{anchor}} in it, {example}")
+    try:
+        filled = runbook_link(text, "InferdNoReadyReplicas")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            f"{text!r} has a placeholder other than {{alert}} and {{anchor}}, {example}"
+        ) from None
+    _http_url(filled)
+    return text
+
+
+def runbook_link(pattern: str, alert: str) -> str:
+    """``pattern`` with ``{alert}`` the alert's name and ``{anchor}`` its lower-case form."""
+    return pattern.format(alert=alert, anchor=alert.lower())
+
+
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 ObjectName = Annotated[str, AfterValidator(_dns_subdomain)]
 NamespaceName = Annotated[str, AfterValidator(_dns_label)]
@@ -185,6 +206,12 @@ class K8sOptions(_Strict):
         default=None, description="namespace of that Gateway (none: the routes' own)"
     )
     gpu_operator_namespace: NamespaceName = Field(default=DEFAULT_GPU_OPERATOR_NAMESPACE)
+    runbook_url: Annotated[str, AfterValidator(_runbook_url)] | None = Field(
+        default=None,
+        description="every alert's runbook_url annotation: a URL with {alert} (the alert's "
+        "name) or {anchor} (it in lower case), e.g. "
+        "'https://wiki.example.com/inferd-runbooks#{anchor}' (docs/alerts.md#runbooks)",
+    )
     placement: Placement = Field(default_factory=Placement, description="for every deployment")
     deployments: dict[str, Placement] = Field(
         default_factory=dict, description="placement per deployment name, over 'placement'"

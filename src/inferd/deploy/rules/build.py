@@ -34,6 +34,8 @@ def rule_groups(spec: Spec, options: K8sOptions, platform: Platform) -> list[Gro
     if platform == "kubernetes":
         groups.append(Group(f"inferd.{stack}.cost", tuple(cost_rules(spec, options))))
     kept = [g.on(platform) for g in groups]
+    if options.runbook_url is not None:
+        kept = [g.with_runbooks(options.runbook_url) for g in kept]
     return [g for g in kept if g.rules]
 
 

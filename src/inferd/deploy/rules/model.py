@@ -9,9 +9,10 @@ which expressions cannot have data there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
+from inferd.deploy.k8s_options import runbook_link
 from inferd.deploy.objects import Obj
 
 #: Where a Prometheus runs: scraping a cluster (pods through the ServiceMonitor, and
@@ -142,6 +143,16 @@ class Group:
         """The group with only the rules that can have data on ``platform``."""
         kept = tuple(r for r in self.rules if r.runs_on(platform))
         return Group(self.name, kept, self.interval)
+
+    def with_runbooks(self, pattern: str) -> Group:
+        """The group with each alert's ``runbook_url`` annotation filled in from ``pattern``."""
+        rules = tuple(
+            replace(r, annotations={**r.annotations, "runbook_url": runbook_link(pattern, r.name)})
+            if r.kind == "alert"
+            else r
+            for r in self.rules
+        )
+        return Group(self.name, rules, self.interval)
 
     def document(self) -> Obj:
         out: Obj = {"name": self.name}
