@@ -240,3 +240,22 @@ def test_a_default_file_that_appears_unparsable_requires_keys_and_admits_none(
     (tmp_path / "other.json").replace(path)  # fixed: its keys apply
     clock.now += 1
     assert authorize(keys, f"Bearer {token}").name == "ci"  # type: ignore[union-attr]
+
+
+def test_a_default_file_there_at_start_is_not_logged_as_appearing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``inferd up`` with ``$INFERD_HOME/keys.json`` already there logged, as it started, that
+    the file "appeared: the data plane requires API keys now", as if it had just been made."""
+    path, clock = tmp_path / "keys.json", Clock()
+    create_key(path, "ci")
+    keys = ring(path, clock, required=False)
+    assert keys.enforcing
+    assert "appeared" not in caplog.text
+    later, later_clock = tmp_path / "later.json", Clock()
+    keys = ring(later, later_clock, required=False)
+    assert not keys.enforcing
+    create_key(later, "ci")
+    later_clock.now += 1
+    assert keys.enforcing
+    assert f"keys file {later} appeared" in caplog.text

@@ -121,7 +121,7 @@ class KeyRing:
                 )
             self._load(identity, at_start=True)
         else:
-            self.refresh()
+            self.refresh(at_start=True)
 
     @property
     def enforcing(self) -> bool:
@@ -134,8 +134,9 @@ class KeyRing:
         """The keys in force."""
         return list(self._by_id.values())
 
-    def refresh(self) -> None:
-        """Reload the file if it is time to look and it changed."""
+    def refresh(self, *, at_start: bool = False) -> None:
+        """Reload the file if it is time to look and it changed (``at_start``: the first look,
+        where a file found is not news)."""
         now = self._clock()
         if now < self._next_look:
             return
@@ -156,7 +157,7 @@ class KeyRing:
             self._install(())
             return
         try:
-            self._load(identity, at_start=False)
+            self._load(identity, at_start=at_start)
         except InvalidArgument as exc:
             self._identity = identity  # logged once per version of the file
             if self._enforcing:
