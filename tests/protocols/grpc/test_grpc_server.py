@@ -333,6 +333,19 @@ def test_model_statistics(client: triton.InferenceServerClient) -> None:
     assert stats[0]["batch_stats"][0]["batch_size"] == "2"
 
 
+def test_statistics_of_a_version_without_a_model_name_are_refused(
+    client: triton.InferenceServerClient,
+) -> None:
+    """Not every model's statistics, the version silently dropped: REST has no such route."""
+    with pytest.raises(InferenceServerException) as caught:
+        client.get_inference_statistics("", "1")
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert caught.value.message() == (
+        "version '1' is given without a model name; name the model, or leave both empty "
+        "for the statistics of every model"
+    )
+
+
 # --- inference, checked against the same model run in process ----------------------------------
 
 

@@ -169,6 +169,11 @@ class InferenceServicer:
     async def model_statistics(
         self, request: pb.ModelStatisticsRequest, context: Context
     ) -> pb.ModelStatisticsResponse:
+        if request.version and not request.name:  # else every model's, the version ignored
+            raise InvalidArgument(
+                f"version {request.version!r} is given without a model name; name the model, "
+                "or leave both empty for the statistics of every model"
+            )
         stats = self._dataplane.model_stats(request.name or None, request.version or None)
         return pb.ModelStatisticsResponse(model_stats=[statistics_message(s) for s in stats])
 
