@@ -455,3 +455,24 @@ def test_kserve_names_the_autoscaling_timing_it_leaves_to_knative() -> None:
     objects = render_with(_spec(plain), registry=REGISTRY, target="kserve")
     (service,) = _kind(objects, "InferenceService")
     assert "inferd.dev/not-rendered" not in service["metadata"].get("annotations", {})
+
+
+@pytest.mark.parametrize(
+    ("gateway", "timeout"),
+    [
+        ("", None),
+        ("gateway: {drain_timeout: 400s}\n", 410),
+        ("gateway: {request_timeout: 900s}\n", 900),
+    ],
+)
+def test_kserve_raises_knatives_timeout_to_cover_drains_and_requests(
+    gateway: str, timeout: int | None
+) -> None:
+    """Knative cuts each request, and sets the pods' grace period, at the revision timeout (300 s
+    unless KServe's ``timeout`` says otherwise) and refuses terminationGracePeriodSeconds: a
+    longer drain or request timeout raises it, so neither is cut short."""
+    body = "  - " + "\n    ".join(ONE.strip().splitlines())
+    spec = parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\n{gateway}deployments:\n{body}\n")
+    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    assert service["spec"]["predictor"].get("timeout") == timeout
+    assert "terminationGracePeriodSeconds" not in service["spec"]["predictor"]

@@ -96,3 +96,28 @@ def test_kserve_names_the_settings_and_refuses_trust_code() -> None:
     validate(isvc)
     with pytest.raises(InvalidArgument, match="chat/v1: trust_code"):
         render(_spec("[{name: v1, model: 'chat:v1', trust_code: true}]"), kserve)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "timeout"),
+    [
+        ("", None),
+        ("gateway: {drain_timeout: 600s}\n", 610),
+        ("gateway: {drain_timeout: 290s}\n", None),
+    ],
+)
+def test_kserve_raises_knatives_timeout_to_cover_the_drain(
+    gateway: str, timeout: int | None
+) -> None:
+    """Knative sets the pods' grace period to the revision timeout (300 s by default) and
+    refuses terminationGracePeriodSeconds; a longer drain raises KServe's ``timeout``."""
+    kserve = OPTIONS.model_copy(update={"target": "kserve"})
+    spec = parse_spec(
+        "apiVersion: inferd.dev/v1\nkind: Stack\n" + gateway + "deployments:\n"
+        "  - name: chat\n    versions: [{name: v1, model: 'chat:v1'}]\n    resources: {gpu: 1}\n"
+        "    llm: {engine: vllm}\n"
+    )
+    (isvc,) = render(spec, kserve)
+    assert isvc["spec"]["predictor"].get("timeout") == timeout
+    assert "terminationGracePeriodSeconds" not in isvc["spec"]["predictor"]
+    validate(isvc)

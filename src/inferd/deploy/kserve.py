@@ -22,6 +22,8 @@ prints it); the plain target renders the first two.
 
 from __future__ import annotations
 
+import math
+
 from inferd.deploy.autoscaling import INFERD_UP_OWN
 from inferd.deploy.canary import Canary, canary_of, policy_name
 from inferd.deploy.gpu import GpuPod
@@ -38,7 +40,7 @@ from inferd.deploy.objects import (
     remote_reference,
 )
 from inferd.deploy.pull_secret import pull_secrets
-from inferd.deploy.workloads import container_security, resources, server_env
+from inferd.deploy.workloads import container_security, grace_period_s, resources, server_env
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
@@ -46,6 +48,9 @@ RUNTIME_NAME = "inferd"
 MODEL_FORMAT = "inferd"
 #: Formats inferd's runtimes load, advertised so ``autoSelect`` can pick this runtime for them.
 SUPPORTED_FORMATS = ("inferd", "onnx", "sklearn", "xgboost", "lightgbm")
+#: Knative's revision timeout when KServe's ``timeout`` is unset (config-defaults'
+#: ``revision-timeout-seconds``): each request's limit, and the pods' termination grace period.
+KNATIVE_TIMEOUT_S = 300
 #: Tag the imported files get in the pod's store (the version is the InferenceService's).
 KSERVE_TAG = "kserve"
 #: KServe's fixed mount point for the model files.
@@ -182,6 +187,18 @@ def predictor_scaling(deployment: DeploymentSpec, version: VersionSpec) -> Obj:
     }
 
 
+def revision_timeout(spec: Spec, request_timeout: float | None) -> Obj:
+    """The predictor's ``timeout``, where Knative's default would cut the server short.
+
+    In KServe's Serverless mode Knative refuses ``terminationGracePeriodSeconds`` and sets it
+    to the revision's timeout, which also bounds each request (300 s unless KServe's
+    ``timeout`` says otherwise). A drain, or a ``request_timeout`` the server enforces, longer
+    than that would be cut mid-way, so the timeout is raised to cover both.
+    """
+    needed = max(grace_period_s(spec), math.ceil(request_timeout or 0))
+    return {"timeout": needed} if needed > KNATIVE_TIMEOUT_S else {}
+
+
 def inference_service(
     deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
 ) -> Obj:
@@ -212,6 +229,9 @@ def inference_service(
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
+    predictor.update(
+        revision_timeout(spec, deployment.request_timeout or spec.gateway.request_timeout)
+    )
     if options.registry_secret is not None:  # the kubelet pulls the oci:// model (a modelcar)
         predictor["imagePullSecrets"] = pull_secrets(options)
     meta = metadata(

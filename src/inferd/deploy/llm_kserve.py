@@ -22,7 +22,7 @@ from __future__ import annotations
 from inferd.deploy.canary import canary_of
 from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
-from inferd.deploy.kserve import omitted, predictor_scaling
+from inferd.deploy.kserve import omitted, predictor_scaling, revision_timeout
 from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
 from inferd.deploy.pull_secret import pull_secrets
 from inferd.deploy.vllm_serve import bases, unrendered
@@ -75,6 +75,7 @@ def inference_service(
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
+    predictor.update(revision_timeout(spec, None))  # vLLM has no request time limit
     if options.registry_secret is not None:  # the kubelet pulls the oci:// model (a modelcar)
         predictor["imagePullSecrets"] = pull_secrets(options)
     meta = metadata(
