@@ -133,3 +133,17 @@ def test_a_request_without_a_key_on_a_path_no_route_serves_gets_the_paths_shape(
     error = orjson.loads(body)["error"]
     assert isinstance(error, shape)
     assert "requires an API key" in (error["message"] if isinstance(error, dict) else error)
+
+
+@pytest.mark.parametrize("body", [b'{"messages": []}', b'{"model": ""}', b"not json", b"[]"])
+def test_a_scoped_key_is_told_its_body_names_no_model(door: Door, body: bytes) -> None:
+    """A body naming no deployment got a key limited to some 403 "this endpoint covers every
+    deployment", while any other key got the 400 naming the missing ``model``: now it is told
+    that too, with what it may use."""
+    status, _, answer = door.get("/v1/chat/completions", "echo", method="POST", body=body)
+    error = orjson.loads(answer)["error"]
+    assert status == 400, error
+    assert (error["type"], error["param"]) == ("invalid_request_error", "model")
+    assert "names no model" in error["message"] and "may use echo" in error["message"]
+    reader, _, answer = door.get("/v1/chat/completions", "read", method="POST", body=body)
+    assert reader == 403 and "lacks the 'infer' scope" in orjson.loads(answer)["error"]["message"]

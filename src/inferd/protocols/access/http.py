@@ -22,6 +22,7 @@ from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.http.messages import openai_path, response_for_error
 from inferd.protocols.http.refusal import Screen
 from inferd.protocols.openai.errors import error_response as openai_error_response
+from inferd.protocols.text_wire import InvalidField
 
 _BEARER = (b"www-authenticate", b'Bearer realm="inferd"')
 _BEARER_INVALID = (b"www-authenticate", b'Bearer realm="inferd", error="invalid_token"')
@@ -75,6 +76,8 @@ def _listing(handler: Handler, keys: KeyRing) -> Handler:
 def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handler:
     async def check(request: Request) -> Response:
         model = body_model(request.body) if rule is Rule.BODY else request.params.get("model")
+        if rule is Rule.BODY and model is None:
+            return await _nameless(handler, keys, request)
         wanted = need(rule, model)
         if wanted is not None:
             try:
@@ -84,6 +87,25 @@ def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handl
         return await handler(request)
 
     return check
+
+
+async def _nameless(handler: Handler, keys: KeyRing, request: Request) -> Response:
+    """An OpenAI request whose body names no model: a key for every deployment gets the
+    handler's answer (which says what is wrong with the body); a key limited to some is told
+    the same here (it was refused as if it had asked for every deployment), never the handler's.
+    """
+    try:
+        key = await keys.authorize(request.headers.get("authorization"), Need("infer"))
+    except InferdError as exc:
+        return refusal(exc, openai=True)
+    if key is None or key.deployments is None:
+        return await handler(request)
+    problem = InvalidField(
+        "model",
+        "the request names no model: send a JSON object whose 'model' is a deployment's name "
+        f"(API key {key.name!r} may use {', '.join(key.deployments)})",
+    )
+    return refusal(problem, openai=True)
 
 
 def keyless_screen(router: Router, keys: KeyRing, *, public_metrics: bool) -> Screen:
