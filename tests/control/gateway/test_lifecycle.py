@@ -52,7 +52,7 @@ async def _raw_post(port: int) -> tuple[str, dict[str, str]]:
     the class of the transport error (a refusal, a reset)."""
     body = orjson.dumps(FRAUD_BODY)
     head = (
-        b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json"
+        b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
         b"\r\nContent-Length: %d\r\n\r\n" % len(body)
     )
     try:

@@ -42,7 +42,7 @@ def test_a_request_its_client_gave_up_on_counts_as_499(
             _reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
             body = orjson.dumps(FRAUD_BODY)
             writer.write(
-                b"POST /v2/models/fraud/infer HTTP/1.1\r\nhost: x\r\n"
+                b"POST /v2/models/fraud/infer HTTP/1.1\r\nhost: localhost\r\n"
                 b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
                 % (len(body), body)
             )
