@@ -28,7 +28,7 @@ raw_input_contents entry``…), so a message names the field the client filled.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -87,6 +87,21 @@ def refuse_shared_memory(tensor: str, parameters: Iterable[str]) -> None:
                 f"tensor {tensor!r}: shared-memory tensors are not supported; "
                 "send the data in the request"
             )
+
+
+def refuse_sequence(parameters: Mapping[str, object]) -> None:
+    """Refuse a request that is part of a sequence (Triton's ``sequence_id``, ``sequence_start``
+    and ``sequence_end`` request parameters, what tritonclient's ``infer(sequence_id=…)`` sends):
+    inferd keeps no state between requests, so answering each on its own would be silently
+    wrong for a stateful model. A ``sequence_id`` of 0 or "" is none, as in Triton."""
+    if parameters.get("sequence_id") not in (None, 0, "") or any(
+        parameters.get(flag) is True for flag in ("sequence_start", "sequence_end")
+    ):
+        raise Unsupported(
+            "Triton's sequence extension (parameters.sequence_id, sequence_start, sequence_end) "
+            "is not supported: inferd's models keep no state between requests; send each "
+            "request without them"
+        )
 
 
 def check_counts(inputs: int, outputs: int, limits: LimitSettings) -> None:

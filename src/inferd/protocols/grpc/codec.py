@@ -24,6 +24,7 @@ from inferd.protocols.tensor_wire import (
     Declared,
     check_counts,
     declare,
+    refuse_sequence,
     refuse_shared_memory,
     requested_outputs,
 )
@@ -114,6 +115,8 @@ def decode_request(
     if not message.inputs:
         raise InvalidArgument(NO_INPUTS)
     check_counts(len(message.inputs), len(message.outputs), limits)
+    parameters = decode_parameters(message.parameters)
+    refuse_sequence(parameters)
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
         raise InvalidArgument(
@@ -142,7 +145,7 @@ def decode_request(
         inputs=inputs,
         version=message.model_version or None,
         id=message.id or None,
-        parameters=decode_parameters(message.parameters),
+        parameters=parameters,
         outputs=outputs,
         deadline=deadline,
     )

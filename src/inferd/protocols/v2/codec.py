@@ -29,6 +29,7 @@ from inferd.protocols.tensor_wire import (
     declare,
     from_binary,
     from_json,
+    refuse_sequence,
     refuse_shared_memory,
     requested_outputs,
 )
@@ -156,6 +157,8 @@ def decode_request(
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
+    parameters = _parameters(doc.get("parameters"), "request")
+    refuse_sequence(parameters)  # before the inputs, as over gRPC
     offset = 0
     pending: list[_Input] = []
     named: set[str] = set()
@@ -172,7 +175,6 @@ def decode_request(
             f"the body carries {len(binary) - offset} bytes of binary data "
             "beyond the declared tensors"
         )
-    parameters = _parameters(doc.get("parameters"), "request")
     _flag(parameters, "binary_data_output", "request")
     deadline = request_deadline(parameters, headers.get(TIMEOUT_HEADER), received)
     outputs = _decode_outputs(doc.get("outputs"), limits)
