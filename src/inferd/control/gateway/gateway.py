@@ -304,7 +304,7 @@ class Gateway:
         )
         if version is None:
             raise Unavailable(f"deployment {route.name!r} has no version")
-        if request.path.startswith("/v1/"):  # OpenAI's "retrieve model" (and KServe v1's)
+        if request.path.lstrip("/").startswith("v1/"):  # OpenAI's "retrieve model", KServe v1's
             engine = engine_model(route.name, version, self.openai.created)
             if engine is not None:
                 return engine

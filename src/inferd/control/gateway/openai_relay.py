@@ -145,14 +145,16 @@ class OpenAIRelay:
             gateway.record(route.name, version.name, 503, started)
             raise Unavailable(f"version {version.name!r} of {route.name!r} has no ready replica")
         headers = forwardable(request.headers)
-        primary_answer = self._mirror(route, version, request.path, headers, body)
+        # As the router matched it: an engine (llama-server, vLLM) takes no ``//v1/…`` or ``…/``.
+        path = "/" + request.path.strip("/")
+        primary_answer = self._mirror(route, version, path, headers, body)
         body["model"] = version.model
         # An engine replica sets no time limit of its own: the deployment's applies here.
         limit = route.request_timeout if replica.engine is not None else None
         deadline = None if limit is None else arrived + limit
         head_timeout = self._timeout_s if limit is None else min(self._timeout_s, limit)
         upstream = UpstreamRequest(
-            "POST", request.path, (*headers, ("content-type", "application/json")),
+            "POST", path, (*headers, ("content-type", "application/json")),
             orjson.dumps(body),
         )  # fmt: skip
         try:
