@@ -47,11 +47,13 @@ def test_the_same_path_for_another_version_rewrites_to_its_model() -> None:
         ("///v2/models/fraud/versions/canary/infer", "/v2/models/fraud%20model/infer"),
         ("//v1/models/fraud:predict", "/v1/models/fraud%20model:predict"),
         ("//v1/models/fraud", "/v1/models/fraud%20model"),
+        ("/v1/models/fraud:predict/", "/v1/models/fraud%20model:predict"),
+        ("/v2/models/fraud/versions/canary/infer/", "/v2/models/fraud%20model/infer"),
     ],
 )
-def test_leading_slashes_the_router_takes_are_taken_here_too(path: str, expected: str) -> None:
+def test_slashes_the_router_takes_are_taken_here_too(path: str, expected: str) -> None:
     """A client whose base URL ends in ``/`` sends ``//v2/models/fraud/infer``: the router
     matches it (as ``inferd serve``'s does), but the rewrite counted the empty segment and sent
     the replica ``/v2/models/fraud%20model/fraud/infer``, a 404 naming a model the client never
-    named (``'fraud model/fraud'``)."""
+    named (``'fraud model/fraud'``); ``:predict/`` lost its ``:predict`` (a 405 upstream)."""
     assert upstream_path(request(path), V1) == expected

@@ -41,7 +41,7 @@ def upstream_path(request: Request, version: VersionRoute) -> str:
 
 def _rewrite(path: str, model_name: str) -> str:
     model = quote(model_name, safe="")
-    path = "/" + path.lstrip("/")  # the router takes ``//v2/…`` (a base URL ending in /)
+    path = "/" + path.strip("/")  # as the router reads it: ``//v2/…`` (a base URL ending in /)
     if path.startswith("/v1/"):
         # /v1/models/{m} and /v1/models/{m}:predict
         suffix = ":predict" if path.endswith(":predict") else ""
