@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, Literal
@@ -33,7 +35,17 @@ def read_signature(file: Path) -> Signature:
     """What the booster in ``file`` answers with when its card declares nothing
     (:func:`~inferd.runtimes._tabular.booster_signature`), as the runtime predicts."""
     booster = _booster(import_optional("xgboost", "xgboost"), file)
-    return booster_signature(booster.inplace_predict, booster.num_features())
+    return booster_signature(_scorer(booster), booster.num_features())
+
+
+def _scorer(booster: Any) -> Callable[..., Any]:
+    """``booster.inplace_predict`` with the trees up to the best iteration where early stopping
+    chose one (the ``best_iteration`` attribute), as XGBoost's scikit-learn wrapper predicts
+    and its documentation predicts a native booster with; every tree otherwise."""
+    best = booster.attr("best_iteration")
+    if best is None or not best.isdigit():
+        return booster.inplace_predict  # type: ignore[no-any-return]
+    return functools.partial(booster.inplace_predict, iteration_range=(0, int(best) + 1))
 
 
 def _device(booster: Any) -> str:
@@ -85,6 +97,4 @@ class XGBoostRuntime:
         # Its output is what the objective predicts (probabilities for ``binary:logistic``,
         # class scores for ``multi:softprob``...); inplace_predict skips building a DMatrix and
         # is thread-safe.
-        return BoosterModel(
-            "XGBoost", booster.inplace_predict, card, output, booster.num_features()
-        )
+        return BoosterModel("XGBoost", _scorer(booster), card, output, booster.num_features())
