@@ -125,3 +125,30 @@ def test_the_start_up_note_names_inputs_whose_strings_are_not_known(tmp_path: Pa
     (note,) = [line for line in server.log if "note: " in line]
     assert "colors does not tell which strings it takes in 'color'" in note, note
     assert reply.status_code == 400 and "'color'" in reply.json()["error"], reply.text
+
+
+def test_the_start_up_curl_runs_in_a_shell_when_a_category_holds_a_quote(tmp_path: Path) -> None:
+    """The body was put between single quotes as it was: a category such as "O'Brien" ended the
+    quoted argument early, and the shell refused the line the log offers to copy."""
+    estimator = make_pipeline(OneHotEncoder(handle_unknown="error"), LogisticRegression())
+    estimator.fit(np.array([["O'Brien"], ["Smith"]] * 3, dtype=object), [1, 0] * 3)
+    folder = tmp_path / "names"
+    folder.mkdir()
+    skops.io.dump(estimator, folder / "model.skops")
+    inputs = [{"name": "name", "datatype": "BYTES", "shape": [-1, 1]}]
+    (folder / "inferd.model.yaml").write_text(yaml.safe_dump({"inputs": inputs}))
+    home = tmp_path / "home"
+    push(ModelStore.from_settings(StoreSettings(home=home)), folder, "names:v1")
+    server = start_serve(home, "names:v1")
+    try:
+        wait_ready(server.url)
+        (line,) = [line for line in server.log if "try: curl" in line]
+        body = _body_of(line)  # split as a POSIX shell splits it
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            reply = client.post("/v2/models/names/infer", json=body)
+    finally:
+        _stop(server)
+    assert body["inputs"] == [
+        {"name": "name", "shape": [1, 1], "datatype": "BYTES", "data": ["O'Brien"]}
+    ]
+    assert reply.status_code == 200, reply.text

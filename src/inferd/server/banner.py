@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import orjson
 
 from inferd.addresses import url_host
@@ -51,9 +53,9 @@ def startup_lines(server: Server) -> list[str]:
             known = model_known_values(served.model)
             body = orjson.dumps(example_request(signature, known=known)).decode()
             path = f"/v2/models/{names[0]}/infer"
-        lines.append(
+        lines.append(  # quoted for a POSIX shell: a known category may hold a quote (O'Brien)
             f"try: curl -s -X POST {base}{path}{key} "
-            f"-H 'Content-Type: application/json' -d '{body}'"
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
         )
         if artifact.card.llm is None:
             lines.extend(_placeholders(names[0], unknown_strings(signature, known)))
