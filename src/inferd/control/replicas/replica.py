@@ -3,10 +3,11 @@
 A :class:`ReplicaProcess` runs a small loop on the event loop: start the process on a free port,
 probe ``/v2/health/ready`` until it answers 200 (state ``starting`` → ``ready``), keep probing
 while it runs, and when the process exits unasked, mark it ``failed`` and start it again after
-the backoff delay. The reason names the exit and, when the server said why on its ``error:``
-line (docs/cli.md), what it said; a server that exits that way before it was ever ready, with
-a status no restart cures (:data:`RETRYABLE_EXITS`), sets :attr:`ReplicaProcess.start_error`
-so an apply waiting for it gives up at once (a model that cannot load).
+the backoff delay (one that stops answering probes at all, hung, is killed first). The reason
+names the exit and, when the server said why on its ``error:`` line (docs/cli.md), what it
+said; a server that exits that way before it was ever ready, with a status no restart cures
+(:data:`RETRYABLE_EXITS`), sets :attr:`ReplicaProcess.start_error` so an apply waiting for it
+gives up at once (a model that cannot load).
 :meth:`ReplicaProcess.stop` drains: SIGTERM (the server stops taking requests and finishes
 those in flight), SIGKILL only after the grace period. An engine replica (llama-server, vLLM,
 :mod:`.engines`) is probed on its own health path, and drained by inferd, since an engine
@@ -46,6 +47,10 @@ PROBE_TIMEOUT_S = 2.0
 #: Consecutive failed probes before a running replica is taken out of rotation (Kubernetes'
 #: default failureThreshold).
 FAILURE_THRESHOLD = 3
+#: Consecutive probes a running replica does not answer at all (refused, or silent for
+#: PROBE_TIMEOUT_S) before it is taken for hung and killed, to be restarted: the liveness
+#: probe Kubernetes would restart its pod on. One that answers, even 503, is alive.
+LIVENESS_THRESHOLD = 10
 #: Longest a replica may take to become ready (model load and warm-up) before it is restarted.
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 #: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
@@ -221,10 +226,11 @@ class ReplicaProcess:
             return None
         exited = asyncio.ensure_future(proc.wait())
         ready_at: float | None = None
+        hung: str | None = None
         try:
             ready_at = await self._wait_until_ready(exited)
             if ready_at is not None:
-                await self._probe_while_running(exited)
+                hung = await self._probe_while_running(exited)
             return ready_at
         finally:
             # Still running here means not ready in time (stuck loading) or being stopped: a
@@ -236,7 +242,7 @@ class ReplicaProcess:
             await self._drain_output()
             proc.close()
             if not self._stopping.is_set():
-                reason = (
+                reason = hung or (
                     f"not ready after {self._startup_timeout_s:.0f} s"
                     if stuck
                     else self._exit_reason(proc.returncode, ever_ready=ready_at is not None)
@@ -326,25 +332,34 @@ class ReplicaProcess:
             for c in sockets
         )
 
-    async def _probe_while_running(self, exited: asyncio.Future[int]) -> None:
-        failures = 0
+    async def _probe_while_running(self, exited: asyncio.Future[int]) -> str | None:
+        """Probe until the process exits; the reason it was killed for, if it hung."""
+        failures = silent = 0
         while not exited.done():
             await asyncio.wait([exited], timeout=PROBE_PERIOD_S)
             if exited.done() or self._stopping.is_set():
                 continue
-            if await self._probe():
-                failures = 0
+            answer = await self._probe()
+            if answer:
+                failures = silent = 0
                 self._set("ready")
-            else:
-                failures += 1
-                if failures >= FAILURE_THRESHOLD:
-                    self._set("starting", "readiness probe failing")
+                continue
+            failures += 1
+            silent = silent + 1 if answer is None else 0
+            if silent >= LIVENESS_THRESHOLD:
+                self._signal(signal.SIGKILL)
+                await exited
+                return f"hung: no answer to {silent} health probes in a row; killed"
+            if failures >= FAILURE_THRESHOLD:
+                self._set("starting", "readiness probe failing")
         await exited
+        return None
 
-    async def _probe(self) -> bool:
+    async def _probe(self) -> bool | None:
+        """Whether the replica is ready; None when it did not answer at all."""
         url = f"http://{url_host(self.launch.host)}:{self.port}{self.launch.health_path}"
         try:
             response = await self._probes.get(url)
         except httpx.HTTPError:
-            return False
+            return None
         return response.status_code == 200
