@@ -111,6 +111,23 @@ def test_a_repository_body_holds_only_its_parameters_object(
     assert control_server.dataplane.loaded["echo"] == "1"  # neither loaded nor unloaded
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"ready_only": True}, "unknown field 'ready_only' in the body: it takes only 'ready'"),
+        ({"repository_name": "models"}, "unknown field 'repository_name' in the body: it takes "
+         "only 'ready'"),
+    ],
+)  # fmt: skip
+def test_an_index_body_holds_only_ready(client, control_token, body, message):
+    """A misspelt 'ready' listed every version, the filter silently dropped (load and unload
+    refuse a field they do not read too)."""
+    auth = {"Authorization": f"Bearer {control_token}"}
+    answer = client.post("/v2/repository/index", headers=auth, json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == message
+
+
 def test_unload_takes_tritonclient_unload_dependents(client, control_server, control_token):
     auth = {"Authorization": f"Bearer {control_token}"}
     body = {"parameters": {"unload_dependents": False}}

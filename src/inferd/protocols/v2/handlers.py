@@ -226,7 +226,7 @@ class RepositoryHandlers:
         self.dataplane = dataplane
 
     async def index(self, request: Request) -> Response:
-        ready = json_body(request).get("ready", False)
+        ready = _only(json_body(request), "ready").get("ready", False)
         if not isinstance(ready, bool):
             raise InvalidArgument("'ready' must be a boolean")
         return json_response(index_document(self.dataplane.repository_index(ready_only=ready)))
@@ -245,18 +245,21 @@ class RepositoryHandlers:
 def _body_parameters(request: Request) -> Parameters:
     """The ``parameters`` object of an optional JSON body (none: empty). The body holds nothing
     else: a key beside it (``config`` one level too high) would be ignored, so it is refused."""
-    body = json_body(request)
-    unknown = sorted(key for key in body if key != "parameters")
-    if unknown:
-        raise InvalidArgument(
-            f"unknown field {unknown[0]!r} in the body: it takes only 'parameters'"
-        )
-    parameters = body.get("parameters")
+    parameters = _only(json_body(request), "parameters").get("parameters")
     if parameters is None:
         return {}
     if not isinstance(parameters, dict):
         raise InvalidArgument("'parameters' must be an object")
     return parameters
+
+
+def _only(body: dict[str, object], field: str) -> dict[str, object]:
+    """``body``, refused when it holds a key besides ``field``: a misspelt or misplaced field
+    (``ready_only``, ``config`` one level too high) would be ignored, so it is named."""
+    unknown = sorted(key for key in body if key != field)
+    if unknown:
+        raise InvalidArgument(f"unknown field {unknown[0]!r} in the body: it takes only {field!r}")
+    return body
 
 
 def openapi_handler(router: Router, title: str) -> Handler:
