@@ -36,6 +36,20 @@ _ELEM_TYPES: dict[int, Datatype] = {
     12: "UINT32",
     13: "UINT64",
 }
+#: What ONNX calls the element types that have no Open Inference Protocol datatype.
+_OTHER_TYPES = {
+    0: "UNDEFINED",
+    14: "COMPLEX64",
+    15: "COMPLEX128",
+    16: "BFLOAT16",
+    17: "FLOAT8E4M3FN",
+    18: "FLOAT8E4M3FNUZ",
+    19: "FLOAT8E5M2",
+    20: "FLOAT8E5M2FNUZ",
+    21: "UINT4",
+    22: "INT4",
+    23: "FLOAT4E2M1",
+}
 
 
 def _tensor_name(f: BinaryIO, tensor: Field) -> str:
@@ -80,9 +94,10 @@ def _value_info(f: BinaryIO, info: Field) -> tuple[str, Datatype, tuple[int, ...
         elif part.number == 2:
             shape = _dims(f, part)
     if elem_type not in _ELEM_TYPES:
+        kind = f"{_OTHER_TYPES.get(elem_type, 'of another type')} (element type {elem_type})"
         raise Unsupported(
-            f"ONNX tensor {name!r} has element type {elem_type}, which has no "
-            "Open Inference Protocol datatype"
+            f"ONNX tensor {name!r} is {kind}, which has no Open Inference Protocol datatype: "
+            "cast it in the graph to one that has (FP32, FP16, INT64…)"
         )
     return name, _ELEM_TYPES[elem_type], shape
 
