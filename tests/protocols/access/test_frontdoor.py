@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,26 @@ def test_a_missing_tls_file_is_named(tmp_path: Path) -> None:
     assert key.value.message == f"TLS: the key file '{missing}' does not exist"
     with pytest.raises(InvalidArgument, match="holds no PEM certificate"):
         server_context(existing, existing)
+
+
+@pytest.mark.parametrize(
+    ("bind", "checked"),
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("workstation", True),
+     ("0.0.0.0", False), ("", False), ("10.1.2.3", False), ("faraway", False)],
+)  # fmt: skip
+def test_the_host_is_checked_where_the_listener_binds_loopback(
+    monkeypatch: pytest.MonkeyPatch, bind: str, checked: bool
+) -> None:
+    """Decided by the addresses the bind name resolves to: ``gateway.host: <this machine's
+    name>`` binds 127.0.1.1 on Debian (its /etc/hosts line), loopback all the same; a name was
+    taken for beyond loopback and the Host went unchecked."""
+    resolve = socket.getaddrinfo
+    names = {"workstation": "127.0.1.1", "faraway": "192.0.2.7"}
+
+    def hosts_file(host: str | None, *args: Any, **kwargs: Any) -> Any:
+        return resolve(names.get(host or "", host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hosts_file)
+    screen = FrontDoor().screen(Router(), bind_host=bind)
+    refused = screen("GET", "/v2/health/live", {"host": "attacker.example"}) if screen else None
+    assert (refused is not None and refused.status == 403) is checked

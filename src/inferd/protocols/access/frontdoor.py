@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inferd.config import AuthSettings, TlsSettings
-from inferd.protocols.access.hosts import both, rebinding_screen
+from inferd.protocols.access.hosts import binds_loopback, both, rebinding_screen
 from inferd.protocols.access.tls import CertificateFiles
-from inferd.protocols.v2.auth import is_loopback
 
 if TYPE_CHECKING:
     import grpc
@@ -88,7 +87,7 @@ class FrontDoor:
             from inferd.protocols.access.http import keyless_screen  # deferred: see router
 
             keyless = keyless_screen(router, self.keys, public_metrics=self.public_metrics)
-        if bind_host is None or not is_loopback(bind_host):
+        if bind_host is None or not binds_loopback(bind_host):
             return keyless
         return both(rebinding_screen(lambda: self.requires_keys), keyless)
 

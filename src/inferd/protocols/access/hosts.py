@@ -12,6 +12,8 @@ send their own. The names are the control plane's (:mod:`inferd.protocols.v2.aut
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Callable, Mapping
 
 from inferd.protocols.http import Response
@@ -26,6 +28,26 @@ def loopback_host(header: str) -> bool:
         return True
     name = _host_name(header.strip()).lower().removesuffix(".")
     return is_loopback(name) or name.endswith(".localhost")
+
+
+def binds_loopback(host: str) -> bool:
+    """Whether a listener bound to ``host`` listens on loopback only: a loopback name or
+    address, or a name every address of which is loopback (``gateway.host: <this machine's
+    name>`` is 127.0.1.1 on Debian). A wildcard (``0.0.0.0``, ``::``, ``""``) is not."""
+    if is_loopback(host):
+        return True
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return False  # an address, not loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:  # the listener cannot bind it either
+        return False
+    return bool(found) and all(is_loopback(str(info[4][0])) for info in found)
 
 
 def rebinding_screen(requires_keys: Callable[[], bool]) -> Screen:
