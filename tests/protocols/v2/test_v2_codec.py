@@ -378,3 +378,23 @@ def test_a_request_without_inputs_gets_the_same_words_as_over_grpc():
     with pytest.raises(InvalidArgument) as over_grpc:
         grpc_decode_request(pb.ModelInferRequest(model_name="m"), LIMITS, None)
     assert caught.value.message == over_grpc.value.message == "'inputs' must be a non-empty list"
+
+
+def test_an_input_with_an_empty_name_gets_the_same_words_as_over_grpc():
+    """It was refused only once decoded, as an unknown input called ''."""
+    named = {"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}
+    with pytest.raises(InvalidArgument) as caught:
+        _decode({"inputs": [named, {**named, "name": ""}]}, check=_NoHeaders())
+    message = pb.ModelInferRequest(model_name="m")
+    message.inputs.add(name="x", datatype="FP32", shape=[1]).contents.fp32_contents.append(1)
+    message.inputs.add(name="", datatype="FP32", shape=[1]).contents.fp32_contents.append(1)
+    with pytest.raises(InvalidArgument) as over_grpc:
+        grpc_decode_request(message, LIMITS, None)
+    assert caught.value.message == over_grpc.value.message == "input 1 has no name"
+
+
+class _NoHeaders:
+    """An input check that must not be reached: the request is refused before."""
+
+    def declared(self, name: str, datatype: str, shape: tuple[int, ...]) -> None:
+        raise AssertionError(f"header of {name!r} checked")

@@ -162,8 +162,8 @@ def decode_request(
     offset = 0
     pending: list[_Input] = []
     named: set[str] = set()
-    for item in inputs:
-        wire = _input_header(item, binary, offset, limits)
+    for index, item in enumerate(inputs):
+        wire = _input_header(index, item, binary, offset, limits)
         if wire.tensor.name in named:  # refused before any data is read, as over gRPC
             raise InvalidTensor(wire.tensor.name, REPEATED_INPUT)
         named.add(wire.tensor.name)
@@ -264,10 +264,14 @@ class _Input:
     binary: memoryview | None
 
 
-def _input_header(item: object, binary: memoryview, offset: int, limits: LimitSettings) -> _Input:
+def _input_header(
+    index: int, item: object, binary: memoryview, offset: int, limits: LimitSettings
+) -> _Input:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidArgument("each input must be an object with a string 'name'")
     name: str = item["name"]
+    if not name:
+        raise InvalidArgument(f"input {index} has no name")  # gRPC's words
     parameters = _parameters(item.get("parameters"), f"input {name!r}")
     refuse_shared_memory(name, parameters)  # first, as over gRPC: its data is not in the body
     tensor = declare(name, item.get("datatype"), item.get("shape"), limits)
