@@ -18,7 +18,7 @@ Policy, per step (``_step``):
 4. One ``llama_decode`` runs the batch; each generation that asked for logits samples its next
    token with its own sampler chain (its own seed), then text is decoded incrementally (a token
    may end inside a UTF-8 character) and held back while it could be the start of a ``stop``
-   string.
+   string. A batch llama.cpp cannot decode fails its generations; the engine goes on.
 
 Invariants: a slot is either free or owned by exactly one generation; a slot's KV cache holds
 exactly the tokens listed for it (``_Job.cached`` while owned, ``Engine._kept`` while free), at
@@ -49,7 +49,7 @@ from inferd.errors import (
 )
 from inferd.generation import Chunk, Sampling
 from inferd.runtimes.llamacpp.library import Context, Sampler, Weights
-from inferd.runtimes.llamacpp.stream import Ended, TokenStream
+from inferd.runtimes.llamacpp.stream import Ended, TokenStream, held_back
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ class Engine:
         self._stopping = False
         #: Set when close() stops waiting: what still runs ends with an error.
         self._abandon = False
+        #: The engine thread failed: nothing would run a new generation.
+        self._broken = False
         self._thread = threading.Thread(target=self._run, name=f"llm {label}", daemon=True)
         self._thread.start()
 
@@ -143,7 +145,8 @@ class Engine:
         job = _Job(prompt, sampling, wanted if wanted is not None else room, deadline, stream)
         with self._cond:
             if self._stopping:
-                raise Unavailable(f"{self._label} is unloading", retry_after=1)
+                state = "broken: its generation engine failed" if self._broken else "unloading"
+                raise Unavailable(f"{self._label} is {state}", retry_after=1)
             if len(self._waiting) >= self.max_waiting:
                 raise Unavailable(
                     f"{self._label}: {len(self._waiting)} generations are already waiting for a "
@@ -199,6 +202,8 @@ class Engine:
                     self._step()
         except Exception:
             log.exception("the generation engine of %s failed", self._label)
+            with self._cond:
+                self._stopping = self._broken = True
             self._fail_all(InternalError(f"the generation engine of {self._label} failed"))
             return
         self._fail_all(Unavailable(f"{self._label} unloaded before the generation ended", 1))
@@ -208,8 +213,8 @@ class Engine:
         # Gone or late before they got a slot: out now, not once a slot frees (minutes, maybe).
         for job in [j for j in self._waiting if j.stream.cancelled or now > (j.deadline or now)]:
             self._waiting.remove(job)
-            late = None if job.stream.cancelled else DeadlineExceeded(_WAITED_PAST_DEADLINE)
-            job.stream.deliver(Ended(None, late))
+            late = DeadlineExceeded("the generation waited for a free slot past its deadline")
+            job.stream.deliver(Ended(None, None if job.stream.cancelled else late))
         while self._waiting and self._free and self._room_for(self._waiting[0]):
             job = self._waiting.popleft()
             self._take_slot(job)
@@ -305,7 +310,12 @@ class Engine:
                 sampling.append((job, index))
         if ctx.n == 0:
             return
-        ctx.decode()
+        try:
+            ctx.decode()
+        except InferdError as exc:  # this batch fails; the engine goes on with the next
+            log.error("%s: %s; its %d generations fail", self._label, exc, len(self._active))
+            self._fail_all(exc, running_only=True)
+            return
         for job, index in sampling:
             assert job.sampler is not None
             self._accept(job, job.sampler.sample(index))
@@ -333,7 +343,7 @@ class Engine:
         if job.generated >= job.max_tokens or job.position >= self.context.per_slot:
             self._end(job, Ended("length"), flush=True)
             return
-        keep = _held_back(job.text, stops)
+        keep = held_back(job.text, stops)
         send = job.text[: len(job.text) - keep]
         if send or job.generated == 1:  # the first token is delivered at once (TTFT)
             job.stream.deliver(Chunk(send, job.unsent_tokens))
@@ -364,10 +374,13 @@ class Engine:
             job.sampler = None
         self._free.append(job.slot)
 
-    def _fail_all(self, error: InferdError) -> None:
-        with self._cond:
-            waiting = list(self._waiting)
-            self._waiting.clear()
+    def _fail_all(self, error: InferdError, running_only: bool = False) -> None:
+        """End the running generations (their cache dropped), and the waiting unless told."""
+        waiting: list[_Job] = []
+        if not running_only:
+            with self._cond:
+                waiting = list(self._waiting)
+                self._waiting.clear()
         running = list(self._active)
         for job in running:
             self._release(job)
@@ -375,20 +388,6 @@ class Engine:
             job.stream.completion_tokens = job.generated
             job.stream.tokens_after_cancel = job.after_cancel
             job.stream.deliver(Ended(None, error))
-
-
-_WAITED_PAST_DEADLINE = "the generation waited for a free slot past its deadline"
-
-
-def _held_back(text: str, stops: tuple[str, ...]) -> int:
-    """How many characters at the end of ``text`` could begin a stop string (kept unsent)."""
-    longest = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:n]):
-                longest = n
-                break
-    return longest
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -4,6 +4,7 @@
 The engine calls :meth:`TokenStream.deliver` (through ``call_soon_threadsafe``) with chunks and
 then one ending; the reader iterates. Closing the iterator before the end, or :meth:`cancel`,
 sets a flag the engine reads at its next step, which frees the sequence's slot.
+:func:`held_back` says how much of the text the engine keeps back for a stop string.
 """
 
 from __future__ import annotations
@@ -81,3 +82,14 @@ class TokenStream:
         finally:
             if self._ended is None:
                 self.cancel()
+
+
+def held_back(text: str, stops: tuple[str, ...]) -> int:
+    """How many characters at the end of ``text`` could begin a stop string (kept unsent)."""
+    longest = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:n]):
+                longest = n
+                break
+    return longest
