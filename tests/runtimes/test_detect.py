@@ -86,12 +86,16 @@ def test_each_format_is_detected_by_content(
     assert (detection.signature is not None) == (runtime == "onnx")
 
 
-@pytest.mark.parametrize(
-    "name", ["garbage", "empty", "pickle.skops", "torch.pt", "zip.skops", "json.json"]
-)
+@pytest.mark.parametrize("name", ["garbage", "empty", "pickle.skops", "zip.skops", "json.json"])
 def test_other_content_is_not_detected(model_files: dict[str, Path], name: str) -> None:
     with pytest.raises(InvalidArgument, match="not a model in a format inferd recognises"):
         detect_model(model_files[name], None)
+
+
+def test_a_torch_save_archive_is_not_detected(model_files: dict[str, Path]) -> None:
+    """No runtime loads it; the refusal says what to do (tests/runtimes/test_torch_files.py)."""
+    with pytest.raises(InvalidArgument, match=r"'torch\.pt' is a PyTorch file; no inferd runtime"):
+        detect_model(model_files["torch.pt"], None)
 
 
 def test_directory_with_one_model_names_it_the_entrypoint(tmp_path: Path) -> None:

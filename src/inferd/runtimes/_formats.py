@@ -27,6 +27,33 @@ def is_skops(path: Path) -> bool:
         return False
 
 
+#: The start of what torch.save wrote before PyTorch 1.6: a protocol-2 pickle of its magic
+#: number, 0x1950a86a20f9469cfc6c.
+_LEGACY_TORCH = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+#: Runtime names a PyTorch user may ask for, and what to do instead: no runtime loads torch.
+TORCH_RUNTIMES = frozenset({"torch", "pytorch", "torchscript"})
+TORCH_ADVICE = (
+    "no inferd runtime loads PyTorch files: export the model to ONNX (torch.onnx.export) and "
+    "push the .onnx file, or push the file with the python runtime and a class whose load() "
+    "reads it with torch installed where the server runs (see examples/python-model)"
+)
+
+
+def is_pytorch(path: Path) -> bool:
+    """A PyTorch file, for what to tell its pusher (no runtime loads one): the zip archive
+    torch.save and torch.jit.save write (a ``data.pkl`` or ``constants.pkl`` member), or the
+    legacy torch.save pickle (its magic number first)."""
+    try:
+        with path.open("rb") as f:
+            if f.read(len(_LEGACY_TORCH)) == _LEGACY_TORCH:
+                return True
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(name.rpartition("/")[2] in ("data.pkl", "constants.pkl") for name in names)
+
+
 #: runtime name → content test, cheapest first; a file matches at most one.
 SNIFFERS: dict[str, Callable[[Path], bool]] = {
     "llamacpp": is_gguf,

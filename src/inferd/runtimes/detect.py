@@ -23,12 +23,13 @@ from inferd.formats.onnx import external_data_locations, is_onnx
 from inferd.runtimes._files import (
     candidates,
     check_format,
+    files_under,
     inside,
     no_model_file,
     python_entrypoint,
     relative_name,
 )
-from inferd.runtimes._formats import SNIFFERS, sniff
+from inferd.runtimes._formats import SNIFFERS, TORCH_ADVICE, TORCH_RUNTIMES, is_pytorch, sniff
 from inferd.runtimes._onnx_external import check_external_data
 from inferd.runtimes._onnx_signature import onnx_partial_signature, read_onnx_signature
 from inferd.runtimes._tabular import TAKES_STRINGS, input_problem
@@ -68,13 +69,16 @@ class Detection:
 def _check_runtime(runtime: str) -> None:
     available = available_runtimes()
     if runtime not in available:
+        advice = f" ({TORCH_ADVICE})" if runtime.lower() in TORCH_RUNTIMES else ""
         raise InvalidArgument(
-            f"unknown runtime {runtime!r}; available runtimes: {', '.join(available)}"
+            f"unknown runtime {runtime!r}{advice}; available runtimes: {', '.join(available)}"
         )
 
 
 def _single_file(path: Path, runtime: str | None, entrypoint: str | None) -> Detection:
     chosen = runtime if runtime is not None else sniff(path)
+    if chosen is None and is_pytorch(path):
+        raise InvalidArgument(f"{path.name!r} is a PyTorch file; {TORCH_ADVICE}")
     if chosen is None:
         raise InvalidArgument(
             f"{path.name!r} is not a model in a format inferd recognises "
@@ -104,9 +108,12 @@ def _in_directory(path: Path, runtime: str | None, entrypoint: str | None) -> De
             raise InvalidArgument(no_model_file(path, runtime))
         if is_hf_directory(path):
             return Detection(HF_RUNTIME, None, None)
+        torch = next((p for p in files_under(path) if is_pytorch(p)), None)
+        why = "pass --runtime"
+        if torch is not None:
+            why = f"{relative_name(torch, path)!r} is a PyTorch file; {TORCH_ADVICE}"
         raise InvalidArgument(
-            f"no model file in a format inferd recognises ({_FORMATS}) in "
-            f"{path.name!r}; pass --runtime"
+            f"no model file in a format inferd recognises ({_FORMATS}) in {path.name!r}; {why}"
         )
     file, fmt = models[0]
     return Detection(fmt, _signature(file, fmt), relative_name(file, path))
