@@ -325,6 +325,23 @@ def test_model_metadata(client: triton.InferenceServerClient) -> None:
     assert metadata["outputs"] == [{"name": "y", "datatype": "FP32", "shape": ["-1", "2"]}]
 
 
+def test_model_config_is_refused_naming_model_metadata(
+    client: triton.InferenceServerClient,
+) -> None:
+    """As REST's GET …/config (501): grpc's own "Method not found!" named neither the
+    extension nor where the inputs and outputs are; an unknown model is NOT_FOUND, as there."""
+    with pytest.raises(InferenceServerException) as caught:
+        client.get_model_config("affine")
+    assert caught.value.status() == "StatusCode.UNIMPLEMENTED"
+    assert caught.value.message() == (
+        "Triton's model configuration extension (ModelConfig) is not supported: inferd has no "
+        "model configuration; ModelMetadata gives the model's inputs and outputs"
+    )
+    with pytest.raises(InferenceServerException) as unknown:
+        client.get_model_config("nope")
+    assert unknown.value.status() == "StatusCode.NOT_FOUND"
+
+
 def test_model_statistics(client: triton.InferenceServerClient) -> None:
     stats = client.get_inference_statistics("affine", as_json=True)["model_stats"]
     assert stats[0]["name"] == "affine"

@@ -8,6 +8,7 @@ callers presenting the control token as ``authorization: Bearer <token>`` metada
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 from collections.abc import Awaitable, Iterable
@@ -24,6 +25,8 @@ from inferd.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
+    Unavailable,
+    Unsupported,
 )
 from inferd.observe.audit import AuditLog, Caller
 from inferd.protocols._generated import inference_pb2 as pb
@@ -142,6 +145,16 @@ class InferenceServicer:
             outputs=_tensor_metadata(info.outputs),
         )
 
+    async def model_config(self, request: pb.ModelMetadataRequest, context: Context) -> Message:
+        """Triton's ``ModelConfig`` (its request is wire-compatible with ModelMetadata's):
+        NOT_FOUND for an unknown model, else UNIMPLEMENTED naming where the tensors are."""
+        with contextlib.suppress(Unavailable):  # served, though not ready now
+            self._dataplane.model_metadata(request.name, request.version or None)
+        raise Unsupported(
+            "Triton's model configuration extension (ModelConfig) is not supported: inferd has "
+            "no model configuration; ModelMetadata gives the model's inputs and outputs"
+        )
+
     async def model_infer(
         self, request: pb.ModelInferRequest, context: Context
     ) -> pb.ModelInferResponse:
@@ -187,6 +200,7 @@ class InferenceServicer:
                 "ServerMetadata", self.server_metadata, pb.ServerMetadataRequest
             ),
             "ModelMetadata": unary("ModelMetadata", self.model_metadata, pb.ModelMetadataRequest),
+            "ModelConfig": unary("ModelConfig", self.model_config, pb.ModelMetadataRequest),
             "ModelInfer": unary("ModelInfer", self.model_infer, pb.ModelInferRequest),
             "ModelStatistics": unary(
                 "ModelStatistics", self.model_statistics, pb.ModelStatisticsRequest
