@@ -84,7 +84,9 @@ def test_openai_routes_check_the_deployment_the_body_names(door: Door, path: str
     status, answer = post("echo", {"model": "sum", **chat})
     assert (status, "may not use 'sum'" in answer) == (403, True)
     for unnamed in [b"{not json", b"[]", {"model": 5}, {"messages": []}]:
-        assert post("echo", unnamed)[0] == 403, unnamed  # then it would cover every one
+        # Refused before the handler (which would cover every deployment), naming the problem.
+        status, answer = post("echo", unnamed)
+        assert (status, "names no model" in answer, "may use echo" in answer) == (400, True, True)
     assert post("all", {"model": "sum", **chat})[0] != 403
     assert door.get(path, None, method="POST", body=b"{}")[0] == 401
 
