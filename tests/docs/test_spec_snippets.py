@@ -6,15 +6,19 @@ all keys of a deployment (``rollout``, ``autoscaling``…) is a spec snippet; ot
 Kubernetes overlay, a Prometheus scrape config, a server's ``--config``) is not read here. A
 snippet without ``apiVersion`` is a part: it goes into a small spec of one deployment, ``fraud``
 serving ``fraud:v1``, in the place its keys say, as a reader adds it to the quickstart's file.
+Each also passes the JSON Schema editors check it with (docs/inferd.schema.json), so an editor
+flags nothing in it either.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -91,3 +95,6 @@ def test_a_spec_snippet_in_the_docs_validates(where: str, spec: str) -> None:
         parse_spec(spec, where)
     except SpecError as exc:
         pytest.fail(f"{exc}\n--- as validated:\n{spec}")
+    schema = json.loads((ROOT / "docs" / "inferd.schema.json").read_text(encoding="utf-8"))
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(spec))
+    assert not [f"{list(e.absolute_path)}: {e.message}" for e in errors]
