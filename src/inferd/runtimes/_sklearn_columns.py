@@ -92,7 +92,8 @@ def refused_values(estimator: Any, x: np.ndarray, error: str) -> str | None:
     if _NOT_A_NUMBER in error:
         return _not_a_number(estimator, x) or error
     if any(words in error for words in _NOT_FINITE):
-        where = _not_finite(x)
+        # Where only one of them is refused (an imputer takes NaN), that one is the client's.
+        where = _not_finite(x, nan="contains NaN" in error, infinity="contains infinity" in error)
         if where is not None:
             row, column = where
             value = x[row : row + 1, column].tolist()[0]
@@ -118,15 +119,18 @@ def _not_a_number(estimator: Any, x: np.ndarray) -> str | None:
     return None
 
 
-def _not_finite(x: np.ndarray) -> tuple[int, int] | None:
-    """(row, column) of the first NaN or infinity in ``x`` (numbers, or strings of them)."""
+def _not_finite(x: np.ndarray, *, nan: bool, infinity: bool) -> tuple[int, int] | None:
+    """(row, column) of the first NaN (where ``nan``) or infinity (where ``infinity``) in ``x``
+    (numbers, or strings of them)."""
     if x.dtype.kind in "fc":
-        found = np.argwhere(~np.isfinite(x))
+        found = np.argwhere((np.isnan(x) & nan) | (np.isinf(x) & infinity))
         return (int(found[0][0]), int(found[0][1])) if len(found) else None
     if x.dtype.kind == "O":
         for (row, column), value in np.ndenumerate(x):
             number = _number(value) if isinstance(value, str) else value
-            if isinstance(number, float) and not math.isfinite(number):
+            if isinstance(number, float) and (
+                (nan and math.isnan(number)) or (infinity and math.isinf(number))
+            ):
                 return row, column
     return None
 
