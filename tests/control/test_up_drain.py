@@ -21,10 +21,10 @@ pytestmark = pytest.mark.slow
 
 DELAY_S = 1.0
 HEAD = (
-    b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+    b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(FRAUD_BODY)
 )
-READY = b"GET /v2/health/ready HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
+READY = b"GET /v2/health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 def _read_answer(sock: socket.socket) -> tuple[str, dict[str, str]]:
