@@ -19,7 +19,8 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
 - ``{"error": "outputs", "message": …}`` — predict returned something other than named arrays.
 
 A MemoryError (the address-space limit) ends the process with :data:`EXIT_OUT_OF_MEMORY`: its
-heap may be half-built, so the server restarts it rather than trust it further.
+heap may be half-built, so the server restarts it rather than trust it further. A server gone
+without closing the socket (killed) ends the worker and its process group, even mid-predict.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import importlib
 import importlib.machinery
 import json
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 import traceback
 import types
 from pathlib import Path
@@ -42,6 +46,8 @@ from inferd.sandbox.wire import PeerGone, send_header
 EXIT_OUT_OF_MEMORY = 86
 #: The package name user modules are imported under (``from . import helpers`` works).
 PACKAGE = "_inferd_model"
+#: How often the worker looks whether the server that started it is still its parent.
+PARENT_CHECK_S = 0.5
 
 
 def main(argv: list[str]) -> int:
@@ -53,12 +59,23 @@ def main(argv: list[str]) -> int:
     except IsolationRefused as exc:
         send_header(sock, {"error": "isolation", "message": str(exc)})
         return 1
+    # Started after the namespaces: unshare refuses some of them to a threaded process.
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     try:
         return _serve(sock, root, config, isolated)
     except MemoryError:
         os._exit(EXIT_OUT_OF_MEMORY)
     except (PeerGone, OSError):
         return 0  # the server went away; nobody is left to answer
+
+
+def _watch_parent(parent: int) -> None:
+    """End this worker's process group (the worker, what its model forked) once the server that
+    started it is gone without closing it (SIGKILL, the OOM killer): a busy or hung predict
+    would otherwise run on under init, past every timeout the server enforced."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os.killpg(0, signal.SIGKILL)
 
 
 def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bool) -> int:
