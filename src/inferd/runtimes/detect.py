@@ -135,13 +135,31 @@ _DERIVED: dict[str, Callable[[Path], Signature]] = {
 
 
 def check_signature(runtime: str, signature: Signature) -> None:
-    """InvalidArgument when ``runtime`` cannot take the inputs ``signature`` declares (a
-    tabular runtime reads one ``[rows, features]`` matrix, numbers only for a booster) or
-    cannot give the outputs (a booster gives one; scikit-learn the ones named for the
-    estimator's methods)."""
-    problem = input_problem(runtime, signature) or _output_problem(runtime, signature)
+    """InvalidArgument when ``signature`` declares one name twice (for two inputs, or two
+    outputs), or ``runtime`` cannot take the inputs it declares (a tabular runtime reads one
+    ``[rows, features]`` matrix, numbers only for a booster) or cannot give the outputs (a
+    booster gives one; scikit-learn the ones named for the estimator's methods)."""
+    problem = (
+        _twice(signature)
+        or input_problem(runtime, signature)
+        or _output_problem(runtime, signature)
+    )
     if problem is not None:
         raise InvalidArgument(problem)
+
+
+def _twice(signature: Signature) -> str | None:
+    """A name ``signature`` declares for two inputs (or two outputs): a request sends each
+    name once, and an answer holds each once."""
+    for kind, specs in (("input", signature.inputs), ("output", signature.outputs)):
+        names = [spec.name for spec in specs]
+        twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if twice is not None:
+            return (
+                f"the signature declares {kind} {twice!r} twice; each {kind} needs a name of "
+                "its own"
+            )
+    return None
 
 
 def _output_problem(runtime: str, signature: Signature) -> str | None:
