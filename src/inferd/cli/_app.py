@@ -102,6 +102,9 @@ _PATH_ERRNOS = frozenset(
     }
 )  # fmt: skip
 
+#: OS errors of a disk (or quota) that is full: the class of a pull beyond the free disk space.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn an :class:`InferdError`, or an OS error naming a path (:data:`_PATH_ERRNOS`), into
@@ -119,6 +122,10 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             _say_error("cancelled (interrupted)")
             raise SystemExit(EXIT_CODES[Code.CANCELLED]) from None
         except OSError as exc:
+            if exc.errno in _FULL_ERRNOS:  # a file, the store or standard output
+                where = "" if exc.filename is None else f"{str(exc.filename)!r}: "
+                _say_error(f"{where}{exc.strerror} while writing; free some space and retry")
+                raise SystemExit(EXIT_CODES[Code.PAYLOAD_TOO_LARGE]) from None
             if exc.filename is None or exc.errno not in _PATH_ERRNOS:
                 raise
             why = exc.strerror

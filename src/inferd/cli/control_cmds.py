@@ -303,6 +303,7 @@ def validate(spec_file: Path, *, as_json: bool) -> None:
 
 
 @spec.command("schema")
+@handles_errors
 def schema() -> None:
     """Print the spec's JSON Schema (point your editor at it for completion)."""
     from inferd.spec.model import json_schema
