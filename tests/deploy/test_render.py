@@ -158,7 +158,7 @@ def test_the_spec_names_the_default_registry_and_the_flag_overrides_it() -> None
     flagged = cli("k8s", "render", QUICKSTART, "--registry", "other.example.com/team")
     assert "other.example.com/team/fraud:v1" in flagged.stdout
     assert "registry.example.com/ml/" not in flagged.stdout
-    with pytest.raises(SpecError, match="should match pattern"):
+    with pytest.raises(SpecError, match="is not a registry's HOST"):
         parse_spec(
             "apiVersion: inferd.dev/v1\nkind: Stack\nregistry: 'https://r.example.com'\n"
             "deployments: [{name: fraud, versions: [{name: v1, model: 'fraud:v1'}]}]\n"

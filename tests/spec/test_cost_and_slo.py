@@ -53,7 +53,7 @@ def test_node_prices_with_and_without_a_node_shape() -> None:
         ("cost:\n  cpu_core_hour: 1\n  node: {cpu: 8, memory: 1Gi}\n",
          [(8, 9, "set that price")]),
         ("cost:\n  cpu_core_hour: 1\n  discount: 1.0\n", [(8, 13, "less than 1")]),
-        ("cost:\n  cpu_core_hour: 1\n  currency: dollars\n", [(8, 13, "match pattern")]),
+        ("cost:\n  cpu_core_hour: 1\n  currency: dollars\n", [(8, 13, "not an ISO 4217")]),
     ],
     ids=["negative", "unknown-gpu", "negative-gpu", "nan", "node-and-resource", "no-price",
          "node-shape-without-price", "discount-100%", "currency"],

@@ -74,7 +74,7 @@ def test_an_http_sink() -> None:
         (
             "{sink: {http: {url: 'ftp://h/x'}}}",
             "deployments[0].logging.sink.http.url",
-            "should match pattern",
+            "'ftp://h/x' is not an http:// or https:// URL with a host",
         ),
         (
             "{sample_rate: 1.5, sink: {file: {path: a.jsonl}}}",

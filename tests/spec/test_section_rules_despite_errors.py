@@ -32,7 +32,7 @@ DEADLINE = "10 s is shorter than the interval (60 s)"
 CASES = [
     ("cost: bad currency beside both ways to price",
      "cost:\n  currency: usd\n  price_per_node_hour: 2.0\n  cpu_core_hour: 0.05\n",
-     [(8, 13, "cost.currency", "match pattern"),
+     [(8, 13, "cost.currency", "is not an ISO 4217 currency code"),
       (9, 24, "cost.price_per_node_hour", NOT_BOTH)]),
     ("cost: bad discount beside a node shape without its price",
      "cost:\n  cpu_core_hour: 1\n  discount: 2\n  node: {cpu: 8, memory: 1Gi}\n",
@@ -88,7 +88,8 @@ def test_spec_validate_lists_the_field_error_and_the_rule_in_one_run(tmp_path: P
     result = CliRunner().invoke(main, ["spec", "validate", str(path)])
     assert result.exit_code == 2
     assert result.output.splitlines() == [
-        f"{path}:8:13: cost.currency: String should match pattern '^[A-Z]{{3}}$', got 'usd'",
+        f"{path}:8:13: cost.currency: 'usd' is not an ISO 4217 currency code: three capital "
+        "letters, e.g. 'USD' or 'EUR'",
         f"{path}:9:24: cost.price_per_node_hour: price either per node or per resource "
         "(cpu_core_hour, memory_gib_hour, gpu_hour), not both: a replica would be charged twice",
     ]

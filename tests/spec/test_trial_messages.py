@@ -126,3 +126,27 @@ def test_a_yaml_syntax_error_says_where_it_began_and_how_to_mend_it(
 def test_steps_on_a_strategy_without_steps_read_as_english() -> None:
     problems = _problems(ONE_DEPLOYMENT + "    rollout: {strategy: ab, steps: [50, 100]}\n")
     assert "s.yaml:6:36: deployments[0].rollout.steps: ab rollouts take no steps" in problems
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        ("cost: {currency: usd, cpu_core_hour: 1}\n", "'usd' is not an ISO 4217 currency code"),
+        ("registry: 'https://r.example.com'\n", "is not a registry's HOST[:PORT] with an"),
+        (
+            "registries: {allow: ['Bad Host!']}\n",
+            "'Bad Host!' is not a registry's HOST[:PORT], e.g.",
+        ),
+    ],
+)
+def test_a_pattern_is_said_in_words_not_as_its_regular_expression(tail: str, expected: str) -> None:
+    """A text field with a pattern says what it takes (pydantic quotes the expression)."""
+    text = (
+        "apiVersion: inferd.dev/v1\nkind: Stack\n"
+        "deployments: [{name: f, versions: [{name: v1, model: 'f:v1'}]}]\n" + tail
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "inferd.yaml")
+    messages = [p.message for p in caught.value.problems]
+    assert any(expected in m for m in messages), messages
+    assert not any("pattern" in m for m in messages), messages

@@ -13,6 +13,9 @@ from pydantic import Field, model_validator
 from inferd.spec.rules import Problem, raise_problems
 from inferd.spec.types import GpuFamily, Memory, Quantity, StrictModel
 
+#: An ISO 4217 currency code, as prices are written in: ``USD``, ``EUR``.
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
 
 class NodeShape(StrictModel):
     """What one node that ``cost.price_per_node_hour`` buys holds."""
@@ -35,7 +38,7 @@ class CostSpec(StrictModel):
     these numbers.
     """
 
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+    currency: str = Field(default="USD", pattern=CURRENCY_PATTERN, description="ISO 4217 code")
     cpu_core_hour: Price | None = Field(default=None, description="price of one core for an hour")
     memory_gib_hour: Price | None = Field(
         default=None, description="price of one GiB of memory for an hour"

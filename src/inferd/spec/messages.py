@@ -13,7 +13,11 @@ from typing import Any
 
 import yaml
 
+from inferd.spec.cost import CURRENCY_PATTERN
+from inferd.spec.model import REGISTRY_HOST_PATTERN, REGISTRY_PATTERN
+from inferd.spec.observability import HTTP_URL_PATTERN
 from inferd.spec.rules import RULE_ERROR, RULE_KEY_ERROR
+from inferd.spec.types import HEADER_PATTERN
 
 #: What a value of each type pydantic checks is, in the words of a YAML file.
 _EXPECTED = {
@@ -24,6 +28,15 @@ _EXPECTED = {
     "dict_type": "a mapping (key: value)",
     "model_type": "a mapping (key: value)",
     "list_type": "a list",
+}
+#: What a text field's pattern takes, in words (pydantic would quote the regular expression).
+_PATTERNS = {
+    CURRENCY_PATTERN: "an ISO 4217 currency code: three capital letters, e.g. 'USD' or 'EUR'",
+    HTTP_URL_PATTERN: "an http:// or https:// URL with a host, e.g. 'http://collector:4318'",
+    HEADER_PATTERN: "an HTTP header name: letters, digits and !#$%&'*+.^_`|~- (no spaces or ':')",
+    REGISTRY_HOST_PATTERN: "a registry's HOST[:PORT], e.g. 'registry.example.com:5000'",
+    REGISTRY_PATTERN: "a registry's HOST[:PORT] with an optional lower-case path, e.g. "
+    "'registry.example.com/ml'",
 }
 
 
@@ -50,6 +63,8 @@ def problem_message(
     text = str(error["msg"]).removeprefix("Value error, ").replace(" after validation", "")
     if text.startswith("Input should be"):  # a range or a choice: say what was written too
         text = f"{text.removeprefix('Input ')}, got {_shown(value)}"
+    elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] in _PATTERNS:
+        text = f"{_shown(value)} is not {_PATTERNS[error['ctx']['pattern']]}"
     elif kind.startswith("string_"):  # a pattern, a length
         text = f"{text}, got {_shown(value)}"
     return text

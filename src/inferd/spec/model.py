@@ -53,9 +53,12 @@ KIND = "Stack"
 Percent = Annotated[int, Field(ge=0, le=100)]
 
 #: A registry's ``host[:port]`` (an IPv6 address in brackets), as a remote reference names it.
-RegistryHost = Annotated[
-    str, Field(pattern=r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$", max_length=261)
-]
+REGISTRY_HOST_PATTERN = r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$"
+#: The same with an optional repository path (``registry.example.com/ml``).
+REGISTRY_PATTERN = (
+    r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+)*)?$"
+)
+RegistryHost = Annotated[str, Field(pattern=REGISTRY_HOST_PATTERN, max_length=261)]
 
 
 class Metadata(StrictModel):
@@ -277,7 +280,7 @@ class Spec(StrictModel):
     registries: RegistriesSpec = RegistriesSpec()
     registry: str | None = Field(
         default=None,
-        pattern=r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+)*)?$",
+        pattern=REGISTRY_PATTERN,
         max_length=512,
         description="registry (and path) the cluster pulls models that name none from, e.g. "
         "'registry.example.com/ml': inferd k8s render's default for --registry (inferd up "
