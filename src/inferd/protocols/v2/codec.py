@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from inferd.config import LimitSettings
-from inferd.datatypes import NUMPY_DTYPES, Array
+from inferd.datatypes import NUMPY_DTYPES
 from inferd.errors import InvalidArgument, InvalidTensor
 from inferd.protocols import bytes_wire
 from inferd.protocols.tensor_wire import (
@@ -360,9 +360,6 @@ def _to_binary(tensor: Tensor) -> bytes:
     return np.ascontiguousarray(tensor.data, dtype=dtype).tobytes()
 
 
-_ASK_BINARY = "ask for the output as binary data (parameters.binary_data: true)"
-
-
 def _json_strings(tensor: Tensor) -> list[str]:
     """A BYTES output's elements as JSON strings. Bytes that are not UTF-8 are refused, never
     replaced: the client would read other bytes than the model gave, and not know it."""
@@ -376,25 +373,14 @@ def _json_strings(tensor: Tensor) -> list[str]:
         except UnicodeDecodeError:
             raise InvalidArgument(
                 f"output {tensor.name!r}: element {index} is not UTF-8 text, which a JSON "
-                f"string cannot carry; {_ASK_BINARY}"
+                "string cannot carry; ask for the output as binary data "
+                "(parameters.binary_data: true)"
             ) from None
     return strings
-
-
-def json_numbers(name: str, data: Array, remedy: str) -> Array:
-    """``data`` flat, for JSON, which has no number for a NaN or an infinity: refused, never
-    sent as orjson's ``null`` (read as missing, or NaN); ``remedy`` says how to get it."""
-    flat = np.ascontiguousarray(data).reshape(-1)
-    if flat.dtype.kind == "f" and not np.isfinite(flat).all():
-        index = int(np.flatnonzero(~np.isfinite(flat))[0])
-        raise InvalidArgument(
-            f"output {name!r}: element {index} is {flat[index]}, which JSON has no number for; "
-            f"{remedy}"
-        )
-    return flat
 
 
 def _to_json_data(tensor: Tensor) -> object:
     if tensor.datatype == "BYTES":
         return _json_strings(tensor)
-    return json_numbers(tensor.name, tensor.data, _ASK_BINARY)  # 1-D: orjson lists it in C
+    # orjson writes a 1-D contiguous numpy array as a JSON list without a Python round trip.
+    return np.ascontiguousarray(tensor.data).reshape(-1)

@@ -18,7 +18,6 @@ from inferd.errors import InferdError, InvalidArgument, Unsupported
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
-from inferd.protocols.v2.codec import json_numbers
 from inferd.protocols.v2.handlers import json_object, media_type_refusal, model_readiness
 from inferd.serving.types import DataPlane, InferRequest, Tensor
 
@@ -90,11 +89,7 @@ class V1Handlers:
         if first.datatype == "BYTES":  # row by row, as numbers are
             strings = np.asarray(_V1_STRINGS(first.data), dtype=object)
             return json_response({"predictions": strings.tolist()})
-        remedy = (
-            f"ask POST /v2/models/{name}/infer for it as binary data (parameters.binary_data: true)"
-        )
-        numbers = json_numbers(first.name, first.data, remedy).reshape(first.data.shape)
-        return json_response({"predictions": numbers.tolist()})
+        return json_response({"predictions": first.data.tolist()})
 
     async def explain(self, request: Request) -> Response:
         name = request.params["model"]
