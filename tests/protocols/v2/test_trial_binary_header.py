@@ -59,3 +59,17 @@ def test_a_plain_json_mistake_keeps_its_position(client):
     assert answer.status_code == 400
     assert answer.json()["error"].startswith("malformed JSON: ")
     assert "line 1 column 13" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"1\xb9", b"\xbd"], ids=["²", "1¹", "½"])
+def test_a_header_length_of_digits_beyond_ascii_is_a_400(client, value):
+    """Latin-1 superscripts are digits to str.isdigit() but not to int(): a 500."""
+    answer = client.post(
+        "/v2/models/echo/infer",
+        content=HEAD + RAW,
+        headers={"Inference-Header-Content-Length": value},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == (
+        "Inference-Header-Content-Length must be a non-negative integer"
+    )

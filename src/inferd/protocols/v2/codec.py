@@ -80,7 +80,7 @@ def split_body(
     came as ``bytes`` or as the connection's ``bytearray``, and share its memory (no copy)."""
     if header_length is None:
         return body, memoryview(b"")
-    if not header_length.isdigit():
+    if not (header_length.isascii() and header_length.isdigit()):  # "²" is a digit, not int
         raise InvalidArgument("Inference-Header-Content-Length must be a non-negative integer")
     n = int(header_length)
     if n > len(body):
