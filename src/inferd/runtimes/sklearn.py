@@ -12,6 +12,7 @@ they are.
 from __future__ import annotations
 
 import functools
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -146,7 +147,22 @@ class SklearnWorkerModel:
 
     def load(self, root: Path) -> None:
         import_optional("sklearn", "sklearn")
-        estimator = _estimator(import_optional("skops.io", "sklearn"), self._file, self._trusted)
+        # A type of the author's own (a transformer written for the model) may come with it, as
+        # a module beside the file; installed modules of the same name come first.
+        sys.path.append(str(self._file.parent))
+        try:
+            estimator = _estimator(
+                import_optional("skops.io", "sklearn"), self._file, self._trusted
+            )
+        except ImportError as exc:
+            if not exc.name:
+                raise
+            held = next((t for t in self._trusted if t.startswith(f"{exc.name}.")), exc.name)
+            raise InvalidArgument(
+                f"{self._file.name!r} holds {held}, whose module {exc.name!r} is neither "
+                "installed where the server runs nor in the model (ship "
+                f"{exc.name.replace('.', '/')}.py beside {self._file.name})"
+            ) from None
         self._model = SklearnModel(estimator, self._input, _outputs(estimator, self._declared))
 
     def predict(self, inputs: Tensors) -> Tensors:
