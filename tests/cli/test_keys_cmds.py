@@ -120,3 +120,19 @@ def test_a_revoke_through_a_link_exits_2_naming_the_file_to_edit(
     assert status == 2
     assert f"--keys-file {real}" in err.replace("\n", "")
     assert [k.name for k in read_keys(real)] == ["app"]
+
+
+def test_list_piped_prints_each_key_whole_on_one_line(inferd_home: Path) -> None:
+    """Through a pipe (80 columns) rich cut long names with '…' and wrapped deployments onto
+    more lines: ``inferd keys list | awk`` must get the name ``revoke`` takes."""
+    name = "ci-pipeline-of-the-fraud-detection-team"
+    deployments = ["fraud-detection-model", "recommendation-engine", "another-deployment"]
+    flags = [a for d in deployments for a in ("--deployment", d)]
+    status, token, err = invoke("create", name, *flags, "--rps", "100")
+    assert status == 0, err
+    status, out, err = invoke("list")
+    assert status == 0, err
+    header, row = out.splitlines()
+    assert header.split()[:2] == ["NAME", "ID"] and "…" not in out
+    assert row.split()[:2] == [name, token.split("_")[1]]
+    assert ", ".join(deployments) in row

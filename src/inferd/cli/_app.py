@@ -23,6 +23,7 @@ from inferd.errors import Code, InferdError
 if TYPE_CHECKING:
     from click.decorators import FC
     from rich.console import Console
+    from rich.table import Table
 
     from inferd.deploy.gpu_plan import Scale
 
@@ -64,6 +65,18 @@ def stderr() -> Console:
     from rich.console import Console  # deferred: `inferd serve` prints nothing through rich
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_whole(table: Table) -> None:
+    """Print ``table`` on stdout at its natural width: rich would cut names with '…' and wrap
+    cells onto more lines to fit a terminal or a pipe's 80 columns, and each row must stay one
+    line holding what other commands take (``inferd keys list | awk``)."""
+    from rich.measure import Measurement
+
+    console = stdout()
+    wide = console.options.update_width(sys.maxsize)
+    console.width = max(console.width, Measurement.get(console, wide, table).maximum)
+    console.print(table)
 
 
 def emit_json(value: Any) -> None:

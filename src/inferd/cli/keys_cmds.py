@@ -15,7 +15,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
+from inferd.cli._app import emit_json, handles_errors, json_option, main, print_whole, stderr
 from inferd.config import store_settings
 from inferd.errors import InvalidArgument
 from inferd.protocols.access.keyfile import (
@@ -127,7 +127,7 @@ def list_keys(*, keys_file: Path | None, as_json: bool) -> None:
             f"{r.rps:g}" if r.rps is not None else "-",
             r.created,
         )
-    stdout().print(table)
+    print_whole(table)
 
 
 @keys.command("revoke")
