@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from inferd.cli._app import FILE, emit_json, handles_errors, json_option, main, stdout
+from inferd.cli._app import (
+    FILE,
+    emit_json,
+    handles_errors,
+    json_option,
+    main,
+    print_whole,
+    stdout,
+)
 from inferd.config import store_settings
 from inferd.spec.loading import SpecError, load_spec
 from inferd.store.layout import ensure_home
@@ -21,8 +27,6 @@ from inferd.store.layout import ensure_home
 if TYPE_CHECKING:
     from inferd.control.admin.documents import AdminStatus
     from inferd.control.autoscale.status import ScalingStatus
-
-PS_MIN_WIDTH = 140
 
 
 @main.command()
@@ -184,9 +188,8 @@ def ps(*, as_json: bool) -> None:
     if as_json:
         emit_json(status)
         return
-    # A table wider than a pipe's default 80 columns: ps output is often piped to less or grep.
-    width = max(shutil.get_terminal_size().columns, PS_MIN_WIDTH)
-    Console(highlight=False, width=width).print(_ps_table(status))
+    # Each replica whole on its line, however long its state: ps is often piped to grep.
+    print_whole(_ps_table(status))
 
 
 def _ps_table(status: AdminStatus) -> Table:
