@@ -342,6 +342,25 @@ def test_model_config_is_refused_naming_model_metadata(
     assert unknown.value.status() == "StatusCode.NOT_FOUND"
 
 
+def test_stream_infer_is_refused_saying_so(data: Served) -> None:
+    """tritonclient's start_stream / async_stream_infer: grpc's own "Method not found!" did not
+    say that streaming is what is not served, nor what to call instead (inferd up's gateway
+    does)."""
+    request = service_pb2.ModelInferRequest(model_name="affine")
+    with grpc.insecure_channel(data.url) as channel:
+        call = channel.stream_stream(
+            "/inference.GRPCInferenceService/ModelStreamInfer",
+            request_serializer=service_pb2.ModelInferRequest.SerializeToString,
+            response_deserializer=service_pb2.ModelStreamInferResponse.FromString,
+        )
+        error = _rpc_error(lambda: list(call(iter([request]), timeout=10)))
+    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error.details() == (
+        "ModelStreamInfer is not served: inferd serve has no streaming inference; "
+        "use ModelInfer for each request"
+    )
+
+
 def test_model_statistics(client: triton.InferenceServerClient) -> None:
     stats = client.get_inference_statistics("affine", as_json=True)["model_stats"]
     assert stats[0]["name"] == "affine"

@@ -10,7 +10,12 @@ import grpc
 from inferd.config import LimitSettings
 from inferd.errors import Unavailable
 from inferd.observe.audit import AuditLog
-from inferd.protocols.grpc.servicer import SERVICE, InferenceServicer, RepositoryServicer
+from inferd.protocols.grpc.servicer import (
+    NO_STREAMING,
+    SERVICE,
+    InferenceServicer,
+    RepositoryServicer,
+)
 from inferd.serving.types import DataPlane
 
 #: The largest message the control listener reads: a repository request is a model name and a
@@ -70,8 +75,12 @@ async def serve_grpc(
         else InferenceServicer(dataplane, limits)
     )
     handlers = servicer.handlers()
+    if guard:
+        handlers = guard(handlers)
+    if not control:
+        handlers["ModelStreamInfer"] = NO_STREAMING
     return await start_listener(
-        guard(handlers) if guard else handlers,
+        handlers,
         host,
         port,
         max_message_bytes=CONTROL_MESSAGE_BYTES if control else limits.max_body_bytes,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from functools import partial
 
 import grpc
@@ -31,7 +31,7 @@ from inferd.errors import (
 from inferd.observe.audit import AuditLog, Caller
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.codec import decode_parameters, decode_request, encode_response
-from inferd.protocols.grpc.status import GRPC_STATUS, Context, unary
+from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort, unary
 from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
@@ -95,6 +95,22 @@ def statistics_message(stats: ModelStatistics) -> pb.ModelStatistics:
             for batch in stats.batch_stats
         ],
     )
+
+
+async def _no_streaming(requests: AsyncIterator[bytes], context: Context) -> None:
+    await abort(
+        context,
+        Unsupported(
+            "ModelStreamInfer is not served: inferd serve has no streaming inference; "
+            "use ModelInfer for each request"
+        ),
+    )
+
+
+#: Triton's bidirectional ``ModelStreamInfer`` (tritonclient's ``start_stream``), refused
+#: saying so rather than with grpc's "Method not found!". Not a unary handler: the data plane's
+#: API-key guard wraps only those, so it is added after the guard (it serves nothing anyway).
+NO_STREAMING = grpc.stream_stream_rpc_method_handler(_no_streaming)
 
 
 async def _control_only(request: Message, context: Context) -> Message:
