@@ -26,14 +26,20 @@ from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
 
 
+def trust_advice(name: str) -> str:
+    """How to trust the code of the model ``name``: what a refusal for want of trust says."""
+    return (
+        "it loads only when code is explicitly trusted: serve it with `inferd serve … "
+        f"--trust-code {name}` (every version) or `--trust-code {name}:TAG` (one tag), or set "
+        "`trust_code: true` on its version in inferd.yaml; each trusted load is recorded in the "
+        f"store history (`inferd history {name}`)"
+    )
+
+
 def refusal(name: str) -> PermissionDenied:
     """The error for code that was not trusted, saying exactly how to trust it."""
     return PermissionDenied(
-        "the python runtime runs code shipped inside the model; it loads only when code is "
-        f"explicitly trusted: serve it with `inferd serve … --trust-code {name}` (every "
-        f"version) or `--trust-code {name}:TAG` (one tag), or set `trust_code: true` on its "
-        "version in inferd.yaml; each trusted load is recorded in the store history "
-        f"(`inferd history {name}`)"
+        f"the python runtime runs code shipped inside the model; {trust_advice(name)}"
     )
 
 

@@ -40,6 +40,7 @@ from inferd.runtimes._sklearn_columns import (
 from inferd.runtimes._tabular import DEFAULT_INPUT, NotDerived, features, input_name, on_rows
 from inferd.runtimes._text import as_text
 from inferd.runtimes.base import LoadOptions, Model
+from inferd.runtimes.python import trust_advice
 from inferd.runtimes.warmup import KnownValues
 from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
@@ -106,7 +107,8 @@ class SklearnRuntime:
         if untrusted and not options.trust_code:
             raise PermissionDenied(
                 f"{file.name!r} contains types skops does not trust by default "
-                f"({', '.join(untrusted)}); load it only with explicit code trust"
+                f"({', '.join(untrusted)}), and loading them runs their code; "
+                f"{trust_advice(card.name)}"
             )
         declared = tuple(o.name for o in card.signature.outputs)
         if untrusted:
