@@ -93,3 +93,56 @@ def test_spec_validate_lists_the_field_error_and_the_rule_in_one_run(tmp_path: P
         f"{path}:9:24: cost.price_per_node_hour: price either per node or per resource "
         "(cpu_core_hour, memory_gib_hour, gpu_hour), not both: a replica would be charged twice",
     ]
+
+
+TWO_VERSIONS = """\
+apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: fraud:v1}
+      - {name: v2, model: %s}
+    traffic: {weights: {v1: 50, v2: 20}}
+"""
+WEIGHTS = (8, 24, "deployments[0].traffic.weights", "weights add up to 70, not 100")
+
+
+@pytest.mark.parametrize(
+    ("model", "tail", "first"),
+    [
+        # A required field's bad value: dropping it left its section invalid, which hid the rest.
+        ("fraud:v2", "    slo: {availability: 100}\n",
+         (9, 25, "deployments[0].slo.availability", "less than 100")),
+        ("fraud:v2", "    logging: {sink: {http: {url: 'ftp://x'}}}\n",
+         (9, 34, "deployments[0].logging.sink.http.url", "is not an http:// or https:// URL")),
+        # A version's model: the weights' sum reads no version, so it is judged all the same.
+        ("'Fraud::v2'", "", (7, 27, "deployments[0].versions[1].model", "invalid reference")),
+    ],
+)  # fmt: skip
+def test_a_bad_required_field_hides_no_bad_weight(
+    model: str, tail: str, first: tuple[int, int, str, str]
+) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(TWO_VERSIONS % model + tail, "inferd.yaml")
+    found = sorted((p.line, p.column, p.path, p.message) for p in caught.value.problems)
+    expected = sorted([first, WEIGHTS])
+    assert [f[:3] for f in found] == [e[:3] for e in expected], found
+    for (*_, message), (*_, fragment) in zip(found, expected, strict=True):
+        assert fragment in message, found
+
+
+def test_a_version_without_a_model_hides_its_weights_rule_but_no_other_deployments() -> None:
+    """The stand-in is a sibling's model, and the rules that read the versions stay quiet."""
+    text = TWO_VERSIONS.replace("{name: v2, model: %s}", "{name: v2}") + (
+        "  - name: other\n    versions: [{name: a, model: o:a}, {name: b, model: o:b}]\n"
+        "    traffic: {weights: {a: 10, b: 10, c: 80}}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "inferd.yaml")
+    found = [(p.line, p.path, p.message) for p in caught.value.problems]
+    assert [(line, path) for line, path, _ in found] == [
+        (7, "deployments[0].versions[1].model"),
+        (8, "deployments[0].traffic.weights"),
+        (11, "deployments[1].traffic.weights.c"),
+    ], found

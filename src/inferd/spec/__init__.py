@@ -11,6 +11,8 @@
   strict base every section derives from;
 - :mod:`.rules` — cross-field rules, reported as problems with a path;
 - :mod:`.loading` — reading a file or text, with problems pointing at the line;
+- :mod:`.rechecks` — the rules pydantic skipped for a field error elsewhere, judged anyway;
+- :mod:`.messages` — problems in a YAML author's words;
 - :mod:`.edits` — pure edits (versions, weights, replicas) the rollout and autoscaler apply.
 
 May import only the kernel (``errors``, ``config``, ``datatypes``, ``card``).

@@ -8,32 +8,24 @@ should not have to run the validator once per typo.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from functools import cache, partial
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from inferd.errors import InvalidArgument
 from inferd.spec.messages import problem_message, yaml_message
 from inferd.spec.model import Spec
+from inferd.spec.rechecks import model_in, rules_despite_field_errors
 from inferd.spec.rules import (
-    RULE_ERROR,
     RULE_KEY_ERROR,
-    FieldPath,
     Loc,
-    read_field,
-    spec_problems,
 )
 
 #: Errors about a key itself (not its value) point at the key.
 _KEY_ERRORS = frozenset({"extra_forbidden", RULE_KEY_ERROR})
-_RULE_ERRORS = frozenset({RULE_ERROR, RULE_KEY_ERROR})
-#: Errors that make no value untrustworthy: a rule's own problem, or an unknown key.
-_UNTAINTING = _RULE_ERRORS | {"extra_forbidden"}
 #: Largest spec file read (a spec is a few kilobytes; this stops a mistaken huge file early).
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -106,7 +98,7 @@ def parse_spec(text: str, file: str = "inferd.yaml") -> Spec:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        errors += _rules_despite_field_errors(data, errors)
+        errors += rules_despite_field_errors(data, errors)
         problems += [_locate(err, node, file) for err in errors]
     if problems:
         raise SpecError(sorted(problems, key=lambda p: (p.line, p.column)))
@@ -132,145 +124,6 @@ def _refuse_aliases(text: str, file: str) -> None:
                 "(anchors and aliases are refused): write the values out"
             )
             raise SpecError([SpecProblem(file, line, column, "", message)])
-
-
-def _rules_despite_field_errors(data: Any, errors: list[Any]) -> list[Any]:
-    """The cross-field problems whose rules pydantic skipped because of field errors.
-
-    Pydantic runs a model's rules only once all its fields are valid, so a typo in a deployment
-    would hide its wrong weight, and an error anywhere every spec-wide rule. When the spec-wide
-    rules did not run, they are run here on the fields read from the document, and each
-    section with field errors is checked again (:func:`_section_rules_despite_errors`).
-    """
-    if any(err.get("ctx", {}).get("model") == "Spec" for err in errors):
-        return []  # the spec's own rules ran, so every field was valid and every rule ran
-    bad = [tuple(err["loc"]) for err in errors if err["type"] not in _RULE_ERRORS]
-    found = [
-        {"type": RULE_KEY_ERROR if p.at_key else RULE_ERROR, "loc": p.loc, "msg": p.reason}
-        for p in spec_problems(partial(_document_field, Spec, data, (), bad))
-    ]
-    return found + _section_rules_despite_errors(data, errors)
-
-
-def _document_field(
-    model: type[BaseModel], raw: Any, loc: Loc, bad: list[Loc], path: FieldPath
-) -> Any:
-    """The value at ``path`` of ``raw``, the document's data for ``model`` found at ``loc``.
-
-    As :func:`~inferd.spec.rules.read_field` reads it from a valid spec (an unset key reads as
-    its default), but None (no items, for ``"*"``) where the value cannot be trusted: a field
-    error at or inside it (one of the ``bad`` locations), or a section or item that is not a
-    mapping or list at all. An error that a section's or item's own rules raise at it (a
-    gateway's grpc_port clashing with its port) taints none of its fields: those were valid.
-    """
-    unknown: list[Any] | None = [] if "*" in path else None
-    name, rest = path[0], path[1:]
-    here = (*loc, name)
-    if not isinstance(raw, dict):
-        return unknown
-    field = model.model_fields[name]
-    if name not in raw:  # unset: its default stands (a required key's absence is an error)
-        if field.is_required():
-            return unknown
-        return read_field(field.get_default(call_default_factory=True), rest)
-    value = raw[name]
-    if not rest:
-        if any(err[: len(here)] == here for err in bad):
-            return None
-        try:
-            return _field_adapter(model, name).validate_python(value)
-        except ValidationError:  # a model's own field validator let pass what the type does not
-            return None
-    if rest[0] != "*":
-        return _document_field(_model_in(field.annotation), value, here, bad, rest)
-    if not isinstance(value, list):
-        return []
-    item = _model_in(field.annotation)
-    return [_document_field(item, v, (*here, i), bad, rest[1:]) for i, v in enumerate(value)]
-
-
-@cache
-def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
-    """Validates a value as ``model``'s field ``name`` (its type and constraints) on its own."""
-    return TypeAdapter(model.model_fields[name].rebuild_annotation())
-
-
-def _model_in(annotation: Any) -> type[BaseModel]:
-    """The model a field holds: its own type, an optional one's, or its list's items'."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    raise TypeError(f"{annotation} holds no model: a spec-wide rule reads past a plain field")
-
-
-def _section_rules_despite_errors(data: Any, errors: list[Any]) -> list[Any]:
-    """Cross-field problems of the sections (a deployment, its rollout, the cost, the gateway)
-    whose rules pydantic skipped because of field errors in them.
-
-    The document is validated again without its bad fields (defaults stand in), and of the
-    problems the sections' rules find then, those not reported already are kept unless the rule
-    read a field that had an error (:func:`_tainted`): it would be judging the stand-in. An
-    unknown key taints nothing: dropping it changes no other value. The spec-wide rules are
-    :func:`_rules_despite_field_errors`' own.
-    """
-    dropped = [tuple(err["loc"]) for err in errors if err["type"] not in _RULE_ERRORS]
-    if not isinstance(data, dict) or not dropped:
-        return []
-    pruned = copy.deepcopy(data)
-    for loc in dropped:
-        _drop(pruned, loc)
-    try:
-        Spec.model_validate(pruned)
-    except ValidationError as exc:
-        rechecked = exc.errors(include_url=False)
-    else:
-        return []
-    bad = [tuple(err["loc"]) for err in errors if err["type"] not in _UNTAINTING]
-    reported = {(tuple(err["loc"]), str(err["msg"])) for err in errors}
-    return [
-        err
-        for err in rechecked
-        if err["type"] in _RULE_ERRORS
-        and err.get("ctx", {}).get("model") != "Spec"
-        and (tuple(err["loc"]), str(err["msg"])) not in reported
-        and not _tainted(tuple(err["loc"]), err.get("ctx", {}), bad)
-    ]
-
-
-def _tainted(loc: Loc, ctx: dict[str, Any], bad: list[Loc]) -> bool:
-    """Whether a rule's problem at ``loc`` read a field with an error (one of ``bad``).
-
-    The context says how deep below its model the problem lies and which fields of the model
-    the rule read (:func:`~inferd.spec.rules.raise_problems`); a field is tainted by an error
-    at it, inside it, or at a section holding it. A rule naming no fields read them all.
-    """
-    model = loc[: len(loc) - int(ctx.get("depth", 0))]
-    reads = [tuple(path.split(".")) for path in str(ctx.get("reads", "")).split(",") if path]
-    for error in bad:
-        if error[: len(model)] != model:
-            continue
-        inside = error[len(model) :]
-        if not reads or not inside:
-            return True
-        if any(inside[: len(r)] == r or r[: len(inside)] == inside for r in reads):
-            return True
-    return False
-
-
-def _drop(node: Any, loc: tuple[str | int, ...]) -> None:
-    """Remove the mapping key nearest the end of ``loc`` (a bad list item takes its list)."""
-    last_key = max((i for i, part in enumerate(loc) if isinstance(part, str)), default=None)
-    if last_key is None:
-        return
-    for part in loc[:last_key]:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return
-    if isinstance(node, dict):
-        node.pop(loc[last_key], None)
 
 
 def _locate(error: Any, root: yaml.Node, file: str) -> SpecProblem:
@@ -312,7 +165,7 @@ def _keys_at(loc: Loc) -> tuple[list[str], list[str]]:
 
 def _model_or_none(annotation: Any) -> type[BaseModel] | None:
     try:
-        return _model_in(annotation)
+        return model_in(annotation)
     except TypeError:
         return None
 

@@ -94,7 +94,11 @@ def _traffic_problems(d: DeploymentSpec) -> Iterator[Problem]:
             )
     if d.traffic.weights and sum(d.traffic.weights.values()) != 100:
         total = sum(d.traffic.weights.values())
-        yield Problem(("traffic", "weights"), f"weights add up to {total}, not 100")
+        yield Problem(
+            ("traffic", "weights"),
+            f"weights add up to {total}, not 100",
+            reads=frozenset({"traffic.weights"}),
+        )
     elif not d.traffic.weights and len(d.versions) > 1:
         yield Problem(
             ("versions",), "several versions need traffic.weights saying how to split requests"
