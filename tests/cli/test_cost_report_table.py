@@ -143,3 +143,15 @@ def test_an_idle_share_rounds_to_0_or_100_only_when_it_is(
     output = _run(cost_report(cast(CostSampler, sampler), 3600), monkeypatch)
     (row,) = [line for line in output.splitlines() if line.split()[:1] == ["fraud"]]
     assert row.split()[10] == idle
+
+
+def test_each_version_is_one_whole_line_however_long_its_names(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table was cut to 160 columns: long names wrapped onto more lines, and a row of
+    ``inferd cost report | grep`` lost its numbers."""
+    deployment, version = "fraud-detection-model-europe-west", "candidate-2026-12-07-rc1"
+    doc = _report([_interval(deployment, version, 1000), _interval(deployment, "stable", 10)])
+    lines = _run(doc, monkeypatch).splitlines()
+    (row,) = [line for line in lines if line.split()[:2] == [deployment, version]]
+    assert row.split()[2] == "1.00" and row.split()[-6:] == ["2", "1", "50%", "2", "-", "0"]

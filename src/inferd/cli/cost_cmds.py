@@ -9,16 +9,14 @@ the machine's GPU's MIG profiles (``inferd gpu plan``'s tables, passed in as dat
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.cli._app import emit_json, handles_errors, json_option, main, print_whole, stdout
 from inferd.config import store_settings
 from inferd.errors import InvalidArgument
 
@@ -34,7 +32,6 @@ if TYPE_CHECKING:
     from inferd.cost.recommend import GpuOption
     from inferd.spec.model import Spec
 
-MIN_WIDTH = 160
 #: Until the sampler's second reading (``inferd up`` just started) a window holds nothing.
 _NOTHING_YET = (
     "no measurement in the window yet: inferd up measures every {interval:g} s and closes its "
@@ -189,8 +186,7 @@ def _number(value: float) -> str:
 
 
 def _print_report(doc: CostReport) -> None:
-    # Wider than a pipe's 80 columns, as `inferd ps` is: the table is often piped or logged.
-    out = Console(highlight=False, width=max(shutil.get_terminal_size().columns, MIN_WIDTH))
+    out = stdout()
     currency = doc["currency"]
     out.print(
         f"over the last {doc['covered_s']:.0f} s (window {doc['window_s']:g} s, sampled every "
@@ -227,7 +223,7 @@ def _print_report(doc: CostReport) -> None:
         if subtotal and len(names) > 1 and len(versions) > 1:  # one alone is the total
             table.add_row(name, "(all versions)", *_total_cells(subtotal, currency))
     table.add_row("total", "", *_total_cells(doc["total"], currency))
-    out.print(table)
+    print_whole(table)  # each row whole on its line: the table is often piped or logged
     for v in doc["versions"]:
         if v["replica_hour_formula"]:
             out.print(f"{v['deployment']}/{v['version']} replica-hour: {v['replica_hour_formula']}")
