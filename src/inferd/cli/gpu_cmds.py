@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Unpack
 import click
 
 from inferd import __version__
-from inferd.cli._app import FILE, emit_json, handles_errors, json_option, main, scale_option, stdout
+from inferd.cli._app import (
+    FILE,
+    emit_json,
+    handles_errors,
+    json_option,
+    main,
+    print_whole,
+    scale_option,
+    stdout,
+)
 from inferd.cli.k8s_cmds import placement_options
 
 if TYPE_CHECKING:
@@ -91,7 +100,6 @@ def plan(
 def _print_plan(result: Plan) -> None:
     from rich.table import Table
 
-    console = stdout()
     table = Table("node", "gpu", "product", "memory used", "sharing", "replicas", box=None)
     for g in result.gpus:
         used = f"{g.used / 2**30:.1f}/{g.memory / 2**30:.1f}Gi"
@@ -99,7 +107,8 @@ def _print_plan(result: Plan) -> None:
         table.add_row(
             g.node, str(g.index), g.product, used, sharing, ", ".join(g.replicas) or "idle"
         )
-    console.print(table)
+    print_whole(table)  # each GPU whole on its line, as the other tables print
+    console = stdout()
     placed, missing = len(result.assignments), len(result.unplaced)
     console.print(
         f"{placed} replica(s) placed, {missing} not placed, {len(result.idle)} GPU(s) idle"
