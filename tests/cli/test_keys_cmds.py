@@ -136,3 +136,18 @@ def test_list_piped_prints_each_key_whole_on_one_line(inferd_home: Path) -> None
     assert header.split()[:2] == ["NAME", "ID"] and "…" not in out
     assert row.split()[:2] == [name, token.split("_")[1]]
     assert ", ".join(deployments) in row
+
+
+def test_revoke_json_says_which_key_went_as_create_and_list_name_it(inferd_home: Path) -> None:
+    """Like ``inferd rm --json`` and ``logout --json``: a script learns what was removed (the
+    key's fields under the names create and list use; never a secret), nothing else on stdout."""
+    status, token, _ = invoke("create", "ci", "--deployment", "fraud")
+    assert status == 0
+    status, out, err = invoke("revoke", "ci", "--json")
+    assert status == 0, err
+    revoked = orjson.loads(out)
+    assert (revoked["name"], revoked["id"]) == ("ci", token.split("_")[1])
+    assert revoked["deployments"] == ["fraud"]
+    assert revoked["keys_file"] == str(inferd_home / "keys.json")
+    assert "hash" not in revoked and "token" not in revoked
+    assert not read_keys(inferd_home / "keys.json")

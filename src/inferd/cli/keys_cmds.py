@@ -133,11 +133,15 @@ def list_keys(*, keys_file: Path | None, as_json: bool) -> None:
 @keys.command("revoke")
 @click.argument("name")
 @keys_file_option
+@json_option
 @handles_errors
-def revoke(name: str, *, keys_file: Path | None) -> None:
+def revoke(name: str, *, keys_file: Path | None, as_json: bool) -> None:
     """Remove the key NAME (or with that id); servers watching the file refuse it from then on."""
     path = _path(keys_file)
     record = revoke_key(path, name)
+    if as_json:
+        emit_json({**record.summary(), "keys_file": str(path)})
+        return
     stderr().print(Text(f"revoked key {record.name!r} (id {record.id}) in {path}"))
 
 
