@@ -184,5 +184,16 @@ def test_an_overlay_problem_names_its_line_and_column(tmp_path: Path) -> None:
         load_options(overlay, {"image": "inferd:1"})
     assert caught.value.message == (
         f"{overlay}:6:3: placement.time_slicing: Input should be greater than or equal to 2; "
-        f"{overlay}:4:5: deployments.fraud.gpu_prodct: Extra inputs are not permitted"
+        f"{overlay}:4:5: deployments.fraud.gpu_prodct: unknown key (did you mean 'gpu_product'?)"
+    )
+
+
+def test_an_unknown_top_key_names_the_keys_there_are(tmp_path: Path) -> None:
+    overlay = tmp_path / "inferd.k8s.yaml"
+    overlay.write_text("imag: inferd:1\nnothing_like_it: 1\n", encoding="utf-8")
+    with pytest.raises(InvalidArgument) as caught:
+        load_options(overlay, {})
+    assert f"{overlay}:1:1: imag: unknown key (did you mean 'image'?)" in caught.value.message
+    assert (
+        f"{overlay}:2:1: nothing_like_it: unknown key (known: autoscaler, " in caught.value.message
     )

@@ -303,6 +303,8 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
         for err in exc.errors(include_url=False):
             loc = tuple(str(p) for p in err["loc"])
             message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = _unknown_key(loc)
             flag = next((f for at, f in flagged.items() if loc[: len(at)] == at), None)
             if flag is not None:
                 problems.append(f"--{flag.replace('_', '-')}: {message}")
@@ -310,6 +312,17 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
                 where = "options" if path is None else f"{path}:{yaml_position(path, loc)}"
                 problems.append(f"{where}: {'.'.join(loc) or '(top)'}: {message}")
         raise InvalidArgument("; ".join(problems)) from None
+
+
+def _unknown_key(loc: tuple[str, ...]) -> str:
+    """An overlay key no option has, with the nearest one it may have meant."""
+    import difflib
+
+    placed = loc[:1] == ("placement",) or (loc[:1] == ("deployments",) and len(loc) == 3)
+    known = Placement.model_fields if placed else K8sOptions.model_fields
+    close = difflib.get_close_matches(loc[-1], list(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
+    return f"unknown key ({hint})"
 
 
 def yaml_position(path: Path, loc: tuple[str, ...]) -> str:
