@@ -67,7 +67,13 @@ _action("abort", "Send all traffic back to the stable version at once.")
 
 @rollout.command("history")
 @click.argument("deployment")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Show the most recent decisions, this many (oldest first).",
+)
 @json_option
 @handles_errors
 def history(deployment: str, *, limit: int, as_json: bool) -> None:
@@ -77,6 +83,12 @@ def history(deployment: str, *, limit: int, as_json: bool) -> None:
         emit_json(result)
         return
     out = stdout()
+    if not result["decisions"]:
+        out.print(
+            f"{deployment}: no rollout decisions yet (start one with: inferd rollout start "
+            f"{deployment})",
+            markup=False,
+        )
     for record in result["decisions"]:
         out.print(_line(record), markup=False)
 
