@@ -4,6 +4,7 @@ is bad metadata (exit 2) instead of a version stored whose every load fails."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -70,3 +71,24 @@ def test_a_module_in_the_model_is_taken(inferd_home: Path, tmp_path: Path) -> No
     shutil.move(model / "model.py", model / "pkg" / "scoring.py")
     pushed = push(ModelStore(inferd_home), model, "rules:v1")
     assert pushed.card.entrypoint == "pkg.scoring:FraudRules"
+
+
+def test_a_python_version_without_an_entrypoint_is_said_to_be_unservable(
+    inferd_home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``--signature FILE`` stands for inferd.model.yaml entirely: its entrypoint goes with it.
+    The version is stored (the python runtime takes files as they are), but push says no
+    server can load it."""
+    signature = tmp_path / "sig.yaml"
+    signature.write_text("inputs: [{name: input, datatype: FP32, shape: [-1, 8]}]\n")
+    with caplog.at_level(logging.WARNING, logger="inferd.runtimes"):
+        pushed = push(
+            ModelStore(inferd_home), EXAMPLE, "rules:v1", runtime="python", metadata=signature
+        )
+    assert pushed.card.entrypoint is None
+    (record,) = [r for r in caplog.records if r.name.startswith("inferd.runtimes")]
+    assert record.getMessage() == (
+        "python-model: the python runtime loads the class an entrypoint names ('module:Class', "
+        "in inferd.model.yaml or the --signature FILE that stands for it), and none is given: "
+        "no server can load this version"
+    )

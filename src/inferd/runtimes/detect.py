@@ -13,6 +13,7 @@ push, with what is wrong with it, rather than failing on every load.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ from inferd.runtimes.registry import available_runtimes
 from inferd.runtimes.sklearn import OUTPUT_METHODS
 from inferd.runtimes.sklearn import read_signature as read_sklearn_signature
 from inferd.runtimes.xgboost import read_signature as read_xgboost_signature
+
+log = logging.getLogger(__name__)
 
 _FORMATS = "ONNX, skops, XGBoost JSON/UBJSON, LightGBM text, GGUF or a Hugging Face directory"
 #: The runtime a Hugging Face directory of safetensors shards is detected as.
@@ -218,6 +221,15 @@ def detect_model(path: Path, runtime: str | None, *, entrypoint: str | None = No
         _check_onnx_data(path, detection.entrypoint)
     if detection.runtime == "python" and detection.entrypoint is not None:
         python_entrypoint(path, detection.entrypoint)  # as the load checks it
+    elif detection.runtime == "python":
+        # Stored all the same (the runtime takes files as they are), but said on the pusher's
+        # terminal: every load of it will fail.
+        log.warning(
+            "%s: the python runtime loads the class an entrypoint names ('module:Class', in "
+            "inferd.model.yaml or the --signature FILE that stands for it), and none is given: "
+            "no server can load this version",
+            path.name,
+        )
     return detection
 
 
