@@ -23,3 +23,28 @@ def test_a_serve_that_fails_to_start_leaves_the_collector_on(inferd_home: Path) 
     assert result.exit_code == 2, result.output
     assert "no-such-keys" in result.output
     assert gc.isenabled()
+
+
+def test_public_metrics_without_keys_is_refused_naming_what_it_goes_with(
+    inferd_home: Path,
+) -> None:
+    """Without a keys file nothing needs a key, /metrics included: the flag did nothing, and a
+    user who meant to require keys got an open server without a word."""
+    result = CliRunner().invoke(main, ["serve", "--public-metrics", "--no-grpc", "m:v1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: --public-metrics goes with --keys-file (or auth.keys_file): without keys, "
+        "/metrics and every other route are open already"
+    )
+
+
+def test_public_metrics_with_a_keys_file_from_the_settings_file_is_taken(
+    inferd_home: Path, tmp_path: Path
+) -> None:
+    settings = tmp_path / "serve.yaml"
+    settings.write_text(f"auth: {{keys_file: {tmp_path / 'no-such-keys'}}}\n", "utf-8")
+    result = CliRunner().invoke(
+        main, ["serve", "--public-metrics", "--config", str(settings), "--no-grpc", "m:v1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "no-such-keys" in result.stderr and "--public-metrics" not in result.stderr

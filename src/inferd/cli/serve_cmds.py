@@ -193,6 +193,11 @@ def serve(
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides)
+    if public_metrics and settings.auth.keys_file is None:
+        raise InvalidArgument(
+            "--public-metrics goes with --keys-file (or auth.keys_file): without keys, "
+            "/metrics and every other route are open already"
+        )
     if not references and not settings.allow_empty:
         raise InvalidArgument(
             "give at least one model reference, or --allow-empty to start with none"
