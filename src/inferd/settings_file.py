@@ -9,10 +9,11 @@ names the file, with the line and column of a YAML error, instead of a traceback
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -90,18 +91,101 @@ def load_settings(
 ) -> S:
     """Build settings from file < environment < overrides; errors name the offending field
     (and the file, when it cannot be read: :func:`~inferd.settings_file.read_settings_file`)."""
-    values: dict[str, Any] = {}
-    if file is not None:
-        values = read_settings_file(file)
+    from_file: dict[str, Any] = {} if file is None else read_settings_file(file)
     env = _env_values(os.environ if environ is None else environ)
     # Only keys the class knows come from the environment (INFERD_HOME is the store's).
-    known = set(cls.model_fields)
-    values = _merge(values, {k: v for k, v in env.items() if k in known})
-    values = _merge(values, {k: v for k, v in (overrides or {}).items() if v is not None})
+    from_env = {k: v for k, v in env.items() if k in cls.model_fields}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
     try:
-        return cls.model_validate(values)
+        return cls.model_validate(_merge(_merge(from_file, from_env), given))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidArgument(f"invalid settings: {problems}") from None
+        problems = []
+        for err in exc.errors():
+            loc = tuple(str(p) for p in err["loc"])
+            message = unknown_key(cls, loc) if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{_source(loc, file, from_file, from_env, given)}: {message}")
+        raise InvalidArgument(f"invalid settings: {'; '.join(problems)}") from None
+
+
+def _source(
+    loc: tuple[str, ...],
+    file: Path | None,
+    from_file: Mapping[str, Any],
+    from_env: Mapping[str, Any],
+    given: Mapping[str, Any],
+) -> str:
+    """Where the value at ``loc`` came from, as the user wrote it: the environment variable,
+    the file's line and column, or (a flag's, or a default's) its dotted path."""
+    dotted = ".".join(loc)
+    if _holds(given, loc):
+        return dotted
+    if _holds(from_env, loc):
+        return f"{ENV_PREFIX}{'__'.join(loc).upper()}"
+    if file is not None and _holds(from_file, loc):
+        return f"{file}:{yaml_position(file, loc)}: {dotted}"
+    return dotted
+
+
+def _holds(values: Mapping[str, Any], loc: tuple[str, ...]) -> bool:
+    """Whether ``values`` has a value at ``loc`` (or at the section above a missing key)."""
+    node: Any = values
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            return node is not values and isinstance(node, Mapping)
+        node = node[part]
+    return True
+
+
+def unknown_key(cls: type[BaseModel], loc: tuple[str, ...]) -> str:
+    """The message for key ``loc[-1]``, which the settings ``cls`` do not have at ``loc``: the
+    key it may have meant, or the keys there are."""
+    model = _model_at(cls, loc[:-1])
+    known = sorted(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key (did you mean {close[0]!r}?)"
+    return f"unknown key (known: {', '.join(known)})" if known else "unknown key"
+
+
+def _model_at(cls: type[BaseModel], loc: tuple[str, ...]) -> type[BaseModel] | None:
+    """The settings model at ``loc`` of ``cls``, a map's key or a list's index skipped."""
+    model: type[BaseModel] = cls
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(parts.pop(0))
+        if field is None:
+            return None
+        inner = _model_in(field.annotation)
+        if inner is None:
+            return None
+        model = inner
+        if parts and parts[0] not in model.model_fields:  # a map's key or a list's index
+            parts.pop(0)
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in get_args(annotation) if (m := _model_in(a)) is not None), None)
+
+
+def yaml_position(path: Path, loc: tuple[str, ...]) -> str:
+    """``line:column`` in YAML file ``path`` of the key (or list item) at ``loc``, a
+    validation error's location (of the deepest part of it written)."""
+    import yaml  # deferred, as read_settings_file does
+
+    node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
+    mark = None if node is None else node.start_mark
+    for part in loc:
+        if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            mark = node.start_mark
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+        if found is None:
+            break
+        mark, node = found[0].start_mark, found[1]
+    return "1:1" if mark is None else f"{mark.line + 1}:{mark.column + 1}"

@@ -35,10 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inferd.deploy.gpu import gpu_placements, mig_memory_gib
 from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, gib, room, take
-from inferd.deploy.k8s_options import K8sOptions, LabelValue, ObjectName, yaml_position
+from inferd.deploy.k8s_options import K8sOptions, LabelValue, ObjectName
 from inferd.deploy.llm_fit import LlmFit, LlmRow, llm_fits
 from inferd.deploy.llm_memory import LlmMemory, llm_memory
 from inferd.errors import InvalidArgument
+from inferd.settings_file import yaml_position
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.types import Quantity, parse_quantity
 

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from inferd import __version__
 from inferd.errors import InvalidArgument
 from inferd.reference import ImageReference
-from inferd.settings_file import read_settings_file
+from inferd.settings_file import read_settings_file, unknown_key, yaml_position
 
 if TYPE_CHECKING:
     from inferd.spec.model import DeploymentSpec, Spec
@@ -304,7 +304,7 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
             loc = tuple(str(p) for p in err["loc"])
             message = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                message = _unknown_key(loc)
+                message = unknown_key(K8sOptions, loc)
             flag = next((f for at, f in flagged.items() if loc[: len(at)] == at), None)
             if flag is not None:
                 problems.append(f"--{flag.replace('_', '-')}: {message}")
@@ -312,35 +312,3 @@ def load_options(path: Path | None, flags: RenderFlags) -> K8sOptions:
                 where = "options" if path is None else f"{path}:{yaml_position(path, loc)}"
                 problems.append(f"{where}: {'.'.join(loc) or '(top)'}: {message}")
         raise InvalidArgument("; ".join(problems)) from None
-
-
-def _unknown_key(loc: tuple[str, ...]) -> str:
-    """An overlay key no option has, with the nearest one it may have meant."""
-    import difflib
-
-    placed = loc[:1] == ("placement",) or (loc[:1] == ("deployments",) and len(loc) == 3)
-    known = Placement.model_fields if placed else K8sOptions.model_fields
-    close = difflib.get_close_matches(loc[-1], list(known), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
-    return f"unknown key ({hint})"
-
-
-def yaml_position(path: Path, loc: tuple[str, ...]) -> str:
-    """``line:column`` in YAML file ``path`` of the key (or list item) at ``loc``, a
-    validation error's location (of the deepest part of it written)."""
-    import yaml  # deferred, as read_settings_file does
-
-    node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
-    mark = None if node is None else node.start_mark
-    for part in loc:
-        if isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
-            mark = node.start_mark
-            continue
-        if not isinstance(node, yaml.MappingNode):
-            break
-        found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
-        if found is None:
-            break
-        mark, node = found[0].start_mark, found[1]
-    return "1:1" if mark is None else f"{mark.line + 1}:{mark.column + 1}"
