@@ -75,3 +75,19 @@ def test_a_booster_without_early_stopping_answers_with_every_tree(
     booster.save_model(tmp_path / "model.json")
     answer = _load(tmp_path).predict({"input": x[:20]})["predictions"]  # type: ignore[attr-defined]
     np.testing.assert_allclose(answer, booster.inplace_predict(x[:20]), rtol=1e-6)
+
+
+def test_a_linear_booster_is_pushed_and_served(
+    tmp_path: Path, noisy: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """gblinear has no inplace_predict ("Inplace predict is not supported by the current
+    booster"): deriving its signature crashed push, and its warm-up failed every load."""
+    x, y = noisy
+    params = {"booster": "gblinear", "objective": "binary:logistic"}
+    booster = xgb.train(params, xgb.DMatrix(x, label=y), 10)
+    booster.save_model(tmp_path / "model.json")
+    signature = derive_signature(tmp_path / "model.json", "xgboost")
+    assert signature is not None
+    assert signature.outputs[0].shape == (-1,)
+    answer = _load(tmp_path).predict({"input": x[:20]})["predictions"]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(answer, booster.predict(xgb.DMatrix(x[:20])), rtol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from types import ModuleType
 from typing import Any, ClassVar, Literal
 
 from inferd.card import ModelCard, Signature
+from inferd.datatypes import Array
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
@@ -34,18 +36,30 @@ def model_format(path: Path, entrypoint: str | None) -> Literal["json", "ubj"]:
 def read_signature(file: Path) -> Signature:
     """What the booster in ``file`` answers with when its card declares nothing
     (:func:`~inferd.runtimes._tabular.booster_signature`), as the runtime predicts."""
-    booster = _booster(import_optional("xgboost", "xgboost"), file)
-    return booster_signature(_scorer(booster), booster.num_features())
+    xgb = import_optional("xgboost", "xgboost")
+    booster = _booster(xgb, file)
+    return booster_signature(_scorer(xgb, booster), booster.num_features())
 
 
-def _scorer(booster: Any) -> Callable[..., Any]:
-    """``booster.inplace_predict`` with the trees up to the best iteration where early stopping
-    chose one (the ``best_iteration`` attribute), as XGBoost's scikit-learn wrapper predicts
-    and its documentation predicts a native booster with; every tree otherwise."""
+def _scorer(xgb: ModuleType, booster: Any) -> Callable[[Array], Any]:
+    """What ``booster`` predicts for a matrix, with the trees up to the best iteration where
+    early stopping chose one (the ``best_iteration`` attribute), as XGBoost's scikit-learn
+    wrapper predicts and its documentation predicts a native booster with; every tree
+    otherwise. ``inplace_predict`` (no DMatrix, thread-safe), except for a linear booster
+    (``gblinear``), which has none: ``predict`` on a DMatrix, one call at a time (XGBoost
+    promises thread safety for tree boosters only)."""
     best = booster.attr("best_iteration")
-    if best is None or not best.isdigit():
-        return booster.inplace_predict  # type: ignore[no-any-return]
-    return functools.partial(booster.inplace_predict, iteration_range=(0, int(best) + 1))
+    rounds = (0, int(best) + 1) if best is not None and best.isdigit() else (0, 0)
+    config = json.loads(booster.save_config())
+    if config["learner"]["gradient_booster"].get("name") != "gblinear":
+        return functools.partial(booster.inplace_predict, iteration_range=rounds)
+    lock = threading.Lock()
+
+    def predict(x: Array) -> Any:
+        with lock:
+            return booster.predict(xgb.DMatrix(x), iteration_range=rounds)
+
+    return predict
 
 
 def _device(booster: Any) -> str:
@@ -95,6 +109,6 @@ class XGBoostRuntime:
         if options.intra_op_threads > 0:  # 0: let XGBoost use every core
             booster.set_param({"nthread": options.intra_op_threads})
         # Its output is what the objective predicts (probabilities for ``binary:logistic``,
-        # class scores for ``multi:softprob``...); inplace_predict skips building a DMatrix and
-        # is thread-safe.
-        return BoosterModel("XGBoost", _scorer(booster), card, output, booster.num_features())
+        # class scores for ``multi:softprob``...).
+        score = _scorer(self._xgb, booster)
+        return BoosterModel("XGBoost", score, card, output, booster.num_features())
