@@ -233,3 +233,20 @@ def test_a_scoped_key_loading_its_model_over_grpc_is_sent_to_the_control_plane(
         client.unload_model("sum", headers=echo)
     assert "may not use 'sum'" in str(caught.value.message())
     client.close()
+
+
+def test_a_scoped_key_asking_for_its_models_config_is_told_it_is_not_supported(
+    door: Door,
+) -> None:
+    """tritonclient's get_model_config with a key for that model: the server's UNIMPLEMENTED,
+    which names ModelMetadata, not a PERMISSION_DENIED for a key that may use the model."""
+    client = _triton(door)
+    echo = {"authorization": f"Bearer {door.tokens['echo']}"}
+    with pytest.raises(InferenceServerException) as caught:
+        client.get_model_config("echo", headers=echo)
+    assert str(caught.value.status()) == "StatusCode.UNIMPLEMENTED"
+    assert "ModelMetadata" in str(caught.value.message())
+    with pytest.raises(InferenceServerException) as caught:
+        client.get_model_config("sum", headers=echo)
+    assert str(caught.value.status()) == "StatusCode.PERMISSION_DENIED"
+    client.close()

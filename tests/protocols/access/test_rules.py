@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.access.keyring import Need
-from inferd.protocols.access.rules import Rule, grpc_rule, need, rest_rule
+from inferd.protocols.access.rules import GRPC_RULES, Rule, grpc_rule, need, rest_rule
+from inferd.protocols.grpc.servicer import InferenceServicer
+from protocols.conftest import TEST_LIMITS, FakeDataPlane
 
 
 @pytest.mark.parametrize(
@@ -55,7 +58,9 @@ def test_rest_routes(template: str, rule: Rule) -> None:
         ("RepositoryIndex", Rule.EVERY),
         ("RepositoryModelLoad", Rule.MODEL),
         ("RepositoryModelUnload", Rule.MODEL),
-        ("ModelConfig", Rule.EVERY),  # one nobody listed: the strictest
+        ("ModelConfig", Rule.MODEL),  # as ModelMetadata: the server answers UNIMPLEMENTED
+        ("ModelStreamInfer", Rule.ANY_KEY),
+        ("SystemSharedMemoryStatus", Rule.EVERY),  # one nobody listed: the strictest
     ],
 )
 def test_grpc_methods(method: str, rule: Rule) -> None:
@@ -78,3 +83,12 @@ def test_grpc_methods(method: str, rule: Rule) -> None:
 )
 def test_what_each_rule_needs(rule: Rule, model: str | None, wanted: Need | None) -> None:
     assert need(rule, model) == wanted
+
+
+def test_every_rpc_served_has_a_rule() -> None:
+    """Each method of the service and each one the data-plane servicer answers (Triton's
+    ModelConfig and ModelStreamInfer besides) is listed, not left to the strictest rule."""
+    service = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+    served = InferenceServicer(FakeDataPlane(), TEST_LIMITS).handlers()
+    methods = {m.name for m in service.methods} | set(served) | {"ModelStreamInfer"}
+    assert methods - set(GRPC_RULES) == set()

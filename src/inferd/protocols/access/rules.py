@@ -7,6 +7,7 @@ OPEN       health (``/v2/health/*``, ServerLive/Ready)       — (probes carry n
 ANY_KEY    server metadata (``/v2``), ``/v2/openapi.json``,  be valid
            ModelStreamInfer (served nowhere)
 MODEL      every route or RPC naming a model/deployment      hold ``infer`` and that deployment
+           (Triton's ModelConfig included)
 BODY       OpenAI's completions, chat and embeddings, which  hold ``infer`` and the deployment
            name the model in the body's ``model``            the body names
 EVERY      routes listing every deployment (repository       hold ``infer`` and every deployment
@@ -48,6 +49,8 @@ GRPC_RULES: dict[str, Rule] = {
     "ServerMetadata": Rule.ANY_KEY,
     "ModelReady": Rule.MODEL,
     "ModelMetadata": Rule.MODEL,
+    # Triton's, answered UNIMPLEMENTED (pointing to ModelMetadata) to a key for the model.
+    "ModelConfig": Rule.MODEL,
     "ModelInfer": Rule.MODEL,
     # Served nowhere (the model servers stream nothing; the gateway answers UNIMPLEMENTED):
     # any valid key is told so, as for load and unload. A server that streamed would have to
