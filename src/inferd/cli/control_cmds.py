@@ -21,6 +21,7 @@ from inferd.cli._app import (
     stdout,
 )
 from inferd.config import store_settings
+from inferd.errors import Cancelled
 from inferd.spec.loading import SpecError, load_spec
 from inferd.store.layout import ensure_home
 
@@ -102,9 +103,14 @@ def apply(spec_file: Path, *, as_json: bool) -> None:
     from inferd.control.apply_plan import UndonePromotion, describe_route
 
     load_spec(spec_file)  # problems are reported here, against the user's own file
-    result = AdminClient(store_settings().root).apply(
-        spec_file.read_text(encoding="utf-8"), str(spec_file)
-    )
+    client = AdminClient(store_settings().root)
+    try:
+        result = client.apply(spec_file.read_text(encoding="utf-8"), str(spec_file))
+    except KeyboardInterrupt:  # the command stops; an apply inferd up received does not
+        raise Cancelled(
+            f"cancelled (interrupted): inferd up (pid {client.state.pid}) goes on with the "
+            f"apply of {spec_file} if it received it, without rolling back; see inferd ps"
+        ) from None
     if as_json:
         emit_json(result)
         return
@@ -169,7 +175,13 @@ def down(*, timeout: float) -> None:
     client = AdminClient(store_settings().root)
     client.status()  # its admin API answers: the pid in up.json is that inferd up's
     pid = client.state.pid
-    stopped = stop(pid, timeout)
+    try:
+        stopped = stop(pid, timeout)
+    except KeyboardInterrupt:  # it was told to stop already: that goes on without this command
+        raise Cancelled(
+            f"cancelled (interrupted): inferd up (pid {pid}) goes on draining, then stops; "
+            "it is not killed"
+        ) from None
     if stopped.killed:
         line = f"inferd up (pid {pid}) had not finished draining after {timeout:g} s: killed"
     else:
