@@ -7,7 +7,7 @@ listener bound to a loopback address, while no key is required, refuses every re
 an address in 127.0.0.0/8 or ``[::1]`` (any port), with 403 naming the Host and how to allow it,
 as Ollama answers (CVE-2024-28224). A request with no ``Host`` passes (no browser omits it).
 Bound beyond loopback, or once keys are required, the Host is not looked at: reverse proxies
-send their own. The names are the control plane's (:mod:`inferd.protocols.v2.auth`).
+send their own. The names are the control plane's (:func:`inferd.protocols.v2.auth.loopback_host`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,9 @@ from collections.abc import Callable, Mapping
 from inferd.protocols.http import Response
 from inferd.protocols.http.messages import error_for
 from inferd.protocols.http.refusal import Screen
-from inferd.protocols.v2.auth import _host_name, is_loopback
+from inferd.protocols.v2.auth import is_loopback, loopback_host
 
-
-def loopback_host(header: str) -> bool:
-    """Whether a ``Host`` header's value names this machine's loopback (see the module)."""
-    if not header:
-        return True
-    name = _host_name(header.strip()).lower().removesuffix(".")
-    return is_loopback(name) or name.endswith(".localhost")
+__all__ = ["binds_loopback", "both", "loopback_host", "rebinding_screen"]
 
 
 def binds_loopback(host: str) -> bool:

@@ -2,8 +2,8 @@
 
 Control routes change what the server runs, so a request must carry ``Authorization: Bearer
 <token>``; any ``Origin`` header (a browser page, never the CLI or tritonclient) is refused, and
-while the listener is on loopback the ``Host`` must be a loopback name, which defeats DNS
-rebinding.
+while the listener is on loopback the ``Host`` must be a loopback name (:func:`loopback_host`),
+which defeats DNS rebinding.
 """
 
 from __future__ import annotations
@@ -67,11 +67,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _host_name(header: str) -> str:
+def host_name(header: str) -> str:
     """``[::1]:8082`` → ``::1``; ``localhost:8082`` → ``localhost``."""
     if header.startswith("["):
         return header[1 : header.find("]")]
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def loopback_host(header: str) -> bool:
+    """Whether a ``Host`` header's value names this machine's loopback: ``localhost``, a name
+    under ``.localhost`` (RFC 6761: never resolved elsewhere), an address in 127.0.0.0/8 or
+    ``[::1]``, any port, in any case, with or without the root's dot. An empty one passes (no
+    browser omits it). The control plane and the data plane's DNS-rebinding check
+    (:mod:`inferd.protocols.access.hosts`) both ask this."""
+    if not header:
+        return True
+    name = host_name(header.strip()).lower().removesuffix(".")
+    return is_loopback(name) or name.endswith(".localhost")
 
 
 def bearer_guard(token: str, bind_host: str) -> Guard:
@@ -83,8 +95,13 @@ def bearer_guard(token: str, bind_host: str) -> Guard:
     def guard(request: Request) -> Response | None:
         if "origin" in request.headers:
             return error_response(403, "control requests from a browser origin are refused")
-        if loopback_only and not is_loopback(_host_name(request.headers.get("host", "")).lower()):
-            return error_response(403, "the control plane answers only to a loopback Host")
+        host = request.headers.get("host", "")
+        if loopback_only and not loopback_host(host):
+            return error_response(
+                403,
+                f"the control plane answers only to a loopback Host (localhost, *.localhost, "
+                f"127.0.0.0/8 or [::1]), not {host[:100]!r}",
+            )
         # The scheme is case-insensitive (RFC 9110, 11.1), as on the gRPC control plane.
         scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
         # compare_digest: the time taken must not reveal how much of the token matched.
