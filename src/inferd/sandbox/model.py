@@ -103,6 +103,25 @@ class SandboxedModel:
         worker = self._worker
         return worker.pid if worker is not None else None
 
+    @property
+    def available(self) -> bool:
+        """A worker is up to take a call: False while it is dead and its restart is under way
+        or held back by the backoff (a request would get Unavailable), and once closed. A
+        worker found dead here counts as a death and its restart is scheduled, as a request
+        finding it would; while a call holds the lock, the worker it runs on is up."""
+        if not self._lock.acquire(blocking=False):
+            return self._worker is not None
+        try:
+            if self._closed or self._worker is None:
+                return False
+            gone = self._worker.gone()
+            if gone is None:
+                return True
+            self._died(gone.reason)
+            return False
+        finally:
+            self._lock.release()
+
     def predict(self, inputs: Tensors) -> Tensors:
         with self._lock:
             worker = self._running()

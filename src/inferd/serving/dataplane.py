@@ -97,7 +97,7 @@ class ServingDataPlane:
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         try:
-            return self._manager.get(name, version).serving
+            return self._manager.get(name, version).ready
         except InferdError:
             return False
 

@@ -65,7 +65,7 @@ class ModelEntry:
         if self.unloaded:
             return True
         served = self.versions.get(self.default) if self.default is not None else None
-        return served is not None and (served.serving or served.evicted)
+        return served is not None and (served.ready or served.evicted)
 
     def vacant(self) -> bool:
         """Nothing of it is known or wanted: no version, failure or load under way."""
