@@ -51,13 +51,26 @@ def known_values(estimator: Any, width: int) -> tuple[str | None, ...]:
     return tuple(_first_text(categories.get(column, ())) for column in range(width))
 
 
-def example_values(estimator: Any, width: int) -> tuple[str | None, ...]:
+def known_numbers(estimator: Any, width: int) -> tuple[float | None, ...]:
+    """For each of ``width`` input columns, the first category an encoder was fitted on for it
+    where those are numbers (integer-coded categories: a strict encoder refuses a zero it was
+    not fitted on), or None."""
+    categories = column_categories(estimator)
+    return tuple(_first_number(categories.get(column, ())) for column in range(width))
+
+
+def example_values(estimator: Any, width: int) -> tuple[str | float | None, ...]:
     """:func:`known_values`, with ``"0"`` in each column a ``ColumnTransformer`` hands to a
     transformer other than an encoder (a scaler, an imputer), passes through or drops
-    (:func:`number_columns`): what a row of a BYTES input the model answers holds there."""
+    (:func:`number_columns`): what a row of a BYTES input the model answers holds there; and
+    :func:`known_numbers` where an encoder was fitted on numbers: what a row of numbers holds
+    there."""
     numbers = number_columns(estimator)
     known = known_values(estimator, width)
-    return tuple("0" if v is None and c in numbers else v for c, v in enumerate(known))
+    coded = known_numbers(estimator, width)
+    return tuple(
+        v if v is not None else "0" if c in numbers else coded[c] for c, v in enumerate(known)
+    )
 
 
 def number_columns(estimator: Any) -> frozenset[int]:
@@ -169,6 +182,14 @@ def unknown_categories(estimator: Any, x: np.ndarray) -> str | None:
 
 def _first_text(values: Sequence[object] | np.ndarray) -> str | None:
     return next((v for v in values if isinstance(v, str)), None)
+
+
+def _first_number(values: Sequence[object] | np.ndarray) -> float | None:
+    array = np.asarray(values)
+    if array.size == 0 or array.dtype.kind not in "biuf":
+        return None
+    first = float(array.flat[0])
+    return first if math.isfinite(first) else None
 
 
 def _keeps_columns(step: Any) -> bool:

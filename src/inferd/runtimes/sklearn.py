@@ -33,6 +33,7 @@ from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
 from inferd.runtimes._sklearn_columns import (
     example_values,
+    known_numbers,
     known_values,
     refused_values,
     takes_strings,
@@ -183,10 +184,11 @@ def read_signature(file: Path) -> Signature:
     nothing: ``input`` ``[-1, n]`` for its ``n_features_in_`` (BYTES where an encoder reading
     the input was fitted on strings, else FP32 as for a booster: what clients of a tabular
     model send, which scikit-learn widens to float64 without loss; FP64 for an estimator
-    refusing float32, as KMeans fitted on float64 does), and the default
-    outputs (:func:`_outputs`) as it answers one row: zeros, or each column's first category
-    (``"0"`` where it has none). Loads only the types skops trusts by default: NotDerived for
-    a file holding others, an estimator that does not tell its width, or one refusing that row.
+    refusing float32, as KMeans fitted on float64 does), and the default outputs
+    (:func:`_outputs`) as it answers one row: zeros, or each column's first category (``"0"``
+    where it has none; a number where the encoder was fitted on numbers). Loads only the types
+    skops trusts by default: NotDerived for a file holding others, an estimator that does not
+    tell its width, or one refusing that row.
     """
     import_optional("sklearn", "sklearn")
     skops_io = import_optional("skops.io", "sklearn")
@@ -209,7 +211,9 @@ def read_signature(file: Path) -> Signature:
             ("BYTES", object_array([v or "0" for v in known_values(estimator, width)], (1, width)))
         ]
     else:  # FP32, unless the estimator takes float64 only (KMeans fitted on it)
-        rows = [(d, np.zeros((1, width), dtype=numpy_dtype(d))) for d in ("FP32", "FP64")]
+        coded = known_numbers(estimator, width)  # an encoder's categories, where numbers
+        zeros = [0.0 if v is None else v for v in coded]
+        rows = [(d, np.array([zeros], dtype=numpy_dtype(d))) for d in ("FP32", "FP64")]
     refused = None
     for datatype, row in rows:
         try:

@@ -36,9 +36,10 @@ class ExampleRequest(TypedDict):
     inputs: list[ExampleInput]
 
 
-#: Input name → for each column (index on its last axis) a string the model was fitted with, or
-#: None where it does not know one.
-KnownValues = Mapping[str, Sequence[str | None]]
+#: Input name → for each column (index on its last axis) a value the model was fitted with: a
+#: string (for a BYTES input), a number (for an input of numbers: an encoder fitted on
+#: integer-coded categories), or None where it does not know one.
+KnownValues = Mapping[str, Sequence[str | float | None]]
 
 
 @runtime_checkable
@@ -63,7 +64,7 @@ def unknown_strings(signature: Signature, known: KnownValues) -> list[str]:
             continue
         values = known.get(spec.name, ())
         width = spec.shape[-1] if spec.shape and spec.shape[-1] > 0 else 1
-        if len(values) < width or any(v is None for v in values[:width]):
+        if len(values) < width or any(not isinstance(v, str) for v in values[:width]):
             missing.append(spec.name)
     return missing
 
@@ -77,8 +78,9 @@ def warmup_shape(shape: tuple[int, ...], batch_size: int = 1) -> tuple[int, ...]
 def warmup_inputs(
     signature: Signature, batch_size: int = 1, known: KnownValues | None = None
 ) -> Tensors:
-    """One tensor per signature input: zeros of its datatype; for BYTES, the ``known``
-    string of each column (UTF-8), else empty bytes."""
+    """One tensor per signature input: zeros of its datatype, but the ``known`` number of each
+    column that has one; for BYTES, the ``known`` string of each column (UTF-8), else empty
+    bytes."""
     if batch_size < 1:
         raise InvalidArgument(f"warm-up batch size must be at least 1, got {batch_size}")
     tensors: Tensors = {}
@@ -88,7 +90,10 @@ def warmup_inputs(
             texts = _strings(shape, (known or {}).get(spec.name, ()))
             tensors[spec.name] = object_array([t.encode() for t in texts], shape)
         else:
-            tensors[spec.name] = np.zeros(shape, dtype=numpy_dtype(spec.datatype))
+            zeros = np.zeros(shape, dtype=numpy_dtype(spec.datatype))
+            for column, number in _numbers(shape, (known or {}).get(spec.name, ())).items():
+                zeros[..., column] = number
+            tensors[spec.name] = zeros
     return tensors
 
 
@@ -101,7 +106,8 @@ def example_request(
     """A JSON inference request ``signature`` accepts, shaped as :func:`warmup_shape` does for
     ``rows`` rows: zeros (``false`` for BOOL; for BYTES the ``known`` string of each column,
     else ``""``), or with ``rng`` random values — normal floats rounded to 4 places, random
-    booleans, integers from 0 to 9 (BYTES as without it)."""
+    booleans, integers from 0 to 9 (BYTES as without it); a column with a ``known`` number
+    holds that number either way."""
     if rows < 1:
         raise InvalidArgument(f"an example request needs at least 1 row, got {rows}")
     inputs: list[ExampleInput] = []
@@ -111,18 +117,43 @@ def example_request(
             data: list[object] = list(_strings(shape, (known or {}).get(spec.name, ())))
         else:
             data = _values(spec.datatype, math.prod(shape), rng)
+            width = shape[-1] if shape else 1
+            for column, number in _numbers(shape, (known or {}).get(spec.name, ())).items():
+                value = _typed(spec.datatype, number)
+                data[column::width] = [value] * len(data[column::width])
         inputs.append(
             {"name": spec.name, "shape": list(shape), "datatype": spec.datatype, "data": data}
         )
     return {"inputs": inputs}
 
 
-def _strings(shape: tuple[int, ...], known: Sequence[str | None]) -> list[str]:
+def _strings(shape: tuple[int, ...], known: Sequence[str | float | None]) -> list[str]:
     """The elements of a BYTES tensor of ``shape`` in row-major order: column ``j`` of the
-    last axis holds ``known[j]``, or ``""`` where that is missing."""
+    last axis holds ``known[j]``, or ``""`` where that is no string."""
     width = shape[-1] if shape else 1
-    row = [(known[j] if j < len(known) else None) or "" for j in range(width)]
+    row = [_text(known[j] if j < len(known) else None) for j in range(width)]
     return row * (math.prod(shape) // width) if width else []
+
+
+def _text(value: str | float | None) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _numbers(shape: tuple[int, ...], known: Sequence[str | float | None]) -> dict[int, float]:
+    """Column (of the last axis of a tensor of numbers of ``shape``) → its ``known`` number."""
+    width = shape[-1] if shape else 0
+    return {
+        column: float(value)
+        for column, value in enumerate(known[:width])
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def _typed(datatype: str, number: float) -> object:
+    """``number`` as a JSON request's ``data`` holds it for ``datatype``."""
+    if datatype == "BOOL":
+        return bool(number)
+    return number if datatype.startswith("FP") else int(number)
 
 
 def _values(datatype: str, count: int, rng: np.random.Generator | None) -> list[object]:
