@@ -148,7 +148,7 @@ async def _load(
     port: int, kind: str, clients: int, seconds: float, rate: float, count: int
 ) -> dict[str, object]:
     model, body, header_len = make_body(kind, count)
-    head = [f"POST /v2/models/{model}/infer HTTP/1.1", "Host: inferd",
+    head = [f"POST /v2/models/{model}/infer HTTP/1.1", "Host: localhost",
             "Content-Type: application/json", f"Content-Length: {len(body)}"]  # fmt: skip
     if header_len is not None:
         head.append(f"Inference-Header-Content-Length: {header_len}")
@@ -187,7 +187,7 @@ def probe(port: int, stop: threading.Event, latencies: list[float]) -> None:
     A raw keep-alive socket, not an HTTP library: on this 2-core machine the prober shares a core
     with the load, and httpx's own ~1 ms a request (the baseline's p50 was 1.2-1.5 ms with it)
     was measured as if it were the server's."""
-    request = b"GET /v2/health/live HTTP/1.1\r\nHost: inferd\r\n\r\n"
+    request = b"GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\r\n"
     sock: socket.socket | None = None
     while not stop.is_set():
         started = time.perf_counter()

@@ -252,7 +252,7 @@ class Bench:
         width = self.args.width
         tensor = {"name": "input", "shape": [1, width], "datatype": "FP32", "data": [0.5] * width}
         body = json.dumps({"inputs": [tensor]})
-        head = f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: inferd\r\nContent-Length: "
+        head = f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
         head += f"{len(body)}\r\nContent-Type: application/json\r\n\r\n"
         self.request_file.write_bytes(head.encode() + body.encode())
 

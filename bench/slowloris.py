@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
 BODY = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": [0.5] * 8}]}
 #: What a slow connection trickles: a request whose headers never end.
-PREFIX = b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: inferd\r\nX-Slow: " + b"s" * 4000
+PREFIX = b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 4000
 
 
 def raise_fd_limit(wanted: int) -> int:

@@ -327,7 +327,7 @@ def data_plane_cases(home: Path) -> list[Http]:
                  "http://evil/v3"]:  # fmt: skip
         cases.append(Http(f"GET {path[:60]}", "GET", path))
     # Framing: what a broken client or a scanner sends.
-    infer = b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: x\r\n"
+    infer = b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: localhost\r\n"
     for raw in [b"GARBAGE\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01\r\n\r\n",
                 infer + b"Content-Length: abc\r\n\r\n", infer + b"Content-Length: -1\r\n\r\n",
                 infer + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",

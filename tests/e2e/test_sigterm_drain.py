@@ -34,11 +34,11 @@ SETTLE_S = 0.25
 
 _INFER_BODY = orjson.dumps(FRAUD_BODY)
 _INFER_HEAD = (
-    b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: inferd\r\nContent-Type: application/json\r\n"
+    b"POST /v2/models/fraud/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     b"Content-Length: %d\r\n" % len(_INFER_BODY)
 )
 INFER = _INFER_HEAD + b"Connection: close\r\n\r\n" + _INFER_BODY
-READY = b"GET /v2/health/ready HTTP/1.1\r\nHost: inferd\r\nConnection: close\r\n\r\n"
+READY = b"GET /v2/health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 @dataclass

@@ -119,7 +119,7 @@ class Server:
             self.dataplane, s.limits, self.metrics.render, self.tracing, s.generation_timeout_for
         )
         router = door.router(routes)
-        self.rest = HttpServer(router, limits, screen=door.screen(router))
+        self.rest = HttpServer(router, limits, screen=door.screen(router, bind_host=s.host))
         await self.rest.start(s.host, s.port, reuse_port=self.reuse_port, tls=door.ssl_context())
         token = None
         if self.control and s.control_port is not None:
