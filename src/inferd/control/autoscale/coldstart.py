@@ -38,8 +38,9 @@ _COLD_BUCKETS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 #: How long a request for ``deployment`` may wait for a replica (None: it does not scale
 #: from zero). Called often: no side effects.
 Timeout = Callable[[str], float | None]
-#: Start a replica of each version of ``deployment`` scaled to zero (called once per held
-#: request; idempotent).
+#: Start a replica of each version of ``deployment`` scaled to zero, and of each at zero that
+#: requests are held for (:meth:`ColdStart.held_versions`), called once per held request
+#: (idempotent).
 Wake = Callable[[str], None]
 #: What a held request waits for: (deployment, version), the version None for any version.
 _Awaited = tuple[str, str | None]
@@ -99,6 +100,11 @@ class ColdStart:
         """Requests held for ``version`` of ``deployment`` (routed to it while at zero)."""
         return self._held_for.get((deployment, version), 0)
 
+    def held_versions(self, deployment: str) -> set[str]:
+        """The versions of ``deployment`` that requests are held for by name (a header route's
+        version, one named in the path, one routed to by its weight)."""
+        return {v for (d, v) in self._held_for if d == deployment and v is not None}
+
     def update(self, topology: Topology) -> None:
         """Release the waiters whose version (or deployment) now has a ready replica."""
         for awaited in [a for a in self._waits if _arrived(topology, *a)]:
@@ -138,8 +144,8 @@ class ColdStart:
             return False
         if version is not None:
             self._refuse_after_failure(deployment, version)
-        self._wake(deployment)
         if self.held(deployment) >= self.max_held:
+            self._wake(deployment)
             raise Unavailable(
                 f"deployment {deployment!r} is starting a replica and {self.max_held} requests "
                 "are already waiting"
@@ -148,6 +154,7 @@ class ColdStart:
         self._cold_since.setdefault(deployment, time.monotonic())
         self._count(deployment, version, +1)
         try:
+            self._wake(deployment)  # counted first: the wake starts the versions held for
             async with asyncio.timeout(timeout):
                 await wait.released.wait()
         except TimeoutError:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 
 from prometheus_client import CollectorRegistry
 
@@ -41,12 +41,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
 from inferd.control.tasks import cancel_and_wait
 from inferd.errors import InferdError, Unavailable
-from inferd.spec.edits import (
-    deployment_of,
-    main_version,
-    replace_deployment,
-    with_replicas,
-)
+from inferd.spec.edits import deployment_of, main_version, replace_deployment, with_replicas
 from inferd.spec.model import DeploymentSpec, Spec
 
 log = logging.getLogger(__name__)
@@ -107,19 +102,19 @@ class AutoscaleLoop:
         return d.autoscaling.cold_start_timeout
 
     def wake(self, deployment: str) -> None:
-        """Scale from zero: start one replica of each version scaled to zero that takes
-        traffic (a weight), unless a scale runs already.
+        """Scale from zero: start one replica of each version at zero that takes traffic (a
+        weight) or that requests are held for (a header route's version, one named in the path,
+        at weight 0 too; once a scale that runs already is done).
 
-        Each such version, not only the main one: the gateway routes by the weights, and holds
-        a request routed to a version at zero until that version starts (a stable version at
-        zero beside a canary that runs included). The autoscaler goes on scaling each of them
-        under the deployment's policy: the main version on the deployment's total, another one
-        on its own traffic, until it is back at zero.
-        """
+        Each such version, not only the main one: the gateway holds a request routed to a
+        version at zero until that version starts (a stable version at zero beside a canary
+        that runs included). The autoscaler scales each under the deployment's policy: the main
+        version on the deployment's total, another on its own traffic, until back at zero."""
         d = self._deployment(deployment)
         if d is None or d.autoscaling is None or d.autoscaling.min_replicas > 0:
             return
-        asleep = [v for v in scaled_to_zero(d) if not self._starts.backing_off((deployment, v))]
+        held = self._held_versions(deployment)
+        asleep = [v for v in scaled_to_zero(d, held) if not self._starts.backing_off((d.name, v))]
         if not asleep or deployment in self._scaling:
             return
         log.info("%s/%s: a request arrived with no replica: scaling from zero", deployment,
@@ -335,6 +330,8 @@ class AutoscaleLoop:
                     await self._scale_version(d.name, version, replicas)
             finally:
                 self._scaling.pop(d.name, None)
+            if self._held_versions(d.name):  # held meanwhile for a version at zero
+                self.wake(d.name)
 
         self._scaling[d.name] = asyncio.get_running_loop().create_task(run())
 
@@ -359,6 +356,10 @@ class AutoscaleLoop:
         else:
             if starts:
                 self._starts.succeeded(key)
+
+    def _held_versions(self, deployment: str) -> set[str]:  # requests wait for by name
+        cold = self.signals.gateway.cold_start
+        return cold.held_versions(deployment) if cold is not None else set()
 
     def _has_version(self, deployment: str, version: str) -> bool:
         """Whether the running spec still has ``version`` (an apply may have removed it while
@@ -388,12 +389,8 @@ def replicas_of(d: DeploymentSpec, version: str) -> int:
     return found.replicas if found is not None else 0
 
 
-def scaled_to_zero(d: DeploymentSpec) -> list[str]:
-    """The versions of ``d`` with no replica and a share of traffic (the shadow takes none):
-    those a request wakes (the gateway's :attr:`~.topology.VersionRoute.scaled_to_zero`)."""
-    weights = d.weights()
-    return [
-        v.name
-        for v in d.versions
-        if v.replicas == 0 and weights.get(v.name, 0) > 0 and v.name != d.traffic.shadow
-    ]
+def scaled_to_zero(d: DeploymentSpec, held: Set[str] = frozenset()) -> list[str]:
+    """The versions of ``d`` with no replica and a share of traffic, or requests ``held`` for
+    them (the shadow takes none): those a request wakes (the gateway's ``VersionRoute.at_zero``)."""
+    wanted = ({n for n, w in d.weights().items() if w > 0} | held) - {d.traffic.shadow}
+    return [v.name for v in d.versions if v.replicas == 0 and v.name in wanted]

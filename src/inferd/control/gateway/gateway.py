@@ -334,7 +334,7 @@ class Gateway:
         started = time.perf_counter()
         model, requested = request.params["model"], request.params.get("version")
         route, chosen = self.selection.choose_now(model, request.headers, requested, started)
-        if chosen is None or chosen.scaled_to_zero:
+        if chosen is None or chosen.at_zero:
             route, version = await self.selection.held(
                 route, chosen, request.headers, requested, started
             )

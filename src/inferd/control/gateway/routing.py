@@ -14,9 +14,10 @@ Order of precedence for the version, first match wins:
 Only versions with at least one ready replica take part in 2 to 4: when the canary's replicas
 are all restarting, its share goes to the others instead of failing (availability first). In
 a deployment that scales from zero, a version scaled to zero (no replica at all, starting or
-not) takes part too: it is chosen without a ready replica, and the gateway holds the request
-while it starts, so that traffic follows the weights — otherwise a stable version at zero would
-never be woken while a canary answers, and the canary would take every request.
+not) takes part too, by its weight or as a header route's version (at weight 0 too): it is
+chosen without a ready replica, and the gateway holds the request while it starts, so that
+traffic follows the weights and header routes — otherwise a stable version at zero would never
+be woken while a canary answers, and the canary would take every request.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def choose_version(
     """The version that serves one primary request (see the module docstring for the order).
 
     ``from_zero``: the deployment scales from zero, so a version
-    :attr:`~VersionRoute.scaled_to_zero` may be chosen (the caller holds the request while it
+    :attr:`~VersionRoute.scaled_to_zero` may be chosen, and a header route's version
+    :attr:`~VersionRoute.at_zero` whatever its weight (the caller holds the request while it
     starts). Raises :class:`ModelNotFound` for a requested version the deployment does not
     have, and :class:`Unavailable` when no version can take the request right now.
     """
@@ -85,9 +87,7 @@ def choose_version(
     for match in route.header_routes:
         if headers.get(match.header.lower()) == match.value:
             version = route.version(match.version)
-            if version is not None and (
-                version.ready_replicas or (from_zero and version.scaled_to_zero)
-            ):
+            if version is not None and (version.ready_replicas or (from_zero and version.at_zero)):
                 return version
     live = route.primaries_from_zero if from_zero else route.primaries
     if route.sticky_header is not None:

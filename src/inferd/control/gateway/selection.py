@@ -68,7 +68,7 @@ class Selection:
         cold = self._cold_start()
         if version is None or cold is None:
             return route, version
-        if version.scaled_to_zero:
+        if version.at_zero:
             wait_for: str | None = version.name
         elif not route.primaries:
             wait_for = None  # nothing ready: wait for any version that comes
@@ -86,7 +86,7 @@ class Selection:
         (:mod:`.routing`), after holding it while a replica cold-starts; a refusal is recorded
         (request ``started`` at ``time.perf_counter()``) before it is raised."""
         route, version = self.choose_now(model, headers, requested, started)
-        if version is None or version.scaled_to_zero:
+        if version is None or version.at_zero:
             return await self.held(route, version, headers, requested, started)
         return route, version
 
@@ -94,7 +94,7 @@ class Selection:
         self, model: str, headers: Mapping[str, str], requested: str | None, started: float
     ) -> tuple[DeploymentRoute, VersionRoute | None]:
         """:meth:`choose` without a coroutine, for the hot path. A version
-        :attr:`~VersionRoute.scaled_to_zero` must be woken, and None means no version is ready
+        :attr:`~VersionRoute.at_zero` must be woken, and None means no version is ready
         while a cold start may bring one: then :meth:`held` holds the request."""
         route = self.deployment(model)
         from_zero = self._from_zero(route)
@@ -104,11 +104,16 @@ class Selection:
 
     def _from_zero(self, route: DeploymentRoute) -> bool:
         """Whether a request for ``route`` may wait for a cold start: one may be needed (no
-        version is ready, or one is scaled to zero) and the deployment scales from zero."""
+        version is ready, or one is scaled to zero, or a header route leads to one at zero) and
+        the deployment scales from zero."""
         cold = self._cold_start()
         if cold is None:
             return False
-        needed = not route.primaries or len(route.primaries_from_zero) > len(route.primaries)
+        needed = (
+            not route.primaries
+            or len(route.primaries_from_zero) > len(route.primaries)
+            or route.header_route_at_zero
+        )
         return needed and cold.can_hold(route.name)
 
     async def held(
@@ -119,7 +124,7 @@ class Selection:
         requested: str | None,
         started: float,
     ) -> tuple[DeploymentRoute, VersionRoute]:
-        """:meth:`choose` for a request routed to ``version``, scaled to zero (None: to a
+        """:meth:`choose` for a request routed to ``version``, at zero (None: to a
         deployment with no version ready): held until it has a ready replica (or refused), then
         routed to it — or, when nothing was held for, as the topology of that moment says."""
         name = version.name if version is not None else None

@@ -83,7 +83,14 @@ class VersionRoute:
     def scaled_to_zero(self) -> bool:
         """No replica at all (none starting either), yet a share of traffic: in a deployment
         that scales from zero, a request routed here wakes it and waits for it."""
-        return not self.replicas and self.weight > 0
+        return self.at_zero and self.weight > 0
+
+    @property
+    def at_zero(self) -> bool:
+        """No replica at all (none starting either), whatever the weight: in a deployment that
+        scales from zero, a request routed to it — by its weight (:attr:`scaled_to_zero`), a
+        header route, or naming it in the path — wakes it and waits for it."""
+        return not self.replicas
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,9 @@ class DeploymentRoute:
     #: :attr:`~VersionRoute.scaled_to_zero`, in order (a request routed to one of those waits
     #: for it to start).
     primaries_from_zero: tuple[VersionRoute, ...] = field(init=False, repr=False, compare=False)
+    #: Whether a header route leads to a version :attr:`~VersionRoute.at_zero` (a request it
+    #: matches waits for that version to start, in a deployment that scales from zero).
+    header_route_at_zero: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A shadow takes primary traffic only where the spec weights it (another weighted
@@ -119,6 +129,9 @@ class DeploymentRoute:
         from_zero = tuple(v for v in serving if v.ready_replicas or v.scaled_to_zero)
         object.__setattr__(self, "primaries", primaries)
         object.__setattr__(self, "primaries_from_zero", from_zero)
+        targets = [self.version(match.version) for match in self.header_routes]
+        at_zero = any(v is not None and v.at_zero for v in targets)
+        object.__setattr__(self, "header_route_at_zero", at_zero)
 
     def version(self, name: str) -> VersionRoute | None:
         return next((v for v in self.versions if v.name == name), None)
