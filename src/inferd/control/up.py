@@ -20,11 +20,12 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from pydantic import BaseModel, ConfigDict
 
 from inferd.addresses import url_host
 from inferd.config import LimitSettings, StoreSettings
@@ -52,6 +53,7 @@ from inferd.observe.audit import AuditLog
 from inferd.observe.tracing_setup import start_tracing
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.runtimes.warmup import example_request
+from inferd.settings_file import load_settings
 from inferd.spec.edits import main_version
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.store import ModelStore
@@ -85,8 +87,25 @@ class UpOptions:
     drain_delay_s: float = 0.0
 
 
+class _GatewaySettings(BaseModel):
+    """What the gateway takes of ``inferd serve``'s settings, from the same ``INFERD_*``
+    variables (``INFERD_LIMITS__MAX_BODY_BYTES``…)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limits: LimitSettings = LimitSettings()
+
+
+def gateway_limits(environ: Mapping[str, str] | None = None) -> LimitSettings:
+    """The gateway's HTTP limits (body size, headers, timeouts…): ``INFERD_LIMITS__*`` as
+    ``inferd serve`` reads them, which the replicas also get (:mod:`.replicas.launch`), so a
+    limit raised for a deployment is not refused at the gateway. A bad value names its variable."""
+    return load_settings(_GatewaySettings, environ=environ).limits
+
+
 async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     """Run until SIGTERM/SIGINT; return the exit status. ``say`` prints for the operator."""
+    limits = gateway_limits()
     home = options.store.root
     running = read_state(home)
     if running is not None:
@@ -112,7 +131,7 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     gateway = Gateway(
         gw.host,
         rest_port,
-        limits=LimitSettings(),
+        limits=limits,
         shadow_timeout_s=gw.shadow_timeout,
         request_timeout_s=gw.request_timeout,
         history=HistoryOptions.from_environ(os.environ),

@@ -106,7 +106,8 @@ class ReplicaLaunch:
     def environment(self) -> dict[str, str]:
         """The supervisor's environment with the same store; ``INFERD_*`` overrides that would
         fight the launch (ports, hosts) are dropped, and so is OTEL_EXPORTER_OTLP_ENDPOINT
-        (``inferd serve`` reads it as a flag, which would beat the settings file's tracing)."""
+        (``inferd serve`` reads it as a flag, which would beat the settings file's tracing).
+        ``INFERD_LIMITS__*`` are kept: the gateway applies them too (``inferd up``)."""
         env = {k: v for k, v in os.environ.items() if not _overrides_launch(k)}
         env["INFERD_HOME"] = str(self.home)
         return env
@@ -115,6 +116,8 @@ class ReplicaLaunch:
 def _overrides_launch(key: str) -> bool:
     if key == "OTEL_EXPORTER_OTLP_ENDPOINT":
         return True
+    if key.startswith("INFERD_LIMITS__"):
+        return False
     return key.startswith("INFERD_") and key != "INFERD_HOME"
 
 
