@@ -238,14 +238,47 @@ class Server:
             await asyncio.to_thread(self.tracing.shutdown)  # export what is buffered
         await asyncio.gather(*(r.close() for r in listeners))
 
-    async def run_until_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT; then readiness turns false at once, everything is
-        served as usual for ``drain_delay_s`` more (load balancers still send while they
-        notice; a second signal cuts it short), and the server shuts down gracefully."""
+    @staticmethod
+    def signalled() -> asyncio.Event:
+        """An event SIGTERM and SIGINT set from now on (their handlers on the running loop)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        return stop
+
+    async def start_unless(
+        self, stop: asyncio.Event, *, listen_when: Callable[[], Awaitable[None]] | None = None
+    ) -> bool:
+        """:meth:`start`, unless ``stop`` is set first (a signal while the models load): then
+        the loads are abandoned, what already serves is drained, the server shuts down and
+        False is returned."""
+        starting = asyncio.ensure_future(self.start(listen_when=listen_when))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if starting.done():
+            starting.result()  # a start-up failure raises
+            return True
+        log.info(
+            "signal received while loading: abandoning the loads, draining (at most %.0f s)",
+            self.settings.drain_timeout_s,
+        )
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, InferdError):
+            await starting
+        await self.shutdown()
+        return False
+
+    async def run_until_signal(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until SIGTERM or SIGINT (``stop`` set: its handlers are already installed);
+        then readiness turns false at once, everything is served as usual for
+        ``drain_delay_s`` more (load balancers still send while they notice; a second signal
+        cuts it short), and the server shuts down gracefully."""
+        if stop is None:
+            stop = self.signalled()
         await stop.wait()
         self.dataplane.begin_drain()
         s = self.settings

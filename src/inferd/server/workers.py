@@ -44,9 +44,10 @@ async def _serve_one(
     server = build_server(
         settings, references, reuse_port=worker is not None, control=worker is None
     )
+    stop = server.signalled()  # from the start: a signal while loading drains and stops
     if not worker:  # one process, or worker 0
         try:
-            await server.start()
+            started = await server.start_unless(stop)
         finally:
             if first_ready is not None:
                 first_ready.set()  # a failed start must not keep the others off the port
@@ -57,10 +58,12 @@ async def _serve_one(
             while not first_ready.is_set():  # polled: a thread blocked on it would outlive ^C
                 await asyncio.sleep(0.05)
 
-        await server.start(listen_when=after_the_first)
+        started = await server.start_unless(stop, listen_when=after_the_first)
+    if not started:
+        return
     for line in startup_lines(server):
         log.info("%s", line if worker is None else f"[worker {worker}] {line}")
-    await server.run_until_signal()
+    await server.run_until_signal(stop)
 
 
 def _worker_main(
