@@ -135,6 +135,18 @@ def test_too_many_or_too_large_headers_get_431(data_server, connect):
     assert status == 431
 
 
+def test_a_long_request_target_gets_414_not_431(data_server, connect):
+    """A 70 KB URL (a query string built from data) is URI Too Long (RFC 9110 15.5.15)."""
+    sock = connect()
+    target = b"/v2/models/echo?q=" + b"a" * 70_000
+    sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    [(status, _, body)] = read_responses(sock, 1)
+    assert status == 414
+    message = orjson.loads(body)["error"]
+    assert "request target" in message and "4096 bytes" in message
+    assert closed(sock)
+
+
 def test_malformed_http_gets_400_and_close(data_server, connect):
     sock = connect()
     sock.sendall(b"GARBAGE\x00\x01 / HTTP/9\r\n\r\n")

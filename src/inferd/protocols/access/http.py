@@ -48,7 +48,10 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
             handler = route.handler
         else:
             handler = _guarded(route.handler, keys, rule, openai)
-        guarded.add(route.method, route.template, handler, route.doc)
+        # A head check of a keyed route would tell a key what it may not see (whether a model
+        # exists) before the key is checked, which needs the body or an await: none then.
+        head = route.head if rule is Rule.OPEN else None
+        guarded.add(route.method, route.template, handler, route.doc, head)
     return guarded
 
 

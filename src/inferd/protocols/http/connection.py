@@ -2,7 +2,7 @@
 
 Requests on one connection are handled concurrently (each in its own task) but answered in the
 order they arrived, as HTTP/1.1 pipelining requires. Limits are enforced while bytes arrive (the
-body limit counts de-chunked bytes read, so no Content-Length can lie past it): 413/431, then a
+body limit counts de-chunked bytes read, so no Content-Length can lie past it): 413/414/431, then a
 lingering close (``_fail``). The sweeper closes a connection slow to send its head or body
 (``deadline``); the header timeout runs from the moment the connection is idle (opened, or its
 last answer written) until the next head is complete, so trickling bytes does not extend it.
@@ -58,7 +58,7 @@ from inferd.protocols.http.messages import (
     encode_stream_head,
 )
 from inferd.protocols.http.reading import admit_headers, parse, peer_address, request_target
-from inferd.protocols.http.refusal import Refusal, body_too_large, headers_too_large, over_budget
+from inferd.protocols.http.refusal import Refusal, body_too_large, head_too_large, over_budget
 from inferd.protocols.http.streaming import abandon_unsent, send_chunks
 from inferd.protocols.http.write_deadline import WriteDeadline
 
@@ -193,13 +193,13 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._url += url
         self._header_bytes += len(url)
         if self._header_bytes > self.limits.max_header_bytes:
-            raise headers_too_large(self.limits.max_header_bytes)
+            raise head_too_large(self.limits.max_header_bytes, target=True)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # The byte count inline, not a method call: this runs for every header of every request.
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > self.limits.max_header_bytes:
-            raise headers_too_large(self.limits.max_header_bytes)
+            raise head_too_large(self.limits.max_header_bytes)
         key, headers = name.decode("latin-1").lower(), self._headers
         if key in headers or len(headers) >= self.limits.max_headers:  # rare: refused?
             reading.refuse_header(key, headers, self.limits.max_headers)
@@ -213,16 +213,13 @@ class HttpConnection(asyncio.BufferedProtocol):
         if declared is not None:
             self._body = BodyReader(declared)
         self.deadline = self.loop.time() + self.limits.body_timeout_s
-        # curl sends "Expect: 100-continue" for bodies over 1 KiB and waits a second for this
-        # interim answer: sent with nothing outstanding (order), never to 1.0 (RFC 9110 10.1.1).
+        # Expect: 100-continue is judged, and answered, with nothing outstanding (order).
         if (
-            headers.get("expect", "").lower() == "100-continue"
-            and self.parser.get_http_version() != "1.0"
-            and not self._pending
-            and not self._backlog
+            not (self._pending or self._backlog)
             and self.transport is not None
+            and reading.continues(self.server, self.parser, self._url, headers, self.peer)
         ):
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.transport.write(reading.CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         reader, n = self._body, len(body)

@@ -70,3 +70,8 @@ class ConnectionHost(Protocol[_Connection]):
     async def dispatch(self, request: Request) -> Response:
         """The response to ``request`` (every failure turned into an error response)."""
         ...
+
+    def judge_head(self, request: Request) -> Response | None:
+        """The answer to ``request`` that its head alone decides (its body not read yet), or
+        None when its body must be read."""
+        ...

@@ -17,6 +17,8 @@ from inferd.protocols.http.host import ConnectionHost
 from inferd.protocols.http.messages import Request
 from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
 
+#: The interim answer to a request that waits for it (``Expect: 100-continue``).
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 #: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
 IDENTITY = frozenset(("", "identity"))
 log = logging.getLogger(__name__)
@@ -135,3 +137,26 @@ def screened(
         response = host.guard(Request(method, path, query, headers, b"", peer=peer))
     if response is not None:
         raise Refusal(response.status, "refused by its head", response=response)
+
+
+def continues(
+    host: ConnectionHost[Any],
+    parser: httptools.HttpRequestParser,
+    url: bytes,
+    headers: dict[str, str],
+    peer: str,
+) -> bool:
+    """Whether the request whose head ``parser`` has just read is to be sent ``100 Continue``:
+    it asks for it (``Expect: 100-continue``, never in HTTP/1.0: RFC 9110 10.1.1) and its head
+    does not decide its answer. curl sends Expect for large bodies and waits for this answer:
+    a request refused whatever its body (:meth:`ConnectionHost.judge_head`: no route, a method
+    not allowed, an unknown model, a media type not spoken) raises that :class:`Refusal`
+    instead, so the client never uploads a body only to be refused."""
+    if headers.get("expect", "").lower() != "100-continue" or parser.get_http_version() == "1.0":
+        return False
+    path, query = request_target(url)
+    method = parser.get_method().decode("ascii")
+    response = host.judge_head(Request(method, path, query, headers, b"", peer=peer))
+    if response is not None:
+        raise Refusal(response.status, "refused by its head", response=response)
+    return True

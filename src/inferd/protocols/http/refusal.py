@@ -47,7 +47,15 @@ def body_too_large(limit: int) -> Refusal:
     return Refusal(413, f"request body exceeds the limit of {limit} bytes")
 
 
-def headers_too_large(limit: int) -> Refusal:
+def head_too_large(limit: int, *, target: bool = False) -> Refusal:
+    """431 for a head past ``limit`` bytes; 414 (URI Too Long, RFC 9110 15.5.15) when its
+    request ``target`` alone passes it."""
+    if target:
+        return Refusal(
+            414,
+            f"request target exceeds {limit} bytes (limits.max_header_bytes); send large "
+            "values in the request body",
+        )
     return Refusal(431, f"request headers exceed {limit} bytes")
 
 

@@ -18,6 +18,10 @@ from urllib.parse import unquote
 from inferd.protocols.http.messages import Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: A route's judgement of a request by its head alone (no body yet, ``params`` set), asked when
+#: its client waits for ``100 Continue``: a response refuses it (or raises an
+#: :mod:`inferd.errors` error); None lets its body be read.
+HeadCheck = Callable[[Request], Response | None]
 
 #: Parameterised paths remembered by :meth:`Router.match`.
 MATCH_CACHE_SIZE = 1024
@@ -65,6 +69,8 @@ class Route:
     #: How specific the template is: a literal segment outranks ``{name}:suffix``, which
     #: outranks ``{name}``. Only the most specific templates matching a path own it.
     rank: int = field(default=0, compare=False)
+    #: What the head alone refuses (an unknown model, a media type not spoken); None: nothing.
+    head: HeadCheck | None = field(default=None, compare=False)
 
 
 class Router:
@@ -87,10 +93,11 @@ class Router:
         template: str,
         handler: Handler,
         doc: Mapping[str, object] | None = None,
+        head: HeadCheck | None = None,
     ) -> None:
         segments = _parse_template(template)
         rank = sum(2 if s.literal is not None else 1 if s.suffix else 0 for s in segments)
-        route = Route(method, template, handler, doc or {}, segments, rank)
+        route = Route(method, template, handler, doc or {}, segments, rank, head)
         self.routes.append(route)
         if all(s.literal is not None for s in segments):
             self._literal[(method, "/" + "/".join(s.literal or "" for s in segments))] = route

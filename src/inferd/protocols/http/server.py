@@ -130,16 +130,7 @@ class HttpServer:
             return await self._head(request)
         route, params, allowed = self.router.match(request.method, request.path)
         if route is None:
-            if allowed:
-                if "GET" in allowed:
-                    allowed.append("HEAD")
-                return error_for(
-                    request.path,
-                    405,
-                    f"method {request.method} not allowed on {request.path}",
-                    [(b"allow", ", ".join(sorted(set(allowed))).encode())],
-                )
-            return error_for(request.path, 404, f"no route for {request.method} {request.path}")
+            return _unrouted(request, allowed)
         if self.guard is not None:
             refusal = self.guard(request)
             if refusal is not None:
@@ -154,6 +145,23 @@ class HttpServer:
         except Exception:
             log.exception("handler for %s %s failed", request.method, route.template)
             return error_response(500, "internal error")
+
+    def judge_head(self, request: Request) -> Response | None:
+        """The final answer to a request whose client waits for ``100 Continue`` before it
+        sends the body, where the head decides it (RFC 9110 10.1.1): no route (404), a method
+        not allowed (405), or what its route's head check refuses (an unknown model, a media
+        type not spoken). None: the body is to be read. The guard has judged the head already."""
+        method = "GET" if request.method == "HEAD" else request.method
+        route, params, allowed = self.router.match(method, request.path)
+        if route is None:
+            return _unrouted(request, allowed)
+        if route.head is None:
+            return None
+        request.params = params
+        try:
+            return route.head(request)
+        except InferdError as exc:
+            return response_for_error(exc)
 
     async def _head(self, request: Request) -> HeadResponse:
         """HEAD is GET without the body (RFC 9110 9.3.2) on every GET route, keys and all: the
@@ -239,3 +247,17 @@ class HttpServer:
                     conn.expire()
                 if i % EXPIRE_BATCH == 0:
                     await asyncio.sleep(0)
+
+
+def _unrouted(request: Request, allowed: list[str]) -> Response:
+    """404 for a path no route serves; 405 (with ``Allow``) for a method it does not serve."""
+    if allowed:
+        if "GET" in allowed:
+            allowed.append("HEAD")
+        return error_for(
+            request.path,
+            405,
+            f"method {request.method} not allowed on {request.path}",
+            [(b"allow", ", ".join(sorted(set(allowed))).encode())],
+        )
+    return error_for(request.path, 404, f"no route for {request.method} {request.path}")

@@ -160,6 +160,15 @@ class V2Handlers:
             self.dataplane, request.params["model"], request.params.get("version")
         )
 
+    def infer_head(self, request: Request) -> Response | None:
+        """What an inference request's head alone refuses, before its body is read (its client
+        waits for ``100 Continue``): a media type not spoken (415), an unknown model or version
+        (404, raised and counted as :meth:`infer` counts it)."""
+        refusal = media_type_refusal(request)
+        if refusal is None:
+            self.dataplane.input_check(request.params["model"], request.params.get("version"))
+        return refusal
+
     async def infer(self, request: Request) -> Response:
         refusal = media_type_refusal(request)
         if refusal is not None:

@@ -87,6 +87,7 @@ def data_router(
                 errors=_INFER_ERRORS,
                 binary=True,
             ),
+            head=v2.infer_head,
         )
         router.add(
             "GET",
