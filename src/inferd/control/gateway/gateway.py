@@ -150,7 +150,7 @@ class Gateway:
         """Route by ``topology`` from now on. Requests already routed finish where they went;
         connections to replicas that left the topology close once idle."""
         self._topology = topology
-        self.metrics.generation.set(topology.generation)
+        self.metrics.routing(topology, self.proxy.outstanding)
         self.proxy.retain(topology)
         self.openai.pools.retain(topology)
         self.payloads.update(topology)

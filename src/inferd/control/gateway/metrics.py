@@ -3,15 +3,19 @@
 Label values come only from the topology (deployment and version names the supervisor
 published) and from the model's output names: a request naming a deployment the gateway does
 not know counts under ``deployment="unknown"``, so random names in requests cannot grow the
-number of series. Every series is listed in docs/gateway.md; controllers read them through
-:meth:`GatewayMetrics.reading` (:mod:`.readings`), never by name.
+number of series. A version that leaves the topology (an apply removed it, a rollout retired
+it) loses its series once none of its requests is in flight (:meth:`GatewayMetrics.routing`),
+so every rollout does not leave series behind; one that comes back counts from 0 again, which
+``rate()`` and :meth:`~.readings.VersionTraffic.since` take as a reset. Every series is listed
+in docs/gateway.md; controllers read them through :meth:`GatewayMetrics.reading`
+(:mod:`.readings`), never by name.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
@@ -26,6 +30,7 @@ from inferd.control.gateway.readings import (
     ShadowTraffic,
     VersionTraffic,
 )
+from inferd.control.replicas.topology import Topology
 
 # What became of a request through the gateway: the model server's vocabulary, shared.
 from inferd.observe.llm_metrics import TPOT_BUCKETS, TTFT_BUCKETS
@@ -147,6 +152,60 @@ class GatewayMetrics:
             "Replica /metrics scrapes that failed while aggregating.",
             registry=r,
         )
+        #: The (deployment, version) pairs of the topology routed by (None: none yet, all
+        #: kept), the replica ids each had last, and the requests outstanding per replica id.
+        self._live: frozenset[Key] | None = None
+        self._replica_ids: dict[Key, frozenset[str]] = {}
+        self._outstanding: Mapping[str, int] = {}
+        #: Pairs with a series that :meth:`_bound` does not list (streams, retries, shadows).
+        self._seen: set[Key] = set()
+
+    def routing(self, topology: Topology, outstanding: Mapping[str, int]) -> None:
+        """The gateway routes by ``topology`` now (``outstanding``: its requests in flight per
+        replica id, read as they change): the series of a version that left it go once none
+        of its replicas has a request in flight — now, or at a later scrape or reading."""
+        self.generation.set(topology.generation)
+        self._outstanding = outstanding
+        live = set()
+        for d in topology.deployments.values():
+            live.add((d.name, UNKNOWN))  # requests refused before a version was chosen
+            for v in d.versions:
+                live.add((d.name, v.name))
+                self._replica_ids[(d.name, v.name)] = frozenset(r.id for r in v.replicas)
+        self._live = frozenset(live)
+        self._forget_retired()
+
+    def _forget_retired(self) -> None:
+        """Drop the series of each version no longer routed to whose requests are done."""
+        live = self._live
+        if live is None:
+            return
+        keys = self._seen | self._bound.keys() | self._shadow_latency_bound.keys()
+        keys |= {(d, v) for (d, p, s, _) in self._shadow_bound for v in (p, s)}
+        for key in keys - live:
+            ids = self._replica_ids.get(key, frozenset())
+            if key[0] != UNKNOWN and not any(self._outstanding.get(i) for i in ids):
+                self._forget(*key)
+
+    def _forget(self, deployment: str, version: str) -> None:
+        self._replica_ids.pop((deployment, version), None)
+        self._seen.discard((deployment, version))
+        self._share_elements.pop((deployment, version), None)
+        if self._bound.pop((deployment, version), None) is not None:
+            for outcome in OUTCOMES:
+                self._requests.remove(deployment, version, outcome)
+            self._latency.remove(deployment, version)
+        if self._shadow_latency_bound.pop((deployment, version), None) is not None:
+            self._shadow_latency.remove(deployment, version)
+        for key in [k for k in self._shadow_bound if k[0] == deployment and version in k[1:3]]:
+            del self._shadow_bound[key]
+        for metric in (self._ttft, self._itl, self._retries):
+            metric.remove_by_labels({"deployment": deployment, "version": version})
+        for metric in (self._shadow, self._divergence, self._compared, self._differing):
+            metric.remove_by_labels({"deployment": deployment, "primary": version})
+            metric.remove_by_labels({"deployment": deployment, "shadow": version})
+        for family in (self._shadow_ttft, self._shadow_itl):
+            family.remove_by_labels({"deployment": deployment, "shadow": version})
 
     def request(self, deployment: str, version: str, status: int, seconds: float) -> None:
         # The hot path: children are looked up once per version, not once per request.
@@ -162,6 +221,7 @@ class GatewayMetrics:
     def stream(self, deployment: str, version: str, ttft: float, itl: float | None) -> None:
         """One streamed generation relayed: its time to first token and, with two or more
         text events, its mean inter-token latency."""
+        self._seen.add((deployment, version))
         self._ttft.labels(deployment, version).observe(ttft)
         if itl is not None:
             self._itl.labels(deployment, version).observe(itl)
@@ -170,6 +230,7 @@ class GatewayMetrics:
         self._requests.labels(UNKNOWN, "", "client_error").inc()
 
     def retry(self, deployment: str, version: str, reason: str) -> None:
+        self._seen.add((deployment, version))
         self._retries.labels(deployment, version, reason).inc()
 
     def shadow(self, deployment: str, primary: str, shadow: str, outcome: str) -> None:
@@ -191,11 +252,13 @@ class GatewayMetrics:
 
     def shadow_stream(self, deployment: str, shadow: str, ttft: float, itl: float | None) -> None:
         """One mirrored streamed generation read: as :meth:`stream`, for the shadow."""
+        self._seen.add((deployment, shadow))
         self._shadow_ttft.labels(deployment, shadow).observe(ttft)
         if itl is not None:
             self._shadow_itl.labels(deployment, shadow).observe(itl)
 
     def divergence(self, deployment: str, primary: str, shadow: str, d: Divergence) -> None:
+        self._seen.update(((deployment, primary), (deployment, shadow)))
         self._divergence.labels(deployment, primary, shadow, d.output, d.kind).observe(d.value)
         self._compared.labels(deployment, primary, shadow, d.output).inc(d.elements)
         if d.kind == "share":
@@ -203,10 +266,12 @@ class GatewayMetrics:
             self._share_elements[(deployment, shadow)] += d.elements
 
     def render(self) -> bytes:
+        self._forget_retired()
         return generate_latest(self.registry)
 
     def reading(self) -> GatewayReading:
         """What every series holds now, as typed values (see :mod:`.readings`)."""
+        self._forget_retired()
         outcomes: defaultdict[Key, dict[str, int]] = defaultdict(dict)
         for s in _samples(self._requests, "_total"):
             key = (s.labels["deployment"], s.labels["version"])

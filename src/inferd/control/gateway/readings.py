@@ -74,6 +74,10 @@ class VersionTraffic(_Timed):
         return sum(self.outcomes.get(o, 0) for o in set(outcomes))
 
     def since(self, before: VersionTraffic) -> VersionTraffic:
+        """What was added after ``before``; all of it after a reset (a count went down: the
+        version's series went when it left the topology, and it came back), as ``rate()``."""
+        if _reset(self.outcomes, before.outcomes):
+            return self
         return self._combined(before, _minus)
 
     def plus(self, other: VersionTraffic) -> VersionTraffic:
@@ -119,6 +123,8 @@ class ShadowTraffic(_Timed):
     itl_buckets: Buckets = ()
 
     def since(self, before: ShadowTraffic) -> ShadowTraffic:
+        if _reset(self.outcomes, before.outcomes):  # as VersionTraffic.since
+            return self
         return ShadowTraffic(
             _minus(self.outcomes, before.outcomes),
             self.label_elements - before.label_elements,
@@ -186,6 +192,11 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
             )
         lower_bound, lower_count = bound, count
     return lower_bound
+
+
+def _reset(now: Mapping[str, int], before: Mapping[str, int]) -> bool:
+    """Whether any count went down from ``before`` to ``now`` (its series started again)."""
+    return any(now.get(k, 0) < n for k, n in before.items())
 
 
 def _minus(now: Mapping[K, V], before: Mapping[K, V]) -> dict[K, V]:
