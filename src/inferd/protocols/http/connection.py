@@ -165,7 +165,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 parser, self.parser = self.parser, httptools.HttpRequestParser(self)
                 self._complete(parser)
             return
-        refusal = parse(self.parser, self.server.read_buffer[:nbytes])
+        self.parser, refusal = parse(self.parser, self.server.read_buffer[:nbytes], self)
         if refusal is not None:
             self._fail(refusal)
             return
@@ -237,8 +237,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._complete(self.parser)
 
     def _complete(self, parser: httptools.HttpRequestParser) -> None:
-        path, query = request_target(self._url)
         method = parser.get_method().decode("ascii")
+        path, query = request_target(self._url, method)
         request = Request(method, path, query, self._headers, self._body.value(), peer=self.peer)
         keep_alive = parser.should_keep_alive() and not self.server.draining
         # A client speaks one version on a connection; 1.0 needs keep-alive said explicitly.

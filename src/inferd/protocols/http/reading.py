@@ -24,24 +24,37 @@ IDENTITY = frozenset(("", "identity"))
 log = logging.getLogger(__name__)
 
 
-def parse(parser: httptools.HttpRequestParser, data: memoryview) -> Refusal | None:
-    """Feed ``data`` to ``parser`` (whose callbacks may raise :class:`Refusal`); what to answer
-    when the bytes are not an acceptable request, else None."""
-    try:
-        parser.feed_data(data)
-    except httptools.HttpParserCallbackError as exc:
-        cause = exc.__context__
-        if isinstance(cause, Refusal):
-            return cause
-        log.exception("HTTP request handling failed")
-        return Refusal(500, "internal error")
-    except httptools.HttpParserUpgrade:
-        return Refusal(400, "protocol upgrades are not supported")
-    except httptools.HttpParserError as exc:
-        if "PRI" in str(exc):  # HTTP/2's connection preface ("Pause on PRI/Upgrade")
-            return Refusal(505, "this port speaks HTTP/1.1, not HTTP/2 (gRPC has its own port)")
-        return Refusal(400, f"malformed HTTP request: {exc}")
-    return None
+def parse(
+    parser: httptools.HttpRequestParser, data: memoryview, callbacks: object
+) -> tuple[httptools.HttpRequestParser, Refusal | None]:
+    """Feed ``data`` to ``parser`` (whose ``callbacks`` may raise :class:`Refusal`): the parser
+    for what comes next, and what to answer when the bytes are not an acceptable request (else
+    None).
+
+    An ``Upgrade`` (``curl --http2``'s h2c, a WebSocket handshake) is ignored, as RFC 9110 7.8
+    lets a server: its request, which has no body (:func:`admit_headers`), has been read and is
+    answered in HTTP/1.1; the parser stops there, so what follows, the next request, goes to a
+    fresh one. CONNECT (a tunnel, whose bytes are not HTTP) is refused."""
+    while True:
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, Refusal):
+                return parser, cause
+            log.exception("HTTP request handling failed")
+            return parser, Refusal(500, "internal error")
+        except httptools.HttpParserUpgrade as exc:
+            if parser.get_method() == b"CONNECT":
+                return parser, Refusal(400, "method CONNECT is not supported: this is no proxy")
+            parser, data = httptools.HttpRequestParser(callbacks), data[int(exc.args[0]) :]
+            continue
+        except httptools.HttpParserError as exc:
+            if "PRI" in str(exc):  # HTTP/2's connection preface ("Pause on PRI/Upgrade")
+                refusal = "this port speaks HTTP/1.1, not HTTP/2 (gRPC has its own port)"
+                return parser, Refusal(505, refusal)
+            return parser, Refusal(400, f"malformed HTTP request: {exc}")
+        return parser, None
 
 
 def admit_headers(
@@ -62,6 +75,12 @@ def admit_headers(
             raise over_budget(budget)
         if "transfer-encoding" in headers:
             size = None
+    if (size or "transfer-encoding" in headers) and _upgrades(headers):
+        raise Refusal(
+            400,
+            f"Upgrade {headers['upgrade'][:40]!r} is not supported on a request with a body; "
+            "send it without Upgrade (this port speaks HTTP/1.1)",
+        )
     encoding = headers.get("content-encoding")
     if encoding is not None and encoding.strip().lower() not in IDENTITY:
         raise Refusal(
@@ -70,6 +89,14 @@ def admit_headers(
             "send the body uncompressed",
         )
     return size
+
+
+def _upgrades(headers: Mapping[str, str]) -> bool:
+    """Whether a request asks to switch protocols (``Upgrade``, named in ``Connection``): the
+    parser then reads no body, which is refused rather than taken for the next request."""
+    if "upgrade" not in headers:
+        return False
+    return "upgrade" in (t.strip().lower() for t in headers.get("connection", "").split(","))
 
 
 #: Request fields that may appear once (RFC 9110 11.6.2, RFC 9112 3.2): which of two counts
@@ -104,11 +131,14 @@ def chunked_body(headers: Mapping[str, str]) -> BodyReader:
     return BodyReader()
 
 
-def request_target(url: bytes) -> tuple[str, str]:
-    """The path and query (``""`` when none) of a request target; 400 for an invalid one."""
+def request_target(url: bytes, method: str = "") -> tuple[str, str]:
+    """The path and query (``""`` when none) of a request target; 400 for an invalid one (a
+    ``method`` CONNECT's ``host:port``: a tunnel, which this server does not open)."""
     try:
         parsed = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
+        if method == "CONNECT":
+            raise Refusal(400, "method CONNECT is not supported: this is no proxy") from None
         raise Refusal(400, "invalid request target") from None
     query = parsed.query.decode("latin-1") if parsed.query else ""
     return parsed.path.decode("latin-1"), query
@@ -130,8 +160,8 @@ def screened(
 ) -> None:
     """Raise the :class:`Refusal` of a request that the ``host``'s screen or guard refuses by
     its head (``parser`` has just read it, with the target ``url``, from ``peer``)."""
-    path, query = request_target(url)
     method = parser.get_method().decode("ascii")
+    path, query = request_target(url, method)
     response = host.screen(method, path, headers) if host.screen is not None else None
     if response is None and host.guard is not None:
         response = host.guard(Request(method, path, query, headers, b"", peer=peer))
@@ -154,8 +184,8 @@ def continues(
     instead, so the client never uploads a body only to be refused."""
     if headers.get("expect", "").lower() != "100-continue" or parser.get_http_version() == "1.0":
         return False
-    path, query = request_target(url)
     method = parser.get_method().decode("ascii")
+    path, query = request_target(url, method)
     response = host.judge_head(Request(method, path, query, headers, b"", peer=peer))
     if response is not None:
         raise Refusal(response.status, "refused by its head", response=response)
