@@ -162,3 +162,16 @@ def test_an_unset_field_reads_unset_in_the_changes_too(
     assert "  resources.cpu: unset -> 250m" in result.output
     assert "  fraud.resources.cpu: unset -> 250m" in result.output  # it said None
     assert "None" not in result.output
+
+
+def test_json_with_the_patched_spec_on_stdout_is_refused_before_anything_is_asked(
+    inferd_home: Path,
+) -> None:
+    """``-o -`` prints the patched spec alone: with --json a script got YAML where it parses
+    JSON, and no word that --json was dropped."""
+    result = CliRunner().invoke(main, ["cost", "recommend", "-o", "-", "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: -o - prints the patched spec alone on stdout, so --json goes without it "
+        "(-o FILE --json writes the spec and prints the JSON)"
+    )

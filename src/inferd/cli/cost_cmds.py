@@ -96,6 +96,11 @@ def recommend(*, window: str, spec_file: Path | None, output: Path | None, as_js
     from inferd.spec.loading import load_spec, parse_spec
 
     parse_window(window)
+    if as_json and str(output) == "-":
+        raise InvalidArgument(
+            "-o - prints the patched spec alone on stdout, so --json goes without it "
+            "(-o FILE --json writes the spec and prints the JSON)"
+        )
     client = AdminClient(store_settings().root)
     doc = client.cost_recommendations(window)
     path = spec_file or Path(client.state.spec)
