@@ -3,6 +3,7 @@
 import gc
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from inferd.cli import main
@@ -48,3 +49,18 @@ def test_public_metrics_with_a_keys_file_from_the_settings_file_is_taken(
     )
     assert result.exit_code == 2, result.output
     assert "no-such-keys" in result.stderr and "--public-metrics" not in result.stderr
+
+
+def test_an_empty_inferd_home_is_the_default_home_as_for_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``INFERD_HOME=`` (a script's unset variable) is ~/.inferd for push, ls and the rest;
+    serve took it for the working directory, and said its models were not found."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("INFERD_HOME", "")
+    (tmp_path / ".inferd").write_text("in the way")  # the store there cannot be: say so
+    ls = CliRunner().invoke(main, ["ls"])
+    serve = CliRunner().invoke(main, ["serve", "--no-grpc", "--no-control", "m:v1"])
+    expected = f"error: INFERD_HOME '{tmp_path / '.inferd'}' is not a directory"
+    assert (ls.exit_code, ls.stderr.strip()) == (2, expected)
+    assert (serve.exit_code, serve.stderr.strip()) == (2, expected)

@@ -189,8 +189,9 @@ def serve(
         "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
         "tls": _tls(tls_cert, tls_key),
         "tracing": _tracing(otlp_endpoint, trace_sample_rate),
-        # INFERD_HOME names the store for every command, so it is read like theirs.
-        "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME")),
+        # INFERD_HOME names the store for every command, so it is read like theirs (empty, as
+        # a script's unset variable gives: the default home, not the working directory).
+        "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME") or None),
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides)
     if public_metrics and settings.auth.keys_file is None:
