@@ -23,10 +23,59 @@ def read_signature(file: Path) -> Signature:
 
 
 def _booster(lgb: ModuleType, file: Path) -> Any:
+    problem = _damage(file.read_bytes())
+    if problem is not None:
+        raise InvalidArgument(f"{file.name!r} is not a valid LightGBM model: {problem}")
     try:
         return lgb.Booster(model_file=str(file))
     except lgb.basic.LightGBMError as exc:
         raise InvalidArgument(f"{file.name!r} is not a valid LightGBM model") from exc
+
+
+#: What each tree of more than one leaf holds, and how many values: ``num_leaves - 1`` for the
+#: splits, ``num_leaves`` for the leaves.
+_SPLITS = (b"split_feature", b"threshold", b"decision_type", b"left_child", b"right_child")
+
+
+def _damage(text: bytes) -> str | None:
+    """What in a LightGBM text model would make LightGBM's parser end the process rather than
+    raise (it reads the trees ``tree_sizes`` delimits in parallel threads, where an error calls
+    std::terminate): CRLF line endings, trees cut short or missing their fields. None: nothing
+    (or a model without ``tree_sizes``, which LightGBM reads in one thread, raising)."""
+    if b"\r\n" in text:
+        return (
+            "its lines end in CRLF (a Windows checkout?), which LightGBM cannot read: convert "
+            "them to LF (dos2unix)"
+        )
+    start = text.find(b"\nTree=0\n") + 1
+    header = [line for line in text[:start].splitlines() if line.startswith(b"tree_sizes=")]
+    sizes = header[0][len(b"tree_sizes=") :].split() if header else None
+    if not start or sizes is None:
+        return None
+    if not all(size.isdigit() for size in sizes):
+        return "its tree_sizes are not all numbers"
+    for tree, size in enumerate(sizes):
+        end = start + int(size)
+        block = text[start:end]
+        if end > len(text) or not block.startswith(b"Tree=%d\n" % tree) or not _whole(block):
+            return f"it is cut short (tree {tree} is incomplete)"
+        start = end
+    if not text[start:].startswith(b"end of trees"):
+        return "its trees do not end where its tree_sizes say"
+    return None
+
+
+def _whole(block: bytes) -> bool:
+    """Whether a tree's block holds its leaves and, for more than one, its splits, each with
+    as many values as ``num_leaves`` calls for."""
+    fields = dict(line.partition(b"=")[::2] for line in block.splitlines()[1:] if b"=" in line)
+    leaves = fields.get(b"num_leaves", b"")
+    if not leaves.isdigit() or b"leaf_value" not in fields:
+        return False
+    count = int(leaves)
+    if len(fields[b"leaf_value"].split()) != count:
+        return False
+    return count <= 1 or all(len(fields.get(key, b"").split()) == count - 1 for key in _SPLITS)
 
 
 class LightGBMRuntime:
