@@ -250,6 +250,13 @@ def test_overload_answers_503_with_retry_after(client):
     assert "full" in answer.json()["error"]
 
 
-def test_data_plane_does_not_serve_control_routes(client):
-    assert client.post("/v2/repository/index").status_code == 404
-    assert client.post("/v2/repository/models/echo/unload").status_code == 404
+@pytest.mark.parametrize(
+    "path",
+    ["/v2/repository/index", "/v2/repository/models/echo/load", "/v2/repository/models/x/unload"],
+)
+def test_data_plane_sends_control_routes_to_the_control_plane(client, path):
+    """As the gRPC data listener: not a bare 'no route', but where they are served."""
+    answer = client.post(path)
+    assert answer.status_code == 404
+    assert "served only on the control-plane listener" in answer.json()["error"]
+    assert "--control-port" in answer.json()["error"]

@@ -282,3 +282,21 @@ def openapi_handler(router: Router, title: str) -> Handler:
         return Response(200, cache[0])
 
     return serve
+
+
+#: The control plane's routes, which the data-plane listener answers by saying where they are.
+CONTROL_PATHS = (
+    "/v2/repository/index",
+    "/v2/repository/models/{model}/load",
+    "/v2/repository/models/{model}/unload",
+)
+
+
+async def control_only(request: Request) -> Response:
+    """A repository route asked of the data-plane listener: 404 saying where it is served (the
+    gRPC data listener says the same), not a bare "no route"."""
+    raise NotFound(
+        "repository operations (index, load, unload) are served only on the control-plane "
+        "listener (inferd serve --control-port, 127.0.0.1:8082 by default), with its token "
+        "as 'Authorization: Bearer' (see $INFERD_HOME/server-<port>.token)"
+    )

@@ -371,9 +371,13 @@ def _path_parameter(name: str) -> Schema:
 
 
 def build_document(router: Router, title: str) -> dict[str, Any]:
-    """Describe every route of ``router`` (operations keyed by template and method)."""
+    """Describe every route of ``router`` (operations keyed by template and method) that has
+    an operation object: one without (the data plane's pointers to the control plane) is not
+    the listener's API."""
     paths: dict[str, dict[str, Any]] = {}
     for route in router.routes:
+        if not route.doc:
+            continue
         op = dict(route.doc)
         names = _PARAM.findall(route.template)
         if names:

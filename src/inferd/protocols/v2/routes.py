@@ -18,7 +18,13 @@ from inferd.protocols.http.router import Handler
 from inferd.protocols.openai.routes import add_routes as add_openai_routes
 from inferd.protocols.text_wire import Timeout
 from inferd.protocols.v2.generate import GenerateHandlers
-from inferd.protocols.v2.handlers import RepositoryHandlers, V2Handlers, openapi_handler
+from inferd.protocols.v2.handlers import (
+    CONTROL_PATHS,
+    RepositoryHandlers,
+    V2Handlers,
+    control_only,
+    openapi_handler,
+)
 from inferd.protocols.v2.kserve_v1 import V1Handlers
 from inferd.protocols.v2.openapi import operation
 from inferd.protocols.v2.traced import TracedV2Handlers
@@ -150,6 +156,8 @@ def data_router(
             errors=(404, 501),
         ),
     )
+    for path in CONTROL_PATHS:  # undocumented here: served on the control plane
+        router.add("POST", path, control_only)
     _add_openapi(router, "inferd data plane")
     return router
 
