@@ -73,7 +73,7 @@ def test_list_of_no_file_is_empty(inferd_home: Path) -> None:
     ("args", "status", "message"),
     [
         (("create", "bad name"), 2, "name"),
-        (("create", "x", "--deployment", "Not Valid"), 2, "deployments"),
+        (("create", "x", "--deployment", "Not Valid"), 2, "--deployment 'Not Valid'"),
         (("create", "x", "--rps", "0"), 2, "--rps"),
         (("create", "x", "--scope", "admin"), 2, "--scope"),
         (("revoke", "nobody"), 3, "no key named 'nobody'"),
@@ -151,3 +151,24 @@ def test_revoke_json_says_which_key_went_as_create_and_list_name_it(inferd_home:
     assert revoked["keys_file"] == str(inferd_home / "keys.json")
     assert "hash" not in revoked and "token" not in revoked
     assert not read_keys(inferd_home / "keys.json")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bad name"], "error: key name 'bad name': letters, digits, '.', '_' and '-', "
+         "starting with a letter or digit, at most 63 characters"),
+        (["ci", "--deployment", "Fraud Model"], "error: --deployment 'Fraud Model': a "
+         "deployment name is lower-case letters and digits, separated by '.', '_', '__' or "
+         "'-'"),
+    ],
+    ids=["name", "deployment"],
+)  # fmt: skip
+def test_a_bad_name_is_named_with_the_rule_not_a_pattern(
+    inferd_home: Path, args: list[str], message: str
+) -> None:
+    """The errors were pydantic's "String should match pattern '^[a-z0-9]+(?:…'", naming
+    neither the value nor, for a deployment, the flag."""
+    status, out, err = invoke("create", *args)
+    assert (status, out, err.strip()) == (2, "", message)
+    assert not (inferd_home / "keys.json").exists()

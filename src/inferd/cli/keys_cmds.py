@@ -9,9 +9,10 @@ applies to them within a second, without a restart. Only a hash of each secret i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import click
+from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +20,8 @@ from inferd.cli._app import emit_json, handles_errors, json_option, main, print_
 from inferd.config import store_settings
 from inferd.errors import InvalidArgument
 from inferd.protocols.access.keyfile import (
+    Deployment,
+    KeyName,
     KeyRecord,
     Scope,
     create_key,
@@ -89,6 +92,9 @@ def create(
             "deployment: a key limited with --deployment could use none of them; create the "
             "read key without --deployment"
         )
+    _check(name, KeyName, f"key name {name!r}: " + _KEY_NAME_RULE)
+    for deployment in deployments:
+        _check(deployment, Deployment, f"--deployment {deployment!r}: " + _DEPLOYMENT_RULE)
     path = _path(keys_file)
     record, token = create_key(
         path, name, deployments=deployments or None, scopes=scopes or ("infer",), rps=rps
@@ -143,6 +149,23 @@ def revoke(name: str, *, keys_file: Path | None, as_json: bool) -> None:
         emit_json({**record.summary(), "keys_file": str(path)})
         return
     stderr().print(Text(f"revoked key {record.name!r} (id {record.id}) in {path}"))
+
+
+_KEY_NAME_RULE = (
+    "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters"
+)
+_DEPLOYMENT_RULE = (
+    "a deployment name is lower-case letters and digits, separated by '.', '_', '__' or '-'"
+)
+
+
+def _check(value: str, kind: Any, problem: str) -> None:
+    """Refuse ``value`` unless it is a ``kind`` (the keys file's own type for it), saying
+    ``problem`` rather than the type's regular expression."""
+    try:
+        TypeAdapter(kind).validate_python(value)
+    except ValidationError:
+        raise InvalidArgument(problem) from None
 
 
 def _describe(record: KeyRecord) -> str:
