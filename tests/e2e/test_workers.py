@@ -87,3 +87,48 @@ def test_a_worker_that_joins_the_port_binds_only_once_its_model_is_warm(store_ho
     bound_while_waiting, first_answer = asyncio.run(scenario())
     assert not bound_while_waiting
     assert first_answer == 200
+
+
+def _listening(port: int) -> set[int]:
+    return {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid
+    }
+
+
+def _wait_for_new_workers(port: int, gone: set[int], count: int, server_pid: int) -> set[int]:
+    """The pids of ``count`` workers listening on ``port``, none of them in ``gone``."""
+    deadline = time.monotonic() + 90
+    while True:
+        listening = _listening(port)
+        if len(listening) == count and not listening & gone:
+            return listening
+        assert psutil.pid_exists(server_pid), "the server ended"
+        assert time.monotonic() < deadline, f"listening {listening}, killed {gone}"
+        time.sleep(0.1)
+
+
+def test_a_killed_worker_is_logged_and_restarted_and_so_are_both(
+    store_home, serve, fraud_body
+) -> None:
+    port = free_port()
+    server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    first = _wait_for_new_workers(port, set(), 2, server.proc.pid)
+    victim = min(first)
+    psutil.Process(victim).kill()
+    second = _wait_for_new_workers(port, {victim}, 2, server.proc.pid)
+    assert second - first, "a new worker took the place of the killed one"
+    for _ in range(10):
+        assert httpx.post(f"{url}/v2/models/fraud/infer", json=fraud_body).status_code == 200
+    log = "".join(server.log)
+    assert f"(pid {victim}) was killed by SIGKILL; restarting it" in log, log
+    # Both at once: the server does not end, it starts two again.
+    for pid in second:
+        psutil.Process(pid).kill()
+    _wait_for_new_workers(port, first | second, 2, server.proc.pid)
+    assert server.proc.poll() is None
+    answer = httpx.post(f"{url}/v2/models/fraud/infer", json=fraud_body)
+    assert answer.status_code == 200
+    assert server.terminate() == 0

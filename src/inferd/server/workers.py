@@ -6,15 +6,20 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Protocol
 
 import uvloop
 
 from inferd.config import ServerSettings
 from inferd.errors import InferdError, InvalidArgument
+from inferd.sandbox.model import restart_delay
 from inferd.server.banner import startup_lines
 from inferd.server.composition import build_server
 from inferd.server.logs import configure_logging
@@ -36,16 +41,19 @@ async def _serve_one(
     *,
     worker: int | None,
     first_ready: FirstReady | None = None,
+    ready: FirstReady | None = None,
 ) -> None:
     """Serve in this process. Worker 0 of several binds the shared port at once (so probes get
     an answer while it loads) and sets ``first_ready`` once its start is over; the others bind
     only when their models are warm and worker 0 is ready, so a connection the kernel hands to
-    a worker never meets a 503 for a model still loading there."""
+    a worker never meets a 503 for a model still loading there. A worker restarted after
+    ``first_ready`` (worker 0 too) joins the way the others do. ``ready`` is set once this
+    worker serves."""
     server = build_server(
         settings, references, reuse_port=worker is not None, control=worker is None
     )
     stop = server.signalled()  # from the start: a signal while loading drains and stops
-    if not worker:  # one process, or worker 0
+    if worker is None or (worker == 0 and first_ready is not None and not first_ready.is_set()):
         try:
             started = await server.start_unless(stop)
         finally:
@@ -61,6 +69,8 @@ async def _serve_one(
         started = await server.start_unless(stop, listen_when=after_the_first)
     if not started:
         return
+    if ready is not None:
+        ready.set()
     for line in startup_lines(server):
         log.info("%s", line if worker is None else f"[worker {worker}] {line}")
     await server.run_until_signal(stop)
@@ -70,13 +80,17 @@ def _worker_main(
     settings_json: str,
     references: list[str],
     worker: int,
+    *,
     first_ready: FirstReady,
     exit_status: ExitStatus,
+    ready: FirstReady,
 ) -> None:
     configure_logging()
     settings = ServerSettings.model_validate_json(settings_json)
     try:
-        uvloop.run(_serve_one(settings, references, worker=worker, first_ready=first_ready))
+        uvloop.run(
+            _serve_one(settings, references, worker=worker, first_ready=first_ready, ready=ready)
+        )
     except InferdError as exc:
         log.error("[worker %d] %s", worker, exc.message)
         raise SystemExit(exit_status(exc)) from None
@@ -102,8 +116,10 @@ def run(
     SO_REUSEPORT and the kernel spreads connections among them: worker 0 binds at once, the
     others once their models are warm and worker 0 is ready. The control plane is off then:
     a load or unload would reach only the one worker that accepted it. One worker process
-    (``workers == 1``) raises a start-up failure; several exit with ``exit_status(error)``,
-    and the largest status is returned.
+    (``workers == 1``) raises a start-up failure. Of several, a worker that dies once it
+    served is restarted (:class:`_Supervisor`); one whose first start fails exits with
+    ``exit_status(error)``, the others stop once their own start is over, and the largest
+    status is returned.
     """
     if workers <= 1:
         uvloop.run(_serve_one(settings, references, worker=None))
@@ -112,25 +128,144 @@ def run(
         raise InvalidArgument("--workers needs a fixed --port (port 0 would give each its own)")
     log.warning("%d workers: the control plane is off (restart to change models)", workers)
     gc.enable()  # this process only waits for its workers: no Server.start to turn it back on
-    context = multiprocessing.get_context("spawn")
-    first_ready = context.Event()
-    procs = [
-        context.Process(
+    supervisor = _Supervisor(settings, references, workers, exit_status)
+    signal.signal(signal.SIGTERM, supervisor.forward)
+    signal.signal(signal.SIGINT, supervisor.forward)
+    return supervisor.run()
+
+
+#: A worker that served this long before it died starts a new run of deaths (no backoff).
+STEADY_S = 60.0
+#: Deaths in a row after which the workers are given up (each restart waits longer before).
+MAX_DEATHS = 8
+
+
+def _death(code: int | None) -> str:
+    """How a worker process ended, for the log."""
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+@dataclass
+class _Slot:
+    """One of the ``--workers``: its current process (None: dead, restarting at ``restart_at``)."""
+
+    index: int
+    ready: FirstReady
+    proc: BaseProcess | None = None
+    started: float = 0.0
+    deaths: int = 0
+    served: bool = False
+    restart_at: float = 0.0
+
+
+class _Supervisor:
+    """Starts the workers and keeps them alive, as gunicorn's arbiter does: a worker that dies
+    once it served is logged with its exit status or signal and restarted, at once the first
+    time, then with the sandbox's backoff (0.5 s doubling to 30 s) while it keeps dying within
+    :data:`STEADY_S` of its start; after :data:`MAX_DEATHS` such deaths in a row the others are
+    stopped and the exit status is 1. A signal is forwarded to every worker, and ends the
+    restarts."""
+
+    def __init__(
+        self, settings: ServerSettings, references: list[str], workers: int, exit_status: ExitStatus
+    ) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._args = (settings.model_dump_json(), references)
+        self._exit_status = exit_status
+        self._first_ready = self._context.Event()
+        self._slots = [_Slot(i, self._context.Event()) for i in range(workers)]
+        self._stopping = False
+        self._failed_start = False
+        self._status = 0
+
+    def run(self) -> int:
+        for slot in self._slots:
+            self._start(slot)
+        while any(slot.proc is not None for slot in self._slots) or self._pending():
+            running = [slot for slot in self._slots if slot.proc is not None]
+            wait = self._pending()
+            timeout = None if wait is None else max(0.0, wait - time.monotonic())
+            multiprocessing.connection.wait([s.proc.sentinel for s in running if s.proc], timeout)
+            for slot in running:
+                if slot.proc is not None and not slot.proc.is_alive():
+                    self._ended(slot)
+            starts_over = all(s.proc is None or s.ready.is_set() for s in self._slots)
+            if self._failed_start and not self._stopping and starts_over:
+                self._stop()  # a first start failed: the ones that started stop too
+            now = time.monotonic()
+            for slot in self._slots:
+                if slot.proc is None and not self._stopping and 0 < slot.restart_at <= now:
+                    self._start(slot)
+        return self._status
+
+    def forward(self, signum: int, _frame: object) -> None:
+        self._stopping = True
+        self._signal(signum)
+
+    def _pending(self) -> float | None:
+        """When the next restart is due (None: none is, or the workers are stopping)."""
+        due = [s.restart_at for s in self._slots if s.proc is None and s.restart_at > 0]
+        return None if self._stopping or not due else min(due)
+
+    def _start(self, slot: _Slot) -> None:
+        slot.ready = self._context.Event()
+        slot.proc = self._context.Process(
             target=_worker_main,
-            args=(settings.model_dump_json(), references, i, first_ready, exit_status),
+            args=(*self._args, slot.index),
+            kwargs={
+                "first_ready": self._first_ready,
+                "exit_status": self._exit_status,
+                "ready": slot.ready,
+            },
         )
-        for i in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
+        slot.proc.start()
+        slot.started, slot.restart_at = time.monotonic(), 0.0
+        if self._stopping and slot.proc.pid is not None:  # a signal came while it started
+            os.kill(slot.proc.pid, signal.SIGTERM)
 
-    def forward(signum: int, _frame: object) -> None:
-        for proc in procs:
-            if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for proc in procs:
+    def _ended(self, slot: _Slot) -> None:
+        proc = slot.proc
+        assert proc is not None
         proc.join()
-    return max((proc.exitcode or 0) for proc in procs)
+        slot.proc, code = None, proc.exitcode
+        slot.served = slot.served or slot.ready.is_set()
+        if self._stopping:
+            self._status = max(self._status, code or 0)
+            return
+        if not slot.served:  # its first start failed: it said why
+            self._status = max(self._status, code or 1)
+            self._failed_start = True
+            return
+        now = time.monotonic()
+        if now - slot.started >= STEADY_S:
+            slot.deaths = 0
+        slot.deaths += 1
+        if slot.deaths > MAX_DEATHS:
+            log.error(
+                "[worker %d] (pid %s) %s, its %d death in a row: giving up, stopping the others",
+                slot.index, proc.pid, _death(code), slot.deaths,
+            )  # fmt: skip
+            self._status = 1
+            self._stop()
+            return
+        delay = restart_delay(slot.deaths)
+        slot.restart_at = now + delay
+        log.error(
+            "[worker %d] (pid %s) %s; restarting it in %.1f s",
+            slot.index, proc.pid, _death(code), delay,
+        )  # fmt: skip
+
+    def _stop(self) -> None:
+        self._stopping = True
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        for slot in self._slots:
+            proc = slot.proc
+            if proc is not None and proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
