@@ -64,3 +64,12 @@ def test_an_empty_inferd_home_is_the_default_home_as_for_every_command(
     expected = f"error: INFERD_HOME '{tmp_path / '.inferd'}' is not a directory"
     assert (ls.exit_code, ls.stderr.strip()) == (2, expected)
     assert (serve.exit_code, serve.stderr.strip()) == (2, expected)
+
+
+@pytest.mark.parametrize("flag", ["--port", "--grpc-port", "--control-port", "--control-grpc-port"])
+def test_a_port_out_of_range_names_its_flag_as_inferd_up_does(inferd_home: Path, flag: str) -> None:
+    """The error was "invalid settings: grpc_port: Input should be less than or equal to
+    65535", naming a setting rather than the flag given; `inferd up --port` names its flag."""
+    result = CliRunner().invoke(main, ["serve", flag, "70000", "--no-grpc", "m:v1"])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{flag}': 70000 is not in the range 0<=x<=65535" in result.stderr

@@ -16,14 +16,17 @@ from inferd.errors import InvalidArgument
 from inferd.settings_file import ENV_PREFIX, load_settings
 from inferd.store.layout import ensure_home
 
+#: A TCP port, 0 picking a free one (as `inferd up --port` takes it).
+_PORT = click.IntRange(0, 65535)
+
 
 @main.command()
 @click.argument("references", nargs=-1)
 @click.option("--host", help="Data-plane bind address (default 127.0.0.1).")
-@click.option("--port", type=int, help="Data-plane REST port (default 8080; 0 picks one).")
-@click.option("--grpc-port", type=int, help="gRPC port (default 8081).")
-@click.option("--control-port", type=int, help="Control-plane port, loopback (default 8082).")
-@click.option("--control-grpc-port", type=int, help="Control-plane gRPC port (default 8083).")
+@click.option("--port", type=_PORT, help="Data-plane REST port (default 8080; 0 picks one).")
+@click.option("--grpc-port", type=_PORT, help="gRPC port (default 8081).")
+@click.option("--control-port", type=_PORT, help="Control-plane port, loopback (default 8082).")
+@click.option("--control-grpc-port", type=_PORT, help="Control-plane gRPC port (default 8083).")
 @click.option(
     "--no-control",
     is_flag=True,
