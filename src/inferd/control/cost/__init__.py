@@ -26,8 +26,8 @@ def cost_sampler(reconciler: Reconciler, supervisor: Supervisor, gateway: Gatewa
     """The sampler of one ``inferd up``, its series registered on the gateway's registry."""
     nvml = Nvml()
 
-    def replicas() -> list[Replica]:
-        return [process.snapshot() for process in supervisor.replicas()]
+    def replicas() -> list[Replica]:  # and those retired lately: charged up to their exit
+        return [process.snapshot() for process in supervisor.replicas()] + supervisor.gone()
 
     async def scraped() -> list[tuple[Replica, str]]:
         ready = supervisor.topology.ready_replicas()

@@ -62,7 +62,8 @@ class Sources:
 
     #: The spec running now (None before the first apply).
     spec: Callable[[], Spec | None]
-    #: Every replica process the supervisor runs, routed or not.
+    #: Every replica process the supervisor runs, routed or not, and those it retired lately
+    #: (stopped, with the time their process exited).
     replicas: Callable[[], list[Replica]]
     #: The gateway's counters.
     traffic: Callable[[], GatewayReading]
@@ -132,6 +133,8 @@ class CostSampler:
         #: The resources each replica process started with: an apply that changes them
         #: replaces the replicas, and the old ones hold theirs until they exit.
         self._holds: dict[tuple[str, int], ResourcesSpec] = {}
+        #: The processes running at the last tick: one gone since is charged up to its exit.
+        self._ran: dict[tuple[str, int], Replica] = {}
         self._concurrency: defaultdict[Key, list[float]] = defaultdict(list)
         self._batches = BatchCounts()
         self._tokens = TokenCounts()
@@ -180,14 +183,16 @@ class CostSampler:
         outstanding = self.sources.in_flight()
         by_version: defaultdict[Key, float] = defaultdict(float)
         for r in self.sources.replicas():
-            by_version[(r.deployment, r.version)] += outstanding.get(r.id, 0)
+            if r.state != "stopped":  # not one retired lately
+                by_version[(r.deployment, r.version)] += outstanding.get(r.id, 0)
         for key, value in by_version.items():
             self._concurrency[key].append(value)
 
     async def tick(self) -> list[VersionInterval]:
         """Read everything once; from the second call on, record and return one interval per
         version since the previous call."""
-        running = [r for r in self.sources.replicas() if r.pid is not None]
+        replicas = self.sources.replicas()
+        running = [r for r in replicas if r.pid is not None and not _has_exited(r)]
         uses, gpu = await asyncio.to_thread(self._read, running)
         scraped = await self.sources.scrape()
         traffic = self.sources.traffic()
@@ -200,16 +205,19 @@ class CostSampler:
         last, self._last = self._last, (now, traffic)
         self.gpu = gpu
         intervals = []
-        keys = self._keys(running)
+        exited = self._exited(replicas, running, last[0], now) if last is not None else []
+        keys = self._keys([*running, *(r for r, _ in exited)])
         if last is None:
             self._concurrency.clear()
         else:
             began, before = last
             tick = _Tick(
-                now, now - began, traffic.since(before), uses, gpu, batches, tokens, running
-            )
+                now, now - began, traffic.since(before), uses, gpu, batches, tokens, running,
+                exited,
+            )  # fmt: skip
             intervals = [self._interval(tick, key, d) for key, d in keys]
             self._keep(intervals, now)
+        self._ran = {_process(r): r for r in running}
         self._holds = {
             _process(r): self._holds.get(_process(r), self._resources_of(r)) for r in running
         }
@@ -218,6 +226,23 @@ class CostSampler:
             _process(r): self._peak_of(r, uses[r.id]) for r in running if r.id in uses
         }
         return intervals
+
+    def _exited(
+        self, replicas: list[Replica], running: list[Replica], began: float, now: float
+    ) -> list[tuple[Replica, float]]:
+        """The processes of the last tick that exited since, each (as it was then) with its
+        seconds from the last tick (or its start) to its exit, which the supervisor's replica
+        says; one whose exit time is not known is charged no further."""
+        now_running = {_process(r) for r in running}
+        exits = {r.id: r.exited_at for r in replicas if r.exited_at is not None}
+        found = []
+        for process, r in self._ran.items():
+            exited_at = exits.get(r.id)
+            if process in now_running or exited_at is None or exited_at <= began:
+                continue
+            start = max(began, r.started_at if r.started_at is not None else began)
+            found.append((r, max(min(exited_at, now) - start, 0.0)))
+        return found
 
     def _peak_of(self, replica: Replica, use: ProcessUse) -> float:
         """The process's peak RSS in GiB: what it reports (``VmHWM``), or the last peak read
@@ -270,6 +295,11 @@ class CostSampler:
             used = Capacity(max(cpu, 0.0) / seconds, use.rss_bytes / GIB, capacity.gpus * busy)
             slices.append(ReplicaSlice(seconds, capacity, used, peak, gpu_memory))
             self._peaks[key] = max(self._peaks.get(key, 0.0), peak)
+        for r, seconds in tick.exited:  # held until it exited; its use then is not known
+            peak = self._process_peaks.get(_process(r), 0.0)
+            if (r.deployment, r.version) == key and seconds > 0:
+                capacity = held(self._holds.get(_process(r), resources), peak)
+                slices.append(ReplicaSlice(seconds, capacity, Capacity(0.0, 0.0), peak))
         primary = tick.traffic.version(*key)
         mirrored = tick.traffic.shadow(*key).outcomes
         rows, buckets = tick.batches.get(key, (0, ()))
@@ -329,6 +359,15 @@ class _Tick:
     #: Tokens of the language-model versions (others are absent).
     tokens: Mapping[Key, Tokens]
     running: list[Replica]
+    #: The processes that exited since the previous tick, with their seconds in the interval.
+    exited: list[tuple[Replica, float]]
+
+
+def _has_exited(replica: Replica) -> bool:
+    """Whether the replica's process has exited, though the supervisor has not let go of its
+    pid yet (it reads the process's last output first)."""
+    ended, began = replica.exited_at, replica.started_at
+    return ended is not None and began is not None and ended >= began
 
 
 def _process(replica: Replica) -> tuple[str, int]:

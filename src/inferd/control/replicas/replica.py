@@ -86,6 +86,8 @@ class ReplicaProcess:
         self.pid: int | None = None
         self.restarts = 0
         self.started_at: float | None = None
+        #: When the last process exited (time.time(), as ``started_at``); None: none has.
+        self.exited_at: float | None = None
         self.reason: str | None = None
         #: Why the server refused to start, when it exited before ever being ready, saying
         #: why, with a status no restart cures; None otherwise.
@@ -118,6 +120,7 @@ class ReplicaProcess:
             pid=self.pid,
             restarts=self.restarts,
             started_at=self.started_at,
+            exited_at=self.exited_at,
             reason=self.reason,
             grpc_port=self.grpc_port or None,
             engine=self.launch.engine_series,
@@ -163,6 +166,8 @@ class ReplicaProcess:
                     await task
         if self._log is not None:
             self._log.close()
+        if self.pid is not None:  # not reaped where it runs (killed past the wait)
+            self.exited_at = time.time()
         self.pid = None
         self.started_at = None
         self._set("stopped")
@@ -239,6 +244,7 @@ class ReplicaProcess:
             if stuck:
                 self._signal(signal.SIGKILL)
             await exited
+            self.exited_at = time.time()
             await self._drain_output()
             proc.close()
             if not self._stopping.is_set():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 #: A new replica that has failed this many times before ever being ready will not make it
 #: (a model that cannot load): an apply gives up on it instead of waiting out its timeout.
 GIVE_UP_AFTER_RESTARTS = 2
+#: How long a retired replica is kept for :meth:`Supervisor.gone` (cost samples every 5 s).
+GONE_KEEP_S = 120.0
 
 
 class Supervisor:
@@ -48,6 +51,8 @@ class Supervisor:
         self._policy = policy or BackoffPolicy()
         self._startup_timeout_s = startup_timeout_s
         self._replicas: dict[str, ReplicaProcess] = {}
+        #: The replicas retired lately, as they were when they stopped (:meth:`gone`).
+        self._gone: dict[str, Replica] = {}
         self._routing: tuple[DeploymentRoute, ...] = ()
         self._listeners: list[TopologyListener] = []
         self._counters: defaultdict[tuple[str, str], itertools.count[int]] = defaultdict(
@@ -145,9 +150,18 @@ class Supervisor:
         """Drain and stop ``replicas`` (they should already be out of the routing)."""
         doomed = list(replicas)
         await asyncio.gather(*(r.stop(grace_s) for r in doomed))
+        now = time.time()
+        for gone in [k for k, r in self._gone.items() if (r.exited_at or 0) < now - GONE_KEEP_S]:
+            del self._gone[gone]
         for replica in doomed:
             self._replicas.pop(replica.id, None)
+            self._gone[replica.id] = replica.snapshot()
         self._publish()
+
+    def gone(self) -> list[Replica]:
+        """The replicas retired in the last :data:`GONE_KEEP_S` seconds or so, stopped, with
+        the time their process exited: cost charges them up to it."""
+        return list(self._gone.values())
 
     async def shutdown(self, grace_s: float) -> None:
         """Take every version out of rotation, then drain and stop every replica."""

@@ -33,6 +33,9 @@ class Replica:
     restarts: int = 0
     #: Wall-clock time (time.time()) the current process started; None while not running.
     started_at: float | None = None
+    #: Wall-clock time the last process exited (was reaped); None: none has. Cost charges a
+    #: process up to it, not only to the last sample before.
+    exited_at: float | None = None
     #: Why the replica is failed, for `inferd ps` and the dashboard.
     reason: str | None = None
     #: Where it serves ``inference.GRPCInferenceService`` (the gateway's gRPC proxy); None:
