@@ -321,6 +321,26 @@ def test_cli_validate_prints_every_problem(tmp_path: Path) -> None:
     assert [(p["line"], p["column"]) for p in report["problems"]] == [(3, 1), (16, 9)]
 
 
+@pytest.mark.parametrize(
+    ("content", "where", "message"),
+    [
+        (b"apiVersion: inferd.dev/v1\nkind: St\xffack\n", (2, 9), "not UTF-8 text (byte 34)"),
+        (b"#" * (1024 * 1024 + 1), (1, 1), "a spec is at most 1048576 bytes"),
+    ],
+)
+def test_cli_validate_json_reports_a_file_it_cannot_read_as_a_problem(
+    tmp_path: Path, content: bytes, where: tuple[int, int], message: str
+) -> None:
+    """A spec that is not UTF-8 or is too large is still answered in JSON with --json."""
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    result = CliRunner().invoke(main, ["spec", "validate", "--json", str(path)])
+    assert result.exit_code == 2
+    (problem,) = orjson.loads(result.stdout)["problems"]
+    assert (problem["line"], problem["column"]) == where
+    assert problem["message"].startswith(message)
+
+
 def test_cli_validate_accepts_the_example_and_prints_the_schema() -> None:
     result = CliRunner().invoke(main, ["spec", "validate", str(QUICKSTART / "inferd.yaml")])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from inferd.errors import InvalidArgument
 from inferd.spec.loading import SpecError, load_spec, parse_spec
 
 from .conftest import ONE_DEPLOYMENT
@@ -92,8 +91,11 @@ def test_a_problem_says_what_is_allowed_and_what_was_written(document: str, expe
 def test_a_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
     path = tmp_path / "inferd.yaml"
     path.write_bytes(b"apiVersion: inferd.dev/v1\nkind: St\xe4ck\n")
-    with pytest.raises(InvalidArgument, match=r"inferd.yaml: not UTF-8 text \(byte 34\)"):
+    with pytest.raises(SpecError) as caught:
         load_spec(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (2, 9)
+    assert problem.message.startswith("not UTF-8 text (byte 34)")
 
 
 @pytest.mark.parametrize(

@@ -61,20 +61,26 @@ def load_spec(path: Path) -> Spec:
 
     Messages name the file by the path given (the user's own), never by a resolved path.
     """
+    file = str(path)
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
-            raise InvalidArgument(f"{path}: a spec is at most {MAX_SPEC_BYTES} bytes, got {size}")
-        text = path.read_text(encoding="utf-8")
+            message = f"a spec is at most {MAX_SPEC_BYTES} bytes, got {size}"
+            raise SpecError([SpecProblem(file, 1, 1, "", message)])
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InvalidArgument(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidArgument(
-            f"{path}: not UTF-8 text (byte {exc.start}); a spec is a YAML file saved as UTF-8"
-        ) from None
     except OSError as exc:
         raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
-    return parse_spec(text, str(path))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A problem of the file's content, located like any other (and so in --json too).
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text (byte {exc.start}); a spec is a YAML file saved as UTF-8"
+        raise SpecError([SpecProblem(file, line, column, "", message)]) from None
+    return parse_spec(text, file)
 
 
 def parse_spec(text: str, file: str = "inferd.yaml") -> Spec:
