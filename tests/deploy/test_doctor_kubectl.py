@@ -206,7 +206,7 @@ def test_a_failing_kubectl_reports_its_message(
 def test_cluster_options_without_kubectl_are_refused() -> None:
     result = cli("doctor", "--spec", GPU_SPEC)
     assert result.exit_code != 0
-    assert "--spec go with --kubectl" in result.stderr
+    assert "--spec goes with --kubectl" in result.stderr
 
 
 def test_the_cluster_check_takes_the_placement_flags_render_takes(fake_kubectl: Path) -> None:
@@ -221,7 +221,7 @@ def test_the_cluster_check_takes_the_placement_flags_render_takes(fake_kubectl: 
         assert "Tesla-T4-SHARED" in need["problem"]
     refused = cli("doctor", "--gpu-product", "Tesla-T4")
     assert refused.exit_code == 2
-    assert "--gpu-product go with --kubectl" in refused.stderr
+    assert "--gpu-product goes with --kubectl" in refused.stderr
 
 
 def test_spec_options_without_a_spec_are_refused(fake_kubectl: Path) -> None:

@@ -178,7 +178,8 @@ def doctor(
     if given:
         from inferd.errors import InvalidArgument
 
-        raise InvalidArgument(f"{', '.join(given)} go with --kubectl (a cluster check)")
+        verb = "goes" if len(given) == 1 else "go"
+        raise InvalidArgument(f"{', '.join(given)} {verb} with --kubectl (a cluster check)")
     from inferd.observe.gpu import device_report
 
     report = device_report()

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import click
 import yaml
-from rich.measure import Measurement
 from rich.table import Table
 
-from inferd.cli._app import emit_json, handles_errors, json_option, main, stderr, stdout
+from inferd.cli._app import (
+    emit_json,
+    handles_errors,
+    json_option,
+    main,
+    print_whole,
+    stderr,
+)
 from inferd.cli._progress import bars_wanted, progress_bar
 from inferd.cli._sizes import parse_size
 from inferd.cli.registry_cmds import registry_options
@@ -280,7 +285,7 @@ def ls(name: str | None, registries: RegistrySettings, as_json: bool) -> None:
         runtime = e.runtime or "-"
         size = "-" if e.size is None else _human(e.size)
         table.add_row(e.name, e.tag, _short(e.digest), runtime, size, created)
-    _print_whole(table)
+    print_whole(table)
 
 
 @main.command()
@@ -362,16 +367,6 @@ def gc(max_size: str | None, as_json: bool) -> None:
         )
 
 
-def _print_whole(table: Table) -> None:
-    """Print ``table`` at its natural width: rich would cut names and tags with '…' and wrap
-    times onto a second line to fit a terminal or a pipe's 80 columns, and a row must stay
-    what ``inferd rm``/``pull`` take (``inferd ls | awk``), as ``docker images`` prints it."""
-    console = stdout()
-    wide = console.options.update_width(sys.maxsize)
-    console.width = max(console.width, Measurement.get(console, wide, table).maximum)
-    console.print(table)
-
-
 @main.command()
 @click.argument("name")
 @json_option
@@ -394,4 +389,4 @@ def history(name: str, as_json: bool) -> None:
     for e in events:
         when = e.time.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(when, e.tag, e.action, _short(e.old), _short(e.new), f"{e.user}@{e.host}")
-    _print_whole(table)
+    print_whole(table)

@@ -140,9 +140,12 @@ def kubectl_nodes(context: str | None = None) -> dict[str, Any]:
             f"'kubectl get nodes -o json' did not answer within {KUBECTL_TIMEOUT_S:g} s"
         ) from None
     if done.returncode != 0:
+        # kubectl logs each retry of a cluster it cannot reach (E1207 … lines), then says why
+        # on its last line.
+        said = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         raise Unavailable(
             f"'kubectl get nodes -o json' failed (exit {done.returncode}): "
-            f"{done.stderr.strip() or 'no message'}"
+            f"{said[-1] if said else 'no message'}"
         )
     try:
         document = json.loads(done.stdout)

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inferd.deploy.gpu import gpu_placements, mig_memory_gib
@@ -39,7 +38,7 @@ from inferd.deploy.k8s_options import K8sOptions, LabelValue, ObjectName
 from inferd.deploy.llm_fit import LlmFit, LlmRow, llm_fits
 from inferd.deploy.llm_memory import LlmMemory, llm_memory
 from inferd.errors import InvalidArgument
-from inferd.settings_file import yaml_position
+from inferd.settings_file import read_settings_file, unknown_key, yaml_position
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.types import Quantity, parse_quantity
 
@@ -158,12 +157,7 @@ class Plan:
 
 def load_nodes(path: Path) -> list[Gpu]:
     """The GPUs of a nodes file, in file order (indexes count per node from 0)."""
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidArgument(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InvalidArgument(f"{path}: cannot read it ({type(exc).__name__})") from None
+    loaded = read_settings_file(path, "nodes file")  # not there, not UTF-8, not YAML: named
     try:
         nodes = NodesFile.model_validate(loaded)
     except ValidationError as exc:
@@ -171,6 +165,10 @@ def load_nodes(path: Path) -> list[Gpu]:
         for e in exc.errors(include_url=False):
             loc = tuple(str(p) for p in e["loc"])
             message = str(e["msg"]).removeprefix("Value error, ")
+            if e["type"] == "missing":
+                message = f"required key {loc[-1]!r} is missing (see docs/kubernetes.md#gpus)"
+            elif e["type"] == "extra_forbidden":
+                message = unknown_key(NodesFile, loc)
             problems.append(f"{path}:{yaml_position(path, loc)}: {'.'.join(loc)}: {message}")
         raise InvalidArgument("; ".join(problems)) from None
     names: set[str] = set()
