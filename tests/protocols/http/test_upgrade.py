@@ -24,6 +24,7 @@ WEBSOCKET = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 READY = b"GET /v2/health/ready HTTP/1.1\r\nHost: t\r\n\r\n"
+INFER = orjson.dumps({"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [5]}]})
 
 
 @pytest.fixture
@@ -44,21 +45,44 @@ def test_an_h2c_upgrade_is_answered_in_http_1_1_and_the_connection_goes_on(
 
 
 def test_requests_pipelined_behind_an_upgrade_are_answered(sock: socket.socket) -> None:
-    sock.sendall(WEBSOCKET + READY + H2C)
+    infer = b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+    sock.sendall(WEBSOCKET + infer % (len(INFER), INFER) + H2C)
     answers = read_responses(sock, 3)
     assert [status for status, _, _ in answers] == [200, 200, 200]
-    assert b"101" not in b"".join(body for _, _, body in answers)
+    assert orjson.loads(answers[1][2])["outputs"][0]["data"] == [5.0]
 
 
-def test_an_upgrade_with_a_body_is_refused_naming_it(sock: socket.socket) -> None:
+@pytest.mark.parametrize(
+    ("framing", "body"),
+    [
+        (b"Content-Length: %d\r\n" % len(INFER), INFER),
+        (b"Transfer-Encoding: chunked\r\n", b"%x\r\n%s\r\n0\r\n\r\n" % (len(INFER), INFER)),
+    ],
+)
+def test_an_upgrade_with_a_body_is_answered_with_the_body_read(
+    sock: socket.socket, framing: bytes, body: bytes
+) -> None:
+    """``curl --http2 -d`` asks for h2c with its body: the body is read as HTTP/1.1."""
     sock.sendall(
+        b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings"
+        b"\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n" + framing + b"\r\n"
+        + body + READY
+    )  # fmt: skip
+    [(status, _, answer), (ready, _, _)] = read_responses(sock, 2)
+    assert status == 200, answer
+    assert orjson.loads(answer)["outputs"][0]["data"] == [5.0]
+    assert ready == 200, _
+
+
+def test_an_upgrade_with_a_body_sent_in_pieces_is_read(sock: socket.socket) -> None:
+    head = (
         b"POST /v2/models/echo/infer HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
-        b"Upgrade: h2c\r\nContent-Length: 2\r\n\r\n{}"
+        b"Upgrade: websocket\r\nContent-Length: %d\r\n\r\n" % len(INFER)
     )
-    [(status, _, body)] = read_responses(sock, 1)
-    assert status == 400
-    assert "Upgrade" in orjson.loads(body)["error"]
-    assert closed(sock)
+    sock.sendall(head + INFER[:5])
+    sock.sendall(INFER[5:])
+    [(status, _, answer)] = read_responses(sock, 1)
+    assert status == 200, answer
 
 
 def test_connect_is_refused(sock: socket.socket) -> None:
@@ -77,3 +101,9 @@ def test_curl_http2_on_plain_http_gets_its_answer(data_server: Running) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.stdout == '{"live":true} 200 1.1{"ready":true} 200 1.1', done.stderr
+    posted = subprocess.run(
+        ["curl", "-sS", "--http2", "-H", "Content-Type: application/json", "-d", INFER,
+         f"{data_server.url}/v2/models/echo/infer"],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert orjson.loads(posted.stdout)["outputs"][0]["data"] == [5.0], posted.stderr

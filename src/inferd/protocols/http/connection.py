@@ -7,21 +7,8 @@ lingering close (``_fail``). The sweeper closes a connection slow to send its he
 (``deadline``); the header timeout runs from the moment the connection is idle (opened, or its
 last answer written) until the next head is complete, so trickling bytes does not extend it.
 
-Flow control, so that one client can hold only a bounded amount of the server's memory:
-
-1. At most :data:`~.flow.MAX_PIPELINE` requests run at once per connection; further parsed
-   requests wait in a backlog and reading pauses until the running ones are answered.
-2. When unsent answers pass ``write_buffer_bytes`` (:meth:`pause_writing`), reading pauses,
-   nothing new is dispatched and finished answers wait; a client that does not drain them within
-   ``write_timeout_s`` is disconnected, as is a close that waits on unsent bytes.
-3. Body bytes held are charged to the process's :class:`RequestBudget` until the request is
-   answered (or the connection dropped); a body that would overdraw it gets 503 + Retry-After.
-   A ``Content-Length`` body is charged whole when its first chunk arrives (:mod:`.body`).
-4. Bodies are never decoded: a request with a ``Content-Encoding`` other than identity gets 415
-   before its body is read, so no decompression bomb is ever inflated.
-5. Turns: a connection that reads :data:`~.flow.TURN_BYTES` or more at once stops reading until
-   the event loop's next turn, so one turn reads at most one buffer (:data:`~.flow.READ_BYTES`)
-   per busy connection.
+Flow control, so that one client can hold only a bounded amount of the server's memory, is
+described with its numbers in :mod:`.flow`.
 
 Bytes are read into the server's one read buffer and parsed at once, except the rest of a body
 (:data:`~.flow.TURN_BYTES` or more still to come), read straight into its own buffer
@@ -106,6 +93,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         # headers declare a Content-Length (on_headers_complete), else at its first chunk.
         self._body = NO_BODY
         self._in_message = False
+        #: The head to read again once the parser takes an Upgrade with a body (see _fresh).
+        self._replay = b""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -165,7 +154,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 parser, self.parser = self.parser, httptools.HttpRequestParser(self)
                 self._complete(parser)
             return
-        self.parser, refusal = parse(self.parser, self.server.read_buffer[:nbytes], self)
+        refusal = parse(self.parser, self.server.read_buffer[:nbytes], self._fresh)
         if refusal is not None:
             self._fail(refusal)
             return
@@ -209,6 +198,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         headers = self._headers
         if (s := self.server).screen is not None or s.guard is not None:  # before the body
             reading.screened(s, self.parser, self._url, headers, self.peer)
+        self._replay = reading.replayed(self.parser, self._url, headers)
         declared = admit_headers(headers, self.limits.max_body_bytes, self.budget)
         if declared is not None:
             self._body = BodyReader(declared)
@@ -234,7 +224,16 @@ class HttpConnection(asyncio.BufferedProtocol):
         reader.add(body, cost)
 
     def on_message_complete(self) -> None:
-        self._complete(self.parser)
+        if not self._replay:  # else its body is still to come (_fresh)
+            self._complete(self.parser)
+
+    def _fresh(self) -> tuple[httptools.HttpRequestParser, bytes]:
+        """After an Upgrade ignored (:func:`.reading.parse`): a parser for what follows, and
+        what to feed it first: the head again, without the Upgrade, when the body is to come."""
+        replay = self._replay
+        self._reset()
+        self.parser = httptools.HttpRequestParser(self)  # its callbacks ask self.parser
+        return self.parser, replay
 
     def _complete(self, parser: httptools.HttpRequestParser) -> None:
         method = parser.get_method().decode("ascii")

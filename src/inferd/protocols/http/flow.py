@@ -1,6 +1,24 @@
-"""The numbers that bound what one connection reads, runs and keeps at a time (the flow control
-:mod:`.connection` describes), in one place for the connection and the server that sizes its
-read buffer by them."""
+"""The numbers that bound what one connection reads, runs and keeps at a time, in one place for
+the connection and the server that sizes its read buffer by them.
+
+The flow control of :mod:`.connection`, so that one client can hold only a bounded amount of
+the server's memory:
+
+1. At most :data:`MAX_PIPELINE` requests run at once per connection; further parsed
+   requests wait in a backlog and reading pauses until the running ones are answered.
+2. When unsent answers pass ``write_buffer_bytes`` (``pause_writing``), reading pauses,
+   nothing new is dispatched and finished answers wait; a client that does not drain them within
+   ``write_timeout_s`` is disconnected, as is a close that waits on unsent bytes.
+3. Body bytes held are charged to the process's :class:`~.budget.RequestBudget` until the
+   request is answered (or the connection dropped); a body that would overdraw it gets 503 +
+   Retry-After.
+   A ``Content-Length`` body is charged whole when its first chunk arrives (:mod:`.body`).
+4. Bodies are never decoded: a request with a ``Content-Encoding`` other than identity gets 415
+   before its body is read, so no decompression bomb is ever inflated.
+5. Turns: a connection that reads :data:`TURN_BYTES` or more at once stops reading until
+   the event loop's next turn, so one turn reads at most one buffer (:data:`READ_BYTES`)
+   per busy connection.
+"""
 
 #: Requests parsed but not yet answered, per connection, before reading pauses (backpressure).
 MAX_PIPELINE = 64

@@ -6,7 +6,7 @@ connection."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httptools
@@ -25,36 +25,40 @@ log = logging.getLogger(__name__)
 
 
 def parse(
-    parser: httptools.HttpRequestParser, data: memoryview, callbacks: object
-) -> tuple[httptools.HttpRequestParser, Refusal | None]:
-    """Feed ``data`` to ``parser`` (whose ``callbacks`` may raise :class:`Refusal`): the parser
-    for what comes next, and what to answer when the bytes are not an acceptable request (else
-    None).
+    parser: httptools.HttpRequestParser,
+    data: memoryview | bytes,
+    fresh: Callable[[], tuple[httptools.HttpRequestParser, bytes]],
+) -> Refusal | None:
+    """Feed ``data`` to ``parser`` (whose callbacks may raise :class:`Refusal`): what to answer
+    when the bytes are not an acceptable request, else None.
 
     An ``Upgrade`` (``curl --http2``'s h2c, a WebSocket handshake) is ignored, as RFC 9110 7.8
-    lets a server: its request, which has no body (:func:`admit_headers`), has been read and is
-    answered in HTTP/1.1; the parser stops there, so what follows, the next request, goes to a
-    fresh one. CONNECT (a tunnel, whose bytes are not HTTP) is refused."""
+    lets a server, and the request answered in HTTP/1.1: the parser stops at its head, so what
+    follows goes to a ``fresh`` parser (the connection's from then on), fed first what it
+    returns (the head again, without the Upgrade, when a body follows: :func:`replayed`).
+    CONNECT (a tunnel) is refused."""
     while True:
         try:
             parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, Refusal):
-                return parser, cause
+                return cause
             log.exception("HTTP request handling failed")
-            return parser, Refusal(500, "internal error")
+            return Refusal(500, "internal error")
         except httptools.HttpParserUpgrade as exc:
             if parser.get_method() == b"CONNECT":
-                return parser, Refusal(400, "method CONNECT is not supported: this is no proxy")
-            parser, data = httptools.HttpRequestParser(callbacks), data[int(exc.args[0]) :]
+                return Refusal(400, "method CONNECT is not supported: this is no proxy")
+            parser, head = fresh()
+            rest = data[int(exc.args[0]) :]
+            data = head + bytes(rest) if head else rest
             continue
         except httptools.HttpParserError as exc:
             if "PRI" in str(exc):  # HTTP/2's connection preface ("Pause on PRI/Upgrade")
                 refusal = "this port speaks HTTP/1.1, not HTTP/2 (gRPC has its own port)"
-                return parser, Refusal(505, refusal)
-            return parser, Refusal(400, f"malformed HTTP request: {exc}")
-        return parser, None
+                return Refusal(505, refusal)
+            return Refusal(400, f"malformed HTTP request: {exc}")
+        return None
 
 
 def admit_headers(
@@ -75,12 +79,6 @@ def admit_headers(
             raise over_budget(budget)
         if "transfer-encoding" in headers:
             size = None
-    if (size or "transfer-encoding" in headers) and _upgrades(headers):
-        raise Refusal(
-            400,
-            f"Upgrade {headers['upgrade'][:40]!r} is not supported on a request with a body; "
-            "send it without Upgrade (this port speaks HTTP/1.1)",
-        )
     encoding = headers.get("content-encoding")
     if encoding is not None and encoding.strip().lower() not in IDENTITY:
         raise Refusal(
@@ -91,12 +89,27 @@ def admit_headers(
     return size
 
 
-def _upgrades(headers: Mapping[str, str]) -> bool:
-    """Whether a request asks to switch protocols (``Upgrade``, named in ``Connection``): the
-    parser then reads no body, which is refused rather than taken for the next request."""
+#: Fields of an Upgrade that is ignored, left out of its head read again (:func:`replayed`).
+_UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "expect"))
+
+
+def replayed(parser: httptools.HttpRequestParser, url: bytes, headers: Mapping[str, str]) -> bytes:
+    """The head of a request that asks to switch protocols (``Upgrade``, named in
+    ``Connection``: ``curl --http2 -d``) and has a body, without the Upgrade; else ``b""``.
+    The parser takes the switch at the head and reads no body (the rest would be another
+    protocol): the head is read again, by a fresh parser, so the body is read as HTTP/1.1."""
     if "upgrade" not in headers:
-        return False
-    return "upgrade" in (t.strip().lower() for t in headers.get("connection", "").split(","))
+        return b""
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    if "upgrade" not in tokens or not (
+        "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+    ):
+        return b""
+    lines = [f"{k}: {v}" for k, v in headers.items() if k not in _UPGRADE_FIELDS]
+    lines += [f"connection: {t}" for t in ("close", "keep-alive") if t in tokens]
+    method, version = parser.get_method(), parser.get_http_version()
+    head = "\r\n".join((f" HTTP/{version}", *lines, "", "")).encode("latin-1")
+    return method + b" " + url + head
 
 
 #: Request fields that may appear once (RFC 9110 11.6.2, RFC 9112 3.2): which of two counts
