@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Seconds after the drain timeout for the streams it stopped to send their ending.
+STREAM_END_S = 1.0
+
 
 class Stoppable(Protocol):
     """What a listener handle offers (the gRPC handle does)."""
@@ -223,7 +226,9 @@ class Server:
         grace = self.settings.drain_timeout_s
         self.dataplane.begin_drain()
         listeners = [r for r in (self.rest, self.control_rest) if r is not None]
-        drains = [asyncio.create_task(r.drain(grace)) for r in listeners]
+        # The connections get STREAM_END_S more than the work: a stream the data plane stops
+        # at the timeout then sends its error event and ends, rather than being cut.
+        drains = [asyncio.create_task(r.drain(grace + STREAM_END_S)) for r in listeners]
         drains += [asyncio.create_task(h.stop(grace)) for h in self.grpc_handles]
         drained = await self.dataplane.drain(grace)
         if not drained:

@@ -16,6 +16,7 @@ arrives after it ended starts its own and resolves the reference afresh, so a fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -31,11 +32,12 @@ from inferd.errors import (
     InvalidTensor,
     ModelNotFound,
     NotFound,
+    Unavailable,
     Unsupported,
 )
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
-from inferd.serving.generation import TEST_SLOWDOWN_LABEL, ServedGenerator
+from inferd.serving.generation import TEST_SLOWDOWN_LABEL, RunningGenerations, ServedGenerator
 from inferd.serving.manager import ModelManager
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.stats import ModelStatistics, VersionState
@@ -84,6 +86,8 @@ class ServingDataPlane:
         self._metadata = ServerInfo("inferd", __version__, tuple(listed))
         #: Control-plane loads under way, by (name, reference): callers of one share it.
         self._loads: dict[tuple[str, str | None], asyncio.Task[None]] = {}
+        #: Generations under way (the drain waits for them).
+        self._generations = RunningGenerations()
 
     # -- health and metadata -------------------------------------------------------------------
 
@@ -244,8 +248,9 @@ class ServingDataPlane:
                 f"label {TEST_SLOWDOWN_LABEL} of {served.label} is not a number of ms: {delay_ms!r}"
             ) from None
         return ServedGenerator(
-            served.key.name, served.key.version, model, self._metrics.llm, created, delay_s
-        )
+            served.key.name, served.key.version, model, self._metrics.llm, created, delay_s,
+            self._generations,
+        )  # fmt: skip
 
     # -- repository, statistics, drain ---------------------------------------------------------
 
@@ -297,8 +302,24 @@ class ServingDataPlane:
         self._manager.begin_drain()
 
     async def drain(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for in-flight work; True if everything finished."""
-        return await self._manager.drain(timeout)
+        """Wait up to ``timeout`` s for in-flight work, language models' generations included;
+        True if everything finished. At the timeout the generations still running are stopped
+        with Unavailable: a stream sends it as its error event and ends properly."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        drained = await self._manager.drain(timeout)
+        if drained:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._generations.idle(), deadline - loop.time())
+        if drained and not self._generations:
+            return True
+        self._generations.stop(
+            Unavailable(
+                f"the server is shutting down: the generation was still running when its drain "
+                f"timed out (drain_timeout_s {timeout:g} s); retry"
+            )
+        )
+        return False
 
     async def close(self) -> None:
         """Stop the loads under way, then unload every model (call after :meth:`drain`)."""

@@ -32,6 +32,8 @@ class ServedGenerator:
     #: Test-only: seconds each generated token is held back before it is delivered (the card
     #: label :data:`TEST_SLOWDOWN_LABEL`), to roll out a deliberately slow version.
     token_delay_s: float = 0.0
+    #: The data plane's generations under way, which its drain waits for (None: not counted).
+    running: RunningGenerations | None = None
 
     def chat_prompt(self, messages: Sequence[Message]) -> str:
         return self.generator.chat_prompt(messages)
@@ -51,7 +53,7 @@ class ServedGenerator:
         except InferdError:
             series.endings["rejected"].inc()
             raise
-        return MeteredGeneration(inner, series, started, self.token_delay_s)
+        return MeteredGeneration(inner, series, started, self.token_delay_s, self.running)
 
     async def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """Embeddings of ``texts`` (computed off the event loop) and the tokens read."""
@@ -68,12 +70,20 @@ class MeteredGeneration:
     """A :class:`~inferd.generation.Generation` whose chunks are timed as they pass."""
 
     def __init__(
-        self, inner: Generation, series: GenerationSeries, started: float, delay_s: float = 0.0
+        self,
+        inner: Generation,
+        series: GenerationSeries,
+        started: float,
+        delay_s: float = 0.0,
+        running: RunningGenerations | None = None,
     ) -> None:
         self._inner = inner
         self._series = series
         self._started = started
         self._delay_s = delay_s
+        self._running = running
+        #: Why it was stopped (:meth:`stop`): raised to its reader in place of what follows.
+        self._stopped: InferdError | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -98,15 +108,27 @@ class MeteredGeneration:
     def cancel(self) -> None:
         self._inner.cancel()
 
+    def stop(self, error: InferdError) -> None:
+        """End it for the server's sake (its drain timed out): the engine is told to cancel,
+        and its reader gets ``error`` in place of the chunks that were still to come (a stream
+        sends it as its error event, then ends properly)."""
+        if self._stopped is None:
+            self._stopped = error
+            self._inner.cancel()
+
     async def __aiter__(self) -> AsyncIterator[Chunk]:
         series = self._series
         first: float | None = None
         ending = "cancelled"
         counted = 0  # output tokens counted so far: as they come, so rate() is smooth
+        if self._running is not None:
+            self._running.add(self)
         try:
             async for chunk in self._inner:
                 if self._delay_s and chunk.tokens:
                     await asyncio.sleep(self._delay_s * chunk.tokens)
+                if self._stopped is not None:
+                    break
                 if first is None and chunk.tokens:
                     first = time.monotonic()
                     series.time_to_first_token.observe(first - self._started)
@@ -114,13 +136,20 @@ class MeteredGeneration:
                 series.output_tokens.inc(chunk.tokens)
                 counted += chunk.tokens
                 yield chunk
+            if self._stopped is not None:
+                raise self._stopped
             ending = self._inner.finish_reason or "stop"
         except Cancelled:
-            raise
+            if self._stopped is None:
+                raise
+            ending = "error"
+            raise self._stopped from None
         except InferdError:
             ending = "error"
             raise
         finally:
+            if self._running is not None:
+                self._running.discard(self)
             now = time.monotonic()
             series.duration.observe(now - self._started)
             if first is None:  # no token came: the prompt was read (or not) all the same
@@ -146,6 +175,37 @@ class MeteredGeneration:
         series = self._series
         series.output_tokens.inc(max(self._inner.completion_tokens - counted, 0))
         series.tokens_after_cancel.inc(self._inner.tokens_after_cancel)
+
+
+class RunningGenerations:
+    """The generations under way in one data plane: its drain waits for them, and at its
+    timeout stops each with an error its protocol can still send."""
+
+    def __init__(self) -> None:
+        self._running: set[MeteredGeneration] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def add(self, generation: MeteredGeneration) -> None:
+        self._running.add(generation)
+        self._idle.clear()
+
+    def discard(self, generation: MeteredGeneration) -> None:
+        self._running.discard(generation)
+        if not self._running:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once none is running."""
+        await self._idle.wait()
+
+    def stop(self, error: InferdError) -> None:
+        """Stop every one still running with ``error`` (:meth:`MeteredGeneration.stop`)."""
+        for generation in list(self._running):
+            generation.stop(error)
 
 
 #: Settling cancelled generations, held so that the loop does not drop their tasks.
