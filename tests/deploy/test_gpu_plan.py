@@ -102,6 +102,28 @@ def test_a_bad_nodes_file_names_the_problem(tmp_path: Path) -> None:
         load_nodes(nodes)
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "nodes.yaml:1:1: nodes: required key 'nodes' is missing"),
+        (b"\xff\xfe", "nodes file '{path}': not UTF-8 text (byte 0)"),
+        (b"- a\n", "nodes file '{path}': expected a mapping at the top"),
+        (
+            b"nodes:\n  - name: a\n    gpus: [{product: T4, memory: 16Gi, cont: 1}]\n",
+            "nodes.yaml:3:40: nodes.0.gpus.0.cont: unknown key (did you mean 'count'?)",
+        ),
+    ],
+)
+def test_a_nodes_file_that_is_not_one_says_why_in_words(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_bytes(content)
+    with pytest.raises(InvalidArgument) as caught:
+        load_nodes(nodes)
+    assert problem.format(path=nodes) in caught.value.message
+
+
 @pytest.mark.parametrize("command", [("gpu", "plan"), ("k8s", "gpu-operator")])
 def test_a_placement_render_refuses_is_refused_by_the_gpu_commands(
     tmp_path: Path, command: tuple[str, str]
