@@ -95,16 +95,7 @@ def test_spec_validate_lists_the_field_error_and_the_rule_in_one_run(tmp_path: P
     ]
 
 
-TWO_VERSIONS = """\
-apiVersion: inferd.dev/v1
-kind: Stack
-deployments:
-  - name: fraud
-    versions:
-      - {name: v1, model: fraud:v1}
-      - {name: v2, model: %s}
-    traffic: {weights: {v1: 50, v2: 20}}
-"""
+TWO_VERSIONS = HEAD + "      - {name: v2, model: %s}\n    traffic: {weights: {v1: 50, v2: 20}}\n"
 WEIGHTS = (8, 24, "deployments[0].traffic.weights", "weights add up to 70, not 100")
 
 
