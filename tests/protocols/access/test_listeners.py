@@ -250,3 +250,15 @@ def test_a_scoped_key_asking_for_its_models_config_is_told_it_is_not_supported(
         client.get_model_config("sum", headers=echo)
     assert str(caught.value.status()) == "StatusCode.PERMISSION_DENIED"
     client.close()
+
+
+@pytest.mark.parametrize("path", ["/v2/models/echo/config", "/v2/models/echo/versions/1/config"])
+def test_a_scoped_key_asking_rest_for_its_models_config_is_told_it_is_not_supported(
+    door: Door, path: str
+) -> None:
+    """tritonclient.http's get_model_config: the server's 501, as without keys, not a 403 for
+    a key that may use the model ('may not use echo/config')."""
+    status, _, body = door.get(path, "echo")
+    assert status == 501, body
+    assert "GET /v2/models/echo gives" in orjson.loads(body)["error"]
+    assert door.get("/v2/models/sum/config", "echo")[0] == 403

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from inferd.errors import InferdError
+from inferd.errors import InferdError, PermissionDenied, Unsupported
 from inferd.protocols.access.keyring import KeyRing, Need, NoKey
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
@@ -86,10 +86,49 @@ def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handl
             try:
                 await keys.authorize(request.headers.get("authorization"), wanted)
             except InferdError as exc:
+                denied = isinstance(exc, PermissionDenied) and rule is Rule.MODEL
+                if denied and await _configured(keys, request, model):
+                    return await _unsupported_config(handler, request, exc)
                 return refusal(exc, browser=rule is Rule.READ, openai=openai)
         return await handler(request)
 
     return check
+
+
+def _config_of(model: str | None) -> str | None:
+    """The model whose Triton configuration ``model`` asks for: ``GET
+    /v2/models/{m}[/versions/{v}]/config`` reaches the metadata route as the model
+    ``m/config`` (or ``m/versions/v/config``): ``m``; else None."""
+    base, _, last = (model or "").rpartition("/")
+    if last != "config" or not base:
+        return None
+    return base.rpartition("/versions/")[0] or base
+
+
+async def _configured(keys: KeyRing, request: Request, model: str | None) -> bool:
+    """Whether the request asks for the configuration of a model its key may use (the one
+    check of the request's key that passes, so it takes from the key's rate)."""
+    base = _config_of(model)
+    if base is None:
+        return False
+    try:
+        await keys.authorize(request.headers.get("authorization"), Need("infer", base))
+    except InferdError:
+        return False
+    return True
+
+
+async def _unsupported_config(handler: Handler, request: Request, denied: InferdError) -> Response:
+    """The handler's answer that the configuration extension is not supported (the same as
+    without keys); any other answer (a model really named ``m/config``) is the key's refusal
+    ``denied``."""
+    try:
+        await handler(request)
+    except Unsupported as exc:
+        return response_for_error(exc)
+    except InferdError:
+        pass
+    return refusal(denied)
 
 
 async def _nameless(handler: Handler, keys: KeyRing, request: Request) -> Response:
