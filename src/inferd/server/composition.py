@@ -4,8 +4,9 @@ Nothing happens at import time. ``build_server`` only constructs objects; :meth:
 binds the listeners (first, so liveness answers during slow loads) and then loads the models;
 :meth:`Server.run_until_signal` serves until SIGTERM/SIGINT and then shuts down gracefully:
 readiness false at once, served as usual for ``drain_delay_s``, then in-flight work drained
-(bounded by ``drain_timeout_s``) while new connections get 503, models unloaded, listeners
-closed.
+(bounded by ``drain_timeout_s``; language models' streams still running then end with an error
+event) while new connections get 503, models unloaded, listeners closed. A signal while the
+models still load (:meth:`Server.start_unless`) abandons the loads and shuts down the same way.
 """
 
 from __future__ import annotations

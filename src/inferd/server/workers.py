@@ -1,4 +1,5 @@
-"""``inferd serve`` as processes: one, or ``--workers N`` sharing a port (SO_REUSEPORT)."""
+"""``inferd serve`` as processes: one, or ``--workers N`` sharing a port (SO_REUSEPORT), kept
+alive by a supervisor that restarts a worker that dies."""
 
 from __future__ import annotations
 
