@@ -75,6 +75,17 @@ def warmup_shape(shape: tuple[int, ...], batch_size: int = 1) -> tuple[int, ...]
     return tuple((batch_size if i == 0 else 1) if dim == -1 else dim for i, dim in enumerate(shape))
 
 
+def guessed_shapes(signature: Signature) -> list[str]:
+    """Each input of ``signature`` with an open dimension past the first (the batch), as its
+    name and the shape :func:`warmup_shape` gives it for one row: a guess the model may refuse
+    (a 3x3 convolution over the 1x1 image of an input declared ``[-1, 3, -1, -1]``)."""
+    return [
+        f"{spec.name} {list(warmup_shape(spec.shape))}"
+        for spec in signature.inputs
+        if -1 in spec.shape[1:]
+    ]
+
+
 def warmup_inputs(
     signature: Signature, batch_size: int = 1, known: KnownValues | None = None
 ) -> Tensors:

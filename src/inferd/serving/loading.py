@@ -30,7 +30,7 @@ from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
 from inferd.runtimes.base import Model
-from inferd.runtimes.warmup import model_known_values, unknown_strings
+from inferd.runtimes.warmup import guessed_shapes, model_known_values, unknown_strings
 from inferd.serving.batcher import Batcher
 from inferd.serving.observed import ObservedModel
 from inferd.serving.signature import CheckedModel, SignatureCheck
@@ -79,7 +79,10 @@ async def bring_up(
             known = model_known_values(model)
             inputs = loaders.warmup_inputs(card.signature, 1, known)
             guessed = bool(unknown_strings(card.signature, known))
-            await _warm_up(sv.label, worker, model, inputs, guessed=guessed, check=check)
+            shapes = guessed_shapes(card.signature)
+            await _warm_up(
+                sv.label, worker, model, inputs, guessed=guessed, shapes=shapes, check=check
+            )
         ok = True
     except WorkerRestarting as exc:
         # Its worker died in the warm-up: the version fails for good and its model is closed
@@ -89,8 +92,13 @@ async def bring_up(
         raise InternalError(f"loading {sv.label} failed: {reason}") from None
     except InferdError as exc:
         # A refusal of the warm-up's inputs (a signature the model contradicts) says so.
+        # The error keeps its code, and its message says it was the warm-up.
         warm_up = failing.startswith("its warm-up")
-        sv.set_state(VersionState.FAILED, f"{failing} ({exc.message})" if warm_up else exc.message)
+        reason = f"{failing} ({exc.message})" if warm_up else exc.message
+        sv.set_state(VersionState.FAILED, reason)
+        if warm_up:
+            exc.message = f"loading {sv.label} failed: {reason}"
+            exc.args = (exc.message,)
         raise
     except Exception as exc:
         log.exception("loading %s failed", sv.label)
@@ -174,6 +182,7 @@ async def _warm_up(
     inputs: Tensors,
     *,
     guessed: bool,
+    shapes: list[str],
     check: SignatureCheck,
 ) -> None:
     """One inference on the warm-up ``inputs``, its outputs checked against the signature.
@@ -183,11 +192,21 @@ async def _warm_up(
     a value the model rightly refuses (scikit-learn's OneHotEncoder fitted on 'red', 'green' and
     'blue' raises on an unknown category unless told to ignore it, which the sklearn runtime
     answers as InvalidArgument): the refusal is then logged, and the version serves without a
-    warm-up rather than never.
+    warm-up rather than never. So does a model whose signature leaves dimensions past the batch
+    open (``shapes``: each such input and the shape it got, 1 for each of them), whatever it
+    raised but a worker's death: a convolution refuses a 1x1 image a client never sends.
     """
     try:
         outputs = await worker.run(lambda: _predict(model, inputs))
     except Exception as exc:
+        if shapes and not isinstance(exc, WorkerRestarting):
+            log.warning(
+                "%s failed its warm-up on shapes guessed for the dimensions its signature leaves "
+                "open (%s; %s: %s); it serves without a warm-up. Declare them to warm it up: "
+                "inferd push --signature FILE with each input's shape, e.g. [-1, 3, 224, 224]",
+                label, ", ".join(shapes), type(exc).__name__, exc,
+            )  # fmt: skip
+            return
         refused = isinstance(exc, InvalidArgument) or not isinstance(exc, InferdError)
         if not (guessed and refused):
             raise
