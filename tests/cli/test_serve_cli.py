@@ -3,10 +3,15 @@
 import gc
 from pathlib import Path
 
+import onnx
 import pytest
 from click.testing import CliRunner
+from onnx import TensorProto, helper
 
 from inferd.cli import main
+from inferd.cli.serve_cmds import path_given
+from inferd.packaging import push
+from inferd.store import ModelStore
 
 
 def test_serve_without_a_reference_needs_allow_empty(inferd_home: Path) -> None:
@@ -73,3 +78,53 @@ def test_a_port_out_of_range_names_its_flag_as_inferd_up_does(inferd_home: Path,
     result = CliRunner().invoke(main, ["serve", flag, "70000", "--no-grpc", "m:v1"])
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{flag}': 70000 is not in the range 0<=x<=65535" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "kind", "push_line"),
+    [
+        ("./multi", "a directory", "inferd push ./multi multi:v1, then inferd serve multi:v1"),
+        ("multi/", "a directory", "inferd push multi/ multi:v1, then inferd serve multi:v1"),
+        (
+            "multi/Model_2.onnx",
+            "a file",
+            "inferd push multi/Model_2.onnx model-2:v1, then inferd serve model-2:v1",
+        ),
+    ],
+)
+def test_a_path_given_for_a_reference_says_to_push_it_first(
+    inferd_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    given: str, kind: str, push_line: str,
+) -> None:  # fmt: skip
+    """``inferd serve ./multi`` said "'.' is not a valid registry host", and ``inferd serve
+    multi/model.onnx`` that version 'latest' of that model was not found."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "multi").mkdir()
+    (tmp_path / "multi" / "Model_2.onnx").write_bytes(b"onnx")
+    result = CliRunner().invoke(main, ["serve", "--no-grpc", given])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"error: {given!r} is {kind}, not a model reference: inferd serve takes a version "
+        f"from the store. Push it first: {push_line}"
+    )
+
+
+def test_a_stored_name_that_is_also_a_directory_is_taken_as_the_name(
+    inferd_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``inferd serve multi`` after ``inferd push multi multi``: the store's version is meant."""
+    folder = tmp_path / "multi"
+    folder.mkdir()
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+    )
+    onnx.save(helper.make_model(graph), str(folder / "model.onnx"))
+    store = ModelStore(inferd_home)
+    push(store, folder, "multi")
+    monkeypatch.chdir(tmp_path)
+    assert path_given("multi", store) is None
+    assert path_given("multi:v2", store) is None  # not a path
+    assert path_given("multi/model.onnx", store) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ import click
 from inferd.cli._app import exit_status, handles_errors, main
 from inferd.cli._sizes import parse_size
 from inferd.config import ServerSettings
-from inferd.errors import InvalidArgument
+from inferd.errors import InferdError, InvalidArgument
+from inferd.reference import Reference
 from inferd.settings_file import ENV_PREFIX, load_settings
+from inferd.store import ModelStore
 from inferd.store.layout import ensure_home
 
 #: A TCP port, 0 picking a free one (as `inferd up --port` takes it).
@@ -207,6 +210,11 @@ def serve(
             "give at least one model reference, or --allow-empty to start with none"
         )
     ensure_home(settings.store.root)
+    store = ModelStore(settings.store.root)
+    for reference in references:
+        mistake = path_given(reference, store)
+        if mistake is not None:
+            raise InvalidArgument(mistake)
     if no_control:
         settings = settings.model_copy(update={"control_port": None})
     if no_grpc:
@@ -244,3 +252,27 @@ def _present(**values: Any) -> dict[str, Any] | None:
     """Only the flags given, so unset ones leave lower-priority sources alone."""
     given = {k: v for k, v in values.items() if v is not None}
     return given or None
+
+
+def path_given(reference: str, store: ModelStore) -> str | None:
+    """What is wrong when ``reference`` names a file or directory that exists, as a user who
+    expects ``inferd serve ./model`` to serve files gives it (the reference's own error, "'.'
+    is not a valid registry host" or "version 'latest' not found", does not say so); None when
+    it names none, or names a version in the local store as well."""
+    path = Path(reference)
+    if not path.exists():
+        return None
+    try:
+        if Reference.parse(reference).registry is not None:
+            return None  # a remote reference: pulled, never read from the working directory
+        store.resolve(reference)
+        return None
+    except InferdError:
+        pass
+    base = path.stem if path.is_file() else path.resolve().name
+    name = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "model"
+    kind = "a directory" if path.is_dir() else "a file"
+    return (
+        f"{reference!r} is {kind}, not a model reference: inferd serve takes a version from the "
+        f"store. Push it first: inferd push {reference} {name}:v1, then inferd serve {name}:v1"
+    )
