@@ -39,6 +39,8 @@ def _head(method: str, path: str, extra: str = "") -> bytes:
         ("POST", "/v2/nothing/here", "", 404, "no route"),
         ("PUT", "/v2/models/echo/infer", "", 405, "not allowed"),
         ("POST", "/v2/models/echo/infer", "Content-Type: application/x-pickle\r\n", 415, "pickle"),
+        ("POST", "/v1/models/nope:predict", "", 404, "nope"),
+        ("POST", "/v1/models/echo:predict", "Content-Type: multipart/form-data\r\n", 415, "multi"),
     ],
 )
 def test_a_refused_head_gets_its_final_answer_instead_of_100(

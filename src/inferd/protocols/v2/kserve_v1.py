@@ -9,12 +9,13 @@ decoded as v2's are: inline when small, else off the event loop (:mod:`inferd.pr
 from __future__ import annotations
 
 import base64
+import contextlib
 from functools import partial
 
 import numpy as np
 
 from inferd.config import LimitSettings
-from inferd.errors import InferdError, InvalidArgument, Unsupported
+from inferd.errors import InferdError, InvalidArgument, Unavailable, Unsupported
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.offload import Decoder
 from inferd.protocols.tensor_wire import declare, from_json
@@ -62,6 +63,15 @@ class V1Handlers:
 
     async def model_ready(self, request: Request) -> Response:
         return model_readiness(self.dataplane, request.params["model"])
+
+    def predict_head(self, request: Request) -> Response | None:
+        """What a prediction's head alone refuses, before its body is read (its client waits
+        for ``100 Continue``): a media type not spoken (415), an unknown model (404)."""
+        refusal = media_type_refusal(request)
+        if refusal is None:
+            with contextlib.suppress(Unavailable):  # served, though not ready now
+                self.dataplane.model_metadata(request.params["model"])
+        return refusal
 
     async def predict(self, request: Request) -> Response:
         refusal = media_type_refusal(request)

@@ -144,6 +144,7 @@ def data_router(
             body="V1PredictRequest",
             errors=_INFER_ERRORS,
         ),
+        head=v1.predict_head,
     )
     router.add(
         "POST",
