@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -132,3 +135,34 @@ def test_a_killed_worker_is_logged_and_restarted_and_so_are_both(
     answer = httpx.post(f"{url}/v2/models/fraud/infer", json=fraud_body)
     assert answer.status_code == 200
     assert server.terminate() == 0
+
+
+def test_workers_that_keep_dying_are_given_up_with_status_1(
+    store_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from inferd.server import workers
+
+    monkeypatch.setattr(workers, "MAX_DEATHS", 1)  # the second death in a row gives up
+    port = free_port()
+    settings = ServerSettings(
+        host="127.0.0.1", port=port, grpc_port=None, control_port=None,
+        store=StoreSettings(home=store_home),
+    )  # fmt: skip
+    supervisor = workers._Supervisor(settings, ["fraud:v1"], 2, workers._failed)
+    status: list[int] = []
+    running = threading.Thread(target=lambda: status.append(supervisor.run()))
+    running.start()
+    try:
+        first = _wait_for_new_workers(port, set(), 2, os.getpid())
+        victim = min(first)
+        psutil.Process(victim).kill()
+        (replacement,) = _wait_for_new_workers(port, {victim}, 2, os.getpid()) - first
+        psutil.Process(replacement).kill()  # its second death in a row
+        running.join(60)
+        assert not running.is_alive(), "the supervisor did not give up"
+    finally:
+        supervisor.forward(signal.SIGTERM, None)
+        running.join(60)
+    assert status == [1]
+    assert "its 2 death in a row: giving up" in caplog.text
+    assert not _listening(port)
