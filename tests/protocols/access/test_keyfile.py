@@ -86,7 +86,8 @@ _HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 43 + "="
     ("data", "problem"),
     [
         (b"{", "not JSON"),
-        (b"[]", "Input should be a valid dictionary"),
+        (b"[]", r'must hold a JSON object \{"version": 1, "keys": \[\.\.\.\]\}, not a list'),
+        (b"null", "not null"),
         (orjson.dumps({"version": 2, "keys": []}), "version"),
         (orjson.dumps({"version": 1, "keys": [], "extra": 1}), "extra"),
         (_doc(id="XYZ"), "keys.0.id"),
@@ -100,6 +101,7 @@ def test_a_malformed_file_is_refused_naming_the_problem(data: bytes, problem: st
     with pytest.raises(InvalidArgument, match=problem) as caught:
         parse_keys(data, "keys.json")
     assert caught.value.message.startswith("keys file keys.json:")
+    assert ": :" not in caught.value.message and "KeysDocument" not in caught.value.message
 
 
 def test_a_missing_file_holds_no_keys(tmp_path: Path) -> None:

@@ -83,6 +83,10 @@ class KeysDocument(BaseModel):
     keys: tuple[KeyRecord, ...] = ()
 
 
+#: How a keys file's top-level JSON value that is not an object is named.
+_JSON_NAMES = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
 def default_keys_file(home: Path) -> Path:
     """The keys file of an ``$INFERD_HOME``."""
     return home / FILE_NAME
@@ -91,7 +95,14 @@ def default_keys_file(home: Path) -> Path:
 def parse_keys(data: bytes, source: str) -> tuple[KeyRecord, ...]:
     """The keys in a file's bytes; raises InvalidArgument naming ``source`` and the problem."""
     try:
-        document = KeysDocument.model_validate(orjson.loads(data))
+        loaded = orjson.loads(data)
+        if not isinstance(loaded, dict):
+            what = "null" if loaded is None else f"a {_JSON_NAMES.get(type(loaded), 'value')}"
+            raise InvalidArgument(
+                f'keys file {source}: must hold a JSON object {{"version": 1, "keys": [...]}}, '
+                f"not {what} (inferd keys create writes one)"
+            )
+        document = KeysDocument.model_validate(loaded)
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"keys file {source}: not JSON ({exc})") from None
     except ValidationError as exc:
