@@ -262,3 +262,29 @@ def test_a_scoped_key_asking_rest_for_its_models_config_is_told_it_is_not_suppor
     assert status == 501, body
     assert "GET /v2/models/echo gives" in orjson.loads(body)["error"]
     assert door.get("/v2/models/sum/config", "echo")[0] == 403
+
+
+def _first_answer_to_expect(door: Door, key: str, model: str) -> bytes:
+    """The status line a request waiting for ``100 Continue`` first gets, with ``key``."""
+    context = ssl.create_default_context(cafile=door.ca.path)
+    with (
+        socket.create_connection(("127.0.0.1", door.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        sock.sendall(
+            f"POST /v2/models/{model}/infer HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            f"Authorization: Bearer {door.tokens[key]}\r\nContent-Length: 5000\r\n\r\n".encode()
+        )
+        return sock.recv(65536).split(b"\r\n", 1)[0]
+
+
+def test_a_verified_key_is_judged_by_the_head_before_its_body_is_sent(door: Door) -> None:
+    """curl's Expect: 100-continue with a key already seen: a model the key may not use (403)
+    or an unknown one (404) is answered before the body is uploaded; a key not verified yet
+    is sent 100 (it is checked with the body), as is a request that will be read."""
+    assert _first_answer_to_expect(door, "echo", "sum") == b"HTTP/1.1 100 Continue"
+    assert door.get("/v2/models/echo", "echo")[0] == 200  # the key is verified now
+    assert door.get("/v2/models/echo", "all")[0] == 200
+    assert _first_answer_to_expect(door, "echo", "sum").startswith(b"HTTP/1.1 403 ")
+    assert _first_answer_to_expect(door, "all", "nope").startswith(b"HTTP/1.1 404 ")
+    assert _first_answer_to_expect(door, "echo", "echo") == b"HTTP/1.1 100 Continue"

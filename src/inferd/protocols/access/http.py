@@ -16,11 +16,12 @@ from collections.abc import Mapping
 import orjson
 
 from inferd.errors import InferdError, PermissionDenied, Unsupported
-from inferd.protocols.access.keyring import KeyRing, Need, NoKey
+from inferd.protocols.access.keyring import KeyRing, Need, NoKey, check_scope
 from inferd.protocols.access.rules import Rule, need, rest_rule
 from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.http.messages import openai_path, response_for_error
 from inferd.protocols.http.refusal import Screen
+from inferd.protocols.http.router import HeadCheck
 from inferd.protocols.openai.errors import error_response as openai_error_response
 from inferd.protocols.text_wire import InvalidField
 
@@ -48,9 +49,11 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
             handler = route.handler
         else:
             handler = _guarded(route.handler, keys, rule, openai)
-        # A head check of a keyed route would tell a key what it may not see (whether a model
-        # exists) before the key is checked, which needs the body or an await: none then.
-        head = route.head if rule is Rule.OPEN else None
+        head = route.head
+        if head is not None and rule is Rule.MODEL:
+            head = _head_with_key(head, keys)
+        elif rule is not Rule.OPEN:
+            head = None
         guarded.add(route.method, route.template, handler, route.doc, head)
     return guarded
 
@@ -72,6 +75,25 @@ def _listing(handler: Handler, keys: KeyRing) -> Handler:
         allowed = set(key.deployments)
         document["data"] = [m for m in document["data"] if m.get("id") in allowed]
         return Response(200, orjson.dumps(document), response.content_type, response.headers)
+
+    return check
+
+
+def _head_with_key(head: HeadCheck, keys: KeyRing) -> HeadCheck:
+    """``head`` (a route naming its model), asked only for a key already verified that may use
+    the model; one it may not use is refused by its head too (403, nothing taken from its
+    rate). A key not verified yet is checked with the body: no answer tells a key what it may
+    not see (whether a model exists) before the key is checked."""
+
+    def check(request: Request) -> Response | None:
+        record = keys.known(request.headers.get("authorization"))
+        if record is None:
+            return None
+        try:
+            check_scope(record, Need("infer", request.params.get("model")))
+        except InferdError as exc:
+            return refusal(exc)
+        return head(request)
 
     return check
 

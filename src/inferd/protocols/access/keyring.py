@@ -220,7 +220,7 @@ class KeyRing:
         if token is None:
             raise Unauthenticated(_NOT_A_KEY)
         record = await self._verify(token)
-        _check_scope(record, need)
+        check_scope(record, need)
         bucket = self._buckets.get(record.id)
         if bucket is not None:
             wait = bucket.take(self._clock())
@@ -246,6 +246,17 @@ class KeyRing:
         if token.key_id not in self._by_id or _digest(token) in self._refused:
             return Unauthenticated(_INVALID)
         return None
+
+    def known(self, credentials: str | None) -> KeyRecord | None:
+        """The key of ``credentials`` if it has been verified already (no hashing, nothing
+        taken from its rate), for judging a request's head before its body is read; else
+        None (not enforced, no key, or one that still needs checking)."""
+        token = _token_of(credentials) if self.enforcing and credentials else None
+        record = self._by_id.get(token.key_id) if token is not None else None
+        if token is None or record is None:
+            return None
+        seen = self._verified.get(_digest(token))
+        return record if seen == (record.id, record.hash) else None
 
     async def _verify(self, token: Token) -> KeyRecord:
         record = self._by_id.get(token.key_id)
@@ -313,7 +324,8 @@ def _token_of(credentials: str) -> Token | None:
     return None
 
 
-def _check_scope(record: KeyRecord, need: Need) -> None:
+def check_scope(record: KeyRecord, need: Need) -> None:
+    """Raise the PermissionDenied of ``record`` for what ``need`` asks of a key."""
     if need.scope is not None and need.scope not in record.scopes:
         raise PermissionDenied(
             f"API key {record.name!r} lacks the {need.scope!r} scope this endpoint needs "
