@@ -229,6 +229,7 @@ def test_a_scoped_key_loading_its_model_over_grpc_is_sent_to_the_control_plane(
         client.load_model("echo", headers=echo)
     assert str(caught.value.status()) == "StatusCode.PERMISSION_DENIED"
     assert "only on the control-plane listener" in str(caught.value.message())
+    assert "--control-grpc-port" in str(caught.value.message())  # where, as over REST
     with pytest.raises(InferenceServerException) as caught:
         client.unload_model("sum", headers=echo)
     assert "may not use 'sum'" in str(caught.value.message())

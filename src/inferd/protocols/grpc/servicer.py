@@ -114,7 +114,11 @@ NO_STREAMING = grpc.stream_stream_rpc_method_handler(_no_streaming)
 
 
 async def _control_only(request: Message, context: Context) -> Message:
-    raise PermissionDenied("repository operations are served only on the control-plane listener")
+    raise PermissionDenied(
+        "repository operations are served only on the control-plane listener (inferd serve "
+        "--control-grpc-port, 127.0.0.1:8083 by default), with its token as 'authorization: "
+        "Bearer' metadata (see $INFERD_HOME/server-<control port>.token)"
+    )
 
 
 class InferenceServicer:
