@@ -17,6 +17,7 @@ from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes._files import model_file
 from inferd.runtimes._optional import import_optional
 from inferd.runtimes._tabular import BoosterModel, booster_output, booster_signature
+from inferd.runtimes._xgboost_trees import check_model_file
 from inferd.runtimes.base import LoadOptions, Model
 
 #: UBJSON's length markers: what follows the ``{`` that opens a UBJSON model (in JSON,
@@ -69,6 +70,11 @@ def _device(booster: Any) -> str:
 
 
 def _booster(xgb: ModuleType, file: Path) -> Any:
+    """The booster in ``file``, its trees checked first (:mod:`._xgboost_trees`): XGBoost
+    loads a tree whose nodes point outside it, and its first prediction kills the process."""
+    with file.open("rb") as f:
+        head = f.read(2)
+    check_model_file(file, ubjson=len(head) == 2 and head[1] in _UBJSON_LENGTH_MARKERS)
     booster = xgb.Booster()
     try:
         booster.load_model(str(file))
