@@ -270,6 +270,33 @@ def test_python_objects_never_cross_the_boundary(sandboxed: Sandboxed) -> None:
         predict_13(model)
 
 
+@pytest.mark.parametrize(
+    ("output", "dtype"),
+    [
+        ('np.array(["2026-12-07"], dtype="datetime64[D]")', "datetime64[D]"),
+        ('np.array([1], dtype="timedelta64[s]")', "timedelta64[s]"),
+        ('np.zeros(1, dtype="V4")', "|V4"),
+        ('np.zeros(1, dtype=[("a", "i4"), ("b", "f8")])', "[('a', '<i4'), ('b', '<f8')]"),
+    ],
+)
+def test_an_output_of_no_plain_dtype_is_an_outputs_error_not_a_dead_worker(
+    sandboxed: Sandboxed, output: str, dtype: str
+) -> None:
+    """It crossed as an .npy the server refused to read: 503, "worker exited with status 0",
+    and a restart, for a model whose output is of a kind no tensor has."""
+    model = sandboxed(f'return {{"y": {output}}}')
+    pid = model.pid
+    with pytest.raises(InternalError) as refused:
+        predict_13(model)
+    assert not isinstance(refused.value, Unavailable)
+    assert refused.value.message.endswith(
+        f"an output is not an array: 'y' is of dtype {dtype}, which is no tensor's "
+        "(bool, integers, floats, complex, bytes or str)"
+    ), refused.value.message
+    assert model.pid == pid
+    np.testing.assert_array_equal(model.predict(x(6))["y"], [6])
+
+
 def test_tensors_of_every_kind_cross_intact(sandboxed: Sandboxed) -> None:
     inputs = {
         "x": np.array([[13, 2], [3, 4]], dtype=np.int64),

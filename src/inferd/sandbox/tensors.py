@@ -47,7 +47,8 @@ class NotData(ValueError):
 
 
 def send(sock: socket.socket, header: Mapping[str, Any], tensors: Mapping[str, Any]) -> None:
-    """Send ``header`` plus ``tensors`` (each converted with ``np.asarray``) as one message."""
+    """Send ``header`` plus ``tensors`` (each converted with ``np.asarray``) as one message;
+    NotData for one that is no plain data (Python objects, dates, records)."""
     listed: list[list[str]] = []
     frames: list[bytes | memoryview] = []
     for name, value in tensors.items():
@@ -55,6 +56,12 @@ def send(sock: socket.socket, header: Mapping[str, Any], tensors: Mapping[str, A
         if array.dtype.hasobject:
             listed.append([name, "bytes"])
             frames += _bytes_frames(name, array)
+        elif array.dtype.kind not in _PLAIN_KINDS or array.dtype.itemsize == 0:
+            # The receiver refuses it (``_from_npy``) as a malformed message from its peer.
+            raise NotData(
+                f"{name!r} is of dtype {array.dtype}, which is no tensor's (bool, integers, "
+                "floats, complex, bytes or str)"
+            )
         else:
             listed.append([name, "array"])
             frames.append(_npy(array))
