@@ -21,11 +21,12 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import orjson
 
+from inferd.control.gateway.forwarding import refusing
 from inferd.control.gateway.keepalive import UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.upstream import UpstreamRequest
@@ -234,8 +235,8 @@ class Catalog:
         router.add("GET", "/v2/models/stats", self._stats)
         router.add("GET", "/v2/models/{model}/stats", self._stats)
         router.add("GET", "/v2/models/{model}/versions/{version}/stats", self._stats)
-        router.add("POST", "/v2/repository/models/{model}/load", self._no_loads)
-        router.add("POST", "/v2/repository/models/{model}/unload", self._no_loads)
+        for path in ("/v2/repository/models/{model}/load", "/v2/repository/models/{model}/unload"):
+            router.add("POST", path, refusing(_no_loads), head=_no_loads)
 
     async def _index(self, request: Request) -> Response:
         ready = json_body(request).get("ready", False)
@@ -247,5 +248,6 @@ class Catalog:
         stats = await self.statistics(request.params.get("model"), request.params.get("version"))
         return json_response(statistics_document(stats))
 
-    async def _no_loads(self, request: Request) -> Response:
-        raise Unsupported(_NO_LOADS)
+
+def _no_loads(request: Request) -> NoReturn:
+    raise Unsupported(_NO_LOADS)

@@ -10,6 +10,8 @@ engine replica (llama-server, vLLM) has no such document, and :func:`engine_mode
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import NoReturn
 from urllib.parse import quote
 
 import orjson
@@ -17,6 +19,7 @@ import orjson
 from inferd.control.gateway.upstream import HOP_BY_HOP, UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
 from inferd.protocols.http import Request, Response, json_response
+from inferd.protocols.http.router import Handler
 
 #: Response headers the gateway writes itself, not copied from the replica's answer.
 _NOT_COPIED = HOP_BY_HOP | {"content-type"}
@@ -94,3 +97,13 @@ def engine_model(deployment: str, version: VersionRoute, created: int) -> Respon
     document = {"name": deployment, "ready": ready, "id": deployment, "object": "model",
                 "created": created, "owned_by": "inferd"}  # fmt: skip
     return json_response(document, 200 if ready else 503)
+
+
+def refusing(refuse: Callable[[Request], NoReturn]) -> Handler:
+    """The handler of a route whose every request ``refuse`` refuses (it raises); ``refuse`` is
+    its head check too, so a client waiting for ``100 Continue`` is refused before its body."""
+
+    async def handler(request: Request) -> Response:
+        refuse(request)
+
+    return handler

@@ -21,14 +21,20 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from inferd import __version__
 from inferd.config import LimitSettings
 from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica, scrape
 from inferd.control.gateway.catalog import Catalog
 from inferd.control.gateway.charts import Charts
-from inferd.control.gateway.forwarding import engine_model, named, to_client, upstream_path
+from inferd.control.gateway.forwarding import (
+    engine_model,
+    named,
+    refusing,
+    to_client,
+    upstream_path,
+)
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.gateway.metrics import UNKNOWN, GatewayMetrics
 from inferd.control.gateway.openai_relay import PATHS as OPENAI_PATHS
@@ -205,17 +211,19 @@ class Gateway:
         for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
             router.add("GET", base, self._model_get)
             router.add("GET", f"{base}/ready", self._model_get)
-            router.add("POST", f"{base}/infer", self._traced(f"{base}/infer"))
-            router.add("POST", f"{base}/generate", self._generate)
-            router.add("POST", f"{base}/generate_stream", self._generate)
+            infer, generate = self._traced(f"{base}/infer"), refusing(self._generate)
+            router.add("POST", f"{base}/infer", infer, head=self.selection.infer_head)
+            router.add("POST", f"{base}/generate", generate, head=self._generate)
+            router.add("POST", f"{base}/generate_stream", generate, head=self._generate)
         # OpenAI's "retrieve model" too: its clients read errors in no other shape, as
         # inferd serve answers them.
         router.add("GET", "/v1/models/{model}", openai_errors(self._model_get))
         router.add("GET", "/v1/models", self.openai.models)
         for path in OPENAI_PATHS:
             router.add("POST", path, self.openai.relay)
-        router.add("POST", "/v1/models/{model}:predict", self._traced("/v1/models/{model}:predict"))
-        router.add("POST", "/v1/models/{model}:explain", self._explain)
+        predict, explain = self._traced("/v1/models/{model}:predict"), refusing(self._explain)
+        router.add("POST", "/v1/models/{model}:predict", predict, head=self.selection.infer_head)
+        router.add("POST", "/v1/models/{model}:explain", explain, head=self._explain)
         self.catalog.add_routes(router)
         router.add("GET", "/metrics", self._metrics)
         router.add("GET", "/api/status", self._status)
@@ -313,7 +321,7 @@ class Gateway:
         )
         return to_client(named(await self.proxy.send(route.name, version, upstream), route.name))
 
-    async def _explain(self, request: Request) -> Response:
+    def _explain(self, request: Request) -> NoReturn:
         """KServe v1 explanations, answered as ``inferd serve`` answers them: there are none."""
         name = self.selection.deployment(request.params["model"]).name  # 404 when unknown
         raise Unsupported(
@@ -321,7 +329,7 @@ class Gateway:
             f"(POST /v1/models/{name}:predict, /v2/models/{name}/infer), not explanations"
         )
 
-    async def _generate(self, request: Request) -> Response:
+    def _generate(self, request: Request) -> NoReturn:
         """The OIP generate extension, which ``inferd serve`` serves and the gateway does not
         relay: said so, with the routes that do, instead of 405 "method POST not allowed"."""
         name = self.selection.deployment(request.params["model"]).name  # 404 when unknown

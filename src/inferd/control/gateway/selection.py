@@ -8,6 +8,7 @@ lands on the same version whichever protocol carries it, and a refusal is counte
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.routing import choose_version, metadata_version
 from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
 from inferd.errors import InferdError, ModelNotFound
+from inferd.protocols.http import Request, Response
 from inferd.protocols.http.messages import response_for_error
 
 if TYPE_CHECKING:
@@ -49,6 +51,21 @@ class Selection:
             self._metrics.unknown_deployment()
             raise ModelNotFound(name)
         return route
+
+    def infer_head(self, request: Request) -> Response | None:
+        """What an inference's head alone refuses, before its body is read (its client waits
+        for ``100 Continue``): an unknown deployment, or a version it does not have or its
+        shadow (ModelNotFound, counted as the inference would count it). None: read the body."""
+        route = self.deployment(request.params["model"])
+        requested = request.params.get("version")
+        if requested is not None:
+            try:
+                metadata_version(route, requested)
+            except InferdError as exc:
+                status = response_for_error(exc).status
+                self._record(route.name, "", status, time.perf_counter())
+                raise
+        return None
 
     async def metadata_target(
         self, model: str, requested: str | None

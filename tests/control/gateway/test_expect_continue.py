@@ -1,0 +1,68 @@
+"""``Expect: 100-continue`` through the gateway (RFC 9110 10.1.1), as ``inferd serve`` answers it:
+a request its head alone refuses (an unknown deployment or version, a route that is always
+refused) gets that final answer instead of ``100 Continue``, so curl (which sends Expect for
+bodies over 1 KiB) does not upload a body only to be refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from .conftest import deployment, run, started_gateway, topology, version
+
+_TOPOLOGY = topology(deployment("fraud", version("v1", 100), version("v2", 0), shadow="v2"))
+
+
+async def _ask(path: str, *, read: int = 0) -> bytes:
+    """What the gateway sends to a head (``Expect: 100-continue``, a body declared and not
+    sent) before ``read`` bytes or its end, whichever comes first."""
+    gateway = await started_gateway(_TOPOLOGY)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+            "Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"HTTP/1.1 100 "):
+            writer.close()
+            return head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        body = await reader.readexactly(length)
+        writer.close()
+        return head + body
+    finally:
+        await gateway.stop(5)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "words"),
+    [
+        ("/v2/models/nope/infer", 404, "nope"),
+        ("/v2/models/nope/versions/v1/infer", 404, "nope"),
+        ("/v2/models/fraud/versions/v9/infer", 404, "v9"),
+        ("/v2/models/fraud/versions/v2/infer", 404, "v2"),  # the shadow takes no client request
+        ("/v1/models/nope:predict", 404, "nope"),
+        ("/v1/models/fraud:explain", 501, "no explainer"),
+        ("/v2/models/fraud/generate", 501, "generate"),
+        ("/v2/repository/models/fraud/load", 501, "inferd apply"),
+        ("/v2/nothing/here", 404, "no route"),
+    ],
+)
+def test_a_refused_head_gets_its_final_answer_instead_of_100(
+    path: str, status: int, words: str
+) -> None:
+    answer = run(lambda: _ask(path))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == str(status).encode(), answer
+    assert words in orjson.loads(body)["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v2/models/fraud/infer", "/v2/models/fraud/versions/v1/infer", "/v1/models/fraud:predict"],
+)
+def test_a_head_for_a_deployment_served_gets_100(path: str) -> None:
+    assert run(lambda: _ask(path)) == b"HTTP/1.1 100 Continue\r\n\r\n"
