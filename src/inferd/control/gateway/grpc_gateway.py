@@ -21,7 +21,7 @@ counters, reusing the REST side's pieces:
 Every call first goes through :attr:`GrpcGateway.check` (when set), before anything is routed:
 the one place a per-call policy (API keys) sees the metadata. ``ModelStreamInfer`` and the
 repository's load and unload answer UNIMPLEMENTED (the model servers stream nothing; models
-change by ``inferd apply``).
+change by ``inferd apply``); Triton's ``ModelConfig`` is forwarded as ``ModelMetadata`` is.
 """
 
 from __future__ import annotations
@@ -172,6 +172,8 @@ class GrpcGateway:
             "ServerMetadata": self._server_metadata,
             "ModelReady": self._model_ready,
             "ModelMetadata": self._model_metadata,
+            # Triton's (its request is ModelMetadata's): the replica's answer, UNIMPLEMENTED.
+            "ModelConfig": lambda r, c: self._model_metadata(r, c, "ModelConfig"),
             "ModelInfer": (
                 self._model_infer
                 if self.gateway.tracing is None
@@ -246,12 +248,14 @@ class GrpcGateway:
             return _ok(pb.ModelReadyResponse(ready=False))
         return await self._forward(to, to.version, "ModelReady", request, context)
 
-    async def _model_metadata(self, request: bytes, context: Context) -> RpcAnswer:
-        to = await self._addressed(request, context, "ModelMetadata")
+    async def _model_metadata(
+        self, request: bytes, context: Context, method: str = "ModelMetadata"
+    ) -> RpcAnswer:
+        to = await self._addressed(request, context, method)
         if to.version is None:
             raise Unavailable(f"deployment {to.route.name!r} has no version")
-        answer = await self._forward(to, to.version, "ModelMetadata", request, context)
-        if not answer.ok or to.version.model == to.route.name:
+        answer = await self._forward(to, to.version, method, request, context)
+        if not answer.ok or to.version.model == to.route.name or method != "ModelMetadata":
             return answer
         # Named as clients name it, the deployment (as REST's metadata, forwarding.named).
         return dataclasses.replace(answer, body=answer_named(answer.body, to.route.name))
