@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -23,7 +24,8 @@ def read_signature(file: Path) -> Signature:
 
 
 def _booster(lgb: ModuleType, file: Path) -> Any:
-    problem = _damage(file.read_bytes())
+    text = file.read_bytes()
+    problem = _damage(text) or _tampered(text)
     if problem is not None:
         raise InvalidArgument(f"{file.name!r} is not a valid LightGBM model: {problem}")
     try:
@@ -76,6 +78,52 @@ def _whole(block: bytes) -> bool:
     if len(fields[b"leaf_value"].split()) != count:
         return False
     return count <= 1 or all(len(fields.get(key, b"").split()) == count - 1 for key in _SPLITS)
+
+
+def _tampered(text: bytes) -> str | None:
+    """What in a tree would make a prediction read outside it (LightGBM loads such a model): a
+    child past the tree's nodes or leaves (a segmentation fault), a node reached twice (a cycle:
+    the prediction never ends), or a split on a feature past the model's width."""
+    head = re.search(rb"^max_feature_idx=(\d+)$", text, re.MULTILINE)
+    features = int(head.group(1)) + 1 if head else None
+    for block in re.split(rb"\n(?=Tree=\d+\n)", text)[1:]:
+        lines = block.split(b"\n\n", 1)[0].splitlines()
+        fields = dict(line.partition(b"=")[::2] for line in lines[1:] if b"=" in line)
+        try:
+            problem = _tree_problem(fields, features)
+        except ValueError:
+            problem = "its splits are not all integers"
+        if problem is not None:
+            return f"{lines[0].decode(errors='replace').lower().replace('=', ' ')}: {problem}"
+    return None
+
+
+def _tree_problem(fields: dict[bytes, bytes], features: int | None) -> str | None:
+    leaves = int(fields.get(b"num_leaves", b"1"))
+    if leaves <= 1:
+        return None
+    left, right, split = (
+        [int(v) for v in fields.get(key, b"").split()]
+        for key in (b"left_child", b"right_child", b"split_feature")
+    )
+    if not len(left) == len(right) == len(split) == leaves - 1:
+        return f"its splits are not {leaves - 1}, for {leaves} leaves"
+    seen, pending = {0}, [0]
+    while pending:
+        node = pending.pop()
+        if features is not None and not 0 <= split[node] < features:
+            return f"node {node} splits on feature {split[node]}, of {features} features"
+        for child in (left[node], right[node]):
+            if child < 0 and ~child >= leaves:
+                return f"node {node} has leaf {~child}, of {leaves} leaves"
+            if child >= 0 and not 0 < child < leaves - 1:
+                return f"node {node} has child {child}, of {leaves - 1} nodes"
+            if child >= 0 and child in seen:
+                return f"node {node} leads to node {child} a second time (a cycle)"
+            if child >= 0:
+                seen.add(child)
+                pending.append(child)
+    return None
 
 
 class LightGBMRuntime:
