@@ -15,15 +15,15 @@ from .conftest import deployment, run, started_gateway, topology, version
 _TOPOLOGY = topology(deployment("fraud", version("v1", 100), version("v2", 0), shadow="v2"))
 
 
-async def _ask(path: str, *, read: int = 0) -> bytes:
-    """What the gateway sends to a head (``Expect: 100-continue``, a body declared and not
-    sent) before ``read`` bytes or its end, whichever comes first."""
+async def _ask(path: str, media_type: str = "application/json") -> bytes:
+    """What the gateway first answers a head (``Expect: 100-continue``, a body of
+    ``media_type`` declared and not sent): ``100 Continue``, or its final answer."""
     gateway = await started_gateway(_TOPOLOGY)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
         writer.write(
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
-            "Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n".encode()
+            f"Content-Type: {media_type}\r\nContent-Length: 2000000\r\n\r\n".encode()
         )
         head = await reader.readuntil(b"\r\n\r\n")
         if head.startswith(b"HTTP/1.1 100 "):
@@ -54,7 +54,17 @@ async def _ask(path: str, *, read: int = 0) -> bytes:
 def test_a_refused_head_gets_its_final_answer_instead_of_100(
     path: str, status: int, words: str
 ) -> None:
-    answer = run(lambda: _ask(path))
+    _assert_refused(run(lambda: _ask(path)), status, words)
+
+
+@pytest.mark.parametrize("path", ["/v2/models/fraud/infer", "/v1/models/fraud:predict"])
+def test_a_media_type_not_spoken_is_refused_by_its_head_as_the_replica_refuses_it(
+    path: str,
+) -> None:
+    _assert_refused(run(lambda: _ask(path, "multipart/form-data; boundary=x")), 415, "multipart")
+
+
+def _assert_refused(answer: bytes, status: int, words: str) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == str(status).encode(), answer
     assert words in orjson.loads(body)["error"]

@@ -18,6 +18,7 @@ from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionR
 from inferd.errors import InferdError, ModelNotFound
 from inferd.protocols.http import Request, Response
 from inferd.protocols.http.messages import response_for_error
+from inferd.protocols.v2.handlers import media_type_refusal
 
 if TYPE_CHECKING:
     from inferd.control.autoscale.coldstart import ColdStart
@@ -55,17 +56,19 @@ class Selection:
     def infer_head(self, request: Request) -> Response | None:
         """What an inference's head alone refuses, before its body is read (its client waits
         for ``100 Continue``): an unknown deployment, or a version it does not have or its
-        shadow (ModelNotFound, counted as the inference would count it). None: read the body."""
+        shadow (ModelNotFound), then a media type the replica would refuse (415), each counted
+        as the inference would count it. None: read the body."""
         route = self.deployment(request.params["model"])
         requested = request.params.get("version")
-        if requested is not None:
-            try:
+        try:
+            if requested is not None:
                 metadata_version(route, requested)
-            except InferdError as exc:
-                status = response_for_error(exc).status
-                self._record(route.name, "", status, time.perf_counter())
-                raise
-        return None
+            refusal = media_type_refusal(request)
+        except InferdError as exc:
+            refusal = response_for_error(exc)
+        if refusal is not None:
+            self._record(route.name, "", refusal.status, time.perf_counter())
+        return refusal
 
     async def metadata_target(
         self, model: str, requested: str | None
