@@ -6,6 +6,8 @@ bodies over 1 KiB) does not upload a body only to be refused."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 
 import orjson
 import pytest
@@ -76,3 +78,26 @@ def _assert_refused(answer: bytes, status: int, words: str) -> None:
 )
 def test_a_head_for_a_deployment_served_gets_100(path: str) -> None:
     assert run(lambda: _ask(path)) == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_uploads_nothing_to_an_unknown_deployment(tmp_path: Path) -> None:
+    payload = tmp_path / "body.json"
+    payload.write_bytes(b" " * 2_000_000)
+
+    async def scenario() -> bytes:
+        gateway = await started_gateway(_TOPOLOGY)
+        try:
+            curl = await asyncio.create_subprocess_exec(
+                "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}",
+                "-H", "Content-Type: application/json", "--expect100-timeout", "30",
+                "--data-binary", f"@{payload}",
+                f"http://127.0.0.1:{gateway.port}/v2/models/nope/infer",
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, _ = await curl.communicate()
+            return out
+        finally:
+            await gateway.stop(5)
+
+    assert run(scenario) == b"404 0"
