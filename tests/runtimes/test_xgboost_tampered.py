@@ -143,6 +143,18 @@ def test_a_tampered_ubjson_model_is_refused_at_push_and_load(tmp_path: Path, boo
     assert _tried(folder) == [f"push: {problem}", f"load: {problem}"]
 
 
+def test_a_tampered_model_followed_by_other_bytes_is_refused(tmp_path: Path, booster: Any) -> None:
+    """XGBoost reads a JSON model followed by other bytes, which no JSON parser takes: it was
+    not checked, and XGBoost loaded its tampered tree."""
+    document = json.loads(bytes(booster.save_raw("json")))
+    _set("left_children", 0, 999)(document)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps(document) + " trailing")
+    refused = "'model.json' is not a valid XGBoost model"
+    assert _tried(folder) == [f"push: {refused}", f"load: {refused}"]
+
+
 def test_the_ubjson_reader_reads_what_xgboost_writes_as_its_json(booster: Any) -> None:
     as_json = json.loads(bytes(booster.save_raw("json")))
     as_ubjson = loads(bytes(booster.save_raw("ubj")))

@@ -26,11 +26,13 @@ _LEAF = -1
 
 def check_model_file(file: Path, ubjson: bool) -> None:
     """Refuse (InvalidArgument) the XGBoost model in ``file`` if a tree's structure would make
-    a prediction read outside it; a file that is no model is left to XGBoost to refuse."""
+    a prediction read outside it, or if it cannot be read to be checked: XGBoost reads some
+    files that are not JSON (a valid model followed by other bytes), a tampered one among them.
+    """
     try:
         document = ubjson_loads(file.read_bytes()) if ubjson else orjson.loads(file.read_bytes())
     except (UbjsonError, orjson.JSONDecodeError):
-        return
+        raise InvalidArgument(f"{file.name!r} is not a valid XGBoost model") from None
     try:
         check_model(document)
     except InvalidArgument as exc:
