@@ -11,7 +11,8 @@ are what the current replicas counted since they started: a replaced or restarte
 counts leave with it.
 
 REST: ``POST /v2/repository/index``, ``GET /v2/models[/{m}[/versions/{v}]]/stats``. Models are
-loaded and unloaded by ``inferd apply``, so the repository's load and unload answer 501. gRPC
+loaded and unloaded by ``inferd apply``, so the repository's load and unload answer 501 (and
+Triton's ``GET …/config``, as ``inferd serve`` answers it). gRPC
 serves the same documents (:mod:`.grpc_gateway`).
 """
 
@@ -235,6 +236,8 @@ class Catalog:
         router.add("GET", "/v2/models/stats", self._stats)
         router.add("GET", "/v2/models/{model}/stats", self._stats)
         router.add("GET", "/v2/models/{model}/versions/{version}/stats", self._stats)
+        for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+            router.add("GET", f"{base}/config", self._no_config)
         for path in ("/v2/repository/models/{model}/load", "/v2/repository/models/{model}/unload"):
             router.add("POST", path, refusing(_no_loads), head=_no_loads)
 
@@ -247,6 +250,19 @@ class Catalog:
     async def _stats(self, request: Request) -> Response:
         stats = await self.statistics(request.params.get("model"), request.params.get("version"))
         return json_response(statistics_document(stats))
+
+    async def _no_config(self, request: Request) -> Response:
+        """Triton's model configuration (tritonclient's ``get_model_config``), which ``inferd
+        serve`` does not serve either: 501 pointing to the deployment's metadata, as it does
+        (its replica's would name the replica's model); 404 for an unknown deployment or
+        version."""
+        name, version = request.params["model"], request.params.get("version")
+        route = self._select(name, version)[0][0] if version else self._deployment(name)
+        raise Unsupported(
+            "Triton's model configuration extension (GET …/config) is not supported: inferd has "
+            f"no model configuration; GET /v2/models/{route.name} gives the model's inputs and "
+            "outputs"
+        )
 
 
 def _no_loads(request: Request) -> NoReturn:

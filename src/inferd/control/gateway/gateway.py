@@ -209,8 +209,8 @@ class Gateway:
         router.add("GET", "/v2/health/ready", self._ready)
         router.add("GET", "/v2", self._server_metadata)
         for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
-            for suffix in ("", "/ready", "/config"):  # Triton's config: the replica's 501
-                router.add("GET", f"{base}{suffix}", self._model_get)
+            router.add("GET", base, self._model_get)
+            router.add("GET", f"{base}/ready", self._model_get)
             infer, generate = self._traced(f"{base}/infer"), refusing(self._generate)
             router.add("POST", f"{base}/infer", infer, head=self.selection.infer_head)
             router.add("POST", f"{base}/generate", generate, head=self._generate)
