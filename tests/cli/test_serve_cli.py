@@ -128,3 +128,14 @@ def test_a_stored_name_that_is_also_a_directory_is_taken_as_the_name(
     assert path_given("multi", store) is None
     assert path_given("multi:v2", store) is None  # not a path
     assert path_given("multi/model.onnx", store) is not None
+
+
+def test_a_path_to_nothing_is_named_as_a_path(inferd_home: Path) -> None:
+    """``inferd serve ./mutli`` (a typo) said "'.' is not a valid registry host"."""
+    result = CliRunner().invoke(main, ["serve", "--no-grpc", "./mutli"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: './mutli' is a path (to nothing here), not a model reference: inferd serve "
+        "takes a version from the store. Push the model first: inferd push PATH NAME:TAG, then "
+        "inferd serve NAME:TAG"
+    )

@@ -19,6 +19,8 @@ from inferd.settings_file import ENV_PREFIX, load_settings
 from inferd.store import ModelStore
 from inferd.store.layout import ensure_home
 
+#: How a path starts that no model reference starts with.
+_PATH_STARTS = ("./", "../", "/", "~/")
 #: A TCP port, 0 picking a free one (as `inferd up --port` takes it).
 _PORT = click.IntRange(0, 65535)
 
@@ -258,10 +260,17 @@ def path_given(reference: str, store: ModelStore) -> str | None:
     """What is wrong when ``reference`` names a file or directory that exists, as a user who
     expects ``inferd serve ./model`` to serve files gives it (the reference's own error, "'.'
     is not a valid registry host" or "version 'latest' not found", does not say so); None when
-    it names none, or names a version in the local store as well."""
+    it names none, or names a version in the local store as well. A reference written as a
+    path (``./``, ``../``, ``/`` or ``~/`` first) that names nothing is one too."""
     path = Path(reference)
     if not path.exists():
-        return None
+        if not reference.startswith(_PATH_STARTS):
+            return None
+        return (
+            f"{reference!r} is a path (to nothing here), not a model reference: inferd serve "
+            "takes a version from the store. Push the model first: inferd push PATH NAME:TAG, "
+            "then inferd serve NAME:TAG"
+        )
     try:
         if Reference.parse(reference).registry is not None:
             return None  # a remote reference: pulled, never read from the working directory
