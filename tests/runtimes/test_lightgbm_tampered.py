@@ -96,6 +96,43 @@ def test_a_tampered_tree_is_refused_at_push_and_load(
     ]
 
 
+@pytest.fixture(scope="module")
+def categorical_text() -> str:
+    """Tree 0 splits first on a category set: threshold=0 (its set), cat_boundaries=0 1."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 4))
+    x[:, 0] = rng.integers(0, 6, 400)
+    y = np.isin(x[:, 0], [1, 4]).astype(np.float64)
+    params = {"objective": "binary", "num_leaves": 4, "verbose": -1, "min_data_per_group": 5}
+    data = lgb.Dataset(x, label=y, categorical_feature=[0])
+    text: str = lgb.train({**params, "cat_smooth": 1}, data, 2).model_to_string()
+    return text
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("threshold", "tree 0: node 0 splits on category set 9, of 1"),
+        ("cat_boundaries", "tree 0: its cat_boundaries do not divide its 1 cat_threshold values"),
+    ],
+)
+def test_a_tampered_categorical_split_is_refused(
+    tmp_path: Path, categorical_text: str, key: str, problem: str
+) -> None:
+    """A category set past the tree's (threshold), or a set's end past the categories
+    (cat_boundaries), was read outside the tree's arrays."""
+    tree = categorical_text[categorical_text.index("Tree=0") :]
+    assert "\nthreshold=0 " in tree and "\ncat_boundaries=0 1\n" in tree
+    line = tree[tree.index(f"\n{key}=") + len(key) + 2 :].split("\n", 1)[0]
+    values = "9" + line[1:] if key == "threshold" else "0 9"
+    said = _tampered(tmp_path, categorical_text, key, values)
+    refused = f"'model.txt' is not a valid LightGBM model: {problem}"
+    assert [line[: len("push: ") + len(refused)] for line in said] == [
+        f"push: {refused}",
+        f"load: {refused}",
+    ]
+
+
 VALID = {
     "multiclass": {"objective": "multiclass", "num_class": 3},
     "categorical": {"objective": "binary", "min_data_per_group": 5, "cat_smooth": 1},

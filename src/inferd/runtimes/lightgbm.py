@@ -92,7 +92,7 @@ def _tampered(text: bytes) -> str | None:
         try:
             problem = _tree_problem(fields, features)
         except ValueError:
-            problem = "its splits are not all integers"
+            problem = "its splits are not all numbers"
         if problem is not None:
             return f"{lines[0].decode(errors='replace').lower().replace('=', ' ')}: {problem}"
     return None
@@ -106,13 +106,22 @@ def _tree_problem(fields: dict[bytes, bytes], features: int | None) -> str | Non
         [int(v) for v in fields.get(key, b"").split()]
         for key in (b"left_child", b"right_child", b"split_feature")
     )
-    if not len(left) == len(right) == len(split) == leaves - 1:
+    kinds = [int(v) for v in fields.get(b"decision_type", b"").split()]
+    thresholds = fields.get(b"threshold", b"").split()
+    if not len(left) == len(right) == len(split) == len(kinds) == len(thresholds) == leaves - 1:
         return f"its splits are not {leaves - 1}, for {leaves} leaves"
+    categories = _categories(fields)
+    if isinstance(categories, str):
+        return categories
     seen, pending = {0}, [0]
     while pending:
         node = pending.pop()
         if features is not None and not 0 <= split[node] < features:
             return f"node {node} splits on feature {split[node]}, of {features} features"
+        if kinds[node] & 1 and not 0 <= float(thresholds[node]) < categories:
+            return (
+                f"node {node} splits on category set {thresholds[node].decode()}, of {categories}"
+            )
         for child in (left[node], right[node]):
             if child < 0 and ~child >= leaves:
                 return f"node {node} has leaf {~child}, of {leaves} leaves"
@@ -124,6 +133,20 @@ def _tree_problem(fields: dict[bytes, bytes], features: int | None) -> str | Non
                 seen.add(child)
                 pending.append(child)
     return None
+
+
+def _categories(fields: dict[bytes, bytes]) -> int | str:
+    """How many category sets a tree's categorical splits choose from, or what is wrong with
+    their boundaries (each set's start in ``cat_threshold``, then its end)."""
+    count = int(fields.get(b"num_cat", b"0"))
+    if count <= 0:
+        return 0
+    bounds = [int(v) for v in fields.get(b"cat_boundaries", b"").split()]
+    words = len(fields.get(b"cat_threshold", b"").split())
+    ordered = bounds == sorted(bounds)
+    if len(bounds) != count + 1 or bounds[0] != 0 or not ordered or bounds[-1] != words:
+        return f"its cat_boundaries do not divide its {words} cat_threshold values in {count}"
+    return count
 
 
 class LightGBMRuntime:
