@@ -41,11 +41,15 @@ _FOREIGN_HOSTS = [
 
 
 async def _answer(
-    port: int, path: str, host: str | None, headers: dict[str, str] | None = None
+    port: int,
+    path: str,
+    host: str | None,
+    headers: dict[str, str] | None = None,
+    version: str = "1.1",
 ) -> tuple[int, bytes]:
     """One request with exactly this ``Host`` (None: none), on a connection of its own."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = [f"GET {path} HTTP/1.1", "connection: close"]
+    head = [f"GET {path} HTTP/{version}", "connection: close"]
     head += [f"host: {host}"] if host is not None else []
     head += [f"{k}: {v}" for k, v in (headers or {}).items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
@@ -92,16 +96,24 @@ def test_a_loopback_gateway_answers_every_loopback_host() -> None:
     assert [status for status, _ in answers] == [200] * len(_LOOPBACK_HOSTS)
 
 
-def test_a_request_without_a_host_is_answered() -> None:
-    async def scenario() -> int:
+def test_an_http10_request_without_a_host_is_answered_and_an_http11_one_is_400() -> None:
+    """HTTP/1.0 had no Host, so the rebinding check lets one without it through; HTTP/1.1
+    requires it (RFC 9112 3.2), so one without it is refused before any check."""
+
+    async def scenario() -> list[tuple[int, bytes]]:
         gateway = Gateway("127.0.0.1", 0, limits=LimitSettings())
         await gateway.start()
         try:
-            return (await _answer(gateway.port, "/v2/health/live", None))[0]
+            return [
+                await _answer(gateway.port, "/v2/health/live", None, version=version)
+                for version in ("1.0", "1.1")
+            ]
         finally:
             await gateway.stop(5)
 
-    assert run(scenario) == 200
+    (old, new) = run(scenario)
+    assert old[0] == 200
+    assert new[0] == 400 and b"needs a Host header" in new[1]
 
 
 def test_a_gateway_bound_beyond_loopback_does_not_look_at_the_host() -> None:

@@ -196,6 +196,7 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
+        reading.require_host(self.parser, headers)
         if (s := self.server).screen is not None or s.guard is not None:  # before the body
             reading.screened(s, self.parser, self._url, headers, self.peer)
         self._replay = reading.replayed(self.parser, self._url, headers)

@@ -89,6 +89,13 @@ def admit_headers(
     return size
 
 
+def require_host(parser: httptools.HttpRequestParser, headers: Mapping[str, str]) -> None:
+    """Refuse an HTTP/1.1 request without ``Host`` (RFC 9112 3.2: a server MUST answer 400, as
+    nginx does); HTTP/1.0 had no such field."""
+    if "host" not in headers and parser.get_http_version() != "1.0":
+        raise Refusal(400, "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)")
+
+
 #: Fields of an Upgrade that is ignored, left out of its head read again (:func:`replayed`).
 _UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "expect"))
 
