@@ -72,3 +72,14 @@ def test_declared_outputs_only_and_each_of_them() -> None:
         check.conform({"extra": y})
     undeclared = SignatureCheck("m", Signature())
     assert list(undeclared.conform({"extra": y})) == ["extra"]
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.longdouble])
+def test_an_undeclared_output_of_no_oip_datatype_is_the_models_fault(dtype: type) -> None:
+    """With no outputs declared, an answer no datatype can carry is a 500 naming the output,
+    not the client's 400."""
+    inputs = (TensorSpec(name="x", datatype="FP32", shape=(-1, 2)),)
+    check = SignatureCheck("m", Signature(inputs=inputs, outputs=()))
+    with pytest.raises(InternalError, match=r"model 'm' gave output 'y' of dtype .*, which has no"):
+        check.conform({"y": np.zeros(2, dtype=dtype), "z": np.zeros(2)})
+    assert set(check.conform({"z": np.zeros(2)})) == {"z"}

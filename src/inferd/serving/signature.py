@@ -224,6 +224,12 @@ class SignatureCheck:
         docstring); all of them when the signature declares none. InternalError names the
         model, the output and how it differs."""
         if not self._declared:
+            for name, given in outputs.items():  # the model's fault, not the client's (400)
+                if _datatype(given.dtype) == str(given.dtype):
+                    raise InternalError(
+                        f"model {self._model!r} gave output {name!r} of dtype {given.dtype}, "
+                        "which has no Open Inference Protocol datatype"
+                    )
             return outputs
         conformed: Tensors = {}
         for output in self._declared:
