@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import yaml
 from onnx import TensorProto, helper, numpy_helper
 
 from inferd.card import Signature, TensorSpec
-from inferd.config import ServerSettings
+from inferd.config import ServerSettings, StoreSettings
 from inferd.errors import InvalidArgument
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
@@ -125,3 +126,23 @@ def test_a_fully_declared_signature_still_fails_its_load_on_a_warm_up_error(
         assert error.message.startswith(f"loading small:v1 failed: {warm_up}")
 
     asyncio.run(main())
+
+
+def test_the_start_up_example_says_its_open_dimensions_are_a_guess(tmp_path: Path) -> None:
+    """The banner's curl sends the warm-up's 1s, which the convolution refuses: a note says so."""
+    from e2e.conftest import _stop, start_serve
+
+    home = tmp_path / "home"
+    push(
+        ModelStore.from_settings(StoreSettings(home=home)), _conv(tmp_path / "c", "H", "W"), "c:v1"
+    )
+    server = start_serve(home, "c:v1")
+    try:
+        deadline = time.monotonic() + 30  # the note follows the try: line
+        while not any("note: c leaves dimensions" in line for line in server.log):
+            assert time.monotonic() < deadline, "".join(server.log)
+            time.sleep(0.1)
+        (note,) = [line for line in server.log if "note: c leaves dimensions" in line]
+        assert "x [1, 3, 1, 1]" in note and "send your real shape" in note
+    finally:
+        _stop(server)

@@ -8,7 +8,12 @@ import orjson
 
 from inferd.addresses import url_host
 from inferd.errors import NotFound
-from inferd.runtimes.warmup import example_request, model_known_values, unknown_strings
+from inferd.runtimes.warmup import (
+    example_request,
+    guessed_shapes,
+    model_known_values,
+    unknown_strings,
+)
 from inferd.server.composition import Server
 from inferd.serving.stats import VersionState
 
@@ -59,7 +64,19 @@ def startup_lines(server: Server) -> list[str]:
         )
         if artifact.card.llm is None:
             lines.extend(_placeholders(names[0], unknown_strings(signature, known)))
+            lines.extend(_guessed(names[0], guessed_shapes(signature)))
     return lines
+
+
+def _guessed(model: str, inputs: list[str]) -> list[str]:
+    """A note for inputs with open dimensions past the batch, which the example fills with 1s:
+    a model that needs more (a convolution over an image) refuses it."""
+    if not inputs:
+        return []
+    return [
+        f"note: {model} leaves dimensions of {', '.join(inputs)} open; the example sends size "
+        "1 there, which a model may refuse (an image under a convolution): send your real shape"
+    ]
 
 
 def _placeholders(model: str, inputs: list[str]) -> list[str]:
