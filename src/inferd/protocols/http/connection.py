@@ -195,18 +195,21 @@ class HttpConnection(asyncio.BufferedProtocol):
         headers[key] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
-        headers = self._headers
-        reading.require_host(self.parser, headers)
+        headers = self._headers  # (the rare checks are asked only where their field is)
+        if "host" not in headers:
+            reading.require_host(self.parser, headers)
         if (s := self.server).screen is not None or s.guard is not None:  # before the body
             reading.screened(s, self.parser, self._url, headers, self.peer)
-        self._replay = reading.replayed(self.parser, self._url, headers)
+        if "upgrade" in headers:  # else _reset left it b""
+            self._replay = reading.replayed(self.parser, self._url, headers)
         declared = admit_headers(headers, self.limits.max_body_bytes, self.budget)
         if declared is not None:
             self._body = BodyReader(declared)
         self.deadline = self.loop.time() + self.limits.body_timeout_s
         # Expect: 100-continue is judged, and answered, with nothing outstanding (order).
         if (
-            not (self._pending or self._backlog)
+            "expect" in headers
+            and not (self._pending or self._backlog)
             and self.transport is not None
             and reading.continues(self.server, self.parser, self._url, headers, self.peer)
         ):

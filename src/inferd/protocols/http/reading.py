@@ -5,6 +5,7 @@ connection."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -151,9 +152,11 @@ def chunked_body(headers: Mapping[str, str]) -> BodyReader:
     return BodyReader()
 
 
+@functools.lru_cache(maxsize=1024)
 def request_target(url: bytes, method: str = "") -> tuple[str, str]:
     """The path and query (``""`` when none) of a request target; 400 for an invalid one (a
-    ``method`` CONNECT's ``host:port``: a tunnel, which this server does not open)."""
+    ``method`` CONNECT's ``host:port``: a tunnel, which this server does not open). Cached:
+    clients send few distinct targets, and a screen reads it before the request does."""
     try:
         parsed = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
