@@ -55,6 +55,8 @@ _ACCEPTED_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
 _INTEGER_DATATYPES = frozenset(name for name, dtype in NUMPY_DTYPES.items() if dtype.kind in "iu")
 #: Why a request that names one input twice is refused (REST and gRPC, before any data is read).
 REPEATED_INPUT = "appears twice among the inputs"
+#: Triton's sequence extension's request parameters (:func:`refuse_sequence`).
+_SEQUENCE = frozenset(("sequence_id", "sequence_start", "sequence_end"))
 #: Why a request without inputs is refused (REST and gRPC alike).
 NO_INPUTS = "'inputs' must be a non-empty list"
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floating-point numbers",
@@ -94,6 +96,8 @@ def refuse_sequence(parameters: Mapping[str, object]) -> None:
     and ``sequence_end`` request parameters, what tritonclient's ``infer(sequence_id=…)`` sends):
     inferd keeps no state between requests, so answering each on its own would be silently
     wrong for a stateful model. A ``sequence_id`` of 0 or "" is none, as in Triton."""
+    if not parameters or _SEQUENCE.isdisjoint(parameters):  # nearly every request: no cost
+        return
     if parameters.get("sequence_id") not in (None, 0, "") or any(
         parameters.get(flag) is True for flag in ("sequence_start", "sequence_end")
     ):
