@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inferd.backoff import restart_delay
 from inferd.card import ModelCard
 from inferd.config import SandboxSettings
 from inferd.errors import InternalError, InvalidArgument, Unavailable
 from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import SandboxedModel, restart_delay
+from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import worker_environment
 
 Sandboxed = Callable[..., SandboxedModel]

@@ -52,6 +52,15 @@ class Model(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class MayBeUnavailable(Protocol):
+    """A model that can be unable to take a call for a while (a sandboxed model whose worker
+    died and is restarting): readiness reports it not ready meanwhile."""
+
+    @property
+    def available(self) -> bool: ...
+
+
 class Runtime(Protocol):
     """Loads a model directory described by a card."""
 

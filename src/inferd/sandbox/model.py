@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any
 
+from inferd.backoff import restart_delay
 from inferd.datatypes import Tensors
 from inferd.errors import (
     InferdError,
@@ -45,18 +46,8 @@ from inferd.sandbox.process import WorkerDied, WorkerFailed, WorkerProcess, Work
 
 log = logging.getLogger(__name__)
 
-#: Restart delays (seconds): the first restart is immediate, later ones back off to the cap.
-INITIAL_BACKOFF_S = 0.5
-MAX_BACKOFF_S = 30.0
 #: Longest text taken from a worker's reply into an error (it comes from untrusted code).
 _MAX_MESSAGE = 200
-
-
-def restart_delay(deaths: int) -> float:
-    """Seconds before restart number ``deaths`` of a run of consecutive deaths (1 = first)."""
-    if deaths <= 1:
-        return 0.0
-    return min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2.0 ** (deaths - 2))
 
 
 class SandboxedModel:

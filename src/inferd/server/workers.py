@@ -18,9 +18,9 @@ from typing import Protocol
 
 import uvloop
 
+from inferd.backoff import restart_delay
 from inferd.config import ServerSettings
 from inferd.errors import InferdError, InvalidArgument
-from inferd.sandbox.model import restart_delay
 from inferd.server.banner import startup_lines
 from inferd.server.composition import build_server
 from inferd.server.logs import configure_logging

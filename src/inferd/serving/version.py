@@ -15,10 +15,9 @@ from pathlib import Path
 from inferd.errors import InferdError
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics, VersionMetrics
-from inferd.runtimes.base import Model
+from inferd.runtimes.base import MayBeUnavailable, Model
 from inferd.runtimes.xgboost import XGBoostRuntime
 from inferd.runtimes.xgboost import model_format as xgboost_format
-from inferd.sandbox.model import SandboxedModel
 from inferd.serving.artifact import LoadedArtifact, VersionKey
 from inferd.serving.batcher import Batcher
 from inferd.serving.signature import SignatureCheck
@@ -113,7 +112,7 @@ class ServedVersion:
         """:attr:`serving`, and its model can take a call now: a sandboxed model's worker is
         up (not dead and held back by the restart backoff). What readiness reports."""
         model = self.model
-        return self.serving and (not isinstance(model, SandboxedModel) or model.available)
+        return self.serving and (not isinstance(model, MayBeUnavailable) or model.available)
 
     @property
     def busy(self) -> bool:
