@@ -128,9 +128,11 @@ def test_streamed_chats_split_and_shadowed_through_the_gateway(
     assert streams == calls
 
     dom = run(lambda: browse(chromium, base, tmp_path / "dom", "--dump-dom"))
-    # One row per primary: v1's answers never match the shadow's, v2's always do.
+    # One row per primary that was served: v1's answers never match the shadow's, v2's always
+    # do. (The split is random: 1.5 % of runs send v2, at 10 %, none of the 40.)
     rates = re.findall(r"(v\d) → candidate.*?text: exact match (\d+(?:\.\d+)?)%", dom, re.S)
-    assert sorted((v, float(rate)) for v, rate in rates) == [("v1", 0.0), ("v2", 100.0)], rates
+    expected = [(v, rate) for v, rate in (("v1", 0.0), ("v2", 100.0)) if served[v]]
+    assert sorted((v, float(rate)) for v, rate in rates) == expected, (rates, served)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard-llm-shadow.png"
     shot.unlink(missing_ok=True)
