@@ -210,6 +210,10 @@ def test_unknown_route_is_404_and_wrong_method_is_405(data_server, connect):
         wrong = client.delete("/v2/health/live")
         assert wrong.status_code == 405
         assert wrong.headers["allow"] == "GET, HEAD"
+        # An unset $MODEL in a script: a 404 that points at the empty name, not a 405.
+        unnamed = client.post("/v2/models//infer", json={"inputs": []})
+        assert unnamed.status_code == 404
+        assert "empty path segment" in unnamed.json()["error"]
 
 
 def test_head_is_get_without_a_body(data_server, connect):

@@ -62,3 +62,14 @@ def test_a_model_name_with_slashes_spans_segments_only_where_nothing_else_fits()
     route, params, _ = router.match("GET", "/v2/models/team/fraud/versions/3")
     assert params == {"model": "team/fraud", "version": "3"}
     assert router.match("GET", "/v3/team/fraud")[2] == []  # still a 404
+
+
+def test_an_empty_segment_is_a_missing_name_not_part_of_one() -> None:
+    """``/v2/models//infer`` (``$MODEL`` unset in a script) is a 404, not a 405 for a GET of
+    a model named ``/infer``."""
+    router = _router()
+    router.add("GET", "/v2/models/{model}", _ok)
+    assert router.match("POST", "/v2/models//infer") == (None, {}, [])
+    assert router.match("GET", "/v2/models//ready") == (None, {}, [])
+    route, params, _ = router.match("POST", "/v2/models/team/fraud/infer")
+    assert route is not None and params == {"model": "team/fraud"}

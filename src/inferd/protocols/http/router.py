@@ -133,7 +133,9 @@ class Router:
                 continue
             for candidate in routes:
                 first = next((i for i, s in enumerate(candidate.segments) if s.param), None)
-                if first is not None:
+                # Every spanned segment must be non-empty: ``/v2/models//infer`` is a missing
+                # model name, not a model named ``/infer``.
+                if first is not None and all(parts[first : first + extra + 1]):
                     joined = "/".join(parts[first : first + extra + 1])
                     yield candidate, [*parts[:first], joined, *parts[first + extra + 1 :]]
 

@@ -260,4 +260,5 @@ def _unrouted(request: Request, allowed: list[str]) -> Response:
             f"method {request.method} not allowed on {request.path}",
             [(b"allow", ", ".join(sorted(set(allowed))).encode())],
         )
-    return error_for(request.path, 404, f"no route for {request.method} {request.path}")
+    hint = " (an empty path segment: is a name missing?)" if "//" in request.path else ""
+    return error_for(request.path, 404, f"no route for {request.method} {request.path}{hint}")
