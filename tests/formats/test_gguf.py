@@ -228,6 +228,16 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
         _file((ARCH,), (_info("w", (31,), kind=8),), b"\x00" * 64),
         r"'w' \(Q8_0\) has rows of 31 elements, not whole blocks of 32",
     ),
+    # llama.cpp refuses both ("failed to read tensor info"): it reads missing dimensions as 1
+    # and every dimension as int64; a zero dimension once hid the others from the product.
+    "no dimensions, quantized": (
+        _file((ARCH,), (_info("w", (), kind=2),), b"\x00" * 32),
+        r"'w' \(Q4_0\) has rows of 1 elements, not whole blocks of 32",
+    ),
+    "a dimension beyond int64 after a zero": (
+        _file((ARCH,), (_info("w", (0, 2**64 - 1)),)),
+        r"'w' dimension 1 is 18446744073709551615, more than int64 holds",
+    ),
     "more elements than int64": (
         _file((ARCH,), (_info("w", (2**32, 2**32)),)),
         r"more than int64 holds",

@@ -226,14 +226,17 @@ def _describe(name: str, shape: tuple[int, ...], kind: int, offset: int) -> Tens
         raise _Problem(f"tensor {name!r} has unknown ggml type {kind}")
     type_name, block, block_bytes = known
     elements = 1
-    for dim in shape:
+    for index, dim in enumerate(shape):
+        # llama.cpp reads each dimension as an int64: one past it after a zero is refused there.
+        if dim > _INT64_MAX:
+            raise _Problem(f"tensor {name!r} dimension {index} is {dim}, more than int64 holds")
         elements *= dim
         if elements > _INT64_MAX:
             raise _Problem(f"tensor {name!r} has {list(shape)} elements, more than int64 holds")
-    if shape and shape[0] % block:
+    row = shape[0] if shape else 1  # llama.cpp: a dimension not given is 1
+    if row % block:
         raise _Problem(
-            f"tensor {name!r} ({type_name}) has rows of {shape[0]} elements, not whole blocks "
-            f"of {block}"
+            f"tensor {name!r} ({type_name}) has rows of {row} elements, not whole blocks of {block}"
         )
     return TensorInfo(name, shape, type_name, elements, offset, elements // block * block_bytes)
 
