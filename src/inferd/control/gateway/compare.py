@@ -7,9 +7,13 @@
   agree where both answers hold the same one; anywhere else they make the output entirely
   different, so a divergence is always a number (a NaN would stay in a cumulative sum for good).
 
-Outputs whose shapes or datatypes disagree count as entirely different (share 1.0) and are
-reported as mismatched. Responses are decoded from OIP v2 JSON, v2 JSON followed by binary
-tensors (the binary tensor extension), or KServe v1 ``{"predictions": …}``, through the same
+Outputs whose shapes or kinds of datatype disagree (a float against an integer, a boolean
+against an integer, a string against a number; not integers or floats of other widths) count
+as entirely different (share 1.0) and are reported as mismatched. A KServe v1 body has no
+datatypes: its numbers holding ``null`` are floats with NaN or an infinity.
+
+Responses are decoded from OIP v2 JSON, v2 JSON followed by binary tensors (the binary tensor
+extension), or KServe v1 ``{"predictions": …}``, through the same
 tensor decoding the server applies to requests (:mod:`inferd.protocols.tensor_wire`); nothing is
 re-encoded, and only the two bodies in hand are read.
 """
@@ -40,6 +44,8 @@ RESPONSE_LIMITS = LimitSettings(
 V1_OUTPUT = "predictions"
 #: Datatypes whose JSON ``null`` stands for NaN or an infinity (JSON has neither).
 _FLOATS = frozenset({"FP16", "BF16", "FP32", "FP64"})
+#: numpy's dtype kinds that compare with one another: any integers; strings and bytes.
+_KINDS = {"u": "i", "U": "O", "S": "O"}
 
 
 class Undecodable(ValueError):
@@ -141,7 +147,14 @@ def _as_array(data: Any) -> np.ndarray[Any, Any]:
         raise Undecodable("output data is ragged") from exc
     if array.dtype.kind not in "biufUSO":
         raise Undecodable("output data is not numeric")
+    if array.dtype.kind == "O" and all(_number_or_null(x) for x in array.flat):
+        # Floats with NaN or an infinity, which a replica writes as null: compared as floats.
+        return array.astype(np.float64).reshape(-1)
     return array.reshape(-1)
+
+
+def _number_or_null(value: object) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def compare(primary: dict[str, Output], shadow: dict[str, Output]) -> list[Divergence]:
@@ -185,5 +198,7 @@ def _mean_difference(
 
 
 def _kind(output: Output) -> str:
-    # Integers of different widths compare fine; a float against a label does not.
-    return "f" if output.data.dtype.kind == "f" else "other"
+    # Integers (and floats) of different widths compare fine; a float against a label, a
+    # boolean against an integer or a string against a number does not.
+    kind: str = output.data.dtype.kind
+    return _KINDS.get(kind, kind)
