@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from inferd.control.replicas.logs import RotatingLog, pump
 
@@ -64,3 +67,41 @@ def test_a_file_is_rotated_at_the_end_of_a_line(tmp_path: Path) -> None:
     assert (tmp_path / "r.log.1").read_bytes() == b"first line\nsecond line\n"
     assert (tmp_path / "r.log").read_bytes() == b"third"
     assert log.written == len(b"first line\nsecond line\nthird")
+
+
+def test_a_full_disk_drops_output_and_keeps_the_pipe_drained(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write that fails (the disk is full: /dev/full answers every write with ENOSPC) drops
+    that output, says so once, and the pump goes on reading: a replica blocked on a pipe
+    nobody drains would stop answering and be killed as hung, again and again."""
+    (tmp_path / "r.log").symlink_to("/dev/full")
+    log = RotatingLog(tmp_path / "r.log", max_bytes=1 << 30, backups=1)
+
+    async def run() -> int:
+        proc = await asyncio.create_subprocess_exec(
+            "sh", "-c", "yes line | head -n 100000", stdout=asyncio.subprocess.PIPE
+        )  # fmt: skip
+        assert proc.stdout is not None
+        await pump(proc.stdout, log)  # raised OSError at the first chunk
+        return await proc.wait()
+
+    with caplog.at_level(logging.WARNING, logger="inferd.control.replicas.logs"):
+        assert asyncio.run(run()) == 0
+    log.close()
+    assert log.dropped == 100000 * len(b"line\n")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "r.log" in warnings[0] and "No space left on device" in warnings[0]
+
+
+def test_output_is_written_again_once_the_disk_has_room(tmp_path: Path) -> None:
+    path = tmp_path / "r.log"
+    path.symlink_to("/dev/full")
+    log = RotatingLog(path, max_bytes=1 << 20, backups=1)
+    log.write(b"lost\n")
+    path.unlink()  # room again: the next write opens the file anew
+    log.write(b"kept\n")
+    log.close()
+    assert path.read_bytes() == b"kept\n"
+    assert log.dropped == len(b"lost\n")

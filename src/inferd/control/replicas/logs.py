@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 from typing import BinaryIO
+
+log = logging.getLogger(__name__)
 
 #: A file is rotated once it passes this size.
 MAX_LOG_BYTES = 10 * 1024 * 1024
@@ -36,6 +39,9 @@ class RotatingLog:
         self._size = 0
         #: Bytes written through this object, over every file (marks where a run began).
         self.written = 0
+        #: Bytes that could not be written (a full disk) and were dropped.
+        self.dropped = 0
+        self._failing = False
         if path.exists() and path.stat().st_size > 0:
             self._rotate()  # a new run starts a new file
 
@@ -48,7 +54,23 @@ class RotatingLog:
     def write(self, data: bytes) -> None:
         """Append ``data``; the write that takes the file to ``max_bytes`` rotates it after its
         last newline, so a line is not split between two files (the pipe hands over chunks that
-        end anywhere). Only a write with no newline at all is cut where it ends."""
+        end anywhere). Only a write with no newline at all is cut where it ends.
+
+        Output that cannot be written (a full disk) is dropped and counted, said once until a
+        write succeeds again: the replica goes on serving, and its pipe on being drained."""
+        try:
+            self._write(data)
+        except OSError as exc:
+            self.close()  # the next write opens the file again
+            self.dropped += len(data)
+            if not self._failing:
+                log.warning("cannot write %s (%s); dropping the replica's output until it can",
+                            self.path, exc.strerror or exc)  # fmt: skip
+            self._failing = True
+        else:
+            self._failing = False
+
+    def _write(self, data: bytes) -> None:
         self.open()
         if self._size + len(data) >= self.max_bytes:
             cut = data.rfind(b"\n") + 1 or len(data)
@@ -78,8 +100,9 @@ class RotatingLog:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # its last flush failed: that output is dropped
+                file.close()
 
     def _rotate(self) -> None:
         self.close()
