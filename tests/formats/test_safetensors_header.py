@@ -54,6 +54,17 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
         _raw({"w": _entry("F32", [2], 0, 4)}, b"\x00" * 4),
         r"'w' \(F32, shape \[2\]\) needs 8 bytes, its data_offsets span 4",
     ),
+    # 4,000 sizes of 2^63 - 1: the product was taken whole (quadratic in the dimensions) and
+    # then overflowed a float in the message (OverflowError, not a refusal).
+    "more elements than 2^64": (
+        _raw({"w": _entry("F32", [2**63 - 1] * 4000, 0, 4)}, b"\x00" * 4),
+        r"'w' has shape \[9223372036854775807, .*, … \(4000 dimensions\)\]: more than 2\^64",
+    ),
+    "a long shape is shortened": (
+        _raw({"w": _entry("U8", [1] * 100_000, 0, 2)}, b"\x00" * 2),
+        r"'w' \(U8, shape \[1, 1, 1, 1, 1, 1, 1, 1, … \(100000 dimensions\)\]\) needs 1 bytes, "
+        r"its data_offsets span 2$",
+    ),
     "gap": (
         _raw({"a": _entry("U8", [1], 0, 1), "b": _entry("U8", [1], 2, 3)}, b"\x00" * 3),
         r"'b' at data offset 2 leaves a gap",

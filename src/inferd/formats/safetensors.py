@@ -11,7 +11,6 @@ overlap. A file that passes describes every byte it holds.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,10 @@ import orjson
 from inferd.errors import InvalidArgument
 
 MAX_HEADER_BYTES = 100_000_000
+#: The safetensors library computes sizes in 64-bit integers; a shape beyond is refused there.
+_MAX_ELEMENTS = 2**64 - 1
+#: Dimensions of a shape a message shows.
+_SHOWN_DIMS = 8
 
 #: Bits per element of every dtype the safetensors format defines.
 DTYPE_BITS: dict[str, int] = {
@@ -97,6 +100,14 @@ class SafetensorsHeader:
         return self.size - self.data_offset
 
 
+def _shape_text(shape: list[int]) -> str:
+    """``shape`` for a message: a header may hold millions of dimensions."""
+    if len(shape) <= _SHOWN_DIMS:
+        return str(shape)
+    shown = ", ".join(str(d) for d in shape[:_SHOWN_DIMS])
+    return f"[{shown}, … ({len(shape)} dimensions)]"
+
+
 def _tensor(name: str, entry: object) -> Tensor:
     if not isinstance(entry, dict):
         raise _Problem(f"tensor {name!r} is not an object")
@@ -114,13 +125,22 @@ def _tensor(name: str, entry: object) -> Tensor:
         and 0 <= offsets[0] <= offsets[1]
     ):
         raise _Problem(f"tensor {name!r} has data_offsets {offsets!r}, not [begin, end]")
-    elements = math.prod(shape)
+    elements = 1
+    for dim in shape:
+        # The library multiplies in usize and refuses an overflow; an unbounded product of a
+        # crafted shape of many huge sizes grows without end (quadratic time, then a float
+        # overflow in the message below).
+        elements *= dim
+        if elements > _MAX_ELEMENTS:
+            raise _Problem(
+                f"tensor {name!r} has shape {_shape_text(shape)}: more than 2^64 elements"
+            )
     bits = elements * DTYPE_BITS[dtype]
     begin, end = offsets
     if bits % 8 or bits // 8 != end - begin:
         raise _Problem(
-            f"tensor {name!r} ({dtype}, shape {shape}) needs {bits / 8:g} bytes, its "
-            f"data_offsets span {end - begin}"
+            f"tensor {name!r} ({dtype}, shape {_shape_text(shape)}) needs {bits / 8:g} bytes, "
+            f"its data_offsets span {end - begin}"
         )
     return Tensor(name, dtype, tuple(shape), elements, begin, end)
 
