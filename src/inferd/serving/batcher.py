@@ -254,9 +254,8 @@ class Batcher:
     def _expire(self, waiter: Waiter) -> None:
         if waiter.future.done():
             return
-        started = not waiter.queued
+        where = "while queued" if waiter.queued else "while the model ran"
         self._withdraw(waiter)
-        where = "while the model ran" if started else "while queued"
         waiter.future.set_exception(DeadlineExceeded(f"deadline passed {where} for {self._label}"))
 
     # -- running -------------------------------------------------------------------------------
@@ -265,13 +264,10 @@ class Batcher:
         self._stop_awaiting()
         now = time.monotonic()
         queue_wait = self._metrics.queue_wait
-        queue_stats = self._stats.queue
         rows = 0
         for w in waiters:
             w.queued = False
-            waited = now - w.enqueued
-            queue_wait.observe(waited)
-            queue_stats.add(int(waited * 1e9))
+            queue_wait.observe(now - w.enqueued)
             rows += w.rows
         self._queued -= len(waiters)
         self._running = waiters
@@ -305,7 +301,7 @@ class Batcher:
             if error is None:
                 # Counted only once it answered its requests, as Triton counts inferences.
                 self._record(rows, compute_ns)
-                self._fan_out(waiters, outputs, rows)
+                self._fan_out(waiters, outputs, rows, compute_ns)
                 self._await_more(rows, compute_ns / 1e9)
         elif isinstance(error, Unavailable):
             pass  # as it is: e.g. a sandboxed model's worker died and restarts
@@ -363,7 +359,9 @@ class Batcher:
         self._metrics.batch_size.observe(rows)
         self._metrics.last_inference.set(finished)
 
-    def _fan_out(self, waiters: list[Waiter], outputs: Tensors, rows: int) -> None:
+    def _fan_out(self, waiters: list[Waiter], outputs: Tensors, rows: int, compute_ns: int) -> None:
+        """Answer each waiter its rows, and count each answered one (Triton's statistics)."""
+        started, record = self._running_since, self._stats.record_answer
         if len(waiters) == 1:
             w = waiters[0]
             if w.timer is not None:
@@ -372,6 +370,7 @@ class Batcher:
                 self._stamp(w, w.timings, rows, 1)
             if not w.future.done():
                 w.future.set_result(outputs)
+                record(int((started - w.enqueued) * 1e9), compute_ns)
             return
         start = 0
         for w in waiters:
@@ -382,6 +381,7 @@ class Batcher:
                 self._stamp(w, w.timings, rows, len(waiters))
             if not w.future.done():
                 w.future.set_result({name: out[start:end] for name, out in outputs.items()})
+                record(int((started - w.enqueued) * 1e9), compute_ns)
             start = end
 
     def _stamp(self, w: Waiter, timings: RequestTimings, rows: int, requests: int) -> None:

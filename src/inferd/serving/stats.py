@@ -110,12 +110,18 @@ class VersionStats:
     def record_batch(self, rows: int, compute_ns: int, finished_ms: int) -> None:
         self.execution_count += 1
         self.inference_count += rows
-        self.compute_infer.add(compute_ns)
         self.last_inference_ms = finished_ms
         per_size = self.batches.get(rows)
         if per_size is None:
             per_size = self.batches[rows] = Duration()
         per_size.add(compute_ns)
+
+    def record_answer(self, queue_ns: int, compute_ns: int) -> None:
+        """One request its batch answered, charged as Triton charges it: its own wait, and the
+        whole batch's compute time (so ``queue`` and ``compute_infer`` count the requests that
+        succeed, and a request's queue plus compute time is within its ``success`` time)."""
+        self.queue.add(queue_ns)
+        self.compute_infer.add(compute_ns)
 
     def snapshot(self, name: str, version: str) -> ModelStatistics:
         """The counters now, as the statistics of version ``version`` of ``name``."""
