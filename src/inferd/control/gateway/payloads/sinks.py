@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -122,6 +123,8 @@ class HttpSink:
 
     def __init__(self, spec: HttpSinkSpec) -> None:
         self.url = spec.url
+        #: The URL as failures name it in the log: a password in it (basic auth) masked.
+        self.shown, self._password = _masked(spec.url)
         self.encode = binary_message if spec.encoding == "binary" else structured_message
         self._client = httpx.AsyncClient(
             timeout=spec.timeout,
@@ -137,12 +140,24 @@ class HttpSink:
                     self.url, content=message.body, headers=message.headers
                 )
             except httpx.HTTPError as exc:
-                raise SinkFailed(f"{self.url}: {type(exc).__name__} {exc}".rstrip()) from None
+                why = str(exc).replace(self._password, "***") if self._password else str(exc)
+                raise SinkFailed(f"{self.shown}: {type(exc).__name__} {why}".rstrip()) from None
             if not response.is_success:
-                raise SinkFailed(f"{self.url} answered {response.status_code}")
+                raise SinkFailed(f"{self.shown} answered {response.status_code}")
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _masked(url: str) -> tuple[str, str]:
+    """``url`` with the password of its user information (if any) as ``***``, and the
+    password ("" when there is none)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url, ""
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}")), parts.password
 
 
 def make_sink(
