@@ -145,7 +145,8 @@ class Batcher:
             raise Unavailable(f"{self._label} is being unloaded; retry", retry_after=1.0)
         if self._queued >= self._max_queue:
             raise Unavailable(
-                f"{self._label} has {self._queued} requests queued, its limit; retry later",
+                f"{self._label} has {self._queued} requests queued, its limit "
+                "(batching.max_queue_size); retry later",
                 retry_after=1.0,
             )
         now = time.monotonic()
@@ -263,11 +264,10 @@ class Batcher:
     def _start(self, waiters: list[Waiter]) -> None:
         self._stop_awaiting()
         now = time.monotonic()
-        queue_wait = self._metrics.queue_wait
         rows = 0
         for w in waiters:
             w.queued = False
-            queue_wait.observe(now - w.enqueued)
+            self._metrics.queue_wait.observe(now - w.enqueued)
             rows += w.rows
         self._queued -= len(waiters)
         self._running = waiters
