@@ -3,7 +3,9 @@ stops it.
 
 ``up.json`` says where the admin API listens (loopback) and where the gateway is; ``up.token``
 holds the admin bearer token, readable by its owner only (0600). Both are written atomically
-at start and removed at exit; a file left by a process that died is recognised by its pid.
+at start and removed at exit; a file left by a process that died is recognised by its pid and
+that process's start time, so a pid the kernel has given to another process since (in a
+container restarted after ``docker kill``, the next ``inferd up`` itself) is not taken for it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -35,10 +37,16 @@ class UpState:
     started_at: float
     #: Where the gateway serves gRPC (``host:port``); empty in files from before it did.
     gateway_grpc: str = ""
+    #: When process ``pid`` started, in clock ticks since boot (``/proc/PID/stat``); None
+    #: without ``/proc``, and in files from before it was written.
+    pid_start: int | None = None
 
 
 def write_state(home: Path, state: UpState, token: str) -> None:
-    """Write the token (0600) and then the state, each atomically."""
+    """Write the token (0600) and then the state, each atomically (with when ``state.pid``
+    started, if it does not say)."""
+    if state.pid_start is None:
+        state = replace(state, pid_start=_started(state.pid))
     home.mkdir(parents=True, exist_ok=True)
     write_private(home / TOKEN_FILE, (token + "\n").encode())
     write_private(home / STATE_FILE, orjson.dumps(asdict(state), option=orjson.OPT_INDENT_2))
@@ -52,7 +60,10 @@ def read_state(home: Path) -> tuple[UpState, str] | None:
         state = UpState(**raw)
     except (OSError, ValueError, TypeError):
         return None
-    return (state, token) if _alive(state.pid) else None
+    started = _started(state.pid) if state.pid_start is not None else None
+    if not _alive(state.pid) or started not in (None, state.pid_start):
+        return None
+    return state, token
 
 
 def clear_state(home: Path, pid: int) -> None:
@@ -63,6 +74,15 @@ def clear_state(home: Path, pid: int) -> None:
     for name in (STATE_FILE, TOKEN_FILE):
         with contextlib.suppress(FileNotFoundError):
             (home / name).unlink()
+
+
+def _started(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot; None when it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[-1].split()[19])  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _alive(pid: int) -> bool:
