@@ -9,6 +9,7 @@ format. It lives in the kernel because all three layers speak it and none may im
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -110,8 +111,15 @@ class TextGenerator(Protocol):
         fit the context (naming the numbers), Unavailable when the queue is full."""
         ...
 
-    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
-        """One embedding per text and the tokens read (Unsupported unless :attr:`embeddings`)."""
+    def embed(
+        self,
+        texts: Sequence[str],
+        deadline: float | None = None,
+        gone: threading.Event | None = None,
+    ) -> tuple[list[list[float]], int]:
+        """One embedding per text and the tokens read (Unsupported unless :attr:`embeddings`).
+        Before each text it raises DeadlineExceeded once ``deadline`` (on ``time.monotonic()``)
+        has passed, and Cancelled once ``gone`` is set (the client left)."""
         ...
 
     def load(self) -> tuple[int, int]:

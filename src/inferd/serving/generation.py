@@ -6,11 +6,12 @@ how it ended).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 
-from inferd.errors import Cancelled, InferdError
+from inferd.errors import Cancelled, DeadlineExceeded, InferdError
 from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling, TextGenerator
 from inferd.observe.llm_metrics import GenerationSeries, LlmMetrics, Operation
 
@@ -55,11 +56,26 @@ class ServedGenerator:
             raise
         return MeteredGeneration(inner, series, started, self.token_delay_s, self.running)
 
-    async def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
-        """Embeddings of ``texts`` (computed off the event loop) and the tokens read."""
+    async def embed(
+        self, texts: Sequence[str], deadline: float | None = None
+    ) -> tuple[list[list[float]], int]:
+        """Embeddings of ``texts`` (computed off the event loop) and the tokens read.
+        DeadlineExceeded once ``deadline`` (on ``time.monotonic()``) passes; cancelled (the
+        client left), the model stops before its next text rather than read them all."""
         started = time.monotonic()
         series = self.metrics.bind(self.model, self.version, "embeddings")
-        vectors, tokens = await asyncio.to_thread(self.generator.embed, list(texts))
+        gone = threading.Event()
+        try:
+            vectors, tokens = await asyncio.to_thread(
+                self.generator.embed, list(texts), deadline, gone
+            )
+        except asyncio.CancelledError:
+            gone.set()
+            series.endings["cancelled"].inc()
+            raise
+        except DeadlineExceeded:
+            series.endings["error"].inc()
+            raise
         series.duration.observe(time.monotonic() - started)
         series.input_tokens.inc(tokens)
         series.endings["stop"].inc()

@@ -3,9 +3,10 @@ server (real sockets), for the OpenAI and generate routes' wire behaviour.
 
 ``parrot`` says :data:`WORDS`, one per chunk with an empty chunk before each (as a token ending
 inside a UTF-8 character gives), up to ``max_tokens`` chunks of text, then ``stop``.
-``stuck`` says its first word and then waits until it is cancelled. ``failing`` says its first
-word and then fails (its deadline passed). The real model behind these routes is tested with
-the official client in ``test_openai_client.py``.
+``stuck`` says its first word and then waits until it is cancelled (its embeddings wait for
+their client to leave). ``failing`` says its first word and then fails (its deadline passed).
+The real model behind these routes is tested with the official client in
+``test_openai_client.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client import CollectorRegistry
 
-from inferd.errors import DeadlineExceeded, InvalidArgument, ModelNotFound
+from inferd.errors import Cancelled, DeadlineExceeded, InvalidArgument, ModelNotFound
 from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling
 from inferd.observe.llm_metrics import LlmMetrics
 from inferd.protocols.http.host import HttpLimits
@@ -40,6 +41,15 @@ class Asked:
     sampling: Sampling
     deadline: float | None
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Embedded:
+    """One embed call: the texts, the deadline and the event set when its client left."""
+
+    texts: list[str]
+    deadline: float | None
+    gone: threading.Event | None
 
 
 class ScriptedGeneration:
@@ -97,6 +107,7 @@ class ScriptedGenerator:
     def __init__(self, behaviour: str, embeddings: bool = True) -> None:
         self.behaviour = behaviour
         self.asked: list[Asked] = []
+        self.embedded: list[Embedded] = []
         self._embeddings = embeddings
 
     @property
@@ -124,7 +135,16 @@ class ScriptedGenerator:
         self.asked.append(asked)
         return ScriptedGeneration(self.behaviour, asked)
 
-    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        deadline: float | None = None,
+        gone: threading.Event | None = None,
+    ) -> tuple[list[list[float]], int]:
+        self.embedded.append(Embedded(list(texts), deadline, gone))
+        if self.behaviour == "stuck":  # reads until its client leaves
+            assert gone is not None and gone.wait(10), "the embeddings went on after the client"
+            raise Cancelled("the client left")
         return [[0.5, -0.25, float(len(t))] for t in texts], sum(len(t.split()) for t in texts)
 
     def load(self) -> tuple[int, int]:

@@ -282,3 +282,40 @@ def test_the_openapi_document_describes_streams_and_openai_errors(
     error = post_op["responses"]["404"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/OpenAIError"}
     assert {"/v1/models", "/v1/models/{model}", "/v1/embeddings"} <= set(doc["paths"])
+
+
+def test_embeddings_get_the_deadline_of_a_generation(llm_server: Running) -> None:
+    """They ran to the end whatever the deadline: 2,048 long inputs took a minute with
+    Inference-Timeout-Ms: 50, and answered 200."""
+    post(llm_server, "/v1/embeddings", {"model": "parrot", "input": "a"})
+    asked = plane(llm_server).llms["parrot"].embedded[-1]
+    assert asked.deadline is not None and asked.deadline <= time.monotonic() + TIMEOUT_S
+    post(
+        llm_server, "/v1/embeddings", {"model": "parrot", "input": "a"},
+        **{"Inference-Timeout-Ms": "600000"},
+    )  # fmt: skip
+    asked = plane(llm_server).llms["parrot"].embedded[-1]
+    assert asked.deadline is not None and asked.deadline > time.monotonic() + TIMEOUT_S
+    refused = post(
+        llm_server, "/v1/embeddings", {"model": "parrot", "input": "a"},
+        **{"Inference-Timeout-Ms": "soon"},
+    )  # fmt: skip
+    assert "Inference-Timeout-Ms" in assert_openai_error(refused, 400, "invalid_argument", None)
+
+
+def test_a_client_that_leaves_stops_its_embeddings(llm_server: Running) -> None:
+    """The thread embedding went on through every input after its client left, holding the
+    model's embedding context: the next embeddings request waited for it (19 s for 700)."""
+    body = orjson.dumps({"model": "stuck", "input": ["x", "y"]})
+    stuck = plane(llm_server).llms["stuck"]
+    with socket.create_connection(("127.0.0.1", llm_server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        waited = time.monotonic() + 10
+        while not stuck.embedded and time.monotonic() < waited:
+            time.sleep(0.01)
+        assert stuck.embedded, "the embeddings never started"
+    gone = stuck.embedded[-1].gone
+    assert gone is not None and gone.wait(10), "the embeddings went on after their client left"

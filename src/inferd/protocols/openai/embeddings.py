@@ -5,26 +5,33 @@ little-endian float32 bytes in base64 (what OpenAI's clients ask for by default)
 from __future__ import annotations
 
 import base64
+import time
 
 import numpy as np
 
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.openai.answers import EmbeddingList
 from inferd.protocols.openai.protocol import EmbeddingRequest
-from inferd.protocols.text_wire import InvalidField, parse_body
+from inferd.protocols.text_wire import InvalidField, Timeout, deadline, parse_body
 from inferd.serving.types import DataPlane
 
 
 class EmbeddingHandlers:
-    def __init__(self, dataplane: DataPlane) -> None:
+    """Embeddings over one data plane; ``timeout`` gives a model's default deadline, as for a
+    generation (None: they run until they end, or their client leaves)."""
+
+    def __init__(self, dataplane: DataPlane, timeout: Timeout | None = None) -> None:
         self.dataplane = dataplane
+        self.timeout = timeout
 
     async def embed(self, request: Request) -> Response:
+        received = time.monotonic()
         body = parse_body(EmbeddingRequest, request.body)
         served = await self.dataplane.generator(body.model)
         if not served.generator.embeddings:
             raise InvalidField("model", f"model {body.model!r} is not loaded for embeddings")
-        vectors, tokens = await served.embed(body.texts)
+        until = deadline(request, body.model, self.timeout, received)
+        vectors, tokens = await served.embed(body.texts, until)
         packed = body.encoding_format == "base64"
         document: EmbeddingList = {
             "object": "list",

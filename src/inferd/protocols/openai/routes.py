@@ -25,7 +25,7 @@ def add_routes(
     ``kserve_ready`` answers it for models that are not language models."""
     completions = CompletionHandlers(dataplane, timeout)
     models = ModelHandlers(dataplane, kserve_ready)
-    embeddings = EmbeddingHandlers(dataplane)
+    embeddings = EmbeddingHandlers(dataplane, timeout)
     router.add(
         "GET",
         "/v1/models",

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from inferd.card import ModelCard
 from inferd.datatypes import Tensors
-from inferd.errors import InvalidArgument, Unavailable, Unsupported
+from inferd.errors import Cancelled, DeadlineExceeded, InvalidArgument, Unavailable, Unsupported
 from inferd.generation import Generation, Message, Sampling
 from inferd.runtimes._files import model_file
 from inferd.runtimes.base import LoadOptions, Model
@@ -153,34 +154,52 @@ class LlamaModel:
         if self._closed:
             raise Unavailable(f"{self._label} is unloading", retry_after=1)
 
-    def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
-        with self._embed_lock:
-            self._refuse_closed()
-            if self._embedder is None:
-                self._embedder = Context(
-                    self._weights, slots=1, per_slot=self._context.per_slot,
-                    cells=self._context.per_slot, batch=self._context.per_slot,
-                    threads=self._threads, embeddings=True, adapter=self._adapter,
-                )  # fmt: skip
-            ctx = self._embedder
-            vectors, read = [], 0
-            for n, text in enumerate(texts):
-                tokens = self._weights.tokenize(text)
-                if not tokens:
-                    raise InvalidArgument(f"input {n} is empty: nothing to embed")
-                if len(tokens) > ctx.per_slot:
-                    raise InvalidArgument(
-                        f"input {n} is {len(tokens)} tokens, over the context of "
-                        f"{ctx.per_slot} tokens"
-                    )
-                ctx.clear_batch()
-                for i, token in enumerate(tokens):
-                    ctx.add(token, i, 0, True)
-                ctx.decode()
-                vectors.append(_unit(ctx.embedding(0)))
-                ctx.forget(0)
-                read += len(tokens)
-            return vectors, read
+    def embed(
+        self,
+        texts: Sequence[str],
+        deadline: float | None = None,
+        gone: threading.Event | None = None,
+    ) -> tuple[list[list[float]], int]:
+        # One embedding at a time per version (its one-sequence context), within the deadline.
+        wait = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not self._embed_lock.acquire(timeout=wait):
+            raise DeadlineExceeded("the embeddings waited for the model past their deadline")
+        try:
+            return self._embed(texts, deadline, gone)
+        finally:
+            self._embed_lock.release()
+
+    def _embed(
+        self, texts: Sequence[str], deadline: float | None, gone: threading.Event | None
+    ) -> tuple[list[list[float]], int]:
+        """:meth:`embed`, holding the embedding lock: each text is read only while someone
+        still waits for the answer."""
+        self._refuse_closed()
+        if self._embedder is None:
+            self._embedder = Context(
+                self._weights, slots=1, per_slot=self._context.per_slot,
+                cells=self._context.per_slot, batch=self._context.per_slot,
+                threads=self._threads, embeddings=True, adapter=self._adapter,
+            )  # fmt: skip
+        ctx = self._embedder
+        vectors, read = [], 0
+        for n, text in enumerate(texts):
+            _still_wanted(deadline, gone)
+            tokens = self._weights.tokenize(text)
+            if not tokens:
+                raise InvalidArgument(f"input {n} is empty: nothing to embed")
+            if len(tokens) > ctx.per_slot:
+                raise InvalidArgument(
+                    f"input {n} is {len(tokens)} tokens, over the context of {ctx.per_slot} tokens"
+                )
+            ctx.clear_batch()
+            for i, token in enumerate(tokens):
+                ctx.add(token, i, 0, True)
+            ctx.decode()
+            vectors.append(_unit(ctx.embedding(0)))
+            ctx.forget(0)
+            read += len(tokens)
+        return vectors, read
 
     def load(self) -> tuple[int, int]:
         return self._engine.load()
@@ -222,6 +241,15 @@ def _shape(trained: int | None, options: LoadOptions, label: str) -> tuple[int, 
             f"({trained} tokens)"
         )
     return slots, wanted
+
+
+def _still_wanted(deadline: float | None, gone: threading.Event | None) -> None:
+    """Raise when nobody waits for the embeddings any more: their client left, or their
+    deadline passed."""
+    if gone is not None and gone.is_set():
+        raise Cancelled("the client left before its embeddings were read")
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlineExceeded("the embeddings ran past their deadline")
 
 
 def _unit(vector: list[float]) -> list[float]:
