@@ -1,4 +1,6 @@
-"""Overflowing values (+inf) count in a feature's own last bin, however many bins it has."""
+"""Overflowing values (+inf) count in a feature's own last bin, however many bins it has: for a
+feature with few distinct values, the bin above its training maximum, where the reference holds
+none."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ def test_inf_lands_in_the_last_bin_of_a_low_cardinality_feature() -> None:
     monitor = DriftMonitor(profile, min_samples=1)
     rows = np.column_stack([np.full(100, np.inf), RNG.normal(size=100)])
     monitor.observe({"x": rows})
-    # Every row is in the feature's last real bin, as if it were its largest value.
-    reference = np.asarray(feature.proportions, dtype=np.float64)
+    # Every row is above the feature's largest training value (2), in the bin after its own.
+    assert feature.edges == (0.0, 1.0, 2.0)
+    reference = np.asarray([*feature.proportions, 0.0], dtype=np.float64)
     live = np.zeros_like(reference)
     live[-1] = 1.0
     low = next(d for d in monitor.drift() if d.feature == feature.name)

@@ -13,6 +13,10 @@ Nothing is computed per request beyond that; PSI and KS are computed when Promet
 - **KS** per feature: the largest gap between the reference and live cumulative shares at the
   bin edges (the Kolmogorov-Smirnov statistic evaluated on the binned CDFs).
 
+A feature whose last edge is its training maximum (few distinct values: a flag, a category, a
+constant) has one more bin, for values above that maximum, where the reference has none: a value
+never seen in training reads as drift rather than as the largest one.
+
 Missing values (NaN) are one more bin after the last, on both sides: the reference's share is
 the profile's ``missing``, the live share the NaN the version was sent. So training data with
 missing values reads no drift, and a jump in the missing rate reads as drift of that bin (KS
@@ -71,11 +75,22 @@ class _InputCounts:
     def __init__(self, profile: InputProfile) -> None:
         self.name = profile.name
         self.features = tuple(f.name for f in profile.features)
-        width = max(len(f.edges) for f in profile.features)
+        # A feature whose last edge is its largest training value (few distinct values: a
+        # flag, a category, a constant) gets one more bin, for values above that maximum: the
+        # reference has none there, so a value never seen in training reads as drift instead
+        # of counting as the largest one.
+        above = [bool(f.edges) and f.edges[-1] == f.max for f in profile.features]
+        cuts = [len(f.edges) + up for f, up in zip(profile.features, above, strict=True)]
+        width = max(cuts)
         self.edges = np.full((len(profile.features), width), np.inf)
+        #: The edges that take values strictly above them (a feature's maximum, see above).
+        self.strict = np.zeros(self.edges.shape, dtype=bool)
         self.reference = np.zeros((len(profile.features), width + 2))
         for i, feature in enumerate(profile.features):
             self.edges[i, : len(feature.edges)] = feature.edges
+            if above[i]:
+                self.edges[i, len(feature.edges)] = feature.max
+                self.strict[i, len(feature.edges)] = True
             # Bin shares are of the rows with a value; here they are of all rows.
             present = 1 - feature.missing
             self.reference[i, : len(feature.proportions)] = np.multiply(
@@ -86,7 +101,7 @@ class _InputCounts:
         #: Every feature's missing bin (NaN compares false with every edge, so is set apart).
         self.missing = self.bins - 1
         #: Each feature's own last bin: +inf passes the padding edges too and is held here.
-        self.last = np.array([len(f.edges) for f in profile.features])
+        self.last = np.array(cuts)
         self.offsets = np.arange(len(self.features)) * self.bins
         self.counts = np.zeros((len(self.features), self.bins), dtype=np.int64)
         self.samples = 0
@@ -126,13 +141,16 @@ class _InputCounts:
 
         An edge is an observed training value, often float64 (a CSV, a pandas frame); the same
         value sent as FP32 may lie just below it (0.7 → 0.69999998) and would land a bin lower,
-        so identical data would read as drift. Rounded to the input's precision, it does not."""
-        if dtype.kind != "f" or dtype == self.edges.dtype:
-            return self.edges
-        edges = self._edges_as.get(dtype)
+        so identical data would read as drift. Rounded to the input's precision, it does not.
+        A strict edge (a maximum) is then the next value up in that precision, so the maximum
+        itself stays below it."""
+        key = dtype if dtype.kind == "f" else self.edges.dtype
+        edges = self._edges_as.get(key)
         if edges is None:
             with np.errstate(over="ignore"):  # beyond FP16's range: inf, as the values are
-                edges = self._edges_as[dtype] = self.edges.astype(dtype)
+                edges = self.edges.astype(key)
+            edges[self.strict] = np.nextafter(edges[self.strict], np.inf, dtype=key)
+            self._edges_as[key] = edges
         return edges
 
 

@@ -7,9 +7,10 @@ never its name, and NumPy files load with ``allow_pickle=False``: reference data
 file that needs pickle to load is refused.
 
 Each feature (an index on an input's last axis) gets quantile cut points, so every bin holds
-about the same share of training rows, plus mean, std, min and max. A feature with few distinct
-values gets fewer bins (equal cut points are merged). The profile stays a few KB:
-:data:`MAX_FEATURES` bounds its size, and with it the drift series a server exports.
+about the same share of training rows, plus mean, std, min and max. A feature with at most
+``bins`` distinct values (a flag, a category) is cut at each value instead, a bin per value.
+The profile stays a few KB: :data:`MAX_FEATURES` bounds its size, and with it the drift series
+a server exports.
 
 Missing values (NaN; in a CSV also an empty field and the markers in :data:`MISSING_MARKERS`)
 are their own category, as in Evidently or whylogs: each feature keeps the share of rows where
@@ -51,10 +52,16 @@ def feature_profile(name: str, values: NDArray[np.float64], bins: int) -> Featur
     absent = np.isnan(values)
     missing = float(absent.sum() / len(values))
     values = values[~absent]
-    # Cut points are observed values (no interpolation), so a feature with few distinct values
-    # cuts exactly between them; equal quantiles would make empty bins, so they are merged.
-    quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
-    edges = np.unique(quantiles)
+    # Cut points are observed values (no interpolation). A feature with at most ``bins``
+    # distinct values (a flag, a category, a count) is cut at every one of them, so each value
+    # has a bin of its own: its deciles would merge values (a flag set in 8% of rows has every
+    # decile at 0, so 0 and 1 would share a bin and its flipping would never read as drift).
+    distinct = np.unique(values)
+    if len(distinct) <= bins:
+        edges = distinct
+    else:
+        quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+        edges = np.unique(quantiles)  # equal quantiles would make empty bins: merged
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
     proportions = counts / counts.sum()
     return FeatureProfile(
