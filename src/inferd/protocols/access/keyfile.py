@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -118,6 +119,42 @@ def parse_keys(data: bytes, source: str) -> tuple[KeyRecord, ...]:
                 raise InvalidArgument(f"keys file {source}: two keys have the {field} {value!r}")
             seen.add(value)
     return document.keys
+
+
+class LooseKeysFile(InvalidArgument):
+    """A keys file that someone besides its owner could rewrite (:func:`check_modes`)."""
+
+
+def check_modes(path: Path) -> None:
+    """Refuse (LooseKeysFile) a keys file that someone besides its owner could rewrite: one
+    owned by another user than this process's (or root), writable by group or others, or in a
+    directory they may write (unless sticky, as ``/tmp``), since whoever writes it can add a key
+    of their own. A read-only filesystem (a Kubernetes secret) is not checked; a file that
+    cannot be looked at is left to the read that follows."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return
+        file, directory = path.stat(), path.resolve().parent
+        folder = directory.stat()
+    except OSError:
+        return
+    if file.st_uid not in (0, os.geteuid()):
+        problem = f"is owned by uid {file.st_uid}, not by this server's user ({os.geteuid()})"
+        fix = f"chown {os.geteuid()} {path}"
+    elif file.st_mode & 0o022:
+        problem = f"is writable by group or others (mode {stat.S_IMODE(file.st_mode):04o})"
+        fix = f"chmod 600 {path}"
+    elif folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX:
+        mode = stat.S_IMODE(folder.st_mode)
+        problem = f"can be replaced: its directory {directory} is writable by group or others "
+        problem += f"(mode {mode:04o})"
+        fix = f"chmod go-w {directory}"
+    else:
+        return
+    raise LooseKeysFile(
+        f"keys file {path} {problem}: whoever can write it can add an API key of their own; "
+        f"run `{fix}`"
+    )
 
 
 def read_keys(path: Path) -> tuple[KeyRecord, ...]:

@@ -48,7 +48,13 @@ from inferd.errors import (
     Unavailable,
 )
 from inferd.protocols.access.buckets import TokenBucket
-from inferd.protocols.access.keyfile import KeyRecord, Scope, parse_keys
+from inferd.protocols.access.keyfile import (
+    KeyRecord,
+    LooseKeysFile,
+    Scope,
+    check_modes,
+    parse_keys,
+)
 from inferd.protocols.access.tokens import StoredHash, Token, parse_hash, parse_token, verify_secret
 
 log = logging.getLogger(__name__)
@@ -164,10 +170,13 @@ class KeyRing:
                 log.error("%s; the keys loaded before stay in force", exc.message)
             else:  # it exists: keys are required from now on, and none is valid yet
                 self._install(())
-                log.error(
-                    "%s; the file does not parse: no API key is valid until it does",
-                    exc.message,
-                )
+                if isinstance(exc, LooseKeysFile):
+                    log.error("%s; no API key is valid until then", exc.message)
+                else:
+                    log.error(
+                        "%s; the file does not parse: no API key is valid until it does",
+                        exc.message,
+                    )
 
     def _stat(self) -> _Identity | None:
         try:
@@ -179,6 +188,7 @@ class KeyRing:
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _load(self, identity: _Identity, *, at_start: bool) -> None:
+        check_modes(self.path)
         try:
             data = self.path.read_bytes()
         except OSError as exc:
