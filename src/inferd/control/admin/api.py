@@ -179,8 +179,19 @@ def status_document(
     """What ``inferd ps`` shows: every replica, and the routing now published."""
     now = time.time()
     routed = {r.id for d in supervisor.routing for v in d.versions for r in v.replicas}
+    # In the spec's order (deployment, version), each version's replicas in the order they
+    # started; a replica of a version no longer routed (draining after an apply) comes last.
+    order = {
+        (d.name, v.name): (i, j)
+        for i, d in enumerate(supervisor.routing)
+        for j, v in enumerate(d.versions)
+    }
+    last = (len(order), 0)
     replicas: list[ReplicaRow] = []
-    for process in supervisor.replicas():
+    for process in sorted(
+        supervisor.replicas(),
+        key=lambda p: order.get((p.launch.deployment, p.launch.version), last),
+    ):
         r = process.snapshot()
         replicas.append(
             {
