@@ -212,14 +212,13 @@ def adapter_card(adapter: GgufFile, title: str, base: AdapterBase | None) -> Llm
         )
     shapes = {t.name: t.shape for t in base.model.tensors}
     updates = {t.name: t.shape for t in adapter.tensors}
+    _lora_pairs(title, updates)
     for name, a in updates.items():
         if not name.endswith(".lora_a"):
             continue
         target = name.removesuffix(".lora_a")
-        b = updates.get(f"{target}.lora_b")
+        b = updates[f"{target}.lora_b"]
         shape = shapes.get(target)
-        if b is None:
-            raise InvalidArgument(f"{where}: {name} has no {target}.lora_b")
         if shape is None:
             raise InvalidArgument(f"{where}: the base has no tensor {target}")
         if len(shape) < 2 or len(a) < 2 or len(b) < 2 or not _lora_fits(target, shape, a, b):
@@ -239,6 +238,24 @@ def adapter_card(adapter: GgufFile, title: str, base: AdapterBase | None) -> Llm
         vocab_size=base.model.vocab_size,
         chat_template=base.model.has_chat_template,
     )
+
+
+def _lora_pairs(title: str, updates: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuse an adapter llama.cpp would refuse whole: each tensor must be half of a
+    ``.lora_a``/``.lora_b`` pair, or a norm (``*_norm.weight``, which llama.cpp skips)."""
+    for name in updates:
+        for half, other in ((".lora_a", ".lora_b"), (".lora_b", ".lora_a")):
+            target = name.removesuffix(half)
+            if target != name and f"{target}{other}" not in updates:
+                raise InvalidArgument(
+                    f"adapter {title!r}: {name} has no {target}{other} (llama.cpp applies "
+                    "an update only as a pair)"
+                )
+        if not name.endswith((".lora_a", ".lora_b", "_norm.weight")):
+            raise InvalidArgument(
+                f"adapter {title!r}: {name} is not a LoRA update (llama.cpp takes only "
+                ".lora_a/.lora_b pairs, and norms)"
+            )
 
 
 def _json_object(path: Path, title: str) -> dict[str, Any]:
