@@ -4,7 +4,7 @@ It forwards what a pull sends (GET, HEAD) and a push (POST, PUT, PATCH; the regi
 locations point back at the proxy) and can, per blob digest: cut the connection in the middle
 of the body (a number of times, or always), flip a byte of the body, ignore ``Range`` headers,
 move its bytes slowly either way, or stop sending halfway; or answer 503 to the first manifest
-requests. Requests it saw are recorded.
+requests, or 429 with ``Retry-After`` for a while. Requests it saw are recorded.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class Faults:
     ignore_range: bool = False
     unavailable: int = 0
     """Answer 503 to this many manifest requests first."""
+    throttle_s: int = 0
+    """Rate-limit manifest requests: the first opens a window of this many seconds in which
+    each is answered 429 with ``Retry-After: <throttle_s>``, as a registry's rate limiter."""
+    throttled_until: float = 0.0
     slow: bool = False
     """Move the target's bytes slowly: a download's body as it is sent, an upload's body
     (``PUT …?digest=``) as it is read."""
@@ -88,6 +92,14 @@ class _Handler(BaseHTTPRequestHandler):
                 faults.unavailable -= 1
                 self._answer(503, [], b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}')
                 return
+            if "/manifests/" in self.path and faults.throttle_s:
+                now = time.monotonic()
+                if not faults.throttled_until:
+                    faults.throttled_until = now + faults.throttle_s
+                if now < faults.throttled_until:
+                    header = [("Retry-After", str(faults.throttle_s))]
+                    self._answer(429, header, b'{"errors":[{"code":"TOOMANYREQUESTS"}]}')
+                    return
         targeted = bool(faults.target) and faults.target in unquote(self.path)
         headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
         if targeted and faults.ignore_range:

@@ -36,7 +36,12 @@ def test_a_plain_http_registry_not_marked_insecure_is_named_with_the_flag_to_pas
 ) -> None:
     host = _not_loopback(open_registry)
     attempts: list[int] = []
-    monkeypatch.setattr(RegistryHttp, "_sleep", lambda self, attempt: attempts.append(attempt))
+
+    def backoff(self: RegistryHttp, attempt: int) -> float:
+        attempts.append(attempt)
+        return 0.0
+
+    monkeypatch.setattr(RegistryHttp, "_backoff", backoff)
     result = CliRunner().invoke(main, ["ls", f"{host}/team/fraud"])
     assert result.exit_code == 7, result.output
     assert f"error: registry {host} answered in plain HTTP, not HTTPS" in result.output

@@ -16,7 +16,7 @@ from inferd.store.remote.transport import RegistryHttp
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("INFERD_HOME", str(tmp_path / "home"))
     # The retries stay (five attempts), without their backoff.
-    monkeypatch.setattr(RegistryHttp, "_sleep", lambda self, attempt: None)
+    monkeypatch.setattr(RegistryHttp, "_backoff", lambda self, attempt: 0.0)
     return tmp_path / "home"
 
 

@@ -103,6 +103,7 @@ def download_blob(
                     what=f"blob {digest}",
                     ok=frozenset({200, 206}),
                     headers=headers,
+                    pause=cancellation.sleep,
                 ) as response:
                     if written and response.status_code == 200:
                         restart()  # the registry ignored the range: this body is the whole blob

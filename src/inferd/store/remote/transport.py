@@ -19,13 +19,14 @@ Every request the remote client makes goes through :class:`RegistryHttp`, which
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import ipaddress
 import logging
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Required, TypedDict, Unpack
 
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: Statuses worth another try: the registry or something in front of it is overloaded.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: The longest ``Retry-After`` waited for; a registry asking for more fails the request at once.
+MAX_RETRY_AFTER_S = 60.0
 _MAX_ERROR_TEXT = 200
 
 
@@ -67,6 +70,9 @@ class Send(TypedDict, total=False):
     #: Retry dropped connections and :data:`RETRY_STATUSES` (default); off for requests that
     #: are not safe to repeat.
     retry: bool
+    #: Waits between attempts (default ``time.sleep``); a transfer passes its cancellation's,
+    #: so that Ctrl-C ends a long ``Retry-After`` wait at once.
+    pause: Callable[[float], None]
 
 
 class Dropped(Unavailable):
@@ -210,6 +216,7 @@ class RegistryHttp:
         """
         what, ok = send["what"], send["ok"]
         attempts = self.settings.attempts if send.get("retry", True) else 1
+        pause = send.get("pause", time.sleep)
         for attempt in range(1, attempts + 1):
             request = self.client.build_request(
                 method,
@@ -236,15 +243,17 @@ class RegistryHttp:
                 if attempt == attempts:
                     why = transport_problem(exc, request.url.host)
                     raise Dropped(f"registry {self.registry} is unreachable: {why}") from None
-                self._sleep(attempt)
+                pause(self._backoff(attempt))
                 continue
             try:
-                if response.status_code in RETRY_STATUSES and attempt < attempts:
-                    self._sleep(attempt)
-                    continue
                 if response.status_code in RETRY_STATUSES:
+                    wait = retry_after(response)
+                    if attempt < attempts and (wait is None or wait <= MAX_RETRY_AFTER_S):
+                        pause(max(self._backoff(attempt), wait or 0.0))
+                        continue
+                    later = "" if wait is None else f"; it asks to be retried in {wait:.0f} s"
                     raise Unavailable(
-                        f"registry {self.registry} failed {what}: {registry_error(response)}"
+                        f"registry {self.registry} failed {what}: {registry_error(response)}{later}"
                     )
                 if response.status_code not in ok:
                     self._fail(response, what)
@@ -273,8 +282,25 @@ class RegistryHttp:
         request.url = request.url.copy_with(scheme="http")
         return self.client.send(request, stream=True)
 
-    def _sleep(self, attempt: int) -> None:
-        time.sleep(self.settings.backoff_s * 2 ** (attempt - 1))
+    def _backoff(self, attempt: int) -> float:
+        return float(self.settings.backoff_s * 2 ** (attempt - 1))
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a 429 or 503 answer's ``Retry-After`` asks the client to wait (delay seconds
+    or an HTTP date, RFC 9110 10.2.3), or None when it has none or none that parses."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _trust_context(ca_file: Path) -> ssl.SSLContext:

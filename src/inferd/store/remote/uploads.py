@@ -45,7 +45,9 @@ class Outcome(enum.Enum):
     UPLOADED = "uploaded"
 
 
-def _session(http: RegistryHttp, repo: str, digest: str, mount_from: str | None) -> str | None:
+def _session(
+    http: RegistryHttp, repo: str, digest: str, mount_from: str | None, cancellation: Cancellation
+) -> str | None:
     """Start an upload session and return its URL, or None if the blob was mounted."""
     params = {"mount": digest, "from": mount_from} if mount_from else None
     response = http.request(
@@ -54,6 +56,7 @@ def _session(http: RegistryHttp, repo: str, digest: str, mount_from: str | None)
         what=f"an upload to {repo}",
         ok=CREATED | ACCEPTED,
         params=params,
+        pause=cancellation.sleep,
     )
     if response.status_code == 201:
         return None
@@ -123,7 +126,7 @@ def upload_blob(
 ) -> Outcome:
     """Make ``descriptor`` (whose bytes are the file ``source``) exist in ``repo``;
     ``cancellation`` set raises :class:`~inferd.errors.Cancelled` before the next piece."""
-    if _exists(http, repo, descriptor.digest):
+    if _exists(http, repo, descriptor.digest, cancellation):
         return Outcome.EXISTED
     attempts = http.settings.attempts
     for attempt in range(1, attempts + 1):
@@ -136,7 +139,7 @@ def upload_blob(
                 progress(n)
 
         try:
-            location = _session(http, repo, descriptor.digest, mount_from)
+            location = _session(http, repo, descriptor.digest, mount_from, cancellation)
             if location is None:
                 return Outcome.MOUNTED
             _send(http, location, source, descriptor, sent=count, cancellation=cancellation)
@@ -150,8 +153,9 @@ def upload_blob(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _exists(http: RegistryHttp, repo: str, digest: str) -> bool:
+def _exists(http: RegistryHttp, repo: str, digest: str, cancellation: Cancellation) -> bool:
     response = http.request(
-        "HEAD", f"/v2/{repo}/blobs/{digest}", what=f"blob {digest}", ok=frozenset({200, 404})
-    )
+        "HEAD", f"/v2/{repo}/blobs/{digest}", what=f"blob {digest}",
+        ok=frozenset({200, 404}), pause=cancellation.sleep,
+    )  # fmt: skip
     return response.status_code == 200
