@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from inferd.card import ModelCard
-from inferd.errors import InvalidArgument
+from inferd.errors import DeadlineExceeded, InvalidArgument
 from inferd.generation import Sampling
 from inferd.observe.llm_metrics import LlmMetrics
 from inferd.runtimes.base import LoadOptions
@@ -140,3 +140,14 @@ def test_embeddings_are_measured(served: tuple[ServedGenerator, CollectorRegistr
     labels = {"operation": "embeddings"}
     assert value(registry, "inferd_llm_tokens_total", type="input", **labels) == tokens
     assert value(registry, "inferd_llm_requests_total", finish_reason="stop", **labels) == 1
+
+
+def test_embeddings_past_their_deadline_are_errors(
+    served: tuple[ServedGenerator, CollectorRegistry],
+) -> None:
+    generator, registry = served
+    labels = {"operation": "embeddings", "finish_reason": "error"}
+    before = value(registry, "inferd_llm_requests_total", **labels)
+    with pytest.raises(DeadlineExceeded):
+        asyncio.run(generator.embed(["a b c"], deadline=time.monotonic() - 1))
+    assert value(registry, "inferd_llm_requests_total", **labels) == before + 1
