@@ -80,9 +80,13 @@ class Probe:
     #: Fail (a plain exception, as a library raises on a value it cannot take) any batch
     #: holding a row that starts with this value.
     choke: float | None = None
+    #: Held (cleared), a model's close waits here, after setting ``closing``.
+    close_gate: threading.Event = field(default_factory=threading.Event)
+    closing: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.gate.set()
+        self.close_gate.set()
 
     def hold(self) -> None:
         """Make the next batches wait at the gate until :meth:`release`."""
@@ -91,6 +95,7 @@ class Probe:
 
     def release(self) -> None:
         self.gate.set()
+        self.close_gate.set()
 
 
 class ProbeModel:
@@ -118,6 +123,8 @@ class ProbeModel:
         return outputs
 
     def close(self) -> None:
+        self._probe.closing.set()
+        self._probe.close_gate.wait(timeout=30)
         self._inner.close()
 
 

@@ -223,3 +223,39 @@ def test_an_evicted_language_model_is_still_listed(harness: Harness) -> None:
     before, state, after = asyncio.run(main())
     assert before == ["llm"] and state is VersionState.UNAVAILABLE
     assert after == ["llm"]
+
+
+def test_a_request_while_its_version_is_being_evicted_waits_and_loads_it_again(
+    harness: Harness,
+) -> None:
+    """A request arriving while an idle version was being unloaded to make room (its model
+    closing) got 503 'a:v1 cannot serve: not loaded': the version was marked evicted only once
+    it was down. It now waits for the unload, then loads the version again, as a request for an
+    evicted version does."""
+    harness.push("a:v1", factor=2.0)
+    harness.push("b:v1", factor=5.0)
+    growth = 10 * max(harness.size("a:v1"), harness.size("b:v1"))
+
+    async def main() -> None:
+        plane, manager, _ = harness.plane(meter=Meter(growth), memory_budget_bytes=growth * 3 // 2)
+        try:
+            await plane.load("a", "a:v1")
+            harness.probe.close_gate.clear()
+            harness.probe.closing.clear()
+            loading_b = asyncio.ensure_future(plane.load("b", "b:v1"))
+            await asyncio.to_thread(harness.probe.closing.wait, 10)  # a's model is closing
+            assert manager.get("a").state is VersionState.UNLOADING
+            answer = asyncio.ensure_future(plane.infer(request("a", rows(1, 1.0))))
+            await asyncio.sleep(0)
+            harness.probe.close_gate.set()
+            await loading_b
+            response = await answer
+            np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 2)
+            rows_by_name = {r.name: r for r in plane.repository_index()}
+            assert rows_by_name["a"].state is VersionState.READY
+            assert rows_by_name["b"].reason == EVICTED
+        finally:
+            harness.probe.release()
+            await plane.close()
+
+    asyncio.run(main())

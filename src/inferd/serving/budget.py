@@ -100,6 +100,8 @@ async def _evict(
         victim = min(idle, key=lambda v: v.last_used)
         log.info("evicting %s to make room for %s", victim.label, spare.label)
         used -= victim.memory
-        await take_down(victim, VersionState.UNAVAILABLE, EVICTED)
+        # Marked first: a request arriving while it closes waits, then loads it again (its
+        # reload waits for the load lock this eviction runs under), rather than getting 503.
         victim.evicted = True
+        await take_down(victim, VersionState.UNAVAILABLE, EVICTED)
     return True
