@@ -49,9 +49,21 @@ def _named(config_file: Path) -> str:
     return f"the Docker config file {str(config_file)!r}"
 
 
-def _keys(host: str) -> tuple[str, ...]:
-    # docker writes Docker Hub as a URL and some tools prefix hosts with a scheme.
-    return (host, f"https://{host}", f"http://{host}")
+def _keys(auths: dict[str, Any], host: str) -> list[str]:
+    """The keys of ``auths`` that are ``host``'s entry, the exact one first.
+
+    docker writes Docker Hub as a URL, some tools prefix hosts with a scheme, and older docker
+    logins kept what was typed (``https://registry.example.com/``, ``…/v2/``): docker matches
+    a key by its host, the scheme and any path dropped (``ConvertToHostname``), and so does this.
+    """
+    exact = [key for key in (host, f"https://{host}", f"http://{host}") if key in auths]
+    return exact + [key for key in auths if key not in exact and _hostname(key) == host]
+
+
+def _hostname(key: str) -> str:
+    for scheme in ("http://", "https://"):
+        key = key.removeprefix(scheme)
+    return key.split("/", 1)[0]
 
 
 def lookup(config_file: Path, host: str) -> Credentials | None:
@@ -59,7 +71,7 @@ def lookup(config_file: Path, host: str) -> Credentials | None:
     auths = _read(config_file).get("auths")
     if not isinstance(auths, dict):
         return None
-    for key in _keys(host):
+    for key in _keys(auths, host):
         entry = auths.get(key)
         if not isinstance(entry, dict):
             continue
@@ -95,8 +107,8 @@ def store(config_file: Path, host: str, credentials: Credentials) -> None:
     auths = document.get("auths")
     if not isinstance(auths, dict):
         auths = {}
-    for key in _keys(host):
-        auths.pop(key, None)
+    for key in _keys(auths, host):
+        del auths[key]
     secret = f"{credentials.username}:{credentials.password}".encode()
     auths[host] = {"auth": base64.b64encode(secret).decode()}
     document["auths"] = auths
@@ -109,7 +121,7 @@ def remove(config_file: Path, host: str) -> bool:
     auths = document.get("auths")
     if not isinstance(auths, dict):
         return False
-    removed = [key for key in _keys(host) if auths.pop(key, None) is not None]
+    removed = [key for key in _keys(auths, host) if auths.pop(key) is not None]
     if removed:
         _write(config_file, document)
     return bool(removed)
