@@ -216,7 +216,9 @@ class ReplicaProcess:
                 )
                 self.restarts += 1
                 delay = self._policy.delay(self.consecutive_failures)
-                log.warning("replica %s %s; restarting in %.1f s", self.id, self.reason, delay)
+                output = f" (its output: {self._log.path})" if self._log is not None else ""
+                log.warning("replica %s %s; restarting in %.1f s%s", self.id, self.reason, delay,
+                            output)  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
