@@ -127,10 +127,11 @@ class LooseKeysFile(InvalidArgument):
 
 def check_modes(path: Path) -> None:
     """Refuse (LooseKeysFile) a keys file that someone besides its owner could rewrite: one
-    owned by another user than this process's (or root), writable by group or others, or in a
-    directory they may write (unless sticky, as ``/tmp``), since whoever writes it can add a key
-    of their own. A read-only filesystem (a Kubernetes secret) is not checked; a file that
-    cannot be looked at is left to the read that follows."""
+    writable by group or others, or in a directory they may write (unless sticky, as ``/tmp``),
+    since whoever writes it can add a key of their own. Its owner is not looked at: a file
+    bind-mounted into a container keeps its owner on the host. A read-only filesystem (a
+    Kubernetes secret) is not checked; a file that cannot be looked at is left to the read
+    that follows."""
     try:
         if os.statvfs(path).f_flag & os.ST_RDONLY:
             return
@@ -138,10 +139,7 @@ def check_modes(path: Path) -> None:
         folder = directory.stat()
     except OSError:
         return
-    if file.st_uid not in (0, os.geteuid()):
-        problem = f"is owned by uid {file.st_uid}, not by this server's user ({os.geteuid()})"
-        fix = f"chown {os.geteuid()} {path}"
-    elif file.st_mode & 0o022:
+    if file.st_mode & 0o022:
         problem = f"is writable by group or others (mode {stat.S_IMODE(file.st_mode):04o})"
         fix = f"chmod 600 {path}"
     elif folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX:
