@@ -259,3 +259,40 @@ def test_a_request_while_its_version_is_being_evicted_waits_and_loads_it_again(
             await plane.close()
 
     asyncio.run(main())
+
+
+def test_an_evicted_version_refused_room_while_others_are_busy_loads_on_a_later_request(
+    harness: Harness,
+) -> None:
+    """Reloading an evicted version when only busy versions held the budget answered 503
+    '...busy; retry', but left the version FAILED: every later request got that 503 again, and
+    readiness stayed false, long after the others went idle. A later request now loads it."""
+    harness.push("a:v1", factor=2.0)
+    harness.push("b:v1", factor=5.0)
+    growth = 10 * max(harness.size("a:v1"), harness.size("b:v1"))
+
+    async def main() -> None:
+        plane, manager, _ = harness.plane(meter=Meter(growth), memory_budget_bytes=growth * 3 // 2)
+        try:
+            await plane.load("a", "a:v1")
+            await plane.load("b", "b:v1")  # a is evicted
+            harness.probe.hold()
+            busy = asyncio.ensure_future(plane.infer(request("b", rows(1, 1.0))))
+            await asyncio.to_thread(harness.probe.entered.wait, 10)
+            with pytest.raises(Unavailable, match="busy; retry"):
+                await plane.infer(request("a", rows(1, 1.0)))
+            assert plane.ready()
+            assert (manager.get("a").state, manager.get("a").reason) == (
+                VersionState.UNAVAILABLE,
+                EVICTED,
+            )
+            harness.probe.release()
+            await busy
+            response = await plane.infer(request("a", rows(1, 1.0)))
+            np.testing.assert_allclose(response.outputs[0].data, rows(1, 1.0) * 2)
+            assert manager.get("a").state is VersionState.READY
+        finally:
+            harness.probe.release()
+            await plane.close()
+
+    asyncio.run(main())

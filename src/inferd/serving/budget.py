@@ -37,6 +37,11 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 EVICTED = "unloaded to stay within the memory budget; loads again on its next request"
 
 
+class BudgetBusy(Unavailable):
+    """No room in the budget now: only busy versions hold it. An evicted version refused so
+    stays evicted (its next request tries again)."""
+
+
 #: Reads the process's resident memory in bytes (None: cannot be read here).
 Meter = Callable[[], int | None]
 
@@ -60,7 +65,7 @@ async def make_room(
             f"{incoming.label} needs {need} bytes, more than the memory budget of {budget}"
         )
     if not await _evict(budget - need, holders, incoming):
-        raise Unavailable(
+        raise BudgetBusy(
             f"loading {incoming.label} needs {need} bytes of the memory budget and the "
             "models holding it are busy; retry",
             retry_after=1.0,

@@ -38,7 +38,7 @@ from inferd.errors import (
 )
 from inferd.observe.metrics import ServerMetrics
 from inferd.serving.artifact import LoadedArtifact, VersionKey
-from inferd.serving.budget import Meter, make_room, resident_bytes, settle
+from inferd.serving.budget import EVICTED, BudgetBusy, Meter, make_room, resident_bytes, settle
 from inferd.serving.entry import ModelEntry
 from inferd.serving.loading import bring_up, take_down
 from inferd.serving.source import Loaders
@@ -355,6 +355,9 @@ class ModelManager:
     async def _reload(self, served: ServedVersion) -> None:
         try:
             await self._bring_up(served)
+        except BudgetBusy:  # not failed: still evicted, a request once others idle loads it
+            served.set_state(VersionState.UNAVAILABLE, EVICTED)
+            raise
         except InferdError:
             served.evicted = False  # do not retry on every request; the index shows why
             raise
