@@ -92,3 +92,25 @@ def test_a_continuous_feature_keeps_its_deciles() -> None:
     q[-2] = 1.0
     p, q = np.maximum(p, PSI_EPSILON), np.maximum(q, PSI_EPSILON)
     assert d.psi == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=1e-9)
+
+
+def test_an_amount_that_is_mostly_zero_reads_as_drift_when_it_stops_being_zero() -> None:
+    # 95% zeros, 5% positive amounts: every decile is 0.
+    reference = np.where(RNG.random(5_000) < 0.95, 0.0, RNG.exponential(50.0, 5_000))
+    live = RNG.exponential(50.0, 1_000) + 1.0  # every row now holds an amount
+    profile = build_profile({"x": reference[:, None]})
+    smallest = reference[reference > 0].min()
+    assert profile.inputs[0].features[0].edges == (0.0, smallest)
+    # Independently: two categories, zero and positive.
+    expected = categorical_psi(reference > 0, live > 0)
+    assert expected > 5
+    assert psi_of(reference, live) == pytest.approx(expected, rel=1e-9)
+
+
+def test_an_amount_that_is_mostly_zero_reads_no_drift_on_its_own_distribution() -> None:
+    reference = np.where(RNG.random(5_000) < 0.6, 0.0, RNG.exponential(50.0, 5_000))
+    live = np.where(RNG.random(2_000) < 0.6, 0.0, RNG.exponential(50.0, 2_000))
+    features = build_profile({"x": reference[:, None]}).inputs[0].features[0]
+    assert features.edges[0] == 0.0
+    assert features.edges[1] == reference[reference > 0].min()
+    assert psi_of(reference, live) < 0.05

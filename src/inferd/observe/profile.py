@@ -61,7 +61,15 @@ def feature_profile(name: str, values: NDArray[np.float64], bins: int) -> Featur
         edges = distinct
     else:
         quantiles = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
-        edges = np.unique(quantiles)  # equal quantiles would make empty bins: merged
+        # Equal quantiles would make empty bins: merged. Each value they were (a point mass of
+        # more than a bin's rows: the zeros of an amount that is mostly 0) is also cut at the
+        # next observed value above it, so it keeps a bin of its own rather than sharing one
+        # with every larger value (whose share could then grow unseen).
+        cuts, counts = np.unique(quantiles, return_counts=True)
+        masses = cuts[counts > 1]
+        nxt = np.searchsorted(distinct, masses, side="right")
+        above = distinct[np.minimum(nxt, len(distinct) - 1)]
+        edges = np.unique(np.concatenate([cuts, above[nxt < len(distinct)]]))
     counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
     proportions = counts / counts.sum()
     return FeatureProfile(
