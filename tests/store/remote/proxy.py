@@ -4,7 +4,8 @@ It forwards what a pull sends (GET, HEAD) and a push (POST, PUT, PATCH; the regi
 locations point back at the proxy) and can, per blob digest: cut the connection in the middle
 of the body (a number of times, or always), flip a byte of the body, ignore ``Range`` headers,
 move its bytes slowly either way, or stop sending halfway; or answer 503 to the first manifest
-requests, or 429 with ``Retry-After`` for a while. Requests it saw are recorded.
+requests, or 429 with ``Retry-After`` for a while; or have the registry refuse an upload's
+credentials (401), as an expired token. Requests it saw are recorded.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Faults:
     """Rate-limit manifest requests: the first opens a window of this many seconds in which
     each is answered 429 with ``Retry-After: <throttle_s>``, as a registry's rate limiter."""
     throttled_until: float = 0.0
+    expire: int = 0
+    """Forward this many of the target's uploads (``PUT``) without their ``Authorization``,
+    so the registry answers them 401 with its challenge, as when a token expires mid-push."""
     slow: bool = False
     """Move the target's bytes slowly: a download's body as it is sent, an upload's body
     (``PUT …?digest=``) as it is read."""
@@ -104,6 +108,10 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
         if targeted and faults.ignore_range:
             headers.pop("Range", None)
+        if targeted and self.command == "PUT" and faults.expire > 0:
+            with self.server.lock:
+                faults.expire -= 1
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         length = int(self.headers.get("Content-Length", "0"))
         request = self._read_slowly(length) if targeted and faults.slow else self.rfile.read(length)
         if len(request) < length:

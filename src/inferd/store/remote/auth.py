@@ -12,7 +12,9 @@ uploads are not sent twice). A ``401`` carries a challenge:
 
 A second ``401`` is returned to the caller, which turns it into
 :class:`~inferd.errors.Unauthenticated` telling the user to ``inferd login``. Request bodies are
-in-memory bytes, so a retried request is sent unchanged.
+in-memory bytes, or iterables over them that iterate again from the start (uploads), so a
+retried request is sent unchanged: a token that expires in the middle of a long push is
+replaced and the refused upload sent again.
 """
 
 from __future__ import annotations

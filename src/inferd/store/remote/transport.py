@@ -26,7 +26,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Required, TypedDict, Unpack
 
@@ -65,8 +65,9 @@ class Send(TypedDict, total=False):
     ok: Required[frozenset[int]]
     headers: Mapping[str, str] | None
     params: Mapping[str, str] | None
-    #: A body; an iterator is sent piece by piece (with its ``Content-Length`` in ``headers``).
-    content: bytes | Iterator[bytes] | None
+    #: A body; an iterable is sent piece by piece (with its ``Content-Length`` in ``headers``):
+    #: one that can be iterated again (not a generator) is sent again after a 401 challenge.
+    content: bytes | Iterable[bytes] | None
     #: Retry dropped connections and :data:`RETRY_STATUSES` (default); off for requests that
     #: are not safe to repeat.
     retry: bool

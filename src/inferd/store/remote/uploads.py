@@ -70,10 +70,21 @@ def _with_digest(location: str, digest: str) -> httpx.URL:
     return httpx.URL(location).copy_merge_params({"digest": digest})
 
 
-def _pieces(data: bytes, cancellation: Cancellation) -> Iterator[bytes]:
-    for start in range(0, len(data), PIECE):
-        cancellation.check()
-        yield data[start : start + PIECE]
+class _Pieces:
+    """``data`` in pieces of :data:`PIECE` bytes, the cancellation checked before each.
+
+    Iterable again from the start (not a generator, which httpx sends once): a request the
+    registry answers 401, as it does when a token expires in the middle of a long push, is
+    sent again with a fresh token by :class:`~inferd.store.remote.auth.RegistryAuth`.
+    """
+
+    def __init__(self, data: bytes, cancellation: Cancellation) -> None:
+        self._data, self._cancellation = data, cancellation
+
+    def __iter__(self) -> Iterator[bytes]:
+        for start in range(0, len(self._data), PIECE):
+            self._cancellation.check()
+            yield self._data[start : start + PIECE]
 
 
 def _body(data: bytes) -> dict[str, str]:
@@ -96,7 +107,7 @@ def _send(
         data = source.read_bytes()
         http.request(
             "PUT", _with_digest(location, digest), what=what, ok=CREATED,
-            headers=_body(data), content=_pieces(data, cancellation), retry=False,
+            headers=_body(data), content=_Pieces(data, cancellation), retry=False,
         )  # fmt: skip
         sent(len(data))
         return
@@ -106,7 +117,7 @@ def _send(
             headers = {**_body(chunk), "Content-Range": f"{offset}-{offset + len(chunk) - 1}"}
             response = http.request(
                 "PATCH", location, what=what, ok=ACCEPTED,
-                headers=headers, content=_pieces(chunk, cancellation), retry=False,
+                headers=headers, content=_Pieces(chunk, cancellation), retry=False,
             )  # fmt: skip
             location = str(response.request.url.join(response.headers.get("Location", location)))
             offset += len(chunk)
