@@ -17,7 +17,7 @@ from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
-from inferd.control.rollout.state import FINISHED, policy_of
+from inferd.control.rollout.state import FINISHED, RolloutStatus, policy_of
 from inferd.errors import AlreadyExists, NotFound
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
@@ -132,7 +132,7 @@ def test_an_ab_rollout_at_its_failure_limit_pauses_for_a_person(tmp_path: Path) 
         "{weights: {v1: 50, v2: 50}, header_routes: [{header: x-group, value: b, version: v2}]}",
     )
 
-    async def scenario() -> None:
+    async def scenario() -> RolloutStatus:
         await rollouts.start("fraud")
         try:
             async with asyncio.timeout(5):
@@ -140,11 +140,11 @@ def test_an_ab_rollout_at_its_failure_limit_pauses_for_a_person(tmp_path: Path) 
                     metrics.request("fraud", "v2", 500, 0.001)
                     await asyncio.sleep(0.002)
             await asyncio.sleep(0.1)  # ten intervals: a paused rollout decides nothing
+            return rollouts.status("fraud")[0]
         finally:
-            await rollouts.stop()
+            await rollouts.stop()  # aborts it, as inferd up's shutdown does
 
-    asyncio.run(scenario())
-    status = rollouts.status("fraud")[0]
+    status = asyncio.run(scenario())
     assert (status["phase"], status["failures"], status["failure_limit"]) == ("paused", 1, 1)
     last = status["decisions"][-1]
     assert last["event"] == "pause" and "promote, abort or resume" in last["reason"]

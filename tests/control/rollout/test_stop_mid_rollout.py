@@ -77,3 +77,39 @@ def test_a_stop_mid_rollout_aborts_it_and_moves_the_alias_back(tmp_path: Path) -
     assert last.get("reverted") == "fraud:production"
     assert store.resolve("fraud:production").digest == v1  # a restart serves v1
     assert rollouts.history.read("fraud")[-1] == last
+
+
+TWO_VERSIONS = """apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: fraud
+    versions:
+      - {name: v1, model: "fraud:v1", replicas: 1}
+      - {name: v2, model: "fraud:v2", replicas: 1}
+    traffic: {weights: {v1: 100, v2: 0}}
+    rollout: {steps: [50, 100], interval: 1m}
+"""
+
+
+def test_a_stop_ends_a_rollout_started_by_hand_in_its_history(tmp_path: Path) -> None:
+    """Before, a stop left the history of a rollout from ``inferd rollout start`` at its last
+    hold, as if it ran on, while the restart said "has no rollout": now it ends in an abort
+    that says why. Traffic is the file's again after the restart, so nothing else moves."""
+    store = fraud_store(tmp_path / "home")
+    fake = EveryVersionStarts(parse_spec(TWO_VERSIONS), store)
+    rollouts = RolloutController(
+        cast(Reconciler, fake), store, GatewayMetrics().reading, RolloutHistory(tmp_path / "r")
+    )
+
+    async def scenario() -> str:
+        started = await rollouts.start("fraud")
+        await rollouts.stop()
+        return started["phase"]
+
+    assert asyncio.run(scenario()) == "running"
+    (status,) = rollouts.status("fraud")
+    assert status["phase"] == "aborted"
+    last = rollouts.history.read("fraud")[-1]
+    assert (last["event"], last.get("reason")) == ("abort", "inferd up stopped mid-rollout")
+    assert "reverted" not in last
+    assert fake.spec is not None and fake.spec.deployments[0].weights() == {"v1": 50, "v2": 50}

@@ -86,9 +86,10 @@ class RolloutActions:
         return await self.tags.revert(r, self.reconciler.pinned(r.deployment, r.pair.stable))
 
     async def abandon(self, r: Rollout) -> DecisionNote:
-        """At shutdown: move the alias whose move started ``r`` back, traffic left as it is (the
-        replicas stop next); the abort's note. A rollout lives in this process only, so a
-        restart would otherwise read the alias and serve its unchecked candidate to everyone."""
+        """At shutdown: move the alias whose move started ``r`` back (where one did), traffic
+        left as it is (the replicas stop next); the abort's note. A rollout lives in this
+        process only, so a restart would otherwise read the alias and serve its unchecked
+        candidate to everyone."""
         t = r.transition
         if t is not None and t.alias is not None and t.alias not in r.tags:  # stopped so soon
             r.tags[t.alias] = _moved_to(t)  # that the loop has not recorded it yet

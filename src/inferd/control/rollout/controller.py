@@ -204,11 +204,12 @@ class RolloutController:
         return await self._set_paused(deployment, False)
 
     async def stop(self) -> None:
-        """Stop every loop (on shutdown; traffic stays as it is). A rollout under way from an
-        alias move is aborted, its alias moved back (:meth:`RolloutActions.abandon`)."""
+        """Stop every loop (on shutdown; traffic stays as it is). A rollout under way is
+        aborted, recorded so in its history (a restart runs none); one from an alias move has
+        its alias moved back (:meth:`RolloutActions.abandon`)."""
         await cancel_and_wait(*(r.task for r in self._runs.values()))
         for r in (run.rollout for run in self._runs.values()):
-            if r.active and r.transition is not None and r.transition.alias is not None:
+            if r.active:
                 note, r.phase = await self.actions.abandon(r), "aborted"
                 self._record(r, "abort", **note)
 
