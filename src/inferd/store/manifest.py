@@ -139,7 +139,7 @@ class Manifest:
         if not isinstance(document, dict):
             raise Unsupported(f"{where} is not a JSON object")
         if document.get("schemaVersion") != 2 or document.get("mediaType") != media.MANIFEST:
-            raise Unsupported(f"{where} is not an OCI image manifest")
+            raise Unsupported(f"{where} is not an OCI image manifest{_what_it_is(document)}")
         config = Descriptor.from_json(document.get("config"), f"{where} config")
         if config.media_type != media.CARD:
             raise Unsupported(f"{where} is not an inferd model (config is {config.media_type!r})")
@@ -181,3 +181,16 @@ def check_titles(titles: Iterable[str]) -> None:
             if parent in seen:
                 raise InvalidArgument(f"file title {parent!r} is both a file and a directory")
             parents.add(parent)
+
+
+def _what_it_is(document: dict[str, object]) -> str:
+    """What a document that is not an OCI image manifest is, for its error message."""
+    found = document.get("mediaType")
+    if found in (media.INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"):
+        return (
+            f" but an image index ({found}), as a multi-platform image is: a model version is"
+            " one manifest; name the one meant by its digest (NAME@sha256:…)"
+        )
+    if isinstance(found, str) and found:
+        return f" (its mediaType is {found!r})"
+    return f" (schemaVersion {document.get('schemaVersion')!r}, no mediaType)"
