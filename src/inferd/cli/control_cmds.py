@@ -173,7 +173,11 @@ def down(*, timeout: float) -> None:
     from inferd.control.up_state import stop
 
     client = AdminClient(store_settings().root)
-    client.status()  # its admin API answers: the pid in up.json is that inferd up's
+    # up.json names the process by its pid and start time (a reused pid reads as no up), so
+    # an up already draining, its admin API closed, is stopped and waited for all the same; a
+    # file without the start time is trusted only once its admin API answers.
+    if client.state.pid_start is None:
+        client.status()
     pid = client.state.pid
     try:
         stopped = stop(pid, timeout)
