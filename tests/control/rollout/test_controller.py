@@ -18,7 +18,7 @@ from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.state import FINISHED, RolloutStatus, policy_of
-from inferd.errors import AlreadyExists, NotFound
+from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
@@ -270,3 +270,25 @@ def test_an_apply_over_a_promotion_by_hand_names_what_it_undoes(tmp_path: Path) 
     assert reconciler.spec is not None and reconciler.spec.deployments[0].weights() == {
         "v1": 100, "v2": 0
     }  # fmt: skip
+
+
+def test_a_start_naming_no_candidate_says_which_versions_are(tmp_path: Path) -> None:
+    """``--candidate`` naming a version the deployment lacks, or its stable one, answered
+    "'nope' is not a candidate version of 'fraud'" (exit 2) for both: now a missing version is
+    not found (exit 3) and each names the versions that can be rolled out."""
+    rollouts = controller(tmp_path, "{steps: [50, 100], interval: 1h}", GatewayMetrics())
+
+    async def refused(candidate: str) -> InferdError:
+        with pytest.raises(InferdError) as caught:
+            await rollouts.start("fraud", candidate)
+        return caught.value
+
+    missing = asyncio.run(refused("nope"))
+    assert isinstance(missing, NotFound)
+    assert missing.message == "deployment 'fraud' has no version 'nope' (candidates: v2)"
+    stable = asyncio.run(refused("v1"))
+    assert isinstance(stable, InvalidArgument)
+    assert stable.message == (
+        "'v1' is the stable version of 'fraud' (it has the most traffic); name the candidate "
+        "to roll out against it (candidates: v2)"
+    )

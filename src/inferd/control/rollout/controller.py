@@ -129,8 +129,14 @@ class RolloutController:
                 )
             candidate = others[0]
         version = d.version(candidate)
-        if version is None or candidate == stable:
-            raise InvalidArgument(f"{candidate!r} is not a candidate version of {deployment!r}")
+        names = f"candidates: {', '.join(others) or 'none'}"
+        if version is None:
+            raise NotFound(f"deployment {deployment!r} has no version {candidate!r} ({names})")
+        if candidate == stable:
+            raise InvalidArgument(
+                f"{candidate!r} is the stable version of {deployment!r} (it has the most "
+                f"traffic); name the candidate to roll out against it ({names})"
+            )
         # At zero, a version with a weight is woken by its requests where min_replicas is 0.
         if version.replicas == 0 and (d.autoscaling is None or d.autoscaling.min_replicas > 0):
             raise InvalidArgument(
