@@ -123,6 +123,9 @@ class HttpSink:
 
     def __init__(self, spec: HttpSinkSpec) -> None:
         self.url = spec.url
+        #: The longest one delivery may take, in all (httpx's own timeout is per read or write,
+        #: which a collector sending its answer a byte at a time never reaches).
+        self.timeout = spec.timeout
         #: The URL as failures name it in the log: a password in it (basic auth) masked.
         self.shown, self._password = _masked(spec.url)
         self.encode = binary_message if spec.encoding == "binary" else structured_message
@@ -136,9 +139,12 @@ class HttpSink:
         for payload in payloads:
             message = self.encode(payload)
             try:
-                response = await self._client.post(
-                    self.url, content=message.body, headers=message.headers
-                )
+                async with asyncio.timeout(self.timeout):
+                    response = await self._client.post(
+                        self.url, content=message.body, headers=message.headers
+                    )
+            except TimeoutError:
+                raise SinkFailed(f"{self.shown}: no answer within {self.timeout:g} s") from None
             except httpx.HTTPError as exc:
                 why = str(exc).replace(self._password, "***") if self._password else str(exc)
                 raise SinkFailed(f"{self.shown}: {type(exc).__name__} {why}".rstrip()) from None
