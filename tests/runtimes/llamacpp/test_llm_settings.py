@@ -48,3 +48,16 @@ def test_a_context_over_the_trained_one_is_refused_at_load(tiny_file: Path) -> N
     with pytest.raises(InvalidArgument, match=r"max_model_len 1024 is over the context the model "
                        r"was trained for \(512 tokens\)"):  # fmt: skip
         load(tiny_file, LoadOptions(max_model_len=1024))
+
+
+def test_more_sequences_than_llama_cpp_decodes_together_are_refused_naming_both(
+    tiny_file: Path,
+) -> None:
+    """--max-num-seqs takes up to 4,096 (vLLM's engine takes more than llama.cpp), but llama.cpp
+    makes no context of more than 256 sequences: the load failed with "llama.cpp could not
+    create a context (see the server log)"."""
+    with pytest.raises(InvalidArgument, match=r"tiny: max_num_seqs 300 is over the 256 sequences "
+                       r"llama\.cpp decodes together"):  # fmt: skip
+        load(tiny_file, LoadOptions(max_num_seqs=300))
+    model = load(tiny_file, LoadOptions(max_num_seqs=256, max_model_len=16))
+    model.close()

@@ -46,6 +46,11 @@ def _LOG_CALLBACK(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
     log.log(level_name, "llama.cpp: %s", message)
 
 
+def max_sequences() -> int:
+    """The most sequences one llama.cpp context decodes together (``LLAMA_MAX_SEQ``)."""
+    return int(ll.llama_max_parallel_sequences())
+
+
 class Weights:
     """A GGUF model loaded (mmapped) once, and its vocabulary."""
 

@@ -23,7 +23,7 @@ from inferd.runtimes._files import model_file
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.llamacpp.chat import ChatTemplate
 from inferd.runtimes.llamacpp.engine import Engine
-from inferd.runtimes.llamacpp.library import Adapter, Context, Weights
+from inferd.runtimes.llamacpp.library import Adapter, Context, Weights, max_sequences
 
 #: Sequences decoded together (llama.cpp slots) unless ``max_num_seqs`` says otherwise: more
 #: raise aggregate tokens/s until the core saturates; each holds ``per_slot`` tokens of KV cache.
@@ -230,8 +230,14 @@ class LlamaModel:
 def _shape(trained: int | None, options: LoadOptions, label: str) -> tuple[int, int]:
     """(slots, context per sequence): ``max_num_seqs`` and ``max_model_len`` when set, else
     :data:`SLOTS` and the trained context capped at :data:`MAX_CONTEXT`. A ``max_model_len``
-    over the trained context is refused (the model was never trained on positions beyond it)."""
+    over the trained context is refused (the model was never trained on positions beyond it),
+    and so are more slots than llama.cpp decodes together."""
     slots = options.max_num_seqs or SLOTS
+    if slots > max_sequences():
+        raise InvalidArgument(
+            f"{label}: max_num_seqs {slots} is over the {max_sequences()} sequences llama.cpp "
+            "decodes together"
+        )
     wanted = options.max_model_len
     if wanted is None:
         return slots, min(trained or MAX_CONTEXT, MAX_CONTEXT)
