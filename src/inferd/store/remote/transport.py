@@ -241,6 +241,12 @@ class RegistryHttp:
                         "is meant to be reached without TLS, mark it insecure with "
                         f"--insecure-registry {self.registry} ({INSECURE_ENV})"
                     ) from None
+                if attempt == attempts and isinstance(exc, httpx.ReadTimeout):
+                    # Connected, then silent: not "unreachable", which sends users to the network.
+                    raise Dropped(
+                        f"registry {self.registry} accepted the connection but sent no answer "
+                        f"to {what} within {self.settings.timeout_s:g} s ({attempts} attempts)"
+                    ) from None
                 if attempt == attempts:
                     why = transport_problem(exc, request.url.host)
                     raise Dropped(f"registry {self.registry} is unreachable: {why}") from None
