@@ -83,6 +83,11 @@ def test_down_waits_for_an_up_that_is_already_draining(tmp_path: Path) -> None:
         while _admin_answers(up.state.admin_port):  # its admin API closes first
             time.sleep(0.05)
         assert read_state(home) is not None  # still running
+        ps = up.cli("ps", check=False)
+        assert ps.returncode == 7
+        assert ps.stderr.startswith(
+            f"error: cannot reach `inferd up` (pid {up.proc.pid}): it is stopping"
+        )
         down = up.cli("down", check=False)
         assert down.returncode == 0, down.stderr
         assert f"inferd up (pid {up.proc.pid}) stopped" in down.stdout

@@ -121,6 +121,14 @@ class AdminClient:
             with httpx.Client(base_url=base, timeout=timeout, trust_env=False) as client:
                 response = client.request(method, path, content=body or None, headers=headers)
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.ConnectError) and self.state.pid_start is not None:
+                # Its process runs (up.json's pid and start time say so) and refuses: it
+                # closed the admin API, the first thing it does when it stops.
+                raise Unavailable(
+                    f"cannot reach `inferd up` (pid {self.state.pid}): it is stopping (its "
+                    "admin API closes first, then it drains what is in flight and exits; "
+                    "`inferd down` waits for it)"
+                ) from None
             raise Unavailable(f"cannot reach `inferd up` (pid {self.state.pid}): {exc}") from None
         try:
             parsed: object = orjson.loads(response.content) if response.content else {}
