@@ -235,7 +235,7 @@ class Server:
         if not drained:
             log.warning("drain timed out after %.1f s; cancelling what is left", grace)
         await asyncio.gather(*drains)
-        await self.dataplane.close()
+        await self.dataplane.close(drained)
         if self.store is not None:
             self.store.close()
         if self.token_path is not None:

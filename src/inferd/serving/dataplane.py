@@ -321,13 +321,14 @@ class ServingDataPlane:
         )
         return False
 
-    async def close(self) -> None:
-        """Stop the loads under way, then unload every model (call after :meth:`drain`)."""
+    async def close(self, drained: bool = True) -> None:
+        """Stop the loads under way, then unload every model (call after :meth:`drain`, with
+        what it returned: after a timed-out drain, a batch still running is not waited for)."""
         loads = list(self._loads.values())
         for load in loads:
             load.cancel()
         await asyncio.gather(*loads, return_exceptions=True)
-        await self._manager.close()
+        await self._manager.close(drained)
 
     def _names(self) -> list[str]:
         return sorted({v.key.name for v in self._manager.all_versions()})

@@ -135,16 +135,24 @@ async def bring_up(
     log.info("%s is ready (%.3f s)", sv.label, time.monotonic() - started)
 
 
-async def take_down(sv: ServedVersion, state: VersionState, reason: str) -> None:
+async def take_down(
+    sv: ServedVersion, state: VersionState, reason: str, *, wait: bool = True
+) -> None:
     """Refuse new requests, let queued and running ones finish, close the model, stop its thread.
 
     Ends in ``state`` with ``reason``; a version that holds no model just changes state.
+    ``wait`` False (the process is exiting after a drain that timed out): nothing is waited
+    for, and a model still running a batch is left unclosed, since closing it would wait too.
     """
     batcher, model, worker = sv.batcher, sv.model, sv.worker
     if batcher is not None:
         sv.set_state(VersionState.UNLOADING)
         batcher.close()
-        await batcher.drain()
+        if wait:
+            await batcher.drain()
+        elif batcher.inflight:
+            log.warning("%s is still running a batch: left unclosed as the server exits", sv.label)
+            model = None
     sv.batcher = sv.model = sv.worker = None
     sv.check = None
     if model is not None:

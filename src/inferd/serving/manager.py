@@ -223,14 +223,15 @@ class ModelManager:
             return False
         return True
 
-    async def close(self) -> None:
-        """Unload everything (after draining it): the server is stopping."""
+    async def close(self, drained: bool = True) -> None:
+        """Unload everything: the server is stopping (``drained``: what :meth:`drain` said)."""
         for entry in self._models.values():
             async with entry.lock:
-                versions = list(entry.versions.values())
-                await asyncio.gather(
-                    *(take_down(v, VersionState.UNAVAILABLE, "server stopped") for v in versions)
+                stopped = (
+                    take_down(v, VersionState.UNAVAILABLE, "server stopped", wait=drained)
+                    for v in entry.versions.values()
                 )
+                await asyncio.gather(*stopped)
         await asyncio.gather(*self._retiring)
 
     # -- internals -----------------------------------------------------------------------------
