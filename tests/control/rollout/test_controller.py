@@ -292,3 +292,38 @@ def test_a_start_naming_no_candidate_says_which_versions_are(tmp_path: Path) -> 
         "'v1' is the stable version of 'fraud' (it has the most traffic); name the candidate "
         "to roll out against it (candidates: v2)"
     )
+
+
+def test_an_apply_that_removes_a_deployment_in_rollout_is_refused(tmp_path: Path) -> None:
+    """An apply without the deployment went through: the rollout ran on as "running" over a
+    deployment that was gone, its abort answered "deployment 'fraud' not found", and it would
+    have moved the traffic of a deployment added again under the name. Removing it is a change
+    like any other: refused until the rollout is promoted or aborted."""
+    rollouts = controller(tmp_path, "{steps: [50, 100], interval: 1h}", GatewayMetrics())
+    other = parse_spec("""apiVersion: inferd.dev/v1
+kind: Stack
+deployments:
+  - name: other
+    versions:
+      - {name: v1, model: "fraud:v1"}
+""")
+
+    async def scenario() -> None:
+        started = await rollouts.start("fraud")
+        try:
+            with pytest.raises(AlreadyExists) as refused:
+                await rollouts.apply(other)
+            assert refused.value.message == (
+                f"deployment 'fraud' is in rollout {started['id']}; promote or abort it "
+                "before removing the deployment"
+            )
+            assert rollouts.reconciler.spec is not None
+            assert [d.name for d in rollouts.reconciler.spec.deployments] == ["fraud"]
+            await rollouts.abort("fraud")
+            await rollouts.apply(other)  # once it is over, the deployment may go
+        finally:
+            await rollouts.stop()
+        assert rollouts.reconciler.spec is not None
+        assert [d.name for d in rollouts.reconciler.spec.deployments] == ["other"]
+
+    asyncio.run(scenario())

@@ -4,7 +4,8 @@
 Per deployment of the applied spec that runs already:
 
 * a rollout still running owns its traffic: re-applying the deployment it began from keeps it
-  as it runs, any other change is refused (AlreadyExists) until it is promoted or aborted.
+  as it runs, any other change (its removal included) is refused (AlreadyExists) until it is
+  promoted or aborted.
   The count of the version an autoscaler scales is the autoscaler's, not the file's
   (:func:`~inferd.control.apply_plan.keep_autoscaled`), so it is no change;
 * a new model for the main version is a version change: the rollout policy starts
@@ -47,6 +48,12 @@ def plan_apply(spec: Spec, current: Spec | None, latest: Mapping[str, Rollout]) 
     transitions: list[Transition] = []
     settled: list[Rollout] = []
     undone: list[UndonePromotion] = []
+    for running in latest.values():
+        if running.active and spec.deployment(running.deployment) is None:
+            raise AlreadyExists(
+                f"deployment {running.deployment!r} is in rollout {running.id}; promote or "
+                "abort it before removing the deployment"
+            )
     for d in spec.deployments:
         old = current.deployment(d.name) if current is not None else None
         if old is None:
