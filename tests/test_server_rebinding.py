@@ -60,7 +60,8 @@ def test_inferd_up_beyond_loopback_serves_a_foreign_host_through_its_loopback_re
     tmp_path: Path,
 ) -> None:
     """``inferd up``'s replicas are ``inferd serve`` on loopback without keys: the gateway sends
-    them the replica's own address as ``Host``, not the client's, so they answer."""
+    them the replica's own address as ``Host``, not the client's, and no browser ``Origin``
+    (a replica would refuse a foreign one as cross-site), so they answer."""
     from control.conftest import FRAUD_BODY, fraud_store, spec_text, start_up
 
     home = tmp_path / "home"
@@ -72,6 +73,7 @@ def test_inferd_up_beyond_loopback_serves_a_foreign_host_through_its_loopback_re
     try:
         head = (
             "POST /v2/models/fraud/infer HTTP/1.1\r\nhost: inferd.example.com\r\n"
+            "origin: https://app.example.com\r\n"
             f"content-type: application/json\r\ncontent-length: {len(FRAUD_BODY)}\r\n"
             "connection: close\r\n\r\n"
         )

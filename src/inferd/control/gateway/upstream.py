@@ -50,6 +50,9 @@ HOP_BY_HOP = frozenset(
         # The gateway has the whole body already; forwarding Expect would make the replica
         # send an interim "100 Continue" that is not the response.
         "expect",
+        # A browser client's page: the gateway judged it (its loopback screen); a replica on
+        # loopback without keys would refuse a foreign one that a gateway beyond loopback serves.
+        "origin",
     }
 )
 

@@ -8,20 +8,29 @@ an address in 127.0.0.0/8 or ``[::1]`` (any port), with 403 naming the Host and 
 as Ollama answers (CVE-2024-28224). A request with no ``Host`` passes (no browser omits it).
 Bound beyond loopback, or once keys are required, the Host is not looked at: reverse proxies
 send their own. The names are the control plane's (:func:`inferd.protocols.v2.auth.loopback_host`).
+
+Cross-site requests: a page on any other site may send a "simple" request (a ``POST`` with
+``Content-Type: text/plain``, no preflight) to ``http://127.0.0.1:8080``; the browser sends a
+loopback ``Host`` and the page's ``Origin``. It cannot read the answer, but it can start
+inference or a generation. So the same listener also refuses a request whose ``Origin`` is not
+a loopback one (``null`` included: a sandboxed frame or a ``file:`` page), as Ollama does unless
+``OLLAMA_ORIGINS`` allows it. A request without ``Origin`` (curl, SDKs, tritonclient) passes.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from inferd.protocols.http import Response
 from inferd.protocols.http.messages import error_for
 from inferd.protocols.http.refusal import Screen
 from inferd.protocols.v2.auth import is_loopback, loopback_host
 
-__all__ = ["binds_loopback", "both", "loopback_host", "rebinding_screen"]
+__all__ = ["binds_loopback", "both", "loopback_host", "loopback_origin", "rebinding_screen"]
 
 
 def binds_loopback(host: str) -> bool:
@@ -50,8 +59,20 @@ def rebinding_screen(requires_keys: Callable[[], bool]) -> Screen:
 
     def screen(method: str, path: str, headers: Mapping[str, str]) -> Response | None:
         host = headers.get("host", "")
-        if loopback_host(host) or requires_keys():
+        origin = headers.get("origin")
+        if loopback_host(host) and (origin is None or loopback_origin(origin)):
             return None
+        if requires_keys():
+            return None
+        if loopback_host(host):
+            return error_for(
+                path,
+                403,
+                f"the Origin {origin!r} is not a loopback page, and this server listens on "
+                "loopback without API keys: a page of another site may not call it "
+                "(cross-site request). Serve the page from localhost, require API keys "
+                "('inferd keys create'), or bind the server to a non-loopback address",
+            )
         return error_for(
             path,
             403,
@@ -63,6 +84,18 @@ def rebinding_screen(requires_keys: Callable[[], bool]) -> Screen:
         )
 
     return screen
+
+
+@functools.lru_cache(maxsize=256)
+def loopback_origin(origin: str) -> bool:
+    """Whether an ``Origin`` header names a page served from this machine's loopback
+    (``http://localhost:3000``, ``https://127.0.0.1``, ``http://[::1]:8080``); ``null`` and
+    every other scheme (``file:``, an extension's) are not. Cached: browsers send few values."""
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and loopback_host(parts.netloc)
 
 
 def both(first: Screen, second: Screen | None) -> Screen:
