@@ -31,6 +31,8 @@ ONE_SHOT = [
     ("just over a multiple rounds up", PLAIN, Signals(20.5, 20.5, 2, 2), 3, "scale_up"),
     ("scale down when load falls", PLAIN, Signals(10, 10, 2, 2), 1, "scale_down"),
     ("down at most half per decision", PLAIN, Signals(0, 0, 8, 8), 4, "scale_down"),
+    # Knative's rate: N ready go down to no fewer than floor(N / rate) (docs/autoscaling.md).
+    ("down to floor(ready / rate)", PLAIN, Signals(0, 0, 3, 3), 1, "scale_down"),
     ("never below min_replicas", ScalingPolicy(min_replicas=2, target=10, scale_down_delay_s=0),
      Signals(0, 0, 2, 2), 2, "min_replicas"),
     ("never above max_replicas", PLAIN, Signals(500, 500, 10, 10), 10, "max_replicas"),
