@@ -47,7 +47,7 @@ from inferd.control.replicas.topology import Topology
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.watch import AliasWatcher
-from inferd.control.up_state import UpState, clear_state, read_state, write_state
+from inferd.control.up_state import UpState, clear_state, read_state, up_lock, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
 from inferd.observe.audit import AuditLog
 from inferd.observe.tracing_setup import start_tracing
@@ -105,7 +105,6 @@ def gateway_limits(environ: Mapping[str, str] | None = None) -> LimitSettings:
 
 async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     """Run until SIGTERM/SIGINT; return the exit status. ``say`` prints for the operator."""
-    limits = gateway_limits()
     home = options.store.root
     running = read_state(home)
     if running is not None:
@@ -113,6 +112,13 @@ async def run_up(options: UpOptions, say: Callable[[str], None]) -> int:
             f"inferd up is already running for this store (pid {running[0].pid}); "
             "use `inferd apply FILE` to change it"
         )
+    with up_lock(home):  # one starting, whose up.json is not written yet, is refused too
+        return await _run_up(options, say)
+
+
+async def _run_up(options: UpOptions, say: Callable[[str], None]) -> int:
+    limits = gateway_limits()
+    home = options.store.root
     spec = options.spec
     gw = spec.gateway
     door = gateway_front_door(

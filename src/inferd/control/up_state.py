@@ -11,18 +11,23 @@ container restarted after ``docker kill``, the next ``inferd up`` itself) is not
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import orjson
 
+from inferd.errors import AlreadyExists
 from inferd.protocols.v2.auth import write_private
 
 STATE_FILE = "up.json"
 TOKEN_FILE = "up.token"  # noqa: S105 - a file name, not a secret
+#: Locked by the ``inferd up`` of a store from before it starts anything until it has stopped.
+LOCK_FILE = "up.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,26 @@ class UpState:
     #: When process ``pid`` started, in clock ticks since boot (``/proc/PID/stat``); None
     #: without ``/proc``, and in files from before it was written.
     pid_start: int | None = None
+
+
+@contextlib.contextmanager
+def up_lock(home: Path) -> Iterator[None]:
+    """Hold the store's ``up.lock`` while the block runs; AlreadyExists if another ``inferd
+    up`` holds it (one starting, before its ``up.json`` is written, or one stopping). The
+    kernel lets it go when the process ends, however it ends."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyExists(
+                "another inferd up is starting or stopping for this store; use `inferd apply "
+                "FILE` once it runs (inferd ps)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_state(home: Path, state: UpState, token: str) -> None:
