@@ -11,12 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from inferd.control.apply_plan import Applied
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.watch import AliasWatcher
+from inferd.errors import NotFound
 from inferd.spec.loading import parse_spec
 from inferd.spec.model import Spec
 from inferd.store import ModelStore
@@ -113,3 +116,36 @@ def test_a_stop_ends_a_rollout_started_by_hand_in_its_history(tmp_path: Path) ->
     assert (last["event"], last.get("reason")) == ("abort", "inferd up stopped mid-rollout")
     assert "reverted" not in last
     assert fake.spec is not None and fake.spec.deployments[0].weights() == {"v1": 50, "v2": 50}
+
+
+def test_after_a_restart_status_points_at_the_recorded_rollout(tmp_path: Path) -> None:
+    """After a restart, ``inferd rollout status`` said "deployment 'fraud' has no rollout"
+    while ``inferd rollout history`` listed one: it now says where the last one is."""
+    store = fraud_store(tmp_path / "home")
+
+    def up() -> RolloutController:  # one inferd up's controller over the same history
+        fake = EveryVersionStarts(parse_spec(TWO_VERSIONS), store)
+        reading = GatewayMetrics().reading
+        return RolloutController(cast(Reconciler, fake), store, reading, RolloutHistory(tmp_path))
+
+    first = up()
+
+    async def scenario() -> str:
+        started = await first.start("fraud")
+        await first.stop()
+        return started["id"]
+
+    rollout_id = asyncio.run(scenario())
+    with pytest.raises(NotFound) as caught:
+        up().status("fraud")
+    assert caught.value.message == (
+        f"deployment 'fraud' has no rollout since inferd up started; its last, {rollout_id}, "
+        "is in: inferd rollout history fraud"
+    )
+    with pytest.raises(NotFound, match=r"^deployment 'fraud' has no rollout$"):
+        RolloutController(
+            cast(Reconciler, EveryVersionStarts(parse_spec(TWO_VERSIONS), store)),
+            store,
+            GatewayMetrics().reading,
+            RolloutHistory(tmp_path / "elsewhere"),
+        ).status("fraud")

@@ -372,7 +372,7 @@ class RolloutController:
         run = self._runs.get(deployment)
         if run is None:
             deployment_of(self._spec(), deployment)  # a name no deployment has: "not found"
-            raise NotFound(f"deployment {deployment!r} has no rollout")
+            raise NotFound(self.history.no_rollout(deployment))
         return run
 
     def _check_idle(self, deployment: str) -> None:

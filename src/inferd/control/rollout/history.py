@@ -86,6 +86,17 @@ class RolloutHistory:
         finally:
             os.close(fd)
 
+    def no_rollout(self, deployment: str) -> str:
+        """Why ``deployment`` has no rollout to show or act on: none ran in this ``inferd up``
+        (a rollout lives in its process), and where the last one recorded is, if any."""
+        last = self.read(deployment, 1)
+        if not last:
+            return f"deployment {deployment!r} has no rollout"
+        return (
+            f"deployment {deployment!r} has no rollout since inferd up started; its last, "
+            f"{last[0].get('rollout')}, is in: inferd rollout history {deployment}"
+        )
+
     def read(self, deployment: str, limit: int | None = None) -> list[DecisionRecord]:
         """The deployment's records, oldest first (the last ``limit`` when given)."""
         try:
