@@ -91,7 +91,7 @@ class Gateway:
         self.proxy = Proxy(self.metrics, request_timeout_s)
         self.openai = OpenAIRelay(self, request_timeout_s)
         self.mirror = Mirror(
-            self.proxy, self.metrics, shadow_timeout_s, on_answer=self._record_window
+            self.proxy, self.metrics, shadow_timeout_s, on_answer=self._record_window, limits=limits
         )
         self._topology = Topology()
         #: The repository index and statistics, by deployment and version (REST and gRPC).

@@ -50,4 +50,5 @@ GRPC_ANSWERS: AnswerReader[RpcAnswer] = AnswerReader(
     lambda answer: answer.ok,
     lambda primary, shadow: compare(decode_outputs(primary.body), decode_outputs(shadow.body)),
     lambda answer: client_error(answer.http_status),
+    lambda answer: len(answer.body),
 )
