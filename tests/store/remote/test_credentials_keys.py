@@ -56,3 +56,21 @@ def test_login_replaces_an_entry_keyed_with_a_path(tmp_path: Path) -> None:
     # A host is matched whole: another port or a longer name is another registry.
     assert credentials.lookup(config, "registry.example.com:5000") is None
     assert credentials.lookup(config, "registry.example") is None
+
+
+@pytest.mark.parametrize("host", ["registry-1.docker.io", "docker.io", "index.docker.io"])
+def test_docker_hub_shares_the_entry_docker_login_writes(tmp_path: Path, host: str) -> None:
+    # `docker login` (no server) keeps Docker Hub under its index URL, whichever name a
+    # reference uses for it; inferd reads that entry and writes its own login there too.
+    config = tmp_path / "config.json"
+    hub = base64.b64encode(b"alice:hub-token").decode()
+    config.write_text(json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": hub}}}))
+    assert credentials.lookup(config, host) == Credentials("alice", "hub-token")
+
+    credentials.store(config, host, Credentials("alice", "new-token"))
+    auths = json.loads(config.read_text())["auths"]
+    assert list(auths) == ["https://index.docker.io/v1/"]
+    assert credentials.lookup(config, "registry-1.docker.io") == Credentials("alice", "new-token")
+    assert credentials.lookup(config, "ghcr.io") is None
+    assert credentials.remove(config, host)
+    assert json.loads(config.read_text())["auths"] == {}

@@ -49,15 +49,22 @@ def _named(config_file: Path) -> str:
     return f"the Docker config file {str(config_file)!r}"
 
 
+#: Docker Hub's names: docker keeps its login under :data:`DOCKER_HUB_KEY` whichever is used.
+DOCKER_HUB = ("registry-1.docker.io", "docker.io", "index.docker.io")
+DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+
+
 def _keys(auths: dict[str, Any], host: str) -> list[str]:
     """The keys of ``auths`` that are ``host``'s entry, the exact one first.
 
     docker writes Docker Hub as a URL, some tools prefix hosts with a scheme, and older docker
     logins kept what was typed (``https://registry.example.com/``, ``…/v2/``): docker matches
     a key by its host, the scheme and any path dropped (``ConvertToHostname``), and so does this.
+    Docker Hub's entry is shared by its names (``docker login`` writes :data:`DOCKER_HUB_KEY`).
     """
+    names = (host, *(n for n in DOCKER_HUB if n != host)) if host in DOCKER_HUB else (host,)
     exact = [key for key in (host, f"https://{host}", f"http://{host}") if key in auths]
-    return exact + [key for key in auths if key not in exact and _hostname(key) == host]
+    return exact + [key for key in auths if key not in exact and _hostname(key) in names]
 
 
 def _hostname(key: str) -> str:
@@ -110,7 +117,10 @@ def store(config_file: Path, host: str, credentials: Credentials) -> None:
     for key in _keys(auths, host):
         del auths[key]
     secret = f"{credentials.username}:{credentials.password}".encode()
-    auths[host] = {"auth": base64.b64encode(secret).decode()}
+    # Docker Hub's under docker's own key, so that docker and inferd share one login.
+    auths[DOCKER_HUB_KEY if host in DOCKER_HUB else host] = {
+        "auth": base64.b64encode(secret).decode()
+    }
     document["auths"] = auths
     _write(config_file, document)
 
