@@ -16,7 +16,7 @@ from inferd.config import store_settings
 
 if TYPE_CHECKING:
     from inferd.control.admin.client import AdminClient, RolloutAction
-    from inferd.control.rollout.history import DecisionRecord
+    from inferd.control.rollout.history import DecisionRecord, HistoryPage
     from inferd.control.rollout.state import RolloutStatus
 
 
@@ -77,8 +77,9 @@ _action("abort", "Send all traffic back to the stable version at once.")
 @json_option
 @handles_errors
 def history(deployment: str, *, limit: int, as_json: bool) -> None:
-    """Every decision of the deployment's rollouts, with the numbers that caused it."""
-    result = _client().rollout_history(deployment, limit)
+    """Every decision of the deployment's rollouts, with the numbers that caused it (read
+    from $INFERD_HOME when no `inferd up` runs)."""
+    result = _history(deployment, limit)
     if as_json:
         emit_json(result)
         return
@@ -91,6 +92,18 @@ def history(deployment: str, *, limit: int, as_json: bool) -> None:
         )
     for record in result["decisions"]:
         out.print(_line(record), markup=False)
+
+
+def _history(deployment: str, limit: int) -> HistoryPage:
+    """The running ``inferd up``'s answer; without one, the history it wrote, so that a
+    rollout's decisions stay readable after ``inferd down`` or a crash."""
+    from inferd.control.rollout.history import RolloutHistory
+    from inferd.control.up_state import read_state
+
+    root = store_settings().root
+    if read_state(root) is None:
+        return {"deployment": deployment, "decisions": RolloutHistory(root).read(deployment, limit)}
+    return _client().rollout_history(deployment, limit)
 
 
 def _show(result: RolloutStatus, as_json: bool) -> None:
