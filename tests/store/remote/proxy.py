@@ -45,6 +45,9 @@ class Faults:
     """Rate-limit manifest requests: the first opens a window of this many seconds in which
     each is answered 429 with ``Retry-After: <throttle_s>``, as a registry's rate limiter."""
     throttled_until: float = 0.0
+    forbid: bool = False
+    """Answer 403 ``DENIED`` to manifest uploads (``PUT``), as a registry does to an account
+    that may pull but not push."""
     expire: int = 0
     """Forward this many of the target's uploads (``PUT``) without their ``Authorization``,
     so the registry answers them 401 with its challenge, as when a token expires mid-push."""
@@ -95,6 +98,11 @@ class _Handler(BaseHTTPRequestHandler):
             if "/manifests/" in self.path and faults.unavailable > 0:
                 faults.unavailable -= 1
                 self._answer(503, [], b'{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}')
+                return
+            if "/manifests/" in self.path and self.command == "PUT" and faults.forbid:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                denied = b'{"errors":[{"code":"DENIED","message":"requested access to the '
+                self._answer(403, [], denied + b'resource is denied","detail":null}]}')
                 return
             if "/manifests/" in self.path and faults.throttle_s:
                 now = time.monotonic()

@@ -189,9 +189,12 @@ class RegistryHttp:
     def _fail(self, response: httpx.Response, what: str) -> None:
         """Raise for an answer that retrying will not fix."""
         if response.status_code in (401, 403):
+            # The registry's own words (GHCR's "permission_denied: …", "DENIED …") tell a
+            # missing login from one that lacks the permission.
+            said = registry_error(response).removeprefix(f"HTTP {response.status_code}")
             raise Unauthenticated(
                 f"registry {self.registry} refused access to {what} "
-                f"({response.status_code}); run `inferd login {self.registry}`"
+                f"({response.status_code}{said}); run `inferd login {self.registry}`"
             )
         detail = registry_error(response)
         if detail == "HTTP 400" and response.url.scheme == "http" and not self._may_fall_back:
