@@ -121,6 +121,13 @@ class RotatingLog:
         return self.path.with_name(f"{self.path.name}.{index}")
 
 
+def remove_log(path: Path, backups: int = LOG_BACKUPS) -> None:
+    """Delete a log file and its rotated files (those that exist)."""
+    for file in (path, *(path.with_name(f"{path.name}.{i}") for i in range(1, backups + 1))):
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
+
+
 async def pump(stream: asyncio.StreamReader, sink: RotatingLog) -> None:
     """Copy ``stream`` into ``sink`` until the process closes it."""
     while chunk := await stream.read(_CHUNK):

@@ -25,6 +25,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import psutil
@@ -108,6 +109,11 @@ class ReplicaProcess:
         #: ``self._log.written`` when the current process started.
         self._run_began = 0
         self._pump: asyncio.Task[None] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """Where its output goes (rotated beside it)."""
+        return self.launch.log_dir / f"{self.id}.log"
 
     def snapshot(self) -> Replica:
         return Replica(
@@ -280,7 +286,7 @@ class ReplicaProcess:
         self.reason = None
         self._set("starting")
         if self._log is None:
-            self._log = RotatingLog(self.launch.log_dir / f"{self.id}.log")
+            self._log = RotatingLog(self.log_path)
         self._log.open()
         self._run_began = self._log.written
         # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the

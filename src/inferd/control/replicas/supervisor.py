@@ -13,12 +13,14 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch
+from inferd.control.replicas.logs import remove_log
 from inferd.control.replicas.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
 from inferd.control.replicas.series import ReplicaSeries
 from inferd.control.replicas.topology import (
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 GIVE_UP_AFTER_RESTARTS = 2
 #: How long a retired replica is kept for :meth:`Supervisor.gone` (cost samples every 5 s).
 GONE_KEEP_S = 120.0
+#: Per version, how many replicas retired while ``inferd up`` runs keep their log files (the
+#: older ones are deleted: a replica's name is never reused in a run, so an autoscaler scaling
+#: up and down would leave a file per replica it ever started).
+RETIRED_LOGS_KEPT = 5
 
 
 class Supervisor:
@@ -47,8 +53,12 @@ class Supervisor:
         *,
         policy: BackoffPolicy | None = None,
         startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+        retired_logs_kept: int = RETIRED_LOGS_KEPT,
     ) -> None:
         self._policy = policy or BackoffPolicy()
+        self._retired_logs_kept = retired_logs_kept
+        #: Per version, the log files of the replicas retired lately, oldest first.
+        self._retired_logs: defaultdict[tuple[str, str], deque[Path]] = defaultdict(deque)
         self._startup_timeout_s = startup_timeout_s
         self._replicas: dict[str, ReplicaProcess] = {}
         #: The replicas retired lately, as they were when they stopped (:meth:`gone`).
@@ -146,10 +156,15 @@ class Supervisor:
         self._routing = tuple(routing)
         self._publish()
 
-    async def retire(self, replicas: Iterable[ReplicaProcess], grace_s: float) -> None:
-        """Drain and stop ``replicas`` (they should already be out of the routing)."""
+    async def retire(
+        self, replicas: Iterable[ReplicaProcess], grace_s: float, *, keep_logs: bool = False
+    ) -> None:
+        """Drain and stop ``replicas`` (they should already be out of the routing); their log
+        files count towards :data:`RETIRED_LOGS_KEPT` unless ``keep_logs``."""
         doomed = list(replicas)
         await asyncio.gather(*(r.stop(grace_s) for r in doomed))
+        if not keep_logs:
+            self._forget_logs(doomed)
         now = time.time()
         for gone in [k for k, r in self._gone.items() if (r.exited_at or 0) < now - GONE_KEEP_S]:
             del self._gone[gone]
@@ -166,7 +181,18 @@ class Supervisor:
     async def shutdown(self, grace_s: float) -> None:
         """Take every version out of rotation, then drain and stop every replica."""
         self.route(())
-        await self.retire(self.replicas(), grace_s)
+        await self.retire(self.replicas(), grace_s, keep_logs=True)  # read after a stop
+
+    def _forget_logs(self, retired: list[ReplicaProcess]) -> None:
+        """Delete the log files of the replicas retired before the last few of each version."""
+        for replica in retired:
+            kept = self._retired_logs[(replica.launch.deployment, replica.launch.version)]
+            kept.append(replica.log_path)
+            while len(kept) > self._retired_logs_kept:
+                try:
+                    remove_log(kept.popleft())
+                except OSError as exc:  # a log that cannot go must not fail an apply
+                    log.warning("cannot delete an old replica log: %s", exc)
 
     def _publish(self) -> None:
         self.series.observe(
