@@ -31,6 +31,9 @@ DEFAULT_MAX_BYTES_ELEMENTS = 256 * 1024
 #: Worst case (BYTES binary, 4 bytes an element) about 6 ms of decoding inline; a thread hop
 #: costs about 0.1 ms, so small requests stay inline.
 DEFAULT_INLINE_DECODE_BYTES = 64 * 1024
+#: The most sequences one llama.cpp context decodes together (its ``LLAMA_MAX_SEQ``; the
+#: ``llamacpp`` runtime asks the library itself, and a test keeps the two equal).
+LLAMA_CPP_MAX_SEQUENCES = 256
 
 
 # The sandbox worker of trusted model code (SandboxSettings):
@@ -227,7 +230,10 @@ class LlmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_num_seqs: int = Field(
-        default=8, ge=1, le=4096, description="sequences decoded together (llama.cpp slots)"
+        default=8,
+        ge=1,
+        le=LLAMA_CPP_MAX_SEQUENCES,
+        description="sequences decoded together (llama.cpp slots)",
     )
     max_model_len: int | None = Field(
         default=None,

@@ -144,3 +144,25 @@ def test_payload_logging_of_a_language_model_is_refused() -> None:
     )
     problems = _problems(document)
     assert any(line == 16 and "would log nothing" in m for line, m in problems), problems
+
+
+@pytest.mark.parametrize("engine", ["inferd", "llama-server"])
+def test_llama_cpp_engines_take_at_most_its_sequences(engine: str) -> None:
+    """llama.cpp decodes at most 256 sequences together; more was accepted by the spec and
+    failed each replica's start under ``inferd up`` ("could not create a context")."""
+    document = (
+        VLLM.replace("engine: vllm", f"engine: {engine}")
+        .replace("      max_num_seqs: 16\n      dtype: bfloat16\n", "      max_num_seqs: 300\n")
+        .replace("    runtime: {device: cuda}\n    resources: {gpu: 1}\n", "")
+    )
+    assert _problems(document) == [
+        (8, f"engine {engine!r} runs llama.cpp, which decodes at most 256 sequences together")
+    ]
+    assert parse_spec(VLLM.replace("max_num_seqs: 16", "max_num_seqs: 300"), "x").deployments
+
+
+def test_the_limit_is_the_llama_cpp_librarys() -> None:
+    from inferd.config import LLAMA_CPP_MAX_SEQUENCES
+    from inferd.runtimes.llamacpp.library import max_sequences
+
+    assert max_sequences() == LLAMA_CPP_MAX_SEQUENCES

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from inferd.config import LLAMA_CPP_MAX_SEQUENCES
 from inferd.spec.llm import owned_flags
 
 if TYPE_CHECKING:
@@ -182,6 +183,12 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
             yield Problem(
                 ("llm", "engine_args"), "engine_args go to an external engine, not 'inferd'"
             )
+    if llm.engine != "vllm" and llm.max_num_seqs > LLAMA_CPP_MAX_SEQUENCES:
+        yield Problem(
+            ("llm", "max_num_seqs"),
+            f"engine {llm.engine!r} runs llama.cpp, which decodes at most "
+            f"{LLAMA_CPP_MAX_SEQUENCES} sequences together",
+        )
     for flag, instead in owned_flags(llm.engine, llm.engine_args):
         yield Problem(("llm", "engine_args"), f"{flag} is set by inferd: {instead}")
     if llm.engine == "vllm" and d.runtime.device == "cpu" and d.resources.gpu == 0:
