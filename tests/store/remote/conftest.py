@@ -22,6 +22,8 @@ from .pki import TokenIssuer, htpasswd_line, make_tls
 from .registry import Registry, start_registry
 
 USER, PASSWORD = "alice", "s3cret-pass"
+#: The refresh token an OAuth login (``az acr login``) leaves as ``identitytoken``.
+REFRESH_TOKEN = "refresh-0f9e8d"
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +81,26 @@ class _TokenHandler(BaseHTTPRequestHandler):
             return
         token = self.server.issuer.token(USER, query.get("scope", []))
         body = orjson.dumps({"token": token})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        """The OAuth2 refresh-token grant (``identitytoken`` logins): an access token for the
+        scope when the refresh token is :data:`REFRESH_TOKEN`."""
+        length = int(self.headers.get("Content-Length", "0"))
+        form = parse_qs(self.rfile.read(length).decode())
+        self.server.requests.append(f"POST {self.path} {sorted(form)}")
+        grant = form.get("grant_type") == ["refresh_token"]
+        if not grant or form.get("refresh_token") != [REFRESH_TOKEN]:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        token = self.server.issuer.token(USER, form.get("scope", []))
+        body = orjson.dumps({"access_token": token, "expires_in": 300})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

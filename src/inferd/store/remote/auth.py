@@ -114,10 +114,7 @@ class RegistryAuth(httpx.Auth):
             except httpx.InvalidURL:
                 raise Unsupported(f"the token realm {params['realm']!r} is not a URL") from None
             self._check_realm(realm)
-            token_request = httpx.Request("GET", realm, params=query)
-            basic = self._basic()
-            if basic is not None:
-                token_request.headers["Authorization"] = basic
+            token_request = self._token_request(realm, query)
             response = yield token_request
             response.read()
             header = _bearer(response)
@@ -125,6 +122,20 @@ class RegistryAuth(httpx.Auth):
                 with self._lock:
                     self._tokens[key] = header
             return header
+
+    def _token_request(self, realm: httpx.URL, query: dict[str, str]) -> httpx.Request:
+        """``GET realm?service=…&scope=…`` (Basic-authenticated when credentials are stored),
+        or with an identity token the OAuth2 refresh-token grant docker sends (``POST realm``,
+        form ``grant_type=refresh_token``; the distribution spec's token authentication)."""
+        identity = None if self._credentials is None else self._credentials.identity_token
+        if identity is not None:
+            form = {"grant_type": "refresh_token", "refresh_token": identity}
+            return httpx.Request("POST", realm, data={**form, "client_id": "inferd", **query})
+        request = httpx.Request("GET", realm, params=query)
+        basic = self._basic()
+        if basic is not None:
+            request.headers["Authorization"] = basic
+        return request
 
 
 def _bearer(response: httpx.Response) -> str | None:

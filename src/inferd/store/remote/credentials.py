@@ -25,9 +25,13 @@ class Credentials:
 
     username: str
     password: str
+    identity_token: str | None = None
+    """An OAuth2 refresh token (``identitytoken``, as ``az acr login`` and other OAuth logins
+    leave in the Docker config): exchanged at the token realm for access tokens, as docker does."""
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
-        return f"Credentials(username={self.username!r}, password='***')"
+        token = "" if self.identity_token is None else ", identity_token='***'"
+        return f"Credentials(username={self.username!r}, password='***'{token})"
 
 
 def _read(config_file: Path) -> dict[str, Any]:
@@ -82,6 +86,8 @@ def lookup(config_file: Path, host: str) -> Credentials | None:
         entry = auths.get(key)
         if not isinstance(entry, dict):
             continue
+        token = entry.get("identitytoken")
+        identity = token if isinstance(token, str) and token else None
         encoded = entry.get("auth")
         if isinstance(encoded, str) and encoded:
             try:
@@ -93,10 +99,12 @@ def lookup(config_file: Path, host: str) -> Credentials | None:
                 ) from None
             user, sep, secret = decoded.partition(":")
             if sep:
-                return Credentials(user, secret)
+                return Credentials(user, secret, identity)
         username, password = entry.get("username"), entry.get("password")
         if isinstance(username, str) and isinstance(password, str):
-            return Credentials(username, password)
+            return Credentials(username, password, identity)
+        if identity is not None:
+            return Credentials("", "", identity)
     return None
 
 
