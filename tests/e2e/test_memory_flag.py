@@ -38,5 +38,6 @@ def test_a_model_measured_beyond_the_budget_is_refused(store_home: Path) -> None
         timeout=60,
         check=False,
     )
-    assert done.returncode == 7, done.stderr  # UNAVAILABLE
+    assert done.returncode == 2, done.stderr  # INVALID_ARGUMENT: no retry makes it fit
     assert "more than the memory budget of 4096" in done.stderr
+    assert "--memory-budget" in done.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from inferd.card import ModelCard
 from inferd.datatypes import Tensors
-from inferd.errors import Unavailable
+from inferd.errors import InvalidArgument, Unavailable
 from inferd.generation import TextGenerator
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
@@ -104,10 +104,13 @@ def test_a_version_measured_beyond_the_whole_budget_is_unloaded_and_failed(
     async def main() -> None:
         plane, _, metrics = harness.plane(meter=Meter(10 * size), memory_budget_bytes=2 * size)
         try:
-            with pytest.raises(Unavailable, match="more than the memory budget") as refused:
+            # No retry can make it fit: not Unavailable (503 with Retry-After, retried for good
+            # by a Triton client), but a refusal naming the flag to raise.
+            with pytest.raises(InvalidArgument, match="more than the memory budget") as refused:
                 await plane.load("m", "m:v1")
             [row] = plane.repository_index()
             assert row.state is VersionState.FAILED and row.reason == refused.value.message
+            assert "--memory-budget" in refused.value.message
             labels = {"model": "m", "version": "v1"}
             assert (
                 metrics.registry.get_sample_value("inferd_model_load_failures_total", labels) == 1

@@ -7,13 +7,15 @@ reused by this load does not show as growth; a sandboxed worker's memory lives i
 process). It is an estimate: requests served meanwhile allocate too. A version never loaded is
 charged its files' size until it is.
 
-Policy, in order: a version that alone needs more than the budget fails at once; otherwise the
+Policy, in order: a version that alone needs more than the budget fails at once, as an invalid
+argument rather than Unavailable (no retry can make it fit: the budget must grow); otherwise the
 least recently used version that is serving and idle (no batch running, no generation under
 way) unloads, again
 until the incoming one fits; when only busy versions hold the budget the load fails with
 Unavailable (retry), never waiting for traffic to stop. When a loaded version measures more
 than it was charged, idle versions unload until the budget holds again (a warning if only busy
-ones are left); one that alone measures more than the budget is unloaded and FAILED. An
+ones are left); one that alone measures more than the budget is unloaded and FAILED, again as
+an invalid argument. An
 evicted version keeps its artifact and loads again on its next request.
 """
 
@@ -24,7 +26,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from inferd.errors import Unavailable
+from inferd.errors import InvalidArgument, Unavailable
 from inferd.serving.loading import take_down
 from inferd.serving.stats import VersionState
 from inferd.serving.version import ServedVersion
@@ -35,6 +37,8 @@ _STATM = Path("/proc/self/statm")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 EVICTED = "unloaded to stay within the memory budget; loads again on its next request"
+#: Said of a version larger than the whole budget: retrying cannot help.
+_NEVER_FITS = " as a whole: it cannot load until the budget (--memory-budget) is raised"
 
 
 class BudgetBusy(Unavailable):
@@ -61,8 +65,9 @@ async def make_room(
     """Unload idle versions among ``holders()`` until ``incoming`` fits in ``budget`` bytes."""
     need = incoming.size
     if need > budget:
-        raise Unavailable(
+        raise InvalidArgument(
             f"{incoming.label} needs {need} bytes, more than the memory budget of {budget}"
+            f"{_NEVER_FITS}"
         )
     if not await _evict(budget - need, holders, incoming):
         raise BudgetBusy(
@@ -77,12 +82,13 @@ async def settle(
 ) -> None:
     """After ``loaded`` was measured: unload idle others while the budget is exceeded.
 
-    Raises Unavailable when ``loaded`` alone holds more than the budget (the caller unloads it).
+    Raises InvalidArgument when ``loaded`` alone holds more than the budget (the caller
+    unloads it).
     """
     if loaded.memory > budget:
-        raise Unavailable(
+        raise InvalidArgument(
             f"{loaded.label} measured {loaded.memory} bytes once loaded, more than the memory "
-            f"budget of {budget}"
+            f"budget of {budget}{_NEVER_FITS}"
         )
     if not await _evict(budget - loaded.memory, holders, loaded):
         log.warning(
