@@ -56,3 +56,29 @@ def test_a_config_file_that_is_a_symlink_stays_one(tmp_path: Path) -> None:
     assert credentials.remove(config, "registry.example.com")
     assert config.is_symlink()
     assert credentials.lookup(dotfiles, "registry.example.com") is None
+
+
+def test_a_config_path_that_cannot_be_a_file_is_named_as_the_docker_config(
+    tmp_path: Path,
+) -> None:
+    # $DOCKER_CONFIG set to a file, or a directory where config.json goes: the error says
+    # which file it is, not only the OS's words about a path.
+    in_a_file = tmp_path / "hostname" / "config.json"
+    in_a_file.parent.write_text("not a directory")
+    with pytest.raises(InvalidArgument) as info:
+        credentials.lookup(in_a_file, "registry.example.com")
+    assert info.value.message == (
+        f"the Docker config file '{in_a_file}' cannot be read: Not a directory"
+    )
+    # Nothing to read yet, and no directory can be made for it (/proc takes none).
+    nowhere = Path("/proc/inferd-no-such-dir/config.json")
+    with pytest.raises(InvalidArgument) as info:
+        credentials.store(nowhere, "r.example.com", credentials.Credentials("alice", "pw"))
+    assert info.value.message.startswith(f"the Docker config file '{nowhere}' cannot be written: ")
+    a_directory = tmp_path / "docker" / "config.json"
+    a_directory.mkdir(parents=True)
+    with pytest.raises(InvalidArgument) as info:
+        credentials.remove(a_directory, "registry.example.com")
+    assert info.value.message == (
+        f"the Docker config file '{a_directory}' cannot be read: Is a directory"
+    )

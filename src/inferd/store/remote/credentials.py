@@ -39,6 +39,8 @@ def _read(config_file: Path) -> dict[str, Any]:
         data = config_file.read_bytes()
     except FileNotFoundError:
         return {}
+    except OSError as exc:  # a directory, a file where $DOCKER_CONFIG's directory goes…
+        raise InvalidArgument(f"{_named(config_file)} cannot be read: {exc.strerror}") from None
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -111,9 +113,12 @@ def lookup(config_file: Path, host: str) -> Credentials | None:
 def _write(config_file: Path, document: dict[str, Any]) -> None:
     # Through a symlink, as docker writes it: a dotfile manager's link stays a link.
     target = config_file.resolve() if config_file.is_symlink() else config_file
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
-    atomic.write_bytes(target, data + b"\n", mode=0o600)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic.write_bytes(target, data + b"\n", mode=0o600)
+    except OSError as exc:
+        raise InvalidArgument(f"{_named(config_file)} cannot be written: {exc.strerror}") from None
 
 
 def store(config_file: Path, host: str, credentials: Credentials) -> None:
