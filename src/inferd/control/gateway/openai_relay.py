@@ -40,6 +40,7 @@ from inferd.control.gateway.generation_compare import Generation, compare_genera
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.relayed_answers import StreamError
 from inferd.control.gateway.selection import Selection
 from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
 from inferd.control.gateway.stream_upstream import StreamPool
@@ -201,7 +202,7 @@ class OpenAIRelay:
             return Response(answer.status, data, content_type, _kept(answer.headers))
 
         watch = StreamWatch(started, keep_text=primary_answer is not None)
-        failure = _StreamError()
+        failure = StreamError()
 
         async def chunks() -> AsyncIterator[bytes]:
             ended, status = False, answer.status
@@ -324,48 +325,6 @@ class OpenAIRelay:
             if watch.ttft is not None:
                 self._gateway.metrics.shadow_stream(deployment, shadow.name, watch.ttft, watch.itl)
         return watch.generation()
-
-
-#: OpenAI's codes for errors that have no inferd code of their own name.
-_OPENAI_CODES = {"model_not_found": 404, "context_length_exceeded": 400}
-
-
-class _StreamError:
-    """Finds the error event in a relayed stream (``data: {"error": {...}}``: the replica's
-    generation failed after the stream began) and the status it stands for, from its ``code``:
-    inferd's (``deadline_exceeded``…) or an engine's HTTP status (llama-server's)."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self.status: int | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        if self.status is not None:
-            return
-        lines = (self._pending + chunk).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            if line.startswith(b"data:") and line[5:].lstrip().startswith(b'{"error"'):
-                self.status = _error_status(line[5:])
-                return
-
-
-def _error_status(data: bytes) -> int:
-    try:
-        event = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return 500
-    error = event.get("error") if isinstance(event, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    if isinstance(code, int) and 400 <= code <= 599:
-        return code
-    if isinstance(code, str):
-        if code in _OPENAI_CODES:
-            return _OPENAI_CODES[code]
-        known = next((c for c in Code if c.value == code.upper()), None)
-        if known is not None:
-            return STATUS_BY_CODE.get(known, 500)
-    return 500
 
 
 def _with_user(
