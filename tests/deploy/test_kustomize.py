@@ -53,3 +53,22 @@ def test_rendering_again_into_the_same_base_replaces_it(tmp_path: Path) -> None:
     assert cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, "-o", tmp_path).exit_code == 0
     again = cli("k8s", "render", QUICKSTART, *QUICKSTART_FLAGS, "-o", tmp_path)
     assert again.exit_code == 0, again.output
+
+
+def _aliases(text: str) -> list[str]:
+    """The YAML aliases (``*id001``) in ``text``: what kubectl expands but a reader of a
+    GitOps diff, a kustomize patch or a grep for a field cannot follow."""
+    return [e.anchor for e in yaml.parse(text) if isinstance(e, yaml.AliasEvent)]
+
+
+def test_objects_sharing_parts_are_written_without_yaml_aliases(tmp_path: Path) -> None:
+    """An OpenAI route's rules share one URLRewrite filter; it was dumped as ``&id001`` and
+    ``*id001`` instead of written out in each rule."""
+    spec = QUICKSTART.parents[1] / "llm" / "inferd.yaml"
+    stream = cli("k8s", "render", spec, *QUICKSTART_FLAGS).stdout
+    assert "support-bot-openai" in stream
+    assert _aliases(stream) == []
+    result = cli("k8s", "render", spec, *QUICKSTART_FLAGS, "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    for path in tmp_path.iterdir():
+        assert _aliases(path.read_text("utf-8")) == [], path.name

@@ -20,7 +20,13 @@ KUSTOMIZATION = "kustomization.yaml"
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, and multi-line strings (embedded configs) as literal blocks."""
+    """Block style, multi-line strings (embedded configs) as literal blocks, and every part
+    written out where it appears: a part two objects or rules share (a route's rewrite filter)
+    is never an anchor and alias (``&id001``, ``*id001``), which kubectl expands but a GitOps
+    diff, a kustomize patch or a reader cannot follow."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
