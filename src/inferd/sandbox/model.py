@@ -3,7 +3,9 @@
 Policy, in order:
 
 - ``predict`` sends the batch to the worker and returns its outputs. If the user's code raises,
-  the worker survives and the batch fails with InternalError (details in the server log).
+  the worker survives and the batch fails with InternalError (details in the server log), but
+  for an inferd error (``InvalidArgument``: the model's way to say "bad input"): that fails
+  the batch as the class of :mod:`inferd.errors` it derives from, with its message only.
 - If the worker dies mid-call — a crash (SIGSEGV…), the address-space limit (MemoryError), the
   CPU-time limit (SIGXCPU) or the wall-clock timeout (killed) — the batch in flight fails with
   Unavailable (503 + Retry-After) and a restart is scheduled at once in the background.
@@ -31,9 +33,11 @@ import threading
 import time
 from typing import Any
 
+from inferd import errors
 from inferd.backoff import restart_delay
 from inferd.datatypes import Tensors
 from inferd.errors import (
+    Code,
     InferdError,
     InternalError,
     InvalidArgument,
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: Longest text taken from a worker's reply into an error (it comes from untrusted code).
 _MAX_MESSAGE = 200
+#: Longest message of an inferd error a model raised (a client reads it: room for a reason).
+_MAX_ERROR_MESSAGE = 1000
 
 
 class SandboxedModel:
@@ -119,7 +125,7 @@ class SandboxedModel:
             try:
                 outputs = worker.predict(inputs)
             except WorkerFailed as exc:
-                if self._spec.builtin and (error := _inferd_error(exc.reply)) is not None:
+                if (error := _raised_error(self._spec, exc.reply)) is not None:
                     raise error from None
                 log.error("%s: predict failed in its worker: %s", self._label, exc.reply)
                 if exc.reply.get("error") == "outputs":
@@ -210,9 +216,38 @@ def _inferd_error(reply: dict[str, Any]) -> InferdError | None:
     return rebuilt(kind, attributes if isinstance(attributes, dict) else {})
 
 
+def _model_error(reply: dict[str, Any]) -> InferdError | None:
+    """The inferd error the model's own code raised, from its ``inferd`` reply (None: another,
+    or one that claims no status but INTERNAL's): built again as the class of
+    :mod:`inferd.errors` whose status it has (a model's InvalidTensor or its own subclass of
+    InvalidArgument as InvalidArgument), from its message alone; nothing else it sent is kept."""
+    kind, attributes = reply.get("kind"), reply.get("attributes")
+    if reply.get("error") != "inferd" or not isinstance(kind, str):
+        return None
+    found = vars(errors).get(kind)
+    if not isinstance(found, type) or not issubclass(found, InferdError):
+        return None
+    cls: type[InferdError] = next(
+        c for c in found.__mro__ if issubclass(c, InferdError) and "code" in vars(c)
+    )
+    if cls.code is Code.INTERNAL:
+        return None
+    text = attributes.get("message") if isinstance(attributes, dict) else None
+    return cls(text[:_MAX_ERROR_MESSAGE] if isinstance(text, str) else f"{kind} from the model")
+
+
+def _raised_error(spec: WorkerSpec, reply: dict[str, Any]) -> InferdError | None:
+    """The inferd error a worker's reply carries, to raise as it is (None: not one)."""
+    return _inferd_error(reply) if spec.builtin else _model_error(reply)
+
+
 def _load_error(spec: WorkerSpec, reply: dict[str, Any]) -> Exception:
-    if spec.builtin and (error := _inferd_error(reply)) is not None:
-        return error
+    if (error := _raised_error(spec, reply)) is not None:
+        if spec.builtin:
+            return error
+        return InvalidArgument(
+            f"loading {_entrypoint(spec)!r} raised {type(error).__name__}: {error.message}"
+        )
     kind = reply.get("error")
     if kind == "isolation":
         return PermissionDenied(

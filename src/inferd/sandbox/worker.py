@@ -15,7 +15,10 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
   which is the server's log);
 - ``{"error": "inferd", "kind": …, "attributes": …}`` — a builtin model (one of inferd's own
   modules, ``builtin`` in the config) raised an inferd error: its class name and attributes,
-  for the server to raise it again as it is (:func:`inferd.errors.rebuilt`);
+  for the server to raise it again as it is (:func:`inferd.errors.rebuilt`). The user's code
+  raised one (``inferd.errors.InvalidArgument`` for a bad input, or a subclass of its own):
+  the name of the class of :mod:`inferd.errors` it derives from and ``{"message": …}`` only
+  (an INTERNAL one is ``raised``), which the server checks before it believes any of it;
 - ``{"error": "outputs", "message": …}`` — predict returned something other than named arrays.
 
 A MemoryError (the address-space limit) ends the process with :data:`EXIT_OUT_OF_MEMORY`: its
@@ -48,6 +51,8 @@ EXIT_OUT_OF_MEMORY = 86
 PACKAGE = "_inferd_model"
 #: How often the worker looks whether the server that started it is still its parent.
 PARENT_CHECK_S = 0.5
+#: The longest message of a model's inferd error sent to the server (which cuts it again).
+MAX_MESSAGE = 1000
 
 
 def main(argv: list[str]) -> int:
@@ -155,11 +160,20 @@ def _call(sock: socket.socket, fn: Any) -> None:
 
 
 def _raised(sock: socket.socket, exc: BaseException, *, builtin: bool = False) -> None:
-    from inferd.errors import InferdError  # standard library only until isolated
+    from inferd.errors import Code, InferdError  # standard library only until isolated
 
     if builtin and isinstance(exc, InferdError):
         attributes = {k: v for k, v in vars(exc).items() if isinstance(v, str | int | float)}
         send_header(sock, {"error": "inferd", "kind": type(exc).__name__, "attributes": attributes})
+        return
+    # The model's own inferd error (its way to say "bad input"): the inferd class it derives
+    # from and its message, nothing else; a status is the server's to give, from that class.
+    kind = next((c for c in type(exc).__mro__ if c.__module__ == InferdError.__module__), None)
+    if kind is not None and issubclass(kind, InferdError) and kind.code is not Code.INTERNAL:
+        text = getattr(exc, "message", None)
+        message = (text if isinstance(text, str) else str(exc))[:MAX_MESSAGE]
+        reply = {"error": "inferd", "kind": kind.__name__, "attributes": {"message": message}}
+        send_header(sock, reply)
         return
     traceback.print_exception(exc, file=sys.stderr)
     send_header(sock, {"error": "raised", "type": type(exc).__name__})
