@@ -145,7 +145,7 @@ class RegistryHttp:
         )
         found = login or credentials.lookup(settings.config_file, registry)
         self.client = httpx.Client(
-            base_url=f"{scheme}://{registry}",
+            base_url=f"{scheme}://{api_host(registry)}",
             auth=RegistryAuth(found, self._check_realm),
             verify=verify,
             timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.timeout_s, 10.0)),
@@ -294,6 +294,16 @@ class RegistryHttp:
 
     def _backoff(self, attempt: int) -> float:
         return float(self.settings.backoff_s * 2 ** (attempt - 1))
+
+
+#: Docker Hub's API answers at this host: ``docker.io`` itself serves a web page.
+DOCKER_HUB_API = "registry-1.docker.io"
+
+
+def api_host(registry: str) -> str:
+    """Where a reference's registry answers the distribution API: itself, but for Docker Hub's
+    names (``docker.io/me/model:v1``), which docker sends to :data:`DOCKER_HUB_API` too."""
+    return DOCKER_HUB_API if registry.lower() in credentials.DOCKER_HUB else registry
 
 
 def retry_after(response: httpx.Response) -> float | None:
