@@ -80,3 +80,33 @@ def test_a_version_in_start_backoff_says_why_its_start_failed() -> None:
         "fraud v1 0/2 - - start failed (2 in a row, next try in 0.8 s): replica fraud-v1-1 "
         "cannot start fraud:broken: onnxruntime cannot load 'model.onnx' - - 100%"
     ]
+
+
+def test_a_version_without_replicas_is_listed_in_its_deployments_place() -> None:
+    """A canary scaled to zero sits under its deployment, before the next deployment's rows
+    (it was listed after every replica of every deployment)."""
+    document = cast(
+        AdminStatus,
+        {
+            "generation": 3,
+            "deployments": [
+                {"name": "fraud", "shadow": None, "versions": [
+                    {"name": "v1", "reference": "fraud:v1", "weight": 100},
+                    {"name": "v2", "reference": "fraud:v2", "weight": 0},
+                ]},
+                {"name": "risk", "shadow": None, "versions": [V1]},
+            ],
+            "replicas": [
+                {"deployment": d, "version": "v1", "replica": f"{d}-v1-1", "pid": 41,
+                 "port": 9001, "state": "ready", "restarts": 0, "uptime_s": 5.0,
+                 "reason": None, "routed": True}
+                for d in ("fraud", "risk")
+            ],
+            "gateway": {"autoscaling": []},
+        },
+    )  # fmt: skip
+    assert [row.split()[:3] for row in rows(document)] == [
+        ["fraud", "v1", "fraud-v1-1"],
+        ["fraud", "v2", "0/0"],
+        ["risk", "v1", "risk-v1-1"],
+    ]

@@ -230,16 +230,24 @@ def _ps_table(status: AdminStatus) -> Table:
         "DEPLOYMENT", "VERSION", "REPLICA", "PID", "PORT", "STATE", "RESTARTS", "UPTIME", "WEIGHT",
     ):  # fmt: skip
         table.add_column(column)
+    # In the routing's order: a version without replicas is listed in its deployment's place,
+    # a replica no version routes (draining) last.
+    order = {
+        (d["name"], v["name"]): (i, j)
+        for i, d in enumerate(status["deployments"])
+        for j, v in enumerate(d["versions"])
+    }
+    rows: list[tuple[tuple[int, int], list[str]]] = []
     for r in status["replicas"]:
         key = (r["deployment"], r["version"])
         state = r["state"] + (f" ({r['reason']})" if r["reason"] else "")
         held = held_by.get(key[0], 0)
         if r["state"] == "starting" and held:
             state += f" (scaling from zero: {held} requests held)"
-        table.add_row(
+        rows.append((order.get(key, (len(order), 0)), [
             r["deployment"], r["version"], r["replica"], _text(r["pid"]), _text(r["port"]),
             state, str(r["restarts"]), _uptime(r["uptime_s"]), weight(key),
-        )  # fmt: skip
+        ]))  # fmt: skip
     running = {(r["deployment"], r["version"]) for r in status["replicas"]}
     for d in status["deployments"]:
         for v in d["versions"]:
@@ -247,10 +255,12 @@ def _ps_table(status: AdminStatus) -> Table:
                 own = scaling.get((d["name"], v["name"]))
                 first = next((s for s in entries if s["deployment"] == d["name"]), None)
                 replicas, state = _no_replica(own, first, v["weight"])
-                table.add_row(
+                rows.append((order[(d["name"], v["name"])], [
                     d["name"], v["name"], replicas, "-", "-", state, "-", "-",
                     weight((d["name"], v["name"])),
-                )  # fmt: skip
+                ]))  # fmt: skip
+    for _, cells in sorted(rows, key=lambda row: row[0]):
+        table.add_row(*cells)
     return table
 
 
