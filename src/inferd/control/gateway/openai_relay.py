@@ -3,10 +3,11 @@
 
 The deployment and its version are chosen as for any request (the gateway's ``choose``:
 weights, sticky header, header routes, a cold start held), the body's ``model`` is rewritten to the
-replica's model name, and the answer comes back as the replica sends it: a whole JSON answer, or
-Server-Sent Events relayed chunk by chunk as they arrive (nothing is buffered, so the first token
-is forwarded at once). A client that leaves closes the upstream stream, and the replica cancels
-the generation. Errors before the relay are in OpenAI's shape.
+replica's model name, and the answer comes back as the replica sends it, naming the model as the
+client asked for it (:mod:`.relayed_answers`): a whole JSON answer, or Server-Sent Events relayed
+event by event as they arrive (nothing is buffered, so the first token is forwarded at once). A
+client that leaves closes the upstream stream, and the replica cancels the generation. Errors
+before the relay are in OpenAI's shape.
 
 A deployment with a ``sticky_header`` routes an OpenAI request without that header by the body's
 ``user`` field instead (OpenAI's end-user id): the same user, the same version.
@@ -40,7 +41,7 @@ from inferd.control.gateway.generation_compare import Generation, compare_genera
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
-from inferd.control.gateway.relayed_answers import StreamError
+from inferd.control.gateway.relayed_answers import StreamError, StreamRenamer, renamed
 from inferd.control.gateway.selection import Selection
 from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
 from inferd.control.gateway.stream_upstream import StreamPool
@@ -199,10 +200,13 @@ class OpenAIRelay:
                 gateway.proxy.balance.done(replica.id)
             gateway.record(route.name, version.name, answer.status, started)
             _settle(primary_answer, UpstreamResponse(answer.status, {}, data))
-            return Response(answer.status, data, content_type, _kept(answer.headers))
+            # The name asked for, as vLLM and OpenAI answer (an error names no model).
+            named = renamed(data, model) if answer.status == 200 else data
+            return Response(answer.status, named, content_type, _kept(answer.headers))
 
         watch = StreamWatch(started, keep_text=primary_answer is not None)
         failure = StreamError()
+        renamer = StreamRenamer(model)
 
         async def chunks() -> AsyncIterator[bytes]:
             ended, status = False, answer.status
@@ -211,8 +215,11 @@ class OpenAIRelay:
                     async for chunk in answer.chunks(deadline):
                         watch.feed(chunk)
                         failure.feed(chunk)
-                        yield chunk
+                        if relayed := renamer.feed(chunk):
+                            yield relayed
                     ended = True
+                    if rest := renamer.rest():
+                        yield rest
                 except UpstreamTimeout:
                     if not watch.complete:  # cut at the deadline: the client hears why
                         status = 504

@@ -1,12 +1,101 @@
-"""What the OpenAI relay reads in a replica's answer as it passes: the error event that ends a
-stream whose generation failed after its 200, and the status that error stands for."""
+"""What the OpenAI relay reads and changes in a replica's answer as it passes: the ``model`` it
+names, which becomes the name the client asked for (as vLLM's ``--served-model-name`` and OpenAI
+answer), and the error event that ends a stream whose generation failed after its 200, with the
+status that error stands for.
+
+The ``model`` member is found in the bytes, not by parsing the answer: an embeddings answer may
+be megabytes of numbers, and a stream's events are renamed as they pass. A quote that opens a
+key follows ``{`` or ``,`` (and white space); one inside a string is escaped. So the ``"model"``
+after one of those, then a colon, is a member, and its value a string up to its unescaped quote.
+"""
 
 from __future__ import annotations
+
+import re
 
 import orjson
 
 from inferd.errors import Code
 from inferd.protocols.http.messages import STATUS_BY_CODE
+
+#: What follows a ``"model"`` key: the colon, and the value (group 1), a JSON string.
+_VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\]|\\.)*")', re.S)
+_KEY = b'"model"'
+_SPACE = b" \t\r\n"
+
+
+#: How far into a whole answer its ``model`` is looked for before looking from its end: engines
+#: write it before the data (vLLM, OpenAI) or after it (inferd, llama-server's embeddings).
+_HEAD = 1024
+
+
+def _value(data: bytes, at: int) -> tuple[int, int] | None:
+    """Where the value of the ``"model"`` at ``at`` is, when it is a member's key."""
+    before = at - 1
+    while before >= 0 and data[before] in _SPACE:
+        before -= 1
+    value = _VALUE.match(data, at + len(_KEY))
+    if before < 0 or data[before] not in b"{," or value is None:
+        return None
+    return value.span(1)
+
+
+def _model(document: bytes) -> tuple[int, int] | None:
+    """Where the value of ``document``'s ``model`` member is: near its start, or else the last
+    one (the answers relayed hold no other), without reading the bytes between."""
+    at = document.find(_KEY, 0, _HEAD)
+    while at >= 0:
+        if (span := _value(document, at)) is not None:
+            return span
+        at = document.find(_KEY, at + 1, _HEAD)
+    at = document.rfind(_KEY)
+    while at >= 0:
+        if (span := _value(document, at)) is not None:
+            return span
+        at = document.rfind(_KEY, 0, at)
+    return None
+
+
+def renamed(document: bytes, model: str) -> bytes:
+    """A replica's whole JSON answer with its ``model`` naming ``model`` (copied once)."""
+    span = _model(document)
+    if span is None:
+        return document
+    whole = memoryview(document)
+    return b"".join((whole[: span[0]], orjson.dumps(model), whole[span[1] :]))
+
+
+def _every_renamed(data: bytes, name: bytes) -> bytes:
+    """``data`` (whole lines of a stream) with every ``model`` member's value ``name``."""
+    pieces, done, at = [], 0, data.find(_KEY)
+    while at >= 0:
+        if (span := _value(data, at)) is not None:
+            pieces += [data[done : span[0]], name]
+            done = span[1]
+        at = data.find(_KEY, at + 1)
+    return b"".join([*pieces, data[done:]]) if pieces else data
+
+
+class StreamRenamer:
+    """Renames the ``model`` of every event of a relayed stream to the name asked for. A line
+    cut between chunks is held until its end arrives (a client reads an event only at its end,
+    so no event waits): :meth:`feed` answers what may be passed on now."""
+
+    def __init__(self, model: str) -> None:
+        self._name = orjson.dumps(model)
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._pending + chunk if self._pending else chunk
+        cut = data.rfind(b"\n") + 1
+        self._pending = data[cut:]
+        return _every_renamed(data[:cut], self._name)
+
+    def rest(self) -> bytes:
+        """The end of a last line the stream never finished (it broke off), as it came."""
+        rest, self._pending = self._pending, b""
+        return rest
+
 
 #: OpenAI's codes for errors that have no inferd code of their own name.
 _OPENAI_CODES = {"model_not_found": 404, "context_length_exceeded": 400}
