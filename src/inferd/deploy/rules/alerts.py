@@ -30,6 +30,7 @@ from inferd.deploy.rules.promql import (
     BY_VERSION,
     ERROR_OUTCOMES,
     Scope,
+    measurable,
     new_events,
     number,
     ratio,
@@ -42,7 +43,8 @@ from inferd.deploy.rules.replica_alerts import (
     rollout_failed,
 )
 from inferd.observe.drift import DRIFT_PSI
-from inferd.observe.metrics import QUEUE_DEPTH
+from inferd.observe.llm_metrics import DURATION_BUCKETS
+from inferd.observe.metrics import LATENCY_BUCKETS, QUEUE_DEPTH
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.spec.policies import AnalysisSpec
 
@@ -189,6 +191,8 @@ def _latency(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
         if slo is not None and slo.latency_p99 is not None
         else "rollout.analysis.max_latency_p99"
     )
+    bounds = DURATION_BUCKETS if llm else LATENCY_BUCKETS
+    measurable(p99_limit, bounds, deployment=deployment.name, field=field, series=series)
     what = "generations' p99" if llm else "p99"
     return [
         alert(

@@ -12,7 +12,8 @@ these alerts.
 from __future__ import annotations
 
 from inferd.deploy.rules.model import Need, Rule, alert
-from inferd.deploy.rules.promql import BY_VERSION, Scope, number, ratio
+from inferd.deploy.rules.promql import BY_VERSION, Scope, measurable, number, ratio
+from inferd.observe.llm_metrics import TPOT_BUCKETS, TTFT_BUCKETS
 from inferd.spec.model import DeploymentSpec
 from inferd.spec.policies import AnalysisSpec
 
@@ -69,6 +70,7 @@ def llm_alerts(deployment: DeploymentSpec, analysis: AnalysisSpec, scope: Scope)
             analysis.max_ttft_p95,
             "max_ttft_p95",
             "time to first token",
+            TTFT_BUCKETS,
         ),
         (
             "InferdTimePerOutputTokenHigh",
@@ -76,11 +78,14 @@ def llm_alerts(deployment: DeploymentSpec, analysis: AnalysisSpec, scope: Scope)
             analysis.max_inter_token_latency_p95,
             "max_inter_token_latency_p95",
             "time per output token",
+            TPOT_BUCKETS,
         ),
     )
-    for name, series, threshold, field, what in histograms:
+    for name, series, threshold, field, what, bounds in histograms:
         if threshold is None:
             continue
+        where = f"rollout.analysis.{field}"
+        measurable(threshold, bounds, deployment=d, field=where, series=series)
         buckets = scope.versioned(f"rate({series}_bucket{scope.sel()}[{_RATE}])")
         out.append(
             alert(

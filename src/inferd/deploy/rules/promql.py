@@ -10,6 +10,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from inferd.errors import InvalidArgument
+
 #: Labels every per-version expression keeps (``namespace`` is absent under ``inferd up``,
 #: where grouping by it is harmless).
 BY_VERSION = "namespace, deployment, version"
@@ -48,6 +50,27 @@ def le(bound: float) -> str:
     if not float(bound).is_integer():
         return f'le="{text}"'
     return f'le=~"{int(bound)}|{text}"'
+
+
+def measurable(
+    limit: float, buckets: tuple[float, ...], *, deployment: str, field: str, series: str
+) -> None:
+    """Refuse a quantile alert's ``limit`` that ``series`` cannot measure.
+
+    ``histogram_quantile`` never reads a quantile above a histogram's largest finite bucket (it
+    returns that bound when the quantile falls in ``+Inf``), so an alert at or beyond it could
+    never fire, however slow the requests.
+
+    Raises InvalidArgument naming ``field``, ``series`` and the bound.
+    """
+    top = buckets[-1]
+    if limit >= top:
+        raise InvalidArgument(
+            f"deployment {deployment!r}: {field} {duration(limit)} is not below the largest "
+            f"finite bucket, {number(top)}s, of {series}: Prometheus' histogram_quantile never "
+            f"reads a quantile above it, so the alert on it could never fire; set {field} "
+            f"below {number(top)}s"
+        )
 
 
 @dataclass(frozen=True, slots=True)
