@@ -27,6 +27,8 @@ GRPC_PORT = 8081
 #: The pod's model store (an emptyDir) and the mount of an image-volume artifact.
 STORE_PATH = "/var/lib/inferd"
 ARTIFACT_PATH = "/var/lib/inferd-artifact"
+#: The mount of an adapter's base artifact (image-volume), beside the adapter's.
+ARTIFACT_PATH_BASE = "/var/lib/inferd-artifact-base"
 
 LABEL_STACK = "app.kubernetes.io/instance"
 LABEL_DEPLOYMENT = "inferd.dev/deployment"

@@ -29,6 +29,7 @@ from inferd.deploy.gpu import GpuPod
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import (
     ARTIFACT_PATH,
+    ARTIFACT_PATH_BASE,
     GRPC_PORT,
     HTTP_PORT,
     STORE_PATH,
@@ -192,22 +193,56 @@ def pod_security() -> Obj:
     }
 
 
-def _delivery(version: VersionSpec, options: K8sOptions, image: str) -> tuple[Obj, list[Obj]]:
-    """The init container that fills the store, and the volumes it needs beyond the store."""
+def _delivery(
+    deployment: DeploymentSpec, version: VersionSpec, options: K8sOptions, image: str
+) -> tuple[list[Obj], list[Obj]]:
+    """The init containers that fill the store, and the volumes they need beyond the store.
+
+    An adapter version (``adapter_of``, a language model served by inferd) is loaded over its
+    base, which the server reads from the same store: the base is fetched first.
+    """
+    base = None if version.adapter_of is None else deployment.version(version.adapter_of)
+    inits: list[Obj] = []
+    volumes: list[Obj] = []
+    base_local = None
+    if base is not None:
+        init, volume = _fetch(
+            base, options, image, ("fetch-base", "base-model", ARTIFACT_PATH_BASE)
+        )
+        inits.append(init)
+        volumes += volume
+        base_local = local_reference(base, options)
+    init, volume = _fetch(
+        version, options, image, ("fetch-model", "model", ARTIFACT_PATH), base_local
+    )
+    return [*inits, init], [*volumes, *volume]
+
+
+def _fetch(
+    version: VersionSpec,
+    options: K8sOptions,
+    image: str,
+    names: tuple[str, str, str],
+    base: str | None = None,
+) -> tuple[Obj, list[Obj]]:
+    """The init container that puts ``version`` in the store (an adapter over local ``base``
+    once its files are pushed), and its image volume, if any; ``names``: the container's, the
+    volume's and where it is mounted."""
+    name, volume, path = names
     remote = remote_reference(version, options)
     local = local_reference(version, options)
     mounts: list[Obj] = [{"name": "store", "mountPath": STORE_PATH}]
     volumes: list[Obj] = []
     if options.model_delivery == "image-volume":
-        args = ["push", ARTIFACT_PATH, local, "--quiet"]
-        mounts.append({"name": "model", "mountPath": ARTIFACT_PATH, "readOnly": True})
+        args = ["push", path, local, *([] if base is None else ["--base", base]), "--quiet"]
+        mounts.append({"name": volume, "mountPath": path, "readOnly": True})
         volumes.append(
-            {"name": "model", "image": {"reference": str(remote), "pullPolicy": "IfNotPresent"}}
+            {"name": volume, "image": {"reference": str(remote), "pullPolicy": "IfNotPresent"}}
         )
     else:
         args = ["tag", str(remote), local]
     init = {
-        "name": "fetch-model",
+        "name": name,
         "image": image,
         "args": args,
         "env": [{"name": "INFERD_HOME", "value": STORE_PATH}],
@@ -222,13 +257,13 @@ def pod_template(
 ) -> Obj:
     """The pod of one version."""
     server = server_container(deployment, version, spec, options, gpu)
-    init, extra_volumes = _delivery(version, options, server["image"])
+    inits, extra_volumes = _delivery(deployment, version, options, server["image"])
     pod: Obj = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": pod_security(),
         "terminationGracePeriodSeconds": grace_period_s(spec),
-        "initContainers": [init],
+        "initContainers": inits,
         "containers": [server],
         "volumes": [
             {"name": "store", "emptyDir": {}},
