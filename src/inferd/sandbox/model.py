@@ -47,6 +47,7 @@ from inferd.errors import (
     rebuilt,
 )
 from inferd.sandbox.process import WorkerDied, WorkerFailed, WorkerProcess, WorkerSpec
+from inferd.sandbox.worker import PACKAGE
 
 log = logging.getLogger(__name__)
 
@@ -256,4 +257,28 @@ def _load_error(spec: WorkerSpec, reply: dict[str, Any]) -> Exception:
         )
     if kind == "not_a_model":
         return InvalidArgument(f"{_entrypoint(spec)!r} is not a class with a predict method")
+    missing = reply.get("module")
+    if _type(reply) == "ModuleNotFoundError" and isinstance(missing, str) and _dotted(missing):
+        where = _where(missing)
+        return InvalidArgument(f"loading {_entrypoint(spec)!r} failed: it imports {where}")
     return InvalidArgument(f"loading {_entrypoint(spec)!r} raised {_type(reply)}")
+
+
+def _dotted(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def _where(module: str) -> str:
+    """Where the module a model imports is missing from: the model's own files, or the server's
+    environment."""
+    if module.startswith(f"{PACKAGE}."):
+        inside = module.removeprefix(f"{PACKAGE}.")
+        path = inside.replace(".", "/")
+        return (
+            f"{inside!r}, which is in no file of the model "
+            f"(neither {path}.py nor {path}/__init__.py)"
+        )
+    return (
+        f"{module!r}, which is not installed where the server runs: install it beside inferd "
+        "(inferd installs nothing a model imports)"
+    )

@@ -162,7 +162,7 @@ class WorkerProcess:
         except PeerGone as exc:
             raise worker._died(exc, f"within {START_TIMEOUT_S:g} s of its start") from None
         except WorkerFailed:
-            worker.stop()
+            worker.stop(ask=False)  # it ends after saying why it cannot go on
             raise
         try:
             ours.settimeout(spec.timeout_s)
@@ -170,7 +170,7 @@ class WorkerProcess:
         except PeerGone as exc:
             raise worker._died(exc) from None
         except WorkerFailed:
-            worker.stop()
+            worker.stop(ask=False)  # it ends after saying why it cannot go on
             raise
         return worker
 
@@ -195,9 +195,10 @@ class WorkerProcess:
         self._expect(reply)
         return outputs
 
-    def stop(self) -> None:
-        """Ask the user's ``close`` to run, then end the process (killed if it lingers)."""
-        if self._proc.poll() is None:
+    def stop(self, *, ask: bool = True) -> None:
+        """Ask the user's ``close`` to run (``ask``), then end the process (killed if it
+        lingers)."""
+        if ask and self._proc.poll() is None:
             try:
                 tensors.send(self._sock, {"op": "close"}, {})
                 self._expect(recv_header(self._sock))

@@ -12,7 +12,7 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
 - ``{"error": "isolation", "message": …}`` — refused to run without its isolation;
 - ``{"error": "not_a_model"}`` — the entrypoint is not a class with ``predict``;
 - ``{"error": "raised", "type": …}`` — the user's code raised (the traceback goes to stderr,
-  which is the server's log);
+  which is the server's log); with ``"module"``, the name a ModuleNotFoundError gave;
 - ``{"error": "inferd", "kind": …, "attributes": …}`` — a builtin model (one of inferd's own
   modules, ``builtin`` in the config) raised an inferd error: its class name and attributes,
   for the server to raise it again as it is (:func:`inferd.errors.rebuilt`). The user's code
@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import json
+import logging
 import os
 import signal
 import socket
@@ -51,6 +52,8 @@ EXIT_OUT_OF_MEMORY = 86
 PACKAGE = "_inferd_model"
 #: How often the worker looks whether the server that started it is still its parent.
 PARENT_CHECK_S = 0.5
+#: The format of the server's log (:data:`inferd.server.logs.LOG_FORMAT`), for what models log.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: The longest message of a model's inferd error sent to the server (which cuts it again).
 MAX_MESSAGE = 1000
 
@@ -87,6 +90,8 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
     from inferd.sandbox import tensors  # numpy: only once isolated
 
     cpu: int | None = config["cpu_seconds"]
+    # What the model logs joins the server's log as the server writes its own (INFO and up).
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     send_header(sock, {"status": "started", "isolated": isolated})
     limit_cpu(cpu)
     instance = _load(sock, root, config)
@@ -176,7 +181,10 @@ def _raised(sock: socket.socket, exc: BaseException, *, builtin: bool = False) -
         send_header(sock, reply)
         return
     traceback.print_exception(exc, file=sys.stderr)
-    send_header(sock, {"error": "raised", "type": type(exc).__name__})
+    reply = {"error": "raised", "type": type(exc).__name__}
+    if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str):
+        reply["module"] = exc.name  # what the model imports and is nowhere: named at its load
+    send_header(sock, reply)
 
 
 if __name__ == "__main__":
