@@ -280,7 +280,12 @@ class CostSampler:
             use = tick.uses.get(r.id)
             started = r.started_at if r.started_at is not None else tick.now - tick.seconds
             seconds = min(tick.seconds, max(tick.now - started, 0.0))
-            if use is None or seconds <= 0:
+            if seconds <= 0:
+                continue
+            if use is None:  # unreadable (no /proc off Linux, or it just exited): held, no use
+                peak = self._process_peaks.get(_process(r), 0.0)
+                capacity = held(self._holds.get(_process(r), resources), peak)
+                slices.append(ReplicaSlice(seconds, capacity, Capacity(), peak))
                 continue
             before = self._cpu.get(_process(r))
             cpu = use.cpu_seconds - before if before is not None else use.cpu_seconds
