@@ -52,7 +52,10 @@ def send(sock: socket.socket, header: Mapping[str, Any], tensors: Mapping[str, A
     listed: list[list[str]] = []
     frames: list[bytes | memoryview] = []
     for name, value in tensors.items():
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as exc:  # a ragged list: rows of different lengths
+            raise NotData(f"{name!r} makes no array ({exc})") from None
         if array.dtype.hasobject:
             listed.append([name, "bytes"])
             frames += _bytes_frames(name, array)

@@ -117,14 +117,22 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
             _raised(sock, exc, builtin=config["builtin"])
             continue
         if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
-            returned = type(outputs).__name__
-            message = f"the model's predict returned {returned}, not a dict of output name to array"
-            send_header(sock, {"error": "outputs", "message": message})
+            send_header(sock, {"error": "outputs", "message": _not_outputs(outputs)})
             continue
         try:
             tensors.send(sock, {"status": "ok"}, outputs)
-        except (ValueError, TypeError) as exc:  # NotData, or np.asarray of a ragged list
+        except (ValueError, TypeError) as exc:  # NotData
             send_header(sock, {"error": "outputs", "message": f"an output is not an array: {exc}"})
+
+
+def _not_outputs(outputs: object) -> str:
+    """What is wrong with what predict returned, which is not a dict of output name to array."""
+    if isinstance(outputs, dict):
+        key = next(k for k in outputs if not isinstance(k, str))
+        return f"the model's predict returned a dict with key {key!r:.40}, not an output name (str)"
+    return (
+        f"the model's predict returned {type(outputs).__name__}, not a dict of output name to array"
+    )
 
 
 def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
