@@ -284,17 +284,18 @@ def account(intervals: Iterable[VersionInterval], book: PriceBook | None) -> lis
     return [s.account(key, priced=book is not None) for key, s in sums.items()]
 
 
-def total(accounts: Iterable[Account], seconds: float) -> Total:
-    """The accounts added up over a window of ``seconds``."""
+def total(accounts: Iterable[Account], seconds: float, *, priced: bool = False) -> Total:
+    """The accounts added up over a window of ``seconds``; with ``priced`` (a price book is
+    set) its money is 0 when no account has any (nothing measured yet), not None."""
     listed = list(accounts)
-    priced = [a.money for a in listed if a.money is not None]
+    monies = [a.money for a in listed if a.money is not None]
     money = (
         Money(
-            sum(m.held for m in priced),
-            sum(m.used for m in priced),
-            sum(m.saved_scale_to_zero for m in priced),
+            sum(m.held for m in monies),
+            sum(m.used for m in monies),
+            sum(m.saved_scale_to_zero for m in monies),
         )
-        if priced
+        if monies or priced
         else None
     )
     counted = [a.tokens for a in listed if a.tokens is not None]

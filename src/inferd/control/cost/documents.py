@@ -217,7 +217,7 @@ def cost_report(sampler: CostSampler, window_s: float) -> CostReport:
     book = sampler.book()
     intervals = sampler.intervals(window_s)
     accounts = account(intervals, book)
-    t = total(accounts, covered(intervals))
+    t = total(accounts, covered(intervals), priced=book is not None)
     return {
         "currency": book.currency if book else None,
         "pricing": pricing(book) if book else None,
