@@ -28,6 +28,7 @@ from inferd.protocols.openai.answers import (
     Usage,
 )
 from inferd.protocols.openai.errors import error_event
+from inferd.protocols.openai.models import generator
 from inferd.protocols.openai.protocol import ChatCompletionRequest, CompletionRequest
 from inferd.protocols.text_wire import (
     Timeout,
@@ -99,12 +100,12 @@ class CompletionHandlers:
     async def chat(self, request: Request) -> Response:
         received = time.monotonic()
         body = parse_body(ChatCompletionRequest, request.body)
-        served = await self.dataplane.generator(body.model)
+        served = await generator(self.dataplane, body.model)
         prompt = served.chat_prompt(body.messages_read())
         generation = served.generate(
-            prompt, body.asked(), "chat", deadline(request, body.model, self.timeout, received)
+            prompt, body.asked(), "chat", deadline(request, served.model, self.timeout, received)
         )
-        answer = _Answer.new("chatcmpl", served.model, body.include_usage)
+        answer = _Answer.new("chatcmpl", body.model, body.include_usage)
         if body.streams:
             return event_stream(
                 _events(
@@ -137,14 +138,14 @@ class CompletionHandlers:
     async def complete(self, request: Request) -> Response:
         received = time.monotonic()
         body = parse_body(CompletionRequest, request.body)
-        served = await self.dataplane.generator(body.model)
+        served = await generator(self.dataplane, body.model)
         generation = served.generate(
             body.text,
             body.asked(),
             "text_completion",
-            deadline(request, body.model, self.timeout, received),
+            deadline(request, served.model, self.timeout, received),
         )
-        answer = _Answer.new("cmpl", served.model, body.include_usage)
+        answer = _Answer.new("cmpl", body.model, body.include_usage)
         if body.streams:
             return event_stream(
                 _events(

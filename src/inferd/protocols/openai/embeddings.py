@@ -11,6 +11,7 @@ import numpy as np
 
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.openai.answers import EmbeddingList
+from inferd.protocols.openai.models import generator
 from inferd.protocols.openai.protocol import EmbeddingRequest
 from inferd.protocols.text_wire import InvalidField, Timeout, deadline, parse_body
 from inferd.serving.types import DataPlane
@@ -27,10 +28,10 @@ class EmbeddingHandlers:
     async def embed(self, request: Request) -> Response:
         received = time.monotonic()
         body = parse_body(EmbeddingRequest, request.body)
-        served = await self.dataplane.generator(body.model)
+        served = await generator(self.dataplane, body.model)
         if not served.generator.embeddings:
             raise InvalidField("model", f"model {body.model!r} is not loaded for embeddings")
-        until = deadline(request, body.model, self.timeout, received)
+        until = deadline(request, served.model, self.timeout, received)
         vectors, tokens = await served.embed(body.texts, until)
         packed = body.encoding_format == "base64"
         document: EmbeddingList = {
@@ -39,7 +40,7 @@ class EmbeddingHandlers:
                 {"object": "embedding", "index": i, "embedding": _base64(v) if packed else v}
                 for i, v in enumerate(vectors)
             ],
-            "model": served.model,
+            "model": body.model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
         return json_response(document)

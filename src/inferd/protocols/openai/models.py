@@ -1,4 +1,10 @@
-"""``GET /v1/models`` and ``GET /v1/models/{model}``: the language models served.
+"""``GET /v1/models`` and ``GET /v1/models/{model}``: the language models served, and the model
+ids a request's ``model`` may give.
+
+A model's name stands for its default version. A model serving more than one version (``inferd
+serve llm:base-1 llm:support-v3``: the base and an adapter) lists each of them too, as
+``name:version`` (``llm:support-v3``), which a request may give to reach that version (a model's
+name holds no ``:``). Answers name the model as the request gave it.
 
 ``/v1/models/{model}`` is also KServe v1's readiness route. A READY language model is answered
 with OpenAI's model object and KServe's ``name`` and ``ready`` together, so both kinds of client
@@ -7,8 +13,12 @@ read it; any other model gets KServe's readiness answer (200, or 503 while not r
 
 from __future__ import annotations
 
+from inferd.errors import ModelNotFound
 from inferd.protocols.http import Handler, Request, Response, json_response
 from inferd.protocols.openai.answers import ModelList, ModelObject, ServedModel
+from inferd.protocols.text_wire import InvalidField
+from inferd.serving.generation import ServedGenerator
+from inferd.serving.stats import VersionState
 from inferd.serving.types import DataPlane, ListedModel
 
 OWNER = "inferd"
@@ -16,6 +26,54 @@ OWNER = "inferd"
 
 def model_object(served: ListedModel) -> ModelObject:
     return {"id": served.model, "object": "model", "created": served.created, "owned_by": OWNER}
+
+
+def model_id(model: str) -> tuple[str, str | None]:
+    """The model and version a request's ``model`` names: ``llm`` (its default version) or
+    ``llm:support-v3``."""
+    name, colon, version = model.partition(":")
+    if colon and not (name and version):
+        raise InvalidField(
+            "model", f"{model!r} names no model and version; give a name, or name:version"
+        )
+    return name, version if colon else None
+
+
+def model_ids(dataplane: DataPlane) -> list[ListedModel]:
+    """Every id a request's ``model`` may give: each language model's name, then, for one with
+    more than one version ready, ``name:version`` for each of them."""
+    listed = dataplane.generators()
+    versions: dict[str, list[str]] = {served.model: [] for served in listed}
+    for row in dataplane.repository_index(ready_only=True):
+        if row.name in versions and row.state is VersionState.READY:
+            versions[row.name].append(row.version)
+    ids: list[ListedModel] = []
+    for served in listed:
+        ids.append(served)
+        if len(versions[served.model]) > 1:
+            ids += [
+                ListedModel(f"{served.model}:{version}", served.created)
+                for version in sorted(versions[served.model])
+            ]
+    return ids
+
+
+async def generator(dataplane: DataPlane, model: str) -> ServedGenerator:
+    """The language model version a request's ``model`` names. An unknown version of a model
+    served is a 404 naming the ids of its versions."""
+    name, version = model_id(model)
+    try:
+        return await dataplane.generator(name, version)
+    except ModelNotFound as exc:
+        if version is None:
+            raise
+        rows = dataplane.repository_index(ready_only=True)
+        known = [f"{name}:{row.version}" for row in rows if row.name == name]
+        if known:
+            exc.message = f"{exc.message}; its versions are reached as {', '.join(known)}"
+        else:
+            exc.message = f"{exc.message}; GET /v1/models lists the model ids served"
+        raise
 
 
 class ModelHandlers:
@@ -28,13 +86,13 @@ class ModelHandlers:
     async def list(self, request: Request) -> Response:
         document: ModelList = {
             "object": "list",
-            "data": [model_object(served) for served in self.dataplane.generators()],
+            "data": [model_object(served) for served in model_ids(self.dataplane)],
         }
         return json_response(document)
 
     async def retrieve(self, request: Request) -> Response:
         name = request.params["model"]
-        for served in self.dataplane.generators():
+        for served in model_ids(self.dataplane):
             if served.model == name:
                 document: ServedModel = {"name": name, "ready": True, **model_object(served)}
                 return json_response(document)
