@@ -120,3 +120,33 @@ def test_a_base_versions_pod_fetches_it_alone(pushed: str, tmp_path: Path) -> No
     base = next(o for o in yaml.safe_load_all(stream) if o["metadata"]["name"] == "bot-base")
     inits = base["spec"]["template"]["spec"]["initContainers"]
     assert [c["name"] for c in inits] == ["fetch-model"]
+
+
+@pytest.mark.parametrize("stage", ["stable", "canary"])
+def test_kserve_serves_the_base_and_names_the_adapter(
+    stage: str, pushed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter was the InferenceService's canary (``storageUri`` its artifact alone), and
+    the runtime's import of it was refused: "is a LoRA adapter: name the model it applies to
+    with --base"."""
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    result = cli(
+        "k8s", "render", spec, "--registry", pushed, "--target", "kserve", "--stage", stage
+    )
+    assert result.exit_code == 0, result.stderr
+    service = next(o for o in yaml.safe_load_all(result.stdout) if o["kind"] == "InferenceService")
+    validate(service)
+    predictor = service["spec"]["predictor"]
+    assert predictor["model"]["storageUri"] == f"oci://{pushed}/llm:base-1"
+    assert "canaryTrafficPercent" not in predictor
+    assert (
+        "adapter version 'tuned'" in service["metadata"]["annotations"]["inferd.dev/not-rendered"]
+    )
+    # What KServe's storage initializer and the runtime's script do with the storageUri.
+    files = tmp_path / "mnt-models"
+    assert (
+        cli("pull", predictor["model"]["storageUri"].removeprefix("oci://"), files).exit_code == 0
+    )
+    monkeypatch.setenv("INFERD_HOME", str(tmp_path / "kserve-pod"))
+    assert cli("push", files, "bot:kserve", "--quiet").exit_code == 0

@@ -202,8 +202,16 @@ def revision_timeout(spec: Spec, request_timeout: float | None) -> Obj:
 def inference_service(
     deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
 ) -> Obj:
-    """The InferenceService of one deployment (named after it), at ``options.stage``."""
-    canary = canary_of(deployment)
+    """The InferenceService of one deployment (named after it), at ``options.stage``.
+
+    One ``storageUri`` is one model, which the runtime imports alone: an adapter version (a
+    language model's LoRA, ``adapter_of``) has no base there, so it is named, not served."""
+    adapters = [v for v in deployment.versions if v.adapter_of is not None]
+    canary = canary_of(
+        deployment.model_copy(
+            update={"versions": [v for v in deployment.versions if v not in adapters]}
+        )
+    )
     version = canary.serving(options.stage)
     if version.trust_code:
         # The ServingRuntime's command is shared by every InferenceService that uses it.
@@ -239,6 +247,11 @@ def inference_service(
     )
     meta["annotations"] = {"inferd.dev/model": version.model}
     dropped = omitted(deployment, canary, options.stage)
+    dropped += [
+        f"adapter version {v.name!r} (LoRA over {v.adapter_of}): a KServe predictor serves one "
+        "storageUri, imported without its base; serve adapters with the plain target"
+        for v in adapters
+    ]
     if dropped:
         meta["annotations"][OMITTED_ANNOTATION] = "; ".join(dropped)
     return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})
