@@ -182,7 +182,7 @@ class Total(UnitCosts):
     seconds: float
     predictions: int
     money: Money | None
-    #: Tokens of the language-model versions; None when none has any.
+    #: Tokens of the language-model versions, shadows' left out; None when none has any.
     tokens: Tokens | None = None
 
 
@@ -298,7 +298,8 @@ def total(accounts: Iterable[Account], seconds: float, *, priced: bool = False) 
         if monies or priced
         else None
     )
-    counted = [a.tokens for a in listed if a.tokens is not None]
+    # A shadow's tokens answer mirrored copies: paid for (its money counts), served to nobody.
+    counted = [a.tokens for a in listed if a.tokens is not None and not a.shadow]
     tokens = (
         Tokens(sum(t.prompt for t in counted), sum(t.generated for t in counted))
         if counted
