@@ -157,7 +157,7 @@ def test_dotted_module_in_a_package(tmp_path: Path, load: Load) -> None:
         ("model.py", InvalidArgument, "needs an entrypoint 'module:Class'"),
         ("../escape:Model", InvalidArgument, "needs an entrypoint 'module:Class'"),
         ("missing:Model", NotFound, "module 'missing' is in no file of the model"),
-        ("model:Nope", InvalidArgument, "'model:Nope' is not a class with a predict method"),
+        ("model:Nope", InvalidArgument, "'model:Nope': module 'model' has no 'Nope'"),
         ("broken:Model", InvalidArgument, "loading 'broken:Model' raised ZeroDivisionError"),
         ("failing:Model", InvalidArgument, "loading 'failing:Model' raised OSError"),
     ],

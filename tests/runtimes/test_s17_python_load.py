@@ -98,3 +98,29 @@ def test_what_the_model_logs_at_info_is_in_the_server_log(
     assert " INFO fraud.rules: rules loaded from fraud" in err
     assert " INFO fraud.rules: scoring 3 rows" in err
     assert "not shown" not in err
+
+
+NOT_MODELS = """
+def predict_fn(inputs):
+    return inputs
+
+class NoPredict:
+    def __call__(self, inputs):
+        return inputs
+"""
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "message"),
+    [
+        ("model:Model", "'model:Model': module 'model' has no 'Model'"),
+        ("model:predict_fn", "'model:predict_fn' is a function, not a class with a predict method"),
+        ("model:NoPredict", "'model:NoPredict' is a class without a predict method"),
+    ],
+)
+def test_an_entrypoint_that_names_no_model_says_what_it_names(
+    tmp_path: Path, entrypoint: str, message: str
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        load(tmp_path / "m", NOT_MODELS, entrypoint)
+    assert caught.value.message == message

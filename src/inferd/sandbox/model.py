@@ -256,12 +256,23 @@ def _load_error(spec: WorkerSpec, reply: dict[str, Any]) -> Exception:
             f"isolation is not available here: {str(reply.get('message', ''))[:1000]}"
         )
     if kind == "not_a_model":
-        return InvalidArgument(f"{_entrypoint(spec)!r} is not a class with a predict method")
+        return InvalidArgument(_not_a_model(spec, reply.get("found")))
     missing = reply.get("module")
     if _type(reply) == "ModuleNotFoundError" and isinstance(missing, str) and _dotted(missing):
         where = _where(missing)
         return InvalidArgument(f"loading {_entrypoint(spec)!r} failed: it imports {where}")
     return InvalidArgument(f"loading {_entrypoint(spec)!r} raised {_type(reply)}")
+
+
+def _not_a_model(spec: WorkerSpec, found: object) -> str:
+    """What an entrypoint names instead of a model class (``found``: the worker's word)."""
+    if found == "missing":
+        return f"{_entrypoint(spec)!r}: module {spec.module!r} has no {spec.cls!r}"
+    if found == "type":
+        return f"{_entrypoint(spec)!r} is a class without a predict method"
+    if isinstance(found, str) and found.isidentifier():
+        return f"{_entrypoint(spec)!r} is a {found}, not a class with a predict method"
+    return f"{_entrypoint(spec)!r} is not a class with a predict method"
 
 
 def _dotted(name: str) -> bool:

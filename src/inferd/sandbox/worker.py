@@ -10,7 +10,8 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
 - ``{"status": "ready"}`` — loaded;
 - ``{"status": "ok"}`` — predicted (outputs follow), closed;
 - ``{"error": "isolation", "message": …}`` — refused to run without its isolation;
-- ``{"error": "not_a_model"}`` — the entrypoint is not a class with ``predict``;
+- ``{"error": "not_a_model", "found": …}`` — the entrypoint is not a class with ``predict``:
+  ``missing`` from its module, or the type of what it is (``type``: a class without it);
 - ``{"error": "raised", "type": …}`` — the user's code raised (the traceback goes to stderr,
   which is the server's log); with ``"module"``, the name a ModuleNotFoundError gave;
 - ``{"error": "inferd", "kind": …, "attributes": …}`` — a builtin model (one of inferd's own
@@ -146,9 +147,11 @@ def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
         sys.modules[PACKAGE] = package
         module = f"{PACKAGE}.{module}"
     try:
-        found = getattr(importlib.import_module(module), config["cls"], None)
+        found = getattr(importlib.import_module(module), config["cls"], _MISSING)
         if not isinstance(found, type) or not callable(getattr(found, "predict", None)):
-            send_header(sock, {"error": "not_a_model"})
+            what = "missing" if found is _MISSING else type(found).__name__
+            what = "type" if isinstance(found, type) else what  # a metaclass of its own too
+            send_header(sock, {"error": "not_a_model", "found": what})
             return None
         instance = found(**config["options"]) if builtin else found()
         if callable(getattr(instance, "load", None)):
@@ -159,6 +162,10 @@ def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
         _raised(sock, exc, builtin=builtin)
         return None
     return instance
+
+
+#: What an entrypoint's module lacking the class gives (a module may hold None under the name).
+_MISSING = object()
 
 
 def _call(sock: socket.socket, fn: Any) -> None:
