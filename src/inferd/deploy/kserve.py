@@ -233,7 +233,7 @@ def inference_service(
         # The runtime's container is every InferenceService's: the deployment's own server
         # settings (batching, threads, device, timeouts, an LLM's slots) go in the model's,
         # which KServe merges into it.
-        "env": server_env(deployment, spec, gpu),
+        "env": server_env(deployment, spec, gpu, deployment.name),
         "resources": resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())

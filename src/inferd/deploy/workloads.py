@@ -23,6 +23,7 @@ the ImageVolume feature) and an init container imports those files with ``inferd
 from __future__ import annotations
 
 import math
+import re
 
 from inferd.config import BatchingSettings
 from inferd.deploy.gpu import GpuPod
@@ -37,6 +38,7 @@ from inferd.deploy.objects import (
     labels,
     local_reference,
     metadata,
+    note,
     obj,
     remote_reference,
     selector_labels,
@@ -66,7 +68,7 @@ def server_container(
         "name": "server",
         "image": options.image_for(gpu.gpus),
         "args": server_args(local_reference(version, options), trust_code=version.trust_code),
-        "env": server_env(deployment, spec, gpu),
+        "env": server_env(deployment, spec, gpu, served_name(version, options)),
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
@@ -102,8 +104,42 @@ def device(deployment: DeploymentSpec) -> str:
     return runtime.device
 
 
-def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod) -> list[Obj]:
-    """``INFERD_*`` settings of the server (what ``inferd up`` puts in its settings file)."""
+def served_name(version: VersionSpec, options: K8sOptions) -> str:
+    """The model name a version's pod serves (its local tag's name)."""
+    return local_reference(version, options).rpartition(":")[0]
+
+
+def generation_timeout_env(deployment: DeploymentSpec, model: str) -> tuple[str, str] | None:
+    """A language model's ``request_timeout`` as the variable that bounds its generations
+    (``models.{model}.request_timeout_s``, as ``inferd up`` writes it: the server-wide timeout
+    does not bound them); None without one, or for a name no variable can carry."""
+    if deployment.llm is None or deployment.request_timeout is None or not _env_safe(model):
+        return None
+    name = f"{ENV_PREFIX}MODELS__{model.upper()}__REQUEST_TIMEOUT_S"
+    return name, _number(deployment.request_timeout)
+
+
+def generation_timeout_note(deployment: DeploymentSpec, model: str) -> list[str]:
+    """The not-rendered note for a language model's ``request_timeout`` that no variable can
+    carry (a name with '/', which Kubernetes before 1.32 refuses in a variable's name)."""
+    if deployment.llm is None or deployment.request_timeout is None or _env_safe(model):
+        return []
+    return [
+        f"request_timeout ({deployment.request_timeout:g} s) of the generations of {model!r}: "
+        "the server bounds them per model name, which no environment variable can carry with "
+        "a '/' on Kubernetes before 1.32 (a registry without a path gives a name without one)"
+    ]
+
+
+def _env_safe(model: str) -> bool:
+    """Whether ``INFERD_MODELS__{MODEL}__…`` names ``model`` alone and is a variable name
+    every Kubernetes accepts (letters, digits, '-', '.' and '_')."""
+    return "__" not in model and re.fullmatch(r"[a-z0-9][-._a-z0-9]*", model) is not None
+
+
+def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod, model: str) -> list[Obj]:
+    """``INFERD_*`` settings of the server serving ``model`` (what ``inferd up`` puts in its
+    settings file)."""
     values = {
         "INFERD_HOME": STORE_PATH,
         "INFERD_DEVICE": device(deployment),
@@ -118,6 +154,9 @@ def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod) -> list[Obj]
         values[f"{ENV_PREFIX}LLM__MAX_NUM_SEQS"] = str(deployment.llm.max_num_seqs)
         if deployment.llm.max_model_len is not None:
             values[f"{ENV_PREFIX}LLM__MAX_MODEL_LEN"] = str(deployment.llm.max_model_len)
+        generation = generation_timeout_env(deployment, model)
+        if generation is not None:
+            values[generation[0]] = generation[1]
     return [{"name": k, "value": v} for k, v in values.items()]
 
 
@@ -300,7 +339,8 @@ def deployment_object(
     )
     meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
     meta["annotations"] = {"inferd.dev/model": version.model}
-    return obj("apps/v1", "Deployment", meta, body)
+    deployed = obj("apps/v1", "Deployment", meta, body)
+    return note(deployed, *generation_timeout_note(deployment, served_name(version, options)))
 
 
 def deployment_spec(
