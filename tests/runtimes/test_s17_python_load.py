@@ -124,3 +124,18 @@ def test_an_entrypoint_that_names_no_model_says_what_it_names(
     with pytest.raises(InvalidArgument) as caught:
         load(tmp_path / "m", NOT_MODELS, entrypoint)
     assert caught.value.message == message
+
+
+def test_a_sibling_imported_as_installed_says_to_import_it_relatively(tmp_path: Path) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "features.py").write_text("SCALE = 2\n")
+    with pytest.raises(InvalidArgument) as caught:
+        load(
+            directory,
+            NEEDS_A_SIBLING.replace("from .features import featurize", "import features"),
+        )
+    assert caught.value.message == (
+        "loading 'model:Model' failed: it imports 'features' as an installed module, but it is "
+        "a module of the model: import it relatively (from . import features)"
+    )

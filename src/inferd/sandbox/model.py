@@ -31,6 +31,7 @@ import logging
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from inferd import errors
@@ -259,7 +260,7 @@ def _load_error(spec: WorkerSpec, reply: dict[str, Any]) -> Exception:
         return InvalidArgument(_not_a_model(spec, reply.get("found")))
     missing = reply.get("module")
     if _type(reply) == "ModuleNotFoundError" and isinstance(missing, str) and _dotted(missing):
-        where = _where(missing)
+        where = _where(missing, spec.root)
         return InvalidArgument(f"loading {_entrypoint(spec)!r} failed: it imports {where}")
     return InvalidArgument(f"loading {_entrypoint(spec)!r} raised {_type(reply)}")
 
@@ -279,9 +280,15 @@ def _dotted(name: str) -> bool:
     return bool(name) and all(part.isidentifier() for part in name.split("."))
 
 
-def _where(module: str) -> str:
+def _where(module: str, root: Path) -> str:
     """Where the module a model imports is missing from: the model's own files, or the server's
-    environment."""
+    environment (``root``: the model's directory, where a sibling imported as installed is)."""
+    top = module.split(".", maxsplit=1)[0]
+    if (root / f"{top}.py").is_file() or (root / top / "__init__.py").is_file():
+        return (
+            f"{module!r} as an installed module, but it is a module of the model: import it "
+            f"relatively (from . import {top})"
+        )
     if module.startswith(f"{PACKAGE}."):
         inside = module.removeprefix(f"{PACKAGE}.")
         path = inside.replace(".", "/")
