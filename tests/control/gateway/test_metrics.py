@@ -66,7 +66,10 @@ def test_aggregated_metrics_pass_promtool(replicas: dict[str, list[ReplicaProces
         for s in family.samples
         if "replica" in s.labels
     }
-    assert replica_ids == {"v1-0", "v1-1", "v2-0", "e1-0"}
+    # ... and the gateway's own process (inferd up's CPU and memory), under replica="gateway".
+    assert replica_ids == {"v1-0", "v1-1", "v2-0", "e1-0", "gateway"}
+    assert sample(text, "process_resident_memory_bytes", replica="gateway") > 0
+    assert sample(text, "process_cpu_seconds_total", replica="gateway") > 0
     served = sum(
         sample(text, "inferd_requests_total", model="fraud", version="v1", outcome="success",
                deployment="fraud", replica=rid)

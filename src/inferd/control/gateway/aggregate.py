@@ -3,7 +3,9 @@
 Each ready replica's exposition is parsed, every sample gains ``deployment`` and ``replica``
 labels, and samples of the same family from all replicas are written under one ``# HELP`` /
 ``# TYPE`` header — concatenating the raw texts would repeat those lines, which Prometheus
-(and ``promtool check metrics``) reject.
+(and ``promtool check metrics``) reject. The ``process_*`` series of the gateway's own process
+(``inferd up``: gateway, supervisor and controllers) join the replicas' under
+``replica="gateway"``, for the same reason.
 
 Controllers read the few replica series they act on as a :class:`ReplicaReading`: the
 autoscaler's queue depth, the rollout's input drift.
@@ -35,11 +37,16 @@ log = logging.getLogger(__name__)
 SCRAPE_TIMEOUT_S = 2.0
 
 
-def merge(expositions: Iterable[tuple[Replica, str]]) -> bytes:
-    """One exposition from many: samples relabelled with their replica, one header per family."""
+#: The ``replica`` label of the gateway's own process series.
+GATEWAY_PROCESS = "gateway"
+
+
+def merge(expositions: Iterable[tuple[Replica, str]], own_process: str = "") -> bytes:
+    """One exposition from many: samples relabelled with their replica, one header per family;
+    ``own_process`` (the gateway's ``process_*`` exposition) under ``replica="gateway"``."""
     families: dict[str, Metric] = {}
-    for replica, text in expositions:
-        extra = {"deployment": replica.deployment, "replica": replica.id}
+    labelled = [({"deployment": r.deployment, "replica": r.id}, text) for r, text in expositions]
+    for extra, text in [({"replica": GATEWAY_PROCESS}, own_process), *labelled]:
         for family in text_string_to_metric_families(text):
             merged = families.get(family.name)
             if merged is None:

@@ -297,7 +297,8 @@ class Gateway:
 
     async def _metrics(self, request: Request) -> Response:
         texts = await self._replica_metrics()
-        return Response(200, self.metrics.render() + merge(texts), _TEXT)
+        own = self.metrics.render_process()
+        return Response(200, self.metrics.render() + merge(texts, own), _TEXT)
 
     # -- the data plane -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from prometheus_client import Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
@@ -66,6 +66,9 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self.registry = r = own_registry()
+        # Apart from ``registry``: the replicas' process_* families carry the same names.
+        self._process = own_registry()
+        ProcessCollector(registry=self._process)
         # Written once per request, on the event loop: no lock (see observe.loop_series).
         self._requests = LoopCounters(
             "inferd_gateway_requests",
@@ -268,6 +271,11 @@ class GatewayMetrics:
     def render(self) -> bytes:
         self._forget_retired()
         return generate_latest(self.registry)
+
+    def render_process(self) -> str:
+        """The ``process_*`` series of this process (read from /proc now), for
+        :func:`.aggregate.merge` to label beside the replicas' own."""
+        return generate_latest(self._process).decode()
 
     def reading(self) -> GatewayReading:
         """What every series holds now, as typed values (see :mod:`.readings`)."""
