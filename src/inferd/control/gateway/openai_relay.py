@@ -48,7 +48,14 @@ from inferd.control.gateway.stream_upstream import StreamPool
 from inferd.control.gateway.stream_watch import StreamWatch
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
-from inferd.errors import Code, DeadlineExceeded, InferdError, InvalidArgument, Unavailable
+from inferd.errors import (
+    Code,
+    DeadlineExceeded,
+    InferdError,
+    InvalidArgument,
+    ModelNotFound,
+    Unavailable,
+)
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
 from inferd.protocols.http.messages import STATUS_BY_CODE
 from inferd.protocols.openai.completions import DONE
@@ -138,9 +145,7 @@ class OpenAIRelay:
         if not isinstance(model, str) or not model:
             raise InvalidField("model", "the request names no model (a deployment's name)")
         gateway = self._gateway
-        headers_in = _with_user(
-            request.headers, gateway.selection.deployment(model), body.get("user")
-        )
+        headers_in = _with_user(request.headers, self._deployment(model), body.get("user"))
         route, version = await gateway.selection.choose(model, headers_in, None, started)
         replica = gateway.proxy.balance.choose(version.ready_replicas, set())
         if replica is None:
@@ -250,6 +255,22 @@ class OpenAIRelay:
                 _settle(primary_answer, watch.generation() if whole else None)
 
         return StreamingResponse(answer.status, b"", content_type, _kept(answer.headers), chunks())
+
+    def _deployment(self, model: str) -> DeploymentRoute:
+        """The deployment ``model`` names; an unknown one's 404 says what a ``model`` names
+        here (not which deployments exist: a key may not be allowed to know)."""
+        try:
+            return self._gateway.selection.deployment(model)
+        except ModelNotFound as exc:
+            name = model.partition(":")[0]
+            if name != model and name in self._gateway.deployment_names():
+                exc.message += (
+                    f"; the gateway takes a deployment's name ({name!r}), and its traffic "
+                    "(weights, header routes, sticky header) chooses the version"
+                )
+            else:
+                exc.message += "; a request's model names a deployment (GET /v1/models)"
+            raise
 
     def _late(
         self, route: DeploymentRoute, version: VersionRoute, limit: float | None
