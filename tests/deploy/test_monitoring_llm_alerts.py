@@ -65,7 +65,7 @@ def test_the_llm_examples_ttft_limit_is_an_alert(platform: str) -> None:
     assert "rollout.analysis.max_ttft_p95" in ttft["annotations"]["description"]
     errors = alerts["InferdGenerationErrorRateHigh"]
     assert (
-        'inferd_llm_requests_total{deployment="support-bot",finish_reason="error"}'
+        'inferd_llm_requests_total{deployment="support-bot",finish_reason=~"error|shed"}'
         in (errors["expr"])
     )
     assert errors["expr"].endswith("> 0.01")
@@ -112,8 +112,8 @@ def _histogram(name: str, bounds: dict[str, str]) -> list[dict[str, str]]:
 FIRING = {
     "InferdGenerationErrorRateHigh": (
         "bot: more than 2% of generations fail",
-        "bot/v1: 10% of generations ended in error (a deadline passed, the engine stopped) over "
-        "5m (limit 2%, rollout.analysis.max_error_rate).",
+        "bot/v1: 10% of generations failed (a deadline passed, the engine stopped) or were shed "
+        "(503: queue full) over 5m (limit 2%, rollout.analysis.max_error_rate).",
     ),
     "InferdTimeToFirstTokenHigh": (
         "bot: p95 time to first token above 500ms",

@@ -7,12 +7,13 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from inferd.card import ModelCard
-from inferd.errors import DeadlineExceeded, InvalidArgument
+from inferd.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from inferd.generation import Sampling
 from inferd.observe.llm_metrics import LlmMetrics
 from inferd.runtimes.base import LoadOptions
@@ -98,6 +99,27 @@ def test_cancelled_and_rejected_requests_are_counted(
     with pytest.raises(InvalidArgument):
         asyncio.run(too_long())
     assert value(registry, "inferd_llm_requests_total", finish_reason="rejected") == 1
+    assert value(registry, "inferd_llm_requests_total", finish_reason="shed") == 0
+
+
+def test_a_generation_the_server_refuses_is_shed_not_rejected(tmp_path: Path) -> None:
+    """A 503 (the queue full, the model unloading) is the server's doing: an SLO counts it as
+    bad, so it must not read as a client's over-context 400 (``rejected``)."""
+    file = tiny_gguf(tmp_path / "tiny.gguf")
+    card = ModelCard(name="llm", runtime="llamacpp", entrypoint=file.name)
+    model = LlamaCppRuntime().load(file.parent, card, LoadOptions())
+    assert isinstance(model, LlamaModel)
+    registry = CollectorRegistry()
+    generator = ServedGenerator("llm", "v1", model, LlmMetrics(registry), 0)
+    model.close()
+
+    async def refused() -> None:
+        generator.generate("hi", Sampling(max_tokens=4), "text_completion")
+
+    with pytest.raises(Unavailable):
+        asyncio.run(refused())
+    assert value(registry, "inferd_llm_requests_total", finish_reason="shed") == 1
+    assert value(registry, "inferd_llm_requests_total", finish_reason="rejected") == 0
 
 
 def test_every_token_of_a_cancelled_generation_is_counted(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,12 +21,23 @@ from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from inferd.errors import Code, InferdError
+
 #: OTel's ``gen_ai.operation.name`` values inferd serves (a label: a fixed set).
 OPERATIONS: Final = ("chat", "text_completion", "embeddings")
 Operation = Literal["chat", "text_completion", "embeddings"]
 #: How a generation ended (``cancelled``: its client went away; ``error``: it failed;
-#: ``rejected``: refused before it queued, e.g. over the context or the queue full).
-ENDINGS: Final = ("stop", "length", "cancelled", "error", "rejected")
+#: ``rejected``: its request refused before it queued, the client's doing, e.g. over the
+#: context, 400; ``shed``: refused by the server before it queued, e.g. the queue full or the
+#: model unloading, 503).
+ENDINGS: Final = ("stop", "length", "cancelled", "error", "rejected", "shed")
+#: Codes of a refusal that is the client's doing (``rejected``); the server's refusals to serve
+#: (UNAVAILABLE) are ``shed``, any other refusal an ``error``: both count against an SLO.
+CLIENT_CODES: Final = frozenset({
+    Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.ALREADY_EXISTS, Code.PAYLOAD_TOO_LARGE,
+    Code.UNSUPPORTED, Code.RESOURCE_EXHAUSTED, Code.CANCELLED, Code.UNAUTHENTICATED,
+    Code.PERMISSION_DENIED,
+})  # fmt: skip
 
 #: Series the autoscaler reads from replicas (engine replicas' own metrics are mapped onto them).
 REQUESTS_WAITING: Final = "inferd_llm_requests_waiting"
@@ -65,6 +77,32 @@ class GenerationDuration:
             self._last_inference.set(time.time())
 
 
+def refusal(error: BaseException | None) -> str:
+    """The ending of a generation refused before it queued with ``error``: ``rejected`` when
+    the client's request was at fault, ``shed`` when the server would not serve it now,
+    ``error`` otherwise (a failure; an error that is no InferdError is one too)."""
+    if not isinstance(error, InferdError):
+        return "error"
+    if error.code in CLIENT_CODES:
+        return "rejected"
+    return "shed" if error.code is Code.UNAVAILABLE else "error"
+
+
+class Refusals:
+    """A generation's ``rejected``, ``shed`` and ``error`` counters as one: :meth:`inc` counts
+    a refusal under the ending of its error (:func:`refusal`)."""
+
+    __slots__ = ("_endings",)
+
+    def __init__(self, endings: dict[str, Counter]) -> None:
+        self._endings = endings
+
+    def inc(self, amount: float = 1, error: BaseException | None = None) -> None:
+        """Count ``amount`` refusals with ``error``; by default the exception being handled
+        (called in the ``except`` clause of the refusal)."""
+        self._endings[refusal(error if error is not None else sys.exc_info()[1])].inc(amount)
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationSeries:
     """The bound series of one (model, version, operation)."""
@@ -76,7 +114,9 @@ class GenerationSeries:
     output_tokens: Counter
     #: Tokens decoded for a generation after its client left (at most one decode step's).
     tokens_after_cancel: Counter
-    endings: dict[str, Counter]
+    #: A counter by ending; ``rejected`` counts a refusal before the generation queued under
+    #: the ending its error makes (:class:`Refusals`: ``rejected``, ``shed`` or ``error``).
+    endings: dict[str, Counter | Refusals]
 
 
 class LlmMetrics:
@@ -116,7 +156,8 @@ class LlmMetrics:
         )  # fmt: skip
         self._endings = Counter(
             "inferd_llm_requests",
-            "Generation requests by how they ended (stop, length, cancelled, error, rejected).",
+            "Generation requests by how they ended (stop, length, cancelled, error, rejected: "
+            "refused for the client's request, shed: refused by the server).",
             (*_LABELS, "finish_reason"), registry=r,
         )  # fmt: skip
         gauge = functools.partial(Gauge, labelnames=("model", "version"), registry=r)
@@ -136,6 +177,8 @@ class LlmMetrics:
 
     def bind(self, model: str, version: str, operation: Operation) -> GenerationSeries:
         labels = (model, version, operation)
+        counters = {e: self._endings.labels(*labels, e) for e in ENDINGS}
+        endings: dict[str, Counter | Refusals] = {**counters, "rejected": Refusals(counters)}
         return GenerationSeries(
             time_to_first_token=self._ttft.labels(*labels),
             time_per_output_token=self._tpot.labels(*labels),
@@ -146,7 +189,7 @@ class LlmMetrics:
             input_tokens=self._tokens.labels(*labels, "input"),
             output_tokens=self._tokens.labels(*labels, "output"),
             tokens_after_cancel=self._after_cancel.labels(*labels),
-            endings={e: self._endings.labels(*labels, e) for e in ENDINGS},
+            endings=endings,
         )
 
     def watch_load(

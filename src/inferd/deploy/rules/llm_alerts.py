@@ -19,8 +19,10 @@ from inferd.spec.policies import AnalysisSpec
 
 _RATE = "5m"
 _LLM: frozenset[Need] = frozenset({"llm"})
-#: How a generation ended (inferd_llm_requests_total's ``finish_reason``) when it failed.
-_FAILED = 'finish_reason="error"'
+#: How a generation ended (inferd_llm_requests_total's ``finish_reason``) when it failed: an
+#: error, or refused by the server (``shed``: 503); a client's request refused (``rejected``)
+#: did not fail through the server.
+_FAILED = 'finish_reason=~"error|shed"'
 
 
 def inferd_serves(deployment: DeploymentSpec) -> bool:
@@ -58,8 +60,9 @@ def llm_alerts(deployment: DeploymentSpec, analysis: AnalysisSpec, scope: Scope)
                 for_="5m",
                 summary=f"{d}: more than {number(limit * 100)}% of generations fail",
                 description="{{ $labels.deployment }}/{{ $labels.version }}: {{ $value "
-                "| humanizePercentage }} of generations ended in error (a deadline passed, the "
-                f"engine stopped) over {_RATE} (limit {number(limit * 100)}%, {origin}).",
+                "| humanizePercentage }} of generations failed (a deadline passed, the engine "
+                f"stopped) or were shed (503: queue full) over {_RATE} "
+                f"(limit {number(limit * 100)}%, {origin}).",
                 needs=_LLM,
             )
         )

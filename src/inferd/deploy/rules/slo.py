@@ -75,12 +75,13 @@ REQUEST_SLI = SliSeries(
     LATENCY_BUCKETS,
     frozenset(),
 )
-#: A generation fails when it ends in ``error``; one its client cancelled, or refused before
-#: it queued (``rejected``), is left out like a client error.
+#: A generation fails when it ends in ``error`` or the server refused it (``shed``: a 503, the
+#: queue full or the replica unloading); one its client cancelled, or refused for its request
+#: (``rejected``: over the context, a 400), is left out like a client error.
 GENERATION_SLI = SliSeries(
     "inferd_llm_requests_total",
-    'finish_reason="error"',
-    'finish_reason=~"stop|length|error"',
+    'finish_reason=~"error|shed"',
+    'finish_reason=~"stop|length|error|shed"',
     "gen_ai_server_request_duration_seconds",
     DURATION_BUCKETS,
     frozenset({"llm"}),
