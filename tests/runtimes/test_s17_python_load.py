@@ -139,3 +139,29 @@ def test_a_sibling_imported_as_installed_says_to_import_it_relatively(tmp_path: 
         "loading 'model:Model' failed: it imports 'features' as an installed module, but it is "
         "a module of the model: import it relatively (from . import features)"
     )
+
+
+ASYNC_PREDICT = """
+class Model:
+    async def predict(self, inputs):
+        return inputs
+"""
+
+ASYNC_LOAD = """
+class Model:
+    async def load(self, path):
+        self.weights = 2
+
+    def predict(self, inputs):
+        return {"y": inputs["x"] * self.weights}
+"""
+
+
+@pytest.mark.parametrize("code", [ASYNC_PREDICT, ASYNC_LOAD])
+def test_an_async_predict_or_load_is_refused_at_load(tmp_path: Path, code: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        load(tmp_path / "m", code)
+    assert caught.value.message == (
+        "'model:Model' defines predict or load with async def: the python runtime calls them "
+        "as plain functions (def), one batch at a time"
+    )

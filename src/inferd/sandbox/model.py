@@ -269,6 +269,11 @@ def _not_a_model(spec: WorkerSpec, found: object) -> str:
     """What an entrypoint names instead of a model class (``found``: the worker's word)."""
     if found == "missing":
         return f"{_entrypoint(spec)!r}: module {spec.module!r} has no {spec.cls!r}"
+    if found == "async":
+        return (
+            f"{_entrypoint(spec)!r} defines predict or load with async def: the python runtime "
+            "calls them as plain functions (def), one batch at a time"
+        )
     if found == "type":
         return f"{_entrypoint(spec)!r} is a class without a predict method"
     if isinstance(found, str) and found.isidentifier():

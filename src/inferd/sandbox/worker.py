@@ -11,7 +11,8 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
 - ``{"status": "ok"}`` — predicted (outputs follow), closed;
 - ``{"error": "isolation", "message": …}`` — refused to run without its isolation;
 - ``{"error": "not_a_model", "found": …}`` — the entrypoint is not a class with ``predict``:
-  ``missing`` from its module, or the type of what it is (``type``: a class without it);
+  ``missing`` from its module, the type of what it is (``type``: a class without it), or
+  ``async``: a class whose ``predict`` or ``load`` is a coroutine function;
 - ``{"error": "raised", "type": …}`` — the user's code raised (the traceback goes to stderr,
   which is the server's log); with ``"module"``, the name a ModuleNotFoundError gave;
 - ``{"error": "inferd", "kind": …, "attributes": …}`` — a builtin model (one of inferd's own
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import inspect
 import json
 import logging
 import os
@@ -152,6 +154,9 @@ def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
             what = "missing" if found is _MISSING else type(found).__name__
             what = "type" if isinstance(found, type) else what  # a metaclass of its own too
             send_header(sock, {"error": "not_a_model", "found": what})
+            return None
+        if any(inspect.iscoroutinefunction(getattr(found, f, None)) for f in ("predict", "load")):
+            send_header(sock, {"error": "not_a_model", "found": "async"})  # never awaited
             return None
         instance = found(**config["options"]) if builtin else found()
         if callable(getattr(instance, "load", None)):
