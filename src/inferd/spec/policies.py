@@ -109,7 +109,7 @@ class AutoscalingSpec(StrictModel):
         default=1000.0, gt=1, description="at most this many times the ready replicas per decision"
     )
     max_scale_down_rate: float = Field(
-        default=2.0, gt=1, description="at most ready / rate replicas removed per decision"
+        default=2.0, gt=1, description="scale down to no fewer than ready / rate per decision"
     )
     cold_start_timeout: Duration = Field(
         default=60.0,
