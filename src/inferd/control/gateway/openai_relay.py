@@ -41,7 +41,12 @@ from inferd.control.gateway.generation_compare import Generation, compare_genera
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
-from inferd.control.gateway.relayed_answers import StreamError, StreamRenamer, renamed
+from inferd.control.gateway.relayed_answers import (
+    StreamError,
+    StreamRenamer,
+    openai_error,
+    renamed,
+)
 from inferd.control.gateway.selection import Selection
 from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
 from inferd.control.gateway.stream_upstream import StreamPool
@@ -205,9 +210,13 @@ class OpenAIRelay:
                 gateway.proxy.balance.done(replica.id)
             gateway.record(route.name, version.name, answer.status, started)
             _settle(primary_answer, UpstreamResponse(answer.status, {}, data))
-            # The name asked for, as vLLM and OpenAI answer (an error names no model).
-            named = renamed(data, model) if answer.status == 200 else data
-            return Response(answer.status, named, content_type, _kept(answer.headers))
+            if answer.status >= 400:  # in OpenAI's shape, whatever the replica's
+                shaped = openai_error(route.name, answer.status, data)
+                if shaped is not None:
+                    data, content_type = shaped, b"application/json"
+            elif answer.status == 200:  # the name asked for, as vLLM and OpenAI answer
+                data = renamed(data, model)
+            return Response(answer.status, data, content_type, _kept(answer.headers))
 
         watch = StreamWatch(started, keep_text=primary_answer is not None)
         failure = StreamError()

@@ -1,7 +1,7 @@
 """What the OpenAI relay reads and changes in a replica's answer as it passes: the ``model`` it
 names, which becomes the name the client asked for (as vLLM's ``--served-model-name`` and OpenAI
-answer), and the error event that ends a stream whose generation failed after its 200, with the
-status that error stands for.
+answer); an error answer in another shape than OpenAI's, put in it; and the error event that
+ends a stream whose generation failed after its 200, with the status that error stands for.
 
 The ``model`` member is found in the bytes, not by parsing the answer: an embeddings answer may
 be megabytes of numbers, and a stream's events are renamed as they pass. A quote that opens a
@@ -11,12 +11,13 @@ after one of those, then a colon, is a member, and its value a string up to its 
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import orjson
 
 from inferd.errors import Code
-from inferd.protocols.http.messages import STATUS_BY_CODE
+from inferd.protocols.http.messages import STATUS_BY_CODE, openai_type
 
 #: What follows a ``"model"`` key: the colon, and the value (group 1), a JSON string.
 _VALUE = re.compile(rb'[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\]|\\.)*")', re.S)
@@ -95,6 +96,30 @@ class StreamRenamer:
         """The end of a last line the stream never finished (it broke off), as it came."""
         rest, self._pending = self._pending, b""
         return rest
+
+
+#: How much of a replica's error text its OpenAI-shaped message keeps; a longer body is not
+#: read for its shape.
+_ERROR_TEXT, _ERROR_READ = 500, 1 << 16
+
+
+def openai_error(deployment: str, status: int, data: bytes) -> bytes | None:
+    """A replica's error answer in OpenAI's shape, keeping its status and text, when it is in
+    another (a web framework's plain-text 500, a proxy's HTML page); None when it is in
+    OpenAI's shape already, or in vLLM's own (``"object": "error"``), which clients read too."""
+    document: object = None
+    if len(data) <= _ERROR_READ:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            document = orjson.loads(data)
+    if isinstance(document, dict) and (
+        isinstance(document.get("error"), dict) or document.get("object") == "error"
+    ):
+        return None
+    text = data[: _ERROR_TEXT + 4].decode("utf-8", "replace").strip()
+    text = text[:_ERROR_TEXT] + "…" if len(text) > _ERROR_TEXT else text or "no text"
+    message = f"the replica of {deployment!r} answered {status}: {text}"
+    error = {"message": message, "type": openai_type(status), "param": None, "code": status}
+    return orjson.dumps({"error": error})
 
 
 #: OpenAI's codes for errors that have no inferd code of their own name.
