@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.routing import choose_version, metadata_version
 from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
-from inferd.errors import InferdError, ModelNotFound
+from inferd.errors import InferdError, ModelNotFound, Unavailable
 from inferd.protocols.http import Request, Response
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.v2.handlers import media_type_refusal
@@ -46,10 +46,21 @@ class Selection:
         self._random = random.Random()  # noqa: S311 - traffic split, not secrets
 
     def deployment(self, name: str) -> DeploymentRoute:
-        """The deployment a request names; an unknown one is counted and raises NotFound."""
-        route = self._topology().deployments.get(name)
+        """The deployment a request names; an unknown one is counted and raises NotFound.
+
+        Before the first topology is published (``inferd up`` still bringing up its spec) no
+        name is known yet, and a 404 would tell clients the model does not exist, which they do
+        not retry: that is Unavailable (503 + Retry-After) instead."""
+        topology = self._topology()
+        route = topology.deployments.get(name)
         if route is None:
             self._metrics.unknown_deployment()
+            if topology.generation == 0:
+                raise Unavailable(
+                    f"the gateway is starting: no deployment is published yet ({name!r} may be "
+                    "among those starting)",
+                    retry_after=1.0,
+                )
             raise ModelNotFound(name)
         return route
 
