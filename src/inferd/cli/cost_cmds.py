@@ -9,9 +9,11 @@ the machine's GPU's MIG profiles (``inferd gpu plan``'s tables, passed in as dat
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import click
 from rich.table import Table
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
         ProposalRow,
         Recommendations,
         ReportTotal,
+        ReportVersion,
     )
     from inferd.cost.prices import PriceBook
     from inferd.cost.recommend import GpuOption
@@ -37,6 +40,11 @@ _NOTHING_YET = (
     "no measurement in the window yet: inferd up measures every {interval:g} s and closes its "
     "first interval at its second reading; ask again in a few seconds"
 )
+#: The report's amounts that add up: its deployment and total rows print the sums of the rows
+#: above them as printed, each column to one number of decimals, so a reader's sums foot.
+Amount = Literal["held", "idle", "saved_scale_to_zero"]
+_AMOUNTS: tuple[Amount, ...] = ("held", "idle", "saved_scale_to_zero")
+_MOST_PLACES = 12
 _WINDOW = click.option(
     "--window",
     default="1h",
@@ -211,6 +219,7 @@ def _print_report(doc: CostReport) -> None:
     # An `inferd up` started before the report had deployments sends none: versions alone.
     subtotals = {d["deployment"]: d for d in doc.get("deployments", [])}
     names = dict.fromkeys(v["deployment"] for v in doc["versions"])
+    places = {k: _places(v[k] for v in doc["versions"]) for k in _AMOUNTS}
     for name in names:
         versions = [v for v in doc["versions"] if v["deployment"] == name]
         for v in versions:
@@ -220,14 +229,16 @@ def _print_report(doc: CostReport) -> None:
                 f"{v['replicas']:.2f}",
                 _share(used["cpu_core_seconds"], held["cpu_core_seconds"], "core-s"),
                 _share(used["memory_gib_seconds"], held["memory_gib_seconds"], "GiB-s"),
-                str(v["predictions"]), _money(v["held"], currency), _money(v["idle"], currency),
+                str(v["predictions"]), *(_sum([v], k, currency, places) for k in _AMOUNTS[:2]),
                 _percent(v["idle_share"]), _money(v["per_1k_predictions"], currency),
-                _money(v["per_1m_tokens"], currency), _money(v["saved_scale_to_zero"], currency),
+                _money(v["per_1m_tokens"], currency),
+                _sum([v], "saved_scale_to_zero", currency, places),
             )  # fmt: skip
         subtotal = subtotals.get(name)
         if subtotal and len(names) > 1 and len(versions) > 1:  # one alone is the total
-            table.add_row(name, "(all versions)", *_total_cells(subtotal, currency))
-    table.add_row("total", "", *_total_cells(doc["total"], currency))
+            cells = _total_cells(subtotal, versions, currency, places)
+            table.add_row(name, "(all versions)", *cells)
+    table.add_row("total", "", *_total_cells(doc["total"], doc["versions"], currency, places))
     print_whole(table)  # each row whole on its line: the table is often piped or logged
     for v in doc["versions"]:
         if v["replica_hour_formula"]:
@@ -236,14 +247,40 @@ def _print_report(doc: CostReport) -> None:
             out.print(f"{v['deployment']}/{v['version']}: {v['unpriced']}")
 
 
-def _total_cells(t: ReportTotal, currency: str | None) -> list[str]:
-    """The cells of a deployment's or the stack's row after its name."""
+def _total_cells(
+    t: ReportTotal, rows: list[ReportVersion], currency: str | None, places: dict[Amount, int]
+) -> list[str]:
+    """The cells of a deployment's or the stack's row after its name: its amounts the sums of
+    its versions' ``rows`` as printed."""
     return [
-        "", "", "", str(t["predictions"]), _money(t["held"], currency),
-        _money(t["idle"], currency), _percent(t["idle_share"]),
+        "", "", "", str(t["predictions"]), _sum(rows, "held", currency, places),
+        _sum(rows, "idle", currency, places), _percent(t["idle_share"]),
         _money(t["per_1k_predictions"], currency), _money(t["per_1m_tokens"], currency),
-        _money(t["saved_scale_to_zero"], currency),
+        _sum(rows, "saved_scale_to_zero", currency, places),
     ]  # fmt: skip
+
+
+def _places(amounts: Iterable[float | None]) -> int:
+    """The decimals a column needs to show each of its amounts to four significant digits
+    (none from 1,000 on, nor for whole ones): every amount of the column gets as many."""
+    places = 0
+    for a in amounts:
+        if a:
+            most = min(max(3 - math.floor(math.log10(abs(a))), 0), _MOST_PLACES)
+            places = max(places, len(f"{a:.{most}f}".rstrip("0").partition(".")[2]))
+    return places
+
+
+def _sum(
+    rows: list[ReportVersion], key: Amount, currency: str | None, places: dict[Amount, int]
+) -> str:
+    """The ``key`` amounts of ``rows``, each rounded to its column's decimals, added up."""
+    amounts = [v[key] for v in rows]
+    if currency is None or any(a is None for a in amounts):
+        return "-"
+    digits = places[key]
+    summed = sum(round(a, digits) for a in amounts if a is not None)
+    return f"{summed:.{digits}f}" if summed else "0"
 
 
 def _share(used: float, held: float, unit: str) -> str:
