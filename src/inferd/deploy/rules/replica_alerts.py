@@ -80,7 +80,13 @@ def cluster_replicas(deployment: DeploymentSpec, options: K8sOptions, scope: Sco
             desired = f"kube_deployment_spec_replicas{on}"
             needs = _KSM
         out += _replica_alerts(
-            deployment.name, w.name, available, desired, labels=labels, needs=needs
+            deployment.name,
+            w.name,
+            available,
+            f" and {desired} > 0",
+            f"{desired} - {available}",
+            labels=labels,
+            needs=needs,
         )
         pods = scope.namespaced('container="server"', f'pod=~"{_POD_OF.format(name=w.name)}"')
         out.append(
@@ -102,21 +108,32 @@ def cluster_replicas(deployment: DeploymentSpec, options: K8sOptions, scope: Sco
 
 
 def local_replicas(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
-    """Replicas as ``inferd up`` counts them: the autoscaler's wanted and ready replicas of an
-    autoscaled deployment, else the supervisor's ready ones against the spec's; and replica
+    """Replicas as ``inferd up`` counts them, per version: the supervisor's replicas by state
+    (``inferd_replicas``, for every version routed: a canary's and a shadow's too), and for an
+    autoscaled deployment the autoscaler's wanted and ready replicas of the versions it scales
+    (one that wants a replica it cannot start may have none in any state); and replica
     processes that exited unasked (``inferd_replica_failures_total``), which the replicas' own
     series never show (a model that cannot load never gets scraped)."""
     d = deployment.name
     out = []
-    if deployment.autoscaling is not None:
-        # Summed over the scaled versions (the main one, and any woken from zero).
-        ready = f"sum without (version) (inferd_autoscaler_ready_replicas{scope.sel()})"
-        desired = f"sum without (version) (inferd_autoscaler_desired_replicas{scope.sel()})"
-        out += _replica_alerts(d, d, ready, desired, labels={}, needs=_UP)
-    elif wanted := sum(v.replicas for v in deployment.versions):
-        ready_ones = scope.sel('state="ready"')
-        ready = f"sum by (deployment) (inferd_replicas{ready_ones})"
-        out += _replica_alerts(d, d, ready, number(wanted), labels={}, needs=_UP)
+    if sum(v.replicas for v in deployment.versions) or deployment.autoscaling is not None:
+        # Each term sums away only the state (and the series' name), so that ``and`` and ``or``
+        # match a version's terms on {instance, job, deployment, version}.
+        def replicas(name: str, *matchers: str) -> str:
+            return f"sum without (state) ({name}{scope.sel(*matchers)})"
+
+        ready = replicas("inferd_replicas", 'state="ready"')
+        waiting = replicas("inferd_replicas", 'state=~"starting|failed"')
+        wants, short = f" and {waiting} > 0", ""
+        if deployment.autoscaling is not None:
+            desired = replicas("inferd_autoscaler_desired_replicas")
+            scaled_ready = replicas("inferd_autoscaler_ready_replicas")
+            wants = f" and ({waiting} > 0 or {desired} > 0)"
+            short = f" or {desired} - {scaled_ready} > 0"
+        what = d + "/{{ $labels.version }}"
+        out += _replica_alerts(
+            d, what, ready, wants, waiting, more_missing=short, labels={}, needs=_UP
+        )
 
     out.append(
         alert(
@@ -138,13 +155,15 @@ def _replica_alerts(
     deployment: str,
     what: str,
     available: str,
-    desired: str,
+    wants: str,
+    missing: str,
     *,
+    more_missing: str = "",
     labels: dict[str, str],
     needs: frozenset[Need],
 ) -> list[Rule]:
-    # A number (the spec's fixed count, more than 0) needs no "wants replicas" clause.
-    wants = "" if desired.isdigit() else f" and {desired} > 0"
+    """No replica ready: ``available == 0`` where ``wants`` (`` and …``: the workload wants
+    replicas); replicas not ready: ``missing > 0``, or ``more_missing`` (`` or … > 0``)."""
     return [
         alert(
             "InferdNoReadyReplicas",
@@ -161,8 +180,8 @@ def _replica_alerts(
         ),
         alert(
             "InferdReplicasUnavailable",
-            f"{desired} - {available}",
-            "> 0",
+            missing,
+            f"> 0{more_missing}",
             severity="warning",
             for_="15m",
             labels=labels,
