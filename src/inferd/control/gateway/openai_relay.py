@@ -12,12 +12,8 @@ before the relay are in OpenAI's shape.
 A deployment with a ``sticky_header`` routes an OpenAI request without that header by the body's
 ``user`` field instead (OpenAI's end-user id): the same user, the same version.
 
-A deployment with a shadow mirrors each generation to it (:mod:`.shadow`): the copy carries the
-primary's sampling parameters and seed (a request without a seed gets one, the same for both,
-so a sampled answer can be compared), and is compared with the primary's answer — read as it
-streams by — through :mod:`.generation_compare`. The copy of a streamed generation streams too
-and is timed as the primary's stream is (the gateway's ``shadow_time_to_first_token`` and
-``shadow_inter_token_latency`` series, which a blue-green rollout judges its candidate by).
+A deployment with a shadow mirrors each generation to it (:mod:`.openai_shadow`), and the copy's
+answer is compared with the primary's — read as it streams by.
 Streamed answers are timed as they pass: time to the first text event and mean time between
 text events (the gateway's ``time_to_first_token`` and ``inter_token_latency`` series, which
 rollout analysis and the ``ttft_p95`` autoscaling metric read).
@@ -29,17 +25,20 @@ client: that one reads a whole answer before it returns, which a token stream mu
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 import orjson
 
-from inferd.control.gateway.compare import Divergence
-from inferd.control.gateway.generation_compare import Generation, compare_generations, read_answer
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.openai_shadow import (
+    EVENT_STREAM,
+    GENERATION_ANSWERS,
+    Answer,
+    GenerationMirror,
+)
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.relayed_answers import (
     StreamError,
@@ -48,7 +47,7 @@ from inferd.control.gateway.relayed_answers import (
     renamed,
 )
 from inferd.control.gateway.selection import Selection
-from inferd.control.gateway.shadow import AnswerReader, Mirror, client_error
+from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.stream_upstream import StreamPool
 from inferd.control.gateway.stream_watch import StreamWatch
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
@@ -67,6 +66,9 @@ from inferd.protocols.openai.completions import DONE
 from inferd.protocols.openai.errors import error_event, error_response
 from inferd.protocols.text_wire import InvalidField
 
+#: The comparison of generations lives in :mod:`.openai_shadow`; named here as before.
+__all__ = ["GENERATION_ANSWERS", "PATHS", "OpenAIRelay", "Router"]
+
 
 class Router(Protocol):
     """What the relay uses of its gateway (:class:`~.gateway.Gateway`): routing, the proxy's
@@ -84,27 +86,6 @@ class Router(Protocol):
 
 #: The OpenAI routes relayed, each to the same path on the replica.
 PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
-EVENT_STREAM = b"text/event-stream"
-#: The primary's answer (a whole one, or the texts read from its stream) or the shadow's.
-Answer = UpstreamResponse | Generation
-
-
-def _generation(answer: Answer) -> Generation:
-    return answer if isinstance(answer, Generation) else read_answer(answer.body)
-
-
-def _divergences(primary: Answer, shadow: Answer) -> list[Divergence]:
-    return compare_generations(_generation(primary), _generation(shadow))
-
-
-#: Generations: 200 is a success (a streamed primary only reaches the mirror when it was 200).
-GENERATION_ANSWERS: AnswerReader[Answer] = AnswerReader(
-    lambda answer: isinstance(answer, Generation) or answer.status == 200,
-    _divergences,
-    lambda answer: isinstance(answer, UpstreamResponse) and client_error(answer.status),
-)
-
-
 #: What a request whose client went away counts as (499, as the OIP routes count it).
 CLIENT_GONE = STATUS_BY_CODE[Code.CANCELLED]
 
@@ -120,6 +101,7 @@ class OpenAIRelay:
         # runs (its client, the replica's max_tokens and its context bound it).
         self._timeout_s = timeout_s
         self.pools: PoolsByReplica[StreamPool] = PoolsByReplica(StreamPool)
+        self._shadow = GenerationMirror(gateway, self.pools, timeout_s)
 
     def close(self) -> None:
         self.pools.close()
@@ -159,7 +141,7 @@ class OpenAIRelay:
         headers = forwardable(request.headers)
         # As the router matched it: an engine (llama-server, vLLM) takes no ``//v1/…`` or ``…/``.
         path = "/" + request.path.strip("/")
-        primary_answer = self._mirror(route, version, path, headers, body)
+        primary_answer = self._shadow.copy(route, version, path, headers, body)
         body["model"] = version.model
         # An engine replica sets no time limit of its own: the deployment's applies here.
         limit = route.request_timeout if replica.engine is not None else None
@@ -292,76 +274,6 @@ class OpenAIRelay:
         return DeadlineExceeded(
             f"{route.name!r} version {version.name!r} did not answer within {within}"
         )
-
-    def _mirror(
-        self,
-        route: DeploymentRoute,
-        version: VersionRoute,
-        path: str,
-        headers: tuple[tuple[str, str], ...],
-        body: dict[str, object],
-    ) -> asyncio.Future[Answer | None] | None:
-        """Send the deployment's shadow a copy of this generation, when it has one; the future
-        takes the primary's answer for the comparison."""
-        gateway = self._gateway
-        shadow = route.version(route.shadow) if route.shadow else None
-        if shadow is None or shadow.name == version.name:
-            return None
-        if gateway.mirror.full:
-            gateway.mirror.drop(route.name, version.name, shadow.name)
-            return None
-        if path != "/v1/embeddings" and body.get("seed") is None:
-            # The same draw for both, so a sampled answer can be compared (llama.cpp and vLLM
-            # take any non-negative 32-bit seed).
-            body["seed"] = secrets.randbits(31)
-        copy = {k: v for k, v in body.items() if k != "stream_options"}
-        copy["model"] = shadow.model
-        headers = (*headers, ("content-type", "application/json"))
-        mirrored = UpstreamRequest("POST", path, headers, orjson.dumps(copy))
-
-        def send() -> Awaitable[Answer]:
-            if copy.get("stream"):
-                return self._mirror_stream(route.name, shadow, mirrored)
-            return gateway.proxy.send(route.name, shadow, mirrored, retry=False)
-
-        return gateway.mirror.copy(route.name, version.name, shadow.name, send, GENERATION_ANSWERS)
-
-    async def _mirror_stream(
-        self, deployment: str, shadow: VersionRoute, request: UpstreamRequest
-    ) -> Answer:
-        """A streamed generation's copy, streamed as well and timed as the primary's stream
-        is: its text is the answer compared; raises :class:`Unavailable` when the shadow did
-        not answer or broke off."""
-        started = time.perf_counter()
-        balance = self._gateway.proxy.balance
-        replica = balance.choose(shadow.ready_replicas, set())
-        if replica is None:
-            raise Unavailable(f"shadow {shadow.name!r} of {deployment!r} has no ready replica")
-        try:
-            answer = await self.pools.pool(replica.host, replica.port).open(
-                request, self._timeout_s
-            )
-        except (UpstreamFailed, UpstreamTimeout):
-            balance.done(replica.id)
-            balance.eject(replica.id)
-            raise Unavailable(f"no replica of shadow {shadow.name!r} answered") from None
-        watch = StreamWatch(started, keep_text=True)
-        try:
-            streamed = answer.headers.get("content-type", "").encode().startswith(EVENT_STREAM)
-            if answer.status != 200 or not streamed:  # an error, whole
-                return UpstreamResponse(answer.status, {}, await answer.read())
-            async for chunk in answer.chunks():
-                watch.feed(chunk)
-            if watch.failed:
-                raise Unavailable(f"the stream of shadow {shadow.name!r} ended with an error")
-        except UpstreamFailed:
-            raise Unavailable(f"the replica of shadow {shadow.name!r} broke off") from None
-        finally:
-            answer.close()
-            balance.done(replica.id)
-            if watch.ttft is not None:
-                self._gateway.metrics.shadow_stream(deployment, shadow.name, watch.ttft, watch.itl)
-        return watch.generation()
 
 
 def _with_user(
