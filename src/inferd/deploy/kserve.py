@@ -40,7 +40,13 @@ from inferd.deploy.objects import (
     remote_reference,
 )
 from inferd.deploy.pull_secret import pull_secrets
-from inferd.deploy.workloads import container_security, grace_period_s, resources, server_env
+from inferd.deploy.workloads import (
+    HEALTH_READY,
+    container_security,
+    grace_period_s,
+    resources,
+    server_env,
+)
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 
@@ -93,6 +99,10 @@ def serving_runtime(spec: Spec, options: K8sOptions, gpus: int) -> Obj:
         "args": [script],
         "env": [{"name": "INFERD_HOME", "value": STORE_PATH}],
         "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        # The server binds its port before it loads the model: without this probe a pod would
+        # be ready (Knative's TCP probe, or none in raw mode) while every request got 503.
+        # Knative probes the container's own port only, by number.
+        "readinessProbe": {"httpGet": {"path": HEALTH_READY, "port": HTTP_PORT}},
         "securityContext": container_security(),
         "volumeMounts": [
             {"name": "store", "mountPath": STORE_PATH},
