@@ -4,6 +4,7 @@
   :class:`Server` it returns (bind, load, drain, stop);
 - :mod:`~inferd.server.banner`: what the server prints once it is up;
 - :mod:`~inferd.server.workers`: one process, or ``--workers N`` sharing a port;
+- :mod:`~inferd.server.worker_metrics`: one ``/metrics`` for every worker of ``--workers N``;
 - :mod:`~inferd.server.logs`: the log format of ``inferd serve`` and ``inferd up``.
 
 It may import every package below the CLI's row except ``control`` and ``deploy`` (its

@@ -87,6 +87,9 @@ class Server:
     front_door: FrontDoor = field(default_factory=FrontDoor)
     #: Spans of v2 inference, exported over OTLP (``settings.tracing``); None: not traced.
     tracing: Tracing | None = None
+    #: What ``/metrics`` answers when it is more than this process's own series (every
+    #: worker's, :mod:`~inferd.server.worker_metrics`); None: ``metrics.render``.
+    scrape: Callable[[], Awaitable[bytes]] | None = None
 
     @property
     def port(self) -> int:
@@ -120,8 +123,9 @@ class Server:
         limits = HttpLimits.from_settings(s.limits)
         door = self.front_door
         routes = data_router(
-            self.dataplane, s.limits, self.metrics.render, self.tracing, s.generation_timeout_for
-        )
+            self.dataplane, s.limits, self.metrics.render, self.tracing, s.generation_timeout_for,
+            scrape=self.scrape,
+        )  # fmt: skip
         router = door.router(routes)
         self.rest = HttpServer(router, limits, screen=door.screen(router, bind_host=s.host))
         await self.rest.start(s.host, s.port, reuse_port=self.reuse_port, tls=door.ssl_context())

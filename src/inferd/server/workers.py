@@ -22,8 +22,9 @@ from inferd.backoff import restart_delay
 from inferd.config import ServerSettings
 from inferd.errors import InferdError, InvalidArgument
 from inferd.server.banner import startup_lines
-from inferd.server.composition import build_server
+from inferd.server.composition import Server, build_server
 from inferd.server.logs import configure_logging
+from inferd.server.worker_metrics import Fleet, WorkerMetrics, private_run_dir, remove_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,39 @@ async def _serve_one(
     worker: int | None,
     first_ready: FirstReady | None = None,
     ready: FirstReady | None = None,
+    fleet: Fleet | None = None,
 ) -> None:
     """Serve in this process. Worker 0 of several binds the shared port at once (so probes get
     an answer while it loads) and sets ``first_ready`` once its start is over; the others bind
     only when their models are warm and worker 0 is ready, so a connection the kernel hands to
     a worker never meets a 503 for a model still loading there. A worker restarted after
     ``first_ready`` (worker 0 too) joins the way the others do. ``ready`` is set once this
-    worker serves."""
+    worker serves. With ``fleet``, its ``/metrics`` answers for every worker of it, and its
+    siblings' for it (:mod:`~inferd.server.worker_metrics`)."""
     server = build_server(
         settings, references, reuse_port=worker is not None, control=worker is None
     )
     stop = server.signalled()  # from the start: a signal while loading drains and stops
+    if fleet is None or worker is None:
+        await _serve_started(server, stop, worker=worker, first_ready=first_ready, ready=ready)
+        return
+    peers = WorkerMetrics(fleet, worker, server.metrics.render)
+    server.scrape = peers.scrape
+    await peers.listen()
+    try:
+        await _serve_started(server, stop, worker=worker, first_ready=first_ready, ready=ready)
+    finally:
+        await peers.close()
+
+
+async def _serve_started(
+    server: Server,
+    stop: asyncio.Event,
+    *,
+    worker: int | None,
+    first_ready: FirstReady | None,
+    ready: FirstReady | None,
+) -> None:
     if worker is None or (worker == 0 and first_ready is not None and not first_ready.is_set()):
         try:
             started = await server.start_unless(stop)
@@ -85,12 +108,20 @@ def _worker_main(
     first_ready: FirstReady,
     exit_status: ExitStatus,
     ready: FirstReady,
+    fleet: Fleet | None = None,
 ) -> None:
     configure_logging()
     settings = ServerSettings.model_validate_json(settings_json)
     try:
         uvloop.run(
-            _serve_one(settings, references, worker=worker, first_ready=first_ready, ready=ready)
+            _serve_one(
+                settings,
+                references,
+                worker=worker,
+                first_ready=first_ready,
+                ready=ready,
+                fleet=fleet,
+            )
         )
     except InferdError as exc:
         log.error("[worker %d] %s", worker, exc.message)
@@ -120,7 +151,8 @@ def run(
     (``workers == 1``) raises a start-up failure. Of several, a worker that dies once it
     served is restarted (:class:`_Supervisor`); one whose first start fails exits with
     ``exit_status(error)``, the others stop once their own start is over, and the largest
-    status is returned.
+    status is returned. Any worker's ``/metrics`` answers for every worker, each sample
+    labelled with its ``worker`` (:mod:`~inferd.server.worker_metrics`).
     """
     if workers <= 1:
         uvloop.run(_serve_one(settings, references, worker=None))
@@ -129,10 +161,16 @@ def run(
         raise InvalidArgument("--workers needs a fixed --port (port 0 would give each its own)")
     log.warning("%d workers: the control plane is off (restart to change models)", workers)
     gc.enable()  # this process only waits for its workers: no Server.start to turn it back on
-    supervisor = _Supervisor(settings, references, workers, exit_status)
-    signal.signal(signal.SIGTERM, supervisor.forward)
-    signal.signal(signal.SIGINT, supervisor.forward)
-    return supervisor.run()
+    run_dir = private_run_dir()  # the workers' metrics sockets
+    fleet = Fleet(run_dir, workers) if run_dir is not None else None
+    try:
+        supervisor = _Supervisor(settings, references, workers, exit_status, fleet)
+        signal.signal(signal.SIGTERM, supervisor.forward)
+        signal.signal(signal.SIGINT, supervisor.forward)
+        return supervisor.run()
+    finally:
+        if run_dir is not None:
+            remove_run_dir(run_dir)
 
 
 #: A worker that served this long before it died starts a new run of deaths (no backoff).
@@ -170,14 +208,20 @@ class _Supervisor:
     time, then with the sandbox's backoff (0.5 s doubling to 30 s) while it keeps dying within
     :data:`STEADY_S` of its start; after :data:`MAX_DEATHS` such deaths in a row the others are
     stopped and the exit status is 1. A signal is forwarded to every worker, and ends the
-    restarts."""
+    restarts. Each worker gets ``fleet`` (None: each ``/metrics`` is its worker's own)."""
 
     def __init__(
-        self, settings: ServerSettings, references: list[str], workers: int, exit_status: ExitStatus
+        self,
+        settings: ServerSettings,
+        references: list[str],
+        workers: int,
+        exit_status: ExitStatus,
+        fleet: Fleet | None = None,
     ) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._args = (settings.model_dump_json(), references)
         self._exit_status = exit_status
+        self._fleet = fleet
         self._first_ready = self._context.Event()
         self._slots = [_Slot(i, self._context.Event()) for i in range(workers)]
         self._stopping = False
@@ -222,6 +266,7 @@ class _Supervisor:
                 "first_ready": self._first_ready,
                 "exit_status": self._exit_status,
                 "ready": slot.ready,
+                "fleet": self._fleet,
             },
         )
         slot.proc.start()

@@ -7,19 +7,21 @@ extension (index, load, unload). Each serves its own OpenAPI document at ``/v2/o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from inferd.config import LimitSettings
 from inferd.observe.audit import AuditLog
 from inferd.protocols.http import Router
 from inferd.protocols.http.audited import audited
+from inferd.protocols.http.messages import Request, Response
 from inferd.protocols.http.router import Handler
 from inferd.protocols.openai.routes import add_routes as add_openai_routes
 from inferd.protocols.text_wire import Timeout
 from inferd.protocols.v2.generate import GenerateHandlers
 from inferd.protocols.v2.handlers import (
     CONTROL_PATHS,
+    PROMETHEUS_TEXT,
     RepositoryHandlers,
     V2Handlers,
     control_only,
@@ -51,9 +53,13 @@ def data_router(
     metrics: Callable[[], bytes],
     tracing: Tracing | None = None,
     request_timeout: Timeout | None = None,
+    *,
+    scrape: Callable[[], Awaitable[bytes]] | None = None,
 ) -> Router:
     """The public listener's routes; with ``tracing``, v2 inference is traced.
-    ``request_timeout`` gives a model's default deadline for generations (None: none)."""
+    ``request_timeout`` gives a model's default deadline for generations (None: none).
+    ``scrape``, when given, is what ``/metrics`` answers instead of ``metrics()``: every
+    worker's series under ``inferd serve --workers N``."""
     v2 = (
         V2Handlers(dataplane, limits, metrics)
         if tracing is None
@@ -130,7 +136,7 @@ def data_router(
     router.add(
         "GET",
         "/metrics",
-        v2.prometheus,
+        v2.prometheus if scrape is None else _prometheus(scrape),
         operation("Prometheus metrics", None, ok_media="text/plain"),
     )
     add_openai_routes(router, dataplane, v1.model_ready, request_timeout)
@@ -220,3 +226,12 @@ def _add_openapi(router: Router, title: str) -> None:
         openapi_handler(router, title),
         operation("This OpenAPI document", "OpenAPIDocument"),
     )
+
+
+def _prometheus(scrape: Callable[[], Awaitable[bytes]]) -> Handler:
+    """``/metrics`` answering what ``scrape()`` gathers (it may await other processes)."""
+
+    async def prometheus(request: Request) -> Response:
+        return Response(200, await scrape(), PROMETHEUS_TEXT)
+
+    return prometheus
