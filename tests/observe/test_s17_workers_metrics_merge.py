@@ -111,3 +111,25 @@ def test_a_restarted_worker_replaces_the_socket_its_predecessor_left(tmp_path: P
     assert samples[MISSING] == [({}, 0.0)]
     workers = {labels["worker"] for labels, _ in samples["inferd_requests_total"]}
     assert workers == {"0", "1"}
+
+
+def test_a_sibling_whose_metrics_fail_to_render_is_left_out_and_counted(tmp_path: Path) -> None:
+    fleet = Fleet(str(tmp_path), workers=2)
+
+    def broken() -> bytes:
+        raise RuntimeError("a collector failed")
+
+    async def scenario() -> bytes:
+        own = WorkerMetrics(fleet, 0, lambda: _worker(1))
+        failing = WorkerMetrics(fleet, 1, broken)
+        await own.listen()
+        await failing.listen()
+        try:
+            return await own.scrape()
+        finally:
+            await own.close()
+            await failing.close()
+
+    text = asyncio.run(scenario())
+    assert _samples(text)[MISSING] == [({}, 1.0)]
+    assert b"# inferd: worker 1 answered nothing" in text

@@ -106,6 +106,8 @@ class WorkerMetrics:
             await writer.drain()
         except OSError:
             return  # the asking worker gave up (timeout) and closed
+        except Exception:  # a collector failed: the sibling's scrape leaves this worker out
+            log.exception("[worker %d] rendering the metrics for a sibling failed", self._index)
         finally:
             writer.close()
 
@@ -133,7 +135,8 @@ class WorkerMetrics:
             return await reader.read()
 
         try:
-            return await asyncio.wait_for(read(), PEER_TIMEOUT_S)
+            text = await asyncio.wait_for(read(), PEER_TIMEOUT_S)
+            return text or "answered nothing (see its log)"
         except TimeoutError:
             return f"did not answer within {PEER_TIMEOUT_S} s"
         except (FileNotFoundError, ConnectionRefusedError):
