@@ -88,7 +88,6 @@ class Totals:
     predictions: int = 0
     money_held: float = 0.0
     money_idle: float = 0.0
-    saved_scale_to_zero: float = 0.0
 
     def add(self, a: Account) -> None:
         self.replica_seconds += a.replica_seconds
@@ -98,7 +97,6 @@ class Totals:
         if a.money is not None:
             self.money_held += a.money.held
             self.money_idle += a.money.idle
-            self.saved_scale_to_zero += a.money.saved_scale_to_zero
 
 
 def _plus(a: CapacitySeconds, b: CapacitySeconds) -> CapacitySeconds:
@@ -141,6 +139,9 @@ class CostSampler:
         self._task: asyncio.Task[None] | None = None
         #: Since start, per version; and the currency their money is in.
         self.totals: dict[Key, Totals] = {}
+        #: Scale-to-zero savings since start per deployment, kept while it has intervals (its
+        #: counter never falls when a version it had goes).
+        self.savings: dict[str, float] = {}
         self.currency: str | None = None
         #: The GPUs at the last tick (None: no NVML or no GPU).
         self.gpu: GpuReading | None = None
@@ -342,13 +343,17 @@ class CostSampler:
         currency = book.currency if book is not None else self.currency
         if currency != self.currency:  # money counted in another currency starts again
             for totals in self.totals.values():
-                totals.money_held = totals.money_idle = totals.saved_scale_to_zero = 0.0
+                totals.money_held = totals.money_idle = 0.0
+            self.savings.clear()
             self.currency = currency
         for a in account(intervals, book):
             self.totals.setdefault((a.deployment, a.version), Totals()).add(a)
+            saved = a.money.saved_scale_to_zero if a.money is not None else 0.0
+            self.savings[a.deployment] = self.savings.get(a.deployment, 0.0) + saved
         kept = {i.key for i in self._intervals}
         for key in [k for k in self.totals if k not in kept]:
             del self.totals[key]
+        self.savings = {d: s for d, s in self.savings.items() if d in {k[0] for k in kept}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,10 +91,7 @@ class CostSeries(Collector):
             "Money not spent while the deployment sat at zero replicas (one replica's price).",
             labels=("deployment",),
         )
-        by_deployment: dict[str, float] = {}
-        for (deployment, _), t in totals:
-            by_deployment[deployment] = by_deployment.get(deployment, 0.0) + t.saved_scale_to_zero
-        for deployment, amount in sorted(by_deployment.items()):
+        for deployment, amount in sorted(self._sampler.savings.items()):
             saved.add_metric((deployment,), amount)
         yield saved
         per_1k = GaugeMetricFamily(
