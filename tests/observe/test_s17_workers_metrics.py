@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -178,3 +179,58 @@ def test_a_restarted_worker_rejoins_from_zero_under_its_label(two_workers: Serve
     assert requests[worker] == 0  # a real reset, under the restarted worker's label
     (other,) = {"0", "1"} - {worker}
     assert requests[other] == counted[other]
+
+
+def _query(prometheus: str, query: str) -> list[dict[str, Any]]:
+    try:
+        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+    except httpx.TransportError:
+        return []
+    if answer.status_code != 200:
+        return []
+    result: list[dict[str, Any]] = answer.json()["data"]["result"]
+    return result
+
+
+def test_prometheus_reads_every_request_and_no_reset(
+    two_workers: ServeProcess, tmp_path: Path
+) -> None:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("prometheus is required in CI (run `make system-deps`)")
+        pytest.skip("prometheus not installed")
+    url = two_workers.url
+    _wait_for_both(url)
+    port = _free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: inferd\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{two_workers.port}']\n"
+    )
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    prometheus = f"http://127.0.0.1:{port}"
+    selector = 'inferd_requests_total{model="fraud",outcome="success"}'
+    try:
+        for _ in range(40):
+            assert httpx.post(f"{url}/v2/models/fraud/infer", json=FRAUD_BODY).status_code == 200
+        deadline = time.monotonic() + 90
+        while True:  # until Prometheus has stored a scrape taken after the last request
+            total = _query(prometheus, f"sum({selector})")
+            if total and float(total[0]["value"][1]) == 40:
+                break
+            assert time.monotonic() < deadline, f"Prometheus never summed 40: {total}"
+            time.sleep(0.5)
+        series = _query(prometheus, selector)
+        assert {s["metric"]["worker"] for s in series} == {"0", "1"}
+        resets = _query(prometheus, f"resets({selector}[5m])")
+        assert [float(r["value"][1]) for r in resets] == [0.0, 0.0]
+    finally:
+        proc.terminate()
+        proc.wait(30)
