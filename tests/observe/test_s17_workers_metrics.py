@@ -136,7 +136,7 @@ def test_every_scrape_counts_every_worker_and_counters_never_go_down(
 def test_the_run_directory_is_private_and_removed_at_exit(two_workers: ServeProcess) -> None:
     _wait_for_both(two_workers.url)
     sockets = {
-        Path(c.laddr)
+        Path(str(c.laddr))
         for w in _workers(two_workers)
         for c in w.net_connections("unix")
         if isinstance(c.laddr, str) and c.laddr.endswith(".sock")
