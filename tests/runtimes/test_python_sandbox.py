@@ -26,7 +26,7 @@ from inferd.card import ModelCard
 from inferd.config import SandboxSettings
 from inferd.errors import InternalError, InvalidArgument, Unavailable
 from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import SandboxedModel
+from inferd.sandbox.model import ModelRaised, SandboxedModel
 from inferd.sandbox.process import worker_environment
 
 Sandboxed = Callable[..., SandboxedModel]
@@ -257,7 +257,7 @@ def test_restart_delay(deaths: int, delay: float) -> None:
 def test_an_exception_in_predict_keeps_the_worker(sandboxed: Sandboxed) -> None:
     model = sandboxed("raise ValueError('bad row')")
     pid = model.pid
-    with pytest.raises(InternalError, match="the model's predict raised ValueError"):
+    with pytest.raises(ModelRaised, match="the model's predict raised ValueError"):
         predict_13(model)
     assert model.pid == pid
     np.testing.assert_array_equal(model.predict(x(6))["y"], [6])

@@ -3,9 +3,10 @@
 Policy, in order:
 
 - ``predict`` sends the batch to the worker and returns its outputs. If the user's code raises,
-  the worker survives and the batch fails with InternalError (details in the server log), but
-  for an inferd error (``InvalidArgument``: the model's way to say "bad input"): that fails
-  the batch as the class of :mod:`inferd.errors` it derives from, with its message only.
+  the worker survives and the batch fails with :class:`ModelRaised` (details in the server
+  log; InternalError for outputs that are no arrays), but for an inferd error
+  (``InvalidArgument``: the model's way to say "bad input"): that fails the batch as the
+  class of :mod:`inferd.errors` it derives from, with its message only.
 - If the worker dies mid-call — a crash (SIGSEGV…), the address-space limit (MemoryError), the
   CPU-time limit (SIGXCPU) or the wall-clock timeout (killed) — the batch in flight fails with
   Unavailable (503 + Retry-After) and a restart is scheduled at once in the background.
@@ -56,6 +57,12 @@ log = logging.getLogger(__name__)
 _MAX_MESSAGE = 200
 #: Longest message of an inferd error a model raised (a client reads it: room for a reason).
 _MAX_ERROR_MESSAGE = 1000
+
+
+class ModelRaised(Exception):
+    """The model's own code raised, not with an inferd error: what a framework's exception is
+    to a model run in the server (a 500 naming no detail; a warm-up on guessed strings it
+    refuses is skipped), its type named and its traceback in the server's log."""
 
 
 class SandboxedModel:
@@ -133,7 +140,7 @@ class SandboxedModel:
                 if exc.reply.get("error") == "outputs":
                     message = str(exc.reply.get("message", ""))[:_MAX_MESSAGE]
                     raise InternalError(message) from None
-                raise InternalError(f"the model's predict raised {_type(exc.reply)}") from None
+                raise ModelRaised(f"the model's predict raised {_type(exc.reply)}") from None
             except WorkerDied as exc:
                 raise self._died(exc.reason) from None
             self._deaths = 0
