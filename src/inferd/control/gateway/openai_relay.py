@@ -151,26 +151,46 @@ class OpenAIRelay:
             "POST", path, (*headers, ("content-type", "application/json")),
             orjson.dumps(body),
         )  # fmt: skip
-        try:
-            answer = await self.pools.pool(replica.host, replica.port).open(upstream, head_timeout)
-        except UpstreamTimeout:  # late, not broken: the replica stays in rotation
-            gateway.proxy.balance.done(replica.id)
-            gateway.record(route.name, version.name, 504, started)
-            _settle(primary_answer, None)
-            raise self._late(route, version, limit) from None
-        except asyncio.CancelledError:  # the client left: counted as the OIP routes count it
-            gateway.proxy.balance.done(replica.id)
-            gateway.record(route.name, version.name, CLIENT_GONE, started)
-            _settle(primary_answer, None)
-            raise
-        except UpstreamFailed:
-            gateway.proxy.balance.done(replica.id)
-            gateway.proxy.balance.eject(replica.id)
-            gateway.record(route.name, version.name, 503, started)
-            _settle(primary_answer, None)
-            raise Unavailable(
-                f"no replica of {route.name!r} version {version.name!r} answered"
-            ) from None
+        balance, tried = gateway.proxy.balance, {replica.id}
+        while True:  # one retry, as the gateway's other routes (docs/gateway.md "Retries")
+            try:
+                pool = self.pools.pool(replica.host, replica.port)
+                answer = await pool.open(upstream, head_timeout)
+            except UpstreamTimeout:  # late, not broken: the replica stays in rotation
+                balance.done(replica.id)
+                gateway.record(route.name, version.name, 504, started)
+                _settle(primary_answer, None)
+                raise self._late(route, version, limit) from None
+            except asyncio.CancelledError:  # the client left: counted as the OIP routes count it
+                balance.done(replica.id)
+                gateway.record(route.name, version.name, CLIENT_GONE, started)
+                _settle(primary_answer, None)
+                raise
+            except UpstreamFailed:
+                balance.done(replica.id)
+                balance.eject(replica.id)
+                # Another replica, or the same one over a fresh connection when it is alone.
+                again = balance.choose(version.ready_replicas, tried) if len(tried) == 1 else None
+                if again is not None:
+                    gateway.metrics.retry(route.name, version.name, "connection")
+                    replica = again
+                    tried.add(replica.id)
+                    continue
+                gateway.record(route.name, version.name, 503, started)
+                _settle(primary_answer, None)
+                raise Unavailable(
+                    f"no replica of {route.name!r} version {version.name!r} answered"
+                ) from None
+            others = [r for r in version.ready_replicas if r.id not in tried]
+            if answer.status != 503 or len(tried) > 1 or not others:
+                break
+            answer.close()  # draining, or its queue is full: another replica, once
+            balance.done(replica.id)
+            again = balance.choose(version.ready_replicas, tried)
+            assert again is not None, "a ready replica not tried is left"
+            gateway.metrics.retry(route.name, version.name, "unavailable")
+            replica = again
+            tried.add(replica.id)
         content_type = answer.headers.get("content-type", "application/json").encode()
         if not content_type.startswith(EVENT_STREAM):
             try:
