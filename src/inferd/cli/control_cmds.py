@@ -278,10 +278,10 @@ def _no_replica(
     replicas = f"0/{scaling['max_replicas']}"
     failure = scaling.get("start_failure")  # an inferd up from before it was reported has none
     if failure is not None:
-        return replicas, (
-            f"start failed ({failure['failures']} in a row, next try in "
-            f"{failure['retry_in_s']:g} s): {failure['message']}"
-        )
+        retry = failure["retry_in_s"]
+        when = f"next try in {retry:g} s" if retry else "the next request tries again"
+        failures = failure["failures"]
+        return replicas, f"start failed ({failures} in a row, {when}): {failure['message']}"
     timeout = scaling["cold_start_timeout_s"]
     if timeout is None:
         return replicas, "no replicas (does not scale from zero: requests are refused)"

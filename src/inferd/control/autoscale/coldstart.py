@@ -15,6 +15,10 @@ replica's reason, and so does every request routed to it until the backoff befor
 start has run out (``retry_after``) — rather than each waiting the whole ``cold_start_timeout``
 for a replica that will not come. Another version's requests are not refused for it.
 
+Until a replica of that version is ready, the deployment is :meth:`ColdStart.start_failing`:
+the gateway's readiness then counts it as not ready (as Knative marks a revision whose pods
+fail to start), where a deployment at zero otherwise counts as ready because it can answer.
+
 The time from the first held request to the first ready replica is the cold-start time,
 exported as ``inferd_autoscaler_cold_start_seconds``.
 """
@@ -72,6 +76,8 @@ class ColdStart:
         #: Per (deployment, version), the last start that failed and until when (monotonic)
         #: it answers.
         self._failed: dict[tuple[str, str], tuple[Unavailable, float]] = {}
+        #: The versions whose last start failed and that have had no ready replica since.
+        self._unstarted: set[tuple[str, str]] = set()
         self._held: dict[str, int] = {}
         #: Requests held per what they wait for (a version, or any version).
         self._held_for: dict[_Awaited, int] = {}
@@ -105,8 +111,19 @@ class ColdStart:
         version, one named in the path, one routed to by its weight)."""
         return {v for (d, v) in self._held_for if d == deployment and v is not None}
 
+    def start_failing(self, deployment: str) -> bool:
+        """Whether a version of ``deployment`` failed to start and has had no ready replica
+        since (its backoff may have run out: it has not started either)."""
+        return any(d == deployment for d, _ in self._unstarted)
+
+    def needs_replica(self, deployment: str) -> bool:
+        """Whether ``deployment`` counts as ready only with a ready replica (the gateway's
+        readiness): one that does not scale from zero, or whose start failed."""
+        return not self.can_hold(deployment) or self.start_failing(deployment)
+
     def update(self, topology: Topology) -> None:
         """Release the waiters whose version (or deployment) now has a ready replica."""
+        self._unstarted = {k for k in self._unstarted if not _arrived(topology, *k)}
         for awaited in [a for a in self._waits if _arrived(topology, *a)]:
             self._waits.pop(awaited).released.set()
             deployment = awaited[0]
@@ -119,6 +136,7 @@ class ColdStart:
         requests waiting for it get ``error`` now, and so does every request held for it within
         ``error.retry_after`` seconds, while no new start of it is tried."""
         self._failed[(deployment, version)] = (error, time.monotonic() + error.retry_after)
+        self._unstarted.add((deployment, version))
         wait = self._waits.pop((deployment, version), None)
         if wait is not None:
             wait.error = error
@@ -130,6 +148,7 @@ class ColdStart:
         """Drop the failed start of a version that is gone (removed by an apply): a version
         of the same name added later is not refused for it."""
         self._failed.pop((deployment, version), None)
+        self._unstarted.discard((deployment, version))
 
     async def hold(self, deployment: str, version: str | None = None) -> bool:
         """Wait for a ready replica of ``version`` of ``deployment`` (None: of any version that

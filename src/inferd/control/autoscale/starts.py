@@ -21,14 +21,15 @@ VersionKey = tuple[str, str]
 
 
 class StartFailure(TypedDict):
-    """The last failed start of a version while its backoff runs, as the status shows it."""
+    """The last failed start of a version, until a start of it succeeds, as the status shows
+    it (``inferd ps``, the dashboard): after the backoff too, so the cause stays in view."""
 
     #: Why it failed, as the supervisor said it (the replica, and its exit status or last
     #: ``error:`` line).
     message: str
     #: Starts that failed in a row.
     failures: int
-    #: Seconds until the next start may be tried.
+    #: Seconds until the next start may be tried (0: the next request that wakes it tries).
     retry_in_s: float
 
 
@@ -64,16 +65,17 @@ class StartFailures:
 
     def backing_off(self, key: VersionKey) -> bool:
         """Whether the last start of ``key`` failed and its backoff runs."""
-        return self.failure(key) is not None
+        failed = self._failed.get(key)
+        return failed is not None and failed.until > self._clock()
 
     def failure(self, key: VersionKey) -> StartFailure | None:
-        """The last failed start of ``key`` while its backoff runs (None: none runs)."""
+        """The last failed start of ``key`` until one succeeds (None: the last did, or none
+        was tried): a version at zero whose backoff ran out has not started either, and
+        ``inferd ps`` should go on saying why rather than "the next request starts one"."""
         failed = self._failed.get(key)
         if failed is None:
             return None
-        left = failed.until - self._clock()
-        if left <= 0:
-            return None
+        left = max(0.0, failed.until - self._clock())
         return {"message": failed.message, "failures": failed.failures,
                 "retry_in_s": round(left, 3)}  # fmt: skip
 

@@ -252,8 +252,8 @@ class Gateway:
         deployments = self._topology.deployments
         cold = self.cold_start
         # A deployment that scales from zero answers even with no replica (its first request
-        # waits for one), so only the others need a ready replica.
-        serving = {n: d for n, d in deployments.items() if cold is None or not cold.can_hold(n)}
+        # waits for one), unless its start failed: only the others need a ready replica.
+        serving = {n: d for n, d in deployments.items() if cold is None or cold.needs_replica(n)}
         return bool(deployments) and (not serving or is_ready(serving))
 
     @property

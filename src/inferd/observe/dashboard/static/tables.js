@@ -144,8 +144,11 @@ function scalingLines(entries) {
       `${a.panic_value.toFixed(2)} panic window · idle ${fmt.duration(a.idle_s)}` +
       (a.main !== false && a.held ? ` · ${a.held} requests held` : "")),
     a.start_failure ? el("div", { class: "reason error", "data-start-failure": a.version },
-      `${a.version}: start failed (${a.start_failure.failures} in a row, next try in ` +
-      `${a.start_failure.retry_in_s.toFixed(1)} s): ${a.start_failure.message}`) : null]));
+      `${a.version}: start failed (${a.start_failure.failures} in a row, ` +
+      (a.start_failure.retry_in_s > 0
+        ? `next try in ${a.start_failure.retry_in_s.toFixed(1)} s`
+        : "the next request tries again") +
+      `): ${a.start_failure.message}`) : null]));
 }
 
 // A deployment its autoscaler took to zero is not broken: its first request starts a replica
