@@ -276,7 +276,12 @@ class CostSampler:
         resources = self._resources.get(key, ResourcesSpec())
         replicas = [r for r in tick.running if (r.deployment, r.version) == key]
         gpu_replicas = sum(1 for r in tick.running if self._resources_of(r).gpu > 0)
-        slices = []
+        slices = []  # the exited first: the last slice is of the latest replica
+        for r, seconds in tick.exited:  # held until it exited; its use then is not known
+            peak = self._process_peaks.get(_process(r), 0.0)
+            if (r.deployment, r.version) == key and seconds > 0:
+                capacity = held(self._holds.get(_process(r), resources), peak)
+                slices.append(ReplicaSlice(seconds, capacity, Capacity(0.0, 0.0), peak))
         for r in replicas:
             use = tick.uses.get(r.id)
             started = r.started_at if r.started_at is not None else tick.now - tick.seconds
@@ -301,11 +306,6 @@ class CostSampler:
             used = Capacity(max(cpu, 0.0) / seconds, use.rss_bytes / GIB, capacity.gpus * busy)
             slices.append(ReplicaSlice(seconds, capacity, used, peak, gpu_memory))
             self._peaks[key] = max(self._peaks.get(key, 0.0), peak)
-        for r, seconds in tick.exited:  # held until it exited; its use then is not known
-            peak = self._process_peaks.get(_process(r), 0.0)
-            if (r.deployment, r.version) == key and seconds > 0:
-                capacity = held(self._holds.get(_process(r), resources), peak)
-                slices.append(ReplicaSlice(seconds, capacity, Capacity(0.0, 0.0), peak))
         primary = tick.traffic.version(*key)
         mirrored = tick.traffic.shadow(*key).outcomes
         rows, buckets = tick.batches.get(key, (0, ()))
