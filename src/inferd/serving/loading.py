@@ -81,8 +81,9 @@ async def bring_up(
             guessed = bool(unknown_strings(card.signature, known))
             shapes = guessed_shapes(card.signature)
             await _warm_up(
-                sv.label, worker, model, inputs, guessed=guessed, shapes=shapes, check=check
-            )
+                sv.label, worker, model, inputs, guessed=guessed, shapes=shapes, check=check,
+                judges_inputs=card.runtime == "python",
+            )  # fmt: skip
         ok = True
     except WorkerRestarting as exc:
         # Its worker died in the warm-up: the version fails for good and its model is closed
@@ -192,6 +193,7 @@ async def _warm_up(
     guessed: bool,
     shapes: list[str],
     check: SignatureCheck,
+    judges_inputs: bool = False,
 ) -> None:
     """One inference on the warm-up ``inputs``, its outputs checked against the signature.
 
@@ -202,7 +204,10 @@ async def _warm_up(
     answers as InvalidArgument): the refusal is then logged, and the version serves without a
     warm-up rather than never. So does a model whose signature leaves dimensions past the batch
     open (``shapes``: each such input and the shape it got, 1 for each of them), whatever it
-    raised but a worker's death: a convolution refuses a 1x1 image a client never sends.
+    raised but a worker's death: a convolution refuses a 1x1 image a client never sends. And so
+    does a model that ``judges_inputs`` (a python model's own code, whose documented way to
+    refuse bad input is InvalidArgument) refusing the zeros: "amount must be positive" is the
+    model working, where a framework's InvalidArgument means the signature contradicts it.
     """
     try:
         outputs = await worker.run(lambda: _predict(model, inputs))
@@ -216,11 +221,15 @@ async def _warm_up(
             )  # fmt: skip
             return
         refused = isinstance(exc, InvalidArgument) or not isinstance(exc, InferdError)
-        if not (guessed and refused):
+        if guessed and refused:
+            what = "the empty strings of its warm-up"
+        elif judges_inputs and isinstance(exc, InvalidArgument):
+            what = "its warm-up's inputs (zeros and empty strings)"
+        else:
             raise
         log.warning(
-            "%s refused the empty strings of its warm-up (%s: %s); it serves without a warm-up",
-            label, type(exc).__name__, exc,
+            "%s refused %s (%s: %s); it serves without a warm-up",
+            label, what, type(exc).__name__, exc,
         )  # fmt: skip
         return
     _check_warmup(label, outputs, check)
