@@ -50,9 +50,13 @@ def test_statistics_document_has_tritons_shape() -> None:
     stats = VersionStats()
     stats.record_batch(rows=3, compute_ns=900, finished_ms=1700000000000)
     stats.record_batch(rows=1, compute_ns=200, finished_ms=1700000000005)
+    # As Triton counts them: queue and compute_infer per successful request, each charged its
+    # batch's compute time (three requests in the batch of 3, one alone).
+    for _ in range(3):
+        stats.record_answer(queue_ns=100, compute_ns=900)
+    stats.record_answer(queue_ns=0, compute_ns=200)
     stats.success.add(5000, count=4)
     stats.fail.add(70)
-    stats.queue.add(300, count=4)
     zero = {"count": 0, "ns": 0}
     assert orjson.loads(orjson.dumps(statistics_document([stats.snapshot("m", "v1")]))) == {
         "model_stats": [
@@ -67,7 +71,7 @@ def test_statistics_document_has_tritons_shape() -> None:
                     "fail": {"count": 1, "ns": 70},
                     "queue": {"count": 4, "ns": 300},
                     "compute_input": zero,
-                    "compute_infer": {"count": 2, "ns": 1100},
+                    "compute_infer": {"count": 4, "ns": 2900},
                     "compute_output": zero,
                     "cache_hit": zero,
                 },
