@@ -197,3 +197,22 @@ def test_an_unknown_top_key_names_the_keys_there_are(tmp_path: Path) -> None:
     assert (
         f"{overlay}:2:1: nothing_like_it: unknown key (known: autoscaler, " in caught.value.message
     )
+
+
+def test_gpu_pods_of_an_image_pinned_by_digest_need_the_gpu_image_named() -> None:
+    """A digest names the CPU image's bytes, which have no '-gpu' variant: GPU pods got the CPU
+    image (CPU onnxruntime), so ``device: cuda`` never loaded and ``auto`` ran on the CPU while
+    holding the GPU."""
+    from .conftest import GPU_OVERLAY, GPU_SPEC
+
+    pinned = f"registry.example.com/inferd:0.6@{DIGEST}"
+    result = cli("k8s", "render", GPU_SPEC, "--overlay", GPU_OVERLAY, "--image", pinned)
+    assert result.exit_code == 2
+    assert "--gpu-image" in result.stderr
+    assert pinned in result.stderr
+    gpu = f"registry.example.com/inferd:0.6-gpu@{DIGEST[:-1]}b"
+    flags = ("--image", pinned, "--gpu-image", gpu)
+    result = cli("k8s", "render", GPU_SPEC, "--overlay", GPU_OVERLAY, *flags)
+    assert result.exit_code == 0, result.stderr
+    images = set(re.findall(r"^\s+image: (\S+)$", result.stdout, re.MULTILINE))
+    assert images == {gpu}  # every deployment of this spec has GPUs

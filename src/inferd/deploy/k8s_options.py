@@ -248,9 +248,14 @@ class K8sOptions(_Strict):
 
 
 def gpu_variant(image: str) -> str:
-    """``repo:1.0`` → ``repo:1.0-gpu``; an image pinned by digest is used as it is."""
+    """``repo:1.0`` → ``repo:1.0-gpu``. An image pinned by digest has no such variant (the
+    digest names the CPU image's bytes, whose onnxruntime has no CUDA), so it is refused."""
     if "@" in image:
-        return image
+        raise InvalidArgument(
+            f"image {image!r} is pinned by digest, so GPU pods cannot take its "
+            f"'{GPU_TAG_SUFFIX}' variant: name their image with --gpu-image (gpu_image in the "
+            "overlay)"
+        )
     last = image.rsplit("/", 1)[-1]
     return f"{image}{GPU_TAG_SUFFIX}" if ":" in last else f"{image}:latest{GPU_TAG_SUFFIX}"
 
