@@ -120,3 +120,8 @@ def test_a_bad_runbook_url_is_refused_at_its_line(
     assert f"{overlay}:1:" in result.output
     assert "runbook_url" in result.output
     assert problem in result.output
+    # What the user wrote, with a runbook example: not the pattern filled in for an alert,
+    # nor the Prometheus URL the other URL fields take.
+    assert repr(pattern) in result.output
+    assert "InferdNoReadyReplicas" not in result.output
+    assert "prometheus-operated" not in result.output

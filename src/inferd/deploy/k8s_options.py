@@ -84,10 +84,10 @@ _dns_label = _matching(
 )
 
 
-def _http_url(text: str) -> str:
-    problem = (
-        f"{text!r} is not an http:// or https:// URL with a host, e.g. {DEFAULT_PROMETHEUS_URL!r}"
-    )
+def _http_url(text: str, shown: str | None = None, example: str = DEFAULT_PROMETHEUS_URL) -> str:
+    """``text`` if it is an http(s) URL with a host; else a ValueError naming ``shown`` (what
+    the user wrote, when ``text`` was made from it) with ``example``."""
+    problem = f"{shown or text!r} is not an http:// or https:// URL with a host, e.g. {example!r}"
     if not text.isascii() or not text.isprintable() or " " in text:
         raise ValueError(problem)
     try:
@@ -112,7 +112,7 @@ def _runbook_url(text: str) -> str:
         raise ValueError(
             f"{text!r} has a placeholder other than {{alert}} and {{anchor}}, {example}"
         ) from None
-    _http_url(filled)
+    _http_url(filled, shown=text, example="https://wiki.example.com/inferd-runbooks#{anchor}")
     return text
 
 
