@@ -220,9 +220,9 @@ def test_past_the_slots_and_the_queue_requests_are_refused_503_with_retry_after(
     assert {o.text for o in queued} == {text}
     metrics = httpx.get(served.url + "/metrics", timeout=10).text
     labels = {"model": "llm", "operation": "chat", "version": "v1"}
-    assert _series(metrics, "inferd_llm_requests_total", finish_reason="rejected", **labels) == (
-        EXCESS
-    )
+    # The server's refusals (queue full, 503): shed, not the client's rejected.
+    shed = _series(metrics, "inferd_llm_requests_total", finish_reason="shed", **labels)
+    assert shed == EXCESS
     assert _series(metrics, "inferd_llm_requests_total", finish_reason="error", **labels) == 0
     assert served.proc.poll() is None
     assert "Traceback" not in "".join(served.log)
