@@ -92,6 +92,8 @@ class Panel:
     #: Labels a table does not show (besides Time).
     hidden: tuple[str, ...] = ()
     decimals: int | None = None
+    #: What the panel says when its queries return nothing (Grafana's "No data").
+    no_value: str | None = None
 
     @property
     def needs(self) -> Need | None:
@@ -119,6 +121,8 @@ class Panel:
         defaults: dict[str, Any] = {"unit": self.unit}
         if self.decimals is not None:
             defaults["decimals"] = self.decimals
+        if self.no_value is not None:
+            defaults["noValue"] = self.no_value
         if self.kind == "timeseries":
             defaults["custom"] = {
                 "drawStyle": "line",

@@ -1,4 +1,5 @@
-"""The fleet overview: every deployment at a glance — traffic, failures, latency, replicas, cost.
+"""The fleet overview: every deployment at a glance — traffic, failures, latency, SLOs, replicas,
+cost.
 
 Traffic and latency come from the model servers' own series, which exist wherever inferd serves
 (under ``inferd up`` through the gateway's one ``/metrics``, on Kubernetes from each pod), so a
@@ -35,6 +36,7 @@ from inferd.deploy.grafana.promql import (
     select,
     sum_rate,
 )
+from inferd.deploy.grafana.slo import SLO_ROW
 
 DEPLOYMENT = 'deployment=~"$deployment"'
 READY = 'state="READY"'
@@ -318,6 +320,6 @@ FLEET = Dashboard(
     title="inferd / Fleet",
     description="Every inferd deployment: traffic, failures, latency, replicas and cost.",
     variables=(Variable("deployment", "Deployment", str(MODEL_STATE), "deployment"),),
-    rows=(_SUMMARY, _TRAFFIC, _CAPACITY, _COST),
+    rows=(_SUMMARY, SLO_ROW, _TRAFFIC, _CAPACITY, _COST),
     links=("inferd",),
 )

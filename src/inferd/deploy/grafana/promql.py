@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from inferd.deploy.rules import slo
+
 SeriesKind = Literal["counter", "gauge", "histogram"]
 
 RATE_INTERVAL = "$__rate_interval"
@@ -101,6 +103,12 @@ COST_HELD = Series("inferd_cost_held_total", "counter")
 COST_IDLE = Series("inferd_cost_idle_total", "counter")
 COST_SAVINGS = Series("inferd_cost_scale_to_zero_savings_total", "counter")
 COST_PER_1K = Series("inferd_cost_per_1k_predictions", "gauge")
+
+# Recorded by the SLO rules of deployments with an ``slo:`` (docs/alerts.md#slos).
+SLO_OBJECTIVE = Series(slo.OBJECTIVE, "gauge")
+SLO_BUDGET_REMAINING = Series(slo.BUDGET_REMAINING, "gauge")
+SLO_ERRORS_1H = Series(slo.ERROR_RATIO.format(window="1h"), "gauge")
+SLO_ERRORS_6H = Series(slo.ERROR_RATIO.format(window="6h"), "gauge")
 
 # GPUs, under NVIDIA's DCGM exporter names (docs/kubernetes.md): MiB, %, W.
 GPU_UTIL = Series("DCGM_FI_DEV_GPU_UTIL", "gauge")
