@@ -167,7 +167,9 @@ class Reconciler:
         self.supervisor.route(_routing(spec, self._running, include_removed=retired.removed))
         if retired.replicas:
             await asyncio.sleep(self.settle_s)
+        if retired.replicas or retired.removed:  # a deployment removed at zero has no replica
             self.supervisor.route(_routing(spec, self._running, include_removed={}))
+        if retired.replicas:
             await self.supervisor.retire(retired.replicas, drain_s)
         applied = Applied(changes, routes, settings, rules_only, render_only)
         _log_changes(applied)
