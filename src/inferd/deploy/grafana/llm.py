@@ -159,7 +159,9 @@ _REQUESTS = Row(
             "Requests/s by finish reason",
             "How requests ended: stop (an end-of-generation token or a stop string; every "
             "embedding request), length (max_tokens or the context), cancelled (the client "
-            "went away), error (a deadline, an engine stopped).",
+            "went away), error (a deadline, an engine stopped), rejected (refused for the "
+            "client's request: over the context, 400), shed (refused by the server: queue full, "
+            "unloading, 503).",
             (
                 _query(
                     sum_rate(LLM_REQUESTS, (*PER_VERSION, "finish_reason"), *SERVER),
