@@ -175,3 +175,29 @@ def test_json_with_the_patched_spec_on_stdout_is_refused_before_anything_is_aske
         "error: -o - prints the patched spec alone on stdout, so --json goes without it "
         "(-o FILE --json writes the spec and prints the JSON)"
     )
+
+
+@pytest.mark.parametrize(("covered", "cautioned"), [(60.0, True), (3600.0, False)])
+def test_advice_from_a_few_minutes_is_printed_with_a_caution(
+    tmp_path: Path,
+    inferd_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    covered: float,
+    cautioned: bool,
+) -> None:
+    """A 5 s window proposed memory 512Mi → 160Mi and a lower max_replicas from a few requests,
+    with nothing saying how little it had seen."""
+    spec = tmp_path / "inferd.yaml"
+    spec.write_text(SCALED_SPEC, encoding="utf-8")
+    stack = _Stack(spec, _max_replicas(2))
+    measured = stack.cost_recommendations
+
+    def cost_recommendations(window: str) -> Recommendations:
+        return {**measured(window), "covered_s": covered}
+
+    monkeypatch.setattr(stack, "cost_recommendations", cost_recommendations)
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
+    result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1h"])
+    assert result.exit_code == 0, result.output
+    caution = f"caution: only {covered:.0f} s measured"
+    assert (caution in result.output) is cautioned

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from inferd.cost.recommend import GpuOption
     from inferd.spec.model import Spec
 
+#: Advice from less measurement than this is printed with a caution.
+SHORT_MEASUREMENT_S = 600.0
 #: Until the sampler's second reading (``inferd up`` just started) a window holds nothing.
 _NOTHING_YET = (
     "no measurement in the window yet: inferd up measures every {interval:g} s and closes its "
@@ -306,6 +308,12 @@ def _print_advice(doc: Recommendations, fits: dict[str, str]) -> None:
     out.print(f"measured over the last {doc['covered_s']:.0f} s")
     if not doc["advice"] and not doc["covered_s"]:
         out.print(_NOTHING_YET.format(interval=DEFAULT_INTERVAL_S))
+    elif doc["covered_s"] < SHORT_MEASUREMENT_S:
+        out.print(
+            f"caution: only {doc['covered_s']:.0f} s measured: advice from minutes misses the "
+            "peaks and quiet hours of a day (VPA and Kubecost size from days); let it measure "
+            "longer before applying it"
+        )
     for a in doc["advice"]:
         u = a["usage"]
         out.print(
