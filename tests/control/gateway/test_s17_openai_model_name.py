@@ -172,3 +172,38 @@ def test_a_large_embeddings_answer_is_renamed_without_parsing_it() -> None:
         == (document[: -len(b'"model":"llm","usage":{"prompt_tokens":1,"total_tokens":1}}')])
     )
     assert orjson.loads(out)["model"] == "support-bot"
+
+
+def test_an_event_the_replica_broke_off_inside_is_dropped_before_the_error_event() -> None:
+    """The client reads whole events: the one cut short is not glued to the error event."""
+    whole = b'data: {"id":"c","model":"llm","choices":[]}\n\n'
+
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"POST"):
+            writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+            writer.close()
+            return
+        await read_request_rest(reader, head)
+        writer.write(HEAD + _chunked(whole + b'data: {"id":"c","mod'))
+        await writer.drain()
+        writer.close()  # broken off inside the second event
+
+    async def scenario() -> list[str]:
+        server, gw = await gateway_against(broken)
+        url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"
+        body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        try:
+            async with (
+                httpx.AsyncClient(timeout=10) as client,
+                client.stream("POST", url, json=body) as got,
+            ):
+                return [line async for line in got.aiter_lines() if line]
+        finally:
+            await gw.stop(5)
+            server.close()
+
+    lines = run(scenario)
+    assert lines[0] == 'data: {"id":"c","model":"chat","choices":[]}'
+    assert orjson.loads(lines[1].removeprefix("data: "))["error"]["code"] == "unavailable"
+    assert lines[2:] == ["data: [DONE]"]
