@@ -76,7 +76,9 @@ _INFERENCE = _Traffic(
 #: A language model's OpenAI requests are counted and timed as generations (by how they
 #: ended), never in ``inferd_requests_total``: measured there, the canary would have no traffic.
 _GENERATIONS = _Traffic(
-    "inferd_llm_requests_total", 'finish_reason="error"', "gen_ai_server_request_duration_seconds"
+    "inferd_llm_requests_total",
+    'finish_reason=~"error|shed"',
+    "gen_ai_server_request_duration_seconds",
 )
 #: The language-model checks: the candidate's p95 of each histogram.
 _TOKEN_CHECKS = (
