@@ -147,3 +147,19 @@ def test_a_scoped_key_is_told_its_body_names_no_model(door: Door, body: bytes) -
     assert "names no model" in error["message"] and "may use echo" in error["message"]
     reader, _, answer = door.get("/v1/chat/completions", "read", method="POST", body=body)
     assert reader == 403 and "lacks the 'infer' scope" in orjson.loads(answer)["error"]["message"]
+
+
+def test_a_key_scoped_to_a_model_may_use_its_versions_by_openai_id(
+    door: Door, client: Callable[[str], openai.OpenAI]
+) -> None:
+    """``inferd serve llm:base-1 llm:support-v3`` lists ``llm:support-v3`` on /v1/models; a key
+    scoped to ``llm`` was refused it ("may not use 'llm:support-v3'") and did not see it listed,
+    though it may call the same version by its v2 route."""
+    door.dataplane.listed = ("echo", "echo:v2", "sum", "sum:v2")
+    assert [m.id for m in client("echo").models.list()] == ["echo", "echo:v2"]
+    scoped = client("echo")
+    denied = _refusal(lambda: scoped.chat.completions.create(model="sum:v2", messages=CHAT))
+    assert isinstance(denied, openai.PermissionDeniedError)
+    assert "may not use 'sum'" in denied.message
+    answered = _refusal(lambda: scoped.chat.completions.create(model="echo:v2", messages=CHAT))
+    assert not isinstance(answered, openai.PermissionDeniedError | openai.AuthenticationError)

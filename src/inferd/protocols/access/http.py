@@ -73,7 +73,7 @@ def _listing(handler: Handler, keys: KeyRing) -> Handler:
             return response
         document = orjson.loads(response.body)
         allowed = set(key.deployments)
-        document["data"] = [m for m in document["data"] if m.get("id") in allowed]
+        document["data"] = [m for m in document["data"] if model_of(m.get("id", "")) in allowed]
         return Response(200, orjson.dumps(document), response.content_type, response.headers)
 
     return check
@@ -210,7 +210,15 @@ def body_model(body: bytes | bytearray) -> str | None:
     except orjson.JSONDecodeError:
         return None
     model = document.get("model") if isinstance(document, dict) else None
-    return model if isinstance(model, str) and model else None
+    return model_of(model) if isinstance(model, str) and model else None
+
+
+def model_of(model_id: str) -> str:
+    """The model an OpenAI model id names, which a key's deployments are: ``llm`` for
+    ``llm:support-v3`` (a version of it, as ``inferd serve`` lists them); an id with nothing
+    before its ``:`` is kept whole (its handler refuses it)."""
+    name, colon, _ = model_id.partition(":")
+    return name if colon and name else model_id
 
 
 def refusal(error: InferdError, *, browser: bool = False, openai: bool = False) -> Response:
