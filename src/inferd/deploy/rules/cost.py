@@ -28,10 +28,15 @@ deployment's GPU family (from its placement's ``gpu_product``), a MIG slice at i
 GPU's compute slices and a time-sliced GPU at ``1 / time_slicing``. Per node: the larger of a pod's
 cpu and memory shares of ``cost.node``, times ``price_per_node_hour``.
 
-Money over the last hour is the hour's per-hour prices averaged over every evaluation of the
-group in that hour, an evaluation without pods counting as zero (the group records
-``stack:inferd_cost_evaluation:info`` at each evaluation to count them), so a version that
-scaled down or to zero pays only for the time it held pods, whatever the evaluation interval.
+Money over the last hour is the sum of the hour's per-hour prices, one per evaluation of the
+group (an evaluation without pods adds nothing, so a version that scaled down or to zero pays
+only for the time it held pods), times each evaluation's share of the hours they cover: their
+number times the evaluation interval, at most the hour, over their number. The interval is
+measured, whatever Prometheus is configured with: the group records
+``stack:inferd_cost_evaluation:timestamp`` at each evaluation, and the interval is the span of
+the hour's timestamps over their gaps. Without the cover (the hour's prices averaged over its
+evaluations), the first hour after the rules started was charged whole: 10 minutes of pods read
+as an hour's money, 6x too much.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ _GIB = 2**30
 _BY_VERSION = "namespace, deployment, version"
 _BY_POD = "namespace, pod, deployment, version"
 
-EVALUATION = "stack:inferd_cost_evaluation:info"
+EVALUATION = "stack:inferd_cost_evaluation:timestamp"
 POD_VERSION = "pod:inferd_version:info"
 NODE_SHARE = "pod:inferd_node_share:ratio"
 RESOURCE_COST = "version_resource:inferd_cost_per_hour:sum"
@@ -192,8 +197,17 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
     if options.namespace is not None:  # two stacks of one name in two namespaces
         clock = {"namespace": options.namespace, **clock}
     mine = ",".join(f'{k}="{v}"' for k, v in clock.items())
-    evaluations = f"count_over_time({EVALUATION}{{{mine}}}[1h])"
-    rules = [record(EVALUATION, "vector(1)", labels=clock), _pod_version(stack)]
+    times = f"{EVALUATION}{{{mine}}}[1h]"
+    # Each evaluation's share of the money: the hours the evaluations cover (their number times
+    # the interval, the span of their timestamps over their gaps; at most the hour) over their
+    # number. 0 with one evaluation: no interval is measured yet.
+    share = (
+        f"clamp_max(\n  count_over_time({times})\n"
+        f"  * (max_over_time({times}) - min_over_time({times}))\n"
+        f"  / clamp_min(count_over_time({times}) - 1, 1) / 3600,\n  1\n)\n"
+        f"/ count_over_time({times})"
+    )
+    rules = [record(EVALUATION, "vector(time())", labels=clock), _pod_version(stack)]
     if cost.price_per_node_hour is not None:
         rules += _per_node(stack, cost)
     else:
@@ -207,7 +221,7 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
         ),
         record(
             HOUR_COST,
-            f"sum_over_time({HOURLY_COST}{stack.sel()}[1h])\n/ on () group_left ()\n{evaluations}",
+            f"sum_over_time({HOURLY_COST}{stack.sel()}[1h])\n* on () group_left ()\n({share})",
             labels=currency,
         ),
         record(
