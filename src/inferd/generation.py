@@ -32,6 +32,12 @@ class Sampling:
     seed: int | None = None
     #: Token id → bias added to its logit (OpenAI's ``logit_bias``; -100 bans a token).
     logit_bias: Mapping[int, float] = field(default_factory=dict)
+    #: vLLM's: the ``top_k`` likeliest tokens only (0: all), tokens at least ``min_p`` times as
+    #: likely as the likeliest only (0: all), and logits of tokens already in the prompt or the
+    #: answer divided by ``repetition_penalty`` (multiplied when negative; 1: none).
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

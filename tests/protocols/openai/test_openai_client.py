@@ -279,3 +279,46 @@ def test_the_generate_extension(served: ServeProcess) -> None:
     )
     assert refused.status_code == 400
     assert refused.json() == {"error": "parameters.top_k: unknown field (not supported by inferd)"}
+
+
+def test_vllm_sampling_parameters_in_extra_body(client: openai.OpenAI) -> None:
+    # vLLM's top_k, min_p and repetition_penalty, as users of vLLM send them with this client.
+    def say(prompt: str, **sampling: object) -> str:
+        answer = client.completions.create(model="llm", prompt=prompt, max_tokens=16, **sampling)
+        text: str = answer.choices[0].text
+        return text
+
+    greedy = say("The", temperature=0)
+    for seed in (1, 2):
+        top_1 = say("The", temperature=2, seed=seed, extra_body={"top_k": 1})
+        assert top_1 == greedy
+    chat = client.chat.completions.create(
+        model="llm", messages=HELLO, max_tokens=8, temperature=0, extra_body={"top_k": -1}
+    )
+    assert (
+        chat.choices[0].message.content
+        == client.chat.completions.create(model="llm", messages=HELLO, max_tokens=8, temperature=0)
+        .choices[0]
+        .message.content
+    )
+    repeating = "ab ab ab ab ab ab ab ab ab ab ab ab"
+    penalised = say(repeating, temperature=0, extra_body={"repetition_penalty": 2.0})
+    assert penalised != say(repeating, temperature=0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"top_k": -2}, "top_k: Input should be greater than or equal to -1 (got -2)"),
+        ({"min_p": 1.5}, "min_p: Input should be less than or equal to 1 (got 1.5)"),
+        ({"repetition_penalty": 0}, "repetition_penalty: Input should be greater than 0 (got 0)"),
+    ],
+)
+def test_vllm_sampling_parameters_out_of_range_are_400_naming_them(
+    client: openai.OpenAI, extra: dict[str, object], says: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, extra_body=extra)
+    assert caught.value.status_code == 400
+    assert caught.value.param == next(iter(extra))
+    assert caught.value.body["message"] == says

@@ -8,23 +8,24 @@ parameter with no default inferd could keep to (``reasoning_effort``, ``audio``)
 whenever it is set, saying that inferd does not support it. ``user``, ``safety_identifier``,
 ``prompt_cache_key`` and ``metadata`` only identify the caller or tag a completion to OpenAI and
 change no answer: they are accepted. Fields OpenAI does not define (a misspelling) are refused
-as unknown, naming them. The answers' shapes are OpenAI's; the OpenAPI document is generated
+as unknown, naming them; vLLM's ``top_k``, ``min_p`` and ``repetition_penalty``, which users
+of vLLM send, are honoured. The answers' shapes are OpenAI's; the OpenAPI document is generated
 from these same types.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import (
     Annotated,
     Any,
     Literal,  # pydantic reads these before 3.12
 )
 
-import orjson
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from inferd.generation import Message, Sampling
+from inferd.protocols.openai.unsupported import CHAT_UNSUPPORTED
 from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingFields
 
 #: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
@@ -33,58 +34,6 @@ MAX_TOKEN_ID = 2**31 - 1
 MAX_EMBEDDING_INPUTS = 2048
 #: OpenAI's limits on ``metadata``: pairs, and characters in a key and in a value.
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
-
-
-@dataclass(frozen=True, slots=True)
-class Unsupported:
-    """An OpenAI parameter inferd does not implement. Null passes, and so do the values in
-    ``accepted``: those that ask for what OpenAI does by default, which inferd does too. Any
-    other value is refused: with ``accepted`` empty (the parameter has no default inferd keeps
-    to) as not supported, saying ``why``; else naming the value (or ``shown``, a value better
-    not echoed) and what inferd takes (``why``)."""
-
-    why: str
-    accepted: tuple[object, ...] = ()
-    shown: str | None = None
-
-    def refusal(self, value: object) -> str | None:
-        """Why ``value`` is refused (None: it is accepted)."""
-        if value is None or value in self.accepted:
-            return None
-        if not self.accepted:
-            return f"not supported by inferd ({self.why}); leave it out"
-        return f"{self.shown or _json(value)} is not supported by inferd (only {self.why})"
-
-
-def _json(value: object) -> str:
-    """``value`` as JSON, cut at 60 characters."""
-    text = orjson.dumps(value).decode()
-    return f"{text[:60]}…" if len(text) > 60 else text
-
-
-#: Chat parameters inferd does not implement, by field, in the fields' order (the first refused
-#: is named). ``parallel_tool_calls`` is not here: without tools it changes nothing.
-CHAT_UNSUPPORTED: dict[str, Unsupported] = {
-    "store": Unsupported("false, OpenAI's default", (False,)),
-    "service_tier": Unsupported('"auto" or "default": OpenAI\'s default tier', ("auto", "default")),
-    "modalities": Unsupported('["text"], OpenAI\'s default', (["text"],)),
-    "verbosity": Unsupported('"medium", OpenAI\'s default', ("medium",)),
-    "reasoning_effort": Unsupported("the models served do not take a reasoning effort"),
-    "audio": Unsupported("no audio output"),
-    "prediction": Unsupported("no predicted outputs"),
-    "web_search_options": Unsupported("no web search"),
-    "moderation": Unsupported("no moderation of input or output"),
-    "prompt_cache_retention": Unsupported(
-        '"in_memory": cached prefixes stay in memory while a free slot keeps them',
-        ("in_memory",),
-    ),
-    "prompt_cache_options": Unsupported(
-        '{"mode": "implicit", "ttl": "30m"}, OpenAI\'s default, or part of it',
-        ({}, {"mode": "implicit"}, {"ttl": "30m"}, {"mode": "implicit", "ttl": "30m"}),
-    ),
-    "functions": Unsupported("an empty list", ([],), shown="function calling"),
-    "function_call": Unsupported('"none", OpenAI\'s default without functions', ("none",)),
-}
 
 
 class TextPart(BaseModel):
@@ -179,6 +128,10 @@ class _Generation(SamplingFields):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     #: Identifies the end user to OpenAI; changes nothing in an answer.
     user: str | None = None
+    # vLLM's sampling parameters beyond OpenAI's (the openai client sends them in extra_body).
+    top_k: int | None = Field(default=None, ge=-1, description="-1 or 0: every token (vLLM's)")
+    min_p: float | None = Field(default=None, ge=0, le=1, description="0: off (vLLM's)")
+    repetition_penalty: float | None = Field(default=None, gt=0, description="1: off (vLLM's)")
 
     @field_validator("n")
     @classmethod
@@ -224,7 +177,12 @@ class _Generation(SamplingFields):
     def asked(self) -> Sampling:
         """The sampling this request asks for."""
         bias = {int(k): v for k, v in (self.logit_bias or {}).items()}
-        return self.sampling(self.token_limit, bias)
+        return replace(
+            self.sampling(self.token_limit, bias),
+            top_k=max(self.top_k or 0, 0),
+            min_p=self.min_p or 0.0,
+            repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
+        )
 
 
 class ChatCompletionRequest(_Generation):

@@ -219,9 +219,7 @@ class Engine:
             job = self._waiting.popleft()
             self._take_slot(job)
             seed = job.sampling.seed if job.sampling.seed is not None else secrets.randbits(32)
-            job.sampler = self.context.sampler(
-                job.sampling.temperature, job.sampling.top_p, seed, dict(job.sampling.logit_bias)
-            )
+            job.sampler = self.context.sampler(job.sampling, seed, job.prompt)
             self._active.append(job)
 
     def _room_for(self, job: _Job) -> bool:

@@ -14,12 +14,14 @@ import ctypes
 import functools
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import llama_cpp as ll
 
 from inferd.errors import InternalError, InvalidArgument
+from inferd.generation import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -234,10 +236,8 @@ class Context:
         cache marks the cells as belonging to both: nothing is copied)."""
         ll.llama_memory_seq_cp(self._memory, source, target, 0, length)
 
-    def sampler(
-        self, temperature: float, top_p: float, seed: int, bias: dict[int, float]
-    ) -> Sampler:
-        return Sampler(self, temperature, top_p, seed, bias)
+    def sampler(self, sampling: Sampling, seed: int, prompt: Sequence[int]) -> Sampler:
+        return Sampler(self, sampling, seed, prompt)
 
     def embedding(self, sequence: int) -> list[float]:
         """The pooled embedding of ``sequence`` after :meth:`decode`."""
@@ -264,28 +264,36 @@ RANDOM_SEED = 0xFFFFFFFF
 
 
 class Sampler:
-    """One sequence's sampler chain: logit bias, then greedy (temperature 0) or top-p,
-    temperature and a seeded draw. The seed makes the draws repeatable."""
+    """One sequence's sampler chain: logit bias, the repetition penalty (over the prompt and
+    the answer), then greedy (temperature 0) or top-k, top-p, min-p, temperature and a seeded
+    draw (llama.cpp's order). The seed makes the draws repeatable."""
 
-    def __init__(
-        self, ctx: Context, temperature: float, top_p: float, seed: int, bias: dict[int, float]
-    ) -> None:
+    def __init__(self, ctx: Context, sampling: Sampling, seed: int, prompt: Sequence[int]) -> None:
         params = ll.llama_sampler_chain_default_params()
         chain = ll.llama_sampler_chain_init(params)
-        if bias:
+        add = functools.partial(ll.llama_sampler_chain_add, chain)
+        if bias := sampling.logit_bias:
             items = (ll.llama_logit_bias * len(bias))()
             for item, (token, value) in zip(items, bias.items(), strict=True):
                 item.token, item.bias = token, value
-            ll.llama_sampler_chain_add(
-                chain, ll.llama_sampler_init_logit_bias(ctx.weights.n_vocab, len(bias), items)
-            )
-        if temperature <= 0:
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+            add(ll.llama_sampler_init_logit_bias(ctx.weights.n_vocab, len(bias), items))
+        if sampling.repetition_penalty != 1:
+            n_vocab, last_n = ctx.weights.n_vocab, ctx.per_slot
+            add(ll.llama_sampler_init_penalties(n_vocab, last_n, sampling.repetition_penalty, 0, 0))
+        if sampling.temperature <= 0:
+            add(ll.llama_sampler_init_greedy())
         else:
-            if top_p < 1:
-                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(top_p, 1))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(temperature))
-            ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed % RANDOM_SEED))
+            if sampling.top_k > 0:
+                add(ll.llama_sampler_init_top_k(sampling.top_k))
+            if sampling.top_p < 1:
+                add(ll.llama_sampler_init_top_p(sampling.top_p, 1))
+            if sampling.min_p > 0:
+                add(ll.llama_sampler_init_min_p(sampling.min_p, 1))
+            add(ll.llama_sampler_init_temp(sampling.temperature))
+            add(ll.llama_sampler_init_dist(seed % RANDOM_SEED))
+        if sampling.repetition_penalty != 1:
+            for token in prompt:  # the penalty counts the prompt's tokens too, as vLLM's does
+                ll.llama_sampler_accept(chain, token)
         self._chain = chain
         self._ctx = ctx
 
