@@ -174,6 +174,8 @@ async def _run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     )
     watcher = AliasWatcher(rollouts, reconciler, store)
     autoscale = _autoscaling(reconciler, supervisor, gateway)
+    # A canary whose candidate cannot start fails at once, as an alias move to it does.
+    autoscale.start_failure_listeners.append(rollouts.start_failed)
     costs = cost_sampler(reconciler, supervisor, gateway)
 
     def status() -> UpStatus:

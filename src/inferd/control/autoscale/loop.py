@@ -11,10 +11,10 @@ scaled on the deployment's total — on its own traffic while another version sc
 
 A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
 be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
-— and the requests held for it are answered at once with its reason
-(:meth:`~.coldstart.ColdStart.fail`). Each version starts and backs off on its own
-(:mod:`.starts`): one that cannot start holds back no other. What the loop keeps about a
-deployment or version goes when an apply removes it (:meth:`AutoscaleLoop.applied`).
+— the requests held for it get its reason at once (:meth:`~.coldstart.ColdStart.fail`), and
+``start_failure_listeners`` are told (a rollout whose candidate it is fails). Each version starts
+and backs off on its own (:mod:`.starts`): one that cannot start holds back no other. What the
+loop keeps about a deployment or version goes when an apply removes it (:meth:`.applied`).
 
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from inferd.control.autoscale.decision import Decision, ScalingPolicy
 from inferd.control.autoscale.scaler import Autoscaler
 from inferd.control.autoscale.signals import GatewaySignals, Sample
-from inferd.control.autoscale.starts import StartFailures
+from inferd.control.autoscale.starts import StartFailureListener, StartFailures
 from inferd.control.autoscale.status import ScaledOn, ScalingMetrics, ScalingStatus
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.topology import Topology
@@ -77,6 +77,7 @@ class AutoscaleLoop:
         #: Per (deployment, version) scaled, its last decision.
         self._status: dict[tuple[str, str], ScalingStatus] = {}
         self._starts = StartFailures(lambda: reconciler.supervisor.backoff)
+        self.start_failure_listeners: list[StartFailureListener] = []
         self._task: asyncio.Task[None] | None = None
         self._metrics = ScalingMetrics(registry)
 
@@ -352,7 +353,7 @@ class AutoscaleLoop:
             log.error("scaling %s/%s to %d failed: %s", deployment, version, replicas,
                       exc.message)  # fmt: skip
             if starts and self._has_version(deployment, version):
-                self._start_failed(deployment, version, exc)
+                await self._start_failed(deployment, version, exc)
         else:
             if starts:
                 self._starts.succeeded(key)
@@ -367,15 +368,17 @@ class AutoscaleLoop:
         d = self._deployment(deployment)
         return d is not None and d.version(version) is not None
 
-    def _start_failed(self, deployment: str, version: str, error: InferdError) -> None:
-        """Back off before the version's next start, and answer the requests held for it."""
+    async def _start_failed(self, deployment: str, version: str, error: InferdError) -> None:
+        """Back off before its next start, answer the requests held for it, tell the listeners."""
         delay = self._starts.failed((deployment, version), error.message)
         log.warning("%s/%s: the next replica start waits %.1f s (backoff)", deployment, version,
                     delay)  # fmt: skip
         cold = self.signals.gateway.cold_start
+        reason = f"deployment {deployment!r} could not start a replica: {error.message}"
         if cold is not None:
-            reason = f"deployment {deployment!r} could not start a replica: {error.message}"
             cold.fail(deployment, version, Unavailable(reason, retry_after=delay))
+        for listener in self.start_failure_listeners:
+            await listener(deployment, version, reason)
 
     def _ready(self, deployment: str, version: str) -> int:
         route = self._topology().deployments.get(deployment)

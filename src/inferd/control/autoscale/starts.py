@@ -10,7 +10,7 @@ deployment removed and added again by ``inferd apply`` starts afresh.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -18,6 +18,9 @@ from inferd.control.replicas.backoff import BackoffPolicy
 
 #: A version of a deployment: (deployment, version).
 VersionKey = tuple[str, str]
+#: Told each failed start: (deployment, version, reason) — the rollout controller's
+#: ``start_failed``, which fails a canary whose candidate cannot start (``inferd up`` wires it).
+StartFailureListener = Callable[[str, str, str], Awaitable[None]]
 
 
 class StartFailure(TypedDict):

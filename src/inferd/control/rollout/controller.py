@@ -19,14 +19,12 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Unpack
 
 from prometheus_client import CollectorRegistry
 
 from inferd.control.apply_plan import Applied
-from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.actions import RolloutActions
@@ -40,8 +38,8 @@ from inferd.control.rollout.history import (
     RolloutHistory,
     events_counter,
 )
-from inferd.control.rollout.observe import drift_psi, observations
-from inferd.control.rollout.state import Phase, Rollout, RolloutStatus, policy_of
+from inferd.control.rollout.observe import ReadGateway, ReadReplicas, drift_psi, observations
+from inferd.control.rollout.state import ROLLBACK_EVENTS, Phase, Rollout, RolloutStatus, policy_of
 from inferd.control.rollout.strategies import Pair, move, stage_routing
 from inferd.control.rollout.transition import Transition
 from inferd.control.tasks import cancel_and_wait
@@ -51,11 +49,6 @@ from inferd.spec.model import DeploymentSpec, Spec
 from inferd.store import ModelStore
 
 log = logging.getLogger(__name__)
-
-#: What the gateway has counted so far (:meth:`~.GatewayMetrics.reading`).
-ReadGateway = Callable[[], GatewayReading]
-#: What a deployment's ready replicas report (the gateway's :meth:`~.Gateway.replica_readings`).
-ReadReplicas = Callable[[str], Awaitable[list[ReplicaReading]]]
 
 
 @dataclass
@@ -185,6 +178,17 @@ class RolloutController:
             d, transition.stable, transition.candidate, transition, base=transition.failure
         )
         return self._launch(r).rollout
+
+    async def start_failed(self, deployment: str, version: str, reason: str) -> None:
+        """The autoscaler could not start ``version``: a canary of it fails now, rolled back."""
+        run = self._runs.get(deployment)
+        if run is not None and run.rollout.pair.candidate == version:
+            async with run.lock:
+                try:
+                    if run.rollout.active:
+                        await self._rollback(run.rollout, "failed", reason, None)
+                except InferdError as exc:  # the analyses go on judging it
+                    log.error("rollout %s of %s: %s", run.rollout.id, deployment, exc.message)
 
     async def promote(self, deployment: str) -> RolloutStatus:
         """Promote now, skipping the remaining steps."""
@@ -333,17 +337,13 @@ class RolloutController:
         self._record(r, "supersede", reason=reason)
 
     async def _rollback(
-        self,
-        r: Rollout,
-        phase: str,
-        reason: str,
-        why: tuple[Verdict, Observations] | None,
+        self, r: Rollout, phase: Phase, reason: str, why: tuple[Verdict, Observations] | None
     ) -> None:
         reverted = await self.actions.roll_back(r)
-        r.phase = "aborted" if phase == "aborted" else "rolled_back"
+        r.phase = phase
         verdict, obs = why if why is not None else (None, None)
         note: DecisionNote = {"reason": reason, **reverted_note(r, reverted)}
-        self._record(r, "abort" if phase == "aborted" else "rollback", verdict, obs, **note)
+        self._record(r, ROLLBACK_EVENTS.get(phase, "rollback"), verdict, obs, **note)
 
     def _record(
         self,

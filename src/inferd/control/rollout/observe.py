@@ -17,13 +17,17 @@ few rows to estimate a histogram.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from inferd.control.gateway.aggregate import ReplicaReading
 from inferd.control.gateway.readings import GatewayReading
 from inferd.control.rollout.analysis import DivergenceStats, Observations, TrafficStats
 from inferd.control.rollout.state import Rollout
 
+#: What the gateway has counted so far (:meth:`~.GatewayMetrics.reading`).
+ReadGateway = Callable[[], GatewayReading]
+#: What a deployment's ready replicas report (the gateway's :meth:`~.Gateway.replica_readings`).
+ReadReplicas = Callable[[str], Awaitable[list[ReplicaReading]]]
 #: Gateway outcomes that count as the version's errors.
 ERROR_OUTCOMES = frozenset({"unavailable", "deadline", "error"})
 #: Requests refused as the client's fault: judged against the stable's share, never as errors

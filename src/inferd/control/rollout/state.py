@@ -18,6 +18,9 @@ Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "supe
 FINISHED: frozenset[Phase] = frozenset(
     {"promoted", "rolled_back", "aborted", "superseded", "failed"}
 )
+#: The event recording how a rollout ended with the traffic back on the stable version, by
+#: phase (``rollback`` for the others).
+ROLLBACK_EVENTS: dict[Phase, Event] = {"aborted": "abort", "failed": "failed"}
 #: Decisions kept in memory for status (the history file keeps them all).
 RECENT = 20
 #: Without a ``progress_deadline``, the intervals an analysis waits for ``min_requests`` before
