@@ -44,3 +44,10 @@ def test_repetition_penalty_changes_the_answer_to_a_repeating_prompt(model: Llam
     assert penalised != plain
     # Deterministic: a greedy answer with a penalty repeats too.
     assert _say(model, REPEATING, temperature=0, repetition_penalty=2.0) == penalised
+
+
+def test_a_top_k_beyond_the_vocabulary_is_every_token(model: LlamaModel) -> None:
+    # Beyond C's 32-bit int too: not wrapped into some other k.
+    plain = _say(model, "hello", temperature=1, seed=5)
+    assert _say(model, "hello", temperature=1, seed=5, top_k=2**32 + 1) == plain
+    assert _say(model, "hello", temperature=1, seed=5, top_k=10**30) == plain

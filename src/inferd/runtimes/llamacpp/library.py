@@ -283,7 +283,9 @@ class Sampler:
         if sampling.temperature <= 0:
             add(ll.llama_sampler_init_greedy())
         else:
-            if sampling.top_k > 0:
+            # A top_k of the vocabulary or more is every token: no top-k, whose sort would
+            # change the seeded draw (and whose k is a 32-bit int in C).
+            if 0 < sampling.top_k < ctx.weights.n_vocab:
                 add(ll.llama_sampler_init_top_k(sampling.top_k))
             if sampling.top_p < 1:
                 add(ll.llama_sampler_init_top_p(sampling.top_p, 1))
