@@ -139,6 +139,11 @@ class SamplingFields(BaseModel):
     seed: int | None = Field(
         default=None, ge=-MAX_SEED - 1, le=MAX_SEED, description="repeatable sampling"
     )
+    # vLLM's sampling parameters beyond OpenAI's (the openai client sends them in extra_body;
+    # Triton's vLLM backend takes them as generate parameters).
+    top_k: int | None = Field(default=None, ge=-1, description="-1 or 0: every token (vLLM's)")
+    min_p: float | None = Field(default=None, ge=0, le=1, description="0: off (vLLM's)")
+    repetition_penalty: float | None = Field(default=None, gt=0, description="1: off (vLLM's)")
 
     def sampling(
         self, max_tokens: int | None = None, logit_bias: dict[int, float] | None = None
@@ -153,6 +158,9 @@ class SamplingFields(BaseModel):
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
             seed=self.seed,
             logit_bias=logit_bias or {},
+            top_k=max(self.top_k or 0, 0),
+            min_p=self.min_p or 0.0,
+            repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
         )
 
 

@@ -275,10 +275,24 @@ def test_the_generate_extension(served: ServeProcess) -> None:
     assert "".join(e["text_output"] for e in events) == answer["text_output"]
     assert events[-1]["finish_reason"] == answer["finish_reason"]
     refused = httpx.post(
-        served.url + "/v2/models/llm/generate", json={"text_input": "x", "parameters": {"top_k": 5}}
+        served.url + "/v2/models/llm/generate",
+        json={"text_input": "x", "parameters": {"best_of": 5}},
     )
     assert refused.status_code == 400
-    assert refused.json() == {"error": "parameters.top_k: unknown field (not supported by inferd)"}
+    unknown = "parameters.best_of: unknown field (not supported by inferd)"
+    assert refused.json() == {"error": unknown}
+    # vLLM's top_k, as Triton's vLLM backend takes it: greedy whatever the temperature.
+    greedy = httpx.post(
+        served.url + "/v2/models/llm/generate",
+        json={"text_input": "The", "parameters": {"max_tokens": 8, "temperature": 0}},
+        timeout=60,
+    ).json()
+    top_1 = httpx.post(
+        served.url + "/v2/models/llm/generate",
+        json={"text_input": "The", "parameters": {"max_tokens": 8, "temperature": 2, "top_k": 1}},
+        timeout=60,
+    ).json()
+    assert top_1["text_output"] == greedy["text_output"]
 
 
 def test_vllm_sampling_parameters_in_extra_body(client: openai.OpenAI) -> None:

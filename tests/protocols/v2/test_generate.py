@@ -43,6 +43,23 @@ def test_generate(llm_server: Running, path: str) -> None:  # noqa: F811
     assert asked.deadline is not None and asked.deadline <= time.monotonic() + TIMEOUT_S
 
 
+def test_vllm_sampling_parameters_reach_the_model(llm_server: Running) -> None:  # noqa: F811
+    """Triton's vLLM backend takes top_k, min_p and repetition_penalty as generate
+    parameters; they were refused as unknown fields here, and taken on OpenAI's routes."""
+    parameters = {"top_k": 5, "min_p": 0.1, "repetition_penalty": 1.2}
+    answer = post(
+        llm_server, "/v2/models/parrot/generate", {"text_input": "Say", "parameters": parameters}
+    )
+    assert answer.status_code == 200, answer.text
+    asked = plane(llm_server).llms["parrot"].asked[-1]
+    assert asked.sampling == Sampling(top_k=5, min_p=0.1, repetition_penalty=1.2)
+    refused = post(
+        llm_server, "/v2/models/parrot/generate", {"text_input": "x", "parameters": {"top_k": -2}}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("parameters.top_k: Input should be greater than")
+
+
 def test_generate_stream(llm_server: Running) -> None:  # noqa: F811
     answer = post(llm_server, "/v2/models/parrot/generate_stream", {"text_input": "Say"})
     assert answer.status_code == 200

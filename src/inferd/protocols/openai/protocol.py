@@ -15,7 +15,6 @@ from these same types.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import (
     Annotated,
     Any,
@@ -128,10 +127,6 @@ class _Generation(SamplingFields):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     #: Identifies the end user to OpenAI; changes nothing in an answer.
     user: str | None = None
-    # vLLM's sampling parameters beyond OpenAI's (the openai client sends them in extra_body).
-    top_k: int | None = Field(default=None, ge=-1, description="-1 or 0: every token (vLLM's)")
-    min_p: float | None = Field(default=None, ge=0, le=1, description="0: off (vLLM's)")
-    repetition_penalty: float | None = Field(default=None, gt=0, description="1: off (vLLM's)")
 
     @field_validator("n")
     @classmethod
@@ -177,12 +172,7 @@ class _Generation(SamplingFields):
     def asked(self) -> Sampling:
         """The sampling this request asks for."""
         bias = {int(k): v for k, v in (self.logit_bias or {}).items()}
-        return replace(
-            self.sampling(self.token_limit, bias),
-            top_k=max(self.top_k or 0, 0),
-            min_p=self.min_p or 0.0,
-            repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
-        )
+        return self.sampling(self.token_limit, bias)
 
 
 class ChatCompletionRequest(_Generation):
