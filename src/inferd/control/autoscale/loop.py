@@ -12,9 +12,9 @@ scaled on the deployment's total — on its own traffic while another version sc
 A start that fails (a model that cannot load) is retried no sooner than a crashed replica would
 be restarted — the supervisor's backoff, 0.5 s doubling to 30 s, reset by a start that succeeds
 — the requests held for it get its reason at once (:meth:`~.coldstart.ColdStart.fail`), and
-``start_failure_listeners`` are told (a rollout whose candidate it is fails). Each version starts
-and backs off on its own (:mod:`.starts`): one that cannot start holds back no other. What the
-loop keeps about a deployment or version goes when an apply removes it (:meth:`.applied`).
+``start_failure_listeners`` are told when the version has no ready replica (a rollout whose
+candidate it is fails). Each version starts and backs off on its own (:mod:`.starts`): one that
+cannot start holds back no other. What the loop keeps of a version goes with it (:meth:`.applied`).
 
 Every decision is logged with its inputs (at debug; a change at info) and exported:
 ``inferd_autoscaler_desired_replicas``, ``…_actual_replicas``, ``…_ready_replicas``,
@@ -377,8 +377,9 @@ class AutoscaleLoop:
         reason = f"deployment {deployment!r} could not start a replica: {error.message}"
         if cold is not None:
             cold.fail(deployment, version, Unavailable(reason, retry_after=delay))
-        for listener in self.start_failure_listeners:
-            await listener(deployment, version, reason)
+        if not self._ready(deployment, version):  # with a ready replica, it still serves
+            for listener in self.start_failure_listeners:
+                await listener(deployment, version, reason)
 
     def _ready(self, deployment: str, version: str) -> int:
         route = self._topology().deployments.get(deployment)
