@@ -28,18 +28,3 @@ def test_a_panic_window_up_to_the_stable_window_is_taken(windows: str) -> None:
     spec = parse_spec(HEAD + f"    autoscaling: {windows}\n", "inferd.yaml")
     scaling = spec.deployments[0].autoscaling
     assert scaling is not None and scaling.panic_window <= scaling.stable_window
-
-
-@pytest.mark.parametrize(
-    "metric", ["tokens_in_flight", "requests_waiting", "ttft_p95", "kv_cache_usage"]
-)
-def test_a_language_model_signal_on_a_tensor_model_is_refused(metric: str) -> None:
-    """Only a language model's replicas report these: on a tensor model the signal read 0, and
-    load never scaled it up."""
-    document = HEAD + f"    autoscaling: {{metric: {metric}, target: 4}}\n"
-    with pytest.raises(SpecError) as caught:
-        parse_spec(document, "inferd.yaml")
-    (problem,) = caught.value.problems
-    assert problem.line == 6
-    assert problem.message.startswith(f"{metric} is a language model's signal")
-    assert "use concurrency, queue_depth, rps or latency_p95" in problem.message

@@ -236,10 +236,6 @@ def _rollout_problems(d: DeploymentSpec) -> Iterator[Problem]:
         )
 
 
-#: Autoscaling signals only a language model's replicas report.
-_LLM_SIGNALS = frozenset({"tokens_in_flight", "requests_waiting", "ttft_p95", "kv_cache_usage"})
-
-
 def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
     scaling = d.autoscaling
     if scaling is None:
@@ -265,14 +261,6 @@ def _autoscaling_problems(d: DeploymentSpec) -> Iterator[Problem]:
             "scaling to zero needs min_replicas: 0",
             reads=frozenset({"autoscaling.scale_to_zero_after", "autoscaling.min_replicas"}),
         )
-    if scaling.metric in _LLM_SIGNALS and d.llm is None:
-        yield Problem(
-            ("autoscaling", "metric"),
-            f"{scaling.metric} is a language model's signal and {d.name!r} has no llm section: "
-            "it would read 0 and never scale up (use concurrency, queue_depth, rps or "
-            "latency_p95)",
-            reads=frozenset({"autoscaling.metric", "llm"}),
-        )
     for i, version in enumerate(d.versions):
         if version.replicas > scaling.max_replicas:
             yield Problem(
@@ -292,7 +280,7 @@ _RULES: tuple[tuple[Callable[[DeploymentSpec], Iterator[Problem]], frozenset[str
     (_resource_problems, frozenset({"runtime.device", "resources.gpu", "resources.gpu_memory"})),
     (_llm_problems, frozenset({"llm", "versions", "runtime.device", "resources.gpu"})),
     (_rollout_problems, frozenset({"rollout", "traffic.header_routes"})),
-    (_autoscaling_problems, frozenset({"autoscaling", "versions", "llm"})),
+    (_autoscaling_problems, frozenset({"autoscaling", "versions"})),
 )
 
 
