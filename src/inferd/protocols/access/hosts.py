@@ -55,16 +55,16 @@ def binds_loopback(host: str) -> bool:
 
 def rebinding_screen(requires_keys: Callable[[], bool]) -> Screen:
     """The check of a loopback listener's requests (by their head, before the body is read):
-    a request whose ``Host`` is not loopback is refused while ``requires_keys()`` is false."""
+    a request whose ``Host`` is not loopback, or whose ``Origin`` is another site's page, is
+    refused while ``requires_keys()`` is false."""
 
     def screen(method: str, path: str, headers: Mapping[str, str]) -> Response | None:
         host = headers.get("host", "")
         origin = headers.get("origin")
-        if loopback_host(host) and (origin is None or loopback_origin(origin)):
+        host_ok = loopback_host(host)
+        if (host_ok and (origin is None or loopback_origin(origin))) or requires_keys():
             return None
-        if requires_keys():
-            return None
-        if loopback_host(host):
+        if host_ok:
             return error_for(
                 path,
                 403,
