@@ -10,6 +10,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from inferd.card import ModelCard, Signature, TensorSpec
+from inferd.config import SandboxSettings
+from inferd.runtimes import LoadOptions, get_runtime
+from inferd.sandbox.model import SandboxedModel
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FEATURES = 4
@@ -83,3 +86,14 @@ def linear_model_dir(tmp_path: Path) -> Path:
     directory.mkdir()
     onnx.save(linear_onnx(), directory / "linear.onnx")
     return directory
+
+
+def sandboxed_python(directory: Path, source: str) -> SandboxedModel:
+    """``source`` as ``directory/model.py`` (class ``Model``), loaded trusted in its sandbox
+    worker; the caller closes it."""
+    (directory / "model.py").write_text(source)
+    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
+    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+    loaded = get_runtime("python").load(directory, card, options)
+    assert isinstance(loaded, SandboxedModel)
+    return loaded

@@ -26,6 +26,8 @@ from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import ModelRaised, SandboxedModel
 from inferd.store import ModelStore
 
+from .conftest import sandboxed_python
+
 MODEL = """
 import numpy as np
 from inferd import errors
@@ -70,11 +72,7 @@ class Model:
 
 @pytest.fixture
 def model(tmp_path: Path) -> Iterator[SandboxedModel]:
-    (tmp_path / "model.py").write_text(MODEL)
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    loaded = get_runtime("python").load(tmp_path, card, options)
-    assert isinstance(loaded, SandboxedModel)
+    loaded = sandboxed_python(tmp_path, MODEL)
     yield loaded
     loaded.close()
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferd.card import ModelCard
-from inferd.config import SandboxSettings
 from inferd.errors import InternalError
-from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import SandboxedModel
+
+from .conftest import sandboxed_python
 
 MODEL = """
 import numpy as np
@@ -30,11 +29,7 @@ class Model:
 
 @pytest.fixture
 def model(tmp_path: Path) -> Iterator[SandboxedModel]:
-    (tmp_path / "model.py").write_text(MODEL)
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    loaded = get_runtime("python").load(tmp_path, card, options)
-    assert isinstance(loaded, SandboxedModel)
+    loaded = sandboxed_python(tmp_path, MODEL)
     yield loaded
     loaded.close()
 
