@@ -4,6 +4,7 @@ present."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,6 +21,12 @@ _CPU = "CPUExecutionProvider"
 _ORT_PREFIX = "INVALID_ARGUMENT : "
 #: How onnxruntime's OneHotEncoder refuses a category it was not fitted on: the client's value.
 _UNKNOWN_CATEGORY = "Unknown Category"
+#: onnxruntime's preamble of a load failure ("[ONNXRuntimeError] : 1 : FAIL : Load model from
+#: /abs/path failed:"), and the C++ source location some of its messages start with
+#: ("/onnxruntime_src/…/model.cc:256 onnxruntime::Model::Model(…) ").
+_ORT_PREAMBLE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?")
+_SOURCE_LOCATION = re.compile(r"^(?:Exception during initialization: |Fatal error: )?/\S+:\d+ ")
+_MAX_REASON = 600
 # onnxruntime's exceptions derive from Exception directly, not from one common base.
 _RUN_FAILURES = (
     RuntimeError,
@@ -127,6 +134,25 @@ def open_session(file: Path, options: LoadOptions) -> ort.InferenceSession:
     except _LOAD_FAILURES as exc:
         # onnxruntime's message names the absolute path: it stays in the chained cause.
         raise InvalidArgument(
-            f"onnxruntime cannot load {file.name!r} (an invalid graph, or an operator or "
-            "opset this onnxruntime does not support)"
+            f"onnxruntime cannot load {file.name!r}: {_load_reason(str(exc), file)}"
         ) from exc
+
+
+def _load_reason(message: str, file: Path) -> str:
+    """What onnxruntime says it cannot run (the operator, the opset, the IR version), without
+    its preamble, its C++ source locations or the model's directory."""
+    reason = _ORT_PREAMBLE.sub("", message.strip()).strip()
+    location = _SOURCE_LOCATION.match(reason)
+    if location is not None:  # skip the C++ function named after it, up to its ")"
+        reason = reason[location.end() :]
+        depth, end = 0, 0
+        for i, char in enumerate(reason):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == ")" and depth == 0:
+                end = i + 1
+                break
+        reason = reason[end:].strip()
+    reason = " ".join(reason.replace(str(file.parent) + "/", "").split())
+    if len(reason) > _MAX_REASON:
+        reason = reason[:_MAX_REASON] + "…"
+    return reason or ("an invalid graph, or an operator or opset this onnxruntime does not support")

@@ -1,0 +1,71 @@
+"""An ONNX model onnxruntime cannot run fails its load naming what it cannot run (the operator,
+the opset, the IR version), never the store's paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from inferd.card import ModelCard
+from inferd.errors import InvalidArgument
+from inferd.runtimes import LoadOptions, get_runtime
+
+
+def write(directory: Path, node: onnx.NodeProto, opsets: dict[str, int], ir: int = 8) -> Path:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    graph = helper.make_graph([node], "g", [x], [y])
+    opset_imports = [helper.make_opsetid(domain, v) for domain, v in opsets.items()]
+    model = helper.make_model(graph, opset_imports=opset_imports)
+    model.ir_version = ir
+    directory.mkdir()
+    (directory / "model.onnx").write_bytes(model.SerializeToString())
+    return directory
+
+
+def load_error(directory: Path) -> str:
+    card = ModelCard(name="m", runtime="onnx", entrypoint="model.onnx")
+    with pytest.raises(InvalidArgument) as info:
+        get_runtime("onnx").load(directory, card, LoadOptions())
+    message = info.value.message
+    assert str(directory) not in message
+    assert "onnxruntime_src" not in message  # onnxruntime's C++ source locations stay out
+    assert message.startswith("onnxruntime cannot load 'model.onnx': ")
+    return message
+
+
+@pytest.mark.parametrize(
+    ("node", "opsets", "ir", "named"),
+    [
+        (
+            helper.make_node("FancyOp", ["x"], ["y"], domain="com.acme"),
+            {"": 17, "com.acme": 1},
+            8,
+            "com.acme:FancyOp",
+        ),
+        (helper.make_node("Frobnicate", ["x"], ["y"]), {"": 17}, 8, "Op registered for Frobnicate"),
+        (helper.make_node("Relu", ["x"], ["y"]), {"": 99}, 8, "Opset 99"),
+        (helper.make_node("Relu", ["x"], ["y"]), {"": 17}, 99, "IR version: 99"),
+        (
+            helper.make_node("Normalizer", ["x"], ["y"], domain="ai.onnx.ml", norm="L9"),
+            {"": 17, "ai.onnx.ml": 3},
+            8,
+            "Invalid normalize value of L9",
+        ),
+    ],
+    ids=["custom-domain-op", "unknown-op", "future-opset", "future-ir", "bad-attribute"],
+)
+def test_the_load_error_names_what_onnxruntime_cannot_run(
+    tmp_path: Path, node: onnx.NodeProto, opsets: dict[str, int], ir: int, named: str
+) -> None:
+    message = load_error(write(tmp_path / "model", node, opsets, ir))
+    assert named in message
+
+
+def test_a_graph_using_a_tensor_nothing_makes_names_it(tmp_path: Path) -> None:
+    node = helper.make_node("Add", ["x", "nowhere"], ["y"])
+    message = load_error(write(tmp_path / "model", node, {"": 17}))
+    assert "nowhere" in message
