@@ -38,6 +38,11 @@ class Sampling:
     top_k: int = 0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
+    #: OpenAI's: subtracted from the logit of every token already in the answer (not the prompt,
+    #: as OpenAI and vLLM count), ``presence_penalty`` once and ``frequency_penalty`` once per
+    #: time it appeared (0: none; negative values favour repeating).
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,13 @@ class SamplingFields(BaseModel):
     seed: int | None = Field(
         default=None, ge=-MAX_SEED - 1, le=MAX_SEED, description="repeatable sampling"
     )
+    # OpenAI's penalties, over the tokens of the answer only (as OpenAI and vLLM count them).
+    presence_penalty: float | None = Field(
+        default=None, ge=-2, le=2, description="0: off; counts the answer's tokens only"
+    )
+    frequency_penalty: float | None = Field(
+        default=None, ge=-2, le=2, description="0: off; counts the answer's tokens only"
+    )
     # vLLM's sampling parameters beyond OpenAI's (the openai client sends them in extra_body;
     # Triton's vLLM backend takes them as generate parameters).
     top_k: int | None = Field(default=None, ge=-1, description="-1 or 0: every token (vLLM's)")
@@ -161,6 +168,8 @@ class SamplingFields(BaseModel):
             top_k=max(self.top_k or 0, 0),
             min_p=self.min_p or 0.0,
             repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
         )
 
 

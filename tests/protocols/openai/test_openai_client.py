@@ -320,6 +320,36 @@ def test_vllm_sampling_parameters_in_extra_body(client: openai.OpenAI) -> None:
     assert penalised != say(repeating, temperature=0)
 
 
+def test_presence_and_frequency_penalties(client: openai.OpenAI) -> None:
+    # OpenAI's own parameters (no extra_body): they were refused unless 0.
+    def say(**sampling: object) -> str:
+        answer = client.completions.create(
+            model="llm", prompt="0000000000", max_tokens=16, seed=7, **sampling
+        )
+        text: str = answer.choices[0].text
+        return text
+
+    for temperature in (0, 0.8):
+        plain = say(temperature=temperature)
+        assert say(temperature=temperature, presence_penalty=0, frequency_penalty=0) == plain
+        penalised = say(temperature=temperature, presence_penalty=2, frequency_penalty=2)
+        assert penalised != plain
+        assert say(temperature=temperature, presence_penalty=2, frequency_penalty=2) == penalised
+    chat = client.chat.completions.create(
+        model="llm", messages=HELLO, max_tokens=16, temperature=0, frequency_penalty=2
+    )
+    plain_chat = client.chat.completions.create(
+        model="llm", messages=HELLO, max_tokens=16, temperature=0
+    )
+    assert chat.choices[0].message.content != plain_chat.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="llm", messages=HELLO, presence_penalty=2.5)
+    assert caught.value.param == "presence_penalty"
+    assert caught.value.body["message"] == (
+        "presence_penalty: Input should be less than or equal to 2 (got 2.5)"
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [

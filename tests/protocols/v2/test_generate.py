@@ -60,6 +60,28 @@ def test_vllm_sampling_parameters_reach_the_model(llm_server: Running) -> None: 
     assert refused.json()["error"].startswith("parameters.top_k: Input should be greater than")
 
 
+def test_presence_and_frequency_penalties_reach_the_model(llm_server: Running) -> None:  # noqa: F811
+    """Triton's vLLM backend takes OpenAI's penalties as generate parameters, beside
+    text_input or in parameters; they were refused as unknown fields."""
+    answer = post(
+        llm_server,
+        "/v2/models/parrot/generate",
+        {"text_input": "Say", "presence_penalty": 1.5, "parameters": {"frequency_penalty": -1}},
+    )
+    assert answer.status_code == 200, answer.text
+    asked = plane(llm_server).llms["parrot"].asked[-1]
+    assert asked.sampling == Sampling(presence_penalty=1.5, frequency_penalty=-1)
+    refused = post(
+        llm_server,
+        "/v2/models/parrot/generate",
+        {"text_input": "x", "parameters": {"presence_penalty": 2.5}},
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (
+        "parameters.presence_penalty: Input should be less than or equal to 2 (got 2.5)"
+    )
+
+
 def test_generate_stream(llm_server: Running) -> None:  # noqa: F811
     answer = post(llm_server, "/v2/models/parrot/generate_stream", {"text_input": "Say"})
     assert answer.status_code == 200

@@ -1,16 +1,17 @@
 """OpenAI's request bodies (pydantic, validated); the answers are in :mod:`.answers`.
 
 Every parameter OpenAI defines for these endpoints is either honoured or, where inferd cannot
-honour it, refused unless it holds its default (``n`` other than 1, a non-zero penalty,
-``logprobs``, tools, ``store: true``, a ``service_tier`` other than ``"auto"``/``"default"``):
-a parameter read and then ignored would answer something other than what was asked. A
-parameter with no default inferd could keep to (``reasoning_effort``, ``audio``) is refused
-whenever it is set, saying that inferd does not support it. ``user``, ``safety_identifier``,
-``prompt_cache_key`` and ``metadata`` only identify the caller or tag a completion to OpenAI and
-change no answer: they are accepted. Fields OpenAI does not define (a misspelling) are refused
-as unknown, naming them; vLLM's ``top_k``, ``min_p`` and ``repetition_penalty``, which users
-of vLLM send, are honoured. The answers' shapes are OpenAI's; the OpenAPI document is generated
-from these same types.
+honour it, refused unless it holds its default (``n`` other than 1, ``logprobs``, tools,
+``store: true``, a ``service_tier`` other than ``"auto"``/``"default"``): a parameter read and
+then ignored would answer something other than what was asked. A parameter with no default
+inferd could keep to (``reasoning_effort``, ``audio``) is refused whenever it is set, saying that
+inferd does not support it. ``user``, ``safety_identifier``, ``prompt_cache_key`` and
+``metadata`` only identify the caller or tag a completion to OpenAI and change no answer: they
+are accepted. Fields OpenAI does not define (a misspelling) are refused as unknown, naming them;
+vLLM's ``top_k``, ``min_p`` and ``repetition_penalty``, which users of vLLM send, are honoured.
+The sampling parameters (penalties included) are
+:class:`~inferd.protocols.text_wire.SamplingFields`, shared with the generate extension. The
+answers' shapes are OpenAI's; the OpenAPI document is generated from these same types.
 """
 
 from __future__ import annotations
@@ -123,8 +124,6 @@ class _Generation(SamplingFields):
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
         default=None, description="token id → bias added to its logit; -100 bans the token"
     )
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     #: Identifies the end user to OpenAI; changes nothing in an answer.
     user: str | None = None
 
@@ -134,13 +133,6 @@ class _Generation(SamplingFields):
         if n not in (None, 1):
             raise ValueError("only n=1 is supported (one choice per request)")
         return n
-
-    @field_validator("presence_penalty", "frequency_penalty")
-    @classmethod
-    def _no_penalty(cls, value: float | None) -> float | None:
-        if value:
-            raise ValueError("penalties are not supported; only 0 is accepted")
-        return value
 
     @field_validator("logit_bias")
     @classmethod

@@ -265,8 +265,9 @@ RANDOM_SEED = 0xFFFFFFFF
 
 class Sampler:
     """One sequence's sampler chain: logit bias, the repetition penalty (over the prompt and
-    the answer), then greedy (temperature 0) or top-k, top-p, min-p, temperature and a seeded
-    draw (llama.cpp's order). The seed makes the draws repeatable."""
+    the answer), the presence and frequency penalties (over the answer only), then greedy
+    (temperature 0) or top-k, top-p, min-p, temperature and a seeded draw (llama.cpp's order).
+    The seed makes the draws repeatable."""
 
     def __init__(self, ctx: Context, sampling: Sampling, seed: int, prompt: Sequence[int]) -> None:
         params = ll.llama_sampler_chain_default_params()
@@ -277,9 +278,19 @@ class Sampler:
             for item, (token, value) in zip(items, bias.items(), strict=True):
                 item.token, item.bias = token, value
             add(ll.llama_sampler_init_logit_bias(ctx.weights.n_vocab, len(bias), items))
+        n_vocab, last_n = ctx.weights.n_vocab, ctx.per_slot
         if sampling.repetition_penalty != 1:
-            n_vocab, last_n = ctx.weights.n_vocab, ctx.per_slot
-            add(ll.llama_sampler_init_penalties(n_vocab, last_n, sampling.repetition_penalty, 0, 0))
+            repetition = ll.llama_sampler_init_penalties(
+                n_vocab, last_n, sampling.repetition_penalty, 0, 0
+            )
+            for token in prompt:  # it counts the prompt's tokens too, as vLLM's does
+                ll.llama_sampler_accept(repetition, token)
+            add(repetition)
+        if sampling.presence_penalty or sampling.frequency_penalty:
+            # A penalties sampler of its own, which counts only the answer's tokens (accepted
+            # by the chain as they are sampled), as OpenAI and vLLM count these two.
+            frequency, presence = sampling.frequency_penalty, sampling.presence_penalty
+            add(ll.llama_sampler_init_penalties(n_vocab, last_n, 1, frequency, presence))
         if sampling.temperature <= 0:
             add(ll.llama_sampler_init_greedy())
         else:
@@ -293,9 +304,6 @@ class Sampler:
                 add(ll.llama_sampler_init_min_p(sampling.min_p, 1))
             add(ll.llama_sampler_init_temp(sampling.temperature))
             add(ll.llama_sampler_init_dist(seed % RANDOM_SEED))
-        if sampling.repetition_penalty != 1:
-            for token in prompt:  # the penalty counts the prompt's tokens too, as vLLM's does
-                ll.llama_sampler_accept(chain, token)
         self._chain = chain
         self._ctx = ctx
 
