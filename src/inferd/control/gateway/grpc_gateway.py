@@ -243,7 +243,10 @@ class GrpcGateway:
         return _Addressed(route, version, named, metadata)
 
     async def _model_ready(self, request: bytes, context: Context) -> RpcAnswer:
-        to = await self._addressed(request, context, "ModelReady")
+        try:
+            to = await self._addressed(request, context, "ModelReady")
+        except NotFound:  # ready: false, as inferd serve and Triton answer an unknown model
+            return _ok(pb.ModelReadyResponse(ready=False))
         if to.version is None or not any(r.grpc_port for r in to.version.ready_replicas):
             return _ok(pb.ModelReadyResponse(ready=False))
         return await self._forward(to, to.version, "ModelReady", request, context)
@@ -366,17 +369,12 @@ class GrpcGateway:
             raise NotFound(
                 f"repository {message.repository_name!r} not found; the gateway serves one"
             )
-        entries = self.gateway.catalog.index(ready_only=message.ready)
-        return _ok(
-            pb.RepositoryIndexResponse(
-                models=[
-                    pb.RepositoryIndexResponse.ModelIndex(
-                        name=e.name, version=e.version, state=e.state.value, reason=e.reason
-                    )
-                    for e in entries
-                ]
-            )
-        )
+        row = pb.RepositoryIndexResponse.ModelIndex
+        models = [
+            row(name=e.name, version=e.version, state=e.state.value, reason=e.reason)
+            for e in self.gateway.catalog.index(ready_only=message.ready)
+        ]
+        return _ok(pb.RepositoryIndexResponse(models=models))
 
     def _refusing(self, method: str, kind: type[_Repository], why: str) -> Handler:
         """A repository load or unload: checked for the model it names, as REST's
