@@ -107,7 +107,7 @@ def test_raw_contents_both_ways(datatype: str) -> None:
 def test_request_fields_are_carried_over() -> None:
     request = _request("FP32", [2], fp32_contents=[1, 2])
     request.model_version, request.id = "7", "abc"
-    request.parameters["priority"].uint64_param = 2**63
+    request.parameters["my_custom_parameter"].uint64_param = 2**63
     request.outputs.add(name="y").parameters["binary_data"].bool_param = True
     decoded = decode_request(request, LIMITS, deadline=123.5)
     assert (decoded.model, decoded.version, decoded.id, decoded.deadline) == (
@@ -116,7 +116,7 @@ def test_request_fields_are_carried_over() -> None:
         "abc",
         123.5,
     )
-    assert decoded.parameters == {"priority": 2**63}
+    assert decoded.parameters == {"my_custom_parameter": 2**63}
     assert decoded.outputs is not None
     assert [(o.name, o.parameters) for o in decoded.outputs] == [("y", {"binary_data": True})]
     bare = decode_request(_request("FP32", [0]), LIMITS, None)

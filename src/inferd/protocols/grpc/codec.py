@@ -28,6 +28,7 @@ from inferd.protocols.tensor_wire import (
     refuse_shared_memory,
     requested_outputs,
 )
+from inferd.protocols.v2.priority import refuse_priority
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
@@ -117,6 +118,7 @@ def decode_request(
     check_counts(len(message.inputs), len(message.outputs), limits)
     parameters = decode_parameters(message.parameters)
     refuse_sequence(parameters)
+    refuse_priority(parameters)
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
         raise InvalidArgument(

@@ -33,6 +33,7 @@ from inferd.protocols.tensor_wire import (
     refuse_shared_memory,
     requested_outputs,
 )
+from inferd.protocols.v2.priority import refuse_priority
 from inferd.serving.types import (
     InferRequest,
     InferResponse,
@@ -159,6 +160,7 @@ def decode_request(
         raise InvalidArgument("'id' must be a string")
     parameters = _parameters(doc.get("parameters"), "request")
     refuse_sequence(parameters)  # before the inputs, as over gRPC
+    refuse_priority(parameters)
     offset = 0
     pending: list[_Input] = []
     named: set[str] = set()
