@@ -332,3 +332,54 @@ rollout: {steps: [10, 100]}
     assert plugin == {
         "argoproj-labs/gatewayAPI": {"httpRoutes": [{"name": "fraud"}, {"name": "fraud-openai"}]}
     }
+
+
+def _plugin_routes(rollout: dict[str, Any]) -> set[str]:
+    plugin = rollout["spec"]["strategy"]["canary"]["trafficRouting"]["plugins"]
+    config = plugin["argoproj-labs/gatewayAPI"]
+    return {r["name"] for r in config.get("httpRoutes", [{"name": config.get("httpRoute")}])}
+
+
+@pytest.mark.parametrize("llm", [False, True])
+def test_the_plugin_never_owns_a_rule_whose_only_backend_is_the_stable_service(llm: bool) -> None:
+    """The Gateway API plugin sets the weight of every stable-Service backend in the routes it
+    is given to ``100 - canary weight``: 0 when Argo sends the canary all traffic just before
+    promotion. A rule whose only backend is the stable Service (the main version's pinned
+    path, a header route to it) then has all weights 0, which the Gateway API answers with
+    500. Such rules live in a route of their own that the plugin is not given."""
+    spec = _one(
+        ("llm: {max_num_seqs: 8, max_model_len: 2048}\n" if llm else "")
+        + """versions:
+  - {name: v1, model: fraud:v1, replicas: 2}
+  - {name: v2, model: fraud:v2, replicas: 1}
+traffic:
+  weights: {v1: 90, v2: 10}
+  header_routes: [{header: x-pin, value: old, version: v1}]
+rollout: {steps: [10, 100]}
+"""
+    )
+    objects = render_with(spec, registry=REGISTRY, progressive="argo")
+    routes = _named(objects, "HTTPRoute")
+    for route in routes.values():
+        validate(route)
+    rollout = _named(objects, "Rollout")["fraud-v1"]
+    canary = rollout["spec"]["strategy"]["canary"]
+    managed = _plugin_routes(rollout)
+    assert managed <= set(routes)
+    for name in managed:
+        for rule in routes[name]["spec"]["rules"]:
+            names = {b["name"] for b in rule["backendRefs"]}
+            if canary["stableService"] in names:
+                assert canary["canaryService"] in names, (name, rule)
+    # The pinned path and the header route still reach the main version, outside the plugin.
+    pinned = {
+        (m["path"]["value"], bool(m.get("headers"))): [b["name"] for b in r["backendRefs"]]
+        for name, route in routes.items()
+        if name not in managed
+        for r in route["spec"]["rules"]
+        for m in r["matches"]
+    }
+    prefixes = ["/v2/models/fraud"] + (["/openai/fraud"] if llm else [])
+    for prefix in prefixes:
+        assert pinned[(f"{prefix}/versions/v1", False)] == ["fraud-v1"]
+        assert pinned[(prefix, True)] == ["fraud-v1"]

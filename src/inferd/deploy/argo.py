@@ -12,7 +12,9 @@ With ``--progressive argo`` (plain target) a deployment whose ``rollout.strategy
   (Argo adds each ReplicaSet's pod-template hash to their selectors);
 - the **HTTPRoute**'s weighted split gets the canary service as a second backend at weight 0;
   at each step the plugin sets it to the step's weight and the stable backend to the rest
-  (every backend that names either service, so the split must hold no other weighted version);
+  (every backend that names either service, so the split must hold no other weighted version).
+  The rules that reach the stable service alone move to a ``{route}-pinned`` HTTPRoute the
+  plugin is not given, which it would otherwise set to weight 0 just before promotion;
 - an **AnalysisTemplate** runs in the background from the first step: one Prometheus metric per
   check of ``rollout.analysis`` measurable on the cluster, over the canary Service's series
   (``service="{name}-canary"``, what the ServiceMonitor scrapes), each ``interval``. A language
@@ -30,6 +32,7 @@ in the Rollout's ``inferd.dev/not-rendered`` annotation.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -55,6 +58,8 @@ from inferd.spec.policies import AnalysisSpec, RolloutSpec
 
 API_VERSION = "argoproj.io/v1alpha1"
 GATEWAY_PLUGIN = "argoproj-labs/gatewayAPI"
+#: The route of the rules that reach the stable Service alone, kept from the plugin.
+PINNED_SUFFIX = "-pinned"
 #: Server outcomes that are the version's errors (client errors are the client's).
 ERROR_OUTCOMES = "error|deadline|unavailable"
 #: The longest Service name (a DNS-1035 label).
@@ -204,17 +209,35 @@ def canary_service(
     return out
 
 
-def route_canary(route: Obj, deployment: DeploymentSpec, main: VersionSpec) -> Obj:
+def route_canary(route: Obj, deployment: DeploymentSpec, main: VersionSpec) -> list[Obj]:
     """``route`` (the deployment's, or a language model's ``-openai`` one) with the canary
     Service beside the stable one in its weighted split, at weight 0 and with the same
-    filters."""
+    filters; and, when it has any, the rules that reach the stable Service alone (the main
+    version's pinned path, a header route to it) in a route of their own, ``{route}-pinned``.
+
+    The plugin sets every stable-Service backend of the routes it is given to ``100 - canary
+    weight``, which is 0 just before promotion, when Argo sends the canary everything. A rule
+    whose only backend has weight 0 is answered 500 by the Gateway API, so those rules must
+    not be in the plugin's routes. Path length and header matches rank rules across routes,
+    so they still win over the split."""
     stable = workload_name(deployment, main)
+    canary = canary_service_name(deployment, main)
+    kept: list[Obj] = []
+    pinned: list[Obj] = []
     for rule in route["spec"]["rules"]:
-        refs = [b for b in rule["backendRefs"] if b["name"] == stable and "weight" in b]
-        for ref in refs:
-            canary = canary_service_name(deployment, main)
-            rule["backendRefs"].append({**ref, "name": canary, "port": HTTP_PORT, "weight": 0})
-    return route
+        refs = rule["backendRefs"]
+        weighted = [b for b in refs if b["name"] == stable and "weight" in b]
+        refs += [{**ref, "name": canary, "port": HTTP_PORT, "weight": 0} for ref in weighted]
+        alone = not weighted and any(b["name"] == stable for b in refs)
+        (pinned if alone else kept).append(rule)
+    route["spec"]["rules"] = kept
+    if not pinned:
+        return [route]
+    own = copy.deepcopy(route)
+    own["metadata"]["name"] += PINNED_SUFFIX
+    own["metadata"].pop("annotations", None)  # the notes stay on the deployment's route
+    own["spec"]["rules"] = pinned
+    return [route, own]
 
 
 def retarget(autoscaler: Obj) -> Obj:

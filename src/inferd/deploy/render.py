@@ -197,9 +197,9 @@ def _argo(deployment: DeploymentSpec, spec: Spec, options: K8sOptions, gpu: GpuP
         if workloads.autoscaled(deployment, main):
             out.append(argo.retarget(_autoscaler(deployment, main, spec, options)))
         out.append(argo.analysis_template(deployment, main, spec, options))
-    out.append(argo.route_canary(gateway_api.http_route(routed, spec, options), deployment, main))
+    out += argo.route_canary(gateway_api.http_route(routed, spec, options), deployment, main)
     openai = gateway_api.openai_route(routed, spec, options)
-    out += [] if openai is None else [argo.route_canary(openai, deployment, main)]
+    out += [] if openai is None else argo.route_canary(openai, deployment, main)
     return out
 
 
