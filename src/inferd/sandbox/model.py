@@ -44,6 +44,7 @@ from inferd.errors import (
     InternalError,
     InvalidArgument,
     PermissionDenied,
+    RetryLater,
     Unavailable,
     WorkerRestarting,
     rebuilt,
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 _MAX_MESSAGE = 200
 #: Longest message of an inferd error a model raised (a client reads it: room for a reason).
 _MAX_ERROR_MESSAGE = 1000
+#: The longest Retry-After a builtin worker's error may ask of clients.
+_MAX_RETRY_AFTER_S = 3600.0
 
 
 class ModelRaised(Exception):
@@ -218,11 +221,27 @@ def _type(reply: dict[str, Any]) -> str:
 
 
 def _inferd_error(reply: dict[str, Any]) -> InferdError | None:
-    """The inferd error a builtin worker raised, from its ``inferd`` reply (None: another)."""
+    """The inferd error a builtin worker raised, from its ``inferd`` reply (None: another).
+
+    A builtin worker may still run a model's code (a skops file's own types), which may raise
+    an inferd error with attributes of its choosing: only text attributes (and a finite
+    ``retry_after``) are kept, and never ``code``, which decides the status: an error whose
+    ``code`` was "spoofed" answered 500, and an infinite ``retry_after`` left its request
+    unanswered (Retry-After is its ceiling)."""
     kind, attributes = reply.get("kind"), reply.get("attributes")
     if reply.get("error") != "inferd" or not isinstance(kind, str):
         return None
-    return rebuilt(kind, attributes if isinstance(attributes, dict) else {})
+    kept: dict[str, object] = {}
+    for name, value in (attributes if isinstance(attributes, dict) else {}).items():
+        if name == "retry_after":
+            if isinstance(value, int | float) and math.isfinite(value):
+                kept[name] = min(max(float(value), 1.0), _MAX_RETRY_AFTER_S)
+        elif name != "code" and isinstance(name, str) and isinstance(value, str | bool):
+            kept[name] = value[:_MAX_ERROR_MESSAGE] if isinstance(value, str) else value
+    error = rebuilt(kind, kept)
+    if isinstance(error, RetryLater) and "retry_after" not in kept:
+        error.retry_after = 1.0
+    return error
 
 
 def _model_error(reply: dict[str, Any]) -> InferdError | None:
