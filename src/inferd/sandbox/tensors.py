@@ -151,6 +151,8 @@ def _from_npy(frame: bytearray) -> npt.NDArray[Any]:
         raise PeerGone(f"a frame is not an .npy array ({exc})") from None
     if dtype.kind not in _PLAIN_KINDS or dtype.hasobject or dtype.itemsize == 0:
         raise PeerGone(f"an .npy frame of dtype {dtype} is not plain data")
+    if any(size < 0 for size in shape):  # numpy's reader takes them; reshape would raise
+        raise PeerGone(f"an .npy frame declares a negative dimension {shape}")
     count = math.prod(shape)
     offset = fp.tell()
     if count * dtype.itemsize != len(frame) - offset:
@@ -164,7 +166,9 @@ def _from_lengths(
 ) -> npt.NDArray[Any]:
     if lengths.dtype != np.int64 or (lengths.size and int(lengths.min()) < 0):
         raise PeerGone("BYTES lengths are not non-negative int64")
-    if int(lengths.sum()) != len(data):
+    # Each length at most the data's (a frame's size: its int64 sum cannot wrap around then,
+    # where huge lengths could add up to any size).
+    if (lengths.size and int(lengths.max()) > len(data)) or int(lengths.sum()) != len(data):
         raise PeerGone("BYTES lengths disagree with the data")
     flat = lengths.ravel()
     ends = np.cumsum(flat)
