@@ -41,12 +41,17 @@ class Eviction:
 
 
 def touch(root: Path, digest: str) -> None:
-    """Record that the version with manifest ``digest`` was just used."""
+    """Record that the version with manifest ``digest`` was just used.
+
+    The record is a hint for eviction order, so a store that cannot be written (mounted
+    read-only into a serving pod, another user's, a full disk) is still read: the use goes
+    unrecorded rather than failing ``inspect``, ``pull`` or a load."""
     directory = root / ACCESS_DIR
-    directory.mkdir(parents=True, exist_ok=True)
     marker = directory / digest.removeprefix("sha256:")
-    marker.touch()
-    os.utime(marker)
+    with contextlib.suppress(OSError):
+        directory.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        os.utime(marker)
 
 
 def _last_access(root: Path, digest: str) -> float:
