@@ -15,8 +15,9 @@ from inferd.runtimes import LoadOptions, get_runtime
 
 
 def write(directory: Path, node: onnx.NodeProto, opsets: dict[str, int], ir: int = 8) -> Path:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    elem = TensorProto.STRING if node.op_type == "StringNormalizer" else TensorProto.FLOAT
+    x = helper.make_tensor_value_info("x", elem, [1, 4])
+    y = helper.make_tensor_value_info("y", elem, [1, 4])
     graph = helper.make_graph([node], "g", [x], [y])
     opset_imports = [helper.make_opsetid(domain, v) for domain, v in opsets.items()]
     model = helper.make_model(graph, opset_imports=opset_imports)
@@ -32,7 +33,8 @@ def load_error(directory: Path) -> str:
         get_runtime("onnx").load(directory, card, LoadOptions())
     message = info.value.message
     assert str(directory) not in message
-    assert "onnxruntime_src" not in message  # onnxruntime's C++ source locations stay out
+    # onnxruntime's C++ source locations and function names stay out
+    assert "onnxruntime_src" not in message and "::" not in message
     assert message.startswith("onnxruntime cannot load 'model.onnx': ")
     return message
 
@@ -55,8 +57,20 @@ def load_error(directory: Path) -> str:
             8,
             "Invalid normalize value of L9",
         ),
+        (
+            helper.make_node(
+                "StringNormalizer",
+                ["x"],
+                ["y"],
+                case_change_action="LOWER",
+                locale="xx_NOWHERE.UTF-8",
+            ),
+            {"": 17},
+            8,
+            "Failed to construct locale with name:xx_NOWHERE.UTF-8",
+        ),
     ],
-    ids=["custom-domain-op", "unknown-op", "future-opset", "future-ir", "bad-attribute"],
+    ids=["custom-domain-op", "unknown-op", "future-opset", "future-ir", "bad-attribute", "locale"],
 )
 def test_the_load_error_names_what_onnxruntime_cannot_run(
     tmp_path: Path, node: onnx.NodeProto, opsets: dict[str, int], ir: int, named: str

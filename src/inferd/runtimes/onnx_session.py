@@ -143,13 +143,14 @@ def _load_reason(message: str, file: Path) -> str:
     its preamble, its C++ source locations or the model's directory."""
     reason = _ORT_PREAMBLE.sub("", message.strip()).strip()
     location = _SOURCE_LOCATION.match(reason)
-    if location is not None:  # skip the C++ function named after it, up to its ")"
-        reason = reason[location.end() :]
-        depth, end = 0, 0
+    if location is not None:  # skip the C++ function named after it: up to the space after
+        reason = reason[location.end() :]  # its parameters, "f(…)::<lambda()> " included
+        depth, closed, end = 0, False, 0
         for i, char in enumerate(reason):
             depth += {"(": 1, ")": -1}.get(char, 0)
-            if char == ")" and depth == 0:
-                end = i + 1
+            closed = closed or (char == ")" and depth == 0)
+            if char == " " and depth == 0 and closed:
+                end = i
                 break
         reason = reason[end:].strip()
     reason = " ".join(reason.replace(str(file.parent) + "/", "").split())
