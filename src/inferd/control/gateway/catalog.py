@@ -242,7 +242,13 @@ class Catalog:
             router.add("POST", path, refusing(_no_loads), head=_no_loads)
 
     async def _index(self, request: Request) -> Response:
-        ready = json_body(request).get("ready", False)
+        body = json_body(request)
+        unknown = sorted(key for key in body if key != "ready")  # as inferd serve refuses them
+        if unknown:
+            raise InvalidArgument(
+                f"unknown field {unknown[0]!r} in the body: it takes only 'ready'"
+            )
+        ready = body.get("ready", False)
         if not isinstance(ready, bool):
             raise InvalidArgument("'ready' must be a boolean")
         return json_response(index_document(self.index(ready_only=ready)))
