@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from inferd.card import LlmCard, LlmFile, LlmFileFormat, LlmFileRole
-from inferd.errors import InvalidArgument
+from inferd.errors import InvalidArgument, NotFound
 from inferd.formats.gguf import is_gguf, read_gguf
 from inferd.formats.gguf_file import GgufFile
 from inferd.formats.safetensors import SafetensorsHeader, read_safetensors
@@ -79,7 +79,12 @@ class AdapterBase:
 def resolve_base(store: ModelStore, ref: str) -> AdapterBase:
     """The GGUF model ``ref`` names in the store (NotFound when absent, InvalidArgument when it
     is no GGUF model or is itself an adapter)."""
-    found = store.materialize(ref)
+    try:
+        found = store.materialize(ref)
+    except NotFound as exc:  # named as the base: it read as if the version pushed were missing
+        raise NotFound(
+            f"--base {ref} was not found ({exc.message}): push or pull the base first"
+        ) from None
     llm = found.card.llm
     if llm is None or llm.format != "gguf" or found.card.entrypoint is None:
         raise InvalidArgument(f"--base {ref} is not a GGUF language model; adapters apply to one")
