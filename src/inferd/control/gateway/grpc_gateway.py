@@ -357,9 +357,12 @@ class GrpcGateway:
     async def _model_statistics(self, request: bytes, context: Context) -> RpcAnswer:
         message = _parse(pb.ModelStatisticsRequest, request)
         await self._checked(context, message.name, "ModelStatistics")
-        stats = await self.gateway.catalog.statistics(
-            message.name or None, (message.version or None) if message.name else None
-        )
+        if message.version and not message.name:  # refused as inferd serve refuses it
+            raise InvalidArgument(
+                f"version {message.version!r} is given without a model name; name the model, "
+                "or leave both empty for the statistics of every model"
+            )
+        stats = await self.gateway.catalog.statistics(message.name or None, message.version or None)
         return _ok(pb.ModelStatisticsResponse(model_stats=[statistics_message(s) for s in stats]))
 
     async def _repository_index(self, request: bytes, context: Context) -> RpcAnswer:
