@@ -1,8 +1,8 @@
 """The local store's tags as :meth:`~inferd.store.ModelStore.list` returns them.
 
 A listing is how a user finds what to remove or push again, so one damaged version (its
-manifest or card blob missing or corrupt) is a row of its own, marked with what is wrong,
-never an error that hides every healthy version beside it.
+manifest or card blob missing or corrupt, or a file's blob missing) is a row of its own, marked
+with what is wrong, never an error that hides every healthy version beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from inferd.reference import (
     split_registry,
     validate_name,
 )
-from inferd.store import history
+from inferd.store import history, materialized
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import Manifest
 from inferd.store.results import TagEntry
@@ -76,6 +76,11 @@ def local_tags(layout: OciLayout, name: str | None, load: Loader) -> list[TagEnt
             continue  # an image or artifact another tool copied into the layout
         except (InferdError, OSError) as exc:
             problem = exc.message if isinstance(exc, InferdError) else _reason(exc)
+            entries.append(TagEntry(ref.name, tag, digest, "", None, first, problem))
+            continue
+        lost = [m for m in manifest.layers if not layout.blobs.exists(m.digest)]
+        if lost:  # a file blob removed as corrupt, deleted, lost with a disk: pull would fail
+            problem = materialized.missing_file(lost[0].title, lost[0].digest)
             entries.append(TagEntry(ref.name, tag, digest, "", None, first, problem))
             continue
         created = first if first is not None else card.created

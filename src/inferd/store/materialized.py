@@ -35,7 +35,7 @@ from pathlib import Path
 
 import orjson
 
-from inferd.errors import InvalidArgument
+from inferd.errors import InvalidArgument, NotFound
 from inferd.store.atomic import TEMP_PREFIX, fsync_dir, write_bytes
 from inferd.store.blobs import CHUNK, BlobStore, sha256_digest
 from inferd.store.manifest import Manifest
@@ -65,7 +65,18 @@ def write_files(
     advance = Meter(sum(item.size for item in manifest.layers), progress)
     for item in manifest.layers:
         target = prepare_target(dest, item.title)
-        blobs.copy_to(item.digest, target, mode=mode, progress=advance)
+        try:
+            blobs.copy_to(item.digest, target, mode=mode, progress=advance)
+        except NotFound:
+            raise NotFound(
+                f"{missing_file(item.title, item.digest)}; push the version again, or "
+                "pull it again from its registry"
+            ) from None
+
+
+def missing_file(title: str, digest: str) -> str:
+    """What is wrong with a version whose file ``title`` has no blob ``digest`` in the store."""
+    return f"file {title!r} (blob {digest}) is missing from the store"
 
 
 def write_into(

@@ -75,8 +75,8 @@ class TagEntry:
     declared creation time (card or manifest annotation); None when neither exists (a
     registry's tag of a version built without ``SOURCE_DATE_EPOCH``, another tool's artifact)."""
     error: str | None = None
-    """Why a local version cannot be read (a missing or corrupt manifest or card blob); it is
-    listed all the same, so that it can be found and removed or pushed again."""
+    """Why a local version cannot be read (a missing or corrupt manifest or card blob, a missing
+    file blob); it is listed all the same, so that it can be found and removed or pushed again."""
 
 
 @dataclass(frozen=True, slots=True)
