@@ -35,6 +35,7 @@ from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort, unary
 from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
+from inferd.protocols.v2 import shared_memory
 from inferd.protocols.v2.codec import TIMEOUT_PARAMETERS, request_deadline
 from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
@@ -111,6 +112,15 @@ async def _no_streaming(requests: AsyncIterator[bytes], context: Context) -> Non
 #: saying so rather than with grpc's "Method not found!". Not a unary handler: the data plane's
 #: API-key guard wraps only those, so it is added after the guard (it serves nothing anyway).
 NO_STREAMING = grpc.stream_stream_rpc_method_handler(_no_streaming)
+
+
+async def _no_shared_memory(request: bytes, context: Context) -> None:
+    await abort(context, Unsupported(shared_memory.REFUSAL))
+
+
+#: Triton's shared-memory RPCs (``SystemSharedMemoryStatus``…), refused saying so rather than
+#: with "Method not found!"; added beside :data:`NO_STREAMING`, their request is never read.
+NO_SHARED_MEMORY = grpc.unary_unary_rpc_method_handler(_no_shared_memory)
 
 
 async def _control_only(request: Message, context: Context) -> Message:

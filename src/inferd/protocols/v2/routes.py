@@ -18,6 +18,7 @@ from inferd.protocols.http.messages import Request, Response
 from inferd.protocols.http.router import Handler
 from inferd.protocols.openai.routes import add_routes as add_openai_routes
 from inferd.protocols.text_wire import Timeout
+from inferd.protocols.v2 import shared_memory
 from inferd.protocols.v2.generate import GenerateHandlers
 from inferd.protocols.v2.handlers import (
     CONTROL_PATHS,
@@ -165,6 +166,8 @@ def data_router(
     )
     for path in CONTROL_PATHS:  # undocumented here: served on the control plane
         router.add("POST", path, control_only)
+    for method, path in shared_memory.PATHS:  # undocumented: refused (501), saying so
+        router.add(method, path, shared_memory.refuse)
     _add_openapi(router, "inferd data plane")
     return router
 
