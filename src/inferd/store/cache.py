@@ -71,10 +71,19 @@ def _blob_sizes(layout: OciLayout) -> Iterator[tuple[str, int]]:
             yield digest, layout.blobs.path(digest).stat().st_size
 
 
+def _writing(layout: OciLayout) -> int:
+    """Bytes of blobs being written (a pull or push in progress): on the disk, not evictable."""
+    total = 0
+    for temp in layout.blobs.temp_files():
+        with contextlib.suppress(FileNotFoundError):
+            total += temp.stat().st_size
+    return total
+
+
 def usage(layout: OciLayout, models: Path) -> int:
-    """Bytes of every blob and materialized directory."""
+    """Bytes of every blob, blob being written and materialized directory."""
     copies = sum(_tree_size(d) for d in models.iterdir()) if models.is_dir() else 0
-    return sum(size for _, size in _blob_sizes(layout)) + copies
+    return sum(size for _, size in _blob_sizes(layout)) + _writing(layout) + copies
 
 
 def evict(layout: OciLayout, models: Path, root: Path, max_bytes: int) -> Eviction:
