@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import inferd
 from inferd.card import ModelCard
@@ -70,3 +73,40 @@ def test_the_model_can_write_only_to_scratch_space(tmp_path: Path) -> None:
     assert codes == [errno.EROFS, errno.EROFS, 0]
     assert own_code.stat().st_mtime_ns == before
     assert scratch.exists()  # /tmp stays writable for the model
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A directory under the scratch space the operator mounted read-only (a Kubernetes secret
+    or a ``docker -v …:ro`` volume under ``/tmp``), holding ``f``."""
+    if not any(tmp_path.resolve().is_relative_to(d) for d in SCRATCH):
+        pytest.skip("the test's temporary directory is not under a scratch directory")
+    mounted = tmp_path / "ro"
+    mounted.mkdir()
+    (mounted / "f").write_text("the operator's\n")
+    subprocess.run(["mount", "--bind", str(mounted), str(mounted)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mounted)], check=True)
+        yield mounted
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+
+
+def test_a_read_only_mount_under_scratch_space_stays_read_only(
+    tmp_path: Path, read_only_mount: Path
+) -> None:
+    directory = tmp_path / "model"
+    directory.mkdir()
+    writable = tmp_path / "beside.txt"
+    paths = [str(read_only_mount / "f"), str(writable)]
+    (directory / "model.py").write_text(textwrap.dedent(MODEL.format(paths=paths)))
+    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
+    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+    model = get_runtime("python").load(directory, card, options)
+    assert isinstance(model, SandboxedModel)
+    try:
+        codes = model.predict({"x": np.array([1])})["errno"].tolist()
+    finally:
+        model.close()
+    assert codes == [errno.EROFS, 0]
+    assert (read_only_mount / "f").read_text() == "the operator's\n"

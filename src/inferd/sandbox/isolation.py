@@ -8,7 +8,8 @@ In order, while the process is still single-threaded:
 2. **A read-only filesystem.** In a private mount namespace (``CLONE_NEWNS``, propagation
    private so nothing leaks back to the host) every mount is made read-only
    (``mount_setattr``, recursive; mount by mount before Linux 5.12) but the scratch
-   directories (:data:`SCRATCH`, ``$TMPDIR``), and the model directory is bind-mounted onto
+   directories (:data:`SCRATCH`, ``$TMPDIR``), left as writable as they were (a read-only
+   mount below one stays read-only), and the model directory is bind-mounted onto
    itself and remounted read-only, nosuid, nodev. The worker runs as the server's user, often
    root, who owns the system's files and needs no capability to write them: without this, a
    model could rewrite inferd's own code, the keys file or ``/etc``. We chose read-only
@@ -168,11 +169,18 @@ def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> No
 
 def _read_only(libc: ctypes.CDLL, root: Path) -> None:
     _mount(libc, None, "/", MS_REC | MS_PRIVATE)
-    scratch = _scratch()
+    # Scratch is left as writable as it was, never more: a scratch directory on a read-only
+    # mount stays read-only, and so does a read-only mount below one (a Kubernetes secret, a
+    # ``docker -v …:ro`` volume under /tmp), which clearing the flag recursively made writable.
+    scratch = [p for p in _scratch() if not os.statvfs(p).f_flag & os.ST_RDONLY]
+    kept = [p for p in _read_only_mounts() if any(_is_under(p, s) for s in scratch)]
     for path in scratch:  # each its own mount, so that it can stay writable
         _mount(libc, path, path, MS_BIND | MS_REC)
     for point, writable in [("/", False)] + [(path, True) for path in scratch]:
         _set_read_only(libc, point, read_only=not writable)
+    for point in kept:
+        if Path(point).exists():  # else shadowed or deleted: no path reaches it to write
+            _set_read_only(libc, point, read_only=True)
     if not os.statvfs("/").f_flag & os.ST_RDONLY:
         raise OSError(0, "the root filesystem is still writable", "mount")
     _mount(libc, str(root), str(root), MS_BIND | MS_REC)
@@ -188,6 +196,24 @@ def _scratch() -> list[str]:
     return [p for p in paths if p != "/"]
 
 
+def _mount_points() -> list[tuple[str, list[str]]]:
+    """Every mount of this namespace: its mount point and its own options (``ro``, …)."""
+    mounts = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mounts.append((fields[4].encode().decode("unicode_escape"), fields[5].split(",")))
+    return mounts
+
+
+def _read_only_mounts() -> list[str]:
+    """The mount points whose mount is read-only now."""
+    return [point for point, options in _mount_points() if "ro" in options]
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def _set_read_only(libc: ctypes.CDLL, point: str, *, read_only: bool) -> None:
     """Make the mount at ``point`` and every mount below it read-only, or writable again."""
     attr = _MountAttr(*((MOUNT_ATTR_RDONLY, 0) if read_only else (0, MOUNT_ATTR_RDONLY)), 0, 0)
@@ -199,9 +225,8 @@ def _set_read_only(libc: ctypes.CDLL, point: str, *, read_only: bool) -> None:
         _check(result, f"mount_setattr {point}")
         return
     # Linux before 5.12: remount each mount under ``point`` on its own, keeping its flags.
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        target = line.split()[4].encode().decode("unicode_escape")
-        if target != point and not target.startswith(point.rstrip("/") + "/"):
+    for target, _ in _mount_points():
+        if not _is_under(target, point):
             continue
         kept = os.statvfs(target).f_flag & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC)
         flags = MS_REMOUNT | MS_BIND | (MS_RDONLY if read_only else 0)
