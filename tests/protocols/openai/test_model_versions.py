@@ -84,6 +84,16 @@ def test_a_version_not_served_names_those_that_are(client: openai.OpenAI) -> Non
     assert "GET /v1/models lists the model ids served" in unknown.value.message
 
 
+def test_an_adapter_named_alone_as_vllm_names_it_points_to_its_id(client: openai.OpenAI) -> None:
+    # vLLM's --lora-modules support-v3=... is asked for as "support-v3"; here it is a version.
+    with pytest.raises(openai.NotFoundError) as caught:
+        _say(client, "support-v3")
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
+    assert caught.value.body["message"] == (  # type: ignore[index]
+        "model 'support-v3' not found; a version of that name is reached as llm:support-v3"
+    )
+
+
 @pytest.mark.parametrize("model", ["llm:", ":base-1"])
 def test_an_id_without_both_halves_is_refused(served: ServeProcess, model: str) -> None:
     answer = httpx.post(

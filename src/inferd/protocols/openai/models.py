@@ -60,12 +60,20 @@ def model_ids(dataplane: DataPlane) -> list[ListedModel]:
 
 async def generator(dataplane: DataPlane, model: str) -> ServedGenerator:
     """The language model version a request's ``model`` names. An unknown version of a model
-    served is a 404 naming the ids of its versions."""
+    served is a 404 naming the ids of its versions; an unknown name that is a version's (an
+    adapter named as vLLM names a LoRA module: ``support-v3``) names that version's id."""
     name, version = model_id(model)
     try:
         return await dataplane.generator(name, version)
     except ModelNotFound as exc:
         if version is None:
+            llms = {served.model for served in dataplane.generators()}
+            rows = dataplane.repository_index(ready_only=True)
+            ids = [f"{row.name}:{name}" for row in rows if row.version == name and row.name in llms]
+            if ids:
+                exc.message = (
+                    f"{exc.message}; a version of that name is reached as {', '.join(ids)}"
+                )
             raise
         rows = dataplane.repository_index(ready_only=True)
         known = [f"{name}:{row.version}" for row in rows if row.name == name]
