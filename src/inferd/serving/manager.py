@@ -159,13 +159,12 @@ class ModelManager:
         return failures
 
     async def load(self, name: str, reference: str | None = None) -> None:
-        """Load ``reference`` (default: re-resolve the one ``name`` was served from) and make it
-        the default once warm. Same digest as the serving version: nothing happens."""
+        """Load ``reference`` (default: re-resolve the one ``name`` was served from, or ``name``
+        itself, its ``latest`` tag, for one not served yet) and make it the default once warm.
+        Same digest as the serving version: nothing happens."""
         entry = self._models.get(name)
         if entry is None:
-            if reference is None:
-                raise ModelNotFound(name)
-            entry = self._entry(name, reference)
+            entry = self._entry(name, name if reference is None else reference)
         entry.loads += 1
         try:
             await self._load(entry, reference or entry.reference, make_default=True)
