@@ -93,3 +93,45 @@ def test_a_loose_default_file_requires_keys_and_admits_none(
         _authorize(keys, str(token))
     assert "writable by group or others (mode 0646): whoever can write it" in caplog.text
     assert f"run `chmod 600 {path}`; no API key is valid until then" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_file_of_another_user_in_a_sticky_shared_directory_is_refused(tmp_path: Path) -> None:
+    """``--keys-file /tmp/keys.json``: the sticky bit keeps others from replacing a file they
+    do not own, but whoever created the file (or a symbolic link there) before the operator
+    owns it and may rewrite it, or point the link elsewhere, at any time."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    path = shared / "keys.json"
+    create_key(path, "planted")
+    os.chown(path, 1000, 1000)  # another local user's, mode 0600
+    with pytest.raises(InvalidArgument) as refused:
+        KeyRing(path, required=True)
+    message = refused.value.message
+    assert f"keys file {path} is owned by uid 1000, not by this server's user" in message
+    assert f"{shared} lets others create files" in message
+    mine = tmp_path / "mine.json"
+    create_key(mine, "ci")
+    link = shared / "link.json"
+    link.symlink_to(mine)
+    os.lchown(link, 1000, 1000)  # a link another user placed, to a file of the operator's
+    with pytest.raises(InvalidArgument, match="is owned by uid 1000"):
+        KeyRing(link, required=True)
+    os.chown(path, 0, 0)  # the server's own file there is fine (root's, here)
+    assert KeyRing(path, required=True).enforcing
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_inferd_keys_does_not_carry_a_planted_file_s_keys_over(tmp_path: Path) -> None:
+    """``inferd keys create --keys-file /tmp/keys.json`` over a file another user planted there
+    would write the planted keys into a file of the operator's, which servers then accept."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    path = shared / "keys.json"
+    create_key(path, "planted")
+    os.chown(path, 1000, 1000)
+    with pytest.raises(InvalidArgument, match="is owned by uid 1000"):
+        create_key(path, "ci")
+    assert [k.name for k in read_keys(path)] == ["planted"]

@@ -128,7 +128,8 @@ class LooseKeysFile(InvalidArgument):
 def check_modes(path: Path) -> None:
     """Refuse (LooseKeysFile) a keys file that someone besides its owner could rewrite: one
     writable by group or others, or in a directory they may write (unless sticky, as ``/tmp``),
-    since whoever writes it can add a key of their own. Its owner is not looked at: a file
+    since whoever writes it can add a key of their own, and one owned by another user in a
+    sticky directory others write (``/tmp``). Its owner is not looked at elsewhere: a file
     bind-mounted into a container keeps its owner on the host. A read-only filesystem (a
     Kubernetes secret) is not checked; a file that cannot be looked at is left to the read
     that follows."""
@@ -139,6 +140,7 @@ def check_modes(path: Path) -> None:
         folder = directory.stat()
     except OSError:
         return
+    _check_owner(path)
     if file.st_mode & 0o022:
         problem = f"is writable by group or others (mode {stat.S_IMODE(file.st_mode):04o})"
         fix = f"chmod 600 {path}"
@@ -153,6 +155,28 @@ def check_modes(path: Path) -> None:
         f"keys file {path} {problem}: whoever can write it can add an API key of their own; "
         f"run `{fix}`"
     )
+
+
+def _check_owner(path: Path) -> None:
+    """Refuse (LooseKeysFile) a keys file, or a link to one, owned by another user than this
+    process's (or root) in a sticky directory others may write (``/tmp``): whoever created it
+    there before the operator did may rewrite it, or point the link elsewhere, at any time."""
+    try:
+        named, file = path.lstat(), path.stat()
+        entries = [(named, path.parent), (file, path.resolve().parent)]
+        holders = [place.stat() for _, place in entries]
+    except OSError:
+        return
+    for (entry, place), holder in zip(entries, holders, strict=True):
+        shared = holder.st_mode & 0o022 and holder.st_mode & stat.S_ISVTX
+        if shared and entry.st_uid not in (os.geteuid(), 0):
+            raise LooseKeysFile(
+                f"keys file {path} is owned by uid {entry.st_uid}, not by this server's user, "
+                f"and {place} lets others create files "
+                f"(mode {stat.S_IMODE(holder.st_mode):04o}): its owner can rewrite it and add "
+                "an API key of their own; keep the keys file in a directory only its owner "
+                "may write"
+            )
 
 
 def read_keys(path: Path) -> tuple[KeyRecord, ...]:
@@ -200,6 +224,7 @@ def _locked(path: Path) -> Iterator[None]:
                 f"keys file {path} is a symbolic link to {target}: edit that file "
                 f"(--keys-file {target})"
             )
+        _check_owner(path)  # its keys would be carried into the file this edit writes
         yield
     finally:
         os.close(fd)
