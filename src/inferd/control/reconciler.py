@@ -76,7 +76,8 @@ log = logging.getLogger(__name__)
 
 #: How long retired routes stay published at weight 0 before their replicas drain.
 SETTLE_S = 1.0
-#: How long new replicas may take to become ready during an apply.
+#: How long a new replica may go without answering its probe during an apply (one that answers,
+#: loading its model, is waited for longer: replicas.replica.MAX_LOADING_S).
 READY_TIMEOUT_S = 120.0
 
 P = ParamSpec("P")

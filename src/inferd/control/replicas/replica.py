@@ -52,8 +52,13 @@ FAILURE_THRESHOLD = 3
 #: PROBE_TIMEOUT_S) before it is taken for hung and killed, to be restarted: the liveness
 #: probe Kubernetes would restart its pod on. One that answers, even 503, is alive.
 LIVENESS_THRESHOLD = 10
-#: Longest a replica may take to become ready (model load and warm-up) before it is restarted.
+#: Longest a starting replica may go without answering its probe at all (not listening yet,
+#: or silent) before it is taken for stuck and restarted. One that answers, 503 while its model
+#: loads and warms up, is waited for up to MAX_LOADING_S, as a startup probe waits for a pod.
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
+#: Longest a replica may take to become ready while it answers (the startup probe `inferd k8s
+#: render` gives a pod: every 10 s, 180 failures).
+MAX_LOADING_S = 1800.0
 #: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
 KILL_WAIT_S = 5.0
 #: How often a draining engine's metrics are read, and how long an engine that drained has
@@ -95,6 +100,8 @@ class ReplicaProcess:
         self.start_error: str | None = None
         #: Failures since it was last ready for a while (drives the backoff delay).
         self.consecutive_failures = 0
+        #: When the process last answered a probe, or started (time.monotonic()).
+        self.heard_at = time.monotonic()
         self._on_change = on_change
         self._policy = policy or BackoffPolicy()
         self._startup_timeout_s = startup_timeout_s
@@ -240,8 +247,9 @@ class ReplicaProcess:
         exited = asyncio.ensure_future(proc.wait())
         ready_at: float | None = None
         hung: str | None = None
+        late = ""
         try:
-            ready_at = await self._wait_until_ready(exited)
+            ready_at, late = await self._wait_until_ready(exited)
             if ready_at is not None:
                 hung = await self._probe_while_running(exited)
             return ready_at
@@ -257,7 +265,7 @@ class ReplicaProcess:
             proc.close()
             if not self._stopping.is_set():
                 reason = hung or (
-                    f"not ready after {self._startup_timeout_s:.0f} s"
+                    late
                     if stuck
                     else self._exit_reason(proc.returncode, ever_ready=ready_at is not None)
                 )
@@ -289,6 +297,7 @@ class ReplicaProcess:
             self._log = RotatingLog(self.log_path)
         self._log.open()
         self._run_began = self._log.written
+        self.heard_at = time.monotonic()
         # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
         # gateway before the replicas, instead of every replica at once.
         proc = await spawn(
@@ -309,18 +318,26 @@ class ReplicaProcess:
                 await asyncio.wait_for(self._pump, KILL_WAIT_S)
             self._pump = None
 
-    async def _wait_until_ready(self, exited: asyncio.Future[int]) -> float | None:
-        deadline = time.monotonic() + self._startup_timeout_s
+    async def _wait_until_ready(self, exited: asyncio.Future[int]) -> tuple[float | None, str]:
+        """When it became ready (monotonic), if it did; else why it is taken for stuck, if it
+        is (silent for the startup timeout, or answering but not ready after MAX_LOADING_S)."""
+        began = time.monotonic()
         while not exited.done() and not self._stopping.is_set():
-            if await self._probe() and self._listens_itself():
+            answer = await self._probe()
+            if answer and self._listens_itself():
                 self.start_error = None
                 self._became_ready.set()
                 self._set("ready")
-                return time.monotonic()
-            if time.monotonic() > deadline:
-                return None
+                return time.monotonic(), ""
+            now = time.monotonic()
+            if answer is not None:
+                self.heard_at = now
+            if now - self.heard_at > self._startup_timeout_s:
+                return None, f"no answer to its health probe for {self._startup_timeout_s:.0f} s"
+            if now - began > MAX_LOADING_S:
+                return None, f"not ready after {MAX_LOADING_S:.0f} s"
             await asyncio.wait([exited], timeout=STARTUP_PROBE_S)
-        return None
+        return None, ""
 
     def _listens_itself(self) -> bool:
         """Whether the process listens on its port itself.

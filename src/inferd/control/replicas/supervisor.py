@@ -21,7 +21,11 @@ from pathlib import Path
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.launch import ReplicaLaunch
 from inferd.control.replicas.logs import remove_log
-from inferd.control.replicas.replica import DEFAULT_STARTUP_TIMEOUT_S, ReplicaProcess
+from inferd.control.replicas.replica import (
+    DEFAULT_STARTUP_TIMEOUT_S,
+    MAX_LOADING_S,
+    ReplicaProcess,
+)
 from inferd.control.replicas.series import ReplicaSeries
 from inferd.control.replicas.topology import (
     DeploymentRoute,
@@ -121,9 +125,12 @@ class Supervisor:
         A replica whose server refused to start, saying why (a model that cannot load:
         :attr:`~.replica.ReplicaProcess.start_error`), is given up on at once, with that
         reason; one that keeps failing otherwise after :data:`GIVE_UP_AFTER_RESTARTS` failures,
-        rather than waiting out the whole timeout.
+        rather than waiting out the whole timeout. ``timeout_s`` bounds the time a replica goes
+        without answering its probe: one that answers (503 while its model loads) is waited for
+        up to :data:`~.replica.MAX_LOADING_S`, as the replica itself waits for it.
         """
         pending = list(replicas)
+        began = time.monotonic()
 
         async def one(replica: ReplicaProcess) -> None:
             ready = asyncio.ensure_future(replica.wait_ready())
@@ -139,15 +146,22 @@ class Supervisor:
                         )
                     if replica.restarts >= GIVE_UP_AFTER_RESTARTS:
                         raise Unavailable(f"replica {replica.id} keeps failing: {replica.reason}")
+                    if time.monotonic() - max(began, replica.heard_at) > timeout_s:
+                        raise TimeoutError
             finally:
                 ready.cancel()
 
+        waits = [asyncio.ensure_future(one(r)) for r in pending]
         try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.gather(*(one(r) for r in pending))
+            async with asyncio.timeout(MAX_LOADING_S + timeout_s):
+                await asyncio.gather(*waits)
         except TimeoutError:
             late = ", ".join(r.id for r in pending if r.state != "ready")
-            raise Unavailable(f"replicas not ready after {timeout_s:.0f} s: {late}") from None
+            waited = time.monotonic() - began
+            raise Unavailable(f"replicas not ready after {waited:.0f} s: {late}") from None
+        finally:
+            for wait in waits:  # the others, when one gave up
+                wait.cancel()
 
     def route(self, routing: Iterable[DeploymentRoute]) -> None:
         """Make ``routing`` the routing table and publish it. Its replicas say which processes
