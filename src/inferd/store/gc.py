@@ -2,8 +2,10 @@
 
 Runs under the store lock, so no tag can move meanwhile. A push writes its blobs *before* it
 takes the lock to tag them, so blobs and temporary files younger than :data:`GRACE_S` are
-kept whether referenced or not; a push that outlives the grace period re-checks its blobs under
-the lock and fails cleanly rather than tagging a manifest with missing blobs.
+kept whether referenced or not. A push renews the times of the blobs it wrote while it runs
+(:class:`~inferd.store.staging.Renewal`), so that it may outlive the grace period; it also
+re-checks its blobs under the lock and fails cleanly rather than tagging a manifest with missing
+blobs.
 
 Referenced blobs are found generically (config, layers, nested indexes), so images or artifacts
 that other OCI tools copied into the layout are kept too.

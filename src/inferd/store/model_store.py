@@ -141,10 +141,10 @@ class ModelStore:
         result's ``transfer`` says what moved.
         """
         staging.check_card(staged, card)
-        target, added = staged.target, set[str]()
-        try:
-            written = staging.write(self.layout.blobs, staged, card, progress, added)
-            transfer = self._publish(target, written, network_progress)
+        target, added, renewal = staged.target, set[str](), staging.Renewal(self.layout.blobs)
+        try:  # ``renewal`` keeps the new blobs from gc's grace period until the tag moves
+            written = staging.write(renewal.blobs, staged, card, progress, added, renewal=renewal)
+            transfer = self._publish(target, written, renewal.around(network_progress))
         except BaseException:  # refused, unreachable, Ctrl-C: take back only what this added
             gc.discard(self.layout, added)
             raise

@@ -11,8 +11,11 @@ without the store lock; the version becomes visible only when
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from inferd.card import ModelCard
@@ -59,6 +62,42 @@ class Written:
     trusted: tuple[TrustedFile, ...] = ()
 
 
+#: How often a push in progress renews the times of the blobs it wrote (seconds).
+RENEW_S = 60.0
+
+
+@dataclass(slots=True)
+class Renewal:
+    """Keeps the blobs a push wrote young while it runs. They are unreferenced until the push
+    tags them (or its upload ends), and ``gc`` removes an unreferenced blob once it is older
+    than :data:`~inferd.store.gc.GRACE_S`: without this, a push outliving that (a large model,
+    a slow upload) lost its first files to a ``gc`` run by cron, and failed each time again.
+    Renewed from the push's progress reports, at most every :data:`RENEW_S`."""
+
+    blobs: BlobStore
+    digests: set[str] = field(default_factory=set)
+    renewed: float = field(default_factory=time.monotonic)
+
+    def around(self, progress: Progress | None) -> Progress:
+        """``progress``, renewing the blobs first (a report comes with every piece moved)."""
+
+        def report(done: int, total: int) -> None:
+            self.renew()
+            if progress is not None:
+                progress(done, total)
+
+        return report
+
+    def renew(self) -> None:
+        now = time.monotonic()
+        if now - self.renewed < RENEW_S:
+            return
+        self.renewed = now
+        for digest in list(self.digests):
+            with contextlib.suppress(OSError):  # another user's blob: its time is not ours
+                os.utime(self.blobs.path(digest))
+
+
 def stage(path: Path, target: Reference, *, trust_unsafe_format: bool) -> Staged:
     """Collect and check the files at ``path``; UnsafeFormat for the first file not admitted
     as data, unless ``trust_unsafe_format``."""
@@ -94,33 +133,44 @@ def _layers(
     card: ModelCard,
     progress: Progress | None,
     added: set[str],
+    *,
+    renewal: Renewal,
 ) -> list[Layer]:
-    advance = Meter(sum(file.size for file in files), progress)
+    advance = Meter(sum(file.size for file in files), renewal.around(progress))
     described = {f.path: f for f in card.llm.files} if card.llm is not None else {}
     layers: list[Layer] = []
     for file in files:
         with file.path.open("rb") as source:
             digest, size = blobs.write(source, progress=advance, added=added)
+        renewal.digests.add(digest)
         layers.append(layer(file.title, digest, size, described.get(file.title)))
     return layers
 
 
 def write(
-    blobs: BlobStore, staged: Staged, card: ModelCard, progress: Progress | None, added: set[str]
+    blobs: BlobStore,
+    staged: Staged,
+    card: ModelCard,
+    progress: Progress | None,
+    added: set[str],
+    *,
+    renewal: Renewal,
 ) -> Written:
     """Store ``staged``'s files, then ``card``, then the manifest that binds them, as blobs.
     The files the card's ``llm`` section describes are annotated with their role and format.
 
     Each blob the store did not hold before goes into ``added`` as it is written, so that a
     push failing here or later (its upload) can remove exactly those (:func:`.gc.discard`).
+    Each blob written goes into ``renewal``, which keeps it young until the push ends.
     """
-    layers = _layers(blobs, staged.files, card, progress, added)
+    layers = _layers(blobs, staged.files, card, progress, added, renewal=renewal)
     trusted = tuple(
         TrustedFile(item.title, item.digest, staged.refused[item.title].format)
         for item in layers
         if item.title in staged.refused
     )
     config_digest, config_size = blobs.write_bytes(card.model_dump_json().encode(), added=added)
+    renewal.digests.add(config_digest)
     # Nothing here may depend on when or where the push ran: the same files and card give the
     # same manifest digest (a reproducible build). ``created`` is set only when declared.
     annotations = {
@@ -139,4 +189,5 @@ def write(
         Descriptor(media.CARD, config_digest, config_size), tuple(layers), annotations, subject
     )
     digest, size = blobs.write_bytes(manifest.to_bytes(), added=added)
+    renewal.digests.add(digest)
     return Written(manifest, digest, size, card, trusted)
