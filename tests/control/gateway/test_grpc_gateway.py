@@ -156,7 +156,7 @@ def test_protocol_passthrough_and_errors(replicas: dict[str, list[ReplicaProcess
     assert r["live"] and r["ready"]
     assert r["server"]["name"] == "inferd-gateway"
     assert "statistics" in r["server"]["extensions"]
-    assert r["meta"]["versions"] == ["v1"]  # the deployment's main version answers
+    assert r["meta"]["versions"] == ["v1", "v2"]  # those a client may name (not the shadow)
     assert r["meta_v2"]["versions"] == ["v2"]
     assert r["model_ready"]
     for name, answer in (("fraud-v1", r["v1"]), ("fraud-v2", r["v2"])):

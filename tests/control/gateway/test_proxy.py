@@ -129,7 +129,7 @@ def test_protocol_endpoints_and_errors(replicas: dict[str, list[ReplicaProcess]]
     assert r["live"].json() == {"live": True}
     assert r["ready"].status_code == 200 and r["ready"].json() == {"ready": True}
     assert "binary_tensor_data" in r["server"].json()["extensions"]
-    assert r["meta"].json()["versions"] == ["v1"]  # the deployment's main version answers
+    assert r["meta"].json()["versions"] == ["v1", "v2"]  # those a client may name
     assert r["meta_v2"].json()["versions"] == ["v2"]
     assert r["model_ready"].status_code == 200
     assert r["infer_v2"].json()["model_version"] == "v2"

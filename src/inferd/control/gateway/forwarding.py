@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 import orjson
 
+from inferd.control.gateway.routing import metadata_versions
 from inferd.control.gateway.upstream import HOP_BY_HOP, UpstreamResponse
-from inferd.control.replicas.topology import VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.http.router import Handler
 
@@ -68,21 +69,26 @@ def to_client(answer: UpstreamResponse) -> Response:
     return Response(answer.status, answer.body, content_type, copied)
 
 
-def named(answer: UpstreamResponse, deployment: str) -> UpstreamResponse:
+def named(answer: UpstreamResponse, route: DeploymentRoute, asked: str | None) -> UpstreamResponse:
     """A replica's metadata or readiness answer with the model named as clients name it: the
     deployment (the replica names the store reference's model, which the gateway does not
-    route). Anything but a JSON object that has a ``name`` passes unchanged."""
+    route), and its ``versions`` (the replica lists its store tag) the deployment's a client
+    may name (:func:`.routing.metadata_versions`). Anything but a JSON object passes unchanged."""
     if answer.status != 200 or not answer.body.startswith(b"{"):
         return answer
     try:
         document = orjson.loads(answer.body)
     except orjson.JSONDecodeError:
         return answer
-    if not isinstance(document, dict) or document.get("name") == deployment:
+    if not isinstance(document, dict):
         return answer
-    document["name"] = deployment
-    if "id" in document:  # an OpenAI model object (a language model's replica)
-        document["id"] = deployment
+    # "id": an OpenAI model object (a language model's replica)
+    wanted: dict[str, object] = {k: route.name for k in ("name", "id") if k in document}
+    if "versions" in document:
+        wanted["versions"] = metadata_versions(route, asked)
+    if all(document[k] == v for k, v in wanted.items()):
+        return answer
+    document.update(wanted)
     return dataclasses.replace(answer, body=orjson.dumps(document))
 
 

@@ -308,9 +308,8 @@ class Gateway:
 
     async def _model_get(self, request: Request) -> Response:
         """Metadata and readiness: the named version, else the deployment's main version."""
-        route, version = await self.selection.metadata_target(
-            request.params["model"], request.params.get("version")
-        )
+        asked = request.params.get("version")
+        route, version = await self.selection.metadata_target(request.params["model"], asked)
         if version is None:
             raise Unavailable(f"deployment {route.name!r} has no version")
         if request.path.lstrip("/").startswith("v1/"):  # OpenAI's "retrieve model", KServe v1's
@@ -320,7 +319,8 @@ class Gateway:
         upstream = UpstreamRequest(
             "GET", upstream_path(request, version), forwardable(request.headers)
         )
-        return to_client(named(await self.proxy.send(route.name, version, upstream), route.name))
+        answer = await self.proxy.send(route.name, version, upstream)
+        return to_client(named(answer, route, asked))
 
     def _explain(self, request: Request) -> NoReturn:
         """KServe v1 explanations, answered as ``inferd serve`` answers them: there are none."""

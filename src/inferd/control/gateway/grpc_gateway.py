@@ -50,6 +50,7 @@ from inferd.control.gateway.grpc_upstream import (
     text_metadata,
 )
 from inferd.control.gateway.grpc_wire import answer_named, model_named, renamed
+from inferd.control.gateway.routing import metadata_versions
 from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
 from inferd.errors import (
     Code,
@@ -258,10 +259,11 @@ class GrpcGateway:
         if to.version is None:
             raise Unavailable(f"deployment {to.route.name!r} has no version")
         answer = await self._forward(to, to.version, method, request, context)
-        if not answer.ok or to.version.model == to.route.name or method != "ModelMetadata":
+        if not answer.ok or method != "ModelMetadata":
             return answer
-        # Named as clients name it, the deployment (as REST's metadata, forwarding.named).
-        return dataclasses.replace(answer, body=answer_named(answer.body, to.route.name))
+        # Named as clients name it, the deployment and its versions (as REST's, forwarding.named).
+        named = answer_named(answer.body, to.route.name, metadata_versions(to.route, to.named[1]))
+        return dataclasses.replace(answer, body=named)
 
     async def _forward(
         self,

@@ -14,7 +14,12 @@ bytes that arrived.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from google.protobuf.message import DecodeError
+
 from inferd.errors import InvalidArgument
+from inferd.protocols._generated import inference_pb2 as pb
 
 #: Field 1 (the model's name) and field 2 (its version), both length-delimited.
 _NAME_TAG = 0x0A
@@ -108,8 +113,15 @@ def renamed(message: bytes, model: str, named: tuple[str, str]) -> bytes:
                      _NO_VERSION if version else b""))  # fmt: skip
 
 
-def answer_named(response: bytes, model: str) -> bytes:
-    """A ``ModelMetadataResponse`` (whose name is field 1 too) naming ``model``: the replica's
-    bytes with the name appended, which a parser reads in place of the replica's."""
-    encoded = model.encode("utf-8")
-    return b"".join((response, bytes((_NAME_TAG,)), _encode_varint(len(encoded)), encoded))
+def answer_named(response: bytes, model: str, versions: Sequence[str]) -> bytes:
+    """A replica's ``ModelMetadataResponse`` naming ``model`` and listing ``versions`` (those
+    of the deployment a client may name) in place of the replica's name and store tag. Decoded,
+    unlike requests: it holds no tensors, and a repeated field cannot be replaced by appending."""
+    try:
+        message = pb.ModelMetadataResponse.FromString(response)
+    except DecodeError:
+        return response
+    message.name = model
+    del message.versions[:]
+    message.versions.extend(versions)
+    return message.SerializeToString()

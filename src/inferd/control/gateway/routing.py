@@ -119,6 +119,13 @@ def metadata_version(route: DeploymentRoute, requested: str | None = None) -> Ve
     return route.version(name) if name is not None else None
 
 
+def metadata_versions(route: DeploymentRoute, asked: str | None) -> list[str]:
+    """A model metadata's ``versions`` (OIP: those a client may request): the version ``asked``
+    for, as Triton answers a version's metadata, else every version of the deployment a client
+    may name in a path or ``model_version`` (all but the shadow)."""
+    return [asked] if asked else [v.name for v in route.versions if v.name != route.shadow]
+
+
 def _requested(route: DeploymentRoute, name: str) -> VersionRoute:
     """The version a request names; ModelNotFound when the deployment has none of that name,
     or it is the shadow (which takes no client request)."""
