@@ -1,7 +1,8 @@
 """README.md's tour, run as written where it needs only this machine: the store commands, one
 `inferd serve` answering the tour's curl (on a free port instead of 8080) and `inferd spec
-validate`. Lines that need a registry, a running `inferd up` or a cluster are left to the tests
-of those parts (tests/store/remote, tests/control, tests/deploy)."""
+validate`. Every line of it, those that need a registry, a running `inferd up` or a cluster
+too, is run by tests/e2e/test_readme_tour.py (a loopback registry for registry.example.com,
+`kubectl apply` left out); the README's other shell blocks by the tests ``RUN_BY`` names."""
 
 from __future__ import annotations
 
@@ -21,6 +22,28 @@ pytestmark = pytest.mark.slow
 ELSEWHERE = ("registry.example.com", "kubectl", "inferd up", "inferd apply", "inferd ps",
              "inferd down", "inferd rollout", "inferd login", "inferd serve",
              "inferd doctor")  # fmt: skip
+
+
+#: Each shell block of the README, in order, by its first line, and the test that runs it.
+RUN_BY = {
+    "make up": "tests/e2e/test_quickstart.py (scripts/quickstart, what `make up` runs)",
+    "# Models are versioned like images": "tests/e2e/test_readme_tour.py (its blocks[1])",
+    "python examples/llm/make_model.py": "tests/e2e/test_llm_example.py (the example's block)",
+}
+
+
+def test_every_readme_shell_block_is_one_a_test_runs() -> None:
+    """A block added to the README, or one moved ahead of the tour (which
+    tests/e2e/test_readme_tour.py finds as the second block), fails here until a test runs it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:sh|bash|console|shell)?\n(.*?)```", readme, re.DOTALL)
+    firsts = [str(block).lstrip() for block in blocks]
+    assert len(firsts) == len(RUN_BY), firsts
+    for first, start in zip(firsts, RUN_BY, strict=True):
+        assert first.startswith(start), (start, RUN_BY[start], first[:80])
+    example = (ROOT / "examples" / "llm" / "README.md").read_text(encoding="utf-8")
+    llm = re.search(r"```bash\n.*?```", example, re.DOTALL)
+    assert llm is not None and llm.group(0) in readme  # tests/e2e/test_llm_example.py runs it
 
 
 def tour() -> list[str]:
