@@ -11,13 +11,12 @@ from inferd.config import LimitSettings
 from inferd.errors import Unavailable
 from inferd.observe.audit import AuditLog
 from inferd.protocols.grpc.servicer import (
-    NO_SHARED_MEMORY,
     NO_STREAMING,
     SERVICE,
     InferenceServicer,
     RepositoryServicer,
+    unserved_handlers,
 )
-from inferd.protocols.v2 import shared_memory
 from inferd.serving.types import DataPlane
 
 #: The largest message the control listener reads: a repository request is a model name and a
@@ -81,7 +80,7 @@ async def serve_grpc(
         handlers = guard(handlers)
     if not control:
         handlers["ModelStreamInfer"] = NO_STREAMING
-        handlers.update(dict.fromkeys(shared_memory.METHODS, NO_SHARED_MEMORY))
+        handlers.update(unserved_handlers())
     return await start_listener(
         handlers,
         host,

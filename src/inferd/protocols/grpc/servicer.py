@@ -35,7 +35,7 @@ from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort, unary
 from inferd.protocols.http.audited import USER_HEADER
 from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
-from inferd.protocols.v2 import shared_memory
+from inferd.protocols.v2 import unserved
 from inferd.protocols.v2.codec import TIMEOUT_PARAMETERS, request_deadline
 from inferd.serving.stats import ModelStatistics, StatisticDuration
 from inferd.serving.types import DataPlane
@@ -114,13 +114,20 @@ async def _no_streaming(requests: AsyncIterator[bytes], context: Context) -> Non
 NO_STREAMING = grpc.stream_stream_rpc_method_handler(_no_streaming)
 
 
-async def _no_shared_memory(request: bytes, context: Context) -> None:
-    await abort(context, Unsupported(shared_memory.REFUSAL))
+def unserved_handlers() -> dict[str, grpc.RpcMethodHandler]:
+    """The RPCs of Triton's extensions inferd does not serve (shared memory, trace and log
+    settings), each refused naming its extension rather than with "Method not found!"; added
+    beside :data:`NO_STREAMING`, their requests are never read."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for extension in unserved.EXTENSIONS:
 
+        async def refuse(request: bytes, context: Context, words: str = extension.refusal) -> None:
+            await abort(context, Unsupported(words))
 
-#: Triton's shared-memory RPCs (``SystemSharedMemoryStatus``…), refused saying so rather than
-#: with "Method not found!"; added beside :data:`NO_STREAMING`, their request is never read.
-NO_SHARED_MEMORY = grpc.unary_unary_rpc_method_handler(_no_shared_memory)
+        handlers.update(
+            dict.fromkeys(extension.methods, grpc.unary_unary_rpc_method_handler(refuse))
+        )
+    return handlers
 
 
 async def _control_only(request: Message, context: Context) -> Message:

@@ -18,7 +18,7 @@ from inferd.protocols.http.messages import Request, Response
 from inferd.protocols.http.router import Handler
 from inferd.protocols.openai.routes import add_routes as add_openai_routes
 from inferd.protocols.text_wire import Timeout
-from inferd.protocols.v2 import shared_memory
+from inferd.protocols.v2 import unserved
 from inferd.protocols.v2.generate import GenerateHandlers
 from inferd.protocols.v2.handlers import (
     CONTROL_PATHS,
@@ -166,8 +166,10 @@ def data_router(
     )
     for path in CONTROL_PATHS:  # undocumented here: served on the control plane
         router.add("POST", path, control_only)
-    for method, path in shared_memory.PATHS:  # undocumented: refused (501), saying so
-        router.add(method, path, shared_memory.refuse)
+    for extension in unserved.EXTENSIONS:  # undocumented: refused (501), saying so
+        refuse = extension.handler()
+        for method, path in extension.paths:
+            router.add(method, path, refuse)
     _add_openapi(router, "inferd data plane")
     return router
 

@@ -49,3 +49,29 @@ def test_the_shared_memory_api_is_refused_saying_so(rest_and_grpc: Servers, call
 def test_a_wrong_method_on_a_shared_memory_path_is_still_405(rest_and_grpc: Servers) -> None:
     answer = httpx.delete(f"{rest_and_grpc.rest.url}/v2/systemsharedmemory/status", timeout=10)
     assert answer.status_code == 405
+
+
+SETTINGS: dict[str, Call] = {
+    "trace settings": lambda c: c.get_trace_settings(),
+    "model trace settings": lambda c: c.get_trace_settings(model_name="sum"),
+    "update trace settings": lambda c: c.update_trace_settings(settings={"trace_rate": "1"}),
+    "log settings": lambda c: c.get_log_settings(),
+    "update log settings": lambda c: c.update_log_settings(settings={"log_info": True}),
+}
+
+
+@pytest.mark.parametrize("call", SETTINGS.values(), ids=SETTINGS.keys())
+def test_trace_and_log_settings_are_refused_naming_the_extension(
+    rest_and_grpc: Servers, call: Call
+) -> None:
+    """They answered "no route", "model 'sum/trace/setting' not found" or "Method not found!"."""
+    rest = triton_http.InferenceServerClient(rest_and_grpc.rest.url.removeprefix("http://"))
+    with pytest.raises(InferenceServerException) as over_rest:
+        call(rest)
+    grpc = triton_grpc.InferenceServerClient(f"127.0.0.1:{rest_and_grpc.grpc.port}")
+    with pytest.raises(InferenceServerException) as over_grpc:
+        call(grpc)
+    assert over_rest.value.status() == "501"
+    assert over_grpc.value.status() == "StatusCode.UNIMPLEMENTED"
+    assert "extension" in str(over_rest.value.message())
+    assert over_rest.value.message() == over_grpc.value.message()
