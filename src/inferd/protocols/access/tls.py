@@ -19,7 +19,9 @@ changed and load.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -73,6 +75,26 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     return context
 
 
+def warn_if_exposed(key_file: Path) -> None:
+    """Log a warning when other local users may read the private key in ``key_file`` (any of
+    them could impersonate the server); a read-only filesystem (a Kubernetes secret, 0644 by
+    default) is the platform's to guard."""
+    try:
+        if os.statvfs(key_file).f_flag & os.ST_RDONLY:
+            return
+        mode = stat.S_IMODE(key_file.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o044:
+        log.warning(
+            "TLS: the key file %s is readable by group or others (mode %04o): any local user "
+            "may read the private key and impersonate this server; run `chmod 600 %s`",
+            key_file,
+            mode,
+            key_file,
+        )
+
+
 class _Encrypted(Exception):
     """Raised in place of a passphrase."""
 
@@ -117,6 +139,7 @@ class _Watch:
     def loaded(self, identity: _Identity) -> None:
         self._loaded = identity
         log.info("TLS: certificate %s reloaded", self._files.cert_file)
+        warn_if_exposed(self._files.key_file)
 
     def failed(self, identity: _Identity, problem: str) -> None:
         if identity != self._logged:
@@ -142,6 +165,7 @@ class CertificateFiles:
         self.check_interval_s = check_interval_s
         identity = self.identity()
         self._listening = server_context(cert_file, key_file)
+        warn_if_exposed(key_file)
         self._current = self._listening
         self._listening.sni_callback = self._handshake
         self._http = _Watch(self, identity)
