@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from inferd.packaging import push
-from inferd.store import ModelStore, gc, staging
+from inferd.store import ModelStore, gc
 from inferd.store.blobs import CHUNK, sha256_digest
 
 
@@ -30,7 +30,7 @@ def _model(directory: Path) -> tuple[Path, int]:
 def test_a_push_outliving_the_grace_period_keeps_its_blobs(
     store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(staging, "RENEW_S", 0.0)  # renew at every report: no waiting
+    monkeypatch.setattr(gc, "RENEW_S", 0.0)  # renew at every report: no waiting
     model, first = _model(tmp_path / "model")
     a_blob = store.layout.blobs.path(sha256_digest(hashlib.sha256((model / "a.npy").read_bytes())))
     reports: list[int] = []

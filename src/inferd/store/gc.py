@@ -3,7 +3,7 @@
 Runs under the store lock, so no tag can move meanwhile. A push writes its blobs *before* it
 takes the lock to tag them, so blobs and temporary files younger than :data:`GRACE_S` are
 kept whether referenced or not. A push renews the times of the blobs it wrote while it runs
-(:class:`~inferd.store.staging.Renewal`), so that it may outlive the grace period; it also
+(:class:`Renewal`), so that it may outlive the grace period; it also
 re-checks its blobs under the lock and fails cleanly rather than tagging a manifest with missing
 blobs.
 
@@ -14,9 +14,11 @@ that other OCI tools copied into the layout are kept too.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -25,12 +27,50 @@ from inferd.errors import DataLoss
 from inferd.reference import DIGEST_RE
 from inferd.store import materialized, media
 from inferd.store.atomic import TEMP_PREFIX
+from inferd.store.blobs import BlobStore
 from inferd.store.layout import OciLayout
 from inferd.store.manifest import MAX_DOCUMENT_BYTES
+from inferd.store.progress import Progress
 from inferd.store.results import GcResult
 
 #: Age below which an unreferenced blob or temp file may belong to a push in progress.
 GRACE_S = 600.0
+
+
+#: How often a push or pull in progress renews the times of the blobs it wrote (seconds).
+RENEW_S = 60.0
+
+
+@dataclass(slots=True)
+class Renewal:
+    """Keeps the blobs a push or pull wrote young while it runs. They are unreferenced until
+    it tags or records them, and ``gc`` removes an unreferenced blob once it is older than
+    :data:`GRACE_S`: without this, a push or pull outliving that (a large model, a slow link)
+    lost its first files to a ``gc`` run by cron, and failed each time again. Renewed from
+    its progress reports, at most every :data:`RENEW_S` (``renewed=0``: at the first)."""
+
+    blobs: BlobStore
+    digests: set[str] = field(default_factory=set)
+    renewed: float = field(default_factory=time.monotonic)
+
+    def around(self, progress: Progress | None) -> Progress:
+        """``progress``, renewing the blobs first (a report comes with every piece moved)."""
+
+        def report(done: int, total: int) -> None:
+            self.renew()
+            if progress is not None:
+                progress(done, total)
+
+        return report
+
+    def renew(self) -> None:
+        now = time.monotonic()
+        if now - self.renewed < RENEW_S:
+            return
+        self.renewed = now
+        for digest in list(self.digests):
+            with contextlib.suppress(OSError):  # another user's blob: its time is not ours
+                os.utime(self.blobs.path(digest))
 
 
 # Documents whose descriptors point at further blobs; everything else is a leaf.

@@ -141,7 +141,7 @@ class ModelStore:
         result's ``transfer`` says what moved.
         """
         staging.check_card(staged, card)
-        target, added, renewal = staged.target, set[str](), staging.Renewal(self.layout.blobs)
+        target, added, renewal = staged.target, set[str](), gc.Renewal(self.layout.blobs)
         try:  # ``renewal`` keeps the new blobs from gc's grace period until the tag moves
             written = staging.write(renewal.blobs, staged, card, progress, added, renewal=renewal)
             transfer = self._publish(target, written, renewal.around(network_progress))

@@ -11,11 +11,8 @@ without the store lock; the version becomes visible only when
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from inferd.card import ModelCard
@@ -26,6 +23,7 @@ from inferd.store.admission import refusals
 from inferd.store.blobs import BlobStore
 from inferd.store.dataformats import Refusal
 from inferd.store.files import SourceFile, collect
+from inferd.store.gc import Renewal
 from inferd.store.manifest import Descriptor, Layer, Manifest, check_titles, layer
 from inferd.store.progress import Meter, Progress
 from inferd.store.trust import TrustedFile
@@ -60,42 +58,6 @@ class Written:
     card: ModelCard
     #: Files stored only because the pusher trusted them (for the store's history).
     trusted: tuple[TrustedFile, ...] = ()
-
-
-#: How often a push in progress renews the times of the blobs it wrote (seconds).
-RENEW_S = 60.0
-
-
-@dataclass(slots=True)
-class Renewal:
-    """Keeps the blobs a push wrote young while it runs. They are unreferenced until the push
-    tags them (or its upload ends), and ``gc`` removes an unreferenced blob once it is older
-    than :data:`~inferd.store.gc.GRACE_S`: without this, a push outliving that (a large model,
-    a slow upload) lost its first files to a ``gc`` run by cron, and failed each time again.
-    Renewed from the push's progress reports, at most every :data:`RENEW_S`."""
-
-    blobs: BlobStore
-    digests: set[str] = field(default_factory=set)
-    renewed: float = field(default_factory=time.monotonic)
-
-    def around(self, progress: Progress | None) -> Progress:
-        """``progress``, renewing the blobs first (a report comes with every piece moved)."""
-
-        def report(done: int, total: int) -> None:
-            self.renew()
-            if progress is not None:
-                progress(done, total)
-
-        return report
-
-    def renew(self) -> None:
-        now = time.monotonic()
-        if now - self.renewed < RENEW_S:
-            return
-        self.renewed = now
-        for digest in list(self.digests):
-            with contextlib.suppress(OSError):  # another user's blob: its time is not ours
-                os.utime(self.blobs.path(digest))
 
 
 def stage(path: Path, target: Reference, *, trust_unsafe_format: bool) -> Staged:

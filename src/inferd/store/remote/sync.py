@@ -92,7 +92,9 @@ def pull_version(
     manifest = Manifest.parse(remote.data, remote.digest)
     blobs = _blobs(manifest)
     missing = [d for d in blobs if not layout.blobs.exists(d.digest)]
-    meter = Meter(sum(d.size for d in missing), progress)
+    # Unreferenced until recorded: kept from gc's grace period while the pull runs.
+    renewal = gc.Renewal(layout.blobs, {d.digest for d in blobs}, renewed=0.0)
+    meter = Meter(sum(d.size for d in missing), renewal.around(progress))
     layout.init()
     check_room(client.http.settings, layout.blobs.directory, missing)  # all of them, up front
     parallelism = client.http.settings.parallelism
