@@ -85,7 +85,7 @@ def exclusive_lock(lock_file: Path) -> Iterator[None]:
     The lock is tied to the open file description, so it is released when the block exits or
     the process dies; it serialises every read-modify-write of the index and the history.
     """
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)  # the umask decides who shares it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -94,7 +94,7 @@ def append(log: Path, entry: HistoryEvent) -> None:
     :func:`read` skips, and never corrupts the line after it.
     """
     line = orjson.dumps(entry.to_json()) + b"\n"
-    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(log, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)  # as umask shares the store
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":

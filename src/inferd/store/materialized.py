@@ -145,7 +145,8 @@ def materialize(blobs: BlobStore, models: Path, digest: str, manifest: Manifest)
     models.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=models))
     renamed = False
-    try:
+    try:  # readable as ``models/`` is (mkdtemp's 0700 kept the store's other users out)
+        building.chmod(models.stat().st_mode & 0o777)
         write_files(blobs, manifest, building, mode=0o444)
         building.rename(final)
         renamed = True
