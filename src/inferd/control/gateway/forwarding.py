@@ -16,10 +16,12 @@ from urllib.parse import quote
 
 import orjson
 
-from inferd.control.gateway.routing import metadata_versions
+from inferd.control.gateway.routing import NO_REPLICA_RETRY_S, metadata_versions
 from inferd.control.gateway.upstream import HOP_BY_HOP, UpstreamResponse
 from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
+from inferd.errors import Unavailable
 from inferd.protocols.http import Request, Response, json_response
+from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.http.router import Handler
 
 #: Response headers the gateway writes itself, not copied from the replica's answer.
@@ -103,6 +105,26 @@ def engine_model(deployment: str, version: VersionRoute, created: int) -> Respon
     document = {"name": deployment, "ready": ready, "id": deployment, "object": "model",
                 "created": created, "owned_by": "inferd"}  # fmt: skip
     return json_response(document, 200 if ready else 503)
+
+
+def answered_here(
+    request: Request, deployment: str, version: VersionRoute, created: int
+) -> Response | None:
+    """A metadata or readiness request the gateway answers itself (None: the replica answers):
+    ``GET /v1/models/{m}`` of an engine's version (:func:`engine_model`), and the readiness
+    (``…/ready``, KServe v1's ``/v1/models/{m}``) of a version with no ready replica: 503
+    ``{"name", "ready": false}`` and Retry-After, as ``inferd serve`` answers a model not ready."""
+    parts = request.path.strip("/").split("/")
+    kserve = parts[0] == "v1"
+    engine = engine_model(deployment, version, created) if kserve else None
+    if engine is not None or version.ready_replicas:
+        return engine
+    if not kserve and (parts[-1] != "ready" or len(parts) not in (4, 6)):
+        return None  # metadata: the replica's error (no ready replica), as inferd serve's
+    why = Unavailable(f"{deployment!r} is not ready", retry_after=NO_REPLICA_RETRY_S)
+    return dataclasses.replace(
+        response_for_error(why), body=orjson.dumps({"name": deployment, "ready": False})
+    )
 
 
 def refusing(refuse: Callable[[Request], NoReturn]) -> Handler:

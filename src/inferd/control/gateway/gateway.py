@@ -29,7 +29,7 @@ from inferd.control.gateway.aggregate import ReplicaReading, merge, read_replica
 from inferd.control.gateway.catalog import Catalog
 from inferd.control.gateway.charts import Charts
 from inferd.control.gateway.forwarding import (
-    engine_model,
+    answered_here,
     named,
     refusing,
     to_client,
@@ -312,10 +312,9 @@ class Gateway:
         route, version = await self.selection.metadata_target(request.params["model"], asked)
         if version is None:
             raise Unavailable(f"deployment {route.name!r} has no version")
-        if request.path.lstrip("/").startswith("v1/"):  # OpenAI's "retrieve model", KServe v1's
-            engine = engine_model(route.name, version, self.openai.created)
-            if engine is not None:
-                return engine
+        here = answered_here(request, route.name, version, self.openai.created)
+        if here is not None:  # an engine's OpenAI model object, a version not ready
+            return here
         upstream = UpstreamRequest(
             "GET", upstream_path(request, version), forwardable(request.headers)
         )
