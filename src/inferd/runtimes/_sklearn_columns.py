@@ -93,6 +93,28 @@ def number_columns(estimator: Any) -> frozenset[int]:
     return frozenset(found)
 
 
+def named_columns(estimator: Any) -> tuple[str, ...]:
+    """The column names a ``ColumnTransformer`` reading the input (the estimator, or a
+    pipeline's first step past column-keeping imputers) picks its columns by, as one fitted on
+    a DataFrame by name does: a matrix has no names, so it cannot run on one. Empty where it
+    picks them by position."""
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list):
+        reader = next((step for _, step in steps if not _keeps_columns(step)), None)
+        return named_columns(reader) if reader is not None else ()
+    names: list[str] = []
+    for _, _, columns in getattr(estimator, "transformers_", ()):
+        picked = (
+            [columns.start, columns.stop]
+            if isinstance(columns, slice)
+            else [columns]
+            if isinstance(columns, str)
+            else columns
+        )
+        names += [c for c in np.asarray(picked, dtype=object).ravel() if isinstance(c, str)]
+    return tuple(dict.fromkeys(names))
+
+
 def refused_values(estimator: Any, x: np.ndarray, error: str) -> str | None:
     """What in the matrix ``x`` the estimator refused, where its ValueError's text ``error``
     says it refused the client's values (:data:`_UNKNOWN_CATEGORY`…): completes "tensor 'input':

@@ -35,6 +35,7 @@ from inferd.runtimes._sklearn_columns import (
     example_values,
     known_numbers,
     known_values,
+    named_columns,
     refused_values,
     takes_strings,
 )
@@ -270,6 +271,15 @@ def _estimator(skops_io: ModuleType, file: Path, trusted: list[str]) -> Any:
         raise InvalidArgument(f"{file.name!r} is not a valid skops model") from exc
     if not callable(getattr(estimator, "predict", None)):
         raise InvalidArgument(f"{file.name!r} holds no estimator with a predict method")
+    names = named_columns(estimator)
+    if names:
+        raise InvalidArgument(
+            f"{file.name!r} holds a {type(estimator).__name__} fitted on a DataFrame: its "
+            f"ColumnTransformer picks columns by name ({', '.join(map(repr, names))}), and the "
+            "sklearn runtime hands it a matrix, whose columns have no names: pick them by "
+            "position (e.g. [0] for the first column) and fit it again, sending the columns "
+            "in that order, or serve it with the python runtime (see examples/python-model)"
+        )
     return estimator
 
 
