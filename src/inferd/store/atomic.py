@@ -57,7 +57,10 @@ def staged(directory: Path, *, mode: int = 0o644) -> Iterator[Staged]:
         yield stage
     finally:
         if not stage.committed:
-            stage.handle.close()
+            # Bytes still buffered fail again on a full disk as the file closes (which closes
+            # it all the same): the file is discarded, so that failure must not keep it.
+            with contextlib.suppress(OSError):
+                stage.handle.close()
             stage.path.unlink(missing_ok=True)
 
 
