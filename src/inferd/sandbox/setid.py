@@ -1,0 +1,137 @@
+"""No set-user-ID or set-group-ID files from a sandbox worker: a seccomp filter.
+
+The worker keeps the server's user, usually root, and its scratch directories are the host's
+own (``/tmp``, ``/var/tmp``, ``/dev/shm``, ``$TMPDIR``). Without this, a trusted model could
+copy a shell there and ``chmod 4755`` it: a file owned by root with the set-user-ID bit, which
+any local user could run as root afterwards, wherever the host mounts that directory without
+``nosuid`` (no capability is needed to set the bit on a file one owns; ``no_new_privs`` only
+binds the worker itself). The filter refuses, with EPERM, every call that would give a file
+either bit: ``chmod``, ``fchmod``, ``fchmodat``, ``fchmodat2``, and a creating ``open``,
+``openat``, ``creat``, ``mknod`` or ``mknodat`` whose mode holds one. ``openat2`` (its mode is
+in a structure a filter cannot read) and ``io_uring_setup`` (io_uring's operations pass no
+filter) are refused whole; Python and the libraries models use do not need them. Calls of
+another architecture (a 32-bit program the model runs, x32) end the process.
+
+x86-64 and AArch64; elsewhere nothing is installed. Standard library only: it runs before the
+worker imports numpy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import platform
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+#: The mode bits refused.
+SETID_BITS = 0o6000
+
+_LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
+_JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+_JGE = 0x35  # BPF_JMP | BPF_JGE | BPF_K
+_JSET = 0x45  # BPF_JMP | BPF_JSET | BPF_K
+_RET = 0x06  # BPF_RET | BPF_K
+_ALLOW = 0x7FFF0000
+_KILL_PROCESS = 0x80000000
+_REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
+#: Offsets in ``struct seccomp_data``: nr, arch, then args[6] (64-bit, little-endian here).
+_NR, _ARCH, _ARGS = 0, 4, 16
+_X32_BIT = 0x40000000
+
+#: Per machine: the audit architecture, whether x32 calls exist, and each call refused by
+#: the index of its mode argument (None: refused whatever its arguments).
+_CALLS: dict[str, tuple[int, bool, dict[int, int | None]]] = {
+    "x86_64": (
+        0xC000003E,
+        True,
+        {
+            2: 2,  # open(path, flags, mode)
+            85: 1,  # creat(path, mode)
+            90: 1,  # chmod(path, mode)
+            91: 1,  # fchmod(fd, mode)
+            133: 1,  # mknod(path, mode, dev)
+            257: 3,  # openat(dirfd, path, flags, mode)
+            259: 2,  # mknodat(dirfd, path, mode, dev)
+            268: 2,  # fchmodat(dirfd, path, mode)
+            452: 2,  # fchmodat2(dirfd, path, mode, flags)
+            437: None,  # openat2
+            425: None,  # io_uring_setup
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        False,
+        {
+            33: 2,  # mknodat
+            52: 1,  # fchmod
+            53: 2,  # fchmodat
+            56: 3,  # openat
+            452: 2,  # fchmodat2
+            437: None,  # openat2
+            425: None,  # io_uring_setup
+        },
+    ),
+}
+
+
+class _Instruction(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
+
+
+class _Program(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Instruction))]
+
+
+def program(machine: str) -> list[tuple[int, int, int, int]] | None:
+    """The filter for ``machine`` (``platform.machine()``) as (code, jt, jf, k) instructions;
+    None for a machine without a table."""
+    found = _CALLS.get(machine)
+    if found is None:
+        return None
+    arch, x32, calls = found
+    # (code, jump if true, jump if false, k), jumps by label ("": the next instruction).
+    code: list[tuple[int, str, str, int]] = [
+        (_LD_ABS, "", "", _ARCH),
+        (_JEQ, "", "kill", arch),
+        (_LD_ABS, "", "", _NR),
+    ]
+    if x32:
+        code.append((_JGE, "kill", "", _X32_BIT))
+    code += [(_JEQ, "refuse" if at is None else f"mode{at}", "", nr) for nr, at in calls.items()]
+    code.append((_RET, "", "", _ALLOW))  # any other call
+    # BPF jumps forward only: each block testing a mode argument is followed by its answers.
+    labels: dict[str, int] = {}
+    for at in sorted({at for at in calls.values() if at is not None}):
+        labels[f"mode{at}"] = len(code)
+        code += [(_LD_ABS, "", "", _ARGS + 8 * at), (_JSET, "refuse", "allow", SETID_BITS)]
+    labels["allow"] = len(code)
+    code.append((_RET, "", "", _ALLOW))
+    labels["refuse"] = len(code)
+    code.append((_RET, "", "", _REFUSE))
+    labels["kill"] = len(code)
+    code.append((_RET, "", "", _KILL_PROCESS))
+
+    def jump(at: int, label: str) -> int:
+        return labels[label] - at - 1 if label else 0
+
+    return [(op, jump(i, jt), jump(i, jf), k) for i, (op, jt, jf, k) in enumerate(code)]
+
+
+def refuse_setid(libc: ctypes.CDLL) -> bool:
+    """Install the filter on this process (``no_new_privs`` must be set); False where this
+    machine has no table. Raises OSError when the kernel refuses it."""
+    instructions = program(platform.machine())
+    if instructions is None:
+        return False
+    array = (_Instruction * len(instructions))(*(_Instruction(*i) for i in instructions))
+    fprog = _Program(len(instructions), ctypes.cast(array, ctypes.POINTER(_Instruction)))
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, "seccomp filter refused", "prctl(PR_SET_SECCOMP)")
+    return True
