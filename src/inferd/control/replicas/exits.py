@@ -6,6 +6,7 @@ replica's reason; an engine (llama-server, vLLM) has no such line, so its last l
 
 from __future__ import annotations
 
+import re
 import signal
 
 #: How the CLI begins the line that says why it failed.
@@ -21,6 +22,34 @@ def error_line(output: bytes) -> str | None:
             text = line[len(ERROR_PREFIX) :].decode("utf-8", "replace").strip()
             return text[:MAX_REASON_CHARS] or None
     return None
+
+
+#: A log line at ERROR or above, as ``inferd serve`` writes them (server/logs.py's LOG_FORMAT):
+#: date, time, level, logger, then the message.
+_LOGGED_ERROR = re.compile(rb"^\S+ \S+ (?:ERROR|CRITICAL) \S+: (.+)$")
+
+
+def logged_error(output: bytes) -> str | None:
+    """The message of the last line ``output`` logged at ERROR or above (None: there is none)."""
+    for line in reversed(output.splitlines()):
+        match = _LOGGED_ERROR.match(line.strip())
+        if match:
+            return match.group(1).decode("utf-8", "replace").strip()[:MAX_REASON_CHARS]
+    return None
+
+
+def unready_reason(output: bytes, liveness_threshold: int, silent: bool) -> str:
+    """Why a replica that was ready is out of rotation: it answers its probes no more (and is
+    restarted after ``liveness_threshold`` in a row), or it answers not ready, with the last
+    error its run logged (``output``), if any: a model's worker crashing, say."""
+    if silent:
+        return f"no answer to its health probes; restarted after {liveness_threshold} in a row"
+    said = logged_error(output)
+    return (
+        f"readiness probe failing; its last logged error: {said}"
+        if said
+        else "readiness probe failing"
+    )
 
 
 def with_last_line(reason: str, output: bytes) -> str:

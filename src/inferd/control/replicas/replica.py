@@ -34,7 +34,7 @@ from inferd.addresses import url_host
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.child import Child, spawn
 from inferd.control.replicas.engine_metrics import in_flight
-from inferd.control.replicas.exits import describe_exit, error_line, with_last_line
+from inferd.control.replicas.exits import describe_exit, error_line, unready_reason, with_last_line
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
 from inferd.control.replicas.logs import TAIL_BYTES, RotatingLog, pump
 from inferd.control.replicas.topology import Replica, ReplicaState
@@ -52,12 +52,10 @@ FAILURE_THRESHOLD = 3
 #: PROBE_TIMEOUT_S) before it is taken for hung and killed, to be restarted: the liveness
 #: probe Kubernetes would restart its pod on. One that answers, even 503, is alive.
 LIVENESS_THRESHOLD = 10
-#: Longest a starting replica may go without answering its probe at all (not listening yet,
-#: or silent) before it is taken for stuck and restarted. One that answers, 503 while its model
-#: loads and warms up, is waited for up to MAX_LOADING_S, as a startup probe waits for a pod.
+#: Longest a starting replica may go without answering its probe at all before it is restarted;
+#: one that answers (503 while its model loads) is waited for up to MAX_LOADING_S, as the
+#: startup probe `inferd k8s render` gives a pod (every 10 s, 180 failures) waits for it.
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
-#: Longest a replica may take to become ready while it answers (the startup probe `inferd k8s
-#: render` gives a pod: every 10 s, 180 failures).
 MAX_LOADING_S = 1800.0
 #: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
 KILL_WAIT_S = 5.0
@@ -275,10 +273,9 @@ class ReplicaProcess:
 
     def _exit_reason(self, code: int | None, *, ever_ready: bool) -> str:
         """How the process ended, with what it said on its last ``error:`` line."""
-        log = self._log
         said = None
-        if log is not None:  # only what this run wrote: an earlier run's error is not its own
-            output = log.tail(min(TAIL_BYTES, log.written - self._run_began))
+        if self._log is not None:
+            output = self._run_output()
             if self.launch.engine is not None:  # engines have no error: line; their last words
                 return with_last_line(describe_exit(code), output)
             said = error_line(output)
@@ -287,6 +284,11 @@ class ReplicaProcess:
         if not ever_ready and code is not None and code > 0 and code not in RETRYABLE_EXITS:
             self.start_error = said
         return f"{describe_exit(code)}: {said}"
+
+    def _run_output(self) -> bytes:
+        """The end of what this run wrote (an earlier run's error is not its own)."""
+        log = self._log
+        return b"" if log is None else log.tail(min(TAIL_BYTES, log.written - self._run_began))
 
     async def _spawn(self) -> Child:
         self.port = free_port(self.launch.host)
@@ -382,7 +384,8 @@ class ReplicaProcess:
                 await exited
                 return f"hung: no answer to {silent} health probes in a row; killed"
             if failures >= FAILURE_THRESHOLD:
-                self._set("starting", "readiness probe failing")
+                said = unready_reason(self._run_output(), LIVENESS_THRESHOLD, answer is None)
+                self._set("starting", said)
         await exited
         return None
 
