@@ -71,3 +71,35 @@ def test_a_trusted_pytorch_file_is_refused_at_push(inferd_home: Path, tmp_path: 
     result = CliRunner().invoke(main, ["push", str(file), "net:v1", "--trust-unsafe-format"])
     assert result.exit_code == 2, result.output
     assert f"error: 'model.pt' is a PyTorch file; {ADVICE}\n" in result.output
+
+
+def _exported_program(path: Path, legacy: bool = False) -> Path:
+    """The layout torch.export.save writes: the PT2 archive (PyTorch 2.6 on: an
+    ``archive_format`` member holding ``pt2``), or before it the serialized program's JSON
+    beside torch.save blobs of its weights."""
+    with zipfile.ZipFile(path, "w") as archive:
+        if legacy:
+            archive.writestr("serialized_exported_program.json", "{}")
+            archive.writestr("serialized_state_dict.pt", b"PK\x03\x04")
+            archive.writestr("version", "7.3")
+        else:
+            archive.writestr("package/archive_format", "pt2")
+            archive.writestr("package/.data/version", "0")
+            archive.writestr("package/models/model.json", "{}")
+            archive.writestr("package/data/weights/weight_0", b"\0" * 16)
+    return path
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["pt2-archive", "torch-2.5"])
+def test_an_exported_program_is_named_with_what_to_do(
+    inferd_home: Path, tmp_path: Path, legacy: bool
+) -> None:
+    """torch.export.save's .pt2 was "not a model in a format inferd recognises; pass
+    --runtime", which no runtime name satisfies."""
+    file = _exported_program(tmp_path / "model.pt2", legacy)
+    with pytest.raises(InvalidArgument) as info:
+        detect_model(file, None)
+    assert info.value.message == f"'model.pt2' is a PyTorch file; {ADVICE}"
+    result = CliRunner().invoke(main, ["push", str(file), "net:v1", "--trust-unsafe-format"])
+    assert result.exit_code == 2, result.output
+    assert f"error: 'model.pt2' is a PyTorch file; {ADVICE}\n" in result.output

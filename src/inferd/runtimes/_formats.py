@@ -30,6 +30,10 @@ def is_skops(path: Path) -> bool:
 #: The start of what torch.save wrote before PyTorch 1.6: a protocol-2 pickle of its magic
 #: number, 0x1950a86a20f9469cfc6c.
 _LEGACY_TORCH = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+#: Members (by their last path component) of the zip archives PyTorch writes.
+_TORCH_MEMBERS = frozenset(
+    {"data.pkl", "constants.pkl", "archive_format", "serialized_exported_program.json"}
+)
 #: Runtime names a PyTorch user may ask for, and what to do instead: no runtime loads torch.
 TORCH_RUNTIMES = frozenset({"torch", "pytorch", "torchscript"})
 TORCH_ADVICE = (
@@ -41,8 +45,10 @@ TORCH_ADVICE = (
 
 def is_pytorch(path: Path) -> bool:
     """A PyTorch file, for what to tell its pusher (no runtime loads one): the zip archive
-    torch.save and torch.jit.save write (a ``data.pkl`` or ``constants.pkl`` member), or the
-    legacy torch.save pickle (its magic number first)."""
+    torch.save and torch.jit.save write (a ``data.pkl`` or ``constants.pkl`` member), the one
+    torch.export.save writes (a PT2 archive's ``archive_format`` member, or before PyTorch 2.6
+    ``serialized_exported_program.json``), or the legacy torch.save pickle (its magic number
+    first)."""
     try:
         with path.open("rb") as f:
             if f.read(len(_LEGACY_TORCH)) == _LEGACY_TORCH:
@@ -51,7 +57,7 @@ def is_pytorch(path: Path) -> bool:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
-    return any(name.rpartition("/")[2] in ("data.pkl", "constants.pkl") for name in names)
+    return any(name.rpartition("/")[2] in _TORCH_MEMBERS for name in names)
 
 
 #: runtime name → content test, cheapest first; a file matches at most one.
