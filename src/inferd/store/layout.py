@@ -37,6 +37,13 @@ def check_home(root: Path) -> None:
     Checked up front so that a mistyped ``INFERD_HOME`` is one clear error, not an OS error
     from whichever file a command happens to open first.
     """
+    link = _dangling_link(root)
+    if link is not None:
+        raise InvalidArgument(
+            f"INFERD_HOME {str(root)!r} cannot be created: {str(link)!r} is a symbolic link to "
+            f"{str(link.readlink())!r}, which does not exist (a disk not mounted?); create it, or "
+            "set INFERD_HOME elsewhere"
+        )
     blocking = not_a_directory(root)
     if blocking == root:
         raise InvalidArgument(f"INFERD_HOME {str(root)!r} is not a directory")
@@ -44,6 +51,17 @@ def check_home(root: Path) -> None:
         raise InvalidArgument(
             f"INFERD_HOME {str(root)!r} cannot be created: {str(blocking)!r} is not a directory"
         )
+
+
+def _dangling_link(root: Path) -> Path | None:
+    """The symbolic link at or above ``root`` whose target does not exist, if one is in the
+    way (``mkdir`` would fail with "File exists" on it)."""
+    for candidate in (root, *root.parents):
+        if candidate.is_symlink():
+            return None if candidate.exists() else candidate
+        if candidate.exists():
+            return None
+    return None
 
 
 def ensure_home(root: Path) -> None:
