@@ -22,9 +22,10 @@ In order, while the process is still single-threaded:
    capabilities, each other's credentials: without this, one model's code could open another
    model's ``/proc/<pid>/mem`` (its weights, the inputs other clients sent it) or ptrace it.
    No core file is written either.
-5. **No set-user-ID files** (:mod:`inferd.sandbox.setid`, a seccomp filter, with the
-   namespaces): the scratch directories are the host's, and a root-owned file given the
-   set-user-ID bit there would run as root for any local user.
+5. **No set-user-ID files, no Unix sockets** (:mod:`inferd.sandbox.syscalls`, a seccomp
+   filter, with the namespaces): the scratch directories are the host's, where a root-owned
+   file given the set-user-ID bit would run as root for any local user, and a socket file
+   (Docker's, systemd's) is reachable from any network namespace.
 6. **Resource limits** (``setrlimit``): address space (RLIMIT_AS), open files (RLIMIT_NOFILE),
    no core files; CPU time (RLIMIT_CPU) is set per call by the worker loop.
 
@@ -32,7 +33,7 @@ Steps 1 to 3 need CAP_SYS_ADMIN (root, or a container granted it). Where the ker
 :func:`isolate` raises :class:`IsolationRefused` unless the operator allowed running without
 (``sandbox.allow_unisolated``); the worker then runs with only steps 4 and 6. What stays
 as it was: the worker keeps the server's uid, so the rest of the filesystem keeps its usual
-permissions (run the server as a dedicated user), and filesystem Unix sockets stay reachable.
+permissions (run the server as a dedicated user).
 
 Standard library only: this runs before anything that could start a thread.
 """
@@ -46,7 +47,7 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-from inferd.sandbox.setid import refuse_setid
+from inferd.sandbox.syscalls import install_filter
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -135,12 +136,13 @@ def isolate(root: Path, limits: Limits) -> bool:
     _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
     if isolated:
         try:
-            refuse_setid(libc)
+            install_filter(libc)
         except OSError as exc:
             if not limits.allow_unisolated:
                 raise IsolationRefused(
                     f"{exc.strerror or exc} ({exc.filename}); trusted code runs only where "
-                    "it cannot make set-user-ID files, which needs seccomp filters, or set "
+                    "it can neither make set-user-ID files nor reach Unix sockets, which needs "
+                    "seccomp filters, or set "
                     "sandbox.allow_unisolated (INFERD_SANDBOX__ALLOW_UNISOLATED=true) to run "
                     "it without that isolation"
                 ) from None

@@ -1,16 +1,25 @@
-"""No set-user-ID or set-group-ID files from a sandbox worker: a seccomp filter.
+"""What a sandbox worker may not ask of the kernel: a seccomp filter.
 
-The worker keeps the server's user, usually root, and its scratch directories are the host's
-own (``/tmp``, ``/var/tmp``, ``/dev/shm``, ``$TMPDIR``). Without this, a trusted model could
-copy a shell there and ``chmod 4755`` it: a file owned by root with the set-user-ID bit, which
-any local user could run as root afterwards, wherever the host mounts that directory without
-``nosuid`` (no capability is needed to set the bit on a file one owns; ``no_new_privs`` only
-binds the worker itself). The filter refuses, with EPERM, every call that would give a file
-either bit: ``chmod``, ``fchmod``, ``fchmodat``, ``fchmodat2``, and a creating ``open``,
-``openat``, ``creat``, ``mknod`` or ``mknodat`` whose mode holds one. ``openat2`` (its mode is
-in a structure a filter cannot read) and ``io_uring_setup`` (io_uring's operations pass no
-filter) are refused whole; Python and the libraries models use do not need them. Calls of
-another architecture (a 32-bit program the model runs, x32) end the process.
+The worker keeps the server's user, usually root, and shares the host's filesystem. Two things
+the namespaces leave open are closed here, each call refused with EPERM:
+
+- **Set-user-ID and set-group-ID files.** The scratch directories are the host's own (``/tmp``,
+  ``/var/tmp``, ``/dev/shm``, ``$TMPDIR``): a trusted model could copy a shell there and
+  ``chmod 4755`` it, a file owned by root with the set-user-ID bit, which any local user could
+  run as root afterwards wherever the host mounts that directory without ``nosuid`` (no
+  capability is needed to set the bit on a file one owns; ``no_new_privs`` binds the worker
+  only). Refused: ``chmod``, ``fchmod``, ``fchmodat``, ``fchmodat2``, and a creating ``open``,
+  ``openat``, ``creat``, ``mknod`` or ``mknodat``, whose mode holds either bit.
+- **Unix sockets.** The network namespace has no interface and its own abstract socket names,
+  but a socket file on the filesystem is reachable from any namespace: as root, the worker
+  could connect to ``/run/docker.sock``, containerd's or systemd's private socket and run
+  anything on the host. ``socket(AF_UNIX, …)`` is refused; ``socketpair`` (an event loop's
+  self-pipe, ``multiprocessing.Pipe``) is not, since a pair connects to nothing else.
+
+``openat2`` (its mode is in a structure a filter cannot read) and ``io_uring_setup``
+(io_uring's operations pass no filter) are refused whole; Python and the libraries models use
+do not need them. Calls of another architecture (a 32-bit program the model runs, x32) end the
+process.
 
 x86-64 and AArch64; elsewhere nothing is installed. Standard library only: it runs before the
 worker imports numpy.
@@ -26,6 +35,8 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 #: The mode bits refused.
 SETID_BITS = 0o6000
+#: The socket domain refused.
+AF_UNIX = 1
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
@@ -39,12 +50,13 @@ _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
 _NR, _ARCH, _ARGS = 0, 4, 16
 _X32_BIT = 0x40000000
 
-#: Per machine: the audit architecture, whether x32 calls exist, and each call refused by
-#: the index of its mode argument (None: refused whatever its arguments).
-_CALLS: dict[str, tuple[int, bool, dict[int, int | None]]] = {
+#: Per machine: the audit architecture, whether x32 calls exist, the number of ``socket``,
+#: and each call refused by the index of its mode argument (None: whatever its arguments).
+_CALLS: dict[str, tuple[int, bool, int, dict[int, int | None]]] = {
     "x86_64": (
         0xC000003E,
         True,
+        41,
         {
             2: 2,  # open(path, flags, mode)
             85: 1,  # creat(path, mode)
@@ -62,6 +74,7 @@ _CALLS: dict[str, tuple[int, bool, dict[int, int | None]]] = {
     "aarch64": (
         0xC00000B7,
         False,
+        198,
         {
             33: 2,  # mknodat
             52: 1,  # fchmod
@@ -94,7 +107,7 @@ def program(machine: str) -> list[tuple[int, int, int, int]] | None:
     found = _CALLS.get(machine)
     if found is None:
         return None
-    arch, x32, calls = found
+    arch, x32, socket, calls = found
     # (code, jump if true, jump if false, k), jumps by label ("": the next instruction).
     code: list[tuple[int, str, str, int]] = [
         (_LD_ABS, "", "", _ARCH),
@@ -104,12 +117,15 @@ def program(machine: str) -> list[tuple[int, int, int, int]] | None:
     if x32:
         code.append((_JGE, "kill", "", _X32_BIT))
     code += [(_JEQ, "refuse" if at is None else f"mode{at}", "", nr) for nr, at in calls.items()]
+    code.append((_JEQ, "domain", "", socket))
     code.append((_RET, "", "", _ALLOW))  # any other call
     # BPF jumps forward only: each block testing a mode argument is followed by its answers.
     labels: dict[str, int] = {}
     for at in sorted({at for at in calls.values() if at is not None}):
         labels[f"mode{at}"] = len(code)
         code += [(_LD_ABS, "", "", _ARGS + 8 * at), (_JSET, "refuse", "allow", SETID_BITS)]
+    labels["domain"] = len(code)
+    code += [(_LD_ABS, "", "", _ARGS), (_JEQ, "refuse", "allow", AF_UNIX)]
     labels["allow"] = len(code)
     code.append((_RET, "", "", _ALLOW))
     labels["refuse"] = len(code)
@@ -123,7 +139,7 @@ def program(machine: str) -> list[tuple[int, int, int, int]] | None:
     return [(op, jump(i, jt), jump(i, jf), k) for i, (op, jt, jf, k) in enumerate(code)]
 
 
-def refuse_setid(libc: ctypes.CDLL) -> bool:
+def install_filter(libc: ctypes.CDLL) -> bool:
     """Install the filter on this process (``no_new_privs`` must be set); False where this
     machine has no table. Raises OSError when the kernel refuses it."""
     instructions = program(platform.machine())

@@ -16,7 +16,7 @@ from inferd.card import ModelCard
 from inferd.config import SandboxSettings
 from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import SandboxedModel
-from inferd.sandbox.setid import program
+from inferd.sandbox.syscalls import program
 
 #: predict reports the errno of each attempt (0: it succeeded) on files in ``where``.
 MODEL = """
