@@ -85,3 +85,12 @@ def test_relative_links_and_anchors_resolve(markdown: Path) -> None:
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
             problems.append(f"{where}: no heading with that anchor")
     assert not problems, "\n".join(problems)
+
+
+def test_the_readme_lists_every_doc() -> None:
+    """A reader finds each page of docs/ from the README's Documentation list."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    missing = [f"docs/{page.name}" for page in sorted((ROOT / "docs").glob("*.md"))
+               if f"(docs/{page.name})" not in listed]  # fmt: skip
+    assert not missing, f"README.md's Documentation list lacks {missing}"
