@@ -19,7 +19,7 @@ A tensor placed in client shared memory (Triton's ``shared_memory_*`` parameters
 a requested output) is refused as Unsupported before anything else about it is read
 (:func:`refuse_shared_memory`): inferd reads data from requests and answers with it. The outputs
 a request asks for are read alike too (:func:`requested_outputs`), Triton's ``classification``
-parameter on one refused as Unsupported.
+parameter on one refused as Unsupported (but a count of 0, which asks for no classes).
 
 Transports say where the data came from (``source``: ``'data'``, ``fp32_contents``, ``its
 raw_input_contents entry``…), so a message names the field the client filled.
@@ -46,7 +46,7 @@ from inferd.serving.types import RequestedOutput
 _SHARED_MEMORY_PREFIX = "shared_memory_"
 #: Triton's classification extension on a requested output (tritonclient's ``class_count``):
 #: top-k "score:index:label" strings instead of the tensor. Refused, not ignored: the tensor
-#: answered in its place is not what the client decodes.
+#: answered in its place is not what the client decodes. A count of 0 asks for none (Triton).
 _CLASSIFICATION = "classification"
 #: numpy kinds a value may arrive as, per target kind (ints are fine for floats, not the reverse:
 #: silently truncating 1.5 to 1 would hide a client bug).
@@ -133,13 +133,23 @@ def requested_outputs(outputs: Iterable[RequestedOutput]) -> list[RequestedOutpu
         named.add(output.name)
         refuse_shared_memory(output.name, output.parameters)
         if _CLASSIFICATION in output.parameters:
-            raise Unsupported(
-                f"output {output.name!r}: Triton's classification extension "
-                f"(parameters.{_CLASSIFICATION}) is not supported; ask for the output without it "
-                "and take its top classes from the values"
-            )
+            if not _no_classes(output.parameters[_CLASSIFICATION]):
+                raise Unsupported(
+                    f"output {output.name!r}: Triton's classification extension "
+                    f"(parameters.{_CLASSIFICATION}) is not supported; ask for the output without "
+                    "it and take its top classes from the values"
+                )
+            parameters = {k: v for k, v in output.parameters.items() if k != _CLASSIFICATION}
+            requested.append(RequestedOutput(output.name, parameters))
+            continue
         requested.append(output)
     return requested or None
+
+
+def _no_classes(count: object) -> bool:
+    """Whether a ``classification`` parameter asks for no classes: the integer 0, as Triton
+    reads a ``class_count`` of 0 (a boolean is no count)."""
+    return type(count) is int and count == 0
 
 
 def declare(name: str, datatype: object, shape: object, limits: LimitSettings) -> Declared:
