@@ -330,7 +330,7 @@ def rm(ref: str, as_json: bool) -> None:
     "--max-size",
     metavar="SIZE",
     help="Then evict least-recently-used materialized models and pulled versions (not "
-    "tagged locally) until the store fits in SIZE (e.g. 10G, 512M).",
+    "tagged locally) until the store fits in SIZE (e.g. 10G, 10Gi, 512M).",
 )
 @json_option
 @handles_errors
