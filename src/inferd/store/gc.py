@@ -148,6 +148,15 @@ def _old(path: Path, now: float) -> bool:
         return False
 
 
+def _idle(directory: Path, now: float) -> bool:
+    """Nothing in ``directory`` was written for the grace period: a materialize writing one
+    large file adds no entry, so the directory's own time says nothing of it."""
+    try:
+        return _old(directory, now) and all(_old(p, now) for p in directory.rglob("*"))
+    except OSError:  # removed meanwhile, or unreadable: not ours to remove now
+        return False
+
+
 def collect(layout: OciLayout, models: Path, access: Path | None = None) -> GcResult:
     """Remove unreferenced blobs, materialized dirs of versions no longer in the index,
     stamps of materialized dirs that are gone, and the markers in ``access`` (the cache's
@@ -179,7 +188,7 @@ def collect(layout: OciLayout, models: Path, access: Path | None = None) -> GcRe
         if models.is_dir():
             for entry in list(models.iterdir()):
                 if entry.name.startswith(TEMP_PREFIX):
-                    if _old(entry, now):
+                    if _idle(entry, now):
                         shutil.rmtree(entry, ignore_errors=True)
                 elif _is_digest(f"sha256:{entry.name}") and f"sha256:{entry.name}" not in manifests:
                     materialized.remove(entry)
