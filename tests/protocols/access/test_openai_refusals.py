@@ -163,3 +163,16 @@ def test_a_key_scoped_to_a_model_may_use_its_versions_by_openai_id(
     assert "may not use 'sum'" in denied.message
     answered = _refusal(lambda: scoped.chat.completions.create(model="echo:v2", messages=CHAT))
     assert not isinstance(answered, openai.PermissionDeniedError | openai.AuthenticationError)
+
+
+def test_a_scoped_key_retrieves_a_versioned_id_of_its_model(door: Door) -> None:
+    """``GET /v1/models/llm:support-v3`` (OpenAI's ``models.retrieve`` of an id the list gives
+    a key scoped to ``llm``) was refused 403 "may not use 'llm:support-v3'", though the same key
+    may chat with that id; it now gets what a key for every deployment gets."""
+    assert door.get("/v1/models/echo:v2", "all")[0] == 404
+    status, _, body = door.get("/v1/models/echo:v2", "echo")
+    assert status == 404, body
+    assert b"model 'echo:v2' not found" in body
+    status, _, body = door.get("/v1/models/sum:v2", "echo")
+    assert status == 403
+    assert "may not use 'sum'" in orjson.loads(body)["error"]

@@ -34,6 +34,9 @@ _OPENAI_PATHS = frozenset(
     {"/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
 )
 _MODEL_LIST = "/v1/models"
+#: OpenAI's retrieve of one model id, which may name a version (``llm:support-v3``, as the
+#: list gives it): the key needs the model, as for the body's ``model`` (:func:`model_of`).
+_MODEL_ID = "/v1/models/{model}"
 
 
 def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
@@ -48,10 +51,10 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
         elif rule is Rule.OPEN:
             handler = route.handler
         else:
-            handler = _guarded(route.handler, keys, rule, openai)
+            handler = _guarded(route.handler, keys, rule, openai, route.template == _MODEL_ID)
         head = route.head
         if head is not None and rule is Rule.MODEL:
-            head = _head_with_key(head, keys)
+            head = _head_with_key(head, keys, route.template == _MODEL_ID)
         elif rule is not Rule.OPEN:
             head = None
         guarded.add(route.method, route.template, handler, route.doc, head)
@@ -79,7 +82,7 @@ def _listing(handler: Handler, keys: KeyRing) -> Handler:
     return check
 
 
-def _head_with_key(head: HeadCheck, keys: KeyRing) -> HeadCheck:
+def _head_with_key(head: HeadCheck, keys: KeyRing, ids: bool = False) -> HeadCheck:
     """``head`` (a route naming its model), asked only for a key already verified that may use
     the model; one it may not use is refused by its head too (403, nothing taken from its
     rate). A key not verified yet is checked with the body: no answer tells a key what it may
@@ -89,8 +92,9 @@ def _head_with_key(head: HeadCheck, keys: KeyRing) -> HeadCheck:
         record = keys.known(request.headers.get("authorization"))
         if record is None:
             return None
+        model = request.params.get("model")
         try:
-            check_scope(record, Need("infer", request.params.get("model")))
+            check_scope(record, Need("infer", model_of(model) if ids and model else model))
         except InferdError as exc:
             return refusal(exc)
         return head(request)
@@ -98,9 +102,16 @@ def _head_with_key(head: HeadCheck, keys: KeyRing) -> HeadCheck:
     return check
 
 
-def _guarded(handler: Handler, keys: KeyRing, rule: Rule, openai: bool) -> Handler:
+def _guarded(
+    handler: Handler, keys: KeyRing, rule: Rule, openai: bool, ids: bool = False
+) -> Handler:
+    """``handler`` behind the key ``rule`` needs; ``ids``: the path's model is an OpenAI model
+    id, whose version (``llm:v3``) the key need not name."""
+
     async def check(request: Request) -> Response:
         model = body_model(request.body) if rule is Rule.BODY else request.params.get("model")
+        if ids and model:
+            model = model_of(model)
         if rule is Rule.BODY and model is None:
             return await _nameless(handler, keys, request)
         wanted = need(rule, model)
