@@ -159,6 +159,10 @@ def run(
         return 0
     if settings.port == 0:
         raise InvalidArgument("--workers needs a fixed --port (port 0 would give each its own)")
+    if settings.grpc_port == 0:
+        raise InvalidArgument(
+            "--workers needs a fixed --grpc-port, or --no-grpc (port 0 would give each its own)"
+        )
     log.warning("%d workers: the control plane is off (restart to change models)", workers)
     gc.enable()  # this process only waits for its workers: no Server.start to turn it back on
     run_dir = private_run_dir()  # the workers' metrics sockets
