@@ -24,11 +24,14 @@ from inferd.errors import (
     InternalError,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
+    Unauthenticated,
     WorkerRestarting,
 )
 from inferd.generation import TextGenerator
 from inferd.observe.drift import DriftMonitor
 from inferd.observe.metrics import ServerMetrics
+from inferd.reference import Reference
 from inferd.runtimes.base import Model
 from inferd.runtimes.warmup import guessed_shapes, model_known_values, unknown_strings
 from inferd.serving.batcher import Batcher
@@ -66,7 +69,9 @@ async def bring_up(
         trust, options = loaders.trust, loaders.options
         options = trust.options(artifact, options)
         if card.llm is not None and card.llm.base is not None:
-            base = await worker.run(lambda: _base_file(loaders, sv.label, card.llm))
+            base = await worker.run(
+                lambda: _base_file(loaders, sv.label, artifact.reference, card.llm)
+            )
             options = dataclasses.replace(options, base=base)
         # Resolving a runtime may import its framework (scikit-learn: about a second), so it
         # runs on the worker thread like the load itself.
@@ -169,19 +174,55 @@ async def take_down(
     sv.set_state(state, reason)
 
 
-def _base_file(loaders: Loaders, label: str, llm: LlmCard | None) -> Path:
-    """The base model file an adapter's card pins, fetched (verified) from the source."""
+def _base_file(loaders: Loaders, label: str, reference: str, llm: LlmCard | None) -> Path:
+    """The base model file an adapter's card pins, fetched (verified) from the source: from the
+    store, else, for an adapter served from a registry, from that registry by the base's digest
+    (:func:`_registry_bases`), as ``inferd serve host/name:tag`` fetched the adapter."""
     assert llm is not None and llm.base is not None
-    try:
-        base = loaders.source.fetch(llm.base)
-    except NotFound:
+    remote = _registry_bases(reference, llm.base)
+    refused: list[str] = []
+    for where in (llm.base, *remote):
+        try:
+            base = loaders.source.fetch(where)
+            break
+        except NotFound:
+            continue
+        except (Unauthenticated, PermissionDenied) as exc:  # another repository may be closed
+            refused.append(exc.message)
+    else:
+        if not remote:
+            raise NotFound(
+                f"{label} is an adapter over {llm.base}, which is not in the store: push or "
+                "pull that base first"
+            )
+        registry = Reference.parse(remote[0]).registry
+        why = f" ({'; '.join(refused)})" if refused else ""
         raise NotFound(
-            f"{label} is an adapter over {llm.base}, which is not in the store: push or pull "
-            "that base first"
-        ) from None
+            f"{label} is an adapter over {llm.base}, which is neither in the store nor in "
+            f"{registry} as {' or '.join(remote)}{why}: copy it there from a store that holds "
+            f"it (inferd tag {llm.base} {remote[0].partition('@')[0]}:TAG), or pull it into "
+            "this store first"
+        )
     if base.card.entrypoint is None:
         raise InvalidArgument(f"the base {llm.base} of {label} names no model file")
     return base.path / base.card.entrypoint
+
+
+def _registry_bases(reference: str, base: str) -> list[str]:
+    """Where the registry an adapter was served from (``reference``: ``host/team/chat:a2``) may
+    hold its ``base`` (``llm@sha256:…``), by that digest: the base's name in the adapter's
+    namespace (``host/team/llm``), the adapter's own repository (where an OCI ``subject`` may be
+    pushed beside what refers to it), the base's name at the registry's root (``host/llm``).
+    Empty for an adapter from the store itself."""
+    try:
+        adapter, pinned = Reference.parse(reference), Reference.parse(base)
+    except InvalidArgument:
+        return []
+    if adapter.registry is None or pinned.digest is None:
+        return []
+    namespace = adapter.name.rpartition("/")[0]
+    names = [f"{namespace}/{pinned.name}" if namespace else pinned.name, adapter.name, pinned.name]
+    return [f"{adapter.registry}/{name}@{pinned.digest}" for name in dict.fromkeys(names)]
 
 
 async def _warm_up(
