@@ -9,6 +9,7 @@ collection can tell a write in progress (young) from debris of a crash (old).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import tempfile
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 TEMP_PREFIX = ".tmp-"
+
+#: A write failing for want of room (a full disk, a quota) names no file: :func:`staged` adds it.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def fsync_dir(directory: Path) -> None:
@@ -55,6 +59,10 @@ def staged(directory: Path, *, mode: int = 0o644) -> Iterator[Staged]:
     stage = Staged(os.fdopen(fd, "wb"), Path(name), mode)
     try:
         yield stage
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _FULL:  # a write says not where: the disk's
+            raise OSError(exc.errno, exc.strerror, str(directory)) from exc  # directory does
+        raise
     finally:
         if not stage.committed:
             # Bytes still buffered fail again on a full disk as the file closes (which closes

@@ -24,6 +24,7 @@ write the store itself (who could as well re-tag a version): it lives beside the
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -105,6 +106,8 @@ def write_into(
     except OSError as exc:
         if not isinstance(exc.filename, str) or not Path(exc.filename).is_relative_to(dest):
             raise
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # a full disk, named: its own status, as for the store's
         message = f"cannot write into the destination {str(dest)!r}: {_reason(exc)}"
         raise InvalidArgument(message) from None
 
