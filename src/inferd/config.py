@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -126,7 +126,7 @@ class LimitSettings(BaseModel):
         default=4 * DEFAULT_MAX_BODY_BYTES,
         ge=1024,
         description="request body bytes held at once by all connections of a process "
-        "(read and not yet answered); beyond it 503 + Retry-After",
+        "(read and not yet answered); beyond it 503 + Retry-After. Default: 4 times max_body_bytes",
     )
     max_connections: int = Field(
         default=10_000,
@@ -144,6 +144,19 @@ class LimitSettings(BaseModel):
         description="a client that leaves responses unread past write_buffer_bytes this long "
         "is disconnected",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budget_follows_the_body_cap(cls, data: Any) -> Any:
+        """Unset, the read budget is four bodies at the cap: raising ``max_body_bytes`` (as
+        ``--max-body-bytes`` does, which has no budget flag beside it) raises it too."""
+        if isinstance(data, Mapping) and "max_buffered_request_bytes" not in data:
+            try:
+                body = int(data["max_body_bytes"])
+            except (KeyError, TypeError, ValueError):
+                return data  # unset, or not a number: its own validation says so
+            return {**data, "max_buffered_request_bytes": 4 * body}
+        return data
 
     @model_validator(mode="after")
     def _budget_fits_a_body(self) -> LimitSettings:

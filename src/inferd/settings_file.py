@@ -88,9 +88,11 @@ def load_settings(
     file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> S:
     """Build settings from file < environment < overrides; errors name the offending field
-    (and the file, when it cannot be read: :func:`~inferd.settings_file.read_settings_file`)."""
+    (and the file, when it cannot be read: :func:`~inferd.settings_file.read_settings_file`),
+    an override's by its flag in ``flags`` (dotted setting → flag, e.g. ``--max-body-bytes``)."""
     from_file: dict[str, Any] = {} if file is None else read_settings_file(file)
     env = _env_values(os.environ if environ is None else environ)
     # Only keys the class knows come from the environment (INFERD_HOME is the store's).
@@ -103,7 +105,8 @@ def load_settings(
         for err in exc.errors():
             loc = tuple(str(p) for p in err["loc"])
             message = unknown_key(cls, loc) if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{_source(loc, file, from_file, from_env, given)}: {message}")
+            where = _source(loc, file, from_file, from_env, given, flags=flags or {})
+            problems.append(f"{where}: {message}")
         raise InvalidArgument(f"invalid settings: {'; '.join(problems)}") from None
 
 
@@ -113,12 +116,14 @@ def _source(
     from_file: Mapping[str, Any],
     from_env: Mapping[str, Any],
     given: Mapping[str, Any],
+    *,
+    flags: Mapping[str, str],
 ) -> str:
-    """Where the value at ``loc`` came from, as the user wrote it: the environment variable,
-    the file's line and column, or (a flag's, or a default's) its dotted path."""
+    """Where the value at ``loc`` came from, as the user wrote it: the flag, the environment
+    variable, the file's line and column, or (a default's) its dotted path."""
     dotted = ".".join(loc)
     if _holds(given, loc):
-        return dotted
+        return f"{flags[dotted]} ({dotted})" if dotted in flags else dotted
     if _holds(from_env, loc):
         return f"{ENV_PREFIX}{'__'.join(loc).upper()}"
     if file is not None and _holds(from_file, loc):

@@ -12,7 +12,7 @@ import click
 
 from inferd.cli._app import exit_status, handles_errors, main
 from inferd.cli._sizes import parse_size
-from inferd.config import ServerSettings
+from inferd.config import LLAMA_CPP_MAX_SEQUENCES, ServerSettings
 from inferd.errors import InferdError, InvalidArgument
 from inferd.reference import Reference
 from inferd.settings_file import ENV_PREFIX, load_settings
@@ -23,6 +23,15 @@ from inferd.store.layout import ensure_home
 _PATH_STARTS = ("./", "../", "/", "~/")
 #: A TCP port, 0 picking a free one (as `inferd up --port` takes it).
 _PORT = click.IntRange(0, 65535)
+#: The flag of each setting a flag sets (dotted), which its errors name.
+_FLAGS = {
+    "memory_budget_bytes": "--memory-budget",
+    "limits": "--max-body-bytes",  # limits' own check: the body cap against the read budget
+    "tracing.endpoint": "--otlp-endpoint/OTEL_EXPORTER_OTLP_ENDPOINT",
+    "auth.keys_file": "--keys-file",
+    "tls.cert_file": "--tls-cert",
+    "tls.key_file": "--tls-key",
+}
 
 
 @main.command()
@@ -64,14 +73,26 @@ _PORT = click.IntRange(0, 65535)
     "already 503, so load balancers stop sending before the drain (default 0; a second signal "
     "ends it early). Then new connections get 503 + Retry-After while in-flight work drains.",
 )
-@click.option("--max-batch-size", type=int, help="Rows per batch (1 disables batching).")
-@click.option("--max-queue-delay-ms", type=float, help="Longest a request waits for a batch.")
-@click.option("--max-queue-size", type=int, help="Queued requests beyond this get 503.")
-@click.option("--max-body-bytes", type=int, help="Largest request body accepted.")
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(1, 65536),
+    help="Rows per batch (1 disables batching).",
+)
+@click.option(
+    "--max-queue-delay-ms",
+    type=click.FloatRange(min=0),
+    help="Longest a request waits for a batch.",
+)
+@click.option(
+    "--max-queue-size", type=click.IntRange(min=1), help="Queued requests beyond this get 503."
+)
+@click.option(
+    "--max-body-bytes", type=click.IntRange(min=1024), help="Largest request body accepted."
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where models run.")
 @click.option(
     "--max-num-seqs",
-    type=click.IntRange(min=1, max=4096),
+    type=click.IntRange(min=1, max=LLAMA_CPP_MAX_SEQUENCES),
     help="Language models: sequences generated at once per version (llama.cpp slots; default 8).",
 )
 @click.option(
@@ -201,7 +222,7 @@ def serve(
         # a script's unset variable gives: the default home, not the working directory).
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME") or None),
     }
-    settings = load_settings(ServerSettings, file=config_file, overrides=overrides)
+    settings = load_settings(ServerSettings, file=config_file, overrides=overrides, flags=_FLAGS)
     if public_metrics and settings.auth.keys_file is None:
         raise InvalidArgument(
             "--public-metrics goes with --keys-file (or auth.keys_file): without keys, "
