@@ -71,8 +71,46 @@ def _dims(f: BinaryIO, shape: Field) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def _value_info(f: BinaryIO, info: Field) -> tuple[str, Datatype, tuple[int, ...] | None]:
-    """(name, datatype, shape or None when the rank is unknown) of a ValueInfoProto."""
+#: TypeProto's fields for the values that are no (dense) tensor, and what each is called.
+_NOT_TENSORS = {
+    4: "a sequence",
+    5: "a map",
+    7: "an opaque value",
+    8: "a sparse tensor",
+    9: "optional",
+}
+_SEQUENCE, _MAP = 4, 5
+
+
+def _not_a_tensor(f: BinaryIO, type_proto: Field | None) -> str:
+    """What a TypeProto holding no tensor_type holds, and what to do about it."""
+    parts = list(submessage(f, type_proto)) if type_proto is not None else []
+    kind = next((x for x in parts if x.number in _NOT_TENSORS), None)
+    if kind is None:
+        return "of no type it declares, and the Open Inference Protocol carries tensors only"
+    what = _NOT_TENSORS[kind.number]
+    if kind.number == _SEQUENCE:
+        element = next((x for x in submessage(f, kind) if x.number == 1), None)
+        inner = [x.number for x in submessage(f, element)] if element is not None else []
+        if _MAP in inner:  # skl2onnx's ZipMap: seq(map(label, probability))
+            return (
+                "a sequence of maps (what skl2onnx's ZipMap makes of a classifier's "
+                "probabilities), and the Open Inference Protocol carries tensors only: convert "
+                "the model without it (to_onnx(model, X, options={'zipmap': False}))"
+            )
+    return (
+        f"{what}, and the Open Inference Protocol carries tensors only: take or give tensors "
+        "at the graph's edges (ConcatFromSequence, SplitToSequence)"
+        if kind.number == _SEQUENCE
+        else f"{what}, and the Open Inference Protocol carries tensors only"
+    )
+
+
+def _value_info(
+    f: BinaryIO, info: Field, side: str
+) -> tuple[str, Datatype, tuple[int, ...] | None]:
+    """(name, datatype, shape or None when the rank is unknown) of a ValueInfoProto, the graph's
+    ``side`` ("input" or "output")."""
     name, type_proto = "", None
     for part in submessage(f, info):
         if part.number == 1:
@@ -83,10 +121,7 @@ def _value_info(f: BinaryIO, info: Field) -> tuple[str, Datatype, tuple[int, ...
     if type_proto is not None:
         tensor_type = next((x for x in submessage(f, type_proto) if x.number == 1), None)
     if tensor_type is None:
-        raise Unsupported(
-            f"ONNX input/output {name!r} is not a tensor (a sequence or map?); the Open "
-            "Inference Protocol carries tensors only (convert with zipmap disabled)"
-        )
+        raise Unsupported(f"ONNX {side} {name!r} is {_not_a_tensor(f, type_proto)}")
     elem_type, shape = 0, None
     for part in submessage(f, tensor_type):
         if part.number == 1 and part.wire_type == VARINT:
@@ -123,9 +158,9 @@ def _read(path: Path) -> tuple[_Tensors, _Tensors]:
                     if values is not None:
                         initializers.add(_tensor_name(f, values))
                 elif part.number == 11:
-                    inputs.append(_value_info(f, part))
+                    inputs.append(_value_info(f, part, "input"))
                 elif part.number == 12:
-                    outputs.append(_value_info(f, part))
+                    outputs.append(_value_info(f, part, "output"))
     except WireError as exc:
         raise InvalidArgument(f"{path.name!r} is not a valid ONNX model: {exc}") from None
     # Older exporters list initializers among the graph inputs; they are weights, not inputs.
