@@ -142,11 +142,27 @@ def _shadow_timeout(spec: Spec) -> list[str]:
     ]
 
 
+#: Options only the plain target reads, and what KServe does instead.
+_PLAIN_ONLY = {
+    "model_delivery": "KServe delivers models through the InferenceService's storageUri",
+    "autoscaler": "KServe scales predictors with its own autoscaler",
+    "prometheus_url": "KServe scales predictors with its own autoscaler",
+    "gateway": "KServe routes through its own ingress",
+    "gateway_namespace": "KServe routes through its own ingress",
+}
+
+
 def _check_options(options: K8sOptions) -> None:
     if options.progressive is not None and options.target == "kserve":
         raise InvalidArgument(
             "--progressive is for the plain target: KServe rolls canaries out itself"
         )
+    if options.target == "kserve":
+        for name in sorted(_PLAIN_ONLY.keys() & options.model_fields_set):
+            flag = "--" + name.replace("_", "-")
+            raise InvalidArgument(
+                f"{flag} is for the plain target ({name} in an overlay): {_PLAIN_ONLY[name]}"
+            )
     if options.stage == "stable" and options.target == "plain" and options.progressive is None:
         raise InvalidArgument(
             "--stage stable needs --target kserve or --progressive argo: the plain target "
