@@ -1,16 +1,17 @@
 """An ONNX model onnxruntime cannot run fails its load naming what it cannot run (the operator,
-the opset, the IR version), never the store's paths."""
+the opset, the IR version), never the store's paths; one failing at run time says why."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from inferd.card import ModelCard
-from inferd.errors import InvalidArgument
+from inferd.errors import InternalError, InvalidArgument
 from inferd.runtimes import LoadOptions, get_runtime
 
 
@@ -84,3 +85,28 @@ def test_a_graph_using_a_tensor_nothing_makes_names_it(tmp_path: Path) -> None:
     node = helper.make_node("Add", ["x", "nowhere"], ["y"])
     message = load_error(write(tmp_path / "model", node, {"": 17}))
     assert "nowhere" in message
+
+
+def test_a_run_failure_says_what_onnxruntime_said(tmp_path: Path) -> None:
+    """A model failing at run time (a Reshape the input's size does not divide) is the model's
+    failure, a 500 to the client; its reason is onnxruntime's words, for the server log and
+    the warm-up's note, where it was only "onnxruntime failed to run the model"."""
+    shape = numpy_helper.from_array(np.array([-1, 4], dtype=np.int64), "shape")
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "L"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["M", 4])],
+        [shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    (tmp_path / "model.onnx").write_bytes(model.SerializeToString())
+    card = ModelCard(name="m", runtime="onnx", entrypoint="model.onnx")
+    loaded = get_runtime("onnx").load(tmp_path, card, LoadOptions())
+    with pytest.raises(InternalError) as info:
+        loaded.predict({"x": np.ones((1, 5), dtype=np.float32)})
+    message = info.value.message
+    assert message.startswith("onnxruntime failed to run the model: Non-zero status code ")
+    assert "cannot be reshaped to the requested shape" in message
+    assert "onnxruntime_src" not in message and "onnxruntime::" not in message

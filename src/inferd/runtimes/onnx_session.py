@@ -27,6 +27,7 @@ _UNKNOWN_CATEGORY = "Unknown Category"
 _ORT_PREAMBLE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?")
 _SOURCE_LOCATION = re.compile(r"^(?:Exception during initialization: |Fatal error: )?/\S+:\d+ ")
 _MAX_REASON = 600
+_STATUS = "Status Message: "
 # onnxruntime's exceptions derive from Exception directly, not from one common base.
 _RUN_FAILURES = (
     RuntimeError,
@@ -99,7 +100,10 @@ class OnnxModel:
         except _RUN_FAILURES as exc:
             if _UNKNOWN_CATEGORY in str(exc):
                 raise InvalidArgument(self._unknown_category(str(exc))) from None
-            raise InternalError("onnxruntime failed to run the model") from exc
+            # Its reason reaches the server log (the warm-up's note too), never the client.
+            raise InternalError(
+                f"onnxruntime failed to run the model: {_ort_reason(str(exc))}"
+            ) from exc
         return dict(zip(self._outputs, results, strict=True))
 
     def _unknown_category(self, message: str) -> str:
@@ -141,19 +145,31 @@ def open_session(file: Path, options: LoadOptions) -> ort.InferenceSession:
 def _load_reason(message: str, file: Path) -> str:
     """What onnxruntime says it cannot run (the operator, the opset, the IR version), without
     its preamble, its C++ source locations or the model's directory."""
-    reason = _ORT_PREAMBLE.sub("", message.strip()).strip()
-    location = _SOURCE_LOCATION.match(reason)
-    if location is not None:  # skip the C++ function named after it: up to the space after
-        reason = reason[location.end() :]  # its parameters, "f(…)::<lambda()> " included
-        depth, closed, end = 0, False, 0
-        for i, char in enumerate(reason):
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            closed = closed or (char == ")" and depth == 0)
-            if char == " " and depth == 0 and closed:
-                end = i
-                break
-        reason = reason[end:].strip()
-    reason = " ".join(reason.replace(str(file.parent) + "/", "").split())
-    if len(reason) > _MAX_REASON:
-        reason = reason[:_MAX_REASON] + "…"
+    reason = _ort_reason(message).replace(str(file.parent) + "/", "")
     return reason or ("an invalid graph, or an operator or opset this onnxruntime does not support")
+
+
+def _ort_reason(message: str) -> str:
+    """onnxruntime's ``message`` without its preamble and C++ source locations (also the one
+    after a failed node's "Status Message: "), on one line, cut at :data:`_MAX_REASON`."""
+    reason = _ORT_PREAMBLE.sub("", message.strip()).strip()
+    head, status, tail = reason.rpartition(_STATUS)
+    reason = head + status + _without_location(tail)
+    reason = " ".join(reason.split())
+    return reason[:_MAX_REASON] + "…" if len(reason) > _MAX_REASON else reason
+
+
+def _without_location(reason: str) -> str:
+    location = _SOURCE_LOCATION.match(reason)
+    if location is None:
+        return reason
+    # Skip the C++ function named after it: up to the space after its parameters,
+    # "f(…)::<lambda()> " included.
+    reason = reason[location.end() :]
+    depth, closed = 0, False
+    for i, char in enumerate(reason):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        closed = closed or (char == ")" and depth == 0)
+        if char == " " and depth == 0 and closed:
+            return reason[i:].strip()
+    return reason
