@@ -45,6 +45,7 @@ from inferd.serving.types import (
     InferRequest,
     InferResponse,
     ListedModel,
+    ListedVersion,
     ModelInfo,
     RepositoryEntry,
     ServerInfo,
@@ -231,10 +232,10 @@ class ServingDataPlane:
                 served = self._manager.get(name)
             except InferdError:
                 continue
-            card = served.artifact.card if served.artifact is not None else None
-            evicted = served.evicted and card is not None and card.llm is not None
-            if evicted or (served.serving and isinstance(served.model, TextGenerator)):
-                found.append(ListedModel(name, _created(served)))
+            if _answers(served):
+                others = [v for v in self._manager.versions(name) if v is not served]
+                versions = [_listed(v) for v in [served, *others] if _answers(v)]
+                found.append(ListedModel(name, _created(served), tuple(filter(None, versions))))
         return found
 
     def _served_generator(self, served: ServedVersion, model: TextGenerator) -> ServedGenerator:
@@ -343,6 +344,22 @@ def _select(served: ServedVersion, outputs: Tensors, wanted: list[str] | None) -
             raise InvalidTensor(name, f"model {served.key.name!r} gave no output of that name")
         selected.append(Tensor(name, oip_datatype(array.dtype), array))
     return selected
+
+
+def _answers(served: ServedVersion) -> bool:
+    """A language-model version a request may reach: serving, or evicted by the memory budget
+    (its next request loads it again)."""
+    card = served.artifact.card if served.artifact is not None else None
+    evicted = served.evicted and card is not None and card.llm is not None
+    return evicted or (served.serving and isinstance(served.model, TextGenerator))
+
+
+def _listed(served: ServedVersion) -> ListedVersion | None:
+    artifact = served.artifact
+    if artifact is None:
+        return None
+    base = artifact.card.llm.base if artifact.card.llm is not None else None
+    return ListedVersion(served.key.version, artifact.reference, artifact.digest, base)
 
 
 def _created(served: ServedVersion) -> int:

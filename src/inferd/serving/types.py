@@ -113,12 +113,31 @@ class InputCheck(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ListedVersion:
+    """A version of a listed language model: where it was served from and, an adapter, the base
+    it applies to (what vLLM's ``/v1/models`` tells a LoRA module from its base model by)."""
+
+    version: str
+    #: The store reference it was served from (``chat:a2``, ``host/team/llm:a1``): vLLM's
+    #: ``root``, the path a base model or LoRA module was loaded from.
+    reference: str
+    #: Its manifest digest, which an adapter's ``base`` pins.
+    digest: str
+    #: An adapter's base as its card pins it (``llm@sha256:…``); None for a model that is no
+    #: adapter.
+    base: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListedModel:
     """A language model as OpenAI's ``/v1/models`` lists it."""
 
     model: str
     #: When the version's card was created or the model loaded (OpenAI's ``created``).
     created: int
+    #: Its versions that answer (READY, or evicted by the memory budget), its default first;
+    #: empty where the data plane does not tell them.
+    versions: tuple[ListedVersion, ...] = ()
 
 
 class DataPlane(Protocol):

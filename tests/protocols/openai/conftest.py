@@ -25,6 +25,7 @@ from inferd.observe.llm_metrics import LlmMetrics
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.routes import data_router
 from inferd.serving.generation import ServedGenerator
+from inferd.serving.types import ListedModel
 from protocols.conftest import TEST_LIMITS, FakeDataPlane, Running, _finish, _start, metrics_text
 
 WORDS = ("Hello", " there", ",", " friend", ".")
@@ -177,8 +178,8 @@ class LlmDataPlane(FakeDataPlane):
             raise ModelNotFound(name, version)
         return self.served(name)
 
-    def generators(self) -> list[ServedGenerator]:
-        return [self.served(name) for name in self.llms]
+    def generators(self) -> list[ListedModel]:
+        return [ListedModel(name, CREATED) for name in self.llms]
 
 
 @pytest.fixture

@@ -101,10 +101,16 @@ class EmbeddingList(TypedDict):
 
 
 class ModelObject(TypedDict):
+    """OpenAI's model object, with vLLM's ``root`` (where the model was loaded from: here, the
+    store reference) and ``parent`` (a LoRA adapter's base model; null for a model that is no
+    adapter)."""
+
     id: str
     object: Literal["model"]
     created: int
     owned_by: str
+    root: str | None
+    parent: str | None
 
 
 class ModelList(TypedDict):
@@ -127,6 +133,8 @@ class ServedModel(KServeReady, total=False):
     object: Literal["model"]
     created: int
     owned_by: str
+    root: str | None
+    parent: str | None
 
 
 class OpenAIErrorDetail(TypedDict):

@@ -4,7 +4,10 @@ ids a request's ``model`` may give.
 A model's name stands for its default version. A model serving more than one version (``inferd
 serve llm:base-1 llm:support-v3``: the base and an adapter) lists each of them too, as
 ``name:version`` (``llm:support-v3``), which a request may give to reach that version (a model's
-name holds no ``:``). Answers name the model as the request gave it.
+name holds no ``:``). Answers name the model as the request gave it. Each id carries vLLM's
+``root`` (the store reference its version was served from) and ``parent`` (an adapter's base:
+the base's id here, else its store reference ``llm@sha256:…``; null for a model that is no
+adapter), so a client tells a LoRA adapter from a base as on vLLM.
 
 ``/v1/models/{model}`` is also KServe v1's readiness route. A READY language model is answered
 with OpenAI's model object and KServe's ``name`` and ``ready`` together, so both kinds of client
@@ -19,13 +22,25 @@ from inferd.protocols.openai.answers import ModelList, ModelObject, ServedModel
 from inferd.protocols.text_wire import InvalidField
 from inferd.serving.generation import ServedGenerator
 from inferd.serving.stats import VersionState
-from inferd.serving.types import DataPlane, ListedModel
+from inferd.serving.types import DataPlane, ListedVersion
 
 OWNER = "inferd"
 
 
-def model_object(served: ListedModel) -> ModelObject:
-    return {"id": served.model, "object": "model", "created": served.created, "owned_by": OWNER}
+def model_object(
+    model_id: str, created: int, version: ListedVersion | None, listed_as: dict[str, str]
+) -> ModelObject:
+    """The model object of ``model_id``, serving ``version``: its ``root`` and ``parent`` as
+    vLLM lists a LoRA module's, the base found by digest among ``listed_as`` (digest → id)."""
+    root = parent = None
+    if version is not None:
+        root = version.reference
+        if version.base is not None:
+            parent = listed_as.get(version.base.partition("@")[2], version.base)
+    return {
+        "id": model_id, "object": "model", "created": created, "owned_by": OWNER,
+        "root": root, "parent": parent,
+    }  # fmt: skip
 
 
 def model_id(model: str) -> tuple[str, str | None]:
@@ -39,23 +54,31 @@ def model_id(model: str) -> tuple[str, str | None]:
     return name, version if colon else None
 
 
-def model_ids(dataplane: DataPlane) -> list[ListedModel]:
+def model_ids(dataplane: DataPlane) -> list[ModelObject]:
     """Every id a request's ``model`` may give: each language model's name, then, for one with
-    more than one version ready, ``name:version`` for each of them."""
+    more than one version ready, ``name:version`` for each of them. An adapter's ``parent`` is
+    its base's id here (``name:version`` where listed so), else the base's store reference."""
     listed = dataplane.generators()
     versions: dict[str, list[str]] = {served.model: [] for served in listed}
     for row in dataplane.repository_index(ready_only=True):
         if row.name in versions and row.state is VersionState.READY:
             versions[row.name].append(row.version)
-    ids: list[ListedModel] = []
+    ids: list[tuple[str, int, ListedVersion | None]] = []
     for served in listed:
-        ids.append(served)
+        ids.append((served.model, served.created, served.versions[0] if served.versions else None))
         if len(versions[served.model]) > 1:
+            known = {v.version: v for v in served.versions}
             ids += [
-                ListedModel(f"{served.model}:{version}", served.created)
+                (f"{served.model}:{version}", served.created, known.get(version))
                 for version in sorted(versions[served.model])
             ]
-    return ids
+    listed_as: dict[str, str] = {}
+    for model_id, _, version in ids:
+        if version is not None:
+            current = listed_as.get(version.digest)
+            if current is None or (":" in model_id and ":" not in current):
+                listed_as[version.digest] = model_id
+    return [model_object(*entry, listed_as) for entry in ids]
 
 
 async def generator(dataplane: DataPlane, model: str) -> ServedGenerator:
@@ -92,16 +115,13 @@ class ModelHandlers:
         self.kserve_ready = kserve_ready
 
     async def list(self, request: Request) -> Response:
-        document: ModelList = {
-            "object": "list",
-            "data": [model_object(served) for served in model_ids(self.dataplane)],
-        }
+        document: ModelList = {"object": "list", "data": model_ids(self.dataplane)}
         return json_response(document)
 
     async def retrieve(self, request: Request) -> Response:
         name = request.params["model"]
-        for served in model_ids(self.dataplane):
-            if served.model == name:
-                document: ServedModel = {"name": name, "ready": True, **model_object(served)}
+        for listed in model_ids(self.dataplane):
+            if listed["id"] == name:
+                document: ServedModel = {"name": name, "ready": True, **listed}
                 return json_response(document)
         return await self.kserve_ready(request)
