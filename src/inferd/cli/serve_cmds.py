@@ -217,12 +217,13 @@ def serve(
         "llm": _present(max_num_seqs=max_num_seqs, max_model_len=max_model_len),
         "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
         "tls": _tls(tls_cert, tls_key),
-        "tracing": _tracing(otlp_endpoint, trace_sample_rate),
+        "tracing": _present(endpoint=otlp_endpoint),
         # INFERD_HOME names the store for every command, so it is read like theirs (empty, as
         # a script's unset variable gives: the default home, not the working directory).
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME") or None),
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides, flags=_FLAGS)
+    settings = _traced(settings, trace_sample_rate)
     if public_metrics and settings.auth.keys_file is None:
         raise InvalidArgument(
             "--public-metrics goes with --keys-file (or auth.keys_file): without keys, "
@@ -263,12 +264,21 @@ def _tls(cert: Path | None, key: Path | None) -> dict[str, Path] | None:
     return {"cert_file": cert, "key_file": key} if cert and key else None
 
 
-def _tracing(endpoint: str | None, sample_rate: float | None) -> dict[str, Any] | None:
-    if endpoint is None:
+def _traced(settings: ServerSettings, sample_rate: float | None) -> ServerSettings:
+    """``settings`` with ``--trace-sample-rate`` over the tracing a flag, the environment or
+    the settings file switched on, and ``inferd-serve`` as its service name unless one is set."""
+    tracing = settings.tracing
+    if tracing is None:
         if sample_rate is not None:
-            raise InvalidArgument("--trace-sample-rate needs --otlp-endpoint (or its variable)")
-        return None
-    return _present(endpoint=endpoint, service_name="inferd-serve", sample_rate=sample_rate)
+            raise InvalidArgument(
+                "--trace-sample-rate needs --otlp-endpoint (or its variable, or tracing.endpoint "
+                "in the settings)"
+            )
+        return settings
+    update: dict[str, Any] = {} if sample_rate is None else {"sample_rate": sample_rate}
+    if "service_name" not in tracing.model_fields_set:
+        update["service_name"] = "inferd-serve"
+    return settings.model_copy(update={"tracing": tracing.model_copy(update=update)})
 
 
 def _present(**values: Any) -> dict[str, Any] | None:
