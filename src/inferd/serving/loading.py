@@ -211,8 +211,9 @@ def _base_file(loaders: Loaders, label: str, reference: str, llm: LlmCard | None
 def _registry_bases(reference: str, base: str) -> list[str]:
     """Where the registry an adapter was served from (``reference``: ``host/team/chat:a2``) may
     hold its ``base`` (``llm@sha256:…``), by that digest: the base's name in the adapter's
-    namespace (``host/team/llm``), the adapter's own repository (where an OCI ``subject`` may be
-    pushed beside what refers to it), the base's name at the registry's root (``host/llm``).
+    namespace (``host/team/llm``; a name with a namespace of its own, ``team/llm``, as it is),
+    the adapter's own repository (where an OCI ``subject`` may be pushed beside what refers to
+    it), the base's name at the registry's root (``host/llm``).
     Empty for an adapter from the store itself."""
     try:
         adapter, pinned = Reference.parse(reference), Reference.parse(base)
@@ -221,7 +222,8 @@ def _registry_bases(reference: str, base: str) -> list[str]:
     if adapter.registry is None or pinned.digest is None:
         return []
     namespace = adapter.name.rpartition("/")[0]
-    names = [f"{namespace}/{pinned.name}" if namespace else pinned.name, adapter.name, pinned.name]
+    beside = f"{namespace}/{pinned.name}" if namespace and "/" not in pinned.name else pinned.name
+    names = [beside, adapter.name, pinned.name]
     return [f"{adapter.registry}/{name}@{pinned.digest}" for name in dict.fromkeys(names)]
 
 
