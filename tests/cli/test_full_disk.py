@@ -4,6 +4,7 @@ class of a pull beyond the free disk space), not a traceback."""
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,24 @@ def test_an_output_file_on_a_full_disk(inferd_home: Path) -> None:
 def test_standard_output_on_a_full_disk(inferd_home: Path, command: list[str]) -> None:
     line = one_error(inferd(*command, stdout=FULL))
     assert "No space left on device" in line
+
+
+def test_a_file_size_limit_is_a_full_disk(inferd_home: Path, tmp_path: Path) -> None:
+    """``ulimit -f`` (RLIMIT_FSIZE; Python ignores SIGXFSZ, so writes fail with EFBIG) is a
+    disk that is full for this process."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    out = tmp_path / "rules.yaml"
+    done = subprocess.run(
+        [*INFERD, "k8s", "rules", str(SPEC), "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=limit,
+    )
+    line = one_error(done)
+    assert "File too large while writing; raise the file-size limit (ulimit -f)" in line

@@ -115,8 +115,9 @@ _PATH_ERRNOS = frozenset(
     }
 )  # fmt: skip
 
-#: OS errors of a disk (or quota) that is full: the class of a pull beyond the free disk space.
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: OS errors of a disk that is full for this process (the disk, a quota, or a file-size limit:
+#: ``ulimit -f``): the class of a pull beyond the free disk space.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -137,7 +138,12 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except OSError as exc:
             if exc.errno in _FULL_ERRNOS:  # a file, the store or standard output
                 where = "" if exc.filename is None else f"{str(exc.filename)!r}: "
-                _say_error(f"{where}{exc.strerror} while writing; free some space and retry")
+                fix = (
+                    "raise the file-size limit (ulimit -f) and retry"
+                    if exc.errno == errno.EFBIG
+                    else "free some space and retry"
+                )
+                _say_error(f"{where}{exc.strerror} while writing; {fix}")
                 raise SystemExit(EXIT_CODES[Code.PAYLOAD_TOO_LARGE]) from None
             if exc.filename is None or exc.errno not in _PATH_ERRNOS:
                 raise
