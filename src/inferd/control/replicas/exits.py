@@ -52,6 +52,12 @@ def unready_reason(output: bytes, liveness_threshold: int, silent: bool) -> str:
     )
 
 
+def crash_loop(reason: str, failures: int, delay_s: float) -> str:
+    """``reason`` of a replica that failed ``failures`` times in a row, with the back-off before
+    its next restart (Kubernetes' CrashLoopBackOff)."""
+    return f"{reason} ({failures} failures in a row: back-off {delay_s:.1f} s before restarting)"
+
+
 def with_last_line(reason: str, output: bytes) -> str:
     """``reason`` with the last line the process wrote, if any."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]

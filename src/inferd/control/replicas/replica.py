@@ -31,10 +31,10 @@ import httpx
 import psutil
 
 from inferd.addresses import url_host
+from inferd.control.replicas import exits
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.child import Child, spawn
 from inferd.control.replicas.engine_metrics import in_flight
-from inferd.control.replicas.exits import describe_exit, error_line, unready_reason, with_last_line
 from inferd.control.replicas.launch import ReplicaLaunch, free_port
 from inferd.control.replicas.logs import TAIL_BYTES, RotatingLog, pump
 from inferd.control.replicas.topology import Replica, ReplicaState
@@ -52,9 +52,8 @@ FAILURE_THRESHOLD = 3
 #: PROBE_TIMEOUT_S) before it is taken for hung and killed, to be restarted: the liveness
 #: probe Kubernetes would restart its pod on. One that answers, even 503, is alive.
 LIVENESS_THRESHOLD = 10
-#: Longest a starting replica may go without answering its probe at all before it is restarted;
-#: one that answers (503 while its model loads) is waited for up to MAX_LOADING_S, as the
-#: startup probe `inferd k8s render` gives a pod (every 10 s, 180 failures) waits for it.
+#: Longest a starting replica may go without answering its probe before it is restarted; one that
+#: answers (503 while loading) waits up to MAX_LOADING_S, as `inferd k8s render`'s startup probe.
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 MAX_LOADING_S = 1800.0
 #: After SIGTERM and the grace period, how long SIGKILL may take to be reaped.
@@ -222,14 +221,13 @@ class ReplicaProcess:
                 if self._stopping.is_set():
                     return
                 uptime = time.monotonic() - ready_at if ready_at is not None else 0.0
-                self.consecutive_failures = self._policy.failures_after(
-                    self.consecutive_failures, uptime
-                )
-                self.restarts += 1
-                delay = self._policy.delay(self.consecutive_failures)
+                failures = self._policy.failures_after(self.consecutive_failures, uptime)
+                self.consecutive_failures, self.restarts = failures, self.restarts + 1
+                delay, reason = self._policy.delay(failures), self.reason
+                if failures > 1 and reason:  # a crash loop: say so, with the back-off
+                    self._set("failed", exits.crash_loop(reason, failures, delay))
                 output = f" (its output: {self._log.path})" if self._log is not None else ""
-                log.warning("replica %s %s; restarting in %.1f s%s", self.id, self.reason, delay,
-                            output)  # fmt: skip
+                log.warning("replica %s %s; restarting in %.1f s%s", self.id, reason, delay, output)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
@@ -277,13 +275,13 @@ class ReplicaProcess:
         if self._log is not None:
             output = self._run_output()
             if self.launch.engine is not None:  # engines have no error: line; their last words
-                return with_last_line(describe_exit(code), output)
-            said = error_line(output)
+                return exits.with_last_line(exits.describe_exit(code), output)
+            said = exits.error_line(output)
         if said is None:
-            return describe_exit(code)
+            return exits.describe_exit(code)
         if not ever_ready and code is not None and code > 0 and code not in RETRYABLE_EXITS:
             self.start_error = said
-        return f"{describe_exit(code)}: {said}"
+        return f"{exits.describe_exit(code)}: {said}"
 
     def _run_output(self) -> bytes:
         """The end of what this run wrote (an earlier run's error is not its own)."""
@@ -384,7 +382,7 @@ class ReplicaProcess:
                 await exited
                 return f"hung: no answer to {silent} health probes in a row; killed"
             if failures >= FAILURE_THRESHOLD:
-                said = unready_reason(self._run_output(), LIVENESS_THRESHOLD, answer is None)
+                said = exits.unready_reason(self._run_output(), LIVENESS_THRESHOLD, answer is None)
                 self._set("starting", said)
         await exited
         return None
