@@ -13,7 +13,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -108,6 +108,37 @@ def load_settings(
             where = _source(loc, file, from_file, from_env, given, flags=flags or {})
             problems.append(f"{where}: {message}")
         raise InvalidArgument(f"invalid settings: {'; '.join(problems)}") from None
+
+
+def unread_variables(
+    cls: type[BaseModel], environ: Mapping[str, str], others: tuple[str, ...] = ()
+) -> list[str]:
+    """A warning for each ``INFERD_*`` variable in ``environ`` that names no setting of ``cls``
+    (nor one of ``others``, variables other parts of inferd read), so nothing reads it: a
+    flag's name written as a variable (``INFERD_MAX_BATCH_SIZE``) does nothing otherwise. It
+    names the variable it may have meant."""
+    names = [f"{ENV_PREFIX}{path.upper()}" for path in _paths(cls)]
+    warnings = []
+    for key in sorted(environ):
+        top = key[len(ENV_PREFIX) :].lower().split("__")[0]
+        if not key.startswith(ENV_PREFIX) or top in cls.model_fields or key in others:
+            continue
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(f"{key} names no setting, so nothing reads it{hint}")
+    return warnings
+
+
+def _paths(cls: type[BaseModel], prefix: str = "") -> list[str]:
+    """The variable-style paths (``batching__max_batch_size``) of every setting of ``cls``."""
+    paths = []
+    for name, field in cls.model_fields.items():
+        inner = _model_in(field.annotation)
+        if inner is None or get_origin(field.annotation) is dict:  # models: {NAME: …} is a leaf
+            paths.append(prefix + name)
+        else:
+            paths.extend(_paths(inner, f"{prefix}{name}__"))
+    return paths
 
 
 def _source(

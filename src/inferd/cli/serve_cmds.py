@@ -15,7 +15,7 @@ from inferd.cli._sizes import parse_size
 from inferd.config import LLAMA_CPP_MAX_SEQUENCES, ServerSettings
 from inferd.errors import InferdError, InvalidArgument
 from inferd.reference import Reference
-from inferd.settings_file import ENV_PREFIX, load_settings
+from inferd.settings_file import ENV_PREFIX, load_settings, unread_variables
 from inferd.store import ModelStore
 from inferd.store.layout import ensure_home
 
@@ -23,6 +23,14 @@ from inferd.store.layout import ensure_home
 _PATH_STARTS = ("./", "../", "/", "~/")
 #: A TCP port, 0 picking a free one (as `inferd up --port` takes it).
 _PORT = click.IntRange(0, 65535)
+#: ``INFERD_*`` variables read elsewhere than the server's settings (the store, registries, the
+#: engines ``inferd up`` starts, clients): not warned about as unread.
+_OTHER_VARIABLES = tuple(
+    ENV_PREFIX + name
+    for name in ("HOME", "ALLOWED_REGISTRIES", "INSECURE_REGISTRIES", "REGISTRY_CA",
+                 "MAX_BLOB_BYTES", "HISTORY_INTERVAL", "HISTORY_SPAN", "LLAMA_SERVER", "VLLM",
+                 "KEY")
+)  # fmt: skip
 #: The flag of each setting a flag sets (dotted), which its errors name.
 _FLAGS = {
     "memory_budget_bytes": "--memory-budget",
@@ -224,6 +232,8 @@ def serve(
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides, flags=_FLAGS)
     settings = _traced(settings, trace_sample_rate)
+    for warning in unread_variables(ServerSettings, os.environ, _OTHER_VARIABLES):
+        click.echo(f"warning: {warning}", err=True)
     if public_metrics and settings.auth.keys_file is None:
         raise InvalidArgument(
             "--public-metrics goes with --keys-file (or auth.keys_file): without keys, "
