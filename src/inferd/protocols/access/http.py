@@ -53,10 +53,8 @@ def protect(router: Router, keys: KeyRing, *, public_metrics: bool) -> Router:
         else:
             handler = _guarded(route.handler, keys, rule, openai, route.template == _MODEL_ID)
         head = route.head
-        if head is not None and rule is Rule.MODEL:
-            head = _head_with_key(head, keys, route.template == _MODEL_ID)
-        elif rule is not Rule.OPEN:
-            head = None
+        if head is not None and rule is not Rule.OPEN:
+            head = _head_with_key(head, keys, rule, openai, route.template == _MODEL_ID)
         guarded.add(route.method, route.template, handler, route.doc, head)
     return guarded
 
@@ -82,21 +80,32 @@ def _listing(handler: Handler, keys: KeyRing) -> Handler:
     return check
 
 
-def _head_with_key(head: HeadCheck, keys: KeyRing, ids: bool = False) -> HeadCheck:
-    """``head`` (a route naming its model), asked only for a key already verified that may use
-    the model; one it may not use is refused by its head too (403, nothing taken from its
+def _head_with_key(
+    head: HeadCheck, keys: KeyRing, rule: Rule, openai: bool, ids: bool = False
+) -> HeadCheck:
+    """``head`` behind the key ``rule`` needs. While no key is required it answers as without
+    keys (an unknown model, a media type not spoken: the final answer instead of ``100
+    Continue``). Once keys are required it is asked only for a key already verified that may
+    use the route; one it may not use is refused by its head too (403, nothing taken from its
     rate). A key not verified yet is checked with the body: no answer tells a key what it may
     not see (whether a model exists) before the key is checked."""
 
     def check(request: Request) -> Response | None:
+        if not keys.enforcing:
+            return head(request)
         record = keys.known(request.headers.get("authorization"))
         if record is None:
             return None
         model = request.params.get("model")
+        if ids and model:
+            model = model_of(model)
+        # The body names the model of BODY's routes: the head checks the scope alone.
+        wanted = Need("infer") if rule is Rule.BODY else need(rule, model)
         try:
-            check_scope(record, Need("infer", model_of(model) if ids and model else model))
+            if wanted is not None:
+                check_scope(record, wanted)
         except InferdError as exc:
-            return refusal(exc)
+            return refusal(exc, browser=rule is Rule.READ, openai=openai)
         return head(request)
 
     return check
