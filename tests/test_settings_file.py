@@ -49,3 +49,11 @@ def test_an_unknown_top_key_lists_the_sections_when_nothing_is_near(tmp_path: Pa
     file.write_text("zzz: 1\n")
     assert "zzz: unknown key (known: " in _problem(file=file, environ={})
     assert "batching, " in _problem(file=file, environ={})
+
+
+def test_trust_code_from_a_variable_is_a_comma_separated_list() -> None:
+    """It was refused ("INFERD_TRUST_CODE: Input should be a valid tuple"): no variable could
+    set it, unlike INFERD_ALLOWED_REGISTRIES, which is read the same way."""
+    environ = {"INFERD_TRUST_CODE": "fraud, llm:v2"}
+    settings = load_settings(ServerSettings, environ=environ)
+    assert settings.trust_code == ("fraud", "llm:v2")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from inferd.settings_file import ENV_PREFIX
 
@@ -356,6 +356,15 @@ class ServerSettings(BaseModel):
     tls: TlsSettings | None = Field(
         default=None, description="TLS on the data plane (REST and gRPC); None: plain"
     )
+
+    @field_validator("trust_code", mode="before")
+    @classmethod
+    def _references_in_a_string(cls, value: Any) -> Any:
+        """``INFERD_TRUST_CODE=fraud,llm:v2`` (a variable holds a string, as
+        ``INFERD_ALLOWED_REGISTRIES`` does): its comma-separated references."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     def request_timeout_for(self, model: str) -> float:
         """The deadline, in seconds, of a request to ``model`` that sets none of its own."""
