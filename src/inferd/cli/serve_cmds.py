@@ -234,9 +234,10 @@ def serve(
     settings = _traced(settings, trace_sample_rate)
     for warning in unread_variables(ServerSettings, os.environ, _OTHER_VARIABLES):
         click.echo(f"warning: {warning}", err=True)
-    if public_metrics and settings.auth.keys_file is None:
+    if settings.auth.public_metrics and settings.auth.keys_file is None:
+        given = "--public-metrics" if public_metrics else "auth.public_metrics"
         raise InvalidArgument(
-            "--public-metrics goes with --keys-file (or auth.keys_file): without keys, "
+            f"{given} goes with --keys-file (or auth.keys_file): without keys, "
             "/metrics and every other route are open already"
         )
     if not references and not settings.allow_empty:
