@@ -209,7 +209,7 @@ class TracingSettings(BaseModel):
     endpoint: str = Field(
         pattern=r"^https?://[^/\s?#]+(/[^\s]*)?$",
         description="the collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: spans are POSTed "
-        "to ENDPOINT/v1/traces",
+        "to ENDPOINT/v1/traces (to ENDPOINT when it ends in /v1/traces)",
     )
     sample_rate: float = Field(
         default=1.0,

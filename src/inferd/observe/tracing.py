@@ -45,8 +45,10 @@ Attributes = Mapping[str, AttributeValue]
 
 def traces_url(endpoint: str) -> str:
     """``http://collector:4318`` → ``http://collector:4318/v1/traces`` (the base URL as
-    OTEL_EXPORTER_OTLP_ENDPOINT takes it)."""
-    return endpoint.rstrip("/") + TRACES_PATH
+    OTEL_EXPORTER_OTLP_ENDPOINT takes it); an endpoint that ends in ``/v1/traces`` already (the
+    traces URL, as collectors' docs show it) is that URL, not a base to add a second one to."""
+    base = endpoint.rstrip("/")
+    return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
 
 
 class Tracing:
