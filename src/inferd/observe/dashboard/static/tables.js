@@ -50,7 +50,8 @@ function versionTable(d) {
     el("td", { class: "num" }, v.role === "shadow" ? "mirror" : v.weight + "%"),
     el("td", { class: "num" }, v.role === "shadow" ? "–" : fmt.pct(v.share)),
     el("td", { class: "num" }, fmt.rps(v.rps)),
-    el("td", { class: "num" + (v.error_rate > 0 ? " error" : "") }, fmt.pct(v.error_rate)),
+    el("td", { class: "num" + (v.error_rate > 0 ? " error" : "") },
+      v.requests ? fmt.pct(v.error_rate) : "–"),
     el("td", { class: "num" }, fmt.ms(v.p50_ms)),
     el("td", { class: "num" }, fmt.ms(v.p99_ms)),
     el("td", {}, replicaChips(v.replicas))));
@@ -181,8 +182,9 @@ function liveSection(d, rollout, scaling) {
       el("h2", {}, d.name),
       readiness(d, scaling),
       el("span", { class: "stat" }, el("b", {}, fmt.rps(d.rps)), " req/s"),
+      // No request in the window: no error rate (the chart has a gap), not a 0% that looks real.
       el("span", { class: "stat" + (d.error_rate > 0 ? " error" : "") },
-        el("b", {}, fmt.pct(d.error_rate)), " errors"),
+        el("b", {}, d.rps > 0 ? fmt.pct(d.error_rate) : "–"), " errors"),
       routing.length ? el("span", { class: "muted" }, routing.join(" · ")) : null),
     el("h3", {}, "Traffic split"),
     splitBar(d.versions, "weight", "configured weights"),
