@@ -57,3 +57,19 @@ def test_trust_code_from_a_variable_is_a_comma_separated_list() -> None:
     environ = {"INFERD_TRUST_CODE": "fraud, llm:v2"}
     settings = load_settings(ServerSettings, environ=environ)
     assert settings.trust_code == ("fraud", "llm:v2")
+
+
+def test_a_key_given_twice_in_the_file_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    """YAML keeps the last of two equal keys: the first ``batching:`` section (its
+    max_batch_size: 4) was dropped without a word."""
+    file = tmp_path / "inferd.yaml"
+    file.write_text("batching:\n  max_batch_size: 4\nport: 8090\nbatching:\n  max_queue_size: 9\n")
+    assert _problem(file=file, environ={}) == (
+        f"config file {str(file)!r}: 'batching' is given twice, at line 1 and at line 4, "
+        "column 1 (YAML would keep only the last): write it once"
+    )
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("models:\n  fraud: {request_timeout_s: 1, request_timeout_s: 2}\n")
+    assert "'request_timeout_s' is given twice, at line 2 and at line 2" in _problem(
+        file=nested, environ={}
+    )

@@ -32,7 +32,9 @@ def read_settings_file(file: Path, what: str = "config file") -> dict[str, Any]:
 
     where = f"{what} {str(file)!r}"
     try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+        loaded = yaml.safe_load(text)
+        root = yaml.compose(text) if loaded is not None else None
     except FileNotFoundError:
         raise InvalidArgument(f"{where}: no such file") from None
     except UnicodeDecodeError as exc:
@@ -52,7 +54,36 @@ def read_settings_file(file: Path, what: str = "config file") -> dict[str, Any]:
         return {}
     if not isinstance(loaded, dict):
         raise InvalidArgument(f"{where}: expected a mapping at the top")
+    _refuse_repeated_keys(root, where)
     return loaded
+
+
+def _refuse_repeated_keys(root: Any, where: str) -> None:
+    """A key written twice in one mapping: YAML keeps the last, so what the first set (the
+    whole section, for ``batching:`` written twice) would be dropped without a word."""
+    import yaml
+
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        seen: dict[str, Any] = {}
+        for key, value in node.value:
+            stack.append(value)
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name is None or name == "<<":  # a merge key may repeat
+                continue
+            if name in seen:
+                first, at = seen[name].start_mark, key.start_mark
+                raise InvalidArgument(
+                    f"{where}: {name!r} is given twice, at line {first.line + 1} and at line "
+                    f"{at.line + 1}, column {at.column + 1} (YAML would keep only the last): "
+                    "write it once"
+                )
+            seen[name] = key
 
 
 S = TypeVar("S", bound=BaseModel)
