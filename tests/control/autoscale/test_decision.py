@@ -180,3 +180,18 @@ def test_a_zero_minimum_idles_five_minutes_unless_told(
     if after_s is not None:
         decision, _ = decide(policy, Signals(0, 0, 1, 1, idle_s=after_s), ScalerState(), now=1e6)
         assert (decision.desired, decision.reason) == (0, "scale_to_zero")
+
+
+def test_at_min_replicas_a_remembered_request_is_not_a_delayed_scale_down() -> None:
+    """With the scale-down delay remembering a past request, a version already at
+    ``min_replicas`` read ``scale_down_delayed`` for the whole delay (``inferd ps``, the
+    decisions counter), though nothing could go down: it is held at its minimum."""
+    policy = ScalingPolicy(min_replicas=1, max_replicas=4, target=10, scale_down_delay_s=300)
+    state = ScalerState()
+    _, state = decide(policy, Signals(5, 5, 1, 1), state, now=100.0)
+    decision, _ = decide(policy, Signals(0, 0, 1, 1), state, now=200.0)
+    assert (decision.desired, decision.reason) == (1, "min_replicas")
+    # Above the minimum the delay still holds a scale down, and says so.
+    _, state = decide(policy, Signals(20, 20, 2, 2), ScalerState(), now=100.0)
+    decision, _ = decide(policy, Signals(0, 0, 2, 2), state, now=200.0)
+    assert (decision.desired, decision.reason) == (2, "scale_down_delayed")

@@ -212,7 +212,9 @@ def _bounds(
         return min(max(desired, 1, policy.min_replicas), policy.max_replicas), "scale_from_zero"
     if current == 0 and policy.min_replicas == 0:
         return 0, "steady"  # the windows still remember requests that are gone
-    if desired < policy.min_replicas:
+    if desired < policy.min_replicas or (
+        reason == "scale_down_delayed" and desired <= policy.min_replicas
+    ):  # a delayed scale down at the minimum would take nothing away: it is held there
         return policy.min_replicas, "min_replicas"
     if desired > policy.max_replicas:
         return policy.max_replicas, "max_replicas"
