@@ -56,6 +56,7 @@ from inferd.control.apply_plan import (
     rules_only_changes,
     settings_changes,
 )
+from inferd.control.autoscale.fit import check_signals
 from inferd.control.replicas.engines import (
     EngineLaunch,
     StoredModel,
@@ -146,6 +147,7 @@ class Reconciler:
     async def _apply(self, spec: Spec) -> Applied:
         if self.spec is not None:
             check_fixed(self.spec, spec)
+        await asyncio.to_thread(check_signals, spec, lambda ref: self.store.resolve(ref).card)
         actual = {k: r.state for k, r in self._running.items()}
         changes = plan(actual, desired_state(spec))
         routes = route_changes(self.spec, spec)
