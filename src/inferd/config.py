@@ -34,6 +34,8 @@ DEFAULT_INLINE_DECODE_BYTES = 64 * 1024
 #: The most sequences one llama.cpp context decodes together (its ``LLAMA_MAX_SEQ``; the
 #: ``llamacpp`` runtime asks the library itself, and a test keeps the two equal).
 LLAMA_CPP_MAX_SEQUENCES = 256
+#: The longest context per sequence a server takes (``llm.max_model_len``, ``--max-model-len``).
+MAX_MODEL_LEN = 10_485_760
 
 
 # The sandbox worker of trusted model code (SandboxSettings):
@@ -251,7 +253,7 @@ class LlmSettings(BaseModel):
     max_model_len: int | None = Field(
         default=None,
         ge=16,
-        le=10_485_760,
+        le=MAX_MODEL_LEN,
         description="context per sequence, prompt plus generated tokens (default: the model's "
         "trained context, at most 4,096); over the trained context refuses the load",
     )

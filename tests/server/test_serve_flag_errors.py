@@ -27,6 +27,7 @@ def _serve(*args: str) -> tuple[int, str]:
         ("--max-body-bytes", "100", "Invalid value for '--max-body-bytes': 100 is not in"),
         # llama.cpp's limit, as the setting (and docs/cli.md) have it; the flag took 4096
         ("--max-num-seqs", "300", "'--max-num-seqs': 300 is not in the range 1<=x<=256"),
+        ("--max-model-len", "20000000", "'--max-model-len': 20000000 is not in the range 16<="),
         ("--memory-budget", "0", "--memory-budget (memory_budget_bytes): Input should be"),
         ("--otlp-endpoint", "localhost:4318", "--otlp-endpoint/OTEL_EXPORTER_OTLP_ENDPOINT"),
     ],

@@ -12,7 +12,7 @@ import click
 
 from inferd.cli._app import exit_status, handles_errors, main
 from inferd.cli._sizes import parse_size
-from inferd.config import LLAMA_CPP_MAX_SEQUENCES, ServerSettings
+from inferd.config import LLAMA_CPP_MAX_SEQUENCES, MAX_MODEL_LEN, ServerSettings
 from inferd.errors import InferdError, InvalidArgument
 from inferd.reference import Reference
 from inferd.settings_file import ENV_PREFIX, load_settings, unread_variables
@@ -105,7 +105,7 @@ _FLAGS = {
 )
 @click.option(
     "--max-model-len",
-    type=click.IntRange(min=16),
+    type=click.IntRange(min=16, max=MAX_MODEL_LEN),
     help="Language models: context per sequence, prompt plus generated tokens (default: the "
     "model's trained context, at most 4,096; more than it was trained for is refused).",
 )
