@@ -159,8 +159,8 @@ def test_revoke_json_says_which_key_went_as_create_and_list_name_it(inferd_home:
         (["bad name"], "error: key name 'bad name': letters, digits, '.', '_' and '-', "
          "starting with a letter or digit, at most 63 characters"),
         (["ci", "--deployment", "Fraud Model"], "error: --deployment 'Fraud Model': a "
-         "deployment name is lower-case letters and digits, separated by '.', '_', '__' or "
-         "'-'"),
+         "deployment name is lower-case letters and digits, separated by '.', '_', '__', '-' "
+         "or '/' (team/fraud), at most 255 characters"),
     ],
     ids=["name", "deployment"],
 )  # fmt: skip
@@ -172,3 +172,21 @@ def test_a_bad_name_is_named_with_the_rule_not_a_pattern(
     status, out, err = invoke("create", *args)
     assert (status, out, err.strip()) == (2, "", message)
     assert not (inferd_home / "keys.json").exists()
+
+
+def test_a_deployment_with_a_slash_is_accepted_as_the_rule_says(inferd_home: Path) -> None:
+    status, _, err = invoke("create", "ci", "--deployment", "team/fraud")
+    assert status == 0, err
+    assert read_keys(inferd_home / "keys.json")[0].deployments == ("team/fraud",)
+
+
+@pytest.mark.parametrize("command", [["create", "ci"], ["revoke", "ci"]])
+def test_a_keys_file_whose_lock_cannot_be_created_is_named_with_the_problem(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """It said only "'/proc/keys.json.lock': No such file or directory"."""
+    keys = Path("/proc/keys.json")
+    status, out, err = invoke(*command, "--keys-file", str(keys))
+    assert (status, out) == (2, "")
+    assert f"keys file {keys}" in err and f"cannot create its lock file {keys}.lock" in err
+    assert "No such file or directory" in err

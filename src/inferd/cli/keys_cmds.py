@@ -155,7 +155,8 @@ _KEY_NAME_RULE = (
     "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters"
 )
 _DEPLOYMENT_RULE = (
-    "a deployment name is lower-case letters and digits, separated by '.', '_', '__' or '-'"
+    "a deployment name is lower-case letters and digits, separated by '.', '_', '__', '-' or "
+    "'/' (team/fraud), at most 255 characters"
 )
 
 

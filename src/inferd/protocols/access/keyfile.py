@@ -212,8 +212,15 @@ def _write(path: Path, keys: Sequence[KeyRecord]) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    lock = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise InvalidArgument(
+            f"keys file {path}: cannot create its lock file {lock} beside it ({exc.strerror}); "
+            "choose a keys file in a directory you can write (--keys-file)"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if path.is_symlink():
