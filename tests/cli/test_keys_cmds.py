@@ -190,3 +190,9 @@ def test_a_keys_file_whose_lock_cannot_be_created_is_named_with_the_problem(
     assert (status, out) == (2, "")
     assert f"keys file {keys}" in err and f"cannot create its lock file {keys}.lock" in err
     assert "No such file or directory" in err
+
+
+def test_a_keys_file_whose_directory_cannot_be_created_is_named_with_the_problem() -> None:
+    status, _, err = invoke("create", "ci", "--keys-file", "/proc/nowhere/keys.json")
+    assert status == 2
+    assert "keys file /proc/nowhere/keys.json: cannot create its directory /proc/nowhere" in err

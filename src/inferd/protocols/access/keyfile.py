@@ -213,12 +213,14 @@ def _write(path: Path, keys: Sequence[KeyRecord]) -> None:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     lock = path.with_name(path.name + ".lock")
+    what = f"its directory {path.parent}"
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        what = f"its lock file {lock} beside it"
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise InvalidArgument(
-            f"keys file {path}: cannot create its lock file {lock} beside it ({exc.strerror}); "
+            f"keys file {path}: cannot create {what} ({exc.strerror}); "
             "choose a keys file in a directory you can write (--keys-file)"
         ) from None
     try:
