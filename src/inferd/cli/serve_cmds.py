@@ -114,7 +114,7 @@ _FLAGS = {
     metavar="SIZE",
     help="Host memory for loaded models, e.g. 8G or 512M. Each version is charged the resident "
     "memory its load added (an estimate); least recently used idle versions unload beyond it "
-    "and load again on their next request.",
+    "and load again on their next request. Per process: each of --workers N has its own.",
 )
 @click.option(
     "--trust-code",
