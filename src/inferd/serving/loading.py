@@ -34,6 +34,7 @@ from inferd.observe.metrics import ServerMetrics
 from inferd.reference import Reference
 from inferd.runtimes.base import Model
 from inferd.runtimes.warmup import guessed_shapes, model_known_values, unknown_strings
+from inferd.serving.artifact import LoadedArtifact
 from inferd.serving.batcher import Batcher
 from inferd.serving.observed import ObservedModel
 from inferd.serving.signature import CheckedModel, SignatureCheck
@@ -41,6 +42,7 @@ from inferd.serving.source import Loaders
 from inferd.serving.stats import VersionState
 from inferd.serving.version import ServedVersion
 from inferd.serving.worker import ModelWorker
+from inferd.store.materialized import Hold
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ async def bring_up(
     model: Model | None = None
     ok = False
     failing = f"the {artifact.card.runtime!r} runtime failed to load it"
+    holds: list[Hold] = []
     try:
         card = artifact.card
         trust, options = loaders.trust, loaders.options
@@ -73,10 +76,13 @@ async def bring_up(
                 lambda: _base_file(loaders, sv.label, artifact.reference, card.llm)
             )
             options = dataclasses.replace(options, base=base)
+        # Held while the runtime reads the files, so a cron ``gc`` leaves them in place.
+        held = await worker.run(lambda: _held(loaders, artifact, holds))
+        sv.artifact = held
         # Resolving a runtime may import its framework (scikit-learn: about a second), so it
         # runs on the worker thread like the load itself.
         model = await worker.run(
-            lambda: loaders.runtime(card.runtime).load(artifact.path, card, options)
+            lambda: loaders.runtime(card.runtime).load(held.path, card, options)
         )
         check = SignatureCheck(sv.key.name, card.signature)
         if card.signature.inputs:
@@ -112,6 +118,8 @@ async def bring_up(
         sv.set_state(VersionState.FAILED, reason)
         raise InternalError(f"loading {sv.label} failed: {reason}") from exc
     finally:
+        for hold in holds:
+            hold.close()
         metrics.load_finished(sv.key.name, sv.key.version, time.monotonic() - started, ok)
         if not ok:
             if model is not None:
@@ -172,6 +180,20 @@ async def take_down(
     if worker is not None:
         worker.stop()
     sv.set_state(state, reason)
+
+
+def _held(loaders: Loaders, artifact: LoadedArtifact, holds: list[Hold]) -> LoadedArtifact:
+    """``artifact`` with its directory held against ``gc`` (the hold added to ``holds``). A
+    directory gc removed since the fetch (a reload hours later, a cron ``gc --max-size``) is
+    fetched again by its digest, so the same bytes load."""
+    try:
+        holds.append(Hold(artifact.path))
+        return artifact
+    except FileNotFoundError:
+        pinned = dataclasses.replace(Reference.parse(artifact.reference), digest=artifact.digest)
+        again = loaders.source.fetch(str(pinned))
+        holds.append(Hold(again.path))
+        return dataclasses.replace(artifact, path=again.path)
 
 
 def _base_file(loaders: Loaders, label: str, reference: str, llm: LlmCard | None) -> Path:

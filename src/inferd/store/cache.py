@@ -11,7 +11,8 @@ materialized directories fit:
 - a version held only as a cache record of a remote reference (pulled, not tagged locally) also
   loses its record and every blob no remaining version references — it can be pulled again.
 
-Locally tagged versions keep their blobs: the cache never deletes what a user stored.
+Locally tagged versions keep their blobs: the cache never deletes what a user stored. A version
+a server is loading (:class:`~inferd.store.materialized.Hold`) is in use, and kept whole.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def evict(layout: OciLayout, models: Path, root: Path, max_bytes: int) -> Evicti
             directory = models / digest.removeprefix("sha256:")
             if directory.is_dir():
                 size = _tree_size(directory)
-                materialized.remove(directory)
+                if not materialized.remove_unless_held(directory):
+                    continue  # a server is loading it: the version stays whole, as in use
                 used, freed, models_removed = used - size, freed + size, models_removed + 1
             if digest in cached and digest not in tagged:
                 for remote in cached[digest]:

@@ -191,8 +191,8 @@ def collect(layout: OciLayout, models: Path, access: Path | None = None) -> GcRe
                     if _idle(entry, now):
                         shutil.rmtree(entry, ignore_errors=True)
                 elif _is_digest(f"sha256:{entry.name}") and f"sha256:{entry.name}" not in manifests:
-                    materialized.remove(entry)
-                    models_removed += 1
+                    if materialized.remove_unless_held(entry):  # a load's stays till it ends
+                        models_removed += 1
                 elif entry.name.endswith(materialized.STAMP_SUFFIX):
                     stamped = entry.with_name(entry.name.removesuffix(materialized.STAMP_SUFFIX))
                     if not stamped.is_dir():
