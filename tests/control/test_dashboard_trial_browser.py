@@ -223,6 +223,30 @@ def test_the_page_fits_a_phone_screen(
     assert scroll_width <= client_width
 
 
+def test_a_long_version_name_does_not_widen_the_page_on_a_phone(
+    chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """A version named at length (they are in real stacks) is a chart legend's label: at 390 px
+    the label wraps inside its chart; uPlot sized each chart to the whole label, and the page
+    scrolled sideways by about 40 px."""
+    name = "v1-with-a-rather-long-version-name-for-the-eu-region"
+
+    def drive(tools: DevTools, base: str) -> list[int]:
+        tools.page("Emulation.setDeviceMetricsOverride", width=390, height=1400,
+                   deviceScaleFactor=1, mobile=True)  # fmt: skip
+        tools.page("Page.navigate", url=base)
+        tools.until("!!document.querySelector('.chart .u-legend .u-series + .u-series')")
+        tools.screenshot(ARTIFACTS / "dashboard-narrow-long-name.png")
+        widths: list[int] = tools.js(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        return widths
+
+    topo = topology(deployment("fraud", version(name, 100, replica)))
+    scroll_width, client_width = with_browser(topo, tmp_path / "profile", drive)
+    assert scroll_width <= client_width == 390
+
+
 def test_charts_follow_a_window_made_narrower(
     chromium: str, vendored: None, replica: ReplicaProcess, tmp_path: Path
 ) -> None:
