@@ -18,23 +18,24 @@ __all__ = ["chromium", "replica", "vendored"]  # fixtures, used by name
 def test_no_requests_yet_shows_no_error_rate_rather_than_zero(
     chromium: str, replica: ReplicaProcess, tmp_path: Path
 ) -> None:
-    """With no request in the window there is no error rate: the deployment's head and the
-    version's row say a dash (as the p50/p99 cells and the error-rate chart's gap do), not a 0.0%
-    that reads as a measured, healthy number."""
+    """With no request in the window there is no error rate and no observed share: the
+    deployment's head and the version's row say a dash (as the p50/p99 cells and the
+    error-rate chart's gap do), not a 0.0% that reads as a measured, healthy number."""
 
     def drive(tools: DevTools, base: str) -> tuple[str, str]:
         tools.page("Page.navigate", url=base)
         tools.until("document.querySelectorAll('tr[data-version]').length === 1")
         head: str = tools.js("document.querySelectorAll('.card-head .stat')[1].textContent")
         cells: str = tools.js("[...document.querySelectorAll('tr[data-version] td')]"
-                              ".slice(5, 9).map((td) => td.textContent).join('|')")  # fmt: skip
+                              ".slice(4, 9).map((td) => td.textContent).join('|')")  # fmt: skip
         return head, cells
 
     head, cells = with_browser(
         topology(deployment("fraud", version("v1", 100, replica))), tmp_path / "profile", drive
     )
     assert head == "\u2013 errors"
-    assert cells == "0.0|\u2013|\u2013|\u2013"
+    # observed share, req/s, errors, p50, p99
+    assert cells == "\u2013|0.0|\u2013|\u2013|\u2013"
 
 
 def polls(events: list[dict[str, Any]]) -> int:

@@ -48,7 +48,7 @@ function versionTable(d) {
     el("td", {}, v.role),
     el("td", {}, v.reference),
     el("td", { class: "num" }, v.role === "shadow" ? "mirror" : v.weight + "%"),
-    el("td", { class: "num" }, v.role === "shadow" ? "–" : fmt.pct(v.share)),
+    el("td", { class: "num" }, v.role === "shadow" || !(d.rps > 0) ? "–" : fmt.pct(v.share)),
     el("td", { class: "num" }, fmt.rps(v.rps)),
     el("td", { class: "num" + (v.error_rate > 0 ? " error" : "") },
       v.requests ? fmt.pct(v.error_rate) : "–"),
