@@ -123,6 +123,28 @@ class Weights:
             found = self._piece_cache[token] = self.piece(token)
         return found
 
+    @functools.cached_property
+    def longest_piece(self) -> int | None:
+        """The most bytes of a prompt one token can stand for (a control token as a template
+        writes it; at least 4, a character read as the unknown token), so that a text of n
+        bytes is at least n / longest_piece tokens. None where no such bound holds: a
+        vocabulary whose unknown token may stand for a run of characters (WPM, UGM…), or one
+        with a token that swallows the whitespace beside it (lstrip, rstrip)."""
+        if ll.llama_vocab_type(self.vocab) not in (
+            ll.LLAMA_VOCAB_TYPE_SPM,
+            ll.LLAMA_VOCAB_TYPE_BPE,
+        ):
+            return None
+        strips = ll.LLAMA_TOKEN_ATTR_LSTRIP | ll.LLAMA_TOKEN_ATTR_RSTRIP
+        buffer = ctypes.create_string_buffer(256)
+        longest = 4
+        for token in range(self.n_vocab):
+            if ll.llama_vocab_get_attr(self.vocab, token) & strips:
+                return None
+            n = ll.llama_token_to_piece(self.vocab, token, buffer, 256, 0, True)
+            longest = max(longest, abs(n))  # negative: the size a longer piece needs
+        return longest
+
     def is_end(self, token: int) -> bool:
         """An end-of-generation token (EOS, EOT, ``<|im_end|>``…)."""
         return bool(ll.llama_vocab_is_eog(self.vocab, token))

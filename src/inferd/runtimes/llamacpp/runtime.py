@@ -17,7 +17,14 @@ from typing import ClassVar
 
 from inferd.card import ModelCard
 from inferd.datatypes import Tensors
-from inferd.errors import Cancelled, DeadlineExceeded, InvalidArgument, Unavailable, Unsupported
+from inferd.errors import (
+    Cancelled,
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    InvalidArgument,
+    Unavailable,
+    Unsupported,
+)
 from inferd.generation import Generation, Message, Sampling
 from inferd.runtimes._files import model_file
 from inferd.runtimes.base import LoadOptions, Model
@@ -101,6 +108,7 @@ class LlamaModel:
             if template else None
         )  # fmt: skip
         self._warm_up()
+        weights.longest_piece  # noqa: B018  # the vocabulary walked once per file, before READY
         self._engine = Engine(weights, self._context, MAX_WAITING, label)
         self._embedder: Context | None = None
         #: Held by an embedding while it runs, and by close() while it frees the contexts.
@@ -148,7 +156,23 @@ class LlamaModel:
         self, prompt: str, sampling: Sampling, deadline: float | None = None
     ) -> Generation:
         self._refuse_closed()
+        self._refuse_far_over(prompt)
         return self._engine.submit(self._weights.tokenize(prompt), sampling, deadline)
+
+    def _refuse_far_over(self, prompt: str) -> None:
+        """Refuse a prompt whose length alone shows it fills the context, before tokenizing it:
+        generate runs on the event loop, and tokenizing megabytes there takes seconds, during
+        which no other request is served. Each token stands for at most ``longest_piece``
+        bytes, and a character is at least one byte; a prompt that passes is at most
+        ``longest_piece`` times the context in characters, quick to tokenize."""
+        longest, per_slot = self._weights.longest_piece, self._context.per_slot
+        least = -(-len(prompt) // longest) if longest else 0
+        if least >= per_slot:
+            raise ContextLengthExceeded(
+                f"the prompt is {len(prompt):,} characters, at least {least:,} tokens: over the "
+                f"context of {per_slot} tokens per sequence, leaving no room for an answer; "
+                "shorten the prompt"
+            )
 
     def _refuse_closed(self) -> None:
         if self._closed:
