@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from inferd.errors import DataLoss, InvalidArgument, Unsupported
-from inferd.store import atomic, media
+from inferd.store import atomic, history, media
 from inferd.store.blobs import BlobStore
 from inferd.store.manifest import MAX_DOCUMENT_BYTES, Descriptor, Manifest
 from inferd.store.safety import not_a_directory
@@ -191,10 +191,20 @@ class OciLayout:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the store-wide exclusive lock (index, history and gc go through it)."""
+        """Hold the store-wide exclusive lock (index, history and gc go through it); a tag move
+        a crash left journaled is settled first (:func:`inferd.store.history.settle`)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         with atomic.exclusive_lock(self.directory / LOCK_FILE):
+            with contextlib.suppress(DataLoss):  # a damaged index: its commands say so
+                history.settle(self.history_file, lambda tagged: self.read_index().get(tagged))
             yield
+
+    def settle(self) -> None:
+        """Settle a tag move a crash left journaled, before the history is read without the
+        lock; a store that cannot be locked (mounted read-only) is read as it is."""
+        if history.pending(self.history_file).exists():
+            with contextlib.suppress(OSError), self.locked():
+                pass
 
     def read_index(self) -> Index:
         try:

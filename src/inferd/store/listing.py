@@ -61,6 +61,7 @@ def local_tags(layout: OciLayout, name: str | None, load: Loader) -> list[TagEnt
     A version that cannot be read is listed with ``error`` set, no runtime and no size.
     """
     entries: list[TagEntry] = []
+    layout.settle()  # a tag move a crash left journaled shows in ``created`` too
     arrived = history.arrivals(layout.history_file)
     for ref_name, digest in layout.read_index().tags():
         try:

@@ -190,12 +190,10 @@ class ModelStore:
         """Point ``ref`` at ``descriptor`` and record it; the caller holds the lock."""
         index = self.layout.read_index()
         old = index.put(ref.tagged, descriptor, media.ARTIFACT_TYPE)
-        self.layout.write_index(index)
-        tag = ref.tag or ""
-        history.append(
-            self.layout.history_file,
-            history.event(ref.name, tag, action, old, descriptor.digest, detail=detail),
-        )
+        tag, new = ref.tag or "", descriptor.digest
+        entry = history.event(ref.name, tag, action, old, new, detail=detail)
+        with history.moving(self.layout.history_file, entry):  # consistent across a crash
+            self.layout.write_index(index)
 
     def _manifest_digest(self, ref: Reference) -> str:
         if ref.digest is not None:
@@ -342,9 +340,9 @@ class ModelStore:
             old = index.remove(target.tagged)
             if old is None:
                 raise ModelNotFound(target.name, target.tag)
-            self.layout.write_index(index)
             entry = history.event(target.name, target.tag or "", "rm", old, None)
-            history.append(self.layout.history_file, entry)
+            with history.moving(self.layout.history_file, entry):
+                self.layout.write_index(index)
 
     def list(self, name: str | None = None) -> builtins.list[TagEntry]:
         """Every tag (of ``name``, if given), sorted by name then tag; ``created`` is when the
@@ -369,12 +367,14 @@ class ModelStore:
         """When a local version first got a tag in this store (as :meth:`list` shows it), else
         the creation time its card declares."""
         if model.reference.registry is None:
+            self.layout.settle()
             arrived = history.arrivals(self.layout.history_file)
             return arrived.get((model.reference.name, model.digest), model.card.created)
         return model.card.created
 
     def history(self, name: str) -> builtins.list[HistoryEvent]:
         """Every tag move of ``name``, oldest first."""
+        self.layout.settle()
         return history.read(self.layout.history_file, validate_name(name))
 
     def gc(self, max_size: int | None = None) -> GcResult:
