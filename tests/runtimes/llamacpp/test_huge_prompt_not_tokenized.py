@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from inferd.errors import ContextLengthExceeded
+from inferd.errors import ContextLengthExceeded, InvalidArgument
 from inferd.generation import Sampling
 from inferd.runtimes.llamacpp.runtime import LlamaModel
 
@@ -70,3 +70,20 @@ def test_a_prompt_near_the_context_is_still_counted_exactly(
     ):
         asyncio.run(ask())
     assert tokenized.lengths == [600]
+
+
+def test_an_embeddings_input_far_over_the_context_is_refused_before_it_is_tokenized(
+    model: LlamaModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokenized = _Tokenized(model, monkeypatch)
+    huge = "hello world, how are you " * 40_000
+
+    with pytest.raises(InvalidArgument) as refused:
+        model.embed(["fine", huge])
+    assert len(huge) not in tokenized.lengths
+    assert str(refused.value) == (
+        f"input 1 is {len(huge):,} characters, at least 76,924 tokens: over the context of 512 "
+        "tokens"
+    )
+    with pytest.raises(InvalidArgument, match=r"input 0 is 600 tokens, over the context of 512"):
+        model.embed(["a" * 600])

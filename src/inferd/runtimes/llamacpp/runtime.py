@@ -165,14 +165,18 @@ class LlamaModel:
         which no other request is served. Each token stands for at most ``longest_piece``
         bytes, and a character is at least one byte; a prompt that passes is at most
         ``longest_piece`` times the context in characters, quick to tokenize."""
-        longest, per_slot = self._weights.longest_piece, self._context.per_slot
-        least = -(-len(prompt) // longest) if longest else 0
-        if least >= per_slot:
+        per_slot = self._context.per_slot
+        if (least := self._least_tokens(prompt)) >= per_slot:
             raise ContextLengthExceeded(
                 f"the prompt is {len(prompt):,} characters, at least {least:,} tokens: over the "
                 f"context of {per_slot} tokens per sequence, leaving no room for an answer; "
                 "shorten the prompt"
             )
+
+    def _least_tokens(self, text: str) -> int:
+        """The fewest tokens ``text`` can be, from its length alone (0: no bound known)."""
+        longest = self._weights.longest_piece
+        return -(-len(text) // longest) if longest else 0
 
     def _refuse_closed(self) -> None:
         if self._closed:
@@ -206,6 +210,12 @@ class LlamaModel:
                 threads=self._threads, embeddings=True, adapter=self._adapter,
             )  # fmt: skip
         ctx = self._embedder
+        for n, text in enumerate(texts):  # one far over the context: refused before any is read
+            if (least := self._least_tokens(text)) > ctx.per_slot:
+                raise InvalidArgument(
+                    f"input {n} is {len(text):,} characters, at least {least:,} tokens: over the "
+                    f"context of {ctx.per_slot} tokens"
+                )
         vectors, read = [], 0
         for n, text in enumerate(texts):
             _still_wanted(deadline, gone)
