@@ -101,6 +101,20 @@ function obsCell(side) {
     (side.p99_s === null ? "–" : fmt.ms(side.p99_s * 1000) + " ms");
 }
 
+// What the analysis compared on mirrored traffic (blue-green): the differing share of labels or
+// answers and, for embeddings, the cosine distance (max_divergence checks the first there is),
+// the mean score difference (max_score_difference) and the texts' edit distance.
+function rolloutDivergence(div) {
+  const parts = [];
+  if (div.label_share !== null) parts.push(fmt.pct(div.label_share) + " differ");
+  if (div.cosine_distance !== null) {
+    parts.push("cosine distance " + div.cosine_distance.toFixed(4));
+  }
+  if (div.score_mad !== null) parts.push("MAD " + div.score_mad.toPrecision(3));
+  if (div.edit_distance !== null) parts.push("edit distance " + div.edit_distance.toFixed(3));
+  return parts.join(" · ") || "–";
+}
+
 function rolloutSection(r) {
   if (!r) return null;
   const head = el("div", { class: "card-head" },
@@ -113,8 +127,7 @@ function rolloutSection(r) {
     "divergence", "why"].map((h) => el("th", {}, h)));
   const rows = r.decisions.slice().reverse().map((e) => {
     const o = e.observations;
-    const div = o && o.divergence.label_share !== null ? fmt.pct(o.divergence.label_share)
-      : "–";
+    const div = o && o.divergence.compared ? rolloutDivergence(o.divergence) : "–";
     const why = e.verdict ? e.verdict.reasons.join("; ") : (e.reason || "");
     return el("tr", { "data-event": e.event },
       el("td", {}, fmt.time(e.time)),
