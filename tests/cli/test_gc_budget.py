@@ -28,8 +28,9 @@ def test_a_store_still_over_the_size_is_reported() -> None:
     assert result.stderr.startswith("warning: the store is still over 1.0 kB (")
     assert result.stderr.endswith(
         " in use): locally tagged versions are never evicted, nor blobs younger than 10 minutes "
-        "(a push may be using them), nor files being written (a pull or push in progress); "
-        "`inferd rm NAME:TAG` what is no longer needed, then gc again\n"
+        "(a push may be using them), nor files being written (a pull or push in progress), nor "
+        "versions a server is loading; `inferd rm NAME:TAG` what is no longer needed, then gc "
+        "again\n"
     )
 
 

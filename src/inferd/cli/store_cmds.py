@@ -362,7 +362,8 @@ def gc(max_size: str | None, as_json: bool) -> None:
             f"warning: the store is still over {_human(budget)} ({_human(result.bytes_used or 0)}"
             " in use): locally tagged versions are never evicted, nor blobs younger than 10 "
             "minutes (a push may be using them), nor files being written (a pull or push in "
-            "progress); `inferd rm NAME:TAG` what is no longer needed, then gc again",
+            "progress), nor versions a server is loading; `inferd rm NAME:TAG` what is no "
+            "longer needed, then gc again",
             markup=False,
         )
 
