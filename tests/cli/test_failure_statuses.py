@@ -115,10 +115,12 @@ def test_an_inferd_home_that_cannot_be_created_is_bad_input(
 @pytest.mark.parametrize(
     ("command", "shown"),
     [
-        (["k8s", "render", QUICKSTART / "inferd.yaml", "-o", "{d}/afile/sub"], "{d}/afile/sub"),
+        (["k8s", "render", QUICKSTART / "inferd.yaml", "-o", "{d}/afile/sub"],
+         "'{d}/afile/sub': "),
         (["k8s", "rules", QUICKSTART / "inferd.yaml", "-o", "{d}/afile/r.yaml"],
-         "{d}/afile/r.yaml"),
-        (["keys", "create", "ci", "--keys-file", "{d}/afile/keys.json"], "{d}/afile"),
+         "'{d}/afile/r.yaml': "),
+        (["keys", "create", "ci", "--keys-file", "{d}/afile/keys.json"],
+         "keys file {d}/afile/keys.json: cannot create its directory {d}/afile "),
     ],
     ids=["k8s render -o", "k8s rules -o", "keys --keys-file"],
 )  # fmt: skip
@@ -132,7 +134,7 @@ def test_an_output_path_that_cannot_be_written_is_bad_input(
     assert result.exit_code == 2, result.output
     line = result.stderr.strip().splitlines()[-1]  # (render's notes come first)
     assert "Traceback" not in result.stderr
-    assert line.startswith(f"error: '{shown.replace('{d}', str(tmp_path))}': "), line
+    assert line.startswith(f"error: {shown.replace('{d}', str(tmp_path))}"), line
     assert "directory" in line.lower(), line
 
 
