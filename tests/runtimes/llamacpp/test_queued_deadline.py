@@ -56,3 +56,42 @@ def test_a_generation_queued_past_its_deadline_ends_before_the_running_one(
     assert "deadline" in ended[0]
     assert ended[1] == "running: length"
     assert model.load() == (0, 0)
+
+
+def test_a_generation_late_while_slots_are_free_does_not_blame_the_slots(
+    model: LlamaModel,
+) -> None:
+    async def late() -> None:
+        generation = model.generate("hi", Sampling(max_tokens=4), time.monotonic() - 1)
+        async for _ in generation:
+            pass
+
+    with pytest.raises(DeadlineExceeded) as caught:
+        asyncio.run(late())
+    assert caught.value.message == (
+        "the generation passed its deadline before it started (8 of 8 slots free)"
+    )
+
+
+def test_a_generation_waiting_for_a_slot_past_its_deadline_says_so(one_slot: LlamaModel) -> None:
+    model = one_slot
+
+    async def scenario() -> str:
+        # To the end of its context: it holds the only slot (the iterator kept open) until
+        # cancelled.
+        running = model.generate("go on", Sampling(temperature=0, logit_bias=no_end(model)))
+        chunks = aiter(running)
+        await anext(chunks)
+        late = model.generate("hi", Sampling(max_tokens=4), time.monotonic())
+        try:
+            async for _ in late:
+                pass
+        except DeadlineExceeded as exc:
+            return exc.message
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]  # an async generator's
+        return "no deadline"
+
+    assert asyncio.run(scenario()) == (
+        "the generation waited for a free slot past its deadline (all 1 busy)"
+    )

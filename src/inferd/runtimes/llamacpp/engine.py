@@ -213,8 +213,12 @@ class Engine:
         # Gone or late before they got a slot: out now, not once a slot frees (minutes, maybe).
         for job in [j for j in self._waiting if j.stream.cancelled or now > (j.deadline or now)]:
             self._waiting.remove(job)
-            late = DeadlineExceeded("the generation waited for a free slot past its deadline")
-            job.stream.deliver(Ended(None, None if job.stream.cancelled else late))
+            slots, free = self.context.slots, len(self._free)
+            why = f"waited for a free slot past its deadline (all {slots} busy)"
+            if free:
+                why = f"passed its deadline before it started ({free} of {slots} slots free)"
+            late = None if job.stream.cancelled else DeadlineExceeded(f"the generation {why}")
+            job.stream.deliver(Ended(None, late))
         while self._waiting and self._free and self._room_for(self._waiting[0]):
             job = self._waiting.popleft()
             self._take_slot(job)
