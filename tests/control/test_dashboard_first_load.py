@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from .browser import DevTools, chromium, vendored
 from .gateway.conftest import ReplicaProcess, deployment, topology, version
 from .test_dashboard_trial_browser import replica, with_browser
@@ -80,3 +82,34 @@ def test_the_page_loads_without_console_errors(
 
     topo = topology(deployment("fraud", version("v1", 100, replica)))
     assert with_browser(topo, tmp_path / "profile", drive) == []
+
+
+def test_requests_refused_before_a_version_are_shown_on_the_deployment(
+    chromium: str, replica: ReplicaProcess, tmp_path: Path
+) -> None:
+    """No replica ready (the only one crashed and is restarting): the gateway refuses each
+    request before picking a version. They are in the deployment's error rate (100% here) but
+    in no version's row, so the head said 100% errors over rows of nothing; it now says how
+    many requests a second reached no version."""
+    topo = topology(deployment("fraud", version("v1", 100, replica, state="starting")))
+
+    def drive(tools: DevTools, base: str) -> tuple[list[int], str, str]:
+        body = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32",
+                            "data": [0.0] * 8}]}  # fmt: skip
+        tools.page("Page.navigate", url=base)
+        tools.until("document.querySelectorAll('tr[data-version]').length === 1")
+        codes = [
+            httpx.post(f"{base}/v2/models/fraud/infer", json=body, timeout=30).status_code
+            for _ in range(3)
+        ]
+        unrouted: str = tools.until("document.querySelector('[data-unrouted]')?.textContent")
+        errors: str = tools.js("document.querySelectorAll('.card-head .stat')[1].textContent")
+        return codes, unrouted, errors
+
+    codes, unrouted, errors = with_browser(topo, tmp_path / "profile", drive)
+    assert codes == [503, 503, 503]
+    assert errors == "100.0% errors"
+    rate, said = unrouted.split(" ", 1)
+    assert float(rate) > 0
+    why = "no replica ready, or a request it cannot route"
+    assert said == f"req/s refused before reaching a version ({why})"

@@ -190,6 +190,10 @@ function liveSection(d, rollout, scaling) {
   if (d.sticky_header) routing.push(`sticky on header ${d.sticky_header}`);
   for (const m of d.header_routes) routing.push(`${m.header}: ${m.value} → ${m.version}`);
   if (d.shadow) routing.push(`shadow ${d.shadow}`);
+  // Requests the gateway refused before picking a version (none had a ready replica, or the
+  // request named none it has): the deployment's rate and errors count them, no version's row.
+  const routed = d.versions.filter((v) => v.role === "primary").reduce((n, v) => n + v.rps, 0);
+  const unrouted = d.rps - routed > 1e-9 * Math.max(1, d.rps) ? d.rps - routed : 0;
   return [
     el("div", { class: "card-head" },
       el("h2", {}, d.name),
@@ -198,7 +202,10 @@ function liveSection(d, rollout, scaling) {
       // No request in the window: no error rate (the chart has a gap), not a 0% that looks real.
       el("span", { class: "stat" + (d.error_rate > 0 ? " error" : "") },
         el("b", {}, d.rps > 0 ? fmt.pct(d.error_rate) : "–"), " errors"),
-      routing.length ? el("span", { class: "muted" }, routing.join(" · ")) : null),
+      routing.length ? el("span", { class: "muted" }, routing.join(" · ")) : null,
+      unrouted ? el("span", { class: "error", "data-unrouted": "" }, fmt.rps(unrouted) +
+        " req/s refused before reaching a version" +
+        " (no replica ready, or a request it cannot route)") : null),
     el("h3", {}, "Traffic split"),
     splitBar(d.versions, "weight", "configured weights"),
     splitBar(d.versions, "share", "observed, last 10 s"),
