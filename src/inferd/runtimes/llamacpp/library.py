@@ -42,8 +42,12 @@ def _LOG_CALLBACK(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         return
     message = text.decode("utf-8", "replace").rstrip()
     # The unified KV cache holds every slot's room, more than one sequence was trained for;
-    # inferd holds each sequence to the trained context itself, so this warning is noise.
-    quiet = "possible training context overflow" in message
+    # inferd holds each sequence to the trained context itself, and asks for mean pooling on
+    # purpose (a generative model names none): these warnings are noise.
+    quiet = (
+        "possible training context overflow" in message
+        or "model default pooling_type is" in message
+    )
     level_name = logging.DEBUG if quiet else logging.WARNING if level == 3 else logging.ERROR
     log.log(level_name, "llama.cpp: %s", message)
 
