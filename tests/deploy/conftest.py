@@ -137,3 +137,22 @@ def promql_at_5m(
         capture_output=True, text=True, check=False, timeout=120, cwd=directory,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def write_rules(directory: Path, *args: str | Path) -> None:
+    """``inferd k8s rules ARGS`` succeeds; its output becomes ``directory/rules.yaml``, the rule
+    file :func:`promtool_test_rules` tests."""
+    result = cli("k8s", "rules", *args)
+    assert result.exit_code == 0, result.output
+    (directory / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+
+
+def promtool_test_rules(promtool: str, directory: Path, tests: list[dict[str, Any]]) -> None:
+    """promtool's unit ``tests`` (evaluated every minute) pass over ``directory/rules.yaml``."""
+    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
+    (directory / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
+    checked = subprocess.run(
+        [promtool, "test", "rules", "tests.yaml"],
+        cwd=directory, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -5,17 +5,14 @@ objective, its SLI over the SLO window, the error budget left and the burn rate,
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from inferd.deploy.grafana import DASHBOARDS
 from inferd.deploy.grafana.builder import Panel
 from inferd.deploy.rules.slo import BUDGET_REMAINING, ERROR_RATIO, OBJECTIVE
 
-from .conftest import cli
+from .conftest import promtool_test_rules, write_rules
 from .promql_names import substitute
 
 SPEC = """\
@@ -56,9 +53,7 @@ def test_the_fleet_dashboard_reads_every_slo_series() -> None:
 def test_the_slo_queries_answer_from_the_recorded_rules(promtool: str, tmp_path: Path) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
-    result = cli("k8s", "rules", spec, "--local")
-    assert result.exit_code == 0, result.output
-    (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+    write_rules(tmp_path, spec, "--local")
     # 1 request in 200 fails (0.5%): half the 1% budget over the day, burning at 0.5x.
     series = [
         {"series": f'inferd_requests_total{{{_ON},outcome="success"}}', "values": "0+199x120"},
@@ -91,10 +86,4 @@ def test_the_slo_queries_answer_from_the_recorded_rules(promtool: str, tmp_path:
             ],
         }
     ]
-    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
-    checked = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_test_rules(promtool, tmp_path, tests)

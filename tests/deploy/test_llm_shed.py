@@ -5,13 +5,10 @@ generated rules on synthetic series)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .conftest import cli
+from .conftest import promtool_test_rules, write_rules
 from .test_rules_llm_slo import SPEC, _case, _durations, _endings
 
 ANNOTATIONS = {
@@ -44,9 +41,7 @@ def test_shed_generations_burn_the_slo_and_rejected_ones_do_not(
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
-    result = cli("k8s", "rules", spec, "--local")
-    assert result.exit_code == 0, result.output
-    (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+    write_rules(tmp_path, spec, "--local")
     fast = _durations({"2.56": 50, "5.12": 50, "+Inf": 50}, 50)
     # Half the traffic refused with 503: the model serves 50 of 100 requests a minute.
     shedding = _endings({"stop": 50, "length": 0, "error": 0, "shed": 50, "rejected": 0})
@@ -58,10 +53,4 @@ def test_shed_generations_burn_the_slo_and_rejected_ones_do_not(
         _case("rejecting half", rejecting + fast, None),
         _error_rate_case("rejecting half: error rate", rejecting + fast, False),
     ]
-    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
-    checked = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_test_rules(promtool, tmp_path, tests)

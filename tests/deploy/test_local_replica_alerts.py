@@ -5,13 +5,10 @@ supervisor exports for every routed version (promtool runs the generated rules).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .conftest import QUICKSTART, cli
+from .conftest import QUICKSTART, promtool_test_rules, write_rules
 
 _GATEWAY = 'instance="127.0.0.1:8080",job="inferd",deployment="fraud"'
 
@@ -75,9 +72,7 @@ def _case(
 
 
 def test_a_canary_or_shadow_without_a_ready_replica_alerts(promtool: str, tmp_path: Path) -> None:
-    result = cli("k8s", "rules", QUICKSTART, "--local")
-    assert result.exit_code == 0, result.output
-    (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+    write_rules(tmp_path, QUICKSTART, "--local")
     main = _scaled("v1", "2x40", "2x40") + _replicas("v1", ready="2x40")
     healthy = [
         *main,
@@ -125,10 +120,4 @@ def test_a_canary_or_shadow_without_a_ready_replica_alerts(promtool: str, tmp_pa
             {"InferdNoReadyReplicas": both, "InferdReplicasUnavailable": [("v1", 1)]},
         ),
     ]
-    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
-    checked = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_test_rules(promtool, tmp_path, tests)

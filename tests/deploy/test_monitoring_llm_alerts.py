@@ -5,18 +5,16 @@ synthetic series, firing on a slow or failing model and quiet on a healthy one."
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.rules import rule_groups
 from inferd.spec.loading import load_spec
 
-from .conftest import ROOT, cli
+from .conftest import ROOT, cli, promtool_test_rules, write_rules
 
 LLM_EXAMPLE = ROOT / "examples" / "llm" / "inferd.yaml"
 GENERATION_ALERTS = {
@@ -158,7 +156,7 @@ def _endings(error_per_min: int) -> list[dict[str, str]]:
     ]
 
 
-def _unit_tests() -> dict[str, Any]:
+def _unit_tests() -> list[dict[str, Any]]:
     ttft = "gen_ai_server_time_to_first_token_seconds"
     tpot = "gen_ai_server_time_per_output_token_seconds"
     # 100 generations a minute: slow ones take 1 s to their first token and 0.1 s per token
@@ -168,14 +166,10 @@ def _unit_tests() -> dict[str, Any]:
     slow += _histogram(tpot, {"0.01": none, "0.05": none, "0.1": all_, "+Inf": all_})
     quick = _histogram(ttft, {"0.1": all_, "0.5": all_, "+Inf": all_})
     quick += _histogram(tpot, {"0.01": all_, "0.05": all_, "+Inf": all_})
-    return {
-        "rule_files": ["rules.yaml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            _case("slow and failing generations", slow + _endings(10), GENERATION_ALERTS),
-            _case("quick generations, 1 in 100 failing", quick + _endings(1), set()),
-        ],
-    }
+    return [
+        _case("slow and failing generations", slow + _endings(10), GENERATION_ALERTS),
+        _case("quick generations, 1 in 100 failing", quick + _endings(1), set()),
+    ]
 
 
 def test_promtool_fires_the_generation_alerts_on_a_slow_failing_model(
@@ -183,15 +177,8 @@ def test_promtool_fires_the_generation_alerts_on_a_slow_failing_model(
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
-    rules = cli("k8s", "rules", spec, "--local")
-    assert rules.exit_code == 0, rules.output
-    (tmp_path / "rules.yaml").write_text(rules.stdout, encoding="utf-8")
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(_unit_tests()), encoding="utf-8")
-    result = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    write_rules(tmp_path, spec, "--local")
+    promtool_test_rules(promtool, tmp_path, _unit_tests())
 
 
 #: Series only inferd's own model servers export (a vLLM or llama-server replica never does).

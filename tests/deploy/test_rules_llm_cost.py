@@ -5,12 +5,9 @@ model-server series)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import yaml
-
-from .conftest import cli
+from .conftest import promtool_test_rules, write_rules
 
 SPEC = """\
 apiVersion: inferd.dev/v1
@@ -54,9 +51,7 @@ def test_a_language_models_predictions_are_its_completed_generations(
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
-    result = cli("k8s", "rules", spec, "--namespace", "ml")
-    assert result.exit_code == 0, result.output
-    (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+    write_rules(tmp_path, spec, "--namespace", "ml")
     series = _pod("bot-v1-a", "bot") + _pod("fraud-v1-a", "fraud")
     # The language model's pod, scraped through two Services: 30 chat generations a minute
     # end in stop, 20 in length, 10 text completions in stop (60 completed); cancelled and
@@ -120,10 +115,4 @@ def test_a_language_models_predictions_are_its_completed_generations(
             },
         ],
     }
-    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [test]}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
-    checked = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_test_rules(promtool, tmp_path, [test])

@@ -5,13 +5,10 @@ analysis; the alert must read it too, or a shadow that only embeds could never a
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .conftest import ROOT, cli
+from .conftest import ROOT, promtool_test_rules, write_rules
 
 LLM_EXAMPLE = ROOT / "examples" / "llm" / "inferd.yaml"
 _ON = 'job="inferd",deployment="support-bot",primary="base",shadow="mirror"'
@@ -64,9 +61,7 @@ def _case(name: str, series: list[dict[str, str]], value: str | None) -> dict[st
 
 
 def test_a_shadows_embeddings_alert_on_their_cosine_distance(promtool: str, tmp_path: Path) -> None:
-    result = cli("k8s", "rules", LLM_EXAMPLE, "--local")
-    assert result.exit_code == 0, result.output
-    (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+    write_rules(tmp_path, LLM_EXAMPLE, "--local")
     tests = [
         # A mean distance of 30%, over the 20% limit.
         _case("embeddings far from the primary's", _embeddings(30), "30%"),
@@ -75,10 +70,4 @@ def test_a_shadows_embeddings_alert_on_their_cosine_distance(promtool: str, tmp_
         _case("differing texts", _texts(25), "25%"),
         _case("same texts, embeddings apart", _texts(0) + _embeddings(30), None),
     ]
-    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
-    checked = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_test_rules(promtool, tmp_path, tests)

@@ -5,14 +5,13 @@ synthetic series as ``inferd up``'s gateway passes a replica's on)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import cli
+from .conftest import cli, promtool_test_rules, write_rules
 
 SPEC = """\
 apiVersion: inferd.dev/v1
@@ -94,9 +93,7 @@ def _annotations(sli: str | None) -> dict[str, str]:
 def test_a_language_models_slo_burns_on_its_generations(promtool: str, tmp_path: Path) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SPEC, encoding="utf-8")
-    result = cli("k8s", "rules", spec, "--local")
-    assert result.exit_code == 0, result.output
-    (tmp_path / "rules.yaml").write_text(result.stdout, encoding="utf-8")
+    write_rules(tmp_path, spec, "--local")
     fast = _durations({"2.56": 100, "5.12": 100, "+Inf": 100}, 100)
     # 20 of 100 generations a minute fail (limit: 14.4 x 1% over 1h and 5m); cancelled and
     # rejected ones are the clients' doing and do not count.
@@ -109,13 +106,7 @@ def test_a_language_models_slo_burns_on_its_generations(promtool: str, tmp_path:
         _case("slow generations", healthy + slow, "latency"),
         _case("healthy generations", healthy + fast, None),
     ]
-    unit = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
-    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(unit, sort_keys=False), encoding="utf-8")
-    checked = subprocess.run(
-        [promtool, "test", "rules", "tests.yaml"],
-        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_test_rules(promtool, tmp_path, tests)
 
 
 #: Series a language model's requests never write (they are generations).
