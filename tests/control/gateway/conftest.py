@@ -69,6 +69,13 @@ def identity_model(path: Path) -> Path:
     return path
 
 
+def closed_port() -> int:
+    """A port nothing listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def hanging_port() -> Iterator[int]:
     """A port that accepts connections (into the backlog) and never answers."""
@@ -76,6 +83,34 @@ def hanging_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         yield int(sock.getsockname()[1])
+
+
+def content_length(head: bytes, default: int | None = None) -> int:
+    """The Content-Length a request's ``head`` declares (any case), as a fake replica reads the
+    body the gateway relays; ``default`` when it declares none (an error when no default)."""
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    assert default is not None, f"no content-length in {head!r}"
+    return default
+
+
+async def read_request(reader: asyncio.StreamReader) -> None:
+    """Read one request the gateway relays (its head, and its body by its length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    await reader.readexactly(content_length(head))
+
+
+async def read_post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Read one request the gateway relays to a fake replica: a POST, head and body (True), or
+    anything else (the gateway scraping /metrics) answered 404, the connection closed (False)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"POST"):
+        writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+        writer.close()
+        return False
+    await reader.readexactly(content_length(head))
+    return True
 
 
 @pytest.fixture(scope="session")

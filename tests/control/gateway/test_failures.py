@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from inferd.control.replicas.topology import Replica, VersionRoute
 
@@ -15,28 +12,14 @@ from .conftest import (
     FRAUD_BODY,
     ReplicaProcess,
     closed_loop,
+    closed_port,
+    content_length,
     deployment,
     run,
     sample,
     started_gateway,
     topology,
 )
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (into the backlog) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield int(sock.getsockname()[1])
-
-
-def closed_port() -> int:
-    """A port nothing listens on (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def shedding_server() -> asyncio.Server:
@@ -46,11 +29,7 @@ async def shedding_server() -> asyncio.Server:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    (int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                     if line.lower().startswith(b"content-length:")), 0,
-                )  # fmt: skip
-                await reader.readexactly(length)
+                await reader.readexactly(content_length(head, default=0))
                 body = b'{"error":"server is draining"}'
                 writer.write(
                     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
@@ -120,8 +99,8 @@ def test_only_replica_refusing_is_503_with_retry_after() -> None:
     assert response.json() == {"error": "no replica of 'fraud' version 'v1' answered"}
 
 
-def test_hanging_replica_times_out_with_504(silent_port: int) -> None:
-    topo = topology(deployment("fraud", fraud_version("v1", silent_port)))
+def test_hanging_replica_times_out_with_504(hanging_port: int) -> None:
+    topo = topology(deployment("fraud", fraud_version("v1", hanging_port)))
 
     async def scenario() -> tuple[httpx.Response, str]:
         gateway = await started_gateway(topo, request_timeout_s=0.3)

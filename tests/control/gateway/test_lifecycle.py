@@ -16,7 +16,7 @@ from inferd.control.gateway.grpc_gateway import GrpcGateway
 from inferd.control.replicas.topology import Replica, VersionRoute
 from inferd.errors import Unavailable
 
-from .conftest import FRAUD_BODY, deployment, run, started_gateway, topology
+from .conftest import FRAUD_BODY, content_length, deployment, run, started_gateway, topology
 from .test_grpc_gateway import on_gateway
 
 ANSWER = orjson.dumps({"model_name": "fraud", "model_version": "v1", "outputs": []})
@@ -29,11 +29,7 @@ async def slow_replica(delay: float) -> asyncio.Server:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    (int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                     if line.lower().startswith(b"content-length:")), 0,
-                )  # fmt: skip
-                await reader.readexactly(length)
+                await reader.readexactly(content_length(head, default=0))
                 await asyncio.sleep(delay)
                 writer.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"

@@ -14,7 +14,7 @@ import pytest
 
 from inferd.control.gateway.relayed_answers import StreamRenamer, renamed
 
-from .conftest import run
+from .conftest import read_post, run
 from .test_openai_relay import (  # noqa: F401 (fixtures)
     CONTROL,
     GatewayThread,
@@ -105,12 +105,8 @@ def test_each_event_reaches_the_client_before_the_replica_sends_the_next() -> No
     first = b'data: {"id":"c","object":"chat.completion.chunk","model":"llm","choices":[]}\n\n'
 
     async def fake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"POST"):
-            writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-            writer.close()
+        if not await read_post(reader, writer):
             return
-        await read_request_rest(reader, head)
         # the first event in two writes, cut inside its model member
         writer.write(HEAD + _chunked(first[:30]))
         await writer.drain()
@@ -145,15 +141,6 @@ def test_each_event_reaches_the_client_before_the_replica_sends_the_next() -> No
     assert lines[1:] == ["data: [DONE]"]
 
 
-async def read_request_rest(reader: asyncio.StreamReader, head: bytes) -> None:
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.lower().split(b"\r\n")
-        if line.startswith(b"content-length:")
-    )
-    await reader.readexactly(length)
-
-
 def test_a_large_embeddings_answer_is_renamed_without_parsing_it() -> None:
     """An embeddings answer of megabytes (2,048 inputs of 1,024 floats, OpenAI's most): the
     model named in it is found in the bytes; the rest passes as it came."""
@@ -179,12 +166,8 @@ def test_an_event_the_replica_broke_off_inside_is_dropped_before_the_error_event
     whole = b'data: {"id":"c","model":"llm","choices":[]}\n\n'
 
     async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"POST"):
-            writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-            writer.close()
+        if not await read_post(reader, writer):
             return
-        await read_request_rest(reader, head)
         writer.write(HEAD + _chunked(whole + b'data: {"id":"c","mod'))
         await writer.drain()
         writer.close()  # broken off inside the second event

@@ -16,22 +16,11 @@ from inferd.control.gateway.stream_watch import StreamWatch
 from inferd.control.replicas.engine_metrics import EngineSeries
 from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 
-from .conftest import run, sample, started_gateway, topology
+from .conftest import read_request, run, sample, started_gateway, topology
 
 #: What the broken replica sends before it goes away: the head and one event of a chat stream.
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
-
-
-async def read_request(reader: asyncio.StreamReader) -> None:
-    """Read one request the gateway relays (its head, and its body by its length)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.lower().split(b"\r\n")
-        if line.startswith(b"content-length:")
-    )
-    await reader.readexactly(length)
 
 
 #: A fake replica: an asyncio connection handler.

@@ -13,8 +13,8 @@ import time
 import httpx
 import orjson
 
-from .conftest import run, sample
-from .test_openai_relay_broken import EVENT, HEAD, gateway_against, read_request
+from .conftest import read_request, run, sample
+from .test_openai_relay_broken import EVENT, HEAD, gateway_against
 
 
 async def _endless_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from inferd.control.replicas.topology import Replica, VersionRoute
 
-from .conftest import deployment, run, sample, started_gateway, topology
+from .conftest import deployment, read_post, run, sample, started_gateway, topology
 from .test_openai_relay_broken import EVENT, HEAD, gateway_against
 
 
@@ -30,17 +30,8 @@ def _failing_replica(error: dict[str, object], split: int, done: bool = True):  
     event = b"data: " + orjson.dumps({"error": error}) + b"\n\n"
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"POST"):  # the gateway scraping /metrics: none here
-            writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
-            writer.close()
+        if not await read_post(reader, writer):
             return
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.lower().split(b"\r\n")
-            if line.startswith(b"content-length:")
-        )
-        await reader.readexactly(length)
         writer.write(HEAD + _chunked(EVENT))
         await writer.drain()
         for piece in (event[:split], event[split:] + (b"data: [DONE]\n\n" if done else b"")):

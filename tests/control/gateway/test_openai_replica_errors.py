@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from .conftest import run
-from .test_openai_relay_broken import gateway_against, read_request
+from .conftest import read_request, run
+from .test_openai_relay_broken import gateway_against
 
 
 def _answering(status: str, content_type: str, body: bytes):  # type: ignore[no-untyped-def]

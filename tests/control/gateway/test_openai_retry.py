@@ -14,7 +14,7 @@ import pytest
 
 from inferd.control.replicas.topology import Replica, VersionRoute
 
-from .conftest import deployment, run, sample, started_gateway, topology
+from .conftest import content_length, deployment, run, sample, started_gateway, topology
 from .test_openai_relay_broken import HEAD, gateway_against
 
 WHOLE = orjson.dumps({"id": "c", "object": "chat.completion", "model": "llm", "choices": []})
@@ -45,12 +45,7 @@ def _replica(first: str, stream: bool, seen: list[int]):  # type: ignore[no-unty
                     writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
                     await writer.drain()
                     continue
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.lower().split(b"\r\n")
-                    if line.startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
+                await reader.readexactly(content_length(head))
                 seen.append(1)
                 if len(seen) == 1 and first == "closed":
                     break
@@ -78,20 +73,22 @@ async def _ask(port: int, stream: bool) -> tuple[int, bytes, str]:
         return got.status_code, got.content, (await client.get(url + "/metrics")).text
 
 
+async def _ask_one_replica(first: str, stream: bool) -> tuple[int, bytes, str]:
+    """:func:`_ask` a gateway in front of one replica that answers its first request ``first``."""
+    seen: list[int] = []
+    server, gateway = await gateway_against(_replica(first, stream, seen))
+    try:
+        return await _ask(gateway.port, stream)
+    finally:
+        await gateway.stop(5)
+        server.close()
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_connection_closed_before_the_answer_is_retried_on_the_same_replica(
     stream: bool,
 ) -> None:
-    async def scenario() -> tuple[int, bytes, str]:
-        seen: list[int] = []
-        server, gateway = await gateway_against(_replica("closed", stream, seen))
-        try:
-            return await _ask(gateway.port, stream)
-        finally:
-            await gateway.stop(5)
-            server.close()
-
-    status, content, metrics = run(scenario)
+    status, content, metrics = run(lambda: _ask_one_replica("closed", stream))
     assert status == 200, content
     assert b'"model":"chat"' in content
     retried = sample(metrics, "inferd_gateway_upstream_retries_total", deployment="chat",
@@ -128,14 +125,5 @@ def test_a_503_is_retried_on_another_replica(stream: bool) -> None:
 
 
 def test_a_503_of_the_only_replica_is_relayed() -> None:
-    async def scenario() -> tuple[int, bytes, str]:
-        seen: list[int] = []
-        server, gateway = await gateway_against(_replica("busy", False, seen))
-        try:
-            return await _ask(gateway.port, False)
-        finally:
-            await gateway.stop(5)
-            server.close()
-
-    status, content, _ = run(scenario)
+    status, content, _ = run(lambda: _ask_one_replica("busy", False))
     assert status == 503 and content == BUSY

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 
 import pytest
 
@@ -15,16 +14,11 @@ from inferd.control.gateway.payloads.events import Payload
 from inferd.control.gateway.payloads.sinks import HttpSink, SinkFailed
 from inferd.spec.observability import HttpSinkSpec
 
+from .conftest import closed_port
+
 PASSWORD = "s3cret-Pa55"
 PAYLOAD = Payload("request", "id1", 0.0, "fraud", "v1", "/v2/models/fraud/infer",
                   "application/json", b"{}")  # fmt: skip
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def sink(port: int) -> HttpSink:

@@ -17,7 +17,7 @@ from inferd.control.gateway.openai_relay import GENERATION_ANSWERS
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.shadow import HTTP_ANSWERS, Mirror
 from inferd.control.gateway.upstream import UpstreamResponse
-from inferd.control.replicas.topology import VersionRoute
+from inferd.control.replicas.topology import Topology, VersionRoute
 
 from .conftest import (
     FRAUD_BODY,
@@ -116,15 +116,21 @@ def test_failing_shadow_is_invisible_to_clients(
     assert cmp["refused"] > 0 and cmp["failed"] == 0
 
 
-def test_hanging_shadow_never_delays_clients(
-    replicas: dict[str, list[ReplicaProcess]], hanging_port: int
-) -> None:
+def _hanging_shadow(replicas: dict[str, list[ReplicaProcess]], hanging_port: int) -> Topology:
+    """fraud: v1's replicas take every request; v2, its shadow, listens on a port that never
+    answers."""
     hang = ReplicaProcess("hang", replicas["v1"][0].proc, hanging_port)
-    topo = topology(
+    return topology(
         deployment(
             "fraud", version("v1", 100, *replicas["v1"]), version("v2", 0, hang), shadow="v2"
         )
     )
+
+
+def test_hanging_shadow_never_delays_clients(
+    replicas: dict[str, list[ReplicaProcess]], hanging_port: int
+) -> None:
+    topo = _hanging_shadow(replicas, hanging_port)
     shadow_timeout = 20.0
 
     async def scenario() -> tuple[Outcomes, dict[str, object]]:
@@ -148,12 +154,7 @@ def test_hanging_shadow_never_delays_clients(
 def test_shadow_timeouts_are_counted(
     replicas: dict[str, list[ReplicaProcess]], hanging_port: int
 ) -> None:
-    hang = ReplicaProcess("hang", replicas["v1"][0].proc, hanging_port)
-    topo = topology(
-        deployment(
-            "fraud", version("v1", 100, *replicas["v1"]), version("v2", 0, hang), shadow="v2"
-        )
-    )
+    topo = _hanging_shadow(replicas, hanging_port)
 
     async def scenario() -> tuple[Outcomes, dict[str, object], str]:
         gateway = await started_gateway(topo, shadow_timeout_s=0.2)

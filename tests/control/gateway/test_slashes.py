@@ -10,7 +10,7 @@ import asyncio
 
 import orjson
 
-from .conftest import RawClient, run
+from .conftest import RawClient, content_length, run
 from .test_openai_relay_broken import gateway_against
 
 ANSWER = orjson.dumps(
@@ -29,12 +29,7 @@ def test_an_engine_gets_the_path_the_router_matched() -> None:
                 break
             seen.append(line.split(b" ")[1])
             rest = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(h.split(b":", 1)[1])
-                for h in rest.lower().split(b"\r\n")
-                if h.startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
+            await reader.readexactly(content_length(rest))
             ok = b"/v1/chat/completions"
             status = b"200 OK" if seen[-1] == ok else b"404 Not Found"
             writer.write(b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n" % status)
