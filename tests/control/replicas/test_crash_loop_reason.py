@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from inferd.control.reconciler import Reconciler
-from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
-from inferd.spec.loading import parse_spec
 
 from ..conftest import fraud_store, spec_text
+from .conftest import one_replica
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +36,8 @@ def test_a_replica_killed_again_and_again_shows_its_back_off(tmp_path: Path) -> 
     seen: list[Topology] = []
 
     async def main() -> None:
-        supervisor = Supervisor()
-        supervisor.subscribe(seen.append)
-        reconciler = Reconciler(supervisor, fraud_store(home), home / "up", ready_timeout_s=60)
-        try:
-            await reconciler.apply(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})))
-            (replica,) = supervisor.replicas()
+        spec = spec_text({"v1": ("fraud:v1", 1, 100)})
+        async with one_replica(fraud_store(home), home, spec, seen) as replica:
             killed: set[int] = set()
             began = time.monotonic()
             while len(killed) < 2:
@@ -56,8 +50,6 @@ def test_a_replica_killed_again_and_again_shows_its_back_off(tmp_path: Path) -> 
             while not any("in a row" in r for r in _failed(seen)):
                 assert time.monotonic() - began < PATIENCE_S, replica.reason
                 await asyncio.sleep(0.05)
-        finally:
-            await reconciler.shutdown(5)
 
     asyncio.run(main())
     reasons = _failed(seen)

@@ -15,10 +15,10 @@ import pytest
 from inferd.control.reconciler import Reconciler
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.errors import Unavailable
-from inferd.packaging import push
 from inferd.spec.loading import parse_spec
 
 from ..conftest import fraud_store
+from .conftest import store_with_python_model
 
 pytestmark = pytest.mark.slow
 
@@ -60,12 +60,7 @@ deployments:
 
 def test_a_replica_that_loads_past_the_startup_bound_is_waited_for(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    store = fraud_store(home)
-    model = tmp_path / "slow"
-    model.mkdir()
-    (model / "inferd.model.yaml").write_text(MODEL_YAML)
-    (model / "model.py").write_text(MODEL_PY)
-    push(store, model, "slow:v1")
+    store = store_with_python_model(home, tmp_path / "slow", "slow:v1", MODEL_YAML, MODEL_PY)
 
     async def main() -> None:
         supervisor = Supervisor(startup_timeout_s=BOUND_S)

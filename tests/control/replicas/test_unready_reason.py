@@ -16,13 +16,10 @@ import httpx
 import orjson
 import pytest
 
-from inferd.control.reconciler import Reconciler
-from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
-from inferd.packaging import push
-from inferd.spec.loading import parse_spec
 
 from ..conftest import fraud_store, spec_text
+from .conftest import one_replica, store_with_python_model
 
 pytestmark = pytest.mark.slow
 
@@ -77,21 +74,11 @@ def _reasons(seen: list[Topology], deployment: str) -> list[str]:
 
 def test_a_crash_looping_model_names_the_crash(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    store = fraud_store(home)
-    model = tmp_path / "crashy"
-    model.mkdir()
-    (model / "inferd.model.yaml").write_text(MODEL_YAML)
-    (model / "model.py").write_text(MODEL_PY)
-    push(store, model, "crashy:v1")
+    store = store_with_python_model(home, tmp_path / "crashy", "crashy:v1", MODEL_YAML, MODEL_PY)
     seen: list[Topology] = []
 
     async def main() -> None:
-        supervisor = Supervisor()
-        supervisor.subscribe(seen.append)
-        reconciler = Reconciler(supervisor, store, home / "up", ready_timeout_s=60)
-        try:
-            await reconciler.apply(parse_spec(SPEC))
-            (replica,) = supervisor.replicas()
+        async with one_replica(store, home, SPEC, seen) as replica:
             url = f"http://127.0.0.1:{replica.port}/v2/models/crashy/infer"
             began = time.monotonic()
             async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
@@ -99,8 +86,6 @@ def test_a_crash_looping_model_names_the_crash(tmp_path: Path) -> None:
                     assert time.monotonic() - began < PATIENCE_S, replica.reason
                     await client.post(url, content=CRASH)
                     await asyncio.sleep(0.2)
-        finally:
-            await reconciler.shutdown(5)
 
     asyncio.run(main())
     reason = _reasons(seen, "crashy")[0]
@@ -113,12 +98,8 @@ def test_a_silent_replica_says_it_is_silent(tmp_path: Path) -> None:
     seen: list[Topology] = []
 
     async def main() -> None:
-        supervisor = Supervisor()
-        supervisor.subscribe(seen.append)
-        reconciler = Reconciler(supervisor, fraud_store(home), home / "up", ready_timeout_s=60)
-        try:
-            await reconciler.apply(parse_spec(spec_text({"v1": ("fraud:v1", 1, 100)})))
-            (replica,) = supervisor.replicas()
+        spec = spec_text({"v1": ("fraud:v1", 1, 100)})
+        async with one_replica(fraud_store(home), home, spec, seen) as replica:
             pid = replica.pid
             assert pid is not None
             os.kill(pid, signal.SIGSTOP)
@@ -129,8 +110,6 @@ def test_a_silent_replica_says_it_is_silent(tmp_path: Path) -> None:
                     await asyncio.sleep(0.1)
             finally:
                 os.kill(pid, signal.SIGCONT)
-        finally:
-            await reconciler.shutdown(5)
 
     asyncio.run(main())
     reason = _reasons(seen, "fraud")[0]
