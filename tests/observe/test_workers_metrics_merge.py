@@ -32,15 +32,19 @@ def _samples(text: bytes) -> dict[str, list[tuple[dict[str, str], float]]]:
     return found
 
 
-def test_each_sample_gains_its_worker_and_each_family_one_header() -> None:
-    text = merge([(0, _worker(3)), (1, _worker(5))], [], answering=1)
-    samples = _samples(text)
-    successes = {
+def _successes(samples: dict[str, list[tuple[dict[str, str], float]]]) -> dict[str, float]:
+    """Model ``m``'s successful requests as each worker counted them, by worker label."""
+    return {
         labels["worker"]: value
         for labels, value in samples["inferd_requests_total"]
         if labels["model"] == "m" and labels["outcome"] == "success"
     }
-    assert successes == {"0": 3.0, "1": 5.0}
+
+
+def test_each_sample_gains_its_worker_and_each_family_one_header() -> None:
+    text = merge([(0, _worker(3)), (1, _worker(5))], [], answering=1)
+    samples = _samples(text)
+    assert _successes(samples) == {"0": 3.0, "1": 5.0}
     assert {labels["worker"] for labels, _ in samples["process_cpu_seconds_total"]} == {"0", "1"}
     # The device is one, whichever worker reads it: once, without a worker label.
     assert samples["DCGM_FI_DEV_GPU_UTIL"] == [({"gpu": "0"}, 50.0)]
@@ -80,12 +84,7 @@ def test_a_sibling_that_does_not_answer_is_left_out_and_counted(tmp_path: Path) 
 
     text = asyncio.run(scenario())
     samples = _samples(text)
-    successes = {
-        labels["worker"]: value
-        for labels, value in samples["inferd_requests_total"]
-        if labels["model"] == "m" and labels["outcome"] == "success"
-    }
-    assert successes == {"0": 1.0, "1": 2.0}
+    assert _successes(samples) == {"0": 1.0, "1": 2.0}
     assert samples[MISSING] == [({}, 2.0)]
     assert b"# inferd: worker 2 did not answer within" in text
     assert b"# inferd: worker 3 is not listening" in text

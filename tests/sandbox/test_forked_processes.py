@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferd.card import ModelCard
 from inferd.config import SandboxSettings
 from inferd.errors import Unavailable
-from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import SandboxedModel
+
+from .conftest import sandboxed_python
 
 #: predict forks a child that locks ``{lock}``, writes its host pid to ``{pid}`` and sleeps;
 #: the parent waits for the pid, then sleeps ``{hang}`` seconds before it answers.
@@ -60,15 +59,8 @@ def files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def _load(tmp_path: Path, lock: Path, pid: Path, hang: float) -> SandboxedModel:
-    directory = tmp_path / "model"
-    directory.mkdir()
     code = MODEL.format(lock=str(lock), pid=str(pid), hang=hang)
-    (directory / "model.py").write_text(textwrap.dedent(code))
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings(call_timeout_s=2))
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    model = get_runtime("python").load(directory, card, options)
-    assert isinstance(model, SandboxedModel)
-    return model
+    return sandboxed_python(tmp_path / "model", code, sandbox=SandboxSettings(call_timeout_s=2))
 
 
 def _released(lock: Path, within_s: float = 30.0) -> bool:

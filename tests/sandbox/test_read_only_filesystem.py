@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +15,8 @@ import numpy as np
 import pytest
 
 import inferd
-from inferd.card import ModelCard
-from inferd.config import SandboxSettings
-from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import SandboxedModel
+
+from .conftest import sandboxed_python
 
 #: The directories a sandboxed model may write (docs/security.md).
 SCRATCH = tuple(Path(d).resolve() for d in ("/tmp", "/var/tmp", "/dev/shm"))
@@ -57,15 +54,9 @@ def _code_outside_scratch() -> Path:
 def test_the_model_can_write_only_to_scratch_space(tmp_path: Path) -> None:
     own_code = _code_outside_scratch()
     scratch = tmp_path / "scratch.txt"
-    directory = tmp_path / "model"
-    directory.mkdir()
     paths = [str(own_code), "/etc/hostname", str(scratch)]
-    (directory / "model.py").write_text(textwrap.dedent(MODEL.format(paths=paths)))
     before = own_code.stat().st_mtime_ns
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    model = get_runtime("python").load(directory, card, options)
-    assert isinstance(model, SandboxedModel)
+    model = sandboxed_python(tmp_path / "model", MODEL.format(paths=paths))
     try:
         codes = model.predict({"x": np.array([1])})["errno"].tolist()
     finally:
@@ -95,15 +86,9 @@ def read_only_mount(tmp_path: Path) -> Iterator[Path]:
 def test_a_read_only_mount_under_scratch_space_stays_read_only(
     tmp_path: Path, read_only_mount: Path
 ) -> None:
-    directory = tmp_path / "model"
-    directory.mkdir()
     writable = tmp_path / "beside.txt"
     paths = [str(read_only_mount / "f"), str(writable)]
-    (directory / "model.py").write_text(textwrap.dedent(MODEL.format(paths=paths)))
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    model = get_runtime("python").load(directory, card, options)
-    assert isinstance(model, SandboxedModel)
+    model = sandboxed_python(tmp_path / "model", MODEL.format(paths=paths))
     try:
         codes = model.predict({"x": np.array([1])})["errno"].tolist()
     finally:

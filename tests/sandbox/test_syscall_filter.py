@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import errno
 import stat
-import textwrap
 from pathlib import Path
 
 import numpy as np
 
-from inferd.card import ModelCard
-from inferd.config import SandboxSettings
-from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.syscalls import program
+
+from .conftest import sandboxed_python
 
 #: predict reports the errno of each attempt (0: it succeeded) on files in ``where``.
 MODEL = """
@@ -60,13 +57,7 @@ class Model:
 def test_a_trusted_model_cannot_make_a_set_user_id_file(tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    directory = tmp_path / "model"
-    directory.mkdir()
-    (directory / "model.py").write_text(textwrap.dedent(MODEL.format(where=str(scratch))))
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    model = get_runtime("python").load(directory, card, options)
-    assert isinstance(model, SandboxedModel)
+    model = sandboxed_python(tmp_path / "model", MODEL.format(where=str(scratch)))
     try:
         codes = model.predict({"x": np.array([1])})["errno"].tolist()
     finally:

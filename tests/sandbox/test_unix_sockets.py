@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import errno
 import socket
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inferd.card import ModelCard
-from inferd.config import SandboxSettings
-from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import SandboxedModel
+from .conftest import sandboxed_python
 
 #: predict reports the errno of connecting to the socket (0: it could), then whether an
 #: asyncio event loop (a socketpair inside) runs a coroutine.
@@ -63,14 +59,7 @@ def listening(tmp_path: Path) -> Iterator[socket.socket]:
 def test_a_trusted_model_cannot_connect_to_a_unix_socket_file(
     tmp_path: Path, listening: socket.socket
 ) -> None:
-    directory = tmp_path / "model"
-    directory.mkdir()
-    source = MODEL.format(path=str(tmp_path / "daemon.sock"))
-    (directory / "model.py").write_text(textwrap.dedent(source))
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-    model = get_runtime("python").load(directory, card, options)
-    assert isinstance(model, SandboxedModel)
+    model = sandboxed_python(tmp_path / "model", MODEL.format(path=str(tmp_path / "daemon.sock")))
     try:
         outputs = model.predict({"x": np.array([1])})
     finally:

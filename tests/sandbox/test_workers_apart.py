@@ -5,17 +5,15 @@ model's weights, and the inputs other clients sent it) unless the worker is not 
 from __future__ import annotations
 
 import errno
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inferd.card import ModelCard
-from inferd.config import SandboxSettings
-from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import SandboxedModel
+
+from .conftest import sandboxed_python
 
 #: Held in the victim's memory once loaded (read from its own directory, so it is in the heap).
 SECRET = b"victim-secret-7f3a9c1e5b"
@@ -69,12 +67,8 @@ def models(tmp_path: Path) -> Iterator[list[SandboxedModel]]:
 def _load(tmp_path: Path, name: str, code: str, loaded: list[SandboxedModel]) -> SandboxedModel:
     directory = tmp_path / name
     directory.mkdir()
-    (directory / "model.py").write_text(textwrap.dedent(code))
     (directory / "secret.bin").write_bytes(SECRET)
-    options = LoadOptions(trust_code=True, sandbox=SandboxSettings())
-    card = ModelCard(name=name, runtime="python", entrypoint="model:Model")
-    model = get_runtime("python").load(directory, card, options)
-    assert isinstance(model, SandboxedModel)
+    model = sandboxed_python(directory, code, name=name)
     loaded.append(model)
     return model
 
