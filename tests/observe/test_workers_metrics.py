@@ -87,7 +87,9 @@ def _wait_for_both(url: str, timeout: float = 90) -> Series:
 def two_workers(tmp_path: Path) -> Iterator[ServeProcess]:
     home = tmp_path / "home"
     push(ModelStore.from_settings(StoreSettings(home=home)), QUICKSTART / "fraud-v1", "fraud:v1")
-    server = start_serve(home, "fraud:v1", "--workers", "2", "--port", str(_free_port()))
+    server = start_serve(
+        home, "fraud:v1", "--workers", "2", "--port", str(_free_port()), "--no-grpc"
+    )
     try:
         yield server
     finally:
