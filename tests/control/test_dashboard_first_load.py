@@ -12,7 +12,7 @@ import httpx
 
 from .browser import DevTools, chromium, vendored
 from .gateway.conftest import ReplicaProcess, deployment, topology, version
-from .test_dashboard_trial_browser import replica, with_browser
+from .test_dashboard_in_browser import replica, with_browser
 
 __all__ = ["chromium", "replica", "vendored"]  # fixtures, used by name
 

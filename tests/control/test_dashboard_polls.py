@@ -24,7 +24,7 @@ from inferd.store import ModelStore
 
 from .browser import DevTools, chromium
 from .gateway.conftest import QUICKSTART, ReplicaProcess, deployment, run, topology, version
-from .test_dashboard_trial_browser import replica, with_browser
+from .test_dashboard_in_browser import replica, with_browser
 
 __all__ = ["chromium", "replica"]  # fixtures, used by name
 
