@@ -6,8 +6,10 @@ how it ended).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 
@@ -66,9 +68,10 @@ class ServedGenerator:
         series = self.metrics.bind(self.model, self.version, "embeddings")
         gone = threading.Event()
         try:
-            vectors, tokens = await asyncio.to_thread(
-                self.generator.embed, list(texts), deadline, gone
-            )
+            async with _embedding_turn(self.generator, deadline):
+                vectors, tokens = await asyncio.to_thread(
+                    self.generator.embed, list(texts), deadline, gone
+                )
         except asyncio.CancelledError:
             gone.set()
             series.endings["cancelled"].inc()
@@ -80,6 +83,40 @@ class ServedGenerator:
         series.input_tokens.inc(tokens)
         series.endings["stop"].inc()
         return vectors, tokens
+
+
+#: Per event loop and generator, the turn of its embeddings: they wait for the version's one
+#: embedding context here, on the loop, not in one of the loop's few default threads (6 on 2
+#: cores), which a queue of embeddings on one version held, stalling every other version's
+#: embeddings and the loads, unloads and big bodies handed to those threads.
+_TURNS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.WeakKeyDictionary[TextGenerator, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _embedding_turn(generator: TextGenerator, deadline: float | None) -> AsyncIterator[None]:
+    """Wait for ``generator``'s previous embeddings to end, until ``deadline`` at most."""
+    turns = _TURNS.setdefault(asyncio.get_running_loop(), weakref.WeakKeyDictionary())
+    try:
+        turn = turns.setdefault(generator, asyncio.Lock())
+    except TypeError:  # not weakly referable: the generator's own lock alone orders them
+        yield
+        return
+    if not turn.locked():
+        await turn.acquire()  # at once: the deadline is the model's to check
+    else:
+        wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        try:
+            await asyncio.wait_for(turn.acquire(), wait)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                "the embeddings waited for the model past their deadline"
+            ) from None
+    try:
+        yield
+    finally:
+        turn.release()
 
 
 class MeteredGeneration:
