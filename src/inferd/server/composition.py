@@ -273,7 +273,7 @@ class Server:
             starting.result()  # a start-up failure raises
             return True
         log.info(
-            "signal received while loading: abandoning the loads, draining (at most %.0f s)",
+            "signal received while loading: abandoning the loads, draining (at most %g s)",
             self.settings.drain_timeout_s,
         )
         starting.cancel()
@@ -295,16 +295,16 @@ class Server:
         if s.drain_delay_s > 0:
             log.info(
                 "signal received: not ready; serving for %.1f s more (drain_delay_s), then "
-                "draining (at most %.0f s)",
+                "draining (at most %g s)",
                 s.drain_delay_s,
                 s.drain_timeout_s,
             )
             stop.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), s.drain_delay_s)
-            log.info("draining (at most %.0f s)", s.drain_timeout_s)
+            log.info("draining (at most %g s)", s.drain_timeout_s)
         else:
-            log.info("signal received: draining (at most %.0f s)", s.drain_timeout_s)
+            log.info("signal received: draining (at most %g s)", s.drain_timeout_s)
         await self.shutdown()
 
 

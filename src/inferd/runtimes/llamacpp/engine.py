@@ -214,9 +214,8 @@ class Engine:
         for job in [j for j in self._waiting if j.stream.cancelled or now > (j.deadline or now)]:
             self._waiting.remove(job)
             slots, free = self.context.slots, len(self._free)
-            why = f"waited for a free slot past its deadline (all {slots} busy)"
-            if free:
-                why = f"passed its deadline before it started ({free} of {slots} slots free)"
+            why = f"passed its deadline before it started ({free} of {slots} slots free)"
+            why = why if free else f"waited for a free slot past its deadline (all {slots} busy)"
             late = None if job.stream.cancelled else DeadlineExceeded(f"the generation {why}")
             job.stream.deliver(Ended(None, late))
         while self._waiting and self._free and self._room_for(self._waiting[0]):
