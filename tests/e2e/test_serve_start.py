@@ -72,7 +72,7 @@ def test_workers_with_nothing_loadable_exit_with_the_same_status(tmp_path: Path)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     done = subprocess.run(
-        [*INFERD, "serve", *PORTS, "--port", str(port), "--workers", "2", "nosuch:v1"],
+        [*INFERD, "serve", *PORTS, "--port", str(port), "--no-grpc", "--workers", "2", "nosuch:v1"],
         env={**os.environ, "INFERD_HOME": str(tmp_path / "home")},
         capture_output=True,
         text=True,

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def test_two_workers_share_the_port_and_drain_on_sigterm(store_home, serve, fraud_body):
     port = free_port()
-    server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port))
+    server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port), "--no-grpc")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while httpx.get(f"{url}/v2/health/ready").status_code != 200:
@@ -116,7 +116,7 @@ def test_a_killed_worker_is_logged_and_restarted_and_so_are_both(
     store_home, serve, fraud_body
 ) -> None:
     port = free_port()
-    server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port))
+    server = serve(store_home, "fraud:v1", "--workers", "2", "--port", str(port), "--no-grpc")
     url = f"http://127.0.0.1:{port}"
     first = _wait_for_new_workers(port, set(), 2, server.proc.pid)
     victim = min(first)
