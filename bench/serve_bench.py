@@ -133,8 +133,8 @@ def inferd_server(home: Path, model: str, workers: int, cpus: str) -> Iterator[S
     start = time.monotonic()
     proc = subprocess.Popen(
         ["taskset", "-c", cpus, INFERD, "serve", f"{model}:v1", "--port", str(port),
-         "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0",
-         "--workers", str(workers)],
+         "--grpc-port", str(free_port()), "--control-port", "0", "--control-grpc-port", "0",
+         "--workers", str(workers)],  # --workers N shares fixed ports: gRPC's too
         env={**os.environ, "INFERD_HOME": str(home)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
