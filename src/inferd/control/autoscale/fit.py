@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, NotFound
-from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.model import Spec
 
 #: The signals only a language model gives (docs/autoscaling.md#language-models).
 GENERATION_SIGNALS = frozenset(
@@ -36,13 +36,16 @@ def check_signals(spec: Spec, card_of: Callable[[str], ModelCard]) -> None:
             except NotFound:
                 continue
             if card.llm is None:
-                raise InvalidArgument(_unmeasurable(deployment, version.name, version.model, card))
+                raise InvalidArgument(
+                    _unmeasurable(
+                        deployment.name, scaling.metric, version.name, version.model, card
+                    )
+                )
 
 
-def _unmeasurable(deployment: DeploymentSpec, version: str, model: str, card: ModelCard) -> str:
-    metric = deployment.autoscaling.metric if deployment.autoscaling else ""
+def _unmeasurable(deployment: str, metric: str, version: str, model: str, card: ModelCard) -> str:
     return (
-        f"deployment {deployment.name!r}: autoscaling.metric {metric} measures a language "
+        f"deployment {deployment!r}: autoscaling.metric {metric} measures a language "
         f"model's generations, but version {version!r} serves {model} (runtime {card.runtime}), "
         "which is not a language model: the autoscaler would read 0 and never scale up; scale "
         "it on concurrency, queue_depth, rps or latency_p95"
