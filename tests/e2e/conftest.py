@@ -158,6 +158,8 @@ def start_serve(home: Path, *args: str, timeout: float = 60) -> ServeProcess:
     if "data plane" not in ports:
         proc.kill()
         proc.wait()
+        log.append(proc.stderr.read())  # what it said before it exited, and the pipe closed
+        proc.stderr.close()
         raise AssertionError("inferd serve did not start:\n" + "".join(log))
     # Keep draining stderr so the server never blocks on a full pipe.
     threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
