@@ -3,7 +3,8 @@
 One file per deployment under ``$INFERD_HOME/rollouts/``, named by a hash of the deployment's
 name (a user's string never becomes a path). Each line is appended with ``O_APPEND`` in one
 ``write``, so lines never interleave and a line once written is never rewritten; a torn last
-line (a crash mid-write) is skipped when reading.
+line (a crash mid-write) is ended by the next append, so it never joins the line after it, and
+is skipped when reading.
 """
 
 from __future__ import annotations
@@ -80,8 +81,11 @@ class RolloutHistory:
         line = orjson.dumps(record) + b"\n"
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(record["deployment"])
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line: end it first
+                line = b"\n" + line
             os.write(fd, line)
         finally:
             os.close(fd)
