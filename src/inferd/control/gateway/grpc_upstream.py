@@ -42,6 +42,9 @@ _Address = tuple[str, int]
 _CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1),)
 #: Metadata the transport sets on each hop, never forwarded.
 _HOP_BY_HOP = frozenset({"user-agent", "content-type", "te", "host"})
+#: A client's credentials, checked by the gateway and of no use to its keyless replicas.
+_CREDENTIALS = frozenset({"authorization", "proxy-authorization"})
+_NOT_FORWARDED = _HOP_BY_HOP | _CREDENTIALS
 
 
 #: HTTP status per gRPC status.
@@ -80,11 +83,12 @@ def text_metadata(metadata: Metadata) -> dict[str, str]:
 
 def forwardable(metadata: Metadata) -> Metadata:
     """What of a client's metadata goes on to the replica: not what the transport sets on
-    each hop, nor gRPC's own keys."""
+    each hop, nor gRPC's own keys, nor the client's credentials (its secret stops at the
+    gateway, which checked it)."""
     return tuple(
         (key, value)
         for key, value in metadata
-        if key not in _HOP_BY_HOP and not key.startswith((":", "grpc-"))
+        if key not in _NOT_FORWARDED and not key.startswith((":", "grpc-"))
     )
 
 

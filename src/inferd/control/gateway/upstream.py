@@ -55,6 +55,10 @@ HOP_BY_HOP = frozenset(
         "origin",
     }
 )
+#: A client's credentials: the gateway checks them (its API keys) and its replicas, keyless on
+#: loopback, have no use for them; a client's secret stops at the door.
+CREDENTIALS = frozenset({"authorization", "proxy-authorization"})
+_NOT_FORWARDED = HOP_BY_HOP | CREDENTIALS
 
 
 @dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ is 2-4x slower
@@ -215,5 +219,6 @@ def request_head(request: UpstreamRequest, host_header: str) -> bytes:
 
 
 def forwardable(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """The end-to-end headers of a request or response (hop-by-hop ones dropped)."""
-    return tuple([(k, v) for k, v in headers.items() if k not in HOP_BY_HOP])
+    """What of a client's request headers goes on to a replica: neither hop-by-hop headers nor
+    the client's credentials (:data:`CREDENTIALS`)."""
+    return tuple([(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED])
