@@ -41,10 +41,13 @@ async def shedding_server() -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-def fraud_version(name: str, *ports: int) -> VersionRoute:
+def fraud_version(name: str, *ports: int, skip: int | None = None) -> VersionRoute:
+    """Replicas of ``name`` at ``ports``, ids ``{name}-{i}`` (``skip``: an id not given, as
+    of a replica replaced by the next)."""
+    ids = [i for i in range(len(ports) + 1) if i != skip][: len(ports)]
     replicas = tuple(
         Replica(f"{name}-{i}", "fraud", name, "127.0.0.1", port, "ready")
-        for i, port in enumerate(ports)
+        for i, port in zip(ids, ports, strict=True)
     )
     return VersionRoute(name, "fraud", f"fraud:{name}", 100, replicas)
 
@@ -59,7 +62,10 @@ def test_refused_and_shedding_replicas_are_retried_elsewhere(
         shed_port = shedding.sockets[0].getsockname()[1]
         shed = topology(deployment("fraud", fraud_version("v1", good, shed_port)))
         refused = topology(
-            deployment("fraud", fraud_version("v1", good, closed_port())), generation=2
+            # The shedding replica replaced by another (its ejection as an outlier, after its
+            # 503s in a row, is its own), which refuses connections.
+            deployment("fraud", fraud_version("v1", good, closed_port(), skip=1)),
+            generation=2,
         )
         gateway = await started_gateway(shed)
         url = f"http://127.0.0.1:{gateway.port}/v2/models/fraud/infer"

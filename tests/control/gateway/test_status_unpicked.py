@@ -4,6 +4,7 @@ dashboard read "0.0 % errors" while every request got a 503."""
 
 from __future__ import annotations
 
+from inferd.control.gateway.balance import Balancer
 from inferd.control.gateway.status import build_status
 from inferd.control.gateway.traffic import Window
 
@@ -20,7 +21,7 @@ def _window(requests: int, errors: int) -> Window:
 def test_refusals_before_a_version_count_for_the_deployment_not_a_version() -> None:
     topo = topology(deployment("dead", version("v1", 100, deployment="dead")))
     windows = {("dead", ""): _window(30, 30), ("dead", "v1"): _window(10, 0)}
-    (status,) = build_status(topo, windows, {}, {}, 1.0, ready=True)["deployments"]
+    (status,) = build_status(topo, windows, {}, Balancer(), 1.0, ready=True)["deployments"]
     assert status["error_rate"] == 30 / 40
     (v1,) = status["versions"]
     assert v1["requests"] == 10 and v1["error_rate"] == 0.0
@@ -30,7 +31,7 @@ def test_refusals_before_a_version_count_for_the_deployment_not_a_version() -> N
 
 def test_a_deployment_whose_every_request_is_refused_reads_all_errors() -> None:
     topo = topology(deployment("dead", version("v1", 100, deployment="dead")))
-    (status,) = build_status(topo, {("dead", ""): _window(5, 5)}, {}, {}, 1.0, ready=True)[
+    (status,) = build_status(topo, {("dead", ""): _window(5, 5)}, {}, Balancer(), 1.0, ready=True)[
         "deployments"
     ]
     assert status["error_rate"] == 1.0

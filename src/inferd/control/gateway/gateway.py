@@ -196,7 +196,7 @@ class Gateway:
             self._topology,
             self._windows,
             self.mirror.tallies,
-            self.proxy.outstanding,
+            self.proxy.balance,
             time.monotonic() - self._started,
             ready=self.ready(),
         )

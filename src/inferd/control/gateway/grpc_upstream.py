@@ -12,7 +12,9 @@ Retry policy (inference is idempotent): UNAVAILABLE (the connection failed, or t
 draining or its queue is full) is retried once on another ready replica of the version — or
 on the same one when it has no sibling — and that replica is avoided for a while
 (:mod:`.balance`) when others are available. DEADLINE_EXCEEDED is not retried. Any other status
-is the replica's answer and goes back to the client as it is.
+is the replica's answer and goes back to the client as it is. A replica that keeps failing
+(UNAVAILABLE, INTERNAL, UNKNOWN: what HTTP counts as 500/502/503) is ejected as an outlier
+(:mod:`.outliers`), as the REST proxy ejects one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import grpc
 
 from inferd.control.gateway.balance import Balancer
 from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.outliers import FAILING_STATUSES
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 from inferd.protocols.grpc.servicer import SERVICE
@@ -193,8 +196,10 @@ class GrpcProxy:
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED:
                     raise self._late(deployment, version, timeout, deadline_s) from None
                 trailing = metadata_pairs(error.trailing_metadata())
+                answer = RpcAnswer(code, details=error.details() or "", trailing=trailing)
+                self._outcome((deployment, version.name), serving, replica.id, answer.http_status)
                 if code is not grpc.StatusCode.UNAVAILABLE:
-                    return RpcAnswer(code, details=error.details() or "", trailing=trailing)
+                    return answer
                 self.balance.eject(replica.id)
                 if not attempts_left:
                     raise Unavailable(
@@ -205,7 +210,16 @@ class GrpcProxy:
                 continue
             finally:
                 self.balance.done(replica.id)
+            self._outcome((deployment, version.name), serving, replica.id, 200)
             return RpcAnswer(grpc.StatusCode.OK, body)
+
+    def _outcome(
+        self, key: tuple[str, str], serving: tuple[Replica, ...], replica_id: str, status: int
+    ) -> None:
+        """Count one answer (``status`` as HTTP counts it) of a replica of ``key``'s version
+        (deployment, version) towards its ejection as an outlier."""
+        if self.balance.report(serving, replica_id, failed=status in FAILING_STATUSES):
+            self.metrics.ejection(*key)
 
     def _late(
         self, deployment: str, version: VersionRoute, timeout: float, deadline_s: float | None

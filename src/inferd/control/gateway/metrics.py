@@ -96,6 +96,12 @@ class GatewayMetrics:
             "Requests sent to a second replica after the first failed.",
             ("deployment", "version", "reason"), registry=r,
         )  # fmt: skip
+        self._ejections = Counter(
+            "inferd_gateway_outlier_ejections",
+            "Replicas ejected as outliers after failures in a row (connections, 5xx answers); "
+            "REST and gRPC eject apart.",
+            ("deployment", "version"), registry=r,
+        )  # fmt: skip
         self._shadow = Counter(
             "inferd_gateway_shadow_requests",
             "Mirrored requests by outcome (compared; uncompared: the primary had no whole answer; "
@@ -202,7 +208,7 @@ class GatewayMetrics:
             self._shadow_latency.remove(deployment, version)
         for key in [k for k in self._shadow_bound if k[0] == deployment and version in k[1:3]]:
             del self._shadow_bound[key]
-        for metric in (self._ttft, self._itl, self._retries):
+        for metric in (self._ttft, self._itl, self._retries, self._ejections):
             metric.remove_by_labels({"deployment": deployment, "version": version})
         for metric in (self._shadow, self._divergence, self._compared, self._differing):
             metric.remove_by_labels({"deployment": deployment, "primary": version})
@@ -235,6 +241,10 @@ class GatewayMetrics:
     def retry(self, deployment: str, version: str, reason: str) -> None:
         self._seen.add((deployment, version))
         self._retries.labels(deployment, version, reason).inc()
+
+    def ejection(self, deployment: str, version: str) -> None:
+        self._seen.add((deployment, version))
+        self._ejections.labels(deployment, version).inc()
 
     def shadow(self, deployment: str, primary: str, shadow: str, outcome: str) -> None:
         # Once per primary request too (a copy sent or dropped): bound once per pairing.

@@ -39,6 +39,7 @@ from inferd.control.gateway.openai_shadow import (
     Answer,
     GenerationMirror,
 )
+from inferd.control.gateway.outliers import FAILING_STATUSES
 from inferd.control.gateway.proxy import Proxy
 from inferd.control.gateway.relayed_answers import (
     StreamError,
@@ -169,6 +170,7 @@ class OpenAIRelay:
             except UpstreamFailed:
                 balance.done(replica.id)
                 balance.eject(replica.id)
+                gateway.proxy.outcome(route.name, version, replica.id, failed=True)
                 # Another replica, or the same one over a fresh connection when it is alone.
                 again = balance.choose(version.ready_replicas, tried) if len(tried) == 1 else None
                 if again is not None:
@@ -181,6 +183,8 @@ class OpenAIRelay:
                 raise Unavailable(
                     f"no replica of {route.name!r} version {version.name!r} answered"
                 ) from None
+            failed = answer.status in FAILING_STATUSES
+            gateway.proxy.outcome(route.name, version, replica.id, failed=failed)
             others = [r for r in version.ready_replicas if r.id not in tried]
             if answer.status != 503 or len(tried) > 1 or not others:
                 break

@@ -14,7 +14,9 @@ Retry policy (inference is idempotent, so a second attempt is safe):
 
 A replica whose connection failed is avoided for :data:`~.balance.EJECT_S` while others are
 available (:mod:`.balance`), so a replica killed between two topology snapshots costs one retry,
-not one per request.
+not one per request. One that keeps failing (connections, or 500/502/503/504 answers, several in
+a row) is ejected as an outlier for longer (:mod:`.outliers`): a replica whose model crashes and
+restarts over and over is ready again after each restart, and would take its share each time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from inferd.control.gateway.balance import Balancer
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.outliers import FAILING_STATUSES
 from inferd.control.gateway.upstream import ReplicaPool, UpstreamRequest, UpstreamResponse
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
@@ -74,6 +77,7 @@ class Proxy:
                 response = await self.pool(replica).request(request, self.timeout_s)
             except UpstreamFailed:
                 self.balance.eject(replica.id)
+                self.outcome(deployment, version, replica.id, failed=True)
                 if not attempts_left:
                     raise Unavailable(
                         f"no replica of {deployment!r} version {version.name!r} answered"
@@ -87,10 +91,21 @@ class Proxy:
                 ) from None
             finally:
                 self.balance.done(replica.id)
+            self.outcome(
+                deployment, version, replica.id, failed=response.status in FAILING_STATUSES
+            )
             if response.status == 503 and attempts_left and self._has_other(version, tried):
                 self.metrics.retry(deployment, version.name, "unavailable")
                 continue
             return response
+
+    def outcome(
+        self, deployment: str, version: VersionRoute, replica_id: str, *, failed: bool
+    ) -> None:
+        """Count one outcome of a replica of ``version`` towards its ejection as an outlier
+        (:meth:`.balance.Balancer.report`), and an ejection in the gateway's metrics."""
+        if self.balance.report(version.ready_replicas, replica_id, failed=failed):
+            self.metrics.ejection(deployment, version.name)
 
     def _has_other(self, version: VersionRoute, tried: set[str]) -> bool:
         return any(r.id not in tried for r in version.ready_replicas)

@@ -13,10 +13,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Literal, TypedDict
+from typing import Literal, Protocol, TypedDict
 
 from inferd.control.gateway.traffic import ShadowTally, TallyRecord, TrafficSummary, Window
 from inferd.control.replicas.topology import DeploymentRoute, Replica, ReplicaState, Topology
+
+
+class ReplicaLoad(Protocol):
+    """What the status reads of the gateway's balancer (:class:`~.balance.Balancer`)."""
+
+    @property
+    def outstanding(self) -> Mapping[str, int]: ...
+
+    def ejection(self, replica_id: str) -> str | None: ...
 
 
 class ReplicaStatus(TypedDict):
@@ -27,6 +36,7 @@ class ReplicaStatus(TypedDict):
     pid: int | None
     restarts: int
     uptime_s: float | None
+    #: Why it is failed, or ejected by the gateway as an outlier (:mod:`.outliers`).
     reason: str | None
     #: Requests sent to it and not answered yet.
     outstanding: int
@@ -85,16 +95,15 @@ def build_status(
     topology: Topology,
     windows: Mapping[tuple[str, str], Window],
     tallies: Mapping[tuple[str, str, str], ShadowTally],
-    outstanding: Mapping[str, int],
+    load: ReplicaLoad,
     uptime_s: float,
     *,
     ready: bool,
 ) -> GatewayStatus:
-    """``ready`` is the gateway's own readiness (``/v2/health/ready``: a deployment that scales
+    """``load``: requests in flight and outlier ejections per replica. ``ready`` is the
+    gateway's own readiness (``/v2/health/ready``: a deployment that scales
     from zero is ready with no replica), so the two never disagree."""
-    deployments = [
-        _deployment(d, windows, tallies, outstanding) for d in topology.deployments.values()
-    ]
+    deployments = [_deployment(d, windows, tallies, load) for d in topology.deployments.values()]
     return {
         "generation": topology.generation,
         "ready": ready,
@@ -107,7 +116,7 @@ def _deployment(
     route: DeploymentRoute,
     windows: Mapping[tuple[str, str], Window],
     tallies: Mapping[tuple[str, str, str], ShadowTally],
-    outstanding: Mapping[str, int],
+    load: ReplicaLoad,
 ) -> DeploymentStatus:
     summaries = {
         v.name: windows[(route.name, v.name)].summary()
@@ -143,7 +152,7 @@ def _deployment(
                 "weight": v.weight,
                 "share": share,
                 **_traffic(summary),
-                "replicas": [_replica(r, outstanding, now) for r in v.replicas],
+                "replicas": [_replica(r, load, now) for r in v.replicas],
             }
         )
     return {
@@ -178,7 +187,9 @@ def _traffic(summary: TrafficSummary | None) -> TrafficStatus:
     }
 
 
-def _replica(replica: Replica, outstanding: Mapping[str, int], now: float) -> ReplicaStatus:
+def _replica(replica: Replica, load: ReplicaLoad, now: float) -> ReplicaStatus:
+    ejected = load.ejection(replica.id)
+    reason = "; ".join([why for why in (ejected, replica.reason) if why]) or None
     return {
         "id": replica.id,
         "host": replica.host,
@@ -187,6 +198,6 @@ def _replica(replica: Replica, outstanding: Mapping[str, int], now: float) -> Re
         "pid": replica.pid,
         "restarts": replica.restarts,
         "uptime_s": round(now - replica.started_at, 1) if replica.started_at else None,
-        "reason": replica.reason,
-        "outstanding": outstanding.get(replica.id, 0),
+        "reason": reason,
+        "outstanding": load.outstanding.get(replica.id, 0),
     }
