@@ -56,10 +56,12 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message: ``system``, ``user``, ``assistant`` or ``tool``."""
+    """One chat message: ``system``, ``user``, ``assistant`` or ``tool``, and the name of its
+    author when the client gave one (OpenAI's ``name``: the chat template may write it)."""
 
     role: str
     content: str
+    name: str | None = None
 
 
 class Generation(Protocol):

@@ -183,6 +183,18 @@ def test_openai_defaults_inferd_does_not_implement_are_accepted(client: openai.O
         assert answer.choices[0].message.content == plain.choices[0].message.content
 
 
+def test_named_participants_are_taken_as_vllm_takes_them(client: openai.OpenAI) -> None:
+    # Multi-agent apps (AutoGen, LangChain) name each message's author. vLLM passes the name to
+    # the chat template; the tiny model's template writes role and content only, so the answer
+    # is the one without names.
+    asked = {"model": "llm", "max_tokens": 8, "temperature": 0}
+    plain = client.chat.completions.create(messages=HELLO, **asked)
+    named = client.chat.completions.create(
+        messages=[{"role": "user", "content": "Hello!", "name": "alice"}], **asked
+    )
+    assert named.choices[0].message.content == plain.choices[0].message.content
+
+
 def test_openai_parameters_inferd_does_not_implement_are_refused_naming_them(
     client: openai.OpenAI,
 ) -> None:

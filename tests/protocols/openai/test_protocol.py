@@ -181,11 +181,7 @@ def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
             "stream_options.obfuscate",
             "unknown field",
         ),
-        (
-            {"messages": [{"role": "user", "content": "x", "name": "bob"}]},
-            "messages[0].name",
-            "participant names are not supported by inferd (got 'bob')",
-        ),
+        ({"messages": [{"role": "user", "content": "x", "name": 7}]}, "messages[0].name", "valid"),
         ({"store": "false"}, "store", "valid boolean (got 'false')"),
         ({"metadata": {"a": 1}}, "metadata.a", "valid string (got 1)"),
         ({"metadata": {"a": "v" * 513}}, "metadata.a", "at most 512 characters"),
@@ -356,3 +352,19 @@ def test_embedding_refusals(fields: dict[str, Any], param: str, says: str) -> No
         parse_body(EmbeddingRequest, orjson.dumps({"model": "m", **fields}))
     assert caught.value.param == param
     assert says in caught.value.message
+
+
+def test_a_participant_name_reaches_the_chat_template_as_vllm_passes_it() -> None:
+    # AutoGen and LangChain's multi-agent chats name each message's author; vLLM hands the name
+    # to the chat template with the message, and inferd does too (a template may ignore it).
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi", "name": "alice"},
+        {"role": "assistant", "content": "Hello", "name": "helper"},
+    ]
+    request = chat(messages=messages)
+    assert request.messages_read() == [
+        Message("system", "Be brief."),
+        Message("user", "Hi", "alice"),
+        Message("assistant", "Hello", "helper"),
+    ]

@@ -56,3 +56,17 @@ def test_a_template_that_fails_on_the_messages_says_so() -> None:
     # A template's own mistake (here: JSON of a key the messages lack) is the model's, named.
     with pytest.raises(InvalidArgument, match="chat template failed on the messages"):
         render("{{ messages[0].tools | tojson }}")
+
+
+def test_a_message_name_is_in_the_message_only_when_given() -> None:
+    # As vLLM and Hugging Face hand a message to the template: ``name`` only where it was sent.
+    source = (
+        "{% for m in messages %}{% if m.name is defined %}{{ m.name }}: {% endif %}"
+        "{{ m.content }};{% endfor %}"
+    )
+    messages = [Message("user", "Hi", "alice"), Message("assistant", "Hello")]
+    assert render(source, messages) == "alice: Hi;Hello;"
+    assert orjson.loads(render("{{ messages[1] | tojson }}", messages)) == {
+        "role": "assistant",
+        "content": "Hello",
+    }

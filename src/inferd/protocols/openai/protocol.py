@@ -62,7 +62,8 @@ class ChatMessage(BaseModel):
     #: ``developer`` is OpenAI's newer name for ``system`` and is read as one.
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
-    name: str | None = Field(default=None, description="refused: no participant names")
+    #: The author's name: passed to the chat template with the message, as vLLM passes it.
+    name: str | None = Field(default=None, description="passed to the chat template")
     # A client sends an answer back as history with all of its fields (``model_dump()``), null
     # where unused: at their defaults they change nothing and are accepted.
     refusal: str | None = Field(default=None, description="null only")
@@ -79,13 +80,6 @@ class ChatMessage(BaseModel):
             raise ValueError("an empty list of parts; give at least one text part, or a string")
         return value
 
-    @field_validator("name")
-    @classmethod
-    def _no_name(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError("participant names are not supported by inferd")
-        return value
-
     @field_validator(*_ANSWER_FIELDS)
     @classmethod
     def _answer_defaults(cls, value: object, info: ValidationInfo) -> object:
@@ -99,7 +93,7 @@ class ChatMessage(BaseModel):
             if isinstance(self.content, str)
             else "\n".join(part.text for part in self.content)
         )
-        return Message("system" if self.role == "developer" else self.role, text)
+        return Message("system" if self.role == "developer" else self.role, text, self.name)
 
 
 class StreamOptions(BaseModel):

@@ -79,7 +79,7 @@ class ChatTemplate:
         """The prompt for ``messages``, ending where the assistant's answer begins."""
         try:
             return self._template.render(
-                messages=[{"role": m.role, "content": m.content} for m in messages],
+                messages=[_message(m) for m in messages],
                 add_generation_prompt=True,
                 bos_token=self._bos,
                 eos_token=self._eos,
@@ -90,3 +90,12 @@ class ChatTemplate:
             raise InvalidArgument(
                 f"the model's chat template failed on the messages: {exc}"
             ) from None
+
+
+def _message(message: Message) -> dict[str, str]:
+    """``message`` as the template reads it: ``name`` only when the client gave one, as vLLM and
+    Hugging Face pass it (a template tests ``message.name is defined``)."""
+    fields = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        fields["name"] = message.name
+    return fields
