@@ -13,7 +13,8 @@ current in a context variable; parents are passed explicitly.
 
 Sampling: a ``traceparent`` whose sampled flag is set is followed; a request without one starts
 a trace with probability ``sample_rate`` (``ParentBased(TraceIdRatioBased)``). Spans are
-exported in batches from the SDK's own thread, so the event loop never waits on the collector.
+exported in batches from the SDK's own thread, so the event loop never waits on the collector;
+a collector that fails is said once, not per batch (:mod:`inferd.observe.tracing_export`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import time
 from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -33,6 +33,7 @@ from opentelemetry.util.types import AttributeValue
 
 from inferd import __version__
 from inferd.config import TracingSettings
+from inferd.observe.tracing_export import CollectorExport
 
 __all__ = ["Span", "Tracing"]
 
@@ -60,8 +61,8 @@ class Tracing:
         self._provider = TracerProvider(
             resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_rate))
         )
-        exporter = OTLPSpanExporter(endpoint=traces_url(settings.endpoint))
-        self._provider.add_span_processor(BatchSpanProcessor(exporter))
+        self._export = CollectorExport(traces_url(settings.endpoint))
+        self._provider.add_span_processor(BatchSpanProcessor(self._export))
         self._tracer = self._provider.get_tracer("inferd", __version__)
 
     def server_span(
@@ -101,9 +102,15 @@ class Tracing:
         span.set_attribute("http.response.status_code", status)
         span.set_status(StatusCode.ERROR, message)
 
+    def flush(self) -> None:
+        """Export what is buffered now (blocks on the collector: call it from a thread when on
+        the event loop)."""
+        self._provider.force_flush()
+
     def shutdown(self) -> None:
         """Export what is buffered and stop (blocks up to the exporter's timeout: call it from
-        a thread when on the event loop)."""
+        a thread when on the event loop); with the collector failing, drop it instead."""
+        self._export.stopping()
         self._provider.shutdown()
 
     @staticmethod
