@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import yaml
 
 from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
+from inferd.deploy.llm_memory import gpu_memory_utilization
 from inferd.deploy.mig import label_tables
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
@@ -153,8 +154,31 @@ def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
                 f"compute), got resources.gpu {count}"
             )
         selector[LABEL_REPLICAS] = str(placement.time_slicing)
+        _check_vllm_share(deployment, placement.time_slicing)
     toleration = {"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}
     return GpuPod({resource: count}, selector, memory_mib, [toleration], placement.runtime_class)
+
+
+def _check_vllm_share(deployment: DeploymentSpec, replicas: int) -> None:
+    """Refuse time-sliced vLLM replicas whose claims add up to more than the GPU: vLLM takes
+    ``--gpu-memory-utilization`` of a GPU's memory at start and refuses to start with less
+    free ("Free memory on device ... is less than desired GPU memory utilization"), so the
+    replicas after the first on a shared GPU would crash-loop."""
+    llm = deployment.llm
+    if llm is None or llm.engine != "vllm":
+        return
+    share = gpu_memory_utilization(deployment.name, llm)
+    if share * replicas <= 1:
+        return
+    most = math.floor(100 / replicas) / 100
+    start = min(replicas, math.floor(1 / share))
+    raise InvalidArgument(
+        f"deployment {deployment.name!r}: vLLM claims --gpu-memory-utilization {float(share):g} "
+        f"of a GPU's memory at start and refuses to start with less free, so with time_slicing "
+        f"{replicas} only {start} of the {replicas} replicas sharing a GPU would start; set "
+        f"llm.engine_args [--gpu-memory-utilization, '{most:g}'] (at most {most:g} each), or "
+        "use MIG slices or whole GPUs"
+    )
 
 
 def _check_profile(where: str, product: str, profile: str) -> None:

@@ -166,7 +166,7 @@ def llm_memory(deployment: DeploymentSpec) -> LlmMemory | None:
         llm.max_num_seqs,
         _kv_bytes(llm),
         deployment.resources.gpu,
-        _utilization(deployment.name, llm),
+        gpu_memory_utilization(deployment.name, llm),
     )
 
 
@@ -177,7 +177,9 @@ def _kv_bytes(llm: LlmSpec) -> int:
     return 4 if llm.dtype == "float32" else 2
 
 
-def _utilization(deployment: str, llm: LlmSpec) -> Fraction:
+def gpu_memory_utilization(deployment: str, llm: LlmSpec) -> Fraction:
+    """The share of each GPU's memory the engine claims at start: vLLM's
+    ``--gpu-memory-utilization`` (from ``llm.engine_args``, else its default); 1 for others."""
     if llm.engine != "vllm":
         return Fraction(1)
     args = llm.engine_args

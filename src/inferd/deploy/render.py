@@ -37,6 +37,7 @@ from inferd.deploy import (
 )
 from inferd.deploy.canary import canary_of, policy_name, without_candidate
 from inferd.deploy.gpu import GpuPod, gpu_pod, time_slicing_configmap
+from inferd.deploy.gpu_fit import check_memory
 from inferd.deploy.grafana import grafana_config_maps
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import Obj, note, workload_name
@@ -60,6 +61,8 @@ def render(spec: Spec, options: K8sOptions) -> list[Obj]:
         vllm_serve.check_renderable(deployment)
     placements = [options.placement_of(d) for d in spec.deployments]
     gpus = [gpu_pod(d, p) for d, p in zip(spec.deployments, placements, strict=True)]
+    for deployment, placement in zip(spec.deployments, placements, strict=True):
+        check_memory(deployment, placement)
     out: list[Obj] = []
     configmap = time_slicing_configmap(placements, options)
     if configmap is not None:
