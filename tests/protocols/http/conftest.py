@@ -34,6 +34,8 @@ class Seen:
 
     def __init__(self) -> None:
         self.digests = 0
+        #: The headers of the last ``POST /digest`` request, as its handler saw them.
+        self.headers: dict[str, str] = {}
         #: ``GET /stream``: chunks it yielded, whether it was closed, and the gate it waits at.
         self.streamed = 0
         self.stream_closed = threading.Event()
@@ -60,6 +62,7 @@ def transport_router(seen: Seen) -> Router:
 
     async def digest(request: Request) -> Response:
         seen.digests += 1
+        seen.headers = dict(request.headers)
         body = request.body
         return json_response({"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)})
 

@@ -1,16 +1,15 @@
 """Flow control and accounting over real loopback sockets: write backpressure and the write
-timeout, the process's request-body budget, the connection limit, compressed bodies (R13), and a
-body sent as millions of 1-byte chunks (R14)."""
+timeout, the process's request-body budget, the connection limit, ``Content-Encoding: identity``
+(compressed bodies: test_compressed_bodies.py), and a body sent as millions of 1-byte chunks
+(R14)."""
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 
 from inferd.config import LimitSettings
 from protocols.conftest import Running
-from protocols.http.conftest import BIG, Seen, closed, error_of, on_loop, read_responses
+from protocols.http.conftest import BIG, closed, error_of, on_loop, read_responses
 
 Connect = Callable[..., socket.socket]
 
@@ -211,38 +210,6 @@ def test_connections_beyond_the_limit_get_503_and_are_closed(serve, connect):
     wait_for(lambda: on_loop(running, lambda: len(running.server.connections)) == 2)
     with httpx.Client(base_url=running.url) as client:
         assert client.get("/ping").status_code == 200
-
-
-BOMB = b"\0" * (4 * 1024 * 1024)
-
-
-@pytest.mark.parametrize(
-    ("encoding", "body"),
-    [
-        ("gzip", gzip.compress(BOMB)),
-        ("x-gzip", gzip.compress(BOMB)),
-        ("deflate", zlib.compress(BOMB)),
-        ("br", b"\x1b\xff\xff?\x00"),
-        ("zstd", b"(\xb5/\xfd"),
-        ("identity, gzip", gzip.compress(BOMB)),
-        ("GZIP ", gzip.compress(BOMB)),
-    ],
-)
-def test_compressed_bodies_get_415_and_are_never_inflated(
-    serve, connect, seen: Seen, encoding: str, body: bytes
-):
-    running = serve(LimitSettings(max_body_bytes=64 * 1024))
-    sock = connect(running)
-    sock.sendall(
-        b"POST /digest HTTP/1.1\r\nHost: t\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
-        % (encoding.encode(), len(body))
-        + body
-    )
-    [(status, _, answer)] = read_responses(sock, 1)
-    assert status == 415
-    assert f"Content-Encoding {encoding!r}" in error_of(answer)
-    assert seen.digests == 0
-    assert budget_used(running) == 0
 
 
 def test_identity_encoding_is_accepted(serve, connect):

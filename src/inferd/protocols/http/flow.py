@@ -13,8 +13,9 @@ the server's memory:
    request is answered (or the connection dropped); a body that would overdraw it gets 503 +
    Retry-After.
    A ``Content-Length`` body is charged whole when its first chunk arrives (:mod:`.body`).
-4. Bodies are never decoded: a request with a ``Content-Encoding`` other than identity gets 415
-   before its body is read, so no decompression bomb is ever inflated.
+4. A compressed body (gzip, deflate) is inflated with a bound, ``limits.max_body_bytes`` counting
+   the inflated size, and the inflated bytes are charged to the budget too (:mod:`.inflating`);
+   another ``Content-Encoding`` gets 415 before its body is read.
 5. Turns: a connection that reads :data:`TURN_BYTES` or more at once stops reading until
    the event loop's next turn, so one turn reads at most one buffer (:data:`READ_BYTES`)
    per busy connection.

@@ -12,6 +12,7 @@ from typing import Any
 
 import httptools
 
+from inferd.protocols.http import inflating
 from inferd.protocols.http.body import BodyReader
 from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.host import ConnectionHost
@@ -20,8 +21,6 @@ from inferd.protocols.http.refusal import Refusal, body_too_large, over_budget
 
 #: The interim answer to a request that waits for it (``Expect: 100-continue``).
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-#: The only request ``Content-Encoding`` values accepted (stripped, lower-case).
-IDENTITY = frozenset(("", "identity"))
 log = logging.getLogger(__name__)
 
 
@@ -68,8 +67,9 @@ def admit_headers(
     """Refuse, once a request's headers are complete, a body that could never be accepted: one
     declared over ``max_body_bytes`` (413) or over what the budget has left now (503; not a
     reservation, since the body is charged as it arrives, but it spares reading a body that
-    cannot fit), or a compressed one (415: bodies are never inflated). Returns the declared size
-    of a body framed by ``Content-Length`` alone, else None."""
+    cannot fit), or one coded as no client may send it (415: :func:`.inflating.coding`; the
+    server inflates the rest, :mod:`.inflating`). Returns the declared size of a body framed by
+    ``Content-Length`` alone, else None."""
     declared = headers.get("content-length")
     size: int | None = None
     if declared is not None and declared.isdigit():
@@ -81,12 +81,8 @@ def admit_headers(
         if "transfer-encoding" in headers:
             size = None
     encoding = headers.get("content-encoding")
-    if encoding is not None and encoding.strip().lower() not in IDENTITY:
-        raise Refusal(
-            415,
-            f"request bodies with Content-Encoding {encoding[:40]!r} are not accepted; "
-            "send the body uncompressed",
-        )
+    if encoding is not None:
+        inflating.coding(encoding)
     return size
 
 
@@ -140,14 +136,14 @@ def refuse_header(key: str, headers: Mapping[str, str], max_headers: int) -> Non
 def chunked_body(headers: Mapping[str, str]) -> BodyReader:
     """The reader of a body framed by ``Transfer-Encoding``, which must be ``chunked`` alone:
     the parser takes off the chunking only, so a body also coded otherwise (``gzip,
-    chunked``) would be read still coded; it is refused 501 (RFC 9112 6.1), as a
-    ``Content-Encoding`` is 415 (:func:`admit_headers`)."""
+    chunked``) would be read still coded; it is refused 501 (RFC 9112 6.1). A compressed body
+    says so with ``Content-Encoding`` instead (:mod:`.inflating`)."""
     coding = headers.get("transfer-encoding", "")
     if coding.strip().lower() != "chunked":
         raise Refusal(
             501,
             f"request bodies with Transfer-Encoding {coding[:40]!r} are not accepted; send "
-            "the body uncompressed, chunked or with a Content-Length",
+            "the body chunked or with a Content-Length (compressed: Content-Encoding gzip)",
         )
     return BodyReader()
 

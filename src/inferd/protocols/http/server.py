@@ -11,6 +11,7 @@ from functools import partial
 from typing import cast
 
 from inferd.errors import InferdError, Unavailable
+from inferd.protocols.http import inflating
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.draining import LateConnection, close_listening
 from inferd.protocols.http.flow import DRAIN_IDLE_S, LINGER_S, READ_BYTES
@@ -125,7 +126,13 @@ class HttpServer:
         self._sweeper = self.loop.create_task(self._sweep())
 
     async def dispatch(self, request: Request) -> Response:
-        """Route one request and turn every failure into a protocol error response."""
+        """Route one request and turn every failure into a protocol error response. A
+        compressed body is inflated first (:mod:`.inflating`)."""
+        if "content-encoding" in request.headers:
+            limits = self.limits
+            return await inflating.dispatch(
+                request, limits.budget, limits.max_body_bytes, self.dispatch
+            )
         if request.method == "HEAD":
             return await self._head(request)
         route, params, allowed = self.router.match(request.method, request.path)

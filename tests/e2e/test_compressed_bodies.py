@@ -1,0 +1,183 @@
+"""Compressed requests against a real ``inferd serve``: tritonclient's request compression over
+HTTP (gzip, deflate) and gRPC answers as uncompressed requests do; its response compression
+is asked for and answered uncompressed, which it reads; and R13, the decompression bomb: 50
+bodies of 1 MiB that inflate to 1 GiB each, sent at once, are all 413 while the server's
+resident memory grows by less than 50 MB and it answers other requests meanwhile."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import numpy as np
+import orjson
+import pytest
+import tritonclient.grpc as triton_grpc
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from .conftest import FRAUD_BODY, ServeProcess
+
+pytestmark = pytest.mark.slow
+
+ROWS = np.random.default_rng(7).standard_normal((64, 8)).astype(np.float32)
+MIB = 1024 * 1024
+
+
+def gzip_bomb(size: int) -> bytes:
+    """``size`` zero bytes (whole MiB) in gzip, as ``gzip -9`` writes them (about 1 MiB for 1
+    GiB), built from one compressed MiB repeated (each block stands alone after a full flush)
+    with the trailer's CRC-32 and size computed for the whole."""
+    zeros = bytes(MIB)
+    coder = zlib.compressobj(9, zlib.DEFLATED, 31)
+    first = coder.compress(zeros) + coder.flush(zlib.Z_FULL_FLUSH)
+    block = coder.compress(zeros) + coder.flush(zlib.Z_FULL_FLUSH)
+    end = coder.flush()
+    crc = 0
+    for _ in range(size // MIB):
+        crc = zlib.crc32(zeros, crc)
+    trailer = crc.to_bytes(4, "little") + (size % 2**32).to_bytes(4, "little")
+    return first + block * (size // MIB - 1) + end[:-8] + trailer
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def post(
+    port: int, body: bytes, encoding: str | None, path: str = "/v2/models/fraud/infer"
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if encoding is not None:
+        headers["Content-Encoding"] = encoding
+    try:
+        conn.request("POST", path, body, headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
+
+
+def fraud_inputs(module: object, binary: bool) -> list[object]:
+    x = module.InferInput("input", list(ROWS.shape), "FP32")  # type: ignore[attr-defined]
+    if module is triton:
+        x.set_data_from_numpy(ROWS, binary_data=binary)
+    else:
+        x.set_data_from_numpy(ROWS)
+    return [x]
+
+
+@pytest.fixture(scope="module")
+def client(served: ServeProcess):
+    c = triton.InferenceServerClient(f"127.0.0.1:{served.port}")
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+@pytest.mark.parametrize("compression", ["gzip", "deflate"])
+def test_tritonclient_http_compressed_requests_answer_as_uncompressed(
+    client, binary: bool, compression: str
+):
+    outputs = [
+        triton.InferRequestedOutput(n, binary_data=binary) for n in ("label", "probabilities")
+    ]
+    plain = client.infer("fraud", fraud_inputs(triton, binary), outputs=outputs)
+    packed = client.infer(
+        "fraud",
+        fraud_inputs(triton, binary),
+        outputs=outputs,
+        request_compression_algorithm=compression,
+        response_compression_algorithm=compression,
+    )
+    for name in ("label", "probabilities"):
+        np.testing.assert_array_equal(packed.as_numpy(name), plain.as_numpy(name))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "deflate"])
+def test_tritonclient_grpc_compressed_requests_answer_as_uncompressed(
+    served: ServeProcess, compression: str
+):
+    c = triton_grpc.InferenceServerClient(f"127.0.0.1:{served.grpc_port}")
+    try:
+        plain = c.infer("fraud", fraud_inputs(triton_grpc, True))
+        packed = c.infer(
+            "fraud", fraud_inputs(triton_grpc, True), compression_algorithm=compression
+        )
+    finally:
+        c.close()
+    np.testing.assert_array_equal(packed.as_numpy("label"), plain.as_numpy("label"))
+    np.testing.assert_array_equal(packed.as_numpy("probabilities"), plain.as_numpy("probabilities"))
+
+
+def test_a_grpc_message_is_limited_by_its_inflated_size(serve, store_home: Path):
+    """gRPC's max message size (``limits.max_body_bytes``) counts the message inflated: 4 MiB of
+    zeros that gzip sends as a few KiB is refused."""
+    server = serve(store_home, "--max-body-bytes", str(MIB), "id-fp32:v1")
+    c = triton_grpc.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    x = triton_grpc.InferInput("x", [1, MIB], "FP32")
+    x.set_data_from_numpy(np.zeros((1, MIB), dtype=np.float32))
+    try:
+        with pytest.raises(InferenceServerException) as raised:
+            c.infer("id-fp32", [x], compression_algorithm="gzip")
+    finally:
+        c.close()
+    assert raised.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+def test_corrupt_compressed_data_is_400_and_other_codings_415(served: ServeProcess):
+    body = orjson.dumps(FRAUD_BODY)
+    status, answer = post(served.port, zlib.compress(body)[:-6], "deflate")
+    assert status == 400
+    assert "truncated" in orjson.loads(answer)["error"]
+    status, answer = post(served.port, body, "gzip")
+    assert status == 400
+    assert "not valid gzip data" in orjson.loads(answer)["error"]
+    status, answer = post(served.port, body, "br")
+    assert status == 415
+    assert "gzip, x-gzip or deflate" in orjson.loads(answer)["error"]
+
+
+def test_fifty_gzip_bombs_at_once_are_413_in_bounded_memory_while_serving(served: ServeProcess):
+    """R13: 1 MiB of gzip that inflates to 1 GiB, 50 at once: all 413, the server's RSS grows
+    by less than 50 MB, and ordinary requests are answered during the attack."""
+    bomb = gzip_bomb(1024 * MIB)
+    assert len(bomb) < 1.1 * MIB
+    pid, port = served.proc.pid, served.port
+    normal = orjson.dumps(FRAUD_BODY)
+    assert post(port, normal, None)[0] == 200  # warm
+    before = rss_bytes(pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_bytes(pid))
+            done.wait(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with ThreadPoolExecutor(50) as pool:
+        bombs = [pool.submit(post, port, bomb, "gzip") for _ in range(50)]
+        served_meanwhile = 0
+        while not all(f.done() for f in bombs):  # ordinary requests sent during the attack
+            status, answer = post(port, normal, None)
+            assert status == 200, answer
+            served_meanwhile += 1
+        answers = [f.result() for f in bombs]
+    done.set()
+    sampler.join()
+    peak = max(peak, rss_bytes(pid))
+    assert [status for status, _ in answers] == [413] * 50
+    assert "once inflated" in orjson.loads(answers[0][1])["error"]
+    assert served_meanwhile >= 1
+    assert peak - before < 50 * 1000 * 1000, f"RSS grew by {(peak - before) / MIB:.1f} MiB"
