@@ -83,6 +83,14 @@ class BatchingSettings(BaseModel):
         ge=1,
         description="queued requests beyond this are shed with 503",
     )
+    max_queue_wait_ms: float = Field(
+        default=0.0,
+        ge=0,
+        description="longest a request may wait in the queue for its batch to start: one queued "
+        "longer is refused with 503 + Retry-After and never runs, and one that would (by the "
+        "recent batches' pace) is refused on arrival; 0: no limit (Triton's queue policy "
+        "default_timeout_microseconds with timeout_action REJECT)",
+    )
 
 
 class LimitSettings(BaseModel):

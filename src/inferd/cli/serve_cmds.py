@@ -95,6 +95,12 @@ _FLAGS = {
     "--max-queue-size", type=click.IntRange(min=1), help="Queued requests beyond this get 503."
 )
 @click.option(
+    "--max-queue-wait-ms",
+    type=click.FloatRange(min=0),
+    help="Longest a request waits for its batch to start: one that waits (or, by the recent "
+    "batches' pace, would wait) longer gets 503 and never runs. 0 (default): no limit.",
+)
+@click.option(
     "--max-body-bytes", type=click.IntRange(min=1024), help="Largest request body accepted."
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where models run.")
@@ -181,6 +187,7 @@ def serve(
     max_batch_size: int | None,
     max_queue_delay_ms: float | None,
     max_queue_size: int | None,
+    max_queue_wait_ms: float | None,
     max_body_bytes: int | None,
     device: str | None,
     max_num_seqs: int | None,
@@ -220,6 +227,7 @@ def serve(
             max_batch_size=max_batch_size,
             max_queue_delay_ms=max_queue_delay_ms,
             max_queue_size=max_queue_size,
+            max_queue_wait_ms=max_queue_wait_ms,
         ),
         "limits": _present(max_body_bytes=max_body_bytes),
         "llm": _present(max_num_seqs=max_num_seqs, max_model_len=max_model_len),

@@ -21,6 +21,7 @@ Policy, in order:
   row before this rule). A closed (unloading) batcher never waits for rows.
 - At most ``max_queue_size`` requests wait; beyond that a request is refused at once with
   :class:`~inferd.errors.Unavailable` (503 + Retry-After), so the queue never grows unbounded.
+  So is one that waits, or would, longer than ``max_queue_wait_ms`` (:mod:`.queue_wait`).
 - A request whose deadline passes is answered with DeadlineExceeded at that moment; if it had not
   started, it never runs. A request whose awaiting task is cancelled (client gone) never runs.
 - A batch whose outputs do not have one row per input row fails every waiter with InternalError.
@@ -55,6 +56,7 @@ from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
 from inferd.serving.inline import InlinePolicy, timed
+from inferd.serving.queue_wait import queue_wait
 from inferd.serving.signature import output_rows_problem
 from inferd.serving.stats import VersionStats
 from inferd.serving.timings import RequestTimings
@@ -105,7 +107,7 @@ class Batcher:
         self._open_timer: asyncio.TimerHandle | None = None
         self._running: list[Waiter] | None = None
         self._running_rows = 0
-        #: When the running batch started (``time.monotonic()``), for traced requests' spans.
+        #: When the running batch started (``time.monotonic()``): spans, the queue-wait limit.
         self._running_since = 0.0
         self._queued = 0
         self._accepting = True
@@ -116,6 +118,7 @@ class Batcher:
         self._await_timer: asyncio.TimerHandle | None = None
         self._deadlines: DeadlineLine[Waiter] = DeadlineLine(self._loop, self._expire)
         self._inline = InlinePolicy(model)
+        self._wait = queue_wait(label, settings.max_queue_wait_ms, self._loop, self._expire)
 
     @property
     def queued(self) -> int:
@@ -153,6 +156,7 @@ class Batcher:
         if deadline <= now:
             raise DeadlineExceeded(f"deadline passed before {self._label} could queue the request")
         waiter = Waiter(inputs, rows, self._loop.create_future(), now, deadline, timings=timings)
+        self._wait.watch(waiter, self._queued, self._running is not None, self._running_since)
         self._deadlines.watch(waiter, now)
         self._queued += 1
         if key is None or rows > self._max_rows:
@@ -252,12 +256,15 @@ class Batcher:
             self._queued -= 1
             self._notify_idle()
 
-    def _expire(self, waiter: Waiter) -> None:
+    def _expire(self, waiter: Waiter, error: InferdError | None = None) -> None:
+        """Answer ``waiter`` ``error``, by default that its deadline passed (unless answered)."""
         if waiter.future.done():
             return
         where = "while queued" if waiter.queued else "while the model ran"
         self._withdraw(waiter)
-        waiter.future.set_exception(DeadlineExceeded(f"deadline passed {where} for {self._label}"))
+        waiter.future.set_exception(
+            error or DeadlineExceeded(f"deadline passed {where} for {self._label}")
+        )
 
     # -- running -------------------------------------------------------------------------------
 
@@ -294,6 +301,7 @@ class Batcher:
         rows = self._running_rows
         assert waiters is not None
         self._running = None
+        self._wait.ran(waiters, time.monotonic() - self._running_since, error is not None)
         if error is None:
             outputs, compute_ns = result
             self._inline.measured(len(waiters), rows, compute_ns)
@@ -367,7 +375,7 @@ class Batcher:
             if w.timer is not None:
                 w.timer.cancel()
             if w.timings is not None:
-                self._stamp(w, w.timings, rows, 1)
+                w.timings.stamp(w.enqueued, started, rows, 1)
             if not w.future.done():
                 w.future.set_result(outputs)
                 record(int((started - w.enqueued) * 1e9), compute_ns)
@@ -378,19 +386,11 @@ class Batcher:
             if w.timer is not None:
                 w.timer.cancel()
             if w.timings is not None:
-                self._stamp(w, w.timings, rows, len(waiters))
+                w.timings.stamp(w.enqueued, started, rows, len(waiters))
             if not w.future.done():
                 w.future.set_result({name: out[start:end] for name, out in outputs.items()})
                 record(int((started - w.enqueued) * 1e9), compute_ns)
             start = end
-
-    def _stamp(self, w: Waiter, timings: RequestTimings, rows: int, requests: int) -> None:
-        """A traced request's queue wait and batch, for its spans."""
-        timings.enqueued = w.enqueued
-        timings.started = self._running_since
-        timings.finished = time.monotonic()
-        timings.batch_rows = rows
-        timings.batch_requests = requests
 
     def _notify_idle(self) -> None:
         if self._idle and not self.inflight:

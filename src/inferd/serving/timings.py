@@ -7,6 +7,7 @@ that are not traced carry None and cost the batcher one ``is None`` check.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -28,3 +29,12 @@ class RequestTimings:
     @property
     def ran(self) -> bool:
         return self.finished > 0.0
+
+    def stamp(self, enqueued: float, started: float, rows: int, requests: int) -> None:
+        """Its batch has run: it was queued at ``enqueued`` and its batch of ``rows`` rows and
+        ``requests`` requests started at ``started``."""
+        self.enqueued = enqueued
+        self.started = started
+        self.finished = time.monotonic()
+        self.batch_rows = rows
+        self.batch_requests = requests

@@ -1,0 +1,154 @@
+"""The queue-wait limit of one batcher, ``batching.max_queue_wait_ms``: Triton's queue policy
+(``default_timeout_microseconds`` with ``timeout_action: REJECT``). Off (0) by default.
+
+Set, it bounds how long a request waits for its batch to start, two ways:
+
+- **On arrival**, a request whose expected wait is beyond the limit is refused at once. The
+  expected wait is what is left of the running batch plus one batch for every full batch of
+  requests queued ahead of it, at the pace of the recent batches (running means of their
+  requests and of their time, start to answer). The refusal costs the client microseconds
+  instead of the limit, and the queue keeps no request it could not start in time.
+- **While queued**, a request that has waited the limit without starting is refused then, and
+  never runs: the estimate may be wrong (no batch measured yet, a model that slows down), and
+  this is what makes the bound hold. Requests share the limit, so arrival order is expiry
+  order: one timer watches the earliest arrival, as for deadlines (:mod:`.deadlines`).
+
+Both refusals are :class:`~inferd.errors.Unavailable` (503 + ``Retry-After``) naming the
+setting: the request did not run and may be retried, like one shed by a full queue. A request
+that already ran (a failed batch rerun one request at a time) is never refused for its wait,
+and a request's own deadline still answers 504 when it comes first.
+
+Everything here runs on the event-loop thread, like the batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from inferd.errors import Unavailable
+from inferd.serving.deadlines import Waiter
+
+#: The weight of the newest batch in the running means of batch time and requests per batch.
+WEIGHT = 0.25
+#: Retry-After of a refusal (seconds), as a full queue's.
+RETRY_AFTER_S = 1.0
+
+
+def queue_wait(
+    label: str,
+    limit_ms: float,
+    loop: asyncio.AbstractEventLoop,
+    refuse: Callable[[Waiter, Unavailable], None],
+) -> NoQueueWait:
+    """The limit of ``label``'s batcher: :class:`NoQueueWait` when ``limit_ms`` is 0."""
+    return QueueWait(label, limit_ms, loop, refuse) if limit_ms > 0 else NoQueueWait()
+
+
+class NoQueueWait:
+    """No limit: every request waits its turn (the batcher calls the same two methods)."""
+
+    __slots__ = ()
+
+    def watch(self, waiter: Waiter, queued: int, running: bool, running_since: float) -> None:
+        """Refuse ``waiter`` now (raise Unavailable) if it can expect to wait beyond the limit,
+        else refuse it once it has waited the limit without starting (here: neither)."""
+
+    def ran(self, waiters: Sequence[Waiter], seconds: float, failed: bool) -> None:
+        """A batch of ``waiters`` took ``seconds`` from its start to its answer; ``failed``:
+        it failed, and those not answered queue again to rerun one by one."""
+
+
+class QueueWait(NoQueueWait):
+    """Refuses the requests of one batcher that would wait, or have waited, beyond
+    ``limit_ms``; ``refuse`` withdraws a queued waiter and answers it the error given."""
+
+    __slots__ = ("_batch_s", "_due", "_label", "_limit", "_line", "_loop", "_per_batch",
+                 "_refuse", "_timer", "limit_ms")  # fmt: skip
+
+    def __init__(
+        self,
+        label: str,
+        limit_ms: float,
+        loop: asyncio.AbstractEventLoop,
+        refuse: Callable[[Waiter, Unavailable], None],
+    ) -> None:
+        self._label = label
+        self.limit_ms = limit_ms
+        self._limit = limit_ms / 1000.0
+        self._loop = loop
+        self._refuse = refuse
+        #: Queued requests in arrival order (started and answered ones leave from the front).
+        self._line: deque[Waiter] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
+        #: Running means of the recent batches: seconds from start to answer, requests each
+        #: (0 until a batch has run).
+        self._batch_s = 0.0
+        self._per_batch = 0.0
+
+    def expected_wait(self, queued: int, running: bool, running_since: float, now: float) -> float:
+        """Seconds a request arriving at ``now`` can expect to wait for its batch to start,
+        behind ``queued`` requests and, when ``running``, a batch started at ``running_since``."""
+        if self._per_batch == 0.0:
+            return 0.0
+        left = max(0.0, running_since + self._batch_s - now) if running else 0.0
+        return left + queued // max(1, round(self._per_batch)) * self._batch_s
+
+    def watch(self, waiter: Waiter, queued: int, running: bool, running_since: float) -> None:
+        wait = self.expected_wait(queued, running, running_since, waiter.enqueued)
+        if wait > self._limit:
+            raise Unavailable(
+                f"{self._label} would keep this request queued about {wait * 1000:.0f} ms "
+                f"({queued} requests ahead), beyond its limit of {self.limit_ms:g} ms "
+                "(batching.max_queue_wait_ms); retry later",
+                retry_after=RETRY_AFTER_S,
+            )
+        self._line.append(waiter)
+        if self._timer is None:
+            self._arm(waiter.enqueued)
+
+    def ran(self, waiters: Sequence[Waiter], seconds: float, failed: bool) -> None:
+        if self._per_batch == 0.0:
+            self._per_batch, self._batch_s = float(len(waiters)), seconds
+        else:
+            self._per_batch += WEIGHT * (len(waiters) - self._per_batch)
+            self._batch_s += WEIGHT * (seconds - self._batch_s)
+        if failed:  # they ran: never refused for their wait when they queue again to rerun
+            for waiter in waiters:
+                if waiter in self._line:
+                    self._line.remove(waiter)
+
+    def expire(self, now: float) -> None:
+        """Refuse every request still queued that has waited the limit by ``now``; drop the
+        started and answered ones from the front of the line."""
+        line = self._line
+        while line:
+            first = line[0]
+            if first.queued and not first.future.done():
+                if first.enqueued + self._limit > now:
+                    return
+                self._refuse(
+                    first,
+                    Unavailable(
+                        f"{self._label} kept this request queued {self.limit_ms:g} ms without "
+                        "starting it, its limit (batching.max_queue_wait_ms); retry later",
+                        retry_after=RETRY_AFTER_S,
+                    ),
+                )
+            line.popleft()
+
+    def _arm(self, now: float) -> None:
+        self._due = self._line[0].enqueued + self._limit
+        self._timer = self._loop.call_later(self._due - now, self._fire)
+
+    def _fire(self) -> None:
+        """The first request in line may be due: refuse those due by now (or by the time the
+        timer was set for: a timer may fire a little early), then watch the next one."""
+        self._timer = None
+        now = time.monotonic()
+        self.expire(max(now, self._due))
+        if self._line:
+            self._arm(now)

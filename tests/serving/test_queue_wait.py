@@ -1,0 +1,159 @@
+"""The queue-wait limit (``batching.max_queue_wait_ms``, Triton's queue policy with
+``timeout_action: REJECT``) on its own: the expected wait it refuses arrivals by, and the line
+that refuses requests queued past the limit. Times are given, never measured: no timer runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from inferd.errors import Unavailable
+from inferd.serving.deadlines import Waiter
+from inferd.serving.queue_wait import WEIGHT, NoQueueWait, QueueWait, queue_wait
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def _waiter(loop: asyncio.AbstractEventLoop, enqueued: float) -> Waiter:
+    inputs = {"x": np.zeros((1, 4), np.float32)}
+    return Waiter(inputs, 1, loop.create_future(), enqueued, enqueued + 30.0)
+
+
+class _Refused:
+    """The batcher's side: which waiters were refused, with what."""
+
+    def __init__(self) -> None:
+        self.waiters: list[Waiter] = []
+        self.errors: list[Unavailable] = []
+
+    def __call__(self, waiter: Waiter, error: Unavailable) -> None:
+        waiter.queued = False
+        waiter.future.set_exception(error)
+        waiter.future.exception()  # retrieved, as the awaiting request would
+        self.waiters.append(waiter)
+        self.errors.append(error)
+
+
+def _limit(loop: asyncio.AbstractEventLoop, limit_ms: float = 100.0) -> tuple[QueueWait, _Refused]:
+    refused = _Refused()
+    policy = queue_wait("m:v1", limit_ms, loop, refused)
+    assert isinstance(policy, QueueWait)
+    return policy, refused
+
+
+def _pace(policy: QueueWait, loop: asyncio.AbstractEventLoop, requests: int, s: float) -> None:
+    """One batch of ``requests`` that took ``s`` seconds."""
+    policy.ran([_waiter(loop, 0.0) for _ in range(requests)], s, failed=False)
+
+
+def test_off_by_default_refuses_nothing(loop: asyncio.AbstractEventLoop) -> None:
+    refused = _Refused()
+    policy = queue_wait("m:v1", 0.0, loop, refused)
+    assert type(policy) is NoQueueWait
+    waiter = _waiter(loop, 0.0)
+    policy.watch(waiter, queued=10_000, running=True, running_since=0.0)
+    policy.ran([waiter], 100.0, failed=False)
+    assert refused.waiters == []
+
+
+def test_no_estimate_before_a_batch_has_run(loop: asyncio.AbstractEventLoop) -> None:
+    policy, _ = _limit(loop)
+    assert policy.expected_wait(queued=1000, running=True, running_since=0.0, now=0.0) == 0.0
+    policy.watch(_waiter(loop, 0.0), queued=1000, running=True, running_since=0.0)  # admitted
+
+
+def test_expected_wait_is_the_running_batch_left_plus_a_batch_per_full_batch_ahead(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    policy, _ = _limit(loop)
+    _pace(policy, loop, 32, 0.1)
+    # a batch running 0.04 s of its 0.1 s, 64 requests ahead: two full batches before this one
+    assert policy.expected_wait(64, True, running_since=10.0, now=10.04) == pytest.approx(0.26)
+    # fewer than a batch ahead: it joins the next batch, and waits only for the running one
+    assert policy.expected_wait(31, True, running_since=10.0, now=10.04) == pytest.approx(0.06)
+    # a running batch past its expected time counts nothing more; none running counts nothing
+    assert policy.expected_wait(32, True, running_since=10.0, now=10.5) == pytest.approx(0.1)
+    assert policy.expected_wait(32, False, running_since=10.0, now=10.04) == pytest.approx(0.1)
+
+
+def test_the_pace_is_a_running_mean_of_the_batches(loop: asyncio.AbstractEventLoop) -> None:
+    policy, _ = _limit(loop)
+    _pace(policy, loop, 4, 0.1)
+    _pace(policy, loop, 8, 0.3)
+    per_batch = 4 + WEIGHT * (8 - 4)
+    batch_s = 0.1 + WEIGHT * (0.3 - 0.1)
+    queued = 3 * round(per_batch)
+    expected = policy.expected_wait(queued, False, 0.0, now=0.0)
+    assert expected == pytest.approx(3 * batch_s)
+
+
+def test_an_arrival_that_would_wait_beyond_the_limit_is_refused_and_not_watched(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    policy, refused = _limit(loop, limit_ms=100.0)
+    _pace(policy, loop, 1, 0.06)
+    waiter = _waiter(loop, 5.0)
+    policy.watch(waiter, queued=1, running=False, running_since=0.0)  # 60 ms: admitted
+    late = _waiter(loop, 5.0)
+    with pytest.raises(Unavailable) as refusal:
+        policy.watch(late, queued=2, running=False, running_since=0.0)  # 120 ms
+    assert refusal.value.retry_after >= 1
+    message = refusal.value.message
+    assert "batching.max_queue_wait_ms" in message
+    assert "about 120 ms" in message and "100 ms" in message and "2 requests ahead" in message
+    policy.expire(now=1000.0)
+    assert refused.waiters == [waiter]  # the refused arrival was never in line
+
+
+def test_requests_queued_past_the_limit_are_refused_in_arrival_order(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    policy, refused = _limit(loop, limit_ms=100.0)
+    first, second, third = (_waiter(loop, t) for t in (1.0, 1.05, 1.2))
+    for waiter in (first, second, third):
+        policy.watch(waiter, queued=0, running=True, running_since=0.0)
+    policy.expire(now=1.0999)
+    assert refused.waiters == []
+    policy.expire(now=1.16)  # the first two waited 100 ms or more, the third none
+    assert refused.waiters == [first, second]
+    assert "kept this request queued 100 ms" in refused.errors[0].message
+    assert "batching.max_queue_wait_ms" in refused.errors[0].message
+    assert all(e.retry_after >= 1 for e in refused.errors)
+    assert third.queued and not third.future.done()
+
+
+def test_started_and_answered_requests_are_never_refused(loop: asyncio.AbstractEventLoop) -> None:
+    policy, refused = _limit(loop, limit_ms=100.0)
+    started, answered, waiting = (_waiter(loop, 1.0) for _ in range(3))
+    for waiter in (started, answered, waiting):
+        policy.watch(waiter, queued=0, running=True, running_since=0.0)
+    started.queued = False  # its batch began
+    answered.future.set_exception(Unavailable("gone"))  # e.g. its deadline, or its client left
+    answered.queued = False
+    policy.expire(now=5.0)
+    assert refused.waiters == [waiting]
+
+
+def test_requests_rerun_after_a_failed_batch_are_never_refused_for_their_wait(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    policy, refused = _limit(loop, limit_ms=100.0)
+    batch = [_waiter(loop, 1.0), _waiter(loop, 1.01)]
+    behind = _waiter(loop, 1.02)
+    for waiter in (*batch, behind):
+        policy.watch(waiter, queued=0, running=True, running_since=0.0)
+    for waiter in batch:
+        waiter.queued = False  # the batch started...
+    policy.ran(batch, 0.5, failed=True)
+    for waiter in batch:
+        waiter.queued = True  # ...failed, and each queues again to run alone
+    policy.expire(now=5.0)
+    assert refused.waiters == [behind]
