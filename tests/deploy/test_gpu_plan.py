@@ -25,13 +25,12 @@ def _gpus(*sizes: int, node: str = "n1", product: str = "T4") -> list[Gpu]:
 
 
 def test_largest_replicas_are_placed_first() -> None:
-    # In the given order first-fit would put 6 and 6 on GPU 0, then fail on 10; decreasing
-    # order places 10 first and everything fits.
-    result = plan([_demand("a", 6), _demand("b", 6), _demand("c", 10)], _gpus(16, 10))
+    # In the given order first-fit would put 6 on the 16 GiB GPU 0, then find no GPU for 12;
+    # decreasing order places 12 first and both fit, a GPU each.
+    result = plan([_demand("a", 6), _demand("c", 12)], _gpus(16, 10))
     assert [(p.demand.deployment, p.gpus) for p in result.assignments] == [
         ("c", (0,)),
-        ("a", (0,)),
-        ("b", (1,)),
+        ("a", (1,)),
     ]
     assert not result.unplaced and not result.idle
 

@@ -212,18 +212,16 @@ def test_float32_models_keep_a_float32_kv_cache() -> None:
 
 
 def test_an_llm_replica_demands_its_memory_in_the_first_fit_plan() -> None:
-    # Three 8B replicas of 39,319,861,476 B (36.62 GiB): two share an 80 GiB GPU (73.2 GiB),
-    # the third takes the next GPU; nothing fits the 16 GiB T4.
+    # Three 8B replicas of 39,319,861,476 B (36.62 GiB): nothing fits the 16 GiB T4; each
+    # takes an 80 GiB GPU of its own (an nvidia.com/gpu is one pod's), so the third does not fit.
     spec = _spec(_llm("chat", LLAMA31_8B, replicas=3, max_model_len=8192, max_num_seqs=16))
     items = demands(spec, K8sOptions())
     assert [d.memory for d in items] == [39_319_861_476] * 3
     gpus = [*_nodes(("Tesla-T4", 16)), Gpu("a100", 0, "NVIDIA-A100-SXM4-80GB", 80 * GIB),
             Gpu("a100", 1, "NVIDIA-A100-SXM4-80GB", 80 * GIB)]  # fmt: skip
     result = plan(items, gpus, llm_sizes(spec))
-    assert [(p.node, p.gpus) for p in result.assignments] == [
-        ("a100", (0,)), ("a100", (0,)), ("a100", (1,)),
-    ]  # fmt: skip
-    assert not result.unplaced
+    assert [(p.node, p.gpus) for p in result.assignments] == [("a100", (0,)), ("a100", (1,))]
+    assert [u.demand.label for u in result.unplaced] == ["chat/v1#2"]
 
 
 def test_a_declared_gpu_memory_larger_than_the_need_is_kept() -> None:

@@ -11,7 +11,8 @@ rendered pod asks for it:
   node configuration (GPU feature discovery's ``-SHARED`` product and replicas labels, the device
   plugin's config label), so a time-sliced node takes only replicas time-sliced N ways. Memory
   is not partitioned: ``gpu_memory`` still adds up.
-- otherwise a GPU with ``gpu_memory`` free (without ``gpu_memory``, a whole unused GPU).
+- otherwise a whole unused GPU (with at least ``gpu_memory``): the device plugin allocates an
+  ``nvidia.com/gpu`` to one pod, however little of its memory the pod uses.
 
 A GPU is shared one way only: the first replica placed on it decides.
 """
@@ -93,7 +94,7 @@ class Demand:
     version: str
     replica: int
     gpus: int
-    #: Bytes per GPU; None takes whole, otherwise unused GPUs (time-sliced: counts no memory).
+    #: Bytes per GPU (None: any); whole GPUs are taken whole, a time-sliced one counts it.
     #: Not counted for MIG: a slice has its profile's memory (render refuses more).
     memory: int | None
     product: str | None
@@ -130,11 +131,9 @@ def room(demand: Demand, gpu: Gpu, node: list[Gpu]) -> int:
         return 0
     if demand.mig_profile is not None:
         return _mig_room(demand, gpu)
-    if gpu.sharing is not None:
+    if gpu.sharing is not None or gpu.replicas:
         return 0
-    if demand.memory is None:
-        return int(not gpu.replicas)
-    return int(gpu.free >= demand.memory)
+    return int(demand.memory is None or gpu.memory >= demand.memory)
 
 
 def _mig_room(demand: Demand, gpu: Gpu) -> int:

@@ -11,11 +11,11 @@ A capacity check before ``kubectl apply``, not a scheduler: Kubernetes places po
         gpus:
           - {product: Tesla-T4, memory: 16Gi, count: 4}
 
-Each GPU replica asks for ``resources.gpu`` units on one node: whole GPUs, memory on a GPU, MIG
-slices or time-sliced replicas of a GPU (:mod:`inferd.deploy.gpu_capacity` says what each GPU
-can take). Replicas are placed largest first (first-fit decreasing, the classic bin-packing
-heuristic), each on the first node and GPUs, in file order, where it fits; a deployment placed
-on a product (``gpu_product``) only uses GPUs of that product.
+Each GPU replica asks for ``resources.gpu`` units on one node: whole GPUs (with at least its
+``gpu_memory``), MIG slices or time-sliced replicas of a GPU (:mod:`inferd.deploy.gpu_capacity`
+says what each GPU can take). Replicas are placed largest first (first-fit decreasing, the
+classic bin-packing heuristic), each on the first node and GPUs, in file order, where it
+fits; a deployment placed on a product (``gpu_product``) only uses GPUs of that product.
 
 A language-model deployment (an ``llm:`` section with ``shape`` and ``max_model_len``) asks for
 the memory :mod:`inferd.deploy.llm_memory` computes (weights, KV cache, overhead) on each of its
@@ -331,7 +331,11 @@ def _why(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> str:
             f"needs {demand.gpus} time-sliced GPU ({demand.time_slicing} replicas per GPU)"
             f"{memory} on one node; {left}"
         )
-    return f"needs {demand.gpus} GPU(s) with {need} on one node; {left}"
+    size = "" if demand.memory is None else f" of at least {gib(demand.memory)}"
+    return (
+        f"needs {demand.gpus} whole GPU(s){size} on one node; {left} (an nvidia.com/gpu is one "
+        "pod's; share GPUs with time_slicing or mig_profile)"
+    )
 
 
 def _why_mig(demand: Demand, candidates: list[Gpu], left: str) -> str:
