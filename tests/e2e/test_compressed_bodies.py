@@ -2,7 +2,8 @@
 HTTP (gzip, deflate) and gRPC answers as uncompressed requests do; its response compression
 is asked for and answered uncompressed, which it reads; and R13, the decompression bomb: 50
 bodies of 1 MiB that inflate to 1 GiB each, sent at once, are all 413 while the server's
-resident memory grows by less than 50 MB and it answers other requests meanwhile."""
+resident memory grows by less than 50 MB and it answers other requests meanwhile. Through
+``inferd up``'s gateway too."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
+
+from control.conftest import fraud_store, spec_text, start_up
 
 from .conftest import FRAUD_BODY, ServeProcess
 
@@ -181,3 +184,37 @@ def test_fifty_gzip_bombs_at_once_are_413_in_bounded_memory_while_serving(served
     assert "once inflated" in orjson.loads(answers[0][1])["error"]
     assert served_meanwhile >= 1
     assert peak - before < 50 * 1000 * 1000, f"RSS grew by {(peak - before) / MIB:.1f} MiB"
+
+
+def test_through_the_gateway_compressed_requests_work_and_a_bomb_is_413(tmp_path: Path):
+    """``inferd up``'s gateway inflates (it is the same HTTP server) and forwards the body
+    uncompressed, to the primary and the shadow; gRPC compression passes through it."""
+    home = tmp_path / "home"
+    fraud_store(home)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text({"v1": ("fraud:v1", 1, 100), "v2": ("fraud:v2", 1, 0)}, shadow="v2"))
+    up = start_up(home, spec)
+    try:
+        http_client = triton.InferenceServerClient(f"127.0.0.1:{up.gateway_port}")
+        grpc_client = triton_grpc.InferenceServerClient(up.state.gateway_grpc)
+        try:
+            plain = http_client.infer("fraud", fraud_inputs(triton, True)).as_numpy("label")
+            for compression in ("gzip", "deflate"):
+                answer = http_client.infer(
+                    "fraud", fraud_inputs(triton, True), request_compression_algorithm=compression
+                )
+                np.testing.assert_array_equal(answer.as_numpy("label"), plain)
+                answer = grpc_client.infer(
+                    "fraud", fraud_inputs(triton_grpc, True), compression_algorithm=compression
+                )
+                np.testing.assert_array_equal(answer.as_numpy("label"), plain)
+        finally:
+            http_client.close()
+            grpc_client.close()
+        status, answer = post(up.gateway_port, gzip_bomb(1024 * MIB), "gzip")
+        assert status == 413
+        assert "once inflated" in orjson.loads(answer)["error"]
+        status, answer = post(up.gateway_port, orjson.dumps(FRAUD_BODY), "br")
+        assert status == 415
+    finally:
+        assert up.stop() == 0
