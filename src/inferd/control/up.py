@@ -46,6 +46,7 @@ from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
+from inferd.control.rollout.recovery import end_interrupted
 from inferd.control.rollout.watch import AliasWatcher
 from inferd.control.up_state import UpState, clear_state, read_state, up_lock, write_state
 from inferd.errors import AlreadyExists, InferdError, Unavailable
@@ -126,6 +127,9 @@ async def _run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         demo_traffic=options.demo_traffic,
     )  # fmt: skip
     store = up_store(options.store, spec)
+    history = RolloutHistory(home)
+    for line in await end_interrupted(history, store):  # before the alias is read
+        log.warning("%s", line)
     supervisor = Supervisor()
     traces = tracing_settings(gw.tracing, os.environ)
     tracing = None
@@ -168,7 +172,7 @@ async def _run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         reconciler,
         store,
         gateway.metrics.reading,
-        RolloutHistory(home),
+        history,
         replicas=gateway.replica_readings,
         registry=gateway.metrics.registry,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from inferd.control.reconciler import Reconciler
-from inferd.control.rollout.aliases import Reverted, RolloutTags, reverted_note
+from inferd.control.rollout.aliases import Reverted, RolloutTags, alias_note, reverted_note
 from inferd.control.rollout.history import DecisionNote
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.strategies import Routing, promoted, rolled_back
@@ -36,9 +36,11 @@ class RolloutActions:
         self.reconciler = reconciler
         self.tags = RolloutTags(store)
 
-    async def watch_tags(self, r: Rollout) -> None:
-        """Record where the tags ``r`` may move point as it begins (:mod:`.aliases`)."""
+    async def watch_tags(self, r: Rollout) -> DecisionNote:
+        """Record where the tags ``r`` may move point as it begins (:mod:`.aliases`); what its
+        ``start`` records of them (an alias move's alias, for the restart after a kill)."""
         await self.tags.watch(r, self.reconciler.pinned(r.deployment, r.pair.candidate))
+        return alias_note(r, self.reconciler.pinned(r.deployment, r.pair.stable))
 
     async def tag_moved(self, r: Rollout) -> str | None:
         """Why ``r`` must stop, when someone moved one of its tags (None: nobody did)."""

@@ -146,6 +146,23 @@ def reverted_note(r: Rollout, reverted: Reverted | None) -> DecisionNote:
     return {"reverted": reverted.alias, "reverted_to": reverted.reference}
 
 
+def alias_note(r: Rollout, stable: str | None) -> DecisionNote:
+    """What the ``start`` of a rollout from an alias move records, so that the next ``inferd
+    up`` can move the alias back if this one is killed (:mod:`.recovery`): the alias, the
+    digest it names (the candidate's), and the model ``stable`` (the stable version's pinned
+    reference) serves. Empty for other rollouts."""
+    alias = r.transition.alias if r.transition is not None else None
+    digest = r.tags.get(alias) if alias is not None else None
+    if alias is None or digest is None or stable is None:
+        return {}
+    ref = Reference.parse(stable)
+    return {
+        "alias": alias,
+        "alias_digest": digest,
+        "stable_model": str(Reference(ref.name, None, ref.digest)),
+    }
+
+
 def _moved(alias: str, expected: str | None, now: str | None) -> str:
     def named(digest: str | None) -> str:
         return digest[:19] if digest is not None else "nothing"

@@ -260,9 +260,9 @@ class RolloutController:
         r = run.rollout
         try:
             async with run.lock:
-                await self.actions.watch_tags(r)
+                note = await self.actions.watch_tags(r)
                 await self.actions.route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
-                self._record(r, "start")
+                self._record(r, "start", **note)
             run.routed.set()
             # The gateway's counts when the interval being analysed began, and how many
             # intervals it has spanned (several while too few requests came to judge).

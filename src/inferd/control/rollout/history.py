@@ -40,6 +40,12 @@ class DecisionNote(TypedDict, total=False):
     reverted: str | None
     #: The model the alias names again (``fraud@sha256:…``), when it moved back.
     reverted_to: str
+    #: On the ``start`` of a rollout an alias move began: the alias, the digest it named (the
+    #: candidate's), and the model the stable version serves (``fraud@sha256:…``), so that the
+    #: next ``inferd up`` can move it back should this one be killed (:mod:`.recovery`).
+    alias: str
+    alias_digest: str
+    stable_model: str
 
 
 class DecisionRecord(DecisionNote):
@@ -100,6 +106,20 @@ class RolloutHistory:
             f"deployment {deployment!r} has no rollout since inferd up started; its last, "
             f"{last[0].get('rollout')}, is in: inferd rollout history {deployment}"
         )
+
+    def deployments(self) -> list[str]:
+        """The deployments with a history here (a file's last record names its deployment)."""
+        names = set()
+        for path in sorted(self.directory.glob("*.jsonl")):
+            for line in reversed(path.read_bytes().splitlines()):
+                try:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(entry, dict) and isinstance(entry.get("deployment"), str):
+                    names.add(entry["deployment"])
+                    break
+        return sorted(names)
 
     def read(self, deployment: str, limit: int | None = None) -> list[DecisionRecord]:
         """The deployment's records, oldest first (the last ``limit`` when given)."""

@@ -159,6 +159,10 @@ class Rollout:
             record["reverted"] = note["reverted"]
         if "reverted_to" in note:
             record["reverted_to"] = note["reverted_to"]
+        if "alias" in note and "alias_digest" in note and "stable_model" in note:
+            record["alias"] = note["alias"]
+            record["alias_digest"] = note["alias_digest"]
+            record["stable_model"] = note["stable_model"]
         if verdict is not None:
             record["verdict"] = verdict.to_json()
         if obs is not None:

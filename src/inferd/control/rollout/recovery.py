@@ -1,0 +1,83 @@
+"""Rollouts a killed ``inferd up`` left under way, ended by the next one before it applies.
+
+A rollout lives in its ``inferd up`` process, and a stop ends one under way: an ``abort`` in
+its history, and the alias an alias move had moved put back on the stable version's model
+(:meth:`~.controller.RolloutController.stop`). SIGKILL, the OOM killer or a reboot run no
+stop: the history ended at the rollout's last decision as if it ran on, and the alias still
+named the unchecked candidate, which a restart then served to everyone with no rollout.
+
+:func:`end_interrupted` records, at the next start (under the store's ``up.lock``: no other
+``inferd up`` runs, so a rollout whose history has no ending is one whose process died), the
+abort that stop would have recorded, and moves the alias back by compare-and-set from the
+digest its ``start`` recorded: an alias someone moved since stays where they put it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from inferd.control.rollout.history import DecisionRecord, Event, RolloutHistory
+from inferd.errors import InferdError
+from inferd.store import ModelStore
+
+#: The events a rollout ends with.
+ENDINGS: frozenset[Event] = frozenset({"promote", "rollback", "abort", "supersede", "failed"})
+#: Why the rollout ended, in its history.
+KILLED = "inferd up was killed mid-rollout (it ran no stop); ended by the next inferd up"
+
+
+async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[str]:
+    """End each rollout whose history stops short of an ending with an ``abort``, moving an
+    alias move's alias back; one line per rollout ended, for the operator."""
+    lines = []
+    for deployment in await asyncio.to_thread(history.deployments):
+        records = await asyncio.to_thread(history.read, deployment)
+        if not records or records[-1]["event"] in ENDINGS:
+            continue
+        last = records[-1]
+        start = next(
+            (r for r in records if r["rollout"] == last["rollout"] and r["event"] == "start"),
+            last,
+        )
+        record: DecisionRecord = {
+            "time": time.time(),
+            "deployment": deployment,
+            "rollout": last["rollout"],
+            "event": "abort",
+            "strategy": last["strategy"],
+            "stable": last["stable"],
+            "candidate": last["candidate"],
+            "stage": last["stage"],
+            "candidate_weight": last["candidate_weight"],
+            "reason": KILLED,
+        }
+        moved = ""
+        if "alias" in start and "alias_digest" in start and "stable_model" in start:
+            alias, model = start["alias"], start["stable_model"]
+            back = await asyncio.to_thread(
+                _move_back, store, model, alias, start["alias_digest"], record
+            )
+            record["reverted"] = alias if back else None
+            if back:
+                record["reverted_to"] = model
+                moved = f"; {alias} moved back to {model[: model.index('@') + 20]}"
+            else:
+                moved = f"; {alias} left where it is (moved since)"
+        await asyncio.to_thread(history.append, record)
+        lines.append(
+            f"{deployment}: rollout {last['rollout']} was under way when inferd up was killed:"
+            f" recorded as aborted{moved} (inferd rollout history {deployment})"
+        )
+    return lines
+
+
+def _move_back(
+    store: ModelStore, model: str, alias: str, digest: str, record: DecisionRecord
+) -> bool:
+    """Move ``alias`` to ``model`` while it still names ``digest``: whether it moved."""
+    detail = f"rollout {record['rollout']} of {record['deployment']} rejected the version it named"
+    with contextlib.suppress(InferdError):
+        return store.compare_and_tag(model, alias, digest, detail=detail)
+    return False
