@@ -14,6 +14,18 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from inferd.errors import InvalidArgument
+
+
+class InvalidSampling(InvalidArgument):
+    """A sampling parameter the model cannot take (a ``logit_bias`` token outside its
+    vocabulary); ``param`` names it as the protocols spell it, for their errors to point at."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 #: Why a generation ended: a stop condition (end-of-generation token or a ``stop`` string), or
 #: ``max_tokens`` (or the context) reached. A cancelled generation has no finish reason.
 FinishReason = Literal["stop", "length"]

@@ -156,6 +156,8 @@ def test_a_logit_bias_outside_the_vocabulary_is_refused(client: openai.OpenAI) -
     assert "logit_bias names token 999999, outside the model's vocabulary" in str(
         caught.value.body["message"]
     )
+    # The param names it as OpenAI's clients read it, as for every other refused field.
+    assert caught.value.param == "logit_bias"
 
 
 def test_wrong_parameter_types_are_refused(client: openai.OpenAI) -> None:

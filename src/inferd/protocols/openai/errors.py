@@ -5,7 +5,8 @@ The status is the one every inferd transport gives the error's code (``STATUS_BY
 mistake, ``server_error`` for 5xx. ``code`` is ``model_not_found`` for an unknown model and
 ``context_length_exceeded`` for a prompt over the context (as OpenAI answers), else inferd's
 error code in lower case (``invalid_argument``, ``unavailable``, ``deadline_exceeded``…).
-``param`` names the request field at fault, when one is.
+``param`` names the request field at fault, when one is (refused by the model too: a
+``logit_bias`` token outside its vocabulary).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import orjson
 
 from inferd.errors import ContextLengthExceeded, InferdError, InternalError, ModelNotFound
+from inferd.generation import InvalidSampling
 from inferd.protocols.http import Handler, Request, Response
 from inferd.protocols.http.messages import openai_type, response_for_error
 from inferd.protocols.openai.answers import OpenAIError
@@ -33,7 +35,7 @@ def error_document(exc: InferdError, status: int) -> OpenAIError:
     param: str | None = None
     if isinstance(exc, ModelNotFound):
         param = "model"
-    elif isinstance(exc, InvalidField):
+    elif isinstance(exc, InvalidField | InvalidSampling):
         param = exc.param
     return {
         "error": {"message": exc.message, "type": openai_type(status), "param": param, "code": code}

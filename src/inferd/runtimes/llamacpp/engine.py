@@ -47,7 +47,7 @@ from inferd.errors import (
     InvalidArgument,
     Unavailable,
 )
-from inferd.generation import Chunk, Sampling
+from inferd.generation import Chunk, InvalidSampling, Sampling
 from inferd.runtimes.llamacpp.library import Context, Sampler, Weights
 from inferd.runtimes.llamacpp.stream import Ended, TokenStream, held_back
 
@@ -134,11 +134,11 @@ class Engine:
                 "tokens per sequence, leaving no room for an answer; shorten the prompt"
             )
         vocabulary = self.weights.n_vocab
-        outside = sorted(t for t in sampling.logit_bias if not 0 <= t < vocabulary)
-        if outside:
-            raise InvalidArgument(
+        if outside := sorted(t for t in sampling.logit_bias if not 0 <= t < vocabulary):
+            raise InvalidSampling(
+                "logit_bias",
                 f"logit_bias names token {outside[0]}, outside the model's vocabulary of "
-                f"{vocabulary} tokens (0 to {vocabulary - 1})"
+                f"{vocabulary} tokens (0 to {vocabulary - 1})",
             )
         stream = TokenStream(asyncio.get_running_loop(), self._wake)
         stream.prompt_tokens = len(prompt)
