@@ -10,7 +10,8 @@ rendered pod asks for it:
 - **time-slicing** (``time_slicing: N``): one of the N replicas a GPU is advertised as. It is
   node configuration (GPU feature discovery's ``-SHARED`` product and replicas labels, the device
   plugin's config label), so a time-sliced node takes only replicas time-sliced N ways. Memory
-  is not partitioned: ``gpu_memory`` still adds up.
+  is not partitioned: ``gpu_memory`` still adds up, and a vLLM replica takes its
+  ``--gpu-memory-utilization`` share of the GPU (what it claims at start).
 - otherwise a whole unused GPU (with at least ``gpu_memory``): the device plugin allocates an
   ``nvidia.com/gpu`` to one pod, however little of its memory the pod uses.
 
@@ -102,6 +103,15 @@ class Demand:
     mig_profile: str | None = None
     #: Replicas per GPU of a time-sliced node.
     time_slicing: int | None = None
+    #: Share of a time-sliced GPU's memory the replica claims whatever it uses (vLLM's
+    #: ``--gpu-memory-utilization``); ``memory`` is then the GPU it needs to hold its use.
+    share: float | None = None
+
+    def claim(self, gpu: Gpu) -> int:
+        """Bytes of ``gpu``'s memory one unit of the demand takes (time-sliced or whole)."""
+        if self.share is not None:
+            return int(gpu.memory * self.share)
+        return self.memory or 0
 
     @property
     def label(self) -> str:
@@ -126,7 +136,9 @@ def room(demand: Demand, gpu: Gpu, node: list[Gpu]) -> int:
         )
         if others or len(gpu.replicas) >= demand.time_slicing:
             return 0
-        return int(demand.memory is None or gpu.free >= demand.memory)
+        if demand.share is not None and demand.memory is not None and gpu.memory < demand.memory:
+            return 0
+        return int(gpu.free >= demand.claim(gpu))
     if any(g.sharing == "time-slicing" for g in node):
         return 0
     if demand.mig_profile is not None:
@@ -160,7 +172,7 @@ def take(gpu: Gpu, demand: Demand) -> None:
         gpu.used += profile.memory_gib * GIB
     elif demand.time_slicing is not None:
         gpu.sharing, gpu.time_slicing = "time-slicing", demand.time_slicing
-        gpu.used += demand.memory or 0
+        gpu.used += demand.claim(gpu)
     else:
         gpu.used += gpu.memory if demand.memory is None else demand.memory
     if demand.label not in gpu.replicas:

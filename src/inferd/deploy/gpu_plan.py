@@ -206,6 +206,7 @@ def demands(spec: Spec, options: K8sOptions, scale: Scale = "replicas") -> list[
         if placement is None:  # no GPU
             continue
         memory = _memory(deployment)
+        share = _share(deployment) if placement.time_slicing is not None else None
         for version in deployment.versions:
             for replica in range(replicas_at(deployment, version.replicas, scale)):
                 out.append(
@@ -218,6 +219,7 @@ def demands(spec: Spec, options: K8sOptions, scale: Scale = "replicas") -> list[
                         placement.gpu_product,
                         placement.mig_profile,
                         placement.time_slicing,
+                        share,
                     )
                 )
     return out
@@ -231,6 +233,14 @@ def _memory(deployment: DeploymentSpec) -> int | None:
     if sized is None:
         return size
     return sized.per_gpu if size is None else max(size, sized.per_gpu)
+
+
+def _share(deployment: DeploymentSpec) -> float | None:
+    """The share of a GPU's memory a vLLM replica claims at start; None for other engines."""
+    sized = llm_memory(deployment)
+    if sized is None or deployment.llm is None or deployment.llm.engine != "vllm":
+        return None
+    return float(sized.utilization)
 
 
 def replicas_at(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
@@ -323,6 +333,8 @@ def _why(demand: Demand, gpus: list[Gpu], nodes: list[str]) -> str:
     if demand.mig_profile is not None:
         return _why_mig(demand, candidates, left)
     need = "a whole GPU" if demand.memory is None else f"{gib(demand.memory)} free"
+    if demand.share is not None and demand.memory is not None:
+        need = f"{gib(demand.memory)} (it claims {demand.share:g} of a GPU)"
     if demand.memory is not None and all(g.memory < demand.memory for g in candidates):
         return f"needs {need} per GPU; the largest GPU has {gib(max(g.memory for g in candidates))}"
     if demand.time_slicing is not None:
