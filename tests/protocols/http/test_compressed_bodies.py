@@ -250,3 +250,24 @@ def test_a_compressed_body_on_an_openai_path_is_refused_in_openai_shape(serve, c
     status, answer = post(connect(running), "gzip", b"not gzip", path="/v1/chat/completions")
     assert status == 400
     assert orjson.loads(answer)["error"]["type"] == "invalid_request_error"
+
+
+def test_a_chunked_compressed_body_is_inflated_and_handed_over_as_identity(
+    serve, connect, seen: Seen
+):
+    """curl -H 'Transfer-Encoding: chunked' -H 'Content-Encoding: gzip' --data-binary @x.gz"""
+    running = serve(LimitSettings())
+    coded = gzip.compress(TEXT)
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(coded[i : i + 1000]), coded[i : i + 1000])
+        for i in range(0, len(coded), 1000)
+    )
+    sock = connect(running)
+    sock.sendall(
+        b"POST /digest HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    [(status, _, answer)] = read_responses(sock, 1)
+    assert (status, orjson.loads(answer)["bytes"]) == (200, len(TEXT))
+    assert "transfer-encoding" not in seen.headers
+    assert seen.headers["content-length"] == str(len(TEXT))

@@ -23,8 +23,8 @@ The buffer is charged to the process's request-body budget (:mod:`.budget`) befo
 allocated (503 when it would not fit), and given back once the handler has answered. Corrupt or
 truncated data is 400. A body of :data:`INLINE_BYTES` or less is inflated on the event loop; a
 bigger one in one of :data:`THREADS` worker threads (zlib lets go of the GIL while it inflates).
-The handler then sees an identity request: no ``content-encoding``, its ``content-length`` the
-inflated size (what the gateway forwards, as it forwards any body).
+The handler then sees an identity request: no ``content-encoding`` (nor ``transfer-encoding``),
+its ``content-length`` the inflated size (what the gateway forwards, as it forwards any body).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ async def dispatch(
                 request.body = body = await _inflate(body, name, budget, limit, charged)
             except Refusal as refusal:
                 return refusal.answer(request.path.encode("latin-1"))
+            request.headers.pop("transfer-encoding", None)  # the chunks are gone too
             request.headers["content-length"] = str(len(body))
         return await handle(request)
     finally:
