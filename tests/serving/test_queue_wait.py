@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from inferd.config import BatchingSettings
 from inferd.errors import Unavailable
 from inferd.serving.deadlines import Waiter
 from inferd.serving.queue_wait import WEIGHT, NoQueueWait, QueueWait, queue_wait
@@ -42,25 +43,31 @@ class _Refused:
         self.errors.append(error)
 
 
-def _limit(loop: asyncio.AbstractEventLoop, limit_ms: float = 100.0) -> tuple[QueueWait, _Refused]:
+def _limit(
+    loop: asyncio.AbstractEventLoop, limit_ms: float = 100.0, max_rows: int = 32
+) -> tuple[QueueWait, _Refused]:
     refused = _Refused()
-    policy = queue_wait("m:v1", limit_ms, loop, refused)
+    policy = queue_wait(
+        "m:v1", BatchingSettings(max_queue_wait_ms=limit_ms), max_rows, loop, refused
+    )
     assert isinstance(policy, QueueWait)
     return policy, refused
 
 
-def _pace(policy: QueueWait, loop: asyncio.AbstractEventLoop, requests: int, s: float) -> None:
-    """One batch of ``requests`` that took ``s`` seconds."""
-    policy.ran([_waiter(loop, 0.0) for _ in range(requests)], s, failed=False)
+def _pace(
+    policy: QueueWait, loop: asyncio.AbstractEventLoop, requests: int, rows: int, s: float
+) -> None:
+    """One batch of ``requests`` holding ``rows`` rows that took ``s`` seconds."""
+    policy.ran([_waiter(loop, 0.0) for _ in range(requests)], rows, s, failed=False)
 
 
 def test_off_by_default_refuses_nothing(loop: asyncio.AbstractEventLoop) -> None:
     refused = _Refused()
-    policy = queue_wait("m:v1", 0.0, loop, refused)
+    policy = queue_wait("m:v1", BatchingSettings(), 32, loop, refused)
     assert type(policy) is NoQueueWait
     waiter = _waiter(loop, 0.0)
     policy.watch(waiter, queued=10_000, running=True, running_since=0.0)
-    policy.ran([waiter], 100.0, failed=False)
+    policy.ran([waiter], 1, 100.0, failed=False)
     assert refused.waiters == []
 
 
@@ -73,8 +80,8 @@ def test_no_estimate_before_a_batch_has_run(loop: asyncio.AbstractEventLoop) -> 
 def test_expected_wait_is_the_running_batch_left_plus_a_batch_per_full_batch_ahead(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    policy, _ = _limit(loop)
-    _pace(policy, loop, 32, 0.1)
+    policy, _ = _limit(loop, max_rows=32)
+    _pace(policy, loop, 32, 32, 0.1)
     # a batch running 0.04 s of its 0.1 s, 64 requests ahead: two full batches before this one
     assert policy.expected_wait(64, True, running_since=10.0, now=10.04) == pytest.approx(0.26)
     # fewer than a batch ahead: it joins the next batch, and waits only for the running one
@@ -84,31 +91,48 @@ def test_expected_wait_is_the_running_batch_left_plus_a_batch_per_full_batch_ahe
     assert policy.expected_wait(32, False, running_since=10.0, now=10.04) == pytest.approx(0.1)
 
 
+def test_a_full_batch_counts_the_rows_requests_bring(loop: asyncio.AbstractEventLoop) -> None:
+    """Requests of 4 rows: 8 of them fill a batch of 32 rows."""
+    policy, _ = _limit(loop, max_rows=32)
+    _pace(policy, loop, 2, 8, 0.1)
+    assert policy.expected_wait(7, False, 0.0, now=0.0) == 0.0
+    assert policy.expected_wait(8, False, 0.0, now=0.0) == pytest.approx(0.1)
+    assert policy.expected_wait(17, False, 0.0, now=0.0) == pytest.approx(0.2)
+
+
 def test_the_pace_is_a_running_mean_of_the_batches(loop: asyncio.AbstractEventLoop) -> None:
-    policy, _ = _limit(loop)
-    _pace(policy, loop, 4, 0.1)
-    _pace(policy, loop, 8, 0.3)
-    per_batch = 4 + WEIGHT * (8 - 4)
+    policy, _ = _limit(loop, max_rows=32)
+    _pace(policy, loop, 4, 4, 0.1)  # one row a request
+    _pace(policy, loop, 4, 12, 0.3)  # three rows a request
+    request_rows = 1 + WEIGHT * (3 - 1)
     batch_s = 0.1 + WEIGHT * (0.3 - 0.1)
-    queued = 3 * round(per_batch)
-    expected = policy.expected_wait(queued, False, 0.0, now=0.0)
-    assert expected == pytest.approx(3 * batch_s)
+    full = int(32 / request_rows)
+    assert policy.expected_wait(full - 1, False, 0.0, now=0.0) == 0.0
+    assert policy.expected_wait(3 * full, False, 0.0, now=0.0) == pytest.approx(3 * batch_s)
+
+
+def test_a_model_that_cannot_batch_runs_one_request_a_batch(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    policy, _ = _limit(loop, max_rows=1)
+    _pace(policy, loop, 1, 1, 0.02)
+    assert policy.expected_wait(3, False, 0.0, now=0.0) == pytest.approx(0.06)
 
 
 def test_an_arrival_that_would_wait_beyond_the_limit_is_refused_and_not_watched(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    policy, refused = _limit(loop, limit_ms=100.0)
-    _pace(policy, loop, 1, 0.06)
+    policy, refused = _limit(loop, limit_ms=100.0, max_rows=2)
+    _pace(policy, loop, 2, 2, 0.06)
     waiter = _waiter(loop, 5.0)
-    policy.watch(waiter, queued=1, running=False, running_since=0.0)  # 60 ms: admitted
+    policy.watch(waiter, queued=3, running=False, running_since=0.0)  # 60 ms: admitted
     late = _waiter(loop, 5.0)
     with pytest.raises(Unavailable) as refusal:
-        policy.watch(late, queued=2, running=False, running_since=0.0)  # 120 ms
+        policy.watch(late, queued=4, running=False, running_since=0.0)  # 120 ms
     assert refusal.value.retry_after >= 1
     message = refusal.value.message
     assert "batching.max_queue_wait_ms" in message
-    assert "about 120 ms" in message and "100 ms" in message and "2 requests ahead" in message
+    assert "about 120 ms" in message and "100 ms" in message and "4 requests ahead" in message
     policy.expire(now=1000.0)
     assert refused.waiters == [waiter]  # the refused arrival was never in line
 
@@ -152,7 +176,7 @@ def test_requests_rerun_after_a_failed_batch_are_never_refused_for_their_wait(
         policy.watch(waiter, queued=0, running=True, running_since=0.0)
     for waiter in batch:
         waiter.queued = False  # the batch started...
-    policy.ran(batch, 0.5, failed=True)
+    policy.ran(batch, 2, 0.5, failed=True)
     for waiter in batch:
         waiter.queued = True  # ...failed, and each queues again to run alone
     policy.expire(now=5.0)

@@ -118,7 +118,7 @@ class Batcher:
         self._await_timer: asyncio.TimerHandle | None = None
         self._deadlines: DeadlineLine[Waiter] = DeadlineLine(self._loop, self._expire)
         self._inline = InlinePolicy(model)
-        self._wait = queue_wait(label, settings.max_queue_wait_ms, self._loop, self._expire)
+        self._wait = queue_wait(label, settings, self._max_rows, self._loop, self._expire)
 
     @property
     def queued(self) -> int:
@@ -301,7 +301,7 @@ class Batcher:
         rows = self._running_rows
         assert waiters is not None
         self._running = None
-        self._wait.ran(waiters, time.monotonic() - self._running_since, error is not None)
+        self._wait.ran(waiters, rows, time.monotonic() - self._running_since, error is not None)
         if error is None:
             outputs, compute_ns = result
             self._inline.measured(len(waiters), rows, compute_ns)

@@ -4,10 +4,12 @@
 Set, it bounds how long a request waits for its batch to start, two ways:
 
 - **On arrival**, a request whose expected wait is beyond the limit is refused at once. The
-  expected wait is what is left of the running batch plus one batch for every full batch of
-  requests queued ahead of it, at the pace of the recent batches (running means of their
-  requests and of their time, start to answer). The refusal costs the client microseconds
-  instead of the limit, and the queue keeps no request it could not start in time.
+  expected wait is what is left of the running batch plus one batch for every full batch
+  (``max_batch_size`` rows) of requests queued ahead of it: queued requests run together, up
+  to a full batch, once the model frees. The batch time and the rows a request brings are
+  running means of the recent batches (their time counted from start to answer). The refusal
+  costs the client microseconds instead of the limit, and the queue keeps no request it could
+  not start in time.
 - **While queued**, a request that has waited the limit without starting is refused then, and
   never runs: the estimate may be wrong (no batch measured yet, a model that slows down), and
   this is what makes the bound hold. Requests share the limit, so arrival order is expiry
@@ -28,10 +30,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from inferd.config import BatchingSettings
 from inferd.errors import Unavailable
 from inferd.serving.deadlines import Waiter
 
-#: The weight of the newest batch in the running means of batch time and requests per batch.
+#: The weight of the newest batch in the running means of batch time and rows per request.
 WEIGHT = 0.25
 #: Retry-After of a refusal (seconds), as a full queue's.
 RETRY_AFTER_S = 1.0
@@ -39,12 +42,16 @@ RETRY_AFTER_S = 1.0
 
 def queue_wait(
     label: str,
-    limit_ms: float,
+    settings: BatchingSettings,
+    max_rows: int,
     loop: asyncio.AbstractEventLoop,
     refuse: Callable[[Waiter, Unavailable], None],
 ) -> NoQueueWait:
-    """The limit of ``label``'s batcher: :class:`NoQueueWait` when ``limit_ms`` is 0."""
-    return QueueWait(label, limit_ms, loop, refuse) if limit_ms > 0 else NoQueueWait()
+    """The limit of ``label``'s batcher, whose batches hold up to ``max_rows`` rows:
+    :class:`NoQueueWait` when ``settings.max_queue_wait_ms`` is 0."""
+    if settings.max_queue_wait_ms == 0:
+        return NoQueueWait()
+    return QueueWait(label, settings.max_queue_wait_ms, max_rows, loop, refuse)
 
 
 class NoQueueWait:
@@ -56,46 +63,49 @@ class NoQueueWait:
         """Refuse ``waiter`` now (raise Unavailable) if it can expect to wait beyond the limit,
         else refuse it once it has waited the limit without starting (here: neither)."""
 
-    def ran(self, waiters: Sequence[Waiter], seconds: float, failed: bool) -> None:
-        """A batch of ``waiters`` took ``seconds`` from its start to its answer; ``failed``:
-        it failed, and those not answered queue again to rerun one by one."""
+    def ran(self, waiters: Sequence[Waiter], rows: int, seconds: float, failed: bool) -> None:
+        """A batch of ``waiters`` and ``rows`` rows took ``seconds`` from its start to its
+        answer; ``failed``: it failed, and those not answered queue again to rerun one by one."""
 
 
 class QueueWait(NoQueueWait):
     """Refuses the requests of one batcher that would wait, or have waited, beyond
     ``limit_ms``; ``refuse`` withdraws a queued waiter and answers it the error given."""
 
-    __slots__ = ("_batch_s", "_due", "_label", "_limit", "_line", "_loop", "_per_batch",
-                 "_refuse", "_timer", "limit_ms")  # fmt: skip
+    __slots__ = ("_batch_s", "_due", "_label", "_limit", "_line", "_loop", "_max_rows",
+                 "_refuse", "_request_rows", "_timer", "limit_ms")  # fmt: skip
 
     def __init__(
         self,
         label: str,
         limit_ms: float,
+        max_rows: int,
         loop: asyncio.AbstractEventLoop,
         refuse: Callable[[Waiter, Unavailable], None],
     ) -> None:
         self._label = label
         self.limit_ms = limit_ms
         self._limit = limit_ms / 1000.0
+        self._max_rows = max_rows
         self._loop = loop
         self._refuse = refuse
         #: Queued requests in arrival order (started and answered ones leave from the front).
         self._line: deque[Waiter] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
-        #: Running means of the recent batches: seconds from start to answer, requests each
-        #: (0 until a batch has run).
+        #: Running means of the recent batches: seconds from start to answer, and rows a request
+        #: brings (0 until a batch has run).
         self._batch_s = 0.0
-        self._per_batch = 0.0
+        self._request_rows = 0.0
 
     def expected_wait(self, queued: int, running: bool, running_since: float, now: float) -> float:
         """Seconds a request arriving at ``now`` can expect to wait for its batch to start,
         behind ``queued`` requests and, when ``running``, a batch started at ``running_since``."""
-        if self._per_batch == 0.0:
+        if self._request_rows == 0.0:
             return 0.0
         left = max(0.0, running_since + self._batch_s - now) if running else 0.0
-        return left + queued // max(1, round(self._per_batch)) * self._batch_s
+        full = max(1, int(self._max_rows / self._request_rows))  # requests in a full batch
+        return left + queued // full * self._batch_s
 
     def watch(self, waiter: Waiter, queued: int, running: bool, running_since: float) -> None:
         wait = self.expected_wait(queued, running, running_since, waiter.enqueued)
@@ -110,11 +120,12 @@ class QueueWait(NoQueueWait):
         if self._timer is None:
             self._arm(waiter.enqueued)
 
-    def ran(self, waiters: Sequence[Waiter], seconds: float, failed: bool) -> None:
-        if self._per_batch == 0.0:
-            self._per_batch, self._batch_s = float(len(waiters)), seconds
+    def ran(self, waiters: Sequence[Waiter], rows: int, seconds: float, failed: bool) -> None:
+        request_rows = rows / len(waiters)
+        if self._request_rows == 0.0:
+            self._request_rows, self._batch_s = request_rows, seconds
         else:
-            self._per_batch += WEIGHT * (len(waiters) - self._per_batch)
+            self._request_rows += WEIGHT * (request_rows - self._request_rows)
             self._batch_s += WEIGHT * (seconds - self._batch_s)
         if failed:  # they ran: never refused for their wait when they queue again to rerun
             for waiter in waiters:
