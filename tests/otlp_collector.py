@@ -37,6 +37,8 @@ class CollectedSpan:
     resource: dict[str, Any]
     #: 0 unset, 1 ok, 2 error.
     status: int
+    #: The status's description (why it failed).
+    status_message: str = ""
 
     @property
     def service(self) -> str:
@@ -106,6 +108,7 @@ class Collector:
                             attributes=_attributes(s.attributes),
                             resource=resource,
                             status=s.status.code,
+                            status_message=s.status.message,
                         )
                     )
         with self._lock:

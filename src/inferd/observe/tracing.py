@@ -19,6 +19,7 @@ a collector that fails is said once, not per batch (:mod:`inferd.observe.tracing
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
@@ -40,6 +41,8 @@ __all__ = ["Span", "Tracing"]
 #: Where OTLP/HTTP receives traces, below the collector's base URL.
 TRACES_PATH = "/v1/traces"
 _PROPAGATOR = TraceContextTextMapPropagator()
+#: The status of a request whose client went away before its answer (nginx's, and the metrics').
+CLIENT_GONE = 499
 
 Attributes = Mapping[str, AttributeValue]
 
@@ -101,6 +104,15 @@ class Tracing:
         """Mark ``span`` failed with the HTTP ``status`` it answered and why."""
         span.set_attribute("http.response.status_code", status)
         span.set_status(StatusCode.ERROR, message)
+
+    @staticmethod
+    def interrupted(span: Span, exc: BaseException) -> None:
+        """Mark ``span`` failed by ``exc`` escaping its handler: cancelled, the client went away
+        (499, as the metrics count it), else a bug the server answers 500."""
+        if isinstance(exc, asyncio.CancelledError):
+            Tracing.failed(span, CLIENT_GONE, "cancelled: the client went away before its answer")
+        else:
+            Tracing.failed(span, 500, type(exc).__name__)
 
     def flush(self) -> None:
         """Export what is buffered now (blocks on the collector: call it from a thread when on

@@ -3,9 +3,10 @@
 :func:`traced_call` wraps the gRPC front door's ``ModelInfer`` handler when ``inferd up``
 traces, as :func:`~inferd.control.gateway.tracing.traced` wraps REST inference: the span
 continues the call's ``traceparent`` metadata (or starts a trace), covers routing and the
-proxied call, and records the status the client got. The handler sees the call's metadata
-with ``traceparent`` (and ``tracestate``) replaced by the span's, so the metadata it forwards
-makes the replica's spans children of this one.
+proxied call, and records the status the client got (a call that did not end OK fails the span
+with its details). The handler sees the call's metadata with ``traceparent`` (and
+``tracestate``) replaced by the span's, so the metadata it forwards makes the replica's spans
+children of this one.
 """
 
 from __future__ import annotations
@@ -74,15 +75,15 @@ def traced_call(tracing: Tracing, handler: GrpcHandler, method: str) -> GrpcHand
             tracing.failed(span, response_for_error(exc).status, exc.message)
             raise
         except BaseException as exc:  # cancelled (the client left, or its deadline passed)
-            tracing.failed(span, 500, type(exc).__name__)
+            tracing.interrupted(span, exc)
             raise
         else:
-            status = 200 if answer.ok else _HTTP_STATUS.get(answer.code, 500)
-            if status >= 500:
-                tracing.failed(span, status, answer.details or answer.code.name)
+            span.set_attribute("rpc.grpc.status_code", answer.code.value[0])
+            if answer.ok:
+                span.set_attribute("http.response.status_code", 200)
             else:
-                span.set_attribute("http.response.status_code", status)
-                span.set_attribute("rpc.grpc.status_code", answer.code.value[0])
+                status = _HTTP_STATUS.get(answer.code, 500)
+                tracing.failed(span, status, answer.details or answer.code.name)
             return answer
         finally:
             span.end()

@@ -4,10 +4,11 @@
 (``gateway.tracing``); otherwise the handler is installed bare and tracing costs nothing. The
 span continues the client's ``traceparent`` (or starts a trace, sampled at the spec's rate),
 covers routing (a cold start's hold included) and the proxied call with its retry, and records
-the status the client got. The request's ``traceparent`` is replaced by the span's before the
-handler runs, so the forwarded request — to the primary and to a shadow — makes the replicas'
-spans its children; an unsampled span propagates its unsampled flag, so replicas record
-nothing for it either.
+the status the client got: a 4xx or 5xx fails the span with the answer's error message (never
+the request's body), a client gone before its answer is 499. The request's ``traceparent`` is
+replaced by the span's before the handler runs, so the forwarded request — to the primary and to
+a shadow — makes the replicas' spans its children; an unsampled span propagates its unsampled
+flag, so replicas record nothing for it either.
 
 :func:`tracing_settings` says whether ``inferd up`` traces: the spec's ``gateway.tracing``, else
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the OpenTelemetry convention) with every trace sampled.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import orjson
 from pydantic import ValidationError
 
 from inferd.config import TracingSettings
@@ -55,11 +57,11 @@ def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handl
             tracing.failed(span, response_for_error(exc).status, exc.message)
             raise
         except BaseException as exc:  # cancelled (the client left), or a bug
-            tracing.failed(span, 500, type(exc).__name__)
+            tracing.interrupted(span, exc)
             raise
         else:
-            if response.status >= 500:
-                tracing.failed(span, response.status, "the replica answered an error")
+            if response.status >= 400:
+                tracing.failed(span, response.status, error_message(response))
             else:
                 span.set_attribute("http.response.status_code", response.status)
             return response
@@ -67,6 +69,16 @@ def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handl
             span.end()
 
     return handle
+
+
+def error_message(response: Response) -> str:
+    """What an error ``response`` says went wrong: its ``{"error": …}`` (as the replica or the
+    gateway wrote it), else its status."""
+    try:
+        error = orjson.loads(response.body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = None
+    return error if isinstance(error, str) and error else f"HTTP {response.status}"
 
 
 #: OpenTelemetry's variable naming the collector's base URL.

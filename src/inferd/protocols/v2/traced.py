@@ -12,7 +12,8 @@ leaves in the request's :class:`~inferd.serving.timings.RequestTimings`:
 * ``encode`` — the response encoded for the wire.
 
 A request that is not sampled (its ``traceparent`` says so, or the sample rate skipped it)
-runs the plain handler.
+runs the plain handler. A failed request's span says why (its error message), and one whose
+client went away is 499, as the metrics count it.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class TracedV2Handlers(V2Handlers):
             self.tracing.failed(span, response_for_error(exc).status, exc.message)
             raise
         except BaseException as exc:  # cancelled (the client left), or a bug the server maps
-            self.tracing.failed(span, 500, type(exc).__name__)
+            self.tracing.interrupted(span, exc)
             raise
         finally:
             span.end()
