@@ -2,9 +2,10 @@
 
 Installed instead of :class:`~inferd.protocols.v2.handlers.V2Handlers` only when the server
 traces (``ServerSettings.tracing``), so an untraced server runs the plain handler and pays
-nothing. Per sampled request, one SERVER span continues the caller's ``traceparent`` (the
-gateway's span under ``inferd up``) and holds three children, built from the stamps the batcher
-leaves in the request's :class:`~inferd.serving.timings.RequestTimings`:
+nothing. Per sampled request, one SERVER span (named by its route, versioned or not) continues
+the caller's ``traceparent`` (the gateway's span under ``inferd up``) and holds three children,
+built from the stamps the batcher leaves in the request's
+:class:`~inferd.serving.timings.RequestTimings`:
 
 * ``queue wait`` — from the batcher accepting the request to its batch starting;
 * ``batch`` — the batch on the model's worker, with ``inferd.batch.size`` (rows) and
@@ -33,9 +34,10 @@ from inferd.serving.types import DataPlane
 if TYPE_CHECKING:
     from inferd.observe.tracing import Span, Tracing
 
-#: The span name of v2 inference (the route, not the path: model names would explode it).
+#: The routes of v2 inference, which name its spans (not the path: model names would explode
+#: them), as the gateway's spans are named.
 ROUTE = "/v2/models/{model}/infer"
-INFER_SPAN = f"POST {ROUTE}"
+VERSIONED_ROUTE = "/v2/models/{model}/versions/{version}/infer"
 
 
 class TracedV2Handlers(V2Handlers):
@@ -52,13 +54,17 @@ class TracedV2Handlers(V2Handlers):
         self.tracing = tracing
 
     async def infer(self, request: Request) -> Response:
+        version = request.params.get("version")
+        route = ROUTE if version is None else VERSIONED_ROUTE
         attributes = {
             "http.request.method": "POST",
-            "http.route": ROUTE,
+            "http.route": route,
             "url.path": request.path,
             "inferd.model": request.params["model"],
         }
-        span = self.tracing.server_span(INFER_SPAN, request.headers, attributes)
+        if version is not None:  # the version asked for (the one that answered, once it has)
+            attributes["inferd.model_version"] = version
+        span = self.tracing.server_span(f"POST {route}", request.headers, attributes)
         if not span.is_recording():
             return await super().infer(request)
         try:
