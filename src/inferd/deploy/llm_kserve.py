@@ -12,6 +12,12 @@ tensor-parallel size from the GPU count.
 What vLLM has no flag for (``request_timeout``) is named in the not-rendered annotation
 (:func:`.vllm_serve.unrendered`), and ``trust_code`` is refused.
 
+KServe merges the predictor's container into the runtime's key by key (a strategic merge
+patch), and the Hugging Face runtime's container asks for and is limited to 1 CPU and 2Gi: the
+predictor's CPU request also becomes its CPU limit (a request of 8 under the runtime's limit of
+1 would make the pod invalid), and a spec without ``resources.cpu`` or ``resources.memory``
+keeps the runtime's, which the not-rendered annotation says.
+
 One ``storageUri`` is one model: adapter versions have no place on KServe's predictor, so they
 are not rendered and are named in the not-rendered annotation, as are the other traffic
 features KServe lacks (:func:`.kserve.omitted`).
@@ -72,7 +78,7 @@ def inference_service(
         "modelFormat": {"name": MODEL_FORMAT},
         "storageUri": f"oci://{remote_reference(version, options)}",
         "args": runtime_args(deployment, gpu),
-        "resources": resources(deployment, gpu),
+        "resources": _resources(deployment, gpu),
     }
     predictor.update(gpu.pod_fields())
     predictor.update(revision_timeout(spec, None))  # vLLM has no request time limit
@@ -90,6 +96,30 @@ def inference_service(
         if v.adapter_of is not None
     ]
     dropped += unrendered(deployment)
+    dropped += _runtime_defaults(deployment)
     if dropped:
         meta["annotations"][OMITTED_ANNOTATION] = "; ".join(dropped)
     return obj("serving.kserve.io/v1beta1", "InferenceService", meta, {"predictor": predictor})
+
+
+def _resources(deployment: DeploymentSpec, gpu: GpuPod) -> Obj:
+    """The model container's resources, with the CPU request as a limit too, so that the
+    runtime's CPU limit (1) does not stay below it once KServe merges the two."""
+    out = resources(deployment, gpu)
+    cpu = deployment.resources.cpu
+    if cpu is not None:
+        out.setdefault("limits", {})["cpu"] = cpu
+    return out
+
+
+def _runtime_defaults(deployment: DeploymentSpec) -> list[str]:
+    """The note that KServe's Hugging Face runtime's own resources apply where the spec sets
+    none."""
+    unset = [n for n in ("cpu", "memory") if getattr(deployment.resources, n) is None]
+    if not unset:
+        return []
+    return [
+        f"{' and '.join(f'resources.{n}' for n in unset)}: not set, so the "
+        "kserve-huggingfaceserver runtime's own requests and limits (1 CPU and 2Gi in KServe's "
+        "release) apply; vLLM needs more memory than that to load a model, so set them"
+    ]
