@@ -33,6 +33,7 @@ import orjson
 
 from inferd.control.gateway.keepalive import PoolsByReplica, UpstreamFailed, UpstreamTimeout
 from inferd.control.gateway.metrics import GatewayMetrics
+from inferd.control.gateway.model_list import ModelLister
 from inferd.control.gateway.openai_shadow import (
     EVENT_STREAM,
     GENERATION_ANSWERS,
@@ -52,7 +53,7 @@ from inferd.control.gateway.shadow import Mirror
 from inferd.control.gateway.stream_upstream import StreamPool
 from inferd.control.gateway.stream_watch import StreamWatch
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse, forwardable
-from inferd.control.replicas.topology import DeploymentRoute, VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, Topology, VersionRoute
 from inferd.errors import (
     Code,
     DeadlineExceeded,
@@ -63,6 +64,7 @@ from inferd.errors import (
 )
 from inferd.protocols.http import Request, Response, StreamingResponse, json_response
 from inferd.protocols.http.messages import STATUS_BY_CODE
+from inferd.protocols.openai.answers import ModelList
 from inferd.protocols.openai.completions import DONE
 from inferd.protocols.openai.errors import error_event, error_response
 from inferd.protocols.text_wire import InvalidField
@@ -81,6 +83,9 @@ class Router(Protocol):
     selection: Selection
 
     def deployment_names(self) -> list[str]: ...
+
+    @property
+    def topology(self) -> Topology: ...
 
     def record(self, deployment: str, version: str, status: int, started: float) -> None: ...
 
@@ -103,22 +108,18 @@ class OpenAIRelay:
         self._timeout_s = timeout_s
         self.pools: PoolsByReplica[StreamPool] = PoolsByReplica(StreamPool)
         self._shadow = GenerationMirror(gateway, self.pools, timeout_s)
+        self._lister = ModelLister(lambda: gateway.topology, gateway.proxy)
 
     def close(self) -> None:
         self.pools.close()
 
     async def models(self, request: Request) -> Response:
-        """``GET /v1/models``: every deployment, by the name a request's ``model`` gives.
-        A deployment's name stands for whichever of its versions is live (weights, rollout)."""
-        return json_response(
-            {
-                "object": "list",
-                "data": [
-                    {"id": name, "object": "model", "created": self.created, "owned_by": "inferd"}
-                    for name in sorted(self._gateway.deployment_names())
-                ],
-            }
-        )
+        """``GET /v1/models``: the deployments serving a language model, by the name a
+        request's ``model`` gives, with ``root`` and ``parent`` as their replicas list them
+        (:mod:`.model_list`). A deployment's name stands for whichever of its versions is live
+        (weights, rollout)."""
+        document: ModelList = {"object": "list", "data": await self._lister.models(self.created)}
+        return json_response(document)
 
     async def relay(self, request: Request) -> Response:
         try:
