@@ -42,6 +42,7 @@ from inferd.control.gateway.access import gateway_front_door, secure_grpc
 from inferd.control.gateway.history import HistoryOptions
 from inferd.control.gateway.tracing import tracing_settings
 from inferd.control.reconciler import Reconciler
+from inferd.control.replicas.leftovers import stop_leftovers
 from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.replicas.topology import Topology
 from inferd.control.rollout.controller import RolloutController
@@ -130,6 +131,9 @@ async def _run_up(options: UpOptions, say: Callable[[str], None]) -> int:
     history = RolloutHistory(home)
     for line in await end_interrupted(history, store):  # before the alias is read
         log.warning("%s", line)
+    left = await stop_leftovers(home, gw.drain_timeout)  # a killed up's: before ours start
+    if left is not None:
+        log.warning("%s", left)
     supervisor = Supervisor()
     traces = tracing_settings(gw.tracing, os.environ)
     tracing = None

@@ -27,6 +27,7 @@ import yaml
 from inferd.config import ServerSettings, TracingSettings
 from inferd.control.replicas.engine_metrics import EngineSeries
 from inferd.control.replicas.engines import HEALTH_PATH, EngineLaunch
+from inferd.control.replicas.leftovers import MARK as LEFTOVER_MARK
 from inferd.reference import Reference
 from inferd.serving.source import DIGEST_VERSION_CHARS
 from inferd.spec.model import DeploymentSpec, VersionSpec
@@ -110,6 +111,7 @@ class ReplicaLaunch:
         ``INFERD_LIMITS__*`` are kept: the gateway applies them too (``inferd up``)."""
         env = {k: v for k, v in os.environ.items() if not _overrides_launch(k)}
         env["INFERD_HOME"] = str(self.home)
+        env[LEFTOVER_MARK] = str(self.home)  # the next inferd up finds it, should it be left
         return env
 
 
