@@ -168,6 +168,8 @@ def test_a_replica_whose_connections_fail_is_ejected_too(
     async def scenario() -> None:
         topo = topology(deployment("fraud", _version(good, closed_port())))
         gateway = await started_gateway(topo)
+        # Each refusal avoids it for 2 s already (docs/gateway.md "Retries"): 2 in a row, 2 s.
+        gateway.proxy.balance.policy = OutlierPolicy(consecutive_failures=2)
         url = f"http://127.0.0.1:{gateway.port}"
         try:
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
