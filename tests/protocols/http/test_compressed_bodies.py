@@ -271,3 +271,15 @@ def test_a_chunked_compressed_body_is_inflated_and_handed_over_as_identity(
     assert (status, orjson.loads(answer)["bytes"]) == (200, len(TEXT))
     assert "transfer-encoding" not in seen.headers
     assert seen.headers["content-length"] == str(len(TEXT))
+
+
+def test_a_trailer_no_deflate_could_write_reserves_nothing(serve, connect):
+    """A small body whose last bytes declare the whole budget is not believed (deflate inflates
+    at most about 1,000 times over): it is inflated and found corrupt (400), not refused as if
+    the budget were spent (503)."""
+    running = serve(LimitSettings(max_body_bytes=LIMIT, max_buffered_request_bytes=LIMIT))
+    lying = gzip.compress(b"small")[:-4] + LIMIT.to_bytes(4, "little")
+    status, answer = post(connect(running), "gzip", lying)
+    assert status == 400
+    assert "not valid gzip data" in error_of(answer)
+    assert budget_used(running) == 0

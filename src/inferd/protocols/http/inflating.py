@@ -7,10 +7,10 @@ Any other coding, and stacked ones (``gzip, gzip``), get 415 before the body is 
 A body is inflated with a bound, never at once, so that a decompression bomb (1 MiB of gzip
 inflates to 1 GiB) is refused while it inflates and holds no more than one step of output:
 
-1. gzip's trailer declares the inflated size (modulo 2^32). Past ``max_body_bytes``: 413 at once,
-   as for a ``Content-Length`` past it, so an honest bomb costs nothing; unless deflate could
-   not inflate the body that far (:data:`MAX_RATIO`), which makes the "trailer" the last bytes
-   of a truncated body, counted as in 2 to be told so (400). Within the limit, the body is
+1. gzip's trailer declares the inflated size (modulo 2^32). A size deflate could not inflate the
+   body to (:data:`MAX_RATIO`) is no trailer but the last bytes of a truncated body: sized as in
+   2, to be told so (400), and nothing reserved for it. Past ``max_body_bytes``: 413 at once, as
+   for a ``Content-Length`` past it, so an honest bomb costs nothing. Within it, the body is
    inflated into one buffer of that size. zlib checks the trailer itself, so data that inflates
    past it (a lying trailer, several gzip members) is stopped at the buffer's end and sized as
    in 2.
@@ -149,17 +149,17 @@ def _window(name: str, data: bytes | bytearray) -> int:
 
 
 def _declared(data: bytes | bytearray, wbits: int, limit: int) -> int | None:
-    """The inflated size a gzip body's trailer declares, when it is within ``limit`` (None: not
-    gzip, or a size to be counted); 413 at once past it, if deflate could inflate ``data`` that
-    far (:data:`MAX_RATIO`): a size it could not is no trailer (a truncated body's last bytes)."""
+    """The inflated size a gzip body's trailer declares (None: not gzip, or a size deflate could
+    not inflate ``data`` to, :data:`MAX_RATIO`: no trailer but a truncated body's last bytes,
+    to be counted); 413 at once past ``limit``."""
     if wbits != 31 or len(data) < 18:  # a header and a trailer: 18 bytes at the least
         return None
     size = int.from_bytes(data[-4:], "little")
-    if size <= limit:
-        return size
-    if size <= MAX_RATIO * len(data):
+    if size > MAX_RATIO * len(data):
+        return None
+    if size > limit:
         raise too_large(limit, f"its gzip trailer declares {size} bytes")
-    return None
+    return size
 
 
 def too_large(limit: int, why: str) -> Refusal:
