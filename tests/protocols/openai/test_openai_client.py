@@ -120,6 +120,26 @@ def test_seeded_and_greedy_answers_repeat(client: openai.OpenAI) -> None:
     assert say(temperature=1, seed=42) == say(temperature=1, seed=42)
 
 
+def test_n_choices_of_one_prompt(client: openai.OpenAI) -> None:
+    asked = {"model": "llm", "messages": HELLO, "max_tokens": 12, "temperature": 1, "seed": 7}
+    one = client.chat.completions.create(**asked)
+    three = client.chat.completions.create(**asked, n=3)
+    texts = [c.message.content for c in three.choices]
+    # Choice 0 is the answer of n=1 with that seed; the others draw with seeds of their own.
+    assert [c.index for c in three.choices] == [0, 1, 2]
+    assert texts[0] == one.choices[0].message.content and len(set(texts)) > 1
+    assert three.usage is not None and one.usage is not None
+    assert three.usage.prompt_tokens == one.usage.prompt_tokens
+    assert 12 < three.usage.completion_tokens <= 36  # more than one answer, each 12 at most
+    streamed: dict[int, str] = {0: "", 1: "", 2: ""}
+    for chunk in client.chat.completions.create(**asked, n=3, stream=True):
+        for choice in chunk.choices:
+            streamed[choice.index] += choice.delta.content or ""
+    assert list(streamed.values()) == texts
+    greedy = client.completions.create(model="llm", prompt="The", max_tokens=8, temperature=0, n=2)
+    assert greedy.choices[0].text == greedy.choices[1].text
+
+
 def test_an_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="nope", messages=HELLO)
@@ -170,7 +190,7 @@ def test_wrong_parameter_types_are_refused(client: openai.OpenAI) -> None:
     assert caught.value.param == "temperature"
     assert "got 'hot'" in str(caught.value.body["message"])
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="llm", messages=HELLO, n=2)
+        client.chat.completions.create(model="llm", messages=HELLO, n=0)
     assert caught.value.param == "n"
 
 

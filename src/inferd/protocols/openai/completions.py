@@ -7,18 +7,25 @@ with ``stream_options.include_usage`` every chunk carries ``usage: null`` and a 
 carries the usage with no choices; ``data: [DONE]`` ends the stream. A generation that fails
 once the stream has started (its deadline passed, its model unloaded) ends the stream with an
 error event, which OpenAI's clients raise. Errors before that are plain HTTP errors.
+
+``n`` choices are ``n`` generations of the same prompt, as vLLM runs them: each choice carries
+its index, a stream interleaves their chunks as they come (every choice opening with the role
+and ending with its own finish reason), the usage counts the prompt once and sums the answers,
+and one that fails ends the answer and the others with it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Literal
 
 from inferd.errors import InferdError
-from inferd.generation import FinishReason
+from inferd.generation import FinishReason, Sampling
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.openai.answers import (
     ChatCompletion,
@@ -39,7 +46,7 @@ from inferd.protocols.text_wire import (
     sse_event,
     texts,
 )
-from inferd.serving.generation import MeteredGeneration
+from inferd.serving.generation import MeteredGeneration, ServedGenerator
 from inferd.serving.types import DataPlane
 
 DONE = b"data: [DONE]\n\n"
@@ -58,13 +65,17 @@ class _Answer:
     def new(cls, prefix: str, model: str, include_usage: bool = False) -> _Answer:
         return cls(f"{prefix}-{uuid.uuid4().hex}", int(time.time()), model, include_usage)
 
-    def chat_chunk(self, delta: Delta, finish: FinishReason | None = None) -> ChatCompletionChunk:
+    def chat_chunk(
+        self, delta: Delta, finish: FinishReason | None = None, index: int = 0
+    ) -> ChatCompletionChunk:
         chunk: ChatCompletionChunk = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [
+                {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+            ],
         }
         if self.include_usage:
             chunk["usage"] = None
@@ -73,13 +84,15 @@ class _Answer:
     def chat_usage(self, usage: Usage) -> ChatCompletionChunk:
         return {**self.chat_chunk({}), "choices": [], "usage": usage}
 
-    def text_chunk(self, text: str, finish: FinishReason | None = None) -> TextCompletion:
+    def text_chunk(
+        self, text: str, finish: FinishReason | None = None, index: int = 0
+    ) -> TextCompletion:
         chunk: TextCompletion = {
             "id": self.id,
             "object": "text_completion",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            "choices": [{"index": index, "text": text, "finish_reason": finish, "logprobs": None}],
         }
         if self.include_usage:
             chunk["usage"] = None
@@ -102,22 +115,23 @@ class CompletionHandlers:
         body = parse_body(ChatCompletionRequest, request.body)
         served = await generator(self.dataplane, body.model)
         prompt = served.chat_prompt(body.messages_read())
-        generation = served.generate(
-            prompt, body.asked(), "chat", deadline(request, served.model, self.timeout, received)
-        )
+        when = deadline(request, served.model, self.timeout, received)
+        generations = _start(served, prompt, body.choices(), "chat", when)
         answer = _Answer.new("chatcmpl", body.model, body.include_usage)
         if body.streams:
             return event_stream(
                 _events(
-                    generation,
-                    opening=answer.chat_chunk({"role": "assistant", "content": ""}),
-                    piece=lambda text: answer.chat_chunk({"content": text}),
-                    ending=lambda reason: answer.chat_chunk({}, reason),
+                    generations,
+                    opening=lambda i: answer.chat_chunk(
+                        {"role": "assistant", "content": ""}, None, i
+                    ),
+                    piece=lambda i, text: answer.chat_chunk({"content": text}, None, i),
+                    ending=lambda i, reason: answer.chat_chunk({}, reason, i),
                     tail=answer.chat_usage if answer.include_usage else None,
                 ),
-                generation.cancel,
+                lambda: _cancel(generations),
             )
-        text = await collect(generation)
+        texts = await _collect_all(generations)
         document: ChatCompletion = {
             "id": answer.id,
             "object": "chat.completion",
@@ -125,13 +139,14 @@ class CompletionHandlers:
             "model": answer.model,
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": {"role": "assistant", "content": text},
                     "finish_reason": generation.finish_reason or "stop",
                     "logprobs": None,
                 }
+                for index, (generation, text) in enumerate(zip(generations, texts, strict=True))
             ],
-            "usage": usage(generation),
+            "usage": usage(generations),
         }
         return json_response(document)
 
@@ -139,64 +154,149 @@ class CompletionHandlers:
         received = time.monotonic()
         body = parse_body(CompletionRequest, request.body)
         served = await generator(self.dataplane, body.model)
-        generation = served.generate(
-            body.text,
-            body.asked(),
-            "text_completion",
-            deadline(request, served.model, self.timeout, received),
-        )
+        when = deadline(request, served.model, self.timeout, received)
+        generations = _start(served, body.text, body.choices(), "text_completion", when)
         answer = _Answer.new("cmpl", body.model, body.include_usage)
         if body.streams:
             return event_stream(
                 _events(
-                    generation,
+                    generations,
                     opening=None,
-                    piece=answer.text_chunk,
-                    ending=lambda reason: answer.text_chunk("", reason),
+                    piece=lambda i, text: answer.text_chunk(text, None, i),
+                    ending=lambda i, reason: answer.text_chunk("", reason, i),
                     tail=answer.text_usage if answer.include_usage else None,
                 ),
-                generation.cancel,
+                lambda: _cancel(generations),
             )
-        text = await collect(generation)
+        texts = await _collect_all(generations)
         document: TextCompletion = {
-            **answer.text_chunk(text, generation.finish_reason or "stop"),
-            "usage": usage(generation),
+            **answer.text_chunk(""),
+            "choices": [
+                {
+                    "index": index,
+                    "text": text,
+                    "finish_reason": generation.finish_reason or "stop",
+                    "logprobs": None,
+                }
+                for index, (generation, text) in enumerate(zip(generations, texts, strict=True))
+            ],
+            "usage": usage(generations),
         }
         return json_response(document)
 
 
-def usage(generation: MeteredGeneration) -> Usage:
-    """The tokens a finished generation read and wrote."""
-    prompt, completion = generation.prompt_tokens, generation.completion_tokens
+def usage(generations: list[MeteredGeneration]) -> Usage:
+    """The tokens finished generations of one prompt read (counted once) and wrote."""
+    prompt = generations[0].prompt_tokens
+    completion = sum(generation.completion_tokens for generation in generations)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": generation.cached_tokens},
+        "prompt_tokens_details": {"cached_tokens": generations[0].cached_tokens},
     }
 
 
+def _start(
+    served: ServedGenerator,
+    prompt: str,
+    choices: list[Sampling],
+    operation: Literal["chat", "text_completion"],
+    when: float | None,
+) -> list[MeteredGeneration]:
+    """One generation per choice; if one is refused (a full queue), those queued are cancelled."""
+    generations: list[MeteredGeneration] = []
+    try:
+        for sampling in choices:
+            generations.append(served.generate(prompt, sampling, operation, when))
+    except InferdError:
+        _cancel(generations)
+        raise
+    return generations
+
+
+def _cancel(generations: list[MeteredGeneration]) -> None:
+    for generation in generations:
+        generation.cancel()
+
+
+async def _collect_all(generations: list[MeteredGeneration]) -> list[str]:
+    """The whole text of each generation; one that fails (or the request cancelled) ends all."""
+    if len(generations) == 1:
+        return [await collect(generations[0])]
+    tasks = [asyncio.ensure_future(collect(generation)) for generation in generations]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _events(
-    generation: MeteredGeneration,
+    generations: list[MeteredGeneration],
     *,
-    opening: object | None,
-    piece: Callable[[str], object],
-    ending: Callable[[FinishReason], object],
+    opening: Callable[[int], object] | None,
+    piece: Callable[[int, str], object],
+    ending: Callable[[int, FinishReason], object],
     tail: Callable[[Usage], object] | None,
 ) -> AsyncGenerator[bytes, None]:
-    """The events of one streamed generation. Closing this iterator (the client left) closes
-    :func:`~inferd.protocols.text_wire.texts`, which cancels the generation."""
-    async with aclosing(texts(generation)) as stream:
+    """The events of streamed generations (one per choice). Closing this iterator (the client
+    left) closes :func:`_pieces`, which cancels the generations."""
+    async with aclosing(_pieces(generations)) as stream:
         try:
             if opening is not None:
-                yield sse_event(opening)
-            async for text in stream:
-                yield sse_event(piece(text))
+                for index in range(len(generations)):
+                    yield sse_event(opening(index))
+            async for index, text in stream:
+                if text is None:
+                    reason = generations[index].finish_reason or "stop"
+                    yield sse_event(ending(index, reason))
+                else:
+                    yield sse_event(piece(index, text))
         except InferdError as exc:
             yield error_event(exc)
             yield DONE
             return
-    yield sse_event(ending(generation.finish_reason or "stop"))
     if tail is not None:
-        yield sse_event(tail(usage(generation)))
+        yield sse_event(tail(usage(generations)))
     yield DONE
+
+
+async def _pieces(
+    generations: list[MeteredGeneration],
+) -> AsyncGenerator[tuple[int, str | None], None]:
+    """``(choice, text)`` as the generations give text, ``(choice, None)`` once one has ended
+    (its text closed: :func:`~inferd.protocols.text_wire.texts` recorded how). The first that
+    fails raises; closing this iterator cancels those still running."""
+    if len(generations) == 1:
+        async with aclosing(texts(generations[0])) as stream:
+            async for text in stream:
+                yield 0, text
+        yield 0, None
+        return
+    queue: asyncio.Queue[tuple[int, str | None] | Exception] = asyncio.Queue()
+
+    async def pump(index: int, generation: MeteredGeneration) -> None:
+        try:
+            async with aclosing(texts(generation)) as stream:
+                async for text in stream:
+                    queue.put_nowait((index, text))
+        except Exception as exc:  # raised to the reader, which ends the others
+            queue.put_nowait(exc)
+            return
+        queue.put_nowait((index, None))
+
+    tasks = [asyncio.ensure_future(pump(i, g)) for i, g in enumerate(generations)]
+    try:
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if isinstance(item, Exception):
+                raise item
+            running -= item[1] is None
+            yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,7 +1,7 @@
 """OpenAI's request bodies (pydantic, validated); the answers are in :mod:`.answers`.
 
-Every parameter OpenAI defines for these endpoints is either honoured or, where inferd cannot
-honour it, refused unless it holds its default (``n`` other than 1, ``logprobs``, tools,
+Every parameter OpenAI defines for these endpoints is either honoured (``n`` choices too) or,
+where inferd cannot honour it, refused unless it holds its default (``logprobs``, tools,
 ``store: true``, a ``service_tier`` other than ``"auto"``/``"default"``): a parameter read and
 then ignored would answer something other than what was asked. A parameter with no default
 inferd could keep to (``reasoning_effort``, ``audio``) is refused whenever it is set, saying that
@@ -16,6 +16,7 @@ answers' shapes are OpenAI's; the OpenAPI document is generated from these same 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import (
     Annotated,
     Any,
@@ -30,6 +31,8 @@ from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingF
 
 #: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
 MAX_TOKEN_ID = 2**31 - 1
+#: Choices one request may ask for (``n``; OpenAI's limit).
+MAX_CHOICES = 128
 #: Texts one embeddings request may carry (OpenAI's limit).
 MAX_EMBEDDING_INPUTS = 2048
 #: OpenAI's limits on ``metadata``: pairs, and characters in a key and in a value.
@@ -114,19 +117,14 @@ class _Generation(SamplingFields):
     model: NonEmpty
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: int | None = Field(
+        default=None, ge=1, le=MAX_CHOICES, description="choices: one generation each"
+    )
     logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
         default=None, description="token id → bias added to its logit; -100 bans the token"
     )
     #: Identifies the end user to OpenAI; changes nothing in an answer.
     user: str | None = None
-
-    @field_validator("n")
-    @classmethod
-    def _one_choice(cls, n: int | None) -> int | None:
-        if n not in (None, 1):
-            raise ValueError("only n=1 is supported (one choice per request)")
-        return n
 
     @field_validator("logit_bias")
     @classmethod
@@ -159,6 +157,16 @@ class _Generation(SamplingFields):
         """The sampling this request asks for."""
         bias = {int(k): v for k, v in (self.logit_bias or {}).items()}
         return self.sampling(self.token_limit, bias)
+
+    def choices(self) -> list[Sampling]:
+        """The sampling of each choice asked for (``n``): with a seed, choice ``i`` draws with
+        ``seed + i``, so that choice 0 is the answer of ``n`` 1 and the others differ."""
+        asked = self.asked()
+        seed = asked.seed
+        return [
+            asked if seed is None or i == 0 else replace(asked, seed=seed + i)
+            for i in range(self.n or 1)
+        ]
 
 
 class ChatCompletionRequest(_Generation):
