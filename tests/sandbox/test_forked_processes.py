@@ -2,7 +2,8 @@
 killed at the call timeout, or closed, leaves no child of the model running under init.
 
 The model's child takes an exclusive ``flock`` on a file outside the model directory and sleeps
-for ever; the lock is free again only once every process holding it is gone.
+for ever; the lock is free again only once every process holding it is gone. (The worker's PID
+namespace ends a child that left the group too: ``test_pid_namespace.py``.)
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from inferd.sandbox.model import SandboxedModel
 
 from .conftest import sandboxed_python
 
-#: predict forks a child that locks ``{lock}``, writes its host pid to ``{pid}`` and sleeps;
-#: the parent waits for the pid, then sleeps ``{hang}`` seconds before it answers.
+#: predict forks a child that locks ``{lock}``, writes its pid (in the worker's PID namespace)
+#: to ``{pid}`` and sleeps; the parent waits for the pid, then sleeps ``{hang}`` seconds before
+#: it answers.
 MODEL = """
 import fcntl, os, time
 import numpy as np
@@ -49,13 +51,25 @@ class Model:
 
 @pytest.fixture
 def files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """The lock file and the pid file; a child still alive at the end is killed."""
+    """The lock file and the pid file; a child still holding the lock at the end is killed."""
     lock, pid = tmp_path / "child.lock", tmp_path / "child.pid"
     lock.touch()
     yield lock, pid
-    if pid.exists():
+    for holder in _holders(lock):
         with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid.read_text()), signal.SIGKILL)
+            os.kill(holder, signal.SIGKILL)
+
+
+def _holders(lock: Path) -> list[int]:
+    """The processes (as this one sees them: the pid the child wrote is its namespace's)
+    holding a ``flock`` on ``lock``."""
+    inode = lock.stat().st_ino
+    found = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            found.append(int(fields[4]))
+    return found
 
 
 def _load(tmp_path: Path, lock: Path, pid: Path, hang: float) -> SandboxedModel:

@@ -20,12 +20,11 @@ from inferd.runtimes import LoadOptions, get_runtime
 from inferd.sandbox.model import SandboxedModel
 
 MODEL = """
-import os
 import numpy as np
 
 class Model:
     def predict(self, inputs):
-        return {"y": inputs["x"], "pid": np.array([os.getpid()])}
+        return {"y": inputs["x"]}
 """
 
 
@@ -56,5 +55,4 @@ def test_a_worker_killed_while_idle_costs_the_next_request_nothing(
     _killed(first)
     outputs = model.predict({"x": np.array([7], dtype=np.int64)})
     np.testing.assert_array_equal(outputs["y"], [7])
-    assert int(outputs["pid"][0]) not in (first, 0)
-    assert model.pid == int(outputs["pid"][0])
+    assert model.pid not in (first, None)  # a new worker answered

@@ -2,11 +2,14 @@
 
 In order, while the process is still single-threaded:
 
-1. **No network.** ``unshare(CLONE_NEWNET)`` gives the worker a network namespace of its own,
-   holding only a loopback interface that is down: every connect (to the internet, to the
-   server's own loopback ports, to abstract Unix sockets) fails.
-2. **A read-only filesystem.** In a private mount namespace (``CLONE_NEWNS``, propagation
-   private so nothing leaks back to the host) every mount is made read-only
+1. **No network, and a PID namespace of its own.** ``unshare(CLONE_NEWNET | CLONE_NEWNS |
+   CLONE_NEWPID)`` gives the worker a network namespace holding only a loopback interface that
+   is down (every connect, to the internet, to the server's loopback ports, to abstract Unix
+   sockets, fails), and splits it into a keeper, a namespace init and the model's process
+   (:mod:`inferd.sandbox.pidns`): the model sees, signals and traces only its own processes.
+2. **A read-only filesystem, without the store.** In a private mount namespace
+   (``CLONE_NEWNS``, propagation private so nothing leaks back to the host) a ``/proc`` of the
+   new PID namespace is mounted, then every mount is made read-only
    (``mount_setattr``, recursive; mount by mount before Linux 5.12) but the scratch
    directories (:data:`SCRATCH`, ``$TMPDIR``), left as writable as they were (a read-only
    mount below one stays read-only), and the model directory is bind-mounted onto
@@ -15,6 +18,9 @@ In order, while the process is still single-threaded:
    model could rewrite inferd's own code, the keys file or ``/etc``. We chose read-only
    mounts over file modes (the store's 0444) because root ignores file modes; a read-only
    mount binds root too. It costs nothing: no copy, and it disappears with the process.
+   The store and ``$INFERD_HOME`` are then covered by an empty tmpfs, the model's own
+   directory bound back (:mod:`inferd.sandbox.views`): no other model's files, keys file,
+   control token or audit log to read.
 3. **No capabilities.** The bounding, ambient, effective, permitted and inheritable sets are
    emptied and ``no_new_privs`` is set, so the code cannot undo 1 and 2 (``setns`` into the
    host's namespaces and remounting need CAP_SYS_ADMIN) nor gain privileges through exec.
@@ -22,12 +28,13 @@ In order, while the process is still single-threaded:
    capabilities, each other's credentials: without this, one model's code could open another
    model's ``/proc/<pid>/mem`` (its weights, the inputs other clients sent it) or ptrace it.
    No core file is written either.
-5. **No set-user-ID files, no Unix sockets** (:mod:`inferd.sandbox.syscalls`, a seccomp
-   filter, with the namespaces): the scratch directories are the host's, where a root-owned
-   file given the set-user-ID bit would run as root for any local user, and a socket file
-   (Docker's, systemd's) is reachable from any network namespace.
+5. **No set-user-ID files, no Unix sockets, no CPU-time limit of its own**
+   (:mod:`inferd.sandbox.syscalls`, a seccomp filter, with the namespaces): the scratch
+   directories are the host's, where a root-owned file given the set-user-ID bit would run as
+   root for any local user, a socket file (Docker's, systemd's) is reachable from any network
+   namespace, and RLIMIT_CPU is the server's to move (:mod:`inferd.sandbox.cpu`).
 6. **Resource limits** (``setrlimit``): address space (RLIMIT_AS), open files (RLIMIT_NOFILE),
-   no core files; CPU time (RLIMIT_CPU) is set per call by the worker loop.
+   no core files; CPU time (RLIMIT_CPU) is set before each call by the server.
 
 Steps 1 to 3 need CAP_SYS_ADMIN (root, or a container granted it). Where the kernel refuses,
 :func:`isolate` raises :class:`IsolationRefused` unless the operator allowed running without
@@ -44,9 +51,11 @@ import ctypes
 import errno
 import os
 import resource
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inferd.sandbox import pidns, views
 from inferd.sandbox.syscalls import install_filter
 
 CLONE_NEWNS = 0x00020000
@@ -111,23 +120,29 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def isolate(root: Path, limits: Limits) -> bool:
+def isolate(root: Path, limits: Limits, hidden: Sequence[str] = (), sock: int = -1) -> bool:
     """Isolate this process (see the module docstring); True when the namespaces are in place.
+
+    ``hidden``: the directories the model may not see (``$INFERD_HOME``), but for what of
+    ``root`` and of the Python it runs lies under them; ``sock``: the worker's socket, which
+    only the model's process keeps (:func:`inferd.sandbox.pidns.enter`).
 
     Raises IsolationRefused when they cannot be set up and ``limits.allow_unisolated`` is off.
     """
     libc = ctypes.CDLL(None, use_errno=True)
     try:
-        _unshare(libc, CLONE_NEWNET | CLONE_NEWNS)
+        pidns.enter(libc, lambda flags: _unshare(libc, flags), CLONE_NEWNET | CLONE_NEWNS, sock)
         _read_only(libc, root)
+        views.hide(libc, root, hidden)
         _drop_capabilities(libc)
         isolated = True
     except OSError as exc:
         if not limits.allow_unisolated:
             raise IsolationRefused(
                 f"{exc.strerror or exc} ({exc.filename or 'namespaces'}); trusted code runs "
-                "only without network and with a read-only model directory, which needs "
-                "CAP_SYS_ADMIN: run the server as root or grant the capability, or set "
+                "only without network, in a PID namespace of its own, with a read-only model "
+                "directory and no view of the store's other files, which needs CAP_SYS_ADMIN: "
+                "run the server as root or grant the capability, or set "
                 "sandbox.allow_unisolated (INFERD_SANDBOX__ALLOW_UNISOLATED=true) to run "
                 "it without that isolation"
             ) from None
@@ -151,22 +166,6 @@ def isolate(root: Path, limits: Limits) -> bool:
     return isolated
 
 
-def cpu_seconds_used() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def limit_cpu(seconds: int | None) -> None:
-    """Let the next call use ``seconds`` more CPU (SIGXCPU ends the process beyond them).
-
-    The hard limit stays unlimited so the soft one can be raised for the call after; this is
-    a guard against runaway code, the server's wall-clock timeout is the hard stop.
-    """
-    if seconds is not None:
-        soft = int(cpu_seconds_used()) + seconds
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
-
-
 def _check(result: int, what: str) -> None:
     if result != 0:
         code = ctypes.get_errno()
@@ -188,6 +187,12 @@ def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> No
 
 def _read_only(libc: ctypes.CDLL, root: Path) -> None:
     _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+    # The PID namespace's own /proc (made read-only below with the rest): no server process
+    # in it. Mounted over the host's, whose submounts it hides.
+    _check(
+        libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        "mount /proc",
+    )
     # Scratch is left as writable as it was, never more: a scratch directory on a read-only
     # mount stays read-only, and so does a read-only mount below one (a Kubernetes secret, a
     # ``docker -v …:ro`` volume under /tmp), which clearing the flag recursively made writable.

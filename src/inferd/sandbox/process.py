@@ -28,10 +28,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inferd.sandbox import tensors
+from inferd.config import store_settings
+from inferd.sandbox import cpu, tensors
 from inferd.sandbox.isolation import Limits
 from inferd.sandbox.wire import PeerGone, PeerTimedOut, recv_header
 from inferd.sandbox.worker import EXIT_OUT_OF_MEMORY
+from inferd.store.layout import LAYOUT_FILE
 
 if TYPE_CHECKING:
     from inferd.config import SandboxSettings
@@ -127,6 +129,9 @@ class WorkerProcess:
         self._sock = sock
         #: The worker runs in its namespaces (False only with ``allow_unisolated``).
         self.isolated = False
+        #: The process that runs the model (in the worker's PID namespace: the keeper's
+        #: grandchild), as the server sees it.
+        self._model_pid = proc.pid
 
     @classmethod
     def start(cls, spec: WorkerSpec) -> WorkerProcess:
@@ -137,7 +142,7 @@ class WorkerProcess:
             "module": spec.module,
             "cls": spec.cls,
             "limits": asdict(spec.limits),
-            "cpu_seconds": spec.cpu_seconds,
+            "hidden": hidden_directories(spec.root),
             "builtin": spec.builtin,
             "options": spec.options,
         }
@@ -159,6 +164,9 @@ class WorkerProcess:
             started = recv_header(ours)
             worker._expect(started)
             worker.isolated = started.get("isolated") is True
+            if started.get("pid_namespace") is True:
+                worker._model_pid = _model_process(proc.pid)
+            worker._limit_cpu()
         except PeerGone as exc:
             raise worker._died(exc, f"within {START_TIMEOUT_S:g} s of its start") from None
         except WorkerFailed:
@@ -188,6 +196,7 @@ class WorkerProcess:
     def predict(self, inputs: Mapping[str, Any]) -> tensors.Tensors:
         """Outputs of the user's predict (WorkerFailed: it raised; WorkerDied: it is gone)."""
         try:
+            self._limit_cpu()
             tensors.send(self._sock, {"op": "predict"}, inputs)
             reply, outputs = tensors.receive(self._sock)
         except (PeerGone, OSError) as exc:
@@ -200,6 +209,7 @@ class WorkerProcess:
         lingers)."""
         if ask and self._proc.poll() is None:
             try:
+                self._limit_cpu()
                 tensors.send(self._sock, {"op": "close"}, {})
                 self._expect(recv_header(self._sock))
             except (PeerGone, OSError, WorkerFailed) as exc:
@@ -211,6 +221,11 @@ class WorkerProcess:
             _end_group(self._proc.pid)
             self._proc.wait()
         _end_group(self._proc.pid)
+
+    def _limit_cpu(self) -> None:
+        """Give the model's process ``spec.cpu_seconds`` more CPU time for the next call."""
+        if self.spec.cpu_seconds is not None:
+            cpu.limit(self._model_pid, self.spec.cpu_seconds)
 
     def _expect(self, reply: dict[str, Any]) -> None:
         if "error" in reply:
@@ -231,6 +246,27 @@ class WorkerProcess:
             why = f"stopped answering ({limit if late else cause}) and was killed"
         _end_group(self._proc.pid)
         return WorkerDied(why)
+
+
+def _model_process(keeper: int) -> int:
+    try:
+        return cpu.model_process(keeper)
+    except OSError as exc:  # a kernel without /proc/<pid>/task/<tid>/children
+        log.warning("no CPU-time limit on the model of sandbox worker %d: %s", keeper, exc)
+        return keeper  # uses no CPU: the call's wall-clock timeout is the limit
+
+
+def hidden_directories(root: Path) -> list[str]:
+    """The directories the worker for the model at ``root`` may not see
+    (:mod:`inferd.sandbox.views`): the home of the store ``root`` lies in (the nearest parent
+    holding ``store/oci-layout``, or ``oci-layout``: a settings file's ``store.home`` too) and
+    the server's ``$INFERD_HOME`` (its control tokens, keys file, audit log), those that exist,
+    as real paths."""
+    marks = (Path("store") / LAYOUT_FILE, Path(LAYOUT_FILE))
+    found = [p for p in root.resolve().parents if any((p / m).is_file() for m in marks)]
+    candidates = [*found[:1], store_settings().root]
+    paths = dict.fromkeys(os.path.realpath(p) for p in candidates if p.is_dir())
+    return [p for p in paths if p != "/"]
 
 
 def _end_group(pid: int) -> None:

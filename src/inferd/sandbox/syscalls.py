@@ -1,6 +1,6 @@
 """What a sandbox worker may not ask of the kernel: a seccomp filter.
 
-The worker keeps the server's user, usually root, and shares the host's filesystem. Two things
+The worker keeps the server's user, usually root, and shares the host's filesystem. Three things
 the namespaces leave open are closed here, each call refused with EPERM:
 
 - **Set-user-ID and set-group-ID files.** The scratch directories are the host's own (``/tmp``,
@@ -15,6 +15,11 @@ the namespaces leave open are closed here, each call refused with EPERM:
   could connect to ``/run/docker.sock``, containerd's or systemd's private socket and run
   anything on the host. ``socket(AF_UNIX, …)`` is refused; ``socketpair`` (an event loop's
   self-pipe, ``multiprocessing.Pipe``) is not, since a pair connects to nothing else.
+
+- **Its own CPU-time limit.** The server moves the model's ``RLIMIT_CPU`` before each call
+  (:mod:`inferd.sandbox.cpu`); ``setrlimit(RLIMIT_CPU, …)`` and ``prlimit64`` setting it are
+  refused, so the model cannot raise its soft limit to its (unlimited, where the server lacks
+  CAP_SYS_RESOURCE) hard one. Reading it (``getrlimit``) and every other limit are left alone.
 
 ``openat2`` (its mode is in a structure a filter cannot read) and ``io_uring_setup``
 (io_uring's operations pass no filter) are refused whole; Python and the libraries models use
@@ -37,6 +42,8 @@ SECCOMP_MODE_FILTER = 2
 SETID_BITS = 0o6000
 #: The socket domain refused.
 AF_UNIX = 1
+#: The resource limit the model may not set: the server sets it (:mod:`inferd.sandbox.cpu`).
+RLIMIT_CPU = 0
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
@@ -50,6 +57,8 @@ _REFUSE = 0x00050000 | errno.EPERM  # SECCOMP_RET_ERRNO
 _NR, _ARCH, _ARGS = 0, 4, 16
 _X32_BIT = 0x40000000
 
+#: Per machine: the number of ``setrlimit`` (None: none) and of ``prlimit64``.
+_RLIMIT_CALLS: dict[str, tuple[int | None, int]] = {"x86_64": (160, 302), "aarch64": (None, 261)}
 #: Per machine: the audit architecture, whether x32 calls exist, the number of ``socket``,
 #: and each call refused by the index of its mode argument (None: whatever its arguments).
 _CALLS: dict[str, tuple[int, bool, int, dict[int, int | None]]] = {
@@ -108,6 +117,7 @@ def program(machine: str) -> list[tuple[int, int, int, int]] | None:
     if found is None:
         return None
     arch, x32, socket, calls = found
+    setrlimit, prlimit = _RLIMIT_CALLS[machine]
     # (code, jump if true, jump if false, k), jumps by label ("": the next instruction).
     code: list[tuple[int, str, str, int]] = [
         (_LD_ABS, "", "", _ARCH),
@@ -118,6 +128,9 @@ def program(machine: str) -> list[tuple[int, int, int, int]] | None:
         code.append((_JGE, "kill", "", _X32_BIT))
     code += [(_JEQ, "refuse" if at is None else f"mode{at}", "", nr) for nr, at in calls.items()]
     code.append((_JEQ, "domain", "", socket))
+    if setrlimit is not None:
+        code.append((_JEQ, "setrlimit", "", setrlimit))
+    code.append((_JEQ, "prlimit", "", prlimit))
     code.append((_RET, "", "", _ALLOW))  # any other call
     # BPF jumps forward only: each block testing a mode argument is followed by its answers.
     labels: dict[str, int] = {}
@@ -126,6 +139,19 @@ def program(machine: str) -> list[tuple[int, int, int, int]] | None:
         code += [(_LD_ABS, "", "", _ARGS + 8 * at), (_JSET, "refuse", "allow", SETID_BITS)]
     labels["domain"] = len(code)
     code += [(_LD_ABS, "", "", _ARGS), (_JEQ, "refuse", "allow", AF_UNIX)]
+    # setrlimit(resource, new); prlimit64(pid, resource, new, old): refused for RLIMIT_CPU
+    # when a new limit is given (a NULL ``new`` only reads the limit: getrlimit).
+    labels["setrlimit"] = len(code)
+    code += [(_LD_ABS, "", "", _ARGS), (_JEQ, "refuse", "allow", RLIMIT_CPU)]
+    labels["prlimit"] = len(code)
+    code += [
+        (_LD_ABS, "", "", _ARGS + 8),
+        (_JEQ, "", "allow", RLIMIT_CPU),
+        (_LD_ABS, "", "", _ARGS + 16),
+        (_JEQ, "", "refuse", 0),
+        (_LD_ABS, "", "", _ARGS + 20),
+        (_JEQ, "allow", "refuse", 0),
+    ]
     labels["allow"] = len(code)
     code.append((_RET, "", "", _ALLOW))
     labels["refuse"] = len(code)

@@ -4,8 +4,10 @@ It isolates itself first (:mod:`inferd.sandbox.isolation`), then imports numpy a
 class, loads it, and answers the server's calls on the socket ``FD`` until the server closes
 it. Replies (all JSON headers, plus tensors for ``predict``):
 
-- ``{"status": "started", "isolated": bool}`` — isolated (the namespaces are in place: bool)
-  and numpy imported; the user's class is loaded next. The server gives the interpreter's start
+- ``{"status": "started", "isolated": bool, "pid_namespace": bool}`` — isolated (the
+  namespaces are in place: bool; it runs in a PID namespace of its own, :mod:`pidns`: bool)
+  and numpy imported; the user's class is loaded next (the server sets its CPU-time limit,
+  :mod:`inferd.sandbox.cpu`, before each call). The server gives the interpreter's start
   its own allowance, so only the load counts against the call timeout;
 - ``{"status": "ready"}`` — loaded;
 - ``{"status": "ok"}`` — predicted (outputs follow), closed;
@@ -46,7 +48,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from inferd.sandbox.isolation import IsolationRefused, Limits, isolate, limit_cpu
+from inferd.sandbox import pidns
+from inferd.sandbox.isolation import IsolationRefused, Limits, isolate
 from inferd.sandbox.wire import PeerGone, send_header
 
 #: Exit status of a worker that ran out of memory (hit its address-space limit).
@@ -66,12 +69,14 @@ def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=fd)
     root = Path(config["root"])
     try:
-        isolated = isolate(root, Limits(**config["limits"]))
+        isolated = isolate(root, Limits(**config["limits"]), config["hidden"], fd)
     except IsolationRefused as exc:
         send_header(sock, {"error": "isolation", "message": str(exc)})
         return 1
-    # Started after the namespaces: unshare refuses some of them to a threaded process.
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    # Started after the namespaces: unshare refuses some of them to a threaded process. In a
+    # PID namespace, the keeper outside it watches the server instead (:mod:`pidns`).
+    if not pidns.Namespace.entered:
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     try:
         return _serve(sock, root, config, isolated)
     except MemoryError:
@@ -92,11 +97,10 @@ def _watch_parent(parent: int) -> None:
 def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bool) -> int:
     from inferd.sandbox import tensors  # numpy: only once isolated
 
-    cpu: int | None = config["cpu_seconds"]
     # What the model logs joins the server's log as the server writes its own (INFO and up).
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    send_header(sock, {"status": "started", "isolated": isolated})
-    limit_cpu(cpu)
+    started = {"isolated": isolated, "pid_namespace": pidns.Namespace.entered}
+    send_header(sock, {"status": "started", **started})
     instance = _load(sock, root, config)
     if instance is None:
         return 1
@@ -108,7 +112,6 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
             header, inputs = tensors.receive(sock, text=text)
         except PeerGone:
             header, inputs = {"op": "close"}, {}
-        limit_cpu(cpu)
         if header.get("op") == "close":
             _call(sock, getattr(instance, "close", None))
             return 0

@@ -1,0 +1,133 @@
+"""The worker's PID namespace: the model sees and signals only the processes it started.
+
+``unshare(CLONE_NEWPID)`` moves the children of the caller into a new PID namespace, never the
+caller itself, so the worker process the server started (the *keeper*) splits in three:
+
+- the **keeper**, the process the server started and waits for, stays in the server's PID
+  namespace and runs no model code: it forks the namespace's init, waits for it, and exits as
+  the model's process did (the same status, the same signal: what the server reports as
+  "ran out of memory", "used up its CPU-time limit", "crashed"). It ends the whole namespace
+  (SIGKILL to its init) once the server that started it is gone without closing it;
+- the namespace's **init** (pid 1 there) forks the model's process, then reaps: every
+  process the model forks and leaves behind is reparented to it and reaped, not left a
+  zombie. When the model's process ends, init sends its status to the keeper and exits;
+  the kernel then kills every process left in the namespace, those that left the worker's
+  process group (``setsid``) included. Init is not dumpable and keeps its capabilities, so
+  the model's process, which drops every capability, can neither ptrace nor read it;
+- the **model's process** (pid 2 there) returns from :func:`enter` and goes on isolating
+  itself (:func:`inferd.sandbox.isolation.isolate`): it mounts a ``/proc`` of the new
+  namespace, in which no process of the server's is listed, and runs the model.
+
+The server's pids are out of the model's reach: ``kill``, ``ptrace`` or
+``/proc/<pid>/environ`` of any of them name nothing in its namespace. The model does not run
+as pid 1, whose default signal actions the kernel ignores (SIGXCPU at the CPU-time limit).
+
+Standard library only: this runs before the worker imports numpy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import select
+import signal
+from collections.abc import Callable
+from typing import NoReturn
+
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+
+
+class Namespace:
+    """Whether this process runs in a PID namespace :func:`enter` made (the model's process)."""
+
+    entered = False
+
+
+#: How often the keeper looks whether the server that started it is still its parent.
+PARENT_CHECK_S = 0.5
+
+
+def enter(libc: ctypes.CDLL, unshare: Callable[[int], None], flags: int, close: int) -> None:
+    """Unshare ``flags`` with a new PID namespace and return in the model's process, inside it.
+
+    Raises OSError, before anything is forked, when the kernel refuses the namespaces. The
+    keeper and init never return; they close the descriptor ``close`` (the worker's socket,
+    which only the model's process answers on: the server sees its end when that one ends).
+    """
+    unshare(flags | CLONE_NEWPID)
+    read_end, write_end = os.pipe()
+    init = os.fork()
+    if init != 0:
+        os.close(close)
+        os.close(write_end)
+        _keep(init, read_end)
+    model = os.fork()  # pid 1 of the namespace, forking pid 2
+    if model != 0:
+        os.close(close)
+        os.close(read_end)
+        _init(libc, model, write_end)
+    os.close(read_end)
+    os.close(write_end)
+    Namespace.entered = True
+
+
+def _keep(init: int, statuses: int) -> NoReturn:
+    """The keeper: wait for init, then end as the model's process ended. Init is killed (and
+    the namespace with it) once the server that started the keeper is gone without closing it
+    (SIGKILL, the OOM killer): a hung predict would otherwise run on under the host's init.
+
+    No thread: a process that unshared a PID namespace cannot start one. It waits on pidfds of
+    the server and of init, or looks every :data:`PARENT_CHECK_S` where there are none."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash shown again writes no core
+    server = os.getppid()
+    poller = select.poll()
+    try:
+        for pid in (server, init):
+            poller.register(os.pidfd_open(pid), select.POLLIN)
+        wait_ms: float | None = None
+    except OSError:  # Linux before 5.3
+        wait_ms = PARENT_CHECK_S * 1000
+    while True:
+        pid, status = os.waitpid(init, os.WNOHANG)
+        if pid == init:
+            break
+        if os.getppid() != server:
+            os.kill(init, signal.SIGKILL)
+            _, status = os.waitpid(init, 0)
+            break
+        poller.poll(wait_ms)
+    reported = os.read(statuses, 32)
+    if reported.strip().isdigit():
+        status = int(reported)
+    _exit_as(status)
+
+
+def _exit_as(status: int) -> NoReturn:
+    """Exit with the wait ``status`` of another process: its code, or killed by its signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)  # a signal that does not end a process by default
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+
+
+def _init(libc: ctypes.CDLL, model: int, statuses: int) -> NoReturn:
+    """Pid 1: reap every process of the namespace; report the model's process's end."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the keeper killed: end it all
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # ignored by a namespace's init
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        except ChildProcessError:  # pragma: no cover - the model's process is reaped below
+            os._exit(1)
+        if pid == model:
+            os.write(statuses, str(status).encode())
+            os._exit(0)
