@@ -111,7 +111,11 @@ class RolloutHistory:
         """The deployments with a history here (a file's last record names its deployment)."""
         names = set()
         for path in sorted(self.directory.glob("*.jsonl")):
-            for line in reversed(path.read_bytes().splitlines()):
+            try:
+                raw = path.read_bytes()
+            except OSError:  # not a file, not ours to read: no history to end
+                continue
+            for line in reversed(raw.splitlines()):
                 try:
                     entry = orjson.loads(line)
                 except orjson.JSONDecodeError:

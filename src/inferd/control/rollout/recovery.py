@@ -65,10 +65,14 @@ async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[st
                 moved = f"; {alias} moved back to {model[: model.index('@') + 20]}"
             else:
                 moved = f"; {alias} left where it is (moved since)"
-        await asyncio.to_thread(history.append, record)
+        try:
+            await asyncio.to_thread(history.append, record)
+            recorded = f"recorded as aborted{moved} (inferd rollout history {deployment})"
+        except OSError as exc:  # a full disk must not keep inferd up from starting
+            recorded = f"its abort could not be recorded ({exc}){moved}"
         lines.append(
             f"{deployment}: rollout {last['rollout']} was under way when inferd up was killed:"
-            f" recorded as aborted{moved} (inferd rollout history {deployment})"
+            f" {recorded}"
         )
     return lines
 
