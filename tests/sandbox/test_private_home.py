@@ -94,6 +94,27 @@ def test_a_model_outside_the_store_cannot_read_the_servers_home(
     assert outputs["listed"].tolist() == []
 
 
+def test_a_python_path_above_the_home_leaves_the_model_its_own_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``PYTHONPATH`` entry that holds the home (the worker keeps what it imports from) is
+    not bound back whole: before, it stood for the model's directory below it, which was then
+    not bound back, and the load failed (no model.py)."""
+    home = _home(tmp_path)
+    monkeypatch.setenv("INFERD_HOME", str(home))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    directory = home / "models" / "m"
+    directory.mkdir()
+    (directory / "weights.bin").write_bytes(b"mine")
+    paths = [str(home / "keys"), str(directory / "weights.bin")]
+    model = sandboxed_python(directory, READER.format(paths=paths, home=str(home)))
+    try:
+        outputs = model.predict({"x": np.array([1])})
+    finally:
+        model.close()
+    assert outputs["errno"].tolist() == [errno.ENOENT, 0]
+
+
 #: predict returns its environment as ``name=value`` strings.
 ENVIRONMENT = """
 import os

@@ -32,18 +32,18 @@ MS_REC = 0x4000
 def hide(libc: ctypes.CDLL, root: Path, paths: Sequence[str]) -> None:
     """Cover each of ``paths`` (outermost first) with an empty read-only tmpfs, binding back
     ``root`` and the Python this process runs where they lie under it. Raises OSError."""
-    kept = _kept([str(root), sys.prefix, sys.base_prefix, *sys.path, os.environ.get("TMPDIR")])
-    outermost = [p for p in paths if not any(_under(p, q) and p != q for q in paths)]
-    for home in dict.fromkeys(outermost):
+    wanted = [str(root), sys.prefix, sys.base_prefix, *sys.path, os.environ.get("TMPDIR")]
+    kept = list(dict.fromkeys(os.path.realpath(p) for p in wanted if p and Path(p).is_dir()))
+    for home in _outermost(paths):
         if home in kept:
             continue  # the model's directory (or the Python) is the home itself
-        inside = [k for k in kept if _under(k, home)]
-        _cover(libc, home, inside)
+        # Only what lies under the home, the outermost of it: a path above the home (a
+        # PYTHONPATH entry holding it) neither needs binding back nor stands for what is below.
+        _cover(libc, home, _outermost([k for k in kept if _under(k, home)]))
 
 
-def _kept(paths: Iterable[str | None]) -> list[str]:
-    real = (os.path.realpath(p) for p in paths if p and Path(p).is_dir())
-    unique = [p for p in dict.fromkeys(real) if p != "/"]
+def _outermost(paths: Iterable[str]) -> list[str]:
+    unique = list(dict.fromkeys(paths))
     return [p for p in unique if not any(_under(p, q) and p != q for q in unique)]
 
 
