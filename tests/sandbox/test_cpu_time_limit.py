@@ -6,11 +6,16 @@ between calls then burned CPU for ever)."""
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from inferd.config import SandboxSettings
+from inferd.sandbox import cpu
 
 from .conftest import sandboxed_python
 
@@ -68,3 +73,28 @@ def test_each_call_gets_its_own_cpu_time(tmp_path: Path) -> None:
             np.testing.assert_array_equal(model.predict({"x": np.array([1])})["y"], [1])
     finally:
         model.close()
+
+
+@pytest.fixture
+def sleeper() -> Iterator[int]:
+    """A process of the test's own user, for ``prlimit``."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("can_raise", [True, False])
+def test_the_hard_limit_is_a_second_above_the_soft_one_where_the_server_may_raise_it(
+    sleeper: int, monkeypatch: pytest.MonkeyPatch, can_raise: bool
+) -> None:
+    """With CAP_SYS_RESOURCE the server raises the hard limit for the next call, so it keeps
+    it one second above the soft one (SIGKILL for a model that ignores SIGXCPU); without, it
+    leaves it unlimited, or the next call could not be given its time."""
+    monkeypatch.setattr(cpu, "can_raise_hard_limits", lambda: can_raise)
+    cpu.limit(sleeper, 30)
+    soft, hard = resource.prlimit(sleeper, resource.RLIMIT_CPU)
+    assert 30 <= soft <= 31  # it has used less than a second
+    assert hard == (soft + cpu.GRACE_S if can_raise else resource.RLIM_INFINITY)
