@@ -79,12 +79,9 @@ def plan(
 
     spec = load_spec(file)
     options = load_options(overlay, flags)
+    items = demands(spec, options, scale)  # first: a placement render refuses is named as such
     sizes = llm_sizes(spec)
-    result = make_plan(
-        demands(spec, options, scale),
-        load_nodes(nodes_file),
-        sizes,
-    )
+    result = make_plan(items, load_nodes(nodes_file), sizes)
     if as_json:
         emit_json(result.document())
     else:

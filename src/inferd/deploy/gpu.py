@@ -126,6 +126,14 @@ def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
         raise InvalidArgument(
             f"{where}: choose MIG slices or time-slicing, not both (a GPU is partitioned one way)"
         )
+    if deployment.llm is not None and deployment.llm.engine == "inferd":
+        # The -gpu image resolves device auto to cuda, which the llama.cpp runtime refuses.
+        raise InvalidArgument(
+            f"{where}: llm.engine 'inferd' serves GGUF models on llama.cpp, which inferd runs on "
+            f"the CPU (built without CUDA): its pods would hold resources.gpu {count} GPU(s) and "
+            "never load the model; drop resources.gpu (CPU pods), or serve the model's Hugging "
+            "Face files with engine 'vllm' on GPUs"
+        )
     memory_mib = _memory_mib(deployment)
     selector = {LABEL_PRESENT: "true"}
     resource = GPU_RESOURCE

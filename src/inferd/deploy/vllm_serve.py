@@ -41,7 +41,7 @@ def check_renderable(deployment: DeploymentSpec) -> None:
             f"deployment {deployment.name!r}: llm.engine 'llama-server' has no Kubernetes "
             "rendering (no llama.cpp server image carries inferd's model delivery, and its "
             "slots and metrics differ from vLLM's): use engine 'vllm' on GPUs, or 'inferd' "
-            "(the same GGUF files in inferd's own pods, on CPUs or GPUs)"
+            "(the same GGUF files in inferd's own pods, on CPUs)"
         )
 
 
