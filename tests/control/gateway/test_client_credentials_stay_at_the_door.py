@@ -115,7 +115,8 @@ def test_the_clients_key_is_not_forwarded_to_replicas(tmp_path: Path) -> None:
 
     statuses = run(scenario)
     assert statuses == [200, 200, 200, 200]
-    assert len(heads) == 4
+    # (the gateway's own scrapes of the replica's /metrics may be among them)
+    assert len([h for h in heads if not h.startswith("get /metrics ")]) == 4
     for head in heads:
         assert "authorization" not in head, head  # Proxy-Authorization too
         assert str(token).lower() not in head
