@@ -2,7 +2,8 @@
 keeps failing (500s, as a model that crashes and restarts over and over answers, or a refused
 connection) is ejected after a few failures and gets no traffic while its sibling serves; it is
 counted in ``/metrics`` and named in the status; it comes back after its ejection time; and a
-version's last replica is never ejected, whatever it answers (fail open)."""
+version's last replica is never ejected, whatever it answers (fail open). gRPC ejects a replica
+answering INTERNAL the same way."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import grpc
 import httpx
 import orjson
 
 from inferd.control.gateway import Gateway
+from inferd.control.gateway.grpc_upstream import GrpcProxy
+from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.outliers import OutlierPolicy
 from inferd.control.replicas.topology import Replica, VersionRoute
+from inferd.protocols.grpc.servicer import SERVICE
 
 from .conftest import (
     FRAUD_BODY,
@@ -181,3 +186,57 @@ def test_a_replica_whose_connections_fail_is_ejected_too(
             await gateway.stop(5)
 
     run(scenario)
+
+
+async def _grpc_replica(calls: list[str], name: str, *, fail: bool) -> tuple[grpc.aio.Server, int]:
+    """A gRPC replica whose ModelInfer answers an empty response (``fail``: INTERNAL, as a
+    model that crashed), recording ``name`` per call."""
+
+    async def infer(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        calls.append(name)
+        if fail:
+            await context.abort(grpc.StatusCode.INTERNAL, "the model crashed")
+        return b""
+
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(infer)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"ModelInfer": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+def test_grpc_ejects_a_replica_answering_internal() -> None:
+    async def scenario() -> tuple[list[str], list[str], float]:
+        calls: list[str] = []
+        good, good_port = await _grpc_replica(calls, "good", fail=False)
+        bad, bad_port = await _grpc_replica(calls, "bad", fail=True)
+        replicas = tuple(
+            Replica(f"v1-{i}", "fraud", "v1", "127.0.0.1", 1, "ready", grpc_port=port)
+            for i, port in enumerate((good_port, bad_port))
+        )
+        version = VersionRoute("v1", "fraud", "fraud:v1", 100, replicas)
+        metrics = GatewayMetrics()
+        proxy = GrpcProxy(metrics, 30.0, {})
+        codes = []
+        try:
+            for _ in range(60):
+                answer = await proxy.send("fraud", version, "ModelInfer", b"", ())
+                codes.append(answer.code.name)
+            ejections = sample(
+                metrics.render().decode(),
+                "inferd_gateway_outlier_ejections_total",
+                deployment="fraud",
+                version="v1",
+            )
+        finally:
+            await proxy.close()
+            await good.stop(0)
+            await bad.stop(0)
+        return calls, codes, ejections
+
+    calls, codes, ejections = run(scenario)
+    assert calls.count("bad") == 5 and codes.count("INTERNAL") == 5
+    assert codes.count("OK") == 55 and ejections == 1
