@@ -25,7 +25,7 @@ import yaml
 
 from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
 from inferd.deploy.llm_memory import gpu_memory_utilization
-from inferd.deploy.mig import label_tables
+from inferd.deploy.mig import WITHOUT_MIG, label_tables
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
@@ -193,6 +193,11 @@ def _check_profile(where: str, product: str, profile: str) -> None:
     """Refuse a MIG profile the product's published table lacks: no node of it would ever
     advertise ``nvidia.com/mig-{profile}``, and the pods would stay Pending. A product without
     a table here is not second-guessed."""
+    if product in WITHOUT_MIG:
+        raise InvalidArgument(
+            f"{where}: {product} has no MIG (no node of it advertises nvidia.com/mig-{profile}): "
+            "drop mig_profile, or place the deployment on an A30, A100, H100 or H200"
+        )
     tables = label_tables(product)
     if tables and all(t.profile(profile) is None for t in tables):
         offered = ", ".join(dict.fromkeys(p.name for t in tables for p in t.profiles))

@@ -111,6 +111,14 @@ MIG_GPUS: tuple[MigGpu, ...] = (
 )
 
 
+#: GPU feature-discovery products known to have no MIG (it is a feature of the A30, A100, H100,
+#: H200 and later data-centre GPUs): no node of these advertises ``nvidia.com/mig-*``.
+WITHOUT_MIG = frozenset(
+    {"Tesla-T4", "Tesla-V100-SXM2-16GB", "Tesla-V100-SXM2-32GB", "NVIDIA-L4", "NVIDIA-A10",
+     "NVIDIA-A10G", "NVIDIA-L40", "NVIDIA-L40S"}
+)  # fmt: skip
+
+
 def mig_gpu(product: str, memory: int) -> MigGpu | None:
     """The MIG table of a GPU from its product label and memory in bytes (which picks between
     the 40 and 80 GB A100, or the 80 and 94 GB H100); None for a GPU without MIG."""
