@@ -11,6 +11,8 @@ import errno
 import fcntl
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,3 +163,49 @@ def test_an_orphan_the_model_leaves_is_reaped(tmp_path: Path) -> None:
         assert model.predict({"x": np.array([1])})["reaped"].tolist() == [True]
     finally:
         model.close()
+
+
+#: A server in a mount namespace of its own whose /proc is masked as a container runtime masks
+#: it: /dev/null over a file, an empty tmpfs over a directory. Its model reports how many
+#: bytes it read from the file and what the directory lists.
+MASKED_SERVER = """
+import subprocess, sys, textwrap
+from pathlib import Path
+import numpy as np
+from inferd.card import ModelCard
+from inferd.runtimes import LoadOptions, get_runtime
+
+subprocess.run(["mount", "--bind", "/dev/null", "/proc/timer_list"], check=True)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=0", "tmpfs", "/proc/acpi"], check=True)
+Path(sys.argv[1], "model.py").write_text(textwrap.dedent('''
+    import os
+    import numpy as np
+
+    class Model:
+        def predict(self, inputs):
+            with open("/proc/timer_list", "rb") as f:
+                read = len(f.read())
+            return {"read": np.array([read]), "listed": np.array([len(os.listdir("/proc/acpi"))])}
+'''))
+card = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+model = get_runtime("python").load(Path(sys.argv[1]), card, LoadOptions(trust_code=True))
+outputs = model.predict({"x": np.array([1])})
+model.close()
+print(int(outputs["read"][0]), int(outputs["listed"][0]))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not Path("/proc/timer_list").exists() or not Path("/proc/acpi").is_dir(),
+    reason="needs root (mounts) and a /proc with timer_list and acpi",
+)
+def test_what_the_host_masked_in_proc_stays_masked(tmp_path: Path) -> None:
+    """A container runtime masks parts of /proc (``/proc/kcore``, ``/proc/timer_list``,
+    ``/proc/acpi``…); the worker's fresh /proc would have shown them again."""
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", MASKED_SERVER,
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["0", "0"]

@@ -187,12 +187,7 @@ def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> No
 
 def _read_only(libc: ctypes.CDLL, root: Path) -> None:
     _mount(libc, None, "/", MS_REC | MS_PRIVATE)
-    # The PID namespace's own /proc (made read-only below with the rest): no server process
-    # in it. Mounted over the host's, whose submounts it hides.
-    _check(
-        libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
-        "mount /proc",
-    )
+    pidns.mount_proc(libc)  # made read-only below with the rest
     # Scratch is left as writable as it was, never more: a scratch directory on a read-only
     # mount stays read-only, and so does a read-only mount below one (a Kubernetes secret, a
     # ``docker -v …:ro`` volume under /tmp), which clearing the flag recursively made writable.

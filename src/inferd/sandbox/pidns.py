@@ -33,9 +33,15 @@ import resource
 import select
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 CLONE_NEWPID = 0x20000000
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_BIND = 0x1000
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 
@@ -131,3 +137,40 @@ def _init(libc: ctypes.CDLL, model: int, statuses: int) -> NoReturn:
         if pid == model:
             os.write(statuses, str(status).encode())
             os._exit(0)
+
+
+def mount_proc(libc: ctypes.CDLL) -> None:
+    """Mount a ``/proc`` of this PID namespace over the host's (in a private mount namespace),
+    masking again what the host's masked: a container runtime covers ``/proc/kcore``,
+    ``/proc/keys``, ``/proc/timer_list``… with ``/dev/null`` and ``/proc/acpi``… with an
+    empty tmpfs, which a fresh ``/proc`` would show again. Raises OSError."""
+    masks = [(point, Path(point).is_dir()) for point in _masked()]
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(libc, libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
+    for point, directory in masks:
+        if not os.path.lexists(point):
+            continue  # not in this kernel's /proc
+        target = point.encode()
+        if directory:
+            done = libc.mount(b"tmpfs", target, b"tmpfs", flags | MS_RDONLY, b"size=0")
+        else:
+            done = libc.mount(b"/dev/null", target, None, MS_BIND, None)
+        _check(libc, done, f"mount {point}")
+
+
+def _masked() -> list[str]:
+    """The mount points below ``/proc`` of another file system than proc (masks)."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        point = fields[4].encode().decode("unicode_escape")
+        kind = fields[fields.index("-") + 1]
+        if point.startswith("/proc/") and kind != "proc":
+            found.append(point)
+    return found
+
+
+def _check(libc: ctypes.CDLL, result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), what)
