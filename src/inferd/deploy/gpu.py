@@ -139,6 +139,11 @@ def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
     resource = GPU_RESOURCE
     if placement.mig_profile is not None:
         resource = f"nvidia.com/mig-{placement.mig_profile}"
+        if count > 1 and deployment.llm is not None and deployment.llm.engine == "vllm":
+            raise InvalidArgument(
+                f"{where}: vLLM shards a model over whole GPUs (tensor parallelism), not over "
+                f"{count} MIG slices: use one slice, or whole GPUs"
+            )
         slice_gib = mig_memory_gib(placement.mig_profile)
         if memory_mib is not None and memory_mib > slice_gib * 1024:
             raise InvalidArgument(

@@ -183,19 +183,10 @@ def _volumes(size: int | None) -> list[Obj]:
     ]
 
 
-def _check_gpus(deployment: DeploymentSpec, gpu: GpuPod) -> None:
-    if gpu.gpus > 1 and any(r.startswith("nvidia.com/mig-") for r in gpu.resources):
-        raise InvalidArgument(
-            f"deployment {deployment.name!r}: vLLM shards a model over whole GPUs "
-            f"(tensor parallelism), not over {gpu.gpus} MIG slices: use one slice, or whole GPUs"
-        )
-
-
 def deployment_object(
     deployment: DeploymentSpec, base: VersionSpec, spec: Spec, options: K8sOptions, gpu: GpuPod
 ) -> Obj:
     """The Deployment of one base version and its adapters."""
-    _check_gpus(deployment, gpu)
     size = volume_bytes(deployment, base)
     loras = adapters(deployment, base)
     pod: Obj = {
