@@ -64,9 +64,10 @@ def plan(
 ) -> None:
     """Place the GPU replicas of spec FILE on the GPUs of --nodes.
 
-    A replica takes whole GPUs, GPU memory, MIG slices (as many per GPU as the product's MIG
-    table allows) or one of a time-sliced GPU's replicas, as its placement says; an LLM
-    deployment's replica the memory its llm section sizes (weights + KV cache + overhead).
+    A replica takes whole GPUs of its own (with at least its gpu_memory), MIG slices (as many
+    per GPU as the product's MIG table allows) or one of a time-sliced GPU's replicas, as its
+    placement says; an LLM deployment's replica needs the memory its llm section sizes
+    (weights + KV cache + overhead).
     First-fit decreasing: the largest replicas first, each on the first GPUs where it fits.
     Reports what does not fit, which GPUs stay idle and which GPU or MIG profile holds each
     LLM replica; exits 1 when something does not fit.
