@@ -110,9 +110,9 @@ def test_a_choice_that_fails_ends_the_answer(client: openai.OpenAI) -> None:
             pass
 
 
-def test_n_is_bounded_as_openai_bounds_it(client: openai.OpenAI) -> None:
+def test_n_is_bounded_by_what_a_models_queue_holds(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="parrot", messages=HI, n=129)
+        client.chat.completions.create(model="parrot", messages=HI, n=65)
     assert caught.value.param == "n"
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="parrot", messages=HI, n=0)
@@ -132,5 +132,10 @@ def test_a_client_that_leaves_cancels_every_choice(llm_server: Running, stream: 
         while len(stuck.asked) < 3 and time.monotonic() < waited:
             time.sleep(0.01)
         assert len(stuck.asked) == 3, "the choices never started"
+        seen = b""
+        while stream and seen.count(b'"Hello"') < 3:  # every choice's first word was sent
+            part = sock.recv(65536)
+            assert part, "the stream ended before its first words"
+            seen += part
     for asked in stuck.asked:
         assert asked.cancelled.wait(10), "a choice kept running after its client left"

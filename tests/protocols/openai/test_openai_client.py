@@ -140,6 +140,16 @@ def test_n_choices_of_one_prompt(client: openai.OpenAI) -> None:
     assert greedy.choices[0].text == greedy.choices[1].text
 
 
+def test_the_most_choices_fit_the_models_queue(client: openai.OpenAI) -> None:
+    # Each choice waits in the model's queue (64 places) for a slot: a larger n could never be
+    # queued at once, and was a 503 "retry later" that no retry would pass.
+    answer = client.completions.create(model="llm", prompt="The", max_tokens=2, n=64)
+    assert sorted(c.index for c in answer.choices) == list(range(64))
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model="llm", prompt="The", max_tokens=2, n=65)
+    assert caught.value.param == "n"
+
+
 def test_an_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="nope", messages=HELLO)

@@ -151,7 +151,7 @@ def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
             "should not be empty (a string or a list of up to 4 strings)",
         ),
         ({"seed": 2**63}, "seed", "less than or equal to"),
-        ({"n": 129}, "n", "less than or equal to 128"),
+        ({"n": 65}, "n", "less than or equal to 64"),
         ({"stream": "yes"}, "stream", "valid boolean"),
         (
             {"stream_options": {"include_usage": True}},

@@ -31,8 +31,10 @@ from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingF
 
 #: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
 MAX_TOKEN_ID = 2**31 - 1
-#: Choices one request may ask for (``n``; OpenAI's limit).
-MAX_CHOICES = 128
+#: Choices one request may ask for (``n``; OpenAI takes 128). Each is a generation that waits
+#: for a slot in its model's queue, which holds 64 (the llama.cpp engine's): more could never be
+#: queued at once, and would be a 503 "retry later" that no retry passes.
+MAX_CHOICES = 64
 #: Texts one embeddings request may carry (OpenAI's limit).
 MAX_EMBEDDING_INPUTS = 2048
 #: OpenAI's limits on ``metadata``: pairs, and characters in a key and in a value.

@@ -44,7 +44,8 @@ MAX_CONTEXT = 4096
 KV_CELLS = 8192
 #: Tokens in one llama.cpp batch (prefill pieces and one token per decoding sequence).
 BATCH = 512
-#: Generations queued for a slot before more are refused (503).
+#: Generations queued for a slot before more are refused (503). OpenAI's ``n`` is bounded by it
+#: (protocols/openai MAX_CHOICES): every choice of one request must fit the queue.
 MAX_WAITING = 64
 #: How long an unload waits for running generations to end.
 CLOSE_TIMEOUT_S = 30.0
