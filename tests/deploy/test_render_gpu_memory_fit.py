@@ -68,7 +68,7 @@ def _70b(**kwargs: Any) -> Spec:
         (
             {"gpu_product": "NVIDIA-H100-80GB-HBM3"},
             2,
-            "119.68 GiB of GPU memory per GPU; a NVIDIA-H100-80GB-HBM3 has 80.00 GiB",
+            "119.68 GiB of GPU memory per GPU; a NVIDIA-H100-80GB-HBM3 has 79.65 GiB",
         ),
     ],
 )
@@ -156,3 +156,15 @@ def test_the_cli_refuses_with_exit_2_and_the_gpu_plan_agrees(tmp_path: Any) -> N
     planned = cli("gpu", "plan", spec, "--nodes", nodes, *flags)
     assert planned.exit_code == 2
     assert "--gpu-memory-utilization" in planned.stderr
+
+
+def test_an_h100_80gb_has_less_than_80_gib() -> None:
+    # NVML and GPU feature discovery report 81,559 MiB for an H100 80GB HBM3: the affinity of
+    # gpu_memory 80Gi (nvidia.com/gpu.memory > 81919) matches none of them. An A100 80GB has
+    # 81,920 MiB, and takes it.
+    spec = _spec(None, gpu_memory="80Gi")
+    with pytest.raises(InvalidArgument, match=r"has 79\.65 GiB \(81559 MiB"):
+        render_with(spec, registry=REGISTRY, placement={"gpu_product": "NVIDIA-H100-80GB-HBM3"})
+    render_with(spec, registry=REGISTRY, placement={"gpu_product": "NVIDIA-A100-SXM4-80GB"})
+    render_with(_spec(None, gpu_memory="79Gi"), registry=REGISTRY,
+                placement={"gpu_product": "NVIDIA-H100-80GB-HBM3"})  # fmt: skip

@@ -24,9 +24,11 @@ from inferd.spec.model import DeploymentSpec
 from inferd.spec.types import parse_quantity
 
 _MIB = 2**20
-#: The whole memory of GPUs whose feature-discovery product label does not state it, in MiB as
-#: NVML reports it (``nvidia-smi``'s total, GFD's ``nvidia.com/gpu.memory``).
+#: The whole memory of common GPUs, in MiB as NVML reports it (``nvidia-smi``'s total, GFD's
+#: ``nvidia.com/gpu.memory``): for products whose label does not state it, and for the H100, whose
+#: "80GB" is 81,559 MiB (79.6 GiB), so a ``gpu_memory: 80Gi`` pod would never schedule on it.
 PRODUCT_MEMORY_MIB = {
+    "NVIDIA-H100-80GB-HBM3": 81_559,
     "Tesla-T4": 15_360,
     "NVIDIA-L4": 23_034,
     "NVIDIA-A10": 23_028,
@@ -63,9 +65,9 @@ def check_memory(deployment: DeploymentSpec, placement: Placement) -> None:
     if declared is not None and placement.mig_profile is None and parse_quantity(declared) > size:
         raise InvalidArgument(
             f"{where}: gpu_memory {declared} does not fit one GPU: {unit} has "
-            f"{_gib(size)} (its nodes' nvidia.com/gpu.memory label is lower than the pods' "
-            "node affinity asks, so they would stay Pending); lower gpu_memory or choose a "
-            "larger gpu_product"
+            f"{_gib(size)} ({size // 2**20} MiB: its nodes' nvidia.com/gpu.memory label is lower "
+            "than the pods' node affinity asks, so they would stay Pending); lower gpu_memory "
+            "or choose a larger gpu_product"
         )
     llm = deployment.llm
     if llm is None or llm.shape is None or llm.max_model_len is None:
