@@ -55,6 +55,8 @@ class Sampling:
     #: time it appeared (0: none; negative values favour repeating).
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    #: vLLM's: an end-of-generation token does not end the answer (it runs to ``max_tokens``).
+    ignore_eos: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,9 @@ class SamplingFields(BaseModel):
     top_k: int | None = Field(default=None, ge=-1, description="-1 or 0: every token (vLLM's)")
     min_p: float | None = Field(default=None, ge=0, le=1, description="0: off (vLLM's)")
     repetition_penalty: float | None = Field(default=None, gt=0, description="1: off (vLLM's)")
+    ignore_eos: bool | None = Field(
+        default=None, description="an end token does not end the answer (vLLM's)"
+    )
 
     def sampling(
         self, max_tokens: int | None = None, logit_bias: dict[int, float] | None = None
@@ -170,6 +173,7 @@ class SamplingFields(BaseModel):
             repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
             presence_penalty=self.presence_penalty or 0.0,
             frequency_penalty=self.frequency_penalty or 0.0,
+            ignore_eos=bool(self.ignore_eos),
         )
 
 

@@ -150,6 +150,17 @@ def test_the_most_choices_fit_the_models_queue(client: openai.OpenAI) -> None:
     assert caught.value.param == "n"
 
 
+def test_ignore_eos_as_vllms_benchmarks_send_it(client: openai.OpenAI) -> None:
+    # An answer that would end at once (its end token favoured) runs to max_tokens instead.
+    asked = {"model": "llm", "prompt": "The", "max_tokens": 5, "logit_bias": {str(END_TOKEN): 100}}
+    ended = client.completions.create(**asked)
+    assert ended.choices[0].finish_reason == "stop"
+    assert ended.usage is not None and ended.usage.completion_tokens == 1
+    full = client.completions.create(**asked, extra_body={"ignore_eos": True})
+    assert full.choices[0].finish_reason == "length"
+    assert full.usage is not None and full.usage.completion_tokens == 5
+
+
 def test_an_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="nope", messages=HELLO)

@@ -72,3 +72,13 @@ def test_out_of_range_values_name_the_field(
         parse(**fields)
     assert caught.value.param == param
     assert says in caught.value.message
+
+
+@pytest.mark.parametrize("parse", [chat, completion])
+def test_ignore_eos_reaches_the_sampling(parse: Any) -> None:
+    # vLLM's benchmarks (vllm bench serve) send it to make every answer max_tokens long.
+    assert parse(ignore_eos=True).asked() == Sampling(ignore_eos=True)
+    assert parse(ignore_eos=False).asked() == Sampling()
+    with pytest.raises(InvalidField) as caught:
+        parse(ignore_eos="yes")
+    assert caught.value.param == "ignore_eos"

@@ -51,3 +51,19 @@ def test_a_top_k_beyond_the_vocabulary_is_every_token(model: LlamaModel) -> None
     plain = _say(model, "hello", temperature=1, seed=5)
     assert _say(model, "hello", temperature=1, seed=5, top_k=2**32 + 1) == plain
     assert _say(model, "hello", temperature=1, seed=5, top_k=10**30) == plain
+
+
+#: The tiny model's <|im_end|>, an end-of-generation token.
+END_TOKEN = 265
+
+
+def test_ignore_eos_decodes_past_the_end_token(model: LlamaModel) -> None:
+    async def run(**sampling: Any) -> tuple[str | None, int]:
+        asked = Sampling(max_tokens=6, temperature=0, logit_bias={END_TOKEN: 100}, **sampling)
+        generation = model.generate("hello", asked)
+        tokens = sum([chunk.tokens async for chunk in generation])
+        return generation.finish_reason, tokens
+
+    assert asyncio.run(run()) == ("stop", 1)
+    # vLLM's ignore_eos: the end token is decoded as any other, up to max_tokens.
+    assert asyncio.run(run(ignore_eos=True)) == ("length", 6)

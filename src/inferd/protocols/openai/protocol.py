@@ -8,7 +8,8 @@ inferd could keep to (``reasoning_effort``, ``audio``) is refused whenever it is
 inferd does not support it. ``user``, ``safety_identifier``, ``prompt_cache_key`` and
 ``metadata`` only identify the caller or tag a completion to OpenAI and change no answer: they
 are accepted. Fields OpenAI does not define (a misspelling) are refused as unknown, naming them;
-vLLM's ``top_k``, ``min_p`` and ``repetition_penalty``, which users of vLLM send, are honoured.
+vLLM's ``top_k``, ``min_p``, ``repetition_penalty`` and ``ignore_eos``, which users of vLLM
+send, are honoured.
 The sampling parameters (penalties included) are
 :class:`~inferd.protocols.text_wire.SamplingFields`, shared with the generate extension. The
 answers' shapes are OpenAI's; the OpenAPI document is generated from these same types.

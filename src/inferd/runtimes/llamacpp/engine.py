@@ -327,7 +327,7 @@ class Engine:
             job.after_cancel += 1
         job.unsent_tokens += 1
         job.last = token
-        if self.weights.is_end(token):
+        if self.weights.is_end(token) and not job.sampling.ignore_eos:
             self._end(job, Ended("stop"), flush=True)
             return
         job.text += job.decoder.decode(self.weights.output_piece(token))
