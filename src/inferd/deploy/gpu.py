@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import yaml
 
 from inferd.deploy.k8s_options import MIG_PROFILE_PATTERN, K8sOptions, Placement
-from inferd.deploy.llm_memory import gpu_memory_utilization
+from inferd.deploy.llm_memory import gpu_memory_utilization, llm_memory
 from inferd.deploy.mig import WITHOUT_MIG, label_tables
 from inferd.deploy.objects import Obj, obj
 from inferd.errors import InvalidArgument
@@ -155,6 +155,8 @@ def gpu_pod(deployment: DeploymentSpec, placement: Placement) -> GpuPod:
         memory_mib = None
         if placement.gpu_product is not None:
             _check_profile(where, placement.gpu_product, placement.mig_profile)
+    else:
+        memory_mib = _with_llm_need(deployment, memory_mib)
     if placement.gpu_product is not None:
         product = placement.gpu_product
         if placement.time_slicing is not None:
@@ -207,6 +209,19 @@ def _check_profile(where: str, product: str, profile: str) -> None:
     if tables and all(t.profile(profile) is None for t in tables):
         offered = ", ".join(dict.fromkeys(p.name for t in tables for p in t.profiles))
         raise InvalidArgument(f"{where}: {product} has no MIG profile {profile} (it has {offered})")
+
+
+def _with_llm_need(deployment: DeploymentSpec, declared_mib: int | None) -> int | None:
+    """The larger of the declared GPU memory and what one GPU of a language model's replica
+    needs (:mod:`.llm_memory`, when its llm section sizes it), in MiB: the plan places it so."""
+    llm = deployment.llm
+    if llm is None or llm.shape is None or llm.max_model_len is None:
+        return declared_mib
+    sized = llm_memory(deployment)
+    if sized is None:
+        return declared_mib
+    need = math.ceil(sized.per_gpu / _MIB)
+    return need if declared_mib is None else max(declared_mib, need)
 
 
 def _memory_mib(deployment: DeploymentSpec) -> int | None:
