@@ -168,3 +168,16 @@ def test_an_h100_80gb_has_less_than_80_gib() -> None:
     render_with(spec, registry=REGISTRY, placement={"gpu_product": "NVIDIA-A100-SXM4-80GB"})
     render_with(_spec(None, gpu_memory="79Gi"), registry=REGISTRY,
                 placement={"gpu_product": "NVIDIA-H100-80GB-HBM3"})  # fmt: skip
+
+
+def test_time_sliced_replicas_whose_gpu_memory_adds_up_to_more_than_the_gpu_are_refused() -> None:
+    # Time-slicing does not partition memory: the device plugin hands out 4 replicas of each
+    # 15 GiB T4, so 4 pods of 6Gi may land on one GPU and the last ones run out of memory.
+    spec = _spec(None, gpu_memory="6Gi", replicas=4)
+    placement = {"gpu_product": "Tesla-T4", "time_slicing": 4}
+    with pytest.raises(InvalidArgument) as refused:
+        render_with(spec, registry=REGISTRY, placement=placement)
+    text = str(refused.value)
+    assert "time_slicing 4 x gpu_memory 6Gi = 24.00 GiB" in text
+    assert "Tesla-T4 has 15.00 GiB" in text and "time_slicing 2" in text
+    render_with(spec, registry=REGISTRY, placement={**placement, "time_slicing": 2})

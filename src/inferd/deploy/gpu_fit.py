@@ -69,6 +69,18 @@ def check_memory(deployment: DeploymentSpec, placement: Placement) -> None:
             "than the pods' node affinity asks, so they would stay Pending); lower gpu_memory "
             "or choose a larger gpu_product"
         )
+    slices = placement.time_slicing
+    if declared is not None and slices is not None and parse_quantity(declared) * slices > size:
+        fit = int(size // parse_quantity(declared))
+        instead = (
+            f"time_slicing {fit} or fewer" if fit >= 2 else "a GPU of its own (no time_slicing)"
+        )
+        raise InvalidArgument(
+            f"{where}: time_slicing {slices} x gpu_memory {declared} = "
+            f"{_gib(int(parse_quantity(declared) * slices))}, but {unit.removeprefix('a ')} has "
+            f"{_gib(size)}: time-slicing does not partition memory, so {slices} pods on one GPU "
+            f"would run out of it; use {instead}, or a smaller gpu_memory"
+        )
     llm = deployment.llm
     if llm is None or llm.shape is None or llm.max_model_len is None:
         return
