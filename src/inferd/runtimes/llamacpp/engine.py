@@ -49,7 +49,7 @@ from inferd.errors import (
 )
 from inferd.generation import Chunk, InvalidSampling, Sampling
 from inferd.runtimes.llamacpp.library import Context, Sampler, Weights
-from inferd.runtimes.llamacpp.stream import Ended, TokenStream, held_back
+from inferd.runtimes.llamacpp.stream import Ended, StopScan, TokenStream
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class _Job:
     unsent_tokens: int = 0
     text: str = ""
     sampler: Sampler | None = None
+    stops: StopScan = field(default_factory=lambda: StopScan(()))
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
     )
@@ -223,6 +224,7 @@ class Engine:
             self._take_slot(job)
             seed = job.sampling.seed if job.sampling.seed is not None else secrets.randbits(32)
             job.sampler = self.context.sampler(job.sampling, seed, job.prompt)
+            job.stops = StopScan(job.sampling.stop)
             self._active.append(job)
 
     def _room_for(self, job: _Job) -> bool:
@@ -330,21 +332,19 @@ class Engine:
         if self.weights.is_end(token) and not job.sampling.ignore_eos:
             self._end(job, Ended("stop"), flush=True)
             return
-        job.text += job.decoder.decode(self.weights.output_piece(token))
-        stops = job.sampling.stop
-        if stops:
-            found = min((i for s in stops if (i := job.text.find(s)) >= 0), default=-1)
-            if found >= 0:
-                # Bytes the decoder still holds (the start of a character in the token that
-                # ended the stop) come after the stop: they are dropped with it.
-                job.text = job.text[:found]
-                job.decoder.reset()
-                self._end(job, Ended("stop"), flush=True)
-                return
+        piece = job.decoder.decode(self.weights.output_piece(token))
+        job.text += piece
+        if (back := job.stops.feed(piece)) >= 0:
+            # Bytes the decoder still holds (the start of a character in the token that ended
+            # the stop) come after the stop: they are dropped with it.
+            job.text = job.text[: len(job.text) - back]
+            job.decoder.reset()
+            self._end(job, Ended("stop"), flush=True)
+            return
         if job.generated >= job.max_tokens or job.position >= self.context.per_slot:
             self._end(job, Ended("length"), flush=True)
             return
-        keep = held_back(job.text, stops)
+        keep = job.stops.held
         send = job.text[: len(job.text) - keep]
         if send or job.generated == 1:  # the first token is delivered at once (TTFT)
             job.stream.deliver(Chunk(send, job.unsent_tokens))

@@ -4,7 +4,7 @@
 The engine calls :meth:`TokenStream.deliver` (through ``call_soon_threadsafe``) with chunks and
 then one ending; the reader iterates. Closing the iterator before the end, or :meth:`cancel`,
 sets a flag the engine reads at its next step, which frees the sequence's slot.
-:func:`held_back` says how much of the text the engine keeps back for a stop string.
+:class:`StopScan` finds stop strings and says how much of the text the engine keeps back.
 """
 
 from __future__ import annotations
@@ -84,12 +84,50 @@ class TokenStream:
                 self.cancel()
 
 
-def held_back(text: str, stops: tuple[str, ...]) -> int:
-    """How many characters at the end of ``text`` could begin a stop string (kept unsent)."""
-    longest = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:n]):
-                longest = n
-                break
-    return longest
+class StopScan:
+    """Finds ``stop`` strings in text that arrives piece by piece, in time linear in the text
+    (Knuth-Morris-Pratt: per stop string, the length of the longest end of the text so far that
+    begins it), and says how much of the text's end to hold back, unsent, for it could begin
+    one. A plain search of the held text for every length of every stop string was quadratic
+    in it: long stop strings, nearly matched, slowed the whole engine."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self._stops = stops
+        self._fail = [_failure(stop) for stop in stops]
+        self._state = [0] * len(stops)
+
+    @property
+    def held(self) -> int:
+        """Characters at the end of the text so far that could begin a stop string."""
+        return max(self._state, default=0)
+
+    def feed(self, piece: str) -> int:
+        """Read ``piece``, the text's next characters: how many characters from the end of
+        the text (``piece`` included) the earliest stop string found begins, or -1."""
+        back = -1
+        for i, stop in enumerate(self._stops):
+            fail, k = self._fail[i], self._state[i]
+            for at, char in enumerate(piece):
+                while k and stop[k] != char:
+                    k = fail[k - 1]
+                if stop[k] == char:
+                    k += 1
+                if k == len(stop):
+                    back = max(back, len(piece) - at - 1 + k)
+                    k = fail[k - 1]
+                    break
+            self._state[i] = k
+        return back
+
+
+def _failure(stop: str) -> list[int]:
+    """For each prefix of ``stop``, the length of its longest proper end that also begins it."""
+    fail = [0] * len(stop)
+    k = 0
+    for i in range(1, len(stop)):
+        while k and stop[i] != stop[k]:
+            k = fail[k - 1]
+        if stop[i] == stop[k]:
+            k += 1
+        fail[i] = k
+    return fail
