@@ -32,7 +32,7 @@ from inferd.deploy.gpu import (
     gpu_pod,
 )
 from inferd.deploy.gpu_operator import LABEL_MIG_CONFIG
-from inferd.deploy.gpu_plan import Scale, replicas_at
+from inferd.deploy.gpu_plan import Scale, pod_versions, replicas_at
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.errors import InvalidArgument, Unavailable, Unsupported
 from inferd.spec.model import Spec
@@ -209,7 +209,7 @@ def check(
     for deployment in gpu_deployments:
         pod = gpu_pod(deployment, placements[deployment.name])
         ((resource, per_replica),) = pod.resources.items()
-        replicas = sum(replicas_at(deployment, v.replicas, scale) for v in deployment.versions)
+        replicas = sum(replicas_at(deployment, v.replicas, scale) for v in pod_versions(deployment))
         selected = [n for n in nodes if _selects(pod.node_selector, pod.min_memory_mib, n)]
         fits: dict[str, int] = {}
         wanted = replicas

@@ -37,9 +37,10 @@ from inferd.deploy.gpu_capacity import GIB, Demand, Gpu, gib, room, take
 from inferd.deploy.k8s_options import K8sOptions, LabelValue, ObjectName
 from inferd.deploy.llm_fit import LlmFit, LlmRow, llm_fits
 from inferd.deploy.llm_memory import LlmMemory, llm_memory
+from inferd.deploy.vllm_serve import bases
 from inferd.errors import InvalidArgument
 from inferd.settings_file import read_settings_file, unknown_key, yaml_position
-from inferd.spec.model import DeploymentSpec, Spec
+from inferd.spec.model import DeploymentSpec, Spec, VersionSpec
 from inferd.spec.types import Quantity, parse_quantity
 
 #: How many replicas a plan places: the spec's, or as many as autoscaling may reach.
@@ -207,7 +208,7 @@ def demands(spec: Spec, options: K8sOptions, scale: Scale = "replicas") -> list[
             continue
         memory = _memory(deployment)
         share = _share(deployment) if placement.time_slicing is not None else None
-        for version in deployment.versions:
+        for version in pod_versions(deployment):
             for replica in range(replicas_at(deployment, version.replicas, scale)):
                 out.append(
                     Demand(
@@ -241,6 +242,14 @@ def _share(deployment: DeploymentSpec) -> float | None:
     if sized is None or deployment.llm is None or deployment.llm.engine != "vllm":
         return None
     return float(sized.utilization)
+
+
+def pod_versions(deployment: DeploymentSpec) -> list[VersionSpec]:
+    """The versions that run pods: a vLLM deployment's adapter versions are served by their
+    base's pods (:mod:`.vllm`), every other version runs its own."""
+    if deployment.llm is not None and deployment.llm.engine == "vllm":
+        return bases(deployment)
+    return list(deployment.versions)
 
 
 def replicas_at(deployment: DeploymentSpec, replicas: int, scale: str) -> int:
