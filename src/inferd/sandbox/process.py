@@ -33,7 +33,6 @@ from inferd.sandbox import cpu, tensors
 from inferd.sandbox.isolation import Limits
 from inferd.sandbox.wire import PeerGone, PeerTimedOut, recv_header
 from inferd.sandbox.worker import EXIT_OUT_OF_MEMORY
-from inferd.store.layout import LAYOUT_FILE
 
 if TYPE_CHECKING:
     from inferd.config import SandboxSettings
@@ -55,6 +54,9 @@ _EXIT_GRACE_S = 5.0
 #: load (a call) begins: not charged to the call timeout, which a user sets for their model
 #: (1 s on a fast model) and which a busy machine's interpreter start could use up alone.
 START_TIMEOUT_S = 60.0
+#: The file the OCI image-layout spec puts at a layout's root (a store is one): named here, not
+#: imported from the store, which the runtimes that use the sandbox may not import.
+OCI_LAYOUT = "oci-layout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +264,7 @@ def hidden_directories(root: Path) -> list[str]:
     holding ``store/oci-layout``, or ``oci-layout``: a settings file's ``store.home`` too) and
     the server's ``$INFERD_HOME`` (its control tokens, keys file, audit log), those that exist,
     as real paths."""
-    marks = (Path("store") / LAYOUT_FILE, Path(LAYOUT_FILE))
+    marks = (Path("store") / OCI_LAYOUT, Path(OCI_LAYOUT))
     found = [p for p in root.resolve().parents if any((p / m).is_file() for m in marks)]
     candidates = [*found[:1], store_settings().root]
     paths = dict.fromkeys(os.path.realpath(p) for p in candidates if p.is_dir())
