@@ -53,7 +53,7 @@ def test_whole_and_streamed_answers_name_the_deployment_asked_for(
 
 
 def test_errors_are_relayed_as_the_replica_sent_them(gateway: GatewayThread) -> None:  # noqa: F811
-    body = {"model": "support-bot", "prompt": "x", "max_tokens": 4, "n": 3}
+    body = {"model": "support-bot", "prompt": "x", "max_tokens": 4, "n": 65}
     answer = httpx.post(gateway.url + "/v1/completions", json=body, timeout=30)
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == "n"
