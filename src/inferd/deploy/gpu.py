@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 import yaml
 
@@ -42,6 +43,10 @@ LABEL_DEVICE_PLUGIN_CONFIG = "nvidia.com/device-plugin.config"
 TIME_SLICING_CONFIGMAP = "inferd-device-plugin-config"
 SHARED_SUFFIX = "-SHARED"
 _MIB = 2**20
+#: Share of a GPU's memory that time-sliced vLLM replicas leave unclaimed: the driver's own
+#: reservation (hundreds of MiB, more of a small GPU's share) is never free, and vLLM compares
+#: its claim with the free memory at start.
+SHARED_GPU_RESERVE = Fraction(5, 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,15 +183,17 @@ def _check_vllm_share(deployment: DeploymentSpec, replicas: int) -> None:
     """Refuse time-sliced vLLM replicas whose claims add up to more than the GPU: vLLM takes
     ``--gpu-memory-utilization`` of a GPU's memory at start and refuses to start with less
     free ("Free memory on device ... is less than desired GPU memory utilization"), so the
-    replicas after the first on a shared GPU would crash-loop."""
+    replicas after the first on a shared GPU would crash-loop. Free memory is counted without
+    the driver's reservation, so the shares must leave :data:`SHARED_GPU_RESERVE` of it."""
     llm = deployment.llm
     if llm is None or llm.engine != "vllm":
         return
     share = gpu_memory_utilization(deployment.name, llm)
-    if share * replicas <= 1:
+    room = 1 - SHARED_GPU_RESERVE
+    if share * replicas <= room:
         return
-    most = math.floor(100 / replicas) / 100
-    start = min(replicas, math.floor(1 / share))
+    most = math.floor(100 * room / replicas) / 100
+    start = min(replicas, math.floor(room / share))
     raise InvalidArgument(
         f"deployment {deployment.name!r}: vLLM claims --gpu-memory-utilization {float(share):g} "
         f"of a GPU's memory at start and refuses to start with less free, so with time_slicing "
