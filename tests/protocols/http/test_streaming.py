@@ -3,11 +3,15 @@ pipelined behind a stream keep their order, and a client that goes away closes t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from inferd.config import LimitSettings
+from inferd.protocols.http.messages import StreamingResponse
+from inferd.protocols.http.streaming import send_chunks, start_pump
 from protocols.conftest import Running
 from protocols.http.conftest import FLOOD_CHUNK, Seen
 
@@ -144,3 +148,27 @@ def _when_it_stops_growing(count: Callable[[], int], quiet_s: float = 0.3) -> in
         last = now
         time.sleep(quiet_s)
     raise AssertionError(f"still growing after 10 s: {count()}")
+
+
+def test_a_pump_cancelled_before_its_first_step_abandons_its_stream() -> None:
+    """The client leaves in the turn its stream's pump was created (after the handler answered,
+    before the pump ran): cancelling a task that never started runs none of its code, so the
+    producer (a generation) was told nothing and ran on for nobody."""
+    told: list[str] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"never sent"
+
+    async def pump(response: StreamingResponse) -> None:
+        await send_chunks(response, lambda: None, asyncio.Event())
+
+    async def scenario() -> None:
+        response = StreamingResponse(200, chunks=chunks(), abandon=lambda: told.append("abandoned"))
+        task = start_pump(pump(response), response)
+        task.cancel()  # in the same turn: the pump never runs
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)  # the producer's close, scheduled by the abandon
+        assert told == ["abandoned"]
+
+    asyncio.run(scenario())

@@ -46,7 +46,7 @@ from inferd.protocols.http.messages import (
 )
 from inferd.protocols.http.reading import admit_headers, parse, peer_address, request_target
 from inferd.protocols.http.refusal import Refusal, body_too_large, head_too_large, over_budget
-from inferd.protocols.http.streaming import abandon_unsent, send_chunks
+from inferd.protocols.http.streaming import abandon_unsent, send_chunks, start_pump
 from inferd.protocols.http.write_deadline import WriteDeadline
 
 
@@ -284,7 +284,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             if isinstance(response, StreamingResponse) and response.chunks is not None:
                 chunked = not self._http10  # 1.0 knows no chunked: the close ends the body
                 self.transport.write(encode_stream_head(response, not final, chunked=chunked))
-                self._stream = self.loop.create_task(self._pump(response, final or not chunked))
+                self._stream = start_pump(self._pump(response, final or not chunked), response)
                 return
             self.transport.write(encode(response, not final, announce=self._http10))
             if final:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from inferd.protocols.http.messages import Response, StreamingResponse, encode_chunk
 
@@ -55,6 +56,16 @@ async def send_chunks(
         if closing is not None:
             await closing()
     return complete
+
+
+def start_pump(pump: Coroutine[Any, Any, None], response: StreamingResponse) -> asyncio.Task[None]:
+    """Run ``pump`` (which sends ``response``) as a task. One cancelled before its first step (its
+    client left in the same turn) never runs the cleanup :func:`send_chunks` does: its
+    producer is abandoned here instead (a generation ran on for nobody up to ``max_tokens``).
+    Abandoning is idempotent: a pump cancelled later has abandoned already."""
+    task = asyncio.get_running_loop().create_task(pump)
+    task.add_done_callback(lambda done: abandon(response) if done.cancelled() else None)
+    return task
 
 
 def abandon_unsent(task: asyncio.Task[Response]) -> None:
