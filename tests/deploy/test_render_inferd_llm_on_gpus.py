@@ -1,8 +1,9 @@
 """A language model served by inferd (``llm.engine: inferd``: GGUF on llama.cpp) runs on the CPU:
-inferd's llama.cpp is built without CUDA and its runtime refuses any other device. Pods of such
-a deployment with ``resources.gpu`` got the ``-gpu`` image and ``INFERD_DEVICE=auto``, which the
-CUDA provider of that image resolves to ``cuda``: the runtime then refused to load the model and
-the pods never became ready, holding GPUs. ``render`` and the GPU commands refuse it instead."""
+inferd's llama.cpp is built without CUDA. Pods of such a deployment with ``resources.gpu`` got
+the ``-gpu`` image and ``INFERD_DEVICE=auto``, which the CUDA provider of that image resolves to
+``cuda``: the runtime refused to load the model and the pods never became ready, holding GPUs.
+``render`` and the GPU commands refuse it instead; and the runtime, asked for ``auto``, loads on
+the CPU as the other CPU-only runtimes do (a GPU asked for by name is still refused)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unsupported
 from inferd.runtimes.base import LoadOptions
 from inferd.runtimes.llamacpp.runtime import LlamaCppRuntime
 from inferd.spec.loading import parse_spec
+from llm_files import tiny_gguf
 
 from .conftest import cli, render_with
 
@@ -27,11 +30,19 @@ deployments:
 """
 
 
-def test_the_runtime_refuses_the_device_the_gpu_image_resolves_auto_to() -> None:
-    # What the pod's server would do: auto on the -gpu image (onnxruntime-gpu) is cuda.
-    auto = LoadOptions(device="cuda", device_auto=True)
+def test_the_runtime_refuses_a_gpu_asked_for_by_name() -> None:
+    cuda = LoadOptions(device="cuda")
     with pytest.raises(Unsupported, match="runs on the CPU"):
-        LlamaCppRuntime().load(Path("model.gguf"), None, auto)  # type: ignore[arg-type]
+        LlamaCppRuntime().load(Path("model.gguf"), None, cuda)  # type: ignore[arg-type]
+
+
+def test_auto_resolved_to_a_gpu_loads_on_the_cpu(tmp_path: Path) -> None:
+    # What `inferd serve --device auto` does where onnxruntime has CUDA: auto is cuda. The
+    # model loads on the CPU, as sklearn's and lightgbm's do (it was refused).
+    auto = LoadOptions(device="cuda", device_auto=True)
+    file = tiny_gguf(tmp_path / "tiny.gguf")
+    card = ModelCard(name="tiny", runtime="llamacpp", entrypoint=file.name)
+    LlamaCppRuntime().load(tmp_path, card, auto).close()
 
 
 def test_an_inferd_engine_llm_on_gpus_is_refused_by_render() -> None:

@@ -305,7 +305,7 @@ class LlamaCppRuntime:
     name: ClassVar[str] = "llamacpp"
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
-        if options.device != "cpu":
+        if options.device != "cpu" and not options.device_auto:  # auto: the CPU, as sklearn
             raise Unsupported("the llamacpp runtime runs on the CPU here (built without CUDA)")
         file = model_file(path, card.entrypoint, self.name)
         llm = card.llm
