@@ -8,9 +8,11 @@ applies anything."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+from inferd.control.apply_plan import Applied
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
@@ -18,6 +20,7 @@ from inferd.control.rollout.history import RolloutHistory
 from inferd.control.rollout.recovery import KILLED, end_interrupted
 from inferd.control.rollout.watch import AliasWatcher
 from inferd.spec.loading import parse_spec
+from inferd.spec.model import Spec
 from inferd.store import ModelStore
 
 from ..conftest import fraud_store
@@ -99,3 +102,49 @@ def test_a_rollout_started_by_hand_ends_in_an_abort_and_a_finished_one_is_left(
     count = len(history.read("fraud"))
     assert asyncio.run(end_interrupted(history, store)) == []
     assert len(history.read("fraud")) == count
+
+
+class CandidateStartsForever:
+    """The running spec, v1 serving ``serving``; a change adding the candidate never ends (its
+    model loads until the process is killed: the OOM killer, often, the candidate's doing)."""
+
+    def __init__(self, spec: Spec, serving: str) -> None:
+        self.spec: Spec | None = spec
+        self.serving = serving
+        self.changing = asyncio.Event()
+
+    async def change(self, edit: Callable[[Spec], Spec]) -> Applied:
+        self.changing.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def pinned(self, deployment: str, version: str) -> str | None:
+        return self.serving if (deployment, version) == ("fraud", "v1") else None
+
+
+def test_a_kill_while_the_candidate_starts_moves_the_alias_back(tmp_path: Path) -> None:
+    """Killed before the rollout's ``start`` (its candidate still loading), the alias was left
+    on the candidate, which the restart then served to everyone."""
+    store = fraud_store(tmp_path / "home")
+    v1 = store.resolve("fraud:v1").digest
+    store.tag("fraud:v1", "fraud:production")
+    fake = CandidateStartsForever(parse_spec(SPEC), f"fraud:production@{v1}")
+    reading = GatewayMetrics().reading
+    history = RolloutHistory(tmp_path)
+    killed = RolloutController(cast(Reconciler, fake), store, reading, history)
+    watcher = AliasWatcher(killed, cast(Reconciler, fake), store)
+    store.tag("fraud:v2", "fraud:production")
+
+    async def until_killed() -> None:
+        checking = asyncio.ensure_future(watcher.check())
+        await fake.changing.wait()  # the candidate's replicas start; then the process dies
+        checking.cancel()
+
+    asyncio.run(until_killed())
+    assert history.read("fraud") == []
+
+    (line,) = asyncio.run(end_interrupted(history, store))
+    assert store.resolve("fraud:production").digest == v1
+    assert line.startswith("fraud: inferd up was killed while the candidate of fraud:production")
+    assert f"moved back to fraud@{v1[:19]}" in line
+    assert asyncio.run(end_interrupted(history, store)) == []

@@ -10,6 +10,11 @@ named the unchecked candidate, which a restart then served to everyone with no r
 ``inferd up`` runs, so a rollout whose history has no ending is one whose process died), the
 abort that stop would have recorded, and moves the alias back by compare-and-set from the
 digest its ``start`` recorded: an alias someone moved since stays where they put it.
+
+An alias move's rollout has no ``start`` while its candidate's replicas start (minutes, for a
+language model: the load the OOM killer often ends). For that while, :func:`pending` leaves a
+file beside the history naming the alias, the digest it moved to and the stable version's
+model; the next ``inferd up`` that finds one moves the alias back the same way.
 """
 
 from __future__ import annotations
@@ -17,9 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
+
+import orjson
 
 from inferd.control.rollout.history import DecisionRecord, Event, RolloutHistory
 from inferd.errors import InferdError
+from inferd.protocols.v2.auth import write_private
 from inferd.store import ModelStore
 
 #: The events a rollout ends with.
@@ -28,10 +37,42 @@ ENDINGS: frozenset[Event] = frozenset({"promote", "rollback", "abort", "supersed
 KILLED = "inferd up was killed mid-rollout (it ran no stop); ended by the next inferd up"
 
 
+#: Beside a deployment's history while its alias move's candidate starts.
+PENDING_SUFFIX = ".pending"
+
+
+@contextlib.contextmanager
+def pending(
+    history: RolloutHistory, deployment: str, alias: str, digest: str, stable: str
+) -> Iterator[None]:
+    """While the block starts the candidate of an alias move (``alias`` now on ``digest``;
+    ``stable``: the stable version's model, ``fraud@sha256:…``), a file that has the next
+    ``inferd up`` move the alias back should this one be killed meanwhile. It stays when the
+    block is cancelled (a stop mid-way abandons the rollout before it began, as a kill does)."""
+    path = history.path(deployment).with_suffix(PENDING_SUFFIX)
+    note = {
+        "deployment": deployment,
+        "alias": alias,
+        "alias_digest": digest,
+        "stable_model": stable,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, orjson.dumps(note))
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    path.unlink(missing_ok=True)
+
+
 async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[str]:
     """End each rollout whose history stops short of an ending with an ``abort``, moving an
-    alias move's alias back; one line per rollout ended, for the operator."""
-    lines = []
+    alias move's alias back, and move back the alias of each move whose candidate was still
+    starting; one line per rollout ended, for the operator."""
+    lines = await asyncio.to_thread(_unstarted, history, store)
     for deployment in await asyncio.to_thread(history.deployments):
         records = await asyncio.to_thread(history.read, deployment)
         if not records or records[-1]["event"] in ENDINGS:
@@ -62,7 +103,7 @@ async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[st
             record["reverted"] = alias if back else None
             if back:
                 record["reverted_to"] = model
-                moved = f"; {alias} moved back to {model[: model.index('@') + 20]}"
+                moved = f"; {alias} moved back to {_short(model)}"
             else:
                 moved = f"; {alias} left where it is (moved since)"
         try:
@@ -77,6 +118,27 @@ async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[st
     return lines
 
 
+def _unstarted(history: RolloutHistory, store: ModelStore) -> list[str]:
+    """Move back the alias of each :func:`pending` move; a line for each."""
+    lines = []
+    for path in sorted(history.directory.glob(f"*{PENDING_SUFFIX}")):
+        try:
+            note = orjson.loads(path.read_bytes())
+            deployment, alias = str(note["deployment"]), str(note["alias"])
+            digest, model = str(note["alias_digest"]), str(note["stable_model"])
+        except (OSError, ValueError, KeyError, TypeError):  # torn: nothing to act on
+            path.unlink(missing_ok=True)
+            continue
+        detail = f"inferd up was killed while the candidate of {alias} ({digest[:19]}) started"
+        back = False
+        with contextlib.suppress(InferdError):
+            back = store.compare_and_tag(model, alias, digest, detail=detail)
+        moved = f"moved back to {_short(model)}" if back else "left where it is (moved since)"
+        lines.append(f"{deployment}: {detail}, before its rollout began: {alias} {moved}")
+        path.unlink(missing_ok=True)
+    return lines
+
+
 def _move_back(
     store: ModelStore, model: str, alias: str, digest: str, record: DecisionRecord
 ) -> bool:
@@ -85,3 +147,9 @@ def _move_back(
     with contextlib.suppress(InferdError):
         return store.compare_and_tag(model, alias, digest, detail=detail)
     return False
+
+
+def _short(model: str) -> str:
+    """``fraud@sha256:0a1b2c3d4e5f``: a model with the start of its digest."""
+    name, at, digest = model.partition("@")
+    return f"{name}{at}{digest[:19]}"

@@ -18,6 +18,7 @@ import logging
 
 from inferd.control.reconciler import Reconciler
 from inferd.control.rollout.controller import RolloutController
+from inferd.control.rollout.recovery import pending
 from inferd.control.rollout.state import Rollout
 from inferd.control.rollout.transition import alias_move
 from inferd.control.tasks import cancel_and_wait
@@ -87,7 +88,10 @@ class AliasWatcher:
             return None
         log.info("%s: %s moved to %s: starting its rollout", d.name, alias, digest)
         pinned = str(Reference(ref.name, ref.tag, digest, None))
-        rollout = await self.rollouts.begin(alias_move(d, pinned, alias))
+        stable = Reference.parse(running)
+        model = str(Reference(stable.name, None, stable.digest))
+        with pending(self.rollouts.history, d.name, alias, digest, model):  # should we be killed
+            rollout = await self.rollouts.begin(alias_move(d, pinned, alias))
         self._started[d.name] = (digest, rollout)
         return rollout
 
