@@ -4,11 +4,14 @@ and how soon shedding stops once the load does.
 
     .venv/bin/python bench/overload.py                        # 5x for 10 s, queue limit 64
     .venv/bin/python bench/overload.py --factor 5 --overload-s 20 --layers 512
+    .venv/bin/python bench/overload.py --queue-wait-ms 20          # with a queue-wait limit
+    .venv/bin/python bench/overload.py --queue-wait-ms 20 --offered-rps 1750  # a fixed rate
 
 The model is made here: ``--layers`` MatMul + Tanh layers of ``--width`` (one shared weight),
 so that a row costs a known few milliseconds and the server's capacity is a few hundred
 requests a second on one core. The server runs pinned to $SERVER_CPUS (default 1) with
-``INFERD_BATCHING__MAX_QUEUE_SIZE=--queue``; the load runs in a child process pinned to
+``INFERD_BATCHING__MAX_QUEUE_SIZE=--queue``, ``MAX_QUEUE_WAIT_MS=--queue-wait-ms`` (0: no
+limit) and ``MAX_BATCH_SIZE=--batch``; the load runs in a child process pinned to
 $LOAD_CPUS (default 0), over raw keep-alive sockets (httpx's own cost would swamp a core at
 this rate, and wrk is closed-loop: it cannot offer more than the server answers).
 
@@ -103,8 +106,14 @@ class Load:
         self.idle: list[Connection] = []
 
     async def connection(self) -> Connection:
-        if self.idle:
-            return self.idle.pop()
+        """An idle connection, else a new one. The server closes a connection idle for
+        ``limits.header_timeout_s`` (10 s): one it closed is dropped, not reused (with a queue-wait
+        limit most requests are refused at once, so most connections idle that long)."""
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.reader.at_eof():
+                return conn
+            conn.writer.close()
         return Connection(*await asyncio.open_connection("127.0.0.1", self.port))
 
     async def one(self, scheduled: float, start: float, records: list[Record]) -> None:
@@ -200,7 +209,10 @@ def thread_cpu(pid: int) -> tuple[float, float]:
     all its other threads together (the model's worker among them)."""
     ticks = [0, 0]
     for task in Path(f"/proc/{pid}/task").iterdir():
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended since the listing (ESRCH or ENOENT)
+            continue
         ticks[task.name != str(pid)] += int(fields[11]) + int(fields[12])
     return ticks[0] / os.sysconf("SC_CLK_TCK"), ticks[1] / os.sysconf("SC_CLK_TCK")
 
@@ -240,7 +252,9 @@ def cpu_used(samples: list[list[float]], since: float, until: float) -> dict[str
 class Bench:
     def __init__(self, args: argparse.Namespace, home: Path) -> None:
         self.args, self.home = args, home
-        env = {"INFERD_BATCHING__MAX_QUEUE_SIZE": str(args.queue)}
+        env = {"INFERD_BATCHING__MAX_QUEUE_SIZE": str(args.queue),
+               "INFERD_BATCHING__MAX_QUEUE_WAIT_MS": str(args.queue_wait_ms),
+               "INFERD_BATCHING__MAX_BATCH_SIZE": str(args.batch)}  # fmt: skip
         self.server = Served(home, env, cpus=SERVER_CPUS)
         self.request_file = home / "request.http"
 
@@ -291,7 +305,7 @@ class Bench:
         quiet, _ = self.load("unloaded", rps=args.unloaded_rps, seconds=args.unloaded_s, conns=8)
         unloaded = latency_summary([tuple(r) for r in quiet["records"]])
         rss_before = server.memory_info().rss / 1e6
-        offered = args.factor * capacity
+        offered = args.offered_rps or args.factor * capacity
         over, samples = self.load("overload", rps=offered, seconds=args.overload_s,
                                   probe_rps=args.probe_rps, probe_s=args.probe_s,
                                   conns=args.conns)  # fmt: skip
@@ -305,6 +319,7 @@ class Bench:
         ok_p99, base_p99 = overload["ok_p99_ms"], unloaded["ok_p99_ms"]
         return {
             "width": args.width, "layers": args.layers, "queue_limit": args.queue,
+            "queue_wait_ms": args.queue_wait_ms, "max_batch_size": args.batch,
             "server_cpus": SERVER_CPUS, "load_cpus": LOAD_CPUS,
             "capacity_rps": round(capacity, 1),
             "capacity": latency_summary(records),
@@ -332,6 +347,8 @@ def table(result: dict[str, Any]) -> str:
     growth = rss["peak"] - rss["before"]
     shed_max = over["shed_max_ms"]
     rows = [
+        ("settings", f"queue {result['queue_limit']}, queue wait "
+         f"{result['queue_wait_ms'] or 'off'} ms, batch {result['max_batch_size']}", ""),
         ("capacity (closed loop)", f"{result['capacity_rps']} req/s", ""),
         ("offered / answered 200", f"{result['offered_rps']} / {result['overload_answered_rps']}"
          f" req/s; {over['statuses']} {over['client_errors'] or ''}", ""),
@@ -361,7 +378,13 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--layers", type=int, default=512)
     parser.add_argument("--queue", type=int, default=64, help="batching.max_queue_size")
+    parser.add_argument("--queue-wait-ms", type=float, default=0.0,
+                        help="batching.max_queue_wait_ms (0: no limit)")  # fmt: skip
+    parser.add_argument("--batch", type=int, default=32, help="batching.max_batch_size")
     parser.add_argument("--factor", type=float, default=5.0, help="offered load / capacity")
+    parser.add_argument("--offered-rps", type=float, default=0.0,
+                        help="offer this rate instead of --factor x the measured capacity (an "
+                        "A/B's runs then offer the same)")  # fmt: skip
     parser.add_argument("--capacity-clients", type=int, default=32)
     for name, default in PHASE_OPTIONS.items():
         parser.add_argument(f"--{name}", type=float, default=default)
