@@ -181,3 +181,19 @@ def test_requests_rerun_after_a_failed_batch_are_never_refused_for_their_wait(
         waiter.queued = True  # ...failed, and each queues again to run alone
     policy.expire(now=5.0)
     assert refused.waiters == [behind]
+
+
+def test_started_requests_leave_the_line_after_each_batch(loop: asyncio.AbstractEventLoop) -> None:
+    """Not only when the timer fires: with a long limit the line would otherwise hold every
+    request answered within it, inputs and all."""
+    policy, refused = _limit(loop, limit_ms=10_000.0)
+    batch = [_waiter(loop, 1.0) for _ in range(3)]
+    behind = _waiter(loop, 1.1)
+    for waiter in (*batch, behind):
+        policy.watch(waiter, queued=0, running=True, running_since=0.0)
+    for waiter in batch:
+        waiter.queued = False  # the batch started
+    policy.ran(batch, 3, 0.1, failed=False)
+    assert len(policy) == 1
+    policy.expire(now=100.0)
+    assert refused.waiters == [behind]

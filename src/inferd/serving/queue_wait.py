@@ -98,6 +98,10 @@ class QueueWait(NoQueueWait):
         self._batch_s = 0.0
         self._request_rows = 0.0
 
+    def __len__(self) -> int:
+        """Requests in line: the queued ones, and any started since the front was last cleared."""
+        return len(self._line)
+
     def expected_wait(self, queued: int, running: bool, running_since: float, now: float) -> float:
         """Seconds a request arriving at ``now`` can expect to wait for its batch to start,
         behind ``queued`` requests and, when ``running``, a batch started at ``running_since``."""
@@ -127,10 +131,15 @@ class QueueWait(NoQueueWait):
         else:
             self._request_rows += WEIGHT * (request_rows - self._request_rows)
             self._batch_s += WEIGHT * (seconds - self._batch_s)
+        line = self._line
         if failed:  # they ran: never refused for their wait when they queue again to rerun
             for waiter in waiters:
-                if waiter in self._line:
-                    self._line.remove(waiter)
+                if waiter in line:
+                    line.remove(waiter)
+        # Started requests leave from the front now, not when the timer next fires: the line
+        # stays about as long as the queue, and holds no answered request's inputs.
+        while line and not line[0].queued:
+            line.popleft()
 
     def expire(self, now: float) -> None:
         """Refuse every request still queued that has waited the limit by ``now``; drop the
