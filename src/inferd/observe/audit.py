@@ -158,9 +158,12 @@ class _Writer:
 
     def _append(self, lines: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(self.path, flags, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line (a kill): end it
+                lines = b"\n" + lines
             os.write(fd, lines)
         finally:
             os.close(fd)
@@ -255,7 +258,10 @@ def read_audit(path: Path) -> list[AuditRecord]:
     """Every record in ``path``, oldest first (for ``inferd`` commands and tests)."""
     records = []
     for raw in path.read_bytes().splitlines():
-        data = orjson.loads(raw)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # a line torn by a kill mid-write, or an empty one
+            continue
         caller = Caller(**data["caller"])
         truncated = tuple(data.get("truncated", ()))
         records.append(AuditRecord(**{**data, "caller": caller, "truncated": truncated}))

@@ -12,6 +12,7 @@ Blocking: call it from a worker thread (the payload log's file sink does).
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,11 +51,16 @@ class RotatingFile:
             # Open first: a failure then names the file and why (a parent that is a file says
             # "Not a directory", where mkdir said "File exists" of the parent).
             try:
-                self._file = self.path.open("ab")
+                self._file = self.path.open("a+b")
             except FileNotFoundError:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("ab")
-            self._size = self._file.tell()
+                self._file = self.path.open("a+b")
+            self._size = self._file.seek(0, os.SEEK_END)
+            if self._size and _last_byte(self._file) != b"\n":
+                # A torn last line (the process writing it was killed): end it, or the first
+                # line written now would be joined to it and lost to every reader.
+                self._file.write(b"\n")
+                self._size += 1
         return self._file
 
     def _append(self, chunk: list[bytes]) -> None:
@@ -86,3 +92,8 @@ class RotatingFile:
 
     def _numbered(self, n: int) -> Path:
         return self.path.with_name(f"{self.path.name}.{n}")
+
+
+def _last_byte(file: BinaryIO) -> bytes:
+    file.seek(-1, os.SEEK_END)
+    return file.read(1)
