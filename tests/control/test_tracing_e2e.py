@@ -58,6 +58,8 @@ def _chain(spans: list[CollectedSpan], parent_of_gateway: str) -> None:
     assert replica.parent_id == gateway.span_id
     assert replica.resource["inferd.deployment"] == "fraud"
     assert replica.resource["inferd.version"] == "v1"
+    # Which replica served it: its log is up/logs/<replica>.log.
+    assert str(replica.resource["inferd.replica"]).startswith("fraud-v1")
     assert replica.attributes["inferd.model"] == "fraud"
     assert replica.attributes["http.response.status_code"] == 200
 

@@ -66,6 +66,18 @@ def test_replicas_get_the_same_limits(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("INFERD_PORT", "9999")
     launch = ReplicaLaunch("fraud", "v1", "fraud", "fraud:v1", "fraud:v1@sha256:0", None,
                            log_dir=tmp_path, home=tmp_path)  # fmt: skip
-    env = launch.environment()
+    env = launch.environment("fraud-v1-0")
     assert env["INFERD_LIMITS__MAX_BODY_BYTES"] == "134217728"
     assert "INFERD_PORT" not in env
+
+
+def test_a_replica_names_itself_on_its_spans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its id joins the resource attributes the user gave, so a span leads to its log."""
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod")
+    launch = ReplicaLaunch("fraud", "v1", "fraud", "fraud:v1", "fraud:v1@sha256:0", None,
+                           log_dir=tmp_path, home=tmp_path)  # fmt: skip
+    env = launch.environment("fraud-v1-2")
+    expected = "deployment.environment=prod,inferd.replica=fraud-v1-2"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"] == expected

@@ -41,6 +41,8 @@ _ENTRY = "import sys; from inferd.cli import main; sys.exit(main(prog_name='infe
 #: of its deletion; a value fixed at start would outlive an apply that changes
 #: ``gateway.drain_timeout``. It bounds only a replica whose ``inferd up`` died (SIGKILL).
 REPLICA_DRAIN_S = 24 * 3600.0
+#: Resource attributes OpenTelemetry's SDK adds to every span of a process (``k=v,k=v``).
+RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +106,18 @@ class ReplicaLaunch:
             "--config", str(self.config), *trust,
         ]  # fmt: skip
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, replica: str) -> dict[str, str]:
         """The supervisor's environment with the same store; ``INFERD_*`` overrides that would
         fight the launch (ports, hosts) are dropped, and so is OTEL_EXPORTER_OTLP_ENDPOINT
         (``inferd serve`` reads it as a flag, which would beat the settings file's tracing).
-        ``INFERD_LIMITS__*`` are kept: the gateway applies them too (``inferd up``)."""
+        ``INFERD_LIMITS__*`` are kept: the gateway applies them too (``inferd up``). The
+        ``replica``'s id is a resource attribute of its spans (``inferd.replica``, added to any
+        OTEL_RESOURCE_ATTRIBUTES given), so a span leads to ``up/logs/<replica>.log``."""
         env = {k: v for k, v in os.environ.items() if not _overrides_launch(k)}
         env["INFERD_HOME"] = str(self.home)
         env[LEFTOVER_MARK] = str(self.home)  # the next inferd up finds it, should it be left
+        given = env.get(RESOURCE_ATTRIBUTES, "").strip().rstrip(",")
+        env[RESOURCE_ATTRIBUTES] = ",".join(filter(None, [given, f"inferd.replica={replica}"]))
         return env
 
 

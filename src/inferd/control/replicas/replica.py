@@ -301,7 +301,7 @@ class ReplicaProcess:
         # Its own session: a Ctrl-C in the terminal reaches `inferd up`, which drains the
         # gateway before the replicas, instead of every replica at once.
         proc = await spawn(
-            self.launch.command(self.port, self.grpc_port), self.launch.environment()
+            self.launch.command(self.port, self.grpc_port), self.launch.environment(self.id)
         )
         self._pump = asyncio.create_task(pump(proc.stdout, self._log))
         self._proc, self.pid, self.started_at = proc, proc.pid, time.time()
