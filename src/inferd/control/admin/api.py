@@ -223,7 +223,17 @@ def status_document(
         "replicas": replicas,
     }
     if gateway is not None:
-        doc["gateway"] = gateway()
+        doc["gateway"] = up = gateway()
+        # The gateway's reason for a routed replica adds its outlier ejection to the supervisor's.
+        seen = {
+            r["id"]: r["reason"]
+            for d in up["deployments"]
+            for v in d["versions"]
+            for r in v["replicas"]
+            if r["reason"]
+        }
+        for row in replicas:
+            row["reason"] = seen.get(row["replica"], row["reason"])
     return doc
 
 
