@@ -77,3 +77,19 @@ def test_ctrl_c_in_a_command_is_cancelled_in_one_line(
     result = CliRunner().invoke(main, ["pull", "fraud:v1", str(tmp_path / "out")])
     assert result.exit_code == EXIT_CODES[Code.CANCELLED] == 130
     assert result.stderr.splitlines() == ["error: cancelled (interrupted)"]
+
+
+def test_ctrl_c_while_a_command_loads_is_cancelled_too(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the first seconds of a command, while its module imports (before its own
+    error handling runs), was click's "Aborted!" and 1."""
+
+    def interrupted(_name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("inferd.cli._app.importlib.import_module", interrupted)
+    monkeypatch.delitem(main.commands, "ps", raising=False)  # loaded by an earlier test
+    result = CliRunner().invoke(main, ["ps"])
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == ["error: cancelled (interrupted)"]

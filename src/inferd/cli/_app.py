@@ -251,6 +251,16 @@ class LazyGroup(click.Group):
         command = self.get_command(ctx, name)  # one registered outside the map
         return command.get_short_help_str(limit) if command is not None else ""
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Ctrl-C before a command's own error handling runs (while its module and the
+        libraries it needs import: seconds on a cold start) is ``cancelled`` and 130 too, not
+        click's ``Aborted!`` and 1."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _say_error("cancelled (interrupted)")
+            raise SystemExit(EXIT_CODES[Code.CANCELLED]) from None
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMAND_MODULES.get(cmd_name)
         if cmd_name not in self.commands and module is not None:
