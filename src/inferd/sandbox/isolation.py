@@ -56,19 +56,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inferd.sandbox import pidns, views
+from inferd.sandbox.linux import (
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    PR_CAP_AMBIENT,
+    PR_CAP_AMBIENT_CLEAR_ALL,
+    PR_CAPBSET_DROP,
+    PR_SET_DUMPABLE,
+    PR_SET_NO_NEW_PRIVS,
+)
 from inferd.sandbox.syscalls import install_filter
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
-PR_SET_DUMPABLE = 4
 #: mount_setattr(2) (Linux 5.12; the same number on every architecture) and its arguments.
 SYS_MOUNT_SETATTR = 442
 AT_FDCWD = -100
@@ -76,10 +82,6 @@ AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 #: Left writable in the worker (with ``$TMPDIR``): the scratch space libraries expect.
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - left writable, never written here
-PR_CAPBSET_DROP = 24
-PR_SET_NO_NEW_PRIVS = 38
-PR_CAP_AMBIENT = 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAPABILITY_VERSION_3 = 0x20080522
 
 

@@ -36,14 +36,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-CLONE_NEWPID = 0x20000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_BIND = 0x1000
-PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
+from inferd.sandbox.linux import (
+    CLONE_NEWPID,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    PR_SET_DUMPABLE,
+    PR_SET_PDEATHSIG,
+)
 
 
 class Namespace:

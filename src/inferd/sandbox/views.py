@@ -20,13 +20,15 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
+from inferd.sandbox.linux import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+)
 
 
 def hide(libc: ctypes.CDLL, root: Path, paths: Sequence[str]) -> None:
