@@ -85,9 +85,11 @@ def answer(port: int, path: str = "/v2/models/fraud/infer") -> int:
 def test_a_person_moving_production_supersedes_the_rollout_and_is_followed(
     tmp_path: Path,
 ) -> None:
+    # An interval long enough for the `inferd tag` below to land first on a loaded machine
+    # (with 5 s, a CLI start that took longer let the rollout promote over it).
     up, store = up_with(
         tmp_path, spec_text("fraud:v2", stable="fraud:production", strategy="blue-green",
-                            interval="5s")
+                            interval="15s")
     )  # fmt: skip
     v1, divergent = (store.resolve(f"fraud:{t}").digest for t in ("v1", "divergent"))
     try:

@@ -142,7 +142,10 @@ def test_divergent_candidate_is_rolled_back_from_the_mirror(up: UpProcess) -> No
     assert status["phase"] == "rolled_back", status
     last = events(up, status["id"])[-1]
     (div,) = [c for c in last["verdict"]["checks"] if c["metric"] == "divergence"]
-    assert div["passed"] is False and 0.2 < div["value"] < 0.4
+    # Above its limit (why it was rolled back), and like the 30 % the model differs by: over the
+    # ~20 mirrored requests the check waits for, a share of 0.18 or 0.45 is no rare draw (it
+    # asked for 0.2 to 0.4, which about one run in eight missed).
+    assert div["passed"] is False and 0.1 < div["value"] < 0.65
     assert set(statuses) == {"200"} and set(versions) == {"v1"}, (statuses, versions)
     assert routing(up)["shadow"] is None
     # What the InferdRolloutFailed alert reads (docs/alerts.md).
