@@ -71,15 +71,25 @@ def enter(libc: ctypes.CDLL, unshare: Callable[[int], None], flags: int, close: 
     if init != 0:
         os.close(close)
         os.close(write_end)
-        _keep(init, read_end)
+        _never_returning(_keep, init, read_end)
     model = os.fork()  # pid 1 of the namespace, forking pid 2
     if model != 0:
         os.close(close)
         os.close(read_end)
-        _init(libc, model, write_end)
+        _never_returning(_init, libc, model, write_end)
     os.close(read_end)
     os.close(write_end)
     Namespace.entered = True
+
+
+def _never_returning(role: Callable[..., NoReturn], *args: object) -> NoReturn:
+    """Run the keeper's or init's ``role``; should it raise, exit: it must never return into
+    the worker's code, which would then serve as that process, outside the model's
+    namespace (a keeper whose exit raised ran on as an unisolated worker)."""
+    try:
+        role(*args)
+    finally:
+        os._exit(1)
 
 
 def _keep(init: int, statuses: int) -> NoReturn:
@@ -117,7 +127,8 @@ def _exit_as(status: int) -> NoReturn:
     """Exit with the wait ``status`` of another process: its code, or killed by its signal."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # no handler can be set (EINVAL)
+            signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
         os.kill(os.getpid(), sig)
         os._exit(128 + sig)  # a signal that does not end a process by default
