@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import textwrap
+import time
 from pathlib import Path
 
 from inferd.card import ModelCard
@@ -23,3 +26,33 @@ def sandboxed_python(
     model = get_runtime("python").load(directory, card, options)
     assert isinstance(model, SandboxedModel)
     return model
+
+
+def lock_holders(lock: Path) -> list[int]:
+    """The processes (as this one sees them: a pid a model wrote is its namespace's) holding a
+    ``flock`` on ``lock``: how the tests find what a model forked."""
+    inode = lock.stat().st_ino
+    found = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
+            found.append(int(fields[4]))
+    return found
+
+
+def lock_released(lock: Path, within_s: float = 30.0) -> bool:
+    """Whether the lock can be taken (every holder gone) within ``within_s`` (a bound against a
+    hang, not a measurement)."""
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+    finally:
+        os.close(fd)

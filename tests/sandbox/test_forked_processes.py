@@ -9,10 +9,8 @@ namespace ends a child that left the group too: ``test_pid_namespace.py``.)
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from inferd.config import SandboxSettings
 from inferd.errors import Unavailable
 from inferd.sandbox.model import SandboxedModel
 
-from .conftest import sandboxed_python
+from .conftest import lock_holders, lock_released, sandboxed_python
 
 #: predict forks a child that locks ``{lock}``, writes its pid (in the worker's PID namespace)
 #: to ``{pid}`` and sleeps; the parent waits for the pid, then sleeps ``{hang}`` seconds before
@@ -55,43 +53,14 @@ def files(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     lock, pid = tmp_path / "child.lock", tmp_path / "child.pid"
     lock.touch()
     yield lock, pid
-    for holder in _holders(lock):
+    for holder in lock_holders(lock):
         with contextlib.suppress(ProcessLookupError):
             os.kill(holder, signal.SIGKILL)
-
-
-def _holders(lock: Path) -> list[int]:
-    """The processes (as this one sees them: the pid the child wrote is its namespace's)
-    holding a ``flock`` on ``lock``."""
-    inode = lock.stat().st_ino
-    found = []
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
-            found.append(int(fields[4]))
-    return found
 
 
 def _load(tmp_path: Path, lock: Path, pid: Path, hang: float) -> SandboxedModel:
     code = MODEL.format(lock=str(lock), pid=str(pid), hang=hang)
     return sandboxed_python(tmp_path / "model", code, sandbox=SandboxSettings(call_timeout_s=2))
-
-
-def _released(lock: Path, within_s: float = 30.0) -> bool:
-    """Whether the lock can be taken (every holder gone) within ``within_s``."""
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        deadline = time.monotonic() + within_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.05)
-    finally:
-        os.close(fd)
 
 
 def test_a_child_of_a_worker_killed_at_the_timeout_is_killed_too(
@@ -103,7 +72,7 @@ def test_a_child_of_a_worker_killed_at_the_timeout_is_killed_too(
         with pytest.raises(Unavailable, match="call_timeout_s"):
             model.predict({"x": np.array([1])})
         assert pid.exists()
-        assert _released(lock), "the model's child outlived its killed worker"
+        assert lock_released(lock), "the model's child outlived its killed worker"
     finally:
         model.close()
 
@@ -113,4 +82,4 @@ def test_a_child_of_a_closed_worker_is_killed_too(tmp_path: Path, files: tuple[P
     model = _load(tmp_path, lock, pid, hang=0)
     np.testing.assert_array_equal(model.predict({"x": np.array([1])})["y"], [1])
     model.close()
-    assert _released(lock), "the model's child outlived its closed worker"
+    assert lock_released(lock), "the model's child outlived its closed worker"

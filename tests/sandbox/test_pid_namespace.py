@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .conftest import sandboxed_python
+from .conftest import lock_holders, lock_released, sandboxed_python
 
 #: predict reports the processes its /proc lists, then the errno of ``kill(SERVER, 0)`` and of
 #: reading the server's environment (0: it could).
@@ -79,42 +77,15 @@ class Model:
 """
 
 
-def _holders(lock: Path) -> list[int]:
-    """The processes (as this one sees them) holding a ``flock`` on ``lock``."""
-    inode = lock.stat().st_ino
-    found = []
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{inode}"):
-            found.append(int(fields[4]))
-    return found
-
-
 @pytest.fixture
 def lock(tmp_path: Path) -> Iterator[Path]:
     """A lock file; a process still holding it at the end is killed."""
     path = tmp_path / "child.lock"
     path.touch()
     yield path
-    for pid in _holders(path):
+    for pid in lock_holders(path):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _released(lock: Path, within_s: float = 30.0) -> bool:
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        deadline = time.monotonic() + within_s  # a bound against a hang, not a measurement
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.05)
-    finally:
-        os.close(fd)
 
 
 def test_a_child_that_left_the_process_group_ends_with_the_worker(
@@ -127,7 +98,7 @@ def test_a_child_that_left_the_process_group_ends_with_the_worker(
         assert held.exists()
     finally:
         model.close()
-    assert _released(lock), "the model's setsid child outlived its closed worker"
+    assert lock_released(lock), "the model's setsid child outlived its closed worker"
 
 
 #: predict leaves an orphan (a child forks a grandchild and exits; the grandchild exits), then
