@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import grpc
 import httpx
 import onnx
 import orjson
@@ -40,6 +41,7 @@ from inferd.control.replicas.topology import (
     VersionRoute,
 )
 from inferd.packaging import push
+from inferd.protocols.grpc.servicer import SERVICE
 from inferd.store import ModelStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -352,3 +354,18 @@ async def closed_loop(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return out
+
+
+async def fake_grpc_replica(
+    infer: Callable[[bytes, grpc.aio.ServicerContext[bytes, bytes]], Awaitable[bytes]],
+) -> tuple[grpc.aio.Server, int]:
+    """A gRPC replica on a free loopback port whose ModelInfer is ``infer`` (raw bytes in and
+    out); the caller stops the server."""
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(infer)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {"ModelInfer": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port

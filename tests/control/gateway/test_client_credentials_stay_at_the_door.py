@@ -21,9 +21,8 @@ from inferd.control.gateway.grpc_gateway import GrpcGateway
 from inferd.control.replicas.topology import Replica, VersionRoute
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.access.keyfile import create_key
-from inferd.protocols.grpc.servicer import SERVICE
 
-from .conftest import content_length, deployment, run, topology
+from .conftest import content_length, deployment, fake_grpc_replica, run, topology
 
 _CHAT = b'{"id":"c1","object":"chat.completion","model":"fraud","choices":[]}'
 
@@ -54,14 +53,7 @@ async def _recording_grpc_replica(seen: list[dict[str, str]]) -> tuple[grpc.aio.
         seen.append({k: str(v) for k, v in context.invocation_metadata() or ()})
         return b""
 
-    server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(infer)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE, {"ModelInfer": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    return server, port
+    return await fake_grpc_replica(infer)
 
 
 def test_the_clients_key_is_not_forwarded_to_replicas(tmp_path: Path) -> None:

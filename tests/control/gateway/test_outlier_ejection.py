@@ -20,7 +20,6 @@ from inferd.control.gateway.grpc_upstream import GrpcProxy
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.outliers import OutlierPolicy
 from inferd.control.replicas.topology import Replica, VersionRoute
-from inferd.protocols.grpc.servicer import SERVICE
 
 from .conftest import (
     FRAUD_BODY,
@@ -28,6 +27,7 @@ from .conftest import (
     closed_port,
     content_length,
     deployment,
+    fake_grpc_replica,
     run,
     sample,
     started_gateway,
@@ -198,14 +198,7 @@ async def _grpc_replica(calls: list[str], name: str, *, fail: bool) -> tuple[grp
             await context.abort(grpc.StatusCode.INTERNAL, "the model crashed")
         return b""
 
-    server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(infer)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE, {"ModelInfer": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    return server, port
+    return await fake_grpc_replica(infer)
 
 
 def test_grpc_ejects_a_replica_answering_internal() -> None:
