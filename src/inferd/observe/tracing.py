@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
@@ -55,12 +55,19 @@ def traces_url(endpoint: str) -> str:
     return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
 
 
+def service_name(settings: TracingSettings) -> str:
+    """The ``service.name`` of the spans, in OpenTelemetry's precedence: ``OTEL_SERVICE_NAME``,
+    else ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``, else inferd's (``settings``')."""
+    given = OTELResourceDetector().detect().attributes.get(SERVICE_NAME)
+    return given if isinstance(given, str) and given else settings.service_name
+
+
 class Tracing:
     """One process's tracer: spans sampled, batched and exported to ``settings.endpoint``."""
 
     def __init__(self, settings: TracingSettings) -> None:
         self.settings = settings
-        resource = Resource.create({"service.name": settings.service_name, **settings.attributes})
+        resource = Resource.create({SERVICE_NAME: service_name(settings), **settings.attributes})
         self._provider = TracerProvider(
             resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.sample_rate))
         )
