@@ -148,6 +148,24 @@ def local_replicas(deployment: DeploymentSpec, scope: Scope) -> list[Rule]:
             needs=_UP | _EVENT,
         )
     )
+    # A replica that keeps failing is ejected, back after 30 s to 300 s, ejected again after
+    # 5 failures: too few errors for InferdErrorRateHigh, while the version has a replica less.
+    out.append(
+        alert(
+            "InferdReplicaEjected",
+            new_events(
+                f"inferd_gateway_outlier_ejections_total{scope.sel()}", "deployment, version", "15m"
+            ),
+            "> 0",
+            severity="warning",
+            summary=f"{d}: the gateway ejects a failing replica",
+            description="{{ $labels.deployment }}/{{ $labels.version }}: the gateway ejected a "
+            "replica {{ $value | humanize }} times in 15m after 5 failures in a row (connections "
+            "refused or reset, 500/502/503/504 answers); inferd ps names it and says when it "
+            "comes back.",
+            needs=_UP | _EVENT,
+        )
+    )
     return out
 
 
