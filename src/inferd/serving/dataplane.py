@@ -184,7 +184,7 @@ class ServingDataPlane:
         served.last_used = started
         if not served.serving:
             await self._manager.ensure_serving(served, deadline)
-        if isinstance(served.model, TextGenerator):
+        if served.generator is not None:
             raise Unsupported(
                 f"model {served.key.name!r} is a language model: it answers "
                 f"POST /v2/models/{served.key.name}/generate and OpenAI's /v1/chat/completions "
@@ -215,8 +215,8 @@ class ServingDataPlane:
             deadline = time.monotonic() + self._settings.request_timeout_for(name)
             await self._manager.ensure_serving(served, deadline)
         served.last_used = time.monotonic()
-        model = served.model
-        if not isinstance(model, TextGenerator):
+        model = served.generator
+        if model is None:
             raise InvalidArgument(
                 f"model {name!r} is not a language model (runtime "
                 f"{served.platform()!r}); use /v2/models/{name}/infer"
@@ -351,7 +351,7 @@ def _answers(served: ServedVersion) -> bool:
     (its next request loads it again)."""
     card = served.artifact.card if served.artifact is not None else None
     evicted = served.evicted and card is not None and card.llm is not None
-    return evicted or (served.serving and isinstance(served.model, TextGenerator))
+    return evicted or (served.serving and served.generator is not None)
 
 
 def _listed(served: ServedVersion) -> ListedVersion | None:

@@ -128,6 +128,7 @@ async def bring_up(
     sv.model = model
     sv.worker = worker
     if isinstance(model, TextGenerator):
+        sv.generator = model
         metrics.llm.watch_load(sv.key.name, sv.key.version, model.load, model.occupancy)
     sv.check = check
     model = CheckedModel(model, check)
@@ -167,7 +168,7 @@ async def take_down(
         elif batcher.inflight:
             log.warning("%s is still running a batch: left unclosed as the server exits", sv.label)
             model = None
-    sv.batcher = sv.model = sv.worker = None
+    sv.batcher = sv.model = sv.generator = sv.worker = None
     sv.check = None
     if model is not None:
         try:
