@@ -7,17 +7,19 @@ The rules, in order (constants below; docs/cost.md#right-sizing):
    more replicas are how a version uses more cores), so it serves up to ``1 / CPU seconds per
    request`` requests a second — its measured throughput. The version needs
    ``ceil(p95 requests/s * headroom / throughput)`` replicas, and at least
-   ``ceil(p95 in flight / max_batch_size)`` (one replica runs at most a batch at once), and at
-   least one. A version the autoscaler scales gets bounds instead: ``min_replicas`` from the
-   median load (0 stays 0: it scales to zero on purpose), ``max_replicas`` from the peak load
-   times :data:`BURST` (and never below any version's replicas, as the spec requires).
+   ``ceil(p95 in flight / max_batch_size)`` (one replica runs at most a batch at once; a
+   language model's ``llm.max_num_seqs`` sequences), and at least one. A version the
+   autoscaler scales gets bounds instead: ``min_replicas`` from the median load (0 stays 0: it
+   scales to zero on purpose), ``max_replicas`` from the peak load times :data:`BURST` (and
+   never below any version's replicas, as the spec requires).
 2. **CPU request.** The p95 of the cores its replicas used together, shared by the replicas it
    will have, plus :data:`CPU_HEADROOM`, rounded up to 50m.
 3. **Memory request (and limit).** The largest peak RSS of any replica plus
    :data:`MEMORY_HEADROOM`, rounded up to 32 MiB. Resources and batching are per deployment:
    when its versions disagree, the largest wins.
 4. **Batching.** When at least :data:`FULL_BATCH_SHARE` of the batches filled the top bucket
-   below ``max_batch_size``, batches are full: double it.
+   below ``max_batch_size``, batches are full: double it (not for a language model, which
+   batches continuously).
 5. **GPUs.** :func:`gpu_fit` picks the cheapest option (a MIG profile, a smaller GPU) whose
    compute share and memory cover the p95 busy share and the peak GPU memory with headroom; the
    options are data the caller passes in (``inferd gpu plan``'s MIG tables).
@@ -184,20 +186,21 @@ def _advise(d: DeploymentSpec, u: Usage) -> Advice:
     proposals: list[Proposal] = []
     notes: list[str] = []
     mbs = d.batching.max_batch_size
+    at_once = _at_once(d)
     scaled = d.autoscaling is not None and main_version(d).name == version.name and not u.shadow
     replicas_after = u.replicas
     if u.cpu_seconds_per_request is None or u.cpu_seconds_per_request <= 0:
         notes.append("no requests in the window: replicas and CPU are not sized by load")
     else:
         throughput = REPLICA_CORES / u.cpu_seconds_per_request
-        need, why = _needed(u.rps_p95, u.concurrency_p95, throughput, mbs, "p95")
+        need, why = _needed(u.rps_p95, u.concurrency_p95, throughput, at_once, "p95")
         head = (
             f"a replica serves up to {REPLICA_CORES:g} core / "
             f"{u.cpu_seconds_per_request * 1000:.3g} ms CPU per request = {throughput:.4g} req/s"
         )
         if scaled:
             assert d.autoscaling is not None
-            proposals += _bounds(d, u, throughput, head)
+            proposals += _bounds(d, u, throughput, head, at_once)
             replicas_after = max(u.replicas, 1.0)
         else:
             proposals.append(
@@ -208,7 +211,8 @@ def _advise(d: DeploymentSpec, u: Usage) -> Advice:
     memory = _memory(d, u)
     if memory is not None:
         proposals.append(memory)
-    batching = _batching(d, u.batches, mbs)
+    # A language model batches continuously (its spec refuses a batching section).
+    batching = _batching(d, u.batches, mbs) if d.llm is None else None
     if isinstance(batching, Proposal):
         proposals.append(batching)
     elif batching is not None:
@@ -221,31 +225,41 @@ def _advise(d: DeploymentSpec, u: Usage) -> Advice:
     return Advice(d.name, version.name, tuple(proposals), tuple(notes))
 
 
+def _at_once(d: DeploymentSpec) -> tuple[int, str]:
+    """The requests one replica of ``d`` runs at once, and the setting that says so: a batch of
+    ``max_batch_size`` rows, or a language model's ``llm.max_num_seqs`` sequences."""
+    if d.llm is not None:
+        return d.llm.max_num_seqs, "llm.max_num_seqs"
+    return d.batching.max_batch_size, "max_batch_size"
+
+
 def _needed(
-    rps: float, concurrency: float, throughput: float, mbs: int, label: str
+    rps: float, concurrency: float, throughput: float, at_once: tuple[int, str], label: str
 ) -> tuple[int, str]:
     """Replicas for a load of ``rps`` with ``concurrency`` in flight, and the arithmetic."""
+    most, setting = at_once
     by_rate = math.ceil(rps * CPU_HEADROOM / throughput)
-    by_flight = math.ceil(concurrency / mbs)
+    by_flight = math.ceil(concurrency / most)
     need = min(max(1, by_rate, by_flight), MAX_REPLICAS)
     return need, (
         f"{label} load {rps:.4g} req/s * {CPU_HEADROOM:g} / {throughput:.4g} → {by_rate}; "
-        f"{label} in flight {concurrency:.3g} / max_batch_size {mbs} → {by_flight}; "
+        f"{label} in flight {concurrency:.3g} / {setting} {most} → {by_flight}; "
         f"at least 1 → {need}"
     )
 
 
-def _bounds(d: DeploymentSpec, u: Usage, throughput: float, head: str) -> list[Proposal]:
+def _bounds(
+    d: DeploymentSpec, u: Usage, throughput: float, head: str, at_once: tuple[int, str]
+) -> list[Proposal]:
     """``min_replicas`` and ``max_replicas`` for a version the autoscaler scales."""
     scaling = d.autoscaling
     assert scaling is not None
-    mbs = d.batching.max_batch_size
     if scaling.min_replicas == 0:
         low, low_why = 0, "min_replicas 0 kept: the deployment scales to zero on purpose"
     else:
-        low, low_why = _needed(u.rps_p50, u.concurrency_p50, throughput, mbs, "median")
+        low, low_why = _needed(u.rps_p50, u.concurrency_p50, throughput, at_once, "median")
     peak, peak_why = _needed(
-        u.rps_max * BURST, u.concurrency_p95 * BURST, throughput, mbs, f"{BURST:g} * peak"
+        u.rps_max * BURST, u.concurrency_p95 * BURST, throughput, at_once, f"{BURST:g} * peak"
     )
     others = max(v.replicas for v in d.versions)
     high = min(max(low, peak, others), MAX_REPLICAS)
