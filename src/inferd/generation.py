@@ -26,6 +26,17 @@ class InvalidSampling(InvalidArgument):
         self.param = param
 
 
+#: What a runtime gives a chat template itself, as Hugging Face's ``apply_chat_template`` does: a
+#: request's ``chat_template_kwargs`` (vLLM's, llama-server's) may add variables, not set these.
+TEMPLATE_VARIABLES = (
+    "messages",
+    "add_generation_prompt",
+    "bos_token",
+    "eos_token",
+    "raise_exception",
+    "strftime_now",
+)
+
 #: Why a generation ended: a stop condition (end-of-generation token or a ``stop`` string), or
 #: ``max_tokens`` (or the context) reached. A cancelled generation has no finish reason.
 FinishReason = Literal["stop", "length"]
@@ -124,9 +135,12 @@ class TextGenerator(Protocol):
         """Whether :meth:`embed` works (the model was loaded for embedding)."""
         ...
 
-    def chat_prompt(self, messages: Sequence[Message]) -> str:
-        """The prompt the model's chat template makes of ``messages`` (InvalidArgument when the
-        model has no template)."""
+    def chat_prompt(
+        self, messages: Sequence[Message], template_kwargs: Mapping[str, object] | None = None
+    ) -> str:
+        """The prompt the model's chat template makes of ``messages``, with ``template_kwargs``
+        as more variables (none of :data:`TEMPLATE_VARIABLES`); InvalidArgument when the model
+        has no template."""
         ...
 
     def count_tokens(self, text: str) -> int: ...

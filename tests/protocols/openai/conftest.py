@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -119,8 +119,14 @@ class ScriptedGenerator:
     def embeddings(self) -> bool:
         return self._embeddings
 
-    def chat_prompt(self, messages: Sequence[Message]) -> str:
-        return "".join(f"<{m.role}>{m.content}" for m in messages) + "<assistant>"
+    def chat_prompt(
+        self, messages: Sequence[Message], template_kwargs: Mapping[str, object] | None = None
+    ) -> str:
+        """The messages, then the template's variables as ``<name=value>``, then the answer's
+        place."""
+        said = "".join(f"<{m.role}>{m.content}" for m in messages)
+        added = "".join(f"<{k}={v!r}>" for k, v in (template_kwargs or {}).items())
+        return said + added + "<assistant>"
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -70,3 +70,17 @@ def test_a_message_name_is_in_the_message_only_when_given() -> None:
         "role": "assistant",
         "content": "Hello",
     }
+
+
+def test_a_requests_variables_reach_the_template_beside_its_own() -> None:
+    # A request's chat_template_kwargs (vLLM's): Qwen3's switch reads enable_thinking.
+    source = (
+        "{{ messages | length }}{{ bos_token }}{% if enable_thinking is defined and "
+        "enable_thinking is false %}<think></think>{% endif %}{{ raise_exception is callable }}"
+    )
+    template = ChatTemplate(source, "<s>", "</s>")
+    assert template.render(TALK) == "3<s>True"
+    assert template.render(TALK, {"enable_thinking": False}) == "3<s><think></think>True"
+    # The variables the runtime sets itself are its own, whatever a caller adds.
+    own = {"messages": [], "bos_token": "X", "raise_exception": "no"}
+    assert template.render(TALK, own) == "3<s>True"

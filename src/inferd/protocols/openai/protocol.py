@@ -8,8 +8,8 @@ inferd could keep to (``reasoning_effort``, ``audio``) is refused whenever it is
 inferd does not support it. ``user``, ``safety_identifier``, ``prompt_cache_key`` and
 ``metadata`` only identify the caller or tag a completion to OpenAI and change no answer: they
 are accepted. Fields OpenAI does not define (a misspelling) are refused as unknown, naming them;
-vLLM's ``top_k``, ``min_p``, ``repetition_penalty`` and ``ignore_eos``, which users of vLLM
-send, are honoured.
+vLLM's ``top_k``, ``min_p``, ``repetition_penalty``, ``ignore_eos`` and (chat)
+``chat_template_kwargs``, which users of vLLM send, are honoured.
 The sampling parameters (penalties included) are
 :class:`~inferd.protocols.text_wire.SamplingFields`, shared with the generate extension. The
 answers' shapes are OpenAI's; the OpenAPI document is generated from these same types.
@@ -26,7 +26,7 @@ from typing import (
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from inferd.generation import Message, Sampling
+from inferd.generation import TEMPLATE_VARIABLES, Message, Sampling
 from inferd.protocols.openai.unsupported import CHAT_UNSUPPORTED
 from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingFields
 
@@ -183,6 +183,11 @@ class ChatCompletionRequest(_Generation):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = Field(default=None, description="no effect without tools")
     response_format: dict[str, Any] | None = None
+    #: vLLM's and llama-server's: more variables for the model's chat template
+    #: (``{"enable_thinking": false}``), beside those inferd sets itself.
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        default=None, description="variables passed to the chat template (vLLM's)"
+    )
     #: Identify the end user, or group requests for OpenAI's cache; change nothing in an answer.
     safety_identifier: str | None = None
     prompt_cache_key: str | None = None
@@ -249,6 +254,18 @@ class ChatCompletionRequest(_Generation):
     def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and value != {"type": "text"}:
             raise ValueError('only {"type": "text"} is supported (no JSON mode or schema)')
+        return value
+
+    @field_validator("chat_template_kwargs")
+    @classmethod
+    def _own_variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name in TEMPLATE_VARIABLES:
+            if name in (value or {}):
+                raise InvalidField(
+                    f"chat_template_kwargs.{name}",
+                    "is set by inferd for every chat (the request's messages, the "
+                    "model's own tokens); leave it out",
+                )
         return value
 
     def messages_read(self) -> list[Message]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 import jinja2
@@ -21,7 +21,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from inferd.errors import InvalidArgument
-from inferd.generation import Message
+from inferd.generation import TEMPLATE_VARIABLES, Message
 
 
 def _raise(message: str) -> NoReturn:
@@ -75,14 +75,20 @@ class ChatTemplate:
         self._bos = bos
         self._eos = eos
 
-    def render(self, messages: Sequence[Message]) -> str:
-        """The prompt for ``messages``, ending where the assistant's answer begins."""
+    def render(self, messages: Sequence[Message], extra: Mapping[str, object] | None = None) -> str:
+        """The prompt for ``messages``, ending where the assistant's answer begins; ``extra``
+        are more variables (a request's ``chat_template_kwargs``: ``enable_thinking``…), which
+        do not replace the template's own."""
+        added = {k: v for k, v in (extra or {}).items() if k not in TEMPLATE_VARIABLES}
         try:
             return self._template.render(
-                messages=[_message(m) for m in messages],
-                add_generation_prompt=True,
-                bos_token=self._bos,
-                eos_token=self._eos,
+                {
+                    **added,
+                    "messages": [_message(m) for m in messages],
+                    "add_generation_prompt": True,
+                    "bos_token": self._bos,
+                    "eos_token": self._eos,
+                }
             )
         except InvalidArgument:
             raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -136,13 +136,15 @@ class LlamaModel:
     def embeddings(self) -> bool:
         return True
 
-    def chat_prompt(self, messages: Sequence[Message]) -> str:
+    def chat_prompt(
+        self, messages: Sequence[Message], template_kwargs: Mapping[str, object] | None = None
+    ) -> str:
         if self._template is None:
             raise InvalidArgument(
                 "the model has no chat template (GGUF tokenizer.chat_template); use "
                 "/v1/completions with a prompt"
             )
-        prompt = self._template.render(messages)
+        prompt = self._template.render(messages, template_kwargs)
         # A template that writes BOS itself, on a tokenizer that adds one: drop the template's,
         # as llama.cpp's own chat templating does, so that the prompt starts with one BOS.
         bos = self._weights.bos.decode(errors="replace")
