@@ -38,13 +38,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import psutil
-from served import BENCH_DIR, HARNESS, MODELS_DIR, free_port
+from served import BENCH_DIR, HARNESS, INFERD, MODELS_DIR, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PY = os.environ.get("BENCH_PY", str(BENCH_DIR / "base" / "bin" / "python"))
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "1")
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "0")
-INFERD = str(Path(sys.executable).with_name("inferd"))
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Server: inferd serve against the reference server"
 WORKLOADS = ("tabular", "mlp")
@@ -132,7 +131,7 @@ def inferd_server(home: Path, model: str, workers: int, cpus: str) -> Iterator[S
     port = free_port()
     start = time.monotonic()
     proc = subprocess.Popen(
-        ["taskset", "-c", cpus, INFERD, "serve", f"{model}:v1", "--port", str(port),
+        ["taskset", "-c", cpus, *INFERD, "serve", f"{model}:v1", "--port", str(port),
          "--grpc-port", str(free_port()), "--control-port", "0", "--control-grpc-port", "0",
          "--workers", str(workers)],  # --workers N shares fixed ports: gRPC's too
         env={**os.environ, "INFERD_HOME": str(home)},
@@ -219,7 +218,7 @@ def push_models(home: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.onnx").write_bytes((MODELS_DIR / f"{model}.onnx").read_bytes())
         env = {**os.environ, "INFERD_HOME": str(home)}
-        subprocess.run([INFERD, "push", "-q", str(folder), f"{model}:v1"], check=True, env=env,
+        subprocess.run([*INFERD, "push", "-q", str(folder), f"{model}:v1"], check=True, env=env,
                        capture_output=True)  # fmt: skip
 
 

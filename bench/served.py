@@ -19,7 +19,9 @@ from typing import Any, Protocol
 
 import httpx
 
-INFERD = str(Path(sys.executable).with_name("inferd"))
+#: The ``inferd`` command, run through ``inferd.cli.main`` rather than the console script, so an
+#: A/B of an older source tree on ``PYTHONPATH`` does not depend on today's entry point.
+INFERD = [sys.executable, "-c", "import sys; from inferd.cli import main; sys.exit(main())"]
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench")).resolve()
@@ -116,7 +118,7 @@ class Served:
         return (self.home / f"server-{self.control_port}.token").read_text().strip()
 
     def push(self, source: Path, reference: str) -> None:
-        subprocess.run([INFERD, "push", str(source), reference], env=self.env, check=True,
+        subprocess.run([*INFERD, "push", str(source), reference], env=self.env, check=True,
                        capture_output=True)  # fmt: skip
 
     def push_harness_model(self, model: str) -> None:
@@ -132,7 +134,7 @@ class Served:
         marker.touch()
 
     def start(self, references: list[str], log: Path) -> None:
-        command = [INFERD, "serve", *references, "--port", str(self.port),
+        command = [*INFERD, "serve", *references, "--port", str(self.port),
                    "--grpc-port", str(free_port()), "--control-port", str(self.control_port),
                    "--control-grpc-port", str(free_port())]  # fmt: skip
         if self.cpus and shutil.which("taskset"):

@@ -40,7 +40,7 @@ def run(home: Path, model: str, src: Path | None, args: argparse.Namespace) -> l
         env["PYTHONPATH"] = str(src)
     port = free_port()
     proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPUS, INFERD, "serve", f"{model}:v1", "--port", str(port),
+        ["taskset", "-c", SERVER_CPUS, *INFERD, "serve", f"{model}:v1", "--port", str(port),
          "--grpc-port", "0", "--control-port", "0", "--control-grpc-port", "0"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
