@@ -104,9 +104,38 @@ OWNED_FLAGS: dict[Engine, dict[str, str]] = {
 }
 
 
+#: vLLM's flags that multiply the GPUs one ``vllm serve`` uses beyond ``--tensor-parallel-size``
+#: (which inferd sets to ``resources.gpu``, the GPUs the pod requests), and what to set instead.
+_PIPELINE = (
+    "inferd shards a replica over its resources.gpu GPUs with tensor parallelism "
+    "(--tensor-parallel-size is resources.gpu); set resources.gpu to the GPUs one replica needs"
+)
+_DATA = (
+    "data parallelism is replicas: set the versions' replicas (or autoscaling), each a pod of "
+    "resources.gpu GPUs behind the gateway"
+)
+MORE_GPU_FLAGS: dict[Engine, dict[str, str]] = {
+    "vllm": {
+        **dict.fromkeys(("--pipeline-parallel-size", "-pp"), _PIPELINE),
+        **dict.fromkeys(
+            ("--data-parallel-size", "-dp", "--data-parallel-size-local", "-dpl"), _DATA
+        ),
+    },
+}
+
+
 def owned_flags(engine: Engine, args: list[str]) -> list[tuple[str, str]]:
     """The flags of ``args`` (``--flag value`` or ``--flag=value``) that inferd sets itself on
     ``engine``'s command line (:data:`OWNED_FLAGS`), with what to set instead."""
-    owned = OWNED_FLAGS.get(engine, {})
+    return _flags(OWNED_FLAGS.get(engine, {}), args)
+
+
+def more_gpu_flags(engine: Engine, args: list[str]) -> list[tuple[str, str]]:
+    """The flags of ``args`` that would run one replica of ``engine`` on more GPUs than its
+    ``resources.gpu`` (:data:`MORE_GPU_FLAGS`), with what to set instead."""
+    return _flags(MORE_GPU_FLAGS.get(engine, {}), args)
+
+
+def _flags(known: dict[str, str], args: list[str]) -> list[tuple[str, str]]:
     found = (arg.split("=", 1)[0] for arg in args if arg.startswith("-"))
-    return [(flag, owned[flag]) for flag in dict.fromkeys(found) if flag in owned]
+    return [(flag, known[flag]) for flag in dict.fromkeys(found) if flag in known]

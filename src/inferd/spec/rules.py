@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from inferd.config import LLAMA_CPP_MAX_SEQUENCES
-from inferd.spec.llm import owned_flags
+from inferd.spec.llm import more_gpu_flags, owned_flags
 
 if TYPE_CHECKING:
     from inferd.spec.model import DeploymentSpec
@@ -131,6 +131,14 @@ def _traffic_problems(d: DeploymentSpec) -> Iterator[Problem]:
 def _resource_problems(d: DeploymentSpec) -> Iterator[Problem]:
     if d.runtime.device == "cuda" and d.resources.gpu == 0:
         yield Problem(("runtime", "device"), "device 'cuda' needs resources.gpu of at least 1")
+    if d.runtime.device == "cpu" and "device" in d.runtime.model_fields_set and d.resources.gpu:
+        # Left out, device follows the GPUs (auto); written, it contradicts them.
+        yield Problem(
+            ("runtime", "device"),
+            f"device 'cpu' with resources.gpu {d.resources.gpu}: the replica would hold GPUs it "
+            "never uses; set device 'cuda' (or 'auto', or leave it out) to use them, or "
+            "resources.gpu 0",
+        )
     if d.resources.gpu_memory is not None and d.resources.gpu == 0:
         yield Problem(("resources", "gpu_memory"), "gpu_memory is set but resources.gpu is 0")
 
@@ -191,6 +199,12 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
         )
     for flag, instead in owned_flags(llm.engine, llm.engine_args):
         yield Problem(("llm", "engine_args"), f"{flag} is set by inferd: {instead}")
+    for flag, instead in more_gpu_flags(llm.engine, llm.engine_args):
+        yield Problem(
+            ("llm", "engine_args"),
+            f"{flag} would run a replica on more GPUs than resources.gpu ({d.resources.gpu}) "
+            f"requests for its pod: {instead}",
+        )
     if llm.engine == "vllm" and d.runtime.device == "cpu" and d.resources.gpu == 0:
         yield Problem(
             ("llm", "engine"),
