@@ -28,10 +28,13 @@ it. Replies (all JSON headers, plus tensors for ``predict``):
 A MemoryError (the address-space limit) ends the process with :data:`EXIT_OUT_OF_MEMORY`: its
 heap may be half-built, so the server restarts it rather than trust it further. A server gone
 without closing the socket (killed) ends the worker and its process group, even mid-predict.
+A process the model forked that returns (or raises) out of the model's code into the worker's
+ends there: only the model's process answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.machinery
 import inspect
@@ -45,6 +48,7 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +77,7 @@ def main(argv: list[str]) -> int:
     except IsolationRefused as exc:
         send_header(sock, {"error": "isolation", "message": str(exc)})
         return 1
+    _Serving.pid = os.getpid()
     # Started after the namespaces: unshare refuses some of them to a threaded process. In a
     # PID namespace, the keeper outside it watches the server instead (:mod:`pidns`).
     if not pidns.Namespace.entered:
@@ -83,6 +88,25 @@ def main(argv: list[str]) -> int:
         os._exit(EXIT_OUT_OF_MEMORY)
     except (PeerGone, OSError):
         return 0  # the server went away; nobody is left to answer
+
+
+class _Serving:
+    """The process that answers on the socket (the model's process, once isolated)."""
+
+    pid = 0
+
+
+@contextlib.contextmanager
+def _model_code() -> Iterator[None]:
+    """Around a call into the model's code: a process it forked and left running that code
+    (``os.fork()``, no ``os._exit`` in the child) ends when it returns or raises out of it,
+    silently. Only the serving process answers: a second answer on the socket was the next
+    request's, another client's."""
+    try:
+        yield
+    finally:
+        if os.getpid() != _Serving.pid:
+            os._exit(0)
 
 
 def _watch_parent(parent: int) -> None:
@@ -116,7 +140,8 @@ def _serve(sock: socket.socket, root: Path, config: dict[str, Any], isolated: bo
             _call(sock, getattr(instance, "close", None))
             return 0
         try:
-            outputs = instance.predict(inputs)
+            with _model_code():
+                outputs = instance.predict(inputs)
         except MemoryError:
             raise
         except Exception as exc:
@@ -152,7 +177,8 @@ def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
         sys.modules[PACKAGE] = package
         module = f"{PACKAGE}.{module}"
     try:
-        found = getattr(importlib.import_module(module), config["cls"], _MISSING)
+        with _model_code():
+            found = getattr(importlib.import_module(module), config["cls"], _MISSING)
         if not isinstance(found, type) or not callable(getattr(found, "predict", None)):
             what = "missing" if found is _MISSING else type(found).__name__
             what = "type" if isinstance(found, type) else what  # a metaclass of its own too
@@ -161,9 +187,10 @@ def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
         if any(inspect.iscoroutinefunction(getattr(found, f, None)) for f in ("predict", "load")):
             send_header(sock, {"error": "not_a_model", "found": "async"})  # never awaited
             return None
-        instance = found(**config["options"]) if builtin else found()
-        if callable(getattr(instance, "load", None)):
-            instance.load(root)
+        with _model_code():
+            instance = found(**config["options"]) if builtin else found()
+            if callable(getattr(instance, "load", None)):
+                instance.load(root)
     except MemoryError:
         raise
     except Exception as exc:
@@ -179,7 +206,8 @@ _MISSING = object()
 def _call(sock: socket.socket, fn: Any) -> None:
     try:
         if callable(fn):
-            fn()
+            with _model_code():
+                fn()
         send_header(sock, {"status": "ok"})
     except MemoryError:
         raise
