@@ -46,16 +46,23 @@ def _only(spans: list[CollectedSpan], **match: object) -> CollectedSpan:
 
 
 def _chain(spans: list[CollectedSpan], parent_of_gateway: str) -> None:
-    """gateway SERVER span → replica SERVER span → queue wait, batch (size 1), encode."""
-    gateway = _only(spans, service="inferd-gateway")
-    assert (gateway.name, gateway.kind) == (INFER_SPAN, Span.SPAN_KIND_SERVER)
+    """gateway SERVER span → its try at the replica (CLIENT) → replica SERVER span → queue
+    wait, batch (size 1), encode."""
+    gateway = _only(spans, service="inferd-gateway", kind=Span.SPAN_KIND_SERVER)
+    assert gateway.name == INFER_SPAN
     assert gateway.parent_id == parent_of_gateway
     assert gateway.attributes["inferd.deployment"] == "fraud"
     assert gateway.attributes["http.response.status_code"] == 200
 
+    tried = _only(spans, service="inferd-gateway", kind=Span.SPAN_KIND_CLIENT)
+    assert tried.name == "POST replica"
+    assert tried.parent_id == gateway.span_id
+    assert tried.attributes["inferd.attempt.outcome"] == "answered"
+
     replica = _only(spans, service="inferd-replica", name=INFER_SPAN)
     assert replica.kind == Span.SPAN_KIND_SERVER
-    assert replica.parent_id == gateway.span_id
+    assert replica.parent_id == tried.span_id
+    assert replica.resource["inferd.replica"] == tried.attributes["inferd.replica"]
     assert replica.resource["inferd.deployment"] == "fraud"
     assert replica.resource["inferd.version"] == "v1"
     # Which replica served it: its log is up/logs/<replica>.log.
@@ -70,11 +77,11 @@ def _chain(spans: list[CollectedSpan], parent_of_gateway: str) -> None:
         assert child.parent_id == replica.span_id and child.service == "inferd-replica"
     assert batch.attributes["inferd.batch.size"] == 1
     assert batch.attributes["inferd.batch.requests"] == 1
-    assert len(spans) == 5
+    assert len(spans) == 6
     # Nested in time as in the request's life (one machine, one wall clock).
-    assert gateway.start_ns <= replica.start_ns <= queue.start_ns <= queue.end_ns
-    assert queue.end_ns == batch.start_ns <= batch.end_ns <= encode.start_ns <= encode.end_ns
-    assert encode.end_ns <= replica.end_ns <= gateway.end_ns
+    assert gateway.start_ns <= tried.start_ns <= replica.start_ns <= queue.start_ns
+    assert queue.start_ns <= queue.end_ns == batch.start_ns <= batch.end_ns <= encode.start_ns
+    assert encode.start_ns <= encode.end_ns <= replica.end_ns <= tried.end_ns <= gateway.end_ns
     assert all(s.status != 2 for s in spans)  # none failed
 
 

@@ -8,8 +8,10 @@ off (docs/benchmarks.md measures it).
 
 Spans are created with explicit times: the data plane records when a request queued, when its
 batch started and finished (``time.monotonic()``), and the protocol layer turns those stamps
-into child spans once the answer is encoded (:meth:`Tracing.clocks` anchors them). No span is
-current in a context variable; parents are passed explicitly.
+into child spans once the answer is encoded (:meth:`Tracing.clocks` anchors them); those
+parents are passed explicitly. The gateway's span is made current while its handler runs
+(:meth:`Tracing.current`), so each try at a replica is a child span of it (:meth:`Tracing.attempt`)
+and the log lines of the request carry its trace id.
 
 Sampling: a ``traceparent`` whose sampled flag is set is followed; a request without one starts
 a trace with probability ``sample_rate`` (``ParentBased(TraceIdRatioBased)``). Spans are
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
@@ -99,6 +102,23 @@ class Tracing:
         span.end(end_ns)
 
     @staticmethod
+    @contextmanager
+    def current(span: Span) -> Iterator[None]:
+        """``span`` is the current span within (and in tasks started within): the parent of
+        :meth:`attempt`'s spans, and the trace of log lines (:mod:`inferd.server.logs`)."""
+        with trace.use_span(
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        ):
+            yield
+
+    def attempt(self, name: str, attributes: Attributes) -> Span | None:
+        """A CLIENT span under the current span (:meth:`current`): one try of a request at an
+        upstream. None when no span is current or it records nothing (not sampled)."""
+        if not trace.get_current_span().is_recording():
+            return None
+        return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+    @staticmethod
     def propagation(span: Span) -> dict[str, str]:
         """The headers (``traceparent``, and ``tracestate`` when there is one) that make the
         next hop's spans children of ``span``, sampled or not as it is."""
@@ -107,9 +127,10 @@ class Tracing:
         return carrier
 
     @staticmethod
-    def failed(span: Span, status: int, message: str) -> None:
-        """Mark ``span`` failed with the HTTP ``status`` it answered and why."""
-        span.set_attribute("http.response.status_code", status)
+    def failed(span: Span, status: int | None, message: str) -> None:
+        """Mark ``span`` failed with the HTTP ``status`` it answered (None: no answer) and why."""
+        if status is not None:
+            span.set_attribute("http.response.status_code", status)
         span.set_status(StatusCode.ERROR, message)
 
     @staticmethod

@@ -35,6 +35,7 @@ from .test_failures import shedding_server
 from .test_grpc_gateway import fraud_inputs, on_gateway
 
 ERROR = 2
+SERVER = 2
 BAD_SHAPE = {"inputs": [{"name": "input", "shape": [1, 7], "datatype": "FP32", "data": [0] * 7}]}
 
 
@@ -48,7 +49,8 @@ def _gateway_span(collector: Collector, tracing: Tracing, trace_id: str) -> Coll
     deadline = time.monotonic() + 30
     while True:
         tracing.flush()
-        spans = collector.trace(trace_id)
+        # The gateway's SERVER span (kind 2), not its tries' CLIENT spans.
+        spans = [s for s in collector.trace(trace_id) if s.kind == SERVER]
         if spans:
             assert len(spans) == 1, spans
             return spans[0]

@@ -88,7 +88,7 @@ class Gateway:
         self._port = port
         self.limits = limits
         self.metrics = GatewayMetrics()
-        self.proxy = Proxy(self.metrics, request_timeout_s)
+        self.proxy = Proxy(self.metrics, request_timeout_s, tracing)
         self.openai = OpenAIRelay(self, request_timeout_s)
         self.mirror = Mirror(
             self.proxy, self.metrics, shadow_timeout_s, on_answer=self._record_window, limits=limits

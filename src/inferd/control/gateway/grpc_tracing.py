@@ -70,7 +70,8 @@ def traced_call(tracing: Tracing, handler: GrpcHandler, method: str) -> GrpcHand
         if not span.is_recording():
             return await handler(request, traced_context)
         try:
-            answer = await handler(request, traced_context)
+            with tracing.current(span):  # the logs' trace
+                answer = await handler(request, traced_context)
         except InferdError as exc:
             tracing.failed(span, response_for_error(exc).status, exc.message)
             raise

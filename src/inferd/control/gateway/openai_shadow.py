@@ -101,7 +101,7 @@ class GenerationMirror:
         def send() -> Awaitable[Answer]:
             if copy.get("stream"):
                 return self._stream(route.name, shadow, mirrored)
-            return gateway.proxy.send(route.name, shadow, mirrored, retry=False)
+            return gateway.proxy.send(route.name, shadow, mirrored, retry=False, shadow=True)
 
         return gateway.mirror.copy(route.name, version.name, shadow.name, send, GENERATION_ANSWERS)
 

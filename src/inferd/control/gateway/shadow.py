@@ -136,7 +136,7 @@ class Mirror:
         once."""
 
         def send() -> Awaitable[UpstreamResponse]:
-            return self.proxy.send(deployment, shadow, request, retry=False)
+            return self.proxy.send(deployment, shadow, request, retry=False, shadow=True)
 
         return self.copy(deployment, primary, shadow.name, send, HTTP_ANSWERS)
 

@@ -16,6 +16,7 @@ flag, so replicas record nothing for it either.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ import orjson
 from pydantic import ValidationError
 
 from inferd.config import TracingSettings
+from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse
+from inferd.control.replicas.topology import Replica
 from inferd.errors import InferdError, InvalidArgument
 from inferd.protocols.http import Request, Response
 from inferd.protocols.http.messages import response_for_error
@@ -30,7 +33,15 @@ from inferd.protocols.http.router import Handler
 from inferd.spec.observability import TracingSpec
 
 if TYPE_CHECKING:
-    from inferd.observe.tracing import Tracing
+    from opentelemetry.util.types import AttributeValue
+
+    from inferd.observe.tracing import Span, Tracing
+
+#: The attribute marking a shadow copy's spans.
+SHADOW = "inferd.shadow"
+#: How a try at a replica ended: answered, retried (a 503, tried elsewhere), connection
+#: failed, timeout, cancelled.
+OUTCOME = "inferd.attempt.outcome"
 
 
 def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handler:
@@ -52,7 +63,8 @@ def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handl
         if not span.is_recording():
             return await handler(request)
         try:
-            response = await handler(request)
+            with tracing.current(span):  # the parent of each try's span; the logs' trace
+                response = await handler(request)
         except InferdError as exc:
             tracing.failed(span, response_for_error(exc).status, exc.message)
             raise
@@ -71,7 +83,52 @@ def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handl
     return handle
 
 
-def error_message(response: Response) -> str:
+def try_span(
+    tracing: Tracing, request: UpstreamRequest, replica: Replica, resends: int, shadow: bool
+) -> tuple[UpstreamRequest, Span | None]:
+    """One try of ``request`` at ``replica`` (the ``resends``-th retry; ``shadow``: a shadow
+    copy's) as a CLIENT span under the current one, and the request carrying that span's
+    ``traceparent``, so the replica's spans are its children. None and ``request`` as it is when
+    no span is current or it is not sampled."""
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": request.method,
+        "url.path": request.path.partition("?")[0],
+        "server.address": replica.host,
+        "server.port": replica.port,
+        "inferd.deployment": replica.deployment,
+        "inferd.version": replica.version,
+        "inferd.replica": replica.id,
+    }
+    if resends:
+        attributes["http.request.resend_count"] = resends
+    if shadow:
+        attributes[SHADOW] = True
+    name = f"{request.method} replica" + (" (shadow)" if shadow else "")
+    span = tracing.attempt(name, attributes)
+    if span is None:
+        return request, None
+    propagated = tracing.propagation(span)
+    headers = (*((k, v) for k, v in request.headers if k not in propagated), *propagated.items())
+    return dataclasses.replace(request, headers=headers), span
+
+
+def try_ended(
+    tracing: Tracing, span: Span, outcome: str, response: UpstreamResponse | None
+) -> None:
+    """End a try's span: ``outcome`` (``answered``, ``retried``, ``connection failed``,
+    ``timeout``, ``cancelled``) and the replica's status when it answered; a try that got no
+    answer, or a 5xx, fails it."""
+    span.set_attribute(OUTCOME, outcome)
+    if response is None:
+        tracing.failed(span, None, outcome)
+    elif response.status >= 500:
+        tracing.failed(span, response.status, error_message(response))
+    else:
+        span.set_attribute("http.response.status_code", response.status)
+    span.end()
+
+
+def error_message(response: Response | UpstreamResponse) -> str:
     """What an error ``response`` says went wrong: its ``{"error": …}`` (as the replica or the
     gateway wrote it), else its status."""
     try:
