@@ -81,14 +81,15 @@ def test_once_the_pace_is_known_an_arrival_that_would_wait_too_long_is_refused_a
         harness.probe.release()
         await first
         second = await _block_first(harness, plane, manager)
-        # Two sent in one turn of the loop: the first is refused on arrival when what is left of
-        # the running batch is beyond the limit, else queued; then the second, a batch behind
-        # it, is refused on arrival. A queued one is refused once it has waited the limit.
+        # Two sent in one turn of the loop: the first would start with the next batch, so it is
+        # queued, and refused once it has waited the limit; the second, a full batch behind it,
+        # is refused on arrival.
         tasks = [asyncio.ensure_future(plane.infer(request(x=rows(1, s)))) for s in (6, 7)]
         results = await asyncio.gather(*tasks, return_exceptions=True)
         assert all(isinstance(r, Unavailable) for r in results), results
         messages = [str(r) for r in results]
-        assert any("would keep this request queued about" in m for m in messages), messages
+        assert "kept this request queued 50 ms" in messages[0], messages
+        assert "would keep this request queued about" in messages[1], messages
         assert all("batching.max_queue_wait_ms" in m for m in messages), messages
         harness.probe.release()
         await second

@@ -3,13 +3,17 @@
 
 Set, it bounds how long a request waits for its batch to start, two ways:
 
-- **On arrival**, a request whose expected wait is beyond the limit is refused at once. The
-  expected wait is what is left of the running batch plus one batch for every full batch
-  (``max_batch_size`` rows) of requests queued ahead of it: queued requests run together, up
-  to a full batch, once the model frees. The batch time and the rows a request brings are
-  running means of the recent batches (their time counted from start to answer). The refusal
-  costs the client microseconds instead of the limit, and the queue keeps no request it could
-  not start in time.
+- **On arrival**, a request behind at least one full batch (``max_batch_size`` rows) of queued
+  requests, whose expected wait is beyond the limit, is refused at once. The expected wait is
+  what is left of the running batch plus one batch for every full batch queued ahead of it:
+  queued requests run together, up to a full batch, once the model frees. The batch time and
+  the rows a request brings are running means of the recent batches (their time counted from
+  start to answer). The refusal costs the client microseconds instead of the limit, and the
+  queue keeps no request it could not start in time. A request that would start with the next
+  batch is never refused on arrival: what is left of the running batch is the least certain
+  part of the estimate (a mean of recent batches, which after an overload were full ones), and
+  refusing on it refused every request arriving during a batch longer than the limit, at any
+  load, as Triton (which only times out requests that waited) never does.
 - **While queued**, a request that has waited the limit without starting is refused then, and
   never runs: the estimate may be wrong (no batch measured yet, a model that slows down), and
   this is what makes the bound hold. Requests share the limit, so arrival order is expiry
@@ -108,12 +112,17 @@ class QueueWait(NoQueueWait):
         if self._request_rows == 0.0:
             return 0.0
         left = max(0.0, running_since + self._batch_s - now) if running else 0.0
-        full = max(1, int(self._max_rows / self._request_rows))  # requests in a full batch
-        return left + queued // full * self._batch_s
+        return left + queued // self.full_batch() * self._batch_s
+
+    def full_batch(self) -> int:
+        """Requests in a full batch at the recent rows a request (1 before a batch has run)."""
+        if self._request_rows == 0.0:
+            return 1
+        return max(1, int(self._max_rows / self._request_rows))
 
     def watch(self, waiter: Waiter, queued: int, running: bool, running_since: float) -> None:
         wait = self.expected_wait(queued, running, running_since, waiter.enqueued)
-        if wait > self._limit:
+        if wait > self._limit and queued >= self.full_batch():
             raise Unavailable(
                 f"{self._label} would keep this request queued about {wait * 1000:.0f} ms "
                 f"({queued} requests ahead), beyond its limit of {self.limit_ms:g} ms "
