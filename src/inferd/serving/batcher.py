@@ -41,7 +41,6 @@ and touches no metric label.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from collections.abc import Hashable
@@ -55,14 +54,13 @@ from inferd.errors import DeadlineExceeded, InferdError, InternalError, Unavaila
 from inferd.observe.metrics import VersionMetrics
 from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
+from inferd.serving.failures import log_batch_failure
 from inferd.serving.inline import InlinePolicy, timed
 from inferd.serving.queue_wait import queue_wait
 from inferd.serving.signature import output_rows_problem
 from inferd.serving.stats import VersionStats
 from inferd.serving.timings import RequestTimings
 from inferd.serving.worker import ModelWorker
-
-log = logging.getLogger(__name__)
 
 
 class _Batch:
@@ -319,7 +317,7 @@ class Batcher:
             self._isolate(waiters)
             error = None
         elif not isinstance(error, InferdError) or isinstance(error, InternalError):
-            log.error("%s failed on a batch of %d rows", self._label, rows, exc_info=error)
+            log_batch_failure(self._label, rows, error)
             error = InternalError(f"{self._label} failed to run the batch; see the server log")
         if error is not None:
             for w in waiters:
