@@ -294,6 +294,31 @@ def test_a_start_naming_no_candidate_says_which_versions_are(tmp_path: Path) -> 
     )
 
 
+def test_the_shadow_is_no_candidate(tmp_path: Path) -> None:
+    """``--candidate`` naming the deployment's shadow started a rollout that took the mirror
+    away for its run and, once aborted or rolled back, for good: the shadow gets copies, not
+    traffic, and a rollout moves traffic. It is refused, naming what to do, and nothing moves."""
+    traffic = "{weights: {v1: 100}, shadow: v2}"
+    rollouts = controller(tmp_path, "{steps: [50, 100], interval: 1h}", GatewayMetrics(), traffic)
+
+    async def refused() -> InferdError:
+        with pytest.raises(InferdError) as caught:
+            await rollouts.start("fraud", "v2")
+        return caught.value
+
+    shadow = asyncio.run(refused())
+    assert isinstance(shadow, InvalidArgument)
+    assert shadow.message == (
+        "'v2' is the shadow of 'fraud' (it gets mirrored copies of requests, no traffic): a "
+        "rollout moves traffic from the stable version to another weighted version "
+        "(candidates: none); to roll it out, make it no longer the shadow (traffic.shadow) and "
+        "inferd apply"
+    )
+    reconciler = cast(SpecOnly, rollouts.reconciler)
+    assert reconciler.spec is not None and reconciler.spec.deployments[0].traffic.shadow == "v2"
+    assert rollouts.history.read("fraud") == []
+
+
 def test_an_apply_that_removes_a_deployment_in_rollout_is_refused(tmp_path: Path) -> None:
     """An apply without the deployment went through: the rollout ran on as "running" over a
     deployment that was gone, its abort answered "deployment 'fraud' not found", and it would

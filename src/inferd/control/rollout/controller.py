@@ -39,12 +39,19 @@ from inferd.control.rollout.history import (
     events_counter,
 )
 from inferd.control.rollout.observe import ReadGateway, ReadReplicas, drift_psi, observations
-from inferd.control.rollout.state import ROLLBACK_EVENTS, Phase, Rollout, RolloutStatus, policy_of
+from inferd.control.rollout.state import (
+    ROLLBACK_EVENTS,
+    Phase,
+    Rollout,
+    RolloutStatus,
+    policy_of,
+    versions_of,
+)
 from inferd.control.rollout.strategies import Pair, move, stage_routing
 from inferd.control.rollout.transition import Transition
 from inferd.control.tasks import cancel_and_wait
 from inferd.errors import AlreadyExists, InferdError, InvalidArgument, NotFound
-from inferd.spec.edits import deployment_of, main_version, replace_deployment
+from inferd.spec.edits import deployment_of, replace_deployment
 from inferd.spec.model import DeploymentSpec, Spec
 from inferd.store import ModelStore
 
@@ -111,25 +118,8 @@ class RolloutController:
         spec = self._spec()
         d = deployment_of(spec, deployment)
         self._check_idle(deployment)
-        stable = main_version(d).name
-        others = [v.name for v in d.versions if v.name not in (stable, d.traffic.shadow)]
-        if candidate is None:
-            if len(others) != 1:
-                raise InvalidArgument(
-                    f"name the candidate version of {deployment!r} (one of {others})"
-                    if others
-                    else f"deployment {deployment!r} has no version besides {stable!r} to roll out"
-                )
-            candidate = others[0]
-        version = d.version(candidate)
-        names = f"candidates: {', '.join(others) or 'none'}"
-        if version is None:
-            raise NotFound(f"deployment {deployment!r} has no version {candidate!r} ({names})")
-        if candidate == stable:
-            raise InvalidArgument(
-                f"{candidate!r} is the stable version of {deployment!r} (it has the most "
-                f"traffic); name the candidate to roll out against it ({names})"
-            )
+        stable, version = versions_of(d, candidate)
+        candidate = version.name
         # At zero, a version with a weight is woken by its requests where min_replicas is 0.
         if version.replicas == 0 and (d.autoscaling is None or d.autoscaling.min_replicas > 0):
             raise InvalidArgument(

@@ -10,7 +10,9 @@ from inferd.control.rollout.analysis import AnalysisPolicy, Observations, Verdic
 from inferd.control.rollout.history import DecisionNote, DecisionRecord, Event
 from inferd.control.rollout.strategies import Pair, Strategy, stages
 from inferd.control.rollout.transition import Transition
-from inferd.spec.model import DeploymentSpec
+from inferd.errors import InvalidArgument, NotFound
+from inferd.spec.edits import main_version
+from inferd.spec.model import DeploymentSpec, VersionSpec
 from inferd.spec.policies import RolloutSpec
 
 Phase = Literal["running", "paused", "promoted", "rolled_back", "aborted", "superseded", "failed"]
@@ -74,6 +76,41 @@ def policy_of(spec: RolloutSpec) -> AnalysisPolicy:
             else PROGRESS_DEADLINE_INTERVALS * spec.interval
         ),
     )
+
+
+def versions_of(d: DeploymentSpec, candidate: str | None) -> tuple[str, VersionSpec]:
+    """The stable version's name and the candidate ``inferd rollout start`` rolls out against
+    it: ``candidate``, else the one version besides the stable one and the shadow. A version
+    the deployment lacks is NotFound; the stable version or the shadow, InvalidArgument (a
+    rollout of the shadow took the mirror away, for good once it ended), each naming those
+    that can be rolled out."""
+    deployment, stable = d.name, main_version(d).name
+    others = [v.name for v in d.versions if v.name not in (stable, d.traffic.shadow)]
+    if candidate is None:
+        if len(others) != 1:
+            raise InvalidArgument(
+                f"name the candidate version of {deployment!r} (one of {others})"
+                if others
+                else f"deployment {deployment!r} has no version besides {stable!r} to roll out"
+            )
+        candidate = others[0]
+    version = d.version(candidate)
+    names = f"candidates: {', '.join(others) or 'none'}"
+    if version is None:
+        raise NotFound(f"deployment {deployment!r} has no version {candidate!r} ({names})")
+    if candidate == d.traffic.shadow:
+        raise InvalidArgument(
+            f"{candidate!r} is the shadow of {deployment!r} (it gets mirrored copies of "
+            "requests, no traffic): a rollout moves traffic from the stable version to "
+            f"another weighted version ({names}); to roll it out, make it no longer the "
+            "shadow (traffic.shadow) and inferd apply"
+        )
+    if candidate == stable:
+        raise InvalidArgument(
+            f"{candidate!r} is the stable version of {deployment!r} (it has the most "
+            f"traffic); name the candidate to roll out against it ({names})"
+        )
+    return stable, version
 
 
 @dataclass
