@@ -23,7 +23,8 @@ Policy, in order:
   :class:`~inferd.errors.Unavailable` (503 + Retry-After), so the queue never grows unbounded.
   So is one that waits, or would, longer than ``max_queue_wait_ms`` (:mod:`.queue_wait`).
 - A request whose deadline passes is answered with DeadlineExceeded at that moment; if it had not
-  started, it never runs. A request whose awaiting task is cancelled (client gone) never runs.
+  started, it never runs, and its error says how long it queued. A request whose awaiting task is
+  cancelled (client gone) never runs.
 - A batch whose outputs do not have one row per input row fails every waiter with InternalError.
   A batch of several requests the model raises on reruns them one by one, so that only the
   offending request fails; alone, an inferd error the model raises (InvalidArgument,
@@ -258,11 +259,11 @@ class Batcher:
         """Answer ``waiter`` ``error``, by default that its deadline passed (unless answered)."""
         if waiter.future.done():
             return
-        where = "while queued" if waiter.queued else "while the model ran"
+        where = f"while the model ran for {self._label}"
+        if waiter.queued:  # shed: its error and a traced request's stamps say how long it queued
+            where = f"while queued for {self._label} {waiter.shed(time.monotonic())}; it never ran"
         self._withdraw(waiter)
-        waiter.future.set_exception(
-            error or DeadlineExceeded(f"deadline passed {where} for {self._label}")
-        )
+        waiter.future.set_exception(error or DeadlineExceeded(f"deadline passed {where}"))
 
     # -- running -------------------------------------------------------------------------------
 

@@ -38,8 +38,16 @@ class Waiter:
     deadline: float
     queued: bool = True
     timer: asyncio.TimerHandle | None = None
-    #: A traced request's stamps, filled in when its batch has run; None when not traced.
+    #: A traced request's stamps, filled in when its batch has run or it is shed; None when
+    #: not traced.
     timings: RequestTimings | None = None
+
+    def shed(self, now: float) -> str:
+        """It leaves the queue unstarted at ``now`` (its deadline, or the queue-wait limit):
+        stamp a traced request's timings, and say how long it queued ("after 93 ms")."""
+        if self.timings is not None:
+            self.timings.shed_at(self.enqueued, now)
+        return f"after {(now - self.enqueued) * 1000:.0f} ms"
 
 
 class Deadlined(Protocol):

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 @dataclass(slots=True)
 class RequestTimings:
     """``time.monotonic()`` stamps of one request in the batcher, and its batch's size; all
-    zero until its batch has run (a request that failed before that keeps the zeros)."""
+    zero until its batch has run, but for a request shed while queued (its deadline passed,
+    or it waited the queue-wait limit): ``enqueued`` and ``shed``. A request refused before it
+    queued keeps the zeros."""
 
     #: Queued (the batcher accepted it).
     enqueued: float = 0.0
@@ -25,6 +27,8 @@ class RequestTimings:
     #: Rows and requests in its batch.
     batch_rows: int = 0
     batch_requests: int = 0
+    #: It left the queue without running: its wait ended here (0: it was never shed).
+    shed: float = 0.0
 
     @property
     def ran(self) -> bool:
@@ -38,3 +42,8 @@ class RequestTimings:
         self.finished = time.monotonic()
         self.batch_rows = rows
         self.batch_requests = requests
+
+    def shed_at(self, enqueued: float, shed: float) -> None:
+        """It was queued at ``enqueued`` and left the queue unstarted at ``shed``."""
+        self.enqueued = enqueued
+        self.shed = shed
