@@ -15,8 +15,10 @@ predictions it answered, rows and tokens, and whether the deployment sat at zero
 - **scale-to-zero savings** = Σ seconds at zero / 3600 * price per hour of one replica: the
   least the deployment would have held had it not scaled to zero (``min_replicas`` would be 1).
 
-Pricing each slice on its own keeps node prices exact (their ``max`` of CPU and memory shares is
-not linear), and lets replicas of one version hold different memory (their own peak RSS).
+Each interval is priced at the prices of its time (:attr:`VersionInterval.prices`), unless they
+were in another currency than now's. Pricing each slice on its own keeps node prices exact
+(their ``max`` of CPU and memory shares is not linear), and lets replicas of one version hold
+different memory (their own peak RSS).
 """
 
 from __future__ import annotations
@@ -90,10 +92,20 @@ class VersionInterval:
     batches: Buckets = ()
     #: It is the deployment's shadow (mirrored traffic only).
     shadow: bool = False
+    #: The prices in effect when it was measured (None: none then, or not known).
+    prices: PriceBook | None = None
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.deployment, self.version)
+
+    def book(self, now: PriceBook | None) -> PriceBook | None:
+        """The prices this interval is priced at, given the prices ``now``: those of its time,
+        unless they were in another currency (amounts in two cannot be added) or there were
+        none; None while there are none now."""
+        if now is None or self.prices is None or self.prices.currency != now.currency:
+            return now
+        return self.prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,11 +256,12 @@ class _Sums:
         )
 
 
-def account(intervals: Iterable[VersionInterval], book: PriceBook | None) -> list[Account]:
+def account(intervals: Iterable[VersionInterval], now: PriceBook | None) -> list[Account]:
     """Per version (in the order first seen), what the intervals add up to; money only with
-    a price book."""
+    prices ``now``, each interval at the prices of its time (:meth:`VersionInterval.book`)."""
     sums: defaultdict[tuple[str, str], _Sums] = defaultdict(_Sums)
     for interval in intervals:
+        book = interval.book(now)
         s = sums[interval.key]
         s.seconds[interval.end] = interval.seconds
         s.predictions += interval.predictions
@@ -281,7 +294,7 @@ def account(intervals: Iterable[VersionInterval], book: PriceBook | None) -> lis
                 s.money.used,
                 s.money.saved_scale_to_zero + saved * interval.zero_seconds / HOUR,
             )
-    return [s.account(key, priced=book is not None) for key, s in sums.items()]
+    return [s.account(key, priced=now is not None) for key, s in sums.items()]
 
 
 def total(accounts: Iterable[Account], seconds: float, *, priced: bool = False) -> Total:

@@ -312,8 +312,9 @@ def _report_version(
         (i for i in reversed(intervals) if i.key == (a.deployment, a.version) and i.replicas),
         None,
     )
-    if book is not None and latest is not None:
-        formula = book.hourly(latest.replicas[-1].held, latest.gpu_product).formula
+    prices = latest.book(book) if latest is not None else None
+    if prices is not None and latest is not None:
+        formula = prices.hourly(latest.replicas[-1].held, latest.gpu_product).formula
     return {
         "deployment": a.deployment,
         "version": a.version,

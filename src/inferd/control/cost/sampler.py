@@ -8,7 +8,8 @@ language model read and generated (its ``/metrics``);
 and the GPUs, where NVML is. Once a second it also samples the requests in flight per version.
 Each tick becomes one :class:`~inferd.cost.accounting.VersionInterval` per version, kept for
 :data:`KEEP_S`; reports, the status document, recommendations and the ``inferd_cost_*`` series
-are computed from them by :mod:`inferd.cost`'s pure functions, at the prices the spec has now.
+are computed from them by :mod:`inferd.cost`'s pure functions, each interval at the prices the
+spec had when it was measured (which it carries).
 
 A replica holds its deployment's ``resources`` (one core and its peak RSS where none is set:
 :func:`inferd.cost.capacity.held`) for the seconds its process ran in the interval: those its
@@ -214,10 +215,10 @@ class CostSampler:
             began, before = last
             tick = _Tick(
                 now, now - began, traffic.since(before), uses, gpu, batches, tokens, running,
-                exited,
+                exited, self.book(),
             )  # fmt: skip
             intervals = [self._interval(tick, key, d) for key, d in keys]
-            self._keep(intervals, now)
+            self._keep(intervals, now, tick.prices)
         self._ran = {_process(r): r for r in running}
         self._holds = {
             _process(r): self._holds.get(_process(r), self._resources_of(r)) for r in running
@@ -330,16 +331,16 @@ class CostSampler:
             concurrency=tuple(self._concurrency.pop(key, ())),
             batches=buckets,
             shadow=d is not None and d.traffic.shadow == key[1],
+            prices=tick.prices,
         )
 
     def _resources_of(self, replica: Replica) -> ResourcesSpec:
         return self._resources.get((replica.deployment, replica.version), ResourcesSpec())
 
-    def _keep(self, intervals: list[VersionInterval], now: float) -> None:
+    def _keep(self, intervals: list[VersionInterval], now: float, book: PriceBook | None) -> None:
         self._intervals.extend(intervals)
         while self._intervals and self._intervals[0].end <= now - self.keep_s:
             self._intervals.popleft()
-        book = self.book()
         currency = book.currency if book is not None else self.currency
         if currency != self.currency:  # money counted in another currency starts again
             for totals in self.totals.values():
@@ -371,6 +372,8 @@ class _Tick:
     running: list[Replica]
     #: The processes that exited since the previous tick, with their seconds in the interval.
     exited: list[tuple[Replica, float]]
+    #: The spec's prices at the tick: those its intervals are priced at.
+    prices: PriceBook | None
 
 
 def _has_exited(replica: Replica) -> bool:
