@@ -38,7 +38,11 @@ MONEY_SERIES = frozenset({
     "inferd_cost_info", "inferd_cost_held_total", "inferd_cost_idle_total",
     "inferd_cost_scale_to_zero_savings_total", "inferd_cost_per_1k_predictions",
 })  # fmt: skip
-NEEDS = ("gpu", "llm", "cost")
+#: Series the gateway creates with their first event (a retry, an ejection), not before.
+EVENT_SERIES = frozenset({
+    "inferd_gateway_upstream_retries_total", "inferd_gateway_outlier_ejections_total",
+})  # fmt: skip
+NEEDS = ("gpu", "llm", "cost", "event")
 HISTOGRAM_PARTS = ("_bucket", "_sum", "_count")
 
 
@@ -200,4 +204,6 @@ def reads_need(expr: str, need: str) -> bool:
     names = metric_names(expr)
     if need == "cost":
         return any(name in MONEY_SERIES for name in names)
+    if need == "event":
+        return any(name in EVENT_SERIES for name in names)
     return any(name.startswith(NEED_PREFIXES[need]) for name in names)

@@ -6,8 +6,8 @@ source a Grafana has), rows of panels laid out left to right, and Prometheus ann
 
 Every query carries what it needs beyond a running inferd (:data:`Need`): the tests evaluate each
 query against a real Prometheus and accept an empty answer only from a query that needs what the
-test machine cannot have (a GPU, an LLM, prices), and only if the query reads that kind of
-series.
+test machine cannot have (a GPU, an LLM, prices) or an event its run need not have (a retry, an
+ejection), and only if the query reads that kind of series.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: What a query needs to return data besides an inferd that serves traffic: ``gpu`` (DCGM
-#: series from a GPU host), ``llm`` (LLM series) or ``cost`` (the spec's ``cost:`` prices).
-Need = Literal["gpu", "llm", "cost"]
+#: series from a GPU host), ``llm`` (LLM series), ``cost`` (the spec's ``cost:`` prices) or
+#: ``event`` (a series the gateway creates with its first event: a retry, an ejection).
+Need = Literal["gpu", "llm", "cost", "event"]
 #: What each need means, in the words panel descriptions use.
 NEED_TEXT: dict[Need, str] = {
     "gpu": "Needs a GPU: DCGM series come from hosts with NVIDIA GPUs.",
     "llm": "Needs an LLM deployment.",
     "cost": "Needs a `cost:` section with prices in the spec.",
+    "event": "Has data once it happened: the gateway creates the series with the first one.",
 }
 
 PanelKind = Literal["timeseries", "stat", "table", "heatmap"]

@@ -22,6 +22,7 @@ from inferd.deploy.grafana.promql import (
     DRIFT_KS,
     DRIFT_PSI,
     DRIFT_SAMPLES,
+    EJECTIONS,
     GATEWAY_DURATION,
     GATEWAY_REQUESTS,
     HELD_REQUESTS,
@@ -35,6 +36,7 @@ from inferd.deploy.grafana.promql import (
     RATE_INTERVAL,
     REQUEST_DURATION,
     REQUESTS,
+    RETRIES,
     SHADOW_COMPARED,
     SHADOW_DIFFERING,
     SHADOW_DIVERGENCE,
@@ -105,6 +107,24 @@ _LATENCY = Row(
             GATEWAY_REQUESTS,
             "version",
             DEPLOYMENT,
+        ),
+        Panel(
+            "Through the gateway: retries and ejections since inferd up started",
+            "Requests the gateway sent to a second replica after the first failed, by reason, "
+            "and replicas it ejected as outliers after 5 failures in a row (docs/gateway.md): "
+            "each step up is one more. A version that leaves the topology starts again from 0.",
+            (
+                Query(
+                    _gauge(RETRIES, (*PER_VERSION, "reason"), DEPLOYMENT),
+                    "{{version}} retried ({{reason}})",
+                    needs="event",
+                ),
+                Query(
+                    _gauge(EJECTIONS, PER_VERSION, DEPLOYMENT),
+                    "{{version}} ejected",
+                    needs="event",
+                ),
+            ),
         ),
     ),
 )

@@ -84,6 +84,8 @@ SHADOW_DIVERGENCE = Series("inferd_gateway_shadow_divergence", "histogram")
 SHADOW_COMPARED = Series("inferd_gateway_shadow_compared_elements_total", "counter")
 SHADOW_DIFFERING = Series("inferd_gateway_shadow_differing_elements_total", "counter")
 TOPOLOGY_GENERATION = Series("inferd_gateway_topology_generation", "gauge")
+RETRIES = Series("inferd_gateway_upstream_retries_total", "counter")
+EJECTIONS = Series("inferd_gateway_outlier_ejections_total", "counter")
 
 # The autoscaler (docs/autoscaling.md), on the gateway's /metrics.
 DESIRED_REPLICAS = Series("inferd_autoscaler_desired_replicas", "gauge")
