@@ -30,10 +30,12 @@ CLIENT, ERROR = 3, 2
 
 
 class FakeReplica:
-    """A replica answering every POST ``status``, recording each one's ``traceparent``."""
+    """A replica answering every POST ``status`` (a 200 with ``body``), recording each one's
+    ``traceparent``."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, body: bytes = b'{"model_name":"fraud","outputs":[]}') -> None:
         self.status = status
+        self.body = body
         self.traceparents: list[str] = []
         self._server: asyncio.Server | None = None
 
@@ -49,9 +51,7 @@ class FakeReplica:
                     if line.lower().startswith(b"traceparent:"):
                         self.traceparents.append(line.split(b":", 1)[1].strip().decode())
                 await reader.readexactly(_length(head))
-                body = b'{"model_name":"fraud","outputs":[]}'
-                if self.status != 200:
-                    body = b'{"error":"server is draining"}'
+                body = self.body if self.status == 200 else b'{"error":"server is draining"}'
                 writer.write(
                     b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
                     b"content-length: %d\r\n\r\n%s" % (self.status, len(body), body)
