@@ -10,7 +10,7 @@ import errno
 import functools
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -83,6 +83,28 @@ def emit_json(value: Any) -> None:
     """Print one JSON document on stdout (for ``--json``)."""
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
     sys.stdout.write("\n")
+
+
+def rfc3339(seconds: float) -> str:
+    """A point in time given in seconds since the epoch as every ``--json`` prints one: RFC 3339
+    in UTC, ``2026-12-07T10:30:24.500000+00:00`` (as the store's ``created`` and ``time``)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def rollout_json(status: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollout's status or history page from the admin API (its times in seconds since the
+    epoch, which the dashboard plots) with its times in RFC 3339, as ``--json`` prints it."""
+    doc = dict(status)
+    for key in ("started_at", "updated_at"):
+        if isinstance(doc.get(key), int | float):
+            doc[key] = rfc3339(doc[key])
+    doc["decisions"] = [
+        {**r, "time": rfc3339(r["time"])} if isinstance(r.get("time"), int | float) else r
+        for r in doc.get("decisions", [])
+    ]
+    return doc
 
 
 json_option = click.option(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -18,6 +18,7 @@ from inferd.cli._app import (
     json_option,
     main,
     print_whole,
+    rollout_json,
     stdout,
 )
 from inferd.config import store_settings
@@ -202,7 +203,11 @@ def ps(*, as_json: bool) -> None:
 
     status = AdminClient(store_settings().root).status()
     if as_json:
-        emit_json(status)
+        doc: dict[str, Any] = dict(status)
+        if (gateway := status.get("gateway")) is not None:  # times as every --json prints them
+            rollouts = [rollout_json(r) for r in gateway.get("rollouts", [])]
+            doc["gateway"] = {**gateway, "rollouts": rollouts}
+        emit_json(doc)
         return
     # Each replica whole on its line, however long its state: ps is often piped to grep.
     print_whole(_ps_table(status))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from inferd.cli._app import emit_json, handles_errors, json_option, main, stdout
+from inferd.cli._app import emit_json, handles_errors, json_option, main, rollout_json, stdout
 from inferd.config import store_settings
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def history(deployment: str, *, limit: int, as_json: bool) -> None:
     from $INFERD_HOME when no `inferd up` runs)."""
     result = _history(deployment, limit)
     if as_json:
-        emit_json(result)
+        emit_json(rollout_json(result))
         return
     out = stdout()
     if not result["decisions"]:
@@ -108,7 +108,7 @@ def _history(deployment: str, limit: int) -> HistoryPage:
 
 def _show(result: RolloutStatus, as_json: bool) -> None:
     if as_json:
-        emit_json(result)
+        emit_json(rollout_json(result))
         return
     out = stdout()
     head = (

@@ -33,7 +33,10 @@ def test_the_history_reads_without_inferd_up(inferd_home: Path) -> None:
     assert "r-0a1b2c3d rollback step 2 candidate 0%: analysis failed" in text.stdout
     as_json = CliRunner().invoke(main, ["rollout", "history", "fraud", "--json"])
     assert as_json.exit_code == 0, as_json.output
-    assert orjson.loads(as_json.stdout) == {"deployment": "fraud", "decisions": [ROLLED_BACK]}
+    assert orjson.loads(as_json.stdout) == {
+        "deployment": "fraud",
+        "decisions": [{**ROLLED_BACK, "time": "2026-12-07T09:50:24+00:00"}],
+    }
     none = CliRunner().invoke(main, ["rollout", "history", "other"])
     assert none.exit_code == 0, none.output
     assert "other: no rollout decisions" in none.stdout
