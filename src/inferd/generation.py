@@ -123,6 +123,22 @@ class Generation(Protocol):
 
 
 @runtime_checkable
+class TokenCodec(Protocol):
+    """A language model that shows its tokens (vLLM's ``/tokenize`` and ``/detokenize``).
+    Both block (call them off the loop)."""
+
+    def tokenize(self, text: str) -> list[int]:
+        """The tokens the model reads for the prompt ``text`` (BOS included where it adds one),
+        as :meth:`TextGenerator.generate` reads it."""
+        ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens``, control tokens written out (InvalidSampling, param
+        ``tokens[i]``, for one outside the vocabulary)."""
+        ...
+
+
+@runtime_checkable
 class TextGenerator(Protocol):
     """A loaded language model. :meth:`generate` is called on the event loop and must not
     block; :meth:`embed` blocks (call it off the loop)."""

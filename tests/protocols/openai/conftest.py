@@ -131,6 +131,13 @@ class ScriptedGenerator:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def tokenize(self, text: str) -> list[int]:
+        """One token per word: its length."""
+        return [len(word) for word in text.split()]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return " ".join("x" * token for token in tokens)
+
     def generate(
         self, prompt: str, sampling: Sampling, deadline: float | None = None
     ) -> Generation:

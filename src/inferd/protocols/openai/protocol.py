@@ -102,6 +102,18 @@ class ChatMessage(BaseModel):
         return Message("system" if self.role == "developer" else self.role, text, self.name)
 
 
+def template_variables(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A request's ``chat_template_kwargs``, refused when it sets a variable inferd sets."""
+    for name in TEMPLATE_VARIABLES:
+        if name in (value or {}):
+            raise InvalidField(
+                f"chat_template_kwargs.{name}",
+                "is set by inferd for every chat (the request's messages, the model's own "
+                "tokens); leave it out",
+            )
+    return value
+
+
 class StreamOptions(BaseModel):
     model_config = STRICT
 
@@ -259,14 +271,7 @@ class ChatCompletionRequest(_Generation):
     @field_validator("chat_template_kwargs")
     @classmethod
     def _own_variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        for name in TEMPLATE_VARIABLES:
-            if name in (value or {}):
-                raise InvalidField(
-                    f"chat_template_kwargs.{name}",
-                    "is set by inferd for every chat (the request's messages, the "
-                    "model's own tokens); leave it out",
-                )
-        return value
+        return template_variables(value)
 
     def messages_read(self) -> list[Message]:
         return [m.message() for m in self.messages]

@@ -8,6 +8,7 @@ from inferd.protocols.openai.completions import CompletionHandlers
 from inferd.protocols.openai.embeddings import EmbeddingHandlers
 from inferd.protocols.openai.errors import openai_errors
 from inferd.protocols.openai.models import ModelHandlers
+from inferd.protocols.openai.tokens import TokenHandlers
 from inferd.protocols.text_wire import Timeout
 from inferd.protocols.v2.openapi import operation
 from inferd.serving.types import DataPlane
@@ -26,6 +27,7 @@ def add_routes(
     completions = CompletionHandlers(dataplane, timeout)
     models = ModelHandlers(dataplane, kserve_ready)
     embeddings = EmbeddingHandlers(dataplane, timeout)
+    tokens = TokenHandlers(dataplane)
     router.add(
         "GET",
         "/v1/models",
@@ -82,3 +84,7 @@ def add_routes(
             error=ERROR,
         ),
     )
+    # vLLM's, at the root as vLLM serves them (not in the OpenAPI document: OpenAI has no such
+    # routes, and the document's schemas are OpenAI's and OIP's).
+    router.add("POST", "/tokenize", openai_errors(tokens.tokenize))
+    router.add("POST", "/detokenize", openai_errors(tokens.detokenize))

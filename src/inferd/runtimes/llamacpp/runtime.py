@@ -25,7 +25,7 @@ from inferd.errors import (
     Unavailable,
     Unsupported,
 )
-from inferd.generation import Generation, Message, Sampling
+from inferd.generation import Generation, InvalidSampling, Message, Sampling
 from inferd.runtimes._files import model_file
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.llamacpp.chat import ChatTemplate
@@ -114,6 +114,8 @@ class LlamaModel:
         self._embedder: Context | None = None
         #: Held by an embedding while it runs, and by close() while it frees the contexts.
         self._embed_lock = threading.Lock()
+        #: Held by tokenize/detokenize while they read the vocabulary, and by close().
+        self._reading = threading.Lock()
         self._closed = False
 
     def _warm_up(self) -> None:
@@ -154,6 +156,27 @@ class LlamaModel:
 
     def count_tokens(self, text: str) -> int:
         return len(self._weights.tokenize(text))
+
+    # -- TokenCodec: off the loop, never on weights close() frees --------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        with self._reading:
+            self._refuse_closed()
+            return self._weights.tokenize(text)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        vocab = self._weights.n_vocab
+        for i, token in enumerate(tokens):
+            if not 0 <= token < vocab:
+                raise InvalidSampling(
+                    f"tokens[{i}]",
+                    f"token {token} is outside the model's vocabulary of {vocab} tokens "
+                    f"(0 to {vocab - 1})",
+                )
+        with self._reading:
+            self._refuse_closed()
+            pieces = [self._weights.piece(token, special=True) for token in tokens]
+        return b"".join(pieces).decode(errors="replace")
 
     def generate(
         self, prompt: str, sampling: Sampling, deadline: float | None = None
@@ -255,7 +278,8 @@ class LlamaModel:
     def close(self) -> None:
         self._closed = True  # new requests are refused from here on
         self._engine.close(CLOSE_TIMEOUT_S)
-        with self._embed_lock:  # an embedding under way ends first: it runs on what is freed
+        # An embedding or tokenization under way ends first: it runs on what is freed.
+        with self._embed_lock, self._reading:
             self._context.close()
             if self._embedder is not None:
                 self._embedder.close()
