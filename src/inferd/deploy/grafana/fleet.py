@@ -33,6 +33,7 @@ from inferd.deploy.grafana.promql import (
     USED_MEMORY,
     failed_ratio,
     quantile,
+    rate,
     select,
     sum_rate,
 )
@@ -51,13 +52,20 @@ def _ready_replicas(labels: tuple[str, ...]) -> str:
 
 
 def _in_currency(expr: str) -> str:
-    """``expr`` with the ``currency`` label of ``inferd_cost_info`` (whose value is 1)."""
-    return f"{expr}\n  * on () group_left (currency) {COST_INFO}"
+    """``expr`` with the ``currency`` label of its own gateway's ``inferd_cost_info`` (whose
+    value is 1): one Prometheus may scrape several ``inferd up`` gateways, each with its own
+    (matched on the target's ``job`` and ``instance``, which ``expr`` must keep)."""
+    return f"{expr}\n  * on (job, instance) group_left (currency) {COST_INFO}"
+
+
+def _money(expr: str, labels: tuple[str, ...]) -> str:
+    """Amounts of ``expr`` (per target) summed per ``labels`` in each currency."""
+    return f"sum by ({', '.join((*labels, 'currency'))}) (\n  {_in_currency(expr)}\n)"
 
 
 def _per_hour(series: str, labels: tuple[str, ...]) -> str:
     """A cost counter's rate as an amount per hour, in the spec's currency."""
-    return _in_currency(f"{sum_rate(series, labels, DEPLOYMENT)} * 3600")
+    return f"{_money(rate(series, DEPLOYMENT), labels)} * 3600"
 
 
 _SUMMARY = Row(
@@ -301,9 +309,8 @@ _COST = Row(
             "What replicas would have cost over the time range had they not scaled to zero.",
             (
                 Query(
-                    _in_currency(
-                        "sum by (deployment) "
-                        f"(increase({select(COST_SAVINGS, DEPLOYMENT)}[{RANGE}]))"
+                    _money(
+                        f"increase({select(COST_SAVINGS, DEPLOYMENT)}[{RANGE}])", PER_DEPLOYMENT
                     ),
                     "{{deployment}} ({{currency}})",
                     needs="cost",
