@@ -1,6 +1,6 @@
 """Compressed requests against a real ``inferd serve``: tritonclient's request compression over
-HTTP (gzip, deflate) and gRPC answers as uncompressed requests do; its response compression
-is asked for and answered uncompressed, which it reads; and R13, the decompression bomb: 50
+HTTP (gzip, deflate) and gRPC answers as uncompressed requests do, and so do answers it asks
+to be compressed (``response_compression_algorithm``); and R13, the decompression bomb: 50
 bodies of 1 MiB that inflate to 1 GiB each, sent at once, are all 413 while the server's
 resident memory grows by less than 50 MB and it answers other requests meanwhile. Through
 ``inferd up``'s gateway too."""

@@ -58,7 +58,11 @@ HOP_BY_HOP = frozenset(
 #: A client's credentials: the gateway checks them (its API keys) and its replicas, keyless on
 #: loopback, have no use for them; a client's secret stops at the door.
 CREDENTIALS = frozenset({"authorization", "proxy-authorization"})
-_NOT_FORWARDED = HOP_BY_HOP | CREDENTIALS
+#: The gateway compresses answers itself, once, for the client that asks (as Envoy's compressor
+#: does): its replicas answer identity, which the shadow comparison, payload logging and the
+#: metadata rewrite read, and which relays that copy only some headers pass on intact.
+COMPRESSION = frozenset({"accept-encoding"})
+_NOT_FORWARDED = HOP_BY_HOP | CREDENTIALS | COMPRESSION
 
 
 @dataclass(slots=True)  # not frozen: one per request, and a frozen __init__ is 2-4x slower
@@ -220,5 +224,6 @@ def request_head(request: UpstreamRequest, host_header: str) -> bytes:
 
 def forwardable(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """What of a client's request headers goes on to a replica: neither hop-by-hop headers nor
-    the client's credentials (:data:`CREDENTIALS`)."""
+    the client's credentials (:data:`CREDENTIALS`), nor ``Accept-Encoding``
+    (:data:`COMPRESSION`)."""
     return tuple([(k, v) for k, v in headers.items() if k not in _NOT_FORWARDED])

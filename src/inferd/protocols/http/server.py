@@ -6,12 +6,12 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import cast
 
 from inferd.errors import InferdError, Unavailable
-from inferd.protocols.http import inflating
+from inferd.protocols.http import compressing, inflating
 from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.draining import LateConnection, close_listening
 from inferd.protocols.http.flow import DRAIN_IDLE_S, LINGER_S, READ_BYTES
@@ -125,13 +125,24 @@ class HttpServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sweeper = self.loop.create_task(self._sweep())
 
-    async def dispatch(self, request: Request) -> Response:
+    def dispatch(self, request: Request) -> Coroutine[object, object, Response]:
         """Route one request and turn every failure into a protocol error response. A
-        compressed body is inflated first (:mod:`.inflating`)."""
+        compressed body is inflated first (:mod:`.inflating`); the answer is compressed when
+        the client asks (``Accept-Encoding``, :mod:`.compressing`). Not a coroutine itself:
+        a request that does not ask runs :meth:`_answer` with no frame around it."""
+        accept = request.headers.get("accept-encoding")
+        if accept is None:
+            return self._answer(request)
+        return self._compressed(request, accept)
+
+    async def _compressed(self, request: Request, accept: str) -> Response:
+        return await compressing.compressed(await self._answer(request), accept)
+
+    async def _answer(self, request: Request) -> Response:
         if "content-encoding" in request.headers:
             limits = self.limits
             return await inflating.dispatch(
-                request, limits.budget, limits.max_body_bytes, self.dispatch
+                request, limits.budget, limits.max_body_bytes, self._answer
             )
         if request.method == "HEAD":
             return await self._head(request)
@@ -175,7 +186,7 @@ class HttpServer:
         GET answer's status and headers, and no body, whatever the status (a body after a HEAD
         answer would be read as the start of the next response)."""
         request.method = "GET"
-        answer = await self.dispatch(request)
+        answer = await self._answer(request)
         length: int | None = len(answer.body)
         if isinstance(answer, StreamingResponse):
             length = None
