@@ -107,3 +107,22 @@ def test_a_vllm_deployment_that_writes_device_cpu_is_refused_too() -> None:
     )
     problems = _problems(document)
     assert [line for line, m in problems if "device 'cpu' with resources.gpu 2" in m] == [5]
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "says"),
+    [
+        ("[--pipeline_parallel_size, '2']", "--pipeline_parallel_size", "more GPUs"),
+        ("['--data_parallel_size=2']", "--data_parallel_size", "more GPUs"),
+        ("[--tensor_parallel_size, '4']", "--tensor_parallel_size", "is set by inferd"),
+        ("[--served_model_name, x]", "--served_model_name", "is set by inferd"),
+        ("[--max_model_len, '99']", "--max_model_len", "is set by inferd"),
+    ],
+)
+def test_vllm_takes_underscores_in_flags_and_so_do_the_checks(
+    args: str, flag: str, says: str
+) -> None:
+    """vLLM's parser reads ``--tensor_parallel_size`` as ``--tensor-parallel-size``: written so,
+    a flag passed every check and then won over inferd's own."""
+    [(line, message)] = _problems(VLLM.replace("ARGS", args))
+    assert line == 8 and message.startswith(f"{flag} ") and says in message, message

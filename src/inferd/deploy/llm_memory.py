@@ -182,13 +182,14 @@ def gpu_memory_utilization(deployment: str, llm: LlmSpec) -> Fraction:
     ``--gpu-memory-utilization`` (from ``llm.engine_args``, else its default); 1 for others."""
     if llm.engine != "vllm":
         return Fraction(1)
-    args = llm.engine_args
+    # vLLM's parser reads underscores in a long flag as dashes (--gpu_memory_utilization).
+    args = [a.replace("_", "-") if a.startswith("--") else a for a in llm.engine_args]
     value: str | None = None
     for i, arg in enumerate(args):
         if arg == _UTILIZATION_FLAG and i + 1 < len(args):
-            value = args[i + 1]
+            value = llm.engine_args[i + 1]
         elif arg.startswith(_UTILIZATION_FLAG + "="):
-            value = arg.split("=", 1)[1]
+            value = llm.engine_args[i].split("=", 1)[1]
     if value is None:
         return VLLM_GPU_MEMORY_UTILIZATION
     try:

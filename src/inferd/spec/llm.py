@@ -127,15 +127,25 @@ MORE_GPU_FLAGS: dict[Engine, dict[str, str]] = {
 def owned_flags(engine: Engine, args: list[str]) -> list[tuple[str, str]]:
     """The flags of ``args`` (``--flag value`` or ``--flag=value``) that inferd sets itself on
     ``engine``'s command line (:data:`OWNED_FLAGS`), with what to set instead."""
-    return _flags(OWNED_FLAGS.get(engine, {}), args)
+    return _flags(engine, OWNED_FLAGS.get(engine, {}), args)
 
 
 def more_gpu_flags(engine: Engine, args: list[str]) -> list[tuple[str, str]]:
     """The flags of ``args`` that would run one replica of ``engine`` on more GPUs than its
     ``resources.gpu`` (:data:`MORE_GPU_FLAGS`), with what to set instead."""
-    return _flags(MORE_GPU_FLAGS.get(engine, {}), args)
+    return _flags(engine, MORE_GPU_FLAGS.get(engine, {}), args)
 
 
-def _flags(known: dict[str, str], args: list[str]) -> list[tuple[str, str]]:
+def _flags(engine: Engine, known: dict[str, str], args: list[str]) -> list[tuple[str, str]]:
+    """The flags of ``args`` among ``known``, as written. vLLM's parser reads underscores in a
+    long flag as dashes (``--tensor_parallel_size`` is ``--tensor-parallel-size``)."""
     found = (arg.split("=", 1)[0] for arg in args if arg.startswith("-"))
-    return [(flag, known[flag]) for flag in dict.fromkeys(found) if flag in known]
+    named = ((flag, _as_read(engine, flag)) for flag in dict.fromkeys(found))
+    return [(flag, known[read]) for flag, read in named if read in known]
+
+
+def _as_read(engine: Engine, flag: str) -> str:
+    """``flag`` as ``engine`` reads it."""
+    if engine == "vllm" and flag.startswith("--"):
+        return "--" + flag[2:].replace("_", "-")
+    return flag
