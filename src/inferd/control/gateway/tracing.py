@@ -3,12 +3,14 @@
 :func:`traced` wraps the gateway's inference handler when ``inferd up`` traces
 (``gateway.tracing``); otherwise the handler is installed bare and tracing costs nothing. The
 span continues the client's ``traceparent`` (or starts a trace, sampled at the spec's rate),
-covers routing (a cold start's hold included) and the proxied call with its retry, and records
-the status the client got: a 4xx or 5xx fails the span with the answer's error message (never
-the request's body), a client gone before its answer is 499. The request's ``traceparent`` is
-replaced by the span's before the handler runs, so the forwarded request — to the primary and to
-a shadow — makes the replicas' spans its children; an unsampled span propagates its unsampled
-flag, so replicas record nothing for it either.
+covers routing (a cold start's hold included) and the proxied call with its retry (each try at a
+replica a CLIENT span of its own, :func:`try_span`, a shadow copy's marked ``inferd.shadow``),
+and records the status the client got: a 4xx or 5xx fails the span with the answer's error
+message (never the request's body), a client gone before its answer is 499. The request's
+``traceparent`` is replaced by the span's before the handler runs (and by each try's span on
+each try), so the replicas' spans are its descendants; an unsampled span propagates its
+unsampled flag, so replicas record nothing for it either. The span is current while the
+handler runs, so what it logs carries its trace (:mod:`inferd.server.logs`).
 
 :func:`tracing_settings` says whether ``inferd up`` traces: the spec's ``gateway.tracing``, else
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the OpenTelemetry convention) with every trace sampled.
