@@ -123,6 +123,11 @@ class CapacitySeconds:
             self.gpus + capacity.gpus * seconds,
         )
 
+    def __add__(self, other: CapacitySeconds) -> CapacitySeconds:
+        return CapacitySeconds(
+            self.cores + other.cores, self.memory_gib + other.memory_gib, self.gpus + other.gpus
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Money:
@@ -216,6 +221,16 @@ def idle_share(money: Money | None) -> float | None:
     if money is None or money.held <= 0:
         return None
     return money.idle / money.held
+
+
+def spanned(spans: Iterable[tuple[float, float]]) -> float:
+    """The time ``spans`` (start, end) cover together, overlaps counted once: how long at least
+    one of some replicas ran."""
+    covered, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        covered += max(end - max(start, reach), 0.0)
+        reach = max(reach, end)
+    return covered
 
 
 def window(

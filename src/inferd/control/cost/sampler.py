@@ -41,6 +41,7 @@ from inferd.cost.accounting import (
     Tokens,
     VersionInterval,
     account,
+    spanned,
 )
 from inferd.cost.capacity import GIB, Capacity, held
 from inferd.cost.prices import Node, PriceBook
@@ -92,16 +93,12 @@ class Totals:
 
     def add(self, a: Account) -> None:
         self.replica_seconds += a.replica_seconds
-        self.held = _plus(self.held, a.held)
-        self.used = _plus(self.used, a.used)
+        self.held += a.held
+        self.used += a.used
         self.predictions += a.predictions
         if a.money is not None:
             self.money_held += a.money.held
             self.money_idle += a.money.idle
-
-
-def _plus(a: CapacitySeconds, b: CapacitySeconds) -> CapacitySeconds:
-    return CapacitySeconds(a.cores + b.cores, a.memory_gib + b.memory_gib, a.gpus + b.gpus)
 
 
 class CostSampler:
@@ -278,17 +275,21 @@ class CostSampler:
         replicas = [r for r in tick.running if (r.deployment, r.version) == key]
         gpu_replicas = sum(1 for r in tick.running if self._resources_of(r).gpu > 0)
         slices = []  # the exited first: the last slice is of the latest replica
+        spans = []  # when each slice's process ran: together, the time not at zero
         for r, seconds in tick.exited:  # held until it exited; its use then is not known
             peak = self._process_peaks.get(_process(r), 0.0)
             if (r.deployment, r.version) == key and seconds > 0:
                 capacity = held(self._holds.get(_process(r), resources), peak)
                 slices.append(ReplicaSlice(seconds, capacity, Capacity(0.0, 0.0), peak))
+                start = max(tick.now - tick.seconds, r.started_at or 0.0)
+                spans.append((start, start + seconds))
         for r in replicas:
             use = tick.uses.get(r.id)
             started = r.started_at if r.started_at is not None else tick.now - tick.seconds
             seconds = min(tick.seconds, max(tick.now - started, 0.0))
             if seconds <= 0:
                 continue
+            spans.append((tick.now - seconds, tick.now))
             if use is None:  # unreadable (no /proc off Linux, or it just exited): held, no use
                 peak = self._process_peaks.get(_process(r), 0.0)
                 capacity = held(self._holds.get(_process(r), resources), peak)
@@ -310,9 +311,9 @@ class CostSampler:
         primary = tick.traffic.version(*key)
         mirrored = tick.traffic.shadow(*key).outcomes
         rows, buckets = tick.batches.get(key, (0, ()))
-        # At zero until its first replica started: a deployment woken in the interval saved
-        # the seconds before.
-        ran = max((s.seconds for s in slices), default=tick.seconds if replicas else 0.0)
+        # At zero while no replica ran: a deployment woken in the interval saved the seconds
+        # before, one whose replica was replaced (or restarted) only the gap between the two.
+        ran = spanned(spans) if spans else (tick.seconds if replicas else 0.0)
         zero_s = tick.seconds - ran if d is not None and _scales_to_zero(d, key[1]) else 0.0
         at_zero = zero_s > 0
         return VersionInterval(
