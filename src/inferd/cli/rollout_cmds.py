@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from inferd.cli._app import emit_json, handles_errors, json_option, main, rollout_json, stdout
+from inferd.cli._app import (
+    emit_json,
+    handles_errors,
+    json_option,
+    main,
+    rollout_json,
+    stderr,
+    stdout,
+)
 from inferd.config import store_settings
 
 if TYPE_CHECKING:
@@ -79,7 +87,7 @@ _action("abort", "Send all traffic back to the stable version at once.")
 def history(deployment: str, *, limit: int, as_json: bool) -> None:
     """Every decision of the deployment's rollouts, with the numbers that caused it (read
     from $INFERD_HOME when no `inferd up` runs)."""
-    result = _history(deployment, limit)
+    result, offline = _history(deployment, limit)
     if as_json:
         emit_json(rollout_json(result))
         return
@@ -92,18 +100,29 @@ def history(deployment: str, *, limit: int, as_json: bool) -> None:
         )
     for record in result["decisions"]:
         out.print(_line(record), markup=False)
+    from inferd.control.rollout.history import ENDINGS
+
+    last = result["decisions"][-1] if result["decisions"] else None
+    if offline and last is not None and last.get("event") not in ENDINGS:
+        stderr().print(
+            f"{deployment}: rollout {last.get('rollout')} has no ending and no inferd up runs "
+            "for this store: its inferd up was killed mid-rollout; the next inferd up records "
+            "it as aborted",
+            markup=False,
+        )
 
 
-def _history(deployment: str, limit: int) -> HistoryPage:
+def _history(deployment: str, limit: int) -> tuple[HistoryPage, bool]:
     """The running ``inferd up``'s answer; without one, the history it wrote, so that a
-    rollout's decisions stay readable after ``inferd down`` or a crash."""
+    rollout's decisions stay readable after ``inferd down`` or a crash (and True)."""
     from inferd.control.rollout.history import RolloutHistory
     from inferd.control.up_state import read_state
 
     root = store_settings().root
     if read_state(root) is None:
-        return {"deployment": deployment, "decisions": RolloutHistory(root).read(deployment, limit)}
-    return _client().rollout_history(deployment, limit)
+        records = RolloutHistory(root).read(deployment, limit)
+        return {"deployment": deployment, "decisions": records}, True
+    return _client().rollout_history(deployment, limit), False
 
 
 def _show(result: RolloutStatus, as_json: bool) -> None:

@@ -55,7 +55,7 @@ def test_an_alias_move_killed_mid_rollout_is_aborted_and_moved_back(tmp_path: Pa
 
     lines = asyncio.run(end_interrupted(history, store))
     last = history.read("fraud")[-1]
-    assert (last["event"], last.get("reason")) == ("abort", KILLED)
+    assert last["event"] == "abort" and last.get("reason", "").startswith(f"{KILLED}; ")
     assert last["rollout"] == history.read("fraud")[0]["rollout"]
     assert last.get("reverted") == "fraud:production"
     assert last.get("reverted_to") == f"fraud@{v1}"
@@ -96,7 +96,8 @@ def test_a_rollout_started_by_hand_ends_in_an_abort_and_a_finished_one_is_left(
     history = RolloutHistory(tmp_path)
     (line,) = asyncio.run(end_interrupted(history, store))
     last = history.read("fraud")[-1]
-    assert (last["rollout"], last["event"], last.get("reason")) == (rollout_id, "abort", KILLED)
+    assert (last["rollout"], last["event"]) == (rollout_id, "abort")
+    assert last.get("reason", "").startswith(f"{KILLED}; ")
     assert "reverted" not in last
     assert "moved back" not in line
     count = len(history.read("fraud"))

@@ -140,7 +140,7 @@ def test_after_a_restart_status_points_at_the_recorded_rollout(tmp_path: Path) -
         up().status("fraud")
     assert caught.value.message == (
         f"deployment 'fraud' has no rollout since inferd up started; its last, {rollout_id}, "
-        "is in: inferd rollout history fraud"
+        "ended in abort: inferd up stopped mid-rollout (inferd rollout history fraud)"
     )
     with pytest.raises(NotFound, match=r"^deployment 'fraud' has no rollout$"):
         RolloutController(

@@ -252,6 +252,7 @@ class RolloutController:
             async with run.lock:
                 note = await self.actions.watch_tags(r)
                 await self.actions.route(r, stage_routing(r.strategy, r.steps, r.pair, 0))
+                note["cause"] = r.status()["cause"]
                 self._record(r, "start", **note)
             run.routed.set()
             # The gateway's counts when the interval being analysed began, and how many

@@ -26,6 +26,8 @@ Event = Literal[
     "start", "advance", "analysis", "hold", "promote", "rollback", "abort", "pause", "resume",
     "supersede", "failed",
 ]  # fmt: skip
+#: The events a rollout ends with.
+ENDINGS: frozenset[Event] = frozenset({"promote", "rollback", "abort", "supersede", "failed"})
 
 
 class DecisionNote(TypedDict, total=False):
@@ -46,6 +48,9 @@ class DecisionNote(TypedDict, total=False):
     alias: str
     alias_digest: str
     stable_model: str
+    #: On the ``start``: what started the rollout (``inferd rollout start``, ``apply``, ``alias
+    #: fraud:production moved``), for what the next ``inferd up`` says of one it ends.
+    cause: str
 
 
 class DecisionRecord(DecisionNote):
@@ -102,10 +107,13 @@ class RolloutHistory:
         last = self.read(deployment, 1)
         if not last:
             return f"deployment {deployment!r} has no rollout"
-        return (
-            f"deployment {deployment!r} has no rollout since inferd up started; its last, "
-            f"{last[0].get('rollout')}, is in: inferd rollout history {deployment}"
-        )
+        since = f"deployment {deployment!r} has no rollout since inferd up started; its last, "
+        if "reason" in last[0]:  # how it ended (an abort by the restart says what to do)
+            return (
+                f"{since}{last[0].get('rollout')}, ended in {last[0].get('event')}: "
+                f"{last[0]['reason']} (inferd rollout history {deployment})"
+            )
+        return f"{since}{last[0].get('rollout')}, is in: inferd rollout history {deployment}"
 
     def deployments(self) -> list[str]:
         """The deployments with a history here (a file's last record names its deployment)."""

@@ -26,13 +26,11 @@ from collections.abc import Iterator
 
 import orjson
 
-from inferd.control.rollout.history import DecisionRecord, Event, RolloutHistory
+from inferd.control.rollout.history import ENDINGS, DecisionRecord, RolloutHistory
 from inferd.errors import InferdError
 from inferd.protocols.v2.auth import write_private
 from inferd.store import ModelStore
 
-#: The events a rollout ends with.
-ENDINGS: frozenset[Event] = frozenset({"promote", "rollback", "abort", "supersede", "failed"})
 #: Why the rollout ended, in its history.
 KILLED = "inferd up was killed mid-rollout (it ran no stop); ended by the next inferd up"
 
@@ -92,7 +90,7 @@ async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[st
             "candidate": last["candidate"],
             "stage": last["stage"],
             "candidate_weight": last["candidate_weight"],
-            "reason": KILLED,
+            "reason": f"{KILLED}; {_what_now(start, deployment)}",
         }
         moved = ""
         if "alias" in start and "alias_digest" in start and "stable_model" in start:
@@ -113,9 +111,34 @@ async def end_interrupted(history: RolloutHistory, store: ModelStore) -> list[st
             recorded = f"its abort could not be recorded ({exc}){moved}"
         lines.append(
             f"{deployment}: rollout {last['rollout']} was under way when inferd up was killed:"
-            f" {recorded}"
+            f" {recorded}; {_what_now(start, deployment)}"
         )
     return lines
+
+
+def _what_now(start: DecisionRecord, deployment: str) -> str:
+    """What the restart serves instead of the rollout its ``start`` began (a rollout is not
+    resumed: one from an apply left no record of the stable version's model), and how to roll
+    the candidate out again."""
+    if "alias" in start and "alias_digest" in start:
+        name = start["alias"].partition(":")[0]
+        return (
+            "the restart serves the stable version; to roll the candidate out again, move the "
+            f"alias to it again: inferd tag {name}@{start['alias_digest']} {start['alias']}"
+        )
+    cause = start.get("cause")
+    if cause == "inferd rollout start":
+        return (
+            f"the restart serves the spec file's weights; to roll {start['candidate']} out "
+            f"again: inferd rollout start {deployment} --candidate {start['candidate']}"
+        )
+    if cause == "apply":
+        return (
+            "the restart serves the spec file as written: the applied model takes all of its "
+            "version's traffic, with no analysis; to roll it out again, put the previous model "
+            "back in the file, inferd apply it, then apply the new one"
+        )
+    return "the restart serves the spec file as written (inferd ps)"  # an older record
 
 
 def _unstarted(history: RolloutHistory, store: ModelStore) -> list[str]:

@@ -196,6 +196,8 @@ class Rollout:
             record["reverted"] = note["reverted"]
         if "reverted_to" in note:
             record["reverted_to"] = note["reverted_to"]
+        if "cause" in note:
+            record["cause"] = note["cause"]
         if "alias" in note and "alias_digest" in note and "stable_model" in note:
             record["alias"] = note["alias"]
             record["alias_digest"] = note["alias_digest"]
