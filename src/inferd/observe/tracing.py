@@ -22,6 +22,7 @@ a collector that fails is said once, not per batch (:mod:`inferd.observe.tracing
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from opentelemetry.util.types import AttributeValue
 
 from inferd import __version__
 from inferd.config import TracingSettings
+from inferd.errors import Unsupported
 from inferd.observe.tracing_export import CollectorExport
 
 __all__ = ["Span", "Tracing"]
@@ -65,10 +67,34 @@ def service_name(settings: TracingSettings) -> str:
     return given if isinstance(given, str) and given else settings.service_name
 
 
+#: OpenTelemetry's variables choosing the OTLP protocol, the traces-only one first.
+PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+#: The one protocol inferd exports.
+HTTP_PROTOBUF = "http/protobuf"
+
+
+def check_protocol(environ: Mapping[str, str]) -> None:
+    """Raise :class:`Unsupported` when the environment asks for an OTLP protocol other than
+    inferd's (``grpc``, ``http/json``): spans sent over HTTP to a port that expects it would
+    all be lost."""
+    for variable in PROTOCOL_VARIABLES:
+        protocol = environ.get(variable, "").strip()
+        if not protocol:
+            continue
+        if protocol.lower() != HTTP_PROTOBUF:
+            raise Unsupported(
+                f"{variable}={protocol} is not supported: inferd exports traces over OTLP/HTTP "
+                f"({HTTP_PROTOBUF}) only; set {variable}={HTTP_PROTOBUF} (or unset it) and "
+                "point the endpoint at the collector's OTLP/HTTP port (4318 by default)"
+            )
+        return
+
+
 class Tracing:
     """One process's tracer: spans sampled, batched and exported to ``settings.endpoint``."""
 
     def __init__(self, settings: TracingSettings) -> None:
+        check_protocol(os.environ)
         self.settings = settings
         resource = Resource.create({SERVICE_NAME: service_name(settings), **settings.attributes})
         self._provider = TracerProvider(
