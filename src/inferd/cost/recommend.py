@@ -258,8 +258,9 @@ def _bounds(
         low, low_why = 0, "min_replicas 0 kept: the deployment scales to zero on purpose"
     else:
         low, low_why = _needed(u.rps_p50, u.concurrency_p50, throughput, at_once, "median")
+    in_flight = max(u.concurrency_max, u.concurrency_p95)  # the peak, as for the rate
     peak, peak_why = _needed(
-        u.rps_max * BURST, u.concurrency_p95 * BURST, throughput, at_once, f"{BURST:g} * peak"
+        u.rps_max * BURST, in_flight * BURST, throughput, at_once, f"{BURST:g} * peak"
     )
     others = max(v.replicas for v in d.versions)
     high = min(max(low, peak, others), MAX_REPLICAS)

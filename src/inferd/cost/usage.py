@@ -1,11 +1,11 @@
 """What a version's measurements say over a window: the inputs of right-sizing.
 
 :func:`usage` reduces a version's :class:`~inferd.cost.accounting.VersionInterval` records to
-a :class:`Usage`: load (requests per second and in flight, at the median, p95 and peak of the
-intervals), CPU (per interval, the version's replicas' cores added up; CPU seconds per request
-over the window), memory (the largest peak RSS of any replica), GPUs (busy share of what was
-held) and the batch sizes the replicas ran. Percentiles are nearest-rank over the intervals'
-values, so each is a value that was actually measured.
+a :class:`Usage`: load (requests per second over the intervals and in flight over the samples,
+at the median, p95 and peak), CPU (per interval, the version's replicas' cores added up; CPU
+seconds per request over the window), memory (the largest peak RSS of any replica), GPUs (busy
+share of what was held) and the batch sizes the replicas ran. Percentiles are nearest-rank over
+the intervals' values, so each is a value that was actually measured.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class Usage:
     #: Batch sizes its replicas ran (cumulative buckets).
     batches: Buckets
     shadow: bool = False
+    #: The most requests in flight sampled (0: not measured, then its p95 stands for it).
+    concurrency_max: float = 0.0
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -104,6 +106,7 @@ def _one(key: tuple[str, str], intervals: list[VersionInterval]) -> Usage:
         ),
         batches=add_buckets(i.batches for i in intervals),
         shadow=any(i.shadow for i in intervals),
+        concurrency_max=max(concurrency, default=0.0),
     )
 
 

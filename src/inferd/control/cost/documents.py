@@ -143,6 +143,7 @@ class UsageRow(TypedDict):
     rps_p95: float
     rps_max: float
     concurrency_p95: float
+    concurrency_max: float
     cores_p95: float
     cpu_seconds_per_request: float | None
     peak_rss_mib: float | None
@@ -358,6 +359,7 @@ def _usage_row(u: Usage) -> UsageRow:
         "rps_p95": u.rps_p95,
         "rps_max": u.rps_max,
         "concurrency_p95": u.concurrency_p95,
+        "concurrency_max": u.concurrency_max,
         "cores_p95": u.cores_p95,
         "cpu_seconds_per_request": u.cpu_seconds_per_request,
         "peak_rss_mib": u.peak_gib * _MIB_PER_GIB if u.peak_gib is not None else None,
