@@ -13,7 +13,8 @@ unsampled flag, so replicas record nothing for it either. The span is current wh
 handler runs, so what it logs carries its trace (:mod:`inferd.server.logs`).
 
 :func:`tracing_settings` says whether ``inferd up`` traces: the spec's ``gateway.tracing``, else
-``OTEL_EXPORTER_OTLP_ENDPOINT`` (the OpenTelemetry convention) with every trace sampled.
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the OpenTelemetry
+convention) with every trace sampled.
 """
 
 from __future__ import annotations
@@ -142,20 +143,26 @@ def error_message(response: Response | UpstreamResponse) -> str:
 
 #: OpenTelemetry's variable naming the collector's base URL.
 OTLP_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+#: OpenTelemetry's variable naming the traces URL, read before :data:`OTLP_ENDPOINT_ENV`.
+OTLP_TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 
 
 def tracing_settings(
     spec: TracingSpec | None, environ: Mapping[str, str]
 ) -> TracingSettings | None:
-    """Where ``inferd up`` exports spans (its gateway's and its replicas'); None: nowhere."""
+    """Where ``inferd up`` exports spans (its gateway's and its replicas'); None: nowhere. The
+    spec's ``gateway.tracing``, else the first of OpenTelemetry's variables that is set (the
+    traces URL, then the base URL), as its SDKs read them."""
     if spec is not None:
         return TracingSettings(endpoint=spec.endpoint, sample_rate=spec.sample_rate)
-    endpoint = environ.get(OTLP_ENDPOINT_ENV)
-    if not endpoint:
-        return None
-    try:
-        return TracingSettings(endpoint=endpoint)
-    except ValidationError:
-        raise InvalidArgument(
-            f"{OTLP_ENDPOINT_ENV}={endpoint!r} is not an http(s) URL such as http://localhost:4318"
-        ) from None
+    for variable in (OTLP_TRACES_ENDPOINT_ENV, OTLP_ENDPOINT_ENV):
+        endpoint = environ.get(variable)
+        if not endpoint:
+            continue
+        try:
+            return TracingSettings(endpoint=endpoint)
+        except ValidationError:
+            raise InvalidArgument(
+                f"{variable}={endpoint!r} is not an http(s) URL such as http://localhost:4318"
+            ) from None
+    return None
