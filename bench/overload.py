@@ -232,6 +232,7 @@ def latency_summary(records: list[Record]) -> dict[str, Any]:
         "statuses": dict(Counter(str(r[3]) for r in records)),
         "client_errors": dict(Counter(str(r[4]) for r in records if r[3] == 0)),
         "ok_p50_ms": ms(ok, 0.5), "ok_p99_ms": ms(ok, 0.99), "ok_max_ms": ms(ok, 1.0),
+        "ok_mean_ms": round(float(np.mean(ok)) * 1000, 2) if ok else None,
         "shed_p50_ms": ms([r[2] for r in shed], 0.5), "shed_p99_ms": ms([r[2] for r in shed], 0.99),
         "shed_max_ms": ms([r[2] for r in shed], 1.0),
         "shed_without_retry_after": sum(1 for r in shed if not r[4]),
@@ -284,15 +285,25 @@ class Bench:
                 counts.append(self.batch_counts())  # the phase's load (not its probes) is over
             time.sleep(0.05)
         result = load_result(child, self.request_file, phase)
-        (rows0, runs0), (rows1, runs1) = counts[0], [*counts, self.batch_counts()][1]
-        result["mean_batch_rows"] = round((rows1 - rows0) / max(1, runs1 - runs0), 1)
+        before, after = counts[0], [*counts, self.batch_counts()][1]
+        deltas = (b - a for a, b in zip(before, after, strict=True))
+        rows, runs, answered, queue_ns, compute_ns = deltas
+        result["mean_batch_rows"] = round(rows / max(1, runs), 1)
+        # Where an answered request's time went, as the server counts it (Triton's statistics):
+        # its wait in the batcher's queue, and its batch's compute on the model.
+        result["server_queue_ms"] = round(queue_ns / max(1, answered) / 1e6, 2)
+        result["server_compute_ms"] = round(compute_ns / max(1, answered) / 1e6, 2)
         return result, samples
 
-    def batch_counts(self) -> tuple[int, int]:
-        """The model's rows inferred and batches run so far (its statistics)."""
+    def batch_counts(self) -> tuple[int, int, int, int, int]:
+        """The model's statistics so far: rows inferred, batches run, requests answered, and
+        those requests' queue and compute nanoseconds."""
         stats = httpx.get(f"{self.server.base}/v2/models/{MODEL}/stats", timeout=10).json()
         model = stats["model_stats"][0]
-        return int(model["inference_count"]), int(model["execution_count"])
+        inference = model["inference_stats"]
+        queue, compute = inference["queue"], inference["compute_infer"]
+        return (int(model["inference_count"]), int(model["execution_count"]), int(queue["count"]),
+                int(queue["ns"]), int(compute["ns"]))  # fmt: skip
 
     def run(self) -> dict[str, Any]:
         assert self.server.proc is not None
@@ -334,6 +345,10 @@ class Bench:
                               "after": round(rss_after / 1e6, 1)},
             "rss_samples": [[sample[0], round(sample[1], 1)] for sample in samples],
             "capacity_mean_batch_rows": closed["mean_batch_rows"],
+            "unloaded_server_ms": {"queue": quiet["server_queue_ms"],
+                                   "compute": quiet["server_compute_ms"]},
+            "overload_server_ms": {"queue": over["server_queue_ms"],
+                                   "compute": over["server_compute_ms"]},
             "overload_mean_batch_rows": over["mean_batch_rows"],
             "capacity_server_cpu": cpu_used(closed_samples, 1.0, 1.0 + args.capacity_s),
             "overload_server_cpu": cpu_used(samples, 0.0, args.overload_s),
@@ -344,6 +359,7 @@ class Bench:
 def table(result: dict[str, Any]) -> str:
     over, base, probes = result["overload"], result["unloaded"], result["probes"]
     rss, cpu = result["server_rss_mb"], result["overload_server_cpu"]
+    quiet, loud = result["unloaded_server_ms"], result["overload_server_ms"]
     growth = rss["peak"] - rss["before"]
     shed_max = over["shed_max_ms"]
     rows = [
@@ -364,6 +380,10 @@ def table(result: dict[str, Any]) -> str:
          f"{cpu['other_threads_s']} s, in {cpu['span_s']} s", ""),
         ("mean batch: capacity / overload", f"{result['capacity_mean_batch_rows']} / "
          f"{result['overload_mean_batch_rows']} rows", ""),
+        ("accepted mean: unloaded", f"{base['ok_mean_ms']} ms = queue {quiet['queue']} + "
+         f"compute {quiet['compute']} + the rest (HTTP, decode, hand-offs)", ""),
+        ("accepted mean: overload", f"{over['ok_mean_ms']} ms = queue {loud['queue']} + "
+         f"compute {loud['compute']} + the rest", ""),
         ("RSS before / peak / after", f"{rss['before']} / {rss['peak']} / {rss['after']} MB",
          "met" if growth < 100 else "missed"),
         ("last shed probe after load", f"{result['last_shed_probe_after_load_s']} s; probes "
