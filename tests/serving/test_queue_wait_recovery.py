@@ -95,7 +95,7 @@ def test_after_a_batch_longer_than_the_limit_the_next_request_runs_with_the_next
 
     async def main() -> None:
         harness.push("m:v1")
-        plane, manager, _ = harness.plane(batching={"max_queue_wait_ms": 500})
+        plane, manager, _ = harness.plane(batching={"max_queue_wait_ms": 1000})
         await manager.serve(["m:v1"])
         try:
             await scenario(plane, manager)
