@@ -136,6 +136,61 @@ def test_a_grpc_message_is_limited_by_its_inflated_size(serve, store_home: Path)
     assert raised.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
+def test_fifty_grpc_bombs_at_once_are_refused_in_bounded_memory_while_serving(
+    serve, store_home: Path
+):
+    """R13 over gRPC: 50 messages of 24 MiB of zeros (a few KiB compressed, gzip and deflate)
+    against a 16 MiB limit, sent at once: all RESOURCE_EXHAUSTED naming the inflated limit,
+    the server's RSS grows by less than 50 MB (grpc-core, which inflated each up to the limit
+    before refusing it, grew it by hundreds), and a normal request is answered meanwhile."""
+    server = serve(store_home, "--max-body-bytes", str(16 * MIB), "id-fp32:v1")
+    address = f"127.0.0.1:{server.grpc_port}"
+    zeros = np.zeros((1, 6 * MIB), dtype=np.float32)
+    ones = np.ones((1, 1024), dtype=np.float32)
+
+    def infer(rows: np.ndarray, compression: str) -> str:
+        c = triton_grpc.InferenceServerClient(address)
+        x = triton_grpc.InferInput("x", list(rows.shape), "FP32")
+        x.set_data_from_numpy(rows)
+        try:
+            answer = c.infer("id-fp32", [x], compression_algorithm=compression)
+            np.testing.assert_array_equal(answer.as_numpy("y"), rows)
+            return "OK"
+        except InferenceServerException as exc:
+            assert "once inflated" in str(exc.message()), exc.message()
+            return str(exc.status())
+        finally:
+            c.close()
+
+    assert infer(ones, "gzip") == "OK"  # warm
+    pid = server.proc.pid
+    before = rss_bytes(pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_bytes(pid))
+            done.wait(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with ThreadPoolExecutor(50) as pool:
+        bombs = [pool.submit(infer, zeros, ("gzip", "deflate")[i % 2]) for i in range(50)]
+        served_meanwhile = 0
+        while not all(f.done() for f in bombs):
+            assert infer(ones, "deflate") == "OK"
+            served_meanwhile += 1
+        answers = [f.result() for f in bombs]
+    done.set()
+    sampler.join()
+    peak = max(peak, rss_bytes(pid))
+    assert answers == [str(grpc.StatusCode.RESOURCE_EXHAUSTED)] * 50
+    assert served_meanwhile >= 1
+    assert peak - before < 50 * 1000 * 1000, f"RSS grew by {(peak - before) / MIB:.1f} MiB"
+
+
 def test_corrupt_compressed_data_is_400_and_other_codings_415(served: ServeProcess):
     body = orjson.dumps(FRAUD_BODY)
     status, answer = post(served.port, zlib.compress(body)[:-6], "deflate")

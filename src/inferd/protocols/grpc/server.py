@@ -17,6 +17,7 @@ from inferd.protocols.grpc.servicer import (
     RepositoryServicer,
     unserved_handlers,
 )
+from inferd.protocols.http.budget import RequestBudget
 from inferd.serving.types import DataPlane
 
 #: The largest message the control listener reads: a repository request is a model name and a
@@ -57,6 +58,7 @@ async def serve_grpc(
     reuse_port: bool = False,
     credentials: grpc.ServerCredentials | None = None,
     guard: HandlerGuard | None = None,
+    budget: RequestBudget | None = None,
 ) -> GrpcHandle:
     """Listen on ``host:port`` (0 picks a free port) and return once the server is accepting.
 
@@ -65,15 +67,18 @@ async def serve_grpc(
     only the repository RPCs, each requiring ``token`` as ``authorization: Bearer`` metadata; bind
     it to loopback; without a token it is refused (InvalidArgument). Requests above
     ``limits.max_body_bytes`` (on the control listener, :data:`CONTROL_MESSAGE_BYTES`) are
-    refused by gRPC itself with RESOURCE_EXHAUSTED before they are decoded. ``reuse_port`` lets
+    refused with RESOURCE_EXHAUSTED before they are decoded: by gRPC itself, or, for a message
+    its client compressed, while the data plane inflates it (:mod:`.inflated`). ``reuse_port`` lets
     several processes listen on one port (``--workers``); without it a port already taken is
     refused (Unavailable) instead of silently shared.
-    ``credentials`` serve TLS; ``guard`` wraps the handlers (the data plane's API keys).
+    ``credentials`` serve TLS; ``guard`` wraps the handlers (the data plane's API keys);
+    ``budget`` holds the data plane's inflated messages (by default a budget of its own of
+    ``limits.max_buffered_request_bytes``; the REST server's, to share one).
     """
     servicer = (
         RepositoryServicer(dataplane, token or "", audit)
         if control
-        else InferenceServicer(dataplane, limits)
+        else InferenceServicer(dataplane, limits, budget)
     )
     handlers = servicer.handlers()
     if guard:
@@ -88,6 +93,9 @@ async def serve_grpc(
         max_message_bytes=CONTROL_MESSAGE_BYTES if control else limits.max_body_bytes,
         reuse_port=reuse_port,
         credentials=credentials,
+        # The data plane's handlers inflate compressed messages with a bound (.inflated);
+        # grpc-core would inflate each whole, up to max_body_bytes, before refusing it.
+        inflate=control,
     )
 
 
@@ -99,14 +107,18 @@ async def start_listener(
     max_message_bytes: int,
     reuse_port: bool = False,
     credentials: grpc.ServerCredentials | None = None,
+    inflate: bool = True,
 ) -> GrpcHandle:
     """Serve ``handlers`` (method name → handler) as ``GRPCInferenceService`` on ``host:port``
     (0 picks a free port) and return once the server is accepting; the model server's listeners
-    and the gateway's use it. Messages above ``max_message_bytes`` are refused by gRPC itself.
+    and the gateway's use it. Messages above ``max_message_bytes`` are refused by gRPC itself
+    (compressed: their compressed size). ``inflate`` False leaves compressed messages to the
+    handlers, which must inflate them (:func:`.status.unary` with an inflater).
     Raises :class:`Unavailable` when the address cannot be bound."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.per_message_decompression", int(inflate)),
             # gRPC turns SO_REUSEPORT on by default, which would let a second server bind a taken
             # port and silently share its traffic; only worker processes ask for that.
             ("grpc.so_reuseport", int(reuse_port)),

@@ -31,8 +31,10 @@ from inferd.errors import (
 from inferd.observe.audit import AuditLog, Caller
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.codec import decode_parameters, decode_request, encode_response
+from inferd.protocols.grpc.inflated import Inflater
 from inferd.protocols.grpc.status import GRPC_STATUS, Context, abort, unary
 from inferd.protocols.http.audited import USER_HEADER
+from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
 from inferd.protocols.v2 import unserved
@@ -141,10 +143,16 @@ async def _control_only(request: Message, context: Context) -> Message:
 class InferenceServicer:
     """Data-plane RPCs over ``dataplane``; inference requests are checked against ``limits``."""
 
-    def __init__(self, dataplane: DataPlane, limits: LimitSettings) -> None:
+    def __init__(
+        self, dataplane: DataPlane, limits: LimitSettings, budget: RequestBudget | None = None
+    ) -> None:
         self._dataplane = dataplane
         self._limits = limits
         self._decoder = Decoder(limits)
+        #: Compressed messages, which this servicer's listener leaves to it (:mod:`.inflated`),
+        #: held against ``budget`` (by default one of ``limits.max_buffered_request_bytes``).
+        budget = budget or RequestBudget(limits.max_buffered_request_bytes)
+        self.inflater = Inflater(limits.max_body_bytes, budget)
 
     async def server_live(
         self, request: pb.ServerLiveRequest, context: Context
@@ -229,22 +237,25 @@ class InferenceServicer:
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         """Method name → handler, for ``grpc.method_handlers_generic_handler``."""
+        packed = self.inflater
         handlers = {
-            "ServerLive": unary("ServerLive", self.server_live, pb.ServerLiveRequest),
-            "ServerReady": unary("ServerReady", self.server_ready, pb.ServerReadyRequest),
-            "ModelReady": unary("ModelReady", self.model_ready, pb.ModelReadyRequest),
+            "ServerLive": unary("ServerLive", self.server_live, pb.ServerLiveRequest, packed),
+            "ServerReady": unary("ServerReady", self.server_ready, pb.ServerReadyRequest, packed),
+            "ModelReady": unary("ModelReady", self.model_ready, pb.ModelReadyRequest, packed),
             "ServerMetadata": unary(
-                "ServerMetadata", self.server_metadata, pb.ServerMetadataRequest
+                "ServerMetadata", self.server_metadata, pb.ServerMetadataRequest, packed
             ),
-            "ModelMetadata": unary("ModelMetadata", self.model_metadata, pb.ModelMetadataRequest),
-            "ModelConfig": unary("ModelConfig", self.model_config, pb.ModelMetadataRequest),
-            "ModelInfer": unary("ModelInfer", self.model_infer, pb.ModelInferRequest),
+            "ModelMetadata": unary(
+                "ModelMetadata", self.model_metadata, pb.ModelMetadataRequest, packed
+            ),
+            "ModelConfig": unary("ModelConfig", self.model_config, pb.ModelMetadataRequest, packed),
+            "ModelInfer": unary("ModelInfer", self.model_infer, pb.ModelInferRequest, packed),
             "ModelStatistics": unary(
-                "ModelStatistics", self.model_statistics, pb.ModelStatisticsRequest
+                "ModelStatistics", self.model_statistics, pb.ModelStatisticsRequest, packed
             ),
         }
         for method, request_type in _REPOSITORY_REQUESTS.items():
-            handlers[method] = unary(method, _control_only, request_type)
+            handlers[method] = unary(method, _control_only, request_type, packed)
         return handlers
 
 

@@ -19,6 +19,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from inferd.errors import Code, InferdError, InvalidArgument, RetryLater
+from inferd.protocols.grpc.inflated import Compressed, Inflater, compressed
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,14 @@ class Malformed:
     kind: type[Message]
 
 
-def _parser(request_type: type[Req]) -> Callable[[bytes], Req | Malformed]:
+def _parser(
+    request_type: type[Req], inflater: Inflater | None
+) -> Callable[[bytes], Req | Malformed | Compressed]:
     malformed = Malformed(request_type)
 
-    def parse(data: bytes) -> Req | Malformed:
+    def parse(data: bytes) -> Req | Malformed | Compressed:
+        if inflater is not None and (packed := compressed(data)) is not None:
+            return packed  # inflated by the handler, off the event loop
         try:
             return request_type.FromString(data)
         except DecodeError:
@@ -85,23 +90,39 @@ def _parser(request_type: type[Req]) -> Callable[[bytes], Req | Malformed]:
 
 
 def unary(
-    method: str, handler: Handler[Req, Resp], request_type: type[Req]
+    method: str,
+    handler: Handler[Req, Resp],
+    request_type: type[Req],
+    inflater: Inflater | None = None,
 ) -> grpc.RpcMethodHandler:
-    """A unary RPC handler for ``grpc.aio`` that maps errors through :data:`GRPC_STATUS`."""
+    """A unary RPC handler for ``grpc.aio`` that maps errors through :data:`GRPC_STATUS`.
+    With ``inflater``, on a listener whose grpc-core does not inflate messages, a compressed
+    request message is inflated with its bound (:mod:`.inflated`), held until answered."""
 
-    async def call(request: Req | Malformed, context: Context) -> Resp:
+    async def call(request: Req | Malformed | Compressed, context: Context) -> Resp:
+        charged = [0]
         try:
-            if isinstance(request, Malformed):
-                raise not_a_message(request.kind)
+            if isinstance(request, Compressed) and inflater is not None:
+                data = await inflater.inflate(request, charged)
+                try:
+                    request = request_type.FromString(data)  # type: ignore[arg-type]  # bytes-like
+                except DecodeError:
+                    request = Malformed(request_type)
+                del data
+            if isinstance(request, Malformed | Compressed):
+                raise not_a_message(request_type)
             return await handler(request, context)
         except InferdError as error:
             await abort(context, error)
         except Exception:
             log.exception("gRPC %s failed", method)
             await _end(context, grpc.StatusCode.INTERNAL, "internal error")
+        finally:
+            if inflater is not None and charged[0]:
+                inflater.budget.give_back(charged[0])
 
     return grpc.unary_unary_rpc_method_handler(
         call,
-        request_deserializer=_parser(request_type),
+        request_deserializer=_parser(request_type, inflater),
         response_serializer=lambda response: response.SerializeToString(),
     )

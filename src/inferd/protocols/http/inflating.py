@@ -92,7 +92,7 @@ async def dispatch(
     try:
         if name and body:
             try:
-                request.body = body = await _inflate(body, name, budget, limit, charged)
+                request.body = body = await inflate(body, name, budget, limit, charged)
             except Refusal as refusal:
                 return refusal.answer(request.path.encode("latin-1"))
             request.headers.pop("transfer-encoding", None)  # the chunks are gone too
@@ -102,10 +102,11 @@ async def dispatch(
         budget.give_back(charged[0])
 
 
-async def _inflate(
+async def inflate(
     body: bytes | bytearray, name: str, budget: RequestBudget, limit: int, charged: list[int]
 ) -> bytearray:
-    """``body`` inflated; what it holds of ``budget`` is kept in ``charged[0]``."""
+    """``body`` inflated; what it holds of ``budget`` is kept in ``charged[0]`` (also gRPC's
+    compressed messages, :mod:`inferd.protocols.grpc.inflated`)."""
     wbits = _window(name, body)
     inline = len(body) <= INLINE_BYTES
     declared = _declared(body, wbits, limit)
