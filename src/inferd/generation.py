@@ -68,6 +68,9 @@ class Sampling:
     frequency_penalty: float = 0.0
     #: vLLM's: an end-of-generation token does not end the answer (it runs to ``max_tokens``).
     ignore_eos: bool = False
+    #: OpenAI's ``response_format``: the answer follows this JSON Schema (JSON text; None: any
+    #: text).
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

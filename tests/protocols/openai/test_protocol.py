@@ -172,7 +172,6 @@ def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
         ({"top_logprobs": 2}, "top_logprobs", "log probabilities are not supported"),
         ({"tools": [{"type": "function"}]}, "tools", "not supported"),
         ({"tool_choice": "auto"}, "tool_choice", 'only "none"'),
-        ({"response_format": {"type": "json_object"}}, "response_format", 'only {"type": "text"}'),
         ({"functions": [{"name": "f"}]}, "functions", "function calling is not supported"),
         ({"best_of": 2}, "best_of", "unknown field"),
         ({"temprature": 0.5}, "temprature", "unknown field"),

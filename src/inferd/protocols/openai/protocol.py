@@ -27,6 +27,7 @@ from typing import (
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from inferd.generation import TEMPLATE_VARIABLES, Message, Sampling
+from inferd.protocols.openai.response_format import ResponseFormat
 from inferd.protocols.openai.unsupported import CHAT_UNSUPPORTED
 from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingFields
 
@@ -194,7 +195,7 @@ class ChatCompletionRequest(_Generation):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = Field(default=None, description="no effect without tools")
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     #: vLLM's and llama-server's: more variables for the model's chat template
     #: (``{"enable_thinking": false}``), beside those inferd sets itself.
     chat_template_kwargs: dict[str, Any] | None = Field(
@@ -261,13 +262,6 @@ class ChatCompletionRequest(_Generation):
             raise ValueError('tools are not supported; only "none" is accepted')
         return value
 
-    @field_validator("response_format")
-    @classmethod
-    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value != {"type": "text"}:
-            raise ValueError('only {"type": "text"} is supported (no JSON mode or schema)')
-        return value
-
     @field_validator("chat_template_kwargs")
     @classmethod
     def _own_variables(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -298,6 +292,11 @@ class ChatCompletionRequest(_Generation):
     @property
     def token_limit(self) -> int | None:
         return self.max_tokens if self.max_completion_tokens is None else self.max_completion_tokens
+
+    def asked(self) -> Sampling:
+        asked = super().asked()
+        schema = self.response_format.schema_text() if self.response_format else None
+        return asked if schema is None else replace(asked, json_schema=schema)
 
 
 class CompletionRequest(_Generation):

@@ -13,15 +13,18 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import llama_cpp as ll
+import numpy as np
+from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from inferd.errors import InternalError, InvalidArgument
-from inferd.generation import Sampling
+from inferd.generation import InvalidSampling, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,25 @@ class Weights:
             n = ll.llama_token_to_piece(self.vocab, token, buffer, 256, 0, True)
             longest = max(longest, abs(n))  # negative: the size a longer piece needs
         return longest
+
+    def grammar(self, schema: str) -> Any:
+        """A grammar sampler of answers following the JSON Schema ``schema``, converted as
+        llama.cpp's ``json_schema_to_grammar`` converts it (InvalidSampling, param
+        ``response_format``, when it cannot be). Free it, or hand it to a chain."""
+        grammar = ll.llama_sampler_init_grammar(self.vocab, _json_grammar(schema), b"root")
+        if not grammar:
+            raise InvalidSampling("response_format", "llama.cpp cannot follow this JSON schema")
+        return grammar
+
+    @property
+    def end_token(self) -> int:
+        """An end-of-generation token (EOS, else EOT)."""
+        eos = ll.llama_vocab_eos(self.vocab)
+        return int(eos if eos >= 0 else ll.llama_vocab_eot(self.vocab))
+
+    def check_grammar(self, schema: str) -> None:
+        """Refuse ``schema`` as :meth:`grammar` would, before a generation is queued."""
+        ll.llama_sampler_free(self.grammar(schema))
 
     def is_end(self, token: int) -> bool:
         """An end-of-generation token (EOS, EOT, ``<|im_end|>``…)."""
@@ -283,6 +305,18 @@ class Context:
             self._ctx = None
 
 
+@functools.lru_cache(maxsize=64)
+def _json_grammar(schema: str) -> bytes:
+    """The GBNF grammar of ``schema`` (cached: every choice of a request, and requests that send
+    the same schema, convert it once)."""
+    try:
+        return str(json_schema_to_gbnf(schema)).encode()
+    except Exception as exc:  # the converter's own refusals: ValueError, KeyError, Recursion…
+        raise InvalidSampling(
+            "response_format", f"the JSON schema cannot be followed: {exc!r}"
+        ) from None
+
+
 #: The seed llama.cpp reads as "draw a random seed" (``LLAMA_DEFAULT_SEED``). A request's
 #: 64-bit seed is reduced modulo this value, so that no seed (-1, 2**32 - 1…) lands on it and
 #: loses its repeatability; seeds from 0 to 2**32 - 2 are passed as they are.
@@ -304,6 +338,11 @@ class Sampler:
             for item, (token, value) in zip(items, bias.items(), strict=True):
                 item.token, item.bias = token, value
             add(ll.llama_sampler_init_logit_bias(ctx.weights.n_vocab, len(bias), items))
+        #: With a grammar, the chain is applied here (see :meth:`sample`) over these cells.
+        self._cells: Any = None
+        if sampling.json_schema is not None:  # only tokens that keep the answer in the schema
+            add(ctx.weights.grammar(sampling.json_schema))
+            self._cells = (ll.llama_token_data * ctx.weights.n_vocab)()
         n_vocab, last_n = ctx.weights.n_vocab, ctx.per_slot
         if sampling.repetition_penalty != 1:
             repetition = ll.llama_sampler_init_penalties(
@@ -335,7 +374,24 @@ class Sampler:
 
     def sample(self, index: int) -> int:
         """Pick the next token from the logits at batch position ``index`` (and accept it)."""
-        return int(ll.llama_sampler_sample(self._chain, self._ctx.pointer, index))
+        if self._cells is None:
+            return int(ll.llama_sampler_sample(self._chain, self._ctx.pointer, index))
+        # llama_sampler_sample, except that a token the grammar forbids is never accepted (llama.cpp
+        # aborts the process): where a schema admits nothing next (an empty character class),
+        # only forbidden tokens are left, and the answer ends there, as at an end token.
+        n_vocab = self._ctx.weights.n_vocab
+        cells = np.ctypeslib.as_array(self._cells)
+        cells["id"] = np.arange(n_vocab)
+        logits = ll.llama_get_logits_ith(self._ctx.pointer, index)
+        cells["logit"] = np.ctypeslib.as_array(logits, shape=(n_vocab,))
+        cells["p"] = 0
+        candidates = ll.llama_token_data_array(self._cells, n_vocab, -1, False)
+        ll.llama_sampler_apply(self._chain, ctypes.byref(candidates))
+        chosen = candidates.data[candidates.selected]
+        if not math.isfinite(chosen.logit):  # forbidden: nothing is allowed
+            return self._ctx.weights.end_token
+        ll.llama_sampler_accept(self._chain, chosen.id)
+        return int(chosen.id)
 
     def close(self) -> None:
         if self._chain:

@@ -183,6 +183,8 @@ class LlamaModel:
     ) -> Generation:
         self._refuse_closed()
         self._refuse_far_over(prompt)
+        if sampling.json_schema is not None:  # refused here, not on the engine's thread
+            self._weights.check_grammar(sampling.json_schema)
         return self._engine.submit(self._weights.tokenize(prompt), sampling, deadline)
 
     def _refuse_far_over(self, prompt: str) -> None:
