@@ -4,8 +4,9 @@ arithmetic, from what a window measured (:class:`~inferd.cost.usage.Usage`).
 The rules, in order (constants below; docs/cost.md#right-sizing):
 
 1. **Replicas.** A replica keeps about one core busy (:data:`REPLICA_CORES`: its event loop;
-   more replicas are how a version uses more cores), so it serves up to ``1 / CPU seconds per
-   request`` requests a second — its measured throughput. The version needs
+   more replicas are how a version uses more cores), or ``runtime.threads`` cores where its
+   model runs on more threads, so it serves up to ``cores / CPU seconds per request`` requests
+   a second — its measured throughput. The version needs
    ``ceil(p95 requests/s * headroom / throughput)`` replicas, and at least
    ``ceil(p95 in flight / max_batch_size)`` (one replica runs at most a batch at once; a
    language model's ``llm.max_num_seqs`` sequences), and at least one. A version the
@@ -192,11 +193,12 @@ def _advise(d: DeploymentSpec, u: Usage) -> Advice:
     if u.cpu_seconds_per_request is None or u.cpu_seconds_per_request <= 0:
         notes.append("no requests in the window: replicas and CPU are not sized by load")
     else:
-        throughput = REPLICA_CORES / u.cpu_seconds_per_request
+        cores, busy = _replica_cores(d)
+        throughput = cores / u.cpu_seconds_per_request
         need, why = _needed(u.rps_p95, u.concurrency_p95, throughput, at_once, "p95")
         head = (
-            f"a replica serves up to {REPLICA_CORES:g} core / "
-            f"{u.cpu_seconds_per_request * 1000:.3g} ms CPU per request = {throughput:.4g} req/s"
+            f"a replica serves up to {busy} / {u.cpu_seconds_per_request * 1000:.3g} ms CPU per "
+            f"request = {throughput:.4g} req/s"
         )
         if scaled:
             assert d.autoscaling is not None
@@ -223,6 +225,16 @@ def _advise(d: DeploymentSpec, u: Usage) -> Advice:
             f"{u.gpu_memory_gib or 0:.3g} GiB of GPU memory in use at most"
         )
     return Advice(d.name, version.name, tuple(proposals), tuple(notes))
+
+
+def _replica_cores(d: DeploymentSpec) -> tuple[float, str]:
+    """The cores one replica of ``d`` keeps busy at most, and how that reads: its model's
+    ``runtime.threads`` intra-op threads, or :data:`REPLICA_CORES` (one thread, or as many as
+    the runtime chooses: not known here, so the fewest)."""
+    threads = d.runtime.threads
+    if threads > REPLICA_CORES:
+        return float(threads), f"{threads} cores (runtime.threads {threads})"
+    return REPLICA_CORES, f"{REPLICA_CORES:g} core"
 
 
 def _at_once(d: DeploymentSpec) -> tuple[int, str]:
