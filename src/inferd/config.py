@@ -87,8 +87,9 @@ class BatchingSettings(BaseModel):
         default=0.0,
         ge=0,
         description="longest a request may wait in the queue for its batch to start: one queued "
-        "longer is refused with 503 + Retry-After and never runs, and one that would (by the "
-        "recent batches' pace) is refused on arrival; 0: no limit (Triton's queue policy "
+        "longer is refused with 503 + Retry-After and never runs, and one arriving behind a "
+        "full batch of queued requests that would (by the recent batches' pace) is refused on "
+        "arrival; 0: no limit (Triton's queue policy "
         "default_timeout_microseconds with timeout_action REJECT)",
     )
 
