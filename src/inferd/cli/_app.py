@@ -9,10 +9,11 @@ from __future__ import annotations
 import errno
 import functools
 import importlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 import orjson
@@ -50,21 +51,42 @@ EXIT_CODES: dict[Code, int] = {
 }
 
 
+#: The exit status of a command whose output's reader went away, as a shell reports a command
+#: ended by SIGPIPE (128 + 13).
+CLOSED_PIPE = 141
+
+
 def exit_status(error: InferdError) -> int:
     """The exit status a command that failed with ``error`` ends with."""
     return EXIT_CODES[error.code]
 
 
 def stdout() -> Console:
-    from rich.console import Console  # deferred: `inferd serve` prints nothing through rich
-
-    return Console(highlight=False, soft_wrap=True)
+    return _console()(highlight=False, soft_wrap=True)
 
 
 def stderr() -> Console:
+    return _console()(stderr=True, highlight=False, soft_wrap=True)
+
+
+@functools.cache
+def _console() -> type[Console]:
+    """rich's Console, but output whose reader went away exits :data:`CLOSED_PIPE`, not 1."""
     from rich.console import Console  # deferred: `inferd serve` prints nothing through rich
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    class PipedConsole(Console):
+        def on_broken_pipe(self) -> None:
+            closed_pipe()
+
+    return PipedConsole
+
+
+def closed_pipe() -> NoReturn:
+    """End the command whose output's reader went away (``inferd ls | head -1``): quietly, as
+    :data:`CLOSED_PIPE`. Python's own flush at exit would fail again and print, so what is
+    left to write goes nowhere."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(CLOSED_PIPE)
 
 
 def print_whole(table: Table) -> None:
@@ -276,12 +298,31 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """Ctrl-C before a command's own error handling runs (while its module and the
         libraries it needs import: seconds on a cold start) is ``cancelled`` and 130 too, not
-        click's ``Aborted!`` and 1."""
+        click's ``Aborted!`` and 1. Output whose reader went away (``inferd ls | head -1``)
+        ends the command quietly with 141, as a shell reports SIGPIPE, not 1 (an internal
+        error's status)."""
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
         except KeyboardInterrupt:
             _say_error("cancelled (interrupted)")
             raise SystemExit(EXIT_CODES[Code.CANCELLED]) from None
+        except BrokenPipeError:
+            closed_pipe()
+        return result
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """``inferd --help`` and ``--version`` print here, before :meth:`invoke`."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            closed_pipe()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMAND_MODULES.get(cmd_name)
