@@ -114,11 +114,40 @@ class GpuOption:
 def recommend(spec: Spec, usages: Iterable[Usage]) -> list[Advice]:
     """Advice for every measured version the spec still has."""
     out = []
-    for u in usages:
+    listed = list(usages)
+    for u in listed:
         d = spec.deployment(u.deployment)
         if d is not None and d.version(u.version) is not None:
             out.append(_advise(d, u))
-    return _covering(out)
+    return [_memory_of_unmeasured(spec, listed, a) for a in _covering(out)]
+
+
+def _memory_of_unmeasured(spec: Spec, usages: list[Usage], advice: Advice) -> Advice:
+    """``advice`` without a ``resources.memory`` that lowers (or first sets) the deployment's
+    memory while a version of it that ran no replica in the window runs a model no measured
+    version runs: the renderer makes the request the pods' limit too, and that version's pods
+    could need more."""
+    d = spec.deployment(advice.deployment)
+    assert d is not None
+    peaks = {u.version: u.peak_gib for u in usages if u.deployment == d.name}
+    measured = {v.model for v in d.versions if peaks.get(v.name) is not None}
+    unknown = [
+        v for v in d.versions if v.name in peaks and peaks[v.name] is None
+        and v.model not in measured
+    ]  # fmt: skip
+    memory = next((p for p in advice.proposals if p.field == "resources.memory"), None)
+    if not unknown or memory is None:
+        return advice
+    if memory.current is not None and _larger(memory.proposed, memory.current):
+        return advice  # a raise: more than the measured versions had
+    v = unknown[0]
+    note = (
+        f"resources.memory {memory.current or 'unset'} kept (not {memory.proposed}): "
+        f"{d.name}/{v.name} ({v.model}) ran no replica in the window, so its model's memory is "
+        "unknown, and the memory request is also the pods' limit"
+    )
+    proposals = tuple(p for p in advice.proposals if p is not memory)
+    return dataclasses.replace(advice, proposals=proposals, notes=(*advice.notes, note))
 
 
 def _covering(advice: list[Advice]) -> list[Advice]:
