@@ -90,8 +90,11 @@ class Router(Protocol):
     def record(self, deployment: str, version: str, status: int, started: float) -> None: ...
 
 
+#: vLLM's token routes, relayed as the OpenAI routes are but never mirrored to a shadow: they
+#: generate nothing to compare.
+TOKEN_PATHS = ("/tokenize", "/detokenize")
 #: The OpenAI routes relayed, each to the same path on the replica.
-PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", *TOKEN_PATHS)
 #: What a request whose client went away counts as (499, as the OIP routes count it).
 CLIENT_GONE = STATUS_BY_CODE[Code.CANCELLED]
 
@@ -143,7 +146,9 @@ class OpenAIRelay:
         headers = forwardable(request.headers)
         # As the router matched it: an engine (llama-server, vLLM) takes no ``//v1/…`` or ``…/``.
         path = "/" + request.path.strip("/")
-        primary_answer = self._shadow.copy(route, version, path, headers, body)
+        primary_answer = (
+            None if path in TOKEN_PATHS else self._shadow.copy(route, version, path, headers, body)
+        )
         body["model"] = version.model
         # An engine replica sets no time limit of its own: the deployment's applies here.
         limit = route.request_timeout if replica.engine is not None else None
