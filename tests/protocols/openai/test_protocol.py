@@ -287,7 +287,6 @@ def test_a_seed_beyond_64_bits_is_not_an_integer() -> None:
         ({"prompt": ["a", "b"]}, "prompt", "a string or a list of one string"),
         ({"prompt": [[1, 2]]}, "prompt[0]", "valid string"),
         ({"prompt": None}, "prompt", "a string or a list of one string"),
-        ({"echo": True}, "echo", "not supported"),
         ({"suffix": "end"}, "suffix", "not supported"),
         ({"best_of": 3}, "best_of", "only best_of=1"),
         ({"logprobs": 2}, "logprobs", "not supported"),

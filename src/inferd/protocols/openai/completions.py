@@ -158,11 +158,12 @@ class CompletionHandlers:
         when = deadline(request, served.model, self.timeout, received)
         generations = _start(served, body.text, body.choices(), "text_completion", when)
         answer = _Answer.new("cmpl", body.model, body.include_usage)
+        echo = body.text if body.echo else ""  # the prompt before each choice's text
         if body.streams:
             return event_stream(
                 _events(
                     generations,
-                    opening=None,
+                    opening=(lambda i: answer.text_chunk(echo, None, i)) if echo else None,
                     piece=lambda i, text: answer.text_chunk(text, None, i),
                     ending=lambda i, reason: answer.text_chunk("", reason, i),
                     tail=answer.text_usage if answer.include_usage else None,
@@ -175,7 +176,7 @@ class CompletionHandlers:
             "choices": [
                 {
                     "index": index,
-                    "text": text,
+                    "text": echo + text,
                     "finish_reason": generation.finish_reason or "stop",
                     "logprobs": None,
                 }

@@ -303,17 +303,11 @@ class CompletionRequest(_Generation):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)] = Field(
         description="one prompt (a list holds exactly one)"
     )
+    #: The prompt comes back before each choice's text (vLLM's and OpenAI's legacy meaning).
     echo: bool | None = None
     suffix: str | None = None
     best_of: int | None = Field(default=None, ge=1)
     logprobs: int | None = Field(default=None, ge=0, le=5)
-
-    @field_validator("echo")
-    @classmethod
-    def _no_echo(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("not supported")
-        return value
 
     @field_validator("suffix")
     @classmethod
