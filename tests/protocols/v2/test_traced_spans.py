@@ -14,11 +14,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from opentelemetry import trace
 
 from inferd.config import TracingSettings
+from inferd.errors import Unavailable
 from inferd.observe.tracing import Tracing
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.routes import data_router
+from inferd.serving.types import InferRequest, InferResponse
 from otlp_collector import CollectedSpan, Collector
 
 from ..conftest import TEST_LIMITS, FakeDataPlane, Running, _finish, _start, metrics_text
@@ -27,19 +30,46 @@ ERROR = 2
 BODY = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
 
 
+class ShedDataPlane(FakeDataPlane):
+    """Its ``shed`` model leaves every request in the queue for 50 ms, then sheds it, stamping
+    the request's timings as the batcher does. Notes the trace current while it ran (what
+    :mod:`inferd.server.logs` writes into log lines)."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.loaded["shed"] = "1"
+        self.current_traces: list[str] = []
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        self.current_traces.append(f"{trace.get_current_span().get_span_context().trace_id:032x}")
+        if request.model != "shed":
+            return await super().infer(request)
+        now = time.monotonic()
+        if request.timings is not None:
+            request.timings.shed_at(now - 0.05, now)
+        raise Unavailable("model 'shed' waited 50 ms in the queue (its limit)", retry_after=1)
+
+
 @pytest.fixture
-def traced() -> Iterator[tuple[Running, Collector, Tracing]]:
+def traced_plane() -> Iterator[tuple[Running, Collector, Tracing, ShedDataPlane]]:
     """A traced data plane (its ``slow`` model takes 5 s) and the collector it exports to."""
     with Collector() as collector:
         tracing = Tracing(TracingSettings(endpoint=collector.url))
-        dataplane = FakeDataPlane(delay_s=5)
+        dataplane = ShedDataPlane(delay_s=5)
         router = data_router(dataplane, TEST_LIMITS, metrics_text, tracing)
         running, thread = _start(router, HttpLimits.from_settings(TEST_LIMITS), dataplane)
         try:
-            yield running, collector, tracing
+            yield running, collector, tracing, dataplane
         finally:
             _finish(running, thread)
             tracing.shutdown()
+
+
+@pytest.fixture
+def traced(
+    traced_plane: tuple[Running, Collector, Tracing, ShedDataPlane],
+) -> tuple[Running, Collector, Tracing]:
+    return traced_plane[:3]
 
 
 def _request_span(collector: Collector, tracing: Tracing) -> CollectedSpan:
@@ -98,3 +128,25 @@ def test_a_shed_request_says_why(traced: tuple[Running, Collector, Tracing]) -> 
     span = _request_span(collector, tracing)
     assert span.attributes["http.response.status_code"] == 503
     assert (span.status, span.status_message) == (ERROR, answer.json()["error"])
+
+
+def test_a_request_shed_while_queued_has_its_queue_wait(
+    traced: tuple[Running, Collector, Tracing],
+) -> None:
+    running, collector, tracing = traced
+    answer = httpx.post(f"{running.url}/v2/models/shed/infer", json=BODY, timeout=30)
+    assert answer.status_code == 503
+    span = _request_span(collector, tracing)
+    (wait,) = [s for s in collector.spans if s.name == "queue wait"]
+    assert wait.parent_id == span.span_id
+    assert wait.attributes["inferd.shed"] is True
+    assert wait.end_ns - wait.start_ns == pytest.approx(50_000_000, abs=1_000_000)
+
+
+def test_the_request_span_is_current_while_the_data_plane_runs(
+    traced_plane: tuple[Running, Collector, Tracing, ShedDataPlane],
+) -> None:
+    running, collector, tracing, dataplane = traced_plane
+    assert httpx.post(f"{running.url}/v2/models/echo/infer", json=BODY, timeout=30).is_success
+    span = _request_span(collector, tracing)
+    assert dataplane.current_traces == [span.trace_id]

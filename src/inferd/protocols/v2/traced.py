@@ -7,7 +7,9 @@ the caller's ``traceparent`` (the gateway's span under ``inferd up``) and holds 
 built from the stamps the batcher leaves in the request's
 :class:`~inferd.serving.timings.RequestTimings`:
 
-* ``queue wait`` — from the batcher accepting the request to its batch starting;
+* ``queue wait`` — from the batcher accepting the request to its batch starting; for a request
+  shed while queued (its deadline, or ``batching.max_queue_wait_ms``) the only child, to when it
+  left the queue, with ``inferd.shed`` true;
 * ``batch`` — the batch on the model's worker, with ``inferd.batch.size`` (rows) and
   ``inferd.batch.requests``;
 * ``encode`` — the response encoded for the wire.
@@ -68,7 +70,8 @@ class TracedV2Handlers(V2Handlers):
         if not span.is_recording():
             return await super().infer(request)
         try:
-            return await self._traced(request, span)
+            with self.tracing.current(span):  # log lines meanwhile carry its trace id
+                return await self._traced(request, span)
         except InferdError as exc:
             self.tracing.failed(span, response_for_error(exc).status, exc.message)
             raise
@@ -85,7 +88,12 @@ class TracedV2Handlers(V2Handlers):
             return refusal
         infer_request = await self.decode(request)
         infer_request.timings = timings = RequestTimings()
-        result = await self.dataplane.infer(infer_request)
+        try:
+            result = await self.dataplane.infer(infer_request)
+        except InferdError:
+            if timings.shed:
+                self._shed(span, timings)
+            raise
         encoding = time.monotonic()
         response = self.encode(infer_request, result)
         encoded = time.monotonic()
@@ -95,14 +103,19 @@ class TracedV2Handlers(V2Handlers):
         self._children(span, timings, encoding, encoded, len(response.body))
         return response
 
+    def _wall_ns(self) -> Callable[[float], int]:
+        """Wall-clock nanoseconds (what spans carry) of a ``time.monotonic`` stamp."""
+        now_ns, now = self.tracing.clocks()
+        return lambda stamp: now_ns - round((now - stamp) * 1e9)
+
+    def _shed(self, span: Span, t: RequestTimings) -> None:
+        ns = self._wall_ns()
+        self.tracing.child(span, "queue wait", ns(t.enqueued), ns(t.shed), {"inferd.shed": True})
+
     def _children(
         self, span: Span, t: RequestTimings, encoding: float, encoded: float, size: int
     ) -> None:
-        now_ns, now = self.tracing.clocks()
-
-        def ns(stamp: float) -> int:
-            return now_ns - round((now - stamp) * 1e9)
-
+        ns = self._wall_ns()
         child = self.tracing.child
         if t.ran:
             child(span, "queue wait", ns(t.enqueued), ns(t.started), {})
