@@ -142,7 +142,8 @@ def _show(result: RolloutStatus, as_json: bool) -> None:
 
 
 def _line(record: DecisionRecord) -> str:
-    when = time.strftime("%H:%M:%S", time.localtime(float(record.get("time", 0))))
+    # Date and UTC time, as `inferd history` prints a tag move: the two are read side by side.
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(record.get("time", 0))))
     head = f"{when} {record.get('rollout')} {record.get('event')} step {record.get('stage')} "
     head += f"candidate {record.get('candidate_weight')}%"
     verdict = record.get("verdict")
