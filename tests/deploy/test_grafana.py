@@ -86,7 +86,7 @@ def test_the_tokenizer_finds_metric_names_and_nothing_else() -> None:
 def test_every_query_parses_in_prometheus(promtool: str, tmp_path: Path) -> None:
     """``promtool check rules`` parses each expression (as a recording rule) with Prometheus's
     own PromQL parser, after Grafana's substitutions."""
-    variables = {"deployment": ".*", "version": ".*", "gpu": ".*"}
+    variables = {"namespace": ".*", "deployment": ".*", "version": ".*", "gpu": ".*"}
     rules = [
         {"record": f"grafana:check:{i}", "expr": substitute(expr, variables)}
         for i, (_, expr) in enumerate(all_expressions())
@@ -149,7 +149,11 @@ def test_the_llm_dashboard_has_what_the_issue_asks_for() -> None:
     assert any("finish_reason" in e for e in exprs)
     # Every query, variables included, waits for an LLM: the e2e stack serves none.
     assert {q.needs for q in queries} == {"llm"}
-    assert [(v.name, v.needs) for v in llm.variables] == [("deployment", "llm"), ("version", "llm")]
+    assert [(v.name, v.needs) for v in llm.variables] == [
+        ("namespace", "llm"),
+        ("deployment", "llm"),
+        ("version", "llm"),
+    ]
     assert all('deployment=~"$deployment"' in e and 'version=~"$version"' in e for e in exprs)
 
 
@@ -191,7 +195,7 @@ def test_the_model_dashboard_has_what_the_issue_asks_for() -> None:
         "inferd_gateway_shadow_divergence_sum",
         "inferd_input_drift_psi",
     } <= names
-    assert [v.name for v in model.variables] == ["deployment", "version"]
+    assert [v.name for v in model.variables] == ["namespace", "deployment", "version"]
     assert "inferd_gateway_topology_generation" in model.annotations[0].expr
 
 

@@ -38,7 +38,9 @@ def _query(title: str) -> str:
     (panel,) = [p for p in DASHBOARDS["fleet"].panels() if p.title == title]
     (query,) = panel.queries
     return substitute(
-        query.expr, {"deployment": ".*"}, {"$__rate_interval": "3m", "$__range": "5m"}
+        query.expr,
+        {"namespace": ".*", "deployment": ".*"},
+        {"$__rate_interval": "3m", "$__range": "5m"},
     )
 
 

@@ -48,7 +48,8 @@ def test_the_first_ejection_and_retry_show_per_version(promtool: str, tmp_path: 
         (f'{EJECTIONS}{{{gateway},deployment="other",version="v2"}}', "5x6"),
     ]
     retries, ejections = (
-        substitute(q.expr, {"deployment": "fraud", "version": ".*"}, {}) for q in _panel().queries
+        substitute(q.expr, {"namespace": ".*", "deployment": "fraud", "version": ".*"}, {})
+        for q in _panel().queries
     )
     v1, v2 = (f'label_replace(vector(1), "version", "{v}", "", "")' for v in ("v1", "v2"))
     promql_at_5m(

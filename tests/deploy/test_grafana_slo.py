@@ -33,7 +33,7 @@ _ON = (
 )
 
 
-ALL = {"deployment": ".*"}
+ALL = {"namespace": ".*", "deployment": ".*"}
 
 
 def _slo_panels() -> list[Panel]:

@@ -17,6 +17,7 @@ from inferd.deploy.grafana.promql import (
     COST_INFO,
     COST_PER_1K,
     COST_SAVINGS,
+    DEPLOYMENT,
     DESIRED_REPLICAS,
     FAILED_OUTCOMES,
     HELD_CPU,
@@ -24,6 +25,7 @@ from inferd.deploy.grafana.promql import (
     INFLIGHT,
     MODEL_MEMORY,
     MODEL_STATE,
+    NAMESPACE,
     QUEUE_DEPTH,
     RANGE,
     READY_REPLICAS,
@@ -39,7 +41,6 @@ from inferd.deploy.grafana.promql import (
 )
 from inferd.deploy.grafana.slo import SLO_ROW
 
-DEPLOYMENT = 'deployment=~"$deployment"'
 READY = 'state="READY"'
 PER_DEPLOYMENT = ("deployment",)
 GIB = 1024**3
@@ -326,7 +327,10 @@ FLEET = Dashboard(
     uid="inferd-fleet",
     title="inferd / Fleet",
     description="Every inferd deployment: traffic, failures, latency, replicas and cost.",
-    variables=(Variable("deployment", "Deployment", str(MODEL_STATE), "deployment"),),
+    variables=(
+        Variable("namespace", "Namespace", str(MODEL_STATE), "namespace"),
+        Variable("deployment", "Deployment", select(MODEL_STATE, NAMESPACE), "deployment"),
+    ),
     rows=(_SUMMARY, SLO_ROW, _TRAFFIC, _CAPACITY, _COST),
     links=("inferd",),
 )

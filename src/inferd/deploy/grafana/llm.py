@@ -14,13 +14,15 @@ The ``version`` label is the one the model server reports, as on the per-model d
 from __future__ import annotations
 
 from inferd.deploy.grafana.builder import Dashboard, Panel, Query, Row, Variable, headline
-from inferd.deploy.grafana.per_model import DEPLOYMENT, MODEL, SERVER
+from inferd.deploy.grafana.per_model import MODEL, SERVER
 from inferd.deploy.grafana.promql import (
+    DEPLOYMENT,
     GENERATION_DURATION,
     LLM_REQUESTS,
     LLM_RUNNING,
     LLM_TOKENS,
     LLM_WAITING,
+    NAMESPACE,
     TIME_PER_OUTPUT_TOKEN,
     TIME_TO_FIRST_TOKEN,
     Series,
@@ -179,7 +181,10 @@ LLM = Dashboard(
     description="Language-model versions: time to first token, time per output token, request "
     "duration, tokens/s, running and waiting generations, and how generations ended.",
     variables=(
-        Variable("deployment", "Deployment", str(LLM_RUNNING), "deployment", needs="llm"),
+        Variable("namespace", "Namespace", str(LLM_RUNNING), "namespace", needs="llm"),
+        Variable(
+            "deployment", "Deployment", select(LLM_RUNNING, NAMESPACE), "deployment", needs="llm"
+        ),
         Variable("version", "Version", select(LLM_RUNNING, DEPLOYMENT), "version", needs="llm"),
     ),
     rows=(_NOW, _LATENCY, _TOKENS, _REQUESTS),

@@ -18,6 +18,7 @@ from inferd.deploy.grafana.promql import (
     BATCH_SIZE,
     COLD_START,
     COMPUTE,
+    DEPLOYMENT,
     DESIRED_REPLICAS,
     DRIFT_KS,
     DRIFT_PSI,
@@ -31,6 +32,7 @@ from inferd.deploy.grafana.promql import (
     LOAD_DURATION,
     MODEL_MEMORY,
     MODEL_STATE,
+    NAMESPACE,
     QUEUE_DEPTH,
     QUEUE_WAIT,
     RATE_INTERVAL,
@@ -49,7 +51,6 @@ from inferd.deploy.grafana.promql import (
     sum_rate,
 )
 
-DEPLOYMENT = 'deployment=~"$deployment"'
 VERSION = 'version=~"$version"'
 #: Matchers of a model server's series of the chosen deployment and versions.
 SERVER = (DEPLOYMENT, VERSION)
@@ -324,7 +325,8 @@ MODEL = Dashboard(
     description="One deployment's versions: latency, batching, queues, shadow divergence, "
     "input drift, state and cold starts.",
     variables=(
-        Variable("deployment", "Deployment", str(MODEL_STATE), "deployment"),
+        Variable("namespace", "Namespace", str(MODEL_STATE), "namespace"),
+        Variable("deployment", "Deployment", select(MODEL_STATE, NAMESPACE), "deployment"),
         Variable("version", "Version", select(MODEL_STATE, DEPLOYMENT), "version"),
     ),
     rows=(_LATENCY, _BATCHING, _SHADOW, _DRIFT, _VERSIONS, _SCALING),

@@ -5,8 +5,9 @@ document lists fails ``tests/deploy/test_grafana.py``, which reads the series ta
 ``docs/*.md`` (metrics.md, gateway.md, autoscaling.md, kubernetes.md).
 
 Grafana fills ``$__rate_interval`` (at least four scrape intervals, so a rate always has two
-points) and ``$__range`` (the time picker's span); ``$deployment`` and ``$version`` are the
-dashboards' variables, regular expressions when several values (or All) are picked.
+points) and ``$__range`` (the time picker's span); ``$namespace``, ``$deployment`` and
+``$version`` are the dashboards' variables, regular expressions when several values (or All) are
+picked.
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ GPU_FB_USED = Series("DCGM_FI_DEV_FB_USED", "gauge")
 GPU_FB_FREE = Series("DCGM_FI_DEV_FB_FREE", "gauge")
 GPU_FB_TOTAL = Series("DCGM_FI_DEV_FB_TOTAL", "gauge")
 GPU_POWER = Series("DCGM_FI_DEV_POWER_USAGE", "gauge")
+
+#: The chosen namespaces (on a cluster; ``inferd up``'s series have none, which ``.*`` and an
+#: empty value both match) and the chosen deployments: one stack in two namespaces of one
+#: Prometheus has deployments of the same name, kept apart as the rules keep them.
+NAMESPACE = 'namespace=~"$namespace"'
+DEPLOYMENT = f'{NAMESPACE},deployment=~"$deployment"'
 
 #: Outcomes that are the server's fault or its capacity's, not the client's (as docs/metrics.md's
 #: error-ratio example counts them).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from inferd.deploy.grafana.builder import Column, Panel, Query, Row
 from inferd.deploy.grafana.promql import (
+    DEPLOYMENT,
     SLO_BUDGET_REMAINING,
     SLO_ERRORS_1H,
     SLO_ERRORS_6H,
@@ -20,12 +21,11 @@ from inferd.deploy.grafana.promql import (
     select,
 )
 
-_DEPLOYMENT = 'deployment=~"$deployment"'
 NO_SLO = "no SLO"
 #: The recorded series share their labels (deployment, slo, namespace on a cluster), so they
 #: combine one to one.
-_OBJECTIVE = select(SLO_OBJECTIVE, _DEPLOYMENT)
-_LEFT = select(SLO_BUDGET_REMAINING, _DEPLOYMENT)
+_OBJECTIVE = select(SLO_OBJECTIVE, DEPLOYMENT)
+_LEFT = select(SLO_BUDGET_REMAINING, DEPLOYMENT)
 _OVER_WINDOW = f"1 - (1 - {_LEFT}) * (1 - {_OBJECTIVE})"
 
 
@@ -35,7 +35,7 @@ def _unnamed(expr: str) -> str:
 
 
 def _burn(errors: str) -> str:
-    return f"{select(errors, _DEPLOYMENT)} / (1 - {_OBJECTIVE})"
+    return f"{select(errors, DEPLOYMENT)} / (1 - {_OBJECTIVE})"
 
 
 SLO_ROW = Row(
