@@ -55,8 +55,10 @@ def test_a_namespace_picked_reads_only_its_series(promtool: str, tmp_path: Path)
         ('inferd_requests_total{deployment="fraud",outcome="success"}', "0+6000x6"),
         ('inferd_model_state{namespace="prod",deployment="fraud",state="READY"}', "1x6"),
         ('inferd_model_state{namespace="staging",deployment="canary",state="READY"}', "1x6"),
+        ('inferd_model_state{namespace="staging",deployment="fraud",state="READY"}', "1x6"),
     ]  # fmt: skip
     rps = _query("fleet", "Requests/s")
+    count = _query("fleet", "Deployments")
     deployments = DASHBOARDS["model"].variables[1].selector
 
     def pick(expr: str, namespace: str) -> str:
@@ -72,6 +74,9 @@ def test_a_namespace_picked_reads_only_its_series(promtool: str, tmp_path: Path)
             pick(rps, "staging"): 10,
             pick(rps, ".*"): 111,  # All: every namespace, and series without one
             pick(rps, ""): 100,  # no value picked: the series without a namespace
-            f"count({pick(deployments, 'staging')})": 1,
+            f"count({pick(deployments, 'staging')})": 2,
+            # prod's fraud, staging's fraud and canary: three deployments, not two names.
+            pick(count, ".*"): 3,
+            pick(count, "staging"): 2,
         },
     )

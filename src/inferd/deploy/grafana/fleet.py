@@ -77,7 +77,7 @@ _SUMMARY = Row(
             "Deployments with at least one replica exporting series.",
             (
                 Query(
-                    f"count(count by (deployment) ({select(MODEL_STATE, DEPLOYMENT)}))",
+                    f"count(count by (namespace, deployment) ({select(MODEL_STATE, DEPLOYMENT)}))",
                     instant=True,
                 ),
             ),
