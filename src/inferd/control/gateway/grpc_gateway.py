@@ -9,7 +9,9 @@ counters, reusing the REST side's pieces:
   metadata key; ``header_routes`` likewise).
 * **Forwarding** — :class:`.grpc_upstream.GrpcProxy`: the request's bytes, renamed for the replica
   (:mod:`.grpc_wire`), with the client's metadata and deadline (capped by the gateway's request
-  timeout); the replica's bytes back. Tensors are never decoded on the way.
+  timeout); the replica's bytes back. Tensors are never decoded on the way. A message its
+  client compressed is inflated first, by the handlers within ``max_body_bytes`` and a budget
+  (:func:`inferd.protocols.grpc.status.inflating`), not whole by grpc-core.
 * **Shadow** — :meth:`Mirror.copy <inferd.control.gateway.shadow.Mirror.copy>` with the same
   request bytes; its answer and the primary's are decoded only in the copy's task, after the
   client has its answer (:mod:`.grpc_outputs`).
@@ -65,7 +67,7 @@ from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.access.grpc import authorization
 from inferd.protocols.grpc.server import GrpcHandle, start_listener
 from inferd.protocols.grpc.servicer import statistics_message
-from inferd.protocols.grpc.status import Context, abort, not_a_message
+from inferd.protocols.grpc.status import Context, abort, inflating, not_a_message
 from inferd.protocols.http.messages import STATUS_BY_CODE
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,7 @@ class GrpcGateway:
             self._port,
             max_message_bytes=self.gateway.limits.max_body_bytes,
             credentials=self.credentials,
+            inflate=False,  # the handlers inflate compressed messages, with a bound
         )
 
     @property
@@ -183,10 +186,10 @@ class GrpcGateway:
             "ModelStatistics": self._model_statistics,
             "RepositoryIndex": self._repository_index,
         }
-        handlers = {name: self._unary(name, handler) for name, handler in unary.items()}
         for kind in (pb.RepositoryModelLoadRequest, pb.RepositoryModelUnloadRequest):
             name = kind.DESCRIPTOR.name.removesuffix("Request")
-            handlers[name] = self._unary(name, self._refusing(name, kind, _NO_LOADS))
+            unary[name] = self._refusing(name, kind, _NO_LOADS)
+        handlers = {n: self._unary(n, h) for n, h in inflating(unary, self.gateway.limits).items()}
         handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(self._stream_infer)
         return handlers
 
@@ -227,11 +230,8 @@ class GrpcGateway:
 
     async def _server_metadata(self, request: bytes, context: Context) -> RpcAnswer:
         await self._checked(context, "", "ServerMetadata")
-        return _ok(
-            pb.ServerMetadataResponse(
-                name="inferd-gateway", version=__version__, extensions=EXTENSIONS
-            )
-        )
+        name, version = "inferd-gateway", __version__
+        return _ok(pb.ServerMetadataResponse(name=name, version=version, extensions=EXTENSIONS))
 
     async def _addressed(self, request: bytes, context: Context, method: str) -> _Addressed:
         """For metadata and readiness: the named version, else the deployment's main one."""

@@ -18,8 +18,10 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from inferd.config import LimitSettings
 from inferd.errors import Code, InferdError, InvalidArgument, RetryLater
 from inferd.protocols.grpc.inflated import Compressed, Inflater, compressed
+from inferd.protocols.http.budget import RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +128,33 @@ def unary(
         request_deserializer=_parser(request_type, inflater),
         response_serializer=lambda response: response.SerializeToString(),
     )
+
+
+Raw = TypeVar("Raw")
+
+
+def inflating(
+    handlers: dict[str, Callable[[bytes, Context], Awaitable[Raw]]], limits: LimitSettings
+) -> dict[str, Callable[[bytes, Context], Awaitable[Raw]]]:
+    """``handlers`` of a request's bytes as they came (the gateway's, which forward them), each
+    handed a compressed message inflated (:mod:`.inflated`; for a listener that leaves them
+    compressed), held against one budget of ``limits.max_buffered_request_bytes`` until it
+    returns; the refusal raised as an :class:`~inferd.errors.InferdError`."""
+    inflater = Inflater(limits.max_body_bytes, RequestBudget(limits.max_buffered_request_bytes))
+
+    def inflated(
+        handler: Callable[[bytes, Context], Awaitable[Raw]],
+    ) -> Callable[[bytes, Context], Awaitable[Raw]]:
+        async def call(request: bytes, context: Context) -> Raw:
+            packed = compressed(request)
+            if packed is None:
+                return await handler(request, context)
+            charged = [0]
+            try:
+                return await handler(bytes(await inflater.inflate(packed, charged)), context)
+            finally:
+                inflater.budget.give_back(charged[0])
+
+        return call
+
+    return {name: inflated(handler) for name, handler in handlers.items()}
