@@ -6,7 +6,9 @@ In order, while the process is still single-threaded:
    CLONE_NEWPID)`` gives the worker a network namespace holding only a loopback interface that
    is down (every connect, to the internet, to the server's loopback ports, to abstract Unix
    sockets, fails), and splits it into a keeper, a namespace init and the model's process
-   (:mod:`inferd.sandbox.pidns`): the model sees, signals and traces only its own processes.
+   (:mod:`inferd.sandbox.pidns`): the model sees, signals and traces only its own processes,
+   at most ``Limits.max_processes`` of them with their threads (the namespace's ``pid_max``,
+   where the kernel keeps one per namespace: Linux 6.14).
 2. **A read-only filesystem, without the store.** In a private mount namespace
    (``CLONE_NEWNS``, propagation private so nothing leaks back to the host) a ``/proc`` of the
    new PID namespace is mounted, then every mount is made read-only
@@ -51,6 +53,7 @@ import ctypes
 import errno
 import os
 import resource
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +102,9 @@ class Limits:
     open_files: int
     #: Run without namespaces where the platform refuses them (resource limits still apply).
     allow_unisolated: bool
+    #: Processes and threads the model may run at once, in its PID namespace
+    #: (:func:`inferd.sandbox.pidns.cap_processes`); None: not capped.
+    max_processes: int | None = None
 
 
 class _MountAttr(ctypes.Structure):
@@ -134,6 +140,10 @@ def isolate(root: Path, limits: Limits, hidden: Sequence[str] = (), sock: int = 
     libc = ctypes.CDLL(None, use_errno=True)
     try:
         pidns.enter(libc, lambda flags: _unshare(libc, flags), CLONE_NEWNET | CLONE_NEWNS, sock)
+        _mount(libc, None, "/", MS_REC | MS_PRIVATE)
+        pidns.mount_proc(libc)  # made read-only below with the rest
+        if limits.max_processes is not None:
+            _cap_processes(limits.max_processes)
         _read_only(libc, root)
         views.hide(libc, root, hidden)
         _drop_capabilities(libc)
@@ -187,9 +197,17 @@ def _mount(libc: ctypes.CDLL, source: str | None, target: str, flags: int) -> No
     _check(libc.mount(encoded, target.encode(), None, flags, None), f"mount {target}")
 
 
+def _cap_processes(limit: int) -> None:
+    """Cap the namespace's processes (:func:`inferd.sandbox.pidns.cap_processes`); where the
+    kernel refuses, say so in the server's log and run on without the cap, as on a kernel
+    that has none."""
+    try:
+        pidns.cap_processes(limit)
+    except OSError as exc:
+        print(f"inferd sandbox: the model's processes are not capped: {exc}", file=sys.stderr)
+
+
 def _read_only(libc: ctypes.CDLL, root: Path) -> None:
-    _mount(libc, None, "/", MS_REC | MS_PRIVATE)
-    pidns.mount_proc(libc)  # made read-only below with the rest
     # Scratch is left as writable as it was, never more: a scratch directory on a read-only
     # mount stays read-only, and so does a read-only mount below one (a Kubernetes secret, a
     # ``docker -v …:ro`` volume under /tmp), which clearing the flag recursively made writable.

@@ -18,6 +18,10 @@ caller itself, so the worker process the server started (the *keeper*) splits in
   itself (:func:`inferd.sandbox.isolation.isolate`): it mounts a ``/proc`` of the new
   namespace, in which no process of the server's is listed, and runs the model.
 
+The namespace's processes and threads are capped (:func:`cap_processes`, Linux 6.14 and later):
+its own ``pid_max``, set before ``/proc`` is made read-only and the capabilities are dropped,
+bounds what the model runs at once, so a fork bomb takes none of the host's pids beyond it.
+
 The server's pids are out of the model's reach: ``kill``, ``ptrace`` or
 ``/proc/<pid>/environ`` of any of them name nothing in its namespace. The model does not run
 as pid 1, whose default signal actions the kernel ignores (SIGXCPU at the CPU-time limit).
@@ -49,9 +53,22 @@ from inferd.sandbox.linux import (
 
 
 class Namespace:
-    """Whether this process runs in a PID namespace :func:`enter` made (the model's process)."""
+    """Whether this process runs in a PID namespace :func:`enter` made (the model's process),
+    and the cap on its processes (:func:`cap_processes`; None: not capped)."""
 
     entered = False
+    max_processes: int | None = None
+
+
+#: How many processes and threads the model's namespace may hold at once (its init and the
+#: model's process included): enough for any thread pool and process pool a model runs, a
+#: small share of the host's pids (32768 on a default kernel with few CPUs).
+MAX_PROCESSES = 4096
+#: The pids a namespace skips once its numbers wrap (the kernel's RESERVED_PIDS): ``pid_max``
+#: is set this far above the cap, so that it holds after a wrap too (300 more before one).
+RESERVED_PIDS = 300
+#: The kernel function that keeps a ``pid_max`` per PID namespace (Linux 6.14).
+_PER_NAMESPACE_PID_MAX = b" register_pidns_sysctls\n"
 
 
 #: How often the keeper looks whether the server that started it is still its parent.
@@ -150,6 +167,42 @@ def _init(libc: ctypes.CDLL, model: int, statuses: int) -> NoReturn:
         if pid == model:
             os.write(statuses, str(status).encode())
             os._exit(0)
+
+
+def per_namespace_pid_max() -> bool:
+    """Whether this kernel keeps a ``pid_max`` per PID namespace (Linux 6.14 and later: it bounds
+    the pids of that namespace alone). Told by its function in ``/proc/kallsyms``, never by a
+    write: on a kernel without it, ``/proc/sys/kernel/pid_max`` is the host's, and lowering it
+    would starve every process of the host."""
+    try:
+        with Path("/proc/kallsyms").open("rb") as symbols:
+            return any(line.endswith(_PER_NAMESPACE_PID_MAX) for line in symbols)
+    except OSError:
+        return False
+
+
+def cap_processes(limit: int) -> None:
+    """Cap the processes and threads of this PID namespace at ``limit`` (its ``pid_max``): a
+    fork or thread past it fails with EAGAIN, a fork bomb takes no pid of the host's beyond
+    it. Only in a namespace :func:`enter` made, on a kernel :func:`per_namespace_pid_max`
+    approved, with ``/proc`` of the namespace mounted and still writable (it is made
+    read-only next, and the model holds no capability to mount another). Raises OSError."""
+    if not Namespace.entered:
+        raise OSError(0, "not in a PID namespace of its own: pid_max would be the host's")
+    Path("/proc/sys/kernel/pid_max").write_text(str(limit + RESERVED_PIDS))
+    Namespace.max_processes = limit
+
+
+def full() -> bool:
+    """Whether this namespace has no pid left to give: a fork fails with EAGAIN now."""
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        return True
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return False
 
 
 def mount_proc(libc: ctypes.CDLL) -> None:

@@ -16,6 +16,7 @@ numeric libraries need: the server's secrets stay with the server.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -29,10 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inferd.config import store_settings
-from inferd.sandbox import cpu, tensors
+from inferd.sandbox import cpu, pidns, tensors
 from inferd.sandbox.isolation import Limits
 from inferd.sandbox.wire import PeerGone, PeerTimedOut, recv_header
-from inferd.sandbox.worker import EXIT_OUT_OF_MEMORY
+from inferd.sandbox.worker import EXIT_OUT_OF_MEMORY, EXIT_PROCESS_LIMIT
 
 if TYPE_CHECKING:
     from inferd.config import SandboxSettings
@@ -95,6 +96,7 @@ class WorkerSpec:
             address_space_bytes=settings.max_address_space_bytes,
             open_files=settings.max_open_files,
             allow_unisolated=settings.allow_unisolated,
+            max_processes=process_cap(),
         )
         cpu, timeout = settings.max_cpu_seconds, settings.call_timeout_s
         return cls(root, module, name, limits, cpu, timeout, builtin, options or {})
@@ -250,6 +252,22 @@ class WorkerProcess:
         return WorkerDied(why)
 
 
+@functools.cache
+def process_cap() -> int | None:
+    """The cap on a trusted model's processes and threads (:data:`pidns.MAX_PROCESSES`), or
+    None where the kernel keeps no ``pid_max`` per PID namespace (before Linux 6.14), said
+    once in the log."""
+    if pidns.per_namespace_pid_max():
+        return pidns.MAX_PROCESSES
+    log.warning(
+        "sandbox workers' processes are not capped: this kernel (%s) keeps no pid_max per PID "
+        "namespace (Linux 6.14 and later do), so a trusted model that forks without end can "
+        "use up the host's pids",
+        os.uname().release,
+    )
+    return None
+
+
 def _model_process(keeper: int) -> int:
     try:
         return cpu.model_process(keeper)
@@ -283,6 +301,11 @@ def _end_group(pid: int) -> None:
 def _exit_reason(code: int, spec: WorkerSpec) -> str:
     if code == EXIT_OUT_OF_MEMORY:
         return f"ran out of memory (address-space limit {spec.limits.address_space_bytes} bytes)"
+    if code == EXIT_PROCESS_LIMIT:
+        return (
+            "reached its process limit (it could start no more processes or threads; "
+            f"{spec.limits.max_processes} at once)"
+        )
     if code == -signal.SIGXCPU:
         return f"used up its CPU-time limit ({spec.cpu_seconds} s per call)"
     if code < 0:

@@ -35,6 +35,7 @@ ends there: only the model's process answers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import importlib.machinery
 import inspect
@@ -58,6 +59,9 @@ from inferd.sandbox.wire import PeerGone, send_header
 
 #: Exit status of a worker that ran out of memory (hit its address-space limit).
 EXIT_OUT_OF_MEMORY = 86
+#: Exit status of a worker whose model could start no more processes or threads: its PID
+#: namespace is at its cap (:func:`inferd.sandbox.pidns.cap_processes`).
+EXIT_PROCESS_LIMIT = 87
 #: The package name user modules are imported under (``from . import helpers`` works).
 PACKAGE = "_inferd_model"
 #: How often the worker looks whether the server that started it is still its parent.
@@ -199,6 +203,22 @@ def _load(sock: socket.socket, root: Path, config: dict[str, Any]) -> Any:
     return instance
 
 
+def _out_of_processes(exc: BaseException) -> bool:
+    """Whether the model's code failed for want of a pid: a fork or thread refused (EAGAIN;
+    a thread's start raises RuntimeError) while its namespace is at its cap, none free now."""
+    if pidns.Namespace.max_processes is None:
+        return False
+    seen: BaseException | None = exc
+    for _ in range(8):  # the exception and what it was raised from, a few deep
+        if seen is None:
+            return False
+        refused = isinstance(seen, OSError) and seen.errno == errno.EAGAIN
+        if refused or (isinstance(seen, RuntimeError) and "can't start new thread" in str(seen)):
+            return pidns.full()
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 #: What an entrypoint's module lacking the class gives (a module may hold None under the name).
 _MISSING = object()
 
@@ -218,6 +238,9 @@ def _call(sock: socket.socket, fn: Any) -> None:
 def _raised(sock: socket.socket, exc: BaseException, *, builtin: bool = False) -> None:
     from inferd.errors import Code, InferdError  # standard library only until isolated
 
+    if _out_of_processes(exc):
+        traceback.print_exception(exc, file=sys.stderr)
+        os._exit(EXIT_PROCESS_LIMIT)  # ends the namespace: what the model forked goes with it
     if builtin and isinstance(exc, InferdError):
         attributes = {k: v for k, v in vars(exc).items() if isinstance(v, str | int | float)}
         send_header(sock, {"error": "inferd", "kind": type(exc).__name__, "attributes": attributes})

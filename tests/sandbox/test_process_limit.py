@@ -1,0 +1,121 @@
+"""A trusted model's processes and threads are capped (``pidns.MAX_PROCESSES`` at once, the
+``pid_max`` of its worker's PID namespace): a model that forks without end is stopped at the
+cap, its worker ends with an error naming the cap, and every process it forked goes with it.
+Before, nothing counted them (``RLIMIT_NPROC`` counts per user, and root ignores it): a model
+forking 10,000 children took 10,000 of the host's pids (32768 on a default kernel), and a
+fork bomb took them all, the server and every replica of ``inferd up`` with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inferd.errors import InvalidArgument, Unavailable
+from inferd.sandbox import pidns
+from inferd.sandbox.model import SandboxedModel
+
+from .conftest import lock_holders, lock_released, sandboxed_python
+
+pytestmark = pytest.mark.skipif(
+    not pidns.per_namespace_pid_max(), reason="this kernel keeps no pid_max per PID namespace"
+)
+
+#: ``fork_all`` forks a child that locks ``{lock}`` and sleeps (what the test watches end), then
+#: starts 10,000 children (``posix_spawn``: a fork that copies no memory, fast on a busy machine)
+#: that exit at once and are never waited for: each keeps its pid (a zombie), as a pool of live
+#: ones would, at no memory. load starts them when ``{at_load}``, predict for the input 1;
+#: predict reports the errno of raising its own cap for the input -1.
+MODEL = """
+import fcntl, os, time
+
+def fork_all():
+    if os.fork() == 0:
+        fd = os.open({lock!r}, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        open({lock!r} + ".held", "w").close()
+        while True:
+            time.sleep(1)
+    while not os.path.exists({lock!r} + ".held"):
+        time.sleep(0.01)
+    for _ in range(10_000):
+        os.posix_spawn("/bin/true", ["true"], {{}})
+
+
+def raise_cap():
+    try:
+        with open("/proc/sys/kernel/pid_max", "w") as out:
+            out.write("4194304")
+        return 0
+    except OSError as exc:
+        return exc.errno
+
+
+class Model:
+    def load(self, path):
+        if {at_load}:
+            fork_all()
+
+    def predict(self, inputs):
+        if inputs["x"][0] == 1:
+            fork_all()
+        if inputs["x"][0] == -1:
+            return {{"y": inputs["x"], "errno": np.array([raise_cap()])}}
+        return {{"y": inputs["x"]}}
+"""
+
+
+@pytest.fixture
+def lock(tmp_path: Path) -> Iterator[Path]:
+    """The file the model's child locks; a child still holding it at the end is killed."""
+    path = tmp_path / "child.lock"
+    path.touch()
+    yield path
+    for holder in lock_holders(path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(holder, signal.SIGKILL)
+
+
+def _load(directory: Path, lock: Path, *, at_load: bool = False, name: str = "m") -> SandboxedModel:
+    code = "import numpy as np\n" + MODEL.format(lock=str(lock), at_load=at_load)
+    return sandboxed_python(directory, code, name=name)
+
+
+def test_a_model_forking_10000_children_is_stopped_at_the_cap_and_leaves_nothing(
+    tmp_path: Path, lock: Path
+) -> None:
+    bomb = _load(tmp_path / "bomb", lock)
+    other = _load(tmp_path / "other", tmp_path / "unused.lock", name="other")
+    try:
+        with pytest.raises(Unavailable, match=f"process limit .*{pidns.MAX_PROCESSES} at once"):
+            bomb.predict({"x": np.array([1])})
+        assert lock_released(lock), "a process the model forked outlived its worker"
+        np.testing.assert_array_equal(other.predict({"x": np.array([2])})["y"], [2])
+        np.testing.assert_array_equal(bomb.predict({"x": np.array([3])})["y"], [3])
+    finally:
+        bomb.close()
+        other.close()
+
+
+def test_a_model_forking_10000_children_at_its_load_is_refused_naming_the_cap(
+    tmp_path: Path, lock: Path
+) -> None:
+    with pytest.raises(InvalidArgument, match="its worker reached its process limit"):
+        _load(tmp_path / "bomb", lock, at_load=True)
+    assert lock_released(lock), "a process the model forked outlived its worker"
+
+
+def test_the_model_cannot_raise_its_cap(tmp_path: Path, lock: Path) -> None:
+    model = _load(tmp_path / "model", lock)
+    try:
+        outputs = model.predict({"x": np.array([-1])})
+    finally:
+        model.close()
+    assert outputs["errno"].tolist() == [errno.EROFS]
