@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -18,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inferd.config import SandboxSettings
 from inferd.errors import InvalidArgument, Unavailable
-from inferd.sandbox import pidns
+from inferd.sandbox import pidns, process
 from inferd.sandbox.model import SandboxedModel
+from inferd.sandbox.process import WorkerSpec
 
 from .conftest import lock_holders, lock_released, sandboxed_python
 
-pytestmark = pytest.mark.skipif(
+capped = pytest.mark.skipif(
     not pidns.per_namespace_pid_max(), reason="this kernel keeps no pid_max per PID namespace"
 )
 
@@ -88,6 +91,7 @@ def _load(directory: Path, lock: Path, *, at_load: bool = False, name: str = "m"
     return sandboxed_python(directory, code, name=name)
 
 
+@capped
 def test_a_model_forking_10000_children_is_stopped_at_the_cap_and_leaves_nothing(
     tmp_path: Path, lock: Path
 ) -> None:
@@ -104,6 +108,7 @@ def test_a_model_forking_10000_children_is_stopped_at_the_cap_and_leaves_nothing
         other.close()
 
 
+@capped
 def test_a_model_forking_10000_children_at_its_load_is_refused_naming_the_cap(
     tmp_path: Path, lock: Path
 ) -> None:
@@ -112,6 +117,7 @@ def test_a_model_forking_10000_children_at_its_load_is_refused_naming_the_cap(
     assert lock_released(lock), "a process the model forked outlived its worker"
 
 
+@capped
 def test_the_model_cannot_raise_its_cap(tmp_path: Path, lock: Path) -> None:
     model = _load(tmp_path / "model", lock)
     try:
@@ -119,3 +125,18 @@ def test_the_model_cannot_raise_its_cap(tmp_path: Path, lock: Path) -> None:
     finally:
         model.close()
     assert outputs["errno"].tolist() == [errno.EROFS]
+
+
+def test_a_kernel_without_a_pid_max_per_namespace_is_left_uncapped_and_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """There ``/proc/sys/kernel/pid_max`` is the host's: the worker is never asked to write it."""
+    monkeypatch.setattr(pidns, "per_namespace_pid_max", lambda: False)
+    process.process_cap.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=process.__name__):
+            spec = WorkerSpec.trusted(tmp_path, "model", "Model", SandboxSettings())
+    finally:
+        process.process_cap.cache_clear()
+    assert spec.limits.max_processes is None
+    assert "processes are not capped" in caplog.text
