@@ -45,6 +45,10 @@ SHADOW_OUTCOMES: Final = (
 RETRY_REASONS: Final = ("connection", "unavailable")
 UNKNOWN: Final = "unknown"
 
+#: Seconds: the model servers' buckets and on to 5 minutes, since the gateway also relays
+#: language-model generations (a streamed answer runs 30 s to minutes), which the servers time in
+#: ``gen_ai_server_request_duration_seconds`` instead.
+GATEWAY_LATENCY_BUCKETS: Final = (*LATENCY_BUCKETS, 60.0, 120.0, 300.0)
 #: Divergence is a share in [0, 1] or a mean absolute difference (usually small).
 _DIVERGENCE_BUCKETS = (0.0, 1e-6, 1e-4, 1e-3, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 _SHADOW = ("deployment", "primary", "shadow")
@@ -78,7 +82,7 @@ class GatewayMetrics:
         self._latency = LoopHistograms(
             "inferd_gateway_request_duration_seconds",
             "Time from a request reaching the gateway to its response (retries included).",
-            ("deployment", "version"), r, LATENCY_BUCKETS,
+            ("deployment", "version"), r, GATEWAY_LATENCY_BUCKETS,
         )  # fmt: skip
         self._ttft = Histogram(
             "inferd_gateway_time_to_first_token_seconds",
@@ -119,7 +123,7 @@ class GatewayMetrics:
             "inferd_gateway_shadow_request_duration_seconds",
             "Mirrored copies: time from a copy being sent to the shadow's answer, failure or "
             "timeout (dropped copies are not sent).",
-            ("deployment", "shadow"), r, LATENCY_BUCKETS,
+            ("deployment", "shadow"), r, GATEWAY_LATENCY_BUCKETS,
         )  # fmt: skip
         self._shadow_ttft = Histogram(
             "inferd_gateway_shadow_time_to_first_token_seconds",
