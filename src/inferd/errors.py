@@ -197,6 +197,13 @@ class InternalError(InferdError):
     code = Code.INTERNAL
 
 
+class ModelRaised(Exception):
+    """A model's own code raised, not with an inferd error (a trusted model in its sandbox
+    worker): what a framework's exception is to a model run in the server (a 500 naming no
+    detail; a warm-up on guessed strings it refuses is skipped), its type named and its traceback
+    in the server's log. Not an :class:`InferdError`: nothing in it is the client's to read."""
+
+
 def rebuilt(kind: str, attributes: Mapping[str, object]) -> InferdError:
     """An error that crossed a process boundary as its class name here and its attributes (the
     message among them), raised again as the same class without calling its constructor (whose

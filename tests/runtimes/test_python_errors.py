@@ -17,13 +17,14 @@ from inferd.config import SandboxSettings, StoreSettings
 from inferd.errors import (
     InferdError,
     InvalidArgument,
+    ModelRaised,
     NotFound,
     Unavailable,
     WorkerRestarting,
 )
 from inferd.packaging import push
 from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import ModelRaised, SandboxedModel
+from inferd.sandbox.model import SandboxedModel
 from inferd.store import ModelStore
 
 from .conftest import sandboxed_python

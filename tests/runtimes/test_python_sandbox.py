@@ -24,9 +24,9 @@ import pytest
 from inferd.backoff import restart_delay
 from inferd.card import ModelCard
 from inferd.config import SandboxSettings
-from inferd.errors import InternalError, InvalidArgument, Unavailable
+from inferd.errors import InternalError, InvalidArgument, ModelRaised, Unavailable
 from inferd.runtimes import LoadOptions, get_runtime
-from inferd.sandbox.model import ModelRaised, SandboxedModel
+from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import worker_environment
 
 Sandboxed = Callable[..., SandboxedModel]

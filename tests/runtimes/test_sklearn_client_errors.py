@@ -18,10 +18,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from inferd.card import ModelCard, Signature, TensorSpec
-from inferd.errors import InferdError, InvalidTensor
+from inferd.errors import InferdError, InvalidTensor, ModelRaised
 from inferd.runtimes import LoadOptions, get_runtime
 from inferd.runtimes.base import Model
-from inferd.sandbox.model import ModelRaised
 
 ROWS = np.array([["red", "small"], ["green", "large"], ["blue", "small"]] * 4, dtype=object)
 LABELS = [1, 0, 0] * 4

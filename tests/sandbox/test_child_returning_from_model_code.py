@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferd.sandbox.model import ModelRaised
+from inferd.errors import ModelRaised
 
 from .conftest import sandboxed_python
 

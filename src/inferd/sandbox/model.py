@@ -43,6 +43,7 @@ from inferd.errors import (
     InferdError,
     InternalError,
     InvalidArgument,
+    ModelRaised,
     PermissionDenied,
     RetryLater,
     Unavailable,
@@ -60,12 +61,6 @@ _MAX_MESSAGE = 200
 _MAX_ERROR_MESSAGE = 1000
 #: The longest Retry-After a builtin worker's error may ask of clients.
 _MAX_RETRY_AFTER_S = 3600.0
-
-
-class ModelRaised(Exception):
-    """The model's own code raised, not with an inferd error: what a framework's exception is
-    to a model run in the server (a 500 naming no detail; a warm-up on guessed strings it
-    refuses is skipped), its type named and its traceback in the server's log."""
 
 
 class SandboxedModel:

@@ -1,7 +1,7 @@
 """What the server's log says when a model fails a batch with an error that is not the
 client's: one line when the cause is already told, a traceback when it is not.
 
-A sandboxed model's own code that raised (:class:`~inferd.sandbox.model.ModelRaised`) has had
+A sandboxed model's own code that raised (:class:`~inferd.errors.ModelRaised`) has had
 its traceback printed by its worker, the model's frames and not inferd's, and an
 :class:`~inferd.errors.InternalError` (outputs that are no arrays, or not the signature's) names
 its problem: for those the log gets one line naming the version, the batch and the error, and
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from inferd.errors import InternalError
-from inferd.sandbox.model import ModelRaised
+from inferd.errors import InternalError, ModelRaised
 
 log = logging.getLogger("inferd.serving.batcher")
 
