@@ -8,7 +8,9 @@ resident memory grows by less than 50 MB and it answers other requests meanwhile
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -273,3 +275,51 @@ def test_through_the_gateway_compressed_requests_work_and_a_bomb_is_413(tmp_path
         assert status == 415
     finally:
         assert up.stop() == 0
+
+
+def test_grpc_inflates_into_the_body_budget_rest_bodies_draw_on(serve, store_home: Path):
+    """``limits.max_buffered_request_bytes`` bounds the request bytes a process holds at once
+    (4 times ``max_body_bytes`` by default): REST bodies being read and gRPC messages being inflated
+    draw on the same budget, so holding it with REST bodies refuses an inflated gRPC message
+    RESOURCE_EXHAUSTED (and the message is answered again once the bodies are gone)."""
+    server = serve(store_home, "--max-body-bytes", str(MIB), "id-fp32:v1")
+    address = f"127.0.0.1:{server.grpc_port}"
+    rows = np.zeros((1, 200 * 1024), dtype=np.float32)  # 800 KiB inflated, a few KiB sent
+
+    def infer() -> str:
+        c = triton_grpc.InferenceServerClient(address)
+        x = triton_grpc.InferInput("x", list(rows.shape), "FP32")
+        x.set_data_from_numpy(rows)
+        try:
+            c.infer("id-fp32", [x], compression_algorithm="gzip")
+            return "OK"
+        except InferenceServerException as exc:
+            return f"{exc.status()}: {exc.message()}"
+        finally:
+            c.close()
+
+    assert infer() == "OK"
+    held: list[socket.socket] = []
+    try:
+        for _ in range(4):  # four 1 MiB bodies, each sent in part: the whole budget held
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(
+                f"POST /v2/models/id-fp32/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {MIB}\r\n\r\n".encode()
+                + b" " * (128 * 1024)
+            )
+            held.append(sock)
+        deadline = time.monotonic() + 30
+        answer = infer()
+        while answer == "OK" and time.monotonic() < deadline:  # until the bodies are charged
+            time.sleep(0.1)
+            answer = infer()
+        assert answer.startswith(str(grpc.StatusCode.RESOURCE_EXHAUSTED)), answer
+        assert "max_buffered_request_bytes" in answer, answer
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while (answer := infer()) != "OK" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert answer == "OK", answer

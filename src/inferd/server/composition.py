@@ -206,9 +206,13 @@ class Server:
 
         if s.grpc_port is not None:
             door = self.front_door
+            assert self.rest is not None, "gRPC starts after REST"
+            # Inflated gRPC messages draw on the REST bodies' budget: the setting bounds the
+            # process (``limits.max_buffered_request_bytes``), not each listener.
             handle = await serve_grpc(
                 self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port,
                 credentials=door.grpc_credentials(), guard=door.grpc_handlers,
+                budget=self.rest.limits.budget,
             )  # fmt: skip
             self.grpc_port = handle.port
             self.grpc_handles.append(handle)
