@@ -37,3 +37,23 @@ def test_a_history_without_decisions_says_so(
 def test_limit_has_help() -> None:
     result = CliRunner().invoke(main, ["rollout", "history", "--help"])
     assert "--limit" in result.stdout and "most recent decisions" in result.stdout
+
+
+def test_an_empty_candidate_is_refused_not_taken_for_the_default(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--candidate "$VERSION"`` with VERSION unset started a rollout of the default candidate
+    (the client sends no candidate for an empty one): a script rolled out what it did not name."""
+    started: list[str | None] = []
+
+    class Up:
+        def rollout_start(self, deployment: str, candidate: str | None) -> None:
+            started.append(candidate)
+
+    monkeypatch.setattr(client_module, "AdminClient", lambda root: Up())
+    result = CliRunner().invoke(main, ["rollout", "start", "fraud", "--candidate", ""])
+    assert result.exit_code == 2
+    assert "Invalid value for '--candidate': empty; name a version of the deployment" in (
+        result.stderr
+    )
+    assert started == []

@@ -41,12 +41,23 @@ def rollout() -> None:
 
 @rollout.command("start")
 @click.argument("deployment")
-@click.option("--candidate", help="Version to roll out (default: the one other version).")
+@click.option(
+    "--candidate",
+    callback=lambda _ctx, _param, value: _named(value),
+    help="Version to roll out (default: the one other version).",
+)
 @json_option
 @handles_errors
 def start(deployment: str, *, candidate: str | None, as_json: bool) -> None:
     """Start rolling a version out by the deployment's `rollout:` policy."""
     _show(_client().rollout_start(deployment, candidate), as_json)
+
+
+def _named(candidate: str | None) -> str | None:
+    """An empty ``--candidate`` (``"$VERSION"`` unset) is refused: the default is for none."""
+    if candidate is not None and not candidate.strip():
+        raise click.BadParameter("empty; name a version of the deployment")
+    return candidate
 
 
 @rollout.command("status")
