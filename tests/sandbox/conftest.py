@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import signal
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from inferd.card import ModelCard
 from inferd.config import SandboxSettings
@@ -56,3 +61,15 @@ def lock_released(lock: Path, within_s: float = 30.0) -> bool:
                 time.sleep(0.05)
     finally:
         os.close(fd)
+
+
+@pytest.fixture
+def lock(tmp_path: Path) -> Iterator[Path]:
+    """A lock file (``tmp_path/child.lock``) a model's children take to be found by
+    :func:`lock_holders`; a process still holding it at the end is killed."""
+    path = tmp_path / "child.lock"
+    path.touch()
+    yield path
+    for holder in lock_holders(path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(holder, signal.SIGKILL)

@@ -6,19 +6,16 @@ it forked that left the worker's process group (``setsid``) outlived the worker.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .conftest import lock_holders, lock_released, sandboxed_python
+from .conftest import lock_released, sandboxed_python
 
 #: predict reports the processes its /proc lists, then the errno of ``kill(SERVER, 0)`` and of
 #: reading the server's environment (0: it could).
@@ -75,17 +72,6 @@ class Model:
             time.sleep(0.01)
         return {{"y": inputs["x"]}}
 """
-
-
-@pytest.fixture
-def lock(tmp_path: Path) -> Iterator[Path]:
-    """A lock file; a process still holding it at the end is killed."""
-    path = tmp_path / "child.lock"
-    path.touch()
-    yield path
-    for pid in lock_holders(path):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_child_that_left_the_process_group_ends_with_the_worker(

@@ -8,12 +8,8 @@ fork bomb took them all, the server and every replica of ``inferd up`` with them
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
-import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +21,7 @@ from inferd.sandbox import pidns, process
 from inferd.sandbox.model import SandboxedModel
 from inferd.sandbox.process import WorkerSpec
 
-from .conftest import lock_holders, lock_released, sandboxed_python
+from .conftest import lock_released, sandboxed_python
 
 capped = pytest.mark.skipif(
     not pidns.per_namespace_pid_max(), reason="this kernel keeps no pid_max per PID namespace"
@@ -73,17 +69,6 @@ class Model:
             return {{"y": inputs["x"], "errno": np.array([raise_cap()])}}
         return {{"y": inputs["x"]}}
 """
-
-
-@pytest.fixture
-def lock(tmp_path: Path) -> Iterator[Path]:
-    """The file the model's child locks; a child still holding it at the end is killed."""
-    path = tmp_path / "child.lock"
-    path.touch()
-    yield path
-    for holder in lock_holders(path):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(holder, signal.SIGKILL)
 
 
 def _load(directory: Path, lock: Path, *, at_load: bool = False, name: str = "m") -> SandboxedModel:
