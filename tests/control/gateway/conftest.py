@@ -115,6 +115,26 @@ async def read_post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     return True
 
 
+async def recording_replica(heads: list[str], answer: bytes) -> asyncio.Server:
+    """A REST replica on a free loopback port that answers every request 200 with the JSON
+    ``answer``, appending each request's head (decoded, lower-cased) to ``heads``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(content_length(head, default=0))
+                heads.append(head.decode("latin-1").lower())
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
 @pytest.fixture(scope="session")
 def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with fraud:v1, fraud:v2 (examples/) and echo:v1 (identity, FP32)."""

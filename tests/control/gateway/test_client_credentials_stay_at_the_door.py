@@ -5,7 +5,6 @@ relay and gRPC. Fake replicas record what reached them."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import grpc
@@ -22,28 +21,15 @@ from inferd.control.replicas.topology import Replica, VersionRoute
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.access.keyfile import create_key
 
-from .conftest import content_length, deployment, fake_grpc_replica, run, topology
+from .conftest import (
+    deployment,
+    fake_grpc_replica,
+    recording_replica,
+    run,
+    topology,
+)
 
 _CHAT = b'{"id":"c1","object":"chat.completion","model":"fraud","choices":[]}'
-
-
-async def _recording_replica(heads: list[str]) -> asyncio.Server:
-    """A REST replica that answers every request 200 with a JSON body, recording its heads."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(content_length(head, default=0))
-                heads.append(head.decode("latin-1").lower())
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (len(_CHAT), _CHAT)
-                )
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
 async def _recording_grpc_replica(seen: list[dict[str, str]]) -> tuple[grpc.aio.Server, int]:
@@ -64,7 +50,7 @@ def test_the_clients_key_is_not_forwarded_to_replicas(tmp_path: Path) -> None:
     metadata: list[dict[str, str]] = []
 
     async def scenario() -> list[int]:
-        rest = await _recording_replica(heads)
+        rest = await recording_replica(heads, _CHAT)
         rpc, grpc_port = await _recording_grpc_replica(metadata)
         port = rest.sockets[0].getsockname()[1]
         replica = Replica("v1-0", "fraud", "v1", "127.0.0.1", port, "ready", grpc_port=grpc_port)

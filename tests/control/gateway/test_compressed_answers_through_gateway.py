@@ -5,7 +5,6 @@ which the shadow comparison, payload logging and the metadata rewrite read; and 
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import zlib
 
@@ -19,8 +18,8 @@ from inferd.control.replicas.topology import Replica, VersionRoute
 from .conftest import (
     RawClient,
     ReplicaProcess,
-    content_length,
     deployment,
+    recording_replica,
     run,
     started_gateway,
     topology,
@@ -31,25 +30,6 @@ from .conftest import (
 _ANSWER = b'{"outputs": [' + b",".join(b'{"n": %d}' % i for i in range(400)) + b"]}"
 
 
-async def _recording_replica(heads: list[str]) -> asyncio.Server:
-    """A REST replica that answers every request 200 with :data:`_ANSWER`, recording heads."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(content_length(head, default=0))
-                heads.append(head.decode("latin-1").lower())
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (len(_ANSWER), _ANSWER)
-                )
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
-
-
 @pytest.mark.parametrize(("accept", "coding"), [("gzip", "gzip"), ("deflate", "deflate")])
 def test_the_gateway_compresses_once_and_its_replica_answers_identity(
     accept: str, coding: str
@@ -57,7 +37,7 @@ def test_the_gateway_compresses_once_and_its_replica_answers_identity(
     heads: list[str] = []
 
     async def scenario() -> tuple[int, dict[str, str], bytes]:
-        rest = await _recording_replica(heads)
+        rest = await recording_replica(heads, _ANSWER)
         port = rest.sockets[0].getsockname()[1]
         replica = Replica("v1-0", "fraud", "v1", "127.0.0.1", port, "ready")
         topo = topology(
