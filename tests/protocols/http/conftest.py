@@ -132,6 +132,22 @@ def serve(seen: Seen) -> Iterator[Callable[[LimitSettings], Running]]:
         _finish(running, thread)
 
 
+@pytest.fixture
+def connect() -> Iterator[Callable[[Running], socket.socket]]:
+    """``connect(running)``: a raw client socket to that server (30 s timeout), closed at
+    teardown."""
+    opened: list[socket.socket] = []
+
+    def open_one(running: Running) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", running.port), timeout=30)
+        opened.append(sock)
+        return sock
+
+    yield open_one
+    for sock in opened:
+        sock.close()
+
+
 def on_loop(running: Running, read: Callable[[], T]) -> T:
     """Call ``read`` on the server's event loop thread and return its result."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import socket
 import zlib
-from collections.abc import Iterator
 
 import numpy as np
 import orjson
@@ -23,20 +22,6 @@ from protocols.conftest import Running
 from protocols.http.conftest import BIG, read_responses
 
 INFLATE = {"gzip": gzip.decompress, "deflate": zlib.decompress}
-
-
-@pytest.fixture
-def connect() -> Iterator[object]:
-    opened: list[socket.socket] = []
-
-    def open_one(running: Running) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", running.port), timeout=30)
-        opened.append(sock)
-        return sock
-
-    yield open_one
-    for sock in opened:
-        sock.close()
 
 
 def get(

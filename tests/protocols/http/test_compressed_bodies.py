@@ -11,7 +11,6 @@ import os
 import socket
 import time
 import zlib
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -51,20 +50,6 @@ def bomb(wbits: int, size: int) -> bytes:
             adler = zlib.adler32(zeros, adler)
         end = end[:-4] + adler.to_bytes(4, "big")
     return first + block * (count - 1) + end
-
-
-@pytest.fixture
-def connect() -> Iterator[object]:
-    opened: list[socket.socket] = []
-
-    def open_one(running: Running) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", running.port), timeout=30)
-        opened.append(sock)
-        return sock
-
-    yield open_one
-    for sock in opened:
-        sock.close()
 
 
 def post(
