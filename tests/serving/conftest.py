@@ -24,9 +24,11 @@ from inferd.datatypes import Tensors
 from inferd.errors import InvalidArgument
 from inferd.observe.metrics import ServerMetrics
 from inferd.packaging import push
+from inferd.runtimes import get_runtime
 from inferd.runtimes.base import LoadOptions, Model
 from inferd.runtimes.onnx import OnnxRuntime
 from inferd.runtimes.warmup import warmup_inputs
+from inferd.sandbox.model import SandboxedModel
 from inferd.serving.budget import Meter, resident_bytes
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.manager import ModelManager
@@ -139,6 +141,27 @@ class ProbeRuntime:
 
     def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
         return ProbeModel(self._onnx.load(path, card, options), self._probe)
+
+
+class SandboxedCodeRuntime:
+    """A python runtime that loads, whatever version it is asked for, ``source`` written as
+    ``directory/model.py`` (class ``Model``, trusted) into its sandbox worker, keeping each model
+    it loads in ``loaded``; a test puts it in a manager's loaders."""
+
+    name: ClassVar[str] = "python"
+
+    def __init__(self, directory: Path, source: str) -> None:
+        directory.mkdir()
+        (directory / "model.py").write_text(source)
+        self.code = directory
+        self.loaded: list[SandboxedModel] = []
+
+    def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
+        python = ModelCard(name="m", runtime="python", entrypoint="model:Model")
+        model = get_runtime("python").load(self.code, python, LoadOptions(trust_code=True))
+        assert isinstance(model, SandboxedModel)
+        self.loaded.append(model)
+        return model
 
 
 @dataclass

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from inferd.card import ModelCard
 from inferd.errors import InferdError, NotFound, PermissionDenied
 from inferd.observe.metrics import ServerMetrics
-from inferd.runtimes import LoadOptions, get_runtime
-from inferd.runtimes.base import Model
-from inferd.sandbox.model import SandboxedModel
 from inferd.serving.dataplane import ServingDataPlane
 from inferd.serving.stats import VersionState
 from inferd.store import ModelStore
 from inferd.store.remote import RegistrySettings, RemoteRegistries
 
-from .conftest import Harness, request
+from .conftest import Harness, SandboxedCodeRuntime, request
 
 
 def _versions(plane: ServingDataPlane) -> dict[tuple[str, str], VersionState]:
@@ -152,33 +148,19 @@ def test_a_sandboxed_model_whose_warm_up_kills_its_worker_fails_for_good(
     """The worker's death in warm-up fails the load: the reason names the warm-up and the death,
     and the model is closed (nothing is "being restarted")."""
     harness.push("m:v1")
-    code = tmp_path / "crashing"
-    code.mkdir()
-    (code / "model.py").write_text(
+    crashing = SandboxedCodeRuntime(
+        tmp_path / "crashing",
         "import os, signal\n"
         "class Model:\n"
         "    def load(self, path):\n"
         "        pass\n"
         "    def predict(self, inputs):\n"
-        "        os.kill(os.getpid(), signal.SIGSEGV)\n"
+        "        os.kill(os.getpid(), signal.SIGSEGV)\n",
     )
-    loaded: list[SandboxedModel] = []
-
-    class CrashingRuntime:
-        name = "python"
-
-        def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
-            python = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-            model = get_runtime("python").load(code, python, LoadOptions(trust_code=True))
-            assert isinstance(model, SandboxedModel)
-            loaded.append(model)
-            return model
 
     async def main() -> None:
         plane, manager, _ = harness.plane()
-        manager._loaders = dataclasses.replace(
-            manager._loaders, runtime=lambda _: CrashingRuntime()
-        )
+        manager._loaders = dataclasses.replace(manager._loaders, runtime=lambda _: crashing)
         await manager.serve(["m:v1"])
         [row] = plane.repository_index()
         assert row.state is VersionState.FAILED
@@ -187,5 +169,5 @@ def test_a_sandboxed_model_whose_warm_up_kills_its_worker_fails_for_good(
         await plane.close()
 
     asyncio.run(main())
-    [model] = loaded
+    [model] = crashing.loaded
     assert model.pid is None  # closed: no worker is left running for the FAILED version

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from inferd.card import ModelCard
 from inferd.errors import InternalError
-from inferd.runtimes import LoadOptions, get_runtime
-from inferd.runtimes.base import Model
-from inferd.sandbox.model import SandboxedModel
 
-from .conftest import Harness, request
+from .conftest import Harness, SandboxedCodeRuntime, request
 
 RAISING = """\
 class Model:
@@ -32,24 +28,11 @@ class Model:
 
 def _serve_raising(harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     harness.push("m:v1")
-    code = tmp_path / "raising"
-    code.mkdir()
-    (code / "model.py").write_text(RAISING)
-    loaded: list[SandboxedModel] = []
-
-    class RaisingRuntime:
-        name = "python"
-
-        def load(self, path: Path, card: ModelCard, options: LoadOptions) -> Model:
-            python = ModelCard(name="m", runtime="python", entrypoint="model:Model")
-            model = get_runtime("python").load(code, python, LoadOptions(trust_code=True))
-            assert isinstance(model, SandboxedModel)
-            loaded.append(model)
-            return model
+    raising = SandboxedCodeRuntime(tmp_path / "raising", RAISING)
 
     async def main() -> None:
         plane, manager, _ = harness.plane()
-        manager._loaders = dataclasses.replace(manager._loaders, runtime=lambda _: RaisingRuntime())
+        manager._loaders = dataclasses.replace(manager._loaders, runtime=lambda _: raising)
         await manager.serve(["m:v1"])
         try:
             batcher_log = caplog.at_level(logging.DEBUG, logger="inferd.serving.batcher")
@@ -60,7 +43,7 @@ def _serve_raising(harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFi
             await plane.close()
 
     asyncio.run(main())
-    assert loaded and loaded[0].pid is None
+    assert raising.loaded and raising.loaded[0].pid is None
 
 
 def test_a_sandboxed_model_that_raises_logs_one_line_not_a_traceback(
