@@ -7,6 +7,7 @@ faults a misbehaving model has (wrong output length, an exception).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from inferd.runtimes.warmup import warmup_inputs
 from inferd.sandbox.model import SandboxedModel
 from inferd.serving.budget import Meter, resident_bytes
 from inferd.serving.dataplane import ServingDataPlane
+from inferd.serving.deadlines import Waiter
 from inferd.serving.manager import ModelManager
 from inferd.serving.source import Loaders, StoreSource
 from inferd.serving.types import InferRequest, RequestedOutput, Tensor
@@ -244,3 +246,17 @@ def batch_sizes(plane: ServingDataPlane, model: str = "m") -> dict[int, int]:
     """Batch size → how many batches of that size the model ran (from the statistics API)."""
     stats = plane.model_stats(model)
     return {b.batch_size: b.compute_infer.count for s in stats for b in s.batch_stats}
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A new event loop, not running: the queue-wait tests give times, no timer runs."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def waiter_at(loop: asyncio.AbstractEventLoop, enqueued: float) -> Waiter:
+    """A queued request of one row (``x``, 4 features) enqueued at ``enqueued``, due 30 s later."""
+    inputs = {"x": np.zeros((1, 4), np.float32)}
+    return Waiter(inputs, 1, loop.create_future(), enqueued, enqueued + 30.0)

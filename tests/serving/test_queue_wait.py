@@ -5,9 +5,7 @@ that refuses requests queued past the limit. Times are given, never measured: no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from inferd.config import BatchingSettings
@@ -15,17 +13,7 @@ from inferd.errors import Unavailable
 from inferd.serving.deadlines import Waiter
 from inferd.serving.queue_wait import WEIGHT, NoQueueWait, QueueWait, queue_wait
 
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-def _waiter(loop: asyncio.AbstractEventLoop, enqueued: float) -> Waiter:
-    inputs = {"x": np.zeros((1, 4), np.float32)}
-    return Waiter(inputs, 1, loop.create_future(), enqueued, enqueued + 30.0)
+from .conftest import waiter_at
 
 
 class _Refused:
@@ -58,14 +46,14 @@ def _pace(
     policy: QueueWait, loop: asyncio.AbstractEventLoop, requests: int, rows: int, s: float
 ) -> None:
     """One batch of ``requests`` holding ``rows`` rows that took ``s`` seconds."""
-    policy.ran([_waiter(loop, 0.0) for _ in range(requests)], rows, s, failed=False)
+    policy.ran([waiter_at(loop, 0.0) for _ in range(requests)], rows, s, failed=False)
 
 
 def test_off_by_default_refuses_nothing(loop: asyncio.AbstractEventLoop) -> None:
     refused = _Refused()
     policy = queue_wait("m:v1", BatchingSettings(), 32, loop, refused)
     assert type(policy) is NoQueueWait
-    waiter = _waiter(loop, 0.0)
+    waiter = waiter_at(loop, 0.0)
     policy.watch(waiter, queued=10_000, running=True, running_since=0.0)
     policy.ran([waiter], 1, 100.0, failed=False)
     assert refused.waiters == []
@@ -74,7 +62,7 @@ def test_off_by_default_refuses_nothing(loop: asyncio.AbstractEventLoop) -> None
 def test_no_estimate_before_a_batch_has_run(loop: asyncio.AbstractEventLoop) -> None:
     policy, _ = _limit(loop)
     assert policy.expected_wait(queued=1000, running=True, running_since=0.0, now=0.0) == 0.0
-    policy.watch(_waiter(loop, 0.0), queued=1000, running=True, running_since=0.0)  # admitted
+    policy.watch(waiter_at(loop, 0.0), queued=1000, running=True, running_since=0.0)  # admitted
 
 
 def test_expected_wait_is_the_running_batch_left_plus_a_batch_per_full_batch_ahead(
@@ -124,9 +112,9 @@ def test_an_arrival_that_would_wait_beyond_the_limit_is_refused_and_not_watched(
 ) -> None:
     policy, refused = _limit(loop, limit_ms=100.0, max_rows=2)
     _pace(policy, loop, 2, 2, 0.06)
-    waiter = _waiter(loop, 5.0)
+    waiter = waiter_at(loop, 5.0)
     policy.watch(waiter, queued=3, running=False, running_since=0.0)  # 60 ms: admitted
-    late = _waiter(loop, 5.0)
+    late = waiter_at(loop, 5.0)
     with pytest.raises(Unavailable) as refusal:
         policy.watch(late, queued=4, running=False, running_since=0.0)  # 120 ms
     assert refusal.value.retry_after >= 1
@@ -141,7 +129,7 @@ def test_requests_queued_past_the_limit_are_refused_in_arrival_order(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     policy, refused = _limit(loop, limit_ms=100.0)
-    first, second, third = (_waiter(loop, t) for t in (1.0, 1.05, 1.2))
+    first, second, third = (waiter_at(loop, t) for t in (1.0, 1.05, 1.2))
     for waiter in (first, second, third):
         policy.watch(waiter, queued=0, running=True, running_since=0.0)
     policy.expire(now=1.0999)
@@ -156,7 +144,7 @@ def test_requests_queued_past_the_limit_are_refused_in_arrival_order(
 
 def test_started_and_answered_requests_are_never_refused(loop: asyncio.AbstractEventLoop) -> None:
     policy, refused = _limit(loop, limit_ms=100.0)
-    started, answered, waiting = (_waiter(loop, 1.0) for _ in range(3))
+    started, answered, waiting = (waiter_at(loop, 1.0) for _ in range(3))
     for waiter in (started, answered, waiting):
         policy.watch(waiter, queued=0, running=True, running_since=0.0)
     started.queued = False  # its batch began
@@ -170,8 +158,8 @@ def test_requests_rerun_after_a_failed_batch_are_never_refused_for_their_wait(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     policy, refused = _limit(loop, limit_ms=100.0)
-    batch = [_waiter(loop, 1.0), _waiter(loop, 1.01)]
-    behind = _waiter(loop, 1.02)
+    batch = [waiter_at(loop, 1.0), waiter_at(loop, 1.01)]
+    behind = waiter_at(loop, 1.02)
     for waiter in (*batch, behind):
         policy.watch(waiter, queued=0, running=True, running_since=0.0)
     for waiter in batch:
@@ -187,8 +175,8 @@ def test_started_requests_leave_the_line_after_each_batch(loop: asyncio.Abstract
     """Not only when the timer fires: with a long limit the line would otherwise hold every
     request answered within it, inputs and all."""
     policy, refused = _limit(loop, limit_ms=10_000.0)
-    batch = [_waiter(loop, 1.0) for _ in range(3)]
-    behind = _waiter(loop, 1.1)
+    batch = [waiter_at(loop, 1.0) for _ in range(3)]
+    behind = waiter_at(loop, 1.1)
     for waiter in (*batch, behind):
         policy.watch(waiter, queued=0, running=True, running_since=0.0)
     for waiter in batch:

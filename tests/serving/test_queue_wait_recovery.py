@@ -7,9 +7,7 @@ the probes after an overload were refused for seconds whenever one batch ran pas
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
 from inferd.config import BatchingSettings
@@ -20,20 +18,8 @@ from inferd.serving.manager import ModelManager
 from inferd.serving.queue_wait import QueueWait, queue_wait
 from inferd.serving.types import InferResponse
 
-from .conftest import Harness, request, rows
-from .test_batcher import _block_first, _queued
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-def _waiter(loop: asyncio.AbstractEventLoop, enqueued: float) -> Waiter:
-    inputs = {"x": np.zeros((1, 4), np.float32)}
-    return Waiter(inputs, 1, loop.create_future(), enqueued, enqueued + 30.0)
+from .conftest import Harness, request, rows, waiter_at
+from .test_batcher import _block_first, _queued, _run
 
 
 def _slow_pace(loop: asyncio.AbstractEventLoop, max_rows: int) -> tuple[QueueWait, list[Waiter]]:
@@ -48,7 +34,7 @@ def _slow_pace(loop: asyncio.AbstractEventLoop, max_rows: int) -> tuple[QueueWai
 
     policy = queue_wait("m:v1", BatchingSettings(max_queue_wait_ms=100), max_rows, loop, refuse)
     assert isinstance(policy, QueueWait)
-    policy.ran([_waiter(loop, 0.0) for _ in range(4)], 4, 0.5, failed=False)
+    policy.ran([waiter_at(loop, 0.0) for _ in range(4)], 4, 0.5, failed=False)
     return policy, refused
 
 
@@ -58,7 +44,7 @@ def test_a_request_that_would_start_with_the_next_batch_is_admitted(
 ) -> None:
     policy, refused = _slow_pace(loop, max_rows)
     # A batch started 10 ms ago and is expected to run 490 ms more; nothing else is queued.
-    waiter = _waiter(loop, 10.01)
+    waiter = waiter_at(loop, 10.01)
     policy.watch(waiter, queued=0, running=True, running_since=10.0)  # not refused
     policy.expire(now=10.1)  # the batch may well end sooner than the estimate: it waits
     assert refused == [] and waiter.queued
@@ -70,7 +56,7 @@ def test_fewer_than_a_full_batch_ahead_still_join_the_next_batch(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     policy, refused = _slow_pace(loop, max_rows=32)
-    policy.watch(_waiter(loop, 10.01), queued=31, running=True, running_since=10.0)
+    policy.watch(waiter_at(loop, 10.01), queued=31, running=True, running_since=10.0)
     assert len(policy) == 1 and refused == []
 
 
@@ -80,7 +66,7 @@ def test_a_request_behind_a_full_batch_is_still_refused_on_arrival(
 ) -> None:
     policy, _ = _slow_pace(loop, max_rows)
     with pytest.raises(Unavailable) as refusal:
-        policy.watch(_waiter(loop, 10.01), queued=queued, running=True, running_since=10.0)
+        policy.watch(waiter_at(loop, 10.01), queued=queued, running=True, running_since=10.0)
     assert "would keep this request queued about" in refusal.value.message
     assert len(policy) == 0
 
@@ -92,16 +78,6 @@ def test_after_a_batch_longer_than_the_limit_the_next_request_runs_with_the_next
     was held until two requests behind it, one after the other, were refused for their wait). A
     request arriving while the next batch runs is queued, not refused, and runs once the model
     frees."""
-
-    async def main() -> None:
-        harness.push("m:v1")
-        plane, manager, _ = harness.plane(batching={"max_queue_wait_ms": 1000})
-        await manager.serve(["m:v1"])
-        try:
-            await scenario(plane, manager)
-        finally:
-            harness.probe.release()
-            await plane.close()
 
     async def scenario(plane: ServingDataPlane, manager: ModelManager) -> None:
         first = await _block_first(harness, plane, manager)
@@ -121,4 +97,4 @@ def test_after_a_batch_longer_than_the_limit_the_next_request_runs_with_the_next
         assert isinstance(answer, InferResponse)
         assert harness.probe.rows[-1] == 1
 
-    asyncio.run(main())
+    _run(harness, scenario, batching={"max_queue_wait_ms": 1000})
