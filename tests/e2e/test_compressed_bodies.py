@@ -56,6 +56,32 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+class PeakRss:
+    """While its ``with`` block runs, a thread reads process ``pid``'s RSS every 5 ms: ``before``
+    is the reading at entry, ``peak`` the largest seen, the one at exit included."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before = self.peak = 0
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            self._done.wait(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self.before = self.peak = rss_bytes(self.pid)
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._sampler.join()
+        self.peak = max(self.peak, rss_bytes(self.pid))
+
+
 def post(
     port: int, body: bytes, encoding: str | None, path: str = "/v2/models/fraud/infer"
 ) -> tuple[int, bytes]:
@@ -166,31 +192,17 @@ def test_fifty_grpc_bombs_at_once_are_refused_in_bounded_memory_while_serving(
 
     assert infer(ones, "gzip") == "OK"  # warm
     pid = server.proc.pid
-    before = rss_bytes(pid)
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_bytes(pid))
-            done.wait(0.005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    with ThreadPoolExecutor(50) as pool:
+    with PeakRss(pid) as rss, ThreadPoolExecutor(50) as pool:
         bombs = [pool.submit(infer, zeros, ("gzip", "deflate")[i % 2]) for i in range(50)]
         served_meanwhile = 0
         while not all(f.done() for f in bombs):
             assert infer(ones, "deflate") == "OK"
             served_meanwhile += 1
         answers = [f.result() for f in bombs]
-    done.set()
-    sampler.join()
-    peak = max(peak, rss_bytes(pid))
     assert answers == [str(grpc.StatusCode.RESOURCE_EXHAUSTED)] * 50
     assert served_meanwhile >= 1
-    assert peak - before < 50 * 1000 * 1000, f"RSS grew by {(peak - before) / MIB:.1f} MiB"
+    grew = rss.peak - rss.before
+    assert grew < 50 * 1000 * 1000, f"RSS grew by {grew / MIB:.1f} MiB"
 
 
 def test_corrupt_compressed_data_is_400_and_other_codings_415(served: ServeProcess):
@@ -214,19 +226,7 @@ def test_fifty_gzip_bombs_at_once_are_413_in_bounded_memory_while_serving(served
     pid, port = served.proc.pid, served.port
     normal = orjson.dumps(FRAUD_BODY)
     assert post(port, normal, None)[0] == 200  # warm
-    before = rss_bytes(pid)
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss_bytes(pid))
-            done.wait(0.005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    with ThreadPoolExecutor(50) as pool:
+    with PeakRss(pid) as rss, ThreadPoolExecutor(50) as pool:
         bombs = [pool.submit(post, port, bomb, "gzip") for _ in range(50)]
         served_meanwhile = 0
         while not all(f.done() for f in bombs):  # ordinary requests sent during the attack
@@ -234,13 +234,11 @@ def test_fifty_gzip_bombs_at_once_are_413_in_bounded_memory_while_serving(served
             assert status == 200, answer
             served_meanwhile += 1
         answers = [f.result() for f in bombs]
-    done.set()
-    sampler.join()
-    peak = max(peak, rss_bytes(pid))
     assert [status for status, _ in answers] == [413] * 50
     assert "once inflated" in orjson.loads(answers[0][1])["error"]
     assert served_meanwhile >= 1
-    assert peak - before < 50 * 1000 * 1000, f"RSS grew by {(peak - before) / MIB:.1f} MiB"
+    grew = rss.peak - rss.before
+    assert grew < 50 * 1000 * 1000, f"RSS grew by {grew / MIB:.1f} MiB"
 
 
 def test_through_the_gateway_compressed_requests_work_and_a_bomb_is_413(tmp_path: Path):
