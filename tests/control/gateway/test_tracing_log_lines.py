@@ -13,13 +13,11 @@ import io
 import logging
 import secrets
 
-from inferd.config import TracingSettings
 from inferd.observe.tracing import Tracing
 from inferd.server.logs import log_handler
-from otlp_collector import Collector
 
-from .conftest import deployment, run, started_gateway, topology
-from .test_tracing_tries_and_shadows import CLIENT, FakeReplica, _post, _route, _spans
+from .conftest import deployment, started_gateway, topology
+from .test_tracing_tries_and_shadows import CLIENT, FakeReplica, _post, _route, _traced
 
 
 def test_a_skipped_shadow_comparison_is_logged_with_the_requests_trace() -> None:
@@ -50,15 +48,7 @@ def test_a_skipped_shadow_comparison_is_logged_with_the_requests_trace() -> None
             candidate.close()
 
     try:
-        with Collector() as collector:
-            tracing = Tracing(
-                TracingSettings(endpoint=collector.url, service_name="inferd-gateway")
-            )
-            try:
-                assert run(lambda: scenario(tracing)) == 200
-                spans = _spans(collector, tracing, trace_id, lambda s: len(s) == 3)
-            finally:
-                tracing.shutdown()
+        spans = _traced(scenario, 200, trace_id, lambda s: len(s) == 3)
     finally:
         root.removeHandler(handler)
     (gateway_span,) = [s for s in spans if s.kind != CLIENT]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -96,6 +96,24 @@ def _spans(
         time.sleep(0.05)
 
 
+def _traced(
+    scenario: Callable[[Tracing], Awaitable[int]],
+    status: int,
+    trace_id: str,
+    done: Callable[[list[CollectedSpan]], bool],
+) -> list[CollectedSpan]:
+    """Run ``scenario`` with a gateway's tracing that exports to a fresh OTLP collector, assert
+    the HTTP ``status`` it returns, and give the spans of ``trace_id`` once ``done`` says they
+    are all there (the tracing is shut down after)."""
+    with Collector() as collector:
+        tracing = Tracing(TracingSettings(endpoint=collector.url, service_name="inferd-gateway"))
+        try:
+            assert run(lambda: scenario(tracing)) == status
+            return _spans(collector, tracing, trace_id, done)
+        finally:
+            tracing.shutdown()
+
+
 def _post(gateway: Gateway, trace_id: str) -> asyncio.Future[httpx.Response]:
     async def post() -> httpx.Response:
         async with httpx.AsyncClient() as http:
@@ -125,13 +143,7 @@ def test_a_retried_request_has_a_span_per_try_and_the_replicas_are_their_childre
             good.close()
             shedding.close()
 
-    with Collector() as collector:
-        tracing = Tracing(TracingSettings(endpoint=collector.url, service_name="inferd-gateway"))
-        try:
-            assert run(lambda: scenario(tracing)) == 200
-            spans = _spans(collector, tracing, trace_id, lambda s: len(s) >= 3)
-        finally:
-            tracing.shutdown()
+    spans = _traced(scenario, 200, trace_id, lambda s: len(s) >= 3)
     (gateway_span,) = [s for s in spans if s.parent_id and s.name.startswith("POST /v2")]
     tries = sorted((s for s in spans if s.kind == CLIENT), key=lambda s: s.start_ns)
     assert [s.name for s in tries] == ["POST replica", "POST replica"]
@@ -164,13 +176,7 @@ def test_tries_that_got_no_answer_fail_their_spans() -> None:
         finally:
             await gateway.stop(5)
 
-    with Collector() as collector:
-        tracing = Tracing(TracingSettings(endpoint=collector.url, service_name="inferd-gateway"))
-        try:
-            assert run(lambda: scenario(tracing)) == 503
-            spans = _spans(collector, tracing, trace_id, lambda s: len(s) >= 3)
-        finally:
-            tracing.shutdown()
+    spans = _traced(scenario, 503, trace_id, lambda s: len(s) >= 3)
     tries = sorted((s for s in spans if s.kind == CLIENT), key=lambda s: s.start_ns)
     assert [s.attributes["inferd.attempt.outcome"] for s in tries] == ["connection failed"] * 2
     assert [(s.status, s.status_message) for s in tries] == [(ERROR, "connection failed")] * 2
@@ -199,13 +205,7 @@ def test_a_shadow_copys_span_is_marked_and_its_replica_is_its_child() -> None:
     def complete(spans: list[CollectedSpan]) -> bool:
         return len([s for s in spans if s.kind == CLIENT]) == 2 and len(spans) == 3
 
-    with Collector() as collector:
-        tracing = Tracing(TracingSettings(endpoint=collector.url, service_name="inferd-gateway"))
-        try:
-            assert run(lambda: scenario(tracing)) == 200
-            spans = _spans(collector, tracing, trace_id, complete)
-        finally:
-            tracing.shutdown()
+    spans = _traced(scenario, 200, trace_id, complete)
     (gateway_span,) = [s for s in spans if s.kind != CLIENT]
     by_name = {s.name: s for s in spans if s.kind == CLIENT}
     assert set(by_name) == {"POST replica", "POST replica (shadow)"}
