@@ -8,19 +8,18 @@ itself is a 400 naming it."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from e2e.conftest import INFERD, ServeProcess, _stop, start_serve, wait_ready
+from e2e.conftest import ServeProcess
 from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 from llm_files import make_model_module, tiny_gguf
 
 from .conftest import deployment
-from .test_openai_relay import GatewayThread
+from .test_openai_relay import GatewayThread, serving_pushed
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
@@ -50,16 +49,10 @@ def thinking_gguf(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("template-kwargs")
-    env = {**os.environ, "INFERD_HOME": str(root / "home")}
     models = ((thinking_gguf(root / "think.gguf"), "think:v1"),
               (tiny_gguf(root / "plain.gguf"), "plain:v1"))  # fmt: skip
-    for path, ref in models:
-        subprocess.run([*INFERD, "push", str(path), ref], env=env, check=True, timeout=120,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-    server = start_serve(root / "home", "think:v1", "plain:v1")
-    wait_ready(server.url)
-    yield server
-    _stop(server)
+    with serving_pushed(root / "home", *models) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

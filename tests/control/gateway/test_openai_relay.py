@@ -12,6 +12,8 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import openai
@@ -32,19 +34,27 @@ if os.environ.get("CI") != "true":
 CONTROL = {"263": -100, "264": -100, "265": -100}
 
 
+@contextmanager
+def serving_pushed(home: Path, *models: tuple[Path, str]) -> Iterator[ServeProcess]:
+    """A ready ``inferd serve`` of ``models`` (file, reference), each pushed first with
+    ``inferd push`` into the store at ``home``; stopped when the block ends."""
+    env = {**os.environ, "INFERD_HOME": str(home)}
+    for path, ref in models:
+        subprocess.run([*INFERD, "push", str(path), ref], env=env, check=True, timeout=120,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+    served = start_serve(home, *(ref for _, ref in models))
+    wait_ready(served.url)
+    yield served
+    _stop(served)
+
+
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("llm-relay")
     model = tiny_gguf(root / "tiny.gguf", context=4096)
-    env = {**os.environ, "INFERD_HOME": str(root / "home")}
     other = tiny_gguf(root / "other.gguf", seed=5, context=4096)  # different weights
-    for path, ref in ((model, "llm:v1"), (other, "other:v1")):
-        subprocess.run([*INFERD, "push", str(path), ref], env=env, check=True, timeout=120,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-    served = start_serve(root / "home", "llm:v1", "other:v1")
-    wait_ready(served.url)
-    yield served
-    _stop(served)
+    with serving_pushed(root / "home", (model, "llm:v1"), (other, "other:v1")) as served:
+        yield served
 
 
 class GatewayThread:

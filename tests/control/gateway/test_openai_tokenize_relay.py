@@ -6,18 +6,17 @@ nothing to compare)."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from e2e.conftest import INFERD, ServeProcess, _stop, start_serve, wait_ready
+from e2e.conftest import ServeProcess
 from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 from llm_files import tiny_gguf
 
 from .conftest import deployment
-from .test_openai_relay import GatewayThread
+from .test_openai_relay import GatewayThread, serving_pushed
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
@@ -28,13 +27,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     root = tmp_path_factory.mktemp("tokenize-relay")
-    env = {**os.environ, "INFERD_HOME": str(root / "home")}
-    subprocess.run([*INFERD, "push", str(tiny_gguf(root / "tiny.gguf")), "llm:v1"], env=env,
-                   check=True, timeout=120, stdout=subprocess.DEVNULL)  # fmt: skip
-    server = start_serve(root / "home", "llm:v1")
-    wait_ready(server.url)
-    yield server
-    _stop(server)
+    with serving_pushed(root / "home", (tiny_gguf(root / "tiny.gguf"), "llm:v1")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
