@@ -16,8 +16,8 @@ import secrets
 from inferd.observe.tracing import Tracing
 from inferd.server.logs import log_handler
 
-from .conftest import deployment, started_gateway, topology
-from .test_tracing_tries_and_shadows import CLIENT, FakeReplica, _post, _route, _traced
+from .conftest import started_gateway, topology
+from .test_tracing_tries_and_shadows import CLIENT, FakeReplica, _post, _shadowed, _traced
 
 
 def test_a_skipped_shadow_comparison_is_logged_with_the_requests_trace() -> None:
@@ -29,12 +29,7 @@ def test_a_skipped_shadow_comparison_is_logged_with_the_requests_trace() -> None
     root.addHandler(handler)
 
     async def scenario(tracing: Tracing) -> int:
-        route = deployment(
-            "fraud",
-            _route("v1", await primary.start()),
-            _route("v2", await candidate.start(), weight=0),
-            shadow="v2",
-        )
+        route = await _shadowed(primary, candidate)
         gateway = await started_gateway(topology(route), tracing=tracing)
         try:
             status = (await _post(gateway, trace_id)).status_code

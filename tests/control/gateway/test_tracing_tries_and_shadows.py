@@ -20,7 +20,7 @@ import httpx
 
 from inferd.config import TracingSettings
 from inferd.control.gateway import Gateway
-from inferd.control.replicas.topology import Replica, VersionRoute
+from inferd.control.replicas.topology import DeploymentRoute, Replica, VersionRoute
 from inferd.observe.tracing import Tracing
 from otlp_collector import CollectedSpan, Collector
 
@@ -77,6 +77,17 @@ def _route(name: str, *ports: int, weight: float = 100) -> VersionRoute:
         for i, port in enumerate(ports)
     )
     return VersionRoute(name, "fraud", f"fraud:{name}", weight, replicas)
+
+
+async def _shadowed(primary: FakeReplica, candidate: FakeReplica) -> DeploymentRoute:
+    """Deployment ``fraud`` with both replicas started: v1 on ``primary`` takes all the
+    traffic, v2 on ``candidate`` is its shadow."""
+    return deployment(
+        "fraud",
+        _route("v1", await primary.start()),
+        _route("v2", await candidate.start(), weight=0),
+        shadow="v2",
+    )
 
 
 def _spans(
@@ -188,12 +199,7 @@ def test_a_shadow_copys_span_is_marked_and_its_replica_is_its_child() -> None:
     primary, candidate = FakeReplica(200), FakeReplica(200)
 
     async def scenario(tracing: Tracing) -> int:
-        route = deployment(
-            "fraud",
-            _route("v1", await primary.start()),
-            _route("v2", await candidate.start(), weight=0),
-            shadow="v2",
-        )
+        route = await _shadowed(primary, candidate)
         gateway = await started_gateway(topology(route), tracing=tracing)
         try:
             return (await _post(gateway, trace_id)).status_code
