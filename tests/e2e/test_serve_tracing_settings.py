@@ -62,3 +62,20 @@ def test_the_files_service_name_stays_with_the_variables_endpoint(
         server = serve(store_home, "fraud:v1", "--config", str(config))
         wait_ready(server.url)
         assert _traced_roots(server, collector, fraud_body) == ["fraud-api", "fraud-api"]
+
+
+def test_the_traces_variable_wins_over_the_generic_one(
+    store_home: Path,
+    serve: Serve,
+    fraud_body: dict[str, object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (the traces URL, which the OpenTelemetry Operator
+    injects) is read before ``OTEL_EXPORTER_OTLP_ENDPOINT``, as OpenTelemetry's SDKs read them:
+    ``inferd serve`` ignored it, and spans went to the generic endpoint."""
+    with Collector() as collector:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{collector.url}/v1/traces")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        server = serve(store_home, "fraud:v1")
+        wait_ready(server.url)
+        assert _traced_roots(server, collector, fraud_body) == ["inferd-serve", "inferd-serve"]

@@ -153,11 +153,13 @@ _FLAGS = {
 )
 @click.option(
     "--otlp-endpoint",
-    envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
+    # OpenTelemetry's SDKs read the traces URL first; click takes the first variable set.
+    envvar=["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"],
     metavar="URL",
     help="Export traces of v2 inference to this OTLP/HTTP collector (base URL, e.g. "
-    "http://localhost:4318; spans go to URL/v1/traces). Needs inferd[tracing]. "
-    "[env: OTEL_EXPORTER_OTLP_ENDPOINT]",
+    "http://localhost:4318; spans go to URL/v1/traces, or to URL when it ends in /v1/traces). "
+    "Needs inferd[tracing]. [env: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
+    "OTEL_EXPORTER_OTLP_ENDPOINT]",
 )
 @click.option(
     "--trace-sample-rate",
