@@ -16,25 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from inferd.control.rollout.history import DecisionRecord, RolloutHistory
+from inferd.control.rollout.history import RolloutHistory
+
+from .test_json_times import DECISION
 
 INFERD = [
     sys.executable,
     "-c",
     "import sys; from inferd.cli._console import main; sys.exit(main())",
 ]
-
-DECISION: DecisionRecord = {
-    "time": 1796639424.5,
-    "deployment": "fraud",
-    "rollout": "r-0a1b2c3d",
-    "event": "start",
-    "strategy": "canary",
-    "stable": "v1",
-    "candidate": "v2",
-    "stage": 1,
-    "candidate_weight": 10,
-}
 
 
 @pytest.mark.parametrize(
