@@ -10,7 +10,7 @@ import contextlib
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 
 from inferd.errors import Cancelled, DeadlineExceeded, InferdError
@@ -38,8 +38,12 @@ class ServedGenerator:
     #: The data plane's generations under way, which its drain waits for (None: not counted).
     running: RunningGenerations | None = None
 
-    def chat_prompt(self, messages: Sequence[Message]) -> str:
-        return self.generator.chat_prompt(messages)
+    def chat_prompt(
+        self, messages: Sequence[Message], template_kwargs: Mapping[str, object] | None = None
+    ) -> str:
+        """The prompt the model's chat template makes of ``messages``, with a request's
+        ``template_kwargs`` (vLLM's ``chat_template_kwargs``) as more variables."""
+        return self.generator.chat_prompt(messages, template_kwargs)
 
     def generate(
         self,

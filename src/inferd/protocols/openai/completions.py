@@ -114,8 +114,7 @@ class CompletionHandlers:
         received = time.monotonic()
         body = parse_body(ChatCompletionRequest, request.body)
         served = await generator(self.dataplane, body.model)
-        # The generator's own: its chat template takes the request's variables too.
-        prompt = served.generator.chat_prompt(body.messages_read(), body.chat_template_kwargs)
+        prompt = served.chat_prompt(body.messages_read(), body.chat_template_kwargs)
         when = deadline(request, served.model, self.timeout, received)
         generations = _start(served, prompt, body.choices(), "chat", when)
         answer = _Answer.new("chatcmpl", body.model, body.include_usage)
