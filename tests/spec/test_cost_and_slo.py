@@ -3,8 +3,12 @@ line, GPU products recognised by family, SLO windows long enough for the burn-ra
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from inferd.cli import main
 from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.types import gpu_family, parse_duration
 
@@ -54,9 +58,16 @@ def test_node_prices_with_and_without_a_node_shape() -> None:
          [(8, 9, "set that price")]),
         ("cost:\n  cpu_core_hour: 1\n  discount: 1.0\n", [(8, 13, "less than 1")]),
         ("cost:\n  cpu_core_hour: 1\n  currency: dollars\n", [(8, 13, "not an ISO 4217")]),
+        ("cost:\n  cpu_core_hour: 1\n  currency: XYZ\n",
+         [(8, 13, "'XYZ' is not an ISO 4217 currency code in use")]),
+        ("cost:\n  cpu_core_hour: 1\n  discount: 30\n",
+         [(8, 13, "a share off every price, less than 1: for 30% off write 0.3")]),
+        ("cost:\n  cpu_core_hour: 1\n  discount: 150\n",
+         [(8, 13, "a share off every price, less than 1 (0.3 is 30% off), got 150")]),
     ],
     ids=["negative", "unknown-gpu", "negative-gpu", "nan", "node-and-resource", "no-price",
-         "node-shape-without-price", "discount-100%", "currency"],
+         "node-shape-without-price", "discount-100%", "currency", "currency-not-in-use",
+         "discount-in-percent", "discount-over-100"],
 )  # fmt: skip
 def test_nonsensical_prices_are_refused_at_their_line(
     cost: str, expected: list[tuple[int, int, str]]
@@ -97,3 +108,21 @@ def test_gpu_products_are_priced_by_family(label: str, family: str | None) -> No
 
 def test_days_are_a_duration_unit() -> None:
     assert parse_duration("1d12h") == 1.5 * 86400
+
+
+def test_a_mistyped_currency_is_refused_with_the_codes_it_is_close_to(tmp_path: Path) -> None:
+    """``inferd spec validate`` names the field, and suggests the codes in use nearest to it."""
+    path = tmp_path / "inferd.yaml"
+    path.write_text(HEAD + "cost:\n  cpu_core_hour: 1\n  currency: EUD\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["spec", "validate", str(path)])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"{path}:8:13: cost.currency: 'EUD' is not an ISO 4217 currency code in use; "
+        "did you mean 'EUR', 'USD', 'VED'?"
+    ]
+
+
+def test_codes_in_use_are_accepted() -> None:
+    for code in ("USD", "EUR", "JPY", "CHF", "INR", "XOF", "SLE", "ZWG"):
+        spec = parse_spec(HEAD + f"cost: {{cpu_core_hour: 1, currency: {code}}}\n", "x.yaml")
+        assert spec.cost is not None and spec.cost.currency == code
