@@ -151,7 +151,6 @@ def scaled_object(
         },
     }
     body: Obj = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "pollingInterval": POLLING_INTERVAL_S,
         # Never 0: see SCALE_FROM_ZERO_NOTE.
         "minReplicaCount": max(scaling.min_replicas, 1),
@@ -159,8 +158,9 @@ def scaled_object(
         "advanced": {"horizontalPodAutoscalerConfig": {"behavior": _behavior(scaling)}},
         "triggers": [trigger],
     }
-    meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    return note(obj("keda.sh/v1alpha1", "ScaledObject", meta, body), *_unrendered(scaling))
+    return _scaler(
+        body, deployment, version, spec, options, api="keda.sh/v1alpha1", kind="ScaledObject"
+    )
 
 
 def horizontal_autoscaler(
@@ -168,7 +168,6 @@ def horizontal_autoscaler(
 ) -> Obj:
     """An autoscaling/v2 HPA on the version's pods' custom metric."""
     scaling = _scaling(deployment)
-    name = workload_name(deployment, version)
     metric = {
         "type": "Pods",
         "pods": {
@@ -177,15 +176,33 @@ def horizontal_autoscaler(
         },
     }
     body = {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         # An HPA cannot go below 1 anyway; see SCALE_FROM_ZERO_NOTE.
         "minReplicas": max(scaling.min_replicas, 1),
         "maxReplicas": scaling.max_replicas,
         "metrics": [metric],
         "behavior": _behavior(scaling),
     }
+    hpa = "HorizontalPodAutoscaler"
+    return _scaler(body, deployment, version, spec, options, api="autoscaling/v2", kind=hpa)
+
+
+def _scaler(
+    body: Obj,
+    deployment: DeploymentSpec,
+    version: VersionSpec,
+    spec: Spec,
+    options: K8sOptions,
+    *,
+    api: str,
+    kind: str,
+) -> Obj:
+    """The ``kind`` object that scales the version's Deployment: its ``scaleTargetRef``, then
+    ``body``; labelled as the version, with what of its autoscaling it does not carry out."""
+    name = workload_name(deployment, version)
+    target = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}}
     meta = metadata(name, options, labels(spec, deployment.name, version.name, model=version.model))
-    return note(obj("autoscaling/v2", "HorizontalPodAutoscaler", meta, body), *_unrendered(scaling))
+    manifest = obj(api, kind, meta, {**target, **body})
+    return note(manifest, *_unrendered(_scaling(deployment)))
 
 
 def _unrendered(scaling: AutoscalingSpec) -> list[str]:

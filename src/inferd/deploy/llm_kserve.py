@@ -31,7 +31,7 @@ from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.kserve import omitted, predictor_scaling, revision_timeout
 from inferd.deploy.objects import OMITTED_ANNOTATION, Obj, labels, metadata, obj, remote_reference
 from inferd.deploy.pull_secret import pull_secrets
-from inferd.deploy.vllm_serve import bases, unrendered
+from inferd.deploy.vllm_serve import bases, llm_of, unrendered
 from inferd.deploy.workloads import resources
 from inferd.errors import InvalidArgument
 from inferd.spec.model import DeploymentSpec, Spec
@@ -42,9 +42,7 @@ BACKEND = "vllm"
 
 def runtime_args(deployment: DeploymentSpec, gpu: GpuPod) -> list[str]:
     """The Hugging Face runtime's ``--backend`` and vLLM's engine arguments."""
-    llm = deployment.llm
-    if llm is None:
-        raise InvalidArgument(f"deployment {deployment.name!r} has no llm section")
+    llm = llm_of(deployment)
     args = [f"--backend={BACKEND}"]
     if llm.max_model_len is not None:
         args.append(f"--max-model-len={llm.max_model_len}")
