@@ -23,6 +23,8 @@ few KiB; corrupt or truncated data is INVALID_ARGUMENT.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from inferd.errors import InferdError, InvalidArgument, PayloadTooLarge, RateLimited
@@ -57,9 +59,18 @@ class Inflater:
         self.limit = limit
         self.budget = budget
 
-    async def inflate(self, message: Compressed, charged: list[int]) -> bytearray:
-        """``message`` inflated; the budget it holds is kept in ``charged[0]``, for the caller
-        to give back once the RPC is answered."""
+    @asynccontextmanager
+    async def inflated(self, message: Compressed) -> AsyncIterator[bytearray]:
+        """``message`` inflated, held against the budget until the block is left (the RPC is
+        answered); a refusal raised as an :class:`~inferd.errors.InferdError`. The block holds
+        the only reference to the bytes, which it may let go of sooner (``del``)."""
+        charged = [0]
+        try:
+            yield await self._inflate(message, charged)
+        finally:
+            self.budget.give_back(charged[0])
+
+    async def _inflate(self, message: Compressed, charged: list[int]) -> bytearray:
         try:
             return await inflating.inflate(
                 message.data, message.coding, self.budget, self.limit, charged

@@ -102,15 +102,15 @@ def unary(
     request message is inflated with its bound (:mod:`.inflated`), held until answered."""
 
     async def call(request: Req | Malformed | Compressed, context: Context) -> Resp:
-        charged = [0]
         try:
             if isinstance(request, Compressed) and inflater is not None:
-                data = await inflater.inflate(request, charged)
-                try:
-                    request = request_type.FromString(data)  # type: ignore[arg-type]  # bytes-like
-                except DecodeError:
-                    request = Malformed(request_type)
-                del data
+                async with inflater.inflated(request) as data:
+                    try:
+                        message = request_type.FromString(data)  # type: ignore[arg-type]  # bytes-like
+                    except DecodeError:
+                        raise not_a_message(request_type) from None
+                    del data  # the message is parsed: only the charge is held while it runs
+                    return await handler(message, context)
             if isinstance(request, Malformed | Compressed):
                 raise not_a_message(request_type)
             return await handler(request, context)
@@ -119,9 +119,6 @@ def unary(
         except Exception:
             log.exception("gRPC %s failed", method)
             await _end(context, grpc.StatusCode.INTERNAL, "internal error")
-        finally:
-            if inflater is not None and charged[0]:
-                inflater.budget.give_back(charged[0])
 
     return grpc.unary_unary_rpc_method_handler(
         call,
@@ -149,11 +146,10 @@ def inflating(
             packed = compressed(request)
             if packed is None:
                 return await handler(request, context)
-            charged = [0]
-            try:
-                return await handler(bytes(await inflater.inflate(packed, charged)), context)
-            finally:
-                inflater.budget.give_back(charged[0])
+            async with inflater.inflated(packed) as data:
+                message = bytes(data)
+                del data
+                return await handler(message, context)
 
         return call
 
