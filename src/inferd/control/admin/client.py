@@ -74,8 +74,9 @@ class AdminClient:
         return self._rollout("GET", deployment, "")
 
     def rollout_start(self, deployment: str, candidate: str | None = None) -> RolloutStatus:
-        """Start rolling ``candidate`` (default: the one other version) out."""
-        body = orjson.dumps({"candidate": candidate}) if candidate else b""
+        """Start rolling ``candidate`` (None: the one other version) out. Any other value is
+        sent as it is, ``""`` too: the admin API refuses it, never takes it for the default."""
+        body = b"" if candidate is None else orjson.dumps({"candidate": candidate})
         return self._rollout("POST", deployment, "/start", body)
 
     def rollout_act(self, deployment: str, action: RolloutAction) -> RolloutStatus:
