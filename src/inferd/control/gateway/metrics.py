@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram, ProcessCollector, generate_latest
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 
 from inferd.control.gateway.compare import Divergence
@@ -84,16 +84,12 @@ class GatewayMetrics:
             "Time from a request reaching the gateway to its response (retries included).",
             ("deployment", "version"), r, GATEWAY_LATENCY_BUCKETS,
         )  # fmt: skip
-        self._ttft = Histogram(
-            "inferd_gateway_time_to_first_token_seconds",
+        # inferd_gateway_time_to_first_token_seconds, inferd_gateway_inter_token_latency_seconds
+        self._streams = _StreamTimings(
+            r, "inferd_gateway", "version",
             "Streamed generations: time from the request reaching the gateway to the first "
             "event carrying generated text.",
-            ("deployment", "version"), buckets=TTFT_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._itl = Histogram(
-            "inferd_gateway_inter_token_latency_seconds",
             "Streamed generations: mean time between text events after the first, per request.",
-            ("deployment", "version"), buckets=TPOT_BUCKETS, registry=r,
         )  # fmt: skip
         self._retries = Counter(
             "inferd_gateway_upstream_retries",
@@ -125,17 +121,13 @@ class GatewayMetrics:
             "timeout (dropped copies are not sent).",
             ("deployment", "shadow"), r, GATEWAY_LATENCY_BUCKETS,
         )  # fmt: skip
-        self._shadow_ttft = Histogram(
-            "inferd_gateway_shadow_time_to_first_token_seconds",
+        # inferd_gateway_shadow_time_to_first_token_seconds, …_shadow_inter_token_latency_seconds
+        self._shadow_streams = _StreamTimings(
+            r, "inferd_gateway_shadow", "shadow",
             "Mirrored streamed generations: time from the copy being sent to the shadow's first "
             "event carrying generated text.",
-            ("deployment", "shadow"), buckets=TTFT_BUCKETS, registry=r,
-        )  # fmt: skip
-        self._shadow_itl = Histogram(
-            "inferd_gateway_shadow_inter_token_latency_seconds",
             "Mirrored streamed generations: mean time between the shadow's text events after "
             "the first, per copy.",
-            ("deployment", "shadow"), buckets=TPOT_BUCKETS, registry=r,
         )  # fmt: skip
         self._compared = Counter(
             "inferd_gateway_shadow_compared_elements",
@@ -212,13 +204,13 @@ class GatewayMetrics:
             self._shadow_latency.remove(deployment, version)
         for key in [k for k in self._shadow_bound if k[0] == deployment and version in k[1:3]]:
             del self._shadow_bound[key]
-        for metric in (self._ttft, self._itl, self._retries, self._ejections):
-            metric.remove_by_labels({"deployment": deployment, "version": version})
+        self._streams.remove(deployment, version)
+        self._shadow_streams.remove(deployment, version)
+        for counter in (self._retries, self._ejections):
+            counter.remove_by_labels({"deployment": deployment, "version": version})
         for metric in (self._shadow, self._divergence, self._compared, self._differing):
             metric.remove_by_labels({"deployment": deployment, "primary": version})
             metric.remove_by_labels({"deployment": deployment, "shadow": version})
-        for family in (self._shadow_ttft, self._shadow_itl):
-            family.remove_by_labels({"deployment": deployment, "shadow": version})
 
     def request(self, deployment: str, version: str, status: int, seconds: float) -> None:
         # The hot path: children are looked up once per version, not once per request.
@@ -235,9 +227,7 @@ class GatewayMetrics:
         """One streamed generation relayed: its time to first token and, with two or more
         text events, its mean inter-token latency."""
         self._seen.add((deployment, version))
-        self._ttft.labels(deployment, version).observe(ttft)
-        if itl is not None:
-            self._itl.labels(deployment, version).observe(itl)
+        self._streams.observe(deployment, version, ttft, itl)
 
     def unknown_deployment(self) -> None:
         self._requests.labels(UNKNOWN, "", "client_error").inc()
@@ -270,9 +260,7 @@ class GatewayMetrics:
     def shadow_stream(self, deployment: str, shadow: str, ttft: float, itl: float | None) -> None:
         """One mirrored streamed generation read: as :meth:`stream`, for the shadow."""
         self._seen.add((deployment, shadow))
-        self._shadow_ttft.labels(deployment, shadow).observe(ttft)
-        if itl is not None:
-            self._shadow_itl.labels(deployment, shadow).observe(itl)
+        self._shadow_streams.observe(deployment, shadow, ttft, itl)
 
     def divergence(self, deployment: str, primary: str, shadow: str, d: Divergence) -> None:
         self._seen.update(((deployment, primary), (deployment, shadow)))
@@ -299,7 +287,7 @@ class GatewayMetrics:
             key = (s.labels["deployment"], s.labels["version"])
             outcomes[key][s.labels["outcome"]] = round(s.value)
         buckets = _buckets_by_key(self._latency)
-        ttft, itl = _buckets_by_key(self._ttft), _buckets_by_key(self._itl)
+        ttft, itl = self._streams.buckets()
         versions = {
             key: VersionTraffic(
                 outcomes.get(key, {}),
@@ -328,8 +316,7 @@ class GatewayMetrics:
         for s in _samples(self._differing, "_total"):
             totals[_shadow_key(s)]["label_differing"] += s.value
         buckets = _buckets_by_key(self._shadow_latency, "shadow")
-        ttft = _buckets_by_key(self._shadow_ttft, "shadow")
-        itl = _buckets_by_key(self._shadow_itl, "shadow")
+        ttft, itl = self._shadow_streams.buckets()
         return {
             key: ShadowTraffic(
                 outcomes.get(key, {}),
@@ -340,6 +327,39 @@ class GatewayMetrics:
             )
             for key in {**outcomes, **totals, **buckets, **ttft}
         }
+
+
+class _StreamTimings:
+    """The ``<prefix>_time_to_first_token_seconds`` and ``<prefix>_inter_token_latency_seconds``
+    histograms of streamed generations, labelled ``deployment`` and ``name`` (the version that
+    answered, or the shadow that answered a mirrored copy)."""
+
+    def __init__(
+        self, registry: CollectorRegistry, prefix: str, name: str, ttft_help: str, itl_help: str
+    ) -> None:
+        self._name = name
+        labels = ("deployment", name)
+        self.ttft = Histogram(
+            f"{prefix}_time_to_first_token_seconds", ttft_help, labels,
+            buckets=TTFT_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.itl = Histogram(
+            f"{prefix}_inter_token_latency_seconds", itl_help, labels,
+            buckets=TPOT_BUCKETS, registry=registry,
+        )  # fmt: skip
+
+    def observe(self, deployment: str, name: str, ttft: float, itl: float | None) -> None:
+        self.ttft.labels(deployment, name).observe(ttft)
+        if itl is not None:
+            self.itl.labels(deployment, name).observe(itl)
+
+    def remove(self, deployment: str, name: str) -> None:
+        for family in (self.ttft, self.itl):
+            family.remove_by_labels({"deployment": deployment, self._name: name})
+
+    def buckets(self) -> tuple[dict[Key, Buckets], dict[Key, Buckets]]:
+        """Time to first token's buckets, and inter-token latency's, by key."""
+        return _buckets_by_key(self.ttft, self._name), _buckets_by_key(self.itl, self._name)
 
 
 #: Divergence kinds read as (comparisons, sum) fields of :class:`ShadowTraffic`.
