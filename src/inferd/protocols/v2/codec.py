@@ -159,8 +159,9 @@ def decode_request(
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
     parameters = _parameters(doc.get("parameters"), "request")
-    refuse_sequence(parameters)  # before the inputs, as over gRPC
-    refuse_priority(parameters)
+    if parameters:  # most requests set none: checking what they may set is then skipped
+        refuse_sequence(parameters)  # before the inputs, as over gRPC
+        refuse_priority(parameters)
     offset = 0
     pending: list[_Input] = []
     named: set[str] = set()
@@ -177,8 +178,11 @@ def decode_request(
             f"the body carries {len(binary) - offset} bytes of binary data "
             "beyond the declared tensors"
         )
-    _flag(parameters, "binary_data_output", "request")
-    deadline = request_deadline(parameters, headers.get(TIMEOUT_HEADER), received)
+    timeout = headers.get(TIMEOUT_HEADER)
+    deadline = None
+    if parameters or timeout is not None:
+        _flag(parameters, "binary_data_output", "request")
+        deadline = request_deadline(parameters, timeout, received)
     outputs = _decode_outputs(doc.get("outputs"), limits)
     if check is not None:
         for wire in pending:
@@ -274,8 +278,10 @@ def _input_header(
     name: str = item["name"]
     if not name:
         raise InvalidArgument(f"input {index} has no name")  # gRPC's words
-    parameters = _parameters(item.get("parameters"), f"input {name!r}")
-    refuse_shared_memory(name, parameters)  # first, as over gRPC: its data is not in the body
+    given = item.get("parameters")
+    parameters = {} if given is None else _parameters(given, f"input {name!r}")
+    if parameters:  # first, as over gRPC: its data is not in the body
+        refuse_shared_memory(name, parameters)
     tensor = declare(name, item.get("datatype"), item.get("shape"), limits)
     size = parameters.get("binary_data_size")
     if size is None:
