@@ -367,6 +367,9 @@ class ServerSettings(BaseModel):
     tls: TlsSettings | None = Field(
         default=None, description="TLS on the data plane (REST and gRPC); None: plain"
     )
+    access_log: Literal["text", "json"] | None = Field(
+        default=None, description="one line per request (inferd.access), text or json; None: off"
+    )
 
     @field_validator("trust_code", mode="before")
     @classmethod

@@ -167,6 +167,18 @@ _FLAGS = {
     help="Share of requests without a traceparent that start a trace (default 1).",
 )
 @click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log one line per request (REST and gRPC) to stderr, logger inferd.access: time, "
+    "client, method, path, protocol, status, bytes, milliseconds, trace id. [env: "
+    "INFERD_ACCESS_LOG=text|json]",
+)
+@click.option(
+    "--access-log-format",
+    type=click.Choice(["text", "json"]),
+    help="The access log's lines: text (default) or json, one object a line; implies --access-log.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -202,6 +214,8 @@ def serve(
     tls_key: Path | None,
     otlp_endpoint: str | None,
     trace_sample_rate: float | None,
+    access_log: bool,
+    access_log_format: str | None,
     config_file: Path | None,
 ) -> None:
     """Serve model versions from the store over the Open Inference Protocol (REST and gRPC).
@@ -236,12 +250,15 @@ def serve(
         "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
         "tls": _tls(tls_cert, tls_key),
         "tracing": _present(endpoint=otlp_endpoint),
+        "access_log": access_log_format,
         # INFERD_HOME names the store for every command, so it is read like theirs (empty, as
         # a script's unset variable gives: the default home, not the working directory).
         "store": _present(home=os.environ.get(f"{ENV_PREFIX}HOME") or None),
     }
     settings = load_settings(ServerSettings, file=config_file, overrides=overrides, flags=_FLAGS)
     settings = _traced(settings, trace_sample_rate)
+    if access_log and settings.access_log is None:  # a format set elsewhere is kept
+        settings = settings.model_copy(update={"access_log": "text"})
     for warning in unread_variables(ServerSettings, os.environ, _OTHER_VARIABLES):
         click.echo(f"warning: {warning}", err=True)
     if settings.auth.public_metrics and settings.auth.keys_file is None:

@@ -30,6 +30,7 @@ from inferd.observe.metrics import ServerMetrics
 from inferd.observe.tracing_setup import start_tracing
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer
+from inferd.protocols.http.access_log import AccessLog, http_server
 from inferd.protocols.http.audited import audited_guard
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.auth import bearer_guard, is_loopback, write_token
@@ -90,6 +91,8 @@ class Server:
     #: What ``/metrics`` answers when it is more than this process's own series (every
     #: worker's, :mod:`~inferd.server.worker_metrics`); None: ``metrics.render``.
     scrape: Callable[[], Awaitable[bytes]] | None = None
+    #: The data plane's access log (``settings.access_log``); None: off, and nothing logs.
+    access: AccessLog | None = None
 
     @property
     def port(self) -> int:
@@ -127,7 +130,8 @@ class Server:
             scrape=self.scrape,
         )  # fmt: skip
         router = door.router(routes)
-        self.rest = HttpServer(router, limits, screen=door.screen(router, bind_host=s.host))
+        screen = door.screen(router, bind_host=s.host)
+        self.rest = http_server(self.access, router, limits, screen=screen)
         await self.rest.start(s.host, s.port, reuse_port=self.reuse_port, tls=door.ssl_context())
         token = None
         if self.control and s.control_port is not None:
@@ -212,7 +216,7 @@ class Server:
             handle = await serve_grpc(
                 self.dataplane, s.host, s.grpc_port, s.limits, reuse_port=self.reuse_port,
                 credentials=door.grpc_credentials(), guard=door.grpc_handlers,
-                budget=self.rest.limits.budget,
+                budget=self.rest.limits.budget, access=self.access,
             )  # fmt: skip
             self.grpc_port = handle.port
             self.grpc_handles.append(handle)
@@ -353,8 +357,11 @@ def build_server(
     # The repository extension is served on the control plane's listeners alone.
     repository = control and settings.control_port is not None
     dataplane = ServingDataPlane(manager, metrics, settings, repository=repository)
+    traced = settings.tracing is not None
+    access = settings.access_log
     return Server(
         settings, list(references), manager, dataplane, metrics, reuse_port, control, store=store,
         front_door=FrontDoor.from_settings(settings.auth, settings.tls),
         tracing=start_tracing(settings.tracing) if settings.tracing is not None else None,
+        access=AccessLog(access, traced=traced) if access is not None else None,
     )  # fmt: skip

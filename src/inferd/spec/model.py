@@ -101,6 +101,12 @@ class GatewaySpec(StrictModel):
     tracing: TracingSpec | None = Field(
         default=None, description="export traces over OTLP (off by default; needs inferd[tracing])"
     )
+    access_log: Literal["text", "json"] | None = Field(
+        default=None,
+        description="one line per request (REST and gRPC) from the gateway and every replica, "
+        "to their logs under the logger inferd.access: text or json (one object a line); off "
+        "by default",
+    )
     auth: GatewayAuth = Field(
         default_factory=GatewayAuth,
         description="API keys on the gateway's REST and gRPC ports (health stays open); a "

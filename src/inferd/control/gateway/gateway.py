@@ -53,6 +53,7 @@ from inferd.errors import Code, InferdError, Unavailable, Unsupported
 from inferd.observe.dashboard import ASSETS, asset
 from inferd.protocols.access.frontdoor import FrontDoor
 from inferd.protocols.http import HttpServer, Request, Response, Router, json_response
+from inferd.protocols.http.access_log import AccessFormat, AccessLog, http_server
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import STATUS_BY_CODE, response_for_error
 from inferd.protocols.http.router import Handler
@@ -83,6 +84,7 @@ class Gateway:
         history: HistoryOptions | None = None,
         payload_dir: Path | None = None,
         tracing: Tracing | None = None,
+        access_log: AccessFormat | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -123,6 +125,8 @@ class Gateway:
         self.tracing = tracing
         #: API keys and TLS on the REST port (set before :meth:`start`; default: open, plain).
         self.front_door = FrontDoor()
+        #: One line per request, REST and gRPC (``gateway.access_log``); None: off.
+        self.access = AccessLog(access_log, traced=tracing is not None) if access_log else None
         #: Set by :meth:`begin_drain`: not ready from then on.
         self.draining = False
 
@@ -135,14 +139,9 @@ class Gateway:
         door = self.front_door
         router = door.router(self._router())
         limits = HttpLimits.from_settings(self.limits)
-        http = HttpServer(router, limits, screen=door.screen(router, bind_host=self.host))
-        try:
-            await http.start(self.host, self._port, tls=door.ssl_context())
-        except OSError as exc:
-            raise Unavailable(
-                f"cannot listen on {self.host}:{self._port}: "
-                f"{exc.strerror or 'address in use or unavailable'}"
-            ) from None
+        screen = door.screen(router, bind_host=self.host)
+        http = http_server(self.access, router, limits, screen=screen)
+        await http.start(self.host, self._port, tls=door.ssl_context())  # Unavailable: taken
         self._http = http
         self._started = time.monotonic()
         self.charts.start()

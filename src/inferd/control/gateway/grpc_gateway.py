@@ -150,6 +150,7 @@ class GrpcGateway:
             max_message_bytes=self.gateway.limits.max_body_bytes,
             credentials=self.credentials,
             inflate=False,  # the handlers inflate compressed messages, with a bound
+            access=self.gateway.access,
         )
 
     @property

@@ -130,7 +130,10 @@ def _overrides_launch(key: str) -> bool:
 
 
 def server_settings(
-    deployment: DeploymentSpec, drain_timeout_s: float, tracing: TracingSettings | None = None
+    deployment: DeploymentSpec,
+    drain_timeout_s: float,
+    tracing: TracingSettings | None = None,
+    access_log: str | None = None,
 ) -> dict[str, Any]:
     """The ``inferd serve --config`` document for a deployment's replicas.
 
@@ -162,6 +165,8 @@ def server_settings(
             document["models"] = {v.model_name: timeout for v in deployment.versions}
     if tracing is not None:  # the gateway's collector; a replica's spans continue its traces
         document["tracing"] = tracing.model_dump()
+    if access_log is not None:  # the gateway's access log: replicas write theirs too
+        document["access_log"] = access_log
     ServerSettings.model_validate(document)  # a mismatch with the server fails here, not later
     return document
 
@@ -177,13 +182,15 @@ def write_launch(
     fingerprint: str,
     tracing: TracingSettings | None = None,
     engine: EngineLaunch | None = None,
+    access_log: str | None = None,
 ) -> ReplicaLaunch:
     """Write the version's settings file under ``run_dir`` and describe how to start replicas.
 
     The file name carries ``fingerprint`` (what the replicas run), so replacing a version never
     rewrites the file that its old replicas restart from. With ``tracing``, replicas export
     their spans there too, named ``inferd-replica`` with the deployment and version. With
-    ``engine``, replicas run that engine and no settings file is written.
+    ``engine``, replicas run that engine and no settings file is written. With ``access_log``
+    (``gateway.access_log``), replicas write the access log in that format to their logs.
     """
     config_dir, log_dir = run_dir / "config", run_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +221,7 @@ def write_launch(
                 },
             }
         )
-    document = server_settings(deployment, drain_timeout_s, tracing)
+    document = server_settings(deployment, drain_timeout_s, tracing, access_log)
     tmp.write_text(yaml.safe_dump(document), encoding="utf-8")
     tmp.replace(config)
     return dataclasses.replace(launch, config=config)

@@ -10,6 +10,7 @@ import grpc
 from inferd.config import LimitSettings
 from inferd.errors import Unavailable
 from inferd.observe.audit import AuditLog
+from inferd.protocols.grpc.access_log import AccessLogInterceptor
 from inferd.protocols.grpc.servicer import (
     NO_STREAMING,
     SERVICE,
@@ -17,6 +18,7 @@ from inferd.protocols.grpc.servicer import (
     RepositoryServicer,
     unserved_handlers,
 )
+from inferd.protocols.http.access_log import AccessLog
 from inferd.protocols.http.budget import RequestBudget
 from inferd.serving.types import DataPlane
 
@@ -59,6 +61,7 @@ async def serve_grpc(
     credentials: grpc.ServerCredentials | None = None,
     guard: HandlerGuard | None = None,
     budget: RequestBudget | None = None,
+    access: AccessLog | None = None,
 ) -> GrpcHandle:
     """Listen on ``host:port`` (0 picks a free port) and return once the server is accepting.
 
@@ -73,7 +76,8 @@ async def serve_grpc(
     refused (Unavailable) instead of silently shared.
     ``credentials`` serve TLS; ``guard`` wraps the handlers (the data plane's API keys);
     ``budget`` holds the data plane's inflated messages (by default a budget of its own of
-    ``limits.max_buffered_request_bytes``; the REST server's, to share one).
+    ``limits.max_buffered_request_bytes``; the REST server's, to share one); ``access``
+    writes an access line per call.
     """
     servicer = (
         RepositoryServicer(dataplane, token or "", audit)
@@ -96,6 +100,7 @@ async def serve_grpc(
         # The data plane's handlers inflate compressed messages with a bound (.inflated);
         # grpc-core would inflate each whole, up to max_body_bytes, before refusing it.
         inflate=control,
+        access=access,
     )
 
 
@@ -108,12 +113,14 @@ async def start_listener(
     reuse_port: bool = False,
     credentials: grpc.ServerCredentials | None = None,
     inflate: bool = True,
+    access: AccessLog | None = None,
 ) -> GrpcHandle:
     """Serve ``handlers`` (method name → handler) as ``GRPCInferenceService`` on ``host:port``
     (0 picks a free port) and return once the server is accepting; the model server's listeners
     and the gateway's use it. Messages above ``max_message_bytes`` are refused by gRPC itself
     (compressed: their compressed size). ``inflate`` False leaves compressed messages to the
-    handlers, which must inflate them (:func:`.status.unary` with an inflater).
+    handlers, which must inflate them (:func:`.status.unary` with an inflater). ``access``
+    installs the access log's interceptor (:mod:`.access_log`; none when it is off).
     Raises :class:`Unavailable` when the address cannot be bound."""
     server = grpc.aio.server(
         options=[
@@ -122,7 +129,8 @@ async def start_listener(
             # gRPC turns SO_REUSEPORT on by default, which would let a second server bind a taken
             # port and silently share its traffic; only worker processes ask for that.
             ("grpc.so_reuseport", int(reuse_port)),
-        ]
+        ],
+        interceptors=None if access is None else [AccessLogInterceptor(access)],
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     address = _address(host, port)
