@@ -52,7 +52,7 @@ class InvalidField(InvalidArgument):
 _SHAPES = {
     "stop": "a string or a list of up to 4 strings",
     "content": "a string or a list of text parts",
-    "prompt": "a string or a list of one string",
+    "prompt": "a string or a list of strings",
     "input": "a string or a list of strings",
 }
 

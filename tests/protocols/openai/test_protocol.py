@@ -101,9 +101,9 @@ def test_content_parts_and_developer_messages() -> None:
     ]  # fmt: skip
 
 
-def test_a_completion_prompt_is_a_string_or_a_list_of_one() -> None:
-    assert completion().text == "Hi"
-    assert completion(prompt=["Once"]).text == "Once"
+def test_a_completion_prompt_is_a_string_or_a_list_of_strings() -> None:
+    assert completion().prompts == ["Hi"]
+    assert completion(prompt=["Once", "upon"]).prompts == ["Once", "upon"]
     assert completion(echo=False, best_of=1, suffix=None).asked() == Sampling()
 
 
@@ -284,9 +284,8 @@ def test_a_seed_beyond_64_bits_is_not_an_integer() -> None:
 @pytest.mark.parametrize(
     ("fields", "param", "says"),
     [
-        ({"prompt": ["a", "b"]}, "prompt", "a string or a list of one string"),
-        ({"prompt": [[1, 2]]}, "prompt[0]", "valid string"),
-        ({"prompt": None}, "prompt", "a string or a list of one string"),
+        ({"prompt": [[1, 2]]}, "prompt", "token ids are not supported"),
+        ({"prompt": None}, "prompt", "a string or a list of strings"),
         ({"suffix": "end"}, "suffix", "not supported"),
         ({"best_of": 3}, "best_of", "only best_of=1"),
         ({"logprobs": 2}, "logprobs", "not supported"),

@@ -12,6 +12,10 @@ error event, which OpenAI's clients raise. Errors before that are plain HTTP err
 its index, a stream interleaves their chunks as they come (every choice opening with the role
 and ending with its own finish reason), the usage counts the prompt once and sums the answers,
 and one that fails ends the answer and the others with it.
+
+A text completion's ``prompt`` may be a list of prompts, as vLLM takes it: ``n`` choices of
+each, choice ``j`` of prompt ``i`` indexed ``i * n + j``, streamed interleaved alike; the usage
+counts each prompt once and sums them (and their cached tokens).
 """
 
 from __future__ import annotations
@@ -116,7 +120,8 @@ class CompletionHandlers:
         served = await generator(self.dataplane, body.model)
         prompt = served.chat_prompt(body.messages_read(), body.chat_template_kwargs)
         when = deadline(request, served.model, self.timeout, received)
-        generations = _start(served, prompt, body.choices(), "chat", when)
+        choices = body.choices()
+        generations = _start(served, [prompt], choices, "chat", when)
         answer = _Answer.new("chatcmpl", body.model, body.include_usage)
         if body.streams:
             return event_stream(
@@ -128,6 +133,7 @@ class CompletionHandlers:
                     piece=lambda i, text: answer.chat_chunk({"content": text}, None, i),
                     ending=lambda i, reason: answer.chat_chunk({}, reason, i),
                     tail=answer.chat_usage if answer.include_usage else None,
+                    per_prompt=len(choices),
                 ),
                 lambda: _cancel(generations),
             )
@@ -146,7 +152,7 @@ class CompletionHandlers:
                 }
                 for index, (generation, text) in enumerate(zip(generations, texts, strict=True))
             ],
-            "usage": usage(generations),
+            "usage": usage(generations, len(choices)),
         }
         return json_response(document)
 
@@ -155,17 +161,24 @@ class CompletionHandlers:
         body = parse_body(CompletionRequest, request.body)
         served = await generator(self.dataplane, body.model)
         when = deadline(request, served.model, self.timeout, received)
-        generations = _start(served, body.text, body.choices(), "text_completion", when)
+        prompts, choices = body.prompts, body.choices()
+        generations = _start(served, prompts, choices, "text_completion", when)
         answer = _Answer.new("cmpl", body.model, body.include_usage)
-        echo = body.text if body.echo else ""  # the prompt before each choice's text
+        n = len(choices)
+
+        def echo(index: int) -> str:
+            """What comes before choice ``index``'s text: its prompt, with ``echo``."""
+            return prompts[index // n] if body.echo else ""
+
         if body.streams:
             return event_stream(
                 _events(
                     generations,
-                    opening=(lambda i: answer.text_chunk(echo, None, i)) if echo else None,
+                    opening=(lambda i: answer.text_chunk(echo(i), None, i)) if body.echo else None,
                     piece=lambda i, text: answer.text_chunk(text, None, i),
                     ending=lambda i, reason: answer.text_chunk("", reason, i),
                     tail=answer.text_usage if answer.include_usage else None,
+                    per_prompt=n,
                 ),
                 lambda: _cancel(generations),
             )
@@ -175,41 +188,45 @@ class CompletionHandlers:
             "choices": [
                 {
                     "index": index,
-                    "text": echo + text,
+                    "text": echo(index) + text,
                     "finish_reason": generation.finish_reason or "stop",
                     "logprobs": None,
                 }
                 for index, (generation, text) in enumerate(zip(generations, texts, strict=True))
             ],
-            "usage": usage(generations),
+            "usage": usage(generations, n),
         }
         return json_response(document)
 
 
-def usage(generations: list[MeteredGeneration]) -> Usage:
-    """The tokens finished generations of one prompt read (counted once) and wrote."""
-    prompt = generations[0].prompt_tokens
+def usage(generations: list[MeteredGeneration], per_prompt: int) -> Usage:
+    """The tokens finished generations read and wrote: ``per_prompt`` of each prompt, in
+    order, whose prompt (and its cached tokens) is counted once."""
+    firsts = generations[::per_prompt]
+    prompt = sum(generation.prompt_tokens for generation in firsts)
     completion = sum(generation.completion_tokens for generation in generations)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": generations[0].cached_tokens},
+        "prompt_tokens_details": {"cached_tokens": sum(g.cached_tokens for g in firsts)},
     }
 
 
 def _start(
     served: ServedGenerator,
-    prompt: str,
+    prompts: list[str],
     choices: list[Sampling],
     operation: Literal["chat", "text_completion"],
     when: float | None,
 ) -> list[MeteredGeneration]:
-    """One generation per choice; if one is refused (a full queue), those queued are cancelled."""
+    """One generation per choice of each prompt, choice ``j`` of prompt ``i`` at ``i * n + j``;
+    if one is refused (a full queue), those queued are cancelled."""
     generations: list[MeteredGeneration] = []
     try:
-        for sampling in choices:
-            generations.append(served.generate(prompt, sampling, operation, when))
+        for prompt in prompts:
+            for sampling in choices:
+                generations.append(served.generate(prompt, sampling, operation, when))
     except InferdError:
         _cancel(generations)
         raise
@@ -241,9 +258,11 @@ async def _events(
     piece: Callable[[int, str], object],
     ending: Callable[[int, FinishReason], object],
     tail: Callable[[Usage], object] | None,
+    per_prompt: int,
 ) -> AsyncGenerator[bytes, None]:
-    """The events of streamed generations (one per choice). Closing this iterator (the client
-    left) closes :func:`_pieces`, which cancels the generations."""
+    """The events of streamed generations (one per choice, ``per_prompt`` of each prompt).
+    Closing this iterator (the client left) closes :func:`_pieces`, which cancels the
+    generations."""
     async with aclosing(_pieces(generations)) as stream:
         try:
             if opening is not None:
@@ -260,7 +279,7 @@ async def _events(
             yield DONE
             return
     if tail is not None:
-        yield sse_event(tail(usage(generations)))
+        yield sse_event(tail(usage(generations, per_prompt)))
     yield DONE
 
 

@@ -33,9 +33,10 @@ from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingF
 
 #: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
 MAX_TOKEN_ID = 2**31 - 1
-#: Choices one request may ask for (``n``; OpenAI takes 128). Each is a generation that waits
-#: for a slot in its model's queue, which holds 64 (the llama.cpp engine's): more could never be
-#: queued at once, and would be a 503 "retry later" that no retry passes.
+#: Generations one request may ask for: ``n`` (OpenAI takes 128) times the prompts of a text
+#: completion. Each is a generation that waits for a slot in its model's queue, which holds 64
+#: (the llama.cpp engine's): more could never be queued at once, and would be a 503 "retry
+#: later" that no retry passes.
 MAX_CHOICES = 64
 #: Texts one embeddings request may carry (OpenAI's limit).
 MAX_EMBEDDING_INPUTS = 2048
@@ -300,8 +301,8 @@ class ChatCompletionRequest(_Generation):
 
 
 class CompletionRequest(_Generation):
-    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)] = Field(
-        description="one prompt (a list holds exactly one)"
+    prompt: str | Annotated[list[str], Field(min_length=1, max_length=MAX_CHOICES)] = Field(
+        description=f"a prompt, or a list of 1 to {MAX_CHOICES}: n choices each (no token ids)"
     )
     #: The prompt comes back before each choice's text (vLLM's and OpenAI's legacy meaning).
     echo: bool | None = None
@@ -330,9 +331,44 @@ class CompletionRequest(_Generation):
             raise ValueError("log probabilities are not supported")
         return value
 
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt_list(cls, value: object) -> object:
+        """Says what is wrong with a list of prompts (its type's bounds, which the schema
+        shows, would only say that it fits no shape)."""
+        if not isinstance(value, list):
+            return value
+        # vLLM's token-id prompts ([1, 2] or [[1, 2], [3]]): the models here take text only.
+        if any(isinstance(p, int | list) and not isinstance(p, bool) for p in value):
+            raise ValueError(
+                "token ids are not supported as a prompt; send the text (POST /detokenize "
+                "gives the text of token ids)"
+            )
+        if not value:
+            raise ValueError("an empty list; give at least one prompt")
+        if len(value) > MAX_CHOICES:
+            raise ValueError(
+                f"{len(value)} prompts; at most {MAX_CHOICES} per request (each is a "
+                f"generation, and a model's queue holds {MAX_CHOICES})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _generations_queued(self) -> CompletionRequest:
+        # Every choice of every prompt is one generation, and all must fit the model's queue.
+        prompts, choices = len(self.prompts), self.n or 1
+        if prompts * choices > MAX_CHOICES:
+            raise InvalidField(
+                "n",
+                f"{choices} choices for each of {prompts} prompts are {prompts * choices} "
+                f"generations; at most {MAX_CHOICES} per request (a model's queue holds "
+                f"{MAX_CHOICES})",
+            )
+        return self
+
     @property
-    def text(self) -> str:
-        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+    def prompts(self) -> list[str]:
+        return [self.prompt] if isinstance(self.prompt, str) else self.prompt
 
 
 class EmbeddingRequest(BaseModel):
