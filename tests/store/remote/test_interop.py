@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,16 +16,6 @@ from inferd.packaging import push
 from inferd.store import ModelStore
 
 from .registry import Registry
-
-
-@pytest.fixture
-def skopeo() -> str:
-    found = shutil.which("skopeo")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("skopeo is missing; `make test` installs it (scripts/system-deps)")
-        pytest.skip("skopeo is not installed (run scripts/system-deps)")
-    return found
 
 
 def test_skopeo_inspect_shows_inferds_manifest(
