@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import start_serve, wait_ready
+from e2e.conftest import ServeProcess, start_serve, wait_ready
 from inferd.config import StoreSettings
 from inferd.packaging import push
 from inferd.store import ModelStore
@@ -35,30 +35,40 @@ outputs:
 """
 
 
-def post(port: int, color: str) -> tuple[int, dict[str, object]]:
-    body = {"inputs": [{"name": "color", "shape": [1], "datatype": "BYTES", "data": [color]}]}
+def serve_trusted(tmp_path: Path, name: str, model_py: str, card: str) -> ServeProcess:
+    """``model_py`` and its ``card`` pushed as ``NAME:v1`` and served as ``name`` with
+    ``--trust-code`` (the caller stops it)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "model.py").write_text(model_py)
+    (source / "inferd.model.yaml").write_text(card)
+    home = tmp_path / "home"
+    push(ModelStore.from_settings(StoreSettings(home=home)), source, f"{name}:v1")
+    return start_serve(home, f"{name}:v1", "--trust-code", name)
+
+
+def post(port: int, model: str, tensor: dict[str, object]) -> tuple[int, dict[str, object]]:
+    """The status and JSON answer of a V2 inference of one input ``tensor``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        conn.request("POST", "/v2/models/colors/infer", json.dumps(body))
+        conn.request("POST", f"/v2/models/{model}/infer", json.dumps({"inputs": [tensor]}))
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
         conn.close()
 
 
+def color(value: str) -> dict[str, object]:
+    return {"name": "color", "shape": [1], "datatype": "BYTES", "data": [value]}
+
+
 @pytest.mark.slow
 def test_a_model_refusing_the_guessed_empty_string_still_loads(tmp_path: Path) -> None:
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "model.py").write_text(MODEL)
-    (source / "inferd.model.yaml").write_text(CARD)
-    home = tmp_path / "home"
-    push(ModelStore.from_settings(StoreSettings(home=home)), source, "colors:v1")
-    server = start_serve(home, "colors:v1", "--trust-code", "colors")
+    server = serve_trusted(tmp_path, "colors", MODEL, CARD)
     try:
         wait_ready(server.url)
-        known = post(server.port, "green")
-        unknown = post(server.port, "mauve")
+        known = post(server.port, "colors", color("green"))
+        unknown = post(server.port, "colors", color("mauve"))
     finally:
         server.stop()
     log = "".join(server.log)
@@ -96,24 +106,11 @@ def test_a_model_refusing_the_warm_ups_zeros_as_bad_input_still_loads(tmp_path: 
     """InvalidArgument is a python model's documented way to refuse bad input: raised on the
     warm-up's zeros it is the model working, not a signature it contradicts, so the version
     serves without a warm-up (it exited 2, "its warm-up inference … failed", for good)."""
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "model.py").write_text(POSITIVE)
-    (source / "inferd.model.yaml").write_text(POSITIVE_CARD)
-    home = tmp_path / "home"
-    push(ModelStore.from_settings(StoreSettings(home=home)), source, "pos:v1")
-    server = start_serve(home, "pos:v1", "--trust-code", "pos")
+    server = serve_trusted(tmp_path, "pos", POSITIVE, POSITIVE_CARD)
     try:
         wait_ready(server.url)
-        answers = []
-        for amount in (1.0, -1.0):
-            body = {"inputs": [{"name": "amount", "shape": [1], "datatype": "FP32",
-                                "data": [amount]}]}  # fmt: skip
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-            conn.request("POST", "/v2/models/pos/infer", json.dumps(body))
-            response = conn.getresponse()
-            answers.append((response.status, json.loads(response.read())))
-            conn.close()
+        amount = {"name": "amount", "shape": [1], "datatype": "FP32"}
+        answers = [post(server.port, "pos", {**amount, "data": [x]}) for x in (1.0, -1.0)]
     finally:
         server.stop()
     log = "".join(server.log)
