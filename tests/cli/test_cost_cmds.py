@@ -5,18 +5,18 @@ the spec's GPU price."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
-import inferd.control.admin.client as client_module
 from inferd.cli import main
 from inferd.cli.cost_cmds import _gpu_fits, _gpu_options
-from inferd.control.cost.documents import AdviceRow, ProposalRow, Recommendations, UsageRow
+from inferd.control.cost.documents import ProposalRow, Recommendations
 from inferd.cost.prices import Node, PriceBook
 from inferd.spec.cost import CostSpec
 from inferd.spec.loading import parse_spec
+
+from .cost_stack import RecommendingStack, answered_by, proposal
 
 GPU_SPEC = """\
 apiVersion: inferd.dev/v1
@@ -89,41 +89,14 @@ deployments:
 """
 
 
-def _usage() -> UsageRow:
-    return {
-        "replicas": 1.0, "requests": 209, "predictions": 209, "rps_p50": 3.4, "rps_p95": 4.0,
-        "rps_max": 4.0, "concurrency_p95": 0.0, "cores_p95": 0.008,
-        "cpu_seconds_per_request": 0.0017, "peak_rss_mib": 106.0, "gpu_busy_p95": None,
-        "gpu_memory_gib": None,
-    }  # fmt: skip
-
-
 def _max_replicas(proposed: int) -> ProposalRow:
-    return {
-        "path": "fraud.autoscaling.max_replicas", "deployment": "fraud", "version": None,
-        "field": "autoscaling.max_replicas", "current": 4, "proposed": proposed,
-        "arithmetic": "2 * peak load 8 req/s * 1.3 / 580.6 → 1; no version has more replicas "
-        "than 1 → 1",
-    }  # fmt: skip
+    arithmetic = "2 * peak load 8 req/s * 1.3 / 580.6 → 1; no version has more replicas than 1 → 1"
+    return proposal("autoscaling.max_replicas", 4, proposed, arithmetic=arithmetic)
 
 
-class _Stack:
-    """The admin API of an `inferd up` started from ``spec`` whose server proposes
-    ``proposal`` for fraud/v1."""
-
-    def __init__(self, spec: Path, proposal: ProposalRow) -> None:
-        self.state = SimpleNamespace(spec=str(spec))
-        self.proposal = proposal
-
-    def cost_recommendations(self, window: str) -> Recommendations:
-        advice: AdviceRow = {
-            "deployment": "fraud", "version": "v1", "usage": _usage(),
-            "proposals": [self.proposal], "notes": [],
-        }  # fmt: skip
-        return {
-            "window_s": 60.0, "covered_s": 60.0, "advice": [advice],
-            "changes": [self.proposal], "gpu": None,
-        }  # fmt: skip
+def _stack(spec: Path, change: ProposalRow) -> RecommendingStack:
+    """fraud/v1 at 0.008 cores, ``change`` proposed and differing from the running spec."""
+    return RecommendingStack(spec, [change], [change], cores_p95=0.008)
 
 
 def test_max_replicas_never_drops_below_the_replicas_the_file_starts_with(
@@ -133,8 +106,8 @@ def test_max_replicas_never_drops_below_the_replicas_the_file_starts_with(
     spec.write_text(SCALED_SPEC, encoding="utf-8")
     # The autoscaler took fraud/v1 from the 2 replicas the file starts it with down to 1: the
     # server sizes from that running spec.
-    stack = _Stack(spec, _max_replicas(1))
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
+    stack = _stack(spec, _max_replicas(1))
+    answered_by(monkeypatch, stack)
     sized = tmp_path / "sized.yaml"
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m", "-o", str(sized)])
     assert result.exit_code == 0, result.output
@@ -150,13 +123,10 @@ def test_an_unset_field_reads_unset_in_the_changes_too(
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SCALED_SPEC, encoding="utf-8")
-    cpu: ProposalRow = {
-        "path": "fraud.resources.cpu", "deployment": "fraud", "version": None,
-        "field": "resources.cpu", "current": None, "proposed": "250m",
-        "arithmetic": "p95 0.008 cores * 1.3 → 250m (the least)",
-    }  # fmt: skip
-    stack = _Stack(spec, cpu)  # the spec sets no resources
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
+    arithmetic = "p95 0.008 cores * 1.3 → 250m (the least)"
+    cpu = proposal("resources.cpu", None, "250m", arithmetic=arithmetic)
+    stack = _stack(spec, cpu)  # the spec sets no resources
+    answered_by(monkeypatch, stack)
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m"])
     assert result.exit_code == 0, result.output
     assert "  resources.cpu: unset -> 250m" in result.output
@@ -189,14 +159,14 @@ def test_advice_from_a_few_minutes_is_printed_with_a_caution(
     with nothing saying how little it had seen."""
     spec = tmp_path / "inferd.yaml"
     spec.write_text(SCALED_SPEC, encoding="utf-8")
-    stack = _Stack(spec, _max_replicas(2))
+    stack = _stack(spec, _max_replicas(2))
     measured = stack.cost_recommendations
 
     def cost_recommendations(window: str) -> Recommendations:
         return {**measured(window), "covered_s": covered}
 
     monkeypatch.setattr(stack, "cost_recommendations", cost_recommendations)
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
+    answered_by(monkeypatch, stack)
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1h"])
     assert result.exit_code == 0, result.output
     caution = f"caution: only {covered:.0f} s measured"

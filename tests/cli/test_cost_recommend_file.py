@@ -6,15 +6,14 @@ is still a change to the file, and writing it without that change would undo the
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
-import inferd.control.admin.client as client_module
 from inferd.cli import main
-from inferd.control.cost.documents import ProposalRow, Recommendations, UsageRow
 from inferd.spec.loading import parse_spec
+
+from .cost_stack import RecommendingStack, answered_by, proposal
 
 #: The file `inferd up` was started with; `inferd apply sized.yaml` has since made the running
 #: spec's fraud/v1 1 replica of 250m and 160Mi.
@@ -28,41 +27,12 @@ deployments:
 """
 
 
-def _usage() -> UsageRow:
-    return {
-        "replicas": 1.0, "requests": 209, "predictions": 209, "rps_p50": 3.4, "rps_p95": 4.0,
-        "rps_max": 4.0, "concurrency_p95": 0.0, "cores_p95": 0.1,
-        "cpu_seconds_per_request": 0.0017, "peak_rss_mib": 106.0, "gpu_busy_p95": None,
-        "gpu_memory_gib": None,
-    }  # fmt: skip
-
-
-def _row(field: str, version: str | None, current: int | str, proposed: int | str) -> ProposalRow:
-    owner = "fraud" if version is None else f"fraud.{version}"
-    return {
-        "path": f"{owner}.{field}", "deployment": "fraud", "version": version, "field": field,
-        "current": current, "proposed": proposed, "arithmetic": "…",
-    }  # fmt: skip
-
-
-class _Stack:
-    """The admin API of an `inferd up` started from ``spec`` whose running spec already has
-    every proposal (the server's changes are none)."""
-
-    def __init__(self, spec: Path) -> None:
-        self.state = SimpleNamespace(spec=str(spec))
-
-    def cost_recommendations(self, window: str) -> Recommendations:
-        proposals = [
-            _row("replicas", "v1", 1, 1),
-            _row("resources.cpu", None, "250m", "250m"),
-            _row("resources.memory", None, "160Mi", "160Mi"),
-        ]
-        return {
-            "window_s": 60.0, "covered_s": 60.0, "gpu": None, "changes": [],
-            "advice": [{"deployment": "fraud", "version": "v1", "usage": _usage(),
-                        "proposals": proposals, "notes": []}],
-        }  # fmt: skip
+#: What the server proposes: all of it is in the running spec already (it changes nothing).
+PROPOSALS = [
+    proposal("replicas", 1, 1, version="v1"),
+    proposal("resources.cpu", None, "250m"),
+    proposal("resources.memory", None, "160Mi"),
+]
 
 
 def test_the_changes_are_those_the_patched_file_needs(
@@ -70,7 +40,7 @@ def test_the_changes_are_those_the_patched_file_needs(
 ) -> None:
     spec = tmp_path / "inferd.yaml"
     spec.write_text(STARTED_WITH, encoding="utf-8")
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: _Stack(spec))
+    answered_by(monkeypatch, RecommendingStack(spec, PROPOSALS))
     sized = tmp_path / "sized.yaml"
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m", "-o", str(sized)])
     assert result.exit_code == 0, result.output
@@ -97,7 +67,7 @@ def test_a_file_that_has_every_proposal_has_nothing_to_change(
         .replace("512Mi", "160Mi"),
         encoding="utf-8",
     )
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: _Stack(spec))
+    answered_by(monkeypatch, RecommendingStack(spec, PROPOSALS))
     result = CliRunner().invoke(main, ["cost", "recommend", "--window", "1m", "--json"])
     assert result.exit_code == 0, result.output
     assert '"changes": []' in result.output

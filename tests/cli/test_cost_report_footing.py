@@ -7,31 +7,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
-from typing import cast
 
 import pytest
 from click.testing import CliRunner
 
-import inferd.control.admin.client as client_module
 from inferd.cli import main
-from inferd.control.cost.documents import CostReport, cost_report
-from inferd.control.cost.sampler import CostSampler
+from inferd.control.cost.documents import CostReport
 from inferd.cost.accounting import ReplicaSlice, VersionInterval
 from inferd.cost.capacity import Capacity
 from inferd.cost.prices import Node, PriceBook
 from inferd.spec.cost import CostSpec
 
+from .cost_stack import ReportingStack, answered_by, report_of
+
 #: The table's columns of amounts that add up (per 1k, per 1M and shares do not).
 HELD, IDLE = 8, 9
-
-
-class _Stack:
-    def __init__(self, doc: CostReport) -> None:
-        self.doc = doc
-
-    def cost_report(self, window: str) -> CostReport:
-        return self.doc
 
 
 def _report(amounts: dict[tuple[str, str], float]) -> CostReport:
@@ -45,12 +35,11 @@ def _report(amounts: dict[tuple[str, str], float]) -> CostReport:
         )
         for (d, v), amount in amounts.items()
     ]  # fmt: skip
-    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: intervals, interval_s=5.0)
-    return cost_report(cast(CostSampler, sampler), 60)
+    return report_of(book, intervals, 60)
 
 
 def _rows(doc: CostReport, monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], list[str]]:
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: _Stack(doc))
+    answered_by(monkeypatch, ReportingStack(doc))
     result = CliRunner().invoke(main, ["cost", "report"])
     assert result.exit_code == 0, result.output
     rows = {}

@@ -6,27 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
 
 import pytest
 from click.testing import CliRunner
 
-import inferd.control.admin.client as client_module
 from inferd.cli import main
-from inferd.control.cost.documents import CostReport, Recommendations, cost_report
-from inferd.control.cost.sampler import CostSampler
+from inferd.control.cost.documents import CostReport, Recommendations
 from inferd.cost.accounting import ReplicaSlice, VersionInterval
 from inferd.cost.capacity import Capacity
 from inferd.cost.prices import Node, PriceBook
 from inferd.spec.cost import CostSpec
 
-
-class _Stack:
-    def __init__(self, doc: CostReport) -> None:
-        self.doc = doc
-
-    def cost_report(self, window: str) -> CostReport:
-        return self.doc
+from .cost_stack import ReportingStack, answered_by, report_of
 
 
 def _interval(
@@ -43,12 +34,11 @@ def _report(intervals: list[VersionInterval]) -> CostReport:
     """The report of an hour in which every version held one replica of a core and a GiB, at
     1 a core-hour and 1 a GiB-hour: 2 a replica-hour."""
     book = PriceBook.of(CostSpec(cpu_core_hour=1, memory_gib_hour=1), Node(8, 32))
-    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: intervals, interval_s=5.0)
-    return cost_report(cast(CostSampler, sampler), 3600)
+    return report_of(book, intervals, 3600)
 
 
 def _run(doc: CostReport, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: _Stack(doc))
+    answered_by(monkeypatch, ReportingStack(doc))
     result = CliRunner().invoke(main, ["cost", "report"])
     assert result.exit_code == 0, result.output
     return result.output
@@ -103,7 +93,7 @@ def test_recommendations_without_measurements_say_so(
     }  # fmt: skip
     stack = SimpleNamespace(state=SimpleNamespace(spec=str(spec)))
     stack.cost_recommendations = lambda window: empty
-    monkeypatch.setattr(client_module, "AdminClient", lambda root: stack)
+    answered_by(monkeypatch, stack)
     result = CliRunner().invoke(main, ["cost", "recommend"])
     assert result.exit_code == 0, result.output
     assert "no measurement in the window yet" in result.output
@@ -121,8 +111,7 @@ def test_large_amounts_and_capacities_read_as_plain_numbers(
     interval = VersionInterval(
         "fraud", "v1", end=3600.0, seconds=3600.0, replicas=(one,) * 4, predictions=7
     )
-    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: [interval], interval_s=5.0)
-    output = _run(cost_report(cast(CostSampler, sampler), 3600), monkeypatch)
+    output = _run(report_of(book, [interval], 3600), monkeypatch)
     assert "e+0" not in output
     (row,) = [line for line in output.splitlines() if line.split()[:1] == ["fraud"]]
     assert row.split()[3:7] == ["7200/14400", "core-s", "7200/14400", "GiB-s"]
@@ -139,8 +128,7 @@ def test_an_idle_share_rounds_to_0_or_100_only_when_it_is(
     book = PriceBook.of(CostSpec(cpu_core_hour=1), Node(8, 32))
     one = ReplicaSlice(3600.0, Capacity(1.0, 1.0), Capacity(used, 0.5))
     interval = VersionInterval("fraud", "v1", end=3600.0, seconds=3600.0, replicas=(one,))
-    sampler = SimpleNamespace(book=lambda: book, intervals=lambda w: [interval], interval_s=5.0)
-    output = _run(cost_report(cast(CostSampler, sampler), 3600), monkeypatch)
+    output = _run(report_of(book, [interval], 3600), monkeypatch)
     (row,) = [line for line in output.splitlines() if line.split()[:1] == ["fraud"]]
     assert row.split()[10] == idle
 
