@@ -367,19 +367,10 @@ class Batcher:
         self._metrics.last_inference.set(finished)
 
     def _fan_out(self, waiters: list[Waiter], outputs: Tensors, rows: int, compute_ns: int) -> None:
-        """Answer each waiter its rows, and count each answered one (Triton's statistics)."""
-        started, record = self._running_since, self._stats.record_answer
-        if len(waiters) == 1:
-            w = waiters[0]
-            if w.timer is not None:
-                w.timer.cancel()
-            if w.timings is not None:
-                w.timings.stamp(w.enqueued, started, rows, 1)
-            if not w.future.done():
-                w.future.set_result(outputs)
-                record(int((started - w.enqueued) * 1e9), compute_ns)
-            return
-        start = 0
+        """Answer each waiter its rows (a lone one: the outputs as they are), and count the
+        answered ones, once a batch (Triton's statistics)."""
+        started, alone = self._running_since, len(waiters) == 1
+        start = answered = queue_ns = 0
         for w in waiters:
             end = start + w.rows
             if w.timer is not None:
@@ -387,9 +378,11 @@ class Batcher:
             if w.timings is not None:
                 w.timings.stamp(w.enqueued, started, rows, len(waiters))
             if not w.future.done():
-                w.future.set_result({name: out[start:end] for name, out in outputs.items()})
-                record(int((started - w.enqueued) * 1e9), compute_ns)
+                mine = outputs if alone else {n: out[start:end] for n, out in outputs.items()}
+                w.future.set_result(mine)
+                answered, queue_ns = answered + 1, queue_ns + int((started - w.enqueued) * 1e9)
             start = end
+        self._stats.record_answers(answered, queue_ns, compute_ns)
 
     def _notify_idle(self) -> None:
         if self._idle and not self.inflight:

@@ -116,12 +116,13 @@ class VersionStats:
             per_size = self.batches[rows] = Duration()
         per_size.add(compute_ns)
 
-    def record_answer(self, queue_ns: int, compute_ns: int) -> None:
-        """One request its batch answered, charged as Triton charges it: its own wait, and the
-        whole batch's compute time (so ``queue`` and ``compute_infer`` count the requests that
-        succeed, and a request's queue plus compute time is within its ``success`` time)."""
-        self.queue.add(queue_ns)
-        self.compute_infer.add(compute_ns)
+    def record_answers(self, count: int, queue_ns: int, compute_ns: int) -> None:
+        """``count`` requests one batch answered, charged as Triton charges each: its own wait
+        (``queue_ns``: theirs summed), and the whole batch's ``compute_ns`` (so ``queue`` and
+        ``compute_infer`` count the requests that succeed, and a request's queue plus compute
+        time is within its ``success`` time). Once per batch, not per request."""
+        self.queue.add(queue_ns, count)
+        self.compute_infer.add(compute_ns * count, count)
 
     def snapshot(self, name: str, version: str) -> ModelStatistics:
         """The counters now, as the statistics of version ``version`` of ``name``."""

@@ -52,9 +52,8 @@ def test_statistics_document_has_tritons_shape() -> None:
     stats.record_batch(rows=1, compute_ns=200, finished_ms=1700000000005)
     # As Triton counts them: queue and compute_infer per successful request, each charged its
     # batch's compute time (three requests in the batch of 3, one alone).
-    for _ in range(3):
-        stats.record_answer(queue_ns=100, compute_ns=900)
-    stats.record_answer(queue_ns=0, compute_ns=200)
+    stats.record_answers(3, queue_ns=300, compute_ns=900)
+    stats.record_answers(1, queue_ns=0, compute_ns=200)
     stats.success.add(5000, count=4)
     stats.fail.add(70)
     zero = {"count": 0, "ns": 0}
