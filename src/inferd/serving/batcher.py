@@ -57,7 +57,7 @@ from inferd.runtimes.base import Model
 from inferd.serving.deadlines import DeadlineLine, Waiter
 from inferd.serving.failures import log_batch_failure
 from inferd.serving.inline import InlinePolicy, timed
-from inferd.serving.queue_wait import queue_wait
+from inferd.serving.queue_wait import QueueWait, queue_wait
 from inferd.serving.signature import output_rows_problem
 from inferd.serving.stats import VersionStats
 from inferd.serving.timings import RequestTimings
@@ -118,6 +118,7 @@ class Batcher:
         self._deadlines: DeadlineLine[Waiter] = DeadlineLine(self._loop, self._expire)
         self._inline = InlinePolicy(model)
         self._wait = queue_wait(label, settings, self._max_rows, self._loop, self._expire)
+        self._waits = isinstance(self._wait, QueueWait)  # else no call per request to watch
 
     @property
     def queued(self) -> int:
@@ -155,7 +156,8 @@ class Batcher:
         if deadline <= now:
             raise DeadlineExceeded(f"deadline passed before {self._label} could queue the request")
         waiter = Waiter(inputs, rows, self._loop.create_future(), now, deadline, timings=timings)
-        self._wait.watch(waiter, self._queued, self._running is not None, self._running_since)
+        if self._waits:
+            self._wait.watch(waiter, self._queued, self._running is not None, self._running_since)
         self._deadlines.watch(waiter, now)
         self._queued += 1
         if key is None or rows > self._max_rows:
