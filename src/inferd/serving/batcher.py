@@ -237,8 +237,10 @@ class Batcher:
 
     def _join_closed(self, waiters: list[Waiter], key: Hashable) -> list[Waiter]:
         """``waiters`` plus the closed batches after theirs with ``key``, while the rows fit."""
+        if key is None or not self._closed or self._closed[0].key != key:
+            return waiters  # the usual: nothing to join, no rows to sum
         rows = sum(w.rows for w in waiters)
-        while key is not None and self._closed and self._closed[0].key == key:
+        while self._closed and self._closed[0].key == key:
             following = [w for w in self._closed[0].waiters if w.queued]
             rows += sum(w.rows for w in following)
             if rows > self._max_rows:
