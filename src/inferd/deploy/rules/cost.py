@@ -1,12 +1,15 @@
 """Cost recording rules: what each version's pods cost per hour, and per 1,000 predictions.
 
 Capacity held is what the pods *request* (kube-state-metrics'
-``kube_pod_container_resource_requests``), priced with the spec's ``cost`` section as rule
-constants (the discount applied). A pod belongs to a version by its ``inferd.dev/deployment`` and
+``kube_pod_container_resource_requests``), as under ``inferd up``: a container without a CPU
+request holds 1 core, one without a memory request the peak of its working set over the hour
+(cAdvisor). It is priced with the spec's ``cost`` section as rule constants (the discount
+applied). A pod belongs to a version by its ``inferd.dev/deployment`` and
 ``inferd.dev/version`` labels, read from ``kube_pod_labels`` (kube-state-metrics exports them when
 allowed: ``--metric-labels-allowlist=pods=[inferd.dev/deployment,inferd.dev/version]``), and
 only while it is Running. Work done is the replicas' ``inferd_requests_total{outcome="success"}``,
-joined to the version the same way, so both sides count the same pods.
+joined to the version the same way, so both sides count the same pods; a shadow's pods answer
+mirrored copies, which are no predictions.
 
 =====================================================  =========================================
 series                                                 value
@@ -177,10 +180,11 @@ class _Stack:
         return "{" + ",".join(matchers) + "}"
 
     def namespaced(self, *extra: str) -> str:
+        """``{namespace="…",extra…}``, or nothing without a namespace and ``extra``."""
         matchers = list(extra)
         if self.namespace is not None:
             matchers.insert(0, f'namespace="{self.namespace}"')
-        return "{" + ",".join(matchers) + "}"
+        return "{" + ",".join(matchers) + "}" if matchers else ""
 
 
 def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
@@ -229,7 +233,7 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
             f"sum by ({_BY_VERSION}) (\n"
             f"  {_predictions(spec, stack)}\n"
             f"  * on (namespace, pod) group_left (deployment, version)\n"
-            f"  max_over_time({POD_VERSION}{stack.sel()}[1h])\n)",
+            f"  {_serving_pods(spec, stack)}\n)",
         ),
         record(
             COST_PER_1K,
@@ -239,6 +243,17 @@ def cost_rules(spec: Spec, options: K8sOptions) -> list[Rule]:
         ),
     ]
     return [replace(r, needs=_KSM) for r in rules]
+
+
+def _serving_pods(spec: Spec, stack: _Stack) -> str:
+    """The pods of the last hour whose answers are predictions: a shadow's are not (it
+    answers mirrored copies; it is paid for all the same)."""
+    pods = f"max_over_time({POD_VERSION}{stack.sel()}[1h])"
+    for d in spec.deployments:
+        if d.traffic.shadow is not None:
+            shadow = stack.namespaced(f'deployment="{d.name}"', f'version="{d.traffic.shadow}"')
+            pods = f"({pods}\n  unless max_over_time({POD_VERSION}{shadow}[1h]))"
+    return pods
 
 
 def _predictions(spec: Spec, stack: _Stack) -> str:
@@ -277,15 +292,46 @@ def _pod_version(stack: _Stack) -> Rule:
 
 
 def _requests(
-    stack: _Stack, selector: str, *, deployment: str | None = None, by: str = _BY_VERSION
+    stack: _Stack, held: str, *, deployment: str | None = None, by: str = _BY_VERSION
 ) -> str:
-    """The requests ``selector`` of the stack's Running pods (one deployment's, if given),
+    """``held`` (per container) of the stack's Running pods (one deployment's, if given),
     summed by ``by``."""
     pods = stack.sel() if deployment is None else stack.namespaced(f'deployment="{deployment}"')
     return (
         f"sum by ({by}) (\n"
-        f"  kube_pod_container_resource_requests{stack.namespaced(selector)}\n"
+        f"  {held}\n"
         f"  * on (namespace, pod) group_left (deployment, version) {POD_VERSION}{pods}\n)"
+    )
+
+
+def _requested(stack: _Stack, selector: str) -> str:
+    return f"kube_pod_container_resource_requests{stack.namespaced(selector)}"
+
+
+def _cpu_held(stack: _Stack) -> str:
+    """Each container's CPU request, or 1 core without one, as ``inferd up`` holds for a
+    replica without a ``cpu`` request. kube-state-metrics has a restart counter for every
+    container of a started pod: it names those that request nothing."""
+    containers = f"kube_pod_container_status_restarts_total{stack.namespaced()}"
+    return (
+        f"(\n    {_requested(stack, _CPU)}\n    or on (namespace, pod, container)\n"
+        f"    group by (namespace, pod, container) ({containers})\n  )"
+    )
+
+
+def _memory_held(stack: _Stack) -> str:
+    """Each container's memory request, or without one the peak of its working set over the
+    hour (cAdvisor exports no peak of the working set: ``container_memory_max_usage_bytes``
+    is one of usage, page cache included, which the kernel reclaims), as ``inferd up`` holds
+    a replica's peak RSS."""
+    working = stack.namespaced('container!=""', 'container!="POD"')
+    peak = (
+        "max by (namespace, pod, container) "
+        f"(max_over_time(container_memory_working_set_bytes{working}[1h]))"
+    )
+    return (
+        f"(\n    {_requested(stack, _MEMORY)}\n    or on (namespace, pod, container)\n"
+        f"    {peak}\n  )"
     )
 
 
@@ -296,8 +342,8 @@ _MEMORY = 'resource="memory",unit="byte"'
 
 def _per_node(stack: _Stack, cost: CostSpec) -> list[Rule]:
     price, cores, memory = node_price(cost)
-    cpu = _requests(stack, _CPU, by=_BY_POD)
-    mem = _requests(stack, _MEMORY, by=_BY_POD)
+    cpu = _requests(stack, _cpu_held(stack), by=_BY_POD)
+    mem = _requests(stack, _memory_held(stack), by=_BY_POD)
     share = f"max by ({_BY_POD}) ({NODE_SHARE}{stack.sel()})"
     return [
         record(NODE_SHARE, f"{cpu}\n/ {number(cores)}", labels={"resource": "cpu"}),
@@ -313,11 +359,11 @@ def _per_node(stack: _Stack, cost: CostSpec) -> list[Rule]:
 def _per_resource(spec: Spec, options: K8sOptions, stack: _Stack, cost: CostSpec) -> list[Rule]:
     out = []
     if cost.cpu_core_hour is not None:
-        cpu = _requests(stack, _CPU)
+        cpu = _requests(stack, _cpu_held(stack))
         price = number(discounted(cost.cpu_core_hour, cost))
         out.append(record(RESOURCE_COST, f"{cpu}\n* {price}", labels={"resource": "cpu"}))
     if cost.memory_gib_hour is not None:
-        memory = _requests(stack, _MEMORY)
+        memory = _requests(stack, _memory_held(stack))
         price = number(discounted(cost.memory_gib_hour, cost))
         per_gib = f"{memory}\n/ {_GIB} * {price}"
         out.append(record(RESOURCE_COST, per_gib, labels={"resource": "memory"}))
@@ -325,7 +371,8 @@ def _per_resource(spec: Spec, options: K8sOptions, stack: _Stack, cost: CostSpec
         if d.resources.gpu == 0:
             continue
         gpu = gpu_price(d, options.placement_of(d), cost)
-        held = _requests(stack, f'resource="{gpu.resource}"', deployment=d.name)
+        requested = _requested(stack, f'resource="{gpu.resource}"')
+        held = _requests(stack, requested, deployment=d.name)
         # Each GPU deployment has its own price, so its own rule; the deployment label (which
         # its series carry anyway) keeps two such rules from being duplicates to promtool.
         labels = {"resource": gpu.resource, "deployment": d.name}
