@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 import orjson
@@ -49,15 +50,24 @@ class Lines(logging.Handler):
         return list(self.lines)
 
 
-@pytest.fixture
-def lines() -> Iterator[Lines]:
+@contextmanager
+def captured() -> Iterator[Lines]:
+    """The access lines written meanwhile (the logger's handlers and level restored after)."""
     access = logging.getLogger(LOGGER)
     handler, kept = Lines(), (access.handlers[:], access.level)
     access.handlers[:] = [handler]
     access.setLevel(logging.INFO)
-    yield handler
-    access.handlers[:], level = kept
-    access.setLevel(level)
+    try:
+        yield handler
+    finally:
+        access.handlers[:], level = kept
+        access.setLevel(level)
+
+
+@pytest.fixture
+def lines() -> Iterator[Lines]:
+    with captured() as handler:
+        yield handler
 
 
 @pytest.fixture
