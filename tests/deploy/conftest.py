@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from inferd.cli import main
 from inferd.deploy.k8s_options import K8sOptions, load_options
 from inferd.deploy.render import render
-from inferd.spec.loading import load_spec
+from inferd.spec.loading import load_spec, parse_spec
 from inferd.spec.model import Spec
 
 HERE = Path(__file__).parent
@@ -91,6 +91,18 @@ def validate(obj: dict[str, Any]) -> None:
         return
     for version in K8S_VERSIONS:
         kubernetes_validate.validate(copy.deepcopy(obj), version, strict=True)
+
+
+def one_deployment(deployment: str) -> Spec:
+    """A one-deployment spec; ``deployment`` is the YAML of its one list entry."""
+    first, *rest = deployment.strip().splitlines()
+    body = "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
+    return parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n{body}\n")
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The rendered ``objects`` of ``kind``."""
+    return [o for o in objects if o["kind"] == kind]
 
 
 def render_with(spec: Spec, **options: Any) -> list[dict[str, Any]]:

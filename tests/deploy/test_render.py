@@ -16,20 +16,9 @@ from inferd.settings_file import load_settings
 from inferd.spec.loading import SpecError, parse_spec
 from inferd.spec.model import Spec
 
-from .conftest import QUICKSTART, cli, render_with, validate
+from .conftest import QUICKSTART, cli, of_kind, one_deployment, render_with, validate
 
 REGISTRY = "registry.example.com"
-
-
-def _kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [o for o in objects if o["kind"] == kind]
-
-
-def _spec(deployment: str) -> Spec:
-    """A one-deployment spec; ``deployment`` is the YAML of its one list entry."""
-    first, *rest = deployment.strip().splitlines()
-    body = "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
-    return parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n{body}\n")
 
 
 ONE = """name: fraud
@@ -40,7 +29,7 @@ versions:
 
 def test_every_deployment_rolls_out_safely_and_drains(quickstart: Spec) -> None:
     objects = render_with(quickstart, registry=REGISTRY)
-    for deployment in _kind(objects, "Deployment"):
+    for deployment in of_kind(objects, "Deployment"):
         spec = deployment["spec"]
         assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         pod = spec["template"]["spec"]
@@ -60,7 +49,7 @@ def test_every_batching_setting_reaches_the_pod_as_the_server_reads_it() -> None
     """A batching field added to the settings reaches Kubernetes pods with no list to update:
     the rendered env, read back the way ``inferd serve`` reads its environment, gives the
     spec's batching exactly."""
-    spec = _spec(
+    spec = one_deployment(
         ONE + "batching: {max_batch_size: 7, max_queue_delay_ms: 2.5, max_queue_size: 99}\n"
     )
     (deployment, *_) = render_with(spec, registry=REGISTRY)
@@ -74,7 +63,7 @@ def test_every_batching_setting_reaches_the_pod_as_the_server_reads_it() -> None
 
 
 def test_pods_are_hardened(quickstart: Spec) -> None:
-    for deployment in _kind(render_with(quickstart, registry=REGISTRY), "Deployment"):
+    for deployment in of_kind(render_with(quickstart, registry=REGISTRY), "Deployment"):
         pod = deployment["spec"]["template"]["spec"]
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -86,7 +75,7 @@ def test_pods_are_hardened(quickstart: Spec) -> None:
 
 
 def test_an_init_container_fills_the_store_so_the_server_needs_no_registry() -> None:
-    (deployment, *_) = render_with(_spec(ONE), registry=f"{REGISTRY}/ml")
+    (deployment, *_) = render_with(one_deployment(ONE), registry=f"{REGISTRY}/ml")
     pod = deployment["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     assert init["args"] == ["tag", f"{REGISTRY}/ml/fraud:v1", "ml/fraud:v1"]
@@ -95,8 +84,8 @@ def test_an_init_container_fills_the_store_so_the_server_needs_no_registry() -> 
 
 
 def test_image_volume_delivery_mounts_the_models_oci_artifact() -> None:
-    objects = render_with(_spec(ONE), registry=REGISTRY, model_delivery="image-volume")
-    pod = _kind(objects, "Deployment")[0]["spec"]["template"]["spec"]
+    objects = render_with(one_deployment(ONE), registry=REGISTRY, model_delivery="image-volume")
+    pod = of_kind(objects, "Deployment")[0]["spec"]["template"]["spec"]
     assert {
         "name": "model",
         "image": {"reference": f"{REGISTRY}/fraud:v1", "pullPolicy": "IfNotPresent"},
@@ -112,14 +101,14 @@ def test_image_volume_delivery_mounts_the_models_oci_artifact() -> None:
 
 def test_a_model_without_a_registry_is_refused_with_the_fix() -> None:
     with pytest.raises(InvalidArgument, match="pass --registry"):
-        render_with(_spec(ONE))
+        render_with(one_deployment(ONE))
 
 
 @pytest.mark.parametrize("registry", ["", "myreg", "myreg/team", "Bad Host"])
 def test_a_registry_that_is_not_a_host_is_refused_not_sent_to_docker_hub(registry: str) -> None:
     # "myreg/fraud:v1" would be docker.io/myreg/fraud to every container runtime.
     with pytest.raises(InvalidArgument, match=r"is not HOST\[:PORT\]"):
-        render_with(_spec(ONE), registry=registry)
+        render_with(one_deployment(ONE), registry=registry)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +116,7 @@ def test_a_registry_that_is_not_a_host_is_refused_not_sent_to_docker_hub(registr
 )
 def test_a_registry_port_outside_the_tcp_range_is_refused(registry: str) -> None:
     with pytest.raises(InvalidArgument, match=r"has port [0-9]+, which is not a TCP port"):
-        render_with(_spec(ONE), registry=registry)
+        render_with(one_deployment(ONE), registry=registry)
 
 
 def test_a_registry_port_flag_outside_the_tcp_range_exits_2(tmp_path: Path) -> None:
@@ -146,7 +135,7 @@ def test_a_registry_port_flag_outside_the_tcp_range_exits_2(tmp_path: Path) -> N
     ["localhost", "localhost:5000/team", "reg:5000", "r.io/a/b", "localhost:1", "r.io:65535/a"],
 )
 def test_a_registry_host_prefixes_the_models(registry: str) -> None:
-    objects = render_with(_spec(ONE), registry=registry)
+    objects = render_with(one_deployment(ONE), registry=registry)
     assert f"{registry}/fraud:v1" in str(objects)
 
 
@@ -176,8 +165,8 @@ def test_the_spec_names_the_default_registry_and_the_flag_overrides_it() -> None
 
 
 def test_a_model_named_unlike_its_deployment_is_reached_through_a_rewrite() -> None:
-    objects = render_with(_spec(ONE), registry=f"{REGISTRY}/team")
-    (route,) = _kind(objects, "HTTPRoute")
+    objects = render_with(one_deployment(ONE), registry=f"{REGISTRY}/team")
+    (route,) = of_kind(objects, "HTTPRoute")
     version_rule, split = route["spec"]["rules"]
     assert version_rule["matches"] == [
         {"path": {"type": "PathPrefix", "value": "/v2/models/fraud/versions/v1"}}
@@ -191,7 +180,7 @@ def test_a_model_named_unlike_its_deployment_is_reached_through_a_rewrite() -> N
 
 
 def test_header_routes_come_before_the_weighted_split() -> None:
-    spec = _spec(
+    spec = one_deployment(
         """name: fraud
 versions:
   - {name: a, model: fraud:v1}
@@ -202,7 +191,7 @@ traffic:
   sticky_header: x-user
 """
     )
-    (route,) = _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+    (route,) = of_kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
     rules = route["spec"]["rules"]
     assert rules[2]["matches"][0]["headers"] == [
         {"type": "Exact", "name": "x-cohort", "value": "beta"}
@@ -213,8 +202,8 @@ traffic:
 
 def test_autoscaled_versions_leave_replicas_to_the_autoscaler(quickstart: Spec) -> None:
     objects = render_with(quickstart, registry=REGISTRY)
-    assert all("replicas" not in d["spec"] for d in _kind(objects, "Deployment"))
-    scaled = _kind(objects, "ScaledObject")
+    assert all("replicas" not in d["spec"] for d in of_kind(objects, "Deployment"))
+    scaled = of_kind(objects, "ScaledObject")
     assert [s["metadata"]["name"] for s in scaled] == ["fraud-v1", "fraud-v2", "fraud-v2-shadow"]
     (trigger,) = scaled[0]["spec"]["triggers"]
     assert trigger["metadata"]["query"] == 'sum(inferd_queue_depth{service="fraud-v1"})'
@@ -224,8 +213,8 @@ def test_autoscaled_versions_leave_replicas_to_the_autoscaler(quickstart: Spec) 
 
 def test_hpa_mode_renders_custom_metric_autoscalers(quickstart: Spec) -> None:
     objects = render_with(quickstart, registry=REGISTRY, autoscaler="hpa")
-    hpas = _kind(objects, "HorizontalPodAutoscaler")
-    assert len(hpas) == 3 and not _kind(objects, "ScaledObject")
+    hpas = of_kind(objects, "HorizontalPodAutoscaler")
+    assert len(hpas) == 3 and not of_kind(objects, "ScaledObject")
     assert hpas[0]["spec"]["metrics"][0]["pods"]["metric"]["name"] == "inferd_queue_depth"
     for obj in objects:
         validate(obj)
@@ -235,10 +224,10 @@ def test_scale_to_zero_keeps_one_replica_and_says_why() -> None:
     """At zero no pod exports the series the ScaledObject's Prometheus query reads and nothing
     holds the first request, so a ScaledObject with ``minReplicaCount: 0`` would never bring
     the version back: the plain target keeps one replica and names what it did not render."""
-    spec = _spec(
+    spec = one_deployment(
         ONE + "autoscaling: {min_replicas: 0, max_replicas: 4, scale_to_zero_after: 10m}\n"
     )
-    (scaled,) = _kind(render_with(spec, registry=REGISTRY), "ScaledObject")
+    (scaled,) = of_kind(render_with(spec, registry=REGISTRY), "ScaledObject")
     assert scaled["spec"]["minReplicaCount"] == 1
     assert "cooldownPeriod" not in scaled["spec"]
     omitted = scaled["metadata"]["annotations"]["inferd.dev/not-rendered"]
@@ -246,7 +235,7 @@ def test_scale_to_zero_keeps_one_replica_and_says_why() -> None:
     assert "--target kserve" in omitted
     validate(scaled)
     hpa_objects = render_with(spec, registry=REGISTRY, autoscaler="hpa")
-    (hpa,) = _kind(hpa_objects, "HorizontalPodAutoscaler")
+    (hpa,) = of_kind(hpa_objects, "HorizontalPodAutoscaler")
     assert hpa["spec"]["minReplicas"] == 1
     omitted = hpa["metadata"]["annotations"]["inferd.dev/not-rendered"]
     assert "autoscaling.min_replicas 0" in omitted
@@ -268,7 +257,7 @@ GPU = ONE + "resources: {gpu: 1, gpu_memory: 12Gi}\n"
 
 
 def test_a_gpu_deployment_without_a_device_uses_cuda_when_present() -> None:
-    (deployment, *_) = render_with(_spec(GPU), registry=REGISTRY)
+    (deployment, *_) = render_with(one_deployment(GPU), registry=REGISTRY)
     env = {
         e["name"]: e["value"]
         for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -287,21 +276,23 @@ def test_a_gpu_deployment_without_a_device_uses_cuda_when_present() -> None:
 def test_impossible_gpu_placements_are_refused(placement: dict[str, Any], message: str) -> None:
     options = K8sOptions(registry=REGISTRY, deployments={"fraud": placement})
     with pytest.raises(InvalidArgument, match=message):
-        render_with(_spec(GPU), **options.model_dump())
+        render_with(one_deployment(GPU), **options.model_dump())
 
 
 def test_time_slicing_a_multi_gpu_pod_is_refused() -> None:
-    spec = _spec(ONE + "resources: {gpu: 2}\n")
+    spec = one_deployment(ONE + "resources: {gpu: 2}\n")
     with pytest.raises(InvalidArgument, match="asks for 1 GPU"):
         render_with(spec, registry=REGISTRY, placement={"time_slicing": 4})
 
 
 def test_gpu_options_that_would_place_nothing_are_refused() -> None:
     with pytest.raises(InvalidArgument, match=r"\(gpu_product\) but no deployment has resources"):
-        render_with(_spec(ONE), registry=REGISTRY, placement={"gpu_product": "Tesla-T4"})
+        render_with(one_deployment(ONE), registry=REGISTRY, placement={"gpu_product": "Tesla-T4"})
     with pytest.raises(InvalidArgument, match=r"'fraud': GPU placement .* resources\.gpu is 0"):
         render_with(
-            _spec(ONE), registry=REGISTRY, deployments={"fraud": {"mig_profile": "1g.10gb"}}
+            one_deployment(ONE),
+            registry=REGISTRY,
+            deployments={"fraud": {"mig_profile": "1g.10gb"}},
         )
 
 
@@ -325,7 +316,7 @@ def test_the_overlay_must_name_deployments_of_the_spec(tmp_path: Path) -> None:
     overlay = tmp_path / "k8s.yaml"
     overlay.write_text("registry: r.example.com\ndeployments:\n  fruad: {}\n", encoding="utf-8")
     with pytest.raises(InvalidArgument, match="fruad"):
-        render_with(_spec(ONE), **load_options(overlay, {}).model_dump())
+        render_with(one_deployment(ONE), **load_options(overlay, {}).model_dump())
 
 
 def test_overlay_problems_name_the_file_and_field(tmp_path: Path) -> None:
@@ -348,13 +339,13 @@ def test_flags_override_the_overlay(tmp_path: Path) -> None:
 
 
 def test_a_name_kubernetes_would_refuse_is_reported() -> None:
-    spec = _spec(ONE.replace("name: fraud", "name: 9fraud"))
+    spec = one_deployment(ONE.replace("name: fraud", "name: 9fraud"))
     with pytest.raises(InvalidArgument, match="start with a letter"):
         render_with(spec, registry=REGISTRY)
 
 
 def test_kserve_splits_at_most_two_versions() -> None:
-    spec = _spec(
+    spec = one_deployment(
         """name: fraud
 versions:
   - {name: a, model: fraud:v1}
@@ -394,10 +385,10 @@ traffic: {weights: {v1: 100}}
 def test_trust_code_reaches_the_server_of_that_version_only() -> None:
     """``trust_code: true`` is what lets a python model's own code run: without
     ``--trust-code`` the pod's server refuses to load it and never becomes ready."""
-    objects = render_with(_spec(TRUSTED), registry=REGISTRY)
+    objects = render_with(one_deployment(TRUSTED), registry=REGISTRY)
     args = {
         d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"]
-        for d in _kind(objects, "Deployment")
+        for d in of_kind(objects, "Deployment")
     }
     assert args["rules-v1"][-2:] == ["--trust-code", "rules:v1"]
     assert "--trust-code" not in args["rules-v2"]
@@ -407,7 +398,7 @@ def test_trust_code_reaches_the_server_of_that_version_only() -> None:
 
 def test_trust_code_on_the_kserve_target_is_refused_naming_it() -> None:
     with pytest.raises(InvalidArgument, match=r"rules/v1: trust_code"):
-        render_with(_spec(TRUSTED), registry=REGISTRY, target="kserve")
+        render_with(one_deployment(TRUSTED), registry=REGISTRY, target="kserve")
 
 
 @pytest.mark.parametrize(
@@ -425,7 +416,7 @@ def test_kserve_refuses_a_metric_whose_target_is_not_a_request_count(
     if metric != "latency_p95":
         scaled += "llm: {engine: inferd}\n"
     with pytest.raises(InvalidArgument, match=rf"fraud: autoscaling.metric {metric}"):
-        render_with(_spec(scaled), registry=REGISTRY, target="kserve")
+        render_with(one_deployment(scaled), registry=REGISTRY, target="kserve")
 
 
 @pytest.mark.parametrize(
@@ -435,8 +426,8 @@ def test_kserve_refuses_a_metric_whose_target_is_not_a_request_count(
 def test_kserve_scales_request_counts_on_their_target(metric: str, kserve: str) -> None:
     scaled = ONE + f"autoscaling: {{min_replicas: 1, max_replicas: 4, metric: {metric}, "
     scaled += "target: 8}\n"
-    objects = render_with(_spec(scaled), registry=REGISTRY, target="kserve")
-    (service,) = _kind(objects, "InferenceService")
+    objects = render_with(one_deployment(scaled), registry=REGISTRY, target="kserve")
+    (service,) = of_kind(objects, "InferenceService")
     predictor = service["spec"]["predictor"]
     assert (predictor["scaleMetric"], predictor["scaleTarget"]) == (kserve, 8)
 
@@ -447,13 +438,13 @@ def test_kserve_names_the_autoscaling_timing_it_leaves_to_knative() -> None:
     is told nothing."""
     timed = ONE + "autoscaling: {metric: concurrency, target: 8, scale_down_window: 10m, "
     timed += "panic_window: 10s}\n"
-    objects = render_with(_spec(timed), registry=REGISTRY, target="kserve")
-    (service,) = _kind(objects, "InferenceService")
+    objects = render_with(one_deployment(timed), registry=REGISTRY, target="kserve")
+    (service,) = of_kind(objects, "InferenceService")
     omitted = service["metadata"]["annotations"]["inferd.dev/not-rendered"]
     assert "autoscaling.panic_window, autoscaling.scale_down_window: KServe's autoscaler" in omitted
     plain = ONE + "autoscaling: {metric: concurrency, target: 8}\n"
-    objects = render_with(_spec(plain), registry=REGISTRY, target="kserve")
-    (service,) = _kind(objects, "InferenceService")
+    objects = render_with(one_deployment(plain), registry=REGISTRY, target="kserve")
+    (service,) = of_kind(objects, "InferenceService")
     assert "inferd.dev/not-rendered" not in service["metadata"].get("annotations", {})
 
 
@@ -473,6 +464,6 @@ def test_kserve_raises_knatives_timeout_to_cover_drains_and_requests(
     longer drain or request timeout raises it, so neither is cut short."""
     body = "  - " + "\n    ".join(ONE.strip().splitlines())
     spec = parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\n{gateway}deployments:\n{body}\n")
-    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    (service,) = of_kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
     assert service["spec"]["predictor"].get("timeout") == timeout
     assert "terminationGracePeriodSeconds" not in service["spec"]["predictor"]

@@ -21,7 +21,7 @@ from inferd.settings_file import load_settings
 from inferd.spec.loading import load_spec, parse_spec
 from inferd.spec.model import Spec
 
-from .conftest import GOLDEN, HERE, cli, promql_at_5m, validate
+from .conftest import GOLDEN, HERE, cli, of_kind, one_deployment, promql_at_5m, validate
 
 LLM_SPEC = HERE / "data" / "llm.yaml"
 LLM_OVERLAY = HERE / "data" / "llm.k8s.yaml"
@@ -44,19 +44,9 @@ def llm_options() -> K8sOptions:
     return load_options(LLM_OVERLAY, {})
 
 
-def _kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [o for o in objects if o["kind"] == kind]
-
-
 def _named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    (found,) = [o for o in _kind(objects, kind) if o["metadata"]["name"] == name]
+    (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
     return found
-
-
-def _spec(deployment: str) -> Spec:
-    first, *rest = deployment.strip().splitlines()
-    body = "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
-    return parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n{body}\n")
 
 
 VLLM = """name: chat
@@ -77,7 +67,7 @@ def test_a_vllm_pod_serves_the_base_and_its_adapters_over_its_gpus(
 ) -> None:
     objects = render(llm_spec, llm_options)
     # Adapter versions have no workload of their own: one pod serves base and adapters.
-    assert [o["metadata"]["name"] for o in _kind(objects, "Deployment")] == [
+    assert [o["metadata"]["name"] for o in of_kind(objects, "Deployment")] == [
         "support-bot-base",
         "summarizer-v1",
     ]
@@ -150,7 +140,7 @@ def test_the_model_volume_is_sized_from_the_shape(llm_spec: Spec, llm_options: K
     assert "store" not in mounts
     # Int4 weights, no adapters: 8,030,261,248 x 4 / 8 = 4,015,130,624 B = 3.74 GiB, x 1.10 =
     # 4.11 GiB, rounded up: 5 GiB.
-    spec = _spec(
+    spec = one_deployment(
         VLLM.replace(
             "llm: {engine: vllm}",
             "llm: {engine: vllm, shape: {parameters: 8030261248, layers: 32, kv_heads: 8, "
@@ -222,7 +212,7 @@ def test_the_route_sends_the_deployment_to_the_base_and_names_the_adapter_split(
 
 
 def test_two_base_versions_split_by_weight_and_mirror_a_base_shadow() -> None:
-    spec = _spec(
+    spec = one_deployment(
         """name: chat
 versions:
   - {name: v1, model: chat:v1}
@@ -254,7 +244,7 @@ def test_keda_scales_on_vllms_waiting_requests_or_kv_cache(
     llm_spec: Spec, llm_options: K8sOptions
 ) -> None:
     objects = render(llm_spec, llm_options)
-    (scaled,) = _kind(objects, "ScaledObject")
+    (scaled,) = of_kind(objects, "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == "support-bot-base"
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["metricType"] == "AverageValue"
@@ -262,13 +252,15 @@ def test_keda_scales_on_vllms_waiting_requests_or_kv_cache(
         'sum(vllm:num_requests_waiting{namespace="ml",service="support-bot-base"})'
     )
     assert trigger["metadata"]["threshold"] == "4"
-    kv = _spec(VLLM + "autoscaling: {metric: kv_cache_usage, target: 0.7, max_replicas: 3}\n")
-    (scaled,) = _kind(render(kv, K8sOptions(registry="r.example.com")), "ScaledObject")
+    kv = one_deployment(
+        VLLM + "autoscaling: {metric: kv_cache_usage, target: 0.7, max_replicas: 3}\n"
+    )
+    (scaled,) = of_kind(render(kv, K8sOptions(registry="r.example.com")), "ScaledObject")
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["metadata"]["query"] == 'sum(vllm:kv_cache_usage_perc{service="chat-v1"})'
     assert trigger["metadata"]["threshold"] == "0.7"
-    ttft = _spec(VLLM + "autoscaling: {metric: ttft_p95, target: 0.5}\n")
-    (scaled,) = _kind(render(ttft, K8sOptions(registry="r.example.com")), "ScaledObject")
+    ttft = one_deployment(VLLM + "autoscaling: {metric: ttft_p95, target: 0.5}\n")
+    (scaled,) = of_kind(render(ttft, K8sOptions(registry="r.example.com")), "ScaledObject")
     assert scaled["spec"]["triggers"][0]["metricType"] == "Value"
     assert (
         "vllm:time_to_first_token_seconds_bucket"
@@ -277,10 +269,10 @@ def test_keda_scales_on_vllms_waiting_requests_or_kv_cache(
 
 
 def test_what_vllm_cannot_scale_on_is_refused() -> None:
-    tokens = _spec(VLLM + "autoscaling: {metric: tokens_in_flight, target: 4096}\n")
+    tokens = one_deployment(VLLM + "autoscaling: {metric: tokens_in_flight, target: 4096}\n")
     with pytest.raises(InvalidArgument, match="not exported by vLLM"):
         render(tokens, K8sOptions(registry="r.example.com"))
-    waiting = _spec(VLLM + "autoscaling: {metric: requests_waiting, min_replicas: 1}\n")
+    waiting = one_deployment(VLLM + "autoscaling: {metric: requests_waiting, min_replicas: 1}\n")
     with pytest.raises(InvalidArgument, match="scale with KEDA"):
         render(waiting, K8sOptions(registry="r.example.com", autoscaler="hpa"))
 
@@ -289,7 +281,7 @@ def test_the_stack_servicemonitor_scrapes_the_vllm_pods(
     llm_spec: Spec, llm_options: K8sOptions
 ) -> None:
     objects = render(llm_spec, llm_options)
-    (monitor,) = _kind(objects, "ServiceMonitor")
+    (monitor,) = of_kind(objects, "ServiceMonitor")
     service = _named(objects, "Service", "support-bot-base")
     selector = monitor["spec"]["selector"]["matchLabels"]
     assert selector.items() <= service["metadata"]["labels"].items()
@@ -347,20 +339,20 @@ def test_a_mixed_stack_on_kserve_keeps_inferds_runtime_for_its_own_pods() -> Non
 
 
 def test_llama_server_has_no_kubernetes_rendering() -> None:
-    spec = _spec(VLLM.replace("engine: vllm", "engine: llama-server"))
+    spec = one_deployment(VLLM.replace("engine: vllm", "engine: llama-server"))
     with pytest.raises(InvalidArgument, match="'llama-server' has no Kubernetes rendering"):
         render(spec, K8sOptions(registry="r.example.com"))
 
 
 def test_tensor_parallelism_over_mig_slices_is_refused() -> None:
-    spec = _spec(VLLM.replace("resources: {gpu: 1}", "resources: {gpu: 2}"))
+    spec = one_deployment(VLLM.replace("resources: {gpu: 1}", "resources: {gpu: 2}"))
     options = K8sOptions(registry="r.example.com", placement={"mig_profile": "3g.40gb"})
     with pytest.raises(InvalidArgument, match="not over 2 MIG slices"):
         render(spec, options)
 
 
 def test_an_inferd_engine_llm_gets_its_slots_and_context_as_the_server_reads_them() -> None:
-    spec = _spec(
+    spec = one_deployment(
         """name: tiny
 versions:
   - {name: v1, model: tiny:v1}

@@ -9,23 +9,19 @@ from typing import Any
 from inferd.config import BatchingSettings, ServerSettings
 from inferd.settings_file import load_settings
 from inferd.spec.loading import parse_spec
-from inferd.spec.model import Spec
 
-from .conftest import QUICKSTART, QUICKSTART_FLAGS, cli, render_with, validate
+from .conftest import (
+    QUICKSTART,
+    QUICKSTART_FLAGS,
+    cli,
+    of_kind,
+    one_deployment,
+    render_with,
+    validate,
+)
 
 REGISTRY = "registry.example.com"
 OMITTED = "inferd.dev/not-rendered"
-
-
-def _spec(deployment: str) -> Spec:
-    """A one-deployment spec; ``deployment`` is the YAML of its one list entry."""
-    first, *rest = deployment.strip().splitlines()
-    body = "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
-    return parse_spec(f"apiVersion: inferd.dev/v1\nkind: Stack\ndeployments:\n{body}\n")
-
-
-def _kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [o for o in objects if o["kind"] == kind]
 
 
 def _omitted(o: dict[str, Any]) -> str:
@@ -47,7 +43,9 @@ def test_the_autoscaling_settings_keda_and_the_hpa_lack_are_named() -> None:
         "stable_window: 30s, panic_threshold: 3, max_scale_up_rate: 2, cold_start_timeout: 2m}\n"
     )
     for autoscaler, kind in (("keda", "ScaledObject"), ("hpa", "HorizontalPodAutoscaler")):
-        (scaler,) = _kind(render_with(_spec(timed), registry=REGISTRY, autoscaler=autoscaler), kind)
+        (scaler,) = of_kind(
+            render_with(one_deployment(timed), registry=REGISTRY, autoscaler=autoscaler), kind
+        )
         validate(scaler)
         omitted = _omitted(scaler)
         assert (
@@ -56,7 +54,7 @@ def test_the_autoscaling_settings_keda_and_the_hpa_lack_are_named() -> None:
         ) in omitted
         assert "scale_down_window" not in omitted
     plain = ONE + "autoscaling: {metric: concurrency, target: 8, scale_down_window: 10m}\n"
-    (scaler,) = _kind(render_with(_spec(plain), registry=REGISTRY), "ScaledObject")
+    (scaler,) = of_kind(render_with(one_deployment(plain), registry=REGISTRY), "ScaledObject")
     assert _omitted(scaler) == ""
 
 
@@ -81,11 +79,11 @@ def test_kserve_names_the_rollout_policy_it_does_not_carry_out() -> None:
         assert result.exit_code == 0, result.output
         (line,) = [n for n in result.stderr.splitlines() if "InferenceService/fraud:" in n]
         assert "rollout (canary, steps 10, 25, 50, 100) and its analysis: KServe" in line, stage
-    spec = _spec(ONE + "rollout: {strategy: blue-green}\n")
-    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    spec = one_deployment(ONE + "rollout: {strategy: blue-green}\n")
+    (service,) = of_kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
     assert "rollout (blue-green) and its analysis:" in _omitted(service)
-    (service,) = _kind(
-        render_with(_spec(ONE), registry=REGISTRY, target="kserve"), "InferenceService"
+    (service,) = of_kind(
+        render_with(one_deployment(ONE), registry=REGISTRY, target="kserve"), "InferenceService"
     )
     assert _omitted(service) == ""
 
@@ -95,22 +93,22 @@ def test_kserve_pods_get_the_deployments_server_settings() -> None:
     device, timeouts and an LLM's slots and context were dropped without a word. The
     InferenceService's model container carries them (KServe merges it into the runtime's), as
     the plain target's pods have them."""
-    spec = _spec(
+    spec = one_deployment(
         ONE + "runtime: {threads: 3}\nrequest_timeout: 5s\n"
         "batching: {max_batch_size: 7, max_queue_delay_ms: 2.5, max_queue_size: 99}\n"
     )
-    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    (service,) = of_kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
     validate(service)
     env = {e["name"]: e["value"] for e in service["spec"]["predictor"]["model"]["env"]}
     served = load_settings(ServerSettings, environ=env)
     assert served.batching == spec.deployments[0].batching
     assert served.batching != BatchingSettings()
     assert (served.intra_op_threads, served.request_timeout_s) == (3, 5.0)
-    llm = _spec(
+    llm = one_deployment(
         "name: chat\nversions: [{name: v1, model: chat:v1}]\n"
         "llm: {engine: inferd, max_num_seqs: 4, max_model_len: 2048}\n"
     )
-    (service,) = _kind(render_with(llm, registry=REGISTRY, target="kserve"), "InferenceService")
+    (service,) = of_kind(render_with(llm, registry=REGISTRY, target="kserve"), "InferenceService")
     env = {e["name"]: e["value"] for e in service["spec"]["predictor"]["model"]["env"]}
     served = load_settings(ServerSettings, environ=env)
     assert (served.llm.max_num_seqs, served.llm.max_model_len) == (4, 2048)
@@ -135,7 +133,7 @@ deployments:
 """
     )
     routes = {
-        o["metadata"]["name"]: o for o in _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+        o["metadata"]["name"]: o for o in of_kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
     }
     assert "gateway.shadow_timeout (0.5 s, inferd up" in _omitted(routes["fraud"])
     assert "shadow_timeout" not in _omitted(routes["ranker"])
@@ -150,19 +148,19 @@ deployments:
     traffic: {weights: {v1: 100}, shadow: v2}
 """
     )
-    (route,) = _kind(render_with(unset, registry=REGISTRY), "HTTPRoute")
+    (route,) = of_kind(render_with(unset, registry=REGISTRY), "HTTPRoute")
     assert "shadow_timeout" not in _omitted(route)
 
 
 def test_kserve_names_a_target_it_rounds() -> None:
     """KServe's scaleTarget is a whole number of requests: a fractional target is rounded, and
     the InferenceService says so."""
-    spec = _spec(ONE + "autoscaling: {metric: concurrency, target: 2.5}\n")
-    (service,) = _kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
+    spec = one_deployment(ONE + "autoscaling: {metric: concurrency, target: 2.5}\n")
+    (service,) = of_kind(render_with(spec, registry=REGISTRY, target="kserve"), "InferenceService")
     assert service["spec"]["predictor"]["scaleTarget"] == 2
     assert "autoscaling.target 2.5: KServe's scaleTarget is a whole number (2)" in _omitted(service)
-    whole = _spec(ONE + "autoscaling: {metric: concurrency, target: 3}\n")
-    (service,) = _kind(render_with(whole, registry=REGISTRY, target="kserve"), "InferenceService")
+    whole = one_deployment(ONE + "autoscaling: {metric: concurrency, target: 3}\n")
+    (service,) = of_kind(render_with(whole, registry=REGISTRY, target="kserve"), "InferenceService")
     assert _omitted(service) == ""
 
 
@@ -170,13 +168,13 @@ def test_the_plain_target_suggests_argo_only_for_what_argo_renders() -> None:
     """``--progressive argo`` renders canary policies only: a blue-green or A/B policy was told
     to render with it, which then said it renders canary rollouts only."""
     for strategy in ("blue-green",):
-        spec = _spec(ONE + f"rollout: {{strategy: {strategy}}}\n")
-        (route,) = _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+        spec = one_deployment(ONE + f"rollout: {{strategy: {strategy}}}\n")
+        (route,) = of_kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
         assert _omitted(route) == (
             f"rollout ({strategy}): the plain target has no progressive delivery; let inferd "
             "up's rollout controller carry it out (--progressive argo renders canary rollouts "
             "only)"
         )
-    spec = _spec(ONE + "rollout: {strategy: canary, steps: [50, 100]}\n")
-    (route,) = _kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
+    spec = one_deployment(ONE + "rollout: {strategy: canary, steps: [50, 100]}\n")
+    (route,) = of_kind(render_with(spec, registry=REGISTRY), "HTTPRoute")
     assert "render it with --progressive argo" in _omitted(route)
