@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, TypeVar
 
 import grpc
@@ -130,7 +131,8 @@ class GrpcGateway:
         self.gateway = gateway
         self.host = host
         self._port = port
-        self.proxy = GrpcProxy(gateway.metrics, gateway.proxy.timeout_s, gateway.proxy.outstanding)
+        rest = gateway.proxy  # its timeout, its tracing, its count of calls in flight
+        self.proxy = GrpcProxy(gateway.metrics, rest.timeout_s, rest.outstanding, rest.tracing)
         #: The per-call policy (see :class:`CallCheck`); None lets every call through.
         self.check: CallCheck | None = None
         #: TLS for the port (set before :meth:`start`); None: plain.
@@ -344,17 +346,8 @@ class GrpcGateway:
             return None
         copy = renamed(request, shadow.model, named)  # the same bytes when nothing changes
 
-        def send() -> Awaitable[RpcAnswer]:
-            return self.proxy.send(
-                route.name,
-                shadow,
-                "ModelInfer",
-                copy,
-                metadata,
-                deadline_s=mirror.timeout_s,
-                retry=False,
-            )
-
+        send = partial(self.proxy.send, route.name, shadow, "ModelInfer", copy, metadata,
+                       deadline_s=mirror.timeout_s, retry=False, shadow=True)  # fmt: skip
         return mirror.copy(route.name, version.name, shadow.name, send, GRPC_ANSWERS)
 
     async def _model_statistics(self, request: bytes, context: Context) -> RpcAnswer:

@@ -5,8 +5,9 @@ traces, as :func:`~inferd.control.gateway.tracing.traced` wraps REST inference: 
 continues the call's ``traceparent`` metadata (or starts a trace), covers routing and the
 proxied call, and records the status the client got (a call that did not end OK fails the span
 with its details). The handler sees the call's metadata with ``traceparent`` (and
-``tracestate``) replaced by the span's, so the metadata it forwards makes the replica's spans
-children of this one.
+``tracestate``) replaced by the span's; each try at a replica is a CLIENT span under it
+(:class:`~.grpc_upstream.GrpcProxy`, as over REST), whose ``traceparent`` the try forwards, so
+the replica's spans are that try's children.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from inferd.control.gateway.grpc_upstream import Metadata, RpcAnswer
 from inferd.control.gateway.grpc_wire import model_named
+from inferd.control.gateway.tracing import carrying
 from inferd.errors import InferdError
 from inferd.protocols.grpc.status import GRPC_STATUS, Context
 from inferd.protocols.http.messages import STATUS_BY_CODE, response_for_error
@@ -61,12 +63,7 @@ def traced_call(tracing: Tracing, handler: GrpcHandler, method: str) -> GrpcHand
                 "inferd.deployment": model_named(request)[0],
             },
         )
-        propagated = tracing.propagation(span)
-        rewritten = (
-            *((key, value) for key, value in metadata if key not in propagated),
-            *propagated.items(),
-        )
-        traced_context = cast("Context", _WithMetadata(context, rewritten))
+        traced_context = cast("Context", _WithMetadata(context, carrying(tracing, span, metadata)))
         if not span.is_recording():
             return await handler(request, traced_context)
         try:

@@ -25,17 +25,24 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 
 from inferd.control.gateway.balance import Balancer
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.outliers import FAILING_STATUSES
+from inferd.control.gateway.tracing import carrying, replica_try, try_finished
 from inferd.control.replicas.topology import Replica, Topology, VersionRoute
 from inferd.errors import DeadlineExceeded, Unavailable
 from inferd.protocols.grpc.servicer import SERVICE
 from inferd.protocols.grpc.status import GRPC_STATUS
 from inferd.protocols.http.messages import STATUS_BY_CODE
+
+if TYPE_CHECKING:
+    from opentelemetry.util.types import AttributeValue
+
+    from inferd.observe.tracing import Span, Tracing
 
 #: gRPC metadata: (key, value) pairs; values of ``-bin`` keys are bytes.
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -95,6 +102,43 @@ def forwardable(metadata: Metadata) -> Metadata:
     )
 
 
+def _try_span(
+    tracing: Tracing,
+    method: str,
+    metadata: Metadata,
+    replica: Replica,
+    *,
+    resends: int,
+    shadow: bool,
+) -> tuple[Metadata, Span | None]:
+    """One try of ``method`` at ``replica`` as a CLIENT span under the current one, with
+    REST's attributes (:func:`.tracing.replica_try`), and ``metadata`` carrying its
+    ``traceparent``, so the replica's spans are its children."""
+    protocol: dict[str, AttributeValue] = {
+        "rpc.system": "grpc",
+        "rpc.service": SERVICE,
+        "rpc.method": method,
+        "server.port": replica.grpc_port or 0,
+    }
+    span = replica_try(
+        tracing, f"{method} replica", protocol, replica, resends=resends, shadow=shadow
+    )
+    if span is None:
+        return metadata, None
+    return carrying(tracing, span, metadata), span
+
+
+def _try_ended(tracing: Tracing, span: Span, outcome: str, answer: RpcAnswer | None) -> None:
+    """End a try's span as REST's end (:func:`.tracing.try_finished`), with the gRPC status."""
+    if answer is None:
+        try_finished(tracing, span, outcome, None, str)
+        return
+    span.set_attribute("rpc.grpc.status_code", answer.code.value[0])
+    try_finished(
+        tracing, span, outcome, answer.http_status, lambda: answer.details or answer.code.name
+    )
+
+
 def _retry_after(trailing: Metadata) -> float:
     for key, value in trailing:
         if key == "retry-after":
@@ -108,12 +152,17 @@ class GrpcProxy:
 
     ``outstanding`` is the REST proxy's count of requests in flight per replica id (shared).
     ``timeout_s`` caps every call (the gateway's request timeout), whatever the client's
-    deadline."""
+    deadline. With ``tracing``, each try at a replica is a CLIENT span (:func:`_try_span`)."""
 
     def __init__(
-        self, metrics: GatewayMetrics, timeout_s: float, outstanding: dict[str, int]
+        self,
+        metrics: GatewayMetrics,
+        timeout_s: float,
+        outstanding: dict[str, int],
+        tracing: Tracing | None = None,
     ) -> None:
         self.metrics = metrics
+        self.tracing = tracing
         self.timeout_s = timeout_s
         self.balance = Balancer(outstanding)
         self._channels: dict[_Address, grpc.aio.Channel] = {}
@@ -168,15 +217,18 @@ class GrpcProxy:
         *,
         deadline_s: float | None = None,
         retry: bool = True,
+        shadow: bool = False,
     ) -> RpcAnswer:
         """The replica's answer (any status) to ``method`` with the serialized ``request``,
         within ``deadline_s`` (the client's time left; None: none) capped by
         :attr:`timeout_s`. Raises :class:`Unavailable` when no replica could be reached and
-        :class:`DeadlineExceeded` when the chosen one did not answer in time."""
+        :class:`DeadlineExceeded` when the chosen one did not answer in time. When traced,
+        each try is a span of its own (``shadow``: a shadow copy's), as over REST."""
         timeout = self.timeout_s if deadline_s is None else min(deadline_s, self.timeout_s)
         expires = time.monotonic() + timeout
         tried: set[str] = set()
         attempts_left = 2 if retry else 1
+        tracing = self.tracing
         while True:
             attempts_left -= 1
             left = expires - time.monotonic()
@@ -189,29 +241,38 @@ class GrpcProxy:
                     f"version {version.name!r} of {deployment!r} has no ready replica"
                 )
             tried.add(replica.id)
+            sent, span = metadata, None
+            if tracing is not None:
+                sent, span = _try_span(
+                    tracing, method, metadata, replica, resends=len(tried) - 1, shadow=shadow
+                )
+            answer, outcome = None, "cancelled"  # the client went away (or the copy's time ran out)
             try:
-                body = await self._method(replica, method)(request, timeout=left, metadata=metadata)
+                body = await self._method(replica, method)(request, timeout=left, metadata=sent)
+                answer, outcome = RpcAnswer(grpc.StatusCode.OK, body), "answered"
             except grpc.aio.AioRpcError as error:
                 code = error.code()
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                    outcome = "timeout"
                     raise self._late(deployment, version, timeout, deadline_s) from None
                 trailing = metadata_pairs(error.trailing_metadata())
                 answer = RpcAnswer(code, details=error.details() or "", trailing=trailing)
-                self._outcome((deployment, version.name), serving, replica.id, answer.http_status)
-                if code is not grpc.StatusCode.UNAVAILABLE:
-                    return answer
-                self.balance.eject(replica.id)
-                if not attempts_left:
-                    raise Unavailable(
-                        f"no replica of {deployment!r} version {version.name!r} answered",
-                        retry_after=_retry_after(trailing),
-                    ) from None
-                self.metrics.retry(deployment, version.name, "unavailable")
-                continue
+                again = code is grpc.StatusCode.UNAVAILABLE and attempts_left
+                outcome = "retried" if again else "answered"
             finally:
                 self.balance.done(replica.id)
-            self._outcome((deployment, version.name), serving, replica.id, 200)
-            return RpcAnswer(grpc.StatusCode.OK, body)
+                if tracing is not None and span is not None:
+                    _try_ended(tracing, span, outcome, answer)
+            self._outcome((deployment, version.name), serving, replica.id, answer.http_status)
+            if answer.code is not grpc.StatusCode.UNAVAILABLE:
+                return answer
+            self.balance.eject(replica.id)
+            if not attempts_left:
+                raise Unavailable(
+                    f"no replica of {deployment!r} version {version.name!r} answered",
+                    retry_after=_retry_after(answer.trailing),
+                )
+            self.metrics.retry(deployment, version.name, "unavailable")
 
     def _outcome(
         self, key: tuple[str, str], serving: tuple[Replica, ...], replica_id: str, status: int

@@ -20,8 +20,9 @@ convention) with every trace sampled.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -45,6 +46,8 @@ SHADOW = "inferd.shadow"
 #: How a try at a replica ended: answered, retried (a 503, tried elsewhere), connection
 #: failed, timeout, cancelled.
 OUTCOME = "inferd.attempt.outcome"
+#: A header's or a metadata value's type.
+V = TypeVar("V")
 
 
 def traced(tracing: Tracing, handler: Handler, method: str, route: str) -> Handler:
@@ -93,11 +96,33 @@ def try_span(
     copy's) as a CLIENT span under the current one, and the request carrying that span's
     ``traceparent``, so the replica's spans are its children. None and ``request`` as it is when
     no span is current or it is not sampled."""
-    attributes: dict[str, AttributeValue] = {
+    protocol: dict[str, AttributeValue] = {
         "http.request.method": request.method,
         "url.path": request.path.partition("?")[0],
-        "server.address": replica.host,
         "server.port": replica.port,
+    }
+    name = f"{request.method} replica"
+    span = replica_try(tracing, name, protocol, replica, resends=resends, shadow=shadow)
+    if span is None:
+        return request, None
+    return dataclasses.replace(request, headers=carrying(tracing, span, request.headers)), span
+
+
+def replica_try(
+    tracing: Tracing,
+    name: str,
+    protocol: Mapping[str, AttributeValue],
+    replica: Replica,
+    *,
+    resends: int,
+    shadow: bool,
+) -> Span | None:
+    """The CLIENT span ``name`` of one try at ``replica``, for any protocol (its own
+    ``protocol`` attributes): the replica, the retry count, ``inferd.shadow`` and `` (shadow)``
+    in its name for a shadow copy's. None when no span is current or it is not sampled."""
+    attributes: dict[str, AttributeValue] = {
+        **protocol,
+        "server.address": replica.host,
         "inferd.deployment": replica.deployment,
         "inferd.version": replica.version,
         "inferd.replica": replica.id,
@@ -106,28 +131,42 @@ def try_span(
         attributes["http.request.resend_count"] = resends
     if shadow:
         attributes[SHADOW] = True
-    name = f"{request.method} replica" + (" (shadow)" if shadow else "")
-    span = tracing.attempt(name, attributes)
-    if span is None:
-        return request, None
+        name += " (shadow)"
+    return tracing.attempt(name, attributes)
+
+
+def carrying(
+    tracing: Tracing, span: Span, pairs: Iterable[tuple[str, V]]
+) -> tuple[tuple[str, V | str], ...]:
+    """``pairs`` (headers, gRPC metadata) with the ``traceparent`` (and ``tracestate``) that
+    make the next hop's spans children of ``span`` in place of theirs."""
     propagated = tracing.propagation(span)
-    headers = (*((k, v) for k, v in request.headers if k not in propagated), *propagated.items())
-    return dataclasses.replace(request, headers=headers), span
+    return (*((k, v) for k, v in pairs if k not in propagated), *propagated.items())
 
 
 def try_ended(
     tracing: Tracing, span: Span, outcome: str, response: UpstreamResponse | None
 ) -> None:
-    """End a try's span: ``outcome`` (``answered``, ``retried``, ``connection failed``,
-    ``timeout``, ``cancelled``) and the replica's status when it answered; a try that got no
-    answer, or a 5xx, fails it."""
-    span.set_attribute(OUTCOME, outcome)
+    """End a REST try's span (:func:`try_finished`)."""
     if response is None:
-        tracing.failed(span, None, outcome)
-    elif response.status >= 500:
-        tracing.failed(span, response.status, error_message(response))
+        try_finished(tracing, span, outcome, None, str)
     else:
-        span.set_attribute("http.response.status_code", response.status)
+        try_finished(tracing, span, outcome, response.status, partial(error_message, response))
+
+
+def try_finished(
+    tracing: Tracing, span: Span, outcome: str, status: int | None, error: Callable[[], str]
+) -> None:
+    """End a try's span: ``outcome`` (``answered``, ``retried``, ``connection failed``,
+    ``timeout``, ``cancelled``) and the HTTP status the replica's answer is (None: it did not
+    answer); a try that got no answer, or a 5xx, fails it with ``error()``."""
+    span.set_attribute(OUTCOME, outcome)
+    if status is None:
+        tracing.failed(span, None, outcome)
+    elif status >= 500:
+        tracing.failed(span, status, error())
+    else:
+        span.set_attribute("http.response.status_code", status)
     span.end()
 
 
