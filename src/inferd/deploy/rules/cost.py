@@ -308,15 +308,20 @@ def _requested(stack: _Stack, selector: str) -> str:
     return f"kube_pod_container_resource_requests{stack.namespaced(selector)}"
 
 
+def _held(stack: _Stack, selector: str, unrequested: str) -> str:
+    """Each container's request ``selector``, or ``unrequested`` for a container without one."""
+    return (
+        f"(\n    {_requested(stack, selector)}\n    or on (namespace, pod, container)\n"
+        f"    {unrequested}\n  )"
+    )
+
+
 def _cpu_held(stack: _Stack) -> str:
     """Each container's CPU request, or 1 core without one, as ``inferd up`` holds for a
     replica without a ``cpu`` request. kube-state-metrics has a restart counter for every
     container of a started pod: it names those that request nothing."""
     containers = f"kube_pod_container_status_restarts_total{stack.namespaced()}"
-    return (
-        f"(\n    {_requested(stack, _CPU)}\n    or on (namespace, pod, container)\n"
-        f"    group by (namespace, pod, container) ({containers})\n  )"
-    )
+    return _held(stack, _CPU, f"group by (namespace, pod, container) ({containers})")
 
 
 def _memory_held(stack: _Stack) -> str:
@@ -329,10 +334,7 @@ def _memory_held(stack: _Stack) -> str:
         "max by (namespace, pod, container) "
         f"(max_over_time(container_memory_working_set_bytes{working}[1h]))"
     )
-    return (
-        f"(\n    {_requested(stack, _MEMORY)}\n    or on (namespace, pod, container)\n"
-        f"    {peak}\n  )"
-    )
+    return _held(stack, _MEMORY, peak)
 
 
 _RUNNING = 'phase="Running"'
