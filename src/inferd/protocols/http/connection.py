@@ -189,10 +189,10 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > self.limits.max_header_bytes:
             raise head_too_large(self.limits.max_header_bytes)
-        key, headers = name.decode("latin-1").lower(), self._headers
-        if key in headers or len(headers) >= self.limits.max_headers:  # rare: refused?
-            reading.refuse_header(key, headers, self.limits.max_headers)
-        headers[key] = value.decode("latin-1")
+        key, headers, text = name.decode("latin-1").lower(), self._headers, value.decode("latin-1")
+        if key in headers or len(headers) >= self.limits.max_headers:  # rare: joined or refused
+            text = reading.repeated_header(key, text, headers, self.limits.max_headers)
+        headers[key] = text
 
     def on_headers_complete(self) -> None:
         headers = self._headers  # (the rare checks are asked only where their field is)

@@ -121,15 +121,16 @@ def replayed(parser: httptools.HttpRequestParser, url: bytes, headers: Mapping[s
 SINGLE = frozenset(("authorization", "host"))
 
 
-def refuse_header(key: str, headers: Mapping[str, str], max_headers: int) -> None:
-    """Raise the :class:`Refusal` of a request field ``key`` that arrives after ``headers``
-    (asked only when it repeats one, or there are ``max_headers`` already): a second one of
-    :data:`SINGLE` is 400, a field past ``max_headers`` 431; another repeat replaces the
-    first."""
+def repeated_header(key: str, value: str, headers: Mapping[str, str], max_headers: int) -> str:
+    """The value to keep of a request field ``key`` (``value``) that arrives after ``headers``
+    (asked only when it repeats one, or there are ``max_headers`` already): a repeat is the
+    values so far and this one joined with ", " (RFC 9110 5.3: ``Transfer-Encoding: gzip`` then
+    ``chunked`` is ``gzip, chunked``, not ``chunked``); a second one of :data:`SINGLE` is
+    refused 400, a field past ``max_headers`` 431 (:class:`Refusal`)."""
     if key in headers:
         if key in SINGLE:
             raise Refusal(400, f"more than one {key!r} header; send it once")
-        return
+        return f"{headers[key]}, {value}"
     raise Refusal(431, f"more than {max_headers} request headers")
 
 
