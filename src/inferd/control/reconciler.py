@@ -231,6 +231,7 @@ class Reconciler:
                 drain_timeout_s=REPLICA_DRAIN_S,  # the supervisor's stop ends the drain
                 fingerprint=fingerprint(deployment, version),
                 tracing=self.tracing,
+                access_log=spec.gateway.access_log,
                 engine=_prefixed(where, _engine, deployment, model, base, served.trust_code),
             )
         return launches

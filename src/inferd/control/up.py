@@ -151,6 +151,7 @@ async def _run_up(options: UpOptions, say: Callable[[str], None]) -> int:
         history=HistoryOptions.from_environ(os.environ),
         payload_dir=home / PAYLOAD_DIR,
         tracing=tracing,
+        access_log=gw.access_log,
     )
     gateway.front_door = door
     try:
