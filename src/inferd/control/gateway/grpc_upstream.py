@@ -246,7 +246,7 @@ class GrpcProxy:
                 sent, span = _try_span(
                     tracing, method, metadata, replica, resends=len(tried) - 1, shadow=shadow
                 )
-            answer, outcome = None, "cancelled"  # the client went away (or the copy's time ran out)
+            answer, outcome = None, "cancelled"  # the client left (a copy: tracing.COPY_TIMEOUT)
             try:
                 body = await self._method(replica, method)(request, timeout=left, metadata=sent)
                 answer, outcome = RpcAnswer(grpc.StatusCode.OK, body), "answered"

@@ -4,14 +4,16 @@ returned.
 The copy is sent when the primary is, in a task of its own, so the client's response never waits
 for it. At most ``max_inflight`` copies run at once; beyond that a copy is dropped (and counted)
 rather than queued, so a slow shadow cannot build up memory. A copy gets ``timeout_s`` and no
-retry. Failures and timeouts are only counted. A copy refused as the client's fault (a 4xx)
-is no failure: it counts as ``client_error`` when the primary refused the same request too (or
-had no answer to tell), and as ``refused`` when the primary answered it — a candidate that
-refuses what the live version answers (a changed signature) shows there. Every copy sent is
-timed, from its sending to the shadow's answer, failure or timeout (a rollout judges a
-blue-green candidate's latency by it). When both the shadow and the primary answered
-200, their outputs are compared (:mod:`inferd.control.gateway.compare`) and the divergence is
-recorded in the metrics and the status tallies.
+retry. Failures and timeouts are only counted: a copy cut off by ``timeout_s``, or by its
+transport's own deadline (a gRPC copy's is ``timeout_s`` too), is a ``timeout``, and so is the
+outcome of its try's span (:data:`.tracing.COPY_TIMEOUT`), not ``cancelled``. A copy refused
+as the client's fault (a 4xx) is no failure: it counts as ``client_error`` when the primary
+refused the same request too (or had no answer to tell), and as ``refused`` when the primary
+answered it — a candidate that refuses what the live version answers (a changed signature)
+shows there. Every copy sent is timed, from its sending to the shadow's answer, failure or
+timeout (a rollout judges a blue-green candidate's latency by it). When both the shadow and the
+primary answered 200, their outputs are compared (:mod:`inferd.control.gateway.compare`) and
+the divergence is recorded in the metrics and the status tallies.
 
 Comparing decodes both answers and holds the GIL all along, so answers of more than
 ``limits.inline_decode_bytes`` are compared in a worker thread with the short switch interval
@@ -39,11 +41,12 @@ from inferd.config import LimitSettings
 from inferd.control.gateway.compare import Divergence, Undecodable, compare, decode_outputs
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.gateway.proxy import Proxy
+from inferd.control.gateway.tracing import COPY_TIMEOUT
 from inferd.control.gateway.traffic import ShadowTally
 from inferd.control.gateway.upstream import UpstreamRequest, UpstreamResponse
 from inferd.control.replicas.topology import VersionRoute
 from inferd.control.tasks import cancel_and_wait
-from inferd.errors import InferdError
+from inferd.errors import DeadlineExceeded, InferdError
 from inferd.protocols.offload import Decoder
 
 log = logging.getLogger(__name__)
@@ -176,9 +179,10 @@ class Mirror:
     ) -> None:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s) as cut_off:
+                COPY_TIMEOUT.set(cut_off)  # this task's: the tries it cuts short timed out
                 answer = await send()
-        except TimeoutError:
+        except (TimeoutError, DeadlineExceeded):  # cut off here, or by the transport's deadline
             self._answered(key, started, failed=True)
             self._count(key, "timeout")
             return

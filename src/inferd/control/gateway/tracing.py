@@ -19,8 +19,10 @@ convention) with every trace sampled.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -46,6 +48,9 @@ SHADOW = "inferd.shadow"
 #: How a try at a replica ended: answered, retried (a 503, tried elsewhere), connection
 #: failed, timeout, cancelled.
 OUTCOME = "inferd.attempt.outcome"
+#: In a shadow copy's task, its ``shadow_timeout`` (:class:`.shadow.Mirror`): a try that it
+#: cancels ends ``timeout``, as one the replica did not answer in time, not ``cancelled``.
+COPY_TIMEOUT: ContextVar[asyncio.Timeout | None] = ContextVar("copy_timeout", default=None)
 #: A header's or a metadata value's type.
 V = TypeVar("V")
 
@@ -160,6 +165,8 @@ def try_finished(
     """End a try's span: ``outcome`` (``answered``, ``retried``, ``connection failed``,
     ``timeout``, ``cancelled``) and the HTTP status the replica's answer is (None: it did not
     answer); a try that got no answer, or a 5xx, fails it with ``error()``."""
+    if outcome == "cancelled" and (cut_off := COPY_TIMEOUT.get()) is not None and cut_off.expired():
+        outcome = "timeout"  # the shadow copy's time ran out, not its client's patience
     span.set_attribute(OUTCOME, outcome)
     if status is None:
         tracing.failed(span, None, outcome)
