@@ -67,10 +67,11 @@ class BodyReader:
         self.charged = 0
 
     def cost(self, n: int) -> int:
-        """The budget bytes that keeping the next chunk, of ``n`` bytes, takes."""
+        """The budget bytes that keeping the next chunk, of ``n`` bytes, takes: a pre-sized
+        body's whole declared size at its first chunk (see :meth:`add`), then nothing."""
         if self._view is not None:
             return 0
-        if self._presizes(n):
+        if not self.length and n < self._declared:
             return self._declared
         return n
 
@@ -80,7 +81,7 @@ class BodyReader:
         self.charged += cost
         if self._view is not None:
             self._view[self.length : self.length + n] = chunk
-        elif self._presizes(n):
+        elif not self.length and n < self._declared:  # the first, not the whole, of a body
             self._buffer = unfilled(self._declared)
             self._view = memoryview(self._buffer)
             self._view[:n] = chunk
@@ -129,10 +130,6 @@ class BodyReader:
             # it over.
             return bytes(memoryview(body)[: self.length])
         return body
-
-    def _presizes(self, n: int) -> bool:
-        """Whether a chunk of ``n`` bytes is the first, not the whole, of a declared body."""
-        return not self.length and n < self._declared
 
 
 #: The body of a request that has none (no ``Content-Length``, no ``Transfer-Encoding``): one
