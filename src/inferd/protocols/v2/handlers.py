@@ -174,7 +174,8 @@ class V2Handlers:
         if refusal is not None:
             return refusal
         body = request.body
-        if self.decoder.inline(len(body), parses=_parses(request)):  # most: no coroutine
+        parses = HEADER_LENGTH not in request.headers  # _parses(request), without the call
+        if self.decoder.inline(len(body), parses=parses):  # most: no coroutine
             # _job's call made directly: no partial to build and unpack (1 µs a request in
             # bench/path_cpu.py); the off-loop paths need the partial (it is pickled).
             model, version = request.params["model"], request.params.get("version")
