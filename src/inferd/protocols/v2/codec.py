@@ -110,7 +110,12 @@ def load_json(text: bytes | bytearray) -> Any:
 def _load_header(text: bytes | bytearray, header_length: str | None) -> Any:
     """The JSON part of an inference body; when it does not parse, the error says how the
     binary extension framed it: a mistaken Inference-Header-Content-Length, or a missing one,
-    leaves raw tensor bytes in what is parsed as JSON."""
+    leaves raw tensor bytes in what is parsed as JSON. (orjson first, without a call to
+    :func:`load_json`, which parses a text that fails again to name the problem.)"""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return load_json(text)
     except InvalidArgument as exc:
