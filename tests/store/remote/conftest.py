@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ from inferd.store.remote import RegistrySettings, RemoteRegistries
 from ..conftest import make_model_dir
 from .pki import TokenIssuer, htpasswd_line, make_tls
 from .registry import Registry, start_registry
+from .serving import serving
 
 USER, PASSWORD = "alice", "s3cret-pass"
 #: The refresh token an OAuth login (``az acr login``) leaves as ``identitytoken``.
@@ -120,8 +120,6 @@ def token_registry(
     issuer = TokenIssuer(root, service="inferd-test-registry", issuer="inferd-test-issuer")
     server = _TokenServer(("127.0.0.1", 0), _TokenHandler)
     server.issuer, server.requests = issuer, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     auth = {
         "token": {
             "realm": f"http://127.0.0.1:{server.server_address[1]}/token",
@@ -130,12 +128,8 @@ def token_registry(
             "rootcertbundle": str(issuer.bundle),
         }
     }
-    try:
-        with start_registry(root / "r", auth=auth) as registry:
-            yield registry, f"127.0.0.1:{server.server_address[1]}", server.requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server) as host, start_registry(root / "r", auth=auth) as registry:
+        yield registry, host, server.requests
 
 
 @pytest.fixture

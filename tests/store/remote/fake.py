@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .serving import serving
 
 _MANIFEST = re.compile(r"^/v2/.+/manifests/(?P<ref>[^/]+)$")
 _BLOB = re.compile(r"^/v2/.+/blobs/(?P<digest>[^/]+)$")
@@ -85,10 +86,5 @@ def fake_registry(address: str = "127.0.0.1", port: int = 0) -> Iterator[FakeReg
     """Run an empty :class:`FakeRegistry` on ``address:port`` (0: a free port)."""
     server = FakeRegistry((address, port), _Handler)
     server.manifests, server.blobs, server.chunked, server.hits = {}, {}, False, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

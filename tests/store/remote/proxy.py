@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from .serving import serving
+
 _FORWARDED = ("accept", "range", "authorization", "content-type", "content-range", "host")
 _HOP = ("connection", "transfer-encoding", "content-length", "keep-alive")
 #: A slow transfer moves this many bytes, then waits :data:`_SLOW_PAUSE_S` (about 200 kB/s).
@@ -199,11 +201,5 @@ def fault_proxy(upstream: str, faults: Faults) -> Iterator[str]:
     """Run the proxy in front of ``upstream`` (``host:port``); yield its own ``host:port``."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.upstream, server.faults, server.lock = upstream, faults, threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(server) as address:
+        yield address

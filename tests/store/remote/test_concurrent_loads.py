@@ -32,6 +32,7 @@ from inferd.store import ModelStore
 
 from .proxy import Faults, _Handler, _Server
 from .registry import Registry
+from .serving import serving
 
 pytestmark = pytest.mark.slow
 
@@ -58,15 +59,11 @@ def held_proxy(upstream: str, faults: Faults) -> Iterator[_HeldServer]:
     server = _HeldServer(("127.0.0.1", 0), _HeldHandler)
     server.upstream, server.faults, server.lock = upstream, faults, threading.Lock()
     server.gate = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.gate.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(server):
+        try:
+            yield server
+        finally:
+            server.gate.set()
 
 
 def _connections(server: ServeProcess) -> int:

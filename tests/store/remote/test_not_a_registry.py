@@ -3,7 +3,6 @@ says what came back, never a traceback from the JSON parser."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +15,8 @@ from inferd.errors import Unsupported
 from inferd.store.remote import RegistrySettings
 from inferd.store.remote.client import RegistryClient
 from inferd.store.remote.transport import RegistryHttp
+
+from .serving import serving
 
 
 class _Page(BaseHTTPRequestHandler):
@@ -35,13 +36,8 @@ class _Page(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Page)) as address:
+        yield address
 
 
 def test_ls_of_a_web_server_says_it_did_not_answer_as_a_registry(

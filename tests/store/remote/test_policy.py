@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from inferd.store.remote import RegistryPolicy, RegistrySettings
 
 from .conftest import Stores
 from .registry import Registry
+from .serving import serving
 
 
 @pytest.mark.parametrize(
@@ -78,13 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
 def _server(location: str = "") -> Iterator[_Hits]:
     server = _Hits(("127.0.0.1", 0), _Handler)
     server.hits, server.location = 0, location
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_redirect_off_the_allowlist_is_refused_and_the_canary_never_hit(
