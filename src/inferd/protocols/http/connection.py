@@ -276,7 +276,8 @@ class HttpConnection(asyncio.BufferedProtocol):
             and self._stream is None
         ):
             task, keep_alive, charge = self._pending.popleft()
-            self._give_back(charge)
+            self._charged -= charge
+            self.budget.give_back(charge)
             if task.cancelled():
                 continue
             response = answer_of(task)
@@ -338,10 +339,6 @@ class HttpConnection(asyncio.BufferedProtocol):
             self.transport.pause_reading()
             self._reading = False
 
-    def _give_back(self, n: int) -> None:
-        self._charged -= n
-        self.budget.give_back(n)
-
     def _drop_requests(self) -> None:
         """Cancel running requests, forget waiting ones, close the producers of streaming
         answers that were waiting their turn, and return every byte to the budget."""
@@ -351,7 +348,8 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._stream.cancel()
         self._pending.clear()
         self._backlog.clear()
-        self._give_back(self._charged)
+        self.budget.give_back(self._charged)
+        self._charged = 0
 
     def _fail(self, refusal: Refusal) -> None:
         """Answer a request that could not be parsed or accepted, then close (the rest of the
