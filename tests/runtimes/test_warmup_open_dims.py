@@ -51,12 +51,17 @@ def _conv(folder: Path, height: str | int, width: str | int) -> Path:
     return folder
 
 
+def _plane(store: ModelStore) -> tuple[ModelManager, ServingDataPlane]:
+    """The model manager and data plane of a server loading from ``store`` (in its loop)."""
+    settings, metrics = ServerSettings(), ServerMetrics()
+    loaders = Loaders(StoreSource(store), get_runtime, warmup_inputs, LoadOptions())
+    manager = ModelManager(loaders, settings, metrics)
+    return manager, ServingDataPlane(manager, metrics, settings)
+
+
 def _serve(store: ModelStore, ref: str, scenario: Scenario) -> None:
     async def main() -> None:
-        settings, metrics = ServerSettings(), ServerMetrics()
-        loaders = Loaders(StoreSource(store), get_runtime, warmup_inputs, LoadOptions())
-        manager = ModelManager(loaders, settings, metrics)
-        plane = ServingDataPlane(manager, metrics, settings)
+        manager, plane = _plane(store)
         try:
             failed = await manager.serve([ref])
             assert failed == []
@@ -112,10 +117,7 @@ def test_a_fully_declared_signature_still_fails_its_load_on_a_warm_up_error(
     warm_up = "its warm-up inference, on inputs shaped by its signature, failed (Non-zero"
 
     async def main() -> None:
-        settings, metrics = ServerSettings(), ServerMetrics()
-        loaders = Loaders(StoreSource(store), get_runtime, warmup_inputs, LoadOptions())
-        manager = ModelManager(loaders, settings, metrics)
-        plane = ServingDataPlane(manager, metrics, settings)
+        manager, plane = _plane(store)
         try:
             ((_, error),) = await manager.serve(["small:v1"])
             (row,) = plane.repository_index()
