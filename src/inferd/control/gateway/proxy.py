@@ -93,7 +93,7 @@ class Proxy:
             if tracing is not None:
                 sent, span = try_span(tracing, request, replica, len(tried) - 1, shadow)
             response = None
-            outcome = "cancelled"  # the client went away (or the shadow's time ran out)
+            outcome = "cancelled"  # the client went away (try_ended: a shadow copy's time ran out)
             try:
                 response = await self.pool(replica).request(sent, self.timeout_s)
             except UpstreamFailed:
