@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from prometheus_client import CollectorRegistry
 
 from inferd.control.autoscale.coldstart import ColdStart
-from inferd.control.autoscale.loop import AutoscaleLoop
+from inferd.control.autoscale.loop import DEFAULT_TICK_S, AutoscaleLoop
 from inferd.control.autoscale.signals import Sample
 from inferd.control.replicas.backoff import BackoffPolicy
 from inferd.control.replicas.topology import DeploymentRoute, Replica, Topology, VersionRoute
@@ -123,7 +123,11 @@ def cold_start_of(loop: Callable[[], AutoscaleLoop], registry: CollectorRegistry
 
 def wired(spec_yaml: str, backoff: BackoffPolicy, tick_s: float = 0.05) -> Wired:
     """The autoscaler and the gateway's cold start over ``spec_yaml``."""
-    reconciler = EditingReconciler(parse_spec(spec_yaml), backoff)
+    return wire(EditingReconciler(parse_spec(spec_yaml), backoff), tick_s)
+
+
+def wire(reconciler: EditingReconciler, tick_s: float = DEFAULT_TICK_S) -> Wired:
+    """The autoscaler and the gateway's cold start over ``reconciler``'s ready replicas."""
     registry = CollectorRegistry()
     loop: AutoscaleLoop
     cold = cold_start_of(lambda: loop, registry)

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from types import SimpleNamespace
 from typing import cast
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from inferd.control.autoscale.loop import AutoscaleLoop
 from inferd.control.gateway.metrics import GatewayMetrics
 from inferd.control.reconciler import Reconciler as RealReconciler
 from inferd.control.replicas.backoff import BackoffPolicy
-from inferd.control.replicas.topology import Topology
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.errors import Unavailable
@@ -30,7 +26,7 @@ from inferd.spec.edits import deployment_of
 from inferd.spec.loading import parse_spec
 from inferd.store import ModelStore
 
-from ..autoscale.fakes import EditingReconciler, FakeSignals, cold_start_of, ready_topology
+from ..autoscale.fakes import EditingReconciler, wire
 from ..conftest import spec_text
 from .test_controller import SpecOnly, finished
 
@@ -133,15 +129,8 @@ def test_the_autoscaler_fails_the_canary_whose_candidate_cannot_start(tmp_path: 
         + "    rollout: {steps: [20, 100], interval: 1m, failure_limit: 2}\n"
     )
     reconciler = Reconciler(spec, BackoffPolicy(initial_s=0.2, factor=2.0, max_s=30.0), 0.01)
-    registry = CollectorRegistry()
-    autoscale: AutoscaleLoop
-    cold = cold_start_of(lambda: autoscale, registry)
-    signals = FakeSignals(SimpleNamespace(cold_start=cold))
-
-    def topology() -> Topology:
-        return ready_topology(reconciler.spec)
-
-    autoscale = AutoscaleLoop(reconciler, signals, topology, registry)  # type: ignore[arg-type]
+    wired = wire(reconciler)
+    autoscale, cold = wired.loop, wired.cold
     rollouts = RolloutController(
         cast(RealReconciler, reconciler),
         cast(ModelStore, None),
