@@ -8,7 +8,6 @@ so the same load is far from its training data and it is rolled back on ``drift_
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,8 +16,8 @@ import pytest
 from inferd.packaging import push
 
 from ..conftest import QUICKSTART, UpProcess, fraud_store, start_up
-from .conftest import RandomLoad, spec_text
-from .test_rollout_e2e import apply, events, rollout, wait_finished, weights
+from .conftest import spec_text
+from .test_rollout_e2e import apply, events, roll_out_under_load, weights
 
 pytestmark = pytest.mark.slow
 
@@ -56,9 +55,7 @@ def _drift_checks(up: UpProcess, rollout_id: str) -> list[dict[str, object]]:
 
 def test_in_distribution_candidate_is_promoted_with_drift_measured(up: UpProcess) -> None:
     apply(up, spec_text("fraud:profiled", analysis=ANALYSIS, progress_deadline=DEADLINE))
-    with RandomLoad(up.gateway_port):
-        rollout(up, "start")
-        status = wait_finished(up)
+    status, _, _ = roll_out_under_load(up)
     assert status["phase"] == "promoted", status
     measured = [c for c in _drift_checks(up, status["id"]) if c["value"] is not None]
     assert measured and all(c["passed"] is True for c in measured), measured
@@ -66,11 +63,7 @@ def test_in_distribution_candidate_is_promoted_with_drift_measured(up: UpProcess
 
 def test_drifted_candidate_is_rolled_back(up: UpProcess) -> None:
     apply(up, spec_text("fraud:drifted", analysis=ANALYSIS, progress_deadline=DEADLINE))
-    with RandomLoad(up.gateway_port) as load:
-        started = time.monotonic()
-        rollout(up, "start")
-        status = wait_finished(up)
-        statuses, _ = load.since(started)
+    status, statuses, _ = roll_out_under_load(up)
     assert status["phase"] == "rolled_back", status
     assert weights(up) == {"v1": 100, "v2": 0}
     last = events(up, status["id"])[-1]

@@ -7,6 +7,7 @@ through the CLI. Steps are sub-second so the whole module stays short.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +60,16 @@ def wait_finished(up: UpProcess, timeout: float = 40) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+def roll_out_under_load(up: UpProcess) -> tuple[dict[str, Any], Counter[str], Counter[str]]:
+    """Start fraud's rollout under random load and wait for it to finish: its last status, and
+    the outcomes and answering versions of the requests that finished since it started."""
+    with RandomLoad(up.gateway_port) as load:
+        started = time.monotonic()
+        rollout(up, "start")
+        status = wait_finished(up)
+        return (status, *load.since(started))
+
+
 def routing(up: UpProcess) -> dict[str, Any]:
     """The fraud deployment's routing as `inferd ps` shows it."""
     deployments: list[dict[str, Any]] = up.ps()["deployments"]  # type: ignore[assignment]
@@ -76,11 +87,7 @@ def events(up: UpProcess, rollout_id: str) -> list[dict[str, Any]]:
 
 def test_good_candidate_is_promoted_through_every_step_and_tagged(up: UpProcess) -> None:
     apply(up, spec_text("fraud:v2"))
-    with RandomLoad(up.gateway_port) as load:
-        started = time.monotonic()
-        rollout(up, "start")
-        status = wait_finished(up)
-        statuses, versions = load.since(started)
+    status, statuses, versions = roll_out_under_load(up)
     assert status["phase"] == "promoted", status
     assert status["candidate_weight"] == 100
     assert weights(up) == {"v1": 0, "v2": 100}
@@ -134,11 +141,7 @@ def test_divergent_candidate_is_rolled_back_from_the_mirror(up: UpProcess) -> No
     """Blue-green: every request mirrored to the candidate; 30% of labels differ."""
     analysis = "{max_error_rate: 0.01, max_divergence: 0.1, min_requests: 20}"
     apply(up, spec_text("fraud:divergent", strategy="blue-green", analysis=analysis))
-    with RandomLoad(up.gateway_port) as load:
-        started = time.monotonic()
-        rollout(up, "start")
-        status = wait_finished(up)
-        statuses, versions = load.since(started)
+    status, statuses, versions = roll_out_under_load(up)
     assert status["phase"] == "rolled_back", status
     last = events(up, status["id"])[-1]
     (div,) = [c for c in last["verdict"]["checks"] if c["metric"] == "divergence"]
