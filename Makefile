@@ -37,13 +37,14 @@ up: venv
 # The engine-replica tests run llama.cpp's C++ llama-server: scripts/llama-server builds it once
 # per llama.cpp version into ~/.cache/inferd (about 8.5 minutes on 2 cores) and prints its path.
 # TEST_WORKERS=4 runs the suite in 4 processes (pytest-xdist): most of its time is end-to-end
-# tests waiting on servers, windows and timers, so on 2 cores it takes about 6.5 minutes instead
-# of 10.5. The default stays one process until parallel runs have a clean record: five of the
-# first eight attempts failed, each on a different test that relied on an idle machine or on
-# running alone (all since fixed).
+# tests waiting on servers, windows and timers. One process on 2 cores took 35-38 minutes for
+# about 4,650 tests (CI, 2026-12-07). The default stays one process until parallel runs have a
+# clean record: five of the first eight attempts failed, each on a different test that relied on
+# an idle machine or on running alone (all since fixed). The run ends with its 30 slowest tests,
+# where time is won first.
 TEST_WORKERS ?= 0
 test: venv $(VENV)/.llm-installed system-deps lint
-	server="$$(./scripts/llama-server)" && INFERD_LLAMA_SERVER="$$server" $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+	server="$$(./scripts/llama-server)" && INFERD_LLAMA_SERVER="$$server" $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 ## lint: ruff, formatting, mypy --strict, and the import layers of docs/architecture.md
 lint: venv
