@@ -288,7 +288,7 @@ def _input_header(
     if parameters:  # first, as over gRPC: its data is not in the body
         refuse_shared_memory(name, parameters)
     tensor = declare(name, item.get("datatype"), item.get("shape"), limits)
-    size = parameters.get("binary_data_size")
+    size = parameters.get("binary_data_size") if parameters else None
     if size is None:
         if "data" not in item:
             raise InvalidTensor(name, "has neither 'data' nor parameters.binary_data_size")
