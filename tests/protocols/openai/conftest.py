@@ -20,7 +20,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from inferd.errors import Cancelled, DeadlineExceeded, InvalidArgument, ModelNotFound
-from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling
+from inferd.generation import (
+    Chunk,
+    FinishReason,
+    Generation,
+    InvalidSampling,
+    Message,
+    Sampling,
+)
 from inferd.observe.llm_metrics import LlmMetrics
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.v2.routes import data_router
@@ -32,6 +39,8 @@ WORDS = ("Hello", " there", ",", " friend", ".")
 #: The request timeout the scripted data plane's router is given, per model.
 TIMEOUT_S = 7.0
 CREATED = 1_700_000_000
+#: Tokens the scripted models know (a token is a word's length).
+VOCABULARY = 1000
 
 
 @dataclass
@@ -136,6 +145,11 @@ class ScriptedGenerator:
         return [len(word) for word in text.split()]
 
     def detokenize(self, tokens: Sequence[int]) -> str:
+        """A word of ``token`` letters each: the vocabulary is :data:`VOCABULARY` tokens, as a
+        real model's is bounded (a huge word would be gigabytes)."""
+        for i, token in enumerate(tokens):
+            if token >= VOCABULARY:
+                raise InvalidSampling(f"tokens[{i}]", f"token {token} is outside the vocabulary")
         return " ".join("x" * token for token in tokens)
 
     def generate(
