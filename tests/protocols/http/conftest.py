@@ -186,6 +186,14 @@ def read_responses(sock: socket.socket, count: int) -> list[tuple[int, dict[str,
     return out
 
 
+def ask(running: Running, raw: bytes) -> tuple[int, bytes]:
+    """Send ``raw`` on a connection of its own and read the one answer: its status and body."""
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(raw)
+        [(status, _, body)] = read_responses(sock, 1)
+    return status, body
+
+
 def closed(sock: socket.socket) -> bool:
     try:
         return sock.recv(1) == b""

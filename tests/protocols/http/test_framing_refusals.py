@@ -4,17 +4,13 @@ would be taken, still coded, as the body) and HTTP/2's connection preface."""
 
 from __future__ import annotations
 
-import socket
-
 from inferd.config import LimitSettings
 from protocols.conftest import Running
-from protocols.http.conftest import error_of, read_responses
+from protocols.http.conftest import ask, error_of
 
 
 def _ask(running: Running, raw: bytes) -> tuple[int, str]:
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
-        sock.sendall(raw)
-        [(status, _, body)] = read_responses(sock, 1)
+    status, body = ask(running, raw)
     return status, error_of(body)
 
 
@@ -32,12 +28,11 @@ def test_a_gzip_transfer_coded_body_is_501_not_read_as_the_body(serve, seen) -> 
 
 def test_a_chunked_body_is_still_read(serve) -> None:
     running = serve(LimitSettings())
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
-            b"2\r\nab\r\n0\r\n\r\n"
-        )
-        [(status, _, body)] = read_responses(sock, 1)
+    status, body = ask(
+        running,
+        b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+        b"2\r\nab\r\n0\r\n\r\n",
+    )
     assert status == 200 and b'"bytes":2' in body
 
 

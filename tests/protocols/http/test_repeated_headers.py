@@ -4,20 +4,16 @@ refused (tests/protocols/access/test_duplicate_authorization.py)."""
 
 from __future__ import annotations
 
-import socket
-
 from inferd.config import LimitSettings
-from protocols.http.conftest import error_of, read_responses
+from protocols.http.conftest import ask, error_of
 
 
 def test_a_repeated_field_is_seen_as_its_values_joined(serve, seen) -> None:
-    running = serve(LimitSettings())
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /digest HTTP/1.1\r\nHost: x\r\nX-Tag: a\r\nAccept: text/plain\r\n"
-            b"x-tag: b\r\nX-TAG: c\r\nContent-Length: 2\r\n\r\nab"
-        )
-        [(status, _, _)] = read_responses(sock, 1)
+    status, _ = ask(
+        serve(LimitSettings()),
+        b"POST /digest HTTP/1.1\r\nHost: x\r\nX-Tag: a\r\nAccept: text/plain\r\n"
+        b"x-tag: b\r\nX-TAG: c\r\nContent-Length: 2\r\n\r\nab",
+    )
     assert status == 200
     assert seen.headers["x-tag"] == "a, b, c"
     assert seen.headers["accept"] == "text/plain"
@@ -26,13 +22,11 @@ def test_a_repeated_field_is_seen_as_its_values_joined(serve, seen) -> None:
 def test_a_transfer_coding_split_over_two_fields_is_read_whole(serve, seen) -> None:
     """``gzip`` then ``chunked`` in two fields is ``gzip, chunked``: refused 501 as in one
     field, never read as a plain chunked body while it is still gzip-coded."""
-    running = serve(LimitSettings())
-    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n"
-        )
-        [(status, _, body)] = read_responses(sock, 1)
+    status, body = ask(
+        serve(LimitSettings()),
+        b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n",
+    )
     assert status == 501
     assert "Transfer-Encoding 'gzip, chunked'" in error_of(body)
     assert seen.digests == 0
