@@ -32,7 +32,8 @@ _TIME_SLICING = click.option(
 
 def placement_options(command: Callable[P, R]) -> Callable[P, R]:
     """``--gpu-product``, ``--mig-profile`` and ``--time-slicing``: the shared GPU placement,
-    for the commands that must place pods as ``render`` does (``gpu plan``, ``doctor``)."""
+    for every command that must place pods as ``render`` does (the ``k8s`` commands, ``gpu
+    plan``, ``doctor``)."""
     return _GPU_PRODUCT(_MIG_PROFILE(_TIME_SLICING(command)))
 
 
@@ -79,9 +80,7 @@ def k8s() -> None:
 @click.option("--prometheus-url", help="Prometheus that KEDA queries.")
 @click.option("--gateway", help="Gateway the HTTPRoutes attach to (default: inferd).")
 @click.option("--gateway-namespace", help="Namespace of that Gateway.")
-@_GPU_PRODUCT
-@_MIG_PROFILE
-@_TIME_SLICING
+@placement_options
 @click.option("--runtime-class", help="runtimeClassName of the pods, e.g. nvidia.")
 @handles_errors
 def render(
@@ -134,9 +133,7 @@ def render(
     type=click.Choice(["stable", "canary"]),
     help="With --progressive: the stage rendered (default: canary).",
 )
-@_GPU_PRODUCT
-@_MIG_PROFILE
-@_TIME_SLICING
+@placement_options
 @handles_errors
 def rules(
     file: Path, local: bool, output: Path | None, overlay: Path | None, **flags: Unpack[RenderFlags]
@@ -208,9 +205,7 @@ def rules(
     type=click.Path(file_okay=False, path_type=Path),
     help="Write values.yaml and the ConfigMaps into this directory instead of stdout.",
 )
-@_GPU_PRODUCT
-@_MIG_PROFILE
-@_TIME_SLICING
+@placement_options
 @handles_errors
 def gpu_operator(
     file: Path,
