@@ -105,9 +105,10 @@ def start_registry(
         config["auth"] = auth
     config_file = root / "config.yml"
     config_file.write_text(yaml.safe_dump(config))
+    binary = registry_binary()  # skips the test before the log is opened, which it would leak
     log = (root / "registry.log").open("wb")
     process = subprocess.Popen(
-        [registry_binary(), "serve", str(config_file)], stdout=log, stderr=subprocess.STDOUT
+        [binary, "serve", str(config_file)], stdout=log, stderr=subprocess.STDOUT
     )
     scheme = "https" if tls else "http"
     context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
