@@ -185,3 +185,28 @@ def test_nothing_is_logged_when_it_is_off(logged: Callable[..., Running], lines:
     assert type(running.server) is HttpServer  # the plain server: no per-request work
     assert httpx.get(f"{running.url}/ping").status_code == 200
     assert lines.wait(1, 0.3) == []
+
+
+def _raw(running: Running, head: bytes) -> bytes:
+    """The status line of the answer to a request ``head`` sent as it is."""
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(head)
+        return sock.recv(65536).partition(b"\r\n")[0]
+
+
+def test_a_client_cannot_forge_fields_of_its_text_line(
+    logged: Callable[..., Running], lines: Lines
+) -> None:
+    running = logged("text", traced=True)
+    assert _raw(running, b'GET /ping" 200 HTTP/1.1\r\nhost: x\r\n\r\n').endswith(b"400 Bad Request")
+    assert _raw(running, b'GET /a"b\\c HTTP/1.1\r\nhost: x\r\n\r\n').endswith(b"404 Not Found")
+    # A traceparent of 55 characters or more whose "trace id" is not 32 hex digits.
+    forged = '00-0123456789abcdef" 200 0 0.1 x="0123456789ab-00f067aa0ba902b7-01'
+    zero = f"00-{'0' * 32}-00f067aa0ba902b7-01"  # W3C: an all-zero trace id is invalid
+    for traceparent in (forged, zero):
+        assert httpx.get(f"{running.url}/ping", headers={"traceparent": traceparent}).is_success
+    got = lines.wait(3)
+    assert len(got) == 3
+    assert all(TEXT_LINE.match(line) and line.count('"') == 2 for line in got), got
+    assert '"GET /a\\x22b\\x5cc HTTP/1.1" 404' in got[0]
+    assert all("trace_id" not in line for line in got[1:]), got

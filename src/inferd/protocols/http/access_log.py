@@ -10,11 +10,14 @@ streaming one (Server-Sent Events) when its last chunk is sent or it is cut. It 
 request started (RFC 3339, UTC), the client's address, method, path (never the query string,
 which some clients use for credentials), protocol, status (gRPC: its code's name), body bytes
 sent, milliseconds from the complete request to the end of the answer, and the trace id when
-the server traces and the request has one. A client that left before its answer ends is 499,
-as nginx and the server's metrics count it. Bodies and headers (``Authorization``, API keys)
+the server traces and the request has a valid one (32 hex digits, not all zero: a client's
+malformed ``traceparent`` is left out). A client that left before its answer ends is 499, as
+nginx and the server's metrics count it. Bodies and headers (``Authorization``, API keys)
 are never logged.
 
 ``text`` lines read ``TIME CLIENT "METHOD PATH PROTOCOL" STATUS BYTES MS [trace_id=ID]``;
+a ``"``, ``\\`` or any byte outside printable ASCII in the client, method or path is written
+``\\xHH`` (as nginx does), so that no client can end the quoted request or the line early;
 ``json`` lines are one object each with those fields (``time``, ``client``, ``method``,
 ``path``, ``protocol``, ``status``, ``bytes``, ``duration_ms``, ``trace_id``).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -48,6 +52,19 @@ CLIENT_GONE = 499
 HTTP = "HTTP/1.1"
 
 AccessFormat = Literal["text", "json"]
+
+#: A W3C ``traceparent``'s head: version, trace id (its group), parent id, flags.
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_NO_TRACE = "0" * 32
+#: What a text line writes as ``\xHH``: quote, backslash, control and non-ASCII characters.
+_UNSAFE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each :data:`_UNSAFE` character's UTF-8 bytes written ``\\xHH``."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(lambda m: "".join(f"\\x{b:02x}" for b in m[0].encode()), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +98,14 @@ class AccessLog:
             log.propagate = False
 
     def trace_id(self, traceparent: str | None) -> str:
-        """The trace id of a W3C ``traceparent`` (``00-TRACE-SPAN-FLAGS``), when traced."""
-        if not self.traced or traceparent is None or len(traceparent) < 55:
+        """The trace id of a W3C ``traceparent`` (``00-TRACE-SPAN-FLAGS``), when traced; ``""``
+        for a malformed one (the client's text, which it could forge fields with)."""
+        if not self.traced or traceparent is None:
             return ""
-        return traceparent[3:35]
+        head = _TRACEPARENT.match(traceparent)
+        if head is None or head[1] == _NO_TRACE:
+            return ""
+        return head[1]
 
     def write(self, began: Began, status: int | str, size: int, trace_id: str = "") -> None:
         """The line of the request ``began``, ended with ``status`` after ``size`` bytes."""
@@ -98,8 +119,8 @@ class AccessLog:
                 "trace_id": trace_id or None,
             }).decode()  # fmt: skip
         else:
-            request = f"{began.method} {began.path} {began.protocol}"
-            line = f'{at} {began.client or "-"} "{request}" {status} {size} {ms:.3f}'
+            request = f"{_escaped(began.method)} {_escaped(began.path)} {began.protocol}"
+            line = f'{at} {_escaped(began.client) or "-"} "{request}" {status} {size} {ms:.3f}'
             if trace_id:
                 line += f" trace_id={trace_id}"
         log.info("%s", line)
