@@ -72,7 +72,7 @@ def test_aggregated_metrics_pass_promtool(replicas: dict[str, list[ReplicaProces
     assert sample(text, "process_cpu_seconds_total", replica="gateway") > 0
     served = sum(
         sample(text, "inferd_requests_total", model="fraud", version="v1", outcome="success",
-               deployment="fraud", replica=rid)
+               deployment="fraud", replica=rid, inferd_version="v1")
         for rid in ("v1-0", "v1-1")
     )  # fmt: skip
     gateway_v1 = sample(

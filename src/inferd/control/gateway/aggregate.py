@@ -1,11 +1,17 @@
 """Replicas' metrics behind the gateway's one ``/metrics``: scraped, relabelled, merged.
 
-Each ready replica's exposition is parsed, every sample gains ``deployment`` and ``replica``
-labels, and samples of the same family from all replicas are written under one ``# HELP`` /
-``# TYPE`` header — concatenating the raw texts would repeat those lines, which Prometheus
-(and ``promtool check metrics``) reject. The ``process_*`` series of the gateway's own process
-(``inferd up``: gateway, supervisor and controllers) join the replicas' under
+Each ready replica's exposition is parsed, every sample gains ``deployment``, ``replica`` and
+``inferd_version`` labels, and samples of the same family from all replicas are written under
+one ``# HELP`` / ``# TYPE`` header — concatenating the raw texts would repeat those lines, which
+Prometheus (and ``promtool check metrics``) reject. The ``process_*`` series of the gateway's own
+process (``inferd up``: gateway, supervisor and controllers) join the replicas' under
 ``replica="gateway"``, for the same reason.
+
+``inferd_version`` is the spec's version the replica serves. The server's own ``version`` label is
+its model's tag, which a shadow or canary may share with the primary (the same GGUF under other
+engine settings, the same model with other batching): without it their series would merge on
+every "by version" panel. On a cluster the ServiceMonitor gives the same label
+(:mod:`inferd.deploy.monitoring`).
 
 Controllers read the few replica series they act on as a :class:`ReplicaReading`: the
 autoscaler's queue depth, the rollout's input drift.
@@ -37,6 +43,9 @@ log = logging.getLogger(__name__)
 SCRAPE_TIMEOUT_S = 2.0
 
 
+#: The label naming the spec's version a replica serves (its ``version`` is the model's tag).
+SPEC_VERSION = "inferd_version"
+
 #: The ``replica`` label of the gateway's own process series.
 GATEWAY_PROCESS = "gateway"
 
@@ -45,7 +54,10 @@ def merge(expositions: Iterable[tuple[Replica, str]], own_process: str = "") -> 
     """One exposition from many: samples relabelled with their replica, one header per family;
     ``own_process`` (the gateway's ``process_*`` exposition) under ``replica="gateway"``."""
     families: dict[str, Metric] = {}
-    labelled = [({"deployment": r.deployment, "replica": r.id}, text) for r, text in expositions]
+    labelled = [
+        ({"deployment": r.deployment, "replica": r.id, SPEC_VERSION: r.version}, text)
+        for r, text in expositions
+    ]
     for extra, text in [({"replica": GATEWAY_PROCESS}, own_process), *labelled]:
         for family in text_string_to_metric_families(text):
             merged = families.get(family.name)
