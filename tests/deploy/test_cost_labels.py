@@ -73,6 +73,28 @@ def test_the_service_monitor_labels_server_series_with_their_deployment() -> Non
             "action": "replace",
             "sourceLabels": ["__meta_kubernetes_pod_label_inferd_dev_deployment"],
             "targetLabel": "deployment",
+        },
+        {
+            "action": "replace",
+            "sourceLabels": ["__meta_kubernetes_pod_label_inferd_dev_version"],
+            "targetLabel": "inferd_version",
+        },
+    ]
+
+
+def test_the_service_monitor_labels_server_series_with_the_version_they_serve() -> None:
+    """``inferd_version`` as ``inferd up``'s gateway gives it: the pod's version label, and on a
+    series naming its ``version`` that one (an Argo canary's pods carry the stable version's
+    label, but serve the candidate's name: ``{model}:{version}``)."""
+    objects = render_with(parse_spec(SPEC), progressive="argo", stage="canary")
+    (monitor,) = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["metricRelabelings"] == [
+        {
+            "action": "replace",
+            "sourceLabels": ["version"],
+            "regex": "(.+)",
+            "targetLabel": "inferd_version",
         }
     ]
 
