@@ -197,8 +197,13 @@ _CAPACITY = Row(
     (
         Panel(
             "Ready replicas by version",
-            "Model-server replicas whose version is READY, per deployment and version label.",
-            (Query(_ready_replicas(("deployment", "version")), "{{deployment}} {{version}}"),),
+            "Model-server replicas whose version is READY, per deployment and spec version.",
+            (
+                Query(
+                    _ready_replicas(("deployment", "inferd_version")),
+                    "{{deployment}} {{inferd_version}}",
+                ),
+            ),
         ),
         Panel(
             "Autoscaler: desired and ready replicas",

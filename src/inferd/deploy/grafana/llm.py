@@ -8,7 +8,8 @@ Only a loaded language-model version exports these series, so every query (varia
 is marked as needing an LLM: where no LLM is served the dashboard is empty, and the tests accept
 that only because no LLM series exist there. The variables list what the running-generations
 gauge names, which every loaded language model exports from its load on, before any request.
-The ``version`` label is the one the model server reports, as on the per-model dashboard.
+Versions are the spec's, ``inferd_version``, as on the per-model dashboard: a shadow serving its
+primary's GGUF under other engine settings reports the same ``version`` (the model's tag).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from inferd.deploy.grafana.promql import (
     sum_rate,
 )
 
-PER_VERSION = ("deployment", "version")
-VERSION_LEGEND = "{{deployment}} {{version}}"
+PER_VERSION = ("deployment", "inferd_version")
+VERSION_LEGEND = "{{deployment}} {{inferd_version}}"
 OUTPUT = 'type="output"'
 INPUT = 'type="input"'
 #: Grafana's custom unit syntax: the value followed by " tok/s".
@@ -185,7 +186,9 @@ LLM = Dashboard(
         Variable(
             "deployment", "Deployment", select(LLM_RUNNING, NAMESPACE), "deployment", needs="llm"
         ),
-        Variable("version", "Version", select(LLM_RUNNING, DEPLOYMENT), "version", needs="llm"),
+        Variable(
+            "version", "Version", select(LLM_RUNNING, DEPLOYMENT), "inferd_version", needs="llm"
+        ),
     ),
     rows=(_NOW, _LATENCY, _TOKENS, _REQUESTS),
     # The per-model dashboard's markers: a rollout step or a change of replicas, and the

@@ -4,11 +4,13 @@ Latency and its parts, dynamic batching, queues, the shadow comparison, input dr
 versions' state, and scale from zero. Topology changes (each rollout step moves weights, so each
 is one) and the autoscaler's changes of mind are drawn on every panel.
 
-Two ``version`` labels meet here. The model servers' series carry the version the server
+The panels name the spec's versions. The model servers' series carry the version the server
 serves — under ``inferd up`` the tag of the version's model reference (``fraud:v2`` serves as
-``v2``), on Kubernetes the spec's version name — and the ``Version`` variable filters them. The
-gateway's series (requests through the gateway, shadow comparisons) name the spec's versions
-(``version``, ``primary``, ``shadow``) and follow only the ``Deployment`` variable.
+``v2``, and so does a shadow ``v2-batched`` of the same tag), on Kubernetes the spec's version
+name — so they are grouped and filtered (the ``Version`` variable) by ``inferd_version``, the
+spec's version that ``inferd up``'s gateway and the ServiceMonitor add to them. The gateway's own
+series (requests through the gateway, shadow comparisons) name the spec's versions in
+``version``, ``primary`` and ``shadow``, and follow only the ``Deployment`` variable.
 """
 
 from __future__ import annotations
@@ -51,10 +53,13 @@ from inferd.deploy.grafana.promql import (
     sum_rate,
 )
 
-VERSION = 'version=~"$version"'
+VERSION = 'inferd_version=~"$version"'
 #: Matchers of a model server's series of the chosen deployment and versions.
 SERVER = (DEPLOYMENT, VERSION)
-PER_VERSION = ("version",)
+#: A model server's series per spec version (its ``version`` is its model's tag).
+PER_VERSION = ("inferd_version",)
+#: The gateway's series per spec version.
+PER_SPEC_VERSION = ("version",)
 PER_COMPARISON = ("primary", "shadow", "output")
 #: PSI above 0.1 is moderate drift and above 0.2 drift (docs/metrics.md).
 PSI_LEVELS = ((0.1, "orange"), (0.2, "red"))
@@ -82,7 +87,10 @@ _LATENCY = Row(
             "p50, p95 and p99 of the time from a request reaching a model server (decoded) to "
             "its answer.",
             tuple(
-                Query(quantile(q, REQUEST_DURATION, PER_VERSION, *SERVER), f"{{{{version}}}} p{p}")
+                Query(
+                    quantile(q, REQUEST_DURATION, PER_VERSION, *SERVER),
+                    f"{{{{inferd_version}}}} p{p}",
+                )
                 for q, p in ((0.5, 50), (0.95, 95), (0.99, 99))
             ),
             unit="s",
@@ -91,15 +99,23 @@ _LATENCY = Row(
             "Queue wait and compute, p99 by version",
             "Where the time goes: waiting in the batch queue, and the model running one batch.",
             (
-                Query(quantile(0.99, QUEUE_WAIT, PER_VERSION, *SERVER), "{{version}} queue wait"),
-                Query(quantile(0.99, COMPUTE, PER_VERSION, *SERVER), "{{version}} compute"),
+                Query(
+                    quantile(0.99, QUEUE_WAIT, PER_VERSION, *SERVER),
+                    "{{inferd_version}} queue wait",
+                ),
+                Query(quantile(0.99, COMPUTE, PER_VERSION, *SERVER), "{{inferd_version}} compute"),
             ),
             unit="s",
         ),
         Panel(
             "Through the gateway: p99 by version",
             "Latency clients of `inferd up` see, retries included, by the spec's version names.",
-            (Query(quantile(0.99, GATEWAY_DURATION, PER_VERSION, DEPLOYMENT), "{{version}} p99"),),
+            (
+                Query(
+                    quantile(0.99, GATEWAY_DURATION, PER_SPEC_VERSION, DEPLOYMENT),
+                    "{{version}} p99",
+                ),
+            ),
             unit="s",
         ),
         _per_outcome(
@@ -116,12 +132,12 @@ _LATENCY = Row(
             "each step up is one more. A version that leaves the topology starts again from 0.",
             (
                 Query(
-                    _gauge(RETRIES, (*PER_VERSION, "reason"), DEPLOYMENT),
+                    _gauge(RETRIES, (*PER_SPEC_VERSION, "reason"), DEPLOYMENT),
                     "{{version}} retried ({{reason}})",
                     needs="event",
                 ),
                 Query(
-                    _gauge(EJECTIONS, PER_VERSION, DEPLOYMENT),
+                    _gauge(EJECTIONS, PER_SPEC_VERSION, DEPLOYMENT),
                     "{{version}} ejected",
                     needs="event",
                 ),
@@ -149,22 +165,22 @@ _BATCHING = Row(
         Panel(
             "Average batch size by version",
             "Mean rows per batch: how much dynamic batching gathers.",
-            (Query(mean(BATCH_SIZE, PER_VERSION, *SERVER), "{{version}}"),),
+            (Query(mean(BATCH_SIZE, PER_VERSION, *SERVER), "{{inferd_version}}"),),
         ),
         Panel(
             "Queue depth and in flight by version",
             "Requests waiting for a batch (the autoscaling signal) and all requests accepted "
             "and not yet answered.",
             (
-                Query(_gauge(QUEUE_DEPTH, PER_VERSION, *SERVER), "{{version}} queued"),
-                Query(_gauge(INFLIGHT, PER_VERSION, *SERVER), "{{version}} in flight"),
+                Query(_gauge(QUEUE_DEPTH, PER_VERSION, *SERVER), "{{inferd_version}} queued"),
+                Query(_gauge(INFLIGHT, PER_VERSION, *SERVER), "{{inferd_version}} in flight"),
             ),
         ),
         _per_outcome(
             "Requests/s by version and outcome",
             "Requests the model servers answered, mirrored copies included.",
             REQUESTS,
-            "version",
+            "inferd_version",
             *SERVER,
         ),
     ),
@@ -217,8 +233,8 @@ _DRIFT = Row(
             "Versions pushed with --reference-data only, after 500 rows.",
             (
                 Query(
-                    _gauge(DRIFT_PSI, ("version", "input", "feature"), *SERVER, how="max"),
-                    "{{version}} {{input}}[{{feature}}]",
+                    _gauge(DRIFT_PSI, ("inferd_version", "input", "feature"), *SERVER, how="max"),
+                    "{{inferd_version}} {{input}}[{{feature}}]",
                 ),
             ),
             thresholds=PSI_LEVELS,
@@ -228,8 +244,8 @@ _DRIFT = Row(
             "Kolmogorov-Smirnov statistic of each feature against the reference (0 to 1).",
             (
                 Query(
-                    _gauge(DRIFT_KS, ("version", "input", "feature"), *SERVER, how="max"),
-                    "{{version}} {{input}}[{{feature}}]",
+                    _gauge(DRIFT_KS, ("inferd_version", "input", "feature"), *SERVER, how="max"),
+                    "{{inferd_version}} {{input}}[{{feature}}]",
                 ),
             ),
         ),
@@ -238,7 +254,8 @@ _DRIFT = Row(
             "Input rows binned against the reference profile per second.",
             (
                 Query(
-                    sum_rate(DRIFT_SAMPLES, ("version", "input"), *SERVER), "{{version}} {{input}}"
+                    sum_rate(DRIFT_SAMPLES, ("inferd_version", "input"), *SERVER),
+                    "{{inferd_version}} {{input}}",
                 ),
             ),
             unit="rowsps",
@@ -254,7 +271,8 @@ _VERSIONS = Row(
             "Model-server replicas of each version in each state (READY, LOADING, FAILED…).",
             (
                 Query(
-                    f"count by (version, state) ({select(MODEL_STATE, *SERVER)} == 1)", instant=True
+                    f"count by (inferd_version, state) ({select(MODEL_STATE, *SERVER)} == 1)",
+                    instant=True,
                 ),
             ),
             kind="table",
@@ -266,8 +284,8 @@ _VERSIONS = Row(
             "Mean time to fetch, load and warm a version up; host memory charged to it.",
             (
                 Query(
-                    f"sum by (version) ({select(LOAD_DURATION.sum, *SERVER)})\n"
-                    f"  / sum by (version) ({select(LOAD_DURATION.count, *SERVER)})",
+                    f"sum by (inferd_version) ({select(LOAD_DURATION.sum, *SERVER)})\n"
+                    f"  / sum by (inferd_version) ({select(LOAD_DURATION.count, *SERVER)})",
                     instant=True,
                 ),
                 Query(_gauge(MODEL_MEMORY, PER_VERSION, *SERVER, how="max"), instant=True),
@@ -282,7 +300,7 @@ _VERSIONS = Row(
             (
                 Query(
                     f"time() - ({_gauge(LAST_INFERENCE, PER_VERSION, *SERVER, how='max')} > 0)",
-                    "{{version}}",
+                    "{{inferd_version}}",
                 ),
             ),
             unit="s",
@@ -327,7 +345,7 @@ MODEL = Dashboard(
     variables=(
         Variable("namespace", "Namespace", str(MODEL_STATE), "namespace"),
         Variable("deployment", "Deployment", select(MODEL_STATE, NAMESPACE), "deployment"),
-        Variable("version", "Version", select(MODEL_STATE, DEPLOYMENT), "version"),
+        Variable("version", "Version", select(MODEL_STATE, DEPLOYMENT), "inferd_version"),
     ),
     rows=(_LATENCY, _BATCHING, _SHADOW, _DRIFT, _VERSIONS, _SCALING),
     annotations=(
