@@ -20,7 +20,13 @@ import uvloop
 
 from inferd.config import LimitSettings
 from inferd.protocols.http import HttpServer
-from inferd.protocols.http.access_log import LOGGER, AccessFormat, AccessLog, http_server
+from inferd.protocols.http.access_log import (
+    LOGGER,
+    MAX_LOGGED_PATH,
+    AccessFormat,
+    AccessLog,
+    http_server,
+)
 from inferd.protocols.http.host import HttpLimits
 from protocols.conftest import Running
 from protocols.http.conftest import HOLD_S, Seen, transport_router
@@ -210,3 +216,14 @@ def test_a_client_cannot_forge_fields_of_its_text_line(
     assert all(TEXT_LINE.match(line) and line.count('"') == 2 for line in got), got
     assert '"GET /a\\x22b\\x5cc HTTP/1.1" 404' in got[0]
     assert all("trace_id" not in line for line in got[1:]), got
+
+
+def test_a_long_path_is_cut_in_its_line(logged: Callable[..., Running], lines: Lines) -> None:
+    running = logged("json")
+    text = logged("text")
+    for server in (running, text):
+        head = b"GET /" + b'"' * 60_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n"
+        assert _raw(server, head).endswith(b"404 Not Found")
+    entry, line = sorted(lines.wait(2), key=lambda line: not line.startswith("{"))
+    assert orjson.loads(entry)["path"] == "/" + '"' * (MAX_LOGGED_PATH - 4) + "..."
+    assert len(line) < MAX_LOGGED_PATH * 4 + 200  # \x22 for each '"' of the part kept

@@ -8,12 +8,12 @@ interceptor (:mod:`inferd.protocols.grpc.access_log`) only then.
 A line is written when the answer ends: a complete answer once it is handed to the connection, a
 streaming one (Server-Sent Events) when its last chunk is sent or it is cut. It holds when the
 request started (RFC 3339, UTC), the client's address, method, path (never the query string,
-which some clients use for credentials), protocol, status (gRPC: its code's name), body bytes
-sent, milliseconds from the complete request to the end of the answer, and the trace id when
-the server traces and the request has a valid one (32 hex digits, not all zero: a client's
-malformed ``traceparent`` is left out). A client that left before its answer ends is 499, as
-nginx and the server's metrics count it. Bodies and headers (``Authorization``, API keys)
-are never logged.
+which some clients use for credentials; cut past :data:`MAX_LOGGED_PATH` characters), protocol,
+status (gRPC: its code's name), body bytes sent, milliseconds from the complete request to the
+end of the answer, and the trace id when the server traces and the request has a valid one (32
+hex digits, not all zero: a client's malformed ``traceparent`` is left out). A client that left
+before its answer ends is 499, as nginx and the server's metrics count it. Bodies and headers
+(``Authorization``, API keys) are never logged.
 
 ``text`` lines read ``TIME CLIENT "METHOD PATH PROTOCOL" STATUS BYTES MS [trace_id=ID]``;
 a ``"``, ``\\`` or any byte outside printable ASCII in the client, method or path is written
@@ -53,6 +53,9 @@ HTTP = "HTTP/1.1"
 
 AccessFormat = Literal["text", "json"]
 
+#: The most characters of a path a line holds: a longer one (a head may be 64 KiB) is cut to
+#: its first ones and ``...``, so that no request writes more than a short line.
+MAX_LOGGED_PATH = 1024
 #: A W3C ``traceparent``'s head: version, trace id (its group), parent id, flags.
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _NO_TRACE = "0" * 32
@@ -153,7 +156,10 @@ class AccessLoggedServer(HttpServer):
     async def _logged(
         self, request: Request, answer: Coroutine[object, object, Response]
     ) -> Response:
-        began = Began(request.peer, request.method, request.path)
+        path = request.path
+        if len(path) > MAX_LOGGED_PATH:
+            path = path[: MAX_LOGGED_PATH - 3] + "..."
+        began = Began(request.peer, request.method, path)
         try:
             response = await answer
         except BaseException as exc:
