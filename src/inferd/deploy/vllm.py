@@ -27,7 +27,12 @@ The pod:
   the GPU (and, by default, CUDA graphs are captured), which for a 70B model over tensor
   parallelism takes minutes; the startup probe allows :data:`STARTUP_ALLOWANCE_S` before the
   kubelet gives up, and liveness starts only after it, so a loading pod is never killed;
-- the same GPU placement, hardening, drain timing and labels as inferd's own pods. vLLM's
+- **drain**: ``vllm serve`` sent SIGTERM aborts the requests it runs (the default image has no
+  drain; later releases drain only with ``--shutdown-timeout``, off by default), so the preStop
+  hook (:data:`DRAIN_SCRIPT`) sleeps while the endpoints drop the pod, as inferd's pods do, then
+  waits until vLLM's ``/metrics`` counts no running or waiting request, up to
+  ``gateway.drain_timeout``, within the same grace period as inferd's pods;
+- the same GPU placement, hardening and labels as inferd's own pods. vLLM's
   caches (torch.compile, Triton) go under ``HOME=/tmp`` (an emptyDir), since the root
   filesystem is read-only; ``/dev/shm`` is a memory-backed emptyDir for tensor-parallel workers.
 
@@ -37,6 +42,8 @@ vLLM's series (:func:`query`).
 """
 
 from __future__ import annotations
+
+import math
 
 from inferd.deploy import autoscaling
 from inferd.deploy.gpu import GpuPod
@@ -109,6 +116,28 @@ _QUERIES = {
     "latency_p95": "histogram_quantile(0.95, sum by (le) "
     "(rate(vllm:e2e_request_latency_seconds_bucket{{{m}}}[1m])))",
 }
+#: The preStop hook, run by the image's ``python3`` (vLLM is a Python application) with the
+#: metrics URL, the delay and the drain timeout (s): it returns once vLLM's own gauges sum to no
+#: request, at the drain timeout, or at once if vLLM does not answer (nothing left to drain).
+DRAIN_SCRIPT = """import sys, time, urllib.request
+url, delay, drain = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+time.sleep(delay)
+end = time.monotonic() + drain
+names = ("vllm:num_requests_running", "vllm:num_requests_waiting")
+while time.monotonic() < end:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            text = answer.read().decode()
+    except OSError:
+        break
+    busy = 0.0
+    for line in text.splitlines():
+        if line.split("{", 1)[0].split(" ", 1)[0] in names:
+            busy += float(line.rsplit(" ", 1)[1])
+    if not busy:
+        break
+    time.sleep(1)
+"""
 _PERCENTILES = frozenset({"ttft_p95", "latency_p95"})
 
 
@@ -140,7 +169,17 @@ def _probe(*, period: int, timeout: int, failures: int) -> Obj:
     }
 
 
-def _container(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod, size: int | None) -> Obj:
+def _pre_stop(spec: Spec) -> Obj:
+    """Wait for vLLM to finish its requests before the kubelet's SIGTERM (:data:`DRAIN_SCRIPT`)."""
+    url = f"http://127.0.0.1:{VLLM_PORT}/metrics"
+    drain = str(math.ceil(spec.gateway.drain_timeout))
+    command = ["python3", "-c", DRAIN_SCRIPT, url, str(PRE_STOP_DELAY_S), drain]
+    return {"exec": {"command": command}}
+
+
+def _container(
+    deployment: DeploymentSpec, base: VersionSpec, spec: Spec, gpu: GpuPod, size: int | None
+) -> Obj:
     llm = llm_of(deployment)
     limits = resources(deployment, gpu)
     if size is not None:
@@ -163,7 +202,7 @@ def _container(deployment: DeploymentSpec, base: VersionSpec, gpu: GpuPod, size:
         "startupProbe": _probe(period=STARTUP_PERIOD_S, timeout=5, failures=STARTUP_FAILURES),
         "readinessProbe": _probe(period=5, timeout=5, failures=3),
         "livenessProbe": _probe(period=15, timeout=10, failures=4),
-        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_DELAY_S}}},
+        "lifecycle": {"preStop": _pre_stop(spec)},
         "securityContext": container_security(),
         "volumeMounts": [
             {"name": "models", "mountPath": MODELS_PATH, "readOnly": True},
@@ -198,7 +237,7 @@ def deployment_object(
             _fetch(base, options, "base"),
             *(_fetch(a, options, f"adapter-{a.name}") for a in loras),
         ],
-        "containers": [_container(deployment, base, gpu, size)],
+        "containers": [_container(deployment, base, spec, gpu, size)],
         "volumes": _volumes(size),
     }
     pod.update(gpu.pod_fields())
