@@ -3,7 +3,7 @@
 It sent no candidate for ``""``, which the admin API takes for "the one other version": a
 caller that named a version by a variable left unset (``candidate=os.environ.get(...)``
 read ``""``) rolled out a version it never named. Only the CLI refused ``""``; now the admin
-API hears it and refuses it, and no rollout starts.
+API hears it and refuses it as a bad argument (400, naming the field), and no rollout starts.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from inferd.control.replicas.supervisor import Supervisor
 from inferd.control.rollout.controller import RolloutController
 from inferd.control.rollout.history import RolloutHistory
 from inferd.control.up_state import UpState, write_state
-from inferd.errors import InferdError
+from inferd.errors import InferdError, InvalidArgument
 from inferd.observe.audit import AuditLog
 from inferd.store import ModelStore
 
@@ -58,9 +58,10 @@ def test_an_empty_candidate_reaches_the_admin_api_and_starts_nothing(tmp_path: P
             with pytest.raises(InferdError) as refused:
                 await asyncio.to_thread(client.rollout_start, "fraud", "")
             assert rollouts.active("fraud") is None  # the default candidate (v2) was not started
+            assert isinstance(refused.value, InvalidArgument), refused.value
             return refused.value.message
         finally:
             await rollouts.stop()
             await api.stop(1.0)
 
-    assert "''" in asyncio.run(scenario())  # the empty name the client was given
+    assert "'candidate' is empty" in asyncio.run(scenario())

@@ -92,6 +92,10 @@ def _candidate(body: bytes | bytearray) -> str | None:
     candidate = doc.get("candidate") if isinstance(doc, dict) else None
     if candidate is not None and not isinstance(candidate, str):
         raise InvalidArgument("'candidate' must be a version name")
+    if candidate is not None and not candidate.strip():
+        raise InvalidArgument(
+            "'candidate' is empty: name a version, or send none for the one other version"
+        )
     return candidate
 
 
