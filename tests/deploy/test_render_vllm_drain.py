@@ -10,6 +10,7 @@ is run here for real, against a server answering as vLLM's ``/metrics`` does.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -94,9 +95,9 @@ def _pre_stop(url: str, delay_s: int, drain_s: int) -> list[str]:
     return [sys.executable, flag, script, url, str(delay_s), str(drain_s)]
 
 
-def _run(command: list[str]) -> float:
+def _run(command: list[str], env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
-    subprocess.run(command, check=True, timeout=30)
+    subprocess.run(command, check=True, timeout=30, env=env)
     return time.monotonic() - started
 
 
@@ -114,6 +115,19 @@ def test_the_pre_stop_returns_once_running_and_waiting_requests_are_done(
     threading.Timer(2.0, set_counts, (0, 0)).start()
     took = _run(_pre_stop(url, 0, 20))
     assert 2.0 <= took < 5.0
+
+
+def test_the_pre_stop_reads_vllm_directly_whatever_proxy_the_pod_is_given(
+    metrics: tuple[str, Callable[[float, float], None]],
+) -> None:
+    """A cluster-wide HTTP_PROXY (without 127.0.0.1 in NO_PROXY) must not turn the drain into
+    a plain sleep: vLLM is read on the pod's own loopback."""
+    url, set_counts = metrics
+    set_counts(1, 0)
+    threading.Timer(1.5, set_counts, (0, 0)).start()
+    proxied = {**os.environ, "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    took = _run(_pre_stop(url, 0, 20), env=proxied)
+    assert 1.5 <= took < 4.5
 
 
 def test_the_pre_stop_gives_up_at_the_drain_timeout(

@@ -123,10 +123,11 @@ DRAIN_SCRIPT = """import sys, time, urllib.request
 url, delay, drain = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 time.sleep(delay)
 end = time.monotonic() + drain
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the pod's own vLLM
 names = ("vllm:num_requests_running", "vllm:num_requests_waiting")
 while time.monotonic() < end:
     try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
+        with direct.open(url, timeout=2) as answer:
             text = answer.read().decode()
     except OSError:
         break
