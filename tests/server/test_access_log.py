@@ -23,6 +23,7 @@ from tritonclient.utils import InferenceServerException
 from inferd.config import StoreSettings
 from inferd.packaging import push
 from inferd.store import ModelStore
+from otlp_collector import Collector
 
 ROOT = Path(__file__).resolve().parents[2]
 INFERD = str(Path(sys.executable).with_name("inferd"))
@@ -121,3 +122,23 @@ def test_the_variable_switches_on_json_lines(serving: Serving) -> None:
     entry = orjson.loads(line)
     assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/v2/health/ready", 200)
     assert entry["protocol"] == "HTTP/1.1" and entry["time"].endswith("Z")
+
+
+def test_a_trace_the_server_starts_is_named_on_its_line(home: Path) -> None:
+    """A request without a ``traceparent`` to a server that traces it: the trace id the
+    collector received is on the access line (the line named no trace before)."""
+    with Collector() as collector:
+        server = Serving(
+            home, "--access-log", "--otlp-endpoint", collector.url, "--trace-sample-rate", "1",
+        )  # fmt: skip
+        try:
+            body = {"inputs": [{"name": "input", "shape": [1, 8], "datatype": "FP32", "data": ROW}]}
+            url = f"http://127.0.0.1:{server.port}/v2/models/fraud/infer"
+            assert httpx.post(url, json=body).status_code == 200
+            (line,) = server.access(1, r"\d{4}-\d\d-\d\dT")
+        finally:
+            server.stop()
+        traces = {span.trace_id for span in collector.spans}
+    logged = re.search(r" trace_id=([0-9a-f]{32})$", line)
+    assert logged is not None, line
+    assert logged.group(1) in traces

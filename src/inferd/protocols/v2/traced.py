@@ -69,6 +69,9 @@ class TracedV2Handlers(V2Handlers):
         span = self.tracing.server_span(f"POST {route}", request.headers, attributes)
         if not span.is_recording():
             return await super().infer(request)
+        # The request now names this span's trace, also one the server started: the access
+        # log reads the trace id there once the request is answered.
+        request.headers.update(self.tracing.propagation(span))
         try:
             with self.tracing.current(span):  # log lines meanwhile carry its trace id
                 return await self._traced(request, span)
