@@ -10,10 +10,22 @@ from typing import TypeVar
 
 import pytest
 
-from inferd.errors import InvalidArgument, PermissionDenied, RateLimited, Unauthenticated
+from inferd.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
 from inferd.protocols.access import keyring as keyring_module
 from inferd.protocols.access.keyfile import KeyRecord, create_key, revoke_key
-from inferd.protocols.access.keyring import KeyRing, Need, NoKey
+from inferd.protocols.access.keyring import (
+    CHECKS_PER_KEY,
+    MAX_WAITING_CHECKS,
+    KeyRing,
+    Need,
+    NoKey,
+)
 
 T = TypeVar("T")
 INFER = Need("infer", "fraud")
@@ -259,3 +271,27 @@ def test_a_default_file_there_at_start_is_not_logged_as_appearing(
     later_clock.now += 1
     assert keys.enforcing
     assert f"keys file {later} appeared" in caplog.text
+
+
+def test_guesses_at_one_key_cannot_hold_up_the_checks_of_another(tmp_path: Path) -> None:
+    """A client that knows a key id (the start of its token) and floods it with made-up secrets
+    fills only that key's few places in the queue of scrypt checks: another key's first request
+    is still checked, where it was refused 503 behind the flood."""
+    path = tmp_path / "keys.json"
+    _, attacked = create_key(path, "attacked")
+    _, other = create_key(path, "other")
+    keys = ring(path, Clock())
+    guesses = [f"Bearer inferd_{attacked.key_id}_{i:043d}" for i in range(MAX_WAITING_CHECKS)]
+
+    async def flood() -> tuple[list[object], object]:
+        tried = [asyncio.ensure_future(keys.authorize(g, INFER)) for g in guesses]
+        await asyncio.sleep(0)  # every guess is waiting for its check
+        answer = await asyncio.gather(keys.authorize(f"Bearer {other}", INFER))
+        return await asyncio.gather(*tried, return_exceptions=True), answer[0]
+
+    refused, answer = run(flood())
+    assert isinstance(answer, KeyRecord) and answer.name == "other"
+    assert all(isinstance(r, Unauthenticated | Unavailable) for r in refused)
+    backed_up = [r for r in refused if isinstance(r, Unavailable)]
+    assert len(backed_up) == MAX_WAITING_CHECKS - CHECKS_PER_KEY
+    assert "API key" in str(backed_up[0]) and attacked.key_id in str(backed_up[0])

@@ -19,8 +19,9 @@ Policy, in the order a request meets it (:meth:`KeyRing.authorize`):
    seen before is recognised by its SHA-256 (kept in memory only, and only for the stored hash
    it was verified against, so a revoked or re-created key is never accepted from the cache).
    A new one is checked with scrypt in a worker thread, at most :data:`CHECKS_AT_ONCE` at a
-   time and once for concurrent requests with the same token; a wrong one is remembered as
-   wrong until the file changes.
+   time and once for concurrent requests with the same token, at most
+   :data:`MAX_WAITING_CHECKS` waiting, :data:`CHECKS_PER_KEY` of them for one key (else 503);
+   a wrong one is remembered as wrong until the file changes.
 5. **Scope.** The key must hold the scope the route needs, and the deployment it names (or,
    for routes that list every deployment, all of them): else 403.
 6. **Rate.** A key with ``rps`` draws one token from its bucket (:mod:`.buckets`) per request;
@@ -65,6 +66,10 @@ CHECK_INTERVAL_S = 0.5
 CHECKS_AT_ONCE = 2
 #: Checks waiting beyond this are refused with 503 (a flood of never-seen tokens).
 MAX_WAITING_CHECKS = 64
+#: Checks of one key's tokens waiting beyond this are refused with 503: a key has one right
+#: secret, so many different tokens of it at once are guesses (its id is the token's start),
+#: which then hold up no other key's first check.
+CHECKS_PER_KEY = 4
 #: Wrong tokens remembered (cleared when the file changes).
 MAX_REFUSED = 4096
 
@@ -117,6 +122,8 @@ class KeyRing:
         self._refused: dict[bytes, None] = {}
         self._checking: dict[bytes, asyncio.Future[bool]] = {}
         self._waiting = 0
+        #: Checks waiting or running, per key id.
+        self._waiting_for: dict[str, int] = {}
         self._slots: asyncio.Semaphore | None = None
         if required:
             identity = self._stat()
@@ -280,7 +287,7 @@ class KeyRing:
         if digest in self._refused:
             raise invalid
         stored = record.hash
-        if not await self._check_once(digest, token.secret, self._hashes[record.id]):
+        if not await self._check_once(digest, token, self._hashes[record.id]):
             if len(self._refused) >= MAX_REFUSED:
                 self._refused.pop(next(iter(self._refused)))
             self._refused[digest] = None
@@ -291,20 +298,28 @@ class KeyRing:
         self._verified[digest] = (current.id, current.hash)
         return current
 
-    async def _check_once(self, digest: bytes, secret: str, stored: StoredHash) -> bool:
+    async def _check_once(self, digest: bytes, token: Token, stored: StoredHash) -> bool:
         """scrypt in a thread, shared by concurrent requests presenting the same token. The
         check is a task of its own, so a client that goes away does not fail the others."""
         check = self._checking.get(digest)
         if check is None:
             if self._waiting >= MAX_WAITING_CHECKS:
                 raise Unavailable("too many new API keys are being checked at once; retry shortly")
+            key_id = token.key_id
+            if self._waiting_for.get(key_id, 0) >= CHECKS_PER_KEY:
+                raise Unavailable(
+                    f"too many different tokens of API key id {key_id} are being checked at "
+                    "once; retry shortly"
+                )
             self._waiting += 1
-            check = asyncio.get_running_loop().create_task(self._scrypt(secret, stored))
+            self._waiting_for[key_id] = self._waiting_for.get(key_id, 0) + 1
+            scrypt = self._scrypt(token.secret, key_id, stored)
+            check = asyncio.get_running_loop().create_task(scrypt)
             self._checking[digest] = check
             check.add_done_callback(lambda _: self._checking.pop(digest, None))
         return await asyncio.shield(check)
 
-    async def _scrypt(self, secret: str, stored: StoredHash) -> bool:
+    async def _scrypt(self, secret: str, key_id: str, stored: StoredHash) -> bool:
         if self._slots is None:
             self._slots = asyncio.Semaphore(CHECKS_AT_ONCE)
         try:
@@ -312,6 +327,9 @@ class KeyRing:
                 return await asyncio.to_thread(verify_secret, secret, stored)
         finally:
             self._waiting -= 1
+            left = self._waiting_for.pop(key_id) - 1
+            if left:
+                self._waiting_for[key_id] = left
 
 
 def _digest(token: Token) -> bytes:
