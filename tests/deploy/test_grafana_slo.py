@@ -28,7 +28,7 @@ deployments:
       - {name: v1, model: "fraud:v1", replicas: 1}
 """
 _ON = (
-    'job="inferd",instance="127.0.0.1:8080",deployment="fraud",replica="fraud-v1-1",'
+    'job="inferd",instance="127.0.0.1:8080",deployment="fraud",replica="fraud-v1-1",inferd_version="v1",'
     'model="fraud",version="v1"'
 )
 

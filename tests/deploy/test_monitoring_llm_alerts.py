@@ -39,7 +39,10 @@ deployments:
 """
 
 #: Series as the gateway of ``inferd up`` passes a replica's on.
-_ON = 'instance="127.0.0.1:8080",job="inferd",deployment="bot",replica="bot-v1-1",model="llm"'
+_ON = (
+    'instance="127.0.0.1:8080",job="inferd",deployment="bot",replica="bot-v1-1",'
+    'inferd_version="v1",model="llm"'
+)
 _OP = f'{_ON},version="v1",operation="chat"'
 
 

@@ -24,7 +24,10 @@ deployments:
       - {name: v1, model: "llm:v1", replicas: 1}
     slo: {availability: 99, latency_p99: 5s, window: 30d}
 """
-_ON = 'job="inferd",deployment="bot",replica="bot-v1-1",model="llm",version="v1",operation="chat"'
+_ON = (
+    'job="inferd",deployment="bot",replica="bot-v1-1",inferd_version="v1",model="llm",'
+    'version="v1",operation="chat"'
+)
 
 
 def _endings(per_minute: dict[str, int]) -> list[dict[str, str]]:

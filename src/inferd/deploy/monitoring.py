@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.objects import COMPONENT, LABEL_STACK, Obj, labels, metadata, obj
+from inferd.deploy.rules.promql import SPEC_VERSION
 from inferd.spec.model import Spec
 
 SCRAPE_INTERVAL = "15s"
-#: The label naming the spec's version (``inferd up``'s gateway adds the same).
-SPEC_VERSION = "inferd_version"
 #: The pod's ``inferd.dev/…`` labels as Kubernetes service discovery names them.
 _POD_LABEL_DEPLOYMENT = "__meta_kubernetes_pod_label_inferd_dev_deployment"
 _POD_LABEL_VERSION = "__meta_kubernetes_pod_label_inferd_dev_version"

@@ -51,7 +51,8 @@ class Series:
         return f"{self.name}_{suffix}"
 
 
-# The model server (docs/metrics.md); under `inferd up` the gateway adds deployment and replica.
+# The model server (docs/metrics.md); under `inferd up` the gateway adds deployment, replica
+# and inferd_version (the spec's version; on a cluster the ServiceMonitor adds it).
 REQUESTS = Series("inferd_requests_total", "counter")
 REQUEST_DURATION = Series("inferd_request_duration_seconds", "histogram")
 QUEUE_WAIT = Series("inferd_queue_wait_seconds", "histogram")

@@ -16,6 +16,9 @@ from inferd.errors import InvalidArgument
 #: where grouping by it is harmless).
 BY_VERSION = "namespace, deployment, version"
 BY_DEPLOYMENT = "namespace, deployment"
+#: The label naming the spec's version on a model server's series (its ``version`` is the
+#: model's tag under ``inferd up``): ``inferd up``'s gateway and the ServiceMonitor add it.
+SPEC_VERSION = "inferd_version"
 #: Server outcomes that count against a version (client errors are the client's).
 ERROR_OUTCOMES = "error|deadline|unavailable"
 
@@ -90,14 +93,12 @@ class Scope:
     def versioned(self, expr: str) -> str:
         """``expr`` (model-server series) with ``version`` set to the spec's version name.
 
-        On a cluster a server's ``version`` is the spec's version already (pods serve
-        ``{model}:{version}``); under ``inferd up`` it is the model's tag (a shadow
-        ``v2-shadow`` of ``fraud:v2`` reports ``v2``), and the gateway's ``replica`` label
-        (``{deployment}-{version}-{n}``) names the spec's version. Series without a matching
-        ``replica`` pass unchanged.
+        A server's ``version`` is its model's tag under ``inferd up`` (a shadow ``v2-shadow``
+        of ``fraud:v2`` reports ``v2``, as its primary does); ``inferd_version``, which the
+        gateway and on a cluster the ServiceMonitor add, names the spec's version. Series
+        without it pass unchanged.
         """
-        pattern = f"{self.deployment}-(.+)-[0-9]+"
-        return f'label_replace({expr}, "version", "$1", "replica", "{pattern}")'
+        return f'label_replace({expr}, "version", "$1", "{SPEC_VERSION}", "(.+)")'
 
     def namespaced(self, *extra: str) -> str:
         """Matchers without ``deployment`` (for series whose ``deployment`` label means

@@ -36,7 +36,15 @@ from typing import Literal
 from inferd.deploy.k8s_options import K8sOptions
 from inferd.deploy.rules.llm_alerts import inferd_serves
 from inferd.deploy.rules.model import Need, Platform, Rule, alert, record
-from inferd.deploy.rules.promql import BY_DEPLOYMENT, ERROR_OUTCOMES, Scope, duration, le, number
+from inferd.deploy.rules.promql import (
+    BY_DEPLOYMENT,
+    ERROR_OUTCOMES,
+    SPEC_VERSION,
+    Scope,
+    duration,
+    le,
+    number,
+)
 from inferd.errors import InvalidArgument
 from inferd.observe.llm_metrics import DURATION_BUCKETS
 from inferd.observe.metrics import LATENCY_BUCKETS
@@ -217,9 +225,9 @@ def _served(deployment: DeploymentSpec) -> list[str]:
     out = ['version!=""']
     shadow = deployment.traffic.shadow
     if shadow is not None and deployment.weights().get(shadow, 0) == 0:
-        # On a cluster the shadow's pods report its version name; under inferd up they report
-        # their model's tag, and the gateway's replica label names the version.
-        out += [f'version!="{shadow}"', f'replica!~"{deployment.name}-{shadow}-[0-9]+"']
+        # The spec's version: a server's own ``version`` is its model's tag under inferd up,
+        # which may be the shadow's name while the primary serves it.
+        out.append(f'{SPEC_VERSION}!="{shadow}"')
     return out
 
 
