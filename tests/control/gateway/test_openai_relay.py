@@ -304,3 +304,29 @@ def test_streams_that_fail_midway_are_not_compared(shadowed: GatewayThread) -> N
     assert total(text, shadowed_requests, outcome="failed", **labels) == 2, outcomes
     assert total(text, shadowed_requests, outcome="compared", **labels) == 0
     assert total(text, "inferd_gateway_shadow_compared_elements_total", **labels) == 0
+
+
+def test_several_prompts_relay_and_compare_choice_by_choice(shadowed: GatewayThread) -> None:
+    """A text completion of several prompts (vLLM's list) is relayed as it is, whole or
+    streamed, and its shadow's copy is compared choice by choice: every choice of every
+    prompt (``index`` ``i * n + j``), sampled with the seed the gateway gives both."""
+    client = openai.OpenAI(base_url=shadowed.url + "/v1", api_key="unused", max_retries=0)
+    prompts = ["once", "upon a time"]
+    asked = {"model": "twin", "prompt": prompts, "n": 2, "max_tokens": 6, "temperature": 1.0,
+             "logit_bias": CONTROL}  # fmt: skip
+    whole = client.completions.create(**asked)
+    assert whole.model == "twin" and [c.index for c in whole.choices] == [0, 1, 2, 3]
+    counted = [
+        httpx.post(shadowed.url + "/tokenize", json={"model": "twin", "prompt": p}).json()
+        for p in prompts
+    ]
+    assert whole.usage is not None
+    assert whole.usage.prompt_tokens == sum(c["count"] for c in counted)  # each prompt once
+    streamed = client.completions.create(**asked, stream=True)
+    assert {c.choices[0].index for c in streamed if c.choices} == {0, 1, 2, 3}
+    text = _settled(shadowed, "twin", 2)
+    labels = {"deployment": "twin", "primary": "v1", "shadow": "copy"}
+    assert total(text, "inferd_gateway_shadow_compared_elements_total", output="text",
+                  **labels) == 8  # fmt: skip
+    assert total(text, "inferd_gateway_shadow_differing_elements_total", output="text",
+                  **labels) == 0  # fmt: skip
