@@ -140,6 +140,18 @@ def test_n_choices_of_one_prompt(client: openai.OpenAI) -> None:
     assert greedy.choices[0].text == greedy.choices[1].text
 
 
+def test_several_prompts_answer_as_each_prompt_alone(client: openai.OpenAI) -> None:
+    prompts = ["Once upon a time", "The"]
+    asked = {"model": "llm", "max_tokens": 8, "temperature": 1, "seed": 3, "n": 2}
+    together = client.completions.create(**asked, prompt=prompts)
+    alone = [client.completions.create(**asked, prompt=p) for p in prompts]
+    # Choice j of prompt i at i * n + j, drawn as the prompt alone draws it.
+    assert [c.index for c in together.choices] == [0, 1, 2, 3]
+    assert [c.text for c in together.choices] == [c.text for a in alone for c in a.choices]
+    assert together.usage is not None and all(a.usage is not None for a in alone)
+    assert together.usage.prompt_tokens == sum(a.usage.prompt_tokens for a in alone if a.usage)
+
+
 def test_the_most_choices_fit_the_models_queue(client: openai.OpenAI) -> None:
     # Each choice waits in the model's queue (64 places) for a slot: a larger n could never be
     # queued at once, and was a 503 "retry later" that no retry would pass.
