@@ -180,7 +180,11 @@ class ServingDataPlane:
     ) -> InferResponse:
         deadline = request.deadline
         if deadline is None:
-            deadline = started + self._settings.request_timeout_for(served.key.name)
+            timeout = served.request_timeout_s
+            if timeout is None:  # its first request (settings are frozen)
+                timeout = self._settings.request_timeout_for(served.key.name)
+                served.request_timeout_s = timeout
+            deadline = started + timeout
         served.last_used = started
         if not served.serving:
             await self._manager.ensure_serving(served, deadline)

@@ -57,6 +57,10 @@ class ServedVersion:
 
     def __init__(self, key: VersionKey, metrics: ServerMetrics) -> None:
         self.key = key
+        #: The deadline, in seconds, of a request to it that sets none of its own, resolved
+        #: from ``ServerSettings.request_timeout_for`` on its first request by the data plane
+        #: (settings are frozen; the call and its lookup would cost every request).
+        self.request_timeout_s: float | None = None
         self.state = VersionState.UNAVAILABLE
         self.reason = ""
         self.artifact: LoadedArtifact | None = None
