@@ -31,11 +31,12 @@ DEFAULT_MAX_BYTES_ELEMENTS = 256 * 1024
 #: Worst case (BYTES binary, 4 bytes an element) about 6 ms of decoding inline; a thread hop
 #: costs about 0.1 ms, so small requests stay inline.
 DEFAULT_INLINE_DECODE_BYTES = 64 * 1024
-#: The most sequences one llama.cpp context decodes together (its ``LLAMA_MAX_SEQ``; the
-#: ``llamacpp`` runtime asks the library itself, and a test keeps the two equal).
+#: The most sequences a llama.cpp context decodes together (``LLAMA_MAX_SEQ``; a test checks).
 LLAMA_CPP_MAX_SEQUENCES = 256
 #: The longest context per sequence a server takes (``llm.max_model_len``, ``--max-model-len``).
 MAX_MODEL_LEN = 10_485_760
+#: ``llm.max_waiting_seqs`` bounds: one OpenAI request's n choices (MAX_CHOICES, 64) must fit.
+WAITING_SEQS = (64, 65_536)
 
 
 # The sandbox worker of trusted model code (SandboxSettings):
@@ -254,18 +255,17 @@ class LlmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_num_seqs: int = Field(
-        default=8,
-        ge=1,
-        le=LLAMA_CPP_MAX_SEQUENCES,
-        description="sequences decoded together (llama.cpp slots)",
+        default=8, ge=1, le=LLAMA_CPP_MAX_SEQUENCES, description="sequences decoded at once (slots)"
     )
+    max_waiting_seqs: int = Field(
+        default=WAITING_SEQS[0], ge=WAITING_SEQS[0], le=WAITING_SEQS[1],
+        description="generations waiting for a slot before more are refused with 503",
+    )  # fmt: skip
     max_model_len: int | None = Field(
-        default=None,
-        ge=16,
-        le=MAX_MODEL_LEN,
+        default=None, ge=16, le=MAX_MODEL_LEN,
         description="context per sequence, prompt plus generated tokens (default: the model's "
         "trained context, at most 4,096); over the trained context refuses the load",
-    )
+    )  # fmt: skip
 
 
 class AuthSettings(BaseModel):

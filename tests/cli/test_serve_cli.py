@@ -139,3 +139,14 @@ def test_a_path_to_nothing_is_named_as_a_path(inferd_home: Path) -> None:
         "takes a version from the store. Push the model first: inferd push PATH NAME:TAG, then "
         "inferd serve NAME:TAG"
     )
+
+
+def test_the_waiting_bound_flag_takes_what_its_setting_does(inferd_home: Path) -> None:
+    """The bound of a language model's waiting queue was fixed at 64 (100 concurrent requests
+    on 2 slots got some 503s); ``--max-waiting-seqs`` sets it, from 64 (one request's choices
+    must all fit) up."""
+    result = CliRunner().invoke(
+        main, ["serve", "--no-grpc", "--no-control", "--max-waiting-seqs", "63", "m:v1"]
+    )
+    assert result.exit_code == 2
+    assert "'--max-waiting-seqs': 63 is not in the range 64<=x<=65536" in result.stderr

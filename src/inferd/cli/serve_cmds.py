@@ -12,7 +12,7 @@ import click
 
 from inferd.cli._app import exit_status, handles_errors, main
 from inferd.cli._sizes import parse_size
-from inferd.config import LLAMA_CPP_MAX_SEQUENCES, MAX_MODEL_LEN, ServerSettings
+from inferd.config import LLAMA_CPP_MAX_SEQUENCES, MAX_MODEL_LEN, WAITING_SEQS, ServerSettings
 from inferd.errors import InferdError, InvalidArgument
 from inferd.reference import Reference
 from inferd.settings_file import ENV_PREFIX, load_settings, unread_variables
@@ -110,6 +110,12 @@ _FLAGS = {
     help="Language models: sequences generated at once per version (llama.cpp slots; default 8).",
 )
 @click.option(
+    "--max-waiting-seqs",
+    type=click.IntRange(min=WAITING_SEQS[0], max=WAITING_SEQS[1]),
+    help="Language models: generations waiting for a slot per version before more get 503 "
+    f"(default {WAITING_SEQS[0]}, at least that: one request's n choices must all fit).",
+)
+@click.option(
     "--max-model-len",
     type=click.IntRange(min=16, max=MAX_MODEL_LEN),
     help="Language models: context per sequence, prompt plus generated tokens (default: the "
@@ -205,6 +211,7 @@ def serve(
     max_body_bytes: int | None,
     device: str | None,
     max_num_seqs: int | None,
+    max_waiting_seqs: int | None,
     max_model_len: int | None,
     memory_budget: str | None,
     trust_code: tuple[str, ...],
@@ -246,7 +253,11 @@ def serve(
             max_queue_wait_ms=max_queue_wait_ms,
         ),
         "limits": _present(max_body_bytes=max_body_bytes),
-        "llm": _present(max_num_seqs=max_num_seqs, max_model_len=max_model_len),
+        "llm": _present(
+            max_num_seqs=max_num_seqs,
+            max_waiting_seqs=max_waiting_seqs,
+            max_model_len=max_model_len,
+        ),
         "auth": _present(keys_file=keys_file, public_metrics=public_metrics or None),
         "tls": _tls(tls_cert, tls_key),
         "tracing": _present(endpoint=otlp_endpoint),

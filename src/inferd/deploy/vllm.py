@@ -22,7 +22,8 @@ The pod:
   with ``trust_code``, tensor parallelism over the pod's GPUs, the adapters, and ``engine_args``
   last (so they win); what vLLM has no flag for (``request_timeout``) is named in the
   Deployment's not-rendered annotation (:func:`.vllm_serve.unrendered`; the spec refuses
-  ``batching`` and ``runtime.threads`` for it);
+  ``batching``, ``runtime.threads`` and ``llm.max_waiting_seqs`` for it: vLLM queues without a
+  bound);
 - **probes** on vLLM's ``/health``: ``vllm serve`` opens its port only once the weights are on
   the GPU (and, by default, CUDA graphs are captured), which for a 70B model over tensor
   parallelism takes minutes; the startup probe allows :data:`STARTUP_ALLOWANCE_S` before the

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from inferd.config import WAITING_SEQS
 from inferd.reference import ImageReference
 from inferd.spec.types import StrictModel
 
@@ -62,6 +63,13 @@ class LlmSpec(StrictModel):
     )
     max_num_seqs: int = Field(
         default=8, ge=1, le=4096, description="sequences generated at once per replica"
+    )
+    max_waiting_seqs: int | None = Field(
+        default=None,
+        ge=WAITING_SEQS[0],
+        le=WAITING_SEQS[1],
+        description="engine inferd: generations waiting for a slot before more are refused with "
+        f"503 (default {WAITING_SEQS[0]}); vLLM and llama-server queue without a bound",
     )
     dtype: Dtype = Field(default="auto", description="weights' dtype in the engine")
     kv_cache_dtype: KvCacheDtype = Field(default="auto", description="KV cache dtype")

@@ -191,6 +191,12 @@ def _llm_problems(d: DeploymentSpec) -> Iterator[Problem]:
             yield Problem(
                 ("llm", "engine_args"), "engine_args go to an external engine, not 'inferd'"
             )
+    if llm.engine != "inferd" and llm.max_waiting_seqs is not None:
+        yield Problem(
+            ("llm", "max_waiting_seqs"),
+            f"engine {llm.engine!r} queues without a bound: max_waiting_seqs bounds engine "
+            "'inferd''s queue (leave it unset)",
+        )
     if llm.engine != "vllm" and llm.max_num_seqs > LLAMA_CPP_MAX_SEQUENCES:
         yield Problem(
             ("llm", "max_num_seqs"),

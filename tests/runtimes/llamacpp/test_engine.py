@@ -137,7 +137,9 @@ def test_a_full_queue_is_unavailable(model: LlamaModel) -> None:
     async def scenario() -> int:
         accepted = []
         try:
-            with pytest.raises(Unavailable, match="already waiting for a slot"):
+            with pytest.raises(
+                Unavailable, match=r"waiting for a slot \(the bound llm\.max_waiting_seqs\)"
+            ):
                 for _ in range(SLOTS + bound + 1):
                     accepted.append(model.generate("x", sampling))
             return len(accepted)

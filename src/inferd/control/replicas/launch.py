@@ -158,6 +158,8 @@ def server_settings(
             "max_num_seqs": deployment.llm.max_num_seqs,
             "max_model_len": deployment.llm.max_model_len,
         }
+        if deployment.llm.max_waiting_seqs is not None:
+            document["llm"]["max_waiting_seqs"] = deployment.llm.max_waiting_seqs
     if deployment.request_timeout is not None:  # a replica serves one model: server-wide
         document["request_timeout_s"] = deployment.request_timeout
         if deployment.llm is not None:  # the server-wide default does not bound generations

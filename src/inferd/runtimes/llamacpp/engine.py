@@ -151,7 +151,7 @@ class Engine:
             if len(self._waiting) >= self.max_waiting:
                 raise Unavailable(
                     f"{self._label}: {len(self._waiting)} generations are already waiting for a "
-                    "slot; retry later",
+                    "slot (the bound llm.max_waiting_seqs); retry later",
                     retry_after=1,
                 )
             self._waiting.append(job)
