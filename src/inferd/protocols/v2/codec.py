@@ -72,6 +72,10 @@ def _parameters(value: object, where: str) -> Parameters:
     return value
 
 
+#: The binary part of a body without Inference-Header-Content-Length: none (read-only).
+_NO_BINARY = memoryview(b"")
+
+
 def split_body(
     body: bytes | bytearray, header_length: str | None
 ) -> tuple[bytes | bytearray, memoryview]:
@@ -80,7 +84,7 @@ def split_body(
     The binary part is a read-only view: tensors decoded from it are read-only whether the body
     came as ``bytes`` or as the connection's ``bytearray``, and share its memory (no copy)."""
     if header_length is None:
-        return body, memoryview(b"")
+        return body, _NO_BINARY
     if not (header_length.isascii() and header_length.isdigit()):  # "²" is a digit, not int
         raise InvalidArgument("Inference-Header-Content-Length must be a non-negative integer")
     n = int(header_length)
@@ -108,14 +112,10 @@ def load_json(text: bytes | bytearray) -> Any:
 
 
 def _load_header(text: bytes | bytearray, header_length: str | None) -> Any:
-    """The JSON part of an inference body; when it does not parse, the error says how the
-    binary extension framed it: a mistaken Inference-Header-Content-Length, or a missing one,
-    leaves raw tensor bytes in what is parsed as JSON. (orjson first, without a call to
-    :func:`load_json`, which parses a text that fails again to name the problem.)"""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
+    """The JSON part of an inference body that orjson did not parse (:func:`decode_request`
+    tries it first, without this call): :func:`load_json` names the problem, and the error says
+    how the binary extension framed it: a mistaken Inference-Header-Content-Length, or a
+    missing one, leaves raw tensor bytes in what is parsed as JSON."""
     try:
         return load_json(text)
     except InvalidArgument as exc:
@@ -152,8 +152,14 @@ def decode_request(
     when the request arrived) anchors the deadline (:func:`request_deadline`).
     """
     header_length = headers.get(HEADER_LENGTH)
-    text, binary = split_body(body, header_length)
-    doc = _load_header(text, header_length)
+    if header_length is None:  # a JSON body (most): split_body's answer, without the call
+        text, binary = body, _NO_BINARY
+    else:
+        text, binary = split_body(body, header_length)
+    try:  # _load_header's first step, without the call; it names a failure
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        doc = _load_header(text, header_length)
     if not isinstance(doc, dict):
         raise InvalidArgument("the inference request must be a JSON object")
     inputs = doc.get("inputs")
