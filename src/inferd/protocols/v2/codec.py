@@ -165,11 +165,13 @@ def decode_request(
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidArgument(NO_INPUTS)
-    check_counts(len(inputs), 0, limits)
+    if len(inputs) > limits.max_inputs:  # the test inline, check_counts words it
+        check_counts(len(inputs), 0, limits)
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidArgument("'id' must be a string")
-    parameters = _parameters(doc.get("parameters"), "request")
+    given = doc.get("parameters")
+    parameters = {} if given is None else _parameters(given, "request")
     if parameters:  # most requests set none: checking what they may set is then skipped
         refuse_sequence(parameters)  # before the inputs, as over gRPC
         refuse_priority(parameters)
@@ -194,7 +196,8 @@ def decode_request(
     if parameters or timeout is not None:
         _flag(parameters, "binary_data_output", "request")
         deadline = request_deadline(parameters, timeout, received)
-    outputs = _decode_outputs(doc.get("outputs"), limits)
+    given = doc.get("outputs")
+    outputs = None if given is None else _decode_outputs(given, limits)
     if check is not None:
         for wire in pending:
             check.declared(wire.tensor.name, wire.tensor.datatype, wire.tensor.shape)
@@ -244,10 +247,9 @@ def _whole(value: object, most: int, where: str) -> int:
 
 
 def _decode_outputs(value: object, limits: LimitSettings) -> list[RequestedOutput] | None:
-    """The requested outputs (:func:`~inferd.protocols.tensor_wire.requested_outputs`: None
-    when omitted or empty, as over gRPC)."""
-    if value is None:
-        return None
+    """The requested outputs of a request that has ``outputs`` (omitted: None, every output,
+    without this call); an empty list is None too, as over gRPC
+    (:func:`~inferd.protocols.tensor_wire.requested_outputs`)."""
     if not isinstance(value, list):
         raise InvalidArgument("'outputs' must be a list")
     check_counts(0, len(value), limits)
