@@ -205,10 +205,9 @@ class SignatureCheck:
             )
         self._check_one(spec, datatype, shape)
 
-    def outputs(self, requested: list[RequestedOutput] | None) -> list[str] | None:
-        """The requested output names, each known to the model; None means all outputs."""
-        if requested is None:
-            return None
+    def outputs(self, requested: list[RequestedOutput]) -> list[str]:
+        """The requested output names, each known to the model (no list asks for all outputs,
+        without this call)."""
         names = [r.name for r in requested]
         if self._outputs:
             for name in names:
