@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from inferd.card import LlmCard, ModelCard
+from inferd.card import LlmCard, LlmFile, ModelCard
 from inferd.control.replicas.engines import (
     EngineModel,
     StoredModel,
@@ -110,7 +110,12 @@ def test_vllm_command_line_has_the_documented_flags() -> None:
 
 def test_vllm_serves_an_adapter_as_a_lora_module_under_the_version_name() -> None:
     base = stored("llama", HF, entry=None)
-    adapter = stored("support", adapter_card(f"llama@{BASE_DIGEST}"), entry=None)
+    peft = (
+        LlmFile(path="adapter_config.json", role="config", format="json"),
+        LlmFile(path="adapter_model.safetensors", role="adapter", format="safetensors"),
+    )
+    card = HF.model_copy(update={"adapter": "lora", "base": f"llama@{BASE_DIGEST}", "files": peft})
+    adapter = stored("support", card, entry=None)
     model = engine_model("vllm", adapter, base)
     command = vllm_command("vllm", model, LlmSpec(engine="vllm"), gpus=1, host="h", port=1)
     flags = pairs(command)
@@ -119,6 +124,24 @@ def test_vllm_serves_an_adapter_as_a_lora_module_under_the_version_name() -> Non
     assert "--enable-lora" in flags
     assert flags["--lora-modules"] == "support=/store/models/support"
     assert "--max-model-len" not in flags and "--tensor-parallel-size" not in flags
+
+
+def test_vllm_refuses_a_gguf_adapter_and_serves_a_gguf_model_by_its_file() -> None:
+    """A GGUF LoRA adapter's directory went to vLLM's --lora-modules, which loads PEFT
+    directories only: the replica failed to start with vLLM's own error."""
+    base = stored("llama", GGUF)
+    adapter = stored("support", adapter_card(f"llama@{BASE_DIGEST}"), entry="a.gguf")
+    with pytest.raises(
+        InvalidArgument,
+        match=r"support:v1 \(adapter_of\) is a GGUF LoRA adapter: engine 'vllm' loads a LoRA "
+        r"adapter from a PEFT directory \(adapter_config\.json",
+    ):
+        engine_model("vllm", adapter, base)
+    assert engine_model("llama-server", adapter, base).adapter == Path(
+        "/store/models/support/a.gguf"
+    )
+    # vLLM's GGUF support loads one .gguf file (not a directory): the entry point's path.
+    assert engine_model("vllm", base, None).weights == Path("/store/models/llama/m.gguf")
 
 
 def test_files_an_engine_cannot_serve_are_refused() -> None:

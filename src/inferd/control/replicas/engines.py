@@ -139,7 +139,7 @@ def engine_model(
         )
     adapter = None
     if base is not None:
-        adapter = _entry_file(model) if engine == "llama-server" else model.path
+        adapter = _entry_file(model) if engine == "llama-server" else _peft_dir(model)
     return EngineModel(
         weights=path,
         name=model.name,
@@ -165,6 +165,25 @@ def check_context(llm: LlmSpec, model: StoredModel) -> None:
             f"llm.max_model_len {llm.max_model_len} is over the context {model.reference} was "
             f"trained for ({trained} tokens)"
         )
+
+
+#: The file that makes a directory a PEFT adapter, which is what vLLM's ``--lora-modules`` loads.
+PEFT_CONFIG: Final = "adapter_config.json"
+
+
+def _peft_dir(adapter: StoredModel) -> Path:
+    """The adapter's directory for vLLM: InvalidArgument unless it is a PEFT adapter (vLLM
+    loads ``adapter_config.json`` and its safetensors weights, never a GGUF adapter)."""
+    llm = adapter.card.llm
+    files = {f.path for f in llm.files} if llm is not None else set()
+    if llm is None or llm.format == "gguf" or PEFT_CONFIG not in files:
+        what = "a GGUF LoRA adapter" if llm is not None and llm.format == "gguf" else "not PEFT"
+        raise InvalidArgument(
+            f"{adapter.reference} (adapter_of) is {what}: engine 'vllm' loads a LoRA adapter "
+            f"from a PEFT directory ({PEFT_CONFIG} and adapter_model.safetensors); serve a "
+            "GGUF adapter with engine 'inferd' or 'llama-server'"
+        )
+    return adapter.path
 
 
 def _entry_file(model: StoredModel) -> Path:
