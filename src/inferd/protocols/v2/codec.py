@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -326,8 +327,14 @@ def _decode_data(wire: _Input, limits: LimitSettings) -> Tensor:
     return Tensor(tensor.name, tensor.datatype, array, wire.parameters)
 
 
-def wants_binary(request: InferRequest) -> dict[str, bool]:
-    """Per-output choice of the binary encoding (``binary_data`` beats ``binary_data_output``)."""
+#: :func:`wants_binary` of a request without parameters or requested outputs (most): JSON.
+JSON_ONLY: Mapping[str, bool] = MappingProxyType({"": False})
+
+
+def wants_binary(request: InferRequest) -> Mapping[str, bool]:
+    """Per-output choice of the binary encoding (``binary_data`` beats ``binary_data_output``).
+    A request without parameters or requested outputs gets :data:`JSON_ONLY` (the handler
+    tests that inline, without this call)."""
     default = bool(request.parameters.get("binary_data_output", False))
     choice: dict[str, bool] = {}
     for out in request.outputs or ():
@@ -336,7 +343,7 @@ def wants_binary(request: InferRequest) -> dict[str, bool]:
     return choice
 
 
-def encode_response(response: InferResponse, binary_choice: dict[str, bool]) -> EncodedResponse:
+def encode_response(response: InferResponse, binary_choice: Mapping[str, bool]) -> EncodedResponse:
     """Encode a response as JSON, with binary sections for the outputs that asked for them."""
     outputs: list[dict[str, Any]] = []
     sections: list[bytes] = []

@@ -27,6 +27,7 @@ from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
 from inferd.protocols.v2.codec import (
     HEADER_LENGTH,
+    JSON_ONLY,
     decode_request,
     encode_response,
     load_json,
@@ -211,7 +212,8 @@ class V2Handlers:
     @staticmethod
     def encode(request: InferRequest, result: InferResponse) -> Response:
         """The v2 response: JSON, or JSON and binary tensors when the request asked for them."""
-        encoded = encode_response(result, wants_binary(request))
+        plain = not request.parameters and request.outputs is None  # wants_binary's, inline
+        encoded = encode_response(result, JSON_ONLY if plain else wants_binary(request))
         if encoded.json_length is None:
             return Response(200, encoded.body)
         return Response(
