@@ -198,7 +198,8 @@ def test_past_the_slots_and_the_queue_requests_are_refused_503_with_retry_after(
             "server_error", "unavailable", None,
         )  # fmt: skip
         assert re.fullmatch(
-            rf"llm: {MAX_WAITING} generations are already waiting for a slot; retry later",
+            rf"llm: {MAX_WAITING} generations are already waiting for a slot \(the bound "
+            r"llm\.max_waiting_seqs\); retry later",
             error["message"],
         ), error["message"]
 
