@@ -35,8 +35,8 @@ from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingF
 MAX_TOKEN_ID = 2**31 - 1
 #: Generations one request may ask for: ``n`` (OpenAI takes 128) times the prompts of a text
 #: completion. Each is a generation that waits for a slot in its model's queue, which holds 64
-#: (the llama.cpp engine's): more could never be queued at once, and would be a 503 "retry
-#: later" that no retry passes.
+#: or more (``llm.max_waiting_seqs``): more could never be queued at once in every queue, and
+#: would be a 503 "retry later" that no retry passes.
 MAX_CHOICES = 64
 #: Texts one embeddings request may carry (OpenAI's limit).
 MAX_EMBEDDING_INPUTS = 2048
@@ -349,7 +349,7 @@ class CompletionRequest(_Generation):
         if len(value) > MAX_CHOICES:
             raise ValueError(
                 f"{len(value)} prompts; at most {MAX_CHOICES} per request (each is a "
-                f"generation, and a model's queue holds {MAX_CHOICES})"
+                f"generation, and a model's queue holds at least {MAX_CHOICES})"
             )
         return value
 
@@ -361,8 +361,8 @@ class CompletionRequest(_Generation):
             raise InvalidField(
                 "n",
                 f"{choices} choices for each of {prompts} prompts are {prompts * choices} "
-                f"generations; at most {MAX_CHOICES} per request (a model's queue holds "
-                f"{MAX_CHOICES})",
+                f"generations; at most {MAX_CHOICES} per request (a model's queue holds at "
+                f"least {MAX_CHOICES})",
             )
         return self
 
