@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from inferd.cli import main
 from inferd.control.cost.documents import CostReport, Recommendations
-from inferd.cost.accounting import ReplicaSlice, VersionInterval
+from inferd.cost.accounting import ReplicaSlice, Tokens, VersionInterval
 from inferd.cost.capacity import Capacity
 from inferd.cost.prices import Node, PriceBook
 from inferd.spec.cost import CostSpec
@@ -57,9 +57,33 @@ def test_a_deployment_of_several_versions_has_a_row(
     lines = _run(doc, monkeypatch).splitlines()
     (row,) = [line for line in lines if "(all versions)" in line]
     # fraud: 2 + 2 held for 1,000 predictions, its shadow's money included
-    assert row.split() == ["fraud", "(all", "versions)", "1000", "4", "2", "50%", "4", "-", "0"]
+    assert row.split() == ["fraud", "(all", "versions)", "1000", "4", "2", "50%", "4", "0"]
     (total,) = [line for line in lines if line.split()[:1] == ["total"]]
-    assert total.split() == ["total", "1500", "6", "3", "50%", "4", "-", "0"]
+    assert total.split() == ["total", "1500", "6", "3", "50%", "4", "0"]
+    assert "TOKENS" not in lines[2]  # classic models alone: no column of dashes
+
+
+def test_a_language_model_shows_its_tokens_and_their_cost(
+    inferd_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens were in --json alone: the table of a stack serving an LLM had no token count, and
+    its cost per 1M tokens stood beside classic models' dashes."""
+    one = ReplicaSlice(3600.0, Capacity(1.0, 1.0), Capacity(0.5, 0.5))
+    bot = VersionInterval(
+        "bot", "v1", end=3600.0, seconds=3600.0, replicas=(one,), predictions=10,
+        tokens=Tokens(prompt=1_500_000, generated=500_000),
+    )  # fmt: skip
+    lines = _run(_report([bot, _interval("fraud", "v1", 1000)]), monkeypatch).splitlines()
+    header = lines[2].split()
+    assert header[header.index("PREDICTIONS") + 1] == "TOKENS"
+    assert "1M" in header
+    (row,) = [line for line in lines if line.split()[:1] == ["bot"]]
+    # 2 held for 2,000,000 tokens: 1 per 1M tokens
+    assert row.split()[7:] == ["10", "2000000", "2", "1", "50%", "200", "1", "0"]
+    (classic,) = [line for line in lines if line.split()[:1] == ["fraud"]]
+    assert classic.split()[7:] == ["1000", "-", "2", "1", "50%", "2", "-", "0"]
+    (total,) = [line for line in lines if line.split()[:1] == ["total"]]
+    assert total.split() == ["total", "1010", "2000000", "4", "2", "50%", "3.96", "2", "0"]
 
 
 def test_one_deployment_alone_is_the_total(
@@ -142,4 +166,4 @@ def test_each_version_is_one_whole_line_however_long_its_names(
     doc = _report([_interval(deployment, version, 1000), _interval(deployment, "stable", 10)])
     lines = _run(doc, monkeypatch).splitlines()
     (row,) = [line for line in lines if line.split()[:2] == [deployment, version]]
-    assert row.split()[2] == "1.00" and row.split()[-6:] == ["2", "1", "50%", "2", "-", "0"]
+    assert row.split()[2] == "1.00" and row.split()[-5:] == ["2", "1", "50%", "2", "0"]
