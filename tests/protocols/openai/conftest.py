@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from openai.types import Completion, CompletionUsage
 from prometheus_client import CollectorRegistry
 
 from inferd.errors import Cancelled, DeadlineExceeded, InvalidArgument, ModelNotFound
@@ -207,6 +208,33 @@ class LlmDataPlane(FakeDataPlane):
 
     def generators(self) -> list[ListedModel]:
         return [ListedModel(name, CREATED) for name in self.llms]
+
+
+@dataclass
+class StreamRead:
+    """A streamed text completion as read: each choice's text and finish reason by index, and
+    the usage of its last chunk (None: it sent none)."""
+
+    texts: dict[int, str] = field(default_factory=dict)
+    finished: dict[int, str] = field(default_factory=dict)
+    usage: CompletionUsage | None = None
+
+
+def read_text_stream(stream: Iterable[Completion]) -> StreamRead:
+    """Read a text completion's stream, checking that each choice ends once, last, and that
+    the usage comes alone in a chunk of no choices."""
+    read = StreamRead()
+    for chunk in stream:
+        if chunk.usage is not None:
+            assert chunk.choices == []
+            read.usage = chunk.usage
+            continue
+        (choice,) = chunk.choices
+        assert choice.index not in read.finished, "a chunk after its choice's finish reason"
+        read.texts[choice.index] = read.texts.get(choice.index, "") + choice.text
+        if choice.finish_reason is not None:
+            read.finished[choice.index] = choice.finish_reason
+    return read
 
 
 @pytest.fixture

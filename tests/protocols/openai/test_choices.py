@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from protocols.conftest import Running
-from protocols.openai.conftest import WORDS, LlmDataPlane
+from protocols.openai.conftest import WORDS, LlmDataPlane, read_text_stream
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -90,15 +90,9 @@ def test_n_chat_choices_streamed(client: openai.OpenAI) -> None:
 
 def test_n_text_choices_streamed(client: openai.OpenAI) -> None:
     stream = client.completions.create(model="parrot", prompt="Say", n=2, max_tokens=2, stream=True)
-    texts: dict[int, str] = defaultdict(str)
-    finished: dict[int, str | None] = {}
-    for chunk in stream:
-        (choice,) = chunk.choices
-        texts[choice.index] += choice.text
-        if choice.finish_reason is not None:
-            finished[choice.index] = choice.finish_reason
-    assert dict(texts) == {0: "Hello there", 1: "Hello there"}
-    assert finished == {0: "length", 1: "length"}
+    read = read_text_stream(stream)
+    assert read.texts == {0: "Hello there", 1: "Hello there"}
+    assert read.finished == {0: "length", 1: "length"}
 
 
 def test_a_choice_that_fails_ends_the_answer(client: openai.OpenAI) -> None:

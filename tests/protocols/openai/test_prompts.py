@@ -7,7 +7,6 @@ client."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ import orjson
 import pytest
 
 from protocols.conftest import Running
-from protocols.openai.conftest import WORDS, LlmDataPlane
+from protocols.openai.conftest import WORDS, LlmDataPlane, read_text_stream
 
 PROMPTS = ["Once upon", "a", "time there was"]
 
@@ -64,26 +63,12 @@ def test_several_prompts_streamed(client: openai.OpenAI) -> None:
         echo=True,
         stream_options={"include_usage": True},
     )
-    texts: dict[int, list[str]] = defaultdict(list)
-    finished: dict[int, str | None] = {}
-    usage = None
-    for chunk in stream:
-        if chunk.usage is not None:
-            assert chunk.choices == []
-            usage = chunk.usage
-            continue
-        (choice,) = chunk.choices
-        assert choice.index not in finished, "a chunk after its choice's finish reason"
-        texts[choice.index].append(choice.text)
-        if choice.finish_reason is not None:
-            finished[choice.index] = choice.finish_reason
-    assert finished == dict.fromkeys(range(4), "stop")
+    read = read_text_stream(stream)
+    assert read.finished == dict.fromkeys(range(4), "stop")
     # Each choice opens with its own prompt (echo), then the text.
-    assert {i: "".join(parts) for i, parts in texts.items()} == {
-        i: PROMPTS[i // 2] + "".join(WORDS) for i in range(4)
-    }
-    assert usage is not None
-    assert (usage.prompt_tokens, usage.completion_tokens) == (2 + 1, 4 * len(WORDS))
+    assert read.texts == {i: PROMPTS[i // 2] + "".join(WORDS) for i in range(4)}
+    assert read.usage is not None
+    assert (read.usage.prompt_tokens, read.usage.completion_tokens) == (2 + 1, 4 * len(WORDS))
 
 
 def test_a_list_of_one_prompt_answers_as_the_prompt_alone(client: openai.OpenAI) -> None:
