@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,7 +49,10 @@ class RotatingLog:
     def open(self) -> None:
         """Open the current file (raises ``OSError`` if it cannot be: the caller's failure)."""
         if self._file is None:
-            self._file = self.path.open("ab")
+            # The owner's alone: a replica's log holds its errors and, with the access log,
+            # its clients' addresses and paths.
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._file = os.fdopen(os.open(self.path, flags, 0o600), "ab")
             self._size = self._file.tell()
 
     def write(self, data: bytes) -> None:

@@ -16,6 +16,14 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+#: A new file is its owner's alone: the requests and answers it holds may be personal data.
+_PRIVATE = 0o600
+_APPEND = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def _open_private(path: Path) -> BinaryIO:
+    return os.fdopen(os.open(path, _APPEND, _PRIVATE), "a+b")
+
 
 class RotatingFile:
     """Appends lines to ``path``; see the module docstring for the rotation."""
@@ -51,10 +59,10 @@ class RotatingFile:
             # Open first: a failure then names the file and why (a parent that is a file says
             # "Not a directory", where mkdir said "File exists" of the parent).
             try:
-                self._file = self.path.open("a+b")
+                self._file = _open_private(self.path)
             except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a+b")
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._file = _open_private(self.path)
             self._size = self._file.seek(0, os.SEEK_END)
             if self._size and _last_byte(self._file) != b"\n":
                 # A torn last line (the process writing it was killed): end it, or the first
