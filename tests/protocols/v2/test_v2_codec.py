@@ -17,13 +17,8 @@ from inferd.config import LimitSettings
 from inferd.errors import InferdError, InvalidArgument, InvalidTensor
 from inferd.protocols._generated import inference_pb2 as pb
 from inferd.protocols.grpc.codec import decode_request as grpc_decode_request
-from inferd.protocols.v2.codec import (
-    HEADER_LENGTH,
-    MAX_TIMEOUT_MS,
-    decode_request,
-    encode_response,
-    wants_binary,
-)
+from inferd.protocols.v2.codec import HEADER_LENGTH, MAX_TIMEOUT_MS, decode_request
+from inferd.protocols.v2.encoding import encode_response, wants_binary
 from inferd.protocols.v2.kserve_v1 import decode_instances
 from inferd.serving.signature import SignatureCheck
 from inferd.serving.types import InferRequest, InferResponse, InputCheck, Tensor

@@ -25,20 +25,14 @@ from inferd.protocols.http import Handler, Request, Response, Router, error_resp
 from inferd.protocols.http.messages import response_for_error
 from inferd.protocols.offload import Decoder
 from inferd.protocols.repository import check_unload, load_reference
-from inferd.protocols.v2.codec import (
-    HEADER_LENGTH,
-    JSON_ONLY,
-    decode_request,
-    encode_response,
-    load_json,
-    wants_binary,
-)
+from inferd.protocols.v2.codec import HEADER_LENGTH, decode_request, load_json
 from inferd.protocols.v2.documents import (
     index_document,
     model_document,
     server_document,
     statistics_document,
 )
+from inferd.protocols.v2.encoding import JSON_ONLY, encode_response, wants_binary
 from inferd.protocols.v2.openapi import build_document
 from inferd.serving.types import DataPlane, InferRequest, InferResponse, Parameters
 
