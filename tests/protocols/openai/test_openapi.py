@@ -1,9 +1,11 @@
 """The OpenAPI document is accurate for the generation routes with language models behind
-them: schemathesis finds no 5xx, and every answer (200s included, which a data plane without
-language models never gives) conforms to the document."""
+them (vLLM's ``/tokenize`` and ``/detokenize`` too): schemathesis finds no 5xx, and every answer
+(200s included, which a data plane without language models never gives) conforms to the
+document."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -20,9 +22,33 @@ CHECKS = [
 ]
 
 
+TOKEN_ROUTES = ("/tokenize", "/detokenize")
+
+
 def _generation_route(path: str) -> bool:
     # KServe v1's ``/v1/models/{m}:predict`` and ``:explain`` share the prefix, not the API.
-    return (path.startswith("/v1/") and ":" not in path) or "/generate" in path
+    v1 = path.startswith("/v1/") and ":" not in path
+    return v1 or "/generate" in path or path in TOKEN_ROUTES
+
+
+def test_the_token_routes_are_documented(llm_server: Running) -> None:
+    doc = httpx.get(llm_server.url + OPENAPI_PATH).json()
+    schemas = doc["components"]["schemas"]
+    for path, body, answer in (
+        ("/tokenize", "TokenizeRequest", "Tokenized"),
+        ("/detokenize", "DetokenizeRequest", "Detokenized"),
+    ):
+        post = doc["paths"][path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/" + body
+        )
+        ok = post["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok["$ref"].endswith("/" + answer)
+        assert {body, answer} <= set(schemas)
+        assert post["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/OpenAIError"
+        )
+    assert set(schemas["TokenizeRequest"]["properties"]) >= {"model", "prompt", "messages"}
 
 
 @pytest.mark.slow
@@ -51,4 +77,4 @@ def test_schemathesis_generation_routes(llm_server: Running) -> None:
 
         run()
         tested.append(f"{operation.method} {operation.path}")
-    assert len(tested) == 9, tested
+    assert len(tested) == 11, tested

@@ -17,6 +17,9 @@ ERROR = "OpenAIError"
 #: What a generation may answer besides 200: bad input or not a language model, an unknown
 #: model, a bug, an engine that cannot (501), a full queue or a model loading (503), a deadline.
 GENERATION_ERRORS = (400, 404, 500, 501, 503, 504)
+#: What tokens may answer besides 200: bad input or not a language model, an unknown model, a
+#: bug, a model that does not show its tokens (501), a model loading (503).
+TOKEN_ERRORS = (400, 404, 500, 501, 503)
 
 
 def add_routes(
@@ -84,7 +87,28 @@ def add_routes(
             error=ERROR,
         ),
     )
-    # vLLM's, at the root as vLLM serves them (not in the OpenAPI document: OpenAI has no such
-    # routes, and the document's schemas are OpenAI's and OIP's).
-    router.add("POST", "/tokenize", openai_errors(tokens.tokenize))
-    router.add("POST", "/detokenize", openai_errors(tokens.detokenize))
+    # vLLM's, at the root as vLLM serves them.
+    router.add(
+        "POST",
+        "/tokenize",
+        openai_errors(tokens.tokenize),
+        operation(
+            "vLLM's tokenize: the tokens a language model reads for a prompt or chat messages",
+            "Tokenized",
+            body="TokenizeRequest",
+            errors=TOKEN_ERRORS,
+            error=ERROR,
+        ),
+    )
+    router.add(
+        "POST",
+        "/detokenize",
+        openai_errors(tokens.detokenize),
+        operation(
+            "vLLM's detokenize: the text of tokens",
+            "Detokenized",
+            body="DetokenizeRequest",
+            errors=TOKEN_ERRORS,
+            error=ERROR,
+        ),
+    )

@@ -16,6 +16,7 @@ from inferd import __version__
 from inferd.protocols.http import Router
 from inferd.protocols.openai import answers as openai_answers
 from inferd.protocols.openai import protocol as openai
+from inferd.protocols.openai import tokens as openai_tokens
 from inferd.protocols.v2.generate import GenerateRequest, GenerateResponse
 
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -278,6 +279,10 @@ def _all_schemas() -> dict[str, Schema]:
             openai_answers.ModelList,
             openai_answers.ServedModel,
             openai_answers.OpenAIError,
+            openai_tokens.TokenizeRequest,
+            openai_tokens.Tokenized,
+            openai_tokens.DetokenizeRequest,
+            openai_tokens.Detokenized,
             GenerateRequest,
             GenerateResponse,
         ),
