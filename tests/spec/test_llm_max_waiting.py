@@ -7,6 +7,8 @@ import pytest
 
 from inferd.config import ServerSettings
 from inferd.control.replicas.launch import server_settings
+from inferd.deploy import K8sOptions, render
+from inferd.settings_file import load_settings
 from inferd.spec.loading import SpecError, parse_spec
 
 DOCUMENT = """\
@@ -35,6 +37,15 @@ def test_engine_inferd_replicas_get_the_bound() -> None:
     assert (served.llm.max_num_seqs, served.llm.max_waiting_seqs) == (2, 512)
     unset = parse_spec(DOCUMENT.replace("      max_waiting_seqs: 512\n", ""), "x").deployments[0]
     assert ServerSettings.model_validate(server_settings(unset, 30.0)).llm.max_waiting_seqs == 64
+
+
+def test_engine_inferd_pods_get_the_bound() -> None:
+    spec = parse_spec(DOCUMENT, "inferd.yaml")
+    objects = render(spec, K8sOptions(registry="registry.example.com"))
+    (workload,) = [o for o in objects if o["kind"] == "Deployment"]
+    (server,) = workload["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in server["env"]}
+    assert load_settings(ServerSettings, environ=env).llm.max_waiting_seqs == 512
 
 
 @pytest.mark.parametrize("engine", ["llama-server", "vllm"])

@@ -152,6 +152,8 @@ def server_env(deployment: DeploymentSpec, spec: Spec, gpu: GpuPod, model: str) 
     }
     if deployment.llm is not None:  # engine inferd: the llamacpp runtime's slots and context
         values[f"{ENV_PREFIX}LLM__MAX_NUM_SEQS"] = str(deployment.llm.max_num_seqs)
+        if deployment.llm.max_waiting_seqs is not None:
+            values[f"{ENV_PREFIX}LLM__MAX_WAITING_SEQS"] = str(deployment.llm.max_waiting_seqs)
         if deployment.llm.max_model_len is not None:
             values[f"{ENV_PREFIX}LLM__MAX_MODEL_LEN"] = str(deployment.llm.max_model_len)
         generation = generation_timeout_env(deployment, model)

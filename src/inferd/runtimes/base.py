@@ -37,9 +37,11 @@ class LoadOptions:
     process_string_elements: int | None = 16384
     #: For an adapter version: the verified file of the base model its card pins.
     base: Path | None = None
-    #: Language models: sequences generated together and context per sequence (None: the
-    #: runtime's defaults; ``inferd serve --max-num-seqs/--max-model-len``).
+    #: Language models: sequences generated together, generations waiting for one of them, and
+    #: context per sequence (None: the runtime's defaults; ``inferd serve --max-num-seqs``,
+    #: ``--max-waiting-seqs``, ``--max-model-len``).
     max_num_seqs: int | None = None
+    max_waiting_seqs: int | None = None
     max_model_len: int | None = None
 
 

@@ -349,6 +349,7 @@ def build_server(
             sandbox=settings.sandbox,
             process_string_elements=settings.limits.process_string_elements,
             max_num_seqs=settings.llm.max_num_seqs,
+            max_waiting_seqs=settings.llm.max_waiting_seqs,
             max_model_len=settings.llm.max_model_len,
         ),
         trust=CodeTrust.of(settings.trust_code, history_recorder(store)),

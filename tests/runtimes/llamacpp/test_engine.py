@@ -13,7 +13,13 @@ from inferd.card import ModelCard
 from inferd.errors import InvalidArgument, Unavailable
 from inferd.generation import Generation, Message, Sampling
 from inferd.runtimes.base import LoadOptions
-from inferd.runtimes.llamacpp.runtime import KV_CELLS, SLOTS, LlamaCppRuntime, LlamaModel
+from inferd.runtimes.llamacpp.runtime import (
+    KV_CELLS,
+    MAX_WAITING,
+    SLOTS,
+    LlamaCppRuntime,
+    LlamaModel,
+)
 from llm_files import tiny_gguf
 
 
@@ -130,17 +136,20 @@ def test_bytes_after_a_stop_string_are_not_sent(model: LlamaModel) -> None:
     assert (text, tokens, reason) == ("", 2, "stop")
 
 
-def test_a_full_queue_is_unavailable(model: LlamaModel) -> None:
+def admitted(model: LlamaModel, slots: int, bound: int) -> int:
+    """How many generations ``model`` takes before refusing one, its ``slots`` running ones
+    held: queued ones wait beside those that took a slot (some may not have taken it yet)."""
     sampling = Sampling(temperature=0, max_tokens=200, logit_bias=no_end(model))
-    bound = model._engine.max_waiting
 
     async def scenario() -> int:
         accepted = []
         try:
             with pytest.raises(
-                Unavailable, match=r"waiting for a slot \(the bound llm\.max_waiting_seqs\)"
+                Unavailable,
+                match=rf"{bound} generations are already waiting for a slot \(the bound "
+                r"llm\.max_waiting_seqs\)",
             ):
-                for _ in range(SLOTS + bound + 1):
+                for _ in range(slots + bound + 1):
                     accepted.append(model.generate("x", sampling))
             return len(accepted)
         finally:
@@ -149,8 +158,25 @@ def test_a_full_queue_is_unavailable(model: LlamaModel) -> None:
             while model.load() != (0, 0):
                 await asyncio.sleep(0.01)
 
-    # Queued ones wait beside those that took a slot (some may not have taken it yet).
-    assert bound <= asyncio.run(scenario()) <= SLOTS + bound
+    return asyncio.run(scenario())
+
+
+def test_a_full_queue_is_unavailable(model: LlamaModel) -> None:
+    assert model._engine.max_waiting == MAX_WAITING == 64
+    assert MAX_WAITING <= admitted(model, SLOTS, MAX_WAITING) <= SLOTS + MAX_WAITING
+
+
+def test_max_waiting_seqs_bounds_the_queue(tiny_file: Path) -> None:
+    """The queue was fixed at 64: 100 concurrent generations on 2 slots had some refused
+    whatever the operator set. With ``max_waiting_seqs`` 100 they all are admitted."""
+    card = ModelCard(name="tiny", runtime="llamacpp", entrypoint=tiny_file.name)
+    options = LoadOptions(max_num_seqs=2, max_waiting_seqs=100)
+    model = LlamaCppRuntime().load(tiny_file.parent, card, options)
+    assert isinstance(model, LlamaModel)
+    try:
+        assert 100 <= admitted(model, 2, 100) <= 102
+    finally:
+        model.close()
 
 
 def test_the_chat_template_makes_the_prompt(model: LlamaModel) -> None:

@@ -44,8 +44,9 @@ MAX_CONTEXT = 4096
 KV_CELLS = 8192
 #: Tokens in one llama.cpp batch (prefill pieces and one token per decoding sequence).
 BATCH = 512
-#: Generations queued for a slot before more are refused (503). OpenAI's ``n`` is bounded by it
-#: (protocols/openai MAX_CHOICES): every choice of one request must fit the queue.
+#: Generations queued for a slot before more are refused (503) unless ``max_waiting_seqs`` says
+#: otherwise. OpenAI's ``n`` is bounded by it (protocols/openai MAX_CHOICES): every choice of
+#: one request must fit the queue.
 MAX_WAITING = 64
 #: How long an unload waits for running generations to end.
 CLOSE_TIMEOUT_S = 30.0
@@ -110,7 +111,8 @@ class LlamaModel:
         )  # fmt: skip
         self._warm_up()
         weights.longest_piece  # noqa: B018  # the vocabulary walked once per file, before READY
-        self._engine = Engine(weights, self._context, MAX_WAITING, label)
+        waiting = options.max_waiting_seqs or MAX_WAITING
+        self._engine = Engine(weights, self._context, waiting, label)
         self._embedder: Context | None = None
         #: Held by an embedding while it runs, and by close() while it frees the contexts.
         self._embed_lock = threading.Lock()
