@@ -58,6 +58,7 @@ from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import STATUS_BY_CODE, response_for_error
 from inferd.protocols.http.router import Handler
 from inferd.protocols.openai.errors import openai_errors
+from inferd.protocols.openai.routes import health
 
 if TYPE_CHECKING:
     from inferd.control.autoscale.coldstart import ColdStart
@@ -206,6 +207,7 @@ class Gateway:
         router = Router()
         router.add("GET", "/v2/health/live", self._live)
         router.add("GET", "/v2/health/ready", self._ready)
+        router.add("GET", "/health", health(self.ready))  # vLLM's: the same, with no body
         router.add("GET", "/v2", self._server_metadata)
         for base in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
             router.add("GET", base, self._model_get)
@@ -245,7 +247,7 @@ class Gateway:
         return json_response({"ready": ready}, 200 if ready else 503)
 
     def ready(self) -> bool:
-        """The gateway's readiness (``/v2/health/ready``, gRPC ``ServerReady``)."""
+        """The gateway's readiness (``/v2/health/ready``, ``/health``, gRPC ``ServerReady``)."""
         if self.draining:
             return False
         deployments = self._topology.deployments

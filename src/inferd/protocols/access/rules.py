@@ -3,7 +3,8 @@
 =========  ================================================  ====================================
 rule       endpoints                                         a key must
 =========  ================================================  ====================================
-OPEN       health (``/v2/health/*``, ServerLive/Ready)       — (probes carry no key)
+OPEN       health (``/v2/health/*``, vLLM's ``/health``,     — (probes carry no key)
+           ServerLive/Ready)
 ANY_KEY    server metadata (``/v2``), ``/v2/openapi.json``,  be valid
            ModelStreamInfer (served nowhere)
 MODEL      every route or RPC naming a model/deployment      hold ``infer`` and that deployment
@@ -67,7 +68,7 @@ GRPC_RULES: dict[str, Rule] = {
 
 def rest_rule(template: str, *, public_metrics: bool) -> Rule:
     """The rule of a REST route, from its path template."""
-    if template.startswith("/v2/health/"):
+    if template == "/health" or template.startswith("/v2/health/"):
         return Rule.OPEN
     if template in _ANY_KEY_PATHS:
         return Rule.ANY_KEY

@@ -3,7 +3,9 @@ them, errors included, is in OpenAI's shape (:mod:`~inferd.protocols.openai.erro
 
 from __future__ import annotations
 
-from inferd.protocols.http import Handler, Router
+from collections.abc import Callable
+
+from inferd.protocols.http import Handler, Request, Response, Router
 from inferd.protocols.openai.completions import CompletionHandlers
 from inferd.protocols.openai.embeddings import EmbeddingHandlers
 from inferd.protocols.openai.errors import openai_errors
@@ -20,6 +22,29 @@ GENERATION_ERRORS = (400, 404, 500, 501, 503, 504)
 #: What tokens may answer besides 200: bad input or not a language model, an unknown model, a
 #: bug, a model that does not show its tokens (501), a model loading (503).
 TOKEN_ERRORS = (400, 404, 500, 501, 503)
+_RETRY = {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}
+#: vLLM's ``GET /health``: a status and no body, as vLLM answers it.
+HEALTH_DOC = {
+    "summary": "vLLM's health: 200 while every model served is ready, else 503 (no body)",
+    "responses": {
+        "200": {"description": "healthy"},
+        "503": {"description": "not healthy", "headers": {"Retry-After": _RETRY}},
+    },
+}
+_TEXT = b"text/plain; charset=utf-8"
+
+
+def health(healthy: Callable[[], bool]) -> Handler:
+    """vLLM's ``GET /health`` answering by ``healthy``: 200 with an empty body, else 503.
+    vLLM's engine serves one model; here the server (or gateway) is healthy when its readiness
+    (``/v2/health/ready``) is: every model served ready, and no drain begun."""
+
+    async def answer(request: Request) -> Response:
+        if healthy():
+            return Response(200, b"", _TEXT)
+        return Response(503, b"", _TEXT, [(b"retry-after", b"1")])
+
+    return answer
 
 
 def add_routes(
@@ -31,6 +56,7 @@ def add_routes(
     models = ModelHandlers(dataplane, kserve_ready)
     embeddings = EmbeddingHandlers(dataplane, timeout)
     tokens = TokenHandlers(dataplane)
+    router.add("GET", "/health", health(lambda: dataplane.live() and dataplane.ready()), HEALTH_DOC)
     router.add(
         "GET",
         "/v1/models",
