@@ -193,7 +193,7 @@ class ChatCompletionRequest(_Generation):
     )
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, description='tool_choice "none" only')
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = Field(default=None, description="no effect without tools")
     response_format: ResponseFormat | None = None
@@ -249,19 +249,23 @@ class ChatCompletionRequest(_Generation):
             raise ValueError("log probabilities are not supported")
         return value
 
-    @field_validator("tools")
-    @classmethod
-    def _no_tools(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        if value:
-            raise ValueError("tools (function calling) are not supported")
-        return value
-
     @field_validator("tool_choice")
     @classmethod
     def _no_tool_choice(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
         if value not in (None, "none"):
             raise ValueError('tools are not supported; only "none" is accepted')
         return value
+
+    @model_validator(mode="after")
+    def _tools_unused(self) -> ChatCompletionRequest:
+        """Tools pass with ``tool_choice`` ``"none"`` (agents send them with every chat) and stay
+        out of the prompt; with no choice, OpenAI's is ``"auto"``: function calling, refused."""
+        if self.tools and self.tool_choice != "none":
+            raise InvalidField(
+                "tools", 'tools (function calling) are not supported; with tool_choice "none" '
+                "they are accepted and not used"
+            )  # fmt: skip
+        return self
 
     @field_validator("chat_template_kwargs")
     @classmethod

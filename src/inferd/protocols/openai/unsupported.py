@@ -36,7 +36,8 @@ def _json(value: object) -> str:
 
 
 #: Chat parameters inferd does not implement, by field, in the fields' order (the first refused
-#: is named). ``parallel_tool_calls`` is not here: without tools it changes nothing.
+#: is named). ``parallel_tool_calls`` is not here: tools are never called (``tool_choice``
+#: ``"none"`` only), so it changes nothing.
 CHAT_UNSUPPORTED: dict[str, Unsupported] = {
     "store": Unsupported("false, OpenAI's default", (False,)),
     "service_tier": Unsupported('"auto" or "default": OpenAI\'s default tier', ("auto", "default")),
