@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from inferd.config import WAITING_SEQS
 from inferd.control.autoscale.coldstart import DEFAULT_MAX_HELD
 from inferd.control.autoscale.decision import ScalingPolicy
 from inferd.control.cost.sampler import DEFAULT_INTERVAL_S, KEEP_S
@@ -40,7 +41,9 @@ def test_the_llm_runtime_limits() -> None:
     assert f"at most {thousands(runtime.MAX_CONTEXT)} tokens" in text
     assert f"| KV cache | {thousands(runtime.KV_CELLS)} cells" in text
     assert f"| batch | {runtime.BATCH} tokens" in text
-    assert f"| waiting generations | at most {runtime.MAX_WAITING}," in text
+    assert f"| waiting generations | {runtime.MAX_WAITING}; " in text
+    low, high = WAITING_SEQS
+    assert f"`llm.max_waiting_seqs` ({low} to {thousands(high)}:" in text
     assert f"for up to {runtime.CLOSE_TIMEOUT_S:g} s" in text
 
 
