@@ -1,15 +1,16 @@
 """OpenAI's ``GET /v1/models`` through the gateway: the deployments a client can call with
 OpenAI's API — those serving a language model (a base or an adapter), not the classic ones
 (ONNX, scikit-learn, …), which have no OpenAI route — each by its deployment's name, with vLLM's
-``root`` and ``parent`` as its replica lists them.
+``root``, ``parent`` and ``max_model_len`` as its replica lists them.
 
 The gateway does not know a model's kind by itself: it asks one ready replica of each
 deployment's main version (:func:`.routing.metadata_version`) for its own ``/v1/models``, which
 lists the language models it serves (an ``inferd serve`` of a classic model lists none; an
 engine, llama-server or vLLM, lists its one). What it learns is kept per store reference and
 digest, so a deployment scaled to zero stays listed as it was; one never seen with a ready
-replica (starting, at zero since the gateway started) is listed without ``root``/``parent``,
-since a request may still call it.
+replica (starting, at zero since the gateway started) is listed with ``root``, ``parent`` and
+``max_model_len`` null, since a request may still call it. An adapter an engine lists without
+``max_model_len`` (vLLM lists a LoRA module without it) has its base's, from the same listing.
 
 An adapter's ``parent`` is the base's store reference (``llm@sha256:…``) as its replica lists
 it, or the name of the deployment that serves that base (by digest), as ``inferd serve`` names
@@ -42,12 +43,20 @@ _MAX_KNOWN = 1024
 _OWNER = "inferd"
 
 
+class ListedModelObject(ModelObject):
+    """A model object with vLLM's ``max_model_len``: the context a sequence may take."""
+
+    max_model_len: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """What a replica's ``/v1/models`` said of the model it serves: vLLM's root and parent."""
+    """What a replica's ``/v1/models`` said of the model it serves: vLLM's root, parent and
+    max_model_len."""
 
     root: str | None
     parent: str | None
+    max_model_len: int | None
 
 
 #: A version's key: the model name, store reference and digest its replicas serve.
@@ -73,11 +82,15 @@ class ModelLister:
         for route, listed in zip(routes, found, strict=True):
             if listed is False:
                 continue  # a classic model: not callable with OpenAI's API
-            root = parent = None
+            root = parent = length = None
             if isinstance(listed, Listed):
                 root, parent = listed.root, _parent(listed.parent, by_digest, route)
-            data.append({"id": route.name, "object": "model", "created": created,
-                         "owned_by": _OWNER, "root": root, "parent": parent})  # fmt: skip
+                length = listed.max_model_len
+            entry: ListedModelObject = {
+                "id": route.name, "object": "model", "created": created, "owned_by": _OWNER,
+                "root": root, "parent": parent, "max_model_len": length,
+            }  # fmt: skip
+            data.append(entry)
         return data
 
     async def _listed(self, version: VersionRoute | None) -> Listed | Literal[False] | None:
@@ -126,10 +139,22 @@ def _entry(status: int, body: bytes, model: str) -> Listed | Literal[False] | No
         return False
     # inferd serve lists the model by its name; an engine by the name it was started with.
     entry = next((e for e in entries if e.get("id") == model), entries[0])
-    root, parent = entry.get("root"), entry.get("parent")
-    return Listed(
-        root if isinstance(root, str) else None, parent if isinstance(parent, str) else None
-    )
+    root, parent = _text(entry.get("root")), _text(entry.get("parent"))
+    length = _length(entry)
+    if length is None and parent is not None:  # an adapter: its base's, listed beside it
+        base = next((e for e in entries if parent in (e.get("id"), e.get("root"))), {})
+        length = _length(base)
+    return Listed(root, parent, length)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _length(entry: dict[str, object]) -> int | None:
+    """An entry's ``max_model_len``: a positive whole number, else None."""
+    value = entry.get("max_model_len")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _parent(parent: str | None, by_digest: dict[str, str], route: DeploymentRoute) -> str | None:
