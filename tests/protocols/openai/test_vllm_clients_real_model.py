@@ -5,45 +5,25 @@ text, no tool call, from the same prompt as without the tools."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
-
 import httpx
 import openai
 import pytest
 
-from e2e.conftest import INFERD, ServeProcess, _stop, start_serve, wait_ready
-from llm_files import tiny_gguf
+from e2e.conftest import ServeProcess
+from protocols.openai.test_tokenize_real_model import HI, served  # noqa: F401 (the fixture)
 from protocols.openai.test_tools_none import WEATHER
-
-if os.environ.get("CI") != "true":
-    pytest.importorskip("llama_cpp", reason="the llm extra is not installed (make test does)")
 
 pytestmark = pytest.mark.slow
 
-HI = [{"role": "user", "content": "Hello there!"}]
 
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    root = tmp_path_factory.mktemp("vllm-clients")
-    env = {**os.environ, "INFERD_HOME": str(root / "home")}
-    model = tiny_gguf(root / "tiny.gguf")
-    subprocess.run([*INFERD, "push", str(model), "llm:v1"], env=env, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    server = start_serve(root / "home", "llm:v1")
-    wait_ready(server.url)
-    yield server
-    _stop(server)
-
-
-def test_health_is_200_with_no_body(served: ServeProcess) -> None:
+def test_health_is_200_with_no_body(served: ServeProcess) -> None:  # noqa: F811
     answer = httpx.get(served.url + "/health", timeout=10)
     assert (answer.status_code, answer.content) == (200, b"")
 
 
-def test_tools_with_tool_choice_none_through_the_official_client(served: ServeProcess) -> None:
+def test_tools_with_tool_choice_none_through_the_official_client(
+    served: ServeProcess,  # noqa: F811
+) -> None:
     client = openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0)
     plain = client.chat.completions.create(model="llm", messages=HI, max_tokens=4, temperature=0)
     with_tools = client.chat.completions.create(
