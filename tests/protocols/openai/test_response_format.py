@@ -72,3 +72,44 @@ def test_mistakes_name_the_field(value: object, param: str, says: str) -> None:
         chat(response_format=value)
     assert caught.value.param == param
     assert says in caught.value.message, caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("schema", "field", "said"),
+    [
+        ({"type": "array", "items": {"type": "string"}, "minItems": 10_000_000},
+         "schema.minItems", "10,000,000; at most 2000"),
+        ({"type": "object", "properties": {"a": {"type": "string", "maxLength": 2001}}},
+         "schema.properties.a.maxLength", "2,001; at most 2000"),
+        ({"type": "string", "pattern": "^a{3,100000}$"}, "schema.pattern", "100,000 times"),
+        ({"anyOf": [{"type": "array", "maxItems": 5000}]}, "schema.anyOf[0].maxItems", "5,000"),
+        ({"type": "object", "enum": ["x" * 1000] * 200}, "schema", "bytes of JSON; at most"),
+    ],
+)  # fmt: skip
+def test_a_schema_that_would_make_a_huge_grammar_is_refused(
+    schema: dict[str, Any], field: str, said: str
+) -> None:
+    with pytest.raises(InvalidField) as refused:
+        chat(
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+        )
+    assert refused.value.param == f"response_format.json_schema.{field}"
+    assert said in str(refused.value)
+
+
+def test_a_schema_nested_too_deep_is_refused() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(70):
+        schema = {"type": "array", "items": schema}
+    with pytest.raises(InvalidField, match="nests over 64 levels"):
+        chat(
+            response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+        )
+
+
+def test_a_schema_at_the_bounds_is_accepted() -> None:
+    schema = {"type": "array", "items": {"type": "string", "maxLength": 2000}, "minItems": 2000}
+    asked = chat(
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}
+    ).asked()
+    assert asked.json_schema is not None
