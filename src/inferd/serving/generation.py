@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from inferd.errors import Cancelled, DeadlineExceeded, InferdError
 from inferd.generation import Chunk, FinishReason, Generation, Message, Sampling, TextGenerator
@@ -20,6 +21,14 @@ from inferd.observe.llm_metrics import GenerationSeries, LlmMetrics, Operation
 #: A card label (milliseconds) that slows every generated token of the version down, for tests
 #: of rollouts judged on latency (docs/rollouts.md#language-models). Never set it in production.
 TEST_SLOWDOWN_LABEL = "inferd.dev/test-token-delay-ms"
+
+
+@runtime_checkable
+class SamplingCheck(Protocol):
+    """A generator with sampling that takes time to prepare (a JSON schema's grammar), which
+    :meth:`check_sampling` does, blocking, so that ``generate`` on the loop finds it done."""
+
+    def check_sampling(self, sampling: Sampling) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +47,19 @@ class ServedGenerator:
     #: The data plane's generations under way, which its drain waits for (None: not counted).
     running: RunningGenerations | None = None
 
-    def chat_prompt(
+    async def chat_prompt(
         self, messages: Sequence[Message], template_kwargs: Mapping[str, object] | None = None
     ) -> str:
         """The prompt the model's chat template makes of ``messages``, with a request's
-        ``template_kwargs`` (vLLM's ``chat_template_kwargs``) as more variables."""
-        return self.generator.chat_prompt(messages, template_kwargs)
+        ``template_kwargs`` (vLLM's ``chat_template_kwargs``) as more variables; rendered off
+        the event loop (a template over thousands of messages takes a while)."""
+        return await asyncio.to_thread(self.generator.chat_prompt, messages, template_kwargs)
+
+    async def check(self, sampling: Sampling) -> None:
+        """Prepare ``sampling`` off the event loop where the generator has such work (a JSON
+        schema's grammar: :class:`SamplingCheck`), refusing it as :meth:`generate` would."""
+        if sampling.json_schema is not None and isinstance(self.generator, SamplingCheck):
+            await asyncio.to_thread(self.generator.check_sampling, sampling)
 
     def generate(
         self,

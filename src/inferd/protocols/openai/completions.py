@@ -118,9 +118,10 @@ class CompletionHandlers:
         received = time.monotonic()
         body = parse_body(ChatCompletionRequest, request.body)
         served = await generator(self.dataplane, body.model)
-        prompt = served.chat_prompt(body.messages_read(), body.chat_template_kwargs)
+        prompt = await served.chat_prompt(body.messages_read(), body.chat_template_kwargs)
         when = deadline(request, served.model, self.timeout, received)
         choices = body.choices()
+        await served.check(choices[0])  # every choice has the same schema
         generations = _start(served, [prompt], choices, "chat", when)
         answer = _Answer.new("chatcmpl", body.model, body.include_usage)
         if body.streams:

@@ -87,7 +87,7 @@ class TokenHandlers:
         codec = _codec(served, body.model)
         if body.messages is not None:
             messages = [m.message() for m in body.messages]
-            text = served.chat_prompt(messages, body.chat_template_kwargs)
+            text = await served.chat_prompt(messages, body.chat_template_kwargs)
         else:
             text = body.prompt or ""
         tokens = await asyncio.to_thread(codec.tokenize, text)

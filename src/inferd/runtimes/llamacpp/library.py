@@ -21,15 +21,17 @@ from typing import Any
 
 import llama_cpp as ll
 import numpy as np
-from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from inferd.errors import InternalError, InvalidArgument
 from inferd.generation import InvalidSampling, Sampling
+from inferd.runtimes.llamacpp.grammar import GrammarCache, json_grammar
 
 log = logging.getLogger(__name__)
 
 #: GGUF key of the chat template.
 CHAT_TEMPLATE_KEY = b"tokenizer.chat_template"
+#: The grammars llama.cpp accepted, by JSON schema (every vocabulary parses them alike).
+GRAMMARS = GrammarCache()
 
 
 @functools.cache
@@ -156,9 +158,13 @@ class Weights:
         """A grammar sampler of answers following the JSON Schema ``schema``, converted as
         llama.cpp's ``json_schema_to_grammar`` converts it (InvalidSampling, param
         ``response_format``, when it cannot be). Free it, or hand it to a chain."""
-        grammar = ll.llama_sampler_init_grammar(self.vocab, _json_grammar(schema), b"root")
+        text = GRAMMARS.get(schema)
+        converted = json_grammar(schema) if text is None else text
+        grammar = ll.llama_sampler_init_grammar(self.vocab, converted, b"root")
         if not grammar:
             raise InvalidSampling("response_format", "llama.cpp cannot follow this JSON schema")
+        if text is None:
+            GRAMMARS.put(schema, converted)
         return grammar
 
     @property
@@ -168,8 +174,10 @@ class Weights:
         return int(eos if eos >= 0 else ll.llama_vocab_eot(self.vocab))
 
     def check_grammar(self, schema: str) -> None:
-        """Refuse ``schema`` as :meth:`grammar` would, before a generation is queued."""
-        ll.llama_sampler_free(self.grammar(schema))
+        """Refuse ``schema`` as :meth:`grammar` would, before a generation is queued; at once
+        for one it accepted before (cached)."""
+        if GRAMMARS.get(schema) is None:
+            ll.llama_sampler_free(self.grammar(schema))
 
     def is_end(self, token: int) -> bool:
         """An end-of-generation token (EOS, EOT, ``<|im_end|>``…)."""
@@ -303,18 +311,6 @@ class Context:
             ll.llama_batch_free(self._batch)
             ll.llama_free(self._ctx)
             self._ctx = None
-
-
-@functools.lru_cache(maxsize=64)
-def _json_grammar(schema: str) -> bytes:
-    """The GBNF grammar of ``schema`` (cached: every choice of a request, and requests that send
-    the same schema, convert it once)."""
-    try:
-        return str(json_schema_to_gbnf(schema)).encode()
-    except Exception as exc:  # the converter's own refusals: ValueError, KeyError, Recursion…
-        raise InvalidSampling(
-            "response_format", f"the JSON schema cannot be followed: {exc!r}"
-        ) from None
 
 
 #: The seed llama.cpp reads as "draw a random seed" (``LLAMA_DEFAULT_SEED``). A request's

@@ -185,9 +185,14 @@ class LlamaModel:
     ) -> Generation:
         self._refuse_closed()
         self._refuse_far_over(prompt)
-        if sampling.json_schema is not None:  # refused here, not on the engine's thread
-            self._weights.check_grammar(sampling.json_schema)
+        self.check_sampling(sampling)  # refused here, not on the engine's thread
         return self._engine.submit(self._weights.tokenize(prompt), sampling, deadline)
+
+    def check_sampling(self, sampling: Sampling) -> None:
+        """Build and check a JSON schema's grammar (blocks: call it off the loop before
+        :meth:`generate`, which then finds it cached and checked at once)."""
+        if sampling.json_schema is not None:
+            self._weights.check_grammar(sampling.json_schema)
 
     def _refuse_far_over(self, prompt: str) -> None:
         """Refuse a prompt whose length alone shows it fills the context, before tokenizing it:
