@@ -34,10 +34,11 @@ from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, SamplingF
 #: A ``logit_bias`` token id (JSON object keys are strings): within llama.cpp's 32-bit tokens.
 MAX_TOKEN_ID = 2**31 - 1
 #: Generations one request may ask for: ``n`` (OpenAI takes 128) times the prompts of a text
-#: completion. Each is a generation that waits for a slot in its model's queue, which holds 64
-#: or more (``llm.max_waiting_seqs``): more could never be queued at once in every queue, and
-#: would be a 503 "retry later" that no retry passes.
+#: completion. Each waits for a slot in its model's queue, which holds 64 or more
+#: (``llm.max_waiting_seqs``): more could never all be queued, a 503 that no retry passes.
 MAX_CHOICES = 64
+#: Messages one chat may carry (Azure OpenAI's bound; their templates alone are ~8,000 tokens).
+MAX_MESSAGES = 2048
 #: Texts one embeddings request may carry (OpenAI's limit).
 MAX_EMBEDDING_INPUTS = 2048
 #: OpenAI's limits on ``metadata``: pairs, and characters in a key and in a value.
@@ -187,7 +188,7 @@ class _Generation(SamplingFields):
 
 
 class ChatCompletionRequest(_Generation):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_completion_tokens: int | None = Field(
         default=None, ge=1, description="OpenAI's newer name for max_tokens"
     )

@@ -17,7 +17,12 @@ from inferd.errors import Unsupported
 from inferd.generation import TokenCodec
 from inferd.protocols.http import Request, Response, json_response
 from inferd.protocols.openai.models import generator
-from inferd.protocols.openai.protocol import MAX_TOKEN_ID, ChatMessage, template_variables
+from inferd.protocols.openai.protocol import (
+    MAX_MESSAGES,
+    MAX_TOKEN_ID,
+    ChatMessage,
+    template_variables,
+)
 from inferd.protocols.text_wire import STRICT, InvalidField, NonEmpty, parse_body
 from inferd.serving.generation import ServedGenerator
 from inferd.serving.types import DataPlane
@@ -30,7 +35,7 @@ class TokenizeRequest(BaseModel):
 
     model: NonEmpty
     prompt: str | None = None
-    messages: list[ChatMessage] | None = Field(default=None, min_length=1)
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
     chat_template_kwargs: dict[str, Any] | None = Field(
         default=None, description="variables passed to the chat template (with messages)"
     )
