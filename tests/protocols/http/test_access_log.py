@@ -28,7 +28,7 @@ from inferd.protocols.http.access_log import (
     http_server,
 )
 from inferd.protocols.http.host import HttpLimits
-from protocols.conftest import Running
+from protocols.conftest import TEST_LIMITS, Running
 from protocols.http.conftest import HOLD_S, Seen, transport_router
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -78,19 +78,21 @@ def lines() -> Iterator[Lines]:
 
 @pytest.fixture
 def logged(seen: Seen) -> Iterator[Callable[..., Running]]:
-    """``logged(format, traced=False)``: a server over the transport router, access-logged
-    in ``format`` (None: off, a plain server)."""
+    """``logged(format, traced=False, limits=None)``: a server over the transport router,
+    access-logged in ``format`` (None: off, a plain server), with ``limits`` (the defaults)."""
     loops: list[tuple[Running, threading.Thread]] = []
 
-    def start(format: AccessFormat | None, *, traced: bool = False) -> Running:
+    def start(
+        format: AccessFormat | None, *, traced: bool = False, limits: LimitSettings | None = None
+    ) -> Running:
         loop = uvloop.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
         access = AccessLog(format, traced=traced) if format is not None else None
 
         async def boot() -> HttpServer:
-            limits = HttpLimits.from_settings(LimitSettings())
-            server = http_server(access, transport_router(seen), limits)
+            bounds = HttpLimits.from_settings(limits or LimitSettings())
+            server = http_server(access, transport_router(seen), bounds)
             await server.start("127.0.0.1", 0)
             return server
 
@@ -211,11 +213,12 @@ def test_a_client_cannot_forge_fields_of_its_text_line(
     zero = f"00-{'0' * 32}-00f067aa0ba902b7-01"  # W3C: an all-zero trace id is invalid
     for traceparent in (forged, zero):
         assert httpx.get(f"{running.url}/ping", headers={"traceparent": traceparent}).is_success
-    got = lines.wait(3)
-    assert len(got) == 3
-    assert all(TEXT_LINE.match(line) and line.count('"') == 2 for line in got), got
-    assert '"GET /a\\x22b\\x5cc HTTP/1.1" 404' in got[0]
-    assert all("trace_id" not in line for line in got[1:]), got
+    got = lines.wait(4)
+    assert len(got) == 4 and all(line.count('"') == 2 for line in got), got
+    assert '"GET /ping\\x22 -" 400 ' in got[0]  # refused before its protocol was read
+    assert all(TEXT_LINE.match(line) for line in got[1:]), got
+    assert '"GET /a\\x22b\\x5cc HTTP/1.1" 404' in got[1]
+    assert all("trace_id" not in line for line in got[2:]), got
 
 
 def test_a_long_path_is_cut_in_its_line(logged: Callable[..., Running], lines: Lines) -> None:
@@ -227,3 +230,77 @@ def test_a_long_path_is_cut_in_its_line(logged: Callable[..., Running], lines: L
     entry, line = sorted(lines.wait(2), key=lambda line: not line.startswith("{"))
     assert orjson.loads(entry)["path"] == "/" + '"' * (MAX_LOGGED_PATH - 4) + "..."
     assert len(line) < MAX_LOGGED_PATH * 4 + 200  # \x22 for each '"' of the part kept
+
+
+#: Requests the connection refuses before a handler sees them (TEST_LIMITS: 64 KiB bodies,
+#: 4 KiB heads, 0.6 s to send a head), each with the status it is sent and what its line says.
+REFUSED = [
+    (b"POST /digest?api_key=sk-x HTTP/1.1\r\nhost: x\r\ncontent-length: 99999\r\n\r\n",
+     413, ("POST", "/digest", "HTTP/1.1")),
+    (b"POST /digest HTTP/1.0\r\ncontent-length: 99999\r\n\r\n", 413,
+     ("POST", "/digest", "HTTP/1.0")),
+    (b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: " + b"y" * 5000 + b"\r\n\r\n", 431,
+     ("GET", "/ping", "HTTP/1.1")),
+    (b"GET /" + b"p" * 5000 + b" HTTP/1.1\r\nhost: x\r\n\r\n", 414,
+     ("GET", "/" + "p" * (MAX_LOGGED_PATH - 4) + "...", None)),
+    (b"GET /ping HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n",
+     400, ("GET", "/ping", "HTTP/1.1")),
+    (b"\x01\x02 nonsense\r\n\r\n", 400, (None, None, None)),
+    (b"GET /ping HTTP/1.1\r\nhost: x\r\n", 408, ("GET", "/ping", "HTTP/1.1")),
+]  # fmt: skip
+
+
+def test_requests_refused_while_read_are_logged_with_the_status_sent(
+    logged: Callable[..., Running], lines: Lines
+) -> None:
+    running = logged("json", limits=TEST_LIMITS)
+    for head, status, _ in REFUSED:  # the 408: cut 0.6-1.1 s later, by the sweeper
+        assert _raw(running, head).split(b" ")[1] == str(status).encode()
+    got = [orjson.loads(line) for line in lines.wait(len(REFUSED))]
+    assert len(got) == len(REFUSED), got
+    for entry, (_, status, request) in zip(got, REFUSED, strict=True):
+        assert entry["status"] == status and entry["bytes"] > 0, entry
+        assert (entry["method"], entry["path"], entry["protocol"]) == request, entry
+        assert entry["client"].startswith("127.0.0.1:") and entry["trace_id"] is None
+    assert "sk-" not in str(got)  # the query string of a refused request is left out too
+
+
+def test_a_refused_text_line_writes_dashes_for_what_was_not_read(
+    logged: Callable[..., Running], lines: Lines
+) -> None:
+    running = logged("text", limits=TEST_LIMITS)
+    assert _raw(running, b"\x01\x02 nonsense\r\n\r\n").endswith(b"400 Bad Request")
+    (line,) = lines.wait(1)
+    assert re.search(r' 127\.0\.0\.1:\d+ "- - -" 400 \d+ \d+\.\d{3}$', line), line
+
+
+def test_connections_refused_by_the_server_are_logged(
+    logged: Callable[..., Running], lines: Lines
+) -> None:
+    """Over ``limits.max_connections``: 503 before any request is read; during the drain: 503
+    to the head of a connection accepted meanwhile."""
+    running = logged("json", limits=LimitSettings(max_connections=1))
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as held:
+        held.sendall(b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert held.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _raw(running, b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\n").endswith(
+            b" 503 Service Unavailable"
+        )
+    asyncio.run_coroutine_threadsafe(running.server.drain(5.0), running.loop).result(10)
+    assert _raw(running, b"GET /late HTTP/1.1\r\nhost: x\r\n\r\n").split(b" ")[1] == b"503"
+    got = [orjson.loads(line) for line in lines.wait(3)]
+    assert [(e["method"], e["path"], e["status"]) for e in got] == [
+        ("GET", "/ping", 200), (None, None, 503), ("GET", "/late", 503)
+    ], got  # fmt: skip
+    assert all(e["bytes"] > 0 for e in got[1:])
+
+
+def test_nothing_is_logged_of_refusals_when_it_is_off(
+    logged: Callable[..., Running], lines: Lines
+) -> None:
+    running = logged(None, limits=TEST_LIMITS)
+    for head, status, _ in REFUSED:
+        assert _raw(running, head).split(b" ")[1] == str(status).encode()
+    asyncio.run_coroutine_threadsafe(running.server.drain(1.0), running.loop).result(10)
+    assert _raw(running, b"GET /late HTTP/1.1\r\nhost: x\r\n\r\n").split(b" ")[1] == b"503"
+    assert lines.wait(1, 0.3) == []

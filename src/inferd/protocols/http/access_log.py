@@ -36,13 +36,15 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import orjson
+from httptools import HttpRequestParser
 
 from inferd.errors import InferdError
+from inferd.protocols.http.connection import HttpConnection
 from inferd.protocols.http.host import HttpLimits
 from inferd.protocols.http.messages import STATUS_BY_CODE, Request, Response, StreamingResponse
 from inferd.protocols.http.refusal import Guard, Screen
 from inferd.protocols.http.router import Router
-from inferd.protocols.http.server import HttpServer
+from inferd.protocols.http.server import HttpServer, OverLimit
 
 #: The logger of the access lines: its level and handlers are the operator's to set.
 LOGGER = "inferd.access"
@@ -70,9 +72,15 @@ def _escaped(text: str) -> str:
     return _UNSAFE.sub(lambda m: "".join(f"\\x{b:02x}" for b in m[0].encode()), text)
 
 
+def _cut(path: str) -> str:
+    """``path``, cut to :data:`MAX_LOGGED_PATH` characters."""
+    return path if len(path) <= MAX_LOGGED_PATH else path[: MAX_LOGGED_PATH - 3] + "..."
+
+
 @dataclass(frozen=True, slots=True)
 class Began:
-    """A request being answered: what its line says besides how it ended."""
+    """A request being answered: what its line says besides how it ended (``""``: what a
+    request refused while it was read had not sent yet, ``-`` in a text line, null in JSON)."""
 
     client: str
     method: str
@@ -117,12 +125,13 @@ class AccessLog:
         at = at.replace("+00:00", "Z")
         if self.json:
             line = orjson.dumps({
-                "time": at, "client": began.client, "method": began.method, "path": began.path,
-                "protocol": began.protocol, "status": status, "bytes": size, "duration_ms": ms,
-                "trace_id": trace_id or None,
+                "time": at, "client": began.client, "method": began.method or None,
+                "path": began.path or None, "protocol": began.protocol or None,
+                "status": status, "bytes": size, "duration_ms": ms, "trace_id": trace_id or None,
             }).decode()  # fmt: skip
         else:
-            request = f"{_escaped(began.method)} {_escaped(began.path)} {began.protocol}"
+            method, path = _escaped(began.method) or "-", _escaped(began.path) or "-"
+            request = f"{method} {path} {began.protocol or '-'}"
             line = f'{at} {_escaped(began.client) or "-"} "{request}" {status} {size} {ms:.3f}'
             if trace_id:
                 line += f" trace_id={trace_id}"
@@ -153,13 +162,29 @@ class AccessLoggedServer(HttpServer):
     def dispatch(self, request: Request) -> Coroutine[object, object, Response]:
         return self._logged(request, super().dispatch(request))
 
+    def _accept(self) -> HttpConnection | OverLimit:
+        accepted = super()._accept()
+        accepted.refused = self._refused  # asked only when it refuses a request
+        return accepted
+
+    def _refused(
+        self, peer: str, parser: HttpRequestParser | None, target: bytes, answer: Response
+    ) -> None:
+        """The line of a request refused while it was read (before any byte of it: no
+        ``parser``), as far as it was read: no method nor path before its ``target`` began
+        (never its query string), no protocol before its request line was read."""
+        method = path = protocol = ""
+        if parser is not None and target:
+            method = parser.get_method().decode("ascii")
+            path = _cut(target.partition(b"?")[0].decode("latin-1"))
+        if parser is not None and (version := parser.get_http_version()) != "0.0":
+            protocol = f"HTTP/{version}"
+        self.access.write(Began(peer, method, path, protocol), answer.status, len(answer.body))
+
     async def _logged(
         self, request: Request, answer: Coroutine[object, object, Response]
     ) -> Response:
-        path = request.path
-        if len(path) > MAX_LOGGED_PATH:
-            path = path[: MAX_LOGGED_PATH - 3] + "..."
-        began = Began(request.peer, request.method, path)
+        began = Began(request.peer, request.method, _cut(request.path))
         try:
             response = await answer
         except BaseException as exc:

@@ -24,7 +24,7 @@ from typing import cast
 
 import httptools
 
-from inferd.protocols.http import reading
+from inferd.protocols.http import reading, refusal
 from inferd.protocols.http.body import NO_BODY, BodyReader
 from inferd.protocols.http.flow import (
     DRAIN_IDLE_S,
@@ -45,13 +45,15 @@ from inferd.protocols.http.messages import (
     encode_stream_head,
 )
 from inferd.protocols.http.reading import admit_headers, parse, peer_address, request_target
-from inferd.protocols.http.refusal import Refusal, body_too_large, head_too_large, over_budget
 from inferd.protocols.http.streaming import abandon_unsent, send_chunks, start_pump
 from inferd.protocols.http.write_deadline import WriteDeadline
 
 
 class HttpConnection(asyncio.BufferedProtocol):
     """Parses, dispatches and answers requests for one socket."""
+
+    #: The access log's, when it is on: told of each request refused here (:mod:`.refusal`).
+    refused: refusal.Refused | None = None
 
     def __init__(self, server: ConnectionHost[HttpConnection]) -> None:
         self.server = server
@@ -154,9 +156,9 @@ class HttpConnection(asyncio.BufferedProtocol):
                 parser, self.parser = self.parser, httptools.HttpRequestParser(self)
                 self._complete(parser)
             return
-        refusal = parse(self.parser, self.server.read_buffer[:nbytes], self._fresh)
-        if refusal is not None:
-            self._fail(refusal)
+        failure = parse(self.parser, self.server.read_buffer[:nbytes], self._fresh)
+        if failure is not None:
+            self._fail(failure)
             return
         if self._in_message and self._body.remaining() >= TURN_BYTES:
             self._read_directly()
@@ -165,7 +167,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         """Have the socket read the rest of the body straight into its buffer."""
         cost = self._body.room_cost()
         if cost and not self.budget.take(cost):
-            self._fail(over_budget(self.budget))
+            self._fail(refusal.over_budget(self.budget))
             return
         self._charged += cost
         self._room = self._body.room()
@@ -182,13 +184,13 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._url += url
         self._header_bytes += len(url)
         if self._header_bytes > self.limits.max_header_bytes:
-            raise head_too_large(self.limits.max_header_bytes, target=True)
+            raise refusal.head_too_large(self.limits.max_header_bytes, target=True)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # The byte count inline, not a method call: this runs for every header of every request.
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > self.limits.max_header_bytes:
-            raise head_too_large(self.limits.max_header_bytes)
+            raise refusal.head_too_large(self.limits.max_header_bytes)
         key, headers, text = name.decode("latin-1").lower(), self._headers, value.decode("latin-1")
         if key in headers or len(headers) >= self.limits.max_headers:  # rare: joined or refused
             text = reading.repeated_header(key, text, headers, self.limits.max_headers)
@@ -220,10 +222,10 @@ class HttpConnection(asyncio.BufferedProtocol):
         if reader is NO_BODY:  # framed in a way admit_headers did not size: never add to it
             reader = self._body = reading.chunked_body(self._headers)
         if reader.length + n > self.limits.max_body_bytes:
-            raise body_too_large(self.limits.max_body_bytes)
+            raise refusal.body_too_large(self.limits.max_body_bytes)
         cost = reader.cost(n)
         if cost and not self.budget.take(cost):
-            raise over_budget(self.budget)
+            raise refusal.over_budget(self.budget)
         self._charged += cost
         reader.add(body, cost)
 
@@ -351,14 +353,17 @@ class HttpConnection(asyncio.BufferedProtocol):
         self.budget.give_back(self._charged)
         self._charged = 0
 
-    def _fail(self, refusal: Refusal) -> None:
+    def _fail(self, why: refusal.Refusal) -> None:
         """Answer a request that could not be parsed or accepted, then close (the rest of the
         stream cannot be trusted): lingering, since a socket closed while its client still sends
         (a trickled head, a body past its limit) resets, and the unread answer can be lost."""
         if self.transport is None:
             return
         self._drop_requests()
-        self.transport.write(encode(refusal.answer(self._url), keep_alive=False))
+        answer = why.answer(self._url)
+        if self.refused is not None:
+            self.refused(self.peer, self.parser, self._url, answer)
+        self.transport.write(encode(answer, keep_alive=False))
         if not self.transport.can_write_eof():  # TLS
             self._close()
             return
@@ -368,12 +373,8 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     def _close(self) -> None:
         self.deadline = None
-        if self.transport is None:
-            return
-        # close() waits for unsent bytes; a peer that never reads must not hold it open forever.
-        if self.transport.get_write_buffer_size():
-            self._write_deadline.start(self.transport, self.peer)
-        self.transport.close()
+        if self.transport is not None:
+            self._write_deadline.close(self.transport, self.peer)
 
     # -- server-driven ------------------------------------------------------------------------
 
@@ -393,6 +394,6 @@ class HttpConnection(asyncio.BufferedProtocol):
     def expire(self) -> None:
         """Called by the sweeper when ``deadline`` passed: a slow or idle client loses its seat."""
         if self._in_message and self.transport is not None:
-            self._fail(Refusal(408, "request not received in time"))
+            self._fail(refusal.Refusal(408, "request not received in time"))
         else:
             self._close()

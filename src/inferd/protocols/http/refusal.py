@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import httptools
+
 from inferd.protocols.http.budget import RequestBudget
 from inferd.protocols.http.messages import Request, Response, error_for
 
@@ -16,6 +18,12 @@ Screen = Callable[[str, str, Mapping[str, str]], Response | None]
 #: its head with an empty body before the body is read, and again before its handler runs: a
 #: response refuses the request with it; None lets it through.
 Guard = Callable[[Request], Response | None]
+
+#: Told of each request refused before a handler could see it, with the answer it is sent: the
+#: client, the parser that read the request (None: refused before any byte was read) and its
+#: target as far as it was read. Set on a connection only when the access log is on
+#: (:mod:`.access_log`), and asked only when a request is refused.
+Refused = Callable[[str, httptools.HttpRequestParser | None, bytes, Response], None]
 
 
 class Refusal(Exception):

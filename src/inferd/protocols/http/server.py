@@ -26,8 +26,9 @@ from inferd.protocols.http.messages import (
     error_response,
     response_for_error,
 )
+from inferd.protocols.http.reading import peer_address
 from inferd.protocols.http.refusal import Guard as _Guard
-from inferd.protocols.http.refusal import Screen
+from inferd.protocols.http.refusal import Refused, Screen
 from inferd.protocols.http.router import Router
 from inferd.protocols.http.sniffing import TlsOrPlain
 from inferd.protocols.http.streaming import abandon
@@ -43,16 +44,24 @@ EXPIRE_BATCH = 64
 Guard = _Guard
 
 
-class _Refused(asyncio.Protocol):
+class OverLimit(asyncio.Protocol):
     """A connection beyond ``limits.max_connections``: answered before any request is read, so
     the client learns why instead of seeing a reset, then closed (the listener keeps accepting,
     so refusals stay prompt)."""
 
-    def __init__(self, answer: bytes) -> None:
+    #: The access log's, when it is on: told of the refusal (:mod:`.refusal`).
+    refused: Refused | None = None
+
+    def __init__(self, answer: Response, encoded: bytes) -> None:
         self._answer = answer
+        self._encoded = encoded
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        cast(asyncio.Transport, transport).write(self._answer)
+        if self.refused is not None:
+            self.refused(
+                peer_address(transport.get_extra_info("peername")), None, b"", self._answer
+            )
+        cast(asyncio.Transport, transport).write(self._encoded)
         transport.close()
 
 
@@ -81,15 +90,13 @@ class HttpServer:
         self.loop = asyncio.get_running_loop()
         self.connections: set[HttpConnection] = set()
         #: What a connection beyond ``limits.max_connections`` is sent before it is closed.
-        self.full_answer = encode(
-            error_response(
-                503,
-                f"the server is at its limit of {limits.max_connections} connections "
-                "(limits.max_connections); retry shortly",
-                [(b"retry-after", b"1")],
-            ),
-            keep_alive=False,
+        self.full = error_response(
+            503,
+            f"the server is at its limit of {limits.max_connections} connections "
+            "(limits.max_connections); retry shortly",
+            [(b"retry-after", b"1")],
         )
+        self.full_answer = encode(self.full, keep_alive=False)
         #: Where every connection's socket reads (except bodies read directly): one read is
         #: parsed before the loop reads the next socket.
         self.read_buffer = memoryview(bytearray(READ_BYTES))
@@ -193,9 +200,9 @@ class HttpServer:
             abandon(answer)  # its chunks will never be sent
         return HeadResponse(answer.status, b"", answer.content_type, answer.headers, length)
 
-    def _accept(self) -> asyncio.BaseProtocol:
+    def _accept(self) -> HttpConnection | OverLimit:
         if len(self.connections) >= self.limits.max_connections:
-            return _Refused(self.full_answer)
+            return OverLimit(self.full, self.full_answer)
         return LateConnection(self) if self.draining else HttpConnection(self)
 
     async def stop(self, grace_s: float) -> None:

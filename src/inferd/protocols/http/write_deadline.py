@@ -25,6 +25,13 @@ class WriteDeadline:
         if self._timer is None:
             self._timer = self._loop.call_later(self._timeout_s, self._expired, transport, peer)
 
+    def close(self, transport: asyncio.Transport, peer: str) -> None:
+        """Close ``transport``: close() waits for unsent bytes, and a peer that never reads them
+        must not hold it open forever."""
+        if transport.get_write_buffer_size():
+            self.start(transport, peer)
+        transport.close()
+
     def cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
