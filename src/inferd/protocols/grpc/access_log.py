@@ -4,9 +4,11 @@ access log is on (:mod:`inferd.protocols.http.access_log` writes the lines, in i
 Each call is one line when it ends: method ``POST`` and the call's path
 (``/inference.GRPCInferenceService/ModelInfer``), protocol ``gRPC``, the status code's name
 (``OK``, ``NOT_FOUND``; ``CANCELLED`` for a client that left), and the bytes of the response
-messages. The client's address is gRPC's peer without its scheme (``127.0.0.1:51234``); the
-trace id is the call's ``traceparent`` metadata, when the server traces. Metadata
-(``authorization`` among it) and messages are never logged.
+messages. A call of a method the service lacks is refused here (``UNIMPLEMENTED``, as grpc
+refuses it) to be logged too; one whose message passes the listener's limit is refused by
+grpc before any handler runs, and is not logged. The client's address is gRPC's peer without
+its scheme (``127.0.0.1:51234``); the trace id is the call's ``traceparent`` metadata, when
+the server traces. Metadata (``authorization`` among it) and messages are never logged.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def _code(context: Any, exc: BaseException | None) -> str:
     return "OK" if exc is None else "UNKNOWN"
 
 
+async def _unknown(requests: Any, context: Any) -> None:
+    """Refuses a call of a method the service lacks, as grpc does when no handler takes it
+    (a stream handler, which reads no message, answers unary and streaming calls alike)."""
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+
+
 class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Writes one access line per call (unary and bidirectional-streaming handlers)."""
 
@@ -61,11 +69,11 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  #
         details: Any,
     ) -> Any:
         handler = await continuation(details)
-        if handler is None:
-            return None
         method = str(details.method)
         traceparent = dict(details.invocation_metadata or ()).get("traceparent")
         trace_id = self.access.trace_id(traceparent)
+        if handler is None:  # a method the service lacks: refused here, to be logged too
+            return grpc.stream_stream_rpc_method_handler(self._stream(_unknown, method, trace_id))
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self._unary(handler.unary_unary, method, trace_id))
         if handler.stream_stream is not None:
