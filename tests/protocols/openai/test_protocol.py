@@ -18,7 +18,7 @@ from inferd.protocols.openai.protocol import (
     CompletionRequest,
     EmbeddingRequest,
 )
-from inferd.protocols.openai.tokens import TokenizeRequest
+from inferd.protocols.openai.tokens import MAX_DETOKENIZE, DetokenizeRequest, TokenizeRequest
 from inferd.protocols.text_wire import InvalidField, parse_body
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -379,3 +379,10 @@ def test_a_chat_of_too_many_messages_is_refused_before_it_is_read() -> None:
         assert refused.value.param == "messages"
         assert "at most 2048 items" in str(refused.value)
         assert parse_body(kind, orjson.dumps({**body, "messages": [hi] * MAX_MESSAGES}))
+
+
+def test_detokenize_reads_at_most_a_million_tokens() -> None:
+    body = {"model": "m", "tokens": [5] * (MAX_DETOKENIZE + 1)}
+    with pytest.raises(InvalidField) as refused:
+        parse_body(DetokenizeRequest, orjson.dumps(body))
+    assert refused.value.param == "tokens" and "at most 1048576 items" in str(refused.value)

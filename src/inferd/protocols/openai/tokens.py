@@ -62,11 +62,18 @@ class TokenizeRequest(BaseModel):
         return self
 
 
+#: The most tokens one /detokenize reads, whatever the model (a model's own context, which
+#: bounds them too, is known only once the body is read): a million-token context.
+MAX_DETOKENIZE = 1 << 20
+
+
 class DetokenizeRequest(BaseModel):
     model_config = STRICT
 
     model: NonEmpty
-    tokens: list[Annotated[int, Field(ge=0, le=MAX_TOKEN_ID)]]
+    tokens: list[Annotated[int, Field(ge=0, le=MAX_TOKEN_ID)]] = Field(
+        max_length=MAX_DETOKENIZE, description="at most the model's context (max_model_len)"
+    )
 
 
 class Tokenized(TypedDict):

@@ -162,11 +162,20 @@ class LlamaModel:
     # -- TokenCodec: off the loop, never on weights close() frees --------------------------------
 
     def tokenize(self, text: str) -> list[int]:
+        """The prompt's tokens; one that would fill the context is refused as :meth:`generate`
+        refuses it, before it is read (llama.cpp took minutes on 6 MB of chat template)."""
+        self._refuse_far_over(text)
         with self._reading:
             self._refuse_closed()
             return self._weights.tokenize(text)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of at most a context of tokens (5 million took 37 s)."""
+        if len(tokens) > (per_slot := self._context.per_slot):
+            raise InvalidSampling(
+                "tokens",
+                f"{len(tokens):,} tokens; at most the context of {per_slot} tokens per sequence",
+            )
         vocab = self._weights.n_vocab
         for i, token in enumerate(tokens):
             if not 0 <= token < vocab:
