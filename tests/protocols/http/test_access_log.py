@@ -202,6 +202,16 @@ def _raw(running: Running, head: bytes) -> bytes:
         return sock.recv(65536).partition(b"\r\n")[0]
 
 
+def test_an_http_1_0_request_is_logged_as_such(
+    logged: Callable[..., Running], lines: Lines
+) -> None:
+    running = logged("json")
+    assert _raw(running, b"GET /ping HTTP/1.0\r\n\r\n") == b"HTTP/1.1 200 OK"
+    assert _raw(running, b"GET /ping HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+    got = [orjson.loads(line)["protocol"] for line in lines.wait(2)]
+    assert got == ["HTTP/1.0", "HTTP/1.1"]
+
+
 def test_a_client_cannot_forge_fields_of_its_text_line(
     logged: Callable[..., Running], lines: Lines
 ) -> None:

@@ -50,8 +50,9 @@ from inferd.protocols.http.server import HttpServer, OverLimit
 LOGGER = "inferd.access"
 #: What a client that left before its answer ended is logged with (nginx's, the metrics').
 CLIENT_GONE = 499
-#: An HTTP answer's protocol (HTTP/1.0 clients are served as HTTP/1.1 answers them).
+#: A request's protocol, as its request line names it.
 HTTP = "HTTP/1.1"
+HTTP10 = "HTTP/1.0"
 
 AccessFormat = Literal["text", "json"]
 
@@ -184,7 +185,9 @@ class AccessLoggedServer(HttpServer):
     async def _logged(
         self, request: Request, answer: Coroutine[object, object, Response]
     ) -> Response:
-        began = Began(request.peer, request.method, _cut(request.path))
+        began = Began(
+            request.peer, request.method, _cut(request.path), HTTP10 if request.http10 else HTTP
+        )
         try:
             response = await answer
         except BaseException as exc:

@@ -244,10 +244,11 @@ class HttpConnection(asyncio.BufferedProtocol):
     def _complete(self, parser: httptools.HttpRequestParser) -> None:
         method = parser.get_method().decode("ascii")
         path, query = request_target(self._url, method)
-        request = Request(method, path, query, self._headers, self._body.value(), peer=self.peer)
-        keep_alive = parser.should_keep_alive() and not self.server.draining
         # A client speaks one version on a connection; 1.0 needs keep-alive said explicitly.
-        self._http10 = parser.get_http_version() == "1.0"
+        self._http10 = http10 = parser.get_http_version() == "1.0"
+        body = self._body.value()
+        request = Request(method, path, query, self._headers, body, peer=self.peer, http10=http10)
+        keep_alive = parser.should_keep_alive() and not self.server.draining
         charge = self._body.charged
         self._reset()
         self.deadline = None

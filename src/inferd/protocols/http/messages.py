@@ -51,6 +51,8 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     #: The client's address, ``host:port`` (for audit records).
     peer: str = ""
+    #: The request said HTTP/1.0 (it is answered in HTTP/1.1's syntax, as 1.0 allows).
+    http10: bool = False
 
 
 @dataclass(slots=True)
