@@ -364,7 +364,8 @@ def _listed(served: ServedVersion) -> ListedVersion | None:
     if artifact is None:
         return None
     base = artifact.card.llm.base if artifact.card.llm is not None else None
-    return ListedVersion(served.key.version, artifact.reference, artifact.digest, base)
+    length = served.generator.context_length if served.generator is not None else None
+    return ListedVersion(served.key.version, artifact.reference, artifact.digest, base, length)
 
 
 def _created(served: ServedVersion) -> int:

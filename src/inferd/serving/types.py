@@ -126,6 +126,9 @@ class ListedVersion:
     #: An adapter's base as its card pins it (``llm@sha256:…``); None for a model that is no
     #: adapter.
     base: str | None = None
+    #: The context a sequence may take, prompt plus generated tokens (vLLM's ``max_model_len``);
+    #: None while the version is not loaded (evicted).
+    max_model_len: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """``/v1/models`` tells an adapter from a base as vLLM's list tells a LoRA module from its base
 model: each id carries ``root`` (the store reference it was served from, vLLM's model or LoRA
 path) and ``parent`` (an adapter's base: its id on this server, else the base's store reference
-when the base is not served; null for a model that is no adapter). inferd listed bare ids:
-``inferd serve chat:a2`` over ``llm:base-1`` listed ``chat`` alone."""
+when the base is not served; null for a model that is no adapter) and ``max_model_len`` (the
+context a sequence may take). inferd listed bare ids: ``inferd serve chat:a2`` over
+``llm:base-1`` listed ``chat`` alone, and no ``max_model_len``."""
 
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def test_each_id_names_its_root_and_the_base_it_adapts(
         "solo": ("solo:a9", f"other@{other}"),
     }
     assert all(m.object == "model" and m.owned_by == "inferd" for m in client.models.list())
+    # vLLM's max_model_len: the context per sequence of the loaded model, adapters' their base's.
+    (length,) = {extra["max_model_len"] for extra in listed.values()}
+    assert isinstance(length, int) and length > 0
     retrieved = client.models.retrieve("chat")
     assert (retrieved.model_extra or {})["parent"] == "llm:base-1"
 
@@ -71,7 +75,9 @@ def test_one_model_retrieved_carries_them_beside_kserve_readiness(
     server, _ = served
     answer = httpx.get(f"{server.url}/v1/models/llm:support-v3", timeout=10)
     assert answer.status_code == 200, answer.text
-    assert answer.json() | {"created": 0} == {
+    assert answer.json() | {"created": 0, "max_model_len": 0} == {
         "name": "llm:support-v3", "ready": True, "id": "llm:support-v3", "object": "model",
         "created": 0, "owned_by": "inferd", "root": "llm:support-v3", "parent": "llm:base-1",
+        "max_model_len": 0,
     }  # fmt: skip
+    assert answer.json()["max_model_len"] > 0

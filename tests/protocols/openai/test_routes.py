@@ -56,7 +56,7 @@ def test_the_language_models_are_listed(llm_server: Running) -> None:
     assert [m["id"] for m in listed["data"]] == ["parrot", "stuck", "failing", "plain"]
     assert listed["data"][0] == {
         "id": "parrot", "object": "model", "created": CREATED, "owned_by": "inferd",
-        "root": None, "parent": None,  # vLLM's; a data plane that tells no versions: none
+        "root": None, "parent": None, "max_model_len": None,  # a data plane with no versions
     }  # fmt: skip
 
 
@@ -64,7 +64,7 @@ def test_one_model_for_openai_and_kserve_clients(llm_server: Running) -> None:
     assert httpx.get(llm_server.url + "/v1/models/parrot").json() == {
         "name": "parrot", "ready": True,
         "id": "parrot", "object": "model", "created": CREATED, "owned_by": "inferd",
-        "root": None, "parent": None,
+        "root": None, "parent": None, "max_model_len": None,
     }  # fmt: skip
     # Not a language model: KServe v1 readiness, as before.
     assert httpx.get(llm_server.url + "/v1/models/sum").json() == {"name": "sum", "ready": True}

@@ -43,12 +43,6 @@ _MAX_KNOWN = 1024
 _OWNER = "inferd"
 
 
-class ListedModelObject(ModelObject):
-    """A model object with vLLM's ``max_model_len``: the context a sequence may take."""
-
-    max_model_len: int | None
-
-
 @dataclass(frozen=True, slots=True)
 class Listed:
     """What a replica's ``/v1/models`` said of the model it serves: vLLM's root, parent and
@@ -86,7 +80,7 @@ class ModelLister:
             if isinstance(listed, Listed):
                 root, parent = listed.root, _parent(listed.parent, by_digest, route)
                 length = listed.max_model_len
-            entry: ListedModelObject = {
+            entry: ModelObject = {
                 "id": route.name, "object": "model", "created": created, "owned_by": _OWNER,
                 "root": root, "parent": parent, "max_model_len": length,
             }  # fmt: skip

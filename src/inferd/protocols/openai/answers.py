@@ -102,8 +102,8 @@ class EmbeddingList(TypedDict):
 
 class ModelObject(TypedDict):
     """OpenAI's model object, with vLLM's ``root`` (where the model was loaded from: here, the
-    store reference) and ``parent`` (a LoRA adapter's base model; null for a model that is no
-    adapter)."""
+    store reference), ``parent`` (a LoRA adapter's base model; null for a model that is no
+    adapter) and ``max_model_len`` (the context a sequence may take; null when not known)."""
 
     id: str
     object: Literal["model"]
@@ -111,6 +111,7 @@ class ModelObject(TypedDict):
     owned_by: str
     root: str | None
     parent: str | None
+    max_model_len: int | None
 
 
 class ModelList(TypedDict):
@@ -135,6 +136,7 @@ class ServedModel(KServeReady, total=False):
     owned_by: str
     root: str | None
     parent: str | None
+    max_model_len: int | None
 
 
 class OpenAIErrorDetail(TypedDict):

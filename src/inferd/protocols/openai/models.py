@@ -32,14 +32,14 @@ def model_object(
 ) -> ModelObject:
     """The model object of ``model_id``, serving ``version``: its ``root`` and ``parent`` as
     vLLM lists a LoRA module's, the base found by digest among ``listed_as`` (digest → id)."""
-    root = parent = None
+    root = parent = length = None
     if version is not None:
-        root = version.reference
+        root, length = version.reference, version.max_model_len
         if version.base is not None:
             parent = listed_as.get(version.base.partition("@")[2], version.base)
     return {
         "id": model_id, "object": "model", "created": created, "owned_by": OWNER,
-        "root": root, "parent": parent,
+        "root": root, "parent": parent, "max_model_len": length,
     }  # fmt: skip
 
 
