@@ -316,9 +316,9 @@ class RawClient:
         if self._conn is None:
             self._conn = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._conn
-        head = [f"{method} {path} HTTP/1.1", f"host: {self.host}:{self.port}",
-                f"content-length: {len(body)}", "content-type: application/json"]  # fmt: skip
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        fields = {"host": f"{self.host}:{self.port}", "content-length": str(len(body)),
+                  "content-type": "application/json", **(headers or {})}  # fmt: skip
+        head = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items())]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         try:
             raw = await reader.readuntil(b"\r\n\r\n")

@@ -1,6 +1,6 @@
 """A request field sent more than once reaches the handlers as one, its values joined with ", "
-in the order they came (RFC 9110 5.3), not as its last copy; Host and Authorization twice stay
-refused (tests/protocols/access/test_duplicate_authorization.py)."""
+in the order they came (RFC 9110 5.3), not as its last copy; Host, Authorization and
+Content-Type twice are refused (tests/protocols/access/test_duplicate_authorization.py)."""
 
 from __future__ import annotations
 
@@ -29,4 +29,17 @@ def test_a_transfer_coding_split_over_two_fields_is_read_whole(serve, seen) -> N
     )
     assert status == 501
     assert "Transfer-Encoding 'gzip, chunked'" in error_of(body)
+    assert seen.digests == 0
+
+
+def test_two_media_types_are_refused_naming_the_field(serve, seen) -> None:
+    """Content-Type is one value: two joined would name no media type (a client sending its
+    default and then its own), so a second one is refused as a second Host is."""
+    status, body = ask(
+        serve(LimitSettings()),
+        b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Type: application/octet-stream\r\nContent-Length: 2\r\n\r\nab",
+    )
+    assert status == 400
+    assert "more than one 'content-type' header" in error_of(body)
     assert seen.digests == 0

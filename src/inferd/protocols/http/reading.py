@@ -116,9 +116,10 @@ def replayed(parser: httptools.HttpRequestParser, url: bytes, headers: Mapping[s
     return method + b" " + url + head
 
 
-#: Request fields that may appear once (RFC 9110 11.6.2, RFC 9112 3.2): which of two counts
-#: would depend on who reads them, a way to slip a second key or host past a proxy's check.
-SINGLE = frozenset(("authorization", "host"))
+#: Request fields that may appear once (RFC 9110 11.6.2, 8.3, RFC 9112 3.2): which of two counts
+#: would depend on who reads them, a way to slip a second key or host past a proxy's check; two
+#: media types joined would name none (a client sending its default and then its own).
+SINGLE = frozenset(("authorization", "host", "content-type"))
 
 
 def repeated_header(key: str, value: str, headers: Mapping[str, str], max_headers: int) -> str:
