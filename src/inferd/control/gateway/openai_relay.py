@@ -143,7 +143,8 @@ class OpenAIRelay:
         if replica is None:
             gateway.record(route.name, version.name, 503, started)
             raise Unavailable(f"version {version.name!r} of {route.name!r} has no ready replica")
-        headers = forwardable(request.headers)
+        # The body goes on as the JSON rewritten here, under its own type, not the client's.
+        headers = tuple(pair for pair in forwardable(request.headers) if pair[0] != "content-type")
         # As the router matched it: an engine (llama-server, vLLM) takes no ``//v1/…`` or ``…/``.
         path = "/" + request.path.strip("/")
         primary_answer = (
