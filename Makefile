@@ -37,8 +37,8 @@ up: venv
 # The engine-replica tests run llama.cpp's C++ llama-server: scripts/llama-server builds it once
 # per llama.cpp version into ~/.cache/inferd (about 8.5 minutes on 2 cores) and prints its path.
 # TEST_WORKERS=4 runs the suite in 4 processes (pytest-xdist): most of its time is end-to-end
-# tests waiting on servers, windows and timers. One process on 2 cores took 35-38 minutes for
-# about 4,650 tests (CI, 2026-12-07). The default stays one process until parallel runs have a
+# tests waiting on servers, windows and timers. One process on 2 cores took 23-38 minutes for
+# about 4,760 tests (2026-12-07: 23 on a quiet machine, 35-38 in CI). The default stays one process until parallel runs have a
 # clean record: five of the first eight attempts failed, each on a different test that relied on
 # an idle machine or on running alone (all since fixed). The run ends with its 30 slowest tests,
 # where time is won first.
