@@ -27,7 +27,13 @@ from inferd.protocols.grpc.servicer import SERVICE
 from otlp_collector import CollectedSpan
 
 from .conftest import deployment, fake_grpc_replica, topology
-from .test_tracing_tries_and_shadows import CLIENT, ERROR, _traced
+from .test_tracing_tries_and_shadows import (
+    CLIENT,
+    ERROR,
+    _traced,
+    primary_and_shadow_tried,
+    shadow_try_is_marked,
+)
 
 Context = grpc.aio.ServicerContext[bytes, bytes]
 
@@ -161,17 +167,5 @@ def test_a_shadow_copys_span_is_marked_and_its_replica_is_its_child() -> None:
         await primary.stop()
         await candidate.stop()
 
-    def complete(spans: list[CollectedSpan]) -> bool:
-        return len([s for s in spans if s.kind == CLIENT]) == 2 and len(spans) == 3
-
-    spans = traced_call(build, trace_id, complete, after=copied)
-    (server,) = [s for s in spans if s.kind != CLIENT]
-    by_name = {s.name: s for s in spans if s.kind == CLIENT}
-    assert set(by_name) == {"ModelInfer replica", "ModelInfer replica (shadow)"}
-    main, copy = by_name["ModelInfer replica"], by_name["ModelInfer replica (shadow)"]
-    assert copy.attributes["inferd.shadow"] is True
-    assert "inferd.shadow" not in main.attributes
-    assert (main.attributes["inferd.version"], copy.attributes["inferd.version"]) == ("v1", "v2")
-    assert main.parent_id == copy.parent_id == server.span_id
-    assert primary.traceparents == [f"00-{trace_id}-{main.span_id}-01"]
-    assert candidate.traceparents == [f"00-{trace_id}-{copy.span_id}-01"]
+    spans = traced_call(build, trace_id, primary_and_shadow_tried, after=copied)
+    shadow_try_is_marked(spans, "ModelInfer replica", trace_id, primary, candidate)

@@ -15,6 +15,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import httpx
 
@@ -27,6 +28,12 @@ from otlp_collector import CollectedSpan, Collector
 from .conftest import FRAUD_BODY, closed_port, deployment, run, started_gateway, topology
 
 CLIENT, ERROR = 3, 2
+
+
+class Traced(Protocol):
+    """A fake replica that records the ``traceparent`` of each request it got."""
+
+    traceparents: list[str]
 
 
 class FakeReplica:
@@ -208,17 +215,27 @@ def test_a_shadow_copys_span_is_marked_and_its_replica_is_its_child() -> None:
             primary.close()
             candidate.close()
 
-    def complete(spans: list[CollectedSpan]) -> bool:
-        return len([s for s in spans if s.kind == CLIENT]) == 2 and len(spans) == 3
+    spans = _traced(scenario, 200, trace_id, primary_and_shadow_tried)
+    shadow_try_is_marked(spans, "POST replica", trace_id, primary, candidate)
 
-    spans = _traced(scenario, 200, trace_id, complete)
-    (gateway_span,) = [s for s in spans if s.kind != CLIENT]
+
+def primary_and_shadow_tried(spans: list[CollectedSpan]) -> bool:
+    """The trace is complete: the server span and one try at each of primary and shadow."""
+    return len([s for s in spans if s.kind == CLIENT]) == 2 and len(spans) == 3
+
+
+def shadow_try_is_marked(
+    spans: list[CollectedSpan], name: str, trace_id: str, primary: Traced, candidate: Traced
+) -> None:
+    """The try at v1 (``name``) and the shadow copy's at v2 (``name (shadow)``, marked
+    ``inferd.shadow``) hang from the server span, and each replica's spans from its own try."""
+    (server,) = [s for s in spans if s.kind != CLIENT]
     by_name = {s.name: s for s in spans if s.kind == CLIENT}
-    assert set(by_name) == {"POST replica", "POST replica (shadow)"}
-    main, copy = by_name["POST replica"], by_name["POST replica (shadow)"]
+    assert set(by_name) == {name, f"{name} (shadow)"}
+    main, copy = by_name[name], by_name[f"{name} (shadow)"]
     assert copy.attributes["inferd.shadow"] is True
     assert "inferd.shadow" not in main.attributes
     assert (main.attributes["inferd.version"], copy.attributes["inferd.version"]) == ("v1", "v2")
-    assert main.parent_id == copy.parent_id == gateway_span.span_id
+    assert main.parent_id == copy.parent_id == server.span_id
     assert primary.traceparents == [f"00-{trace_id}-{main.span_id}-01"]
     assert candidate.traceparents == [f"00-{trace_id}-{copy.span_id}-01"]
