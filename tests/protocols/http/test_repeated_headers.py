@@ -4,6 +4,8 @@ Content-Type twice are refused (tests/protocols/access/test_duplicate_authorizat
 
 from __future__ import annotations
 
+import pytest
+
 from inferd.config import LimitSettings
 from protocols.http.conftest import ask, error_of
 
@@ -19,27 +21,29 @@ def test_a_repeated_field_is_seen_as_its_values_joined(serve, seen) -> None:
     assert seen.headers["accept"] == "text/plain"
 
 
-def test_a_transfer_coding_split_over_two_fields_is_read_whole(serve, seen) -> None:
-    """``gzip`` then ``chunked`` in two fields is ``gzip, chunked``: refused 501 as in one
-    field, never read as a plain chunked body while it is still gzip-coded."""
-    status, body = ask(
-        serve(LimitSettings()),
-        b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n",
-    )
-    assert status == 501
-    assert "Transfer-Encoding 'gzip, chunked'" in error_of(body)
-    assert seen.digests == 0
+#: Repeats that are refused, never served: ``gzip`` then ``chunked`` in two fields is ``gzip,
+#: chunked``, refused 501 as in one field (never read as a plain chunked body while it is still
+#: gzip-coded); Content-Type is one value, two joined would name no media type (a client sending
+#: its default and then its own), so a second one is refused as a second Host is.
+REFUSED = {
+    "transfer coding split over two fields": (
+        b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n",
+        501, "Transfer-Encoding 'gzip, chunked'",
+    ),
+    "two media types": (
+        b"Content-Type: application/json\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: 2\r\n\r\nab",
+        400, "more than one 'content-type' header",
+    ),
+}  # fmt: skip
 
 
-def test_two_media_types_are_refused_naming_the_field(serve, seen) -> None:
-    """Content-Type is one value: two joined would name no media type (a client sending its
-    default and then its own), so a second one is refused as a second Host is."""
-    status, body = ask(
-        serve(LimitSettings()),
-        b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Type: application/octet-stream\r\nContent-Length: 2\r\n\r\nab",
-    )
-    assert status == 400
-    assert "more than one 'content-type' header" in error_of(body)
+@pytest.mark.parametrize(("rest", "status", "named"), REFUSED.values(), ids=REFUSED.keys())
+def test_a_repeat_that_would_be_misread_is_refused(
+    serve, seen, rest: bytes, status: int, named: str
+) -> None:
+    answered, body = ask(serve(LimitSettings()), b"POST /digest HTTP/1.1\r\nHost: x\r\n" + rest)
+    assert answered == status
+    assert named in error_of(body)
     assert seen.digests == 0
